@@ -1,0 +1,122 @@
+//! The command line, as clap parses it. Validation only: no I/O here.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use cutover_migration::{parse_duration, Layout, Version};
+
+/// Zero-downtime schema migrations for PostgreSQL, MySQL/MariaDB and SQLite.
+#[derive(Debug, Parser)]
+#[command(name = "cutover", version, about, propagate_version = true)]
+pub struct Args {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted before or after the subcommand.
+#[derive(Debug, ClapArgs)]
+pub struct GlobalArgs {
+    /// Database URL: postgres://user@host/db, sqlite://file.db or sqlite::memory:.
+    /// Defaults to CUTOVER_DATABASE_URL, then cutover.toml, then DATABASE_URL.
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Migrations directory [default: migrations].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Config file [default: cutover.toml, if present].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Read the migrations in this layout instead of detecting it.
+    #[arg(long, global = true, value_parser = parse_layout)]
+    pub layout: Option<Layout>,
+    /// How long a statement may wait for a lock before the try is rolled back [default: 2s].
+    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    pub lock_timeout: Option<Duration>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write the files of a new migration, versioned with the current UTC time.
+    New {
+        /// What the migration does, e.g. "add users email".
+        name: String,
+    },
+    /// Show the state of every migration.
+    Status {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Apply pending migrations.
+    Up {
+        /// Apply up to and including this version.
+        #[arg(long, value_parser = parse_version, value_name = "VERSION")]
+        to: Option<Version>,
+        /// Print what would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply pending migrations older than the newest applied one.
+        #[arg(long)]
+        allow_out_of_order: bool,
+    },
+    /// Revert applied migrations with their down scripts, newest first.
+    Down {
+        /// How many migrations to revert [default: 1].
+        #[arg(long, conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Revert every migration newer than this version.
+        #[arg(long, value_parser = parse_version, value_name = "VERSION")]
+        to: Option<Version>,
+        /// Print what would run; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Check applied migrations against their files; exit 1 on any problem.
+    Validate {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Adopt an existing database: count every migration up to VERSION as applied.
+    Baseline {
+        #[arg(value_parser = parse_version)]
+        version: Version,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+fn parse_layout(text: &str) -> Result<Layout, String> {
+    text.parse()
+}
+
+fn parse_version(text: &str) -> Result<Version, String> {
+    Version::parse(text).ok_or_else(|| {
+        format!("`{text}` is not a version (digits, optionally separated by `.` or `_`)")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn global_flags_go_before_or_after_the_subcommand() {
+        let before = Args::try_parse_from(["cutover", "--dir", "m", "up", "--dry-run"]).unwrap();
+        let after = Args::try_parse_from(["cutover", "up", "--dry-run", "--dir", "m"]).unwrap();
+        assert_eq!(before.global.dir, after.global.dir);
+        assert!(Args::try_parse_from(["cutover", "down", "--steps", "1", "--to", "3"]).is_err());
+        assert!(Args::try_parse_from(["cutover", "up", "--to", "v3"]).is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,306 @@
+//! The `cutover` command: parse arguments, resolve settings, call the library, render.
+//!
+//! Everything here is glue. The algorithm lives in `cutover-runner`, the files in
+//! `cutover-migration`, the databases in `cutover-postgres` and `cutover-sqlite`.
+
+mod args;
+mod render;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context as _};
+use cutover_engine::{DatabaseUrl, DbError, DbErrorKind, MigrationTarget, Scheme};
+use cutover_migration::{discover, write_new_migration, Layout, MigrationSet};
+use cutover_runner::{Context, DownTarget, Overrides, Settings, UpOptions};
+
+pub use args::Args;
+use args::{Command, Format};
+use render::TerminalReporter;
+
+/// How a run ended, as an exit code: 0 done, 1 refused or problems found, 2 error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything asked for was done.
+    Success,
+    /// Nothing was wrong with cutover, but the run was refused or found problems.
+    Failure,
+    /// cutover could not do its job.
+    Error,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        match status {
+            ExitStatus::Success => ExitCode::from(0),
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Error => ExitCode::from(2),
+        }
+    }
+}
+
+/// An error that carries its exit status (a refusal exits 1, everything else 2).
+#[derive(Debug)]
+pub struct Exit {
+    /// The status to exit with.
+    pub status: ExitStatus,
+    /// What to print.
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// Runs one command.
+pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
+    let settings = resolve_settings(&args)?;
+    match args.command {
+        Command::New { name } => new_migration(&settings, &name),
+        Command::Status { format } => {
+            let set = read_migrations(&settings)?;
+            let (url, mut target) = open(&settings)?;
+            let statuses = with_url(
+                &url,
+                cutover_runner::status(
+                    &mut context(&mut *target, &settings, &mut TerminalReporter::new()),
+                    &set,
+                ),
+            )?;
+            let mut out = anstream::stdout();
+            match format {
+                Format::Json => render::status_json(&mut out, &statuses)?,
+                Format::Human => render::status_human(
+                    &mut out,
+                    &statuses,
+                    set.layout.name(),
+                    &format!("{} on {url}", settings.dir.display()),
+                )?,
+            }
+            Ok(ExitStatus::Success)
+        }
+        Command::Validate { format } => {
+            let set = read_migrations(&settings)?;
+            let (url, mut target) = open(&settings)?;
+            let problems = with_url(
+                &url,
+                cutover_runner::validate(
+                    &mut context(&mut *target, &settings, &mut TerminalReporter::new()),
+                    &set,
+                ),
+            )?;
+            render::problems(&mut anstream::stdout(), &problems, format == Format::Json)?;
+            Ok(if problems.is_empty() {
+                ExitStatus::Success
+            } else {
+                ExitStatus::Failure
+            })
+        }
+        Command::Up {
+            to,
+            dry_run,
+            allow_out_of_order,
+        } => {
+            let set = read_migrations(&settings)?;
+            let (url, mut target) = open(&settings)?;
+            let options = UpOptions {
+                to,
+                dry_run,
+                allow_out_of_order,
+            };
+            let mut reporter = TerminalReporter::new();
+            let summary = with_url(
+                &url,
+                cutover_runner::up(
+                    &mut context(&mut *target, &settings, &mut reporter),
+                    &set,
+                    &options,
+                ),
+            )?;
+            let verb = if dry_run { "would apply" } else { "applied" };
+            render::summary(
+                &mut anstream::stdout(),
+                verb,
+                &summary.migrations,
+                summary.duration,
+            )?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Down { steps, to, dry_run } => {
+            let set = read_migrations(&settings)?;
+            let (url, mut target) = open(&settings)?;
+            let down_target = match to {
+                Some(version) => DownTarget::To(version),
+                None => DownTarget::Steps(steps.unwrap_or(1)),
+            };
+            let mut reporter = TerminalReporter::new();
+            let summary = with_url(
+                &url,
+                cutover_runner::down(
+                    &mut context(&mut *target, &settings, &mut reporter),
+                    &set,
+                    &down_target,
+                    dry_run,
+                ),
+            )?;
+            let verb = if dry_run { "would revert" } else { "reverted" };
+            render::summary(
+                &mut anstream::stdout(),
+                verb,
+                &summary.migrations,
+                summary.duration,
+            )?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Baseline { version } => {
+            let set = read_migrations(&settings)?;
+            let (url, mut target) = open(&settings)?;
+            with_url(
+                &url,
+                cutover_runner::baseline(
+                    &mut context(&mut *target, &settings, &mut TerminalReporter::new()),
+                    &set,
+                    &version,
+                ),
+            )?;
+            writeln!(
+                anstream::stdout(),
+                "baselined at version {version}: migrations up to it count as applied"
+            )?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+fn context<'a>(
+    target: &'a mut dyn MigrationTarget,
+    settings: &'a Settings,
+    reporter: &'a mut TerminalReporter,
+) -> Context<'a> {
+    Context {
+        target,
+        settings,
+        reporter,
+    }
+}
+
+fn resolve_settings(args: &Args) -> anyhow::Result<Settings> {
+    let config_path = match &args.global.config {
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from("cutover.toml")).filter(|p| p.exists()),
+    };
+    let file = match &config_path {
+        Some(path) => Some((
+            path.as_path(),
+            cutover_runner::read_config_file(path).map_err(usage_error)?,
+        )),
+        None => None,
+    };
+    let overrides = Overrides {
+        dir: args.global.dir.clone(),
+        layout: args.global.layout,
+        database_url: args.global.database_url.clone(),
+        lock_timeout: args.global.lock_timeout,
+    };
+    let env = |key: &str| std::env::var(key).ok().filter(|v| !v.is_empty());
+    Settings::resolve(file, &env, overrides).map_err(usage_error)
+}
+
+fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!(Exit {
+        status: ExitStatus::Error,
+        message: err.to_string()
+    })
+}
+
+fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {
+    discover(&settings.dir, settings.layout).map_err(usage_error)
+}
+
+fn new_migration(settings: &Settings, name: &str) -> anyhow::Result<ExitStatus> {
+    let dir = &settings.dir;
+    let layout = match settings.layout {
+        Some(layout) => layout,
+        None if dir.is_dir() => discover(dir, None).map_err(usage_error)?.layout,
+        None => Layout::Native,
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create migrations directory `{}`", dir.display()))?;
+    let version = utc_version_now();
+    let files = write_new_migration(dir, layout, &version, name).map_err(usage_error)?;
+    let mut out = anstream::stdout();
+    for file in files {
+        writeln!(out, "created {}", file.display())?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// `YYYYMMDDHHMMSS` in UTC.
+fn utc_version_now() -> String {
+    let stamp = cutover_runner::now_rfc3339();
+    stamp
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect()
+}
+
+/// Connects to the database the settings name.
+fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
+    let raw = settings.database_url.as_deref().unwrap_or("");
+    let url = DatabaseUrl::parse(raw).map_err(usage_error)?;
+    let target = connect(&url, &settings.history_table).map_err(|err| {
+        let hint = match err.kind {
+            DbErrorKind::Authentication => "check the user name and password in the URL",
+            DbErrorKind::Connection => {
+                "check that the server runs and that host, port and database name are right"
+            }
+            _ => "check the URL",
+        };
+        usage_error(format!(
+            "cannot connect to {url}: {}; {hint}",
+            url.scrub(&err.to_string())
+        ))
+    })?;
+    Ok((url, target))
+}
+
+/// Connects to the engine the URL names.
+pub fn connect(
+    url: &DatabaseUrl,
+    history_table: &str,
+) -> Result<Box<dyn MigrationTarget>, DbError> {
+    match url.scheme() {
+        Scheme::Postgres => {
+            let options = cutover_postgres::ConnectOptions {
+                history_table: history_table.to_string(),
+                application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),
+            };
+            Ok(Box::new(cutover_postgres::connect(url, &options)?))
+        }
+        Scheme::Sqlite => Ok(Box::new(cutover_sqlite::connect(url, history_table)?)),
+        Scheme::Mysql => Err(DbError::new(
+            DbErrorKind::Other,
+            "MySQL/MariaDB is not supported yet; use a postgres:// or sqlite: URL",
+        )),
+    }
+}
+
+/// Turns a runner error into an exit error, with every trace of the URL's password removed.
+fn with_url<T>(url: &DatabaseUrl, res: Result<T, cutover_runner::Error>) -> anyhow::Result<T> {
+    res.map_err(|err| {
+        let status = match err {
+            cutover_runner::Error::Refused(_) => ExitStatus::Failure,
+            _ => ExitStatus::Error,
+        };
+        anyhow!(Exit {
+            status,
+            message: url.scrub(&err.to_string())
+        })
+    })
+}

@@ -1,0 +1,312 @@
+//! How results look: colour for people, JSON for machines. Only this module knows formats.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use anstyle::{AnsiColor, Style};
+use cutover_engine::Direction;
+use cutover_runner::{Event, MigrationState, MigrationStatus, Reporter};
+use serde::Serialize;
+
+const BOLD: Style = Style::new().bold();
+const DIM: Style = Style::new().dimmed();
+const GREEN: Style = AnsiColor::Green.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const RED: Style = AnsiColor::Red.on_default().bold();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+
+fn paint(style: Style, text: impl std::fmt::Display) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+fn state_style(state: MigrationState) -> Style {
+    match state {
+        MigrationState::Applied | MigrationState::Baselined => GREEN,
+        MigrationState::Pending | MigrationState::Reverted | MigrationState::Running => YELLOW,
+        MigrationState::Failed | MigrationState::Modified | MigrationState::Missing => RED,
+    }
+}
+
+/// The JSON form of one status line; the field set is a promise to scripts.
+#[derive(Serialize)]
+struct StatusJson<'a> {
+    version: Option<&'a str>,
+    name: &'a str,
+    state: &'a str,
+    applied_at: Option<&'a str>,
+    checksum: &'a str,
+}
+
+#[derive(Serialize)]
+struct StatusListJson<'a> {
+    migrations: Vec<StatusJson<'a>>,
+}
+
+pub fn status_json(out: &mut dyn Write, statuses: &[MigrationStatus]) -> io::Result<()> {
+    let list = StatusListJson {
+        migrations: statuses
+            .iter()
+            .map(|s| StatusJson {
+                version: s.version.as_deref(),
+                name: &s.name,
+                state: s.state.name(),
+                applied_at: s.applied_at.as_deref(),
+                checksum: &s.checksum,
+            })
+            .collect(),
+    };
+    serde_json::to_writer_pretty(&mut *out, &list)?;
+    writeln!(out)
+}
+
+pub fn status_human(
+    out: &mut dyn Write,
+    statuses: &[MigrationStatus],
+    layout: &str,
+    target: &str,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {target} ({layout} layout)",
+        paint(BOLD, "Migrations in")
+    )?;
+    if statuses.is_empty() {
+        return writeln!(
+            out,
+            "  no migrations yet: `cutover new <name>` writes the first one"
+        );
+    }
+    let version_width = statuses
+        .iter()
+        .map(|s| s.version.as_deref().unwrap_or("R").len())
+        .max()
+        .unwrap_or(1);
+    let name_width = statuses
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(1)
+        .min(48);
+    for status in statuses {
+        let state = format!("{:<9}", status.state.name());
+        let mut note = status.applied_at.clone().unwrap_or_default();
+        if status.out_of_order {
+            note = "out of order: older than the newest applied migration".to_string();
+        }
+        if let Some(latest) = status
+            .latest
+            .as_ref()
+            .filter(|_| status.state == MigrationState::Failed)
+        {
+            note = format!(
+                "{}: {}",
+                latest.error_location.as_deref().unwrap_or(""),
+                latest.error_message.as_deref().unwrap_or("")
+            );
+        }
+        writeln!(
+            out,
+            "  {:<version_width$}  {:<name_width$}  {}  {}",
+            status.version.as_deref().unwrap_or("R"),
+            status.name,
+            paint(state_style(status.state), state),
+            paint(DIM, note)
+        )?;
+    }
+    let count = |state: MigrationState| statuses.iter().filter(|s| s.state == state).count();
+    let mut parts = Vec::new();
+    for state in [
+        MigrationState::Applied,
+        MigrationState::Baselined,
+        MigrationState::Pending,
+        MigrationState::Reverted,
+        MigrationState::Running,
+        MigrationState::Failed,
+        MigrationState::Modified,
+        MigrationState::Missing,
+    ] {
+        let n = count(state);
+        if n > 0 {
+            parts.push(format!("{n} {}", state.name()));
+        }
+    }
+    writeln!(out, "{}", parts.join(", "))
+}
+
+#[derive(Serialize)]
+struct ProblemsJson<'a> {
+    ok: bool,
+    problems: &'a [String],
+}
+
+pub fn problems(out: &mut dyn Write, problems: &[String], json: bool) -> io::Result<()> {
+    if json {
+        serde_json::to_writer_pretty(
+            &mut *out,
+            &ProblemsJson {
+                ok: problems.is_empty(),
+                problems,
+            },
+        )?;
+        return writeln!(out);
+    }
+    if problems.is_empty() {
+        return writeln!(
+            out,
+            "{} every applied migration matches its file",
+            paint(GREEN, "ok:")
+        );
+    }
+    for problem in problems {
+        writeln!(out, "{} {problem}", paint(RED, "problem:"))?;
+    }
+    Ok(())
+}
+
+pub fn summary(
+    out: &mut dyn Write,
+    verb: &str,
+    migrations: &[String],
+    duration: Duration,
+) -> io::Result<()> {
+    match migrations.len() {
+        0 => writeln!(out, "nothing to do: the database is up to date"),
+        n => writeln!(
+            out,
+            "{} {n} migration{} in {}",
+            paint(GREEN, verb),
+            if n == 1 { "" } else { "s" },
+            human_duration(duration)
+        ),
+    }
+}
+
+fn human_duration(duration: Duration) -> String {
+    if duration < Duration::from_secs(1) {
+        format!("{} ms", duration.as_millis())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}
+
+/// Prints run events to stderr for people: one line per step, never chatty while waiting.
+pub struct TerminalReporter {
+    last_wait_message: Option<Instant>,
+    dry_run_out: Box<dyn Write>,
+}
+
+impl TerminalReporter {
+    pub fn new() -> TerminalReporter {
+        TerminalReporter {
+            last_wait_message: None,
+            dry_run_out: Box::new(anstream::stdout()),
+        }
+    }
+}
+
+impl Reporter for TerminalReporter {
+    fn report(&mut self, event: Event<'_>) {
+        let mut err = anstream::stderr();
+        let _ = match event {
+            Event::WaitingForLock { holder, waited } => {
+                let due = self
+                    .last_wait_message
+                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
+                if !due {
+                    return;
+                }
+                self.last_wait_message = Some(Instant::now());
+                let since = holder
+                    .since
+                    .as_deref()
+                    .map(|s| format!(", connected since {s}"))
+                    .unwrap_or_default();
+                writeln!(
+                    err,
+                    "{} for another cutover to finish: {}{since} (waited {}s)",
+                    paint(YELLOW, "waiting"),
+                    holder.description,
+                    waited.as_secs()
+                )
+            }
+            Event::Starting {
+                migration,
+                direction,
+                resume_at,
+            } => {
+                let verb = match direction {
+                    Direction::Up => "applying",
+                    Direction::Down => "reverting",
+                };
+                if resume_at > 0 {
+                    writeln!(
+                        err,
+                        "{} {} at statement {}",
+                        paint(CYAN, "resuming"),
+                        migration.label(),
+                        resume_at + 1
+                    )
+                } else {
+                    writeln!(err, "{} {}", paint(CYAN, verb), migration.label())
+                }
+            }
+            Event::Retrying {
+                migration,
+                attempt,
+                tries,
+                delay,
+                error,
+            } => writeln!(
+                err,
+                "{} {} (try {attempt} of {tries}): {}; retrying in {}",
+                paint(YELLOW, "lock not granted for"),
+                migration.label(),
+                error.message,
+                human_duration(delay)
+            ),
+            Event::Finished {
+                migration,
+                direction,
+                duration,
+            } => {
+                let verb = match direction {
+                    Direction::Up => "applied",
+                    Direction::Down => "reverted",
+                };
+                writeln!(
+                    err,
+                    "{} {} {}",
+                    paint(GREEN, verb),
+                    migration.label(),
+                    paint(DIM, human_duration(duration))
+                )
+            }
+            Event::WouldRun {
+                migration,
+                direction,
+                script,
+                resume_at,
+            } => {
+                let out = &mut self.dry_run_out;
+                let verb = match direction {
+                    Direction::Up => "would apply",
+                    Direction::Down => "would revert",
+                };
+                let mode = if script.settings.transaction {
+                    "in one transaction"
+                } else {
+                    "statement by statement, no transaction"
+                };
+                let _ = writeln!(out, "{} {} ({mode})", paint(BOLD, verb), migration.label());
+                for statement in script.statements.iter().skip(resume_at) {
+                    let _ = writeln!(out, "  {}", paint(DIM, script.location(statement)));
+                    for line in statement.sql.lines() {
+                        let _ = writeln!(out, "    {line}");
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        };
+    }
+}

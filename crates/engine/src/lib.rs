@@ -1,0 +1,20 @@
+//! The seam between cutover's algorithms and the databases they run on.
+//!
+//! The runner (and later the backfill engine and expand/contract operations) is written once
+//! against the traits here; `cutover-postgres` and `cutover-sqlite` implement them. The traits
+//! are deliberately narrow primitives, in the spirit of sqlx's `Migrate`: the algorithm (which
+//! migration runs, how failures are recorded, when to retry) lives in the runner, never in an
+//! engine.
+//!
+//! This crate has no I/O and no dependency on any driver.
+#![deny(missing_docs)]
+
+mod error;
+mod history;
+mod target;
+mod url;
+
+pub use error::{DbError, DbErrorKind};
+pub use history::{Direction, HistoryRecord, RecordKind, State};
+pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
+pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

@@ -1,0 +1,85 @@
+//! The traits an engine implements for the runner.
+
+use std::any::Any;
+use std::time::Duration;
+
+use crate::{DbError, HistoryRecord};
+
+/// Timeouts that protect live traffic from a migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long a statement may wait for a lock before giving up. A DDL statement waiting for
+    /// its lock blocks every query queued behind it, so this is short (2 s by default).
+    pub lock_timeout: Duration,
+    /// How long a statement may run; `Duration::ZERO` means no limit.
+    pub statement_timeout: Duration,
+}
+
+/// Who holds the runner lock, as far as the database can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockHolder {
+    /// What the holder says of itself: host and process id of the other cutover, or its
+    /// database backend pid.
+    pub description: String,
+    /// Since when it holds the lock or its connection (RFC 3339), when known.
+    pub since: Option<String>,
+}
+
+/// Holds the runner lock until dropped. Dropping releases it on every path, early returns and
+/// panics included; a killed process releases it with its connection or file handle.
+pub type LockGuard = Box<dyn Any>;
+
+/// What the runner runs statements and bookkeeping through.
+pub trait Session {
+    /// Runs one statement.
+    fn execute(&mut self, sql: &str) -> Result<(), DbError>;
+    /// Appends a row to the history table.
+    fn append_history(&mut self, record: &HistoryRecord) -> Result<(), DbError>;
+}
+
+/// A database that migrations run against: one connection, plus whatever the runner lock needs.
+pub trait MigrationTarget {
+    /// The engine's name, e.g. `postgres`.
+    fn engine_name(&self) -> &'static str;
+
+    /// The server's version, for messages.
+    fn server_version(&self) -> String;
+
+    /// Whether the history table exists (without creating it).
+    fn history_exists(&mut self) -> Result<bool, DbError>;
+
+    /// Creates the history table if it does not exist. Call only while holding the runner lock.
+    fn ensure_history(&mut self) -> Result<(), DbError>;
+
+    /// Every history row, in insertion order.
+    fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError>;
+
+    /// Takes the lock that lets one runner at a time change the schema, waiting at most `wait`
+    /// and calling `on_wait` now and then with whoever holds it. `owner` describes this runner
+    /// (tool version, host, pid, start time) to the runners that wait for it.
+    fn acquire_runner_lock(
+        &mut self,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError>;
+
+    /// Runs `body` in one transaction with `timeouts`: committed when it returns `Ok`, rolled
+    /// back when it returns `Err` (whose error is returned).
+    fn transaction(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError>;
+
+    /// Runs `body` outside any transaction: each statement commits on its own.
+    fn autocommit(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError>;
+
+    /// Whether a statement may run inside a transaction block (PostgreSQL refuses
+    /// `CREATE INDEX CONCURRENTLY`, `VACUUM`, ... there).
+    fn allowed_in_transaction(&self, sql: &str) -> bool;
+}

@@ -1,0 +1,1210 @@
+//! Reading a migrations directory in any supported layout.
+//!
+//! The layout is detected per directory from the file names (and, for single-file layouts, the
+//! section markers inside), or forced by the caller. Files that look like migrations of another
+//! layout, or like nothing, are errors: a misnamed migration is never silently skipped.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::checksum::{normalize, Checksum};
+use crate::directive::{read_directives, ScriptSettings};
+use crate::split::{split_statements, Statement};
+use crate::{Error, Layout, Migration, MigrationKind, MigrationSet, Script, Version};
+
+/// Reads every migration under `dir`, detecting its layout unless `forced`.
+pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
+    if !dir.is_dir() {
+        return Err(Error::DirNotFound {
+            dir: dir.to_path_buf(),
+        });
+    }
+    let mut entries = Vec::new();
+    walk(dir, 0, &mut entries)?;
+    let layout = choose_layout(dir, &entries, forced)?;
+    for entry in &entries {
+        let accepted = match &entry.kind {
+            EntryKind::Other => false,
+            kind => kind.family().accepted_by(layout),
+        };
+        if !accepted || (entry.depth > 0 && layout != Layout::Flyway) {
+            return Err(Error::UnrecognizedFile {
+                path: entry.path.clone(),
+                layout,
+                expected: layout.expected_names(),
+            });
+        }
+    }
+    let mut migrations = match layout {
+        Layout::Native | Layout::GolangMigrate | Layout::Sqlx => read_file_pairs(layout, &entries)?,
+        Layout::Flyway => read_flyway(&entries)?,
+        Layout::Dbmate | Layout::Goose => read_sectioned(layout, &entries)?,
+        Layout::Diesel => read_diesel(&entries)?,
+    };
+    check_duplicates(&migrations)?;
+    migrations.sort_by(|a, b| match (&a.version, &b.version) {
+        (Some(va), Some(vb)) => va.cmp(vb),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.name.cmp(&b.name),
+    });
+    Ok(MigrationSet {
+        dir: dir.to_path_buf(),
+        layout,
+        migrations,
+    })
+}
+
+struct Entry {
+    path: PathBuf,
+    // How many folders below the migrations directory.
+    depth: usize,
+    kind: EntryKind,
+}
+
+enum EntryKind {
+    /// `<version>_<name>.up.sql` or `.down.sql`.
+    Pair {
+        version: Version,
+        name: String,
+        up: bool,
+    },
+    /// `<version>_<name>.sql`: sqlx, dbmate or goose, by content.
+    Single {
+        version: Version,
+        name: String,
+        text: String,
+    },
+    /// `V`, `U` or `R` Flyway file.
+    Flyway {
+        prefix: char,
+        version: Option<Version>,
+        description: String,
+    },
+    /// A diesel folder.
+    DieselDir { version: Version, name: String },
+    /// A `.sql` file of no layout.
+    Other,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Pair,
+    SqlxSingle,
+    Dbmate,
+    Goose,
+    Flyway,
+    Diesel,
+}
+
+impl EntryKind {
+    fn family(&self) -> Family {
+        match self {
+            EntryKind::Pair { .. } => Family::Pair,
+            EntryKind::Single { text, .. } => {
+                if has_goose_marker(text) {
+                    Family::Goose
+                } else if has_dbmate_marker(text) {
+                    Family::Dbmate
+                } else {
+                    Family::SqlxSingle
+                }
+            }
+            EntryKind::Flyway { .. } => Family::Flyway,
+            EntryKind::DieselDir { .. } => Family::Diesel,
+            EntryKind::Other => unreachable!("callers filter out unrecognised files"),
+        }
+    }
+}
+
+impl Family {
+    fn accepted_by(self, layout: Layout) -> bool {
+        match layout {
+            Layout::Native | Layout::GolangMigrate => self == Family::Pair,
+            // A forced sqlx layout reads single files as plain SQL, whatever comments they hold.
+            Layout::Sqlx => matches!(
+                self,
+                Family::Pair | Family::SqlxSingle | Family::Dbmate | Family::Goose
+            ),
+            Layout::Dbmate => matches!(self, Family::Dbmate | Family::SqlxSingle),
+            Layout::Goose => matches!(self, Family::Goose | Family::SqlxSingle),
+            Layout::Flyway => self == Family::Flyway,
+            Layout::Diesel => self == Family::Diesel,
+        }
+    }
+
+    fn layout(self) -> Layout {
+        match self {
+            Family::Pair => Layout::Native,
+            Family::SqlxSingle => Layout::Sqlx,
+            Family::Dbmate => Layout::Dbmate,
+            Family::Goose => Layout::Goose,
+            Family::Flyway => Layout::Flyway,
+            Family::Diesel => Layout::Diesel,
+        }
+    }
+}
+
+fn has_goose_marker(text: &str) -> bool {
+    text.lines().any(|line| goose_command(line).is_some())
+}
+
+fn has_dbmate_marker(text: &str) -> bool {
+    text.lines().any(|line| dbmate_marker(line).is_some())
+}
+
+fn walk(dir: &Path, depth: usize, entries: &mut Vec<Entry>) -> Result<(), Error> {
+    let read_dir = fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut children = Vec::new();
+    for child in read_dir {
+        let child = child.map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        children.push(child.path());
+    }
+    children.sort();
+    for path in children {
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if file_name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            match parse_diesel_dir_name(&file_name) {
+                Some((version, name))
+                    if path.join("up.sql").exists() || path.join("down.sql").exists() =>
+                {
+                    entries.push(Entry {
+                        path,
+                        depth,
+                        kind: EntryKind::DieselDir { version, name },
+                    });
+                }
+                _ => walk(&path, depth + 1, entries)?,
+            }
+            continue;
+        }
+        let Some(stem) = file_name.strip_suffix(".sql") else {
+            continue;
+        };
+        let kind = if let Some(kind) = parse_flyway_name(stem) {
+            kind
+        } else if let Some((version, name, up)) = parse_pair_name(stem) {
+            EntryKind::Pair { version, name, up }
+        } else if let Some((version, name)) = parse_version_name(stem) {
+            EntryKind::Single {
+                version,
+                name,
+                text: read_text(&path)?,
+            }
+        } else {
+            EntryKind::Other
+        };
+        entries.push(Entry { path, depth, kind });
+    }
+    Ok(())
+}
+
+fn choose_layout(dir: &Path, entries: &[Entry], forced: Option<Layout>) -> Result<Layout, Error> {
+    if let Some(layout) = forced {
+        return Ok(layout);
+    }
+    let mut seen: Vec<(Family, &Path)> = Vec::new();
+    for entry in entries {
+        if matches!(entry.kind, EntryKind::Other) {
+            continue;
+        }
+        let family = entry.kind.family();
+        if !seen.iter().any(|(f, _)| *f == family) {
+            seen.push((family, &entry.path));
+        }
+    }
+    let families: Vec<Family> = seen.iter().map(|(f, _)| *f).collect();
+    match families.as_slice() {
+        [] => Ok(Layout::Native),
+        [family] => Ok(family.layout()),
+        // sqlx reads reversible pairs and simple files side by side.
+        [Family::Pair, Family::SqlxSingle] | [Family::SqlxSingle, Family::Pair] => Ok(Layout::Sqlx),
+        _ => {
+            let (first, second) = (seen[0], seen[1]);
+            Err(Error::MixedLayouts {
+                dir: dir.to_path_buf(),
+                first: (first.0.layout(), first.1.to_path_buf()),
+                second: (second.0.layout(), second.1.to_path_buf()),
+            })
+        }
+    }
+}
+
+/// `V1_2__desc`, `U1_2__desc`, `R__desc`.
+fn parse_flyway_name(stem: &str) -> Option<EntryKind> {
+    let (prefix, rest) = stem.split_at_checked(1)?;
+    let prefix = prefix.chars().next()?;
+    let (version_text, description) = rest.split_once("__")?;
+    if description.is_empty() {
+        return None;
+    }
+    let description = description.replace('_', " ");
+    match prefix {
+        'V' | 'U' => {
+            let version = Version::parse(version_text)?;
+            Some(EntryKind::Flyway {
+                prefix,
+                version: Some(version),
+                description,
+            })
+        }
+        'R' if version_text.is_empty() => Some(EntryKind::Flyway {
+            prefix,
+            version: None,
+            description,
+        }),
+        _ => None,
+    }
+}
+
+/// `<version>_<name>.up` or `<version>_<name>.down`.
+fn parse_pair_name(stem: &str) -> Option<(Version, String, bool)> {
+    let (base, up) = match (stem.strip_suffix(".up"), stem.strip_suffix(".down")) {
+        (Some(base), _) => (base, true),
+        (_, Some(base)) => (base, false),
+        _ => return None,
+    };
+    let (version, name) = parse_version_name(base)?;
+    Some((version, name, up))
+}
+
+/// `<digits>_<name>`.
+fn parse_version_name(stem: &str) -> Option<(Version, String)> {
+    let (version_text, name) = stem.split_once('_')?;
+    if name.is_empty() || name.contains('.') || !version_text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((Version::parse(version_text)?, name.to_string()))
+}
+
+/// diesel's `2019-05-14-123456_name` or `00000000000000_name`: the version is the text before
+/// the first `_` with `-` removed.
+fn parse_diesel_dir_name(dir_name: &str) -> Option<(Version, String)> {
+    let (version_text, name) = dir_name.split_once('_')?;
+    let digits: String = version_text.chars().filter(|&c| c != '-').collect();
+    if name.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((Version::parse(&digits)?, name.to_string()))
+}
+
+fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
+        path: path.to_path_buf(),
+    })?;
+    Ok(normalize(&text))
+}
+
+/// A part of a file that holds one script: a whole file, or a dbmate/goose section.
+struct Section<'a> {
+    path: &'a Path,
+    // The normalized text of the whole file.
+    file_text: &'a str,
+    // Byte range of the section in `file_text`.
+    start: usize,
+    end: usize,
+}
+
+impl Section<'_> {
+    fn whole<'a>(path: &'a Path, file_text: &'a str) -> Section<'a> {
+        Section {
+            path,
+            file_text,
+            start: 0,
+            end: file_text.len(),
+        }
+    }
+
+    fn text(&self) -> &str {
+        &self.file_text[self.start..self.end]
+    }
+
+    /// 1-based line in the file of the section's first byte.
+    fn first_line(&self) -> usize {
+        1 + self.file_text[..self.start]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+    }
+
+    fn error(&self, line_in_section: usize, message: String) -> Error {
+        Error::AtLine {
+            path: self.path.to_path_buf(),
+            line: self.first_line() + line_in_section - 1,
+            message,
+        }
+    }
+
+    /// Splits the section into statements whose lines and spans refer to the whole file.
+    fn statements(&self) -> Result<Vec<Statement>, Error> {
+        let statements = split_statements(self.text()).map_err(|err| {
+            self.error(
+                err.line,
+                format!("{err}; close it, or check the quotes and comments before this line"),
+            )
+        })?;
+        let line_offset = self.first_line() - 1;
+        Ok(statements
+            .into_iter()
+            .map(|s| Statement {
+                sql: s.sql,
+                line: s.line + line_offset,
+                span: s.span.start + self.start..s.span.end + self.start,
+            })
+            .collect())
+    }
+
+    /// Reads the section's directives on top of `settings`.
+    fn settings(&self, mut settings: ScriptSettings) -> Result<ScriptSettings, Error> {
+        read_directives(self.text(), &mut settings)
+            .map_err(|err| self.error(err.line, err.message))?;
+        Ok(settings)
+    }
+}
+
+/// Builds a script from its statements, removing a `BEGIN`/`COMMIT` pair that wraps a
+/// transactional script and refusing any other transaction control.
+fn finish_script(
+    path: &Path,
+    mut statements: Vec<Statement>,
+    settings: ScriptSettings,
+) -> Result<Script, Error> {
+    if settings.transaction {
+        let wrapped = statements.len() >= 2
+            && transaction_control(&statements[0]) == Some("BEGIN")
+            && transaction_control(&statements[statements.len() - 1]) == Some("COMMIT");
+        if wrapped {
+            statements.pop();
+            statements.remove(0);
+        }
+    }
+    if let Some(statement) = statements.iter().find(|s| transaction_control(s).is_some()) {
+        let keyword = transaction_control(statement).unwrap_or_default();
+        let message = if settings.transaction {
+            format!("`{keyword}` inside a transactional migration would end cutover's transaction early, apart from the history row; remove it (a BEGIN/COMMIT pair around the whole script is fine), or add `-- cutover:no-transaction` at the top")
+        } else {
+            format!("`{keyword}` in a no-transaction migration: cutover runs and records each statement on its own; remove it, or drop the no-transaction marker to run the script in one transaction")
+        };
+        return Err(Error::AtLine {
+            path: path.to_path_buf(),
+            line: statement.line,
+            message,
+        });
+    }
+    Ok(Script {
+        path: path.to_path_buf(),
+        statements,
+        settings,
+    })
+}
+
+/// `BEGIN`, `COMMIT` or `ROLLBACK` when the statement starts or ends a transaction.
+fn transaction_control(statement: &Statement) -> Option<&'static str> {
+    let words = statement.leading_keywords(2);
+    let second = words.get(1).map(String::as_str);
+    match (words.first().map(String::as_str)?, second) {
+        ("BEGIN", None | Some("TRANSACTION" | "WORK" | "ISOLATION" | "READ")) => Some("BEGIN"),
+        ("START", Some("TRANSACTION")) => Some("BEGIN"),
+        ("COMMIT" | "END", None | Some("TRANSACTION" | "WORK" | "AND")) => Some("COMMIT"),
+        ("ROLLBACK", None | Some("TRANSACTION" | "WORK" | "AND")) => Some("ROLLBACK"),
+        _ => None,
+    }
+}
+
+fn script_from_file(path: &Path, text: &str, base: ScriptSettings) -> Result<Script, Error> {
+    let section = Section::whole(path, text);
+    let settings = section.settings(base)?;
+    finish_script(path, section.statements()?, settings)
+}
+
+fn read_file_pairs(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, Error> {
+    let mut ups: Vec<Migration> = Vec::new();
+    let mut downs: Vec<(&Version, &Path)> = Vec::new();
+    for entry in entries {
+        match &entry.kind {
+            EntryKind::Pair {
+                version,
+                name,
+                up: true,
+            } => {
+                let text = read_text(&entry.path)?;
+                let up = script_from_file(&entry.path, &text, ScriptSettings::default())?;
+                ups.push(versioned(version, name, layout, &text, up));
+            }
+            EntryKind::Single {
+                version,
+                name,
+                text,
+            } => {
+                let up = script_from_file(&entry.path, text, ScriptSettings::default())?;
+                ups.push(versioned(version, name, layout, text, up));
+            }
+            EntryKind::Pair {
+                version, up: false, ..
+            } => downs.push((version, &entry.path)),
+            _ => {}
+        }
+    }
+    attach_downs(&mut ups, downs)?;
+    Ok(ups)
+}
+
+fn versioned(
+    version: &Version,
+    name: &str,
+    layout: Layout,
+    up_file_text: &str,
+    up: Script,
+) -> Migration {
+    Migration {
+        version: Some(version.clone()),
+        name: name.to_string(),
+        kind: MigrationKind::Versioned,
+        layout,
+        checksum: Checksum::of_normalized(up_file_text),
+        up,
+        down: None,
+    }
+}
+
+fn attach_downs(ups: &mut [Migration], downs: Vec<(&Version, &Path)>) -> Result<(), Error> {
+    for (version, path) in downs {
+        let Some(migration) = ups.iter_mut().find(|m| m.version.as_ref() == Some(version)) else {
+            return Err(Error::OrphanDown {
+                path: path.to_path_buf(),
+                version: version.to_string(),
+            });
+        };
+        if let Some(existing) = &migration.down {
+            return Err(Error::DuplicateVersion {
+                version: version.to_string(),
+                first: existing.path.clone(),
+                second: path.to_path_buf(),
+            });
+        }
+        let text = read_text(path)?;
+        migration.down = Some(script_from_file(path, &text, ScriptSettings::default())?);
+    }
+    Ok(())
+}
+
+fn read_flyway(entries: &[Entry]) -> Result<Vec<Migration>, Error> {
+    let mut migrations = Vec::new();
+    let mut undos = Vec::new();
+    for entry in entries {
+        let EntryKind::Flyway {
+            prefix,
+            version,
+            description,
+        } = &entry.kind
+        else {
+            continue;
+        };
+        if *prefix == 'U' {
+            if let Some(version) = version {
+                undos.push((version, entry.path.as_path()));
+            }
+            continue;
+        }
+        let text = read_text(&entry.path)?;
+        let script = script_from_file(&entry.path, &text, flyway_conf(&entry.path)?)?;
+        migrations.push(Migration {
+            version: version.clone(),
+            name: description.clone(),
+            kind: if version.is_some() {
+                MigrationKind::Versioned
+            } else {
+                MigrationKind::Repeatable
+            },
+            layout: Layout::Flyway,
+            checksum: Checksum::of_normalized(&text),
+            up: script,
+            down: None,
+        });
+    }
+    for (version, path) in undos {
+        let Some(migration) = migrations
+            .iter_mut()
+            .find(|m| m.version.as_ref() == Some(version))
+        else {
+            return Err(Error::OrphanDown {
+                path: path.to_path_buf(),
+                version: version.to_string(),
+            });
+        };
+        let text = read_text(path)?;
+        migration.down = Some(script_from_file(path, &text, flyway_conf(path)?)?);
+    }
+    Ok(migrations)
+}
+
+/// Flyway's per-script `<file>.sql.conf`: `executeInTransaction=false` disables the transaction.
+fn flyway_conf(script_path: &Path) -> Result<ScriptSettings, Error> {
+    let mut settings = ScriptSettings::default();
+    let mut conf_path = script_path.as_os_str().to_owned();
+    conf_path.push(".conf");
+    let conf_path = PathBuf::from(conf_path);
+    if !conf_path.exists() {
+        return Ok(settings);
+    }
+    let text = read_text(&conf_path)?;
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if key.trim() == "executeInTransaction" {
+            settings.transaction = match value.trim() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(Error::Metadata {
+                        path: conf_path,
+                        message: format!(
+                            "executeInTransaction must be true or false, not `{other}`"
+                        ),
+                    })
+                }
+            };
+        }
+    }
+    Ok(settings)
+}
+
+fn read_diesel(entries: &[Entry]) -> Result<Vec<Migration>, Error> {
+    let mut migrations = Vec::new();
+    for entry in entries {
+        let EntryKind::DieselDir { version, name } = &entry.kind else {
+            continue;
+        };
+        let mut base = ScriptSettings::default();
+        let metadata_path = entry.path.join("metadata.toml");
+        if metadata_path.exists() {
+            let text = read_text(&metadata_path)?;
+            let metadata: DieselMetadata =
+                toml::from_str(&text).map_err(|err| Error::Metadata {
+                    path: metadata_path.clone(),
+                    message: err.to_string(),
+                })?;
+            base.transaction = metadata.run_in_transaction.unwrap_or(true);
+        }
+        let up_path = entry.path.join("up.sql");
+        if !up_path.exists() {
+            return Err(Error::OrphanDown {
+                path: entry.path.join("down.sql"),
+                version: version.to_string(),
+            });
+        }
+        let up_text = read_text(&up_path)?;
+        let up = script_from_file(&up_path, &up_text, base)?;
+        let down_path = entry.path.join("down.sql");
+        let down = match down_path.exists() {
+            true => Some(script_from_file(&down_path, &read_text(&down_path)?, base)?),
+            false => None,
+        };
+        let mut migration = versioned(version, name, Layout::Diesel, &up_text, up);
+        migration.down = down;
+        migrations.push(migration);
+    }
+    Ok(migrations)
+}
+
+#[derive(serde::Deserialize)]
+struct DieselMetadata {
+    run_in_transaction: Option<bool>,
+}
+
+fn read_sectioned(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, Error> {
+    let mut migrations = Vec::new();
+    for entry in entries {
+        let EntryKind::Single {
+            version,
+            name,
+            text,
+        } = &entry.kind
+        else {
+            continue;
+        };
+        let (up, down) = match layout {
+            Layout::Dbmate => read_dbmate(&entry.path, text)?,
+            _ => read_goose(&entry.path, text)?,
+        };
+        let mut migration = versioned(version, name, layout, text, up);
+        migration.down = down;
+        migrations.push(migration);
+    }
+    Ok(migrations)
+}
+
+/// `-- migrate:up [options]` → `Some((true, options))`; `-- migrate:down` → `Some((false, ..))`.
+fn dbmate_marker(line: &str) -> Option<(bool, &str)> {
+    let body = line.trim_start().strip_prefix("--")?.trim_start();
+    if let Some(rest) = body.strip_prefix("migrate:up") {
+        return (rest.is_empty() || rest.starts_with(char::is_whitespace))
+            .then_some((true, rest.trim()));
+    }
+    let rest = body.strip_prefix("migrate:down")?;
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some((false, rest.trim()))
+}
+
+/// Byte offsets of each line's start, with the line's text (without its newline).
+fn lines_with_offsets(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = 0;
+    text.split_inclusive('\n').map(move |line| {
+        let start = offset;
+        offset += line.len();
+        (start, line.trim_end_matches('\n'))
+    })
+}
+
+fn read_dbmate(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error> {
+    // (is_up, options, byte offset of the line after the marker, 1-based marker line)
+    let mut markers: Vec<(bool, String, usize, usize)> = Vec::new();
+    for (line_idx, (offset, line)) in lines_with_offsets(text).enumerate() {
+        if let Some((is_up, options)) = dbmate_marker(line) {
+            let next = (offset + line.len() + 1).min(text.len());
+            if markers.iter().any(|(up, ..)| *up == is_up) {
+                let which = if is_up { "up" } else { "down" };
+                return Err(Error::AtLine {
+                    path: path.to_path_buf(),
+                    line: line_idx + 1,
+                    message: format!(
+                        "a second `-- migrate:{which}` section; merge it into the first"
+                    ),
+                });
+            }
+            markers.push((is_up, options.to_string(), next, line_idx + 1));
+        }
+    }
+    let Some(up_idx) = markers.iter().position(|(up, ..)| *up) else {
+        return Err(Error::AtLine {
+            path: path.to_path_buf(),
+            line: 1,
+            message: "no `-- migrate:up` section; a dbmate migration starts its up SQL with `-- migrate:up`".to_string(),
+        });
+    };
+    let first_marker_line = markers.iter().map(|m| m.3).min().unwrap_or(1);
+    let before = Section {
+        path,
+        file_text: text,
+        start: 0,
+        end: line_start(text, first_marker_line),
+    };
+    if let Some(statement) = before.statements()?.first() {
+        return Err(Error::AtLine {
+            path: path.to_path_buf(),
+            line: statement.line,
+            message: "SQL before the first `-- migrate:` marker never runs; move it into the up or down section".to_string(),
+        });
+    }
+    let section_of = |idx: usize| {
+        let (_, options, start, _) = &markers[idx];
+        let end = markers
+            .iter()
+            .map(|m| line_start(text, m.3))
+            .filter(|&s| s >= *start)
+            .min()
+            .unwrap_or(text.len());
+        let mut settings = ScriptSettings::default();
+        for option in options.split_whitespace() {
+            match option {
+                "transaction:false" => settings.transaction = false,
+                "transaction:true" => settings.transaction = true,
+                _ => {}
+            }
+        }
+        let section = Section {
+            path,
+            file_text: text,
+            start: *start,
+            end,
+        };
+        let settings = section.settings(settings)?;
+        finish_script(path, section.statements()?, settings)
+    };
+    let up = section_of(up_idx)?;
+    let down = match markers.iter().position(|(up, ..)| !*up) {
+        Some(idx) => Some(section_of(idx)?),
+        None => None,
+    };
+    Ok((up, down))
+}
+
+/// Byte offset where 1-based line `line` starts.
+fn line_start(text: &str, line: usize) -> usize {
+    lines_with_offsets(text)
+        .nth(line - 1)
+        .map_or(text.len(), |(offset, _)| offset)
+}
+
+/// The command of a `-- +goose <command>` line.
+fn goose_command(line: &str) -> Option<&str> {
+    let body = line.trim_start().strip_prefix("--")?.trim_start();
+    let command = body.strip_prefix("+goose")?;
+    Some(command.trim())
+}
+
+fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error> {
+    let at_line = |line: usize, message: &str| Error::AtLine {
+        path: path.to_path_buf(),
+        line,
+        message: message.to_string(),
+    };
+    let mut settings = ScriptSettings::default();
+    // Statements of the up and down sections; `None` before the first marker.
+    let mut up: Option<Vec<Statement>> = None;
+    let mut down: Option<Vec<Statement>> = None;
+    let mut in_up = true;
+    // Start of the plain SQL run since the last marker, as (byte offset, line index).
+    let mut plain_start: Option<usize> = None;
+    let mut block: Option<(usize, usize)> = None;
+
+    let flush_plain = |start: Option<usize>,
+                       end: usize,
+                       target: &mut Option<Vec<Statement>>|
+     -> Result<(), Error> {
+        let Some(start) = start else { return Ok(()) };
+        let section = Section {
+            path,
+            file_text: text,
+            start,
+            end,
+        };
+        let statements = section.statements()?;
+        match target {
+            Some(list) => list.extend(statements),
+            None if statements.is_empty() => {}
+            None => {
+                return Err(at_line(
+                    statements[0].line,
+                    "SQL before `-- +goose Up` never runs; move it below the marker",
+                ));
+            }
+        }
+        Ok(())
+    };
+
+    for (line_idx, (offset, line)) in lines_with_offsets(text).enumerate() {
+        let Some(command) = goose_command(line) else {
+            continue;
+        };
+        let next = (offset + line.len() + 1).min(text.len());
+        let line_no = line_idx + 1;
+        let lower = command.to_ascii_lowercase();
+        if let Some((block_start, block_line)) = block {
+            if lower == "statementend" {
+                let body = text[block_start..offset].trim();
+                let body = body.strip_suffix(';').unwrap_or(body).trim_end();
+                if !body.is_empty() {
+                    let leading =
+                        text[block_start..].len() - text[block_start..].trim_start().len();
+                    let start = block_start + leading;
+                    let first_line = block_line + text[block_start..start].matches('\n').count();
+                    let statement = Statement {
+                        sql: body.to_string(),
+                        line: first_line,
+                        span: start..start + body.len(),
+                    };
+                    let target = if in_up { &mut up } else { &mut down };
+                    target.get_or_insert_with(Vec::new).push(statement);
+                }
+                block = None;
+                plain_start = Some(next);
+            }
+            continue;
+        }
+        let target = if in_up { &mut up } else { &mut down };
+        match lower.as_str() {
+            "up" | "down" => {
+                flush_plain(plain_start, offset, target)?;
+                in_up = lower == "up";
+                let target = if in_up { &mut up } else { &mut down };
+                if target.is_some() {
+                    return Err(at_line(
+                        line_no,
+                        "a second goose section of the same direction; merge it into the first",
+                    ));
+                }
+                *target = Some(Vec::new());
+                plain_start = Some(next);
+            }
+            "statementbegin" => {
+                flush_plain(plain_start, offset, target)?;
+                if target.is_none() {
+                    return Err(at_line(
+                        line_no,
+                        "`-- +goose StatementBegin` before `-- +goose Up`; add the Up marker first",
+                    ));
+                }
+                block = Some((next, line_no + 1));
+                plain_start = None;
+            }
+            "statementend" => {
+                return Err(at_line(
+                    line_no,
+                    "`-- +goose StatementEnd` without a StatementBegin",
+                ))
+            }
+            "no transaction" => settings.transaction = false,
+            _ if lower.starts_with("envsub") => {}
+            _ => {
+                return Err(at_line(
+                    line_no,
+                    &format!("unknown goose annotation `-- +goose {command}`"),
+                ))
+            }
+        }
+    }
+    if let Some((_, block_line)) = block {
+        return Err(at_line(
+            block_line - 1,
+            "`-- +goose StatementBegin` is never closed; add `-- +goose StatementEnd`",
+        ));
+    }
+    let target = if in_up { &mut up } else { &mut down };
+    flush_plain(plain_start, text.len(), target)?;
+    let Some(up_statements) = up else {
+        return Err(at_line(
+            1,
+            "no `-- +goose Up` section; a goose migration starts with `-- +goose Up`",
+        ));
+    };
+    // Goose files carry their directives as annotations, but ours work too.
+    let settings = Section::whole(path, text).settings(settings)?;
+    let up = finish_script(path, up_statements, settings)?;
+    let down = match down {
+        Some(statements) => Some(finish_script(path, statements, settings)?),
+        None => None,
+    };
+    Ok((up, down))
+}
+
+fn check_duplicates(migrations: &[Migration]) -> Result<(), Error> {
+    let mut versions: BTreeMap<&Version, &Path> = BTreeMap::new();
+    let mut repeatables: BTreeMap<&str, &Path> = BTreeMap::new();
+    for migration in migrations {
+        let path = migration.up.path.as_path();
+        match &migration.version {
+            Some(version) => {
+                if let Some(first) = versions.insert(version, path) {
+                    return Err(Error::DuplicateVersion {
+                        version: version.to_string(),
+                        first: first.to_path_buf(),
+                        second: path.to_path_buf(),
+                    });
+                }
+            }
+            None => {
+                if let Some(first) = repeatables.insert(&migration.name, path) {
+                    return Err(Error::DuplicateRepeatable {
+                        name: migration.name.clone(),
+                        first: first.to_path_buf(),
+                        second: path.to_path_buf(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` (path, contents) into a fresh directory and reads it.
+    fn read(
+        files: &[(&str, &str)],
+        forced: Option<Layout>,
+    ) -> (tempfile::TempDir, Result<MigrationSet, Error>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, contents) in files {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, contents).unwrap();
+        }
+        let res = discover(dir.path(), forced);
+        (dir, res)
+    }
+
+    fn summary(set: &MigrationSet) -> Vec<String> {
+        set.migrations
+            .iter()
+            .map(|m| {
+                let up: Vec<String> =
+                    m.up.statements
+                        .iter()
+                        .map(|s| format!("{}@{}", s.sql, s.line))
+                        .collect();
+                let down = m.down.as_ref().map(|d| {
+                    d.statements
+                        .iter()
+                        .map(|s| s.sql.clone())
+                        .collect::<Vec<_>>()
+                        .join("|")
+                });
+                format!(
+                    "{} tx={} up=[{}] down={:?}",
+                    m.label(),
+                    m.up.settings.transaction,
+                    up.join("|"),
+                    down
+                )
+            })
+            .collect()
+    }
+
+    fn error_text(files: &[(&str, &str)]) -> String {
+        let (_dir, res) = read(files, None);
+        res.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn native_pairs_in_version_order() {
+        let (_dir, res) = read(
+            &[
+                (
+                    "2_second.up.sql",
+                    "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);",
+                ),
+                ("10_third.up.sql", "SELECT 3;"),
+                (
+                    "1_first.up.sql",
+                    "BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n",
+                ),
+                ("1_first.down.sql", "DROP TABLE t;"),
+                ("README.md", "not a migration"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Native);
+        assert_eq!(
+            summary(&set),
+            [
+                "1 first tx=true up=[CREATE TABLE t (a int)@2] down=Some(\"DROP TABLE t\")",
+                "2 second tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@2] down=None",
+                "10 third tx=true up=[SELECT 3@1] down=None",
+            ]
+        );
+    }
+
+    #[test]
+    fn flyway_versions_subfolders_undo_repeatable_and_conf() {
+        let (_dir, res) = read(
+            &[
+                ("V1__init.sql", "CREATE TABLE t (a int);"),
+                ("release2/V1_1__add_b.sql", "ALTER TABLE t ADD b int;"),
+                (
+                    "release2/V1_1__add_b.sql.conf",
+                    "executeInTransaction=false\n",
+                ),
+                ("U1__init.sql", "DROP TABLE t;"),
+                (
+                    "R__view_t.sql",
+                    "CREATE OR REPLACE VIEW v AS SELECT a FROM t;",
+                ),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Flyway);
+        assert_eq!(
+            summary(&set),
+            [
+                "1 init tx=true up=[CREATE TABLE t (a int)@1] down=Some(\"DROP TABLE t\")",
+                "1.1 add b tx=false up=[ALTER TABLE t ADD b int@1] down=None",
+                "R view t tx=true up=[CREATE OR REPLACE VIEW v AS SELECT a FROM t@1] down=None",
+            ]
+        );
+    }
+
+    #[test]
+    fn dbmate_sections() {
+        let (_dir, res) = read(
+            &[(
+                "20240101000000_users.sql",
+                "-- migrate:up transaction:false\nCREATE INDEX CONCURRENTLY i ON t (a);\n\n-- migrate:down\nDROP INDEX i;\n",
+            )],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Dbmate);
+        assert_eq!(
+            summary(&set),
+            ["20240101000000 users tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@2] down=Some(\"DROP INDEX i\")"]
+        );
+    }
+
+    #[test]
+    fn goose_sections_and_statement_blocks() {
+        let (_dir, res) = read(
+            &[(
+                "00001_func.sql",
+                "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql\n-- +goose StatementEnd\nSELECT 1;\n-- +goose Down\nDROP FUNCTION f();\n",
+            )],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Goose);
+        assert_eq!(
+            summary(&set),
+            ["00001 func tx=true up=[CREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql@3|SELECT 1@5] down=Some(\"DROP FUNCTION f()\")"]
+        );
+        let (_dir, res) = read(
+            &[(
+                "1_x.sql",
+                "-- +goose NO TRANSACTION\n-- +goose Up\nSELECT 1;\n",
+            )],
+            None,
+        );
+        assert!(!res.unwrap().migrations[0].up.settings.transaction);
+    }
+
+    #[test]
+    fn diesel_folders_with_metadata() {
+        let (_dir, res) = read(
+            &[
+                (
+                    "2019-05-14-123456_create_t/up.sql",
+                    "CREATE TABLE t (a int);",
+                ),
+                ("2019-05-14-123456_create_t/down.sql", "DROP TABLE t;"),
+                (
+                    "2019-05-15-000000_index/up.sql",
+                    "CREATE INDEX CONCURRENTLY i ON t (a);",
+                ),
+                (
+                    "2019-05-15-000000_index/metadata.toml",
+                    "run_in_transaction = false\n",
+                ),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Diesel);
+        assert_eq!(
+            summary(&set),
+            [
+                "20190514123456 create_t tx=true up=[CREATE TABLE t (a int)@1] down=Some(\"DROP TABLE t\")",
+                "20190515000000 index tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@1] down=None",
+            ]
+        );
+    }
+
+    #[test]
+    fn sqlx_reads_simple_and_reversible_files_together() {
+        let (_dir, res) = read(
+            &[
+                ("1_a.sql", "-- no-transaction\nSELECT 1;"),
+                ("2_b.up.sql", "SELECT 2;"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Sqlx);
+        assert!(!set.migrations[0].up.settings.transaction);
+    }
+
+    #[test]
+    fn checksums_ignore_line_endings_but_not_edits() {
+        let checksum = |text: &str| {
+            let (_dir, res) = read(&[("1_a.up.sql", text)], None);
+            res.unwrap().migrations[0].checksum.clone()
+        };
+        assert_eq!(
+            checksum("SELECT 1;\nSELECT 2;\n"),
+            checksum("SELECT 1;\r\nSELECT 2;\r\n")
+        );
+        assert_ne!(
+            checksum("SELECT 1;\nSELECT 2;\n"),
+            checksum("SELECT 1;\nSELECT 3;\n")
+        );
+    }
+
+    #[test]
+    fn bad_directories_are_clear_errors() {
+        let missing = discover(Path::new("/nonexistent/cutover-migrations"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("does not exist"), "{missing}");
+
+        let mixed = error_text(&[("V1__a.sql", "SELECT 1;"), ("2_b.up.sql", "SELECT 2;")]);
+        assert!(mixed.contains("mixes migration layouts"), "{mixed}");
+
+        let duplicate = error_text(&[("1_a.up.sql", "SELECT 1;"), ("001_b.up.sql", "SELECT 2;")]);
+        assert!(duplicate.contains("version 1 is used twice"), "{duplicate}");
+
+        let orphan = error_text(&[("1_a.up.sql", "SELECT 1;"), ("2_b.down.sql", "SELECT 2;")]);
+        assert!(
+            orphan.contains("2_b.down.sql` reverts version 2, but no migration applies version 2"),
+            "{orphan}"
+        );
+
+        let misnamed = error_text(&[
+            ("1_a.up.sql", "SELECT 1;"),
+            ("create_users.sql", "SELECT 2;"),
+        ]);
+        assert!(
+            misnamed.contains("create_users.sql` is not a native migration"),
+            "{misnamed}"
+        );
+
+        let directive = error_text(&[("1_a.up.sql", "-- cutover:lock-timeout=never\nSELECT 1;")]);
+        assert!(
+            directive.contains("1_a.up.sql:1: bad value in `cutover:lock-timeout=never`"),
+            "{directive}"
+        );
+
+        let quote = error_text(&[("1_a.up.sql", "SELECT 1;\nSELECT 'open;\n")]);
+        assert!(
+            quote.contains("1_a.up.sql:2: unterminated string literal"),
+            "{quote}"
+        );
+
+        let commit = error_text(&[(
+            "1_a.up.sql",
+            "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);",
+        )]);
+        assert!(
+            commit.contains("1_a.up.sql:2: `COMMIT` inside a transactional migration"),
+            "{commit}"
+        );
+
+        let dbmate = error_text(&[("1_a.sql", "-- migrate:down\nSELECT 1;")]);
+        assert!(
+            dbmate.contains("1_a.sql:1: no `-- migrate:up` section"),
+            "{dbmate}"
+        );
+    }
+
+    #[test]
+    fn forced_layout_rejects_other_files() {
+        let (_dir, res) = read(&[("V1__a.sql", "SELECT 1;")], Some(Layout::Native));
+        assert!(res
+            .unwrap_err()
+            .to_string()
+            .contains("is not a native migration"));
+    }
+}

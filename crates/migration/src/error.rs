@@ -1,0 +1,97 @@
+//! Errors from reading a migrations directory. Each says what is wrong, where, and how to fix it.
+
+use std::path::PathBuf;
+
+use crate::Layout;
+
+/// Why a migrations directory could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The directory does not exist.
+    #[error("migrations directory `{}` does not exist; create it (`cutover new <name>` does) or point --dir, CUTOVER_DIR or `dir` in cutover.toml at your migrations", dir.display())]
+    DirNotFound {
+        /// The directory that was looked for.
+        dir: PathBuf,
+    },
+    /// A file or directory could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// What could not be read.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A file is not UTF-8 text.
+    #[error("`{}` is not UTF-8 text; save it as UTF-8", path.display())]
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Two layouts in one directory.
+    #[error("`{}` mixes migration layouts: `{}` is {} but `{}` is {}; keep one layout per directory (or force one with --layout)", dir.display(), first.1.display(), first.0, second.1.display(), second.0)]
+    MixedLayouts {
+        /// The migrations directory.
+        dir: PathBuf,
+        /// A file of the first layout seen.
+        first: (Layout, PathBuf),
+        /// A file of another layout.
+        second: (Layout, PathBuf),
+    },
+    /// A `.sql` file whose name the layout does not recognise.
+    #[error("`{}` is not a {layout} migration (expected {expected}); rename it, or move it out of the migrations directory", path.display())]
+    UnrecognizedFile {
+        /// The file.
+        path: PathBuf,
+        /// The directory's layout.
+        layout: Layout,
+        /// The names the layout expects.
+        expected: &'static str,
+    },
+    /// Two migrations with the same version.
+    #[error("version {version} is used twice: `{}` and `{}`; give one of them a new version", first.display(), second.display())]
+    DuplicateVersion {
+        /// The version.
+        version: String,
+        /// The first file with it.
+        first: PathBuf,
+        /// The second file with it.
+        second: PathBuf,
+    },
+    /// Two repeatable migrations with the same name.
+    #[error("repeatable migration `{name}` is defined twice: `{}` and `{}`; rename one", first.display(), second.display())]
+    DuplicateRepeatable {
+        /// The name.
+        name: String,
+        /// The first file.
+        first: PathBuf,
+        /// The second file.
+        second: PathBuf,
+    },
+    /// A down (undo) script with no up script.
+    #[error("`{}` reverts version {version}, but no migration applies version {version}; add its up script or delete this file", path.display())]
+    OrphanDown {
+        /// The down file.
+        path: PathBuf,
+        /// Its version.
+        version: String,
+    },
+    /// Something wrong at a line of a file: a directive, a section marker, a statement.
+    #[error("{}:{line}: {message}", path.display())]
+    AtLine {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line in the file.
+        line: usize,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A metadata file beside a migration (diesel's `metadata.toml`, Flyway's `.sql.conf`).
+    #[error("`{}`: {message}", path.display())]
+    Metadata {
+        /// The metadata file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}

@@ -1,0 +1,27 @@
+//! Migration files: what a migration is, and how to read one in every common layout.
+//!
+//! This crate turns a directory into a [`MigrationSet`]: versions ([`Version`]), scripts split
+//! into [`Statement`]s with their file lines, per-script settings from directives
+//! ([`ScriptSettings`]), and checksums of the normalized text ([`Checksum`]).
+//!
+//! It reads files and nothing else: it knows no database and no engine. Layouts read as they
+//! are: cutover's own, Flyway, golang-migrate, sqlx, dbmate, goose and diesel ([`Layout`]).
+#![deny(missing_docs)]
+
+mod checksum;
+mod directive;
+mod discover;
+mod error;
+mod model;
+mod scaffold;
+mod split;
+mod version;
+
+pub use checksum::{normalize, Checksum, CHECKSUM_ALGORITHM};
+pub use directive::{parse_duration, read_directives, DirectiveError, ScriptSettings};
+pub use discover::discover;
+pub use error::Error;
+pub use model::{Layout, Migration, MigrationKind, MigrationSet, Script};
+pub use scaffold::write_new_migration;
+pub use split::{leading_keywords, split_statements, SplitError, Statement};
+pub use version::Version;

@@ -1,0 +1,169 @@
+//! The migration model: what a migration is, whatever layout it was read from.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::{Checksum, ScriptSettings, Statement, Version};
+
+/// A directory layout cutover reads as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// `<version>_<name>.up.sql` with an optional `<version>_<name>.down.sql`.
+    Native,
+    /// golang-migrate: the same file names as [`Layout::Native`].
+    GolangMigrate,
+    /// sqlx: `<version>_<name>.up.sql`/`.down.sql`, or a single `<version>_<name>.sql`.
+    Sqlx,
+    /// Flyway: `V<ver>__<desc>.sql`, `U<ver>__<desc>.sql`, `R__<desc>.sql`, in subfolders too.
+    Flyway,
+    /// dbmate: one `<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down` sections.
+    Dbmate,
+    /// goose: one `<version>_<name>.sql` with `-- +goose Up` and `-- +goose Down` sections.
+    Goose,
+    /// diesel: a folder `<version>_<name>/` holding `up.sql` and `down.sql`.
+    Diesel,
+}
+
+impl Layout {
+    /// Every layout, in the order `--help` lists them.
+    pub const ALL: [Layout; 7] = [
+        Layout::Native,
+        Layout::Flyway,
+        Layout::GolangMigrate,
+        Layout::Sqlx,
+        Layout::Dbmate,
+        Layout::Goose,
+        Layout::Diesel,
+    ];
+
+    /// The layout's name, as `--layout` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Native => "native",
+            Layout::GolangMigrate => "golang-migrate",
+            Layout::Sqlx => "sqlx",
+            Layout::Flyway => "flyway",
+            Layout::Dbmate => "dbmate",
+            Layout::Goose => "goose",
+            Layout::Diesel => "diesel",
+        }
+    }
+
+    /// The file names the layout expects, for error messages.
+    pub fn expected_names(self) -> &'static str {
+        match self {
+            Layout::Native | Layout::GolangMigrate => "`<version>_<name>.up.sql` and `<version>_<name>.down.sql`",
+            Layout::Sqlx => "`<version>_<name>.sql`, or `<version>_<name>.up.sql` and `.down.sql`",
+            Layout::Flyway => "`V<version>__<description>.sql`, `U<version>__<description>.sql` or `R__<description>.sql`",
+            Layout::Dbmate => "`<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down` sections",
+            Layout::Goose => "`<version>_<name>.sql` with `-- +goose Up` and `-- +goose Down` sections",
+            Layout::Diesel => "folders `<version>_<name>/` holding `up.sql` and `down.sql`",
+        }
+    }
+}
+
+impl fmt::Display for Layout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Layout {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Layout, String> {
+        Layout::ALL
+            .into_iter()
+            .find(|layout| layout.name() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Layout::ALL.iter().map(|layout| layout.name()).collect();
+                format!(
+                    "unknown layout `{text}`; known layouts: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Versioned migrations run once, in version order; repeatable ones run again whenever their
+/// checksum changes, after all versioned ones (Flyway's `R__`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MigrationKind {
+    /// Has a version; applied once.
+    Versioned,
+    /// Has no version; re-applied when edited.
+    Repeatable,
+}
+
+impl MigrationKind {
+    /// The name stored in the history.
+    pub fn name(self) -> &'static str {
+        match self {
+            MigrationKind::Versioned => "versioned",
+            MigrationKind::Repeatable => "repeatable",
+        }
+    }
+}
+
+/// One script of a migration (its up or its down), ready to run.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// The file that holds the script.
+    pub path: PathBuf,
+    /// The statements to run, with their lines in `path`.
+    ///
+    /// A `BEGIN`/`COMMIT` pair wrapping a transactional script is already removed: cutover's
+    /// own transaction replaces it.
+    pub statements: Vec<Statement>,
+    /// How the script runs.
+    pub settings: ScriptSettings,
+}
+
+impl Script {
+    /// `path:line` of a statement, for messages.
+    pub fn location(&self, statement: &Statement) -> String {
+        format!("{}:{}", self.path.display(), statement.line)
+    }
+}
+
+/// A migration, whatever layout it was read from.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    /// `None` for repeatable migrations.
+    pub version: Option<Version>,
+    /// The description, as in the file name.
+    pub name: String,
+    /// Versioned or repeatable.
+    pub kind: MigrationKind,
+    /// The layout it was read from.
+    pub layout: Layout,
+    /// Checksum of the normalized text of the file that holds the up script.
+    pub checksum: Checksum,
+    /// What applies the migration.
+    pub up: Script,
+    /// What reverts it, if anything does.
+    pub down: Option<Script>,
+}
+
+impl Migration {
+    /// How messages name the migration: `<version> <name>`, or `R <name>` when repeatable.
+    pub fn label(&self) -> String {
+        match &self.version {
+            Some(version) => format!("{version} {}", self.name),
+            None => format!("R {}", self.name),
+        }
+    }
+}
+
+/// The migrations of one directory, versioned ones in version order, then repeatable ones
+/// by name.
+#[derive(Debug, Clone)]
+pub struct MigrationSet {
+    /// The directory they were read from.
+    pub dir: PathBuf,
+    /// The directory's layout.
+    pub layout: Layout,
+    /// The migrations, in the order they apply.
+    pub migrations: Vec<Migration>,
+}

@@ -1,0 +1,416 @@
+//! Splitting a script into statements with a tokenizer that knows SQL's quoting rules.
+//!
+//! A naive split on `;` breaks on the first function body, string literal or comment that
+//! contains one. This tokenizer understands single-quoted strings (with `''` and, after `E`,
+//! backslash escapes), double-quoted and backtick identifiers, `--` and nested `/* */`
+//! comments, PostgreSQL dollar quotes (`$$` and `$tag$`), and SQL-standard function bodies
+//! (`BEGIN ATOMIC ... END`). It never needs a database and never guesses: an unterminated
+//! quote or comment is an error that names the line where it started.
+
+use std::ops::Range;
+
+/// One statement of a script, as written, without its terminating `;`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The statement's text, from its first token to its last, comments inside kept.
+    pub sql: String,
+    /// 1-based line of the statement's first token within the script it was split from.
+    pub line: usize,
+    /// Byte range of `sql` within the script.
+    pub span: Range<usize>,
+}
+
+impl Statement {
+    /// The first `n` words of the statement, upper-cased, comments skipped.
+    ///
+    /// Used to classify statements (`BEGIN`, `CREATE INDEX CONCURRENTLY`) without a parser.
+    pub fn leading_keywords(&self, n: usize) -> Vec<String> {
+        leading_keywords(&self.sql, n)
+    }
+}
+
+/// Why a script could not be split.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unterminated {what} starting at line {line}")]
+pub struct SplitError {
+    /// What was left open: "string literal", "dollar-quoted string", ...
+    pub what: &'static str,
+    /// 1-based line where it started.
+    pub line: usize,
+}
+
+/// Splits `script` into statements on top-level semicolons.
+///
+/// Empty statements (a lone `;`, or only comments) are dropped. The last statement needs no
+/// terminating `;`.
+pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
+    let bytes = script.as_bytes();
+    let mut statements = Vec::new();
+    let mut i = 0;
+    let mut line = 1;
+    // Start of the current statement's first token, and its line.
+    let mut current: Option<(usize, usize)> = None;
+    // End of the last token of the current statement (exclusive).
+    let mut last_token_end = 0;
+    // Depth of `BEGIN ATOMIC` bodies; inside one, `;` does not end the statement.
+    let mut atomic_depth = 0usize;
+    // The previous word, upper-cased, to recognise `BEGIN ATOMIC`.
+    let mut previous_word = String::new();
+
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\n' => {
+                line += 1;
+                i += 1;
+            }
+            c if c.is_ascii_whitespace() => i += 1,
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let start_line = line;
+                let mut depth = 0usize;
+                loop {
+                    if i >= bytes.len() {
+                        return Err(SplitError {
+                            what: "block comment",
+                            line: start_line,
+                        });
+                    }
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        if bytes[i] == b'\n' {
+                            line += 1;
+                        }
+                        i += 1;
+                    }
+                }
+            }
+            b';' if atomic_depth == 0 => {
+                if let Some((start, start_line)) = current.take() {
+                    statements.push(Statement {
+                        sql: script[start..last_token_end].to_string(),
+                        line: start_line,
+                        span: start..last_token_end,
+                    });
+                }
+                previous_word.clear();
+                i += 1;
+            }
+            _ => {
+                let token_start = i;
+                let token_line = line;
+                let mut word = None;
+                match c {
+                    b'\'' => {
+                        let escapes = is_escape_string_prefix(bytes, i);
+                        i = skip_quoted(bytes, i, b'\'', escapes, &mut line).ok_or(SplitError {
+                            what: "string literal",
+                            line: token_line,
+                        })?;
+                    }
+                    b'"' => {
+                        i = skip_quoted(bytes, i, b'"', false, &mut line).ok_or(SplitError {
+                            what: "quoted identifier",
+                            line: token_line,
+                        })?;
+                    }
+                    b'`' => {
+                        i = skip_quoted(bytes, i, b'`', false, &mut line).ok_or(SplitError {
+                            what: "quoted identifier",
+                            line: token_line,
+                        })?;
+                    }
+                    b'$' => match dollar_tag(bytes, i) {
+                        Some(tag_end) => {
+                            let tag = &bytes[i..tag_end];
+                            i = find_subslice(bytes, tag_end, tag)
+                                .map(|close| {
+                                    line += count_newlines(&bytes[tag_end..close]);
+                                    close + tag.len()
+                                })
+                                .ok_or(SplitError {
+                                    what: "dollar-quoted string",
+                                    line: token_line,
+                                })?;
+                        }
+                        None => i += 1,
+                    },
+                    c if is_word_byte(c) => {
+                        while i < bytes.len() && (is_word_byte(bytes[i]) || bytes[i] == b'$') {
+                            i += 1;
+                        }
+                        word = Some(script[token_start..i].to_ascii_uppercase());
+                    }
+                    _ => i += utf8_len(c),
+                }
+                if current.is_none() {
+                    current = Some((token_start, token_line));
+                }
+                last_token_end = i;
+                if let Some(word) = word {
+                    // Inside a `BEGIN ATOMIC` body, `CASE ... END` nests like the body itself.
+                    let opens = (word == "ATOMIC" && previous_word == "BEGIN")
+                        || (atomic_depth > 0 && word == "CASE");
+                    if opens {
+                        atomic_depth += 1;
+                    } else if atomic_depth > 0 && word == "END" {
+                        atomic_depth -= 1;
+                    }
+                    previous_word = word;
+                } else {
+                    previous_word.clear();
+                }
+            }
+        }
+    }
+    if let Some((start, start_line)) = current {
+        statements.push(Statement {
+            sql: script[start..last_token_end].to_string(),
+            line: start_line,
+            span: start..last_token_end,
+        });
+    }
+    Ok(statements)
+}
+
+/// The first `n` words of `sql`, upper-cased, skipping comments and whitespace.
+pub fn leading_keywords(sql: &str, n: usize) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let mut words = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() && words.len() < n {
+        let c = bytes[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            match find_subslice(bytes, i + 2, b"*/") {
+                Some(end) => i = end + 2,
+                None => break,
+            }
+        } else if is_word_byte(c) {
+            let start = i;
+            while i < bytes.len() && is_word_byte(bytes[i]) {
+                i += 1;
+            }
+            words.push(sql[start..i].to_ascii_uppercase());
+        } else {
+            break;
+        }
+    }
+    words
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+/// `E'...'` strings take backslash escapes; the `E` must be a standalone prefix, not the end
+/// of a longer word such as `TYPE'`.
+fn is_escape_string_prefix(bytes: &[u8], quote_idx: usize) -> bool {
+    if quote_idx == 0 || !matches!(bytes[quote_idx - 1], b'E' | b'e') {
+        return false;
+    }
+    quote_idx < 2 || !is_word_byte(bytes[quote_idx - 2])
+}
+
+/// Skips a quoted token that starts at `start`; returns the index after its closing quote.
+/// A doubled quote is an escaped quote; with `backslash`, so is a backslash-escaped one.
+fn skip_quoted(
+    bytes: &[u8],
+    start: usize,
+    quote: u8,
+    backslash: bool,
+    line: &mut usize,
+) -> Option<usize> {
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if backslash => i += 2,
+            b'\n' => {
+                *line += 1;
+                i += 1;
+            }
+            c if c == quote => {
+                if bytes.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return Some(i + 1);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// If a dollar-quote opening tag (`$$` or `$tag$`) starts at `start`, returns the index after it.
+/// `$1` is a parameter, and a `$` inside a word is part of an identifier, so neither is a tag.
+fn dollar_tag(bytes: &[u8], start: usize) -> Option<usize> {
+    if start > 0 && is_word_byte(bytes[start - 1]) {
+        return None;
+    }
+    let mut i = start + 1;
+    if bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    while i < bytes.len()
+        && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
+    {
+        i += 1;
+    }
+    (bytes.get(i) == Some(&b'$')).then_some(i + 1)
+}
+
+fn find_subslice(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    if from > haystack.len() {
+        return None;
+    }
+    haystack[from..]
+        .windows(needle.len())
+        .position(|window| window == needle)
+        .map(|pos| from + pos)
+}
+
+fn count_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(script: &str, expected: &[(&str, usize)]) {
+        let statements = split_statements(script).unwrap();
+        let actual: Vec<(&str, usize)> = statements
+            .iter()
+            .map(|s| (s.sql.as_str(), s.line))
+            .collect();
+        assert_eq!(actual, expected);
+        for statement in &statements {
+            assert_eq!(&script[statement.span.clone()], statement.sql);
+        }
+    }
+
+    #[test]
+    fn plain_statements_and_lines() {
+        check(
+            "CREATE TABLE a (id int);\n\nCREATE TABLE b (id int);\nSELECT 1",
+            &[
+                ("CREATE TABLE a (id int)", 1),
+                ("CREATE TABLE b (id int)", 3),
+                ("SELECT 1", 4),
+            ],
+        );
+    }
+
+    #[test]
+    fn semicolons_inside_strings_comments_and_identifiers() {
+        check(
+            "INSERT INTO t VALUES ('a;b', 'it''s;');\n-- a comment; with semicolon\nSELECT \"we;ird\" FROM `x;y`; /* c; /* nested; */ still; */ SELECT 2;",
+            &[
+                ("INSERT INTO t VALUES ('a;b', 'it''s;')", 1),
+                ("SELECT \"we;ird\" FROM `x;y`", 3),
+                ("SELECT 2", 3),
+            ],
+        );
+    }
+
+    #[test]
+    fn escape_strings_take_backslashes() {
+        check(
+            "SELECT E'a\\';b';\nSELECT 'c\\';",
+            &[("SELECT E'a\\';b'", 1), ("SELECT 'c\\'", 2)],
+        );
+    }
+
+    #[test]
+    fn dollar_quoted_function_bodies() {
+        let script = "CREATE FUNCTION f() RETURNS trigger AS $body$\nBEGIN\n  NEW.x := 1;\n  RETURN NEW;\nEND;\n$body$ LANGUAGE plpgsql;\nCREATE FUNCTION g() RETURNS int AS $$ SELECT 1; $$ LANGUAGE sql;\nSELECT $1, a$b FROM t;";
+        let statements = split_statements(script).unwrap();
+        assert_eq!(statements.len(), 3);
+        assert!(statements[0].sql.ends_with("LANGUAGE plpgsql"));
+        assert_eq!(statements[1].line, 7);
+        assert_eq!(statements[2].sql, "SELECT $1, a$b FROM t");
+    }
+
+    #[test]
+    fn begin_atomic_bodies_keep_their_semicolons() {
+        check(
+            "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND;\nSELECT 3;",
+            &[
+                ("CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND", 1),
+                ("SELECT 3", 6),
+            ],
+        );
+    }
+
+    #[test]
+    fn empty_statements_and_comment_only_scripts() {
+        check(";;  -- nothing\n/* here */ ;", &[]);
+        check("", &[]);
+    }
+
+    #[test]
+    fn unterminated_tokens_name_their_line() {
+        let err = split_statements("SELECT 1;\nSELECT 'oops;\n").unwrap_err();
+        assert_eq!(
+            err,
+            SplitError {
+                what: "string literal",
+                line: 2
+            }
+        );
+        let err = split_statements("\n\nDO $x$ BEGIN END $y$;").unwrap_err();
+        assert_eq!(
+            err,
+            SplitError {
+                what: "dollar-quoted string",
+                line: 3
+            }
+        );
+        let err = split_statements("SELECT 1 /* open").unwrap_err();
+        assert_eq!(err.what, "block comment");
+    }
+
+    #[test]
+    fn multibyte_text_is_kept_whole() {
+        check(
+            "INSERT INTO t VALUES ('héllo'); SELECT 'ü';",
+            &[("INSERT INTO t VALUES ('héllo')", 1), ("SELECT 'ü'", 1)],
+        );
+    }
+
+    #[test]
+    fn leading_keywords_skip_comments() {
+        assert_eq!(
+            leading_keywords("-- hi\n/* x */ create unique index concurrently i", 4),
+            ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"]
+        );
+        assert_eq!(leading_keywords("  begin;", 3), ["BEGIN"]);
+    }
+}

@@ -1,0 +1,188 @@
+//! Connecting, with TLS chosen by `sslmode` as libpq does.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use cutover_engine::{DatabaseUrl, DbError, DbErrorKind};
+use postgres::config::SslMode;
+use postgres::{Client, Config, NoTls};
+use postgres_native_tls::MakeTlsConnector;
+
+use crate::error::db_error;
+
+/// How to connect, beyond the URL.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// The history table, optionally schema-qualified (`ops.cutover_history`).
+    pub history_table: String,
+    /// Shown in `pg_stat_activity`, so that a waiting runner can say who holds the lock.
+    pub application_name: String,
+}
+
+/// A PostgreSQL database that migrations run against.
+pub struct PgTarget {
+    pub(crate) client: Client,
+    pub(crate) connector: Connector,
+    pub(crate) config: Config,
+    /// `"schema"."table"` or `"table"`, quoted.
+    pub(crate) history_table: QualifiedName,
+    pub(crate) server_version: String,
+}
+
+/// A schema-qualified name, kept both quoted (for SQL) and plain (for hashing and messages).
+#[derive(Debug, Clone)]
+pub(crate) struct QualifiedName {
+    pub(crate) schema: Option<String>,
+    pub(crate) name: String,
+}
+
+impl QualifiedName {
+    fn parse(text: &str) -> QualifiedName {
+        match text.split_once('.') {
+            Some((schema, name)) => QualifiedName {
+                schema: Some(schema.to_string()),
+                name: name.to_string(),
+            },
+            None => QualifiedName {
+                schema: None,
+                name: text.to_string(),
+            },
+        }
+    }
+
+    /// The name quoted for SQL, with `suffix` appended to the last part.
+    pub(crate) fn quoted_with_suffix(&self, suffix: &str) -> String {
+        let name = quote_ident(&format!("{}{suffix}", self.name));
+        match &self.schema {
+            Some(schema) => format!("{}.{name}", quote_ident(schema)),
+            None => name,
+        }
+    }
+
+    pub(crate) fn quoted(&self) -> String {
+        self.quoted_with_suffix("")
+    }
+
+    pub(crate) fn plain(&self) -> String {
+        match &self.schema {
+            Some(schema) => format!("{schema}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Quotes an identifier for PostgreSQL: wrapped in `"`, inner `"` doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The TLS connector chosen from `sslmode`, reused for the lock connection.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    Plain,
+    Tls(MakeTlsConnector),
+}
+
+impl Connector {
+    pub(crate) fn connect(&self, config: &Config) -> Result<Client, DbError> {
+        match self {
+            Connector::Plain => config.connect(NoTls),
+            Connector::Tls(tls) => config.connect(tls.clone()),
+        }
+        .map_err(db_error)
+    }
+}
+
+/// Connects to the database a `postgres://` URL names.
+pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, DbError> {
+    let (config, connector) = parse(url)?;
+    let mut config = config;
+    config.application_name(&options.application_name);
+    let client = connector
+        .connect(&config)
+        .map_err(|err| scrubbed(url, err))?;
+    let mut target = PgTarget {
+        client,
+        connector,
+        config,
+        history_table: QualifiedName::parse(&options.history_table),
+        server_version: String::new(),
+    };
+    let row = target
+        .client
+        .query_one("SHOW server_version", &[])
+        .map_err(db_error)?;
+    target.server_version = row.get(0);
+    Ok(target)
+}
+
+fn scrubbed(url: &DatabaseUrl, mut err: DbError) -> DbError {
+    err.message = url.scrub(&err.message);
+    err.detail = err.detail.map(|detail| url.scrub(&detail));
+    err
+}
+
+/// Splits the URL into the driver's config and a TLS connector. The driver knows `sslmode`
+/// only as disable/prefer/require; `verify-ca`, `verify-full` and `sslrootcert` are ours.
+fn parse(url: &DatabaseUrl) -> Result<(Config, Connector), DbError> {
+    let raw = url.expose();
+    let (base, query) = match raw.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (raw, ""),
+    };
+    let mut sslmode = "prefer".to_string();
+    let mut root_cert: Option<String> = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", value)) => sslmode = value.to_string(),
+            Some(("sslrootcert", value)) => root_cert = Some(value.to_string()),
+            _ => kept.push(pair),
+        }
+    }
+    let driver_url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let bad_url = |message: String| DbError::new(DbErrorKind::Other, url.scrub(&message));
+    let mut config = Config::from_str(&driver_url)
+        .map_err(|err| bad_url(format!("cannot read database URL `{url}`: {err}")))?;
+    if config.get_connect_timeout().is_none() {
+        // An unreachable host should fail in seconds, not hang a deploy.
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    let (ssl_mode, verify_certificate, verify_host) = match sslmode.as_str() {
+        "disable" => (SslMode::Disable, false, false),
+        "allow" | "prefer" => (SslMode::Prefer, false, false),
+        "require" => (SslMode::Require, false, false),
+        "verify-ca" => (SslMode::Require, true, false),
+        "verify-full" => (SslMode::Require, true, true),
+        other => {
+            return Err(bad_url(format!(
+                "unknown sslmode `{other}` in `{url}`; use disable, prefer, require, verify-ca or verify-full"
+            )))
+        }
+    };
+    config.ssl_mode(ssl_mode);
+    if ssl_mode == SslMode::Disable {
+        return Ok((config, Connector::Plain));
+    }
+    let mut builder = native_tls::TlsConnector::builder();
+    builder.danger_accept_invalid_certs(!verify_certificate);
+    builder.danger_accept_invalid_hostnames(!verify_host);
+    if let Some(path) = root_cert {
+        let pem = std::fs::read(&path)
+            .map_err(|err| bad_url(format!("cannot read sslrootcert `{path}`: {err}")))?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|err| {
+            bad_url(format!(
+                "sslrootcert `{path}` is not a PEM certificate: {err}"
+            ))
+        })?;
+        builder.add_root_certificate(cert);
+    }
+    let tls = builder
+        .build()
+        .map_err(|err| bad_url(format!("cannot set up TLS: {err}")))?;
+    Ok((config, Connector::Tls(MakeTlsConnector::new(tls))))
+}

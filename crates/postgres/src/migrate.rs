@@ -1,0 +1,385 @@
+//! The runner's primitives on PostgreSQL: history, runner lock, transactions.
+//!
+//! Quirks handled here:
+//! - DDL is transactional, so a migration and its history row commit together.
+//! - `CREATE INDEX CONCURRENTLY`, `VACUUM` and a few others refuse to run inside a transaction
+//!   block; see `allowed_in_transaction`.
+//! - The runner lock lives on its own connection and is polled (see the crate docs).
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cutover_engine::{
+    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    RecordKind, Session, State, Timeouts,
+};
+use postgres::{Client, GenericClient};
+
+use crate::connect::{quote_ident, PgTarget};
+use crate::error::db_error;
+
+const TIMESTAMP_FORMAT: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
+
+impl PgTarget {
+    fn history_columns() -> &'static str {
+        "version, name, kind, direction, state, script, checksum, transactional, statements_total, \
+         statements_done, prefix_checksum, started_at, finished_at, duration_ms, error_message, \
+         error_sqlstate, error_statement, error_location, runner, tool_version"
+    }
+
+    /// The advisory lock key: a stable hash of the history table's name, so that runners on
+    /// different history tables in one database do not exclude each other.
+    fn lock_key(&self) -> i64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in format!("cutover:{}", self.history_table.plain()).bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash as i64
+    }
+}
+
+/// Sets both timeouts for the rest of the transaction (`local`) or the session.
+fn set_timeouts(
+    client: &mut impl GenericClient,
+    timeouts: Timeouts,
+    local: bool,
+) -> Result<(), DbError> {
+    let scope = if local { "LOCAL " } else { "" };
+    client
+        .batch_execute(&format!(
+            "SET {scope}lock_timeout = '{}ms'; SET {scope}statement_timeout = '{}ms'",
+            timeouts.lock_timeout.as_millis(),
+            timeouts.statement_timeout.as_millis()
+        ))
+        .map_err(db_error)
+}
+
+struct PgSession<'a, C: GenericClient> {
+    client: &'a mut C,
+    insert_sql: &'a str,
+}
+
+impl<C: GenericClient> Session for PgSession<'_, C> {
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.client.batch_execute(sql).map_err(db_error)
+    }
+
+    fn append_history(&mut self, r: &HistoryRecord) -> Result<(), DbError> {
+        self.client
+            .execute(
+                self.insert_sql,
+                &[
+                    &r.version,
+                    &r.name,
+                    &r.kind.name(),
+                    &r.direction.name(),
+                    &r.state.name(),
+                    &r.script,
+                    &r.checksum,
+                    &r.transactional,
+                    &r.statements_total,
+                    &r.statements_done,
+                    &r.prefix_checksum,
+                    &r.started_at,
+                    &r.finished_at,
+                    &r.duration_ms,
+                    &r.error_message,
+                    &r.error_sqlstate,
+                    &r.error_statement,
+                    &r.error_location,
+                    &r.runner,
+                    &r.tool_version,
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}
+
+impl PgTarget {
+    fn insert_sql(&self) -> String {
+        format!(
+            "INSERT INTO {} ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::timestamptz, \
+             $13::text::timestamptz, $14, $15, $16, $17, $18, $19, $20)",
+            self.history_table.quoted(),
+            Self::history_columns()
+        )
+    }
+}
+
+/// Releases the advisory lock when dropped; closing the connection would release it too.
+struct PgLock {
+    client: Client,
+    key: i64,
+}
+
+impl Drop for PgLock {
+    fn drop(&mut self) {
+        let _ = self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
+    }
+}
+
+impl MigrationTarget for PgTarget {
+    fn engine_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn server_version(&self) -> String {
+        format!("PostgreSQL {}", self.server_version)
+    }
+
+    fn history_exists(&mut self) -> Result<bool, DbError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&self.history_table.quoted()],
+            )
+            .map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    fn ensure_history(&mut self) -> Result<(), DbError> {
+        if self.history_exists()? {
+            return Ok(());
+        }
+        let table = self.history_table.quoted();
+        let function = self.history_table.quoted_with_suffix("_append_only");
+        let trigger = quote_ident(&format!("{}_append_only", self.history_table.name));
+        let index = quote_ident(&format!("{}_version_idx", self.history_table.name));
+        let ddl = format!(
+            r#"
+CREATE TABLE {table} (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    version          text,
+    name             text NOT NULL,
+    kind             text NOT NULL CHECK (kind IN ('versioned', 'repeatable', 'baseline')),
+    direction        text NOT NULL CHECK (direction IN ('up', 'down')),
+    state            text NOT NULL CHECK (state IN ('running', 'applied', 'failed', 'reverted', 'baselined')),
+    script           text NOT NULL,
+    checksum         text NOT NULL,
+    transactional    boolean NOT NULL,
+    statements_total bigint NOT NULL,
+    statements_done  bigint NOT NULL,
+    prefix_checksum  text,
+    started_at       timestamptz NOT NULL,
+    finished_at      timestamptz,
+    duration_ms      bigint,
+    error_message    text,
+    error_sqlstate   text,
+    error_statement  text,
+    error_location   text,
+    installed_by     text NOT NULL DEFAULT current_user,
+    runner           text NOT NULL,
+    tool_version     text NOT NULL
+);
+CREATE INDEX {index} ON {table} (version, id);
+CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $cutover$
+BEGIN
+    RAISE EXCEPTION 'the cutover history is append-only: % is not allowed', TG_OP
+        USING HINT = 'cutover records every change as a new row; nothing needs to be edited by hand';
+END
+$cutover$;
+CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+    FOR EACH STATEMENT EXECUTE PROCEDURE {function}();
+"#
+        );
+        let mut tx = self.client.transaction().map_err(db_error)?;
+        tx.batch_execute(&ddl).map_err(db_error)?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
+        let sql = format!(
+            "SELECT id, version, name, kind, direction, state, script, checksum, transactional, \
+             statements_total, statements_done, prefix_checksum, \
+             to_char(started_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}), \
+             to_char(finished_at AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}), duration_ms, error_message, \
+             error_sqlstate, error_statement, error_location, installed_by, runner, tool_version \
+             FROM {} ORDER BY id",
+            self.history_table.quoted()
+        );
+        let rows = self.client.query(&sql, &[]).map_err(db_error)?;
+        let corrupt = |what: &str, value: &str| {
+            DbError::new(
+                DbErrorKind::Other,
+                format!("the history table has an unknown {what} `{value}`"),
+            )
+        };
+        rows.iter()
+            .map(|row| {
+                let kind: &str = row.get(3);
+                let direction: &str = row.get(4);
+                let state: &str = row.get(5);
+                Ok(HistoryRecord {
+                    id: row.get(0),
+                    version: row.get(1),
+                    name: row.get(2),
+                    kind: RecordKind::parse(kind).ok_or_else(|| corrupt("kind", kind))?,
+                    direction: Direction::parse(direction)
+                        .ok_or_else(|| corrupt("direction", direction))?,
+                    state: State::parse(state).ok_or_else(|| corrupt("state", state))?,
+                    script: row.get(6),
+                    checksum: row.get(7),
+                    transactional: row.get(8),
+                    statements_total: row.get(9),
+                    statements_done: row.get(10),
+                    prefix_checksum: row.get(11),
+                    started_at: row.get(12),
+                    finished_at: row.get(13),
+                    duration_ms: row.get(14),
+                    error_message: row.get(15),
+                    error_sqlstate: row.get(16),
+                    error_statement: row.get(17),
+                    error_location: row.get(18),
+                    installed_by: row.get(19),
+                    runner: row.get(20),
+                    tool_version: row.get(21),
+                })
+            })
+            .collect()
+    }
+
+    fn acquire_runner_lock(
+        &mut self,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        let key = self.lock_key();
+        let mut config = self.config.clone();
+        // application_name is at most 63 bytes; waiters read it from pg_stat_activity.
+        let mut name = owner.to_string();
+        while name.len() > 63 {
+            name.pop();
+        }
+        config.application_name(&name);
+        let mut client = self.connector.connect(&config)?;
+        let started = Instant::now();
+        let mut poll = Duration::from_millis(50);
+        loop {
+            let row = client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+                .map_err(db_error)?;
+            if row.get::<_, bool>(0) {
+                return Ok(Box::new(PgLock { client, key }));
+            }
+            let holder = lock_holder(&mut client, key)?;
+            if started.elapsed() >= wait {
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    format!(
+                        "another cutover still holds the migration lock after {}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs(),
+                        describe_holder(&holder)
+                    ),
+                ));
+            }
+            on_wait(&holder);
+            // Short polls, each its own brief transaction, so that a running
+            // `CREATE INDEX CONCURRENTLY` never waits for us.
+            thread::sleep(poll + jitter(poll / 2));
+            poll = (poll * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    fn transaction(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let insert_sql = self.insert_sql();
+        let mut tx = self.client.transaction().map_err(db_error)?;
+        set_timeouts(&mut tx, timeouts, true)?;
+        body(&mut PgSession {
+            client: &mut tx,
+            insert_sql: &insert_sql,
+        })?;
+        tx.commit().map_err(db_error)
+    }
+
+    fn autocommit(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let insert_sql = self.insert_sql();
+        set_timeouts(&mut self.client, timeouts, false)?;
+        body(&mut PgSession {
+            client: &mut self.client,
+            insert_sql: &insert_sql,
+        })
+    }
+
+    fn allowed_in_transaction(&self, sql: &str) -> bool {
+        let words: Vec<String> = sql
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .take(16)
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let word = |idx: usize| words.get(idx).map_or("", String::as_str);
+        let has = |w: &str| words.iter().any(|x| x == w);
+        match (word(0), word(1)) {
+            ("VACUUM", _) | ("ALTER", "SYSTEM") => false,
+            ("CREATE" | "DROP", "DATABASE" | "TABLESPACE") => false,
+            ("CREATE", "SUBSCRIPTION") | ("DROP", "SUBSCRIPTION") => false,
+            ("CREATE", "INDEX" | "UNIQUE") | ("DROP", "INDEX") | ("REINDEX", _) => {
+                !has("CONCURRENTLY")
+            }
+            ("ALTER", "TABLE") => !(has("DETACH") && has("CONCURRENTLY")),
+            ("CLUSTER", "") => false,
+            _ => true,
+        }
+    }
+}
+
+/// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
+fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {
+    let sql = format!(
+        "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
+         to_char(a.backend_start AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}) \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND l.classid::bigint = (($1::bigint >> 32) & 4294967295) AND l.objid::bigint = ($1::bigint & 4294967295)"
+    );
+    let rows = client.query(&sql, &[&key]).map_err(db_error)?;
+    let Some(row) = rows.first() else {
+        return Ok(LockHolder {
+            description: "a session that has just released it".to_string(),
+            since: None,
+        });
+    };
+    let pid: i32 = row.get(0);
+    let application: String = row.get(1);
+    let client_addr: String = row.get(2);
+    let description = if application.is_empty() {
+        format!("backend pid {pid} from {client_addr}")
+    } else {
+        format!("{application}, backend pid {pid} from {client_addr}")
+    };
+    Ok(LockHolder {
+        description,
+        since: row.get(3),
+    })
+}
+
+fn describe_holder(holder: &LockHolder) -> String {
+    match &holder.since {
+        Some(since) => format!("held by {}, connected since {since}", holder.description),
+        None => format!("held by {}", holder.description),
+    }
+}
+
+/// A pseudo-random duration below `max`, so that waiting runners do not poll in lockstep.
+fn jitter(max: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let seed = u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(17);
+    let max_ms = max.as_millis().max(1) as u64;
+    Duration::from_millis(seed % max_ms)
+}

@@ -1,0 +1,368 @@
+//! Configuration in three layers: `cutover.toml`, then `CUTOVER_*` environment variables, then
+//! flags. [`ConfigFile`] is the file's schema, [`Overrides`] carries flags, and [`Settings`] is
+//! the resolved form everything else reads.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cutover_migration::{parse_duration, Layout};
+use serde::Deserialize;
+
+/// The schema of `cutover.toml`. Unknown keys are errors, so that a typo is not ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The migrations directory, relative to the config file.
+    pub dir: Option<PathBuf>,
+    /// Forces a layout instead of detecting it.
+    pub layout: Option<String>,
+    /// The database URL. Prefer `database_url_env` so that no password sits in a file.
+    pub database_url: Option<String>,
+    /// The environment variable that holds the database URL.
+    pub database_url_env: Option<String>,
+    /// The history table, optionally schema-qualified.
+    pub history_table: Option<String>,
+    /// How long a statement may wait for a lock (default 2s).
+    pub lock_timeout: Option<String>,
+    /// How long a statement may run (default 0: no limit).
+    pub statement_timeout: Option<String>,
+    /// How many times a migration is tried when it cannot get its locks (default 5).
+    pub lock_retries: Option<u32>,
+    /// The first pause between tries; it doubles each try, with jitter (default 1s).
+    pub retry_backoff: Option<String>,
+    /// How long to wait for another cutover to finish (default 10m).
+    pub runner_lock_wait: Option<String>,
+}
+
+/// Values given on the command line; they win over the environment and the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--dir`.
+    pub dir: Option<PathBuf>,
+    /// `--layout`.
+    pub layout: Option<Layout>,
+    /// `--database-url`.
+    pub database_url: Option<String>,
+    /// `--lock-timeout`.
+    pub lock_timeout: Option<Duration>,
+}
+
+/// The resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The migrations directory.
+    pub dir: PathBuf,
+    /// A forced layout, or `None` to detect it.
+    pub layout: Option<Layout>,
+    /// The database URL, if any layer gave one (checked when connecting).
+    pub database_url: Option<String>,
+    /// The history table.
+    pub history_table: String,
+    /// How long a statement may wait for a lock.
+    pub lock_timeout: Duration,
+    /// How long a statement may run; zero for no limit.
+    pub statement_timeout: Duration,
+    /// Tries per migration when locks are not granted.
+    pub lock_retries: u32,
+    /// First pause between tries.
+    pub retry_backoff: Duration,
+    /// How long to wait for another runner.
+    pub runner_lock_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dir: PathBuf::from("migrations"),
+            layout: None,
+            database_url: None,
+            history_table: "cutover_history".to_string(),
+            lock_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::ZERO,
+            lock_retries: 5,
+            retry_backoff: Duration::from_secs(1),
+            runner_lock_wait: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file `{}`: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for cutover.
+    #[error("config file `{}` is invalid: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value has the wrong form.
+    #[error("{origin}: {message}")]
+    BadValue {
+        /// Where the value came from: a key of the file or an environment variable.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads a config file.
+pub fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|err| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message: err.to_string().trim().to_string(),
+    })
+}
+
+impl Settings {
+    /// Merges the layers: defaults, then the file (`file` with the path it came from), then
+    /// the environment (read through `env`), then `overrides`.
+    ///
+    /// The database URL comes from, in order: `--database-url`, `CUTOVER_DATABASE_URL`, the
+    /// file (`database_url`, or the variable `database_url_env` names), then `DATABASE_URL`.
+    pub fn resolve(
+        file: Option<(&Path, ConfigFile)>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let mut settings = Settings::default();
+        let mut file_url = None;
+        if let Some((path, file)) = file {
+            let origin = |key: &str| format!("`{key}` in {}", path.display());
+            let base = path.parent().unwrap_or(Path::new(""));
+            if let Some(dir) = file.dir {
+                settings.dir = base.join(dir);
+            }
+            if let Some(layout) = file.layout {
+                settings.layout = Some(parse_layout(&layout, &origin("layout"))?);
+            }
+            file_url = match (file.database_url, file.database_url_env) {
+                (Some(url), _) => Some(url),
+                (None, Some(var)) => env(&var),
+                (None, None) => None,
+            };
+            if let Some(table) = file.history_table {
+                settings.history_table = parse_table(&table, &origin("history_table"))?;
+            }
+            apply_durations(&mut settings, &origin, |key| match key {
+                "lock_timeout" => file.lock_timeout.clone(),
+                "statement_timeout" => file.statement_timeout.clone(),
+                "retry_backoff" => file.retry_backoff.clone(),
+                "runner_lock_wait" => file.runner_lock_wait.clone(),
+                _ => None,
+            })?;
+            if let Some(retries) = file.lock_retries {
+                settings.lock_retries = check_retries(retries, &origin("lock_retries"))?;
+            }
+        }
+
+        let env_origin =
+            |key: &str| format!("environment variable CUTOVER_{}", key.to_ascii_uppercase());
+        if let Some(dir) = env("CUTOVER_DIR") {
+            settings.dir = PathBuf::from(dir);
+        }
+        if let Some(layout) = env("CUTOVER_LAYOUT") {
+            settings.layout = Some(parse_layout(&layout, &env_origin("layout"))?);
+        }
+        if let Some(table) = env("CUTOVER_HISTORY_TABLE") {
+            settings.history_table = parse_table(&table, &env_origin("history_table"))?;
+        }
+        apply_durations(&mut settings, &env_origin, |key| {
+            env(&format!("CUTOVER_{}", key.to_ascii_uppercase()))
+        })?;
+        if let Some(retries) = env("CUTOVER_LOCK_RETRIES") {
+            let origin = env_origin("lock_retries");
+            let retries = retries.trim().parse().map_err(|_| ConfigError::BadValue {
+                origin: origin.clone(),
+                message: format!("`{retries}` is not a whole number"),
+            })?;
+            settings.lock_retries = check_retries(retries, &origin)?;
+        }
+
+        settings.database_url = overrides
+            .database_url
+            .or_else(|| env("CUTOVER_DATABASE_URL"))
+            .or(file_url)
+            .or_else(|| env("DATABASE_URL"));
+        if let Some(dir) = overrides.dir {
+            settings.dir = dir;
+        }
+        if let Some(layout) = overrides.layout {
+            settings.layout = Some(layout);
+        }
+        if let Some(lock_timeout) = overrides.lock_timeout {
+            settings.lock_timeout = lock_timeout;
+        }
+        Ok(settings)
+    }
+}
+
+fn apply_durations(
+    settings: &mut Settings,
+    origin: &dyn Fn(&str) -> String,
+    value: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let read = |key: &str| -> Result<Option<Duration>, ConfigError> {
+        value(key)
+            .map(|text| {
+                parse_duration(&text).map_err(|message| ConfigError::BadValue {
+                    origin: origin(key),
+                    message,
+                })
+            })
+            .transpose()
+    };
+    if let Some(d) = read("lock_timeout")? {
+        if d.is_zero() {
+            return Err(ConfigError::BadValue {
+                origin: origin("lock_timeout"),
+                message: "a lock timeout of 0 would let a migration queue behind a long transaction and stall every query behind it; give a duration such as 2s".to_string(),
+            });
+        }
+        settings.lock_timeout = d;
+    }
+    if let Some(d) = read("statement_timeout")? {
+        settings.statement_timeout = d;
+    }
+    if let Some(d) = read("retry_backoff")? {
+        settings.retry_backoff = d;
+    }
+    if let Some(d) = read("runner_lock_wait")? {
+        settings.runner_lock_wait = d;
+    }
+    Ok(())
+}
+
+fn parse_layout(text: &str, origin: &str) -> Result<Layout, ConfigError> {
+    text.parse().map_err(|message| ConfigError::BadValue {
+        origin: origin.to_string(),
+        message,
+    })
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<String, ConfigError> {
+    let valid = !text.is_empty()
+        && text.split('.').count() <= 2
+        && text
+            .split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    if valid {
+        Ok(text.to_string())
+    } else {
+        Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            message: format!("`{text}` is not a table name; use letters, digits and `_`, optionally `schema.table`"),
+        })
+    }
+}
+
+fn check_retries(retries: u32, origin: &str) -> Result<u32, ConfigError> {
+    if retries == 0 {
+        return Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            message: "must be at least 1 (one try)".to_string(),
+        });
+    }
+    Ok(retries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |key| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn file(text: &str) -> ConfigFile {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn layers_in_order_file_env_flags() {
+        let config = file("dir = \"db/migrations\"\nlock_timeout = \"5s\"\nlock_retries = 3\ndatabase_url_env = \"APP_DB\"\n");
+        let env = env_of(&[
+            ("CUTOVER_LOCK_TIMEOUT", "3s"),
+            ("APP_DB", "sqlite://app.db"),
+            ("DATABASE_URL", "postgres://x/y"),
+        ]);
+        let settings = Settings::resolve(
+            Some((Path::new("proj/cutover.toml"), config)),
+            &env,
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(settings.dir, PathBuf::from("proj/db/migrations"));
+        assert_eq!(settings.lock_timeout, Duration::from_secs(3));
+        assert_eq!(settings.lock_retries, 3);
+        assert_eq!(settings.database_url.as_deref(), Some("sqlite://app.db"));
+
+        let overrides = Overrides {
+            lock_timeout: Some(Duration::from_millis(100)),
+            database_url: Some("sqlite::memory:".into()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(None, &env, overrides).unwrap();
+        assert_eq!(settings.lock_timeout, Duration::from_millis(100));
+        assert_eq!(settings.database_url.as_deref(), Some("sqlite::memory:"));
+
+        let settings = Settings::resolve(None, &env, Overrides::default()).unwrap();
+        assert_eq!(
+            settings.database_url.as_deref(),
+            Some("postgres://x/y"),
+            "DATABASE_URL is the last fallback"
+        );
+    }
+
+    #[test]
+    fn bad_values_say_where_they_came_from() {
+        let err = Settings::resolve(
+            Some((Path::new("cutover.toml"), file("lock_timeout = \"soon\""))),
+            &env_of(&[]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`lock_timeout` in cutover.toml:"),
+            "{err}"
+        );
+        let err = Settings::resolve(
+            None,
+            &env_of(&[("CUTOVER_LOCK_RETRIES", "many")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("CUTOVER_LOCK_RETRIES"), "{err}");
+        let err = Settings::resolve(
+            None,
+            &env_of(&[("CUTOVER_HISTORY_TABLE", "x; drop table y")]),
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("is not a table name"), "{err}");
+        assert!(
+            toml::from_str::<ConfigFile>("lock_timout = \"1s\"").is_err(),
+            "unknown keys are errors"
+        );
+    }
+}

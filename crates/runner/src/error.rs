@@ -1,0 +1,142 @@
+//! What can go wrong in a run, each saying what happened, where, and what to do next.
+
+use std::fmt;
+
+use cutover_engine::{DbError, Direction};
+
+use crate::ConfigError;
+
+/// Why a run did not complete.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The migrations directory could not be read.
+    #[error(transparent)]
+    Migrations(#[from] cutover_migration::Error),
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database failed outside any migration (connecting, reading the history, locking).
+    #[error("{context}: {source}")]
+    Database {
+        /// What was under way.
+        context: String,
+        /// The database's error.
+        source: DbError,
+    },
+    /// The run was refused before anything was applied; the problems are listed.
+    #[error("{0}")]
+    Refused(Refusal),
+    /// A migration failed; what was applied of it, and how to go on, is in the failure.
+    #[error("{0}")]
+    MigrationFailed(Box<MigrationFailure>),
+}
+
+impl Error {
+    pub(crate) fn database(context: impl Into<String>, source: DbError) -> Error {
+        Error::Database {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// A run refused before it changed anything.
+#[derive(Debug)]
+pub struct Refusal {
+    /// One line per problem.
+    pub problems: Vec<String>,
+    /// What to do about them.
+    pub advice: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "nothing was applied:")?;
+        for problem in &self.problems {
+            writeln!(f, "  - {problem}")?;
+        }
+        write!(f, "{}", self.advice)
+    }
+}
+
+/// A migration that failed, with what was applied of it.
+#[derive(Debug)]
+pub struct MigrationFailure {
+    /// `<version> <name>`.
+    pub label: String,
+    /// Up or down.
+    pub direction: Direction,
+    /// `file:line` of the failing statement, when a statement failed.
+    pub location: Option<String>,
+    /// The failing statement.
+    pub statement: Option<String>,
+    /// The database's error.
+    pub error: DbError,
+    /// How many tries were made.
+    pub attempts: u32,
+    /// Whether the script ran in one transaction (then nothing of it was applied).
+    pub transactional: bool,
+    /// Statements applied and recorded (non-transactional scripts).
+    pub statements_done: usize,
+    /// Statements in the script.
+    pub statements_total: usize,
+    /// Why the failure could not be recorded in the history, if it could not.
+    pub record_error: Option<DbError>,
+}
+
+impl fmt::Display for MigrationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.direction {
+            Direction::Up => "migration",
+            Direction::Down => "reverting migration",
+        };
+        write!(f, "{what} {} failed", self.label)?;
+        if let Some(location) = &self.location {
+            write!(f, " at {location}")?;
+        }
+        write!(f, ": {}", self.error)?;
+        if self.attempts > 1 {
+            write!(f, " (after {} tries)", self.attempts)?;
+        }
+        if let Some(statement) = &self.statement {
+            let one_line: String = statement.split_whitespace().collect::<Vec<_>>().join(" ");
+            let shown: String = one_line.chars().take(200).collect();
+            let ellipsis = if one_line.chars().count() > 200 {
+                "..."
+            } else {
+                ""
+            };
+            write!(f, "\n  statement: {shown}{ellipsis}")?;
+        }
+        let rerun = match self.direction {
+            Direction::Up => "cutover up",
+            Direction::Down => "cutover down",
+        };
+        if self.transactional {
+            write!(
+                f,
+                "\n  nothing of it was applied: its transaction was rolled back"
+            )?;
+        } else {
+            let next = self.statements_done + 1;
+            write!(
+                f,
+                "\n  statements 1 to {} of {} were applied and recorded; `{rerun}` resumes at statement {next}",
+                self.statements_done, self.statements_total
+            )?;
+        }
+        if self.error.is_lock_contention() {
+            write!(f, "\n  another session held a conflicting lock for longer than the lock timeout; find it in pg_stat_activity / pg_locks, or retry when traffic is lower")?;
+        } else {
+            write!(f, "\n  fix the script and run `{rerun}` again")?;
+        }
+        if let Some(record_error) = &self.record_error {
+            write!(
+                f,
+                "\n  the failure could not be recorded in the history: {record_error}"
+            )?;
+        }
+        Ok(())
+    }
+}

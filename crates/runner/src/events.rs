@@ -1,0 +1,75 @@
+//! What a run tells its caller as it goes. The runner prints nothing: the CLI (or an embedding
+//! application) decides how events look.
+
+use std::time::Duration;
+
+use cutover_engine::{DbError, Direction, LockHolder};
+use cutover_migration::{Migration, Script};
+
+/// Something that happened during a run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Another runner holds the lock; this one waits.
+    WaitingForLock {
+        /// Who holds it.
+        holder: &'a LockHolder,
+        /// How long this runner has waited so far.
+        waited: Duration,
+    },
+    /// A migration script starts.
+    Starting {
+        /// The migration.
+        migration: &'a Migration,
+        /// Up or down.
+        direction: Direction,
+        /// Statements already applied by an earlier, interrupted attempt.
+        resume_at: usize,
+    },
+    /// A try failed on a lock; the migration will be tried again.
+    Retrying {
+        /// The migration.
+        migration: &'a Migration,
+        /// The try that failed (1-based).
+        attempt: u32,
+        /// How many tries there are in all.
+        tries: u32,
+        /// The pause before the next try.
+        delay: Duration,
+        /// The lock error.
+        error: &'a DbError,
+    },
+    /// A migration script finished.
+    Finished {
+        /// The migration.
+        migration: &'a Migration,
+        /// Up or down.
+        direction: Direction,
+        /// How long it took, tries included.
+        duration: Duration,
+    },
+    /// `--dry-run`: what would run.
+    WouldRun {
+        /// The migration.
+        migration: &'a Migration,
+        /// Up or down.
+        direction: Direction,
+        /// The script.
+        script: &'a Script,
+        /// Statements an interrupted attempt already applied, which would be skipped.
+        resume_at: usize,
+    },
+}
+
+/// Receives the events of a run.
+pub trait Reporter {
+    /// Called for each event.
+    fn report(&mut self, event: Event<'_>);
+}
+
+/// A reporter that drops every event.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn report(&mut self, _event: Event<'_>) {}
+}

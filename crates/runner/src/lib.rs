@@ -1,0 +1,27 @@
+//! The migration algorithm, written once for every engine.
+//!
+//! Given a [`MigrationSet`](cutover_migration::MigrationSet) and a database behind
+//! [`MigrationTarget`](cutover_engine::MigrationTarget), [`up`], [`down`], [`baseline`],
+//! [`status`] and [`validate`] do what their commands say: take the runner lock, make sure the
+//! history table exists, refuse a tampered history, apply each migration with its history row
+//! in one transaction where the engine allows it (statement by statement with recorded
+//! progress where it does not), retry on lock timeouts with backoff, and record every attempt.
+//!
+//! The runner knows no concrete engine, prints nothing ([`Reporter`] receives [`Event`]s), and
+//! reads configuration only as resolved [`Settings`].
+#![deny(missing_docs)]
+
+mod config;
+mod error;
+mod events;
+mod run;
+mod status;
+
+pub use config::{read_config_file, ConfigError, ConfigFile, Overrides, Settings};
+pub use error::{Error, MigrationFailure, Refusal};
+pub use events::{Event, Reporter, Silent};
+pub use run::{
+    baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget,
+    RunSummary, UpOptions,
+};
+pub use status::{compute_status, MigrationState, MigrationStatus};

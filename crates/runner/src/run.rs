@@ -1,0 +1,815 @@
+//! The migration algorithm, written once for every engine: lock, ensure the history, refuse on
+//! a tampered history, apply in order, record every attempt.
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use cutover_engine::{
+    DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts,
+};
+use cutover_migration::{Checksum, Migration, MigrationSet, Script, Statement, Version};
+
+use crate::error::{MigrationFailure, Refusal};
+use crate::status::{compute_status, migration_of, resume_point, MigrationState, MigrationStatus};
+use crate::{Error, Event, Reporter, Settings};
+
+/// What a run needs: the database, the settings, and where to report progress.
+pub struct Context<'a> {
+    /// The database.
+    pub target: &'a mut dyn MigrationTarget,
+    /// The resolved settings.
+    pub settings: &'a Settings,
+    /// Receives progress events.
+    pub reporter: &'a mut dyn Reporter,
+}
+
+/// Options of `up`.
+#[derive(Debug, Default, Clone)]
+pub struct UpOptions {
+    /// Apply up to and including this version only.
+    pub to: Option<Version>,
+    /// Report what would run, change nothing.
+    pub dry_run: bool,
+    /// Apply pending migrations older than the newest applied one.
+    pub allow_out_of_order: bool,
+}
+
+/// Options of `down`.
+#[derive(Debug, Clone)]
+pub enum DownTarget {
+    /// Revert the newest `n` applied migrations.
+    Steps(usize),
+    /// Revert every applied migration newer than this version.
+    To(Version),
+}
+
+/// What a run did (or, with `--dry-run`, would do).
+#[derive(Debug, Default)]
+pub struct RunSummary {
+    /// `<version> <name>` of each migration applied or reverted, in order.
+    pub migrations: Vec<String>,
+    /// How long the run took.
+    pub duration: Duration,
+}
+
+/// The state of every migration. Takes no lock and creates nothing.
+pub fn status(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<MigrationStatus>, Error> {
+    let history = read_history_if_any(ctx)?;
+    Ok(compute_status(set, &history))
+}
+
+/// Every problem that would make `up` refuse, or that needs attention: edited, missing,
+/// failed, interrupted and out-of-order migrations. Empty when all is well.
+pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>, Error> {
+    let statuses = status(ctx, set)?;
+    let mut problems = tamper_problems(set, &statuses);
+    for status in &statuses {
+        let label = label_of(status);
+        match status.state {
+            MigrationState::Failed => {
+                let error = status.latest.as_ref().and_then(|r| r.error_message.clone()).unwrap_or_default();
+                let location = status.latest.as_ref().and_then(|r| r.error_location.clone()).unwrap_or_default();
+                problems.push(format!("{label} failed at {location}: {error}"));
+            }
+            MigrationState::Running => problems.push(format!(
+                "{label} was interrupted (or is running now) after {} of its statements; `cutover up` resumes it",
+                status.latest.as_ref().map_or(0, |r| r.statements_done)
+            )),
+            MigrationState::Pending if status.out_of_order => problems.push(format!(
+                "{label} is older than the newest applied migration but was never applied (out of order)"
+            )),
+            _ => {}
+        }
+    }
+    Ok(problems)
+}
+
+/// Applies pending migrations in order.
+pub fn up(
+    ctx: &mut Context<'_>,
+    set: &MigrationSet,
+    options: &UpOptions,
+) -> Result<RunSummary, Error> {
+    let started = Instant::now();
+    if options.dry_run {
+        let history = read_history_if_any(ctx)?;
+        let statuses = compute_status(set, &history);
+        let plan = plan_up(set, &statuses, options)?;
+        let mut summary = RunSummary::default();
+        for (migration, latest) in plan {
+            let resume_at =
+                resume_point(latest, Direction::Up).map_or(0, |r| r.statements_done as usize);
+            ctx.reporter.report(Event::WouldRun {
+                migration,
+                direction: Direction::Up,
+                script: &migration.up,
+                resume_at,
+            });
+            summary.migrations.push(migration.label());
+        }
+        summary.duration = started.elapsed();
+        return Ok(summary);
+    }
+
+    let _lock = acquire_lock(ctx)?;
+    ctx.target
+        .ensure_history()
+        .map_err(|e| Error::database("cannot create the history table", e))?;
+    // Read the history only now, under the lock, so that a runner that waited sees the work of
+    // the one it waited for.
+    let history = ctx
+        .target
+        .read_history()
+        .map_err(|e| Error::database("cannot read the history", e))?;
+    let statuses = compute_status(set, &history);
+    let plan = plan_up(set, &statuses, options)?;
+    let mut summary = RunSummary::default();
+    for (migration, latest) in plan {
+        run_script(ctx, set, migration, Direction::Up, latest)?;
+        summary.migrations.push(migration.label());
+    }
+    summary.duration = started.elapsed();
+    Ok(summary)
+}
+
+/// Reverts applied migrations, newest first, with their down scripts.
+pub fn down(
+    ctx: &mut Context<'_>,
+    set: &MigrationSet,
+    target: &DownTarget,
+    dry_run: bool,
+) -> Result<RunSummary, Error> {
+    let started = Instant::now();
+    let _lock = if dry_run {
+        None
+    } else {
+        Some(acquire_lock(ctx)?)
+    };
+    let history = if dry_run {
+        read_history_if_any(ctx)?
+    } else {
+        ctx.target
+            .ensure_history()
+            .map_err(|e| Error::database("cannot create the history table", e))?;
+        ctx.target
+            .read_history()
+            .map_err(|e| Error::database("cannot read the history", e))?
+    };
+    let statuses = compute_status(set, &history);
+    let problems = tamper_problems(set, &statuses);
+    if !problems.is_empty() {
+        return Err(Error::Refused(Refusal {
+            problems,
+            advice: TAMPER_ADVICE.to_string(),
+        }));
+    }
+
+    // Applied migrations, and any whose revert was interrupted, newest first.
+    let mut revertible: Vec<&MigrationStatus> = statuses
+        .iter()
+        .filter(|s| s.version.is_some())
+        .filter(|s| {
+            s.state == MigrationState::Applied
+                || matches!((s.state, &s.latest), (MigrationState::Failed | MigrationState::Running, Some(r)) if r.direction == Direction::Down)
+        })
+        .collect();
+    revertible.reverse();
+    let selected: Vec<&MigrationStatus> = match target {
+        DownTarget::Steps(n) => revertible.into_iter().take(*n).collect(),
+        DownTarget::To(to) => revertible
+            .into_iter()
+            .filter(|s| {
+                s.version
+                    .as_deref()
+                    .and_then(Version::parse)
+                    .is_some_and(|v| v > *to)
+            })
+            .collect(),
+    };
+    // Check every down script exists before reverting anything.
+    let mut plan = Vec::new();
+    let mut problems = Vec::new();
+    for status in selected {
+        let Some(migration) = migration_of(set, status) else {
+            continue;
+        };
+        match &migration.down {
+            Some(script) => plan.push((migration, script, status.latest.as_ref())),
+            None => problems.push(format!("{} has no down script", migration.label())),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Refused(Refusal {
+            problems,
+            advice: format!(
+                "write the missing down scripts ({} layout), or revert fewer migrations with --steps or --to",
+                set.layout
+            ),
+        }));
+    }
+    let mut summary = RunSummary::default();
+    for (migration, script, latest) in plan {
+        if dry_run {
+            let resume_at =
+                resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
+            ctx.reporter.report(Event::WouldRun {
+                migration,
+                direction: Direction::Down,
+                script,
+                resume_at,
+            });
+        } else {
+            run_script(ctx, set, migration, Direction::Down, latest)?;
+        }
+        summary.migrations.push(migration.label());
+    }
+    summary.duration = started.elapsed();
+    Ok(summary)
+}
+
+/// Adopts a database that was migrated before cutover: every migration up to `version`
+/// counts as applied. Refused when cutover has already applied migrations here.
+pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) -> Result<(), Error> {
+    let _lock = acquire_lock(ctx)?;
+    ctx.target
+        .ensure_history()
+        .map_err(|e| Error::database("cannot create the history table", e))?;
+    let history = ctx
+        .target
+        .read_history()
+        .map_err(|e| Error::database("cannot read the history", e))?;
+    let in_use = history
+        .iter()
+        .filter(|r| matches!(r.state, State::Applied | State::Baselined | State::Running))
+        .count();
+    if in_use > 0 {
+        return Err(Error::Refused(Refusal {
+            problems: vec![format!("the history already records {in_use} applied or baselined migrations")],
+            advice: "baseline adopts a database that cutover has never migrated; this one is already managed: use `cutover up`".to_string(),
+        }));
+    }
+    let migration = set
+        .migrations
+        .iter()
+        .find(|m| m.version.as_ref() == Some(version));
+    let now = now_rfc3339();
+    let record = HistoryRecord {
+        id: 0,
+        version: Some(version.as_str().to_string()),
+        name: migration.map_or_else(|| "baseline".to_string(), |m| m.name.clone()),
+        kind: RecordKind::Baseline,
+        direction: Direction::Up,
+        state: State::Baselined,
+        script: migration.map_or_else(String::new, |m| relative_path(set, &m.up.path)),
+        checksum: migration.map_or_else(String::new, |m| m.checksum.as_str().to_string()),
+        transactional: true,
+        statements_total: 0,
+        statements_done: 0,
+        prefix_checksum: None,
+        started_at: now.clone(),
+        finished_at: Some(now),
+        duration_ms: Some(0),
+        error_message: None,
+        error_sqlstate: None,
+        error_statement: None,
+        error_location: None,
+        installed_by: String::new(),
+        runner: runner_identity(),
+        tool_version: TOOL_VERSION.to_string(),
+    };
+    let timeouts = timeouts(
+        ctx.settings,
+        &Script {
+            path: Default::default(),
+            statements: vec![],
+            settings: Default::default(),
+        },
+    );
+    ctx.target
+        .transaction(timeouts, &mut |session| session.append_history(&record))
+        .map_err(|e| Error::database("cannot record the baseline", e))
+}
+
+const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const TAMPER_ADVICE: &str = "an applied migration is history: restore its file exactly as it was applied and put the change in a new migration; `cutover validate` lists every difference";
+
+fn read_history_if_any(ctx: &mut Context<'_>) -> Result<Vec<HistoryRecord>, Error> {
+    let exists = ctx
+        .target
+        .history_exists()
+        .map_err(|e| Error::database("cannot read the history", e))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    ctx.target
+        .read_history()
+        .map_err(|e| Error::database("cannot read the history", e))
+}
+
+fn acquire_lock(ctx: &mut Context<'_>) -> Result<cutover_engine::LockGuard, Error> {
+    let started = Instant::now();
+    let owner = format!(
+        "cutover {TOOL_VERSION} {} since {}",
+        runner_identity(),
+        now_rfc3339()
+    );
+    let reporter = &mut *ctx.reporter;
+    ctx.target
+        .acquire_runner_lock(&owner, ctx.settings.runner_lock_wait, &mut |holder| {
+            reporter.report(Event::WaitingForLock {
+                holder,
+                waited: started.elapsed(),
+            });
+        })
+        .map_err(|e| Error::database("cannot take the migration lock", e))
+}
+
+fn label_of(status: &MigrationStatus) -> String {
+    match &status.version {
+        Some(version) => format!("{version} {}", status.name),
+        None => format!("R {}", status.name),
+    }
+}
+
+fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for status in statuses {
+        let label = label_of(status);
+        let applied_at = status.applied_at.as_deref().unwrap_or("an unknown time");
+        match status.state {
+            MigrationState::Modified => {
+                let path = migration_of(set, status)
+                    .map(|m| m.up.path.display().to_string())
+                    .unwrap_or_default();
+                let recorded = status.latest.as_ref().map_or("", |r| r.checksum.as_str());
+                problems.push(format!(
+                    "`{path}` ({label}) was edited after it was applied at {applied_at}: checksum {} now, {} when applied",
+                    short(&status.checksum),
+                    short(recorded)
+                ));
+            }
+            MigrationState::Missing => {
+                let script = status.latest.as_ref().map_or("", |r| r.script.as_str());
+                problems.push(format!(
+                    "{label} was applied at {applied_at}, but its file `{script}` is gone"
+                ));
+            }
+            _ => {}
+        }
+    }
+    problems
+}
+
+fn short(checksum: &str) -> &str {
+    &checksum[..checksum.len().min(12)]
+}
+
+type PlanStep<'a> = (&'a Migration, Option<&'a HistoryRecord>);
+
+/// The migrations `up` applies, in order, or why it refuses.
+fn plan_up<'a>(
+    set: &'a MigrationSet,
+    statuses: &'a [MigrationStatus],
+    options: &UpOptions,
+) -> Result<Vec<PlanStep<'a>>, Error> {
+    let mut problems = tamper_problems(set, statuses);
+    let mut advice = vec![];
+    if !problems.is_empty() {
+        advice.push(TAMPER_ADVICE.to_string());
+    }
+    let out_of_order: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.state == MigrationState::Pending && s.out_of_order)
+        .map(|s| format!("{} is older than the newest applied migration and was never applied (out of order)", label_of(s)))
+        .collect();
+    if !out_of_order.is_empty() && !options.allow_out_of_order {
+        problems.extend(out_of_order);
+        advice.push("check that they do not depend on newer migrations, then apply them with `cutover up --allow-out-of-order` (or give them newer versions)".to_string());
+    }
+    for status in statuses {
+        let half_reverted = matches!(
+            (status.state, &status.latest),
+            (MigrationState::Failed | MigrationState::Running, Some(r)) if r.direction == Direction::Down && !r.transactional && r.statements_done > 0
+        );
+        if half_reverted {
+            problems.push(format!(
+                "{} stopped half-way through its down script",
+                label_of(status)
+            ));
+            advice.push(
+                "finish reverting it with `cutover down` before applying anything".to_string(),
+            );
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Refused(Refusal {
+            problems,
+            advice: advice.join("; "),
+        }));
+    }
+
+    let mut plan = Vec::new();
+    for status in statuses {
+        let Some(migration) = migration_of(set, status) else {
+            continue;
+        };
+        let wanted = match (&migration.version, &options.to) {
+            (Some(version), Some(to)) => version <= to,
+            (Some(_), None) => true,
+            // Repeatable migrations run after all versioned ones, so not with --to.
+            (None, to) => to.is_none(),
+        };
+        let pending = matches!(
+            status.state,
+            MigrationState::Pending
+                | MigrationState::Failed
+                | MigrationState::Reverted
+                | MigrationState::Running
+        );
+        if wanted && pending {
+            plan.push((migration, status.latest.as_ref()));
+        }
+    }
+    Ok(plan)
+}
+
+fn timeouts(settings: &Settings, script: &Script) -> Timeouts {
+    Timeouts {
+        lock_timeout: script
+            .settings
+            .lock_timeout
+            .unwrap_or(settings.lock_timeout),
+        statement_timeout: script
+            .settings
+            .statement_timeout
+            .unwrap_or(settings.statement_timeout),
+    }
+}
+
+/// The attempt at one script, and the history rows it writes.
+struct Attempt<'a> {
+    script: &'a Script,
+    started: Instant,
+    base: HistoryRecord,
+}
+
+impl Attempt<'_> {
+    fn record(&self, state: State, statements_done: usize) -> HistoryRecord {
+        let mut record = self.base.clone();
+        record.state = state;
+        record.statements_done = statements_done as i64;
+        record.prefix_checksum = (statements_done > 0).then(|| {
+            Checksum::of_statements(
+                self.script.statements[..statements_done]
+                    .iter()
+                    .map(|s| s.sql.as_str()),
+            )
+            .as_str()
+            .to_string()
+        });
+        if state != State::Running {
+            record.finished_at = Some(now_rfc3339());
+            record.duration_ms = Some(self.started.elapsed().as_millis() as i64);
+        }
+        record
+    }
+
+    fn failed_record(
+        &self,
+        statements_done: usize,
+        error: &DbError,
+        failed: Option<&Statement>,
+    ) -> HistoryRecord {
+        let mut record = self.record(State::Failed, statements_done);
+        record.error_message = Some(error.to_string());
+        record.error_sqlstate = error.code.clone();
+        record.error_statement = failed.map(|s| s.sql.clone());
+        record.error_location = failed.map(|s| error_location(self.script, s, error));
+        record
+    }
+}
+
+/// `file:line` of the error: the statement's line, moved down to the error's position when
+/// the database reports one.
+fn error_location(script: &Script, statement: &Statement, error: &DbError) -> String {
+    let mut line = statement.line;
+    if let Some(position) = error.position {
+        line += statement
+            .sql
+            .chars()
+            .take(position.saturating_sub(1))
+            .filter(|&c| c == '\n')
+            .count();
+    }
+    format!("{}:{line}", script.path.display())
+}
+
+fn run_script(
+    ctx: &mut Context<'_>,
+    set: &MigrationSet,
+    migration: &Migration,
+    direction: Direction,
+    latest: Option<&HistoryRecord>,
+) -> Result<(), Error> {
+    let script = match direction {
+        Direction::Up => &migration.up,
+        Direction::Down => migration
+            .down
+            .as_ref()
+            .expect("down scripts are checked before running"),
+    };
+    let started_at = now_rfc3339();
+    let attempt = Attempt {
+        script,
+        started: Instant::now(),
+        base: HistoryRecord {
+            id: 0,
+            version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+            name: migration.name.clone(),
+            kind: match migration.kind {
+                cutover_migration::MigrationKind::Versioned => RecordKind::Versioned,
+                cutover_migration::MigrationKind::Repeatable => RecordKind::Repeatable,
+            },
+            direction,
+            state: State::Running,
+            script: relative_path(set, &script.path),
+            checksum: migration.checksum.as_str().to_string(),
+            transactional: script.settings.transaction,
+            statements_total: script.statements.len() as i64,
+            statements_done: 0,
+            prefix_checksum: None,
+            started_at,
+            finished_at: None,
+            duration_ms: None,
+            error_message: None,
+            error_sqlstate: None,
+            error_statement: None,
+            error_location: None,
+            installed_by: String::new(),
+            runner: runner_identity(),
+            tool_version: TOOL_VERSION.to_string(),
+        },
+    };
+    let res = if script.settings.transaction {
+        ctx.reporter.report(Event::Starting {
+            migration,
+            direction,
+            resume_at: 0,
+        });
+        run_in_transaction(ctx, migration, &attempt)
+    } else {
+        run_statement_by_statement(ctx, migration, &attempt, latest)
+    };
+    res?;
+    ctx.reporter.report(Event::Finished {
+        migration,
+        direction,
+        duration: attempt.started.elapsed(),
+    });
+    Ok(())
+}
+
+fn final_state(direction: Direction) -> State {
+    match direction {
+        Direction::Up => State::Applied,
+        Direction::Down => State::Reverted,
+    }
+}
+
+/// The whole script and its history row in one transaction, retried on lock timeouts.
+fn run_in_transaction(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+) -> Result<(), Error> {
+    let script = attempt.script;
+    let timeouts = timeouts(ctx.settings, script);
+    let n_statements = script.statements.len();
+    let done = attempt.record(final_state(attempt.base.direction), n_statements);
+    let tries = ctx.settings.lock_retries;
+    for attempt_no in 1..=tries {
+        let mut failed_idx = None;
+        let res = ctx.target.transaction(timeouts, &mut |session| {
+            for (idx, statement) in script.statements.iter().enumerate() {
+                session
+                    .execute(&statement.sql)
+                    .inspect_err(|_| failed_idx = Some(idx))?;
+            }
+            session.append_history(&done)
+        });
+        let error = match res {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        if error.is_lock_contention() && attempt_no < tries {
+            let delay = backoff(ctx.settings.retry_backoff, attempt_no);
+            ctx.reporter.report(Event::Retrying {
+                migration,
+                attempt: attempt_no,
+                tries,
+                delay,
+                error: &error,
+            });
+            thread::sleep(delay);
+            continue;
+        }
+        let failed = failed_idx.map(|idx| &script.statements[idx]);
+        return Err(record_failure(
+            ctx, migration, attempt, 0, error, failed, attempt_no,
+        ));
+    }
+    unreachable!("the last try returns")
+}
+
+/// A no-transaction script: each statement runs on its own and its progress is recorded, so a
+/// rerun resumes at the first statement not recorded as done.
+fn run_statement_by_statement(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+    latest: Option<&HistoryRecord>,
+) -> Result<(), Error> {
+    let script = attempt.script;
+    let direction = attempt.base.direction;
+    let timeouts = timeouts(ctx.settings, script);
+    let mut start_idx = 0;
+    if let Some(previous) = resume_point(latest, direction) {
+        let done = previous.statements_done as usize;
+        let unchanged = done <= script.statements.len()
+            && previous.prefix_checksum.as_deref()
+                == Some(
+                    Checksum::of_statements(
+                        script.statements[..done].iter().map(|s| s.sql.as_str()),
+                    )
+                    .as_str(),
+                );
+        if !unchanged {
+            return Err(Error::Refused(Refusal {
+                problems: vec![format!(
+                    "{}: statements 1 to {done} were applied by an earlier attempt, and have been edited since",
+                    migration.label()
+                )],
+                advice: format!(
+                    "restore the first {done} statements of `{}` as they were applied, and change only the statements after them",
+                    script.path.display()
+                ),
+            }));
+        }
+        start_idx = done;
+    }
+    ctx.reporter.report(Event::Starting {
+        migration,
+        direction,
+        resume_at: start_idx,
+    });
+    let running = attempt.record(State::Running, start_idx);
+    ctx.target
+        .autocommit(timeouts, &mut |session| session.append_history(&running))
+        .map_err(|e| {
+            Error::database(
+                format!("cannot record the start of {}", migration.label()),
+                e,
+            )
+        })?;
+
+    for (idx, statement) in script.statements.iter().enumerate().skip(start_idx) {
+        let progress = attempt.record(State::Running, idx + 1);
+        let in_transaction = ctx.target.allowed_in_transaction(&statement.sql);
+        let tries = ctx.settings.lock_retries;
+        for attempt_no in 1..=tries {
+            let res = if in_transaction {
+                // The statement and its progress row commit together: exactly once, even if
+                // the process dies right after.
+                ctx.target.transaction(timeouts, &mut |session| {
+                    session.execute(&statement.sql)?;
+                    session.append_history(&progress)
+                })
+            } else {
+                ctx.target
+                    .autocommit(timeouts, &mut |session| session.execute(&statement.sql))
+                    .and_then(|()| {
+                        ctx.target
+                            .autocommit(timeouts, &mut |session| session.append_history(&progress))
+                    })
+            };
+            let error = match res {
+                Ok(()) => break,
+                Err(error) => error,
+            };
+            if error.is_lock_contention() && attempt_no < tries {
+                let delay = backoff(ctx.settings.retry_backoff, attempt_no);
+                ctx.reporter.report(Event::Retrying {
+                    migration,
+                    attempt: attempt_no,
+                    tries,
+                    delay,
+                    error: &error,
+                });
+                thread::sleep(delay);
+                continue;
+            }
+            return Err(record_failure(
+                ctx,
+                migration,
+                attempt,
+                idx,
+                error,
+                Some(statement),
+                attempt_no,
+            ));
+        }
+    }
+    let done = attempt.record(final_state(direction), script.statements.len());
+    ctx.target
+        .autocommit(timeouts, &mut |session| session.append_history(&done))
+        .map_err(|e| Error::database(format!("cannot record the end of {}", migration.label()), e))
+}
+
+/// Appends the failed row (in its own transaction: the migration's was rolled back) and builds
+/// the error.
+fn record_failure(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+    statements_done: usize,
+    error: DbError,
+    failed: Option<&Statement>,
+    attempts: u32,
+) -> Error {
+    let record = attempt.failed_record(statements_done, &error, failed);
+    let timeouts = timeouts(ctx.settings, attempt.script);
+    let record_error = ctx
+        .target
+        .autocommit(timeouts, &mut |session| session.append_history(&record))
+        .err();
+    Error::MigrationFailed(Box::new(MigrationFailure {
+        label: migration.label(),
+        direction: attempt.base.direction,
+        location: record.error_location.clone(),
+        statement: record.error_statement.clone(),
+        error,
+        attempts,
+        transactional: attempt.script.settings.transaction,
+        statements_done,
+        statements_total: attempt.script.statements.len(),
+        record_error,
+    }))
+}
+
+/// Exponential backoff from `base`, capped at 30 s, with ±50% jitter so that retrying runners
+/// and the traffic they wait for do not fall into step.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exponential = base
+        .saturating_mul(1 << (attempt - 1).min(16))
+        .min(Duration::from_secs(30));
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut x = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) ^ u64::from(attempt);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    let factor = 0.5 + (x % 1000) as f64 / 1000.0;
+    exponential.mul_f64(factor)
+}
+
+fn relative_path(set: &MigrationSet, path: &Path) -> String {
+    path.strip_prefix(&set.dir)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// `user@host pid N`: who ran a migration, for the history and the lock holder.
+pub fn runner_identity() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".to_string());
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    format!("{user}@{host} pid {}", std::process::id())
+}
+
+/// The current time, RFC 3339 in UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_a_cap() {
+        for attempt in 1..=4 {
+            let nominal = Duration::from_secs(1) * (1 << (attempt - 1));
+            let delay = backoff(Duration::from_secs(1), attempt);
+            assert!(
+                delay >= nominal / 2 && delay <= nominal * 3 / 2,
+                "{attempt}: {delay:?}"
+            );
+        }
+        assert!(backoff(Duration::from_secs(10), 20) <= Duration::from_secs(45));
+    }
+}

@@ -1,0 +1,366 @@
+//! What state each migration is in: the files compared with the history. Pure: no I/O.
+
+use std::fmt;
+
+use cutover_engine::{Direction, HistoryRecord, RecordKind, State};
+use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
+
+/// The state of one migration, as `status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MigrationState {
+    /// Never applied (or, for a repeatable migration, edited since it was last applied).
+    Pending,
+    /// Applied, and its file is unchanged.
+    Applied,
+    /// The last attempt failed.
+    Failed,
+    /// Applied, but its file was edited since.
+    Modified,
+    /// Applied, but its file is gone.
+    Missing,
+    /// Covered by a baseline: the database had it before cutover managed it.
+    Baselined,
+    /// Applied, then reverted by its down script.
+    Reverted,
+    /// An attempt is under way, or was interrupted (a killed process): `up` resumes it.
+    Running,
+}
+
+impl MigrationState {
+    /// The name `status` prints.
+    pub fn name(self) -> &'static str {
+        match self {
+            MigrationState::Pending => "pending",
+            MigrationState::Applied => "applied",
+            MigrationState::Failed => "failed",
+            MigrationState::Modified => "modified",
+            MigrationState::Missing => "missing",
+            MigrationState::Baselined => "baselined",
+            MigrationState::Reverted => "reverted",
+            MigrationState::Running => "running",
+        }
+    }
+}
+
+impl fmt::Display for MigrationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One line of `status`.
+#[derive(Debug, Clone)]
+pub struct MigrationStatus {
+    /// The version; `None` for repeatable migrations.
+    pub version: Option<String>,
+    /// The name.
+    pub name: String,
+    /// Versioned or repeatable.
+    pub kind: MigrationKind,
+    /// The state.
+    pub state: MigrationState,
+    /// When it was applied (or baselined), for applied, modified and missing migrations.
+    pub applied_at: Option<String>,
+    /// The file's checksum, or the recorded one when the file is gone.
+    pub checksum: String,
+    /// Index of the migration in the set, when its file exists.
+    pub migration_idx: Option<usize>,
+    /// The latest history row about it.
+    pub latest: Option<HistoryRecord>,
+    /// Pending, but older than the newest applied migration.
+    pub out_of_order: bool,
+}
+
+/// Compares the migrations with the history.
+pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<MigrationStatus> {
+    let baseline = history
+        .iter()
+        .rev()
+        .find(|r| r.kind == RecordKind::Baseline && r.state == State::Baselined)
+        .and_then(|r| {
+            Some((
+                Version::parse(r.version.as_deref()?)?,
+                r.finished_at.clone(),
+            ))
+        });
+    let latest_versioned = |version: &Version| {
+        history.iter().rev().find(|r| {
+            r.kind == RecordKind::Versioned
+                && r.version.as_deref().and_then(Version::parse).as_ref() == Some(version)
+        })
+    };
+
+    let mut statuses = Vec::new();
+    for (idx, migration) in set.migrations.iter().enumerate() {
+        let latest = match &migration.version {
+            Some(version) => latest_versioned(version),
+            None => history
+                .iter()
+                .rev()
+                .find(|r| r.kind == RecordKind::Repeatable && r.name == migration.name),
+        };
+        let checksum = migration.checksum.as_str();
+        let (state, applied_at) = match latest {
+            None => match (&migration.version, &baseline) {
+                (Some(version), Some((base, at))) if version <= base => {
+                    (MigrationState::Baselined, at.clone())
+                }
+                _ => (MigrationState::Pending, None),
+            },
+            Some(record) => match record.state {
+                State::Applied if record.checksum == checksum => {
+                    (MigrationState::Applied, record.finished_at.clone())
+                }
+                State::Applied if migration.kind == MigrationKind::Repeatable => {
+                    (MigrationState::Pending, None)
+                }
+                State::Applied => (MigrationState::Modified, record.finished_at.clone()),
+                State::Failed => (MigrationState::Failed, None),
+                State::Running => (MigrationState::Running, None),
+                State::Reverted => (MigrationState::Reverted, None),
+                State::Baselined => (MigrationState::Baselined, record.finished_at.clone()),
+            },
+        };
+        statuses.push(MigrationStatus {
+            version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+            name: migration.name.clone(),
+            kind: migration.kind,
+            state,
+            applied_at,
+            checksum: checksum.to_string(),
+            migration_idx: Some(idx),
+            latest: latest.cloned(),
+            out_of_order: false,
+        });
+    }
+
+    // Applied versions whose files are gone.
+    let mut missing: Vec<(Version, &HistoryRecord)> = Vec::new();
+    for record in history.iter().filter(|r| r.kind == RecordKind::Versioned) {
+        let Some(version) = record.version.as_deref().and_then(Version::parse) else {
+            continue;
+        };
+        let has_file = set
+            .migrations
+            .iter()
+            .any(|m| m.version.as_ref() == Some(&version));
+        if has_file || missing.iter().any(|(v, _)| *v == version) {
+            continue;
+        }
+        let latest = latest_versioned(&version).unwrap_or(record);
+        let partly_applied = match latest.state {
+            State::Applied | State::Running => true,
+            State::Failed => !latest.transactional && latest.statements_done > 0,
+            _ => false,
+        };
+        if partly_applied {
+            missing.push((version, latest));
+        }
+    }
+    for (version, record) in missing {
+        statuses.push(MigrationStatus {
+            version: Some(version.as_str().to_string()),
+            name: record.name.clone(),
+            kind: MigrationKind::Versioned,
+            state: MigrationState::Missing,
+            applied_at: record.finished_at.clone(),
+            checksum: record.checksum.clone(),
+            migration_idx: None,
+            latest: Some(record.clone()),
+            out_of_order: false,
+        });
+    }
+
+    let newest_applied = statuses
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.state,
+                MigrationState::Applied | MigrationState::Modified | MigrationState::Missing
+            )
+        })
+        .filter_map(|s| s.version.as_deref().and_then(Version::parse))
+        .max();
+    if let Some(newest) = newest_applied {
+        for status in statuses
+            .iter_mut()
+            .filter(|s| s.state == MigrationState::Pending)
+        {
+            if let Some(version) = status.version.as_deref().and_then(Version::parse) {
+                status.out_of_order = version < newest;
+            }
+        }
+    }
+
+    statuses.sort_by(|a, b| {
+        let key = |s: &MigrationStatus| {
+            (
+                s.version.is_none(),
+                s.version.as_deref().and_then(Version::parse),
+                s.name.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    statuses
+}
+
+/// The migration a status line is about, when its file exists.
+pub fn migration_of<'a>(set: &'a MigrationSet, status: &MigrationStatus) -> Option<&'a Migration> {
+    status.migration_idx.map(|idx| &set.migrations[idx])
+}
+
+/// Where a non-transactional script should resume, from the latest row about it in the same
+/// direction: the number of statements known to be applied.
+pub fn resume_point(
+    latest: Option<&HistoryRecord>,
+    direction: Direction,
+) -> Option<&HistoryRecord> {
+    let record = latest?;
+    let interrupted = matches!(record.state, State::Running | State::Failed);
+    (interrupted
+        && record.direction == direction
+        && !record.transactional
+        && record.statements_done > 0)
+        .then_some(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use cutover_migration::{Checksum, Layout, Script, ScriptSettings};
+
+    use super::*;
+
+    fn migration(version: &str, text: &str) -> Migration {
+        Migration {
+            version: Some(Version::parse(version).unwrap()),
+            name: format!("m{version}"),
+            kind: MigrationKind::Versioned,
+            layout: Layout::Native,
+            checksum: Checksum::of_normalized(text),
+            up: Script {
+                path: PathBuf::from(format!("{version}.up.sql")),
+                statements: vec![],
+                settings: ScriptSettings::default(),
+            },
+            down: None,
+        }
+    }
+
+    fn record(version: &str, state: State, text: &str) -> HistoryRecord {
+        HistoryRecord {
+            id: 0,
+            version: Some(version.to_string()),
+            name: format!("m{version}"),
+            kind: RecordKind::Versioned,
+            direction: Direction::Up,
+            state,
+            script: String::new(),
+            checksum: Checksum::of_normalized(text).as_str().to_string(),
+            transactional: true,
+            statements_total: 1,
+            statements_done: 1,
+            prefix_checksum: None,
+            started_at: "2026-01-01T00:00:00.000Z".into(),
+            finished_at: Some("2026-01-01T00:00:01.000Z".into()),
+            duration_ms: Some(1),
+            error_message: None,
+            error_sqlstate: None,
+            error_statement: None,
+            error_location: None,
+            installed_by: "me".into(),
+            runner: "me@host".into(),
+            tool_version: "0".into(),
+        }
+    }
+
+    fn check(migrations: Vec<Migration>, history: Vec<HistoryRecord>, expected: &[&str]) {
+        let set = MigrationSet {
+            dir: PathBuf::new(),
+            layout: Layout::Native,
+            migrations,
+        };
+        let actual: Vec<String> = compute_status(&set, &history)
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {}{}",
+                    s.version.as_deref().unwrap_or("R"),
+                    s.state,
+                    if s.out_of_order { " out-of-order" } else { "" }
+                )
+            })
+            .collect();
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn every_state() {
+        check(
+            vec![
+                migration("1", "a"),
+                migration("2", "b"),
+                migration("3", "c"),
+                migration("4", "d"),
+                migration("6", "f"),
+            ],
+            vec![
+                record("1", State::Applied, "a"),
+                record("2", State::Applied, "b-old"),
+                record("3", State::Failed, "c"),
+                record("5", State::Applied, "e"),
+                record("6", State::Applied, "f"),
+                record("6", State::Reverted, "f"),
+            ],
+            &[
+                "1 applied",
+                "2 modified",
+                "3 failed",
+                "4 pending out-of-order",
+                "5 missing",
+                "6 reverted",
+            ],
+        );
+    }
+
+    #[test]
+    fn baseline_covers_older_versions() {
+        let mut base = record("2", State::Baselined, "");
+        base.kind = RecordKind::Baseline;
+        check(
+            vec![
+                migration("1", "a"),
+                migration("2", "b"),
+                migration("3", "c"),
+            ],
+            vec![base],
+            &["1 baselined", "2 baselined", "3 pending"],
+        );
+    }
+
+    #[test]
+    fn crlf_checkout_is_still_applied() {
+        let text = cutover_migration::normalize("SELECT 1;\r\n");
+        check(
+            vec![migration("1", &text)],
+            vec![record("1", State::Applied, "SELECT 1;\n")],
+            &["1 applied"],
+        );
+    }
+
+    #[test]
+    fn latest_row_wins_and_reapplied_versions_are_applied() {
+        check(
+            vec![migration("1", "a")],
+            vec![
+                record("1", State::Failed, "a"),
+                record("1", State::Applied, "a"),
+                record("1", State::Reverted, "a"),
+                record("1", State::Applied, "a"),
+            ],
+            &["1 applied"],
+        );
+    }
+}

@@ -1,0 +1,354 @@
+//! The runner's primitives on SQLite: history, runner lock, transactions.
+//!
+//! Quirks handled here:
+//! - DDL is transactional, so a migration and its history row commit together.
+//! - There are no advisory locks: the runner lock is a file lock beside the database.
+//! - `VACUUM` cannot run inside a transaction.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cutover_engine::{
+    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    RecordKind, Session, State, Timeouts,
+};
+use rusqlite::{params, Connection};
+
+use crate::connect::{quote_ident, SqliteTarget};
+use crate::error::db_error;
+
+const COLUMNS: &str = "version, name, kind, direction, state, script, checksum, transactional, statements_total, \
+     statements_done, prefix_checksum, started_at, finished_at, duration_ms, error_message, error_sqlstate, \
+     error_statement, error_location, installed_by, runner, tool_version";
+
+struct SqliteSession<'a> {
+    conn: &'a Connection,
+    table: &'a str,
+}
+
+impl Session for SqliteSession<'_> {
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn.execute_batch(sql).map_err(db_error)
+    }
+
+    fn append_history(&mut self, r: &HistoryRecord) -> Result<(), DbError> {
+        // SQLite has no database users; the OS user stands in for `installed_by`.
+        let installed_by = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
+        let sql = format!(
+            "INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            quote_ident(self.table)
+        );
+        self.conn
+            .execute(
+                &sql,
+                params![
+                    r.version,
+                    r.name,
+                    r.kind.name(),
+                    r.direction.name(),
+                    r.state.name(),
+                    r.script,
+                    r.checksum,
+                    r.transactional,
+                    r.statements_total,
+                    r.statements_done,
+                    r.prefix_checksum,
+                    r.started_at,
+                    r.finished_at,
+                    r.duration_ms,
+                    r.error_message,
+                    r.error_sqlstate,
+                    r.error_statement,
+                    r.error_location,
+                    installed_by,
+                    r.runner,
+                    r.tool_version,
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_error)
+    }
+}
+
+impl SqliteTarget {
+    /// Applies the timeouts: the busy timeout waits for locks; the progress handler interrupts
+    /// a statement that runs past the statement timeout.
+    fn set_timeouts(&self, timeouts: Timeouts) -> Result<(), DbError> {
+        self.conn
+            .busy_timeout(timeouts.lock_timeout)
+            .map_err(db_error)?;
+        if timeouts.statement_timeout.is_zero() {
+            self.conn.progress_handler(0, None::<fn() -> bool>);
+        } else {
+            let deadline = Instant::now() + timeouts.statement_timeout;
+            self.conn
+                .progress_handler(10_000, Some(move || Instant::now() > deadline));
+        }
+        Ok(())
+    }
+}
+
+/// Holds the OS lock on the lock file until dropped.
+struct FileLock {
+    file: File,
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+impl MigrationTarget for SqliteTarget {
+    fn engine_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn server_version(&self) -> String {
+        format!("SQLite {}", rusqlite::version())
+    }
+
+    fn history_exists(&mut self) -> Result<bool, DbError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [&self.history_table],
+                |row| row.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)
+            .map_err(db_error)
+    }
+
+    fn ensure_history(&mut self) -> Result<(), DbError> {
+        let table = quote_ident(&self.history_table);
+        let no_update = quote_ident(&format!("{}_no_update", self.history_table));
+        let no_delete = quote_ident(&format!("{}_no_delete", self.history_table));
+        let index = quote_ident(&format!("{}_version_idx", self.history_table));
+        let message =
+            "the cutover history is append-only; cutover records every change as a new row";
+        let ddl = format!(
+            r#"
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS {table} (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    version          TEXT,
+    name             TEXT NOT NULL,
+    kind             TEXT NOT NULL CHECK (kind IN ('versioned', 'repeatable', 'baseline')),
+    direction        TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+    state            TEXT NOT NULL CHECK (state IN ('running', 'applied', 'failed', 'reverted', 'baselined')),
+    script           TEXT NOT NULL,
+    checksum         TEXT NOT NULL,
+    transactional    INTEGER NOT NULL,
+    statements_total INTEGER NOT NULL,
+    statements_done  INTEGER NOT NULL,
+    prefix_checksum  TEXT,
+    started_at       TEXT NOT NULL,
+    finished_at      TEXT,
+    duration_ms      INTEGER,
+    error_message    TEXT,
+    error_sqlstate   TEXT,
+    error_statement  TEXT,
+    error_location   TEXT,
+    installed_by     TEXT NOT NULL,
+    runner           TEXT NOT NULL,
+    tool_version     TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {index} ON {table} (version, id);
+CREATE TRIGGER IF NOT EXISTS {no_update} BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;
+CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;
+COMMIT;
+"#
+        );
+        self.conn
+            .busy_timeout(Duration::from_secs(30))
+            .map_err(db_error)?;
+        self.conn.execute_batch(&ddl).map_err(|err| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            db_error(err)
+        })
+    }
+
+    fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
+        let sql = format!(
+            "SELECT id, {COLUMNS} FROM {} ORDER BY id",
+            quote_ident(&self.history_table)
+        );
+        let mut statement = self.conn.prepare(&sql).map_err(db_error)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    HistoryRecord {
+                        id: row.get(0)?,
+                        version: row.get(1)?,
+                        name: row.get(2)?,
+                        kind: RecordKind::Versioned,
+                        direction: Direction::Up,
+                        state: State::Applied,
+                        script: row.get(6)?,
+                        checksum: row.get(7)?,
+                        transactional: row.get(8)?,
+                        statements_total: row.get(9)?,
+                        statements_done: row.get(10)?,
+                        prefix_checksum: row.get(11)?,
+                        started_at: row.get(12)?,
+                        finished_at: row.get(13)?,
+                        duration_ms: row.get(14)?,
+                        error_message: row.get(15)?,
+                        error_sqlstate: row.get(16)?,
+                        error_statement: row.get(17)?,
+                        error_location: row.get(18)?,
+                        installed_by: row.get(19)?,
+                        runner: row.get(20)?,
+                        tool_version: row.get(21)?,
+                    },
+                ))
+            })
+            .map_err(db_error)?;
+        let corrupt = |what: &str, value: &str| {
+            DbError::new(
+                DbErrorKind::Other,
+                format!("the history table has an unknown {what} `{value}`"),
+            )
+        };
+        let mut records = Vec::new();
+        for row in rows {
+            let (kind, direction, state, mut record) = row.map_err(db_error)?;
+            record.kind = RecordKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?;
+            record.direction =
+                Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?;
+            record.state = State::parse(&state).ok_or_else(|| corrupt("state", &state))?;
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    fn acquire_runner_lock(
+        &mut self,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        let Some(path) = &self.path else {
+            // An in-memory database belongs to this process alone.
+            return Ok(Box::new(()));
+        };
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".cutover-lock");
+        let lock_path = Path::new(&lock_path);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(|err| {
+                DbError::new(
+                    DbErrorKind::Connection,
+                    format!("cannot open lock file `{}`: {err}", lock_path.display()),
+                )
+            })?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    let _ = file.set_len(0);
+                    let _ = file.rewind();
+                    let _ = writeln!(file, "{owner}");
+                    let _ = file.flush();
+                    return Ok(Box::new(FileLock { file }));
+                }
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(err)) => {
+                    return Err(DbError::new(
+                        DbErrorKind::Other,
+                        format!("cannot lock `{}`: {err}", lock_path.display()),
+                    ))
+                }
+            }
+            let holder = read_holder(&mut file);
+            if started.elapsed() >= wait {
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    format!(
+                        "another cutover still holds the migration lock after {}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs(),
+                        holder.description
+                    ),
+                ));
+            }
+            on_wait(&holder);
+            thread::sleep(Duration::from_millis(
+                50 + u64::from(std::process::id() % 50),
+            ));
+        }
+    }
+
+    fn transaction(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        self.set_timeouts(timeouts)?;
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(db_error)?;
+        let res = body(&mut SqliteSession {
+            conn: &self.conn,
+            table: &self.history_table,
+        });
+        match res {
+            Ok(()) => self.conn.execute_batch("COMMIT").map_err(|err| {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                db_error(err)
+            }),
+            Err(err) => {
+                // Some errors end the transaction themselves; then there is nothing to roll back.
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn autocommit(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        self.set_timeouts(timeouts)?;
+        body(&mut SqliteSession {
+            conn: &self.conn,
+            table: &self.history_table,
+        })
+    }
+
+    fn allowed_in_transaction(&self, sql: &str) -> bool {
+        let first = sql.split_whitespace().next().unwrap_or("");
+        !first.eq_ignore_ascii_case("VACUUM")
+    }
+}
+
+fn read_holder(file: &mut File) -> LockHolder {
+    let mut text = String::new();
+    let _ = file.rewind();
+    let _ = file.read_to_string(&mut text);
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(owner) if !owner.is_empty() => LockHolder {
+            description: owner.to_string(),
+            since: None,
+        },
+        _ => LockHolder {
+            description: "another process".to_string(),
+            since: None,
+        },
+    }
+}
