@@ -80,8 +80,9 @@ pub enum Command {
     },
     /// Adopt an existing database: count every migration up to VERSION as applied.
     Baseline {
-        #[arg(value_parser = parse_version)]
-        version: Version,
+        /// The newest version the database already has.
+        #[arg(value_parser = parse_version, value_name = "VERSION")]
+        baseline_version: Version,
     },
 }
 

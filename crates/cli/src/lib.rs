@@ -157,7 +157,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             )?;
             Ok(ExitStatus::Success)
         }
-        Command::Baseline { version } => {
+        Command::Baseline {
+            baseline_version: version,
+        } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
             with_url(

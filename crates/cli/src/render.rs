@@ -264,6 +264,14 @@ impl Reporter for TerminalReporter {
                 error.message,
                 human_duration(delay)
             ),
+            Event::Cleared { migration, what } => {
+                writeln!(
+                    err,
+                    "{} {}: {what}",
+                    paint(YELLOW, "cleaned up for"),
+                    migration.label()
+                )
+            }
             Event::Finished {
                 migration,
                 direction,

@@ -79,6 +79,12 @@ pub trait MigrationTarget {
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError>;
 
+    /// Removes what an earlier, failed run of `sql` outside a transaction may have left behind,
+    /// so that it can run again: PostgreSQL leaves an INVALID index behind a failed
+    /// `CREATE INDEX CONCURRENTLY`, and running it again fails with "already exists".
+    /// Returns a description of what was removed, if anything.
+    fn clear_leftovers(&mut self, sql: &str) -> Result<Option<String>, DbError>;
+
     /// Whether a statement may run inside a transaction block (PostgreSQL refuses
     /// `CREATE INDEX CONCURRENTLY`, `VACUUM`, ... there).
     fn allowed_in_transaction(&self, sql: &str) -> bool;

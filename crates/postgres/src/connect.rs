@@ -110,9 +110,21 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
     };
     let row = target
         .client
-        .query_one("SHOW server_version", &[])
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+            &[],
+        )
         .map_err(db_error)?;
     target.server_version = row.get(0);
+    let version_num: i32 = row.get(1);
+    if version_num >= 140_000 {
+        // Without this, the statement of a killed cutover runs on to its end on the server,
+        // holding its locks and snapshot, and a resumed run waits for it.
+        target
+            .client
+            .batch_execute("SET client_connection_check_interval = '1s'")
+            .map_err(db_error)?;
+    }
     Ok(target)
 }
 

@@ -39,6 +39,13 @@ pub enum Event<'a> {
         /// The lock error.
         error: &'a DbError,
     },
+    /// Leftovers of an earlier failed statement were removed before running it again.
+    Cleared {
+        /// The migration.
+        migration: &'a Migration,
+        /// What was removed.
+        what: &'a str,
+    },
     /// A migration script finished.
     Finished {
         /// The migration.

@@ -679,6 +679,26 @@ fn run_statement_by_statement(
         let in_transaction = ctx.target.allowed_in_transaction(&statement.sql);
         let tries = ctx.settings.lock_retries;
         for attempt_no in 1..=tries {
+            if !in_transaction {
+                match ctx.target.clear_leftovers(&statement.sql) {
+                    Ok(None) => {}
+                    Ok(Some(what)) => ctx.reporter.report(Event::Cleared {
+                        migration,
+                        what: &what,
+                    }),
+                    Err(error) => {
+                        return Err(record_failure(
+                            ctx,
+                            migration,
+                            attempt,
+                            idx,
+                            error,
+                            Some(statement),
+                            attempt_no,
+                        ))
+                    }
+                }
+            }
             let res = if in_transaction {
                 // The statement and its progress row commit together: exactly once, even if
                 // the process dies right after.

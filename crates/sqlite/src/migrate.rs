@@ -330,6 +330,11 @@ COMMIT;
         })
     }
 
+    fn clear_leftovers(&mut self, _sql: &str) -> Result<Option<String>, DbError> {
+        // Every SQLite statement is atomic; nothing is left behind.
+        Ok(None)
+    }
+
     fn allowed_in_transaction(&self, sql: &str) -> bool {
         let first = sql.split_whitespace().next().unwrap_or("");
         !first.eq_ignore_ascii_case("VACUUM")

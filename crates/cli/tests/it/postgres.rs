@@ -1,0 +1,473 @@
+//! Runner behaviour on a real PostgreSQL: status, tampering, failures, resume after SIGKILL,
+//! concurrent runners, and the lock-queue protection.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cutover_migration::{normalize, Checksum};
+use serde_json::{json, Value};
+
+use crate::util::{output_text, PgDb, Project};
+
+fn checksum(text: &str) -> String {
+    Checksum::of_normalized(&normalize(text))
+        .as_str()
+        .to_string()
+}
+
+#[test]
+fn status_json_is_exact() {
+    let db = PgDb::new();
+    let project = Project::new();
+    let (m1, m2, m3) = (
+        "CREATE TABLE a (id int);\n",
+        "CREATE TABLE b (id int);\n",
+        "CREATE TABLE c (id int);\n",
+    );
+    project
+        .migration("1_a.up.sql", m1)
+        .migration("2_b.up.sql", m2)
+        .migration("3_c.up.sql", m3);
+    project
+        .cutover(&db.url)
+        .args(["up", "--to", "2"])
+        .assert()
+        .success();
+
+    let applied_at: Vec<String> = db
+        .query(r#"SELECT to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM cutover_history ORDER BY id"#)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let output = project
+        .cutover(&db.url)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let actual: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let expected = json!({"migrations": [
+        {"version": "1", "name": "a", "state": "applied", "applied_at": applied_at[0], "checksum": checksum(m1)},
+        {"version": "2", "name": "b", "state": "applied", "applied_at": applied_at[1], "checksum": checksum(m2)},
+        {"version": "3", "name": "c", "state": "pending", "applied_at": null, "checksum": checksum(m3)},
+    ]});
+    assert_eq!(actual, expected);
+}
+
+#[test]
+fn edited_applied_migration_blocks_validate_and_up_but_crlf_does_not() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_a.up.sql",
+        "CREATE TABLE a (id int);\nCREATE TABLE a2 (id int);\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration("2_b.up.sql", "CREATE TABLE b (id int);\n");
+
+    // A line-ending change is not an edit.
+    project.migration(
+        "1_a.up.sql",
+        "CREATE TABLE a (id int);\r\nCREATE TABLE a2 (id int);\r\n",
+    );
+    project.cutover(&db.url).arg("validate").assert().success();
+
+    // A real edit is.
+    project.migration(
+        "1_a.up.sql",
+        "CREATE TABLE a (id bigint);\nCREATE TABLE a2 (id int);\n",
+    );
+    let output = project.cutover(&db.url).arg("validate").output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout.contains("1_a.up.sql") && stdout.contains("was edited after it was applied"),
+        "{stdout}"
+    );
+
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("nothing was applied") && stderr.contains("1_a.up.sql"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.tables(),
+        "a,a2,cutover_history",
+        "the pending migration was not applied"
+    );
+
+    // A deleted applied migration is reported as missing.
+    std::fs::remove_file(project.path("migrations/1_a.up.sql")).unwrap();
+    let output = project.cutover(&db.url).arg("validate").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output_text(&output)
+        .0
+        .contains("its file `1_a.up.sql` is gone"));
+}
+
+#[test]
+fn failing_transactional_migration_leaves_no_trace_and_is_retried_once_fixed() {
+    let db = PgDb::new();
+    let project = Project::new();
+    let broken = "CREATE TABLE one (id int);\nCREATE TABLE two (id int);\nINSERT INTO\n  missing_table VALUES (1);\nCREATE TABLE four (id int);\nCREATE TABLE five (id int);\n";
+    project
+        .migration("1_five.up.sql", broken)
+        .migration("2_later.up.sql", "CREATE TABLE later (id int);");
+
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("1_five.up.sql:4"),
+        "the error names file:line of the failing token: {stderr}"
+    );
+    assert!(
+        stderr.contains("42P01") && stderr.contains("nothing of it was applied"),
+        "{stderr}"
+    );
+    assert_eq!(db.tables(), "cutover_history", "no partial schema");
+    assert_eq!(
+        db.query("SELECT state, error_sqlstate, error_location LIKE '%1_five.up.sql:4', error_statement LIKE 'INSERT INTO%missing_table%' FROM cutover_history"),
+        "failed\t42P01\tt\tt"
+    );
+    let status = project
+        .cutover(&db.url)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["migrations"][0]["state"], "failed");
+    assert_eq!(
+        status["migrations"][1]["state"], "pending",
+        "up does not go past a failed migration"
+    );
+
+    project.migration("1_five.up.sql", &broken.replace("missing_table", "one"));
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.tables(), "cutover_history,five,four,later,one,two");
+    assert_eq!(db.query("SELECT count(*) FROM one"), "1");
+    assert_eq!(
+        db.query("SELECT string_agg(state, ',' ORDER BY id) FROM cutover_history"),
+        "failed,applied,applied"
+    );
+}
+
+#[test]
+fn no_transaction_migration_killed_between_statements_resumes_where_it_stopped() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_log.up.sql", "CREATE TABLE log (step int PRIMARY KEY);");
+    project.migration(
+        "2_steps.up.sql",
+        "-- cutover:no-transaction\nINSERT INTO log VALUES (1);\nINSERT INTO log VALUES (2);\nSELECT pg_sleep(30);\nINSERT INTO log VALUES (3);\nCREATE INDEX CONCURRENTLY log_step_idx ON log (step);\n",
+    );
+    let mut child = project
+        .cutover_std(&db.url)
+        .arg("up")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = db.try_query(
+            "SELECT coalesce(max(statements_done), 0) FROM cutover_history WHERE version = '2'",
+        );
+        if done.as_deref() == Some("2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the migration never reached its third statement"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    // Inside `pg_sleep`, the third statement.
+    thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        db.query("SELECT string_agg(step::text, ',' ORDER BY step) FROM log"),
+        "1,2"
+    );
+
+    // Make the resume fast: statements 1 and 2 are unchanged, so editing statement 3 is fine.
+    project.migration(
+        "2_steps.up.sql",
+        "-- cutover:no-transaction\nINSERT INTO log VALUES (1);\nINSERT INTO log VALUES (2);\nSELECT pg_sleep(0);\nINSERT INTO log VALUES (3);\nCREATE INDEX CONCURRENTLY log_step_idx ON log (step);\n",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("resuming 2 steps at statement 3"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.query("SELECT string_agg(step::text, ',' ORDER BY step) FROM log"),
+        "1,2,3",
+        "nothing applied twice"
+    );
+    assert_eq!(
+        db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'log_step_idx'::regclass"),
+        "t"
+    );
+
+    // Editing a statement that was already applied is refused.
+    project.migration(
+        "3_more.up.sql",
+        "-- cutover:no-transaction\nINSERT INTO log VALUES (4);\nINSERT INTO nowhere VALUES (5);\n",
+    );
+    project.cutover(&db.url).arg("up").assert().code(2);
+    project.migration(
+        "3_more.up.sql",
+        "-- cutover:no-transaction\nINSERT INTO log VALUES (40);\nINSERT INTO log VALUES (5);\n",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "statements 1 to 1 were applied by an earlier attempt, and have been edited since"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn eight_concurrent_runners_apply_each_migration_exactly_once() {
+    let db = PgDb::new();
+    let project = Project::new();
+    for idx in 1..=12 {
+        let sql = if idx % 4 == 0 {
+            format!("-- cutover:no-transaction\nCREATE TABLE t{idx} (id int);\nCREATE INDEX CONCURRENTLY t{idx}_idx ON t{idx} (id);\n")
+        } else {
+            format!("CREATE TABLE t{idx} (id int);\nSELECT pg_sleep(0.05);\n")
+        };
+        project.migration(&format!("{idx:03}_t{idx}.up.sql"), &sql);
+    }
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            project
+                .cutover_std(&db.url)
+                .arg("up")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        db.query(
+            "SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'"
+        ),
+        "12\t12",
+        "each migration applied exactly once"
+    );
+    assert_eq!(
+        db.query("SELECT count(*) FROM cutover_history WHERE state = 'failed'"),
+        "0"
+    );
+}
+
+#[test]
+fn a_waiting_alter_never_blocks_readers_longer_than_the_lock_timeout() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_accounts.up.sql",
+        "CREATE TABLE accounts (id int); INSERT INTO accounts SELECT generate_series(1, 100);",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration(
+        "2_alter.up.sql",
+        "ALTER TABLE accounts ADD COLUMN note text;",
+    );
+
+    // A long transaction that has read the table holds ACCESS SHARE until it commits.
+    let mut blocker = db.client();
+    let mut blocker_tx = blocker.transaction().unwrap();
+    blocker_tx
+        .query("SELECT count(*) FROM accounts", &[])
+        .unwrap();
+
+    let lock_timeout = Duration::from_millis(400);
+    let runner = project
+        .cutover_std(&db.url)
+        .args(["up", "--lock-timeout", "400ms"])
+        .env("CUTOVER_LOCK_RETRIES", "40")
+        .env("CUTOVER_RETRY_BACKOFF", "150ms")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Readers keep reading while the migration waits, fails its try, and retries.
+    let reader_url = db.url.clone();
+    let reader = thread::spawn(move || {
+        let mut client = postgres::Client::connect(&reader_url, postgres::NoTls).unwrap();
+        let until = Instant::now() + Duration::from_secs(3);
+        let mut worst = Duration::ZERO;
+        let mut n_reads = 0;
+        while Instant::now() < until {
+            let started = Instant::now();
+            client.query("SELECT count(*) FROM accounts", &[]).unwrap();
+            worst = worst.max(started.elapsed());
+            n_reads += 1;
+            thread::sleep(Duration::from_millis(20));
+        }
+        (worst, n_reads)
+    });
+    let (worst, n_reads) = reader.join().unwrap();
+    blocker_tx.commit().unwrap();
+
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("lock not granted for 2 alter (try 1 of 40)"),
+        "{stderr}"
+    );
+    assert!(n_reads > 10, "readers kept going: {n_reads} reads");
+    // A reader queued behind the waiting ALTER waits at most until the ALTER gives up.
+    assert!(
+        worst < lock_timeout + Duration::from_millis(350),
+        "worst read took {worst:?}"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'note'"), "1");
+}
+
+#[test]
+fn baseline_adopts_an_existing_database() {
+    let db = PgDb::new();
+    db.query("CREATE TABLE legacy (id int)");
+    let project = Project::new();
+    project
+        .migration("1_legacy.up.sql", "CREATE TABLE legacy (id int);")
+        .migration("2_new.up.sql", "CREATE TABLE fresh (id int);");
+    project
+        .cutover(&db.url)
+        .args(["baseline", "1"])
+        .assert()
+        .success();
+    project.cutover(&db.url).arg("up").assert().success();
+    let status = project
+        .cutover(&db.url)
+        .args(["status", "--format", "json"])
+        .output()
+        .unwrap();
+    let status: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["migrations"][0]["state"], "baselined");
+    assert_eq!(status["migrations"][1]["state"], "applied");
+    // A managed database cannot be baselined again.
+    project
+        .cutover(&db.url)
+        .args(["baseline", "2"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn out_of_order_migrations_are_reported_not_skipped() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("1_a.up.sql", "CREATE TABLE a (id int);")
+        .migration("3_c.up.sql", "CREATE TABLE c (id int);");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration("2_b.up.sql", "CREATE TABLE b (id int);");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output_text(&output)
+        .1
+        .contains("2 b is older than the newest applied migration"));
+    project
+        .cutover(&db.url)
+        .args(["up", "--allow-out-of-order"])
+        .assert()
+        .success();
+    assert_eq!(db.tables(), "a,b,c,cutover_history");
+}
+
+#[test]
+fn the_history_is_append_only() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);");
+    project.cutover(&db.url).arg("up").assert().success();
+    let mut client = db.client();
+    let err = client
+        .batch_execute("UPDATE cutover_history SET state = 'failed'")
+        .unwrap_err();
+    assert!(
+        err.as_db_error().unwrap().message().contains("append-only"),
+        "{err}"
+    );
+    assert!(client.batch_execute("DELETE FROM cutover_history").is_err());
+}
+
+#[test]
+fn library_api_runs_the_same_algorithm() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);");
+    let url = cutover_engine::DatabaseUrl::parse(&db.url).unwrap();
+    let mut target = cutover::connect(&url, "cutover_history").unwrap();
+    let settings = cutover_runner::Settings::default();
+    let set = cutover_migration::discover(&project.path("migrations"), None).unwrap();
+    let mut reporter = cutover_runner::Silent;
+    let mut ctx = cutover_runner::Context {
+        target: &mut *target,
+        settings: &settings,
+        reporter: &mut reporter,
+    };
+    let summary =
+        cutover_runner::up(&mut ctx, &set, &cutover_runner::UpOptions::default()).unwrap();
+    assert_eq!(summary.migrations, ["1 a"]);
+    let statuses = cutover_runner::status(&mut ctx, &set).unwrap();
+    assert_eq!(statuses[0].state, cutover_runner::MigrationState::Applied);
+}
+
+#[test]
+fn a_failed_concurrent_index_build_is_cleaned_up_and_rebuilt() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1), (2);",
+    );
+    project.migration(
+        "2_unique.up.sql",
+        "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a);\n",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        output_text(&output).1.contains("23505"),
+        "duplicate key: {}",
+        output_text(&output).1
+    );
+    // PostgreSQL leaves the failed build behind as an INVALID index.
+    assert_eq!(
+        db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"),
+        "f"
+    );
+
+    db.query("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t WHERE a = 1)");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("dropped INVALID index public.t_a_key left by an earlier failed CREATE INDEX CONCURRENTLY"), "{stderr}");
+    assert_eq!(
+        db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"),
+        "t"
+    );
+}

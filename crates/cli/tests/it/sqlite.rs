@@ -1,0 +1,131 @@
+//! The embedded default: SQLite files and in-memory databases.
+
+use crate::util::{output_text, Project};
+
+#[test]
+fn concurrent_runners_on_one_sqlite_file_apply_each_migration_once() {
+    let project = Project::new();
+    for idx in 1..=10 {
+        project.migration(
+            &format!("{idx:02}_t{idx}.up.sql"),
+            &format!("CREATE TABLE t{idx} (id integer);"),
+        );
+    }
+    let url = project.sqlite_url();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            project
+                .cutover_std(&url)
+                .arg("up")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let (applied, distinct): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((applied, distinct), (10, 10));
+}
+
+#[test]
+fn in_memory_database_runs_and_reports() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);");
+    let output = project
+        .cutover("sqlite::memory:")
+        .arg("up")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("applied 1 migration"), "{stdout}");
+}
+
+#[test]
+fn failing_migration_rolls_back_on_sqlite() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);\nCREATE TABLE b (id integer);\nINSERT INTO nope VALUES (1);\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("1_a.up.sql:3") && stderr.contains("no such table: nope"),
+        "{stderr}"
+    );
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let tables: String = conn
+        .query_row("SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, "cutover_history");
+}
+
+#[test]
+fn new_writes_files_in_the_directory_layout() {
+    let project = Project::new();
+    project.migration("V1__init.sql", "CREATE TABLE a (id integer);");
+    let output = project
+        .cutover("sqlite::memory:")
+        .args(["new", "Add users email"])
+        .output()
+        .unwrap();
+    let (stdout, _) = output_text(&output);
+    assert!(output.status.success());
+    assert!(stdout.contains("__add_users_email.sql"), "{stdout}");
+    let names: Vec<String> = std::fs::read_dir(project.path("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('V') && n.ends_with("__add_users_email.sql"))
+        .collect();
+    assert_eq!(names.len(), 1);
+    assert_eq!(
+        names[0].len(),
+        "V20260101000000__add_users_email.sql".len(),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn dry_run_prints_statements_and_changes_nothing() {
+    let project = Project::new();
+    project.migration(
+        "1_a.up.sql",
+        "CREATE TABLE a (id integer);\n\nCREATE INDEX a_id ON a (id);\n",
+    );
+    let url = project.sqlite_url();
+    let output = project
+        .cutover(&url)
+        .args(["up", "--dry-run"])
+        .output()
+        .unwrap();
+    let (stdout, _) = output_text(&output);
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("would apply 1 a (in one transaction)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("1_a.up.sql:3") && stdout.contains("CREATE INDEX a_id ON a (id)"),
+        "{stdout}"
+    );
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0, "dry run created nothing");
+}

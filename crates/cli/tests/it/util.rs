@@ -1,0 +1,178 @@
+//! Test helpers: a fresh PostgreSQL database per test, a project folder per test, and the
+//! `cutover` command pointed at both.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use assert_cmd::Command;
+
+/// The admin URL of the test server. Set by `scripts/test.sh`; the default is the local server.
+pub fn admin_url() -> String {
+    std::env::var("CUTOVER_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// A database created for one test and dropped when the test ends.
+pub struct PgDb {
+    pub name: String,
+    pub url: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl PgDb {
+    pub fn new() -> PgDb {
+        let name = format!(
+            "cutover_t{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = admin_client();
+        // Two round trips: one multi-statement string would be one implicit transaction, where
+        // CREATE DATABASE cannot run.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        PgDb {
+            url: url_for(&admin_url(), &name),
+            name,
+        }
+    }
+
+    pub fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).unwrap()
+    }
+
+    /// Runs a query and returns every value as text (NULL as "NULL"), one row per line, tab-separated.
+    pub fn query(&self, sql: &str) -> String {
+        let mut client = self.client();
+        let messages = client.simple_query(sql).unwrap();
+        let mut lines = Vec::new();
+        for message in messages {
+            if let postgres::SimpleQueryMessage::Row(row) = message {
+                let values: Vec<&str> = (0..row.len())
+                    .map(|i| row.get(i).unwrap_or("NULL"))
+                    .collect();
+                lines.push(values.join("\t"));
+            }
+        }
+        lines.join("\n")
+    }
+
+    /// Like `query`, but `None` when the query fails (a table that does not exist yet, say).
+    pub fn try_query(&self, sql: &str) -> Option<String> {
+        let mut client = self.client();
+        let messages = client.simple_query(sql).ok()?;
+        messages.into_iter().find_map(|message| match message {
+            postgres::SimpleQueryMessage::Row(row) => {
+                Some(row.get(0).unwrap_or("NULL").to_string())
+            }
+            _ => None,
+        })
+    }
+
+    /// The user tables of the public schema, sorted, comma-separated.
+    pub fn tables(&self) -> String {
+        self.query("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'")
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+fn admin_client() -> postgres::Client {
+    let url = admin_url();
+    postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|err| {
+        panic!("cannot reach the test PostgreSQL at {url}: {err}\nstart it with `bash scripts/services.sh` (or run the suite with `bash scripts/test.sh`), or point CUTOVER_TEST_PG_URL at a server")
+    })
+}
+
+/// `base` with its database name replaced by `name`.
+pub fn url_for(base: &str, name: &str) -> String {
+    let (without_query, query) = match base.split_once('?') {
+        Some((url, query)) => (url, format!("?{query}")),
+        None => (base, String::new()),
+    };
+    let (prefix, _) = without_query
+        .rsplit_once('/')
+        .expect("the admin URL names a database");
+    format!("{prefix}/{name}{query}")
+}
+
+/// A project folder with a `migrations` directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        Project { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes `contents` to `migrations/<rel>`.
+    pub fn migration(&self, rel: &str, contents: &str) -> &Project {
+        let path = self.path("migrations").join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+        self
+    }
+
+    /// `cutover` in the project folder, against `database_url`, with fast retries and no
+    /// settings leaking in from the environment.
+    pub fn cutover(&self, database_url: &str) -> Command {
+        Command::from_std(self.cutover_std(database_url))
+    }
+
+    /// The same as a plain `std::process::Command`, for tests that spawn and kill.
+    pub fn cutover_std(&self, database_url: &str) -> StdCommand {
+        let mut cmd = StdCommand::new(cutover_bin());
+        prepare(&mut cmd, self.dir.path(), database_url);
+        cmd
+    }
+
+    pub fn sqlite_url(&self) -> String {
+        format!("sqlite://{}", self.path("app.db").display())
+    }
+}
+
+fn prepare(cmd: &mut StdCommand, dir: &Path, database_url: &str) {
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CUTOVER_") || key == "DATABASE_URL" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("DATABASE_URL", database_url)
+        .env("CUTOVER_RETRY_BACKOFF", "100ms")
+        .env("NO_COLOR", "1");
+}
+
+pub fn cutover_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_cutover"))
+}
+
+/// stdout and stderr of a finished command, as text.
+pub fn output_text(output: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

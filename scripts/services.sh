@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Makes sure PostgreSQL and MariaDB are installed, configured for cutover's tests, and running.
+# Idempotent: on a machine where they already run, it only checks and configures.
+#
+# What the tests need beyond a running server:
+# - PostgreSQL: a role `cutover_pw` that must log in with a password over TCP (the wrong-password
+#   test; the machine's default is trust auth), reachable at 127.0.0.1:5432 as `postgres`.
+# - MariaDB: reachable as root over the socket / 127.0.0.1:3306.
+set -euo pipefail
+
+log() { printf 'services: %s\n' "$*" >&2; }
+
+need_apt=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql postgresql-contrib)
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+[ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+pg_version=$(ls /etc/postgresql | sort -V | tail -n 1)
+if [ -z "$pg_version" ]; then
+  log "no PostgreSQL cluster found; creating one"
+  pg_version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  pg_createcluster "$pg_version" main >/dev/null
+fi
+hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
+marker="# cutover tests: password login"
+if ! grep -qF "$marker" "$hba"; then
+  log "adding a password-only rule for role cutover_pw to $hba"
+  tmp=$(mktemp)
+  { echo "$marker"; echo "host all cutover_pw 127.0.0.1/32 scram-sha-256"; echo "host all cutover_pw ::1/128 scram-sha-256"; cat "$hba"; } >"$tmp"
+  cat "$tmp" >"$hba"
+  rm -f "$tmp"
+fi
+# The tests connect as `postgres` over TCP without a password: keep that possible where the
+# machine was set up with password auth for local TCP.
+if ! grep -Eq '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+  log "allowing trust auth for 127.0.0.1 in $hba (test machine only)"
+  echo "host all all 127.0.0.1/32 trust" >>"$hba"
+fi
+if ! pg_lsclusters -h 2>/dev/null | awk '{print $4}' | grep -q online; then
+  log "starting PostgreSQL $pg_version"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start
+else
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload >/dev/null 2>&1 || true
+fi
+for _ in $(seq 1 60); do
+  if su postgres -c "psql -h 127.0.0.1 -Atqc 'select 1'" >/dev/null 2>&1; then break; fi
+  sleep 0.5
+done
+su postgres -c "psql -h 127.0.0.1 -Atqc 'select 1'" >/dev/null || { log "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
+su postgres -c "psql -h 127.0.0.1 -qAt" >/dev/null <<'SQL'
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cutover_pw') THEN
+    CREATE ROLE cutover_pw LOGIN PASSWORD 'right-password';
+  END IF;
+END
+$$;
+SQL
+
+# --- MariaDB ----------------------------------------------------------------------------------
+if ! mariadb -uroot -e 'select 1' >/dev/null 2>&1; then
+  log "starting MariaDB"
+  mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+  if [ ! -d /var/lib/mysql/mysql ]; then
+    mariadb-install-db --user=mysql --datadir=/var/lib/mysql >/dev/null
+  fi
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 1 60); do
+    if mariadb -uroot -e 'select 1' >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+fi
+mariadb -uroot -e 'select 1' >/dev/null || { log "MariaDB does not answer"; exit 1; }
+
+log "PostgreSQL $pg_version and MariaDB are running"
