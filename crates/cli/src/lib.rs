@@ -221,7 +221,17 @@ fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {
-    discover(&settings.dir, settings.layout).map_err(usage_error)
+    let set = discover(&settings.dir, settings.layout).map_err(usage_error)?;
+    let mut err = anstream::stderr();
+    for ignored in &set.ignored {
+        writeln!(
+            err,
+            "note: ignoring `{}`: {}",
+            ignored.path.display(),
+            ignored.reason
+        )?;
+    }
+    Ok(set)
 }
 
 fn new_migration(settings: &Settings, name: &str) -> anyhow::Result<ExitStatus> {

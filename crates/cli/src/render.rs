@@ -47,7 +47,7 @@ pub fn status_json(out: &mut dyn Write, statuses: &[MigrationStatus]) -> io::Res
         migrations: statuses
             .iter()
             .map(|s| StatusJson {
-                version: s.version.as_deref(),
+                version: s.version.as_ref().map(|v| v.as_str()),
                 name: &s.name,
                 state: s.state.name(),
                 applied_at: s.applied_at.as_deref(),
@@ -78,7 +78,7 @@ pub fn status_human(
     }
     let version_width = statuses
         .iter()
-        .map(|s| s.version.as_deref().unwrap_or("R").len())
+        .map(|s| s.version.as_ref().map_or("R", |v| v.as_str()).len())
         .max()
         .unwrap_or(1);
     let name_width = statuses
@@ -107,7 +107,7 @@ pub fn status_human(
         writeln!(
             out,
             "  {:<version_width$}  {:<name_width$}  {}  {}",
-            status.version.as_deref().unwrap_or("R"),
+            status.version.as_ref().map_or("R", |v| v.as_str()),
             status.name,
             paint(state_style(status.state), state),
             paint(DIM, note)

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use crate::checksum::{normalize, Checksum};
 use crate::directive::{read_directives, ScriptSettings};
-use crate::split::{split_statements, Statement};
-use crate::{Error, Layout, Migration, MigrationKind, MigrationSet, Script, Version};
+use crate::split::{first_token_offset, split_statements, Statement};
+use crate::{Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script, Version};
 
 /// Reads every migration under `dir`, detecting its layout unless `forced`.
 pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
@@ -22,7 +22,31 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
     }
     let mut entries = Vec::new();
     walk(dir, 0, &mut entries)?;
+    let mut ignored = Vec::new();
+    entries.retain(|entry| {
+        let is_code = matches!(entry.kind, EntryKind::CodeMigration);
+        if is_code {
+            ignored.push(Ignored {
+                path: entry.path.clone(),
+                reason: "a migration written in Go runs only under its own tool; cutover runs SQL, so apply its change another way (it is not recorded here)",
+            });
+        }
+        !is_code
+    });
     let layout = choose_layout(dir, &entries, forced)?;
+    entries.retain(|entry| {
+        // diesel reads only migration folders and passes over loose files beside them
+        // (crates.io keeps a data script there); say so rather than fail or skip silently.
+        let loose_diesel_file =
+            layout == Layout::Diesel && !matches!(entry.kind, EntryKind::DieselDir { .. });
+        if loose_diesel_file {
+            ignored.push(Ignored {
+                path: entry.path.clone(),
+                reason: "diesel reads only migration folders, not loose files beside them",
+            });
+        }
+        !loose_diesel_file
+    });
     for entry in &entries {
         let accepted = match &entry.kind {
             EntryKind::Other => false,
@@ -53,6 +77,7 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
         dir: dir.to_path_buf(),
         layout,
         migrations,
+        ignored,
     })
 }
 
@@ -86,6 +111,8 @@ enum EntryKind {
     DieselDir { version: Version, name: String },
     /// A `.sql` file of no layout.
     Other,
+    /// A versioned migration written in a programming language (goose's `.go` files).
+    CodeMigration,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -113,7 +140,9 @@ impl EntryKind {
             }
             EntryKind::Flyway { .. } => Family::Flyway,
             EntryKind::DieselDir { .. } => Family::Diesel,
-            EntryKind::Other => unreachable!("callers filter out unrecognised files"),
+            EntryKind::Other | EntryKind::CodeMigration => {
+                unreachable!("callers filter out unrecognised files and code migrations")
+            }
         }
     }
 }
@@ -193,6 +222,18 @@ fn walk(dir: &Path, depth: usize, entries: &mut Vec<Entry>) -> Result<(), Error>
             continue;
         }
         let Some(stem) = file_name.strip_suffix(".sql") else {
+            // goose keeps migrations written in Go among its SQL files.
+            let go_migration = file_name
+                .strip_suffix(".go")
+                .and_then(parse_version_name)
+                .is_some();
+            if go_migration && !file_name.ends_with("_test.go") {
+                entries.push(Entry {
+                    path,
+                    depth,
+                    kind: EntryKind::CodeMigration,
+                });
+            }
             continue;
         };
         let kind = if let Some(kind) = parse_flyway_name(stem) {
@@ -299,7 +340,7 @@ fn parse_diesel_dir_name(dir_name: &str) -> Option<(Version, String)> {
     if name.is_empty() || digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some((Version::parse(&digits)?, name.to_string()))
+    Some((Version::parse_lexical(&digits)?, name.to_string()))
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {
@@ -814,12 +855,11 @@ fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error
         let lower = command.to_ascii_lowercase();
         if let Some((block_start, block_line)) = block {
             if lower == "statementend" {
-                let body = text[block_start..offset].trim();
+                // Like every statement, the block starts at its first token, after any comments.
+                let start = block_start + first_token_offset(&text[block_start..offset]);
+                let body = text[start..offset].trim_end();
                 let body = body.strip_suffix(';').unwrap_or(body).trim_end();
                 if !body.is_empty() {
-                    let leading =
-                        text[block_start..].len() - text[block_start..].trim_start().len();
-                    let start = block_start + leading;
                     let first_line = block_line + text[block_start..start].matches('\n').count();
                     let statement = Statement {
                         sql: body.to_string(),
@@ -1062,7 +1102,7 @@ mod tests {
         let (_dir, res) = read(
             &[(
                 "00001_func.sql",
-                "-- +goose Up\n-- +goose StatementBegin\nCREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql\n-- +goose StatementEnd\nSELECT 1;\n-- +goose Down\nDROP FUNCTION f();\n",
+                "-- +goose Up\n-- +goose StatementBegin\n-- why: a comment before the block's SQL\nCREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql\n-- +goose StatementEnd\nSELECT 1;\n-- +goose Down\nDROP FUNCTION f();\n",
             )],
             None,
         );
@@ -1070,7 +1110,7 @@ mod tests {
         assert_eq!(set.layout, Layout::Goose);
         assert_eq!(
             summary(&set),
-            ["00001 func tx=true up=[CREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql@3|SELECT 1@5] down=Some(\"DROP FUNCTION f()\")"]
+            ["00001 func tx=true up=[CREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql@4|SELECT 1@6] down=Some(\"DROP FUNCTION f()\")"]
         );
         let (_dir, res) = read(
             &[(
@@ -1111,6 +1151,39 @@ mod tests {
                 "20190515000000 index tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@1] down=None",
             ]
         );
+    }
+
+    #[test]
+    fn loose_files_beside_diesel_folders_are_ignored_and_listed() {
+        let (_dir, res) = read(
+            &[
+                ("2019-01-01-000000_a/up.sql", "SELECT 1;"),
+                ("data_seed.sql", "INSERT INTO t VALUES (1);"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Diesel);
+        assert_eq!(set.migrations.len(), 1);
+        assert_eq!(set.ignored.len(), 1);
+        assert!(set.ignored[0].path.ends_with("data_seed.sql"));
+    }
+
+    #[test]
+    fn goose_go_migrations_are_listed_not_skipped_silently() {
+        let (_dir, res) = read(
+            &[
+                ("1_a.sql", "-- +goose Up\nSELECT 1;"),
+                ("2_b.go", "package migrations"),
+                ("helpers.go", "package migrations"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Goose);
+        assert_eq!(set.ignored.len(), 1);
+        assert!(set.ignored[0].path.ends_with("2_b.go"));
+        assert!(set.ignored[0].reason.contains("written in Go"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use checksum::{normalize, Checksum, CHECKSUM_ALGORITHM};
 pub use directive::{parse_duration, read_directives, DirectiveError, ScriptSettings};
 pub use discover::discover;
 pub use error::Error;
-pub use model::{Layout, Migration, MigrationKind, MigrationSet, Script};
+pub use model::{Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::write_new_migration;
 pub use split::{leading_keywords, split_statements, SplitError, Statement};
 pub use version::Version;

@@ -166,4 +166,16 @@ pub struct MigrationSet {
     pub layout: Layout,
     /// The migrations, in the order they apply.
     pub migrations: Vec<Migration>,
+    /// Files passed over on purpose, for the caller to mention: a layout's loose files, and
+    /// migrations written in code that cutover cannot run.
+    pub ignored: Vec<Ignored>,
+}
+
+/// A file that looks like part of the migrations but is passed over, and why.
+#[derive(Debug, Clone)]
+pub struct Ignored {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it is passed over, and what to do about it.
+    pub reason: &'static str,
 }

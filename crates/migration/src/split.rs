@@ -185,6 +185,30 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
     Ok(statements)
 }
 
+/// Byte offset of the first token of `text`, after whitespace and comments (`text.len()` if
+/// there is none).
+pub(crate) fn first_token_offset(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_whitespace() {
+            i += 1;
+        } else if bytes[i] == b'-' && bytes.get(i + 1) == Some(&b'-') {
+            while i < bytes.len() && bytes[i] != b'\n' {
+                i += 1;
+            }
+        } else if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+            match find_subslice(bytes, i + 2, b"*/") {
+                Some(end) => i = end + 2,
+                None => return bytes.len(),
+            }
+        } else {
+            return i;
+        }
+    }
+    bytes.len()
+}
+
 /// The first `n` words of `sql`, upper-cased, skipping comments and whitespace.
 pub fn leading_keywords(sql: &str, n: usize) -> Vec<String> {
     let bytes = sql.as_bytes();

@@ -7,12 +7,18 @@ use std::fmt;
 ///
 /// Versions compare numerically, part by part (`1.10` > `1.9`), and a missing part counts as
 /// zero, so `1.0` and `1` are the same version, as in Flyway.
+///
+/// diesel compares its versions as text instead (`20140924113530` before `2019-03-22-170700`
+/// with the dashes removed, although it is the larger number): such versions are made with
+/// [`Version::parse_lexical`], and a comparison involving one compares the digit texts.
 #[derive(Debug, Clone)]
 pub struct Version {
     // Invariant: the text as the migration names it, with Flyway's `_` separators read as `.`.
     text: String,
     // Invariant: non-empty; each part is ASCII digits with leading zeros stripped ("0" for zero).
     parts: Vec<String>,
+    // Compare `text` as a string, as diesel does.
+    lexical: bool,
 }
 
 impl Version {
@@ -34,7 +40,18 @@ impl Version {
         Some(Version {
             text: normalized,
             parts,
+            lexical: false,
         })
+    }
+
+    /// Parses a version of digits only that compares as text, as diesel's do.
+    pub fn parse_lexical(digits: &str) -> Option<Version> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let mut version = Version::parse(digits)?;
+        version.lexical = true;
+        Some(version)
     }
 
     /// The version as written (Flyway's `_` shown as `.`).
@@ -51,6 +68,9 @@ impl fmt::Display for Version {
 
 impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
+        if self.lexical || other.lexical {
+            return self.text.cmp(&other.text);
+        }
         let n_parts = self.parts.len().max(other.parts.len());
         for idx in 0..n_parts {
             let a = self.parts.get(idx).map_or("0", String::as_str);
@@ -98,6 +118,19 @@ mod tests {
         // Larger than u64: still compared exactly.
         assert!(v("123456789012345678901234567890") > v("123456789012345678901234567889"));
         assert_eq!(v("1_2_3").as_str(), "1.2.3");
+    }
+
+    #[test]
+    fn lexical_versions_compare_as_text() {
+        let lexical = |text: &str| Version::parse_lexical(text).unwrap();
+        assert!(lexical("20140924113530") < lexical("20190322170700"));
+        assert!(lexical("20231222040137") < lexical("202603082026300000"));
+        assert!(lexical("00000000000000") < lexical("20140924113530"));
+        assert!(
+            lexical("20140924113530") == v("20140924113530"),
+            "history versions match files"
+        );
+        assert!(Version::parse_lexical("2019-03").is_none());
     }
 
     #[test]

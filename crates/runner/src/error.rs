@@ -118,6 +118,12 @@ impl fmt::Display for MigrationFailure {
                 f,
                 "\n  nothing of it was applied: its transaction was rolled back"
             )?;
+        } else if self.statements_done == 0 {
+            write!(
+                f,
+                "\n  none of its {} statements was applied; `{rerun}` runs it from the start",
+                self.statements_total
+            )?;
         } else {
             let next = self.statements_done + 1;
             write!(

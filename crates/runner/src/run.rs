@@ -179,12 +179,7 @@ pub fn down(
         DownTarget::Steps(n) => revertible.into_iter().take(*n).collect(),
         DownTarget::To(to) => revertible
             .into_iter()
-            .filter(|s| {
-                s.version
-                    .as_deref()
-                    .and_then(Version::parse)
-                    .is_some_and(|v| v > *to)
-            })
+            .filter(|s| s.version.as_ref().is_some_and(|v| v > to))
             .collect(),
     };
     // Check every down script exists before reverting anything.

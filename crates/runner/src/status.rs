@@ -3,7 +3,7 @@
 use std::fmt;
 
 use cutover_engine::{Direction, HistoryRecord, RecordKind, State};
-use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
+use cutover_migration::{Layout, Migration, MigrationKind, MigrationSet, Version};
 
 /// The state of one migration, as `status` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +52,7 @@ impl fmt::Display for MigrationState {
 #[derive(Debug, Clone)]
 pub struct MigrationStatus {
     /// The version; `None` for repeatable migrations.
-    pub version: Option<String>,
+    pub version: Option<Version>,
     /// The name.
     pub name: String,
     /// Versioned or repeatable.
@@ -73,20 +73,25 @@ pub struct MigrationStatus {
 
 /// Compares the migrations with the history.
 pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<MigrationStatus> {
+    // Recorded versions compare the way the directory's layout compares its own.
+    let parse_recorded = |text: &str| match set.layout {
+        Layout::Diesel => Version::parse_lexical(text),
+        _ => Version::parse(text),
+    };
     let baseline = history
         .iter()
         .rev()
         .find(|r| r.kind == RecordKind::Baseline && r.state == State::Baselined)
         .and_then(|r| {
             Some((
-                Version::parse(r.version.as_deref()?)?,
+                parse_recorded(r.version.as_deref()?)?,
                 r.finished_at.clone(),
             ))
         });
     let latest_versioned = |version: &Version| {
         history.iter().rev().find(|r| {
             r.kind == RecordKind::Versioned
-                && r.version.as_deref().and_then(Version::parse).as_ref() == Some(version)
+                && r.version.as_deref().and_then(parse_recorded).as_ref() == Some(version)
         })
     };
 
@@ -122,7 +127,7 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
             },
         };
         statuses.push(MigrationStatus {
-            version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+            version: migration.version.clone(),
             name: migration.name.clone(),
             kind: migration.kind,
             state,
@@ -137,7 +142,7 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     // Applied versions whose files are gone.
     let mut missing: Vec<(Version, &HistoryRecord)> = Vec::new();
     for record in history.iter().filter(|r| r.kind == RecordKind::Versioned) {
-        let Some(version) = record.version.as_deref().and_then(Version::parse) else {
+        let Some(version) = record.version.as_deref().and_then(parse_recorded) else {
             continue;
         };
         let has_file = set
@@ -159,7 +164,7 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     }
     for (version, record) in missing {
         statuses.push(MigrationStatus {
-            version: Some(version.as_str().to_string()),
+            version: Some(version),
             name: record.name.clone(),
             kind: MigrationKind::Versioned,
             state: MigrationState::Missing,
@@ -179,27 +184,21 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
                 MigrationState::Applied | MigrationState::Modified | MigrationState::Missing
             )
         })
-        .filter_map(|s| s.version.as_deref().and_then(Version::parse))
+        .filter_map(|s| s.version.clone())
         .max();
     if let Some(newest) = newest_applied {
         for status in statuses
             .iter_mut()
             .filter(|s| s.state == MigrationState::Pending)
         {
-            if let Some(version) = status.version.as_deref().and_then(Version::parse) {
-                status.out_of_order = version < newest;
+            if let Some(version) = &status.version {
+                status.out_of_order = *version < newest;
             }
         }
     }
 
     statuses.sort_by(|a, b| {
-        let key = |s: &MigrationStatus| {
-            (
-                s.version.is_none(),
-                s.version.as_deref().and_then(Version::parse),
-                s.name.clone(),
-            )
-        };
+        let key = |s: &MigrationStatus| (s.version.is_none(), s.version.clone(), s.name.clone());
         key(a).cmp(&key(b))
     });
     statuses
@@ -281,13 +280,14 @@ mod tests {
             dir: PathBuf::new(),
             layout: Layout::Native,
             migrations,
+            ignored: vec![],
         };
         let actual: Vec<String> = compute_status(&set, &history)
             .iter()
             .map(|s| {
                 format!(
                     "{} {}{}",
-                    s.version.as_deref().unwrap_or("R"),
+                    s.version.as_ref().map_or("R", Version::as_str),
                     s.state,
                     if s.out_of_order { " out-of-order" } else { "" }
                 )
