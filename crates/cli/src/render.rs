@@ -206,7 +206,8 @@ impl TerminalReporter {
 
 impl Reporter for TerminalReporter {
     fn report(&mut self, event: Event<'_>) {
-        let mut err = anstream::stderr();
+        // Each line goes out in one write, not one per formatted piece.
+        let mut err: Vec<u8> = Vec::new();
         let _ = match event {
             Event::WaitingForLock { holder, waited } => {
                 let due = self
@@ -316,5 +317,8 @@ impl Reporter for TerminalReporter {
             }
             _ => Ok(()),
         };
+        if !err.is_empty() {
+            let _ = anstream::stderr().write_all(&err);
+        }
     }
 }

@@ -52,10 +52,13 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
     let mut current: Option<(usize, usize)> = None;
     // End of the last token of the current statement (exclusive).
     let mut last_token_end = 0;
-    // Depth of `BEGIN ATOMIC` bodies; inside one, `;` does not end the statement.
-    let mut atomic_depth = 0usize;
+    // Depth of statement bodies (`BEGIN ATOMIC ... END`, a trigger's `BEGIN ... END`); inside
+    // one, `;` does not end the statement.
+    let mut body_depth = 0usize;
     // The previous word, upper-cased, to recognise `BEGIN ATOMIC`.
     let mut previous_word = String::new();
+    // The first words of the current statement, upper-cased, to recognise `CREATE TRIGGER`.
+    let mut statement_words: Vec<String> = Vec::new();
 
     while i < bytes.len() {
         let c = bytes[i];
@@ -97,7 +100,7 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                     }
                 }
             }
-            b';' if atomic_depth == 0 => {
+            b';' if body_depth == 0 => {
                 if let Some((start, start_line)) = current.take() {
                     statements.push(Statement {
                         sql: script[start..last_token_end].to_string(),
@@ -106,6 +109,7 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                     });
                 }
                 previous_word.clear();
+                statement_words.clear();
                 i += 1;
             }
             _ => {
@@ -160,13 +164,21 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                 }
                 last_token_end = i;
                 if let Some(word) = word {
-                    // Inside a `BEGIN ATOMIC` body, `CASE ... END` nests like the body itself.
+                    if statement_words.len() < 4 {
+                        statement_words.push(word.clone());
+                    }
+                    // SQLite and MySQL trigger bodies are `BEGIN ... END` blocks; PostgreSQL's
+                    // SQL-standard function bodies are `BEGIN ATOMIC ... END`. Inside either,
+                    // `CASE ... END` nests like the body itself.
+                    let is_trigger = statement_words.first().is_some_and(|w| w == "CREATE")
+                        && statement_words.iter().any(|w| w == "TRIGGER");
                     let opens = (word == "ATOMIC" && previous_word == "BEGIN")
-                        || (atomic_depth > 0 && word == "CASE");
+                        || (word == "BEGIN" && is_trigger && body_depth == 0)
+                        || (body_depth > 0 && word == "CASE");
                     if opens {
-                        atomic_depth += 1;
-                    } else if atomic_depth > 0 && word == "END" {
-                        atomic_depth -= 1;
+                        body_depth += 1;
+                    } else if body_depth > 0 && word == "END" {
+                        body_depth -= 1;
                     }
                     previous_word = word;
                 } else {
@@ -389,6 +401,28 @@ mod tests {
             &[
                 ("CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT CASE WHEN a > 0 THEN 1 ELSE 0 END;\n  SELECT 2;\nEND", 1),
                 ("SELECT 3", 6),
+            ],
+        );
+    }
+
+    #[test]
+    fn trigger_bodies_keep_their_semicolons() {
+        check(
+            "CREATE TRIGGER t AFTER INSERT ON a\nBEGIN\n  UPDATE a SET x = CASE WHEN NEW.y THEN 1 ELSE 2 END;\n  DELETE FROM b;\nEND;\nCREATE TEMP TRIGGER u AFTER DELETE ON a BEGIN SELECT 1; END;\nSELECT 2;",
+            &[
+                ("CREATE TRIGGER t AFTER INSERT ON a\nBEGIN\n  UPDATE a SET x = CASE WHEN NEW.y THEN 1 ELSE 2 END;\n  DELETE FROM b;\nEND", 1),
+                ("CREATE TEMP TRIGGER u AFTER DELETE ON a BEGIN SELECT 1; END", 6),
+                ("SELECT 2", 7),
+            ],
+        );
+        // A PostgreSQL trigger has no body block, and a transaction's BEGIN is not one.
+        check(
+            "CREATE TRIGGER t BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f();\nBEGIN;\nSELECT 1;\nCOMMIT;",
+            &[
+                ("CREATE TRIGGER t BEFORE UPDATE ON a FOR EACH ROW EXECUTE FUNCTION f()", 1),
+                ("BEGIN", 2),
+                ("SELECT 1", 3),
+                ("COMMIT", 4),
             ],
         );
     }

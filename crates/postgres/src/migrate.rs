@@ -13,7 +13,7 @@ use cutover_engine::{
     DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
     RecordKind, Session, State, Timeouts,
 };
-use postgres::{Client, GenericClient};
+use postgres::{Client, Statement};
 
 use crate::connect::{quote_ident, PgTarget};
 use crate::error::db_error;
@@ -39,36 +39,29 @@ impl PgTarget {
     }
 }
 
-/// Sets both timeouts for the rest of the transaction (`local`) or the session.
-fn set_timeouts(
-    client: &mut impl GenericClient,
-    timeouts: Timeouts,
-    local: bool,
-) -> Result<(), DbError> {
-    let scope = if local { "LOCAL " } else { "" };
-    client
-        .batch_execute(&format!(
-            "SET {scope}lock_timeout = '{}ms'; SET {scope}statement_timeout = '{}ms'",
-            timeouts.lock_timeout.as_millis(),
-            timeouts.statement_timeout.as_millis()
-        ))
-        .map_err(db_error)
-}
-
-struct PgSession<'a, C: GenericClient> {
-    client: &'a mut C,
+struct PgSession<'a> {
+    client: &'a mut Client,
     insert_sql: &'a str,
+    // The history insert, prepared once per connection: one round trip per row, not two.
+    insert: &'a mut Option<Statement>,
 }
 
-impl<C: GenericClient> Session for PgSession<'_, C> {
+impl Session for PgSession<'_> {
     fn execute(&mut self, sql: &str) -> Result<(), DbError> {
         self.client.batch_execute(sql).map_err(db_error)
     }
 
     fn append_history(&mut self, r: &HistoryRecord) -> Result<(), DbError> {
+        let insert = match self.insert {
+            Some(statement) => statement.clone(),
+            None => {
+                let statement = self.client.prepare(self.insert_sql).map_err(db_error)?;
+                self.insert.insert(statement).clone()
+            }
+        };
         self.client
             .execute(
-                self.insert_sql,
+                &insert,
                 &[
                     &r.version,
                     &r.name,
@@ -291,14 +284,32 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         timeouts: Timeouts,
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
+        // BEGIN and the timeouts in one round trip; SET LOCAL ends with the transaction.
+        let begin = format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+            timeouts.lock_timeout.as_millis(),
+            timeouts.statement_timeout.as_millis()
+        );
         let insert_sql = self.insert_sql();
-        let mut tx = self.client.transaction().map_err(db_error)?;
-        set_timeouts(&mut tx, timeouts, true)?;
-        body(&mut PgSession {
-            client: &mut tx,
-            insert_sql: &insert_sql,
-        })?;
-        tx.commit().map_err(db_error)
+        let res = self
+            .client
+            .batch_execute(&begin)
+            .map_err(db_error)
+            .and_then(|()| {
+                body(&mut PgSession {
+                    client: &mut self.client,
+                    insert_sql: &insert_sql,
+                    insert: &mut self.insert,
+                })
+            });
+        match res {
+            Ok(()) => self.client.batch_execute("COMMIT").map_err(db_error),
+            Err(err) => {
+                // The error is what matters; a failed ROLLBACK means the connection is gone.
+                let _ = self.client.batch_execute("ROLLBACK");
+                Err(err)
+            }
+        }
     }
 
     fn autocommit(
@@ -307,10 +318,17 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
         let insert_sql = self.insert_sql();
-        set_timeouts(&mut self.client, timeouts, false)?;
+        self.client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'; SET statement_timeout = '{}ms'",
+                timeouts.lock_timeout.as_millis(),
+                timeouts.statement_timeout.as_millis()
+            ))
+            .map_err(db_error)?;
         body(&mut PgSession {
             client: &mut self.client,
             insert_sql: &insert_sql,
+            insert: &mut self.insert,
         })
     }
 

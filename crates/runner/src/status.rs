@@ -1,5 +1,6 @@
 //! What state each migration is in: the files compared with the history. Pure: no I/O.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use cutover_engine::{Direction, HistoryRecord, RecordKind, State};
@@ -88,21 +89,30 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
                 r.finished_at.clone(),
             ))
         });
-    let latest_versioned = |version: &Version| {
-        history.iter().rev().find(|r| {
-            r.kind == RecordKind::Versioned
-                && r.version.as_deref().and_then(parse_recorded).as_ref() == Some(version)
-        })
-    };
+    // The latest row per version and per repeatable name, in one pass over the history:
+    // `status` must stay fast on thousands of migrations.
+    let mut latest_by_version: BTreeMap<Version, &HistoryRecord> = BTreeMap::new();
+    let mut latest_by_name: HashMap<&str, &HistoryRecord> = HashMap::new();
+    for record in history {
+        match record.kind {
+            RecordKind::Versioned => {
+                if let Some(version) = record.version.as_deref().and_then(parse_recorded) {
+                    latest_by_version.insert(version, record);
+                }
+            }
+            RecordKind::Repeatable => {
+                latest_by_name.insert(record.name.as_str(), record);
+            }
+            RecordKind::Baseline => {}
+        }
+    }
+    let latest_versioned = |version: &Version| latest_by_version.get(version).copied();
 
     let mut statuses = Vec::new();
     for (idx, migration) in set.migrations.iter().enumerate() {
         let latest = match &migration.version {
             Some(version) => latest_versioned(version),
-            None => history
-                .iter()
-                .rev()
-                .find(|r| r.kind == RecordKind::Repeatable && r.name == migration.name),
+            None => latest_by_name.get(migration.name.as_str()).copied(),
         };
         let checksum = migration.checksum.as_str();
         let (state, applied_at) = match latest {
@@ -140,19 +150,17 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     }
 
     // Applied versions whose files are gone.
+    let file_versions: BTreeSet<&Version> = set
+        .migrations
+        .iter()
+        .filter_map(|m| m.version.as_ref())
+        .collect();
     let mut missing: Vec<(Version, &HistoryRecord)> = Vec::new();
-    for record in history.iter().filter(|r| r.kind == RecordKind::Versioned) {
-        let Some(version) = record.version.as_deref().and_then(parse_recorded) else {
-            continue;
-        };
-        let has_file = set
-            .migrations
-            .iter()
-            .any(|m| m.version.as_ref() == Some(&version));
-        if has_file || missing.iter().any(|(v, _)| *v == version) {
+    for (version, &latest) in &latest_by_version {
+        if file_versions.contains(version) {
             continue;
         }
-        let latest = latest_versioned(&version).unwrap_or(record);
+        let version = version.clone();
         let partly_applied = match latest.state {
             State::Applied | State::Running => true,
             State::Failed => !latest.transactional && latest.statements_done > 0,

@@ -129,3 +129,61 @@ fn dry_run_prints_statements_and_changes_nothing() {
         .unwrap();
     assert_eq!(n, 0, "dry run created nothing");
 }
+
+/// The README's quick start: the example project applies, keeps both columns in step during
+/// its rename, reverts completely and applies again.
+#[test]
+fn example_project_applies_reverts_and_keeps_the_rename_safe() {
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/migrations");
+    let project = Project::new();
+    let url = project.sqlite_url();
+    let run = |args: &[&str]| {
+        let output = project
+            .cutover(&url)
+            .arg("--dir")
+            .arg(&example)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            output_text(&output).1
+        );
+    };
+    let conn = || rusqlite::Connection::open(project.path("app.db")).unwrap();
+
+    // Expanded: an old app version that writes only `name` still fills `display_name`.
+    run(&["up", "--to", "20250331090000"]);
+    conn()
+        .execute(
+            "INSERT INTO customers (id, email, name) VALUES (1, 'ann@example.com', 'Ann')",
+            [],
+        )
+        .unwrap();
+    let display: String = conn()
+        .query_row("SELECT display_name FROM customers WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(display, "Ann");
+
+    // Contracted: `name` is gone, the data stayed.
+    run(&["up"]);
+    let columns: String = conn()
+        .query_row(
+            "SELECT group_concat(name) FROM pragma_table_info('customers')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(columns, "id,email,created_at,display_name");
+
+    run(&["down", "--to", "0"]);
+    let tables: String = conn()
+        .query_row("SELECT group_concat(name) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, "cutover_history");
+    run(&["up"]);
+}

@@ -1,0 +1,4 @@
+-- Contract: every running app version reads and writes display_name now.
+DROP TRIGGER customers_display_name_on_update;
+DROP TRIGGER customers_display_name_on_insert;
+ALTER TABLE customers DROP COLUMN name;
