@@ -471,3 +471,124 @@ fn a_failed_concurrent_index_build_is_cleaned_up_and_rebuilt() {
         "t"
     );
 }
+
+#[test]
+fn a_second_runner_says_who_it_waits_for() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_slow.up.sql", "SELECT pg_sleep(1.5);");
+    let first = project
+        .cutover_std(&db.url)
+        .arg("up")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db
+        .try_query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1.5)%'")
+        .as_deref()
+        != Some("1")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the first runner never started its migration"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let second = project.cutover(&db.url).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&second);
+    assert!(second.status.success(), "{stderr}");
+    let first_pid = first.id();
+    assert!(
+        stderr.contains("waiting for another cutover to finish: cutover")
+            && stderr.contains(&format!("pid {first_pid}")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("nothing to do"),
+        "the waiter saw the first runner's work: {stdout}"
+    );
+    let output = first.wait_with_output().unwrap();
+    assert!(output.status.success());
+}
+
+#[test]
+fn per_migration_timeouts_come_from_directives() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_slow.up.sql",
+        "-- cutover:statement-timeout=200ms\nSELECT pg_sleep(3);\n",
+    );
+    let started = Instant::now();
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("57014") && stderr.contains("1_slow.up.sql:2"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the statement timeout stopped it"
+    );
+    assert_eq!(
+        db.query("SELECT state, error_sqlstate FROM cutover_history"),
+        "failed\t57014"
+    );
+}
+
+#[test]
+fn tls_modes_follow_libpq() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);");
+    let with_mode = |mode: &str| {
+        format!(
+            "{}{}sslmode={mode}",
+            db.url,
+            if db.url.contains('?') { "&" } else { "?" }
+        )
+    };
+    let ssl_on = db.query("SHOW ssl") == "on";
+    // `require` encrypts without verifying the certificate, as libpq does.
+    let output = project
+        .cutover(&with_mode("require"))
+        .arg("up")
+        .output()
+        .unwrap();
+    if ssl_on {
+        assert!(output.status.success(), "{}", output_text(&output).1);
+        assert_eq!(
+            db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"),
+            "1"
+        );
+        // `verify-full` refuses a certificate no trusted authority signed.
+        let output = project
+            .cutover(&with_mode("verify-full"))
+            .arg("status")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        assert!(
+            output_text(&output).1.contains("cannot connect"),
+            "{}",
+            output_text(&output).1
+        );
+    } else {
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "the server has TLS off: require must fail"
+        );
+    }
+    let output = project
+        .cutover(&with_mode("sometimes"))
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output)
+        .1
+        .contains("unknown sslmode `sometimes`"));
+}

@@ -187,3 +187,46 @@ fn example_project_applies_reverts_and_keeps_the_rename_safe() {
     assert_eq!(tables, "cutover_history");
     run(&["up"]);
 }
+
+#[test]
+fn repeatable_migrations_run_after_versioned_ones_and_again_when_edited() {
+    let project = Project::new();
+    project
+        .migration("V1__accounts.sql", "CREATE TABLE accounts (id integer, email text);")
+        .migration("R__account_emails.sql", "DROP VIEW IF EXISTS account_emails;\nCREATE VIEW account_emails AS SELECT email FROM accounts;");
+    let url = project.sqlite_url();
+    project.cutover(&url).arg("up").assert().success();
+    let states = |project: &Project| {
+        let output = project
+            .cutover(&url)
+            .args(["status", "--format", "json"])
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["migrations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| format!("{}:{}", m["version"], m["state"].as_str().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(states(&project), ["\"1\":applied", "null:applied"]);
+
+    project.migration("R__account_emails.sql", "DROP VIEW IF EXISTS account_emails;\nCREATE VIEW account_emails AS SELECT id, email FROM accounts;");
+    assert_eq!(
+        states(&project),
+        ["\"1\":applied", "null:pending"],
+        "an edited repeatable is pending again"
+    );
+    project.cutover(&url).arg("up").assert().success();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let columns: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('account_emails')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(columns, 2);
+    assert_eq!(states(&project), ["\"1\":applied", "null:applied"]);
+}
