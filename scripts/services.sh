@@ -4,7 +4,8 @@
 #
 # What the tests need beyond a running server:
 # - PostgreSQL: a role `cutover_pw` that must log in with a password over TCP (the wrong-password
-#   test; the machine's default is trust auth), reachable at 127.0.0.1:5432 as `postgres`.
+#   test; the machine's default is trust auth), reachable at 127.0.0.1:5432 as `postgres`, and
+#   replication connections from 127.0.0.1 (the replica-lag test starts a streaming replica).
 # - MariaDB: reachable as root over the socket / 127.0.0.1:3306.
 set -euo pipefail
 
@@ -43,6 +44,11 @@ fi
 if ! grep -Eq '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
   log "allowing trust auth for 127.0.0.1 in $hba (test machine only)"
   echo "host all all 127.0.0.1/32 trust" >>"$hba"
+fi
+# The replica-lag test streams a replica from this server over loopback.
+if ! grep -Eq '^host\s+replication\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+  log "allowing replication connections from 127.0.0.1 in $hba (test machine only)"
+  echo "host replication all 127.0.0.1/32 trust" >>"$hba"
 fi
 if ! pg_lsclusters -h 2>/dev/null | awk '{print $4}' | grep -q online; then
   log "starting PostgreSQL $pg_version"

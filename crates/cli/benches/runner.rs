@@ -35,15 +35,9 @@ fn main() {
         let sqlx_db = Database::create(&admin, &format!("cutover_bench_s{run}"));
         let mut run_cutover = || {
             let mut command = Command::new(&cutover);
-            command
-                .args(["up", "--dir"])
-                .arg(five_hundred.path())
-                .env("DATABASE_URL", &cutover_db.url);
+            command.args(["up", "--dir"]).arg(five_hundred.path()).env("DATABASE_URL", &cutover_db.url);
             cutover_times.push(time(&mut command));
-            assert_eq!(
-                cutover_db.count_applied("cutover_history", "state = 'applied'"),
-                500
-            );
+            assert_eq!(cutover_db.count_applied("cutover_history", "state = 'applied'"), 500);
         };
         let mut run_sqlx = || {
             let Some(sqlx) = &sqlx else { return };
@@ -68,12 +62,7 @@ fn main() {
     let thousand = tempfile::tempdir().unwrap();
     write_migrations(thousand.path(), 1000);
     let db = Database::create(&admin, "cutover_bench_status");
-    time(
-        Command::new(&cutover)
-            .args(["up", "--dir"])
-            .arg(thousand.path())
-            .env("DATABASE_URL", &db.url),
-    );
+    time(Command::new(&cutover).args(["up", "--dir"]).arg(thousand.path()).env("DATABASE_URL", &db.url));
     let status_times: Vec<Duration> = (0..10)
         .map(|_| {
             time(
@@ -85,22 +74,13 @@ fn main() {
         })
         .collect();
 
-    println!(
-        "runner benchmark ({runs} runs each, median; whole process, PostgreSQL at {})",
-        redact(&admin)
-    );
-    println!(
-        "  cutover up, 500 migrations:            {}",
-        show(&cutover_times)
-    );
+    println!("runner benchmark ({runs} runs each, median; whole process, PostgreSQL at {})", redact(&admin));
+    println!("  cutover up, 500 migrations:            {}", show(&cutover_times));
     match &sqlx {
         Some(_) => println!("  sqlx migrate run, 500 migrations:      {}", show(&sqlx_times)),
         None => println!("  sqlx migrate run: sqlx-cli not found (cargo install sqlx-cli --no-default-features --features postgres,rustls; or set SQLX_BIN)"),
     }
-    println!(
-        "  cutover status, 1,000 applied:          {}",
-        show(&status_times)
-    );
+    println!("  cutover status, 1,000 applied:          {}", show(&status_times));
 }
 
 /// `n` small migrations in sqlx's simple layout, which both tools read.
@@ -115,12 +95,7 @@ fn time(command: &mut Command) -> Duration {
     let started = Instant::now();
     let output = command.output().unwrap();
     let elapsed = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{:?}: {}",
-        command,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{:?}: {}", command, String::from_utf8_lossy(&output.stderr));
     elapsed
 }
 
@@ -128,12 +103,7 @@ fn show(times: &[Duration]) -> String {
     let mut sorted = times.to_vec();
     sorted.sort();
     let median = sorted[sorted.len() / 2];
-    format!(
-        "{:>8.1} ms  (min {:.1}, max {:.1})",
-        ms(median),
-        ms(sorted[0]),
-        ms(sorted[sorted.len() - 1])
-    )
+    format!("{:>8.1} ms  (min {:.1}, max {:.1})", ms(median), ms(sorted[0]), ms(sorted[sorted.len() - 1]))
 }
 
 fn ms(duration: Duration) -> f64 {
@@ -145,9 +115,7 @@ fn find_sqlx() -> Option<PathBuf> {
         return Some(PathBuf::from(path));
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("sqlx"))
-        .find(|candidate| candidate.is_file())
+    std::env::split_paths(&path).map(|dir| dir.join("sqlx")).find(|candidate| candidate.is_file())
 }
 
 fn redact(url: &str) -> String {
@@ -164,39 +132,22 @@ impl Database {
     fn create(admin: &str, name: &str) -> Database {
         let mut client = postgres::Client::connect(admin, postgres::NoTls)
             .expect("the benchmark needs PostgreSQL: bash scripts/services.sh");
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
         let (prefix, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
-        Database {
-            admin: admin.to_string(),
-            name: name.to_string(),
-            url: format!("{prefix}/{name}"),
-        }
+        Database { admin: admin.to_string(), name: name.to_string(), url: format!("{prefix}/{name}") }
     }
 
     fn count_applied(&self, table: &str, condition: &str) -> i64 {
         let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
-        client
-            .query_one(
-                &format!("SELECT count(*) FROM {table} WHERE {condition}"),
-                &[],
-            )
-            .unwrap()
-            .get(0)
+        client.query_one(&format!("SELECT count(*) FROM {table} WHERE {condition}"), &[]).unwrap().get(0)
     }
 }
 
 impl Drop for Database {
     fn drop(&mut self) {
         if let Ok(mut client) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            let _ = client.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
+            let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
         }
     }
 }

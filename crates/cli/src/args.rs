@@ -78,12 +78,70 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Update a table in small, throttled, resumable batches.
+    Backfill(BackfillArgs),
     /// Adopt an existing database: count every migration up to VERSION as applied.
     Baseline {
         /// The newest version the database already has.
         #[arg(value_parser = parse_version, value_name = "VERSION")]
         baseline_version: Version,
     },
+}
+
+/// `cutover backfill`.
+#[derive(Debug, ClapArgs)]
+pub struct BackfillArgs {
+    /// A backfill declared in a .toml file of the migrations directory.
+    #[arg(value_name = "NAME")]
+    pub declared: Option<String>,
+    /// The table to update (ad hoc backfill).
+    #[arg(long, requires = "set")]
+    pub table: Option<String>,
+    /// The assignments, e.g. "full_name = first_name || ' ' || last_name".
+    #[arg(long, requires = "table", value_name = "ASSIGNMENTS")]
+    pub set: Option<String>,
+    /// The rows still to do, e.g. "full_name IS NULL" [default: every row].
+    #[arg(long = "where", requires = "table", value_name = "CONDITION")]
+    pub condition: Option<String>,
+    /// Names an ad hoc backfill's checkpoint [default: derived from table, set and where].
+    #[arg(long, requires = "table")]
+    pub name: Option<String>,
+    /// The time each batch aims to take.
+    #[arg(long, value_parser = parse_duration, default_value = "200ms", value_name = "DURATION")]
+    pub batch_time: Duration,
+    /// The smallest batch, in rows.
+    #[arg(long, default_value_t = 10)]
+    pub min_batch: u64,
+    /// The largest batch, in rows.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_batch: u64,
+    /// The first batch of a new backfill, in rows.
+    #[arg(long, default_value_t = 1000)]
+    pub initial_batch: u64,
+    /// Pause while a replica is further behind than this.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub max_replica_lag: Duration,
+    /// Replicas that must be connected; with fewer the backfill pauses.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub replicas: usize,
+    /// Update at most this many rows per second.
+    #[arg(long, value_name = "N")]
+    pub max_rows_per_second: Option<u64>,
+    /// Pause this long after every batch.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub pause: Option<Duration>,
+    /// A query returning one boolean; the backfill pauses while it returns false.
+    #[arg(long, value_name = "SQL")]
+    pub health_check: Option<String>,
+    /// Print the statements and the first batches' keys; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List running and finished backfills.
+    #[arg(long, conflicts_with_all = ["declared", "table", "dry_run"])]
+    pub status: bool,
+    /// Output format of --status.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,9 +155,8 @@ fn parse_layout(text: &str) -> Result<Layout, String> {
 }
 
 fn parse_version(text: &str) -> Result<Version, String> {
-    Version::parse(text).ok_or_else(|| {
-        format!("`{text}` is not a version (digits, optionally separated by `.` or `_`)")
-    })
+    Version::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a version (digits, optionally separated by `.` or `_`)"))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! `cutover-migration`, the databases in `cutover-postgres` and `cutover-sqlite`.
 
 mod args;
+mod backfill;
 mod render;
 
 use std::io::Write;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _};
-use cutover_engine::{DatabaseUrl, DbError, DbErrorKind, MigrationTarget, Scheme};
+use cutover_engine::{BackfillTarget, DatabaseUrl, DbError, DbErrorKind, MigrationTarget, Scheme};
 use cutover_migration::{discover, write_new_migration, Layout, MigrationSet};
 use cutover_runner::{Context, DownTarget, Overrides, Settings, UpOptions};
 
@@ -28,6 +29,8 @@ pub enum ExitStatus {
     Failure,
     /// cutover could not do its job.
     Error,
+    /// Stopped by SIGINT or SIGTERM, cleanly; a rerun resumes.
+    Interrupted,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -36,6 +39,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => ExitCode::from(0),
             ExitStatus::Failure => ExitCode::from(1),
             ExitStatus::Error => ExitCode::from(2),
+            ExitStatus::Interrupted => ExitCode::from(130),
         }
     }
 }
@@ -62,15 +66,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let settings = resolve_settings(&args)?;
     match args.command {
         Command::New { name } => new_migration(&settings, &name),
+        Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
         Command::Status { format } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
             let statuses = with_url(
                 &url,
-                cutover_runner::status(
-                    &mut context(&mut *target, &settings, &mut TerminalReporter::new()),
-                    &set,
-                ),
+                cutover_runner::status(&mut context(&mut *target, &settings, &mut TerminalReporter::new()), &set),
             )?;
             let mut out = anstream::stdout();
             match format {
@@ -89,46 +91,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let (url, mut target) = open(&settings)?;
             let problems = with_url(
                 &url,
-                cutover_runner::validate(
-                    &mut context(&mut *target, &settings, &mut TerminalReporter::new()),
-                    &set,
-                ),
+                cutover_runner::validate(&mut context(&mut *target, &settings, &mut TerminalReporter::new()), &set),
             )?;
             render::problems(&mut anstream::stdout(), &problems, format == Format::Json)?;
-            Ok(if problems.is_empty() {
-                ExitStatus::Success
-            } else {
-                ExitStatus::Failure
-            })
+            Ok(if problems.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
         }
-        Command::Up {
-            to,
-            dry_run,
-            allow_out_of_order,
-        } => {
+        Command::Up { to, dry_run, allow_out_of_order } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
-            let options = UpOptions {
-                to,
-                dry_run,
-                allow_out_of_order,
-            };
+            let options = UpOptions { to, dry_run, allow_out_of_order };
             let mut reporter = TerminalReporter::new();
             let summary = with_url(
                 &url,
-                cutover_runner::up(
-                    &mut context(&mut *target, &settings, &mut reporter),
-                    &set,
-                    &options,
-                ),
+                cutover_runner::up(&mut context(&mut *target, &settings, &mut reporter), &set, &options),
             )?;
             let verb = if dry_run { "would apply" } else { "applied" };
-            render::summary(
-                &mut anstream::stdout(),
-                verb,
-                &summary.migrations,
-                summary.duration,
-            )?;
+            render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration)?;
             Ok(ExitStatus::Success)
         }
         Command::Down { steps, to, dry_run } => {
@@ -141,25 +119,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let mut reporter = TerminalReporter::new();
             let summary = with_url(
                 &url,
-                cutover_runner::down(
-                    &mut context(&mut *target, &settings, &mut reporter),
-                    &set,
-                    &down_target,
-                    dry_run,
-                ),
+                cutover_runner::down(&mut context(&mut *target, &settings, &mut reporter), &set, &down_target, dry_run),
             )?;
             let verb = if dry_run { "would revert" } else { "reverted" };
-            render::summary(
-                &mut anstream::stdout(),
-                verb,
-                &summary.migrations,
-                summary.duration,
-            )?;
+            render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration)?;
             Ok(ExitStatus::Success)
         }
-        Command::Baseline {
-            baseline_version: version,
-        } => {
+        Command::Baseline { baseline_version: version } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
             with_url(
@@ -170,10 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                     &version,
                 ),
             )?;
-            writeln!(
-                anstream::stdout(),
-                "baselined at version {version}: migrations up to it count as applied"
-            )?;
+            writeln!(anstream::stdout(), "baselined at version {version}: migrations up to it count as applied")?;
             Ok(ExitStatus::Success)
         }
     }
@@ -184,11 +147,7 @@ fn context<'a>(
     settings: &'a Settings,
     reporter: &'a mut TerminalReporter,
 ) -> Context<'a> {
-    Context {
-        target,
-        settings,
-        reporter,
-    }
+    Context { target, settings, reporter }
 }
 
 fn resolve_settings(args: &Args) -> anyhow::Result<Settings> {
@@ -197,10 +156,7 @@ fn resolve_settings(args: &Args) -> anyhow::Result<Settings> {
         None => Some(PathBuf::from("cutover.toml")).filter(|p| p.exists()),
     };
     let file = match &config_path {
-        Some(path) => Some((
-            path.as_path(),
-            cutover_runner::read_config_file(path).map_err(usage_error)?,
-        )),
+        Some(path) => Some((path.as_path(), cutover_runner::read_config_file(path).map_err(usage_error)?)),
         None => None,
     };
     let overrides = Overrides {
@@ -213,23 +169,15 @@ fn resolve_settings(args: &Args) -> anyhow::Result<Settings> {
     Settings::resolve(file, &env, overrides).map_err(usage_error)
 }
 
-fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
-    anyhow!(Exit {
-        status: ExitStatus::Error,
-        message: err.to_string()
-    })
+pub(crate) fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
+    anyhow!(Exit { status: ExitStatus::Error, message: err.to_string() })
 }
 
 fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {
     let set = discover(&settings.dir, settings.layout).map_err(usage_error)?;
     let mut err = anstream::stderr();
     for ignored in &set.ignored {
-        writeln!(
-            err,
-            "note: ignoring `{}`: {}",
-            ignored.path.display(),
-            ignored.reason
-        )?;
+        writeln!(err, "note: ignoring `{}`: {}", ignored.path.display(), ignored.reason)?;
     }
     Ok(set)
 }
@@ -241,8 +189,7 @@ fn new_migration(settings: &Settings, name: &str) -> anyhow::Result<ExitStatus> 
         None if dir.is_dir() => discover(dir, None).map_err(usage_error)?.layout,
         None => Layout::Native,
     };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create migrations directory `{}`", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create migrations directory `{}`", dir.display()))?;
     let version = utc_version_now();
     let files = write_new_migration(dir, layout, &version, name).map_err(usage_error)?;
     let mut out = anstream::stdout();
@@ -255,46 +202,53 @@ fn new_migration(settings: &Settings, name: &str) -> anyhow::Result<ExitStatus> 
 /// `YYYYMMDDHHMMSS` in UTC.
 fn utc_version_now() -> String {
     let stamp = cutover_runner::now_rfc3339();
-    stamp
-        .chars()
-        .filter(char::is_ascii_digit)
-        .take(14)
-        .collect()
+    stamp.chars().filter(char::is_ascii_digit).take(14).collect()
 }
 
 /// Connects to the database the settings name.
 fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
     let raw = settings.database_url.as_deref().unwrap_or("");
     let url = DatabaseUrl::parse(raw).map_err(usage_error)?;
-    let target = connect(&url, &settings.history_table).map_err(|err| {
-        let hint = match err.kind {
-            DbErrorKind::Authentication => "check the user name and password in the URL",
-            DbErrorKind::Connection => {
-                "check that the server runs and that host, port and database name are right"
-            }
-            _ => "check the URL",
-        };
-        usage_error(format!(
-            "cannot connect to {url}: {}; {hint}",
-            url.scrub(&err.to_string())
-        ))
-    })?;
+    let target = connect(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?;
     Ok((url, target))
 }
 
-/// Connects to the engine the URL names.
-pub fn connect(
-    url: &DatabaseUrl,
-    history_table: &str,
-) -> Result<Box<dyn MigrationTarget>, DbError> {
-    match url.scheme() {
+/// Connects to the database for a backfill.
+fn open_backfill(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn BackfillTarget>)> {
+    let raw = settings.database_url.as_deref().unwrap_or("");
+    let url = DatabaseUrl::parse(raw).map_err(usage_error)?;
+    let target: Box<dyn BackfillTarget> = match url.scheme() {
         Scheme::Postgres => {
-            let options = cutover_postgres::ConnectOptions {
-                history_table: history_table.to_string(),
-                application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),
-            };
-            Ok(Box::new(cutover_postgres::connect(url, &options)?))
+            Box::new(connect_postgres(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?)
         }
+        Scheme::Sqlite | Scheme::Mysql => {
+            return Err(usage_error(format!("backfills run on PostgreSQL for now; {url} is not a PostgreSQL database")))
+        }
+    };
+    Ok((url, target))
+}
+
+fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
+    let hint = match err.kind {
+        DbErrorKind::Authentication => "check the user name and password in the URL",
+        DbErrorKind::Connection => "check that the server runs and that host, port and database name are right",
+        _ => "check the URL",
+    };
+    usage_error(format!("cannot connect to {url}: {}; {hint}", url.scrub(&err.to_string())))
+}
+
+fn connect_postgres(url: &DatabaseUrl, history_table: &str) -> Result<cutover_postgres::PgTarget, DbError> {
+    let options = cutover_postgres::ConnectOptions {
+        history_table: history_table.to_string(),
+        application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),
+    };
+    cutover_postgres::connect(url, &options)
+}
+
+/// Connects to the engine the URL names.
+pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<Box<dyn MigrationTarget>, DbError> {
+    match url.scheme() {
+        Scheme::Postgres => Ok(Box::new(connect_postgres(url, history_table)?)),
         Scheme::Sqlite => Ok(Box::new(cutover_sqlite::connect(url, history_table)?)),
         Scheme::Mysql => Err(DbError::new(
             DbErrorKind::Other,
@@ -310,9 +264,6 @@ fn with_url<T>(url: &DatabaseUrl, res: Result<T, cutover_runner::Error>) -> anyh
             cutover_runner::Error::Refused(_) => ExitStatus::Failure,
             _ => ExitStatus::Error,
         };
-        anyhow!(Exit {
-            status,
-            message: url.scrub(&err.to_string())
-        })
+        anyhow!(Exit { status, message: url.scrub(&err.to_string()) })
     })
 }

@@ -13,15 +13,11 @@ fn main() -> ExitCode {
         Err(err) => {
             // A closed pipe (`cutover status | head`) is not an error.
             if err.chain().any(|cause| {
-                cause
-                    .downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) {
                 return ExitCode::SUCCESS;
             }
-            let status = err
-                .downcast_ref::<Exit>()
-                .map_or(ExitStatus::Error, |exit| exit.status);
+            let status = err.downcast_ref::<Exit>().map_or(ExitStatus::Error, |exit| exit.status);
             let style = anstyle::AnsiColor::Red.on_default().bold();
             let _ = writeln!(anstream::stderr(), "{style}error:{style:#} {err:#}");
             status.into()

@@ -59,45 +59,21 @@ pub fn status_json(out: &mut dyn Write, statuses: &[MigrationStatus]) -> io::Res
     writeln!(out)
 }
 
-pub fn status_human(
-    out: &mut dyn Write,
-    statuses: &[MigrationStatus],
-    layout: &str,
-    target: &str,
-) -> io::Result<()> {
-    writeln!(
-        out,
-        "{} {target} ({layout} layout)",
-        paint(BOLD, "Migrations in")
-    )?;
+pub fn status_human(out: &mut dyn Write, statuses: &[MigrationStatus], layout: &str, target: &str) -> io::Result<()> {
+    writeln!(out, "{} {target} ({layout} layout)", paint(BOLD, "Migrations in"))?;
     if statuses.is_empty() {
-        return writeln!(
-            out,
-            "  no migrations yet: `cutover new <name>` writes the first one"
-        );
+        return writeln!(out, "  no migrations yet: `cutover new <name>` writes the first one");
     }
-    let version_width = statuses
-        .iter()
-        .map(|s| s.version.as_ref().map_or("R", |v| v.as_str()).len())
-        .max()
-        .unwrap_or(1);
-    let name_width = statuses
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(1)
-        .min(48);
+    let version_width =
+        statuses.iter().map(|s| s.version.as_ref().map_or("R", |v| v.as_str()).len()).max().unwrap_or(1);
+    let name_width = statuses.iter().map(|s| s.name.chars().count()).max().unwrap_or(1).min(48);
     for status in statuses {
         let state = format!("{:<9}", status.state.name());
         let mut note = status.applied_at.clone().unwrap_or_default();
         if status.out_of_order {
             note = "out of order: older than the newest applied migration".to_string();
         }
-        if let Some(latest) = status
-            .latest
-            .as_ref()
-            .filter(|_| status.state == MigrationState::Failed)
-        {
+        if let Some(latest) = status.latest.as_ref().filter(|_| status.state == MigrationState::Failed) {
             note = format!(
                 "{}: {}",
                 latest.error_location.as_deref().unwrap_or(""),
@@ -141,21 +117,11 @@ struct ProblemsJson<'a> {
 
 pub fn problems(out: &mut dyn Write, problems: &[String], json: bool) -> io::Result<()> {
     if json {
-        serde_json::to_writer_pretty(
-            &mut *out,
-            &ProblemsJson {
-                ok: problems.is_empty(),
-                problems,
-            },
-        )?;
+        serde_json::to_writer_pretty(&mut *out, &ProblemsJson { ok: problems.is_empty(), problems })?;
         return writeln!(out);
     }
     if problems.is_empty() {
-        return writeln!(
-            out,
-            "{} every applied migration matches its file",
-            paint(GREEN, "ok:")
-        );
+        return writeln!(out, "{} every applied migration matches its file", paint(GREEN, "ok:"));
     }
     for problem in problems {
         writeln!(out, "{} {problem}", paint(RED, "problem:"))?;
@@ -163,12 +129,7 @@ pub fn problems(out: &mut dyn Write, problems: &[String], json: bool) -> io::Res
     Ok(())
 }
 
-pub fn summary(
-    out: &mut dyn Write,
-    verb: &str,
-    migrations: &[String],
-    duration: Duration,
-) -> io::Result<()> {
+pub fn summary(out: &mut dyn Write, verb: &str, migrations: &[String], duration: Duration) -> io::Result<()> {
     match migrations.len() {
         0 => writeln!(out, "nothing to do: the database is up to date"),
         n => writeln!(
@@ -197,10 +158,7 @@ pub struct TerminalReporter {
 
 impl TerminalReporter {
     pub fn new() -> TerminalReporter {
-        TerminalReporter {
-            last_wait_message: None,
-            dry_run_out: Box::new(anstream::stdout()),
-        }
+        TerminalReporter { last_wait_message: None, dry_run_out: Box::new(anstream::stdout()) }
     }
 }
 
@@ -210,18 +168,12 @@ impl Reporter for TerminalReporter {
         let mut err: Vec<u8> = Vec::new();
         let _ = match event {
             Event::WaitingForLock { holder, waited } => {
-                let due = self
-                    .last_wait_message
-                    .is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
+                let due = self.last_wait_message.is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
                 if !due {
                     return;
                 }
                 self.last_wait_message = Some(Instant::now());
-                let since = holder
-                    .since
-                    .as_deref()
-                    .map(|s| format!(", connected since {s}"))
-                    .unwrap_or_default();
+                let since = holder.since.as_deref().map(|s| format!(", connected since {s}")).unwrap_or_default();
                 writeln!(
                     err,
                     "{} for another cutover to finish: {}{since} (waited {}s)",
@@ -230,34 +182,18 @@ impl Reporter for TerminalReporter {
                     waited.as_secs()
                 )
             }
-            Event::Starting {
-                migration,
-                direction,
-                resume_at,
-            } => {
+            Event::Starting { migration, direction, resume_at } => {
                 let verb = match direction {
                     Direction::Up => "applying",
                     Direction::Down => "reverting",
                 };
                 if resume_at > 0 {
-                    writeln!(
-                        err,
-                        "{} {} at statement {}",
-                        paint(CYAN, "resuming"),
-                        migration.label(),
-                        resume_at + 1
-                    )
+                    writeln!(err, "{} {} at statement {}", paint(CYAN, "resuming"), migration.label(), resume_at + 1)
                 } else {
                     writeln!(err, "{} {}", paint(CYAN, verb), migration.label())
                 }
             }
-            Event::Retrying {
-                migration,
-                attempt,
-                tries,
-                delay,
-                error,
-            } => writeln!(
+            Event::Retrying { migration, attempt, tries, delay, error } => writeln!(
                 err,
                 "{} {} (try {attempt} of {tries}): {}; retrying in {}",
                 paint(YELLOW, "lock not granted for"),
@@ -266,36 +202,16 @@ impl Reporter for TerminalReporter {
                 human_duration(delay)
             ),
             Event::Cleared { migration, what } => {
-                writeln!(
-                    err,
-                    "{} {}: {what}",
-                    paint(YELLOW, "cleaned up for"),
-                    migration.label()
-                )
+                writeln!(err, "{} {}: {what}", paint(YELLOW, "cleaned up for"), migration.label())
             }
-            Event::Finished {
-                migration,
-                direction,
-                duration,
-            } => {
+            Event::Finished { migration, direction, duration } => {
                 let verb = match direction {
                     Direction::Up => "applied",
                     Direction::Down => "reverted",
                 };
-                writeln!(
-                    err,
-                    "{} {} {}",
-                    paint(GREEN, verb),
-                    migration.label(),
-                    paint(DIM, human_duration(duration))
-                )
+                writeln!(err, "{} {} {}", paint(GREEN, verb), migration.label(), paint(DIM, human_duration(duration)))
             }
-            Event::WouldRun {
-                migration,
-                direction,
-                script,
-                resume_at,
-            } => {
+            Event::WouldRun { migration, direction, script, resume_at } => {
                 let out = &mut self.dry_run_out;
                 let verb = match direction {
                     Direction::Up => "would apply",

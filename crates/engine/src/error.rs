@@ -39,13 +39,7 @@ pub struct DbError {
 impl DbError {
     /// An error with just a kind and a message.
     pub fn new(kind: DbErrorKind, message: impl Into<String>) -> DbError {
-        DbError {
-            kind,
-            code: None,
-            message: message.into(),
-            detail: None,
-            position: None,
-        }
+        DbError { kind, code: None, message: message.into(), detail: None, position: None }
     }
 
     /// Waiting for a lock failed; retrying later may succeed.

@@ -34,15 +34,9 @@ impl State {
 
     /// Reads a stored name.
     pub fn parse(name: &str) -> Option<State> {
-        [
-            State::Running,
-            State::Applied,
-            State::Failed,
-            State::Reverted,
-            State::Baselined,
-        ]
-        .into_iter()
-        .find(|state| state.name() == name)
+        [State::Running, State::Applied, State::Failed, State::Reverted, State::Baselined]
+            .into_iter()
+            .find(|state| state.name() == name)
     }
 }
 

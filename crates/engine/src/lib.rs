@@ -9,11 +9,15 @@
 //! This crate has no I/O and no dependency on any driver.
 #![deny(missing_docs)]
 
+mod backfill;
 mod error;
 mod history;
 mod target;
 mod url;
 
+pub use backfill::{
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, KeyColumn, KeyRange, ReplicaState, TableKey,
+};
 pub use error::{DbError, DbErrorKind};
 pub use history::{Direction, HistoryRecord, RecordKind, State};
 pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};

@@ -69,18 +69,9 @@ impl DatabaseUrl {
             _ if scheme_text.contains('/') || scheme_text.contains(' ') => {
                 return Err(UrlError::NoScheme { redacted });
             }
-            _ => {
-                return Err(UrlError::UnknownScheme {
-                    scheme: scheme_text.to_string(),
-                    redacted,
-                })
-            }
+            _ => return Err(UrlError::UnknownScheme { scheme: scheme_text.to_string(), redacted }),
         };
-        Ok(DatabaseUrl {
-            raw: raw.to_string(),
-            scheme,
-            secrets,
-        })
+        Ok(DatabaseUrl { raw: raw.to_string(), scheme, secrets })
     }
 
     /// The engine the URL names.
@@ -129,9 +120,7 @@ impl fmt::Debug for DatabaseUrl {
 fn find_secrets(raw: &str) -> Vec<String> {
     let mut secrets = Vec::new();
     if let Some((_, after_scheme)) = raw.split_once("://") {
-        let authority_end = after_scheme
-            .find(['/', '?', '#'])
-            .unwrap_or(after_scheme.len());
+        let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
         let authority = &after_scheme[..authority_end];
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             if let Some((_, password)) = userinfo.split_once(':') {
@@ -149,11 +138,7 @@ fn find_secrets(raw: &str) -> Vec<String> {
             secrets.push(value.to_string());
         }
     }
-    let decoded: Vec<String> = secrets
-        .iter()
-        .map(|s| percent_decode(s))
-        .filter(|d| !secrets.contains(d))
-        .collect();
+    let decoded: Vec<String> = secrets.iter().map(|s| percent_decode(s)).filter(|d| !secrets.contains(d)).collect();
     secrets.extend(decoded);
     // Longest first, so that a password containing another is hidden whole.
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -193,20 +178,12 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        let url =
-            DatabaseUrl::parse("postgres://app:s3cr%40t@db.example:5432/prod?sslmode=require")
-                .unwrap();
+        let url = DatabaseUrl::parse("postgres://app:s3cr%40t@db.example:5432/prod?sslmode=require").unwrap();
         assert_eq!(url.scheme(), Scheme::Postgres);
-        assert_eq!(
-            url.redacted(),
-            "postgres://app:***@db.example:5432/prod?sslmode=require"
-        );
+        assert_eq!(url.redacted(), "postgres://app:***@db.example:5432/prod?sslmode=require");
         assert_eq!(format!("{url}"), url.redacted());
         assert!(!format!("{url:?}").contains("s3cr"));
-        assert_eq!(
-            url.scrub("password for s3cr@t was wrong (s3cr%40t)"),
-            "password for *** was wrong (***)"
-        );
+        assert_eq!(url.scrub("password for s3cr@t was wrong (s3cr%40t)"), "password for *** was wrong (***)");
 
         let url = DatabaseUrl::parse("postgresql://db/prod?user=app&password=hunter2").unwrap();
         assert_eq!(url.redacted(), "postgresql://db/prod?user=app&password=***");
@@ -214,39 +191,20 @@ mod tests {
 
     #[test]
     fn bad_urls_are_explained_without_their_password() {
-        let err = DatabaseUrl::parse("oracle://scott:tiger@db/orcl")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("unsupported database URL scheme `oracle`"),
-            "{err}"
-        );
+        let err = DatabaseUrl::parse("oracle://scott:tiger@db/orcl").unwrap_err().to_string();
+        assert!(err.contains("unsupported database URL scheme `oracle`"), "{err}");
         assert!(err.contains("oracle://scott:***@db/orcl"), "{err}");
         assert!(!err.contains("tiger"));
         assert_eq!(DatabaseUrl::parse("  ").unwrap_err(), UrlError::Missing);
-        assert!(matches!(
-            DatabaseUrl::parse("just/a/path").unwrap_err(),
-            UrlError::NoScheme { .. }
-        ));
+        assert!(matches!(DatabaseUrl::parse("just/a/path").unwrap_err(), UrlError::NoScheme { .. }));
     }
 
     #[test]
     fn sqlite_paths() {
-        let path = |raw: &str| {
-            DatabaseUrl::parse(raw)
-                .unwrap()
-                .sqlite_path()
-                .map(str::to_string)
-        };
+        let path = |raw: &str| DatabaseUrl::parse(raw).unwrap().sqlite_path().map(str::to_string);
         assert_eq!(path("sqlite::memory:"), None);
         assert_eq!(path("sqlite://app.db"), Some("app.db".to_string()));
-        assert_eq!(
-            path("sqlite:///var/lib/app.db"),
-            Some("/var/lib/app.db".to_string())
-        );
-        assert_eq!(
-            path("sqlite:data/app.db?mode=rwc"),
-            Some("data/app.db".to_string())
-        );
+        assert_eq!(path("sqlite:///var/lib/app.db"), Some("/var/lib/app.db".to_string()));
+        assert_eq!(path("sqlite:data/app.db?mode=rwc"), Some("data/app.db".to_string()));
     }
 }

@@ -33,13 +33,7 @@ impl Checksum {
             hasher.update((statement.len() as u64).to_le_bytes());
             hasher.update(statement.as_bytes());
         }
-        Checksum(
-            hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )
+        Checksum(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
     }
 
     /// Accepts a stored checksum; `None` unless it is 64 hex digits.
@@ -74,8 +68,7 @@ mod tests {
     fn line_endings_and_bom_do_not_change_the_checksum() {
         let lf = Checksum::of_normalized(&normalize("CREATE TABLE t (id int);\nSELECT 1;\n"));
         let crlf = Checksum::of_normalized(&normalize("CREATE TABLE t (id int);\r\nSELECT 1;\r\n"));
-        let bom =
-            Checksum::of_normalized(&normalize("\u{feff}CREATE TABLE t (id int);\nSELECT 1;\n"));
+        let bom = Checksum::of_normalized(&normalize("\u{feff}CREATE TABLE t (id int);\nSELECT 1;\n"));
         assert_eq!(lf, crlf);
         assert_eq!(lf, bom);
     }
@@ -90,19 +83,13 @@ mod tests {
     #[test]
     fn known_value_and_round_trip() {
         let empty = Checksum::of_normalized("");
-        assert_eq!(
-            empty.as_str(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(empty.as_str(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(Checksum::from_hex(empty.as_str()), Some(empty));
         assert_eq!(Checksum::from_hex("xyz"), None);
     }
 
     #[test]
     fn statement_checksums_separate_their_parts() {
-        assert_ne!(
-            Checksum::of_statements(["ab", "c"]),
-            Checksum::of_statements(["a", "bc"])
-        );
+        assert_ne!(Checksum::of_statements(["ab", "c"]), Checksum::of_statements(["a", "bc"]));
     }
 }

@@ -21,11 +21,7 @@ pub struct ScriptSettings {
 
 impl Default for ScriptSettings {
     fn default() -> Self {
-        ScriptSettings {
-            transaction: true,
-            lock_timeout: None,
-            statement_timeout: None,
-        }
+        ScriptSettings { transaction: true, lock_timeout: None, statement_timeout: None }
     }
 }
 
@@ -64,9 +60,7 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
             continue;
         };
         let directive = directive.trim();
-        let key_end = directive
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(directive.len());
+        let key_end = directive.find(|c: char| c == '=' || c.is_whitespace()).unwrap_or(directive.len());
         let key = &directive[..key_end];
         let rest = directive[key_end..].trim_start();
         let value = rest.strip_prefix('=').map(str::trim);
@@ -84,20 +78,16 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
         match (key, value) {
             ("no-transaction", None) => settings.transaction = false,
             ("lock-timeout", Some(value)) => {
-                settings.lock_timeout =
-                    Some(parse_duration(value).map_err(|message| DirectiveError {
-                        line: line_no,
-                        message: format!("bad value in `cutover:lock-timeout={value}`: {message}"),
-                    })?);
+                settings.lock_timeout = Some(parse_duration(value).map_err(|message| DirectiveError {
+                    line: line_no,
+                    message: format!("bad value in `cutover:lock-timeout={value}`: {message}"),
+                })?);
             }
             ("statement-timeout", Some(value)) => {
-                settings.statement_timeout =
-                    Some(parse_duration(value).map_err(|message| DirectiveError {
-                        line: line_no,
-                        message: format!(
-                            "bad value in `cutover:statement-timeout={value}`: {message}"
-                        ),
-                    })?);
+                settings.statement_timeout = Some(parse_duration(value).map_err(|message| DirectiveError {
+                    line: line_no,
+                    message: format!("bad value in `cutover:statement-timeout={value}`: {message}"),
+                })?);
             }
             ("no-transaction", Some(_)) => {
                 return Err(DirectiveError {
@@ -114,9 +104,7 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
             _ => {
                 return Err(DirectiveError {
                     line: line_no,
-                    message: format!(
-                        "unknown directive `cutover:{directive}`; known directives: {KNOWN}"
-                    ),
+                    message: format!("unknown directive `cutover:{directive}`; known directives: {KNOWN}"),
                 })
             }
         }
@@ -129,8 +117,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.trim() == "0" {
         return Ok(Duration::ZERO);
     }
-    humantime::parse_duration(text.trim())
-        .map_err(|err| format!("{err} (write a duration such as 500ms, 5s or 10m)"))
+    humantime::parse_duration(text.trim()).map_err(|err| format!("{err} (write a duration such as 500ms, 5s or 10m)"))
 }
 
 #[cfg(test)]
@@ -163,39 +150,21 @@ mod tests {
     fn malformed_directives_are_errors_with_lines() {
         let err = read("-- ok\n-- cutover:no-transactoin\n").unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(
-            err.message
-                .contains("unknown directive `cutover:no-transactoin`"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("unknown directive `cutover:no-transactoin`"), "{}", err.message);
 
         let err = read("-- cutover:lock-timeout=soon\n").unwrap_err();
-        assert!(
-            err.message
-                .contains("bad value in `cutover:lock-timeout=soon`"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("bad value in `cutover:lock-timeout=soon`"), "{}", err.message);
 
         let err = read("-- cutover:lock-timeout\n").unwrap_err();
         assert!(err.message.contains("needs a value"), "{}", err.message);
 
         let err = read("SELECT 1;\n-- cutover:no-transaction\n").unwrap_err();
         assert_eq!(err.line, 2);
-        assert!(
-            err.message.contains("after the first statement"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("after the first statement"), "{}", err.message);
     }
 
     #[test]
     fn ignore_comments_belong_to_the_analysis() {
-        assert!(
-            read("SELECT 1;\n-- cutover:ignore drop-column reason=\"x\"\n")
-                .unwrap()
-                .transaction
-        );
+        assert!(read("SELECT 1;\n-- cutover:ignore drop-column reason=\"x\"\n").unwrap().transaction);
     }
 }

@@ -16,9 +16,7 @@ use crate::{Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Scri
 /// Reads every migration under `dir`, detecting its layout unless `forced`.
 pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
     if !dir.is_dir() {
-        return Err(Error::DirNotFound {
-            dir: dir.to_path_buf(),
-        });
+        return Err(Error::DirNotFound { dir: dir.to_path_buf() });
     }
     let mut entries = Vec::new();
     walk(dir, 0, &mut entries)?;
@@ -37,8 +35,7 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
     entries.retain(|entry| {
         // diesel reads only migration folders and passes over loose files beside them
         // (crates.io keeps a data script there); say so rather than fail or skip silently.
-        let loose_diesel_file =
-            layout == Layout::Diesel && !matches!(entry.kind, EntryKind::DieselDir { .. });
+        let loose_diesel_file = layout == Layout::Diesel && !matches!(entry.kind, EntryKind::DieselDir { .. });
         if loose_diesel_file {
             ignored.push(Ignored {
                 path: entry.path.clone(),
@@ -73,12 +70,7 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
         (None, Some(_)) => std::cmp::Ordering::Greater,
         (None, None) => a.name.cmp(&b.name),
     });
-    Ok(MigrationSet {
-        dir: dir.to_path_buf(),
-        layout,
-        migrations,
-        ignored,
-    })
+    Ok(MigrationSet { dir: dir.to_path_buf(), layout, migrations, ignored })
 }
 
 struct Entry {
@@ -90,23 +82,11 @@ struct Entry {
 
 enum EntryKind {
     /// `<version>_<name>.up.sql` or `.down.sql`.
-    Pair {
-        version: Version,
-        name: String,
-        up: bool,
-    },
+    Pair { version: Version, name: String, up: bool },
     /// `<version>_<name>.sql`: sqlx, dbmate or goose, by content.
-    Single {
-        version: Version,
-        name: String,
-        text: String,
-    },
+    Single { version: Version, name: String, text: String },
     /// `V`, `U` or `R` Flyway file.
-    Flyway {
-        prefix: char,
-        version: Option<Version>,
-        description: String,
-    },
+    Flyway { prefix: char, version: Option<Version>, description: String },
     /// A diesel folder.
     DieselDir { version: Version, name: String },
     /// A `.sql` file of no layout.
@@ -152,10 +132,7 @@ impl Family {
         match layout {
             Layout::Native | Layout::GolangMigrate => self == Family::Pair,
             // A forced sqlx layout reads single files as plain SQL, whatever comments they hold.
-            Layout::Sqlx => matches!(
-                self,
-                Family::Pair | Family::SqlxSingle | Family::Dbmate | Family::Goose
-            ),
+            Layout::Sqlx => matches!(self, Family::Pair | Family::SqlxSingle | Family::Dbmate | Family::Goose),
             Layout::Dbmate => matches!(self, Family::Dbmate | Family::SqlxSingle),
             Layout::Goose => matches!(self, Family::Goose | Family::SqlxSingle),
             Layout::Flyway => self == Family::Flyway,
@@ -184,38 +161,22 @@ fn has_dbmate_marker(text: &str) -> bool {
 }
 
 fn walk(dir: &Path, depth: usize, entries: &mut Vec<Entry>) -> Result<(), Error> {
-    let read_dir = fs::read_dir(dir).map_err(|source| Error::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let read_dir = fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     let mut children = Vec::new();
     for child in read_dir {
-        let child = child.map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let child = child.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         children.push(child.path());
     }
     children.sort();
     for path in children {
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if file_name.starts_with('.') {
             continue;
         }
         if path.is_dir() {
             match parse_diesel_dir_name(&file_name) {
-                Some((version, name))
-                    if path.join("up.sql").exists() || path.join("down.sql").exists() =>
-                {
-                    entries.push(Entry {
-                        path,
-                        depth,
-                        kind: EntryKind::DieselDir { version, name },
-                    });
+                Some((version, name)) if path.join("up.sql").exists() || path.join("down.sql").exists() => {
+                    entries.push(Entry { path, depth, kind: EntryKind::DieselDir { version, name } });
                 }
                 _ => walk(&path, depth + 1, entries)?,
             }
@@ -223,16 +184,9 @@ fn walk(dir: &Path, depth: usize, entries: &mut Vec<Entry>) -> Result<(), Error>
         }
         let Some(stem) = file_name.strip_suffix(".sql") else {
             // goose keeps migrations written in Go among its SQL files.
-            let go_migration = file_name
-                .strip_suffix(".go")
-                .and_then(parse_version_name)
-                .is_some();
+            let go_migration = file_name.strip_suffix(".go").and_then(parse_version_name).is_some();
             if go_migration && !file_name.ends_with("_test.go") {
-                entries.push(Entry {
-                    path,
-                    depth,
-                    kind: EntryKind::CodeMigration,
-                });
+                entries.push(Entry { path, depth, kind: EntryKind::CodeMigration });
             }
             continue;
         };
@@ -241,11 +195,7 @@ fn walk(dir: &Path, depth: usize, entries: &mut Vec<Entry>) -> Result<(), Error>
         } else if let Some((version, name, up)) = parse_pair_name(stem) {
             EntryKind::Pair { version, name, up }
         } else if let Some((version, name)) = parse_version_name(stem) {
-            EntryKind::Single {
-                version,
-                name,
-                text: read_text(&path)?,
-            }
+            EntryKind::Single { version, name, text: read_text(&path)? }
         } else {
             EntryKind::Other
         };
@@ -297,17 +247,9 @@ fn parse_flyway_name(stem: &str) -> Option<EntryKind> {
     match prefix {
         'V' | 'U' => {
             let version = Version::parse(version_text)?;
-            Some(EntryKind::Flyway {
-                prefix,
-                version: Some(version),
-                description,
-            })
+            Some(EntryKind::Flyway { prefix, version: Some(version), description })
         }
-        'R' if version_text.is_empty() => Some(EntryKind::Flyway {
-            prefix,
-            version: None,
-            description,
-        }),
+        'R' if version_text.is_empty() => Some(EntryKind::Flyway { prefix, version: None, description }),
         _ => None,
     }
 }
@@ -344,13 +286,8 @@ fn parse_diesel_dir_name(dir_name: &str) -> Option<(Version, String)> {
 }
 
 fn read_text(path: &Path) -> Result<String, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
-        path: path.to_path_buf(),
-    })?;
+    let bytes = fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.to_path_buf() })?;
     Ok(normalize(&text))
 }
 
@@ -366,12 +303,7 @@ struct Section<'a> {
 
 impl Section<'_> {
     fn whole<'a>(path: &'a Path, file_text: &'a str) -> Section<'a> {
-        Section {
-            path,
-            file_text,
-            start: 0,
-            end: file_text.len(),
-        }
+        Section { path, file_text, start: 0, end: file_text.len() }
     }
 
     fn text(&self) -> &str {
@@ -380,27 +312,17 @@ impl Section<'_> {
 
     /// 1-based line in the file of the section's first byte.
     fn first_line(&self) -> usize {
-        1 + self.file_text[..self.start]
-            .bytes()
-            .filter(|&b| b == b'\n')
-            .count()
+        1 + self.file_text[..self.start].bytes().filter(|&b| b == b'\n').count()
     }
 
     fn error(&self, line_in_section: usize, message: String) -> Error {
-        Error::AtLine {
-            path: self.path.to_path_buf(),
-            line: self.first_line() + line_in_section - 1,
-            message,
-        }
+        Error::AtLine { path: self.path.to_path_buf(), line: self.first_line() + line_in_section - 1, message }
     }
 
     /// Splits the section into statements whose lines and spans refer to the whole file.
     fn statements(&self) -> Result<Vec<Statement>, Error> {
         let statements = split_statements(self.text()).map_err(|err| {
-            self.error(
-                err.line,
-                format!("{err}; close it, or check the quotes and comments before this line"),
-            )
+            self.error(err.line, format!("{err}; close it, or check the quotes and comments before this line"))
         })?;
         let line_offset = self.first_line() - 1;
         Ok(statements
@@ -415,19 +337,14 @@ impl Section<'_> {
 
     /// Reads the section's directives on top of `settings`.
     fn settings(&self, mut settings: ScriptSettings) -> Result<ScriptSettings, Error> {
-        read_directives(self.text(), &mut settings)
-            .map_err(|err| self.error(err.line, err.message))?;
+        read_directives(self.text(), &mut settings).map_err(|err| self.error(err.line, err.message))?;
         Ok(settings)
     }
 }
 
 /// Builds a script from its statements, removing a `BEGIN`/`COMMIT` pair that wraps a
 /// transactional script and refusing any other transaction control.
-fn finish_script(
-    path: &Path,
-    mut statements: Vec<Statement>,
-    settings: ScriptSettings,
-) -> Result<Script, Error> {
+fn finish_script(path: &Path, mut statements: Vec<Statement>, settings: ScriptSettings) -> Result<Script, Error> {
     if settings.transaction {
         let wrapped = statements.len() >= 2
             && transaction_control(&statements[0]) == Some("BEGIN")
@@ -444,17 +361,9 @@ fn finish_script(
         } else {
             format!("`{keyword}` in a no-transaction migration: cutover runs and records each statement on its own; remove it, or drop the no-transaction marker to run the script in one transaction")
         };
-        return Err(Error::AtLine {
-            path: path.to_path_buf(),
-            line: statement.line,
-            message,
-        });
+        return Err(Error::AtLine { path: path.to_path_buf(), line: statement.line, message });
     }
-    Ok(Script {
-        path: path.to_path_buf(),
-        statements,
-        settings,
-    })
+    Ok(Script { path: path.to_path_buf(), statements, settings })
 }
 
 /// `BEGIN`, `COMMIT` or `ROLLBACK` when the statement starts or ends a transaction.
@@ -481,26 +390,16 @@ fn read_file_pairs(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, 
     let mut downs: Vec<(&Version, &Path)> = Vec::new();
     for entry in entries {
         match &entry.kind {
-            EntryKind::Pair {
-                version,
-                name,
-                up: true,
-            } => {
+            EntryKind::Pair { version, name, up: true } => {
                 let text = read_text(&entry.path)?;
                 let up = script_from_file(&entry.path, &text, ScriptSettings::default())?;
                 ups.push(versioned(version, name, layout, &text, up));
             }
-            EntryKind::Single {
-                version,
-                name,
-                text,
-            } => {
+            EntryKind::Single { version, name, text } => {
                 let up = script_from_file(&entry.path, text, ScriptSettings::default())?;
                 ups.push(versioned(version, name, layout, text, up));
             }
-            EntryKind::Pair {
-                version, up: false, ..
-            } => downs.push((version, &entry.path)),
+            EntryKind::Pair { version, up: false, .. } => downs.push((version, &entry.path)),
             _ => {}
         }
     }
@@ -508,13 +407,7 @@ fn read_file_pairs(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, 
     Ok(ups)
 }
 
-fn versioned(
-    version: &Version,
-    name: &str,
-    layout: Layout,
-    up_file_text: &str,
-    up: Script,
-) -> Migration {
+fn versioned(version: &Version, name: &str, layout: Layout, up_file_text: &str, up: Script) -> Migration {
     Migration {
         version: Some(version.clone()),
         name: name.to_string(),
@@ -529,10 +422,7 @@ fn versioned(
 fn attach_downs(ups: &mut [Migration], downs: Vec<(&Version, &Path)>) -> Result<(), Error> {
     for (version, path) in downs {
         let Some(migration) = ups.iter_mut().find(|m| m.version.as_ref() == Some(version)) else {
-            return Err(Error::OrphanDown {
-                path: path.to_path_buf(),
-                version: version.to_string(),
-            });
+            return Err(Error::OrphanDown { path: path.to_path_buf(), version: version.to_string() });
         };
         if let Some(existing) = &migration.down {
             return Err(Error::DuplicateVersion {
@@ -551,12 +441,7 @@ fn read_flyway(entries: &[Entry]) -> Result<Vec<Migration>, Error> {
     let mut migrations = Vec::new();
     let mut undos = Vec::new();
     for entry in entries {
-        let EntryKind::Flyway {
-            prefix,
-            version,
-            description,
-        } = &entry.kind
-        else {
+        let EntryKind::Flyway { prefix, version, description } = &entry.kind else {
             continue;
         };
         if *prefix == 'U' {
@@ -570,11 +455,7 @@ fn read_flyway(entries: &[Entry]) -> Result<Vec<Migration>, Error> {
         migrations.push(Migration {
             version: version.clone(),
             name: description.clone(),
-            kind: if version.is_some() {
-                MigrationKind::Versioned
-            } else {
-                MigrationKind::Repeatable
-            },
+            kind: if version.is_some() { MigrationKind::Versioned } else { MigrationKind::Repeatable },
             layout: Layout::Flyway,
             checksum: Checksum::of_normalized(&text),
             up: script,
@@ -582,14 +463,8 @@ fn read_flyway(entries: &[Entry]) -> Result<Vec<Migration>, Error> {
         });
     }
     for (version, path) in undos {
-        let Some(migration) = migrations
-            .iter_mut()
-            .find(|m| m.version.as_ref() == Some(version))
-        else {
-            return Err(Error::OrphanDown {
-                path: path.to_path_buf(),
-                version: version.to_string(),
-            });
+        let Some(migration) = migrations.iter_mut().find(|m| m.version.as_ref() == Some(version)) else {
+            return Err(Error::OrphanDown { path: path.to_path_buf(), version: version.to_string() });
         };
         let text = read_text(path)?;
         migration.down = Some(script_from_file(path, &text, flyway_conf(path)?)?);
@@ -607,11 +482,7 @@ fn flyway_conf(script_path: &Path) -> Result<ScriptSettings, Error> {
         return Ok(settings);
     }
     let text = read_text(&conf_path)?;
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let Some((key, value)) = line.split_once('=') else {
             continue;
         };
@@ -622,9 +493,7 @@ fn flyway_conf(script_path: &Path) -> Result<ScriptSettings, Error> {
                 other => {
                     return Err(Error::Metadata {
                         path: conf_path,
-                        message: format!(
-                            "executeInTransaction must be true or false, not `{other}`"
-                        ),
+                        message: format!("executeInTransaction must be true or false, not `{other}`"),
                     })
                 }
             };
@@ -643,19 +512,13 @@ fn read_diesel(entries: &[Entry]) -> Result<Vec<Migration>, Error> {
         let metadata_path = entry.path.join("metadata.toml");
         if metadata_path.exists() {
             let text = read_text(&metadata_path)?;
-            let metadata: DieselMetadata =
-                toml::from_str(&text).map_err(|err| Error::Metadata {
-                    path: metadata_path.clone(),
-                    message: err.to_string(),
-                })?;
+            let metadata: DieselMetadata = toml::from_str(&text)
+                .map_err(|err| Error::Metadata { path: metadata_path.clone(), message: err.to_string() })?;
             base.transaction = metadata.run_in_transaction.unwrap_or(true);
         }
         let up_path = entry.path.join("up.sql");
         if !up_path.exists() {
-            return Err(Error::OrphanDown {
-                path: entry.path.join("down.sql"),
-                version: version.to_string(),
-            });
+            return Err(Error::OrphanDown { path: entry.path.join("down.sql"), version: version.to_string() });
         }
         let up_text = read_text(&up_path)?;
         let up = script_from_file(&up_path, &up_text, base)?;
@@ -679,12 +542,7 @@ struct DieselMetadata {
 fn read_sectioned(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, Error> {
     let mut migrations = Vec::new();
     for entry in entries {
-        let EntryKind::Single {
-            version,
-            name,
-            text,
-        } = &entry.kind
-        else {
+        let EntryKind::Single { version, name, text } = &entry.kind else {
             continue;
         };
         let (up, down) = match layout {
@@ -702,8 +560,7 @@ fn read_sectioned(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, E
 fn dbmate_marker(line: &str) -> Option<(bool, &str)> {
     let body = line.trim_start().strip_prefix("--")?.trim_start();
     if let Some(rest) = body.strip_prefix("migrate:up") {
-        return (rest.is_empty() || rest.starts_with(char::is_whitespace))
-            .then_some((true, rest.trim()));
+        return (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some((true, rest.trim()));
     }
     let rest = body.strip_prefix("migrate:down")?;
     (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some((false, rest.trim()))
@@ -730,9 +587,7 @@ fn read_dbmate(path: &Path, text: &str) -> Result<(Script, Option<Script>), Erro
                 return Err(Error::AtLine {
                     path: path.to_path_buf(),
                     line: line_idx + 1,
-                    message: format!(
-                        "a second `-- migrate:{which}` section; merge it into the first"
-                    ),
+                    message: format!("a second `-- migrate:{which}` section; merge it into the first"),
                 });
             }
             markers.push((is_up, options.to_string(), next, line_idx + 1));
@@ -742,31 +597,23 @@ fn read_dbmate(path: &Path, text: &str) -> Result<(Script, Option<Script>), Erro
         return Err(Error::AtLine {
             path: path.to_path_buf(),
             line: 1,
-            message: "no `-- migrate:up` section; a dbmate migration starts its up SQL with `-- migrate:up`".to_string(),
+            message: "no `-- migrate:up` section; a dbmate migration starts its up SQL with `-- migrate:up`"
+                .to_string(),
         });
     };
     let first_marker_line = markers.iter().map(|m| m.3).min().unwrap_or(1);
-    let before = Section {
-        path,
-        file_text: text,
-        start: 0,
-        end: line_start(text, first_marker_line),
-    };
+    let before = Section { path, file_text: text, start: 0, end: line_start(text, first_marker_line) };
     if let Some(statement) = before.statements()?.first() {
         return Err(Error::AtLine {
             path: path.to_path_buf(),
             line: statement.line,
-            message: "SQL before the first `-- migrate:` marker never runs; move it into the up or down section".to_string(),
+            message: "SQL before the first `-- migrate:` marker never runs; move it into the up or down section"
+                .to_string(),
         });
     }
     let section_of = |idx: usize| {
         let (_, options, start, _) = &markers[idx];
-        let end = markers
-            .iter()
-            .map(|m| line_start(text, m.3))
-            .filter(|&s| s >= *start)
-            .min()
-            .unwrap_or(text.len());
+        let end = markers.iter().map(|m| line_start(text, m.3)).filter(|&s| s >= *start).min().unwrap_or(text.len());
         let mut settings = ScriptSettings::default();
         for option in options.split_whitespace() {
             match option {
@@ -775,12 +622,7 @@ fn read_dbmate(path: &Path, text: &str) -> Result<(Script, Option<Script>), Erro
                 _ => {}
             }
         }
-        let section = Section {
-            path,
-            file_text: text,
-            start: *start,
-            end,
-        };
+        let section = Section { path, file_text: text, start: *start, end };
         let settings = section.settings(settings)?;
         finish_script(path, section.statements()?, settings)
     };
@@ -794,9 +636,7 @@ fn read_dbmate(path: &Path, text: &str) -> Result<(Script, Option<Script>), Erro
 
 /// Byte offset where 1-based line `line` starts.
 fn line_start(text: &str, line: usize) -> usize {
-    lines_with_offsets(text)
-        .nth(line - 1)
-        .map_or(text.len(), |(offset, _)| offset)
+    lines_with_offsets(text).nth(line - 1).map_or(text.len(), |(offset, _)| offset)
 }
 
 /// The command of a `-- +goose <command>` line.
@@ -807,11 +647,8 @@ fn goose_command(line: &str) -> Option<&str> {
 }
 
 fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error> {
-    let at_line = |line: usize, message: &str| Error::AtLine {
-        path: path.to_path_buf(),
-        line,
-        message: message.to_string(),
-    };
+    let at_line =
+        |line: usize, message: &str| Error::AtLine { path: path.to_path_buf(), line, message: message.to_string() };
     let mut settings = ScriptSettings::default();
     // Statements of the up and down sections; `None` before the first marker.
     let mut up: Option<Vec<Statement>> = None;
@@ -821,17 +658,9 @@ fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error
     let mut plain_start: Option<usize> = None;
     let mut block: Option<(usize, usize)> = None;
 
-    let flush_plain = |start: Option<usize>,
-                       end: usize,
-                       target: &mut Option<Vec<Statement>>|
-     -> Result<(), Error> {
+    let flush_plain = |start: Option<usize>, end: usize, target: &mut Option<Vec<Statement>>| -> Result<(), Error> {
         let Some(start) = start else { return Ok(()) };
-        let section = Section {
-            path,
-            file_text: text,
-            start,
-            end,
-        };
+        let section = Section { path, file_text: text, start, end };
         let statements = section.statements()?;
         match target {
             Some(list) => list.extend(statements),
@@ -861,11 +690,8 @@ fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error
                 let body = body.strip_suffix(';').unwrap_or(body).trim_end();
                 if !body.is_empty() {
                     let first_line = block_line + text[block_start..start].matches('\n').count();
-                    let statement = Statement {
-                        sql: body.to_string(),
-                        line: first_line,
-                        span: start..start + body.len(),
-                    };
+                    let statement =
+                        Statement { sql: body.to_string(), line: first_line, span: start..start + body.len() };
                     let target = if in_up { &mut up } else { &mut down };
                     target.get_or_insert_with(Vec::new).push(statement);
                 }
@@ -900,20 +726,10 @@ fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error
                 block = Some((next, line_no + 1));
                 plain_start = None;
             }
-            "statementend" => {
-                return Err(at_line(
-                    line_no,
-                    "`-- +goose StatementEnd` without a StatementBegin",
-                ))
-            }
+            "statementend" => return Err(at_line(line_no, "`-- +goose StatementEnd` without a StatementBegin")),
             "no transaction" => settings.transaction = false,
             _ if lower.starts_with("envsub") => {}
-            _ => {
-                return Err(at_line(
-                    line_no,
-                    &format!("unknown goose annotation `-- +goose {command}`"),
-                ))
-            }
+            _ => return Err(at_line(line_no, &format!("unknown goose annotation `-- +goose {command}`"))),
         }
     }
     if let Some((_, block_line)) = block {
@@ -925,10 +741,7 @@ fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error
     let target = if in_up { &mut up } else { &mut down };
     flush_plain(plain_start, text.len(), target)?;
     let Some(up_statements) = up else {
-        return Err(at_line(
-            1,
-            "no `-- +goose Up` section; a goose migration starts with `-- +goose Up`",
-        ));
+        return Err(at_line(1, "no `-- +goose Up` section; a goose migration starts with `-- +goose Up`"));
     };
     // Goose files carry their directives as annotations, but ours work too.
     let settings = Section::whole(path, text).settings(settings)?;
@@ -974,10 +787,7 @@ mod tests {
     use super::*;
 
     /// Writes `files` (path, contents) into a fresh directory and reads it.
-    fn read(
-        files: &[(&str, &str)],
-        forced: Option<Layout>,
-    ) -> (tempfile::TempDir, Result<MigrationSet, Error>) {
+    fn read(files: &[(&str, &str)], forced: Option<Layout>) -> (tempfile::TempDir, Result<MigrationSet, Error>) {
         let dir = tempfile::tempdir().unwrap();
         for (path, contents) in files {
             let path = dir.path().join(path);
@@ -992,25 +802,10 @@ mod tests {
         set.migrations
             .iter()
             .map(|m| {
-                let up: Vec<String> =
-                    m.up.statements
-                        .iter()
-                        .map(|s| format!("{}@{}", s.sql, s.line))
-                        .collect();
-                let down = m.down.as_ref().map(|d| {
-                    d.statements
-                        .iter()
-                        .map(|s| s.sql.clone())
-                        .collect::<Vec<_>>()
-                        .join("|")
-                });
-                format!(
-                    "{} tx={} up=[{}] down={:?}",
-                    m.label(),
-                    m.up.settings.transaction,
-                    up.join("|"),
-                    down
-                )
+                let up: Vec<String> = m.up.statements.iter().map(|s| format!("{}@{}", s.sql, s.line)).collect();
+                let down =
+                    m.down.as_ref().map(|d| d.statements.iter().map(|s| s.sql.clone()).collect::<Vec<_>>().join("|"));
+                format!("{} tx={} up=[{}] down={:?}", m.label(), m.up.settings.transaction, up.join("|"), down)
             })
             .collect()
     }
@@ -1024,15 +819,9 @@ mod tests {
     fn native_pairs_in_version_order() {
         let (_dir, res) = read(
             &[
-                (
-                    "2_second.up.sql",
-                    "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);",
-                ),
+                ("2_second.up.sql", "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY i ON t (a);"),
                 ("10_third.up.sql", "SELECT 3;"),
-                (
-                    "1_first.up.sql",
-                    "BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n",
-                ),
+                ("1_first.up.sql", "BEGIN;\nCREATE TABLE t (a int);\nCOMMIT;\n"),
                 ("1_first.down.sql", "DROP TABLE t;"),
                 ("README.md", "not a migration"),
             ],
@@ -1056,15 +845,9 @@ mod tests {
             &[
                 ("V1__init.sql", "CREATE TABLE t (a int);"),
                 ("release2/V1_1__add_b.sql", "ALTER TABLE t ADD b int;"),
-                (
-                    "release2/V1_1__add_b.sql.conf",
-                    "executeInTransaction=false\n",
-                ),
+                ("release2/V1_1__add_b.sql.conf", "executeInTransaction=false\n"),
                 ("U1__init.sql", "DROP TABLE t;"),
-                (
-                    "R__view_t.sql",
-                    "CREATE OR REPLACE VIEW v AS SELECT a FROM t;",
-                ),
+                ("R__view_t.sql", "CREATE OR REPLACE VIEW v AS SELECT a FROM t;"),
             ],
             None,
         );
@@ -1112,13 +895,7 @@ mod tests {
             summary(&set),
             ["00001 func tx=true up=[CREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql@4|SELECT 1@6] down=Some(\"DROP FUNCTION f()\")"]
         );
-        let (_dir, res) = read(
-            &[(
-                "1_x.sql",
-                "-- +goose NO TRANSACTION\n-- +goose Up\nSELECT 1;\n",
-            )],
-            None,
-        );
+        let (_dir, res) = read(&[("1_x.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nSELECT 1;\n")], None);
         assert!(!res.unwrap().migrations[0].up.settings.transaction);
     }
 
@@ -1126,19 +903,10 @@ mod tests {
     fn diesel_folders_with_metadata() {
         let (_dir, res) = read(
             &[
-                (
-                    "2019-05-14-123456_create_t/up.sql",
-                    "CREATE TABLE t (a int);",
-                ),
+                ("2019-05-14-123456_create_t/up.sql", "CREATE TABLE t (a int);"),
                 ("2019-05-14-123456_create_t/down.sql", "DROP TABLE t;"),
-                (
-                    "2019-05-15-000000_index/up.sql",
-                    "CREATE INDEX CONCURRENTLY i ON t (a);",
-                ),
-                (
-                    "2019-05-15-000000_index/metadata.toml",
-                    "run_in_transaction = false\n",
-                ),
+                ("2019-05-15-000000_index/up.sql", "CREATE INDEX CONCURRENTLY i ON t (a);"),
+                ("2019-05-15-000000_index/metadata.toml", "run_in_transaction = false\n"),
             ],
             None,
         );
@@ -1155,13 +923,8 @@ mod tests {
 
     #[test]
     fn loose_files_beside_diesel_folders_are_ignored_and_listed() {
-        let (_dir, res) = read(
-            &[
-                ("2019-01-01-000000_a/up.sql", "SELECT 1;"),
-                ("data_seed.sql", "INSERT INTO t VALUES (1);"),
-            ],
-            None,
-        );
+        let (_dir, res) =
+            read(&[("2019-01-01-000000_a/up.sql", "SELECT 1;"), ("data_seed.sql", "INSERT INTO t VALUES (1);")], None);
         let set = res.unwrap();
         assert_eq!(set.layout, Layout::Diesel);
         assert_eq!(set.migrations.len(), 1);
@@ -1188,13 +951,7 @@ mod tests {
 
     #[test]
     fn sqlx_reads_simple_and_reversible_files_together() {
-        let (_dir, res) = read(
-            &[
-                ("1_a.sql", "-- no-transaction\nSELECT 1;"),
-                ("2_b.up.sql", "SELECT 2;"),
-            ],
-            None,
-        );
+        let (_dir, res) = read(&[("1_a.sql", "-- no-transaction\nSELECT 1;"), ("2_b.up.sql", "SELECT 2;")], None);
         let set = res.unwrap();
         assert_eq!(set.layout, Layout::Sqlx);
         assert!(!set.migrations[0].up.settings.transaction);
@@ -1206,21 +963,13 @@ mod tests {
             let (_dir, res) = read(&[("1_a.up.sql", text)], None);
             res.unwrap().migrations[0].checksum.clone()
         };
-        assert_eq!(
-            checksum("SELECT 1;\nSELECT 2;\n"),
-            checksum("SELECT 1;\r\nSELECT 2;\r\n")
-        );
-        assert_ne!(
-            checksum("SELECT 1;\nSELECT 2;\n"),
-            checksum("SELECT 1;\nSELECT 3;\n")
-        );
+        assert_eq!(checksum("SELECT 1;\nSELECT 2;\n"), checksum("SELECT 1;\r\nSELECT 2;\r\n"));
+        assert_ne!(checksum("SELECT 1;\nSELECT 2;\n"), checksum("SELECT 1;\nSELECT 3;\n"));
     }
 
     #[test]
     fn bad_directories_are_clear_errors() {
-        let missing = discover(Path::new("/nonexistent/cutover-migrations"), None)
-            .unwrap_err()
-            .to_string();
+        let missing = discover(Path::new("/nonexistent/cutover-migrations"), None).unwrap_err().to_string();
         assert!(missing.contains("does not exist"), "{missing}");
 
         let mixed = error_text(&[("V1__a.sql", "SELECT 1;"), ("2_b.up.sql", "SELECT 2;")]);
@@ -1230,54 +979,27 @@ mod tests {
         assert!(duplicate.contains("version 1 is used twice"), "{duplicate}");
 
         let orphan = error_text(&[("1_a.up.sql", "SELECT 1;"), ("2_b.down.sql", "SELECT 2;")]);
-        assert!(
-            orphan.contains("2_b.down.sql` reverts version 2, but no migration applies version 2"),
-            "{orphan}"
-        );
+        assert!(orphan.contains("2_b.down.sql` reverts version 2, but no migration applies version 2"), "{orphan}");
 
-        let misnamed = error_text(&[
-            ("1_a.up.sql", "SELECT 1;"),
-            ("create_users.sql", "SELECT 2;"),
-        ]);
-        assert!(
-            misnamed.contains("create_users.sql` is not a native migration"),
-            "{misnamed}"
-        );
+        let misnamed = error_text(&[("1_a.up.sql", "SELECT 1;"), ("create_users.sql", "SELECT 2;")]);
+        assert!(misnamed.contains("create_users.sql` is not a native migration"), "{misnamed}");
 
         let directive = error_text(&[("1_a.up.sql", "-- cutover:lock-timeout=never\nSELECT 1;")]);
-        assert!(
-            directive.contains("1_a.up.sql:1: bad value in `cutover:lock-timeout=never`"),
-            "{directive}"
-        );
+        assert!(directive.contains("1_a.up.sql:1: bad value in `cutover:lock-timeout=never`"), "{directive}");
 
         let quote = error_text(&[("1_a.up.sql", "SELECT 1;\nSELECT 'open;\n")]);
-        assert!(
-            quote.contains("1_a.up.sql:2: unterminated string literal"),
-            "{quote}"
-        );
+        assert!(quote.contains("1_a.up.sql:2: unterminated string literal"), "{quote}");
 
-        let commit = error_text(&[(
-            "1_a.up.sql",
-            "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);",
-        )]);
-        assert!(
-            commit.contains("1_a.up.sql:2: `COMMIT` inside a transactional migration"),
-            "{commit}"
-        );
+        let commit = error_text(&[("1_a.up.sql", "CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);")]);
+        assert!(commit.contains("1_a.up.sql:2: `COMMIT` inside a transactional migration"), "{commit}");
 
         let dbmate = error_text(&[("1_a.sql", "-- migrate:down\nSELECT 1;")]);
-        assert!(
-            dbmate.contains("1_a.sql:1: no `-- migrate:up` section"),
-            "{dbmate}"
-        );
+        assert!(dbmate.contains("1_a.sql:1: no `-- migrate:up` section"), "{dbmate}");
     }
 
     #[test]
     fn forced_layout_rejects_other_files() {
         let (_dir, res) = read(&[("V1__a.sql", "SELECT 1;")], Some(Layout::Native));
-        assert!(res
-            .unwrap_err()
-            .to_string()
-            .contains("is not a native migration"));
+        assert!(res.unwrap_err().to_string().contains("is not a native migration"));
     }
 }

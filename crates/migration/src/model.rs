@@ -55,7 +55,9 @@ impl Layout {
         match self {
             Layout::Native | Layout::GolangMigrate => "`<version>_<name>.up.sql` and `<version>_<name>.down.sql`",
             Layout::Sqlx => "`<version>_<name>.sql`, or `<version>_<name>.up.sql` and `.down.sql`",
-            Layout::Flyway => "`V<version>__<description>.sql`, `U<version>__<description>.sql` or `R__<description>.sql`",
+            Layout::Flyway => {
+                "`V<version>__<description>.sql`, `U<version>__<description>.sql` or `R__<description>.sql`"
+            }
             Layout::Dbmate => "`<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down` sections",
             Layout::Goose => "`<version>_<name>.sql` with `-- +goose Up` and `-- +goose Down` sections",
             Layout::Diesel => "folders `<version>_<name>/` holding `up.sql` and `down.sql`",
@@ -73,16 +75,10 @@ impl FromStr for Layout {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Layout, String> {
-        Layout::ALL
-            .into_iter()
-            .find(|layout| layout.name() == text)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Layout::ALL.iter().map(|layout| layout.name()).collect();
-                format!(
-                    "unknown layout `{text}`; known layouts: {}",
-                    names.join(", ")
-                )
-            })
+        Layout::ALL.into_iter().find(|layout| layout.name() == text).ok_or_else(|| {
+            let names: Vec<&str> = Layout::ALL.iter().map(|layout| layout.name()).collect();
+            format!("unknown layout `{text}`; known layouts: {}", names.join(", "))
+        })
     }
 }
 

@@ -78,10 +78,7 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                 let mut depth = 0usize;
                 loop {
                     if i >= bytes.len() {
-                        return Err(SplitError {
-                            what: "block comment",
-                            line: start_line,
-                        });
+                        return Err(SplitError { what: "block comment", line: start_line });
                     }
                     if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
                         depth += 1;
@@ -119,22 +116,16 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                 match c {
                     b'\'' => {
                         let escapes = is_escape_string_prefix(bytes, i);
-                        i = skip_quoted(bytes, i, b'\'', escapes, &mut line).ok_or(SplitError {
-                            what: "string literal",
-                            line: token_line,
-                        })?;
+                        i = skip_quoted(bytes, i, b'\'', escapes, &mut line)
+                            .ok_or(SplitError { what: "string literal", line: token_line })?;
                     }
                     b'"' => {
-                        i = skip_quoted(bytes, i, b'"', false, &mut line).ok_or(SplitError {
-                            what: "quoted identifier",
-                            line: token_line,
-                        })?;
+                        i = skip_quoted(bytes, i, b'"', false, &mut line)
+                            .ok_or(SplitError { what: "quoted identifier", line: token_line })?;
                     }
                     b'`' => {
-                        i = skip_quoted(bytes, i, b'`', false, &mut line).ok_or(SplitError {
-                            what: "quoted identifier",
-                            line: token_line,
-                        })?;
+                        i = skip_quoted(bytes, i, b'`', false, &mut line)
+                            .ok_or(SplitError { what: "quoted identifier", line: token_line })?;
                     }
                     b'$' => match dollar_tag(bytes, i) {
                         Some(tag_end) => {
@@ -144,10 +135,7 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                                     line += count_newlines(&bytes[tag_end..close]);
                                     close + tag.len()
                                 })
-                                .ok_or(SplitError {
-                                    what: "dollar-quoted string",
-                                    line: token_line,
-                                })?;
+                                .ok_or(SplitError { what: "dollar-quoted string", line: token_line })?;
                         }
                         None => i += 1,
                     },
@@ -276,13 +264,7 @@ fn is_escape_string_prefix(bytes: &[u8], quote_idx: usize) -> bool {
 
 /// Skips a quoted token that starts at `start`; returns the index after its closing quote.
 /// A doubled quote is an escaped quote; with `backslash`, so is a backslash-escaped one.
-fn skip_quoted(
-    bytes: &[u8],
-    start: usize,
-    quote: u8,
-    backslash: bool,
-    line: &mut usize,
-) -> Option<usize> {
+fn skip_quoted(bytes: &[u8], start: usize, quote: u8, backslash: bool, line: &mut usize) -> Option<usize> {
     let mut i = start + 1;
     while i < bytes.len() {
         match bytes[i] {
@@ -314,9 +296,7 @@ fn dollar_tag(bytes: &[u8], start: usize) -> Option<usize> {
     if bytes.get(i).is_some_and(u8::is_ascii_digit) {
         return None;
     }
-    while i < bytes.len()
-        && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80)
-    {
+    while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] >= 0x80) {
         i += 1;
     }
     (bytes.get(i) == Some(&b'$')).then_some(i + 1)
@@ -326,10 +306,7 @@ fn find_subslice(haystack: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     if from > haystack.len() {
         return None;
     }
-    haystack[from..]
-        .windows(needle.len())
-        .position(|window| window == needle)
-        .map(|pos| from + pos)
+    haystack[from..].windows(needle.len()).position(|window| window == needle).map(|pos| from + pos)
 }
 
 fn count_newlines(bytes: &[u8]) -> usize {
@@ -342,10 +319,7 @@ mod tests {
 
     fn check(script: &str, expected: &[(&str, usize)]) {
         let statements = split_statements(script).unwrap();
-        let actual: Vec<(&str, usize)> = statements
-            .iter()
-            .map(|s| (s.sql.as_str(), s.line))
-            .collect();
+        let actual: Vec<(&str, usize)> = statements.iter().map(|s| (s.sql.as_str(), s.line)).collect();
         assert_eq!(actual, expected);
         for statement in &statements {
             assert_eq!(&script[statement.span.clone()], statement.sql);
@@ -356,11 +330,7 @@ mod tests {
     fn plain_statements_and_lines() {
         check(
             "CREATE TABLE a (id int);\n\nCREATE TABLE b (id int);\nSELECT 1",
-            &[
-                ("CREATE TABLE a (id int)", 1),
-                ("CREATE TABLE b (id int)", 3),
-                ("SELECT 1", 4),
-            ],
+            &[("CREATE TABLE a (id int)", 1), ("CREATE TABLE b (id int)", 3), ("SELECT 1", 4)],
         );
     }
 
@@ -378,10 +348,7 @@ mod tests {
 
     #[test]
     fn escape_strings_take_backslashes() {
-        check(
-            "SELECT E'a\\';b';\nSELECT 'c\\';",
-            &[("SELECT E'a\\';b'", 1), ("SELECT 'c\\'", 2)],
-        );
+        check("SELECT E'a\\';b';\nSELECT 'c\\';", &[("SELECT E'a\\';b'", 1), ("SELECT 'c\\'", 2)]);
     }
 
     #[test]
@@ -436,21 +403,9 @@ mod tests {
     #[test]
     fn unterminated_tokens_name_their_line() {
         let err = split_statements("SELECT 1;\nSELECT 'oops;\n").unwrap_err();
-        assert_eq!(
-            err,
-            SplitError {
-                what: "string literal",
-                line: 2
-            }
-        );
+        assert_eq!(err, SplitError { what: "string literal", line: 2 });
         let err = split_statements("\n\nDO $x$ BEGIN END $y$;").unwrap_err();
-        assert_eq!(
-            err,
-            SplitError {
-                what: "dollar-quoted string",
-                line: 3
-            }
-        );
+        assert_eq!(err, SplitError { what: "dollar-quoted string", line: 3 });
         let err = split_statements("SELECT 1 /* open").unwrap_err();
         assert_eq!(err.what, "block comment");
     }

@@ -31,17 +31,9 @@ impl Version {
                 return None;
             }
             let stripped = part.trim_start_matches('0');
-            parts.push(if stripped.is_empty() {
-                "0".to_string()
-            } else {
-                stripped.to_string()
-            });
+            parts.push(if stripped.is_empty() { "0".to_string() } else { stripped.to_string() });
         }
-        Some(Version {
-            text: normalized,
-            parts,
-            lexical: false,
-        })
+        Some(Version { text: normalized, parts, lexical: false })
     }
 
     /// Parses a version of digits only that compares as text, as diesel's do.
@@ -126,10 +118,7 @@ mod tests {
         assert!(lexical("20140924113530") < lexical("20190322170700"));
         assert!(lexical("20231222040137") < lexical("202603082026300000"));
         assert!(lexical("00000000000000") < lexical("20140924113530"));
-        assert!(
-            lexical("20140924113530") == v("20140924113530"),
-            "history versions match files"
-        );
+        assert!(lexical("20140924113530") == v("20140924113530"), "history versions match files");
         assert!(Version::parse_lexical("2019-03").is_none());
     }
 

@@ -41,14 +41,8 @@ pub(crate) struct QualifiedName {
 impl QualifiedName {
     fn parse(text: &str) -> QualifiedName {
         match text.split_once('.') {
-            Some((schema, name)) => QualifiedName {
-                schema: Some(schema.to_string()),
-                name: name.to_string(),
-            },
-            None => QualifiedName {
-                schema: None,
-                name: text.to_string(),
-            },
+            Some((schema, name)) => QualifiedName { schema: Some(schema.to_string()), name: name.to_string() },
+            None => QualifiedName { schema: None, name: text.to_string() },
         }
     }
 
@@ -100,9 +94,7 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
     let (config, connector) = parse(url)?;
     let mut config = config;
     config.application_name(&options.application_name);
-    let client = connector
-        .connect(&config)
-        .map_err(|err| scrubbed(url, err))?;
+    let client = connector.connect(&config).map_err(|err| scrubbed(url, err))?;
     let mut target = PgTarget {
         client,
         connector,
@@ -113,20 +105,14 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
     };
     let row = target
         .client
-        .query_one(
-            "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
-            &[],
-        )
+        .query_one("SELECT current_setting('server_version'), current_setting('server_version_num')::int", &[])
         .map_err(db_error)?;
     target.server_version = row.get(0);
     let version_num: i32 = row.get(1);
     if version_num >= 140_000 {
         // Without this, the statement of a killed cutover runs on to its end on the server,
         // holding its locks and snapshot, and a resumed run waits for it.
-        target
-            .client
-            .batch_execute("SET client_connection_check_interval = '1s'")
-            .map_err(db_error)?;
+        target.client.batch_execute("SET client_connection_check_interval = '1s'").map_err(db_error)?;
     }
     Ok(target)
 }
@@ -155,14 +141,10 @@ fn parse(url: &DatabaseUrl) -> Result<(Config, Connector), DbError> {
             _ => kept.push(pair),
         }
     }
-    let driver_url = if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
+    let driver_url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
     let bad_url = |message: String| DbError::new(DbErrorKind::Other, url.scrub(&message));
-    let mut config = Config::from_str(&driver_url)
-        .map_err(|err| bad_url(format!("cannot read database URL `{url}`: {err}")))?;
+    let mut config =
+        Config::from_str(&driver_url).map_err(|err| bad_url(format!("cannot read database URL `{url}`: {err}")))?;
     if config.get_connect_timeout().is_none() {
         // An unreachable host should fail in seconds, not hang a deploy.
         config.connect_timeout(Duration::from_secs(10));
@@ -190,17 +172,11 @@ fn parse(url: &DatabaseUrl) -> Result<(Config, Connector), DbError> {
     builder.disable_built_in_roots(!verify_certificate);
     builder.danger_accept_invalid_hostnames(!verify_host);
     if let Some(path) = root_cert {
-        let pem = std::fs::read(&path)
-            .map_err(|err| bad_url(format!("cannot read sslrootcert `{path}`: {err}")))?;
-        let cert = native_tls::Certificate::from_pem(&pem).map_err(|err| {
-            bad_url(format!(
-                "sslrootcert `{path}` is not a PEM certificate: {err}"
-            ))
-        })?;
+        let pem = std::fs::read(&path).map_err(|err| bad_url(format!("cannot read sslrootcert `{path}`: {err}")))?;
+        let cert = native_tls::Certificate::from_pem(&pem)
+            .map_err(|err| bad_url(format!("sslrootcert `{path}` is not a PEM certificate: {err}")))?;
         builder.add_root_certificate(cert);
     }
-    let tls = builder
-        .build()
-        .map_err(|err| bad_url(format!("cannot set up TLS: {err}")))?;
+    let tls = builder.build().map_err(|err| bad_url(format!("cannot set up TLS: {err}")))?;
     Ok((config, Connector::Tls(MakeTlsConnector::new(tls))))
 }

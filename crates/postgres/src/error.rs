@@ -6,11 +6,8 @@ use postgres::error::ErrorPosition;
 /// Classifies a driver error by SQLSTATE, keeping the server's message, detail and hint.
 pub(crate) fn db_error(err: postgres::Error) -> DbError {
     let Some(db) = err.as_db_error() else {
-        let kind = if err.is_closed() || is_connection_error(&err) {
-            DbErrorKind::Connection
-        } else {
-            DbErrorKind::Other
-        };
+        let kind =
+            if err.is_closed() || is_connection_error(&err) { DbErrorKind::Connection } else { DbErrorKind::Other };
         // The driver's own text ("error connecting to server: ...") plus its cause.
         let mut message = err.to_string();
         if let Some(source) = std::error::Error::source(&err) {
@@ -27,9 +24,7 @@ pub(crate) fn db_error(err: postgres::Error) -> DbError {
         "40P01" => DbErrorKind::Deadlock,
         "57014" => DbErrorKind::StatementTimeout,
         "28P01" | "28000" => DbErrorKind::Authentication,
-        c if c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" => {
-            DbErrorKind::Connection
-        }
+        c if c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" => DbErrorKind::Connection,
         _ => DbErrorKind::Other,
     };
     let detail = match (db.detail(), db.hint()) {
@@ -42,13 +37,7 @@ pub(crate) fn db_error(err: postgres::Error) -> DbError {
         Some(ErrorPosition::Original(position)) => Some(*position as usize),
         _ => None,
     };
-    DbError {
-        kind,
-        code: Some(code.to_string()),
-        message: db.message().to_string(),
-        detail,
-        position,
-    }
+    DbError { kind, code: Some(code.to_string()), message: db.message().to_string(), detail, position }
 }
 
 fn is_connection_error(err: &postgres::Error) -> bool {

@@ -11,6 +11,7 @@
 //!   `sslrootcert` in the URL, with libpq's meaning.
 #![deny(missing_docs)]
 
+mod backfill;
 mod connect;
 mod error;
 mod migrate;

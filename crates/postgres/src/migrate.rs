@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
-    RecordKind, Session, State, Timeouts,
+    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind, Session, State,
+    Timeouts,
 };
 use postgres::{Client, Statement};
 
@@ -27,16 +27,59 @@ impl PgTarget {
          error_sqlstate, error_statement, error_location, runner, tool_version"
     }
 
-    /// The advisory lock key: a stable hash of the history table's name, so that runners on
-    /// different history tables in one database do not exclude each other.
-    fn lock_key(&self) -> i64 {
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for byte in format!("cutover:{}", self.history_table.plain()).bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
+    /// Takes the session advisory lock `key` on a connection of its own, polling.
+    pub(crate) fn advisory_lock(
+        &mut self,
+        key: i64,
+        what: &str,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        let mut config = self.config.clone();
+        // application_name is at most 63 bytes; waiters read it from pg_stat_activity.
+        let mut name = owner.to_string();
+        while name.len() > 63 {
+            name.pop();
         }
-        hash as i64
+        config.application_name(&name);
+        let mut client = self.connector.connect(&config)?;
+        let started = Instant::now();
+        let mut poll = Duration::from_millis(50);
+        loop {
+            let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).map_err(db_error)?;
+            if row.get::<_, bool>(0) {
+                return Ok(Box::new(PgLock { client, key }));
+            }
+            let holder = lock_holder(&mut client, key)?;
+            if started.elapsed() >= wait {
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    format!(
+                        "another cutover still holds {what} after {}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs(),
+                        describe_holder(&holder)
+                    ),
+                ));
+            }
+            on_wait(&holder);
+            // Short polls, each its own brief transaction, so that a running
+            // `CREATE INDEX CONCURRENTLY` never waits for us.
+            thread::sleep(poll + jitter(poll / 2));
+            poll = (poll * 2).min(Duration::from_millis(500));
+        }
     }
+}
+
+/// An advisory lock key: a stable 64-bit hash of `name` (FNV-1a), so that locks of different
+/// history tables and backfills in one database do not exclude each other.
+pub(crate) fn lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
 }
 
 struct PgSession<'a> {
@@ -109,9 +152,7 @@ struct PgLock {
 
 impl Drop for PgLock {
     fn drop(&mut self) {
-        let _ = self
-            .client
-            .execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
+        let _ = self.client.execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
     }
 }
 
@@ -127,10 +168,7 @@ impl MigrationTarget for PgTarget {
     fn history_exists(&mut self) -> Result<bool, DbError> {
         let row = self
             .client
-            .query_one(
-                "SELECT to_regclass($1) IS NOT NULL",
-                &[&self.history_table.quoted()],
-            )
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.history_table.quoted()])
             .map_err(db_error)?;
         Ok(row.get(0))
     }
@@ -197,10 +235,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         );
         let rows = self.client.query(&sql, &[]).map_err(db_error)?;
         let corrupt = |what: &str, value: &str| {
-            DbError::new(
-                DbErrorKind::Other,
-                format!("the history table has an unknown {what} `{value}`"),
-            )
+            DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
         };
         rows.iter()
             .map(|row| {
@@ -212,8 +247,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
                     version: row.get(1),
                     name: row.get(2),
                     kind: RecordKind::parse(kind).ok_or_else(|| corrupt("kind", kind))?,
-                    direction: Direction::parse(direction)
-                        .ok_or_else(|| corrupt("direction", direction))?,
+                    direction: Direction::parse(direction).ok_or_else(|| corrupt("direction", direction))?,
                     state: State::parse(state).ok_or_else(|| corrupt("state", state))?,
                     script: row.get(6),
                     checksum: row.get(7),
@@ -242,41 +276,8 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         wait: Duration,
         on_wait: &mut dyn FnMut(&LockHolder),
     ) -> Result<LockGuard, DbError> {
-        let key = self.lock_key();
-        let mut config = self.config.clone();
-        // application_name is at most 63 bytes; waiters read it from pg_stat_activity.
-        let mut name = owner.to_string();
-        while name.len() > 63 {
-            name.pop();
-        }
-        config.application_name(&name);
-        let mut client = self.connector.connect(&config)?;
-        let started = Instant::now();
-        let mut poll = Duration::from_millis(50);
-        loop {
-            let row = client
-                .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-                .map_err(db_error)?;
-            if row.get::<_, bool>(0) {
-                return Ok(Box::new(PgLock { client, key }));
-            }
-            let holder = lock_holder(&mut client, key)?;
-            if started.elapsed() >= wait {
-                return Err(DbError::new(
-                    DbErrorKind::LockTimeout,
-                    format!(
-                        "another cutover still holds the migration lock after {}s ({}); wait for it to finish, or stop it",
-                        wait.as_secs(),
-                        describe_holder(&holder)
-                    ),
-                ));
-            }
-            on_wait(&holder);
-            // Short polls, each its own brief transaction, so that a running
-            // `CREATE INDEX CONCURRENTLY` never waits for us.
-            thread::sleep(poll + jitter(poll / 2));
-            poll = (poll * 2).min(Duration::from_millis(500));
-        }
+        let key = lock_key(&format!("cutover:{}", self.history_table.plain()));
+        self.advisory_lock(key, "the migration lock", owner, wait, on_wait)
     }
 
     fn transaction(
@@ -291,17 +292,9 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
             timeouts.statement_timeout.as_millis()
         );
         let insert_sql = self.insert_sql();
-        let res = self
-            .client
-            .batch_execute(&begin)
-            .map_err(db_error)
-            .and_then(|()| {
-                body(&mut PgSession {
-                    client: &mut self.client,
-                    insert_sql: &insert_sql,
-                    insert: &mut self.insert,
-                })
-            });
+        let res = self.client.batch_execute(&begin).map_err(db_error).and_then(|()| {
+            body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })
+        });
         match res {
             Ok(()) => self.client.batch_execute("COMMIT").map_err(db_error),
             Err(err) => {
@@ -325,11 +318,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
                 timeouts.statement_timeout.as_millis()
             ))
             .map_err(db_error)?;
-        body(&mut PgSession {
-            client: &mut self.client,
-            insert_sql: &insert_sql,
-            insert: &mut self.insert,
-        })
+        body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })
     }
 
     fn clear_leftovers(&mut self, sql: &str) -> Result<Option<String>, DbError> {
@@ -350,8 +339,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let (schema, name, building_pid): (String, String, Option<i32>) =
-            (row.get(0), row.get(1), row.get(2));
+        let (schema, name, building_pid): (String, String, Option<i32>) = (row.get(0), row.get(1), row.get(2));
         if let Some(pid) = building_pid {
             return Err(DbError::new(
                 DbErrorKind::LockTimeout,
@@ -359,9 +347,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
             ));
         }
         let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
-        self.client
-            .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified}"))
-            .map_err(db_error)?;
+        self.client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified}")).map_err(db_error)?;
         Ok(Some(format!("dropped INVALID index {schema}.{name} left by an earlier failed CREATE INDEX CONCURRENTLY")))
     }
 
@@ -378,9 +364,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
             ("VACUUM", _) | ("ALTER", "SYSTEM") => false,
             ("CREATE" | "DROP", "DATABASE" | "TABLESPACE") => false,
             ("CREATE", "SUBSCRIPTION") | ("DROP", "SUBSCRIPTION") => false,
-            ("CREATE", "INDEX" | "UNIQUE") | ("DROP", "INDEX") | ("REINDEX", _) => {
-                !has("CONCURRENTLY")
-            }
+            ("CREATE", "INDEX" | "UNIQUE") | ("DROP", "INDEX") | ("REINDEX", _) => !has("CONCURRENTLY"),
             ("ALTER", "TABLE") => !(has("DETACH") && has("CONCURRENTLY")),
             ("CLUSTER", "") => false,
             _ => true,
@@ -436,10 +420,7 @@ fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {
     );
     let rows = client.query(&sql, &[&key]).map_err(db_error)?;
     let Some(row) = rows.first() else {
-        return Ok(LockHolder {
-            description: "a session that has just released it".to_string(),
-            since: None,
-        });
+        return Ok(LockHolder { description: "a session that has just released it".to_string(), since: None });
     };
     let pid: i32 = row.get(0);
     let application: String = row.get(1);
@@ -449,10 +430,7 @@ fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {
     } else {
         format!("{application}, backend pid {pid} from {client_addr}")
     };
-    Ok(LockHolder {
-        description,
-        since: row.get(3),
-    })
+    Ok(LockHolder { description, since: row.get(3) })
 }
 
 fn describe_holder(holder: &LockHolder) -> String {
@@ -464,9 +442,7 @@ fn describe_holder(holder: &LockHolder) -> String {
 
 /// A pseudo-random duration below `max`, so that waiting runners do not poll in lockstep.
 fn jitter(max: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let seed = u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(17);
     let max_ms = max.as_millis().max(1) as u64;
     Duration::from_millis(seed % max_ms)
@@ -479,14 +455,8 @@ mod tests {
     #[test]
     fn index_names_of_concurrent_builds() {
         let name = |sql: &str| concurrent_index_name(sql);
-        assert_eq!(
-            name("CREATE INDEX CONCURRENTLY Users_Email ON users (email)"),
-            Some("users_email".into())
-        );
-        assert_eq!(
-            name("create unique index concurrently if not exists \"Mixed\" on t (a)"),
-            Some("Mixed".into())
-        );
+        assert_eq!(name("CREATE INDEX CONCURRENTLY Users_Email ON users (email)"), Some("users_email".into()));
+        assert_eq!(name("create unique index concurrently if not exists \"Mixed\" on t (a)"), Some("Mixed".into()));
         assert_eq!(name("CREATE INDEX CONCURRENTLY ON t (a)"), None);
         assert_eq!(name("CREATE INDEX i ON t (a)"), None);
     }

@@ -118,14 +118,10 @@ pub enum ConfigError {
 
 /// Reads a config file.
 pub fn read_config_file(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|err| ConfigError::Invalid {
-        path: path.to_path_buf(),
-        message: err.to_string().trim().to_string(),
-    })
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable { path: path.to_path_buf(), source })?;
+    toml::from_str(&text)
+        .map_err(|err| ConfigError::Invalid { path: path.to_path_buf(), message: err.to_string().trim().to_string() })
 }
 
 impl Settings {
@@ -170,8 +166,7 @@ impl Settings {
             }
         }
 
-        let env_origin =
-            |key: &str| format!("environment variable CUTOVER_{}", key.to_ascii_uppercase());
+        let env_origin = |key: &str| format!("environment variable CUTOVER_{}", key.to_ascii_uppercase());
         if let Some(dir) = env("CUTOVER_DIR") {
             settings.dir = PathBuf::from(dir);
         }
@@ -181,9 +176,7 @@ impl Settings {
         if let Some(table) = env("CUTOVER_HISTORY_TABLE") {
             settings.history_table = parse_table(&table, &env_origin("history_table"))?;
         }
-        apply_durations(&mut settings, &env_origin, |key| {
-            env(&format!("CUTOVER_{}", key.to_ascii_uppercase()))
-        })?;
+        apply_durations(&mut settings, &env_origin, |key| env(&format!("CUTOVER_{}", key.to_ascii_uppercase())))?;
         if let Some(retries) = env("CUTOVER_LOCK_RETRIES") {
             let origin = env_origin("lock_retries");
             let retries = retries.trim().parse().map_err(|_| ConfigError::BadValue {
@@ -193,11 +186,8 @@ impl Settings {
             settings.lock_retries = check_retries(retries, &origin)?;
         }
 
-        settings.database_url = overrides
-            .database_url
-            .or_else(|| env("CUTOVER_DATABASE_URL"))
-            .or(file_url)
-            .or_else(|| env("DATABASE_URL"));
+        settings.database_url =
+            overrides.database_url.or_else(|| env("CUTOVER_DATABASE_URL")).or(file_url).or_else(|| env("DATABASE_URL"));
         if let Some(dir) = overrides.dir {
             settings.dir = dir;
         }
@@ -218,12 +208,7 @@ fn apply_durations(
 ) -> Result<(), ConfigError> {
     let read = |key: &str| -> Result<Option<Duration>, ConfigError> {
         value(key)
-            .map(|text| {
-                parse_duration(&text).map_err(|message| ConfigError::BadValue {
-                    origin: origin(key),
-                    message,
-                })
-            })
+            .map(|text| parse_duration(&text).map_err(|message| ConfigError::BadValue { origin: origin(key), message }))
             .transpose()
     };
     if let Some(d) = read("lock_timeout")? {
@@ -248,18 +233,13 @@ fn apply_durations(
 }
 
 fn parse_layout(text: &str, origin: &str) -> Result<Layout, ConfigError> {
-    text.parse().map_err(|message| ConfigError::BadValue {
-        origin: origin.to_string(),
-        message,
-    })
+    text.parse().map_err(|message| ConfigError::BadValue { origin: origin.to_string(), message })
 }
 
 fn parse_table(text: &str, origin: &str) -> Result<String, ConfigError> {
     let valid = !text.is_empty()
         && text.split('.').count() <= 2
-        && text
-            .split('.')
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
+        && text.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
     if valid {
         Ok(text.to_string())
     } else {
@@ -285,12 +265,7 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |key| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-        }
+        move |key| pairs.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
     }
 
     fn file(text: &str) -> ConfigFile {
@@ -299,18 +274,15 @@ mod tests {
 
     #[test]
     fn layers_in_order_file_env_flags() {
-        let config = file("dir = \"db/migrations\"\nlock_timeout = \"5s\"\nlock_retries = 3\ndatabase_url_env = \"APP_DB\"\n");
+        let config =
+            file("dir = \"db/migrations\"\nlock_timeout = \"5s\"\nlock_retries = 3\ndatabase_url_env = \"APP_DB\"\n");
         let env = env_of(&[
             ("CUTOVER_LOCK_TIMEOUT", "3s"),
             ("APP_DB", "sqlite://app.db"),
             ("DATABASE_URL", "postgres://x/y"),
         ]);
-        let settings = Settings::resolve(
-            Some((Path::new("proj/cutover.toml"), config)),
-            &env,
-            Overrides::default(),
-        )
-        .unwrap();
+        let settings =
+            Settings::resolve(Some((Path::new("proj/cutover.toml"), config)), &env, Overrides::default()).unwrap();
         assert_eq!(settings.dir, PathBuf::from("proj/db/migrations"));
         assert_eq!(settings.lock_timeout, Duration::from_secs(3));
         assert_eq!(settings.lock_retries, 3);
@@ -326,11 +298,7 @@ mod tests {
         assert_eq!(settings.database_url.as_deref(), Some("sqlite::memory:"));
 
         let settings = Settings::resolve(None, &env, Overrides::default()).unwrap();
-        assert_eq!(
-            settings.database_url.as_deref(),
-            Some("postgres://x/y"),
-            "DATABASE_URL is the last fallback"
-        );
+        assert_eq!(settings.database_url.as_deref(), Some("postgres://x/y"), "DATABASE_URL is the last fallback");
     }
 
     #[test]
@@ -341,28 +309,14 @@ mod tests {
             Overrides::default(),
         )
         .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("`lock_timeout` in cutover.toml:"),
-            "{err}"
-        );
-        let err = Settings::resolve(
-            None,
-            &env_of(&[("CUTOVER_LOCK_RETRIES", "many")]),
-            Overrides::default(),
-        )
-        .unwrap_err();
+        assert!(err.to_string().starts_with("`lock_timeout` in cutover.toml:"), "{err}");
+        let err =
+            Settings::resolve(None, &env_of(&[("CUTOVER_LOCK_RETRIES", "many")]), Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("CUTOVER_LOCK_RETRIES"), "{err}");
-        let err = Settings::resolve(
-            None,
-            &env_of(&[("CUTOVER_HISTORY_TABLE", "x; drop table y")]),
-            Overrides::default(),
-        )
-        .unwrap_err();
+        let err =
+            Settings::resolve(None, &env_of(&[("CUTOVER_HISTORY_TABLE", "x; drop table y")]), Overrides::default())
+                .unwrap_err();
         assert!(err.to_string().contains("is not a table name"), "{err}");
-        assert!(
-            toml::from_str::<ConfigFile>("lock_timout = \"1s\"").is_err(),
-            "unknown keys are errors"
-        );
+        assert!(toml::from_str::<ConfigFile>("lock_timout = \"1s\"").is_err(), "unknown keys are errors");
     }
 }

@@ -34,10 +34,7 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn database(context: impl Into<String>, source: DbError) -> Error {
-        Error::Database {
-            context: context.into(),
-            source,
-        }
+        Error::Database { context: context.into(), source }
     }
 }
 
@@ -102,11 +99,7 @@ impl fmt::Display for MigrationFailure {
         if let Some(statement) = &self.statement {
             let one_line: String = statement.split_whitespace().collect::<Vec<_>>().join(" ");
             let shown: String = one_line.chars().take(200).collect();
-            let ellipsis = if one_line.chars().count() > 200 {
-                "..."
-            } else {
-                ""
-            };
+            let ellipsis = if one_line.chars().count() > 200 { "..." } else { "" };
             write!(f, "\n  statement: {shown}{ellipsis}")?;
         }
         let rerun = match self.direction {
@@ -114,10 +107,7 @@ impl fmt::Display for MigrationFailure {
             Direction::Down => "cutover down",
         };
         if self.transactional {
-            write!(
-                f,
-                "\n  nothing of it was applied: its transaction was rolled back"
-            )?;
+            write!(f, "\n  nothing of it was applied: its transaction was rolled back")?;
         } else if self.statements_done == 0 {
             write!(
                 f,
@@ -138,10 +128,7 @@ impl fmt::Display for MigrationFailure {
             write!(f, "\n  fix the script and run `{rerun}` again")?;
         }
         if let Some(record_error) = &self.record_error {
-            write!(
-                f,
-                "\n  the failure could not be recorded in the history: {record_error}"
-            )?;
+            write!(f, "\n  the failure could not be recorded in the history: {record_error}")?;
         }
         Ok(())
     }

@@ -21,7 +21,6 @@ pub use config::{read_config_file, ConfigError, ConfigFile, Overrides, Settings}
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use run::{
-    baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget,
-    RunSummary, UpOptions,
+    baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget, RunSummary, UpOptions,
 };
 pub use status::{compute_status, MigrationState, MigrationStatus};

@@ -5,9 +5,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use cutover_engine::{
-    DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts,
-};
+use cutover_engine::{DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts};
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, Statement, Version};
 
 use crate::error::{MigrationFailure, Refusal};
@@ -86,11 +84,7 @@ pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>
 }
 
 /// Applies pending migrations in order.
-pub fn up(
-    ctx: &mut Context<'_>,
-    set: &MigrationSet,
-    options: &UpOptions,
-) -> Result<RunSummary, Error> {
+pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Result<RunSummary, Error> {
     let started = Instant::now();
     if options.dry_run {
         let history = read_history_if_any(ctx)?;
@@ -98,8 +92,7 @@ pub fn up(
         let plan = plan_up(set, &statuses, options)?;
         let mut summary = RunSummary::default();
         for (migration, latest) in plan {
-            let resume_at =
-                resume_point(latest, Direction::Up).map_or(0, |r| r.statements_done as usize);
+            let resume_at = resume_point(latest, Direction::Up).map_or(0, |r| r.statements_done as usize);
             ctx.reporter.report(Event::WouldRun {
                 migration,
                 direction: Direction::Up,
@@ -113,15 +106,10 @@ pub fn up(
     }
 
     let _lock = acquire_lock(ctx)?;
-    ctx.target
-        .ensure_history()
-        .map_err(|e| Error::database("cannot create the history table", e))?;
+    ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
     // Read the history only now, under the lock, so that a runner that waited sees the work of
     // the one it waited for.
-    let history = ctx
-        .target
-        .read_history()
-        .map_err(|e| Error::database("cannot read the history", e))?;
+    let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
     let mut summary = RunSummary::default();
@@ -141,28 +129,17 @@ pub fn down(
     dry_run: bool,
 ) -> Result<RunSummary, Error> {
     let started = Instant::now();
-    let _lock = if dry_run {
-        None
-    } else {
-        Some(acquire_lock(ctx)?)
-    };
+    let _lock = if dry_run { None } else { Some(acquire_lock(ctx)?) };
     let history = if dry_run {
         read_history_if_any(ctx)?
     } else {
-        ctx.target
-            .ensure_history()
-            .map_err(|e| Error::database("cannot create the history table", e))?;
-        ctx.target
-            .read_history()
-            .map_err(|e| Error::database("cannot read the history", e))?
+        ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
+        ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?
     };
     let statuses = compute_status(set, &history);
     let problems = tamper_problems(set, &statuses);
     if !problems.is_empty() {
-        return Err(Error::Refused(Refusal {
-            problems,
-            advice: TAMPER_ADVICE.to_string(),
-        }));
+        return Err(Error::Refused(Refusal { problems, advice: TAMPER_ADVICE.to_string() }));
     }
 
     // Applied migrations, and any whose revert was interrupted, newest first.
@@ -177,10 +154,7 @@ pub fn down(
     revertible.reverse();
     let selected: Vec<&MigrationStatus> = match target {
         DownTarget::Steps(n) => revertible.into_iter().take(*n).collect(),
-        DownTarget::To(to) => revertible
-            .into_iter()
-            .filter(|s| s.version.as_ref().is_some_and(|v| v > to))
-            .collect(),
+        DownTarget::To(to) => revertible.into_iter().filter(|s| s.version.as_ref().is_some_and(|v| v > to)).collect(),
     };
     // Check every down script exists before reverting anything.
     let mut plan = Vec::new();
@@ -206,14 +180,8 @@ pub fn down(
     let mut summary = RunSummary::default();
     for (migration, script, latest) in plan {
         if dry_run {
-            let resume_at =
-                resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
-            ctx.reporter.report(Event::WouldRun {
-                migration,
-                direction: Direction::Down,
-                script,
-                resume_at,
-            });
+            let resume_at = resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
+            ctx.reporter.report(Event::WouldRun { migration, direction: Direction::Down, script, resume_at });
         } else {
             run_script(ctx, set, migration, Direction::Down, latest)?;
         }
@@ -227,27 +195,17 @@ pub fn down(
 /// counts as applied. Refused when cutover has already applied migrations here.
 pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) -> Result<(), Error> {
     let _lock = acquire_lock(ctx)?;
-    ctx.target
-        .ensure_history()
-        .map_err(|e| Error::database("cannot create the history table", e))?;
-    let history = ctx
-        .target
-        .read_history()
-        .map_err(|e| Error::database("cannot read the history", e))?;
-    let in_use = history
-        .iter()
-        .filter(|r| matches!(r.state, State::Applied | State::Baselined | State::Running))
-        .count();
+    ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
+    let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
+    let in_use =
+        history.iter().filter(|r| matches!(r.state, State::Applied | State::Baselined | State::Running)).count();
     if in_use > 0 {
         return Err(Error::Refused(Refusal {
             problems: vec![format!("the history already records {in_use} applied or baselined migrations")],
             advice: "baseline adopts a database that cutover has never migrated; this one is already managed: use `cutover up`".to_string(),
         }));
     }
-    let migration = set
-        .migrations
-        .iter()
-        .find(|m| m.version.as_ref() == Some(version));
+    let migration = set.migrations.iter().find(|m| m.version.as_ref() == Some(version));
     let now = now_rfc3339();
     let record = HistoryRecord {
         id: 0,
@@ -273,14 +231,8 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
         runner: runner_identity(),
         tool_version: TOOL_VERSION.to_string(),
     };
-    let timeouts = timeouts(
-        ctx.settings,
-        &Script {
-            path: Default::default(),
-            statements: vec![],
-            settings: Default::default(),
-        },
-    );
+    let timeouts =
+        timeouts(ctx.settings, &Script { path: Default::default(), statements: vec![], settings: Default::default() });
     ctx.target
         .transaction(timeouts, &mut |session| session.append_history(&record))
         .map_err(|e| Error::database("cannot record the baseline", e))
@@ -291,32 +243,20 @@ const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 const TAMPER_ADVICE: &str = "an applied migration is history: restore its file exactly as it was applied and put the change in a new migration; `cutover validate` lists every difference";
 
 fn read_history_if_any(ctx: &mut Context<'_>) -> Result<Vec<HistoryRecord>, Error> {
-    let exists = ctx
-        .target
-        .history_exists()
-        .map_err(|e| Error::database("cannot read the history", e))?;
+    let exists = ctx.target.history_exists().map_err(|e| Error::database("cannot read the history", e))?;
     if !exists {
         return Ok(Vec::new());
     }
-    ctx.target
-        .read_history()
-        .map_err(|e| Error::database("cannot read the history", e))
+    ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))
 }
 
 fn acquire_lock(ctx: &mut Context<'_>) -> Result<cutover_engine::LockGuard, Error> {
     let started = Instant::now();
-    let owner = format!(
-        "cutover {TOOL_VERSION} {} since {}",
-        runner_identity(),
-        now_rfc3339()
-    );
+    let owner = format!("cutover {TOOL_VERSION} {} since {}", runner_identity(), now_rfc3339());
     let reporter = &mut *ctx.reporter;
     ctx.target
         .acquire_runner_lock(&owner, ctx.settings.runner_lock_wait, &mut |holder| {
-            reporter.report(Event::WaitingForLock {
-                holder,
-                waited: started.elapsed(),
-            });
+            reporter.report(Event::WaitingForLock { holder, waited: started.elapsed() });
         })
         .map_err(|e| Error::database("cannot take the migration lock", e))
 }
@@ -335,9 +275,7 @@ fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) -> Vec<Stri
         let applied_at = status.applied_at.as_deref().unwrap_or("an unknown time");
         match status.state {
             MigrationState::Modified => {
-                let path = migration_of(set, status)
-                    .map(|m| m.up.path.display().to_string())
-                    .unwrap_or_default();
+                let path = migration_of(set, status).map(|m| m.up.path.display().to_string()).unwrap_or_default();
                 let recorded = status.latest.as_ref().map_or("", |r| r.checksum.as_str());
                 problems.push(format!(
                     "`{path}` ({label}) was edited after it was applied at {applied_at}: checksum {} now, {} when applied",
@@ -347,9 +285,7 @@ fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) -> Vec<Stri
             }
             MigrationState::Missing => {
                 let script = status.latest.as_ref().map_or("", |r| r.script.as_str());
-                problems.push(format!(
-                    "{label} was applied at {applied_at}, but its file `{script}` is gone"
-                ));
+                problems.push(format!("{label} was applied at {applied_at}, but its file `{script}` is gone"));
             }
             _ => {}
         }
@@ -377,7 +313,9 @@ fn plan_up<'a>(
     let out_of_order: Vec<String> = statuses
         .iter()
         .filter(|s| s.state == MigrationState::Pending && s.out_of_order)
-        .map(|s| format!("{} is older than the newest applied migration and was never applied (out of order)", label_of(s)))
+        .map(|s| {
+            format!("{} is older than the newest applied migration and was never applied (out of order)", label_of(s))
+        })
         .collect();
     if !out_of_order.is_empty() && !options.allow_out_of_order {
         problems.extend(out_of_order);
@@ -389,20 +327,12 @@ fn plan_up<'a>(
             (MigrationState::Failed | MigrationState::Running, Some(r)) if r.direction == Direction::Down && !r.transactional && r.statements_done > 0
         );
         if half_reverted {
-            problems.push(format!(
-                "{} stopped half-way through its down script",
-                label_of(status)
-            ));
-            advice.push(
-                "finish reverting it with `cutover down` before applying anything".to_string(),
-            );
+            problems.push(format!("{} stopped half-way through its down script", label_of(status)));
+            advice.push("finish reverting it with `cutover down` before applying anything".to_string());
         }
     }
     if !problems.is_empty() {
-        return Err(Error::Refused(Refusal {
-            problems,
-            advice: advice.join("; "),
-        }));
+        return Err(Error::Refused(Refusal { problems, advice: advice.join("; ") }));
     }
 
     let mut plan = Vec::new();
@@ -418,10 +348,7 @@ fn plan_up<'a>(
         };
         let pending = matches!(
             status.state,
-            MigrationState::Pending
-                | MigrationState::Failed
-                | MigrationState::Reverted
-                | MigrationState::Running
+            MigrationState::Pending | MigrationState::Failed | MigrationState::Reverted | MigrationState::Running
         );
         if wanted && pending {
             plan.push((migration, status.latest.as_ref()));
@@ -432,14 +359,8 @@ fn plan_up<'a>(
 
 fn timeouts(settings: &Settings, script: &Script) -> Timeouts {
     Timeouts {
-        lock_timeout: script
-            .settings
-            .lock_timeout
-            .unwrap_or(settings.lock_timeout),
-        statement_timeout: script
-            .settings
-            .statement_timeout
-            .unwrap_or(settings.statement_timeout),
+        lock_timeout: script.settings.lock_timeout.unwrap_or(settings.lock_timeout),
+        statement_timeout: script.settings.statement_timeout.unwrap_or(settings.statement_timeout),
     }
 }
 
@@ -456,13 +377,9 @@ impl Attempt<'_> {
         record.state = state;
         record.statements_done = statements_done as i64;
         record.prefix_checksum = (statements_done > 0).then(|| {
-            Checksum::of_statements(
-                self.script.statements[..statements_done]
-                    .iter()
-                    .map(|s| s.sql.as_str()),
-            )
-            .as_str()
-            .to_string()
+            Checksum::of_statements(self.script.statements[..statements_done].iter().map(|s| s.sql.as_str()))
+                .as_str()
+                .to_string()
         });
         if state != State::Running {
             record.finished_at = Some(now_rfc3339());
@@ -471,12 +388,7 @@ impl Attempt<'_> {
         record
     }
 
-    fn failed_record(
-        &self,
-        statements_done: usize,
-        error: &DbError,
-        failed: Option<&Statement>,
-    ) -> HistoryRecord {
+    fn failed_record(&self, statements_done: usize, error: &DbError, failed: Option<&Statement>) -> HistoryRecord {
         let mut record = self.record(State::Failed, statements_done);
         record.error_message = Some(error.to_string());
         record.error_sqlstate = error.code.clone();
@@ -491,12 +403,7 @@ impl Attempt<'_> {
 fn error_location(script: &Script, statement: &Statement, error: &DbError) -> String {
     let mut line = statement.line;
     if let Some(position) = error.position {
-        line += statement
-            .sql
-            .chars()
-            .take(position.saturating_sub(1))
-            .filter(|&c| c == '\n')
-            .count();
+        line += statement.sql.chars().take(position.saturating_sub(1)).filter(|&c| c == '\n').count();
     }
     format!("{}:{line}", script.path.display())
 }
@@ -510,10 +417,7 @@ fn run_script(
 ) -> Result<(), Error> {
     let script = match direction {
         Direction::Up => &migration.up,
-        Direction::Down => migration
-            .down
-            .as_ref()
-            .expect("down scripts are checked before running"),
+        Direction::Down => migration.down.as_ref().expect("down scripts are checked before running"),
     };
     let started_at = now_rfc3339();
     let attempt = Attempt {
@@ -548,21 +452,13 @@ fn run_script(
         },
     };
     let res = if script.settings.transaction {
-        ctx.reporter.report(Event::Starting {
-            migration,
-            direction,
-            resume_at: 0,
-        });
+        ctx.reporter.report(Event::Starting { migration, direction, resume_at: 0 });
         run_in_transaction(ctx, migration, &attempt)
     } else {
         run_statement_by_statement(ctx, migration, &attempt, latest)
     };
     res?;
-    ctx.reporter.report(Event::Finished {
-        migration,
-        direction,
-        duration: attempt.started.elapsed(),
-    });
+    ctx.reporter.report(Event::Finished { migration, direction, duration: attempt.started.elapsed() });
     Ok(())
 }
 
@@ -574,11 +470,7 @@ fn final_state(direction: Direction) -> State {
 }
 
 /// The whole script and its history row in one transaction, retried on lock timeouts.
-fn run_in_transaction(
-    ctx: &mut Context<'_>,
-    migration: &Migration,
-    attempt: &Attempt<'_>,
-) -> Result<(), Error> {
+fn run_in_transaction(ctx: &mut Context<'_>, migration: &Migration, attempt: &Attempt<'_>) -> Result<(), Error> {
     let script = attempt.script;
     let timeouts = timeouts(ctx.settings, script);
     let n_statements = script.statements.len();
@@ -588,9 +480,7 @@ fn run_in_transaction(
         let mut failed_idx = None;
         let res = ctx.target.transaction(timeouts, &mut |session| {
             for (idx, statement) in script.statements.iter().enumerate() {
-                session
-                    .execute(&statement.sql)
-                    .inspect_err(|_| failed_idx = Some(idx))?;
+                session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
             }
             session.append_history(&done)
         });
@@ -600,20 +490,12 @@ fn run_in_transaction(
         };
         if error.is_lock_contention() && attempt_no < tries {
             let delay = backoff(ctx.settings.retry_backoff, attempt_no);
-            ctx.reporter.report(Event::Retrying {
-                migration,
-                attempt: attempt_no,
-                tries,
-                delay,
-                error: &error,
-            });
+            ctx.reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error: &error });
             thread::sleep(delay);
             continue;
         }
         let failed = failed_idx.map(|idx| &script.statements[idx]);
-        return Err(record_failure(
-            ctx, migration, attempt, 0, error, failed, attempt_no,
-        ));
+        return Err(record_failure(ctx, migration, attempt, 0, error, failed, attempt_no));
     }
     unreachable!("the last try returns")
 }
@@ -634,12 +516,7 @@ fn run_statement_by_statement(
         let done = previous.statements_done as usize;
         let unchanged = done <= script.statements.len()
             && previous.prefix_checksum.as_deref()
-                == Some(
-                    Checksum::of_statements(
-                        script.statements[..done].iter().map(|s| s.sql.as_str()),
-                    )
-                    .as_str(),
-                );
+                == Some(Checksum::of_statements(script.statements[..done].iter().map(|s| s.sql.as_str())).as_str());
         if !unchanged {
             return Err(Error::Refused(Refusal {
                 problems: vec![format!(
@@ -654,20 +531,11 @@ fn run_statement_by_statement(
         }
         start_idx = done;
     }
-    ctx.reporter.report(Event::Starting {
-        migration,
-        direction,
-        resume_at: start_idx,
-    });
+    ctx.reporter.report(Event::Starting { migration, direction, resume_at: start_idx });
     let running = attempt.record(State::Running, start_idx);
     ctx.target
         .autocommit(timeouts, &mut |session| session.append_history(&running))
-        .map_err(|e| {
-            Error::database(
-                format!("cannot record the start of {}", migration.label()),
-                e,
-            )
-        })?;
+        .map_err(|e| Error::database(format!("cannot record the start of {}", migration.label()), e))?;
 
     for (idx, statement) in script.statements.iter().enumerate().skip(start_idx) {
         let progress = attempt.record(State::Running, idx + 1);
@@ -677,20 +545,9 @@ fn run_statement_by_statement(
             if !in_transaction {
                 match ctx.target.clear_leftovers(&statement.sql) {
                     Ok(None) => {}
-                    Ok(Some(what)) => ctx.reporter.report(Event::Cleared {
-                        migration,
-                        what: &what,
-                    }),
+                    Ok(Some(what)) => ctx.reporter.report(Event::Cleared { migration, what: &what }),
                     Err(error) => {
-                        return Err(record_failure(
-                            ctx,
-                            migration,
-                            attempt,
-                            idx,
-                            error,
-                            Some(statement),
-                            attempt_no,
-                        ))
+                        return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), attempt_no))
                     }
                 }
             }
@@ -704,10 +561,7 @@ fn run_statement_by_statement(
             } else {
                 ctx.target
                     .autocommit(timeouts, &mut |session| session.execute(&statement.sql))
-                    .and_then(|()| {
-                        ctx.target
-                            .autocommit(timeouts, &mut |session| session.append_history(&progress))
-                    })
+                    .and_then(|()| ctx.target.autocommit(timeouts, &mut |session| session.append_history(&progress)))
             };
             let error = match res {
                 Ok(()) => break,
@@ -715,25 +569,11 @@ fn run_statement_by_statement(
             };
             if error.is_lock_contention() && attempt_no < tries {
                 let delay = backoff(ctx.settings.retry_backoff, attempt_no);
-                ctx.reporter.report(Event::Retrying {
-                    migration,
-                    attempt: attempt_no,
-                    tries,
-                    delay,
-                    error: &error,
-                });
+                ctx.reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error: &error });
                 thread::sleep(delay);
                 continue;
             }
-            return Err(record_failure(
-                ctx,
-                migration,
-                attempt,
-                idx,
-                error,
-                Some(statement),
-                attempt_no,
-            ));
+            return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), attempt_no));
         }
     }
     let done = attempt.record(final_state(direction), script.statements.len());
@@ -755,10 +595,7 @@ fn record_failure(
 ) -> Error {
     let record = attempt.failed_record(statements_done, &error, failed);
     let timeouts = timeouts(ctx.settings, attempt.script);
-    let record_error = ctx
-        .target
-        .autocommit(timeouts, &mut |session| session.append_history(&record))
-        .err();
+    let record_error = ctx.target.autocommit(timeouts, &mut |session| session.append_history(&record)).err();
     Error::MigrationFailed(Box::new(MigrationFailure {
         label: migration.label(),
         direction: attempt.base.direction,
@@ -776,12 +613,8 @@ fn record_failure(
 /// Exponential backoff from `base`, capped at 30 s, with ±50% jitter so that retrying runners
 /// and the traffic they wait for do not fall into step.
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exponential = base
-        .saturating_mul(1 << (attempt - 1).min(16))
-        .min(Duration::from_secs(30));
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let exponential = base.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(30));
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let mut x = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) ^ u64::from(attempt);
     x ^= x << 13;
     x ^= x >> 7;
@@ -791,10 +624,7 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
 }
 
 fn relative_path(set: &MigrationSet, path: &Path) -> String {
-    path.strip_prefix(&set.dir)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+    path.strip_prefix(&set.dir).unwrap_or(path).display().to_string()
 }
 
 /// `user@host pid N`: who ran a migration, for the history and the lock holder.
@@ -836,10 +666,7 @@ mod tests {
         for attempt in 1..=4 {
             let nominal = Duration::from_secs(1) * (1 << (attempt - 1));
             let delay = backoff(Duration::from_secs(1), attempt);
-            assert!(
-                delay >= nominal / 2 && delay <= nominal * 3 / 2,
-                "{attempt}: {delay:?}"
-            );
+            assert!(delay >= nominal / 2 && delay <= nominal * 3 / 2, "{attempt}: {delay:?}");
         }
         assert!(backoff(Duration::from_secs(10), 20) <= Duration::from_secs(45));
     }

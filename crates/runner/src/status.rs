@@ -83,12 +83,7 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
         .iter()
         .rev()
         .find(|r| r.kind == RecordKind::Baseline && r.state == State::Baselined)
-        .and_then(|r| {
-            Some((
-                parse_recorded(r.version.as_deref()?)?,
-                r.finished_at.clone(),
-            ))
-        });
+        .and_then(|r| Some((parse_recorded(r.version.as_deref()?)?, r.finished_at.clone())));
     // The latest row per version and per repeatable name, in one pass over the history:
     // `status` must stay fast on thousands of migrations.
     let mut latest_by_version: BTreeMap<Version, &HistoryRecord> = BTreeMap::new();
@@ -117,18 +112,12 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
         let checksum = migration.checksum.as_str();
         let (state, applied_at) = match latest {
             None => match (&migration.version, &baseline) {
-                (Some(version), Some((base, at))) if version <= base => {
-                    (MigrationState::Baselined, at.clone())
-                }
+                (Some(version), Some((base, at))) if version <= base => (MigrationState::Baselined, at.clone()),
                 _ => (MigrationState::Pending, None),
             },
             Some(record) => match record.state {
-                State::Applied if record.checksum == checksum => {
-                    (MigrationState::Applied, record.finished_at.clone())
-                }
-                State::Applied if migration.kind == MigrationKind::Repeatable => {
-                    (MigrationState::Pending, None)
-                }
+                State::Applied if record.checksum == checksum => (MigrationState::Applied, record.finished_at.clone()),
+                State::Applied if migration.kind == MigrationKind::Repeatable => (MigrationState::Pending, None),
                 State::Applied => (MigrationState::Modified, record.finished_at.clone()),
                 State::Failed => (MigrationState::Failed, None),
                 State::Running => (MigrationState::Running, None),
@@ -150,11 +139,7 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     }
 
     // Applied versions whose files are gone.
-    let file_versions: BTreeSet<&Version> = set
-        .migrations
-        .iter()
-        .filter_map(|m| m.version.as_ref())
-        .collect();
+    let file_versions: BTreeSet<&Version> = set.migrations.iter().filter_map(|m| m.version.as_ref()).collect();
     let mut missing: Vec<(Version, &HistoryRecord)> = Vec::new();
     for (version, &latest) in &latest_by_version {
         if file_versions.contains(version) {
@@ -186,19 +171,11 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
 
     let newest_applied = statuses
         .iter()
-        .filter(|s| {
-            matches!(
-                s.state,
-                MigrationState::Applied | MigrationState::Modified | MigrationState::Missing
-            )
-        })
+        .filter(|s| matches!(s.state, MigrationState::Applied | MigrationState::Modified | MigrationState::Missing))
         .filter_map(|s| s.version.clone())
         .max();
     if let Some(newest) = newest_applied {
-        for status in statuses
-            .iter_mut()
-            .filter(|s| s.state == MigrationState::Pending)
-        {
+        for status in statuses.iter_mut().filter(|s| s.state == MigrationState::Pending) {
             if let Some(version) = &status.version {
                 status.out_of_order = *version < newest;
             }
@@ -219,16 +196,10 @@ pub fn migration_of<'a>(set: &'a MigrationSet, status: &MigrationStatus) -> Opti
 
 /// Where a non-transactional script should resume, from the latest row about it in the same
 /// direction: the number of statements known to be applied.
-pub fn resume_point(
-    latest: Option<&HistoryRecord>,
-    direction: Direction,
-) -> Option<&HistoryRecord> {
+pub fn resume_point(latest: Option<&HistoryRecord>, direction: Direction) -> Option<&HistoryRecord> {
     let record = latest?;
     let interrupted = matches!(record.state, State::Running | State::Failed);
-    (interrupted
-        && record.direction == direction
-        && !record.transactional
-        && record.statements_done > 0)
+    (interrupted && record.direction == direction && !record.transactional && record.statements_done > 0)
         .then_some(record)
 }
 
@@ -284,12 +255,7 @@ mod tests {
     }
 
     fn check(migrations: Vec<Migration>, history: Vec<HistoryRecord>, expected: &[&str]) {
-        let set = MigrationSet {
-            dir: PathBuf::new(),
-            layout: Layout::Native,
-            migrations,
-            ignored: vec![],
-        };
+        let set = MigrationSet { dir: PathBuf::new(), layout: Layout::Native, migrations, ignored: vec![] };
         let actual: Vec<String> = compute_status(&set, &history)
             .iter()
             .map(|s| {
@@ -322,14 +288,7 @@ mod tests {
                 record("6", State::Applied, "f"),
                 record("6", State::Reverted, "f"),
             ],
-            &[
-                "1 applied",
-                "2 modified",
-                "3 failed",
-                "4 pending out-of-order",
-                "5 missing",
-                "6 reverted",
-            ],
+            &["1 applied", "2 modified", "3 failed", "4 pending out-of-order", "5 missing", "6 reverted"],
         );
     }
 
@@ -338,11 +297,7 @@ mod tests {
         let mut base = record("2", State::Baselined, "");
         base.kind = RecordKind::Baseline;
         check(
-            vec![
-                migration("1", "a"),
-                migration("2", "b"),
-                migration("3", "c"),
-            ],
+            vec![migration("1", "a"), migration("2", "b"), migration("3", "c")],
             vec![base],
             &["1 baselined", "2 baselined", "3 pending"],
         );
@@ -351,11 +306,7 @@ mod tests {
     #[test]
     fn crlf_checkout_is_still_applied() {
         let text = cutover_migration::normalize("SELECT 1;\r\n");
-        check(
-            vec![migration("1", &text)],
-            vec![record("1", State::Applied, "SELECT 1;\n")],
-            &["1 applied"],
-        );
+        check(vec![migration("1", &text)], vec![record("1", State::Applied, "SELECT 1;\n")], &["1 applied"]);
     }
 
     #[test]

@@ -37,11 +37,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<SqliteTarget, D
         None => Connection::open_in_memory(),
     }
     .map_err(db_error)?;
-    Ok(SqliteTarget {
-        conn,
-        path,
-        history_table: history_table.to_string(),
-    })
+    Ok(SqliteTarget { conn, path, history_table: history_table.to_string() })
 }
 
 /// Quotes an identifier for SQLite: wrapped in `"`, inner `"` doubled.

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
-    RecordKind, Session, State, Timeouts,
+    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind, Session, State,
+    Timeouts,
 };
 use rusqlite::{params, Connection};
 
@@ -77,15 +77,12 @@ impl SqliteTarget {
     /// Applies the timeouts: the busy timeout waits for locks; the progress handler interrupts
     /// a statement that runs past the statement timeout.
     fn set_timeouts(&self, timeouts: Timeouts) -> Result<(), DbError> {
-        self.conn
-            .busy_timeout(timeouts.lock_timeout)
-            .map_err(db_error)?;
+        self.conn.busy_timeout(timeouts.lock_timeout).map_err(db_error)?;
         if timeouts.statement_timeout.is_zero() {
             self.conn.progress_handler(0, None::<fn() -> bool>);
         } else {
             let deadline = Instant::now() + timeouts.statement_timeout;
-            self.conn
-                .progress_handler(10_000, Some(move || Instant::now() > deadline));
+            self.conn.progress_handler(10_000, Some(move || Instant::now() > deadline));
         }
         Ok(())
     }
@@ -128,8 +125,7 @@ impl MigrationTarget for SqliteTarget {
         let no_update = quote_ident(&format!("{}_no_update", self.history_table));
         let no_delete = quote_ident(&format!("{}_no_delete", self.history_table));
         let index = quote_ident(&format!("{}_version_idx", self.history_table));
-        let message =
-            "the cutover history is append-only; cutover records every change as a new row";
+        let message = "the cutover history is append-only; cutover records every change as a new row";
         let ddl = format!(
             r#"
 BEGIN IMMEDIATE;
@@ -163,9 +159,7 @@ CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {table} BEGIN SELECT R
 COMMIT;
 "#
         );
-        self.conn
-            .busy_timeout(Duration::from_secs(30))
-            .map_err(db_error)?;
+        self.conn.busy_timeout(Duration::from_secs(30)).map_err(db_error)?;
         self.conn.execute_batch(&ddl).map_err(|err| {
             let _ = self.conn.execute_batch("ROLLBACK");
             db_error(err)
@@ -173,10 +167,7 @@ COMMIT;
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
-        let sql = format!(
-            "SELECT id, {COLUMNS} FROM {} ORDER BY id",
-            quote_ident(&self.history_table)
-        );
+        let sql = format!("SELECT id, {COLUMNS} FROM {} ORDER BY id", quote_ident(&self.history_table));
         let mut statement = self.conn.prepare(&sql).map_err(db_error)?;
         let rows = statement
             .query_map([], |row| {
@@ -212,17 +203,13 @@ COMMIT;
             })
             .map_err(db_error)?;
         let corrupt = |what: &str, value: &str| {
-            DbError::new(
-                DbErrorKind::Other,
-                format!("the history table has an unknown {what} `{value}`"),
-            )
+            DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
         };
         let mut records = Vec::new();
         for row in rows {
             let (kind, direction, state, mut record) = row.map_err(db_error)?;
             record.kind = RecordKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?;
-            record.direction =
-                Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?;
+            record.direction = Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?;
             record.state = State::parse(&state).ok_or_else(|| corrupt("state", &state))?;
             records.push(record);
         }
@@ -242,17 +229,9 @@ COMMIT;
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".cutover-lock");
         let lock_path = Path::new(&lock_path);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_path)
-            .map_err(|err| {
-                DbError::new(
-                    DbErrorKind::Connection,
-                    format!("cannot open lock file `{}`: {err}", lock_path.display()),
-                )
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(lock_path).map_err(|err| {
+                DbError::new(DbErrorKind::Connection, format!("cannot open lock file `{}`: {err}", lock_path.display()))
             })?;
         let started = Instant::now();
         loop {
@@ -284,9 +263,7 @@ COMMIT;
                 ));
             }
             on_wait(&holder);
-            thread::sleep(Duration::from_millis(
-                50 + u64::from(std::process::id() % 50),
-            ));
+            thread::sleep(Duration::from_millis(50 + u64::from(std::process::id() % 50)));
         }
     }
 
@@ -296,13 +273,8 @@ COMMIT;
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
         self.set_timeouts(timeouts)?;
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(db_error)?;
-        let res = body(&mut SqliteSession {
-            conn: &self.conn,
-            table: &self.history_table,
-        });
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(db_error)?;
+        let res = body(&mut SqliteSession { conn: &self.conn, table: &self.history_table });
         match res {
             Ok(()) => self.conn.execute_batch("COMMIT").map_err(|err| {
                 let _ = self.conn.execute_batch("ROLLBACK");
@@ -324,10 +296,7 @@ COMMIT;
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
         self.set_timeouts(timeouts)?;
-        body(&mut SqliteSession {
-            conn: &self.conn,
-            table: &self.history_table,
-        })
+        body(&mut SqliteSession { conn: &self.conn, table: &self.history_table })
     }
 
     fn clear_leftovers(&mut self, _sql: &str) -> Result<Option<String>, DbError> {
@@ -347,13 +316,7 @@ fn read_holder(file: &mut File) -> LockHolder {
     let _ = file.read_to_string(&mut text);
     let mut lines = text.lines();
     match lines.next() {
-        Some(owner) if !owner.is_empty() => LockHolder {
-            description: owner.to_string(),
-            since: None,
-        },
-        _ => LockHolder {
-            description: "another process".to_string(),
-            since: None,
-        },
+        Some(owner) if !owner.is_empty() => LockHolder { description: owner.to_string(), since: None },
+        _ => LockHolder { description: "another process".to_string(), since: None },
     }
 }

@@ -25,10 +25,7 @@ const DIRECTORIES: [(&str, Layout); 6] = [
     ("vaultwarden/migrations/postgresql", Layout::Diesel),
     ("vaultwarden/migrations/mysql", Layout::Diesel),
     ("vaultwarden/migrations/sqlite", Layout::Diesel),
-    (
-        "hatchet/cmd/hatchet-migrate/migrate/migrations",
-        Layout::Goose,
-    ),
+    ("hatchet/cmd/hatchet-migrate/migrate/migrations", Layout::Goose),
 ];
 
 #[test]
@@ -39,11 +36,7 @@ fn corpus_directories_read_in_their_layouts() {
         assert_eq!(set.layout, layout, "{dir}");
         let n_statements: usize = set.migrations.iter().map(|m| m.up.statements.len()).sum();
         let n_downs = set.migrations.iter().filter(|m| m.down.is_some()).count();
-        let n_no_tx = set
-            .migrations
-            .iter()
-            .filter(|m| !m.up.settings.transaction)
-            .count();
+        let n_no_tx = set.migrations.iter().filter(|m| !m.up.settings.transaction).count();
         eprintln!(
             "{dir}: {} migrations, {n_statements} up statements, {n_downs} with down, {n_no_tx} without transaction, {} ignored",
             set.migrations.len(),
@@ -52,12 +45,7 @@ fn corpus_directories_read_in_their_layouts() {
         assert!(set.migrations.len() > 10, "{dir}");
         // Versions strictly increase: no two migrations share one.
         for pair in set.migrations.windows(2) {
-            assert!(
-                pair[0].version < pair[1].version,
-                "{dir}: {} then {}",
-                pair[0].label(),
-                pair[1].label()
-            );
+            assert!(pair[0].version < pair[1].version, "{dir}: {} then {}", pair[0].label(), pair[1].label());
         }
     }
 }
@@ -72,34 +60,18 @@ fn apply(root: &std::path::Path, dir: &str, to: Option<&str>) -> PgDb {
         cmd.args(["--to", to]);
     }
     let output = cmd.output().unwrap();
-    assert!(
-        output.status.success(),
-        "{dir}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{dir}: {}", String::from_utf8_lossy(&output.stderr));
     let set = discover(&root.join(dir), None).unwrap();
     let expected = set
         .migrations
         .iter()
         .filter(|m| to.is_none_or(|to| m.version.as_ref().is_some_and(|v| v.as_str() <= to)))
         .count();
-    let applied: usize = db
-        .query("SELECT count(DISTINCT version) FROM cutover_history WHERE state = 'applied'")
-        .parse()
-        .unwrap();
+    let applied: usize =
+        db.query("SELECT count(DISTINCT version) FROM cutover_history WHERE state = 'applied'").parse().unwrap();
     assert_eq!(applied, expected, "{dir}");
-    let status = project
-        .cutover(&db.url)
-        .arg("--dir")
-        .arg(root.join(dir))
-        .arg("validate")
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{dir}: {}",
-        String::from_utf8_lossy(&status.stdout)
-    );
+    let status = project.cutover(&db.url).arg("--dir").arg(root.join(dir)).arg("validate").output().unwrap();
+    assert!(status.status.success(), "{dir}: {}", String::from_utf8_lossy(&status.stdout));
     db
 }
 
@@ -120,11 +92,7 @@ fn hatchet_goose_files_apply_to_an_empty_postgres() {
     let Some(root) = corpus() else { return };
     // 20260424205453 locks and renames `v1_*_olap_new` tables that hatchet's application
     // creates at run time, not any migration: on an empty database it cannot apply.
-    apply(
-        &root,
-        "hatchet/cmd/hatchet-migrate/migrate/migrations",
-        Some("20260424205452"),
-    );
+    apply(&root, "hatchet/cmd/hatchet-migrate/migrate/migrations", Some("20260424205452"));
 }
 
 #[test]
@@ -135,10 +103,6 @@ fn lemmy_applies_to_an_empty_postgres() {
     drop(db);
     // 2025-08-01-000016 writes `FROM (SELECT ...)` without an alias, which PostgreSQL accepts
     // only from version 16 on.
-    let to = if server_version >= 160_000 {
-        None
-    } else {
-        Some("20250801000015")
-    };
+    let to = if server_version >= 160_000 { None } else { Some("20250801000015") };
     apply(&root, "lemmy/migrations", to);
 }

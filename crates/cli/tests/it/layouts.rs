@@ -20,10 +20,7 @@ fn write_fixture(project: &Project, layout: &str) {
                 .migration("20240101000000_accounts.down.sql", M1_DOWN)
                 .migration("20240201000000_name.up.sql", M2_UP)
                 .migration("20240201000000_name.down.sql", M2_DOWN)
-                .migration(
-                    "20240301000000_seed.up.sql",
-                    &format!("-- cutover:no-transaction\n{M3_UP}"),
-                )
+                .migration("20240301000000_seed.up.sql", &format!("-- cutover:no-transaction\n{M3_UP}"))
                 .migration("20240301000000_seed.down.sql", M3_DOWN);
         }
         "sqlx" => {
@@ -32,10 +29,7 @@ fn write_fixture(project: &Project, layout: &str) {
                 .migration("20240101000000_accounts.down.sql", M1_DOWN)
                 .migration("20240201000000_name.up.sql", M2_UP)
                 .migration("20240201000000_name.down.sql", M2_DOWN)
-                .migration(
-                    "20240301000000_seed.up.sql",
-                    &format!("-- no-transaction\n{M3_UP}"),
-                )
+                .migration("20240301000000_seed.up.sql", &format!("-- no-transaction\n{M3_UP}"))
                 .migration("20240301000000_seed.down.sql", M3_DOWN);
         }
         "flyway" => {
@@ -60,9 +54,7 @@ fn write_fixture(project: &Project, layout: &str) {
                 )
                 .migration(
                     "20240301000000_seed.sql",
-                    &format!(
-                        "-- migrate:up transaction:false\n{M3_UP}\n\n-- migrate:down\n{M3_DOWN}\n"
-                    ),
+                    &format!("-- migrate:up transaction:false\n{M3_UP}\n\n-- migrate:down\n{M3_DOWN}\n"),
                 );
         }
         "goose" => {
@@ -84,10 +76,7 @@ fn write_fixture(project: &Project, layout: &str) {
                 .migration("2024-02-01-000000_name/up.sql", M2_UP)
                 .migration("2024-02-01-000000_name/down.sql", M2_DOWN)
                 .migration("2024-03-01-000000_seed/up.sql", M3_UP)
-                .migration(
-                    "2024-03-01-000000_seed/metadata.toml",
-                    "run_in_transaction = false\n",
-                )
+                .migration("2024-03-01-000000_seed/metadata.toml", "run_in_transaction = false\n")
                 .migration("2024-03-01-000000_seed/down.sql", M3_DOWN);
         }
         other => panic!("no fixture for {other}"),
@@ -95,23 +84,10 @@ fn write_fixture(project: &Project, layout: &str) {
 }
 
 fn states(project: &Project, url: &str, layout: &str) -> Vec<String> {
-    let output = project
-        .cutover(url)
-        .args(["status", "--format", "json", "--layout", layout])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = project.cutover(url).args(["status", "--format", "json", "--layout", layout]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
-    json["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["state"].as_str().unwrap().to_string())
-        .collect()
+    json["migrations"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap().to_string()).collect()
 }
 
 /// Applies and reverts the fixture of `layout` against `url`; `count_rows` reads the row count.
@@ -120,51 +96,23 @@ fn round_trip(layout: &str, url: &str, count_rows: &dyn Fn() -> String) {
     write_fixture(&project, layout);
     assert_eq!(states(&project, url, layout), ["pending"; 3], "{layout}");
 
-    project
-        .cutover(url)
-        .args(["up", "--layout", layout])
-        .assert()
-        .success();
+    project.cutover(url).args(["up", "--layout", layout]).assert().success();
     assert_eq!(states(&project, url, layout), ["applied"; 3], "{layout}");
     assert_eq!(count_rows(), "2", "{layout}");
 
-    project
-        .cutover(url)
-        .args(["down", "--layout", layout])
-        .assert()
-        .success();
-    assert_eq!(
-        states(&project, url, layout),
-        ["applied", "applied", "reverted"],
-        "{layout}"
-    );
+    project.cutover(url).args(["down", "--layout", layout]).assert().success();
+    assert_eq!(states(&project, url, layout), ["applied", "applied", "reverted"], "{layout}");
     assert_eq!(count_rows(), "0", "{layout}");
 
-    project
-        .cutover(url)
-        .args(["down", "--to", "0", "--layout", layout])
-        .assert()
-        .success();
+    project.cutover(url).args(["down", "--to", "0", "--layout", layout]).assert().success();
     assert_eq!(states(&project, url, layout), ["reverted"; 3], "{layout}");
 
     // Reverted migrations apply again.
-    project
-        .cutover(url)
-        .args(["up", "--layout", layout])
-        .assert()
-        .success();
+    project.cutover(url).args(["up", "--layout", layout]).assert().success();
     assert_eq!(states(&project, url, layout), ["applied"; 3], "{layout}");
 }
 
-const LAYOUTS: [&str; 7] = [
-    "native",
-    "golang-migrate",
-    "sqlx",
-    "flyway",
-    "dbmate",
-    "goose",
-    "diesel",
-];
+const LAYOUTS: [&str; 7] = ["native", "golang-migrate", "sqlx", "flyway", "dbmate", "goose", "diesel"];
 
 #[test]
 fn every_layout_applies_and_reverts_on_postgres() {
@@ -193,11 +141,7 @@ fn every_layout_applies_and_reverts_on_sqlite() {
         round_trip(layout, &url, &|| {
             // A missing table counts as zero rows.
             let conn = rusqlite::Connection::open(&path).unwrap();
-            conn.query_row("SELECT count(*) FROM accounts", [], |row| {
-                row.get::<_, i64>(0)
-            })
-            .unwrap_or(0)
-            .to_string()
+            conn.query_row("SELECT count(*) FROM accounts", [], |row| row.get::<_, i64>(0)).unwrap_or(0).to_string()
         });
     }
 }

@@ -10,40 +10,23 @@ use serde_json::{json, Value};
 use crate::util::{output_text, PgDb, Project};
 
 fn checksum(text: &str) -> String {
-    Checksum::of_normalized(&normalize(text))
-        .as_str()
-        .to_string()
+    Checksum::of_normalized(&normalize(text)).as_str().to_string()
 }
 
 #[test]
 fn status_json_is_exact() {
     let db = PgDb::new();
     let project = Project::new();
-    let (m1, m2, m3) = (
-        "CREATE TABLE a (id int);\n",
-        "CREATE TABLE b (id int);\n",
-        "CREATE TABLE c (id int);\n",
-    );
-    project
-        .migration("1_a.up.sql", m1)
-        .migration("2_b.up.sql", m2)
-        .migration("3_c.up.sql", m3);
-    project
-        .cutover(&db.url)
-        .args(["up", "--to", "2"])
-        .assert()
-        .success();
+    let (m1, m2, m3) = ("CREATE TABLE a (id int);\n", "CREATE TABLE b (id int);\n", "CREATE TABLE c (id int);\n");
+    project.migration("1_a.up.sql", m1).migration("2_b.up.sql", m2).migration("3_c.up.sql", m3);
+    project.cutover(&db.url).args(["up", "--to", "2"]).assert().success();
 
     let applied_at: Vec<String> = db
         .query(r#"SELECT to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM cutover_history ORDER BY id"#)
         .lines()
         .map(str::to_string)
         .collect();
-    let output = project
-        .cutover(&db.url)
-        .args(["status", "--format", "json"])
-        .output()
-        .unwrap();
+    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
     assert!(output.status.success());
     let actual: Value = serde_json::from_slice(&output.stdout).unwrap();
     let expected = json!({"migrations": [
@@ -58,53 +41,32 @@ fn status_json_is_exact() {
 fn edited_applied_migration_blocks_validate_and_up_but_crlf_does_not() {
     let db = PgDb::new();
     let project = Project::new();
-    project.migration(
-        "1_a.up.sql",
-        "CREATE TABLE a (id int);\nCREATE TABLE a2 (id int);\n",
-    );
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\nCREATE TABLE a2 (id int);\n");
     project.cutover(&db.url).arg("up").assert().success();
     project.migration("2_b.up.sql", "CREATE TABLE b (id int);\n");
 
     // A line-ending change is not an edit.
-    project.migration(
-        "1_a.up.sql",
-        "CREATE TABLE a (id int);\r\nCREATE TABLE a2 (id int);\r\n",
-    );
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\r\nCREATE TABLE a2 (id int);\r\n");
     project.cutover(&db.url).arg("validate").assert().success();
 
     // A real edit is.
-    project.migration(
-        "1_a.up.sql",
-        "CREATE TABLE a (id bigint);\nCREATE TABLE a2 (id int);\n",
-    );
+    project.migration("1_a.up.sql", "CREATE TABLE a (id bigint);\nCREATE TABLE a2 (id int);\n");
     let output = project.cutover(&db.url).arg("validate").output().unwrap();
     let (stdout, _) = output_text(&output);
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stdout.contains("1_a.up.sql") && stdout.contains("was edited after it was applied"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("1_a.up.sql") && stdout.contains("was edited after it was applied"), "{stdout}");
 
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("nothing was applied") && stderr.contains("1_a.up.sql"),
-        "{stderr}"
-    );
-    assert_eq!(
-        db.tables(),
-        "a,a2,cutover_history",
-        "the pending migration was not applied"
-    );
+    assert!(stderr.contains("nothing was applied") && stderr.contains("1_a.up.sql"), "{stderr}");
+    assert_eq!(db.tables(), "a,a2,cutover_history", "the pending migration was not applied");
 
     // A deleted applied migration is reported as missing.
     std::fs::remove_file(project.path("migrations/1_a.up.sql")).unwrap();
     let output = project.cutover(&db.url).arg("validate").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(output_text(&output)
-        .0
-        .contains("its file `1_a.up.sql` is gone"));
+    assert!(output_text(&output).0.contains("its file `1_a.up.sql` is gone"));
 }
 
 #[test]
@@ -112,46 +74,28 @@ fn failing_transactional_migration_leaves_no_trace_and_is_retried_once_fixed() {
     let db = PgDb::new();
     let project = Project::new();
     let broken = "CREATE TABLE one (id int);\nCREATE TABLE two (id int);\nINSERT INTO\n  missing_table VALUES (1);\nCREATE TABLE four (id int);\nCREATE TABLE five (id int);\n";
-    project
-        .migration("1_five.up.sql", broken)
-        .migration("2_later.up.sql", "CREATE TABLE later (id int);");
+    project.migration("1_five.up.sql", broken).migration("2_later.up.sql", "CREATE TABLE later (id int);");
 
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("1_five.up.sql:4"),
-        "the error names file:line of the failing token: {stderr}"
-    );
-    assert!(
-        stderr.contains("42P01") && stderr.contains("nothing of it was applied"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("1_five.up.sql:4"), "the error names file:line of the failing token: {stderr}");
+    assert!(stderr.contains("42P01") && stderr.contains("nothing of it was applied"), "{stderr}");
     assert_eq!(db.tables(), "cutover_history", "no partial schema");
     assert_eq!(
         db.query("SELECT state, error_sqlstate, error_location LIKE '%1_five.up.sql:4', error_statement LIKE 'INSERT INTO%missing_table%' FROM cutover_history"),
         "failed\t42P01\tt\tt"
     );
-    let status = project
-        .cutover(&db.url)
-        .args(["status", "--format", "json"])
-        .output()
-        .unwrap();
+    let status = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["migrations"][0]["state"], "failed");
-    assert_eq!(
-        status["migrations"][1]["state"], "pending",
-        "up does not go past a failed migration"
-    );
+    assert_eq!(status["migrations"][1]["state"], "pending", "up does not go past a failed migration");
 
     project.migration("1_five.up.sql", &broken.replace("missing_table", "one"));
     project.cutover(&db.url).arg("up").assert().success();
     assert_eq!(db.tables(), "cutover_history,five,four,later,one,two");
     assert_eq!(db.query("SELECT count(*) FROM one"), "1");
-    assert_eq!(
-        db.query("SELECT string_agg(state, ',' ORDER BY id) FROM cutover_history"),
-        "failed,applied,applied"
-    );
+    assert_eq!(db.query("SELECT string_agg(state, ',' ORDER BY id) FROM cutover_history"), "failed,applied,applied");
 }
 
 #[test]
@@ -163,34 +107,21 @@ fn no_transaction_migration_killed_between_statements_resumes_where_it_stopped()
         "2_steps.up.sql",
         "-- cutover:no-transaction\nINSERT INTO log VALUES (1);\nINSERT INTO log VALUES (2);\nSELECT pg_sleep(30);\nINSERT INTO log VALUES (3);\nCREATE INDEX CONCURRENTLY log_step_idx ON log (step);\n",
     );
-    let mut child = project
-        .cutover_std(&db.url)
-        .arg("up")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = project.cutover_std(&db.url).arg("up").stderr(std::process::Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let done = db.try_query(
-            "SELECT coalesce(max(statements_done), 0) FROM cutover_history WHERE version = '2'",
-        );
+        let done = db.try_query("SELECT coalesce(max(statements_done), 0) FROM cutover_history WHERE version = '2'");
         if done.as_deref() == Some("2") {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the migration never reached its third statement"
-        );
+        assert!(Instant::now() < deadline, "the migration never reached its third statement");
         thread::sleep(Duration::from_millis(50));
     }
     // Inside `pg_sleep`, the third statement.
     thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
-    assert_eq!(
-        db.query("SELECT string_agg(step::text, ',' ORDER BY step) FROM log"),
-        "1,2"
-    );
+    assert_eq!(db.query("SELECT string_agg(step::text, ',' ORDER BY step) FROM log"), "1,2");
 
     // Make the resume fast: statements 1 and 2 are unchanged, so editing statement 3 is fine.
     project.migration(
@@ -200,19 +131,9 @@ fn no_transaction_migration_killed_between_statements_resumes_where_it_stopped()
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert!(output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("resuming 2 steps at statement 3"),
-        "{stderr}"
-    );
-    assert_eq!(
-        db.query("SELECT string_agg(step::text, ',' ORDER BY step) FROM log"),
-        "1,2,3",
-        "nothing applied twice"
-    );
-    assert_eq!(
-        db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'log_step_idx'::regclass"),
-        "t"
-    );
+    assert!(stderr.contains("resuming 2 steps at statement 3"), "{stderr}");
+    assert_eq!(db.query("SELECT string_agg(step::text, ',' ORDER BY step) FROM log"), "1,2,3", "nothing applied twice");
+    assert_eq!(db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'log_step_idx'::regclass"), "t");
 
     // Editing a statement that was already applied is refused.
     project.migration(
@@ -228,9 +149,7 @@ fn no_transaction_migration_killed_between_statements_resumes_where_it_stopped()
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(
-            "statements 1 to 1 were applied by an earlier attempt, and have been edited since"
-        ),
+        stderr.contains("statements 1 to 1 were applied by an earlier attempt, and have been edited since"),
         "{stderr}"
     );
 }
@@ -260,23 +179,14 @@ fn eight_concurrent_runners_apply_each_migration_exactly_once() {
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     assert_eq!(
-        db.query(
-            "SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'"
-        ),
+        db.query("SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'"),
         "12\t12",
         "each migration applied exactly once"
     );
-    assert_eq!(
-        db.query("SELECT count(*) FROM cutover_history WHERE state = 'failed'"),
-        "0"
-    );
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'failed'"), "0");
 }
 
 #[test]
@@ -288,17 +198,12 @@ fn a_waiting_alter_never_blocks_readers_longer_than_the_lock_timeout() {
         "CREATE TABLE accounts (id int); INSERT INTO accounts SELECT generate_series(1, 100);",
     );
     project.cutover(&db.url).arg("up").assert().success();
-    project.migration(
-        "2_alter.up.sql",
-        "ALTER TABLE accounts ADD COLUMN note text;",
-    );
+    project.migration("2_alter.up.sql", "ALTER TABLE accounts ADD COLUMN note text;");
 
     // A long transaction that has read the table holds ACCESS SHARE until it commits.
     let mut blocker = db.client();
     let mut blocker_tx = blocker.transaction().unwrap();
-    blocker_tx
-        .query("SELECT count(*) FROM accounts", &[])
-        .unwrap();
+    blocker_tx.query("SELECT count(*) FROM accounts", &[]).unwrap();
 
     let lock_timeout = Duration::from_millis(400);
     let runner = project
@@ -332,17 +237,16 @@ fn a_waiting_alter_never_blocks_readers_longer_than_the_lock_timeout() {
     let output = runner.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(
-        stderr.contains("lock not granted for 2 alter (try 1 of 40)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("lock not granted for 2 alter (try 1 of 40)"), "{stderr}");
     assert!(n_reads > 10, "readers kept going: {n_reads} reads");
     // A reader queued behind the waiting ALTER waits at most until the ALTER gives up.
-    assert!(
-        worst < lock_timeout + Duration::from_millis(350),
-        "worst read took {worst:?}"
+    assert!(worst < lock_timeout + Duration::from_millis(350), "worst read took {worst:?}");
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'note'"
+        ),
+        "1"
     );
-    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'note'"), "1");
 }
 
 #[test]
@@ -353,47 +257,27 @@ fn baseline_adopts_an_existing_database() {
     project
         .migration("1_legacy.up.sql", "CREATE TABLE legacy (id int);")
         .migration("2_new.up.sql", "CREATE TABLE fresh (id int);");
-    project
-        .cutover(&db.url)
-        .args(["baseline", "1"])
-        .assert()
-        .success();
+    project.cutover(&db.url).args(["baseline", "1"]).assert().success();
     project.cutover(&db.url).arg("up").assert().success();
-    let status = project
-        .cutover(&db.url)
-        .args(["status", "--format", "json"])
-        .output()
-        .unwrap();
+    let status = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
     let status: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["migrations"][0]["state"], "baselined");
     assert_eq!(status["migrations"][1]["state"], "applied");
     // A managed database cannot be baselined again.
-    project
-        .cutover(&db.url)
-        .args(["baseline", "2"])
-        .assert()
-        .code(1);
+    project.cutover(&db.url).args(["baseline", "2"]).assert().code(1);
 }
 
 #[test]
 fn out_of_order_migrations_are_reported_not_skipped() {
     let db = PgDb::new();
     let project = Project::new();
-    project
-        .migration("1_a.up.sql", "CREATE TABLE a (id int);")
-        .migration("3_c.up.sql", "CREATE TABLE c (id int);");
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);").migration("3_c.up.sql", "CREATE TABLE c (id int);");
     project.cutover(&db.url).arg("up").assert().success();
     project.migration("2_b.up.sql", "CREATE TABLE b (id int);");
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(output_text(&output)
-        .1
-        .contains("2 b is older than the newest applied migration"));
-    project
-        .cutover(&db.url)
-        .args(["up", "--allow-out-of-order"])
-        .assert()
-        .success();
+    assert!(output_text(&output).1.contains("2 b is older than the newest applied migration"));
+    project.cutover(&db.url).args(["up", "--allow-out-of-order"]).assert().success();
     assert_eq!(db.tables(), "a,b,c,cutover_history");
 }
 
@@ -404,13 +288,8 @@ fn the_history_is_append_only() {
     project.migration("1_a.up.sql", "CREATE TABLE a (id int);");
     project.cutover(&db.url).arg("up").assert().success();
     let mut client = db.client();
-    let err = client
-        .batch_execute("UPDATE cutover_history SET state = 'failed'")
-        .unwrap_err();
-    assert!(
-        err.as_db_error().unwrap().message().contains("append-only"),
-        "{err}"
-    );
+    let err = client.batch_execute("UPDATE cutover_history SET state = 'failed'").unwrap_err();
+    assert!(err.as_db_error().unwrap().message().contains("append-only"), "{err}");
     assert!(client.batch_execute("DELETE FROM cutover_history").is_err());
 }
 
@@ -424,13 +303,8 @@ fn library_api_runs_the_same_algorithm() {
     let settings = cutover_runner::Settings::default();
     let set = cutover_migration::discover(&project.path("migrations"), None).unwrap();
     let mut reporter = cutover_runner::Silent;
-    let mut ctx = cutover_runner::Context {
-        target: &mut *target,
-        settings: &settings,
-        reporter: &mut reporter,
-    };
-    let summary =
-        cutover_runner::up(&mut ctx, &set, &cutover_runner::UpOptions::default()).unwrap();
+    let mut ctx = cutover_runner::Context { target: &mut *target, settings: &settings, reporter: &mut reporter };
+    let summary = cutover_runner::up(&mut ctx, &set, &cutover_runner::UpOptions::default()).unwrap();
     assert_eq!(summary.migrations, ["1 a"]);
     let statuses = cutover_runner::status(&mut ctx, &set).unwrap();
     assert_eq!(statuses[0].state, cutover_runner::MigrationState::Applied);
@@ -440,36 +314,26 @@ fn library_api_runs_the_same_algorithm() {
 fn a_failed_concurrent_index_build_is_cleaned_up_and_rebuilt() {
     let db = PgDb::new();
     let project = Project::new();
-    project.migration(
-        "1_t.up.sql",
-        "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1), (2);",
-    );
+    project.migration("1_t.up.sql", "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1), (2);");
     project.migration(
         "2_unique.up.sql",
         "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a);\n",
     );
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        output_text(&output).1.contains("23505"),
-        "duplicate key: {}",
-        output_text(&output).1
-    );
+    assert!(output_text(&output).1.contains("23505"), "duplicate key: {}", output_text(&output).1);
     // PostgreSQL leaves the failed build behind as an INVALID index.
-    assert_eq!(
-        db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"),
-        "f"
-    );
+    assert_eq!(db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"), "f");
 
     db.query("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t WHERE a = 1)");
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("dropped INVALID index public.t_a_key left by an earlier failed CREATE INDEX CONCURRENTLY"), "{stderr}");
-    assert_eq!(
-        db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"),
-        "t"
+    assert!(
+        stderr.contains("dropped INVALID index public.t_a_key left by an earlier failed CREATE INDEX CONCURRENTLY"),
+        "{stderr}"
     );
+    assert_eq!(db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"), "t");
 }
 
 #[test]
@@ -477,22 +341,12 @@ fn a_second_runner_says_who_it_waits_for() {
     let db = PgDb::new();
     let project = Project::new();
     project.migration("1_slow.up.sql", "SELECT pg_sleep(1.5);");
-    let first = project
-        .cutover_std(&db.url)
-        .arg("up")
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let first = project.cutover_std(&db.url).arg("up").stderr(std::process::Stdio::null()).spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while db
-        .try_query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1.5)%'")
-        .as_deref()
+    while db.try_query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(1.5)%'").as_deref()
         != Some("1")
     {
-        assert!(
-            Instant::now() < deadline,
-            "the first runner never started its migration"
-        );
+        assert!(Instant::now() < deadline, "the first runner never started its migration");
         thread::sleep(Duration::from_millis(20));
     }
     let second = project.cutover(&db.url).arg("up").output().unwrap();
@@ -504,10 +358,7 @@ fn a_second_runner_says_who_it_waits_for() {
             && stderr.contains(&format!("pid {first_pid}")),
         "{stderr}"
     );
-    assert!(
-        stdout.contains("nothing to do"),
-        "the waiter saw the first runner's work: {stdout}"
-    );
+    assert!(stdout.contains("nothing to do"), "the waiter saw the first runner's work: {stdout}");
     let output = first.wait_with_output().unwrap();
     assert!(output.status.success());
 }
@@ -516,26 +367,14 @@ fn a_second_runner_says_who_it_waits_for() {
 fn per_migration_timeouts_come_from_directives() {
     let db = PgDb::new();
     let project = Project::new();
-    project.migration(
-        "1_slow.up.sql",
-        "-- cutover:statement-timeout=200ms\nSELECT pg_sleep(3);\n",
-    );
+    project.migration("1_slow.up.sql", "-- cutover:statement-timeout=200ms\nSELECT pg_sleep(3);\n");
     let started = Instant::now();
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("57014") && stderr.contains("1_slow.up.sql:2"),
-        "{stderr}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the statement timeout stopped it"
-    );
-    assert_eq!(
-        db.query("SELECT state, error_sqlstate FROM cutover_history"),
-        "failed\t57014"
-    );
+    assert!(stderr.contains("57014") && stderr.contains("1_slow.up.sql:2"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(3), "the statement timeout stopped it");
+    assert_eq!(db.query("SELECT state, error_sqlstate FROM cutover_history"), "failed\t57014");
 }
 
 #[test]
@@ -543,52 +382,21 @@ fn tls_modes_follow_libpq() {
     let db = PgDb::new();
     let project = Project::new();
     project.migration("1_a.up.sql", "CREATE TABLE a (id int);");
-    let with_mode = |mode: &str| {
-        format!(
-            "{}{}sslmode={mode}",
-            db.url,
-            if db.url.contains('?') { "&" } else { "?" }
-        )
-    };
+    let with_mode = |mode: &str| format!("{}{}sslmode={mode}", db.url, if db.url.contains('?') { "&" } else { "?" });
     let ssl_on = db.query("SHOW ssl") == "on";
     // `require` encrypts without verifying the certificate, as libpq does.
-    let output = project
-        .cutover(&with_mode("require"))
-        .arg("up")
-        .output()
-        .unwrap();
+    let output = project.cutover(&with_mode("require")).arg("up").output().unwrap();
     if ssl_on {
         assert!(output.status.success(), "{}", output_text(&output).1);
-        assert_eq!(
-            db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"),
-            "1"
-        );
+        assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "1");
         // `verify-full` refuses a certificate no trusted authority signed.
-        let output = project
-            .cutover(&with_mode("verify-full"))
-            .arg("status")
-            .output()
-            .unwrap();
+        let output = project.cutover(&with_mode("verify-full")).arg("status").output().unwrap();
         assert_eq!(output.status.code(), Some(2));
-        assert!(
-            output_text(&output).1.contains("cannot connect"),
-            "{}",
-            output_text(&output).1
-        );
+        assert!(output_text(&output).1.contains("cannot connect"), "{}", output_text(&output).1);
     } else {
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "the server has TLS off: require must fail"
-        );
+        assert_eq!(output.status.code(), Some(2), "the server has TLS off: require must fail");
     }
-    let output = project
-        .cutover(&with_mode("sometimes"))
-        .arg("status")
-        .output()
-        .unwrap();
+    let output = project.cutover(&with_mode("sometimes")).arg("status").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(output_text(&output)
-        .1
-        .contains("unknown sslmode `sometimes`"));
+    assert!(output_text(&output).1.contains("unknown sslmode `sometimes`"));
 }

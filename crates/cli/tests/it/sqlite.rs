@@ -6,10 +6,7 @@ use crate::util::{output_text, Project};
 fn concurrent_runners_on_one_sqlite_file_apply_each_migration_once() {
     let project = Project::new();
     for idx in 1..=10 {
-        project.migration(
-            &format!("{idx:02}_t{idx}.up.sql"),
-            &format!("CREATE TABLE t{idx} (id integer);"),
-        );
+        project.migration(&format!("{idx:02}_t{idx}.up.sql"), &format!("CREATE TABLE t{idx} (id integer);"));
     }
     let url = project.sqlite_url();
     let children: Vec<_> = (0..8)
@@ -25,19 +22,13 @@ fn concurrent_runners_on_one_sqlite_file_apply_each_migration_once() {
         .collect();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     }
     let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
     let (applied, distinct): (i64, i64) = conn
-        .query_row(
-            "SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .query_row("SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .unwrap();
     assert_eq!((applied, distinct), (10, 10));
 }
@@ -46,11 +37,7 @@ fn concurrent_runners_on_one_sqlite_file_apply_each_migration_once() {
 fn in_memory_database_runs_and_reports() {
     let project = Project::new();
     project.migration("1_a.up.sql", "CREATE TABLE a (id integer);");
-    let output = project
-        .cutover("sqlite::memory:")
-        .arg("up")
-        .output()
-        .unwrap();
+    let output = project.cutover("sqlite::memory:").arg("up").output().unwrap();
     let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stdout.contains("applied 1 migration"), "{stdout}");
@@ -59,15 +46,15 @@ fn in_memory_database_runs_and_reports() {
 #[test]
 fn failing_migration_rolls_back_on_sqlite() {
     let project = Project::new();
-    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);\nCREATE TABLE b (id integer);\nINSERT INTO nope VALUES (1);\n");
+    project.migration(
+        "1_a.up.sql",
+        "CREATE TABLE a (id integer);\nCREATE TABLE b (id integer);\nINSERT INTO nope VALUES (1);\n",
+    );
     let url = project.sqlite_url();
     let output = project.cutover(&url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(2));
-    assert!(
-        stderr.contains("1_a.up.sql:3") && stderr.contains("no such table: nope"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("1_a.up.sql:3") && stderr.contains("no such table: nope"), "{stderr}");
     let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
     let tables: String = conn
         .query_row("SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)", [], |r| r.get(0))
@@ -79,11 +66,7 @@ fn failing_migration_rolls_back_on_sqlite() {
 fn new_writes_files_in_the_directory_layout() {
     let project = Project::new();
     project.migration("V1__init.sql", "CREATE TABLE a (id integer);");
-    let output = project
-        .cutover("sqlite::memory:")
-        .args(["new", "Add users email"])
-        .output()
-        .unwrap();
+    let output = project.cutover("sqlite::memory:").args(["new", "Add users email"]).output().unwrap();
     let (stdout, _) = output_text(&output);
     assert!(output.status.success());
     assert!(stdout.contains("__add_users_email.sql"), "{stdout}");
@@ -93,40 +76,21 @@ fn new_writes_files_in_the_directory_layout() {
         .filter(|n| n.starts_with('V') && n.ends_with("__add_users_email.sql"))
         .collect();
     assert_eq!(names.len(), 1);
-    assert_eq!(
-        names[0].len(),
-        "V20260101000000__add_users_email.sql".len(),
-        "{names:?}"
-    );
+    assert_eq!(names[0].len(), "V20260101000000__add_users_email.sql".len(), "{names:?}");
 }
 
 #[test]
 fn dry_run_prints_statements_and_changes_nothing() {
     let project = Project::new();
-    project.migration(
-        "1_a.up.sql",
-        "CREATE TABLE a (id integer);\n\nCREATE INDEX a_id ON a (id);\n",
-    );
+    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);\n\nCREATE INDEX a_id ON a (id);\n");
     let url = project.sqlite_url();
-    let output = project
-        .cutover(&url)
-        .args(["up", "--dry-run"])
-        .output()
-        .unwrap();
+    let output = project.cutover(&url).args(["up", "--dry-run"]).output().unwrap();
     let (stdout, _) = output_text(&output);
     assert!(output.status.success());
-    assert!(
-        stdout.contains("would apply 1 a (in one transaction)"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("1_a.up.sql:3") && stdout.contains("CREATE INDEX a_id ON a (id)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("would apply 1 a (in one transaction)"), "{stdout}");
+    assert!(stdout.contains("1_a.up.sql:3") && stdout.contains("CREATE INDEX a_id ON a (id)"), "{stdout}");
     let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-        .unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).unwrap();
     assert_eq!(n, 0, "dry run created nothing");
 }
 
@@ -134,55 +98,35 @@ fn dry_run_prints_statements_and_changes_nothing() {
 /// its rename, reverts completely and applies again.
 #[test]
 fn example_project_applies_reverts_and_keeps_the_rename_safe() {
-    let example =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/migrations");
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/migrations");
     let project = Project::new();
     let url = project.sqlite_url();
     let run = |args: &[&str]| {
-        let output = project
-            .cutover(&url)
-            .arg("--dir")
-            .arg(&example)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            output_text(&output).1
-        );
+        let output = project.cutover(&url).arg("--dir").arg(&example).args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", output_text(&output).1);
     };
     let conn = || rusqlite::Connection::open(project.path("app.db")).unwrap();
 
     // Expanded: an old app version that writes only `name` still fills `display_name`.
     run(&["up", "--to", "20250331090000"]);
-    conn()
-        .execute(
-            "INSERT INTO customers (id, email, name) VALUES (1, 'ann@example.com', 'Ann')",
-            [],
-        )
-        .unwrap();
-    let display: String = conn()
-        .query_row("SELECT display_name FROM customers WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    conn().execute("INSERT INTO customers (id, email, name) VALUES (1, 'ann@example.com', 'Ann')", []).unwrap();
+    let display: String =
+        conn().query_row("SELECT display_name FROM customers WHERE id = 1", [], |r| r.get(0)).unwrap();
     assert_eq!(display, "Ann");
 
     // Contracted: `name` is gone, the data stayed.
     run(&["up"]);
-    let columns: String = conn()
-        .query_row(
-            "SELECT group_concat(name) FROM pragma_table_info('customers')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let columns: String =
+        conn().query_row("SELECT group_concat(name) FROM pragma_table_info('customers')", [], |r| r.get(0)).unwrap();
     assert_eq!(columns, "id,email,created_at,display_name");
 
     run(&["down", "--to", "0"]);
     let tables: String = conn()
-        .query_row("SELECT group_concat(name) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'", [], |r| r.get(0))
+        .query_row(
+            "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, "cutover_history");
     run(&["up"]);
@@ -191,17 +135,14 @@ fn example_project_applies_reverts_and_keeps_the_rename_safe() {
 #[test]
 fn repeatable_migrations_run_after_versioned_ones_and_again_when_edited() {
     let project = Project::new();
-    project
-        .migration("V1__accounts.sql", "CREATE TABLE accounts (id integer, email text);")
-        .migration("R__account_emails.sql", "DROP VIEW IF EXISTS account_emails;\nCREATE VIEW account_emails AS SELECT email FROM accounts;");
+    project.migration("V1__accounts.sql", "CREATE TABLE accounts (id integer, email text);").migration(
+        "R__account_emails.sql",
+        "DROP VIEW IF EXISTS account_emails;\nCREATE VIEW account_emails AS SELECT email FROM accounts;",
+    );
     let url = project.sqlite_url();
     project.cutover(&url).arg("up").assert().success();
     let states = |project: &Project| {
-        let output = project
-            .cutover(&url)
-            .args(["status", "--format", "json"])
-            .output()
-            .unwrap();
+        let output = project.cutover(&url).args(["status", "--format", "json"]).output().unwrap();
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
         json["migrations"]
             .as_array()
@@ -212,21 +153,15 @@ fn repeatable_migrations_run_after_versioned_ones_and_again_when_edited() {
     };
     assert_eq!(states(&project), ["\"1\":applied", "null:applied"]);
 
-    project.migration("R__account_emails.sql", "DROP VIEW IF EXISTS account_emails;\nCREATE VIEW account_emails AS SELECT id, email FROM accounts;");
-    assert_eq!(
-        states(&project),
-        ["\"1\":applied", "null:pending"],
-        "an edited repeatable is pending again"
+    project.migration(
+        "R__account_emails.sql",
+        "DROP VIEW IF EXISTS account_emails;\nCREATE VIEW account_emails AS SELECT id, email FROM accounts;",
     );
+    assert_eq!(states(&project), ["\"1\":applied", "null:pending"], "an edited repeatable is pending again");
     project.cutover(&url).arg("up").assert().success();
     let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
-    let columns: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM pragma_table_info('account_emails')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let columns: i64 =
+        conn.query_row("SELECT count(*) FROM pragma_table_info('account_emails')", [], |r| r.get(0)).unwrap();
     assert_eq!(columns, 2);
     assert_eq!(states(&project), ["\"1\":applied", "null:applied"]);
 }

@@ -9,8 +9,7 @@ use assert_cmd::Command;
 
 /// The admin URL of the test server. Set by `scripts/test.sh`; the default is the local server.
 pub fn admin_url() -> String {
-    std::env::var("CUTOVER_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+    std::env::var("CUTOVER_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
 /// A database created for one test and dropped when the test ends.
@@ -23,24 +22,13 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl PgDb {
     pub fn new() -> PgDb {
-        let name = format!(
-            "cutover_t{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
+        let name = format!("cutover_t{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
         let mut admin = admin_client();
         // Two round trips: one multi-statement string would be one implicit transaction, where
         // CREATE DATABASE cannot run.
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        PgDb {
-            url: url_for(&admin_url(), &name),
-            name,
-        }
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        PgDb { url: url_for(&admin_url(), &name), name }
     }
 
     pub fn client(&self) -> postgres::Client {
@@ -54,9 +42,7 @@ impl PgDb {
         let mut lines = Vec::new();
         for message in messages {
             if let postgres::SimpleQueryMessage::Row(row) = message {
-                let values: Vec<&str> = (0..row.len())
-                    .map(|i| row.get(i).unwrap_or("NULL"))
-                    .collect();
+                let values: Vec<&str> = (0..row.len()).map(|i| row.get(i).unwrap_or("NULL")).collect();
                 lines.push(values.join("\t"));
             }
         }
@@ -68,9 +54,7 @@ impl PgDb {
         let mut client = self.client();
         let messages = client.simple_query(sql).ok()?;
         messages.into_iter().find_map(|message| match message {
-            postgres::SimpleQueryMessage::Row(row) => {
-                Some(row.get(0).unwrap_or("NULL").to_string())
-            }
+            postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("NULL").to_string()),
             _ => None,
         })
     }
@@ -84,10 +68,7 @@ impl PgDb {
 impl Drop for PgDb {
     fn drop(&mut self) {
         if let Ok(mut admin) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
         }
     }
 }
@@ -105,9 +86,7 @@ pub fn url_for(base: &str, name: &str) -> String {
         Some((url, query)) => (url, format!("?{query}")),
         None => (base, String::new()),
     };
-    let (prefix, _) = without_query
-        .rsplit_once('/')
-        .expect("the admin URL names a database");
+    let (prefix, _) = without_query.rsplit_once('/').expect("the admin URL names a database");
     format!("{prefix}/{name}{query}")
 }
 
@@ -160,9 +139,7 @@ fn prepare(cmd: &mut StdCommand, dir: &Path, database_url: &str) {
             cmd.env_remove(key);
         }
     }
-    cmd.env("DATABASE_URL", database_url)
-        .env("CUTOVER_RETRY_BACKOFF", "100ms")
-        .env("NO_COLOR", "1");
+    cmd.env("DATABASE_URL", database_url).env("CUTOVER_RETRY_BACKOFF", "100ms").env("NO_COLOR", "1");
 }
 
 pub fn cutover_bin() -> PathBuf {
@@ -171,8 +148,102 @@ pub fn cutover_bin() -> PathBuf {
 
 /// stdout and stderr of a finished command, as text.
 pub fn output_text(output: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// A streaming replica of the test server, started on a free loopback port for one test and
+/// stopped when dropped (`pg_basebackup -R`, then `pg_ctl start` as the `postgres` user).
+pub struct Replica {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub url: String,
+}
+
+impl Replica {
+    pub fn start() -> Replica {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's binaries under /usr/lib/postgresql (bash scripts/services.sh installs them)")
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("pg_ctl").exists())
+            .max()
+            .expect("pg_ctl");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("cutover-replica-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        shell(&format!("chown postgres {0} && chmod 700 {0}", dir.display()), None);
+        let data = dir.join("data");
+        let admin = admin_url();
+        let host_port = admin.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432");
+        let (host, primary_port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
+        shell(
+            &format!(
+                "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream",
+                bin.display(),
+                data.display()
+            ),
+            Some("postgres"),
+        );
+        std::fs::write(
+            data.join("postgresql.conf"),
+            format!(
+                "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nhot_standby = on\nwal_receiver_status_interval = 1s\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(data.join("pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 trust\n").unwrap();
+        std::fs::write(data.join("pg_ident.conf"), "").unwrap();
+        shell(&format!("chown -R postgres {}", dir.display()), None);
+        shell(
+            &format!("{}/pg_ctl -D {} -l {}/log -w -t 60 start", bin.display(), data.display(), dir.display()),
+            Some("postgres"),
+        );
+        let replica = Replica { dir, bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
+        // Wait until the primary sees it streaming.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut admin_client = admin_client();
+        loop {
+            let n: i64 = admin_client
+                .query_one("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", &[])
+                .unwrap()
+                .get(0);
+            if n > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the replica never started streaming");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        replica
+    }
+
+    pub fn execute(&self, sql: &str) {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        client.batch_execute(sql).unwrap();
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let stop = format!("{}/pg_ctl -D {} -m immediate -w stop", self.bin.display(), data.display());
+        let _ = StdCommand::new("su").args(["postgres", "-s", "/bin/sh", "-c", &stop]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `command` with sh, as `user` (through su) or as this process's user; panics with its
+/// output when it fails.
+fn shell(command: &str, user: Option<&str>) {
+    let output = match user {
+        Some(user) => StdCommand::new("su").args([user, "-s", "/bin/sh", "-c", command]).output().unwrap(),
+        None => StdCommand::new("sh").args(["-c", command]).output().unwrap(),
+    };
+    assert!(
+        output.status.success(),
+        "`{command}` failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -1,0 +1,22 @@
+//! Batched backfills that never hurt production.
+//!
+//! `UPDATE users SET full_name = ...` over a large table in one statement holds a lock on every
+//! row it touches until it commits, bloats the table and the WAL at once, and leaves replicas
+//! minutes behind. [`run`] does the same update in keyset batches over a unique key, each one
+//! short transaction that also saves the checkpoint, sized to take a target time
+//! ([`BatchSizer`]), paused while replicas lag ([`LagEstimator`]), a health check fails or a rate
+//! limit is reached, and stopped cleanly between batches on request. A rerun resumes from the
+//! checkpoint, and no row is ever updated twice by one backfill.
+//!
+//! The algorithm sees the database only through `cutover_engine::BackfillTarget`.
+#![deny(missing_docs)]
+
+mod batch_size;
+mod lag;
+mod run;
+mod spec;
+
+pub use batch_size::BatchSizer;
+pub use lag::{replica_throttle, LagEstimator};
+pub use run::{prepare, run, Error, Event, Options, Reporter, Summary};
+pub use spec::{declared_backfills, find_declared, BackfillSpec, SpecError};

@@ -1,0 +1,486 @@
+//! The backfill loop: throttle, run one batch with its checkpoint, learn, repeat.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use cutover_engine::{
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, LockHolder, TableKey, Timeouts,
+};
+
+use crate::batch_size::BatchSizer;
+use crate::lag::{replica_throttle, LagEstimator};
+use crate::BackfillSpec;
+
+/// How a backfill runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// What each batch aims to take (default 200 ms).
+    pub batch_time: Duration,
+    /// The smallest batch (default 10 rows).
+    pub min_batch: u64,
+    /// The largest batch (default 50,000 rows).
+    pub max_batch: u64,
+    /// The first batch of a new backfill (default 1,000 rows).
+    pub initial_batch: u64,
+    /// Pause while any replica is further behind than this (default 1 s).
+    pub max_replica_lag: Duration,
+    /// How many replicas must be connected; fewer pauses the backfill (default 0).
+    pub expected_replicas: usize,
+    /// At most this many rows per second, if set.
+    pub max_rows_per_second: Option<u64>,
+    /// A pause after every batch (default none).
+    pub pause: Duration,
+    /// A query returning one boolean; the backfill pauses while it returns false.
+    pub health_check: Option<String>,
+    /// How long a batch may wait for a row lock.
+    pub lock_timeout: Duration,
+    /// How long a batch may run before it is cancelled and the batch size cut.
+    pub statement_timeout: Duration,
+    /// Tries per batch when locks are not granted.
+    pub lock_retries: u32,
+    /// First pause between tries.
+    pub retry_backoff: Duration,
+    /// How long to wait for another process running the same backfill.
+    pub lock_wait: Duration,
+    /// Passes over the table when rows matching the condition appear behind the cursor
+    /// (default 3).
+    pub max_passes: i32,
+    /// Who runs it, for the checkpoint and for waiting processes.
+    pub runner: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            batch_time: Duration::from_millis(200),
+            min_batch: 10,
+            max_batch: 50_000,
+            initial_batch: 1000,
+            max_replica_lag: Duration::from_secs(1),
+            expected_replicas: 0,
+            max_rows_per_second: None,
+            pause: Duration::ZERO,
+            health_check: None,
+            lock_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(30),
+            lock_retries: 5,
+            retry_backoff: Duration::from_secs(1),
+            lock_wait: Duration::from_secs(600),
+            max_passes: 3,
+            runner: String::new(),
+        }
+    }
+}
+
+/// Something that happened during a backfill.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Another process runs this backfill; this one waits.
+    WaitingForLock {
+        /// Who holds it.
+        holder: &'a LockHolder,
+    },
+    /// The backfill starts or resumes.
+    Started {
+        /// Its name.
+        name: &'a str,
+        /// The key it walks.
+        key: &'a TableKey,
+        /// The planner's estimate of the rows to do.
+        estimated_rows: Option<u64>,
+        /// The checkpoint it resumes from.
+        resumed: Option<&'a Checkpoint>,
+    },
+    /// A batch committed.
+    Batch {
+        /// Progress so far, as saved.
+        checkpoint: &'a Checkpoint,
+        /// Rows this batch selected.
+        rows: u64,
+        /// How long it took.
+        took: Duration,
+        /// The size of the next batch.
+        next_size: u64,
+    },
+    /// The backfill waits; `reason` says why. Sent when a pause starts and every few seconds.
+    Throttled {
+        /// Why.
+        reason: &'a str,
+    },
+    /// The pause is over.
+    Resumed,
+    /// A batch did not get its locks and will be tried again.
+    Retrying {
+        /// The try that failed.
+        attempt: u32,
+        /// Tries in all.
+        tries: u32,
+        /// Pause before the next.
+        delay: Duration,
+        /// The error.
+        error: &'a DbError,
+    },
+    /// A pass over the table ended, and rows matching the condition remain behind the cursor
+    /// (written since by code that does not keep them in step): another pass starts.
+    NewPass {
+        /// The pass that starts.
+        pass: i32,
+    },
+}
+
+/// Receives the events of a backfill.
+pub trait Reporter {
+    /// Called for each event.
+    fn report(&mut self, event: Event<'_>);
+}
+
+/// How a backfill ended.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The final checkpoint.
+    pub checkpoint: Checkpoint,
+    /// Stopped on request (SIGINT/SIGTERM) before the end; a rerun resumes.
+    pub interrupted: bool,
+    /// It was already done before this run.
+    pub already_done: bool,
+    /// How long this run took.
+    pub duration: Duration,
+}
+
+/// Why a backfill could not run or finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The table has no key to batch over.
+    #[error("table `{table}` has no primary key and no unique index on NOT NULL columns: cutover backfills in keyset batches over such a key, so that every batch costs the same and no row is done twice; add one (ALTER TABLE ... ADD PRIMARY KEY, or CREATE UNIQUE INDEX CONCURRENTLY on NOT NULL columns) and run again")]
+    NoKey {
+        /// The table.
+        table: String,
+    },
+    /// A checkpoint with this name belongs to another definition.
+    #[error("a backfill named `{name}` already exists with another definition ({existing}); pick another name with --name, or finish that one first")]
+    Mismatch {
+        /// The name.
+        name: String,
+        /// What the existing one does.
+        existing: String,
+    },
+    /// The database failed outside a batch.
+    #[error("{context}: {source}")]
+    Database {
+        /// What was under way.
+        context: String,
+        /// The error.
+        source: DbError,
+    },
+    /// A batch failed; progress up to the previous batch is saved.
+    #[error("backfill `{name}` failed after {rows_updated} rows: {source}; progress is saved: fix the cause and run it again to resume")]
+    BatchFailed {
+        /// The backfill.
+        name: String,
+        /// Rows done before the failure.
+        rows_updated: i64,
+        /// The error.
+        source: Box<DbError>,
+    },
+}
+
+fn database(context: &str) -> impl FnOnce(DbError) -> Error + '_ {
+    move |source| Error::Database { context: context.to_string(), source }
+}
+
+/// The job a spec describes on this database: its key found, or why there is none.
+pub fn prepare(target: &mut dyn BackfillTarget, spec: &BackfillSpec) -> Result<BackfillJob, Error> {
+    let key = target
+        .table_key(&spec.table)
+        .map_err(database("cannot read the table's keys"))?
+        .ok_or_else(|| Error::NoKey { table: spec.table.clone() })?;
+    Ok(BackfillJob { key, set: spec.set.clone(), condition: spec.condition.clone() })
+}
+
+/// Runs (or resumes) a backfill until it is done, fails, or `stop` is set between batches.
+pub fn run(
+    target: &mut dyn BackfillTarget,
+    spec: &BackfillSpec,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    stop: &AtomicBool,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let job = prepare(target, spec)?;
+    target.ensure_backfill_state().map_err(database("cannot create the backfill state table"))?;
+    let _lock = target
+        .acquire_backfill_lock(&spec.name, &options.runner, options.lock_wait, &mut |holder| {
+            reporter.report(Event::WaitingForLock { holder })
+        })
+        .map_err(database("cannot take the backfill's lock"))?;
+
+    let previous = target.load_checkpoint(&spec.name).map_err(database("cannot read the checkpoint"))?;
+    let mut checkpoint = match &previous {
+        Some(previous) => {
+            let same =
+                previous.table == job.key.table && previous.set == job.set && previous.condition == job.condition;
+            if !same {
+                return Err(Error::Mismatch {
+                    name: spec.name.clone(),
+                    existing: format!(
+                        "UPDATE {} SET {} WHERE {}",
+                        previous.table,
+                        previous.set,
+                        previous.condition.as_deref().unwrap_or("true")
+                    ),
+                });
+            }
+            // Done is final, unless the condition says rows are still to do (the condition
+            // defines them); without one, running again would apply the assignments twice.
+            let restart = previous.state == "done"
+                && job.condition.is_some()
+                && target.rows_remain(&job).map_err(database("cannot check for rows left to do"))?;
+            if previous.state == "done" && !restart {
+                return Ok(Summary {
+                    checkpoint: previous.clone(),
+                    interrupted: false,
+                    already_done: true,
+                    duration: started.elapsed(),
+                });
+            }
+            let mut resumed = previous.clone();
+            if restart {
+                resumed.pass = 1;
+                resumed.last_key = None;
+                resumed.started_at = now_rfc3339();
+            }
+            resumed.state = "running".to_string();
+            resumed.error = None;
+            resumed.runner = options.runner.clone();
+            resumed
+        }
+        None => Checkpoint {
+            name: spec.name.clone(),
+            table: job.key.table.clone(),
+            set: job.set.clone(),
+            condition: job.condition.clone(),
+            key_columns: job.key.columns.iter().map(|c| c.name.clone()).collect(),
+            last_key: None,
+            pass: 1,
+            rows_scanned: 0,
+            rows_updated: 0,
+            batches: 0,
+            batch_size: options.initial_batch as i64,
+            state: "running".to_string(),
+            error: None,
+            runner: options.runner.clone(),
+            started_at: now_rfc3339(),
+            updated_at: String::new(),
+        },
+    };
+    target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
+    let estimated_rows = target.estimate_rows(&job).ok().flatten();
+    reporter.report(Event::Started { name: &spec.name, key: &job.key, estimated_rows, resumed: previous.as_ref() });
+
+    let mut sizer =
+        BatchSizer::new(checkpoint.batch_size.max(1) as u64, options.min_batch, options.max_batch, options.batch_time);
+    let mut lag = LagEstimator::default();
+    // (start, rows since) of the rate limit's window.
+    let mut rate_window = (Instant::now(), 0u64);
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return finish_interrupted(target, checkpoint, started);
+        }
+        if wait_while_throttled(target, options, &mut lag, reporter, stop)? {
+            return finish_interrupted(target, checkpoint, started);
+        }
+
+        let (outcome, took) = match run_batch_with_retries(target, &job, &checkpoint, &mut sizer, options, reporter) {
+            Ok(done) => done,
+            Err(source) => {
+                checkpoint.state = "failed".to_string();
+                checkpoint.error = Some(source.to_string());
+                let _ = target.save_checkpoint(&checkpoint);
+                return Err(Error::BatchFailed {
+                    name: spec.name.clone(),
+                    rows_updated: checkpoint.rows_updated,
+                    source: Box::new(source),
+                });
+            }
+        };
+        checkpoint = advance(&checkpoint, &outcome, sizer.size());
+        let Some(_) = outcome.last_key else {
+            // The pass is over. Rows matching the condition behind the cursor were written
+            // since by code that does not keep them in step: catch them with another pass.
+            let more = checkpoint.pass < options.max_passes
+                && target.rows_remain(&job).map_err(database("cannot check for rows left behind"))?;
+            if more {
+                checkpoint.pass += 1;
+                checkpoint.last_key = None;
+                target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
+                reporter.report(Event::NewPass { pass: checkpoint.pass });
+                continue;
+            }
+            checkpoint.state = "done".to_string();
+            target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
+            return Ok(Summary { checkpoint, interrupted: false, already_done: false, duration: started.elapsed() });
+        };
+        let next_size = sizer.observe(outcome.rows_scanned, took);
+        checkpoint.batch_size = next_size as i64;
+        reporter.report(Event::Batch { checkpoint: &checkpoint, rows: outcome.rows_scanned, took, next_size });
+
+        let mut pause = options.pause;
+        if let Some(max_rate) = options.max_rows_per_second.filter(|r| *r > 0) {
+            // Sleep off any lead over the allowed rate within a window that restarts every
+            // 10 s, so that time lost to throttling is never made up with a burst.
+            rate_window.1 += outcome.rows_scanned;
+            let due = Duration::from_secs_f64(rate_window.1 as f64 / max_rate as f64);
+            pause = pause.max(due.saturating_sub(rate_window.0.elapsed()));
+            if rate_window.0.elapsed() >= Duration::from_secs(10) {
+                rate_window = (Instant::now() + pause, 0);
+            }
+        }
+        sleep_unless_stopped(pause, stop);
+    }
+}
+
+/// The checkpoint after a batch.
+fn advance(checkpoint: &Checkpoint, outcome: &BatchOutcome, batch_size: u64) -> Checkpoint {
+    let mut next = checkpoint.clone();
+    next.rows_scanned += outcome.rows_scanned as i64;
+    next.rows_updated += outcome.rows_updated as i64;
+    if outcome.last_key.is_some() {
+        next.batches += 1;
+        next.last_key = outcome.last_key.clone();
+    }
+    next.batch_size = batch_size as i64;
+    next
+}
+
+fn run_batch_with_retries(
+    target: &mut dyn BackfillTarget,
+    job: &BackfillJob,
+    checkpoint: &Checkpoint,
+    sizer: &mut BatchSizer,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<(BatchOutcome, Duration), DbError> {
+    let timeouts = Timeouts { lock_timeout: options.lock_timeout, statement_timeout: options.statement_timeout };
+    let tries = options.lock_retries.max(1);
+    let mut attempt = 1;
+    loop {
+        let limit = sizer.size();
+        let batch_started = Instant::now();
+        let res = target.run_batch(job, checkpoint.last_key.as_deref(), limit, timeouts, &mut |outcome| {
+            let mut saved = advance(checkpoint, outcome, limit);
+            saved.state = "running".to_string();
+            saved
+        });
+        let error = match res {
+            Ok(outcome) => return Ok((outcome, batch_started.elapsed())),
+            Err(error) => error,
+        };
+        let retryable = error.is_lock_contention() || error.kind == DbErrorKind::StatementTimeout;
+        if !retryable || attempt >= tries {
+            return Err(error);
+        }
+        if error.kind == DbErrorKind::StatementTimeout {
+            // Far too big for the table as it is now: cut hard, then let it grow back.
+            sizer.shrink_hard();
+        }
+        let delay = backoff(options.retry_backoff, attempt);
+        reporter.report(Event::Retrying { attempt, tries, delay, error: &error });
+        thread::sleep(delay);
+        attempt += 1;
+    }
+}
+
+/// Waits while a throttle says so; returns whether a stop was requested meanwhile.
+fn wait_while_throttled(
+    target: &mut dyn BackfillTarget,
+    options: &Options,
+    lag: &mut LagEstimator,
+    reporter: &mut dyn Reporter,
+    stop: &AtomicBool,
+) -> Result<bool, Error> {
+    let mut throttled_since: Option<Instant> = None;
+    let mut last_report = Instant::now();
+    loop {
+        let reason = throttle_reason(target, options, lag)?;
+        let Some(reason) = reason else {
+            if throttled_since.is_some() {
+                reporter.report(Event::Resumed);
+            }
+            return Ok(false);
+        };
+        if throttled_since.is_none() || last_report.elapsed() >= Duration::from_secs(5) {
+            reporter.report(Event::Throttled { reason: &reason });
+            last_report = Instant::now();
+        }
+        throttled_since.get_or_insert_with(Instant::now);
+        if sleep_unless_stopped(Duration::from_millis(250), stop) {
+            return Ok(true);
+        }
+    }
+}
+
+fn throttle_reason(
+    target: &mut dyn BackfillTarget,
+    options: &Options,
+    lag: &mut LagEstimator,
+) -> Result<Option<String>, Error> {
+    let replicas = match target.replicas() {
+        Ok(replicas) => replicas,
+        // Fail closed: a lag that cannot be read is not taken to be small.
+        Err(err) => return Ok(Some(format!("replica lag cannot be read: {err}"))),
+    };
+    if !replicas.is_empty() || options.expected_replicas > 0 {
+        let position = target.wal_position().map_err(database("cannot read the WAL position"))?;
+        let now = Instant::now();
+        lag.record(now, position);
+        if let Some(reason) = replica_throttle(lag, now, &replicas, options.expected_replicas, options.max_replica_lag)
+        {
+            return Ok(Some(reason));
+        }
+    }
+    if let Some(check) = &options.health_check {
+        match target.health_check(check) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Some(format!("health check `{check}` returned false"))),
+            Err(err) => return Ok(Some(format!("health check `{check}` failed: {err}"))),
+        }
+    }
+    Ok(None)
+}
+
+fn finish_interrupted(
+    target: &mut dyn BackfillTarget,
+    mut checkpoint: Checkpoint,
+    started: Instant,
+) -> Result<Summary, Error> {
+    checkpoint.state = "paused".to_string();
+    target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
+    Ok(Summary { checkpoint, interrupted: true, already_done: false, duration: started.elapsed() })
+}
+
+/// Sleeps up to `duration`, waking early when `stop` is set; returns whether it was.
+fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) -> bool {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        if stop.load(Ordering::SeqCst) {
+            return true;
+        }
+        thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+    }
+    stop.load(Ordering::SeqCst)
+}
+
+/// Exponential backoff with ±50% jitter, capped at 30 s.
+fn backoff(base: Duration, attempt: u32) -> Duration {
+    let exponential = base.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(30));
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
+    exponential.mul_f64(factor)
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}

@@ -1,0 +1,329 @@
+//! `cutover backfill`: arguments to a spec, signals to a stop flag, events to a progress bar.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use cutover_backfill::{BackfillSpec, Event, Options, Reporter};
+use cutover_engine::{BackfillTarget, Checkpoint};
+use cutover_runner::Settings;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::args::{BackfillArgs, Format};
+use crate::{usage_error, ExitStatus};
+
+pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus> {
+    let (url, mut target) = crate::open_backfill(settings)?;
+    if args.status {
+        let checkpoints = target
+            .list_checkpoints()
+            .map_err(|e| usage_error(format!("cannot read backfills: {}", url.scrub(&e.to_string()))))?;
+        render_status(&checkpoints, args.format)?;
+        return Ok(ExitStatus::Success);
+    }
+    let spec = spec_of(settings, &args)?;
+    let options = Options {
+        batch_time: args.batch_time,
+        min_batch: args.min_batch,
+        max_batch: args.max_batch,
+        initial_batch: args.initial_batch,
+        max_replica_lag: args.max_replica_lag,
+        expected_replicas: args.replicas,
+        max_rows_per_second: args.max_rows_per_second,
+        pause: args.pause.unwrap_or(Duration::ZERO),
+        health_check: args.health_check.clone(),
+        lock_timeout: settings.lock_timeout,
+        statement_timeout: if settings.statement_timeout.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            settings.statement_timeout
+        },
+        lock_retries: settings.lock_retries,
+        retry_backoff: settings.retry_backoff,
+        lock_wait: settings.runner_lock_wait,
+        max_passes: 3,
+        runner: format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity()),
+    };
+    if args.dry_run {
+        return dry_run(&mut *target, &spec, &options);
+    }
+
+    // The first SIGINT or SIGTERM asks the loop to stop after its batch; a second one exits.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("cannot watch for signals")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
+    }
+    let mut reporter = ProgressReporter::new(&spec.name);
+    let res = cutover_backfill::run(&mut *target, &spec, &options, &mut reporter, &stop);
+    reporter.finish();
+    let summary = res.map_err(|err| usage_error(url.scrub(&err.to_string())))?;
+    let checkpoint = &summary.checkpoint;
+    let mut out = anstream::stdout();
+    if summary.already_done {
+        writeln!(
+            out,
+            "backfill {} was already done: {} rows updated in {} batches",
+            checkpoint.name, checkpoint.rows_updated, checkpoint.batches
+        )?;
+        return Ok(ExitStatus::Success);
+    }
+    let seconds = summary.duration.as_secs_f64().max(0.001);
+    if summary.interrupted {
+        writeln!(
+            out,
+            "backfill {} stopped after {} rows ({} batches); progress is saved: run the same command again to resume",
+            checkpoint.name, checkpoint.rows_updated, checkpoint.batches
+        )?;
+        return Ok(ExitStatus::Interrupted);
+    }
+    writeln!(
+        out,
+        "backfill {} done: {} rows updated ({} selected) in {} batches, {:.1} s",
+        checkpoint.name, checkpoint.rows_updated, checkpoint.rows_scanned, checkpoint.batches, seconds
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+fn spec_of(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<BackfillSpec> {
+    match (&args.declared, &args.table, &args.set) {
+        (Some(name), None, None) => cutover_backfill::find_declared(&settings.dir, name).map_err(usage_error),
+        (None, Some(table), Some(set)) => Ok(BackfillSpec::new(args.name.clone(), table, set, args.condition.as_deref())),
+        (Some(_), _, _) => Err(usage_error("give either the name of a declared backfill or --table and --set, not both")),
+        _ => Err(usage_error(
+            "say what to backfill: `cutover backfill NAME` for one declared in a .toml file of the migrations directory, or `cutover backfill --table T --set \"col = expr\" [--where \"cond\"]`",
+        )),
+    }
+}
+
+fn dry_run(target: &mut dyn BackfillTarget, spec: &BackfillSpec, options: &Options) -> anyhow::Result<ExitStatus> {
+    let job = cutover_backfill::prepare(target, spec).map_err(usage_error)?;
+    let mut out = anstream::stdout();
+    let key: Vec<&str> = job.key.columns.iter().map(|c| c.name.as_str()).collect();
+    writeln!(
+        out,
+        "backfill {} on {} in batches over its {} ({})",
+        spec.name,
+        job.key.table,
+        job.key.source,
+        key.join(", ")
+    )?;
+    if let Ok(Some(rows)) = target.estimate_rows(&job) {
+        writeln!(out, "about {rows} rows to do (planner estimate)")?;
+    }
+    writeln!(
+        out,
+        "\nfirst batch, {} rows:\n{}",
+        options.initial_batch,
+        target.batch_statement(&job, true, options.initial_batch)
+    )?;
+    writeln!(
+        out,
+        "\nlater batches ($1.. = the last key done):\n{}",
+        target.batch_statement(&job, false, options.initial_batch)
+    )?;
+    let boundaries = target.batch_boundaries(&job, options.initial_batch, 3).map_err(|e| usage_error(e.to_string()))?;
+    writeln!(out, "\nfirst batches (keys, at {} rows each):", options.initial_batch)?;
+    if boundaries.is_empty() {
+        writeln!(out, "  none: no row matches")?;
+    }
+    for (idx, range) in boundaries.iter().enumerate() {
+        writeln!(out, "  {}: ({}) .. ({})", idx + 1, range.first.join(", "), range.last.join(", "))?;
+    }
+    writeln!(out, "\nnothing was written")?;
+    Ok(ExitStatus::Success)
+}
+
+#[derive(Serialize)]
+struct CheckpointJson<'a> {
+    name: &'a str,
+    table: &'a str,
+    set: &'a str,
+    condition: Option<&'a str>,
+    state: &'a str,
+    pass: i32,
+    rows_updated: i64,
+    rows_scanned: i64,
+    batches: i64,
+    batch_size: i64,
+    last_key: Option<&'a [String]>,
+    error: Option<&'a str>,
+    runner: &'a str,
+    started_at: &'a str,
+    updated_at: &'a str,
+}
+
+fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<()> {
+    let mut out = anstream::stdout();
+    if format == Format::Json {
+        let list: Vec<CheckpointJson> = checkpoints
+            .iter()
+            .map(|c| CheckpointJson {
+                name: &c.name,
+                table: &c.table,
+                set: &c.set,
+                condition: c.condition.as_deref(),
+                state: &c.state,
+                pass: c.pass,
+                rows_updated: c.rows_updated,
+                rows_scanned: c.rows_scanned,
+                batches: c.batches,
+                batch_size: c.batch_size,
+                last_key: c.last_key.as_deref(),
+                error: c.error.as_deref(),
+                runner: &c.runner,
+                started_at: &c.started_at,
+                updated_at: &c.updated_at,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "backfills": list }))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if checkpoints.is_empty() {
+        writeln!(out, "no backfills yet")?;
+        return Ok(());
+    }
+    for c in checkpoints {
+        let last = c.last_key.as_ref().map(|k| format!(", last key ({})", k.join(", "))).unwrap_or_default();
+        writeln!(
+            out,
+            "{:<28} {:<8} {} rows updated, {} batches, batch size {}{last}, updated {}",
+            c.name, c.state, c.rows_updated, c.batches, c.batch_size, c.updated_at
+        )?;
+        if let Some(error) = &c.error {
+            writeln!(out, "{:<28} error: {error}", "")?;
+        }
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal; a log line every few seconds elsewhere.
+struct ProgressReporter {
+    name: String,
+    bar: Option<ProgressBar>,
+    started: Instant,
+    rows_at_start: i64,
+    estimated: Option<u64>,
+    last_line: Option<Instant>,
+}
+
+impl ProgressReporter {
+    fn new(name: &str) -> ProgressReporter {
+        ProgressReporter {
+            name: name.to_string(),
+            bar: None,
+            started: Instant::now(),
+            rows_at_start: 0,
+            estimated: None,
+            last_line: None,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => {
+                let _ = writeln!(anstream::stderr(), "{text}");
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Reporter for ProgressReporter {
+    fn report(&mut self, event: Event<'_>) {
+        match event {
+            Event::WaitingForLock { holder }
+                if self.last_line.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) =>
+            {
+                self.last_line = Some(Instant::now());
+                self.line(&format!(
+                    "waiting for another process running backfill {}: {}",
+                    self.name, holder.description
+                ));
+            }
+            Event::Started { name, key, estimated_rows, resumed } => {
+                self.estimated = estimated_rows;
+                let columns: Vec<&str> = key.columns.iter().map(|c| c.name.as_str()).collect();
+                let how = match resumed {
+                    Some(c) => format!("resuming backfill {name} at pass {}, after {} rows", c.pass, c.rows_scanned),
+                    None => format!("backfill {name}"),
+                };
+                self.rows_at_start = resumed.map_or(0, |c| c.rows_scanned);
+                if std::io::stderr().is_terminal() {
+                    let bar = match estimated_rows {
+                        Some(total) => ProgressBar::new(total.max(self.rows_at_start as u64)),
+                        None => ProgressBar::new_spinner(),
+                    };
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} {bar:30} {human_pos}/{human_len} rows {per_sec} ETA {eta} {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    );
+                    bar.set_position(self.rows_at_start as u64);
+                    bar.enable_steady_tick(Duration::from_millis(200));
+                    self.bar = Some(bar);
+                }
+                self.line(&format!("{how} on {} over its {} ({})", key.table, key.source, columns.join(", ")));
+            }
+            Event::Batch { checkpoint, next_size, .. } => {
+                if let Some(bar) = &self.bar {
+                    if bar.length().is_some_and(|len| checkpoint.rows_scanned as u64 > len) {
+                        bar.set_length(checkpoint.rows_scanned as u64);
+                    }
+                    bar.set_position(checkpoint.rows_scanned as u64);
+                    bar.set_message(format!("batch {next_size}"));
+                    return;
+                }
+                if self.last_line.is_some_and(|at| at.elapsed() < Duration::from_secs(2)) {
+                    return;
+                }
+                self.last_line = Some(Instant::now());
+                let done_now = (checkpoint.rows_scanned - self.rows_at_start).max(0) as f64;
+                let rate = done_now / self.started.elapsed().as_secs_f64().max(0.001);
+                let (percent, eta) = match self.estimated {
+                    Some(total) if total > 0 => {
+                        let left = (total as f64 - checkpoint.rows_scanned as f64).max(0.0);
+                        let eta = if rate > 0.0 { format!("{:.0}s", left / rate) } else { "?".to_string() };
+                        (format!(" ({:.0}%)", 100.0 * checkpoint.rows_scanned as f64 / total as f64), eta)
+                    }
+                    _ => (String::new(), "?".to_string()),
+                };
+                self.line(&format!(
+                    "backfill {}: {} rows{percent}, {rate:.0} rows/s, batch {next_size}, ETA {eta}",
+                    self.name, checkpoint.rows_scanned
+                ));
+            }
+            Event::Throttled { reason } => match &self.bar {
+                Some(bar) => bar.set_message(format!("paused: {reason}")),
+                None => self.line(&format!("backfill {} paused: {reason}", self.name)),
+            },
+            Event::Resumed => match &self.bar {
+                Some(bar) => bar.set_message(""),
+                None => self.line(&format!("backfill {} resumed", self.name)),
+            },
+            Event::Retrying { attempt, tries, delay, error } => self.line(&format!(
+                "backfill {}: batch not granted its locks (try {attempt} of {tries}): {}; retrying in {} ms",
+                self.name,
+                error.message,
+                delay.as_millis()
+            )),
+            Event::NewPass { pass } => self.line(&format!(
+                "backfill {}: rows matching the condition appeared behind the cursor; pass {pass} catches them",
+                self.name
+            )),
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The primitives the backfill engine needs from a database.
+//!
+//! The algorithm (batch sizing, throttling, checkpoints, signals) lives in `cutover-backfill`;
+//! an engine only knows how to find a table's key, run one keyset batch in one short
+//! transaction together with its checkpoint, and read the signals that throttle a backfill.
+
+use std::time::Duration;
+
+use crate::{DbError, LockGuard, LockHolder, Timeouts};
+
+/// A unique, not-null key that orders a table's rows for keyset batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableKey {
+    /// The table as the database names it, quoted where needed (`public."Users"`).
+    pub table: String,
+    /// The key's columns, in index order.
+    pub columns: Vec<KeyColumn>,
+    /// Where the key comes from: `primary key` or `unique index <name>`.
+    pub source: String,
+}
+
+/// One column of a [`TableKey`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyColumn {
+    /// The column's name.
+    pub name: String,
+    /// Its SQL type, as the database formats it (`bigint`, `character varying(20)`).
+    pub type_name: String,
+}
+
+/// What to update: `UPDATE table SET set WHERE condition`, in batches.
+#[derive(Debug, Clone)]
+pub struct BackfillJob {
+    /// The table's key, which also names the table.
+    pub key: TableKey,
+    /// The assignments, e.g. `full_name = first_name || ' ' || last_name`.
+    pub set: String,
+    /// The rows still to do, e.g. `full_name IS NULL`; `None` means every row.
+    pub condition: Option<String>,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Rows the batch selected by key (and condition).
+    pub rows_scanned: u64,
+    /// Rows it updated.
+    pub rows_updated: u64,
+    /// The largest key of the batch, as text, one value per key column; `None` when the batch
+    /// was empty, which means the pass is over.
+    pub last_key: Option<Vec<String>>,
+}
+
+/// The first and last key of one batch, as text, one value per key column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    /// The batch's first key.
+    pub first: Vec<String>,
+    /// Its last key.
+    pub last: Vec<String>,
+}
+
+/// A backfill's saved progress: enough to resume it exactly where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The backfill's name.
+    pub name: String,
+    /// The table, as the key names it.
+    pub table: String,
+    /// The assignments.
+    pub set: String,
+    /// The condition, if any.
+    pub condition: Option<String>,
+    /// The key's column names.
+    pub key_columns: Vec<String>,
+    /// The last key done in the current pass; `None` at the start of a pass.
+    pub last_key: Option<Vec<String>>,
+    /// The pass (1 for the first; later passes catch rows that appeared behind the cursor).
+    pub pass: i32,
+    /// Rows selected so far.
+    pub rows_scanned: i64,
+    /// Rows updated so far.
+    pub rows_updated: i64,
+    /// Batches committed so far.
+    pub batches: i64,
+    /// The batch size in use.
+    pub batch_size: i64,
+    /// `running`, `paused`, `done` or `failed`.
+    pub state: String,
+    /// The error that stopped it, if it failed.
+    pub error: Option<String>,
+    /// Who runs or ran it.
+    pub runner: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it last saved progress (RFC 3339).
+    pub updated_at: String,
+}
+
+/// What the database says of one replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaState {
+    /// Its name (`application_name`) and address.
+    pub name: String,
+    /// Its replication state (`streaming`, `catchup`, ...).
+    pub state: String,
+    /// The WAL position it has replayed, `None` when it cannot be read (no privilege).
+    pub replay_position: Option<u64>,
+    /// The replay lag the server measured, `None` when it reports none.
+    pub replay_lag: Option<Duration>,
+}
+
+/// A database a backfill runs against.
+pub trait BackfillTarget {
+    /// The table's key: its primary key, else its narrowest unique index on not-null columns
+    /// (valid, not partial, no expressions). `Ok(None)` when it has neither.
+    fn table_key(&mut self, table: &str) -> Result<Option<TableKey>, DbError>;
+
+    /// Creates the checkpoint table if it does not exist.
+    fn ensure_backfill_state(&mut self) -> Result<(), DbError>;
+
+    /// The checkpoint of the backfill named `name`, if there is one.
+    fn load_checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, DbError>;
+
+    /// Every checkpoint, newest first.
+    fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, DbError>;
+
+    /// Saves a checkpoint on its own (at the start, on a pause, at the end).
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), DbError>;
+
+    /// Runs one batch of at most `limit` rows after `after` (from the start when `None`) in one
+    /// transaction with `timeouts`, and saves the checkpoint `checkpoint` computes from the
+    /// outcome in the same transaction: a batch is never done without its checkpoint.
+    fn run_batch(
+        &mut self,
+        job: &BackfillJob,
+        after: Option<&[String]>,
+        limit: u64,
+        timeouts: Timeouts,
+        checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
+    ) -> Result<BatchOutcome, DbError>;
+
+    /// Whether any row still matches the job's condition (a full scan: call it once a pass is
+    /// over, not per batch).
+    fn rows_remain(&mut self, job: &BackfillJob) -> Result<bool, DbError>;
+
+    /// The planner's estimate of the rows the job will touch.
+    fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError>;
+
+    /// The statement a batch runs, for `--dry-run` (`first`: the first batch, with no lower key).
+    fn batch_statement(&self, job: &BackfillJob, first: bool, limit: u64) -> String;
+
+    /// The key ranges of the first `n` batches of `limit` rows, read without writing.
+    fn batch_boundaries(&mut self, job: &BackfillJob, limit: u64, n: usize) -> Result<Vec<KeyRange>, DbError>;
+
+    /// The current WAL position, to measure replicas against.
+    fn wal_position(&mut self) -> Result<u64, DbError>;
+
+    /// The replicas streaming from this database.
+    fn replicas(&mut self) -> Result<Vec<ReplicaState>, DbError>;
+
+    /// Runs a user-supplied health check; `true` means go on.
+    fn health_check(&mut self, sql: &str) -> Result<bool, DbError>;
+
+    /// Takes the lock that lets one process at a time run the backfill `name`.
+    fn acquire_backfill_lock(
+        &mut self,
+        name: &str,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError>;
+}

@@ -1,0 +1,472 @@
+//! The backfill engine's primitives on PostgreSQL.
+//!
+//! A batch is one statement in one short transaction: a CTE picks the next `limit` keys after
+//! the last one done (keyset, never OFFSET: each batch costs the same however far along it
+//! is), an `UPDATE ... FROM` that CTE applies the assignments, and the checkpoint row is
+//! written before the transaction commits. Key values travel as text and are cast back to the
+//! column's type, so any orderable key type, composite keys included, works the same way.
+
+use std::time::Duration;
+
+use cutover_engine::{
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, KeyColumn, KeyRange, LockGuard,
+    LockHolder, ReplicaState, TableKey, Timeouts,
+};
+use postgres::types::ToSql;
+
+use crate::connect::{quote_ident, PgTarget};
+use crate::error::db_error;
+use crate::migrate::lock_key;
+
+const STATE_TABLE: &str = "cutover_backfills";
+const TIMESTAMP: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
+
+/// `(k1, k2)` with each key column quoted, optionally qualified.
+fn key_tuple(key: &TableKey, qualifier: Option<&str>) -> String {
+    let columns: Vec<String> = key
+        .columns
+        .iter()
+        .map(|c| match qualifier {
+            Some(q) => format!("{q}.{}", quote_ident(&c.name)),
+            None => quote_ident(&c.name),
+        })
+        .collect();
+    format!("({})", columns.join(", "))
+}
+
+/// `($1::text::bigint, $2::text::text)`: the last key, cast back from text.
+fn key_params(key: &TableKey, first_param: usize) -> String {
+    let params: Vec<String> = key
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(idx, c)| format!("${}::text::{}", first_param + idx, c.type_name))
+        .collect();
+    format!("({})", params.join(", "))
+}
+
+/// The batch's own names for the key columns, so that the user's expressions, which name the
+/// table's columns, are never ambiguous.
+fn batch_alias(idx: usize) -> String {
+    format!("cutover_key_{idx}")
+}
+
+fn batch_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
+    let key = &job.key;
+    let table = &key.table;
+    let aliased: Vec<String> = key
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(idx, c)| format!("{} AS {}", quote_ident(&c.name), batch_alias(idx)))
+        .collect();
+    let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let mut filters = Vec::new();
+    if !first {
+        filters.push(format!("{} > {}", key_tuple(key, None), key_params(key, 1)));
+    }
+    if let Some(condition) = &job.condition {
+        filters.push(format!("({condition})"));
+    }
+    let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+    let batch_keys: Vec<String> = (0..key.columns.len()).map(|idx| format!("batch.{}", batch_alias(idx))).collect();
+    // The condition is checked again in the UPDATE: a row changed by the application since the
+    // CTE's snapshot is re-evaluated on its newest version.
+    let recheck = match &job.condition {
+        Some(condition) => format!(" AND ({condition})"),
+        None => String::new(),
+    };
+    let last_desc: Vec<String> = (0..key.columns.len()).map(|idx| format!("{} DESC", batch_alias(idx))).collect();
+    let last_text: Vec<String> = (0..key.columns.len()).map(|idx| format!("last.{}::text", batch_alias(idx))).collect();
+    format!(
+        "WITH batch AS (\n    SELECT {aliased} FROM {table}{where_clause}\n    ORDER BY {order} LIMIT {limit}\n), updated AS (\n    UPDATE {table} SET {set} FROM batch\n    WHERE {qualified} = ({batch_keys}){recheck}\n    RETURNING 1\n)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM updated), {last_text}\nFROM (SELECT * FROM batch ORDER BY {last_desc} LIMIT 1) last",
+        aliased = aliased.join(", "),
+        order = order.join(", "),
+        set = job.set,
+        qualified = key_tuple(key, Some(table)),
+        batch_keys = batch_keys.join(", "),
+        last_text = last_text.join(", "),
+        last_desc = last_desc.join(", "),
+    )
+}
+
+fn to_params(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+/// `0/16B3748` to a byte position.
+fn parse_lsn(text: &str) -> Option<u64> {
+    let (high, low) = text.split_once('/')?;
+    Some((u64::from_str_radix(high, 16).ok()? << 32) | u64::from_str_radix(low, 16).ok()?)
+}
+
+impl BackfillTarget for PgTarget {
+    fn table_key(&mut self, table: &str) -> Result<Option<TableKey>, DbError> {
+        let row =
+            self.client.query_opt("SELECT to_regclass($1)::oid, to_regclass($1)::text", &[&table]).map_err(db_error)?;
+        let oid: Option<u32> = row.as_ref().and_then(|r| r.get(0));
+        let (Some(oid), Some(row)) = (oid, row) else {
+            return Err(DbError::new(
+                DbErrorKind::Other,
+                format!("table `{table}` does not exist (or is not on the search_path); check the name, or qualify it as schema.table"),
+            ));
+        };
+        let name: String = row.get(1);
+        // The primary key first, then the narrowest usable unique index.
+        let rows = self
+            .client
+            .query(
+                "SELECT i.indexrelid::regclass::text, i.indisprimary, \
+                        array_agg(a.attname::text ORDER BY k.ord), \
+                        array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY k.ord), \
+                        bool_and(a.attnotnull) \
+                 FROM pg_index i \
+                 CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                 WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid AND i.indpred IS NULL \
+                   AND i.indexprs IS NULL AND NOT (0 = ANY (i.indkey::int2[])) \
+                 GROUP BY i.indexrelid, i.indisprimary \
+                 ORDER BY i.indisprimary DESC, count(*), i.indexrelid",
+                &[&oid],
+            )
+            .map_err(db_error)?;
+        for row in rows {
+            let (index, primary, names, types, not_null): (String, bool, Vec<String>, Vec<String>, bool) =
+                (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+            if !not_null {
+                continue;
+            }
+            let columns = names.into_iter().zip(types).map(|(name, type_name)| KeyColumn { name, type_name }).collect();
+            let source = if primary { "primary key".to_string() } else { format!("unique index {index}") };
+            return Ok(Some(TableKey { table: name, columns, source }));
+        }
+        Ok(None)
+    }
+
+    fn ensure_backfill_state(&mut self) -> Result<(), DbError> {
+        self.client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+                    name          text PRIMARY KEY,
+                    table_name    text NOT NULL,
+                    set_expr      text NOT NULL,
+                    condition     text,
+                    key_columns   text[] NOT NULL,
+                    last_key      text[],
+                    pass          integer NOT NULL,
+                    rows_scanned  bigint NOT NULL,
+                    rows_updated  bigint NOT NULL,
+                    batches       bigint NOT NULL,
+                    batch_size    bigint NOT NULL,
+                    state         text NOT NULL CHECK (state IN ('running', 'paused', 'done', 'failed')),
+                    error         text,
+                    runner        text NOT NULL,
+                    started_at    timestamptz NOT NULL,
+                    updated_at    timestamptz NOT NULL
+                )"
+            ))
+            .map_err(db_error)
+            .or_else(|err| match err.code.as_deref() {
+                // Two first backfills at once race to create it: the loser finds it made.
+                Some("23505" | "42P07") => Ok(()),
+                _ => Err(err),
+            })
+    }
+
+    fn load_checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, DbError> {
+        Ok(self.select_checkpoints(Some(name))?.into_iter().next())
+    }
+
+    fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, DbError> {
+        let exists: bool = self
+            .client
+            .query_one(&format!("SELECT to_regclass('{STATE_TABLE}') IS NOT NULL"), &[])
+            .map_err(db_error)?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        self.select_checkpoints(None)
+    }
+
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), DbError> {
+        let sql = upsert_sql();
+        let params = upsert_params(checkpoint);
+        self.client.execute(&sql, &params).map(|_| ()).map_err(db_error)
+    }
+
+    fn run_batch(
+        &mut self,
+        job: &BackfillJob,
+        after: Option<&[String]>,
+        limit: u64,
+        timeouts: Timeouts,
+        checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
+    ) -> Result<BatchOutcome, DbError> {
+        let sql = batch_sql(job, after.is_none(), limit);
+        let begin = format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+            timeouts.lock_timeout.as_millis(),
+            timeouts.statement_timeout.as_millis()
+        );
+        let res = (|| {
+            self.client.batch_execute(&begin).map_err(db_error)?;
+            let params = after.map(to_params).unwrap_or_default();
+            let row = self.client.query_opt(&sql, &params).map_err(db_error)?;
+            let outcome = match row {
+                None => BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None },
+                Some(row) => {
+                    let scanned: i64 = row.get(0);
+                    let updated: i64 = row.get(1);
+                    let last_key = (0..job.key.columns.len()).map(|idx| row.get::<_, String>(2 + idx)).collect();
+                    BatchOutcome {
+                        rows_scanned: scanned as u64,
+                        rows_updated: updated as u64,
+                        last_key: Some(last_key),
+                    }
+                }
+            };
+            let saved = checkpoint(&outcome);
+            self.client.execute(&upsert_sql(), &upsert_params(&saved)).map_err(db_error)?;
+            self.client.batch_execute("COMMIT").map_err(db_error)?;
+            Ok(outcome)
+        })();
+        if res.is_err() {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+        res
+    }
+
+    fn rows_remain(&mut self, job: &BackfillJob) -> Result<bool, DbError> {
+        let Some(condition) = &job.condition else {
+            return Ok(false);
+        };
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE ({condition}))", job.key.table);
+        Ok(self.client.query_one(&sql, &[]).map_err(db_error)?.get(0))
+    }
+
+    fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError> {
+        let condition = job.condition.as_deref().unwrap_or("true");
+        let sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE ({condition})", job.key.table);
+        // The simple protocol returns the plan as text, whatever its type.
+        let messages = self.client.simple_query(&sql).map_err(db_error)?;
+        let plan = messages.iter().find_map(|message| match message {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+            _ => None,
+        });
+        let Some(plan) = plan else { return Ok(None) };
+        // `"Plan Rows": 1234` of the top node: no JSON parser needed for one number.
+        let rows = plan
+            .split("\"Plan Rows\":")
+            .nth(1)
+            .and_then(|rest| rest.trim_start().split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|digits| digits.parse().ok());
+        Ok(rows)
+    }
+
+    fn batch_statement(&self, job: &BackfillJob, first: bool, limit: u64) -> String {
+        batch_sql(job, first, limit)
+    }
+
+    fn batch_boundaries(&mut self, job: &BackfillJob, limit: u64, n: usize) -> Result<Vec<KeyRange>, DbError> {
+        let key = &job.key;
+        // Aliased, so that ORDER BY names the table's columns and not these text copies (which
+        // would sort 10 before 9).
+        let columns: Vec<String> = key
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(idx, c)| format!("{}::text AS {}", quote_ident(&c.name), batch_alias(idx)))
+            .collect();
+        let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let mut boundaries = Vec::new();
+        let mut after: Option<Vec<String>> = None;
+        for _ in 0..n {
+            let mut filters = Vec::new();
+            if after.is_some() {
+                filters.push(format!("{} > {}", key_tuple(key, None), key_params(key, 1)));
+            }
+            if let Some(condition) = &job.condition {
+                filters.push(format!("({condition})"));
+            }
+            let where_clause =
+                if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+            let sql = format!(
+                "SELECT {} FROM {}{where_clause} ORDER BY {} LIMIT {limit}",
+                columns.join(", "),
+                key.table,
+                order.join(", ")
+            );
+            let params = after.as_deref().map(to_params).unwrap_or_default();
+            let rows = self.client.query(&sql, &params).map_err(db_error)?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                break;
+            };
+            let values =
+                |row: &postgres::Row| (0..key.columns.len()).map(|idx| row.get::<_, String>(idx)).collect::<Vec<_>>();
+            let range = KeyRange { first: values(first), last: values(last) };
+            after = Some(range.last.clone());
+            boundaries.push(range);
+        }
+        Ok(boundaries)
+    }
+
+    fn wal_position(&mut self) -> Result<u64, DbError> {
+        let row = self.client.query_one("SELECT pg_current_wal_lsn()::text", &[]).map_err(db_error)?;
+        let text: String = row.get(0);
+        parse_lsn(&text).ok_or_else(|| DbError::new(DbErrorKind::Other, format!("cannot read WAL position `{text}`")))
+    }
+
+    fn replicas(&mut self) -> Result<Vec<ReplicaState>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT coalesce(application_name, '') || ' (' || coalesce(host(client_addr), 'local') || ')', \
+                        coalesce(state, 'unknown'), replay_lsn::text, \
+                        (extract(epoch FROM replay_lag) * 1000)::bigint \
+                 FROM pg_stat_replication ORDER BY pid",
+                &[],
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| ReplicaState {
+                name: row.get(0),
+                state: row.get(1),
+                replay_position: row.get::<_, Option<String>>(2).as_deref().and_then(parse_lsn),
+                replay_lag: row.get::<_, Option<i64>>(3).map(|ms| Duration::from_millis(ms.max(0) as u64)),
+            })
+            .collect())
+    }
+
+    fn health_check(&mut self, sql: &str) -> Result<bool, DbError> {
+        let row = self.client.query_one(sql, &[]).map_err(db_error)?;
+        row.try_get::<_, bool>(0).map_err(|_| {
+            DbError::new(DbErrorKind::Other, format!("the health check `{sql}` must return one boolean (true: go on)"))
+        })
+    }
+
+    fn acquire_backfill_lock(
+        &mut self,
+        name: &str,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        let key = lock_key(&format!("cutover-backfill:{name}"));
+        self.advisory_lock(key, &format!("backfill {name}"), owner, wait, on_wait)
+    }
+}
+
+fn upsert_sql() -> String {
+    format!(
+        "INSERT INTO {STATE_TABLE} (name, table_name, set_expr, condition, key_columns, last_key, pass, rows_scanned, \
+         rows_updated, batches, batch_size, state, error, runner, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::timestamptz, now()) \
+         ON CONFLICT (name) DO UPDATE SET table_name = EXCLUDED.table_name, set_expr = EXCLUDED.set_expr, \
+         condition = EXCLUDED.condition, key_columns = EXCLUDED.key_columns, last_key = EXCLUDED.last_key, \
+         pass = EXCLUDED.pass, rows_scanned = EXCLUDED.rows_scanned, rows_updated = EXCLUDED.rows_updated, \
+         batches = EXCLUDED.batches, batch_size = EXCLUDED.batch_size, state = EXCLUDED.state, \
+         error = EXCLUDED.error, runner = EXCLUDED.runner, started_at = EXCLUDED.started_at, updated_at = now()"
+    )
+}
+
+fn upsert_params(c: &Checkpoint) -> Vec<&(dyn ToSql + Sync)> {
+    vec![
+        &c.name,
+        &c.table,
+        &c.set,
+        &c.condition,
+        &c.key_columns,
+        &c.last_key,
+        &c.pass,
+        &c.rows_scanned,
+        &c.rows_updated,
+        &c.batches,
+        &c.batch_size,
+        &c.state,
+        &c.error,
+        &c.runner,
+        &c.started_at,
+    ]
+}
+
+impl PgTarget {
+    fn select_checkpoints(&mut self, name: Option<&str>) -> Result<Vec<Checkpoint>, DbError> {
+        let filter = if name.is_some() { "WHERE name = $1" } else { "" };
+        let sql = format!(
+            "SELECT name, table_name, set_expr, condition, key_columns, last_key, pass, rows_scanned, rows_updated, \
+             batches, batch_size, state, error, runner, to_char(started_at AT TIME ZONE 'UTC', {TIMESTAMP}), \
+             to_char(updated_at AT TIME ZONE 'UTC', {TIMESTAMP}) FROM {STATE_TABLE} {filter} ORDER BY updated_at DESC"
+        );
+        let rows = match name {
+            Some(name) => self.client.query(&sql, &[&name]),
+            None => self.client.query(&sql, &[]),
+        }
+        .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| Checkpoint {
+                name: row.get(0),
+                table: row.get(1),
+                set: row.get(2),
+                condition: row.get(3),
+                key_columns: row.get(4),
+                last_key: row.get(5),
+                pass: row.get(6),
+                rows_scanned: row.get(7),
+                rows_updated: row.get(8),
+                batches: row.get(9),
+                batch_size: row.get(10),
+                state: row.get(11),
+                error: row.get(12),
+                runner: row.get(13),
+                started_at: row.get(14),
+                updated_at: row.get(15),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(columns: &[(&str, &str)], condition: Option<&str>) -> BackfillJob {
+        BackfillJob {
+            key: TableKey {
+                table: "public.\"Orders\"".to_string(),
+                columns: columns
+                    .iter()
+                    .map(|(n, t)| KeyColumn { name: n.to_string(), type_name: t.to_string() })
+                    .collect(),
+                source: "primary key".to_string(),
+            },
+            set: "total = price * quantity".to_string(),
+            condition: condition.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn batch_statement_for_a_composite_key_after_the_first_batch() {
+        let sql = batch_sql(&job(&[("tenant", "integer"), ("id", "bigint")], Some("total IS NULL")), false, 500);
+        assert_eq!(
+            sql,
+            "WITH batch AS (\n    SELECT \"tenant\" AS cutover_key_0, \"id\" AS cutover_key_1 FROM public.\"Orders\" WHERE (\"tenant\", \"id\") > ($1::text::integer, $2::text::bigint) AND (total IS NULL)\n    ORDER BY \"tenant\", \"id\" LIMIT 500\n), updated AS (\n    UPDATE public.\"Orders\" SET total = price * quantity FROM batch\n    WHERE (public.\"Orders\".\"tenant\", public.\"Orders\".\"id\") = (batch.cutover_key_0, batch.cutover_key_1) AND (total IS NULL)\n    RETURNING 1\n)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM updated), last.cutover_key_0::text, last.cutover_key_1::text\nFROM (SELECT * FROM batch ORDER BY cutover_key_0 DESC, cutover_key_1 DESC LIMIT 1) last"
+        );
+    }
+
+    #[test]
+    fn first_batch_has_no_lower_bound() {
+        let sql = batch_sql(&job(&[("id", "bigint")], None), true, 10);
+        assert!(sql.contains("FROM public.\"Orders\"\n    ORDER BY \"id\" LIMIT 10"), "{sql}");
+        assert!(!sql.contains("$1"));
+    }
+
+    #[test]
+    fn lsn_positions() {
+        assert_eq!(parse_lsn("0/16B3748"), Some(0x16B3748));
+        assert_eq!(parse_lsn("1/0"), Some(1 << 32));
+        assert_eq!(parse_lsn("bad"), None);
+    }
+}
