@@ -113,7 +113,7 @@ pub struct BackfillArgs {
     #[arg(long, default_value_t = 10)]
     pub min_batch: u64,
     /// The largest batch, in rows.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub max_batch: u64,
     /// The first batch of a new backfill, in rows.
     #[arg(long, default_value_t = 1000)]

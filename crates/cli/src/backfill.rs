@@ -233,6 +233,21 @@ impl ProgressReporter {
         }
     }
 
+    /// Rows per second of this run (rows done by an earlier run do not count), and the time
+    /// left at that rate.
+    fn rate_and_eta(&self, rows_scanned: i64) -> (f64, String) {
+        let done_now = (rows_scanned - self.rows_at_start).max(0) as f64;
+        let rate = done_now / self.started.elapsed().as_secs_f64().max(0.001);
+        let eta = match self.estimated {
+            Some(total) if rate > 0.0 => {
+                let left = (total as f64 - rows_scanned as f64).max(0.0);
+                format!("{:.0}s", left / rate)
+            }
+            _ => "?".to_string(),
+        };
+        (rate, eta)
+    }
+
     fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
@@ -266,10 +281,8 @@ impl Reporter for ProgressReporter {
                         None => ProgressBar::new_spinner(),
                     };
                     bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} {bar:30} {human_pos}/{human_len} rows {per_sec} ETA {eta} {msg}",
-                        )
-                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                        ProgressStyle::with_template("{spinner} {bar:30} {human_pos}/{human_len} rows  {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_bar()),
                     );
                     bar.set_position(self.rows_at_start as u64);
                     bar.enable_steady_tick(Duration::from_millis(200));
@@ -283,22 +296,20 @@ impl Reporter for ProgressReporter {
                         bar.set_length(checkpoint.rows_scanned as u64);
                     }
                     bar.set_position(checkpoint.rows_scanned as u64);
-                    bar.set_message(format!("batch {next_size}"));
+                    let (rate, eta) = self.rate_and_eta(checkpoint.rows_scanned);
+                    bar.set_message(format!("{rate:.0} rows/s, ETA {eta}, batch {next_size}"));
                     return;
                 }
                 if self.last_line.is_some_and(|at| at.elapsed() < Duration::from_secs(2)) {
                     return;
                 }
                 self.last_line = Some(Instant::now());
-                let done_now = (checkpoint.rows_scanned - self.rows_at_start).max(0) as f64;
-                let rate = done_now / self.started.elapsed().as_secs_f64().max(0.001);
-                let (percent, eta) = match self.estimated {
+                let (rate, eta) = self.rate_and_eta(checkpoint.rows_scanned);
+                let percent = match self.estimated {
                     Some(total) if total > 0 => {
-                        let left = (total as f64 - checkpoint.rows_scanned as f64).max(0.0);
-                        let eta = if rate > 0.0 { format!("{:.0}s", left / rate) } else { "?".to_string() };
-                        (format!(" ({:.0}%)", 100.0 * checkpoint.rows_scanned as f64 / total as f64), eta)
+                        format!(" ({:.0}%)", (100.0 * checkpoint.rows_scanned as f64 / total as f64).min(100.0))
                     }
-                    _ => (String::new(), "?".to_string()),
+                    _ => String::new(),
                 };
                 self.line(&format!(
                     "backfill {}: {} rows{percent}, {rate:.0} rows/s, batch {next_size}, ETA {eta}",

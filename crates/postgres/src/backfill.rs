@@ -45,21 +45,16 @@ fn key_params(key: &TableKey, first_param: usize) -> String {
     format!("({})", params.join(", "))
 }
 
-/// The batch's own names for the key columns, so that the user's expressions, which name the
-/// table's columns, are never ambiguous.
+/// Names for the key columns' text copies, so that ORDER BY always means the table's columns
+/// (an output column named like a table column would win, and sort `10` before `9`).
 fn batch_alias(idx: usize) -> String {
     format!("cutover_key_{idx}")
 }
 
-fn batch_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
+/// The first statement of a batch: the last key of the next `limit` rows (after `$1..`), as
+/// text, and how many rows that is. An index-only scan of at most `limit` entries.
+fn bound_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
     let key = &job.key;
-    let table = &key.table;
-    let aliased: Vec<String> = key
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(idx, c)| format!("{} AS {}", quote_ident(&c.name), batch_alias(idx)))
-        .collect();
     let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
     let mut filters = Vec::new();
     if !first {
@@ -69,25 +64,40 @@ fn batch_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
         filters.push(format!("({condition})"));
     }
     let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-    let batch_keys: Vec<String> = (0..key.columns.len()).map(|idx| format!("batch.{}", batch_alias(idx))).collect();
-    // The condition is checked again in the UPDATE: a row changed by the application since the
-    // CTE's snapshot is re-evaluated on its newest version.
-    let recheck = match &job.condition {
-        Some(condition) => format!(" AND ({condition})"),
-        None => String::new(),
-    };
-    let last_desc: Vec<String> = (0..key.columns.len()).map(|idx| format!("{} DESC", batch_alias(idx))).collect();
-    let last_text: Vec<String> = (0..key.columns.len()).map(|idx| format!("last.{}::text", batch_alias(idx))).collect();
+    let texts: Vec<String> =
+        order.iter().enumerate().map(|(idx, column)| format!("b.{column}::text AS {}", batch_alias(idx))).collect();
+    let descending: Vec<String> = order.iter().map(|column| format!("b.{column} DESC")).collect();
     format!(
-        "WITH batch AS (\n    SELECT {aliased} FROM {table}{where_clause}\n    ORDER BY {order} LIMIT {limit}\n), updated AS (\n    UPDATE {table} SET {set} FROM batch\n    WHERE {qualified} = ({batch_keys}){recheck}\n    RETURNING 1\n)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM updated), {last_text}\nFROM (SELECT * FROM batch ORDER BY {last_desc} LIMIT 1) last",
-        aliased = aliased.join(", "),
-        order = order.join(", "),
-        set = job.set,
-        qualified = key_tuple(key, Some(table)),
-        batch_keys = batch_keys.join(", "),
-        last_text = last_text.join(", "),
-        last_desc = last_desc.join(", "),
+        "SELECT count(*) OVER (), {texts} FROM (\n    SELECT {columns} FROM {table}{where_clause}\n    ORDER BY {columns} LIMIT {limit}\n) b\nORDER BY {descending} LIMIT 1",
+        texts = texts.join(", "),
+        columns = order.join(", "),
+        table = key.table,
+        descending = descending.join(", "),
     )
+}
+
+/// The second statement: the update of the rows between the last key done (`$1..`, none on
+/// the first batch) and the batch's last key. A range, so the index is scanned once, from the
+/// batch's first key: no join, and no cost for the rows already done.
+fn update_sql(job: &BackfillJob, first: bool) -> String {
+    let key = &job.key;
+    let n_columns = key.columns.len();
+    let mut filters = Vec::new();
+    if !first {
+        filters.push(format!("{} > {}", key_tuple(key, None), key_params(key, 1)));
+    }
+    let upper_first = if first { 1 } else { n_columns + 1 };
+    filters.push(format!("{} <= {}", key_tuple(key, None), key_params(key, upper_first)));
+    // The condition is checked again here: a row the application changed since the first
+    // statement is re-evaluated on its newest version.
+    if let Some(condition) = &job.condition {
+        filters.push(format!("({condition})"));
+    }
+    format!("UPDATE {} SET {} WHERE {}", key.table, job.set, filters.join(" AND "))
+}
+
+fn batch_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
+    format!("{};\n{}", bound_sql(job, first, limit), update_sql(job, first))
 }
 
 fn to_params(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
@@ -203,27 +213,29 @@ impl BackfillTarget for PgTarget {
         timeouts: Timeouts,
         checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
     ) -> Result<BatchOutcome, DbError> {
-        let sql = batch_sql(job, after.is_none(), limit);
+        let first = after.is_none();
+        // A batch commits with its checkpoint, so it need not wait for its own WAL flush: after
+        // a crash both are lost or both kept, and the resume redoes what was lost. Not waiting
+        // keeps the backfill's fsyncs out of the way of the application's commits.
         let begin = format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
             timeouts.lock_timeout.as_millis(),
             timeouts.statement_timeout.as_millis()
         );
         let res = (|| {
             self.client.batch_execute(&begin).map_err(db_error)?;
-            let params = after.map(to_params).unwrap_or_default();
-            let row = self.client.query_opt(&sql, &params).map_err(db_error)?;
-            let outcome = match row {
+            let lower = after.unwrap_or_default();
+            let bound = self.client.query_opt(&bound_sql(job, first, limit), &to_params(lower)).map_err(db_error)?;
+            let outcome = match bound {
                 None => BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None },
                 Some(row) => {
                     let scanned: i64 = row.get(0);
-                    let updated: i64 = row.get(1);
-                    let last_key = (0..job.key.columns.len()).map(|idx| row.get::<_, String>(2 + idx)).collect();
-                    BatchOutcome {
-                        rows_scanned: scanned as u64,
-                        rows_updated: updated as u64,
-                        last_key: Some(last_key),
-                    }
+                    let upper: Vec<String> =
+                        (0..job.key.columns.len()).map(|idx| row.get::<_, String>(1 + idx)).collect();
+                    let bounds: Vec<String> = lower.iter().chain(upper.iter()).cloned().collect();
+                    let updated =
+                        self.client.execute(&update_sql(job, first), &to_params(&bounds)).map_err(db_error)?;
+                    BatchOutcome { rows_scanned: scanned as u64, rows_updated: updated, last_key: Some(upper) }
                 }
             };
             let saved = checkpoint(&outcome);
@@ -448,19 +460,26 @@ mod tests {
     }
 
     #[test]
-    fn batch_statement_for_a_composite_key_after_the_first_batch() {
-        let sql = batch_sql(&job(&[("tenant", "integer"), ("id", "bigint")], Some("total IS NULL")), false, 500);
+    fn batch_statements_for_a_composite_key_after_the_first_batch() {
+        let job = job(&[("tenant", "integer"), ("id", "bigint")], Some("total IS NULL"));
         assert_eq!(
-            sql,
-            "WITH batch AS (\n    SELECT \"tenant\" AS cutover_key_0, \"id\" AS cutover_key_1 FROM public.\"Orders\" WHERE (\"tenant\", \"id\") > ($1::text::integer, $2::text::bigint) AND (total IS NULL)\n    ORDER BY \"tenant\", \"id\" LIMIT 500\n), updated AS (\n    UPDATE public.\"Orders\" SET total = price * quantity FROM batch\n    WHERE (public.\"Orders\".\"tenant\", public.\"Orders\".\"id\") = (batch.cutover_key_0, batch.cutover_key_1) AND (total IS NULL)\n    RETURNING 1\n)\nSELECT (SELECT count(*) FROM batch), (SELECT count(*) FROM updated), last.cutover_key_0::text, last.cutover_key_1::text\nFROM (SELECT * FROM batch ORDER BY cutover_key_0 DESC, cutover_key_1 DESC LIMIT 1) last"
+            bound_sql(&job, false, 500),
+            "SELECT count(*) OVER (), b.\"tenant\"::text AS cutover_key_0, b.\"id\"::text AS cutover_key_1 FROM (\n    SELECT \"tenant\", \"id\" FROM public.\"Orders\" WHERE (\"tenant\", \"id\") > ($1::text::integer, $2::text::bigint) AND (total IS NULL)\n    ORDER BY \"tenant\", \"id\" LIMIT 500\n) b\nORDER BY b.\"tenant\" DESC, b.\"id\" DESC LIMIT 1"
+        );
+        assert_eq!(
+            update_sql(&job, false),
+            "UPDATE public.\"Orders\" SET total = price * quantity WHERE (\"tenant\", \"id\") > ($1::text::integer, $2::text::bigint) AND (\"tenant\", \"id\") <= ($3::text::integer, $4::text::bigint) AND (total IS NULL)"
         );
     }
 
     #[test]
     fn first_batch_has_no_lower_bound() {
-        let sql = batch_sql(&job(&[("id", "bigint")], None), true, 10);
-        assert!(sql.contains("FROM public.\"Orders\"\n    ORDER BY \"id\" LIMIT 10"), "{sql}");
-        assert!(!sql.contains("$1"));
+        let job = job(&[("id", "bigint")], None);
+        assert!(bound_sql(&job, true, 10).contains("FROM public.\"Orders\"\n    ORDER BY \"id\" LIMIT 10"));
+        assert_eq!(
+            update_sql(&job, true),
+            "UPDATE public.\"Orders\" SET total = price * quantity WHERE (\"id\") <= ($1::text::bigint)"
+        );
     }
 
     #[test]
