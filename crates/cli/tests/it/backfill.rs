@@ -3,13 +3,22 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::util::{output_text, PgDb, Project, Replica};
+
+/// Replica lag is cluster-wide: while the replica test holds replay paused, every backfill on
+/// the server rightly pauses. So backfill tests share this lock, and the replica test takes it
+/// alone.
+static REPLICA: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    REPLICA.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn backfill_status(project: &Project, db: &PgDb) -> Value {
     let output = project.cutover(&db.url).args(["backfill", "--status", "--format", "json"]).output().unwrap();
@@ -34,6 +43,7 @@ fn wait_for_rows(db: &PgDb, rows: i64) {
 
 #[test]
 fn single_key_with_nulls_gives_exact_results() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE items (id bigint PRIMARY KEY, a int, label text); INSERT INTO items SELECT g, CASE WHEN g % 7 = 0 THEN NULL ELSE g END, NULL FROM generate_series(1, 5000) g; UPDATE items SET label = 'kept' WHERE id % 11 = 0");
     let project = Project::new();
@@ -67,6 +77,7 @@ fn single_key_with_nulls_gives_exact_results() {
 
 #[test]
 fn composite_and_text_keys_are_walked_in_order() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query(
         "CREATE TABLE lines (tenant int, id int, v int, w int, PRIMARY KEY (tenant, id)); \
@@ -97,6 +108,7 @@ fn composite_and_text_keys_are_walked_in_order() {
 
 #[test]
 fn a_table_without_a_key_is_refused() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE loose (a int, b text); CREATE UNIQUE INDEX loose_a ON loose (a); INSERT INTO loose VALUES (1, NULL)");
     let project = Project::new();
@@ -109,6 +121,7 @@ fn a_table_without_a_key_is_refused() {
 
 #[test]
 fn concurrent_writes_lose_nothing_and_no_row_is_done_twice() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE counters (id bigserial PRIMARY KEY, n int NOT NULL DEFAULT 0, v int NOT NULL DEFAULT 0); INSERT INTO counters (n) SELECT 0 FROM generate_series(1, 20000)");
     let project = Project::new();
@@ -169,6 +182,7 @@ fn concurrent_writes_lose_nothing_and_no_row_is_done_twice() {
 
 #[test]
 fn sigkill_mid_way_then_resume_does_every_row_exactly_once() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO ledger SELECT g, 0 FROM generate_series(1, 30000) g");
     let project = Project::new();
@@ -198,6 +212,7 @@ fn sigkill_mid_way_then_resume_does_every_row_exactly_once() {
 
 #[test]
 fn sigint_finishes_the_batch_and_saves_progress() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO ledger SELECT g, 0 FROM generate_series(1, 30000) g");
     let project = Project::new();
@@ -222,6 +237,7 @@ fn sigint_finishes_the_batch_and_saves_progress() {
 
 #[test]
 fn declared_backfill_runs_by_name_and_reruns_only_when_rows_are_left() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE people (id int PRIMARY KEY, first text, last text, full_name text); INSERT INTO people SELECT g, 'f' || g, 'l' || g, NULL FROM generate_series(1, 1000) g");
     let project = Project::new();
@@ -244,6 +260,7 @@ fn declared_backfill_runs_by_name_and_reruns_only_when_rows_are_left() {
 
 #[test]
 fn dry_run_shows_statements_and_boundaries_without_writing() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 25) g");
     let project = Project::new();
@@ -265,6 +282,7 @@ fn dry_run_shows_statements_and_boundaries_without_writing() {
 
 #[test]
 fn a_failing_health_check_pauses_the_backfill() {
+    let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 2000) g; CREATE TABLE hold (on_hold boolean); INSERT INTO hold VALUES (true)");
     let project = Project::new();
@@ -286,6 +304,7 @@ fn a_failing_health_check_pauses_the_backfill() {
 
 #[test]
 fn replica_lag_pauses_the_backfill_until_replay_resumes() {
+    let _alone = REPLICA.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     let db = PgDb::new();
     db.query(
         "CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 20000) g",

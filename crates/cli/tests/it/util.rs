@@ -179,7 +179,7 @@ impl Replica {
         let (host, primary_port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
         shell(
             &format!(
-                "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream",
+                "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream --checkpoint=fast",
                 bin.display(),
                 data.display()
             ),
