@@ -56,8 +56,8 @@ impl PgTarget {
                 return Err(DbError::new(
                     DbErrorKind::LockTimeout,
                     format!(
-                        "another cutover still holds {what} after {}s ({}); wait for it to finish, or stop it",
-                        wait.as_secs(),
+                        "another cutover still holds {what} after {:.1}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs_f64(),
                         describe_holder(&holder)
                     ),
                 ));

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts};
-use cutover_migration::{Checksum, Migration, MigrationSet, Script, Statement, Version};
+use cutover_migration::{Checksum, Migration, MigrationSet, Script, ScriptSettings, Statement, Version};
 
 use crate::error::{MigrationFailure, Refusal};
 use crate::status::{compute_status, migration_of, resume_point, MigrationState, MigrationStatus};
@@ -231,8 +231,7 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
         runner: runner_identity(),
         tool_version: TOOL_VERSION.to_string(),
     };
-    let timeouts =
-        timeouts(ctx.settings, &Script { path: Default::default(), statements: vec![], settings: Default::default() });
+    let timeouts = timeouts(ctx.settings, &ScriptSettings::default());
     ctx.target
         .transaction(timeouts, &mut |session| session.append_history(&record))
         .map_err(|e| Error::database("cannot record the baseline", e))
@@ -357,10 +356,10 @@ fn plan_up<'a>(
     Ok(plan)
 }
 
-fn timeouts(settings: &Settings, script: &Script) -> Timeouts {
+fn timeouts(settings: &Settings, script: &ScriptSettings) -> Timeouts {
     Timeouts {
-        lock_timeout: script.settings.lock_timeout.unwrap_or(settings.lock_timeout),
-        statement_timeout: script.settings.statement_timeout.unwrap_or(settings.statement_timeout),
+        lock_timeout: script.lock_timeout.unwrap_or(settings.lock_timeout),
+        statement_timeout: script.statement_timeout.unwrap_or(settings.statement_timeout),
     }
 }
 
@@ -472,7 +471,7 @@ fn final_state(direction: Direction) -> State {
 /// The whole script and its history row in one transaction, retried on lock timeouts.
 fn run_in_transaction(ctx: &mut Context<'_>, migration: &Migration, attempt: &Attempt<'_>) -> Result<(), Error> {
     let script = attempt.script;
-    let timeouts = timeouts(ctx.settings, script);
+    let timeouts = timeouts(ctx.settings, &script.settings);
     let n_statements = script.statements.len();
     let done = attempt.record(final_state(attempt.base.direction), n_statements);
     let tries = ctx.settings.lock_retries;
@@ -510,7 +509,7 @@ fn run_statement_by_statement(
 ) -> Result<(), Error> {
     let script = attempt.script;
     let direction = attempt.base.direction;
-    let timeouts = timeouts(ctx.settings, script);
+    let timeouts = timeouts(ctx.settings, &script.settings);
     let mut start_idx = 0;
     if let Some(previous) = resume_point(latest, direction) {
         let done = previous.statements_done as usize;
@@ -594,7 +593,7 @@ fn record_failure(
     attempts: u32,
 ) -> Error {
     let record = attempt.failed_record(statements_done, &error, failed);
-    let timeouts = timeouts(ctx.settings, attempt.script);
+    let timeouts = timeouts(ctx.settings, &attempt.script.settings);
     let record_error = ctx.target.autocommit(timeouts, &mut |session| session.append_history(&record)).err();
     Error::MigrationFailed(Box::new(MigrationFailure {
         label: migration.label(),

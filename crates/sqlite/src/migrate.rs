@@ -256,8 +256,8 @@ COMMIT;
                 return Err(DbError::new(
                     DbErrorKind::LockTimeout,
                     format!(
-                        "another cutover still holds the migration lock after {}s ({}); wait for it to finish, or stop it",
-                        wait.as_secs(),
+                        "another cutover still holds the migration lock after {:.1}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs_f64(),
                         holder.description
                     ),
                 ));

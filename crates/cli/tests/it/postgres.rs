@@ -166,21 +166,7 @@ fn eight_concurrent_runners_apply_each_migration_exactly_once() {
         };
         project.migration(&format!("{idx:03}_t{idx}.up.sql"), &sql);
     }
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            project
-                .cutover_std(&db.url)
-                .arg("up")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    }
+    project.run_concurrently(&db.url, 8, &["up"]);
     assert_eq!(
         db.query("SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'"),
         "12\t12",
@@ -399,4 +385,70 @@ fn tls_modes_follow_libpq() {
     let output = project.cutover(&with_mode("sometimes")).arg("status").output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(output_text(&output).1.contains("unknown sslmode `sometimes`"));
+}
+
+#[test]
+fn a_runner_that_waits_too_long_for_the_lock_gives_up_clearly() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_slow.up.sql", "SELECT pg_sleep(3);");
+    let first = project.cutover_std(&db.url).arg("up").stderr(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.try_query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(3)%'").as_deref()
+        != Some("1")
+    {
+        assert!(Instant::now() < deadline, "the first runner never started");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let output = project.cutover(&db.url).arg("up").env("CUTOVER_RUNNER_LOCK_WAIT", "500ms").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another cutover still holds the migration lock after 0.5s (held by cutover")
+            && stderr.contains(&format!("pid {}", first.id())),
+        "{stderr}"
+    );
+    assert!(first.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn an_interrupted_no_transaction_down_blocks_up_and_resumes_with_down() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration(
+            "1_t.up.sql",
+            "-- cutover:no-transaction\nCREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+        )
+        .migration(
+            "1_t.down.sql",
+            "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY t_a;\nDROP TABLE nope;\nDROP TABLE t;\n",
+        );
+    project.cutover(&db.url).arg("up").assert().success();
+
+    // The down script fails at its second statement: the first is done and recorded.
+    let output = project.cutover(&db.url).arg("down").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("statements 1 to 1 of 3 were applied and recorded; `cutover down` resumes at statement 2"),
+        "{stderr}"
+    );
+
+    // Half-reverted: `up` refuses rather than re-running the up script on top.
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output_text(&output).1.contains("stopped half-way through its down script"), "{}", output_text(&output).1);
+
+    project.migration(
+        "1_t.down.sql",
+        "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY t_a;\nDROP TABLE IF EXISTS nope;\nDROP TABLE t;\n",
+    );
+    let output = project.cutover(&db.url).arg("down").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming 1 t at statement 2"), "{stderr}");
+    assert_eq!(db.tables(), "cutover_history");
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.tables(), "cutover_history,t");
 }

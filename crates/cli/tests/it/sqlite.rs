@@ -9,21 +9,7 @@ fn concurrent_runners_on_one_sqlite_file_apply_each_migration_once() {
         project.migration(&format!("{idx:02}_t{idx}.up.sql"), &format!("CREATE TABLE t{idx} (id integer);"));
     }
     let url = project.sqlite_url();
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            project
-                .cutover_std(&url)
-                .arg("up")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for child in children {
-        let output = child.wait_with_output().unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    }
+    project.run_concurrently(&url, 8, &["up"]);
     let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
     let (applied, distinct): (i64, i64) = conn
         .query_row("SELECT count(*), count(DISTINCT version) FROM cutover_history WHERE state = 'applied'", [], |r| {
@@ -164,4 +150,20 @@ fn repeatable_migrations_run_after_versioned_ones_and_again_when_edited() {
         conn.query_row("SELECT count(*) FROM pragma_table_info('account_emails')", [], |r| r.get(0)).unwrap();
     assert_eq!(columns, 2);
     assert_eq!(states(&project), ["\"1\":applied", "null:applied"]);
+}
+
+#[test]
+fn statement_timeout_interrupts_a_long_sqlite_statement() {
+    let project = Project::new();
+    project.migration(
+        "1_slow.up.sql",
+        "-- cutover:statement-timeout=200ms\nWITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n;\n",
+    );
+    let url = project.sqlite_url();
+    let started = std::time::Instant::now();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1_slow.up.sql:2") && stderr.contains("interrupted"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "stopped by the timeout, not by exhaustion");
 }

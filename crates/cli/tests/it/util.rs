@@ -127,6 +127,25 @@ impl Project {
         cmd
     }
 
+    /// Runs `n` `cutover <args>` processes at once against `database_url` and checks that every
+    /// one exits 0.
+    pub fn run_concurrently(&self, database_url: &str, n: usize, args: &[&str]) {
+        let children: Vec<_> = (0..n)
+            .map(|_| {
+                self.cutover_std(database_url)
+                    .args(args)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        }
+    }
+
     pub fn sqlite_url(&self) -> String {
         format!("sqlite://{}", self.path("app.db").display())
     }
