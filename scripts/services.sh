@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes sure PostgreSQL and MariaDB are installed, configured for cutover's tests, and running.
+# Makes sure PostgreSQL and MariaDB are installed, configured for cutover's tests, and running,
+# and that the build's system dependencies (libssl, libclang) are there.
 # Idempotent: on a machine where they already run, it only checks and configures.
 #
 # What the tests need beyond a running server:
@@ -16,6 +17,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql postgresql-con
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 [ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
+# pg_query (PostgreSQL's own parser, for the analysis) builds its C code with bindgen.
+ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(clang libclang-dev)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

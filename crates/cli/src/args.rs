@@ -78,6 +78,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Check migrations for statements that are unsafe on a live database; exit 1 on an error.
+    Lint {
+        /// Files and folders to check ("-" reads stdin) [default: the migrations directory].
+        paths: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Update a table in small, throttled, resumable batches.
     Backfill(BackfillArgs),
     /// Adopt an existing database: count every migration up to VERSION as applied.

@@ -5,6 +5,7 @@
 
 mod args;
 mod backfill;
+mod lint;
 mod render;
 
 use std::io::Write;
@@ -67,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
+        Command::Lint { paths, format } => lint::run(&settings, &paths, format),
         Command::Status { format } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;

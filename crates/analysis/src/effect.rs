@@ -1,0 +1,118 @@
+//! What a statement does to a live database: the model every rule reads.
+//!
+//! The PostgreSQL front end turns each statement into an [`Effect`]; nothing downstream sees the
+//! parser's types.
+
+use crate::LockMode;
+
+/// What one statement is, and what it does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effect {
+    /// What the statement is.
+    pub action: Action,
+    /// Each relation it locks, with the lock mode.
+    pub locks: Vec<(String, LockMode)>,
+    /// Whether it rewrites a whole table (and its indexes).
+    pub rewrites: bool,
+    /// Whether it reads a whole table under its lock (to check a constraint, say).
+    pub scans: bool,
+    /// Whether it destroys data.
+    pub destructive: bool,
+    /// Whether code running against the old schema breaks.
+    pub backward_incompatible: bool,
+    /// Whether PostgreSQL refuses to run it inside a transaction block.
+    pub requires_no_transaction: bool,
+}
+
+/// The statement kinds the rules care about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `CREATE TABLE`.
+    CreateTable {
+        /// The table.
+        table: String,
+    },
+    /// `CREATE [UNIQUE] INDEX [CONCURRENTLY]`.
+    CreateIndex {
+        /// The indexed table.
+        table: String,
+        /// Whether `CONCURRENTLY` is given.
+        concurrently: bool,
+    },
+    /// `DROP INDEX [CONCURRENTLY]`.
+    DropIndex {
+        /// Whether `CONCURRENTLY` is given.
+        concurrently: bool,
+    },
+    /// `ALTER TABLE` with its sub-commands.
+    AlterTable {
+        /// The table.
+        table: String,
+        /// The sub-commands.
+        commands: Vec<AlterCommand>,
+    },
+    /// `DROP TABLE`.
+    DropTable {
+        /// The tables.
+        tables: Vec<String>,
+    },
+    /// `ALTER ... RENAME`.
+    Rename {
+        /// What is renamed: `table`, `column`, `schema`, ...
+        object: &'static str,
+        /// Its name (for a column: `table.column`).
+        name: String,
+    },
+    /// `TRUNCATE`.
+    Truncate {
+        /// The tables.
+        tables: Vec<String>,
+    },
+    /// Anything else, with PostgreSQL's command tag.
+    Other,
+}
+
+/// One `ALTER TABLE` sub-command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlterCommand {
+    /// `ADD COLUMN`.
+    AddColumn {
+        /// The column.
+        column: String,
+        /// Declared `NOT NULL`.
+        not_null: bool,
+        /// Its default, if any.
+        default: Option<DefaultValue>,
+    },
+    /// `DROP COLUMN`.
+    DropColumn {
+        /// The column.
+        column: String,
+    },
+    /// `ALTER COLUMN ... SET NOT NULL`.
+    SetNotNull {
+        /// The column.
+        column: String,
+    },
+    /// `ADD CONSTRAINT` (or an inline one).
+    AddConstraint {
+        /// `CHECK`, `FOREIGN KEY`, `UNIQUE`, `PRIMARY KEY`, `EXCLUDE`.
+        kind: &'static str,
+        /// Whether `NOT VALID` is given.
+        not_valid: bool,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// A column default, as far as its cost is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DefaultValue {
+    /// A constant (or a stable expression): stored in the catalog since PostgreSQL 11, no rewrite.
+    Constant,
+    /// A volatile expression: every row gets its own value, so the table is rewritten.
+    Volatile {
+        /// The volatile function, e.g. `random`.
+        function: String,
+    },
+}

@@ -1,0 +1,78 @@
+//! PostgreSQL's table-level lock modes, and what each one blocks.
+
+use std::fmt;
+
+/// A table-level lock mode, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockMode {
+    /// `SELECT`.
+    AccessShare,
+    /// `SELECT ... FOR UPDATE/SHARE`.
+    RowShare,
+    /// `INSERT`, `UPDATE`, `DELETE`.
+    RowExclusive,
+    /// `VACUUM`, `CREATE INDEX CONCURRENTLY`, `VALIDATE CONSTRAINT`, `ANALYZE`.
+    ShareUpdateExclusive,
+    /// `CREATE INDEX` (without `CONCURRENTLY`).
+    Share,
+    /// `CREATE TRIGGER`, some `ALTER TABLE` forms such as adding a foreign key.
+    ShareRowExclusive,
+    /// `REFRESH MATERIALIZED VIEW CONCURRENTLY`.
+    Exclusive,
+    /// Most `ALTER TABLE` forms, `DROP`, `TRUNCATE`, `VACUUM FULL`, `CLUSTER`.
+    AccessExclusive,
+}
+
+impl LockMode {
+    /// The name PostgreSQL uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::AccessShare => "ACCESS SHARE",
+            LockMode::RowShare => "ROW SHARE",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+
+    /// Whether plain `SELECT`s wait while this lock is held (or queued).
+    pub fn blocks_reads(self) -> bool {
+        self == LockMode::AccessExclusive
+    }
+
+    /// Whether `INSERT`/`UPDATE`/`DELETE` wait while this lock is held (or queued).
+    pub fn blocks_writes(self) -> bool {
+        self >= LockMode::Share
+    }
+
+    /// What it blocks, for messages.
+    pub fn blocks(self) -> &'static str {
+        match (self.blocks_reads(), self.blocks_writes()) {
+            (true, _) => "blocks reads and writes",
+            (false, true) => "blocks writes",
+            (false, false) => "blocks neither reads nor writes",
+        }
+    }
+}
+
+impl fmt::Display for LockMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_each_mode_blocks() {
+        assert!(LockMode::AccessExclusive.blocks_reads());
+        assert!(!LockMode::Share.blocks_reads() && LockMode::Share.blocks_writes());
+        assert!(!LockMode::ShareUpdateExclusive.blocks_writes());
+        assert_eq!(LockMode::ShareRowExclusive.blocks(), "blocks writes");
+    }
+}

@@ -1,0 +1,313 @@
+//! The PostgreSQL front end: PostgreSQL's own grammar (libpg_query, through `pg_query`) turned
+//! into [`Effect`]s. No `pg_query` type leaves this module.
+
+use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType};
+use pg_query::{NodeEnum, NodeRef};
+
+use crate::{Action, AlterCommand, DefaultValue, Effect, LockMode};
+
+/// Functions whose value differs per row: a column default calling one rewrites the table.
+const VOLATILE_FUNCTIONS: [&str; 9] = [
+    "random",
+    "random_normal",
+    "gen_random_uuid",
+    "uuid_generate_v1",
+    "uuid_generate_v1mc",
+    "uuid_generate_v4",
+    "clock_timestamp",
+    "timeofday",
+    "nextval",
+];
+
+/// Why a statement could not be parsed: PostgreSQL's message and the 1-based character offset
+/// within the statement, when it gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// PostgreSQL's message.
+    pub message: String,
+    /// 1-based character offset in the statement.
+    pub position: Option<usize>,
+}
+
+/// The effect of one statement, or why it does not parse.
+pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
+    let parsed = pg_query::parse(sql, pg_query::ParserOptions::default()).map_err(|err| {
+        let message = err.to_string();
+        ParseError { message: message.trim_start_matches("Invalid statement: ").to_string(), position: None }
+    })?;
+    let node = parsed.protobuf.stmts.first().and_then(|raw| raw.stmt.as_ref()).and_then(|stmt| stmt.node.as_ref());
+    Ok(match node {
+        Some(node) => effect_of(node),
+        None => other(),
+    })
+}
+
+fn other() -> Effect {
+    Effect {
+        action: Action::Other,
+        locks: Vec::new(),
+        rewrites: false,
+        scans: false,
+        destructive: false,
+        backward_incompatible: false,
+        requires_no_transaction: false,
+    }
+}
+
+fn relation_name(relation: Option<&pg_query::protobuf::RangeVar>) -> String {
+    match relation {
+        Some(r) if !r.schemaname.is_empty() => format!("{}.{}", r.schemaname, r.relname),
+        Some(r) => r.relname.clone(),
+        None => String::new(),
+    }
+}
+
+/// `a.b.c` from a list of `String` nodes (a qualified name).
+fn qualified_name(nodes: &[pg_query::protobuf::Node]) -> String {
+    let parts: Vec<&str> = nodes
+        .iter()
+        .filter_map(|n| match n.node.as_ref() {
+            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        })
+        .collect();
+    parts.join(".")
+}
+
+fn effect_of(node: &NodeEnum) -> Effect {
+    let mut effect = other();
+    match node {
+        NodeEnum::CreateStmt(stmt) => {
+            effect.action = Action::CreateTable { table: relation_name(stmt.relation.as_ref()) };
+        }
+        NodeEnum::IndexStmt(stmt) => {
+            let table = relation_name(stmt.relation.as_ref());
+            let lock = if stmt.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::Share };
+            effect.locks.push((table.clone(), lock));
+            effect.scans = true;
+            effect.requires_no_transaction = stmt.concurrent;
+            effect.action = Action::CreateIndex { table, concurrently: stmt.concurrent };
+        }
+        NodeEnum::DropStmt(stmt) => {
+            let names: Vec<String> = stmt
+                .objects
+                .iter()
+                .map(|object| match object.node.as_ref() {
+                    Some(NodeEnum::List(list)) => qualified_name(&list.items),
+                    Some(NodeEnum::String(s)) => s.sval.clone(),
+                    _ => String::new(),
+                })
+                .collect();
+            match ObjectType::try_from(stmt.remove_type) {
+                Ok(ObjectType::ObjectTable) => {
+                    effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
+                    effect.destructive = true;
+                    effect.backward_incompatible = true;
+                    effect.action = Action::DropTable { tables: names };
+                }
+                Ok(ObjectType::ObjectIndex) => {
+                    let lock = if stmt.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::AccessExclusive };
+                    // The lock is on the index's table, which the statement does not name.
+                    effect.locks = names.iter().map(|n| (n.clone(), lock)).collect();
+                    effect.requires_no_transaction = stmt.concurrent;
+                    effect.action = Action::DropIndex { concurrently: stmt.concurrent };
+                }
+                _ => {}
+            }
+        }
+        NodeEnum::RenameStmt(stmt) => {
+            let object = match ObjectType::try_from(stmt.rename_type) {
+                Ok(ObjectType::ObjectTable) => "table",
+                Ok(ObjectType::ObjectColumn) => "column",
+                Ok(ObjectType::ObjectSchema) => "schema",
+                Ok(ObjectType::ObjectView) => "view",
+                _ => return effect,
+            };
+            let table = relation_name(stmt.relation.as_ref());
+            let name = match object {
+                "column" => format!("{table}.{}", stmt.subname),
+                "schema" => stmt.subname.clone(),
+                _ => table.clone(),
+            };
+            if !table.is_empty() {
+                effect.locks.push((table, LockMode::AccessExclusive));
+            }
+            effect.backward_incompatible = true;
+            effect.action = Action::Rename { object, name };
+        }
+        NodeEnum::TruncateStmt(stmt) => {
+            let tables: Vec<String> = stmt
+                .relations
+                .iter()
+                .filter_map(|r| match r.node.as_ref() {
+                    Some(NodeEnum::RangeVar(range)) => Some(relation_name(Some(range))),
+                    _ => None,
+                })
+                .collect();
+            effect.locks = tables.iter().map(|t| (t.clone(), LockMode::AccessExclusive)).collect();
+            effect.destructive = true;
+            effect.action = Action::Truncate { tables };
+        }
+        NodeEnum::AlterTableStmt(stmt) => {
+            let table = relation_name(stmt.relation.as_ref());
+            let commands: Vec<AlterCommand> = stmt
+                .cmds
+                .iter()
+                .filter_map(|cmd| match cmd.node.as_ref() {
+                    Some(NodeEnum::AlterTableCmd(cmd)) => Some(alter_command(cmd)),
+                    _ => None,
+                })
+                .collect();
+            for command in &commands {
+                match command {
+                    AlterCommand::AddColumn { default: Some(DefaultValue::Volatile { .. }), .. } => {
+                        effect.rewrites = true
+                    }
+                    AlterCommand::SetNotNull { .. } => effect.scans = true,
+                    AlterCommand::AddConstraint { not_valid: false, kind, .. } if *kind != "NOT NULL" => {
+                        effect.scans = true
+                    }
+                    AlterCommand::DropColumn { .. } => {
+                        effect.destructive = true;
+                        effect.backward_incompatible = true;
+                    }
+                    _ => {}
+                }
+            }
+            let weakest_enough = if !commands.is_empty()
+                && commands.iter().all(|c| matches!(c, AlterCommand::AddConstraint { kind: "FOREIGN KEY", .. }))
+            {
+                LockMode::ShareRowExclusive
+            } else {
+                LockMode::AccessExclusive
+            };
+            effect.locks.push((table.clone(), weakest_enough));
+            effect.action = Action::AlterTable { table, commands };
+        }
+        _ => {}
+    }
+    effect
+}
+
+fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
+    match AlterTableType::try_from(cmd.subtype) {
+        Ok(AlterTableType::AtAddColumn) => {
+            let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                return AlterCommand::Other;
+            };
+            let mut not_null = def.is_not_null;
+            let mut default = def.raw_default.as_ref().and_then(|d| d.node.as_ref()).map(default_value);
+            for constraint in &def.constraints {
+                let Some(NodeEnum::Constraint(c)) = constraint.node.as_ref() else { continue };
+                match ConstrType::try_from(c.contype) {
+                    Ok(ConstrType::ConstrNotnull) => not_null = true,
+                    Ok(ConstrType::ConstrDefault) => {
+                        default = c.raw_expr.as_ref().and_then(|e| e.node.as_ref()).map(default_value);
+                    }
+                    _ => {}
+                }
+            }
+            AlterCommand::AddColumn { column: def.colname.clone(), not_null, default }
+        }
+        Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn { column: cmd.name.clone() },
+        Ok(AlterTableType::AtSetNotNull) => AlterCommand::SetNotNull { column: cmd.name.clone() },
+        Ok(AlterTableType::AtAddConstraint) => {
+            let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                return AlterCommand::Other;
+            };
+            let kind = match ConstrType::try_from(c.contype) {
+                Ok(ConstrType::ConstrCheck) => "CHECK",
+                Ok(ConstrType::ConstrForeign) => "FOREIGN KEY",
+                Ok(ConstrType::ConstrUnique) => "UNIQUE",
+                Ok(ConstrType::ConstrPrimary) => "PRIMARY KEY",
+                Ok(ConstrType::ConstrExclusion) => "EXCLUDE",
+                Ok(ConstrType::ConstrNotnull) => "NOT NULL",
+                _ => "constraint",
+            };
+            AlterCommand::AddConstraint { kind, not_valid: c.skip_validation }
+        }
+        _ => AlterCommand::Other,
+    }
+}
+
+/// Whether a default expression calls a volatile function.
+fn default_value(expr: &NodeEnum) -> DefaultValue {
+    let volatile = expr.nodes().into_iter().find_map(|(node, ..)| match node {
+        NodeRef::FuncCall(call) => {
+            let name = qualified_name(&call.funcname);
+            let base = name.rsplit('.').next().unwrap_or(&name).to_string();
+            VOLATILE_FUNCTIONS.contains(&base.as_str()).then_some(base)
+        }
+        _ => None,
+    });
+    match volatile {
+        Some(function) => DefaultValue::Volatile { function },
+        None => DefaultValue::Constant,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn effect(sql: &str) -> Effect {
+        analyze_statement(sql).unwrap()
+    }
+
+    #[test]
+    fn index_builds() {
+        let e = effect("CREATE INDEX i ON users (email)");
+        assert_eq!(e.locks, [("users".to_string(), LockMode::Share)]);
+        assert!(!e.requires_no_transaction);
+        let e = effect("CREATE UNIQUE INDEX CONCURRENTLY i ON app.users (email)");
+        assert_eq!(e.action, Action::CreateIndex { table: "app.users".into(), concurrently: true });
+        assert_eq!(e.locks[0].1, LockMode::ShareUpdateExclusive);
+        assert!(e.requires_no_transaction);
+    }
+
+    #[test]
+    fn add_column_defaults() {
+        let e = effect("ALTER TABLE t ADD COLUMN c uuid NOT NULL DEFAULT gen_random_uuid()");
+        assert!(e.rewrites);
+        assert_eq!(
+            e.action,
+            Action::AlterTable {
+                table: "t".into(),
+                commands: vec![AlterCommand::AddColumn {
+                    column: "c".into(),
+                    not_null: true,
+                    default: Some(DefaultValue::Volatile { function: "gen_random_uuid".into() })
+                }]
+            }
+        );
+        let e = effect("ALTER TABLE t ADD COLUMN c timestamptz NOT NULL DEFAULT now()");
+        assert!(!e.rewrites, "now() is stable: a fast default");
+        assert_eq!(e.locks, [("t".to_string(), LockMode::AccessExclusive)]);
+    }
+
+    #[test]
+    fn constraints_and_not_null() {
+        assert!(effect("ALTER TABLE t ALTER COLUMN c SET NOT NULL").scans);
+        assert!(effect("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0)").scans);
+        assert!(!effect("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID").scans);
+        let fk = effect("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES users (id) NOT VALID");
+        assert_eq!(fk.locks, [("t".to_string(), LockMode::ShareRowExclusive)]);
+    }
+
+    #[test]
+    fn destructive_and_incompatible() {
+        let e = effect("DROP TABLE a, s.b");
+        assert_eq!(e.action, Action::DropTable { tables: vec!["a".into(), "s.b".into()] });
+        assert!(e.destructive && e.backward_incompatible);
+        let e = effect("ALTER TABLE users RENAME COLUMN name TO full_name");
+        assert_eq!(e.action, Action::Rename { object: "column", name: "users.name".into() });
+        assert!(effect("TRUNCATE a").destructive);
+        assert!(effect("ALTER TABLE t DROP COLUMN c").destructive);
+    }
+
+    #[test]
+    fn syntax_errors_are_values() {
+        let err = analyze_statement("ALTER TABLE t ADD COLUMN").unwrap_err();
+        assert!(err.message.contains("syntax error"), "{}", err.message);
+    }
+}

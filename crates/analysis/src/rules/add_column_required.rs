@@ -1,0 +1,52 @@
+//! Rule `add-column-required`.
+//!
+//! ## What it does
+//! Adding a NOT NULL column without a default to an existing table.
+//!
+//! ## Why is this bad?
+//! It fails on any table with rows; and old application code, which does not know the column, fails to insert.
+//!
+//! ## Instead
+//! Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "add-column-required";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::AddColumn { column, not_null: true, default: None } => Some(
+                Finding::new(
+                    RULE,
+                    format!("column `{column}` is added NOT NULL without a default: existing rows have no value, and old code cannot insert"),
+                    "add it with a default (or nullable), backfill in batches, then add NOT NULL through a validated CHECK",
+                )
+                .on(table, LockMode::AccessExclusive),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE users ADD COLUMN age int NOT NULL", RULE);
+        assert!(rendered.contains("add-column-required"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"ALTER TABLE users ADD COLUMN age int NOT NULL DEFAULT 0", RULE);
+    }
+}

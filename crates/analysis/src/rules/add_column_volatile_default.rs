@@ -1,0 +1,52 @@
+//! Rule `add-column-volatile-default`.
+//!
+//! ## What it does
+//! Adding a column whose default calls a volatile function (`random()`, `gen_random_uuid()`, `clock_timestamp()`, `nextval()`).
+//!
+//! ## Why is this bad?
+//! Since PostgreSQL 11 a constant default is stored once in the catalog; a volatile one must be computed for every row, so the table is rewritten under an ACCESS EXCLUSIVE lock.
+//!
+//! ## Instead
+//! Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, DefaultValue, Effect, LockMode};
+
+pub(crate) const RULE: &str = "add-column-volatile-default";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::AddColumn { column, default: Some(DefaultValue::Volatile { function }), .. } => Some(
+                Finding::new(
+                    RULE,
+                    format!("column `{column}` gets the volatile default {function}(): `{table}` is rewritten under an ACCESS EXCLUSIVE lock, which blocks reads and writes"),
+                    "add the column without a default, then SET DEFAULT for new rows, then backfill existing rows in batches",
+                )
+                .on(table, LockMode::AccessExclusive),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid()", RULE);
+        assert!(rendered.contains("add-column-volatile-default"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"ALTER TABLE users ADD COLUMN created timestamptz DEFAULT now()", RULE);
+    }
+}

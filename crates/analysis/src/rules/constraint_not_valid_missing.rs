@@ -1,0 +1,60 @@
+//! Rule `constraint-not-valid-missing`.
+//!
+//! ## What it does
+//! Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.
+//!
+//! ## Why is this bad?
+//! The constraint is checked against every row while the table is locked (ACCESS EXCLUSIVE for CHECK, SHARE ROW EXCLUSIVE for a foreign key), blocking writes for the whole scan.
+//!
+//! ## Instead
+//! `ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "constraint-not-valid-missing";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false } => {
+                let lock = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
+                Some(
+                    Finding::new(
+                        RULE,
+                        format!("adding a {kind} constraint checks every row of `{table}` under a {lock} lock, which {}", lock.blocks()),
+                        "add it NOT VALID, then VALIDATE CONSTRAINT separately (SHARE UPDATE EXCLUSIVE: reads and writes go on)",
+                    )
+                    .on(table, lock),
+                )
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0)", RULE);
+        assert!(rendered.contains("constraint-not-valid-missing"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID", RULE);
+    }
+    #[test]
+    fn fires_2() {
+        let rendered = lint_errors(r"ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES users (id)", RULE);
+        assert!(rendered.contains("constraint-not-valid-missing"), "{rendered}");
+    }
+}

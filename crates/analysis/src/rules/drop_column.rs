@@ -1,0 +1,57 @@
+//! Rule `drop-column`.
+//!
+//! ## What it does
+//! Dropping a column.
+//!
+//! ## Why is this bad?
+//! The data is gone, and running code that still names the column fails (an ORM that selects every column breaks at once).
+//!
+//! ## Instead
+//! Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "drop-column";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::DropColumn { column } => Some(
+                Finding::new(
+                    RULE,
+                    format!("dropping `{table}.{column}` destroys its data, and code that still names it fails"),
+                    "first deploy code that ignores the column, then drop it in a later migration",
+                )
+                .on(table, LockMode::AccessExclusive),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE users DROP COLUMN name", RULE);
+        assert!(rendered.contains("drop-column"), "{rendered}");
+    }
+
+    #[test]
+    fn does_not_fire_on_new_or_safe_statements() {
+        lint_ok(
+            r"CREATE TABLE t (a int, b int);
+ALTER TABLE t DROP COLUMN b",
+            RULE,
+        );
+    }
+}

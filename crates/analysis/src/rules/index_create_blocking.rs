@@ -1,0 +1,54 @@
+//! Rule `index-create-blocking`.
+//!
+//! ## What it does
+//! Creating an index without `CONCURRENTLY` on an existing table.
+//!
+//! ## Why is this bad?
+//! `CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and DELETE waits, for minutes on a large table.
+//!
+//! ## Instead
+//! `CREATE INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`; it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, Effect, LockMode};
+
+pub(crate) const RULE: &str = "index-create-blocking";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::CreateIndex { table, concurrently: false } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        RULE,
+        format!(
+            "CREATE INDEX without CONCURRENTLY locks `{table}` in SHARE mode, which blocks writes for the whole build"
+        ),
+        "build it with CREATE INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
+    )
+    .on(table, LockMode::Share)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"CREATE INDEX i ON users (email)", RULE);
+        assert!(rendered.contains("index-create-blocking"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"CREATE INDEX CONCURRENTLY i ON users (email)", RULE);
+    }
+    #[test]
+    fn does_not_fire_2() {
+        lint_ok(
+            r"CREATE TABLE users (email text);
+CREATE INDEX i ON users (email)",
+            RULE,
+        );
+    }
+}

@@ -1,0 +1,42 @@
+//! Rule `index-drop-blocking`.
+//!
+//! ## What it does
+//! Dropping an index without `CONCURRENTLY`.
+//!
+//! ## Why is this bad?
+//! `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table: reads and writes wait, and the lock request queues behind any long transaction.
+//!
+//! ## Instead
+//! `DROP INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, Effect, LockMode};
+
+pub(crate) const RULE: &str = "index-drop-blocking";
+
+pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
+    let Action::DropIndex { concurrently: false } = &effect.action else { return Vec::new() };
+    let index = effect.locks.first().map(|(name, _)| name.clone()).unwrap_or_default();
+    vec![Finding::new(
+        RULE,
+        format!("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the table of `{index}`, which blocks reads and writes"),
+        "drop it with DROP INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
+    )
+    .on(&index, LockMode::AccessExclusive)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"DROP INDEX i", RULE);
+        assert!(rendered.contains("index-drop-blocking"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"DROP INDEX CONCURRENTLY i", RULE);
+    }
+}

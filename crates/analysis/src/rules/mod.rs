@@ -1,0 +1,147 @@
+//! The rules: one per file, each a small predicate over an [`Effect`] and its [`Context`].
+//!
+//! Each file holds the rule's id, its documentation (what, why, instead) and its tests. Every
+//! rule is listed once, in [`RULES`].
+
+use std::collections::HashSet;
+
+use crate::{Effect, LockMode, Severity};
+
+mod add_column_required;
+mod add_column_volatile_default;
+mod concurrently_in_transaction;
+mod constraint_not_valid_missing;
+mod drop_column;
+mod drop_table;
+mod index_create_blocking;
+mod index_drop_blocking;
+mod rename_relation;
+mod set_not_null_scan;
+mod truncate_table;
+
+/// A rule: its id, its default severity, and its check.
+pub struct Rule {
+    /// The fixed id, e.g. `index-create-blocking`.
+    pub id: &'static str,
+    /// Its default severity.
+    pub severity: Severity,
+    check: fn(&Effect, &Context) -> Vec<Finding>,
+}
+
+/// Every rule, in one table.
+pub const RULES: &[Rule] = &[
+    Rule { id: index_create_blocking::RULE, severity: Severity::Error, check: index_create_blocking::check },
+    Rule { id: index_drop_blocking::RULE, severity: Severity::Error, check: index_drop_blocking::check },
+    Rule {
+        id: concurrently_in_transaction::RULE,
+        severity: Severity::Error,
+        check: concurrently_in_transaction::check,
+    },
+    Rule { id: add_column_required::RULE, severity: Severity::Error, check: add_column_required::check },
+    Rule {
+        id: add_column_volatile_default::RULE,
+        severity: Severity::Error,
+        check: add_column_volatile_default::check,
+    },
+    Rule { id: set_not_null_scan::RULE, severity: Severity::Error, check: set_not_null_scan::check },
+    Rule {
+        id: constraint_not_valid_missing::RULE,
+        severity: Severity::Error,
+        check: constraint_not_valid_missing::check,
+    },
+    Rule { id: drop_table::RULE, severity: Severity::Error, check: drop_table::check },
+    Rule { id: drop_column::RULE, severity: Severity::Error, check: drop_column::check },
+    Rule { id: rename_relation::RULE, severity: Severity::Error, check: rename_relation::check },
+    Rule { id: truncate_table::RULE, severity: Severity::Error, check: truncate_table::check },
+];
+
+/// What a rule knows besides the statement.
+#[derive(Debug, Default)]
+pub struct Context {
+    /// Tables created earlier in the same migration: new, so empty and unused by running code.
+    pub(crate) created_here: HashSet<String>,
+    /// Whether the migration runs inside one transaction.
+    pub(crate) in_transaction: bool,
+}
+
+impl Context {
+    /// Whether `table` was created earlier in this migration.
+    pub(crate) fn is_new(&self, table: &str) -> bool {
+        self.created_here.contains(table)
+    }
+}
+
+/// What a rule found about one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule's id.
+    pub rule: &'static str,
+    /// What happens.
+    pub message: String,
+    /// What to do instead.
+    pub help: String,
+    /// The table concerned, if one is.
+    pub table: Option<String>,
+    /// The lock taken on it, if one is.
+    pub lock: Option<LockMode>,
+}
+
+impl Finding {
+    pub(crate) fn new(rule: &'static str, message: String, help: &str) -> Finding {
+        Finding { rule, message, help: help.to_string(), table: None, lock: None }
+    }
+
+    pub(crate) fn on(mut self, table: &str, lock: LockMode) -> Finding {
+        self.table = Some(table.to_string());
+        self.lock = Some(lock);
+        self
+    }
+}
+
+/// Runs the rules named `only` (every rule when `None`) on one statement.
+pub(crate) fn check(effect: &Effect, ctx: &Context, only: Option<&str>) -> Vec<(Severity, Finding)> {
+    RULES
+        .iter()
+        .filter(|rule| only.is_none_or(|id| id == rule.id))
+        .flat_map(|rule| (rule.check)(effect, ctx).into_iter().map(|finding| (rule.severity, finding)))
+        .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod test_utils {
+    use crate::{lint_script, LintOptions};
+
+    /// Lints `sql` (a transactional migration) with only `rule`, and renders what it finds.
+    fn run(sql: &str, rule: &str) -> String {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let options = LintOptions { in_transaction: true, only_rule: Some(rule) };
+        lint_script(&statements, &options).iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect()
+    }
+
+    /// Asserts that `rule` finds nothing in `sql` (see `lint_errors`).
+    pub(crate) fn lint_ok(sql: &str, rule: &str) {
+        let found = run(sql, rule);
+        assert!(found.is_empty(), "expected no `{rule}` finding (lint_errors asserts some), got:\n{found}");
+    }
+
+    /// Asserts that `rule` finds something in `sql` and returns the findings (see `lint_ok`).
+    #[must_use]
+    pub(crate) fn lint_errors(sql: &str, rule: &str) -> String {
+        let found = run(sql, rule);
+        assert!(!found.is_empty(), "expected a `{rule}` finding (lint_ok asserts none), got none");
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULES;
+
+    #[test]
+    fn rule_ids_are_unique_kebab_case() {
+        for (idx, rule) in RULES.iter().enumerate() {
+            assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", rule.id);
+            assert!(RULES[idx + 1..].iter().all(|other| other.id != rule.id), "{} twice", rule.id);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Rule `rename-relation`.
+//!
+//! ## What it does
+//! Renaming a table, column, view or schema.
+//!
+//! ## Why is this bad?
+//! Running code still uses the old name and fails the moment the migration commits; in a rolling deploy the old version keeps running for minutes.
+//!
+//! ## Instead
+//! Expand and contract: add the new column (or a view with the new name), keep both in step, move the code over, then remove the old one.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, Effect, LockMode};
+
+pub(crate) const RULE: &str = "rename-relation";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::Rename { object, name } = &effect.action else { return Vec::new() };
+    let table = name.split('.').next().unwrap_or(name);
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        RULE,
+        format!("renaming {object} `{name}` breaks every running query that uses the old name"),
+        "expand and contract: add the new name alongside the old one, keep both in step, move the code, then drop the old",
+    )
+    .on(table, LockMode::AccessExclusive)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE users RENAME COLUMN name TO full_name", RULE);
+        assert!(rendered.contains("rename-relation"), "{rendered}");
+    }
+    #[test]
+    fn fires_1() {
+        let rendered = lint_errors(r"ALTER TABLE users RENAME TO people", RULE);
+        assert!(rendered.contains("rename-relation"), "{rendered}");
+    }
+
+    #[test]
+    fn does_not_fire_on_new_or_safe_statements() {
+        lint_ok(
+            r"CREATE TABLE t (a int);
+ALTER TABLE t RENAME COLUMN a TO b",
+            RULE,
+        );
+    }
+}

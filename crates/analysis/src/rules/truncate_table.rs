@@ -1,0 +1,52 @@
+//! Rule `truncate-table`.
+//!
+//! ## What it does
+//! Truncating a table in a migration.
+//!
+//! ## Why is this bad?
+//! Every row is deleted at once, under an ACCESS EXCLUSIVE lock, and the data is not recoverable from the migration.
+//!
+//! ## Instead
+//! Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, Effect, LockMode};
+
+pub(crate) const RULE: &str = "truncate-table";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::Truncate { tables } = &effect.action else { return Vec::new() };
+    tables
+        .iter()
+        .filter(|table| !ctx.is_new(table))
+        .map(|table| {
+            Finding::new(
+                RULE,
+                format!("TRUNCATE deletes every row of `{table}` under an ACCESS EXCLUSIVE lock"),
+                "delete the rows that must go in batches, or drop the table once no code uses it",
+            )
+            .on(table, LockMode::AccessExclusive)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"TRUNCATE audit_log", RULE);
+        assert!(rendered.contains("truncate-table"), "{rendered}");
+    }
+
+    #[test]
+    fn does_not_fire_on_new_or_safe_statements() {
+        lint_ok(
+            r"CREATE TABLE t (a int);
+TRUNCATE t",
+            RULE,
+        );
+    }
+}
