@@ -68,7 +68,27 @@ pub enum Action {
         /// The tables.
         tables: Vec<String>,
     },
-    /// Anything else, with PostgreSQL's command tag.
+    /// `REINDEX [CONCURRENTLY]`.
+    Reindex {
+        /// What is reindexed.
+        name: String,
+        /// Whether `CONCURRENTLY` is given.
+        concurrently: bool,
+    },
+    /// A command that rewrites a whole table under an ACCESS EXCLUSIVE lock: `VACUUM FULL`,
+    /// `CLUSTER`.
+    RewriteTable {
+        /// The command.
+        command: &'static str,
+        /// The table, or empty for every table.
+        table: String,
+    },
+    /// `ALTER TYPE ... ADD VALUE`.
+    AddEnumValue {
+        /// The type.
+        type_name: String,
+    },
+    /// Anything else.
     Other,
 }
 
@@ -98,8 +118,34 @@ pub enum AlterCommand {
     AddConstraint {
         /// `CHECK`, `FOREIGN KEY`, `UNIQUE`, `PRIMARY KEY`, `EXCLUDE`.
         kind: &'static str,
+        /// Its name, if given.
+        name: String,
         /// Whether `NOT VALID` is given.
         not_valid: bool,
+        /// Whether it takes over an existing index (`USING INDEX`).
+        using_index: bool,
+    },
+    /// `VALIDATE CONSTRAINT`.
+    ValidateConstraint {
+        /// The constraint.
+        name: String,
+    },
+    /// `SET TABLESPACE`, `SET LOGGED`, `SET UNLOGGED`, `SET ACCESS METHOD`: a full rewrite.
+    Rewrite {
+        /// The sub-command.
+        command: &'static str,
+    },
+    /// `ATTACH PARTITION`.
+    AttachPartition {
+        /// The partition.
+        partition: String,
+    },
+    /// `DETACH PARTITION [CONCURRENTLY]`.
+    DetachPartition {
+        /// The partition.
+        partition: String,
+        /// Whether `CONCURRENTLY` is given.
+        concurrently: bool,
     },
     /// Anything else.
     Other,

@@ -119,8 +119,18 @@ pub fn lint_script(statements: &[Statement], options: &LintOptions<'_>) -> Vec<D
                 lock: finding.lock,
             });
         }
-        if let Action::CreateTable { table } = &effect.action {
-            ctx.created_here.insert(table.clone());
+        match &effect.action {
+            Action::CreateTable { table } => {
+                ctx.created_here.insert(table.clone());
+            }
+            Action::AlterTable { commands, .. } => {
+                for command in commands {
+                    if let AlterCommand::AddConstraint { name, not_valid: true, .. } = command {
+                        ctx.not_valid_constraints.insert(name.clone());
+                    }
+                }
+            }
+            _ => {}
         }
     }
     diagnostics

@@ -148,6 +148,42 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.destructive = true;
             effect.action = Action::Truncate { tables };
         }
+        NodeEnum::ReindexStmt(stmt) => {
+            let concurrently = has_option(&stmt.params, "concurrently");
+            let name = match stmt.relation.as_ref() {
+                Some(relation) => relation_name(Some(relation)),
+                None => stmt.name.clone(),
+            };
+            if !concurrently {
+                effect.locks.push((name.clone(), LockMode::AccessExclusive));
+            }
+            effect.requires_no_transaction = concurrently;
+            effect.action = Action::Reindex { name, concurrently };
+        }
+        NodeEnum::VacuumStmt(stmt) if stmt.is_vacuumcmd && has_option(&stmt.options, "full") => {
+            let tables: Vec<String> = stmt
+                .rels
+                .iter()
+                .filter_map(|r| match r.node.as_ref() {
+                    Some(NodeEnum::VacuumRelation(v)) => Some(relation_name(v.relation.as_ref())),
+                    _ => None,
+                })
+                .collect();
+            effect.rewrites = true;
+            effect.requires_no_transaction = true;
+            effect.locks = tables.iter().map(|t| (t.clone(), LockMode::AccessExclusive)).collect();
+            effect.action = Action::RewriteTable { command: "VACUUM FULL", table: tables.join(", ") };
+        }
+        NodeEnum::VacuumStmt(_) => effect.requires_no_transaction = true,
+        NodeEnum::ClusterStmt(stmt) => {
+            let table = relation_name(stmt.relation.as_ref());
+            effect.rewrites = true;
+            effect.locks.push((table.clone(), LockMode::AccessExclusive));
+            effect.action = Action::RewriteTable { command: "CLUSTER", table };
+        }
+        NodeEnum::AlterEnumStmt(stmt) if stmt.old_val.is_empty() => {
+            effect.action = Action::AddEnumValue { type_name: qualified_name(&stmt.type_name) };
+        }
         NodeEnum::AlterTableStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             let commands: Vec<AlterCommand> = stmt
@@ -167,6 +203,9 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     AlterCommand::AddConstraint { not_valid: false, kind, .. } if *kind != "NOT NULL" => {
                         effect.scans = true
                     }
+                    AlterCommand::Rewrite { .. } => effect.rewrites = true,
+                    AlterCommand::AttachPartition { .. } => effect.scans = true,
+                    AlterCommand::DetachPartition { concurrently: true, .. } => effect.requires_no_transaction = true,
                     AlterCommand::DropColumn { .. } => {
                         effect.destructive = true;
                         effect.backward_incompatible = true;
@@ -224,10 +263,44 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                 Ok(ConstrType::ConstrNotnull) => "NOT NULL",
                 _ => "constraint",
             };
-            AlterCommand::AddConstraint { kind, not_valid: c.skip_validation }
+            AlterCommand::AddConstraint {
+                kind,
+                name: c.conname.clone(),
+                not_valid: c.skip_validation,
+                using_index: !c.indexname.is_empty(),
+            }
+        }
+        Ok(AlterTableType::AtValidateConstraint) => AlterCommand::ValidateConstraint { name: cmd.name.clone() },
+        Ok(AlterTableType::AtSetTableSpace) => AlterCommand::Rewrite { command: "SET TABLESPACE" },
+        Ok(AlterTableType::AtSetLogged) => AlterCommand::Rewrite { command: "SET LOGGED" },
+        Ok(AlterTableType::AtSetUnLogged) => AlterCommand::Rewrite { command: "SET UNLOGGED" },
+        Ok(AlterTableType::AtSetAccessMethod) => AlterCommand::Rewrite { command: "SET ACCESS METHOD" },
+        Ok(AlterTableType::AtAttachPartition | AlterTableType::AtDetachPartition) => {
+            let Some(NodeEnum::PartitionCmd(partition)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                return AlterCommand::Other;
+            };
+            let name = relation_name(partition.name.as_ref());
+            if cmd.subtype == AlterTableType::AtAttachPartition as i32 {
+                AlterCommand::AttachPartition { partition: name }
+            } else {
+                AlterCommand::DetachPartition { partition: name, concurrently: partition.concurrent }
+            }
         }
         _ => AlterCommand::Other,
     }
+}
+
+/// Whether a list of `DefElem` options holds `name` (`REINDEX (CONCURRENTLY)`, `VACUUM (FULL)`),
+/// not switched off with `false`.
+fn has_option(options: &[pg_query::protobuf::Node], name: &str) -> bool {
+    options.iter().any(|option| match option.node.as_ref() {
+        Some(NodeEnum::DefElem(def)) if def.defname == name => match def.arg.as_ref().and_then(|a| a.node.as_ref()) {
+            Some(NodeEnum::String(s)) => !matches!(s.sval.as_str(), "false" | "off" | "0"),
+            Some(NodeEnum::Boolean(b)) => b.boolval,
+            _ => true,
+        },
+        _ => false,
+    })
 }
 
 /// Whether a default expression calls a volatile function.

@@ -22,7 +22,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     commands
         .iter()
         .filter_map(|command| match command {
-            AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false } => {
+            AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, .. } => {
                 let lock = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
                 Some(
                     Finding::new(

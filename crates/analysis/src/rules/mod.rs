@@ -13,11 +13,19 @@ mod concurrently_in_transaction;
 mod constraint_not_valid_missing;
 mod drop_column;
 mod drop_table;
+mod enum_add_value_in_transaction;
+mod exclusion_constraint_existing_table;
 mod index_create_blocking;
 mod index_drop_blocking;
+mod partition_attach_scan;
+mod partition_detach_blocking;
+mod reindex_blocking;
 mod rename_relation;
 mod set_not_null_scan;
+mod table_rewrite_command;
 mod truncate_table;
+mod unique_constraint_builds_index;
+mod validate_same_transaction;
 
 /// A rule: its id, its default severity, and its check.
 pub struct Rule {
@@ -53,6 +61,26 @@ pub const RULES: &[Rule] = &[
     Rule { id: drop_column::RULE, severity: Severity::Error, check: drop_column::check },
     Rule { id: rename_relation::RULE, severity: Severity::Error, check: rename_relation::check },
     Rule { id: truncate_table::RULE, severity: Severity::Error, check: truncate_table::check },
+    Rule { id: reindex_blocking::RULE, severity: Severity::Error, check: reindex_blocking::check },
+    Rule { id: table_rewrite_command::RULE, severity: Severity::Error, check: table_rewrite_command::check },
+    Rule {
+        id: unique_constraint_builds_index::RULE,
+        severity: Severity::Error,
+        check: unique_constraint_builds_index::check,
+    },
+    Rule {
+        id: exclusion_constraint_existing_table::RULE,
+        severity: Severity::Error,
+        check: exclusion_constraint_existing_table::check,
+    },
+    Rule { id: validate_same_transaction::RULE, severity: Severity::Error, check: validate_same_transaction::check },
+    Rule {
+        id: enum_add_value_in_transaction::RULE,
+        severity: Severity::Error,
+        check: enum_add_value_in_transaction::check,
+    },
+    Rule { id: partition_detach_blocking::RULE, severity: Severity::Error, check: partition_detach_blocking::check },
+    Rule { id: partition_attach_scan::RULE, severity: Severity::Error, check: partition_attach_scan::check },
 ];
 
 /// What a rule knows besides the statement.
@@ -62,12 +90,19 @@ pub struct Context {
     pub(crate) created_here: HashSet<String>,
     /// Whether the migration runs inside one transaction.
     pub(crate) in_transaction: bool,
+    /// Constraints added `NOT VALID` earlier in the same migration.
+    pub(crate) not_valid_constraints: HashSet<String>,
 }
 
 impl Context {
     /// Whether `table` was created earlier in this migration.
     pub(crate) fn is_new(&self, table: &str) -> bool {
         self.created_here.contains(table)
+    }
+
+    /// Whether constraint `name` was added `NOT VALID` earlier in this migration.
+    pub(crate) fn added_not_valid(&self, name: &str) -> bool {
+        self.not_valid_constraints.contains(name)
     }
 }
 

@@ -1,0 +1,51 @@
+//! Rule `exclusion-constraint-existing-table`.
+//!
+//! ## What it does
+//! Adding an EXCLUDE constraint to an existing table.
+//!
+//! ## Why is this bad?
+//! The exclusion index is built and every row checked under an ACCESS EXCLUSIVE lock, and unlike UNIQUE there is no `USING INDEX` shortcut.
+//!
+//! ## Instead
+//! Create the constraint with the table, or build a new table with it and move the data over (expand/contract).
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "exclusion-constraint-existing-table";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::AddConstraint { kind: "EXCLUDE", .. } => Some(
+                Finding::new(
+                    RULE,
+                    format!("adding an EXCLUDE constraint to `{table}` builds its index and checks every row under an ACCESS EXCLUSIVE lock"),
+                    "define it when the table is created, or move the data to a new table that has it",
+                )
+                .on(table, LockMode::AccessExclusive),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::lint_errors;
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(
+            r"ALTER TABLE rooms ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&)",
+            RULE,
+        );
+        assert!(rendered.contains("exclusion-constraint-existing-table"), "{rendered}");
+    }
+}

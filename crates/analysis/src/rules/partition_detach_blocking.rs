@@ -1,0 +1,52 @@
+//! Rule `partition-detach-blocking`.
+//!
+//! ## What it does
+//! `ALTER TABLE ... DETACH PARTITION` without `CONCURRENTLY`.
+//!
+//! ## Why is this bad?
+//! A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits.
+//!
+//! ## Instead
+//! `DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "partition-detach-blocking";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::DetachPartition { partition, concurrently: false } => Some(
+                Finding::new(
+                    RULE,
+                    format!("detaching `{partition}` locks the whole partitioned table `{table}` in ACCESS EXCLUSIVE mode, which blocks reads and writes"),
+                    "use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`",
+                )
+                .on(table, LockMode::AccessExclusive),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE events DETACH PARTITION events_2020", RULE);
+        assert!(rendered.contains("partition-detach-blocking"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY", RULE);
+    }
+}

@@ -1,0 +1,48 @@
+//! Rule `reindex-blocking`.
+//!
+//! ## What it does
+//! `REINDEX` without `CONCURRENTLY`.
+//!
+//! ## Why is this bad?
+//! A plain REINDEX locks the table against writes and the index against every query that would use it for the whole rebuild.
+//!
+//! ## Instead
+//! `REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, Effect, LockMode};
+
+pub(crate) const RULE: &str = "reindex-blocking";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::Reindex { name, concurrently: false } = &effect.action else { return Vec::new() };
+    if ctx.is_new(name) {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        RULE,
+        format!("REINDEX without CONCURRENTLY blocks writes to `{name}`, and reads that use the index, for the whole rebuild"),
+        "use REINDEX ... CONCURRENTLY (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`",
+    )
+    .on(name, LockMode::AccessExclusive)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"REINDEX TABLE users", RULE);
+        assert!(rendered.contains("reindex-blocking"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"REINDEX (CONCURRENTLY) TABLE users", RULE);
+    }
+    #[test]
+    fn does_not_fire_2() {
+        lint_ok(r"REINDEX TABLE CONCURRENTLY users", RULE);
+    }
+}

@@ -1,0 +1,68 @@
+//! Rule `table-rewrite-command`.
+//!
+//! ## What it does
+//! A command that rewrites a whole table: `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ... SET TABLESPACE`, `SET LOGGED`, `SET UNLOGGED`, `SET ACCESS METHOD`.
+//!
+//! ## Why is this bad?
+//! The table and all its indexes are copied under an ACCESS EXCLUSIVE lock: no reads or writes until the copy is done, and twice the disk space meanwhile.
+//!
+//! ## Instead
+//! Reclaim space online with pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "table-rewrite-command";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let rewrites: Vec<(String, &str)> = match &effect.action {
+        Action::RewriteTable { command, table } => vec![(table.clone(), *command)],
+        Action::AlterTable { table, commands } => commands
+            .iter()
+            .filter_map(|c| match c {
+                AlterCommand::Rewrite { command } => Some((table.clone(), *command)),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    rewrites
+        .into_iter()
+        .filter(|(table, _)| !ctx.is_new(table))
+        .map(|(table, command)| {
+            let shown = if table.is_empty() { "every table".to_string() } else { format!("`{table}`") };
+            Finding::new(
+                RULE,
+                format!("{command} rewrites {shown} under an ACCESS EXCLUSIVE lock, which blocks reads and writes until it is done"),
+                "reclaim space online with pg_repack or pg_squeeze, or build a new table and switch over with expand/contract",
+            )
+            .on(&table, LockMode::AccessExclusive)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"VACUUM FULL users", RULE);
+        assert!(rendered.contains("table-rewrite-command"), "{rendered}");
+    }
+    #[test]
+    fn fires_1() {
+        let rendered = lint_errors(r"CLUSTER users USING users_pkey", RULE);
+        assert!(rendered.contains("table-rewrite-command"), "{rendered}");
+    }
+    #[test]
+    fn fires_2() {
+        let rendered = lint_errors(r"ALTER TABLE users SET TABLESPACE fast", RULE);
+        assert!(rendered.contains("table-rewrite-command"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_3() {
+        lint_ok(r"VACUUM users", RULE);
+    }
+}

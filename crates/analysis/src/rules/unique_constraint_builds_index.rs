@@ -1,0 +1,52 @@
+//! Rule `unique-constraint-builds-index`.
+//!
+//! ## What it does
+//! Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING INDEX`.
+//!
+//! ## Why is this bad?
+//! PostgreSQL builds the constraint's index while holding an ACCESS EXCLUSIVE lock on the table: reads and writes wait for the whole build.
+//!
+//! ## Instead
+//! `CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant).
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "unique-constraint-builds-index";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::AddConstraint { kind: kind @ ("UNIQUE" | "PRIMARY KEY"), using_index: false, .. } => Some(
+                Finding::new(
+                    RULE,
+                    format!("adding a {kind} constraint builds its index on `{table}` under an ACCESS EXCLUSIVE lock, which blocks reads and writes"),
+                    "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX",
+                )
+                .on(table, LockMode::AccessExclusive),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email)", RULE);
+        assert!(rendered.contains("unique-constraint-builds-index"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_1() {
+        lint_ok(r"ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx", RULE);
+    }
+}
