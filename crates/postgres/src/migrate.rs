@@ -415,7 +415,8 @@ fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
          to_char(a.backend_start AT TIME ZONE 'UTC', {TIMESTAMP_FORMAT}) \
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+         WHERE l.locktype = 'advisory' AND l.granted \
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.objsubid = 1 \
            AND l.classid::bigint = (($1::bigint >> 32) & 4294967295) AND l.objid::bigint = ($1::bigint & 4294967295)"
     );
     let rows = client.query(&sql, &[&key]).map_err(db_error)?;
