@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod effect;
+mod ignore;
 mod lock;
 pub mod postgres;
 pub mod rules;
@@ -17,6 +18,7 @@ pub mod rules;
 use cutover_migration::Statement;
 
 pub use effect::{Action, AlterCommand, DefaultValue, Effect};
+pub use ignore::{apply_ignores, parse_ignores, Ignore};
 pub use lock::LockMode;
 pub use rules::{Context, Finding};
 
@@ -74,6 +76,12 @@ pub struct LintOptions<'a> {
     pub in_transaction: bool,
     /// Run only this rule (tests).
     pub only_rule: Option<&'a str>,
+}
+
+/// Lints one script file: its statements, then the `cutover:ignore` comments of its text.
+pub fn lint_file(text: &str, statements: &[Statement], options: &LintOptions<'_>) -> Vec<Diagnostic> {
+    let diagnostics = lint_script(statements, options);
+    apply_ignores(diagnostics, &parse_ignores(text), statements)
 }
 
 /// Lints the statements of one script, in order.

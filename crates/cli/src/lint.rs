@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Style};
-use cutover_analysis::{lint_script, Diagnostic, LintOptions, Severity};
+use cutover_analysis::{lint_file, Diagnostic, LintOptions, Severity};
 use cutover_migration::{discover, normalize, read_directives, split_statements, ScriptSettings, Statement};
 use cutover_runner::Settings;
 use serde::Serialize;
@@ -30,8 +30,11 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: Format) -> anyhow::Re
     }
     let mut results: Vec<(&Script, Vec<Diagnostic>)> = Vec::new();
     for script in &scripts {
-        let mut diagnostics =
-            lint_script(&script.statements, &LintOptions { in_transaction: script.in_transaction, only_rule: None });
+        let mut diagnostics = lint_file(
+            &script.text,
+            &script.statements,
+            &LintOptions { in_transaction: script.in_transaction, only_rule: None },
+        );
         if let Some((line, message)) = &script.split_error {
             diagnostics.push(Diagnostic {
                 rule: "syntax-error",

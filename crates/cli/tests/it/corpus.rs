@@ -106,3 +106,81 @@ fn lemmy_applies_to_an_empty_postgres() {
     let to = if server_version >= 160_000 { None } else { Some("20250801000015") };
     apply(&root, "lemmy/migrations", to);
 }
+
+/// Every `.sql` file under `dir` whose path passes `keep`, recursively.
+fn sql_files(dir: &std::path::Path, keep: &dyn Fn(&str) -> bool, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sql_files(&path, keep, out);
+        } else if path.extension().is_some_and(|e| e == "sql") && keep(&path.to_string_lossy()) {
+            out.push(path);
+        }
+    }
+}
+
+/// The analysis reads every PostgreSQL file of the corpus without panicking, and (almost) every
+/// one parses: a file counts as failed when any of its statements is a `syntax-error`.
+#[test]
+fn analysis_parses_the_postgres_corpus() {
+    let Some(root) = corpus() else { return };
+    let mut files = Vec::new();
+    let everything = |_: &str| true;
+    for dir in
+        ["rust-lang-registry", "lemmy", "vaultwarden/migrations/postgresql", "documenso", "langfuse", "supabase-auth"]
+    {
+        sql_files(&root.join(dir), &everything, &mut files);
+    }
+    sql_files(&root.join("authelia/internal/storage/migrations/postgres"), &everything, &mut files);
+    sql_files(&root.join("temporal/schema/postgresql"), &everything, &mut files);
+    // ory-kratos: the PostgreSQL variants and the files for every engine.
+    sql_files(
+        &root.join("ory-kratos"),
+        &|p: &str| {
+            p.ends_with(".postgres.up.sql")
+                || p.ends_with(".postgres.down.sql")
+                || !(p.contains(".mysql.") || p.contains(".sqlite") || p.contains(".cockroach."))
+        },
+        &mut files,
+    );
+    let mut n_failed = 0;
+    let mut n_statements = 0;
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = cutover_migration::normalize(&std::fs::read_to_string(path).unwrap_or_default());
+        // supabase-auth's files are Go templates of their namespace.
+        let text = text.replace("{{ index .Options \"Namespace\" }}", "auth");
+        let Ok(statements) = cutover_migration::split_statements(&text) else {
+            n_failed += 1;
+            failures.push(path.display().to_string());
+            continue;
+        };
+        n_statements += statements.len();
+        let options = cutover_analysis::LintOptions { in_transaction: true, only_rule: None };
+        let diagnostics = cutover_analysis::lint_file(&text, &statements, &options);
+        if let Some(d) = diagnostics.iter().find(|d| d.rule == "syntax-error") {
+            n_failed += 1;
+            failures.push(format!("{}:{}: {}", path.display(), d.line, d.message));
+        }
+    }
+    // hatchet's goose files, split by their sections.
+    let hatchet = discover(&root.join("hatchet/cmd/hatchet-migrate/migrate/migrations"), None).unwrap();
+    for migration in &hatchet.migrations {
+        n_statements += migration.up.statements.len();
+        let options =
+            cutover_analysis::LintOptions { in_transaction: migration.up.settings.transaction, only_rule: None };
+        if cutover_analysis::lint_script(&migration.up.statements, &options).iter().any(|d| d.rule == "syntax-error") {
+            n_failed += 1;
+            failures.push(migration.up.path.display().to_string());
+        }
+    }
+    let n_files = files.len() + hatchet.migrations.len();
+    let ok = 100.0 * (n_files - n_failed) as f64 / n_files as f64;
+    eprintln!("analysis over the PostgreSQL corpus: {n_files} files, {n_statements} statements, {n_failed} with a syntax error ({ok:.2}% clean)");
+    for failure in failures.iter().take(20) {
+        eprintln!("  {failure}");
+    }
+    assert!(n_files > 1500, "the corpus is there: {n_files} files");
+    assert!(ok >= 99.5, "{ok:.2}% of the PostgreSQL corpus parses");
+}

@@ -1,0 +1,135 @@
+//! Suppression with a reason: `-- cutover:ignore RULE[,RULE] reason="..."` on a line before a
+//! statement silences those rules for that statement; `-- cutover:ignore-file RULE reason="..."`
+//! for the whole file. An ignore must say why (the reason is what an audit reads), and one that
+//! silences nothing is reported, so stale ignores do not pile up.
+
+use cutover_migration::Statement;
+
+use crate::{Diagnostic, Severity};
+
+/// One ignore comment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignore {
+    /// The rules it silences.
+    pub rules: Vec<String>,
+    /// Why, as written.
+    pub reason: Option<String>,
+    /// 1-based line of the comment.
+    pub line: usize,
+    /// `ignore-file` rather than `ignore`.
+    pub whole_file: bool,
+}
+
+/// The ignore comments of a script's text.
+pub fn parse_ignores(text: &str) -> Vec<Ignore> {
+    let mut ignores = Vec::new();
+    for (idx, line) in text.lines().enumerate() {
+        let Some(comment) = line.trim_start().strip_prefix("--") else { continue };
+        let comment = comment.trim();
+        let (whole_file, rest) =
+            match (comment.strip_prefix("cutover:ignore-file"), comment.strip_prefix("cutover:ignore")) {
+                (Some(rest), _) => (true, rest),
+                (None, Some(rest)) => (false, rest),
+                _ => continue,
+            };
+        let (rules_part, reason) = match rest.split_once("reason=") {
+            Some((rules, reason)) => {
+                let reason = reason.trim().trim_matches('"').trim().to_string();
+                (rules, (!reason.is_empty()).then_some(reason))
+            }
+            None => (rest, None),
+        };
+        let rules = rules_part.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
+        ignores.push(Ignore { rules, reason, line: idx + 1, whole_file });
+    }
+    ignores
+}
+
+/// Drops the diagnostics that an ignore with a reason silences, and reports ignores without a
+/// reason (`ignore-without-reason`, which silence nothing) and ignores that silence nothing
+/// (`unused-ignore`).
+pub fn apply_ignores(diagnostics: Vec<Diagnostic>, ignores: &[Ignore], statements: &[Statement]) -> Vec<Diagnostic> {
+    // The line of the statement each line-level ignore applies to: the next one after it.
+    let target_line = |ignore: &Ignore| statements.iter().map(|s| s.line).filter(|&line| line > ignore.line).min();
+    let mut used = vec![false; ignores.len()];
+    let mut kept = Vec::new();
+    for diagnostic in diagnostics {
+        let silenced_by = ignores.iter().position(|ignore| {
+            ignore.reason.is_some()
+                && ignore.rules.iter().any(|rule| rule == diagnostic.rule)
+                && (ignore.whole_file || target_line(ignore) == Some(diagnostic.line))
+        });
+        match silenced_by {
+            Some(idx) => used[idx] = true,
+            None => kept.push(diagnostic),
+        }
+    }
+    for (ignore, used) in ignores.iter().zip(used) {
+        let (rule, severity, message, help) = match (&ignore.reason, used) {
+            (None, _) => (
+                "ignore-without-reason",
+                Severity::Warning,
+                format!("`cutover:ignore {}` gives no reason, so it silences nothing", ignore.rules.join(",")),
+                "say why the statement is safe here: `-- cutover:ignore RULE reason=\"...\"`",
+            ),
+            (Some(_), false) => (
+                "unused-ignore",
+                Severity::Info,
+                format!("`cutover:ignore {}` silences nothing", ignore.rules.join(",")),
+                "remove it, or put it on the line before the statement it is for",
+            ),
+            (Some(_), true) => continue,
+        };
+        kept.push(Diagnostic {
+            rule,
+            severity,
+            line: ignore.line,
+            column: 1,
+            end_line: ignore.line,
+            end_column: 1,
+            message,
+            help: help.to_string(),
+            table: None,
+            lock: None,
+        });
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{lint_file, LintOptions};
+
+    fn rules(text: &str) -> Vec<String> {
+        let statements = cutover_migration::split_statements(text).unwrap();
+        lint_file(text, &statements, &LintOptions { in_transaction: true, only_rule: None })
+            .iter()
+            .map(|d| format!("{}:{}", d.line, d.rule))
+            .collect()
+    }
+
+    #[test]
+    fn an_ignore_with_a_reason_silences_the_next_statement_only() {
+        assert_eq!(
+            rules("-- cutover:ignore drop-table reason=\"the table was never used\"\nDROP TABLE a;\nDROP TABLE b;"),
+            ["3:drop-table"]
+        );
+    }
+
+    #[test]
+    fn file_ignores_and_several_rules() {
+        assert!(rules(
+            "-- cutover:ignore-file drop-table, truncate-table reason=\"scratch tables\"\nTRUNCATE a;\nDROP TABLE a;"
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn ignores_without_reason_or_use_are_reported() {
+        assert_eq!(rules("-- cutover:ignore drop-table\nDROP TABLE a;"), ["2:drop-table", "1:ignore-without-reason"]);
+        assert_eq!(
+            rules("-- cutover:ignore drop-column reason=\"x\"\nDROP TABLE a;"),
+            ["2:drop-table", "1:unused-ignore"]
+        );
+    }
+}
