@@ -85,6 +85,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Print what a rule checks, why, and what to do instead.
+    Explain {
+        /// The rule's id, e.g. index-create-blocking.
+        rule: String,
+    },
     /// Update a table in small, throttled, resumable batches.
     Backfill(BackfillArgs),
     /// Adopt an existing database: count every migration up to VERSION as applied.

@@ -69,6 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
         Command::Lint { paths, format } => lint::run(&settings, &paths, format),
+        Command::Explain { rule } => lint::explain(&rule),
         Command::Status { format } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;

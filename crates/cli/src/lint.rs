@@ -61,6 +61,17 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: Format) -> anyhow::Re
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
 
+/// `cutover explain RULE`: the rule's documentation, from its source.
+pub fn explain(id: &str) -> anyhow::Result<ExitStatus> {
+    let Some(rule) = cutover_analysis::rules::find(id) else {
+        let known: Vec<&str> = cutover_analysis::rules::RULES.iter().map(|r| r.id).collect();
+        return Err(usage_error(format!("no rule `{id}`; the rules are: {}", known.join(", "))));
+    };
+    let mut out = anstream::stdout();
+    writeln!(out, "# {} ({})\n\n{}", rule.id, rule.severity.name(), rule.doc)?;
+    Ok(ExitStatus::Success)
+}
+
 fn collect(settings: &Settings, input: &Path, scripts: &mut Vec<Script>) -> anyhow::Result<()> {
     if input.as_os_str() == "-" {
         let mut text = String::new();

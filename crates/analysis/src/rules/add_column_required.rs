@@ -1,18 +1,19 @@
-//! Rule `add-column-required`.
-//!
-//! ## What it does
-//! Adding a NOT NULL column without a default to an existing table.
-//!
-//! ## Why is this bad?
-//! It fails on any table with rows; and old application code, which does not know the column, fails to insert.
-//!
-//! ## Instead
-//! Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.
+//! Rule `add-column-required`: its documentation is `DOC`, printed by `cutover explain add-column-required`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-required";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Adding a NOT NULL column without a default to an existing table.\n\
+\n\
+## Why is this bad?\n\
+It fails on any table with rows; and old application code, which does not know the column, fails to insert.\n\
+\n\
+## Instead\n\
+Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `add-column-volatile-default`.
-//!
-//! ## What it does
-//! Adding a column whose default calls a volatile function (`random()`, `gen_random_uuid()`, `clock_timestamp()`, `nextval()`).
-//!
-//! ## Why is this bad?
-//! Since PostgreSQL 11 a constant default is stored once in the catalog; a volatile one must be computed for every row, so the table is rewritten under an ACCESS EXCLUSIVE lock.
-//!
-//! ## Instead
-//! Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.
+//! Rule `add-column-volatile-default`: its documentation is `DOC`, printed by `cutover explain add-column-volatile-default`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, DefaultValue, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-volatile-default";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Adding a column whose default calls a volatile function (`random()`, `gen_random_uuid()`, `clock_timestamp()`, `nextval()`).\n\
+\n\
+## Why is this bad?\n\
+Since PostgreSQL 11 a constant default is stored once in the catalog; a volatile one must be computed for every row, so the table is rewritten under an ACCESS EXCLUSIVE lock.\n\
+\n\
+## Instead\n\
+Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `concurrently-in-transaction`.
-//!
-//! ## What it does
-//! A statement that PostgreSQL refuses to run inside a transaction block, in a migration that runs in one.
-//!
-//! ## Why is this bad?
-//! `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `VACUUM` and a few others fail with 'cannot run inside a transaction block': the migration fails at deploy time.
-//!
-//! ## Instead
-//! Mark the migration `-- cutover:no-transaction` (cutover then runs and records it statement by statement), and keep other statements out of it.
+//! Rule `concurrently-in-transaction`: its documentation is `DOC`, printed by `cutover explain concurrently-in-transaction`.
 
 use crate::rules::{Context, Finding};
 use crate::Effect;
 
 pub(crate) const RULE: &str = "concurrently-in-transaction";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+A statement that PostgreSQL refuses to run inside a transaction block, in a migration that runs in one.\n\
+\n\
+## Why is this bad?\n\
+`CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `VACUUM` and a few others fail with 'cannot run inside a transaction block': the migration fails at deploy time.\n\
+\n\
+## Instead\n\
+Mark the migration `-- cutover:no-transaction` (cutover then runs and records it statement by statement), and keep other statements out of it.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !effect.requires_no_transaction || !ctx.in_transaction {

@@ -1,18 +1,19 @@
-//! Rule `constraint-not-valid-missing`.
-//!
-//! ## What it does
-//! Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.
-//!
-//! ## Why is this bad?
-//! The constraint is checked against every row while the table is locked (ACCESS EXCLUSIVE for CHECK, SHARE ROW EXCLUSIVE for a foreign key), blocking writes for the whole scan.
-//!
-//! ## Instead
-//! `ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.
+//! Rule `constraint-not-valid-missing`: its documentation is `DOC`, printed by `cutover explain constraint-not-valid-missing`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "constraint-not-valid-missing";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.\n\
+\n\
+## Why is this bad?\n\
+The constraint is checked against every row while the table is locked (ACCESS EXCLUSIVE for CHECK, SHARE ROW EXCLUSIVE for a foreign key), blocking writes for the whole scan.\n\
+\n\
+## Instead\n\
+`ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `drop-column`.
-//!
-//! ## What it does
-//! Dropping a column.
-//!
-//! ## Why is this bad?
-//! The data is gone, and running code that still names the column fails (an ORM that selects every column breaks at once).
-//!
-//! ## Instead
-//! Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.
+//! Rule `drop-column`: its documentation is `DOC`, printed by `cutover explain drop-column`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "drop-column";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Dropping a column.\n\
+\n\
+## Why is this bad?\n\
+The data is gone, and running code that still names the column fails (an ORM that selects every column breaks at once).\n\
+\n\
+## Instead\n\
+Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `drop-table`.
-//!
-//! ## What it does
-//! Dropping a table.
-//!
-//! ## Why is this bad?
-//! The data is gone, and running code that still reads or writes the table fails.
-//!
-//! ## Instead
-//! Stop all code from using the table first (deploy that), keep a backup or rename it aside for a while, then drop it in a later migration.
+//! Rule `drop-table`: its documentation is `DOC`, printed by `cutover explain drop-table`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "drop-table";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Dropping a table.\n\
+\n\
+## Why is this bad?\n\
+The data is gone, and running code that still reads or writes the table fails.\n\
+\n\
+## Instead\n\
+Stop all code from using the table first (deploy that), keep a backup or rename it aside for a while, then drop it in a later migration.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::DropTable { tables } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `exclusion-constraint-existing-table`.
-//!
-//! ## What it does
-//! Adding an EXCLUDE constraint to an existing table.
-//!
-//! ## Why is this bad?
-//! The exclusion index is built and every row checked under an ACCESS EXCLUSIVE lock, and unlike UNIQUE there is no `USING INDEX` shortcut.
-//!
-//! ## Instead
-//! Create the constraint with the table, or build a new table with it and move the data over (expand/contract).
+//! Rule `exclusion-constraint-existing-table`: its documentation is `DOC`, printed by `cutover explain exclusion-constraint-existing-table`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "exclusion-constraint-existing-table";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Adding an EXCLUDE constraint to an existing table.\n\
+\n\
+## Why is this bad?\n\
+The exclusion index is built and every row checked under an ACCESS EXCLUSIVE lock, and unlike UNIQUE there is no `USING INDEX` shortcut.\n\
+\n\
+## Instead\n\
+Create the constraint with the table, or build a new table with it and move the data over (expand/contract).";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

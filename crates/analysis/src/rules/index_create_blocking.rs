@@ -1,18 +1,19 @@
-//! Rule `index-create-blocking`.
-//!
-//! ## What it does
-//! Creating an index without `CONCURRENTLY` on an existing table.
-//!
-//! ## Why is this bad?
-//! `CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and DELETE waits, for minutes on a large table.
-//!
-//! ## Instead
-//! `CREATE INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`; it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.
+//! Rule `index-create-blocking`: its documentation is `DOC`, printed by `cutover explain index-create-blocking`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "index-create-blocking";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Creating an index without `CONCURRENTLY` on an existing table.\n\
+\n\
+## Why is this bad?\n\
+`CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and DELETE waits, for minutes on a large table.\n\
+\n\
+## Instead\n\
+`CREATE INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`; it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::CreateIndex { table, concurrently: false } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `index-drop-blocking`.
-//!
-//! ## What it does
-//! Dropping an index without `CONCURRENTLY`.
-//!
-//! ## Why is this bad?
-//! `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table: reads and writes wait, and the lock request queues behind any long transaction.
-//!
-//! ## Instead
-//! `DROP INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`.
+//! Rule `index-drop-blocking`: its documentation is `DOC`, printed by `cutover explain index-drop-blocking`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "index-drop-blocking";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Dropping an index without `CONCURRENTLY`.\n\
+\n\
+## Why is this bad?\n\
+`DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table: reads and writes wait, and the lock request queues behind any long transaction.\n\
+\n\
+## Instead\n\
+`DROP INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`.";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     let Action::DropIndex { concurrently: false } = &effect.action else { return Vec::new() };

@@ -33,55 +33,123 @@ pub struct Rule {
     pub id: &'static str,
     /// Its default severity.
     pub severity: Severity,
+    /// Its documentation (markdown): what it does, why it is bad, what to do instead.
+    pub doc: &'static str,
     check: fn(&Effect, &Context) -> Vec<Finding>,
 }
 
 /// Every rule, in one table.
 pub const RULES: &[Rule] = &[
-    Rule { id: index_create_blocking::RULE, severity: Severity::Error, check: index_create_blocking::check },
-    Rule { id: index_drop_blocking::RULE, severity: Severity::Error, check: index_drop_blocking::check },
+    Rule {
+        id: index_create_blocking::RULE,
+        severity: Severity::Error,
+        doc: index_create_blocking::DOC,
+        check: index_create_blocking::check,
+    },
+    Rule {
+        id: index_drop_blocking::RULE,
+        severity: Severity::Error,
+        doc: index_drop_blocking::DOC,
+        check: index_drop_blocking::check,
+    },
     Rule {
         id: concurrently_in_transaction::RULE,
         severity: Severity::Error,
+        doc: concurrently_in_transaction::DOC,
         check: concurrently_in_transaction::check,
     },
-    Rule { id: add_column_required::RULE, severity: Severity::Error, check: add_column_required::check },
+    Rule {
+        id: add_column_required::RULE,
+        severity: Severity::Error,
+        doc: add_column_required::DOC,
+        check: add_column_required::check,
+    },
     Rule {
         id: add_column_volatile_default::RULE,
         severity: Severity::Error,
+        doc: add_column_volatile_default::DOC,
         check: add_column_volatile_default::check,
     },
-    Rule { id: set_not_null_scan::RULE, severity: Severity::Error, check: set_not_null_scan::check },
+    Rule {
+        id: set_not_null_scan::RULE,
+        severity: Severity::Error,
+        doc: set_not_null_scan::DOC,
+        check: set_not_null_scan::check,
+    },
     Rule {
         id: constraint_not_valid_missing::RULE,
         severity: Severity::Error,
+        doc: constraint_not_valid_missing::DOC,
         check: constraint_not_valid_missing::check,
     },
-    Rule { id: drop_table::RULE, severity: Severity::Error, check: drop_table::check },
-    Rule { id: drop_column::RULE, severity: Severity::Error, check: drop_column::check },
-    Rule { id: rename_relation::RULE, severity: Severity::Error, check: rename_relation::check },
-    Rule { id: truncate_table::RULE, severity: Severity::Error, check: truncate_table::check },
-    Rule { id: reindex_blocking::RULE, severity: Severity::Error, check: reindex_blocking::check },
-    Rule { id: table_rewrite_command::RULE, severity: Severity::Error, check: table_rewrite_command::check },
+    Rule { id: drop_table::RULE, severity: Severity::Error, doc: drop_table::DOC, check: drop_table::check },
+    Rule { id: drop_column::RULE, severity: Severity::Error, doc: drop_column::DOC, check: drop_column::check },
+    Rule {
+        id: rename_relation::RULE,
+        severity: Severity::Error,
+        doc: rename_relation::DOC,
+        check: rename_relation::check,
+    },
+    Rule {
+        id: truncate_table::RULE,
+        severity: Severity::Error,
+        doc: truncate_table::DOC,
+        check: truncate_table::check,
+    },
+    Rule {
+        id: reindex_blocking::RULE,
+        severity: Severity::Error,
+        doc: reindex_blocking::DOC,
+        check: reindex_blocking::check,
+    },
+    Rule {
+        id: table_rewrite_command::RULE,
+        severity: Severity::Error,
+        doc: table_rewrite_command::DOC,
+        check: table_rewrite_command::check,
+    },
     Rule {
         id: unique_constraint_builds_index::RULE,
         severity: Severity::Error,
+        doc: unique_constraint_builds_index::DOC,
         check: unique_constraint_builds_index::check,
     },
     Rule {
         id: exclusion_constraint_existing_table::RULE,
         severity: Severity::Error,
+        doc: exclusion_constraint_existing_table::DOC,
         check: exclusion_constraint_existing_table::check,
     },
-    Rule { id: validate_same_transaction::RULE, severity: Severity::Error, check: validate_same_transaction::check },
+    Rule {
+        id: validate_same_transaction::RULE,
+        severity: Severity::Error,
+        doc: validate_same_transaction::DOC,
+        check: validate_same_transaction::check,
+    },
     Rule {
         id: enum_add_value_in_transaction::RULE,
         severity: Severity::Error,
+        doc: enum_add_value_in_transaction::DOC,
         check: enum_add_value_in_transaction::check,
     },
-    Rule { id: partition_detach_blocking::RULE, severity: Severity::Error, check: partition_detach_blocking::check },
-    Rule { id: partition_attach_scan::RULE, severity: Severity::Error, check: partition_attach_scan::check },
+    Rule {
+        id: partition_detach_blocking::RULE,
+        severity: Severity::Error,
+        doc: partition_detach_blocking::DOC,
+        check: partition_detach_blocking::check,
+    },
+    Rule {
+        id: partition_attach_scan::RULE,
+        severity: Severity::Error,
+        doc: partition_attach_scan::DOC,
+        check: partition_attach_scan::check,
+    },
 ];
+
+/// The rule with this id.
+pub fn find(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|rule| rule.id == id)
+}
 
 /// What a rule knows besides the statement.
 #[derive(Debug, Default)]
@@ -171,6 +239,15 @@ pub(crate) mod test_utils {
 #[cfg(test)]
 mod tests {
     use super::RULES;
+
+    #[test]
+    fn every_rule_is_documented() {
+        for rule in RULES {
+            for heading in ["## What it does", "## Why is this bad?", "## Instead"] {
+                assert!(rule.doc.contains(heading), "{} lacks `{heading}`", rule.id);
+            }
+        }
+    }
 
     #[test]
     fn rule_ids_are_unique_kebab_case() {

@@ -1,18 +1,19 @@
-//! Rule `partition-attach-scan`.
-//!
-//! ## What it does
-//! `ALTER TABLE ... ATTACH PARTITION` of an existing table.
-//!
-//! ## Why is this bad?
-//! PostgreSQL scans the whole partition to check that its rows fit the bound, holding an ACCESS EXCLUSIVE lock on it, unless a validated CHECK constraint already proves it.
-//!
-//! ## Instead
-//! Add a CHECK constraint matching the bound `NOT VALID`, `VALIDATE` it, then `ATTACH PARTITION` (no scan), then drop the CHECK.
+//! Rule `partition-attach-scan`: its documentation is `DOC`, printed by `cutover explain partition-attach-scan`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "partition-attach-scan";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+`ALTER TABLE ... ATTACH PARTITION` of an existing table.\n\
+\n\
+## Why is this bad?\n\
+PostgreSQL scans the whole partition to check that its rows fit the bound, holding an ACCESS EXCLUSIVE lock on it, unless a validated CHECK constraint already proves it.\n\
+\n\
+## Instead\n\
+Add a CHECK constraint matching the bound `NOT VALID`, `VALIDATE` it, then `ATTACH PARTITION` (no scan), then drop the CHECK.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

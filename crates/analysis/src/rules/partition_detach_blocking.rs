@@ -1,18 +1,19 @@
-//! Rule `partition-detach-blocking`.
-//!
-//! ## What it does
-//! `ALTER TABLE ... DETACH PARTITION` without `CONCURRENTLY`.
-//!
-//! ## Why is this bad?
-//! A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits.
-//!
-//! ## Instead
-//! `DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.
+//! Rule `partition-detach-blocking`: its documentation is `DOC`, printed by `cutover explain partition-detach-blocking`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "partition-detach-blocking";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+`ALTER TABLE ... DETACH PARTITION` without `CONCURRENTLY`.\n\
+\n\
+## Why is this bad?\n\
+A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits.\n\
+\n\
+## Instead\n\
+`DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `reindex-blocking`.
-//!
-//! ## What it does
-//! `REINDEX` without `CONCURRENTLY`.
-//!
-//! ## Why is this bad?
-//! A plain REINDEX locks the table against writes and the index against every query that would use it for the whole rebuild.
-//!
-//! ## Instead
-//! `REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`.
+//! Rule `reindex-blocking`: its documentation is `DOC`, printed by `cutover explain reindex-blocking`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "reindex-blocking";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+`REINDEX` without `CONCURRENTLY`.\n\
+\n\
+## Why is this bad?\n\
+A plain REINDEX locks the table against writes and the index against every query that would use it for the whole rebuild.\n\
+\n\
+## Instead\n\
+`REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::Reindex { name, concurrently: false } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `rename-relation`.
-//!
-//! ## What it does
-//! Renaming a table, column, view or schema.
-//!
-//! ## Why is this bad?
-//! Running code still uses the old name and fails the moment the migration commits; in a rolling deploy the old version keeps running for minutes.
-//!
-//! ## Instead
-//! Expand and contract: add the new column (or a view with the new name), keep both in step, move the code over, then remove the old one.
+//! Rule `rename-relation`: its documentation is `DOC`, printed by `cutover explain rename-relation`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "rename-relation";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Renaming a table, column, view or schema.\n\
+\n\
+## Why is this bad?\n\
+Running code still uses the old name and fails the moment the migration commits; in a rolling deploy the old version keeps running for minutes.\n\
+\n\
+## Instead\n\
+Expand and contract: add the new column (or a view with the new name), keep both in step, move the code over, then remove the old one.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::Rename { object, name } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `set-not-null-scan`.
-//!
-//! ## What it does
-//! `ALTER COLUMN ... SET NOT NULL` on an existing table.
-//!
-//! ## Why is this bad?
-//! PostgreSQL scans the whole table to check for NULLs while holding an ACCESS EXCLUSIVE lock: reads and writes wait for the scan.
-//!
-//! ## Instead
-//! `ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE CONSTRAINT c` (a weaker lock), then `SET NOT NULL` (PostgreSQL 12+ uses the validated CHECK and skips the scan), then drop the CHECK.
+//! Rule `set-not-null-scan`: its documentation is `DOC`, printed by `cutover explain set-not-null-scan`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "set-not-null-scan";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+`ALTER COLUMN ... SET NOT NULL` on an existing table.\n\
+\n\
+## Why is this bad?\n\
+PostgreSQL scans the whole table to check for NULLs while holding an ACCESS EXCLUSIVE lock: reads and writes wait for the scan.\n\
+\n\
+## Instead\n\
+`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE CONSTRAINT c` (a weaker lock), then `SET NOT NULL` (PostgreSQL 12+ uses the validated CHECK and skips the scan), then drop the CHECK.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `table-rewrite-command`.
-//!
-//! ## What it does
-//! A command that rewrites a whole table: `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ... SET TABLESPACE`, `SET LOGGED`, `SET UNLOGGED`, `SET ACCESS METHOD`.
-//!
-//! ## Why is this bad?
-//! The table and all its indexes are copied under an ACCESS EXCLUSIVE lock: no reads or writes until the copy is done, and twice the disk space meanwhile.
-//!
-//! ## Instead
-//! Reclaim space online with pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.
+//! Rule `table-rewrite-command`: its documentation is `DOC`, printed by `cutover explain table-rewrite-command`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "table-rewrite-command";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+A command that rewrites a whole table: `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ... SET TABLESPACE`, `SET LOGGED`, `SET UNLOGGED`, `SET ACCESS METHOD`.\n\
+\n\
+## Why is this bad?\n\
+The table and all its indexes are copied under an ACCESS EXCLUSIVE lock: no reads or writes until the copy is done, and twice the disk space meanwhile.\n\
+\n\
+## Instead\n\
+Reclaim space online with pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let rewrites: Vec<(String, &str)> = match &effect.action {

@@ -1,18 +1,19 @@
-//! Rule `truncate-table`.
-//!
-//! ## What it does
-//! Truncating a table in a migration.
-//!
-//! ## Why is this bad?
-//! Every row is deleted at once, under an ACCESS EXCLUSIVE lock, and the data is not recoverable from the migration.
-//!
-//! ## Instead
-//! Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.
+//! Rule `truncate-table`: its documentation is `DOC`, printed by `cutover explain truncate-table`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "truncate-table";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Truncating a table in a migration.\n\
+\n\
+## Why is this bad?\n\
+Every row is deleted at once, under an ACCESS EXCLUSIVE lock, and the data is not recoverable from the migration.\n\
+\n\
+## Instead\n\
+Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::Truncate { tables } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `unique-constraint-builds-index`.
-//!
-//! ## What it does
-//! Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING INDEX`.
-//!
-//! ## Why is this bad?
-//! PostgreSQL builds the constraint's index while holding an ACCESS EXCLUSIVE lock on the table: reads and writes wait for the whole build.
-//!
-//! ## Instead
-//! `CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant).
+//! Rule `unique-constraint-builds-index`: its documentation is `DOC`, printed by `cutover explain unique-constraint-builds-index`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "unique-constraint-builds-index";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING INDEX`.\n\
+\n\
+## Why is this bad?\n\
+PostgreSQL builds the constraint's index while holding an ACCESS EXCLUSIVE lock on the table: reads and writes wait for the whole build.\n\
+\n\
+## Instead\n\
+`CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant).";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

@@ -1,18 +1,19 @@
-//! Rule `validate-same-transaction`.
-//!
-//! ## What it does
-//! `VALIDATE CONSTRAINT` in the same transaction as the `ADD CONSTRAINT ... NOT VALID` it validates.
-//!
-//! ## Why is this bad?
-//! NOT VALID exists so that the validation scan runs under the weak SHARE UPDATE EXCLUSIVE lock; in the same transaction the ADD's strong lock is still held, so the scan blocks writes (or everything) after all.
-//!
-//! ## Instead
-//! Validate in a later migration, or mark the migration `-- cutover:no-transaction` so that each statement commits on its own.
+//! Rule `validate-same-transaction`: its documentation is `DOC`, printed by `cutover explain validate-same-transaction`.
 
 use crate::rules::{Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "validate-same-transaction";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+`VALIDATE CONSTRAINT` in the same transaction as the `ADD CONSTRAINT ... NOT VALID` it validates.\n\
+\n\
+## Why is this bad?\n\
+NOT VALID exists so that the validation scan runs under the weak SHARE UPDATE EXCLUSIVE lock; in the same transaction the ADD's strong lock is still held, so the scan blocks writes (or everything) after all.\n\
+\n\
+## Instead\n\
+Validate in a later migration, or mark the migration `-- cutover:no-transaction` so that each statement commits on its own.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

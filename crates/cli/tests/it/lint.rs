@@ -57,3 +57,16 @@ fn lint_exits_zero_when_clean_and_reports_syntax_errors_with_lines() {
     );
     assert!(stdout.contains("error[drop-table]") && stdout.contains("2_bad.up.sql:3:1"), "{stdout}");
 }
+
+#[test]
+fn explain_prints_the_rule_documentation() {
+    let project = Project::new();
+    let output = project.cutover("sqlite::memory:").args(["explain", "set-not-null-scan"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert!(output.status.success());
+    assert!(stdout.starts_with("# set-not-null-scan (error)\n\n## What it does\n"), "{stdout}");
+    assert!(stdout.contains("## Instead\n`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`"), "{stdout}");
+    let output = project.cutover("sqlite::memory:").args(["explain", "no-such-rule"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output).1.contains("no rule `no-such-rule`; the rules are: index-create-blocking"));
+}
