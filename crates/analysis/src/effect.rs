@@ -22,6 +22,8 @@ pub struct Effect {
     pub backward_incompatible: bool,
     /// Whether PostgreSQL refuses to run it inside a transaction block.
     pub requires_no_transaction: bool,
+    /// Identifiers longer than PostgreSQL's 63 bytes, which it silently truncates.
+    pub long_identifiers: Vec<String>,
 }
 
 /// The statement kinds the rules care about.
@@ -31,6 +33,19 @@ pub enum Action {
     CreateTable {
         /// The table.
         table: String,
+        /// Its columns.
+        columns: Vec<ColumnInfo>,
+        /// The columns of its primary key.
+        primary_key: Vec<String>,
+    },
+    /// `CREATE INDEX` is [`Action::CreateIndex`]; this is `UPDATE` or `DELETE`.
+    WriteRows {
+        /// `UPDATE` or `DELETE`.
+        command: &'static str,
+        /// The table.
+        table: String,
+        /// Whether it has a `WHERE` clause.
+        filtered: bool,
     },
     /// `CREATE [UNIQUE] INDEX [CONCURRENTLY]`.
     CreateIndex {
@@ -104,6 +119,16 @@ pub enum AlterCommand {
         /// Its default, if any.
         default: Option<DefaultValue>,
     },
+    /// `ALTER COLUMN ... DROP NOT NULL`.
+    DropNotNull {
+        /// The column.
+        column: String,
+    },
+    /// `ALTER COLUMN ... DROP DEFAULT`.
+    DropDefault {
+        /// The column.
+        column: String,
+    },
     /// `DROP COLUMN`.
     DropColumn {
         /// The column.
@@ -149,6 +174,17 @@ pub enum AlterCommand {
     },
     /// Anything else.
     Other,
+}
+
+/// A column of a `CREATE TABLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnInfo {
+    /// Its name.
+    pub name: String,
+    /// Its type's base name as PostgreSQL resolves it (`int4`, `varchar`, `timestamp`, `serial`).
+    pub type_name: String,
+    /// Declared `GENERATED ... AS IDENTITY`.
+    pub identity: bool,
 }
 
 /// A column default, as far as its cost is concerned.

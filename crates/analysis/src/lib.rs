@@ -17,7 +17,7 @@ pub mod rules;
 
 use cutover_migration::Statement;
 
-pub use effect::{Action, AlterCommand, DefaultValue, Effect};
+pub use effect::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect};
 pub use ignore::{apply_ignores, parse_ignores, Ignore};
 pub use lock::LockMode;
 pub use rules::{Context, Finding};
@@ -128,10 +128,11 @@ pub fn lint_script(statements: &[Statement], options: &LintOptions<'_>) -> Vec<D
             });
         }
         match &effect.action {
-            Action::CreateTable { table } => {
+            Action::CreateTable { table, .. } => {
                 ctx.created_here.insert(table.clone());
             }
-            Action::AlterTable { commands, .. } => {
+            Action::AlterTable { table, commands } => {
+                ctx.altered.insert(table.clone());
                 for command in commands {
                     if let AlterCommand::AddConstraint { name, not_valid: true, .. } = command {
                         ctx.not_valid_constraints.insert(name.clone());

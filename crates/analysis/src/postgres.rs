@@ -4,7 +4,7 @@
 use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType};
 use pg_query::{NodeEnum, NodeRef};
 
-use crate::{Action, AlterCommand, DefaultValue, Effect, LockMode};
+use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode};
 
 /// Functions whose value differs per row: a column default calling one rewrites the table.
 const VOLATILE_FUNCTIONS: [&str; 9] = [
@@ -36,10 +36,12 @@ pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
         ParseError { message: message.trim_start_matches("Invalid statement: ").to_string(), position: None }
     })?;
     let node = parsed.protobuf.stmts.first().and_then(|raw| raw.stmt.as_ref()).and_then(|stmt| stmt.node.as_ref());
-    Ok(match node {
+    let mut effect = match node {
         Some(node) => effect_of(node),
         None => other(),
-    })
+    };
+    effect.long_identifiers = long_identifiers(sql);
+    Ok(effect)
 }
 
 fn other() -> Effect {
@@ -51,7 +53,58 @@ fn other() -> Effect {
         destructive: false,
         backward_incompatible: false,
         requires_no_transaction: false,
+        long_identifiers: Vec::new(),
     }
+}
+
+/// Identifiers over 63 bytes in `sql`, found lexically: the parser, like PostgreSQL's, has
+/// already truncated them in the tree.
+fn long_identifiers(sql: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut chars = sql.char_indices().peekable();
+    while let Some((start, c)) = chars.next() {
+        match c {
+            '\'' => {
+                // A string literal: skip it ('' is an escaped quote).
+                while let Some((_, c)) = chars.next() {
+                    if c == '\'' && chars.peek().map(|(_, n)| *n) != Some('\'') {
+                        break;
+                    }
+                    if c == '\'' {
+                        chars.next();
+                    }
+                }
+            }
+            '"' => {
+                let mut end = start + 1;
+                for (idx, c) in chars.by_ref() {
+                    end = idx;
+                    if c == '"' {
+                        break;
+                    }
+                }
+                let name = &sql[start + 1..end.max(start + 1)];
+                if name.len() > 63 {
+                    found.push(name.to_string());
+                }
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let mut end = start + c.len_utf8();
+                while let Some((idx, n)) = chars.peek().copied() {
+                    if !(n.is_alphanumeric() || n == '_' || n == '$') {
+                        break;
+                    }
+                    end = idx + n.len_utf8();
+                    chars.next();
+                }
+                if end - start > 63 {
+                    found.push(sql[start..end].to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    found
 }
 
 fn relation_name(relation: Option<&pg_query::protobuf::RangeVar>) -> String {
@@ -78,7 +131,51 @@ fn effect_of(node: &NodeEnum) -> Effect {
     let mut effect = other();
     match node {
         NodeEnum::CreateStmt(stmt) => {
-            effect.action = Action::CreateTable { table: relation_name(stmt.relation.as_ref()) };
+            let table = relation_name(stmt.relation.as_ref());
+            let mut columns = Vec::new();
+            let mut primary_key = Vec::new();
+            let mut constraints: Vec<&pg_query::protobuf::Constraint> = Vec::new();
+            for element in &stmt.table_elts {
+                match element.node.as_ref() {
+                    Some(NodeEnum::ColumnDef(def)) => {
+                        let type_name = def.type_name.as_ref().map_or_else(String::new, |t| {
+                            qualified_name(&t.names).rsplit('.').next().unwrap_or_default().to_string()
+                        });
+                        let mut identity = false;
+                        for constraint in &def.constraints {
+                            if let Some(NodeEnum::Constraint(c)) = constraint.node.as_ref() {
+                                if c.contype == ConstrType::ConstrPrimary as i32 {
+                                    primary_key.push(def.colname.clone());
+                                }
+                                identity |= c.contype == ConstrType::ConstrIdentity as i32;
+                            }
+                        }
+                        columns.push(ColumnInfo { name: def.colname.clone(), type_name, identity });
+                    }
+                    Some(NodeEnum::Constraint(c)) => constraints.push(c),
+                    _ => {}
+                }
+            }
+            for c in constraints {
+                if c.contype == ConstrType::ConstrPrimary as i32 {
+                    primary_key.extend(c.keys.iter().filter_map(|k| match k.node.as_ref() {
+                        Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                        _ => None,
+                    }));
+                }
+            }
+            effect.action = Action::CreateTable { table, columns, primary_key };
+        }
+        NodeEnum::UpdateStmt(stmt) => {
+            let table = relation_name(stmt.relation.as_ref());
+            effect.locks.push((table.clone(), LockMode::RowExclusive));
+            effect.action = Action::WriteRows { command: "UPDATE", table, filtered: stmt.where_clause.is_some() };
+        }
+        NodeEnum::DeleteStmt(stmt) => {
+            let table = relation_name(stmt.relation.as_ref());
+            effect.locks.push((table.clone(), LockMode::RowExclusive));
+            effect.destructive = true;
+            effect.action = Action::WriteRows { command: "DELETE", table, filtered: stmt.where_clause.is_some() };
         }
         NodeEnum::IndexStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
@@ -249,6 +346,10 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
             AlterCommand::AddColumn { column: def.colname.clone(), not_null, default }
         }
         Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn { column: cmd.name.clone() },
+        Ok(AlterTableType::AtDropNotNull) => AlterCommand::DropNotNull { column: cmd.name.clone() },
+        Ok(AlterTableType::AtColumnDefault) if cmd.def.is_none() => {
+            AlterCommand::DropDefault { column: cmd.name.clone() }
+        }
         Ok(AlterTableType::AtSetNotNull) => AlterCommand::SetNotNull { column: cmd.name.clone() },
         Ok(AlterTableType::AtAddConstraint) => {
             let Some(NodeEnum::Constraint(c)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {

@@ -5,20 +5,30 @@
 
 use std::collections::HashSet;
 
-use crate::{Effect, LockMode, Severity};
+use crate::{Action, Effect, LockMode, Severity};
 
 mod add_column_required;
 mod add_column_volatile_default;
+mod backfill_in_migration;
 mod concurrently_in_transaction;
 mod constraint_not_valid_missing;
 mod drop_column;
+mod drop_default_compat;
+mod drop_not_null_compat;
 mod drop_table;
 mod enum_add_value_in_transaction;
 mod exclusion_constraint_existing_table;
+mod identifier_too_long;
 mod index_create_blocking;
 mod index_drop_blocking;
+mod multiple_alter_same_table;
 mod partition_attach_scan;
 mod partition_detach_blocking;
+mod prefer_bigint_key;
+mod prefer_identity;
+mod prefer_jsonb;
+mod prefer_text_over_varchar;
+mod prefer_timestamptz;
 mod reindex_blocking;
 mod rename_relation;
 mod set_not_null_scan;
@@ -144,6 +154,61 @@ pub const RULES: &[Rule] = &[
         doc: partition_attach_scan::DOC,
         check: partition_attach_scan::check,
     },
+    Rule {
+        id: backfill_in_migration::RULE,
+        severity: Severity::Warning,
+        doc: backfill_in_migration::DOC,
+        check: backfill_in_migration::check,
+    },
+    Rule {
+        id: multiple_alter_same_table::RULE,
+        severity: Severity::Warning,
+        doc: multiple_alter_same_table::DOC,
+        check: multiple_alter_same_table::check,
+    },
+    Rule {
+        id: drop_not_null_compat::RULE,
+        severity: Severity::Warning,
+        doc: drop_not_null_compat::DOC,
+        check: drop_not_null_compat::check,
+    },
+    Rule {
+        id: drop_default_compat::RULE,
+        severity: Severity::Warning,
+        doc: drop_default_compat::DOC,
+        check: drop_default_compat::check,
+    },
+    Rule {
+        id: prefer_text_over_varchar::RULE,
+        severity: Severity::Info,
+        doc: prefer_text_over_varchar::DOC,
+        check: prefer_text_over_varchar::check,
+    },
+    Rule {
+        id: prefer_timestamptz::RULE,
+        severity: Severity::Info,
+        doc: prefer_timestamptz::DOC,
+        check: prefer_timestamptz::check,
+    },
+    Rule { id: prefer_jsonb::RULE, severity: Severity::Info, doc: prefer_jsonb::DOC, check: prefer_jsonb::check },
+    Rule {
+        id: prefer_bigint_key::RULE,
+        severity: Severity::Info,
+        doc: prefer_bigint_key::DOC,
+        check: prefer_bigint_key::check,
+    },
+    Rule {
+        id: prefer_identity::RULE,
+        severity: Severity::Info,
+        doc: prefer_identity::DOC,
+        check: prefer_identity::check,
+    },
+    Rule {
+        id: identifier_too_long::RULE,
+        severity: Severity::Info,
+        doc: identifier_too_long::DOC,
+        check: identifier_too_long::check,
+    },
 ];
 
 /// The rule with this id.
@@ -160,12 +225,19 @@ pub struct Context {
     pub(crate) in_transaction: bool,
     /// Constraints added `NOT VALID` earlier in the same migration.
     pub(crate) not_valid_constraints: HashSet<String>,
+    /// Tables altered earlier in the same migration.
+    pub(crate) altered: HashSet<String>,
 }
 
 impl Context {
     /// Whether `table` was created earlier in this migration.
     pub(crate) fn is_new(&self, table: &str) -> bool {
         self.created_here.contains(table)
+    }
+
+    /// Whether `table` was altered earlier in this migration.
+    pub(crate) fn altered_before(&self, table: &str) -> bool {
+        self.altered.contains(table)
     }
 
     /// Whether constraint `name` was added `NOT VALID` earlier in this migration.
@@ -199,6 +271,15 @@ impl Finding {
         self.lock = Some(lock);
         self
     }
+}
+
+/// Findings for the columns of a `CREATE TABLE` that `finding` flags.
+pub(crate) fn column_findings(
+    effect: &Effect,
+    finding: impl Fn(&crate::ColumnInfo) -> Option<Finding>,
+) -> Vec<Finding> {
+    let Action::CreateTable { columns, .. } = &effect.action else { return Vec::new() };
+    columns.iter().filter_map(finding).collect()
 }
 
 /// Runs the rules named `only` (every rule when `None`) on one statement.

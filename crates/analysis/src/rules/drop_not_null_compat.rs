@@ -1,0 +1,50 @@
+//! Rule `drop-not-null-compat`: its documentation is `DOC`, printed by `cutover explain drop-not-null-compat`.
+
+use crate::rules::{Context, Finding};
+use crate::{Action, AlterCommand, Effect};
+
+pub(crate) const RULE: &str = "drop-not-null-compat";
+
+/// What it does, why it is bad, and what to do instead.
+pub(crate) const DOC: &str = "## What it does\n\
+`ALTER COLUMN ... DROP NOT NULL` on an existing table.\n\
+\n\
+## Why is this bad?\n\
+New code may now write NULLs that the old version, still running during the deploy, does not expect.\n\
+\n\
+## Instead\n\
+Make sure every running version handles NULL in the column before dropping the constraint.";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands
+        .iter()
+        .filter_map(|command| match command {
+            AlterCommand::DropNotNull { column } => Some(Finding::new(
+                RULE,
+                format!("`{table}.{column}` may hold NULL from now on, which code still running may not expect"),
+                "deploy code that handles NULL in the column first",
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+
+    #[test]
+    fn fires_0() {
+        let rendered = lint_errors(r"ALTER TABLE users ALTER COLUMN email DROP NOT NULL", RULE);
+        assert!(rendered.contains("drop-not-null-compat"), "{rendered}");
+    }
+    #[test]
+    fn does_not_fire_on_new_tables() {
+        lint_ok(r"CREATE TABLE users (email text, plan text);", RULE);
+    }
+}
