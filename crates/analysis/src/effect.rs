@@ -24,6 +24,8 @@ pub struct Effect {
     pub requires_no_transaction: bool,
     /// Identifiers longer than PostgreSQL's 63 bytes, which it silently truncates.
     pub long_identifiers: Vec<String>,
+    /// The string literals it contains (to see a new enum value used).
+    pub string_literals: Vec<String>,
 }
 
 /// The statement kinds the rules care about.
@@ -102,6 +104,8 @@ pub enum Action {
     AddEnumValue {
         /// The type.
         type_name: String,
+        /// The new value.
+        value: String,
     },
     /// Anything else.
     Other,

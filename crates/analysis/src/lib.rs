@@ -128,6 +128,9 @@ pub fn lint_script(statements: &[Statement], options: &LintOptions<'_>) -> Vec<D
             });
         }
         match &effect.action {
+            Action::AddEnumValue { type_name, value } => {
+                ctx.enum_values_added.push((type_name.clone(), value.clone()));
+            }
             Action::CreateTable { table, .. } => {
                 ctx.created_here.insert(table.clone());
             }

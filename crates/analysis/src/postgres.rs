@@ -40,7 +40,9 @@ pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
         Some(node) => effect_of(node),
         None => other(),
     };
-    effect.long_identifiers = long_identifiers(sql);
+    let (long, literals) = scan_words(sql);
+    effect.long_identifiers = long;
+    effect.string_literals = literals;
     Ok(effect)
 }
 
@@ -54,18 +56,21 @@ fn other() -> Effect {
         backward_incompatible: false,
         requires_no_transaction: false,
         long_identifiers: Vec::new(),
+        string_literals: Vec::new(),
     }
 }
 
-/// Identifiers over 63 bytes in `sql`, found lexically: the parser, like PostgreSQL's, has
-/// already truncated them in the tree.
-fn long_identifiers(sql: &str) -> Vec<String> {
+/// Identifiers over 63 bytes in `sql` (found lexically: the parser, like PostgreSQL's, has
+/// already truncated them in the tree), and the string literals it contains.
+fn scan_words(sql: &str) -> (Vec<String>, Vec<String>) {
     let mut found = Vec::new();
+    let mut literals = Vec::new();
     let mut chars = sql.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
         match c {
             '\'' => {
-                // A string literal: skip it ('' is an escaped quote).
+                // A string literal ('' is an escaped quote).
+                let mut literal = String::new();
                 while let Some((_, c)) = chars.next() {
                     if c == '\'' && chars.peek().map(|(_, n)| *n) != Some('\'') {
                         break;
@@ -73,7 +78,9 @@ fn long_identifiers(sql: &str) -> Vec<String> {
                     if c == '\'' {
                         chars.next();
                     }
+                    literal.push(c);
                 }
+                literals.push(literal);
             }
             '"' => {
                 let mut end = start + 1;
@@ -104,7 +111,7 @@ fn long_identifiers(sql: &str) -> Vec<String> {
             _ => {}
         }
     }
-    found
+    (found, literals)
 }
 
 fn relation_name(relation: Option<&pg_query::protobuf::RangeVar>) -> String {
@@ -271,7 +278,8 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.locks = tables.iter().map(|t| (t.clone(), LockMode::AccessExclusive)).collect();
             effect.action = Action::RewriteTable { command: "VACUUM FULL", table: tables.join(", ") };
         }
-        NodeEnum::VacuumStmt(_) => effect.requires_no_transaction = true,
+        // VACUUM refuses a transaction block; ANALYZE (the same node) does not.
+        NodeEnum::VacuumStmt(stmt) => effect.requires_no_transaction = stmt.is_vacuumcmd,
         NodeEnum::ClusterStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             effect.rewrites = true;
@@ -279,7 +287,8 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.action = Action::RewriteTable { command: "CLUSTER", table };
         }
         NodeEnum::AlterEnumStmt(stmt) if stmt.old_val.is_empty() => {
-            effect.action = Action::AddEnumValue { type_name: qualified_name(&stmt.type_name) };
+            effect.action =
+                Action::AddEnumValue { type_name: qualified_name(&stmt.type_name), value: stmt.new_val.clone() };
         }
         NodeEnum::AlterTableStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
@@ -477,6 +486,13 @@ mod tests {
         assert_eq!(e.action, Action::Rename { object: "column", name: "users.name".into() });
         assert!(effect("TRUNCATE a").destructive);
         assert!(effect("ALTER TABLE t DROP COLUMN c").destructive);
+    }
+
+    #[test]
+    fn analyze_may_run_in_a_transaction_but_vacuum_may_not() {
+        // Found in hatchet's migrations: ANALYZE is the same node as VACUUM.
+        assert!(!effect("ANALYZE v1_runs_olap, v1_tasks_olap").requires_no_transaction);
+        assert!(effect("VACUUM v1_runs_olap").requires_no_transaction);
     }
 
     #[test]

@@ -1,30 +1,39 @@
 //! Rule `enum-add-value-in-transaction`: its documentation is `DOC`, printed by `cutover explain enum-add-value-in-transaction`.
 
 use crate::rules::{Context, Finding};
-use crate::{Action, Effect};
+use crate::Effect;
 
 pub(crate) const RULE: &str = "enum-add-value-in-transaction";
 
 /// What it does, why it is bad, and what to do instead.
 pub(crate) const DOC: &str = "## What it does\n\
-`ALTER TYPE ... ADD VALUE` in a migration that runs in a transaction.\n\
+A value added with `ALTER TYPE ... ADD VALUE` that a later statement of the same transactional \
+migration uses.\n\
 \n\
 ## Why is this bad?\n\
-Before PostgreSQL 12 it is refused inside a transaction block; from 12 on, the new value cannot be used until the transaction commits, so a later statement of the same migration that uses it fails.\n\
+A new enum value cannot be used before the transaction that added it commits: the later \
+statement fails with `unsafe use of new value` (55P04), and the whole migration with it. \
+(PostgreSQL before 12 refuses `ADD VALUE` inside a transaction block at all.)\n\
 \n\
 ## Instead\n\
-Put `ADD VALUE` in its own migration marked `-- cutover:no-transaction`.";
+Put `ADD VALUE` in its own migration marked `-- cutover:no-transaction`, and use the value from a \
+later migration.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AddEnumValue { type_name } = &effect.action else { return Vec::new() };
     if !ctx.in_transaction {
         return Vec::new();
     }
-    vec![Finding::new(
-        RULE,
-        format!("a value added to `{type_name}` cannot be used before the transaction commits (and PostgreSQL before 12 refuses ADD VALUE in a transaction)"),
-        "put ADD VALUE in its own migration marked `-- cutover:no-transaction`",
-    )]
+    ctx.enum_values_added
+        .iter()
+        .filter(|(_, value)| effect.string_literals.iter().any(|literal| literal == value))
+        .map(|(type_name, value)| {
+            Finding::new(
+                RULE,
+                format!("'{value}' was added to `{type_name}` earlier in this transaction and cannot be used before it commits"),
+                "add the value in its own migration marked `-- cutover:no-transaction`, and use it from a later one",
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -33,12 +42,14 @@ mod tests {
     use crate::rules::test_utils::{lint_errors, lint_ok};
 
     #[test]
-    fn fires_0() {
-        let rendered = lint_errors(r"ALTER TYPE mood ADD VALUE 'meh'", RULE);
-        assert!(rendered.contains("enum-add-value-in-transaction"), "{rendered}");
+    fn fires_when_the_new_value_is_used_in_the_same_transaction() {
+        let rendered =
+            lint_errors("ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET mood = 'meh' WHERE id = 1;", RULE);
+        assert!(rendered.contains("'meh' was added to `mood`"), "{rendered}");
     }
+
     #[test]
-    fn does_not_fire_1() {
-        lint_ok(r"ALTER TYPE mood RENAME VALUE 'sad' TO 'blue'", RULE);
+    fn adding_values_alone_is_fine_since_postgres_12() {
+        lint_ok("ALTER TYPE mood ADD VALUE 'meh';\nALTER TYPE mood ADD VALUE 'ok';", RULE);
     }
 }

@@ -227,6 +227,8 @@ pub struct Context {
     pub(crate) not_valid_constraints: HashSet<String>,
     /// Tables altered earlier in the same migration.
     pub(crate) altered: HashSet<String>,
+    /// Enum values added earlier in the same migration, with their types.
+    pub(crate) enum_values_added: Vec<(String, String)>,
 }
 
 impl Context {
