@@ -1,7 +1,7 @@
 //! Rule `add-column-required`: its documentation is `DOC`, printed by `cutover explain add-column-required`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-required";
 
@@ -16,13 +16,8 @@ It fails on any table with rows; and old application code, which does not know t
 Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
+    alter_findings(effect, ctx, |table, command| {
+        match command {
             AlterCommand::AddColumn { column, not_null: true, default: None } => Some(
                 Finding::new(
                     RULE,
@@ -32,8 +27,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 .on(table, LockMode::AccessExclusive),
             ),
             _ => None,
-        })
-        .collect()
+        }
+    })
 }
 
 #[cfg(test)]

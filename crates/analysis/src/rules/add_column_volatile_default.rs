@@ -1,7 +1,7 @@
 //! Rule `add-column-volatile-default`: its documentation is `DOC`, printed by `cutover explain add-column-volatile-default`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, DefaultValue, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, DefaultValue, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-volatile-default";
 
@@ -16,13 +16,8 @@ Since PostgreSQL 11 a constant default is stored once in the catalog; a volatile
 Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
+    alter_findings(effect, ctx, |table, command| {
+        match command {
             AlterCommand::AddColumn { column, default: Some(DefaultValue::Volatile { function }), .. } => Some(
                 Finding::new(
                     RULE,
@@ -32,8 +27,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 .on(table, LockMode::AccessExclusive),
             ),
             _ => None,
-        })
-        .collect()
+        }
+    })
 }
 
 #[cfg(test)]

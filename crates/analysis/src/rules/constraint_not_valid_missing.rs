@@ -1,7 +1,7 @@
 //! Rule `constraint-not-valid-missing`: its documentation is `DOC`, printed by `cutover explain constraint-not-valid-missing`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "constraint-not-valid-missing";
 
@@ -16,16 +16,10 @@ The constraint is checked against every row while the table is locked (ACCESS EX
 `ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
-            AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, .. } => {
-                let lock = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
-                Some(
+    alter_findings(effect, ctx, |table, command| match command {
+        AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, .. } => {
+            let lock = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
+            Some(
                     Finding::new(
                         RULE,
                         format!("adding a {kind} constraint checks every row of `{table}` under a {lock} lock, which {}", lock.blocks()),
@@ -33,10 +27,9 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                     )
                     .on(table, lock),
                 )
-            }
-            _ => None,
-        })
-        .collect()
+        }
+        _ => None,
+    })
 }
 
 #[cfg(test)]

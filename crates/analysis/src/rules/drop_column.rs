@@ -1,7 +1,7 @@
 //! Rule `drop-column`: its documentation is `DOC`, printed by `cutover explain drop-column`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "drop-column";
 
@@ -16,24 +16,17 @@ The data is gone, and running code that still names the column fails (an ORM tha
 Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
-            AlterCommand::DropColumn { column } => Some(
-                Finding::new(
-                    RULE,
-                    format!("dropping `{table}.{column}` destroys its data, and code that still names it fails"),
-                    "first deploy code that ignores the column, then drop it in a later migration",
-                )
-                .on(table, LockMode::AccessExclusive),
-            ),
-            _ => None,
-        })
-        .collect()
+    alter_findings(effect, ctx, |table, command| match command {
+        AlterCommand::DropColumn { column } => Some(
+            Finding::new(
+                RULE,
+                format!("dropping `{table}.{column}` destroys its data, and code that still names it fails"),
+                "first deploy code that ignores the column, then drop it in a later migration",
+            )
+            .on(table, LockMode::AccessExclusive),
+        ),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Rule `drop-default-compat`: its documentation is `DOC`, printed by `cutover explain drop-default-compat`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect};
 
 pub(crate) const RULE: &str = "drop-default-compat";
 
@@ -16,21 +16,14 @@ Code still running that inserts without the column relied on the default: its in
 Deploy code that always sets the column, then drop the default.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
-            AlterCommand::DropDefault { column } => Some(Finding::new(
-                RULE,
-                format!("inserts that leave out `{table}.{column}` relied on its default"),
-                "deploy code that always sets the column, then drop the default",
-            )),
-            _ => None,
-        })
-        .collect()
+    alter_findings(effect, ctx, |table, command| match command {
+        AlterCommand::DropDefault { column } => Some(Finding::new(
+            RULE,
+            format!("inserts that leave out `{table}.{column}` relied on its default"),
+            "deploy code that always sets the column, then drop the default",
+        )),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Rule `drop-not-null-compat`: its documentation is `DOC`, printed by `cutover explain drop-not-null-compat`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect};
 
 pub(crate) const RULE: &str = "drop-not-null-compat";
 
@@ -16,21 +16,14 @@ New code may now write NULLs that the old version, still running during the depl
 Make sure every running version handles NULL in the column before dropping the constraint.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
-            AlterCommand::DropNotNull { column } => Some(Finding::new(
-                RULE,
-                format!("`{table}.{column}` may hold NULL from now on, which code still running may not expect"),
-                "deploy code that handles NULL in the column first",
-            )),
-            _ => None,
-        })
-        .collect()
+    alter_findings(effect, ctx, |table, command| match command {
+        AlterCommand::DropNotNull { column } => Some(Finding::new(
+            RULE,
+            format!("`{table}.{column}` may hold NULL from now on, which code still running may not expect"),
+            "deploy code that handles NULL in the column first",
+        )),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

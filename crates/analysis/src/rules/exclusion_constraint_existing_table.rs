@@ -1,7 +1,7 @@
 //! Rule `exclusion-constraint-existing-table`: its documentation is `DOC`, printed by `cutover explain exclusion-constraint-existing-table`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "exclusion-constraint-existing-table";
 
@@ -16,13 +16,8 @@ The exclusion index is built and every row checked under an ACCESS EXCLUSIVE loc
 Create the constraint with the table, or build a new table with it and move the data over (expand/contract).";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
+    alter_findings(effect, ctx, |table, command| {
+        match command {
             AlterCommand::AddConstraint { kind: "EXCLUDE", .. } => Some(
                 Finding::new(
                     RULE,
@@ -32,8 +27,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 .on(table, LockMode::AccessExclusive),
             ),
             _ => None,
-        })
-        .collect()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -275,6 +275,20 @@ impl Finding {
     }
 }
 
+/// Findings for the sub-commands of an `ALTER TABLE` of an existing table that `finding` flags
+/// (given the table's name and the sub-command).
+pub(crate) fn alter_findings(
+    effect: &Effect,
+    ctx: &Context,
+    finding: impl Fn(&str, &crate::AlterCommand) -> Option<Finding>,
+) -> Vec<Finding> {
+    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
+    if ctx.is_new(table) {
+        return Vec::new();
+    }
+    commands.iter().filter_map(|command| finding(table, command)).collect()
+}
+
 /// Findings for the columns of a `CREATE TABLE` that `finding` flags.
 pub(crate) fn column_findings(
     effect: &Effect,

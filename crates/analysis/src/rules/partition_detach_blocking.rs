@@ -1,7 +1,7 @@
 //! Rule `partition-detach-blocking`: its documentation is `DOC`, printed by `cutover explain partition-detach-blocking`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "partition-detach-blocking";
 
@@ -16,13 +16,8 @@ A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every qu
 `DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
+    alter_findings(effect, ctx, |table, command| {
+        match command {
             AlterCommand::DetachPartition { partition, concurrently: false } => Some(
                 Finding::new(
                     RULE,
@@ -32,8 +27,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 .on(table, LockMode::AccessExclusive),
             ),
             _ => None,
-        })
-        .collect()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Rule `set-not-null-scan`: its documentation is `DOC`, printed by `cutover explain set-not-null-scan`.
 
-use crate::rules::{Context, Finding};
-use crate::{Action, AlterCommand, Effect, LockMode};
+use crate::rules::{alter_findings, Context, Finding};
+use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "set-not-null-scan";
 
@@ -16,13 +16,8 @@ PostgreSQL scans the whole table to check for NULLs while holding an ACCESS EXCL
 `ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE CONSTRAINT c` (a weaker lock), then `SET NOT NULL` (PostgreSQL 12+ uses the validated CHECK and skips the scan), then drop the CHECK.";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
-        return Vec::new();
-    }
-    commands
-        .iter()
-        .filter_map(|command| match command {
+    alter_findings(effect, ctx, |table, command| {
+        match command {
             AlterCommand::SetNotNull { column } => Some(
                 Finding::new(
                     RULE,
@@ -32,8 +27,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 .on(table, LockMode::AccessExclusive),
             ),
             _ => None,
-        })
-        .collect()
+        }
+    })
 }
 
 #[cfg(test)]
