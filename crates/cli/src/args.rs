@@ -82,8 +82,8 @@ pub enum Command {
     Lint {
         /// Files and folders to check ("-" reads stdin) [default: the migrations directory].
         paths: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+        format: LintFormat,
     },
     /// Print what a rule checks, why, and what to do instead.
     Explain {
@@ -160,6 +160,17 @@ pub struct BackfillArgs {
 pub enum Format {
     Human,
     Json,
+}
+
+/// Output formats of `lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// Snippets with spans, for people.
+    Human,
+    /// One JSON document.
+    Json,
+    /// GitHub Actions workflow annotations.
+    Github,
 }
 
 fn parse_layout(text: &str) -> Result<Layout, String> {

@@ -9,7 +9,7 @@ use cutover_migration::{discover, normalize, read_directives, split_statements, 
 use cutover_runner::Settings;
 use serde::Serialize;
 
-use crate::args::Format;
+use crate::args::LintFormat;
 use crate::{usage_error, ExitStatus};
 
 /// One script to lint: where it is, its text, and its statements.
@@ -22,7 +22,7 @@ struct Script {
     split_error: Option<(usize, String)>,
 }
 
-pub fn run(settings: &Settings, paths: &[PathBuf], format: Format) -> anyhow::Result<ExitStatus> {
+pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow::Result<ExitStatus> {
     let inputs: Vec<PathBuf> = if paths.is_empty() { vec![settings.dir.clone()] } else { paths.to_vec() };
     let mut scripts = Vec::new();
     for input in &inputs {
@@ -55,8 +55,9 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: Format) -> anyhow::Re
     let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
     let mut out = anstream::stdout();
     match format {
-        Format::Json => render_json(&mut out, &results, (errors, warnings, infos))?,
-        Format::Human => render_human(&mut out, &results, (errors, warnings, infos))?,
+        LintFormat::Json => render_json(&mut out, &results, (errors, warnings, infos))?,
+        LintFormat::Human => render_human(&mut out, &results, (errors, warnings, infos))?,
+        LintFormat::Github => render_github(&mut out, &results)?,
     }
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
@@ -145,6 +146,39 @@ fn render_human(
     }
     let (errors, warnings, infos) = totals;
     writeln!(out, "{errors} errors, {warnings} warnings, {infos} infos in {} files", results.len())
+}
+
+/// GitHub Actions annotations: `::error file=...,line=...,endLine=...,title=...::message`.
+fn render_github(out: &mut dyn Write, results: &[(&Script, Vec<Diagnostic>)]) -> std::io::Result<()> {
+    // Workflow commands end at a newline and use `%`, `:` and `,` as syntax: escape them.
+    let escape = |text: &str, property: bool| {
+        let text = text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+        if property {
+            text.replace(':', "%3A").replace(',', "%2C")
+        } else {
+            text
+        }
+    };
+    for (script, diagnostics) in results {
+        for d in diagnostics {
+            let level = match d.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Info => "notice",
+            };
+            writeln!(
+                out,
+                "::{level} file={},line={},endLine={},title={}::{} (help: {})",
+                escape(&script.path, true),
+                d.line,
+                d.end_line,
+                escape(d.rule, true),
+                escape(&d.message, false),
+                escape(&d.help, false)
+            )?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]

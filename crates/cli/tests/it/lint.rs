@@ -70,3 +70,15 @@ fn explain_prints_the_rule_documentation() {
     assert_eq!(output.status.code(), Some(2));
     assert!(output_text(&output).1.contains("no rule `no-such-rule`; the rules are: index-create-blocking"));
 }
+
+#[test]
+fn github_annotations() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "DROP TABLE users;\n");
+    let output = project.cutover("sqlite::memory:").args(["lint", "--format", "github"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        output_text(&output).0,
+        "::error file=migrations/1_a.up.sql,line=1,endLine=1,title=drop-table::dropping `users` destroys its data, and code that still uses it fails (help: first deploy code that no longer uses the table, then drop it in a later migration (rename it aside first if you may need it back))\n"
+    );
+}
