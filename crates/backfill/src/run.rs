@@ -5,7 +5,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
-    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, LockHolder, TableKey, Timeouts,
+    backoff, BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, LockHolder, TableKey,
+    Timeouts,
 };
 
 use crate::batch_size::BatchSizer;
@@ -477,14 +478,6 @@ fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) -> bool {
         thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
     }
     stop.load(Ordering::SeqCst)
-}
-
-/// Exponential backoff with ±50% jitter, capped at 30 s.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exponential = base.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(30));
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let factor = 0.5 + f64::from(nanos % 1000) / 1000.0;
-    exponential.mul_f64(factor)
 }
 
 fn now_rfc3339() -> String {

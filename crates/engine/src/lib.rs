@@ -12,6 +12,7 @@
 mod backfill;
 mod error;
 mod history;
+mod retry;
 mod target;
 mod url;
 
@@ -20,5 +21,6 @@ pub use backfill::{
 };
 pub use error::{DbError, DbErrorKind};
 pub use history::{Direction, HistoryRecord, RecordKind, State};
+pub use retry::{backoff, jitter};
 pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

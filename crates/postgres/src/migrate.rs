@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind, Session, State,
-    Timeouts,
+    jitter, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind,
+    Session, State, Timeouts,
 };
 use postgres::{Client, Statement};
 
@@ -65,6 +65,7 @@ impl PgTarget {
             on_wait(&holder);
             // Short polls, each its own brief transaction, so that a running
             // `CREATE INDEX CONCURRENTLY` never waits for us.
+            // Jitter, so that waiting runners do not poll in lockstep.
             thread::sleep(poll + jitter(poll / 2));
             poll = (poll * 2).min(Duration::from_millis(500));
         }
@@ -439,14 +440,6 @@ fn describe_holder(holder: &LockHolder) -> String {
         Some(since) => format!("held by {}, connected since {since}", holder.description),
         None => format!("held by {}", holder.description),
     }
-}
-
-/// A pseudo-random duration below `max`, so that waiting runners do not poll in lockstep.
-fn jitter(max: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let seed = u64::from(nanos) ^ u64::from(std::process::id()).rotate_left(17);
-    let max_ms = max.as_millis().max(1) as u64;
-    Duration::from_millis(seed % max_ms)
 }
 
 #[cfg(test)]

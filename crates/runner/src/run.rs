@@ -5,7 +5,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use cutover_engine::{DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts};
+use cutover_engine::{backoff, DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts};
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, ScriptSettings, Statement, Version};
 
 use crate::error::{MigrationFailure, Refusal};
@@ -609,19 +609,6 @@ fn record_failure(
     }))
 }
 
-/// Exponential backoff from `base`, capped at 30 s, with ±50% jitter so that retrying runners
-/// and the traffic they wait for do not fall into step.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exponential = base.saturating_mul(1 << (attempt - 1).min(16)).min(Duration::from_secs(30));
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let mut x = u64::from(nanos) ^ (u64::from(std::process::id()) << 32) ^ u64::from(attempt);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    let factor = 0.5 + (x % 1000) as f64 / 1000.0;
-    exponential.mul_f64(factor)
-}
-
 fn relative_path(set: &MigrationSet, path: &Path) -> String {
     path.strip_prefix(&set.dir).unwrap_or(path).display().to_string()
 }
@@ -654,19 +641,4 @@ fn user_of_process() -> Option<String> {
 /// The current time, RFC 3339 in UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_with_jitter_and_a_cap() {
-        for attempt in 1..=4 {
-            let nominal = Duration::from_secs(1) * (1 << (attempt - 1));
-            let delay = backoff(Duration::from_secs(1), attempt);
-            assert!(delay >= nominal / 2 && delay <= nominal * 3 / 2, "{attempt}: {delay:?}");
-        }
-        assert!(backoff(Duration::from_secs(10), 20) <= Duration::from_secs(45));
-    }
 }
