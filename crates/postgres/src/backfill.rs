@@ -16,7 +16,7 @@ use postgres::types::ToSql;
 
 use crate::connect::{quote_ident, PgTarget};
 use crate::error::db_error;
-use crate::migrate::lock_key;
+use crate::migrate::{begin_sql, lock_key};
 
 const STATE_TABLE: &str = "cutover_backfills";
 const TIMESTAMP: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
@@ -217,11 +217,7 @@ impl BackfillTarget for PgTarget {
         // A batch commits with its checkpoint, so it need not wait for its own WAL flush: after
         // a crash both are lost or both kept, and the resume redoes what was lost. Not waiting
         // keeps the backfill's fsyncs out of the way of the application's commits.
-        let begin = format!(
-            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
-            timeouts.lock_timeout.as_millis(),
-            timeouts.statement_timeout.as_millis()
-        );
+        let begin = begin_sql(timeouts, "SET LOCAL synchronous_commit = off; ");
         let res = (|| {
             self.client.batch_execute(&begin).map_err(db_error)?;
             let lower = after.unwrap_or_default();

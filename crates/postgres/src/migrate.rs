@@ -72,6 +72,16 @@ impl PgTarget {
     }
 }
 
+/// `BEGIN` and the timeouts (plus `extra` settings, each `SET LOCAL ...;`) as one string: one
+/// round trip, and `SET LOCAL` ends with the transaction.
+pub(crate) fn begin_sql(timeouts: Timeouts, extra: &str) -> String {
+    format!(
+        "BEGIN; {extra}SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
+        timeouts.lock_timeout.as_millis(),
+        timeouts.statement_timeout.as_millis()
+    )
+}
+
 /// An advisory lock key: a stable 64-bit hash of `name` (FNV-1a), so that locks of different
 /// history tables and backfills in one database do not exclude each other.
 pub(crate) fn lock_key(name: &str) -> i64 {
@@ -286,14 +296,8 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         timeouts: Timeouts,
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        // BEGIN and the timeouts in one round trip; SET LOCAL ends with the transaction.
-        let begin = format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = '{}ms'",
-            timeouts.lock_timeout.as_millis(),
-            timeouts.statement_timeout.as_millis()
-        );
         let insert_sql = self.insert_sql();
-        let res = self.client.batch_execute(&begin).map_err(db_error).and_then(|()| {
+        let res = self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error).and_then(|()| {
             body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })
         });
         match res {
