@@ -152,7 +152,7 @@ pub struct HistoryRecord {
     pub error_location: Option<String>,
     /// The database user that ran it.
     pub installed_by: String,
-    /// Who ran it: OS user, host and process id.
+    /// Who ran it: `user@host pid N` (OS user, host, process id).
     pub runner: String,
     /// cutover's version.
     pub tool_version: String,

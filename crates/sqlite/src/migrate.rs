@@ -35,8 +35,9 @@ impl Session for SqliteSession<'_> {
     }
 
     fn append_history(&mut self, r: &HistoryRecord) -> Result<(), DbError> {
-        // SQLite has no database users; the OS user stands in for `installed_by`.
-        let installed_by = std::env::var("USER").unwrap_or_else(|_| "unknown".to_string());
+        // SQLite has no database users: the OS user who runs cutover stands in, taken from the
+        // record's `runner` (`user@host pid N`), which already knows it.
+        let installed_by = r.runner.split('@').next().unwrap_or_default();
         let sql = format!(
             "INSERT INTO {} ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
             quote_ident(self.table)

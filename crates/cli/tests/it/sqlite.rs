@@ -167,3 +167,16 @@ fn statement_timeout_interrupts_a_long_sqlite_statement() {
     assert!(stderr.contains("1_slow.up.sql:2") && stderr.contains("interrupted"), "{stderr}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "stopped by the timeout, not by exhaustion");
 }
+
+#[test]
+fn history_records_who_ran_it_even_without_user_in_the_environment() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);");
+    let url = project.sqlite_url();
+    project.cutover(&url).arg("up").env_remove("USER").env_remove("LOGNAME").assert().success();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let (installed_by, runner): (String, String) =
+        conn.query_row("SELECT installed_by, runner FROM cutover_history", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    assert_ne!(installed_by, "unknown");
+    assert!(runner.starts_with(&format!("{installed_by}@")) && runner.contains(" pid "), "{runner}");
+}
