@@ -210,16 +210,19 @@ fn utc_version_now() -> String {
 
 /// Connects to the database the settings name.
 fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
-    let raw = settings.database_url.as_deref().unwrap_or("");
-    let url = DatabaseUrl::parse(raw).map_err(usage_error)?;
+    let url = database_url(settings)?;
     let target = connect(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?;
     Ok((url, target))
 }
 
+/// The database URL the settings name, checked (a missing or unknown one is a usage error).
+fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
+    DatabaseUrl::parse(settings.database_url.as_deref().unwrap_or("")).map_err(usage_error)
+}
+
 /// Connects to the database for a backfill.
 fn open_backfill(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn BackfillTarget>)> {
-    let raw = settings.database_url.as_deref().unwrap_or("");
-    let url = DatabaseUrl::parse(raw).map_err(usage_error)?;
+    let url = database_url(settings)?;
     let target: Box<dyn BackfillTarget> = match url.scheme() {
         Scheme::Postgres => {
             Box::new(connect_postgres(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?)

@@ -63,7 +63,7 @@ pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>
     let statuses = status(ctx, set)?;
     let mut problems = tamper_problems(set, &statuses);
     for status in &statuses {
-        let label = label_of(status);
+        let label = status.label();
         match status.state {
             MigrationState::Failed => {
                 let error = status.latest.as_ref().and_then(|r| r.error_message.clone()).unwrap_or_default();
@@ -260,17 +260,10 @@ fn acquire_lock(ctx: &mut Context<'_>) -> Result<cutover_engine::LockGuard, Erro
         .map_err(|e| Error::database("cannot take the migration lock", e))
 }
 
-fn label_of(status: &MigrationStatus) -> String {
-    match &status.version {
-        Some(version) => format!("{version} {}", status.name),
-        None => format!("R {}", status.name),
-    }
-}
-
 fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) -> Vec<String> {
     let mut problems = Vec::new();
     for status in statuses {
-        let label = label_of(status);
+        let label = status.label();
         let applied_at = status.applied_at.as_deref().unwrap_or("an unknown time");
         match status.state {
             MigrationState::Modified => {
@@ -313,7 +306,7 @@ fn plan_up<'a>(
         .iter()
         .filter(|s| s.state == MigrationState::Pending && s.out_of_order)
         .map(|s| {
-            format!("{} is older than the newest applied migration and was never applied (out of order)", label_of(s))
+            format!("{} is older than the newest applied migration and was never applied (out of order)", s.label())
         })
         .collect();
     if !out_of_order.is_empty() && !options.allow_out_of_order {
@@ -326,7 +319,7 @@ fn plan_up<'a>(
             (MigrationState::Failed | MigrationState::Running, Some(r)) if r.direction == Direction::Down && !r.transactional && r.statements_done > 0
         );
         if half_reverted {
-            problems.push(format!("{} stopped half-way through its down script", label_of(status)));
+            problems.push(format!("{} stopped half-way through its down script", status.label()));
             advice.push("finish reverting it with `cutover down` before applying anything".to_string());
         }
     }

@@ -72,6 +72,17 @@ pub struct MigrationStatus {
     pub out_of_order: bool,
 }
 
+impl MigrationStatus {
+    /// How messages name it: `<version> <name>`, or `R <name>` when repeatable, as
+    /// `Migration::label` does for migrations whose files exist.
+    pub fn label(&self) -> String {
+        match &self.version {
+            Some(version) => format!("{version} {}", self.name),
+            None => format!("R {}", self.name),
+        }
+    }
+}
+
 /// Compares the migrations with the history.
 pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<MigrationStatus> {
     // Recorded versions compare the way the directory's layout compares its own.
