@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use cutover_backfill::{BackfillSpec, Event, Options, Reporter};
-use cutover_engine::{BackfillTarget, Checkpoint};
+use cutover_engine::{BackfillTarget, Checkpoint, DatabaseUrl};
 use cutover_runner::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -58,7 +58,7 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
             .context("cannot watch for signals")?;
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
     }
-    let mut reporter = ProgressReporter::new(&spec.name);
+    let mut reporter = ProgressReporter::new(&spec.name, &url);
     let res = cutover_backfill::run(&mut *target, &spec, &options, &mut reporter, &stop);
     reporter.finish();
     let summary = res.map_err(|err| usage_error(url.scrub(&err.to_string())))?;
@@ -210,10 +210,12 @@ struct ProgressReporter {
     rows_at_start: i64,
     estimated: Option<u64>,
     last_line: Option<Instant>,
+    // Every line loses this URL's password, whatever text a database error carries into it.
+    url: DatabaseUrl,
 }
 
 impl ProgressReporter {
-    fn new(name: &str) -> ProgressReporter {
+    fn new(name: &str, url: &DatabaseUrl) -> ProgressReporter {
         ProgressReporter {
             name: name.to_string(),
             bar: None,
@@ -221,10 +223,12 @@ impl ProgressReporter {
             rows_at_start: 0,
             estimated: None,
             last_line: None,
+            url: url.clone(),
         }
     }
 
     fn line(&self, text: &str) {
+        let text = self.url.scrub(text);
         match &self.bar {
             Some(bar) => bar.println(text),
             None => {
@@ -317,7 +321,7 @@ impl Reporter for ProgressReporter {
                 ));
             }
             Event::Throttled { reason } => match &self.bar {
-                Some(bar) => bar.set_message(format!("paused: {reason}")),
+                Some(bar) => bar.set_message(self.url.scrub(&format!("paused: {reason}"))),
                 None => self.line(&format!("backfill {} paused: {reason}", self.name)),
             },
             Event::Resumed => match &self.bar {

@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let (url, mut target) = open(&settings)?;
             let statuses = with_url(
                 &url,
-                cutover_runner::status(&mut context(&mut *target, &settings, &mut TerminalReporter::new()), &set),
+                cutover_runner::status(&mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)), &set),
             )?;
             let mut out = anstream::stdout();
             match format {
@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let (url, mut target) = open(&settings)?;
             let problems = with_url(
                 &url,
-                cutover_runner::validate(&mut context(&mut *target, &settings, &mut TerminalReporter::new()), &set),
+                cutover_runner::validate(&mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)), &set),
             )?;
             render::problems(&mut anstream::stdout(), &problems, format == Format::Json)?;
             Ok(if problems.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
@@ -103,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
             let options = UpOptions { to, dry_run, allow_out_of_order };
-            let mut reporter = TerminalReporter::new();
+            let mut reporter = TerminalReporter::new(&url);
             let summary = with_url(
                 &url,
                 cutover_runner::up(&mut context(&mut *target, &settings, &mut reporter), &set, &options),
@@ -119,7 +119,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 Some(version) => DownTarget::To(version),
                 None => DownTarget::Steps(steps.unwrap_or(1)),
             };
-            let mut reporter = TerminalReporter::new();
+            let mut reporter = TerminalReporter::new(&url);
             let summary = with_url(
                 &url,
                 cutover_runner::down(&mut context(&mut *target, &settings, &mut reporter), &set, &down_target, dry_run),
@@ -134,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             with_url(
                 &url,
                 cutover_runner::baseline(
-                    &mut context(&mut *target, &settings, &mut TerminalReporter::new()),
+                    &mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)),
                     &set,
                     &version,
                 ),

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
-use cutover_engine::Direction;
+use cutover_engine::{DatabaseUrl, Direction};
 use cutover_runner::{Event, MigrationState, MigrationStatus, Reporter};
 use serde::Serialize;
 
@@ -154,11 +154,14 @@ fn human_duration(duration: Duration) -> String {
 pub struct TerminalReporter {
     last_wait_message: Option<Instant>,
     dry_run_out: Box<dyn Write>,
+    url: DatabaseUrl,
 }
 
 impl TerminalReporter {
-    pub fn new() -> TerminalReporter {
-        TerminalReporter { last_wait_message: None, dry_run_out: Box::new(anstream::stdout()) }
+    /// A reporter whose every line has `url`'s password removed, whatever text a database
+    /// error carries into it.
+    pub fn new(url: &DatabaseUrl) -> TerminalReporter {
+        TerminalReporter { last_wait_message: None, dry_run_out: Box::new(anstream::stdout()), url: url.clone() }
     }
 }
 
@@ -234,7 +237,7 @@ impl Reporter for TerminalReporter {
             _ => Ok(()),
         };
         if !err.is_empty() {
-            let _ = anstream::stderr().write_all(&err);
+            let _ = anstream::stderr().write_all(self.url.scrub(&String::from_utf8_lossy(&err)).as_bytes());
         }
     }
 }

@@ -341,3 +341,29 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
     assert!(stderr.contains("resumed"), "{stderr}");
     assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), "20000");
 }
+
+#[test]
+fn progress_lines_never_show_the_password() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 100) g; CREATE TABLE hold (note text); INSERT INTO hold VALUES ('S3cr3t-pw')");
+    // The test server trusts local connections, so any password is accepted; the paused line
+    // quotes the health check, which happens to contain it.
+    let url = db.url.replacen("postgres@", "postgres:S3cr3t-pw@", 1);
+    assert_ne!(url, db.url);
+    let project = Project::new();
+    let child = project
+        .cutover_std(&url)
+        .args(["backfill", "--table", "t", "--set", "x = id"])
+        .args(["--health-check", "SELECT NOT EXISTS (SELECT 1 FROM hold WHERE note = 'S3cr3t-pw')"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(600));
+    db.query("DELETE FROM hold");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("paused: health check") && stderr.contains("note = '***'"), "{stderr}");
+    assert!(!stderr.contains("S3cr3t-pw"), "{stderr}");
+}
