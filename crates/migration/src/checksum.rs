@@ -15,10 +15,6 @@ pub struct Checksum(
     String,
 );
 
-/// The name of the checksum algorithm, stored beside each checksum so that it can change
-/// without invalidating existing histories.
-pub const CHECKSUM_ALGORITHM: &str = "sha256-lf-v1";
-
 impl Checksum {
     /// Checksum of text that is already normalized (see [`normalize`]).
     pub fn of_normalized(text: &str) -> Checksum {

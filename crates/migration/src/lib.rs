@@ -17,7 +17,7 @@ mod scaffold;
 mod split;
 mod version;
 
-pub use checksum::{normalize, Checksum, CHECKSUM_ALGORITHM};
+pub use checksum::{normalize, Checksum};
 pub use directive::{parse_duration, read_directives, DirectiveError, ScriptSettings};
 pub use discover::discover;
 pub use error::Error;

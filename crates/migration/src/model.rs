@@ -92,16 +92,6 @@ pub enum MigrationKind {
     Repeatable,
 }
 
-impl MigrationKind {
-    /// The name stored in the history.
-    pub fn name(self) -> &'static str {
-        match self {
-            MigrationKind::Versioned => "versioned",
-            MigrationKind::Repeatable => "repeatable",
-        }
-    }
-}
-
 /// One script of a migration (its up or its down), ready to run.
 #[derive(Debug, Clone)]
 pub struct Script {
