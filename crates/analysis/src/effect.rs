@@ -26,6 +26,54 @@ pub struct Effect {
     pub long_identifiers: Vec<String>,
     /// The string literals it contains (to see a new enum value used).
     pub string_literals: Vec<String>,
+    /// For a statement that creates or drops something: whether it says `IF [NOT] EXISTS`, so
+    /// that running it twice is harmless. `None` for other statements.
+    pub idempotent: Option<bool>,
+}
+
+/// A column type as written, resolved to PostgreSQL's internal name (`int4`, `varchar`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ColumnType {
+    /// Schema-less base name: `int4`, `varchar`, `numeric`, `timestamptz`, `serial`, a domain.
+    pub name: String,
+    /// Type modifiers: `varchar(200)` has `[200]`, `numeric(10,2)` has `[10, 2]`.
+    pub modifiers: Vec<i64>,
+    /// Whether it is an array of `name`.
+    pub array: bool,
+}
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)?;
+        if !self.modifiers.is_empty() {
+            let mods: Vec<String> = self.modifiers.iter().map(i64::to_string).collect();
+            write!(f, "({})", mods.join(","))?;
+        }
+        if self.array {
+            f.write_str("[]")?;
+        }
+        Ok(())
+    }
+}
+
+/// A foreign key: the referencing columns and the referenced table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    /// The referencing columns, in order.
+    pub columns: Vec<String>,
+    /// The referenced table.
+    pub referenced_table: String,
+}
+
+/// `BEGIN`, `COMMIT` or `ROLLBACK` written in the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionControl {
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK` / `ABORT`.
+    Rollback,
 }
 
 /// The statement kinds the rules care about.
@@ -39,6 +87,14 @@ pub enum Action {
         columns: Vec<ColumnInfo>,
         /// The columns of its primary key.
         primary_key: Vec<String>,
+        /// The column lists of its `PRIMARY KEY` and `UNIQUE` constraints, which build indexes.
+        unique_keys: Vec<Vec<String>>,
+        /// Its foreign keys, inline or as table constraints.
+        foreign_keys: Vec<ForeignKey>,
+        /// Whether it is `PARTITION BY ...` (a partitioned table).
+        partitioned: bool,
+        /// The parent, for `CREATE TABLE ... PARTITION OF parent`.
+        partition_of: Option<String>,
     },
     /// `CREATE INDEX` is [`Action::CreateIndex`]; this is `UPDATE` or `DELETE`.
     WriteRows {
@@ -51,13 +107,23 @@ pub enum Action {
     },
     /// `CREATE [UNIQUE] INDEX [CONCURRENTLY]`.
     CreateIndex {
+        /// The index's name (empty when PostgreSQL picks it).
+        name: String,
         /// The indexed table.
         table: String,
+        /// The leading plain columns of the key (up to the first expression).
+        columns: Vec<String>,
         /// Whether `CONCURRENTLY` is given.
         concurrently: bool,
+        /// Whether `ON ONLY` is given (the parent of a partitioned table only).
+        only: bool,
+        /// Whether a `WHERE` clause makes it partial (it then covers only some rows).
+        partial: bool,
     },
     /// `DROP INDEX [CONCURRENTLY]`.
     DropIndex {
+        /// The indexes.
+        names: Vec<String>,
         /// Whether `CONCURRENTLY` is given.
         concurrently: bool,
     },
@@ -77,8 +143,12 @@ pub enum Action {
     Rename {
         /// What is renamed: `table`, `column`, `schema`, ...
         object: &'static str,
+        /// The table it is or belongs to (empty for a schema).
+        table: String,
         /// Its name (for a column: `table.column`).
         name: String,
+        /// The new name.
+        new_name: String,
     },
     /// `TRUNCATE`.
     Truncate {
@@ -106,6 +176,63 @@ pub enum Action {
         type_name: String,
         /// The new value.
         value: String,
+        /// `BEFORE 'x'` or `AFTER 'x'`, when given (the sort order of existing values changes).
+        placement: Option<String>,
+    },
+    /// `ALTER TYPE ... RENAME VALUE`.
+    RenameEnumValue {
+        /// The type.
+        type_name: String,
+        /// The old value.
+        old: String,
+        /// The new value.
+        new: String,
+    },
+    /// `CREATE DOMAIN`.
+    CreateDomain {
+        /// The domain.
+        name: String,
+        /// Whether it has a `CHECK` or `NOT NULL` constraint (a column of it is checked row by row).
+        constrained: bool,
+    },
+    /// `ALTER DOMAIN` adding a constraint or `SET NOT NULL`: every column of the domain is checked.
+    ConstrainDomain {
+        /// The domain.
+        name: String,
+        /// `ADD CONSTRAINT` or `SET NOT NULL`.
+        command: &'static str,
+        /// Whether `NOT VALID` is given (existing values are not checked).
+        not_valid: bool,
+    },
+    /// `REFRESH MATERIALIZED VIEW`.
+    RefreshMaterializedView {
+        /// The view.
+        name: String,
+        /// Whether `CONCURRENTLY` is given.
+        concurrently: bool,
+    },
+    /// `CREATE TRIGGER`, `DROP TRIGGER`.
+    TriggerDdl {
+        /// `CREATE TRIGGER` or `DROP TRIGGER`.
+        command: &'static str,
+        /// The table.
+        table: String,
+    },
+    /// SQL cutover cannot see into: a `DO` block, a procedure `CALL`, `EXECUTE`.
+    Opaque {
+        /// What it is: `DO block`, `CALL`, `EXECUTE`.
+        what: &'static str,
+    },
+    /// `BEGIN`, `COMMIT`, `ROLLBACK` in the script.
+    Transaction(TransactionControl),
+    /// `SET [LOCAL] name = value` (and `RESET name`, with an empty value).
+    Set {
+        /// The setting, lower case.
+        name: String,
+        /// Its value as written.
+        value: String,
+        /// Whether `LOCAL` is given.
+        local: bool,
     },
     /// Anything else.
     Other,
@@ -118,10 +245,26 @@ pub enum AlterCommand {
     AddColumn {
         /// The column.
         column: String,
+        /// Its type.
+        column_type: ColumnType,
         /// Declared `NOT NULL`.
         not_null: bool,
         /// Its default, if any.
         default: Option<DefaultValue>,
+        /// What fills every existing row with a new value, when the column has one: `serial`,
+        /// `identity`, `a stored generated expression`.
+        filled_per_row: Option<&'static str>,
+        /// An inline `REFERENCES` constraint.
+        references: Option<ForeignKey>,
+    },
+    /// `ALTER COLUMN ... TYPE`.
+    AlterColumnType {
+        /// The column.
+        column: String,
+        /// The new type.
+        new_type: ColumnType,
+        /// Whether a `USING` expression is given (computed per row: always a rewrite).
+        using: bool,
     },
     /// `ALTER COLUMN ... DROP NOT NULL`.
     DropNotNull {
@@ -153,6 +296,10 @@ pub enum AlterCommand {
         not_valid: bool,
         /// Whether it takes over an existing index (`USING INDEX`).
         using_index: bool,
+        /// Its key columns (for `PRIMARY KEY`, `UNIQUE`, `FOREIGN KEY`).
+        columns: Vec<String>,
+        /// For a `FOREIGN KEY`: the referenced table.
+        references: Option<String>,
     },
     /// `VALIDATE CONSTRAINT`.
     ValidateConstraint {
@@ -176,6 +323,11 @@ pub enum AlterCommand {
         /// Whether `CONCURRENTLY` is given.
         concurrently: bool,
     },
+    /// `ENABLE TRIGGER`, `DISABLE TRIGGER` (and their `ALL`/`USER` forms).
+    Trigger {
+        /// The sub-command, e.g. `DISABLE TRIGGER`.
+        command: &'static str,
+    },
     /// Anything else.
     Other,
 }
@@ -187,6 +339,8 @@ pub struct ColumnInfo {
     pub name: String,
     /// Its type's base name as PostgreSQL resolves it (`int4`, `varchar`, `timestamp`, `serial`).
     pub type_name: String,
+    /// Its full type.
+    pub column_type: ColumnType,
     /// Declared `GENERATED ... AS IDENTITY`.
     pub identity: bool,
 }

@@ -98,14 +98,11 @@ pub fn apply_ignores(diagnostics: Vec<Diagnostic>, ignores: &[Ignore], statement
 
 #[cfg(test)]
 mod tests {
-    use crate::{lint_file, LintOptions};
+    use crate::lint_file;
 
     fn rules(text: &str) -> Vec<String> {
         let statements = cutover_migration::split_statements(text).unwrap();
-        lint_file(text, &statements, &LintOptions { in_transaction: true, only_rule: None })
-            .iter()
-            .map(|d| format!("{}:{}", d.line, d.rule))
-            .collect()
+        lint_file(text, &statements, true).iter().map(|d| format!("{}:{}", d.line, d.rule)).collect()
     }
 
     #[test]

@@ -14,13 +14,17 @@ mod ignore;
 mod lock;
 pub mod postgres;
 pub mod rules;
+mod schema;
+
+use std::collections::BTreeMap;
 
 use cutover_migration::Statement;
 
-pub use effect::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect};
+pub use effect::{Action, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, TransactionControl};
 pub use ignore::{apply_ignores, parse_ignores, Ignore};
 pub use lock::LockMode;
 pub use rules::{Context, Finding};
+pub use schema::{Schema, TypeChange};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,6 +44,19 @@ impl Severity {
             Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Error => "error",
+        }
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Severity, String> {
+        match text {
+            "error" => Ok(Severity::Error),
+            "warning" => Ok(Severity::Warning),
+            "info" => Ok(Severity::Info),
+            other => Err(format!("unknown severity `{other}` (use error, warning or info)")),
         }
     }
 }
@@ -69,55 +86,105 @@ pub struct Diagnostic {
     pub lock: Option<LockMode>,
 }
 
-/// How to lint a script.
-#[derive(Debug, Clone, Default)]
-pub struct LintOptions<'a> {
-    /// Whether the script runs in one transaction.
-    pub in_transaction: bool,
+/// How to lint: the target and the rules' levels. The same for every file of a run.
+#[derive(Debug, Clone)]
+pub struct LintConfig {
+    /// The PostgreSQL major version the migrations are for (default 15).
+    pub pg_version: u32,
+    /// Whether another tool than cutover runs the migrations (then nothing sets `lock_timeout`
+    /// and `statement_timeout` for them, and nothing clears a failed index build's leftovers).
+    pub external_runner: bool,
+    /// Per-rule levels that replace the defaults; `None` switches a rule off.
+    pub levels: BTreeMap<String, Option<Severity>>,
     /// Run only this rule (tests).
-    pub only_rule: Option<&'a str>,
+    pub only_rule: Option<String>,
 }
 
-/// Lints one script file: its statements, then the `cutover:ignore` comments of its text.
-pub fn lint_file(text: &str, statements: &[Statement], options: &LintOptions<'_>) -> Vec<Diagnostic> {
-    let diagnostics = lint_script(statements, options);
-    apply_ignores(diagnostics, &parse_ignores(text), statements)
+impl Default for LintConfig {
+    fn default() -> Self {
+        LintConfig { pg_version: 15, external_runner: false, levels: BTreeMap::new(), only_rule: None }
+    }
 }
 
-/// Lints the statements of one script, in order.
-pub fn lint_script(statements: &[Statement], options: &LintOptions<'_>) -> Vec<Diagnostic> {
-    let mut ctx = Context { in_transaction: options.in_transaction, ..Context::default() };
-    let mut diagnostics = Vec::new();
-    for statement in statements {
-        let end_line = statement.line + statement.sql.matches('\n').count();
-        let last_line_len = statement.sql.rsplit('\n').next().map_or(0, |l| l.chars().count());
-        // Statements start at column 1 in practice; the splitter does not track columns yet.
-        let end_column = last_line_len + 1;
-        let effect = match postgres::analyze_statement(&statement.sql) {
-            Ok(effect) => effect,
-            Err(err) => {
-                if options.only_rule.is_none_or(|rule| rule == "syntax-error") {
-                    diagnostics.push(Diagnostic {
-                        rule: "syntax-error",
-                        severity: Severity::Error,
-                        line: statement.line,
-                        column: 1,
-                        end_line,
-                        end_column,
-                        message: err.message,
-                        help: "fix the statement; PostgreSQL would refuse it".to_string(),
-                        table: None,
-                        lock: None,
-                    });
-                }
-                continue;
+impl LintConfig {
+    /// The severity `rule` reports at, or `None` when it is switched off (or another rule is
+    /// the only one wanted).
+    pub fn level(&self, rule: &str, default: Severity) -> Option<Severity> {
+        if self.only_rule.as_deref().is_some_and(|only| only != rule) {
+            return None;
+        }
+        self.levels.get(rule).copied().unwrap_or(Some(default))
+    }
+
+    /// Whether `rule` runs at all. `only_rule` does not stop the others from running: their
+    /// findings decide whether an ignore comment is used.
+    fn runs(&self, rule: &str) -> bool {
+        self.levels.get(rule) != Some(&None)
+    }
+}
+
+/// One migration file to lint.
+#[derive(Debug, Clone, Copy)]
+pub struct Script<'a> {
+    /// Its text (for `cutover:ignore` comments).
+    pub text: &'a str,
+    /// Its statements.
+    pub statements: &'a [Statement],
+    /// Whether the runner wraps it in one transaction.
+    pub in_transaction: bool,
+    /// Whether it has a down script, when its layout can have one (`None`: not applicable).
+    pub has_down: Option<bool>,
+}
+
+/// Lints migrations in order, replaying each into a schema model so that later ones are judged
+/// against what earlier ones built (column types, indexes, which tables exist).
+#[derive(Debug)]
+pub struct Linter {
+    config: LintConfig,
+    ctx: Context,
+}
+
+impl Linter {
+    /// A linter that has seen no migration yet.
+    pub fn new(config: LintConfig) -> Linter {
+        let ctx =
+            Context { pg_version: config.pg_version, external_runner: config.external_runner, ..Context::default() };
+        Linter { config, ctx }
+    }
+
+    /// Lints the next migration file: its statements, then its `cutover:ignore` comments.
+    pub fn lint(&mut self, script: &Script<'_>) -> Vec<Diagnostic> {
+        let mut diagnostics = self.lint_statements(script);
+        diagnostics = apply_ignores(diagnostics, &parse_ignores(script.text), script.statements);
+        diagnostics.retain_mut(|d| match self.config.level(d.rule, d.severity) {
+            Some(severity) => {
+                d.severity = severity;
+                true
             }
+            None => false,
+        });
+        diagnostics
+    }
+
+    fn lint_statements(&mut self, script: &Script<'_>) -> Vec<Diagnostic> {
+        self.ctx.start_migration(script.in_transaction, script.has_down);
+        let config = &self.config;
+        let wanted = |rule: &rules::Rule| config.runs(rule.id);
+        let severity_of = |id: &str| rules::find(id).map_or(Severity::Error, |rule| rule.severity);
+        let span = |line: usize| {
+            let statement = script.statements.iter().find(|s| s.line == line);
+            let sql = statement.map_or("", |s| s.sql.as_str());
+            let end_line = line + sql.matches('\n').count();
+            // Statements start at column 1 in practice; the splitter does not track columns.
+            let end_column = sql.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            (end_line, end_column)
         };
-        for (severity, finding) in rules::check(&effect, &ctx, options.only_rule) {
-            diagnostics.push(Diagnostic {
+        let diagnostic = |line: usize, finding: Finding| {
+            let (end_line, end_column) = span(line);
+            Diagnostic {
                 rule: finding.rule,
-                severity,
-                line: statement.line,
+                severity: severity_of(finding.rule),
+                line,
                 column: 1,
                 end_line,
                 end_column,
@@ -125,27 +192,49 @@ pub fn lint_script(statements: &[Statement], options: &LintOptions<'_>) -> Vec<D
                 help: finding.help,
                 table: finding.table,
                 lock: finding.lock,
-            });
-        }
-        match &effect.action {
-            Action::AddEnumValue { type_name, value } => {
-                ctx.enum_values_added.push((type_name.clone(), value.clone()));
             }
-            Action::CreateTable { table, .. } => {
-                ctx.created_here.insert(table.clone());
-            }
-            Action::AlterTable { table, commands } => {
-                ctx.altered.insert(table.clone());
-                for command in commands {
-                    if let AlterCommand::AddConstraint { name, not_valid: true, .. } = command {
-                        ctx.not_valid_constraints.insert(name.clone());
-                    }
+        };
+        let mut diagnostics = Vec::new();
+        for statement in script.statements {
+            self.ctx.line = statement.line;
+            let mut effect = match postgres::analyze_statement(&statement.sql) {
+                Ok(effect) => effect,
+                Err(err) => {
+                    let help = "fix the statement; PostgreSQL would refuse it";
+                    diagnostics.push(diagnostic(statement.line, Finding::new("syntax-error", err.message, help)));
+                    continue;
                 }
+            };
+            refine(&mut effect, &self.ctx.schema);
+            for finding in rules::check_statement(&effect, &self.ctx, wanted) {
+                diagnostics.push(diagnostic(statement.line, finding));
             }
-            _ => {}
+            self.ctx.record(&effect);
+        }
+        for (line, finding) in rules::check_migration(&self.ctx, wanted) {
+            diagnostics.push(diagnostic(line, finding));
+        }
+        diagnostics.sort_by_key(|d| d.line);
+        diagnostics
+    }
+}
+
+/// What the schema model adds to a statement's effect: whether a column type change rewrites.
+fn refine(effect: &mut Effect, schema: &Schema) {
+    let Action::AlterTable { table, commands } = &effect.action else { return };
+    for command in commands {
+        if let AlterCommand::AlterColumnType { column, new_type, using } = command {
+            match schema::type_change(schema.column_type(table, column), new_type, *using) {
+                TypeChange::Rewrite | TypeChange::Unknown => effect.rewrites = true,
+                TypeChange::CatalogOnly => {}
+            }
         }
     }
-    diagnostics
+}
+
+/// Lints one file on its own (no earlier migrations), with the default configuration.
+pub fn lint_file(text: &str, statements: &[Statement], in_transaction: bool) -> Vec<Diagnostic> {
+    Linter::new(LintConfig::default()).lint(&Script { text, statements, in_transaction, has_down: None })
 }
 
 #[cfg(test)]
@@ -154,8 +243,9 @@ mod tests {
 
     fn lint(sql: &str) -> Vec<String> {
         let statements = cutover_migration::split_statements(sql).unwrap();
-        lint_script(&statements, &LintOptions { in_transaction: true, only_rule: None })
+        lint_file(sql, &statements, true)
             .iter()
+            .filter(|d| d.severity > Severity::Info)
             .map(|d| format!("{}:{} {}", d.line, d.rule, d.lock.map_or("", |l| l.name())))
             .collect()
     }
@@ -164,7 +254,12 @@ mod tests {
     fn a_classic_unsafe_migration() {
         assert_eq!(
             lint("ALTER TABLE users ADD COLUMN age int NOT NULL;\nCREATE INDEX users_age ON users (age);\nALTER TABLE users RENAME COLUMN name TO full_name;"),
-            ["1:add-column-required ACCESS EXCLUSIVE", "2:index-create-blocking SHARE", "3:rename-relation ACCESS EXCLUSIVE"]
+            [
+                "1:add-column-required ACCESS EXCLUSIVE",
+                "2:index-create-blocking SHARE",
+                "2:lock-held-across-statements ACCESS EXCLUSIVE",
+                "3:rename-relation ACCESS EXCLUSIVE"
+            ]
         );
     }
 

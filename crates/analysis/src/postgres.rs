@@ -1,9 +1,10 @@
 //! The PostgreSQL front end: PostgreSQL's own grammar (libpg_query, through `pg_query`) turned
 //! into [`Effect`]s. No `pg_query` type leaves this module.
 
-use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType};
+use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, TransactionStmtKind, VariableSetKind};
 use pg_query::{NodeEnum, NodeRef};
 
+use crate::effect::{ColumnType, ForeignKey, TransactionControl};
 use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode};
 
 /// Functions whose value differs per row: a column default calling one rewrites the table.
@@ -57,6 +58,7 @@ fn other() -> Effect {
         requires_no_transaction: false,
         long_identifiers: Vec::new(),
         string_literals: Vec::new(),
+        idempotent: None,
     }
 }
 
@@ -116,22 +118,82 @@ fn scan_words(sql: &str) -> (Vec<String>, Vec<String>) {
 
 fn relation_name(relation: Option<&pg_query::protobuf::RangeVar>) -> String {
     match relation {
-        Some(r) if !r.schemaname.is_empty() => format!("{}.{}", r.schemaname, r.relname),
+        // `public` is the default schema: `public.users` and `users` are one table.
+        Some(r) if !r.schemaname.is_empty() && r.schemaname != "public" => format!("{}.{}", r.schemaname, r.relname),
         Some(r) => r.relname.clone(),
         None => String::new(),
     }
 }
 
-/// `a.b.c` from a list of `String` nodes (a qualified name).
+/// `a.b.c` from a list of `String` nodes (a qualified name), without a `public.` prefix.
 fn qualified_name(nodes: &[pg_query::protobuf::Node]) -> String {
-    let parts: Vec<&str> = nodes
+    let parts: Vec<&str> = string_values(nodes);
+    let parts = match parts.as_slice() {
+        ["public", rest @ ..] if !rest.is_empty() => rest,
+        all => all,
+    };
+    parts.join(".")
+}
+
+/// The `String` values of a node list (column lists, name parts).
+fn string_values(nodes: &[pg_query::protobuf::Node]) -> Vec<&str> {
+    nodes
         .iter()
         .filter_map(|n| match n.node.as_ref() {
             Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
             _ => None,
         })
+        .collect()
+}
+
+fn strings(nodes: &[pg_query::protobuf::Node]) -> Vec<String> {
+    string_values(nodes).into_iter().map(str::to_string).collect()
+}
+
+fn column_type(type_name: Option<&pg_query::protobuf::TypeName>) -> ColumnType {
+    let Some(t) = type_name else { return ColumnType::default() };
+    let name = string_values(&t.names).last().copied().unwrap_or_default().to_string();
+    let modifiers = t
+        .typmods
+        .iter()
+        .filter_map(|m| match m.node.as_ref() {
+            Some(NodeEnum::AConst(c)) => match c.val.as_ref() {
+                Some(pg_query::protobuf::a_const::Val::Ival(i)) => Some(i64::from(i.ival)),
+                _ => None,
+            },
+            _ => None,
+        })
         .collect();
-    parts.join(".")
+    ColumnType { name, modifiers, array: !t.array_bounds.is_empty() }
+}
+
+fn constraints(nodes: &[pg_query::protobuf::Node]) -> impl Iterator<Item = &pg_query::protobuf::Constraint> {
+    nodes.iter().filter_map(|n| match n.node.as_ref() {
+        Some(NodeEnum::Constraint(c)) => Some(&**c),
+        _ => None,
+    })
+}
+
+fn is(c: &pg_query::protobuf::Constraint, kind: ConstrType) -> bool {
+    c.contype == kind as i32
+}
+
+/// What gives every existing row its own value when a column is added: such a column rewrites
+/// the table.
+fn filled_per_row(def: &pg_query::protobuf::ColumnDef, column_type: &ColumnType) -> Option<&'static str> {
+    if matches!(column_type.name.as_str(), "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8") {
+        return Some("serial");
+    }
+    for c in constraints(&def.constraints) {
+        if is(c, ConstrType::ConstrIdentity) {
+            return Some("identity");
+        }
+        // PostgreSQL 18 made VIRTUAL the default; only STORED computes and writes every row.
+        if is(c, ConstrType::ConstrGenerated) && c.generated_kind == "s" {
+            return Some("stored generated");
+        }
+    }
+    None
 }
 
 fn effect_of(node: &NodeEnum) -> Effect {
@@ -141,37 +203,77 @@ fn effect_of(node: &NodeEnum) -> Effect {
             let table = relation_name(stmt.relation.as_ref());
             let mut columns = Vec::new();
             let mut primary_key = Vec::new();
-            let mut constraints: Vec<&pg_query::protobuf::Constraint> = Vec::new();
+            let mut unique_keys = Vec::new();
+            let mut foreign_keys = Vec::new();
             for element in &stmt.table_elts {
                 match element.node.as_ref() {
                     Some(NodeEnum::ColumnDef(def)) => {
-                        let type_name = def.type_name.as_ref().map_or_else(String::new, |t| {
-                            qualified_name(&t.names).rsplit('.').next().unwrap_or_default().to_string()
-                        });
+                        let column_type = column_type(def.type_name.as_ref());
                         let mut identity = false;
-                        for constraint in &def.constraints {
-                            if let Some(NodeEnum::Constraint(c)) = constraint.node.as_ref() {
-                                if c.contype == ConstrType::ConstrPrimary as i32 {
-                                    primary_key.push(def.colname.clone());
-                                }
-                                identity |= c.contype == ConstrType::ConstrIdentity as i32;
+                        for c in constraints(&def.constraints) {
+                            if is(c, ConstrType::ConstrPrimary) {
+                                primary_key.push(def.colname.clone());
                             }
+                            if is(c, ConstrType::ConstrPrimary) || is(c, ConstrType::ConstrUnique) {
+                                unique_keys.push(vec![def.colname.clone()]);
+                            }
+                            if is(c, ConstrType::ConstrForeign) {
+                                foreign_keys.push(ForeignKey {
+                                    columns: vec![def.colname.clone()],
+                                    referenced_table: relation_name(c.pktable.as_ref()),
+                                });
+                            }
+                            identity |= is(c, ConstrType::ConstrIdentity);
                         }
-                        columns.push(ColumnInfo { name: def.colname.clone(), type_name, identity });
+                        columns.push(ColumnInfo {
+                            name: def.colname.clone(),
+                            type_name: column_type.name.clone(),
+                            column_type,
+                            identity,
+                        });
                     }
-                    Some(NodeEnum::Constraint(c)) => constraints.push(c),
+                    Some(NodeEnum::Constraint(c)) => {
+                        if is(c, ConstrType::ConstrPrimary) {
+                            primary_key.extend(strings(&c.keys));
+                        }
+                        if is(c, ConstrType::ConstrPrimary) || is(c, ConstrType::ConstrUnique) {
+                            unique_keys.push(strings(&c.keys));
+                        }
+                        if is(c, ConstrType::ConstrForeign) {
+                            foreign_keys.push(ForeignKey {
+                                columns: strings(&c.fk_attrs),
+                                referenced_table: relation_name(c.pktable.as_ref()),
+                            });
+                        }
+                    }
                     _ => {}
                 }
             }
-            for c in constraints {
-                if c.contype == ConstrType::ConstrPrimary as i32 {
-                    primary_key.extend(c.keys.iter().filter_map(|k| match k.node.as_ref() {
-                        Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                        _ => None,
-                    }));
-                }
+            // A foreign key locks the referenced table too (SHARE ROW EXCLUSIVE: writes wait).
+            effect.locks = foreign_keys
+                .iter()
+                .filter(|fk| fk.referenced_table != table)
+                .map(|fk| (fk.referenced_table.clone(), LockMode::ShareRowExclusive))
+                .collect();
+            let partition_of = stmt.partbound.as_ref().and_then(|_| {
+                stmt.inh_relations.first().and_then(|n| match n.node.as_ref() {
+                    Some(NodeEnum::RangeVar(r)) => Some(relation_name(Some(r))),
+                    _ => None,
+                })
+            });
+            if let Some(parent) = &partition_of {
+                effect.locks.push((parent.clone(), LockMode::AccessExclusive));
             }
-            effect.action = Action::CreateTable { table, columns, primary_key };
+            effect.idempotent = Some(stmt.if_not_exists);
+            effect.action = Action::CreateTable {
+                table,
+                columns,
+                primary_key,
+                unique_keys,
+                foreign_keys,
+                partitioned: stmt.partspec.is_some(),
+                partition_of,
+            };
         }
         NodeEnum::UpdateStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
@@ -190,7 +292,23 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.locks.push((table.clone(), lock));
             effect.scans = true;
             effect.requires_no_transaction = stmt.concurrent;
-            effect.action = Action::CreateIndex { table, concurrently: stmt.concurrent };
+            effect.idempotent = Some(stmt.if_not_exists);
+            let columns = stmt
+                .index_params
+                .iter()
+                .map_while(|p| match p.node.as_ref() {
+                    Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
+                    _ => None,
+                })
+                .collect();
+            effect.action = Action::CreateIndex {
+                name: stmt.idxname.clone(),
+                table,
+                columns,
+                concurrently: stmt.concurrent,
+                only: stmt.relation.as_ref().is_some_and(|r| !r.inh),
+                partial: stmt.where_clause.is_some(),
+            };
         }
         NodeEnum::DropStmt(stmt) => {
             let names: Vec<String> = stmt
@@ -207,6 +325,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
                     effect.destructive = true;
                     effect.backward_incompatible = true;
+                    effect.idempotent = Some(stmt.missing_ok);
                     effect.action = Action::DropTable { tables: names };
                 }
                 Ok(ObjectType::ObjectIndex) => {
@@ -214,10 +333,23 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     // The lock is on the index's table, which the statement does not name.
                     effect.locks = names.iter().map(|n| (n.clone(), lock)).collect();
                     effect.requires_no_transaction = stmt.concurrent;
-                    effect.action = Action::DropIndex { concurrently: stmt.concurrent };
+                    effect.idempotent = Some(stmt.missing_ok);
+                    effect.action = Action::DropIndex { names, concurrently: stmt.concurrent };
+                }
+                Ok(ObjectType::ObjectTrigger) => {
+                    // `DROP TRIGGER name ON table`: the last part is the trigger.
+                    let table = names.first().and_then(|n| n.rsplit_once('.')).map_or("", |(t, _)| t).to_string();
+                    effect.locks.push((table.clone(), LockMode::AccessExclusive));
+                    effect.idempotent = Some(stmt.missing_ok);
+                    effect.action = Action::TriggerDdl { command: "DROP TRIGGER", table };
                 }
                 _ => {}
             }
+        }
+        NodeEnum::CreateTrigStmt(stmt) => {
+            let table = relation_name(stmt.relation.as_ref());
+            effect.locks.push((table.clone(), LockMode::ShareRowExclusive));
+            effect.action = Action::TriggerDdl { command: "CREATE TRIGGER", table };
         }
         NodeEnum::RenameStmt(stmt) => {
             let object = match ObjectType::try_from(stmt.rename_type) {
@@ -225,6 +357,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 Ok(ObjectType::ObjectColumn) => "column",
                 Ok(ObjectType::ObjectSchema) => "schema",
                 Ok(ObjectType::ObjectView) => "view",
+                Ok(ObjectType::ObjectMatview) => "materialized view",
                 _ => return effect,
             };
             let table = relation_name(stmt.relation.as_ref());
@@ -234,10 +367,10 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 _ => table.clone(),
             };
             if !table.is_empty() {
-                effect.locks.push((table, LockMode::AccessExclusive));
+                effect.locks.push((table.clone(), LockMode::AccessExclusive));
             }
             effect.backward_incompatible = true;
-            effect.action = Action::Rename { object, name };
+            effect.action = Action::Rename { object, table, name, new_name: stmt.newname.clone() };
         }
         NodeEnum::TruncateStmt(stmt) => {
             let tables: Vec<String> = stmt
@@ -287,8 +420,83 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.action = Action::RewriteTable { command: "CLUSTER", table };
         }
         NodeEnum::AlterEnumStmt(stmt) if stmt.old_val.is_empty() => {
-            effect.action =
-                Action::AddEnumValue { type_name: qualified_name(&stmt.type_name), value: stmt.new_val.clone() };
+            let placement = (!stmt.new_val_neighbor.is_empty()).then(|| {
+                format!("{} '{}'", if stmt.new_val_is_after { "AFTER" } else { "BEFORE" }, stmt.new_val_neighbor)
+            });
+            effect.action = Action::AddEnumValue {
+                type_name: qualified_name(&stmt.type_name),
+                value: stmt.new_val.clone(),
+                placement,
+            };
+        }
+        NodeEnum::AlterEnumStmt(stmt) => {
+            effect.backward_incompatible = true;
+            effect.action = Action::RenameEnumValue {
+                type_name: qualified_name(&stmt.type_name),
+                old: stmt.old_val.clone(),
+                new: stmt.new_val.clone(),
+            };
+        }
+        NodeEnum::CreateDomainStmt(stmt) => {
+            effect.action = Action::CreateDomain {
+                name: qualified_name(&stmt.domainname),
+                constrained: constraints(&stmt.constraints)
+                    .any(|c| is(c, ConstrType::ConstrCheck) || is(c, ConstrType::ConstrNotnull)),
+            };
+        }
+        NodeEnum::AlterDomainStmt(stmt) if stmt.subtype == "C" || stmt.subtype == "O" => {
+            let not_valid = match stmt.def.as_ref().and_then(|d| d.node.as_ref()) {
+                Some(NodeEnum::Constraint(c)) => c.skip_validation,
+                _ => false,
+            };
+            effect.scans = !not_valid;
+            effect.action = Action::ConstrainDomain {
+                name: qualified_name(&stmt.type_name),
+                command: if stmt.subtype == "C" { "ADD CONSTRAINT" } else { "SET NOT NULL" },
+                not_valid,
+            };
+        }
+        NodeEnum::RefreshMatViewStmt(stmt) => {
+            let name = relation_name(stmt.relation.as_ref());
+            let lock = if stmt.concurrent { LockMode::Exclusive } else { LockMode::AccessExclusive };
+            effect.locks.push((name.clone(), lock));
+            effect.action = Action::RefreshMaterializedView { name, concurrently: stmt.concurrent };
+        }
+        NodeEnum::DoStmt(_) => effect.action = Action::Opaque { what: "DO block" },
+        NodeEnum::CallStmt(_) => effect.action = Action::Opaque { what: "CALL" },
+        NodeEnum::ExecuteStmt(_) => effect.action = Action::Opaque { what: "EXECUTE" },
+        NodeEnum::TransactionStmt(stmt) => {
+            let control = match TransactionStmtKind::try_from(stmt.kind) {
+                Ok(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => {
+                    Some(TransactionControl::Begin)
+                }
+                Ok(TransactionStmtKind::TransStmtCommit) => Some(TransactionControl::Commit),
+                Ok(TransactionStmtKind::TransStmtRollback) => Some(TransactionControl::Rollback),
+                _ => None,
+            };
+            if let Some(control) = control {
+                effect.action = Action::Transaction(control);
+            }
+        }
+        NodeEnum::VariableSetStmt(stmt) => {
+            let value = match VariableSetKind::try_from(stmt.kind) {
+                Ok(VariableSetKind::VarSetValue) => stmt
+                    .args
+                    .iter()
+                    .filter_map(|a| match a.node.as_ref() {
+                        Some(NodeEnum::AConst(c)) => match c.val.as_ref() {
+                            Some(pg_query::protobuf::a_const::Val::Ival(i)) => Some(i.ival.to_string()),
+                            Some(pg_query::protobuf::a_const::Val::Sval(s)) => Some(s.sval.clone()),
+                            Some(pg_query::protobuf::a_const::Val::Fval(f)) => Some(f.fval.clone()),
+                            _ => None,
+                        },
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                _ => String::new(),
+            };
+            effect.action = Action::Set { name: stmt.name.to_lowercase(), value, local: stmt.is_local };
         }
         NodeEnum::AlterTableStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
@@ -300,11 +508,25 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     _ => None,
                 })
                 .collect();
+            let mut guards = Vec::new();
+            for cmd in &stmt.cmds {
+                if let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() {
+                    if matches!(
+                        AlterTableType::try_from(cmd.subtype),
+                        Ok(AlterTableType::AtAddColumn | AlterTableType::AtDropColumn)
+                    ) {
+                        guards.push(cmd.missing_ok);
+                    }
+                }
+            }
+            if !guards.is_empty() {
+                effect.idempotent = Some(guards.iter().all(|g| *g));
+            }
+            let mut referenced = Vec::new();
             for command in &commands {
                 match command {
-                    AlterCommand::AddColumn { default: Some(DefaultValue::Volatile { .. }), .. } => {
-                        effect.rewrites = true
-                    }
+                    AlterCommand::AddColumn { default: Some(DefaultValue::Volatile { .. }), .. }
+                    | AlterCommand::AddColumn { filled_per_row: Some(_), .. } => effect.rewrites = true,
                     AlterCommand::SetNotNull { .. } => effect.scans = true,
                     AlterCommand::AddConstraint { not_valid: false, kind, .. } if *kind != "NOT NULL" => {
                         effect.scans = true
@@ -318,15 +540,30 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     }
                     _ => {}
                 }
+                match command {
+                    AlterCommand::AddConstraint { references: Some(other), .. }
+                    | AlterCommand::AddColumn {
+                        references: Some(ForeignKey { referenced_table: other, .. }), ..
+                    } if *other != table => {
+                        referenced.push((other.clone(), LockMode::ShareRowExclusive));
+                    }
+                    _ => {}
+                }
             }
             let weakest_enough = if !commands.is_empty()
-                && commands.iter().all(|c| matches!(c, AlterCommand::AddConstraint { kind: "FOREIGN KEY", .. }))
-            {
+                && commands.iter().all(|c| {
+                    matches!(c, AlterCommand::AddConstraint { kind: "FOREIGN KEY", .. } | AlterCommand::Trigger { .. })
+                }) {
                 LockMode::ShareRowExclusive
+            } else if !commands.is_empty()
+                && commands.iter().all(|c| matches!(c, AlterCommand::ValidateConstraint { .. }))
+            {
+                LockMode::ShareUpdateExclusive
             } else {
                 LockMode::AccessExclusive
             };
             effect.locks.push((table.clone(), weakest_enough));
+            effect.locks.extend(referenced);
             effect.action = Action::AlterTable { table, commands };
         }
         _ => {}
@@ -340,19 +577,43 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
             let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
                 return AlterCommand::Other;
             };
+            let column_type = column_type(def.type_name.as_ref());
             let mut not_null = def.is_not_null;
             let mut default = def.raw_default.as_ref().and_then(|d| d.node.as_ref()).map(default_value);
-            for constraint in &def.constraints {
-                let Some(NodeEnum::Constraint(c)) = constraint.node.as_ref() else { continue };
+            let mut references = None;
+            for c in constraints(&def.constraints) {
                 match ConstrType::try_from(c.contype) {
-                    Ok(ConstrType::ConstrNotnull) => not_null = true,
+                    Ok(ConstrType::ConstrNotnull | ConstrType::ConstrPrimary) => not_null = true,
                     Ok(ConstrType::ConstrDefault) => {
                         default = c.raw_expr.as_ref().and_then(|e| e.node.as_ref()).map(default_value);
+                    }
+                    Ok(ConstrType::ConstrForeign) => {
+                        references = Some(ForeignKey {
+                            columns: vec![def.colname.clone()],
+                            referenced_table: relation_name(c.pktable.as_ref()),
+                        });
                     }
                     _ => {}
                 }
             }
-            AlterCommand::AddColumn { column: def.colname.clone(), not_null, default }
+            AlterCommand::AddColumn {
+                column: def.colname.clone(),
+                filled_per_row: filled_per_row(def, &column_type),
+                column_type,
+                not_null,
+                default,
+                references,
+            }
+        }
+        Ok(AlterTableType::AtAlterColumnType) => {
+            let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
+                return AlterCommand::Other;
+            };
+            AlterCommand::AlterColumnType {
+                column: cmd.name.clone(),
+                new_type: column_type(def.type_name.as_ref()),
+                using: def.raw_default.is_some(),
+            }
         }
         Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn { column: cmd.name.clone() },
         Ok(AlterTableType::AtDropNotNull) => AlterCommand::DropNotNull { column: cmd.name.clone() },
@@ -373,11 +634,18 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                 Ok(ConstrType::ConstrNotnull) => "NOT NULL",
                 _ => "constraint",
             };
+            let (columns, references) = if kind == "FOREIGN KEY" {
+                (strings(&c.fk_attrs), Some(relation_name(c.pktable.as_ref())))
+            } else {
+                (strings(&c.keys), None)
+            };
             AlterCommand::AddConstraint {
                 kind,
                 name: c.conname.clone(),
                 not_valid: c.skip_validation,
                 using_index: !c.indexname.is_empty(),
+                columns,
+                references,
             }
         }
         Ok(AlterTableType::AtValidateConstraint) => AlterCommand::ValidateConstraint { name: cmd.name.clone() },
@@ -385,6 +653,16 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
         Ok(AlterTableType::AtSetLogged) => AlterCommand::Rewrite { command: "SET LOGGED" },
         Ok(AlterTableType::AtSetUnLogged) => AlterCommand::Rewrite { command: "SET UNLOGGED" },
         Ok(AlterTableType::AtSetAccessMethod) => AlterCommand::Rewrite { command: "SET ACCESS METHOD" },
+        Ok(AlterTableType::AtEnableTrig | AlterTableType::AtEnableAlwaysTrig | AlterTableType::AtEnableReplicaTrig) => {
+            AlterCommand::Trigger { command: "ENABLE TRIGGER" }
+        }
+        Ok(AlterTableType::AtDisableTrig) => AlterCommand::Trigger { command: "DISABLE TRIGGER" },
+        Ok(AlterTableType::AtEnableTrigAll | AlterTableType::AtEnableTrigUser) => {
+            AlterCommand::Trigger { command: "ENABLE TRIGGER ALL" }
+        }
+        Ok(AlterTableType::AtDisableTrigAll | AlterTableType::AtDisableTrigUser) => {
+            AlterCommand::Trigger { command: "DISABLE TRIGGER ALL" }
+        }
         Ok(AlterTableType::AtAttachPartition | AlterTableType::AtDetachPartition) => {
             let Some(NodeEnum::PartitionCmd(partition)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
                 return AlterCommand::Other;
@@ -443,7 +721,17 @@ mod tests {
         assert_eq!(e.locks, [("users".to_string(), LockMode::Share)]);
         assert!(!e.requires_no_transaction);
         let e = effect("CREATE UNIQUE INDEX CONCURRENTLY i ON app.users (email)");
-        assert_eq!(e.action, Action::CreateIndex { table: "app.users".into(), concurrently: true });
+        assert_eq!(
+            e.action,
+            Action::CreateIndex {
+                name: "i".into(),
+                table: "app.users".into(),
+                columns: vec!["email".into()],
+                concurrently: true,
+                only: false,
+                partial: false,
+            }
+        );
         assert_eq!(e.locks[0].1, LockMode::ShareUpdateExclusive);
         assert!(e.requires_no_transaction);
     }
@@ -458,8 +746,11 @@ mod tests {
                 table: "t".into(),
                 commands: vec![AlterCommand::AddColumn {
                     column: "c".into(),
+                    column_type: ColumnType { name: "uuid".into(), modifiers: vec![], array: false },
                     not_null: true,
-                    default: Some(DefaultValue::Volatile { function: "gen_random_uuid".into() })
+                    default: Some(DefaultValue::Volatile { function: "gen_random_uuid".into() }),
+                    filled_per_row: None,
+                    references: None,
                 }]
             }
         );
@@ -474,7 +765,9 @@ mod tests {
         assert!(effect("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0)").scans);
         assert!(!effect("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID").scans);
         let fk = effect("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES users (id) NOT VALID");
-        assert_eq!(fk.locks, [("t".to_string(), LockMode::ShareRowExclusive)]);
+        let expected =
+            [("t".to_string(), LockMode::ShareRowExclusive), ("users".to_string(), LockMode::ShareRowExclusive)];
+        assert_eq!(fk.locks, expected, "a foreign key locks the referenced table too");
     }
 
     #[test]
@@ -483,7 +776,15 @@ mod tests {
         assert_eq!(e.action, Action::DropTable { tables: vec!["a".into(), "s.b".into()] });
         assert!(e.destructive && e.backward_incompatible);
         let e = effect("ALTER TABLE users RENAME COLUMN name TO full_name");
-        assert_eq!(e.action, Action::Rename { object: "column", name: "users.name".into() });
+        assert_eq!(
+            e.action,
+            Action::Rename {
+                object: "column",
+                table: "users".into(),
+                name: "users.name".into(),
+                new_name: "full_name".into()
+            }
+        );
         assert!(effect("TRUNCATE a").destructive);
         assert!(effect("ALTER TABLE t DROP COLUMN c").destructive);
     }

@@ -60,6 +60,9 @@ pub enum Command {
         /// Apply pending migrations older than the newest applied one.
         #[arg(long)]
         allow_out_of_order: bool,
+        /// Apply migrations with error-level findings (see `cutover lint`) that no ignore accepts.
+        #[arg(long)]
+        allow_unsafe: bool,
     },
     /// Revert applied migrations with their down scripts, newest first.
     Down {
@@ -84,6 +87,12 @@ pub enum Command {
         paths: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = LintFormat::Human)]
         format: LintFormat,
+        /// The PostgreSQL major version the migrations are for [default: 15, or `[lint]`].
+        #[arg(long, value_parser = parse_pg_version, value_name = "MAJOR")]
+        pg_version: Option<u32>,
+        /// Who runs the migrations: `cutover` (sets timeouts, clears leftovers) or `external`.
+        #[arg(long, value_parser = parse_assume_runner, value_name = "RUNNER")]
+        assume_runner: Option<bool>,
     },
     /// Print what a rule checks, why, and what to do instead.
     Explain {
@@ -171,6 +180,17 @@ pub enum LintFormat {
     Json,
     /// GitHub Actions workflow annotations.
     Github,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
+}
+
+fn parse_pg_version(text: &str) -> Result<u32, String> {
+    let version = text.parse().map_err(|_| format!("`{text}` is not a major version such as 15"))?;
+    cutover_runner::check_pg_version(version)
+}
+
+fn parse_assume_runner(text: &str) -> Result<bool, String> {
+    cutover_runner::parse_assume_runner(text)
 }
 
 fn parse_layout(text: &str) -> Result<Layout, String> {

@@ -68,7 +68,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
-        Command::Lint { paths, format } => lint::run(&settings, &paths, format),
+        Command::Lint { paths, format, pg_version, assume_runner } => {
+            let mut settings = settings;
+            if let Some(version) = pg_version {
+                settings.lint.pg_version = version;
+            }
+            if let Some(external) = assume_runner {
+                settings.lint.external_runner = external;
+            }
+            lint::run(&settings, &paths, format)
+        }
         Command::Explain { rule } => lint::explain(&rule),
         Command::Status { format } => {
             let set = read_migrations(&settings)?;
@@ -99,10 +108,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             render::problems(&mut anstream::stdout(), &problems, format == Format::Json)?;
             Ok(if problems.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
         }
-        Command::Up { to, dry_run, allow_out_of_order } => {
+        Command::Up { to, dry_run, allow_out_of_order, allow_unsafe } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
-            let options = UpOptions { to, dry_run, allow_out_of_order };
+            let options = UpOptions { to, dry_run, allow_out_of_order, allow_unsafe };
             let mut reporter = TerminalReporter::new(&url);
             let summary = with_url(
                 &url,

@@ -1,63 +1,55 @@
-//! `cutover lint`: files and folders in, diagnostics out (human or JSON).
+//! `cutover lint`: files and folders in, diagnostics out (human, JSON, GitHub annotations, SARIF).
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anstyle::{AnsiColor, Style};
-use cutover_analysis::{lint_file, Diagnostic, LintOptions, Severity};
-use cutover_migration::{discover, normalize, read_directives, split_statements, ScriptSettings, Statement};
-use cutover_runner::Settings;
+use cutover_analysis::{Diagnostic, Linter, Script, Severity};
+use cutover_migration::{discover, normalize, read_directives, split_statements, ScriptSettings};
+use cutover_runner::{lint_set, Settings};
 use serde::Serialize;
 
 use crate::args::LintFormat;
 use crate::{usage_error, ExitStatus};
 
-/// One script to lint: where it is, its text, and its statements.
-struct Script {
+/// One linted file: where it is, its text (for snippets), and what was found.
+struct Linted {
     path: String,
     text: String,
-    statements: Vec<Statement>,
-    in_transaction: bool,
-    /// A statement split failure (an unterminated quote), reported as a syntax error.
-    split_error: Option<(usize, String)>,
+    diagnostics: Vec<Diagnostic>,
 }
 
 pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow::Result<ExitStatus> {
     let inputs: Vec<PathBuf> = if paths.is_empty() { vec![settings.dir.clone()] } else { paths.to_vec() };
-    let mut scripts = Vec::new();
+    let mut results = Vec::new();
+    // Files named one by one are linted in the order given, as one sequence of migrations.
+    let mut file_linter = Linter::new(settings.lint.clone());
     for input in &inputs {
-        collect(settings, input, &mut scripts)?;
-    }
-    let mut results: Vec<(&Script, Vec<Diagnostic>)> = Vec::new();
-    for script in &scripts {
-        let mut diagnostics = lint_file(
-            &script.text,
-            &script.statements,
-            &LintOptions { in_transaction: script.in_transaction, only_rule: None },
-        );
-        if let Some((line, message)) = &script.split_error {
-            diagnostics.push(Diagnostic {
-                rule: "syntax-error",
-                severity: Severity::Error,
-                line: *line,
-                column: 1,
-                end_line: *line,
-                end_column: 1,
-                message: message.clone(),
-                help: "close the quote or comment that starts here".to_string(),
-                table: None,
-                lock: None,
-            });
+        if input.as_os_str() == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            results.push(lint_text(&mut file_linter, "<stdin>".to_string(), normalize(&text)));
+        } else if input.is_dir() {
+            let set = discover(input, settings.layout).map_err(usage_error)?;
+            for (migration, diagnostics) in lint_set(&set, &settings.lint) {
+                let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
+                results.push(Linted { path: migration.up.path.display().to_string(), text, diagnostics });
+            }
+        } else {
+            let text = std::fs::read_to_string(input)
+                .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
+            results.push(lint_text(&mut file_linter, input.display().to_string(), normalize(&text)));
         }
-        results.push((script, diagnostics));
     }
-    let count = |severity: Severity| results.iter().flat_map(|(_, d)| d).filter(|d| d.severity == severity).count();
+    let count =
+        |severity: Severity| results.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
     let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
     let mut out = anstream::stdout();
     match format {
         LintFormat::Json => render_json(&mut out, &results, (errors, warnings, infos))?,
         LintFormat::Human => render_human(&mut out, &results, (errors, warnings, infos))?,
         LintFormat::Github => render_github(&mut out, &results)?,
+        LintFormat::Sarif => render_sarif(&mut out, &results)?,
     }
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
@@ -73,60 +65,47 @@ pub fn explain(id: &str) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn collect(settings: &Settings, input: &Path, scripts: &mut Vec<Script>) -> anyhow::Result<()> {
-    if input.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text)?;
-        scripts.push(script_from_text("<stdin>".to_string(), &text));
-        return Ok(());
-    }
-    if input.is_dir() {
-        let set = discover(input, settings.layout).map_err(usage_error)?;
-        for migration in &set.migrations {
-            let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
-            scripts.push(Script {
-                path: migration.up.path.display().to_string(),
-                text,
-                statements: migration.up.statements.clone(),
-                in_transaction: migration.up.settings.transaction,
-                split_error: None,
-            });
-        }
-        return Ok(());
-    }
-    let text = std::fs::read_to_string(input)
-        .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
-    scripts.push(script_from_text(input.display().to_string(), &normalize(&text)));
-    Ok(())
-}
-
-fn script_from_text(path: String, text: &str) -> Script {
-    let mut settings = ScriptSettings::default();
-    let _ = read_directives(text, &mut settings);
-    let (statements, split_error) = match split_statements(text) {
-        Ok(statements) => (statements, None),
-        Err(err) => (Vec::new(), Some((err.line, err.to_string()))),
+/// Lints one file's text: its directives say whether it runs in a transaction.
+fn lint_text(linter: &mut Linter, path: String, text: String) -> Linted {
+    let mut script_settings = ScriptSettings::default();
+    let _ = read_directives(&text, &mut script_settings);
+    let diagnostics = match split_statements(&text) {
+        Ok(statements) => linter.lint(&Script {
+            text: &text,
+            statements: &statements,
+            in_transaction: script_settings.transaction,
+            has_down: None,
+        }),
+        // An unterminated quote or comment: nothing after it can be split into statements.
+        Err(err) => vec![Diagnostic {
+            rule: "syntax-error",
+            severity: Severity::Error,
+            line: err.line,
+            column: 1,
+            end_line: err.line,
+            end_column: 1,
+            message: err.to_string(),
+            help: "close the quote or comment that starts here".to_string(),
+            table: None,
+            lock: None,
+        }],
     };
-    Script { path, text: text.to_string(), statements, in_transaction: settings.transaction, split_error }
+    Linted { path, text, diagnostics }
 }
 
-fn render_human(
-    out: &mut dyn Write,
-    results: &[(&Script, Vec<Diagnostic>)],
-    totals: (usize, usize, usize),
-) -> std::io::Result<()> {
+fn render_human(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, usize)) -> std::io::Result<()> {
     let blue = AnsiColor::Blue.on_default().bold();
     let bold = Style::new().bold();
-    for (script, diagnostics) in results {
-        let lines: Vec<&str> = script.text.lines().collect();
-        for d in diagnostics {
+    for linted in results {
+        let lines: Vec<&str> = linted.text.lines().collect();
+        for d in &linted.diagnostics {
             let style = match d.severity {
                 Severity::Error => AnsiColor::Red.on_default().bold(),
                 Severity::Warning => AnsiColor::Yellow.on_default().bold(),
                 Severity::Info => AnsiColor::Cyan.on_default().bold(),
             };
             writeln!(out, "{style}{}[{}]{style:#}{bold}: {}{bold:#}", d.severity.name(), d.rule, d.message)?;
-            writeln!(out, "  {blue}-->{blue:#} {}:{}:{}", script.path, d.line, d.column)?;
+            writeln!(out, "  {blue}-->{blue:#} {}:{}:{}", linted.path, d.line, d.column)?;
             let width = d.end_line.to_string().len();
             writeln!(out, "{:width$} {blue}|{blue:#}", "")?;
             let shown_end = d.end_line.min(d.line + 4);
@@ -149,7 +128,7 @@ fn render_human(
 }
 
 /// GitHub Actions annotations: `::error file=...,line=...,endLine=...,title=...::message`.
-fn render_github(out: &mut dyn Write, results: &[(&Script, Vec<Diagnostic>)]) -> std::io::Result<()> {
+fn render_github(out: &mut dyn Write, results: &[Linted]) -> std::io::Result<()> {
     // Workflow commands end at a newline and use `%`, `:` and `,` as syntax: escape them.
     let escape = |text: &str, property: bool| {
         let text = text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
@@ -159,8 +138,8 @@ fn render_github(out: &mut dyn Write, results: &[(&Script, Vec<Diagnostic>)]) ->
             text
         }
     };
-    for (script, diagnostics) in results {
-        for d in diagnostics {
+    for linted in results {
+        for d in &linted.diagnostics {
             let level = match d.severity {
                 Severity::Error => "error",
                 Severity::Warning => "warning",
@@ -169,7 +148,7 @@ fn render_github(out: &mut dyn Write, results: &[(&Script, Vec<Diagnostic>)]) ->
             writeln!(
                 out,
                 "::{level} file={},line={},endLine={},title={}::{} (help: {})",
-                escape(&script.path, true),
+                escape(&linted.path, true),
                 d.line,
                 d.end_line,
                 escape(d.rule, true),
@@ -210,18 +189,14 @@ struct ReportJson<'a> {
     summary: SummaryJson,
 }
 
-fn render_json(
-    out: &mut dyn Write,
-    results: &[(&Script, Vec<Diagnostic>)],
-    totals: (usize, usize, usize),
-) -> std::io::Result<()> {
+fn render_json(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, usize)) -> std::io::Result<()> {
     let mut diagnostics = Vec::new();
-    for (script, found) in results {
-        for d in found {
+    for linted in results {
+        for d in &linted.diagnostics {
             diagnostics.push(DiagnosticJson {
                 rule: d.rule,
                 severity: d.severity.name(),
-                path: &script.path,
+                path: &linted.path,
                 line: d.line,
                 column: d.column,
                 end_line: d.end_line,
@@ -236,5 +211,70 @@ fn render_json(
     let (errors, warnings, infos) = totals;
     let report = ReportJson { diagnostics, summary: SummaryJson { errors, warnings, infos, files: results.len() } };
     serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}
+
+/// SARIF 2.1.0: every rule with its documentation, and one result per diagnostic.
+fn render_sarif(out: &mut dyn Write, results: &[Linted]) -> std::io::Result<()> {
+    use serde_json::json;
+    let rules = cutover_analysis::rules::RULES;
+    let level = |severity: Severity| match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    };
+    let descriptors: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|rule| {
+            let what = rule.doc.split("## What it does\n").nth(1).and_then(|t| t.lines().next()).unwrap_or(rule.id);
+            json!({
+                "id": rule.id,
+                "shortDescription": { "text": what },
+                "fullDescription": { "text": rule.doc },
+                "help": { "text": rule.doc, "markdown": rule.doc },
+                "defaultConfiguration": { "level": level(rule.severity) },
+            })
+        })
+        .collect();
+    let mut findings = Vec::new();
+    for linted in results {
+        for d in &linted.diagnostics {
+            let mut result = json!({
+                "ruleId": d.rule,
+                "level": level(d.severity),
+                "message": { "text": format!("{} (help: {})", d.message, d.help) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": linted.path.replace('\\', "/") },
+                        "region": {
+                            "startLine": d.line,
+                            "startColumn": d.column,
+                            "endLine": d.end_line,
+                            "endColumn": d.end_column,
+                        },
+                    },
+                }],
+            });
+            if let Some(index) = rules.iter().position(|rule| rule.id == d.rule) {
+                result["ruleIndex"] = json!(index);
+            }
+            findings.push(result);
+        }
+    }
+    let log = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "cutover",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": descriptors,
+                },
+            },
+            "results": findings,
+        }],
+    });
+    serde_json::to_writer_pretty(&mut *out, &log)?;
     writeln!(out)
 }

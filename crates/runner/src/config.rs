@@ -2,9 +2,11 @@
 //! flags. [`ConfigFile`] is the file's schema, [`Overrides`] carries flags, and [`Settings`] is
 //! the resolved form everything else reads.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use cutover_analysis::{LintConfig, Severity};
 use cutover_migration::{parse_duration, Layout};
 use serde::Deserialize;
 
@@ -32,6 +34,24 @@ pub struct ConfigFile {
     pub retry_backoff: Option<String>,
     /// How long to wait for another cutover to finish (default 10m).
     pub runner_lock_wait: Option<String>,
+    /// How `cutover lint` and the approval gate of `up` judge migrations.
+    pub lint: Option<LintSection>,
+}
+
+/// `[lint]` in `cutover.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintSection {
+    /// The PostgreSQL major version the migrations are for (default 15).
+    pub pg_version: Option<u32>,
+    /// `cutover` (default) or `external`: who runs the migrations.
+    pub assume_runner: Option<String>,
+    /// Rules switched off.
+    #[serde(default)]
+    pub disable: Vec<String>,
+    /// Rules re-levelled: rule id to `error`, `warning` or `info`.
+    #[serde(default)]
+    pub levels: BTreeMap<String, String>,
 }
 
 /// Values given on the command line; they win over the environment and the file.
@@ -68,6 +88,8 @@ pub struct Settings {
     pub retry_backoff: Duration,
     /// How long to wait for another runner.
     pub runner_lock_wait: Duration,
+    /// How migrations are linted (`[lint]`).
+    pub lint: LintConfig,
 }
 
 impl Default for Settings {
@@ -82,6 +104,7 @@ impl Default for Settings {
             lock_retries: 5,
             retry_backoff: Duration::from_secs(1),
             runner_lock_wait: Duration::from_secs(600),
+            lint: LintConfig::default(),
         }
     }
 }
@@ -164,6 +187,9 @@ impl Settings {
             if let Some(retries) = file.lock_retries {
                 settings.lock_retries = check_retries(retries, &origin("lock_retries"))?;
             }
+            if let Some(lint) = file.lint {
+                settings.lint = lint_config(lint, &origin)?;
+            }
         }
 
         let env_origin = |key: &str| format!("environment variable CUTOVER_{}", key.to_ascii_uppercase());
@@ -198,6 +224,55 @@ impl Settings {
             settings.lock_timeout = lock_timeout;
         }
         Ok(settings)
+    }
+}
+
+fn lint_config(section: LintSection, origin: &dyn Fn(&str) -> String) -> Result<LintConfig, ConfigError> {
+    let mut config = LintConfig::default();
+    if let Some(version) = section.pg_version {
+        config.pg_version = check_pg_version(version)
+            .map_err(|message| ConfigError::BadValue { origin: origin("lint.pg_version"), message })?;
+    }
+    if let Some(runner) = section.assume_runner {
+        config.external_runner = parse_assume_runner(&runner)
+            .map_err(|message| ConfigError::BadValue { origin: origin("lint.assume_runner"), message })?;
+    }
+    let known = |id: &str, key: &str| match cutover_analysis::rules::find(id) {
+        Some(_) => Ok(()),
+        None => Err(ConfigError::BadValue {
+            origin: origin(key),
+            message: format!("no rule `{id}` (`cutover explain` lists none by that name; see docs/rules)"),
+        }),
+    };
+    for id in section.disable {
+        known(&id, "lint.disable")?;
+        config.levels.insert(id, None);
+    }
+    for (id, level) in section.levels {
+        known(&id, "lint.levels")?;
+        let severity = level
+            .parse::<Severity>()
+            .map_err(|message| ConfigError::BadValue { origin: origin(&format!("lint.levels.{id}")), message })?;
+        config.levels.insert(id, Some(severity));
+    }
+    Ok(config)
+}
+
+/// Checks a PostgreSQL major version for the analysis.
+pub fn check_pg_version(version: u32) -> Result<u32, String> {
+    if (9..=18).contains(&version) {
+        Ok(version)
+    } else {
+        Err(format!("PostgreSQL {version} is not a version cutover knows; give a major version from 9 to 18"))
+    }
+}
+
+/// `cutover` or `external` to whether another tool runs the migrations.
+pub fn parse_assume_runner(text: &str) -> Result<bool, String> {
+    match text {
+        "cutover" => Ok(false),
+        "external" => Ok(true),
+        other => Err(format!("`{other}` is not a runner: use `cutover` or `external`")),
     }
 }
 

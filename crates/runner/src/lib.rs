@@ -14,12 +14,16 @@
 mod config;
 mod error;
 mod events;
+mod gate;
 mod run;
 mod status;
 
-pub use config::{read_config_file, ConfigError, ConfigFile, Overrides, Settings};
+pub use config::{
+    check_pg_version, parse_assume_runner, read_config_file, ConfigError, ConfigFile, LintSection, Overrides, Settings,
+};
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
+pub use gate::{lint_set, unsafe_findings};
 pub use run::{
     baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget, RunSummary, UpOptions,
 };

@@ -31,6 +31,8 @@ pub struct UpOptions {
     pub dry_run: bool,
     /// Apply pending migrations older than the newest applied one.
     pub allow_out_of_order: bool,
+    /// Apply migrations with error-level findings that no `cutover:ignore` accepts.
+    pub allow_unsafe: bool,
 }
 
 /// Options of `down`.
@@ -90,6 +92,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         let history = read_history_if_any(ctx)?;
         let statuses = compute_status(set, &history);
         let plan = plan_up(set, &statuses, options)?;
+        approval_gate(ctx, set, &plan, options)?;
         let mut summary = RunSummary::default();
         for (migration, latest) in plan {
             let resume_at = resume_point(latest, Direction::Up).map_or(0, |r| r.statements_done as usize);
@@ -112,6 +115,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
+    approval_gate(ctx, set, &plan, options)?;
     let mut summary = RunSummary::default();
     for (migration, latest) in plan {
         run_script(ctx, set, migration, Direction::Up, latest)?;
@@ -119,6 +123,33 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     }
     summary.duration = started.elapsed();
     Ok(summary)
+}
+
+/// Refuses the plan when a pending migration has an error-level finding that no ignore with a
+/// reason accepts, unless `--allow-unsafe`. The analysis knows PostgreSQL; other engines pass.
+fn approval_gate(
+    ctx: &Context<'_>,
+    set: &MigrationSet,
+    plan: &[(&Migration, Option<&HistoryRecord>)],
+    options: &UpOptions,
+) -> Result<(), Error> {
+    if options.allow_unsafe || ctx.target.engine_name() != "postgres" || plan.is_empty() {
+        return Ok(());
+    }
+    let mut config = ctx.settings.lint.clone();
+    // The live server is the truth about which version's behaviour applies.
+    if let Some(major) = crate::gate::major_version(&ctx.target.server_version()) {
+        config.pg_version = major;
+    }
+    let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
+    let problems = crate::gate::unsafe_findings(set, &pending, &config);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused(Refusal {
+        problems,
+        advice: "make each statement safe (`cutover explain RULE` says how), or accept it with `-- cutover:ignore RULE reason=\"...\"` on the line before it, or run with --allow-unsafe".to_string(),
+    }))
 }
 
 /// Reverts applied migrations, newest first, with their down scripts.

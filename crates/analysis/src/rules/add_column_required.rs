@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-required";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Adding a NOT NULL column without a default to an existing table.\n\
 \n\
@@ -13,12 +13,17 @@ Adding a NOT NULL column without a default to an existing table.\n\
 It fails on any table with rows; and old application code, which does not know the column, fails to insert.\n\
 \n\
 ## Instead\n\
-Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.";
+Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ADD COLUMN age int NOT NULL;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {
         match command {
-            AlterCommand::AddColumn { column, not_null: true, default: None } => Some(
+            AlterCommand::AddColumn { column, not_null: true, default: None, .. } => Some(
                 Finding::new(
                     RULE,
                     format!("column `{column}` is added NOT NULL without a default: existing rows have no value, and old code cannot insert"),

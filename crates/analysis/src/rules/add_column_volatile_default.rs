@@ -5,7 +5,7 @@ use crate::{AlterCommand, DefaultValue, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-volatile-default";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Adding a column whose default calls a volatile function (`random()`, `gen_random_uuid()`, `clock_timestamp()`, `nextval()`).\n\
 \n\
@@ -13,7 +13,12 @@ Adding a column whose default calls a volatile function (`random()`, `gen_random
 Since PostgreSQL 11 a constant default is stored once in the catalog; a volatile one must be computed for every row, so the table is rewritten under an ACCESS EXCLUSIVE lock.\n\
 \n\
 ## Instead\n\
-Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.";
+Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {

@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "backfill-in-migration";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 An `UPDATE` or `DELETE` of an existing table inside a migration.\n\
 \n\
@@ -13,7 +13,12 @@ An `UPDATE` or `DELETE` of an existing table inside a migration.\n\
 One statement over a large table holds a lock on every row it touches until the migration commits, bloats the table and the WAL at once, and leaves replicas behind; inside the DDL transaction it also keeps the DDL's locks for as long.\n\
 \n\
 ## Instead\n\
-Change the schema in the migration, and the data with `cutover backfill` (keyset batches, each its own short transaction, throttled on replica lag).";
+Change the schema in the migration, and the data with `cutover backfill` (keyset batches, each its own short transaction, throttled on replica lag).\n\
+\n\
+## Example\n\
+```sql\n\
+UPDATE users SET active = true;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::WriteRows { command, table, filtered } = &effect.action else { return Vec::new() };

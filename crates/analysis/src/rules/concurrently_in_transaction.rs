@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "concurrently-in-transaction";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A statement that PostgreSQL refuses to run inside a transaction block, in a migration that runs in one.\n\
 \n\
@@ -13,7 +13,12 @@ A statement that PostgreSQL refuses to run inside a transaction block, in a migr
 `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `VACUUM` and a few others fail with 'cannot run inside a transaction block': the migration fails at deploy time.\n\
 \n\
 ## Instead\n\
-Mark the migration `-- cutover:no-transaction` (cutover then runs and records it statement by statement), and keep other statements out of it.";
+Mark the migration `-- cutover:no-transaction` (cutover then runs and records it statement by statement), and keep other statements out of it.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE INDEX CONCURRENTLY i ON users (email);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !effect.requires_no_transaction || !ctx.in_transaction {

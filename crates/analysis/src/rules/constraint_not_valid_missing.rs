@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "constraint-not-valid-missing";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID`.\n\
 \n\
@@ -13,7 +13,12 @@ Adding a CHECK or FOREIGN KEY constraint to an existing table without `NOT VALID
 The constraint is checked against every row while the table is locked (ACCESS EXCLUSIVE for CHECK, SHARE ROW EXCLUSIVE for a foreign key), blocking writes for the whole scan.\n\
 \n\
 ## Instead\n\
-`ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.";
+`ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| match command {

@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "drop-column";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Dropping a column.\n\
 \n\
@@ -13,7 +13,12 @@ Dropping a column.\n\
 The data is gone, and running code that still names the column fails (an ORM that selects every column breaks at once).\n\
 \n\
 ## Instead\n\
-Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.";
+Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users DROP COLUMN name;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| match command {

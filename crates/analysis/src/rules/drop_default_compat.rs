@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect};
 
 pub(crate) const RULE: &str = "drop-default-compat";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `ALTER COLUMN ... DROP DEFAULT` on an existing table.\n\
 \n\
@@ -13,7 +13,12 @@ pub(crate) const DOC: &str = "## What it does\n\
 Code still running that inserts without the column relied on the default: its inserts now write NULL, or fail on a NOT NULL column.\n\
 \n\
 ## Instead\n\
-Deploy code that always sets the column, then drop the default.";
+Deploy code that always sets the column, then drop the default.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| match command {

@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect};
 
 pub(crate) const RULE: &str = "drop-not-null-compat";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `ALTER COLUMN ... DROP NOT NULL` on an existing table.\n\
 \n\
@@ -13,7 +13,12 @@ pub(crate) const DOC: &str = "## What it does\n\
 New code may now write NULLs that the old version, still running during the deploy, does not expect.\n\
 \n\
 ## Instead\n\
-Make sure every running version handles NULL in the column before dropping the constraint.";
+Make sure every running version handles NULL in the column before dropping the constraint.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| match command {

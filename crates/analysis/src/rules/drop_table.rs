@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "drop-table";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Dropping a table.\n\
 \n\
@@ -13,7 +13,12 @@ Dropping a table.\n\
 The data is gone, and running code that still reads or writes the table fails.\n\
 \n\
 ## Instead\n\
-Stop all code from using the table first (deploy that), keep a backup or rename it aside for a while, then drop it in a later migration.";
+Stop all code from using the table first (deploy that), keep a backup or rename it aside for a while, then drop it in a later migration.\n\
+\n\
+## Example\n\
+```sql\n\
+DROP TABLE users;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::DropTable { tables } = &effect.action else { return Vec::new() };

@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "enum-add-value-in-transaction";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A value added with `ALTER TYPE ... ADD VALUE` that a later statement of the same transactional \
 migration uses.\n\
@@ -17,7 +17,13 @@ statement fails with `unsafe use of new value` (55P04), and the whole migration 
 \n\
 ## Instead\n\
 Put `ADD VALUE` in its own migration marked `-- cutover:no-transaction`, and use the value from a \
-later migration.";
+later migration.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TYPE mood ADD VALUE 'meh';\n\
+UPDATE people SET mood = 'meh' WHERE id = 1;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !ctx.in_transaction {

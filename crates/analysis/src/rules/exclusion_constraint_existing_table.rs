@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "exclusion-constraint-existing-table";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Adding an EXCLUDE constraint to an existing table.\n\
 \n\
@@ -13,7 +13,12 @@ Adding an EXCLUDE constraint to an existing table.\n\
 The exclusion index is built and every row checked under an ACCESS EXCLUSIVE lock, and unlike UNIQUE there is no `USING INDEX` shortcut.\n\
 \n\
 ## Instead\n\
-Create the constraint with the table, or build a new table with it and move the data over (expand/contract).";
+Create the constraint with the table, or build a new table with it and move the data over (expand/contract).\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE rooms ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {

@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "identifier-too-long";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A table, column or constraint name longer than 63 bytes in a new table.\n\
 \n\
@@ -13,7 +13,12 @@ A table, column or constraint name longer than 63 bytes in a new table.\n\
 PostgreSQL truncates identifiers to 63 bytes without an error: two long names can end up the same, and code that uses the full name does not find the object.\n\
 \n\
 ## Instead\n\
-A name of at most 63 bytes.";
+A name of at most 63 bytes.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE TABLE t (a_column_name_that_goes_on_and_on_for_much_longer_than_postgres_allows int);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     effect

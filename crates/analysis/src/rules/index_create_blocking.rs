@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "index-create-blocking";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Creating an index without `CONCURRENTLY` on an existing table.\n\
 \n\
@@ -13,19 +13,33 @@ Creating an index without `CONCURRENTLY` on an existing table.\n\
 `CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and DELETE waits, for minutes on a large table.\n\
 \n\
 ## Instead\n\
-`CREATE INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`; it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.";
+`CREATE INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`; it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE INDEX i ON users (email);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::CreateIndex { table, concurrently: false } = &effect.action else { return Vec::new() };
+    // `ON ONLY` a partitioned table builds nothing: the index stays invalid until partitions attach.
+    let Action::CreateIndex { table, concurrently: false, only: false, .. } = &effect.action else { return Vec::new() };
     if ctx.is_new(table) {
         return Vec::new();
     }
+    let (scope, help) = if ctx.schema.is_partitioned(table) {
+        (
+            " and every partition",
+            "CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION each",
+        )
+    } else {
+        ("", "build it with CREATE INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`")
+    };
     vec![Finding::new(
         RULE,
         format!(
-            "CREATE INDEX without CONCURRENTLY locks `{table}` in SHARE mode, which blocks writes for the whole build"
+            "CREATE INDEX without CONCURRENTLY locks `{table}`{scope} in SHARE mode, which blocks writes for the whole build"
         ),
-        "build it with CREATE INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
+        help,
     )
     .on(table, LockMode::Share)]
 }

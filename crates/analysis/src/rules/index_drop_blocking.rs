@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "index-drop-blocking";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Dropping an index without `CONCURRENTLY`.\n\
 \n\
@@ -13,10 +13,15 @@ Dropping an index without `CONCURRENTLY`.\n\
 `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table: reads and writes wait, and the lock request queues behind any long transaction.\n\
 \n\
 ## Instead\n\
-`DROP INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`.";
+`DROP INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`.\n\
+\n\
+## Example\n\
+```sql\n\
+DROP INDEX i;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
-    let Action::DropIndex { concurrently: false } = &effect.action else { return Vec::new() };
+    let Action::DropIndex { concurrently: false, .. } = &effect.action else { return Vec::new() };
     let index = effect.locks.first().map(|(name, _)| name.clone()).unwrap_or_default();
     vec![Finding::new(
         RULE,

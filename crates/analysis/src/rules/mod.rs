@@ -5,23 +5,39 @@
 
 use std::collections::HashSet;
 
-use crate::{Action, Effect, LockMode, Severity};
+use crate::effect::{ForeignKey, TransactionControl};
+use crate::schema::Schema;
+use crate::{Action, AlterCommand, Effect, LockMode, Severity};
 
 mod add_column_required;
+mod add_column_table_rewrite;
 mod add_column_volatile_default;
 mod backfill_in_migration;
+mod column_type_rewrite;
+mod concurrent_index_on_partitioned_table;
 mod concurrently_in_transaction;
 mod constraint_not_valid_missing;
+mod domain_constraint_change;
 mod drop_column;
 mod drop_default_compat;
 mod drop_not_null_compat;
 mod drop_table;
 mod enum_add_value_in_transaction;
+mod enum_value_order_or_rename;
 mod exclusion_constraint_existing_table;
+mod fk_locks_referenced_table;
+mod fk_missing_index;
 mod identifier_too_long;
+mod ignore_without_reason;
 mod index_create_blocking;
 mod index_drop_blocking;
+mod invalid_index_leftover;
+mod lock_held_across_statements;
+mod lock_timeout_missing;
+mod matview_refresh_blocking;
+mod missing_down_migration;
 mod multiple_alter_same_table;
+mod non_idempotent_ddl;
 mod partition_attach_scan;
 mod partition_detach_blocking;
 mod prefer_bigint_key;
@@ -32,12 +48,18 @@ mod prefer_timestamptz;
 mod reindex_blocking;
 mod rename_relation;
 mod set_not_null_scan;
+mod statement_timeout_missing;
+mod syntax_error;
 mod table_rewrite_command;
+mod transaction_unbalanced;
+mod trigger_ddl_lock;
 mod truncate_table;
+mod unanalyzable_statement;
 mod unique_constraint_builds_index;
+mod unused_ignore;
 mod validate_same_transaction;
 
-/// A rule: its id, its default severity, and its check.
+/// A rule: its id, its default severity, and its checks.
 pub struct Rule {
     /// The fixed id, e.g. `index-create-blocking`.
     pub id: &'static str,
@@ -45,170 +67,92 @@ pub struct Rule {
     pub severity: Severity,
     /// Its documentation (markdown): what it does, why it is bad, what to do instead.
     pub doc: &'static str,
-    check: fn(&Effect, &Context) -> Vec<Finding>,
+    /// The check of one statement, given what came before it.
+    statement: Option<StatementCheck>,
+    /// The check of a whole migration, once its last statement is seen: lines and findings.
+    migration: Option<MigrationCheck>,
 }
 
-/// Every rule, in one table.
+type StatementCheck = fn(&Effect, &Context) -> Vec<Finding>;
+type MigrationCheck = fn(&Context) -> Vec<(usize, Finding)>;
+
+/// A [`Rule`] entry for a rule module with `RULE`, `DOC` and the named checks (`statement`,
+/// `migration`; none for a rule the linter reports itself, such as `syntax-error`).
+macro_rules! rule {
+    ($module:ident, $severity:ident) => {
+        rule!($module, $severity, None, None)
+    };
+    ($module:ident, $severity:ident, statement) => {
+        rule!($module, $severity, Some($module::check), None)
+    };
+    ($module:ident, $severity:ident, migration) => {
+        rule!($module, $severity, None, Some($module::check_migration))
+    };
+    ($module:ident, $severity:ident, statement, migration) => {
+        rule!($module, $severity, Some($module::check), Some($module::check_migration))
+    };
+    ($module:ident, $severity:ident, $statement:expr, $migration:expr) => {
+        Rule {
+            id: $module::RULE,
+            severity: Severity::$severity,
+            doc: $module::DOC,
+            statement: $statement,
+            migration: $migration,
+        }
+    };
+}
+
+/// Every rule, in one table: errors, then warnings, then infos.
 pub const RULES: &[Rule] = &[
-    Rule {
-        id: index_create_blocking::RULE,
-        severity: Severity::Error,
-        doc: index_create_blocking::DOC,
-        check: index_create_blocking::check,
-    },
-    Rule {
-        id: index_drop_blocking::RULE,
-        severity: Severity::Error,
-        doc: index_drop_blocking::DOC,
-        check: index_drop_blocking::check,
-    },
-    Rule {
-        id: concurrently_in_transaction::RULE,
-        severity: Severity::Error,
-        doc: concurrently_in_transaction::DOC,
-        check: concurrently_in_transaction::check,
-    },
-    Rule {
-        id: add_column_required::RULE,
-        severity: Severity::Error,
-        doc: add_column_required::DOC,
-        check: add_column_required::check,
-    },
-    Rule {
-        id: add_column_volatile_default::RULE,
-        severity: Severity::Error,
-        doc: add_column_volatile_default::DOC,
-        check: add_column_volatile_default::check,
-    },
-    Rule {
-        id: set_not_null_scan::RULE,
-        severity: Severity::Error,
-        doc: set_not_null_scan::DOC,
-        check: set_not_null_scan::check,
-    },
-    Rule {
-        id: constraint_not_valid_missing::RULE,
-        severity: Severity::Error,
-        doc: constraint_not_valid_missing::DOC,
-        check: constraint_not_valid_missing::check,
-    },
-    Rule { id: drop_table::RULE, severity: Severity::Error, doc: drop_table::DOC, check: drop_table::check },
-    Rule { id: drop_column::RULE, severity: Severity::Error, doc: drop_column::DOC, check: drop_column::check },
-    Rule {
-        id: rename_relation::RULE,
-        severity: Severity::Error,
-        doc: rename_relation::DOC,
-        check: rename_relation::check,
-    },
-    Rule {
-        id: truncate_table::RULE,
-        severity: Severity::Error,
-        doc: truncate_table::DOC,
-        check: truncate_table::check,
-    },
-    Rule {
-        id: reindex_blocking::RULE,
-        severity: Severity::Error,
-        doc: reindex_blocking::DOC,
-        check: reindex_blocking::check,
-    },
-    Rule {
-        id: table_rewrite_command::RULE,
-        severity: Severity::Error,
-        doc: table_rewrite_command::DOC,
-        check: table_rewrite_command::check,
-    },
-    Rule {
-        id: unique_constraint_builds_index::RULE,
-        severity: Severity::Error,
-        doc: unique_constraint_builds_index::DOC,
-        check: unique_constraint_builds_index::check,
-    },
-    Rule {
-        id: exclusion_constraint_existing_table::RULE,
-        severity: Severity::Error,
-        doc: exclusion_constraint_existing_table::DOC,
-        check: exclusion_constraint_existing_table::check,
-    },
-    Rule {
-        id: validate_same_transaction::RULE,
-        severity: Severity::Error,
-        doc: validate_same_transaction::DOC,
-        check: validate_same_transaction::check,
-    },
-    Rule {
-        id: enum_add_value_in_transaction::RULE,
-        severity: Severity::Error,
-        doc: enum_add_value_in_transaction::DOC,
-        check: enum_add_value_in_transaction::check,
-    },
-    Rule {
-        id: partition_detach_blocking::RULE,
-        severity: Severity::Error,
-        doc: partition_detach_blocking::DOC,
-        check: partition_detach_blocking::check,
-    },
-    Rule {
-        id: partition_attach_scan::RULE,
-        severity: Severity::Error,
-        doc: partition_attach_scan::DOC,
-        check: partition_attach_scan::check,
-    },
-    Rule {
-        id: backfill_in_migration::RULE,
-        severity: Severity::Warning,
-        doc: backfill_in_migration::DOC,
-        check: backfill_in_migration::check,
-    },
-    Rule {
-        id: multiple_alter_same_table::RULE,
-        severity: Severity::Warning,
-        doc: multiple_alter_same_table::DOC,
-        check: multiple_alter_same_table::check,
-    },
-    Rule {
-        id: drop_not_null_compat::RULE,
-        severity: Severity::Warning,
-        doc: drop_not_null_compat::DOC,
-        check: drop_not_null_compat::check,
-    },
-    Rule {
-        id: drop_default_compat::RULE,
-        severity: Severity::Warning,
-        doc: drop_default_compat::DOC,
-        check: drop_default_compat::check,
-    },
-    Rule {
-        id: prefer_text_over_varchar::RULE,
-        severity: Severity::Info,
-        doc: prefer_text_over_varchar::DOC,
-        check: prefer_text_over_varchar::check,
-    },
-    Rule {
-        id: prefer_timestamptz::RULE,
-        severity: Severity::Info,
-        doc: prefer_timestamptz::DOC,
-        check: prefer_timestamptz::check,
-    },
-    Rule { id: prefer_jsonb::RULE, severity: Severity::Info, doc: prefer_jsonb::DOC, check: prefer_jsonb::check },
-    Rule {
-        id: prefer_bigint_key::RULE,
-        severity: Severity::Info,
-        doc: prefer_bigint_key::DOC,
-        check: prefer_bigint_key::check,
-    },
-    Rule {
-        id: prefer_identity::RULE,
-        severity: Severity::Info,
-        doc: prefer_identity::DOC,
-        check: prefer_identity::check,
-    },
-    Rule {
-        id: identifier_too_long::RULE,
-        severity: Severity::Info,
-        doc: identifier_too_long::DOC,
-        check: identifier_too_long::check,
-    },
+    rule!(index_create_blocking, Error, statement),
+    rule!(index_drop_blocking, Error, statement),
+    rule!(reindex_blocking, Error, statement),
+    rule!(concurrently_in_transaction, Error, statement),
+    rule!(concurrent_index_on_partitioned_table, Error, statement),
+    rule!(constraint_not_valid_missing, Error, statement),
+    rule!(validate_same_transaction, Error, statement),
+    rule!(unique_constraint_builds_index, Error, statement),
+    rule!(exclusion_constraint_existing_table, Error, statement),
+    rule!(set_not_null_scan, Error, statement),
+    rule!(add_column_volatile_default, Error, statement),
+    rule!(add_column_table_rewrite, Error, statement),
+    rule!(column_type_rewrite, Error, statement),
+    rule!(add_column_required, Error, statement),
+    rule!(table_rewrite_command, Error, statement),
+    rule!(partition_detach_blocking, Error, statement),
+    rule!(partition_attach_scan, Error, statement),
+    rule!(lock_timeout_missing, Error, statement),
+    rule!(drop_table, Error, statement),
+    rule!(drop_column, Error, statement),
+    rule!(rename_relation, Error, statement),
+    rule!(truncate_table, Error, statement),
+    rule!(transaction_unbalanced, Error, statement, migration),
+    rule!(enum_add_value_in_transaction, Error, statement),
+    rule!(syntax_error, Error),
+    rule!(lock_held_across_statements, Warning, statement),
+    rule!(statement_timeout_missing, Warning, statement),
+    rule!(fk_locks_referenced_table, Warning, statement),
+    rule!(fk_missing_index, Warning, migration),
+    rule!(drop_not_null_compat, Warning, statement),
+    rule!(drop_default_compat, Warning, statement),
+    rule!(backfill_in_migration, Warning, statement),
+    rule!(multiple_alter_same_table, Warning, statement),
+    rule!(non_idempotent_ddl, Warning, statement),
+    rule!(invalid_index_leftover, Warning, statement),
+    rule!(enum_value_order_or_rename, Warning, statement),
+    rule!(domain_constraint_change, Warning, statement),
+    rule!(matview_refresh_blocking, Warning, statement),
+    rule!(trigger_ddl_lock, Warning, statement),
+    rule!(unanalyzable_statement, Warning, statement),
+    rule!(missing_down_migration, Warning, migration),
+    rule!(ignore_without_reason, Warning),
+    rule!(prefer_bigint_key, Info, statement),
+    rule!(prefer_identity, Info, statement),
+    rule!(prefer_text_over_varchar, Info, statement),
+    rule!(prefer_timestamptz, Info, statement),
+    rule!(prefer_jsonb, Info, statement),
+    rule!(identifier_too_long, Info, statement),
+    rule!(unused_ignore, Info),
 ];
 
 /// The rule with this id.
@@ -216,19 +160,52 @@ pub fn find(id: &str) -> Option<&'static Rule> {
     RULES.iter().find(|rule| rule.id == id)
 }
 
-/// What a rule knows besides the statement.
+/// What a rule knows besides the statement: the schema the earlier migrations built, how the
+/// migration runs, and what earlier statements of the same migration did.
 #[derive(Debug, Default)]
 pub struct Context {
+    /// The schema replayed from the migrations linted so far (this one up to the statement).
+    pub(crate) schema: Schema,
+    /// The PostgreSQL major version the migrations are for.
+    pub(crate) pg_version: u32,
+    /// Whether the migrations run under another tool than cutover's runner (which sets
+    /// `lock_timeout` and `statement_timeout` itself, and clears a failed index build's leftovers).
+    pub(crate) external_runner: bool,
+    /// 1-based line of the statement being checked.
+    pub(crate) line: usize,
+    /// Whether the statement runs inside a transaction (the runner's, or a `BEGIN` in the file).
+    pub(crate) in_transaction: bool,
+    /// Whether the runner wraps the whole file in a transaction.
+    pub(crate) runner_transaction: bool,
+    /// The line of a `BEGIN` in the file not yet matched by `COMMIT`/`ROLLBACK`.
+    pub(crate) open_begin: Option<usize>,
     /// Tables created earlier in the same migration: new, so empty and unused by running code.
     pub(crate) created_here: HashSet<String>,
-    /// Whether the migration runs inside one transaction.
-    pub(crate) in_transaction: bool,
     /// Constraints added `NOT VALID` earlier in the same migration.
     pub(crate) not_valid_constraints: HashSet<String>,
     /// Tables altered earlier in the same migration.
     pub(crate) altered: HashSet<String>,
     /// Enum values added earlier in the same migration, with their types.
     pub(crate) enum_values_added: Vec<(String, String)>,
+    /// Locks that block writes on existing tables, taken earlier in the current transaction:
+    /// table, mode, line. PostgreSQL holds them until the transaction ends.
+    pub(crate) held_locks: Vec<(String, LockMode, usize)>,
+    /// Whether `SET lock_timeout` to a non-zero value came earlier in the file.
+    pub(crate) lock_timeout_set: bool,
+    /// Whether `SET statement_timeout` to a non-zero value came earlier in the file.
+    pub(crate) statement_timeout_set: bool,
+    /// Indexes dropped with `IF EXISTS` earlier in the file.
+    pub(crate) dropped_if_exists: HashSet<String>,
+    /// Foreign keys added in this migration: line, referencing table, key. Checked against the
+    /// indexes at the end of the migration (the index often comes a statement later).
+    pub(crate) foreign_keys_added: Vec<(usize, String, ForeignKey)>,
+    /// Whether the migration has a down script, when its layout can have one.
+    pub(crate) has_down: Option<bool>,
+    /// Whether an earlier statement of the file took a lock that blocks writes on an existing
+    /// table (the first such statement is where a missing `lock_timeout` is reported).
+    pub(crate) blocking_lock_before: bool,
+    /// Whether an earlier statement of the file scanned, rewrote or wrote rows of an existing table.
+    pub(crate) long_statement_before: bool,
 }
 
 impl Context {
@@ -245,6 +222,85 @@ impl Context {
     /// Whether constraint `name` was added `NOT VALID` earlier in this migration.
     pub(crate) fn added_not_valid(&self, name: &str) -> bool {
         self.not_valid_constraints.contains(name)
+    }
+
+    /// Forgets what belongs to one migration, keeping the schema: the next file starts.
+    pub(crate) fn start_migration(&mut self, in_transaction: bool, has_down: Option<bool>) {
+        *self = Context {
+            schema: std::mem::take(&mut self.schema),
+            pg_version: self.pg_version,
+            external_runner: self.external_runner,
+            in_transaction,
+            runner_transaction: in_transaction,
+            has_down,
+            ..Context::default()
+        };
+    }
+
+    /// Records what a checked statement did, for the statements after it.
+    pub(crate) fn record(&mut self, effect: &Effect) {
+        match &effect.action {
+            Action::AddEnumValue { type_name, value, .. } => {
+                self.enum_values_added.push((type_name.clone(), value.clone()));
+            }
+            Action::CreateTable { table, foreign_keys, .. } => {
+                self.created_here.insert(table.clone());
+                for fk in foreign_keys {
+                    self.foreign_keys_added.push((self.line, table.clone(), fk.clone()));
+                }
+            }
+            Action::AlterTable { table, commands } => {
+                self.altered.insert(table.clone());
+                for command in commands {
+                    if let AlterCommand::AddConstraint { name, not_valid: true, .. } = command {
+                        self.not_valid_constraints.insert(name.clone());
+                    }
+                    let fk = match command {
+                        AlterCommand::AddConstraint { references: Some(referenced), columns, .. } => {
+                            Some(ForeignKey { columns: columns.clone(), referenced_table: referenced.clone() })
+                        }
+                        AlterCommand::AddColumn { references: Some(fk), .. } => Some(fk.clone()),
+                        _ => None,
+                    };
+                    if let Some(fk) = fk {
+                        self.foreign_keys_added.push((self.line, table.clone(), fk));
+                    }
+                }
+            }
+            Action::DropIndex { names, .. } if effect.idempotent == Some(true) => {
+                self.dropped_if_exists.extend(names.iter().cloned());
+            }
+            Action::Transaction(TransactionControl::Begin) => {
+                self.open_begin.get_or_insert(self.line);
+                self.in_transaction = true;
+            }
+            Action::Transaction(TransactionControl::Commit | TransactionControl::Rollback) => {
+                self.open_begin = None;
+                self.in_transaction = self.runner_transaction;
+                if !self.in_transaction {
+                    self.held_locks.clear();
+                }
+            }
+            Action::Set { name, value, .. } => {
+                let on = !matches!(value.trim(), "" | "0" | "0s" | "0ms");
+                match name.as_str() {
+                    "lock_timeout" => self.lock_timeout_set = on,
+                    "statement_timeout" => self.statement_timeout_set = on,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        self.blocking_lock_before |= blocks_writes_on_existing(effect, self);
+        self.long_statement_before |= is_long_on_existing(effect, self);
+        if self.in_transaction {
+            for (table, mode) in &effect.locks {
+                if mode.blocks_writes() && !self.is_new(table) && !table.is_empty() {
+                    self.held_locks.push((table.clone(), *mode, self.line));
+                }
+            }
+        }
+        self.schema.apply(effect);
     }
 }
 
@@ -298,24 +354,55 @@ pub(crate) fn column_findings(
     columns.iter().filter_map(finding).collect()
 }
 
-/// Runs the rules named `only` (every rule when `None`) on one statement.
-pub(crate) fn check(effect: &Effect, ctx: &Context, only: Option<&str>) -> Vec<(Severity, Finding)> {
+/// Runs the statement checks of the rules `wanted` selects on one statement.
+pub(crate) fn check_statement(effect: &Effect, ctx: &Context, wanted: impl Fn(&Rule) -> bool) -> Vec<Finding> {
     RULES
         .iter()
-        .filter(|rule| only.is_none_or(|id| id == rule.id))
-        .flat_map(|rule| (rule.check)(effect, ctx).into_iter().map(|finding| (rule.severity, finding)))
+        .filter(|rule| wanted(rule))
+        .filter_map(|rule| rule.statement)
+        .flat_map(|check| check(effect, ctx))
         .collect()
+}
+
+/// Runs the migration checks of the rules `wanted` selects, after a migration's last statement.
+pub(crate) fn check_migration(ctx: &Context, wanted: impl Fn(&Rule) -> bool) -> Vec<(usize, Finding)> {
+    RULES.iter().filter(|rule| wanted(rule)).filter_map(|rule| rule.migration).flat_map(|check| check(ctx)).collect()
+}
+
+/// Whether the statement takes a lock that blocks writes on a table that existed before the
+/// migration.
+pub(crate) fn blocks_writes_on_existing(effect: &Effect, ctx: &Context) -> bool {
+    effect.locks.iter().any(|(table, mode)| mode.blocks_writes() && !table.is_empty() && !ctx.is_new(table))
+}
+
+/// Whether the statement's time grows with an existing table: it scans or rewrites it, or
+/// writes its rows.
+pub(crate) fn is_long_on_existing(effect: &Effect, ctx: &Context) -> bool {
+    let existing = effect.locks.iter().any(|(table, _)| !table.is_empty() && !ctx.is_new(table));
+    existing && (effect.scans || effect.rewrites || matches!(effect.action, Action::WriteRows { .. }))
+        || matches!(effect.action, Action::Opaque { .. })
 }
 
 #[cfg(test)]
 pub(crate) mod test_utils {
-    use crate::{lint_script, LintOptions};
+    use crate::{LintConfig, Linter, Script};
+
+    /// Lints migrations in order with only `rule`: each is its SQL and whether it runs in a
+    /// transaction. Renders what the last one finds.
+    pub(crate) fn run_with(migrations: &[(&str, bool)], rule: &str, config: LintConfig) -> String {
+        let mut linter = Linter::new(LintConfig { only_rule: Some(rule.to_string()), ..config });
+        let mut rendered = String::new();
+        for (sql, in_transaction) in migrations {
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            let script = Script { text: sql, statements: &statements, in_transaction: *in_transaction, has_down: None };
+            rendered = linter.lint(&script).iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect();
+        }
+        rendered
+    }
 
     /// Lints `sql` (a transactional migration) with only `rule`, and renders what it finds.
     fn run(sql: &str, rule: &str) -> String {
-        let statements = cutover_migration::split_statements(sql).unwrap();
-        let options = LintOptions { in_transaction: true, only_rule: Some(rule) };
-        lint_script(&statements, &options).iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect()
+        run_with(&[(sql, true)], rule, LintConfig::default())
     }
 
     /// Asserts that `rule` finds nothing in `sql` (see `lint_errors`).
@@ -340,7 +427,7 @@ mod tests {
     #[test]
     fn every_rule_is_documented() {
         for rule in RULES {
-            for heading in ["## What it does", "## Why is this bad?", "## Instead"] {
+            for heading in ["## What it does", "## Why is this bad?", "## Instead", "## Example"] {
                 assert!(rule.doc.contains(heading), "{} lacks `{heading}`", rule.id);
             }
         }

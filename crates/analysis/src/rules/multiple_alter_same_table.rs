@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "multiple-alter-same-table";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Several `ALTER TABLE` statements on the same existing table in one migration.\n\
 \n\
@@ -13,7 +13,13 @@ Several `ALTER TABLE` statements on the same existing table in one migration.\n\
 Each statement queues for the ACCESS EXCLUSIVE lock again (and in one transaction holds it across them all); every wait in the lock queue stalls the queries behind it.\n\
 \n\
 ## Instead\n\
-Combine the changes into one `ALTER TABLE` with several comma-separated actions.";
+Combine the changes into one `ALTER TABLE` with several comma-separated actions.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ADD COLUMN a int;\n\
+ALTER TABLE users ADD COLUMN b int;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, .. } = &effect.action else { return Vec::new() };

@@ -5,7 +5,7 @@ use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "partition-attach-scan";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `ALTER TABLE ... ATTACH PARTITION` of an existing table.\n\
 \n\
@@ -13,7 +13,12 @@ pub(crate) const DOC: &str = "## What it does\n\
 PostgreSQL scans the whole partition to check that its rows fit the bound, holding an ACCESS EXCLUSIVE lock on it, unless a validated CHECK constraint already proves it.\n\
 \n\
 ## Instead\n\
-Add a CHECK constraint matching the bound `NOT VALID`, `VALIDATE` it, then `ATTACH PARTITION` (no scan), then drop the CHECK.";
+Add a CHECK constraint matching the bound `NOT VALID`, `VALIDATE` it, then `ATTACH PARTITION` (no scan), then drop the CHECK.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE events ATTACH PARTITION events_2021 FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

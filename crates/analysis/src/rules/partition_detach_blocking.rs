@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "partition-detach-blocking";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `ALTER TABLE ... DETACH PARTITION` without `CONCURRENTLY`.\n\
 \n\
@@ -13,7 +13,12 @@ pub(crate) const DOC: &str = "## What it does\n\
 A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits.\n\
 \n\
 ## Instead\n\
-`DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.";
+`DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE events DETACH PARTITION events_2020;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {

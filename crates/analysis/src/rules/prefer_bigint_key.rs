@@ -5,7 +5,7 @@ use crate::{Action, Effect};
 
 pub(crate) const RULE: &str = "prefer-bigint-key";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A primary key of type `integer` or `smallint` in a new table.\n\
 \n\
@@ -13,7 +13,12 @@ A primary key of type `integer` or `smallint` in a new table.\n\
 A 32-bit key runs out at 2.1 billion; changing the type of a primary key later rewrites the table and every table that references it.\n\
 \n\
 ## Instead\n\
-`bigint` (ideally `bigint GENERATED ALWAYS AS IDENTITY`).";
+`bigint` (ideally `bigint GENERATED ALWAYS AS IDENTITY`).\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE TABLE t (id serial PRIMARY KEY);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     let Action::CreateTable { columns, primary_key, .. } = &effect.action else { return Vec::new() };

@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "prefer-identity";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A `serial`/`bigserial` column in a new table.\n\
 \n\
@@ -13,7 +13,12 @@ A `serial`/`bigserial` column in a new table.\n\
 `serial` is a sequence that the column merely defaults to: permissions, ownership and copies of the table treat them apart, and explicit inserts silently desynchronise it.\n\
 \n\
 ## Instead\n\
-`bigint GENERATED ALWAYS AS IDENTITY` (or `BY DEFAULT`).";
+`bigint GENERATED ALWAYS AS IDENTITY` (or `BY DEFAULT`).\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE TABLE t (id bigserial);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     column_findings(effect, |column| {

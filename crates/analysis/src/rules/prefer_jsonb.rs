@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "prefer-jsonb";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A `json` column in a new table.\n\
 \n\
@@ -13,7 +13,12 @@ A `json` column in a new table.\n\
 `json` keeps the text as written and re-parses it on every access; it cannot be indexed with GIN, nor compared.\n\
 \n\
 ## Instead\n\
-`jsonb`.";
+`jsonb`.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE TABLE t (doc json);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     column_findings(effect, |column| {

@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "prefer-text-over-varchar";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A `varchar(n)` column in a new table.\n\
 \n\
@@ -13,7 +13,12 @@ A `varchar(n)` column in a new table.\n\
 In PostgreSQL `varchar(n)` is no faster than `text`; the limit is a constraint, and raising it later is a schema change on a possibly large table.\n\
 \n\
 ## Instead\n\
-`text`, with a `CHECK (length(col) <= n)` where a limit is a business rule.";
+`text`, with a `CHECK (length(col) <= n)` where a limit is a business rule.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE TABLE t (name varchar(100));\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     column_findings(effect, |column| {

@@ -5,7 +5,7 @@ use crate::Effect;
 
 pub(crate) const RULE: &str = "prefer-timestamptz";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A `timestamp` (without time zone) column in a new table.\n\
 \n\
@@ -13,7 +13,12 @@ A `timestamp` (without time zone) column in a new table.\n\
 `timestamp` stores wall-clock time with no zone: values written from servers or sessions in different time zones cannot be compared.\n\
 \n\
 ## Instead\n\
-`timestamptz`, which stores an instant.";
+`timestamptz`, which stores an instant.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE TABLE t (at timestamp);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     column_findings(effect, |column| {

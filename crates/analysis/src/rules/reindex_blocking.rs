@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "reindex-blocking";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `REINDEX` without `CONCURRENTLY`.\n\
 \n\
@@ -13,7 +13,12 @@ pub(crate) const DOC: &str = "## What it does\n\
 A plain REINDEX locks the table against writes and the index against every query that would use it for the whole rebuild.\n\
 \n\
 ## Instead\n\
-`REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`.";
+`REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`.\n\
+\n\
+## Example\n\
+```sql\n\
+REINDEX TABLE users;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::Reindex { name, concurrently: false } = &effect.action else { return Vec::new() };

@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "rename-relation";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Renaming a table, column, view or schema.\n\
 \n\
@@ -13,11 +13,15 @@ Renaming a table, column, view or schema.\n\
 Running code still uses the old name and fails the moment the migration commits; in a rolling deploy the old version keeps running for minutes.\n\
 \n\
 ## Instead\n\
-Expand and contract: add the new column (or a view with the new name), keep both in step, move the code over, then remove the old one.";
+Expand and contract: add the new column (or a view with the new name), keep both in step, move the code over, then remove the old one.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users RENAME COLUMN name TO full_name;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::Rename { object, name } = &effect.action else { return Vec::new() };
-    let table = name.split('.').next().unwrap_or(name);
+    let Action::Rename { object, table, name, .. } = &effect.action else { return Vec::new() };
     if ctx.is_new(table) {
         return Vec::new();
     }
@@ -26,7 +30,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         format!("renaming {object} `{name}` breaks every running query that uses the old name"),
         "expand and contract: add the new name alongside the old one, keep both in step, move the code, then drop the old",
     )
-    .on(table, LockMode::AccessExclusive)]
+    .on(if table.is_empty() { name } else { table }, LockMode::AccessExclusive)]
 }
 
 #[cfg(test)]

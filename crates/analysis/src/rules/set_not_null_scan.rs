@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "set-not-null-scan";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `ALTER COLUMN ... SET NOT NULL` on an existing table.\n\
 \n\
@@ -13,7 +13,12 @@ pub(crate) const DOC: &str = "## What it does\n\
 PostgreSQL scans the whole table to check for NULLs while holding an ACCESS EXCLUSIVE lock: reads and writes wait for the scan.\n\
 \n\
 ## Instead\n\
-`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE CONSTRAINT c` (a weaker lock), then `SET NOT NULL` (PostgreSQL 12+ uses the validated CHECK and skips the scan), then drop the CHECK.";
+`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`, then `VALIDATE CONSTRAINT c` (a weaker lock), then `SET NOT NULL` (PostgreSQL 12+ uses the validated CHECK and skips the scan), then drop the CHECK.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {

@@ -5,7 +5,7 @@ use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "table-rewrite-command";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 A command that rewrites a whole table: `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ... SET TABLESPACE`, `SET LOGGED`, `SET UNLOGGED`, `SET ACCESS METHOD`.\n\
 \n\
@@ -13,7 +13,12 @@ A command that rewrites a whole table: `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ..
 The table and all its indexes are copied under an ACCESS EXCLUSIVE lock: no reads or writes until the copy is done, and twice the disk space meanwhile.\n\
 \n\
 ## Instead\n\
-Reclaim space online with pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.";
+Reclaim space online with pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.\n\
+\n\
+## Example\n\
+```sql\n\
+VACUUM FULL users;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let rewrites: Vec<(String, &str)> = match &effect.action {

@@ -5,7 +5,7 @@ use crate::{Action, Effect, LockMode};
 
 pub(crate) const RULE: &str = "truncate-table";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Truncating a table in a migration.\n\
 \n\
@@ -13,7 +13,12 @@ Truncating a table in a migration.\n\
 Every row is deleted at once, under an ACCESS EXCLUSIVE lock, and the data is not recoverable from the migration.\n\
 \n\
 ## Instead\n\
-Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.";
+Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.\n\
+\n\
+## Example\n\
+```sql\n\
+TRUNCATE audit_log;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::Truncate { tables } = &effect.action else { return Vec::new() };

@@ -5,7 +5,7 @@ use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "unique-constraint-builds-index";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING INDEX`.\n\
 \n\
@@ -13,7 +13,12 @@ Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING IN
 PostgreSQL builds the constraint's index while holding an ACCESS EXCLUSIVE lock on the table: reads and writes wait for the whole build.\n\
 \n\
 ## Instead\n\
-`CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant).";
+`CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant).\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {

@@ -5,7 +5,7 @@ use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "validate-same-transaction";
 
-/// What it does, why it is bad, and what to do instead.
+/// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
 `VALIDATE CONSTRAINT` in the same transaction as the `ADD CONSTRAINT ... NOT VALID` it validates.\n\
 \n\
@@ -13,7 +13,13 @@ pub(crate) const DOC: &str = "## What it does\n\
 NOT VALID exists so that the validation scan runs under the weak SHARE UPDATE EXCLUSIVE lock; in the same transaction the ADD's strong lock is still held, so the scan blocks writes (or everything) after all.\n\
 \n\
 ## Instead\n\
-Validate in a later migration, or mark the migration `-- cutover:no-transaction` so that each statement commits on its own.";
+Validate in a later migration, or mark the migration `-- cutover:no-transaction` so that each statement commits on its own.\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID;\n\
+ALTER TABLE orders VALIDATE CONSTRAINT positive;\n\
+```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { table, commands } = &effect.action else { return Vec::new() };

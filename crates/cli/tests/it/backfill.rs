@@ -314,7 +314,9 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
     let project = Project::new();
     let child = project
         .cutover_std(&db.url)
+        // Capped so that the run outlasts the lag limit on a fast machine (it took 0.7 s uncapped).
         .args(["backfill", "--table", "t", "--set", "x = id", "--max-batch", "200", "--max-replica-lag", "300ms"])
+        .args(["--max-rows-per-second", "5000"])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();

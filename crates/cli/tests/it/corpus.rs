@@ -55,7 +55,8 @@ fn apply(root: &std::path::Path, dir: &str, to: Option<&str>) -> PgDb {
     let db = PgDb::new();
     let project = Project::new();
     let mut cmd = project.cutover(&db.url);
-    cmd.arg("--dir").arg(root.join(dir)).arg("up");
+    // Public projects' migrations have findings; applying them is the point here.
+    cmd.arg("--dir").arg(root.join(dir)).args(["up", "--allow-unsafe"]);
     if let Some(to) = to {
         cmd.args(["--to", to]);
     }
@@ -157,8 +158,7 @@ fn analysis_parses_the_postgres_corpus() {
             continue;
         };
         n_statements += statements.len();
-        let options = cutover_analysis::LintOptions { in_transaction: true, only_rule: None };
-        let diagnostics = cutover_analysis::lint_file(&text, &statements, &options);
+        let diagnostics = cutover_analysis::lint_file(&text, &statements, true);
         if let Some(d) = diagnostics.iter().find(|d| d.rule == "syntax-error") {
             n_failed += 1;
             failures.push(format!("{}:{}: {}", path.display(), d.line, d.message));
@@ -166,11 +166,10 @@ fn analysis_parses_the_postgres_corpus() {
     }
     // hatchet's goose files, split by their sections.
     let hatchet = discover(&root.join("hatchet/cmd/hatchet-migrate/migrate/migrations"), None).unwrap();
-    for migration in &hatchet.migrations {
+    let config = cutover_analysis::LintConfig::default();
+    for (migration, diagnostics) in cutover_runner::lint_set(&hatchet, &config) {
         n_statements += migration.up.statements.len();
-        let options =
-            cutover_analysis::LintOptions { in_transaction: migration.up.settings.transaction, only_rule: None };
-        if cutover_analysis::lint_script(&migration.up.statements, &options).iter().any(|d| d.rule == "syntax-error") {
+        if diagnostics.iter().any(|d| d.rule == "syntax-error") {
             n_failed += 1;
             failures.push(migration.up.path.display().to_string());
         }
@@ -183,4 +182,35 @@ fn analysis_parses_the_postgres_corpus() {
     }
     assert!(n_files > 1500, "the corpus is there: {n_files} files");
     assert!(ok >= 99.5, "{ok:.2}% of the PostgreSQL corpus parses");
+}
+
+/// The findings on whole project directories, replayed in order, by rule: printed for the
+/// closing notes, and checked for the directory-level rules that need the replay.
+#[test]
+fn analysis_findings_on_project_directories() {
+    let Some(root) = corpus() else { return };
+    let config = cutover_analysis::LintConfig::default();
+    let mut totals = std::collections::BTreeMap::<&str, usize>::new();
+    for dir in [
+        "rust-lang-registry/migrations",
+        "lemmy/migrations",
+        "vaultwarden/migrations/postgresql",
+        "hatchet/cmd/hatchet-migrate/migrate/migrations",
+    ] {
+        let set = discover(&root.join(dir), None).unwrap();
+        let mut by_severity = [0usize; 3];
+        for (_, diagnostics) in cutover_runner::lint_set(&set, &config) {
+            for d in diagnostics {
+                *totals.entry(d.rule).or_default() += 1;
+                by_severity[d.severity as usize] += 1;
+            }
+        }
+        eprintln!("{dir}: {} errors, {} warnings, {} infos", by_severity[2], by_severity[1], by_severity[0]);
+    }
+    for (rule, count) in &totals {
+        eprintln!("  {rule}: {count}");
+    }
+    // crates.io adds foreign keys and indexes them; the replay must see both.
+    assert!(totals.get("fk-missing-index").copied().unwrap_or(0) > 0);
+    assert!(totals.contains_key("index-create-blocking"));
 }

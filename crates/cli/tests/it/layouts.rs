@@ -96,7 +96,7 @@ fn round_trip(layout: &str, url: &str, count_rows: &dyn Fn() -> String) {
     write_fixture(&project, layout);
     assert_eq!(states(&project, url, layout), ["pending"; 3], "{layout}");
 
-    project.cutover(url).args(["up", "--layout", layout]).assert().success();
+    project.cutover(url).args(["up", "--allow-unsafe", "--layout", layout]).assert().success();
     assert_eq!(states(&project, url, layout), ["applied"; 3], "{layout}");
     assert_eq!(count_rows(), "2", "{layout}");
 
@@ -108,7 +108,7 @@ fn round_trip(layout: &str, url: &str, count_rows: &dyn Fn() -> String) {
     assert_eq!(states(&project, url, layout), ["reverted"; 3], "{layout}");
 
     // Reverted migrations apply again.
-    project.cutover(url).args(["up", "--layout", layout]).assert().success();
+    project.cutover(url).args(["up", "--allow-unsafe", "--layout", layout]).assert().success();
     assert_eq!(states(&project, url, layout), ["applied"; 3], "{layout}");
 }
 

@@ -11,7 +11,9 @@ fn lint_json_names_rule_place_lock_and_help() {
         "1_users.up.sql",
         "CREATE TABLE users (id bigint PRIMARY KEY, email text);\nCREATE INDEX users_email ON users (email);\n",
     );
+    project.migration("1_users.down.sql", "DROP TABLE users;\n");
     project.migration("2_index.up.sql", "-- a comment\nCREATE INDEX users_email2\n    ON users (email);\n");
+    project.migration("2_index.down.sql", "DROP INDEX users_email2;\n");
     let output = project.cutover("sqlite::memory:").args(["lint", "--format", "json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "an error-level finding exits 1");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -41,7 +43,11 @@ fn lint_json_names_rule_place_lock_and_help() {
 #[test]
 fn lint_exits_zero_when_clean_and_reports_syntax_errors_with_lines() {
     let project = Project::new();
-    project.migration("1_ok.up.sql", "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY i ON users (email);\n");
+    project.migration(
+        "1_ok.up.sql",
+        "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (email);\n",
+    );
+    project.migration("1_ok.down.sql", "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS i;\n");
     let output = project.cutover("sqlite::memory:").arg("lint").output().unwrap();
     assert!(output.status.success(), "{}", output_text(&output).0);
     assert!(output_text(&output).0.contains("0 errors, 0 warnings, 0 infos in 1 files"));
@@ -75,6 +81,7 @@ fn explain_prints_the_rule_documentation() {
 fn github_annotations() {
     let project = Project::new();
     project.migration("1_a.up.sql", "DROP TABLE users;\n");
+    project.migration("1_a.down.sql", "CREATE TABLE users (id bigint);\n");
     let output = project.cutover("sqlite::memory:").args(["lint", "--format", "github"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(

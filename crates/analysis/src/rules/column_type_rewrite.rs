@@ -1,0 +1,104 @@
+//! Rule `column-type-rewrite`: its documentation is `DOC`, printed by `cutover explain column-type-rewrite`.
+
+use crate::rules::{alter_findings, Context, Finding};
+use crate::schema::{type_change, TypeChange};
+use crate::{AlterCommand, Effect, LockMode};
+
+pub(crate) const RULE: &str = "column-type-rewrite";
+
+/// What it does, why it is bad, what to do instead, and an example it flags.
+pub(crate) const DOC: &str = "## What it does\n\
+`ALTER COLUMN ... TYPE` on an existing table, when the conversion rewrites the table: a narrower or different type, a `USING` expression. Conversions PostgreSQL does in the catalog alone (`varchar(n)` to `text` or to a longer `varchar`, `numeric(p,s)` to a wider precision, `cidr` to `inet`) pass: cutover replays the earlier migrations to know the column's current type.\n\
+\n\
+## Why is this bad?\n\
+A rewrite copies every row and rebuilds every index of the table under an ACCESS EXCLUSIVE lock: no reads, no writes, for minutes on a large table. Old application code may also break on the new type.\n\
+\n\
+## Instead\n\
+Expand and contract: add a column of the new type, keep it in step (a trigger or dual writes), backfill it in batches with `cutover backfill`, move reads, then drop the old column. For a length limit, widen (rewrite-free) or use a `CHECK (length(col) <= n) NOT VALID` constraint and validate it.\n\
+\n\
+## Example\n\
+```sql\n\
+-- users.email was created as text in an earlier migration\n\
+ALTER TABLE users ALTER COLUMN email TYPE varchar(50);\n\
+```";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    alter_findings(effect, ctx, |table, command| {
+        let AlterCommand::AlterColumnType { column, new_type, using } = command else { return None };
+        let old = ctx.schema.column_type(table, column);
+        let message = match type_change(old, new_type, *using) {
+            TypeChange::CatalogOnly => return None,
+            TypeChange::Rewrite if *using => {
+                format!("changing `{column}` to {new_type} USING an expression rewrites all of `{table}` under an ACCESS EXCLUSIVE lock")
+            }
+            TypeChange::Rewrite => {
+                let old = old.map(ToString::to_string).unwrap_or_default();
+                let utc = if (old == "timestamp" || old == "timestamptz") && ctx.pg_version >= 12 {
+                    " (unless the session time zone is UTC, PostgreSQL 12+)"
+                } else {
+                    ""
+                };
+                format!("changing `{column}` from {old} to {new_type} rewrites all of `{table}` and its indexes under an ACCESS EXCLUSIVE lock{utc}")
+            }
+            TypeChange::Unknown => format!(
+                "changing `{column}` to {new_type}: its current type is not in the linted migrations, and most type changes rewrite all of `{table}` under an ACCESS EXCLUSIVE lock"
+            ),
+        };
+        Some(
+            Finding::new(
+                RULE,
+                message,
+                "add a column of the new type, keep it in step, backfill it in batches, move reads, then drop the old one",
+            )
+            .on(table, LockMode::AccessExclusive),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::run_with;
+    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::LintConfig;
+
+    fn directory(migrations: &[&str]) -> String {
+        let migrations: Vec<(&str, bool)> = migrations.iter().map(|sql| (*sql, true)).collect();
+        run_with(&migrations, RULE, LintConfig::default())
+    }
+
+    #[test]
+    fn the_directory_case() {
+        let create = "CREATE TABLE users (id bigint PRIMARY KEY, bio varchar(200), email text);";
+        assert_eq!(directory(&[create, "ALTER TABLE users ALTER COLUMN bio TYPE text;"]), "");
+        let found = directory(&[
+            create,
+            "ALTER TABLE users ALTER COLUMN bio TYPE text;",
+            "ALTER TABLE users ALTER COLUMN email TYPE varchar(50);",
+        ]);
+        assert!(found.contains("from text to varchar(50) rewrites all of `users`"), "{found}");
+    }
+
+    #[test]
+    fn fires_on_rewrites_and_unknown_types() {
+        let found = lint_errors("ALTER TABLE users ALTER COLUMN id TYPE bigint", RULE);
+        assert!(found.contains("current type is not in the linted migrations"), "{found}");
+        let found = lint_errors("ALTER TABLE users ALTER COLUMN n TYPE int USING n::int", RULE);
+        assert!(found.contains("USING"), "{found}");
+        let found = directory(&["CREATE TABLE t (at timestamp);", "ALTER TABLE t ALTER COLUMN at TYPE timestamptz;"]);
+        assert!(found.contains("UTC"), "{found}");
+    }
+
+    #[test]
+    fn does_not_fire_on_catalog_only_changes_or_new_tables() {
+        lint_ok("CREATE TABLE t (n int);\nALTER TABLE t ALTER COLUMN n TYPE bigint;", RULE);
+        assert_eq!(
+            directory(&["CREATE TABLE t (p numeric(10,2));", "ALTER TABLE t ALTER COLUMN p TYPE numeric(14,2);"]),
+            ""
+        );
+        assert_eq!(
+            directory(&["CREATE TABLE t (s varchar(20));", "ALTER TABLE t ALTER COLUMN s TYPE varchar(40);"]),
+            ""
+        );
+    }
+}

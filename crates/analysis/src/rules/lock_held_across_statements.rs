@@ -1,0 +1,57 @@
+//! Rule `lock-held-across-statements`: its documentation is `DOC`, printed by `cutover explain lock-held-across-statements`.
+
+use crate::rules::{is_long_on_existing, Context, Finding};
+use crate::Effect;
+
+pub(crate) const RULE: &str = "lock-held-across-statements";
+
+/// What it does, why it is bad, what to do instead, and an example it flags.
+pub(crate) const DOC: &str = "## What it does\n\
+A statement that does long work (scans or rewrites an existing table, writes its rows, runs opaque code) in a transaction that already holds a lock blocking writes on an existing table, taken by an earlier statement.\n\
+\n\
+## Why is this bad?\n\
+PostgreSQL keeps every lock until the transaction ends. A quick `ALTER TABLE` followed by a slow statement keeps the table locked for the slow statement's whole duration, and holding one table's lock while waiting for another's is how migrations deadlock with the application.\n\
+\n\
+## Instead\n\
+Split the migration: one migration (one transaction) per lock-taking step, slow work in its own migration or outside the DDL transaction (`CREATE INDEX CONCURRENTLY`, `cutover backfill`).\n\
+\n\
+## Example\n\
+```sql\n\
+ALTER TABLE users ADD COLUMN score int;\n\
+UPDATE users SET score = 0;\n\
+```";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    if !ctx.in_transaction || !is_long_on_existing(effect, ctx) {
+        return Vec::new();
+    }
+    let Some((table, lock, line)) = ctx.held_locks.iter().max_by_key(|(_, mode, _)| *mode) else { return Vec::new() };
+    vec![Finding::new(
+        RULE,
+        format!("the {lock} lock on `{table}` taken at line {line} is held while this statement runs, until the transaction commits"),
+        "split the migration so that slow work does not run while another statement's lock is held",
+    )
+    .on(table, *lock)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
+    use crate::LintConfig;
+
+    #[test]
+    fn fires_on_slow_work_after_a_lock() {
+        let found = lint_errors("ALTER TABLE users ADD COLUMN score int;\nUPDATE users SET score = 0;", RULE);
+        assert!(found.contains("ACCESS EXCLUSIVE lock on `users` taken at line 1"), "{found}");
+    }
+
+    #[test]
+    fn does_not_fire_on_quick_statements_new_tables_or_outside_a_transaction() {
+        lint_ok("ALTER TABLE users ADD COLUMN a int;\nALTER TABLE orders ADD COLUMN b int;", RULE);
+        lint_ok("CREATE TABLE t (id int);\nALTER TABLE t ADD COLUMN a int;\nUPDATE t SET a = 1;", RULE);
+        let own_transaction =
+            "BEGIN;\nALTER TABLE users ADD COLUMN score int;\nCOMMIT;\nUPDATE users SET score = 0 WHERE id < 10;";
+        assert_eq!(run_with(&[(own_transaction, false)], RULE, LintConfig::default()), "");
+    }
+}

@@ -1,0 +1,66 @@
+//! Rule `statement-timeout-missing`: its documentation is `DOC`, printed by `cutover explain statement-timeout-missing`.
+
+use crate::rules::{is_long_on_existing, Context, Finding};
+use crate::Effect;
+
+pub(crate) const RULE: &str = "statement-timeout-missing";
+
+/// What it does, why it is bad, what to do instead, and an example it flags.
+pub(crate) const DOC: &str = "## What it does\n\
+A migration run by another tool than cutover that scans, rewrites or writes the rows of an existing table without first setting `statement_timeout`. Like `lock-timeout-missing`, it only fires with `--assume-runner external`: cutover's runner sets `statement_timeout` itself.\n\
+\n\
+## Why is this bad?\n\
+Without a statement timeout, a statement that turns out to be slow on the production table (a validation scan, a rewrite, a mass update) keeps its locks for as long as it runs, and nobody decided how long that may be.\n\
+\n\
+## Instead\n\
+Start the migration with `SET statement_timeout = '...'` sized for the work, or run long work outside the migration (`cutover backfill`, `CREATE INDEX CONCURRENTLY`).\n\
+\n\
+## Example\n\
+```sql\n\
+-- run by psql or another migration tool\n\
+ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '');\n\
+```";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    if !ctx.external_runner
+        || ctx.statement_timeout_set
+        || ctx.long_statement_before
+        || !is_long_on_existing(effect, ctx)
+    {
+        return Vec::new();
+    }
+    let table = effect.locks.first().map_or("", |(table, _)| table.as_str());
+    let mut finding = Finding::new(
+        RULE,
+        format!("this statement's time grows with `{table}` and no statement_timeout bounds it"),
+        "begin the file with SET statement_timeout = '...' sized for the work (cutover's runner sets one)",
+    );
+    if let Some((table, lock)) = effect.locks.first() {
+        finding = finding.on(table, *lock);
+    }
+    vec![finding]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::run_with;
+    use crate::LintConfig;
+
+    fn external(sql: &str) -> String {
+        run_with(&[(sql, true)], RULE, LintConfig { external_runner: true, ..LintConfig::default() })
+    }
+
+    #[test]
+    fn fires_on_long_work_under_an_external_runner() {
+        assert!(external("UPDATE users SET active = true;").contains("`users`"));
+        assert!(external("ALTER TABLE users ADD CONSTRAINT c CHECK (n > 0);").contains("statement_timeout"));
+    }
+
+    #[test]
+    fn does_not_fire_with_a_timeout_under_cutover_or_on_quick_statements() {
+        assert_eq!(external("SET statement_timeout = '5min';\nUPDATE users SET active = true;"), "");
+        assert_eq!(run_with(&[("UPDATE users SET active = true;", true)], RULE, LintConfig::default()), "");
+        assert_eq!(external("ALTER TABLE users ADD COLUMN bio text;"), "");
+    }
+}

@@ -1,0 +1,268 @@
+//! The schema as the linted migrations built it: replayed statement by statement, so that a rule
+//! knows a column's current type, the indexes of a table, or that a table is partitioned.
+//!
+//! It is what the migrations say, not what a live database holds: a table the linted migrations
+//! never create is simply unknown, and rules treat unknown tables as existing (possibly large).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::effect::ColumnType;
+use crate::{Action, AlterCommand, Effect};
+
+/// Tables, their columns and indexes, and domains, as the migrations so far define them.
+#[derive(Debug, Default, Clone)]
+pub struct Schema {
+    tables: HashMap<String, Table>,
+    constrained_domains: HashSet<String>,
+}
+
+/// One table of the [`Schema`].
+#[derive(Debug, Default, Clone)]
+pub struct Table {
+    /// Columns with their types, in order.
+    pub columns: Vec<(String, ColumnType)>,
+    /// Indexes: their names (empty when PostgreSQL picks one) and leading plain columns.
+    pub indexes: Vec<(String, Vec<String>)>,
+    /// Whether it is a partitioned table.
+    pub partitioned: bool,
+}
+
+impl Schema {
+    /// The table named `name`, if the migrations so far create it.
+    pub fn table(&self, name: &str) -> Option<&Table> {
+        self.tables.get(name)
+    }
+
+    /// The current type of `table.column`, if known.
+    pub fn column_type(&self, table: &str, column: &str) -> Option<&ColumnType> {
+        self.table(table)?.columns.iter().find(|(name, _)| name == column).map(|(_, t)| t)
+    }
+
+    /// Whether `table` is known to be partitioned.
+    pub fn is_partitioned(&self, table: &str) -> bool {
+        self.table(table).is_some_and(|t| t.partitioned)
+    }
+
+    /// Whether `name` is a domain with a `CHECK` or `NOT NULL` constraint.
+    pub fn is_constrained_domain(&self, name: &str) -> bool {
+        self.constrained_domains.contains(name)
+    }
+
+    /// Whether an index of `table` starts with exactly `columns` (in any order), so that a lookup
+    /// by them (a foreign key's, say) needs no scan. `None` when the table is unknown.
+    pub fn has_index_on(&self, table: &str, columns: &[String]) -> Option<bool> {
+        let table = self.table(table)?;
+        let wanted: HashSet<&String> = columns.iter().collect();
+        Some(table.indexes.iter().any(|(_, indexed)| {
+            indexed.len() >= columns.len() && indexed[..columns.len()].iter().collect::<HashSet<_>>() == wanted
+        }))
+    }
+
+    /// Replays one statement's effect.
+    pub fn apply(&mut self, effect: &Effect) {
+        match &effect.action {
+            Action::CreateTable { table, columns, unique_keys, partitioned, partition_of, .. } => {
+                let mut created = Table {
+                    columns: columns.iter().map(|c| (c.name.clone(), canonical(&c.column_type))).collect(),
+                    indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
+                    partitioned: *partitioned,
+                };
+                if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
+                    created.columns.clone_from(&parent.columns);
+                }
+                self.tables.insert(table.clone(), created);
+            }
+            Action::DropTable { tables } => {
+                for table in tables {
+                    self.tables.remove(table);
+                }
+            }
+            Action::CreateIndex { name, table, columns, partial: false, .. } => {
+                if let Some(t) = self.tables.get_mut(table) {
+                    t.indexes.push((name.clone(), columns.clone()));
+                }
+            }
+            Action::DropIndex { names, .. } => {
+                for table in self.tables.values_mut() {
+                    table.indexes.retain(|(name, _)| !names.contains(name));
+                }
+            }
+            Action::Rename { object: "table", table, new_name, .. } => {
+                if let Some(t) = self.tables.remove(table) {
+                    // A rename keeps the schema; `new_name` is never qualified.
+                    let renamed = match table.rsplit_once('.') {
+                        Some((schema, _)) => format!("{schema}.{new_name}"),
+                        None => new_name.clone(),
+                    };
+                    self.tables.insert(renamed, t);
+                }
+            }
+            Action::Rename { object: "column", table, name, new_name } => {
+                let old = name.rsplit('.').next().unwrap_or(name);
+                if let Some(t) = self.tables.get_mut(table) {
+                    for (column, _) in &mut t.columns {
+                        if column == old {
+                            column.clone_from(new_name);
+                        }
+                    }
+                    for (_, indexed) in &mut t.indexes {
+                        for column in indexed.iter_mut().filter(|c| *c == old) {
+                            column.clone_from(new_name);
+                        }
+                    }
+                }
+            }
+            Action::CreateDomain { name, constrained: true } => {
+                self.constrained_domains.insert(name.clone());
+            }
+            Action::ConstrainDomain { name, .. } => {
+                self.constrained_domains.insert(name.clone());
+            }
+            Action::AlterTable { table, commands } => {
+                let Some(t) = self.tables.get_mut(table) else { return };
+                for command in commands {
+                    match command {
+                        AlterCommand::AddColumn { column, column_type, .. } => {
+                            t.columns.push((column.clone(), canonical(column_type)));
+                        }
+                        AlterCommand::DropColumn { column } => {
+                            t.columns.retain(|(name, _)| name != column);
+                            // PostgreSQL drops the indexes that use the column.
+                            t.indexes.retain(|(_, indexed)| !indexed.contains(column));
+                        }
+                        AlterCommand::AlterColumnType { column, new_type, .. } => {
+                            for (name, column_type) in &mut t.columns {
+                                if name == column {
+                                    *column_type = canonical(new_type);
+                                }
+                            }
+                        }
+                        AlterCommand::AddConstraint { kind: "PRIMARY KEY" | "UNIQUE", columns, .. }
+                            if !columns.is_empty() =>
+                        {
+                            t.indexes.push((String::new(), columns.clone()));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the column's type is once created: `serial` is `int4` with a default, and so on.
+fn canonical(column_type: &ColumnType) -> ColumnType {
+    let name = match column_type.name.as_str() {
+        "serial" | "serial4" => "int4",
+        "bigserial" | "serial8" => "int8",
+        "smallserial" | "serial2" => "int2",
+        other => other,
+    };
+    ColumnType { name: name.to_string(), ..column_type.clone() }
+}
+
+/// What changing a column's type costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeChange {
+    /// A catalog change only (binary-coercible, a wider or removed length limit).
+    CatalogOnly,
+    /// Every row is rewritten (and every index rebuilt) under an ACCESS EXCLUSIVE lock.
+    Rewrite,
+    /// The current type is not known, so the cost cannot be told.
+    Unknown,
+}
+
+/// What changing a column from `old` to `new` costs. `using` is
+/// whether a `USING` expression is given: it is computed per row, so it always rewrites.
+pub fn type_change(old: Option<&ColumnType>, new: &ColumnType, using: bool) -> TypeChange {
+    if using {
+        return TypeChange::Rewrite;
+    }
+    let Some(old) = old else { return TypeChange::Unknown };
+    let new = canonical(new);
+    if old.array != new.array {
+        return TypeChange::Rewrite;
+    }
+    let limit = |t: &ColumnType| t.modifiers.first().copied();
+    let free = match (old.name.as_str(), new.name.as_str()) {
+        _ if *old == new => true,
+        // A length limit removed or raised is checked by no row: PostgreSQL only edits the catalog.
+        ("varchar", "varchar") | ("varbit", "varbit") => match (limit(old), limit(&new)) {
+            (_, None) => true,
+            (Some(was), Some(now)) => now >= was,
+            (None, Some(_)) => false,
+        },
+        ("varchar", "text") | ("text", "varchar") => new.modifiers.is_empty(),
+        // Same scale, more (or unlimited) precision.
+        ("numeric", "numeric") => match (old.modifiers.as_slice(), new.modifiers.as_slice()) {
+            (_, []) => true,
+            ([p1], [p2]) => p2 >= p1,
+            ([p1, s1], [p2, s2]) => s1 == s2 && p2 >= p1,
+            ([p1], [p2, 0]) => p2 >= p1,
+            _ => false,
+        },
+        ("cidr", "inet") => true,
+        _ => false,
+    };
+    if free {
+        TypeChange::CatalogOnly
+    } else {
+        TypeChange::Rewrite
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ty(name: &str, modifiers: &[i64]) -> ColumnType {
+        ColumnType { name: name.into(), modifiers: modifiers.to_vec(), array: false }
+    }
+
+    #[test]
+    fn rewrite_free_type_changes() {
+        let free = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false) == TypeChange::CatalogOnly;
+        assert!(free(ty("varchar", &[200]), ty("text", &[])));
+        assert!(free(ty("varchar", &[200]), ty("varchar", &[300])));
+        assert!(free(ty("varchar", &[200]), ty("varchar", &[])));
+        assert!(free(ty("text", &[]), ty("varchar", &[])));
+        assert!(free(ty("numeric", &[10, 2]), ty("numeric", &[12, 2])));
+        assert!(free(ty("numeric", &[10, 2]), ty("numeric", &[])));
+        assert!(free(ty("cidr", &[]), ty("inet", &[])));
+        assert!(free(ty("int4", &[]), ty("serial", &[])), "serial is int4");
+    }
+
+    #[test]
+    fn type_changes_that_rewrite() {
+        let rewrites = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false) == TypeChange::Rewrite;
+        assert!(rewrites(ty("text", &[]), ty("varchar", &[50])));
+        assert!(rewrites(ty("varchar", &[200]), ty("varchar", &[100])));
+        assert!(rewrites(ty("int4", &[]), ty("int8", &[])));
+        assert!(rewrites(ty("numeric", &[10, 2]), ty("numeric", &[12, 3])));
+        assert!(rewrites(ty("timestamp", &[]), ty("timestamptz", &[])));
+        assert!(rewrites(ty("json", &[]), ty("jsonb", &[])));
+        assert_eq!(type_change(Some(&ty("text", &[])), &ty("text", &[]), true), TypeChange::Rewrite, "USING");
+        assert_eq!(type_change(None, &ty("text", &[]), false), TypeChange::Unknown);
+    }
+
+    #[test]
+    fn replay_tracks_tables_columns_and_indexes() {
+        let mut schema = Schema::default();
+        for sql in [
+            "CREATE TABLE users (id bigint PRIMARY KEY, bio varchar(200), org_id bigint)",
+            "ALTER TABLE users ALTER COLUMN bio TYPE text",
+            "CREATE INDEX users_org ON users (org_id, id)",
+            "ALTER TABLE users RENAME TO members",
+        ] {
+            schema.apply(&crate::postgres::analyze_statement(sql).unwrap());
+        }
+        assert!(schema.table("users").is_none());
+        assert_eq!(schema.column_type("members", "bio"), Some(&ty("text", &[])));
+        assert_eq!(schema.has_index_on("members", &["org_id".into()]), Some(true));
+        assert_eq!(schema.has_index_on("members", &["bio".into()]), Some(false));
+        schema.apply(&crate::postgres::analyze_statement("DROP INDEX users_org").unwrap());
+        assert_eq!(schema.has_index_on("members", &["org_id".into()]), Some(false));
+        assert_eq!(schema.has_index_on("members", &["id".into()]), Some(true), "the primary key");
+    }
+}
