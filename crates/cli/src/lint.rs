@@ -124,7 +124,15 @@ fn render_human(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, 
         }
     }
     let (errors, warnings, infos) = totals;
-    writeln!(out, "{errors} errors, {warnings} warnings, {infos} infos in {} files", results.len())
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    writeln!(
+        out,
+        "{}, {}, {} in {}",
+        count(errors, "error"),
+        count(warnings, "warning"),
+        count(infos, "info"),
+        count(results.len(), "file")
+    )
 }
 
 /// GitHub Actions annotations: `::error file=...,line=...,endLine=...,title=...::message`.

@@ -1,7 +1,7 @@
 //! Rule `lock-held-across-statements`: its documentation is `DOC`, printed by `cutover explain lock-held-across-statements`.
 
 use crate::rules::{is_long_on_existing, Context, Finding};
-use crate::Effect;
+use crate::{Effect, LockMode};
 
 pub(crate) const RULE: &str = "lock-held-across-statements";
 
@@ -25,7 +25,13 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !ctx.in_transaction || !is_long_on_existing(effect, ctx) {
         return Vec::new();
     }
-    let Some((table, lock, line)) = ctx.held_locks.iter().max_by_key(|(_, mode, _)| *mode) else { return Vec::new() };
+    // A lock this statement takes anyway, as strong or stronger, is not held any longer for it.
+    let retaken = |table: &str, held: LockMode| effect.locks.iter().any(|(t, mode)| t == table && *mode >= held);
+    let Some((table, lock, line)) =
+        ctx.held_locks.iter().filter(|(table, mode, _)| !retaken(table, *mode)).max_by_key(|(_, mode, _)| *mode)
+    else {
+        return Vec::new();
+    };
     vec![Finding::new(
         RULE,
         format!("the {lock} lock on `{table}` taken at line {line} is held while this statement runs, until the transaction commits"),

@@ -1,4 +1,5 @@
-//! `cutover lint`: the JSON contract and exit codes.
+//! `cutover lint`: the output formats, exit codes, the schema replay across files, `[lint]`
+//! configuration, and snapshots of the human output.
 
 use serde_json::{json, Value};
 
@@ -50,7 +51,7 @@ fn lint_exits_zero_when_clean_and_reports_syntax_errors_with_lines() {
     project.migration("1_ok.down.sql", "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS i;\n");
     let output = project.cutover("sqlite::memory:").arg("lint").output().unwrap();
     assert!(output.status.success(), "{}", output_text(&output).0);
-    assert!(output_text(&output).0.contains("0 errors, 0 warnings, 0 infos in 1 files"));
+    assert!(output_text(&output).0.contains("0 errors, 0 warnings, 0 infos in 1 file"));
 
     project.migration("2_bad.up.sql", "SELECT 1;\nALTER TABLE users ADD COLUMN;\nDROP TABLE users;\n");
     let output =
@@ -88,4 +89,189 @@ fn github_annotations() {
         output_text(&output).0,
         "::error file=migrations/1_a.up.sql,line=1,endLine=1,title=drop-table::dropping `users` destroys its data, and code that still uses it fails (help: first deploy code that no longer uses the table, then drop it in a later migration (rename it aside first if you may need it back))\n"
     );
+}
+
+/// Lints the project's migrations directory with `args`, and returns stdout and the exit code.
+fn lint(project: &Project, args: &[&str]) -> (String, Option<i32>) {
+    let output = project.cutover("sqlite::memory:").arg("lint").args(args).output().unwrap();
+    (output_text(&output).0, output.status.code())
+}
+
+fn rules_found(stdout: &str) -> Vec<String> {
+    let report: Value = serde_json::from_str(stdout).unwrap();
+    report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] != "info")
+        .map(|d| {
+            format!(
+                "{}:{} {}",
+                d["path"].as_str().unwrap().rsplit('/').next().unwrap(),
+                d["line"],
+                d["rule"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_directory_is_replayed_in_order() {
+    let project = Project::new();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, bio varchar(200), email text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("2_bio.up.sql", "ALTER TABLE users ALTER COLUMN bio TYPE text;\n")
+        .migration("2_bio.down.sql", "ALTER TABLE users ALTER COLUMN bio TYPE varchar(200);\n")
+        .migration("3_email.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(50);\n")
+        .migration("3_email.down.sql", "ALTER TABLE users ALTER COLUMN email TYPE text;\n");
+    let (stdout, code) = lint(
+        &project,
+        &[
+            "--format",
+            "json",
+            "--",
+            "migrations/1_users.up.sql",
+            "migrations/2_bio.up.sql",
+            "migrations/3_email.up.sql",
+        ],
+    );
+    assert_eq!(rules_found(&stdout), ["3_email.up.sql:1 column-type-rewrite"], "files given in order replay too");
+    assert_eq!(code, Some(1));
+    let (stdout, _) = lint(&project, &["--format", "json"]);
+    // The down scripts are not linted: the rule is about the up migration 3.
+    assert_eq!(rules_found(&stdout), ["3_email.up.sql:1 column-type-rewrite"]);
+}
+
+#[test]
+fn the_classic_unsafe_migration_is_caught() {
+    let project = Project::new();
+    project.migration(
+        "1_score.up.sql",
+        "ALTER TABLE users ADD COLUMN score int;\nUPDATE users SET score = 0;\nALTER TABLE users ALTER COLUMN score SET NOT NULL;\n",
+    );
+    let (stdout, code) = lint(&project, &["--format", "json"]);
+    assert_eq!(code, Some(1));
+    let found = rules_found(&stdout);
+    for expected in [
+        "1_score.up.sql:2 backfill-in-migration",
+        "1_score.up.sql:3 set-not-null-scan",
+        "1_score.up.sql:2 lock-held-across-statements",
+        "1_score.up.sql:3 multiple-alter-same-table",
+        "1_score.up.sql:1 missing-down-migration",
+    ] {
+        assert!(found.iter().any(|f| f == expected), "{expected} in {found:?}");
+    }
+}
+
+#[test]
+fn lint_config_disables_and_relevels_rules() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "DROP TABLE users;\nALTER TABLE t ADD COLUMN c varchar(20);\n");
+    std::fs::write(
+        project.path("cutover.toml"),
+        "[lint]\ndisable = [\"missing-down-migration\", \"prefer-text-over-varchar\"]\n[lint.levels]\ndrop-table = \"warning\"\n",
+    )
+    .unwrap();
+    let (stdout, code) = lint(&project, &["--config", "cutover.toml", "--format", "json"]);
+    assert_eq!(code, Some(0), "the only error was re-levelled to a warning: {stdout}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"], json!({"errors": 0, "warnings": 1, "infos": 0, "files": 1}));
+    assert_eq!(report["diagnostics"][0]["severity"], "warning");
+
+    std::fs::write(project.path("cutover.toml"), "[lint]\ndisable = [\"no-such-rule\"]\n").unwrap();
+    let output = project.cutover("sqlite::memory:").args(["--config", "cutover.toml", "lint"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output).1.contains("no rule `no-such-rule`"), "{}", output_text(&output).1);
+}
+
+#[test]
+fn an_external_runner_needs_its_own_timeouts() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "ALTER TABLE users ADD COLUMN bio text;\n");
+    project.migration("1_a.down.sql", "ALTER TABLE users DROP COLUMN bio;\n");
+    let (stdout, code) = lint(&project, &["--format", "json"]);
+    assert_eq!((rules_found(&stdout).len(), code), (0, Some(0)), "{stdout}");
+    let (stdout, code) = lint(&project, &["--format", "json", "--assume-runner", "external"]);
+    assert_eq!(rules_found(&stdout), ["1_a.up.sql:1 lock-timeout-missing"]);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn pg_version_changes_what_is_flagged() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "ALTER TABLE users ADD COLUMN n int NOT NULL DEFAULT 0;\n");
+    project.migration("1_a.down.sql", "ALTER TABLE users DROP COLUMN n;\n");
+    let (stdout, _) = lint(&project, &["--format", "json"]);
+    assert!(rules_found(&stdout).is_empty(), "a fast default from PostgreSQL 11: {stdout}");
+    let (stdout, _) = lint(&project, &["--format", "json", "--pg-version", "10"]);
+    assert_eq!(rules_found(&stdout), ["1_a.up.sql:1 add-column-table-rewrite"]);
+    let output = project.cutover("sqlite::memory:").args(["lint", "--pg-version", "99"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn sarif_for_code_scanning() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "-- drop it\nDROP TABLE users;\n");
+    project.migration("1_a.down.sql", "CREATE TABLE users (id bigint);\n");
+    let (stdout, code) = lint(&project, &["--format", "sarif"]);
+    assert_eq!(code, Some(1));
+    let log: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "cutover");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    assert!(rules.len() >= 49, "every rule is described: {}", rules.len());
+    let result = &run["results"][0];
+    assert_eq!(result["ruleId"], "drop-table");
+    assert_eq!(result["level"], "error");
+    assert_eq!(rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"], "drop-table");
+    let region = &result["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(
+        (region["startLine"].as_u64(), region["endColumn"].as_u64()),
+        (Some(2), Some(17)),
+        "just past `DROP TABLE users`"
+    );
+    assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "migrations/1_a.up.sql");
+}
+
+#[test]
+fn every_rule_explains_itself() {
+    let project = Project::new();
+    for rule in cutover_analysis::rules::RULES {
+        let output = project.cutover("sqlite::memory:").args(["explain", rule.id]).output().unwrap();
+        let (stdout, _) = output_text(&output);
+        assert!(output.status.success(), "{}", rule.id);
+        assert!(stdout.contains("## Example\n```sql\n"), "{}: {stdout}", rule.id);
+    }
+}
+
+/// The human output, as people see it (no colour: `NO_COLOR` is set for tests).
+fn human(sql: &str) -> String {
+    let project = Project::new();
+    project.migration("1_change.up.sql", sql);
+    project.migration("1_change.down.sql", "SELECT 1;\n");
+    lint(&project, &[]).0
+}
+
+#[test]
+fn snapshot_index_and_not_null() {
+    insta::assert_snapshot!(human(
+        "-- Adds a lookup index and makes email required.\nCREATE INDEX users_email ON users (email);\nALTER TABLE users\n    ALTER COLUMN email SET NOT NULL;\n"
+    ));
+}
+
+#[test]
+fn snapshot_syntax_error_and_ignore() {
+    insta::assert_snapshot!(human(
+        "-- cutover:ignore drop-table reason=\"archived in 2024, no reader left\"\nDROP TABLE audit_2019;\n-- cutover:ignore truncate-table\nTRUNCATE sessions;\nALTER TABLE users ADD COLUMN;\n"
+    ));
+}
+
+#[test]
+fn snapshot_foreign_key_without_index() {
+    insta::assert_snapshot!(human(
+        "CREATE TABLE orders (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    user_id bigint NOT NULL REFERENCES users (id)\n);\nALTER TABLE payments ADD CONSTRAINT payments_order_fk FOREIGN KEY (order_id) REFERENCES orders (id);\n"
+    ));
 }

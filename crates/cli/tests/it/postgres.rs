@@ -452,3 +452,42 @@ fn an_interrupted_no_transaction_down_blocks_up_and_resumes_with_down() {
     project.cutover(&db.url).arg("up").assert().success();
     assert_eq!(db.tables(), "cutover_history,t");
 }
+
+/// The approval gate: `up` refuses a migration with an error-level finding before applying
+/// anything, prints the findings, and accepts it once each is ignored with a reason or the run
+/// says `--allow-unsafe`.
+#[test]
+fn up_refuses_unsafe_migrations_until_reviewed() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
+        .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2_index.up.sql:1: error[index-create-blocking]"), "{stderr}");
+    assert!(stderr.contains("--allow-unsafe"), "{stderr}");
+    assert_eq!(db.tables(), "cutover_history", "nothing was applied, not even migration 1");
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history"), "0");
+
+    // An ignore without a reason does not count.
+    project.migration(
+        "2_index.up.sql",
+        "-- cutover:ignore index-create-blocking\nCREATE INDEX users_email ON users (email);\n",
+    );
+    assert_eq!(project.cutover(&db.url).arg("up").output().unwrap().status.code(), Some(1));
+    project.migration(
+        "2_index.up.sql",
+        "-- cutover:ignore index-create-blocking reason=\"users is empty until launch\"\nCREATE INDEX users_email ON users (email);\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "2");
+
+    project.migration("3_drop.up.sql", "ALTER TABLE users DROP COLUMN email;\n");
+    project.migration("3_drop.down.sql", "ALTER TABLE users ADD COLUMN email text;\n");
+    assert_eq!(project.cutover(&db.url).args(["up", "--dry-run"]).output().unwrap().status.code(), Some(1));
+    project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
+}
