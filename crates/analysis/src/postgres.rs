@@ -609,11 +609,15 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
             let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
                 return AlterCommand::Other;
             };
-            AlterCommand::AlterColumnType {
-                column: cmd.name.clone(),
-                new_type: column_type(def.type_name.as_ref()),
-                using: def.raw_default.is_some(),
-            }
+            // `USING col` (or `USING col::type`) is the plain conversion PostgreSQL does anyway.
+            let using = def.raw_default.as_ref().and_then(|e| e.node.as_ref()).is_some_and(|expr| {
+                let expr = match expr {
+                    NodeEnum::TypeCast(cast) => cast.arg.as_ref().and_then(|a| a.node.as_ref()),
+                    other => Some(other),
+                };
+                !matches!(expr, Some(NodeEnum::ColumnRef(r)) if string_values(&r.fields) == [cmd.name.as_str()])
+            });
+            AlterCommand::AlterColumnType { column: cmd.name.clone(), new_type: column_type(def.type_name.as_ref()), using }
         }
         Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn { column: cmd.name.clone() },
         Ok(AlterTableType::AtDropNotNull) => AlterCommand::DropNotNull { column: cmd.name.clone() },

@@ -83,10 +83,14 @@ mod tests {
     fn fires_on_rewrites_and_unknown_types() {
         let found = lint_errors("ALTER TABLE users ALTER COLUMN id TYPE bigint", RULE);
         assert!(found.contains("current type is not in the linted migrations"), "{found}");
-        let found = lint_errors("ALTER TABLE users ALTER COLUMN n TYPE int USING n::int", RULE);
+        let found = lint_errors("ALTER TABLE users ALTER COLUMN n TYPE int USING trim(n)::int", RULE);
         assert!(found.contains("USING"), "{found}");
         let found = directory(&["CREATE TABLE t (at timestamp);", "ALTER TABLE t ALTER COLUMN at TYPE timestamptz;"]);
         assert!(found.contains("UTC"), "{found}");
+        let plain_using = directory(&["CREATE TABLE t (s varchar(9));", "ALTER TABLE t ALTER COLUMN s TYPE text USING s;"]);
+        assert_eq!(plain_using, "", "USING the column itself is the plain conversion");
+        let computed = directory(&["CREATE TABLE t (s varchar(9));", "ALTER TABLE t ALTER COLUMN s TYPE text USING lower(s);"]);
+        assert!(computed.contains("USING"), "{computed}");
     }
 
     #[test]

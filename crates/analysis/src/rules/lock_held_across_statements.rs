@@ -56,6 +56,8 @@ mod tests {
     fn does_not_fire_on_quick_statements_new_tables_or_outside_a_transaction() {
         lint_ok("ALTER TABLE users ADD COLUMN a int;\nALTER TABLE orders ADD COLUMN b int;", RULE);
         lint_ok("CREATE TABLE t (id int);\nALTER TABLE t ADD COLUMN a int;\nUPDATE t SET a = 1;", RULE);
+        // The key's scan reads the new table; the existing one is only locked.
+        lint_ok("CREATE TABLE c (u int);\nALTER TABLE users ADD COLUMN x int;\nALTER TABLE c ADD FOREIGN KEY (u) REFERENCES users;", RULE);
         let own_transaction =
             "BEGIN;\nALTER TABLE users ADD COLUMN score int;\nCOMMIT;\nUPDATE users SET score = 0 WHERE id < 10;";
         assert_eq!(run_with(&[(own_transaction, false)], RULE, LintConfig::default()), "");

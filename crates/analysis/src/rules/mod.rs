@@ -378,8 +378,10 @@ pub(crate) fn blocks_writes_on_existing(effect: &Effect, ctx: &Context) -> bool 
 /// Whether the statement's time grows with an existing table: it scans or rewrites it, or
 /// writes its rows.
 pub(crate) fn is_long_on_existing(effect: &Effect, ctx: &Context) -> bool {
-    let existing = effect.locks.iter().any(|(table, _)| !table.is_empty() && !ctx.is_new(table));
-    existing && (effect.scans || effect.rewrites || matches!(effect.action, Action::WriteRows { .. }))
+    // The first lock is on the table the statement works on (others, such as a foreign key's
+    // referenced table, are only locked).
+    let works_on_existing = effect.locks.first().is_some_and(|(table, _)| !table.is_empty() && !ctx.is_new(table));
+    works_on_existing && (effect.scans || effect.rewrites || matches!(effect.action, Action::WriteRows { .. }))
         || matches!(effect.action, Action::Opaque { .. })
 }
 
