@@ -24,7 +24,8 @@ pub struct Effect {
     pub requires_no_transaction: bool,
     /// Identifiers longer than PostgreSQL's 63 bytes, which it silently truncates.
     pub long_identifiers: Vec<String>,
-    /// The string literals it contains (to see a new enum value used).
+    /// The string literals it contains (to see a new enum value used); filled by the linter
+    /// only while a rule needs them ([`crate::postgres::string_literals`]).
     pub string_literals: Vec<String>,
     /// For a statement that creates or drops something: whether it says `IF [NOT] EXISTS`, so
     /// that running it twice is harmless. `None` for other statements.
@@ -300,6 +301,8 @@ pub enum AlterCommand {
         columns: Vec<String>,
         /// For a `FOREIGN KEY`: the referenced table.
         references: Option<String>,
+        /// For `CHECK (col IS NOT NULL)`: the column it proves has no NULL once validated.
+        not_null_column: Option<String>,
     },
     /// `VALIDATE CONSTRAINT`.
     ValidateConstraint {

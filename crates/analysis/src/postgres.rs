@@ -1,7 +1,7 @@
 //! The PostgreSQL front end: PostgreSQL's own grammar (libpg_query, through `pg_query`) turned
 //! into [`Effect`]s. No `pg_query` type leaves this module.
 
-use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, TransactionStmtKind, VariableSetKind};
+use pg_query::protobuf::{AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind, VariableSetKind};
 use pg_query::{NodeEnum, NodeRef};
 
 use crate::effect::{ColumnType, ForeignKey, TransactionControl};
@@ -30,21 +30,87 @@ pub struct ParseError {
     pub position: Option<usize>,
 }
 
+/// Whether the rules need the statement's parse tree: only the statement kinds [`effect_of`]
+/// reads do. The others (a view's query, a function body, rows inserted, grants) are checked
+/// against the grammar without building the tree, which is most of the parsing time on real
+/// migrations.
+fn needs_tree(sql: &str) -> bool {
+    let words = cutover_migration::leading_keywords(sql, 4);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["CREATE", "OR", "REPLACE", kind] => matches!(*kind, "TRIGGER" | "CONSTRAINT"),
+        ["CREATE", kind, ..] => matches!(
+            *kind,
+            "TABLE"
+                | "INDEX"
+                | "UNIQUE"
+                | "DOMAIN"
+                | "TRIGGER"
+                | "CONSTRAINT"
+                | "TEMP"
+                | "TEMPORARY"
+                | "UNLOGGED"
+                | "GLOBAL"
+                | "LOCAL"
+        ),
+        [first, ..] => matches!(
+            *first,
+            "ALTER"
+                | "DROP"
+                | "UPDATE"
+                | "DELETE"
+                | "WITH"
+                | "TRUNCATE"
+                | "REINDEX"
+                | "VACUUM"
+                | "ANALYZE"
+                | "ANALYSE"
+                | "CLUSTER"
+                | "REFRESH"
+                | "DO"
+                | "CALL"
+                | "EXECUTE"
+                | "BEGIN"
+                | "START"
+                | "COMMIT"
+                | "END"
+                | "ROLLBACK"
+                | "ABORT"
+                | "SET"
+                | "RESET"
+        ),
+        // Not a statement that starts with a word: let the parser say what it is.
+        [] => true,
+    }
+}
+
+fn parse_error(err: pg_query::Error) -> ParseError {
+    let message = err.to_string();
+    ParseError { message: message.trim_start_matches("Invalid statement: ").to_string(), position: None }
+}
+
 /// The effect of one statement, or why it does not parse.
 pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
-    let parsed = pg_query::parse(sql, pg_query::ParserOptions::default()).map_err(|err| {
-        let message = err.to_string();
-        ParseError { message: message.trim_start_matches("Invalid statement: ").to_string(), position: None }
-    })?;
+    if !needs_tree(sql) {
+        pg_query::summary(sql, pg_query::ParserOptions::default(), -1).map_err(parse_error)?;
+        let mut effect = other();
+        effect.long_identifiers = scan_words(sql, false).0;
+        return Ok(effect);
+    }
+    let parsed = pg_query::parse(sql, pg_query::ParserOptions::default()).map_err(parse_error)?;
     let node = parsed.protobuf.stmts.first().and_then(|raw| raw.stmt.as_ref()).and_then(|stmt| stmt.node.as_ref());
     let mut effect = match node {
         Some(node) => effect_of(node),
         None => other(),
     };
-    let (long, literals) = scan_words(sql);
-    effect.long_identifiers = long;
-    effect.string_literals = literals;
+    effect.long_identifiers = scan_words(sql, false).0;
     Ok(effect)
+}
+
+/// The string literals of a statement. Read only when a rule needs them (a new enum value
+/// used later in its transaction), not for every statement: most never need them.
+pub fn string_literals(sql: &str) -> Vec<String> {
+    scan_words(sql, true).1
 }
 
 fn other() -> Effect {
@@ -64,7 +130,7 @@ fn other() -> Effect {
 
 /// Identifiers over 63 bytes in `sql` (found lexically: the parser, like PostgreSQL's, has
 /// already truncated them in the tree), and the string literals it contains.
-fn scan_words(sql: &str) -> (Vec<String>, Vec<String>) {
+fn scan_words(sql: &str, want_literals: bool) -> (Vec<String>, Vec<String>) {
     let mut found = Vec::new();
     let mut literals = Vec::new();
     let mut chars = sql.char_indices().peekable();
@@ -80,9 +146,13 @@ fn scan_words(sql: &str) -> (Vec<String>, Vec<String>) {
                     if c == '\'' {
                         chars.next();
                     }
-                    literal.push(c);
+                    if want_literals {
+                        literal.push(c);
+                    }
                 }
-                literals.push(literal);
+                if want_literals {
+                    literals.push(literal);
+                }
             }
             '"' => {
                 let mut end = start + 1;
@@ -617,7 +687,11 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                 };
                 !matches!(expr, Some(NodeEnum::ColumnRef(r)) if string_values(&r.fields) == [cmd.name.as_str()])
             });
-            AlterCommand::AlterColumnType { column: cmd.name.clone(), new_type: column_type(def.type_name.as_ref()), using }
+            AlterCommand::AlterColumnType {
+                column: cmd.name.clone(),
+                new_type: column_type(def.type_name.as_ref()),
+                using,
+            }
         }
         Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn { column: cmd.name.clone() },
         Ok(AlterTableType::AtDropNotNull) => AlterCommand::DropNotNull { column: cmd.name.clone() },
@@ -638,6 +712,15 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                 Ok(ConstrType::ConstrNotnull) => "NOT NULL",
                 _ => "constraint",
             };
+            let not_null_column = match c.raw_expr.as_ref().and_then(|e| e.node.as_ref()) {
+                Some(NodeEnum::NullTest(test)) if test.nulltesttype == NullTestType::IsNotNull as i32 => {
+                    match test.arg.as_ref().and_then(|a| a.node.as_ref()) {
+                        Some(NodeEnum::ColumnRef(r)) => string_values(&r.fields).last().map(|c| c.to_string()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
             let (columns, references) = if kind == "FOREIGN KEY" {
                 (strings(&c.fk_attrs), Some(relation_name(c.pktable.as_ref())))
             } else {
@@ -650,6 +733,7 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                 using_index: !c.indexname.is_empty(),
                 columns,
                 references,
+                not_null_column,
             }
         }
         Ok(AlterTableType::AtValidateConstraint) => AlterCommand::ValidateConstraint { name: cmd.name.clone() },
@@ -798,6 +882,63 @@ mod tests {
         // Found in hatchet's migrations: ANALYZE is the same node as VACUUM.
         assert!(!effect("ANALYZE v1_runs_olap, v1_tasks_olap").requires_no_transaction);
         assert!(effect("VACUUM v1_runs_olap").requires_no_transaction);
+    }
+
+    /// Every statement kind `effect_of` reads is parsed into a tree.
+    #[test]
+    fn the_statements_rules_read_get_a_tree() {
+        for sql in [
+            "ALTER TABLE t ADD COLUMN c int",
+            "create unique index i on t (c)",
+            "CREATE TEMP TABLE t (id int)",
+            "CREATE OR REPLACE TRIGGER t AFTER INSERT ON u FOR EACH ROW EXECUTE FUNCTION f()",
+            "CREATE CONSTRAINT TRIGGER t AFTER INSERT ON u FOR EACH ROW EXECUTE FUNCTION f()",
+            "CREATE DOMAIN d AS int CHECK (VALUE > 0)",
+            "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 1)",
+            "ALTER TYPE e ADD VALUE 'x'",
+            "DROP TABLE t",
+            "WITH x AS (SELECT 1) UPDATE t SET c = 1",
+            "DELETE FROM t",
+            "TRUNCATE t",
+            "REINDEX TABLE t",
+            "VACUUM FULL t",
+            "CLUSTER t USING i",
+            "REFRESH MATERIALIZED VIEW v",
+            "DO $$ BEGIN END $$",
+            "CALL p()",
+            "EXECUTE q",
+            "BEGIN",
+            "START TRANSACTION",
+            "COMMIT",
+            "END",
+            "ROLLBACK",
+            "SET lock_timeout = '1s'",
+            "/* leading comment */ ALTER TABLE t DROP COLUMN c",
+        ] {
+            assert!(needs_tree(sql), "{sql}");
+        }
+        for sql in [
+            "CREATE VIEW v AS SELECT 1",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "INSERT INTO t VALUES (1)",
+            "GRANT SELECT ON t TO r",
+            "COMMENT ON TABLE t IS 'x'",
+            "CREATE EXTENSION x",
+        ] {
+            assert!(!needs_tree(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn statements_without_a_tree_are_still_checked() {
+        assert_eq!(effect("CREATE OR REPLACE VIEW v AS SELECT 1").action, Action::Other);
+        assert!(analyze_statement("CREATE VIEW v AS SELEC 1").is_err());
+        assert!(analyze_statement("INSERT INTO t VALUES (1,").is_err());
+        assert_eq!(string_literals("INSERT INTO t (s) VALUES ('new_value', 'it''s')"), ["new_value", "it's"]);
+        assert!(matches!(
+            effect("CREATE OR REPLACE TRIGGER t AFTER INSERT ON u FOR EACH ROW EXECUTE FUNCTION f()").action,
+            Action::TriggerDdl { .. }
+        ));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::{Action, AlterCommand, Effect};
 pub struct Schema {
     tables: HashMap<String, Table>,
     constrained_domains: HashSet<String>,
+    /// The table of each named index, so that `DROP INDEX name` finds it.
+    index_tables: HashMap<String, String>,
 }
 
 /// One table of the [`Schema`].
@@ -25,6 +27,8 @@ pub struct Table {
     pub indexes: Vec<(String, Vec<String>)>,
     /// Whether it is a partitioned table.
     pub partitioned: bool,
+    /// `CHECK (col IS NOT NULL)` constraints: name, column, and whether validated.
+    pub not_null_checks: Vec<(String, String, bool)>,
 }
 
 impl Schema {
@@ -41,6 +45,12 @@ impl Schema {
     /// Whether `table` is known to be partitioned.
     pub fn is_partitioned(&self, table: &str) -> bool {
         self.table(table).is_some_and(|t| t.partitioned)
+    }
+
+    /// Whether a validated `CHECK (column IS NOT NULL)` already proves `table.column` has no
+    /// NULL, so that `SET NOT NULL` skips its scan (PostgreSQL 12+).
+    pub fn has_valid_not_null_check(&self, table: &str, column: &str) -> bool {
+        self.table(table).is_some_and(|t| t.not_null_checks.iter().any(|(_, c, valid)| c == column && *valid))
     }
 
     /// Whether `name` is a domain with a `CHECK` or `NOT NULL` constraint.
@@ -66,6 +76,7 @@ impl Schema {
                     columns: columns.iter().map(|c| (c.name.clone(), canonical(&c.column_type))).collect(),
                     indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
                     partitioned: *partitioned,
+                    not_null_checks: Vec::new(),
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);
@@ -80,11 +91,15 @@ impl Schema {
             Action::CreateIndex { name, table, columns, partial: false, .. } => {
                 if let Some(t) = self.tables.get_mut(table) {
                     t.indexes.push((name.clone(), columns.clone()));
+                    self.index_tables.insert(name.clone(), table.clone());
                 }
             }
             Action::DropIndex { names, .. } => {
-                for table in self.tables.values_mut() {
-                    table.indexes.retain(|(name, _)| !names.contains(name));
+                for name in names {
+                    let Some(table) = self.index_tables.remove(name) else { continue };
+                    if let Some(t) = self.tables.get_mut(&table) {
+                        t.indexes.retain(|(index, _)| index != name);
+                    }
                 }
             }
             Action::Rename { object: "table", table, new_name, .. } => {
@@ -94,6 +109,11 @@ impl Schema {
                         Some((schema, _)) => format!("{schema}.{new_name}"),
                         None => new_name.clone(),
                     };
+                    for (index, _) in &t.indexes {
+                        if let Some(owner) = self.index_tables.get_mut(index) {
+                            owner.clone_from(&renamed);
+                        }
+                    }
                     self.tables.insert(renamed, t);
                 }
             }
@@ -141,6 +161,16 @@ impl Schema {
                             if !columns.is_empty() =>
                         {
                             t.indexes.push((String::new(), columns.clone()));
+                        }
+                        AlterCommand::AddConstraint { name, not_null_column: Some(column), not_valid, .. } => {
+                            t.not_null_checks.push((name.clone(), column.clone(), !not_valid));
+                        }
+                        AlterCommand::ValidateConstraint { name } => {
+                            for (check, _, valid) in &mut t.not_null_checks {
+                                if check == name {
+                                    *valid = true;
+                                }
+                            }
                         }
                         _ => {}
                     }

@@ -4,8 +4,8 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use anstyle::{AnsiColor, Style};
-use cutover_analysis::{Diagnostic, Linter, Script, Severity};
-use cutover_migration::{discover, normalize, read_directives, split_statements, ScriptSettings};
+use cutover_analysis::{analyze, in_parallel, Analyzed, Diagnostic, Linter, Script, Severity};
+use cutover_migration::{discover, normalize, read_directives, split_statements, ScriptSettings, Statement};
 use cutover_runner::{lint_set, Settings};
 use serde::Serialize;
 
@@ -21,35 +21,61 @@ struct Linted {
 
 pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow::Result<ExitStatus> {
     let inputs: Vec<PathBuf> = if paths.is_empty() { vec![settings.dir.clone()] } else { paths.to_vec() };
+    let mut stdin = None;
+    if inputs.iter().any(|input| input.as_os_str() == "-") {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text)?;
+        stdin = Some(text);
+    }
+    // Files named one by one are read and parsed side by side (on every core), then linted in
+    // the order given, as one sequence of migrations. A folder is linted as its own sequence.
+    let loose: Vec<&PathBuf> = inputs.iter().filter(|input| input.as_os_str() == "-" || !input.is_dir()).collect();
+    let mut linter = Linter::new(settings.lint.clone());
+    let mut loose_results = Vec::with_capacity(loose.len());
+    let read = |input: &&PathBuf| -> anyhow::Result<(FileInput, Analyzed)> {
+        let file = if input.as_os_str() == "-" {
+            FileInput::new("<stdin>".to_string(), normalize(stdin.as_deref().unwrap_or_default()))
+        } else {
+            let text = std::fs::read_to_string(input)
+                .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
+            FileInput::new(input.display().to_string(), normalize(&text))
+        };
+        let analyzed = analyze(file.statements.as_deref().unwrap_or(&[]));
+        Ok((file, analyzed))
+    };
+    for read in in_parallel(&loose, read) {
+        loose_results.push(read.map(|(file, analyzed)| file.lint(&mut linter, analyzed)));
+    }
+    let mut loose_results = loose_results.into_iter();
     let mut results = Vec::new();
-    // Files named one by one are linted in the order given, as one sequence of migrations.
-    let mut file_linter = Linter::new(settings.lint.clone());
     for input in &inputs {
-        if input.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            results.push(lint_text(&mut file_linter, "<stdin>".to_string(), normalize(&text)));
-        } else if input.is_dir() {
+        if input.as_os_str() != "-" && input.is_dir() {
             let set = discover(input, settings.layout).map_err(usage_error)?;
             for (migration, diagnostics) in lint_set(&set, &settings.lint) {
                 let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
                 results.push(Linted { path: migration.up.path.display().to_string(), text, diagnostics });
             }
         } else {
-            let text = std::fs::read_to_string(input)
-                .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
-            results.push(lint_text(&mut file_linter, input.display().to_string(), normalize(&text)));
+            results.push(loose_results.next().expect("one result per loose input")?);
         }
     }
     let count =
         |severity: Severity| results.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
     let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
-    let mut out = anstream::stdout();
+    // Rendered into memory, then written once: thousands of small writes through the
+    // terminal adapter cost more than the analysis.
+    let mut rendered = Vec::new();
     match format {
-        LintFormat::Json => render_json(&mut out, &results, (errors, warnings, infos))?,
-        LintFormat::Human => render_human(&mut out, &results, (errors, warnings, infos))?,
-        LintFormat::Github => render_github(&mut out, &results)?,
-        LintFormat::Sarif => render_sarif(&mut out, &results)?,
+        LintFormat::Json => render_json(&mut rendered, &results, (errors, warnings, infos))?,
+        LintFormat::Human => render_human(&mut rendered, &results, (errors, warnings, infos))?,
+        LintFormat::Github => render_github(&mut rendered, &results)?,
+        LintFormat::Sarif => render_sarif(&mut rendered, &results)?,
+    }
+    if format == LintFormat::Human {
+        // Colour codes are stripped when stdout is not a terminal, or NO_COLOR is set.
+        anstream::stdout().write_all(&rendered)?;
+    } else {
+        std::io::stdout().lock().write_all(&rendered)?;
     }
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
@@ -65,32 +91,46 @@ pub fn explain(id: &str) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Lints one file's text: its directives say whether it runs in a transaction.
-fn lint_text(linter: &mut Linter, path: String, text: String) -> Linted {
-    let mut script_settings = ScriptSettings::default();
-    let _ = read_directives(&text, &mut script_settings);
-    let diagnostics = match split_statements(&text) {
-        Ok(statements) => linter.lint(&Script {
-            text: &text,
-            statements: &statements,
-            in_transaction: script_settings.transaction,
-            has_down: None,
-        }),
-        // An unterminated quote or comment: nothing after it can be split into statements.
-        Err(err) => vec![Diagnostic {
-            rule: "syntax-error",
-            severity: Severity::Error,
-            line: err.line,
-            column: 1,
-            end_line: err.line,
-            end_column: 1,
-            message: err.to_string(),
-            help: "close the quote or comment that starts here".to_string(),
-            table: None,
-            lock: None,
-        }],
-    };
-    Linted { path, text, diagnostics }
+/// A file named on the command line (or stdin), read and split.
+struct FileInput {
+    path: String,
+    text: String,
+    /// The statements, or the line and message of an unterminated quote or comment.
+    statements: Result<Vec<Statement>, (usize, String)>,
+    /// Whether its directives let it run in a transaction.
+    in_transaction: bool,
+}
+
+impl FileInput {
+    fn new(path: String, text: String) -> FileInput {
+        let mut script_settings = ScriptSettings::default();
+        let _ = read_directives(&text, &mut script_settings);
+        let statements = split_statements(&text).map_err(|err| (err.line, err.to_string()));
+        FileInput { path, text, statements, in_transaction: script_settings.transaction }
+    }
+
+    fn lint(self, linter: &mut Linter, analyzed: Analyzed) -> Linted {
+        let diagnostics = match &self.statements {
+            Ok(statements) => linter.lint_analyzed(
+                &Script { text: &self.text, statements, in_transaction: self.in_transaction, has_down: None },
+                analyzed,
+            ),
+            // Nothing after an unterminated quote or comment can be split into statements.
+            Err((line, message)) => vec![Diagnostic {
+                rule: "syntax-error",
+                severity: Severity::Error,
+                line: *line,
+                column: 1,
+                end_line: *line,
+                end_column: 1,
+                message: message.clone(),
+                help: "close the quote or comment that starts here".to_string(),
+                table: None,
+                lock: None,
+            }],
+        };
+        Linted { path: self.path, text: self.text, diagnostics }
+    }
 }
 
 fn render_human(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, usize)) -> std::io::Result<()> {
@@ -218,7 +258,8 @@ fn render_json(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, u
     }
     let (errors, warnings, infos) = totals;
     let report = ReportJson { diagnostics, summary: SummaryJson { errors, warnings, infos, files: results.len() } };
-    serde_json::to_writer_pretty(&mut *out, &report)?;
+    // Compact: a report of thousands of findings is read by programs (`jq` pretty-prints it).
+    serde_json::to_writer(&mut *out, &report)?;
     writeln!(out)
 }
 

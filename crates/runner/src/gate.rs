@@ -4,7 +4,7 @@
 //! Every migration of the set is linted, applied ones included and in order, so that pending
 //! ones are judged against the schema the earlier ones built.
 
-use cutover_analysis::{Diagnostic, LintConfig, Linter, Script, Severity};
+use cutover_analysis::{analyze_all, Diagnostic, LintConfig, Linter, Script, Severity};
 use cutover_migration::{normalize, Layout, Migration, MigrationKind, MigrationSet};
 
 /// The diagnostics of each migration of `set`, in order.
@@ -16,9 +16,13 @@ pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migr
         _ => true,
     };
     let mut linter = Linter::new(config.clone());
+    let statements: Vec<&[cutover_migration::Statement]> =
+        set.migrations.iter().map(|m| m.up.statements.as_slice()).collect();
+    let analyzed = analyze_all(&statements);
     set.migrations
         .iter()
-        .map(|migration| {
+        .zip(analyzed)
+        .map(|(migration, analyzed)| {
             // The text is only read for `cutover:ignore` comments: discovery already read it.
             let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
             let has_down =
@@ -29,7 +33,7 @@ pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migr
                 in_transaction: migration.up.settings.transaction,
                 has_down,
             };
-            (migration, linter.lint(&script))
+            (migration, linter.lint_analyzed(&script, analyzed))
         })
         .collect()
 }

@@ -87,9 +87,11 @@ mod tests {
         assert!(found.contains("USING"), "{found}");
         let found = directory(&["CREATE TABLE t (at timestamp);", "ALTER TABLE t ALTER COLUMN at TYPE timestamptz;"]);
         assert!(found.contains("UTC"), "{found}");
-        let plain_using = directory(&["CREATE TABLE t (s varchar(9));", "ALTER TABLE t ALTER COLUMN s TYPE text USING s;"]);
+        let plain_using =
+            directory(&["CREATE TABLE t (s varchar(9));", "ALTER TABLE t ALTER COLUMN s TYPE text USING s;"]);
         assert_eq!(plain_using, "", "USING the column itself is the plain conversion");
-        let computed = directory(&["CREATE TABLE t (s varchar(9));", "ALTER TABLE t ALTER COLUMN s TYPE text USING lower(s);"]);
+        let computed =
+            directory(&["CREATE TABLE t (s varchar(9));", "ALTER TABLE t ALTER COLUMN s TYPE text USING lower(s);"]);
         assert!(computed.contains("USING"), "{computed}");
     }
 

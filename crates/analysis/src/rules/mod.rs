@@ -157,7 +157,9 @@ pub const RULES: &[Rule] = &[
 
 /// The rule with this id.
 pub fn find(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|rule| rule.id == id)
+    static BY_ID: std::sync::OnceLock<std::collections::HashMap<&'static str, &'static Rule>> =
+        std::sync::OnceLock::new();
+    BY_ID.get_or_init(|| RULES.iter().map(|rule| (rule.id, rule)).collect()).get(id).copied()
 }
 
 /// What a rule knows besides the statement: the schema the earlier migrations built, how the
@@ -295,7 +297,8 @@ impl Context {
         self.long_statement_before |= is_long_on_existing(effect, self);
         if self.in_transaction {
             for (table, mode) in &effect.locks {
-                if mode.blocks_writes() && !self.is_new(table) && !table.is_empty() {
+                let held_already = self.held_locks.iter().any(|(t, m, _)| t == table && m >= mode);
+                if mode.blocks_writes() && !self.is_new(table) && !table.is_empty() && !held_already {
                     self.held_locks.push((table.clone(), *mode, self.line));
                 }
             }
@@ -355,18 +358,25 @@ pub(crate) fn column_findings(
 }
 
 /// Runs the statement checks of the rules `wanted` selects on one statement.
-pub(crate) fn check_statement(effect: &Effect, ctx: &Context, wanted: impl Fn(&Rule) -> bool) -> Vec<Finding> {
-    RULES
-        .iter()
-        .filter(|rule| wanted(rule))
-        .filter_map(|rule| rule.statement)
-        .flat_map(|check| check(effect, ctx))
-        .collect()
+pub(crate) fn check_statement(effect: &Effect, ctx: &Context, wanted: impl Fn(usize) -> bool) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (idx, rule) in RULES.iter().enumerate() {
+        if let (true, Some(check)) = (wanted(idx), rule.statement) {
+            findings.extend(check(effect, ctx));
+        }
+    }
+    findings
 }
 
 /// Runs the migration checks of the rules `wanted` selects, after a migration's last statement.
-pub(crate) fn check_migration(ctx: &Context, wanted: impl Fn(&Rule) -> bool) -> Vec<(usize, Finding)> {
-    RULES.iter().filter(|rule| wanted(rule)).filter_map(|rule| rule.migration).flat_map(|check| check(ctx)).collect()
+pub(crate) fn check_migration(ctx: &Context, wanted: impl Fn(usize) -> bool) -> Vec<(usize, Finding)> {
+    let mut findings = Vec::new();
+    for (idx, rule) in RULES.iter().enumerate() {
+        if let (true, Some(check)) = (wanted(idx), rule.migration) {
+            findings.extend(check(ctx));
+        }
+    }
+    findings
 }
 
 /// Whether the statement takes a lock that blocks writes on a table that existed before the
@@ -440,6 +450,50 @@ mod tests {
         for (idx, rule) in RULES.iter().enumerate() {
             assert!(rule.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", rule.id);
             assert!(RULES[idx + 1..].iter().all(|other| other.id != rule.id), "{} twice", rule.id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod docs {
+    use super::RULES;
+
+    /// The page `docs/rules/<id>.md` of a rule: its id, level, and documentation.
+    fn page(rule: &super::Rule) -> String {
+        format!("# {} ({})\n\n{}\n", rule.id, rule.severity.name(), rule.doc)
+    }
+
+    /// `docs/rules/` is generated from the rules' `DOC`: run with `CUTOVER_UPDATE_DOCS=1` to
+    /// write it after changing a rule.
+    #[test]
+    fn docs_pages_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+        let update = std::env::var_os("CUTOVER_UPDATE_DOCS").is_some();
+        let mut index = String::from("# Rules\n\nGenerated from the rules' sources (`crates/analysis/src/rules/`); `cutover explain RULE` prints the same page.\n\n| rule | level | what it flags |\n|---|---|---|\n");
+        for rule in RULES {
+            let what = rule.doc.split("## What it does\n").nth(1).and_then(|t| t.lines().next()).unwrap_or("");
+            index.push_str(&format!(
+                "| [{0}]({0}.md) | {1} | {2} |\n",
+                rule.id,
+                rule.severity.name(),
+                what.replace('|', "\\|")
+            ));
+        }
+        let mut pages: Vec<(String, String)> =
+            RULES.iter().map(|rule| (format!("{}.md", rule.id), page(rule))).collect();
+        pages.push(("README.md".to_string(), index));
+        for (name, text) in pages {
+            let path = dir.join(&name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+                assert!(
+                    on_disk == text,
+                    "docs/rules/{name} is stale: run `CUTOVER_UPDATE_DOCS=1 cargo test -p cutover-analysis docs`"
+                );
+            }
         }
     }
 }

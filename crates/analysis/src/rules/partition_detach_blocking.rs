@@ -27,7 +27,11 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 Finding::new(
                     RULE,
                     format!("detaching `{partition}` locks the whole partitioned table `{table}` in ACCESS EXCLUSIVE mode, which blocks reads and writes"),
-                    "use DETACH PARTITION ... CONCURRENTLY (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`",
+                    if ctx.pg_version >= 14 {
+                        "use DETACH PARTITION ... CONCURRENTLY in a migration marked `-- cutover:no-transaction`"
+                    } else {
+                        "DETACH ... CONCURRENTLY needs PostgreSQL 14: until then, detach at a quiet time under a short lock_timeout"
+                    },
                 )
                 .on(table, LockMode::AccessExclusive),
             ),

@@ -28,7 +28,11 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("REINDEX without CONCURRENTLY blocks writes to `{name}`, and reads that use the index, for the whole rebuild"),
-        "use REINDEX ... CONCURRENTLY (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`",
+        if ctx.pg_version >= 12 {
+            "use REINDEX ... CONCURRENTLY in a migration marked `-- cutover:no-transaction`"
+        } else {
+            "REINDEX CONCURRENTLY needs PostgreSQL 12: until then, CREATE INDEX CONCURRENTLY a copy, drop the old one, rename"
+        },
     )
     .on(name, LockMode::AccessExclusive)]
 }

@@ -23,11 +23,21 @@ ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n\
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {
         match command {
+            // A validated CHECK (col IS NOT NULL) lets PostgreSQL 12+ skip the scan.
+            AlterCommand::SetNotNull { column }
+                if ctx.pg_version >= 12 && ctx.schema.has_valid_not_null_check(table, column) =>
+            {
+                None
+            }
             AlterCommand::SetNotNull { column } => Some(
                 Finding::new(
                     RULE,
                     format!("SET NOT NULL on `{column}` scans all of `{table}` under an ACCESS EXCLUSIVE lock, which blocks reads and writes"),
-                    "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL (no scan from PostgreSQL 12), then drop the CHECK",
+                    match ctx.pg_version {
+                        ..12 => "before PostgreSQL 12 SET NOT NULL always scans: keep a validated CHECK (col IS NOT NULL) instead of NOT NULL",
+                        12..18 => "add CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later migration, then SET NOT NULL (no scan), then drop the CHECK",
+                        _ => "add CONSTRAINT c NOT NULL col NOT VALID, then VALIDATE CONSTRAINT c in a later migration (PostgreSQL 18)",
+                    },
                 )
                 .on(table, LockMode::AccessExclusive),
             ),
@@ -39,7 +49,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
+    use crate::LintConfig;
 
     #[test]
     fn fires_0() {
@@ -54,5 +65,19 @@ mod tests {
 ALTER TABLE t ALTER COLUMN a SET NOT NULL",
             RULE,
         );
+    }
+
+    /// The safe recipe across three migrations: the CHECK added NOT VALID, validated, then SET
+    /// NOT NULL, which PostgreSQL 12+ does without a scan.
+    #[test]
+    fn does_not_fire_after_a_validated_not_null_check() {
+        let create = ("CREATE TABLE users (id bigint, email text);", true);
+        let check = ("ALTER TABLE users ADD CONSTRAINT email_nn CHECK (email IS NOT NULL) NOT VALID;", true);
+        let validate = ("ALTER TABLE users VALIDATE CONSTRAINT email_nn;", true);
+        let set = ("ALTER TABLE users ALTER COLUMN email SET NOT NULL;", true);
+        assert_eq!(run_with(&[create, check, validate, set], RULE, LintConfig::default()), "");
+        assert_ne!(run_with(&[create, check, set], RULE, LintConfig::default()), "", "not validated yet");
+        let pg11 = LintConfig { pg_version: 11, ..LintConfig::default() };
+        assert_ne!(run_with(&[create, check, validate, set], RULE, pg11), "", "before 12 it always scans");
     }
 }
