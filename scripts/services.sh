@@ -64,6 +64,17 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 su postgres -c "psql -h 127.0.0.1 -Atqc 'select 1'" >/dev/null || { log "PostgreSQL does not answer on 127.0.0.1:5432"; exit 1; }
+# `cutover plan` reports the recorded queries that still name what a migration drops; its tests
+# need pg_stat_statements, which must be preloaded (a restart, once).
+if ! su postgres -c "psql -h 127.0.0.1 -Atqc 'show shared_preload_libraries'" | grep -q pg_stat_statements; then
+  log "preloading pg_stat_statements (restarts PostgreSQL $pg_version once)"
+  su postgres -c "psql -h 127.0.0.1 -Atqc \"ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'\"" >/dev/null
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main restart
+  for _ in $(seq 1 60); do
+    if su postgres -c "psql -h 127.0.0.1 -Atqc 'select 1'" >/dev/null 2>&1; then break; fi
+    sleep 0.5
+  done
+fi
 su postgres -c "psql -h 127.0.0.1 -qAt" >/dev/null <<'SQL'
 DO $$
 BEGIN

@@ -144,6 +144,9 @@ pub struct Linter {
     ctx: Context,
     /// For each entry of [`rules::RULES`], whether it runs (worked out once, not per statement).
     runs: Vec<bool>,
+    /// The effects of the last script's statements (`None` where one did not parse), as the
+    /// schema model completed them: what `plan` and `rehearse` compare with the database.
+    last_effects: Vec<Option<Effect>>,
 }
 
 impl Linter {
@@ -152,12 +155,25 @@ impl Linter {
         let ctx =
             Context { pg_version: config.pg_version, external_runner: config.external_runner, ..Context::default() };
         let runs = rules::RULES.iter().map(|rule| config.runs(rule.id)).collect();
-        Linter { config, ctx, runs }
+        Linter { config, ctx, runs, last_effects: Vec::new() }
     }
 
     /// Lints the next migration file: its statements, then its `cutover:ignore` comments.
     pub fn lint(&mut self, script: &Script<'_>) -> Vec<Diagnostic> {
         self.lint_analyzed(script, analyze(script.statements))
+    }
+
+    /// Tells the rules how large tables are on the live database (estimated rows), so that
+    /// `large-table-blocking-op` can fire; tables above `threshold` rows count as large.
+    pub fn set_table_rows(&mut self, rows: BTreeMap<String, i64>, threshold: i64) {
+        self.ctx.live_rows = rows;
+        self.ctx.large_table_rows = threshold;
+    }
+
+    /// The effects of the statements of the script linted last, in order (`None` for a
+    /// statement that does not parse).
+    pub fn last_effects(&self) -> &[Option<Effect>] {
+        &self.last_effects
     }
 
     /// [`Linter::lint`] with the statements already parsed by [`analyze`] (or [`analyze_all`],
@@ -206,6 +222,7 @@ impl Linter {
             }
         };
         let mut diagnostics = Vec::new();
+        self.last_effects.clear();
         assert_eq!(analyzed.effects.len(), script.statements.len(), "analyzed from other statements");
         for (statement, effect) in script.statements.iter().zip(analyzed.effects) {
             self.ctx.line = statement.line;
@@ -214,6 +231,7 @@ impl Linter {
                 Err(err) => {
                     let help = "fix the statement; PostgreSQL would refuse it";
                     diagnostics.push(diagnostic(statement.line, Finding::new("syntax-error", err.message, help)));
+                    self.last_effects.push(None);
                     continue;
                 }
             };
@@ -225,6 +243,7 @@ impl Linter {
                 diagnostics.push(diagnostic(statement.line, finding));
             }
             self.ctx.record(&effect);
+            self.last_effects.push(Some(effect));
         }
         for (line, finding) in rules::check_migration(&self.ctx, wanted) {
             diagnostics.push(diagnostic(line, finding));
@@ -239,6 +258,14 @@ impl Linter {
 #[derive(Debug)]
 pub struct Analyzed {
     effects: Vec<Result<Effect, postgres::ParseError>>,
+}
+
+impl Analyzed {
+    /// Each statement's effect, `None` where it does not parse (before the schema model
+    /// completes it: see [`Linter::last_effects`]).
+    pub fn effects(&self) -> impl Iterator<Item = Option<&Effect>> {
+        self.effects.iter().map(|e| e.as_ref().ok())
+    }
 }
 
 /// Parses the statements of one script.
@@ -281,8 +308,19 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
     done.into_iter().map(|(_, result)| result).collect()
 }
 
-/// What the schema model adds to a statement's effect: whether a column type change rewrites.
+/// What the schema model adds to a statement's effect: whether a column type change rewrites,
+/// and the table of a dropped index (locked as strongly as the index).
 fn refine(effect: &mut Effect, schema: &Schema) {
+    if let Action::DropIndex { .. } = &effect.action {
+        let mut tables = Vec::new();
+        for (name, mode) in &effect.locks {
+            if let Some(table) = schema.table_of_index(name) {
+                tables.push((table.to_string(), *mode));
+            }
+        }
+        effect.locks.splice(0..0, tables);
+        return;
+    }
     let Action::AlterTable { table, commands } = &effect.action else { return };
     for command in commands {
         if let AlterCommand::AlterColumnType { column, new_type, using } = command {

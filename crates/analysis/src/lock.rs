@@ -48,6 +48,21 @@ impl LockMode {
         self >= LockMode::Share
     }
 
+    /// The mode from its name in `pg_locks` (`AccessExclusiveLock`).
+    pub fn from_pg_locks(name: &str) -> Option<LockMode> {
+        Some(match name {
+            "AccessShareLock" => LockMode::AccessShare,
+            "RowShareLock" => LockMode::RowShare,
+            "RowExclusiveLock" => LockMode::RowExclusive,
+            "ShareUpdateExclusiveLock" => LockMode::ShareUpdateExclusive,
+            "ShareLock" => LockMode::Share,
+            "ShareRowExclusiveLock" => LockMode::ShareRowExclusive,
+            "ExclusiveLock" => LockMode::Exclusive,
+            "AccessExclusiveLock" => LockMode::AccessExclusive,
+            _ => return None,
+        })
+    }
+
     /// What it blocks, for messages.
     pub fn blocks(self) -> &'static str {
         match (self.blocks_reads(), self.blocks_writes()) {

@@ -42,6 +42,11 @@ impl Schema {
         self.table(table)?.columns.iter().find(|(name, _)| name == column).map(|(_, t)| t)
     }
 
+    /// The table a named index belongs to, if known.
+    pub fn table_of_index(&self, index: &str) -> Option<&str> {
+        self.index_tables.get(index).map(String::as_str)
+    }
+
     /// Whether `table` is known to be partitioned.
     pub fn is_partitioned(&self, table: &str) -> bool {
         self.table(table).is_some_and(|t| t.partitioned)

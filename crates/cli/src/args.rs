@@ -94,6 +94,27 @@ pub enum Command {
         #[arg(long, value_parser = parse_assume_runner, value_name = "RUNNER")]
         assume_runner: Option<bool>,
     },
+    /// What each pending migration would do to this database: locks, sizes, dependents, queries.
+    Plan {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// From how many rows a table counts as large (`large-table-blocking-op`).
+        #[arg(long, default_value_t = 1_000_000, value_name = "ROWS")]
+        large_table_rows: i64,
+        /// Below how many rows an error-level finding is only a warning (its lock is brief).
+        #[arg(long, default_value_t = 10_000, value_name = "ROWS")]
+        small_table_rows: i64,
+    },
+    /// Apply the pending migrations to a scratch copy: check the predicted locks and rewrites
+    /// against what PostgreSQL does, and that each down script reverses its up.
+    Rehearse {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Copy the database (CREATE DATABASE ... TEMPLATE; needs it to have no other sessions)
+        /// instead of replaying the applied migrations into an empty one.
+        #[arg(long)]
+        template: bool,
+    },
     /// Print what a rule checks, why, and what to do instead.
     Explain {
         /// The rule's id, e.g. index-create-blocking.

@@ -6,6 +6,7 @@
 mod args;
 mod backfill;
 mod lint;
+mod live;
 mod render;
 
 use std::io::Write;
@@ -79,6 +80,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             lint::run(&settings, &paths, format)
         }
         Command::Explain { rule } => lint::explain(&rule),
+        Command::Plan { format, large_table_rows, small_table_rows } => {
+            let set = read_migrations(&settings)?;
+            let url = database_url(&settings)?;
+            let mut target = open_postgres(&settings, &url, "plan")?;
+            let options = cutover_runner::PlanOptions { large_table_rows, small_table_rows };
+            let plan = with_url(&url, cutover_runner::plan(&mut target, &settings, &set, &options))?;
+            live::render_plan(&plan, format)
+        }
+        Command::Rehearse { format, template } => {
+            let set = read_migrations(&settings)?;
+            let url = database_url(&settings)?;
+            let target = open_postgres(&settings, &url, "rehearse")?;
+            live::rehearse(&settings, &set, &url, target, template, format)
+        }
         Command::Status { format } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
@@ -243,6 +258,16 @@ fn open_backfill(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn Ba
     Ok((url, target))
 }
 
+/// Connects for `plan` and `rehearse`, which read PostgreSQL's catalog.
+fn open_postgres(settings: &Settings, url: &DatabaseUrl, command: &str) -> anyhow::Result<cutover_postgres::PgTarget> {
+    match url.scheme() {
+        Scheme::Postgres => connect_postgres(url, &settings.history_table).map_err(|err| connect_error(url, &err)),
+        Scheme::Sqlite | Scheme::Mysql => {
+            Err(usage_error(format!("`{command}` reads PostgreSQL's catalog; {url} is not a PostgreSQL database")))
+        }
+    }
+}
+
 fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
     let hint = match err.kind {
         DbErrorKind::Authentication => "check the user name and password in the URL",
@@ -252,7 +277,10 @@ fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
     usage_error(format!("cannot connect to {url}: {}; {hint}", url.scrub(&err.to_string())))
 }
 
-fn connect_postgres(url: &DatabaseUrl, history_table: &str) -> Result<cutover_postgres::PgTarget, DbError> {
+pub(crate) fn connect_postgres(
+    url: &DatabaseUrl,
+    history_table: &str,
+) -> Result<cutover_postgres::PgTarget, DbError> {
     let options = cutover_postgres::ConnectOptions {
         history_table: history_table.to_string(),
         application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),

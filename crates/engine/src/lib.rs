@@ -12,6 +12,7 @@
 mod backfill;
 mod error;
 mod history;
+mod live;
 mod retry;
 mod target;
 mod url;
@@ -21,6 +22,9 @@ pub use backfill::{
 };
 pub use error::{DbError, DbErrorKind};
 pub use history::{Direction, HistoryRecord, RecordKind, State};
+pub use live::{
+    Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts,
+};
 pub use retry::{backoff, jitter};
 pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

@@ -94,6 +94,23 @@ impl DatabaseUrl {
         redact_secrets(text, &self.secrets)
     }
 
+    /// The same server URL naming another database (`postgres://u@h/app` to `.../scratch`),
+    /// query parameters kept. For server URLs only.
+    pub fn with_database(&self, database: &str) -> DatabaseUrl {
+        let (base, query) = match self.raw.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (self.raw.as_str(), None),
+        };
+        let authority_start = base.find("://").map_or(0, |i| i + 3);
+        let path_start = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+        let mut raw = format!("{}/{database}", &base[..path_start]);
+        if let Some(query) = query {
+            raw.push('?');
+            raw.push_str(query);
+        }
+        DatabaseUrl { raw, scheme: self.scheme, secrets: self.secrets.clone() }
+    }
+
     /// For `sqlite:` URLs, the database file's path, or `None` for `sqlite::memory:`.
     pub fn sqlite_path(&self) -> Option<&str> {
         let rest = &self.raw["sqlite:".len()..];
@@ -174,6 +191,15 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn another_database_on_the_same_server() {
+        let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/shop?sslmode=require").unwrap();
+        let scratch = url.with_database("scratch");
+        assert_eq!(scratch.expose(), "postgres://app:s3cret@db:5432/scratch?sslmode=require");
+        assert_eq!(scratch.to_string(), "postgres://app:***@db:5432/scratch?sslmode=require");
+        assert_eq!(DatabaseUrl::parse("postgres://h").unwrap().with_database("x").expose(), "postgres://h/x");
+    }
+
     use super::*;
 
     #[test]

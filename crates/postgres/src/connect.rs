@@ -91,7 +91,7 @@ impl Connector {
 
 /// Connects to the database a `postgres://` URL names.
 pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, DbError> {
-    let (config, connector) = parse(url)?;
+    let (config, connector) = parse_url(url)?;
     let mut config = config;
     config.application_name(&options.application_name);
     let client = connector.connect(&config).map_err(|err| scrubbed(url, err))?;
@@ -125,7 +125,7 @@ fn scrubbed(url: &DatabaseUrl, mut err: DbError) -> DbError {
 
 /// Splits the URL into the driver's config and a TLS connector. The driver knows `sslmode`
 /// only as disable/prefer/require; `verify-ca`, `verify-full` and `sslrootcert` are ours.
-fn parse(url: &DatabaseUrl) -> Result<(Config, Connector), DbError> {
+pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<(Config, Connector), DbError> {
     let raw = url.expose();
     let (base, query) = match raw.split_once('?') {
         Some((base, query)) => (base, query),

@@ -14,6 +14,8 @@
 mod backfill;
 mod connect;
 mod error;
+mod live;
 mod migrate;
 
 pub use connect::{connect, ConnectOptions, PgTarget};
+pub use live::ScratchDatabase;

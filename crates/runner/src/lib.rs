@@ -15,6 +15,8 @@ mod config;
 mod error;
 mod events;
 mod gate;
+mod plan;
+mod rehearse;
 mod run;
 mod status;
 
@@ -24,6 +26,8 @@ pub use config::{
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{lint_set, unsafe_findings};
+pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
+pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};
 pub use run::{
     baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget, RunSummary, UpOptions,
 };

@@ -272,7 +272,7 @@ const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const TAMPER_ADVICE: &str = "an applied migration is history: restore its file exactly as it was applied and put the change in a new migration; `cutover validate` lists every difference";
 
-fn read_history_if_any(ctx: &mut Context<'_>) -> Result<Vec<HistoryRecord>, Error> {
+pub(crate) fn read_history_if_any(ctx: &mut Context<'_>) -> Result<Vec<HistoryRecord>, Error> {
     let exists = ctx.target.history_exists().map_err(|e| Error::database("cannot read the history", e))?;
     if !exists {
         return Ok(Vec::new());
@@ -320,10 +320,10 @@ fn short(checksum: &str) -> &str {
     &checksum[..checksum.len().min(12)]
 }
 
-type PlanStep<'a> = (&'a Migration, Option<&'a HistoryRecord>);
+pub(crate) type PlanStep<'a> = (&'a Migration, Option<&'a HistoryRecord>);
 
 /// The migrations `up` applies, in order, or why it refuses.
-fn plan_up<'a>(
+pub(crate) fn plan_up<'a>(
     set: &'a MigrationSet,
     statuses: &'a [MigrationStatus],
     options: &UpOptions,

@@ -32,6 +32,7 @@ mod ignore_without_reason;
 mod index_create_blocking;
 mod index_drop_blocking;
 mod invalid_index_leftover;
+mod large_table_blocking_op;
 mod lock_held_across_statements;
 mod lock_timeout_missing;
 mod matview_refresh_blocking;
@@ -145,6 +146,7 @@ pub const RULES: &[Rule] = &[
     rule!(trigger_ddl_lock, Warning, statement),
     rule!(unanalyzable_statement, Warning, statement),
     rule!(missing_down_migration, Warning, migration),
+    rule!(large_table_blocking_op, Warning, statement),
     rule!(ignore_without_reason, Warning),
     rule!(prefer_bigint_key, Info, statement),
     rule!(prefer_identity, Info, statement),
@@ -203,6 +205,10 @@ pub struct Context {
     pub(crate) foreign_keys_added: Vec<(usize, String, ForeignKey)>,
     /// Whether the migration has a down script, when its layout can have one.
     pub(crate) has_down: Option<bool>,
+    /// Estimated rows of tables on the live database (`cutover plan`), empty otherwise.
+    pub(crate) live_rows: std::collections::BTreeMap<String, i64>,
+    /// From how many rows a table counts as large.
+    pub(crate) large_table_rows: i64,
     /// Whether an earlier statement of the file took a lock that blocks writes on an existing
     /// table (the first such statement is where a missing `lock_timeout` is reported).
     pub(crate) blocking_lock_before: bool,
@@ -232,6 +238,8 @@ impl Context {
             schema: std::mem::take(&mut self.schema),
             pg_version: self.pg_version,
             external_runner: self.external_runner,
+            live_rows: std::mem::take(&mut self.live_rows),
+            large_table_rows: self.large_table_rows,
             in_transaction,
             runner_transaction: in_transaction,
             has_down,

@@ -1,0 +1,262 @@
+//! `cutover plan` and `cutover rehearse`: call the library, render for people or as JSON.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use cutover_analysis::Severity;
+use cutover_engine::DatabaseUrl;
+use cutover_migration::MigrationSet;
+use cutover_runner::{human_bytes, Plan, RehearsalReport, RoundTrip, Settings};
+use serde_json::{json, Value};
+
+use crate::args::Format;
+use crate::{usage_error, with_url, ExitStatus};
+
+/// The first line of a statement, shortened, for one-line listings.
+fn head(sql: &str) -> String {
+    let line = sql.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
+    if line.chars().count() > 90 {
+        format!("{}...", line.chars().take(87).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+fn duration_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 1.0 {
+        format!("{:.0} ms", secs * 1000.0)
+    } else if secs < 120.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{:.1} min", secs / 60.0)
+    }
+}
+
+pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
+    let errors = plan.migrations.iter().flat_map(|m| &m.diagnostics).filter(|d| d.severity == Severity::Error).count();
+    let mut out = anstream::stdout();
+    if format == Format::Json {
+        let migrations: Vec<Value> = plan
+            .migrations
+            .iter()
+            .map(|m| {
+                json!({
+                    "migration": m.label,
+                    "path": m.path.display().to_string(),
+                    "statements": m.statements.iter().map(|s| json!({
+                        "line": s.line,
+                        "sql": s.sql,
+                        "locks": s.effect.iter().flat_map(|e| e.locks.iter()).map(|(rel, mode)| {
+                            let facts = s.relations.iter().find(|f| &f.name == rel);
+                            json!({
+                                "relation": rel,
+                                "mode": mode.name(),
+                                "blocks": mode.blocks(),
+                                "rows": facts.map(|f| f.rows),
+                                "bytes": facts.map(|f| f.bytes),
+                            })
+                        }).collect::<Vec<_>>(),
+                        "rewrites": s.effect.as_ref().is_some_and(|e| e.rewrites),
+                        "scans": s.effect.as_ref().is_some_and(|e| e.scans),
+                        "estimated_seconds": s.estimate.map(|d| d.as_secs_f64()),
+                        "dependents": s.dependents.iter().map(|(on, d)| json!({"on": on, "kind": d.kind, "name": d.name})).collect::<Vec<_>>(),
+                        "queries": s.queries.as_ref().map(|qs| qs.iter().map(|(on, q)| json!({"on": on, "query": q.query, "calls": q.calls})).collect::<Vec<_>>()),
+                    })).collect::<Vec<_>>(),
+                    "diagnostics": m.diagnostics.iter().map(|d| json!({
+                        "rule": d.rule, "severity": d.severity.name(), "line": d.line,
+                        "message": d.message, "help": d.help, "table": d.table, "lock": d.lock.map(|l| l.name()),
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let report = json!({"migrations": migrations, "measured_scan_rate_bytes_per_second": plan.measured_scan_rate});
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
+    } else {
+        let bold = Style::new().bold();
+        let dim = AnsiColor::BrightBlack.on_default();
+        if plan.migrations.is_empty() {
+            writeln!(out, "nothing is pending")?;
+        }
+        for m in &plan.migrations {
+            writeln!(out, "{bold}{}{bold:#}  ({})", m.label, m.path.display())?;
+            for s in &m.statements {
+                writeln!(out, "  {dim}{:>4}{dim:#}  {}", s.line, head(&s.sql))?;
+                for (rel, mode) in s.effect.iter().flat_map(|e| e.locks.iter()) {
+                    let size = s.relations.iter().find(|f| &f.name == rel).map_or_else(
+                        || "not in the database yet".to_string(),
+                        |f| format!("{} rows, {}", if f.rows < 0 { "?".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes)),
+                    );
+                    writeln!(out, "        {mode} on {rel} ({}; {size})", mode.blocks())?;
+                }
+                if let Some(effect) = &s.effect {
+                    let work = match (effect.rewrites, effect.scans) {
+                        (true, _) => Some("rewrites the table"),
+                        (false, true) => Some("scans the table"),
+                        _ => None,
+                    };
+                    if let Some(work) = work {
+                        let estimate = s.estimate.map(|d| format!(", about {} here", duration_text(d))).unwrap_or_default();
+                        writeln!(out, "        {work}{estimate}")?;
+                    }
+                }
+                for (on, d) in &s.dependents {
+                    writeln!(out, "        {on} is used by {} {}", d.kind, d.name)?;
+                }
+                match &s.queries {
+                    Some(queries) if !queries.is_empty() => {
+                        let calls: i64 = queries.iter().map(|(_, q)| q.calls).sum();
+                        writeln!(out, "        still read by {} recorded statements ({calls} calls), e.g. {}", queries.len(), queries[0].1.query)?;
+                    }
+                    _ => {}
+                }
+            }
+            for d in &m.diagnostics {
+                let style = match d.severity {
+                    Severity::Error => AnsiColor::Red.on_default().bold(),
+                    Severity::Warning => AnsiColor::Yellow.on_default().bold(),
+                    Severity::Info => AnsiColor::Cyan.on_default().bold(),
+                };
+                writeln!(out, "  {style}{}[{}]{style:#} line {}: {}", d.severity.name(), d.rule, d.line, d.message)?;
+                writeln!(out, "      help: {}", d.help)?;
+            }
+            writeln!(out)?;
+        }
+        let rate = plan
+            .measured_scan_rate
+            .map_or_else(|| "estimates assume 200 MB/s".to_string(), |r| format!("read rate measured here: {}/s", human_bytes(r as i64)));
+        writeln!(out, "{} pending migrations, {errors} errors; {rate}", plan.migrations.len())?;
+    }
+    Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
+}
+
+pub fn rehearse(
+    settings: &Settings,
+    set: &MigrationSet,
+    url: &DatabaseUrl,
+    live: cutover_postgres::PgTarget,
+    template: bool,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
+    let mut live = live;
+    let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
+    // A copy needs the database to itself: this session goes before it is made.
+    drop(live);
+    let options = cutover_postgres::ConnectOptions {
+        history_table: settings.history_table.clone(),
+        application_name: format!("cutover {} rehearse", env!("CARGO_PKG_VERSION")),
+    };
+    let mut scratch = cutover_postgres::ScratchDatabase::create(url, &options, template)
+        .map_err(|err| usage_error(format!("cannot create a scratch database beside {url}: {}", url.scrub(&err.to_string()))))?;
+    let copied = scratch.from_template;
+    let report = cutover_runner::rehearse(&mut scratch.target, settings, set, &history, copied);
+    let name = scratch.name().to_string();
+    // The scratch database goes whatever happened.
+    let dropped = scratch.drop_database();
+    let report = with_url(url, report)?;
+    if let Err(err) = dropped {
+        writeln!(anstream::stderr(), "warning: could not drop the scratch database {name}: {err}")?;
+    }
+    render_rehearsal(&report, copied, &name, format)
+}
+
+fn render_rehearsal(report: &RehearsalReport, copied: bool, scratch: &str, format: Format) -> anyhow::Result<ExitStatus> {
+    let mut out = anstream::stdout();
+    let problems = report.problems();
+    if format == Format::Json {
+        let migrations: Vec<Value> = report
+            .migrations
+            .iter()
+            .map(|m| {
+                let (round_trip, after_down, after_reapply, down_error) = match &m.round_trip {
+                    RoundTrip::NoDown => ("no down script", vec![], vec![], None),
+                    RoundTrip::NotTried => ("not tried", vec![], vec![], None),
+                    RoundTrip::Reverses => ("reverses", vec![], vec![], None),
+                    RoundTrip::DownFailed(e) => ("down failed", vec![], vec![], Some(e.clone())),
+                    RoundTrip::Differs { after_down, after_reapply } => ("differs", after_down.clone(), after_reapply.clone(), None),
+                };
+                json!({
+                    "migration": m.label,
+                    "path": m.path.display().to_string(),
+                    "seconds": m.duration.as_secs_f64(),
+                    "failure": m.failure,
+                    "round_trip": round_trip,
+                    "down_error": down_error,
+                    "schema_after_down": after_down,
+                    "schema_after_reapply": after_reapply,
+                    "statements": m.statements.iter().map(|s| json!({
+                        "line": s.line,
+                        "sql": s.sql,
+                        "predicted_locks": s.predicted_locks.iter().map(|(r, m)| json!({"relation": r, "mode": m.name()})).collect::<Vec<_>>(),
+                        "observed_locks": if s.observed.locks_observed {
+                            Some(s.observed.locks.iter().map(|l| json!({"relation": l.relation, "kind": l.kind, "mode": l.mode})).collect::<Vec<_>>())
+                        } else { None },
+                        "predicted_rewrite": s.predicted_rewrite,
+                        "rewritten": s.observed.rewritten,
+                        "seconds": s.observed.duration.as_secs_f64(),
+                        "disagreements": s.disagreements,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let json = json!({
+            "scratch": if copied { "copy" } else { "replay" },
+            "scratch_database": scratch,
+            "replayed": report.replayed,
+            "migrations": migrations,
+            "problems": problems,
+        });
+        serde_json::to_writer_pretty(&mut out, &json)?;
+        writeln!(out)?;
+    } else {
+        let bold = Style::new().bold();
+        let red = AnsiColor::Red.on_default().bold();
+        let green = AnsiColor::Green.on_default();
+        let how = if copied {
+            "a copy of the database".to_string()
+        } else {
+            format!("an empty database with the {} applied migrations replayed", report.replayed)
+        };
+        writeln!(out, "rehearsed on {how} ({scratch}, dropped)")?;
+        for m in &report.migrations {
+            writeln!(out, "{bold}{}{bold:#}  ({}, {})", m.label, m.path.display(), duration_text(m.duration))?;
+            for s in &m.statements {
+                if s.disagreements.is_empty() {
+                    continue;
+                }
+                writeln!(out, "  line {}: {}", s.line, head(&s.sql))?;
+                for d in &s.disagreements {
+                    writeln!(out, "    {red}disagreement{red:#}: {d}")?;
+                }
+            }
+            let agreed = m.statements.iter().filter(|s| s.disagreements.is_empty()).count();
+            writeln!(out, "  {agreed} of {} statements behaved as predicted", m.statements.len())?;
+            if let Some(failure) = &m.failure {
+                writeln!(out, "  {red}failed{red:#}: {failure}")?;
+            }
+            match &m.round_trip {
+                RoundTrip::Reverses => writeln!(out, "  {green}down reverses up{green:#}, and up applies again")?,
+                RoundTrip::NoDown => writeln!(out, "  no down script: no way back was tested")?,
+                RoundTrip::NotTried => {}
+                RoundTrip::DownFailed(e) => writeln!(out, "  {red}down failed{red:#}: {e}")?,
+                RoundTrip::Differs { after_down, after_reapply } => {
+                    if !after_down.is_empty() {
+                        writeln!(out, "  {red}down does not reverse up{red:#} (- before up, + after down):")?;
+                        for line in after_down {
+                            writeln!(out, "    {line}")?;
+                        }
+                    }
+                    if !after_reapply.is_empty() {
+                        writeln!(out, "  {red}up after down gives another schema{red:#} (- first up, + again):")?;
+                        for line in after_reapply {
+                            writeln!(out, "    {line}")?;
+                        }
+                    }
+                }
+            }
+        }
+        writeln!(out, "{} migrations rehearsed, {problems} problems", report.migrations.len())?;
+    }
+    Ok(if problems > 0 { ExitStatus::Failure } else { ExitStatus::Success })
+}

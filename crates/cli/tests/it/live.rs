@@ -1,0 +1,143 @@
+//! `cutover plan` and `cutover rehearse` on a real PostgreSQL (with pg_stat_statements, which
+//! `scripts/services.sh` preloads).
+
+use serde_json::Value;
+
+use crate::util::{output_text, PgDb, Project};
+
+/// A project whose migration 1 (users) is applied and holds `rows` rows, with a view on
+/// `users.name` and recorded queries that read it.
+fn applied_users(rows: usize) -> (PgDb, Project) {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, name text, email text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    db.query(&format!(
+        "INSERT INTO users SELECT g, 'n' || g, 'e' || g FROM generate_series(1, {rows}) g; ANALYZE users; \
+         CREATE VIEW user_names AS SELECT name FROM users; CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+    ));
+    for id in 1..=4 {
+        db.query(&format!("SELECT name FROM users WHERE id = {id}"));
+    }
+    (db, project)
+}
+
+fn json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", output_text(output).1))
+}
+
+#[test]
+fn plan_says_what_a_migration_costs_on_this_database() {
+    let (db, project) = applied_users(50_000);
+    project
+        .migration("2_change.up.sql", "CREATE INDEX users_email ON users (email);\nALTER TABLE users DROP COLUMN name CASCADE;\n")
+        .migration("2_change.down.sql", "ALTER TABLE users ADD COLUMN name text;\nDROP INDEX users_email;\n");
+    let output =
+        project.cutover(&db.url).args(["plan", "--format", "json", "--large-table-rows", "10000"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "error-level findings exit 1");
+    let plan = json(&output);
+    let migration = &plan["migrations"][0];
+    assert_eq!(migration["migration"], "2 change");
+    let index = &migration["statements"][0];
+    assert_eq!(index["locks"][0]["relation"], "users");
+    assert_eq!(index["locks"][0]["mode"], "SHARE");
+    let rows = index["locks"][0]["rows"].as_i64().unwrap();
+    assert!((45_000..=55_000).contains(&rows), "the planner's estimate: {rows}");
+    assert!(index["estimated_seconds"].as_f64().unwrap() > 0.0);
+    let drop = &migration["statements"][1];
+    assert_eq!(drop["dependents"][0]["kind"], "view");
+    assert_eq!(drop["dependents"][0]["name"], "user_names");
+    let queries = drop["queries"].as_array().unwrap();
+    let select = queries.iter().find(|q| q["query"].as_str().unwrap().starts_with("SELECT name FROM users")).unwrap();
+    assert!(select["calls"].as_i64().unwrap() >= 4, "{select}");
+    let rules: Vec<&str> = migration["diagnostics"].as_array().unwrap().iter().map(|d| d["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"large-table-blocking-op") && rules.contains(&"drop-column"), "{rules:?}");
+
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert!(stdout.contains("users.name is used by view user_names"), "{stdout}");
+    assert!(stdout.contains("still read by"), "{stdout}");
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE version = '2'"), "0", "plan changes nothing");
+}
+
+#[test]
+fn plan_lowers_findings_on_small_tables() {
+    let (db, project) = applied_users(12);
+    project
+        .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
+        .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    let finding = &plan["migrations"][0]["diagnostics"][0];
+    assert_eq!(finding["rule"], "index-create-blocking");
+    assert_eq!(finding["severity"], "warning", "{finding}");
+    assert!(finding["message"].as_str().unwrap().contains("12 rows"), "{finding}");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+/// Whether the database named `name` exists on the server.
+fn database_exists(db: &PgDb, name: &str) -> bool {
+    db.query(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")) != "0"
+}
+
+#[test]
+fn rehearse_checks_predictions_and_round_trips() {
+    let (db, project) = applied_users(100);
+    project
+        .migration(
+            "2_age.up.sql",
+            "ALTER TABLE users ADD COLUMN age int;\nCREATE INDEX users_age ON users (age);\nUPDATE users SET age = 1 WHERE id < 10;\n",
+        )
+        .migration("2_age.down.sql", "DROP INDEX users_age;\nALTER TABLE users DROP COLUMN age;\n")
+        .migration("3_email.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(100);\n")
+        .migration("3_email.down.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(200);\n")
+        .migration("4_nick.up.sql", "ALTER TABLE users ADD COLUMN nick text;\n");
+    let before = db.query("SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'users'");
+    let output = project.cutover(&db.url).args(["rehearse", "--format", "json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "a down that does not reverse is a problem");
+    let report = json(&output);
+    assert_eq!(report["scratch"], "replay");
+    assert_eq!(report["replayed"], 1);
+    let age = &report["migrations"][0];
+    assert_eq!(age["round_trip"], "reverses", "{age}");
+    for statement in age["statements"].as_array().unwrap() {
+        assert_eq!(statement["disagreements"], serde_json::json!([]), "{statement}");
+    }
+    let observed = &age["statements"][1]["observed_locks"];
+    assert!(observed.as_array().unwrap().iter().any(|l| l["relation"] == "users" && l["mode"] == "ShareLock"), "{observed}");
+    let email = &report["migrations"][1];
+    assert_eq!(email["statements"][0]["rewritten"], serde_json::json!(["users"]), "a real rewrite: {email}");
+    assert_eq!(email["statements"][0]["predicted_rewrite"], true);
+    assert_eq!(email["round_trip"], "differs");
+    assert_eq!(
+        email["schema_after_down"],
+        serde_json::json!(["- column users.email text", "+ column users.email character varying(200)"])
+    );
+    assert_eq!(report["migrations"][2]["round_trip"], "no down script");
+    assert_eq!(report["problems"], 1);
+
+    // The live database is untouched, and the scratch database is gone.
+    let after = db.query("SELECT string_agg(column_name, ',' ORDER BY column_name) FROM information_schema.columns WHERE table_name = 'users'");
+    assert_eq!(before, after);
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE version <> '1'"), "0");
+    let scratch = report["scratch_database"].as_str().unwrap();
+    assert!(scratch.starts_with("cutover_rehearsal_"));
+    assert!(!database_exists(&db, scratch), "the scratch database is dropped");
+}
+
+#[test]
+fn rehearse_on_a_copy_and_reports_a_failing_migration() {
+    let (db, project) = applied_users(10);
+    project.migration("2_bad.up.sql", "ALTER TABLE users ADD COLUMN x int;\nALTER TABLE nowhere ADD COLUMN y int;\n");
+    let output = project.cutover(&db.url).args(["rehearse", "--template"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("rehearsed on a copy of the database (cutover_rehearsal_"), "{stdout}");
+    let scratch = stdout.split('(').nth(1).and_then(|rest| rest.split(',').next()).unwrap();
+    assert!(!database_exists(&db, scratch), "{scratch} is dropped");
+    assert!(stdout.contains("failed: ") && stdout.contains("2_bad.up.sql:2"), "{stdout}");
+    assert!(stdout.contains("relation \"nowhere\" does not exist"), "{stdout}");
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'x'"), "0");
+}

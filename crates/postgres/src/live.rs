@@ -1,0 +1,346 @@
+//! The live database: catalog questions for `cutover plan`, and the scratch database that
+//! `cutover rehearse` applies migrations to while it watches `pg_locks` and `pg_class`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use cutover_engine::{
+    Catalog, DatabaseUrl, DbError, Dependent, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts,
+};
+use postgres::Client;
+
+use crate::connect::{connect, quote_ident, ConnectOptions, Connector, PgTarget};
+use crate::error::db_error;
+
+/// `name` as the analysis writes it (`users`, `app.users`) resolved to an oid, or NULL.
+const RESOLVE: &str = "to_regclass(CASE WHEN strpos(w.name, '.') > 0 \
+     THEN quote_ident(split_part(w.name, '.', 1)) || '.' || quote_ident(split_part(w.name, '.', 2)) \
+     ELSE quote_ident(w.name) END)";
+
+/// A relation's name as the analysis writes it: no `public.`.
+const REL_NAME: &str = "CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END";
+
+/// Schemas that are PostgreSQL's own.
+const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+     AND n.nspname NOT LIKE 'pg_temp%'";
+
+fn relkind_name(kind: &str) -> &'static str {
+    match kind {
+        "r" => "table",
+        "p" => "partitioned table",
+        "m" => "materialized view",
+        "v" => "view",
+        "i" | "I" => "index",
+        "S" => "sequence",
+        "f" => "foreign table",
+        _ => "relation",
+    }
+}
+
+/// A word of a query, for a case-insensitive regular expression with word boundaries.
+fn word_pattern(word: &str) -> String {
+    let escaped: String = word
+        .chars()
+        .flat_map(|c| if c.is_ascii_alphanumeric() || c == '_' { vec![c] } else { vec!['\\', c] })
+        .collect();
+    format!("\\m{escaped}\\M")
+}
+
+impl Catalog for PgTarget {
+    fn relation_facts(&mut self, names: &[String]) -> Result<Vec<RelationFacts>, DbError> {
+        let sql = format!(
+            "SELECT w.name, c.relkind::text, c.reltuples::float8, pg_total_relation_size(c.oid) \
+             FROM unnest($1::text[]) AS w(name) JOIN pg_class c ON c.oid = {RESOLVE}"
+        );
+        let rows = self.client.query(&sql, &[&names]).map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let tuples: f64 = row.get(2);
+                RelationFacts {
+                    name: row.get(0),
+                    kind: relkind_name(row.get::<_, String>(1).as_str()).to_string(),
+                    // -1: never analysed (PostgreSQL 14+).
+                    rows: if tuples < 0.0 { -1 } else { tuples as i64 },
+                    bytes: row.get(3),
+                }
+            })
+            .collect())
+    }
+
+    fn dependents(&mut self, relation: &str, column: Option<&str>) -> Result<Vec<Dependent>, DbError> {
+        let sql = format!(
+            "WITH w AS (SELECT $1::text AS name), t AS (SELECT {RESOLVE} AS oid FROM w), \
+             col AS (SELECT a.attnum FROM pg_attribute a, t WHERE a.attrelid = t.oid AND a.attname = $2::text) \
+             SELECT DISTINCT CASE v.relkind WHEN 'm' THEN 'materialized view' ELSE 'view' END, v.oid::regclass::text \
+               FROM t JOIN pg_depend d ON d.refobjid = t.oid AND d.classid = 'pg_rewrite'::regclass \
+               JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class \
+              WHERE v.oid <> t.oid AND ($2::text IS NULL OR d.refobjsubid IN (SELECT attnum FROM col)) \
+             UNION ALL \
+             SELECT 'foreign key', con.conrelid::regclass::text || '.' || con.conname \
+               FROM t JOIN pg_constraint con ON con.confrelid = t.oid AND con.contype = 'f' \
+              WHERE $2::text IS NULL OR con.confkey && ARRAY(SELECT attnum FROM col) \
+             UNION ALL \
+             SELECT 'foreign key', con.conrelid::regclass::text || '.' || con.conname \
+               FROM t JOIN pg_constraint con ON con.conrelid = t.oid AND con.contype = 'f' \
+              WHERE $2::text IS NOT NULL AND con.conkey && ARRAY(SELECT attnum FROM col) \
+             UNION ALL \
+             SELECT 'index', i.indexrelid::regclass::text \
+               FROM t JOIN pg_index i ON i.indrelid = t.oid \
+              WHERE $2::text IS NOT NULL AND (SELECT attnum FROM col) = ANY(i.indkey) \
+             UNION ALL \
+             SELECT 'trigger', tg.tgname FROM t JOIN pg_trigger tg ON tg.tgrelid = t.oid AND NOT tg.tgisinternal \
+             UNION ALL \
+             SELECT 'function', p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+              WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prosrc ~* $3 \
+                AND ($4::text IS NULL OR p.prosrc ~* $4) \
+             ORDER BY 1, 2"
+        );
+        let name = relation.rsplit('.').next().unwrap_or(relation);
+        let table_pattern = word_pattern(name);
+        let column_pattern = column.map(word_pattern);
+        let rows = self.client.query(&sql, &[&relation, &column, &table_pattern, &column_pattern]).map_err(db_error)?;
+        Ok(rows.iter().map(|row| Dependent { kind: row.get(0), name: row.get(1) }).collect())
+    }
+
+    fn statements_naming(&mut self, relation: &str, column: Option<&str>) -> Result<Option<Vec<QueryUse>>, DbError> {
+        let installed = self
+            .client
+            .query_opt("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'", &[])
+            .map_err(db_error)?
+            .is_some();
+        if !installed {
+            return Ok(None);
+        }
+        let name = relation.rsplit('.').next().unwrap_or(relation);
+        let rows = self
+            .client
+            .query(
+                "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 200), calls FROM pg_stat_statements \
+                 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                   AND query ~* $1 AND ($2::text IS NULL OR query ~* $2) \
+                   AND query !~* 'pg_stat_statements|cutover_history' \
+                 ORDER BY calls DESC LIMIT 20",
+                &[&word_pattern(name), &column.map(word_pattern)],
+            )
+            // Loaded without `shared_preload_libraries`, the view cannot be read.
+            .map_err(db_error);
+        match rows {
+            Ok(rows) => Ok(Some(rows.iter().map(|row| QueryUse { query: row.get(0), calls: row.get(1) }).collect())),
+            Err(err) if err.code.as_deref() == Some("55000") => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {
+        // A sample of at most 64 MB of the table, read in a read-only transaction that gives
+        // up after 10 s: cheap enough for production.
+        let sql = format!(
+            "SELECT pg_relation_size(c.oid) FROM (SELECT $1::text AS name) w JOIN pg_class c ON c.oid = {RESOLVE}"
+        );
+        let Some(row) = self.client.query_opt(&sql, &[&relation]).map_err(db_error)? else { return Ok(None) };
+        let bytes: i64 = row.get(0);
+        if bytes < 8 * 1024 * 1024 {
+            return Ok(None);
+        }
+        let percent = (64.0 * 1024.0 * 1024.0 / bytes as f64 * 100.0).min(100.0);
+        let quoted = relation.split('.').map(quote_ident).collect::<Vec<_>>().join(".");
+        let mut tx = self.client.transaction().map_err(db_error)?;
+        tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = '10s'").map_err(db_error)?;
+        let started = Instant::now();
+        tx.query_one(&format!("SELECT count(*) FROM {quoted} TABLESAMPLE SYSTEM ({percent})"), &[])
+            .map_err(db_error)?;
+        let elapsed = started.elapsed().as_secs_f64().max(1e-6);
+        tx.rollback().map_err(db_error)?;
+        Ok(Some(bytes as f64 * percent / 100.0 / elapsed))
+    }
+}
+
+/// Tables (with their storage file) and the other relations of the user's schemas, by oid.
+fn relations(client: &mut Client) -> Result<BTreeMap<u32, (String, String, u32)>, DbError> {
+    let sql = format!(
+        "SELECT c.oid, {REL_NAME}, c.relkind::text, c.relfilenode FROM pg_class c \
+         JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_SCHEMAS} AND c.relkind IN ('r','p','m','i','I','S','v','f')"
+    );
+    let rows = client.query(&sql, &[]).map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            (row.get::<_, u32>(0), (row.get(1), relkind_name(row.get::<_, String>(2).as_str()).to_string(), row.get(3)))
+        })
+        .collect())
+}
+
+/// The relation locks this session holds: (oid, mode).
+fn held_locks(client: &mut Client) -> Result<BTreeSet<(u32, String)>, DbError> {
+    let rows = client
+        .query(
+            "SELECT relation, mode FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'relation' AND granted",
+            &[],
+        )
+        .map_err(db_error)?;
+    Ok(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, String>(1))).collect())
+}
+
+impl Rehearsal for PgTarget {
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.client.batch_execute("BEGIN").map_err(db_error)
+    }
+
+    fn execute_observed(&mut self, sql: &str, in_transaction: bool) -> Result<Observation, DbError> {
+        let before = relations(&mut self.client)?;
+        let locks_before = if in_transaction { held_locks(&mut self.client)? } else { BTreeSet::new() };
+        let started = Instant::now();
+        self.client.batch_execute(sql).map_err(db_error)?;
+        let duration = started.elapsed();
+        let after = relations(&mut self.client)?;
+        let mut observation = Observation { duration, locks_observed: in_transaction, ..Observation::default() };
+        if in_transaction {
+            for (oid, mode) in held_locks(&mut self.client)?.difference(&locks_before) {
+                // Locks on what the statement itself created say nothing about the live database.
+                if let Some((name, kind, _)) = before.get(oid) {
+                    observation.locks.push(ObservedLock {
+                        relation: name.clone(),
+                        kind: kind.clone(),
+                        mode: mode.clone(),
+                    });
+                }
+            }
+            observation.locks.sort();
+        }
+        for (oid, (name, kind, file)) in &before {
+            let replaced = after.get(oid).is_some_and(|(_, _, new_file)| new_file != file);
+            if replaced && kind != "index" && kind != "sequence" {
+                observation.rewritten.push(name.clone());
+            }
+        }
+        Ok(observation)
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.client.batch_execute("COMMIT").map_err(db_error)
+    }
+
+    fn rollback(&mut self) -> Result<(), DbError> {
+        self.client.batch_execute("ROLLBACK").map_err(db_error)
+    }
+
+    fn schema_snapshot(&mut self) -> Result<Vec<String>, DbError> {
+        let not_cutover = "c.relname NOT LIKE 'cutover\\_%'";
+        let queries = [
+            format!(
+                "SELECT format('relation %s %s %s', {REL_NAME}, c.relkind, c.relpersistence) FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_SCHEMAS} AND {not_cutover} \
+                 AND c.relkind IN ('r','p','m','v','S','f')"
+            ),
+            format!(
+                "SELECT format('column %s.%s %s%s%s%s', {REL_NAME}, a.attname, format_type(a.atttypid, a.atttypmod), \
+                   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END, \
+                   coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), ''), \
+                   CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END) \
+                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
+                 WHERE {USER_SCHEMAS} AND {not_cutover} AND a.attnum > 0 AND NOT a.attisdropped \
+                 AND c.relkind IN ('r','p','m','v','f')"
+            ),
+            format!(
+                "SELECT format('constraint %s %s %s', {REL_NAME}, con.conname, pg_get_constraintdef(con.oid)) \
+                 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE {USER_SCHEMAS} AND {not_cutover}"
+            ),
+            format!(
+                "SELECT format('index %s', pg_get_indexdef(i.indexrelid)) FROM pg_index i \
+                 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE {USER_SCHEMAS} AND {not_cutover}"
+            ),
+            format!(
+                "SELECT format('view %s %s', {REL_NAME}, regexp_replace(pg_get_viewdef(c.oid), '\\s+', ' ', 'g')) \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE {USER_SCHEMAS} AND c.relkind IN ('v','m')"
+            ),
+            "SELECT format('function %s %s', p.oid::regprocedure, md5(p.prosrc)) FROM pg_proc p \
+             JOIN pg_namespace n ON n.oid = p.pronamespace \
+             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.proname NOT LIKE 'cutover\\_%' \
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
+                .to_string(),
+            format!(
+                "SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t \
+                 JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE NOT t.tgisinternal AND {USER_SCHEMAS} AND {not_cutover}"
+            ),
+            "SELECT format('type %s enum %s', t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)) \
+             FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname"
+                .to_string(),
+            "SELECT format('extension %s', extname) FROM pg_extension WHERE extname <> 'plpgsql'".to_string(),
+        ];
+        let mut lines = Vec::new();
+        for sql in queries {
+            for row in self.client.query(&sql, &[]).map_err(db_error)? {
+                lines.push(row.get::<_, String>(0));
+            }
+        }
+        lines.sort();
+        Ok(lines)
+    }
+}
+
+/// A database made for one rehearsal and dropped after it.
+pub struct ScratchDatabase {
+    /// The scratch database, to migrate and observe.
+    pub target: PgTarget,
+    /// Whether it was copied from the target (`CREATE DATABASE ... TEMPLATE`); otherwise it is
+    /// empty and the applied migrations must be replayed into it first.
+    pub from_template: bool,
+    name: String,
+    admin: Client,
+}
+
+impl ScratchDatabase {
+    /// Creates a scratch database beside the one `url` names: a copy of it when `template` and
+    /// nobody else is connected to it, else an empty one. Made through the server's maintenance
+    /// database (`postgres`), so that no connection to the original stands in the way.
+    pub fn create(url: &DatabaseUrl, options: &ConnectOptions, template: bool) -> Result<ScratchDatabase, DbError> {
+        let (config, connector) = crate::connect::parse_url(url)?;
+        let origin = config.get_dbname().map(str::to_string).unwrap_or_else(|| "postgres".to_string());
+        let mut admin_config = config.clone();
+        admin_config.dbname("postgres");
+        admin_config.application_name("cutover rehearse");
+        let mut admin = Connector::connect(&connector, &admin_config)?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let name = format!("cutover_rehearsal_{}_{nanos}", std::process::id());
+        let mut from_template = false;
+        if template {
+            let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(&origin));
+            // 55006: the original has other sessions; a copy is then impossible, replay instead.
+            match admin.batch_execute(&sql).map_err(db_error) {
+                Ok(()) => from_template = true,
+                Err(err) if err.code.as_deref() == Some("55006") => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if !from_template {
+            admin.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name))).map_err(db_error)?;
+        }
+        let scratch_url = url.with_database(&name);
+        let target = match connect(&scratch_url, options) {
+            Ok(target) => target,
+            Err(err) => {
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&name)));
+                return Err(err);
+            }
+        };
+        Ok(ScratchDatabase { target, from_template, name, admin })
+    }
+
+    /// The scratch database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops the scratch database.
+    pub fn drop_database(self) -> Result<(), DbError> {
+        let ScratchDatabase { target, name, mut admin, .. } = self;
+        drop(target);
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name))).map_err(db_error)
+    }
+}

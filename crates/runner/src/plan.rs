@@ -1,0 +1,254 @@
+//! `cutover plan`: what each pending migration would do to *this* database. The analysis says
+//! which locks each statement takes and whether it scans or rewrites; the live catalog says how
+//! large each relation is, what depends on what is dropped or renamed, and which recorded
+//! queries still name it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, Linter, Script, Severity};
+use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
+use cutover_migration::{normalize, MigrationSet};
+
+use crate::run::{plan_up, read_history_if_any, Context};
+use crate::status::compute_status;
+use crate::{Error, Settings, UpOptions};
+
+/// Thresholds of `plan`.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// From how many rows a table counts as large (`large-table-blocking-op`).
+    pub large_table_rows: i64,
+    /// Below how many rows an error-level finding is only a warning: the lock is brief there.
+    pub small_table_rows: i64,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions { large_table_rows: 1_000_000, small_table_rows: 10_000 }
+    }
+}
+
+/// The plan of every pending migration.
+#[derive(Debug)]
+pub struct Plan {
+    /// In the order `up` would apply them.
+    pub migrations: Vec<MigrationPlan>,
+    /// The sequential read rate measured on this database (bytes/s), when a table was large
+    /// enough to measure; estimates use a default otherwise.
+    pub measured_scan_rate: Option<f64>,
+}
+
+/// One pending migration.
+#[derive(Debug)]
+pub struct MigrationPlan {
+    /// `<version> <name>`.
+    pub label: String,
+    /// Its up script.
+    pub path: PathBuf,
+    /// Each statement.
+    pub statements: Vec<StatementPlan>,
+    /// The findings, their severity scaled by the sizes of the tables they concern.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// One statement of a pending migration, on this database.
+#[derive(Debug)]
+pub struct StatementPlan {
+    /// 1-based line in the script.
+    pub line: usize,
+    /// Its text.
+    pub sql: String,
+    /// What the analysis says it does (`None` when it does not parse).
+    pub effect: Option<Effect>,
+    /// The relations it locks, as the catalog knows them (those that exist).
+    pub relations: Vec<RelationFacts>,
+    /// How long its scan or rewrite should take here, from the sizes and the read rate.
+    pub estimate: Option<Duration>,
+    /// What depends on what it drops or renames: the thing, and the dependent.
+    pub dependents: Vec<(String, Dependent)>,
+    /// Recorded queries that name what it drops or renames; `None` without `pg_stat_statements`.
+    pub queries: Option<Vec<(String, QueryUse)>>,
+}
+
+/// Assumed sequential read rate when none could be measured: a modest disk.
+const DEFAULT_SCAN_RATE: f64 = 200.0 * 1024.0 * 1024.0;
+
+/// Plans the pending migrations of `set` against `target`.
+pub fn plan(
+    target: &mut dyn LiveDatabase,
+    settings: &Settings,
+    set: &MigrationSet,
+    options: &PlanOptions,
+) -> Result<Plan, Error> {
+    let history = {
+        let mut silent = crate::Silent;
+        let mut ctx = Context { target: &mut *target, settings, reporter: &mut silent };
+        read_history_if_any(&mut ctx)?
+    };
+    let statuses = compute_status(set, &history);
+    let steps = plan_up(set, &statuses, &UpOptions { allow_out_of_order: true, ..UpOptions::default() })?;
+    let pending: Vec<usize> = steps
+        .iter()
+        .filter_map(|(migration, _)| set.migrations.iter().position(|m| std::ptr::eq(m, *migration)))
+        .collect();
+
+    // Which relations the pending statements touch, to ask the catalog once.
+    let scripts: Vec<&[cutover_migration::Statement]> =
+        pending.iter().map(|&idx| set.migrations[idx].up.statements.as_slice()).collect();
+    let mut names: Vec<String> = Vec::new();
+    for analyzed in analyze_all(&scripts) {
+        names.extend(analyzed.effects().flatten().flat_map(|e| e.locks.iter().map(|(name, _)| name.clone())));
+    }
+    names.sort();
+    names.dedup();
+    names.retain(|name| !name.is_empty());
+    let facts = target.relation_facts(&names).map_err(|e| Error::database("cannot read the catalog", e))?;
+    let facts: BTreeMap<String, RelationFacts> = facts.into_iter().map(|f| (f.name.clone(), f)).collect();
+
+    let mut config = settings.lint.clone();
+    if let Some(major) = crate::gate::major_version(&target.server_version()) {
+        config.pg_version = major;
+    }
+    let mut linter = Linter::new(config);
+    linter.set_table_rows(facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect(), options.large_table_rows);
+
+    // The read rate, measured on the largest relation that a pending statement scans.
+    let largest = facts.values().filter(|f| f.kind.contains("table")).max_by_key(|f| f.bytes);
+    let measured_scan_rate = match largest {
+        Some(f) => target.measure_scan_rate(&f.name).map_err(|e| Error::database("cannot measure the read rate", e))?,
+        None => None,
+    };
+    let rate = measured_scan_rate.unwrap_or(DEFAULT_SCAN_RATE);
+
+    let mut migrations = Vec::new();
+    for (idx, migration) in set.migrations.iter().enumerate() {
+        let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
+        let script = Script {
+            text: &text,
+            statements: &migration.up.statements,
+            in_transaction: migration.up.settings.transaction,
+            has_down: Some(migration.down.is_some()),
+        };
+        let mut diagnostics = linter.lint(&script);
+        if !pending.contains(&idx) {
+            continue;
+        }
+        for d in &mut diagnostics {
+            scale_by_size(d, &facts, options);
+        }
+        let mut statements = Vec::new();
+        for (statement, effect) in migration.up.statements.iter().zip(linter.last_effects()) {
+            let relations: Vec<RelationFacts> = effect
+                .iter()
+                .flat_map(|e| e.locks.iter())
+                .filter_map(|(name, _)| facts.get(name).cloned())
+                .collect();
+            let estimate = effect.as_ref().and_then(|e| estimate(e, &facts, rate));
+            let mut dependents = Vec::new();
+            let mut queries: Option<Vec<(String, QueryUse)>> = Some(Vec::new());
+            for (relation, column) in effect.as_ref().map(removed_names).unwrap_or_default() {
+                let subject = column.as_ref().map_or_else(|| relation.clone(), |c| format!("{relation}.{c}"));
+                let found = target
+                    .dependents(&relation, column.as_deref())
+                    .map_err(|e| Error::database("cannot read the catalog", e))?;
+                dependents.extend(found.into_iter().map(|d| (subject.clone(), d)));
+                match target
+                    .statements_naming(&relation, column.as_deref())
+                    .map_err(|e| Error::database("cannot read pg_stat_statements", e))?
+                {
+                    Some(uses) => {
+                        if let Some(queries) = &mut queries {
+                            queries.extend(uses.into_iter().map(|u| (subject.clone(), u)));
+                        }
+                    }
+                    None => queries = None,
+                }
+            }
+            statements.push(StatementPlan {
+                line: statement.line,
+                sql: statement.sql.clone(),
+                effect: effect.clone(),
+                relations,
+                estimate,
+                dependents,
+                queries,
+            });
+        }
+        migrations.push(MigrationPlan {
+            label: migration.label(),
+            path: migration.up.path.clone(),
+            statements,
+            diagnostics,
+        });
+    }
+    Ok(Plan { migrations, measured_scan_rate })
+}
+
+/// An error on a table too small for its lock to matter is a warning here; the message says
+/// the table's size either way.
+fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, options: &PlanOptions) {
+    let Some(f) = d.table.as_ref().and_then(|t| facts.get(t)) else { return };
+    let size = format!("{} rows, {}", if f.rows < 0 { "? ".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
+    if d.severity == Severity::Error && f.rows >= 0 && f.rows < options.small_table_rows && d.lock.is_some() {
+        d.severity = Severity::Warning;
+        d.message = format!("{} (here `{}` has {size}: the lock is brief)", d.message, f.name);
+    } else {
+        d.message = format!("{} (here `{}` has {size})", d.message, f.name);
+    }
+}
+
+/// How long the statement's scan or rewrite of its table should take at `rate` bytes/s.
+fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>, rate: f64) -> Option<Duration> {
+    if !(effect.scans || effect.rewrites) {
+        return None;
+    }
+    let (table, _) = effect.locks.first()?;
+    let bytes = facts.get(table)?.bytes as f64;
+    // A rewrite writes the heap, every index and the WAL for all of it; an index build reads
+    // and sorts. Rough factors, stated in the README.
+    let factor = if effect.rewrites {
+        4.0
+    } else if matches!(effect.action, Action::CreateIndex { .. }) {
+        2.0
+    } else {
+        1.0
+    };
+    Some(Duration::from_secs_f64(bytes * factor / rate))
+}
+
+/// What the statement drops or renames: (relation, column).
+fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
+    match &effect.action {
+        Action::DropTable { tables } => tables.iter().map(|t| (t.clone(), None)).collect(),
+        Action::Rename { object: "column", table, name, .. } => {
+            vec![(table.clone(), name.rsplit('.').next().map(str::to_string))]
+        }
+        Action::Rename { object: "table" | "view" | "materialized view", table, .. } => vec![(table.clone(), None)],
+        Action::AlterTable { table, commands } => commands
+            .iter()
+            .filter_map(|c| match c {
+                AlterCommand::DropColumn { column } => Some((table.clone(), Some(column.clone()))),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// `1.2 GB`, `340 kB`.
+pub fn human_bytes(bytes: i64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}

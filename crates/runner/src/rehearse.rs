@@ -1,0 +1,369 @@
+//! `cutover rehearse`: apply every pending migration to a scratch database, statement by
+//! statement, and check the analysis against what PostgreSQL really did (locks from `pg_locks`,
+//! rewrites from changed relfilenodes); then run each down script and the up again, and compare
+//! schema snapshots to prove that down reverses up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cutover_analysis::{Action, Effect, LintConfig, Linter, LockMode, Script};
+use cutover_engine::{HistoryRecord, Observation, Rehearsal};
+use cutover_migration::{normalize, Migration, MigrationSet};
+
+use crate::run::{plan_up, read_history_if_any, Context};
+use crate::status::compute_status;
+use crate::{Error, Settings, Silent, UpOptions};
+
+/// What the rehearsal found.
+#[derive(Debug)]
+pub struct RehearsalReport {
+    /// How many applied migrations were replayed to build the scratch database (0 when it was
+    /// copied from the target).
+    pub replayed: usize,
+    /// Each pending migration, in order.
+    pub migrations: Vec<MigrationRehearsal>,
+}
+
+impl RehearsalReport {
+    /// Every disagreement between prediction and observation, and every failed round trip.
+    pub fn problems(&self) -> usize {
+        self.migrations
+            .iter()
+            .map(|m| {
+                m.statements.iter().map(|s| s.disagreements.len()).sum::<usize>()
+                    + usize::from(m.failure.is_some())
+                    + usize::from(matches!(m.round_trip, RoundTrip::Differs { .. } | RoundTrip::DownFailed(_)))
+            })
+            .sum()
+    }
+}
+
+/// One pending migration, rehearsed.
+#[derive(Debug)]
+pub struct MigrationRehearsal {
+    /// `<version> <name>`.
+    pub label: String,
+    /// Its up script.
+    pub path: PathBuf,
+    /// Its statements, up to the one that failed.
+    pub statements: Vec<StatementRehearsal>,
+    /// Why the up script failed on the scratch database, if it did.
+    pub failure: Option<String>,
+    /// Whether the down script reverses it.
+    pub round_trip: RoundTrip,
+    /// How long the up script took.
+    pub duration: Duration,
+}
+
+/// One statement: predicted and observed.
+#[derive(Debug)]
+pub struct StatementRehearsal {
+    /// 1-based line in the script.
+    pub line: usize,
+    /// Its text.
+    pub sql: String,
+    /// The locks the analysis predicts.
+    pub predicted_locks: Vec<(String, LockMode)>,
+    /// Whether the analysis predicts a rewrite.
+    pub predicted_rewrite: bool,
+    /// What happened.
+    pub observed: Observation,
+    /// Where they differ: each a bug in the analysis (or in what it can know).
+    pub disagreements: Vec<String>,
+}
+
+/// Whether down reverses up.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RoundTrip {
+    /// There is no down script.
+    NoDown,
+    /// Not tried: the up script failed.
+    NotTried,
+    /// The schema after down equals the schema before up, and up applies again to the same.
+    Reverses,
+    /// The down script failed.
+    DownFailed(String),
+    /// The schemas differ: lines only before up (`-`), only after down (`+`); or, after up
+    /// again, lines that differ from the first up.
+    Differs {
+        /// `- line` / `+ line`, before up against after down.
+        after_down: Vec<String>,
+        /// The same, first up against up again.
+        after_reapply: Vec<String>,
+    },
+}
+
+/// The history of `target` (empty when it has none yet).
+pub fn read_history(
+    target: &mut dyn cutover_engine::MigrationTarget,
+    settings: &Settings,
+) -> Result<Vec<HistoryRecord>, Error> {
+    read_history_if_any(&mut Context { target, settings, reporter: &mut Silent })
+}
+
+/// Rehearses the pending migrations of `set` (pending on the live database, whose history is
+/// `history`) on `scratch`, a fresh database (`copied`: already holding the target's schema and
+/// history; else the applied migrations are replayed into it first).
+pub fn rehearse(
+    scratch: &mut dyn Rehearsal,
+    settings: &Settings,
+    set: &MigrationSet,
+    history: &[HistoryRecord],
+    copied: bool,
+) -> Result<RehearsalReport, Error> {
+    let statuses = compute_status(set, history);
+    let steps = plan_up(set, &statuses, &UpOptions { allow_out_of_order: true, ..UpOptions::default() })?;
+    let pending: Vec<&Migration> = steps.iter().map(|(m, _)| *m).collect();
+
+    // The scratch database gets the target's schema: replay what the target has applied.
+    let mut replayed = 0;
+    if !copied {
+        let applied: Vec<&Migration> =
+            set.migrations.iter().filter(|m| !pending.iter().any(|p| std::ptr::eq(*p, *m))).collect();
+        for migration in &applied {
+            run_unobserved(scratch, &migration.up)
+                .map_err(|message| replay_failed(migration, &message))?;
+            replayed += 1;
+        }
+    }
+
+    // The analysis, replayed over every migration in order; pending ones are compared.
+    let mut config: LintConfig = settings.lint.clone();
+    if let Some(major) = crate::gate::major_version(&scratch.server_version()) {
+        config.pg_version = major;
+    }
+    let mut linter = Linter::new(config);
+    let mut predictions: BTreeMap<usize, Vec<Option<Effect>>> = BTreeMap::new();
+    for (idx, migration) in set.migrations.iter().enumerate() {
+        let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
+        linter.lint(&Script {
+            text: &text,
+            statements: &migration.up.statements,
+            in_transaction: migration.up.settings.transaction,
+            has_down: None,
+        });
+        predictions.insert(idx, linter.last_effects().to_vec());
+    }
+
+    let mut migrations = Vec::new();
+    let mut broken = false;
+    for migration in pending {
+        if broken {
+            break;
+        }
+        let idx = set.migrations.iter().position(|m| std::ptr::eq(m, migration)).unwrap_or(0);
+        let effects = predictions.remove(&idx).unwrap_or_default();
+        let rehearsal = rehearse_one(scratch, migration, &effects)?;
+        broken = rehearsal.failure.is_some();
+        migrations.push(rehearsal);
+    }
+    Ok(RehearsalReport { replayed, migrations })
+}
+
+fn replay_failed(migration: &Migration, message: &str) -> Error {
+    Error::Refused(crate::Refusal {
+        problems: vec![format!("replaying applied migration {} on the scratch database failed: {message}", migration.label())],
+        advice: "the applied migrations must build the schema from an empty database; rehearse with --template to copy the target instead".to_string(),
+    })
+}
+
+fn db(context: &str) -> impl Fn(cutover_engine::DbError) -> Error + '_ {
+    move |e| Error::database(context.to_string(), e)
+}
+
+fn rehearse_one(scratch: &mut dyn Rehearsal, migration: &Migration, effects: &[Option<Effect>]) -> Result<MigrationRehearsal, Error> {
+    let before_up = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
+    let started = std::time::Instant::now();
+    let (statements, failure) = run_observed(scratch, migration, effects)?;
+    let duration = started.elapsed();
+    let round_trip = if failure.is_some() {
+        RoundTrip::NotTried
+    } else if let Some(down) = &migration.down {
+        let after_up = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
+        match run_unobserved(scratch, down) {
+            Err(message) => RoundTrip::DownFailed(message),
+            Ok(()) => {
+                let after_down = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
+                let mut after_reapply = Vec::new();
+                if let Err(message) = run_unobserved(scratch, &migration.up) {
+                    after_reapply.push(format!("! up failed after down: {message}"));
+                } else {
+                    let again = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
+                    after_reapply = difference(&after_up, &again);
+                }
+                let after_down = difference(&before_up, &after_down);
+                if after_down.is_empty() && after_reapply.is_empty() {
+                    RoundTrip::Reverses
+                } else {
+                    RoundTrip::Differs { after_down, after_reapply }
+                }
+            }
+        }
+    } else {
+        RoundTrip::NoDown
+    };
+    Ok(MigrationRehearsal {
+        label: migration.label(),
+        path: migration.up.path.clone(),
+        statements,
+        failure,
+        round_trip,
+        duration,
+    })
+}
+
+/// `- line` for lines only in `before`, `+ line` for lines only in `after`.
+fn difference(before: &[String], after: &[String]) -> Vec<String> {
+    let before_set: BTreeSet<&String> = before.iter().collect();
+    let after_set: BTreeSet<&String> = after.iter().collect();
+    let mut lines: Vec<String> = before_set.difference(&after_set).map(|l| format!("- {l}")).collect();
+    lines.extend(after_set.difference(&before_set).map(|l| format!("+ {l}")));
+    lines
+}
+
+/// Runs a script without watching it (replays, down scripts): in one transaction when it runs
+/// in one, else statement by statement.
+fn run_unobserved(scratch: &mut dyn Rehearsal, script: &cutover_migration::Script) -> Result<(), String> {
+    let in_transaction = script.settings.transaction;
+    if in_transaction {
+        scratch.begin().map_err(|e| e.to_string())?;
+    }
+    for statement in &script.statements {
+        if let Err(err) = scratch.execute_observed(&statement.sql, in_transaction) {
+            if in_transaction {
+                let _ = scratch.rollback();
+            }
+            return Err(format!("{}:{}: {err}", script.path.display(), statement.line));
+        }
+    }
+    if in_transaction {
+        scratch.commit().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Runs the up script statement by statement, observing each. A script that runs outside a
+/// transaction still gets a transaction per statement where PostgreSQL allows one, so that its
+/// locks can be seen.
+fn run_observed(
+    scratch: &mut dyn Rehearsal,
+    migration: &Migration,
+    effects: &[Option<Effect>],
+) -> Result<(Vec<StatementRehearsal>, Option<String>), Error> {
+    let script = &migration.up;
+    let whole = script.settings.transaction;
+    if whole {
+        scratch.begin().map_err(db("cannot begin on the scratch database"))?;
+    }
+    let mut statements = Vec::new();
+    // Locks the transaction already holds, and relations made by this migration: neither can
+    // be seen again, so neither counts as missing.
+    let mut held: BTreeMap<String, LockMode> = BTreeMap::new();
+    let mut created: BTreeSet<String> = BTreeSet::new();
+    for (idx, statement) in script.statements.iter().enumerate() {
+        let effect = effects.get(idx).cloned().flatten();
+        let own = !whole && !effect.as_ref().is_some_and(|e| e.requires_no_transaction);
+        if own {
+            scratch.begin().map_err(db("cannot begin on the scratch database"))?;
+        }
+        let observed = match scratch.execute_observed(&statement.sql, whole || own) {
+            Ok(observed) => observed,
+            Err(err) => {
+                if whole || own {
+                    let _ = scratch.rollback();
+                }
+                let failure = format!("{}:{}: {err}", script.path.display(), statement.line);
+                return Ok((statements, Some(failure)));
+            }
+        };
+        if own {
+            scratch.commit().map_err(db("cannot commit on the scratch database"))?;
+        }
+        let disagreements = effect.as_ref().map_or_else(Vec::new, |e| compare(e, &observed, &held, &created));
+        if let Some(e) = &effect {
+            if let Action::CreateTable { table, .. } = &e.action {
+                created.insert(table.clone());
+            }
+            if let Action::CreateIndex { name, .. } = &e.action {
+                created.insert(name.clone());
+            }
+        }
+        if whole {
+            for lock in &observed.locks {
+                if let Some(mode) = LockMode::from_pg_locks(&lock.mode) {
+                    let entry = held.entry(lock.relation.clone()).or_insert(mode);
+                    *entry = (*entry).max(mode);
+                }
+            }
+            for (name, mode) in effect.iter().flat_map(|e| e.locks.iter()) {
+                let entry = held.entry(name.clone()).or_insert(*mode);
+                *entry = (*entry).max(*mode);
+            }
+        }
+        statements.push(StatementRehearsal {
+            line: statement.line,
+            sql: statement.sql.clone(),
+            predicted_locks: effect.as_ref().map(|e| e.locks.clone()).unwrap_or_default(),
+            predicted_rewrite: effect.as_ref().is_some_and(predicts_rewrite),
+            observed,
+            disagreements,
+        });
+    }
+    if whole {
+        scratch.commit().map_err(db("cannot commit on the scratch database"))?;
+    }
+    Ok((statements, None))
+}
+
+/// A new storage file for the table: rewritten, truncated or clustered.
+fn predicts_rewrite(effect: &Effect) -> bool {
+    effect.rewrites || matches!(effect.action, Action::Truncate { .. })
+}
+
+/// Where prediction and observation differ, one line each.
+fn compare(
+    effect: &Effect,
+    observed: &Observation,
+    held: &BTreeMap<String, LockMode>,
+    created: &BTreeSet<String>,
+) -> Vec<String> {
+    let mut disagreements = Vec::new();
+    if observed.locks_observed {
+        let mut strongest: BTreeMap<&str, (LockMode, &str)> = BTreeMap::new();
+        for lock in &observed.locks {
+            if let Some(mode) = LockMode::from_pg_locks(&lock.mode) {
+                let entry = strongest.entry(lock.relation.as_str()).or_insert((mode, lock.kind.as_str()));
+                entry.0 = entry.0.max(mode);
+            }
+        }
+        for (name, mode) in &effect.locks {
+            if name.is_empty() || created.contains(name) {
+                continue;
+            }
+            match strongest.get(name.as_str()) {
+                Some((seen, _)) if seen == mode => {}
+                Some((seen, _)) => disagreements.push(format!("predicted {mode} on `{name}`, observed {seen}")),
+                // Already held as strongly by an earlier statement: not visible again.
+                None if held.get(name).is_some_and(|h| h >= mode) => {}
+                None => disagreements.push(format!("predicted {mode} on `{name}`, not taken")),
+            }
+        }
+        for (name, (mode, kind)) in &strongest {
+            let predicted = effect.locks.iter().any(|(n, _)| n == name);
+            // The analysis models the locks that block writes; lighter ones are not its concern.
+            if !predicted && mode.blocks_writes() && !kind.contains("index") && !kind.contains("sequence") {
+                disagreements.push(format!("{mode} on `{name}` ({kind}) was taken, not predicted"));
+            }
+        }
+    }
+    let rewrite_predicted = predicts_rewrite(effect);
+    let rewritten = observed.rewritten.iter().any(|t| !created.contains(t));
+    if rewrite_predicted && !rewritten && !effect.locks.iter().all(|(n, _)| created.contains(n)) {
+        disagreements.push("predicted a rewrite, none happened".to_string());
+    }
+    if rewritten && !rewrite_predicted {
+        disagreements.push(format!("rewrote {}, not predicted", observed.rewritten.join(", ")));
+    }
+    disagreements
+}
