@@ -60,10 +60,14 @@ impl std::fmt::Display for ColumnType {
 /// A foreign key: the referencing columns and the referenced table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignKey {
+    /// The constraint's name (PostgreSQL's default, `<table>_<columns>_fkey`, when not given).
+    pub name: String,
     /// The referencing columns, in order.
     pub columns: Vec<String>,
     /// The referenced table.
     pub referenced_table: String,
+    /// The referenced columns; empty for the referenced table's primary key.
+    pub referenced_columns: Vec<String>,
 }
 
 /// `BEGIN`, `COMMIT` or `ROLLBACK` written in the script.
@@ -189,6 +193,18 @@ pub enum Action {
         /// The new value.
         new: String,
     },
+    /// `CREATE [OR REPLACE] FUNCTION`.
+    CreateFunction {
+        /// The function, without schema.
+        name: String,
+        /// Declared `VOLATILE` (the default), not `STABLE` or `IMMUTABLE`.
+        volatile: bool,
+    },
+    /// `DROP VIEW`, `DROP MATERIALIZED VIEW`.
+    DropView {
+        /// The views.
+        views: Vec<String>,
+    },
     /// `CREATE DOMAIN`.
     CreateDomain {
         /// The domain.
@@ -301,8 +317,15 @@ pub enum AlterCommand {
         columns: Vec<String>,
         /// For a `FOREIGN KEY`: the referenced table.
         references: Option<String>,
+        /// For a `FOREIGN KEY`: the referenced columns (empty: the primary key).
+        referenced_columns: Vec<String>,
         /// For `CHECK (col IS NOT NULL)`: the column it proves has no NULL once validated.
         not_null_column: Option<String>,
+    },
+    /// `DROP CONSTRAINT`.
+    DropConstraint {
+        /// The constraint.
+        name: String,
     },
     /// `VALIDATE CONSTRAINT`.
     ValidateConstraint {
@@ -353,6 +376,13 @@ pub struct ColumnInfo {
 pub enum DefaultValue {
     /// A constant (or a stable expression): stored in the catalog since PostgreSQL 11, no rewrite.
     Constant,
+    /// Calls functions that are not PostgreSQL's well-known volatile ones: volatile or not
+    /// depends on how they were declared (`CREATE FUNCTION` defaults to VOLATILE), which the
+    /// schema model settles when the migrations declare them.
+    Calls {
+        /// The functions, without schema.
+        functions: Vec<String>,
+    },
     /// A volatile expression: every row gets its own value, so the table is rewritten.
     Volatile {
         /// The volatile function, e.g. `random`.

@@ -98,11 +98,14 @@ pub struct LintConfig {
     pub levels: BTreeMap<String, Option<Severity>>,
     /// Run only this rule (tests).
     pub only_rule: Option<String>,
+    /// The session `TimeZone` the migrations run with, when known (from the live server):
+    /// with UTC, PostgreSQL 12+ converts `timestamp` to `timestamptz` without a rewrite.
+    pub time_zone: Option<String>,
 }
 
 impl Default for LintConfig {
     fn default() -> Self {
-        LintConfig { pg_version: 15, external_runner: false, levels: BTreeMap::new(), only_rule: None }
+        LintConfig { pg_version: 15, external_runner: false, levels: BTreeMap::new(), only_rule: None, time_zone: None }
     }
 }
 
@@ -152,8 +155,14 @@ pub struct Linter {
 impl Linter {
     /// A linter that has seen no migration yet.
     pub fn new(config: LintConfig) -> Linter {
-        let ctx =
-            Context { pg_version: config.pg_version, external_runner: config.external_runner, ..Context::default() };
+        let utc = config.pg_version >= 12
+            && config.time_zone.as_deref().is_some_and(|tz| matches!(tz, "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "UCT" | "Zulu"));
+        let ctx = Context {
+            pg_version: config.pg_version,
+            external_runner: config.external_runner,
+            utc,
+            ..Context::default()
+        };
         let runs = rules::RULES.iter().map(|rule| config.runs(rule.id)).collect();
         Linter { config, ctx, runs, last_effects: Vec::new() }
     }
@@ -235,7 +244,7 @@ impl Linter {
                     continue;
                 }
             };
-            refine(&mut effect, &self.ctx.schema);
+            refine(&mut effect, &self.ctx.schema, self.ctx.utc);
             if !self.ctx.enum_values_added.is_empty() {
                 effect.string_literals = postgres::string_literals(&statement.sql);
             }
@@ -308,9 +317,10 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
     done.into_iter().map(|(_, result)| result).collect()
 }
 
-/// What the schema model adds to a statement's effect: whether a column type change rewrites,
-/// and the table of a dropped index (locked as strongly as the index).
-fn refine(effect: &mut Effect, schema: &Schema) {
+/// What the schema model adds to a statement's effect: whether a column type change or a
+/// default calling a declared function rewrites, and the other tables a statement locks through
+/// indexes and foreign keys it does not name.
+fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
     if let Action::DropIndex { .. } = &effect.action {
         let mut tables = Vec::new();
         for (name, mode) in &effect.locks {
@@ -321,13 +331,65 @@ fn refine(effect: &mut Effect, schema: &Schema) {
         effect.locks.splice(0..0, tables);
         return;
     }
-    let Action::AlterTable { table, commands } = &effect.action else { return };
-    for command in commands {
-        if let AlterCommand::AlterColumnType { column, new_type, using } = command {
-            match schema::type_change(schema.column_type(table, column), new_type, *using) {
-                TypeChange::Rewrite | TypeChange::Unknown => effect.rewrites = true,
-                TypeChange::CatalogOnly => {}
+    if let Action::DropTable { tables } = &effect.action {
+        // Dropping a table drops its foreign keys' triggers on the referenced tables.
+        let referenced: Vec<String> = tables
+            .iter()
+            .filter_map(|t| schema.table(t))
+            .flat_map(|t| t.foreign_keys.iter().map(|fk| fk.referenced_table.clone()))
+            .filter(|r| !tables.contains(r))
+            .collect();
+        add_locks(effect, referenced);
+        return;
+    }
+    let Action::AlterTable { table, commands } = &mut effect.action else { return };
+    let mut also_locked = Vec::new();
+    let mut rewrites = false;
+    for command in commands.iter_mut() {
+        match command {
+            AlterCommand::AlterColumnType { column, new_type, using } => {
+                match schema::type_change(schema.column_type(table, column), new_type, *using, utc) {
+                    TypeChange::Rewrite | TypeChange::Unknown => rewrites = true,
+                    TypeChange::CatalogOnly => {}
+                }
+                also_locked.extend(schema.tables_joined_on(table, column));
             }
+            // A function the migrations declare VOLATILE (the default) gives each row its own value.
+            AlterCommand::AddColumn { default: Some(default @ DefaultValue::Calls { .. }), .. } => {
+                let DefaultValue::Calls { functions } = &*default else { continue };
+                match functions.iter().find(|f| schema.function_is_volatile(f) == Some(true)) {
+                    Some(function) => {
+                        *default = DefaultValue::Volatile { function: function.clone() };
+                        rewrites = true;
+                    }
+                    None => *default = DefaultValue::Constant,
+                }
+            }
+            // Dropping a foreign key (or the column it is on) drops its triggers on the
+            // referenced table.
+            AlterCommand::DropConstraint { name } => {
+                also_locked.extend(schema.foreign_key_target(table, name).map(str::to_string));
+            }
+            AlterCommand::DropColumn { column } => {
+                if let Some(t) = schema.table(table) {
+                    also_locked.extend(
+                        t.foreign_keys.iter().filter(|fk| fk.columns.contains(column)).map(|fk| fk.referenced_table.clone()),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    effect.rewrites |= rewrites;
+    add_locks(effect, also_locked);
+}
+
+/// Raises (or adds) an ACCESS EXCLUSIVE lock on each of `tables`.
+fn add_locks(effect: &mut Effect, tables: Vec<String>) {
+    for table in tables {
+        match effect.locks.iter_mut().find(|(t, _)| *t == table) {
+            Some((_, mode)) => *mode = LockMode::AccessExclusive,
+            None => effect.locks.push((table, LockMode::AccessExclusive)),
         }
     }
 }

@@ -38,10 +38,11 @@ fn needs_tree(sql: &str) -> bool {
     let words = cutover_migration::leading_keywords(sql, 4);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["CREATE", "OR", "REPLACE", kind] => matches!(*kind, "TRIGGER" | "CONSTRAINT"),
+        ["CREATE", "OR", "REPLACE", kind] => matches!(*kind, "TRIGGER" | "CONSTRAINT" | "FUNCTION"),
         ["CREATE", kind, ..] => matches!(
             *kind,
             "TABLE"
+                | "FUNCTION"
                 | "INDEX"
                 | "UNIQUE"
                 | "DOMAIN"
@@ -288,10 +289,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                                 unique_keys.push(vec![def.colname.clone()]);
                             }
                             if is(c, ConstrType::ConstrForeign) {
-                                foreign_keys.push(ForeignKey {
-                                    columns: vec![def.colname.clone()],
-                                    referenced_table: relation_name(c.pktable.as_ref()),
-                                });
+                                foreign_keys.push(foreign_key(&table, c, vec![def.colname.clone()]));
                             }
                             identity |= is(c, ConstrType::ConstrIdentity);
                         }
@@ -310,10 +308,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                             unique_keys.push(strings(&c.keys));
                         }
                         if is(c, ConstrType::ConstrForeign) {
-                            foreign_keys.push(ForeignKey {
-                                columns: strings(&c.fk_attrs),
-                                referenced_table: relation_name(c.pktable.as_ref()),
-                            });
+                            foreign_keys.push(foreign_key(&table, c, strings(&c.fk_attrs)));
                         }
                     }
                     _ => {}
@@ -371,8 +366,29 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     _ => None,
                 })
                 .collect();
+            // PostgreSQL names an unnamed index `<table>_<columns>_idx`, an expression by its function.
+            let name = if stmt.idxname.is_empty() {
+                let parts: Vec<String> = stmt
+                    .index_params
+                    .iter()
+                    .filter_map(|p| match p.node.as_ref() {
+                        Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.clone()),
+                        Some(NodeEnum::IndexElem(e)) => Some(match e.expr.as_ref().and_then(|x| x.node.as_ref()) {
+                            Some(NodeEnum::FuncCall(call)) => {
+                                string_values(&call.funcname).last().copied().unwrap_or("expr").to_string()
+                            }
+                            _ => "expr".to_string(),
+                        }),
+                        _ => None,
+                    })
+                    .collect();
+                let base = stmt.relation.as_ref().map_or("", |r| r.relname.as_str());
+                format!("{base}_{}_idx", parts.join("_"))
+            } else {
+                stmt.idxname.clone()
+            };
             effect.action = Action::CreateIndex {
-                name: stmt.idxname.clone(),
+                name,
                 table,
                 columns,
                 concurrently: stmt.concurrent,
@@ -406,6 +422,13 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     effect.idempotent = Some(stmt.missing_ok);
                     effect.action = Action::DropIndex { names, concurrently: stmt.concurrent };
                 }
+                Ok(ObjectType::ObjectView | ObjectType::ObjectMatview) => {
+                    effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
+                    effect.destructive = true;
+                    effect.backward_incompatible = true;
+                    effect.idempotent = Some(stmt.missing_ok);
+                    effect.action = Action::DropView { views: names };
+                }
                 Ok(ObjectType::ObjectTrigger) => {
                     // `DROP TRIGGER name ON table`: the last part is the trigger.
                     let table = names.first().and_then(|n| n.rsplit_once('.')).map_or("", |(t, _)| t).to_string();
@@ -415,6 +438,22 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 }
                 _ => {}
             }
+        }
+        NodeEnum::CreateFunctionStmt(stmt) if !stmt.is_procedure => {
+            let volatility = stmt.options.iter().find_map(|o| match o.node.as_ref() {
+                Some(NodeEnum::DefElem(def)) if def.defname == "volatility" => {
+                    match def.arg.as_ref().and_then(|a| a.node.as_ref()) {
+                        Some(NodeEnum::String(s)) => Some(s.sval.to_ascii_lowercase()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            });
+            let name = qualified_name(&stmt.funcname);
+            effect.action = Action::CreateFunction {
+                name: name.rsplit('.').next().unwrap_or(&name).to_string(),
+                volatile: volatility.as_deref().is_none_or(|v| v == "volatile"),
+            };
         }
         NodeEnum::CreateTrigStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
@@ -574,7 +613,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 .cmds
                 .iter()
                 .filter_map(|cmd| match cmd.node.as_ref() {
-                    Some(NodeEnum::AlterTableCmd(cmd)) => Some(alter_command(cmd)),
+                    Some(NodeEnum::AlterTableCmd(cmd)) => Some(alter_command(&table, cmd)),
                     _ => None,
                 })
                 .collect();
@@ -641,7 +680,18 @@ fn effect_of(node: &NodeEnum) -> Effect {
     effect
 }
 
-fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
+/// A foreign key of `table` from its constraint node, named as PostgreSQL names it by default.
+fn foreign_key(table: &str, c: &pg_query::protobuf::Constraint, columns: Vec<String>) -> ForeignKey {
+    let name = if c.conname.is_empty() {
+        let base = table.rsplit('.').next().unwrap_or(table);
+        format!("{base}_{}_fkey", columns.join("_"))
+    } else {
+        c.conname.clone()
+    };
+    ForeignKey { name, columns, referenced_table: relation_name(c.pktable.as_ref()), referenced_columns: strings(&c.pk_attrs) }
+}
+
+fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
     match AlterTableType::try_from(cmd.subtype) {
         Ok(AlterTableType::AtAddColumn) => {
             let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
@@ -658,10 +708,7 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                         default = c.raw_expr.as_ref().and_then(|e| e.node.as_ref()).map(default_value);
                     }
                     Ok(ConstrType::ConstrForeign) => {
-                        references = Some(ForeignKey {
-                            columns: vec![def.colname.clone()],
-                            referenced_table: relation_name(c.pktable.as_ref()),
-                        });
+                        references = Some(foreign_key(table, c, vec![def.colname.clone()]));
                     }
                     _ => {}
                 }
@@ -726,6 +773,7 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
             } else {
                 (strings(&c.keys), None)
             };
+            let referenced_columns = strings(&c.pk_attrs);
             AlterCommand::AddConstraint {
                 kind,
                 name: c.conname.clone(),
@@ -733,10 +781,12 @@ fn alter_command(cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
                 using_index: !c.indexname.is_empty(),
                 columns,
                 references,
+                referenced_columns,
                 not_null_column,
             }
         }
         Ok(AlterTableType::AtValidateConstraint) => AlterCommand::ValidateConstraint { name: cmd.name.clone() },
+        Ok(AlterTableType::AtDropConstraint) => AlterCommand::DropConstraint { name: cmd.name.clone() },
         Ok(AlterTableType::AtSetTableSpace) => AlterCommand::Rewrite { command: "SET TABLESPACE" },
         Ok(AlterTableType::AtSetLogged) => AlterCommand::Rewrite { command: "SET LOGGED" },
         Ok(AlterTableType::AtSetUnLogged) => AlterCommand::Rewrite { command: "SET UNLOGGED" },
@@ -781,17 +831,30 @@ fn has_option(options: &[pg_query::protobuf::Node], name: &str) -> bool {
 
 /// Whether a default expression calls a volatile function.
 fn default_value(expr: &NodeEnum) -> DefaultValue {
-    let volatile = expr.nodes().into_iter().find_map(|(node, ..)| match node {
-        NodeRef::FuncCall(call) => {
-            let name = qualified_name(&call.funcname);
-            let base = name.rsplit('.').next().unwrap_or(&name).to_string();
-            VOLATILE_FUNCTIONS.contains(&base.as_str()).then_some(base)
-        }
-        _ => None,
-    });
-    match volatile {
-        Some(function) => DefaultValue::Volatile { function },
-        None => DefaultValue::Constant,
+    let functions: Vec<String> = expr
+        .nodes()
+        .into_iter()
+        .filter_map(|(node, ..)| match node {
+            NodeRef::FuncCall(call) => {
+                let name = qualified_name(&call.funcname);
+                Some(name.rsplit('.').next().unwrap_or(&name).to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    if let Some(function) = functions.iter().find(|f| VOLATILE_FUNCTIONS.contains(&f.as_str())) {
+        return DefaultValue::Volatile { function: function.clone() };
+    }
+    // Functions PostgreSQL ships that a default commonly calls, none of them volatile.
+    const KNOWN_STABLE: [&str; 12] = [
+        "now", "current_timestamp", "transaction_timestamp", "statement_timestamp", "current_date", "lower",
+        "upper", "coalesce", "concat", "to_jsonb", "jsonb_build_object", "make_interval",
+    ];
+    let unknown: Vec<String> = functions.into_iter().filter(|f| !KNOWN_STABLE.contains(&f.as_str())).collect();
+    if unknown.is_empty() {
+        DefaultValue::Constant
+    } else {
+        DefaultValue::Calls { functions: unknown }
     }
 }
 
@@ -822,6 +885,16 @@ mod tests {
         );
         assert_eq!(e.locks[0].1, LockMode::ShareUpdateExclusive);
         assert!(e.requires_no_transaction);
+    }
+
+    #[test]
+    fn unnamed_indexes_get_postgres_default_names() {
+        let name = |sql: &str| match effect(sql).action {
+            Action::CreateIndex { name, .. } => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name("CREATE UNIQUE INDEX ON reserved (canon_crate_name(name))"), "reserved_canon_crate_name_idx");
+        assert_eq!(name("CREATE INDEX ON t (a, b)"), "t_a_b_idx");
     }
 
     #[test]
@@ -913,13 +986,14 @@ mod tests {
             "END",
             "ROLLBACK",
             "SET lock_timeout = '1s'",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1'",
             "/* leading comment */ ALTER TABLE t DROP COLUMN c",
         ] {
             assert!(needs_tree(sql), "{sql}");
         }
         for sql in [
             "CREATE VIEW v AS SELECT 1",
-            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "CREATE PROCEDURE p() LANGUAGE sql AS 'SELECT 1'",
             "INSERT INTO t VALUES (1)",
             "GRANT SELECT ON t TO r",
             "COMMENT ON TABLE t IS 'x'",

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::effect::ColumnType;
+use crate::effect::{ColumnType, ForeignKey};
 use crate::{Action, AlterCommand, Effect};
 
 /// Tables, their columns and indexes, and domains, as the migrations so far define them.
@@ -16,6 +16,8 @@ pub struct Schema {
     constrained_domains: HashSet<String>,
     /// The table of each named index, so that `DROP INDEX name` finds it.
     index_tables: HashMap<String, String>,
+    /// Functions the migrations declare, and whether each is VOLATILE.
+    functions: HashMap<String, bool>,
 }
 
 /// One table of the [`Schema`].
@@ -29,6 +31,10 @@ pub struct Table {
     pub partitioned: bool,
     /// `CHECK (col IS NOT NULL)` constraints: name, column, and whether validated.
     pub not_null_checks: Vec<(String, String, bool)>,
+    /// The primary key's columns.
+    pub primary_key: Vec<String>,
+    /// Its foreign keys (it is the referencing table).
+    pub foreign_keys: Vec<ForeignKey>,
 }
 
 impl Schema {
@@ -40,6 +46,41 @@ impl Schema {
     /// The current type of `table.column`, if known.
     pub fn column_type(&self, table: &str, column: &str) -> Option<&ColumnType> {
         self.table(table)?.columns.iter().find(|(name, _)| name == column).map(|(_, t)| t)
+    }
+
+    /// The other tables that a change to `table.column` must lock too, because a foreign key
+    /// joins them on that column: changing its type rebuilds the key, which locks both sides
+    /// ACCESS EXCLUSIVE.
+    pub fn tables_joined_on(&self, table: &str, column: &str) -> Vec<String> {
+        let mut joined = Vec::new();
+        if let Some(t) = self.table(table) {
+            joined.extend(t.foreign_keys.iter().filter(|fk| fk.columns.iter().any(|c| c == column)).map(|fk| fk.referenced_table.clone()));
+        }
+        let key = self.table(table).map(|t| t.primary_key.clone()).unwrap_or_default();
+        for (name, other) in &self.tables {
+            let refers = other.foreign_keys.iter().any(|fk| {
+                fk.referenced_table == table
+                    && if fk.referenced_columns.is_empty() { key.iter().any(|c| c == column) } else { fk.referenced_columns.iter().any(|c| c == column) }
+            });
+            if refers {
+                joined.push(name.clone());
+            }
+        }
+        joined.retain(|t| t != table);
+        joined.sort();
+        joined.dedup();
+        joined
+    }
+
+    /// The table a foreign key of `table` named `constraint` references, if it is one.
+    pub fn foreign_key_target(&self, table: &str, constraint: &str) -> Option<&str> {
+        let fk = self.table(table)?.foreign_keys.iter().find(|fk| fk.name == constraint)?;
+        Some(fk.referenced_table.as_str())
+    }
+
+    /// Whether the migrations declare `function` VOLATILE (`None`: they do not declare it).
+    pub fn function_is_volatile(&self, function: &str) -> Option<bool> {
+        self.functions.get(function).copied()
     }
 
     /// The table a named index belongs to, if known.
@@ -76,12 +117,14 @@ impl Schema {
     /// Replays one statement's effect.
     pub fn apply(&mut self, effect: &Effect) {
         match &effect.action {
-            Action::CreateTable { table, columns, unique_keys, partitioned, partition_of, .. } => {
+            Action::CreateTable { table, columns, unique_keys, partitioned, partition_of, primary_key, foreign_keys } => {
                 let mut created = Table {
                     columns: columns.iter().map(|c| (c.name.clone(), canonical(&c.column_type))).collect(),
                     indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
                     partitioned: *partitioned,
                     not_null_checks: Vec::new(),
+                    primary_key: primary_key.clone(),
+                    foreign_keys: foreign_keys.clone(),
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);
@@ -93,11 +136,17 @@ impl Schema {
                     self.tables.remove(table);
                 }
             }
-            Action::CreateIndex { name, table, columns, partial: false, .. } => {
+            Action::CreateIndex { name, table, columns, partial, .. } => {
                 if let Some(t) = self.tables.get_mut(table) {
-                    t.indexes.push((name.clone(), columns.clone()));
+                    // A partial index covers some rows only: no foreign key lookup can count on it.
+                    if !partial {
+                        t.indexes.push((name.clone(), columns.clone()));
+                    }
                     self.index_tables.insert(name.clone(), table.clone());
                 }
+            }
+            Action::CreateFunction { name, volatile } => {
+                self.functions.insert(name.clone(), *volatile);
             }
             Action::DropIndex { names, .. } => {
                 for name in names {
@@ -117,6 +166,11 @@ impl Schema {
                     for (index, _) in &t.indexes {
                         if let Some(owner) = self.index_tables.get_mut(index) {
                             owner.clone_from(&renamed);
+                        }
+                    }
+                    for other in self.tables.values_mut() {
+                        for fk in other.foreign_keys.iter_mut().filter(|fk| &fk.referenced_table == table) {
+                            fk.referenced_table.clone_from(&renamed);
                         }
                     }
                     self.tables.insert(renamed, t);
@@ -147,13 +201,33 @@ impl Schema {
                 let Some(t) = self.tables.get_mut(table) else { return };
                 for command in commands {
                     match command {
-                        AlterCommand::AddColumn { column, column_type, .. } => {
+                        AlterCommand::AddColumn { column, column_type, references, .. } => {
                             t.columns.push((column.clone(), canonical(column_type)));
+                            t.foreign_keys.extend(references.iter().cloned());
                         }
                         AlterCommand::DropColumn { column } => {
                             t.columns.retain(|(name, _)| name != column);
-                            // PostgreSQL drops the indexes that use the column.
+                            // PostgreSQL drops the indexes and constraints that use the column.
                             t.indexes.retain(|(_, indexed)| !indexed.contains(column));
+                            t.foreign_keys.retain(|fk| !fk.columns.contains(column));
+                        }
+                        AlterCommand::AddConstraint {
+                            kind: "FOREIGN KEY", name, columns, references: Some(referenced), referenced_columns, ..
+                        } => {
+                            let name = if name.is_empty() {
+                                format!("{}_{}_fkey", table.rsplit('.').next().unwrap_or(table), columns.join("_"))
+                            } else {
+                                name.clone()
+                            };
+                            t.foreign_keys.push(ForeignKey {
+                                name,
+                                columns: columns.clone(),
+                                referenced_table: referenced.clone(),
+                                referenced_columns: referenced_columns.clone(),
+                            });
+                        }
+                        AlterCommand::DropConstraint { name } => {
+                            t.foreign_keys.retain(|fk| &fk.name != name);
                         }
                         AlterCommand::AlterColumnType { column, new_type, .. } => {
                             for (name, column_type) in &mut t.columns {
@@ -162,10 +236,13 @@ impl Schema {
                                 }
                             }
                         }
-                        AlterCommand::AddConstraint { kind: "PRIMARY KEY" | "UNIQUE", columns, .. }
+                        AlterCommand::AddConstraint { kind: kind @ ("PRIMARY KEY" | "UNIQUE"), columns, .. }
                             if !columns.is_empty() =>
                         {
                             t.indexes.push((String::new(), columns.clone()));
+                            if *kind == "PRIMARY KEY" {
+                                t.primary_key.clone_from(columns);
+                            }
                         }
                         AlterCommand::AddConstraint { name, not_null_column: Some(column), not_valid, .. } => {
                             t.not_null_checks.push((name.clone(), column.clone(), !not_valid));
@@ -210,7 +287,9 @@ pub enum TypeChange {
 
 /// What changing a column from `old` to `new` costs. `using` is
 /// whether a `USING` expression is given: it is computed per row, so it always rewrites.
-pub fn type_change(old: Option<&ColumnType>, new: &ColumnType, using: bool) -> TypeChange {
+/// `utc`: the session's time zone is UTC on PostgreSQL 12+, where `timestamp` and `timestamptz`
+/// convert without a rewrite.
+pub fn type_change(old: Option<&ColumnType>, new: &ColumnType, using: bool, utc: bool) -> TypeChange {
     if using {
         return TypeChange::Rewrite;
     }
@@ -238,6 +317,7 @@ pub fn type_change(old: Option<&ColumnType>, new: &ColumnType, using: bool) -> T
             _ => false,
         },
         ("cidr", "inet") => true,
+        ("timestamp", "timestamptz") | ("timestamptz", "timestamp") => utc && old.modifiers == new.modifiers,
         _ => false,
     };
     if free {
@@ -257,7 +337,7 @@ mod tests {
 
     #[test]
     fn rewrite_free_type_changes() {
-        let free = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false) == TypeChange::CatalogOnly;
+        let free = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false, false) == TypeChange::CatalogOnly;
         assert!(free(ty("varchar", &[200]), ty("text", &[])));
         assert!(free(ty("varchar", &[200]), ty("varchar", &[300])));
         assert!(free(ty("varchar", &[200]), ty("varchar", &[])));
@@ -270,15 +350,17 @@ mod tests {
 
     #[test]
     fn type_changes_that_rewrite() {
-        let rewrites = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false) == TypeChange::Rewrite;
+        let rewrites = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false, false) == TypeChange::Rewrite;
         assert!(rewrites(ty("text", &[]), ty("varchar", &[50])));
         assert!(rewrites(ty("varchar", &[200]), ty("varchar", &[100])));
         assert!(rewrites(ty("int4", &[]), ty("int8", &[])));
         assert!(rewrites(ty("numeric", &[10, 2]), ty("numeric", &[12, 3])));
         assert!(rewrites(ty("timestamp", &[]), ty("timestamptz", &[])));
         assert!(rewrites(ty("json", &[]), ty("jsonb", &[])));
-        assert_eq!(type_change(Some(&ty("text", &[])), &ty("text", &[]), true), TypeChange::Rewrite, "USING");
-        assert_eq!(type_change(None, &ty("text", &[]), false), TypeChange::Unknown);
+        assert_eq!(type_change(Some(&ty("text", &[])), &ty("text", &[]), true, false), TypeChange::Rewrite, "USING");
+        assert_eq!(type_change(None, &ty("text", &[]), false, false), TypeChange::Unknown);
+        let utc = type_change(Some(&ty("timestamp", &[])), &ty("timestamptz", &[]), false, true);
+        assert_eq!(utc, TypeChange::CatalogOnly, "PostgreSQL 12+ with TimeZone UTC");
     }
 
     #[test]

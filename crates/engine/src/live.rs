@@ -49,6 +49,9 @@ pub trait Catalog {
     /// given), most called first; `None` when `pg_stat_statements` is not installed.
     fn statements_naming(&mut self, relation: &str, column: Option<&str>) -> Result<Option<Vec<QueryUse>>, DbError>;
 
+    /// The session's `TimeZone` (it decides whether `timestamp` to `timestamptz` rewrites).
+    fn time_zone(&mut self) -> Result<String, DbError>;
+
     /// Bytes per second a sequential read of `relation` reaches here, measured on a sample of it;
     /// `None` when the relation is too small to tell.
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError>;
@@ -80,7 +83,7 @@ pub struct Observation {
 }
 
 /// A scratch database that migrations are rehearsed on, statement by statement.
-pub trait Rehearsal: MigrationTarget {
+pub trait Rehearsal: MigrationTarget + Catalog {
     /// Starts a transaction.
     fn begin(&mut self) -> Result<(), DbError>;
 

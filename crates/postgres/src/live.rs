@@ -132,6 +132,11 @@ impl Catalog for PgTarget {
         }
     }
 
+    fn time_zone(&mut self) -> Result<String, DbError> {
+        let row = self.client.query_one("SELECT current_setting('TimeZone')", &[]).map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {
         // A sample of at most 64 MB of the table, read in a read-only transaction that gives
         // up after 10 s: cheap enough for production.

@@ -111,6 +111,7 @@ pub fn plan(
     if let Some(major) = crate::gate::major_version(&target.server_version()) {
         config.pg_version = major;
     }
+    config.time_zone = Some(target.time_zone().map_err(|e| Error::database("cannot read the time zone", e))?);
     let mut linter = Linter::new(config);
     linter.set_table_rows(facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect(), options.large_table_rows);
 

@@ -133,6 +133,7 @@ pub fn rehearse(
     if let Some(major) = crate::gate::major_version(&scratch.server_version()) {
         config.pg_version = major;
     }
+    config.time_zone = Some(scratch.time_zone().map_err(db("cannot read the time zone"))?);
     let mut linter = Linter::new(config);
     let mut predictions: BTreeMap<usize, Vec<Option<Effect>>> = BTreeMap::new();
     for (idx, migration) in set.migrations.iter().enumerate() {
@@ -341,16 +342,20 @@ fn compare(
             if name.is_empty() || created.contains(name) {
                 continue;
             }
+            // Already held as strongly by an earlier statement: not visible again.
+            if held.get(name).is_some_and(|h| h >= mode) {
+                continue;
+            }
             match strongest.get(name.as_str()) {
                 Some((seen, _)) if seen == mode => {}
                 Some((seen, _)) => disagreements.push(format!("predicted {mode} on `{name}`, observed {seen}")),
-                // Already held as strongly by an earlier statement: not visible again.
-                None if held.get(name).is_some_and(|h| h >= mode) => {}
+                // `IF EXISTS` of something that does not exist takes no lock.
+                None if effect.idempotent == Some(true) => {}
                 None => disagreements.push(format!("predicted {mode} on `{name}`, not taken")),
             }
         }
         for (name, (mode, kind)) in &strongest {
-            let predicted = effect.locks.iter().any(|(n, _)| n == name);
+            let predicted = effect.locks.iter().any(|(n, _)| n == name) || held.get(*name).is_some_and(|h| h >= mode);
             // The analysis models the locks that block writes; lighter ones are not its concern.
             if !predicted && mode.blocks_writes() && !kind.contains("index") && !kind.contains("sequence") {
                 disagreements.push(format!("{mode} on `{name}` ({kind}) was taken, not predicted"));

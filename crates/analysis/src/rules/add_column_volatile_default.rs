@@ -50,4 +50,17 @@ mod tests {
     fn does_not_fire_1() {
         lint_ok(r"ALTER TABLE users ADD COLUMN created timestamptz DEFAULT now()", RULE);
     }
+
+    /// Found by rehearsing crates.io: a default calling a function the migrations declared
+    /// (VOLATILE by default) rewrote the table.
+    #[test]
+    fn functions_declared_in_the_migrations_are_judged_by_their_volatility() {
+        let declare = "CREATE FUNCTION random_string(int4) RETURNS text AS $$ SELECT md5(random()::text) $$ LANGUAGE sql;\n";
+        let found = lint_errors(&format!("{declare}ALTER TABLE emails ADD COLUMN token text NOT NULL DEFAULT random_string(26);"), RULE);
+        assert!(found.contains("random_string"), "{found}");
+        let immutable = "CREATE FUNCTION slug(text) RETURNS text IMMUTABLE AS $$ SELECT lower($1) $$ LANGUAGE sql;\n";
+        lint_ok(&format!("{immutable}ALTER TABLE emails ADD COLUMN s text DEFAULT slug('x');"), RULE);
+        // Not declared in the migrations: taken for one of PostgreSQL's own, which a default rarely makes volatile.
+        lint_ok("ALTER TABLE emails ADD COLUMN s text DEFAULT to_char(now(), 'YYYY');", RULE);
+    }
 }

@@ -26,7 +26,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {
         let AlterCommand::AlterColumnType { column, new_type, using } = command else { return None };
         let old = ctx.schema.column_type(table, column);
-        let message = match type_change(old, new_type, *using) {
+        let message = match type_change(old, new_type, *using, ctx.utc) {
             TypeChange::CatalogOnly => return None,
             TypeChange::Rewrite if *using => {
                 format!("changing `{column}` to {new_type} USING an expression rewrites all of `{table}` under an ACCESS EXCLUSIVE lock")

@@ -209,6 +209,8 @@ pub struct Context {
     pub(crate) live_rows: std::collections::BTreeMap<String, i64>,
     /// From how many rows a table counts as large.
     pub(crate) large_table_rows: i64,
+    /// Whether `timestamp`/`timestamptz` convert in place: PostgreSQL 12+ with TimeZone UTC.
+    pub(crate) utc: bool,
     /// Whether an earlier statement of the file took a lock that blocks writes on an existing
     /// table (the first such statement is where a missing `lock_timeout` is reported).
     pub(crate) blocking_lock_before: bool,
@@ -240,6 +242,7 @@ impl Context {
             external_runner: self.external_runner,
             live_rows: std::mem::take(&mut self.live_rows),
             large_table_rows: self.large_table_rows,
+            utc: self.utc,
             in_transaction,
             runner_transaction: in_transaction,
             has_down,
@@ -266,9 +269,14 @@ impl Context {
                         self.not_valid_constraints.insert(name.clone());
                     }
                     let fk = match command {
-                        AlterCommand::AddConstraint { references: Some(referenced), columns, .. } => {
-                            Some(ForeignKey { columns: columns.clone(), referenced_table: referenced.clone() })
-                        }
+                        AlterCommand::AddConstraint {
+                            references: Some(referenced), columns, referenced_columns, name, ..
+                        } => Some(ForeignKey {
+                            name: name.clone(),
+                            columns: columns.clone(),
+                            referenced_table: referenced.clone(),
+                            referenced_columns: referenced_columns.clone(),
+                        }),
                         AlterCommand::AddColumn { references: Some(fk), .. } => Some(fk.clone()),
                         _ => None,
                     };
