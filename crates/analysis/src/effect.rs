@@ -200,6 +200,18 @@ pub enum Action {
         /// Declared `VOLATILE` (the default), not `STABLE` or `IMMUTABLE`.
         volatile: bool,
     },
+    /// `CREATE TABLE ... AS`, `SELECT ... INTO`: a new table whose columns the model does not know.
+    CreateTableAs {
+        /// The table.
+        table: String,
+    },
+    /// `DROP FUNCTION`.
+    DropFunction {
+        /// The functions, without schema.
+        names: Vec<String>,
+        /// Whether `CASCADE` is given (triggers calling them go too).
+        cascade: bool,
+    },
     /// `DROP VIEW`, `DROP MATERIALIZED VIEW`.
     DropView {
         /// The views.
@@ -234,6 +246,8 @@ pub enum Action {
         command: &'static str,
         /// The table.
         table: String,
+        /// For `CREATE TRIGGER`: the function it calls, without schema.
+        function: Option<String>,
     },
     /// SQL cutover cannot see into: a `DO` block, a procedure `CALL`, `EXECUTE`.
     Opaque {

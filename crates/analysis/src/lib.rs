@@ -331,6 +331,12 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
         effect.locks.splice(0..0, tables);
         return;
     }
+    if let Action::DropFunction { names, cascade: true } = &effect.action {
+        // CASCADE drops the triggers that call them, which locks their tables.
+        let tables: Vec<String> = names.iter().flat_map(|f| schema.tables_triggering(f)).collect();
+        add_locks(effect, tables);
+        return;
+    }
     if let Action::DropTable { tables } = &effect.action {
         // Dropping a table drops its foreign keys' triggers on the referenced tables.
         let referenced: Vec<String> = tables

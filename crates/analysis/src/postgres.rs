@@ -340,6 +340,11 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 partition_of,
             };
         }
+        NodeEnum::CreateTableAsStmt(stmt) if stmt.objtype == ObjectType::ObjectTable as i32 => {
+            let table = relation_name(stmt.into.as_ref().and_then(|i| i.rel.as_ref()));
+            effect.idempotent = Some(stmt.if_not_exists);
+            effect.action = Action::CreateTableAs { table };
+        }
         NodeEnum::UpdateStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             effect.locks.push((table.clone(), LockMode::RowExclusive));
@@ -422,6 +427,19 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     effect.idempotent = Some(stmt.missing_ok);
                     effect.action = Action::DropIndex { names, concurrently: stmt.concurrent };
                 }
+                Ok(ObjectType::ObjectFunction) => {
+                    let names = stmt
+                        .objects
+                        .iter()
+                        .filter_map(|o| match o.node.as_ref() {
+                            Some(NodeEnum::ObjectWithArgs(f)) => string_values(&f.objname).last().map(|n| n.to_string()),
+                            _ => None,
+                        })
+                        .collect();
+                    effect.idempotent = Some(stmt.missing_ok);
+                    let cascade = stmt.behavior == pg_query::protobuf::DropBehavior::DropCascade as i32;
+                    effect.action = Action::DropFunction { names, cascade };
+                }
                 Ok(ObjectType::ObjectView | ObjectType::ObjectMatview) => {
                     effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
                     effect.destructive = true;
@@ -434,7 +452,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     let table = names.first().and_then(|n| n.rsplit_once('.')).map_or("", |(t, _)| t).to_string();
                     effect.locks.push((table.clone(), LockMode::AccessExclusive));
                     effect.idempotent = Some(stmt.missing_ok);
-                    effect.action = Action::TriggerDdl { command: "DROP TRIGGER", table };
+                    effect.action = Action::TriggerDdl { command: "DROP TRIGGER", table, function: None };
                 }
                 _ => {}
             }
@@ -458,7 +476,8 @@ fn effect_of(node: &NodeEnum) -> Effect {
         NodeEnum::CreateTrigStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             effect.locks.push((table.clone(), LockMode::ShareRowExclusive));
-            effect.action = Action::TriggerDdl { command: "CREATE TRIGGER", table };
+            let function = string_values(&stmt.funcname).last().map(|f| f.to_string());
+            effect.action = Action::TriggerDdl { command: "CREATE TRIGGER", table, function };
         }
         NodeEnum::RenameStmt(stmt) => {
             let object = match ObjectType::try_from(stmt.rename_type) {

@@ -18,6 +18,8 @@ pub struct Schema {
     index_tables: HashMap<String, String>,
     /// Functions the migrations declare, and whether each is VOLATILE.
     functions: HashMap<String, bool>,
+    /// Triggers: the table, and the function each calls.
+    triggers: Vec<(String, String)>,
 }
 
 /// One table of the [`Schema`].
@@ -81,6 +83,15 @@ impl Schema {
     /// Whether the migrations declare `function` VOLATILE (`None`: they do not declare it).
     pub fn function_is_volatile(&self, function: &str) -> Option<bool> {
         self.functions.get(function).copied()
+    }
+
+    /// The tables with triggers that call `function`.
+    pub fn tables_triggering(&self, function: &str) -> Vec<String> {
+        let mut tables: Vec<String> =
+            self.triggers.iter().filter(|(_, f)| f == function).map(|(t, _)| t.clone()).collect();
+        tables.sort();
+        tables.dedup();
+        tables
     }
 
     /// The table a named index belongs to, if known.
@@ -147,6 +158,15 @@ impl Schema {
             }
             Action::CreateFunction { name, volatile } => {
                 self.functions.insert(name.clone(), *volatile);
+            }
+            Action::TriggerDdl { command: "CREATE TRIGGER", table, function: Some(function) } => {
+                self.triggers.push((table.clone(), function.clone()));
+            }
+            Action::DropFunction { names, .. } => {
+                self.triggers.retain(|(_, function)| !names.contains(function));
+                for name in names {
+                    self.functions.remove(name);
+                }
             }
             Action::DropIndex { names, .. } => {
                 for name in names {

@@ -283,11 +283,25 @@ fn run_observed(
         }
         let disagreements = effect.as_ref().map_or_else(Vec::new, |e| compare(e, &observed, &held, &created));
         if let Some(e) = &effect {
-            if let Action::CreateTable { table, .. } = &e.action {
-                created.insert(table.clone());
-            }
-            if let Action::CreateIndex { name, .. } = &e.action {
-                created.insert(name.clone());
+            match &e.action {
+                Action::CreateTable { table, .. } | Action::CreateTableAs { table } => {
+                    created.insert(table.clone());
+                }
+                Action::CreateIndex { name, .. } => {
+                    created.insert(name.clone());
+                }
+                // The lock stays with the table under its new name.
+                Action::Rename { object: "table", table, new_name, .. } if whole => {
+                    let renamed = match table.rsplit_once('.') {
+                        Some((schema, _)) => format!("{schema}.{new_name}"),
+                        None => new_name.clone(),
+                    };
+                    held.insert(renamed.clone(), LockMode::AccessExclusive);
+                    if created.contains(table) {
+                        created.insert(renamed);
+                    }
+                }
+                _ => {}
             }
         }
         if whole {

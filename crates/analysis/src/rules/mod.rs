@@ -285,6 +285,9 @@ impl Context {
                     }
                 }
             }
+            Action::CreateTableAs { table } => {
+                self.created_here.insert(table.clone());
+            }
             Action::DropIndex { names, .. } if effect.idempotent == Some(true) => {
                 self.dropped_if_exists.extend(names.iter().cloned());
             }

@@ -22,7 +22,7 @@ CREATE TRIGGER users_sync AFTER INSERT OR UPDATE ON users FOR EACH ROW EXECUTE F
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let (command, table) = match &effect.action {
-        Action::TriggerDdl { command, table } => (*command, table),
+        Action::TriggerDdl { command, table, .. } => (*command, table),
         Action::AlterTable { table, commands } => {
             match commands.iter().find_map(|c| match c {
                 AlterCommand::Trigger { command } => Some(*command),
