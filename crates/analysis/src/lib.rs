@@ -156,7 +156,10 @@ impl Linter {
     /// A linter that has seen no migration yet.
     pub fn new(config: LintConfig) -> Linter {
         let utc = config.pg_version >= 12
-            && config.time_zone.as_deref().is_some_and(|tz| matches!(tz, "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "UCT" | "Zulu"));
+            && config
+                .time_zone
+                .as_deref()
+                .is_some_and(|tz| matches!(tz, "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "UCT" | "Zulu"));
         let ctx = Context {
             pg_version: config.pg_version,
             external_runner: config.external_runner,
@@ -379,7 +382,10 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
             AlterCommand::DropColumn { column } => {
                 if let Some(t) = schema.table(table) {
                     also_locked.extend(
-                        t.foreign_keys.iter().filter(|fk| fk.columns.contains(column)).map(|fk| fk.referenced_table.clone()),
+                        t.foreign_keys
+                            .iter()
+                            .filter(|fk| fk.columns.contains(column))
+                            .map(|fk| fk.referenced_table.clone()),
                     );
                 }
             }

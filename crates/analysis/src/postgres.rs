@@ -432,7 +432,9 @@ fn effect_of(node: &NodeEnum) -> Effect {
                         .objects
                         .iter()
                         .filter_map(|o| match o.node.as_ref() {
-                            Some(NodeEnum::ObjectWithArgs(f)) => string_values(&f.objname).last().map(|n| n.to_string()),
+                            Some(NodeEnum::ObjectWithArgs(f)) => {
+                                string_values(&f.objname).last().map(|n| n.to_string())
+                            }
                             _ => None,
                         })
                         .collect();
@@ -707,7 +709,12 @@ fn foreign_key(table: &str, c: &pg_query::protobuf::Constraint, columns: Vec<Str
     } else {
         c.conname.clone()
     };
-    ForeignKey { name, columns, referenced_table: relation_name(c.pktable.as_ref()), referenced_columns: strings(&c.pk_attrs) }
+    ForeignKey {
+        name,
+        columns,
+        referenced_table: relation_name(c.pktable.as_ref()),
+        referenced_columns: strings(&c.pk_attrs),
+    }
 }
 
 fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
@@ -866,8 +873,18 @@ fn default_value(expr: &NodeEnum) -> DefaultValue {
     }
     // Functions PostgreSQL ships that a default commonly calls, none of them volatile.
     const KNOWN_STABLE: [&str; 12] = [
-        "now", "current_timestamp", "transaction_timestamp", "statement_timestamp", "current_date", "lower",
-        "upper", "coalesce", "concat", "to_jsonb", "jsonb_build_object", "make_interval",
+        "now",
+        "current_timestamp",
+        "transaction_timestamp",
+        "statement_timestamp",
+        "current_date",
+        "lower",
+        "upper",
+        "coalesce",
+        "concat",
+        "to_jsonb",
+        "jsonb_build_object",
+        "make_interval",
     ];
     let unknown: Vec<String> = functions.into_iter().filter(|f| !KNOWN_STABLE.contains(&f.as_str())).collect();
     if unknown.is_empty() {

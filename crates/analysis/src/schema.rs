@@ -56,13 +56,22 @@ impl Schema {
     pub fn tables_joined_on(&self, table: &str, column: &str) -> Vec<String> {
         let mut joined = Vec::new();
         if let Some(t) = self.table(table) {
-            joined.extend(t.foreign_keys.iter().filter(|fk| fk.columns.iter().any(|c| c == column)).map(|fk| fk.referenced_table.clone()));
+            joined.extend(
+                t.foreign_keys
+                    .iter()
+                    .filter(|fk| fk.columns.iter().any(|c| c == column))
+                    .map(|fk| fk.referenced_table.clone()),
+            );
         }
         let key = self.table(table).map(|t| t.primary_key.clone()).unwrap_or_default();
         for (name, other) in &self.tables {
             let refers = other.foreign_keys.iter().any(|fk| {
                 fk.referenced_table == table
-                    && if fk.referenced_columns.is_empty() { key.iter().any(|c| c == column) } else { fk.referenced_columns.iter().any(|c| c == column) }
+                    && if fk.referenced_columns.is_empty() {
+                        key.iter().any(|c| c == column)
+                    } else {
+                        fk.referenced_columns.iter().any(|c| c == column)
+                    }
             });
             if refers {
                 joined.push(name.clone());
@@ -128,7 +137,15 @@ impl Schema {
     /// Replays one statement's effect.
     pub fn apply(&mut self, effect: &Effect) {
         match &effect.action {
-            Action::CreateTable { table, columns, unique_keys, partitioned, partition_of, primary_key, foreign_keys } => {
+            Action::CreateTable {
+                table,
+                columns,
+                unique_keys,
+                partitioned,
+                partition_of,
+                primary_key,
+                foreign_keys,
+            } => {
                 let mut created = Table {
                     columns: columns.iter().map(|c| (c.name.clone(), canonical(&c.column_type))).collect(),
                     indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
@@ -232,7 +249,12 @@ impl Schema {
                             t.foreign_keys.retain(|fk| !fk.columns.contains(column));
                         }
                         AlterCommand::AddConstraint {
-                            kind: "FOREIGN KEY", name, columns, references: Some(referenced), referenced_columns, ..
+                            kind: "FOREIGN KEY",
+                            name,
+                            columns,
+                            references: Some(referenced),
+                            referenced_columns,
+                            ..
                         } => {
                             let name = if name.is_empty() {
                                 format!("{}_{}_fkey", table.rsplit('.').next().unwrap_or(table), columns.join("_"))
@@ -357,7 +379,8 @@ mod tests {
 
     #[test]
     fn rewrite_free_type_changes() {
-        let free = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false, false) == TypeChange::CatalogOnly;
+        let free =
+            |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false, false) == TypeChange::CatalogOnly;
         assert!(free(ty("varchar", &[200]), ty("text", &[])));
         assert!(free(ty("varchar", &[200]), ty("varchar", &[300])));
         assert!(free(ty("varchar", &[200]), ty("varchar", &[])));
@@ -370,7 +393,8 @@ mod tests {
 
     #[test]
     fn type_changes_that_rewrite() {
-        let rewrites = |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false, false) == TypeChange::Rewrite;
+        let rewrites =
+            |old: ColumnType, new: ColumnType| type_change(Some(&old), &new, false, false) == TypeChange::Rewrite;
         assert!(rewrites(ty("text", &[]), ty("varchar", &[50])));
         assert!(rewrites(ty("varchar", &[200]), ty("varchar", &[100])));
         assert!(rewrites(ty("int4", &[]), ty("int8", &[])));

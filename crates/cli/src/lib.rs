@@ -277,10 +277,7 @@ fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
     usage_error(format!("cannot connect to {url}: {}; {hint}", url.scrub(&err.to_string())))
 }
 
-pub(crate) fn connect_postgres(
-    url: &DatabaseUrl,
-    history_table: &str,
-) -> Result<cutover_postgres::PgTarget, DbError> {
+pub(crate) fn connect_postgres(url: &DatabaseUrl, history_table: &str) -> Result<cutover_postgres::PgTarget, DbError> {
     let options = cutover_postgres::ConnectOptions {
         history_table: history_table.to_string(),
         application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),

@@ -86,7 +86,13 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
                 for (rel, mode) in s.effect.iter().flat_map(|e| e.locks.iter()) {
                     let size = s.relations.iter().find(|f| &f.name == rel).map_or_else(
                         || "not in the database yet".to_string(),
-                        |f| format!("{} rows, {}", if f.rows < 0 { "?".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes)),
+                        |f| {
+                            format!(
+                                "{} rows, {}",
+                                if f.rows < 0 { "?".to_string() } else { f.rows.to_string() },
+                                human_bytes(f.bytes)
+                            )
+                        },
                     );
                     writeln!(out, "        {mode} on {rel} ({}; {size})", mode.blocks())?;
                 }
@@ -97,7 +103,8 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
                         _ => None,
                     };
                     if let Some(work) = work {
-                        let estimate = s.estimate.map(|d| format!(", about {} here", duration_text(d))).unwrap_or_default();
+                        let estimate =
+                            s.estimate.map(|d| format!(", about {} here", duration_text(d))).unwrap_or_default();
                         writeln!(out, "        {work}{estimate}")?;
                     }
                 }
@@ -107,7 +114,12 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
                 match &s.queries {
                     Some(queries) if !queries.is_empty() => {
                         let calls: i64 = queries.iter().map(|(_, q)| q.calls).sum();
-                        writeln!(out, "        still read by {} recorded statements ({calls} calls), e.g. {}", queries.len(), queries[0].1.query)?;
+                        writeln!(
+                            out,
+                            "        still read by {} recorded statements ({calls} calls), e.g. {}",
+                            queries.len(),
+                            queries[0].1.query
+                        )?;
                     }
                     _ => {}
                 }
@@ -123,9 +135,10 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
             }
             writeln!(out)?;
         }
-        let rate = plan
-            .measured_scan_rate
-            .map_or_else(|| "estimates assume 200 MB/s".to_string(), |r| format!("read rate measured here: {}/s", human_bytes(r as i64)));
+        let rate = plan.measured_scan_rate.map_or_else(
+            || "estimates assume 200 MB/s".to_string(),
+            |r| format!("read rate measured here: {}/s", human_bytes(r as i64)),
+        );
         writeln!(out, "{} pending migrations, {errors} errors; {rate}", plan.migrations.len())?;
     }
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
@@ -147,8 +160,9 @@ pub fn rehearse(
         history_table: settings.history_table.clone(),
         application_name: format!("cutover {} rehearse", env!("CARGO_PKG_VERSION")),
     };
-    let mut scratch = cutover_postgres::ScratchDatabase::create(url, &options, template)
-        .map_err(|err| usage_error(format!("cannot create a scratch database beside {url}: {}", url.scrub(&err.to_string()))))?;
+    let mut scratch = cutover_postgres::ScratchDatabase::create(url, &options, template).map_err(|err| {
+        usage_error(format!("cannot create a scratch database beside {url}: {}", url.scrub(&err.to_string())))
+    })?;
     let copied = scratch.from_template;
     let report = cutover_runner::rehearse(&mut scratch.target, settings, set, &history, copied);
     let name = scratch.name().to_string();
@@ -161,7 +175,12 @@ pub fn rehearse(
     render_rehearsal(&report, copied, &name, format)
 }
 
-fn render_rehearsal(report: &RehearsalReport, copied: bool, scratch: &str, format: Format) -> anyhow::Result<ExitStatus> {
+fn render_rehearsal(
+    report: &RehearsalReport,
+    copied: bool,
+    scratch: &str,
+    format: Format,
+) -> anyhow::Result<ExitStatus> {
     let mut out = anstream::stdout();
     let problems = report.problems();
     if format == Format::Json {

@@ -22,9 +22,7 @@ pub use backfill::{
 };
 pub use error::{DbError, DbErrorKind};
 pub use history::{Direction, HistoryRecord, RecordKind, State};
-pub use live::{
-    Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts,
-};
+pub use live::{Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts};
 pub use retry::{backoff, jitter};
 pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

@@ -141,11 +141,8 @@ pub fn plan(
         }
         let mut statements = Vec::new();
         for (statement, effect) in migration.up.statements.iter().zip(linter.last_effects()) {
-            let relations: Vec<RelationFacts> = effect
-                .iter()
-                .flat_map(|e| e.locks.iter())
-                .filter_map(|(name, _)| facts.get(name).cloned())
-                .collect();
+            let relations: Vec<RelationFacts> =
+                effect.iter().flat_map(|e| e.locks.iter()).filter_map(|(name, _)| facts.get(name).cloned()).collect();
             let estimate = effect.as_ref().and_then(|e| estimate(e, &facts, rate));
             let mut dependents = Vec::new();
             let mut queries: Option<Vec<(String, QueryUse)>> = Some(Vec::new());
@@ -191,7 +188,8 @@ pub fn plan(
 /// the table's size either way.
 fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, options: &PlanOptions) {
     let Some(f) = d.table.as_ref().and_then(|t| facts.get(t)) else { return };
-    let size = format!("{} rows, {}", if f.rows < 0 { "? ".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
+    let size =
+        format!("{} rows, {}", if f.rows < 0 { "? ".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
     if d.severity == Severity::Error && f.rows >= 0 && f.rows < options.small_table_rows && d.lock.is_some() {
         d.severity = Severity::Warning;
         d.message = format!("{} (here `{}` has {size}: the lock is brief)", d.message, f.name);

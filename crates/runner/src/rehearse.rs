@@ -122,8 +122,7 @@ pub fn rehearse(
         let applied: Vec<&Migration> =
             set.migrations.iter().filter(|m| !pending.iter().any(|p| std::ptr::eq(*p, *m))).collect();
         for migration in &applied {
-            run_unobserved(scratch, &migration.up)
-                .map_err(|message| replay_failed(migration, &message))?;
+            run_unobserved(scratch, &migration.up).map_err(|message| replay_failed(migration, &message))?;
             replayed += 1;
         }
     }
@@ -173,7 +172,11 @@ fn db(context: &str) -> impl Fn(cutover_engine::DbError) -> Error + '_ {
     move |e| Error::database(context.to_string(), e)
 }
 
-fn rehearse_one(scratch: &mut dyn Rehearsal, migration: &Migration, effects: &[Option<Effect>]) -> Result<MigrationRehearsal, Error> {
+fn rehearse_one(
+    scratch: &mut dyn Rehearsal,
+    migration: &Migration,
+    effects: &[Option<Effect>],
+) -> Result<MigrationRehearsal, Error> {
     let before_up = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
     let started = std::time::Instant::now();
     let (statements, failure) = run_observed(scratch, migration, effects)?;

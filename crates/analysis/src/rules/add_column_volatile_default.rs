@@ -55,8 +55,12 @@ mod tests {
     /// (VOLATILE by default) rewrote the table.
     #[test]
     fn functions_declared_in_the_migrations_are_judged_by_their_volatility() {
-        let declare = "CREATE FUNCTION random_string(int4) RETURNS text AS $$ SELECT md5(random()::text) $$ LANGUAGE sql;\n";
-        let found = lint_errors(&format!("{declare}ALTER TABLE emails ADD COLUMN token text NOT NULL DEFAULT random_string(26);"), RULE);
+        let declare =
+            "CREATE FUNCTION random_string(int4) RETURNS text AS $$ SELECT md5(random()::text) $$ LANGUAGE sql;\n";
+        let found = lint_errors(
+            &format!("{declare}ALTER TABLE emails ADD COLUMN token text NOT NULL DEFAULT random_string(26);"),
+            RULE,
+        );
         assert!(found.contains("random_string"), "{found}");
         let immutable = "CREATE FUNCTION slug(text) RETURNS text IMMUTABLE AS $$ SELECT lower($1) $$ LANGUAGE sql;\n";
         lint_ok(&format!("{immutable}ALTER TABLE emails ADD COLUMN s text DEFAULT slug('x');"), RULE);

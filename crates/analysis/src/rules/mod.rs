@@ -270,7 +270,11 @@ impl Context {
                     }
                     let fk = match command {
                         AlterCommand::AddConstraint {
-                            references: Some(referenced), columns, referenced_columns, name, ..
+                            references: Some(referenced),
+                            columns,
+                            referenced_columns,
+                            name,
+                            ..
                         } => Some(ForeignKey {
                             name: name.clone(),
                             columns: columns.clone(),

@@ -235,8 +235,13 @@ fn rehearsal_agrees_with_the_analysis_on_corpus_projects() {
     for dir in ["rust-lang-registry/migrations", "vaultwarden/migrations/postgresql", "lemmy/migrations"] {
         let db = PgDb::new();
         let project = Project::new();
-        let output =
-            project.cutover(&db.url).arg("--dir").arg(root.join(dir)).args(["rehearse", "--format", "json"]).output().unwrap();
+        let output = project
+            .cutover(&db.url)
+            .arg("--dir")
+            .arg(root.join(dir))
+            .args(["rehearse", "--format", "json"])
+            .output()
+            .unwrap();
         let report: serde_json::Value = serde_json::from_slice(&output.stdout)
             .unwrap_or_else(|_| panic!("{dir}: {}", String::from_utf8_lossy(&output.stderr)));
         let migrations = report["migrations"].as_array().unwrap();
@@ -261,8 +266,15 @@ fn rehearsal_agrees_with_the_analysis_on_corpus_projects() {
                 eprintln!("{dir}: {} stops the rehearsal: {failure}", m["migration"]);
             }
         }
-        eprintln!("{dir}: {} migrations, {statements} statements rehearsed; round trips {round_trips:?}", migrations.len());
+        eprintln!(
+            "{dir}: {} migrations, {statements} statements rehearsed; round trips {round_trips:?}",
+            migrations.len()
+        );
         assert!(statements > 90, "{dir}: {statements}");
-        assert!(unexplained.is_empty(), "{dir}: predictions that disagree with PostgreSQL:\n{}", unexplained.join("\n"));
+        assert!(
+            unexplained.is_empty(),
+            "{dir}: predictions that disagree with PostgreSQL:\n{}",
+            unexplained.join("\n")
+        );
     }
 }

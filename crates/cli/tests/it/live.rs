@@ -32,7 +32,10 @@ fn json(output: &std::process::Output) -> Value {
 fn plan_says_what_a_migration_costs_on_this_database() {
     let (db, project) = applied_users(50_000);
     project
-        .migration("2_change.up.sql", "CREATE INDEX users_email ON users (email);\nALTER TABLE users DROP COLUMN name CASCADE;\n")
+        .migration(
+            "2_change.up.sql",
+            "CREATE INDEX users_email ON users (email);\nALTER TABLE users DROP COLUMN name CASCADE;\n",
+        )
         .migration("2_change.down.sql", "ALTER TABLE users ADD COLUMN name text;\nDROP INDEX users_email;\n");
     let output =
         project.cutover(&db.url).args(["plan", "--format", "json", "--large-table-rows", "10000"]).output().unwrap();
@@ -52,7 +55,8 @@ fn plan_says_what_a_migration_costs_on_this_database() {
     let queries = drop["queries"].as_array().unwrap();
     let select = queries.iter().find(|q| q["query"].as_str().unwrap().starts_with("SELECT name FROM users")).unwrap();
     assert!(select["calls"].as_i64().unwrap() >= 4, "{select}");
-    let rules: Vec<&str> = migration["diagnostics"].as_array().unwrap().iter().map(|d| d["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> =
+        migration["diagnostics"].as_array().unwrap().iter().map(|d| d["rule"].as_str().unwrap()).collect();
     assert!(rules.contains(&"large-table-blocking-op") && rules.contains(&"drop-column"), "{rules:?}");
 
     let output = project.cutover(&db.url).arg("plan").output().unwrap();
@@ -106,7 +110,10 @@ fn rehearse_checks_predictions_and_round_trips() {
         assert_eq!(statement["disagreements"], serde_json::json!([]), "{statement}");
     }
     let observed = &age["statements"][1]["observed_locks"];
-    assert!(observed.as_array().unwrap().iter().any(|l| l["relation"] == "users" && l["mode"] == "ShareLock"), "{observed}");
+    assert!(
+        observed.as_array().unwrap().iter().any(|l| l["relation"] == "users" && l["mode"] == "ShareLock"),
+        "{observed}"
+    );
     let email = &report["migrations"][1];
     assert_eq!(email["statements"][0]["rewritten"], serde_json::json!(["users"]), "a real rewrite: {email}");
     assert_eq!(email["statements"][0]["predicted_rewrite"], true);
