@@ -99,5 +99,13 @@ if ! mariadb -uroot -e 'select 1' >/dev/null 2>&1; then
   done
 fi
 mariadb -uroot -e 'select 1' >/dev/null || { log "MariaDB does not answer"; exit 1; }
+# The tests connect over TCP as `cutover` (with a password, so that its redaction is tested too)
+# and create a database each.
+mariadb -uroot <<'SQL'
+CREATE USER IF NOT EXISTS 'cutover'@'127.0.0.1' IDENTIFIED BY 'cutover-test';
+CREATE USER IF NOT EXISTS 'cutover'@'localhost' IDENTIFIED BY 'cutover-test';
+GRANT ALL PRIVILEGES ON *.* TO 'cutover'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO 'cutover'@'localhost' WITH GRANT OPTION;
+SQL
 
 log "PostgreSQL $pg_version and MariaDB are running"

@@ -290,10 +290,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<Box<dyn Migrati
     match url.scheme() {
         Scheme::Postgres => Ok(Box::new(connect_postgres(url, history_table)?)),
         Scheme::Sqlite => Ok(Box::new(cutover_sqlite::connect(url, history_table)?)),
-        Scheme::Mysql => Err(DbError::new(
-            DbErrorKind::Other,
-            "MySQL/MariaDB is not supported yet; use a postgres:// or sqlite: URL",
-        )),
+        Scheme::Mysql => Ok(Box::new(cutover_mysql::connect(url, history_table)?)),
     }
 }
 

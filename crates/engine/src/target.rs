@@ -88,4 +88,11 @@ pub trait MigrationTarget {
     /// Whether a statement may run inside a transaction block (PostgreSQL refuses
     /// `CREATE INDEX CONCURRENTLY`, `VACUUM`, ... there).
     fn allowed_in_transaction(&self, sql: &str) -> bool;
+
+    /// Whether DDL is transactional, so that a whole migration can commit (or roll back) with
+    /// its history row. MySQL commits implicitly around every DDL statement: there the runner
+    /// applies every migration statement by statement, recording its progress.
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
 }

@@ -458,7 +458,7 @@ fn run_script(
             state: State::Running,
             script: relative_path(set, &script.path),
             checksum: migration.checksum.as_str().to_string(),
-            transactional: script.settings.transaction,
+            transactional: script.settings.transaction && ctx.target.transactional_ddl(),
             statements_total: script.statements.len() as i64,
             statements_done: 0,
             prefix_checksum: None,
@@ -474,7 +474,7 @@ fn run_script(
             tool_version: TOOL_VERSION.to_string(),
         },
     };
-    let res = if script.settings.transaction {
+    let res = if script.settings.transaction && ctx.target.transactional_ddl() {
         ctx.reporter.report(Event::Starting { migration, direction, resume_at: 0 });
         run_in_transaction(ctx, migration, &attempt)
     } else {
@@ -626,7 +626,7 @@ fn record_failure(
         statement: record.error_statement.clone(),
         error,
         attempts,
-        transactional: attempt.script.settings.transaction,
+        transactional: attempt.base.transactional,
         statements_done,
         statements_total: attempt.script.statements.len(),
         record_error,

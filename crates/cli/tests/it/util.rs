@@ -266,3 +266,59 @@ fn shell(command: &str, user: Option<&str>) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The admin URL of the test MariaDB/MySQL server (a user that may create databases). Set by
+/// `scripts/test.sh`; the default is the local server and the user `scripts/services.sh` makes.
+pub fn mysql_admin_url() -> String {
+    std::env::var("CUTOVER_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://cutover:cutover-test@127.0.0.1:3306/mysql".to_string())
+}
+
+/// A MariaDB/MySQL database created for one test and dropped when the test ends.
+pub struct MyDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl MyDb {
+    pub fn new() -> MyDb {
+        let name = format!("cutover_t{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let mut admin = mysql_conn(&mysql_admin_url());
+        use mysql::prelude::Queryable;
+        admin.query_drop(format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+        admin.query_drop(format!("CREATE DATABASE {name}")).unwrap();
+        let admin = mysql_admin_url();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base).to_string();
+        MyDb { url: format!("{base}/{name}"), name }
+    }
+
+    pub fn conn(&self) -> mysql::Conn {
+        mysql_conn(&self.url)
+    }
+
+    /// Runs statements and returns the first column of every row of the last one, one per line.
+    pub fn query(&self, sql: &str) -> String {
+        use mysql::prelude::Queryable;
+        let mut conn = self.conn();
+        let rows: Vec<mysql::Row> = conn.query(sql).unwrap();
+        rows.iter()
+            .map(|row| match row.as_ref(0) {
+                Some(mysql::Value::NULL) | None => "NULL".to_string(),
+                Some(value) => value.as_sql(true).trim_matches('\'').to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        use mysql::prelude::Queryable;
+        let mut admin = mysql_conn(&mysql_admin_url());
+        let _ = admin.query_drop(format!("DROP DATABASE IF EXISTS {}", self.name));
+    }
+}
+
+pub fn mysql_conn(url: &str) -> mysql::Conn {
+    mysql::Conn::new(mysql::Opts::from_url(url).unwrap()).unwrap()
+}

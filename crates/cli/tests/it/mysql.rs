@@ -1,0 +1,172 @@
+//! The runner on a real MariaDB (MySQL): DDL commits implicitly, so every migration runs
+//! statement by statement with its progress recorded; one runner at a time through GET_LOCK;
+//! lock_wait_timeout keeps a waiting ALTER from stalling the queries queued behind it.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+
+use crate::util::{output_text, MyDb, Project};
+
+#[test]
+fn up_status_down_and_an_append_only_history() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project
+        .migration(
+            "1_users.up.sql",
+            "CREATE TABLE users (id bigint PRIMARY KEY, name varchar(100));\nINSERT INTO users VALUES (1, 'ada');\n",
+        )
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("2_email.up.sql", "ALTER TABLE users ADD COLUMN email varchar(200);\n")
+        .migration("2_email.down.sql", "ALTER TABLE users DROP COLUMN email;\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM users WHERE name = 'ada'"), "1");
+    assert_eq!(
+        db.query("SELECT group_concat(state ORDER BY id) FROM cutover_history WHERE state <> 'running'"),
+        "applied,applied"
+    );
+    assert_eq!(db.query("SELECT max(transactional) FROM cutover_history"), "0", "DDL is not transactional here");
+    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(status["migrations"][1]["state"], "applied");
+
+    project.cutover(&db.url).arg("down").assert().success();
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND column_name = 'email'"
+        ),
+        "0"
+    );
+    let mut conn = db.conn();
+    let err = conn.query_drop("UPDATE cutover_history SET state = 'applied'").unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    assert!(conn.query_drop("DELETE FROM cutover_history").is_err());
+    project.cutover(&db.url).arg("validate").assert().success();
+}
+
+#[test]
+fn a_failed_migration_resumes_at_its_failing_statement() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_two_tables.up.sql",
+        "CREATE TABLE a (id int PRIMARY KEY);\nALTER TABLE nowhere ADD COLUMN x int;\nCREATE TABLE b (id int PRIMARY KEY);\n",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1_two_tables.up.sql:2"), "{stderr}");
+    assert!(stderr.contains("1146"), "MariaDB's error code: {stderr}");
+    // The first statement committed on its own (MySQL DDL), and the history says so.
+    assert_eq!(
+        db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'a'"),
+        "1"
+    );
+    assert_eq!(
+        db.query("SELECT concat(state, ' ', statements_done) FROM cutover_history ORDER BY id DESC LIMIT 1"),
+        "failed 1"
+    );
+
+    // Fixed after the statements already done: `CREATE TABLE a` must not run again (it would fail).
+    project.migration(
+        "1_two_tables.up.sql",
+        "CREATE TABLE a (id int PRIMARY KEY);\nALTER TABLE a ADD COLUMN x int;\nCREATE TABLE b (id int PRIMARY KEY);\n",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'a' AND column_name = 'x'"), "1");
+    assert_eq!(db.query("SELECT state FROM cutover_history ORDER BY id DESC LIMIT 1"), "applied");
+
+    // Editing a statement that was already applied is refused.
+    project.migration("2_c.up.sql", "CREATE TABLE c (id int);\nALTER TABLE nowhere ADD COLUMN y int;\n");
+    project.cutover(&db.url).arg("up").assert().code(2);
+    project.migration("2_c.up.sql", "CREATE TABLE c (id bigint);\nALTER TABLE c ADD COLUMN y int;\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output_text(&output).1.contains("have been edited since"), "{}", output_text(&output).1);
+}
+
+#[test]
+fn eight_concurrent_runners_apply_each_migration_once() {
+    let db = MyDb::new();
+    let project = Project::new();
+    for idx in 1..=5 {
+        project.migration(
+            &format!("{idx}_t{idx}.up.sql"),
+            &format!("CREATE TABLE t{idx} (id int PRIMARY KEY);\nINSERT INTO t{idx} VALUES ({idx});\n"),
+        );
+    }
+    project.run_concurrently(&db.url, 8, &["up"]);
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "5");
+    for idx in 1..=5 {
+        assert_eq!(db.query(&format!("SELECT count(*) FROM t{idx}")), "1");
+    }
+}
+
+/// An open transaction holds a shared metadata lock on `t`; cutover's `ALTER TABLE` waits for
+/// the exclusive one, and every later query on `t` would queue behind it. With
+/// lock_wait_timeout the ALTER gives up after a second, so readers wait at most that long, and
+/// cutover retries until the transaction ends.
+#[test]
+fn a_waiting_alter_does_not_stall_readers_past_the_lock_timeout() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, v int); INSERT INTO t VALUES (1, 1); SELECT 1");
+    let project = Project::new();
+    project.migration("1_alter.up.sql", "ALTER TABLE t ADD COLUMN w int;\n");
+
+    let mut holder = db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    let _: Vec<mysql::Row> = holder.query("SELECT * FROM t").unwrap();
+
+    let child = project
+        .cutover_std(&db.url)
+        .args(["up", "--lock-timeout", "1s"])
+        .env("CUTOVER_LOCK_RETRIES", "10")
+        .env("CUTOVER_RETRY_BACKOFF", "200ms")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A reader, as the application: each read must finish within the lock timeout (+ margin).
+    let url = db.url.clone();
+    let reader = thread::spawn(move || {
+        let mut conn = crate::util::mysql_conn(&url);
+        conn.query_drop("SET SESSION lock_wait_timeout = 30").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut slowest = Duration::ZERO;
+        while Instant::now() < deadline {
+            let started = Instant::now();
+            let _: Vec<mysql::Row> = conn.query("SELECT * FROM t").unwrap();
+            slowest = slowest.max(started.elapsed());
+            thread::sleep(Duration::from_millis(50));
+        }
+        slowest
+    });
+    let slowest = reader.join().unwrap();
+    holder.query_drop("COMMIT").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("retrying") || stderr.contains("try"), "the ALTER was retried: {stderr}");
+    assert!(slowest < Duration::from_millis(1800), "a reader waited {slowest:?} behind the ALTER");
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND column_name = 'w'"
+        ),
+        "1"
+    );
+}
+
+#[test]
+fn a_wrong_password_is_an_error_without_the_password() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    let url = db.url.replace("cutover-test", "wrong-s3cret");
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("cannot connect") && stderr.contains("***"), "{stderr}");
+    assert!(!stdout.contains("wrong-s3cret") && !stderr.contains("wrong-s3cret"), "{stderr}");
+}

@@ -1,0 +1,122 @@
+//! Connecting, with TLS chosen by `ssl-mode` as the MySQL client does.
+
+use std::time::Duration;
+
+use cutover_engine::{DatabaseUrl, DbError, DbErrorKind};
+use mysql::prelude::Queryable;
+use mysql::{Conn, Opts, OptsBuilder, SslOpts};
+
+use crate::error::db_error;
+
+/// A MySQL or MariaDB database that migrations run against.
+pub struct MysqlTarget {
+    pub(crate) conn: Conn,
+    /// How to open more connections (the runner lock has its own).
+    pub(crate) opts: Opts,
+    /// The database (schema) the URL names.
+    pub(crate) database: String,
+    pub(crate) history_table: String,
+    pub(crate) server_version: String,
+    /// MariaDB rather than MySQL: the statement timeout differs.
+    pub(crate) mariadb: bool,
+    /// `ssl-mode=PREFERRED`: TLS when the server offers it, else plain.
+    pub(crate) tls_preferred: bool,
+}
+
+/// Connects to the database a `mysql://` (or `mariadb://`) URL names.
+pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, DbError> {
+    let (opts, tls_preferred) = options(url)?;
+    let database = opts.get_db_name().map(str::to_string).ok_or_else(|| {
+        DbError::new(
+            DbErrorKind::Connection,
+            format!("{url} names no database; write it as mysql://user@host:3306/database"),
+        )
+    })?;
+    let mut conn = open(&opts, tls_preferred).map_err(|err| scrubbed(url, err))?;
+    let version: String = conn.query_first("SELECT version()").map_err(db_error)?.unwrap_or_default();
+    let mariadb = version.to_ascii_lowercase().contains("mariadb");
+    let flavour = if mariadb { "MariaDB" } else { "MySQL" };
+    Ok(MysqlTarget {
+        conn,
+        opts,
+        database,
+        history_table: history_table.to_string(),
+        server_version: format!("{flavour} {version}"),
+        mariadb,
+        tls_preferred,
+    })
+}
+
+/// Opens a connection; `PREFERRED` TLS falls back to a plain one when the server has none.
+pub(crate) fn open(opts: &Opts, tls_preferred: bool) -> Result<Conn, DbError> {
+    match Conn::new(opts.clone()) {
+        Ok(conn) => Ok(conn),
+        Err(err) if opts.get_ssl_opts().is_some() && tls_preferred => {
+            let plain = OptsBuilder::from_opts(opts.clone()).ssl_opts(None::<SslOpts>);
+            Conn::new(plain).map_err(|_| db_error(err))
+        }
+        Err(err) => Err(db_error(err)),
+    }
+}
+
+fn scrubbed(url: &DatabaseUrl, mut err: DbError) -> DbError {
+    err.message = url.scrub(&err.message);
+    err
+}
+
+/// The driver's options from the URL, and whether TLS is only preferred. The driver rejects
+/// parameters it does not know and configures TLS only in code, so `ssl-mode` and `ssl-ca` are
+/// read here and removed.
+fn options(url: &DatabaseUrl) -> Result<(Opts, bool), DbError> {
+    let raw = url.expose();
+    let raw = match raw.split_once("://") {
+        Some((_, rest)) => format!("mysql://{rest}"),
+        None => raw.to_string(),
+    };
+    let (base, query) = raw.split_once('?').unwrap_or((raw.as_str(), ""));
+    let mut mode = "PREFERRED".to_string();
+    let mut ca = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("ssl-mode" | "sslmode" | "ssl_mode", value)) => mode = value.to_ascii_uppercase(),
+            Some(("ssl-ca" | "sslrootcert" | "ssl_ca", value)) => ca = Some(value.to_string()),
+            _ => kept.push(pair),
+        }
+    }
+    let base_url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
+    let opts = Opts::from_url(&base_url).map_err(|err| {
+        DbError::new(DbErrorKind::Connection, format!("{url} is not a MySQL URL: {}", url.scrub(&err.to_string())))
+    })?;
+    let tls = match mode.as_str() {
+        "DISABLED" | "DISABLE" => None,
+        // Encrypted, not verified: what the MySQL client does for these two modes.
+        "PREFERRED" | "PREFER" | "REQUIRED" | "REQUIRE" => {
+            Some(SslOpts::default().with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
+        }
+        "VERIFY_CA" | "VERIFY-CA" | "VERIFY_IDENTITY" | "VERIFY-FULL" => {
+            let mut ssl = SslOpts::default();
+            if let Some(ca) = &ca {
+                ssl = ssl.with_root_cert_path(Some(std::path::PathBuf::from(ca)));
+            }
+            if mode.starts_with("VERIFY_CA") || mode == "VERIFY-CA" {
+                ssl = ssl.with_danger_skip_domain_validation(true);
+            }
+            Some(ssl)
+        }
+        other => {
+            return Err(DbError::new(
+                DbErrorKind::Connection,
+                format!("ssl-mode `{other}` is not one of DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY"),
+            ))
+        }
+    };
+    let preferred = matches!(mode.as_str(), "PREFERRED" | "PREFER");
+    let opts = OptsBuilder::from_opts(opts).ssl_opts(tls).tcp_connect_timeout(Some(Duration::from_secs(10)));
+    Ok((opts.into(), preferred))
+}
+
+/// Quotes an identifier for MySQL: wrapped in backticks, inner backticks doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}

@@ -1,0 +1,352 @@
+//! The runner's primitives on MySQL/MariaDB: history, runner lock, timeouts.
+//!
+//! Quirks handled here:
+//! - DDL commits implicitly: `transactional_ddl` is false, so the runner records progress
+//!   statement by statement; DML still runs in a transaction with its progress row.
+//! - `GET_LOCK` is server-wide, so the lock's name carries the database and history table; it
+//!   is taken on a connection of its own and polled with a zero timeout, so a waiting runner
+//!   never sits in a server-side wait that could block the running one.
+//! - Timeouts are whole seconds (`lock_wait_timeout`, `innodb_lock_wait_timeout`); the
+//!   statement timeout is MariaDB's `max_statement_time` (MySQL has none for DDL).
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cutover_engine::{
+    jitter, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind,
+    Session, State, Timeouts,
+};
+use mysql::prelude::Queryable;
+use mysql::{params, Conn, Row};
+
+use crate::connect::{open, quote_ident, MysqlTarget};
+use crate::error::db_error;
+
+const COLUMNS: &str = "version, name, kind, direction, state, script, checksum, transactional, statements_total, \
+     statements_done, prefix_checksum, started_at, finished_at, duration_ms, error_message, error_sqlstate, \
+     error_statement, error_location, installed_by, runner, tool_version";
+
+struct MysqlSession<'a> {
+    conn: &'a mut Conn,
+    table: &'a str,
+}
+
+impl Session for MysqlSession<'_> {
+    fn execute(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn.query_drop(sql).map_err(db_error)
+    }
+
+    fn append_history(&mut self, r: &HistoryRecord) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {} ({COLUMNS}) VALUES (:version, :name, :kind, :direction, :state, :script, :checksum, \
+             :transactional, :statements_total, :statements_done, :prefix_checksum, :started_at, :finished_at, \
+             :duration_ms, :error_message, :error_sqlstate, :error_statement, :error_location, CURRENT_USER(), \
+             :runner, :tool_version)",
+            quote_ident(self.table)
+        );
+        self.conn
+            .exec_drop(
+                sql,
+                params! {
+                    "version" => &r.version,
+                    "name" => &r.name,
+                    "kind" => r.kind.name(),
+                    "direction" => r.direction.name(),
+                    "state" => r.state.name(),
+                    "script" => &r.script,
+                    "checksum" => &r.checksum,
+                    "transactional" => r.transactional,
+                    "statements_total" => r.statements_total,
+                    "statements_done" => r.statements_done,
+                    "prefix_checksum" => &r.prefix_checksum,
+                    "started_at" => &r.started_at,
+                    "finished_at" => &r.finished_at,
+                    "duration_ms" => r.duration_ms,
+                    "error_message" => &r.error_message,
+                    "error_sqlstate" => &r.error_sqlstate,
+                    "error_statement" => &r.error_statement,
+                    "error_location" => &r.error_location,
+                    "runner" => &r.runner,
+                    "tool_version" => &r.tool_version,
+                },
+            )
+            .map_err(db_error)
+    }
+}
+
+impl MysqlTarget {
+    /// Applies the timeouts to the session. MySQL counts them in whole seconds: a lock timeout
+    /// under a second becomes one.
+    fn set_timeouts(&mut self, timeouts: Timeouts) -> Result<(), DbError> {
+        let lock = timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64;
+        let mut sql = format!("SET SESSION lock_wait_timeout = {lock}, SESSION innodb_lock_wait_timeout = {lock}");
+        if self.mariadb {
+            sql.push_str(&format!(", SESSION max_statement_time = {}", timeouts.statement_timeout.as_secs_f64()));
+        }
+        self.conn.query_drop(sql).map_err(db_error)
+    }
+
+    /// The runner lock's name: server-wide, so it names the database and the history table;
+    /// `GET_LOCK` names are at most 64 characters.
+    fn lock_name(&self) -> String {
+        let name = format!("cutover:{}:{}", self.database, self.history_table);
+        if name.len() <= 64 {
+            name
+        } else {
+            format!("cutover:{:016x}", fnv1a(name.as_bytes()))
+        }
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Holds `GET_LOCK` on its own connection; releasing is closing it (or `RELEASE_LOCK`).
+struct ServerLock {
+    conn: Conn,
+    name: String,
+}
+
+impl Drop for ServerLock {
+    fn drop(&mut self) {
+        let _ = self.conn.exec_drop("SELECT RELEASE_LOCK(?)", (&self.name,));
+    }
+}
+
+impl MigrationTarget for MysqlTarget {
+    fn engine_name(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn server_version(&self) -> String {
+        self.server_version.clone()
+    }
+
+    fn history_exists(&mut self) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (&self.history_table,),
+            )
+            .map_err(db_error)?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    fn ensure_history(&mut self) -> Result<(), DbError> {
+        if self.history_exists()? {
+            return Ok(());
+        }
+        let table = quote_ident(&self.history_table);
+        let no_update = quote_ident(&format!("{}_no_update", self.history_table));
+        let no_delete = quote_ident(&format!("{}_no_delete", self.history_table));
+        let message = "the cutover history is append-only: cutover records every change as a new row";
+        self.conn.query_drop("SET SESSION lock_wait_timeout = 30").map_err(db_error)?;
+        let statements = [
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+    id               BIGINT AUTO_INCREMENT PRIMARY KEY,
+    version          VARCHAR(255),
+    name             VARCHAR(1024) NOT NULL,
+    kind             VARCHAR(16) NOT NULL CHECK (kind IN ('versioned', 'repeatable', 'baseline')),
+    direction        VARCHAR(8) NOT NULL CHECK (direction IN ('up', 'down')),
+    state            VARCHAR(16) NOT NULL CHECK (state IN ('running', 'applied', 'failed', 'reverted', 'baselined')),
+    script           VARCHAR(2048) NOT NULL,
+    checksum         VARCHAR(128) NOT NULL,
+    transactional    BOOLEAN NOT NULL,
+    statements_total BIGINT NOT NULL,
+    statements_done  BIGINT NOT NULL,
+    prefix_checksum  VARCHAR(128),
+    started_at       VARCHAR(40) NOT NULL,
+    finished_at      VARCHAR(40),
+    duration_ms      BIGINT,
+    error_message    TEXT,
+    error_sqlstate   VARCHAR(32),
+    error_statement  TEXT,
+    error_location   VARCHAR(2048),
+    installed_by     VARCHAR(255) NOT NULL,
+    runner           VARCHAR(1024) NOT NULL,
+    tool_version     VARCHAR(64) NOT NULL,
+    INDEX (version, id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+            ),
+            format!(
+                "CREATE TRIGGER {no_update} BEFORE UPDATE ON {table} FOR EACH ROW \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+            ),
+            format!(
+                "CREATE TRIGGER {no_delete} BEFORE DELETE ON {table} FOR EACH ROW \
+                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
+            ),
+        ];
+        for sql in statements {
+            self.conn.query_drop(sql).map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
+        let sql = format!("SELECT id, {COLUMNS} FROM {} ORDER BY id", quote_ident(&self.history_table));
+        let rows: Vec<Row> = self.conn.query(sql).map_err(db_error)?;
+        let corrupt = |what: &str, value: &str| {
+            DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
+        };
+        let mut records = Vec::with_capacity(rows.len());
+        for row in rows {
+            let text = |idx: usize| -> Option<String> { row.get::<Option<String>, _>(idx).flatten() };
+            let int = |idx: usize| -> Option<i64> { row.get::<Option<i64>, _>(idx).flatten() };
+            let kind = text(3).unwrap_or_default();
+            let direction = text(4).unwrap_or_default();
+            let state = text(5).unwrap_or_default();
+            records.push(HistoryRecord {
+                id: int(0).unwrap_or_default(),
+                version: text(1),
+                name: text(2).unwrap_or_default(),
+                kind: RecordKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?,
+                state: State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                script: text(6).unwrap_or_default(),
+                checksum: text(7).unwrap_or_default(),
+                transactional: int(8).unwrap_or_default() != 0,
+                statements_total: int(9).unwrap_or_default(),
+                statements_done: int(10).unwrap_or_default(),
+                prefix_checksum: text(11),
+                started_at: text(12).unwrap_or_default(),
+                finished_at: text(13),
+                duration_ms: int(14),
+                error_message: text(15),
+                error_sqlstate: text(16),
+                error_statement: text(17),
+                error_location: text(18),
+                installed_by: text(19).unwrap_or_default(),
+                runner: text(20).unwrap_or_default(),
+                tool_version: text(21).unwrap_or_default(),
+            });
+        }
+        Ok(records)
+    }
+
+    fn acquire_runner_lock(
+        &mut self,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        let _ = owner;
+        let name = self.lock_name();
+        let mut conn = open(&self.opts, self.tls_preferred)?;
+        let started = Instant::now();
+        loop {
+            let got: Option<Option<i64>> = conn.exec_first("SELECT GET_LOCK(?, 0)", (&name,)).map_err(db_error)?;
+            if got.flatten() == Some(1) {
+                return Ok(Box::new(ServerLock { conn, name }));
+            }
+            let holder = lock_holder(&mut conn, &name)?;
+            if started.elapsed() >= wait {
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    format!(
+                        "another cutover still holds the migration lock after {:.1}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs_f64(),
+                        holder.description
+                    ),
+                ));
+            }
+            on_wait(&holder);
+            thread::sleep(jitter(Duration::from_millis(100)));
+        }
+    }
+
+    fn transaction(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        self.set_timeouts(timeouts)?;
+        self.conn.query_drop("START TRANSACTION").map_err(db_error)?;
+        let res = body(&mut MysqlSession { conn: &mut self.conn, table: &self.history_table });
+        match res {
+            Ok(()) => self.conn.query_drop("COMMIT").map_err(|err| {
+                let _ = self.conn.query_drop("ROLLBACK");
+                db_error(err)
+            }),
+            Err(err) => {
+                let _ = self.conn.query_drop("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    fn autocommit(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        self.set_timeouts(timeouts)?;
+        body(&mut MysqlSession { conn: &mut self.conn, table: &self.history_table })
+    }
+
+    fn clear_leftovers(&mut self, _sql: &str) -> Result<Option<String>, DbError> {
+        // A failed ALTER TABLE is rolled back by the server (atomic DDL on MySQL 8 and MariaDB
+        // 10.6+); nothing is left behind to clear.
+        Ok(None)
+    }
+
+    fn allowed_in_transaction(&self, sql: &str) -> bool {
+        !causes_implicit_commit(sql)
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+}
+
+/// Whether MySQL commits the open transaction before (and after) running `sql`: DDL and a few
+/// administrative statements do, so they cannot share a transaction with their progress row.
+pub(crate) fn causes_implicit_commit(sql: &str) -> bool {
+    let first = sql
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with("--") && !line.starts_with('#'))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    !matches!(first.as_str(), "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "SELECT" | "SET" | "DO" | "WITH" | "CALL")
+}
+
+/// Who holds the lock: its connection, user, host and how long it has been connected.
+fn lock_holder(conn: &mut Conn, name: &str) -> Result<LockHolder, DbError> {
+    let row: Option<(Option<u64>, Option<String>, Option<String>, Option<i64>)> = conn
+        .exec_first(
+            "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)",
+            (name,),
+        )
+        .map_err(db_error)?;
+    Ok(match row {
+        Some((Some(id), user, host, time)) => LockHolder {
+            description: format!(
+                "connection {id} of {}@{}, connected for {}s",
+                user.unwrap_or_default(),
+                host.unwrap_or_default(),
+                time.unwrap_or_default()
+            ),
+            since: None,
+        },
+        _ => LockHolder { description: "another session".to_string(), since: None },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::causes_implicit_commit;
+
+    #[test]
+    fn ddl_commits_implicitly() {
+        assert!(causes_implicit_commit("ALTER TABLE t ADD COLUMN c int"));
+        assert!(causes_implicit_commit("-- comment\nCREATE INDEX i ON t (c)"));
+        assert!(causes_implicit_commit("RENAME TABLE a TO b"));
+        assert!(!causes_implicit_commit("INSERT INTO t VALUES (1)"));
+        assert!(!causes_implicit_commit("update t set c = 1"));
+    }
+}
