@@ -315,9 +315,12 @@ pub(crate) fn causes_implicit_commit(sql: &str) -> bool {
     !matches!(first.as_str(), "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "SELECT" | "SET" | "DO" | "WITH" | "CALL")
 }
 
+/// A row of `information_schema.PROCESSLIST`: id, user, host, seconds connected.
+type ProcessRow = (Option<u64>, Option<String>, Option<String>, Option<i64>);
+
 /// Who holds the lock: its connection, user, host and how long it has been connected.
 fn lock_holder(conn: &mut Conn, name: &str) -> Result<LockHolder, DbError> {
-    let row: Option<(Option<u64>, Option<String>, Option<String>, Option<i64>)> = conn
+    let row: Option<ProcessRow> = conn
         .exec_first(
             "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK(?)",
             (name,),
