@@ -30,6 +30,50 @@ pub struct Effect {
     /// For a statement that creates or drops something: whether it says `IF [NOT] EXISTS`, so
     /// that running it twice is harmless. `None` for other statements.
     pub idempotent: Option<bool>,
+    /// MySQL/MariaDB: how the server carries out the `ALTER TABLE` (or index build).
+    pub mysql: Option<MysqlDdl>,
+    /// SQLite: why SQLite cannot run the statement, when it cannot (most `ALTER TABLE` forms).
+    pub unsupported: Option<String>,
+}
+
+/// The algorithm MySQL/MariaDB uses for a DDL statement, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// Only the data dictionary changes.
+    Instant,
+    /// Done in place (possibly rebuilding the table), usually with concurrent reads and writes.
+    Inplace,
+    /// The table is copied row by row; writes wait for the whole copy.
+    Copy,
+}
+
+impl Algorithm {
+    /// `INSTANT`, `INPLACE`, `COPY`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Instant => "INSTANT",
+            Algorithm::Inplace => "INPLACE",
+            Algorithm::Copy => "COPY",
+        }
+    }
+}
+
+/// What a MySQL/MariaDB DDL statement costs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MysqlDdl {
+    /// The algorithm the server picks (the most expensive of the statement's operations), or
+    /// `None` when not known.
+    pub algorithm: Option<Algorithm>,
+    /// Whether reads and writes go on while it runs (`LOCK=NONE` possible).
+    pub concurrent_dml: bool,
+    /// `ALGORITHM=` as written, if written.
+    pub explicit_algorithm: Option<String>,
+    /// `LOCK=` as written, if written.
+    pub explicit_lock: Option<String>,
+    /// What makes it expensive, for messages (e.g. `MODIFY COLUMN changes the type`).
+    pub reason: String,
+    /// Whether it commits implicitly (DDL), rather than being DML.
+    pub ddl: bool,
 }
 
 /// A column type as written, resolved to PostgreSQL's internal name (`int4`, `varchar`).

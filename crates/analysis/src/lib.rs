@@ -9,18 +9,24 @@
 //! that does not parse is a `syntax-error` diagnostic, and the others are still analysed.
 #![deny(missing_docs)]
 
+mod dialect;
 mod effect;
 mod ignore;
 mod lock;
 pub mod postgres;
 pub mod rules;
 mod schema;
+pub mod sqlparse;
 
 use std::collections::BTreeMap;
 
 use cutover_migration::Statement;
 
-pub use effect::{Action, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, TransactionControl};
+pub use dialect::{Dialect, MysqlServer};
+pub use effect::{
+    Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, MysqlDdl,
+    TransactionControl,
+};
 pub use ignore::{apply_ignores, parse_ignores, Ignore};
 pub use lock::LockMode;
 pub use rules::{Context, Finding};
@@ -101,11 +107,23 @@ pub struct LintConfig {
     /// The session `TimeZone` the migrations run with, when known (from the live server):
     /// with UTC, PostgreSQL 12+ converts `timestamp` to `timestamptz` without a rewrite.
     pub time_zone: Option<String>,
+    /// The SQL dialect of the migrations.
+    pub dialect: Dialect,
+    /// For MySQL: the server flavour and version (default `mysql-8.0`).
+    pub mysql_server: MysqlServer,
 }
 
 impl Default for LintConfig {
     fn default() -> Self {
-        LintConfig { pg_version: 15, external_runner: false, levels: BTreeMap::new(), only_rule: None, time_zone: None }
+        LintConfig {
+            pg_version: 15,
+            external_runner: false,
+            levels: BTreeMap::new(),
+            only_rule: None,
+            time_zone: None,
+            dialect: Dialect::Postgres,
+            mysql_server: MysqlServer::default(),
+        }
     }
 }
 
@@ -166,13 +184,14 @@ impl Linter {
             utc,
             ..Context::default()
         };
-        let runs = rules::RULES.iter().map(|rule| config.runs(rule.id)).collect();
+        let runs =
+            rules::RULES.iter().map(|rule| config.runs(rule.id) && rule.dialects.contains(&config.dialect)).collect();
         Linter { config, ctx, runs, last_effects: Vec::new() }
     }
 
     /// Lints the next migration file: its statements, then its `cutover:ignore` comments.
     pub fn lint(&mut self, script: &Script<'_>) -> Vec<Diagnostic> {
-        self.lint_analyzed(script, analyze(script.statements))
+        self.lint_analyzed(script, analyze(script.statements, &self.config))
     }
 
     /// Tells the rules how large tables are on the live database (estimated rows), so that
@@ -207,6 +226,7 @@ impl Linter {
         self.ctx.start_migration(script.in_transaction, script.has_down);
         let runs = &self.runs;
         let wanted = |idx: usize| runs[idx];
+        let dialect = self.config.dialect;
         let severity_of = |id: &str| rules::find(id).map_or(Severity::Error, |rule| rule.severity);
         let span = |line: usize| {
             // Statements are in line order.
@@ -230,7 +250,8 @@ impl Linter {
                 message: finding.message,
                 help: finding.help,
                 table: finding.table,
-                lock: finding.lock,
+                // PostgreSQL's lock modes mean nothing on the other engines.
+                lock: finding.lock.filter(|_| dialect == Dialect::Postgres),
             }
         };
         let mut diagnostics = Vec::new();
@@ -280,14 +301,22 @@ impl Analyzed {
     }
 }
 
-/// Parses the statements of one script.
-pub fn analyze(statements: &[Statement]) -> Analyzed {
-    Analyzed { effects: statements.iter().map(|s| postgres::analyze_statement(&s.sql)).collect() }
+/// Parses the statements of one script, in the dialect `config` names.
+pub fn analyze(statements: &[Statement], config: &LintConfig) -> Analyzed {
+    let effects = statements
+        .iter()
+        .map(|s| match config.dialect {
+            Dialect::Postgres => postgres::analyze_statement(&s.sql),
+            Dialect::Mysql => sqlparse::analyze_mysql(&s.sql, config.mysql_server),
+            Dialect::Sqlite => sqlparse::analyze_sqlite(&s.sql),
+        })
+        .collect();
+    Analyzed { effects }
 }
 
 /// Parses many scripts, spread over the machine's cores; the results are in the same order.
-pub fn analyze_all(scripts: &[&[Statement]]) -> Vec<Analyzed> {
-    in_parallel(scripts, |statements| analyze(statements))
+pub fn analyze_all(scripts: &[&[Statement]], config: &LintConfig) -> Vec<Analyzed> {
+    in_parallel(scripts, |statements| analyze(statements, config))
 }
 
 /// `work` on every item, spread over the machine's cores; the results are in the items' order.

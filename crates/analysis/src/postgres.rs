@@ -114,7 +114,7 @@ pub fn string_literals(sql: &str) -> Vec<String> {
     scan_words(sql, true).1
 }
 
-fn other() -> Effect {
+pub(crate) fn other() -> Effect {
     Effect {
         action: Action::Other,
         locks: Vec::new(),
@@ -126,6 +126,8 @@ fn other() -> Effect {
         long_identifiers: Vec::new(),
         string_literals: Vec::new(),
         idempotent: None,
+        mysql: None,
+        unsupported: None,
     }
 }
 

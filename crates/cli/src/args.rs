@@ -93,6 +93,12 @@ pub enum Command {
         /// Who runs the migrations: `cutover` (sets timeouts, clears leftovers) or `external`.
         #[arg(long, value_parser = parse_assume_runner, value_name = "RUNNER")]
         assume_runner: Option<bool>,
+        /// The SQL dialect: postgres, mysql or sqlite [default: from the database URL or `[lint]`].
+        #[arg(long, value_name = "DIALECT")]
+        dialect: Option<cutover_analysis::Dialect>,
+        /// For MySQL: the server and version, e.g. mariadb-10.11 or mysql-8.0.36 [default: mysql-8.0].
+        #[arg(long, value_name = "SERVER")]
+        server_version: Option<cutover_analysis::MysqlServer>,
     },
     /// What each pending migration would do to this database: locks, sizes, dependents, queries.
     Plan {

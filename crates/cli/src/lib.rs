@@ -69,8 +69,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
-        Command::Lint { paths, format, pg_version, assume_runner } => {
+        Command::Lint { paths, format, pg_version, assume_runner, dialect, server_version } => {
             let mut settings = settings;
+            if let Some(dialect) = dialect {
+                settings.lint.dialect = dialect;
+            }
+            if let Some(server) = server_version {
+                settings.lint.dialect = cutover_analysis::Dialect::Mysql;
+                settings.lint.mysql_server = server;
+            }
             if let Some(version) = pg_version {
                 settings.lint.pg_version = version;
             }

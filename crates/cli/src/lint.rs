@@ -40,7 +40,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
                 .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
             FileInput::new(input.display().to_string(), normalize(&text))
         };
-        let analyzed = analyze(file.statements.as_deref().unwrap_or(&[]));
+        let analyzed = analyze(file.statements.as_deref().unwrap_or(&[]), &settings.lint);
         Ok((file, analyzed))
     };
     for read in in_parallel(&loose, read) {

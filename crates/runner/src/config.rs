@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cutover_analysis::{LintConfig, Severity};
+use cutover_analysis::{Dialect, LintConfig, Severity};
 use cutover_migration::{parse_duration, Layout};
 use serde::Deserialize;
 
@@ -52,6 +52,10 @@ pub struct LintSection {
     /// Rules re-levelled: rule id to `error`, `warning` or `info`.
     #[serde(default)]
     pub levels: BTreeMap<String, String>,
+    /// `postgres`, `mysql` or `sqlite` (default: from the database URL, else postgres).
+    pub dialect: Option<String>,
+    /// For MySQL: `mariadb-10.11`, `mysql-8.0.36`, ... (default `mysql-8.0`).
+    pub server_version: Option<String>,
 }
 
 /// Values given on the command line; they win over the environment and the file.
@@ -160,6 +164,7 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
         let mut file_url = None;
+        let mut dialect_given = false;
         if let Some((path, file)) = file {
             let origin = |key: &str| format!("`{key}` in {}", path.display());
             let base = path.parent().unwrap_or(Path::new(""));
@@ -188,6 +193,7 @@ impl Settings {
                 settings.lock_retries = check_retries(retries, &origin("lock_retries"))?;
             }
             if let Some(lint) = file.lint {
+                dialect_given = lint.dialect.is_some();
                 settings.lint = lint_config(lint, &origin)?;
             }
         }
@@ -223,6 +229,19 @@ impl Settings {
         if let Some(lock_timeout) = overrides.lock_timeout {
             settings.lock_timeout = lock_timeout;
         }
+        // The migrations are written for the database they run on.
+        if !dialect_given {
+            let scheme = settings
+                .database_url
+                .as_deref()
+                .and_then(|url| url.split_once(':'))
+                .map(|(s, _)| s.to_ascii_lowercase());
+            settings.lint.dialect = match scheme.as_deref() {
+                Some("mysql" | "mariadb") => Dialect::Mysql,
+                Some("sqlite") => Dialect::Sqlite,
+                _ => Dialect::Postgres,
+            };
+        }
         Ok(settings)
     }
 }
@@ -232,6 +251,15 @@ fn lint_config(section: LintSection, origin: &dyn Fn(&str) -> String) -> Result<
     if let Some(version) = section.pg_version {
         config.pg_version = check_pg_version(version)
             .map_err(|message| ConfigError::BadValue { origin: origin("lint.pg_version"), message })?;
+    }
+    if let Some(dialect) = section.dialect {
+        config.dialect =
+            dialect.parse().map_err(|message| ConfigError::BadValue { origin: origin("lint.dialect"), message })?;
+    }
+    if let Some(server) = section.server_version {
+        config.mysql_server = server
+            .parse()
+            .map_err(|message| ConfigError::BadValue { origin: origin("lint.server_version"), message })?;
     }
     if let Some(runner) = section.assume_runner {
         config.external_runner = parse_assume_runner(&runner)

@@ -18,7 +18,7 @@ pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migr
     let mut linter = Linter::new(config.clone());
     let statements: Vec<&[cutover_migration::Statement]> =
         set.migrations.iter().map(|m| m.up.statements.as_slice()).collect();
-    let analyzed = analyze_all(&statements);
+    let analyzed = analyze_all(&statements, config);
     set.migrations
         .iter()
         .zip(analyzed)

@@ -98,7 +98,7 @@ pub fn plan(
     let scripts: Vec<&[cutover_migration::Statement]> =
         pending.iter().map(|&idx| set.migrations[idx].up.statements.as_slice()).collect();
     let mut names: Vec<String> = Vec::new();
-    for analyzed in analyze_all(&scripts) {
+    for analyzed in analyze_all(&scripts, &settings.lint) {
         names.extend(analyzed.effects().flatten().flat_map(|e| e.locks.iter().map(|(name, _)| name.clone())));
     }
     names.sort();

@@ -133,13 +133,27 @@ fn approval_gate(
     plan: &[(&Migration, Option<&HistoryRecord>)],
     options: &UpOptions,
 ) -> Result<(), Error> {
-    if options.allow_unsafe || ctx.target.engine_name() != "postgres" || plan.is_empty() {
+    if options.allow_unsafe || plan.is_empty() {
         return Ok(());
     }
     let mut config = ctx.settings.lint.clone();
-    // The live server is the truth about which version's behaviour applies.
-    if let Some(major) = crate::gate::major_version(&ctx.target.server_version()) {
-        config.pg_version = major;
+    // The live server is the truth about which dialect and version's behaviour apply. SQLite,
+    // the embedded default for local work, is not gated.
+    let server = ctx.target.server_version();
+    match ctx.target.engine_name() {
+        "postgres" => {
+            config.dialect = cutover_analysis::Dialect::Postgres;
+            if let Some(major) = crate::gate::major_version(&server) {
+                config.pg_version = major;
+            }
+        }
+        "mysql" => {
+            config.dialect = cutover_analysis::Dialect::Mysql;
+            if let Some(version) = cutover_analysis::MysqlServer::from_server_version(&server) {
+                config.mysql_server = version;
+            }
+        }
+        _ => return Ok(()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
     let problems = crate::gate::unsafe_findings(set, &pending, &config);

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::effect::{ForeignKey, TransactionControl};
 use crate::schema::Schema;
-use crate::{Action, AlterCommand, Effect, LockMode, Severity};
+use crate::{Action, AlterCommand, Dialect, Effect, LockMode, Severity};
 
 mod add_column_required;
 mod add_column_table_rewrite;
@@ -38,6 +38,10 @@ mod lock_timeout_missing;
 mod matview_refresh_blocking;
 mod missing_down_migration;
 mod multiple_alter_same_table;
+mod mysql_blocking_ddl;
+mod mysql_copy_algorithm;
+mod mysql_implicit_commit;
+mod mysql_missing_algorithm;
 mod non_idempotent_ddl;
 mod partition_attach_scan;
 mod partition_detach_blocking;
@@ -49,6 +53,7 @@ mod prefer_timestamptz;
 mod reindex_blocking;
 mod rename_relation;
 mod set_not_null_scan;
+mod sqlite_unsupported_alter;
 mod statement_timeout_missing;
 mod syntax_error;
 mod table_rewrite_command;
@@ -68,6 +73,8 @@ pub struct Rule {
     pub severity: Severity,
     /// Its documentation (markdown): what it does, why it is bad, what to do instead.
     pub doc: &'static str,
+    /// The dialects it applies to.
+    pub dialects: &'static [Dialect],
     /// The check of one statement, given what came before it.
     statement: Option<StatementCheck>,
     /// The check of a whole migration, once its last statement is seen: lines and findings.
@@ -77,26 +84,37 @@ pub struct Rule {
 type StatementCheck = fn(&Effect, &Context) -> Vec<Finding>;
 type MigrationCheck = fn(&Context) -> Vec<(usize, Finding)>;
 
+/// The dialects a rule applies to.
+const PG: &[Dialect] = &[Dialect::Postgres];
+const ALL: &[Dialect] = &[Dialect::Postgres, Dialect::Mysql, Dialect::Sqlite];
+const MYSQL: &[Dialect] = &[Dialect::Mysql];
+const SQLITE: &[Dialect] = &[Dialect::Sqlite];
+
 /// A [`Rule`] entry for a rule module with `RULE`, `DOC` and the named checks (`statement`,
-/// `migration`; none for a rule the linter reports itself, such as `syntax-error`).
+/// `migration`; none for a rule the linter reports itself, such as `syntax-error`), for
+/// PostgreSQL unless dialects are given after a `;`.
 macro_rules! rule {
-    ($module:ident, $severity:ident) => {
-        rule!($module, $severity, None, None)
+    ($module:ident, $severity:ident $(; $dialects:expr)?) => {
+        rule!(@ $module, $severity, None, None $(, $dialects)?)
     };
-    ($module:ident, $severity:ident, statement) => {
-        rule!($module, $severity, Some($module::check), None)
+    ($module:ident, $severity:ident, statement $(; $dialects:expr)?) => {
+        rule!(@ $module, $severity, Some($module::check), None $(, $dialects)?)
     };
-    ($module:ident, $severity:ident, migration) => {
-        rule!($module, $severity, None, Some($module::check_migration))
+    ($module:ident, $severity:ident, migration $(; $dialects:expr)?) => {
+        rule!(@ $module, $severity, None, Some($module::check_migration) $(, $dialects)?)
     };
-    ($module:ident, $severity:ident, statement, migration) => {
-        rule!($module, $severity, Some($module::check), Some($module::check_migration))
+    ($module:ident, $severity:ident, statement, migration $(; $dialects:expr)?) => {
+        rule!(@ $module, $severity, Some($module::check), Some($module::check_migration) $(, $dialects)?)
     };
-    ($module:ident, $severity:ident, $statement:expr, $migration:expr) => {
+    (@ $module:ident, $severity:ident, $statement:expr, $migration:expr) => {
+        rule!(@ $module, $severity, $statement, $migration, PG)
+    };
+    (@ $module:ident, $severity:ident, $statement:expr, $migration:expr, $dialects:expr) => {
         Rule {
             id: $module::RULE,
             severity: Severity::$severity,
             doc: $module::DOC,
+            dialects: $dialects,
             statement: $statement,
             migration: $migration,
         }
@@ -118,25 +136,28 @@ pub const RULES: &[Rule] = &[
     rule!(add_column_volatile_default, Error, statement),
     rule!(add_column_table_rewrite, Error, statement),
     rule!(column_type_rewrite, Error, statement),
-    rule!(add_column_required, Error, statement),
+    rule!(add_column_required, Error, statement; ALL),
     rule!(table_rewrite_command, Error, statement),
     rule!(partition_detach_blocking, Error, statement),
     rule!(partition_attach_scan, Error, statement),
     rule!(lock_timeout_missing, Error, statement),
-    rule!(drop_table, Error, statement),
-    rule!(drop_column, Error, statement),
-    rule!(rename_relation, Error, statement),
-    rule!(truncate_table, Error, statement),
+    rule!(drop_table, Error, statement; ALL),
+    rule!(drop_column, Error, statement; ALL),
+    rule!(rename_relation, Error, statement; ALL),
+    rule!(truncate_table, Error, statement; ALL),
     rule!(transaction_unbalanced, Error, statement, migration),
     rule!(enum_add_value_in_transaction, Error, statement),
-    rule!(syntax_error, Error),
+    rule!(syntax_error, Error; ALL),
+    rule!(mysql_copy_algorithm, Error, statement; MYSQL),
+    rule!(mysql_blocking_ddl, Error, statement; MYSQL),
+    rule!(sqlite_unsupported_alter, Error, statement; SQLITE),
     rule!(lock_held_across_statements, Warning, statement),
     rule!(statement_timeout_missing, Warning, statement),
     rule!(fk_locks_referenced_table, Warning, statement),
     rule!(fk_missing_index, Warning, migration),
     rule!(drop_not_null_compat, Warning, statement),
     rule!(drop_default_compat, Warning, statement),
-    rule!(backfill_in_migration, Warning, statement),
+    rule!(backfill_in_migration, Warning, statement; ALL),
     rule!(multiple_alter_same_table, Warning, statement),
     rule!(non_idempotent_ddl, Warning, statement),
     rule!(invalid_index_leftover, Warning, statement),
@@ -145,16 +166,18 @@ pub const RULES: &[Rule] = &[
     rule!(matview_refresh_blocking, Warning, statement),
     rule!(trigger_ddl_lock, Warning, statement),
     rule!(unanalyzable_statement, Warning, statement),
-    rule!(missing_down_migration, Warning, migration),
+    rule!(missing_down_migration, Warning, migration; ALL),
     rule!(large_table_blocking_op, Warning, statement),
-    rule!(ignore_without_reason, Warning),
+    rule!(ignore_without_reason, Warning; ALL),
+    rule!(mysql_implicit_commit, Warning, migration; MYSQL),
+    rule!(mysql_missing_algorithm, Warning, statement; MYSQL),
     rule!(prefer_bigint_key, Info, statement),
     rule!(prefer_identity, Info, statement),
     rule!(prefer_text_over_varchar, Info, statement),
     rule!(prefer_timestamptz, Info, statement),
     rule!(prefer_jsonb, Info, statement),
     rule!(identifier_too_long, Info, statement),
-    rule!(unused_ignore, Info),
+    rule!(unused_ignore, Info; ALL),
 ];
 
 /// The rule with this id.
@@ -211,6 +234,9 @@ pub struct Context {
     pub(crate) large_table_rows: i64,
     /// Whether `timestamp`/`timestamptz` convert in place: PostgreSQL 12+ with TimeZone UTC.
     pub(crate) utc: bool,
+    /// MySQL: the first DDL and the first data-changing statement of the migration (lines).
+    pub(crate) mysql_first_ddl: Option<usize>,
+    pub(crate) mysql_first_dml: Option<usize>,
     /// Whether an earlier statement of the file took a lock that blocks writes on an existing
     /// table (the first such statement is where a missing `lock_timeout` is reported).
     pub(crate) blocking_lock_before: bool,
@@ -315,6 +341,10 @@ impl Context {
                 }
             }
             _ => {}
+        }
+        if let Some(mysql) = &effect.mysql {
+            let first = if mysql.ddl { &mut self.mysql_first_ddl } else { &mut self.mysql_first_dml };
+            first.get_or_insert(self.line);
         }
         self.blocking_lock_before |= blocks_writes_on_existing(effect, self);
         self.long_statement_before |= is_long_on_existing(effect, self);
@@ -483,7 +513,8 @@ mod docs {
 
     /// The page `docs/rules/<id>.md` of a rule: its id, level, and documentation.
     fn page(rule: &super::Rule) -> String {
-        format!("# {} ({})\n\n{}\n", rule.id, rule.severity.name(), rule.doc)
+        let dialects: Vec<&str> = rule.dialects.iter().map(|d| d.name()).collect();
+        format!("# {} ({}; {})\n\n{}\n", rule.id, rule.severity.name(), dialects.join(", "), rule.doc)
     }
 
     /// `docs/rules/` is generated from the rules' `DOC`: run with `CUTOVER_UPDATE_DOCS=1` to

@@ -278,3 +278,55 @@ fn rehearsal_agrees_with_the_analysis_on_corpus_projects() {
         );
     }
 }
+
+/// The MySQL and SQLite files of the corpus lint in their dialects: no panic, at least 99%
+/// without `syntax-error`; the totals by rule are printed for the closing notes.
+#[test]
+fn analysis_reads_the_mysql_and_sqlite_corpus() {
+    let Some(root) = corpus() else { return };
+    for (dialect, marker) in
+        [(cutover_analysis::Dialect::Mysql, "mysql"), (cutover_analysis::Dialect::Sqlite, "sqlite")]
+    {
+        let mut files = Vec::new();
+        sql_files(&root, &|p: &str| p.to_ascii_lowercase().contains(marker), &mut files);
+        let config = cutover_analysis::LintConfig {
+            dialect,
+            mysql_server: "mariadb-10.11".parse().unwrap(),
+            ..cutover_analysis::LintConfig::default()
+        };
+        let mut failed = Vec::new();
+        let mut totals = std::collections::BTreeMap::<&str, usize>::new();
+        for path in &files {
+            let text = cutover_migration::normalize(&std::fs::read_to_string(path).unwrap_or_default());
+            let Ok(statements) = cutover_migration::split_statements(&text) else {
+                failed.push(path.display().to_string());
+                continue;
+            };
+            let mut linter = cutover_analysis::Linter::new(config.clone());
+            let script = cutover_analysis::Script {
+                text: &text,
+                statements: &statements,
+                in_transaction: false,
+                has_down: None,
+            };
+            let diagnostics = linter.lint(&script);
+            for d in &diagnostics {
+                *totals.entry(d.rule).or_default() += 1;
+            }
+            if let Some(d) = diagnostics.iter().find(|d| d.rule == "syntax-error") {
+                failed.push(format!("{}:{}: {}", path.display(), d.line, d.message));
+            }
+        }
+        let ok = 100.0 * (files.len() - failed.len()) as f64 / files.len() as f64;
+        eprintln!(
+            "{marker}: {} files, {} with a syntax error ({ok:.2}% clean); findings {totals:?}",
+            files.len(),
+            failed.len()
+        );
+        for failure in failed.iter().take(10) {
+            eprintln!("  {failure}");
+        }
+        assert!(files.len() > 500, "{marker}: {}", files.len());
+        assert!(ok >= 99.0, "{marker}: {ok:.2}%");
+    }
+}

@@ -5,6 +5,9 @@ use serde_json::{json, Value};
 
 use crate::util::{output_text, Project};
 
+/// Linting connects to nothing; the URL only says the migrations are PostgreSQL's.
+const NO_DATABASE: &str = "postgres://lint@127.0.0.1:1/none";
+
 #[test]
 fn lint_json_names_rule_place_lock_and_help() {
     let project = Project::new();
@@ -15,7 +18,7 @@ fn lint_json_names_rule_place_lock_and_help() {
     project.migration("1_users.down.sql", "DROP TABLE users;\n");
     project.migration("2_index.up.sql", "-- a comment\nCREATE INDEX users_email2\n    ON users (email);\n");
     project.migration("2_index.down.sql", "DROP INDEX users_email2;\n");
-    let output = project.cutover("sqlite::memory:").args(["lint", "--format", "json"]).output().unwrap();
+    let output = project.cutover(NO_DATABASE).args(["lint", "--format", "json"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "an error-level finding exits 1");
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let path = "migrations/2_index.up.sql";
@@ -49,13 +52,13 @@ fn lint_exits_zero_when_clean_and_reports_syntax_errors_with_lines() {
         "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS i ON users (email);\n",
     );
     project.migration("1_ok.down.sql", "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS i;\n");
-    let output = project.cutover("sqlite::memory:").arg("lint").output().unwrap();
+    let output = project.cutover(NO_DATABASE).arg("lint").output().unwrap();
     assert!(output.status.success(), "{}", output_text(&output).0);
     assert!(output_text(&output).0.contains("0 errors, 0 warnings, 0 infos in 1 file"));
 
     project.migration("2_bad.up.sql", "SELECT 1;\nALTER TABLE users ADD COLUMN;\nDROP TABLE users;\n");
     let output =
-        project.cutover("sqlite::memory:").arg("lint").arg(project.path("migrations/2_bad.up.sql")).output().unwrap();
+        project.cutover(NO_DATABASE).arg("lint").arg(project.path("migrations/2_bad.up.sql")).output().unwrap();
     let (stdout, _) = output_text(&output);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -68,12 +71,12 @@ fn lint_exits_zero_when_clean_and_reports_syntax_errors_with_lines() {
 #[test]
 fn explain_prints_the_rule_documentation() {
     let project = Project::new();
-    let output = project.cutover("sqlite::memory:").args(["explain", "set-not-null-scan"]).output().unwrap();
+    let output = project.cutover(NO_DATABASE).args(["explain", "set-not-null-scan"]).output().unwrap();
     let (stdout, _) = output_text(&output);
     assert!(output.status.success());
     assert!(stdout.starts_with("# set-not-null-scan (error)\n\n## What it does\n"), "{stdout}");
     assert!(stdout.contains("## Instead\n`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`"), "{stdout}");
-    let output = project.cutover("sqlite::memory:").args(["explain", "no-such-rule"]).output().unwrap();
+    let output = project.cutover(NO_DATABASE).args(["explain", "no-such-rule"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(output_text(&output).1.contains("no rule `no-such-rule`; the rules are: index-create-blocking"));
 }
@@ -83,7 +86,7 @@ fn github_annotations() {
     let project = Project::new();
     project.migration("1_a.up.sql", "DROP TABLE users;\n");
     project.migration("1_a.down.sql", "CREATE TABLE users (id bigint);\n");
-    let output = project.cutover("sqlite::memory:").args(["lint", "--format", "github"]).output().unwrap();
+    let output = project.cutover(NO_DATABASE).args(["lint", "--format", "github"]).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         output_text(&output).0,
@@ -93,7 +96,7 @@ fn github_annotations() {
 
 /// Lints the project's migrations directory with `args`, and returns stdout and the exit code.
 fn lint(project: &Project, args: &[&str]) -> (String, Option<i32>) {
-    let output = project.cutover("sqlite::memory:").arg("lint").args(args).output().unwrap();
+    let output = project.cutover(NO_DATABASE).arg("lint").args(args).output().unwrap();
     (output_text(&output).0, output.status.code())
 }
 
@@ -180,7 +183,7 @@ fn lint_config_disables_and_relevels_rules() {
     assert_eq!(report["diagnostics"][0]["severity"], "warning");
 
     std::fs::write(project.path("cutover.toml"), "[lint]\ndisable = [\"no-such-rule\"]\n").unwrap();
-    let output = project.cutover("sqlite::memory:").args(["--config", "cutover.toml", "lint"]).output().unwrap();
+    let output = project.cutover(NO_DATABASE).args(["--config", "cutover.toml", "lint"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(output_text(&output).1.contains("no rule `no-such-rule`"), "{}", output_text(&output).1);
 }
@@ -206,7 +209,7 @@ fn pg_version_changes_what_is_flagged() {
     assert!(rules_found(&stdout).is_empty(), "a fast default from PostgreSQL 11: {stdout}");
     let (stdout, _) = lint(&project, &["--format", "json", "--pg-version", "10"]);
     assert_eq!(rules_found(&stdout), ["1_a.up.sql:1 add-column-table-rewrite"]);
-    let output = project.cutover("sqlite::memory:").args(["lint", "--pg-version", "99"]).output().unwrap();
+    let output = project.cutover(NO_DATABASE).args(["lint", "--pg-version", "99"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
 
@@ -240,7 +243,7 @@ fn sarif_for_code_scanning() {
 fn every_rule_explains_itself() {
     let project = Project::new();
     for rule in cutover_analysis::rules::RULES {
-        let output = project.cutover("sqlite::memory:").args(["explain", rule.id]).output().unwrap();
+        let output = project.cutover(NO_DATABASE).args(["explain", rule.id]).output().unwrap();
         let (stdout, _) = output_text(&output);
         assert!(output.status.success(), "{}", rule.id);
         assert!(stdout.contains("## Example\n```sql\n"), "{}: {stdout}", rule.id);

@@ -170,3 +170,91 @@ fn a_wrong_password_is_an_error_without_the_password() {
     assert!(stderr.contains("cannot connect") && stderr.contains("***"), "{stderr}");
     assert!(!stdout.contains("wrong-s3cret") && !stderr.contains("wrong-s3cret"), "{stderr}");
 }
+
+/// The algorithm the analysis predicts is the one MariaDB really uses: asked for a cheaper one,
+/// the server refuses; asked for the predicted one (with LOCK=NONE where writes go on), it agrees.
+#[test]
+fn predicted_algorithms_are_what_the_server_does() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    let version: String = conn.query_first("SELECT version()").unwrap().unwrap();
+    let server = cutover_analysis::MysqlServer::from_server_version(&version).unwrap();
+    let cases = [
+        "ALTER TABLE t ADD COLUMN c int",
+        "ALTER TABLE t ADD COLUMN c int FIRST",
+        "ALTER TABLE t DROP COLUMN note",
+        "ALTER TABLE t RENAME COLUMN note TO remark",
+        "ALTER TABLE t ALTER COLUMN note SET DEFAULT 'x'",
+        "ALTER TABLE t MODIFY COLUMN n bigint",
+        "ALTER TABLE t ADD INDEX t_n (n)",
+        "ALTER TABLE t ADD CONSTRAINT t_pos CHECK (n >= 0)",
+        "ALTER TABLE t ADD COLUMN seq int AUTO_INCREMENT UNIQUE",
+        "CREATE INDEX t_note ON t (note)",
+        "CREATE FULLTEXT INDEX t_ft ON t (note)",
+    ];
+    for sql in cases {
+        conn.query_drop("DROP TABLE IF EXISTS t").unwrap();
+        conn.query_drop("CREATE TABLE t (id int PRIMARY KEY, n int, note varchar(100)) ENGINE=InnoDB").unwrap();
+        conn.query_drop("INSERT INTO t VALUES (1, 1, 'a'), (2, 2, 'b')").unwrap();
+        let effect = cutover_analysis::sqlparse::analyze_mysql(sql, server).unwrap();
+        let ddl = effect.mysql.unwrap();
+        let predicted = ddl.algorithm.unwrap();
+        let lock = if ddl.concurrent_dml { "NONE" } else { "SHARED" };
+        let with = |algorithm: &str, lock: &str| {
+            if sql.starts_with("CREATE") {
+                format!("{sql} ALGORITHM={algorithm} LOCK={lock}")
+            } else {
+                format!("{sql}, ALGORITHM={algorithm}, LOCK={lock}")
+            }
+        };
+        let cheaper = match predicted {
+            cutover_analysis::Algorithm::Instant => None,
+            cutover_analysis::Algorithm::Inplace => Some("INSTANT"),
+            cutover_analysis::Algorithm::Copy => Some("INPLACE"),
+        };
+        if let Some(cheaper) = cheaper {
+            assert!(conn.query_drop(with(cheaper, "DEFAULT")).is_err(), "{sql}: the server did it with {cheaper}");
+        }
+        if predicted != cutover_analysis::Algorithm::Copy {
+            conn.query_drop(with(predicted.name(), lock))
+                .unwrap_or_else(|err| panic!("{sql}: predicted {} LOCK={lock}, server said {err}", predicted.name()));
+            if !ddl.concurrent_dml {
+                conn.query_drop("DROP TABLE t").unwrap();
+                conn.query_drop("CREATE TABLE t (id int PRIMARY KEY, n int, note varchar(100)) ENGINE=InnoDB").unwrap();
+                assert!(conn.query_drop(with(predicted.name(), "NONE")).is_err(), "{sql}: writes could go on");
+            }
+        } else {
+            conn.query_drop(with("COPY", "SHARED")).unwrap_or_else(|err| panic!("{sql}: {err}"));
+        }
+    }
+}
+
+#[test]
+fn lint_and_the_gate_speak_mysql() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, total int);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("2_total.up.sql", "ALTER TABLE users MODIFY COLUMN total bigint;\nUPDATE users SET total = 0;\n")
+        .migration("2_total.down.sql", "ALTER TABLE users MODIFY COLUMN total int;\n");
+    let output = project.cutover(&db.url).args(["lint", "--format", "json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rules: Vec<&str> =
+        report["diagnostics"].as_array().unwrap().iter().map(|d| d["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"mysql-copy-algorithm") && rules.contains(&"mysql-implicit-commit"), "{rules:?}");
+    assert!(rules.contains(&"backfill-in-migration"), "{rules:?}");
+    assert!(!rules.contains(&"set-not-null-scan"), "PostgreSQL-only rules stay out: {rules:?}");
+
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error[mysql-copy-algorithm]"), "{stderr}");
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'users'"
+        ),
+        "0"
+    );
+    project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
+}

@@ -1,0 +1,60 @@
+//! Rule `mysql-blocking-ddl`: its documentation is `DOC`, printed by `cutover explain mysql-blocking-ddl`.
+
+use crate::rules::{Context, Finding};
+use crate::{Algorithm, Effect, LockMode};
+
+pub(crate) const RULE: &str = "mysql-blocking-ddl";
+
+/// What it does, why it is bad, what to do instead, and an example it flags.
+pub(crate) const DOC: &str = "## What it does\n\
+A DDL statement on an existing table that MySQL/MariaDB runs in place but without concurrent writes (`LOCK=NONE` impossible): a `FULLTEXT` or `SPATIAL` index, an `AUTO_INCREMENT` column, or an explicit `LOCK=SHARED`/`LOCK=EXCLUSIVE`.\n\
+\n\
+## Why is this bad?\n\
+Writes to the table wait for the whole operation; and while the statement waits for its metadata lock, every later query on the table queues behind it.\n\
+\n\
+## Instead\n\
+Build such indexes when the table is created or small, or through an online schema change tool; never ask for `LOCK=SHARED`/`EXCLUSIVE` on a live table, and write `LOCK=NONE` so the server refuses what it cannot do online.\n\
+\n\
+## Example\n\
+```sql\n\
+CREATE FULLTEXT INDEX posts_body ON posts (body);\n\
+```";
+
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    let Some(ddl) = &effect.mysql else { return Vec::new() };
+    let Some((table, _)) = effect.locks.first() else { return Vec::new() };
+    if ddl.concurrent_dml || ddl.algorithm == Some(Algorithm::Copy) || ctx.is_new(table) {
+        return Vec::new();
+    }
+    vec![Finding::new(
+        RULE,
+        format!("writes to `{table}` wait for the whole statement: {}", ddl.reason),
+        "build it when the table is new or small, or with an online schema change tool; write LOCK=NONE on live tables",
+    )
+    .on(table, LockMode::Share)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RULE;
+    use crate::rules::test_utils::run_with;
+    use crate::{Dialect, LintConfig};
+
+    fn lint(sql: &str, server: &str) -> String {
+        let config =
+            LintConfig { dialect: Dialect::Mysql, mysql_server: server.parse().unwrap(), ..LintConfig::default() };
+        run_with(&[(sql, false)], RULE, config)
+    }
+
+    #[test]
+    fn fires_on_ddl_without_concurrent_writes() {
+        assert!(lint("CREATE FULLTEXT INDEX i ON posts (body);", "mariadb-10.11").contains("FULLTEXT"));
+        assert!(lint("ALTER TABLE posts ADD COLUMN n int, LOCK=EXCLUSIVE;", "mariadb-10.11").contains("LOCK=EXCLUSIVE"));
+    }
+
+    #[test]
+    fn does_not_fire_on_online_ddl() {
+        assert_eq!(lint("CREATE INDEX i ON posts (author_id);", "mariadb-10.11"), "");
+        assert_eq!(lint("ALTER TABLE posts ADD COLUMN n int, ALGORITHM=INSTANT, LOCK=NONE;", "mariadb-10.11"), "");
+    }
+}

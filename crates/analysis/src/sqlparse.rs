@@ -1,0 +1,596 @@
+//! The MySQL/MariaDB and SQLite front ends: sqlparser's grammars turned into [`Effect`]s, as
+//! `postgres.rs` does for PostgreSQL. No sqlparser type leaves this module.
+//!
+//! For MySQL each `ALTER TABLE` operation is mapped to the algorithm the server uses for it
+//! (INSTANT, INPLACE or COPY) and whether reads and writes go on meanwhile, by server flavour and
+//! version (the MySQL 8.0 and MariaDB 10.x online DDL tables). For SQLite, the `ALTER TABLE`
+//! forms SQLite does not have are marked unsupported.
+
+use sqlparser::ast::{
+    AlterColumnOperation, AlterTableAlgorithm, AlterTableLock, AlterTableOperation, ColumnDef, ColumnOption, FromTable,
+    GeneratedExpressionMode, ObjectName, ObjectType, Statement, TableConstraint, TableFactor,
+};
+use sqlparser::dialect::{MySqlDialect, SQLiteDialect};
+use sqlparser::parser::Parser;
+
+use crate::dialect::MysqlServer;
+use crate::effect::{Algorithm, ColumnType, ForeignKey, MysqlDdl};
+use crate::postgres::{other, ParseError};
+use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode};
+
+/// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.
+pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
+    // sqlparser has no `CREATE FULLTEXT|SPATIAL INDEX`: parsed as a plain index, marked after.
+    let words = cutover_migration::leading_keywords(sql, 2);
+    let special = matches!(words.get(1).map(String::as_str), Some("FULLTEXT" | "SPATIAL")) && words[0] == "CREATE";
+    let sql = mysql_compat(sql);
+    let statement = if special {
+        let at = sql.to_ascii_uppercase().find(words[1].as_str()).unwrap_or(0);
+        parse_one(&format!("{}{}", &sql[..at], &sql[at + words[1].len()..]), &MySqlDialect {})?
+    } else {
+        parse_one(&sql, &MySqlDialect {})?
+    };
+    let mut effect = effect_of(&statement, Some(server));
+    if let (true, Some(ddl)) = (special, effect.mysql.as_mut()) {
+        ddl.concurrent_dml = false;
+        ddl.reason = format!("a {} index blocks writes while it builds", words[1]);
+    }
+    if effect.mysql.is_none() {
+        let ddl = is_ddl(&statement);
+        let writes = matches!(statement, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_));
+        if ddl || writes {
+            effect.mysql = Some(MysqlDdl {
+                algorithm: None,
+                concurrent_dml: true,
+                explicit_algorithm: None,
+                explicit_lock: None,
+                reason: String::new(),
+                ddl,
+            });
+        }
+    }
+    Ok(effect)
+}
+
+/// The effect of one SQLite statement, or why it does not parse.
+pub fn analyze_sqlite(sql: &str) -> Result<Effect, ParseError> {
+    // `PRAGMA foreign_keys = off`: sqlparser wants a quoted or numeric value.
+    let statement = match parse_one(sql, &SQLiteDialect {}) {
+        Err(err) if cutover_migration::leading_keywords(sql, 1).first().is_some_and(|w| w == "PRAGMA") => {
+            let quoted = sql.split_once('=').map(|(name, value)| {
+                let value = value.trim().trim_end_matches(';').trim();
+                format!("{name}= '{}'", value.trim_matches('\''))
+            });
+            match quoted {
+                Some(quoted) => parse_one(&quoted, &SQLiteDialect {}).map_err(|_| err)?,
+                None => return Err(err),
+            }
+        }
+        other => other?,
+    };
+    let mut effect = effect_of(&statement, None);
+    if let Statement::AlterTable(alter) = &statement {
+        let unsupported: Vec<&str> = alter
+            .operations
+            .iter()
+            .filter_map(|op| match op {
+                AlterTableOperation::AddColumn { column_def, .. } if has_key(column_def) => {
+                    Some("ADD COLUMN with PRIMARY KEY or UNIQUE")
+                }
+                AlterTableOperation::AddColumn { .. }
+                | AlterTableOperation::DropColumn { .. }
+                | AlterTableOperation::RenameColumn { .. }
+                | AlterTableOperation::RenameTable { .. } => None,
+                AlterTableOperation::AlterColumn { op, .. } => Some(match op {
+                    AlterColumnOperation::SetNotNull => "ALTER COLUMN ... SET NOT NULL",
+                    AlterColumnOperation::DropNotNull => "ALTER COLUMN ... DROP NOT NULL",
+                    AlterColumnOperation::SetDefault { .. } => "ALTER COLUMN ... SET DEFAULT",
+                    AlterColumnOperation::DropDefault => "ALTER COLUMN ... DROP DEFAULT",
+                    AlterColumnOperation::SetDataType { .. } => "ALTER COLUMN ... TYPE",
+                    _ => "ALTER COLUMN",
+                }),
+                AlterTableOperation::AddConstraint { .. } => Some("ADD CONSTRAINT"),
+                AlterTableOperation::DropConstraint { .. } => Some("DROP CONSTRAINT"),
+                _ => Some("this ALTER TABLE form"),
+            })
+            .collect();
+        if !unsupported.is_empty() {
+            effect.unsupported = Some(unsupported.join(", "));
+        }
+    }
+    Ok(effect)
+}
+
+/// MySQL syntax that sqlparser does not read, rewritten to an equivalent it does, where the
+/// difference does not matter to the analysis: `RENAME new_name` (the `TO` is optional in MySQL)
+/// and the `BINARY` attribute after a string type (`VARCHAR(255) BINARY`, a collation).
+fn mysql_compat(sql: &str) -> std::borrow::Cow<'_, str> {
+    let upper = sql.to_ascii_uppercase();
+    if !upper.contains("RENAME") && !upper.contains("BINARY") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let words: Vec<&str> = sql.split_inclusive(char::is_whitespace).collect();
+    let mut out = String::with_capacity(sql.len() + 4);
+    for (idx, word) in words.iter().enumerate() {
+        let bare = word.trim().trim_end_matches([';', ',']);
+        let previous = idx.checked_sub(1).map(|i| words[i].trim());
+        if bare.eq_ignore_ascii_case("BINARY")
+            && previous.is_some_and(|p| p.ends_with(')') || p.eq_ignore_ascii_case("TEXT"))
+        {
+            // Keep what follows the word (`;`, `,`, whitespace).
+            out.push_str(&word[word.to_ascii_uppercase().find("BINARY").map_or(0, |i| i + 6)..]);
+            continue;
+        }
+        out.push_str(word);
+        let next = words.get(idx + 1).map(|w| w.trim().to_ascii_uppercase());
+        if bare.eq_ignore_ascii_case("RENAME")
+            && !next.as_deref().is_some_and(|n| matches!(n, "TO" | "AS" | "COLUMN" | "INDEX" | "KEY" | "TABLE" | ""))
+            && next.is_some()
+        {
+            out.push_str("TO ");
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn parse_one(sql: &str, dialect: &dyn sqlparser::dialect::Dialect) -> Result<Statement, ParseError> {
+    let mut statements = Parser::parse_sql(dialect, sql).map_err(|err| ParseError {
+        message: err.to_string().trim_start_matches("sql parser error: ").to_string(),
+        position: None,
+    })?;
+    if statements.is_empty() {
+        return Err(ParseError { message: "no statement".to_string(), position: None });
+    }
+    Ok(statements.swap_remove(0))
+}
+
+/// A name as the analysis writes it: its parts, unquoted, joined by dots.
+fn name(object: &ObjectName) -> String {
+    object
+        .0
+        .iter()
+        .map(|part| part.as_ident().map_or_else(|| part.to_string(), |ident| ident.value.clone()))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+fn has_key(column: &ColumnDef) -> bool {
+    column.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_) | ColumnOption::Unique(_)))
+}
+
+fn is_ddl(statement: &Statement) -> bool {
+    !matches!(
+        statement,
+        Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Query(_)
+            | Statement::Set(_)
+            | Statement::Call(_)
+            | Statement::StartTransaction { .. }
+            | Statement::Commit { .. }
+            | Statement::Rollback { .. }
+    )
+}
+
+fn column_info(column: &ColumnDef) -> ColumnInfo {
+    let type_text = column.data_type.to_string().to_ascii_lowercase();
+    let (base, modifiers) = match type_text.split_once('(') {
+        Some((base, rest)) => (
+            base.trim().to_string(),
+            rest.trim_end_matches(')').split(',').filter_map(|m| m.trim().parse().ok()).collect(),
+        ),
+        None => (type_text.clone(), Vec::new()),
+    };
+    let column_type = ColumnType { name: base.clone(), modifiers, array: false };
+    ColumnInfo { name: column.name.value.clone(), type_name: base, column_type, identity: auto_increment(column) }
+}
+
+fn auto_increment(column: &ColumnDef) -> bool {
+    column.options.iter().any(|o| match &o.option {
+        ColumnOption::DialectSpecific(tokens) => tokens.iter().any(|t| {
+            t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT") || t.to_string().eq_ignore_ascii_case("AUTOINCREMENT")
+        }),
+        _ => false,
+    })
+}
+
+fn stored_generated(column: &ColumnDef) -> bool {
+    column.options.iter().any(|o| {
+        matches!(&o.option, ColumnOption::Generated { generation_expr_mode: Some(GeneratedExpressionMode::Stored), .. })
+    })
+}
+
+fn not_null(column: &ColumnDef) -> bool {
+    column.options.iter().any(|o| matches!(o.option, ColumnOption::NotNull | ColumnOption::PrimaryKey(_)))
+}
+
+fn has_default(column: &ColumnDef) -> bool {
+    column.options.iter().any(|o| matches!(o.option, ColumnOption::Default(_)))
+}
+
+fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
+    let mut effect = other();
+    match statement {
+        Statement::CreateTable(create) => {
+            let table = name(&create.name);
+            let columns: Vec<ColumnInfo> = create.columns.iter().map(column_info).collect();
+            let mut primary_key: Vec<String> = create
+                .columns
+                .iter()
+                .filter(|c| c.options.iter().any(|o| matches!(o.option, ColumnOption::PrimaryKey(_))))
+                .map(|c| c.name.value.clone())
+                .collect();
+            let mut unique_keys: Vec<Vec<String>> = primary_key.iter().map(|c| vec![c.clone()]).collect();
+            let mut foreign_keys = Vec::new();
+            for constraint in &create.constraints {
+                match constraint {
+                    TableConstraint::PrimaryKey(pk) => {
+                        let cols: Vec<String> =
+                            pk.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect();
+                        primary_key.extend(cols.clone());
+                        unique_keys.push(cols);
+                    }
+                    TableConstraint::Unique(u) => {
+                        unique_keys
+                            .push(u.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect());
+                    }
+                    TableConstraint::Index(i) => {
+                        unique_keys
+                            .push(i.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect());
+                    }
+                    TableConstraint::ForeignKey(fk) => foreign_keys.push(ForeignKey {
+                        name: fk.name.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+                        columns: fk.columns.iter().map(|c| c.value.clone()).collect(),
+                        referenced_table: name(&fk.foreign_table),
+                        referenced_columns: fk.referred_columns.iter().map(|c| c.value.clone()).collect(),
+                    }),
+                    _ => {}
+                }
+            }
+            effect.idempotent = Some(create.if_not_exists);
+            effect.action = Action::CreateTable {
+                table,
+                columns,
+                primary_key,
+                unique_keys,
+                foreign_keys,
+                partitioned: false,
+                partition_of: None,
+            };
+        }
+        Statement::CreateIndex(index) => {
+            let table = name(&index.table_name);
+            effect.locks.push((table.clone(), LockMode::ShareUpdateExclusive));
+            effect.idempotent = Some(index.if_not_exists);
+            effect.action = Action::CreateIndex {
+                name: index.name.as_ref().map(name).unwrap_or_default(),
+                table,
+                columns: index.columns.iter().map(|c| c.to_string().trim_matches('`').to_string()).collect(),
+                concurrently: true,
+                only: false,
+                partial: index.predicate.is_some(),
+            };
+            effect.mysql = server.map(|_| MysqlDdl {
+                algorithm: Some(Algorithm::Inplace),
+                concurrent_dml: true,
+                explicit_algorithm: None,
+                explicit_lock: None,
+                reason: String::new(),
+                ddl: true,
+            });
+        }
+        Statement::AlterTable(alter) => {
+            let table = name(&alter.name);
+            let mut commands = Vec::new();
+            for op in &alter.operations {
+                commands.push(match op {
+                    AlterTableOperation::AddColumn { column_def, .. } => AlterCommand::AddColumn {
+                        column: column_def.name.value.clone(),
+                        column_type: column_info(column_def).column_type,
+                        not_null: not_null(column_def),
+                        default: has_default(column_def).then_some(crate::DefaultValue::Constant),
+                        filled_per_row: if auto_increment(column_def) {
+                            Some("auto-increment")
+                        } else if stored_generated(column_def) {
+                            Some("stored generated")
+                        } else {
+                            None
+                        },
+                        references: None,
+                    },
+                    AlterTableOperation::DropColumn { column_names, .. } => AlterCommand::DropColumn {
+                        column: column_names.first().map(|c| c.value.clone()).unwrap_or_default(),
+                    },
+                    AlterTableOperation::AlterColumn { column_name, op: AlterColumnOperation::SetNotNull } => {
+                        AlterCommand::SetNotNull { column: column_name.value.clone() }
+                    }
+                    AlterTableOperation::AlterColumn { column_name, op: AlterColumnOperation::DropNotNull } => {
+                        AlterCommand::DropNotNull { column: column_name.value.clone() }
+                    }
+                    AlterTableOperation::AlterColumn { column_name, op: AlterColumnOperation::DropDefault } => {
+                        AlterCommand::DropDefault { column: column_name.value.clone() }
+                    }
+                    AlterTableOperation::DropConstraint { name, .. }
+                    | AlterTableOperation::DropForeignKey { name, .. } => {
+                        AlterCommand::DropConstraint { name: name.value.clone() }
+                    }
+                    _ => AlterCommand::Other,
+                });
+            }
+            for op in &alter.operations {
+                match op {
+                    AlterTableOperation::RenameColumn { .. } => effect.backward_incompatible = true,
+                    AlterTableOperation::DropColumn { .. } => {
+                        effect.destructive = true;
+                        effect.backward_incompatible = true;
+                    }
+                    _ => {}
+                }
+            }
+            effect.locks.push((table.clone(), LockMode::AccessExclusive));
+            effect.mysql = server.map(|server| alter_cost(&alter.operations, server));
+            // A rename is its own action for the rules; the rest is an ALTER.
+            if let [AlterTableOperation::RenameColumn { old_column_name, new_column_name }] =
+                alter.operations.as_slice()
+            {
+                effect.action = Action::Rename {
+                    object: "column",
+                    table: table.clone(),
+                    name: format!("{table}.{}", old_column_name.value),
+                    new_name: new_column_name.value.clone(),
+                };
+            } else if let [AlterTableOperation::RenameTable { table_name }] = alter.operations.as_slice() {
+                let new = match table_name {
+                    sqlparser::ast::RenameTableNameKind::As(n) | sqlparser::ast::RenameTableNameKind::To(n) => name(n),
+                };
+                effect.backward_incompatible = true;
+                effect.action = Action::Rename { object: "table", table: table.clone(), name: table, new_name: new };
+            } else {
+                effect.action = Action::AlterTable { table, commands };
+            }
+        }
+        Statement::RenameTable(renames) => {
+            if let Some(first) = renames.first() {
+                let table = name(&first.old_name);
+                effect.locks.push((table.clone(), LockMode::AccessExclusive));
+                effect.backward_incompatible = true;
+                effect.action = Action::Rename {
+                    object: "table",
+                    table: table.clone(),
+                    name: table,
+                    new_name: name(&first.new_name),
+                };
+                effect.mysql = server.map(|_| MysqlDdl {
+                    algorithm: Some(Algorithm::Instant),
+                    concurrent_dml: true,
+                    explicit_algorithm: None,
+                    explicit_lock: None,
+                    reason: String::new(),
+                    ddl: true,
+                });
+            }
+        }
+        Statement::Drop { object_type, if_exists, names, .. } => {
+            let names: Vec<String> = names.iter().map(name).collect();
+            effect.idempotent = Some(*if_exists);
+            match object_type {
+                ObjectType::Table => {
+                    effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
+                    effect.destructive = true;
+                    effect.backward_incompatible = true;
+                    effect.action = Action::DropTable { tables: names };
+                }
+                ObjectType::Index => {
+                    effect.action = Action::DropIndex { names, concurrently: true };
+                }
+                _ => {}
+            }
+        }
+        Statement::Truncate(truncate) => {
+            let tables: Vec<String> = truncate.table_names.iter().map(|t| name(&t.name)).collect();
+            effect.locks = tables.iter().map(|t| (t.clone(), LockMode::AccessExclusive)).collect();
+            effect.destructive = true;
+            effect.action = Action::Truncate { tables };
+        }
+        Statement::Update(update) => {
+            if let TableFactor::Table { name: table, .. } = &update.table.relation {
+                let table = name(table);
+                effect.locks.push((table.clone(), LockMode::RowExclusive));
+                effect.action = Action::WriteRows { command: "UPDATE", table, filtered: update.selection.is_some() };
+            }
+        }
+        Statement::Delete(delete) => {
+            let from = match &delete.from {
+                FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => tables,
+            };
+            if let Some(TableFactor::Table { name: table, .. }) = from.first().map(|t| &t.relation) {
+                let table = name(table);
+                effect.locks.push((table.clone(), LockMode::RowExclusive));
+                effect.destructive = true;
+                effect.action = Action::WriteRows { command: "DELETE", table, filtered: delete.selection.is_some() };
+            }
+        }
+        _ => {}
+    }
+    effect
+}
+
+/// The algorithm and concurrency of an `ALTER TABLE` on `server`: the most expensive of its
+/// operations. From the online DDL tables of MySQL 8.0 and MariaDB 10.x.
+fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlDdl {
+    let instant_add_anywhere = if server.mariadb { server.at_least(10, 4, 0) } else { server.at_least(8, 0, 29) };
+    let instant_add_at_end = if server.mariadb { server.at_least(10, 3, 2) } else { server.at_least(8, 0, 12) };
+    let instant_drop = instant_add_anywhere;
+    let instant_rename = if server.mariadb { server.at_least(10, 4, 0) } else { server.at_least(8, 0, 28) };
+    let mut cost = MysqlDdl {
+        algorithm: Some(Algorithm::Instant),
+        concurrent_dml: true,
+        explicit_algorithm: None,
+        explicit_lock: None,
+        reason: String::new(),
+        ddl: true,
+    };
+    let raise = |cost: &mut MysqlDdl, algorithm: Option<Algorithm>, concurrent: bool, reason: &str| {
+        cost.algorithm = match (cost.algorithm, algorithm) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            _ => None,
+        };
+        if !concurrent {
+            cost.concurrent_dml = false;
+        }
+        if (algorithm == Some(Algorithm::Copy) || !concurrent) && cost.reason.is_empty() {
+            cost.reason = reason.to_string();
+        }
+    };
+    for op in operations {
+        match op {
+            AlterTableOperation::AddColumn { column_def, column_position, .. } => {
+                if auto_increment(column_def) {
+                    // Checked on MariaDB 10.11: in place, but LOCK=NONE is refused.
+                    raise(&mut cost, Some(Algorithm::Inplace), false, "an AUTO_INCREMENT column rebuilds the table without concurrent writes");
+                } else if stored_generated(column_def) {
+                    raise(&mut cost, Some(Algorithm::Copy), false, "a STORED generated column is added by copying the table");
+                } else if instant_add_anywhere || (instant_add_at_end && column_position.is_none()) {
+                    raise(&mut cost, Some(Algorithm::Instant), true, "");
+                } else {
+                    raise(&mut cost, Some(Algorithm::Inplace), true, "");
+                }
+            }
+            AlterTableOperation::DropColumn { .. } => {
+                let algorithm = if instant_drop { Algorithm::Instant } else { Algorithm::Inplace };
+                raise(&mut cost, Some(algorithm), true, "");
+            }
+            AlterTableOperation::RenameColumn { .. } => {
+                let algorithm = if instant_rename { Algorithm::Instant } else { Algorithm::Inplace };
+                raise(&mut cost, Some(algorithm), true, "");
+            }
+            AlterTableOperation::ChangeColumn { .. } | AlterTableOperation::ModifyColumn { .. } => raise(
+                &mut cost,
+                Some(Algorithm::Copy),
+                false,
+                "CHANGE/MODIFY COLUMN with a new type copies the table (only a rename, a default or a longer VARCHAR within the same length byte is in place)",
+            ),
+            AlterTableOperation::AlterColumn { op, .. } => match op {
+                AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault => {
+                    raise(&mut cost, Some(Algorithm::Instant), true, "")
+                }
+                AlterColumnOperation::SetDataType { .. } => {
+                    raise(&mut cost, Some(Algorithm::Copy), false, "changing a column's type copies the table")
+                }
+                _ => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
+            },
+            AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
+                TableConstraint::ForeignKey(_) => raise(
+                    &mut cost,
+                    Some(Algorithm::Copy),
+                    false,
+                    "a FOREIGN KEY is added by copying the table unless foreign_key_checks is off",
+                ),
+                TableConstraint::Check(_) => {
+                    raise(&mut cost, Some(Algorithm::Copy), false, "a CHECK constraint is added by copying the table")
+                }
+                _ => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
+            },
+            AlterTableOperation::DropPrimaryKey { .. } => {
+                raise(&mut cost, Some(Algorithm::Copy), false, "dropping the primary key copies the table")
+            }
+            AlterTableOperation::DropIndex { .. }
+            | AlterTableOperation::DropForeignKey { .. }
+            | AlterTableOperation::DropConstraint { .. }
+            | AlterTableOperation::RenameTable { .. } => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
+            AlterTableOperation::Algorithm { algorithm, .. } => {
+                cost.explicit_algorithm = Some(
+                    match algorithm {
+                        AlterTableAlgorithm::Default => "DEFAULT",
+                        AlterTableAlgorithm::Instant => "INSTANT",
+                        AlterTableAlgorithm::Inplace => "INPLACE",
+                        AlterTableAlgorithm::Copy => "COPY",
+                    }
+                    .to_string(),
+                );
+            }
+            AlterTableOperation::Lock { lock, .. } => {
+                cost.explicit_lock = Some(
+                    match lock {
+                        AlterTableLock::Default => "DEFAULT",
+                        AlterTableLock::None => "NONE",
+                        AlterTableLock::Shared => "SHARED",
+                        AlterTableLock::Exclusive => "EXCLUSIVE",
+                    }
+                    .to_string(),
+                );
+            }
+            // Table options, partitioning, conversions: not in the tables cutover knows.
+            _ => raise(&mut cost, None, true, ""),
+        }
+    }
+    if cost.explicit_algorithm.as_deref() == Some("COPY") {
+        cost.algorithm = Some(Algorithm::Copy);
+        cost.concurrent_dml = false;
+        cost.reason = "ALGORITHM=COPY asks for a copy".to_string();
+    }
+    if matches!(cost.explicit_lock.as_deref(), Some("SHARED" | "EXCLUSIVE")) {
+        cost.concurrent_dml = false;
+        if cost.reason.is_empty() {
+            cost.reason = format!("LOCK={} blocks writes", cost.explicit_lock.as_deref().unwrap_or_default());
+        }
+    }
+    cost
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mysql(sql: &str, server: &str) -> MysqlDdl {
+        analyze_mysql(sql, server.parse().unwrap()).unwrap().mysql.unwrap()
+    }
+
+    #[test]
+    fn algorithms_by_server_and_version() {
+        let add = "ALTER TABLE t ADD COLUMN c int";
+        assert_eq!(mysql(add, "mysql-8.0.36").algorithm, Some(Algorithm::Instant));
+        assert_eq!(mysql(add, "mariadb-10.11").algorithm, Some(Algorithm::Instant));
+        assert_eq!(mysql(add, "mysql-5.7").algorithm, Some(Algorithm::Inplace));
+        let first = "ALTER TABLE t ADD COLUMN c int FIRST";
+        assert_eq!(mysql(first, "mysql-8.0.20").algorithm, Some(Algorithm::Inplace));
+        assert_eq!(mysql(first, "mysql-8.0.30").algorithm, Some(Algorithm::Instant));
+        let modify = mysql("ALTER TABLE t MODIFY COLUMN c bigint", "mariadb-10.11");
+        assert_eq!((modify.algorithm, modify.concurrent_dml), (Some(Algorithm::Copy), false));
+        let index = mysql("CREATE INDEX i ON t (c)", "mariadb-10.11");
+        assert_eq!((index.algorithm, index.concurrent_dml), (Some(Algorithm::Inplace), true));
+        let fulltext = mysql("CREATE FULLTEXT INDEX i ON t (c)", "mariadb-10.11");
+        assert!(!fulltext.concurrent_dml);
+        let explicit = mysql("ALTER TABLE t ADD COLUMN c int, ALGORITHM=INSTANT, LOCK=NONE", "mariadb-10.11");
+        assert_eq!(
+            (explicit.explicit_algorithm.as_deref(), explicit.explicit_lock.as_deref()),
+            (Some("INSTANT"), Some("NONE"))
+        );
+        let auto = mysql("ALTER TABLE t ADD COLUMN id2 int AUTO_INCREMENT UNIQUE", "mysql-8.0.36");
+        assert_eq!((auto.algorithm, auto.concurrent_dml), (Some(Algorithm::Inplace), false), "checked on MariaDB");
+    }
+
+    #[test]
+    fn sqlite_alter_forms() {
+        assert!(analyze_sqlite("ALTER TABLE t ADD COLUMN c int").unwrap().unsupported.is_none());
+        assert!(analyze_sqlite("ALTER TABLE t RENAME COLUMN a TO b").unwrap().unsupported.is_none());
+        let set = analyze_sqlite("ALTER TABLE t ALTER COLUMN c SET NOT NULL").unwrap();
+        assert_eq!(set.unsupported.as_deref(), Some("ALTER COLUMN ... SET NOT NULL"));
+        assert!(analyze_sqlite("ALTER TABLE t ADD COLUMN c int PRIMARY KEY").unwrap().unsupported.is_some());
+        assert!(analyze_sqlite("PRAGMA foreign_keys = off").is_ok());
+    }
+
+    #[test]
+    fn mysql_syntax_sqlparser_lacks() {
+        let rename = analyze_mysql("ALTER TABLE totp\n    RENAME _bkp_totp;", MysqlServer::default()).unwrap();
+        assert!(matches!(rename.action, Action::Rename { object: "table", .. }), "{:?}", rename.action);
+        assert!(analyze_mysql("ALTER TABLE a MODIFY COLUMN code VARCHAR(255) BINARY;", MysqlServer::default()).is_ok());
+        assert!(analyze_mysql("RENAME TABLE a TO b", MysqlServer::default()).is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_are_values() {
+        assert!(analyze_mysql("ALTER TABLE t ADD COLUMN", MysqlServer::default()).is_err());
+    }
+}
