@@ -32,7 +32,8 @@ impl LagEstimator {
 
     /// How far behind `replica` is at `now`; `None` when it cannot be told.
     pub fn lag(&self, now: Instant, replica: &ReplicaState) -> Option<Duration> {
-        let replayed = replica.replay_position?;
+        // Engines that report only a lag in time (MySQL's seconds behind) have no position.
+        let Some(replayed) = replica.replay_position else { return replica.replay_lag };
         let behind_since = self.samples.iter().find(|(_, position)| *position > replayed).map(|(at, _)| *at);
         let sampled = behind_since.map_or(Duration::ZERO, |at| now.duration_since(at));
         Some(sampled.max(replica.replay_lag.unwrap_or(Duration::ZERO)))
@@ -60,7 +61,7 @@ pub fn replica_throttle(
         match estimator.lag(now, replica) {
             None => {
                 return Some(format!(
-                    "the lag of replica {} cannot be read (grant the pg_monitor role to cutover's user)",
+                    "the lag of replica {} cannot be read (PostgreSQL: grant the pg_monitor role to cutover's user; MySQL: give --replica-url of each replica, readable by cutover's user)",
                     replica.name
                 ))
             }
@@ -103,6 +104,8 @@ mod tests {
         assert_eq!(estimator.lag(now, &replica(Some(150), Some(10))), Some(Duration::from_secs(2)));
         assert_eq!(estimator.lag(now, &replica(Some(300), Some(10))), Some(Duration::from_millis(10)));
         assert_eq!(estimator.lag(now, &replica(Some(300), Some(4000))), Some(Duration::from_secs(4)));
+        // MySQL reports seconds behind and no position.
+        assert_eq!(estimator.lag(now, &replica(None, Some(3000))), Some(Duration::from_secs(3)));
     }
 
     #[test]

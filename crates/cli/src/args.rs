@@ -172,6 +172,9 @@ pub struct BackfillArgs {
     /// Replicas that must be connected; with fewer the backfill pauses.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub replicas: usize,
+    /// MySQL/MariaDB: a replica to read the lag of (the primary cannot see it); repeatable.
+    #[arg(long = "replica-url", value_name = "URL")]
+    pub replica_urls: Vec<String>,
     /// Update at most this many rows per second.
     #[arg(long, value_name = "N")]
     pub max_rows_per_second: Option<u64>,

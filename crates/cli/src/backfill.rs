@@ -16,7 +16,7 @@ use crate::args::{BackfillArgs, Format};
 use crate::{usage_error, ExitStatus};
 
 pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus> {
-    let (url, mut target) = crate::open_backfill(settings)?;
+    let (url, mut target) = crate::open_backfill(settings, &args.replica_urls)?;
     if args.status {
         let checkpoints = target
             .list_checkpoints()

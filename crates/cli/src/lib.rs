@@ -252,14 +252,28 @@ fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
 }
 
 /// Connects to the database for a backfill.
-fn open_backfill(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn BackfillTarget>)> {
+fn open_backfill(
+    settings: &Settings,
+    replica_urls: &[String],
+) -> anyhow::Result<(DatabaseUrl, Box<dyn BackfillTarget>)> {
     let url = database_url(settings)?;
     let target: Box<dyn BackfillTarget> = match url.scheme() {
         Scheme::Postgres => {
+            if !replica_urls.is_empty() {
+                return Err(usage_error("--replica-url is for MySQL/MariaDB; PostgreSQL reports its replicas' lag itself"));
+            }
             Box::new(connect_postgres(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?)
         }
-        Scheme::Sqlite | Scheme::Mysql => {
-            return Err(usage_error(format!("backfills run on PostgreSQL for now; {url} is not a PostgreSQL database")))
+        Scheme::Mysql => {
+            let replicas =
+                replica_urls.iter().map(|u| DatabaseUrl::parse(u).map_err(usage_error)).collect::<anyhow::Result<Vec<_>>>()?;
+            let target = cutover_mysql::connect(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?;
+            Box::new(target.with_replicas(replicas))
+        }
+        Scheme::Sqlite => {
+            return Err(usage_error(format!(
+                "backfills run on PostgreSQL and MySQL/MariaDB; {url} is SQLite, where one UPDATE locks the whole database anyway"
+            )))
         }
     };
     Ok((url, target))

@@ -21,6 +21,16 @@ pub struct MysqlTarget {
     pub(crate) mariadb: bool,
     /// `ssl-mode=PREFERRED`: TLS when the server offers it, else plain.
     pub(crate) tls_preferred: bool,
+    /// Replicas whose lag throttles a backfill (read on each replica).
+    pub(crate) replica_urls: Vec<DatabaseUrl>,
+}
+
+impl MysqlTarget {
+    /// Replicas to read the lag of before each backfill batch: the primary cannot see it.
+    pub fn with_replicas(mut self, urls: Vec<DatabaseUrl>) -> MysqlTarget {
+        self.replica_urls = urls;
+        self
+    }
 }
 
 /// Connects to the database a `mysql://` (or `mariadb://`) URL names.
@@ -44,6 +54,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         server_version: format!("{flavour} {version}"),
         mariadb,
         tls_preferred,
+        replica_urls: Vec::new(),
     })
 }
 

@@ -15,6 +15,7 @@
 //!   `VERIFY_IDENTITY`) and `ssl-ca`, with the MySQL client's meaning.
 #![deny(missing_docs)]
 
+mod backfill;
 mod connect;
 mod error;
 mod migrate;

@@ -77,7 +77,7 @@ impl Session for MysqlSession<'_> {
 impl MysqlTarget {
     /// Applies the timeouts to the session. MySQL counts them in whole seconds: a lock timeout
     /// under a second becomes one.
-    fn set_timeouts(&mut self, timeouts: Timeouts) -> Result<(), DbError> {
+    pub(crate) fn set_session_timeouts(&mut self, timeouts: Timeouts) -> Result<(), DbError> {
         let lock = timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64;
         let mut sql = format!("SET SESSION lock_wait_timeout = {lock}, SESSION innodb_lock_wait_timeout = {lock}");
         if self.mariadb {
@@ -86,15 +86,44 @@ impl MysqlTarget {
         self.conn.query_drop(sql).map_err(db_error)
     }
 
+    /// Takes the server-wide `GET_LOCK(name)` on a connection of its own, polling with a zero
+    /// timeout, and holds it until the returned guard is dropped.
+    pub(crate) fn server_lock(
+        &mut self,
+        name: &str,
+        _owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        // GET_LOCK names are at most 64 characters.
+        let name = if name.len() <= 64 { name.to_string() } else { format!("cutover:{:016x}", fnv1a(name.as_bytes())) };
+        let mut conn = open(&self.opts, self.tls_preferred)?;
+        let started = Instant::now();
+        loop {
+            let got: Option<Option<i64>> = conn.exec_first("SELECT GET_LOCK(?, 0)", (&name,)).map_err(db_error)?;
+            if got.flatten() == Some(1) {
+                return Ok(Box::new(ServerLock { conn, name }));
+            }
+            let holder = lock_holder(&mut conn, &name)?;
+            if started.elapsed() >= wait {
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    format!(
+                        "another cutover still holds the lock `{name}` after {:.1}s ({}); wait for it to finish, or stop it",
+                        wait.as_secs_f64(),
+                        holder.description
+                    ),
+                ));
+            }
+            on_wait(&holder);
+            thread::sleep(jitter(Duration::from_millis(100)));
+        }
+    }
+
     /// The runner lock's name: server-wide, so it names the database and the history table;
     /// `GET_LOCK` names are at most 64 characters.
     fn lock_name(&self) -> String {
-        let name = format!("cutover:{}:{}", self.database, self.history_table);
-        if name.len() <= 64 {
-            name
-        } else {
-            format!("cutover:{:016x}", fnv1a(name.as_bytes()))
-        }
+        format!("cutover:{}:{}", self.database, self.history_table)
     }
 }
 
@@ -233,29 +262,8 @@ impl MigrationTarget for MysqlTarget {
         wait: Duration,
         on_wait: &mut dyn FnMut(&LockHolder),
     ) -> Result<LockGuard, DbError> {
-        let _ = owner;
         let name = self.lock_name();
-        let mut conn = open(&self.opts, self.tls_preferred)?;
-        let started = Instant::now();
-        loop {
-            let got: Option<Option<i64>> = conn.exec_first("SELECT GET_LOCK(?, 0)", (&name,)).map_err(db_error)?;
-            if got.flatten() == Some(1) {
-                return Ok(Box::new(ServerLock { conn, name }));
-            }
-            let holder = lock_holder(&mut conn, &name)?;
-            if started.elapsed() >= wait {
-                return Err(DbError::new(
-                    DbErrorKind::LockTimeout,
-                    format!(
-                        "another cutover still holds the migration lock after {:.1}s ({}); wait for it to finish, or stop it",
-                        wait.as_secs_f64(),
-                        holder.description
-                    ),
-                ));
-            }
-            on_wait(&holder);
-            thread::sleep(jitter(Duration::from_millis(100)));
-        }
+        self.server_lock(&name, owner, wait, on_wait)
     }
 
     fn transaction(
@@ -263,7 +271,7 @@ impl MigrationTarget for MysqlTarget {
         timeouts: Timeouts,
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        self.set_timeouts(timeouts)?;
+        self.set_session_timeouts(timeouts)?;
         self.conn.query_drop("START TRANSACTION").map_err(db_error)?;
         let res = body(&mut MysqlSession { conn: &mut self.conn, table: &self.history_table });
         match res {
@@ -283,7 +291,7 @@ impl MigrationTarget for MysqlTarget {
         timeouts: Timeouts,
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        self.set_timeouts(timeouts)?;
+        self.set_session_timeouts(timeouts)?;
         body(&mut MysqlSession { conn: &mut self.conn, table: &self.history_table })
     }
 

@@ -258,3 +258,90 @@ fn lint_and_the_gate_speak_mysql() {
     );
     project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
 }
+
+fn wait_for_rows(db: &MyDb, rows: i64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // The state table appears with the first batch.
+        let done: i64 = db
+            .conn()
+            .query_first::<Option<i64>, _>("SELECT MAX(rows_scanned) FROM cutover_backfills")
+            .ok()
+            .flatten()
+            .flatten()
+            .unwrap_or(0);
+        if done >= rows {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the backfill never reached {rows} rows");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn backfill_killed_mid_way_resumes_and_does_every_row_once() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO ledger SELECT seq, 0 FROM seq_1_to_30000; SELECT 1");
+    let project = Project::new();
+    let args = ["backfill", "--table", "ledger", "--set", "n = n + 1", "--max-batch", "300", "--pause", "20ms"];
+    let mut child = project.cutover_std(&db.url).args(args).stderr(std::process::Stdio::null()).spawn().unwrap();
+    wait_for_rows(&db, 3000);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_before: i64 = db.query("SELECT rows_scanned FROM cutover_backfills").parse().unwrap();
+    assert!(done_before < 30000, "killed mid-way");
+    assert_eq!(
+        db.query("SELECT count(*) FROM ledger WHERE n = 1").parse::<i64>().unwrap(),
+        done_before,
+        "checkpoint and rows agree"
+    );
+
+    let output = project.cutover(&db.url).args(args).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming backfill"), "{stderr}");
+    assert!(stdout.contains("done: 30000 rows updated"), "{stdout}");
+    assert_eq!(db.query("SELECT concat(sum(n = 1), ' ', sum(n <> 1)) FROM ledger"), "30000 0");
+}
+
+#[test]
+fn backfill_walks_a_composite_key_with_a_condition() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE m (tenant varchar(10) NOT NULL, id int NOT NULL, x int, PRIMARY KEY (tenant, id)); \
+              INSERT INTO m SELECT IF(seq % 2 = 0, 'b', 'a10'), seq, IF(seq % 3 = 0, 1, NULL) FROM seq_1_to_999; SELECT 1");
+    let project = Project::new();
+    project
+        .cutover(&db.url)
+        .args(["backfill", "--table", "m", "--set", "x = id", "--where", "x IS NULL", "--max-batch", "50"])
+        .assert()
+        .success();
+    assert_eq!(db.query("SELECT count(*) FROM m WHERE x IS NULL OR (x <> id AND x <> 1)"), "0");
+    assert_eq!(
+        db.query("SELECT count(*) FROM m WHERE x = 1 AND id <> 1"),
+        "333",
+        "rows outside the condition untouched"
+    );
+}
+
+/// A replica whose lag cannot be read (here: a server that is not a replica) pauses the
+/// backfill: a lag that cannot be read is not taken to be small.
+#[test]
+fn backfill_fails_closed_on_a_replica_it_cannot_read() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT seq, NULL FROM seq_1_to_100; SELECT 1");
+    let project = Project::new();
+    let child = project
+        .cutover_std(&db.url)
+        .args(["backfill", "--table", "t", "--set", "x = id", "--replica-url", &db.url])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(1500));
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0", "paused");
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not a replica, not streaming"), "{stderr}");
+    assert!(!stderr.contains("cutover-test"), "the replica's password is not shown: {stderr}");
+}

@@ -1,0 +1,468 @@
+//! The backfill engine's primitives on MySQL/MariaDB.
+//!
+//! As on PostgreSQL, a batch is one short transaction: the last key of the next `limit` rows
+//! after the last one done (keyset, never OFFSET), the `UPDATE` of that key range, and the
+//! checkpoint row, committed together. Key values travel as text; MySQL compares them with the
+//! key columns in the columns' own type and collation, the order `ORDER BY` uses.
+//!
+//! The primary cannot see its replicas' lag: it is read on each replica given with
+//! `--replica-url` (`SHOW REPLICA STATUS`, `Seconds_Behind_Master`).
+
+use std::time::Duration;
+
+use cutover_engine::{
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DatabaseUrl, DbError, DbErrorKind, KeyColumn, KeyRange,
+    LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
+};
+use mysql::prelude::Queryable;
+use mysql::{Row, Value};
+
+use crate::connect::{quote_ident, MysqlTarget};
+use crate::error::db_error;
+
+const STATE_TABLE: &str = "cutover_backfills";
+
+/// Key values in one text column: each as `<length>:<value>`, so any text survives.
+fn encode_key(values: &[String]) -> String {
+    values.iter().map(|v| format!("{}:{v}", v.len())).collect()
+}
+
+fn decode_key(text: &str) -> Option<Vec<String>> {
+    let mut values = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        values.push(tail.get(..len)?.to_string());
+        rest = &tail[len..];
+    }
+    Some(values)
+}
+
+fn key_tuple(key: &TableKey) -> String {
+    let columns: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    format!("({})", columns.join(", "))
+}
+
+fn placeholders(n: usize) -> String {
+    format!("({})", vec!["?"; n].join(", "))
+}
+
+fn bound_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
+    let key = &job.key;
+    let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let mut filters = Vec::new();
+    if !first {
+        filters.push(format!("{} > {}", key_tuple(key), placeholders(key.columns.len())));
+    }
+    if let Some(condition) = &job.condition {
+        filters.push(format!("({condition})"));
+    }
+    let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+    let texts: Vec<String> = order.iter().map(|c| format!("CAST(b.{c} AS CHAR)")).collect();
+    let descending: Vec<String> = order.iter().map(|c| format!("b.{c} DESC")).collect();
+    format!(
+        "SELECT COUNT(*) OVER (), {texts} FROM (SELECT {columns} FROM {table}{where_clause} ORDER BY {columns} LIMIT {limit}) b ORDER BY {descending} LIMIT 1",
+        texts = texts.join(", "),
+        columns = order.join(", "),
+        table = key.table,
+        descending = descending.join(", "),
+    )
+}
+
+fn update_sql(job: &BackfillJob, first: bool) -> String {
+    let key = &job.key;
+    let n = key.columns.len();
+    let mut filters = Vec::new();
+    if !first {
+        filters.push(format!("{} > {}", key_tuple(key), placeholders(n)));
+    }
+    filters.push(format!("{} <= {}", key_tuple(key), placeholders(n)));
+    // Checked again: a row the application changed since the bound was read is re-evaluated.
+    if let Some(condition) = &job.condition {
+        filters.push(format!("({condition})"));
+    }
+    format!("UPDATE {} SET {} WHERE {}", key.table, job.set, filters.join(" AND "))
+}
+
+fn text(row: &Row, idx: usize) -> Option<String> {
+    match row.as_ref(idx)? {
+        Value::NULL => None,
+        Value::Bytes(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
+}
+
+fn int(row: &Row, idx: usize) -> i64 {
+    text(row, idx).and_then(|t| t.parse().ok()).unwrap_or_default()
+}
+
+impl MysqlTarget {
+    fn select_checkpoints(&mut self, name: Option<&str>) -> Result<Vec<Checkpoint>, DbError> {
+        let filter = if name.is_some() { "WHERE name = ?" } else { "" };
+        let sql = format!(
+            "SELECT name, table_name, set_expr, `condition`, key_columns, last_key, pass, rows_scanned, rows_updated, \
+             batches, batch_size, state, error, runner, started_at, updated_at FROM {STATE_TABLE} {filter} ORDER BY updated_at DESC"
+        );
+        let rows: Vec<Row> = match name {
+            Some(name) => self.conn.exec(sql, (name,)),
+            None => self.conn.query(sql),
+        }
+        .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| Checkpoint {
+                name: text(row, 0).unwrap_or_default(),
+                table: text(row, 1).unwrap_or_default(),
+                set: text(row, 2).unwrap_or_default(),
+                condition: text(row, 3),
+                key_columns: text(row, 4).and_then(|t| decode_key(&t)).unwrap_or_default(),
+                last_key: text(row, 5).and_then(|t| decode_key(&t)),
+                pass: int(row, 6) as i32,
+                rows_scanned: int(row, 7),
+                rows_updated: int(row, 8),
+                batches: int(row, 9),
+                batch_size: int(row, 10),
+                state: text(row, 11).unwrap_or_default(),
+                error: text(row, 12),
+                runner: text(row, 13).unwrap_or_default(),
+                started_at: text(row, 14).unwrap_or_default(),
+                updated_at: text(row, 15).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    fn upsert(&mut self, c: &Checkpoint) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {STATE_TABLE} (name, table_name, set_expr, `condition`, key_columns, last_key, pass, rows_scanned, \
+             rows_updated, batches, batch_size, state, error, runner, started_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%fZ')) \
+             ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), pass = VALUES(pass), rows_scanned = VALUES(rows_scanned), \
+             rows_updated = VALUES(rows_updated), batches = VALUES(batches), batch_size = VALUES(batch_size), \
+             state = VALUES(state), error = VALUES(error), runner = VALUES(runner), updated_at = VALUES(updated_at), \
+             set_expr = VALUES(set_expr), `condition` = VALUES(`condition`), started_at = VALUES(started_at)"
+        );
+        let params: Vec<Value> = vec![
+            c.name.clone().into(),
+            c.table.clone().into(),
+            c.set.clone().into(),
+            c.condition.clone().into(),
+            encode_key(&c.key_columns).into(),
+            c.last_key.as_deref().map(encode_key).into(),
+            c.pass.into(),
+            c.rows_scanned.into(),
+            c.rows_updated.into(),
+            c.batches.into(),
+            c.batch_size.into(),
+            c.state.clone().into(),
+            c.error.clone().into(),
+            c.runner.clone().into(),
+            c.started_at.clone().into(),
+        ];
+        self.conn.exec_drop(sql, params).map_err(db_error)
+    }
+}
+
+impl BackfillTarget for MysqlTarget {
+    fn table_key(&mut self, table: &str) -> Result<Option<TableKey>, DbError> {
+        let (schema, name) = match table.split_once('.') {
+            Some((schema, name)) => (Some(schema.trim_matches('`').to_string()), name.trim_matches('`').to_string()),
+            None => (None, table.trim_matches('`').to_string()),
+        };
+        let exists: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                (&schema, &name),
+            )
+            .map_err(db_error)?;
+        if exists.unwrap_or(0) == 0 {
+            return Err(DbError::new(
+                DbErrorKind::Other,
+                format!(
+                    "table `{table}` does not exist in this database; check the name, or qualify it as database.table"
+                ),
+            ));
+        }
+        // The primary key first, then the narrowest unique index whose columns are all NOT NULL.
+        let rows: Vec<Row> = self
+            .conn
+            .exec(
+                "SELECT s.INDEX_NAME, GROUP_CONCAT(s.COLUMN_NAME ORDER BY s.SEQ_IN_INDEX SEPARATOR '\\n'), \
+                        GROUP_CONCAT(c.COLUMN_TYPE ORDER BY s.SEQ_IN_INDEX SEPARATOR '\\n'), \
+                        SUM(c.IS_NULLABLE = 'YES'), COUNT(*) \
+                 FROM information_schema.STATISTICS s \
+                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+                 WHERE s.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 AND s.SUB_PART IS NULL \
+                 GROUP BY s.INDEX_NAME ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, COUNT(*), s.INDEX_NAME",
+                (&schema, &name),
+            )
+            .map_err(db_error)?;
+        for row in rows {
+            if int(&row, 3) > 0 {
+                continue;
+            }
+            let index = text(&row, 0).unwrap_or_default();
+            let names = text(&row, 1).unwrap_or_default();
+            let types = text(&row, 2).unwrap_or_default();
+            let columns = names
+                .split('\n')
+                .zip(types.split('\n'))
+                .map(|(name, type_name)| KeyColumn { name: name.to_string(), type_name: type_name.to_string() })
+                .collect();
+            let qualified = match &schema {
+                Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&name)),
+                None => quote_ident(&name),
+            };
+            let source = if index == "PRIMARY" { "primary key".to_string() } else { format!("unique index {index}") };
+            return Ok(Some(TableKey { table: qualified, columns, source }));
+        }
+        Ok(None)
+    }
+
+    fn ensure_backfill_state(&mut self) -> Result<(), DbError> {
+        self.conn
+            .query_drop(format!(
+                "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+                    name          VARCHAR(255) PRIMARY KEY,
+                    table_name    VARCHAR(512) NOT NULL,
+                    set_expr      TEXT NOT NULL,
+                    `condition`   TEXT,
+                    key_columns   TEXT NOT NULL,
+                    last_key      TEXT,
+                    pass          INT NOT NULL,
+                    rows_scanned  BIGINT NOT NULL,
+                    rows_updated  BIGINT NOT NULL,
+                    batches       BIGINT NOT NULL,
+                    batch_size    BIGINT NOT NULL,
+                    state         VARCHAR(16) NOT NULL CHECK (state IN ('running', 'paused', 'done', 'failed')),
+                    error         TEXT,
+                    runner        VARCHAR(1024) NOT NULL,
+                    started_at    VARCHAR(40) NOT NULL,
+                    updated_at    VARCHAR(40) NOT NULL
+                ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+            ))
+            .map_err(db_error)
+    }
+
+    fn load_checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, DbError> {
+        Ok(self.select_checkpoints(Some(name))?.into_iter().next())
+    }
+
+    fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, DbError> {
+        let exists: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (STATE_TABLE,),
+            )
+            .map_err(db_error)?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(Vec::new());
+        }
+        self.select_checkpoints(None)
+    }
+
+    fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), DbError> {
+        self.upsert(checkpoint)
+    }
+
+    fn run_batch(
+        &mut self,
+        job: &BackfillJob,
+        after: Option<&[String]>,
+        limit: u64,
+        timeouts: Timeouts,
+        checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
+    ) -> Result<BatchOutcome, DbError> {
+        let first = after.is_none();
+        self.set_session_timeouts(timeouts)?;
+        let res = (|| {
+            self.conn.query_drop("START TRANSACTION").map_err(db_error)?;
+            let lower: Vec<String> = after.map(<[String]>::to_vec).unwrap_or_default();
+            let bound: Option<Row> =
+                self.conn.exec_first(bound_sql(job, first, limit), lower.clone()).map_err(db_error)?;
+            let outcome = match bound {
+                None => BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None },
+                Some(row) => {
+                    let scanned = int(&row, 0);
+                    let upper: Vec<String> =
+                        (0..job.key.columns.len()).map(|idx| text(&row, 1 + idx).unwrap_or_default()).collect();
+                    let bounds: Vec<String> = lower.iter().chain(upper.iter()).cloned().collect();
+                    self.conn.exec_drop(update_sql(job, first), bounds).map_err(db_error)?;
+                    let updated = self.conn.affected_rows();
+                    BatchOutcome { rows_scanned: scanned as u64, rows_updated: updated, last_key: Some(upper) }
+                }
+            };
+            let saved = checkpoint(&outcome);
+            self.upsert(&saved)?;
+            self.conn.query_drop("COMMIT").map_err(db_error)?;
+            Ok(outcome)
+        })();
+        if res.is_err() {
+            let _ = self.conn.query_drop("ROLLBACK");
+        }
+        res
+    }
+
+    fn rows_remain(&mut self, job: &BackfillJob) -> Result<bool, DbError> {
+        let Some(condition) = &job.condition else { return Ok(false) };
+        let found: Option<i64> = self
+            .conn
+            .query_first(format!("SELECT EXISTS (SELECT 1 FROM {} WHERE ({condition}))", job.key.table))
+            .map_err(db_error)?;
+        Ok(found.unwrap_or(0) != 0)
+    }
+
+    fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError> {
+        let condition = job.condition.as_deref().unwrap_or("1 = 1");
+        let rows: Vec<Row> = self
+            .conn
+            .query(format!("EXPLAIN SELECT 1 FROM {} WHERE ({condition})", job.key.table))
+            .map_err(db_error)?;
+        // The `rows` column of the plan's first line.
+        Ok(rows.first().and_then(|row| {
+            let columns = row.columns_ref();
+            let idx = columns.iter().position(|c| c.name_str().eq_ignore_ascii_case("rows"))?;
+            text(row, idx)?.parse().ok()
+        }))
+    }
+
+    fn batch_statement(&self, job: &BackfillJob, first: bool, limit: u64) -> String {
+        format!("{};\n{}", bound_sql(job, first, limit), update_sql(job, first))
+    }
+
+    fn batch_boundaries(&mut self, job: &BackfillJob, limit: u64, n: usize) -> Result<Vec<KeyRange>, DbError> {
+        let key = &job.key;
+        let texts: Vec<String> =
+            key.columns.iter().map(|c| format!("CAST({} AS CHAR)", quote_ident(&c.name))).collect();
+        let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let mut boundaries = Vec::new();
+        let mut after: Option<Vec<String>> = None;
+        for _ in 0..n {
+            let mut filters = Vec::new();
+            if after.is_some() {
+                filters.push(format!("{} > {}", key_tuple(key), placeholders(key.columns.len())));
+            }
+            if let Some(condition) = &job.condition {
+                filters.push(format!("({condition})"));
+            }
+            let where_clause =
+                if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+            let sql = format!(
+                "SELECT {} FROM {}{where_clause} ORDER BY {} LIMIT {limit}",
+                texts.join(", "),
+                key.table,
+                order.join(", ")
+            );
+            let rows: Vec<Row> = self.conn.exec(sql, after.clone().unwrap_or_default()).map_err(db_error)?;
+            let (Some(first), Some(last)) = (rows.first(), rows.last()) else { break };
+            let values =
+                |row: &Row| (0..key.columns.len()).map(|idx| text(row, idx).unwrap_or_default()).collect::<Vec<_>>();
+            let range = KeyRange { first: values(first), last: values(last) };
+            after = Some(range.last.clone());
+            boundaries.push(range);
+        }
+        Ok(boundaries)
+    }
+
+    fn wal_position(&mut self) -> Result<u64, DbError> {
+        // Replica lag is read on the replicas themselves (seconds behind); no position needed.
+        Ok(0)
+    }
+
+    fn replicas(&mut self) -> Result<Vec<ReplicaState>, DbError> {
+        let urls = self.replica_urls.clone();
+        let mut states = Vec::new();
+        for url in &urls {
+            states.push(replica_state(url, self.mariadb));
+        }
+        Ok(states)
+    }
+
+    fn health_check(&mut self, sql: &str) -> Result<bool, DbError> {
+        let row: Option<Row> = self.conn.query_first(sql).map_err(db_error)?;
+        let value = row.as_ref().and_then(|row| text(row, 0));
+        match value.as_deref() {
+            Some("1") => Ok(true),
+            Some("0") => Ok(false),
+            _ => Err(DbError::new(
+                DbErrorKind::Other,
+                format!("the health check `{sql}` must return one boolean (true: go on)"),
+            )),
+        }
+    }
+
+    fn acquire_backfill_lock(
+        &mut self,
+        name: &str,
+        owner: &str,
+        wait: Duration,
+        on_wait: &mut dyn FnMut(&LockHolder),
+    ) -> Result<LockGuard, DbError> {
+        let lock = format!("cutover-backfill:{}:{name}", self.database);
+        self.server_lock(&lock, owner, wait, on_wait)
+    }
+}
+
+/// One replica's state, read on the replica: streaming when both replication threads run;
+/// its lag is `Seconds_Behind_Master` (`Seconds_Behind_Source` on MySQL 8.0.22+).
+fn replica_state(url: &DatabaseUrl, mariadb: bool) -> ReplicaState {
+    let name = url.redacted();
+    let unreadable = |state: &str| ReplicaState {
+        name: name.clone(),
+        state: state.to_string(),
+        replay_position: None,
+        replay_lag: None,
+    };
+    let Ok(mut target) = crate::connect(url, "cutover_history") else { return unreadable("unreachable") };
+    let query = if mariadb { "SHOW SLAVE STATUS" } else { "SHOW REPLICA STATUS" };
+    let Ok(Some(row)) = target.conn.query_first::<Row, _>(query) else { return unreadable("not a replica") };
+    let field = |names: &[&str]| {
+        let columns = row.columns_ref();
+        names
+            .iter()
+            .find_map(|n| columns.iter().position(|c| c.name_str().eq_ignore_ascii_case(n)))
+            .and_then(|idx| text(&row, idx))
+    };
+    let io = field(&["Slave_IO_Running", "Replica_IO_Running"]);
+    let sql = field(&["Slave_SQL_Running", "Replica_SQL_Running"]);
+    let running = io.as_deref() == Some("Yes") && sql.as_deref() == Some("Yes");
+    let lag = field(&["Seconds_Behind_Master", "Seconds_Behind_Source"]).and_then(|s| s.parse::<u64>().ok());
+    ReplicaState {
+        name,
+        state: if running { "streaming".to_string() } else { "stopped".to_string() },
+        replay_position: None,
+        replay_lag: lag.map(Duration::from_secs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_survive_encoding() {
+        let values = vec!["a:b".to_string(), String::new(), "10".to_string(), "日本".to_string()];
+        assert_eq!(decode_key(&encode_key(&values)), Some(values));
+        assert_eq!(decode_key("3:ab"), None);
+    }
+
+    #[test]
+    fn batch_statements() {
+        let job = BackfillJob {
+            key: TableKey {
+                table: "`orders`".to_string(),
+                columns: vec![KeyColumn { name: "id".into(), type_name: "bigint(20)".into() }],
+                source: "primary key".into(),
+            },
+            set: "total = price * qty".into(),
+            condition: Some("total IS NULL".into()),
+        };
+        assert_eq!(
+            update_sql(&job, false),
+            "UPDATE `orders` SET total = price * qty WHERE (`id`) > (?) AND (`id`) <= (?) AND (total IS NULL)"
+        );
+        assert!(bound_sql(&job, true, 100).contains("FROM `orders` WHERE (total IS NULL) ORDER BY `id` LIMIT 100"));
+    }
+}
