@@ -345,3 +345,46 @@ fn backfill_fails_closed_on_a_replica_it_cannot_read() {
     assert!(stderr.contains("not a replica, not streaming"), "{stderr}");
     assert!(!stderr.contains("cutover-test"), "the replica's password is not shown: {stderr}");
 }
+
+#[test]
+fn an_edited_applied_migration_is_refused_and_baseline_adopts() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n").migration("2_b.up.sql", "CREATE TABLE b (id int);\n");
+    project.cutover(&db.url).args(["up", "--to", "1"]).assert().success();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id bigint);\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+    assert!(output_text(&output).1.contains("1 a"), "{}", output_text(&output).1);
+    assert_eq!(
+        db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'b'"),
+        "0"
+    );
+    assert_eq!(project.cutover(&db.url).arg("validate").output().unwrap().status.code(), Some(1));
+
+    // A database migrated before cutover: baseline counts what it has as applied.
+    let other = MyDb::new();
+    other.query("CREATE TABLE a (id bigint); SELECT 1");
+    project.cutover(&other.url).args(["baseline", "1"]).assert().success();
+    project.cutover(&other.url).arg("up").assert().success();
+    assert_eq!(
+        other.query("SELECT group_concat(state ORDER BY id) FROM cutover_history WHERE state <> 'running'"),
+        "baselined,applied"
+    );
+}
+
+#[test]
+fn tls_modes_follow_the_mysql_client() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    // This server has no TLS: PREFERRED falls back to plain, REQUIRED refuses to go on without it.
+    project.cutover(&format!("{}?ssl-mode=PREFERRED", db.url)).arg("status").assert().success();
+    project.cutover(&format!("{}?ssl-mode=DISABLED", db.url)).arg("status").assert().success();
+    let output = project.cutover(&format!("{}?ssl-mode=REQUIRED", db.url)).arg("status").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let (_, stderr) = output_text(&output);
+    assert!(stderr.contains("cannot connect") && !stderr.contains("cutover-test"), "{stderr}");
+    let output = project.cutover(&format!("{}?ssl-mode=SOMETIMES", db.url)).arg("status").output().unwrap();
+    assert!(output_text(&output).1.contains("ssl-mode `SOMETIMES`"), "{}", output_text(&output).1);
+}
