@@ -10,6 +10,7 @@ bash scripts/services.sh
 
 export CUTOVER_TEST_PG_URL=${CUTOVER_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export CUTOVER_TEST_PG_PASSWORD_USER=${CUTOVER_TEST_PG_PASSWORD_USER:-cutover_pw}
+export CUTOVER_TEST_MYSQL_URL=${CUTOVER_TEST_MYSQL_URL:-mysql://cutover:cutover-test@127.0.0.1:3306/mysql}
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
