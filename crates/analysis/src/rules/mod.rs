@@ -465,6 +465,16 @@ pub(crate) mod test_utils {
         rendered
     }
 
+    /// Lints `sql` as a MySQL migration on `server` (`mariadb-10.11`) with only `rule`.
+    pub(crate) fn run_mysql(sql: &str, rule: &str, server: &str) -> String {
+        let config = LintConfig {
+            dialect: crate::Dialect::Mysql,
+            mysql_server: server.parse().expect("a server version"),
+            ..LintConfig::default()
+        };
+        run_with(&[(sql, false)], rule, config)
+    }
+
     /// Lints `sql` (a transactional migration) with only `rule`, and renders what it finds.
     fn run(sql: &str, rule: &str) -> String {
         run_with(&[(sql, true)], rule, LintConfig::default())

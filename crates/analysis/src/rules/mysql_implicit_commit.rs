@@ -33,13 +33,10 @@ pub(crate) fn check_migration(ctx: &Context) -> Vec<(usize, Finding)> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::run_with;
-    use crate::{Dialect, LintConfig};
+    use crate::rules::test_utils::run_mysql;
 
     fn lint(sql: &str, server: &str) -> String {
-        let config =
-            LintConfig { dialect: Dialect::Mysql, mysql_server: server.parse().unwrap(), ..LintConfig::default() };
-        run_with(&[(sql, false)], RULE, config)
+        run_mysql(sql, RULE, server)
     }
 
     #[test]
