@@ -74,6 +74,10 @@ pub struct MysqlDdl {
     pub reason: String,
     /// Whether it commits implicitly (DDL), rather than being DML.
     pub ddl: bool,
+    /// Whether the COPY comes only from `MODIFY`/`CHANGE COLUMN` taken for a type change: when
+    /// the schema model shows the type unchanged (nullability, default, name only), the server
+    /// works in place with concurrent writes instead.
+    pub copy_if_type_changes: bool,
 }
 
 /// A column type as written, resolved to PostgreSQL's internal name (`int4`, `varchar`).

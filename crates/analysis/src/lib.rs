@@ -381,6 +381,21 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
         return;
     }
     let Action::AlterTable { table, commands } = &mut effect.action else { return };
+    // MySQL: a MODIFY/CHANGE COLUMN that keeps the type is in place, with concurrent writes.
+    if let Some(ddl) = effect.mysql.as_mut().filter(|d| d.copy_if_type_changes) {
+        let same_types = commands.iter().all(|c| match c {
+            AlterCommand::AlterColumnType { column, new_type, .. } => schema
+                .column_type(table, column)
+                .is_some_and(|old| old.name == new_type.name && old.modifiers == new_type.modifiers),
+            _ => true,
+        });
+        if same_types {
+            ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.min(Algorithm::Inplace)));
+            ddl.concurrent_dml = true;
+            ddl.reason.clear();
+        }
+        return;
+    }
     let mut also_locked = Vec::new();
     let mut rewrites = false;
     for command in commands.iter_mut() {

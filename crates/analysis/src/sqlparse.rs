@@ -46,6 +46,7 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
                 explicit_lock: None,
                 reason: String::new(),
                 ddl,
+                copy_if_type_changes: false,
             });
         }
     }
@@ -278,6 +279,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 explicit_lock: None,
                 reason: String::new(),
                 ddl: true,
+                copy_if_type_changes: false,
             });
         }
         Statement::AlterTable(alter) => {
@@ -314,6 +316,19 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     AlterTableOperation::DropConstraint { name, .. }
                     | AlterTableOperation::DropForeignKey { name, .. } => {
                         AlterCommand::DropConstraint { name: name.value.clone() }
+                    }
+                    AlterTableOperation::ModifyColumn { col_name: column, data_type, .. }
+                    | AlterTableOperation::ChangeColumn { new_name: column, data_type, .. } => {
+                        AlterCommand::AlterColumnType {
+                            column: column.value.clone(),
+                            new_type: column_info(&ColumnDef {
+                                name: column.clone(),
+                                data_type: data_type.clone(),
+                                options: Vec::new(),
+                            })
+                            .column_type,
+                            using: false,
+                        }
                     }
                     _ => AlterCommand::Other,
                 });
@@ -368,6 +383,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     explicit_lock: None,
                     reason: String::new(),
                     ddl: true,
+                    copy_if_type_changes: false,
                 });
             }
         }
@@ -430,7 +446,10 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         explicit_lock: None,
         reason: String::new(),
         ddl: true,
+        copy_if_type_changes: false,
     };
+    let mut other_copy = false;
+    let mut column_change = false;
     let raise = |cost: &mut MysqlDdl, algorithm: Option<Algorithm>, concurrent: bool, reason: &str| {
         cost.algorithm = match (cost.algorithm, algorithm) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -448,9 +467,19 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
             AlterTableOperation::AddColumn { column_def, column_position, .. } => {
                 if auto_increment(column_def) {
                     // Checked on MariaDB 10.11: in place, but LOCK=NONE is refused.
-                    raise(&mut cost, Some(Algorithm::Inplace), false, "an AUTO_INCREMENT column rebuilds the table without concurrent writes");
+                    raise(
+                        &mut cost,
+                        Some(Algorithm::Inplace),
+                        false,
+                        "an AUTO_INCREMENT column rebuilds the table without concurrent writes",
+                    );
                 } else if stored_generated(column_def) {
-                    raise(&mut cost, Some(Algorithm::Copy), false, "a STORED generated column is added by copying the table");
+                    raise(
+                        &mut cost,
+                        Some(Algorithm::Copy),
+                        false,
+                        "a STORED generated column is added by copying the table",
+                    );
                 } else if instant_add_anywhere || (instant_add_at_end && column_position.is_none()) {
                     raise(&mut cost, Some(Algorithm::Instant), true, "");
                 } else {
@@ -465,12 +494,15 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
                 let algorithm = if instant_rename { Algorithm::Instant } else { Algorithm::Inplace };
                 raise(&mut cost, Some(algorithm), true, "");
             }
-            AlterTableOperation::ChangeColumn { .. } | AlterTableOperation::ModifyColumn { .. } => raise(
-                &mut cost,
-                Some(Algorithm::Copy),
-                false,
-                "CHANGE/MODIFY COLUMN with a new type copies the table (only a rename, a default or a longer VARCHAR within the same length byte is in place)",
-            ),
+            AlterTableOperation::ChangeColumn { .. } | AlterTableOperation::ModifyColumn { .. } => {
+                column_change = true;
+                raise(
+                    &mut cost,
+                    Some(Algorithm::Copy),
+                    false,
+                    "CHANGE/MODIFY COLUMN with a new type copies the table (only a rename, a default or a longer VARCHAR within the same length byte is in place)",
+                )
+            }
             AlterTableOperation::AlterColumn { op, .. } => match op {
                 AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault => {
                     raise(&mut cost, Some(Algorithm::Instant), true, "")
@@ -525,7 +557,19 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
             _ => raise(&mut cost, None, true, ""),
         }
     }
+    // Was the COPY due to a column change alone? Every other operation's cost, on its own:
+    if column_change {
+        for op in operations {
+            if matches!(op, AlterTableOperation::ChangeColumn { .. } | AlterTableOperation::ModifyColumn { .. }) {
+                continue;
+            }
+            let alone = alter_cost(std::slice::from_ref(op), server);
+            other_copy |= alone.algorithm == Some(Algorithm::Copy) || !alone.concurrent_dml;
+        }
+    }
+    cost.copy_if_type_changes = column_change && !other_copy;
     if cost.explicit_algorithm.as_deref() == Some("COPY") {
+        cost.copy_if_type_changes = false;
         cost.algorithm = Some(Algorithm::Copy);
         cost.concurrent_dml = false;
         cost.reason = "ALGORITHM=COPY asks for a copy".to_string();
@@ -587,6 +631,16 @@ mod tests {
         assert!(matches!(rename.action, Action::Rename { object: "table", .. }), "{:?}", rename.action);
         assert!(analyze_mysql("ALTER TABLE a MODIFY COLUMN code VARCHAR(255) BINARY;", MysqlServer::default()).is_ok());
         assert!(analyze_mysql("RENAME TABLE a TO b", MysqlServer::default()).is_ok());
+    }
+
+    #[test]
+    fn a_column_change_that_keeps_the_type_can_be_told_by_the_replay() {
+        let modify = mysql("ALTER TABLE t MODIFY COLUMN n int NOT NULL", "mariadb-10.11");
+        assert!(modify.copy_if_type_changes);
+        assert!(
+            !mysql("ALTER TABLE t MODIFY COLUMN n int, ADD CONSTRAINT c CHECK (n > 0)", "mariadb-10.11")
+                .copy_if_type_changes
+        );
     }
 
     #[test]

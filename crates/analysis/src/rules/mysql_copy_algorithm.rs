@@ -55,5 +55,16 @@ mod tests {
     fn does_not_fire_on_online_alters_or_new_tables() {
         assert_eq!(lint("ALTER TABLE orders ADD COLUMN note text;", "mariadb-10.11"), "");
         assert_eq!(lint("CREATE TABLE t (id int);\nALTER TABLE t MODIFY COLUMN id bigint;", "mariadb-10.11"), "");
+        // The replay knows `n` is int already: only its nullability changes, in place.
+        let migrations = [
+            ("CREATE TABLE orders (id int PRIMARY KEY, n int);", false),
+            ("ALTER TABLE orders MODIFY COLUMN n int NOT NULL;", false),
+        ];
+        let config = crate::LintConfig {
+            dialect: crate::Dialect::Mysql,
+            mysql_server: "mariadb-10.11".parse().unwrap(),
+            ..crate::LintConfig::default()
+        };
+        assert_eq!(crate::rules::test_utils::run_with(&migrations, RULE, config), "");
     }
 }
