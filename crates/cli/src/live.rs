@@ -148,11 +148,10 @@ pub fn rehearse(
     settings: &Settings,
     set: &MigrationSet,
     url: &DatabaseUrl,
-    live: cutover_postgres::PgTarget,
+    mut live: cutover_postgres::PgTarget,
     template: bool,
     format: Format,
 ) -> anyhow::Result<ExitStatus> {
-    let mut live = live;
     let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
     // A copy needs the database to itself: this session goes before it is made.
     drop(live);

@@ -62,9 +62,10 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
 pub(crate) fn open(opts: &Opts, tls_preferred: bool) -> Result<Conn, DbError> {
     match Conn::new(opts.clone()) {
         Ok(conn) => Ok(conn),
-        Err(err) if opts.get_ssl_opts().is_some() && tls_preferred => {
+        // The plain attempt's error is the one that says what is wrong (a password, a host).
+        Err(_) if opts.get_ssl_opts().is_some() && tls_preferred => {
             let plain = OptsBuilder::from_opts(opts.clone()).ssl_opts(None::<SslOpts>);
-            Conn::new(plain).map_err(|_| db_error(err))
+            Conn::new(plain).map_err(db_error)
         }
         Err(err) => Err(db_error(err)),
     }
