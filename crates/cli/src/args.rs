@@ -19,7 +19,7 @@ pub struct Args {
 /// Flags accepted before or after the subcommand.
 #[derive(Debug, ClapArgs)]
 pub struct GlobalArgs {
-    /// Database URL: postgres://user@host/db, sqlite://file.db or sqlite::memory:.
+    /// Database URL: postgres://user@host/db, mysql://user@host/db, sqlite://file.db or sqlite::memory:.
     /// Defaults to CUTOVER_DATABASE_URL, then cutover.toml, then DATABASE_URL.
     #[arg(long, global = true, value_name = "URL")]
     pub database_url: Option<String>,

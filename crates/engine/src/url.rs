@@ -29,7 +29,7 @@ pub enum UrlError {
         redacted: String,
     },
     /// The URL has no scheme at all.
-    #[error("`{redacted}` is not a database URL; write it as postgres://user@host/db, sqlite://path/to/file.db or sqlite::memory:")]
+    #[error("`{redacted}` is not a database URL; write it as postgres://user@host/db, mysql://user@host/db, sqlite://path/to/file.db or sqlite::memory:")]
     NoScheme {
         /// The text with anything that looks like a password hidden.
         redacted: String,

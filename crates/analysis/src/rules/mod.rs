@@ -533,13 +533,15 @@ mod docs {
     fn docs_pages_are_current() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
         let update = std::env::var_os("CUTOVER_UPDATE_DOCS").is_some();
-        let mut index = String::from("# Rules\n\nGenerated from the rules' sources (`crates/analysis/src/rules/`); `cutover explain RULE` prints the same page.\n\n| rule | level | what it flags |\n|---|---|---|\n");
+        let mut index = String::from("# Rules\n\nGenerated from the rules' sources (`crates/analysis/src/rules/`); `cutover explain RULE` prints the same page.\n\n| rule | level | dialects | what it flags |\n|---|---|---|---|\n");
         for rule in RULES {
             let what = rule.doc.split("## What it does\n").nth(1).and_then(|t| t.lines().next()).unwrap_or("");
+            let dialects: Vec<&str> = rule.dialects.iter().map(|d| d.name()).collect();
             index.push_str(&format!(
-                "| [{0}]({0}.md) | {1} | {2} |\n",
+                "| [{0}]({0}.md) | {1} | {2} | {3} |\n",
                 rule.id,
                 rule.severity.name(),
+                dialects.join(", "),
                 what.replace('|', "\\|")
             ));
         }
