@@ -49,10 +49,21 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
 /// reason (`ignore-without-reason`, which silence nothing) and ignores that silence nothing
 /// (`unused-ignore`).
 pub fn apply_ignores(diagnostics: Vec<Diagnostic>, ignores: &[Ignore], statements: &[Statement]) -> Vec<Diagnostic> {
+    partition_ignores(diagnostics, ignores, statements).0
+}
+
+/// [`apply_ignores`], also returning what the ignores silenced, each with its reason: the
+/// findings someone accepted, which the runner records as approvals.
+pub fn partition_ignores(
+    diagnostics: Vec<Diagnostic>,
+    ignores: &[Ignore],
+    statements: &[Statement],
+) -> (Vec<Diagnostic>, Vec<(Diagnostic, String)>) {
     // The line of the statement each line-level ignore applies to: the next one after it.
     let target_line = |ignore: &Ignore| statements.iter().map(|s| s.line).filter(|&line| line > ignore.line).min();
     let mut used = vec![false; ignores.len()];
     let mut kept = Vec::new();
+    let mut silenced = Vec::new();
     for diagnostic in diagnostics {
         let silenced_by = ignores.iter().position(|ignore| {
             ignore.reason.is_some()
@@ -60,7 +71,10 @@ pub fn apply_ignores(diagnostics: Vec<Diagnostic>, ignores: &[Ignore], statement
                 && (ignore.whole_file || target_line(ignore) == Some(diagnostic.line))
         });
         match silenced_by {
-            Some(idx) => used[idx] = true,
+            Some(idx) => {
+                used[idx] = true;
+                silenced.push((diagnostic, ignores[idx].reason.clone().unwrap_or_default()));
+            }
             None => kept.push(diagnostic),
         }
     }
@@ -93,7 +107,7 @@ pub fn apply_ignores(diagnostics: Vec<Diagnostic>, ignores: &[Ignore], statement
             lock: None,
         });
     }
-    kept
+    (kept, silenced)
 }
 
 #[cfg(test)]

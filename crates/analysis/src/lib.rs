@@ -27,7 +27,7 @@ pub use effect::{
     Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, MysqlDdl,
     TransactionControl,
 };
-pub use ignore::{apply_ignores, parse_ignores, Ignore};
+pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;
 pub use rules::{Context, Finding};
 pub use schema::{Schema, TypeChange};
@@ -210,16 +210,29 @@ impl Linter {
     /// [`Linter::lint`] with the statements already parsed by [`analyze`] (or [`analyze_all`],
     /// which parses many files at once).
     pub fn lint_analyzed(&mut self, script: &Script<'_>, analyzed: Analyzed) -> Vec<Diagnostic> {
-        let mut diagnostics = self.lint_statements(script, analyzed);
-        diagnostics = apply_ignores(diagnostics, &parse_ignores(script.text), script.statements);
-        diagnostics.retain_mut(|d| match self.config.level(d.rule, d.severity) {
+        self.lint_reviewed(script, analyzed).0
+    }
+
+    /// [`Linter::lint_analyzed`], also returning the findings that `cutover:ignore` comments
+    /// accepted, each with its reason.
+    pub fn lint_reviewed(
+        &mut self,
+        script: &Script<'_>,
+        analyzed: Analyzed,
+    ) -> (Vec<Diagnostic>, Vec<(Diagnostic, String)>) {
+        let diagnostics = self.lint_statements(script, analyzed);
+        let (mut kept, mut accepted) = partition_ignores(diagnostics, &parse_ignores(script.text), script.statements);
+        let config = &self.config;
+        let relevel = |d: &mut Diagnostic| match config.level(d.rule, d.severity) {
             Some(severity) => {
                 d.severity = severity;
                 true
             }
             None => false,
-        });
-        diagnostics
+        };
+        kept.retain_mut(relevel);
+        accepted.retain_mut(|(d, _)| relevel(d));
+        (kept, accepted)
     }
 
     fn lint_statements(&mut self, script: &Script<'_>, analyzed: Analyzed) -> Vec<Diagnostic> {

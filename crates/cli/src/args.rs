@@ -121,6 +121,11 @@ pub enum Command {
         #[arg(long)]
         template: bool,
     },
+    /// Every attempt in the history, and every approved finding (who, when, why).
+    History {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Print what a rule checks, why, and what to do instead.
     Explain {
         /// The rule's id, e.g. index-create-blocking.

@@ -87,6 +87,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             lint::run(&settings, &paths, format)
         }
         Command::Explain { rule } => lint::explain(&rule),
+        Command::History { format } => {
+            let (url, mut target) = open(&settings)?;
+            let unreadable =
+                |e: DbError| usage_error(format!("cannot read the history: {}", url.scrub(&e.to_string())));
+            let records = if target.history_exists().map_err(unreadable)? {
+                target.read_history().map_err(unreadable)?
+            } else {
+                Vec::new()
+            };
+            let approvals = target.read_approvals().map_err(unreadable)?;
+            render::history(&mut anstream::stdout(), &records, &approvals, format == Format::Json)?;
+            Ok(ExitStatus::Success)
+        }
         Command::Plan { format, large_table_rows, small_table_rows } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;

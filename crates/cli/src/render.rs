@@ -204,6 +204,20 @@ impl Reporter for TerminalReporter {
                 error.message,
                 human_duration(delay)
             ),
+            Event::Approved { approvals } => {
+                let mut text = String::new();
+                for a in approvals {
+                    text.push_str(&format!(
+                        "{} error[{}] at {} ({}: {})\n",
+                        paint(YELLOW, "approved"),
+                        a.rule,
+                        a.location,
+                        a.how,
+                        a.reason
+                    ));
+                }
+                err.write_all(text.as_bytes())
+            }
             Event::Cleared { migration, what } => {
                 writeln!(err, "{} {}: {what}", paint(YELLOW, "cleaned up for"), migration.label())
             }
@@ -240,4 +254,73 @@ impl Reporter for TerminalReporter {
             let _ = anstream::stderr().write_all(self.url.scrub(&String::from_utf8_lossy(&err)).as_bytes());
         }
     }
+}
+
+/// `cutover history`: every attempt, then every approval.
+pub fn history(
+    out: &mut dyn Write,
+    records: &[cutover_engine::HistoryRecord],
+    approvals: &[cutover_engine::Approval],
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        let report = serde_json::json!({
+            "history": records.iter().map(|r| serde_json::json!({
+                "id": r.id,
+                "version": r.version,
+                "name": r.name,
+                "kind": r.kind.name(),
+                "direction": r.direction.name(),
+                "state": r.state.name(),
+                "statements_done": r.statements_done,
+                "statements_total": r.statements_total,
+                "started_at": r.started_at,
+                "finished_at": r.finished_at,
+                "installed_by": r.installed_by,
+                "runner": r.runner,
+                "error": r.error_message,
+            })).collect::<Vec<_>>(),
+            "approvals": approvals.iter().map(|a| serde_json::json!({
+                "version": a.version,
+                "name": a.name,
+                "rule": a.rule,
+                "how": a.how,
+                "reason": a.reason,
+                "location": a.location,
+                "message": a.message,
+                "approved_by": a.approved_by,
+                "approved_at": a.approved_at,
+            })).collect::<Vec<_>>(),
+        });
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        return writeln!(out);
+    }
+    for r in records {
+        let version = r.version.as_deref().unwrap_or("R");
+        writeln!(
+            out,
+            "{:>5}  {} {:<9} {:<10} {version} {}  {}/{} statements  by {}  {}",
+            r.id,
+            r.started_at,
+            r.direction.name(),
+            r.state.name(),
+            r.name,
+            r.statements_done,
+            r.statements_total,
+            r.runner,
+            r.error_message.as_deref().unwrap_or("")
+        )?;
+    }
+    if !approvals.is_empty() {
+        writeln!(out, "\napproved findings:")?;
+        for a in approvals {
+            let version = a.version.as_deref().unwrap_or("R");
+            writeln!(
+                out,
+                "  {} {version} {}: {}[{}] at {} by {}: {}",
+                a.approved_at, a.name, a.how, a.rule, a.location, a.approved_by, a.reason
+            )?;
+        }
+    }
+    Ok(())
 }

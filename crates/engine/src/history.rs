@@ -157,3 +157,30 @@ pub struct HistoryRecord {
     /// cutover's version.
     pub tool_version: String,
 }
+
+/// A finding someone accepted before a migration ran, kept beside the history for audits: an
+/// error-level finding ignored with a reason in the file, or one run through with
+/// `--allow-unsafe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// Row id, in insertion order (0 before insertion).
+    pub id: i64,
+    /// The migration's version (`None` for repeatable ones).
+    pub version: Option<String>,
+    /// The migration's name.
+    pub name: String,
+    /// The rule whose finding was accepted.
+    pub rule: String,
+    /// `ignore` (a `cutover:ignore` comment with a reason) or `allow-unsafe` (the flag).
+    pub how: String,
+    /// Why: the ignore's reason, or the flag.
+    pub reason: String,
+    /// `file:line` of the statement.
+    pub location: String,
+    /// The finding's message.
+    pub message: String,
+    /// Who ran it: `user@host pid N`.
+    pub approved_by: String,
+    /// When (RFC 3339).
+    pub approved_at: String,
+}

@@ -21,7 +21,7 @@ pub use backfill::{
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, KeyColumn, KeyRange, ReplicaState, TableKey,
 };
 pub use error::{DbError, DbErrorKind};
-pub use history::{Direction, HistoryRecord, RecordKind, State};
+pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
 pub use live::{Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts};
 pub use retry::{backoff, jitter};
 pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};

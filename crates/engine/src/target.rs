@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::time::Duration;
 
-use crate::{DbError, HistoryRecord};
+use crate::{Approval, DbError, HistoryRecord};
 
 /// Timeouts that protect live traffic from a migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,13 @@ pub trait MigrationTarget {
 
     /// Every history row, in insertion order.
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError>;
+
+    /// Appends approvals to the approvals table beside the history (`<history>_approvals`,
+    /// append-only like it), creating it if needed. Call only while holding the runner lock.
+    fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError>;
+
+    /// Every approval, in insertion order (none when the table does not exist yet).
+    fn read_approvals(&mut self) -> Result<Vec<Approval>, DbError>;
 
     /// Takes the lock that lets one runner at a time change the schema, waiting at most `wait`
     /// and calling `on_wait` now and then with whoever holds it. `owner` describes this runner

@@ -13,8 +13,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    jitter, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind,
-    Session, State, Timeouts,
+    jitter, Approval, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    RecordKind, Session, State, Timeouts,
 };
 use mysql::prelude::Queryable;
 use mysql::{params, Conn, Row};
@@ -213,6 +213,110 @@ impl MigrationTarget for MysqlTarget {
             self.conn.query_drop(sql).map_err(db_error)?;
         }
         Ok(())
+    }
+
+    fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError> {
+        let name = format!("{}_approvals", self.history_table);
+        let table = quote_ident(&name);
+        let exists: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (&name,),
+            )
+            .map_err(db_error)?;
+        if exists.unwrap_or(0) == 0 {
+            let message = "the cutover approvals are append-only";
+            for sql in [
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (
+                        id          BIGINT AUTO_INCREMENT PRIMARY KEY,
+                        version     VARCHAR(255),
+                        name        VARCHAR(1024) NOT NULL,
+                        rule        VARCHAR(128) NOT NULL,
+                        how         VARCHAR(16) NOT NULL CHECK (how IN ('ignore', 'allow-unsafe')),
+                        reason      TEXT NOT NULL,
+                        location    VARCHAR(2048) NOT NULL,
+                        message     TEXT NOT NULL,
+                        approved_by VARCHAR(1024) NOT NULL,
+                        db_user     VARCHAR(255) NOT NULL,
+                        approved_at VARCHAR(40) NOT NULL
+                    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+                ),
+                format!(
+                    "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'",
+                    quote_ident(&format!("{name}_no_update"))
+                ),
+                format!(
+                    "CREATE TRIGGER {} BEFORE DELETE ON {table} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'",
+                    quote_ident(&format!("{name}_no_delete"))
+                ),
+            ] {
+                self.conn.query_drop(sql).map_err(db_error)?;
+            }
+        }
+        let sql = format!(
+            "INSERT INTO {table} (version, name, rule, how, reason, location, message, approved_by, db_user, approved_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, CURRENT_USER(), ?)"
+        );
+        for a in approvals {
+            self.conn
+                .exec_drop(
+                    &sql,
+                    (
+                        &a.version,
+                        &a.name,
+                        &a.rule,
+                        &a.how,
+                        &a.reason,
+                        &a.location,
+                        &a.message,
+                        &a.approved_by,
+                        &a.approved_at,
+                    ),
+                )
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn read_approvals(&mut self) -> Result<Vec<Approval>, DbError> {
+        let name = format!("{}_approvals", self.history_table);
+        let exists: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (&name,),
+            )
+            .map_err(db_error)?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Row> = self
+            .conn
+            .query(format!(
+                "SELECT id, version, name, rule, how, reason, location, message, approved_by, approved_at FROM {} ORDER BY id",
+                quote_ident(&name)
+            ))
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let text = |idx: usize| row.get::<Option<String>, _>(idx).flatten();
+                Approval {
+                    id: row.get::<Option<i64>, _>(0).flatten().unwrap_or_default(),
+                    version: text(1),
+                    name: text(2).unwrap_or_default(),
+                    rule: text(3).unwrap_or_default(),
+                    how: text(4).unwrap_or_default(),
+                    reason: text(5).unwrap_or_default(),
+                    location: text(6).unwrap_or_default(),
+                    message: text(7).unwrap_or_default(),
+                    approved_by: text(8).unwrap_or_default(),
+                    approved_at: text(9).unwrap_or_default(),
+                }
+            })
+            .collect())
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {

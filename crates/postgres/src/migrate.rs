@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    jitter, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind,
-    Session, State, Timeouts,
+    jitter, Approval, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    RecordKind, Session, State, Timeouts,
 };
 use postgres::{Client, Statement};
 
@@ -232,6 +232,93 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         let mut tx = self.client.transaction().map_err(db_error)?;
         tx.batch_execute(&ddl).map_err(db_error)?;
         tx.commit().map_err(db_error)
+    }
+
+    fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError> {
+        let table = self.history_table.quoted_with_suffix("_approvals");
+        let function = self.history_table.quoted_with_suffix("_append_only");
+        let trigger = quote_ident(&format!("{}_approvals_append_only", self.history_table.name));
+        let mut tx = self.client.transaction().map_err(db_error)?;
+        let exists: bool = tx.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(db_error)?.get(0);
+        if !exists {
+            // The history's append-only function guards this table too.
+            tx.batch_execute(&format!(
+                "CREATE TABLE {table} (
+                    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    version     text,
+                    name        text NOT NULL,
+                    rule        text NOT NULL,
+                    how         text NOT NULL CHECK (how IN ('ignore', 'allow-unsafe')),
+                    reason      text NOT NULL,
+                    location    text NOT NULL,
+                    message     text NOT NULL,
+                    approved_by text NOT NULL,
+                    db_user     text NOT NULL DEFAULT current_user,
+                    approved_at timestamptz NOT NULL
+                );
+                CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
+                    FOR EACH STATEMENT EXECUTE PROCEDURE {function}();"
+            ))
+            .map_err(db_error)?;
+        }
+        let insert = tx
+            .prepare(&format!(
+                "INSERT INTO {table} (version, name, rule, how, reason, location, message, approved_by, approved_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::timestamptz)"
+            ))
+            .map_err(db_error)?;
+        for a in approvals {
+            tx.execute(
+                &insert,
+                &[
+                    &a.version,
+                    &a.name,
+                    &a.rule,
+                    &a.how,
+                    &a.reason,
+                    &a.location,
+                    &a.message,
+                    &a.approved_by,
+                    &a.approved_at,
+                ],
+            )
+            .map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)
+    }
+
+    fn read_approvals(&mut self) -> Result<Vec<Approval>, DbError> {
+        let table = self.history_table.quoted_with_suffix("_approvals");
+        let exists: bool =
+            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&table]).map_err(db_error)?.get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT id, version, name, rule, how, reason, location, message, approved_by, \
+                     to_char(approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM {table} ORDER BY id"
+                ),
+                &[],
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| Approval {
+                id: row.get(0),
+                version: row.get(1),
+                name: row.get(2),
+                rule: row.get(3),
+                how: row.get(4),
+                reason: row.get(5),
+                location: row.get(6),
+                message: row.get(7),
+                approved_by: row.get(8),
+                approved_at: row.get(9),
+            })
+            .collect())
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {

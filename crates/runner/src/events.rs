@@ -17,6 +17,11 @@ pub enum Event<'a> {
         /// How long this runner has waited so far.
         waited: Duration,
     },
+    /// Findings accepted by ignores with a reason, or by `--allow-unsafe`, were recorded.
+    Approved {
+        /// What was accepted.
+        approvals: &'a [cutover_engine::Approval],
+    },
     /// A migration script starts.
     Starting {
         /// The migration.

@@ -5,10 +5,19 @@
 //! ones are judged against the schema the earlier ones built.
 
 use cutover_analysis::{analyze_all, Diagnostic, LintConfig, Linter, Script, Severity};
+use cutover_engine::Approval;
 use cutover_migration::{normalize, Layout, Migration, MigrationKind, MigrationSet};
 
 /// The diagnostics of each migration of `set`, in order.
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migration, Vec<Diagnostic>)> {
+    lint_set_reviewed(set, config).into_iter().map(|(migration, kept, _)| (migration, kept)).collect()
+}
+
+/// One migration's findings: those that stand, and those an ignore accepted (with its reason).
+type Reviewed<'a> = (&'a Migration, Vec<Diagnostic>, Vec<(Diagnostic, String)>);
+
+/// [`lint_set`], also returning each migration's findings accepted by ignores with a reason.
+fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Reviewed<'a>> {
     // Where down scripts are optional by custom (Flyway's undo, sqlx's single files), a project
     // that writes none is not told so for every file; one that writes some is told what is missing.
     let downs_expected = match set.layout {
@@ -33,30 +42,64 @@ pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migr
                 in_transaction: migration.up.settings.transaction,
                 has_down,
             };
-            (migration, linter.lint_analyzed(&script, analyzed))
+            let (kept, accepted) = linter.lint_reviewed(&script, analyzed);
+            (migration, kept, accepted)
         })
         .collect()
 }
 
-/// The error-level findings of the migrations about to run, one line each
-/// (`path:line: error[rule]: message`), against PostgreSQL `pg_version`.
+/// What the gate found in the migrations about to run.
+#[derive(Debug, Default)]
+pub struct Review {
+    /// Error-level findings no ignore accepts, one line each (`path:line: error[rule]: ...`).
+    pub unsafe_findings: Vec<String>,
+    /// Findings to record as approved if the run goes ahead: ignored with a reason, or (with
+    /// `--allow-unsafe`) the unaccepted ones. `approved_by`/`approved_at` are left to the caller.
+    pub approvals: Vec<Approval>,
+}
+
+/// Reviews the migrations about to run (`pending`), linting the whole set for the replay.
+pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, allow_unsafe: bool) -> Review {
+    let mut review = Review::default();
+    let approval = |migration: &Migration, d: &Diagnostic, how: &str, reason: String| Approval {
+        id: 0,
+        version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+        name: migration.name.clone(),
+        rule: d.rule.to_string(),
+        how: how.to_string(),
+        reason,
+        location: format!("{}:{}", migration.up.path.display(), d.line),
+        message: d.message.clone(),
+        approved_by: String::new(),
+        approved_at: String::new(),
+    };
+    for (migration, kept, accepted) in lint_set_reviewed(set, config) {
+        if !pending.iter().any(|p| std::ptr::eq(*p, migration)) {
+            continue;
+        }
+        for (d, reason) in accepted.iter().filter(|(d, _)| d.severity == Severity::Error) {
+            review.approvals.push(approval(migration, d, "ignore", reason.clone()));
+        }
+        for d in kept.iter().filter(|d| d.severity == Severity::Error) {
+            review.unsafe_findings.push(format!(
+                "{}:{}: error[{}]: {} (help: {})",
+                migration.up.path.display(),
+                d.line,
+                d.rule,
+                d.message,
+                d.help
+            ));
+            if allow_unsafe {
+                review.approvals.push(approval(migration, d, "allow-unsafe", "--allow-unsafe".to_string()));
+            }
+        }
+    }
+    review
+}
+
+/// The error-level findings of the migrations about to run that no ignore accepts.
 pub fn unsafe_findings(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<String> {
-    lint_set(set, config)
-        .into_iter()
-        .filter(|(migration, _)| pending.iter().any(|p| std::ptr::eq(*p, *migration)))
-        .flat_map(|(migration, diagnostics)| {
-            diagnostics.into_iter().filter(|d| d.severity == Severity::Error).map(move |d| {
-                format!(
-                    "{}:{}: error[{}]: {} (help: {})",
-                    migration.up.path.display(),
-                    d.line,
-                    d.rule,
-                    d.message,
-                    d.help
-                )
-            })
-        })
-        .collect()
+    review(set, pending, config, false).unsafe_findings
 }
 
 /// The major version in a server version string such as `PostgreSQL 15.8 (Debian 15.8-0+deb12u1)`.

@@ -92,6 +92,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         let history = read_history_if_any(ctx)?;
         let statuses = compute_status(set, &history);
         let plan = plan_up(set, &statuses, options)?;
+        // A dry run records no approval: nothing runs.
         approval_gate(ctx, set, &plan, options)?;
         let mut summary = RunSummary::default();
         for (migration, latest) in plan {
@@ -115,7 +116,12 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
-    approval_gate(ctx, set, &plan, options)?;
+    let approvals = approval_gate(ctx, set, &plan, options)?;
+    if !approvals.is_empty() {
+        // Recorded before anything runs: every risky change in the history has its justification.
+        ctx.target.append_approvals(&approvals).map_err(|e| Error::database("cannot record the approvals", e))?;
+        ctx.reporter.report(Event::Approved { approvals: &approvals });
+    }
     let mut summary = RunSummary::default();
     for (migration, latest) in plan {
         run_script(ctx, set, migration, Direction::Up, latest)?;
@@ -127,14 +133,15 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
 
 /// Refuses the plan when a pending migration has an error-level finding that no ignore with a
 /// reason accepts, unless `--allow-unsafe`. The analysis knows PostgreSQL; other engines pass.
+/// The accepted findings come back, to be recorded as approvals when the run goes ahead.
 fn approval_gate(
     ctx: &Context<'_>,
     set: &MigrationSet,
     plan: &[(&Migration, Option<&HistoryRecord>)],
     options: &UpOptions,
-) -> Result<(), Error> {
-    if options.allow_unsafe || plan.is_empty() {
-        return Ok(());
+) -> Result<Vec<cutover_engine::Approval>, Error> {
+    if plan.is_empty() {
+        return Ok(Vec::new());
     }
     let mut config = ctx.settings.lint.clone();
     // The live server is the truth about which dialect and version's behaviour apply. SQLite,
@@ -153,15 +160,25 @@ fn approval_gate(
                 config.mysql_server = version;
             }
         }
-        _ => return Ok(()),
+        _ => return Ok(Vec::new()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
-    let problems = crate::gate::unsafe_findings(set, &pending, &config);
-    if problems.is_empty() {
-        return Ok(());
+    let review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
+    if review.unsafe_findings.is_empty() || options.allow_unsafe {
+        let approved_by = runner_identity();
+        let approved_at = now_rfc3339();
+        return Ok(review
+            .approvals
+            .into_iter()
+            .map(|a| cutover_engine::Approval {
+                approved_by: approved_by.clone(),
+                approved_at: approved_at.clone(),
+                ..a
+            })
+            .collect());
     }
     Err(Error::Refused(Refusal {
-        problems,
+        problems: review.unsafe_findings,
         advice: "make each statement safe (`cutover explain RULE` says how), or accept it with `-- cutover:ignore RULE reason=\"...\"` on the line before it, or run with --allow-unsafe".to_string(),
     }))
 }

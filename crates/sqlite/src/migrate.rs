@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind, Session, State,
-    Timeouts,
+    Approval, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind,
+    Session, State, Timeouts,
 };
 use rusqlite::{params, Connection};
 
@@ -165,6 +165,89 @@ COMMIT;
             let _ = self.conn.execute_batch("ROLLBACK");
             db_error(err)
         })
+    }
+
+    fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError> {
+        let table = quote_ident(&format!("{}_approvals", self.history_table));
+        let no_update = quote_ident(&format!("{}_approvals_no_update", self.history_table));
+        let no_delete = quote_ident(&format!("{}_approvals_no_delete", self.history_table));
+        let message = "the cutover approvals are append-only";
+        self.conn
+            .execute_batch(&format!(
+                "CREATE TABLE IF NOT EXISTS {table} (
+                    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+                    version     TEXT,
+                    name        TEXT NOT NULL,
+                    rule        TEXT NOT NULL,
+                    how         TEXT NOT NULL CHECK (how IN ('ignore', 'allow-unsafe')),
+                    reason      TEXT NOT NULL,
+                    location    TEXT NOT NULL,
+                    message     TEXT NOT NULL,
+                    approved_by TEXT NOT NULL,
+                    approved_at TEXT NOT NULL
+                );
+                CREATE TRIGGER IF NOT EXISTS {no_update} BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;
+                CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;"
+            ))
+            .map_err(db_error)?;
+        let sql = format!(
+            "INSERT INTO {table} (version, name, rule, how, reason, location, message, approved_by, approved_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        );
+        for a in approvals {
+            self.conn
+                .execute(
+                    &sql,
+                    params![
+                        a.version,
+                        a.name,
+                        a.rule,
+                        a.how,
+                        a.reason,
+                        a.location,
+                        a.message,
+                        a.approved_by,
+                        a.approved_at
+                    ],
+                )
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn read_approvals(&mut self) -> Result<Vec<Approval>, DbError> {
+        let name = format!("{}_approvals", self.history_table);
+        let exists: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [&name], |row| {
+                row.get(0)
+            })
+            .map_err(db_error)?;
+        if exists == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, version, name, rule, how, reason, location, message, approved_by, approved_at FROM {} ORDER BY id",
+            quote_ident(&name)
+        );
+        let mut statement = self.conn.prepare(&sql).map_err(db_error)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(Approval {
+                    id: row.get(0)?,
+                    version: row.get(1)?,
+                    name: row.get(2)?,
+                    rule: row.get(3)?,
+                    how: row.get(4)?,
+                    reason: row.get(5)?,
+                    location: row.get(6)?,
+                    message: row.get(7)?,
+                    approved_by: row.get(8)?,
+                    approved_at: row.get(9)?,
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {

@@ -257,6 +257,11 @@ fn lint_and_the_gate_speak_mysql() {
         "0"
     );
     project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
+    assert_eq!(
+        db.query("SELECT group_concat(concat(rule, ' ', how) ORDER BY id) FROM cutover_history_approvals"),
+        "mysql-copy-algorithm allow-unsafe",
+        "the override is recorded"
+    );
 }
 
 fn wait_for_rows(db: &MyDb, rows: i64) {

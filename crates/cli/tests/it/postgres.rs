@@ -491,3 +491,43 @@ fn up_refuses_unsafe_migrations_until_reviewed() {
     assert_eq!(project.cutover(&db.url).args(["up", "--dry-run"]).output().unwrap().status.code(), Some(1));
     project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
 }
+
+/// Every accepted finding is recorded beside the history, with who, when and why, and
+/// `cutover history` lists them.
+#[test]
+fn approvals_are_recorded_and_listed() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text, bio text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration(
+            "2_index.up.sql",
+            "-- cutover:ignore index-create-blocking reason=\"users is empty until launch\"\nCREATE INDEX users_email ON users (email);\n",
+        )
+        .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    project.cutover(&db.url).args(["up", "--dry-run"]).assert().success();
+    assert_eq!(db.try_query("SELECT count(*) FROM cutover_history_approvals"), None, "a dry run records nothing");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success());
+    assert!(output_text(&output).1.contains("approved error[index-create-blocking]"), "{}", output_text(&output).1);
+    project
+        .migration("3_drop.up.sql", "ALTER TABLE users DROP COLUMN bio;\n")
+        .migration("3_drop.down.sql", "ALTER TABLE users ADD COLUMN bio text;\n");
+    project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(concat_ws(' ', version, rule, how, reason), '; ' ORDER BY id) FROM cutover_history_approvals"),
+        "2 index-create-blocking ignore users is empty until launch; 3 drop-column allow-unsafe --allow-unsafe"
+    );
+    let mut client = db.client();
+    assert!(client.batch_execute("DELETE FROM cutover_history_approvals").is_err(), "append-only");
+
+    let output = project.cutover(&db.url).args(["history", "--format", "json"]).output().unwrap();
+    let history: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(history["approvals"][1]["rule"], "drop-column");
+    assert_eq!(history["approvals"][0]["reason"], "users is empty until launch");
+    assert!(history["approvals"][0]["approved_by"].as_str().unwrap().contains('@'));
+    assert!(history["history"].as_array().unwrap().iter().any(|r| r["version"] == "3" && r["state"] == "applied"));
+    let output = project.cutover(&db.url).arg("history").output().unwrap();
+    assert!(output_text(&output).0.contains("approved findings:"), "{}", output_text(&output).0);
+}
