@@ -168,6 +168,8 @@ pub struct Linter {
     /// The effects of the last script's statements (`None` where one did not parse), as the
     /// schema model completed them: what `plan` and `rehearse` compare with the database.
     last_effects: Vec<Option<Effect>>,
+    /// Whether the last script blocks or rewrites an existing table for a time that grows with it.
+    last_needs_window: bool,
 }
 
 impl Linter {
@@ -186,7 +188,7 @@ impl Linter {
         };
         let runs =
             rules::RULES.iter().map(|rule| config.runs(rule.id) && rule.dialects.contains(&config.dialect)).collect();
-        Linter { config, ctx, runs, last_effects: Vec::new() }
+        Linter { config, ctx, runs, last_effects: Vec::new(), last_needs_window: false }
     }
 
     /// Lints the next migration file: its statements, then its `cutover:ignore` comments.
@@ -199,6 +201,13 @@ impl Linter {
     pub fn set_table_rows(&mut self, rows: BTreeMap<String, i64>, threshold: i64) {
         self.ctx.live_rows = rows;
         self.ctx.large_table_rows = threshold;
+    }
+
+    /// Whether the script linted last blocks writes to, or rewrites, an existing table for a time
+    /// that grows with the table: such migrations wait for a maintenance window when there are
+    /// windows.
+    pub fn last_needs_window(&self) -> bool {
+        self.last_needs_window
     }
 
     /// The effects of the statements of the script linted last, in order (`None` for a
@@ -269,6 +278,7 @@ impl Linter {
         };
         let mut diagnostics = Vec::new();
         self.last_effects.clear();
+        self.last_needs_window = false;
         assert_eq!(analyzed.effects.len(), script.statements.len(), "analyzed from other statements");
         for (statement, effect) in script.statements.iter().zip(analyzed.effects) {
             self.ctx.line = statement.line;
@@ -288,6 +298,7 @@ impl Linter {
             for finding in rules::check_statement(&effect, &self.ctx, wanted) {
                 diagnostics.push(diagnostic(statement.line, finding));
             }
+            self.last_needs_window |= rules::needs_window(&effect, &self.ctx);
             self.ctx.record(&effect);
             self.last_effects.push(Some(effect));
         }

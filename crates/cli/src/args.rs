@@ -63,6 +63,9 @@ pub enum Command {
         /// Apply migrations with error-level findings (see `cutover lint`) that no ignore accepts.
         #[arg(long)]
         allow_unsafe: bool,
+        /// Apply migrations that wait for a maintenance window now; the reason is recorded.
+        #[arg(long, value_name = "REASON")]
+        outside_window: Option<String>,
     },
     /// Revert applied migrations with their down scripts, newest first.
     Down {

@@ -124,12 +124,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let mut out = anstream::stdout();
             match format {
                 Format::Json => render::status_json(&mut out, &statuses)?,
-                Format::Human => render::status_human(
-                    &mut out,
-                    &statuses,
-                    set.layout.name(),
-                    &format!("{} on {url}", settings.dir.display()),
-                )?,
+                Format::Human => {
+                    render::status_human(
+                        &mut out,
+                        &statuses,
+                        set.layout.name(),
+                        &format!("{} on {url}", settings.dir.display()),
+                    )?;
+                    let (waiting, next) = cutover_runner::waiting_for_window(&set, &statuses, &settings);
+                    if !waiting.is_empty() {
+                        let next = next
+                            .map_or_else(String::new, |t| format!(" (next opens {})", humantime::format_rfc3339(t)));
+                        writeln!(out, "waiting for a maintenance window{next}: {}", waiting.join(", "))?;
+                    }
+                }
             }
             Ok(ExitStatus::Success)
         }
@@ -143,10 +151,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             render::problems(&mut anstream::stdout(), &problems, format == Format::Json)?;
             Ok(if problems.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
         }
-        Command::Up { to, dry_run, allow_out_of_order, allow_unsafe } => {
+        Command::Up { to, dry_run, allow_out_of_order, allow_unsafe, outside_window } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
-            let options = UpOptions { to, dry_run, allow_out_of_order, allow_unsafe };
+            let options = UpOptions { to, dry_run, allow_out_of_order, allow_unsafe, outside_window };
             let mut reporter = TerminalReporter::new(&url);
             let summary = with_url(
                 &url,

@@ -63,6 +63,7 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
                         "dependents": s.dependents.iter().map(|(on, d)| json!({"on": on, "kind": d.kind, "name": d.name})).collect::<Vec<_>>(),
                         "queries": s.queries.as_ref().map(|qs| qs.iter().map(|(on, q)| json!({"on": on, "query": q.query, "calls": q.calls})).collect::<Vec<_>>()),
                     })).collect::<Vec<_>>(),
+                    "waits_for_window": m.waits_for_window,
                     "diagnostics": m.diagnostics.iter().map(|d| json!({
                         "rule": d.rule, "severity": d.severity.name(), "line": d.line,
                         "message": d.message, "help": d.help, "table": d.table, "lock": d.lock.map(|l| l.name()),
@@ -81,6 +82,9 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
         }
         for m in &plan.migrations {
             writeln!(out, "{bold}{}{bold:#}  ({})", m.label, m.path.display())?;
+            if let Some(next) = &m.waits_for_window {
+                writeln!(out, "  waits for a maintenance window (next opens {next})")?;
+            }
             for s in &m.statements {
                 writeln!(out, "  {dim}{:>4}{dim:#}  {}", s.line, head(&s.sql))?;
                 for (rel, mode) in s.effect.iter().flat_map(|e| e.locks.iter()) {

@@ -171,7 +171,8 @@ pub struct Approval {
     pub name: String,
     /// The rule whose finding was accepted.
     pub rule: String,
-    /// `ignore` (a `cutover:ignore` comment with a reason) or `allow-unsafe` (the flag).
+    /// `ignore` (a `cutover:ignore` comment with a reason), `allow-unsafe` (the flag) or
+    /// `outside-window` (a heavy migration run outside every maintenance window).
     pub how: String,
     /// Why: the ignore's reason, or the flag.
     pub reason: String,

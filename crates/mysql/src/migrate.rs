@@ -234,7 +234,7 @@ impl MigrationTarget for MysqlTarget {
                         version     VARCHAR(255),
                         name        VARCHAR(1024) NOT NULL,
                         rule        VARCHAR(128) NOT NULL,
-                        how         VARCHAR(16) NOT NULL CHECK (how IN ('ignore', 'allow-unsafe')),
+                        how         VARCHAR(16) NOT NULL CHECK (how IN ('ignore', 'allow-unsafe', 'outside-window')),
                         reason      TEXT NOT NULL,
                         location    VARCHAR(2048) NOT NULL,
                         message     TEXT NOT NULL,

@@ -248,7 +248,7 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
                     version     text,
                     name        text NOT NULL,
                     rule        text NOT NULL,
-                    how         text NOT NULL CHECK (how IN ('ignore', 'allow-unsafe')),
+                    how         text NOT NULL CHECK (how IN ('ignore', 'allow-unsafe', 'outside-window')),
                     reason      text NOT NULL,
                     location    text NOT NULL,
                     message     text NOT NULL,

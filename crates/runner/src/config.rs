@@ -5,9 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use std::time::SystemTime;
 
 use cutover_analysis::{Dialect, LintConfig, Severity};
 use cutover_migration::{parse_duration, Layout};
+
+use crate::policy::Window;
 use serde::Deserialize;
 
 /// The schema of `cutover.toml`. Unknown keys are errors, so that a typo is not ignored.
@@ -36,6 +39,18 @@ pub struct ConfigFile {
     pub runner_lock_wait: Option<String>,
     /// How `cutover lint` and the approval gate of `up` judge migrations.
     pub lint: Option<LintSection>,
+    /// When heavy migrations may run.
+    pub policy: Option<PolicySection>,
+}
+
+/// `[policy]` in `cutover.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySection {
+    /// Maintenance windows, e.g. `["Sat 02:00-05:00 UTC"]`: migrations that block or rewrite
+    /// existing tables run only inside one.
+    #[serde(default)]
+    pub windows: Vec<String>,
 }
 
 /// `[lint]` in `cutover.toml`.
@@ -94,6 +109,11 @@ pub struct Settings {
     pub runner_lock_wait: Duration,
     /// How migrations are linted (`[lint]`).
     pub lint: LintConfig,
+    /// Maintenance windows (`[policy] windows`); none: any time.
+    pub windows: Vec<Window>,
+    /// The time to take as now (`CUTOVER_NOW`, RFC 3339): for rehearsing a window policy, and
+    /// for tests. `None`: the clock.
+    pub now: Option<SystemTime>,
 }
 
 impl Default for Settings {
@@ -109,6 +129,8 @@ impl Default for Settings {
             retry_backoff: Duration::from_secs(1),
             runner_lock_wait: Duration::from_secs(600),
             lint: LintConfig::default(),
+            windows: Vec::new(),
+            now: None,
         }
     }
 }
@@ -196,9 +218,23 @@ impl Settings {
                 dialect_given = lint.dialect.is_some();
                 settings.lint = lint_config(lint, &origin)?;
             }
+            if let Some(policy) = file.policy {
+                settings.windows = policy
+                    .windows
+                    .iter()
+                    .map(|w| Window::parse(w))
+                    .collect::<Result<_, _>>()
+                    .map_err(|message| ConfigError::BadValue { origin: origin("policy.windows"), message })?;
+            }
         }
 
         let env_origin = |key: &str| format!("environment variable CUTOVER_{}", key.to_ascii_uppercase());
+        if let Some(now) = env("CUTOVER_NOW") {
+            settings.now = Some(humantime::parse_rfc3339_weak(&now).map_err(|err| ConfigError::BadValue {
+                origin: env_origin("now"),
+                message: format!("`{now}` is not a time such as 2026-11-28T03:00:00Z: {err}"),
+            })?);
+        }
         if let Some(dir) = env("CUTOVER_DIR") {
             settings.dir = PathBuf::from(dir);
         }

@@ -10,11 +10,12 @@ use cutover_migration::{normalize, Layout, Migration, MigrationKind, MigrationSe
 
 /// The diagnostics of each migration of `set`, in order.
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migration, Vec<Diagnostic>)> {
-    lint_set_reviewed(set, config).into_iter().map(|(migration, kept, _)| (migration, kept)).collect()
+    lint_set_reviewed(set, config).into_iter().map(|(migration, kept, _, _)| (migration, kept)).collect()
 }
 
-/// One migration's findings: those that stand, and those an ignore accepted (with its reason).
-type Reviewed<'a> = (&'a Migration, Vec<Diagnostic>, Vec<(Diagnostic, String)>);
+/// One migration's findings: those that stand, those an ignore accepted (with its reason), and
+/// whether it needs a maintenance window.
+type Reviewed<'a> = (&'a Migration, Vec<Diagnostic>, Vec<(Diagnostic, String)>, bool);
 
 /// [`lint_set`], also returning each migration's findings accepted by ignores with a reason.
 fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Reviewed<'a>> {
@@ -43,7 +44,7 @@ fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Revi
                 has_down,
             };
             let (kept, accepted) = linter.lint_reviewed(&script, analyzed);
-            (migration, kept, accepted)
+            (migration, kept, accepted, linter.last_needs_window())
         })
         .collect()
 }
@@ -56,6 +57,9 @@ pub struct Review {
     /// Findings to record as approved if the run goes ahead: ignored with a reason, or (with
     /// `--allow-unsafe`) the unaccepted ones. `approved_by`/`approved_at` are left to the caller.
     pub approvals: Vec<Approval>,
+    /// The migrations about to run that block or rewrite existing tables (they wait for a
+    /// maintenance window when there are windows).
+    pub need_window: Vec<String>,
 }
 
 /// Reviews the migrations about to run (`pending`), linting the whole set for the replay.
@@ -73,9 +77,12 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         approved_by: String::new(),
         approved_at: String::new(),
     };
-    for (migration, kept, accepted) in lint_set_reviewed(set, config) {
+    for (migration, kept, accepted, needs_window) in lint_set_reviewed(set, config) {
         if !pending.iter().any(|p| std::ptr::eq(*p, migration)) {
             continue;
+        }
+        if needs_window {
+            review.need_window.push(migration.label());
         }
         for (d, reason) in accepted.iter().filter(|(d, _)| d.severity == Severity::Error) {
             review.approvals.push(approval(migration, d, "ignore", reason.clone()));

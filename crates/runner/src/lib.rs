@@ -16,17 +16,20 @@ mod error;
 mod events;
 mod gate;
 mod plan;
+mod policy;
 mod rehearse;
 mod run;
 mod status;
 
 pub use config::{
-    check_pg_version, parse_assume_runner, read_config_file, ConfigError, ConfigFile, LintSection, Overrides, Settings,
+    check_pg_version, parse_assume_runner, read_config_file, ConfigError, ConfigFile, LintSection, Overrides,
+    PolicySection, Settings,
 };
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{lint_set, unsafe_findings};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
+pub use policy::{waiting_for_window, window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};
 pub use run::{
     baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget, RunSummary, UpOptions,

@@ -51,6 +51,9 @@ pub struct MigrationPlan {
     pub statements: Vec<StatementPlan>,
     /// The findings, their severity scaled by the sizes of the tables they concern.
     pub diagnostics: Vec<Diagnostic>,
+    /// When it blocks or rewrites existing tables and no maintenance window is open: when the
+    /// next one opens (RFC 3339), or empty when none will.
+    pub waits_for_window: Option<String>,
 }
 
 /// One statement of a pending migration, on this database.
@@ -123,6 +126,9 @@ pub fn plan(
     };
     let rate = measured_scan_rate.unwrap_or(DEFAULT_SCAN_RATE);
 
+    let now = settings.now.unwrap_or_else(std::time::SystemTime::now);
+    let (window_open, next_window) = crate::policy::window_state(&settings.windows, now);
+    let window_closed = !settings.windows.is_empty() && !window_open;
     let mut migrations = Vec::new();
     for (idx, migration) in set.migrations.iter().enumerate() {
         let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
@@ -136,6 +142,8 @@ pub fn plan(
         if !pending.contains(&idx) {
             continue;
         }
+        let waits_for_window = (window_closed && linter.last_needs_window())
+            .then(|| next_window.map(|t| humantime::format_rfc3339(t).to_string()).unwrap_or_default());
         for d in &mut diagnostics {
             scale_by_size(d, &facts, options);
         }
@@ -179,6 +187,7 @@ pub fn plan(
             path: migration.up.path.clone(),
             statements,
             diagnostics,
+            waits_for_window,
         });
     }
     Ok(Plan { migrations, measured_scan_rate })

@@ -33,6 +33,8 @@ pub struct UpOptions {
     pub allow_out_of_order: bool,
     /// Apply migrations with error-level findings that no `cutover:ignore` accepts.
     pub allow_unsafe: bool,
+    /// Apply migrations that wait for a maintenance window now, for this reason (recorded).
+    pub outside_window: Option<String>,
 }
 
 /// Options of `down`.
@@ -163,7 +165,48 @@ fn approval_gate(
         _ => return Ok(Vec::new()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
-    let review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
+    let mut review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
+    if !ctx.settings.windows.is_empty() && !review.need_window.is_empty() {
+        let now = ctx.settings.now.unwrap_or_else(SystemTime::now);
+        let (open, next) = crate::policy::window_state(&ctx.settings.windows, now);
+        match (&options.outside_window, open) {
+            (_, true) => {}
+            (Some(reason), false) => {
+                for label in &review.need_window {
+                    let Some(migration) = pending.iter().find(|m| &m.label() == label) else { continue };
+                    review.approvals.push(cutover_engine::Approval {
+                        id: 0,
+                        version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+                        name: migration.name.clone(),
+                        rule: "maintenance-window".to_string(),
+                        how: "outside-window".to_string(),
+                        reason: reason.clone(),
+                        location: migration.up.path.display().to_string(),
+                        message: "blocks or rewrites existing tables outside every maintenance window".to_string(),
+                        approved_by: String::new(),
+                        approved_at: String::new(),
+                    });
+                }
+            }
+            (None, false) => {
+                let next = next.map_or_else(String::new, |t| format!(" (next opens {})", humantime::format_rfc3339(t)));
+                let windows: Vec<String> = ctx.settings.windows.iter().map(ToString::to_string).collect();
+                return Err(Error::Refused(Refusal {
+                    problems: review
+                        .need_window
+                        .iter()
+                        .map(|label| {
+                            format!("{label} blocks or rewrites existing tables: it waits for a maintenance window{next}")
+                        })
+                        .collect(),
+                    advice: format!(
+                        "run it inside a window ({}), or now with --outside-window \"REASON\" (recorded in `cutover history`)",
+                        windows.join(", ")
+                    ),
+                }));
+            }
+        }
+    }
     if review.unsafe_findings.is_empty() || options.allow_unsafe {
         let approved_by = runner_identity();
         let approved_at = now_rfc3339();

@@ -179,7 +179,7 @@ COMMIT;
                     version     TEXT,
                     name        TEXT NOT NULL,
                     rule        TEXT NOT NULL,
-                    how         TEXT NOT NULL CHECK (how IN ('ignore', 'allow-unsafe')),
+                    how         TEXT NOT NULL CHECK (how IN ('ignore', 'allow-unsafe', 'outside-window')),
                     reason      TEXT NOT NULL,
                     location    TEXT NOT NULL,
                     message     TEXT NOT NULL,

@@ -432,6 +432,16 @@ pub(crate) fn check_migration(ctx: &Context, wanted: impl Fn(usize) -> bool) -> 
     findings
 }
 
+/// Whether the statement blocks writes to (or rewrites) a table that existed before the
+/// migration for a time that grows with the table: what maintenance windows are for.
+pub(crate) fn needs_window(effect: &Effect, ctx: &Context) -> bool {
+    let existing = effect.locks.first().is_some_and(|(table, _)| !table.is_empty() && !ctx.is_new(table));
+    if let Some(ddl) = &effect.mysql {
+        return existing && ddl.ddl && (ddl.algorithm == Some(crate::Algorithm::Copy) || !ddl.concurrent_dml);
+    }
+    (blocks_writes_on_existing(effect, ctx) && is_long_on_existing(effect, ctx)) || (existing && effect.rewrites)
+}
+
 /// Whether the statement takes a lock that blocks writes on a table that existed before the
 /// migration.
 pub(crate) fn blocks_writes_on_existing(effect: &Effect, ctx: &Context) -> bool {

@@ -531,3 +531,62 @@ fn approvals_are_recorded_and_listed() {
     let output = project.cutover(&db.url).arg("history").output().unwrap();
     assert!(output_text(&output).0.contains("approved findings:"), "{}", output_text(&output).0);
 }
+
+/// Maintenance windows, with the clock injected through CUTOVER_NOW: a migration that blocks or
+/// rewrites an existing table waits for a window; a light one does not; `--outside-window`
+/// runs it now and the reason is recorded.
+#[test]
+fn heavy_migrations_wait_for_a_maintenance_window() {
+    let db = PgDb::new();
+    let project = Project::new();
+    std::fs::write(project.path("cutover.toml"), "[policy]\nwindows = [\"Sat 02:00-05:00 UTC\"]\n").unwrap();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n");
+    let wednesday = "2026-11-25T12:00:00Z";
+    let saturday = "2026-11-28T03:00:00Z";
+    let cutover = |now: &str| {
+        let mut cmd = project.cutover(&db.url);
+        cmd.args(["--config", "cutover.toml"]).env("CUTOVER_NOW", now);
+        cmd
+    };
+    cutover(wednesday).arg("up").assert().success();
+    project
+        .migration(
+            "2_index.up.sql",
+            "-- cutover:ignore index-create-blocking reason=\"small table\"\nCREATE INDEX users_email ON users (email);\n",
+        )
+        .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    let output = cutover(wednesday).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 index blocks or rewrites existing tables: it waits for a maintenance window (next opens 2026-11-28T02:00:00Z)"), "{stderr}");
+    let (stdout, _) = output_text(&cutover(wednesday).arg("status").output().unwrap());
+    assert!(stdout.contains("waiting for a maintenance window (next opens 2026-11-28T02:00:00Z): 2 index"), "{stdout}");
+    let plan: Value =
+        serde_json::from_slice(&cutover(wednesday).args(["plan", "--format", "json"]).output().unwrap().stdout)
+            .unwrap();
+    assert_eq!(plan["migrations"][0]["waits_for_window"], "2026-11-28T02:00:00Z");
+
+    cutover(saturday).arg("up").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'users_email'"), "1");
+
+    // A light migration runs any time; a heavy one outside the window only with a reason.
+    project
+        .migration("3_bio.up.sql", "ALTER TABLE users ADD COLUMN bio text;\n")
+        .migration("3_bio.down.sql", "ALTER TABLE users DROP COLUMN bio;\n");
+    cutover(wednesday).arg("up").assert().success();
+    project
+        .migration(
+            "4_check.up.sql",
+            "-- cutover:ignore constraint-not-valid-missing reason=\"checked in staging\"\nALTER TABLE users ADD CONSTRAINT email_at CHECK (email LIKE '%@%');\n",
+        )
+        .migration("4_check.down.sql", "ALTER TABLE users DROP CONSTRAINT email_at;\n");
+    cutover(wednesday).args(["up", "--outside-window", "incident 4711 needs it now"]).assert().success();
+    assert_eq!(
+        db.query(
+            "SELECT concat_ws(' ', version, how, reason) FROM cutover_history_approvals WHERE how = 'outside-window'"
+        ),
+        "4 outside-window incident 4711 needs it now"
+    );
+}
