@@ -327,13 +327,9 @@ pub(crate) fn connect_postgres(url: &DatabaseUrl, history_table: &str) -> Result
     cutover_postgres::connect(url, &options)
 }
 
-/// Connects to the engine the URL names.
+/// Connects to the engine the URL names (the same dispatch an embedding application uses).
 pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<Box<dyn MigrationTarget>, DbError> {
-    match url.scheme() {
-        Scheme::Postgres => Ok(Box::new(connect_postgres(url, history_table)?)),
-        Scheme::Sqlite => Ok(Box::new(cutover_sqlite::connect(url, history_table)?)),
-        Scheme::Mysql => Ok(Box::new(cutover_mysql::connect(url, history_table)?)),
-    }
+    cutover_embed::connect(url, history_table)
 }
 
 /// Turns a runner error into an exit error, with every trace of the URL's password removed.

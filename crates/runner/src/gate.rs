@@ -10,12 +10,21 @@ use cutover_migration::{normalize, Layout, Migration, MigrationKind, MigrationSe
 
 /// The diagnostics of each migration of `set`, in order.
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migration, Vec<Diagnostic>)> {
-    lint_set_reviewed(set, config).into_iter().map(|(migration, kept, _, _)| (migration, kept)).collect()
+    lint_set_reviewed(set, config).into_iter().map(|r| (r.migration, r.kept)).collect()
 }
 
-/// One migration's findings: those that stand, those an ignore accepted (with its reason), and
-/// whether it needs a maintenance window.
-type Reviewed<'a> = (&'a Migration, Vec<Diagnostic>, Vec<(Diagnostic, String)>, bool);
+/// One migration, linted in its place in the set.
+struct Reviewed<'a> {
+    migration: &'a Migration,
+    /// The findings that stand.
+    kept: Vec<Diagnostic>,
+    /// The findings an ignore accepted, with its reason.
+    accepted: Vec<(Diagnostic, String)>,
+    /// Whether it blocks or rewrites existing tables for a time that grows with them.
+    needs_window: bool,
+    /// Whether it destroys data or breaks code that uses the old schema.
+    breaks_old_code: bool,
+}
 
 /// [`lint_set`], also returning each migration's findings accepted by ignores with a reason.
 fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Reviewed<'a>> {
@@ -44,7 +53,9 @@ fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Revi
                 has_down,
             };
             let (kept, accepted) = linter.lint_reviewed(&script, analyzed);
-            (migration, kept, accepted, linter.last_needs_window())
+            let breaks_old_code =
+                linter.last_effects().iter().flatten().any(|e| e.destructive || e.backward_incompatible);
+            Reviewed { migration, kept, accepted, needs_window: linter.last_needs_window(), breaks_old_code }
         })
         .collect()
 }
@@ -77,7 +88,7 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         approved_by: String::new(),
         approved_at: String::new(),
     };
-    for (migration, kept, accepted, needs_window) in lint_set_reviewed(set, config) {
+    for Reviewed { migration, kept, accepted, needs_window, .. } in lint_set_reviewed(set, config) {
         if !pending.iter().any(|p| std::ptr::eq(*p, migration)) {
             continue;
         }
@@ -102,6 +113,36 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         }
     }
     review
+}
+
+/// Why each of the migrations about to run may not run while the application serves traffic:
+/// an error-level finding no ignore accepts, a blocking or rewriting operation on an existing
+/// table, or a change that destroys data or breaks code still on the old schema. An empty list
+/// means it may. In `pending`'s order.
+pub fn startup_review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<(String, Vec<String>)> {
+    let mut reviewed: Vec<Reviewed<'_>> = lint_set_reviewed(set, config)
+        .into_iter()
+        .filter(|r| pending.iter().any(|p| std::ptr::eq(*p, r.migration)))
+        .collect();
+    reviewed.sort_by_key(|r| pending.iter().position(|p| std::ptr::eq(*p, r.migration)));
+    reviewed
+        .into_iter()
+        .map(|r| {
+            let mut reasons: Vec<String> = r
+                .kept
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| format!("error[{}] at line {}: {}", d.rule, d.line, d.message))
+                .collect();
+            if r.needs_window {
+                reasons.push("blocks or rewrites an existing table for a time that grows with it".to_string());
+            }
+            if r.breaks_old_code {
+                reasons.push("destroys data or breaks code that still uses the old schema".to_string());
+            }
+            (r.migration.label(), reasons)
+        })
+        .collect()
 }
 
 /// The error-level findings of the migrations about to run that no ignore accepts.

@@ -25,9 +25,10 @@ pub use config::{
     check_pg_version, parse_assume_runner, read_config_file, ConfigError, ConfigFile, LintSection, Overrides,
     PolicySection, Settings,
 };
+pub use cutover_analysis::Dialect;
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
-pub use gate::{lint_set, unsafe_findings};
+pub use gate::{lint_set, startup_review, unsafe_findings};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{waiting_for_window, window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};
