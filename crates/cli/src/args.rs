@@ -136,6 +136,12 @@ pub enum Command {
     },
     /// Update a table in small, throttled, resumable batches.
     Backfill(BackfillArgs),
+    /// Take over another tool's history: record every migration it applied as baselined.
+    Adopt {
+        /// flyway, sqlx, golang-migrate, dbmate, goose or diesel.
+        #[arg(long = "from", value_name = "TOOL")]
+        tool: cutover_runner::Tool,
+    },
     /// Adopt an existing database: count every migration up to VERSION as applied.
     Baseline {
         /// The newest version the database already has.

@@ -87,6 +87,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             lint::run(&settings, &paths, format)
         }
         Command::Explain { rule } => lint::explain(&rule),
+        Command::Adopt { tool } => {
+            let set = read_migrations(&settings)?;
+            let url = database_url(&settings)?;
+            let history_table = &settings.history_table;
+            let summary = match url.scheme() {
+                Scheme::Postgres => {
+                    let mut target = connect_postgres(&url, history_table).map_err(|err| connect_error(&url, &err))?;
+                    cutover_runner::adopt(&mut target, &settings, &set, tool)
+                }
+                Scheme::Mysql => {
+                    let mut target =
+                        cutover_mysql::connect(&url, history_table).map_err(|err| connect_error(&url, &err))?;
+                    cutover_runner::adopt(&mut target, &settings, &set, tool)
+                }
+                Scheme::Sqlite => {
+                    let mut target =
+                        cutover_sqlite::connect(&url, history_table).map_err(|err| connect_error(&url, &err))?;
+                    cutover_runner::adopt(&mut target, &settings, &set, tool)
+                }
+            };
+            let summary = with_url(&url, summary)?;
+            writeln!(
+                anstream::stdout(),
+                "adopted {} migration(s) from {tool}: {}; `cutover up` continues from here",
+                summary.adopted.len(),
+                summary.adopted.join(", ")
+            )?;
+            Ok(ExitStatus::Success)
+        }
         Command::History { format } => {
             let (url, mut target) = open(&settings)?;
             let unreadable =

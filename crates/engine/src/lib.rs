@@ -24,5 +24,5 @@ pub use error::{DbError, DbErrorKind};
 pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
 pub use live::{Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts};
 pub use retry::{backoff, jitter};
-pub use target::{LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
+pub use target::{AdoptTarget, Inspect, LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

@@ -37,6 +37,20 @@ pub trait Session {
     fn append_history(&mut self, record: &HistoryRecord) -> Result<(), DbError>;
 }
 
+/// Reading another tool's tables, as text: what `cutover adopt` needs to take over a history.
+pub trait Inspect {
+    /// Whether a table of that (unqualified) name exists where the database looks first.
+    fn table_exists(&mut self, name: &str) -> Result<bool, DbError>;
+
+    /// Runs a query and returns every value as text (`None` for NULL), row by row.
+    fn select_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError>;
+}
+
+/// A database that can be migrated and read as text (`cutover adopt`).
+pub trait AdoptTarget: MigrationTarget + Inspect {}
+
+impl<T: MigrationTarget + Inspect> AdoptTarget for T {}
+
 /// A database that migrations run against: one connection, plus whatever the runner lock needs.
 pub trait MigrationTarget {
     /// The engine's name, e.g. `postgres`.

@@ -452,6 +452,38 @@ fn lock_holder(conn: &mut Conn, name: &str) -> Result<LockHolder, DbError> {
     })
 }
 
+impl cutover_engine::Inspect for MysqlTarget {
+    fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
+                (name,),
+            )
+            .map_err(db_error)?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    fn select_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        let rows: Vec<Row> = self.conn.query(sql).map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|idx| match row.as_ref(idx) {
+                        None | Some(mysql::Value::NULL) => None,
+                        Some(mysql::Value::Bytes(bytes)) => Some(match std::str::from_utf8(bytes) {
+                            Ok(text) => text.to_string(),
+                            Err(_) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                        }),
+                        Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::causes_implicit_commit;

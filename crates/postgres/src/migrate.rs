@@ -533,6 +533,28 @@ fn describe_holder(holder: &LockHolder) -> String {
     }
 }
 
+impl cutover_engine::Inspect for PgTarget {
+    fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
+        let row =
+            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_ident(name)]).map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    fn select_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        // The simple protocol returns every value as text, whatever its type.
+        let messages = self.client.simple_query(sql).map_err(db_error)?;
+        Ok(messages
+            .iter()
+            .filter_map(|message| match message {
+                postgres::SimpleQueryMessage::Row(row) => {
+                    Some((0..row.len()).map(|idx| row.get(idx).map(str::to_string)).collect())
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::concurrent_index_name;

@@ -11,6 +11,7 @@
 //! reads configuration only as resolved [`Settings`].
 #![deny(missing_docs)]
 
+mod adopt;
 mod config;
 mod error;
 mod events;
@@ -21,6 +22,7 @@ mod rehearse;
 mod run;
 mod status;
 
+pub use adopt::{adopt, AdoptSummary, Tool};
 pub use config::{
     check_pg_version, parse_assume_runner, read_config_file, ConfigError, ConfigFile, LintSection, Overrides,
     PolicySection, Settings,

@@ -342,7 +342,7 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
         .map_err(|e| Error::database("cannot record the baseline", e))
 }
 
-const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 const TAMPER_ADVICE: &str = "an applied migration is history: restore its file exactly as it was applied and put the change in a new migration; `cutover validate` lists every difference";
 
@@ -354,7 +354,7 @@ pub(crate) fn read_history_if_any(ctx: &mut Context<'_>) -> Result<Vec<HistoryRe
     ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))
 }
 
-fn acquire_lock(ctx: &mut Context<'_>) -> Result<cutover_engine::LockGuard, Error> {
+pub(crate) fn acquire_lock(ctx: &mut Context<'_>) -> Result<cutover_engine::LockGuard, Error> {
     let started = Instant::now();
     let owner = format!("cutover {TOOL_VERSION} {} since {}", runner_identity(), now_rfc3339());
     let reporter = &mut *ctx.reporter;
@@ -454,7 +454,7 @@ pub(crate) fn plan_up<'a>(
     Ok(plan)
 }
 
-fn timeouts(settings: &Settings, script: &ScriptSettings) -> Timeouts {
+pub(crate) fn timeouts(settings: &Settings, script: &ScriptSettings) -> Timeouts {
     Timeouts {
         lock_timeout: script.lock_timeout.unwrap_or(settings.lock_timeout),
         statement_timeout: script.statement_timeout.unwrap_or(settings.statement_timeout),
@@ -707,7 +707,7 @@ fn record_failure(
     }))
 }
 
-fn relative_path(set: &MigrationSet, path: &Path) -> String {
+pub(crate) fn relative_path(set: &MigrationSet, path: &Path) -> String {
     path.strip_prefix(&set.dir).unwrap_or(path).display().to_string()
 }
 

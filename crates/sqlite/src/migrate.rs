@@ -404,3 +404,36 @@ fn read_holder(file: &mut File) -> LockHolder {
         _ => LockHolder { description: "another process".to_string(), since: None },
     }
 }
+
+impl cutover_engine::Inspect for SqliteTarget {
+    fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|n| n > 0)
+            .map_err(db_error)
+    }
+
+    fn select_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, DbError> {
+        use rusqlite::types::ValueRef;
+        let mut statement = self.conn.prepare(sql).map_err(db_error)?;
+        let n = statement.column_count();
+        let rows = statement
+            .query_map([], |row| {
+                (0..n)
+                    .map(|idx| {
+                        Ok(match row.get_ref(idx)? {
+                            ValueRef::Null => None,
+                            ValueRef::Integer(i) => Some(i.to_string()),
+                            ValueRef::Real(f) => Some(f.to_string()),
+                            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                            ValueRef::Blob(b) => Some(b.iter().map(|byte| format!("{byte:02x}")).collect()),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, rusqlite::Error>>()
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+    }
+}

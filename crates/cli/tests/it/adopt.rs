@@ -1,0 +1,194 @@
+//! `cutover adopt --from TOOL`: each tool's history table as the tool creates it (per its
+//! documentation), adopted, and `cutover up` continuing with no migration applied twice.
+
+use crate::util::{output_text, MyDb, PgDb, Project};
+
+const A: &str = "CREATE TABLE a (id int);\n";
+const B: &str = "CREATE TABLE b (id int);\n";
+const C: &str = "CREATE TABLE c (id int);\n";
+/// Flyway's CRC-32 and sqlx's SHA-384 of A and B (computed with Python's zlib and hashlib).
+const FLYWAY_A: i32 = -623083431;
+const FLYWAY_B: i32 = 1128195672;
+const SQLX_A: &str = "52dcffb424aeb77cd96de966de88547001ad9656d3d53e03c8907e0f31653840336ff6b02aeb25a48ef7d46e1ce5f7f9";
+const SQLX_B: &str = "dae284ff0ef19c762649405a7cd006569fb78697bf503d9d1286e420da5ef8443a8b9429010ec8e0b0272a3530ea52bf";
+
+/// Writes migrations a, b, c in `layout`, returns the project.
+fn project(layout: &str) -> Project {
+    let project = Project::new();
+    match layout {
+        "flyway" => {
+            project.migration("V1__a.sql", A).migration("V2__b.sql", B).migration("V3__c.sql", C);
+        }
+        "sqlx" => {
+            project.migration("1_a.sql", A).migration("2_b.sql", B).migration("3_c.sql", C);
+        }
+        "golang-migrate" => {
+            for (v, n, sql) in [(1, "a", A), (2, "b", B), (3, "c", C)] {
+                project
+                    .migration(&format!("{v}_{n}.up.sql"), sql)
+                    .migration(&format!("{v}_{n}.down.sql"), &format!("DROP TABLE {n};\n"));
+            }
+        }
+        "dbmate" => {
+            for (v, n, sql) in [("20240101000001", "a", A), ("20240101000002", "b", B), ("20240101000003", "c", C)] {
+                project.migration(
+                    &format!("{v}_{n}.sql"),
+                    &format!("-- migrate:up\n{sql}\n-- migrate:down\nDROP TABLE {n};\n"),
+                );
+            }
+        }
+        "goose" => {
+            for (v, n, sql) in [("00001", "a", A), ("00002", "b", B), ("00003", "c", C)] {
+                project.migration(
+                    &format!("{v}_{n}.sql"),
+                    &format!("-- +goose Up\n{sql}\n-- +goose Down\nDROP TABLE {n};\n"),
+                );
+            }
+        }
+        "diesel" => {
+            for (v, n, sql) in
+                [("2024-01-01-000001", "a", A), ("2024-01-01-000002", "b", B), ("2024-01-01-000003", "c", C)]
+            {
+                project
+                    .migration(&format!("{v}_{n}/up.sql"), sql)
+                    .migration(&format!("{v}_{n}/down.sql"), &format!("DROP TABLE {n};\n"));
+            }
+        }
+        other => panic!("{other}"),
+    }
+    project
+}
+
+/// The tool's own table and rows after it applied a and b (the tables a and b exist too).
+fn tool_history(tool: &str) -> String {
+    let created = "CREATE TABLE a (id int); CREATE TABLE b (id int); ";
+    let history = match tool {
+        "flyway" => format!(
+            "CREATE TABLE flyway_schema_history (installed_rank INT NOT NULL PRIMARY KEY, version VARCHAR(50), \
+             description VARCHAR(200) NOT NULL, type VARCHAR(20) NOT NULL, script VARCHAR(1000) NOT NULL, checksum INTEGER, \
+             installed_by VARCHAR(100) NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT now(), execution_time INTEGER NOT NULL, \
+             success BOOLEAN NOT NULL); \
+             INSERT INTO flyway_schema_history VALUES (1, '1', 'a', 'SQL', 'V1__a.sql', {FLYWAY_A}, 'app', now(), 3, true), \
+             (2, '2', 'b', 'SQL', 'V2__b.sql', {FLYWAY_B}, 'app', now(), 2, true);"
+        ),
+        "sqlx" => format!(
+            "CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, \
+             installed_on TIMESTAMPTZ NOT NULL DEFAULT now(), success BOOLEAN NOT NULL, checksum BYTEA NOT NULL, \
+             execution_time BIGINT NOT NULL); \
+             INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES \
+             (1, 'a', true, decode('{SQLX_A}', 'hex'), 1), (2, 'b', true, decode('{SQLX_B}', 'hex'), 1);"
+        ),
+        "golang-migrate" => "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); \
+                             INSERT INTO schema_migrations VALUES (2, false);"
+            .to_string(),
+        "dbmate" => "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); \
+                     INSERT INTO schema_migrations VALUES ('20240101000001'), ('20240101000002');"
+            .to_string(),
+        "goose" => "CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL, \
+                    tstamp timestamp DEFAULT now()); \
+                    INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true), (3, true), (3, false);"
+            .to_string(),
+        "diesel" => "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+                     run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP); \
+                     INSERT INTO __diesel_schema_migrations (version) VALUES ('20240101000001'), ('20240101000002');"
+            .to_string(),
+        other => panic!("{other}"),
+    };
+    format!("{created}{history}")
+}
+
+#[test]
+fn every_tool_is_adopted_and_up_continues_on_postgres() {
+    for tool in ["flyway", "sqlx", "golang-migrate", "dbmate", "goose", "diesel"] {
+        let db = PgDb::new();
+        db.query(&tool_history(tool));
+        let project = project(tool);
+        let output = project.cutover(&db.url).args(["adopt", "--from", tool]).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        assert!(output.status.success(), "{tool}: {stderr}");
+        assert!(stdout.contains("adopted 2 migration(s)"), "{tool}: {stdout}");
+        let status: serde_json::Value = serde_json::from_slice(
+            &project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap().stdout,
+        )
+        .unwrap();
+        let states: Vec<&str> =
+            status["migrations"].as_array().unwrap().iter().map(|m| m["state"].as_str().unwrap()).collect();
+        assert_eq!(states, ["baselined", "baselined", "pending"], "{tool}");
+        // `up` applies only c: a and b exist already, so applying them again would fail.
+        let output = project.cutover(&db.url).arg("up").output().unwrap();
+        assert!(output.status.success(), "{tool}: {}", output_text(&output).1);
+        assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "1", "{tool}");
+        assert_eq!(db.query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'c'"), "1", "{tool}");
+    }
+}
+
+#[test]
+fn disagreements_refuse_the_adoption_and_record_nothing() {
+    // Flyway: a file edited after it was applied.
+    let db = PgDb::new();
+    db.query(&tool_history("flyway"));
+    let project = project("flyway");
+    project.migration("V2__b.sql", "CREATE TABLE b (id bigint);\n");
+    let output = project.cutover(&db.url).args(["adopt", "--from", "flyway"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("V2__b.sql was changed after flyway applied it"), "{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM flyway_schema_history"), "2", "the tool's table is untouched");
+
+    // golang-migrate: a dirty version.
+    let db = PgDb::new();
+    db.query(&tool_history("golang-migrate").replace("(2, false)", "(2, true)"));
+    let output = project_for(&db, "golang-migrate");
+    assert!(output.contains("recorded version 2 as failed (dirty)"), "{output}");
+
+    // dbmate: a version with no file.
+    let db = PgDb::new();
+    db.query(&tool_history("dbmate").replace("('20240101000002')", "('20240101000002'), ('20230101000000')"));
+    let output = project_for(&db, "dbmate");
+    assert!(output.contains("applied version 20230101000000 but no migration file has that version"), "{output}");
+
+    // No such table: nothing to adopt.
+    let db = PgDb::new();
+    let output = project_for(&db, "goose");
+    assert!(output.contains("there is no `goose_db_version` table here"), "{output}");
+}
+
+fn project_for(db: &PgDb, tool: &str) -> String {
+    let project = project(tool);
+    let output = project.cutover(&db.url).args(["adopt", "--from", tool]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(db.try_query("SELECT count(*) FROM cutover_history").as_deref().unwrap_or("0"), "0");
+    output_text(&output).1
+}
+
+#[test]
+fn adopting_dbmate_on_mariadb_and_golang_migrate_on_sqlite() {
+    let db = MyDb::new();
+    db.query(
+        "CREATE TABLE a (id int); CREATE TABLE b (id int); \
+              CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); \
+              INSERT INTO schema_migrations VALUES ('20240101000001'), ('20240101000002'); SELECT 1",
+    );
+    let project = project("dbmate");
+    project.cutover(&db.url).args(["adopt", "--from", "dbmate"]).assert().success();
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "1");
+
+    let project = self::project("golang-migrate");
+    let url = project.sqlite_url();
+    let path = project.path("app.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE a (id int); CREATE TABLE b (id int); \
+         CREATE TABLE schema_migrations (version uint64, dirty bool); INSERT INTO schema_migrations VALUES (2, 0);",
+    )
+    .unwrap();
+    drop(conn);
+    project.cutover(&url).args(["adopt", "--from", "golang-migrate"]).assert().success();
+    project.cutover(&url).arg("up").assert().success();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let applied: i64 =
+        conn.query_row("SELECT count(*) FROM cutover_history WHERE state = 'applied'", [], |r| r.get(0)).unwrap();
+    assert_eq!(applied, 1);
+}

@@ -1,0 +1,349 @@
+//! `cutover adopt --from TOOL`: take over the history of another migration tool without running
+//! anything again. The tool's own table is read (never changed), matched to the migration
+//! files, checked where the tool keeps checksums (Flyway's CRC32, sqlx's SHA-384), and every
+//! migration it applied is recorded as baselined in cutover's history, in one transaction.
+//! Any disagreement refuses the whole adoption with a report, and nothing is recorded.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use cutover_engine::{AdoptTarget, Direction, HistoryRecord, RecordKind, State};
+use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
+use sha2::{Digest, Sha384};
+
+use crate::error::Refusal;
+use crate::run::{acquire_lock, now_rfc3339, relative_path, runner_identity, timeouts, Context, TOOL_VERSION};
+use crate::Error;
+
+/// A migration tool whose history cutover can take over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `flyway_schema_history`.
+    Flyway,
+    /// `_sqlx_migrations`.
+    Sqlx,
+    /// golang-migrate's `schema_migrations` (one row: the current version, and a dirty flag).
+    GolangMigrate,
+    /// dbmate's `schema_migrations` (a row per applied version).
+    Dbmate,
+    /// `goose_db_version`.
+    Goose,
+    /// `__diesel_schema_migrations`.
+    Diesel,
+}
+
+impl std::str::FromStr for Tool {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Tool, String> {
+        Ok(match text {
+            "flyway" => Tool::Flyway,
+            "sqlx" => Tool::Sqlx,
+            "golang-migrate" | "migrate" => Tool::GolangMigrate,
+            "dbmate" => Tool::Dbmate,
+            "goose" => Tool::Goose,
+            "diesel" => Tool::Diesel,
+            other => {
+                return Err(format!(
+                    "cannot adopt from `{other}`: cutover reads flyway, sqlx, golang-migrate, dbmate, goose and diesel histories"
+                ))
+            }
+        })
+    }
+}
+
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Tool::Flyway => "flyway",
+            Tool::Sqlx => "sqlx",
+            Tool::GolangMigrate => "golang-migrate",
+            Tool::Dbmate => "dbmate",
+            Tool::Goose => "goose",
+            Tool::Diesel => "diesel",
+        })
+    }
+}
+
+/// One migration the other tool applied, as its table says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Applied {
+    version: String,
+    /// The tool's checksum, when it keeps one.
+    checksum: Option<String>,
+    /// Whether the tool recorded it as succeeded.
+    success: bool,
+}
+
+impl Tool {
+    fn table(self) -> &'static str {
+        match self {
+            Tool::Flyway => "flyway_schema_history",
+            Tool::Sqlx => "_sqlx_migrations",
+            Tool::GolangMigrate | Tool::Dbmate => "schema_migrations",
+            Tool::Goose => "goose_db_version",
+            Tool::Diesel => "__diesel_schema_migrations",
+        }
+    }
+
+    /// The query for its table, every value as text, per engine where they differ.
+    fn query(self, engine: &str) -> String {
+        let hex = |column: &str| match engine {
+            "postgres" => format!("encode({column}, 'hex')"),
+            _ => format!("lower(hex({column}))"),
+        };
+        match self {
+            Tool::Flyway => "SELECT version, CAST(checksum AS CHAR(20)), CASE WHEN success THEN '1' ELSE '0' END \
+                             FROM flyway_schema_history WHERE version IS NOT NULL ORDER BY installed_rank"
+                .replace("CHAR(20)", if engine == "postgres" { "text" } else { "CHAR(20)" }),
+            Tool::Sqlx => format!(
+                "SELECT CAST(version AS {t}), {}, CASE WHEN success THEN '1' ELSE '0' END FROM _sqlx_migrations ORDER BY version",
+                hex("checksum"),
+                t = if engine == "postgres" { "text" } else { "CHAR(20)" }
+            ),
+            Tool::GolangMigrate => "SELECT CAST(version AS CHAR(20)), CASE WHEN dirty THEN '0' ELSE '1' END FROM schema_migrations"
+                .replace("CHAR(20)", if engine == "postgres" { "text" } else { "CHAR(20)" }),
+            Tool::Dbmate => "SELECT version FROM schema_migrations ORDER BY version".to_string(),
+            Tool::Goose => "SELECT CAST(version_id AS CHAR(20)), CASE WHEN is_applied THEN '1' ELSE '0' END FROM goose_db_version ORDER BY id"
+                .replace("CHAR(20)", if engine == "postgres" { "text" } else { "CHAR(20)" }),
+            Tool::Diesel => "SELECT version FROM __diesel_schema_migrations ORDER BY version".to_string(),
+        }
+    }
+
+    /// The migrations the tool applied, from its rows.
+    fn applied(self, rows: Vec<Vec<Option<String>>>) -> Vec<Applied> {
+        let text = |row: &[Option<String>], idx: usize| row.get(idx).cloned().flatten().unwrap_or_default();
+        match self {
+            Tool::Flyway | Tool::Sqlx => rows
+                .iter()
+                .map(|r| Applied { version: text(r, 0), checksum: Some(text(r, 1)), success: text(r, 2) == "1" })
+                .collect(),
+            Tool::GolangMigrate | Tool::Dbmate | Tool::Diesel => rows
+                .iter()
+                .map(|r| Applied {
+                    version: text(r, 0),
+                    checksum: None,
+                    success: self != Tool::GolangMigrate || text(r, 1) == "1",
+                })
+                .collect(),
+            // A row per apply and per rollback: the last one of each version counts; 0 is
+            // goose's own first row.
+            Tool::Goose => {
+                let mut latest: Vec<Applied> = Vec::new();
+                for r in &rows {
+                    let version = text(r, 0);
+                    latest.retain(|a| a.version != version);
+                    if text(r, 1) == "1" && version != "0" {
+                        latest.push(Applied { version, checksum: None, success: true });
+                    }
+                }
+                latest
+            }
+        }
+    }
+}
+
+/// What an adoption recorded.
+#[derive(Debug, Default)]
+pub struct AdoptSummary {
+    /// The migrations recorded as baselined, `<version> <name>`.
+    pub adopted: Vec<String>,
+}
+
+/// Takes over `tool`'s history in `ctx`'s database for the migrations of `set`.
+pub fn adopt(
+    target: &mut dyn AdoptTarget,
+    settings: &crate::Settings,
+    set: &MigrationSet,
+    tool: Tool,
+) -> Result<AdoptSummary, Error> {
+    let engine = target.engine_name();
+    let exists = target.table_exists(tool.table()).map_err(|e| Error::database("cannot read the database", e))?;
+    if !exists {
+        return Err(Error::Refused(Refusal {
+            problems: vec![format!("there is no `{}` table here: {tool} has not migrated this database", tool.table())],
+            advice: "check the database URL and --from; a database no tool has migrated needs no adoption".to_string(),
+        }));
+    }
+    let rows = target
+        .select_text(&tool.query(engine))
+        .map_err(|e| Error::database(format!("cannot read `{}`", tool.table()), e))?;
+    let applied = tool.applied(rows);
+
+    let mut silent = crate::Silent;
+    let mut ctx = Context { target: &mut *target, settings, reporter: &mut silent };
+    let _lock = acquire_lock(&mut ctx)?;
+    ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
+    let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
+    if history.iter().any(|r| matches!(r.state, State::Applied | State::Baselined | State::Running)) {
+        return Err(Error::Refused(Refusal {
+            problems: vec!["cutover's history already records applied or baselined migrations".to_string()],
+            advice:
+                "adopt takes over a database cutover has never migrated; this one is already managed: use `cutover up`"
+                    .to_string(),
+        }));
+    }
+
+    let versioned: Vec<&Migration> = set.migrations.iter().filter(|m| m.kind == MigrationKind::Versioned).collect();
+    let mut problems = Vec::new();
+    let mut adopted: BTreeSet<usize> = BTreeSet::new();
+    for entry in &applied {
+        if !entry.success {
+            problems.push(format!(
+                "{tool} recorded version {} as failed (dirty): finish or repair it with {tool} first",
+                entry.version
+            ));
+            continue;
+        }
+        let matches: Vec<usize> = versioned
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| {
+                let ours = m.version.as_ref().expect("versioned");
+                match tool {
+                    // The current version: everything up to it is applied.
+                    Tool::GolangMigrate => Version::parse(&entry.version).is_some_and(|v| *ours <= v),
+                    // diesel strips the folder name's separators.
+                    Tool::Diesel => digits(ours.as_str()) == digits(&entry.version),
+                    _ => Version::parse(&entry.version).is_some_and(|v| *ours == v),
+                }
+            })
+            .map(|(idx, _)| idx)
+            .collect();
+        if matches.is_empty() {
+            problems.push(format!("{tool} applied version {} but no migration file has that version", entry.version));
+            continue;
+        }
+        for idx in matches {
+            let migration = versioned[idx];
+            if let Some(recorded) = &entry.checksum {
+                let text = std::fs::read(&migration.up.path).unwrap_or_default();
+                let actual = match tool {
+                    Tool::Flyway => flyway_checksum(&text).to_string(),
+                    Tool::Sqlx => Sha384::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
+                    _ => recorded.clone(),
+                };
+                if &actual != recorded {
+                    problems.push(format!(
+                        "{} was changed after {tool} applied it (checksum {recorded} then, {actual} now)",
+                        migration.up.path.display()
+                    ));
+                    continue;
+                }
+            }
+            adopted.insert(idx);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Refused(Refusal {
+            problems,
+            advice: format!("make the files and {tool}'s history agree (restore edited files, repair failed versions), then adopt again; nothing was recorded"),
+        }));
+    }
+
+    let now = now_rfc3339();
+    let records: Vec<HistoryRecord> = adopted
+        .iter()
+        .map(|&idx| {
+            let m = versioned[idx];
+            HistoryRecord {
+                id: 0,
+                version: m.version.as_ref().map(|v| v.as_str().to_string()),
+                name: m.name.clone(),
+                kind: RecordKind::Versioned,
+                direction: Direction::Up,
+                state: State::Baselined,
+                script: relative_path(set, &m.up.path),
+                checksum: m.checksum.as_str().to_string(),
+                transactional: true,
+                statements_total: m.up.statements.len() as i64,
+                statements_done: m.up.statements.len() as i64,
+                prefix_checksum: None,
+                started_at: now.clone(),
+                finished_at: Some(now.clone()),
+                duration_ms: Some(0),
+                error_message: Some(format!("adopted from {tool}")),
+                error_sqlstate: None,
+                error_statement: None,
+                error_location: None,
+                installed_by: String::new(),
+                runner: runner_identity(),
+                tool_version: TOOL_VERSION.to_string(),
+            }
+        })
+        .collect();
+    let timeouts = timeouts(settings, &cutover_migration::ScriptSettings::default());
+    ctx.target
+        .transaction(timeouts, &mut |session| records.iter().try_for_each(|record| session.append_history(record)))
+        .map_err(|e| Error::database("cannot record the adopted migrations", e))?;
+    Ok(AdoptSummary { adopted: adopted.iter().map(|&idx| versioned[idx].label()).collect() })
+}
+
+fn digits(text: &str) -> String {
+    text.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Flyway's checksum of a SQL file: CRC-32 over the UTF-8 bytes of each line without its line
+/// ending (a leading BOM removed), as a signed 32-bit number.
+fn flyway_checksum(bytes: &[u8]) -> i32 {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let mut crc = Crc32::new();
+    // Java's BufferedReader.readLine: `\n`, `\r\n` and `\r` end a line.
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    for line in normalized.split_terminator('\n') {
+        crc.update(line.as_bytes());
+    }
+    crc.finish() as i32
+}
+
+/// CRC-32 (IEEE 802.3), as `java.util.zip.CRC32` computes it.
+struct Crc32 {
+    value: u32,
+}
+
+impl Crc32 {
+    fn new() -> Crc32 {
+        Crc32 { value: 0xffff_ffff }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            let mut c = (self.value ^ u32::from(byte)) & 0xff;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            self.value = (self.value >> 8) ^ c;
+        }
+    }
+
+    fn finish(&self) -> u32 {
+        self.value ^ 0xffff_ffff
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        let mut crc = Crc32::new();
+        crc.update(b"123456789");
+        assert_eq!(crc.finish(), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn flyway_checksums_ignore_line_endings_and_bom() {
+        let unix = flyway_checksum(b"CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n");
+        assert_eq!(unix, flyway_checksum(b"\xef\xbb\xbfCREATE TABLE a (id int);\r\nINSERT INTO a VALUES (1);"));
+        assert_ne!(unix, flyway_checksum(b"CREATE TABLE a (id bigint);\nINSERT INTO a VALUES (1);\n"));
+    }
+
+    #[test]
+    fn goose_keeps_the_last_state_of_each_version() {
+        let row = |v: &str, applied: &str| vec![Some(v.to_string()), Some(applied.to_string())];
+        let applied = Tool::Goose.applied(vec![row("0", "1"), row("1", "1"), row("2", "1"), row("2", "0")]);
+        assert_eq!(applied.iter().map(|a| a.version.as_str()).collect::<Vec<_>>(), ["1"]);
+    }
+}
