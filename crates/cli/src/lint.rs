@@ -50,10 +50,21 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     let mut results = Vec::new();
     for input in &inputs {
         if input.as_os_str() != "-" && input.is_dir() {
-            let set = discover(input, settings.layout).map_err(usage_error)?;
-            for (migration, diagnostics) in lint_set(&set, &settings.lint) {
-                let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
-                results.push(Linted { path: migration.up.path.display().to_string(), text, diagnostics });
+            match discover(input, settings.layout) {
+                Ok(set) => {
+                    for (migration, diagnostics) in lint_set(&set, &settings.lint) {
+                        let text =
+                            std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
+                        results.push(Linted { path: migration.up.path.display().to_string(), text, diagnostics });
+                    }
+                }
+                // One file cannot be read into statements (an unterminated quote, a bad section
+                // marker): it is reported where it breaks, and the others are still linted, one by
+                // one in path order (without the folder's layout, so without the down scripts' pairing).
+                Err(cutover_migration::Error::AtLine { path, line, message }) => {
+                    results.extend(lint_leniently(input, &path, line, &message, &mut linter, &settings.lint));
+                }
+                Err(err) => return Err(usage_error(err)),
             }
         } else {
             results.push(loose_results.next().expect("one result per loose input")?);
@@ -89,6 +100,57 @@ pub fn explain(id: &str) -> anyhow::Result<ExitStatus> {
     let mut out = anstream::stdout();
     writeln!(out, "# {} ({})\n\n{}", rule.id, rule.severity.name(), rule.doc)?;
     Ok(ExitStatus::Success)
+}
+
+/// A folder whose discovery failed at `broken:line`: that file as a `syntax-error`, every other
+/// `.sql` file linted on its own, in path order.
+fn lint_leniently(
+    dir: &std::path::Path,
+    broken: &std::path::Path,
+    line: usize,
+    message: &str,
+    linter: &mut Linter,
+    config: &cutover_analysis::LintConfig,
+) -> Vec<Linted> {
+    let mut files = Vec::new();
+    sql_files(dir, &mut files);
+    files.sort();
+    let mut results = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map(|t| normalize(&t)).unwrap_or_default();
+        if path == broken {
+            let diagnostic = Diagnostic {
+                rule: "syntax-error",
+                severity: Severity::Error,
+                line,
+                column: 1,
+                end_line: line,
+                end_column: 1,
+                message: message.to_string(),
+                help: "fix the file where it breaks; the other files were linted on their own".to_string(),
+                table: None,
+                lock: None,
+            };
+            results.push(Linted { path: path.display().to_string(), text, diagnostics: vec![diagnostic] });
+            continue;
+        }
+        let file = FileInput::new(path.display().to_string(), text);
+        let analyzed = analyze(file.statements.as_deref().unwrap_or(&[]), config);
+        results.push(file.lint(linter, analyzed));
+    }
+    results
+}
+
+fn sql_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            sql_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            out.push(path);
+        }
+    }
 }
 
 /// A file named on the command line (or stdin), read and split.

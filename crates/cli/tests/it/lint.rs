@@ -278,3 +278,23 @@ fn snapshot_foreign_key_without_index() {
         "CREATE TABLE orders (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    user_id bigint NOT NULL REFERENCES users (id)\n);\nALTER TABLE payments ADD CONSTRAINT payments_order_fk FOREIGN KEY (order_id) REFERENCES orders (id);\n"
     ));
 }
+
+/// A file that cannot be split into statements (an unterminated quote) is a `syntax-error` at
+/// its line, and the other files of the folder are still linted.
+#[test]
+fn a_broken_file_does_not_stop_the_folder() {
+    let project = Project::new();
+    project
+        .migration("1_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
+        .migration("1_index.down.sql", "DROP INDEX users_email;\n")
+        .migration(
+            "2_broken.up.sql",
+            "UPDATE users SET name = 'x' WHERE id = 1;\nUPDATE users SET name = 'unterminated;\n",
+        )
+        .migration("2_broken.down.sql", "SELECT 1;\n");
+    let (stdout, code) = lint(&project, &["--format", "json"]);
+    assert_eq!(code, Some(1));
+    let found = rules_found(&stdout);
+    assert!(found.contains(&"1_index.up.sql:1 index-create-blocking".to_string()), "{found:?}");
+    assert!(found.contains(&"2_broken.up.sql:2 syntax-error".to_string()), "{found:?}");
+}
