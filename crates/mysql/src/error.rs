@@ -15,10 +15,12 @@ pub(crate) fn db_error(err: mysql::Error) -> DbError {
                 1044 | 1045 | 1698 => DbErrorKind::Authentication,
                 _ => DbErrorKind::Other,
             };
+            // The SQLSTATE goes where PostgreSQL's does; MySQL's own error number, which its
+            // documentation is indexed by, leads the message.
             DbError {
                 kind,
-                code: Some(format!("{} ({})", e.code, e.state)),
-                message: e.message,
+                code: Some(e.state),
+                message: format!("ERROR {}: {}", e.code, e.message),
                 detail: None,
                 position: None,
             }
