@@ -377,6 +377,12 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
 /// default calling a declared function rewrites, and the other tables a statement locks through
 /// indexes and foreign keys it does not name.
 fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
+    if let Action::Reindex { name, concurrently: false } = &effect.action {
+        if let Some(table) = schema.table_of_index(name) {
+            effect.locks.insert(0, (table.to_string(), LockMode::Share));
+        }
+        return;
+    }
     if let Action::DropIndex { .. } = &effect.action {
         let mut tables = Vec::new();
         for (name, mode) in &effect.locks {

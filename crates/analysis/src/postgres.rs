@@ -523,8 +523,12 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 Some(relation) => relation_name(Some(relation)),
                 None => stmt.name.clone(),
             };
+            // A table's writes wait (SHARE); the index being rebuilt is ACCESS EXCLUSIVE (reads that
+            // use it wait). For `REINDEX INDEX` the schema model adds the table.
             if !concurrently {
-                effect.locks.push((name.clone(), LockMode::AccessExclusive));
+                let index = stmt.kind == pg_query::protobuf::ReindexObjectType::ReindexObjectIndex as i32;
+                let lock = if index { LockMode::AccessExclusive } else { LockMode::Share };
+                effect.locks.push((name.clone(), lock));
             }
             effect.requires_no_transaction = concurrently;
             effect.action = Action::Reindex { name, concurrently };
@@ -592,6 +596,9 @@ fn effect_of(node: &NodeEnum) -> Effect {
             let name = relation_name(stmt.relation.as_ref());
             let lock = if stmt.concurrent { LockMode::Exclusive } else { LockMode::AccessExclusive };
             effect.locks.push((name.clone(), lock));
+            // Without CONCURRENTLY the view's contents are rebuilt into a new file (the
+            // rehearsal saw its relfilenode change); with it, only the differences are applied.
+            effect.rewrites = !stmt.concurrent;
             effect.action = Action::RefreshMaterializedView { name, concurrently: stmt.concurrent };
         }
         NodeEnum::DoStmt(_) => effect.action = Action::Opaque { what: "DO block" },
@@ -688,12 +695,28 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 }) {
                 LockMode::ShareRowExclusive
             } else if !commands.is_empty()
-                && commands.iter().all(|c| matches!(c, AlterCommand::ValidateConstraint { .. }))
+                && commands.iter().all(|c| {
+                    // ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent (PostgreSQL 12+).
+                    matches!(c, AlterCommand::ValidateConstraint { .. } | AlterCommand::AttachPartition { .. })
+                })
             {
                 LockMode::ShareUpdateExclusive
             } else {
                 LockMode::AccessExclusive
             };
+            // The partition attached or detached is locked ACCESS EXCLUSIVE; an attach scans it,
+            // so it comes first (the relation the statement works on).
+            for command in &commands {
+                match command {
+                    AlterCommand::AttachPartition { partition } => {
+                        effect.locks.push((partition.clone(), LockMode::AccessExclusive))
+                    }
+                    AlterCommand::DetachPartition { partition, concurrently: false } => {
+                        referenced.push((partition.clone(), LockMode::AccessExclusive))
+                    }
+                    _ => {}
+                }
+            }
             effect.locks.push((table.clone(), weakest_enough));
             effect.locks.extend(referenced);
             effect.action = Action::AlterTable { table, commands };

@@ -34,7 +34,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             "REINDEX CONCURRENTLY needs PostgreSQL 12: until then, CREATE INDEX CONCURRENTLY a copy, drop the old one, rename"
         },
     )
-    .on(name, LockMode::AccessExclusive)]
+    .on(name, effect.locks.iter().find(|(t, _)| t == name).map_or(LockMode::Share, |(_, lock)| *lock))]
 }
 
 #[cfg(test)]

@@ -148,3 +148,77 @@ fn rehearse_on_a_copy_and_reports_a_failing_migration() {
     assert!(stdout.contains("relation \"nowhere\" does not exist"), "{stdout}");
     assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'x'"), "0");
 }
+
+/// The rules' own examples (docs/rules), each a migration, rehearsed: the locks and rewrites the
+/// analysis predicts are the ones PostgreSQL takes. (Examples PostgreSQL refuses outright, such
+/// as a concurrent build inside a transaction, cannot be observed and are left out.)
+#[test]
+fn rehearsal_agrees_with_the_rule_examples() {
+    let db = PgDb::new();
+    let project = Project::new();
+    let schema = "CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE order_status AS ENUM ('new', 'shipped');
+CREATE DOMAIN email AS text;
+CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, name text, plan text DEFAULT 'free', active boolean);
+CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint, total int, status order_status);
+CREATE TABLE people (id int PRIMARY KEY, mood mood);
+CREATE TABLE rooms (room int, during tsrange);
+CREATE TABLE audit_log (id bigint, at timestamptz);
+CREATE TABLE events (id bigint, created_at date, user_id bigint) PARTITION BY RANGE (created_at);
+CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE events_2021 (id bigint, created_at date, user_id bigint);
+CREATE MATERIALIZED VIEW daily_sales AS SELECT count(*) AS n FROM orders;
+CREATE FUNCTION sync_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE INDEX i ON users (name);
+";
+    project.migration("001_schema.up.sql", schema).migration("001_schema.down.sql", "SELECT 1;\n");
+    let examples: &[(&str, &str)] = &[
+        ("add_column_table_rewrite", "ALTER TABLE orders ADD COLUMN seq bigserial;"),
+        ("add_column_volatile_default", "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();"),
+        ("backfill_in_migration", "UPDATE users SET active = true;"),
+        ("column_type_rewrite", "ALTER TABLE users ALTER COLUMN email TYPE varchar(50);"),
+        ("constraint_not_valid_missing", "ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);"),
+        ("domain_constraint_change", "ALTER DOMAIN email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');"),
+        ("drop_default_compat", "ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;"),
+        ("drop_not_null_compat", "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;"),
+        ("enum_value_order_or_rename", "ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';"),
+        ("exclusion_constraint", "ALTER TABLE rooms ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&);"),
+        ("fk_locks_referenced_table", "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);"),
+        ("fk_missing_index", "CREATE TABLE invoices (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));"),
+        ("index_create_blocking", "CREATE INDEX users_email ON users (email);"),
+        ("index_drop_blocking", "DROP INDEX i;"),
+        ("invalid_index_leftover", "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_name ON users (name);"),
+        ("lock_held_across_statements", "ALTER TABLE users ADD COLUMN score int;\nUPDATE users SET score = 0;"),
+        ("matview_refresh_blocking", "REFRESH MATERIALIZED VIEW daily_sales;"),
+        ("multiple_alter_same_table", "ALTER TABLE users ADD COLUMN a int;\nALTER TABLE users ADD COLUMN b int;"),
+        ("partition_attach_scan", "ALTER TABLE events ATTACH PARTITION events_2021 FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');"),
+        ("partition_detach_blocking", "ALTER TABLE events DETACH PARTITION events_2020;"),
+        ("prefer_tables", "CREATE TABLE t1 (id serial PRIMARY KEY, doc json, name varchar(100), at timestamp);"),
+        ("reindex_blocking", "REINDEX TABLE users;"),
+        ("rename_relation", "ALTER TABLE users RENAME COLUMN name TO full_name;"),
+        ("set_not_null_scan", "ALTER TABLE users ALTER COLUMN full_name SET NOT NULL;"),
+        ("table_rewrite_command", "-- cutover:no-transaction\nVACUUM FULL users;"),
+        ("trigger_ddl_lock", "CREATE TRIGGER users_sync AFTER INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION sync_user();"),
+        ("truncate_table", "TRUNCATE audit_log;"),
+        ("unanalyzable_statement", "DO $$ BEGIN PERFORM 1; END $$;"),
+        ("unique_constraint_builds_index", "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);"),
+        ("validate_same_transaction", "ALTER TABLE orders ADD CONSTRAINT checked CHECK (total >= 0) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT checked;"),
+        ("drop_column", "ALTER TABLE users DROP COLUMN plan;"),
+        ("drop_table", "DROP TABLE people;"),
+    ];
+    project.cutover(&db.url).arg("up").assert().success();
+    for (idx, (name, sql)) in examples.iter().enumerate() {
+        project.migration(&format!("{:03}_{name}.up.sql", idx + 2), &format!("{sql}\n"));
+    }
+    let output = project.cutover(&db.url).args(["rehearse", "--format", "json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", output_text(&output).1));
+    let migrations = report["migrations"].as_array().unwrap();
+    assert_eq!(migrations.len(), examples.len(), "every example ran: {report:#}");
+    for m in migrations {
+        assert!(m["failure"].is_null(), "{}", m["failure"]);
+        for s in m["statements"].as_array().unwrap() {
+            assert_eq!(s["disagreements"], serde_json::json!([]), "{}: {}", m["migration"], s["sql"]);
+        }
+    }
+}
