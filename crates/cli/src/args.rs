@@ -138,7 +138,7 @@ pub enum Command {
     Backfill(BackfillArgs),
     /// Take over another tool's history: record every migration it applied as baselined.
     Adopt {
-        /// flyway, sqlx, golang-migrate, dbmate, goose or diesel.
+        /// flyway, sqlx, golang-migrate, dbmate, goose, diesel or refinery.
         #[arg(long = "from", value_name = "TOOL")]
         tool: cutover_runner::Tool,
     },

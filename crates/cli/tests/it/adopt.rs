@@ -16,7 +16,7 @@ const SQLX_B: &str = "dae284ff0ef19c762649405a7cd006569fb78697bf503d9d1286e420da
 fn project(layout: &str) -> Project {
     let project = Project::new();
     match layout {
-        "flyway" => {
+        "flyway" | "refinery" => {
             project.migration("V1__a.sql", A).migration("V2__b.sql", B).migration("V3__c.sql", C);
         }
         "sqlx" => {
@@ -88,6 +88,12 @@ fn tool_history(tool: &str) -> String {
                     tstamp timestamp DEFAULT now()); \
                     INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true), (3, true), (3, false);"
             .to_string(),
+        // As refinery creates it (refinery_core's `ASSERT_MIGRATIONS_TABLE_QUERY`).
+        "refinery" => "CREATE TABLE refinery_schema_history (version INT4 PRIMARY KEY, name VARCHAR(255), \
+                       applied_on VARCHAR(255), checksum VARCHAR(255)); \
+                       INSERT INTO refinery_schema_history VALUES (1, 'a', '2024-01-01T00:00:00Z', '123'), \
+                       (2, 'b', '2024-01-01T00:00:00Z', '456');"
+            .to_string(),
         "diesel" => "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
                      run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP); \
                      INSERT INTO __diesel_schema_migrations (version) VALUES ('20240101000001'), ('20240101000002');"
@@ -99,7 +105,7 @@ fn tool_history(tool: &str) -> String {
 
 #[test]
 fn every_tool_is_adopted_and_up_continues_on_postgres() {
-    for tool in ["flyway", "sqlx", "golang-migrate", "dbmate", "goose", "diesel"] {
+    for tool in ["flyway", "sqlx", "golang-migrate", "dbmate", "goose", "diesel", "refinery"] {
         let db = PgDb::new();
         db.query(&tool_history(tool));
         let project = project(tool);
