@@ -58,6 +58,9 @@ pub struct StartupOptions {
     pub lock_wait: Duration,
     /// The history table.
     pub history_table: String,
+    /// The longest a migration may take at start-up, estimated from the live tables' sizes
+    /// (PostgreSQL; elsewhere sizes are unknown and only the other checks apply).
+    pub max_duration: Duration,
 }
 
 impl Default for StartupOptions {
@@ -66,6 +69,7 @@ impl Default for StartupOptions {
             policy: Policy::SafeOnly,
             lock_wait: Duration::from_secs(10),
             history_table: "cutover_history".to_string(),
+            max_duration: Duration::from_secs(5),
         }
     }
 }
@@ -169,7 +173,11 @@ pub fn migrate_on_startup(
         .collect();
     let mut report = StartupReport::default();
     let reviews = match options.policy {
-        Policy::SafeOnly => cutover_runner::startup_review(&set, &pending, &settings.lint),
+        Policy::SafeOnly => {
+            let facts = table_sizes(&url, options, &cutover_runner::startup_relations(&set, &pending, &settings.lint));
+            let limit = facts.as_ref().map(|facts| cutover_runner::StartupLimit { facts, max: options.max_duration });
+            cutover_runner::startup_review(&set, &pending, &settings.lint, limit.as_ref())
+        }
         Policy::All => pending.iter().map(|m| (m.label(), Vec::new())).collect(),
     };
     // Migrations apply in order: everything from the first unsafe one on stays pending.
@@ -199,6 +207,26 @@ pub fn migrate_on_startup(
         Err(err) => return Err(scrub(err.to_string())),
     }
     Ok(report)
+}
+
+/// The live sizes of `names` on PostgreSQL (a catalog read on a connection of its own); `None`
+/// elsewhere, or when the catalog cannot be read (the estimate is then skipped, not guessed).
+fn table_sizes(
+    url: &DatabaseUrl,
+    options: &StartupOptions,
+    names: &[String],
+) -> Option<std::collections::BTreeMap<String, cutover_engine::RelationFacts>> {
+    use cutover_engine::Catalog;
+    if url.scheme() != Scheme::Postgres || names.is_empty() {
+        return None;
+    }
+    let connect_options = cutover_postgres::ConnectOptions {
+        history_table: options.history_table.clone(),
+        application_name: format!("cutover {} start-up", env!("CARGO_PKG_VERSION")),
+    };
+    let mut catalog = cutover_postgres::connect(url, &connect_options).ok()?;
+    let facts = catalog.relation_facts(names).ok()?;
+    Some(facts.into_iter().map(|f| (f.name.clone(), f)).collect())
 }
 
 /// The embedded files written to a private temporary folder, removed when dropped.

@@ -5,6 +5,8 @@
 //! ones are judged against the schema the earlier ones built.
 
 use cutover_analysis::{analyze_all, Diagnostic, LintConfig, Linter, Script, Severity};
+use std::collections::BTreeMap;
+
 use cutover_engine::Approval;
 use cutover_migration::{normalize, Layout, Migration, MigrationKind, MigrationSet};
 
@@ -24,6 +26,8 @@ struct Reviewed<'a> {
     needs_window: bool,
     /// Whether it destroys data or breaks code that uses the old schema.
     breaks_old_code: bool,
+    /// Its statements' effects.
+    effects: Vec<cutover_analysis::Effect>,
 }
 
 /// [`lint_set`], also returning each migration's findings accepted by ignores with a reason.
@@ -55,7 +59,8 @@ fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Revi
             let (kept, accepted) = linter.lint_reviewed(&script, analyzed);
             let breaks_old_code =
                 linter.last_effects().iter().flatten().any(|e| e.destructive || e.backward_incompatible);
-            Reviewed { migration, kept, accepted, needs_window: linter.last_needs_window(), breaks_old_code }
+            let effects = linter.last_effects().iter().flatten().cloned().collect();
+            Reviewed { migration, kept, accepted, needs_window: linter.last_needs_window(), breaks_old_code, effects }
         })
         .collect()
 }
@@ -115,11 +120,38 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
     review
 }
 
+/// How long a migration may take at application start-up, judged with the live catalog's sizes.
+pub struct StartupLimit<'a> {
+    /// The relations' sizes, by name (see `Catalog::relation_facts`).
+    pub facts: &'a BTreeMap<String, cutover_engine::RelationFacts>,
+    /// The longest a migration may take.
+    pub max: std::time::Duration,
+}
+
+/// The relations the migrations about to run scan, rewrite or write: what to ask the catalog
+/// about before [`startup_review`] with a [`StartupLimit`].
+pub fn startup_relations(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<String> {
+    let mut names: Vec<String> = lint_set_reviewed(set, config)
+        .into_iter()
+        .filter(|r| pending.iter().any(|p| std::ptr::eq(*p, r.migration)))
+        .flat_map(|r| r.effects.into_iter().filter_map(|e| e.locks.first().map(|(name, _)| name.clone())))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Why each of the migrations about to run may not run while the application serves traffic:
 /// an error-level finding no ignore accepts, a blocking or rewriting operation on an existing
-/// table, or a change that destroys data or breaks code still on the old schema. An empty list
-/// means it may. In `pending`'s order.
-pub fn startup_review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<(String, Vec<String>)> {
+/// table, a change that destroys data or breaks code still on the old schema, or (with `limit`)
+/// an estimated duration over the limit on this database's sizes. An empty list means it may.
+/// In `pending`'s order.
+pub fn startup_review(
+    set: &MigrationSet,
+    pending: &[&Migration],
+    config: &LintConfig,
+    limit: Option<&StartupLimit<'_>>,
+) -> Vec<(String, Vec<String>)> {
     let mut reviewed: Vec<Reviewed<'_>> = lint_set_reviewed(set, config)
         .into_iter()
         .filter(|r| pending.iter().any(|p| std::ptr::eq(*p, r.migration)))
@@ -139,6 +171,20 @@ pub fn startup_review(set: &MigrationSet, pending: &[&Migration], config: &LintC
             }
             if r.breaks_old_code {
                 reasons.push("destroys data or breaks code that still uses the old schema".to_string());
+            }
+            if let Some(limit) = limit {
+                let total: std::time::Duration = r
+                    .effects
+                    .iter()
+                    .filter_map(|e| crate::plan::estimate(e, limit.facts, crate::plan::DEFAULT_SCAN_RATE))
+                    .sum();
+                if total > limit.max {
+                    reasons.push(format!(
+                        "would take about {:.0} s on this database's tables (start-up limit {:.0} s)",
+                        total.as_secs_f64(),
+                        limit.max.as_secs_f64()
+                    ));
+                }
             }
             (r.migration.label(), reasons)
         })

@@ -30,7 +30,7 @@ pub use config::{
 pub use cutover_analysis::Dialect;
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
-pub use gate::{lint_set, startup_review, unsafe_findings};
+pub use gate::{lint_set, startup_relations, startup_review, unsafe_findings, StartupLimit};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{waiting_for_window, window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};

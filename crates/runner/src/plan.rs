@@ -76,7 +76,7 @@ pub struct StatementPlan {
 }
 
 /// Assumed sequential read rate when none could be measured: a modest disk.
-const DEFAULT_SCAN_RATE: f64 = 200.0 * 1024.0 * 1024.0;
+pub(crate) const DEFAULT_SCAN_RATE: f64 = 200.0 * 1024.0 * 1024.0;
 
 /// Plans the pending migrations of `set` against `target`.
 pub fn plan(
@@ -207,16 +207,18 @@ fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, op
     }
 }
 
-/// How long the statement's scan or rewrite of its table should take at `rate` bytes/s.
-fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>, rate: f64) -> Option<Duration> {
-    if !(effect.scans || effect.rewrites) {
+/// How long the statement's scan, rewrite or mass update of its table should take at `rate`
+/// bytes/s.
+pub(crate) fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>, rate: f64) -> Option<Duration> {
+    let writes_rows = matches!(effect.action, Action::WriteRows { .. });
+    if !(effect.scans || effect.rewrites || writes_rows) {
         return None;
     }
     let (table, _) = effect.locks.first()?;
     let bytes = facts.get(table)?.bytes as f64;
     // A rewrite writes the heap, every index and the WAL for all of it; an index build reads
     // and sorts. Rough factors, stated in the README.
-    let factor = if effect.rewrites {
+    let factor = if effect.rewrites || writes_rows {
         4.0
     } else if matches!(effect.action, Action::CreateIndex { .. }) {
         2.0
