@@ -136,6 +136,27 @@ pub enum Command {
     },
     /// Update a table in small, throttled, resumable batches.
     Backfill(BackfillArgs),
+    /// Expand: run the next declarative migration's first phase (PostgreSQL) and publish its
+    /// new schema version beside the old one. Run again to resume after an interruption.
+    Start {
+        /// Aim of each backfill batch.
+        #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        batch_time: std::time::Duration,
+        /// At most this many backfilled rows per second.
+        #[arg(long, value_name = "ROWS")]
+        max_rows_per_second: Option<u64>,
+        /// Pause backfills while a replica is further behind.
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        max_replica_lag: std::time::Duration,
+    },
+    /// Contract: remove the old schema version of the active declarative migration and record it.
+    Complete {
+        /// Complete even while sessions still use the old version (they will fail).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Undo the active declarative migration's expand phase, at any point, data intact.
+    Rollback,
     /// Take over another tool's history: record every migration it applied as baselined.
     Adopt {
         /// flyway, sqlx, golang-migrate, dbmate, goose, diesel or refinery.

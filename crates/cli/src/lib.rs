@@ -5,6 +5,7 @@
 
 mod args;
 mod backfill;
+mod expand;
 mod lint;
 mod live;
 mod render;
@@ -69,6 +70,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     match args.command {
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
+        Command::Start { batch_time, max_rows_per_second, max_replica_lag } => {
+            expand::start(&settings, batch_time, max_rows_per_second, max_replica_lag)
+        }
+        Command::Complete { force } => expand::complete(&settings, force),
+        Command::Rollback => expand::rollback(&settings),
         Command::Lint { paths, format, pg_version, assume_runner, dialect, server_version } => {
             let mut settings = settings;
             if let Some(dialect) = dialect {
@@ -166,6 +172,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                             .map_or_else(String::new, |t| format!(" (next opens {})", humantime::format_rfc3339(t)));
                         writeln!(out, "waiting for a maintenance window{next}: {}", waiting.join(", "))?;
                     }
+                    if let Some(active) = expand::active(&settings) {
+                        writeln!(
+                            out,
+                            "expand/contract: {} is {} since {} (old version `{}`, new version `{}`)",
+                            active.migration,
+                            active.phase.replace('_', " "),
+                            active.since,
+                            active.old_schema,
+                            active.version_schema
+                        )?;
+                    }
                 }
             }
             Ok(ExitStatus::Success)
@@ -191,6 +208,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             )?;
             let verb = if dry_run { "would apply" } else { "applied" };
             render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration)?;
+            if let Some(declarative) = &summary.stopped_at_declarative {
+                println!(
+                    "stopped before {declarative}: it is declarative (expand/contract); run `cutover start`, then `cutover complete` once no old code runs"
+                );
+            }
             Ok(ExitStatus::Success)
         }
         Command::Down { steps, to, dry_run } => {
@@ -257,7 +279,7 @@ pub(crate) fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
     anyhow!(Exit { status: ExitStatus::Error, message: err.to_string() })
 }
 
-fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {
+pub(crate) fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {
     let set = discover(&settings.dir, settings.layout).map_err(usage_error)?;
     let mut err = anstream::stderr();
     for ignored in &set.ignored {
@@ -297,7 +319,7 @@ fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTa
 }
 
 /// The database URL the settings name, checked (a missing or unknown one is a usage error).
-fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
+pub(crate) fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
     DatabaseUrl::parse(settings.database_url.as_deref().unwrap_or("")).map_err(usage_error)
 }
 
@@ -339,7 +361,7 @@ fn open_postgres(settings: &Settings, url: &DatabaseUrl, command: &str) -> anyho
     }
 }
 
-fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
+pub(crate) fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
     let hint = match err.kind {
         DbErrorKind::Authentication => "check the user name and password in the URL",
         DbErrorKind::Connection => "check that the server runs and that host, port and database name are right",

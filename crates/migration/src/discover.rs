@@ -63,6 +63,7 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
         Layout::Dbmate | Layout::Goose => read_sectioned(layout, &entries)?,
         Layout::Diesel => read_diesel(&entries)?,
     };
+    migrations.extend(read_declarative(dir, layout)?);
     check_duplicates(&migrations)?;
     migrations.sort_by(|a, b| match (&a.version, &b.version) {
         (Some(va), Some(vb)) => va.cmp(vb),
@@ -405,6 +406,37 @@ fn read_file_pairs(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, 
     }
     attach_downs(&mut ups, downs)?;
     Ok(ups)
+}
+
+/// The declarative migrations: top-level `<version>_<name>.toml` files that declare
+/// `[[operations]]` (files that only declare backfills are not migrations). Their operations
+/// are read and checked by `cutover-expand`; here they are a version, a name and a checksum.
+fn read_declarative(dir: &Path, layout: Layout) -> Result<Vec<Migration>, Error> {
+    let read_dir = fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+    let mut paths: Vec<PathBuf> = read_dir.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    let mut migrations = Vec::new();
+    for path in paths {
+        let Some(stem) = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".toml")) else {
+            continue;
+        };
+        let Some((version, name)) = parse_version_name(stem) else {
+            continue;
+        };
+        let text = read_text(&path)?;
+        let table = toml::from_str::<toml::Table>(&text).map_err(|err| Error::Metadata {
+            path: path.clone(),
+            message: format!("is not valid TOML: {}", err.to_string().trim()),
+        })?;
+        if !table.contains_key("operations") {
+            continue;
+        }
+        let up = Script { path: path.clone(), statements: Vec::new(), settings: ScriptSettings::default() };
+        let mut migration = versioned(&version, &name, layout, &text, up);
+        migration.kind = MigrationKind::Declarative;
+        migrations.push(migration);
+    }
+    Ok(migrations)
 }
 
 fn versioned(version: &Version, name: &str, layout: Layout, up_file_text: &str, up: Script) -> Migration {

@@ -90,6 +90,10 @@ pub enum MigrationKind {
     Versioned,
     /// Has no version; re-applied when edited.
     Repeatable,
+    /// Expand/contract operations declared in `<version>_<name>.toml`: applied in phases by
+    /// `cutover start` and `cutover complete`, never by `up`. Its `up` script has no
+    /// statements; its `path` is the declaration.
+    Declarative,
 }
 
 /// One script of a migration (its up or its down), ready to run.

@@ -14,6 +14,7 @@
 mod backfill;
 mod connect;
 mod error;
+mod expand;
 mod live;
 mod migrate;
 

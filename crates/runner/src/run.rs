@@ -53,6 +53,9 @@ pub struct RunSummary {
     pub migrations: Vec<String>,
     /// How long the run took.
     pub duration: Duration,
+    /// The pending declarative (expand/contract) migration `up` stopped before: it is applied
+    /// in phases by `cutover start` and `cutover complete`.
+    pub stopped_at_declarative: Option<String>,
 }
 
 /// The state of every migration. Takes no lock and creates nothing.
@@ -107,6 +110,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
             });
             summary.migrations.push(migration.label());
         }
+        summary.stopped_at_declarative = next_declarative(set, &statuses, options);
         summary.duration = started.elapsed();
         return Ok(summary);
     }
@@ -129,8 +133,23 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         run_script(ctx, set, migration, Direction::Up, latest)?;
         summary.migrations.push(migration.label());
     }
+    summary.stopped_at_declarative = next_declarative(set, &statuses, options);
     summary.duration = started.elapsed();
     Ok(summary)
+}
+
+/// The first pending declarative migration within `--to`, which `up` stops before.
+fn next_declarative(set: &MigrationSet, statuses: &[MigrationStatus], options: &UpOptions) -> Option<String> {
+    statuses.iter().find_map(|status| {
+        let migration = migration_of(set, status)?;
+        let within = match (&migration.version, &options.to) {
+            (Some(version), Some(to)) => version <= to,
+            _ => true,
+        };
+        let pending = matches!(status.state, MigrationState::Pending | MigrationState::Failed);
+        (migration.kind == cutover_migration::MigrationKind::Declarative && within && pending)
+            .then(|| migration.label())
+    })
 }
 
 /// Refuses the plan when a pending migration has an error-level finding that no ignore with a
@@ -451,6 +470,11 @@ pub(crate) fn plan_up<'a>(
             plan.push((migration, status.latest.as_ref()));
         }
     }
+    // A declarative migration is applied in phases, with old and new code running between
+    // them: `up` applies what comes before the first one and stops there.
+    if let Some(at) = plan.iter().position(|(m, _)| m.kind == cutover_migration::MigrationKind::Declarative) {
+        plan.truncate(at);
+    }
     Ok(plan)
 }
 
@@ -525,7 +549,9 @@ fn run_script(
             version: migration.version.as_ref().map(|v| v.as_str().to_string()),
             name: migration.name.clone(),
             kind: match migration.kind {
-                cutover_migration::MigrationKind::Versioned => RecordKind::Versioned,
+                cutover_migration::MigrationKind::Versioned | cutover_migration::MigrationKind::Declarative => {
+                    RecordKind::Versioned
+                }
                 cutover_migration::MigrationKind::Repeatable => RecordKind::Repeatable,
             },
             direction,

@@ -16,7 +16,7 @@ use crate::util::{output_text, PgDb, Project, Replica};
 /// alone.
 static REPLICA: RwLock<()> = RwLock::new(());
 
-fn shared() -> RwLockReadGuard<'static, ()> {
+pub(crate) fn shared() -> RwLockReadGuard<'static, ()> {
     REPLICA.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 

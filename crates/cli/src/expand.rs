@@ -1,0 +1,167 @@
+//! `cutover start`, `complete` and `rollback`: settings to options, signals to a stop flag,
+//! events to lines on stderr.
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context as _};
+use cutover_engine::{DatabaseUrl, Scheme};
+use cutover_expand::{Error, Event, Options, Reporter, Summary};
+use cutover_runner::Settings;
+
+use crate::{usage_error, Exit, ExitStatus};
+
+pub fn start(
+    settings: &Settings,
+    batch_time: Duration,
+    max_rows_per_second: Option<u64>,
+    max_replica_lag: Duration,
+) -> anyhow::Result<ExitStatus> {
+    let set = crate::read_migrations(settings)?;
+    let (url, mut target) = open(settings)?;
+    let mut options = options(settings, false);
+    options.backfill.batch_time = batch_time;
+    options.backfill.max_rows_per_second = max_rows_per_second;
+    options.backfill.max_replica_lag = max_replica_lag;
+    // The first SIGINT or SIGTERM stops the backfill after its batch; a second one exits.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("cannot watch for signals")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
+    }
+    let summary =
+        cutover_expand::start(&mut target, &set, &options, &mut Lines, &stop).map_err(|e| failure(&url, e))?;
+    let mut out = anstream::stdout();
+    if summary.already_started {
+        writeln!(
+            out,
+            "{} is already started: the old version is `{}`, the new one `{}`; `cutover complete` once no old code runs",
+            summary.migration, summary.old_schema, summary.version_schema
+        )?;
+        return Ok(ExitStatus::Success);
+    }
+    if summary.interrupted {
+        writeln!(
+            out,
+            "start of {} stopped during its backfill after {} rows; progress is saved: `cutover start` resumes, `cutover rollback` undoes",
+            summary.migration, summary.rows_backfilled
+        )?;
+        return Ok(ExitStatus::Interrupted);
+    }
+    writeln!(
+        out,
+        "started {} in {:.1} s ({} rows backfilled): the old version is `{}`, the new one `{}` (search_path={},{}); `cutover complete` once no old code runs",
+        summary.migration,
+        summary.duration.as_secs_f64(),
+        summary.rows_backfilled,
+        summary.old_schema,
+        summary.version_schema,
+        summary.version_schema,
+        summary.old_schema
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+pub fn complete(settings: &Settings, force: bool) -> anyhow::Result<ExitStatus> {
+    let set = crate::read_migrations(settings)?;
+    let (url, mut target) = open(settings)?;
+    let summary = cutover_expand::complete(&mut target, &set, &options(settings, force), &mut Lines)
+        .map_err(|e| failure(&url, e))?;
+    finished(&summary, "completed", &format!("the version `{}` is the only one", summary.version_schema))
+}
+
+pub fn rollback(settings: &Settings) -> anyhow::Result<ExitStatus> {
+    let (url, mut target) = open(settings)?;
+    let summary =
+        cutover_expand::rollback(&mut target, &options(settings, false), &mut Lines).map_err(|e| failure(&url, e))?;
+    finished(&summary, "rolled back", &format!("the version `{}` is the only one", summary.old_schema))
+}
+
+/// The active declarative migration, for `cutover status` (PostgreSQL only; `None` elsewhere).
+pub fn active(settings: &Settings) -> Option<cutover_expand::ActiveMigration> {
+    let url = crate::database_url(settings).ok()?;
+    if url.scheme() != Scheme::Postgres {
+        return None;
+    }
+    let mut target = crate::connect_postgres(&url, &settings.history_table).ok()?;
+    cutover_expand::status(&mut target).ok().flatten()
+}
+
+fn finished(summary: &Summary, verb: &str, state: &str) -> anyhow::Result<ExitStatus> {
+    writeln!(anstream::stdout(), "{verb} {} in {:.1} s: {state}", summary.migration, summary.duration.as_secs_f64())?;
+    Ok(ExitStatus::Success)
+}
+
+fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, cutover_postgres::PgTarget)> {
+    let url = crate::database_url(settings)?;
+    if url.scheme() != Scheme::Postgres {
+        return Err(usage_error(format!(
+            "expand/contract migrations run on PostgreSQL (views, triggers and transactional DDL make two live versions safe); {url} is not a PostgreSQL URL"
+        )));
+    }
+    let target =
+        crate::connect_postgres(&url, &settings.history_table).map_err(|err| crate::connect_error(&url, &err))?;
+    Ok((url, target))
+}
+
+fn options(settings: &Settings, force: bool) -> Options {
+    let runner = format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity());
+    Options {
+        timeouts: cutover_engine::Timeouts {
+            lock_timeout: settings.lock_timeout,
+            statement_timeout: settings.statement_timeout,
+        },
+        lock_retries: settings.lock_retries,
+        retry_backoff: settings.retry_backoff,
+        runner_lock_wait: settings.runner_lock_wait,
+        backfill: cutover_backfill::Options {
+            lock_timeout: settings.lock_timeout,
+            lock_retries: settings.lock_retries,
+            retry_backoff: settings.retry_backoff,
+            lock_wait: settings.runner_lock_wait,
+            runner: runner.clone(),
+            ..cutover_backfill::Options::default()
+        },
+        force,
+        history_table: settings.history_table.clone(),
+        runner,
+    }
+}
+
+fn failure(url: &DatabaseUrl, error: Error) -> anyhow::Error {
+    let status = match error {
+        Error::Refused(_) | Error::Plan { .. } | Error::Declaration(_) => ExitStatus::Failure,
+        _ => ExitStatus::Error,
+    };
+    anyhow!(Exit { status, message: url.scrub(&error.to_string()) })
+}
+
+/// Events as lines on stderr.
+struct Lines;
+
+impl Reporter for Lines {
+    fn report(&mut self, event: Event<'_>) {
+        let mut err = anstream::stderr();
+        let _ = match event {
+            Event::WaitingForLock { holder } => {
+                writeln!(err, "waiting for the migration lock held by {}", holder.description)
+            }
+            Event::Resuming { phase } => writeln!(err, "resuming: the migration was left {}", phase.replace('_', " ")),
+            Event::Step { what, statements } => writeln!(err, "{what} ({statements} statement(s))"),
+            Event::Retrying { attempt, error } => {
+                writeln!(err, "try {attempt} did not get its locks ({error}); trying again")
+            }
+            Event::Backfill(cutover_backfill::Event::Started { name, estimated_rows, .. }) => {
+                writeln!(err, "backfill {name}: about {} rows", estimated_rows.unwrap_or(0))
+            }
+            Event::Backfill(cutover_backfill::Event::Throttled { reason }) => {
+                writeln!(err, "backfill paused: {reason}")
+            }
+            Event::Backfill(_) => Ok(()),
+            _ => Ok(()),
+        };
+    }
+}

@@ -1,0 +1,541 @@
+//! Expand/contract migrations on a real PostgreSQL: an old and a new application version
+//! working through `start` and `complete`, `rollback` in the middle of a backfill, and SIGKILL
+//! at random points of every phase.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::backfill::shared;
+use crate::util::{output_text, PgDb, Project};
+
+const RENAME_AND_RETYPE: &str = r#"
+[[operations]]
+op = "rename_column"
+table = "users"
+from = "name"
+to = "full_name"
+
+[[operations]]
+op = "change_type"
+table = "users"
+column = "amount"
+type = "numeric(12,2)"
+up = "amount::numeric(12,2)"
+down = "amount::text"
+"#;
+
+fn project_with(rows: u64) -> Project {
+    let project = Project::new();
+    project.migration(
+        "1_users.up.sql",
+        &format!(
+            "CREATE TABLE users (id bigserial PRIMARY KEY, name text NOT NULL, amount text);\n\
+             INSERT INTO users (name, amount) SELECT 'user ' || g, (g % 100000)::text || '.' || lpad((g % 100)::text, 2, '0') FROM generate_series(1, {rows}) g;\n"
+        ),
+    );
+    project.migration("2_rename_and_retype.toml", RENAME_AND_RETYPE);
+    project
+}
+
+/// Rows whose old-version and new-version values differ, read in one statement (one snapshot).
+fn disagreements(db: &PgDb) -> i64 {
+    db.query(
+        "SELECT count(*) FROM public.users o FULL JOIN public_v2.users n ON n.id = o.id \
+         WHERE n.id IS NULL OR o.id IS NULL OR o.name IS DISTINCT FROM n.full_name \
+            OR o.amount::numeric(12,2) IS DISTINCT FROM n.amount",
+    )
+    .parse()
+    .unwrap()
+}
+
+/// Everything cutover adds during an expand phase, that must be gone after complete or rollback.
+fn leftovers(db: &PgDb) -> String {
+    db.query(
+        "SELECT string_agg(what, ', ' ORDER BY what) FROM ( \
+           SELECT 'column ' || attname AS what FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             WHERE c.relnamespace = 'public'::regnamespace AND attname LIKE '\\_cutover%' AND NOT attisdropped \
+           UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE '\\_cutover%' \
+           UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE '\\_cutover%' \
+           UNION ALL SELECT 'constraint ' || conname FROM pg_constraint WHERE conname LIKE '\\_cutover%') x",
+    )
+}
+
+struct App {
+    stop: Arc<AtomicBool>,
+    handle: thread::JoinHandle<AppReport>,
+}
+
+#[derive(Debug, Default)]
+struct AppReport {
+    operations: u64,
+    inserts: u64,
+    errors: Vec<String>,
+}
+
+/// An application version writing and reading continuously: `new` uses the new version's
+/// names and types through its schema of views, the old one the tables as they were.
+fn app(url: &str, new: bool, max_id: i64, seed: u64) -> App {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let url = url.to_string();
+    let handle = thread::spawn(move || {
+        let app_name = if new { "new-app@public_v2" } else { "old-app@public" };
+        let mut client = postgres::Client::connect(&format!("{url}?application_name={app_name}"), postgres::NoTls)
+            .expect("the app connects");
+        if new {
+            client.batch_execute("SET search_path = public_v2, public").unwrap();
+        }
+        let mut report = AppReport::default();
+        let mut state = seed;
+        let mut next = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        while !flag.load(Ordering::SeqCst) {
+            let id = (next() as i64 % max_id) + 1;
+            let cents = (next() % 10_000_000) as i64;
+            let amount = format!("{}.{:02}", cents / 100, cents % 100);
+            let result = match (next() % 3, new) {
+                (0, false) => client
+                    .execute("INSERT INTO users (name, amount) VALUES ($1, $2)", &[&format!("old {id}"), &amount])
+                    .map(|_| report.inserts += 1),
+                (0, true) => client
+                    .execute(
+                        "INSERT INTO users (full_name, amount) VALUES ($1, $2::text::numeric)",
+                        &[&format!("new {id}"), &amount],
+                    )
+                    .map(|_| report.inserts += 1),
+                (1, false) => client
+                    .execute(
+                        "UPDATE users SET name = $1, amount = $2 WHERE id = $3",
+                        &[&format!("old upd {id}"), &amount, &id],
+                    )
+                    .map(|_| ()),
+                (1, true) => client
+                    .execute(
+                        "UPDATE users SET full_name = $1, amount = $2::text::numeric WHERE id = $3",
+                        &[&format!("new upd {id}"), &amount, &id],
+                    )
+                    .map(|_| ()),
+                (_, false) => client.query("SELECT name, amount FROM users WHERE id = $1", &[&id]).map(|_| ()),
+                (_, true) => {
+                    client.query("SELECT full_name, amount::text FROM users WHERE id = $1", &[&id]).map(|_| ())
+                }
+            };
+            report.operations += 1;
+            if let Err(err) = result {
+                report.errors.push(err.to_string());
+            }
+        }
+        report
+    });
+    App { stop, handle }
+}
+
+impl App {
+    fn finish(self) -> AppReport {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.join().unwrap()
+    }
+}
+
+#[test]
+fn old_and_new_app_work_through_start_and_complete_on_a_million_rows() {
+    let _shared = shared();
+    let db = PgDb::new();
+    let rows = 1_000_000;
+    let project = project_with(rows);
+    project.cutover(&db.url).arg("up").assert().success();
+
+    let old_app = app(&db.url, false, rows as i64, 1);
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("1000000 rows backfilled") || stdout.contains("rows backfilled"), "{stdout}");
+    eprintln!("start on {rows} rows with the old app writing: {:.1} s", started.elapsed().as_secs_f64());
+    assert_eq!(disagreements(&db), 0, "after start");
+
+    // Both versions live at once, both writing.
+    let new_app = app(&db.url, true, rows as i64, 2);
+    thread::sleep(Duration::from_secs(3));
+    assert_eq!(disagreements(&db), 0, "with both apps writing");
+
+    // The rolling deploy ends: the old app goes away, then the contract phase.
+    let old = old_app.finish();
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    thread::sleep(Duration::from_secs(1));
+    let new = new_app.finish();
+
+    assert!(old.errors.is_empty(), "old app errors: {:?}", &old.errors[..old.errors.len().min(5)]);
+    assert!(new.errors.is_empty(), "new app errors: {:?}", &new.errors[..new.errors.len().min(5)]);
+    assert!(old.operations > 100 && new.operations > 100, "old {} new {}", old.operations, new.operations);
+    eprintln!("old app: {} operations, new app: {} operations, zero errors", old.operations, new.operations);
+
+    // After complete the table is the new version, and the new version's views still read it.
+    assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'amount'"), "numeric(12,2)");
+    assert_eq!(
+        db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'full_name'"),
+        "1"
+    );
+    let total: u64 = db.query("SELECT count(*) FROM public.users").parse().unwrap();
+    assert_eq!(total, rows + old.inserts + new.inserts, "no row lost");
+    let differ = db.query(
+        "SELECT count(*) FROM public.users t FULL JOIN public_v2.users v USING (id) \
+         WHERE t.full_name IS DISTINCT FROM v.full_name OR t.amount IS DISTINCT FROM v.amount",
+    );
+    assert_eq!(differ, "0");
+    assert_eq!(leftovers(&db), "NULL");
+    let status = project.cutover(&db.url).arg("status").output().unwrap();
+    assert!(output_text(&status).0.contains("2  rename_and_retype  applied"), "{}", output_text(&status).0);
+}
+
+#[test]
+fn complete_waits_for_the_old_version_sessions() {
+    let db = PgDb::new();
+    let project = project_with(1000);
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+    let mut old =
+        postgres::Client::connect(&format!("{}?application_name=billing@public", db.url), postgres::NoTls).unwrap();
+    old.batch_execute("SELECT 1").unwrap();
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = output_text(&output).1;
+    assert!(
+        stderr.contains("1 session(s) still use the old version `public`") && stderr.contains("billing@public"),
+        "{stderr}"
+    );
+    // A new-version session in a transaction holds a lock on its views: that is not the old version.
+    let mut new = db.client();
+    new.batch_execute("BEGIN; SELECT count(*) FROM public_v2.users").unwrap();
+    drop(old);
+    thread::sleep(Duration::from_millis(200));
+    project.cutover(&db.url).arg("complete").timeout(Duration::from_secs(60)).assert().failure();
+    new.batch_execute("COMMIT").unwrap();
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(leftovers(&db), "NULL");
+}
+
+/// Checksum of the table's contents as the old version sees them.
+fn contents(db: &PgDb) -> String {
+    db.query(
+        "SELECT md5(string_agg(id::text || ':' || name || ':' || coalesce(amount, '~'), ',' ORDER BY id)) FROM users",
+    )
+}
+
+#[test]
+fn rollback_in_the_middle_of_a_backfill_restores_the_old_schema() {
+    let _shared = shared();
+    let db = PgDb::new();
+    let project = project_with(100_000);
+    project.cutover(&db.url).arg("up").assert().success();
+    let before = contents(&db);
+    let columns_before = db.query("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped");
+
+    let mut child = project
+        .cutover_std(&db.url)
+        .args(["start", "--max-rows-per-second", "20000"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done: i64 = db
+            .try_query("SELECT coalesce(max(rows_updated), 0) FROM cutover_backfills")
+            .map_or(0, |v| v.parse().unwrap());
+        if done > 10_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backfill never got going");
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done: i64 = db.query("SELECT max(rows_updated) FROM cutover_backfills").parse().unwrap();
+    assert!(done < 100_000, "killed after the backfill ended ({done} rows)");
+    assert_eq!(db.query("SELECT phase FROM cutover_expand"), "starting");
+
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(contents(&db), before, "no row lost or changed");
+    let columns_after = db.query("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped");
+    assert_eq!(columns_after, columns_before);
+    assert_eq!(leftovers(&db), "NULL");
+    assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v2'"), "0");
+    assert_eq!(db.query("SELECT phase FROM cutover_expand"), "rolled_back");
+    // And it can start again from scratch, with a backfill of its own.
+    project.cutover(&db.url).arg("start").assert().success();
+    assert_eq!(disagreements(&db), 0);
+}
+
+/// A small deterministic generator, so that a failing trial can be replayed from its seed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n.max(1)
+    }
+}
+
+/// Runs `cutover <args>` and kills it with SIGKILL after `after` (if it is still running).
+fn run_and_kill(project: &Project, url: &str, args: &[&str], after: Duration) -> bool {
+    let mut child = project
+        .cutover_std(url)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + after;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let killed = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    child.wait().unwrap();
+    killed
+}
+
+#[test]
+fn sigkill_at_random_points_of_start_complete_and_rollback() {
+    let _shared = shared();
+    let seed: u64 = std::env::var("CUTOVER_EXPAND_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261125);
+    let trials: u64 = std::env::var("CUTOVER_EXPAND_TRIALS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+    let mut rng = Lcg(seed);
+    let mut kills = 0;
+    for trial in 0..trials {
+        let db = PgDb::new();
+        let project = project_with(20_000);
+        project.cutover(&db.url).arg("up").assert().success();
+        let before = contents(&db);
+        let context = format!("seed {seed} trial {trial}");
+
+        // Kill `start` somewhere in its DDL, backfill (slowed to ~1 s) or publication.
+        let at = Duration::from_millis(rng.below(1200));
+        kills += u32::from(run_and_kill(&project, &db.url, &["start", "--max-rows-per-second", "20000"], at));
+        let finish_by_rollback = rng.below(2) == 0;
+        if finish_by_rollback {
+            // Kill the rollback too, now and then; the next one finishes it.
+            let at = Duration::from_millis(rng.below(60));
+            kills += u32::from(run_and_kill(&project, &db.url, &["rollback"], at));
+            let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+            let (stdout, stderr) = output_text(&output);
+            // Killed before `start` recorded anything: there is nothing to roll back.
+            let nothing = stderr.contains("no expand/contract migration is active");
+            assert!(output.status.success() || nothing, "{context}: {stdout}{stderr}");
+            assert_eq!(contents(&db), before, "{context}: rollback changed data");
+            assert_eq!(leftovers(&db), "NULL", "{context}");
+            assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v2'"), "0", "{context}");
+            assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'name'"), "1", "{context}");
+            continue;
+        }
+        let output = project.cutover(&db.url).arg("start").output().unwrap();
+        assert!(output.status.success(), "{context}: {:?}", output_text(&output));
+        assert_eq!(disagreements(&db), 0, "{context}");
+        let at = Duration::from_millis(rng.below(150));
+        kills += u32::from(run_and_kill(&project, &db.url, &["complete"], at));
+        let output = project.cutover(&db.url).arg("complete").output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        let already = stderr.contains("no expand/contract migration is active");
+        assert!(output.status.success() || already, "{context}: {stdout}{stderr}");
+        assert_eq!(leftovers(&db), "NULL", "{context}");
+        let after = db.query(
+            "SELECT md5(string_agg(id::text || ':' || full_name || ':' || coalesce(amount::text, '~'), ',' ORDER BY id)) FROM users",
+        );
+        assert_eq!(after, before, "{context}: complete changed data");
+        let applied = db.query("SELECT count(*) FROM cutover_history WHERE version = '2' AND state = 'applied'");
+        assert_eq!(applied, "1", "{context}: one history row");
+    }
+    eprintln!("expand/contract SIGKILL trials: {trials} (seed {seed}), {kills} processes killed mid-run, 0 failures");
+    assert!(kills >= trials as u32 / 2, "too few kills landed mid-run ({kills}); the trials prove little");
+}
+
+#[test]
+fn mistakes_in_a_declaration_name_file_and_operation() {
+    let db = PgDb::new();
+    let project = project_with(10);
+    project.migration(
+        "2_rename_and_retype.toml",
+        "[[operations]]\nop = \"rename_column\"\ntable = \"user\"\nfrom = \"name\"\nto = \"full_name\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = output_text(&output).1;
+    assert!(
+        stderr.contains("2_rename_and_retype.toml: operation 1 (rename_column): table `user` does not exist in schema `public` (tables: users)"),
+        "{stderr}"
+    );
+    // Nothing recorded, nothing changed: fixing the file is enough.
+    assert_eq!(db.query("SELECT count(*) FROM cutover_expand"), "0");
+    project.migration("2_rename_and_retype.toml", "[[operations]]\nop = \"renme_column\"\ntable = \"users\"\n");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert!(stderr.contains("2_rename_and_retype.toml:2: unknown variant `renme_column`"), "{stderr}");
+}
+
+#[test]
+fn every_operation_starts_completes_and_rolls_back() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_shop.up.sql",
+        "CREATE TABLE customers (id bigint PRIMARY KEY, email text, legacy text NOT NULL DEFAULT 'x', note text DEFAULT 'n', score int NOT NULL);\n\
+         CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, total int);\n\
+         CREATE TABLE old_stuff (id int PRIMARY KEY);\n\
+         CREATE TABLE archive (id int PRIMARY KEY);\n\
+         CREATE INDEX orders_total ON orders (total);\n\
+         INSERT INTO customers SELECT g, 'c' || g || '@x', 'l', NULL, g FROM generate_series(1, 500) g;\n\
+         INSERT INTO orders SELECT g, g % 500 + 1, g FROM generate_series(1, 2000) g;\n",
+    );
+    let all_ops = r#"
+[[operations]]
+op = "add_column"
+table = "customers"
+column = "tier"
+type = "text"
+nullable = false
+default = "'basic'"
+
+[[operations]]
+op = "add_column"
+table = "customers"
+column = "email_domain"
+type = "text"
+up = "split_part(email, '@', 2)"
+
+[[operations]]
+op = "drop_column"
+table = "customers"
+column = "legacy"
+
+[[operations]]
+op = "set_not_null"
+table = "customers"
+column = "email"
+
+[[operations]]
+op = "drop_not_null"
+table = "customers"
+column = "score"
+
+[[operations]]
+op = "set_default"
+table = "orders"
+column = "total"
+default = "0"
+
+[[operations]]
+op = "drop_default"
+table = "customers"
+column = "note"
+
+[[operations]]
+op = "add_check"
+table = "orders"
+name = "orders_total_positive"
+check = "total > 0"
+
+[[operations]]
+op = "add_foreign_key"
+table = "orders"
+name = "orders_customer_fk"
+columns = ["customer_id"]
+references = "customers"
+references_columns = ["id"]
+
+[[operations]]
+op = "add_unique"
+table = "customers"
+name = "customers_email_key"
+columns = ["email"]
+
+[[operations]]
+op = "create_index"
+table = "orders"
+name = "orders_customer_id"
+columns = ["customer_id"]
+
+[[operations]]
+op = "drop_index"
+name = "orders_total"
+
+[[operations]]
+op = "create_table"
+table = "payments"
+columns = [{ name = "id", type = "bigint", nullable = false }, { name = "amount", type = "int" }]
+primary_key = ["id"]
+
+[[operations]]
+op = "drop_table"
+table = "old_stuff"
+
+[[operations]]
+op = "rename_table"
+from = "archive"
+to = "archived_orders"
+
+[[operations]]
+op = "sql"
+up = "COMMENT ON TABLE orders IS 'expanded'"
+down = "COMMENT ON TABLE orders IS NULL"
+"#;
+    project.migration("2_everything.toml", all_ops);
+    project.cutover(&db.url).arg("up").assert().success();
+    let schema_before = db.query(
+        "SELECT string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '-'), ', ' ORDER BY table_name, ordinal_position) FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT LIKE 'cutover%'",
+    );
+    let constraints_before = db.query("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conname NOT LIKE 'cutover%'");
+    let indexes_before = db.query("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE 'cutover%'");
+
+    // Start, then roll back: everything as it was.
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(
+        db.query("SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'public_v2' AND table_name = 'customers'"),
+        "id,email,note,score,tier,email_domain"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM public_v2.customers WHERE email_domain = 'x' AND tier = 'basic'"), "500");
+    assert_eq!(db.query("SELECT count(*) FROM public_v2.archived_orders"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public_v2' AND table_name = 'old_stuff'"), "0");
+    // The new version inserts without the dropped column; the old one without the new ones.
+    db.query("INSERT INTO public_v2.customers (id, email, score) VALUES (1001, 'n@new', 1)");
+    db.query("INSERT INTO public.customers (id, email, score) VALUES (1002, 'o@old', 2)");
+    assert_eq!(db.query("SELECT tier || ' ' || email_domain FROM public.customers WHERE id = 1002"), "basic old");
+    db.query("DELETE FROM public.customers WHERE id > 1000");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let schema_after = db.query(
+        "SELECT string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '-'), ', ' ORDER BY table_name, ordinal_position) FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT LIKE 'cutover%'",
+    );
+    assert_eq!(schema_after, schema_before);
+    assert_eq!(db.query("SELECT string_agg(conname, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND conname NOT LIKE 'cutover%'"), constraints_before);
+    assert_eq!(db.query("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public' AND indexname NOT LIKE 'cutover%'"), indexes_before);
+    assert_eq!(db.query("SELECT obj_description('orders'::regclass)"), "NULL");
+
+    // Start again, and complete: the new schema is the real one.
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(column_name || ' ' || is_nullable, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers'"),
+        "id NO,email NO,note YES,score YES,tier NO,email_domain YES"
+    );
+    assert_eq!(db.query("SELECT column_default FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'customers' AND column_name = 'note'"), "NULL");
+    assert_eq!(db.query("SELECT string_agg(conname || ':' || convalidated, ',' ORDER BY conname) FROM pg_constraint WHERE connamespace = 'public'::regnamespace AND contype IN ('c', 'f', 'u') AND conname NOT LIKE 'cutover%'"),
+        "customers_email_key:true,orders_customer_fk:true,orders_total_positive:true");
+    assert_eq!(db.query("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE schemaname = 'public' AND tablename = 'orders'"), "orders_customer_id,orders_pkey");
+    assert_eq!(db.query("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'cutover%'"), "archived_orders,customers,orders,payments");
+    assert_eq!(db.query("SELECT obj_description('orders'::regclass)"), "expanded");
+    assert_eq!(leftovers(&db), "NULL");
+}

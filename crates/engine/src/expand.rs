@@ -1,0 +1,80 @@
+//! The primitives expand/contract migrations need from a database.
+//!
+//! The algorithm (which phase runs which step, what is recorded when, how a crash resumes)
+//! lives in `cutover-expand`; an engine reads table shapes, keeps the state of the active
+//! expand/contract migration, and says which sessions still use a schema version.
+
+use crate::{BackfillTarget, DbError, Inspect, MigrationTarget};
+
+/// One column of a table, as the catalog describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColumnShape {
+    /// The column's name.
+    pub name: String,
+    /// Its type, as the database formats it (`character varying(20)`, `numeric(12,2)`).
+    pub type_name: String,
+    /// Whether it is declared NOT NULL.
+    pub not_null: bool,
+    /// Its default expression, if any.
+    pub default: Option<String>,
+    /// Whether an index, a constraint (other than NOT NULL), an identity or a sequence depends
+    /// on it: such a column cannot be swapped for a shadow column without rebuilding them.
+    pub has_dependents: bool,
+}
+
+/// One table of the schema an expand/contract migration changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableShape {
+    /// The table's name, unqualified.
+    pub name: String,
+    /// Its columns, in order.
+    pub columns: Vec<ColumnShape>,
+}
+
+/// The recorded state of one expand/contract migration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpandState {
+    /// The migration's version.
+    pub version: String,
+    /// Its name.
+    pub name: String,
+    /// `starting`, `started`, `completing`, `completed`, `rolling_back` or `rolled_back`.
+    pub phase: String,
+    /// The plan computed when it started (JSON), so that `complete` and `rollback` run what
+    /// `start` planned, whatever the catalog says since.
+    pub plan: String,
+    /// Who last moved it on.
+    pub runner: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When its phase last changed (RFC 3339).
+    pub updated_at: String,
+}
+
+/// A database expand/contract migrations run against.
+pub trait ExpandTarget: MigrationTarget + BackfillTarget + Inspect {
+    /// The schema unqualified names resolve to (PostgreSQL's `current_schema()`).
+    fn current_schema(&mut self) -> Result<String, DbError>;
+
+    /// Every ordinary table of `schema` with its columns.
+    fn tables(&mut self, schema: &str) -> Result<Vec<TableShape>, DbError>;
+
+    /// Creates the state table if it does not exist.
+    fn ensure_expand_state(&mut self) -> Result<(), DbError>;
+
+    /// Every recorded expand/contract migration, newest first.
+    fn expand_states(&mut self) -> Result<Vec<ExpandState>, DbError>;
+
+    /// Records a migration's state (inserted, or its phase and time updated).
+    fn save_expand_state(&mut self, state: &ExpandState) -> Result<(), DbError>;
+
+    /// Other sessions that use schema version `schema`: holding a lock on one of its views
+    /// (a table lock says nothing: every version's views lock the same tables),
+    /// or naming it in their `application_name` (`billing-api@public_v3`), described for
+    /// messages.
+    fn sessions_on_version(&mut self, schema: &str) -> Result<Vec<String>, DbError>;
+
+    /// Sets a session variable on this connection (the dual-write triggers stand aside for
+    /// cutover's own backfill, which sets `cutover.backfill`).
+    fn set_session_variable(&mut self, name: &str, value: &str) -> Result<(), DbError>;
+}

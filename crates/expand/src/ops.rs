@@ -1,0 +1,369 @@
+//! The operations of a declarative migration, as written in `<version>_<name>.toml`:
+//!
+//! ```toml
+//! [[operations]]
+//! op = "rename_column"
+//! table = "users"
+//! from = "name"
+//! to = "full_name"
+//!
+//! [[operations]]
+//! op = "change_type"
+//! table = "orders"
+//! column = "amount"
+//! type = "numeric(12,2)"
+//! up = "amount::numeric(12,2)"   # old value -> new column
+//! down = "amount::text"          # new value -> old column
+//! ```
+//!
+//! Tables and columns are named as they are before the migration. `up` expressions may use
+//! any column of the table by name; a `down` expression's use of the changed column means its
+//! new value.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One operation.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Operation {
+    /// A new column; NOT NULL is enforced by a CHECK validated after the backfill, and becomes
+    /// a real NOT NULL at `complete`.
+    AddColumn {
+        /// The table.
+        table: String,
+        /// The new column.
+        column: String,
+        /// Its type.
+        #[serde(rename = "type")]
+        type_name: String,
+        /// Whether it may hold NULL (default true).
+        #[serde(default = "yes")]
+        nullable: bool,
+        /// Its default (an SQL expression).
+        default: Option<String>,
+        /// Fills it from the other columns, for existing rows and for rows the old version writes.
+        up: Option<String>,
+    },
+    /// Hidden from the new version at `start`, dropped at `complete`.
+    DropColumn {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Fills it for rows the new version inserts, when the old version needs a value
+        /// (a NOT NULL column without default).
+        down: Option<String>,
+    },
+    /// Seen under its new name by the new version at `start`, renamed at `complete`.
+    RenameColumn {
+        /// The table.
+        table: String,
+        /// The current name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// A shadow column of the new type, kept in step both ways, backfilled; swapped in at
+    /// `complete`.
+    ChangeType {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The new type.
+        #[serde(rename = "type")]
+        type_name: String,
+        /// Old value to new type.
+        up: String,
+        /// New value to old type.
+        down: String,
+    },
+    /// A CHECK (col IS NOT NULL) added NOT VALID and validated at `start`; NOT NULL at `complete`.
+    SetNotNull {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The value for rows where it is NULL (existing and newly written).
+        up: Option<String>,
+    },
+    /// NOT NULL dropped at `start` (old code writes values anyway).
+    DropNotNull {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// A new default, at `start`.
+    SetDefault {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// The default (an SQL expression).
+        default: String,
+    },
+    /// The default removed, at `start`.
+    DropDefault {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+    /// A CHECK constraint, added NOT VALID then validated at `start`.
+    AddCheck {
+        /// The table.
+        table: String,
+        /// The constraint's name.
+        name: String,
+        /// The condition.
+        check: String,
+    },
+    /// A foreign key, added NOT VALID then validated at `start`.
+    AddForeignKey {
+        /// The table.
+        table: String,
+        /// The constraint's name.
+        name: String,
+        /// Its columns.
+        columns: Vec<String>,
+        /// The referenced table.
+        references: String,
+        /// The referenced columns.
+        references_columns: Vec<String>,
+        /// `cascade`, `restrict`, `set null`, `set default` or `no action` (the default).
+        on_delete: Option<String>,
+    },
+    /// A unique index built concurrently at `start`, made a constraint at `complete`.
+    AddUnique {
+        /// The table.
+        table: String,
+        /// The constraint's (and index's) name.
+        name: String,
+        /// Its columns.
+        columns: Vec<String>,
+    },
+    /// An index built concurrently at `start` (an INVALID leftover of a killed build is
+    /// dropped and built again).
+    CreateIndex {
+        /// The table.
+        table: String,
+        /// The index's name.
+        name: String,
+        /// Its columns.
+        columns: Vec<String>,
+        /// Unique or not.
+        #[serde(default)]
+        unique: bool,
+        /// Access method (`btree` by default).
+        method: Option<String>,
+        /// A partial index's condition.
+        #[serde(rename = "where")]
+        condition: Option<String>,
+    },
+    /// An index dropped concurrently at `complete` (old code may need it until then).
+    DropIndex {
+        /// The index's name.
+        name: String,
+    },
+    /// A new table, at `start`.
+    CreateTable {
+        /// The table.
+        table: String,
+        /// Its columns.
+        columns: Vec<NewColumn>,
+        /// Its primary key's columns.
+        #[serde(default)]
+        primary_key: Vec<String>,
+    },
+    /// Hidden from the new version at `start`, dropped at `complete`.
+    DropTable {
+        /// The table.
+        table: String,
+    },
+    /// Seen under its new name by the new version at `start`, renamed at `complete`.
+    RenameTable {
+        /// The current name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+    /// Raw SQL, run in the phase it declares; `down` runs on rollback.
+    Sql {
+        /// What to run.
+        up: String,
+        /// What undoes it on rollback (only for `phase = "start"`).
+        down: Option<String>,
+        /// `start` (default) or `complete`.
+        #[serde(default)]
+        phase: SqlPhase,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A column of [`Operation::CreateTable`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewColumn {
+    /// The name.
+    pub name: String,
+    /// The type.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Whether it may hold NULL (default true).
+    #[serde(default = "yes")]
+    pub nullable: bool,
+    /// Its default.
+    pub default: Option<String>,
+}
+
+/// When an [`Operation::Sql`] runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqlPhase {
+    /// In `cutover start`.
+    #[default]
+    Start,
+    /// In `cutover complete`.
+    Complete,
+}
+
+impl Operation {
+    /// The operation's name, as `op` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Operation::AddColumn { .. } => "add_column",
+            Operation::DropColumn { .. } => "drop_column",
+            Operation::RenameColumn { .. } => "rename_column",
+            Operation::ChangeType { .. } => "change_type",
+            Operation::SetNotNull { .. } => "set_not_null",
+            Operation::DropNotNull { .. } => "drop_not_null",
+            Operation::SetDefault { .. } => "set_default",
+            Operation::DropDefault { .. } => "drop_default",
+            Operation::AddCheck { .. } => "add_check",
+            Operation::AddForeignKey { .. } => "add_foreign_key",
+            Operation::AddUnique { .. } => "add_unique",
+            Operation::CreateIndex { .. } => "create_index",
+            Operation::DropIndex { .. } => "drop_index",
+            Operation::CreateTable { .. } => "create_table",
+            Operation::DropTable { .. } => "drop_table",
+            Operation::RenameTable { .. } => "rename_table",
+            Operation::Sql { .. } => "sql",
+        }
+    }
+}
+
+/// A declarative migration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declaration {
+    /// The file.
+    pub path: PathBuf,
+    /// The operations, in order.
+    pub operations: Vec<Operation>,
+}
+
+/// A declaration that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeclarationError {
+    /// The file cannot be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid declaration.
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong, and the operations known.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct File {
+    operations: Vec<Operation>,
+    /// Backfills declared in the same file are `cutover backfill`'s.
+    #[serde(default)]
+    #[allow(dead_code)]
+    backfill: Option<toml::Value>,
+}
+
+/// Reads the operations of a declarative migration.
+pub fn read_declaration(path: &Path) -> Result<Declaration, DeclarationError> {
+    let text = std::fs::read_to_string(path).map_err(|source| DeclarationError::Io { path: path.into(), source })?;
+    parse_declaration(path, &text)
+}
+
+/// Parses the text of a declarative migration.
+pub fn parse_declaration(path: &Path, text: &str) -> Result<Declaration, DeclarationError> {
+    let file: File = toml::from_str(text).map_err(|err| {
+        let line = err.span().map_or(1, |span| text[..span.start.min(text.len())].lines().count().max(1));
+        let message = err.message().trim().to_string();
+        DeclarationError::Invalid { path: path.into(), line, message }
+    })?;
+    if file.operations.is_empty() {
+        return Err(DeclarationError::Invalid { path: path.into(), line: 1, message: "declares no operations".into() });
+    }
+    Ok(Declaration { path: path.into(), operations: file.operations })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_read_from_toml() {
+        let text = r#"
+[[operations]]
+op = "rename_column"
+table = "users"
+from = "name"
+to = "full_name"
+
+[[operations]]
+op = "add_column"
+table = "users"
+column = "active"
+type = "boolean"
+nullable = false
+default = "true"
+"#;
+        let declaration = parse_declaration(Path::new("2_x.toml"), text).unwrap();
+        assert_eq!(declaration.operations.len(), 2);
+        assert_eq!(
+            declaration.operations[0],
+            Operation::RenameColumn { table: "users".into(), from: "name".into(), to: "full_name".into() }
+        );
+        assert!(
+            matches!(&declaration.operations[1], Operation::AddColumn { nullable: false, default: Some(d), .. } if d == "true")
+        );
+    }
+
+    #[test]
+    fn mistakes_name_their_line() {
+        let text = "[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfrom = \"a\"\nto = \"b\"\n\n[[operations]]\nop = \"rename_colum\"\n";
+        let err = parse_declaration(Path::new("2_x.toml"), text).unwrap_err().to_string();
+        assert!(err.starts_with("2_x.toml:8: unknown variant `rename_colum`"), "{err}");
+        assert!(err.contains("`rename_column`, `change_type`"), "{err}");
+
+        let missing = "[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfrom = \"a\"\n";
+        let err = parse_declaration(Path::new("3_y.toml"), missing).unwrap_err().to_string();
+        assert!(err.contains("missing field `to`"), "{err}");
+
+        let extra = "[[operations]]\nop = \"drop_table\"\ntable = \"users\"\ncascade = true\n";
+        let err = parse_declaration(Path::new("4_z.toml"), extra).unwrap_err().to_string();
+        assert!(err.contains("cascade"), "{err}");
+    }
+}

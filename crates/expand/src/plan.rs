@@ -1,0 +1,859 @@
+//! From operations and the live table shapes to the SQL of every phase. Pure: no I/O.
+//!
+//! `start` runs, in order: `expand` (one transaction: new and shadow columns, NOT VALID
+//! constraints, dual-write triggers, new tables), `concurrent` (index builds, each on its
+//! own), `backfills`, `validate` (each its own transaction), and `publish` (one transaction:
+//! the new version's schema of views). `complete` runs `contract` in one transaction, with
+//! the history row, then `contract_concurrent`. `rollback` runs `revert` in one transaction,
+//! then `revert_concurrent`. Every statement is idempotent, so a phase that a crash cut
+//! short runs again from its first statement.
+
+use std::collections::BTreeSet;
+
+use cutover_engine::{ColumnShape, TableShape};
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{NewColumn, Operation, SqlPhase};
+use crate::sql::{column_exists, constraint_exists, guarded, ident, qualified, referenced_names, table_exists};
+
+/// PostgreSQL truncates longer identifiers silently; cutover refuses them instead.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// A batched update the `start` phase runs through the backfill engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedBackfill {
+    /// Names the checkpoint (unique per start, so a start after a rollback begins afresh).
+    pub name: String,
+    /// The table, schema-qualified and quoted.
+    pub table: String,
+    /// The assignments.
+    pub set: String,
+    /// The rows to do; `None`: every row, once.
+    pub condition: Option<String>,
+}
+
+/// Everything an expand/contract migration runs, decided once at `start` and kept in the
+/// state table, so that `complete` and `rollback` do what `start` planned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The migration's version.
+    pub version: String,
+    /// Its name.
+    pub name: String,
+    /// The schema of the real tables.
+    pub base_schema: String,
+    /// The new version's schema of views.
+    pub version_schema: String,
+    /// The old version's schema, when an earlier expand/contract migration left one; `None`
+    /// when the old version is the base schema itself.
+    pub previous_schema: Option<String>,
+    /// `start`, one transaction.
+    pub expand: Vec<String>,
+    /// `start`, each statement on its own, outside a transaction.
+    pub concurrent: Vec<String>,
+    /// `start`: the backfills.
+    pub backfills: Vec<PlannedBackfill>,
+    /// `start`, each statement in its own transaction.
+    pub validate: Vec<String>,
+    /// `start`, one transaction: the new version published.
+    pub publish: Vec<String>,
+    /// `complete`, one transaction with the history row.
+    pub contract: Vec<String>,
+    /// `complete`, each statement on its own, outside a transaction.
+    pub contract_concurrent: Vec<String>,
+    /// `rollback`, one transaction.
+    pub revert: Vec<String>,
+    /// `rollback`, each statement on its own, outside a transaction.
+    pub revert_concurrent: Vec<String>,
+}
+
+/// An operation that cannot be planned against this database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("operation {index} ({kind}): {message}")]
+pub struct PlanError {
+    /// 1-based position in the file.
+    pub index: usize,
+    /// The operation's name.
+    pub kind: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// What the planner needs to know besides the operations.
+#[derive(Debug, Clone)]
+pub struct PlanInput<'a> {
+    /// The migration's version.
+    pub version: &'a str,
+    /// Its name.
+    pub name: &'a str,
+    /// The schema of the real tables.
+    pub base_schema: &'a str,
+    /// The tables of the base schema, cutover's own excluded.
+    pub tables: &'a [TableShape],
+    /// The old version's schema of views, if there is one.
+    pub previous_schema: Option<&'a str>,
+    /// Makes backfill names unique to this start.
+    pub nonce: &'a str,
+}
+
+/// One table as the new version sees it.
+#[derive(Debug, Clone)]
+struct VersionTable {
+    /// The view's name.
+    view: String,
+    /// The real table's name.
+    table: String,
+    /// (view column, real column), in order.
+    columns: Vec<(String, String)>,
+}
+
+/// The schema of views a migration publishes for its new version.
+pub fn version_schema_name(base_schema: &str, version: &str) -> String {
+    format!("{base_schema}_v{version}")
+}
+
+/// The shadow column that holds a changed column's new value until `complete`.
+pub fn shadow_column(column: &str) -> String {
+    format!("_cutover_{column}")
+}
+
+/// Plans a migration.
+pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, PlanError> {
+    let base = input.base_schema;
+    let mut planner = Planner {
+        input,
+        plan: Plan {
+            version: input.version.to_string(),
+            name: input.name.to_string(),
+            base_schema: base.to_string(),
+            version_schema: version_schema_name(base, input.version),
+            previous_schema: input.previous_schema.map(str::to_string),
+            expand: Vec::new(),
+            concurrent: Vec::new(),
+            backfills: Vec::new(),
+            validate: Vec::new(),
+            publish: Vec::new(),
+            contract: Vec::new(),
+            contract_concurrent: Vec::new(),
+            revert: Vec::new(),
+            revert_concurrent: Vec::new(),
+        },
+        views: input
+            .tables
+            .iter()
+            .map(|t| VersionTable {
+                view: t.name.clone(),
+                table: t.name.clone(),
+                columns: t.columns.iter().map(|c| (c.name.clone(), c.name.clone())).collect(),
+            })
+            .collect(),
+        touched: BTreeSet::new(),
+        triggers: Vec::new(),
+    };
+    check_identifier(&planner.plan.version_schema).map_err(|message| PlanError {
+        index: 0,
+        kind: "migration",
+        message,
+    })?;
+    if let Some(previous) = input.previous_schema {
+        // The old version's views go first at `complete`: they name the old columns.
+        planner.plan.contract.push(format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(previous)));
+    }
+    for (idx, operation) in operations.iter().enumerate() {
+        planner.operation(idx + 1, operation).map_err(|message| PlanError {
+            index: idx + 1,
+            kind: operation.kind(),
+            message,
+        })?;
+    }
+    planner.finish();
+    Ok(planner.plan)
+}
+
+struct Planner<'a> {
+    input: &'a PlanInput<'a>,
+    plan: Plan,
+    views: Vec<VersionTable>,
+    /// (table, column) pairs an operation changed: one change per column per migration.
+    touched: BTreeSet<(String, String)>,
+    /// (table, trigger name) of every dual-write trigger.
+    triggers: Vec<(String, String)>,
+}
+
+impl Planner<'_> {
+    fn base(&self) -> &str {
+        self.input.base_schema
+    }
+
+    fn table(&self, name: &str) -> Result<&TableShape, String> {
+        self.input.tables.iter().find(|t| t.name == name).ok_or_else(|| {
+            let known: Vec<&str> = self.input.tables.iter().map(|t| t.name.as_str()).collect();
+            format!("table `{name}` does not exist in schema `{}` (tables: {})", self.base(), known.join(", "))
+        })
+    }
+
+    fn column(&self, table: &str, column: &str) -> Result<&ColumnShape, String> {
+        let shape = self.table(table)?;
+        shape.columns.iter().find(|c| c.name == column).ok_or_else(|| {
+            let known: Vec<&str> = shape.columns.iter().map(|c| c.name.as_str()).collect();
+            format!("table `{table}` has no column `{column}` (columns: {})", known.join(", "))
+        })
+    }
+
+    fn touch(&mut self, table: &str, column: &str) -> Result<(), String> {
+        if !self.touched.insert((table.to_string(), column.to_string())) {
+            return Err(format!(
+                "`{table}.{column}` is changed by an earlier operation of this migration; change it in the next migration"
+            ));
+        }
+        Ok(())
+    }
+
+    fn view_mut(&mut self, table: &str) -> Result<&mut VersionTable, String> {
+        self.views
+            .iter_mut()
+            .find(|v| v.table == table)
+            .ok_or_else(|| format!("table `{table}` is dropped by an earlier operation of this migration"))
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        qualified(self.base(), table)
+    }
+
+    fn operation(&mut self, idx: usize, operation: &Operation) -> Result<(), String> {
+        for text in expressions(operation) {
+            if text.contains("$cutover$") {
+                return Err("an expression contains `$cutover$`, which cutover's generated SQL uses as a quote".into());
+            }
+        }
+        let base = self.base().to_string();
+        match operation {
+            Operation::AddColumn { table, column, type_name, nullable, default, up } => {
+                check_identifier(column)?;
+                self.table(table)?;
+                if self.column(table, column).is_ok() {
+                    return Err(format!("table `{table}` already has a column `{column}`"));
+                }
+                if !nullable && default.is_none() && up.is_none() {
+                    return Err(format!(
+                        "`{column}` is NOT NULL with neither `default` nor `up`: the old version's inserts, and existing rows, would have no value; give one"
+                    ));
+                }
+                self.touch(table, column)?;
+                let t = self.qualified(table);
+                let c = ident(column);
+                // A constant default is stored once in the catalog (PostgreSQL 11+): no rewrite,
+                // no backfill. Anything else (now(), gen_random_uuid()) is set for new rows and
+                // backfilled for existing ones.
+                let constant_default = default.as_deref().filter(|d| is_constant(d));
+                match constant_default {
+                    Some(d) => self
+                        .plan
+                        .expand
+                        .push(format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_name} DEFAULT {d}")),
+                    None => {
+                        self.plan.expand.push(format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_name}"));
+                        if let Some(d) = default {
+                            self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"));
+                        }
+                    }
+                }
+                let fill = up.clone().or_else(|| default.clone().filter(|_| constant_default.is_none()));
+                if let Some(fill) = &fill {
+                    if up.is_some() {
+                        let trigger = self.trigger_name(idx);
+                        let shape = self.table(table)?.clone();
+                        let sources: Vec<&ColumnShape> = referenced(&shape, fill);
+                        let changed: Vec<String> = sources
+                            .iter()
+                            .map(|s| format!("NEW.{0} IS DISTINCT FROM OLD.{0}", ident(&s.name)))
+                            .collect();
+                        let follow = if changed.is_empty() { "false".to_string() } else { changed.join(" OR ") };
+                        let assign = assignment(&shape, None, &format!("NEW.{c}"), fill);
+                        let body = format!(
+                            "IF TG_OP = 'INSERT' THEN\n    IF NEW.{c} IS NULL THEN {assign} END IF;\n  \
+                             ELSIF NEW.{c} IS NOT DISTINCT FROM OLD.{c} AND ({follow}) THEN {assign}\n  END IF;"
+                        );
+                        self.trigger(table, &trigger, &body);
+                    }
+                    self.backfill(idx, table, format!("{c} = ({fill})"), None);
+                }
+                if !nullable {
+                    let check = not_null_check(column);
+                    self.add_not_valid_check(table, &check, &format!("{c} IS NOT NULL"));
+                    self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"));
+                    self.plan.contract.push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&check)));
+                }
+                self.plan.revert.push(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"));
+                self.view_mut(table)?.columns.push((column.clone(), column.clone()));
+            }
+            Operation::DropColumn { table, column, down } => {
+                let shape = self.column(table, column)?.clone();
+                self.touch(table, column)?;
+                if shape.not_null && shape.default.is_none() && down.is_none() {
+                    return Err(format!(
+                        "`{table}.{column}` is NOT NULL without a default: the new version's inserts would fail while the old version needs it; give `down` (its value for those rows)"
+                    ));
+                }
+                let t = self.qualified(table);
+                let c = ident(column);
+                if let Some(down) = down {
+                    let trigger = self.trigger_name(idx);
+                    let table_shape = self.table(table)?.clone();
+                    let assign = assignment(&table_shape, None, &format!("NEW.{c}"), down);
+                    let body = format!("IF TG_OP = 'INSERT' AND NEW.{c} IS NULL THEN {assign} END IF;");
+                    self.trigger(table, &trigger, &body);
+                }
+                self.plan.contract.push(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"));
+                self.view_mut(table)?.columns.retain(|(_, real)| real != column);
+            }
+            Operation::RenameColumn { table, from, to } => {
+                check_identifier(to)?;
+                self.column(table, from)?;
+                if self.column(table, to).is_ok() {
+                    return Err(format!("table `{table}` already has a column `{to}`"));
+                }
+                self.touch(table, from)?;
+                let rename =
+                    format!("ALTER TABLE {} RENAME COLUMN {} TO {}", self.qualified(table), ident(from), ident(to));
+                let condition =
+                    format!("{} AND NOT {}", column_exists(&base, table, from), column_exists(&base, table, to));
+                self.plan.contract.push(guarded(&condition, &rename));
+                for (view_column, real) in &mut self.view_mut(table)?.columns {
+                    if real == from {
+                        *view_column = to.clone();
+                    }
+                }
+            }
+            Operation::ChangeType { table, column, type_name, up, down } => {
+                let shape = self.column(table, column)?.clone();
+                if shape.has_dependents {
+                    return Err(format!(
+                        "`{table}.{column}` has an index, a constraint or a sequence that depends on it; the shadow column cannot take them over yet: change its type with a reviewed SQL migration"
+                    ));
+                }
+                self.touch(table, column)?;
+                let shadow = shadow_column(column);
+                check_identifier(&shadow)?;
+                let t = self.qualified(table);
+                let (c, s) = (ident(column), ident(&shadow));
+                self.plan.expand.push(format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {s} {type_name}"));
+                let table_shape = self.table(table)?.clone();
+                let trigger = self.trigger_name(idx);
+                let up_assign = assignment(&table_shape, None, &format!("NEW.{s}"), up);
+                let down_assign =
+                    assignment(&table_shape, Some((column, type_name, &shadow)), &format!("NEW.{c}"), down);
+                // Which version wrote is read from what changed: no session state, so it
+                // works behind transaction-pooling poolers.
+                let body = format!(
+                    "IF TG_OP = 'INSERT' THEN\n    IF NEW.{s} IS NULL THEN {up_assign} ELSE {down_assign} END IF;\n  \
+                     ELSIF NEW.{c} IS DISTINCT FROM OLD.{c} THEN {up_assign}\n  \
+                     ELSIF NEW.{s} IS DISTINCT FROM OLD.{s} THEN {down_assign}\n  END IF;"
+                );
+                self.trigger(table, &trigger, &body);
+                self.backfill(idx, table, format!("{s} = ({up})"), None);
+                if shape.not_null {
+                    let check = not_null_check(&shadow);
+                    self.add_not_valid_check(table, &check, &format!("{s} IS NOT NULL"));
+                }
+                // Swapped in at `complete`: the old column goes, the shadow takes its name.
+                self.plan.contract.push(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"));
+                let rename = format!("ALTER TABLE {t} RENAME COLUMN {s} TO {c}");
+                self.plan.contract.push(guarded(&column_exists(&base, table, &shadow), &rename));
+                if shape.not_null {
+                    self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"));
+                    self.plan
+                        .contract
+                        .push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&not_null_check(&shadow))));
+                }
+                if let Some(default) = &shape.default {
+                    self.plan
+                        .contract
+                        .push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT ({default})::{type_name}"));
+                }
+                self.plan.revert.push(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {s}"));
+                for (view_column, real) in &mut self.view_mut(table)?.columns {
+                    if view_column == column {
+                        *real = shadow.clone();
+                    }
+                }
+            }
+            Operation::SetNotNull { table, column, up } => {
+                let shape = self.column(table, column)?.clone();
+                if shape.not_null {
+                    return Err(format!("`{table}.{column}` is already NOT NULL"));
+                }
+                self.touch(table, column)?;
+                let t = self.qualified(table);
+                let c = ident(column);
+                if let Some(up) = up {
+                    let table_shape = self.table(table)?.clone();
+                    let trigger = self.trigger_name(idx);
+                    let assign = assignment(&table_shape, None, &format!("NEW.{c}"), up);
+                    self.trigger(table, &trigger, &format!("IF NEW.{c} IS NULL THEN {assign} END IF;"));
+                    self.backfill(idx, table, format!("{c} = ({up})"), Some(format!("{c} IS NULL")));
+                }
+                let check = not_null_check(column);
+                self.add_not_valid_check(table, &check, &format!("{c} IS NOT NULL"));
+                // With a validated CHECK, SET NOT NULL skips its scan (PostgreSQL 12+).
+                self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"));
+                self.plan.contract.push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&check)));
+            }
+            Operation::DropNotNull { table, column } => {
+                let shape = self.column(table, column)?.clone();
+                if !shape.not_null {
+                    return Err(format!("`{table}.{column}` is not NOT NULL"));
+                }
+                self.touch(table, column)?;
+                let t = self.qualified(table);
+                let c = ident(column);
+                self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL"));
+                // Back to NOT NULL on rollback: a scan, and refused if the new version wrote NULLs.
+                self.plan.revert.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"));
+            }
+            Operation::SetDefault { table, column, default } => {
+                let shape = self.column(table, column)?.clone();
+                self.touch(table, column)?;
+                let t = self.qualified(table);
+                let c = ident(column);
+                self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {default}"));
+                self.plan.revert.push(restore_default(&t, &c, shape.default.as_deref()));
+            }
+            Operation::DropDefault { table, column } => {
+                let shape = self.column(table, column)?.clone();
+                self.touch(table, column)?;
+                let t = self.qualified(table);
+                let c = ident(column);
+                self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"));
+                self.plan.revert.push(restore_default(&t, &c, shape.default.as_deref()));
+            }
+            Operation::AddCheck { table, name, check } => {
+                check_identifier(name)?;
+                self.table(table)?;
+                self.add_not_valid_check(table, name, check);
+            }
+            Operation::AddForeignKey { table, name, columns, references, references_columns, on_delete } => {
+                check_identifier(name)?;
+                for column in columns {
+                    self.column(table, column)?;
+                }
+                for column in references_columns {
+                    self.column(references, column)?;
+                }
+                let on_delete = match on_delete.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                    None | Some("no action") => String::new(),
+                    Some(action @ ("cascade" | "restrict" | "set null" | "set default")) => {
+                        format!(" ON DELETE {}", action.to_ascii_uppercase())
+                    }
+                    Some(other) => {
+                        return Err(format!(
+                            "on_delete `{other}` is not one of cascade, restrict, set null, set default, no action"
+                        ))
+                    }
+                };
+                let definition = format!(
+                    "FOREIGN KEY ({}) REFERENCES {} ({}){on_delete}",
+                    idents(columns),
+                    self.qualified(references),
+                    idents(references_columns)
+                );
+                self.add_not_valid_constraint(table, name, &definition);
+            }
+            Operation::AddUnique { table, name, columns } => {
+                check_identifier(name)?;
+                for column in columns {
+                    self.column(table, column)?;
+                }
+                let t = self.qualified(table);
+                self.plan.concurrent.push(format!(
+                    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({})",
+                    ident(name),
+                    idents(columns)
+                ));
+                let attach = format!("ALTER TABLE {t} ADD CONSTRAINT {0} UNIQUE USING INDEX {0}", ident(name));
+                self.plan.contract.push(guarded(&format!("NOT {}", constraint_exists(&base, table, name)), &attach));
+                self.plan
+                    .revert_concurrent
+                    .push(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qualified(&base, name)));
+            }
+            Operation::CreateIndex { table, name, columns, unique, method, condition } => {
+                check_identifier(name)?;
+                for column in columns {
+                    self.column(table, column)?;
+                }
+                let using =
+                    method.as_ref().map(|m| format!(" USING {}", ident(&m.to_ascii_lowercase()))).unwrap_or_default();
+                let partial = condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default();
+                self.plan.concurrent.push(format!(
+                    "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {}{using} ({}){partial}",
+                    if *unique { "UNIQUE " } else { "" },
+                    ident(name),
+                    self.qualified(table),
+                    idents(columns)
+                ));
+                self.plan
+                    .revert_concurrent
+                    .push(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qualified(&base, name)));
+            }
+            Operation::DropIndex { name } => {
+                self.plan
+                    .contract_concurrent
+                    .push(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qualified(&base, name)));
+            }
+            Operation::CreateTable { table, columns, primary_key } => {
+                check_identifier(table)?;
+                if self.table(table).is_ok() || self.views.iter().any(|v| &v.view == table) {
+                    return Err(format!("table `{table}` already exists"));
+                }
+                if columns.is_empty() {
+                    return Err("a table needs at least one column".into());
+                }
+                let mut definitions: Vec<String> = columns.iter().map(column_definition).collect();
+                if !primary_key.is_empty() {
+                    definitions.push(format!("PRIMARY KEY ({})", idents(primary_key)));
+                }
+                let t = self.qualified(table);
+                self.plan.expand.push(format!("CREATE TABLE IF NOT EXISTS {t} ({})", definitions.join(", ")));
+                self.plan.revert.push(format!("DROP TABLE IF EXISTS {t}"));
+                self.views.push(VersionTable {
+                    view: table.clone(),
+                    table: table.clone(),
+                    columns: columns.iter().map(|c| (c.name.clone(), c.name.clone())).collect(),
+                });
+            }
+            Operation::DropTable { table } => {
+                self.table(table)?;
+                self.plan.contract.push(format!("DROP TABLE IF EXISTS {}", self.qualified(table)));
+                self.views.retain(|v| &v.table != table);
+            }
+            Operation::RenameTable { from, to } => {
+                check_identifier(to)?;
+                self.table(from)?;
+                if self.table(to).is_ok() {
+                    return Err(format!("table `{to}` already exists"));
+                }
+                let rename = format!("ALTER TABLE {} RENAME TO {}", self.qualified(from), ident(to));
+                let condition = format!("{} AND NOT {}", table_exists(&base, from), table_exists(&base, to));
+                self.plan.contract.push(guarded(&condition, &rename));
+                self.view_mut(from)?.view = to.clone();
+            }
+            Operation::Sql { up, down, phase } => match phase {
+                SqlPhase::Start => {
+                    self.plan.expand.push(up.clone());
+                    if let Some(down) = down {
+                        self.plan.revert.push(down.clone());
+                    }
+                }
+                SqlPhase::Complete => {
+                    if down.is_some() {
+                        return Err("`down` runs on rollback, which never follows `complete`; remove it".into());
+                    }
+                    self.plan.contract.push(up.clone());
+                }
+            },
+        }
+        Ok(())
+    }
+
+    fn trigger_name(&self, idx: usize) -> String {
+        format!("_cutover_{}_{idx}", self.input.version)
+    }
+
+    /// A BEFORE INSERT OR UPDATE trigger that keeps the two versions' columns in step. It
+    /// stands aside for cutover's own backfill, which writes the new column itself.
+    fn trigger(&mut self, table: &str, name: &str, body: &str) {
+        let function = qualified(self.base(), name);
+        let t = self.qualified(table);
+        self.plan.expand.push(format!(
+            "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $cutover$\nBEGIN\n  \
+             IF current_setting('cutover.backfill', true) = 'on' THEN RETURN NEW; END IF;\n  {body}\n  RETURN NEW;\nEND\n$cutover$"
+        ));
+        self.plan.expand.push(format!("DROP TRIGGER IF EXISTS {} ON {t}", ident(name)));
+        self.plan.expand.push(format!(
+            "CREATE TRIGGER {} BEFORE INSERT OR UPDATE ON {t} FOR EACH ROW EXECUTE FUNCTION {function}()",
+            ident(name)
+        ));
+        self.triggers.push((table.to_string(), name.to_string()));
+    }
+
+    fn backfill(&mut self, idx: usize, table: &str, set: String, condition: Option<String>) {
+        self.plan.backfills.push(PlannedBackfill {
+            name: format!("expand_{}_{idx}_{}", self.input.version, self.input.nonce),
+            table: self.qualified(table),
+            set,
+            condition,
+        });
+    }
+
+    fn add_not_valid_check(&mut self, table: &str, name: &str, condition: &str) {
+        self.add_not_valid_constraint(table, name, &format!("CHECK ({condition})"));
+    }
+
+    /// Added NOT VALID (a brief lock, no scan), validated in a transaction of its own (a scan
+    /// that lets reads and writes go on).
+    fn add_not_valid_constraint(&mut self, table: &str, name: &str, definition: &str) {
+        let base = self.base().to_string();
+        let t = self.qualified(table);
+        let add = format!("ALTER TABLE {t} ADD CONSTRAINT {} {definition} NOT VALID", ident(name));
+        self.plan.expand.push(guarded(&format!("NOT {}", constraint_exists(&base, table, name)), &add));
+        self.plan.validate.push(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {}", ident(name)));
+        self.plan.revert.push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(name)));
+    }
+
+    fn finish(&mut self) {
+        let base = self.base().to_string();
+        let schema = ident(&self.plan.version_schema);
+        let mut publish = vec![format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), format!("CREATE SCHEMA {schema}")];
+        for view in &self.views {
+            let columns: Vec<String> = view
+                .columns
+                .iter()
+                .map(
+                    |(name, real)| {
+                        if name == real {
+                            ident(name)
+                        } else {
+                            format!("{} AS {}", ident(real), ident(name))
+                        }
+                    },
+                )
+                .collect();
+            publish.push(format!(
+                "CREATE VIEW {schema}.{} AS SELECT {} FROM {}",
+                ident(&view.view),
+                columns.join(", "),
+                qualified(&base, &view.table)
+            ));
+        }
+        self.plan.publish = publish;
+        // The triggers go first on rollback and at complete: the columns they name go next.
+        let mut drops = Vec::new();
+        for (table, name) in &self.triggers {
+            let t = qualified(&base, table);
+            drops.push(guarded(&table_exists(&base, table), &format!("DROP TRIGGER IF EXISTS {} ON {t}", ident(name))));
+            drops.push(format!("DROP FUNCTION IF EXISTS {}()", qualified(&base, name)));
+        }
+        let mut revert = vec![format!("DROP SCHEMA IF EXISTS {schema} CASCADE")];
+        revert.extend(drops.iter().cloned());
+        // Undo in reverse order of doing.
+        revert.extend(self.plan.revert.drain(..).rev());
+        self.plan.revert = revert;
+        let mut contract = Vec::new();
+        let previous = self.plan.contract.iter().position(|s| s.starts_with("DROP SCHEMA"));
+        if let Some(at) = previous {
+            contract.push(self.plan.contract.remove(at));
+        }
+        contract.extend(drops);
+        contract.append(&mut self.plan.contract);
+        self.plan.contract = contract;
+    }
+}
+
+/// The SQL expressions an operation carries.
+fn expressions(operation: &Operation) -> Vec<&str> {
+    match operation {
+        Operation::AddColumn { default, up, .. } => default.iter().chain(up.iter()).map(String::as_str).collect(),
+        Operation::DropColumn { down, .. } => down.iter().map(String::as_str).collect(),
+        Operation::ChangeType { up, down, .. } => vec![up, down],
+        Operation::SetNotNull { up, .. } => up.iter().map(String::as_str).collect(),
+        Operation::SetDefault { default, .. } => vec![default],
+        Operation::AddCheck { check, .. } => vec![check],
+        Operation::CreateIndex { condition, .. } => condition.iter().map(String::as_str).collect(),
+        Operation::Sql { up, down, .. } => std::iter::once(up).chain(down.iter()).map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn check_identifier(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("an empty name".into());
+    }
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Err(format!(
+            "`{name}` is {} bytes long; PostgreSQL would cut it to {MAX_IDENTIFIER_BYTES}: choose a shorter name",
+            name.len()
+        ));
+    }
+    Ok(())
+}
+
+fn idents(names: &[String]) -> String {
+    names.iter().map(|n| ident(n)).collect::<Vec<_>>().join(", ")
+}
+
+fn not_null_check(column: &str) -> String {
+    let name = format!("_cutover_nn_{column}");
+    name.chars().take(MAX_IDENTIFIER_BYTES).collect::<String>()
+}
+
+fn restore_default(table: &str, column: &str, previous: Option<&str>) -> String {
+    match previous {
+        Some(default) => format!("ALTER TABLE {table} ALTER COLUMN {column} SET DEFAULT {default}"),
+        None => format!("ALTER TABLE {table} ALTER COLUMN {column} DROP DEFAULT"),
+    }
+}
+
+fn column_definition(column: &NewColumn) -> String {
+    let mut definition = format!("{} {}", ident(&column.name), column.type_name);
+    if let Some(default) = &column.default {
+        definition.push_str(&format!(" DEFAULT {default}"));
+    }
+    if !column.nullable {
+        definition.push_str(" NOT NULL");
+    }
+    definition
+}
+
+/// A literal (number, string, boolean, NULL), with an optional cast: stored once in the
+/// catalog by `ADD COLUMN ... DEFAULT`, no rewrite.
+fn is_constant(expression: &str) -> bool {
+    let text = expression.trim();
+    let value = text.split("::").next().unwrap_or(text).trim();
+    let lower = value.to_ascii_lowercase();
+    matches!(lower.as_str(), "true" | "false" | "null")
+        || value.parse::<f64>().is_ok()
+        || (value.len() >= 2
+            && value.starts_with('\'')
+            && value.ends_with('\'')
+            && !value[1..value.len() - 1].contains('\''))
+}
+
+/// The table's columns an expression names.
+fn referenced<'a>(table: &'a TableShape, expression: &str) -> Vec<&'a ColumnShape> {
+    let names = referenced_names(expression);
+    table.columns.iter().filter(|c| names.iter().any(|n| n == &c.name)).collect()
+}
+
+/// `target := (expression)` in a block that declares, for each column the expression names,
+/// a variable of that name holding the row's value, so that expressions name columns as
+/// they would in an UPDATE. `changed`: (column, new type, shadow) whose name means the new
+/// value (a `down` expression).
+fn assignment(table: &TableShape, changed: Option<(&str, &str, &str)>, target: &str, expression: &str) -> String {
+    let mut declarations = Vec::new();
+    for column in referenced(table, expression) {
+        match changed {
+            Some((name, new_type, shadow)) if name == column.name => {
+                declarations.push(format!("{} {new_type} := NEW.{};", ident(name), ident(shadow)));
+            }
+            _ => declarations.push(format!(
+                "{} {} := NEW.{};",
+                ident(&column.name),
+                column.type_name,
+                ident(&column.name)
+            )),
+        }
+    }
+    if declarations.is_empty() {
+        format!("{target} := ({expression});")
+    } else {
+        format!("DECLARE {} BEGIN {target} := ({expression}); END;", declarations.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(name: &str, type_name: &str, not_null: bool) -> ColumnShape {
+        ColumnShape { name: name.into(), type_name: type_name.into(), not_null, default: None, has_dependents: false }
+    }
+
+    fn users() -> Vec<TableShape> {
+        vec![TableShape {
+            name: "users".into(),
+            columns: vec![
+                ColumnShape { has_dependents: true, ..column("id", "bigint", true) },
+                column("name", "text", true),
+                column("amount", "text", false),
+            ],
+        }]
+    }
+
+    fn input(tables: &[TableShape]) -> PlanInput<'_> {
+        PlanInput { version: "2", name: "x", base_schema: "public", tables, previous_schema: None, nonce: "n" }
+    }
+
+    #[test]
+    fn rename_column_is_a_view_alias_until_complete() {
+        let tables = users();
+        let ops = [Operation::RenameColumn { table: "users".into(), from: "name".into(), to: "full_name".into() }];
+        let plan = plan(&input(&tables), &ops).unwrap();
+        assert!(plan.expand.is_empty() && plan.backfills.is_empty());
+        assert_eq!(
+            plan.publish[2],
+            "CREATE VIEW \"public_v2\".\"users\" AS SELECT \"id\", \"name\" AS \"full_name\", \"amount\" FROM \"public\".\"users\""
+        );
+        assert!(plan.contract[0].contains("RENAME COLUMN \"name\" TO \"full_name\""), "{:?}", plan.contract);
+        assert_eq!(plan.revert, ["DROP SCHEMA IF EXISTS \"public_v2\" CASCADE"]);
+    }
+
+    #[test]
+    fn change_type_adds_a_shadow_with_triggers_and_a_backfill() {
+        let tables = users();
+        let ops = [Operation::ChangeType {
+            table: "users".into(),
+            column: "amount".into(),
+            type_name: "numeric(12,2)".into(),
+            up: "amount::numeric(12,2)".into(),
+            down: "amount::text".into(),
+        }];
+        let plan = plan(&input(&tables), &ops).unwrap();
+        assert_eq!(
+            plan.expand[0],
+            "ALTER TABLE \"public\".\"users\" ADD COLUMN IF NOT EXISTS \"_cutover_amount\" numeric(12,2)"
+        );
+        assert!(plan.expand[1].contains("DECLARE \"amount\" text := NEW.\"amount\"; BEGIN NEW.\"_cutover_amount\" := (amount::numeric(12,2)); END;"), "{}", plan.expand[1]);
+        assert!(plan.expand[1].contains("DECLARE \"amount\" numeric(12,2) := NEW.\"_cutover_amount\"; BEGIN NEW.\"amount\" := (amount::text); END;"), "{}", plan.expand[1]);
+        assert_eq!(plan.backfills[0].set, "\"_cutover_amount\" = (amount::numeric(12,2))");
+        assert!(plan.publish[2].contains("\"_cutover_amount\" AS \"amount\""));
+        // Complete: triggers off, old column out, shadow renamed.
+        assert!(plan.contract[0].contains("DROP TRIGGER IF EXISTS"));
+        assert_eq!(plan.contract[2], "ALTER TABLE \"public\".\"users\" DROP COLUMN IF EXISTS \"amount\"");
+        assert!(plan.contract[3].contains("RENAME COLUMN \"_cutover_amount\" TO \"amount\""));
+        assert_eq!(
+            plan.revert.last().unwrap(),
+            "ALTER TABLE \"public\".\"users\" DROP COLUMN IF EXISTS \"_cutover_amount\""
+        );
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let tables = users();
+        let err = |op: Operation| plan(&input(&tables), &[op]).unwrap_err().to_string();
+        assert!(err(Operation::ChangeType {
+            table: "users".into(),
+            column: "id".into(),
+            type_name: "int".into(),
+            up: "id".into(),
+            down: "id".into()
+        })
+        .contains("depends on it"));
+        assert!(err(Operation::DropColumn { table: "users".into(), column: "name".into(), down: None })
+            .contains("give `down`"));
+        assert!(err(Operation::RenameColumn { table: "user".into(), from: "a".into(), to: "b".into() })
+            .contains("table `user` does not exist in schema `public` (tables: users)"));
+        assert!(err(Operation::AddColumn {
+            table: "users".into(),
+            column: "x".into(),
+            type_name: "int".into(),
+            nullable: false,
+            default: None,
+            up: None
+        })
+        .contains("neither `default` nor `up`"));
+        let twice = [
+            Operation::RenameColumn { table: "users".into(), from: "name".into(), to: "n".into() },
+            Operation::DropColumn { table: "users".into(), column: "name".into(), down: Some("'x'".into()) },
+        ];
+        assert!(plan(&input(&tables), &twice)
+            .unwrap_err()
+            .to_string()
+            .starts_with("operation 2 (drop_column): `users.name` is changed by an earlier operation"));
+    }
+
+    #[test]
+    fn constant_defaults_need_no_backfill() {
+        assert!(is_constant("0") && is_constant("'abc'::text") && is_constant("true") && is_constant("-1.5"));
+        assert!(!is_constant("now()") && !is_constant("gen_random_uuid()") && !is_constant("'a' || 'b'"));
+    }
+}

@@ -1,0 +1,609 @@
+//! Executing a plan: `start`, `complete`, `rollback`, each under the runner lock, each phase
+//! recorded in the state table before its first statement runs.
+//!
+//! Phases and what a crash leaves:
+//! - `starting`: some of `start` ran. `start` again finishes it (every statement is
+//!   idempotent, backfills resume from their checkpoints); `rollback` undoes it.
+//! - `started`: both versions live. `complete` or `rollback`.
+//! - `completing`: `complete`'s transaction (with the history row) either committed or not;
+//!   `complete` again finishes (the history says which), `rollback` is refused once the
+//!   history has the row.
+//! - `rolling_back`: `rollback` again finishes it.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use cutover_engine::{
+    DbError, DbErrorKind, Direction, ExpandState, ExpandTarget, HistoryRecord, RecordKind, State, Timeouts,
+};
+use cutover_migration::{Migration, MigrationKind, MigrationSet};
+use cutover_runner::{compute_status, MigrationState};
+
+use crate::ops::read_declaration;
+use crate::plan::{plan, Plan, PlanInput};
+
+/// How `start`, `complete` and `rollback` run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Lock and statement timeouts for every step.
+    pub timeouts: Timeouts,
+    /// Tries per step when its locks are not granted.
+    pub lock_retries: u32,
+    /// First pause between tries.
+    pub retry_backoff: Duration,
+    /// How long to wait for another runner.
+    pub runner_lock_wait: Duration,
+    /// How the backfills run.
+    pub backfill: cutover_backfill::Options,
+    /// `complete` even while sessions use the old version.
+    pub force: bool,
+    /// The history table's name (left out of the version schemas, like cutover's other tables).
+    pub history_table: String,
+    /// Who runs it.
+    pub runner: String,
+}
+
+/// Something that happened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Another runner holds the lock.
+    WaitingForLock {
+        /// Who.
+        holder: &'a cutover_engine::LockHolder,
+    },
+    /// A phase resumes after a crash or an interruption.
+    Resuming {
+        /// The recorded phase.
+        phase: &'a str,
+    },
+    /// A group of statements runs.
+    Step {
+        /// What it does.
+        what: &'a str,
+        /// How many statements.
+        statements: usize,
+    },
+    /// A statement's locks were not granted; it will be tried again.
+    Retrying {
+        /// The try that failed.
+        attempt: u32,
+        /// The error.
+        error: &'a DbError,
+    },
+    /// A backfill event.
+    Backfill(cutover_backfill::Event<'a>),
+}
+
+/// Receives [`Event`]s.
+pub trait Reporter {
+    /// Called for each event.
+    fn report(&mut self, event: Event<'_>);
+}
+
+/// What a command did.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// `<version> <name>`.
+    pub migration: String,
+    /// The new version's schema.
+    pub version_schema: String,
+    /// The old version's schema (the base schema when no earlier version exists).
+    pub old_schema: String,
+    /// Rows the backfills updated.
+    pub rows_backfilled: i64,
+    /// Whether a stop request interrupted `start` (run it again to resume).
+    pub interrupted: bool,
+    /// `start` found the migration already started: nothing was done.
+    pub already_started: bool,
+    /// How long it took.
+    pub duration: Duration,
+}
+
+/// The active expand/contract migration, for `status`.
+#[derive(Debug, Clone)]
+pub struct ActiveMigration {
+    /// `<version> <name>`.
+    pub migration: String,
+    /// Its phase.
+    pub phase: String,
+    /// The new version's schema.
+    pub version_schema: String,
+    /// The old version's schema.
+    pub old_schema: String,
+    /// Since when.
+    pub since: String,
+}
+
+/// Why a command did nothing, or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Refused, nothing done.
+    #[error("{0}")]
+    Refused(String),
+    /// The declaration cannot be read.
+    #[error(transparent)]
+    Declaration(#[from] crate::DeclarationError),
+    /// The operations do not fit this database.
+    #[error("{}: {source}", path.display())]
+    Plan {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        source: crate::PlanError,
+    },
+    /// The database failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What was under way.
+        context: String,
+        /// The error.
+        source: DbError,
+    },
+    /// A backfill failed (its progress is saved).
+    #[error(transparent)]
+    Backfill(#[from] cutover_backfill::Error),
+}
+
+fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
+    let context = context.into();
+    move |source| Error::Database { context, source }
+}
+
+const ACTIVE_PHASES: [&str; 4] = ["starting", "started", "completing", "rolling_back"];
+
+/// Runs (or resumes) the expand phase of the next declarative migration.
+pub fn start(
+    target: &mut dyn ExpandTarget,
+    set: &MigrationSet,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    stop: &AtomicBool,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let _lock = lock(target, options, reporter)?;
+    target.ensure_history().map_err(database("cannot create the history table"))?;
+    target.ensure_expand_state().map_err(database("cannot create the expand state table"))?;
+    let (plan, resuming) = match active(target)? {
+        Some(state) if state.phase == "starting" => {
+            reporter.report(Event::Resuming { phase: &state.phase });
+            (read_plan(&state)?, true)
+        }
+        // Starting what is started is done: deploy scripts may run `start` twice.
+        Some(state)
+            if state.phase == "started"
+                && next_declarative(target, set)
+                    .is_ok_and(|m| m.version.as_ref().is_some_and(|v| v.as_str() == state.version)) =>
+        {
+            let plan = read_plan(&state)?;
+            return Ok(Summary {
+                migration: format!("{} {}", plan.version, plan.name),
+                old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
+                version_schema: plan.version_schema,
+                already_started: true,
+                duration: started.elapsed(),
+                ..Summary::default()
+            });
+        }
+        Some(state) => return Err(Error::Refused(busy_message(&state, "start"))),
+        None => {
+            let migration = next_declarative(target, set)?;
+            (new_plan(target, set, migration, options)?, false)
+        }
+    };
+    if !resuming {
+        save(target, &plan, "starting", options)?;
+    }
+    let base = &plan.base_schema;
+    run_in_transaction(target, options, reporter, "expand: columns, constraints NOT VALID, triggers", &plan.expand)?;
+    run_each_alone(target, options, reporter, "build indexes concurrently", &plan.concurrent)?;
+    let mut rows_backfilled = 0;
+    for backfill in &plan.backfills {
+        let spec = cutover_backfill::BackfillSpec::new(
+            Some(backfill.name.clone()),
+            &backfill.table,
+            &backfill.set,
+            backfill.condition.as_deref(),
+        );
+        // The dual-write triggers stand aside for this connection's own batches.
+        target.set_session_variable("cutover.backfill", "on").map_err(database("cannot mark the backfill session"))?;
+        let result = cutover_backfill::run(target, &spec, &options.backfill, &mut ForwardBackfill(reporter), stop);
+        let _ = target.set_session_variable("cutover.backfill", "off");
+        let summary = result?;
+        rows_backfilled += summary.checkpoint.rows_updated;
+        if summary.interrupted {
+            return Ok(Summary {
+                migration: format!("{} {}", plan.version, plan.name),
+                version_schema: plan.version_schema.clone(),
+                old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
+                rows_backfilled,
+                interrupted: true,
+                already_started: false,
+                duration: started.elapsed(),
+            });
+        }
+    }
+    for statement in &plan.validate {
+        run_in_transaction(target, options, reporter, "validate a constraint", std::slice::from_ref(statement))?;
+    }
+    run_in_transaction(target, options, reporter, "publish the new version's views", &plan.publish)?;
+    save(target, &plan, "started", options)?;
+    Ok(Summary {
+        migration: format!("{} {}", plan.version, plan.name),
+        version_schema: plan.version_schema.clone(),
+        old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
+        rows_backfilled,
+        interrupted: false,
+        already_started: false,
+        duration: started.elapsed(),
+    })
+}
+
+/// Runs the contract phase of the active migration, with its history row.
+pub fn complete(
+    target: &mut dyn ExpandTarget,
+    set: &MigrationSet,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let _lock = lock(target, options, reporter)?;
+    let Some(state) = active(target)? else {
+        return Err(Error::Refused("no expand/contract migration is active; `cutover start` begins one".into()));
+    };
+    match state.phase.as_str() {
+        "started" => {}
+        "completing" => reporter.report(Event::Resuming { phase: &state.phase }),
+        "starting" => {
+            return Err(Error::Refused(format!(
+                "{} {} did not finish starting; run `cutover start` again to finish it (or `cutover rollback`), then complete it",
+                state.version, state.name
+            )))
+        }
+        _ => return Err(Error::Refused(busy_message(&state, "complete"))),
+    }
+    let plan = read_plan(&state)?;
+    let old_schema = plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone());
+    if !options.force && state.phase == "started" {
+        let sessions = target.sessions_on_version(&old_schema).map_err(database("cannot list the sessions"))?;
+        if !sessions.is_empty() {
+            return Err(Error::Refused(format!(
+                "{} session(s) still use the old version `{old_schema}`: {}; complete once the old code is gone (or with --force, which breaks them)",
+                sessions.len(),
+                sessions.join("; ")
+            )));
+        }
+    }
+    let migration =
+        set.migrations.iter().find(|m| m.version.as_ref().is_some_and(|v| v.as_str() == plan.version)).ok_or_else(
+            || {
+                Error::Refused(format!(
+                    "the file of the active migration {} {} is gone; restore it, then complete",
+                    plan.version, plan.name
+                ))
+            },
+        )?;
+    save(target, &plan, "completing", options)?;
+    let history = target.read_history().map_err(database("cannot read the history"))?;
+    let recorded =
+        history.iter().any(|r| r.version.as_deref() == Some(plan.version.as_str()) && r.state == State::Applied);
+    if !recorded {
+        let record = history_record(set, migration, options);
+        let what = "contract: the old version's objects removed, shadows swapped in";
+        reporter.report(Event::Step { what, statements: plan.contract.len() });
+        with_retries(options, reporter, || {
+            target.transaction(options.timeouts, &mut |session| {
+                for statement in &plan.contract {
+                    session.execute(statement)?;
+                }
+                session.append_history(&record)
+            })
+        })
+        .map_err(database("cannot complete"))?;
+    }
+    run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.contract_concurrent)?;
+    save(target, &plan, "completed", options)?;
+    Ok(Summary {
+        migration: format!("{} {}", plan.version, plan.name),
+        version_schema: plan.version_schema,
+        old_schema,
+        duration: started.elapsed(),
+        ..Summary::default()
+    })
+}
+
+/// Undoes the active migration's `start`, whatever point it reached.
+pub fn rollback(
+    target: &mut dyn ExpandTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let _lock = lock(target, options, reporter)?;
+    let Some(state) = active(target)? else {
+        return Err(Error::Refused("no expand/contract migration is active: nothing to roll back".into()));
+    };
+    let plan = read_plan(&state)?;
+    if state.phase == "completing" {
+        let history = target.read_history().map_err(database("cannot read the history"))?;
+        if history.iter().any(|r| r.version.as_deref() == Some(plan.version.as_str()) && r.state == State::Applied) {
+            return Err(Error::Refused(format!(
+                "{} {} is already contracted (the history records it); run `cutover complete` to finish",
+                plan.version, plan.name
+            )));
+        }
+    }
+    if state.phase != "rolling_back" {
+        save(target, &plan, "rolling_back", options)?;
+    } else {
+        reporter.report(Event::Resuming { phase: &state.phase });
+    }
+    run_in_transaction(
+        target,
+        options,
+        reporter,
+        "revert: views, triggers, shadows and constraints removed",
+        &plan.revert,
+    )?;
+    run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.revert_concurrent)?;
+    save(target, &plan, "rolled_back", options)?;
+    Ok(Summary {
+        migration: format!("{} {}", plan.version, plan.name),
+        old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
+        version_schema: plan.version_schema,
+        duration: started.elapsed(),
+        ..Summary::default()
+    })
+}
+
+/// The active migration, if any (no lock taken, nothing created).
+pub fn status(target: &mut dyn ExpandTarget) -> Result<Option<ActiveMigration>, Error> {
+    let Some(state) = active(target)? else {
+        return Ok(None);
+    };
+    let plan = read_plan(&state)?;
+    Ok(Some(ActiveMigration {
+        migration: format!("{} {}", state.version, state.name),
+        phase: state.phase,
+        old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
+        version_schema: plan.version_schema,
+        since: state.updated_at,
+    }))
+}
+
+fn lock(
+    target: &mut dyn ExpandTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<cutover_engine::LockGuard, Error> {
+    let owner = format!(
+        "cutover {} {} since {}",
+        env!("CARGO_PKG_VERSION"),
+        cutover_runner::runner_identity(),
+        cutover_runner::now_rfc3339()
+    );
+    target
+        .acquire_runner_lock(&owner, options.runner_lock_wait, &mut |holder| {
+            reporter.report(Event::WaitingForLock { holder })
+        })
+        .map_err(database("cannot take the migration lock"))
+}
+
+fn active(target: &mut dyn ExpandTarget) -> Result<Option<ExpandState>, Error> {
+    let states = target.expand_states().map_err(database("cannot read the expand state"))?;
+    Ok(states.into_iter().find(|s| ACTIVE_PHASES.contains(&s.phase.as_str())))
+}
+
+fn busy_message(state: &ExpandState, wanted: &str) -> String {
+    let next = match state.phase.as_str() {
+        "starting" => "`cutover start` to finish starting it, or `cutover rollback`",
+        "started" => "`cutover complete` once no old code runs, or `cutover rollback`",
+        "completing" => "`cutover complete` to finish it",
+        _ => "`cutover rollback` to finish rolling it back",
+    };
+    format!(
+        "cannot {wanted}: {} {} is {} (since {}); one expand/contract migration runs at a time: run {next}",
+        state.version,
+        state.name,
+        state.phase.replace('_', " "),
+        state.updated_at
+    )
+}
+
+fn read_plan(state: &ExpandState) -> Result<Plan, Error> {
+    serde_json::from_str(&state.plan).map_err(|err| {
+        Error::Refused(format!(
+            "the recorded plan of {} {} cannot be read ({err}); it was written by another cutover version: finish it with that version",
+            state.version, state.name
+        ))
+    })
+}
+
+/// The first pending migration, which must be declarative, with every SQL migration before it applied.
+fn next_declarative<'a>(target: &mut dyn ExpandTarget, set: &'a MigrationSet) -> Result<&'a Migration, Error> {
+    let history = target.read_history().map_err(database("cannot read the history"))?;
+    let statuses = compute_status(set, &history);
+    let problems: Vec<String> = statuses
+        .iter()
+        .filter(|s| matches!(s.state, MigrationState::Modified | MigrationState::Missing))
+        .map(|s| format!("{} is {:?}", s.label(), s.state).to_lowercase())
+        .collect();
+    if !problems.is_empty() {
+        return Err(Error::Refused(format!("{}; `cutover validate` explains, fix that first", problems.join("; "))));
+    }
+    let next = statuses.iter().find(|s| {
+        matches!(
+            s.state,
+            MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
+        )
+    });
+    let Some(next) = next else {
+        return Err(Error::Refused("no migration is pending: nothing to start".into()));
+    };
+    let migration = next
+        .migration_idx
+        .map(|idx| &set.migrations[idx])
+        .ok_or_else(|| Error::Refused(format!("{} is pending but its file is gone", next.label())))?;
+    if migration.kind != MigrationKind::Declarative {
+        return Err(Error::Refused(format!(
+            "the next pending migration, {}, is SQL: apply it with `cutover up` first (start runs declarative migrations, `<version>_<name>.toml`)",
+            migration.label()
+        )));
+    }
+    Ok(migration)
+}
+
+fn new_plan(
+    target: &mut dyn ExpandTarget,
+    set: &MigrationSet,
+    migration: &Migration,
+    options: &Options,
+) -> Result<Plan, Error> {
+    let declaration = read_declaration(&migration.up.path)?;
+    let base = target.current_schema().map_err(database("cannot read the current schema"))?;
+    let history_name = options.history_table.rsplit('.').next().unwrap_or(&options.history_table).to_string();
+    let tables: Vec<_> = target
+        .tables(&base)
+        .map_err(database("cannot read the tables"))?
+        .into_iter()
+        .filter(|t| {
+            !t.name.starts_with("cutover_") && t.name != history_name && t.name != format!("{history_name}_approvals")
+        })
+        .collect();
+    // The old version is the schema the last completed migration published, while it exists.
+    let states = target.expand_states().map_err(database("cannot read the expand state"))?;
+    let mut previous = None;
+    if let Some(last) = states.iter().find(|s| s.phase == "completed") {
+        let last_plan = read_plan(last)?;
+        let exists = target
+            .select_text(&format!(
+                "SELECT 1 FROM pg_namespace WHERE nspname = {}",
+                crate::sql::literal(&last_plan.version_schema)
+            ))
+            .map_err(database("cannot look for the previous version's schema"))?;
+        if !exists.is_empty() {
+            previous = Some(last_plan.version_schema);
+        }
+    }
+    let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
+    let nonce = cutover_runner::now_rfc3339().chars().filter(char::is_ascii_digit).collect::<String>();
+    let input = PlanInput {
+        version: &version,
+        name: &migration.name,
+        base_schema: &base,
+        tables: &tables,
+        previous_schema: previous.as_deref(),
+        nonce: &nonce,
+    };
+    let _ = set;
+    plan(&input, &declaration.operations).map_err(|source| Error::Plan { path: declaration.path.clone(), source })
+}
+
+fn save(target: &mut dyn ExpandTarget, plan: &Plan, phase: &str, options: &Options) -> Result<(), Error> {
+    let state = ExpandState {
+        version: plan.version.clone(),
+        name: plan.name.clone(),
+        phase: phase.to_string(),
+        plan: serde_json::to_string(plan).expect("a plan serializes"),
+        runner: options.runner.clone(),
+        started_at: String::new(),
+        updated_at: String::new(),
+    };
+    target.save_expand_state(&state).map_err(database(format!("cannot record phase `{phase}`")))
+}
+
+fn history_record(set: &MigrationSet, migration: &Migration, options: &Options) -> HistoryRecord {
+    let script =
+        migration.up.path.strip_prefix(&set.dir).unwrap_or(&migration.up.path).to_string_lossy().replace('\\', "/");
+    HistoryRecord {
+        id: 0,
+        version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+        name: migration.name.clone(),
+        kind: RecordKind::Versioned,
+        direction: Direction::Up,
+        state: State::Applied,
+        script,
+        checksum: migration.checksum.as_str().to_string(),
+        transactional: true,
+        statements_total: 0,
+        statements_done: 0,
+        prefix_checksum: None,
+        started_at: cutover_runner::now_rfc3339(),
+        finished_at: Some(cutover_runner::now_rfc3339()),
+        duration_ms: Some(0),
+        error_message: None,
+        error_sqlstate: None,
+        error_statement: None,
+        error_location: None,
+        installed_by: String::new(),
+        runner: options.runner.clone(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+fn with_retries(
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    mut attempt: impl FnMut() -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt() {
+            Err(error) if error.kind == DbErrorKind::LockTimeout && tries < options.lock_retries.max(1) => {
+                reporter.report(Event::Retrying { attempt: tries, error: &error });
+                std::thread::sleep(cutover_engine::backoff(options.retry_backoff, tries));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn run_in_transaction(
+    target: &mut dyn ExpandTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    what: &str,
+    statements: &[String],
+) -> Result<(), Error> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    reporter.report(Event::Step { what, statements: statements.len() });
+    with_retries(options, reporter, || {
+        target.transaction(options.timeouts, &mut |session| {
+            for statement in statements {
+                session.execute(statement)?;
+            }
+            Ok(())
+        })
+    })
+    .map_err(database(what))
+}
+
+fn run_each_alone(
+    target: &mut dyn ExpandTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    what: &str,
+    statements: &[String],
+) -> Result<(), Error> {
+    for statement in statements {
+        reporter.report(Event::Step { what, statements: 1 });
+        // A build killed half-way leaves an INVALID index that IF NOT EXISTS would keep.
+        target.clear_leftovers(statement).map_err(database(what))?;
+        let timeouts = Timeouts { statement_timeout: Duration::ZERO, ..options.timeouts };
+        with_retries(options, reporter, || target.autocommit(timeouts, &mut |session| session.execute(statement)))
+            .map_err(database(what))?;
+    }
+    Ok(())
+}
+
+struct ForwardBackfill<'a>(&'a mut dyn Reporter);
+
+impl cutover_backfill::Reporter for ForwardBackfill<'_> {
+    fn report(&mut self, event: cutover_backfill::Event<'_>) {
+        self.0.report(Event::Backfill(event))
+    }
+}
