@@ -191,6 +191,11 @@ impl Linter {
         Linter { config, ctx, runs, last_effects: Vec::new(), last_needs_window: false }
     }
 
+    /// The schema model as the migrations linted so far built it.
+    pub fn schema(&self) -> &Schema {
+        &self.ctx.schema
+    }
+
     /// Lints the next migration file: its statements, then its `cutover:ignore` comments.
     pub fn lint(&mut self, script: &Script<'_>) -> Vec<Diagnostic> {
         self.lint_analyzed(script, analyze(script.statements, &self.config))

@@ -40,6 +40,11 @@ pub struct Table {
 }
 
 impl Schema {
+    /// Every table, by name.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &Table)> {
+        self.tables.iter().map(|(name, table)| (name.as_str(), table))
+    }
+
     /// The table named `name`, if the migrations so far create it.
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.get(name)

@@ -48,6 +48,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     }
     let mut loose_results = loose_results.into_iter();
     let mut results = Vec::new();
+    let mut phase_reports = Vec::new();
     for input in &inputs {
         if input.as_os_str() != "-" && input.is_dir() {
             match discover(input, settings.layout) {
@@ -57,6 +58,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
                             std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
                         results.push(Linted { path: migration.up.path.display().to_string(), text, diagnostics });
                     }
+                    phase_reports.extend(declarative_phases(&set, &settings.lint));
                 }
                 // One file cannot be read into statements (an unterminated quote, a bad section
                 // marker): it is reported where it breaks, and the others are still linted, one by
@@ -72,7 +74,8 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     }
     let count =
         |severity: Severity| results.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
-    let (errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
+    let (mut errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
+    errors += phase_reports.iter().filter(|(_, report)| report.is_err()).count();
     // Rendered into memory, then written once: thousands of small writes through the
     // terminal adapter cost more than the analysis.
     let mut rendered = Vec::new();
@@ -83,12 +86,81 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
         LintFormat::Sarif => render_sarif(&mut rendered, &results)?,
     }
     if format == LintFormat::Human {
+        render_phases(&mut rendered, &phase_reports)?;
+    }
+    if format == LintFormat::Human {
         // Colour codes are stripped when stdout is not a terminal, or NO_COLOR is set.
         anstream::stdout().write_all(&rendered)?;
     } else {
         std::io::stdout().lock().write_all(&rendered)?;
     }
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
+}
+
+type PhaseReports = Result<Vec<cutover_expand::report::PhaseReport>, String>;
+
+/// What each phase of every declarative migration of `set` locks, planned against the schema
+/// the migrations before it build (the live database may differ: `cutover start` plans
+/// against it).
+fn declarative_phases(
+    set: &cutover_migration::MigrationSet,
+    config: &cutover_analysis::LintConfig,
+) -> Vec<(String, PhaseReports)> {
+    let mut reports = Vec::new();
+    // Expand/contract runs on PostgreSQL, whatever the URL says.
+    let config = cutover_analysis::LintConfig { dialect: cutover_analysis::Dialect::Postgres, ..config.clone() };
+    for (idx, migration) in set.migrations.iter().enumerate() {
+        if migration.kind != cutover_migration::MigrationKind::Declarative {
+            continue;
+        }
+        let mut linter = Linter::new(config.clone());
+        for earlier in &set.migrations[..idx] {
+            let script = cutover_analysis::Script {
+                text: "",
+                statements: &earlier.up.statements,
+                in_transaction: earlier.up.settings.transaction,
+                has_down: None,
+            };
+            let _ = linter.lint(&script);
+        }
+        let tables = cutover_expand::report::shapes_from_schema(linter.schema());
+        let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
+        let report = cutover_expand::read_declaration(&migration.up.path)
+            .map_err(|e| e.to_string())
+            .and_then(|declaration| {
+                let input = cutover_expand::PlanInput {
+                    version: &version,
+                    name: &migration.name,
+                    base_schema: "public",
+                    tables: &tables,
+                    previous_schema: None,
+                    nonce: "lint",
+                };
+                cutover_expand::plan(&input, &declaration.operations)
+                    .map_err(|e| format!("{}: {e}", migration.up.path.display()))
+            })
+            .map(|plan| cutover_expand::report::phases(&plan, &mut linter));
+        reports.push((migration.up.path.display().to_string(), report));
+    }
+    reports
+}
+
+fn render_phases(out: &mut dyn Write, reports: &[(String, PhaseReports)]) -> std::io::Result<()> {
+    for (path, report) in reports {
+        match report {
+            Err(message) => writeln!(out, "{path}: error: {message}")?,
+            Ok(phases) => {
+                writeln!(out, "{path}: expand/contract phases (lock_timeout bounds every wait for a lock)")?;
+                for phase in phases {
+                    writeln!(out, "  {} ({}):", phase.name, phase.how)?;
+                    for step in &phase.steps {
+                        writeln!(out, "    {}\n      {}", step.summary, step.blocking())?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `cutover explain RULE`: the rule's documentation, from its source.

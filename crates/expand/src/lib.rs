@@ -11,6 +11,7 @@
 
 pub mod ops;
 pub mod plan;
+pub mod report;
 pub mod run;
 pub mod sql;
 

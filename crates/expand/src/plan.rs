@@ -396,7 +396,7 @@ impl Planner<'_> {
                         table,
                         &trigger,
                         &format!("IF NEW.{c} IS NULL THEN {assign} END IF;"),
-                        &[column.clone()],
+                        std::slice::from_ref(column),
                     );
                     self.backfill(idx, table, format!("{c} = ({up})"), Some(format!("{c} IS NULL")));
                 }

@@ -26,6 +26,14 @@ pub fn guarded(condition: &str, action: &str) -> String {
     format!("DO $cutover$ BEGIN IF {condition} THEN EXECUTE {}; END IF; END $cutover$", literal(action))
 }
 
+/// The statement a [`guarded`] block runs, for analysis (`None` for anything else).
+pub fn unguarded(statement: &str) -> Option<String> {
+    let rest = statement.strip_prefix("DO $cutover$ BEGIN IF ")?;
+    let start = rest.find(" THEN EXECUTE '")? + " THEN EXECUTE '".len();
+    let end = rest.rfind("'; END IF; END $cutover$")?;
+    Some(rest.get(start..end)?.replace("''", "'"))
+}
+
 /// Whether the table exists.
 pub fn table_exists(schema: &str, table: &str) -> String {
     format!("to_regclass({}) IS NOT NULL", literal(&qualified(schema, table)))
@@ -96,6 +104,7 @@ mod tests {
         assert_eq!(literal("it's $$ \\"), "'it''s $$ \\'");
         assert_eq!(qualified("my schema", "Ünïcode\"t"), "\"my schema\".\"Ünïcode\"\"t\"");
         let guard = guarded(&table_exists("public", "o'brien"), "DROP TABLE \"o'brien\"");
+        assert_eq!(unguarded(&guard).as_deref(), Some("DROP TABLE \"o'brien\""));
         assert_eq!(
             guard,
             "DO $cutover$ BEGIN IF to_regclass('\"public\".\"o''brien\"') IS NOT NULL THEN EXECUTE 'DROP TABLE \"o''brien\"'; END IF; END $cutover$"

@@ -539,3 +539,28 @@ down = "COMMENT ON TABLE orders IS NULL"
     assert_eq!(db.query("SELECT obj_description('orders'::regclass)"), "expanded");
     assert_eq!(leftovers(&db), "NULL");
 }
+
+#[test]
+fn lint_reports_what_each_phase_locks() {
+    let project = Project::new();
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL, amount text);\n");
+    project.migration("1_users.down.sql", "DROP TABLE users;\n");
+    project.migration("2_rename_and_retype.toml", RENAME_AND_RETYPE);
+    project.migration("3_bad.toml", "[[operations]]\nop = \"drop_column\"\ntable = \"users\"\ncolumn = \"nope\"\n");
+    let output = project.cutover("sqlite://unused.db").args(["lint", "migrations"]).output().unwrap();
+    let stdout = output_text(&output).0;
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("migrations/2_rename_and_retype.toml: expand/contract phases"), "{stdout}");
+    let expand = stdout.split("start: expand").nth(1).unwrap();
+    assert!(expand.contains("ADD COLUMN IF NOT EXISTS \"_cutover_amount\" numeric(12,2)\n      ACCESS EXCLUSIVE (blocks reads and writes) briefly (catalog only)"), "{stdout}");
+    assert!(stdout.contains("start: backfill (keyset batches, checkpointed, resumable):\n    UPDATE \"public\".\"users\" SET \"_cutover_amount\" = (amount::numeric(12,2))"), "{stdout}");
+    assert!(stdout.contains("complete (one transaction, with the history row):"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "RENAME COLUMN \"name\" TO \"full_name\"\n      ACCESS EXCLUSIVE (blocks reads and writes) briefly"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("migrations/3_bad.toml: error: migrations/3_bad.toml: operation 1 (drop_column): table `users` has no column `nope` (columns: id, name, amount)"), "{stdout}");
+}

@@ -1,0 +1,165 @@
+//! What each phase of a declarative migration locks, for `cutover lint`: the plan's
+//! statements read by the same analysis as SQL migrations. Pure: no I/O.
+
+use cutover_analysis::{Linter, LockMode, Schema, Script};
+use cutover_engine::{ColumnShape, TableShape};
+use cutover_migration::Statement;
+
+use crate::plan::Plan;
+use crate::sql::unguarded;
+
+/// One phase: a name and what its statements do.
+#[derive(Debug, Clone)]
+pub struct PhaseReport {
+    /// `start`, `complete` or `rollback`, with the part of it (`start: expand`).
+    pub name: String,
+    /// How its statements run.
+    pub how: &'static str,
+    /// Its statements.
+    pub steps: Vec<StepReport>,
+}
+
+/// One statement of a phase.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The statement's first line, shortened.
+    pub summary: String,
+    /// Each relation it locks, with the lock mode.
+    pub locks: Vec<(String, LockMode)>,
+    /// Whether it reads or rewrites a whole table under its lock.
+    pub scans: bool,
+    /// Whether it rewrites a table.
+    pub rewrites: bool,
+    /// What it blocks, when the lock modes do not tell (a batched backfill).
+    pub note: Option<String>,
+}
+
+impl StepReport {
+    /// What it blocks while it holds its strongest lock, and for how long.
+    pub fn blocking(&self) -> String {
+        if let Some(note) = &self.note {
+            return note.clone();
+        }
+        let Some(strongest) = self.locks.iter().map(|(_, mode)| *mode).max() else {
+            return "takes no table lock".to_string();
+        };
+        let duration = if self.rewrites {
+            "for a rewrite of the table"
+        } else if self.scans && strongest.blocks_writes() {
+            "for a scan of the table"
+        } else if self.scans {
+            "during a scan, but reads and writes go on"
+        } else {
+            "briefly (catalog only)"
+        };
+        format!("{} ({}) {duration}", strongest.name(), strongest.blocks())
+    }
+}
+
+fn backfills(plan: &Plan) -> PhaseReport {
+    let steps = plan
+        .backfills
+        .iter()
+        .map(|backfill| StepReport {
+            summary: format!(
+                "UPDATE {} SET {}{}",
+                backfill.table,
+                backfill.set,
+                backfill.condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default()
+            ),
+            locks: Vec::new(),
+            scans: false,
+            rewrites: false,
+            note: Some(
+                "ROW EXCLUSIVE: row locks of one batch at a time (aimed at 200 ms), throttled on replica lag"
+                    .to_string(),
+            ),
+        })
+        .collect();
+    PhaseReport { name: "start: backfill".to_string(), how: "keyset batches, checkpointed, resumable", steps }
+}
+
+/// The tables of a replayed schema, as the planner wants them (NOT NULL is not tracked by the
+/// schema model: columns count as nullable; indexed and key columns as having dependents).
+pub fn shapes_from_schema(schema: &Schema) -> Vec<TableShape> {
+    let mut tables: Vec<TableShape> = schema
+        .tables()
+        .map(|(name, table)| TableShape {
+            name: name.to_string(),
+            columns: table
+                .columns
+                .iter()
+                .map(|(column, column_type)| ColumnShape {
+                    name: column.clone(),
+                    type_name: column_type.to_string(),
+                    not_null: table.primary_key.contains(column),
+                    default: None,
+                    has_dependents: table.primary_key.contains(column)
+                        || table.indexes.iter().any(|(_, columns)| columns.contains(column))
+                        || table.foreign_keys.iter().any(|fk| fk.columns.contains(column)),
+                })
+                .collect(),
+        })
+        .collect();
+    tables.sort_by(|a, b| a.name.cmp(&b.name));
+    tables
+}
+
+/// Each phase of `plan`, its statements analysed against `schema_linter` (a linter that has
+/// replayed the migrations before this one).
+pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
+    let groups: [(&str, &'static str, &[String]); 8] = [
+        ("start: expand", "one transaction", &plan.expand),
+        ("start: indexes", "each on its own, outside a transaction", &plan.concurrent),
+        ("start: validate", "each in its own transaction", &plan.validate),
+        ("start: publish", "one transaction", &plan.publish),
+        ("complete", "one transaction, with the history row", &plan.contract),
+        ("complete: indexes", "each on its own, outside a transaction", &plan.contract_concurrent),
+        ("rollback", "one transaction", &plan.revert),
+        ("rollback: indexes", "each on its own, outside a transaction", &plan.revert_concurrent),
+    ];
+    let mut reports = Vec::new();
+    for (name, how, statements) in groups {
+        if statements.is_empty() {
+            continue;
+        }
+        let analysed: Vec<String> = statements.iter().map(|s| unguarded(s).unwrap_or_else(|| s.clone())).collect();
+        let parsed: Vec<Statement> = analysed
+            .iter()
+            .enumerate()
+            .map(|(idx, sql)| Statement { sql: sql.clone(), line: idx + 1, span: 0..sql.len() })
+            .collect();
+        let text = analysed.join(";\n");
+        let script =
+            Script { text: &text, statements: &parsed, in_transaction: how.starts_with("one"), has_down: None };
+        // The findings are about the generated SQL, which cutover wrote safe on purpose; only
+        // the effects are reported.
+        let _ = schema_linter.lint(&script);
+        let effects = schema_linter.last_effects().to_vec();
+        let steps = analysed
+            .iter()
+            .zip(effects)
+            .map(|(sql, effect)| {
+                let first_line = sql.lines().next().unwrap_or_default();
+                let summary: String = first_line.chars().take(110).collect();
+                let summary = if summary.len() < sql.len() { format!("{summary} …") } else { summary };
+                match effect {
+                    Some(effect) => StepReport {
+                        summary,
+                        locks: effect.locks,
+                        scans: effect.scans,
+                        rewrites: effect.rewrites,
+                        note: None,
+                    },
+                    None => StepReport { summary, locks: Vec::new(), scans: false, rewrites: false, note: None },
+                }
+            })
+            .collect();
+        reports.push(PhaseReport { name: name.to_string(), how, steps });
+        if name == "start: indexes" || (name == "start: expand" && plan.concurrent.is_empty()) {
+            reports.push(backfills(plan));
+        }
+    }
+    reports.retain(|phase| !phase.steps.is_empty());
+    reports
+}
