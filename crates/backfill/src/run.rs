@@ -436,6 +436,12 @@ fn throttle_reason(
 ) -> Result<Option<String>, Error> {
     let replicas = match target.replicas() {
         Ok(replicas) => replicas,
+        // A lost connection is not an unknown lag: waiting would wait forever.
+        Err(err) if err.kind == cutover_engine::DbErrorKind::Connection => {
+            return Err(database(
+                "lost the connection to the database (progress is saved: run the same command again to resume)",
+            )(err))
+        }
         // Fail closed: a lag that cannot be read is not taken to be small.
         Err(err) => return Ok(Some(format!("replica lag cannot be read: {err}"))),
     };
@@ -452,6 +458,11 @@ fn throttle_reason(
         match target.health_check(check) {
             Ok(true) => {}
             Ok(false) => return Ok(Some(format!("health check `{check}` returned false"))),
+            Err(err) if err.kind == cutover_engine::DbErrorKind::Connection => {
+                return Err(database(
+                    "lost the connection to the database (progress is saved: run the same command again to resume)",
+                )(err))
+            }
             Err(err) => return Ok(Some(format!("health check `{check}` failed: {err}"))),
         }
     }

@@ -10,6 +10,10 @@ pub(crate) fn db_error(err: postgres::Error) -> DbError {
             if err.is_closed() || is_connection_error(&err) { DbErrorKind::Connection } else { DbErrorKind::Other };
         // The driver's own text ("error connecting to server: ...") plus its cause.
         let mut message = err.to_string();
+        if err.is_closed() {
+            message = "connection closed by the server (terminated by pg_terminate_backend, a restart, or the network)"
+                .to_string();
+        }
         if let Some(source) = std::error::Error::source(&err) {
             let source = source.to_string();
             if !message.contains(&source) {

@@ -124,6 +124,8 @@ impl fmt::Display for MigrationFailure {
         }
         if self.error.is_lock_contention() {
             write!(f, "\n  another session held a conflicting lock for longer than the lock timeout; find it in pg_stat_activity / pg_locks, or retry when traffic is lower")?;
+        } else if self.error.kind == cutover_engine::DbErrorKind::Connection {
+            write!(f, "\n  the database connection was lost (the session was terminated, the server restarted, or the network failed); the history is consistent: run `{rerun}` again once the database is back")?;
         } else {
             write!(f, "\n  fix the script and run `{rerun}` again")?;
         }

@@ -564,3 +564,66 @@ fn lint_reports_what_each_phase_locks() {
     );
     assert!(stdout.contains("migrations/3_bad.toml: error: migrations/3_bad.toml: operation 1 (drop_column): table `users` has no column `nope` (columns: id, name, amount)"), "{stdout}");
 }
+
+#[test]
+fn hostile_identifiers_stay_identifiers() {
+    let db = PgDb::new();
+    let project = Project::new();
+    // Quotes, a semicolon, a dollar quote, a comment and Unicode in table and column names.
+    project.migration(
+        "1_weird.up.sql",
+        "CREATE TABLE \"Or'ders\"\"; DROP TABLE x; --\" (id bigint PRIMARY KEY, \"na\"\"me $$\" text NOT NULL, \"amo;unt ünï\" text);\n\
+         CREATE TABLE x (id int);\n\
+         INSERT INTO \"Or'ders\"\"; DROP TABLE x; --\" SELECT g, 'n' || g, g::text FROM generate_series(1, 300) g;\n",
+    );
+    project.migration(
+        "2_weird.toml",
+        r#"
+[[operations]]
+op = "rename_column"
+table = "Or'ders\"; DROP TABLE x; --"
+from = "na\"me $$"
+to = "full $name'"
+
+[[operations]]
+op = "change_type"
+table = "Or'ders\"; DROP TABLE x; --"
+column = "amo;unt ünï"
+type = "numeric"
+up = '"amo;unt ünï"::numeric'
+down = '"amo;unt ünï"::text'
+
+[[operations]]
+op = "create_index"
+table = "Or'ders\"; DROP TABLE x; --"
+name = "ix'\"$"
+columns = ["na\"me $$"]
+"#,
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let table = "\"Or'ders\"\"; DROP TABLE x; --\"";
+    db.query(&format!("INSERT INTO {table} VALUES (1000, 'old', '12.5')"));
+    db.query(&format!(
+        "INSERT INTO public_v2.{table} (id, \"full $name'\", \"amo;unt ünï\") VALUES (1001, 'new', 7.25)"
+    ));
+    assert_eq!(
+        db.query(&format!(
+            "SELECT \"na\"\"me $$\" || '|' || \"amo;unt ünï\" FROM public.{table} WHERE id IN (1000, 1001) ORDER BY id"
+        )),
+        "old|12.5\nnew|7.25"
+    );
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM x"), "0", "table x survived");
+    assert_eq!(
+        db.query(&format!("SELECT \"full $name'\" || '|' || \"amo;unt ünï\" FROM {table} WHERE id = 7")),
+        "n7|7"
+    );
+    assert_eq!(
+        db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attname = 'amo;unt ünï' AND attrelid = 'public.\"Or''ders\"\"; DROP TABLE x; --\"'::regclass"),
+        "numeric"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix''\"$'"), "1");
+    assert_eq!(leftovers(&db), "NULL");
+}

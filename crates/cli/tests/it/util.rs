@@ -322,3 +322,99 @@ impl Drop for MyDb {
 pub fn mysql_conn(url: &str) -> mysql::Conn {
     mysql::Conn::new(mysql::Opts::from_url(url).unwrap()).unwrap()
 }
+
+/// A PostgreSQL server of its own (`initdb` in a temporary folder, on a free port), for tests
+/// that restart the server or configure it (TLS) and so cannot share the test server.
+pub struct PrivateServer {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+    /// `postgres://postgres@127.0.0.1:<port>/postgres`.
+    pub url: String,
+}
+
+impl PrivateServer {
+    /// Starts a fresh cluster with `conf` appended to its `postgresql.conf`; `files` are written
+    /// into its data folder first (certificates), owned by postgres with mode 600.
+    pub fn start(conf: &str, files: &[(&str, Vec<u8>)]) -> PrivateServer {
+        let bin = pg_bin();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("cutover-server-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        shell(&format!("chown postgres {0} && chmod 700 {0}", dir.display()), None);
+        let data = dir.join("data");
+        shell(
+            &format!("{}/initdb -D {} -U postgres --auth=trust --no-sync -E UTF8", bin.display(), data.display()),
+            Some("postgres"),
+        );
+        let mut config = std::fs::read_to_string(data.join("postgresql.conf")).unwrap();
+        config.push_str(&format!(
+            "\nport = {port}\nlisten_addresses = 'localhost'\nunix_socket_directories = '{}'\nfsync = off\n{conf}\n",
+            dir.display()
+        ));
+        std::fs::write(data.join("postgresql.conf"), config).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n",
+        )
+        .unwrap();
+        for (name, contents) in files {
+            std::fs::write(data.join(name), contents).unwrap();
+            shell(&format!("chmod 600 {}", data.join(name).display()), None);
+        }
+        shell(&format!("chown -R postgres {}", dir.display()), None);
+        let server = PrivateServer { dir, bin, port, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
+        server.pg_ctl("start");
+        server
+    }
+
+    /// `pg_ctl restart -m fast`: every session is disconnected, the server comes back.
+    pub fn restart_fast(&self) {
+        self.pg_ctl("-m fast restart");
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.join("data");
+        shell(
+            &format!(
+                "{}/pg_ctl -D {} -l {}/log -w -t 60 {action}",
+                self.bin.display(),
+                data.display(),
+                self.dir.display()
+            ),
+            Some("postgres"),
+        );
+    }
+
+    /// A new database on this server, and its URL.
+    pub fn database(&self, name: &str) -> String {
+        let mut client = postgres::Client::connect(&self.url, postgres::NoTls).unwrap();
+        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        url_for(&self.url, name)
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let stop = format!("{}/pg_ctl -D {} -m immediate -w stop", self.bin.display(), data.display());
+        let _ = StdCommand::new("su").args(["postgres", "-s", "/bin/sh", "-c", &stop]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn pg_bin() -> PathBuf {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's binaries under /usr/lib/postgresql (bash scripts/services.sh installs them)")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("pg_ctl").exists())
+        .max()
+        .expect("pg_ctl")
+}
+
+/// Runs `command` with sh in `dir`, panicking with its output when it fails.
+pub fn shell_in(dir: &Path, command: &str) {
+    shell(&format!("cd {} && {command}", dir.display()), None);
+}

@@ -1,0 +1,171 @@
+//! Database faults and TLS, on PostgreSQL servers of the tests' own (restarts cannot touch the
+//! shared test server): the server restarted in the middle of a migration and of a backfill,
+//! cutover's session terminated, and TLS with a certificate authority made by the test.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::util::{output_text, shell_in, PgDb, PrivateServer, Project};
+
+/// Waits until a query matching `pattern` runs on the server.
+fn wait_for_query(url: &str, pattern: &str) -> i32 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = client
+            .query("SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()", &[&pattern])
+            .unwrap();
+        if let Some(row) = rows.first() {
+            return row.get(0);
+        }
+        assert!(Instant::now() < deadline, "no query like {pattern} ever ran");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn count(url: &str, sql: &str) -> i64 {
+    let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    client.query_one(sql, &[]).unwrap().get(0)
+}
+
+#[test]
+fn server_restart_mid_migration_and_mid_backfill() {
+    let server = PrivateServer::start("", &[]);
+    let url = server.database("app");
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id bigint PRIMARY KEY, touched int NOT NULL DEFAULT 0);\nINSERT INTO a (id) SELECT generate_series(1, 50000);\n");
+    project.migration("2_slow.up.sql", "CREATE TABLE b (id int);\nSELECT pg_sleep(30);\nCREATE TABLE c (id int);\n");
+    project.migration(
+        "3_steps.up.sql",
+        "-- cutover:no-transaction\nCREATE TABLE d (id int);\nSELECT pg_sleep(30);\nCREATE TABLE e (id int);\n",
+    );
+
+    // A transactional migration: the restart rolls it back whole; the history says nothing
+    // applied it, and the next run applies it once.
+    let child =
+        project.cutover_std(&url).args(["up", "--to", "2"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_query(&url, "SELECT pg_sleep(30)%");
+    server.restart_fast();
+    let output = child.wait_with_output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 slow"), "the error names the migration: {stderr}");
+    assert_eq!(count(&url, "SELECT count(*) FROM cutover_history WHERE version = '2' AND state = 'applied'"), 0);
+    assert_eq!(count(&url, "SELECT count(*) FROM pg_tables WHERE tablename = 'b'"), 0, "rolled back whole");
+
+    // Statement by statement: the restart leaves the first statement done and recorded.
+    project.migration("2_slow.up.sql", "CREATE TABLE b (id int);\nSELECT 1;\nCREATE TABLE c (id int);\n");
+    let output = project.cutover(&url).args(["up", "--to", "2"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let child = project.cutover_std(&url).arg("up").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_query(&url, "SELECT pg_sleep(30)%");
+    server.restart_fast();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{:?}", output_text(&output));
+    assert_eq!(count(&url, "SELECT count(*) FROM pg_tables WHERE tablename IN ('d', 'e')"), 1, "d done, e not");
+    assert_eq!(
+        count(&url, "SELECT max(statements_done) FROM cutover_history WHERE version = '3'"),
+        1,
+        "the first statement is recorded as done"
+    );
+    // The statement that was cut is not done: it may change (here, sleep less); the done one
+    // may not. The rerun resumes at the second statement.
+    project.migration(
+        "3_steps.up.sql",
+        "-- cutover:no-transaction\nCREATE TABLE d (id int);\nSELECT pg_sleep(0);\nCREATE TABLE e (id int);\n",
+    );
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(count(&url, "SELECT count(*) FROM pg_tables WHERE tablename IN ('d', 'e')"), 2);
+    assert_eq!(count(&url, "SELECT count(*) FROM cutover_history WHERE version = '3' AND state = 'applied'"), 1);
+
+    // A backfill: the restart fails a batch; the rerun resumes and touches every row once.
+    let child = project
+        .cutover_std(&url)
+        .args(["backfill", "--table", "a", "--set", "touched = touched + 1", "--max-rows-per-second", "20000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&url, "SELECT count(*) FROM a WHERE touched > 0") < 5000 {
+        assert!(Instant::now() < deadline, "the backfill never got going");
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.restart_fast();
+    let output = child.wait_with_output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("progress is saved") || stderr.contains("connection"), "{stderr}");
+    let output =
+        project.cutover(&url).args(["backfill", "--table", "a", "--set", "touched = touched + 1"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(count(&url, "SELECT count(*) FROM a WHERE touched <> 1"), 0, "every row exactly once");
+}
+
+#[test]
+fn a_terminated_session_is_a_clear_error_and_the_rerun_applies_once() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_slow.up.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(30);\n");
+    let child = project.cutover_std(&db.url).arg("up").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = wait_for_query(&db.url, "SELECT pg_sleep(30)%");
+    db.query(&format!("SELECT pg_terminate_backend({pid})"));
+    let output = child.wait_with_output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1 slow") && stderr.contains("connection closed by the server"), "{stderr}");
+    assert!(stderr.contains("the history is consistent: run `cutover up` again"), "{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "0");
+    project.migration("1_slow.up.sql", "CREATE TABLE a (id int);\nSELECT pg_sleep(0);\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "1");
+}
+
+#[test]
+fn tls_with_a_certificate_authority_of_our_own() {
+    let certs = tempfile::tempdir().unwrap();
+    shell_in(
+        certs.path(),
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=cutover test CA' 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null \
+         && printf 'subjectAltName=DNS:localhost\\n' > san.ext \
+         && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null",
+    );
+    let read = |name: &str| std::fs::read(certs.path().join(name)).unwrap();
+    let server = PrivateServer::start(
+        "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+        &[("server.crt", read("server.crt")), ("server.key", read("server.key"))],
+    );
+    server.database("app");
+    let ca = certs.path().join("ca.crt");
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);");
+    let url = |host: &str, mode: &str| {
+        format!("postgres://postgres@{host}:{}/app?sslmode={mode}&sslrootcert={}", server.port, ca.display())
+    };
+
+    // The right host name, signed by the trusted authority: connected, verified.
+    let output = project.cutover(&url("localhost", "verify-full")).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let mut client =
+        postgres::Client::connect(&format!("{}/app", server.url.rsplit_once('/').unwrap().0), postgres::NoTls).unwrap();
+    let encrypted: i64 = client
+        .query_one("SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(encrypted, 0, "this check's own connection is plain");
+    // The certificate names localhost, not 127.0.0.1: verify-full refuses, verify-ca accepts.
+    let output = project.cutover(&url("127.0.0.1", "verify-full")).arg("status").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+    let output = project.cutover(&url("127.0.0.1", "verify-ca")).arg("status").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    // Without the authority's certificate, verify-full trusts nothing; require encrypts anyway.
+    let bare = |mode: &str| format!("postgres://postgres@localhost:{}/app?sslmode={mode}", server.port);
+    let output = project.cutover(&bare("verify-full")).arg("status").output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{:?}", output_text(&output));
+    let output = project.cutover(&bare("require")).arg("status").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+}
