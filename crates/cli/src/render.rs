@@ -221,6 +221,13 @@ impl Reporter for TerminalReporter {
             Event::Cleared { migration, what } => {
                 writeln!(err, "{} {}: {what}", paint(YELLOW, "cleaned up for"), migration.label())
             }
+            Event::AlreadyDone { migration, statement, error } => writeln!(
+                err,
+                "{} {}: statement {statement} had finished before the last runner died ({}); counted as done",
+                paint(YELLOW, "resumed"),
+                migration.label(),
+                self.url.scrub(&error.message)
+            ),
             Event::Finished { migration, direction, duration } => {
                 let verb = match direction {
                     Direction::Up => "applied",

@@ -17,6 +17,11 @@ pub enum DbErrorKind {
     Connection,
     /// The server refused the credentials.
     Authentication,
+    /// What a DDL statement creates exists already, or what it drops is gone already
+    /// (PostgreSQL 42P07, 42701, 42710, 42P06, 42723, 42P01, 42703, 42704; MySQL 1050, 1060,
+    /// 1061, 1826, 1051, 1091): a statement that ran to its end before its runner died says this
+    /// when it runs again.
+    AlreadyDone,
     /// Anything else: a syntax error, a constraint violation, a missing table, ...
     Other,
 }

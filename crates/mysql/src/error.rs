@@ -13,6 +13,8 @@ pub(crate) fn db_error(err: mysql::Error) -> DbError {
                 // MariaDB's max_statement_time, MySQL's max_execution_time.
                 1969 | 3024 => DbErrorKind::StatementTimeout,
                 1044 | 1045 | 1698 => DbErrorKind::Authentication,
+                // Table, column, key or foreign key exists already; table or key gone already.
+                1050 | 1060 | 1061 | 1826 | 1051 | 1091 => DbErrorKind::AlreadyDone,
                 _ => DbErrorKind::Other,
             };
             // The SQLSTATE goes where PostgreSQL's does; MySQL's own error number, which its

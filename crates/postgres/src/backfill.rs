@@ -154,9 +154,10 @@ impl BackfillTarget for PgTarget {
     }
 
     fn ensure_backfill_state(&mut self) -> Result<(), DbError> {
+        let state_table = self.beside_history(STATE_TABLE);
         self.client
             .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+                "CREATE TABLE IF NOT EXISTS {state_table} (
                     name          text PRIMARY KEY,
                     table_name    text NOT NULL,
                     set_expr      text NOT NULL,
@@ -190,7 +191,7 @@ impl BackfillTarget for PgTarget {
     fn list_checkpoints(&mut self) -> Result<Vec<Checkpoint>, DbError> {
         let exists: bool = self
             .client
-            .query_one(&format!("SELECT to_regclass('{STATE_TABLE}') IS NOT NULL"), &[])
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.beside_history(STATE_TABLE)])
             .map_err(db_error)?
             .get(0);
         if !exists {
@@ -200,7 +201,7 @@ impl BackfillTarget for PgTarget {
     }
 
     fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), DbError> {
-        let sql = upsert_sql();
+        let sql = upsert_sql(&self.beside_history(STATE_TABLE));
         let params = upsert_params(checkpoint);
         self.client.execute(&sql, &params).map(|_| ()).map_err(db_error)
     }
@@ -235,7 +236,9 @@ impl BackfillTarget for PgTarget {
                 }
             };
             let saved = checkpoint(&outcome);
-            self.client.execute(&upsert_sql(), &upsert_params(&saved)).map_err(db_error)?;
+            self.client
+                .execute(&upsert_sql(&self.beside_history(STATE_TABLE)), &upsert_params(&saved))
+                .map_err(db_error)?;
             self.client.batch_execute("COMMIT").map_err(db_error)?;
             Ok(outcome)
         })();
@@ -366,9 +369,9 @@ impl BackfillTarget for PgTarget {
     }
 }
 
-fn upsert_sql() -> String {
+fn upsert_sql(state_table: &str) -> String {
     format!(
-        "INSERT INTO {STATE_TABLE} (name, table_name, set_expr, condition, key_columns, last_key, pass, rows_scanned, \
+        "INSERT INTO {state_table} (name, table_name, set_expr, condition, key_columns, last_key, pass, rows_scanned, \
          rows_updated, batches, batch_size, state, error, runner, started_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::timestamptz, now()) \
          ON CONFLICT (name) DO UPDATE SET table_name = EXCLUDED.table_name, set_expr = EXCLUDED.set_expr, \
@@ -405,7 +408,8 @@ impl PgTarget {
         let sql = format!(
             "SELECT name, table_name, set_expr, condition, key_columns, last_key, pass, rows_scanned, rows_updated, \
              batches, batch_size, state, error, runner, to_char(started_at AT TIME ZONE 'UTC', {TIMESTAMP}), \
-             to_char(updated_at AT TIME ZONE 'UTC', {TIMESTAMP}) FROM {STATE_TABLE} {filter} ORDER BY updated_at DESC"
+             to_char(updated_at AT TIME ZONE 'UTC', {TIMESTAMP}) FROM {state_table} {filter} ORDER BY updated_at DESC",
+            state_table = self.beside_history(STATE_TABLE)
         );
         let rows = match name {
             Some(name) => self.client.query(&sql, &[&name]),

@@ -67,6 +67,15 @@ impl QualifiedName {
     }
 }
 
+impl PgTarget {
+    /// One of cutover's own tables (backfill checkpoints, expand state), quoted, in the history
+    /// table's schema: a least-privilege setup keeps them all where the application role cannot
+    /// write (`history_table = "cutover.cutover_history"`).
+    pub(crate) fn beside_history(&self, name: &str) -> String {
+        QualifiedName { schema: self.history_table.schema.clone(), name: name.to_string() }.quoted()
+    }
+}
+
 /// Quotes an identifier for PostgreSQL: wrapped in `"`, inner `"` doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -29,6 +29,7 @@ pub(crate) fn db_error(err: postgres::Error) -> DbError {
         "57014" => DbErrorKind::StatementTimeout,
         "28P01" | "28000" => DbErrorKind::Authentication,
         c if c.starts_with("08") || c == "57P01" || c == "57P02" || c == "57P03" => DbErrorKind::Connection,
+        "42P07" | "42701" | "42710" | "42P06" | "42723" | "42P01" | "42703" | "42704" => DbErrorKind::AlreadyDone,
         _ => DbErrorKind::Other,
     };
     let detail = match (db.detail(), db.hint()) {

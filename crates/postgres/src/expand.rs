@@ -57,9 +57,10 @@ impl ExpandTarget for PgTarget {
     }
 
     fn ensure_expand_state(&mut self) -> Result<(), DbError> {
+        let state_table = self.beside_history(STATE_TABLE);
         self.client
             .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+                "CREATE TABLE IF NOT EXISTS {state_table} (
                     version     text PRIMARY KEY,
                     name        text NOT NULL,
                     phase       text NOT NULL CHECK (phase IN ('starting', 'started', 'completing', 'completed', 'rolling_back', 'rolled_back')),
@@ -80,7 +81,7 @@ impl ExpandTarget for PgTarget {
     fn expand_states(&mut self) -> Result<Vec<ExpandState>, DbError> {
         let exists: bool = self
             .client
-            .query_one(&format!("SELECT to_regclass('{STATE_TABLE}') IS NOT NULL"), &[])
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.beside_history(STATE_TABLE)])
             .map_err(db_error)?
             .get(0);
         if !exists {
@@ -93,7 +94,8 @@ impl ExpandTarget for PgTarget {
                     "SELECT version, name, phase, plan::text, runner, \
                             to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
                             to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                     FROM {STATE_TABLE} ORDER BY started_at DESC, version DESC"
+                     FROM {} ORDER BY started_at DESC, version DESC",
+                    self.beside_history(STATE_TABLE)
                 ),
                 &[],
             )
@@ -113,16 +115,17 @@ impl ExpandTarget for PgTarget {
     }
 
     fn save_expand_state(&mut self, state: &ExpandState) -> Result<(), DbError> {
+        let state_table = self.beside_history(STATE_TABLE);
         // A rolled-back migration may start again: its row starts over.
         self.client
             .execute(
                 &format!(
-                    "INSERT INTO {STATE_TABLE} (version, name, phase, plan, runner, started_at, updated_at) \
+                    "INSERT INTO {state_table} (version, name, phase, plan, runner, started_at, updated_at) \
                      VALUES ($1, $2, $3, $4::text::jsonb, $5, now(), now()) \
                      ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, phase = EXCLUDED.phase, \
                         plan = EXCLUDED.plan, runner = EXCLUDED.runner, updated_at = now(), \
-                        started_at = CASE WHEN EXCLUDED.phase = 'starting' AND {STATE_TABLE}.phase = 'rolled_back' \
-                                          THEN now() ELSE {STATE_TABLE}.started_at END"
+                        started_at = CASE WHEN EXCLUDED.phase = 'starting' AND {state_table}.phase = 'rolled_back' \
+                                          THEN now() ELSE {state_table}.started_at END"
                 ),
                 &[&state.version, &state.name, &state.phase, &state.plan, &state.runner],
             )

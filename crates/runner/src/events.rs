@@ -51,6 +51,16 @@ pub enum Event<'a> {
         /// What was removed.
         what: &'a str,
     },
+    /// The statement a killed runner was running had finished before it died: running it
+    /// again says its work is there (`DbErrorKind::AlreadyDone`), so it counts as done.
+    AlreadyDone {
+        /// The migration.
+        migration: &'a Migration,
+        /// The statement's number, from 1.
+        statement: usize,
+        /// What the database said.
+        error: &'a DbError,
+    },
     /// A migration script finished.
     Finished {
         /// The migration.

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use cutover_engine::{backoff, DbError, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts};
+use cutover_engine::{
+    backoff, DbError, DbErrorKind, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts,
+};
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, ScriptSettings, Statement, Version};
 
 use crate::error::{MigrationFailure, Refusal};
@@ -635,6 +637,9 @@ fn run_statement_by_statement(
     let direction = attempt.base.direction;
     let timeouts = timeouts(ctx.settings, &script.settings);
     let mut start_idx = 0;
+    // The last runner died (its row says running, not failed) while running the statement
+    // after the last one recorded, which may have finished: see below.
+    let died_mid_statement = latest.is_some_and(|r| r.state == State::Running && r.direction == direction);
     if let Some(previous) = resume_point(latest, direction) {
         let done = previous.statements_done as usize;
         let unchanged = done <= script.statements.len()
@@ -690,6 +695,19 @@ fn run_statement_by_statement(
                 Ok(()) => break,
                 Err(error) => error,
             };
+            // A DDL statement commits before its progress row can (outside a transaction, or
+            // on MySQL at all): a runner killed between the two left it done but unrecorded.
+            // Run again, it says what it creates exists (or what it drops is gone): the state
+            // it was to reach holds, so it counts as done. Only for that one statement, and
+            // only after a runner died: a recorded failure is never skipped.
+            let unrecorded_window = !in_transaction || !ctx.target.transactional_ddl();
+            if error.kind == DbErrorKind::AlreadyDone && died_mid_statement && idx == start_idx && unrecorded_window {
+                ctx.reporter.report(Event::AlreadyDone { migration, statement: idx + 1, error: &error });
+                ctx.target
+                    .autocommit(timeouts, &mut |session| session.append_history(&progress))
+                    .map_err(|e| Error::database(format!("cannot record the progress of {}", migration.label()), e))?;
+                break;
+            }
             if error.is_lock_contention() && attempt_no < tries {
                 let delay = backoff(ctx.settings.retry_backoff, attempt_no);
                 ctx.reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error: &error });

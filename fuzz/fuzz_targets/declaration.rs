@@ -1,0 +1,26 @@
+//! Declarative migrations: any text is read, and what reads is planned against a fixed table,
+//! or refused, never a panic.
+#![no_main]
+use cutover_engine::{ColumnShape, TableShape};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|text: &str| {
+    let Ok(declaration) = cutover_expand::parse_declaration(std::path::Path::new("2_x.toml"), text) else { return };
+    let column = |name: &str, not_null: bool| ColumnShape {
+        name: name.to_string(),
+        type_name: "text".to_string(),
+        not_null,
+        default: None,
+        has_dependents: false,
+    };
+    let tables = [TableShape { name: "users".to_string(), columns: vec![column("id", true), column("name", false)] }];
+    let input = cutover_expand::PlanInput {
+        version: "2",
+        name: "x",
+        base_schema: "public",
+        tables: &tables,
+        previous_schema: None,
+        nonce: "f",
+    };
+    let _ = cutover_expand::plan(&input, &declaration.operations);
+});
