@@ -27,7 +27,7 @@ fn trials() -> u64 {
 }
 
 fn seed() -> u64 {
-    std::env::var("CUTOVER_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(2026_11_25)
+    std::env::var("CUTOVER_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(20_261_125)
 }
 
 /// Runs `cutover <args>`, SIGKILLs it after `after` if it still runs; whether it was killed.
