@@ -176,9 +176,11 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Byte-wise: `%` may be followed by any character, a multi-byte one included.
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((high * 16 + low) as u8);
                 i += 3;
                 continue;
             }
@@ -191,6 +193,16 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_percent_before_a_multibyte_character_is_kept() {
+        // Found by the `database_url` fuzz target: this used to panic slicing inside `é`.
+        let url = DatabaseUrl::parse("postgres://app:pa%éss@db/shop").unwrap();
+        assert_eq!(url.to_string(), "postgres://app:***@db/shop");
+        let crash = "://:yooOoo%\0\u{fff},\u{15}`oo@\0\0\n\n,";
+        let _ = DatabaseUrl::parse(crash);
+        assert_eq!(super::percent_decode("a%41%zz%"), "aA%zz%");
+    }
+
     #[test]
     fn another_database_on_the_same_server() {
         let url = DatabaseUrl::parse("postgres://app:s3cret@db:5432/shop?sslmode=require").unwrap();
