@@ -80,7 +80,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     // terminal adapter cost more than the analysis.
     let mut rendered = Vec::new();
     match format {
-        LintFormat::Json => render_json(&mut rendered, &results, (errors, warnings, infos))?,
+        LintFormat::Json => render_json(&mut rendered, &results, &phase_reports, (errors, warnings, infos))?,
         LintFormat::Human => render_human(&mut rendered, &results, (errors, warnings, infos))?,
         LintFormat::Github => render_github(&mut rendered, &results)?,
         LintFormat::Sarif => render_sarif(&mut rendered, &results)?,
@@ -369,9 +369,38 @@ struct SummaryJson {
 struct ReportJson<'a> {
     diagnostics: Vec<DiagnosticJson<'a>>,
     summary: SummaryJson,
+    /// The phases of declarative migrations (absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    declarative: Vec<serde_json::Value>,
 }
 
-fn render_json(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, usize)) -> std::io::Result<()> {
+fn render_json(
+    out: &mut dyn Write,
+    results: &[Linted],
+    phase_reports: &[(String, PhaseReports)],
+    totals: (usize, usize, usize),
+) -> std::io::Result<()> {
+    use serde_json::json;
+    let declarative = phase_reports
+        .iter()
+        .map(|(path, report)| match report {
+            Err(message) => json!({ "path": path, "error": message }),
+            Ok(phases) => json!({
+                "path": path,
+                "phases": phases.iter().map(|phase| json!({
+                    "name": phase.name,
+                    "how": phase.how,
+                    "steps": phase.steps.iter().map(|step| json!({
+                        "statement": step.summary,
+                        "locks": step.locks.iter().map(|(relation, mode)| json!({ "relation": relation, "mode": mode.name() })).collect::<Vec<_>>(),
+                        "scans": step.scans,
+                        "rewrites": step.rewrites,
+                        "blocking": step.blocking(),
+                    })).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
     let mut diagnostics = Vec::new();
     for linted in results {
         for d in &linted.diagnostics {
@@ -391,7 +420,8 @@ fn render_json(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, u
         }
     }
     let (errors, warnings, infos) = totals;
-    let report = ReportJson { diagnostics, summary: SummaryJson { errors, warnings, infos, files: results.len() } };
+    let report =
+        ReportJson { diagnostics, summary: SummaryJson { errors, warnings, infos, files: results.len() }, declarative };
     // Compact: a report of thousands of findings is read by programs (`jq` pretty-prints it).
     serde_json::to_writer(&mut *out, &report)?;
     writeln!(out)

@@ -563,6 +563,22 @@ fn lint_reports_what_each_phase_locks() {
         "{stdout}"
     );
     assert!(stdout.contains("migrations/3_bad.toml: error: migrations/3_bad.toml: operation 1 (drop_column): table `users` has no column `nope` (columns: id, name, amount)"), "{stdout}");
+
+    let output =
+        project.cutover("sqlite://unused.db").args(["lint", "migrations", "--format", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let declarative = json["declarative"].as_array().unwrap();
+    assert_eq!(declarative.len(), 2);
+    let complete = declarative[0]["phases"].as_array().unwrap().iter().find(|p| p["name"] == "complete").unwrap();
+    let rename = complete["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["statement"].as_str().unwrap().contains("RENAME COLUMN \"name\""))
+        .unwrap();
+    assert_eq!(rename["locks"][0]["mode"], "ACCESS EXCLUSIVE", "{rename}");
+    assert!(declarative[1]["error"].as_str().unwrap().contains("has no column `nope`"));
+    assert_eq!(json["summary"]["errors"], 1);
 }
 
 #[test]
