@@ -20,6 +20,20 @@ pub fn start(
     max_replica_lag: Duration,
 ) -> anyhow::Result<ExitStatus> {
     let set = crate::read_migrations(settings)?;
+    let url = crate::database_url(settings)?;
+    if url.scheme() == Scheme::Sqlite {
+        let mut target =
+            cutover_sqlite::connect(&url, &settings.history_table).map_err(|err| crate::connect_error(&url, &err))?;
+        let summary = cutover_expand::start_sqlite(&mut target, &set, &options(settings, false), &mut Lines)
+            .map_err(|e| failure(&url, e))?;
+        writeln!(
+            anstream::stdout(),
+            "applied {} in {:.1} s, whole, in one transaction (SQLite runs one version at a time: nothing to complete)",
+            summary.migration,
+            summary.duration.as_secs_f64()
+        )?;
+        return Ok(ExitStatus::Success);
+    }
     let (url, mut target) = open(settings)?;
     let mut options = options(settings, false);
     options.backfill.batch_time = batch_time;
@@ -97,10 +111,18 @@ fn finished(summary: &Summary, verb: &str, state: &str) -> anyhow::Result<ExitSt
 
 fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, cutover_postgres::PgTarget)> {
     let url = crate::database_url(settings)?;
-    if url.scheme() != Scheme::Postgres {
-        return Err(usage_error(format!(
-            "expand/contract migrations run on PostgreSQL (views, triggers and transactional DDL make two live versions safe); {url} is not a PostgreSQL URL"
-        )));
+    match url.scheme() {
+        Scheme::Postgres => {}
+        Scheme::Sqlite => {
+            return Err(usage_error(format!(
+                "{url} is SQLite: `cutover start` applies a declarative migration whole there (one version at a time), so there is nothing to complete or roll back; `cutover down` does not apply either"
+            )))
+        }
+        _ => {
+            return Err(usage_error(format!(
+                "expand/contract migrations run on PostgreSQL (views, triggers and transactional DDL make two live versions safe) and SQLite (applied whole); {url} is MySQL/MariaDB"
+            )))
+        }
     }
     let target =
         crate::connect_postgres(&url, &settings.history_table).map_err(|err| crate::connect_error(&url, &err))?;

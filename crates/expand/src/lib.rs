@@ -14,7 +14,10 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod sql;
+pub mod sqlite;
 
 pub use ops::{parse_declaration, read_declaration, Declaration, DeclarationError, Operation};
 pub use plan::{plan, Plan, PlanError, PlanInput};
-pub use run::{complete, rollback, start, status, ActiveMigration, Error, Event, Options, Reporter, Summary};
+pub use run::{
+    complete, rollback, start, start_sqlite, status, ActiveMigration, Error, Event, Options, Reporter, Summary,
+};

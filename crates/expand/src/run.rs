@@ -420,8 +420,86 @@ fn read_plan(state: &ExpandState) -> Result<Plan, Error> {
     })
 }
 
+/// Applies the next declarative migration on SQLite, whole, in one transaction with its history
+/// row (see [`crate::sqlite`]): an embedded database runs one application version at a time.
+pub fn start_sqlite(
+    target: &mut dyn cutover_engine::AdoptTarget,
+    set: &MigrationSet,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<Summary, Error> {
+    let started = Instant::now();
+    let owner = format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity());
+    let _lock = target
+        .acquire_runner_lock(&owner, options.runner_lock_wait, &mut |holder| {
+            reporter.report(Event::WaitingForLock { holder })
+        })
+        .map_err(database("cannot take the migration lock"))?;
+    target.ensure_history().map_err(database("cannot create the history table"))?;
+    let migration = next_declarative(target, set)?;
+    let declaration = read_declaration(&migration.up.path)?;
+    let rows = target.select_text(crate::sqlite::SCHEMA_QUERY).map_err(database("cannot read the schema"))?;
+    let history_name = options.history_table.rsplit('.').next().unwrap_or(&options.history_table).to_string();
+    let schema: Vec<crate::sqlite::SchemaObject> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let mut row = row.into_iter();
+            Some(crate::sqlite::SchemaObject {
+                kind: row.next()??,
+                name: row.next()??,
+                table: row.next()??,
+                sql: row.next()?,
+            })
+        })
+        .filter(|o| o.table != history_name && o.table != format!("{history_name}_approvals"))
+        .collect();
+    let statements = crate::sqlite::plan_sqlite(&schema, &declaration.operations)
+        .map_err(|source| Error::Plan { path: declaration.path.clone(), source })?;
+    let foreign_keys = target
+        .select_text("PRAGMA foreign_keys")
+        .map_err(database("cannot read PRAGMA foreign_keys"))?
+        .first()
+        .and_then(|row| row.first().cloned().flatten())
+        .unwrap_or_else(|| "0".to_string());
+    // The rebuild drops tables that others reference: enforcement is off (it cannot change
+    // inside a transaction) and the whole database is checked before the commit instead.
+    target
+        .autocommit(options.timeouts, &mut |session| session.execute("PRAGMA foreign_keys = OFF"))
+        .map_err(database("cannot switch foreign keys off for the rebuild"))?;
+    let record = history_record(set, migration, options);
+    let what = format!("apply {} in one transaction", migration.label());
+    reporter.report(Event::Step { what: &what, statements: statements.len() });
+    let result = target.transaction(options.timeouts, &mut |session| {
+        for statement in &statements {
+            session.execute(statement)?;
+        }
+        for statement in crate::sqlite::foreign_key_check() {
+            session.execute(&statement).map_err(|mut err| {
+                err.message =
+                    "foreign keys are violated after the change (PRAGMA foreign_key_check); nothing was applied"
+                        .to_string();
+                err
+            })?;
+        }
+        session.append_history(&record)
+    });
+    let restore = format!("PRAGMA foreign_keys = {}", if foreign_keys == "1" { "ON" } else { "OFF" });
+    let _ = target.autocommit(options.timeouts, &mut |session| session.execute(&restore));
+    result.map_err(database(format!("cannot apply {}", migration.label())))?;
+    Ok(Summary {
+        migration: migration.label(),
+        version_schema: "main".to_string(),
+        old_schema: "main".to_string(),
+        duration: started.elapsed(),
+        ..Summary::default()
+    })
+}
+
 /// The first pending migration, which must be declarative, with every SQL migration before it applied.
-fn next_declarative<'a>(target: &mut dyn ExpandTarget, set: &'a MigrationSet) -> Result<&'a Migration, Error> {
+fn next_declarative<'a>(
+    target: &mut dyn cutover_engine::MigrationTarget,
+    set: &'a MigrationSet,
+) -> Result<&'a Migration, Error> {
     let history = target.read_history().map_err(database("cannot read the history"))?;
     let statuses = compute_status(set, &history);
     let problems: Vec<String> = statuses

@@ -13,7 +13,7 @@ An `ALTER TABLE` form that SQLite does not have: changing a column's type, nulla
 SQLite refuses the statement (a syntax error), so the migration fails; the usual workaround written by hand - create a new table, copy, drop, rename - goes wrong easily (foreign keys, triggers, indexes and views on the old table).\n\
 \n\
 ## Instead\n\
-SQLite's documented 12-step rebuild, in one transaction: `PRAGMA foreign_keys=OFF`; create the new table with the wanted definition; `INSERT INTO new SELECT ... FROM old`; drop the old table; rename the new one; recreate its indexes, triggers and views; `PRAGMA foreign_key_check`; commit; `PRAGMA foreign_keys=ON`.\n\
+SQLite's documented 12-step rebuild, in one transaction: `PRAGMA foreign_keys=OFF`; create the new table with the wanted definition; `INSERT INTO new SELECT ... FROM old`; drop the old table; rename the new one; recreate its indexes, triggers and views; `PRAGMA foreign_key_check`; commit; `PRAGMA foreign_keys=ON`. Or write the change as a declarative migration (`<version>_<name>.toml`, e.g. `op = \"change_type\"`): `cutover start` does the rebuild for you.\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -25,7 +25,7 @@ pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("SQLite has no {what}: it refuses this statement"),
-        "rebuild the table (SQLite's 12-step procedure: new table, copy, drop, rename, indexes and triggers, PRAGMA foreign_key_check) in one transaction",
+        "rebuild the table (SQLite's 12-step procedure: new table, copy, drop, rename, indexes and triggers, PRAGMA foreign_key_check) in one transaction, or declare the change in a `.toml` migration and let `cutover start` rebuild it",
     )]
 }
 

@@ -180,3 +180,93 @@ fn history_records_who_ran_it_even_without_user_in_the_environment() {
     assert_ne!(installed_by, "unknown");
     assert!(runner.starts_with(&format!("{installed_by}@")) && runner.contains(" pid "), "{runner}");
 }
+
+#[test]
+fn declarative_migrations_rebuild_tables_sqlite_cannot_alter() {
+    let project = Project::new();
+    let url = project.sqlite_url();
+    project.migration(
+        "1_shop.up.sql",
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT);\n\
+         CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers (id), amount TEXT NOT NULL, note TEXT);\n\
+         CREATE INDEX orders_customer ON orders (customer_id);\n\
+         CREATE TRIGGER orders_note AFTER INSERT ON orders BEGIN UPDATE orders SET note = 'new' WHERE id = NEW.id AND note IS NULL; END;\n\
+         CREATE VIEW big_orders AS SELECT id, amount FROM orders WHERE CAST(amount AS REAL) > 100;\n\
+         INSERT INTO customers VALUES (1, 'a@x'), (2, NULL);\n\
+         INSERT INTO orders (id, customer_id, amount) VALUES (1, 1, '12.5'), (2, 2, '250'), (3, 1, '7');\n",
+    );
+    project.migration(
+        "2_tighten.toml",
+        r#"
+[[operations]]
+op = "change_type"
+table = "orders"
+column = "amount"
+type = "REAL"
+up = "CAST(amount AS REAL)"
+down = "CAST(amount AS TEXT)"
+
+[[operations]]
+op = "set_not_null"
+table = "customers"
+column = "email"
+up = "'unknown@x'"
+
+[[operations]]
+op = "add_check"
+table = "orders"
+name = "amount_positive"
+check = "amount > 0"
+
+[[operations]]
+op = "rename_column"
+table = "orders"
+from = "note"
+to = "remark"
+"#,
+    );
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert!(output_text(&output).0.contains("stopped before 2 tighten"), "{:?}", output_text(&output));
+    let output = project.cutover(&url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("applied 2 tighten"), "{stdout}");
+
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let text = |sql: &str| -> String { conn.query_row(sql, [], |row| row.get::<_, String>(0)).unwrap() };
+    assert_eq!(
+        text("SELECT group_concat(typeof(amount) || ':' || amount, ',') FROM orders"),
+        "real:12.5,real:250.0,real:7.0"
+    );
+    assert_eq!(text("SELECT group_concat(email, ',') FROM customers"), "a@x,unknown@x");
+    assert!(text("SELECT sql FROM sqlite_schema WHERE name = 'customers'").contains("email TEXT NOT NULL"));
+    assert!(text("SELECT sql FROM sqlite_schema WHERE name = 'orders'").contains("CHECK (amount > 0)"));
+    // Indexes, triggers and views came back; the rows, the foreign key and the history are right.
+    assert_eq!(text("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_schema WHERE type IN ('index', 'trigger', 'view') AND tbl_name NOT LIKE 'cutover%' ORDER BY name)"), "big_orders,orders_customer,orders_note");
+    assert_eq!(text("SELECT group_concat(id, ',') FROM big_orders"), "2");
+    conn.execute("INSERT INTO orders (id, customer_id, amount) VALUES (4, 2, 3)", []).unwrap();
+    assert_eq!(text("SELECT remark FROM orders WHERE id = 4"), "new");
+    assert!(
+        conn.execute("INSERT INTO orders (id, customer_id, amount) VALUES (5, 1, -1)", []).is_err(),
+        "the check holds"
+    );
+    assert_eq!(text("SELECT group_concat(version || ':' || state, ',') FROM cutover_history"), "1:applied,2:applied");
+    drop(conn);
+
+    // A rebuild that would break a foreign key is refused, and nothing of it stays.
+    project.migration(
+        "3_break.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"customers\"\ncolumn = \"id\"\ntype = \"INTEGER\"\nup = \"id + 100\"\ndown = \"id - 100\"\n",
+    );
+    let output = project.cutover(&url).arg("start").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("foreign keys are violated after the change"), "{stderr}");
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let ids: String = conn.query_row("SELECT group_concat(id, ',') FROM customers", [], |r| r.get(0)).unwrap();
+    assert_eq!(ids, "1,2");
+    let applied: i64 =
+        conn.query_row("SELECT count(*) FROM cutover_history WHERE version = '3'", [], |r| r.get(0)).unwrap();
+    assert_eq!(applied, 0);
+}
