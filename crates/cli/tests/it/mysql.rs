@@ -393,3 +393,73 @@ fn tls_modes_follow_the_mysql_client() {
     let output = project.cutover(&format!("{}?ssl-mode=SOMETIMES", db.url)).arg("status").output().unwrap();
     assert!(output_text(&output).1.contains("ssl-mode `SOMETIMES`"), "{}", output_text(&output).1);
 }
+
+#[test]
+fn backfill_pauses_while_a_real_replica_stops_replaying() {
+    use crate::util::PrivateMariadb;
+    let primary = PrivateMariadb::start(1, true);
+    let replica = PrivateMariadb::start(2, false);
+    replica.root_sql(&format!(
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='cutover', MASTER_PASSWORD='cutover', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        primary.port
+    ));
+    primary.root_sql(
+        "CREATE DATABASE app; USE app; CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO ledger SELECT seq, 0 FROM seq_1_to_20000;",
+    );
+    let replica_url = format!("{}/app", replica.base_url);
+    // Empty while the database or table has not replicated yet.
+    let rows_on = |url: &str, sql: &str| -> String {
+        let Ok(mut conn) = mysql::Conn::new(mysql::Opts::from_url(url).unwrap()) else { return String::new() };
+        conn.query_first::<String, _>(sql).ok().flatten().unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows_on(
+        &replica_url,
+        "SELECT CAST(COUNT(*) AS CHAR) FROM information_schema.tables WHERE table_schema = 'app'",
+    ) != "1"
+        || rows_on(&replica_url, "SELECT CAST(COUNT(*) AS CHAR) FROM ledger") != "20000"
+    {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        thread::sleep(Duration::from_millis(100));
+    }
+
+    // Replay stopped: the replica falls behind without bound, so the backfill must wait.
+    replica.root_sql("STOP SLAVE SQL_THREAD;");
+    let project = Project::new();
+    let primary_url = format!("{}/app", primary.base_url);
+    let child = project
+        .cutover_std(&primary_url)
+        .args([
+            "backfill",
+            "--table",
+            "ledger",
+            "--set",
+            "n = n + 1",
+            "--max-batch",
+            "500",
+            "--replica-url",
+            &replica_url,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        rows_on(&primary_url, "SELECT CAST(COUNT(*) AS CHAR) FROM ledger WHERE n > 0"),
+        "0",
+        "no batch while replay is stopped"
+    );
+    replica.root_sql("START SLAVE SQL_THREAD;");
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("stopped") || stderr.contains("paused"), "the pause was reported: {stderr}");
+    assert!(!stderr.contains(":cutover@"), "the replica's password is not shown: {stderr}");
+    assert_eq!(rows_on(&primary_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger"), "20000");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while rows_on(&replica_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger") != "20000" {
+        assert!(Instant::now() < deadline, "the replica never replayed the backfill");
+        thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -418,3 +418,92 @@ fn pg_bin() -> PathBuf {
 pub fn shell_in(dir: &Path, command: &str) {
     shell(&format!("cd {} && {command}", dir.display()), None);
 }
+
+/// A MariaDB server of its own (`mariadb-install-db` in a temporary folder, on a free port),
+/// for replication tests: the machine's server runs without a binary log.
+pub struct PrivateMariadb {
+    dir: PathBuf,
+    child: std::process::Child,
+    pub port: u16,
+    /// `mysql://cutover:cutover@127.0.0.1:<port>`, without a database.
+    pub base_url: String,
+}
+
+impl PrivateMariadb {
+    /// Starts a fresh server with `server_id`; `primary` adds a row-based binary log.
+    pub fn start(server_id: u32, primary: bool) -> PrivateMariadb {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("cutover-mariadb-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = dir.join("data");
+        shell(
+            &format!(
+                "mariadb-install-db --user=mysql --datadir={} --auth-root-authentication-method=normal --skip-test-db >/dev/null && chown -R mysql {}",
+                data.display(),
+                dir.display()
+            ),
+            None,
+        );
+        let socket = dir.join("sock");
+        let mut args = vec![
+            "--no-defaults".to_string(),
+            "--user=mysql".to_string(),
+            format!("--datadir={}", data.display()),
+            format!("--port={port}"),
+            "--bind-address=127.0.0.1".to_string(),
+            format!("--socket={}", socket.display()),
+            format!("--pid-file={}", dir.join("pid").display()),
+            format!("--log-error={}", dir.join("err").display()),
+            format!("--server-id={server_id}"),
+            "--skip-name-resolve".to_string(),
+            "--innodb-buffer-pool-size=64M".to_string(),
+        ];
+        if primary {
+            args.push(format!("--log-bin={}", dir.join("binlog").display()));
+            args.push("--binlog-format=ROW".to_string());
+        }
+        let child = StdCommand::new("/usr/sbin/mariadbd")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !socket.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mariadbd never started: {}",
+                std::fs::read_to_string(dir.join("err")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let server = PrivateMariadb { dir, child, port, base_url: format!("mysql://cutover:cutover@127.0.0.1:{port}") };
+        // Out of the binary log: every server makes its own user, and a replica replaying the
+        // primary's would fail on it.
+        server.root_sql(
+            "SET SESSION sql_log_bin = 0; CREATE USER 'cutover'@'%' IDENTIFIED BY 'cutover'; GRANT ALL ON *.* TO 'cutover'@'%' WITH GRANT OPTION;",
+        );
+        server
+    }
+
+    /// Runs SQL as root over the server's socket.
+    pub fn root_sql(&self, sql: &str) {
+        shell(
+            &format!(
+                "mariadb --no-defaults --socket={} -uroot -e \"{}\"",
+                self.dir.join("sock").display(),
+                sql.replace('"', "\\\"")
+            ),
+            None,
+        );
+    }
+}
+
+impl Drop for PrivateMariadb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
