@@ -19,6 +19,11 @@ command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 [ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
 # pg_query (PostgreSQL's own parser, for the analysis) builds its C code with bindgen.
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(clang libclang-dev)
+# The adoption tests run Alembic and Knex themselves (installed from PyPI and npm below).
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# TLS tests make their own certificate authority.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -107,5 +112,18 @@ CREATE USER IF NOT EXISTS 'cutover'@'localhost' IDENTIFIED BY 'cutover-test';
 GRANT ALL PRIVILEGES ON *.* TO 'cutover'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO 'cutover'@'localhost' WITH GRANT OPTION;
 SQL
+
+# Migration tools the adoption tests run themselves, under .tools/ (ignored by git).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ ! -x "$root/.tools/alembic/bin/alembic" ]; then
+  log "installing alembic from PyPI into .tools/alembic"
+  rm -rf "$root/.tools/alembic"
+  python3 -m venv "$root/.tools/alembic"
+  "$root/.tools/alembic/bin/pip" install -q alembic psycopg2-binary
+fi
+if [ ! -x "$root/.tools/knex/node_modules/.bin/knex" ]; then
+  log "installing knex from npm into .tools/knex"
+  npm install --silent --no-audit --no-fund --prefix "$root/.tools/knex" knex pg >/dev/null
+fi
 
 log "PostgreSQL $pg_version and MariaDB are running"

@@ -159,7 +159,7 @@ pub enum Command {
     Rollback,
     /// Take over another tool's history: record every migration it applied as baselined.
     Adopt {
-        /// flyway, sqlx, golang-migrate, dbmate, goose, diesel or refinery.
+        /// flyway, alembic, knex, sqlx, golang-migrate, dbmate, goose, diesel or refinery.
         #[arg(long = "from", value_name = "TOOL")]
         tool: cutover_runner::Tool,
     },

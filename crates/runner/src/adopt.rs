@@ -32,6 +32,13 @@ pub enum Tool {
     Diesel,
     /// `refinery_schema_history` (its `V<n>__<name>.sql` files are read as Flyway's).
     Refinery,
+    /// Alembic's `alembic_version` (the head revision): the SQL files carry the revision id in
+    /// their name (`0002_b2c3d4e5f6a7_add_email.up.sql`), written by hand or from
+    /// `alembic upgrade --sql`; every file up to the head's counts as applied.
+    Alembic,
+    /// Knex's `knex_migrations` (a row per applied file, `20240101120000_create_users.js`): the
+    /// SQL files keep the same `<timestamp>_<name>`.
+    Knex,
 }
 
 impl std::str::FromStr for Tool {
@@ -46,9 +53,11 @@ impl std::str::FromStr for Tool {
             "goose" => Tool::Goose,
             "diesel" => Tool::Diesel,
             "refinery" => Tool::Refinery,
+            "alembic" => Tool::Alembic,
+            "knex" => Tool::Knex,
             other => {
                 return Err(format!(
-                    "cannot adopt from `{other}`: cutover reads flyway, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
+                    "cannot adopt from `{other}`: cutover reads flyway, alembic, knex, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
                 ))
             }
         })
@@ -65,6 +74,8 @@ impl fmt::Display for Tool {
             Tool::Goose => "goose",
             Tool::Diesel => "diesel",
             Tool::Refinery => "refinery",
+            Tool::Alembic => "alembic",
+            Tool::Knex => "knex",
         })
     }
 }
@@ -88,6 +99,8 @@ impl Tool {
             Tool::Goose => "goose_db_version",
             Tool::Diesel => "__diesel_schema_migrations",
             Tool::Refinery => "refinery_schema_history",
+            Tool::Alembic => "alembic_version",
+            Tool::Knex => "knex_migrations",
         }
     }
 
@@ -118,6 +131,8 @@ impl Tool {
                 "SELECT CAST(version AS {}) FROM refinery_schema_history ORDER BY version",
                 if engine == "postgres" { "text" } else { "CHAR(20)" }
             ),
+            Tool::Alembic => "SELECT version_num FROM alembic_version ORDER BY version_num".to_string(),
+            Tool::Knex => "SELECT name FROM knex_migrations ORDER BY id".to_string(),
         }
     }
 
@@ -129,7 +144,7 @@ impl Tool {
                 .iter()
                 .map(|r| Applied { version: text(r, 0), checksum: Some(text(r, 1)), success: text(r, 2) == "1" })
                 .collect(),
-            Tool::GolangMigrate | Tool::Dbmate | Tool::Diesel | Tool::Refinery => rows
+            Tool::GolangMigrate | Tool::Dbmate | Tool::Diesel | Tool::Refinery | Tool::Alembic | Tool::Knex => rows
                 .iter()
                 .map(|r| Applied {
                     version: text(r, 0),
@@ -206,21 +221,37 @@ pub fn adopt(
             ));
             continue;
         }
-        let matches: Vec<usize> = versioned
-            .iter()
-            .enumerate()
-            .filter(|(_, m)| {
-                let ours = m.version.as_ref().expect("versioned");
-                match tool {
-                    // The current version: everything up to it is applied.
-                    Tool::GolangMigrate => Version::parse(&entry.version).is_some_and(|v| *ours <= v),
-                    // diesel strips the folder name's separators.
-                    Tool::Diesel => digits(ours.as_str()) == digits(&entry.version),
-                    _ => Version::parse(&entry.version).is_some_and(|v| *ours == v),
+        let matches: Vec<usize> = match tool {
+            Tool::Alembic => match alembic_head(&versioned, &entry.version) {
+                Ok(matches) => matches,
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
                 }
-            })
-            .map(|(idx, _)| idx)
-            .collect();
+            },
+            Tool::Knex => match knex_file(&versioned, &entry.version) {
+                Ok(idx) => vec![idx],
+                Err(problem) => {
+                    problems.push(problem);
+                    continue;
+                }
+            },
+            _ => versioned
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| {
+                    let ours = m.version.as_ref().expect("versioned");
+                    match tool {
+                        // The current version: everything up to it is applied.
+                        Tool::GolangMigrate => Version::parse(&entry.version).is_some_and(|v| *ours <= v),
+                        // diesel strips the folder name's separators.
+                        Tool::Diesel => digits(ours.as_str()) == digits(&entry.version),
+                        _ => Version::parse(&entry.version).is_some_and(|v| *ours == v),
+                    }
+                })
+                .map(|(idx, _)| idx)
+                .collect(),
+        };
         if matches.is_empty() {
             problems.push(format!("{tool} applied version {} but no migration file has that version", entry.version));
             continue;
@@ -288,6 +319,44 @@ pub fn adopt(
         .transaction(timeouts, &mut |session| records.iter().try_for_each(|record| session.append_history(record)))
         .map_err(|e| Error::database("cannot record the adopted migrations", e))?;
     Ok(AdoptSummary { adopted: adopted.iter().map(|&idx| versioned[idx].label()).collect() })
+}
+
+/// Alembic's head revision `revision`: the migration whose name carries it, and every one
+/// before it (Alembic's history is a chain, and cutover's order is its order).
+fn alembic_head(versioned: &[&Migration], revision: &str) -> Result<Vec<usize>, String> {
+    let named: Vec<usize> = versioned
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.name.split(['_', '-']).any(|part| part.eq_ignore_ascii_case(revision)))
+        .map(|(idx, _)| idx)
+        .collect();
+    match named.as_slice() {
+        [idx] => Ok((0..=*idx).collect()),
+        [] => Err(format!(
+            "alembic's current revision {revision} has no migration file naming it (name the SQL file of each revision `<version>_{revision}_<description>`)"
+        )),
+        _ => Err(format!("revision {revision} is named by {} migration files; keep one", named.len())),
+    }
+}
+
+/// The migration Knex recorded as `name` (`20240101120000_create_users.js`): same version,
+/// same description.
+fn knex_file(versioned: &[&Migration], name: &str) -> Result<usize, String> {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let (version, description) = stem.split_once('_').unwrap_or((stem, ""));
+    let parsed = Version::parse(version)
+        .ok_or_else(|| format!("knex applied `{name}`, whose name does not start with a version"))?;
+    let idx = versioned
+        .iter()
+        .position(|m| m.version.as_ref() == Some(&parsed))
+        .ok_or_else(|| format!("knex applied `{name}` but no migration file has version {version}"))?;
+    if !versioned[idx].name.eq_ignore_ascii_case(description) {
+        return Err(format!(
+            "knex applied `{name}` but the file with version {version} is named `{}`; name it `{description}`",
+            versioned[idx].name
+        ));
+    }
+    Ok(idx)
 }
 
 fn digits(text: &str) -> String {

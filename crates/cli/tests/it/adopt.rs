@@ -198,3 +198,124 @@ fn adopting_dbmate_on_mariadb_and_golang_migrate_on_sqlite() {
         conn.query_row("SELECT count(*) FROM cutover_history WHERE state = 'applied'", [], |r| r.get(0)).unwrap();
     assert_eq!(applied, 1);
 }
+
+/// A tool `scripts/services.sh` installs under `.tools/` (from PyPI or npm).
+fn installed_tool(relative: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(".tools").join(relative);
+    assert!(path.exists(), "{} is missing: `bash scripts/services.sh` installs it", path.display());
+    path
+}
+
+fn run_tool(mut command: std::process::Command) {
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{command:?}: {:?}", output_text(&output));
+}
+
+#[test]
+fn adopt_from_alembic_after_alembic_itself_migrated() {
+    let db = PgDb::new();
+    let alembic = installed_tool("alembic/bin/alembic");
+    let work = tempfile::tempdir().unwrap();
+    let mut init = std::process::Command::new(&alembic);
+    init.args(["init", "alembic"]).current_dir(work.path());
+    run_tool(init);
+    let ini = work.path().join("alembic.ini");
+    let sqlalchemy_url = db.url.replacen("postgres://", "postgresql+psycopg2://", 1);
+    let text = std::fs::read_to_string(&ini).unwrap().replace("driver://user:pass@localhost/dbname", &sqlalchemy_url);
+    std::fs::write(&ini, text).unwrap();
+    let revision = |id: &str, down: &str, sql: &str| {
+        format!(
+            "from alembic import op\nrevision = '{id}'\ndown_revision = {down}\nbranch_labels = None\ndepends_on = None\n\n\
+             def upgrade():\n    op.execute(\"{sql}\")\n\ndef downgrade():\n    pass\n"
+        )
+    };
+    let versions = work.path().join("alembic/versions");
+    std::fs::write(versions.join("a1b2c3d4e5f6_create_a.py"), revision("a1b2c3d4e5f6", "None", A.trim())).unwrap();
+    std::fs::write(versions.join("b2c3d4e5f6a7_create_b.py"), revision("b2c3d4e5f6a7", "'a1b2c3d4e5f6'", B.trim()))
+        .unwrap();
+    let mut upgrade = std::process::Command::new(&alembic);
+    upgrade.args(["upgrade", "head"]).current_dir(work.path());
+    run_tool(upgrade);
+    assert_eq!(db.query("SELECT version_num FROM alembic_version"), "b2c3d4e5f6a7");
+
+    // The same revisions as SQL files named by revision id, and one new migration.
+    let project = Project::new();
+    project
+        .migration("0001_a1b2c3d4e5f6_create_a.up.sql", A)
+        .migration("0002_b2c3d4e5f6a7_create_b.up.sql", B)
+        .migration("0003_create_c.up.sql", C);
+    let output = project.cutover(&db.url).args(["adopt", "--from", "alembic"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert!(output_text(&output).0.contains("2 migration"), "{:?}", output_text(&output));
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(version || ':' || state, ',' ORDER BY id) FROM cutover_history"),
+        "0001:baselined,0002:baselined,0003:applied"
+    );
+    assert_eq!(db.query("SELECT version_num FROM alembic_version"), "b2c3d4e5f6a7", "alembic's table untouched");
+
+    // A head revision no file names: refused, nothing recorded.
+    let other = PgDb::new();
+    other.query("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); INSERT INTO alembic_version VALUES ('ffff00001111')");
+    let output = project.cutover(&other.url).args(["adopt", "--from", "alembic"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output_text(&output).1.contains("alembic's current revision ffff00001111 has no migration file naming it"));
+}
+
+#[test]
+fn adopt_from_knex_after_knex_itself_migrated() {
+    let db = PgDb::new();
+    let knex = installed_tool("knex/node_modules/.bin/knex");
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir(work.path().join("migrations")).unwrap();
+    std::fs::write(
+        work.path().join("knexfile.js"),
+        format!("module.exports = {{ client: 'pg', connection: '{}' }};\n", db.url),
+    )
+    .unwrap();
+    for (name, sql) in [("20240101000001_create_a", A), ("20240101000002_create_b", B)] {
+        std::fs::write(
+            work.path().join(format!("migrations/{name}.js")),
+            format!("exports.up = (knex) => knex.raw('{}');\nexports.down = () => Promise.resolve();\n", sql.trim()),
+        )
+        .unwrap();
+    }
+    let mut migrate = std::process::Command::new("node");
+    migrate.arg(&knex).args(["migrate:latest", "--knexfile", "knexfile.js"]).current_dir(work.path());
+    // knex finds its own modules next to the knexfile; point it at the installed ones.
+    migrate.env("NODE_PATH", installed_tool("knex/node_modules"));
+    run_tool(migrate);
+    assert_eq!(
+        db.query("SELECT string_agg(name, ',' ORDER BY id) FROM knex_migrations"),
+        "20240101000001_create_a.js,20240101000002_create_b.js"
+    );
+
+    let project = Project::new();
+    project
+        .migration("20240101000001_create_a.up.sql", A)
+        .migration("20240101000002_create_b.up.sql", B)
+        .migration("20240101000003_create_c.up.sql", C);
+    let output = project.cutover(&db.url).args(["adopt", "--from", "knex"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(version || ':' || state, ',' ORDER BY id) FROM cutover_history"),
+        "20240101000001:baselined,20240101000002:baselined,20240101000003:applied"
+    );
+
+    // A file renamed since knex applied it: refused, nothing recorded.
+    let renamed = Project::new();
+    renamed.migration("20240101000001_create_a.up.sql", A).migration("20240101000002_make_b.up.sql", B);
+    let other = PgDb::new();
+    other.query("CREATE TABLE knex_migrations (id serial PRIMARY KEY, name varchar(255), batch int, migration_time timestamptz); INSERT INTO knex_migrations (name, batch) VALUES ('20240101000001_create_a.js', 1), ('20240101000002_create_b.js', 1)");
+    let output = renamed.cutover(&other.url).args(["adopt", "--from", "knex"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = output_text(&output).1;
+    assert!(
+        stderr.contains(
+            "knex applied `20240101000002_create_b.js` but the file with version 20240101000002 is named `make_b`"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(other.query("SELECT count(*) FROM cutover_history"), "0");
+}
