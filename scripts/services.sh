@@ -125,5 +125,9 @@ if [ ! -x "$root/.tools/knex/node_modules/.bin/knex" ]; then
   log "installing knex from npm into .tools/knex"
   npm install --silent --no-audit --no-fund --prefix "$root/.tools/knex" knex pg >/dev/null
 fi
+if [ ! -x "$root/.tools/dbmate/node_modules/.bin/dbmate" ]; then
+  log "installing dbmate from npm into .tools/dbmate"
+  npm install --silent --no-audit --no-fund --prefix "$root/.tools/dbmate" dbmate >/dev/null
+fi
 
 log "PostgreSQL $pg_version and MariaDB are running"

@@ -319,3 +319,32 @@ fn adopt_from_knex_after_knex_itself_migrated() {
     );
     assert_eq!(other.query("SELECT count(*) FROM cutover_history"), "0");
 }
+
+#[test]
+fn adopt_from_dbmate_after_dbmate_itself_migrated() {
+    let db = PgDb::new();
+    let dbmate = installed_tool("dbmate/node_modules/.bin/dbmate");
+    let project = project("dbmate");
+    // dbmate applies the first two (the third is added after), in the folder cutover reads too.
+    let third = project.path("migrations/20240101000003_c.sql");
+    let third_text = std::fs::read_to_string(&third).unwrap();
+    std::fs::remove_file(&third).unwrap();
+    let mut up = std::process::Command::new(&dbmate);
+    up.args(["--no-dump-schema", "--migrations-dir", "migrations", "up"])
+        .current_dir(project.path(""))
+        .env("DATABASE_URL", format!("{}?sslmode=disable", db.url));
+    run_tool(up);
+    assert_eq!(
+        db.query("SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations"),
+        "20240101000001,20240101000002"
+    );
+    std::fs::write(&third, third_text).unwrap();
+    let output = project.cutover(&db.url).args(["adopt", "--from", "dbmate"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(version || ':' || state, ',' ORDER BY id) FROM cutover_history"),
+        "20240101000001:baselined,20240101000002:baselined,20240101000003:applied"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "2", "dbmate's table untouched");
+}
