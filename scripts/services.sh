@@ -125,6 +125,17 @@ if [ ! -x "$root/.tools/knex/node_modules/.bin/knex" ]; then
   log "installing knex from npm into .tools/knex"
   npm install --silent --no-audit --no-fund --prefix "$root/.tools/knex" knex pg >/dev/null
 fi
+# sqlx-cli and refinery_cli come from crates.io: built once (a few minutes on 2 cores).
+if [ ! -x "$root/.tools/sqlx/bin/sqlx" ]; then
+  log "building sqlx-cli from crates.io into .tools/sqlx (once)"
+  cargo install -q sqlx-cli --version 0.9.0 --locked --no-default-features --features postgres,native-tls \
+    --root "$root/.tools/sqlx"
+fi
+if [ ! -x "$root/.tools/refinery/bin/refinery" ]; then
+  log "building refinery_cli from crates.io into .tools/refinery (once)"
+  cargo install -q refinery_cli --version 0.10.0 --locked --no-default-features --features postgresql \
+    --root "$root/.tools/refinery"
+fi
 if [ ! -x "$root/.tools/dbmate/node_modules/.bin/dbmate" ]; then
   log "installing dbmate from npm into .tools/dbmate"
   npm install --silent --no-audit --no-fund --prefix "$root/.tools/dbmate" dbmate >/dev/null

@@ -348,3 +348,48 @@ fn adopt_from_dbmate_after_dbmate_itself_migrated() {
     );
     assert_eq!(db.query("SELECT count(*) FROM schema_migrations"), "2", "dbmate's table untouched");
 }
+
+#[test]
+fn adopt_from_sqlx_after_sqlx_cli_itself_migrated() {
+    let db = PgDb::new();
+    let sqlx = installed_tool("sqlx/bin/sqlx");
+    let project = project("sqlx");
+    let third = project.path("migrations/3_c.sql");
+    std::fs::remove_file(&third).unwrap();
+    let mut run = std::process::Command::new(&sqlx);
+    run.args(["migrate", "run", "--source", "migrations", "--database-url", &db.url]).current_dir(project.path(""));
+    run_tool(run);
+    assert_eq!(db.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM _sqlx_migrations"), "1,2");
+    std::fs::write(&third, C).unwrap();
+    // sqlx's own SHA-384 checksums, checked against the files.
+    let output = project.cutover(&db.url).args(["adopt", "--from", "sqlx"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(version || ':' || state, ',' ORDER BY id) FROM cutover_history"),
+        "1:baselined,2:baselined,3:applied"
+    );
+}
+
+#[test]
+fn adopt_from_refinery_after_refinery_cli_itself_migrated() {
+    let db = PgDb::new();
+    let refinery = installed_tool("refinery/bin/refinery");
+    let project = project("refinery");
+    let third = project.path("migrations/V3__c.sql");
+    std::fs::remove_file(&third).unwrap();
+    let mut run = std::process::Command::new(&refinery);
+    run.args(["migrate", "-e", "REFINERY_DB_URL", "-p", "migrations"])
+        .env("REFINERY_DB_URL", &db.url)
+        .current_dir(project.path(""));
+    run_tool(run);
+    assert_eq!(db.query("SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history"), "1,2");
+    std::fs::write(&third, C).unwrap();
+    let output = project.cutover(&db.url).args(["adopt", "--from", "refinery"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(version || ':' || state, ',' ORDER BY id) FROM cutover_history"),
+        "1:baselined,2:baselined,3:applied"
+    );
+}
