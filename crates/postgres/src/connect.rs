@@ -29,6 +29,9 @@ pub struct PgTarget {
     pub(crate) server_version: String,
     /// The prepared history insert, once the history table exists.
     pub(crate) insert: Option<postgres::Statement>,
+    /// The schemas of completed expand/contract versions that SQL migrations keep in step
+    /// (see `version_views`), once read; forgotten when an expand phase is recorded.
+    pub(crate) completed_versions: Option<Vec<String>>,
 }
 
 /// A schema-qualified name, kept both quoted (for SQL) and plain (for hashing and messages).
@@ -111,6 +114,7 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         history_table: QualifiedName::parse(&options.history_table),
         server_version: String::new(),
         insert: None,
+        completed_versions: None,
     };
     let row = target
         .client

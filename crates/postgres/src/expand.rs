@@ -7,7 +7,7 @@ use crate::connect::PgTarget;
 use crate::error::db_error;
 
 /// Beside the backfill checkpoints, in the schema unqualified names resolve to.
-const STATE_TABLE: &str = "cutover_expand";
+pub(crate) const STATE_TABLE: &str = "cutover_expand";
 
 impl ExpandTarget for PgTarget {
     fn current_schema(&mut self) -> Result<String, DbError> {
@@ -115,6 +115,7 @@ impl ExpandTarget for PgTarget {
     }
 
     fn save_expand_state(&mut self, state: &ExpandState) -> Result<(), DbError> {
+        self.completed_versions = None;
         let state_table = self.beside_history(STATE_TABLE);
         // A rolled-back migration may start again: its row starts over.
         self.client

@@ -17,6 +17,7 @@ mod error;
 mod expand;
 mod live;
 mod migrate;
+mod version_views;
 
 pub use connect::{connect, ConnectOptions, PgTarget};
 pub use live::ScratchDatabase;

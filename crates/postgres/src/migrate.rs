@@ -17,6 +17,7 @@ use postgres::{Client, Statement};
 
 use crate::connect::{quote_ident, PgTarget};
 use crate::error::db_error;
+use crate::version_views;
 
 const TIMESTAMP_FORMAT: &str = r#"'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'"#;
 
@@ -164,6 +165,39 @@ struct PgLock {
 impl Drop for PgLock {
     fn drop(&mut self) {
         let _ = self.client.execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
+    }
+}
+
+impl PgTarget {
+    /// BEGIN, the lifted views dropped, `body`, the completed versions brought in step; the
+    /// caller commits or rolls back.
+    fn transaction_once(
+        &mut self,
+        timeouts: Timeouts,
+        versions: &[String],
+        lifted: &[(String, String)],
+        body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let insert_sql = self.insert_sql();
+        self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error)?;
+        let lifted = version_views::lift(&mut self.client, versions, lifted)?;
+        body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })?;
+        if !versions.is_empty() {
+            version_views::bring_in_step(&mut self.client, versions, lifted)?;
+        }
+        Ok(())
+    }
+
+    /// The schemas of completed expand/contract versions, none while one is being expanded,
+    /// completed or rolled back (its phases manage the views themselves).
+    fn completed_versions(&mut self) -> Result<Vec<String>, DbError> {
+        if let Some(versions) = &self.completed_versions {
+            return Ok(versions.clone());
+        }
+        let state_table = self.beside_history(crate::expand::STATE_TABLE);
+        let versions = version_views::completed_versions(&mut self.client, &state_table)?;
+        self.completed_versions = Some(versions.clone());
+        Ok(versions)
     }
 }
 
@@ -383,17 +417,25 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         timeouts: Timeouts,
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let insert_sql = self.insert_sql();
-        let res = self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error).and_then(|()| {
-            body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })
-        });
-        match res {
-            Ok(()) => self.client.batch_execute("COMMIT").map_err(db_error),
-            Err(err) => {
-                // The error is what matters; a failed ROLLBACK means the connection is gone.
-                let _ = self.client.batch_execute("ROLLBACK");
-                Err(err)
+        let versions = self.completed_versions()?;
+        // Views of a completed version that stand in the way of this transaction's DDL:
+        // dropped at its start and recreated before its commit (see `version_views`).
+        let mut lifted = Vec::new();
+        loop {
+            let res = self.transaction_once(timeouts, &versions, &lifted, body);
+            let Err(err) = res else {
+                return self.client.batch_execute("COMMIT").map_err(db_error);
+            };
+            // The error is what matters; a failed ROLLBACK means the connection is gone.
+            let _ = self.client.batch_execute("ROLLBACK");
+            if !versions.is_empty() && version_views::is_dependency_error(&err) {
+                let in_the_way = version_views::views_in_the_way(&mut self.client, &versions, &err, &lifted)?;
+                if !in_the_way.is_empty() {
+                    lifted.extend(in_the_way);
+                    continue;
+                }
             }
+            return Err(err);
         }
     }
 

@@ -222,6 +222,82 @@ fn complete_waits_for_the_old_version_sessions() {
     assert_eq!(leftovers(&db), "NULL");
 }
 
+#[test]
+fn sql_migrations_after_complete_keep_the_new_version_in_step() {
+    let db = PgDb::new();
+    let project = project_with(1000);
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).arg("complete").assert().success();
+    db.query("GRANT SELECT, INSERT ON public_v2.users TO PUBLIC");
+    let view_columns = || {
+        db.query(
+            "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) \
+             FROM pg_attribute WHERE attrelid = 'public_v2.users'::regclass AND attnum > 0",
+        )
+    };
+    let public_grants = || {
+        db.query(
+            "SELECT string_agg(privilege_type, ',' ORDER BY privilege_type) \
+             FROM aclexplode((SELECT relacl FROM pg_class WHERE oid = 'public_v2.users'::regclass)) WHERE grantee = 0",
+        )
+    };
+    // The shadow of `amount` became the column at the table's end; the view keeps its place.
+    assert_eq!(view_columns(), "id bigint, full_name text, amount numeric(12,2)");
+
+    // A column added and one dropped that the new version's view shows (the view is in the
+    // way: PostgreSQL refuses to drop what a view depends on), then a type changed in a
+    // migration that runs statement by statement.
+    project.migration(
+        "3_phone.up.sql",
+        "ALTER TABLE users ADD COLUMN phone text;\nALTER TABLE users DROP COLUMN amount;\n",
+    );
+    project.migration(
+        "3_phone.down.sql",
+        "ALTER TABLE users ADD COLUMN amount numeric(12,2);\nALTER TABLE users DROP COLUMN phone;\n",
+    );
+    project.migration(
+        "4_longer_names.up.sql",
+        "-- cutover:no-transaction\nALTER TABLE users ALTER COLUMN full_name TYPE varchar(300);\nCREATE INDEX CONCURRENTLY users_phone ON users (phone);\n",
+    );
+    project.migration(
+        "4_longer_names.down.sql",
+        "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY users_phone;\nALTER TABLE users ALTER COLUMN full_name TYPE text;\n",
+    );
+    let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(view_columns(), "id bigint, full_name character varying(300), phone text");
+    assert_eq!(public_grants(), "INSERT,SELECT", "the view's grants survive it being recreated");
+
+    // The new application reads and writes the new column through its version.
+    let mut app = db.client();
+    app.batch_execute(
+        "SET search_path = public_v2, public; INSERT INTO users (full_name, phone) VALUES ('new', '555')",
+    )
+    .unwrap();
+    let phone: String = app.query_one("SELECT phone FROM users WHERE full_name = 'new'", &[]).unwrap().get(0);
+    assert_eq!(phone, "555");
+
+    // The views of a completed version are cutover's to lift, not the application's own: a
+    // view of the application's still stops the migration, as it should, and nothing changes.
+    db.query("CREATE VIEW phone_book AS SELECT phone FROM users");
+    project.migration("5_drop_phone.up.sql", "ALTER TABLE users DROP COLUMN phone;\n");
+    let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("view phone_book depends on column phone"), "{stderr}");
+    assert_eq!(view_columns(), "id bigint, full_name character varying(300), phone text");
+    db.query("DROP VIEW phone_book");
+
+    // Down both ways: the view follows.
+    project.cutover(&db.url).args(["down", "--steps", "2"]).assert().success();
+    assert_eq!(view_columns(), "id bigint, full_name text, amount numeric(12,2)");
+    assert_eq!(public_grants(), "INSERT,SELECT");
+    assert_eq!(db.query("SELECT count(*) FROM public_v2.users"), "1001");
+    assert_eq!(leftovers(&db), "NULL");
+}
+
 /// Checksum of the table's contents as the old version sees them.
 fn contents(db: &PgDb) -> String {
     db.query(
