@@ -21,25 +21,42 @@ DROP INDEX i;\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
-    let Action::DropIndex { concurrently: false, .. } = &effect.action else { return Vec::new() };
-    let index = effect.locks.first().map(|(name, _)| name.clone()).unwrap_or_default();
-    vec![Finding::new(
-        RULE,
-        format!("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the table of `{index}`, which blocks reads and writes"),
-        "drop it with DROP INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
-    )
-    .on(&index, LockMode::AccessExclusive)]
+    let Action::DropIndex { names, concurrently: false } = &effect.action else { return Vec::new() };
+    let index = names.first().cloned().unwrap_or_default();
+    // The schema replay puts the index's table first among the locks, when it knows it.
+    let table = effect.locks.first().map(|(name, _)| name.clone()).filter(|first| !names.contains(first));
+    let (on, message) = match table {
+        Some(table) => {
+            let message = format!("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on `{table}` (the table of `{index}`), which blocks reads and writes");
+            (table, message)
+        }
+        None => (index.clone(), format!("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the table of index `{index}`, which blocks reads and writes")),
+    };
+    vec![Finding::new(RULE, message, "drop it with DROP INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`")
+        .on(&on, LockMode::AccessExclusive)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
+    use crate::LintConfig;
 
     #[test]
     fn fires_0() {
         let rendered = lint_errors(r"DROP INDEX i", RULE);
         assert!(rendered.contains("index-drop-blocking"), "{rendered}");
+    }
+    #[test]
+    fn names_the_table_when_the_replay_knows_it() {
+        let rendered = run_with(
+            &[("CREATE TABLE t (a int);\nCREATE INDEX i ON t (a);", true), ("DROP INDEX i;", true)],
+            RULE,
+            LintConfig::default(),
+        );
+        assert!(rendered.contains("lock on `t` (the table of `i`)"), "{rendered}");
+        let rendered = lint_errors("DROP INDEX i", RULE);
+        assert!(rendered.contains("lock on the table of index `i`"), "{rendered}");
     }
     #[test]
     fn does_not_fire_1() {

@@ -27,8 +27,14 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     }
     // A lock this statement takes anyway, as strong or stronger, is not held any longer for it.
     let retaken = |table: &str, held: LockMode| effect.locks.iter().any(|(t, mode)| t == table && *mode >= held);
-    let Some((table, lock, line)) =
-        ctx.held_locks.iter().filter(|(table, mode, _)| !retaken(table, *mode)).max_by_key(|(_, mode, _)| *mode)
+    // The strongest lock, and of those the first taken: a statement's table comes before the
+    // indexes it locks with it (DROP INDEX), and the table is what the application waits on.
+    let Some((_, (table, lock, line))) = ctx
+        .held_locks
+        .iter()
+        .enumerate()
+        .filter(|(_, (table, mode, _))| !retaken(table, *mode))
+        .max_by_key(|(idx, (_, mode, line))| (*mode, std::cmp::Reverse(*line), std::cmp::Reverse(*idx)))
     else {
         return Vec::new();
     };
@@ -50,6 +56,20 @@ mod tests {
     fn fires_on_slow_work_after_a_lock() {
         let found = lint_errors("ALTER TABLE users ADD COLUMN score int;\nUPDATE users SET score = 0;", RULE);
         assert!(found.contains("ACCESS EXCLUSIVE lock on `users` taken at line 1"), "{found}");
+    }
+
+    #[test]
+    fn names_the_first_table_locked_rather_than_an_index() {
+        // The first migration makes `p` and its indexes; the second one finds them existing.
+        let found = run_with(
+            &[
+                ("CREATE TABLE p (a int);\nCREATE INDEX i1 ON p (a);\nCREATE INDEX i2 ON p (a);", true),
+                ("DROP INDEX i1;\nDROP INDEX i2;\nUPDATE p SET a = 1;", true),
+            ],
+            RULE,
+            LintConfig::default(),
+        );
+        assert!(found.contains("ACCESS EXCLUSIVE lock on `p` taken at line 1"), "{found}");
     }
 
     #[test]
