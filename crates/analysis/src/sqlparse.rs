@@ -99,7 +99,29 @@ pub fn analyze_sqlite(sql: &str) -> Result<Effect, ParseError> {
             effect.unsupported = Some(unsupported.join(", "));
         }
     }
+    sqlite_locks(&mut effect);
     Ok(effect)
+}
+
+/// SQLite has one writer at a time: a statement that writes, data or schema, holds the
+/// database's write lock until its transaction commits. Readers go on (WAL mode), writers wait,
+/// which is PostgreSQL's EXCLUSIVE mode on every table it names. An index build reads the
+/// whole table, and `DROP COLUMN` rewrites it.
+fn sqlite_locks(effect: &mut Effect) {
+    for (_, mode) in &mut effect.locks {
+        if *mode > LockMode::AccessShare {
+            *mode = LockMode::Exclusive;
+        }
+    }
+    match &effect.action {
+        Action::CreateIndex { .. } => effect.scans = true,
+        Action::AlterTable { commands, .. }
+            if commands.iter().any(|c| matches!(c, AlterCommand::DropColumn { .. })) =>
+        {
+            effect.rewrites = true;
+        }
+        _ => {}
+    }
 }
 
 /// MySQL syntax that sqlparser does not read, rewritten to an equivalent it does, where the
@@ -613,6 +635,20 @@ mod tests {
         );
         let auto = mysql("ALTER TABLE t ADD COLUMN id2 int AUTO_INCREMENT UNIQUE", "mysql-8.0.36");
         assert_eq!((auto.algorithm, auto.concurrent_dml), (Some(Algorithm::Inplace), false), "checked on MariaDB");
+    }
+
+    #[test]
+    fn sqlite_writes_hold_the_database_write_lock() {
+        let index = analyze_sqlite("CREATE INDEX i ON t (a)").unwrap();
+        assert_eq!(index.locks, [("t".to_string(), LockMode::Exclusive)]);
+        assert!(index.scans && !index.rewrites);
+        let update = analyze_sqlite("UPDATE t SET a = 1").unwrap();
+        assert_eq!(update.locks, [("t".to_string(), LockMode::Exclusive)]);
+        let drop = analyze_sqlite("ALTER TABLE t DROP COLUMN a").unwrap();
+        assert!(drop.rewrites);
+        let add = analyze_sqlite("ALTER TABLE t ADD COLUMN b int").unwrap();
+        assert!(!add.rewrites && !add.scans);
+        assert!(analyze_sqlite("SELECT * FROM t").unwrap().locks.iter().all(|(_, m)| *m == LockMode::AccessShare));
     }
 
     #[test]

@@ -168,8 +168,10 @@ fn approval_gate(
     }
     let mut config = ctx.settings.lint.clone();
     // The live server is the truth about which dialect and version's behaviour apply. SQLite,
-    // the embedded default for local work, is not gated.
+    // the embedded default for local work, is not gated on findings; its maintenance windows,
+    // when configured, hold as anywhere.
     let server = ctx.target.server_version();
+    let mut gated = true;
     match ctx.target.engine_name() {
         "postgres" => {
             config.dialect = cutover_analysis::Dialect::Postgres;
@@ -183,10 +185,18 @@ fn approval_gate(
                 config.mysql_server = version;
             }
         }
+        "sqlite" if !ctx.settings.windows.is_empty() => {
+            config.dialect = cutover_analysis::Dialect::Sqlite;
+            gated = false;
+        }
         _ => return Ok(Vec::new()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
     let mut review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
+    if !gated {
+        review.unsafe_findings.clear();
+        review.approvals.retain(|a| a.how == "outside-window");
+    }
     if !ctx.settings.windows.is_empty() && !review.need_window.is_empty() {
         let now = ctx.settings.now.unwrap_or_else(SystemTime::now);
         let (open, next) = crate::policy::window_state(&ctx.settings.windows, now);

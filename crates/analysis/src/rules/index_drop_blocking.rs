@@ -32,8 +32,12 @@ pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
         }
         None => (index.clone(), format!("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the table of index `{index}`, which blocks reads and writes")),
     };
-    vec![Finding::new(RULE, message, "drop it with DROP INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`")
-        .on(&on, LockMode::AccessExclusive)]
+    vec![Finding::new(
+        RULE,
+        message,
+        "drop it with DROP INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
+    )
+    .on(&on, LockMode::AccessExclusive)]
 }
 
 #[cfg(test)]

@@ -270,3 +270,49 @@ to = "remark"
         conn.query_row("SELECT count(*) FROM cutover_history WHERE version = '3'", [], |r| r.get(0)).unwrap();
     assert_eq!(applied, 0);
 }
+
+/// Maintenance windows are the runner's, not an engine's: on SQLite a migration that scans or
+/// rebuilds an existing table under its write lock waits for a window too.
+#[test]
+fn heavy_migrations_wait_for_a_maintenance_window_on_sqlite() {
+    let project = Project::new();
+    std::fs::write(project.path("cutover.toml"), "[policy]\nwindows = [\"Sat 02:00-05:00 UTC\"]\n").unwrap();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id integer PRIMARY KEY, email text);\n");
+    let url = project.sqlite_url();
+    let wednesday = "2026-11-25T12:00:00Z";
+    let saturday = "2026-11-28T03:00:00Z";
+    let cutover = |now: &str| {
+        let mut cmd = project.cutover(&url);
+        cmd.args(["--config", "cutover.toml"]).env("CUTOVER_NOW", now);
+        cmd
+    };
+    cutover(wednesday).arg("up").assert().success();
+
+    project.migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n");
+    let output = cutover(wednesday).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("2 index blocks or rewrites existing tables: it waits for a maintenance window (next opens 2026-11-28T02:00:00Z)"),
+        "{stderr}"
+    );
+    let (stdout, _) = output_text(&cutover(wednesday).arg("status").output().unwrap());
+    assert!(stdout.contains("waiting for a maintenance window (next opens 2026-11-28T02:00:00Z): 2 index"), "{stdout}");
+
+    cutover(saturday).arg("up").assert().success();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let indexes: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'users_email'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(indexes, 1);
+
+    // A light migration runs any time; a heavy one outside the window only with a reason,
+    // recorded in the history.
+    project.migration("3_bio.up.sql", "ALTER TABLE users ADD COLUMN bio text;\n");
+    cutover(wednesday).arg("up").assert().success();
+    project.migration("4_fill.up.sql", "UPDATE users SET bio = '';\n");
+    cutover(wednesday).arg("up").assert().code(1);
+    cutover(wednesday).args(["up", "--outside-window", "incident 4711 needs it now"]).assert().success();
+    let (stdout, _) = output_text(&cutover(wednesday).arg("history").output().unwrap());
+    assert!(stdout.contains("outside-window") && stdout.contains("incident 4711 needs it now"), "{stdout}");
+}
