@@ -327,7 +327,22 @@ impl ScratchDatabase {
             admin.batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name))).map_err(db_error)?;
         }
         let scratch_url = url.with_database(&name);
-        let target = match connect(&scratch_url, options) {
+        let prepared = connect(&scratch_url, options).and_then(|mut target| {
+            if from_template {
+                // The views of completed expand/contract versions are cutover's own, kept in step
+                // by `up` around each migration (`version_views`): the rehearsal observes the
+                // migrations alone, their locks and their schema changes.
+                for schema in target.completed_versions()? {
+                    target
+                        .client
+                        .batch_execute(&format!("DROP SCHEMA {} CASCADE", quote_ident(&schema)))
+                        .map_err(db_error)?;
+                }
+                target.completed_versions = None;
+            }
+            Ok(target)
+        });
+        let target = match prepared {
             Ok(target) => target,
             Err(err) => {
                 let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&name)));

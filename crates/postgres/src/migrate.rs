@@ -190,7 +190,7 @@ impl PgTarget {
 
     /// The schemas of completed expand/contract versions, none while one is being expanded,
     /// completed or rolled back (its phases manage the views themselves).
-    fn completed_versions(&mut self) -> Result<Vec<String>, DbError> {
+    pub(crate) fn completed_versions(&mut self) -> Result<Vec<String>, DbError> {
         if let Some(versions) = &self.completed_versions {
             return Ok(versions.clone());
         }

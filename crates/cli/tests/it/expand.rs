@@ -262,7 +262,7 @@ fn sql_migrations_after_complete_keep_the_new_version_in_step() {
     );
     project.migration(
         "4_longer_names.down.sql",
-        "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY users_phone;\nALTER TABLE users ALTER COLUMN full_name TYPE text;\n",
+        "-- cutover:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS users_phone;\nALTER TABLE users ALTER COLUMN full_name TYPE text;\n",
     );
     let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
     let (stdout, stderr) = output_text(&output);
@@ -283,12 +283,24 @@ fn sql_migrations_after_complete_keep_the_new_version_in_step() {
     // view of the application's still stops the migration, as it should, and nothing changes.
     db.query("CREATE VIEW phone_book AS SELECT phone FROM users");
     project.migration("5_drop_phone.up.sql", "ALTER TABLE users DROP COLUMN phone;\n");
+    project.migration("5_drop_phone.down.sql", "ALTER TABLE users ADD COLUMN phone text;\n");
     let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
     let (stdout, stderr) = output_text(&output);
     assert!(!output.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("view phone_book depends on column phone"), "{stderr}");
     assert_eq!(view_columns(), "id bigint, full_name character varying(300), phone text");
     db.query("DROP VIEW phone_book");
+    // A rehearsal on a copy sees the migration alone, not cutover's views in its way.
+    drop(app);
+    let output = project.cutover(&db.url).args(["rehearse", "--template", "--format", "json"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stdout}{stderr}"));
+    assert!(report["migrations"][0]["failure"].is_null(), "{report:#}");
+    assert!(stdout.contains("cutover_rehearsal_"), "rehearsed on a copy: {stdout}");
+    project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
+    assert_eq!(view_columns(), "id bigint, full_name character varying(300)");
+    project.cutover(&db.url).args(["down", "--steps", "1"]).assert().success();
+    assert_eq!(view_columns(), "id bigint, full_name character varying(300), phone text");
 
     // Down both ways: the view follows.
     project.cutover(&db.url).args(["down", "--steps", "2"]).assert().success();
