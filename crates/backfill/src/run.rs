@@ -296,8 +296,11 @@ pub fn run(
         if stop.load(Ordering::SeqCst) {
             return finish_interrupted(target, checkpoint, started);
         }
-        if wait_while_throttled(target, options, &mut lag, reporter, stop)? {
-            return finish_interrupted(target, checkpoint, started);
+        match wait_while_throttled(target, options, &mut lag, reporter, stop)? {
+            Throttled::Stopped => return finish_interrupted(target, checkpoint, started),
+            // Time spent waiting is not made up with a burst once the wait is over.
+            Throttled::Waited => rate_window = (Instant::now(), 0),
+            Throttled::No => {}
         }
 
         let (outcome, took) = match run_batch_with_retries(target, &job, &checkpoint, &mut sizer, options, reporter) {
@@ -400,14 +403,24 @@ fn run_batch_with_retries(
     }
 }
 
-/// Waits while a throttle says so; returns whether a stop was requested meanwhile.
+/// What `wait_while_throttled` did.
+enum Throttled {
+    /// Nothing held the backfill back.
+    No,
+    /// It waited for a throttle, which has let go.
+    Waited,
+    /// A stop was requested while it waited.
+    Stopped,
+}
+
+/// Waits while a throttle says so.
 fn wait_while_throttled(
     target: &mut dyn BackfillTarget,
     options: &Options,
     lag: &mut LagEstimator,
     reporter: &mut dyn Reporter,
     stop: &AtomicBool,
-) -> Result<bool, Error> {
+) -> Result<Throttled, Error> {
     let mut throttled_since: Option<Instant> = None;
     let mut last_report = Instant::now();
     loop {
@@ -415,8 +428,9 @@ fn wait_while_throttled(
         let Some(reason) = reason else {
             if throttled_since.is_some() {
                 reporter.report(Event::Resumed);
+                return Ok(Throttled::Waited);
             }
-            return Ok(false);
+            return Ok(Throttled::No);
         };
         if throttled_since.is_none() || last_report.elapsed() >= Duration::from_secs(5) {
             reporter.report(Event::Throttled { reason: &reason });
@@ -424,7 +438,7 @@ fn wait_while_throttled(
         }
         throttled_since.get_or_insert_with(Instant::now);
         if sleep_unless_stopped(Duration::from_millis(250), stop) {
-            return Ok(true);
+            return Ok(Throttled::Stopped);
         }
     }
 }

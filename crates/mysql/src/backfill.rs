@@ -6,7 +6,12 @@
 //! key columns in the columns' own type and collation, the order `ORDER BY` uses.
 //!
 //! The primary cannot see its replicas' lag: it is read on each replica given with
-//! `--replica-url` (`SHOW REPLICA STATUS`, `Seconds_Behind_Master`).
+//! `--replica-url` (`SHOW REPLICA STATUS`, `Seconds_Behind_Master`). `Seconds_Behind_Master`
+//! is only updated while the replica executes an event: a replica that waits (a delayed
+//! replica, parallel replication between events) shows a stale small figure. So, as on
+//! PostgreSQL, positions are sampled too: the GTIDs the primary has written and the replica
+//! has applied (see `gtid_position`), and a replica that has not applied what the primary had
+//! written at time t is at least `now - t` behind.
 
 use std::time::Duration;
 
@@ -367,15 +372,18 @@ impl BackfillTarget for MysqlTarget {
     }
 
     fn wal_position(&mut self) -> Result<u64, DbError> {
-        // Replica lag is read on the replicas themselves (seconds behind); no position needed.
-        Ok(0)
+        Ok(self.primary_gtids()?.values().sum())
     }
 
     fn replicas(&mut self) -> Result<Vec<ReplicaState>, DbError> {
         let urls = self.replica_urls.clone();
+        if urls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let primary = self.primary_gtids()?;
         let mut states = Vec::new();
         for url in &urls {
-            states.push(replica_state(url, self.mariadb));
+            states.push(replica_state(url, self.mariadb, &primary));
         }
         Ok(states)
     }
@@ -405,9 +413,77 @@ impl BackfillTarget for MysqlTarget {
     }
 }
 
+/// The variable that holds a server's GTIDs: on a primary, those it wrote; on a replica, those
+/// it applied.
+fn gtid_variable(mariadb: bool, replica: bool) -> &'static str {
+    match (mariadb, replica) {
+        (true, false) => "SELECT @@GLOBAL.gtid_binlog_pos",
+        (true, true) => "SELECT @@GLOBAL.gtid_slave_pos",
+        (false, _) => "SELECT @@GLOBAL.gtid_executed",
+    }
+}
+
+/// A GTID set as a count per stream: per replication domain the last sequence number
+/// (MariaDB, `0-1-123,1-2-5`), per source the number of transactions in its ranges (MySQL,
+/// `3e11fa47-...:1-100:105-110`). Each count only grows, so their sum orders positions.
+/// `None` when the text is not a GTID set.
+pub(crate) fn gtid_position(text: &str, mariadb: bool) -> Option<std::collections::BTreeMap<String, u64>> {
+    let mut streams = std::collections::BTreeMap::new();
+    let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    for item in compact.split(',').filter(|item| !item.is_empty()) {
+        if mariadb {
+            let mut parts = item.split('-');
+            let (domain, _server, sequence) = (parts.next()?, parts.next()?, parts.next()?);
+            if parts.next().is_some() {
+                return None;
+            }
+            domain.parse::<u32>().ok()?;
+            *streams.entry(domain.to_string()).or_insert(0) += sequence.parse::<u64>().ok()?;
+        } else {
+            let (source, ranges) = item.split_once(':')?;
+            let mut count = 0;
+            for range in ranges.split(':') {
+                // MySQL 8.3 tags (`uuid:tag:1-5`) are words, not ranges.
+                if range.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+                    continue;
+                }
+                let (first, last) = range.split_once('-').unwrap_or((range, range));
+                let (first, last) = (first.parse::<u64>().ok()?, last.parse::<u64>().ok()?);
+                count += last.checked_sub(first)? + 1;
+            }
+            *streams.entry(source.to_ascii_lowercase()).or_insert(0) += count;
+        }
+    }
+    Some(streams)
+}
+
+impl MysqlTarget {
+    /// The primary's GTIDs; none when it keeps no GTIDs (no binary log, GTIDs off, an old
+    /// server), and then only `Seconds_Behind_Master` tells the lag.
+    fn primary_gtids(&mut self) -> Result<std::collections::BTreeMap<String, u64>, DbError> {
+        let row: Option<Row> = match self.conn.query_first(gtid_variable(self.mariadb, false)) {
+            Ok(row) => row,
+            Err(_) => return Ok(Default::default()),
+        };
+        let text = row.as_ref().and_then(|row| text(row, 0)).unwrap_or_default();
+        Ok(gtid_position(&text, self.mariadb).unwrap_or_default())
+    }
+}
+
+/// A replica's position in the primary's terms: per stream of the primary, what the replica
+/// applied of it. A stream the replica has never applied anything of (a domain it does not
+/// replicate) counts as caught up, so that it cannot hold the backfill back forever.
+fn replica_position(
+    primary: &std::collections::BTreeMap<String, u64>,
+    replica: &std::collections::BTreeMap<String, u64>,
+) -> u64 {
+    primary.iter().map(|(stream, now)| replica.get(stream).copied().unwrap_or(*now)).sum()
+}
+
 /// One replica's state, read on the replica: streaming when both replication threads run;
-/// its lag is `Seconds_Behind_Master` (`Seconds_Behind_Source` on MySQL 8.0.22+).
-fn replica_state(url: &DatabaseUrl, mariadb: bool) -> ReplicaState {
+/// its lag is `Seconds_Behind_Master` (`Seconds_Behind_Source` on MySQL 8.0.22+), and its
+/// position what it applied of the primary's GTIDs (`primary`, read just before).
+fn replica_state(url: &DatabaseUrl, mariadb: bool, primary: &std::collections::BTreeMap<String, u64>) -> ReplicaState {
     let name = url.redacted();
     let unreadable = |state: &str| ReplicaState {
         name: name.clone(),
@@ -429,10 +505,21 @@ fn replica_state(url: &DatabaseUrl, mariadb: bool) -> ReplicaState {
     let sql = field(&["Slave_SQL_Running", "Replica_SQL_Running"]);
     let running = io.as_deref() == Some("Yes") && sql.as_deref() == Some("Yes");
     let lag = field(&["Seconds_Behind_Master", "Seconds_Behind_Source"]).and_then(|s| s.parse::<u64>().ok());
+    let applied = if primary.is_empty() {
+        None
+    } else {
+        target
+            .conn
+            .query_first::<Row, _>(gtid_variable(mariadb, true))
+            .ok()
+            .flatten()
+            .and_then(|row| text(&row, 0))
+            .and_then(|text| gtid_position(&text, mariadb))
+    };
     ReplicaState {
         name,
         state: if running { "streaming".to_string() } else { "stopped".to_string() },
-        replay_position: None,
+        replay_position: applied.map(|applied| replica_position(primary, &applied)),
         replay_lag: lag.map(Duration::from_secs),
     }
 }
@@ -440,6 +527,35 @@ fn replica_state(url: &DatabaseUrl, mariadb: bool) -> ReplicaState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gtid_sets_count_per_stream() {
+        let mariadb = gtid_position("0-1-123,1-2-5", true).unwrap();
+        assert_eq!(mariadb.values().sum::<u64>(), 128);
+        assert_eq!(gtid_position("", true).unwrap().len(), 0);
+        assert!(gtid_position("0-1", true).is_none());
+        let mysql = gtid_position(
+            "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-100:105-110,\n4a11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
+            false,
+        )
+        .unwrap();
+        assert_eq!(mysql["3e11fa47-71ca-11e1-9e33-c80aa9429562"], 106);
+        assert_eq!(mysql.values().sum::<u64>(), 111);
+        let tagged = gtid_position("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-10:batch:1-3", false).unwrap();
+        assert_eq!(tagged.values().sum::<u64>(), 13);
+        assert!(gtid_position("3e11fa47:5-1", false).is_none());
+    }
+
+    #[test]
+    fn a_replica_is_measured_on_the_primarys_streams_only() {
+        let primary = gtid_position("0-1-100,1-1-50", true).unwrap();
+        // Behind in domain 0; domain 1 is not replicated there; domain 9 is its own.
+        let replica = gtid_position("0-1-90,9-2-7", true).unwrap();
+        assert_eq!(replica_position(&primary, &replica), 140);
+        assert!(replica_position(&primary, &replica) < primary.values().sum::<u64>());
+        let caught_up = gtid_position("0-1-100", true).unwrap();
+        assert_eq!(replica_position(&primary, &caught_up), primary.values().sum::<u64>());
+    }
 
     #[test]
     fn keys_survive_encoding() {

@@ -394,39 +394,48 @@ fn tls_modes_follow_the_mysql_client() {
     assert!(output_text(&output).1.contains("ssl-mode `SOMETIMES`"), "{}", output_text(&output).1);
 }
 
-#[test]
-fn backfill_pauses_while_a_real_replica_stops_replaying() {
+/// Rows of a query's first column on a server, empty while the database or table has not
+/// replicated yet.
+fn first_value(url: &str, sql: &str) -> String {
+    let Ok(mut conn) = mysql::Conn::new(mysql::Opts::from_url(url).unwrap()) else { return String::new() };
+    conn.query_first::<String, _>(sql).ok().flatten().unwrap_or_default()
+}
+
+/// A private primary with a binary log and a replica of it (replaying `delay` seconds behind),
+/// with `app.ledger` of 20,000 rows on both. Returns them and the URLs of `app` on each.
+fn replicated_ledger(delay: u32) -> (crate::util::PrivateMariadb, crate::util::PrivateMariadb, String, String) {
     use crate::util::PrivateMariadb;
     let primary = PrivateMariadb::start(1, true);
     let replica = PrivateMariadb::start(2, false);
     replica.root_sql(&format!(
-        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='cutover', MASTER_PASSWORD='cutover', MASTER_USE_GTID=slave_pos; START SLAVE;",
+        "CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={}, MASTER_USER='cutover', MASTER_PASSWORD='cutover', MASTER_USE_GTID=slave_pos, MASTER_DELAY={delay}; START SLAVE;",
         primary.port
     ));
     primary.root_sql(
         "CREATE DATABASE app; USE app; CREATE TABLE ledger (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO ledger SELECT seq, 0 FROM seq_1_to_20000;",
     );
+    let primary_url = format!("{}/app", primary.base_url);
     let replica_url = format!("{}/app", replica.base_url);
-    // Empty while the database or table has not replicated yet.
-    let rows_on = |url: &str, sql: &str| -> String {
-        let Ok(mut conn) = mysql::Conn::new(mysql::Opts::from_url(url).unwrap()) else { return String::new() };
-        conn.query_first::<String, _>(sql).ok().flatten().unwrap_or_default()
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while rows_on(
+    let deadline = Instant::now() + Duration::from_secs(30 + u64::from(delay));
+    while first_value(
         &replica_url,
         "SELECT CAST(COUNT(*) AS CHAR) FROM information_schema.tables WHERE table_schema = 'app'",
     ) != "1"
-        || rows_on(&replica_url, "SELECT CAST(COUNT(*) AS CHAR) FROM ledger") != "20000"
+        || first_value(&replica_url, "SELECT CAST(COUNT(*) AS CHAR) FROM ledger") != "20000"
     {
         assert!(Instant::now() < deadline, "the replica never caught up");
         thread::sleep(Duration::from_millis(100));
     }
+    (primary, replica, primary_url, replica_url)
+}
 
+#[test]
+fn backfill_pauses_while_a_real_replica_stops_replaying() {
+    let (_primary, replica, primary_url, replica_url) = replicated_ledger(0);
+    let rows_on = first_value;
     // Replay stopped: the replica falls behind without bound, so the backfill must wait.
     replica.root_sql("STOP SLAVE SQL_THREAD;");
     let project = Project::new();
-    let primary_url = format!("{}/app", primary.base_url);
     let child = project
         .cutover_std(&primary_url)
         .args([
@@ -459,6 +468,51 @@ fn backfill_pauses_while_a_real_replica_stops_replaying() {
     assert_eq!(rows_on(&primary_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger"), "20000");
     let deadline = Instant::now() + Duration::from_secs(30);
     while rows_on(&replica_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger") != "20000" {
+        assert!(Instant::now() < deadline, "the replica never replayed the backfill");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A replica that replays, but late (MASTER_DELAY): `Seconds_Behind_Master` is only updated
+/// while it executes an event, so it says little while the replica waits; the GTIDs it has
+/// applied against those the primary wrote over time say how far behind it is, and the
+/// backfill waits for it to come back under the limit, again and again.
+#[test]
+fn backfill_keeps_a_delayed_replica_within_the_lag_limit() {
+    let (_primary, _replica, primary_url, replica_url) = replicated_ledger(2);
+    let project = Project::new();
+    let started = Instant::now();
+    let output = project
+        .cutover_std(&primary_url)
+        .args([
+            "backfill",
+            "--table",
+            "ledger",
+            "--set",
+            "n = n + 1",
+            "--max-batch",
+            "250",
+            "--max-rows-per-second",
+            "4000",
+            "--max-replica-lag",
+            "1s",
+            "--replica-url",
+            &replica_url,
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let pauses = stderr.matches("behind (limit 1.0s)").count();
+    assert!(pauses >= 2, "the backfill waited for the replica more than once: {stderr}");
+    assert!(!stderr.contains(":cutover@"), "the replica's password is not shown: {stderr}");
+    assert_eq!(first_value(&primary_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger"), "20000");
+    eprintln!(
+        "backfill of 20,000 rows behind a replica 2 s late: {:.1} s, {pauses} pauses",
+        started.elapsed().as_secs_f64()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first_value(&replica_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger") != "20000" {
         assert!(Instant::now() < deadline, "the replica never replayed the backfill");
         thread::sleep(Duration::from_millis(100));
     }
