@@ -28,6 +28,8 @@ pub(crate) fn db_error(err: mysql::Error) -> DbError {
             }
         }
         mysql::Error::IoError(e) => DbError::new(DbErrorKind::Connection, e.to_string()),
+        // The driver's own text is `CodecError { IO error: ... }`.
+        mysql::Error::CodecError(e) => DbError::new(DbErrorKind::Connection, format!("the connection broke: {e}")),
         mysql::Error::DriverError(e) => DbError::new(DbErrorKind::Connection, e.to_string()),
         mysql::Error::UrlError(e) => DbError::new(DbErrorKind::Connection, e.to_string()),
         other => DbError::new(DbErrorKind::Other, other.to_string()),

@@ -1,11 +1,14 @@
-//! Database faults and TLS, on PostgreSQL servers of the tests' own (restarts cannot touch the
-//! shared test server): the server restarted in the middle of a migration and of a backfill,
-//! cutover's session terminated, and TLS with a certificate authority made by the test.
+//! Database faults and TLS, on servers of the tests' own (restarts cannot touch the shared test
+//! servers): the server restarted in the middle of a migration and of a backfill (PostgreSQL
+//! `pg_ctl restart -m fast`; MariaDB killed and started again), cutover's session terminated,
+//! and TLS with a certificate authority made by the test.
 
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{output_text, shell_in, PgDb, PrivateServer, Project};
+use mysql::prelude::Queryable;
+
+use crate::util::{output_text, shell_in, PgDb, PrivateMariadb, PrivateServer, Project};
 
 /// Waits until a query matching `pattern` runs on the server.
 fn wait_for_query(url: &str, pattern: &str) -> i32 {
@@ -168,4 +171,77 @@ fn tls_with_a_certificate_authority_of_our_own() {
     assert_eq!(output.status.code(), Some(2), "{:?}", output_text(&output));
     let output = project.cutover(&bare("require")).arg("status").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
+}
+
+/// A number a query on a MariaDB server returns.
+fn mysql_count(url: &str, sql: &str) -> i64 {
+    let mut conn = crate::util::mysql_conn(url);
+    conn.query_first::<i64, _>(sql).unwrap().unwrap_or_default()
+}
+
+/// MariaDB commits each DDL statement implicitly, so every migration runs statement by
+/// statement with its progress recorded: a server crash in the middle leaves the statements
+/// before it done and recorded, and the rerun resumes after them; a backfill cut by the crash
+/// resumes from its checkpoint and touches every row once.
+#[test]
+fn mariadb_crash_mid_migration_and_mid_backfill() {
+    let mut server = PrivateMariadb::start(1, false);
+    server.root_sql("CREATE DATABASE app");
+    let url = format!("{}/app", server.base_url);
+    let project = Project::new();
+    project.migration(
+        "1_a.up.sql",
+        "CREATE TABLE a (id bigint PRIMARY KEY, touched int NOT NULL DEFAULT 0);\nINSERT INTO a (id) SELECT seq FROM seq_1_to_50000;\n",
+    );
+    project.migration("2_steps.up.sql", "CREATE TABLE d (id int);\nSELECT SLEEP(30);\nCREATE TABLE e (id int);\n");
+    project.cutover(&url).args(["up", "--to", "1"]).assert().success();
+
+    let child = project.cutover_std(&url).arg("up").stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mysql_count(&url, "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'SELECT SLEEP(30)%'")
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the migration never reached its second statement");
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.crash_and_restart();
+    let output = child.wait_with_output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 steps") && !stderr.contains("cutover:cutover@"), "{stderr}");
+    let tables =
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'app' AND table_name IN ('d', 'e')";
+    assert_eq!(mysql_count(&url, tables), 1, "d done, e not");
+    assert_eq!(
+        mysql_count(&url, "SELECT MAX(statements_done) FROM cutover_history WHERE version = '2'"),
+        1,
+        "the first statement is recorded as done"
+    );
+    project.migration("2_steps.up.sql", "CREATE TABLE d (id int);\nSELECT SLEEP(0);\nCREATE TABLE e (id int);\n");
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(mysql_count(&url, tables), 2);
+    assert_eq!(mysql_count(&url, "SELECT COUNT(*) FROM cutover_history WHERE version = '2' AND state = 'applied'"), 1);
+
+    let child = project
+        .cutover_std(&url)
+        .args(["backfill", "--table", "a", "--set", "touched = touched + 1", "--max-rows-per-second", "20000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while mysql_count(&url, "SELECT COUNT(*) FROM a WHERE touched > 0") < 5000 {
+        assert!(Instant::now() < deadline, "the backfill never got going");
+        thread::sleep(Duration::from_millis(20));
+    }
+    server.crash_and_restart();
+    let output = child.wait_with_output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("progress is saved") || stderr.contains("connection"), "{stderr}");
+    let output =
+        project.cutover(&url).args(["backfill", "--table", "a", "--set", "touched = touched + 1"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(mysql_count(&url, "SELECT COUNT(*) FROM a WHERE touched <> 1"), 0, "every row exactly once");
 }

@@ -424,6 +424,7 @@ pub fn shell_in(dir: &Path, command: &str) {
 pub struct PrivateMariadb {
     dir: PathBuf,
     child: std::process::Child,
+    args: Vec<String>,
     pub port: u16,
     /// `mysql://cutover:cutover@127.0.0.1:<port>`, without a database.
     pub base_url: String,
@@ -463,8 +464,22 @@ impl PrivateMariadb {
             args.push(format!("--log-bin={}", dir.join("binlog").display()));
             args.push("--binlog-format=ROW".to_string());
         }
+        let child = Self::spawn(&dir, &args);
+        let server =
+            PrivateMariadb { dir, child, args, port, base_url: format!("mysql://cutover:cutover@127.0.0.1:{port}") };
+        // Out of the binary log: every server makes its own user, and a replica replaying the
+        // primary's would fail on it.
+        server.root_sql(
+            "SET SESSION sql_log_bin = 0; CREATE USER 'cutover'@'%' IDENTIFIED BY 'cutover'; GRANT ALL ON *.* TO 'cutover'@'%' WITH GRANT OPTION;",
+        );
+        server
+    }
+
+    fn spawn(dir: &Path, args: &[String]) -> std::process::Child {
+        let socket = dir.join("sock");
+        let _ = std::fs::remove_file(&socket);
         let child = StdCommand::new("/usr/sbin/mariadbd")
-            .args(&args)
+            .args(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -478,13 +493,15 @@ impl PrivateMariadb {
             );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        let server = PrivateMariadb { dir, child, port, base_url: format!("mysql://cutover:cutover@127.0.0.1:{port}") };
-        // Out of the binary log: every server makes its own user, and a replica replaying the
-        // primary's would fail on it.
-        server.root_sql(
-            "SET SESSION sql_log_bin = 0; CREATE USER 'cutover'@'%' IDENTIFIED BY 'cutover'; GRANT ALL ON *.* TO 'cutover'@'%' WITH GRANT OPTION;",
-        );
-        server
+        child
+    }
+
+    /// Kills the server (SIGKILL: a crash, as an OOM kill or a power cut would), and starts it
+    /// again on the same data: InnoDB recovers what was committed.
+    pub fn crash_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.dir, &self.args);
     }
 
     /// Runs SQL as root over the server's socket.
