@@ -17,9 +17,25 @@ pub struct ColumnShape {
     pub not_null: bool,
     /// Its default expression, if any.
     pub default: Option<String>,
-    /// Whether an index, a constraint (other than NOT NULL), an identity or a sequence depends
-    /// on it: such a column cannot be swapped for a shadow column without rebuilding them.
+    /// Whether a constraint (other than NOT NULL), an identity, a sequence, or an index that is
+    /// not in its table's `indexes` depends on it: such a column cannot be swapped for a shadow
+    /// column.
     pub has_dependents: bool,
+}
+
+/// An index a column swap can build again on the shadow column: keys that are plain columns,
+/// the default operator classes, no predicate, no INCLUDE columns, no constraint behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexShape {
+    /// The index's name.
+    pub name: String,
+    /// Whether it is UNIQUE.
+    pub unique: bool,
+    /// Its access method (`btree`, `hash`, ...).
+    pub method: String,
+    /// Its key columns, in order, each with its ordering options (`DESC`, `NULLS FIRST`, or
+    /// empty).
+    pub keys: Vec<(String, String)>,
 }
 
 /// One table of the schema an expand/contract migration changes.
@@ -29,6 +45,8 @@ pub struct TableShape {
     pub name: String,
     /// Its columns, in order.
     pub columns: Vec<ColumnShape>,
+    /// Its indexes that a column swap can rebuild (see `IndexShape`).
+    pub indexes: Vec<IndexShape>,
 }
 
 /// The recorded state of one expand/contract migration.

@@ -22,7 +22,7 @@ pub use backfill::{
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, KeyColumn, KeyRange, ReplicaState, TableKey,
 };
 pub use error::{DbError, DbErrorKind};
-pub use expand::{ColumnShape, ExpandState, ExpandTarget, TableShape};
+pub use expand::{ColumnShape, ExpandState, ExpandTarget, IndexShape, TableShape};
 pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
 pub use live::{Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts};
 pub use retry::{backoff, jitter};

@@ -10,11 +10,15 @@
 
 use std::collections::BTreeSet;
 
+#[cfg(test)]
+use cutover_engine::IndexShape;
 use cutover_engine::{ColumnShape, TableShape};
 use serde::{Deserialize, Serialize};
 
 use crate::ops::{NewColumn, Operation, SqlPhase};
-use crate::sql::{column_exists, constraint_exists, guarded, ident, qualified, referenced_names, table_exists};
+use crate::sql::{
+    column_exists, constraint_exists, guarded, ident, index_exists, qualified, referenced_names, table_exists,
+};
 
 /// PostgreSQL truncates longer identifiers silently; cutover refuses them instead.
 const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -282,7 +286,7 @@ impl Planner<'_> {
                 }
                 if !nullable {
                     let check = not_null_check(column);
-                    self.add_not_valid_check(table, &check, &format!("{c} IS NOT NULL"));
+                    self.add_not_null_check(table, column);
                     self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"));
                     self.plan.contract.push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&check)));
                 }
@@ -331,7 +335,7 @@ impl Planner<'_> {
                 let shape = self.column(table, column)?.clone();
                 if shape.has_dependents {
                     return Err(format!(
-                        "`{table}.{column}` has an index, a constraint or a sequence that depends on it; the shadow column cannot take them over yet: change its type with a reviewed SQL migration"
+                        "`{table}.{column}` has a constraint, a sequence, or an index on an expression, with a predicate or with an operator class of its own, that depends on it; the shadow column cannot take them over yet: change its type with a reviewed SQL migration"
                     ));
                 }
                 self.touch(table, column)?;
@@ -355,8 +359,7 @@ impl Planner<'_> {
                 self.trigger(table, &trigger, &body, &[column.clone(), shadow.clone()]);
                 self.backfill(idx, table, format!("{s} = ({up})"), None);
                 if shape.not_null {
-                    let check = not_null_check(&shadow);
-                    self.add_not_valid_check(table, &check, &format!("{s} IS NOT NULL"));
+                    self.add_not_null_check(table, &shadow);
                 }
                 // Swapped in at `complete`: the old column goes, the shadow takes its name.
                 self.plan.contract.push(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {c}"));
@@ -372,6 +375,40 @@ impl Planner<'_> {
                     self.plan
                         .contract
                         .push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT ({default})::{type_name}"));
+                }
+                // The column's indexes, built again on the shadow (concurrently, during
+                // `start`); the old ones go with the old column, and the new ones take their
+                // names. Rolling back drops them with the shadow.
+                for index in table_shape.indexes.iter().filter(|i| i.keys.iter().any(|(k, _)| k == column)) {
+                    let shadow_index = shadow_index(&index.name);
+                    check_identifier(&shadow_index)?;
+                    if self.plan.concurrent.iter().any(|sql| sql.contains(&format!(" {} ON ", ident(&shadow_index)))) {
+                        return Err(format!(
+                            "the indexes of `{table}` have names too long to tell apart once prefixed (`{shadow_index}`): rename them first"
+                        ));
+                    }
+                    let keys: Vec<String> = index
+                        .keys
+                        .iter()
+                        .map(|(key, options)| {
+                            let key = if key == column { s.clone() } else { ident(key) };
+                            if options.is_empty() {
+                                key
+                            } else {
+                                format!("{key} {options}")
+                            }
+                        })
+                        .collect();
+                    self.plan.concurrent.push(format!(
+                        "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} USING {} ({})",
+                        if index.unique { "UNIQUE " } else { "" },
+                        ident(&shadow_index),
+                        ident(&index.method),
+                        keys.join(", ")
+                    ));
+                    let rename =
+                        format!("ALTER INDEX {} RENAME TO {}", qualified(&base, &shadow_index), ident(&index.name));
+                    self.plan.contract.push(guarded(&index_exists(&base, &shadow_index), &rename));
                 }
                 self.plan.revert.push(format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {s}"));
                 for (view_column, real) in &mut self.view_mut(table)?.columns {
@@ -401,7 +438,7 @@ impl Planner<'_> {
                     self.backfill(idx, table, format!("{c} = ({up})"), Some(format!("{c} IS NULL")));
                 }
                 let check = not_null_check(column);
-                self.add_not_valid_check(table, &check, &format!("{c} IS NOT NULL"));
+                self.add_not_null_check(table, column);
                 // With a validated CHECK, SET NOT NULL skips its scan (PostgreSQL 12+).
                 self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL"));
                 self.plan.contract.push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&check)));
@@ -611,6 +648,21 @@ impl Planner<'_> {
         self.add_not_valid_constraint(table, name, &format!("CHECK ({condition})"));
     }
 
+    /// The CHECK that stands for a NOT NULL column until `complete`. It is added only once the
+    /// backfills are done: a NOT VALID constraint still holds for every row written, and
+    /// before its backfill a row's column is NULL, so any update of that row, by the old
+    /// application or by another column's backfill, would fail.
+    fn add_not_null_check(&mut self, table: &str, column: &str) {
+        let base = self.base().to_string();
+        let t = self.qualified(table);
+        let name = not_null_check(column);
+        let add =
+            format!("ALTER TABLE {t} ADD CONSTRAINT {} CHECK ({} IS NOT NULL) NOT VALID", ident(&name), ident(column));
+        self.plan.validate.push(guarded(&format!("NOT {}", constraint_exists(&base, table, &name)), &add));
+        self.plan.validate.push(format!("ALTER TABLE {t} VALIDATE CONSTRAINT {}", ident(&name)));
+        self.plan.revert.push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&name)));
+    }
+
     /// Added NOT VALID (a brief lock, no scan), validated in a transaction of its own (a scan
     /// that lets reads and writes go on).
     fn add_not_valid_constraint(&mut self, table: &str, name: &str, definition: &str) {
@@ -705,6 +757,12 @@ fn idents(names: &[String]) -> String {
     names.iter().map(|n| ident(n)).collect::<Vec<_>>().join(", ")
 }
 
+/// The name of an index built again on a shadow column until `complete` renames it.
+fn shadow_index(index: &str) -> String {
+    let name = format!("_cutover_idx_{index}");
+    name.chars().take(MAX_IDENTIFIER_BYTES).collect::<String>()
+}
+
 fn not_null_check(column: &str) -> String {
     let name = format!("_cutover_nn_{column}");
     name.chars().take(MAX_IDENTIFIER_BYTES).collect::<String>()
@@ -790,6 +848,20 @@ mod tests {
                 column("name", "text", true),
                 column("amount", "text", false),
             ],
+            indexes: vec![
+                IndexShape {
+                    name: "users_amount".into(),
+                    unique: false,
+                    method: "btree".into(),
+                    keys: vec![("amount".into(), "DESC".into()), ("id".into(), String::new())],
+                },
+                IndexShape {
+                    name: "users_name".into(),
+                    unique: true,
+                    method: "btree".into(),
+                    keys: vec![("name".into(), String::new())],
+                },
+            ],
         }]
     }
 
@@ -838,6 +910,15 @@ mod tests {
             plan.revert.last().unwrap(),
             "ALTER TABLE \"public\".\"users\" DROP COLUMN IF EXISTS \"_cutover_amount\""
         );
+        // The column's index is built again on the shadow, with its options, and takes the old
+        // one's name at complete; the other index is left alone.
+        assert_eq!(
+            plan.concurrent,
+            ["CREATE INDEX CONCURRENTLY IF NOT EXISTS \"_cutover_idx_users_amount\" ON \"public\".\"users\" USING \"btree\" (\"_cutover_amount\" DESC, \"id\")"]
+        );
+        let rename = plan.contract.iter().position(|s| s.contains("RENAME TO \"users_amount\"")).unwrap();
+        let drop = plan.contract.iter().position(|s| s.contains("DROP COLUMN IF EXISTS \"amount\"")).unwrap();
+        assert!(drop < rename, "{:?}", plan.contract);
     }
 
     #[test]

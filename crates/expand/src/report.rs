@@ -2,7 +2,7 @@
 //! statements read by the same analysis as SQL migrations. Pure: no I/O.
 
 use cutover_analysis::{Linter, LockMode, Schema, Script};
-use cutover_engine::{ColumnShape, TableShape};
+use cutover_engine::{ColumnShape, IndexShape, TableShape};
 use cutover_migration::Statement;
 
 use crate::plan::Plan;
@@ -94,9 +94,22 @@ pub fn shapes_from_schema(schema: &Schema) -> Vec<TableShape> {
                     type_name: column_type.to_string(),
                     not_null: table.primary_key.contains(column),
                     default: None,
+                    // Named indexes are rebuilt on a shadow; the unnamed ones are the table's
+                    // own unique keys, constraints.
                     has_dependents: table.primary_key.contains(column)
-                        || table.indexes.iter().any(|(_, columns)| columns.contains(column))
+                        || table.indexes.iter().any(|(name, columns)| name.is_empty() && columns.contains(column))
                         || table.foreign_keys.iter().any(|fk| fk.columns.contains(column)),
+                })
+                .collect(),
+            indexes: table
+                .indexes
+                .iter()
+                .filter(|(name, _)| !name.is_empty())
+                .map(|(name, columns)| IndexShape {
+                    name: name.clone(),
+                    unique: false,
+                    method: "btree".to_string(),
+                    keys: columns.iter().map(|c| (c.clone(), String::new())).collect(),
                 })
                 .collect(),
         })

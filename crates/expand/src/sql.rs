@@ -48,6 +48,11 @@ pub fn column_exists(schema: &str, table: &str, column: &str) -> String {
     )
 }
 
+/// Whether an index (or any relation) of that name exists in the schema.
+pub fn index_exists(schema: &str, index: &str) -> String {
+    table_exists(schema, index)
+}
+
 /// Whether the table has a constraint of that name.
 pub fn constraint_exists(schema: &str, table: &str, name: &str) -> String {
     format!(

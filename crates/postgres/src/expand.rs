@@ -1,10 +1,19 @@
 //! `ExpandTarget` for PostgreSQL: table shapes from the catalog, the state table of
 //! expand/contract migrations, and the sessions still on a schema version.
 
-use cutover_engine::{ColumnShape, DbError, ExpandState, ExpandTarget, TableShape};
+use cutover_engine::{ColumnShape, DbError, ExpandState, ExpandTarget, IndexShape, TableShape};
 
 use crate::connect::PgTarget;
 use crate::error::db_error;
+
+/// An index (alias `i`, of `pg_index`) a column swap can build again on the shadow column: plain
+/// column keys, default operator classes, no predicate, no INCLUDE columns, valid, and no
+/// constraint behind it.
+const REBUILDABLE_INDEX: &str = "(i.indexprs IS NULL AND i.indpred IS NULL AND i.indisvalid \
+     AND i.indnatts = i.indnkeyatts \
+     AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) \
+     AND NOT EXISTS (SELECT 1 FROM unnest(i.indclass::oid[]) AS cls(oid) \
+                     JOIN pg_opclass o ON o.oid = cls.oid WHERE NOT o.opcdefault))";
 
 /// Beside the backfill checkpoints, in the schema unqualified names resolve to.
 pub(crate) const STATE_TABLE: &str = "cutover_expand";
@@ -17,24 +26,27 @@ impl ExpandTarget for PgTarget {
     }
 
     fn tables(&mut self, schema: &str) -> Result<Vec<TableShape>, DbError> {
-        // A column has dependents when an index or a constraint other than NOT NULL names
-        // it, or a sequence is owned by it (serial, identity).
+        // A column has dependents when a constraint other than NOT NULL or an index that
+        // cannot be rebuilt on a shadow names it, or a sequence is owned by it (serial,
+        // identity).
         let rows = self
             .client
             .query(
-                "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                &format!("SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
                         pg_get_expr(d.adbin, d.adrelid), \
                         a.attidentity <> '' OR EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid \
-                              AND (a.attnum = ANY (i.indkey) OR i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)) \
+                              AND (a.attnum = ANY (i.indkey) OR i.indexprs IS NOT NULL OR i.indpred IS NOT NULL) \
+                              AND NOT {REBUILDABLE_INDEX}) \
                           OR EXISTS (SELECT 1 FROM pg_constraint k WHERE (k.conrelid = c.oid AND a.attnum = ANY (k.conkey)) \
                               OR (k.confrelid = c.oid AND a.attnum = ANY (k.confkey))) \
-                          OR EXISTS (SELECT 1 FROM pg_depend dep WHERE dep.refobjid = c.oid AND dep.refobjsubid = a.attnum \
+                          OR EXISTS (SELECT 1 FROM pg_depend dep JOIN pg_class seq ON seq.oid = dep.objid AND seq.relkind = 'S' \
+                              WHERE dep.refobjid = c.oid AND dep.refobjsubid = a.attnum \
                               AND dep.classid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i')) \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
                  WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
-                 ORDER BY c.relname, a.attnum",
+                 ORDER BY c.relname, a.attnum"),
                 &[&schema],
             )
             .map_err(db_error)?;
@@ -50,7 +62,40 @@ impl ExpandTarget for PgTarget {
             };
             match tables.last_mut() {
                 Some(last) if last.name == table => last.columns.push(column),
-                _ => tables.push(TableShape { name: table, columns: vec![column] }),
+                _ => tables.push(TableShape { name: table, columns: vec![column], indexes: Vec::new() }),
+            }
+        }
+        // indoption: bit 1 is DESC, bit 2 NULLS FIRST (the default for DESC).
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT t.relname::text, ic.relname::text, i.indisunique, am.amname::text, \
+                            ARRAY(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
+                                  JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum ORDER BY k.ord), \
+                            ARRAY(SELECT concat_ws(' ', CASE WHEN o & 1 = 1 THEN 'DESC' END, \
+                                                   CASE WHEN o & 2 = 2 AND o & 1 = 0 THEN 'NULLS FIRST' \
+                                                        WHEN o & 2 = 0 AND o & 1 = 1 THEN 'NULLS LAST' END) \
+                                  FROM unnest(i.indoption::int2[]) WITH ORDINALITY AS opt(o, ord) ORDER BY opt.ord) \
+                     FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
+                     JOIN pg_namespace n ON n.oid = t.relnamespace JOIN pg_am am ON am.oid = ic.relam \
+                     WHERE n.nspname = $1 AND {REBUILDABLE_INDEX} ORDER BY t.relname, ic.relname"
+                ),
+                &[&schema],
+            )
+            .map_err(db_error)?;
+        for row in rows {
+            let table: String = row.get(0);
+            let columns: Vec<String> = row.get(4);
+            let options: Vec<String> = row.get(5);
+            let index = IndexShape {
+                name: row.get(1),
+                unique: row.get(2),
+                method: row.get(3),
+                keys: columns.into_iter().zip(options).collect(),
+            };
+            if let Some(shape) = tables.iter_mut().find(|t| t.name == table) {
+                shape.indexes.push(index);
             }
         }
         Ok(tables)

@@ -55,10 +55,12 @@ fn leftovers(db: &PgDb) -> String {
     db.query(
         "SELECT string_agg(what, ', ' ORDER BY what) FROM ( \
            SELECT 'column ' || attname AS what FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-             WHERE c.relnamespace = 'public'::regnamespace AND attname LIKE '\\_cutover%' AND NOT attisdropped \
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') \
+             AND attname LIKE '\\_cutover%' AND NOT attisdropped \
            UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE '\\_cutover%' \
            UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE '\\_cutover%' \
-           UNION ALL SELECT 'constraint ' || conname FROM pg_constraint WHERE conname LIKE '\\_cutover%') x",
+           UNION ALL SELECT 'constraint ' || conname FROM pg_constraint WHERE conname LIKE '\\_cutover%' \
+           UNION ALL SELECT 'relation ' || relname FROM pg_class WHERE relname LIKE '\\_cutover%') x",
     )
 }
 
@@ -307,6 +309,125 @@ fn sql_migrations_after_complete_keep_the_new_version_in_step() {
     assert_eq!(view_columns(), "id bigint, full_name text, amount numeric(12,2)");
     assert_eq!(public_grants(), "INSERT,SELECT");
     assert_eq!(db.query("SELECT count(*) FROM public_v2.users"), "1001");
+    assert_eq!(leftovers(&db), "NULL");
+}
+
+#[test]
+fn change_type_rebuilds_the_columns_indexes_on_the_shadow() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_orders.up.sql",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, ref text NOT NULL, amount text);\n\
+         INSERT INTO orders SELECT g, 'r' || g, (g % 1000)::text FROM generate_series(1, 5000) g;\n\
+         CREATE INDEX orders_amount ON orders (amount DESC NULLS LAST, id);\n\
+         CREATE UNIQUE INDEX orders_ref ON orders (ref);\n\
+         CREATE INDEX orders_id_hash ON orders USING hash (id);\n",
+    );
+    project.migration(
+        "2_retype.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"orders\"\ncolumn = \"amount\"\ntype = \"integer\"\nup = \"amount::integer\"\ndown = \"amount::text\"\n\n\
+         [[operations]]\nop = \"change_type\"\ntable = \"orders\"\ncolumn = \"ref\"\ntype = \"varchar(40)\"\nup = \"ref\"\ndown = \"ref\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let indexes = || {
+        db.query(
+            "SELECT string_agg(c.relname || ' ' || i.indisvalid || ' ' || pg_get_indexdef(i.indexrelid), '; ' ORDER BY c.relname) \
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'orders'::regclass",
+        )
+    };
+    let before = indexes();
+
+    // Rolled back: the shadow indexes go with the shadows.
+    project.cutover(&db.url).arg("start").assert().success();
+    let during = indexes();
+    assert!(
+        during.contains("_cutover_idx_orders_amount true CREATE INDEX _cutover_idx_orders_amount ON public.orders USING btree (_cutover_amount DESC NULLS LAST, id)"),
+        "{during}"
+    );
+    assert!(
+        during.contains("CREATE UNIQUE INDEX _cutover_idx_orders_ref ON public.orders USING btree (_cutover_ref)"),
+        "{during}"
+    );
+    project.cutover(&db.url).arg("rollback").assert().success();
+    assert_eq!(indexes(), before);
+    assert_eq!(leftovers(&db), "NULL");
+
+    // Completed: the indexes are on the new columns, under their old names, and valid.
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(
+        indexes(),
+        "orders_amount true CREATE INDEX orders_amount ON public.orders USING btree (amount DESC NULLS LAST, id); \
+         orders_id_hash true CREATE INDEX orders_id_hash ON public.orders USING hash (id); \
+         orders_pkey true CREATE UNIQUE INDEX orders_pkey ON public.orders USING btree (id); \
+         orders_ref true CREATE UNIQUE INDEX orders_ref ON public.orders USING btree (ref)"
+    );
+    assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'amount'"), "integer");
+    assert_eq!(db.query("SELECT count(*) FROM orders WHERE amount = 7"), "5");
+    assert_eq!(leftovers(&db), "NULL");
+    // The unique index still holds.
+    assert!(db.client().batch_execute("INSERT INTO orders (id, ref) VALUES (9999, 'r1')").is_err());
+
+    // An index the shadow cannot take over (an expression) is refused with the reason.
+    project.migration("3_expr.up.sql", "CREATE INDEX orders_lower_ref ON orders (lower(ref));\n");
+    project.migration(
+        "4_retype_again.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"orders\"\ncolumn = \"ref\"\ntype = \"text\"\nup = \"ref\"\ndown = \"ref\"\n",
+    );
+    project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert!(!output.status.success() && stderr.contains("an index on an expression"), "{stderr}");
+}
+
+/// A NOT NULL column stands on a CHECK until `complete`; a NOT VALID CHECK still holds for
+/// every row written, so it comes only after the backfill: before, the old application's
+/// update of any other column of a row not yet backfilled would fail.
+#[test]
+fn old_app_updates_rows_not_yet_backfilled_while_set_not_null_starts() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_notes.up.sql",
+        "CREATE TABLE notes (id bigint PRIMARY KEY, body text, hits int NOT NULL DEFAULT 0);\n\
+         INSERT INTO notes (id) SELECT generate_series(1, 20000);\n",
+    );
+    project.migration(
+        "2_body_required.toml",
+        "[[operations]]\nop = \"set_not_null\"\ntable = \"notes\"\ncolumn = \"body\"\nup = \"''\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (url, stop) = (db.url.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let (mut updates, mut errors) = (0u64, Vec::new());
+            while !stop.load(Ordering::SeqCst) {
+                // The last rows, which the keyset backfill reaches last.
+                match client.execute("UPDATE notes SET hits = hits + 1 WHERE id > 19900", &[]) {
+                    Ok(_) => updates += 1,
+                    Err(err) => errors.push(err.to_string()),
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            (updates, errors)
+        })
+    };
+    thread::sleep(Duration::from_millis(200));
+    let output = project.cutover(&db.url).args(["start", "--max-rows-per-second", "8000"]).output().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    let (updates, errors) = writer.join().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert!(errors.is_empty(), "the old application's updates failed: {:?}", &errors[..errors.len().min(3)]);
+    assert!(updates > 20, "the writer ran through the backfill ({updates} updates)");
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM notes WHERE body IS NULL"), "0");
+    assert_eq!(
+        db.query("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'notes'::regclass AND attname = 'body'"),
+        "t"
+    );
     assert_eq!(leftovers(&db), "NULL");
 }
 
