@@ -1,7 +1,7 @@
 //! Declarative migrations: any text is read, and what reads is planned against a fixed table,
 //! or refused, never a panic.
 #![no_main]
-use cutover_engine::{ColumnShape, TableShape};
+use cutover_engine::{ColumnShape, IndexShape, TableShape};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
@@ -13,7 +13,18 @@ fuzz_target!(|text: &str| {
         default: None,
         has_dependents: false,
     };
-    let tables = [TableShape { name: "users".to_string(), columns: vec![column("id", true), column("name", false)] }];
+    // `name` has an index, which a type change builds again on its shadow.
+    let index = IndexShape {
+        name: "users_name".to_string(),
+        unique: true,
+        method: "btree".to_string(),
+        keys: vec![("name".to_string(), "DESC".to_string()), ("id".to_string(), String::new())],
+    };
+    let tables = [TableShape {
+        name: "users".to_string(),
+        columns: vec![column("id", true), column("name", false)],
+        indexes: vec![index],
+    }];
     let input = cutover_expand::PlanInput {
         version: "2",
         name: "x",
