@@ -123,6 +123,10 @@ pub enum Command {
         /// instead of replaying the applied migrations into an empty one.
         #[arg(long)]
         template: bool,
+        /// When replaying: copy up to this many rows of each table from the database (a cheap
+        /// sample) so that migrations meet real data.
+        #[arg(long, value_name = "ROWS", default_value_t = 0)]
+        sample_rows: u64,
     },
     /// Every attempt in the history, and every approved finding (who, when, why).
     History {

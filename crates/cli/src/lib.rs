@@ -143,11 +143,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let plan = with_url(&url, cutover_runner::plan(&mut target, &settings, &set, &options))?;
             live::render_plan(&plan, format)
         }
-        Command::Rehearse { format, template } => {
+        Command::Rehearse { format, template, sample_rows } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
             let target = open_postgres(&settings, &url, "rehearse")?;
-            live::rehearse(&settings, &set, &url, target, template, format)
+            live::rehearse(&settings, &set, &url, target, live::ScratchKind { template, sample_rows }, format)
         }
         Command::Status { format } => {
             let set = read_migrations(&settings)?;

@@ -148,14 +148,23 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
 
+/// How `rehearse` builds its scratch database.
+pub struct ScratchKind {
+    /// A copy (`CREATE DATABASE ... TEMPLATE`) rather than a replay into an empty one.
+    pub template: bool,
+    /// Rows of each table to copy into a replayed scratch database.
+    pub sample_rows: u64,
+}
+
 pub fn rehearse(
     settings: &Settings,
     set: &MigrationSet,
     url: &DatabaseUrl,
     mut live: cutover_postgres::PgTarget,
-    template: bool,
+    kind: ScratchKind,
     format: Format,
 ) -> anyhow::Result<ExitStatus> {
+    let ScratchKind { template, sample_rows } = kind;
     let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
     // A copy needs the database to itself: this session goes before it is made.
     drop(live);
@@ -167,7 +176,7 @@ pub fn rehearse(
         usage_error(format!("cannot create a scratch database beside {url}: {}", url.scrub(&err.to_string())))
     })?;
     let copied = scratch.from_template;
-    let report = cutover_runner::rehearse(&mut scratch.target, settings, set, &history, copied);
+    let report = cutover_runner::rehearse(&mut scratch.target, settings, set, &history, copied, sample_rows);
     let name = scratch.name().to_string();
     // The scratch database goes whatever happened.
     let dropped = scratch.drop_database();
@@ -226,6 +235,7 @@ fn render_rehearsal(
             "scratch": if copied { "copy" } else { "replay" },
             "scratch_database": scratch,
             "replayed": report.replayed,
+            "sampled": report.sampled.as_ref().map(|s| json!({"tables": s.tables, "rows": s.rows, "skipped": s.skipped})),
             "migrations": migrations,
             "problems": problems,
         });
@@ -238,7 +248,12 @@ fn render_rehearsal(
         let how = if copied {
             "a copy of the database".to_string()
         } else {
-            format!("an empty database with the {} applied migrations replayed", report.replayed)
+            let sample = report.sampled.as_ref().map_or_else(String::new, |s| {
+                let skipped =
+                    if s.skipped.is_empty() { String::new() } else { format!(" ({} left empty)", s.skipped.len()) };
+                format!(" and a sample of {} rows in {} tables{skipped}", s.rows, s.tables)
+            });
+            format!("an empty database with the {} applied migrations replayed{sample}", report.replayed)
         };
         writeln!(out, "rehearsed on {how} ({scratch}, dropped)")?;
         for m in &report.migrations {

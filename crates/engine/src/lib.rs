@@ -24,7 +24,9 @@ pub use backfill::{
 pub use error::{DbError, DbErrorKind};
 pub use expand::{ColumnShape, ExpandState, ExpandTarget, IndexShape, TableShape};
 pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
-pub use live::{Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts};
+pub use live::{
+    Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+};
 pub use retry::{backoff, jitter};
 pub use target::{AdoptTarget, Inspect, LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

@@ -100,6 +100,23 @@ pub trait Rehearsal: MigrationTarget + Catalog {
     /// constraints, indexes, views, functions, triggers, sequences, enum types), leaving out
     /// cutover's own tables. Two equal snapshots mean equal schemas.
     fn schema_snapshot(&mut self) -> Result<Vec<String>, DbError>;
+
+    /// Copies up to `rows_per_table` rows of each table from the database the scratch stands
+    /// for into the scratch's table of the same name (a sample, read cheaply), so that
+    /// migrations meet real data. Foreign keys come back NOT VALID where the sample breaks
+    /// them.
+    fn copy_sample(&mut self, rows_per_table: u64) -> Result<SampleReport, DbError>;
+}
+
+/// What [`Rehearsal::copy_sample`] copied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleReport {
+    /// Tables that received rows.
+    pub tables: usize,
+    /// Rows copied in all.
+    pub rows: u64,
+    /// Tables left empty, each with the reason.
+    pub skipped: Vec<String>,
 }
 
 /// A database that can both be migrated and asked about its catalog (`cutover plan`).

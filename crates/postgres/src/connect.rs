@@ -32,6 +32,8 @@ pub struct PgTarget {
     /// The schemas of completed expand/contract versions that SQL migrations keep in step
     /// (see `version_views`), once read; forgotten when an expand phase is recorded.
     pub(crate) completed_versions: Option<Vec<String>>,
+    /// For a scratch database: how to reach the database it stands for, to copy a sample.
+    pub(crate) sample_source: Option<(Config, Connector)>,
 }
 
 /// A schema-qualified name, kept both quoted (for SQL) and plain (for hashing and messages).
@@ -115,6 +117,7 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         server_version: String::new(),
         insert: None,
         completed_versions: None,
+        sample_source: None,
     };
     let row = target
         .client

@@ -5,7 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use cutover_engine::{
-    Catalog, DatabaseUrl, DbError, Dependent, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts,
+    Catalog, DatabaseUrl, DbError, DbErrorKind, Dependent, Observation, ObservedLock, QueryUse, Rehearsal,
+    RelationFacts, SampleReport,
 };
 use postgres::Client;
 
@@ -230,6 +231,15 @@ impl Rehearsal for PgTarget {
         self.client.batch_execute("ROLLBACK").map_err(db_error)
     }
 
+    fn copy_sample(&mut self, rows_per_table: u64) -> Result<SampleReport, DbError> {
+        let Some((config, connector)) = self.sample_source.clone() else {
+            return Err(DbError::new(DbErrorKind::Other, "this database is not a scratch copy of another"));
+        };
+        let mut source = connector.connect(&config)?;
+        source.batch_execute("SET default_transaction_read_only = on").map_err(db_error)?;
+        copy_sample(&mut self.client, &mut source, rows_per_table)
+    }
+
     fn schema_snapshot(&mut self) -> Result<Vec<String>, DbError> {
         let not_cutover = "c.relname NOT LIKE 'cutover\\_%'";
         let queries = [
@@ -340,6 +350,7 @@ impl ScratchDatabase {
                 }
                 target.completed_versions = None;
             }
+            target.sample_source = Some((config.clone(), connector.clone()));
             Ok(target)
         });
         let target = match prepared {
@@ -363,4 +374,112 @@ impl ScratchDatabase {
         drop(target);
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name))).map_err(db_error)
     }
+}
+
+/// The tables of the scratch database a sample goes into: its user tables (partitioned ones
+/// whole, through their parent) that the source has too, but cutover's own.
+const SAMPLED_TABLES: &str = "SELECT format('%I.%I', n.nspname, c.relname), c.oid \
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname NOT LIKE 'cutover\\_%' \
+       AND USER_SCHEMAS_HERE ORDER BY 1";
+
+/// See `Rehearsal::copy_sample`. Foreign keys are lifted while the rows go in (a sample keeps
+/// children whose parents it left out), and user triggers are off (they would act on the
+/// copy); both come back, the keys validated where the sample allows it, else NOT VALID.
+fn copy_sample(scratch: &mut Client, source: &mut Client, rows_per_table: u64) -> Result<SampleReport, DbError> {
+    let mut report = SampleReport::default();
+    let tables = scratch.query(&SAMPLED_TABLES.replace("USER_SCHEMAS_HERE", USER_SCHEMAS), &[]).map_err(db_error)?;
+    let keys = scratch
+        .query(
+            &format!(
+                "SELECT format('%I.%I', n.nspname, c.relname), quote_ident(k.conname), pg_get_constraintdef(k.oid) \
+                 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE k.contype = 'f' AND {USER_SCHEMAS} AND NOT c.relispartition ORDER BY 1, 2"
+            ),
+            &[],
+        )
+        .map_err(db_error)?;
+    let keys: Vec<(String, String, String)> = keys.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
+    for (table, name, _) in &keys {
+        scratch.batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}")).map_err(db_error)?;
+    }
+    for row in &tables {
+        let (table, oid): (String, u32) = (row.get(0), row.get(1));
+        match copy_table(scratch, source, &table, oid, rows_per_table) {
+            Ok(0) => {}
+            Ok(rows) => {
+                report.tables += 1;
+                report.rows += rows;
+            }
+            Err(reason) => report.skipped.push(format!("{table}: {reason}")),
+        }
+    }
+    for (table, name, definition) in &keys {
+        scratch
+            .batch_execute(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition} NOT VALID"))
+            .map_err(db_error)?;
+        // A sample that breaks the key leaves it NOT VALID; the rehearsal goes on.
+        let _ = scratch.batch_execute(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}"));
+    }
+    Ok(report)
+}
+
+/// Copies up to `limit` rows of `table` (its columns both sides have, generated ones left to
+/// the scratch) from `source`; returns how many.
+fn copy_table(scratch: &mut Client, source: &mut Client, table: &str, oid: u32, limit: u64) -> Result<u64, String> {
+    let columns: Vec<String> = scratch
+        .query(
+            "SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 \
+             AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+            &[&oid],
+        )
+        .map_err(why)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // The source's columns of that name; a table or column it lacks is left out.
+    let present = source
+        .query(
+            "SELECT quote_ident(a.attname), c.reltuples::float8 FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.oid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&table],
+        )
+        .map_err(why)?;
+    if present.is_empty() {
+        return Err("not in the database it stands for".to_string());
+    }
+    let estimate: f64 = present[0].get(1);
+    let source_columns: Vec<String> = present.iter().map(|r| r.get(0)).collect();
+    let columns: Vec<String> = columns.into_iter().filter(|c| source_columns.contains(c)).collect();
+    if columns.is_empty() {
+        return Ok(0);
+    }
+    let list = columns.join(", ");
+    // A few pages at random when the table is large (TABLESAMPLE SYSTEM reads only them), the
+    // first rows otherwise: never a scan of a large table.
+    let sample = if estimate > (limit * 4) as f64 {
+        format!(" TABLESAMPLE SYSTEM ({:.6})", (400.0 * limit as f64 / estimate).min(100.0))
+    } else {
+        String::new()
+    };
+    let query = format!("COPY (SELECT {list} FROM {table}{sample} LIMIT {limit}) TO STDOUT");
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut source.copy_out(query.as_str()).map_err(why)?, &mut data)
+        .map_err(|e| e.to_string())?;
+    let rows = data.iter().filter(|b| **b == b'\n').count() as u64;
+    if rows == 0 {
+        return Ok(0);
+    }
+    let mut transaction = scratch.transaction().map_err(why)?;
+    transaction.batch_execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")).map_err(why)?;
+    let mut writer = transaction.copy_in(format!("COPY {table} ({list}) FROM STDIN").as_str()).map_err(why)?;
+    std::io::Write::write_all(&mut writer, &data).map_err(|e| e.to_string())?;
+    writer.finish().map_err(why)?;
+    transaction.batch_execute(&format!("ALTER TABLE {table} ENABLE TRIGGER USER")).map_err(why)?;
+    transaction.commit().map_err(why)?;
+    Ok(rows)
+}
+
+fn why(err: postgres::Error) -> String {
+    db_error(err).to_string()
 }

@@ -21,6 +21,8 @@ pub struct RehearsalReport {
     /// How many applied migrations were replayed to build the scratch database (0 when it was
     /// copied from the target).
     pub replayed: usize,
+    /// The rows copied into the replayed scratch database, when a sample was asked for.
+    pub sampled: Option<cutover_engine::SampleReport>,
     /// Each pending migration, in order.
     pub migrations: Vec<MigrationRehearsal>,
 }
@@ -111,6 +113,7 @@ pub fn rehearse(
     set: &MigrationSet,
     history: &[HistoryRecord],
     copied: bool,
+    sample_rows: u64,
 ) -> Result<RehearsalReport, Error> {
     let statuses = compute_status(set, history);
     let steps = plan_up(set, &statuses, &UpOptions { allow_out_of_order: true, ..UpOptions::default() })?;
@@ -126,6 +129,13 @@ pub fn rehearse(
             replayed += 1;
         }
     }
+    // An empty scratch cannot show what data does to a migration (a CHECK the rows break, a
+    // unique index they violate): a sample of the target's rows can.
+    let sampled = if !copied && sample_rows > 0 {
+        Some(scratch.copy_sample(sample_rows).map_err(db("cannot copy a sample of the rows"))?)
+    } else {
+        None
+    };
 
     // The analysis, replayed over every migration in order; pending ones are compared.
     let mut config: LintConfig = settings.lint.clone();
@@ -158,7 +168,7 @@ pub fn rehearse(
         broken = rehearsal.failure.is_some();
         migrations.push(rehearsal);
     }
-    Ok(RehearsalReport { replayed, migrations })
+    Ok(RehearsalReport { replayed, sampled, migrations })
 }
 
 fn replay_failed(migration: &Migration, message: &str) -> Error {

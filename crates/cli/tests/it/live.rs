@@ -222,3 +222,45 @@ CREATE INDEX i ON users (name);
         }
     }
 }
+
+/// A replayed scratch database is empty, so a migration that only data breaks passes there;
+/// with `--sample-rows` it meets a sample of the real rows (children whose parents the sample
+/// left out included: the key comes back NOT VALID) and fails as it would in production.
+#[test]
+fn a_sample_of_the_rows_makes_the_rehearsal_meet_real_data() {
+    let (db, project) = applied_users(50_000);
+    project.migration(
+        "2_orders.up.sql",
+        "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users, total numeric);\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    db.query("INSERT INTO orders SELECT g, 1 + (g * 7919) % 50000, g FROM generate_series(1, 20000) g; ANALYZE orders");
+    // Only data breaks it: ids above 100 exist.
+    project.migration(
+        "3_small_ids.up.sql",
+        "-- cutover:ignore constraint-not-valid-missing reason=\"rehearsed\"\nALTER TABLE users ADD CONSTRAINT small_ids CHECK (id <= 100);\n",
+    );
+    project.migration("3_small_ids.down.sql", "ALTER TABLE users DROP CONSTRAINT small_ids;\n");
+
+    let empty = json(&project.cutover(&db.url).args(["rehearse", "--format", "json"]).output().unwrap());
+    assert_eq!(empty["scratch"], "replay");
+    assert!(empty["sampled"].is_null());
+    assert!(empty["migrations"][0]["failure"].is_null(), "{:#}", empty["migrations"][0]);
+
+    let output =
+        project.cutover(&db.url).args(["rehearse", "--sample-rows", "500", "--format", "json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+    let sampled = json(&output);
+    assert_eq!(sampled["sampled"]["tables"], 2, "{:#}", sampled["sampled"]);
+    let rows = sampled["sampled"]["rows"].as_u64().unwrap();
+    assert!((600..=1000).contains(&rows), "about 500 rows of each table: {rows}");
+    let failure = sampled["migrations"][0]["failure"].as_str().unwrap_or_default();
+    assert!(failure.contains("is violated by some row"), "{failure}");
+    // Nothing was written to the database itself.
+    assert_eq!(db.query("SELECT count(*) FROM pg_constraint WHERE conname = 'small_ids'"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM orders"), "20000");
+
+    let human = project.cutover(&db.url).args(["rehearse", "--sample-rows", "100"]).output().unwrap();
+    let (stdout, _) = output_text(&human);
+    assert!(stdout.contains("replayed and a sample of") && stdout.contains("rows in 2 tables"), "{stdout}");
+}
