@@ -124,7 +124,13 @@ fn options(url: &DatabaseUrl) -> Result<(Opts, bool), DbError> {
         }
     };
     let preferred = matches!(mode.as_str(), "PREFERRED" | "PREFER");
-    let opts = OptsBuilder::from_opts(opts).ssl_opts(tls).tcp_connect_timeout(Some(Duration::from_secs(10)));
+    // The driver moves a connection to a loopback address over to the server's Unix socket,
+    // without TLS: not what a URL that asks for TLS means.
+    let asked_for_tls = tls.is_some() && !preferred;
+    let opts = OptsBuilder::from_opts(opts)
+        .ssl_opts(tls)
+        .prefer_socket(!asked_for_tls)
+        .tcp_connect_timeout(Some(Duration::from_secs(10)));
     Ok((opts.into(), preferred))
 }
 

@@ -245,3 +245,54 @@ fn mariadb_crash_mid_migration_and_mid_backfill() {
     assert!(output.status.success(), "{:?}", output_text(&output));
     assert_eq!(mysql_count(&url, "SELECT COUNT(*) FROM a WHERE touched <> 1"), 0, "every row exactly once");
 }
+
+/// MariaDB with TLS and a certificate authority the test makes, the user it connects as
+/// refused without TLS (`REQUIRE SSL`): `ssl-mode` works as the MySQL client's, and a
+/// certificate for another host name is refused.
+#[test]
+fn mariadb_tls_with_a_certificate_authority_of_our_own() {
+    let certs = tempfile::tempdir().unwrap();
+    shell_in(
+        certs.path(),
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=cutover test CA' 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null \
+         && printf 'subjectAltName=DNS:localhost\\n' > san.ext \
+         && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null",
+    );
+    let read = |name: &str| std::fs::read(certs.path().join(name)).unwrap();
+    let server = PrivateMariadb::start_with(
+        1,
+        false,
+        &[("ca.crt", read("ca.crt")), ("server.crt", read("server.crt")), ("server.key", read("server.key"))],
+        &["--ssl-ca={dir}/ca.crt", "--ssl-cert={dir}/server.crt", "--ssl-key={dir}/server.key"],
+    );
+    server.root_sql(
+        "CREATE DATABASE app; CREATE USER 'secure'@'%' IDENTIFIED BY 'secure-pw' REQUIRE SSL; GRANT ALL ON app.* TO 'secure'@'%';",
+    );
+    let ca = certs.path().join("ca.crt");
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    let url = |host: &str, mode: &str, ca: Option<&std::path::Path>| {
+        let ca = ca.map(|ca| format!("&ssl-ca={}", ca.display())).unwrap_or_default();
+        format!("mysql://secure:secure-pw@{host}:{}/app?ssl-mode={mode}{ca}", server.port)
+    };
+    let refused = |url: &str| {
+        let output = project.cutover(url).arg("status").output().unwrap();
+        let stderr = output_text(&output).1;
+        assert_eq!(output.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains("cannot connect") && !stderr.contains("secure-pw"), "{stderr}");
+    };
+
+    // The right host name, signed by the trusted authority: connected, verified, encrypted
+    // (the user cannot connect otherwise).
+    let output = project.cutover(&url("localhost", "VERIFY_IDENTITY", Some(&ca))).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    // The certificate names localhost, not 127.0.0.1: VERIFY_IDENTITY refuses, VERIFY_CA accepts.
+    refused(&url("127.0.0.1", "VERIFY_IDENTITY", Some(&ca)));
+    project.cutover(&url("127.0.0.1", "VERIFY_CA", Some(&ca))).arg("status").assert().success();
+    // Without the authority, nothing is trusted; REQUIRED encrypts without verifying.
+    refused(&url("localhost", "VERIFY_IDENTITY", None));
+    project.cutover(&url("127.0.0.1", "REQUIRED", None)).arg("status").assert().success();
+    // Without TLS the server refuses this user: the successes above were encrypted.
+    refused(&url("127.0.0.1", "DISABLED", None));
+}

@@ -433,11 +433,20 @@ pub struct PrivateMariadb {
 impl PrivateMariadb {
     /// Starts a fresh server with `server_id`; `primary` adds a row-based binary log.
     pub fn start(server_id: u32, primary: bool) -> PrivateMariadb {
+        Self::start_with(server_id, primary, &[], &[])
+    }
+
+    /// `start`, with `files` written into the server's folder first (readable by it) and
+    /// `extra` arguments, in which `{dir}` is that folder.
+    pub fn start_with(server_id: u32, primary: bool, files: &[(&str, Vec<u8>)], extra: &[&str]) -> PrivateMariadb {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("cutover-mariadb-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let data = dir.join("data");
+        for (name, contents) in files {
+            std::fs::write(dir.join(name), contents).unwrap();
+        }
         shell(
             &format!(
                 "mariadb-install-db --user=mysql --datadir={} --auth-root-authentication-method=normal --skip-test-db >/dev/null && chown -R mysql {}",
@@ -464,6 +473,7 @@ impl PrivateMariadb {
             args.push(format!("--log-bin={}", dir.join("binlog").display()));
             args.push("--binlog-format=ROW".to_string());
         }
+        args.extend(extra.iter().map(|arg| arg.replace("{dir}", &dir.display().to_string())));
         let child = Self::spawn(&dir, &args);
         let server =
             PrivateMariadb { dir, child, args, port, base_url: format!("mysql://cutover:cutover@127.0.0.1:{port}") };
