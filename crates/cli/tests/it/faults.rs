@@ -83,27 +83,39 @@ fn server_restart_mid_migration_and_mid_backfill() {
     assert_eq!(count(&url, "SELECT count(*) FROM cutover_history WHERE version = '3' AND state = 'applied'"), 1);
 
     // A backfill: the restart fails a batch; the rerun resumes and touches every row once.
+    backfill_survives_a_server_fault(&project, &url, &|sql| count(&url, sql), &mut || server.restart_fast());
+}
+
+/// Backfills `a.touched` (50,000 rows), brings `fault` on the server a few thousand rows in,
+/// and checks that the run ends in a clear error and the rerun touches every row exactly once.
+/// `count` runs a `SELECT count(*)` on the database.
+fn backfill_survives_a_server_fault(
+    project: &Project,
+    url: &str,
+    count: &dyn Fn(&str) -> i64,
+    fault: &mut dyn FnMut(),
+) {
     let child = project
-        .cutover_std(&url)
+        .cutover_std(url)
         .args(["backfill", "--table", "a", "--set", "touched = touched + 1", "--max-rows-per-second", "20000"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while count(&url, "SELECT count(*) FROM a WHERE touched > 0") < 5000 {
+    while count("SELECT count(*) FROM a WHERE touched > 0") < 5000 {
         assert!(Instant::now() < deadline, "the backfill never got going");
         thread::sleep(Duration::from_millis(20));
     }
-    server.restart_fast();
+    fault();
     let output = child.wait_with_output().unwrap();
     let stderr = output_text(&output).1;
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("progress is saved") || stderr.contains("connection"), "{stderr}");
     let output =
-        project.cutover(&url).args(["backfill", "--table", "a", "--set", "touched = touched + 1"]).output().unwrap();
+        project.cutover(url).args(["backfill", "--table", "a", "--set", "touched = touched + 1"]).output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
-    assert_eq!(count(&url, "SELECT count(*) FROM a WHERE touched <> 1"), 0, "every row exactly once");
+    assert_eq!(count("SELECT count(*) FROM a WHERE touched <> 1"), 0, "every row exactly once");
 }
 
 #[test]
@@ -127,14 +139,7 @@ fn a_terminated_session_is_a_clear_error_and_the_rerun_applies_once() {
 
 #[test]
 fn tls_with_a_certificate_authority_of_our_own() {
-    let certs = tempfile::tempdir().unwrap();
-    shell_in(
-        certs.path(),
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=cutover test CA' 2>/dev/null \
-         && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null \
-         && printf 'subjectAltName=DNS:localhost\\n' > san.ext \
-         && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null",
-    );
+    let certs = test_certificates();
     let read = |name: &str| std::fs::read(certs.path().join(name)).unwrap();
     let server = PrivateServer::start(
         "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
@@ -223,27 +228,7 @@ fn mariadb_crash_mid_migration_and_mid_backfill() {
     assert_eq!(mysql_count(&url, tables), 2);
     assert_eq!(mysql_count(&url, "SELECT COUNT(*) FROM cutover_history WHERE version = '2' AND state = 'applied'"), 1);
 
-    let child = project
-        .cutover_std(&url)
-        .args(["backfill", "--table", "a", "--set", "touched = touched + 1", "--max-rows-per-second", "20000"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while mysql_count(&url, "SELECT COUNT(*) FROM a WHERE touched > 0") < 5000 {
-        assert!(Instant::now() < deadline, "the backfill never got going");
-        thread::sleep(Duration::from_millis(20));
-    }
-    server.crash_and_restart();
-    let output = child.wait_with_output().unwrap();
-    let stderr = output_text(&output).1;
-    assert_ne!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("progress is saved") || stderr.contains("connection"), "{stderr}");
-    let output =
-        project.cutover(&url).args(["backfill", "--table", "a", "--set", "touched = touched + 1"]).output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
-    assert_eq!(mysql_count(&url, "SELECT COUNT(*) FROM a WHERE touched <> 1"), 0, "every row exactly once");
+    backfill_survives_a_server_fault(&project, &url, &|sql| mysql_count(&url, sql), &mut || server.crash_and_restart());
 }
 
 /// MariaDB with TLS and a certificate authority the test makes, the user it connects as
@@ -251,14 +236,7 @@ fn mariadb_crash_mid_migration_and_mid_backfill() {
 /// certificate for another host name is refused.
 #[test]
 fn mariadb_tls_with_a_certificate_authority_of_our_own() {
-    let certs = tempfile::tempdir().unwrap();
-    shell_in(
-        certs.path(),
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=cutover test CA' 2>/dev/null \
-         && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null \
-         && printf 'subjectAltName=DNS:localhost\\n' > san.ext \
-         && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null",
-    );
+    let certs = test_certificates();
     let read = |name: &str| std::fs::read(certs.path().join(name)).unwrap();
     let server = PrivateMariadb::start_with(
         1,
@@ -295,4 +273,18 @@ fn mariadb_tls_with_a_certificate_authority_of_our_own() {
     project.cutover(&url("127.0.0.1", "REQUIRED", None)).arg("status").assert().success();
     // Without TLS the server refuses this user: the successes above were encrypted.
     refused(&url("127.0.0.1", "DISABLED", None));
+}
+
+/// A certificate authority of the test's own (`ca.crt`) and a server certificate it signed for
+/// `localhost` only (`server.crt`, `server.key`).
+fn test_certificates() -> tempfile::TempDir {
+    let certs = tempfile::tempdir().unwrap();
+    shell_in(
+        certs.path(),
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj '/CN=cutover test CA' 2>/dev/null \
+         && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=localhost' 2>/dev/null \
+         && printf 'subjectAltName=DNS:localhost\\n' > san.ext \
+         && openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile san.ext 2>/dev/null",
+    );
+    certs
 }
