@@ -16,16 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+mod common;
+
 fn main() {
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("backfill benchmark: run with `cargo bench -p cutover --bench backfill`");
+    if !common::wants_to_run("backfill") {
         return;
     }
-    let admin = std::env::var("CUTOVER_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let n_rows: u64 = std::env::var("CUTOVER_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000_000);
-    let phase_seconds: u64 =
-        std::env::var("CUTOVER_BENCH_PHASE_SECONDS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    let admin = common::admin_url();
+    let n_rows: u64 = common::env_or("CUTOVER_BENCH_ROWS", 5_000_000);
+    let phase_seconds: u64 = common::env_or("CUTOVER_BENCH_PHASE_SECONDS", 150);
     let clients = 4;
     // Extra `cutover backfill` flags, to compare settings.
     let extra_args = std::env::var("CUTOVER_BENCH_BACKFILL_ARGS").unwrap_or_default();
@@ -34,12 +33,7 @@ fn main() {
     let work = tempfile::tempdir().unwrap();
 
     let name = "cutover_bench_backfill";
-    let (prefix, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
-    let url = format!("{prefix}/{name}");
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .expect("the benchmark needs PostgreSQL: bash scripts/services.sh");
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let url = common::fresh_database(&admin, name);
     let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     let setup_started = Instant::now();
     db.batch_execute(&format!(
@@ -96,7 +90,7 @@ fn main() {
         (n_rows as f64 / took.as_secs_f64(), load.finish((started, ended)))
     };
     drop(db);
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    common::drop_database(&admin, name);
 
     println!(
         "\nbackfill benchmark: {n_rows} rows, pgbench load with {clients} clients (read one row, update another column of it); backfill flags: `{extra_args}`"

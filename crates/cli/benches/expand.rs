@@ -14,40 +14,22 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const MIGRATION: &str = r#"
-[[operations]]
-op = "rename_column"
-table = "users"
-from = "name"
-to = "full_name"
+mod common;
 
-[[operations]]
-op = "change_type"
-table = "users"
-column = "amount"
-type = "numeric(12,2)"
-up = "amount::numeric(12,2)"
-down = "amount::text"
-"#;
+/// The declarative migration the expand/contract tests use too.
+const MIGRATION: &str = include_str!("../tests/fixtures/rename_and_retype.toml");
 
 fn main() {
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("expand benchmark: run with `cargo bench -p cutover --bench expand`");
+    if !common::wants_to_run("expand") {
         return;
     }
-    let admin = std::env::var("CUTOVER_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-    let rows: i64 = std::env::var("CUTOVER_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let rounds: usize = std::env::var("CUTOVER_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let admin = common::admin_url();
+    let rows: i64 = common::env_or("CUTOVER_BENCH_ROWS", 200_000);
+    let rounds: usize = common::env_or("CUTOVER_BENCH_ROUNDS", 3);
     let single_ops = 20_000;
     let bulk_rows = 100_000;
     let name = "cutover_bench_expand";
-    let (prefix, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
-    let url = format!("{prefix}/{name}");
-    let mut client = postgres::Client::connect(&admin, postgres::NoTls)
-        .expect("the benchmark needs PostgreSQL: bash scripts/services.sh");
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let url = common::fresh_database(&admin, name);
 
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("migrations");
@@ -91,7 +73,7 @@ fn main() {
         bulk / bulk_both,
         bulk_both / bulk_with
     );
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+    common::drop_database(&admin, name);
 }
 
 fn cutover(dir: &Path, url: &str, command: &str) {

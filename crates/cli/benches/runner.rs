@@ -12,14 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn main() {
-    // `cargo test --benches` runs benchmarks once as tests; only `cargo bench` measures.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("runner benchmark: run with `cargo bench -p cutover --bench runner`");
+    if !common::wants_to_run("runner") {
         return;
     }
-    let admin = std::env::var("CUTOVER_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
+    let admin = common::admin_url();
     let cutover = PathBuf::from(env!("CARGO_BIN_EXE_cutover"));
     let sqlx = find_sqlx();
     let runs = 7;
@@ -130,12 +129,8 @@ struct Database {
 
 impl Database {
     fn create(admin: &str, name: &str) -> Database {
-        let mut client = postgres::Client::connect(admin, postgres::NoTls)
-            .expect("the benchmark needs PostgreSQL: bash scripts/services.sh");
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-        client.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let (prefix, _) = admin.split('?').next().unwrap().rsplit_once('/').unwrap();
-        Database { admin: admin.to_string(), name: name.to_string(), url: format!("{prefix}/{name}") }
+        let url = common::fresh_database(admin, name);
+        Database { admin: admin.to_string(), name: name.to_string(), url }
     }
 
     fn count_applied(&self, table: &str, condition: &str) -> i64 {

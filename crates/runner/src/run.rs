@@ -194,8 +194,9 @@ fn approval_gate(
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
     let mut review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
     if !gated {
+        // Findings neither refuse nor need approving here; windows (below) still hold.
         review.unsafe_findings.clear();
-        review.approvals.retain(|a| a.how == "outside-window");
+        review.approvals.clear();
     }
     if !ctx.settings.windows.is_empty() && !review.need_window.is_empty() {
         let now = ctx.settings.now.unwrap_or_else(SystemTime::now);

@@ -10,21 +10,8 @@ use std::time::{Duration, Instant};
 use crate::backfill::shared;
 use crate::util::{output_text, PgDb, Project};
 
-const RENAME_AND_RETYPE: &str = r#"
-[[operations]]
-op = "rename_column"
-table = "users"
-from = "name"
-to = "full_name"
-
-[[operations]]
-op = "change_type"
-table = "users"
-column = "amount"
-type = "numeric(12,2)"
-up = "amount::numeric(12,2)"
-down = "amount::text"
-"#;
+/// The declarative migration the trigger benchmark uses too.
+const RENAME_AND_RETYPE: &str = include_str!("../fixtures/rename_and_retype.toml");
 
 fn project_with(rows: u64) -> Project {
     let project = Project::new();
@@ -298,6 +285,7 @@ fn sql_migrations_after_complete_keep_the_new_version_in_step() {
     let (stdout, stderr) = output_text(&output);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|_| panic!("{stdout}{stderr}"));
     assert!(report["migrations"][0]["failure"].is_null(), "{report:#}");
+    assert_eq!(report["scratch"], "copy", "rehearsed on a copy, where the version's views are: {stdout}");
     assert!(stdout.contains("cutover_rehearsal_"), "rehearsed on a copy: {stdout}");
     project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
     assert_eq!(view_columns(), "id bigint, full_name character varying(300)");

@@ -429,33 +429,37 @@ fn replicated_ledger(delay: u32) -> (crate::util::PrivateMariadb, crate::util::P
     (primary, replica, primary_url, replica_url)
 }
 
+/// `cutover backfill` of `ledger.n` on the primary, reading the lag on the replica, with
+/// `extra` flags, its output captured.
+fn ledger_backfill(project: &Project, primary_url: &str, replica_url: &str, extra: &[&str]) -> std::process::Command {
+    let mut command = project.cutover_std(primary_url);
+    command
+        .args(["backfill", "--table", "ledger", "--set", "n = n + 1", "--replica-url", replica_url])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
+/// Waits until the replica has replayed the whole backfill.
+fn wait_for_the_backfill_on(replica_url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while first_value(replica_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger") != "20000" {
+        assert!(Instant::now() < deadline, "the replica never replayed the backfill");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn backfill_pauses_while_a_real_replica_stops_replaying() {
     let (_primary, replica, primary_url, replica_url) = replicated_ledger(0);
-    let rows_on = first_value;
     // Replay stopped: the replica falls behind without bound, so the backfill must wait.
     replica.root_sql("STOP SLAVE SQL_THREAD;");
     let project = Project::new();
-    let child = project
-        .cutover_std(&primary_url)
-        .args([
-            "backfill",
-            "--table",
-            "ledger",
-            "--set",
-            "n = n + 1",
-            "--max-batch",
-            "500",
-            "--replica-url",
-            &replica_url,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = ledger_backfill(&project, &primary_url, &replica_url, &["--max-batch", "500"]).spawn().unwrap();
     thread::sleep(Duration::from_secs(3));
     assert_eq!(
-        rows_on(&primary_url, "SELECT CAST(COUNT(*) AS CHAR) FROM ledger WHERE n > 0"),
+        first_value(&primary_url, "SELECT CAST(COUNT(*) AS CHAR) FROM ledger WHERE n > 0"),
         "0",
         "no batch while replay is stopped"
     );
@@ -465,42 +469,20 @@ fn backfill_pauses_while_a_real_replica_stops_replaying() {
     assert!(output.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("stopped") || stderr.contains("paused"), "the pause was reported: {stderr}");
     assert!(!stderr.contains(":cutover@"), "the replica's password is not shown: {stderr}");
-    assert_eq!(rows_on(&primary_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger"), "20000");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while rows_on(&replica_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger") != "20000" {
-        assert!(Instant::now() < deadline, "the replica never replayed the backfill");
-        thread::sleep(Duration::from_millis(100));
-    }
+    assert_eq!(first_value(&primary_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger"), "20000");
+    wait_for_the_backfill_on(&replica_url);
 }
 
-/// A replica that replays, but late (MASTER_DELAY): `Seconds_Behind_Master` is only updated
-/// while it executes an event, so it says little while the replica waits; the GTIDs it has
-/// applied against those the primary wrote over time say how far behind it is, and the
-/// backfill waits for it to come back under the limit, again and again.
+/// A replica that replays, but late (MASTER_DELAY): the backfill waits for it to come back
+/// under the limit, again and again. (Here `Seconds_Behind_Master` sees the lag as well as
+/// the sampled GTIDs do; their arithmetic has unit tests in `crates/mysql`.)
 #[test]
 fn backfill_keeps_a_delayed_replica_within_the_lag_limit() {
     let (_primary, _replica, primary_url, replica_url) = replicated_ledger(2);
     let project = Project::new();
     let started = Instant::now();
-    let output = project
-        .cutover_std(&primary_url)
-        .args([
-            "backfill",
-            "--table",
-            "ledger",
-            "--set",
-            "n = n + 1",
-            "--max-batch",
-            "250",
-            "--max-rows-per-second",
-            "4000",
-            "--max-replica-lag",
-            "1s",
-            "--replica-url",
-            &replica_url,
-        ])
-        .output()
-        .unwrap();
+    let limits = ["--max-batch", "250", "--max-rows-per-second", "4000", "--max-replica-lag", "1s"];
+    let output = ledger_backfill(&project, &primary_url, &replica_url, &limits).output().unwrap();
     let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{stdout}{stderr}");
     let pauses = stderr.matches("behind (limit 1.0s)").count();
@@ -511,9 +493,5 @@ fn backfill_keeps_a_delayed_replica_within_the_lag_limit() {
         "backfill of 20,000 rows behind a replica 2 s late: {:.1} s, {pauses} pauses",
         started.elapsed().as_secs_f64()
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while first_value(&replica_url, "SELECT CAST(SUM(n = 1) AS CHAR) FROM ledger") != "20000" {
-        assert!(Instant::now() < deadline, "the replica never replayed the backfill");
-        thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_the_backfill_on(&replica_url);
 }
