@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
-use cutover_migration::{parse_duration, Layout, Version};
+use cutover_migration::{parse_duration, parse_lock_timeout, Layout, Version};
 
 /// Zero-downtime schema migrations for PostgreSQL, MySQL/MariaDB and SQLite.
 #[derive(Debug, Parser)]
@@ -33,7 +33,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = parse_layout)]
     pub layout: Option<Layout>,
     /// How long a statement may wait for a lock before the try is rolled back [default: 2s].
-    #[arg(long, global = true, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = parse_lock_timeout, value_name = "DURATION")]
     pub lock_timeout: Option<Duration>,
 }
 
@@ -69,12 +69,15 @@ pub enum Command {
     },
     /// Revert applied migrations with their down scripts, newest first.
     Down {
-        /// How many migrations to revert [default: 1].
-        #[arg(long, conflicts_with = "to")]
+        /// How many migrations to revert [default: 1]; refused when fewer are applied.
+        #[arg(long, conflicts_with_all = ["to", "all"])]
         steps: Option<usize>,
-        /// Revert every migration newer than this version.
-        #[arg(long, value_parser = parse_version, value_name = "VERSION")]
+        /// Revert every migration newer than this version, which must be applied.
+        #[arg(long, value_parser = parse_version, value_name = "VERSION", conflicts_with = "all")]
         to: Option<Version>,
+        /// Revert every applied migration.
+        #[arg(long)]
+        all: bool,
         /// Print what would run; change nothing.
         #[arg(long)]
         dry_run: bool,

@@ -41,7 +41,7 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
         } else {
             settings.statement_timeout
         },
-        lock_retries: settings.lock_retries,
+        lock_retries: settings.lock_retries.get(),
         retry_backoff: settings.retry_backoff,
         lock_wait: settings.runner_lock_wait,
         max_passes: 3,

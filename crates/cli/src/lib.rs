@@ -215,12 +215,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             }
             Ok(ExitStatus::Success)
         }
-        Command::Down { steps, to, dry_run } => {
+        Command::Down { steps, to, all, dry_run } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
-            let down_target = match to {
-                Some(version) => DownTarget::To(version),
-                None => DownTarget::Steps(steps.unwrap_or(1)),
+            let down_target = match (to, all) {
+                (_, true) => DownTarget::All,
+                (Some(version), false) => DownTarget::To(version),
+                (None, false) => DownTarget::Steps(steps.unwrap_or(1)),
             };
             let mut reporter = TerminalReporter::new(&url);
             let summary = with_url(

@@ -27,6 +27,6 @@ pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
 pub use live::{
     Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
-pub use retry::{backoff, jitter};
+pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
 pub use target::{AdoptTarget, Inspect, LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

@@ -1,7 +1,55 @@
 //! Pauses between tries, shared by everything that retries against a database (the runner, the
 //! backfill, the lock pollers), so that all of them spread out the same way.
 
+use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
+
+use crate::DbError;
+
+/// How many times something is tried, and the first pause between tries (it doubles, with
+/// jitter). `tries` is never zero: there is always a first try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub tries: NonZeroU32,
+    /// The first pause between tries.
+    pub backoff: Duration,
+}
+
+/// An operation that failed on its last try.
+#[derive(Debug)]
+pub struct Exhausted {
+    /// The last try's error.
+    pub error: DbError,
+    /// How many tries were made.
+    pub tries: u32,
+}
+
+/// Runs `operation` (given the 1-based try number) until it succeeds, fails with an error
+/// `retryable` rejects, or has been tried `policy.tries` times. Before each pause,
+/// `on_retry(try, pause, error)` is told. The one retry loop of cutover: the runner, the
+/// expand/contract phases and the backfill all retry through it, with their own predicate.
+pub fn retry<T>(
+    policy: RetryPolicy,
+    retryable: impl Fn(&DbError) -> bool,
+    mut on_retry: impl FnMut(u32, Duration, &DbError),
+    mut operation: impl FnMut(u32) -> Result<T, DbError>,
+) -> Result<T, Exhausted> {
+    let tries = policy.tries.get();
+    let mut attempt = 1;
+    loop {
+        match operation(attempt) {
+            Ok(value) => return Ok(value),
+            Err(error) if attempt < tries && retryable(&error) => {
+                let pause = backoff(policy.backoff, attempt);
+                on_retry(attempt, pause, &error);
+                std::thread::sleep(pause);
+                attempt += 1;
+            }
+            Err(error) => return Err(Exhausted { error, tries: attempt }),
+        }
+    }
+}
 
 /// Exponential backoff from `base` for the `attempt`-th failed try (1-based), capped at 30 s,
 /// with ±50% jitter so that retrying processes, and the traffic they wait for, do not fall into
@@ -30,6 +78,55 @@ fn random_fraction(salt: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DbErrorKind;
+
+    fn lock_timeout() -> DbError {
+        DbError::new(DbErrorKind::LockTimeout, "lock timeout")
+    }
+
+    #[test]
+    fn retries_only_what_the_predicate_accepts_and_counts_tries() {
+        let policy = RetryPolicy { tries: NonZeroU32::new(3).unwrap(), backoff: Duration::from_millis(1) };
+        let mut told = Vec::new();
+        let res: Result<(), _> =
+            retry(policy, DbError::is_lock_contention, |n, _, _| told.push(n), |_| Err(lock_timeout()));
+        assert_eq!(res.unwrap_err().tries, 3);
+        assert_eq!(told, [1, 2]);
+
+        let mut calls = 0;
+        let res: Result<(), _> = retry(
+            policy,
+            DbError::is_lock_contention,
+            |_, _, _| {},
+            |_| {
+                calls += 1;
+                Err(DbError::new(DbErrorKind::Other, "syntax"))
+            },
+        );
+        assert_eq!((res.unwrap_err().tries, calls), (1, 1));
+
+        let res = retry(
+            policy,
+            DbError::is_lock_contention,
+            |_, _, _| {},
+            |n| if n < 2 { Err(lock_timeout()) } else { Ok(n) },
+        );
+        assert_eq!(res.unwrap(), 2);
+
+        // One try: the operation runs once, whatever it returns.
+        let once = RetryPolicy { tries: NonZeroU32::MIN, ..policy };
+        let mut calls = 0;
+        let _ = retry(
+            once,
+            |_| true,
+            |_, _, _| {},
+            |_| -> Result<(), DbError> {
+                calls += 1;
+                Err(lock_timeout())
+            },
+        );
+        assert_eq!(calls, 1);
+    }
 
     #[test]
     fn backoff_grows_with_jitter_and_a_cap() {

@@ -35,6 +35,15 @@ pub trait Session {
     fn execute(&mut self, sql: &str) -> Result<(), DbError>;
     /// Appends a row to the history table.
     fn append_history(&mut self, record: &HistoryRecord) -> Result<(), DbError>;
+    /// Takes, in the order given, each `(relation, lock mode)` that the transaction's
+    /// statements will take, waiting at most `within` for all of them together; relations that
+    /// do not exist (yet) or cannot be locked as tables are passed over. Afterwards each
+    /// statement's own lock timeout is `within` again. Engines whose statements hold no lock
+    /// beyond themselves have nothing to do.
+    fn lock_up_front(&mut self, locks: &[(String, &'static str)], within: std::time::Duration) -> Result<(), DbError> {
+        let _ = (locks, within);
+        Ok(())
+    }
 }
 
 /// Reading another tool's tables, as text: what `cutover adopt` needs to take over a history.

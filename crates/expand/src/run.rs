@@ -13,9 +13,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use cutover_engine::{
-    DbError, DbErrorKind, Direction, ExpandState, ExpandTarget, HistoryRecord, RecordKind, State, Timeouts,
-};
+use cutover_engine::{DbError, Direction, ExpandState, ExpandTarget, HistoryRecord, RecordKind, State, Timeouts};
 use cutover_migration::{Migration, MigrationKind, MigrationSet};
 use cutover_runner::{compute_status, MigrationState};
 
@@ -27,8 +25,8 @@ use crate::plan::{plan, Plan, PlanInput};
 pub struct Options {
     /// Lock and statement timeouts for every step.
     pub timeouts: Timeouts,
-    /// Tries per step when its locks are not granted.
-    pub lock_retries: u32,
+    /// Tries per step when its locks are not granted (or it is chosen as a deadlock victim).
+    pub lock_retries: std::num::NonZeroU32,
     /// First pause between tries.
     pub retry_backoff: Duration,
     /// How long to wait for another runner.
@@ -625,17 +623,14 @@ fn with_retries(
     reporter: &mut dyn Reporter,
     mut attempt: impl FnMut() -> Result<(), DbError>,
 ) -> Result<(), DbError> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt() {
-            Err(error) if error.kind == DbErrorKind::LockTimeout && tries < options.lock_retries.max(1) => {
-                reporter.report(Event::Retrying { attempt: tries, error: &error });
-                std::thread::sleep(cutover_engine::backoff(options.retry_backoff, tries));
-            }
-            other => return other,
-        }
-    }
+    let policy = cutover_engine::RetryPolicy { tries: options.lock_retries, backoff: options.retry_backoff };
+    cutover_engine::retry(
+        policy,
+        DbError::is_lock_contention,
+        |tries, _, error| reporter.report(Event::Retrying { attempt: tries, error }),
+        |_| attempt(),
+    )
+    .map_err(|exhausted| exhausted.error)
 }
 
 fn run_in_transaction(

@@ -78,16 +78,17 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
         match (key, value) {
             ("no-transaction", None) => settings.transaction = false,
             ("lock-timeout", Some(value)) => {
-                settings.lock_timeout = Some(parse_duration(value).map_err(|message| DirectiveError {
+                settings.lock_timeout = Some(parse_lock_timeout(value).map_err(|message| DirectiveError {
                     line: line_no,
                     message: format!("bad value in `cutover:lock-timeout={value}`: {message}"),
                 })?);
             }
             ("statement-timeout", Some(value)) => {
-                settings.statement_timeout = Some(parse_duration(value).map_err(|message| DirectiveError {
-                    line: line_no,
-                    message: format!("bad value in `cutover:statement-timeout={value}`: {message}"),
-                })?);
+                settings.statement_timeout =
+                    Some(parse_statement_timeout(value).map_err(|message| DirectiveError {
+                        line: line_no,
+                        message: format!("bad value in `cutover:statement-timeout={value}`: {message}"),
+                    })?);
             }
             ("no-transaction", Some(_)) => {
                 return Err(DirectiveError {
@@ -110,6 +111,62 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// The longest timeout the servers take: PostgreSQL's `lock_timeout` and `statement_timeout`
+/// are `int` milliseconds (about 24.8 days), and SQLite's busy timeout the same.
+pub const MAX_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// Parses a lock timeout: at least 1ms, in whole milliseconds, at most [`MAX_TIMEOUT`]. Zero
+/// is refused: to the servers it means "wait forever", the outage a lock timeout prevents.
+pub fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    check_lock_timeout(parse_duration(text)?)
+}
+
+/// Parses a statement timeout: `0` for none, else as a lock timeout.
+pub fn parse_statement_timeout(text: &str) -> Result<Duration, String> {
+    check_statement_timeout(parse_duration(text)?)
+}
+
+/// See [`parse_lock_timeout`].
+pub fn check_lock_timeout(timeout: Duration) -> Result<Duration, String> {
+    if timeout.is_zero() {
+        return Err("a lock timeout of 0 means no limit to the servers: a migration would queue behind a long transaction and stall every query behind it; give a duration such as 2s".to_string());
+    }
+    check_timeout_range(timeout)
+}
+
+/// See [`parse_statement_timeout`].
+pub fn check_statement_timeout(timeout: Duration) -> Result<Duration, String> {
+    if timeout.is_zero() {
+        return Ok(timeout);
+    }
+    check_timeout_range(timeout)
+}
+
+fn check_timeout_range(timeout: Duration) -> Result<Duration, String> {
+    if timeout < Duration::from_millis(1) {
+        // The servers count in milliseconds: less would be rounded to 0, which means no limit.
+        return Err(format!(
+            "{} is less than the 1ms the servers count in (it would become 0, no limit); give at least 1ms",
+            humantime::format_duration(timeout)
+        ));
+    }
+    if !timeout.subsec_nanos().is_multiple_of(1_000_000) {
+        return Err(format!(
+            "{} is not a whole number of milliseconds, the unit the servers count in; round it (e.g. {}ms)",
+            humantime::format_duration(timeout),
+            timeout.as_millis()
+        ));
+    }
+    if timeout > MAX_TIMEOUT {
+        return Err(format!(
+            "{} is more than the servers accept ({}, about 24 days); give a shorter duration",
+            humantime::format_duration(timeout),
+            humantime::format_duration(MAX_TIMEOUT)
+        ));
+    }
+    Ok(timeout)
 }
 
 /// Parses a duration such as `500ms`, `5s`, `10m` or `1h 30m`; `0` means none.
@@ -138,6 +195,23 @@ mod tests {
         assert!(!settings.transaction);
         assert_eq!(settings.lock_timeout, Some(Duration::from_secs(5)));
         assert_eq!(settings.statement_timeout, Some(Duration::from_secs(600)));
+    }
+
+    #[test]
+    fn timeouts_the_servers_would_read_as_no_limit_or_refuse_are_errors() {
+        for bad in ["0", "500us", "1ns", "1500us", "30d", "25days"] {
+            let err = read(&format!("-- cutover:lock-timeout={bad}\nSELECT 1;")).unwrap_err();
+            assert_eq!(err.line, 1, "{bad}");
+            assert!(err.message.contains("lock-timeout"), "{bad}: {}", err.message);
+        }
+        for bad in ["500us", "30d"] {
+            assert!(read(&format!("-- cutover:statement-timeout={bad}\nSELECT 1;")).is_err(), "{bad}");
+        }
+        assert_eq!(read("-- cutover:statement-timeout=0\nSELECT 1;").unwrap().statement_timeout, Some(Duration::ZERO));
+        assert_eq!(parse_lock_timeout("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_lock_timeout("24days"), Ok(Duration::from_secs(24 * 86_400)));
+        assert!(parse_lock_timeout("0").unwrap_err().contains("no limit"));
+        assert!(parse_lock_timeout("30d").unwrap_err().contains("more than the servers accept"));
     }
 
     #[test]

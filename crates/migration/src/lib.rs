@@ -18,7 +18,10 @@ mod split;
 mod version;
 
 pub use checksum::{normalize, Checksum};
-pub use directive::{parse_duration, read_directives, DirectiveError, ScriptSettings};
+pub use directive::{
+    check_lock_timeout, check_statement_timeout, parse_duration, parse_lock_timeout, parse_statement_timeout,
+    read_directives, DirectiveError, ScriptSettings, MAX_TIMEOUT,
+};
 pub use discover::discover;
 pub use error::Error;
 pub use model::{Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};

@@ -119,6 +119,7 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         completed_versions: None,
         sample_source: None,
     };
+    target.history_table = resolve_history_table(&mut target.client, &target.history_table)?;
     let row = target
         .client
         .query_one("SELECT current_setting('server_version'), current_setting('server_version_num')::int", &[])
@@ -131,6 +132,35 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         target.client.batch_execute("SET client_connection_check_interval = '1s'").map_err(db_error)?;
     }
     Ok(target)
+}
+
+/// The history table as the server names it: an unqualified name gets the schema where the
+/// table is (found through `search_path`), or, before it exists, the schema it would be created
+/// in. Everything keyed by the table (the runner lock above all) then uses one identity,
+/// however it was spelled: `cutover_history` and `public.cutover_history` are one table and
+/// take one lock.
+fn resolve_history_table(client: &mut Client, table: &QualifiedName) -> Result<QualifiedName, DbError> {
+    if table.schema.is_some() {
+        return Ok(table.clone());
+    }
+    let row = client
+        .query_one(
+            "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                               WHERE c.oid = to_regclass(quote_ident($1))), current_schema())",
+            &[&table.name],
+        )
+        .map_err(db_error)?;
+    let schema: Option<String> = row.get(0);
+    match schema {
+        Some(schema) => Ok(QualifiedName { schema: Some(schema), name: table.name.clone() }),
+        None => Err(DbError::new(
+            DbErrorKind::Other,
+            format!(
+                "the history table `{}` has no schema: the search_path names no schema that exists; qualify it (`history_table = \"public.{}\"`) or fix the search_path",
+                table.name, table.name
+            ),
+        )),
+    }
 }
 
 fn scrubbed(url: &DatabaseUrl, mut err: DbError) -> DbError {

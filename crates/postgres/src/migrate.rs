@@ -106,6 +106,34 @@ impl Session for PgSession<'_> {
         self.client.batch_execute(sql).map_err(db_error)
     }
 
+    fn lock_up_front(&mut self, locks: &[(String, &'static str)], within: Duration) -> Result<(), DbError> {
+        // `lock_timeout` bounds each lock wait on its own; one deadline for all of them bounds
+        // how long the locks already taken are held while the next one is waited for.
+        let deadline = Instant::now() + within;
+        for (relation, mode) in locks {
+            // The analysis names relations as written, unquoted and without `public.`:
+            // quoted part by part for `to_regclass`, which resolves them as the statements will.
+            let quoted = relation.split('.').map(quote_ident).collect::<Vec<_>>().join(".");
+            let row = self
+                .client
+                .query_opt(
+                    "SELECT c.oid::regclass::text FROM pg_class c \
+                     WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+                    &[&quoted],
+                )
+                .map_err(db_error)?;
+            let Some(row) = row else {
+                continue; // created later in the migration, or an index: its table is in the list
+            };
+            let name: String = row.get(0);
+            let remaining = deadline.saturating_duration_since(Instant::now()).as_millis().max(1);
+            self.client
+                .batch_execute(&format!("SET LOCAL lock_timeout = '{remaining}ms'; LOCK TABLE {name} IN {mode} MODE"))
+                .map_err(db_error)?;
+        }
+        self.client.batch_execute(&format!("SET LOCAL lock_timeout = '{}ms'", within.as_millis())).map_err(db_error)
+    }
+
     fn append_history(&mut self, r: &HistoryRecord) -> Result<(), DbError> {
         let insert = match self.insert {
             Some(statement) => statement.clone(),

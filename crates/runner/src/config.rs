@@ -3,12 +3,13 @@
 //! the resolved form everything else reads.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use std::time::SystemTime;
 
 use cutover_analysis::{Dialect, LintConfig, Severity};
-use cutover_migration::{parse_duration, Layout};
+use cutover_migration::{parse_duration, parse_lock_timeout, parse_statement_timeout, Layout};
 
 use crate::policy::Window;
 use serde::Deserialize;
@@ -101,8 +102,8 @@ pub struct Settings {
     pub lock_timeout: Duration,
     /// How long a statement may run; zero for no limit.
     pub statement_timeout: Duration,
-    /// Tries per migration when locks are not granted.
-    pub lock_retries: u32,
+    /// Tries per migration when locks are not granted (at least one, by its type).
+    pub lock_retries: NonZeroU32,
     /// First pause between tries.
     pub retry_backoff: Duration,
     /// How long to wait for another runner.
@@ -125,13 +126,31 @@ impl Default for Settings {
             history_table: "cutover_history".to_string(),
             lock_timeout: Duration::from_secs(2),
             statement_timeout: Duration::ZERO,
-            lock_retries: 5,
+            lock_retries: NonZeroU32::new(5).expect("5 is not zero"),
             retry_backoff: Duration::from_secs(1),
             runner_lock_wait: Duration::from_secs(600),
             lint: LintConfig::default(),
             windows: Vec::new(),
             now: None,
         }
+    }
+}
+
+impl Settings {
+    /// How migrations are retried when their locks are not granted.
+    pub fn retry_policy(&self) -> cutover_engine::RetryPolicy {
+        cutover_engine::RetryPolicy { tries: self.lock_retries, backoff: self.retry_backoff }
+    }
+
+    /// Checks the values a library user may have set directly (the file, the environment and
+    /// flags are checked as they are read): a timeout out of the servers' range would mean
+    /// "no limit" or fail only at run time.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::BadValue { origin: format!("`Settings::{key}`"), message };
+        cutover_migration::check_lock_timeout(self.lock_timeout).map_err(|m| bad("lock_timeout", m))?;
+        cutover_migration::check_statement_timeout(self.statement_timeout).map_err(|m| bad("statement_timeout", m))?;
+        parse_table(&self.history_table, "`Settings::history_table`")?;
+        Ok(())
     }
 }
 
@@ -239,7 +258,13 @@ impl Settings {
             settings.dir = PathBuf::from(dir);
         }
         if let Some(layout) = env("CUTOVER_LAYOUT") {
-            settings.layout = Some(parse_layout(&layout, &env_origin("layout"))?);
+            // Checked even when `--layout` wins: a wrong value left in an environment is found
+            // now, not on the day the flag is dropped (the same holds for every setting).
+            let origin = match overrides.layout {
+                Some(_) => format!("{} (overridden by --layout, but still wrong)", env_origin("layout")),
+                None => env_origin("layout"),
+            };
+            settings.layout = Some(parse_layout(&layout, &origin)?);
         }
         if let Some(table) = env("CUTOVER_HISTORY_TABLE") {
             settings.history_table = parse_table(&table, &env_origin("history_table"))?;
@@ -263,7 +288,8 @@ impl Settings {
             settings.layout = Some(layout);
         }
         if let Some(lock_timeout) = overrides.lock_timeout {
-            settings.lock_timeout = lock_timeout;
+            settings.lock_timeout = cutover_migration::check_lock_timeout(lock_timeout)
+                .map_err(|message| ConfigError::BadValue { origin: "--lock-timeout".to_string(), message })?;
         }
         // The migrations are written for the database they run on.
         if !dialect_given {
@@ -345,21 +371,16 @@ fn apply_durations(
     origin: &dyn Fn(&str) -> String,
     value: impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    let read = |key: &str| -> Result<Option<Duration>, ConfigError> {
+    let read_with = |key: &str, parse: fn(&str) -> Result<Duration, String>| -> Result<Option<Duration>, ConfigError> {
         value(key)
-            .map(|text| parse_duration(&text).map_err(|message| ConfigError::BadValue { origin: origin(key), message }))
+            .map(|text| parse(&text).map_err(|message| ConfigError::BadValue { origin: origin(key), message }))
             .transpose()
     };
-    if let Some(d) = read("lock_timeout")? {
-        if d.is_zero() {
-            return Err(ConfigError::BadValue {
-                origin: origin("lock_timeout"),
-                message: "a lock timeout of 0 would let a migration queue behind a long transaction and stall every query behind it; give a duration such as 2s".to_string(),
-            });
-        }
+    let read = |key: &str| read_with(key, parse_duration);
+    if let Some(d) = read_with("lock_timeout", parse_lock_timeout)? {
         settings.lock_timeout = d;
     }
-    if let Some(d) = read("statement_timeout")? {
+    if let Some(d) = read_with("statement_timeout", parse_statement_timeout)? {
         settings.statement_timeout = d;
     }
     if let Some(d) = read("retry_backoff")? {
@@ -379,24 +400,33 @@ fn parse_table(text: &str, origin: &str) -> Result<String, ConfigError> {
     let valid = !text.is_empty()
         && text.split('.').count() <= 2
         && text.split('.').all(|part| !part.is_empty() && part.chars().all(|c| c.is_alphanumeric() || c == '_'));
-    if valid {
-        Ok(text.to_string())
-    } else {
-        Err(ConfigError::BadValue {
-            origin: origin.to_string(),
-            message: format!("`{text}` is not a table name; use letters, digits and `_`, optionally `schema.table`"),
-        })
-    }
-}
-
-fn check_retries(retries: u32, origin: &str) -> Result<u32, ConfigError> {
-    if retries == 0 {
+    if !valid {
         return Err(ConfigError::BadValue {
             origin: origin.to_string(),
-            message: "must be at least 1 (one try)".to_string(),
+            message: format!("`{text}` is not a table name; use letters, digits and `_`, optionally `schema.table`"),
         });
     }
-    Ok(retries)
+    // Engines disagree on the case of names (PostgreSQL folds unquoted ones, MySQL on Linux
+    // keeps them, SQLite ignores it): `Cutover_History` could be another table than
+    // `cutover_history` on one and the same on another. One spelling per history keeps one
+    // history, so that nothing is applied twice.
+    if text.chars().any(char::is_uppercase) {
+        return Err(ConfigError::BadValue {
+            origin: origin.to_string(),
+            message: format!(
+                "`{text}` has upper-case letters; write it in lower case (`{}`) so that every engine and every spelling names one table",
+                text.to_lowercase()
+            ),
+        });
+    }
+    Ok(text.to_string())
+}
+
+fn check_retries(retries: u32, origin: &str) -> Result<NonZeroU32, ConfigError> {
+    NonZeroU32::new(retries).ok_or_else(|| ConfigError::BadValue {
+        origin: origin.to_string(),
+        message: "must be at least 1 (one try)".to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -424,7 +454,7 @@ mod tests {
             Settings::resolve(Some((Path::new("proj/cutover.toml"), config)), &env, Overrides::default()).unwrap();
         assert_eq!(settings.dir, PathBuf::from("proj/db/migrations"));
         assert_eq!(settings.lock_timeout, Duration::from_secs(3));
-        assert_eq!(settings.lock_retries, 3);
+        assert_eq!(settings.lock_retries.get(), 3);
         assert_eq!(settings.database_url.as_deref(), Some("sqlite://app.db"));
 
         let overrides = Overrides {
@@ -457,5 +487,38 @@ mod tests {
                 .unwrap_err();
         assert!(err.to_string().contains("is not a table name"), "{err}");
         assert!(toml::from_str::<ConfigFile>("lock_timout = \"1s\"").is_err(), "unknown keys are errors");
+    }
+
+    #[test]
+    fn timeouts_out_of_the_servers_range_are_refused_from_every_source() {
+        for bad in ["0", "500us", "1ns", "30d"] {
+            let text = format!("lock_timeout = \"{bad}\"");
+            let from_file =
+                Settings::resolve(Some((Path::new("c.toml"), file(&text))), &env_of(&[]), Overrides::default());
+            assert!(from_file.unwrap_err().to_string().starts_with("`lock_timeout` in c.toml"), "{bad}");
+            let text = format!("statement_timeout = \"{bad}\"");
+            let from_file =
+                Settings::resolve(Some((Path::new("c.toml"), file(&text))), &env_of(&[]), Overrides::default());
+            assert_eq!(from_file.is_err(), bad != "0", "statement_timeout {bad}: 0 means no limit, by design");
+        }
+        for bad in [
+            &[("CUTOVER_LOCK_TIMEOUT", "0")][..],
+            &[("CUTOVER_LOCK_TIMEOUT", "500us")],
+            &[("CUTOVER_STATEMENT_TIMEOUT", "30d")],
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(bad.to_vec().into_boxed_slice());
+            let err = Settings::resolve(None, &env_of(pairs), Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains("environment variable CUTOVER_"), "{err}");
+        }
+        let overrides = Overrides { lock_timeout: Some(Duration::from_micros(500)), ..Overrides::default() };
+        let err = Settings::resolve(None, &env_of(&[]), overrides).unwrap_err();
+        assert!(err.to_string().starts_with("--lock-timeout"), "{err}");
+
+        // A library user who builds Settings by hand is checked when a command runs.
+        let settings = Settings { lock_timeout: Duration::ZERO, ..Settings::default() };
+        assert!(settings.check().unwrap_err().to_string().contains("Settings::lock_timeout"));
+        let settings = Settings { history_table: "Cutover_History".into(), ..Settings::default() };
+        assert!(settings.check().is_err());
+        assert!(Settings::default().check().is_ok());
     }
 }

@@ -27,6 +27,10 @@ pub enum Error {
     /// The run was refused before anything was applied; the problems are listed.
     #[error("{0}")]
     Refused(Refusal),
+    /// The command named something that is not there (a version no migration has, a number of
+    /// steps larger than what is applied); nothing was done.
+    #[error("{0}")]
+    BadTarget(String),
     /// A migration failed; what was applied of it, and how to go on, is in the failure.
     #[error("{0}")]
     MigrationFailed(Box<MigrationFailure>),

@@ -76,6 +76,32 @@ pub struct Review {
     /// The migrations about to run that block or rewrite existing tables (they wait for a
     /// maintenance window when there are windows).
     pub need_window: Vec<String>,
+    /// For each migration about to run in one transaction that locks more than one relation:
+    /// every `(relation, lock mode)` its statements take, in the order they take them, so that
+    /// the runner can take them all up front within one lock timeout (see `up_front_locks`).
+    pub up_front_locks: BTreeMap<String, Vec<(String, &'static str)>>,
+}
+
+/// The locks a transactional migration should take before its first statement. A transaction
+/// holds every lock until it commits: taken one statement at a time, the lock of the first
+/// table is held (and every reader of it queues) while a later statement waits up to its own
+/// lock timeout for the next table. Taken together up front, under one budget, no query waits
+/// longer than the lock timeout. `None` when there is nothing to gain: one relation or none.
+fn up_front_locks(effects: &[cutover_analysis::Effect]) -> Option<Vec<(String, &'static str)>> {
+    let mut locks: Vec<(String, &'static str)> = Vec::new();
+    for (relation, mode) in effects.iter().flat_map(|e| &e.locks) {
+        if relation.is_empty() {
+            continue;
+        }
+        let lock = (relation.clone(), mode.name());
+        if !locks.contains(&lock) {
+            locks.push(lock);
+        }
+    }
+    let mut relations: Vec<&str> = locks.iter().map(|(r, _)| r.as_str()).collect();
+    relations.sort_unstable();
+    relations.dedup();
+    (relations.len() > 1).then_some(locks)
 }
 
 /// Reviews the migrations about to run (`pending`), linting the whole set for the replay.
@@ -93,9 +119,14 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         approved_by: String::new(),
         approved_at: String::new(),
     };
-    for Reviewed { migration, kept, accepted, needs_window, .. } in lint_set_reviewed(set, config) {
+    for Reviewed { migration, kept, accepted, needs_window, effects, .. } in lint_set_reviewed(set, config) {
         if !pending.iter().any(|p| std::ptr::eq(*p, migration)) {
             continue;
+        }
+        if migration.up.settings.transaction {
+            if let Some(locks) = up_front_locks(&effects) {
+                review.up_front_locks.insert(migration.label(), locks);
+            }
         }
         if needs_window {
             review.need_window.push(migration.label());

@@ -2,11 +2,10 @@
 //! a tampered history, apply in order, record every attempt.
 
 use std::path::Path;
-use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
-    backoff, DbError, DbErrorKind, Direction, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts,
+    retry, DbError, DbErrorKind, Direction, Exhausted, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts,
 };
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, ScriptSettings, Statement, Version};
 
@@ -42,10 +41,12 @@ pub struct UpOptions {
 /// Options of `down`.
 #[derive(Debug, Clone)]
 pub enum DownTarget {
-    /// Revert the newest `n` applied migrations.
+    /// Revert the newest `n` applied migrations; refused when fewer are applied.
     Steps(usize),
-    /// Revert every applied migration newer than this version.
+    /// Revert every applied migration newer than this version, which must be applied itself.
     To(Version),
+    /// Revert every applied migration.
+    All,
 }
 
 /// What a run did (or, with `--dry-run`, would do).
@@ -62,6 +63,7 @@ pub struct RunSummary {
 
 /// The state of every migration. Takes no lock and creates nothing.
 pub fn status(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<MigrationStatus>, Error> {
+    ctx.settings.check()?;
     let history = read_history_if_any(ctx)?;
     Ok(compute_status(set, &history))
 }
@@ -95,6 +97,10 @@ pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>
 /// Applies pending migrations in order.
 pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Result<RunSummary, Error> {
     let started = Instant::now();
+    ctx.settings.check()?;
+    if let Some(to) = &options.to {
+        check_version_exists(set, to, "up --to")?;
+    }
     if options.dry_run {
         let history = read_history_if_any(ctx)?;
         let statuses = compute_status(set, &history);
@@ -124,7 +130,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
-    let approvals = approval_gate(ctx, set, &plan, options)?;
+    let GateOutcome { approvals, up_front_locks } = approval_gate(ctx, set, &plan, options)?;
     if !approvals.is_empty() {
         // Recorded before anything runs: every risky change in the history has its justification.
         ctx.target.append_approvals(&approvals).map_err(|e| Error::database("cannot record the approvals", e))?;
@@ -132,7 +138,8 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     }
     let mut summary = RunSummary::default();
     for (migration, latest) in plan {
-        run_script(ctx, set, migration, Direction::Up, latest)?;
+        let locks = up_front_locks.get(&migration.label()).map_or(&[][..], Vec::as_slice);
+        run_script(ctx, set, migration, Direction::Up, latest, locks)?;
         summary.migrations.push(migration.label());
     }
     summary.stopped_at_declarative = next_declarative(set, &statuses, options);
@@ -154,17 +161,25 @@ fn next_declarative(set: &MigrationSet, statuses: &[MigrationStatus], options: &
     })
 }
 
+/// What the approval gate lets through.
+#[derive(Default)]
+struct GateOutcome {
+    /// The accepted findings, to be recorded as approvals when the run goes ahead.
+    approvals: Vec<cutover_engine::Approval>,
+    /// The locks to take up front, by migration label (see `gate::Review::up_front_locks`).
+    up_front_locks: std::collections::BTreeMap<String, Vec<(String, &'static str)>>,
+}
+
 /// Refuses the plan when a pending migration has an error-level finding that no ignore with a
 /// reason accepts, unless `--allow-unsafe`. The analysis knows PostgreSQL; other engines pass.
-/// The accepted findings come back, to be recorded as approvals when the run goes ahead.
 fn approval_gate(
     ctx: &Context<'_>,
     set: &MigrationSet,
     plan: &[(&Migration, Option<&HistoryRecord>)],
     options: &UpOptions,
-) -> Result<Vec<cutover_engine::Approval>, Error> {
+) -> Result<GateOutcome, Error> {
     if plan.is_empty() {
-        return Ok(Vec::new());
+        return Ok(GateOutcome::default());
     }
     let mut config = ctx.settings.lint.clone();
     // The live server is the truth about which dialect and version's behaviour apply. SQLite,
@@ -189,7 +204,7 @@ fn approval_gate(
             config.dialect = cutover_analysis::Dialect::Sqlite;
             gated = false;
         }
-        _ => return Ok(Vec::new()),
+        _ => return Ok(GateOutcome::default()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
     let mut review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
@@ -242,7 +257,7 @@ fn approval_gate(
     if review.unsafe_findings.is_empty() || options.allow_unsafe {
         let approved_by = runner_identity();
         let approved_at = now_rfc3339();
-        return Ok(review
+        let approvals = review
             .approvals
             .into_iter()
             .map(|a| cutover_engine::Approval {
@@ -250,7 +265,8 @@ fn approval_gate(
                 approved_at: approved_at.clone(),
                 ..a
             })
-            .collect());
+            .collect();
+        return Ok(GateOutcome { approvals, up_front_locks: review.up_front_locks });
     }
     Err(Error::Refused(Refusal {
         problems: review.unsafe_findings,
@@ -266,6 +282,15 @@ pub fn down(
     dry_run: bool,
 ) -> Result<RunSummary, Error> {
     let started = Instant::now();
+    ctx.settings.check()?;
+    match target {
+        DownTarget::To(to) => check_version_exists(set, to, "down --to")?,
+        DownTarget::Steps(0) => return Err(Error::BadTarget(
+            "`down --steps 0`: nothing was reverted; give the number of migrations to revert (1 or more), or `--all`"
+                .to_string(),
+        )),
+        DownTarget::Steps(_) | DownTarget::All => {}
+    }
     let _lock = if dry_run { None } else { Some(acquire_lock(ctx)?) };
     let history = if dry_run {
         read_history_if_any(ctx)?
@@ -290,8 +315,30 @@ pub fn down(
         .collect();
     revertible.reverse();
     let selected: Vec<&MigrationStatus> = match target {
+        DownTarget::Steps(n) if *n > revertible.len() => {
+            return Err(Error::BadTarget(format!(
+                "`down --steps {n}`: only {} applied to revert; nothing was reverted. Use `--steps {}`, or `--all` to revert every applied migration",
+                plural(revertible.len(), "migration is", "migrations are"),
+                revertible.len().max(1),
+            )));
+        }
         DownTarget::Steps(n) => revertible.into_iter().take(*n).collect(),
-        DownTarget::To(to) => revertible.into_iter().filter(|s| s.version.as_ref().is_some_and(|v| v > to)).collect(),
+        DownTarget::To(to) => {
+            // The version a user reverts *to* stays applied, so it must be applied now: a typo
+            // (`2024010` for `20240101`) would otherwise be older than everything and revert it all.
+            let applied = statuses.iter().any(|s| {
+                s.version.as_ref() == Some(to) && matches!(s.state, MigrationState::Applied | MigrationState::Baselined)
+            });
+            if !applied {
+                let state =
+                    statuses.iter().find(|s| s.version.as_ref() == Some(to)).map_or("unknown", |s| s.state.name());
+                return Err(Error::BadTarget(format!(
+                    "`down --to {to}`: migration {to} is {state}, not applied, so there is nothing to revert to; nothing was reverted. Give the version of an applied migration (`cutover status` lists them), or use `--all` to revert every applied migration"
+                )));
+            }
+            revertible.into_iter().filter(|s| s.version.as_ref().is_some_and(|v| v > to)).collect()
+        }
+        DownTarget::All => revertible,
     };
     // Check every down script exists before reverting anything.
     let mut plan = Vec::new();
@@ -320,7 +367,7 @@ pub fn down(
             let resume_at = resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
             ctx.reporter.report(Event::WouldRun { migration, direction: Direction::Down, script, resume_at });
         } else {
-            run_script(ctx, set, migration, Direction::Down, latest)?;
+            run_script(ctx, set, migration, Direction::Down, latest, &[])?;
         }
         summary.migrations.push(migration.label());
     }
@@ -331,6 +378,8 @@ pub fn down(
 /// Adopts a database that was migrated before cutover: every migration up to `version`
 /// counts as applied. Refused when cutover has already applied migrations here.
 pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) -> Result<(), Error> {
+    ctx.settings.check()?;
+    check_version_exists(set, version, "baseline")?;
     let _lock = acquire_lock(ctx)?;
     ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
@@ -372,6 +421,33 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
     ctx.target
         .transaction(timeouts, &mut |session| session.append_history(&record))
         .map_err(|e| Error::database("cannot record the baseline", e))
+}
+
+/// A version a command names must be a migration's: a typo must not select "everything older"
+/// or "everything newer". The error names the nearest versions there are.
+fn check_version_exists(set: &MigrationSet, version: &Version, command: &str) -> Result<(), Error> {
+    let versions: Vec<&Version> = set.migrations.iter().filter_map(|m| m.version.as_ref()).collect();
+    if versions.contains(&version) {
+        return Ok(());
+    }
+    let below = versions.iter().filter(|v| **v < version).max();
+    let above = versions.iter().filter(|v| **v > version).min();
+    let nearest = match (below, above) {
+        (Some(b), Some(a)) => format!("the nearest are {b} and {a}"),
+        (Some(v), None) | (None, Some(v)) => format!("the nearest is {v}"),
+        (None, None) => "the folder has no versioned migrations".to_string(),
+    };
+    Err(Error::BadTarget(format!(
+        "`{command} {version}`: no migration has version {version} ({nearest}); nothing was done. `cutover status` lists the versions"
+    )))
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 pub(crate) const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -548,6 +624,7 @@ fn run_script(
     migration: &Migration,
     direction: Direction,
     latest: Option<&HistoryRecord>,
+    up_front_locks: &[(String, &'static str)],
 ) -> Result<(), Error> {
     let script = match direction {
         Direction::Up => &migration.up,
@@ -589,7 +666,7 @@ fn run_script(
     };
     let res = if script.settings.transaction && ctx.target.transactional_ddl() {
         ctx.reporter.report(Event::Starting { migration, direction, resume_at: 0 });
-        run_in_transaction(ctx, migration, &attempt)
+        run_in_transaction(ctx, migration, &attempt, up_front_locks)
     } else {
         run_statement_by_statement(ctx, migration, &attempt, latest)
     };
@@ -605,35 +682,46 @@ fn final_state(direction: Direction) -> State {
     }
 }
 
-/// The whole script and its history row in one transaction, retried on lock timeouts.
-fn run_in_transaction(ctx: &mut Context<'_>, migration: &Migration, attempt: &Attempt<'_>) -> Result<(), Error> {
+/// The whole script and its history row in one transaction, retried on lock timeouts. With
+/// `up_front_locks`, every lock the script takes is taken first, all within one lock timeout.
+fn run_in_transaction(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+    up_front_locks: &[(String, &'static str)],
+) -> Result<(), Error> {
     let script = attempt.script;
     let timeouts = timeouts(ctx.settings, &script.settings);
     let n_statements = script.statements.len();
     let done = attempt.record(final_state(attempt.base.direction), n_statements);
-    let tries = ctx.settings.lock_retries;
-    for attempt_no in 1..=tries {
-        let mut failed_idx = None;
-        let res = ctx.target.transaction(timeouts, &mut |session| {
-            for (idx, statement) in script.statements.iter().enumerate() {
-                session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
-            }
-            session.append_history(&done)
-        });
-        let error = match res {
-            Ok(()) => return Ok(()),
-            Err(error) => error,
-        };
-        if error.is_lock_contention() && attempt_no < tries {
-            let delay = backoff(ctx.settings.retry_backoff, attempt_no);
-            ctx.reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error: &error });
-            thread::sleep(delay);
-            continue;
-        }
+    let policy = ctx.settings.retry_policy();
+    let tries = policy.tries.get();
+    let mut failed_idx = None;
+    let target = &mut *ctx.target;
+    let reporter = &mut *ctx.reporter;
+    let res = retry(
+        policy,
+        DbError::is_lock_contention,
+        |attempt_no, delay, error| {
+            reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error })
+        },
+        |_| {
+            failed_idx = None;
+            target.transaction(timeouts, &mut |session| {
+                if !up_front_locks.is_empty() {
+                    session.lock_up_front(up_front_locks, timeouts.lock_timeout)?;
+                }
+                for (idx, statement) in script.statements.iter().enumerate() {
+                    session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
+                }
+                session.append_history(&done)
+            })
+        },
+    );
+    res.map_err(|Exhausted { error, tries }| {
         let failed = failed_idx.map(|idx| &script.statements[idx]);
-        return Err(record_failure(ctx, migration, attempt, 0, error, failed, attempt_no));
-    }
-    unreachable!("the last try returns")
+        record_failure(ctx, migration, attempt, 0, error, failed, tries)
+    })
 }
 
 /// A no-transaction script: each statement runs on its own and its progress is recorded, so a
@@ -676,56 +764,60 @@ fn run_statement_by_statement(
         .autocommit(timeouts, &mut |session| session.append_history(&running))
         .map_err(|e| Error::database(format!("cannot record the start of {}", migration.label()), e))?;
 
+    let policy = ctx.settings.retry_policy();
+    let tries = policy.tries.get();
     for (idx, statement) in script.statements.iter().enumerate().skip(start_idx) {
         let progress = attempt.record(State::Running, idx + 1);
         let in_transaction = ctx.target.allowed_in_transaction(&statement.sql);
-        let tries = ctx.settings.lock_retries;
-        for attempt_no in 1..=tries {
-            if !in_transaction {
-                match ctx.target.clear_leftovers(&statement.sql) {
-                    Ok(None) => {}
-                    Ok(Some(what)) => ctx.reporter.report(Event::Cleared { migration, what: &what }),
-                    Err(error) => {
-                        return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), attempt_no))
+        // A DDL statement commits before its progress row can (outside a transaction, or on
+        // MySQL at all): a runner killed between the two left it done but unrecorded. Run
+        // again, it says what it creates exists (or what it drops is gone): the state it was
+        // to reach holds, so it counts as done. Only for that one statement, and only after a
+        // runner died: a recorded failure is never skipped.
+        let unrecorded_window = !in_transaction || !ctx.target.transactional_ddl();
+        let may_be_done = died_mid_statement && idx == start_idx && unrecorded_window;
+        let target = &mut *ctx.target;
+        // Both the retry notice and the attempt report events.
+        let reporter = std::cell::RefCell::new(&mut *ctx.reporter);
+        let res = retry(
+            policy,
+            DbError::is_lock_contention,
+            |attempt_no, delay, error| {
+                reporter.borrow_mut().report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error });
+            },
+            |_| {
+                if !in_transaction {
+                    if let Some(what) = target.clear_leftovers(&statement.sql)? {
+                        reporter.borrow_mut().report(Event::Cleared { migration, what: &what });
                     }
                 }
-            }
-            let res = if in_transaction {
-                // The statement and its progress row commit together: exactly once, even if
-                // the process dies right after.
-                ctx.target.transaction(timeouts, &mut |session| {
-                    session.execute(&statement.sql)?;
-                    session.append_history(&progress)
-                })
-            } else {
-                ctx.target
-                    .autocommit(timeouts, &mut |session| session.execute(&statement.sql))
-                    .and_then(|()| ctx.target.autocommit(timeouts, &mut |session| session.append_history(&progress)))
-            };
-            let error = match res {
-                Ok(()) => break,
-                Err(error) => error,
-            };
-            // A DDL statement commits before its progress row can (outside a transaction, or
-            // on MySQL at all): a runner killed between the two left it done but unrecorded.
-            // Run again, it says what it creates exists (or what it drops is gone): the state
-            // it was to reach holds, so it counts as done. Only for that one statement, and
-            // only after a runner died: a recorded failure is never skipped.
-            let unrecorded_window = !in_transaction || !ctx.target.transactional_ddl();
-            if error.kind == DbErrorKind::AlreadyDone && died_mid_statement && idx == start_idx && unrecorded_window {
-                ctx.reporter.report(Event::AlreadyDone { migration, statement: idx + 1, error: &error });
-                ctx.target
-                    .autocommit(timeouts, &mut |session| session.append_history(&progress))
-                    .map_err(|e| Error::database(format!("cannot record the progress of {}", migration.label()), e))?;
-                break;
-            }
-            if error.is_lock_contention() && attempt_no < tries {
-                let delay = backoff(ctx.settings.retry_backoff, attempt_no);
-                ctx.reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error: &error });
-                thread::sleep(delay);
-                continue;
-            }
-            return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), attempt_no));
+                let res = if in_transaction {
+                    // The statement and its progress row commit together: exactly once, even
+                    // if the process dies right after.
+                    target.transaction(timeouts, &mut |session| {
+                        session.execute(&statement.sql)?;
+                        session.append_history(&progress)
+                    })
+                } else {
+                    target
+                        .autocommit(timeouts, &mut |session| session.execute(&statement.sql))
+                        .and_then(|()| target.autocommit(timeouts, &mut |session| session.append_history(&progress)))
+                };
+                match res {
+                    Err(error) if error.kind == DbErrorKind::AlreadyDone && may_be_done => {
+                        reporter.borrow_mut().report(Event::AlreadyDone {
+                            migration,
+                            statement: idx + 1,
+                            error: &error,
+                        });
+                        target.autocommit(timeouts, &mut |session| session.append_history(&progress))
+                    }
+                    other => other,
+                }
+            },
+        );
+        if let Err(Exhausted { error, tries }) = res {
+            return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), tries));
         }
     }
     let done = attempt.record(final_state(direction), script.statements.len());

@@ -17,6 +17,7 @@ pub struct SqliteTarget {
 
 /// Opens (creating if needed) the database a `sqlite:` URL names.
 pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<SqliteTarget, DbError> {
+    let history_table = history_table_in_main(history_table)?;
     let path = url.sqlite_path().map(PathBuf::from);
     let conn = match &path {
         Some(path) => {
@@ -37,7 +38,22 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<SqliteTarget, D
         None => Connection::open_in_memory(),
     }
     .map_err(db_error)?;
-    Ok(SqliteTarget { conn, path, history_table: history_table.to_string() })
+    Ok(SqliteTarget { conn, path, history_table })
+}
+
+/// The history table's name in the database file (schema `main`): `main.cutover_history` and
+/// `cutover_history` are one table, never a table named `main.cutover_history`.
+fn history_table_in_main(history_table: &str) -> Result<String, DbError> {
+    match history_table.split_once('.') {
+        None => Ok(history_table.to_string()),
+        Some((schema, name)) if schema.eq_ignore_ascii_case("main") => Ok(name.to_string()),
+        Some((schema, name)) => Err(DbError::new(
+            DbErrorKind::Other,
+            format!(
+                "history table `{history_table}`: a SQLite database keeps its tables in schema `main`, not `{schema}`; write `{name}` or `main.{name}`"
+            ),
+        )),
+    }
 }
 
 /// Quotes an identifier for SQLite: wrapped in `"`, inner `"` doubled.

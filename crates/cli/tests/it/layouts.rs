@@ -104,7 +104,7 @@ fn round_trip(layout: &str, url: &str, count_rows: &dyn Fn() -> String) {
     assert_eq!(states(&project, url, layout), ["applied", "applied", "reverted"], "{layout}");
     assert_eq!(count_rows(), "0", "{layout}");
 
-    project.cutover(url).args(["down", "--to", "0", "--layout", layout]).assert().success();
+    project.cutover(url).args(["down", "--all", "--layout", layout]).assert().success();
     assert_eq!(states(&project, url, layout), ["reverted"; 3], "{layout}");
 
     // Reverted migrations apply again.

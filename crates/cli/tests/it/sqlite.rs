@@ -106,7 +106,7 @@ fn example_project_applies_reverts_and_keeps_the_rename_safe() {
         conn().query_row("SELECT group_concat(name) FROM pragma_table_info('customers')", [], |r| r.get(0)).unwrap();
     assert_eq!(columns, "id,email,created_at,display_name");
 
-    run(&["down", "--to", "0"]);
+    run(&["down", "--all"]);
     let tables: String = conn()
         .query_row(
             "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",

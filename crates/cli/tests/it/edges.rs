@@ -1,0 +1,185 @@
+//! Edges a careful user reaches: typos in versions and durations, two spellings of one history
+//! table, concurrent index builds that leave INVALID indexes, locks of several tables. Each
+//! case changes nothing and says how to fix it.
+
+use crate::util::{output_text, PgDb, Project};
+
+/// `(version, state)` of every history row, oldest first, on SQLite.
+fn sqlite_states(project: &Project) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT version, state FROM cutover_history ORDER BY id").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+}
+
+fn three_migrations() -> Project {
+    let project = Project::new();
+    for (version, table) in [("20240101000000", "a"), ("20240102000000", "b"), ("20240103000000", "c")] {
+        project.migration(&format!("{version}_{table}.up.sql"), &format!("CREATE TABLE {table} (id integer);"));
+        project.migration(&format!("{version}_{table}.down.sql"), &format!("DROP TABLE {table};"));
+    }
+    project
+}
+
+#[test]
+fn a_version_that_no_migration_has_is_an_error_and_nothing_changes() {
+    let project = three_migrations();
+    let url = project.sqlite_url();
+    project.cutover(&url).arg("up").assert().success();
+    let before = sqlite_states(&project);
+
+    // A typo of 20240101000000: numerically older than every version, it used to revert all.
+    for args in [
+        &["down", "--to", "2024010"][..],
+        &["down", "--to", "20240101"],
+        &["down", "--steps", "4"],
+        &["down", "--steps", "0"],
+        &["up", "--to", "5"],
+        &["up", "--to", "1.5"],
+        &["baseline", "20240104000000"],
+    ] {
+        let output = project.cutover(&url).args(args).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains("nothing was"), "{args:?}: {stderr}");
+        assert_eq!(sqlite_states(&project), before, "{args:?} changed the history");
+    }
+    let output = project.cutover(&url).args(["down", "--to", "2024010"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(stderr.contains("no migration has version 2024010 (the nearest is 20240101000000)"), "{stderr}");
+
+    // A version that exists but is not applied cannot be reverted to either.
+    project.cutover(&url).args(["down", "--steps", "1"]).assert().success();
+    let output = project.cutover(&url).args(["down", "--to", "20240103000000"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("migration 20240103000000 is reverted, not applied"), "{stderr}");
+
+    // The real versions work, and --to keeps the version named.
+    project.cutover(&url).args(["down", "--to", "20240101000000"]).assert().success();
+    let states: Vec<String> = sqlite_states(&project).into_iter().map(|(v, s)| format!("{v}:{s}")).collect();
+    assert_eq!(states.last().unwrap(), "20240102000000:reverted", "{states:?}");
+    assert_eq!(states.iter().filter(|s| s.starts_with("20240101000000:reverted")).count(), 0, "{states:?}");
+    project.cutover(&url).args(["down", "--all"]).assert().success();
+    project.cutover(&url).args(["up", "--to", "20240102000000"]).assert().success();
+    let output = project.cutover(&url).args(["down", "--to", "20240101000000", "--steps", "1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "--to and --steps together are refused by the parser");
+}
+
+#[test]
+fn down_to_a_typo_reverts_nothing_on_postgres() {
+    let db = PgDb::new();
+    let project = three_migrations();
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).args(["down", "--to", "2024010"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(db.tables(), "a,b,c,cutover_history");
+}
+
+#[test]
+fn two_spellings_of_the_history_table_are_one_history_and_one_lock() {
+    let db = PgDb::new();
+    let project = Project::new();
+    // Slow and not idempotent: a second application fails, and runners overlap.
+    project.migration("1_a.up.sql", "SELECT pg_sleep(0.3); CREATE TABLE a (id integer);");
+    project.migration("2_b.up.sql", "SELECT pg_sleep(0.3); CREATE TABLE b (id integer);");
+    let children: Vec<_> = (0..8)
+        .map(|idx| {
+            let mut cmd = project.cutover_std(&db.url);
+            if idx % 2 == 0 {
+                cmd.env("CUTOVER_HISTORY_TABLE", "public.cutover_history");
+            }
+            cmd.arg("up").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "2");
+
+    // An upper-case spelling would be another table on PostgreSQL: refused before connecting.
+    let output =
+        project.cutover(&db.url).env("CUTOVER_HISTORY_TABLE", "Cutover_History").arg("status").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CUTOVER_HISTORY_TABLE") && stderr.contains("`cutover_history`"), "{stderr}");
+
+    // A history in a schema later on the search_path is found where it is, not created again.
+    db.query("CREATE SCHEMA ops; ALTER TABLE cutover_history SET SCHEMA ops; ALTER TABLE IF EXISTS cutover_history_approvals SET SCHEMA ops");
+    let url = format!("{}{}options=-csearch_path%3Dpublic,ops", db.url, if db.url.contains('?') { "&" } else { "?" });
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("up to date") || stdout.contains("applied 0"), "{stdout}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_tables WHERE tablename = 'cutover_history'"), "1");
+}
+
+#[test]
+fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_tables.up.sql",
+        "CREATE TABLE t1 (id int); CREATE TABLE t2 (id int); CREATE TABLE t3 (id int); INSERT INTO t1 VALUES (1);",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration(
+        "2_three.up.sql",
+        "ALTER TABLE t1 ADD COLUMN a int;\nALTER TABLE t2 ADD COLUMN a int;\nALTER TABLE t3 ADD COLUMN a int;\n",
+    );
+
+    // t2 is read by a transaction that ends after 900ms, t3 by one that ends after 2.5s.
+    let blockers: Vec<_> = [("t2", 900), ("t3", 2500)]
+        .into_iter()
+        .map(|(table, hold_ms)| {
+            let url = db.url.clone();
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let handle = thread::spawn(move || {
+                let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let mut tx = client.transaction().unwrap();
+                tx.query(&format!("SELECT count(*) FROM {table}"), &[]).unwrap();
+                ready_tx.send(()).unwrap();
+                thread::sleep(Duration::from_millis(hold_ms));
+                tx.commit().unwrap();
+            });
+            ready_rx.recv().unwrap();
+            handle
+        })
+        .collect();
+
+    let runner = project
+        .cutover_std(&db.url)
+        .args(["up", "--lock-timeout", "1s"])
+        .env("CUTOVER_LOCK_RETRIES", "10")
+        .env("CUTOVER_RETRY_BACKOFF", "100ms")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let reader_url = db.url.clone();
+    let reader = thread::spawn(move || {
+        let mut client = postgres::Client::connect(&reader_url, postgres::NoTls).unwrap();
+        let until = Instant::now() + Duration::from_millis(3500);
+        let mut worst = Duration::ZERO;
+        while Instant::now() < until {
+            let started = Instant::now();
+            client.query("SELECT count(*) FROM t1", &[]).unwrap();
+            worst = worst.max(started.elapsed());
+            thread::sleep(Duration::from_millis(10));
+        }
+        worst
+    });
+    let worst = reader.join().unwrap();
+    for blocker in blockers {
+        blocker.join().unwrap();
+    }
+    let output = runner.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // Statement by statement, t1's readers would wait for t2 (900ms) and then for t3 (1s).
+    assert!(worst < Duration::from_millis(1300), "a reader of t1 waited {worst:?} with a 1s lock timeout");
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'a'"), "3");
+}
