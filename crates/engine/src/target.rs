@@ -115,6 +115,15 @@ pub trait MigrationTarget {
     /// Returns a description of what was removed, if anything.
     fn clear_leftovers(&mut self, sql: &str) -> Result<Option<String>, DbError>;
 
+    /// After `sql` ran outside a transaction and reported success: checks that its work is
+    /// really done (a concurrent index build must leave a valid, ready index; `IF NOT EXISTS`
+    /// passes over an INVALID one), before the runner records it. Returns a description of
+    /// what it tidied (an earlier try's INVALID twin), if anything.
+    fn check_done(&mut self, sql: &str) -> Result<Option<String>, DbError> {
+        let _ = sql;
+        Ok(None)
+    }
+
     /// Whether a statement may run inside a transaction block (PostgreSQL refuses
     /// `CREATE INDEX CONCURRENTLY`, `VACUUM`, ... there).
     fn allowed_in_transaction(&self, sql: &str) -> bool;

@@ -34,6 +34,8 @@ pub struct PgTarget {
     pub(crate) completed_versions: Option<Vec<String>>,
     /// For a scratch database: how to reach the database it stands for, to copy a sample.
     pub(crate) sample_source: Option<(Config, Connector)>,
+    /// The indexes of the table of the concurrent build about to run (see `concurrent`).
+    pub(crate) indexes_before: Vec<u32>,
 }
 
 /// A schema-qualified name, kept both quoted (for SQL) and plain (for hashing and messages).
@@ -118,6 +120,7 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         insert: None,
         completed_versions: None,
         sample_source: None,
+        indexes_before: Vec::new(),
     };
     target.history_table = resolve_history_table(&mut target.client, &target.history_table)?;
     let row = target

@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod backfill;
+mod concurrent;
 mod connect;
 mod error;
 mod expand;

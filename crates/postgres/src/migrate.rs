@@ -15,6 +15,7 @@ use cutover_engine::{
 };
 use postgres::{Client, Statement};
 
+use crate::concurrent::{self, Build};
 use crate::connect::{quote_ident, PgTarget};
 use crate::error::db_error;
 use crate::version_views;
@@ -486,33 +487,27 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
     }
 
     fn clear_leftovers(&mut self, sql: &str) -> Result<Option<String>, DbError> {
-        let Some(index) = concurrent_index_name(sql) else {
+        let Some(build) = Build::parse(sql) else {
             return Ok(None);
         };
-        let rows = self
-            .client
-            .query(
-                "SELECT n.nspname, c.relname, p.pid \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 JOIN pg_index i ON i.indexrelid = c.oid \
-                 LEFT JOIN pg_stat_progress_create_index p ON p.index_relid = c.oid \
-                 WHERE c.relname = $1 AND NOT i.indisvalid AND pg_table_is_visible(c.oid)",
-                &[&index],
+        let dropped = concurrent::clear_leftovers(&mut self.client, &build)?;
+        self.indexes_before = concurrent::indexes_before(&mut self.client, &build)?;
+        Ok((!dropped.is_empty()).then(|| {
+            format!("dropped INVALID index {} left by an earlier failed concurrent build", dropped.join(", "))
+        }))
+    }
+
+    fn check_done(&mut self, sql: &str) -> Result<Option<String>, DbError> {
+        let Some(build) = Build::parse(sql) else {
+            return Ok(None);
+        };
+        let dropped = concurrent::check_built(&mut self.client, &build, &self.indexes_before)?;
+        Ok((!dropped.is_empty()).then(|| {
+            format!(
+                "dropped INVALID index {} left by an interrupted earlier build of the same index",
+                dropped.join(", ")
             )
-            .map_err(db_error)?;
-        let Some(row) = rows.first() else {
-            return Ok(None);
-        };
-        let (schema, name, building_pid): (String, String, Option<i32>) = (row.get(0), row.get(1), row.get(2));
-        if let Some(pid) = building_pid {
-            return Err(DbError::new(
-                DbErrorKind::LockTimeout,
-                format!("index {schema}.{name} is still being built by backend pid {pid} (an earlier, interrupted run); wait for it, or stop it with SELECT pg_cancel_backend({pid})"),
-            ));
-        }
-        let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&name));
-        self.client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified}")).map_err(db_error)?;
-        Ok(Some(format!("dropped INVALID index {schema}.{name} left by an earlier failed CREATE INDEX CONCURRENTLY")))
+        }))
     }
 
     fn allowed_in_transaction(&self, sql: &str) -> bool {
@@ -533,43 +528,6 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
             ("CLUSTER", "") => false,
             _ => true,
         }
-    }
-}
-
-/// The index name of `CREATE [UNIQUE] INDEX CONCURRENTLY [IF NOT EXISTS] name ON ...`.
-fn concurrent_index_name(sql: &str) -> Option<String> {
-    let mut rest = sql.trim_start();
-    let mut take_word = |expected: &[&str]| -> Option<String> {
-        let word_end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
-        let word = &rest[..word_end];
-        if !expected.is_empty() && !expected.iter().any(|e| word.eq_ignore_ascii_case(e)) {
-            return None;
-        }
-        rest = rest[word_end..].trim_start();
-        Some(word.to_string())
-    };
-    take_word(&["CREATE"])?;
-    let mut word = take_word(&[])?;
-    if word.eq_ignore_ascii_case("UNIQUE") {
-        word = take_word(&[])?;
-    }
-    if !word.eq_ignore_ascii_case("INDEX") {
-        return None;
-    }
-    take_word(&["CONCURRENTLY"])?;
-    let mut name = take_word(&[])?;
-    if name.eq_ignore_ascii_case("IF") {
-        take_word(&["NOT"])?;
-        take_word(&["EXISTS"])?;
-        name = take_word(&[])?;
-    }
-    if name.eq_ignore_ascii_case("ON") {
-        // An unnamed index: PostgreSQL picks the name, so there is nothing to look for.
-        return None;
-    }
-    match name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
-        Some(quoted) => Some(quoted.replace("\"\"", "\"")),
-        None => Some(name.to_ascii_lowercase()),
     }
 }
 
@@ -624,19 +582,5 @@ impl cutover_engine::Inspect for PgTarget {
                 _ => None,
             })
             .collect())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::concurrent_index_name;
-
-    #[test]
-    fn index_names_of_concurrent_builds() {
-        let name = |sql: &str| concurrent_index_name(sql);
-        assert_eq!(name("CREATE INDEX CONCURRENTLY Users_Email ON users (email)"), Some("users_email".into()));
-        assert_eq!(name("create unique index concurrently if not exists \"Mixed\" on t (a)"), Some("Mixed".into()));
-        assert_eq!(name("CREATE INDEX CONCURRENTLY ON t (a)"), None);
-        assert_eq!(name("CREATE INDEX i ON t (a)"), None);
     }
 }

@@ -799,9 +799,13 @@ fn run_statement_by_statement(
                         session.append_history(&progress)
                     })
                 } else {
-                    target
-                        .autocommit(timeouts, &mut |session| session.execute(&statement.sql))
-                        .and_then(|()| target.autocommit(timeouts, &mut |session| session.append_history(&progress)))
+                    target.autocommit(timeouts, &mut |session| session.execute(&statement.sql)).and_then(|()| {
+                        // Done means verified: a concurrent build that "succeeded" may have built nothing.
+                        if let Some(what) = target.check_done(&statement.sql)? {
+                            reporter.borrow_mut().report(Event::Cleared { migration, what: &what });
+                        }
+                        target.autocommit(timeouts, &mut |session| session.append_history(&progress))
+                    })
                 };
                 match res {
                     Err(error) if error.kind == DbErrorKind::AlreadyDone && may_be_done => {

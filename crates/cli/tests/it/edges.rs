@@ -183,3 +183,91 @@ fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
     assert!(worst < Duration::from_millis(1300), "a reader of t1 waited {worst:?} with a 1s lock timeout");
     assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'a'"), "3");
 }
+
+/// The indexes of the database that are not valid and ready, `schema.name`, sorted.
+fn broken_indexes(db: &PgDb) -> String {
+    db.query(
+        "SELECT coalesce(string_agg(n.nspname || '.' || c.relname, ',' ORDER BY 1), '') \
+         FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE NOT (i.indisvalid AND i.indisready)",
+    )
+}
+
+#[test]
+fn a_concurrent_build_counts_only_when_its_index_is_valid() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE SCHEMA app; CREATE TABLE app.big2 (a int); INSERT INTO app.big2 VALUES (1), (1), (2);\n\
+         CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1);",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    // An earlier build that failed on the duplicates, run by hand: an INVALID index of the
+    // same name, on a table outside the search_path, with a name that needs quotes.
+    let mut client = db.client();
+    assert!(client.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY \"big2 a2\" ON app.big2 (a)").is_err());
+    assert!(client.batch_execute("CREATE UNIQUE INDEX CONCURRENTLY ON t (a)").is_err());
+    assert_eq!(broken_indexes(&db), "app.big2 a2,public.t_a_idx");
+    db.query("DELETE FROM app.big2 WHERE a = 1; DELETE FROM t");
+
+    project.migration(
+        "2_unique.up.sql",
+        "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS \"big2 a2\" ON app.big2 (a);\n\
+         CREATE UNIQUE INDEX CONCURRENTLY ON t (a);\n",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    // IF NOT EXISTS used to pass over the INVALID index and record success.
+    assert!(stderr.contains("dropped INVALID index app.big2 a2"), "{stderr}");
+    assert!(stderr.contains("dropped INVALID index public.t_a_idx"), "{stderr}");
+    assert_eq!(broken_indexes(&db), "");
+    assert!(client.batch_execute("INSERT INTO app.big2 VALUES (2)").is_err(), "the unique index is enforced");
+}
+
+#[test]
+fn a_failed_unique_build_is_refused_until_the_data_is_fixed_and_then_valid() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_t.up.sql", "CREATE TABLE t (a int); INSERT INTO t VALUES (1), (1);");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration(
+        "2_u.up.sql",
+        "-- cutover:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a_key ON t (a);",
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("could not create unique index"), "{stderr}");
+    db.query("DELETE FROM t");
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(broken_indexes(&db), "");
+    assert!(db.client().batch_execute("INSERT INTO t VALUES (5), (5)").is_err(), "duplicates are refused afterwards");
+}
+
+#[test]
+fn a_reindex_concurrently_cut_short_leaves_no_ccnew_behind_the_rerun() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE big (a int, b text); INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, 300000) g;\n\
+         CREATE INDEX big_b ON big (b);",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    // Cut short by a statement timeout: PostgreSQL leaves `big_b_ccnew` INVALID.
+    let mut client = db.client();
+    client.batch_execute("SET statement_timeout = '100ms'").unwrap();
+    let res = client.batch_execute("REINDEX INDEX CONCURRENTLY big_b");
+    assert!(format!("{:?}", res.unwrap_err()).contains("statement timeout"));
+    client.batch_execute("RESET statement_timeout").unwrap();
+    assert_eq!(broken_indexes(&db), "public.big_b_ccnew");
+
+    project.migration("2_reindex.up.sql", "-- cutover:no-transaction\nREINDEX INDEX CONCURRENTLY big_b;");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("dropped INVALID index public.big_b_ccnew"), "{stderr}");
+    assert_eq!(broken_indexes(&db), "");
+}
