@@ -65,6 +65,14 @@ fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Revi
         .collect()
 }
 
+/// [`Review::up_front_locks`] for a script the gate does not review (a down script), on
+/// PostgreSQL: empty when there is nothing to take up front.
+pub(crate) fn postgres_script_locks(statements: &[cutover_migration::Statement]) -> Vec<(String, &'static str)> {
+    let config = LintConfig { dialect: cutover_analysis::Dialect::Postgres, ..LintConfig::default() };
+    let analyzed = cutover_analysis::analyze(statements, &config);
+    up_front_locks(analyzed.effects().flatten()).unwrap_or_default()
+}
+
 /// What the gate found in the migrations about to run.
 #[derive(Debug, Default)]
 pub struct Review {
@@ -87,9 +95,11 @@ pub struct Review {
 /// table is held (and every reader of it queues) while a later statement waits up to its own
 /// lock timeout for the next table. Taken together up front, under one budget, no query waits
 /// longer than the lock timeout. `None` when there is nothing to gain: one relation or none.
-fn up_front_locks(effects: &[cutover_analysis::Effect]) -> Option<Vec<(String, &'static str)>> {
+fn up_front_locks<'e>(
+    effects: impl IntoIterator<Item = &'e cutover_analysis::Effect>,
+) -> Option<Vec<(String, &'static str)>> {
     let mut locks: Vec<(String, &'static str)> = Vec::new();
-    for (relation, mode) in effects.iter().flat_map(|e| &e.locks) {
+    for (relation, mode) in effects.into_iter().flat_map(|e| &e.locks) {
         if relation.is_empty() {
             continue;
         }

@@ -367,7 +367,11 @@ pub fn down(
             let resume_at = resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
             ctx.reporter.report(Event::WouldRun { migration, direction: Direction::Down, script, resume_at });
         } else {
-            run_script(ctx, set, migration, Direction::Down, latest, &[])?;
+            let locks = match ctx.target.engine_name() {
+                "postgres" if script.settings.transaction => crate::gate::postgres_script_locks(&script.statements),
+                _ => Vec::new(),
+            };
+            run_script(ctx, set, migration, Direction::Down, latest, &locks)?;
         }
         summary.migrations.push(migration.label());
     }

@@ -117,8 +117,7 @@ fn two_spellings_of_the_history_table_are_one_history_and_one_lock() {
 
 #[test]
 fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
-    use std::thread;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let db = PgDb::new();
     let project = Project::new();
@@ -131,8 +130,26 @@ fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
         "2_three.up.sql",
         "ALTER TABLE t1 ADD COLUMN a int;\nALTER TABLE t2 ADD COLUMN a int;\nALTER TABLE t3 ADD COLUMN a int;\n",
     );
+    project.migration(
+        "2_three.down.sql",
+        "ALTER TABLE t1 DROP COLUMN a;\nALTER TABLE t2 DROP COLUMN a;\nALTER TABLE t3 DROP COLUMN a;\n",
+    );
+    let columns = "SELECT count(*) FROM information_schema.columns WHERE column_name = 'a'";
+    // Statement by statement, t1's readers would wait for t2 (900ms) and then for t3 (1s).
+    let worst = worst_read_of_t1_while(&project, &db, "up");
+    assert!(worst < Duration::from_millis(1300), "up: a reader of t1 waited {worst:?} with a 1s lock timeout");
+    assert_eq!(db.query(columns), "3");
+    let worst = worst_read_of_t1_while(&project, &db, "down");
+    assert!(worst < Duration::from_millis(1300), "down: a reader of t1 waited {worst:?} with a 1s lock timeout");
+    assert_eq!(db.query(columns), "0");
+}
 
-    // t2 is read by a transaction that ends after 900ms, t3 by one that ends after 2.5s.
+/// Runs `cutover <command>` with a 1s lock timeout while t2 is read by a transaction that
+/// ends after 900ms and t3 by one that ends after 2.5s; returns the longest read of t1.
+fn worst_read_of_t1_while(project: &Project, db: &PgDb, command: &str) -> std::time::Duration {
+    use std::thread;
+    use std::time::{Duration, Instant};
+
     let blockers: Vec<_> = [("t2", 900), ("t3", 2500)]
         .into_iter()
         .map(|(table, hold_ms)| {
@@ -150,10 +167,9 @@ fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
             handle
         })
         .collect();
-
     let runner = project
         .cutover_std(&db.url)
-        .args(["up", "--lock-timeout", "1s"])
+        .args([command, "--lock-timeout", "1s"])
         .env("CUTOVER_LOCK_RETRIES", "10")
         .env("CUTOVER_RETRY_BACKOFF", "100ms")
         .stderr(std::process::Stdio::piped())
@@ -177,11 +193,8 @@ fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
         blocker.join().unwrap();
     }
     let output = runner.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    // Statement by statement, t1's readers would wait for t2 (900ms) and then for t3 (1s).
-    assert!(worst < Duration::from_millis(1300), "a reader of t1 waited {worst:?} with a 1s lock timeout");
-    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'a'"), "3");
+    assert!(output.status.success(), "{command}: {}", String::from_utf8_lossy(&output.stderr));
+    worst
 }
 
 /// The indexes of the database that are not valid and ready, `schema.name`, sorted.
