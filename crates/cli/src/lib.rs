@@ -321,7 +321,8 @@ fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTa
 
 /// The database URL the settings name, checked (a missing or unknown one is a usage error).
 pub(crate) fn database_url(settings: &Settings) -> anyhow::Result<DatabaseUrl> {
-    DatabaseUrl::parse(settings.database_url.as_deref().unwrap_or("")).map_err(usage_error)
+    let url = settings.checked_database_url().map_err(usage_error)?;
+    DatabaseUrl::parse(url.unwrap_or("")).map_err(usage_error)
 }
 
 /// Connects to the database for a backfill.

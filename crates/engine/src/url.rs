@@ -34,6 +34,17 @@ pub enum UrlError {
         /// The text with anything that looks like a password hidden.
         redacted: String,
     },
+    /// The user name or password holds a character that ends it early for the driver (or for
+    /// any reader of URLs), so that it would be misread: another host, a truncated password.
+    #[error("database URL `{redacted}`: {problem}; {fix}")]
+    Unencoded {
+        /// What is wrong, without the password: "the password contains `/`".
+        problem: String,
+        /// How to write it instead: "percent-encode it as %2F".
+        fix: String,
+        /// The URL with every text that may be its password hidden.
+        redacted: String,
+    },
 }
 
 /// A database URL whose password never reaches a message.
@@ -46,19 +57,25 @@ pub struct DatabaseUrl {
     raw: String,
     scheme: Scheme,
     // Invariant: every form in which the password occurs in `raw` (as written and
-    // percent-decoded); empty when there is none.
+    // percent-decoded), longest first; empty when there is none.
     secrets: Vec<String>,
 }
 
 impl DatabaseUrl {
-    /// Parses a URL, recognising its engine.
+    /// Parses a URL, recognising its engine. A server URL whose user name or password the
+    /// driver would misread (an unencoded `/`, `?` or `#` in it, an `@` after the host, or for
+    /// PostgreSQL a second `@`) is refused, with the fix and without the password.
     pub fn parse(raw: &str) -> Result<DatabaseUrl, UrlError> {
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(UrlError::Missing);
         }
-        let secrets = find_secrets(raw);
-        let redacted = redact_secrets(raw, &secrets);
+        // Where the password ends is known only once the URL is accepted; until then every
+        // text that some reader could take for it is hidden.
+        let possible = with_decoded(
+            longest_possible_password(raw).into_iter().chain(standard_password(raw)).chain(password_parameters(raw)),
+        );
+        let redacted = redact_secrets(raw, &possible);
         let Some((scheme_text, _)) = raw.split_once(':') else {
             return Err(UrlError::NoScheme { redacted });
         };
@@ -69,8 +86,16 @@ impl DatabaseUrl {
             _ if scheme_text.contains('/') || scheme_text.contains(' ') => {
                 return Err(UrlError::NoScheme { redacted });
             }
-            _ => return Err(UrlError::UnknownScheme { scheme: scheme_text.to_string(), redacted }),
+            _ => {
+                return Err(UrlError::UnknownScheme { scheme: redact_secrets(scheme_text, &possible), redacted });
+            }
         };
+        if scheme != Scheme::Sqlite {
+            if let Some((problem, fix)) = misread_userinfo(raw, scheme) {
+                return Err(UrlError::Unencoded { problem, fix, redacted });
+            }
+        }
+        let secrets = with_decoded(standard_password(raw).into_iter().chain(password_parameters(raw)));
         Ok(DatabaseUrl { raw: raw.to_string(), scheme, secrets })
     }
 
@@ -132,34 +157,119 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// The password of `scheme://user:password@host` and of `password=...` parameters, as written
-/// and percent-decoded.
-fn find_secrets(raw: &str) -> Vec<String> {
-    let mut secrets = Vec::new();
-    if let Some((_, after_scheme)) = raw.split_once("://") {
-        let authority_end = after_scheme.find(['/', '?', '#']).unwrap_or(after_scheme.len());
-        let authority = &after_scheme[..authority_end];
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if let Some((_, password)) = userinfo.split_once(':') {
-                if !password.is_empty() {
-                    secrets.push(password.to_string());
-                }
+/// What follows `scheme://`, or the whole text when there is no `://`.
+fn after_scheme(raw: &str) -> &str {
+    raw.split_once("://").map_or(raw, |(_, rest)| rest)
+}
+
+/// Where the authority (`user:password@host:port`) ends by the URL standard: at the first
+/// `/`, `?` or `#`.
+fn authority_end(rest: &str) -> usize {
+    rest.find(['/', '?', '#']).unwrap_or(rest.len())
+}
+
+/// The password as the URL standard (and the MySQL driver) reads it: in the authority, after
+/// the first `:` of what precedes its last `@`. For an accepted server URL, every driver reads
+/// the same.
+fn standard_password(raw: &str) -> Option<&str> {
+    let rest = after_scheme(raw);
+    let (userinfo, _) = rest[..authority_end(rest)].rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// The longest text some reader might take for the password: from the first `:` to the last
+/// `@`. A password holding `/`, `?`, `#` or `@` ends at one of the `@`s, and which one cannot be
+/// told; hiding this span hides it, whichever (for URLs not accepted, whose messages show no
+/// other text of them).
+fn longest_possible_password(raw: &str) -> Option<&str> {
+    let rest = after_scheme(raw);
+    let (before_last_at, _) = rest.rsplit_once('@')?;
+    let (_, password) = before_last_at.split_once(':')?;
+    (!password.is_empty()).then_some(password)
+}
+
+/// The values of `password=` parameters (and `sslpassword=` and the like): each runs to the
+/// next `&` or space, a `?` included.
+fn password_parameters(raw: &str) -> Vec<&str> {
+    let mut values = Vec::new();
+    for part in raw.split(['&', ' ']) {
+        // A key starts the part or follows a `?` in it (`db?password=...`).
+        let starts = std::iter::once(0).chain(part.match_indices('?').map(|(i, _)| i + 1));
+        for start in starts {
+            let Some((key, value)) = part[start..].split_once('=') else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if !key.contains('?') && (key.contains("pass") || key == "pwd") && !value.is_empty() {
+                values.push(value);
             }
         }
     }
-    for part in raw.split(['?', '&', ' ']) {
-        let Some((key, value)) = part.split_once('=') else {
-            continue;
-        };
-        if key.eq_ignore_ascii_case("password") && !value.is_empty() {
-            secrets.push(value.to_string());
+    values
+}
+
+/// The secrets as written and percent-decoded, without repeats, longest first (so that a
+/// password containing another is hidden whole).
+fn with_decoded<'a>(found: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut secrets: Vec<String> = Vec::new();
+    for secret in found {
+        for form in [secret.to_string(), percent_decode(secret)] {
+            if !form.is_empty() && !secrets.contains(&form) {
+                secrets.push(form);
+            }
         }
     }
-    let decoded: Vec<String> = secrets.iter().map(|s| percent_decode(s)).filter(|d| !secrets.contains(d)).collect();
-    secrets.extend(decoded);
-    // Longest first, so that a password containing another is hidden whole.
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     secrets
+}
+
+/// Why the driver would misread the user name or password of a server URL, and the fix; `None`
+/// when it reads them as written. The URL standard ends the authority at the first `/`, `?` or
+/// `#` (the MySQL driver parses by it, and cutover splits the query off at the first `?`);
+/// the PostgreSQL driver ends the user and password at the first `@`.
+fn misread_userinfo(raw: &str, scheme: Scheme) -> Option<(String, String)> {
+    let (_, rest) = raw.split_once("://")?;
+    let end = authority_end(rest);
+    let authority = &rest[..end];
+    if let Some(at) = rest[end..].find('@').map(|i| end + i) {
+        if !authority.contains('@') && authority.contains(':') {
+            // `user:pa/ss@host`: the password runs past the first `/`, `?` or `#`.
+            let (_, password) = rest[..at].split_once(':')?;
+            let found: Vec<char> = ['/', '?', '#'].into_iter().filter(|c| password.contains(*c)).collect();
+            let names: Vec<String> = found.iter().map(|c| format!("`{c}`")).collect();
+            let codes: Vec<String> = found.iter().map(|c| format!("%{:02X}", *c as u32)).collect();
+            let pronoun = if found.len() == 1 { "it" } else { "them" };
+            return Some((
+                format!("the password contains {}", and_list(&names)),
+                format!("percent-encode {pronoun} as {} (and an `@` after the host as %40)", and_list(&codes)),
+            ));
+        }
+        return Some((
+            "an `@` follows the host".to_string(),
+            "percent-encode it as %40 (in a password, `/`, `?`, `#` and `@` are written %2F, %3F, %23 and %40)"
+                .to_string(),
+        ));
+    }
+    if scheme == Scheme::Postgres && authority.matches('@').count() > 1 {
+        let first_at = authority.find('@')?;
+        let part = if authority[..first_at].contains(':') { "password" } else { "user name" };
+        return Some((
+            format!("the {part} contains `@`"),
+            "percent-encode it as %40 (the PostgreSQL driver ends the user name and password at the first `@`)"
+                .to_string(),
+        ));
+    }
+    None
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// Replaces every occurrence of each secret in `text` by `***`.
@@ -235,6 +345,196 @@ mod tests {
         assert!(!err.contains("tiger"));
         assert_eq!(DatabaseUrl::parse("  ").unwrap_err(), UrlError::Missing);
         assert!(matches!(DatabaseUrl::parse("just/a/path").unwrap_err(), UrlError::NoScheme { .. }));
+    }
+
+    /// Whether `text` shows `secret` anywhere outside the `***` masks (a mask next to a `*` of
+    /// the text is not a password shown).
+    fn shows(text: &str, secret: &str) -> bool {
+        let filler = ['\u{1}', '\u{2}'].into_iter().find(|c| !secret.contains(*c)).unwrap();
+        text.replace("***", &filler.to_string()).contains(secret)
+    }
+
+    /// Every byte but letters and digits as `%XX`.
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+            .collect()
+    }
+
+    /// Passwords as generated by password managers, and worse.
+    fn nasty_passwords() -> Vec<String> {
+        let mut passwords: Vec<String> =
+            (b'!'..=b'~').filter(u8::is_ascii_punctuation).map(|c| format!("pa{0}ss{0}wd", c as char)).collect();
+        passwords.extend(
+            ["pässwörd-🔑", "пароль", "s3cr3t-s3cr3t", "%", "%41%zz", "a***b", "pa:ss:wd", "p@ss@w@rd", "/?#@", "a b"]
+                .map(String::from),
+        );
+        passwords
+    }
+
+    #[test]
+    fn nasty_passwords_never_show() {
+        for password in nasty_passwords() {
+            for (scheme, query) in [("postgres", "sslmode=require"), ("mysql", "ssl-mode=REQUIRED")] {
+                let expected = format!("{scheme}://app:***@db.example:5432/shop?{query}");
+                let misread = password.contains(['/', '?', '#']) || (scheme == "postgres" && password.contains('@'));
+                let raw = format!("{scheme}://app:{password}@db.example:5432/shop?{query}");
+                match DatabaseUrl::parse(&raw) {
+                    Ok(url) => {
+                        assert!(!misread, "{raw} is misread by the driver and must be refused");
+                        assert_eq!(url.redacted(), expected, "{password}");
+                        assert_eq!(url.to_string(), expected);
+                        assert_eq!(format!("{url:?}"), format!("DatabaseUrl({expected})"));
+                        let scrubbed = url.scrub(&format!("failed for {password} ({})", percent_decode(&password)));
+                        assert!(!shows(&scrubbed, &password), "{scrubbed}");
+                        assert_eq!(url.expose(), raw);
+                    }
+                    Err(err) => {
+                        assert!(misread, "{raw} refused: {err}");
+                        let message = err.to_string();
+                        assert!(!shows(&message, &password), "{message}");
+                        assert!(message.contains(&expected) && message.contains("percent-encode"), "{message}");
+                    }
+                }
+                // Percent-encoded, every password is accepted, hidden as written and decoded.
+                let encoded = encode(&password);
+                let url =
+                    DatabaseUrl::parse(&format!("{scheme}://app:{encoded}@db.example:5432/shop?{query}")).unwrap();
+                assert_eq!(url.redacted(), expected, "{password}");
+                assert_eq!(format!("{url:?}"), format!("DatabaseUrl({expected})"));
+                let scrubbed = url.scrub(&format!("failed for {password} ({encoded})"));
+                assert!(!shows(&scrubbed, &password) && !shows(&scrubbed, &encoded), "{scrubbed}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_password_that_is_also_elsewhere_in_the_url_never_shows() {
+        for raw in [
+            "postgres://app:app@db/app",
+            "mysql://shop:shop@shop.example:3306/shop",
+            "postgres://app:example@db.example.com/shop",
+            "postgres://app:5432@127.0.0.1:5432/db",
+            "postgres://app:postgres@db/postgres",
+            "postgres://app:xy@db/xyxy?application_name=xy",
+            "postgres://app:1@10.0.0.1:5432/db1",
+        ] {
+            let url = DatabaseUrl::parse(raw).unwrap();
+            let password = standard_password(raw).unwrap();
+            for shown in [url.to_string(), format!("{url:?}"), url.redacted(), url.scrub(&format!("error: {raw}"))] {
+                assert!(!shows(&shown, password), "{raw} showed its password: {shown}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_password_the_driver_would_misread_is_refused_with_the_fix() {
+        let refused = |raw: &str| DatabaseUrl::parse(raw).unwrap_err().to_string();
+        assert_eq!(
+            refused("postgres://app:pa/ss@127.0.0.1/db"),
+            "database URL `postgres://app:***@127.0.0.1/db`: the password contains `/`; percent-encode it as %2F (and an `@` after the host as %40)"
+        );
+        let err = refused("mysql://u:p?w#d@host/db");
+        assert!(
+            err.contains(
+                "`mysql://u:***@host/db`: the password contains `?` and `#`; percent-encode them as %3F and %23"
+            ),
+            "{err}"
+        );
+        let err = refused("mariadb://u:a/b?c#d@host/db?ssl-mode=REQUIRED");
+        assert!(err.contains("contains `/`, `?` and `#`; percent-encode them as %2F, %3F and %23"), "{err}");
+        // The PostgreSQL driver ends the password at the first `@`; the MySQL one at the last.
+        let err = refused("postgres://app:p@ss@127.0.0.1/db");
+        assert!(
+            err.contains("`postgres://app:***@127.0.0.1/db`: the password contains `@`; percent-encode it as %40"),
+            "{err}"
+        );
+        assert!(refused("postgres://me@corp:pw@db/x").contains("the user name contains `@`"));
+        assert_eq!(
+            DatabaseUrl::parse("mysql://app:p@ss@127.0.0.1/db").unwrap().redacted(),
+            "mysql://app:***@127.0.0.1/db"
+        );
+        // An `@` after the host: a password with `@` and `/`, or an `@` in a parameter.
+        let err = refused("postgres://app:p@s/s@127.0.0.1/db");
+        assert!(err.contains("an `@` follows the host; percent-encode it as %40") && !err.contains("s/s"), "{err}");
+        assert!(refused("mysql://app:pw@h/db?application_name=a@b").contains("an `@` follows the host"));
+        assert!(DatabaseUrl::parse("postgres://app:pw@h/db?application_name=a%40b").is_ok());
+        // An unknown scheme or a URL without one says so without the password either.
+        let err = refused("app:s3cret@db.example/shop");
+        assert!(err.contains("`app:***@db.example/shop`") && !err.contains("s3cret"), "{err}");
+        let err = refused("oracle://scott:ti/ger@db/orcl");
+        assert!(!err.contains("ti/ger") && !err.contains("ger@"), "{err}");
+    }
+
+    /// The fuzz target's check (`fuzz/fuzz_targets/database_url.rs`) over random URLs built of
+    /// the characters that matter, so that it runs with every `cargo test`.
+    #[test]
+    fn random_urls_never_show_their_password() {
+        const PIECES: &[&str] = &[
+            "postgres://",
+            "mysql://",
+            "sqlite://",
+            "x://",
+            ":",
+            "@",
+            "/",
+            "?",
+            "#",
+            "%40",
+            "%",
+            "*",
+            "a",
+            "b",
+            "é",
+            "=",
+            "&",
+            "password=",
+            " ",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..200_000 {
+            let mut text = String::new();
+            for _ in 0..(state % 12) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(PIECES[(state % PIECES.len() as u64) as usize]);
+            }
+            let rest = text.trim().split_once("://").map_or(text.trim(), |(_, rest)| rest);
+            let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+            let standard =
+                authority.rsplit_once('@').and_then(|(userinfo, _)| userinfo.split_once(':')).map(|(_, p)| p);
+            match DatabaseUrl::parse(&text) {
+                Ok(url) => {
+                    if let Some(password) = standard {
+                        for shown in [url.to_string(), url.redacted(), url.scrub(password)] {
+                            assert!(!shows(&shown, password) || password.is_empty(), "{text:?}: {shown}");
+                        }
+                    }
+                }
+                Err(
+                    UrlError::UnknownScheme { redacted, .. }
+                    | UrlError::NoScheme { redacted }
+                    | UrlError::Unencoded { redacted, .. },
+                ) => {
+                    let longest = rest.rsplit_once('@').and_then(|(before, _)| before.split_once(':')).map(|(_, p)| p);
+                    for password in [standard, longest].into_iter().flatten().filter(|p| !p.is_empty()) {
+                        assert!(!shows(&redacted, password), "{text:?}: {redacted}");
+                    }
+                }
+                Err(UrlError::Missing) => assert!(text.trim().is_empty()),
+            }
+        }
+    }
+
+    #[test]
+    fn password_parameters_are_hidden_whole() {
+        let url = DatabaseUrl::parse("postgresql://db/prod?user=app&password=a?b#c&sslmode=require").unwrap();
+        assert_eq!(url.redacted(), "postgresql://db/prod?user=app&password=***&sslmode=require");
+        let url = DatabaseUrl::parse("postgresql://db/prod?sslmode=require?password=hunter2").unwrap();
+        assert!(!url.redacted().contains("hunter2"));
+        let url = DatabaseUrl::parse("postgresql://db/prod?sslpassword=k3y&password=p%40ss").unwrap();
+        assert_eq!(url.scrub("k3y p@ss p%40ss"), "*** *** ***");
     }
 
     #[test]

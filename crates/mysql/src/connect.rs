@@ -107,10 +107,21 @@ fn options(url: &DatabaseUrl) -> Result<(Opts, bool), DbError> {
             Some(SslOpts::default().with_danger_accept_invalid_certs(true).with_danger_skip_domain_validation(true))
         }
         "VERIFY_CA" | "VERIFY-CA" | "VERIFY_IDENTITY" | "VERIFY-FULL" => {
-            let mut ssl = SslOpts::default();
-            if let Some(ca) = &ca {
-                ssl = ssl.with_root_cert_path(Some(std::path::PathBuf::from(ca)));
+            // As the mysql client: verifying needs the authority to verify against; the
+            // system's store is not taken in its place.
+            let Some(ca) = &ca else {
+                return Err(DbError::new(
+                    DbErrorKind::Other,
+                    format!(
+                        "ssl-mode={mode} checks the server's certificate against a CA certificate, and the URL names none: add ssl-ca=/path/to/ca.pem (the mysql client refuses the same way: \"CA certificate is required\")"
+                    ),
+                ));
+            };
+            // Read now: the driver would say only "No such file or directory", on connecting.
+            if let Err(err) = std::fs::File::open(ca) {
+                return Err(DbError::new(DbErrorKind::Other, format!("cannot read ssl-ca `{ca}`: {err}")));
             }
+            let mut ssl = SslOpts::default().with_root_cert_path(Some(std::path::PathBuf::from(ca)));
             if mode.starts_with("VERIFY_CA") || mode == "VERIFY-CA" {
                 ssl = ssl.with_danger_skip_domain_validation(true);
             }

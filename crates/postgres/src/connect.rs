@@ -173,19 +173,21 @@ fn scrubbed(url: &DatabaseUrl, mut err: DbError) -> DbError {
 }
 
 /// Splits the URL into the driver's config and a TLS connector. The driver knows `sslmode`
-/// only as disable/prefer/require; `verify-ca`, `verify-full` and `sslrootcert` are ours.
+/// only as disable/prefer/require; `verify-ca`, `verify-full` and `sslrootcert` are ours, and
+/// follow libpq: the root certificate comes from `sslrootcert`, else `PGSSLROOTCERT`, else
+/// `~/.postgresql/root.crt`; `system` means the operating system's store.
 pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<(Config, Connector), DbError> {
     let raw = url.expose();
     let (base, query) = match raw.split_once('?') {
         Some((base, query)) => (base, query),
         None => (raw, ""),
     };
-    let mut sslmode = "prefer".to_string();
+    let mut sslmode = None;
     let mut root_cert: Option<String> = None;
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("sslmode", value)) => sslmode = value.to_string(),
+            Some(("sslmode", value)) => sslmode = Some(value.to_string()),
             Some(("sslrootcert", value)) => root_cert = Some(value.to_string()),
             _ => kept.push(pair),
         }
@@ -198,12 +200,30 @@ pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<(Config, Connector), DbErro
         // An unreachable host should fail in seconds, not hang a deploy.
         config.connect_timeout(Duration::from_secs(10));
     }
-    let (ssl_mode, verify_certificate, verify_host) = match sslmode.as_str() {
-        "disable" => (SslMode::Disable, false, false),
-        "allow" | "prefer" => (SslMode::Prefer, false, false),
-        "require" => (SslMode::Require, false, false),
-        "verify-ca" => (SslMode::Require, true, false),
-        "verify-full" => (SslMode::Require, true, true),
+    let root_cert = match root_cert {
+        Some(value) => Some(("sslrootcert", value)),
+        None => std::env::var("PGSSLROOTCERT").ok().filter(|v| !v.is_empty()).map(|value| ("PGSSLROOTCERT", value)),
+    };
+    let system = root_cert.as_ref().is_some_and(|(_, value)| value == "system");
+    // As libpq 16: with the system's authorities, anyone can get a certificate for a host name
+    // of their own, so only verify-full means anything; it is the default, and weaker modes are
+    // refused.
+    let sslmode = sslmode.unwrap_or_else(|| if system { "verify-full" } else { "prefer" }.to_string());
+    if system && sslmode != "verify-full" {
+        return Err(bad_url(format!(
+            "sslmode={sslmode} cannot be used with sslrootcert=system: anyone can get a certificate from a public authority for a host name of their own; use sslmode=verify-full"
+        )));
+    }
+    let (ssl_mode, verify) = match sslmode.as_str() {
+        "disable" => (SslMode::Disable, Verify::Never),
+        // libpq reads the root certificate in these modes too, but falls back to plain text
+        // when the handshake fails; the driver does not, so they never verify.
+        "allow" | "prefer" => (SslMode::Prefer, Verify::Never),
+        // libpq, for backward compatibility: require verifies the CA when there is a root
+        // certificate, and only encrypts when there is none.
+        "require" => (SslMode::Require, Verify::IfRootCertificate),
+        "verify-ca" => (SslMode::Require, Verify::Authority),
+        "verify-full" => (SslMode::Require, Verify::AuthorityAndHost),
         other => {
             return Err(bad_url(format!(
                 "unknown sslmode `{other}` in `{url}`; use disable, prefer, require, verify-ca or verify-full"
@@ -214,18 +234,84 @@ pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<(Config, Connector), DbErro
     if ssl_mode == SslMode::Disable {
         return Ok((config, Connector::Plain));
     }
+    let roots = match verify {
+        Verify::Never => Roots::None,
+        _ => find_roots(root_cert).map_err(bad_url)?,
+    };
     let mut builder = native_tls::TlsConnector::builder();
-    builder.danger_accept_invalid_certs(!verify_certificate);
-    // Without verification the system's CA bundle is never consulted; loading it costs tens of
-    // milliseconds per connection.
-    builder.disable_built_in_roots(!verify_certificate);
-    builder.danger_accept_invalid_hostnames(!verify_host);
-    if let Some(path) = root_cert {
-        let pem = std::fs::read(&path).map_err(|err| bad_url(format!("cannot read sslrootcert `{path}`: {err}")))?;
-        let cert = native_tls::Certificate::from_pem(&pem)
-            .map_err(|err| bad_url(format!("sslrootcert `{path}` is not a PEM certificate: {err}")))?;
-        builder.add_root_certificate(cert);
+    match (verify, roots) {
+        (Verify::Never, _) | (Verify::IfRootCertificate, Roots::None) => {
+            builder.danger_accept_invalid_certs(true);
+            builder.danger_accept_invalid_hostnames(true);
+            // Without verification the system's CA bundle is never consulted; loading it costs
+            // tens of milliseconds per connection.
+            builder.disable_built_in_roots(true);
+        }
+        (Verify::Authority | Verify::AuthorityAndHost, Roots::None) => {
+            let home = home_root_cert()
+                .map_or_else(|| "no home directory".to_string(), |path| format!("no {}", path.display()));
+            return Err(bad_url(format!(
+                "sslmode={sslmode} checks the server's certificate against a root certificate, and there is none (no sslrootcert in the URL, no PGSSLROOTCERT, {home}): add sslrootcert=/path/to/ca.pem to the URL, or sslrootcert=system to trust the operating system's certificate store (libpq refuses the same way)"
+            )));
+        }
+        (verify, roots) => {
+            builder.danger_accept_invalid_hostnames(verify != Verify::AuthorityAndHost);
+            match roots {
+                // The file names the only authorities trusted, as in libpq: not the system's too.
+                Roots::File(certificates) => {
+                    builder.disable_built_in_roots(true);
+                    for certificate in certificates {
+                        builder.add_root_certificate(certificate);
+                    }
+                }
+                Roots::System | Roots::None => {}
+            }
+        }
     }
     let tls = builder.build().map_err(|err| bad_url(format!("cannot set up TLS: {err}")))?;
     Ok((config, Connector::Tls(MakeTlsConnector::new(tls))))
+}
+
+/// How much of the server's certificate is checked.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    Never,
+    IfRootCertificate,
+    Authority,
+    AuthorityAndHost,
+}
+
+/// The authorities the server's certificate is checked against.
+enum Roots {
+    None,
+    System,
+    File(Vec<native_tls::Certificate>),
+}
+
+/// The root certificates as libpq finds them: `sslrootcert` (or `PGSSLROOTCERT`, `origin`
+/// says which), `system` for the operating system's store; else `~/.postgresql/root.crt` if it
+/// exists. A file named but unreadable is an error (libpq goes on without verifying in
+/// `require` mode; a typo should not turn verification off).
+fn find_roots(root_cert: Option<(&str, String)>) -> Result<Roots, String> {
+    let (origin, path) = match root_cert {
+        Some((_, value)) if value == "system" => return Ok(Roots::System),
+        Some((origin, value)) => (origin.to_string(), std::path::PathBuf::from(value)),
+        None => match home_root_cert().filter(|path| path.exists()) {
+            Some(path) => ("the default root certificate".to_string(), path),
+            None => return Ok(Roots::None),
+        },
+    };
+    let shown = path.display();
+    let bytes = std::fs::read(&path).map_err(|err| format!("cannot read {origin} `{shown}`: {err}"))?;
+    let certificates = native_tls::Certificate::stack_from_pem(&bytes)
+        .ok()
+        .filter(|certificates| !certificates.is_empty())
+        .or_else(|| native_tls::Certificate::from_der(&bytes).ok().map(|certificate| vec![certificate]))
+        .ok_or_else(|| format!("{origin} `{shown}` holds no PEM or DER certificate"))?;
+    Ok(Roots::File(certificates))
+}
+
+/// `~/.postgresql/root.crt`, libpq's default root certificate; `None` without a home directory.
+fn home_root_cert() -> Option<std::path::PathBuf> {
+    std::env::home_dir().map(|home| home.join(".postgresql").join("root.crt"))
 }

@@ -96,6 +96,11 @@ pub struct Settings {
     pub layout: Option<Layout>,
     /// The database URL, if any layer gave one (checked when connecting).
     pub database_url: Option<String>,
+    /// Set when `database_url_env` names a variable that is unset (or empty) and no flag or
+    /// `CUTOVER_DATABASE_URL` gave a URL: connecting is then an error
+    /// ([`Settings::checked_database_url`]), never a fallback to `DATABASE_URL`, which may name
+    /// another database. Commands that connect to none (`lint`, `new`) run on.
+    pub unset_url_variable: Option<UnsetVariable>,
     /// The history table.
     pub history_table: String,
     /// How long a statement may wait for a lock.
@@ -123,6 +128,7 @@ impl Default for Settings {
             dir: PathBuf::from("migrations"),
             layout: None,
             database_url: None,
+            unset_url_variable: None,
             history_table: "cutover_history".to_string(),
             lock_timeout: Duration::from_secs(2),
             statement_timeout: Duration::ZERO,
@@ -174,6 +180,14 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
+    /// `database_url_env` names a variable that holds nothing.
+    #[error("{origin} names the environment variable {name}, which is not set (or empty); set it to the database URL, or pass --database-url (DATABASE_URL is not used in its place: it may name another database)")]
+    UnsetVariable {
+        /// Where `database_url_env` was set.
+        origin: String,
+        /// The variable.
+        name: String,
+    },
     /// A value has the wrong form.
     #[error("{origin}: {message}")]
     BadValue {
@@ -182,6 +196,16 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// An environment variable that the config file names for the database URL, and that holds
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnsetVariable {
+    /// Where it was named: "`database_url_env` in cutover.toml".
+    pub origin: String,
+    /// The variable.
+    pub name: String,
 }
 
 /// Reads a config file.
@@ -205,6 +229,7 @@ impl Settings {
     ) -> Result<Settings, ConfigError> {
         let mut settings = Settings::default();
         let mut file_url = None;
+        let mut unset_url_variable = None;
         let mut dialect_given = false;
         if let Some((path, file)) = file {
             let origin = |key: &str| format!("`{key}` in {}", path.display());
@@ -217,7 +242,13 @@ impl Settings {
             }
             file_url = match (file.database_url, file.database_url_env) {
                 (Some(url), _) => Some(url),
-                (None, Some(var)) => env(&var),
+                (None, Some(name)) => {
+                    let url = env(&name);
+                    if url.is_none() {
+                        unset_url_variable = Some(UnsetVariable { origin: origin("database_url_env"), name });
+                    }
+                    url
+                }
                 (None, None) => None,
             };
             if let Some(table) = file.history_table {
@@ -279,8 +310,14 @@ impl Settings {
             settings.lock_retries = check_retries(retries, &origin)?;
         }
 
-        settings.database_url =
-            overrides.database_url.or_else(|| env("CUTOVER_DATABASE_URL")).or(file_url).or_else(|| env("DATABASE_URL"));
+        settings.database_url = overrides.database_url.or_else(|| env("CUTOVER_DATABASE_URL")).or(file_url);
+        if settings.database_url.is_none() {
+            // The file names where the URL is; an empty place is not a reason to take another.
+            match unset_url_variable {
+                Some(unset) => settings.unset_url_variable = Some(unset),
+                None => settings.database_url = env("DATABASE_URL"),
+            }
+        }
         if let Some(dir) = overrides.dir {
             settings.dir = dir;
         }
@@ -305,6 +342,19 @@ impl Settings {
             };
         }
         Ok(settings)
+    }
+}
+
+impl Settings {
+    /// The database URL, `None` when no layer gave one; an error when `database_url_env` names
+    /// a variable that is unset.
+    pub fn checked_database_url(&self) -> Result<Option<&str>, ConfigError> {
+        match (&self.database_url, &self.unset_url_variable) {
+            (None, Some(unset)) => {
+                Err(ConfigError::UnsetVariable { origin: unset.origin.clone(), name: unset.name.clone() })
+            }
+            (url, _) => Ok(url.as_deref()),
+        }
     }
 }
 
@@ -468,6 +518,31 @@ mod tests {
 
         let settings = Settings::resolve(None, &env, Overrides::default()).unwrap();
         assert_eq!(settings.database_url.as_deref(), Some("postgres://x/y"), "DATABASE_URL is the last fallback");
+    }
+
+    #[test]
+    fn an_unset_database_url_env_is_an_error_not_database_url() {
+        let config = || Some((Path::new("proj/cutover.toml"), file("database_url_env = \"APP_DB\"\n")));
+        let env = env_of(&[("DATABASE_URL", "postgres://other/db")]);
+        let settings = Settings::resolve(config(), &env, Overrides::default()).unwrap();
+        assert_eq!(settings.database_url, None, "DATABASE_URL may name another database");
+        let err = settings.checked_database_url().unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "`database_url_env` in proj/cutover.toml names the environment variable APP_DB, which is not set"
+            ) && err.contains("--database-url"),
+            "{err}"
+        );
+        // A flag or CUTOVER_DATABASE_URL still wins over the file.
+        let flag = Overrides { database_url: Some("sqlite::memory:".into()), ..Overrides::default() };
+        let settings = Settings::resolve(config(), &env, flag).unwrap();
+        assert_eq!(settings.checked_database_url().unwrap(), Some("sqlite::memory:"));
+        let env = env_of(&[("DATABASE_URL", "postgres://other/db"), ("CUTOVER_DATABASE_URL", "sqlite://a.db")]);
+        let settings = Settings::resolve(config(), &env, Overrides::default()).unwrap();
+        assert_eq!(settings.checked_database_url().unwrap(), Some("sqlite://a.db"));
+        // Without `database_url_env`, DATABASE_URL is the fallback it always was.
+        let settings = Settings::resolve(None, &env_of(&[("DATABASE_URL", "sqlite://b.db")]), Overrides::default());
+        assert_eq!(settings.unwrap().checked_database_url().unwrap(), Some("sqlite://b.db"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ mod status;
 pub use adopt::{adopt, AdoptSummary, Tool};
 pub use config::{
     check_pg_version, parse_assume_runner, read_config_file, ConfigError, ConfigFile, LintSection, Overrides,
-    PolicySection, Settings,
+    PolicySection, Settings, UnsetVariable,
 };
 pub use cutover_analysis::Dialect;
 pub use error::{Error, MigrationFailure, Refusal};

@@ -277,7 +277,7 @@ fn mariadb_tls_with_a_certificate_authority_of_our_own() {
 
 /// A certificate authority of the test's own (`ca.crt`) and a server certificate it signed for
 /// `localhost` only (`server.crt`, `server.key`).
-fn test_certificates() -> tempfile::TempDir {
+pub(crate) fn test_certificates() -> tempfile::TempDir {
     let certs = tempfile::tempdir().unwrap();
     shell_in(
         certs.path(),

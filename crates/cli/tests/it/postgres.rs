@@ -316,7 +316,7 @@ fn a_failed_concurrent_index_build_is_cleaned_up_and_rebuilt() {
     let (_, stderr) = output_text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("dropped INVALID index public.t_a_key left by an earlier failed CREATE INDEX CONCURRENTLY"),
+        stderr.contains("dropped INVALID index public.t_a_key left by an earlier failed concurrent build"),
         "{stderr}"
     );
     assert_eq!(db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_key'::regclass"), "t");

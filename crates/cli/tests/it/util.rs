@@ -220,8 +220,9 @@ impl Replica {
             Some("postgres"),
         );
         let replica = Replica { dir, bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
-        // Wait until the primary sees it streaming.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Wait until the primary sees it streaming. Replaying the base backup's WAL can take a
+        // while on a busy test server (every test creates and drops a database).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
         let mut admin_client = admin_client();
         loop {
             let n: i64 = admin_client
