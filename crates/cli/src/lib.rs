@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _};
 use cutover_engine::{BackfillTarget, DatabaseUrl, DbError, DbErrorKind, MigrationTarget, Scheme};
-use cutover_migration::{discover, write_new_migration, Layout, MigrationSet};
+use cutover_migration::{create_migration, discover, MigrationSet};
 use cutover_runner::{Context, DownTarget, Overrides, Settings, UpOptions};
 
 pub use args::Args;
@@ -291,14 +291,8 @@ pub(crate) fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSe
 
 fn new_migration(settings: &Settings, name: &str) -> anyhow::Result<ExitStatus> {
     let dir = &settings.dir;
-    let layout = match settings.layout {
-        Some(layout) => layout,
-        None if dir.is_dir() => discover(dir, None).map_err(usage_error)?.layout,
-        None => Layout::Native,
-    };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create migrations directory `{}`", dir.display()))?;
-    let version = utc_version_now();
-    let files = write_new_migration(dir, layout, &version, name).map_err(usage_error)?;
+    let files = create_migration(dir, settings.layout, &utc_version_now(), name).map_err(usage_error)?;
     let mut out = anstream::stdout();
     for file in files {
         writeln!(out, "created {}", file.display())?;

@@ -213,13 +213,15 @@ fn lint_leniently(
     results
 }
 
+/// The `.sql` regular files under `dir`. Links to folders are not followed (a loop would never
+/// end) and FIFOs and devices are left out (reading them never ends).
 fn sql_files(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        if path.is_dir() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             sql_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "sql") {
+        } else if path.extension().is_some_and(|e| e == "sql") && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             out.push(path);
         }
     }

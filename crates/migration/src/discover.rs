@@ -3,9 +3,14 @@
 //! The layout is detected per directory from the file names (and, for single-file layouts, the
 //! section markers inside), or forced by the caller. Files that look like migrations of another
 //! layout, or like nothing, are errors: a misnamed migration is never silently skipped.
+//!
+//! The scan reads each folder once (a link back to a folder already read is listed, not
+//! followed, so a loop ends), opens only regular files, and reads at most [`MAX_FILE_BYTES`]
+//! of each.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::checksum::{normalize, Checksum};
@@ -18,15 +23,13 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
     if !dir.is_dir() {
         return Err(Error::DirNotFound { dir: dir.to_path_buf() });
     }
-    let mut entries = Vec::new();
-    walk(dir, 0, &mut entries)?;
-    let mut ignored = Vec::new();
+    let Scan { mut entries, mut ignored, .. } = Scan::of(dir)?;
     entries.retain(|entry| {
-        let is_code = matches!(entry.kind, EntryKind::CodeMigration);
+        let is_code = matches!(entry.kind, EntryKind::CodeMigration { .. });
         if is_code {
             ignored.push(Ignored {
                 path: entry.path.clone(),
-                reason: "a migration written in Go runs only under its own tool; cutover runs SQL, so apply its change another way (it is not recorded here)",
+                reason: "a migration written in Go runs only under its own tool; cutover runs SQL, so apply its change another way (it is not recorded here)".to_string(),
             });
         }
         !is_code
@@ -39,7 +42,7 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
         if loose_diesel_file {
             ignored.push(Ignored {
                 path: entry.path.clone(),
-                reason: "diesel reads only migration folders, not loose files beside them",
+                reason: "diesel reads only migration folders, not loose files beside them".to_string(),
             });
         }
         !loose_diesel_file
@@ -93,7 +96,21 @@ enum EntryKind {
     /// A `.sql` file of no layout.
     Other,
     /// A versioned migration written in a programming language (goose's `.go` files).
-    CodeMigration,
+    CodeMigration { version: Version },
+}
+
+impl EntryKind {
+    /// The version the entry's name gives, if any.
+    fn version(&self) -> Option<&Version> {
+        match self {
+            EntryKind::Pair { version, .. }
+            | EntryKind::Single { version, .. }
+            | EntryKind::DieselDir { version, .. }
+            | EntryKind::CodeMigration { version } => Some(version),
+            EntryKind::Flyway { version, .. } => version.as_ref(),
+            EntryKind::Other => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,7 +138,7 @@ impl EntryKind {
             }
             EntryKind::Flyway { .. } => Family::Flyway,
             EntryKind::DieselDir { .. } => Family::Diesel,
-            EntryKind::Other | EntryKind::CodeMigration => {
+            EntryKind::Other | EntryKind::CodeMigration { .. } => {
                 unreachable!("callers filter out unrecognised files and code migrations")
             }
         }
@@ -161,48 +178,245 @@ fn has_dbmate_marker(text: &str) -> bool {
     text.lines().any(|line| dbmate_marker(line).is_some())
 }
 
-fn walk(dir: &Path, depth: usize, entries: &mut Vec<Entry>) -> Result<(), Error> {
+/// The largest migration file cutover reads, in bytes.
+///
+/// Far above any real migration (the largest scripts, ones that load seed data, are a few MiB),
+/// it is there so that a link to a device or a runaway generated file fails with a message
+/// instead of filling the memory: a script is held several times over (its text, its
+/// statements, the analysis).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What the walk of a migrations directory found.
+struct Scan {
+    entries: Vec<Entry>,
+    ignored: Vec<Ignored>,
+    /// Every folder read, by identity, with the path it was first read through.
+    folders: HashMap<FolderId, PathBuf>,
+}
+
+/// A folder's identity: the same folder reached through a link has the same one.
+#[cfg(unix)]
+type FolderId = (u64, u64);
+#[cfg(not(unix))]
+type FolderId = PathBuf;
+
+#[cfg(unix)]
+fn folder_id(_path: &Path, meta: &fs::Metadata) -> Result<FolderId, Error> {
+    use std::os::unix::fs::MetadataExt;
+    Ok((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn folder_id(path: &Path, _meta: &fs::Metadata) -> Result<FolderId, Error> {
+    fs::canonicalize(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+}
+
+impl Scan {
+    /// Walks `dir` and the folders below it.
+    fn of(dir: &Path) -> Result<Scan, Error> {
+        let mut scan = Scan { entries: Vec::new(), ignored: Vec::new(), folders: HashMap::new() };
+        let meta = fs::metadata(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
+        scan.first_visit(dir, &meta)?;
+        scan.walk(dir, 0)?;
+        Ok(scan)
+    }
+
+    /// Whether `path` is a folder not read yet; a second visit is listed with the first path.
+    fn first_visit(&mut self, path: &Path, meta: &fs::Metadata) -> Result<bool, Error> {
+        let id = folder_id(path, meta)?;
+        if let Some(first) = self.folders.get(&id) {
+            self.ignored.push(Ignored {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "a link to a folder already read (`{}`); each folder is read once, so a link that loops is not followed",
+                    first.display()
+                ),
+            });
+            return Ok(false);
+        }
+        self.folders.insert(id, path.to_path_buf());
+        Ok(true)
+    }
+
+    fn walk(&mut self, dir: &Path, depth: usize) -> Result<(), Error> {
+        for (path, file_name) in visible_children(dir)? {
+            // Follows links: a link to a folder is read as the folder, unless it was read already.
+            if let Some(meta) = fs::metadata(&path).ok().filter(fs::Metadata::is_dir) {
+                if !self.first_visit(&path, &meta)? {
+                    continue;
+                }
+                match parse_diesel_dir_name(&file_name) {
+                    Some((version, name)) if present(&path.join("up.sql")) || present(&path.join("down.sql")) => {
+                        self.check_diesel_folder(&path)?;
+                        self.entries.push(Entry { path, depth, kind: EntryKind::DieselDir { version, name } });
+                    }
+                    _ => self.walk(&path, depth + 1)?,
+                }
+                continue;
+            }
+            match near_miss(&file_name) {
+                Some(NearMiss::Misnamed { problem, rename_to }) => {
+                    return Err(Error::Misnamed { path, problem, rename_to });
+                }
+                Some(NearMiss::Unused(reason)) => {
+                    self.ignored.push(Ignored { path, reason });
+                    continue;
+                }
+                None => {}
+            }
+            let Some(stem) = file_name.strip_suffix(".sql") else {
+                // goose keeps migrations written in Go among its SQL files.
+                let go_migration = file_name.strip_suffix(".go").and_then(parse_version_name);
+                match go_migration {
+                    Some((version, _)) if !file_name.ends_with("_test.go") => {
+                        self.entries.push(Entry { path, depth, kind: EntryKind::CodeMigration { version } });
+                    }
+                    _ if named_like_migration(&file_name) => self.ignored.push(Ignored {
+                        path,
+                        reason: "named like a migration, but cutover reads only files ending `.sql`; if it is one, rename it to end `.sql`".to_string(),
+                    }),
+                    _ => {}
+                }
+                continue;
+            };
+            let kind = if let Some(kind) = parse_flyway_name(stem) {
+                kind
+            } else if let Some((version, name, up)) = parse_pair_name(stem) {
+                EntryKind::Pair { version, name, up }
+            } else if let Some((version, name)) = parse_version_name(stem) {
+                EntryKind::Single { version, name, text: read_text(&path)? }
+            } else {
+                EntryKind::Other
+            };
+            self.entries.push(Entry { path, depth, kind });
+        }
+        Ok(())
+    }
+
+    /// The files of a diesel migration folder beside `up.sql`, `down.sql` and `metadata.toml`:
+    /// a near miss of those names is an error, another SQL file is listed.
+    fn check_diesel_folder(&mut self, dir: &Path) -> Result<(), Error> {
+        for (path, file_name) in visible_children(dir)? {
+            if matches!(file_name.as_str(), "up.sql" | "down.sql" | "metadata.toml") {
+                continue;
+            }
+            let lower = file_name.trim().to_ascii_lowercase();
+            match near_miss(&file_name) {
+                Some(NearMiss::Misnamed { problem, rename_to }) => {
+                    return Err(Error::Misnamed { path, problem, rename_to });
+                }
+                Some(NearMiss::Unused(reason)) => self.ignored.push(Ignored { path, reason }),
+                None if lower == "up.sql" || lower == "down.sql" => {
+                    return Err(Error::Misnamed {
+                        path,
+                        problem: "diesel reads `up.sql` and `down.sql`, in lower case",
+                        rename_to: lower,
+                    });
+                }
+                None if file_name.ends_with(".sql") => self.ignored.push(Ignored {
+                    path,
+                    reason: "diesel reads only `up.sql` and `down.sql` in a migration folder".to_string(),
+                }),
+                None => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The entries of `dir` that are not hidden, in name order, with their names.
+/// A name that is not UTF-8 is an error: it cannot be told apart from a migration.
+fn visible_children(dir: &Path) -> Result<Vec<(PathBuf, String)>, Error> {
     let read_dir = fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
     let mut children = Vec::new();
     for child in read_dir {
         let child = child.map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-        children.push(child.path());
+        let path = child.path();
+        let raw_name = child.file_name();
+        if raw_name.as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        let Some(file_name) = raw_name.to_str() else {
+            let shown = dir.join(raw_name.to_string_lossy().as_ref());
+            return Err(Error::NameNotUtf8 { path: shown });
+        };
+        children.push((path, file_name.to_string()));
     }
     children.sort();
-    for path in children {
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if file_name.starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            match parse_diesel_dir_name(&file_name) {
-                Some((version, name)) if path.join("up.sql").exists() || path.join("down.sql").exists() => {
-                    entries.push(Entry { path, depth, kind: EntryKind::DieselDir { version, name } });
-                }
-                _ => walk(&path, depth + 1, entries)?,
-            }
-            continue;
-        }
-        let Some(stem) = file_name.strip_suffix(".sql") else {
-            // goose keeps migrations written in Go among its SQL files.
-            let go_migration = file_name.strip_suffix(".go").and_then(parse_version_name).is_some();
-            if go_migration && !file_name.ends_with("_test.go") {
-                entries.push(Entry { path, depth, kind: EntryKind::CodeMigration });
-            }
-            continue;
-        };
-        let kind = if let Some(kind) = parse_flyway_name(stem) {
-            kind
-        } else if let Some((version, name, up)) = parse_pair_name(stem) {
-            EntryKind::Pair { version, name, up }
-        } else if let Some((version, name)) = parse_version_name(stem) {
-            EntryKind::Single { version, name, text: read_text(&path)? }
-        } else {
-            EntryKind::Other
-        };
-        entries.push(Entry { path, depth, kind });
+    Ok(children)
+}
+
+/// Whether something is at `path`, a dangling link included (reading it then says what is wrong).
+fn present(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok()
+}
+
+/// A file name that is almost a migration's.
+enum NearMiss {
+    /// Meant as a migration, surely: an error that says how to rename it.
+    Misnamed { problem: &'static str, rename_to: String },
+    /// A copy of a migration (`.sql.bak`, `.sql~`): listed with the reason.
+    Unused(String),
+}
+
+/// Names that would be read as SQL migrations but for their case, white space around them, or
+/// an editor's `.txt`; and copies of SQL files. `None` for every other name.
+fn near_miss(file_name: &str) -> Option<NearMiss> {
+    let trimmed = file_name.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    let problem = if trimmed != file_name && (lower.ends_with(".sql") || lower.ends_with(".sql.txt")) {
+        "its name starts or ends with white space"
+    } else if file_name.ends_with(".sql") {
+        return None;
+    } else if lower.ends_with(".sql") {
+        "cutover reads files ending `.sql`, in lower case"
+    } else if lower.ends_with(".sql.txt") {
+        "`.txt` after `.sql` (an editor added it?)"
+    } else if let Some(at) = copy_of_sql(&lower).filter(|_| !lower.ends_with(".sql.conf")) {
+        let tail = &trimmed[at..];
+        return Some(NearMiss::Unused(format!(
+            "ends `{tail}`, not `.sql`, so it is not read; if it is a migration, rename it to end `.sql`"
+        )));
+    } else {
+        return None;
+    };
+    // The suffixes matched are ASCII, so their byte lengths are the same in `trimmed`.
+    let base_len = trimmed.len() - if lower.ends_with(".sql.txt") { ".sql.txt".len() } else { ".sql".len() };
+    Some(NearMiss::Misnamed { problem, rename_to: format!("{}.sql", &trimmed[..base_len]) })
+}
+
+/// Where `.sql` starts in a name that goes on after it with another extension or a mark
+/// (`.sql.bak`, `.sql~`), not with a longer word (`.sqlite`).
+fn copy_of_sql(lower: &str) -> Option<usize> {
+    lower
+        .rmatch_indices(".sql")
+        .map(|(at, _)| at)
+        .find(|&at| lower[at + ".sql".len()..].chars().next().is_some_and(|c| !c.is_alphanumeric()))
+}
+
+/// `<version>_<name>` or a Flyway name before the first `.`, whatever the extension.
+fn named_like_migration(file_name: &str) -> bool {
+    let extension = file_name.split_once('.').map(|(_, ext)| ext);
+    // Declarations (`.toml`), Flyway's settings (`.sql.conf`) and goose's Go files are read as
+    // what they are.
+    if matches!(extension, Some(ext) if ext == "toml" || ext == "go" || ext.ends_with("conf")) {
+        return false;
     }
-    Ok(())
+    let base = file_name.split('.').next().unwrap_or_default();
+    parse_version_name(base).is_some() || parse_flyway_name(base).is_some()
+}
+
+/// Every version the names in `dir` give, whatever the layout: migrations, Go migrations and
+/// declarations. `cutover new` picks a version above them all.
+pub(crate) fn versions_in(dir: &Path) -> Result<Vec<Version>, Error> {
+    let scan = Scan::of(dir)?;
+    let mut versions: Vec<Version> = scan.entries.iter().filter_map(|entry| entry.kind.version().cloned()).collect();
+    for (_, file_name) in visible_children(dir)? {
+        if let Some((version, _)) = file_name.strip_suffix(".toml").and_then(parse_version_name) {
+            versions.push(version);
+        }
+    }
+    Ok(versions)
 }
 
 fn choose_layout(dir: &Path, entries: &[Entry], forced: Option<Layout>) -> Result<Layout, Error> {
@@ -286,10 +500,73 @@ fn parse_diesel_dir_name(dir_name: &str) -> Option<(Version, String)> {
     Some((Version::parse_lexical(&digits)?, name.to_string()))
 }
 
+/// Reads a regular file of at most [`MAX_FILE_BYTES`] that holds UTF-8 text without NUL bytes,
+/// normalized.
 fn read_text(path: &Path) -> Result<String, Error> {
-    let bytes = fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 { path: path.to_path_buf() })?;
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    // Checked before opening: opening a FIFO waits for a writer, and a device never ends.
+    let meta = fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::NotRegularFile { path: path.to_path_buf(), kind: kind_of(&meta) });
+    }
+    let too_large = |size| Error::TooLarge { path: path.to_path_buf(), size, limit: MAX_FILE_BYTES };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded again: the file may have grown since.
+    fs::File::open(path).map_err(io)?.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        return Err(Error::AtLine {
+            path: path.to_path_buf(),
+            line: line_of(&bytes, at),
+            message: "a NUL byte: a database may read the SQL only up to it and drop the rest unseen (SQLite does); remove it (write a zero byte in SQL as an escape, not as a raw byte)".to_string(),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let line = line_of(err.as_bytes(), err.utf8_error().valid_up_to());
+        Error::NotUtf8 { path: path.to_path_buf(), line }
+    })?;
     Ok(normalize(&text))
+}
+
+/// The 1-based line of byte `offset`, counting lines as [`normalize`] does (CRLF, CR or LF).
+fn line_of(bytes: &[u8], offset: usize) -> usize {
+    let before = &bytes[..offset];
+    let breaks = before
+        .iter()
+        .enumerate()
+        .filter(|&(idx, &b)| b == b'\n' || (b == b'\r' && before.get(idx + 1) != Some(&b'\n')))
+        .count();
+    1 + breaks
+}
+
+/// What a file that is not regular is, for messages.
+fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let file_type = meta.file_type();
+    if file_type.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a FIFO";
+        }
+        if file_type.is_char_device() {
+            return "a character device";
+        }
+        if file_type.is_block_device() {
+            return "a block device";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
 }
 
 /// A part of a file that holds one script: a whole file, or a dbmate/goose section.
@@ -1027,6 +1304,166 @@ mod tests {
 
         let dbmate = error_text(&[("1_a.sql", "-- migrate:down\nSELECT 1;")]);
         assert!(dbmate.contains("1_a.sql:1: no `-- migrate:up` section"), "{dbmate}");
+    }
+
+    /// `discover`, failing the test instead of hanging when the scan does not finish.
+    fn discover_within(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
+        let (send, receive) = std::sync::mpsc::channel();
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || send.send(discover(&dir, forced)));
+        receive.recv_timeout(std::time::Duration::from_secs(20)).expect("the scan finishes")
+    }
+
+    #[test]
+    fn branching_symlink_loops_are_listed_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("1_a.up.sql"), "SELECT 1;").unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        for link in ["loop_a", "loop_b", "sub/up", "sub/again"] {
+            let target = if link.starts_with("sub/") { ".." } else { "." };
+            std::os::unix::fs::symlink(target, dir.path().join(link)).unwrap();
+        }
+        let set = discover_within(dir.path(), None).unwrap();
+        assert_eq!(set.migrations.len(), 1);
+        let mut ignored: Vec<String> = set
+            .ignored
+            .iter()
+            .map(|i| format!("{} {}", i.path.strip_prefix(dir.path()).unwrap().display(), i.reason))
+            .collect();
+        ignored.sort();
+        assert_eq!(ignored.len(), 4, "{ignored:?}");
+        assert!(ignored[0].starts_with("loop_a ") && ignored[0].contains("loop"), "{ignored:?}");
+        assert!(ignored.iter().all(|i| i.contains("already read")), "{ignored:?}");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("1_a.up.sql"), "SELECT 1;").unwrap();
+        let fifo = dir.path().join("2_b.up.sql");
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let err = discover_within(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("2_b.up.sql` is a FIFO, not a regular file"), "{err}");
+
+        // A link to a device reads without end; it is refused before it is opened.
+        fs::remove_file(&fifo).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("2_b.sql")).unwrap();
+        let err = discover_within(dir.path(), Some(Layout::Sqlx)).unwrap_err().to_string();
+        assert!(err.contains("2_b.sql` is a character device, not a regular file"), "{err}");
+
+        // Links to regular files are followed, inside the folder or out of it.
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("shared.sql"), "SELECT 2;").unwrap();
+        fs::remove_file(dir.path().join("2_b.sql")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("shared.sql"), dir.path().join("2_b.up.sql")).unwrap();
+        std::os::unix::fs::symlink("1_a.up.sql", dir.path().join("1_a.down.sql")).unwrap();
+        let set = discover_within(dir.path(), None).unwrap();
+        assert_eq!(
+            summary(&set),
+            ["1 a tx=true up=[SELECT 1@1] down=Some(\"SELECT 1\")", "2 b tx=true up=[SELECT 2@1] down=None"]
+        );
+    }
+
+    #[test]
+    fn files_over_the_size_bound_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = fs::File::create(dir.path().join("1_a.up.sql")).unwrap();
+        // Sparse: no disk is used.
+        file.set_len(64 * 1024 * 1024 + 1).unwrap();
+        // Not `unwrap_err()`: a set read by mistake would print 64 MiB.
+        let Err(err) = discover_within(dir.path(), None) else { panic!("a file over the bound was read") };
+        let err = err.to_string();
+        assert!(err.contains("1_a.up.sql` is 67108865 bytes, over the 64 MiB"), "{err}");
+    }
+
+    #[test]
+    fn nul_bytes_and_invalid_utf8_are_refused_at_their_line() {
+        for (name, text) in [
+            ("1_a.up.sql", "SELECT 1;\nSELECT 'a\0'; DROP TABLE t;\n"),
+            ("1_a.sql", "-- migrate:up\nSELECT 1;\nSELECT 2;\0\n"),
+            ("V1__a.sql", "SELECT 1;\n\nSELECT\0 2;\n"),
+            ("2019-01-01-000000_a/up.sql", "SELECT 1;\n\0"),
+        ] {
+            let err = error_text(&[(name, text)]);
+            let line = 1 + text[..text.find('\0').unwrap()].matches('\n').count();
+            assert!(err.contains(&format!("{name}:{line}: a NUL byte")), "{name}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("1_a.up.sql"), b"SELECT 1;\nSELECT 'caf\xe9';\n").unwrap();
+        let err = discover(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("1_a.up.sql:2: not UTF-8 text"), "{err}");
+    }
+
+    #[test]
+    fn near_misses_of_a_migration_name_are_errors_in_every_layout() {
+        // (a valid migration of the layout, a misnamed one, the name it should have)
+        let cases = [
+            ("1_a.up.sql", "2_b.up.SQL", "2_b.up.sql"),
+            ("1_a.up.sql", "2_b.up.sql ", "2_b.up.sql"),
+            ("1_a.up.sql", " 2_b.up.sql", "2_b.up.sql"),
+            ("1_a.up.sql", "2_b.down.Sql", "2_b.down.sql"),
+            ("1_a.up.sql", "2_b.up.sql.txt", "2_b.up.sql"),
+            ("V1__a.sql", "V2__b.SQL", "V2__b.sql"),
+            ("V1__a.sql", "sub/V2__b.sql\t", "V2__b.sql"),
+            ("1_a.sql", "2_b.SQL", "2_b.sql"),
+            ("2019-01-01-000000_a/up.sql", "2019-01-01-000000_a/down.SQL", "down.sql"),
+            ("2019-01-01-000000_a/up.sql", "2019-01-02-000000_b/up.sql ", "up.sql"),
+        ];
+        for (valid, misnamed, fixed) in cases {
+            let err = error_text(&[(valid, "-- migrate:up\nSELECT 1;"), (misnamed, "SELECT 2;")]);
+            let shown = Path::new(misnamed).file_name().unwrap().to_str().unwrap();
+            assert!(err.contains(&format!("{shown}` is not read as a migration")), "{misnamed}: {err}");
+            assert!(err.contains(&format!("rename it to `{fixed}`")), "{misnamed}: {err}");
+        }
+    }
+
+    #[test]
+    fn near_miss_names_with_wide_white_space() {
+        // U+3000 is white space of three bytes: the suggestions slice the trimmed name.
+        let Some(NearMiss::Misnamed { rename_to, .. }) = near_miss("\u{3000}2_b.up.SQL") else { panic!() };
+        assert_eq!(rename_to, "2_b.up.sql");
+        let Some(NearMiss::Unused(reason)) = near_miss("\u{3000}2_b.up.sql.bak\u{3000}") else { panic!() };
+        assert!(reason.starts_with("ends `.sql.bak`"), "{reason}");
+        assert!(near_miss("dev.sqlite").is_none() && near_miss("V1__a.sql.conf").is_none());
+    }
+
+    #[test]
+    fn non_utf8_file_names_are_errors() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("1_a.up.sql"), "SELECT 1;").unwrap();
+        fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"2_caf\xe9.up.sql")), "SELECT 2;").unwrap();
+        let err = discover(dir.path(), None).unwrap_err().to_string();
+        assert!(err.contains("2_caf\u{fffd}.up.sql`: the file name is not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn unused_files_named_like_migrations_are_listed() {
+        let (dir, res) = read(
+            &[
+                ("1_a.up.sql", "SELECT 1;"),
+                ("1_a.up.sql.bak", "SELECT 0;"),
+                ("2_b.up.sql~", "SELECT 0;"),
+                ("3_c.psql", "SELECT 0;"),
+                ("4_d", "SELECT 0;"),
+                ("5_e_test.go", "package migrations"),
+                ("6_f.toml", "[[backfill]]"),
+                ("V1__a.sql.conf", "executeInTransaction=false"),
+                ("README.md", "notes"),
+                ("dev.sqlite", "not SQL text"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.migrations.len(), 1);
+        let ignored: Vec<String> = set
+            .ignored
+            .iter()
+            .map(|i| format!("{}: {}", i.path.strip_prefix(dir.path()).unwrap().display(), i.reason))
+            .collect();
+        assert_eq!(ignored.len(), 4, "{ignored:?}");
+        assert!(ignored[0].starts_with("1_a.up.sql.bak: ") && ignored[0].contains("not `.sql`"), "{ignored:?}");
+        assert!(ignored[3].starts_with("4_d: "), "{ignored:?}");
     }
 
     #[test]

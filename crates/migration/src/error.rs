@@ -23,10 +23,55 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file is not UTF-8 text.
-    #[error("`{}` is not UTF-8 text; save it as UTF-8", path.display())]
+    #[error("{}:{line}: not UTF-8 text (saved in another encoding?); save the file as UTF-8", path.display())]
     NotUtf8 {
         /// The file.
         path: PathBuf,
+        /// 1-based line of the first byte that is not UTF-8.
+        line: usize,
+    },
+    /// A file or folder name in the migrations directory is not UTF-8.
+    #[error("`{}`: the file name is not UTF-8, so cutover cannot tell whether it is a migration nor record it; rename it (or move it out of the migrations directory)", path.display())]
+    NameNotUtf8 {
+        /// The file, its name shown with replacement characters.
+        path: PathBuf,
+    },
+    /// A migration file that is a FIFO, a device, a socket or a folder.
+    #[error("`{}` is {kind}, not a regular file; cutover reads migrations only from regular files: put the file itself there (a link to a regular file is fine), or move it out of the migrations directory", path.display())]
+    NotRegularFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead: `a FIFO`, `a character device`, ...
+        kind: &'static str,
+    },
+    /// A migration file over [`crate::MAX_FILE_BYTES`].
+    #[error("`{}` is {size} bytes, over the {} MiB a migration file may have; split it into several migrations, or load bulk data another way", path.display(), limit / (1024 * 1024))]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// The bound, in bytes.
+        limit: u64,
+    },
+    /// A file named almost like a migration: a wrong-case extension, white space around the
+    /// name, `.sql.txt`.
+    #[error("`{}` is not read as a migration: {problem}; rename it to `{rename_to}` (or move it out of the migrations directory)", path.display())]
+    Misnamed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with the name.
+        problem: &'static str,
+        /// The name it should have.
+        rename_to: String,
+    },
+    /// `cutover new` found no version above the existing ones.
+    #[error("cannot pick a version above `{newest}` for a new migration in `{}`; create its files by hand with a larger version", dir.display())]
+    NoNewVersion {
+        /// The migrations directory.
+        dir: PathBuf,
+        /// The version in the way.
+        newest: String,
     },
     /// Two layouts in one directory.
     #[error("`{}` mixes migration layouts: `{}` is {} but `{}` is {}; keep one layout per directory (or force one with --layout)", dir.display(), first.1.display(), first.0, second.1.display(), second.0)]

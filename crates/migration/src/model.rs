@@ -156,8 +156,9 @@ pub struct MigrationSet {
     pub layout: Layout,
     /// The migrations, in the order they apply.
     pub migrations: Vec<Migration>,
-    /// Files passed over on purpose, for the caller to mention: a layout's loose files, and
-    /// migrations written in code that cutover cannot run.
+    /// Files passed over on purpose, for the caller to mention: a layout's loose files,
+    /// migrations written in code that cutover cannot run, copies and other files named like
+    /// migrations that are not read, and links to folders already read (a loop).
     pub ignored: Vec<Ignored>,
 }
 
@@ -167,5 +168,5 @@ pub struct Ignored {
     /// The file.
     pub path: PathBuf,
     /// Why it is passed over, and what to do about it.
-    pub reason: &'static str,
+    pub reason: String,
 }
