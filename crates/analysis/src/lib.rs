@@ -290,7 +290,11 @@ impl Linter {
             let mut effect = match effect {
                 Ok(effect) => effect,
                 Err(err) => {
-                    let help = "fix the statement; PostgreSQL would refuse it";
+                    let help = match dialect {
+                        Dialect::Postgres => "fix the statement; PostgreSQL would refuse it",
+                        Dialect::Mysql => "fix the statement; MySQL would refuse it",
+                        Dialect::Sqlite => "fix the statement; SQLite would refuse it",
+                    };
                     diagnostics.push(diagnostic(statement.line, Finding::new("syntax-error", err.message, help)));
                     self.last_effects.push(None);
                     continue;

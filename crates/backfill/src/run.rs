@@ -156,7 +156,7 @@ pub struct Summary {
 #[non_exhaustive]
 pub enum Error {
     /// The table has no key to batch over.
-    #[error("table `{table}` has no primary key and no unique index on NOT NULL columns: cutover backfills in keyset batches over such a key, so that every batch costs the same and no row is done twice; add one (ALTER TABLE ... ADD PRIMARY KEY, or CREATE UNIQUE INDEX CONCURRENTLY on NOT NULL columns) and run again")]
+    #[error("table `{table}` has no primary key and no unique index on NOT NULL columns: cutover backfills in keyset batches over such a key, so that every batch costs the same and no row is done twice; add one (a primary key, or a unique index on NOT NULL columns; on PostgreSQL, CREATE UNIQUE INDEX CONCURRENTLY builds it without blocking writes) and run again")]
     NoKey {
         /// The table.
         table: String,

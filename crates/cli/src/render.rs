@@ -223,10 +223,32 @@ impl Reporter for TerminalReporter {
             }
             Event::AlreadyDone { migration, statement, error } => writeln!(
                 err,
-                "{} {}: statement {statement} had finished before the last runner died ({}); counted as done",
+                "{} {}: statement {statement}, which the last runner was running when it died, had finished ({}); counted as done",
                 paint(YELLOW, "resumed"),
                 migration.label(),
                 self.url.scrub(&error.message)
+            ),
+            Event::StillRunning { migration, statement, running, waited } => {
+                let due = self.last_wait_message.is_none_or(|at| at.elapsed() >= Duration::from_secs(10));
+                if !due {
+                    return;
+                }
+                self.last_wait_message = Some(Instant::now());
+                writeln!(
+                    err,
+                    "{} for {}: statement {statement}, which the killed runner was running, still runs on the server ({}, running for {}s; waited {}s); once it ends it counts as done, or stop it with `{}`",
+                    paint(YELLOW, "waiting"),
+                    migration.label(),
+                    running.description,
+                    running.running_for.as_secs(),
+                    waited.as_secs(),
+                    running.stop_with
+                )
+            }
+            Event::BaselineOverLostHistory { lost } => writeln!(
+                err,
+                "{} the history had lost {lost} row(s) behind cutover's back; it is trusted again from this baseline on (its guard keeps what was lost)",
+                paint(YELLOW, "note:")
             ),
             Event::Finished { migration, direction, duration } => {
                 let verb = match direction {

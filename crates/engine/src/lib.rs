@@ -28,5 +28,7 @@ pub use live::{
     Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
-pub use target::{AdoptTarget, Inspect, LockGuard, LockHolder, MigrationTarget, Session, Timeouts};
+pub use target::{
+    AdoptTarget, GuardRow, Inspect, LockGuard, LockHolder, MigrationTarget, Session, StillRunning, Timeouts,
+};
 pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};

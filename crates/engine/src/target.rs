@@ -25,6 +25,33 @@ pub struct LockHolder {
     pub since: Option<String>,
 }
 
+/// A statement still running on the server in another session: the one a killed runner was
+/// running, which the server finishes (or rolls back) on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StillRunning {
+    /// Which session runs it and as whom, e.g. `connection 42 of app@10.0.0.5`.
+    pub description: String,
+    /// How long it has been running.
+    pub running_for: Duration,
+    /// The statement that stops it, e.g. `KILL 42`.
+    pub stop_with: String,
+}
+
+/// What the history's guard recorded of one history row when the row was written: a witness
+/// kept beside the history, so that rows emptied or rewritten behind cutover's back (a
+/// `TRUNCATE`, triggers disabled or dropped) are noticed when the history is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardRow {
+    /// The history row's id.
+    pub history_id: i64,
+    /// Its version.
+    pub version: Option<String>,
+    /// Its state's name (`State::name`).
+    pub state: String,
+    /// Its checksum.
+    pub checksum: String,
+}
+
 /// Holds the runner lock until dropped. Dropping releases it on every path, early returns and
 /// panics included; a killed process releases it with its connection or file handle.
 pub type LockGuard = Box<dyn Any>;
@@ -77,6 +104,13 @@ pub trait MigrationTarget {
     /// Every history row, in insertion order.
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError>;
 
+    /// What the history's guard recorded, one row per history row written, in insertion order;
+    /// `None` when the engine keeps no guard or it does not exist yet. The runner compares it
+    /// with `read_history` and refuses to run on a history that lost rows.
+    fn read_history_guard(&mut self) -> Result<Option<Vec<GuardRow>>, DbError> {
+        Ok(None)
+    }
+
     /// Appends approvals to the approvals table beside the history (`<history>_approvals`,
     /// append-only like it), creating it if needed. Call only while holding the runner lock.
     fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError>;
@@ -122,6 +156,20 @@ pub trait MigrationTarget {
     fn check_done(&mut self, sql: &str) -> Result<Option<String>, DbError> {
         let _ = sql;
         Ok(None)
+    }
+
+    /// The statement `sql`, still running in another session of this database: a runner killed
+    /// while it ran left it to the server, which finishes it (MySQL does not notice a client
+    /// gone until the statement ends). `None` when no such statement runs, or the engine cannot
+    /// tell.
+    fn still_running(&mut self, _sql: &str) -> Result<Option<StillRunning>, DbError> {
+        Ok(None)
+    }
+
+    /// Where to look for the session that holds a lock a statement waited for in vain: the
+    /// engine's own views and commands, for the error that reports a lock timeout.
+    fn lock_wait_advice(&self) -> String {
+        "find the session that holds it".to_string()
     }
 
     /// Whether a statement may run inside a transaction block (PostgreSQL refuses

@@ -15,10 +15,16 @@ pub struct MysqlTarget {
     pub(crate) opts: Opts,
     /// The database (schema) the URL names.
     pub(crate) database: String,
-    pub(crate) history_table: String,
+    /// The history table, resolved: `otherdb.cutover_history` is the table `cutover_history`
+    /// of the database `otherdb`, a bare name one of the URL's database.
+    pub(crate) history: TableName,
     pub(crate) server_version: String,
     /// MariaDB rather than MySQL: the statement timeout differs.
     pub(crate) mariadb: bool,
+    /// Table and database names compare without case (`lower_case_table_names` not 0).
+    pub(crate) names_fold_case: bool,
+    /// MariaDB's `metadata_lock_info` plugin is active: its table names metadata-lock holders.
+    pub(crate) metadata_lock_info: bool,
     /// `ssl-mode=PREFERRED`: TLS when the server offers it, else plain.
     pub(crate) tls_preferred: bool,
     /// Replicas whose lag throttles a backfill (read on each replica).
@@ -43,19 +49,56 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         )
     })?;
     let mut conn = open(&opts, tls_preferred).map_err(|err| scrubbed(url, err))?;
-    let version: String = conn.query_first("SELECT version()").map_err(db_error)?.unwrap_or_default();
+    let facts: Option<(String, i64, i64)> = conn
+        .query_first(
+            "SELECT version(), @@lower_case_table_names, (SELECT COUNT(*) FROM information_schema.PLUGINS \
+             WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE')",
+        )
+        .map_err(db_error)?;
+    let (version, lower_case_table_names, metadata_lock_info) = facts.unwrap_or_default();
     let mariadb = version.to_ascii_lowercase().contains("mariadb");
     let flavour = if mariadb { "MariaDB" } else { "MySQL" };
+    let history = TableName::resolve(history_table, &database);
     Ok(MysqlTarget {
         conn,
         opts,
         database,
-        history_table: history_table.to_string(),
+        history,
         server_version: format!("{flavour} {version}"),
         mariadb,
+        names_fold_case: lower_case_table_names != 0,
+        metadata_lock_info: metadata_lock_info > 0,
         tls_preferred,
         replica_urls: Vec::new(),
     })
+}
+
+/// A table in a database, both parts known: cutover's own tables are named from the history
+/// table's, and live in its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TableName {
+    pub(crate) database: String,
+    pub(crate) name: String,
+}
+
+impl TableName {
+    /// `db.table`, or `table` in `current` (the URL's database).
+    pub(crate) fn resolve(text: &str, current: &str) -> TableName {
+        match text.split_once('.') {
+            Some((database, name)) => TableName { database: database.to_string(), name: name.to_string() },
+            None => TableName { database: current.to_string(), name: text.to_string() },
+        }
+    }
+
+    /// `` `db`.`table` ``, each part quoted.
+    pub(crate) fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.database), quote_ident(&self.name))
+    }
+
+    /// The table (or trigger) named after this one with `suffix`, in the same database.
+    pub(crate) fn with_suffix(&self, suffix: &str) -> TableName {
+        TableName { database: self.database.clone(), name: format!("{}{suffix}", self.name) }
+    }
 }
 
 /// Opens a connection; `PREFERRED` TLS falls back to a plain one when the server has none.

@@ -3,9 +3,18 @@
 //! Quirks handled here:
 //! - DDL commits implicitly: `transactional_ddl` is false, so the runner records progress
 //!   statement by statement; DML still runs in a transaction with its progress row.
-//! - `GET_LOCK` is server-wide, so the lock's name carries the database and history table; it
-//!   is taken on a connection of its own and polled with a zero timeout, so a waiting runner
+//! - `GET_LOCK` is server-wide, so the lock's name carries the history table's database and
+//!   name, resolved (`cutover_history` and `app.cutover_history` are one table, so one lock);
+//!   it is taken on a connection of its own and polled with a zero timeout, so a waiting runner
 //!   never sits in a server-side wait that could block the running one.
+//! - `TRUNCATE` fires no trigger: the append-only triggers cannot stop it. A guard table beside
+//!   the history (`<history>_guard`) references it by foreign key, so InnoDB refuses to
+//!   truncate or drop the history (error 1701, 1451); an `AFTER INSERT` trigger writes a guard
+//!   row for every history row, so a history emptied anyway (`foreign_key_checks = 0`) is
+//!   noticed when it is read.
+//! - A statement whose client died runs on to its end: a runner killed during a long `ALTER
+//!   TABLE` leaves it to the server, and the rerun finds it in `PROCESSLIST`
+//!   (`still_running`) and waits for it rather than for its locks.
 //! - Timeouts are whole seconds (`lock_wait_timeout`, `innodb_lock_wait_timeout`); the
 //!   statement timeout is MariaDB's `max_statement_time` (MySQL has none for DDL).
 
@@ -13,13 +22,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    jitter, Approval, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
-    RecordKind, Session, State, Timeouts,
+    jitter, Approval, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    RecordKind, Session, State, StillRunning, Timeouts,
 };
 use mysql::prelude::Queryable;
 use mysql::{params, Conn, Row};
 
-use crate::connect::{open, quote_ident, MysqlTarget};
+use crate::connect::{open, MysqlTarget, TableName};
 use crate::error::db_error;
 
 const COLUMNS: &str = "version, name, kind, direction, state, script, checksum, transactional, statements_total, \
@@ -28,7 +37,8 @@ const COLUMNS: &str = "version, name, kind, direction, state, script, checksum, 
 
 struct MysqlSession<'a> {
     conn: &'a mut Conn,
-    table: &'a str,
+    /// The history table, quoted.
+    table: String,
 }
 
 impl Session for MysqlSession<'_> {
@@ -42,7 +52,7 @@ impl Session for MysqlSession<'_> {
              :transactional, :statements_total, :statements_done, :prefix_checksum, :started_at, :finished_at, \
              :duration_ms, :error_message, :error_sqlstate, :error_statement, :error_location, CURRENT_USER(), \
              :runner, :tool_version)",
-            quote_ident(self.table)
+            self.table
         );
         self.conn
             .exec_drop(
@@ -120,10 +130,65 @@ impl MysqlTarget {
         }
     }
 
-    /// The runner lock's name: server-wide, so it names the database and the history table;
-    /// `GET_LOCK` names are at most 64 characters.
+    /// The runner lock's name: server-wide, so it names the history table's database and name
+    /// as resolved, case folded where the server folds them: every spelling of one history
+    /// table takes one lock. `GET_LOCK` names are at most 64 characters.
     fn lock_name(&self) -> String {
-        format!("cutover:{}:{}", self.database, self.history_table)
+        runner_lock_name(&self.history, self.names_fold_case)
+    }
+
+    fn table_exists_in(&mut self, table: &TableName) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    fn trigger_exists(&mut self, trigger: &TableName) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?",
+                (&trigger.database, &trigger.name),
+            )
+            .map_err(db_error)?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    /// Creates `trigger` with `definition` (what follows `CREATE TRIGGER name`) unless it exists:
+    /// each piece of the history is made on its own (DDL commits implicitly), so a run killed
+    /// half-way leaves the rest to the next.
+    fn ensure_trigger(&mut self, trigger: &TableName, definition: &str) -> Result<(), DbError> {
+        if self.trigger_exists(trigger)? {
+            return Ok(());
+        }
+        self.conn.query_drop(format!("CREATE TRIGGER {} {definition}", trigger.quoted())).map_err(db_error)
+    }
+
+    /// `BEFORE UPDATE` and `BEFORE DELETE` triggers that refuse, with `message`.
+    fn ensure_append_only(&mut self, table: &TableName, message: &str) -> Result<(), DbError> {
+        for (suffix, event) in [("_no_update", "UPDATE"), ("_no_delete", "DELETE")] {
+            let definition = format!(
+                "BEFORE {event} ON {} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'",
+                table.quoted()
+            );
+            self.ensure_trigger(&table.with_suffix(suffix), &definition)?;
+        }
+        Ok(())
+    }
+}
+
+/// `cutover:<database>:<table>`: what older cutovers named it for an unqualified history table.
+fn runner_lock_name(history: &TableName, fold_case: bool) -> String {
+    let name = format!("cutover:{}:{}", history.database, history.name);
+    if fold_case {
+        name.to_lowercase()
+    } else {
+        name
     }
 }
 
@@ -153,27 +218,22 @@ impl MigrationTarget for MysqlTarget {
     }
 
     fn history_exists(&mut self) -> Result<bool, DbError> {
-        let n: Option<i64> = self
-            .conn
-            .exec_first(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (&self.history_table,),
-            )
-            .map_err(db_error)?;
-        Ok(n.unwrap_or(0) > 0)
+        let history = self.history.clone();
+        self.table_exists_in(&history)
     }
 
     fn ensure_history(&mut self) -> Result<(), DbError> {
-        if self.history_exists()? {
+        let history = self.history.clone();
+        let guard = history.with_suffix("_guard");
+        let guard_row = history.with_suffix("_guard_row");
+        // The guard's trigger is made last: when it exists, so does everything before it.
+        if self.trigger_exists(&guard_row)? {
             return Ok(());
         }
-        let table = quote_ident(&self.history_table);
-        let no_update = quote_ident(&format!("{}_no_update", self.history_table));
-        let no_delete = quote_ident(&format!("{}_no_delete", self.history_table));
-        let message = "the cutover history is append-only: cutover records every change as a new row";
+        let table = history.quoted();
         self.conn.query_drop("SET SESSION lock_wait_timeout = 30").map_err(db_error)?;
-        let statements = [
-            format!(
+        self.conn
+            .query_drop(format!(
                 "CREATE TABLE IF NOT EXISTS {table} (
     id               BIGINT AUTO_INCREMENT PRIMARY KEY,
     version          VARCHAR(255),
@@ -199,36 +259,67 @@ impl MigrationTarget for MysqlTarget {
     tool_version     VARCHAR(64) NOT NULL,
     INDEX (version, id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
-            ),
-            format!(
-                "CREATE TRIGGER {no_update} BEFORE UPDATE ON {table} FOR EACH ROW \
-                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
-            ),
-            format!(
-                "CREATE TRIGGER {no_delete} BEFORE DELETE ON {table} FOR EACH ROW \
-                 SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'"
-            ),
-        ];
-        for sql in statements {
-            self.conn.query_drop(sql).map_err(db_error)?;
-        }
-        Ok(())
+            ))
+            .map_err(db_error)?;
+        self.ensure_append_only(
+            &history,
+            "the cutover history is append-only: cutover records every change as a new row",
+        )?;
+        // The foreign key makes InnoDB refuse TRUNCATE and DROP of the history (no trigger
+        // fires on them); the guard's rows witness the history's, for when that is bypassed.
+        self.conn
+            .query_drop(format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+    id         BIGINT AUTO_INCREMENT PRIMARY KEY,
+    history_id BIGINT NOT NULL,
+    version    VARCHAR(255),
+    state      VARCHAR(16) NOT NULL,
+    checksum   VARCHAR(128) NOT NULL,
+    FOREIGN KEY (history_id) REFERENCES {table} (id)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
+                guard.quoted()
+            ))
+            .map_err(db_error)?;
+        self.ensure_append_only(&guard, "the cutover history guard is append-only")?;
+        // A history from before the guard: its rows are witnessed as they are now.
+        self.conn
+            .query_drop(format!(
+                "INSERT INTO {guard} (history_id, version, state, checksum) \
+                 SELECT h.id, h.version, h.state, h.checksum FROM {table} h \
+                 WHERE NOT EXISTS (SELECT 1 FROM {guard} g WHERE g.history_id = h.id) ORDER BY h.id",
+                guard = guard.quoted()
+            ))
+            .map_err(db_error)?;
+        let definition = format!(
+            "AFTER INSERT ON {table} FOR EACH ROW INSERT INTO {} (history_id, version, state, checksum) \
+             VALUES (NEW.id, NEW.version, NEW.state, NEW.checksum)",
+            guard.quoted()
+        );
+        self.ensure_trigger(&guard_row, &definition)
+    }
+
+    fn read_history_guard(&mut self) -> Result<Option<Vec<GuardRow>>, DbError> {
+        let guard = self.history.with_suffix("_guard");
+        let sql = format!("SELECT history_id, version, state, checksum FROM {} ORDER BY id", guard.quoted());
+        let rows: Vec<(i64, Option<String>, String, String)> = match self.conn.query(sql) {
+            Ok(rows) => rows,
+            // ER_NO_SUCH_TABLE: no guard yet (`status` before the first `up` of this version).
+            Err(mysql::Error::MySqlError(e)) if e.code == 1146 => return Ok(None),
+            Err(err) => return Err(db_error(err)),
+        };
+        Ok(Some(
+            rows.into_iter()
+                .map(|(history_id, version, state, checksum)| GuardRow { history_id, version, state, checksum })
+                .collect(),
+        ))
     }
 
     fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError> {
-        let name = format!("{}_approvals", self.history_table);
-        let table = quote_ident(&name);
-        let exists: Option<i64> = self
-            .conn
-            .exec_first(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (&name,),
-            )
-            .map_err(db_error)?;
-        if exists.unwrap_or(0) == 0 {
-            let message = "the cutover approvals are append-only";
-            for sql in [
-                format!(
+        let approvals_table = self.history.with_suffix("_approvals");
+        let table = approvals_table.quoted();
+        if !self.table_exists_in(&approvals_table)? {
+            self.conn
+                .query_drop(format!(
                     "CREATE TABLE IF NOT EXISTS {table} (
                         id          BIGINT AUTO_INCREMENT PRIMARY KEY,
                         version     VARCHAR(255),
@@ -242,19 +333,10 @@ impl MigrationTarget for MysqlTarget {
                         db_user     VARCHAR(255) NOT NULL,
                         approved_at VARCHAR(40) NOT NULL
                     ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
-                ),
-                format!(
-                    "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'",
-                    quote_ident(&format!("{name}_no_update"))
-                ),
-                format!(
-                    "CREATE TRIGGER {} BEFORE DELETE ON {table} FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = '{message}'",
-                    quote_ident(&format!("{name}_no_delete"))
-                ),
-            ] {
-                self.conn.query_drop(sql).map_err(db_error)?;
-            }
+                ))
+                .map_err(db_error)?;
         }
+        self.ensure_append_only(&approvals_table, "the cutover approvals are append-only")?;
         let sql = format!(
             "INSERT INTO {table} (version, name, rule, how, reason, location, message, approved_by, db_user, approved_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, CURRENT_USER(), ?)"
@@ -281,22 +363,15 @@ impl MigrationTarget for MysqlTarget {
     }
 
     fn read_approvals(&mut self) -> Result<Vec<Approval>, DbError> {
-        let name = format!("{}_approvals", self.history_table);
-        let exists: Option<i64> = self
-            .conn
-            .exec_first(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (&name,),
-            )
-            .map_err(db_error)?;
-        if exists.unwrap_or(0) == 0 {
+        let approvals_table = self.history.with_suffix("_approvals");
+        if !self.table_exists_in(&approvals_table)? {
             return Ok(Vec::new());
         }
         let rows: Vec<Row> = self
             .conn
             .query(format!(
                 "SELECT id, version, name, rule, how, reason, location, message, approved_by, approved_at FROM {} ORDER BY id",
-                quote_ident(&name)
+                approvals_table.quoted()
             ))
             .map_err(db_error)?;
         Ok(rows
@@ -320,7 +395,7 @@ impl MigrationTarget for MysqlTarget {
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
-        let sql = format!("SELECT id, {COLUMNS} FROM {} ORDER BY id", quote_ident(&self.history_table));
+        let sql = format!("SELECT id, {COLUMNS} FROM {} ORDER BY id", self.history.quoted());
         let rows: Vec<Row> = self.conn.query(sql).map_err(db_error)?;
         let corrupt = |what: &str, value: &str| {
             DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
@@ -377,7 +452,7 @@ impl MigrationTarget for MysqlTarget {
     ) -> Result<(), DbError> {
         self.set_session_timeouts(timeouts)?;
         self.conn.query_drop("START TRANSACTION").map_err(db_error)?;
-        let res = body(&mut MysqlSession { conn: &mut self.conn, table: &self.history_table });
+        let res = body(&mut MysqlSession { conn: &mut self.conn, table: self.history.quoted() });
         match res {
             Ok(()) => self.conn.query_drop("COMMIT").map_err(|err| {
                 let _ = self.conn.query_drop("ROLLBACK");
@@ -396,13 +471,46 @@ impl MigrationTarget for MysqlTarget {
         body: &mut dyn FnMut(&mut dyn Session) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
         self.set_session_timeouts(timeouts)?;
-        body(&mut MysqlSession { conn: &mut self.conn, table: &self.history_table })
+        body(&mut MysqlSession { conn: &mut self.conn, table: self.history.quoted() })
     }
 
     fn clear_leftovers(&mut self, _sql: &str) -> Result<Option<String>, DbError> {
         // A failed ALTER TABLE is rolled back by the server (atomic DDL on MySQL 8 and MariaDB
         // 10.6+); nothing is left behind to clear.
         Ok(None)
+    }
+
+    fn still_running(&mut self, sql: &str) -> Result<Option<StillRunning>, DbError> {
+        // The killed runner's connection, on the URL's database, sent the statement as written.
+        // Without the PROCESS privilege only the user's own sessions are seen: a runner killed
+        // under another user goes unseen, and the rerun waits for its locks instead.
+        let row: Option<ProcessRow> = self
+            .conn
+            .exec_first(
+                "SELECT ID, USER, HOST, TIME FROM information_schema.PROCESSLIST \
+                 WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query' AND DB = ? AND INFO = ? ORDER BY TIME DESC LIMIT 1",
+                (&self.database, sql),
+            )
+            .map_err(db_error)?;
+        Ok(row.and_then(|(id, user, host, time)| {
+            let id = id?;
+            Some(StillRunning {
+                description: format!("connection {id} of {}@{}", user.unwrap_or_default(), host.unwrap_or_default()),
+                running_for: Duration::from_secs(time.unwrap_or_default().max(0) as u64),
+                stop_with: format!("KILL {id}"),
+            })
+        }))
+    }
+
+    fn lock_wait_advice(&self) -> String {
+        let holders = if !self.mariadb {
+            "performance_schema.metadata_locks and sys.schema_table_lock_waits name metadata-lock holders, information_schema.INNODB_TRX row-lock holders"
+        } else if self.metadata_lock_info {
+            "information_schema.METADATA_LOCK_INFO names metadata-lock holders, information_schema.INNODB_TRX row-lock holders"
+        } else {
+            "information_schema.INNODB_TRX names row-lock holders; for metadata locks, `INSTALL SONAME 'metadata_lock_info'` adds information_schema.METADATA_LOCK_INFO"
+        };
+        format!("find it with SHOW FULL PROCESSLIST (a session in a long transaction, or running a statement on the table; {holders})")
     }
 
     fn allowed_in_transaction(&self, sql: &str) -> bool {
@@ -486,7 +594,22 @@ impl cutover_engine::Inspect for MysqlTarget {
 
 #[cfg(test)]
 mod tests {
-    use super::causes_implicit_commit;
+    use super::{causes_implicit_commit, runner_lock_name};
+    use crate::connect::TableName;
+
+    #[test]
+    fn every_spelling_of_one_history_table_is_one_table_and_one_lock() {
+        let bare = TableName::resolve("cutover_history", "app");
+        let qualified = TableName::resolve("app.cutover_history", "app");
+        assert_eq!(bare, qualified);
+        assert_eq!(qualified.quoted(), "`app`.`cutover_history`");
+        assert_eq!(runner_lock_name(&bare, false), "cutover:app:cutover_history", "as older cutovers named it");
+        let other = TableName::resolve("ops.cutover_history", "app");
+        assert_eq!(other.with_suffix("_guard").quoted(), "`ops`.`cutover_history_guard`");
+        assert_ne!(runner_lock_name(&other, false), runner_lock_name(&bare, false));
+        let shouted = TableName::resolve("APP.Cutover_History", "app");
+        assert_eq!(runner_lock_name(&shouted, true), runner_lock_name(&bare, true), "lower_case_table_names");
+    }
 
     #[test]
     fn ddl_commits_implicitly() {

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    jitter, Approval, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    jitter, Approval, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
     RecordKind, Session, State, Timeouts,
 };
 use postgres::{Client, Statement};
@@ -230,32 +230,14 @@ impl PgTarget {
     }
 }
 
-impl MigrationTarget for PgTarget {
-    fn engine_name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn server_version(&self) -> String {
-        format!("PostgreSQL {}", self.server_version)
-    }
-
-    fn history_exists(&mut self) -> Result<bool, DbError> {
-        let row = self
-            .client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.history_table.quoted()])
-            .map_err(db_error)?;
-        Ok(row.get(0))
-    }
-
-    fn ensure_history(&mut self) -> Result<(), DbError> {
-        if self.history_exists()? {
-            return Ok(());
-        }
+impl PgTarget {
+    /// The history table, its index, and the append-only trigger (`TRUNCATE` included).
+    fn history_ddl(&self) -> String {
         let table = self.history_table.quoted();
         let function = self.history_table.quoted_with_suffix("_append_only");
         let trigger = quote_ident(&format!("{}_append_only", self.history_table.name));
         let index = quote_ident(&format!("{}_version_idx", self.history_table.name));
-        let ddl = format!(
+        format!(
             r#"
 CREATE TABLE {table} (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -282,7 +264,7 @@ CREATE TABLE {table} (
     tool_version     text NOT NULL
 );
 CREATE INDEX {index} ON {table} (version, id);
-CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $cutover$
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $cutover$
 BEGIN
     RAISE EXCEPTION 'the cutover history is append-only: % is not allowed', TG_OP
         USING HINT = 'cutover records every change as a new row; nothing needs to be edited by hand';
@@ -291,10 +273,117 @@ $cutover$;
 CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
     FOR EACH STATEMENT EXECUTE PROCEDURE {function}();
 "#
-        );
+        )
+    }
+
+    /// The guard beside the history: a row for every history row, written by an `AFTER
+    /// INSERT` trigger, append-only like the history. The `BEFORE TRUNCATE` trigger keeps the
+    /// history whole; the guard notices when that was bypassed (triggers disabled). No foreign
+    /// key: `TRUNCATE ... CASCADE` would empty the guard with the history. Idempotent: it also
+    /// upgrades a history from before the guard, whose rows are witnessed as they are now.
+    fn guard_ddl(&self) -> String {
+        let table = self.history_table.quoted();
+        let guard = self.history_table.quoted_with_suffix("_guard");
+        let append_only = self.history_table.quoted_with_suffix("_append_only");
+        let guard_append_only = quote_ident(&format!("{}_guard_append_only", self.history_table.name));
+        let function = self.history_table.quoted_with_suffix("_guard_row");
+        let trigger = quote_ident(&format!("{}_guard_row", self.history_table.name));
+        format!(
+            r#"
+CREATE TABLE IF NOT EXISTS {guard} (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    history_id bigint NOT NULL,
+    version    text,
+    state      text NOT NULL,
+    checksum   text NOT NULL
+);
+DROP TRIGGER IF EXISTS {guard_append_only} ON {guard};
+CREATE TRIGGER {guard_append_only} BEFORE UPDATE OR DELETE OR TRUNCATE ON {guard}
+    FOR EACH STATEMENT EXECUTE PROCEDURE {append_only}();
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $cutover$
+BEGIN
+    -- The guard beside the table the trigger fires on, whatever the search_path.
+    EXECUTE format('INSERT INTO %I.%I (history_id, version, state, checksum) VALUES ($1, $2, $3, $4)',
+                   TG_TABLE_SCHEMA, TG_TABLE_NAME || '_guard')
+        USING NEW.id, NEW.version, NEW.state, NEW.checksum;
+    RETURN NULL;
+END
+$cutover$;
+INSERT INTO {guard} (history_id, version, state, checksum)
+    SELECT h.id, h.version, h.state, h.checksum FROM {table} h
+    WHERE NOT EXISTS (SELECT 1 FROM {guard} g WHERE g.history_id = h.id) ORDER BY h.id;
+DROP TRIGGER IF EXISTS {trigger} ON {table};
+CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW EXECUTE PROCEDURE {function}();
+"#
+        )
+    }
+}
+
+impl MigrationTarget for PgTarget {
+    fn engine_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn server_version(&self) -> String {
+        format!("PostgreSQL {}", self.server_version)
+    }
+
+    fn history_exists(&mut self) -> Result<bool, DbError> {
+        let row = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.history_table.quoted()])
+            .map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    fn ensure_history(&mut self) -> Result<(), DbError> {
+        let guard_row = format!("{}_guard_row", self.history_table.name);
+        // The guard's trigger is made last (in the same transaction): when it exists, so does
+        // everything else; a history from before the guard gets one here.
+        let row = self
+            .client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL, \
+                 EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = $2)",
+                &[&self.history_table.quoted(), &guard_row],
+            )
+            .map_err(db_error)?;
+        let (exists, guarded): (bool, bool) = (row.get(0), row.get(1));
+        if guarded {
+            return Ok(());
+        }
+        let history_ddl = if exists { String::new() } else { self.history_ddl() };
+        let guard_ddl = self.guard_ddl();
         let mut tx = self.client.transaction().map_err(db_error)?;
-        tx.batch_execute(&ddl).map_err(db_error)?;
+        tx.batch_execute(&format!("{history_ddl}{guard_ddl}")).map_err(db_error)?;
         tx.commit().map_err(db_error)
+    }
+
+    fn read_history_guard(&mut self) -> Result<Option<Vec<GuardRow>>, DbError> {
+        let guard = self.history_table.quoted_with_suffix("_guard");
+        let exists: bool =
+            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&guard]).map_err(db_error)?.get(0);
+        if !exists {
+            return Ok(None);
+        }
+        let rows = self
+            .client
+            .query(&format!("SELECT history_id, version, state, checksum FROM {guard} ORDER BY id"), &[])
+            .map_err(db_error)?;
+        Ok(Some(
+            rows.iter()
+                .map(|row| GuardRow {
+                    history_id: row.get(0),
+                    version: row.get(1),
+                    state: row.get(2),
+                    checksum: row.get(3),
+                })
+                .collect(),
+        ))
+    }
+
+    fn lock_wait_advice(&self) -> String {
+        "find it in pg_stat_activity (pg_blocking_pids(pid) names who blocks whom) and pg_locks".to_string()
     }
 
     fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError> {
@@ -437,7 +526,21 @@ CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
         wait: Duration,
         on_wait: &mut dyn FnMut(&LockHolder),
     ) -> Result<LockGuard, DbError> {
-        let key = lock_key(&format!("cutover:{}", self.history_table.plain()));
+        // One table, one lock: `public.cutover_history` is `cutover_history` where `public` is
+        // the current schema, and takes the key the bare name (and older cutovers) take.
+        let name = match &self.history_table.schema {
+            Some(schema) => {
+                let current: Option<String> =
+                    self.client.query_one("SELECT current_schema()", &[]).map_err(db_error)?.get(0);
+                if current.as_deref() == Some(schema.as_str()) {
+                    self.history_table.name.clone()
+                } else {
+                    self.history_table.plain()
+                }
+            }
+            None => self.history_table.plain(),
+        };
+        let key = lock_key(&format!("cutover:{name}"));
         self.advisory_lock(key, "the migration lock", owner, wait, on_wait)
     }
 

@@ -84,6 +84,12 @@ pub struct MigrationFailure {
     pub statements_total: usize,
     /// Why the failure could not be recorded in the history, if it could not.
     pub record_error: Option<DbError>,
+    /// The failing statement is the one a killed runner was running, and it failed on a lock
+    /// or a lost connection: whether the killed runner's run of it finished is unknown, so the
+    /// history still says `running` (not `failed`), and the next run checks again.
+    pub maybe_done: bool,
+    /// Where the engine shows who holds a lock (`MigrationTarget::lock_wait_advice`).
+    pub lock_advice: String,
 }
 
 impl fmt::Display for MigrationFailure {
@@ -112,6 +118,21 @@ impl fmt::Display for MigrationFailure {
         };
         if self.transactional {
             write!(f, "\n  nothing of it was applied: its transaction was rolled back")?;
+        } else if self.maybe_done {
+            let next = self.statements_done + 1;
+            if self.statements_done > 0 {
+                write!(
+                    f,
+                    "\n  statements 1 to {} of {} were applied and recorded;",
+                    self.statements_done, self.statements_total
+                )?;
+            } else {
+                write!(f, "\n ")?;
+            }
+            write!(
+                f,
+                " statement {next} was running when an earlier runner was killed, and the server may have finished it: nothing was recorded as failed (the history still says `running`), and `{rerun}` runs it again, counting it as done if its work is there"
+            )?;
         } else if self.statements_done == 0 {
             write!(
                 f,
@@ -127,7 +148,11 @@ impl fmt::Display for MigrationFailure {
             )?;
         }
         if self.error.is_lock_contention() {
-            write!(f, "\n  another session held a conflicting lock for longer than the lock timeout; find it in pg_stat_activity / pg_locks, or retry when traffic is lower")?;
+            write!(
+                f,
+                "\n  another session held a conflicting lock for longer than the lock timeout; {}, or retry when traffic is lower",
+                self.lock_advice
+            )?;
         } else if self.error.kind == cutover_engine::DbErrorKind::Connection {
             write!(f, "\n  the database connection was lost (the session was terminated, the server restarted, or the network failed); the history is consistent: run `{rerun}` again once the database is back")?;
         } else {

@@ -51,7 +51,8 @@ pub enum Event<'a> {
         /// What was removed.
         what: &'a str,
     },
-    /// The statement a killed runner was running had finished before it died: running it
+    /// The statement a killed runner was running had finished (before it died, or on the
+    /// server after it, MySQL finishing a statement whose client is gone): running it
     /// again says its work is there (`DbErrorKind::AlreadyDone`), so it counts as done.
     AlreadyDone {
         /// The migration.
@@ -60,6 +61,24 @@ pub enum Event<'a> {
         statement: usize,
         /// What the database said.
         error: &'a DbError,
+    },
+    /// The statement a killed runner was running still runs on the server in another session;
+    /// this runner waits for it to end before running it again.
+    StillRunning {
+        /// The migration.
+        migration: &'a Migration,
+        /// The statement's number, from 1.
+        statement: usize,
+        /// The session that runs it.
+        running: &'a cutover_engine::StillRunning,
+        /// How long this runner has waited so far.
+        waited: Duration,
+    },
+    /// `baseline` adopted a database whose history had lost rows: the history is trusted again
+    /// from this baseline on; the guard keeps what was lost.
+    BaselineOverLostHistory {
+        /// How many rows the history had lost or had rewritten.
+        lost: usize,
     },
     /// A migration script finished.
     Finished {

@@ -16,6 +16,7 @@ mod config;
 mod error;
 mod events;
 mod gate;
+mod integrity;
 mod plan;
 mod policy;
 mod rehearse;

@@ -5,7 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
-    retry, DbError, DbErrorKind, Direction, Exhausted, HistoryRecord, MigrationTarget, RecordKind, State, Timeouts,
+    jitter, retry, DbError, DbErrorKind, Direction, Exhausted, HistoryRecord, MigrationTarget, RecordKind, State,
+    Timeouts,
 };
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, ScriptSettings, Statement, Version};
 
@@ -71,8 +72,17 @@ pub fn status(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<Migration
 /// Every problem that would make `up` refuse, or that needs attention: edited, missing,
 /// failed, interrupted and out-of-order migrations. Empty when all is well.
 pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>, Error> {
-    let statuses = status(ctx, set)?;
-    let mut problems = tamper_problems(set, &statuses);
+    let history = read_history_if_any(ctx)?;
+    let statuses = compute_status(set, &history);
+    let mut problems = Vec::new();
+    if let Some(damage) = guard_damage(ctx, set, &history)? {
+        let refusal = crate::integrity::refusal(&damage, &ctx.settings.history_table);
+        problems.extend(refusal.problems);
+        if let Some(last) = problems.last_mut() {
+            last.push_str(&format!("; {}", refusal.advice));
+        }
+    }
+    problems.extend(tamper_problems(set, &statuses));
     for status in &statuses {
         let label = status.label();
         match status.state {
@@ -103,6 +113,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     }
     if options.dry_run {
         let history = read_history_if_any(ctx)?;
+        refuse_damaged(ctx, set, &history)?;
         let statuses = compute_status(set, &history);
         let plan = plan_up(set, &statuses, options)?;
         // A dry run records no approval: nothing runs.
@@ -128,6 +139,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     // Read the history only now, under the lock, so that a runner that waited sees the work of
     // the one it waited for.
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
+    refuse_damaged(ctx, set, &history)?;
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
     let GateOutcome { approvals, up_front_locks } = approval_gate(ctx, set, &plan, options)?;
@@ -298,6 +310,7 @@ pub fn down(
         ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
         ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?
     };
+    refuse_damaged(ctx, set, &history)?;
     let statuses = compute_status(set, &history);
     let problems = tamper_problems(set, &statuses);
     if !problems.is_empty() {
@@ -387,13 +400,24 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
     let _lock = acquire_lock(ctx)?;
     ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
+    let damage = guard_damage(ctx, set, &history)?;
     let in_use =
         history.iter().filter(|r| matches!(r.state, State::Applied | State::Baselined | State::Running)).count();
     if in_use > 0 {
+        if let Some(damage) = &damage {
+            // Rows lost from a history that still records applied migrations: only a backup
+            // tells what the rest said.
+            return Err(Error::Refused(crate::integrity::refusal(damage, &ctx.settings.history_table)));
+        }
         return Err(Error::Refused(Refusal {
             problems: vec![format!("the history already records {in_use} applied or baselined migrations")],
             advice: "baseline adopts a database that cutover has never migrated; this one is already managed: use `cutover up`".to_string(),
         }));
+    }
+    if let Some(damage) = &damage {
+        // The way back from an emptied history: the person who runs it says what the schema
+        // has, and the guard trusts the history from this baseline on (see `integrity`).
+        ctx.reporter.report(Event::BaselineOverLostHistory { lost: damage.lost.len() + damage.changed.len() });
     }
     let migration = set.migrations.iter().find(|m| m.version.as_ref() == Some(version));
     let now = now_rfc3339();
@@ -464,6 +488,24 @@ pub(crate) fn read_history_if_any(ctx: &mut Context<'_>) -> Result<Vec<HistoryRe
         return Ok(Vec::new());
     }
     ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))
+}
+
+/// What the history lost or had rewritten behind cutover's back, as the engine's guard tells.
+fn guard_damage(
+    ctx: &mut Context<'_>,
+    set: &MigrationSet,
+    history: &[HistoryRecord],
+) -> Result<Option<crate::integrity::Damage>, Error> {
+    let guard = ctx.target.read_history_guard().map_err(|e| Error::database("cannot read the history's guard", e))?;
+    Ok(guard.and_then(|guard| crate::integrity::damage(&guard, history, set.layout)))
+}
+
+/// Refuses to run on a history that lost rows: every migration would look pending again.
+fn refuse_damaged(ctx: &mut Context<'_>, set: &MigrationSet, history: &[HistoryRecord]) -> Result<(), Error> {
+    match guard_damage(ctx, set, history)? {
+        Some(damage) => Err(Error::Refused(crate::integrity::refusal(&damage, &ctx.settings.history_table))),
+        None => Ok(()),
+    }
 }
 
 pub(crate) fn acquire_lock(ctx: &mut Context<'_>) -> Result<cutover_engine::LockGuard, Error> {
@@ -763,6 +805,9 @@ fn run_statement_by_statement(
         start_idx = done;
     }
     ctx.reporter.report(Event::Starting { migration, direction, resume_at: start_idx });
+    if let Some(statement) = script.statements.get(start_idx).filter(|_| died_mid_statement) {
+        wait_for_killed_runners_statement(ctx, migration, attempt, start_idx, statement)?;
+    }
     let running = attempt.record(State::Running, start_idx);
     ctx.target
         .autocommit(timeouts, &mut |session| session.append_history(&running))
@@ -825,6 +870,13 @@ fn run_statement_by_statement(
             },
         );
         if let Err(Exhausted { error, tries }) = res {
+            // Waiting for a lock (or losing the connection) says nothing about whether the
+            // killed runner's run of this statement finished: a `failed` row would make the
+            // next run treat "already exists" as a failure for good. The row stays `running`.
+            let undecided = error.is_lock_contention() || error.kind == DbErrorKind::Connection;
+            if may_be_done && undecided {
+                return Err(record_undecided(ctx, migration, attempt, idx, error, statement, tries));
+            }
             return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), tries));
         }
     }
@@ -832,6 +884,79 @@ fn run_statement_by_statement(
     ctx.target
         .autocommit(timeouts, &mut |session| session.append_history(&done))
         .map_err(|e| Error::database(format!("cannot record the end of {}", migration.label()), e))
+}
+
+/// Waits while the statement a killed runner was running still runs on the server (MySQL
+/// finishes a statement whose client died): run again now, it would wait for that one's locks
+/// and fail. Once it has ended, running it again tells whether its work is there
+/// (`DbErrorKind::AlreadyDone`). Waits at most the runner lock wait, then refuses, recording
+/// nothing.
+fn wait_for_killed_runners_statement(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+    idx: usize,
+    statement: &Statement,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    loop {
+        let running = ctx
+            .target
+            .still_running(&statement.sql)
+            .map_err(|e| Error::database("cannot look for the statement the killed runner was running", e))?;
+        let Some(running) = running else { return Ok(()) };
+        let waited = started.elapsed();
+        if waited >= ctx.settings.runner_lock_wait {
+            return Err(Error::Refused(Refusal {
+                problems: vec![format!(
+                    "{}: statement {} ({}), which an earlier runner was running when it was killed, still runs on the server after {}s: {}, running for {}s",
+                    migration.label(),
+                    idx + 1,
+                    attempt.script.location(statement),
+                    waited.as_secs(),
+                    running.description,
+                    running.running_for.as_secs()
+                )],
+                advice: format!(
+                    "nothing was recorded as failed: wait for it to end and run `cutover {}` again (its work then counts as done), or stop it with `{}` (the server rolls it back and the rerun runs it again); a longer runner_lock_wait waits for it",
+                    attempt.base.direction.name(),
+                    running.stop_with
+                ),
+            }));
+        }
+        ctx.reporter.report(Event::StillRunning { migration, statement: idx + 1, running: &running, waited });
+        std::thread::sleep(Duration::from_millis(250) + jitter(Duration::from_millis(250)));
+    }
+}
+
+/// Appends a `running` row (the statement's outcome is unknown) with the error, and builds it.
+fn record_undecided(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+    statements_done: usize,
+    error: DbError,
+    statement: &Statement,
+    attempts: u32,
+) -> Error {
+    let mut record = attempt.failed_record(statements_done, &error, Some(statement));
+    record.state = State::Running;
+    let timeouts = timeouts(ctx.settings, &attempt.script.settings);
+    let record_error = ctx.target.autocommit(timeouts, &mut |session| session.append_history(&record)).err();
+    Error::MigrationFailed(Box::new(MigrationFailure {
+        label: migration.label(),
+        direction: attempt.base.direction,
+        location: record.error_location.clone(),
+        statement: record.error_statement.clone(),
+        error,
+        attempts,
+        transactional: false,
+        statements_done,
+        statements_total: attempt.script.statements.len(),
+        record_error,
+        maybe_done: true,
+        lock_advice: ctx.target.lock_wait_advice(),
+    }))
 }
 
 /// Appends the failed row (in its own transaction: the migration's was rolled back) and builds
@@ -859,6 +984,8 @@ fn record_failure(
         statements_done,
         statements_total: attempt.script.statements.len(),
         record_error,
+        maybe_done: false,
+        lock_advice: ctx.target.lock_wait_advice(),
     }))
 }
 

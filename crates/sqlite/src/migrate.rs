@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    Approval, DbError, DbErrorKind, Direction, HistoryRecord, LockGuard, LockHolder, MigrationTarget, RecordKind,
-    Session, State, Timeouts,
+    Approval, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
+    RecordKind, Session, State, Timeouts,
 };
 use rusqlite::{params, Connection};
 
@@ -127,6 +127,30 @@ impl MigrationTarget for SqliteTarget {
         let no_delete = quote_ident(&format!("{}_no_delete", self.history_table));
         let index = quote_ident(&format!("{}_version_idx", self.history_table));
         let message = "the cutover history is append-only; cutover records every change as a new row";
+        // The guard: a row for every history row, written by a trigger, kept when the history
+        // is emptied anyway (its triggers dropped); the runner compares the two. A history from
+        // before the guard gets one, its rows witnessed as they are now (before the trigger
+        // that marks the upgrade done exists).
+        let guard = quote_ident(&format!("{}_guard", self.history_table));
+        let guard_no_update = quote_ident(&format!("{}_guard_no_update", self.history_table));
+        let guard_no_delete = quote_ident(&format!("{}_guard_no_delete", self.history_table));
+        let guard_row_name = format!("{}_guard_row", self.history_table);
+        let guard_row = quote_ident(&guard_row_name);
+        let guard_row_literal = format!("'{}'", guard_row_name.replace('\'', "''"));
+        let guard_message = "the cutover history guard is append-only";
+        // Everything is made in one transaction, the guard's trigger last: when it exists, no
+        // write lock is needed (another writer may hold it for a while).
+        let done: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name = ?1",
+                [&guard_row_name],
+                |row| row.get(0),
+            )
+            .map_err(db_error)?;
+        if done > 0 {
+            return Ok(());
+        }
         let ddl = format!(
             r#"
 BEGIN IMMEDIATE;
@@ -157,6 +181,23 @@ CREATE TABLE IF NOT EXISTS {table} (
 CREATE INDEX IF NOT EXISTS {index} ON {table} (version, id);
 CREATE TRIGGER IF NOT EXISTS {no_update} BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;
 CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;
+CREATE TABLE IF NOT EXISTS {guard} (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    history_id INTEGER NOT NULL,
+    version    TEXT,
+    state      TEXT NOT NULL,
+    checksum   TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS {guard_no_update} BEFORE UPDATE ON {guard} BEGIN SELECT RAISE(ABORT, '{guard_message}'); END;
+CREATE TRIGGER IF NOT EXISTS {guard_no_delete} BEFORE DELETE ON {guard} BEGIN SELECT RAISE(ABORT, '{guard_message}'); END;
+INSERT INTO {guard} (history_id, version, state, checksum)
+    SELECT h.id, h.version, h.state, h.checksum FROM {table} h
+    WHERE NOT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = {guard_row_literal})
+      AND NOT EXISTS (SELECT 1 FROM {guard} g WHERE g.history_id = h.id)
+    ORDER BY h.id;
+CREATE TRIGGER IF NOT EXISTS {guard_row} AFTER INSERT ON {table} BEGIN
+    INSERT INTO {guard} (history_id, version, state, checksum) VALUES (NEW.id, NEW.version, NEW.state, NEW.checksum);
+END;
 COMMIT;
 "#
         );
@@ -165,6 +206,39 @@ COMMIT;
             let _ = self.conn.execute_batch("ROLLBACK");
             db_error(err)
         })
+    }
+
+    fn read_history_guard(&mut self) -> Result<Option<Vec<GuardRow>>, DbError> {
+        let name = format!("{}_guard", self.history_table);
+        let exists: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [&name], |row| {
+                row.get(0)
+            })
+            .map_err(db_error)?;
+        if exists == 0 {
+            return Ok(None);
+        }
+        let mut statement = self
+            .conn
+            .prepare(&format!("SELECT history_id, version, state, checksum FROM {} ORDER BY id", quote_ident(&name)))
+            .map_err(db_error)?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok(GuardRow {
+                    history_id: row.get(0)?,
+                    version: row.get(1)?,
+                    state: row.get(2)?,
+                    checksum: row.get(3)?,
+                })
+            })
+            .map_err(db_error)?;
+        rows.collect::<Result<Vec<_>, _>>().map(Some).map_err(db_error)
+    }
+
+    fn lock_wait_advice(&self) -> String {
+        "another connection holds the database's write lock (an open transaction, in this or another process); end it"
+            .to_string()
     }
 
     fn append_approvals(&mut self, approvals: &[Approval]) -> Result<(), DbError> {

@@ -4,13 +4,13 @@ pub(crate) const RULE: &str = "syntax-error";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-A statement PostgreSQL's grammar (libpg_query, PostgreSQL 18) does not accept, or an unterminated quote or comment.\n\
+A statement the dialect's grammar does not accept (PostgreSQL's own, libpg_query for PostgreSQL 18; sqlparser's for MySQL and SQLite), or an unterminated quote or comment.\n\
 \n\
 ## Why is this bad?\n\
-PostgreSQL would refuse the statement, so the migration fails where it stands; under a runner without a transaction, half of it is applied.\n\
+The database would refuse the statement, so the migration fails where it stands; under a runner without a transaction, half of it is applied.\n\
 \n\
 ## Instead\n\
-Fix the statement. The message is PostgreSQL's own; the location is the statement's first line.\n\
+Fix the statement. The message is the parser's own (PostgreSQL's, for PostgreSQL); the location is the statement's first line.\n\
 \n\
 ## Example\n\
 ```sql\n\

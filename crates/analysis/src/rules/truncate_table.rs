@@ -10,7 +10,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 Truncating a table in a migration.\n\
 \n\
 ## Why is this bad?\n\
-Every row is deleted at once, under an ACCESS EXCLUSIVE lock, and the data is not recoverable from the migration.\n\
+Every row is deleted at once (on PostgreSQL under an ACCESS EXCLUSIVE lock; MySQL drops and recreates the table), and the data is not recoverable from the migration.\n\
 \n\
 ## Instead\n\
 Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.\n\
@@ -28,7 +28,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         .map(|table| {
             Finding::new(
                 RULE,
-                format!("TRUNCATE deletes every row of `{table}` under an ACCESS EXCLUSIVE lock"),
+                // The lock is reported with the finding, on PostgreSQL only: its name means nothing elsewhere.
+                format!("TRUNCATE deletes every row of `{table}` at once"),
                 "delete the rows that must go in batches, or drop the table once no code uses it",
             )
             .on(table, LockMode::AccessExclusive)

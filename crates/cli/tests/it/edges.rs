@@ -73,7 +73,7 @@ fn down_to_a_typo_reverts_nothing_on_postgres() {
     let output = project.cutover(&db.url).args(["down", "--to", "2024010"]).output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert_eq!(db.tables(), "a,b,c,cutover_history");
+    assert_eq!(db.tables(), "a,b,c,cutover_history,cutover_history_guard");
 }
 
 #[test]

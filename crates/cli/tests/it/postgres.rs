@@ -60,7 +60,7 @@ fn edited_applied_migration_blocks_validate_and_up_but_crlf_does_not() {
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("nothing was applied") && stderr.contains("1_a.up.sql"), "{stderr}");
-    assert_eq!(db.tables(), "a,a2,cutover_history", "the pending migration was not applied");
+    assert_eq!(db.tables(), "a,a2,cutover_history,cutover_history_guard", "the pending migration was not applied");
 
     // A deleted applied migration is reported as missing.
     std::fs::remove_file(project.path("migrations/1_a.up.sql")).unwrap();
@@ -81,7 +81,7 @@ fn failing_transactional_migration_leaves_no_trace_and_is_retried_once_fixed() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("1_five.up.sql:4"), "the error names file:line of the failing token: {stderr}");
     assert!(stderr.contains("42P01") && stderr.contains("nothing of it was applied"), "{stderr}");
-    assert_eq!(db.tables(), "cutover_history", "no partial schema");
+    assert_eq!(db.tables(), "cutover_history,cutover_history_guard", "no partial schema");
     assert_eq!(
         db.query("SELECT state, error_sqlstate, error_location LIKE '%1_five.up.sql:4', error_statement LIKE 'INSERT INTO%missing_table%' FROM cutover_history"),
         "failed\t42P01\tt\tt"
@@ -93,7 +93,7 @@ fn failing_transactional_migration_leaves_no_trace_and_is_retried_once_fixed() {
 
     project.migration("1_five.up.sql", &broken.replace("missing_table", "one"));
     project.cutover(&db.url).arg("up").assert().success();
-    assert_eq!(db.tables(), "cutover_history,five,four,later,one,two");
+    assert_eq!(db.tables(), "cutover_history,cutover_history_guard,five,four,later,one,two");
     assert_eq!(db.query("SELECT count(*) FROM one"), "1");
     assert_eq!(db.query("SELECT string_agg(state, ',' ORDER BY id) FROM cutover_history"), "failed,applied,applied");
 }
@@ -264,7 +264,7 @@ fn out_of_order_migrations_are_reported_not_skipped() {
     assert_eq!(output.status.code(), Some(1));
     assert!(output_text(&output).1.contains("2 b is older than the newest applied migration"));
     project.cutover(&db.url).args(["up", "--allow-out-of-order"]).assert().success();
-    assert_eq!(db.tables(), "a,b,c,cutover_history");
+    assert_eq!(db.tables(), "a,b,c,cutover_history,cutover_history_guard");
 }
 
 #[test]
@@ -448,9 +448,9 @@ fn an_interrupted_no_transaction_down_blocks_up_and_resumes_with_down() {
     let (_, stderr) = output_text(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("resuming 1 t at statement 2"), "{stderr}");
-    assert_eq!(db.tables(), "cutover_history");
+    assert_eq!(db.tables(), "cutover_history,cutover_history_guard");
     project.cutover(&db.url).arg("up").assert().success();
-    assert_eq!(db.tables(), "cutover_history,t");
+    assert_eq!(db.tables(), "cutover_history,cutover_history_guard,t");
 }
 
 /// The approval gate: `up` refuses a migration with an error-level finding before applying
@@ -470,7 +470,7 @@ fn up_refuses_unsafe_migrations_until_reviewed() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("2_index.up.sql:1: error[index-create-blocking]"), "{stderr}");
     assert!(stderr.contains("--allow-unsafe"), "{stderr}");
-    assert_eq!(db.tables(), "cutover_history", "nothing was applied, not even migration 1");
+    assert_eq!(db.tables(), "cutover_history,cutover_history_guard", "nothing was applied, not even migration 1");
     assert_eq!(db.query("SELECT count(*) FROM cutover_history"), "0");
 
     // An ignore without a reason does not count.

@@ -42,7 +42,7 @@ fn the_application_role_cannot_touch_cutovers_tables() {
     project.cutover(&migrator_url).args(["up", "--allow-unsafe"]).assert().success();
     assert_eq!(
         db.query("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'cutover'"),
-        "cutover_backfills,cutover_expand,cutover_history,cutover_history_approvals"
+        "cutover_backfills,cutover_expand,cutover_history,cutover_history_approvals,cutover_history_guard"
     );
 
     let mut app_client = postgres::Client::connect(&as_role(&app), postgres::NoTls).unwrap();
@@ -55,6 +55,7 @@ fn the_application_role_cannot_touch_cutovers_tables() {
         "UPDATE cutover.cutover_backfills SET state = 'done'",
         "DELETE FROM cutover.cutover_expand",
         "UPDATE cutover.cutover_history_approvals SET reason = ''",
+        "INSERT INTO cutover.cutover_history_guard (history_id, state, checksum) VALUES (1, 'applied', '')",
     ] {
         let err = app_client.batch_execute(sql).unwrap_err();
         assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{sql}: {err}");

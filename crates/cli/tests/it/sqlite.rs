@@ -45,7 +45,7 @@ fn failing_migration_rolls_back_on_sqlite() {
     let tables: String = conn
         .query_row("SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(tables, "cutover_history");
+    assert_eq!(tables, "cutover_history,cutover_history_guard");
 }
 
 #[test]
@@ -109,12 +109,12 @@ fn example_project_applies_reverts_and_keeps_the_rename_safe() {
     run(&["down", "--all"]);
     let tables: String = conn()
         .query_row(
-            "SELECT group_concat(name) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(tables, "cutover_history");
+    assert_eq!(tables, "cutover_history,cutover_history_guard");
     run(&["up"]);
 }
 

@@ -1,0 +1,403 @@
+//! Reliability at the edges, mostly on MariaDB: a runner SIGKILLed during a long `ALTER TABLE`
+//! (the server finishes the orphaned statement), lock-wait advice in the engine's own terms, a
+//! history emptied behind cutover's back (`TRUNCATE` fires no trigger), and a history table
+//! named with its database.
+
+use std::process::{Child, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+
+use crate::util::{output_text, MyDb, PgDb, Project};
+
+/// A table big enough that an `ALTER TABLE ... ALGORITHM=COPY` with an index on `filler` takes
+/// seconds.
+fn big_table(db: &MyDb) {
+    let mut conn = db.conn();
+    conn.query_drop("CREATE TABLE big (id bigint PRIMARY KEY, filler varchar(200) NOT NULL) ENGINE=InnoDB").unwrap();
+    conn.query_drop("INSERT INTO big SELECT seq, CONCAT(MD5(seq), REPEAT('x', 150)) FROM seq_1_to_600000").unwrap();
+}
+
+/// Sessions of this database (other than the asking one) running a statement that starts
+/// with `prefix` (other tests run the same statements in their own databases).
+fn running(db: &MyDb, prefix: &str) -> i64 {
+    let mut conn = db.conn();
+    conn.exec_first(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+         WHERE ID <> CONNECTION_ID() AND DB = DATABASE() AND INFO LIKE CONCAT(?, '%')",
+        (prefix,),
+    )
+    .unwrap()
+    .unwrap_or_default()
+}
+
+/// Starts `cutover up --allow-unsafe` and SIGKILLs it once it runs a statement starting with
+/// `prefix`: the server goes on with the statement (its client is gone, unseen).
+fn kill_during(project: &Project, db: &MyDb, prefix: &str) {
+    let mut child: Child = project
+        .cutover_std(&db.url)
+        .args(["up", "--allow-unsafe"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running(db, prefix) == 0 {
+        assert!(child.try_wait().unwrap().is_none(), "cutover ended before it ran `{prefix}`");
+        assert!(Instant::now() < deadline, "`{prefix}` never ran");
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(running(db, prefix), 1, "the killed runner's statement runs on");
+}
+
+fn column_count(db: &MyDb, table: &str, column: &str) -> String {
+    db.query(&format!(
+        "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{table}' AND column_name = '{column}'"
+    ))
+}
+
+/// The rerun finds the killed runner's `ALTER` still running: with a short runner lock wait it
+/// refuses, naming `KILL <id>` and recording nothing as failed; with the default one it waits,
+/// runs the `ALTER` again, which says the column exists, and counts it as done.
+#[test]
+fn the_rerun_waits_for_the_killed_runners_alter_and_counts_it_done() {
+    let db = MyDb::new();
+    big_table(&db);
+    let project = Project::new();
+    project.migration(
+        "1_widen.up.sql",
+        "ALTER TABLE big ADD COLUMN c int, ADD INDEX big_filler (filler), ALGORITHM=COPY;\nCREATE TABLE after_widen (id int);\n",
+    );
+    kill_during(&project, &db, "ALTER TABLE big");
+
+    let output =
+        project.cutover(&db.url).args(["up", "--allow-unsafe"]).env("CUTOVER_RUNNER_LOCK_WAIT", "1s").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("still runs on the server") && stderr.contains("KILL "), "{stderr}");
+    assert!(stderr.contains("nothing was recorded as failed"), "{stderr}");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_history WHERE state = 'failed'"), "0");
+    assert_eq!(running(&db, "ALTER TABLE big"), 1, "the refusal left it alone");
+
+    let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
+    let stderr = output_text(&output).1;
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("still runs on the server"), "it waited: {stderr}");
+    assert!(stderr.contains("counted as done"), "{stderr}");
+    assert_eq!(column_count(&db, "big", "c"), "1");
+    assert_eq!(db.query("SELECT COUNT(*) FROM after_widen"), "0", "the statement after it ran");
+    assert_eq!(db.query("SELECT GROUP_CONCAT(DISTINCT state ORDER BY state) FROM cutover_history"), "applied,running");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("validate").assert().success();
+}
+
+/// Once the killed runner's `ALTER` has ended, the rerun's own `ALTER` times out on a lock
+/// another session holds: the history row stays `running` (the statement may be done), not
+/// `failed`, so the next run still counts the existing column as done; and the advice names
+/// MariaDB's tools, not PostgreSQL's.
+#[test]
+fn a_lock_timeout_of_the_resumed_statement_keeps_it_resumable() {
+    let db = MyDb::new();
+    big_table(&db);
+    let project = Project::new();
+    project.migration(
+        "1_widen.up.sql",
+        "ALTER TABLE big ADD COLUMN c int, ADD INDEX big_filler (filler), ALGORITHM=COPY;\n",
+    );
+    kill_during(&project, &db, "ALTER TABLE big");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while running(&db, "ALTER TABLE big") > 0 {
+        assert!(Instant::now() < deadline, "the orphaned ALTER never ended");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(column_count(&db, "big", "c"), "1", "the server finished the orphaned ALTER");
+
+    let mut holder = db.conn();
+    holder.query_drop("LOCK TABLES big WRITE").unwrap();
+    let output = project
+        .cutover(&db.url)
+        .args(["up", "--allow-unsafe", "--lock-timeout", "1s"])
+        .env("CUTOVER_LOCK_RETRIES", "2")
+        .output()
+        .unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1205"), "a lock timeout: {stderr}");
+    assert!(stderr.contains("nothing was recorded as failed"), "{stderr}");
+    assert!(stderr.contains("SHOW FULL PROCESSLIST") && !stderr.contains("pg_stat_activity"), "{stderr}");
+    assert_eq!(db.query("SELECT state FROM cutover_history ORDER BY id DESC LIMIT 1"), "running");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_history WHERE state = 'failed'"), "0");
+    holder.query_drop("UNLOCK TABLES").unwrap();
+
+    let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
+    let stderr = output_text(&output).1;
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("counted as done"), "{stderr}");
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_history WHERE state = 'applied'"), "1");
+}
+
+/// SQLite's lock timeout (the busy timeout on the database's write lock) is explained in
+/// SQLite's terms too.
+#[test]
+fn sqlite_lock_advice_speaks_sqlite() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    project.cutover(&project.sqlite_url()).arg("up").assert().success();
+    project.migration("2_b.up.sql", "CREATE TABLE b (id int);\n");
+    let holder = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE; INSERT INTO a VALUES (1);").unwrap();
+    let output = project
+        .cutover(&project.sqlite_url())
+        .args(["up", "--lock-timeout", "200ms"])
+        .env("CUTOVER_LOCK_RETRIES", "1")
+        .output()
+        .unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("write lock") && !stderr.contains("pg_stat_activity"), "{stderr}");
+    holder.execute_batch("COMMIT").unwrap();
+}
+
+fn two_tables(project: &Project) {
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int PRIMARY KEY);\nINSERT INTO a VALUES (1);\n");
+    project.migration("2_b.up.sql", "CREATE TABLE b (id int PRIMARY KEY);\nINSERT INTO b VALUES (1);\n");
+}
+
+/// `cutover up` on an emptied history refuses (exit 1) with the way back, and applies nothing.
+fn refuses_an_emptied_history(project: &Project, url: &str) {
+    let output = project.cutover(url).arg("up").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has lost") && stderr.contains("cutover wrote to it"), "{stderr}");
+    assert!(stderr.contains("restore `cutover_history` from a backup"), "{stderr}");
+    assert!(stderr.contains("`cutover baseline 2`"), "the newest applied version: {stderr}");
+    let output = project.cutover(url).arg("validate").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{:?}", output_text(&output));
+    assert!(output_text(&output).0.contains("has lost"), "{:?}", output_text(&output));
+}
+
+/// MariaDB: the guard's foreign key makes InnoDB refuse `TRUNCATE` and `DROP` of the history
+/// (triggers do not fire on them); emptied anyway with `foreign_key_checks = 0`, the history
+/// is found short of its guard, and `up` refuses until `baseline` adopts the database again.
+#[test]
+fn an_emptied_history_is_refused_on_mariadb() {
+    let db = MyDb::new();
+    let project = Project::new();
+    two_tables(&project);
+    project.cutover(&db.url).arg("up").assert().success();
+    let mut conn = db.conn();
+    let err = conn.query_drop("TRUNCATE cutover_history").unwrap_err().to_string();
+    assert!(err.contains("1701"), "InnoDB refuses: {err}");
+    assert!(conn.query_drop("DELETE FROM cutover_history").unwrap_err().to_string().contains("append-only"));
+    assert!(conn.query_drop("DROP TABLE cutover_history").is_err());
+    project.migration("3_c.up.sql", "CREATE TABLE c (id int PRIMARY KEY);\n");
+    project.cutover(&db.url).arg("up").assert().success();
+
+    conn.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
+    conn.query_drop("TRUNCATE cutover_history").unwrap();
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has lost") && stderr.contains("`cutover baseline 3`"), "{stderr}");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_history"), "0", "nothing applied, nothing recorded");
+
+    // The way back: the operator says what the schema has.
+    let output = project.cutover(&db.url).args(["baseline", "3"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert!(output_text(&output).1.contains("had lost"), "{:?}", output_text(&output));
+    project.migration("4_d.up.sql", "CREATE TABLE d (id int PRIMARY KEY);\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(
+        db.query("SELECT GROUP_CONCAT(version ORDER BY id) FROM cutover_history WHERE state <> 'running'"),
+        "3,4"
+    );
+    project.cutover(&db.url).arg("validate").assert().success();
+}
+
+/// The same refusal, straight after `up`: every applied row lost.
+#[test]
+fn up_on_a_truncated_history_applies_nothing_on_mariadb() {
+    let db = MyDb::new();
+    let project = Project::new();
+    two_tables(&project);
+    project.cutover(&db.url).arg("up").assert().success();
+    let mut conn = db.conn();
+    conn.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
+    conn.query_drop("TRUNCATE cutover_history").unwrap();
+    refuses_an_emptied_history(&project, &db.url);
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_history"), "0");
+    assert_eq!(db.query("SELECT COUNT(*) FROM a"), "1");
+}
+
+/// A history table from before the guard is given one by the next run, its rows witnessed,
+/// and is from then on safe from `TRUNCATE`.
+#[test]
+fn a_history_from_before_the_guard_is_upgraded_in_place_on_mariadb() {
+    let db = MyDb::new();
+    let project = Project::new();
+    two_tables(&project);
+    project.cutover(&db.url).arg("up").assert().success();
+    let mut conn = db.conn();
+    // As an older cutover left it: no guard, no guard trigger.
+    conn.query_drop("DROP TRIGGER cutover_history_guard_row").unwrap();
+    conn.query_drop("DROP TABLE cutover_history_guard").unwrap();
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(
+        db.query("SELECT COUNT(*) FROM cutover_history_guard"),
+        db.query("SELECT COUNT(*) FROM cutover_history"),
+        "every row witnessed"
+    );
+    assert!(conn.query_drop("TRUNCATE cutover_history").unwrap_err().to_string().contains("1701"));
+    conn.query_drop("SET SESSION foreign_key_checks = 0").unwrap();
+    conn.query_drop("TRUNCATE cutover_history").unwrap();
+    refuses_an_emptied_history(&project, &db.url);
+}
+
+/// PostgreSQL: the history's `BEFORE TRUNCATE` trigger refuses; with the triggers disabled by
+/// the table's owner, the emptied history is refused as on MariaDB.
+#[test]
+fn an_emptied_history_is_refused_on_postgres() {
+    let db = PgDb::new();
+    let project = Project::new();
+    two_tables(&project);
+    project.cutover(&db.url).arg("up").assert().success();
+    let mut client = db.client();
+    let err = client.batch_execute("TRUNCATE cutover_history").unwrap_err();
+    assert!(format!("{err:?}").contains("append-only"), "{err:?}");
+    assert!(client.batch_execute("DELETE FROM cutover_history").is_err());
+    client
+        .batch_execute(
+            "ALTER TABLE cutover_history DISABLE TRIGGER USER; TRUNCATE cutover_history; \
+             ALTER TABLE cutover_history ENABLE TRIGGER USER",
+        )
+        .unwrap();
+    refuses_an_emptied_history(&project, &db.url);
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM a"), "1");
+}
+
+/// SQLite: the `BEFORE DELETE` trigger fires on `DELETE` without `WHERE` too (triggers turn
+/// off SQLite's truncate optimization); with the trigger dropped, the emptied history is
+/// refused.
+#[test]
+fn an_emptied_history_is_refused_on_sqlite() {
+    let project = Project::new();
+    two_tables(&project);
+    let url = project.sqlite_url();
+    project.cutover(&url).arg("up").assert().success();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let err = conn.execute_batch("DELETE FROM cutover_history").unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    conn.execute_batch("DROP TRIGGER cutover_history_no_delete; DELETE FROM cutover_history;").unwrap();
+    refuses_an_emptied_history(&project, &url);
+    let rows: i64 = conn.query_row("SELECT count(*) FROM cutover_history", [], |row| row.get(0)).unwrap();
+    assert_eq!(rows, 0);
+}
+
+/// Eight runners at once, half naming the history one way, half the other; each must succeed.
+fn up_with_both_spellings(project: &Project, url: &str, spellings: &[String; 2]) {
+    let children: Vec<Child> = (0..8)
+        .map(|idx| {
+            project
+                .cutover_std(url)
+                .arg("up")
+                .env("CUTOVER_HISTORY_TABLE", &spellings[idx % 2])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{:?}", output_text(&output));
+    }
+}
+
+/// PostgreSQL: `public.cutover_history` is `cutover_history` where `public` is the current
+/// schema, so both take one lock.
+#[test]
+fn the_current_schema_spelled_out_takes_the_same_lock_on_postgres() {
+    let db = PgDb::new();
+    let project = Project::new();
+    for idx in 1..=4 {
+        project.migration(
+            &format!("{idx}_t{idx}.up.sql"),
+            &format!("CREATE TABLE t{idx} (id int PRIMARY KEY);\nINSERT INTO t{idx} VALUES ({idx});\n"),
+        );
+    }
+    up_with_both_spellings(&project, &db.url, &["cutover_history".to_string(), "public.cutover_history".to_string()]);
+    assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "4", "each migration once");
+}
+
+/// `history_table = "db.table"` is the table `table` of the database `db`, not a table named
+/// `db.table`; its approvals and guard go beside it, and every spelling of one table takes one
+/// runner lock: runners using `cutover_history` and `<db>.cutover_history` at once apply each
+/// migration once.
+#[test]
+fn a_history_table_named_with_its_database_is_one_table_and_one_lock() {
+    let db = MyDb::new();
+    let project = Project::new();
+    for idx in 1..=4 {
+        project.migration(
+            &format!("{idx}_t{idx}.up.sql"),
+            &format!("CREATE TABLE t{idx} (id int PRIMARY KEY);\nINSERT INTO t{idx} VALUES ({idx});\n"),
+        );
+    }
+    up_with_both_spellings(&project, &db.url, &["cutover_history".to_string(), format!("{}.cutover_history", db.name)]);
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_history WHERE state = 'applied'"), "4", "each migration once");
+    let dotted = "SELECT COUNT(*) FROM information_schema.tables WHERE table_name LIKE '%.%'";
+    assert_eq!(db.query(dotted), "0", "no table named with a dot");
+
+    // Another database's history: everything of cutover's goes there.
+    let (app, home) = (MyDb::new(), MyDb::new());
+    app.conn().query_drop("CREATE TABLE t (id int)").unwrap();
+    let project = Project::new();
+    project.migration("1_copy.up.sql", "ALTER TABLE t ADD COLUMN c int, ALGORITHM=COPY;\n");
+    let output = project
+        .cutover(&app.url)
+        .args(["up", "--allow-unsafe"])
+        .env("CUTOVER_HISTORY_TABLE", format!("{}.cutover_history", home.name))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let tables = |schema: &str| {
+        db.query(&format!(
+            "SELECT GROUP_CONCAT(table_name ORDER BY table_name) FROM information_schema.tables WHERE table_schema = '{schema}'"
+        ))
+    };
+    assert_eq!(tables(&app.name), "t", "only the migration's table");
+    assert_eq!(tables(&home.name), "cutover_history,cutover_history_approvals,cutover_history_guard");
+    assert_eq!(home.query("SELECT COUNT(*) FROM cutover_history WHERE state = 'applied'"), "1");
+    assert_eq!(home.query("SELECT COUNT(*) FROM cutover_history_approvals"), "1", "the COPY approved");
+}
+
+/// SQLite: one file is one database, whose schema is `main`: `main.cutover_history` is
+/// `cutover_history`, and another schema is refused rather than made part of a table's name.
+#[test]
+fn a_history_table_named_with_main_is_the_same_table_on_sqlite() {
+    let project = Project::new();
+    two_tables(&project);
+    let url = project.sqlite_url();
+    project.cutover(&url).args(["up", "--to", "1"]).assert().success();
+    project.cutover(&url).arg("up").env("CUTOVER_HISTORY_TABLE", "main.cutover_history").assert().success();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let history: String = conn
+        .query_row(
+            "SELECT group_concat(name) FROM (SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE '%history%' ORDER BY name)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(history, "cutover_history,cutover_history_guard");
+    let output =
+        project.cutover(&url).arg("status").env("CUTOVER_HISTORY_TABLE", "ops.cutover_history").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a SQLite database keeps its tables in schema `main`, not `ops`"), "{stderr}");
+}
