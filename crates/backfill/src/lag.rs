@@ -40,6 +40,30 @@ impl LagEstimator {
     }
 }
 
+/// Why the backfill pauses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttle {
+    /// Why, for people.
+    pub reason: String,
+    /// The signal could not be read (a failing health check, an unknown lag): the backfill
+    /// pauses rather than guess, but only for `max_blind_pause`. Otherwise the pause was asked
+    /// for (a replica known to be behind, a check that answered false) and lasts as long as
+    /// the signal says.
+    pub blind: bool,
+}
+
+impl Throttle {
+    /// A pause the signal asks for.
+    pub fn asked(reason: String) -> Throttle {
+        Throttle { reason, blind: false }
+    }
+
+    /// A pause because the signal cannot be read.
+    pub fn blind(reason: String) -> Throttle {
+        Throttle { reason, blind: true }
+    }
+}
+
 /// Why replicas should pause the backfill, if they should.
 pub fn replica_throttle(
     estimator: &LagEstimator,
@@ -47,31 +71,35 @@ pub fn replica_throttle(
     replicas: &[ReplicaState],
     expected: usize,
     max_lag: Duration,
-) -> Option<String> {
+) -> Option<Throttle> {
     if replicas.len() < expected {
-        return Some(format!(
+        return Some(Throttle::blind(format!(
             "{} of {expected} expected replicas are connected: their lag cannot be read",
             replicas.len()
-        ));
+        )));
     }
     for replica in replicas {
         if replica.state != "streaming" {
-            return Some(format!("replica {} is {}, not streaming", replica.name, replica.state));
+            let reason = format!("replica {} is {}, not streaming", replica.name, replica.state);
+            // Stopped with a known position is behind, and known to be; one of which nothing
+            // can be read (unreachable, not a replica) is not.
+            let unreadable = replica.replay_position.is_none() && replica.replay_lag.is_none();
+            return Some(Throttle { reason, blind: unreadable });
         }
         match estimator.lag(now, replica) {
             None => {
-                return Some(format!(
+                return Some(Throttle::blind(format!(
                     "the lag of replica {} cannot be read (PostgreSQL: grant the pg_monitor role to cutover's user; MySQL: give --replica-url of each replica, readable by cutover's user)",
                     replica.name
-                ))
+                )))
             }
             Some(lag) if lag > max_lag => {
-                return Some(format!(
+                return Some(Throttle::asked(format!(
                     "replica {} is {:.1}s behind (limit {:.1}s)",
                     replica.name,
                     lag.as_secs_f64(),
                     max_lag.as_secs_f64()
-                ))
+                )))
             }
             Some(_) => {}
         }
@@ -113,16 +141,19 @@ mod tests {
         let estimator = LagEstimator::default();
         let now = Instant::now();
         let limit = Duration::from_secs(1);
-        assert!(replica_throttle(&estimator, now, &[replica(None, None)], 0, limit)
-            .unwrap()
-            .contains("cannot be read"));
-        assert!(replica_throttle(&estimator, now, &[], 1, limit).unwrap().contains("0 of 1 expected replicas"));
+        let unknown = replica_throttle(&estimator, now, &[replica(None, None)], 0, limit).unwrap();
+        assert!(unknown.reason.contains("cannot be read") && unknown.blind, "{unknown:?}");
+        let missing = replica_throttle(&estimator, now, &[], 1, limit).unwrap();
+        assert!(missing.reason.contains("0 of 1 expected replicas") && missing.blind, "{missing:?}");
         assert_eq!(replica_throttle(&estimator, now, &[], 0, limit), None, "no replicas, none expected");
         let mut catching_up = replica(Some(1), None);
         catching_up.state = "catchup".to_string();
-        assert!(replica_throttle(&estimator, now, &[catching_up], 0, limit).unwrap().contains("not streaming"));
-        assert!(replica_throttle(&estimator, now, &[replica(Some(1), Some(1500))], 0, limit)
-            .unwrap()
-            .contains("1.5s behind"));
+        let catchup = replica_throttle(&estimator, now, &[catching_up], 0, limit).unwrap();
+        assert!(catchup.reason.contains("not streaming") && !catchup.blind, "its position is known: {catchup:?}");
+        let mut unreachable = replica(None, None);
+        unreachable.state = "unreachable".to_string();
+        assert!(replica_throttle(&estimator, now, &[unreachable], 0, limit).unwrap().blind);
+        let behind = replica_throttle(&estimator, now, &[replica(Some(1), Some(1500))], 0, limit).unwrap();
+        assert!(behind.reason.contains("1.5s behind") && !behind.blind, "{behind:?}");
     }
 }

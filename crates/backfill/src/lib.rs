@@ -6,7 +6,8 @@
 //! short transaction that also saves the checkpoint, sized to take a target time
 //! ([`BatchSizer`]), paused while replicas lag ([`LagEstimator`]), a health check fails or a rate
 //! limit is reached, and stopped cleanly between batches on request. A rerun resumes from the
-//! checkpoint, and no row is ever updated twice by one backfill.
+//! checkpoint, and no row is ever updated twice by one backfill: it is one pass over the key
+//! range, whatever the assignments do to the condition.
 //!
 //! The algorithm sees the database only through `cutover_engine::BackfillTarget`.
 #![deny(missing_docs)]
@@ -17,6 +18,6 @@ mod run;
 mod spec;
 
 pub use batch_size::BatchSizer;
-pub use lag::{replica_throttle, LagEstimator};
-pub use run::{prepare, run, Error, Event, Options, Reporter, Summary};
+pub use lag::{replica_throttle, LagEstimator, Throttle};
+pub use run::{prepare, run, validate_health_check, Error, Event, Options, Reporter, Summary};
 pub use spec::{declared_backfills, find_declared, BackfillSpec, SpecError};

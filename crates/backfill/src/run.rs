@@ -5,12 +5,12 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
-    backoff, BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, LockHolder, TableKey,
-    Timeouts,
+    retry, BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, LockHolder, RetryPolicy,
+    TableKey, Timeouts,
 };
 
 use crate::batch_size::BatchSizer;
-use crate::lag::{replica_throttle, LagEstimator};
+use crate::lag::{replica_throttle, LagEstimator, Throttle};
 use crate::BackfillSpec;
 
 /// How a backfill runs.
@@ -35,19 +35,21 @@ pub struct Options {
     pub pause: Duration,
     /// A query returning one boolean; the backfill pauses while it returns false.
     pub health_check: Option<String>,
+    /// How long the backfill stays paused on a throttle it cannot read (a failing health
+    /// check, a replica lag that cannot be read) before it stops, progress saved (default
+    /// 10 min). A pause asked for (a check that answers false, a replica known to be behind)
+    /// is not bounded.
+    pub max_blind_pause: Duration,
     /// How long a batch may wait for a row lock.
     pub lock_timeout: Duration,
     /// How long a batch may run before it is cancelled and the batch size cut.
     pub statement_timeout: Duration,
     /// Tries per batch when locks are not granted.
-    pub lock_retries: u32,
+    pub lock_retries: std::num::NonZeroU32,
     /// First pause between tries.
     pub retry_backoff: Duration,
     /// How long to wait for another process running the same backfill.
     pub lock_wait: Duration,
-    /// Passes over the table when rows matching the condition appear behind the cursor
-    /// (default 3).
-    pub max_passes: i32,
     /// Who runs it, for the checkpoint and for waiting processes.
     pub runner: String,
 }
@@ -64,12 +66,15 @@ impl Default for Options {
             max_rows_per_second: None,
             pause: Duration::ZERO,
             health_check: None,
+            // Long enough to ride out a failover, a replica's restart or a monitoring hiccup;
+            // short enough that a check broken for good is seen within the same session, not
+            // after hours of a backfill (and the deploy waiting on it) silently going nowhere.
+            max_blind_pause: Duration::from_secs(600),
             lock_timeout: Duration::from_secs(2),
             statement_timeout: Duration::from_secs(30),
-            lock_retries: 5,
+            lock_retries: std::num::NonZeroU32::new(5).expect("5 is not zero"),
             retry_backoff: Duration::from_secs(1),
             lock_wait: Duration::from_secs(600),
-            max_passes: 3,
             runner: String::new(),
         }
     }
@@ -124,12 +129,6 @@ pub enum Event<'a> {
         /// The error.
         error: &'a DbError,
     },
-    /// A pass over the table ended, and rows matching the condition remain behind the cursor
-    /// (written since by code that does not keep them in step): another pass starts.
-    NewPass {
-        /// The pass that starts.
-        pass: i32,
-    },
 }
 
 /// Receives the events of a backfill.
@@ -177,6 +176,29 @@ pub enum Error {
         /// The error.
         source: DbError,
     },
+    /// The health check cannot tell the backfill whether to go on: found before the first
+    /// batch, nothing written.
+    #[error("the health check `{check}` cannot tell the backfill whether to go on: {problem}; a health check is a query that returns one row with one boolean column, true to go on and false to pause: fix it and run again")]
+    BadHealthCheck {
+        /// The check.
+        check: String,
+        /// What it did instead.
+        problem: String,
+    },
+    /// A throttle could not be read for longer than `max_blind_pause`.
+    #[error("backfill `{name}` stopped after {rows_updated} rows: paused {} on a throttle it cannot read: {reason}; it pauses rather than guess, but not forever (--max-blind-pause {}); progress is saved: fix the cause and run it again to resume", humantime::format_duration(Duration::from_secs(waited.as_secs())), humantime::format_duration(*bound))]
+    Blind {
+        /// The backfill.
+        name: String,
+        /// Rows done before it stopped.
+        rows_updated: i64,
+        /// How long it waited.
+        waited: Duration,
+        /// The bound.
+        bound: Duration,
+        /// The last reason the throttle gave.
+        reason: String,
+    },
     /// A batch failed; progress up to the previous batch is saved.
     #[error("backfill `{name}` failed after {rows_updated} rows: {source}; progress is saved: fix the cause and run it again to resume")]
     BatchFailed {
@@ -212,6 +234,9 @@ pub fn run(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let job = prepare(target, spec)?;
+    if let Some(check) = &options.health_check {
+        validate_health_check(target, check, options)?;
+    }
     target.ensure_backfill_state().map_err(database("cannot create the backfill state table"))?;
     let _lock = target
         .acquire_backfill_lock(&spec.name, &options.runner, options.lock_wait, &mut |holder| {
@@ -235,12 +260,9 @@ pub fn run(
                     ),
                 });
             }
-            // Done is final, unless the condition says rows are still to do (the condition
-            // defines them); without one, running again would apply the assignments twice.
-            let restart = previous.state == "done"
-                && job.condition.is_some()
-                && target.rows_remain(&job).map_err(database("cannot check for rows left to do"))?;
-            if previous.state == "done" && !restart {
+            // Done is final: every row was done once, and the condition cannot tell a row
+            // still to do from one whose update left it matching (`n = n + 1 WHERE n < 100`).
+            if previous.state == "done" {
                 return Ok(Summary {
                     checkpoint: previous.clone(),
                     interrupted: false,
@@ -249,15 +271,6 @@ pub fn run(
                 });
             }
             let mut resumed = previous.clone();
-            if restart {
-                // A new run over the rows that match again; the old one's figures are its own.
-                resumed.pass = 1;
-                resumed.last_key = None;
-                resumed.rows_scanned = 0;
-                resumed.rows_updated = 0;
-                resumed.batches = 0;
-                resumed.started_at = now_rfc3339();
-            }
             resumed.state = "running".to_string();
             resumed.error = None;
             resumed.runner = options.runner.clone();
@@ -301,6 +314,18 @@ pub fn run(
             // Time spent waiting is not made up with a burst once the wait is over.
             Throttled::Waited => rate_window = (Instant::now(), 0),
             Throttled::No => {}
+            Throttled::Blind { reason, waited } => {
+                checkpoint.state = "failed".to_string();
+                checkpoint.error = Some(reason.clone());
+                target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
+                return Err(Error::Blind {
+                    name: spec.name.clone(),
+                    rows_updated: checkpoint.rows_updated,
+                    waited,
+                    bound: options.max_blind_pause,
+                    reason,
+                });
+            }
         }
 
         let (outcome, took) = match run_batch_with_retries(target, &job, &checkpoint, &mut sizer, options, reporter) {
@@ -318,17 +343,9 @@ pub fn run(
         };
         checkpoint = advance(&checkpoint, &outcome, sizer.size());
         let Some(_) = outcome.last_key else {
-            // The pass is over. Rows matching the condition behind the cursor were written
-            // since by code that does not keep them in step: catch them with another pass.
-            let more = checkpoint.pass < options.max_passes
-                && target.rows_remain(&job).map_err(database("cannot check for rows left behind"))?;
-            if more {
-                checkpoint.pass += 1;
-                checkpoint.last_key = None;
-                target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
-                reporter.report(Event::NewPass { pass: checkpoint.pass });
-                continue;
-            }
+            // The whole key range is done, each row at most once. No second pass over rows
+            // that still match: the assignments may keep them matching, and a row done twice
+            // is wrong whenever they are not idempotent (`n = n + 1`).
             checkpoint.state = "done".to_string();
             target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
             return Ok(Summary { checkpoint, interrupted: false, already_done: false, duration: started.elapsed() });
@@ -374,33 +391,32 @@ fn run_batch_with_retries(
     reporter: &mut dyn Reporter,
 ) -> Result<(BatchOutcome, Duration), DbError> {
     let timeouts = Timeouts { lock_timeout: options.lock_timeout, statement_timeout: options.statement_timeout };
-    let tries = options.lock_retries.max(1);
-    let mut attempt = 1;
-    loop {
-        let limit = sizer.size();
-        let batch_started = Instant::now();
-        let res = target.run_batch(job, checkpoint.last_key.as_deref(), limit, timeouts, &mut |outcome| {
-            let mut saved = advance(checkpoint, outcome, limit);
-            saved.state = "running".to_string();
-            saved
-        });
-        let error = match res {
-            Ok(outcome) => return Ok((outcome, batch_started.elapsed())),
-            Err(error) => error,
-        };
-        let retryable = error.is_lock_contention() || error.kind == DbErrorKind::StatementTimeout;
-        if !retryable || attempt >= tries {
-            return Err(error);
-        }
-        if error.kind == DbErrorKind::StatementTimeout {
-            // Far too big for the table as it is now: cut hard, then let it grow back.
-            sizer.shrink_hard();
-        }
-        let delay = backoff(options.retry_backoff, attempt);
-        reporter.report(Event::Retrying { attempt, tries, delay, error: &error });
-        thread::sleep(delay);
-        attempt += 1;
-    }
+    let policy = RetryPolicy { tries: options.lock_retries, backoff: options.retry_backoff };
+    let tries = policy.tries.get();
+    // The sizer is read by each try and cut by a statement timeout between tries.
+    let sizer = std::cell::RefCell::new(sizer);
+    retry(
+        policy,
+        |error| error.is_lock_contention() || error.kind == DbErrorKind::StatementTimeout,
+        |attempt, delay, error| {
+            if error.kind == DbErrorKind::StatementTimeout {
+                // Far too big for the table as it is now: cut hard, then let it grow back.
+                sizer.borrow_mut().shrink_hard();
+            }
+            reporter.report(Event::Retrying { attempt, tries, delay, error });
+        },
+        |_| {
+            let limit = sizer.borrow().size();
+            let batch_started = Instant::now();
+            let outcome = target.run_batch(job, checkpoint.last_key.as_deref(), limit, timeouts, &mut |outcome| {
+                let mut saved = advance(checkpoint, outcome, limit);
+                saved.state = "running".to_string();
+                saved
+            })?;
+            Ok((outcome, batch_started.elapsed()))
+        },
+    )
+    .map_err(|exhausted| exhausted.error)
 }
 
 /// What `wait_while_throttled` did.
@@ -411,6 +427,25 @@ enum Throttled {
     Waited,
     /// A stop was requested while it waited.
     Stopped,
+    /// A throttle could not be read for `max_blind_pause`: the backfill stops.
+    Blind {
+        /// The throttle's last reason.
+        reason: String,
+        /// How long it could not be read.
+        waited: Duration,
+    },
+}
+
+/// Runs the health check once before anything is written: a check that cannot answer would
+/// otherwise pause the backfill until `max_blind_pause`, for a mistake that is there at once.
+pub fn validate_health_check(target: &mut dyn BackfillTarget, check: &str, options: &Options) -> Result<(), Error> {
+    let timeouts = Timeouts { lock_timeout: options.lock_timeout, statement_timeout: options.statement_timeout };
+    match target.health_check(check, timeouts) {
+        // False is an answer: the loop pauses until it turns true.
+        Ok(_) => Ok(()),
+        Err(err) if err.kind == DbErrorKind::Connection => Err(database("cannot run the health check")(err)),
+        Err(err) => Err(Error::BadHealthCheck { check: check.to_string(), problem: err.to_string() }),
+    }
 }
 
 /// Waits while a throttle says so.
@@ -422,16 +457,30 @@ fn wait_while_throttled(
     stop: &AtomicBool,
 ) -> Result<Throttled, Error> {
     let mut throttled_since: Option<Instant> = None;
+    // Since when no throttle could be read; any reading that works starts the bound again.
+    let mut blind_since: Option<Instant> = None;
     let mut last_report = Instant::now();
     loop {
-        let reason = throttle_reason(target, options, lag)?;
-        let Some(reason) = reason else {
+        let Some(throttle) = throttle_reason(target, options, lag)? else {
             if throttled_since.is_some() {
                 reporter.report(Event::Resumed);
                 return Ok(Throttled::Waited);
             }
             return Ok(Throttled::No);
         };
+        let mut reason = throttle.reason;
+        if throttle.blind {
+            let since = *blind_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= options.max_blind_pause {
+                return Ok(Throttled::Blind { reason, waited: since.elapsed() });
+            }
+            // Whole seconds: a countdown, not a measurement.
+            let left = options.max_blind_pause.saturating_sub(since.elapsed());
+            let left = humantime::format_duration(Duration::from_secs(left.as_secs_f64().ceil() as u64));
+            reason = format!("{reason} (stopping in {left} unless it can be read)");
+        } else {
+            blind_since = None;
+        }
         if throttled_since.is_none() || last_report.elapsed() >= Duration::from_secs(5) {
             reporter.report(Event::Throttled { reason: &reason });
             last_report = Instant::now();
@@ -447,7 +496,7 @@ fn throttle_reason(
     target: &mut dyn BackfillTarget,
     options: &Options,
     lag: &mut LagEstimator,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<Throttle>, Error> {
     let replicas = match target.replicas() {
         Ok(replicas) => replicas,
         // A lost connection is not an unknown lag: waiting would wait forever.
@@ -457,27 +506,30 @@ fn throttle_reason(
             )(err))
         }
         // Fail closed: a lag that cannot be read is not taken to be small.
-        Err(err) => return Ok(Some(format!("replica lag cannot be read: {err}"))),
+        Err(err) => return Ok(Some(Throttle::blind(format!("replica lag cannot be read: {err}")))),
     };
     if !replicas.is_empty() || options.expected_replicas > 0 {
         let position = target.wal_position().map_err(database("cannot read the WAL position"))?;
         let now = Instant::now();
         lag.record(now, position);
-        if let Some(reason) = replica_throttle(lag, now, &replicas, options.expected_replicas, options.max_replica_lag)
+        if let Some(throttle) =
+            replica_throttle(lag, now, &replicas, options.expected_replicas, options.max_replica_lag)
         {
-            return Ok(Some(reason));
+            return Ok(Some(throttle));
         }
     }
     if let Some(check) = &options.health_check {
-        match target.health_check(check) {
+        let timeouts = Timeouts { lock_timeout: options.lock_timeout, statement_timeout: options.statement_timeout };
+        match target.health_check(check, timeouts) {
             Ok(true) => {}
-            Ok(false) => return Ok(Some(format!("health check `{check}` returned false"))),
+            Ok(false) => return Ok(Some(Throttle::asked(format!("health check `{check}` returned false")))),
             Err(err) if err.kind == cutover_engine::DbErrorKind::Connection => {
                 return Err(database(
                     "lost the connection to the database (progress is saved: run the same command again to resume)",
                 )(err))
             }
-            Err(err) => return Ok(Some(format!("health check `{check}` failed: {err}"))),
+            // Fail closed, as for the lag; `max_blind_pause` bounds it.
+            Err(err) => return Ok(Some(Throttle::blind(format!("health check `{check}` failed: {err}")))),
         }
     }
     Ok(None)

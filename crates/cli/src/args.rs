@@ -142,7 +142,8 @@ pub enum Command {
         rule: String,
     },
     /// Update a table in small, throttled, resumable batches.
-    Backfill(BackfillArgs),
+    // Boxed: its many flags would make every other command as large.
+    Backfill(Box<BackfillArgs>),
     /// Expand: run the next declarative migration's first phase (PostgreSQL) and publish its
     /// new schema version beside the old one. Run again to resume after an interruption.
     Start {
@@ -226,6 +227,10 @@ pub struct BackfillArgs {
     /// A query returning one boolean; the backfill pauses while it returns false.
     #[arg(long, value_name = "SQL")]
     pub health_check: Option<String>,
+    /// How long to stay paused while the health check fails or a replica's lag cannot be read;
+    /// then the backfill stops, progress saved.
+    #[arg(long, value_parser = parse_duration, default_value = "10m", value_name = "DURATION")]
+    pub max_blind_pause: Duration,
     /// Print the statements and the first batches' keys; write nothing.
     #[arg(long)]
     pub dry_run: bool,

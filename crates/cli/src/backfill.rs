@@ -35,16 +35,16 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
         max_rows_per_second: args.max_rows_per_second,
         pause: args.pause.unwrap_or(Duration::ZERO),
         health_check: args.health_check.clone(),
+        max_blind_pause: args.max_blind_pause,
         lock_timeout: settings.lock_timeout,
         statement_timeout: if settings.statement_timeout.is_zero() {
             Duration::from_secs(30)
         } else {
             settings.statement_timeout
         },
-        lock_retries: settings.lock_retries.get(),
+        lock_retries: settings.lock_retries,
         retry_backoff: settings.retry_backoff,
         lock_wait: settings.runner_lock_wait,
-        max_passes: 3,
         runner: format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity()),
     };
     if args.dry_run {
@@ -65,11 +65,21 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
     let checkpoint = &summary.checkpoint;
     let mut out = anstream::stdout();
     if summary.already_done {
-        writeln!(
+        write!(
             out,
             "backfill {} was already done: {} rows updated in {} batches",
             checkpoint.name, checkpoint.rows_updated, checkpoint.batches
         )?;
+        if checkpoint.condition.is_some() {
+            // Rows that match the condition now may be rows it did whose update left them
+            // matching: running it again would do them twice. Doing them again is a new
+            // backfill, asked for by name.
+            write!(
+                out,
+                "; it does not run again, as it would do rows twice. To update the rows that match its condition now, run it under another name (--name for an ad hoc backfill, a new `name` for a declared one)"
+            )?;
+        }
+        writeln!(out)?;
         return Ok(ExitStatus::Success);
     }
     let seconds = summary.duration.as_secs_f64().max(0.001);
@@ -102,6 +112,9 @@ fn spec_of(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<BackfillS
 
 fn dry_run(target: &mut dyn BackfillTarget, spec: &BackfillSpec, options: &Options) -> anyhow::Result<ExitStatus> {
     let job = cutover_backfill::prepare(target, spec).map_err(usage_error)?;
+    if let Some(check) = &options.health_check {
+        cutover_backfill::validate_health_check(target, check, options).map_err(usage_error)?;
+    }
     let mut out = anstream::stdout();
     let key: Vec<&str> = job.key.columns.iter().map(|c| c.name.as_str()).collect();
     writeln!(
@@ -275,7 +288,7 @@ impl Reporter for ProgressReporter {
                 self.estimated = estimated_rows;
                 let columns: Vec<&str> = key.columns.iter().map(|c| c.name.as_str()).collect();
                 let how = match resumed {
-                    Some(c) => format!("resuming backfill {name} at pass {}, after {} rows", c.pass, c.rows_scanned),
+                    Some(c) => format!("resuming backfill {name} after {} rows", c.rows_scanned),
                     None => format!("backfill {name}"),
                 };
                 self.rows_at_start = resumed.map_or(0, |c| c.rows_scanned);
@@ -333,10 +346,6 @@ impl Reporter for ProgressReporter {
                 self.name,
                 error.message,
                 delay.as_millis()
-            )),
-            Event::NewPass { pass } => self.line(&format!(
-                "backfill {}: rows matching the condition appeared behind the cursor; pass {pass} catches them",
-                self.name
             )),
             _ => {}
         }

@@ -141,7 +141,7 @@ fn options(settings: &Settings, force: bool) -> Options {
         runner_lock_wait: settings.runner_lock_wait,
         backfill: cutover_backfill::Options {
             lock_timeout: settings.lock_timeout,
-            lock_retries: settings.lock_retries.get(),
+            lock_retries: settings.lock_retries,
             retry_backoff: settings.retry_backoff,
             lock_wait: settings.runner_lock_wait,
             runner: runner.clone(),

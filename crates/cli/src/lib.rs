@@ -69,7 +69,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
     let settings = resolve_settings(&args)?;
     match args.command {
         Command::New { name } => new_migration(&settings, &name),
-        Command::Backfill(backfill_args) => backfill::run(&settings, backfill_args),
+        Command::Backfill(backfill_args) => backfill::run(&settings, *backfill_args),
         Command::Start { batch_time, max_rows_per_second, max_replica_lag } => {
             expand::start(&settings, batch_time, max_rows_per_second, max_replica_lag)
         }

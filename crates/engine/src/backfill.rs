@@ -47,7 +47,7 @@ pub struct BatchOutcome {
     /// Rows it updated.
     pub rows_updated: u64,
     /// The largest key of the batch, as text, one value per key column; `None` when the batch
-    /// was empty, which means the pass is over.
+    /// was empty, which means the backfill has walked the whole key range.
     pub last_key: Option<Vec<String>>,
 }
 
@@ -73,9 +73,10 @@ pub struct Checkpoint {
     pub condition: Option<String>,
     /// The key's column names.
     pub key_columns: Vec<String>,
-    /// The last key done in the current pass; `None` at the start of a pass.
+    /// The last key done; `None` before the first batch.
     pub last_key: Option<Vec<String>>,
-    /// The pass (1 for the first; later passes catch rows that appeared behind the cursor).
+    /// Always 1: a backfill is one pass over the key range (kept for the state tables of
+    /// versions that made more passes, and resumed as it is).
     pub pass: i32,
     /// Rows selected so far.
     pub rows_scanned: i64,
@@ -140,10 +141,6 @@ pub trait BackfillTarget {
         checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
     ) -> Result<BatchOutcome, DbError>;
 
-    /// Whether any row still matches the job's condition (a full scan: call it once a pass is
-    /// over, not per batch).
-    fn rows_remain(&mut self, job: &BackfillJob) -> Result<bool, DbError>;
-
     /// The planner's estimate of the rows the job will touch.
     fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError>;
 
@@ -159,8 +156,10 @@ pub trait BackfillTarget {
     /// The replicas streaming from this database.
     fn replicas(&mut self) -> Result<Vec<ReplicaState>, DbError>;
 
-    /// Runs a user-supplied health check; `true` means go on.
-    fn health_check(&mut self, sql: &str) -> Result<bool, DbError>;
+    /// Runs a user-supplied health check with `timeouts`: `true` means go on, `false` pause.
+    /// A check that cannot answer so (no row, several rows or columns, a value that is not a
+    /// boolean, NULL) is an error whose message says what it returned (`it returned NULL`).
+    fn health_check(&mut self, sql: &str, timeouts: Timeouts) -> Result<bool, DbError>;
 
     /// Takes the lock that lets one process at a time run the backfill `name`.
     fn acquire_backfill_lock(

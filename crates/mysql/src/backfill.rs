@@ -310,15 +310,6 @@ impl BackfillTarget for MysqlTarget {
         res
     }
 
-    fn rows_remain(&mut self, job: &BackfillJob) -> Result<bool, DbError> {
-        let Some(condition) = &job.condition else { return Ok(false) };
-        let found: Option<i64> = self
-            .conn
-            .query_first(format!("SELECT EXISTS (SELECT 1 FROM {} WHERE ({condition}))", job.key.table))
-            .map_err(db_error)?;
-        Ok(found.unwrap_or(0) != 0)
-    }
-
     fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError> {
         let condition = job.condition.as_deref().unwrap_or("1 = 1");
         let rows: Vec<Row> = self
@@ -388,17 +379,12 @@ impl BackfillTarget for MysqlTarget {
         Ok(states)
     }
 
-    fn health_check(&mut self, sql: &str) -> Result<bool, DbError> {
-        let row: Option<Row> = self.conn.query_first(sql).map_err(db_error)?;
-        let value = row.as_ref().and_then(|row| text(row, 0));
-        match value.as_deref() {
-            Some("1") => Ok(true),
-            Some("0") => Ok(false),
-            _ => Err(DbError::new(
-                DbErrorKind::Other,
-                format!("the health check `{sql}` must return one boolean (true: go on)"),
-            )),
-        }
+    fn health_check(&mut self, sql: &str, timeouts: Timeouts) -> Result<bool, DbError> {
+        // The batches' timeouts: a check that waits on a lock or runs on would hold the
+        // backfill without ever answering (the statement limit is MariaDB's only).
+        self.set_session_timeouts(timeouts)?;
+        let rows: Vec<Row> = self.conn.query(sql).map_err(db_error)?;
+        health_answer(&rows)
     }
 
     fn acquire_backfill_lock(
@@ -410,6 +396,36 @@ impl BackfillTarget for MysqlTarget {
     ) -> Result<LockGuard, DbError> {
         let lock = format!("cutover-backfill:{}:{name}", self.database);
         self.server_lock(&lock, owner, wait, on_wait)
+    }
+}
+
+/// The answer of a health check's rows: one row, one column, 1 or 0 (MySQL's booleans are
+/// integers; a `BIT(1)` column counts too).
+fn health_answer(rows: &[Row]) -> Result<bool, DbError> {
+    let problem = |text: String| Err(DbError::new(DbErrorKind::Other, text));
+    let row = match rows {
+        [] => return problem("it returned no row".to_string()),
+        [row] => row,
+        _ => return problem(format!("it returned {} rows", rows.len())),
+    };
+    if row.len() != 1 {
+        return problem(format!("it returned {} columns", row.len()));
+    }
+    let bit = row.columns_ref()[0].column_type() == mysql::consts::ColumnType::MYSQL_TYPE_BIT;
+    match row.as_ref(0) {
+        Some(Value::Bytes(bytes)) if bit && bytes.len() == 1 && bytes[0] <= 1 => return Ok(bytes[0] == 1),
+        Some(Value::NULL) | None => {
+            return problem("it returned NULL, neither true nor false (COALESCE it to the answer you want)".to_string())
+        }
+        _ => {}
+    }
+    match text(row, 0).as_deref() {
+        Some("1") => Ok(true),
+        Some("0") => Ok(false),
+        other => problem(format!(
+            "it returned `{}`, not a boolean (1 to go on, 0 to pause: a comparison such as `SELECT x < 10` returns one)",
+            other.unwrap_or_default()
+        )),
     }
 }
 

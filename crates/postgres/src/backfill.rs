@@ -248,14 +248,6 @@ impl BackfillTarget for PgTarget {
         res
     }
 
-    fn rows_remain(&mut self, job: &BackfillJob) -> Result<bool, DbError> {
-        let Some(condition) = &job.condition else {
-            return Ok(false);
-        };
-        let sql = format!("SELECT EXISTS (SELECT 1 FROM {} WHERE ({condition}))", job.key.table);
-        Ok(self.client.query_one(&sql, &[]).map_err(db_error)?.get(0))
-    }
-
     fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError> {
         let condition = job.condition.as_deref().unwrap_or("true");
         let sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE ({condition})", job.key.table);
@@ -350,11 +342,19 @@ impl BackfillTarget for PgTarget {
             .collect())
     }
 
-    fn health_check(&mut self, sql: &str) -> Result<bool, DbError> {
-        let row = self.client.query_one(sql, &[]).map_err(db_error)?;
-        row.try_get::<_, bool>(0).map_err(|_| {
-            DbError::new(DbErrorKind::Other, format!("the health check `{sql}` must return one boolean (true: go on)"))
-        })
+    fn health_check(&mut self, sql: &str, timeouts: Timeouts) -> Result<bool, DbError> {
+        // In a transaction of its own, for `SET LOCAL` timeouts: a check that waits on a lock
+        // or runs on would hold the backfill without ever answering.
+        let res = (|| {
+            self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error)?;
+            let rows = self.client.query(sql, &[]).map_err(db_error)?;
+            self.client.batch_execute("COMMIT").map_err(db_error)?;
+            Ok(rows)
+        })();
+        if res.is_err() {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+        health_answer(&res?)
     }
 
     fn acquire_backfill_lock(
@@ -366,6 +366,27 @@ impl BackfillTarget for PgTarget {
     ) -> Result<LockGuard, DbError> {
         let key = lock_key(&format!("cutover-backfill:{name}"));
         self.advisory_lock(key, &format!("backfill {name}"), owner, wait, on_wait)
+    }
+}
+
+/// The answer of a health check's rows: one row, one boolean column, not NULL.
+fn health_answer(rows: &[postgres::Row]) -> Result<bool, DbError> {
+    let problem = |text: String| Err(DbError::new(DbErrorKind::Other, text));
+    let row = match rows {
+        [] => return problem("it returned no row".to_string()),
+        [row] => row,
+        _ => return problem(format!("it returned {} rows", rows.len())),
+    };
+    if row.len() != 1 {
+        return problem(format!("it returned {} columns", row.len()));
+    }
+    let column_type = row.columns()[0].type_();
+    if *column_type != postgres::types::Type::BOOL {
+        return problem(format!("it returned a value of type {}, not a boolean", column_type.name()));
+    }
+    match row.get::<_, Option<bool>>(0) {
+        Some(go_on) => Ok(go_on),
+        None => problem("it returned NULL, neither true nor false (coalesce it to the answer you want)".to_string()),
     }
 }
 

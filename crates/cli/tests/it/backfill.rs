@@ -236,7 +236,7 @@ fn sigint_finishes_the_batch_and_saves_progress() {
 }
 
 #[test]
-fn declared_backfill_runs_by_name_and_reruns_only_when_rows_are_left() {
+fn declared_backfill_runs_by_name_and_once() {
     let _shared = shared();
     let db = PgDb::new();
     db.query("CREATE TABLE people (id int PRIMARY KEY, first text, last text, full_name text); INSERT INTO people SELECT g, 'f' || g, 'l' || g, NULL FROM generate_series(1, 1000) g");
@@ -247,11 +247,21 @@ fn declared_backfill_runs_by_name_and_reruns_only_when_rows_are_left() {
     );
     project.cutover(&db.url).args(["backfill", "people_full_name"]).assert().success();
     assert_eq!(db.query("SELECT count(*) FROM people WHERE full_name = first || ' ' || last"), "1000");
-    let output = project.cutover(&db.url).args(["backfill", "people_full_name"]).output().unwrap();
-    assert!(output_text(&output).0.contains("was already done"));
-    // Rows written since by code that does not fill the column: the condition brings them back.
+    // Rows written since by code that does not fill the column match the condition again, but
+    // so would rows whose update left them matching: done is final, and says how to go on.
     db.query("INSERT INTO people VALUES (1001, 'a', 'b', NULL)");
-    project.cutover(&db.url).args(["backfill", "people_full_name"]).assert().success();
+    let output = project.cutover(&db.url).args(["backfill", "people_full_name"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("was already done: 1000 rows updated"), "{stdout}");
+    assert!(stdout.contains("run it under another name"), "{stdout}");
+    assert_eq!(db.query("SELECT full_name FROM people WHERE id = 1001"), "NULL");
+    project.migration(
+        "20250102000000_full_name_again.toml",
+        "[[backfill]]\nname = \"people_full_name_2\"\ntable = \"people\"\nset = \"full_name = first || ' ' || last\"\nwhere = \"full_name IS NULL\"\n",
+    );
+    let output = project.cutover(&db.url).args(["backfill", "people_full_name_2"]).output().unwrap();
+    assert!(output_text(&output).0.contains("done: 1 rows updated"), "{}", output_text(&output).0);
     assert_eq!(db.query("SELECT full_name FROM people WHERE id = 1001"), "a b");
     let output = project.cutover(&db.url).args(["backfill", "nope"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));

@@ -1,0 +1,386 @@
+//! Backfills at the edges, on PostgreSQL and MariaDB: one pass over the key range whatever the
+//! assignments do to the condition, across kills and interrupts; a health check that cannot
+//! answer refused before the first batch, and a check or a replica lag that stops answering
+//! mid-run stops the backfill after `--max-blind-pause`, progress saved, instead of pausing
+//! forever.
+
+use std::process::{Child, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::backfill::shared;
+use crate::util::{output_text, MyDb, PgDb, Project};
+
+/// Waits for `child` to exit, at most `limit`: a backfill still running after that is paused
+/// for good, which is the failure these tests look for.
+fn wait_at_most(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let output = child.wait_with_output().unwrap();
+            panic!("still running after {limit:?} (paused for good?): {}", output_text(&output).1);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Waits until `rows_scanned()` reports at least `rows`.
+fn wait_for(rows: i64, rows_scanned: impl Fn() -> i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows_scanned() < rows {
+        assert!(Instant::now() < deadline, "the backfill never reached {rows} rows");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn pg_rows_scanned(db: &PgDb) -> i64 {
+    db.try_query("SELECT coalesce(max(rows_scanned), 0) FROM cutover_backfills").map_or(0, |v| v.parse().unwrap())
+}
+
+fn my_rows_scanned(db: &MyDb) -> i64 {
+    use mysql::prelude::Queryable;
+    // The state table appears with the backfill's start.
+    db.conn()
+        .query_first::<Option<i64>, _>("SELECT MAX(rows_scanned) FROM cutover_backfills")
+        .ok()
+        .flatten()
+        .flatten()
+        .unwrap_or(0)
+}
+
+fn interrupt(child: &Child) {
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+/// `n = n + 1 WHERE n < 100` keeps matching after its update: one pass does each row once, and
+/// neither the end of the pass nor a rerun of the finished backfill goes over them again.
+#[test]
+fn a_set_that_keeps_its_condition_true_updates_each_row_once() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counters SELECT g, 0 FROM generate_series(1, 3000) g");
+    let project = Project::new();
+    let args = ["backfill", "--table", "counters", "--set", "n = n + 1", "--where", "n < 100"];
+    let small = ["--initial-batch", "100", "--max-batch", "200"];
+    let output = project.cutover(&db.url).args(args).args(small).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("done: 3000 rows updated (3000 selected)"), "{stdout}");
+    assert_eq!(
+        db.query("SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n <> 1) FROM counters"),
+        "3000\t0"
+    );
+
+    let output = project.cutover(&db.url).args(args).args(small).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("was already done: 3000 rows updated"), "{stdout}");
+    assert!(stdout.contains("another name"), "says how to run it again on purpose: {stdout}");
+    assert_eq!(db.query("SELECT count(*) FILTER (WHERE n = 1) FROM counters"), "3000", "the rerun did nothing");
+}
+
+/// Killed, then interrupted, then finished: still each row once, though every row still
+/// matches the condition after its update.
+#[test]
+fn a_killed_and_an_interrupted_run_resume_and_do_each_row_once() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counters SELECT g, 0 FROM generate_series(1, 4000) g");
+    let project = Project::new();
+    let args = ["backfill", "--table", "counters", "--set", "n = n + 1", "--where", "n < 100"];
+    let slow = ["--initial-batch", "50", "--max-batch", "50", "--pause", "20ms"];
+
+    let mut child = project.cutover_std(&db.url).args(args).args(slow).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(800, || pg_rows_scanned(&db));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = pg_rows_scanned(&db);
+    assert!(killed_at < 4000, "killed mid-way");
+    assert_eq!(db.query("SELECT count(*) FROM counters WHERE n = 1"), killed_at.to_string());
+
+    let child = project
+        .cutover_std(&db.url)
+        .args(args)
+        .args(slow)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(killed_at + 800, || pg_rows_scanned(&db));
+    interrupt(&child);
+    let output = wait_at_most(child, Duration::from_secs(30));
+    assert_eq!(output.status.code(), Some(130), "{}", output_text(&output).0);
+    let interrupted_at = pg_rows_scanned(&db);
+    assert!(interrupted_at < 4000, "interrupted mid-way");
+    assert_eq!(db.query("SELECT count(*) FROM counters WHERE n = 1"), interrupted_at.to_string());
+
+    let output = project.cutover(&db.url).args(args).args(["--max-batch", "200"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming backfill"), "{stderr}");
+    assert!(stdout.contains("done: 4000 rows updated"), "{stdout}");
+    assert_eq!(
+        db.query("SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n <> 1) FROM counters"),
+        "4000\t0"
+    );
+}
+
+/// Each check that cannot answer "go on or pause" is refused up front, with what it returned
+/// and what a check must be; nothing is written, not even the state table.
+#[test]
+fn a_health_check_that_cannot_answer_is_refused_before_the_first_batch() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 100) g");
+    let project = Project::new();
+    let cases = [
+        ("SELEC true", "syntax error"),
+        ("SELECT ok FROM no_such_table", "relation \"no_such_table\" does not exist"),
+        ("SELECT true WHERE false", "returned no row"),
+        ("SELECT true FROM generate_series(1, 2)", "returned 2 rows"),
+        ("SELECT true, true", "returned 2 columns"),
+        ("SELECT 1", "returned a value of type int4, not a boolean"),
+        ("SELECT 'yes'", "not a boolean"),
+        ("SELECT NULL::boolean", "returned NULL"),
+    ];
+    for (check, problem) in cases {
+        let child = project
+            .cutover_std(&db.url)
+            .args(["backfill", "--table", "t", "--set", "x = id", "--health-check", check])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = wait_at_most(child, Duration::from_secs(20));
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{check}: {stderr}");
+        assert!(stderr.contains(&format!("the health check `{check}`")), "{check}: {stderr}");
+        assert!(stderr.contains(problem), "{check}: {stderr}");
+        assert!(stderr.contains("one row with one boolean column"), "says what a check must be: {stderr}");
+        assert_eq!(db.tables(), "t", "{check}: nothing written, not even the state table");
+    }
+    // A dry run checks it too.
+    let output = project
+        .cutover(&db.url)
+        .args(["backfill", "--table", "t", "--set", "x = id", "--dry-run", "--health-check", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output).1.contains("not a boolean"), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0");
+}
+
+/// A check that worked, then fails (its table dropped), pauses the backfill, fail closed, for
+/// `--max-blind-pause`; then the backfill stops with its progress saved and the check's error,
+/// and a rerun, once the check works again, resumes.
+#[test]
+fn a_health_check_that_fails_mid_run_stops_the_backfill_after_the_bound() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 3000) g; CREATE TABLE gate (ok boolean); INSERT INTO gate VALUES (true)");
+    let project = Project::new();
+    let args = ["backfill", "--table", "t", "--set", "x = id", "--health-check", "SELECT ok FROM gate"];
+    let child = project
+        .cutover_std(&db.url)
+        .args(args)
+        .args(["--initial-batch", "50", "--max-batch", "50", "--pause", "20ms", "--max-blind-pause", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(500, || pg_rows_scanned(&db));
+    db.query("DROP TABLE gate");
+    let dropped = Instant::now();
+    let output = wait_at_most(child, Duration::from_secs(30));
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(dropped.elapsed() >= Duration::from_secs(1), "paused for the bound first");
+    assert!(stderr.contains("paused: health check `SELECT ok FROM gate` failed"), "paused first: {stderr}");
+    assert!(stderr.contains("(stopping in 1s unless it can be read)"), "{stderr}");
+    assert!(stderr.contains("relation \"gate\" does not exist"), "names the check's error: {stderr}");
+    assert!(stderr.contains("--max-blind-pause"), "{stderr}");
+    assert!(stderr.contains("progress is saved"), "{stderr}");
+    let done = pg_rows_scanned(&db);
+    assert!((500..3000).contains(&done), "{done}");
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), done.to_string(), "checkpoint and rows agree");
+    assert_eq!(db.query("SELECT state FROM cutover_backfills"), "failed");
+    assert!(db.query("SELECT error FROM cutover_backfills").contains("does not exist"));
+
+    db.query("CREATE TABLE gate (ok boolean); INSERT INTO gate VALUES (true)");
+    let output = project.cutover(&db.url).args(args).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming backfill"), "{stderr}");
+    assert!(stdout.contains("done: 3000 rows updated"), "{stdout}");
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), "3000");
+}
+
+/// A check that answers false is a pause asked for, not a failure: it is not bounded.
+#[test]
+fn a_health_check_that_answers_false_pauses_past_the_bound() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g; CREATE TABLE hold (on_hold boolean); INSERT INTO hold VALUES (true)");
+    let project = Project::new();
+    let child = project
+        .cutover_std(&db.url)
+        .args(["backfill", "--table", "t", "--set", "x = id", "--health-check", "SELECT NOT on_hold FROM hold"])
+        .args(["--max-blind-pause", "200ms"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(1200));
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0", "paused");
+    db.query("UPDATE hold SET on_hold = false");
+    let output = wait_at_most(child, Duration::from_secs(30));
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), "500");
+}
+
+/// Replicas expected but not connected: their lag cannot be read, so the backfill pauses, and
+/// after `--max-blind-pause` it stops with its progress saved.
+#[test]
+fn replica_lag_that_cannot_be_read_stops_the_backfill_after_the_bound() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT g, NULL FROM generate_series(1, 500) g");
+    let project = Project::new();
+    let args = ["backfill", "--table", "t", "--set", "x = id"];
+    let started = Instant::now();
+    let child = project
+        .cutover_std(&db.url)
+        .args(args)
+        .args(["--replicas", "9", "--max-blind-pause", "700ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_at_most(child, Duration::from_secs(30));
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(started.elapsed() >= Duration::from_millis(700), "paused for the bound first");
+    assert!(stderr.contains("of 9 expected replicas are connected: their lag cannot be read"), "{stderr}");
+    assert!(stderr.contains("--max-blind-pause"), "{stderr}");
+    assert!(stderr.contains("progress is saved"), "{stderr}");
+    assert_eq!(db.query("SELECT state FROM cutover_backfills"), "failed");
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0");
+    // Without the replicas it was told to expect, the same backfill resumes and finishes.
+    project.cutover(&db.url).args(args).assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), "500");
+}
+
+#[test]
+fn mariadb_a_set_that_keeps_its_condition_true_updates_each_row_once_across_a_kill() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counters SELECT seq, 0 FROM seq_1_to_4000; SELECT 1");
+    let project = Project::new();
+    let args = ["backfill", "--table", "counters", "--set", "n = n + 1", "--where", "n < 100"];
+    let slow = ["--initial-batch", "50", "--max-batch", "50", "--pause", "20ms"];
+    let mut child = project.cutover_std(&db.url).args(args).args(slow).stderr(Stdio::null()).spawn().unwrap();
+    wait_for(800, || my_rows_scanned(&db));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = my_rows_scanned(&db);
+    assert!(killed_at < 4000, "killed mid-way");
+    assert_eq!(db.query("SELECT count(*) FROM counters WHERE n = 1"), killed_at.to_string());
+
+    let output = project.cutover(&db.url).args(args).args(["--max-batch", "200"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("resuming backfill"), "{stderr}");
+    assert!(stdout.contains("done: 4000 rows updated"), "{stdout}");
+    assert_eq!(db.query("SELECT concat(sum(n = 1), ' ', sum(n <> 1)) FROM counters"), "4000 0");
+
+    let output = project.cutover(&db.url).args(args).output().unwrap();
+    assert!(output_text(&output).0.contains("was already done"), "{}", output_text(&output).0);
+    assert_eq!(db.query("SELECT concat(sum(n = 1), ' ', sum(n <> 1)) FROM counters"), "4000 0");
+}
+
+#[test]
+fn mariadb_a_bad_health_check_is_refused_and_a_failing_one_stops_after_the_bound() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT seq, NULL FROM seq_1_to_2000; CREATE TABLE gate (ok boolean); INSERT INTO gate VALUES (true); SELECT 1");
+    let project = Project::new();
+    let cases = [
+        ("SELEC 1", "You have an error in your SQL syntax"),
+        ("SELECT ok FROM no_such_table", "doesn't exist"),
+        ("SELECT 1 FROM gate WHERE false", "returned no row"),
+        ("SELECT 1, 1", "returned 2 columns"),
+        ("SELECT 'yes'", "returned `yes`, not a boolean"),
+        ("SELECT 2", "returned `2`, not a boolean"),
+        ("SELECT NULL", "returned NULL"),
+    ];
+    for (check, problem) in cases {
+        let child = project
+            .cutover_std(&db.url)
+            .args(["backfill", "--table", "t", "--set", "x = id", "--health-check", check])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let output = wait_at_most(child, Duration::from_secs(20));
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{check}: {stderr}");
+        assert!(stderr.contains(&format!("the health check `{check}`")), "{check}: {stderr}");
+        assert!(stderr.contains(problem), "{check}: {stderr}");
+    }
+    assert_eq!(
+        db.query("SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'cutover_backfills'"),
+        "0",
+        "nothing written"
+    );
+
+    let args = ["backfill", "--table", "t", "--set", "x = id", "--health-check", "SELECT ok FROM gate"];
+    let child = project
+        .cutover_std(&db.url)
+        .args(args)
+        .args(["--initial-batch", "50", "--max-batch", "50", "--pause", "20ms", "--max-blind-pause", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(300, || my_rows_scanned(&db));
+    db.query("DROP TABLE gate; SELECT 1");
+    let output = wait_at_most(child, Duration::from_secs(30));
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gate' doesn't exist"), "names the check's error: {stderr}");
+    assert!(stderr.contains("progress is saved"), "{stderr}");
+    let done = my_rows_scanned(&db);
+    assert!((300..2000).contains(&done), "{done}");
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), done.to_string());
+    assert_eq!(db.query("SELECT state FROM cutover_backfills"), "failed");
+
+    db.query("CREATE TABLE gate (ok boolean); INSERT INTO gate VALUES (true); SELECT 1");
+    let output = project.cutover(&db.url).args(args).output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), "2000");
+}
+
+/// A "replica" that is not one: its lag cannot be read, so the backfill pauses, then stops.
+#[test]
+fn mariadb_a_replica_that_cannot_be_read_stops_the_backfill_after_the_bound() {
+    let db = MyDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, x int); INSERT INTO t SELECT seq, NULL FROM seq_1_to_100; SELECT 1");
+    let project = Project::new();
+    let started = Instant::now();
+    let child = project
+        .cutover_std(&db.url)
+        .args(["backfill", "--table", "t", "--set", "x = id", "--replica-url", &db.url, "--max-blind-pause", "700ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = wait_at_most(child, Duration::from_secs(30));
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(started.elapsed() >= Duration::from_millis(700), "paused for the bound first");
+    assert!(stderr.contains("is not a replica, not streaming"), "{stderr}");
+    assert!(stderr.contains("progress is saved"), "{stderr}");
+    assert!(!stderr.contains("cutover-test"), "the replica's password is not shown: {stderr}");
+    assert_eq!(db.query("SELECT state FROM cutover_backfills"), "failed");
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0");
+}
