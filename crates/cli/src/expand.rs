@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
-use cutover_engine::{DatabaseUrl, Scheme};
+use cutover_any::AnyTarget;
+use cutover_engine::{DatabaseUrl, Engine};
 use cutover_expand::{Error, Event, Options, Reporter, Summary};
 use cutover_runner::Settings;
 
-use crate::{usage_error, Exit, ExitStatus};
+use crate::{Exit, ExitStatus};
 
 pub fn start(
     settings: &Settings,
@@ -21,10 +22,9 @@ pub fn start(
 ) -> anyhow::Result<ExitStatus> {
     let set = crate::read_migrations(settings)?;
     let url = crate::database_url(settings)?;
-    if url.scheme() == Scheme::Sqlite {
-        let mut target =
-            cutover_sqlite::connect(&url, &settings.history_table).map_err(|err| crate::connect_error(&url, &err))?;
-        let summary = cutover_expand::start_sqlite(&mut target, &set, &options(settings, false), &mut Lines)
+    let mut any = crate::connect_any(&url, settings)?;
+    if let Some(target) = any.sqlite() {
+        let summary = cutover_expand::start_sqlite(target, &set, &options(settings, false), &mut Lines)
             .map_err(|e| failure(&url, e))?;
         writeln!(
             anstream::stdout(),
@@ -34,7 +34,7 @@ pub fn start(
         )?;
         return Ok(ExitStatus::Success);
     }
-    let (url, mut target) = open(settings)?;
+    let target = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
     let mut options = options(settings, false);
     options.backfill.batch_time = batch_time;
     options.backfill.max_rows_per_second = max_rows_per_second;
@@ -46,8 +46,7 @@ pub fn start(
             .context("cannot watch for signals")?;
         signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
     }
-    let summary =
-        cutover_expand::start(&mut target, &set, &options, &mut Lines, &stop).map_err(|e| failure(&url, e))?;
+    let summary = cutover_expand::start(target, &set, &options, &mut Lines, &stop).map_err(|e| failure(&url, e))?;
     let mut out = anstream::stdout();
     if summary.already_started {
         writeln!(
@@ -81,27 +80,29 @@ pub fn start(
 
 pub fn complete(settings: &Settings, force: bool) -> anyhow::Result<ExitStatus> {
     let set = crate::read_migrations(settings)?;
-    let (url, mut target) = open(settings)?;
-    let summary = cutover_expand::complete(&mut target, &set, &options(settings, force), &mut Lines)
-        .map_err(|e| failure(&url, e))?;
+    let (url, mut any) = open(settings)?;
+    let target = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
+    let summary =
+        cutover_expand::complete(target, &set, &options(settings, force), &mut Lines).map_err(|e| failure(&url, e))?;
     finished(&summary, "completed", &format!("the version `{}` is the only one", summary.version_schema))
 }
 
 pub fn rollback(settings: &Settings) -> anyhow::Result<ExitStatus> {
-    let (url, mut target) = open(settings)?;
+    let (url, mut any) = open(settings)?;
+    let target = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
     let summary =
-        cutover_expand::rollback(&mut target, &options(settings, false), &mut Lines).map_err(|e| failure(&url, e))?;
+        cutover_expand::rollback(target, &options(settings, false), &mut Lines).map_err(|e| failure(&url, e))?;
     finished(&summary, "rolled back", &format!("the version `{}` is the only one", summary.old_schema))
 }
 
 /// The active declarative migration, for `cutover status` (PostgreSQL only; `None` elsewhere).
 pub fn active(settings: &Settings) -> Option<cutover_expand::ActiveMigration> {
     let url = crate::database_url(settings).ok()?;
-    if url.scheme() != Scheme::Postgres {
+    if url.engine() != Engine::Postgres {
         return None;
     }
-    let mut target = crate::connect_postgres(&url, &settings.history_table).ok()?;
-    cutover_expand::status(&mut target).ok().flatten()
+    let mut any = AnyTarget::connect(&url, &cutover_any::ConnectOptions::new(&settings.history_table)).ok()?;
+    cutover_expand::status(any.expand().ok()?).ok().flatten()
 }
 
 fn finished(summary: &Summary, verb: &str, state: &str) -> anyhow::Result<ExitStatus> {
@@ -109,23 +110,9 @@ fn finished(summary: &Summary, verb: &str, state: &str) -> anyhow::Result<ExitSt
     Ok(ExitStatus::Success)
 }
 
-fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, cutover_postgres::PgTarget)> {
+fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, AnyTarget)> {
     let url = crate::database_url(settings)?;
-    match url.scheme() {
-        Scheme::Postgres => {}
-        Scheme::Sqlite => {
-            return Err(usage_error(format!(
-                "{url} is SQLite: `cutover start` applies a declarative migration whole there (one version at a time), so there is nothing to complete or roll back; `cutover down` does not apply either"
-            )))
-        }
-        _ => {
-            return Err(usage_error(format!(
-                "expand/contract migrations run on PostgreSQL (views, triggers and transactional DDL make two live versions safe) and SQLite (applied whole); {url} is MySQL/MariaDB"
-            )))
-        }
-    }
-    let target =
-        crate::connect_postgres(&url, &settings.history_table).map_err(|err| crate::connect_error(&url, &err))?;
+    let target = crate::connect_any(&url, settings)?;
     Ok((url, target))
 }
 

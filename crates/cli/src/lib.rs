@@ -1,7 +1,7 @@
 //! The `cutover` command: parse arguments, resolve settings, call the library, render.
 //!
 //! Everything here is glue. The algorithm lives in `cutover-runner`, the files in
-//! `cutover-migration`, the databases in `cutover-postgres` and `cutover-sqlite`.
+//! `cutover-migration`, the databases in the engine crates, reached through `cutover-any`.
 
 mod args;
 mod backfill;
@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{anyhow, Context as _};
-use cutover_engine::{BackfillTarget, DatabaseUrl, DbError, DbErrorKind, MigrationTarget, Scheme};
+use cutover_any::{AnyTarget, ConnectOptions};
+use cutover_engine::{BackfillTarget, DatabaseUrl, DbError, DbErrorKind, MigrationTarget};
 use cutover_migration::{create_migration, discover, MigrationSet};
 use cutover_runner::{Context, DownTarget, Overrides, Settings, UpOptions};
 
@@ -96,23 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Adopt { tool } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
-            let history_table = &settings.history_table;
-            let summary = match url.scheme() {
-                Scheme::Postgres => {
-                    let mut target = connect_postgres(&url, history_table).map_err(|err| connect_error(&url, &err))?;
-                    cutover_runner::adopt(&mut target, &settings, &set, tool)
-                }
-                Scheme::Mysql => {
-                    let mut target =
-                        cutover_mysql::connect(&url, history_table).map_err(|err| connect_error(&url, &err))?;
-                    cutover_runner::adopt(&mut target, &settings, &set, tool)
-                }
-                Scheme::Sqlite => {
-                    let mut target =
-                        cutover_sqlite::connect(&url, history_table).map_err(|err| connect_error(&url, &err))?;
-                    cutover_runner::adopt(&mut target, &settings, &set, tool)
-                }
-            };
+            let mut target = connect_any(&url, &settings)?;
+            let summary = cutover_runner::adopt(target.adopt(), &settings, &set, tool);
             let summary = with_url(&url, summary)?;
             writeln!(
                 anstream::stdout(),
@@ -138,7 +124,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Plan { format, large_table_rows, small_table_rows } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
-            let mut target = open_postgres(&settings, &url, "plan")?;
+            let mut target = open_postgres(&settings, &url, "`cutover plan`")?;
             let options = cutover_runner::PlanOptions { large_table_rows, small_table_rows };
             let plan = with_url(&url, cutover_runner::plan(&mut target, &settings, &set, &options))?;
             live::render_plan(&plan, format)
@@ -146,7 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Rehearse { format, template, sample_rows } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
-            let target = open_postgres(&settings, &url, "rehearse")?;
+            let target = open_postgres(&settings, &url, "`cutover rehearse`")?;
             live::rehearse(&settings, &set, &url, target, live::ScratchKind { template, sample_rows }, format)
         }
         Command::Status { format } => {
@@ -309,8 +295,13 @@ fn utc_version_now() -> String {
 /// Connects to the database the settings name.
 fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
     let url = database_url(settings)?;
-    let target = connect(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?;
+    let target = connect_any(&url, settings)?.into_migration();
     Ok((url, target))
+}
+
+/// Connects to the database `url` names: the one dispatch, `cutover-any`.
+pub(crate) fn connect_any(url: &DatabaseUrl, settings: &Settings) -> anyhow::Result<AnyTarget> {
+    AnyTarget::connect(url, &ConnectOptions::new(&settings.history_table)).map_err(|err| connect_error(url, &err))
 }
 
 /// The database URL the settings name, checked (a missing or unknown one is a usage error).
@@ -325,36 +316,24 @@ fn open_backfill(
     replica_urls: &[String],
 ) -> anyhow::Result<(DatabaseUrl, Box<dyn BackfillTarget>)> {
     let url = database_url(settings)?;
-    let target: Box<dyn BackfillTarget> = match url.scheme() {
-        Scheme::Postgres => {
-            if !replica_urls.is_empty() {
-                return Err(usage_error("--replica-url is for MySQL/MariaDB; PostgreSQL reports its replicas' lag itself"));
-            }
-            Box::new(connect_postgres(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?)
-        }
-        Scheme::Mysql => {
-            let replicas =
-                replica_urls.iter().map(|u| DatabaseUrl::parse(u).map_err(usage_error)).collect::<anyhow::Result<Vec<_>>>()?;
-            let target = cutover_mysql::connect(&url, &settings.history_table).map_err(|err| connect_error(&url, &err))?;
-            Box::new(target.with_replicas(replicas))
-        }
-        Scheme::Sqlite => {
-            return Err(usage_error(format!(
-                "backfills run on PostgreSQL and MySQL/MariaDB; {url} is SQLite, where one UPDATE locks the whole database anyway"
-            )))
-        }
-    };
+    let replicas =
+        replica_urls.iter().map(|u| DatabaseUrl::parse(u).map_err(usage_error)).collect::<anyhow::Result<Vec<_>>>()?;
+    let target = connect_any(&url, settings)?.into_backfill(replicas).map_err(|e| unsupported(&url, &e))?;
     Ok((url, target))
 }
 
 /// Connects for `plan` and `rehearse`, which read PostgreSQL's catalog.
-fn open_postgres(settings: &Settings, url: &DatabaseUrl, command: &str) -> anyhow::Result<cutover_postgres::PgTarget> {
-    match url.scheme() {
-        Scheme::Postgres => connect_postgres(url, &settings.history_table).map_err(|err| connect_error(url, &err)),
-        Scheme::Sqlite | Scheme::Mysql => {
-            Err(usage_error(format!("`{command}` reads PostgreSQL's catalog; {url} is not a PostgreSQL database")))
-        }
-    }
+fn open_postgres(
+    settings: &Settings,
+    url: &DatabaseUrl,
+    command: &'static str,
+) -> anyhow::Result<cutover_postgres::PgTarget> {
+    connect_any(url, settings)?.into_postgres(command).map_err(|e| unsupported(url, &e))
+}
+
+/// What the engine of `url` cannot do: a usage error naming the database.
+pub(crate) fn unsupported(url: &DatabaseUrl, err: &cutover_any::Unsupported) -> anyhow::Error {
+    usage_error(format!("{err} ({url})"))
 }
 
 pub(crate) fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
@@ -366,17 +345,9 @@ pub(crate) fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
     usage_error(format!("cannot connect to {url}: {}; {hint}", url.scrub(&err.to_string())))
 }
 
-pub(crate) fn connect_postgres(url: &DatabaseUrl, history_table: &str) -> Result<cutover_postgres::PgTarget, DbError> {
-    let options = cutover_postgres::ConnectOptions {
-        history_table: history_table.to_string(),
-        application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),
-    };
-    cutover_postgres::connect(url, &options)
-}
-
 /// Connects to the engine the URL names (the same dispatch an embedding application uses).
 pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<Box<dyn MigrationTarget>, DbError> {
-    cutover_embed::connect(url, history_table)
+    AnyTarget::connect(url, &ConnectOptions::new(history_table)).map(AnyTarget::into_migration)
 }
 
 /// Turns a runner error into an exit error, with every trace of the URL's password removed.

@@ -25,9 +25,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_engine::{DatabaseUrl, DbError, DbErrorKind, MigrationTarget, Scheme};
+use cutover_engine::{DatabaseUrl, DbError, DbErrorKind, Engine, MigrationTarget};
 use cutover_migration::{discover, Migration};
-use cutover_runner::{Context, Dialect, Settings, Silent, UpOptions};
+use cutover_runner::{Context, Settings, Silent, UpOptions};
 
 pub use cutover_embed_macros::embed_migrations;
 
@@ -125,19 +125,11 @@ impl fmt::Display for StartupError {
 
 impl std::error::Error for StartupError {}
 
-/// Connects to the database a URL names (PostgreSQL, MySQL/MariaDB or SQLite).
+/// Connects to the database a URL names (PostgreSQL, MySQL/MariaDB or SQLite), through
+/// `cutover-any`'s one dispatch.
 pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<Box<dyn MigrationTarget>, DbError> {
-    match url.scheme() {
-        Scheme::Postgres => {
-            let options = cutover_postgres::ConnectOptions {
-                history_table: history_table.to_string(),
-                application_name: format!("cutover {}", env!("CARGO_PKG_VERSION")),
-            };
-            Ok(Box::new(cutover_postgres::connect(url, &options)?))
-        }
-        Scheme::Mysql => Ok(Box::new(cutover_mysql::connect(url, history_table)?)),
-        Scheme::Sqlite => Ok(Box::new(cutover_sqlite::connect(url, history_table)?)),
-    }
+    cutover_any::AnyTarget::connect(url, &cutover_any::ConnectOptions::new(history_table))
+        .map(cutover_any::AnyTarget::into_migration)
 }
 
 /// Applies the embedded migrations that `options.policy` allows, in order, and reports the rest.
@@ -158,11 +150,7 @@ pub fn migrate_on_startup(
     let mut settings =
         Settings { dir: dir.path.clone(), history_table: options.history_table.clone(), ..Settings::default() };
     settings.runner_lock_wait = options.lock_wait;
-    settings.lint.dialect = match url.scheme() {
-        Scheme::Postgres => Dialect::Postgres,
-        Scheme::Mysql => Dialect::Mysql,
-        Scheme::Sqlite => Dialect::Sqlite,
-    };
+    settings.lint.dialect = cutover_runner::dialect_of(url.engine());
 
     let history = cutover_runner::read_history(&mut *target, &settings).map_err(|e| scrub(e.to_string()))?;
     let statuses = cutover_runner::compute_status(&set, &history);
@@ -217,14 +205,15 @@ fn table_sizes(
     names: &[String],
 ) -> Option<std::collections::BTreeMap<String, cutover_engine::RelationFacts>> {
     use cutover_engine::Catalog;
-    if url.scheme() != Scheme::Postgres || names.is_empty() {
+    if url.engine() != Engine::Postgres || names.is_empty() {
         return None;
     }
-    let connect_options = cutover_postgres::ConnectOptions {
-        history_table: options.history_table.clone(),
+    let connect_options = cutover_any::ConnectOptions {
         application_name: format!("cutover {} start-up", env!("CARGO_PKG_VERSION")),
+        ..cutover_any::ConnectOptions::new(&options.history_table)
     };
-    let mut catalog = cutover_postgres::connect(url, &connect_options).ok()?;
+    let target = cutover_any::AnyTarget::connect(url, &connect_options).ok()?;
+    let mut catalog = target.into_postgres("a start-up estimate").ok()?;
     let facts = catalog.relation_facts(names).ok()?;
     Some(facts.into_iter().map(|f| (f.name.clone(), f)).collect())
 }

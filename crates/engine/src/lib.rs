@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 mod backfill;
+mod engine;
 mod error;
 mod expand;
 mod history;
@@ -21,6 +22,7 @@ mod url;
 pub use backfill::{
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, KeyColumn, KeyRange, ReplicaState, TableKey,
 };
+pub use engine::Engine;
 pub use error::{DbError, DbErrorKind};
 pub use expand::{ColumnShape, ExpandState, ExpandTarget, IndexShape, TableShape};
 pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
@@ -31,4 +33,4 @@ pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
 pub use target::{
     AdoptTarget, GuardRow, Inspect, LockGuard, LockHolder, MigrationTarget, Session, StillRunning, Timeouts,
 };
-pub use url::{redact_secrets, DatabaseUrl, Scheme, UrlError};
+pub use url::{redact_secrets, DatabaseUrl, UrlError};

@@ -89,8 +89,8 @@ impl<T: MigrationTarget + Inspect> AdoptTarget for T {}
 
 /// A database that migrations run against: one connection, plus whatever the runner lock needs.
 pub trait MigrationTarget {
-    /// The engine's name, e.g. `postgres`.
-    fn engine_name(&self) -> &'static str;
+    /// Which engine this is.
+    fn engine(&self) -> crate::Engine;
 
     /// The server's version, for messages.
     fn server_version(&self) -> String;

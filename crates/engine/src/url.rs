@@ -2,16 +2,7 @@
 
 use std::fmt;
 
-/// The engine a URL names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `postgres://` or `postgresql://`.
-    Postgres,
-    /// `mysql://` or `mariadb://`.
-    Mysql,
-    /// `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
-    Sqlite,
-}
+use crate::Engine;
 
 /// A URL cutover cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,7 +12,7 @@ pub enum UrlError {
     #[error("no database URL: pass --database-url, set DATABASE_URL (or CUTOVER_DATABASE_URL), or set `database_url` in cutover.toml")]
     Missing,
     /// The scheme names no engine cutover knows.
-    #[error("unsupported database URL scheme `{scheme}` in `{redacted}`; use postgres://user@host/db, sqlite://path/to/file.db or sqlite::memory:")]
+    #[error("unsupported database URL scheme `{scheme}` in `{redacted}`; use postgres://user@host/db, mysql://user@host/db, sqlite://path/to/file.db or sqlite::memory:")]
     UnknownScheme {
         /// The scheme as written.
         scheme: String,
@@ -55,7 +46,7 @@ pub enum UrlError {
 pub struct DatabaseUrl {
     // Invariant: starts with a scheme that parsed into `scheme`.
     raw: String,
-    scheme: Scheme,
+    scheme: Engine,
     // Invariant: every form in which the password occurs in `raw` (as written and
     // percent-decoded), longest first; empty when there is none.
     secrets: Vec<String>,
@@ -79,18 +70,20 @@ impl DatabaseUrl {
         let Some((scheme_text, _)) = raw.split_once(':') else {
             return Err(UrlError::NoScheme { redacted });
         };
-        let scheme = match scheme_text.to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" => Scheme::Postgres,
-            "mysql" | "mariadb" => Scheme::Mysql,
-            "sqlite" => Scheme::Sqlite,
-            _ if scheme_text.contains('/') || scheme_text.contains(' ') => {
+        let scheme = match Engine::from_scheme(scheme_text) {
+            Some(engine) => engine,
+            // `localhost:5432/app` is a host and port with the scheme left out, not scheme `localhost`.
+            _ if scheme_text.contains('/')
+                || scheme_text.contains(' ')
+                || raw[scheme_text.len() + 1..].starts_with(|c: char| c.is_ascii_digit()) =>
+            {
                 return Err(UrlError::NoScheme { redacted });
             }
             _ => {
                 return Err(UrlError::UnknownScheme { scheme: redact_secrets(scheme_text, &possible), redacted });
             }
         };
-        if scheme != Scheme::Sqlite {
+        if scheme != Engine::Sqlite {
             if let Some((problem, fix)) = misread_userinfo(raw, scheme) {
                 return Err(UrlError::Unencoded { problem, fix, redacted });
             }
@@ -100,7 +93,7 @@ impl DatabaseUrl {
     }
 
     /// The engine the URL names.
-    pub fn scheme(&self) -> Scheme {
+    pub fn engine(&self) -> Engine {
         self.scheme
     }
 
@@ -228,7 +221,7 @@ fn with_decoded<'a>(found: impl Iterator<Item = &'a str>) -> Vec<String> {
 /// when it reads them as written. The URL standard ends the authority at the first `/`, `?` or
 /// `#` (the MySQL driver parses by it, and cutover splits the query off at the first `?`);
 /// the PostgreSQL driver ends the user and password at the first `@`.
-fn misread_userinfo(raw: &str, scheme: Scheme) -> Option<(String, String)> {
+fn misread_userinfo(raw: &str, scheme: Engine) -> Option<(String, String)> {
     let (_, rest) = raw.split_once("://")?;
     let end = authority_end(rest);
     let authority = &rest[..end];
@@ -251,7 +244,7 @@ fn misread_userinfo(raw: &str, scheme: Scheme) -> Option<(String, String)> {
                 .to_string(),
         ));
     }
-    if scheme == Scheme::Postgres && authority.matches('@').count() > 1 {
+    if scheme == Engine::Postgres && authority.matches('@').count() > 1 {
         let first_at = authority.find('@')?;
         let part = if authority[..first_at].contains(':') { "password" } else { "user name" };
         return Some((
@@ -327,7 +320,7 @@ mod tests {
     #[test]
     fn passwords_never_show() {
         let url = DatabaseUrl::parse("postgres://app:s3cr%40t@db.example:5432/prod?sslmode=require").unwrap();
-        assert_eq!(url.scheme(), Scheme::Postgres);
+        assert_eq!(url.engine(), Engine::Postgres);
         assert_eq!(url.redacted(), "postgres://app:***@db.example:5432/prod?sslmode=require");
         assert_eq!(format!("{url}"), url.redacted());
         assert!(!format!("{url:?}").contains("s3cr"));

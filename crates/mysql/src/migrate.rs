@@ -209,8 +209,8 @@ impl Drop for ServerLock {
 }
 
 impl MigrationTarget for MysqlTarget {
-    fn engine_name(&self) -> &'static str {
-        "mysql"
+    fn engine(&self) -> cutover_engine::Engine {
+        cutover_engine::Engine::Mysql
     }
 
     fn server_version(&self) -> String {

@@ -320,8 +320,8 @@ CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW EXECUTE PROCEDURE 
 }
 
 impl MigrationTarget for PgTarget {
-    fn engine_name(&self) -> &'static str {
-        "postgres"
+    fn engine(&self) -> cutover_engine::Engine {
+        cutover_engine::Engine::Postgres
     }
 
     fn server_version(&self) -> String {

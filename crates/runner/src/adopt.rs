@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use cutover_engine::{AdoptTarget, Direction, HistoryRecord, RecordKind, State};
+use cutover_engine::{AdoptTarget, Direction, Engine, HistoryRecord, RecordKind, State};
 use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
 use sha2::{Digest, Sha384};
 
@@ -105,31 +105,35 @@ impl Tool {
     }
 
     /// The query for its table, every value as text, per engine where they differ.
-    fn query(self, engine: &str) -> String {
+    fn query(self, engine: Engine) -> String {
         let hex = |column: &str| match engine {
-            "postgres" => format!("encode({column}, 'hex')"),
-            _ => format!("lower(hex({column}))"),
+            Engine::Postgres => format!("encode({column}, 'hex')"),
+            Engine::Mysql | Engine::Sqlite => format!("lower(hex({column}))"),
+        };
+        // The type to read a version as text: PostgreSQL has no CHAR(20) cast of a bigint.
+        let text = match engine {
+            Engine::Postgres => "text",
+            Engine::Mysql | Engine::Sqlite => "CHAR(20)",
         };
         match self {
             Tool::Flyway => "SELECT version, CAST(checksum AS CHAR(20)), CASE WHEN success THEN '1' ELSE '0' END \
                              FROM flyway_schema_history WHERE version IS NOT NULL ORDER BY installed_rank"
-                .replace("CHAR(20)", if engine == "postgres" { "text" } else { "CHAR(20)" }),
+                .replace("CHAR(20)", text),
             Tool::Sqlx => format!(
                 "SELECT CAST(version AS {t}), {}, CASE WHEN success THEN '1' ELSE '0' END FROM _sqlx_migrations ORDER BY version",
                 hex("checksum"),
-                t = if engine == "postgres" { "text" } else { "CHAR(20)" }
+                t = text
             ),
             Tool::GolangMigrate => "SELECT CAST(version AS CHAR(20)), CASE WHEN dirty THEN '0' ELSE '1' END FROM schema_migrations"
-                .replace("CHAR(20)", if engine == "postgres" { "text" } else { "CHAR(20)" }),
+                .replace("CHAR(20)", text),
             Tool::Dbmate => "SELECT version FROM schema_migrations ORDER BY version".to_string(),
             Tool::Goose => "SELECT CAST(version_id AS CHAR(20)), CASE WHEN is_applied THEN '1' ELSE '0' END FROM goose_db_version ORDER BY id"
-                .replace("CHAR(20)", if engine == "postgres" { "text" } else { "CHAR(20)" }),
+                .replace("CHAR(20)", text),
             Tool::Diesel => "SELECT version FROM __diesel_schema_migrations ORDER BY version".to_string(),
             // Its checksum is a SipHash of the migration's Rust `Hash` encoding, not re-derivable
             // here with certainty: versions are matched, files are not compared.
             Tool::Refinery => format!(
-                "SELECT CAST(version AS {}) FROM refinery_schema_history ORDER BY version",
-                if engine == "postgres" { "text" } else { "CHAR(20)" }
+                "SELECT CAST(version AS {text}) FROM refinery_schema_history ORDER BY version"
             ),
             Tool::Alembic => "SELECT version_num FROM alembic_version ORDER BY version_num".to_string(),
             Tool::Knex => "SELECT name FROM knex_migrations ORDER BY id".to_string(),
@@ -183,7 +187,7 @@ pub fn adopt(
     set: &MigrationSet,
     tool: Tool,
 ) -> Result<AdoptSummary, Error> {
-    let engine = target.engine_name();
+    let engine = target.engine();
     let exists = target.table_exists(tool.table()).map_err(|e| Error::database("cannot read the database", e))?;
     if !exists {
         return Err(Error::Refused(Refusal {

@@ -330,16 +330,8 @@ impl Settings {
         }
         // The migrations are written for the database they run on.
         if !dialect_given {
-            let scheme = settings
-                .database_url
-                .as_deref()
-                .and_then(|url| url.split_once(':'))
-                .map(|(s, _)| s.to_ascii_lowercase());
-            settings.lint.dialect = match scheme.as_deref() {
-                Some("mysql" | "mariadb") => Dialect::Mysql,
-                Some("sqlite") => Dialect::Sqlite,
-                _ => Dialect::Postgres,
-            };
+            let engine = settings.database_url.as_deref().and_then(cutover_engine::Engine::of_url);
+            settings.lint.dialect = engine.map_or(Dialect::Postgres, crate::dialect_of);
         }
         Ok(settings)
     }

@@ -29,6 +29,15 @@ pub use config::{
     PolicySection, Settings, UnsetVariable,
 };
 pub use cutover_analysis::Dialect;
+
+/// The analysis dialect of an engine: migrations are judged by the database they run on.
+pub fn dialect_of(engine: cutover_engine::Engine) -> Dialect {
+    match engine {
+        cutover_engine::Engine::Postgres => Dialect::Postgres,
+        cutover_engine::Engine::Mysql => Dialect::Mysql,
+        cutover_engine::Engine::Sqlite => Dialect::Sqlite,
+    }
+}
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{lint_set, startup_relations, startup_review, unsafe_findings, StartupLimit};

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
-    jitter, retry, DbError, DbErrorKind, Direction, Exhausted, HistoryRecord, MigrationTarget, RecordKind, State,
-    Timeouts,
+    jitter, retry, DbError, DbErrorKind, Direction, Engine, Exhausted, HistoryRecord, MigrationTarget, RecordKind,
+    State, Timeouts,
 };
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, ScriptSettings, Statement, Version};
 
@@ -199,20 +199,20 @@ fn approval_gate(
     // when configured, hold as anywhere.
     let server = ctx.target.server_version();
     let mut gated = true;
-    match ctx.target.engine_name() {
-        "postgres" => {
+    match ctx.target.engine() {
+        Engine::Postgres => {
             config.dialect = cutover_analysis::Dialect::Postgres;
             if let Some(major) = crate::gate::major_version(&server) {
                 config.pg_version = major;
             }
         }
-        "mysql" => {
+        Engine::Mysql => {
             config.dialect = cutover_analysis::Dialect::Mysql;
             if let Some(version) = cutover_analysis::MysqlServer::from_server_version(&server) {
                 config.mysql_server = version;
             }
         }
-        "sqlite" if !ctx.settings.windows.is_empty() => {
+        Engine::Sqlite if !ctx.settings.windows.is_empty() => {
             config.dialect = cutover_analysis::Dialect::Sqlite;
             gated = false;
         }
@@ -380,8 +380,10 @@ pub fn down(
             let resume_at = resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
             ctx.reporter.report(Event::WouldRun { migration, direction: Direction::Down, script, resume_at });
         } else {
-            let locks = match ctx.target.engine_name() {
-                "postgres" if script.settings.transaction => crate::gate::postgres_script_locks(&script.statements),
+            let locks = match ctx.target.engine() {
+                Engine::Postgres if script.settings.transaction => {
+                    crate::gate::postgres_script_locks(&script.statements)
+                }
                 _ => Vec::new(),
             };
             run_script(ctx, set, migration, Direction::Down, latest, &locks)?;

@@ -102,8 +102,8 @@ impl Drop for FileLock {
 }
 
 impl MigrationTarget for SqliteTarget {
-    fn engine_name(&self) -> &'static str {
-        "sqlite"
+    fn engine(&self) -> cutover_engine::Engine {
+        cutover_engine::Engine::Sqlite
     }
 
     fn server_version(&self) -> String {

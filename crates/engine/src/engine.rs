@@ -1,0 +1,53 @@
+//! Which database engine: the one type every crate uses to tell the engines apart.
+
+use std::fmt;
+
+/// A database engine cutover runs on. A `DatabaseUrl` names one (`DatabaseUrl::engine`), and
+/// every `MigrationTarget` says which it is (`MigrationTarget::engine`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// PostgreSQL: `postgres://` or `postgresql://`.
+    Postgres,
+    /// MySQL or MariaDB: `mysql://` or `mariadb://`.
+    Mysql,
+    /// SQLite: `sqlite://path`, `sqlite:path` or `sqlite::memory:`.
+    Sqlite,
+}
+
+impl Engine {
+    /// The engine a URL scheme names (`postgres`, `postgresql`, `mysql`, `mariadb`, `sqlite`,
+    /// in any case).
+    pub fn from_scheme(scheme: &str) -> Option<Engine> {
+        match scheme.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" => Some(Engine::Postgres),
+            "mysql" | "mariadb" => Some(Engine::Mysql),
+            "sqlite" => Some(Engine::Sqlite),
+            _ => None,
+        }
+    }
+
+    /// The engine of the URL `text`, from its scheme alone (no other part is checked).
+    pub fn of_url(text: &str) -> Option<Engine> {
+        text.trim().split_once(':').and_then(|(scheme, _)| Engine::from_scheme(scheme))
+    }
+
+    /// A short lower-case name, for settings and machine-readable output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Postgres => "postgres",
+            Engine::Mysql => "mysql",
+            Engine::Sqlite => "sqlite",
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    /// The name people know it by.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Postgres => "PostgreSQL",
+            Engine::Mysql => "MySQL/MariaDB",
+            Engine::Sqlite => "SQLite",
+        })
+    }
+}
