@@ -11,8 +11,9 @@ use cutover_engine::{AdoptTarget, Direction, Engine, HistoryRecord, RecordKind, 
 use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
 use sha2::{Digest, Sha384};
 
+use crate::context::{acquire_lock, timeouts, Context};
 use crate::error::Refusal;
-use crate::run::{acquire_lock, now_rfc3339, relative_path, runner_identity, timeouts, Context, TOOL_VERSION};
+use crate::identity::{now_rfc3339, relative_path, runner_identity, TOOL_VERSION};
 use crate::Error;
 
 /// A migration tool whose history cutover can take over.

@@ -13,14 +13,18 @@
 
 mod adopt;
 mod config;
+mod context;
 mod error;
 mod events;
+mod executor;
 mod gate;
+mod identity;
 mod integrity;
 mod plan;
 mod policy;
 mod rehearse;
 mod run;
+mod select;
 mod status;
 
 pub use adopt::{adopt, AdoptSummary, Tool};
@@ -38,13 +42,14 @@ pub fn dialect_of(engine: cutover_engine::Engine) -> Dialect {
         cutover_engine::Engine::Sqlite => Dialect::Sqlite,
     }
 }
+pub use context::Context;
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{lint_set, startup_relations, startup_review, unsafe_findings, StartupLimit};
+pub use identity::{now_rfc3339, runner_identity};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{waiting_for_window, window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};
-pub use run::{
-    baseline, down, now_rfc3339, runner_identity, status, up, validate, Context, DownTarget, RunSummary, UpOptions,
-};
+pub use run::{baseline, down, status, up, validate, RunSummary};
+pub use select::{DownTarget, UpOptions};
 pub use status::{compute_status, MigrationState, MigrationStatus};

@@ -11,7 +11,8 @@ use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, Li
 use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
 use cutover_migration::{normalize, MigrationSet};
 
-use crate::run::{plan_up, read_history_if_any, Context};
+use crate::context::{read_history_if_any, Context};
+use crate::select::plan_up;
 use crate::status::compute_status;
 use crate::{Error, Settings, UpOptions};
 

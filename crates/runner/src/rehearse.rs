@@ -11,7 +11,8 @@ use cutover_analysis::{Action, Effect, LintConfig, Linter, LockMode, Script};
 use cutover_engine::{HistoryRecord, Observation, Rehearsal};
 use cutover_migration::{normalize, Migration, MigrationSet};
 
-use crate::run::{plan_up, read_history_if_any, Context};
+use crate::context::{read_history_if_any, Context};
+use crate::select::plan_up;
 use crate::status::compute_status;
 use crate::{Error, Settings, Silent, UpOptions};
 
