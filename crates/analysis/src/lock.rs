@@ -38,6 +38,12 @@ impl LockMode {
         }
     }
 
+    /// The name with its article, for prose: "an ACCESS EXCLUSIVE", "a SHARE".
+    pub fn with_article(self) -> String {
+        let article = if self.name().starts_with(['A', 'E']) { "an" } else { "a" };
+        format!("{article} {}", self.name())
+    }
+
     /// Whether plain `SELECT`s wait while this lock is held (or queued).
     pub fn blocks_reads(self) -> bool {
         self == LockMode::AccessExclusive

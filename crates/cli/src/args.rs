@@ -138,8 +138,8 @@ pub enum Command {
     },
     /// Print what a rule checks, why, and what to do instead.
     Explain {
-        /// The rule's id, e.g. index-create-blocking.
-        rule: String,
+        /// The rule's id, e.g. index-create-blocking [default: list every rule].
+        rule: Option<String>,
     },
     /// Update a table in small, throttled, resumable batches.
     // Boxed: its many flags would make every other command as large.

@@ -159,7 +159,9 @@ impl Reporter for Lines {
                 writeln!(err, "waiting for the migration lock held by {}", holder.description)
             }
             Event::Resuming { phase } => writeln!(err, "resuming: the migration was left {}", phase.replace('_', " ")),
-            Event::Step { what, statements } => writeln!(err, "{what} ({statements} statement(s))"),
+            Event::Step { what, statements } => {
+                writeln!(err, "{what} ({})", cutover_engine::count(statements, "statement", "statements"))
+            }
             Event::Retrying { attempt, error } => {
                 writeln!(err, "try {attempt} did not get its locks ({error}); trying again")
             }

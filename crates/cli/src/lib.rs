@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             }
             lint::run(&settings, &paths, format)
         }
-        Command::Explain { rule } => lint::explain(&rule),
+        Command::Explain { rule } => lint::explain(rule.as_deref()),
         Command::Adopt { tool } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
@@ -102,8 +102,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let summary = with_url(&url, summary)?;
             writeln!(
                 anstream::stdout(),
-                "adopted {} migration(s) from {tool}: {}; `cutover up` continues from here",
-                summary.adopted.len(),
+                "adopted {} from {tool}: {}; `cutover up` continues from here",
+                cutover_engine::count(summary.adopted.len(), "migration", "migrations"),
                 summary.adopted.join(", ")
             )?;
             Ok(ExitStatus::Success)

@@ -164,14 +164,41 @@ fn render_phases(out: &mut dyn Write, reports: &[(String, PhaseReports)]) -> std
 }
 
 /// `cutover explain RULE`: the rule's documentation, from its source.
-pub fn explain(id: &str) -> anyhow::Result<ExitStatus> {
+pub fn explain(id: Option<&str>) -> anyhow::Result<ExitStatus> {
+    let Some(id) = id else {
+        let mut out = anstream::stdout();
+        for rule in cutover_analysis::rules::RULES {
+            writeln!(out, "{:<36} {}", rule.id, rule.severity.name())?;
+        }
+        return Ok(ExitStatus::Success);
+    };
     let Some(rule) = cutover_analysis::rules::find(id) else {
         let known: Vec<&str> = cutover_analysis::rules::RULES.iter().map(|r| r.id).collect();
-        return Err(usage_error(format!("no rule `{id}`; the rules are: {}", known.join(", "))));
+        return Err(usage_error(match did_you_mean(id, &known) {
+            Some(near) => {
+                format!("no rule `{id}`; did you mean `{near}`? (`cutover explain` with no rule lists them all)")
+            }
+            None => format!("no rule `{id}`; the rules are: {}", known.join(", ")),
+        }));
     };
     let mut out = anstream::stdout();
     writeln!(out, "# {} ({})\n\n{}", rule.id, rule.severity.name(), rule.doc)?;
     Ok(ExitStatus::Success)
+}
+
+/// The known name closest to `given`, if one is close enough to be what was meant: a prefix
+/// (`set-not-null` for `set-not-null-scan`) or a typo (Jaro-Winkler, as clap suggests commands).
+pub(crate) fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    let given = given.to_ascii_lowercase();
+    if let Some(prefixed) = known.iter().find(|k| k.starts_with(&given) || given.starts_with(**k)) {
+        return Some(prefixed);
+    }
+    known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(&given, k), *k))
+        .filter(|(score, _)| *score > 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
 }
 
 /// A folder whose discovery failed at `broken:line`: that file as a `syntax-error`, every other

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anstyle::{AnsiColor, Style};
 use cutover_analysis::Severity;
-use cutover_engine::DatabaseUrl;
+use cutover_engine::{count, DatabaseUrl};
 use cutover_migration::MigrationSet;
 use cutover_runner::{human_bytes, Plan, RehearsalReport, RoundTrip, Settings};
 use serde_json::{json, Value};
@@ -143,7 +143,12 @@ pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
             || "estimates assume 200 MB/s".to_string(),
             |r| format!("read rate measured here: {}/s", human_bytes(r as i64)),
         );
-        writeln!(out, "{} pending migrations, {errors} errors; {rate}", plan.migrations.len())?;
+        writeln!(
+            out,
+            "{}, {}; {rate}",
+            count(plan.migrations.len(), "pending migration", "pending migrations"),
+            count(errors, "error", "errors")
+        )?;
     }
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
@@ -251,9 +256,16 @@ fn render_rehearsal(
             let sample = report.sampled.as_ref().map_or_else(String::new, |s| {
                 let skipped =
                     if s.skipped.is_empty() { String::new() } else { format!(" ({} left empty)", s.skipped.len()) };
-                format!(" and a sample of {} rows in {} tables{skipped}", s.rows, s.tables)
+                format!(
+                    " and a sample of {} in {}{skipped}",
+                    count(s.rows, "row", "rows"),
+                    count(s.tables, "table", "tables")
+                )
             });
-            format!("an empty database with the {} applied migrations replayed{sample}", report.replayed)
+            format!(
+                "an empty database with {} replayed{sample}",
+                count(report.replayed, "applied migration", "applied migrations")
+            )
         };
         writeln!(out, "rehearsed on {how} ({scratch}, dropped)")?;
         for m in &report.migrations {
@@ -293,7 +305,12 @@ fn render_rehearsal(
                 }
             }
         }
-        writeln!(out, "{} migrations rehearsed, {problems} problems", report.migrations.len())?;
+        writeln!(
+            out,
+            "{} rehearsed, {}",
+            count(report.migrations.len(), "migration", "migrations"),
+            count(problems, "problem", "problems")
+        )?;
     }
     Ok(if problems > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }

@@ -247,8 +247,9 @@ impl Reporter for TerminalReporter {
             }
             Event::BaselineOverLostHistory { lost } => writeln!(
                 err,
-                "{} the history had lost {lost} row(s) behind cutover's back; it is trusted again from this baseline on (its guard keeps what was lost)",
-                paint(YELLOW, "note:")
+                "{} the history had lost {} behind cutover's back; it is trusted again from this baseline on (its guard keeps what was lost)",
+                paint(YELLOW, "note:"),
+                cutover_engine::count(lost, "row", "rows")
             ),
             Event::Finished { migration, direction, duration } => {
                 let verb = match direction {
@@ -257,16 +258,16 @@ impl Reporter for TerminalReporter {
                 };
                 writeln!(err, "{} {} {}", paint(GREEN, verb), migration.label(), paint(DIM, human_duration(duration)))
             }
-            Event::WouldRun { migration, direction, script, resume_at } => {
+            Event::WouldRun { migration, direction, script, resume_at, transactional } => {
                 let out = &mut self.dry_run_out;
                 let verb = match direction {
                     Direction::Up => "would apply",
                     Direction::Down => "would revert",
                 };
-                let mode = if script.settings.transaction {
-                    "in one transaction"
-                } else {
-                    "statement by statement, no transaction"
+                let mode = match (transactional, script.settings.transaction) {
+                    (true, _) => "in one transaction",
+                    (false, true) => "statement by statement: this database commits around every DDL statement",
+                    (false, false) => "statement by statement, no transaction",
                 };
                 let _ = writeln!(out, "{} {} ({mode})", paint(BOLD, verb), migration.label());
                 for statement in script.statements.iter().skip(resume_at) {

@@ -97,7 +97,7 @@ impl fmt::Display for StartupReport {
         if self.another_instance_migrates {
             return write!(f, "cutover: another instance is migrating; serving meanwhile");
         }
-        write!(f, "cutover: applied {} migration(s)", self.applied.len())?;
+        write!(f, "cutover: applied {}", cutover_engine::count(self.applied.len(), "migration", "migrations"))?;
         if self.pending.is_empty() {
             return write!(f, "; up to date");
         }

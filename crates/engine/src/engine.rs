@@ -51,3 +51,12 @@ impl fmt::Display for Engine {
         })
     }
 }
+
+/// `n` with the noun in the form that goes with it: "1 migration", "2 migrations".
+pub fn count<N: fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    if n == N::from(1) {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

@@ -22,7 +22,7 @@ mod url;
 pub use backfill::{
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, KeyColumn, KeyRange, ReplicaState, TableKey,
 };
-pub use engine::Engine;
+pub use engine::{count, Engine};
 pub use error::{DbError, DbErrorKind};
 pub use expand::{ColumnShape, ExpandState, ExpandTarget, IndexShape, TableShape};
 pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};

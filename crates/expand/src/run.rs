@@ -267,8 +267,8 @@ pub fn complete(
         let sessions = target.sessions_on_version(&old_schema).map_err(database("cannot list the sessions"))?;
         if !sessions.is_empty() {
             return Err(Error::Refused(format!(
-                "{} session(s) still use the old version `{old_schema}`: {}; complete once the old code is gone (or with --force, which breaks them)",
-                sessions.len(),
+                "{} still on the old version `{old_schema}`: {}; complete once the old code is gone (or with --force, which breaks them)",
+                cutover_engine::count(sessions.len(), "session is", "sessions are"),
                 sessions.join("; ")
             )));
         }

@@ -99,6 +99,9 @@ pub enum Event<'a> {
         script: &'a Script,
         /// Statements an interrupted attempt already applied, which would be skipped.
         resume_at: usize,
+        /// Whether it would run in one transaction (the script allows it and the engine's DDL
+        /// is transactional; MySQL commits around every DDL statement).
+        transactional: bool,
     },
 }
 

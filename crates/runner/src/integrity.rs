@@ -100,15 +100,15 @@ pub(crate) fn refusal(damage: &Damage, table: &str) -> Refusal {
     let mut problems = Vec::new();
     if !damage.lost.is_empty() {
         problems.push(format!(
-            "the history table `{table}` has lost {} row(s) cutover wrote to it (ids {}): it was emptied (TRUNCATE), dropped or rewritten outside cutover",
-            damage.lost.len(),
+            "the history table `{table}` has lost {} cutover wrote to it (ids {}): it was emptied (TRUNCATE), dropped or rewritten outside cutover",
+            cutover_engine::count(damage.lost.len(), "row", "rows"),
             id_list(&damage.lost)
         ));
     }
     if !damage.changed.is_empty() {
         problems.push(format!(
-            "{} row(s) of the history table `{table}` are not what cutover wrote (ids {}): they were rewritten outside cutover",
-            damage.changed.len(),
+            "{} of the history table `{table}` not what cutover wrote (ids {}): rewritten outside cutover",
+            cutover_engine::count(damage.changed.len(), "row is", "rows are"),
             id_list(&damage.changed)
         ));
     }

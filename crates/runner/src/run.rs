@@ -87,11 +87,13 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         let mut summary = RunSummary::default();
         for (migration, latest) in plan {
             let resume_at = resume_point(latest, Direction::Up).map_or(0, |r| r.statements_done as usize);
+            let transactional = migration.up.settings.transaction && ctx.target.transactional_ddl();
             ctx.reporter.report(Event::WouldRun {
                 migration,
                 direction: Direction::Up,
                 script: &migration.up,
                 resume_at,
+                transactional,
             });
             summary.migrations.push(migration.label());
         }
@@ -232,10 +234,15 @@ fn approval_gate(
             .collect();
         return Ok(GateOutcome { approvals, up_front_locks: review.up_front_locks });
     }
-    Err(Error::Refused(Refusal {
-        problems: review.unsafe_findings,
-        advice: "make each statement safe (`cutover explain RULE` says how), or accept it with `-- cutover:ignore RULE reason=\"...\"` on the line before it, or run with --allow-unsafe".to_string(),
-    }))
+    // A statement that does not parse fails on the database as well: accepting it helps nobody.
+    let unparsable = review.unsafe_findings.iter().filter(|f| f.contains("error[syntax-error]")).count();
+    let advice = if unparsable == review.unsafe_findings.len() {
+        "fix the SQL at the line shown: it does not parse, so the database would refuse it too".to_string()
+    } else {
+        let also = if unparsable > 0 { "; fix the SQL of the statements that do not parse" } else { "" };
+        format!("make each statement safe (`cutover explain RULE` says how), or accept it with `-- cutover:ignore RULE reason=\"...\"` on the line before it, or run with --allow-unsafe{also}")
+    };
+    Err(Error::Refused(Refusal { problems: review.unsafe_findings, advice }))
 }
 
 /// Reverts applied migrations, newest first, with their down scripts.
@@ -330,7 +337,14 @@ pub fn down(
     for (migration, script, latest) in plan {
         if dry_run {
             let resume_at = resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
-            ctx.reporter.report(Event::WouldRun { migration, direction: Direction::Down, script, resume_at });
+            let transactional = script.settings.transaction && ctx.target.transactional_ddl();
+            ctx.reporter.report(Event::WouldRun {
+                migration,
+                direction: Direction::Down,
+                script,
+                resume_at,
+                transactional,
+            });
         } else {
             let locks = match ctx.target.engine() {
                 Engine::Postgres if script.settings.transaction => {

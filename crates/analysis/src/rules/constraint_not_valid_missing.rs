@@ -27,7 +27,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             Some(
                     Finding::new(
                         RULE,
-                        format!("adding a {kind} constraint checks every row of `{table}` under a {lock} lock, which {}", lock.blocks()),
+                        format!("adding a {kind} constraint checks every row of `{table}` under {} lock, which {}", lock.with_article(), lock.blocks()),
                         "add it NOT VALID, then VALIDATE CONSTRAINT separately (SHARE UPDATE EXCLUSIVE: reads and writes go on)",
                     )
                     .on(table, lock),
