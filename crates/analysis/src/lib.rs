@@ -111,6 +111,11 @@ pub struct LintConfig {
     pub dialect: Dialect,
     /// For MySQL: the server flavour and version (default `mysql-8.0`).
     pub mysql_server: MysqlServer,
+    /// Estimated rows of the live database's tables, by name, when known (`cutover plan`):
+    /// `large-table-blocking-op` fires only with them. Empty otherwise.
+    pub live_rows: BTreeMap<String, i64>,
+    /// From how many rows a table of `live_rows` counts as large (default 1,000,000).
+    pub large_table_rows: i64,
 }
 
 impl Default for LintConfig {
@@ -123,6 +128,8 @@ impl Default for LintConfig {
             time_zone: None,
             dialect: Dialect::Postgres,
             mysql_server: MysqlServer::default(),
+            live_rows: BTreeMap::new(),
+            large_table_rows: 1_000_000,
         }
     }
 }
@@ -157,6 +164,29 @@ pub struct Script<'a> {
     pub has_down: Option<bool>,
 }
 
+/// What linting one script found, and what its statements do.
+#[derive(Debug, Clone, Default)]
+pub struct LintedScript {
+    /// The findings that stand, at their configured levels.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The findings a `cutover:ignore` comment with a reason accepted, each with that reason
+    /// (the runner records them as approvals).
+    pub accepted: Vec<(Diagnostic, String)>,
+    /// Each statement's effect, in order (`None` where one does not parse), as the schema model
+    /// completed it: what `plan` and `rehearse` compare with the database.
+    pub effects: Vec<Option<Effect>>,
+    /// Whether the script blocks writes to, or rewrites, an existing table for a time that grows
+    /// with the table: such migrations wait for a maintenance window when there are windows.
+    pub needs_window: bool,
+}
+
+impl LintedScript {
+    /// Whether a statement destroys data or breaks code that still uses the old schema.
+    pub fn breaks_old_code(&self) -> bool {
+        self.effects.iter().flatten().any(|e| e.destructive || e.backward_incompatible)
+    }
+}
+
 /// Lints migrations in order, replaying each into a schema model so that later ones are judged
 /// against what earlier ones built (column types, indexes, which tables exist).
 #[derive(Debug)]
@@ -165,11 +195,6 @@ pub struct Linter {
     ctx: Context,
     /// For each entry of [`rules::RULES`], whether it runs (worked out once, not per statement).
     runs: Vec<bool>,
-    /// The effects of the last script's statements (`None` where one did not parse), as the
-    /// schema model completed them: what `plan` and `rehearse` compare with the database.
-    last_effects: Vec<Option<Effect>>,
-    /// Whether the last script blocks or rewrites an existing table for a time that grows with it.
-    last_needs_window: bool,
 }
 
 impl Linter {
@@ -184,11 +209,13 @@ impl Linter {
             pg_version: config.pg_version,
             external_runner: config.external_runner,
             utc,
+            live_rows: config.live_rows.clone(),
+            large_table_rows: config.large_table_rows,
             ..Context::default()
         };
         let runs =
             rules::RULES.iter().map(|rule| config.runs(rule.id) && rule.dialects.contains(&config.dialect)).collect();
-        Linter { config, ctx, runs, last_effects: Vec::new(), last_needs_window: false }
+        Linter { config, ctx, runs }
     }
 
     /// The schema model as the migrations linted so far built it.
@@ -197,44 +224,14 @@ impl Linter {
     }
 
     /// Lints the next migration file: its statements, then its `cutover:ignore` comments.
-    pub fn lint(&mut self, script: &Script<'_>) -> Vec<Diagnostic> {
+    pub fn lint(&mut self, script: &Script<'_>) -> LintedScript {
         self.lint_analyzed(script, analyze(script.statements, &self.config))
-    }
-
-    /// Tells the rules how large tables are on the live database (estimated rows), so that
-    /// `large-table-blocking-op` can fire; tables above `threshold` rows count as large.
-    pub fn set_table_rows(&mut self, rows: BTreeMap<String, i64>, threshold: i64) {
-        self.ctx.live_rows = rows;
-        self.ctx.large_table_rows = threshold;
-    }
-
-    /// Whether the script linted last blocks writes to, or rewrites, an existing table for a time
-    /// that grows with the table: such migrations wait for a maintenance window when there are
-    /// windows.
-    pub fn last_needs_window(&self) -> bool {
-        self.last_needs_window
-    }
-
-    /// The effects of the statements of the script linted last, in order (`None` for a
-    /// statement that does not parse).
-    pub fn last_effects(&self) -> &[Option<Effect>] {
-        &self.last_effects
     }
 
     /// [`Linter::lint`] with the statements already parsed by [`analyze`] (or [`analyze_all`],
     /// which parses many files at once).
-    pub fn lint_analyzed(&mut self, script: &Script<'_>, analyzed: Analyzed) -> Vec<Diagnostic> {
-        self.lint_reviewed(script, analyzed).0
-    }
-
-    /// [`Linter::lint_analyzed`], also returning the findings that `cutover:ignore` comments
-    /// accepted, each with its reason.
-    pub fn lint_reviewed(
-        &mut self,
-        script: &Script<'_>,
-        analyzed: Analyzed,
-    ) -> (Vec<Diagnostic>, Vec<(Diagnostic, String)>) {
-        let diagnostics = self.lint_statements(script, analyzed);
+    pub fn lint_analyzed(&mut self, script: &Script<'_>, analyzed: Analyzed) -> LintedScript {
+        let (diagnostics, effects, needs_window) = self.lint_statements(script, analyzed);
         let (mut kept, mut accepted) = partition_ignores(diagnostics, &parse_ignores(script.text), script.statements);
         let config = &self.config;
         let relevel = |d: &mut Diagnostic| match config.level(d.rule, d.severity) {
@@ -246,10 +243,16 @@ impl Linter {
         };
         kept.retain_mut(relevel);
         accepted.retain_mut(|(d, _)| relevel(d));
-        (kept, accepted)
+        LintedScript { diagnostics: kept, accepted, effects, needs_window }
     }
 
-    fn lint_statements(&mut self, script: &Script<'_>, analyzed: Analyzed) -> Vec<Diagnostic> {
+    /// The findings of the script's statements and of the migration as a whole (before its
+    /// ignores), each statement's completed effect, and whether it needs a window.
+    fn lint_statements(
+        &mut self,
+        script: &Script<'_>,
+        analyzed: Analyzed,
+    ) -> (Vec<Diagnostic>, Vec<Option<Effect>>, bool) {
         self.ctx.start_migration(script.in_transaction, script.has_down);
         let runs = &self.runs;
         let wanted = |idx: usize| runs[idx];
@@ -282,8 +285,8 @@ impl Linter {
             }
         };
         let mut diagnostics = Vec::new();
-        self.last_effects.clear();
-        self.last_needs_window = false;
+        let mut effects = Vec::with_capacity(script.statements.len());
+        let mut needs_window = false;
         assert_eq!(analyzed.effects.len(), script.statements.len(), "analyzed from other statements");
         for (statement, effect) in script.statements.iter().zip(analyzed.effects) {
             self.ctx.line = statement.line;
@@ -296,7 +299,7 @@ impl Linter {
                         Dialect::Sqlite => "fix the statement; SQLite would refuse it",
                     };
                     diagnostics.push(diagnostic(statement.line, Finding::new("syntax-error", err.message, help)));
-                    self.last_effects.push(None);
+                    effects.push(None);
                     continue;
                 }
             };
@@ -307,15 +310,15 @@ impl Linter {
             for finding in rules::check_statement(&effect, &self.ctx, wanted) {
                 diagnostics.push(diagnostic(statement.line, finding));
             }
-            self.last_needs_window |= rules::needs_window(&effect, &self.ctx);
+            needs_window |= rules::needs_window(&effect, &self.ctx);
             self.ctx.record(&effect);
-            self.last_effects.push(Some(effect));
+            effects.push(Some(effect));
         }
         for (line, finding) in rules::check_migration(&self.ctx, wanted) {
             diagnostics.push(diagnostic(line, finding));
         }
         diagnostics.sort_by_key(|d| d.line);
-        diagnostics
+        (diagnostics, effects, needs_window)
     }
 }
 
@@ -328,7 +331,7 @@ pub struct Analyzed {
 
 impl Analyzed {
     /// Each statement's effect, `None` where it does not parse (before the schema model
-    /// completes it: see [`Linter::last_effects`]).
+    /// completes it: see [`LintedScript::effects`]).
     pub fn effects(&self) -> impl Iterator<Item = Option<&Effect>> {
         self.effects.iter().map(|e| e.as_ref().ok())
     }
@@ -491,7 +494,7 @@ fn add_locks(effect: &mut Effect, tables: Vec<String>) {
 
 /// Lints one file on its own (no earlier migrations), with the default configuration.
 pub fn lint_file(text: &str, statements: &[Statement], in_transaction: bool) -> Vec<Diagnostic> {
-    Linter::new(LintConfig::default()).lint(&Script { text, statements, in_transaction, has_down: None })
+    Linter::new(LintConfig::default()).lint(&Script { text, statements, in_transaction, has_down: None }).diagnostics
 }
 
 #[cfg(test)]

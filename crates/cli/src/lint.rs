@@ -53,10 +53,13 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
         if input.as_os_str() != "-" && input.is_dir() {
             match discover(input, settings.layout) {
                 Ok(set) => {
-                    for (migration, diagnostics) in lint_set(&set, &settings.lint) {
-                        let text =
-                            std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
-                        results.push(Linted { path: migration.up.path.display().to_string(), text, diagnostics });
+                    for linted in lint_set(&set, &settings.lint) {
+                        let up = &linted.migration.up;
+                        results.push(Linted {
+                            path: up.path.display().to_string(),
+                            text: up.text.clone(),
+                            diagnostics: linted.diagnostics,
+                        });
                     }
                     phase_reports.extend(declarative_phases(&set, &settings.lint));
                 }
@@ -274,10 +277,14 @@ impl FileInput {
 
     fn lint(self, linter: &mut Linter, analyzed: Analyzed) -> Linted {
         let diagnostics = match &self.statements {
-            Ok(statements) => linter.lint_analyzed(
-                &Script { text: &self.text, statements, in_transaction: self.in_transaction, has_down: None },
-                analyzed,
-            ),
+            Ok(statements) => {
+                linter
+                    .lint_analyzed(
+                        &Script { text: &self.text, statements, in_transaction: self.in_transaction, has_down: None },
+                        analyzed,
+                    )
+                    .diagnostics
+            }
             // Nothing after an unterminated quote or comment can be split into statements.
             Err((line, message)) => vec![Diagnostic {
                 rule: "syntax-error",

@@ -147,8 +147,7 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
             Script { text: &text, statements: &parsed, in_transaction: how.starts_with("one"), has_down: None };
         // The findings are about the generated SQL, which cutover wrote safe on purpose; only
         // the effects are reported.
-        let _ = schema_linter.lint(&script);
-        let effects = schema_linter.last_effects().to_vec();
+        let effects = schema_linter.lint(&script).effects;
         let steps = analysed
             .iter()
             .zip(effects)

@@ -622,7 +622,12 @@ impl Section<'_> {
 
 /// Builds a script from its statements, removing a `BEGIN`/`COMMIT` pair that wraps a
 /// transactional script and refusing any other transaction control.
-fn finish_script(path: &Path, mut statements: Vec<Statement>, settings: ScriptSettings) -> Result<Script, Error> {
+fn finish_script(
+    path: &Path,
+    file_text: &str,
+    mut statements: Vec<Statement>,
+    settings: ScriptSettings,
+) -> Result<Script, Error> {
     if settings.transaction {
         let wrapped = statements.len() >= 2
             && transaction_control(&statements[0]) == Some("BEGIN")
@@ -641,7 +646,7 @@ fn finish_script(path: &Path, mut statements: Vec<Statement>, settings: ScriptSe
         };
         return Err(Error::AtLine { path: path.to_path_buf(), line: statement.line, message });
     }
-    Ok(Script { path: path.to_path_buf(), statements, settings })
+    Ok(Script { path: path.to_path_buf(), text: file_text.to_string(), statements, settings })
 }
 
 /// `BEGIN`, `COMMIT` or `ROLLBACK` when the statement starts or ends a transaction.
@@ -660,7 +665,7 @@ fn transaction_control(statement: &Statement) -> Option<&'static str> {
 fn script_from_file(path: &Path, text: &str, base: ScriptSettings) -> Result<Script, Error> {
     let section = Section::whole(path, text);
     let settings = section.settings(base)?;
-    finish_script(path, section.statements()?, settings)
+    finish_script(path, text, section.statements()?, settings)
 }
 
 fn read_file_pairs(layout: Layout, entries: &[Entry]) -> Result<Vec<Migration>, Error> {
@@ -708,7 +713,12 @@ fn read_declarative(dir: &Path, layout: Layout) -> Result<Vec<Migration>, Error>
         if !table.contains_key("operations") {
             continue;
         }
-        let up = Script { path: path.clone(), statements: Vec::new(), settings: ScriptSettings::default() };
+        let up = Script {
+            path: path.clone(),
+            text: text.clone(),
+            statements: Vec::new(),
+            settings: ScriptSettings::default(),
+        };
         let mut migration = versioned(&version, &name, layout, &text, up);
         migration.kind = MigrationKind::Declarative;
         migrations.push(migration);
@@ -933,7 +943,7 @@ fn read_dbmate(path: &Path, text: &str) -> Result<(Script, Option<Script>), Erro
         }
         let section = Section { path, file_text: text, start: *start, end };
         let settings = section.settings(settings)?;
-        finish_script(path, section.statements()?, settings)
+        finish_script(path, text, section.statements()?, settings)
     };
     let up = section_of(up_idx)?;
     let down = match markers.iter().position(|(up, ..)| !*up) {
@@ -1054,9 +1064,9 @@ fn read_goose(path: &Path, text: &str) -> Result<(Script, Option<Script>), Error
     };
     // Goose files carry their directives as annotations, but ours work too.
     let settings = Section::whole(path, text).settings(settings)?;
-    let up = finish_script(path, up_statements, settings)?;
+    let up = finish_script(path, text, up_statements, settings)?;
     let down = match down {
-        Some(statements) => Some(finish_script(path, statements, settings)?),
+        Some(statements) => Some(finish_script(path, text, statements, settings)?),
         None => None,
     };
     Ok((up, down))
@@ -1186,6 +1196,22 @@ mod tests {
         assert_eq!(
             summary(&set),
             ["20240101000000 users tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@2] down=Some(\"DROP INDEX i\")"]
+        );
+    }
+
+    #[test]
+    fn scripts_keep_the_normalized_text_of_their_file() {
+        let dbmate = "\u{feff}-- migrate:up\r\nCREATE TABLE t (a int);\r\n-- migrate:down\r\nDROP TABLE t;\r\n";
+        let (_dir, res) = read(&[("1_t.sql", dbmate)], None);
+        let migration = &res.unwrap().migrations[0];
+        let whole = "-- migrate:up\nCREATE TABLE t (a int);\n-- migrate:down\nDROP TABLE t;\n";
+        assert_eq!(migration.up.text, whole);
+        assert_eq!(migration.down.as_ref().unwrap().text, whole, "a section's lines refer to the whole file");
+        let (_dir, res) = read(&[("1_t.up.sql", "SELECT 1;\r\n"), ("1_t.down.sql", "SELECT 2;\r")], None);
+        let migration = &res.unwrap().migrations[0];
+        assert_eq!(
+            (migration.up.text.as_str(), migration.down.as_ref().unwrap().text.as_str()),
+            ("SELECT 1;\n", "SELECT 2;\n")
         );
     }
 

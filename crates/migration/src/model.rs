@@ -101,6 +101,10 @@ pub enum MigrationKind {
 pub struct Script {
     /// The file that holds the script.
     pub path: PathBuf,
+    /// The normalized text of that whole file (both sections of a dbmate or goose file), as
+    /// discovery read it: statement lines refer to it, and `cutover:ignore` comments are read
+    /// from it, so nothing reads the file again.
+    pub text: String,
     /// The statements to run, with their lines in `path`.
     ///
     /// A `BEGIN`/`COMMIT` pair wrapping a transactional script is already removed: cutover's

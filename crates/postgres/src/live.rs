@@ -462,10 +462,19 @@ fn copy_table(scratch: &mut Client, source: &mut Client, table: &str, oid: u32, 
     } else {
         String::new()
     };
-    let query = format!("COPY (SELECT {list} FROM {table}{sample} LIMIT {limit}) TO STDOUT");
-    let mut data = Vec::new();
-    std::io::Read::read_to_end(&mut source.copy_out(query.as_str()).map_err(why)?, &mut data)
-        .map_err(|e| e.to_string())?;
+    let mut copy = |sample: &str| -> Result<Vec<u8>, String> {
+        let query = format!("COPY (SELECT {list} FROM {table}{sample} LIMIT {limit}) TO STDOUT");
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut source.copy_out(query.as_str()).map_err(why)?, &mut data)
+            .map_err(|e| e.to_string())?;
+        Ok(data)
+    };
+    let mut data = copy(&sample)?;
+    if data.is_empty() && !sample.is_empty() {
+        // The random pages happened to be empty (each page is drawn on its own): the first rows
+        // then, which reads as few pages, rather than no sample of a table that has rows.
+        data = copy("")?;
+    }
     let rows = data.iter().filter(|b| **b == b'\n').count() as u64;
     if rows == 0 {
         return Ok(0);

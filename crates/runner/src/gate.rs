@@ -1,68 +1,21 @@
 //! The approval gate: `up` lints the migrations it is about to apply and refuses those with an
 //! error-level finding that no `cutover:ignore ... reason="..."` accepts.
 //!
-//! Every migration of the set is linted, applied ones included and in order, so that pending
-//! ones are judged against the schema the earlier ones built.
+//! The whole set is linted ([`lint_set`]), applied migrations included, so that pending ones
+//! are judged against the schema the earlier ones built.
 
-use cutover_analysis::{analyze_all, Diagnostic, LintConfig, Linter, Script, Severity};
+use cutover_analysis::{Diagnostic, LintConfig, Severity};
 use std::collections::BTreeMap;
 
 use cutover_engine::Approval;
-use cutover_migration::{normalize, Layout, Migration, MigrationKind, MigrationSet};
+use cutover_migration::{Migration, MigrationSet};
 
-/// The diagnostics of each migration of `set`, in order.
-pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<(&'a Migration, Vec<Diagnostic>)> {
-    lint_set_reviewed(set, config).into_iter().map(|r| (r.migration, r.kept)).collect()
-}
+use crate::lint::{lint_set, LintedMigration};
 
-/// One migration, linted in its place in the set.
-struct Reviewed<'a> {
-    migration: &'a Migration,
-    /// The findings that stand.
-    kept: Vec<Diagnostic>,
-    /// The findings an ignore accepted, with its reason.
-    accepted: Vec<(Diagnostic, String)>,
-    /// Whether it blocks or rewrites existing tables for a time that grows with them.
-    needs_window: bool,
-    /// Whether it destroys data or breaks code that uses the old schema.
-    breaks_old_code: bool,
-    /// Its statements' effects.
-    effects: Vec<cutover_analysis::Effect>,
-}
-
-/// [`lint_set`], also returning each migration's findings accepted by ignores with a reason.
-fn lint_set_reviewed<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<Reviewed<'a>> {
-    // Where down scripts are optional by custom (Flyway's undo, sqlx's single files), a project
-    // that writes none is not told so for every file; one that writes some is told what is missing.
-    let downs_expected = match set.layout {
-        Layout::Flyway | Layout::Sqlx => set.migrations.iter().any(|m| m.down.is_some()),
-        _ => true,
-    };
-    let mut linter = Linter::new(config.clone());
-    let statements: Vec<&[cutover_migration::Statement]> =
-        set.migrations.iter().map(|m| m.up.statements.as_slice()).collect();
-    let analyzed = analyze_all(&statements, config);
-    set.migrations
-        .iter()
-        .zip(analyzed)
-        .map(|(migration, analyzed)| {
-            // The text is only read for `cutover:ignore` comments: discovery already read it.
-            let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
-            let has_down =
-                (downs_expected && migration.kind == MigrationKind::Versioned).then_some(migration.down.is_some());
-            let script = Script {
-                text: &text,
-                statements: &migration.up.statements,
-                in_transaction: migration.up.settings.transaction,
-                has_down,
-            };
-            let (kept, accepted) = linter.lint_reviewed(&script, analyzed);
-            let breaks_old_code =
-                linter.last_effects().iter().flatten().any(|e| e.destructive || e.backward_incompatible);
-            let effects = linter.last_effects().iter().flatten().cloned().collect();
-            Reviewed { migration, kept, accepted, needs_window: linter.last_needs_window(), breaks_old_code, effects }
-        })
-        .collect()
+/// The migrations of `set` that are in `pending`, linted in their place in the set, in the
+/// set's order.
+fn lint_pending<'a>(set: &'a MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<LintedMigration<'a>> {
+    lint_set(set, config).into_iter().filter(|l| pending.iter().any(|p| std::ptr::eq(*p, l.migration))).collect()
 }
 
 /// [`Review::up_front_locks`] for a script the gate does not review (a down script), on
@@ -129,12 +82,11 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         approved_by: String::new(),
         approved_at: String::new(),
     };
-    for Reviewed { migration, kept, accepted, needs_window, effects, .. } in lint_set_reviewed(set, config) {
-        if !pending.iter().any(|p| std::ptr::eq(*p, migration)) {
-            continue;
-        }
+    for LintedMigration { migration, diagnostics, accepted, needs_window, effects, .. } in
+        lint_pending(set, pending, config)
+    {
         if migration.up.settings.transaction {
-            if let Some(locks) = up_front_locks(&effects) {
+            if let Some(locks) = up_front_locks(effects.iter().flatten()) {
                 review.up_front_locks.insert(migration.label(), locks);
             }
         }
@@ -144,7 +96,7 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         for (d, reason) in accepted.iter().filter(|(d, _)| d.severity == Severity::Error) {
             review.approvals.push(approval(migration, d, "ignore", reason.clone()));
         }
-        for d in kept.iter().filter(|d| d.severity == Severity::Error) {
+        for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
             review.unsafe_findings.push(format!(
                 "{}:{}: error[{}]: {} (help: {})",
                 migration.up.path.display(),
@@ -172,10 +124,9 @@ pub struct StartupLimit<'a> {
 /// The relations the migrations about to run scan, rewrite or write: what to ask the catalog
 /// about before [`startup_review`] with a [`StartupLimit`].
 pub fn startup_relations(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<String> {
-    let mut names: Vec<String> = lint_set_reviewed(set, config)
+    let mut names: Vec<String> = lint_pending(set, pending, config)
         .into_iter()
-        .filter(|r| pending.iter().any(|p| std::ptr::eq(*p, r.migration)))
-        .flat_map(|r| r.effects.into_iter().filter_map(|e| e.locks.first().map(|(name, _)| name.clone())))
+        .flat_map(|l| l.effects.into_iter().flatten().filter_map(|e| e.locks.first().map(|(name, _)| name.clone())))
         .collect();
     names.sort();
     names.dedup();
@@ -193,16 +144,13 @@ pub fn startup_review(
     config: &LintConfig,
     limit: Option<&StartupLimit<'_>>,
 ) -> Vec<(String, Vec<String>)> {
-    let mut reviewed: Vec<Reviewed<'_>> = lint_set_reviewed(set, config)
-        .into_iter()
-        .filter(|r| pending.iter().any(|p| std::ptr::eq(*p, r.migration)))
-        .collect();
-    reviewed.sort_by_key(|r| pending.iter().position(|p| std::ptr::eq(*p, r.migration)));
-    reviewed
+    let mut linted = lint_pending(set, pending, config);
+    linted.sort_by_key(|l| pending.iter().position(|p| std::ptr::eq(*p, l.migration)));
+    linted
         .into_iter()
         .map(|r| {
             let mut reasons: Vec<String> = r
-                .kept
+                .diagnostics
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
                 .map(|d| format!("error[{}] at line {}: {}", d.rule, d.line, d.message))
@@ -217,6 +165,7 @@ pub fn startup_review(
                 let total: std::time::Duration = r
                     .effects
                     .iter()
+                    .flatten()
                     .filter_map(|e| crate::plan::estimate(e, limit.facts, crate::plan::DEFAULT_SCAN_RATE))
                     .sum();
                 if total > limit.max {

@@ -20,6 +20,7 @@ mod executor;
 mod gate;
 mod identity;
 mod integrity;
+mod lint;
 mod plan;
 mod policy;
 mod rehearse;
@@ -45,8 +46,9 @@ pub fn dialect_of(engine: cutover_engine::Engine) -> Dialect {
 pub use context::Context;
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
-pub use gate::{lint_set, startup_relations, startup_review, unsafe_findings, StartupLimit};
+pub use gate::{startup_relations, startup_review, unsafe_findings, StartupLimit};
 pub use identity::{now_rfc3339, runner_identity};
+pub use lint::{lint_set, LintedMigration};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{waiting_for_window, window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};

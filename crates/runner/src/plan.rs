@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, Linter, Script, Severity};
+use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, Severity};
 use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
-use cutover_migration::{normalize, MigrationSet};
+use cutover_migration::MigrationSet;
 
 use crate::context::{read_history_if_any, Context};
 use crate::select::plan_up;
@@ -116,8 +116,8 @@ pub fn plan(
         config.pg_version = major;
     }
     config.time_zone = Some(target.time_zone().map_err(|e| Error::database("cannot read the time zone", e))?);
-    let mut linter = Linter::new(config);
-    linter.set_table_rows(facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect(), options.large_table_rows);
+    config.live_rows = facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect();
+    config.large_table_rows = options.large_table_rows;
 
     // The read rate, measured on the largest relation that a pending statement scans.
     let largest = facts.values().filter(|f| f.kind.contains("table")).max_by_key(|f| f.bytes);
@@ -131,25 +131,19 @@ pub fn plan(
     let (window_open, next_window) = crate::policy::window_state(&settings.windows, now);
     let window_closed = !settings.windows.is_empty() && !window_open;
     let mut migrations = Vec::new();
-    for (idx, migration) in set.migrations.iter().enumerate() {
-        let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
-        let script = Script {
-            text: &text,
-            statements: &migration.up.statements,
-            in_transaction: migration.up.settings.transaction,
-            has_down: Some(migration.down.is_some()),
-        };
-        let mut diagnostics = linter.lint(&script);
+    for (idx, linted) in crate::lint::lint_set(set, &config).into_iter().enumerate() {
         if !pending.contains(&idx) {
             continue;
         }
-        let waits_for_window = (window_closed && linter.last_needs_window())
+        let migration = linted.migration;
+        let mut diagnostics = linted.diagnostics;
+        let waits_for_window = (window_closed && linted.needs_window)
             .then(|| next_window.map(|t| humantime::format_rfc3339(t).to_string()).unwrap_or_default());
         for d in &mut diagnostics {
             scale_by_size(d, &facts, options);
         }
         let mut statements = Vec::new();
-        for (statement, effect) in migration.up.statements.iter().zip(linter.last_effects()) {
+        for (statement, effect) in migration.up.statements.iter().zip(linted.effects) {
             let relations: Vec<RelationFacts> =
                 effect.iter().flat_map(|e| e.locks.iter()).filter_map(|(name, _)| facts.get(name).cloned()).collect();
             let estimate = effect.as_ref().and_then(|e| estimate(e, &facts, rate));
@@ -176,7 +170,7 @@ pub fn plan(
             statements.push(StatementPlan {
                 line: statement.line,
                 sql: statement.sql.clone(),
-                effect: effect.clone(),
+                effect,
                 relations,
                 estimate,
                 dependents,

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_analysis::{Action, Effect, LintConfig, Linter, LockMode, Script};
+use cutover_analysis::{Action, Effect, LintConfig, LockMode};
 use cutover_engine::{HistoryRecord, Observation, Rehearsal};
-use cutover_migration::{normalize, Migration, MigrationSet};
+use cutover_migration::{Migration, MigrationSet};
 
 use crate::context::{read_history_if_any, Context};
 use crate::select::plan_up;
@@ -144,18 +144,8 @@ pub fn rehearse(
         config.pg_version = major;
     }
     config.time_zone = Some(scratch.time_zone().map_err(db("cannot read the time zone"))?);
-    let mut linter = Linter::new(config);
-    let mut predictions: BTreeMap<usize, Vec<Option<Effect>>> = BTreeMap::new();
-    for (idx, migration) in set.migrations.iter().enumerate() {
-        let text = std::fs::read_to_string(&migration.up.path).map(|t| normalize(&t)).unwrap_or_default();
-        linter.lint(&Script {
-            text: &text,
-            statements: &migration.up.statements,
-            in_transaction: migration.up.settings.transaction,
-            has_down: None,
-        });
-        predictions.insert(idx, linter.last_effects().to_vec());
-    }
+    let mut predictions: BTreeMap<usize, Vec<Option<Effect>>> =
+        crate::lint::lint_set(set, &config).into_iter().map(|l| l.effects).enumerate().collect();
 
     let mut migrations = Vec::new();
     let mut broken = false;

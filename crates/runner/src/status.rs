@@ -231,6 +231,7 @@ mod tests {
             checksum: Checksum::of_normalized(text),
             up: Script {
                 path: PathBuf::from(format!("{version}.up.sql")),
+                text: text.to_string(),
                 statements: vec![],
                 settings: ScriptSettings::default(),
             },

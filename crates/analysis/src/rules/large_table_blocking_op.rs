@@ -51,9 +51,16 @@ mod tests {
 
     fn plan(sql: &str, rows: i64) -> usize {
         let statements = cutover_migration::split_statements(sql).unwrap();
-        let mut linter = Linter::new(LintConfig { only_rule: Some(RULE.into()), ..LintConfig::default() });
-        linter.set_table_rows([("orders".to_string(), rows)].into_iter().collect(), 1_000_000);
-        linter.lint(&Script { text: sql, statements: &statements, in_transaction: true, has_down: None }).len()
+        let mut linter = Linter::new(LintConfig {
+            only_rule: Some(RULE.into()),
+            live_rows: [("orders".to_string(), rows)].into_iter().collect(),
+            large_table_rows: 1_000_000,
+            ..LintConfig::default()
+        });
+        linter
+            .lint(&Script { text: sql, statements: &statements, in_transaction: true, has_down: None })
+            .diagnostics
+            .len()
     }
 
     #[test]
@@ -72,6 +79,7 @@ mod tests {
         let mut linter = Linter::new(LintConfig { only_rule: Some(RULE.into()), ..LintConfig::default() });
         assert!(linter
             .lint(&Script { text: sql, statements: &statements, in_transaction: true, has_down: None })
+            .diagnostics
             .is_empty());
     }
 }

@@ -473,7 +473,8 @@ pub(crate) mod test_utils {
         for (sql, in_transaction) in migrations {
             let statements = cutover_migration::split_statements(sql).unwrap();
             let script = Script { text: sql, statements: &statements, in_transaction: *in_transaction, has_down: None };
-            rendered = linter.lint(&script).iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect();
+            rendered =
+                linter.lint(&script).diagnostics.iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect();
         }
         rendered
     }

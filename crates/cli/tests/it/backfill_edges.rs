@@ -207,7 +207,8 @@ fn a_health_check_that_fails_mid_run_stops_the_backfill_after_the_bound() {
     assert!((500..3000).contains(&done), "{done}");
     assert_eq!(db.query("SELECT count(*) FROM t WHERE x = id"), done.to_string(), "checkpoint and rows agree");
     assert_eq!(db.query("SELECT state FROM cutover_backfills"), "failed");
-    assert!(db.query("SELECT error FROM cutover_backfills").contains("does not exist"));
+    let error = db.query("SELECT error FROM cutover_backfills");
+    assert!(error.contains("does not exist"), "the checkpoint names the check's last error: {error}");
 
     db.query("CREATE TABLE gate (ok boolean); INSERT INTO gate VALUES (true)");
     let output = project.cutover(&db.url).args(args).output().unwrap();

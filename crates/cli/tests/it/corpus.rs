@@ -167,11 +167,11 @@ fn analysis_parses_the_postgres_corpus() {
     // hatchet's goose files, split by their sections.
     let hatchet = discover(&root.join("hatchet/cmd/hatchet-migrate/migrate/migrations"), None).unwrap();
     let config = cutover_analysis::LintConfig::default();
-    for (migration, diagnostics) in cutover_runner::lint_set(&hatchet, &config) {
-        n_statements += migration.up.statements.len();
-        if diagnostics.iter().any(|d| d.rule == "syntax-error") {
+    for linted in cutover_runner::lint_set(&hatchet, &config) {
+        n_statements += linted.migration.up.statements.len();
+        if linted.diagnostics.iter().any(|d| d.rule == "syntax-error") {
             n_failed += 1;
-            failures.push(migration.up.path.display().to_string());
+            failures.push(linted.migration.up.path.display().to_string());
         }
     }
     let n_files = files.len() + hatchet.migrations.len();
@@ -199,8 +199,8 @@ fn analysis_findings_on_project_directories() {
     ] {
         let set = discover(&root.join(dir), None).unwrap();
         let mut by_severity = [0usize; 3];
-        for (_, diagnostics) in cutover_runner::lint_set(&set, &config) {
-            for d in diagnostics {
+        for linted in cutover_runner::lint_set(&set, &config) {
+            for d in linted.diagnostics {
                 *totals.entry(d.rule).or_default() += 1;
                 by_severity[d.severity as usize] += 1;
             }
@@ -309,7 +309,7 @@ fn analysis_reads_the_mysql_and_sqlite_corpus() {
                 in_transaction: false,
                 has_down: None,
             };
-            let diagnostics = linter.lint(&script);
+            let diagnostics = linter.lint(&script).diagnostics;
             for d in &diagnostics {
                 *totals.entry(d.rule).or_default() += 1;
             }
