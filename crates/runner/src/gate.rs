@@ -166,7 +166,7 @@ pub fn startup_review(
                     .effects
                     .iter()
                     .flatten()
-                    .filter_map(|e| crate::plan::estimate(e, limit.facts, crate::plan::DEFAULT_SCAN_RATE))
+                    .filter_map(|e| crate::estimate::estimate(e, limit.facts, crate::estimate::DEFAULT_SCAN_RATE))
                     .sum();
                 if total > limit.max {
                     reasons.push(format!(
@@ -190,6 +190,29 @@ pub fn unsafe_findings(set: &MigrationSet, pending: &[&Migration], config: &Lint
 pub(crate) fn major_version(server_version: &str) -> Option<u32> {
     let digits = server_version.split_whitespace().find(|word| word.starts_with(|c: char| c.is_ascii_digit()))?;
     digits.split('.').next()?.parse().ok()
+}
+
+/// The pending migrations of `statuses` that wait for a maintenance window now, and when the
+/// next window opens: empty when there are no windows, or one is open.
+pub fn waiting_for_window(
+    set: &cutover_migration::MigrationSet,
+    statuses: &[crate::MigrationStatus],
+    settings: &crate::Settings,
+) -> (Vec<String>, Option<std::time::SystemTime>) {
+    if settings.windows.is_empty() {
+        return (Vec::new(), None);
+    }
+    let (open, next) =
+        crate::policy::window_state(&settings.windows, settings.now.unwrap_or_else(std::time::SystemTime::now));
+    if open {
+        return (Vec::new(), None);
+    }
+    let pending: Vec<&cutover_migration::Migration> = statuses
+        .iter()
+        .filter(|s| s.state == crate::MigrationState::Pending)
+        .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
+        .collect();
+    (review(set, &pending, &settings.lint, false).need_window, next)
 }
 
 #[cfg(test)]

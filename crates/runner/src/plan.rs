@@ -76,9 +76,6 @@ pub struct StatementPlan {
     pub queries: Option<Vec<(String, QueryUse)>>,
 }
 
-/// Assumed sequential read rate when none could be measured: a modest disk.
-pub(crate) const DEFAULT_SCAN_RATE: f64 = 200.0 * 1024.0 * 1024.0;
-
 /// Plans the pending migrations of `set` against `target`.
 pub fn plan(
     target: &mut dyn LiveDatabase,
@@ -125,7 +122,7 @@ pub fn plan(
         Some(f) => target.measure_scan_rate(&f.name).map_err(|e| Error::database("cannot measure the read rate", e))?,
         None => None,
     };
-    let rate = measured_scan_rate.unwrap_or(DEFAULT_SCAN_RATE);
+    let rate = measured_scan_rate.unwrap_or(crate::estimate::DEFAULT_SCAN_RATE);
 
     let now = settings.now.unwrap_or_else(std::time::SystemTime::now);
     let (window_open, next_window) = crate::policy::window_state(&settings.windows, now);
@@ -146,7 +143,7 @@ pub fn plan(
         for (statement, effect) in migration.up.statements.iter().zip(linted.effects) {
             let relations: Vec<RelationFacts> =
                 effect.iter().flat_map(|e| e.locks.iter()).filter_map(|(name, _)| facts.get(name).cloned()).collect();
-            let estimate = effect.as_ref().and_then(|e| estimate(e, &facts, rate));
+            let estimate = effect.as_ref().and_then(|e| crate::estimate::estimate(e, &facts, rate));
             let mut dependents = Vec::new();
             let mut queries: Option<Vec<(String, QueryUse)>> = Some(Vec::new());
             for (relation, column) in effect.as_ref().map(removed_names).unwrap_or_default() {
@@ -200,27 +197,6 @@ fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, op
     } else {
         d.message = format!("{} (here `{}` has {size})", d.message, f.name);
     }
-}
-
-/// How long the statement's scan, rewrite or mass update of its table should take at `rate`
-/// bytes/s.
-pub(crate) fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>, rate: f64) -> Option<Duration> {
-    let writes_rows = matches!(effect.action, Action::WriteRows { .. });
-    if !(effect.scans || effect.rewrites || writes_rows) {
-        return None;
-    }
-    let (table, _) = effect.locks.first()?;
-    let bytes = facts.get(table)?.bytes as f64;
-    // A rewrite writes the heap, every index and the WAL for all of it; an index build reads
-    // and sorts. Rough factors, stated in the README.
-    let factor = if effect.rewrites || writes_rows {
-        4.0
-    } else if matches!(effect.action, Action::CreateIndex { .. }) {
-        2.0
-    } else {
-        1.0
-    };
-    Some(Duration::from_secs_f64(bytes * factor / rate))
 }
 
 /// What the statement drops or renames: (relation, column).

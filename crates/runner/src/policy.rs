@@ -99,28 +99,6 @@ pub fn window_state(windows: &[Window], now: SystemTime) -> (bool, Option<System
     (false, windows.iter().map(|w| w.next_open(now)).min())
 }
 
-/// The pending migrations of `statuses` that wait for a maintenance window now, and when the
-/// next window opens: empty when there are no windows, or one is open.
-pub fn waiting_for_window(
-    set: &cutover_migration::MigrationSet,
-    statuses: &[crate::MigrationStatus],
-    settings: &crate::Settings,
-) -> (Vec<String>, Option<SystemTime>) {
-    if settings.windows.is_empty() {
-        return (Vec::new(), None);
-    }
-    let (open, next) = window_state(&settings.windows, settings.now.unwrap_or_else(SystemTime::now));
-    if open {
-        return (Vec::new(), None);
-    }
-    let pending: Vec<&cutover_migration::Migration> = statuses
-        .iter()
-        .filter(|s| s.state == crate::MigrationState::Pending)
-        .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
-        .collect();
-    (crate::gate::review(set, &pending, &settings.lint, false).need_window, next)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

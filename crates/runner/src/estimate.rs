@@ -1,0 +1,32 @@
+//! How long a statement holds its table, from its effect and the table's size: for `plan`,
+//! and for the start-up review's time limit.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cutover_analysis::{Action, Effect};
+use cutover_engine::RelationFacts;
+
+/// Assumed sequential read rate when none could be measured: a modest disk.
+pub(crate) const DEFAULT_SCAN_RATE: f64 = 200.0 * 1024.0 * 1024.0;
+
+/// How long the statement's scan, rewrite or mass update of its table should take at `rate`
+/// bytes/s.
+pub(crate) fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>, rate: f64) -> Option<Duration> {
+    let writes_rows = matches!(effect.action, Action::WriteRows { .. });
+    if !(effect.scans || effect.rewrites || writes_rows) {
+        return None;
+    }
+    let (table, _) = effect.locks.first()?;
+    let bytes = facts.get(table)?.bytes as f64;
+    // A rewrite writes the heap, every index and the WAL for all of it; an index build reads
+    // and sorts. Rough factors, stated in the README.
+    let factor = if effect.rewrites || writes_rows {
+        4.0
+    } else if matches!(effect.action, Action::CreateIndex { .. }) {
+        2.0
+    } else {
+        1.0
+    };
+    Some(Duration::from_secs_f64(bytes * factor / rate))
+}
