@@ -12,6 +12,7 @@ mod checksum;
 mod directive;
 mod discover;
 mod error;
+mod layouts;
 mod model;
 mod scaffold;
 mod split;

@@ -39,29 +39,18 @@ impl Layout {
 
     /// The layout's name, as `--layout` takes it.
     pub fn name(self) -> &'static str {
-        match self {
-            Layout::Native => "native",
-            Layout::GolangMigrate => "golang-migrate",
-            Layout::Sqlx => "sqlx",
-            Layout::Flyway => "flyway",
-            Layout::Dbmate => "dbmate",
-            Layout::Goose => "goose",
-            Layout::Diesel => "diesel",
-        }
+        crate::layouts::rules(self).name()
     }
 
     /// The file names the layout expects, for error messages.
     pub fn expected_names(self) -> &'static str {
-        match self {
-            Layout::Native | Layout::GolangMigrate => "`<version>_<name>.up.sql` and `<version>_<name>.down.sql`",
-            Layout::Sqlx => "`<version>_<name>.sql`, or `<version>_<name>.up.sql` and `.down.sql`",
-            Layout::Flyway => {
-                "`V<version>__<description>.sql`, `U<version>__<description>.sql` or `R__<description>.sql`"
-            }
-            Layout::Dbmate => "`<version>_<name>.sql` with `-- migrate:up` and `-- migrate:down` sections",
-            Layout::Goose => "`<version>_<name>.sql` with `-- +goose Up` and `-- +goose Down` sections",
-            Layout::Diesel => "folders `<version>_<name>/` holding `up.sql` and `down.sql`",
-        }
+        crate::layouts::rules(self).expected_names()
+    }
+
+    /// A version as the layout reads it (in a file name, or recorded in the history): most
+    /// compare numerically, diesel's as text.
+    pub fn parse_version(self, text: &str) -> Option<Version> {
+        crate::layouts::rules(self).parse_version(text)
     }
 }
 

@@ -64,30 +64,7 @@ fn increment(digits: &str) -> String {
 /// friendly slug. Existing files are never overwritten.
 pub fn write_new_migration(dir: &Path, layout: Layout, version: &str, name: &str) -> Result<Vec<PathBuf>, Error> {
     let slug = slug(name);
-    let up_hint = "-- Write the forward change here.\n";
-    let down_hint = "-- Write what reverses the up script here.\n";
-    let files: Vec<(PathBuf, String)> = match layout {
-        Layout::Native | Layout::GolangMigrate | Layout::Sqlx => vec![
-            (dir.join(format!("{version}_{slug}.up.sql")), up_hint.to_string()),
-            (dir.join(format!("{version}_{slug}.down.sql")), down_hint.to_string()),
-        ],
-        Layout::Flyway => vec![
-            (dir.join(format!("V{version}__{slug}.sql")), up_hint.to_string()),
-            (dir.join(format!("U{version}__{slug}.sql")), down_hint.to_string()),
-        ],
-        Layout::Dbmate => vec![(
-            dir.join(format!("{version}_{slug}.sql")),
-            format!("-- migrate:up\n{up_hint}\n-- migrate:down\n{down_hint}"),
-        )],
-        Layout::Goose => vec![(
-            dir.join(format!("{version}_{slug}.sql")),
-            format!("-- +goose Up\n{up_hint}\n-- +goose Down\n{down_hint}"),
-        )],
-        Layout::Diesel => {
-            let folder = dir.join(format!("{version}_{slug}"));
-            vec![(folder.join("up.sql"), up_hint.to_string()), (folder.join("down.sql"), down_hint.to_string())]
-        }
-    };
+    let files = crate::layouts::rules(layout).new_files(dir, version, &slug);
     let mut written = Vec::new();
     for (path, contents) in files {
         if let Some(parent) = path.parent() {
@@ -103,6 +80,11 @@ pub fn write_new_migration(dir: &Path, layout: Layout, version: &str, name: &str
     }
     Ok(written)
 }
+
+/// What a new migration's up script holds until it is written.
+pub(crate) const UP_HINT: &str = "-- Write the forward change here.\n";
+/// What a new migration's down script holds until it is written.
+pub(crate) const DOWN_HINT: &str = "-- Write what reverses the up script here.\n";
 
 /// `Add users.email!` → `add_users_email`.
 fn slug(name: &str) -> String {

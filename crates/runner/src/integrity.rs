@@ -58,10 +58,7 @@ pub(crate) fn damage(guard: &[GuardRow], history: &[HistoryRecord], layout: Layo
 
 /// The newest version whose last guard row says applied or baselined.
 fn newest_applied(guard: &[GuardRow], layout: Layout) -> Option<String> {
-    let parse = |text: &str| match layout {
-        Layout::Diesel => Version::parse_lexical(text),
-        _ => Version::parse(text),
-    };
+    let parse = |text: &str| layout.parse_version(text);
     let mut latest: BTreeMap<Version, &str> = BTreeMap::new();
     for g in guard {
         if let Some(version) = g.version.as_deref().and_then(parse) {

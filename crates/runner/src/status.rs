@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use cutover_engine::{Direction, HistoryRecord, RecordKind, State};
-use cutover_migration::{Layout, Migration, MigrationKind, MigrationSet, Version};
+use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
 
 /// The state of one migration, as `status` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,10 +86,7 @@ impl MigrationStatus {
 /// Compares the migrations with the history.
 pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<MigrationStatus> {
     // Recorded versions compare the way the directory's layout compares its own.
-    let parse_recorded = |text: &str| match set.layout {
-        Layout::Diesel => Version::parse_lexical(text),
-        _ => Version::parse(text),
-    };
+    let parse_recorded = |text: &str| set.layout.parse_version(text);
     let baseline = history
         .iter()
         .rev()
