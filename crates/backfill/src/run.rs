@@ -5,8 +5,8 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
-    retry, BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, LockHolder, RetryPolicy,
-    TableKey, Timeouts,
+    retry, BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DbError, DbErrorKind, LockHolder,
+    RetryPolicy, TableKey, Timeouts,
 };
 
 use crate::batch_size::BatchSizer;
@@ -262,7 +262,7 @@ pub fn run(
             }
             // Done is final: every row was done once, and the condition cannot tell a row
             // still to do from one whose update left it matching (`n = n + 1 WHERE n < 100`).
-            if previous.state == "done" {
+            if previous.state == CheckpointState::Done {
                 return Ok(Summary {
                     checkpoint: previous.clone(),
                     interrupted: false,
@@ -271,7 +271,7 @@ pub fn run(
                 });
             }
             let mut resumed = previous.clone();
-            resumed.state = "running".to_string();
+            resumed.state = CheckpointState::Running;
             resumed.error = None;
             resumed.runner = options.runner.clone();
             resumed
@@ -288,7 +288,7 @@ pub fn run(
             rows_updated: 0,
             batches: 0,
             batch_size: options.initial_batch as i64,
-            state: "running".to_string(),
+            state: CheckpointState::Running,
             error: None,
             runner: options.runner.clone(),
             started_at: now_rfc3339(),
@@ -297,7 +297,7 @@ pub fn run(
     };
     target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
     let estimated_rows = target.estimate_rows(&job).ok().flatten();
-    let resumed_from = previous.as_ref().filter(|p| p.state != "done");
+    let resumed_from = previous.as_ref().filter(|p| p.state != CheckpointState::Done);
     reporter.report(Event::Started { name: &spec.name, key: &job.key, estimated_rows, resumed: resumed_from });
 
     let mut sizer =
@@ -315,7 +315,7 @@ pub fn run(
             Throttled::Waited => rate_window = (Instant::now(), 0),
             Throttled::No => {}
             Throttled::Blind { reason, waited } => {
-                checkpoint.state = "failed".to_string();
+                checkpoint.state = CheckpointState::Failed;
                 checkpoint.error = Some(reason.clone());
                 target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
                 return Err(Error::Blind {
@@ -331,7 +331,7 @@ pub fn run(
         let (outcome, took) = match run_batch_with_retries(target, &job, &checkpoint, &mut sizer, options, reporter) {
             Ok(done) => done,
             Err(source) => {
-                checkpoint.state = "failed".to_string();
+                checkpoint.state = CheckpointState::Failed;
                 checkpoint.error = Some(source.to_string());
                 let _ = target.save_checkpoint(&checkpoint);
                 return Err(Error::BatchFailed {
@@ -346,7 +346,7 @@ pub fn run(
             // The whole key range is done, each row at most once. No second pass over rows
             // that still match: the assignments may keep them matching, and a row done twice
             // is wrong whenever they are not idempotent (`n = n + 1`).
-            checkpoint.state = "done".to_string();
+            checkpoint.state = CheckpointState::Done;
             target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
             return Ok(Summary { checkpoint, interrupted: false, already_done: false, duration: started.elapsed() });
         };
@@ -410,7 +410,7 @@ fn run_batch_with_retries(
             let batch_started = Instant::now();
             let outcome = target.run_batch(job, checkpoint.last_key.as_deref(), limit, timeouts, &mut |outcome| {
                 let mut saved = advance(checkpoint, outcome, limit);
-                saved.state = "running".to_string();
+                saved.state = CheckpointState::Running;
                 saved
             })?;
             Ok((outcome, batch_started.elapsed()))
@@ -540,7 +540,7 @@ fn finish_interrupted(
     mut checkpoint: Checkpoint,
     started: Instant,
 ) -> Result<Summary, Error> {
-    checkpoint.state = "paused".to_string();
+    checkpoint.state = CheckpointState::Paused;
     target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
     Ok(Summary { checkpoint, interrupted: true, already_done: false, duration: started.elapsed() })
 }

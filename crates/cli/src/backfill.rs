@@ -180,7 +180,7 @@ fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<(
                 table: &c.table,
                 set: &c.set,
                 condition: c.condition.as_deref(),
-                state: &c.state,
+                state: c.state.name(),
                 pass: c.pass,
                 rows_updated: c.rows_updated,
                 rows_scanned: c.rows_scanned,

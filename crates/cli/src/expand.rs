@@ -96,13 +96,14 @@ pub fn rollback(settings: &Settings) -> anyhow::Result<ExitStatus> {
 }
 
 /// The active declarative migration, for `cutover status` (PostgreSQL only; `None` elsewhere).
-pub fn active(settings: &Settings) -> Option<cutover_expand::ActiveMigration> {
-    let url = crate::database_url(settings).ok()?;
+/// A state that cannot be read is an error: status would otherwise hide an active migration.
+pub fn active(settings: &Settings, url: &DatabaseUrl) -> anyhow::Result<Option<cutover_expand::ActiveMigration>> {
     if url.engine() != Engine::Postgres {
-        return None;
+        return Ok(None);
     }
-    let mut any = AnyTarget::connect(&url, &cutover_any::ConnectOptions::new(&settings.history_table)).ok()?;
-    cutover_expand::status(any.expand().ok()?).ok().flatten()
+    let mut any = crate::connect_any(url, settings)?;
+    let target = any.expand().map_err(|e| crate::unsupported(url, &e))?;
+    cutover_expand::status(target).map_err(|e| failure(url, e))
 }
 
 fn finished(summary: &Summary, verb: &str, state: &str) -> anyhow::Result<ExitStatus> {
@@ -158,7 +159,7 @@ impl Reporter for Lines {
             Event::WaitingForLock { holder } => {
                 writeln!(err, "waiting for the migration lock held by {}", holder.description)
             }
-            Event::Resuming { phase } => writeln!(err, "resuming: the migration was left {}", phase.replace('_', " ")),
+            Event::Resuming { phase } => writeln!(err, "resuming: the migration was left {}", phase.words()),
             Event::Step { what, statements } => {
                 writeln!(err, "{what} ({})", cutover_engine::count(statements, "statement", "statements"))
             }

@@ -142,9 +142,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 &url,
                 cutover_runner::status(&mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)), &set),
             )?;
+            // Read before anything is printed: a state that cannot be read fails the command.
+            let active = expand::active(&settings, &url)?;
             let mut out = anstream::stdout();
             match format {
-                Format::Json => render::status_json(&mut out, &statuses)?,
+                Format::Json => render::status_json(&mut out, &statuses, active.as_ref())?,
                 Format::Human => {
                     render::status_human(
                         &mut out,
@@ -158,12 +160,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                             .map_or_else(String::new, |t| format!(" (next opens {})", humantime::format_rfc3339(t)));
                         writeln!(out, "waiting for a maintenance window{next}: {}", waiting.join(", "))?;
                     }
-                    if let Some(active) = expand::active(&settings) {
+                    if let Some(active) = active {
                         writeln!(
                             out,
                             "expand/contract: {} is {} since {} (old version `{}`, new version `{}`)",
                             active.migration,
-                            active.phase.replace('_', " "),
+                            active.phase.words(),
                             active.since,
                             active.old_schema,
                             active.version_schema

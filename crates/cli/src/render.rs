@@ -37,13 +37,37 @@ struct StatusJson<'a> {
     checksum: &'a str,
 }
 
+/// The active expand/contract migration, in `status --format json`.
+#[derive(Serialize)]
+struct ExpandJson<'a> {
+    migration: &'a str,
+    phase: &'a str,
+    since: &'a str,
+    old_version: &'a str,
+    new_version: &'a str,
+}
+
 #[derive(Serialize)]
 struct StatusListJson<'a> {
     migrations: Vec<StatusJson<'a>>,
+    /// Left out when none is active (or the engine has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expand: Option<ExpandJson<'a>>,
 }
 
-pub fn status_json(out: &mut dyn Write, statuses: &[MigrationStatus]) -> io::Result<()> {
+pub fn status_json(
+    out: &mut dyn Write,
+    statuses: &[MigrationStatus],
+    active: Option<&cutover_expand::ActiveMigration>,
+) -> io::Result<()> {
     let list = StatusListJson {
+        expand: active.map(|a| ExpandJson {
+            migration: &a.migration,
+            phase: a.phase.name(),
+            since: &a.since,
+            old_version: &a.old_schema,
+            new_version: &a.version_schema,
+        }),
         migrations: statuses
             .iter()
             .map(|s| StatusJson {
@@ -314,7 +338,7 @@ pub fn history(
                 "version": a.version,
                 "name": a.name,
                 "rule": a.rule,
-                "how": a.how,
+                "how": a.how.name(),
                 "reason": a.reason,
                 "location": a.location,
                 "message": a.message,

@@ -60,6 +60,20 @@ pub struct KeyRange {
     pub last: Vec<String>,
 }
 
+stored_names! {
+    /// Where a backfill is.
+    pub enum CheckpointState ("backfill state") {
+        /// A runner is on it, or was when it died: running it again resumes.
+        Running = "running",
+        /// A stop request paused it; running it again resumes.
+        Paused = "paused",
+        /// The whole key range is done; done is final.
+        Done = "done",
+        /// An error stopped it (`error` says which); running it again resumes.
+        Failed = "failed",
+    }
+}
+
 /// A backfill's saved progress: enough to resume it exactly where it stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -86,8 +100,8 @@ pub struct Checkpoint {
     pub batches: i64,
     /// The batch size in use.
     pub batch_size: i64,
-    /// `running`, `paused`, `done` or `failed`.
-    pub state: String,
+    /// Where it is.
+    pub state: CheckpointState,
     /// The error that stopped it, if it failed.
     pub error: Option<String>,
     /// Who runs or ran it.

@@ -49,6 +49,48 @@ pub struct TableShape {
     pub indexes: Vec<IndexShape>,
 }
 
+stored_names! {
+    /// Where an expand/contract migration is. Each phase is recorded before its first
+    /// statement runs, so a phase cut short is found on the next run.
+    pub enum ExpandPhase ("expand/contract phase") {
+        /// `start` is under way: run it again to finish, or roll back.
+        Starting = "starting",
+        /// Both versions are live: complete or roll back.
+        Started = "started",
+        /// `complete` is under way (its history row tells whether the contract committed).
+        Completing = "completing",
+        /// Only the new version is left.
+        Completed = "completed",
+        /// `rollback` is under way: run it again to finish.
+        RollingBack = "rolling_back",
+        /// Only the old version is left; the migration may start again.
+        RolledBack = "rolled_back",
+    }
+}
+
+impl ExpandPhase {
+    /// Whether the migration is under way: no other one may start, and SQL migrations leave
+    /// its versions' views alone.
+    pub fn is_active(self) -> bool {
+        match self {
+            ExpandPhase::Starting | ExpandPhase::Started | ExpandPhase::Completing | ExpandPhase::RollingBack => true,
+            ExpandPhase::Completed | ExpandPhase::RolledBack => false,
+        }
+    }
+
+    /// The phase in words, for people (`rolling back`).
+    pub fn words(self) -> &'static str {
+        match self {
+            ExpandPhase::Starting => "starting",
+            ExpandPhase::Started => "started",
+            ExpandPhase::Completing => "completing",
+            ExpandPhase::Completed => "completed",
+            ExpandPhase::RollingBack => "rolling back",
+            ExpandPhase::RolledBack => "rolled back",
+        }
+    }
+}
+
 /// The recorded state of one expand/contract migration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpandState {
@@ -56,8 +98,11 @@ pub struct ExpandState {
     pub version: String,
     /// Its name.
     pub name: String,
-    /// `starting`, `started`, `completing`, `completed`, `rolling_back` or `rolled_back`.
-    pub phase: String,
+    /// Where it is.
+    pub phase: ExpandPhase,
+    /// The schema its new version's views are published in (`public_v3`): what SQL migrations
+    /// after it keep in step once it is completed.
+    pub version_schema: String,
     /// The plan computed when it started (JSON), so that `complete` and `rollback` run what
     /// `start` planned, whatever the catalog says since.
     pub plan: String,
@@ -77,10 +122,12 @@ pub trait ExpandTarget: MigrationTarget + BackfillTarget + Inspect {
     /// Every ordinary table of `schema` with its columns.
     fn tables(&mut self, schema: &str) -> Result<Vec<TableShape>, DbError>;
 
-    /// Creates the state table if it does not exist.
+    /// Creates the state table if it does not exist, and brings one an earlier cutover made up
+    /// to date; called before a state is saved.
     fn ensure_expand_state(&mut self) -> Result<(), DbError>;
 
-    /// Every recorded expand/contract migration, newest first.
+    /// Every recorded expand/contract migration, newest first. A row whose phase this version
+    /// does not know is an error that names it (the row is never passed over).
     fn expand_states(&mut self) -> Result<Vec<ExpandState>, DbError>;
 
     /// Records a migration's state (inserted, or its phase and time updated).

@@ -3,106 +3,41 @@
 //! Rows are only ever inserted. The state of a migration is the state of its latest row, so
 //! the log keeps every failure, retry and revert, and nothing needs hand-written SQL to repair.
 
-use std::fmt;
-
-/// What a history row records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// A non-transactional script is under way; `statements_done` says how far it got.
-    Running,
-    /// The script finished.
-    Applied,
-    /// The script failed; for a non-transactional script `statements_done` were applied.
-    Failed,
-    /// The down script finished.
-    Reverted,
-    /// Marked as applied by `baseline` without running.
-    Baselined,
-}
-
-impl State {
-    /// The name stored in the history.
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Running => "running",
-            State::Applied => "applied",
-            State::Failed => "failed",
-            State::Reverted => "reverted",
-            State::Baselined => "baselined",
-        }
-    }
-
-    /// Reads a stored name.
-    pub fn parse(name: &str) -> Option<State> {
-        [State::Running, State::Applied, State::Failed, State::Reverted, State::Baselined]
-            .into_iter()
-            .find(|state| state.name() == name)
+stored_names! {
+    /// What a history row records.
+    pub enum State ("history state") {
+        /// A non-transactional script is under way; `statements_done` says how far it got.
+        Running = "running",
+        /// The script finished.
+        Applied = "applied",
+        /// The script failed; for a non-transactional script `statements_done` were applied.
+        Failed = "failed",
+        /// The down script finished.
+        Reverted = "reverted",
+        /// Marked as applied by `baseline` without running.
+        Baselined = "baselined",
     }
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+stored_names! {
+    /// Whether a row is about the up or the down script.
+    pub enum Direction ("direction") {
+        /// The up script.
+        Up = "up",
+        /// The down script.
+        Down = "down",
     }
 }
 
-/// Whether a row is about the up or the down script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// The up script.
-    Up,
-    /// The down script.
-    Down,
-}
-
-impl Direction {
-    /// The name stored in the history.
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Up => "up",
-            Direction::Down => "down",
-        }
-    }
-
-    /// Reads a stored name.
-    pub fn parse(name: &str) -> Option<Direction> {
-        match name {
-            "up" => Some(Direction::Up),
-            "down" => Some(Direction::Down),
-            _ => None,
-        }
-    }
-}
-
-/// What a row is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    /// A versioned migration.
-    Versioned,
-    /// A repeatable migration.
-    Repeatable,
-    /// A baseline marker: everything up to its version counts as applied.
-    Baseline,
-}
-
-impl RecordKind {
-    /// The name stored in the history.
-    pub fn name(self) -> &'static str {
-        match self {
-            RecordKind::Versioned => "versioned",
-            RecordKind::Repeatable => "repeatable",
-            RecordKind::Baseline => "baseline",
-        }
-    }
-
-    /// Reads a stored name.
-    pub fn parse(name: &str) -> Option<RecordKind> {
-        match name {
-            "versioned" => Some(RecordKind::Versioned),
-            "repeatable" => Some(RecordKind::Repeatable),
-            "baseline" => Some(RecordKind::Baseline),
-            _ => None,
-        }
+stored_names! {
+    /// What a row is about.
+    pub enum RecordKind ("record kind") {
+        /// A versioned migration.
+        Versioned = "versioned",
+        /// A repeatable migration.
+        Repeatable = "repeatable",
+        /// A baseline marker: everything up to its version counts as applied.
+        Baseline = "baseline",
     }
 }
 
@@ -158,6 +93,18 @@ pub struct HistoryRecord {
     pub tool_version: String,
 }
 
+stored_names! {
+    /// How a finding was accepted.
+    pub enum ApprovalKind ("approval kind") {
+        /// A `cutover:ignore` comment with a reason.
+        Ignore = "ignore",
+        /// The `--allow-unsafe` flag.
+        AllowUnsafe = "allow-unsafe",
+        /// A heavy migration run outside every maintenance window (`--outside-window`).
+        OutsideWindow = "outside-window",
+    }
+}
+
 /// A finding someone accepted before a migration ran, kept beside the history for audits: an
 /// error-level finding ignored with a reason in the file, or one run through with
 /// `--allow-unsafe`.
@@ -171,9 +118,8 @@ pub struct Approval {
     pub name: String,
     /// The rule whose finding was accepted.
     pub rule: String,
-    /// `ignore` (a `cutover:ignore` comment with a reason), `allow-unsafe` (the flag) or
-    /// `outside-window` (a heavy migration run outside every maintenance window).
-    pub how: String,
+    /// How it was accepted.
+    pub how: ApprovalKind,
     /// Why: the ignore's reason, or the flag.
     pub reason: String,
     /// `file:line` of the statement.

@@ -9,6 +9,8 @@
 //! This crate has no I/O and no dependency on any driver.
 #![deny(missing_docs)]
 
+#[macro_use]
+mod names;
 mod backfill;
 mod engine;
 mod error;
@@ -20,15 +22,16 @@ mod target;
 mod url;
 
 pub use backfill::{
-    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, KeyColumn, KeyRange, ReplicaState, TableKey,
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, KeyColumn, KeyRange, ReplicaState, TableKey,
 };
 pub use engine::{count, Engine};
 pub use error::{DbError, DbErrorKind};
-pub use expand::{ColumnShape, ExpandState, ExpandTarget, IndexShape, TableShape};
-pub use history::{Approval, Direction, HistoryRecord, RecordKind, State};
+pub use expand::{ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape, TableShape};
+pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, State};
 pub use live::{
     Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
+pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
 pub use target::{
     AdoptTarget, GuardRow, Inspect, LockGuard, LockHolder, MigrationTarget, Session, StillRunning, Timeouts,

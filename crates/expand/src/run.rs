@@ -13,7 +13,9 @@
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use cutover_engine::{DbError, Direction, ExpandState, ExpandTarget, HistoryRecord, RecordKind, State, Timeouts};
+use cutover_engine::{
+    DbError, Direction, ExpandPhase, ExpandState, ExpandTarget, HistoryRecord, RecordKind, State, Timeouts,
+};
 use cutover_migration::{Migration, MigrationKind, MigrationSet};
 use cutover_runner::{compute_status, MigrationState};
 
@@ -53,7 +55,7 @@ pub enum Event<'a> {
     /// A phase resumes after a crash or an interruption.
     Resuming {
         /// The recorded phase.
-        phase: &'a str,
+        phase: ExpandPhase,
     },
     /// A group of statements runs.
     Step {
@@ -104,7 +106,7 @@ pub struct ActiveMigration {
     /// `<version> <name>`.
     pub migration: String,
     /// Its phase.
-    pub phase: String,
+    pub phase: ExpandPhase,
     /// The new version's schema.
     pub version_schema: String,
     /// The old version's schema.
@@ -149,8 +151,6 @@ fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
     move |source| Error::Database { context, source }
 }
 
-const ACTIVE_PHASES: [&str; 4] = ["starting", "started", "completing", "rolling_back"];
-
 /// Runs (or resumes) the expand phase of the next declarative migration.
 pub fn start(
     target: &mut dyn ExpandTarget,
@@ -164,13 +164,13 @@ pub fn start(
     target.ensure_history().map_err(database("cannot create the history table"))?;
     target.ensure_expand_state().map_err(database("cannot create the expand state table"))?;
     let (plan, resuming) = match active(target)? {
-        Some(state) if state.phase == "starting" => {
-            reporter.report(Event::Resuming { phase: &state.phase });
+        Some(state) if state.phase == ExpandPhase::Starting => {
+            reporter.report(Event::Resuming { phase: state.phase });
             (read_plan(&state)?, true)
         }
         // Starting what is started is done: deploy scripts may run `start` twice.
         Some(state)
-            if state.phase == "started"
+            if state.phase == ExpandPhase::Started
                 && next_declarative(target, set)
                     .is_ok_and(|m| m.version.as_ref().is_some_and(|v| v.as_str() == state.version)) =>
         {
@@ -191,7 +191,7 @@ pub fn start(
         }
     };
     if !resuming {
-        save(target, &plan, "starting", options)?;
+        save(target, &plan, ExpandPhase::Starting, options)?;
     }
     let base = &plan.base_schema;
     run_in_transaction(target, options, reporter, "expand: columns, constraints NOT VALID, triggers", &plan.expand)?;
@@ -226,7 +226,7 @@ pub fn start(
         run_in_transaction(target, options, reporter, "validate a constraint", std::slice::from_ref(statement))?;
     }
     run_in_transaction(target, options, reporter, "publish the new version's views", &plan.publish)?;
-    save(target, &plan, "started", options)?;
+    save(target, &plan, ExpandPhase::Started, options)?;
     Ok(Summary {
         migration: format!("{} {}", plan.version, plan.name),
         version_schema: plan.version_schema.clone(),
@@ -247,23 +247,27 @@ pub fn complete(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let _lock = lock(target, options, reporter)?;
+    // A state table an earlier cutover made gets what this one records.
+    target.ensure_expand_state().map_err(database("cannot update the expand state table"))?;
     let Some(state) = active(target)? else {
         return Err(Error::Refused("no expand/contract migration is active; `cutover start` begins one".into()));
     };
-    match state.phase.as_str() {
-        "started" => {}
-        "completing" => reporter.report(Event::Resuming { phase: &state.phase }),
-        "starting" => {
+    match state.phase {
+        ExpandPhase::Started => {}
+        ExpandPhase::Completing => reporter.report(Event::Resuming { phase: state.phase }),
+        ExpandPhase::Starting => {
             return Err(Error::Refused(format!(
                 "{} {} did not finish starting; run `cutover start` again to finish it (or `cutover rollback`), then complete it",
                 state.version, state.name
             )))
         }
-        _ => return Err(Error::Refused(busy_message(&state, "complete"))),
+        ExpandPhase::RollingBack | ExpandPhase::Completed | ExpandPhase::RolledBack => {
+            return Err(Error::Refused(busy_message(&state, "complete")))
+        }
     }
     let plan = read_plan(&state)?;
     let old_schema = plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone());
-    if !options.force && state.phase == "started" {
+    if !options.force && state.phase == ExpandPhase::Started {
         let sessions = target.sessions_on_version(&old_schema).map_err(database("cannot list the sessions"))?;
         if !sessions.is_empty() {
             return Err(Error::Refused(format!(
@@ -282,7 +286,7 @@ pub fn complete(
                 ))
             },
         )?;
-    save(target, &plan, "completing", options)?;
+    save(target, &plan, ExpandPhase::Completing, options)?;
     let history = target.read_history().map_err(database("cannot read the history"))?;
     let recorded =
         history.iter().any(|r| r.version.as_deref() == Some(plan.version.as_str()) && r.state == State::Applied);
@@ -301,7 +305,7 @@ pub fn complete(
         .map_err(database("cannot complete"))?;
     }
     run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.contract_concurrent)?;
-    save(target, &plan, "completed", options)?;
+    save(target, &plan, ExpandPhase::Completed, options)?;
     Ok(Summary {
         migration: format!("{} {}", plan.version, plan.name),
         version_schema: plan.version_schema,
@@ -319,11 +323,13 @@ pub fn rollback(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let _lock = lock(target, options, reporter)?;
+    // A state table an earlier cutover made gets what this one records.
+    target.ensure_expand_state().map_err(database("cannot update the expand state table"))?;
     let Some(state) = active(target)? else {
         return Err(Error::Refused("no expand/contract migration is active: nothing to roll back".into()));
     };
     let plan = read_plan(&state)?;
-    if state.phase == "completing" {
+    if state.phase == ExpandPhase::Completing {
         let history = target.read_history().map_err(database("cannot read the history"))?;
         if history.iter().any(|r| r.version.as_deref() == Some(plan.version.as_str()) && r.state == State::Applied) {
             return Err(Error::Refused(format!(
@@ -332,10 +338,10 @@ pub fn rollback(
             )));
         }
     }
-    if state.phase != "rolling_back" {
-        save(target, &plan, "rolling_back", options)?;
+    if state.phase == ExpandPhase::RollingBack {
+        reporter.report(Event::Resuming { phase: state.phase });
     } else {
-        reporter.report(Event::Resuming { phase: &state.phase });
+        save(target, &plan, ExpandPhase::RollingBack, options)?;
     }
     run_in_transaction(
         target,
@@ -345,7 +351,7 @@ pub fn rollback(
         &plan.revert,
     )?;
     run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.revert_concurrent)?;
-    save(target, &plan, "rolled_back", options)?;
+    save(target, &plan, ExpandPhase::RolledBack, options)?;
     Ok(Summary {
         migration: format!("{} {}", plan.version, plan.name),
         old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
@@ -389,22 +395,26 @@ fn lock(
 }
 
 fn active(target: &mut dyn ExpandTarget) -> Result<Option<ExpandState>, Error> {
-    let states = target.expand_states().map_err(database("cannot read the expand state"))?;
-    Ok(states.into_iter().find(|s| ACTIVE_PHASES.contains(&s.phase.as_str())))
+    let states = target.expand_states().map_err(database(
+        "cannot read the expand state, so whether an expand/contract migration is active is unknown",
+    ))?;
+    Ok(states.into_iter().find(|s| s.phase.is_active()))
 }
 
 fn busy_message(state: &ExpandState, wanted: &str) -> String {
-    let next = match state.phase.as_str() {
-        "starting" => "`cutover start` to finish starting it, or `cutover rollback`",
-        "started" => "`cutover complete` once no old code runs, or `cutover rollback`",
-        "completing" => "`cutover complete` to finish it",
-        _ => "`cutover rollback` to finish rolling it back",
+    let next = match state.phase {
+        ExpandPhase::Starting => "`cutover start` to finish starting it, or `cutover rollback`",
+        ExpandPhase::Started => "`cutover complete` once no old code runs, or `cutover rollback`",
+        ExpandPhase::Completing => "`cutover complete` to finish it",
+        ExpandPhase::RollingBack => "`cutover rollback` to finish rolling it back",
+        // Not active (`active` never returns these): nothing waits on it.
+        ExpandPhase::Completed | ExpandPhase::RolledBack => "`cutover status` to see where it is",
     };
     format!(
         "cannot {wanted}: {} {} is {} (since {}); one expand/contract migration runs at a time: run {next}",
         state.version,
         state.name,
-        state.phase.replace('_', " "),
+        state.phase.words(),
         state.updated_at
     )
 }
@@ -550,7 +560,7 @@ fn new_plan(
     // The old version is the schema the last completed migration published, while it exists.
     let states = target.expand_states().map_err(database("cannot read the expand state"))?;
     let mut previous = None;
-    if let Some(last) = states.iter().find(|s| s.phase == "completed") {
+    if let Some(last) = states.iter().find(|s| s.phase == ExpandPhase::Completed) {
         let last_plan = read_plan(last)?;
         let exists = target
             .select_text(&format!(
@@ -576,17 +586,24 @@ fn new_plan(
     plan(&input, &declaration.operations).map_err(|source| Error::Plan { path: declaration.path.clone(), source })
 }
 
-fn save(target: &mut dyn ExpandTarget, plan: &Plan, phase: &str, options: &Options) -> Result<(), Error> {
-    let state = ExpandState {
+fn save(target: &mut dyn ExpandTarget, plan: &Plan, phase: ExpandPhase, options: &Options) -> Result<(), Error> {
+    let state = recorded(plan, phase, &options.runner);
+    target.save_expand_state(&state).map_err(database(format!("cannot record phase `{phase}`")))
+}
+
+/// The state recorded for `plan` in `phase`: what other crates read (the version's schema) in
+/// fields of its own, the plan whole for `complete` and `rollback`.
+fn recorded(plan: &Plan, phase: ExpandPhase, runner: &str) -> ExpandState {
+    ExpandState {
         version: plan.version.clone(),
         name: plan.name.clone(),
-        phase: phase.to_string(),
+        phase,
+        version_schema: plan.version_schema.clone(),
         plan: serde_json::to_string(plan).expect("a plan serializes"),
-        runner: options.runner.clone(),
+        runner: runner.to_string(),
         started_at: String::new(),
         updated_at: String::new(),
-    };
-    target.save_expand_state(&state).map_err(database(format!("cannot record phase `{phase}`")))
+    }
 }
 
 fn history_record(set: &MigrationSet, migration: &Migration, options: &Options) -> HistoryRecord {
@@ -678,5 +695,34 @@ struct ForwardBackfill<'a>(&'a mut dyn Reporter);
 impl cutover_backfill::Reporter for ForwardBackfill<'_> {
     fn report(&mut self, event: cutover_backfill::Event<'_>) {
         self.0.report(Event::Backfill(event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorded_state_names_the_version_schema_and_gives_its_plan_back() {
+        let plan = Plan {
+            version: "3".into(),
+            name: "rename".into(),
+            base_schema: "public".into(),
+            version_schema: "public_v3".into(),
+            previous_schema: Some("public_v2".into()),
+            expand: vec!["ALTER TABLE users ADD COLUMN IF NOT EXISTS full_name text".into()],
+            concurrent: Vec::new(),
+            backfills: Vec::new(),
+            validate: Vec::new(),
+            publish: vec!["CREATE SCHEMA IF NOT EXISTS public_v3".into()],
+            contract: Vec::new(),
+            contract_concurrent: Vec::new(),
+            revert: Vec::new(),
+            revert_concurrent: Vec::new(),
+        };
+        let state = recorded(&plan, ExpandPhase::Started, "me");
+        assert_eq!((state.version.as_str(), state.phase), ("3", ExpandPhase::Started));
+        assert_eq!(state.version_schema, plan.version_schema, "SQL migrations keep this schema's views in step");
+        assert_eq!(read_plan(&state).unwrap(), plan);
     }
 }

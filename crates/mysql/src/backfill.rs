@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use cutover_engine::{
-    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DatabaseUrl, DbError, DbErrorKind, KeyColumn, KeyRange,
-    LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DatabaseUrl, DbError, DbErrorKind,
+    KeyColumn, KeyRange, LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
 };
 use mysql::prelude::Queryable;
 use mysql::{Row, Value};
@@ -114,27 +114,30 @@ impl MysqlTarget {
             None => self.conn.query(sql),
         }
         .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| Checkpoint {
-                name: text(row, 0).unwrap_or_default(),
-                table: text(row, 1).unwrap_or_default(),
-                set: text(row, 2).unwrap_or_default(),
-                condition: text(row, 3),
-                key_columns: text(row, 4).and_then(|t| decode_key(&t)).unwrap_or_default(),
-                last_key: text(row, 5).and_then(|t| decode_key(&t)),
-                pass: int(row, 6) as i32,
-                rows_scanned: int(row, 7),
-                rows_updated: int(row, 8),
-                batches: int(row, 9),
-                batch_size: int(row, 10),
-                state: text(row, 11).unwrap_or_default(),
-                error: text(row, 12),
-                runner: text(row, 13).unwrap_or_default(),
-                started_at: text(row, 14).unwrap_or_default(),
-                updated_at: text(row, 15).unwrap_or_default(),
+        let place = format!("the backfill state table {}", quote_ident(STATE_TABLE));
+        rows.iter()
+            .map(|row| {
+                Ok(Checkpoint {
+                    name: text(row, 0).unwrap_or_default(),
+                    table: text(row, 1).unwrap_or_default(),
+                    set: text(row, 2).unwrap_or_default(),
+                    condition: text(row, 3),
+                    key_columns: text(row, 4).and_then(|t| decode_key(&t)).unwrap_or_default(),
+                    last_key: text(row, 5).and_then(|t| decode_key(&t)),
+                    pass: int(row, 6) as i32,
+                    rows_scanned: int(row, 7),
+                    rows_updated: int(row, 8),
+                    batches: int(row, 9),
+                    batch_size: int(row, 10),
+                    state: CheckpointState::parse(&text(row, 11).unwrap_or_default())
+                        .map_err(|e| e.in_table(&place))?,
+                    error: text(row, 12),
+                    runner: text(row, 13).unwrap_or_default(),
+                    started_at: text(row, 14).unwrap_or_default(),
+                    updated_at: text(row, 15).unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn upsert(&mut self, c: &Checkpoint) -> Result<(), DbError> {
@@ -159,7 +162,7 @@ impl MysqlTarget {
             c.rows_updated.into(),
             c.batches.into(),
             c.batch_size.into(),
-            c.state.clone().into(),
+            c.state.name().into(),
             c.error.clone().into(),
             c.runner.clone().into(),
             c.started_at.clone().into(),
@@ -240,12 +243,13 @@ impl BackfillTarget for MysqlTarget {
                     rows_updated  BIGINT NOT NULL,
                     batches       BIGINT NOT NULL,
                     batch_size    BIGINT NOT NULL,
-                    state         VARCHAR(16) NOT NULL CHECK (state IN ('running', 'paused', 'done', 'failed')),
+                    state         VARCHAR(16) NOT NULL CHECK (state IN ({states})),
                     error         TEXT,
                     runner        VARCHAR(1024) NOT NULL,
                     started_at    VARCHAR(40) NOT NULL,
                     updated_at    VARCHAR(40) NOT NULL
-                ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+                ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
+                states = CheckpointState::quoted_list()
             ))
             .map_err(db_error)
     }

@@ -22,8 +22,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    jitter, Approval, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
-    RecordKind, Session, State, StillRunning, Timeouts,
+    jitter, Approval, ApprovalKind, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder,
+    MigrationTarget, RecordKind, Session, State, StillRunning, Timeouts,
 };
 use mysql::prelude::Queryable;
 use mysql::{params, Conn, Row};
@@ -325,14 +325,15 @@ impl MigrationTarget for MysqlTarget {
                         version     VARCHAR(255),
                         name        VARCHAR(1024) NOT NULL,
                         rule        VARCHAR(128) NOT NULL,
-                        how         VARCHAR(16) NOT NULL CHECK (how IN ('ignore', 'allow-unsafe', 'outside-window')),
+                        how         VARCHAR(16) NOT NULL CHECK (how IN ({kinds})),
                         reason      TEXT NOT NULL,
                         location    VARCHAR(2048) NOT NULL,
                         message     TEXT NOT NULL,
                         approved_by VARCHAR(1024) NOT NULL,
                         db_user     VARCHAR(255) NOT NULL,
                         approved_at VARCHAR(40) NOT NULL
-                    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4"
+                    ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
+                    kinds = ApprovalKind::quoted_list()
                 ))
                 .map_err(db_error)?;
         }
@@ -349,7 +350,7 @@ impl MigrationTarget for MysqlTarget {
                         &a.version,
                         &a.name,
                         &a.rule,
-                        &a.how,
+                        a.how.name(),
                         &a.reason,
                         &a.location,
                         &a.message,
@@ -374,46 +375,41 @@ impl MigrationTarget for MysqlTarget {
                 approvals_table.quoted()
             ))
             .map_err(db_error)?;
-        Ok(rows
-            .iter()
+        let place = format!("the approvals table {}", approvals_table.quoted());
+        rows.iter()
             .map(|row| {
                 let text = |idx: usize| row.get::<Option<String>, _>(idx).flatten();
-                Approval {
+                Ok(Approval {
                     id: row.get::<Option<i64>, _>(0).flatten().unwrap_or_default(),
                     version: text(1),
                     name: text(2).unwrap_or_default(),
                     rule: text(3).unwrap_or_default(),
-                    how: text(4).unwrap_or_default(),
+                    how: ApprovalKind::parse(&text(4).unwrap_or_default()).map_err(|e| e.in_table(&place))?,
                     reason: text(5).unwrap_or_default(),
                     location: text(6).unwrap_or_default(),
                     message: text(7).unwrap_or_default(),
                     approved_by: text(8).unwrap_or_default(),
                     approved_at: text(9).unwrap_or_default(),
-                }
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
         let sql = format!("SELECT id, {COLUMNS} FROM {} ORDER BY id", self.history.quoted());
         let rows: Vec<Row> = self.conn.query(sql).map_err(db_error)?;
-        let corrupt = |what: &str, value: &str| {
-            DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
-        };
+        let place = format!("the history table {}", self.history.quoted());
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
             let text = |idx: usize| -> Option<String> { row.get::<Option<String>, _>(idx).flatten() };
             let int = |idx: usize| -> Option<i64> { row.get::<Option<i64>, _>(idx).flatten() };
-            let kind = text(3).unwrap_or_default();
-            let direction = text(4).unwrap_or_default();
-            let state = text(5).unwrap_or_default();
             records.push(HistoryRecord {
                 id: int(0).unwrap_or_default(),
                 version: text(1),
                 name: text(2).unwrap_or_default(),
-                kind: RecordKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
-                direction: Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?,
-                state: State::parse(&state).ok_or_else(|| corrupt("state", &state))?,
+                kind: RecordKind::parse(&text(3).unwrap_or_default()).map_err(|e| e.in_table(&place))?,
+                direction: Direction::parse(&text(4).unwrap_or_default()).map_err(|e| e.in_table(&place))?,
+                state: State::parse(&text(5).unwrap_or_default()).map_err(|e| e.in_table(&place))?,
                 script: text(6).unwrap_or_default(),
                 checksum: text(7).unwrap_or_default(),
                 transactional: int(8).unwrap_or_default() != 0,

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use cutover_engine::{
-    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, DbError, DbErrorKind, KeyColumn, KeyRange, LockGuard,
-    LockHolder, ReplicaState, TableKey, Timeouts,
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DbError, DbErrorKind, KeyColumn, KeyRange,
+    LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
 };
 use postgres::types::ToSql;
 
@@ -169,12 +169,13 @@ impl BackfillTarget for PgTarget {
                     rows_updated  bigint NOT NULL,
                     batches       bigint NOT NULL,
                     batch_size    bigint NOT NULL,
-                    state         text NOT NULL CHECK (state IN ('running', 'paused', 'done', 'failed')),
+                    state         text NOT NULL CHECK (state IN ({states})),
                     error         text,
                     runner        text NOT NULL,
                     started_at    timestamptz NOT NULL,
                     updated_at    timestamptz NOT NULL
-                )"
+                )",
+                states = CheckpointState::quoted_list()
             ))
             .map_err(db_error)
             .or_else(|err| match err.code.as_deref() {
@@ -202,7 +203,8 @@ impl BackfillTarget for PgTarget {
 
     fn save_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), DbError> {
         let sql = upsert_sql(&self.beside_history(STATE_TABLE));
-        let params = upsert_params(checkpoint);
+        let state = checkpoint.state.name();
+        let params = upsert_params(checkpoint, &state);
         self.client.execute(&sql, &params).map(|_| ()).map_err(db_error)
     }
 
@@ -236,8 +238,9 @@ impl BackfillTarget for PgTarget {
                 }
             };
             let saved = checkpoint(&outcome);
+            let state = saved.state.name();
             self.client
-                .execute(&upsert_sql(&self.beside_history(STATE_TABLE)), &upsert_params(&saved))
+                .execute(&upsert_sql(&self.beside_history(STATE_TABLE)), &upsert_params(&saved, &state))
                 .map_err(db_error)?;
             self.client.batch_execute("COMMIT").map_err(db_error)?;
             Ok(outcome)
@@ -403,7 +406,8 @@ fn upsert_sql(state_table: &str) -> String {
     )
 }
 
-fn upsert_params(c: &Checkpoint) -> Vec<&(dyn ToSql + Sync)> {
+/// The checkpoint's values for `upsert_sql`, `state` its state's name.
+fn upsert_params<'a>(c: &'a Checkpoint, state: &'a &'static str) -> Vec<&'a (dyn ToSql + Sync)> {
     vec![
         &c.name,
         &c.table,
@@ -416,7 +420,7 @@ fn upsert_params(c: &Checkpoint) -> Vec<&(dyn ToSql + Sync)> {
         &c.rows_updated,
         &c.batches,
         &c.batch_size,
-        &c.state,
+        state,
         &c.error,
         &c.runner,
         &c.started_at,
@@ -437,27 +441,29 @@ impl PgTarget {
             None => self.client.query(&sql, &[]),
         }
         .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| Checkpoint {
-                name: row.get(0),
-                table: row.get(1),
-                set: row.get(2),
-                condition: row.get(3),
-                key_columns: row.get(4),
-                last_key: row.get(5),
-                pass: row.get(6),
-                rows_scanned: row.get(7),
-                rows_updated: row.get(8),
-                batches: row.get(9),
-                batch_size: row.get(10),
-                state: row.get(11),
-                error: row.get(12),
-                runner: row.get(13),
-                started_at: row.get(14),
-                updated_at: row.get(15),
+        let place = format!("the backfill state table `{}`", self.beside_history(STATE_TABLE));
+        rows.iter()
+            .map(|row| {
+                Ok(Checkpoint {
+                    name: row.get(0),
+                    table: row.get(1),
+                    set: row.get(2),
+                    condition: row.get(3),
+                    key_columns: row.get(4),
+                    last_key: row.get(5),
+                    pass: row.get(6),
+                    rows_scanned: row.get(7),
+                    rows_updated: row.get(8),
+                    batches: row.get(9),
+                    batch_size: row.get(10),
+                    state: CheckpointState::parse(row.get(11)).map_err(|e| e.in_table(&place))?,
+                    error: row.get(12),
+                    runner: row.get(13),
+                    started_at: row.get(14),
+                    updated_at: row.get(15),
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

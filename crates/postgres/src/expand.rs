@@ -1,7 +1,8 @@
 //! `ExpandTarget` for PostgreSQL: table shapes from the catalog, the state table of
 //! expand/contract migrations, and the sessions still on a schema version.
 
-use cutover_engine::{ColumnShape, DbError, ExpandState, ExpandTarget, IndexShape, TableShape};
+use cutover_engine::{ColumnShape, DbError, ExpandPhase, ExpandState, ExpandTarget, IndexShape, TableShape};
+use postgres::Client;
 
 use crate::connect::PgTarget;
 use crate::error::db_error;
@@ -17,6 +18,63 @@ const REBUILDABLE_INDEX: &str = "(i.indexprs IS NULL AND i.indpred IS NULL AND i
 
 /// Beside the backfill checkpoints, in the schema unqualified names resolve to.
 pub(crate) const STATE_TABLE: &str = "cutover_expand";
+
+/// Where a state table made before the `version_schema` column holds a version's schema: in
+/// the plan, as the cutover versions that wrote those rows spelled it. Only such tables are
+/// read this way, and `ensure_expand_state` moves them to the column.
+const BEFORE_VERSION_SCHEMA: &str = "plan->>'version_schema'";
+
+/// The SQL that reads a row's version schema from `state_table` (quoted): its column, or
+/// `BEFORE_VERSION_SCHEMA` in a table made before the column; `None` when there is no table.
+fn version_schema_column(client: &mut Client, state_table: &str) -> Result<Option<&'static str>, DbError> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \
+                    WHERE attrelid = to_regclass($1) AND attname = 'version_schema' AND NOT attisdropped)",
+            &[&state_table],
+        )
+        .map_err(db_error)?;
+    Ok(match (row.get(0), row.get(1)) {
+        (false, _) => None,
+        (true, true) => Some("version_schema"),
+        (true, false) => Some(BEFORE_VERSION_SCHEMA),
+    })
+}
+
+fn parse_phase(state_table: &str, version: &str, phase: &str) -> Result<ExpandPhase, DbError> {
+    ExpandPhase::parse(phase)
+        .map_err(|e| e.in_table(&format!("the expand state table {state_table} (the row of version {version})")))
+}
+
+/// The schemas of completed versions that still exist, none while an expand/contract migration
+/// is active (its phases manage the views themselves). `state_table` (quoted) does not exist
+/// unless an expand/contract migration ran.
+pub(crate) fn completed_versions(client: &mut Client, state_table: &str) -> Result<Vec<String>, DbError> {
+    let Some(version_schema) = version_schema_column(client, state_table)? else {
+        return Ok(Vec::new());
+    };
+    let rows = client
+        .query(
+            &format!(
+                "SELECT version, phase, {version_schema}, to_regnamespace(quote_ident({version_schema})) IS NOT NULL \
+                 FROM {state_table} ORDER BY started_at, version"
+            ),
+            &[],
+        )
+        .map_err(db_error)?;
+    let mut completed = Vec::new();
+    for row in rows {
+        let phase = parse_phase(state_table, row.get(0), row.get(1))?;
+        if phase.is_active() {
+            return Ok(Vec::new());
+        }
+        let (schema, exists): (Option<String>, Option<bool>) = (row.get(2), row.get(3));
+        if phase == ExpandPhase::Completed && exists == Some(true) {
+            completed.extend(schema);
+        }
+    }
+    Ok(completed)
+}
 
 impl ExpandTarget for PgTarget {
     fn current_schema(&mut self) -> Result<String, DbError> {
@@ -106,57 +164,73 @@ impl ExpandTarget for PgTarget {
         self.client
             .batch_execute(&format!(
                 "CREATE TABLE IF NOT EXISTS {state_table} (
-                    version     text PRIMARY KEY,
-                    name        text NOT NULL,
-                    phase       text NOT NULL CHECK (phase IN ('starting', 'started', 'completing', 'completed', 'rolling_back', 'rolled_back')),
-                    plan        jsonb NOT NULL,
-                    runner      text NOT NULL,
-                    started_at  timestamptz NOT NULL,
-                    updated_at  timestamptz NOT NULL
-                )"
+                    version        text PRIMARY KEY,
+                    name           text NOT NULL,
+                    phase          text NOT NULL CHECK (phase IN ({phases})),
+                    version_schema text NOT NULL,
+                    plan           jsonb NOT NULL,
+                    runner         text NOT NULL,
+                    started_at     timestamptz NOT NULL,
+                    updated_at     timestamptz NOT NULL
+                )",
+                phases = ExpandPhase::quoted_list()
             ))
             .map_err(db_error)
             .or_else(|err| match err.code.as_deref() {
                 // Two first runners race to create it; the runner lock makes this rare.
                 Some("23505" | "42P07") => Ok(()),
                 _ => Err(err),
-            })
+            })?;
+        if version_schema_column(&mut self.client, &state_table)? == Some(BEFORE_VERSION_SCHEMA) {
+            // A table an earlier cutover made: its rows get the column, filled from their plans.
+            self.client
+                .batch_execute(&format!(
+                    "BEGIN; \
+                     ALTER TABLE {state_table} ADD COLUMN IF NOT EXISTS version_schema text; \
+                     UPDATE {state_table} SET version_schema = {BEFORE_VERSION_SCHEMA} WHERE version_schema IS NULL; \
+                     ALTER TABLE {state_table} ALTER COLUMN version_schema SET NOT NULL; \
+                     COMMIT"
+                ))
+                .map_err(|err| {
+                    let _ = self.client.batch_execute("ROLLBACK");
+                    db_error(err)
+                })?;
+        }
+        Ok(())
     }
 
     fn expand_states(&mut self) -> Result<Vec<ExpandState>, DbError> {
-        let exists: bool = self
-            .client
-            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.beside_history(STATE_TABLE)])
-            .map_err(db_error)?
-            .get(0);
-        if !exists {
+        let state_table = self.beside_history(STATE_TABLE);
+        let Some(version_schema) = version_schema_column(&mut self.client, &state_table)? else {
             return Ok(Vec::new());
-        }
+        };
         let rows = self
             .client
             .query(
                 &format!(
-                    "SELECT version, name, phase, plan::text, runner, \
+                    "SELECT version, name, phase, {version_schema}, plan::text, runner, \
                             to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
                             to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                     FROM {} ORDER BY started_at DESC, version DESC",
-                    self.beside_history(STATE_TABLE)
+                     FROM {state_table} ORDER BY started_at DESC, version DESC"
                 ),
                 &[],
             )
             .map_err(db_error)?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ExpandState {
-                version: row.get(0),
-                name: row.get(1),
-                phase: row.get(2),
-                plan: row.get(3),
-                runner: row.get(4),
-                started_at: row.get(5),
-                updated_at: row.get(6),
+        rows.into_iter()
+            .map(|row| {
+                let version: String = row.get(0);
+                Ok(ExpandState {
+                    phase: parse_phase(&state_table, &version, row.get(2))?,
+                    name: row.get(1),
+                    version_schema: row.get::<_, Option<String>>(3).unwrap_or_default(),
+                    plan: row.get(4),
+                    runner: row.get(5),
+                    started_at: row.get(6),
+                    updated_at: row.get(7),
+                    version,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn save_expand_state(&mut self, state: &ExpandState) -> Result<(), DbError> {
@@ -166,14 +240,17 @@ impl ExpandTarget for PgTarget {
         self.client
             .execute(
                 &format!(
-                    "INSERT INTO {state_table} (version, name, phase, plan, runner, started_at, updated_at) \
-                     VALUES ($1, $2, $3, $4::text::jsonb, $5, now(), now()) \
+                    "INSERT INTO {state_table} (version, name, phase, version_schema, plan, runner, started_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, now(), now()) \
                      ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, phase = EXCLUDED.phase, \
-                        plan = EXCLUDED.plan, runner = EXCLUDED.runner, updated_at = now(), \
-                        started_at = CASE WHEN EXCLUDED.phase = 'starting' AND {state_table}.phase = 'rolled_back' \
-                                          THEN now() ELSE {state_table}.started_at END"
+                        version_schema = EXCLUDED.version_schema, plan = EXCLUDED.plan, runner = EXCLUDED.runner, \
+                        updated_at = now(), \
+                        started_at = CASE WHEN EXCLUDED.phase = '{starting}' AND {state_table}.phase = '{rolled_back}' \
+                                          THEN now() ELSE {state_table}.started_at END",
+                    starting = ExpandPhase::Starting,
+                    rolled_back = ExpandPhase::RolledBack,
                 ),
-                &[&state.version, &state.name, &state.phase, &state.plan, &state.runner],
+                &[&state.version, &state.name, &state.phase.name(), &state.version_schema, &state.plan, &state.runner],
             )
             .map(|_| ())
             .map_err(db_error)

@@ -10,8 +10,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    jitter, Approval, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
-    RecordKind, Session, State, Timeouts,
+    jitter, Approval, ApprovalKind, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder,
+    MigrationTarget, RecordKind, Session, State, Timeouts,
 };
 use postgres::{Client, Statement};
 
@@ -224,7 +224,7 @@ impl PgTarget {
             return Ok(versions.clone());
         }
         let state_table = self.beside_history(crate::expand::STATE_TABLE);
-        let versions = version_views::completed_versions(&mut self.client, &state_table)?;
+        let versions = crate::expand::completed_versions(&mut self.client, &state_table)?;
         self.completed_versions = Some(versions.clone());
         Ok(versions)
     }
@@ -400,7 +400,7 @@ impl MigrationTarget for PgTarget {
                     version     text,
                     name        text NOT NULL,
                     rule        text NOT NULL,
-                    how         text NOT NULL CHECK (how IN ('ignore', 'allow-unsafe', 'outside-window')),
+                    how         text NOT NULL CHECK (how IN ({kinds})),
                     reason      text NOT NULL,
                     location    text NOT NULL,
                     message     text NOT NULL,
@@ -409,7 +409,8 @@ impl MigrationTarget for PgTarget {
                     approved_at timestamptz NOT NULL
                 );
                 CREATE TRIGGER {trigger} BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}
-                    FOR EACH STATEMENT EXECUTE PROCEDURE {function}();"
+                    FOR EACH STATEMENT EXECUTE PROCEDURE {function}();",
+                kinds = ApprovalKind::quoted_list()
             ))
             .map_err(db_error)?;
         }
@@ -426,7 +427,7 @@ impl MigrationTarget for PgTarget {
                     &a.version,
                     &a.name,
                     &a.rule,
-                    &a.how,
+                    &a.how.name(),
                     &a.reason,
                     &a.location,
                     &a.message,
@@ -456,21 +457,23 @@ impl MigrationTarget for PgTarget {
                 &[],
             )
             .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| Approval {
-                id: row.get(0),
-                version: row.get(1),
-                name: row.get(2),
-                rule: row.get(3),
-                how: row.get(4),
-                reason: row.get(5),
-                location: row.get(6),
-                message: row.get(7),
-                approved_by: row.get(8),
-                approved_at: row.get(9),
+        let place = format!("the approvals table `{}_approvals`", self.history_table.plain());
+        rows.iter()
+            .map(|row| {
+                Ok(Approval {
+                    id: row.get(0),
+                    version: row.get(1),
+                    name: row.get(2),
+                    rule: row.get(3),
+                    how: ApprovalKind::parse(row.get(4)).map_err(|e| e.in_table(&place))?,
+                    reason: row.get(5),
+                    location: row.get(6),
+                    message: row.get(7),
+                    approved_by: row.get(8),
+                    approved_at: row.get(9),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
@@ -484,21 +487,16 @@ impl MigrationTarget for PgTarget {
             self.history_table.quoted()
         );
         let rows = self.client.query(&sql, &[]).map_err(db_error)?;
-        let corrupt = |what: &str, value: &str| {
-            DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
-        };
+        let place = format!("the history table `{}`", self.history_table.plain());
         rows.iter()
             .map(|row| {
-                let kind: &str = row.get(3);
-                let direction: &str = row.get(4);
-                let state: &str = row.get(5);
                 Ok(HistoryRecord {
                     id: row.get(0),
                     version: row.get(1),
                     name: row.get(2),
-                    kind: RecordKind::parse(kind).ok_or_else(|| corrupt("kind", kind))?,
-                    direction: Direction::parse(direction).ok_or_else(|| corrupt("direction", direction))?,
-                    state: State::parse(state).ok_or_else(|| corrupt("state", state))?,
+                    kind: RecordKind::parse(row.get(3)).map_err(|e| e.in_table(&place))?,
+                    direction: Direction::parse(row.get(4)).map_err(|e| e.in_table(&place))?,
+                    state: State::parse(row.get(5)).map_err(|e| e.in_table(&place))?,
                     script: row.get(6),
                     checksum: row.get(7),
                     transactional: row.get(8),

@@ -66,28 +66,6 @@ impl VersionView {
     }
 }
 
-/// The schemas of completed versions that still exist, none while an expand/contract migration
-/// is active. `state_table` is the quoted name of the expand state table, which does not exist
-/// unless an expand/contract migration ran.
-pub(crate) fn completed_versions(client: &mut Client, state_table: &str) -> Result<Vec<String>, DbError> {
-    let exists: bool =
-        client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&state_table]).map_err(db_error)?.get(0);
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query(
-            &format!(
-                "SELECT plan->>'version_schema' FROM {state_table} \
-                 WHERE phase = 'completed' AND to_regnamespace(quote_ident(plan->>'version_schema')) IS NOT NULL \
-                   AND NOT EXISTS (SELECT 1 FROM {state_table} WHERE phase NOT IN ('completed', 'rolled_back'))"
-            ),
-            &[],
-        )
-        .map_err(db_error)?;
-    Ok(rows.into_iter().map(|row| row.get(0)).collect())
-}
-
 /// The views of `schemas` that show one table each.
 pub(crate) fn version_views(client: &mut Client, schemas: &[String]) -> Result<Vec<VersionView>, DbError> {
     let rows = client

@@ -7,7 +7,7 @@
 use cutover_analysis::{Diagnostic, LintConfig, Severity};
 use std::collections::BTreeMap;
 
-use cutover_engine::Approval;
+use cutover_engine::{Approval, ApprovalKind};
 use cutover_migration::{Migration, MigrationSet};
 
 use crate::lint::{lint_set, LintedMigration};
@@ -70,12 +70,12 @@ fn up_front_locks<'e>(
 /// Reviews the migrations about to run (`pending`), linting the whole set for the replay.
 pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, allow_unsafe: bool) -> Review {
     let mut review = Review::default();
-    let approval = |migration: &Migration, d: &Diagnostic, how: &str, reason: String| Approval {
+    let approval = |migration: &Migration, d: &Diagnostic, how: ApprovalKind, reason: String| Approval {
         id: 0,
         version: migration.version.as_ref().map(|v| v.as_str().to_string()),
         name: migration.name.clone(),
         rule: d.rule.to_string(),
-        how: how.to_string(),
+        how,
         reason,
         location: format!("{}:{}", migration.up.path.display(), d.line),
         message: d.message.clone(),
@@ -94,7 +94,7 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
             review.need_window.push(migration.label());
         }
         for (d, reason) in accepted.iter().filter(|(d, _)| d.severity == Severity::Error) {
-            review.approvals.push(approval(migration, d, "ignore", reason.clone()));
+            review.approvals.push(approval(migration, d, ApprovalKind::Ignore, reason.clone()));
         }
         for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
             review.unsafe_findings.push(format!(
@@ -106,7 +106,7 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
                 d.help
             ));
             if allow_unsafe {
-                review.approvals.push(approval(migration, d, "allow-unsafe", "--allow-unsafe".to_string()));
+                review.approvals.push(approval(migration, d, ApprovalKind::AllowUnsafe, "--allow-unsafe".to_string()));
             }
         }
     }

@@ -192,7 +192,7 @@ fn approval_gate(
                         version: migration.version.as_ref().map(|v| v.as_str().to_string()),
                         name: migration.name.clone(),
                         rule: "maintenance-window".to_string(),
-                        how: "outside-window".to_string(),
+                        how: cutover_engine::ApprovalKind::OutsideWindow,
                         reason: reason.clone(),
                         location: migration.up.path.display().to_string(),
                         message: "blocks or rewrites existing tables outside every maintenance window".to_string(),

@@ -12,8 +12,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    Approval, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder, MigrationTarget,
-    RecordKind, Session, State, Timeouts,
+    Approval, ApprovalKind, DbError, DbErrorKind, Direction, GuardRow, HistoryRecord, LockGuard, LockHolder,
+    MigrationTarget, RecordKind, Session, State, Timeouts,
 };
 use rusqlite::{params, Connection};
 
@@ -253,7 +253,7 @@ COMMIT;
                     version     TEXT,
                     name        TEXT NOT NULL,
                     rule        TEXT NOT NULL,
-                    how         TEXT NOT NULL CHECK (how IN ('ignore', 'allow-unsafe', 'outside-window')),
+                    how         TEXT NOT NULL CHECK (how IN ({kinds})),
                     reason      TEXT NOT NULL,
                     location    TEXT NOT NULL,
                     message     TEXT NOT NULL,
@@ -261,7 +261,8 @@ COMMIT;
                     approved_at TEXT NOT NULL
                 );
                 CREATE TRIGGER IF NOT EXISTS {no_update} BEFORE UPDATE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;
-                CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;"
+                CREATE TRIGGER IF NOT EXISTS {no_delete} BEFORE DELETE ON {table} BEGIN SELECT RAISE(ABORT, '{message}'); END;",
+                kinds = ApprovalKind::quoted_list()
             ))
             .map_err(db_error)?;
         let sql = format!(
@@ -276,7 +277,7 @@ COMMIT;
                         a.version,
                         a.name,
                         a.rule,
-                        a.how,
+                        a.how.name(),
                         a.reason,
                         a.location,
                         a.message,
@@ -307,21 +308,31 @@ COMMIT;
         let mut statement = self.conn.prepare(&sql).map_err(db_error)?;
         let rows = statement
             .query_map([], |row| {
-                Ok(Approval {
-                    id: row.get(0)?,
-                    version: row.get(1)?,
-                    name: row.get(2)?,
-                    rule: row.get(3)?,
-                    how: row.get(4)?,
-                    reason: row.get(5)?,
-                    location: row.get(6)?,
-                    message: row.get(7)?,
-                    approved_by: row.get(8)?,
-                    approved_at: row.get(9)?,
-                })
+                Ok((
+                    row.get::<_, String>(4)?,
+                    Approval {
+                        id: row.get(0)?,
+                        version: row.get(1)?,
+                        name: row.get(2)?,
+                        rule: row.get(3)?,
+                        how: ApprovalKind::Ignore,
+                        reason: row.get(5)?,
+                        location: row.get(6)?,
+                        message: row.get(7)?,
+                        approved_by: row.get(8)?,
+                        approved_at: row.get(9)?,
+                    },
+                ))
             })
             .map_err(db_error)?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+        let place = format!("the approvals table {}", quote_ident(&name));
+        let mut approvals = Vec::new();
+        for row in rows {
+            let (how, mut approval) = row.map_err(db_error)?;
+            approval.how = ApprovalKind::parse(&how).map_err(|e| e.in_table(&place))?;
+            approvals.push(approval);
+        }
+        Ok(approvals)
     }
 
     fn read_history(&mut self) -> Result<Vec<HistoryRecord>, DbError> {
@@ -360,15 +371,13 @@ COMMIT;
                 ))
             })
             .map_err(db_error)?;
-        let corrupt = |what: &str, value: &str| {
-            DbError::new(DbErrorKind::Other, format!("the history table has an unknown {what} `{value}`"))
-        };
+        let place = format!("the history table {}", quote_ident(&self.history_table));
         let mut records = Vec::new();
         for row in rows {
             let (kind, direction, state, mut record) = row.map_err(db_error)?;
-            record.kind = RecordKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?;
-            record.direction = Direction::parse(&direction).ok_or_else(|| corrupt("direction", &direction))?;
-            record.state = State::parse(&state).ok_or_else(|| corrupt("state", &state))?;
+            record.kind = RecordKind::parse(&kind).map_err(|e| e.in_table(&place))?;
+            record.direction = Direction::parse(&direction).map_err(|e| e.in_table(&place))?;
+            record.state = State::parse(&state).map_err(|e| e.in_table(&place))?;
             records.push(record);
         }
         Ok(records)

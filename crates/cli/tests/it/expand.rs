@@ -197,7 +197,7 @@ fn complete_waits_for_the_old_version_sessions() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = output_text(&output).1;
     assert!(
-        stderr.contains("1 session(s) still use the old version `public`") && stderr.contains("billing@public"),
+        stderr.contains("1 session is still on the old version `public`") && stderr.contains("billing@public"),
         "{stderr}"
     );
     // A new-version session in a transaction holds a lock on its views: that is not the old version.
