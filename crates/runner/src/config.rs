@@ -452,7 +452,8 @@ fn parse_table(text: &str, origin: &str) -> Result<String, ConfigError> {
     // keeps them, SQLite ignores it): `Cutover_History` could be another table than
     // `cutover_history` on one and the same on another. One spelling per history keeps one
     // history, so that nothing is applied twice.
-    if text.chars().any(char::is_uppercase) {
+    // Not `char::is_uppercase`: a titlecase letter (`ǅ`) is neither, yet has a lower case.
+    if text != text.to_lowercase() {
         return Err(ConfigError::BadValue {
             origin: origin.to_string(),
             message: format!(
@@ -585,6 +586,9 @@ mod tests {
         let settings = Settings { lock_timeout: Duration::ZERO, ..Settings::default() };
         assert!(settings.check().unwrap_err().to_string().contains("Settings::lock_timeout"));
         let settings = Settings { history_table: "Cutover_History".into(), ..Settings::default() };
+        assert!(settings.check().is_err());
+        // Found by the settings fuzz target: titlecase is not upper case, but has a lower case.
+        let settings = Settings { history_table: "ǅ".into(), ..Settings::default() };
         assert!(settings.check().is_err());
         assert!(Settings::default().check().is_ok());
     }

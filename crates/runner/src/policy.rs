@@ -31,8 +31,9 @@ impl Window {
         let day = if day.eq_ignore_ascii_case("daily") {
             None
         } else {
-            Some(DAY_NAMES.iter().position(|d| d.eq_ignore_ascii_case(&day[..day.len().min(3)])).ok_or_else(explain)?
-                as u8)
+            // `get`, not slicing: a day word may start with a multi-byte character (found by fuzzing).
+            let prefix = day.get(..3).unwrap_or(day);
+            Some(DAY_NAMES.iter().position(|d| d.eq_ignore_ascii_case(prefix)).ok_or_else(explain)? as u8)
         };
         let (start, end) = range.split_once('-').ok_or_else(explain)?;
         let minutes = |hm: &str| -> Option<u32> {
@@ -129,5 +130,8 @@ mod tests {
         assert!(Window::parse("someday 02:00-05:00 UTC").is_err());
         assert!(Window::parse("Sat 02:00 UTC").is_err());
         assert!(Window::parse("Sat 25:00-26:00 UTC").is_err());
+        // Found by the settings fuzz target: a day word whose third byte is inside a character.
+        assert!(Window::parse("éé 01:00-02:00 UTC").is_err());
+        assert!(Window::parse("Пн 01:00-02:00 UTC").is_err());
     }
 }

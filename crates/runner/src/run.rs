@@ -287,11 +287,13 @@ pub fn down(
         .collect();
     revertible.reverse();
     let selected: Vec<&MigrationStatus> = match target {
+        // Nothing applied, nothing to revert: not a mistake, whatever the count.
+        DownTarget::Steps(_) if revertible.is_empty() => Vec::new(),
         DownTarget::Steps(n) if *n > revertible.len() => {
             return Err(Error::BadTarget(format!(
                 "`down --steps {n}`: only {} applied to revert; nothing was reverted. Use `--steps {}`, or `--all` to revert every applied migration",
                 plural(revertible.len(), "migration is", "migrations are"),
-                revertible.len().max(1),
+                revertible.len(),
             )));
         }
         DownTarget::Steps(n) => revertible.into_iter().take(*n).collect(),
