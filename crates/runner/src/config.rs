@@ -448,6 +448,19 @@ fn parse_table(text: &str, origin: &str) -> Result<String, ConfigError> {
             message: format!("`{text}` is not a table name; use letters, digits and `_`, optionally `schema.table`"),
         });
     }
+    // A temporary schema vanishes with the session, and the history with it: every run would
+    // apply everything again. The system schemas are not the project's to write.
+    if let Some((schema, _)) = text.split_once('.') {
+        let schema = schema.to_lowercase();
+        if schema.starts_with("pg_temp") || schema == "temp" || schema == "pg_catalog" || schema == "information_schema" {
+            return Err(ConfigError::BadValue {
+                origin: origin.to_string(),
+                message: format!(
+                    "`{text}` would keep the history in `{schema}`, which is temporary or the system's: it would be lost or refused; name a schema of your own (or none)"
+                ),
+            });
+        }
+    }
     // Engines disagree on the case of names (PostgreSQL folds unquoted ones, MySQL on Linux
     // keeps them, SQLite ignores it): `Cutover_History` could be another table than
     // `cutover_history` on one and the same on another. One spelling per history keeps one

@@ -91,13 +91,16 @@ impl SqliteTarget {
 
 /// Holds the OS lock on the lock file until dropped.
 struct FileLock {
-    file: File,
+    /// The database file itself, flock'ed: one lock per file, whatever path reached it.
+    database: File,
+    /// Beside it, who holds the lock, for a waiting runner to say.
+    owner: File,
 }
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        let _ = self.file.set_len(0);
-        let _ = self.file.unlock();
+        let _ = self.owner.set_len(0);
+        let _ = self.database.unlock();
     }
 }
 
@@ -393,7 +396,15 @@ COMMIT;
             // An in-memory database belongs to this process alone.
             return Ok(Box::new(()));
         };
-        let mut lock_path = path.as_os_str().to_owned();
+        // The lock is an flock on the database file: it belongs to the file (its inode), so a
+        // symlink, a hard link or another spelling of the path takes the same lock. SQLite's own
+        // locks are POSIX record locks, which flock does not touch.
+        let database = File::open(path).map_err(|err| {
+            DbError::new(DbErrorKind::Connection, format!("cannot open `{}` to lock it: {err}", path.display()))
+        })?;
+        // Who holds it is written beside the file its real path names.
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        let mut lock_path = real.as_os_str().to_owned();
         lock_path.push(".cutover-lock");
         let lock_path = Path::new(&lock_path);
         let mut file =
@@ -402,20 +413,17 @@ COMMIT;
             })?;
         let started = Instant::now();
         loop {
-            match file.try_lock() {
+            match database.try_lock() {
                 Ok(()) => {
                     let _ = file.set_len(0);
                     let _ = file.rewind();
                     let _ = writeln!(file, "{owner}");
                     let _ = file.flush();
-                    return Ok(Box::new(FileLock { file }));
+                    return Ok(Box::new(FileLock { database, owner: file }));
                 }
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(err)) => {
-                    return Err(DbError::new(
-                        DbErrorKind::Other,
-                        format!("cannot lock `{}`: {err}", lock_path.display()),
-                    ))
+                    return Err(DbError::new(DbErrorKind::Other, format!("cannot lock `{}`: {err}", path.display())))
                 }
             }
             let holder = read_holder(&mut file);

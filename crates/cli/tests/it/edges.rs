@@ -284,3 +284,50 @@ fn a_reindex_concurrently_cut_short_leaves_no_ccnew_behind_the_rerun() {
     assert!(stderr.contains("dropped INVALID index public.big_b_ccnew"), "{stderr}");
     assert_eq!(broken_indexes(&db), "");
 }
+
+#[test]
+fn one_sqlite_file_reached_by_two_paths_takes_one_lock() {
+    let project = Project::new();
+    // Slow (a recursive count) and not idempotent, so that runners overlap and a second
+    // application shows.
+    project.migration(
+        "1_slow.up.sql",
+        "CREATE TABLE log (v int);\nINSERT INTO log SELECT count(*) FROM (WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 3000000) SELECT i FROM r);\n",
+    );
+    let db = project.path("app.db");
+    std::fs::write(&db, b"").unwrap();
+    std::os::unix::fs::symlink(&db, project.path("link.db")).unwrap();
+    std::fs::hard_link(&db, project.path("hard.db")).unwrap();
+    let children: Vec<_> = ["app.db", "link.db", "hard.db", "app.db", "link.db", "hard.db"]
+        .iter()
+        .map(|name| {
+            project
+                .cutover_std(&format!("sqlite://{}", project.path(name).display()))
+                .arg("up")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let rows: i64 = conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 1, "the migration ran once");
+}
+
+#[test]
+fn a_temporary_or_system_schema_cannot_hold_the_history() {
+    let db = PgDb::new();
+    let project = three_migrations();
+    for table in ["pg_temp.cutover_history", "pg_temp_3.cutover_history", "pg_catalog.cutover_history"] {
+        let output = project.cutover(&db.url).env("CUTOVER_HISTORY_TABLE", table).arg("up").output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{table}: {stderr}");
+        assert!(stderr.contains("temporary or the system's"), "{stderr}");
+    }
+    assert_eq!(db.tables(), "NULL", "nothing was created");
+}
