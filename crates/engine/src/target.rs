@@ -172,6 +172,14 @@ pub trait MigrationTarget {
         "find the session that holds it".to_string()
     }
 
+    /// Which of `tables` (as a migration names them, optionally schema-qualified) exist: a
+    /// database whose history is empty yet holds the tables the first migration creates was
+    /// migrated before, and its history lost. Engines that cannot tell return none.
+    fn tables_present(&mut self, tables: &[String]) -> Result<Vec<String>, DbError> {
+        let _ = tables;
+        Ok(Vec::new())
+    }
+
     /// Whether a statement may run inside a transaction block (PostgreSQL refuses
     /// `CREATE INDEX CONCURRENTLY`, `VACUUM`, ... there).
     fn allowed_in_transaction(&self, sql: &str) -> bool;

@@ -498,6 +498,22 @@ impl MigrationTarget for MysqlTarget {
         }))
     }
 
+    fn tables_present(&mut self, tables: &[String]) -> Result<Vec<String>, DbError> {
+        let mut present = Vec::new();
+        for table in tables {
+            let exists = match table.split_once('.') {
+                Some((database, name)) => {
+                    self.table_exists_in(&TableName { database: database.to_string(), name: name.to_string() })?
+                }
+                None => cutover_engine::Inspect::table_exists(self, table)?,
+            };
+            if exists {
+                present.push(table.clone());
+            }
+        }
+        Ok(present)
+    }
+
     fn lock_wait_advice(&self) -> String {
         let holders = if !self.mariadb {
             "performance_schema.metadata_locks and sys.schema_table_lock_waits name metadata-lock holders, information_schema.INNODB_TRX row-lock holders"

@@ -382,6 +382,18 @@ impl MigrationTarget for PgTarget {
         ))
     }
 
+    fn tables_present(&mut self, tables: &[String]) -> Result<Vec<String>, DbError> {
+        let mut present = Vec::new();
+        for table in tables {
+            let quoted = table.split('.').map(quote_ident).collect::<Vec<_>>().join(".");
+            let row = self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&quoted]).map_err(db_error)?;
+            if row.get(0) {
+                present.push(table.clone());
+            }
+        }
+        Ok(present)
+    }
+
     fn lock_wait_advice(&self) -> String {
         "find it in pg_stat_activity (pg_blocking_pids(pid) names who blocks whom) and pg_locks".to_string()
     }

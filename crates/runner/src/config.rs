@@ -452,7 +452,8 @@ fn parse_table(text: &str, origin: &str) -> Result<String, ConfigError> {
     // apply everything again. The system schemas are not the project's to write.
     if let Some((schema, _)) = text.split_once('.') {
         let schema = schema.to_lowercase();
-        if schema.starts_with("pg_temp") || schema == "temp" || schema == "pg_catalog" || schema == "information_schema" {
+        if schema.starts_with("pg_temp") || schema == "temp" || schema == "pg_catalog" || schema == "information_schema"
+        {
             return Err(ConfigError::BadValue {
                 origin: origin.to_string(),
                 message: format!(

@@ -82,6 +82,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         refuse_damaged(ctx, set, &history)?;
         let statuses = compute_status(set, &history);
         let plan = plan_up(set, &statuses, options)?;
+        refuse_unexplained(ctx, set, &history, &plan)?;
         // A dry run records no approval: nothing runs.
         approval_gate(ctx, set, &plan, options)?;
         let mut summary = RunSummary::default();
@@ -110,6 +111,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     refuse_damaged(ctx, set, &history)?;
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
+    refuse_unexplained(ctx, set, &history, &plan)?;
     let GateOutcome { approvals, up_front_locks } = approval_gate(ctx, set, &plan, options)?;
     if !approvals.is_empty() {
         // Recorded before anything runs: every risky change in the history has its justification.
@@ -125,6 +127,55 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     summary.stopped_at_declarative = next_declarative(set, &statuses, options);
     summary.duration = started.elapsed();
     Ok(summary)
+}
+
+/// Refuses to apply the first migrations onto a database that already has what they create
+/// while the history is empty: the history was lost (dropped with its guard, or the database
+/// restored without it), or the database was migrated by other means. Applying would run
+/// everything again.
+fn refuse_unexplained(
+    ctx: &mut Context<'_>,
+    set: &MigrationSet,
+    history: &[HistoryRecord],
+    plan: &[crate::select::PlanStep<'_>],
+) -> Result<(), Error> {
+    if !history.is_empty() {
+        return Ok(());
+    }
+    let config = cutover_analysis::LintConfig { dialect: crate::dialect_of(ctx.target.engine()), ..Default::default() };
+    // The tables the first migration that creates any creates.
+    let Some((migration, created)) = plan.iter().find_map(|(migration, _)| {
+        let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
+        let created: Vec<String> = analyzed
+            .effects()
+            .flatten()
+            .filter_map(|e| match &e.action {
+                cutover_analysis::Action::CreateTable { table, .. } => Some(table.clone()),
+                _ => None,
+            })
+            .collect();
+        (!created.is_empty()).then_some((*migration, created))
+    }) else {
+        return Ok(());
+    };
+    let present =
+        ctx.target.tables_present(&created).map_err(|e| Error::database("cannot look for existing tables", e))?;
+    if present.is_empty() {
+        return Ok(());
+    }
+    let newest =
+        set.migrations.iter().rev().find_map(|m| m.version.as_ref()).map_or("V".to_string(), |v| v.to_string());
+    Err(Error::Refused(Refusal {
+        problems: vec![format!(
+            "the history `{}` is empty, but the database already has {}, which {} creates: it was migrated before, and its history is gone",
+            ctx.settings.history_table,
+            present.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+            migration.label()
+        )],
+        advice: format!(
+            "restore the history table from a backup, or adopt the database as it is with `cutover baseline VERSION` (the newest migration it already has; `{newest}` is the newest in the folder)"
+        ),
+    }))
 }
 
 /// What the approval gate lets through.

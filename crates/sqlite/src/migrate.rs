@@ -239,6 +239,17 @@ COMMIT;
         rows.collect::<Result<Vec<_>, _>>().map(Some).map_err(db_error)
     }
 
+    fn tables_present(&mut self, tables: &[String]) -> Result<Vec<String>, DbError> {
+        let mut present = Vec::new();
+        for table in tables {
+            let name = table.strip_prefix("main.").unwrap_or(table);
+            if cutover_engine::Inspect::table_exists(self, name)? {
+                present.push(table.clone());
+            }
+        }
+        Ok(present)
+    }
+
     fn lock_wait_advice(&self) -> String {
         "another connection holds the database's write lock (an open transaction, in this or another process); end it"
             .to_string()

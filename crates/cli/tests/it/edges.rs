@@ -331,3 +331,55 @@ fn a_temporary_or_system_schema_cannot_hold_the_history() {
     }
     assert_eq!(db.tables(), "NULL", "nothing was created");
 }
+
+#[test]
+fn a_history_dropped_with_its_guard_is_told_from_a_new_database_by_what_the_database_has() {
+    use crate::util::MyDb;
+    let seed = |project: &Project| {
+        project.migration("1_log.up.sql", "CREATE TABLE log (v int);\nINSERT INTO log VALUES (1);\n");
+        project.migration("2_more.up.sql", "INSERT INTO log VALUES (2);\n");
+    };
+    // PostgreSQL: triggers off and both tables dropped, the deliberate way round every guard.
+    let db = PgDb::new();
+    let project = Project::new();
+    seed(&project);
+    project.cutover(&db.url).arg("up").assert().success();
+    db.query("DROP TABLE cutover_history, cutover_history_guard");
+    for args in [&["up"][..], &["up", "--dry-run"]] {
+        let output = project.cutover(&db.url).args(args).output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("already has `log`, which 1 log creates") && stderr.contains("cutover baseline"),
+            "{stderr}"
+        );
+    }
+    assert_eq!(db.query("SELECT count(*) FROM log"), "2", "nothing ran again");
+    // Adopting the database as it is works.
+    project.cutover(&db.url).args(["baseline", "2"]).assert().success();
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM log"), "2");
+
+    // MariaDB: one DROP of both tables needs no foreign_key_checks=0 (the child goes first).
+    let my = MyDb::new();
+    let project = Project::new();
+    seed(&project);
+    project.cutover(&my.url).arg("up").assert().success();
+    let mut conn = my.conn();
+    mysql::prelude::Queryable::query_drop(&mut conn, "DROP TABLE cutover_history_guard, cutover_history").unwrap();
+    let output = project.cutover(&my.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+    assert_eq!(my.query("SELECT count(*) FROM log"), "2");
+
+    // SQLite: both tables dropped.
+    let project = Project::new();
+    seed(&project);
+    let url = project.sqlite_url();
+    project.cutover(&url).arg("up").assert().success();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    conn.execute_batch("DROP TABLE cutover_history; DROP TABLE cutover_history_guard").unwrap();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+    let rows: i64 = conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 2);
+}
