@@ -339,12 +339,14 @@ pub(crate) fn unsupported(url: &DatabaseUrl, err: &cutover_any::Unsupported) -> 
 }
 
 pub(crate) fn connect_error(url: &DatabaseUrl, err: &DbError) -> anyhow::Error {
-    let hint = match err.kind {
-        DbErrorKind::Authentication => "check the user name and password in the URL",
-        DbErrorKind::Connection => "check that the server runs and that host, port and database name are right",
-        _ => "check the URL",
+    let hint = match (url.engine(), err.kind) {
+        // SQLite's errors name the file and what to do; there is no server to check.
+        (cutover_engine::Engine::Sqlite, _) => "",
+        (_, DbErrorKind::Authentication) => "; check the user name and password in the URL",
+        (_, DbErrorKind::Connection) => "; check that the server runs and that host, port and database name are right",
+        _ => "; check the URL",
     };
-    usage_error(format!("cannot connect to {url}: {}; {hint}", url.scrub(&err.to_string())))
+    usage_error(format!("cannot connect to {url}: {}{hint}", url.scrub(&err.to_string())))
 }
 
 /// Connects to the engine the URL names (the same dispatch an embedding application uses).

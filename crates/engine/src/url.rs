@@ -64,7 +64,11 @@ impl DatabaseUrl {
         // Where the password ends is known only once the URL is accepted; until then every
         // text that some reader could take for it is hidden.
         let possible = with_decoded(
-            longest_possible_password(raw).into_iter().chain(standard_password(raw)).chain(password_parameters(raw)),
+            longest_possible_password(raw)
+                .into_iter()
+                .chain(standard_password(raw))
+                .chain(password_parameters(raw))
+                .chain(password_without_host(raw)),
         );
         let redacted = redact_secrets(raw, &possible);
         let Some((scheme_text, _)) = raw.split_once(':') else {
@@ -84,8 +88,24 @@ impl DatabaseUrl {
             }
         };
         if scheme != Engine::Sqlite {
+            // `postgres:/user:pw@host` (a `/` short): no reader takes the password for one, so
+            // a message would show it whole.
+            if !raw[scheme_text.len() + 1..].starts_with("//") {
+                return Err(UrlError::Unencoded {
+                    problem: format!("`{scheme_text}:` is not followed by `//`"),
+                    fix: format!("write it as {scheme_text}://user:password@host/database"),
+                    redacted,
+                });
+            }
             if let Some((problem, fix)) = misread_userinfo(raw, scheme) {
                 return Err(UrlError::Unencoded { problem, fix, redacted });
+            }
+            if password_without_host(raw).is_some() {
+                return Err(UrlError::Unencoded {
+                    problem: "the text after `user:` is not a port, and no `@` ends a password".to_string(),
+                    fix: "write user:password@host:port (an `@` before the host), percent-encoding an `@` in the password as %40".to_string(),
+                    redacted,
+                });
             }
         }
         let secrets = with_decoded(standard_password(raw).into_iter().chain(password_parameters(raw)));
@@ -180,6 +200,27 @@ fn longest_possible_password(raw: &str) -> Option<&str> {
     let (before_last_at, _) = rest.rsplit_once('@')?;
     let (_, password) = before_last_at.split_once(':')?;
     (!password.is_empty()).then_some(password)
+}
+
+/// `user:secret` with no `@` after it (`postgres://app:s3cret` or `postgres://app:s3cretdb.host`):
+/// what follows the `:` is no port (not all digits), so it is likely a password whose `@` was
+/// left out. `None` for `host:5432`.
+fn password_without_host(raw: &str) -> Option<&str> {
+    let (_, rest) = raw.split_once("://")?;
+    let authority = &rest[..authority_end(rest)];
+    if authority.contains('@') {
+        return None;
+    }
+    // Hosts may be several (`h1:5432,h2:5433`) and IPv6 (`[::1]:5432`).
+    let port_ok = |host: &str| {
+        let host = host.rsplit_once(']').map_or(host, |(_, after)| after);
+        host.split_once(':').is_none_or(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if authority.split(',').all(port_ok) {
+        return None;
+    }
+    let (_, after) = authority.split_once(':')?;
+    (!after.is_empty()).then_some(after)
 }
 
 /// The values of `password=` parameters (and `sslpassword=` and the like): each runs to the
@@ -417,6 +458,25 @@ mod tests {
             for shown in [url.to_string(), format!("{url:?}"), url.redacted(), url.scrub(&format!("error: {raw}"))] {
                 assert!(!shows(&shown, password), "{raw} showed its password: {shown}");
             }
+        }
+    }
+
+    #[test]
+    fn a_url_a_character_short_never_shows_its_password() {
+        for raw in [
+            "postgres:/postgres:S3CRET@127.0.0.1/t1",
+            "mysql:/cutover:S3CRET@127.0.0.1/t1",
+            "postgres://postgres:S3CRET127.0.0.1/t1",
+            "postgres://postgres:S3CRET",
+            "mysql://u:S3CRET",
+        ] {
+            let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(!err.contains("S3CRET"), "{raw}: {err}");
+        }
+        for ok in
+            ["postgres://[::1]:5432/db", "postgres://h1:5432,h2:5433/db", "postgres://h:5432/db", "postgres://u@h/db"]
+        {
+            assert!(DatabaseUrl::parse(ok).is_ok(), "{ok}");
         }
     }
 

@@ -56,7 +56,8 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
             settings.transaction = false;
             continue;
         }
-        let Some(directive) = body.strip_prefix("cutover:") else {
+        // `CUTOVER:` is the same prefix: a directive in capitals is no plain comment.
+        let Some(directive) = body.get(..8).filter(|p| p.eq_ignore_ascii_case("cutover:")).map(|_| &body[8..]) else {
             continue;
         };
         let directive = directive.trim();
@@ -64,8 +65,16 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
         let key = &directive[..key_end];
         let rest = directive[key_end..].trim_start();
         let value = rest.strip_prefix('=').map(str::trim);
-        if key == "ignore" {
+        if key.eq_ignore_ascii_case("ignore") || key.eq_ignore_ascii_case("ignore-file") {
             continue;
+        }
+        if value.is_none() && !rest.is_empty() {
+            return Err(DirectiveError {
+                line: line_no,
+                message: format!(
+                    "`cutover:{directive}`: one directive per line, and `{rest}` is not part of `cutover:{key}`; put each directive on a line of its own"
+                ),
+            });
         }
         if !leading {
             return Err(DirectiveError {
@@ -212,6 +221,17 @@ mod tests {
         assert_eq!(parse_lock_timeout("24days"), Ok(Duration::from_secs(24 * 86_400)));
         assert!(parse_lock_timeout("0").unwrap_err().contains("no limit"));
         assert!(parse_lock_timeout("30d").unwrap_err().contains("more than the servers accept"));
+    }
+
+    #[test]
+    fn a_directive_is_read_whole_and_in_any_case() {
+        let err = read("-- cutover:no-transaction lock-timeout=7s\nSELECT 1;").unwrap_err();
+        assert!(err.message.contains("one directive per line"), "{}", err.message);
+        assert!(!read("-- CUTOVER:no-transaction\nSELECT 1;").unwrap().transaction);
+        assert!(read("-- CUTOVER:lock-timeout=0\nSELECT 1;").is_err(), "a zero timeout in capitals is no comment");
+        assert!(read("-- cutover:ignore drop-column reason=\"x\"\nSELECT 1;").is_ok());
+        // `ignore-file` belongs to the analysis too (it used to stop discovery as unknown).
+        assert!(read("-- cutover:ignore-file drop-table reason=\"x\"\nDROP TABLE t;").is_ok());
     }
 
     #[test]

@@ -241,7 +241,8 @@ impl Settings {
                 settings.layout = Some(parse_layout(&layout, &origin("layout"))?);
             }
             file_url = match (file.database_url, file.database_url_env) {
-                (Some(url), _) => Some(url),
+                // Paths in the file are relative to the file, a SQLite database's too.
+                (Some(url), _) => Some(sqlite_relative_to(base, &url)),
                 (None, Some(name)) => {
                     let url = env(&name);
                     if url.is_none() {
@@ -347,6 +348,27 @@ impl Settings {
             }
             (url, _) => Ok(url.as_deref()),
         }
+    }
+}
+
+/// A `sqlite:` URL with a relative path, made relative to `base` (the config file's folder);
+/// any other URL as it is.
+fn sqlite_relative_to(base: &Path, url: &str) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" || Path::new(path).is_absolute() || base.as_os_str().is_empty() {
+        return url.to_string();
+    }
+    let joined = base.join(path);
+    match query {
+        Some(query) => format!("sqlite://{}?{query}", joined.display()),
+        None => format!("sqlite://{}", joined.display()),
     }
 }
 
@@ -525,6 +547,22 @@ mod tests {
 
         let settings = Settings::resolve(None, &env, Overrides::default()).unwrap();
         assert_eq!(settings.database_url.as_deref(), Some("postgres://x/y"), "DATABASE_URL is the last fallback");
+    }
+
+    #[test]
+    fn a_sqlite_path_in_the_file_is_relative_to_the_file() {
+        let resolve = |url: &str| {
+            let config = file(&format!("database_url = \"{url}\""));
+            Settings::resolve(Some((Path::new("proj/cutover.toml"), config)), &env_of(&[]), Overrides::default())
+                .unwrap()
+                .database_url
+                .unwrap()
+        };
+        assert_eq!(resolve("sqlite://app.db"), "sqlite://proj/app.db");
+        assert_eq!(resolve("sqlite:data/app.db?mode=rwc"), "sqlite://proj/data/app.db?mode=rwc");
+        assert_eq!(resolve("sqlite:///var/app.db"), "sqlite:///var/app.db");
+        assert_eq!(resolve("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(resolve("postgres://h/db"), "postgres://h/db");
     }
 
     #[test]
