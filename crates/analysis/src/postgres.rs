@@ -62,6 +62,7 @@ fn needs_tree(sql: &str) -> bool {
                 | "DELETE"
                 | "WITH"
                 | "TRUNCATE"
+                | "LOCK"
                 | "REINDEX"
                 | "VACUUM"
                 | "ANALYZE"
@@ -517,6 +518,27 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.destructive = true;
             effect.action = Action::Truncate { tables };
         }
+        // `LOCK TABLE a, b IN mode MODE`: what it says (1 = ACCESS SHARE ... 8 = ACCESS EXCLUSIVE,
+        // PostgreSQL's lock numbers), so that the runner takes it up front with the others.
+        NodeEnum::LockStmt(stmt) => {
+            let modes = [
+                LockMode::AccessShare,
+                LockMode::RowShare,
+                LockMode::RowExclusive,
+                LockMode::ShareUpdateExclusive,
+                LockMode::Share,
+                LockMode::ShareRowExclusive,
+                LockMode::Exclusive,
+                LockMode::AccessExclusive,
+            ];
+            let mode = usize::try_from(stmt.mode - 1).ok().and_then(|i| modes.get(i)).copied();
+            let mode = mode.unwrap_or(LockMode::AccessExclusive);
+            for relation in &stmt.relations {
+                if let Some(NodeEnum::RangeVar(range)) = relation.node.as_ref() {
+                    effect.locks.push((relation_name(Some(range)), mode));
+                }
+            }
+        }
         NodeEnum::ReindexStmt(stmt) => {
             let concurrently = has_option(&stmt.params, "concurrently");
             let name = match stmt.relation.as_ref() {
@@ -946,6 +968,17 @@ mod tests {
         );
         assert_eq!(e.locks[0].1, LockMode::ShareUpdateExclusive);
         assert!(e.requires_no_transaction);
+    }
+
+    #[test]
+    fn lock_table_takes_what_it_names() {
+        let e = effect("LOCK TABLE a, app.b IN SHARE ROW EXCLUSIVE MODE");
+        assert_eq!(
+            e.locks,
+            [("a".to_string(), LockMode::ShareRowExclusive), ("app.b".to_string(), LockMode::ShareRowExclusive)]
+        );
+        assert_eq!(effect("LOCK c").locks, [("c".to_string(), LockMode::AccessExclusive)]);
+        assert_eq!(effect("LOCK TABLE d IN ACCESS SHARE MODE").locks, [("d".to_string(), LockMode::AccessShare)]);
     }
 
     #[test]

@@ -188,6 +188,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Up { to, dry_run, allow_out_of_order, allow_unsafe, outside_window } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
+            let nothing = match &to {
+                Some(to) => format!("nothing to apply: every migration up to {to} is applied"),
+                None => "nothing to do: the database is up to date".to_string(),
+            };
             let options = UpOptions { to, dry_run, allow_out_of_order, allow_unsafe, outside_window };
             let mut reporter = TerminalReporter::new(&url);
             let summary = with_url(
@@ -195,7 +199,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 cutover_runner::up(&mut context(&mut *target, &settings, &mut reporter), &set, &options),
             )?;
             let verb = if dry_run { "would apply" } else { "applied" };
-            render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration)?;
+            // Stopped before a declarative migration with nothing applied: that line says it all.
+            if !(summary.migrations.is_empty() && summary.stopped_at_declarative.is_some()) {
+                render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration, &nothing)?;
+            }
             if let Some(declarative) = &summary.stopped_at_declarative {
                 println!(
                     "stopped before {declarative}: it is declarative (expand/contract); run `cutover start`, then `cutover complete` once no old code runs"
@@ -206,6 +213,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Down { steps, to, all, dry_run } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
+            let nothing = match &to {
+                Some(to) => format!("nothing to revert: no migration newer than {to} is applied"),
+                None => "nothing to revert: no migration is applied".to_string(),
+            };
             let down_target = match (to, all) {
                 (_, true) => DownTarget::All,
                 (Some(version), false) => DownTarget::To(version),
@@ -217,7 +228,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 cutover_runner::down(&mut context(&mut *target, &settings, &mut reporter), &set, &down_target, dry_run),
             )?;
             let verb = if dry_run { "would revert" } else { "reverted" };
-            render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration)?;
+            render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration, &nothing)?;
             Ok(ExitStatus::Success)
         }
         Command::Baseline { baseline_version: version } => {

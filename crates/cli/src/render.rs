@@ -153,9 +153,15 @@ pub fn problems(out: &mut dyn Write, problems: &[String], json: bool) -> io::Res
     Ok(())
 }
 
-pub fn summary(out: &mut dyn Write, verb: &str, migrations: &[String], duration: Duration) -> io::Result<()> {
+pub fn summary(
+    out: &mut dyn Write,
+    verb: &str,
+    migrations: &[String],
+    duration: Duration,
+    nothing: &str,
+) -> io::Result<()> {
     match migrations.len() {
-        0 => writeln!(out, "nothing to do: the database is up to date"),
+        0 => writeln!(out, "{nothing}"),
         n => writeln!(
             out,
             "{} {n} migration{} in {}",

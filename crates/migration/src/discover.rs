@@ -240,7 +240,15 @@ pub(crate) fn near_miss(file_name: &str) -> Option<NearMiss> {
     };
     // The suffixes matched are ASCII, so their byte lengths are the same in `trimmed`.
     let base_len = trimmed.len() - if lower.ends_with(".sql.txt") { ".sql.txt".len() } else { ".sql".len() };
-    Some(NearMiss::Misnamed { problem, rename_to: format!("{}.sql", &trimmed[..base_len]) })
+    // `.UP.SQL` is renamed `.up.sql` (and diesel's `UP.sql` `up.sql`): a name the layouts read.
+    let mut base = trimmed[..base_len].to_string();
+    for word in ["up", "down"] {
+        let lower_base = base.to_ascii_lowercase();
+        if lower_base == word || lower_base.ends_with(&format!(".{word}")) {
+            base = format!("{}{word}", &base[..base.len() - word.len()]);
+        }
+    }
+    Some(NearMiss::Misnamed { problem, rename_to: format!("{base}.sql") })
 }
 
 /// Where `.sql` starts in a name that goes on after it with another extension or a mark

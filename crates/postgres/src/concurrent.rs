@@ -348,6 +348,7 @@ pub(crate) fn check_built(client: &mut Client, build: &Build, before: &[u32]) ->
                 ));
             }
             let mut dropped = Vec::new();
+            let mut twin_names = Vec::new();
             for b in broken.iter().filter(|b| b.building_pid.is_none()) {
                 let twin: String = client
                     .query_one(
@@ -359,7 +360,31 @@ pub(crate) fn check_built(client: &mut Client, build: &Build, before: &[u32]) ->
                 if twin == definition {
                     drop_index(client, b)?;
                     dropped.push(format!("{}.{}", b.schema, b.name));
+                    twin_names.push(b.name.clone());
                 }
+            }
+            // PostgreSQL named the new index after the twin that stood in the way (`t_a_idx1`):
+            // it takes the name an undisturbed run gives it, which down scripts name.
+            let row = client
+                .query_one("SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1", &[&new_oid])
+                .map_err(db_error)?;
+            let (schema, name): (String, String) = (row.get(0), row.get(1));
+            let base = twin_names
+                .iter()
+                .filter(|twin| {
+                    name.strip_prefix(twin.as_str())
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .min_by_key(|twin| twin.len());
+            if let Some(base) = base {
+                client
+                    .batch_execute(&format!(
+                        "ALTER INDEX {}.{} RENAME TO {}",
+                        quote_ident(&schema),
+                        quote_ident(&name),
+                        quote_ident(base)
+                    ))
+                    .map_err(db_error)?;
             }
             Ok(dropped)
         }

@@ -422,8 +422,20 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
     ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
     let damage = guard_damage(ctx, set, &history)?;
-    let in_use =
-        history.iter().filter(|r| matches!(r.state, State::Applied | State::Baselined | State::Running)).count();
+    // Migrations, not rows: a migration applied, reverted and applied again is one.
+    let in_use = compute_status(set, &history)
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.state,
+                MigrationState::Applied
+                    | MigrationState::Baselined
+                    | MigrationState::Running
+                    | MigrationState::Modified
+                    | MigrationState::Missing
+            )
+        })
+        .count();
     if in_use > 0 {
         if let Some(damage) = &damage {
             // Rows lost from a history that still records applied migrations: only a backup
@@ -431,7 +443,10 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
             return Err(Error::Refused(crate::integrity::refusal(damage, &ctx.settings.history_table)));
         }
         return Err(Error::Refused(Refusal {
-            problems: vec![format!("the history already records {in_use} applied or baselined migrations")],
+            problems: vec![format!(
+                "the history already records {}",
+                cutover_engine::count(in_use, "applied or baselined migration", "applied or baselined migrations")
+            )],
             advice: "baseline adopts a database that cutover has never migrated; this one is already managed: use `cutover up`".to_string(),
         }));
     }

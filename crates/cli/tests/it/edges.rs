@@ -142,6 +142,14 @@ fn a_migration_of_several_tables_never_holds_one_while_it_waits_for_another() {
     let worst = worst_read_of_t1_while(&project, &db, "down");
     assert!(worst < Duration::from_millis(1300), "down: a reader of t1 waited {worst:?} with a 1s lock timeout");
     assert_eq!(db.query(columns), "0");
+
+    // Explicit LOCK TABLE statements are locks the migration takes too.
+    project.migration(
+        "2_three.up.sql",
+        "ALTER TABLE t1 ADD COLUMN a int;\nLOCK TABLE t2 IN ACCESS EXCLUSIVE MODE;\nLOCK TABLE t3;\n",
+    );
+    let worst = worst_read_of_t1_while(&project, &db, "up");
+    assert!(worst < Duration::from_millis(1300), "LOCK TABLE: a reader of t1 waited {worst:?} with a 1s lock timeout");
 }
 
 /// Runs `cutover <command>` with a 1s lock timeout while t2 is read by a transaction that
@@ -237,6 +245,8 @@ fn a_concurrent_build_counts_only_when_its_index_is_valid() {
     assert!(stderr.contains("dropped INVALID index public.t_a_idx"), "{stderr}");
     assert_eq!(broken_indexes(&db), "");
     assert!(client.batch_execute("INSERT INTO app.big2 VALUES (2)").is_err(), "the unique index is enforced");
+    // The unnamed index has the name an undisturbed run gives it, the one down scripts name.
+    assert_eq!(db.query("SELECT string_agg(indexname, ',') FROM pg_indexes WHERE tablename = 't'"), "t_a_idx");
 }
 
 #[test]
