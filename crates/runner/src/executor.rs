@@ -322,7 +322,8 @@ fn wait_for_killed_runners_statement(
     }
 }
 
-/// Appends a `running` row (the statement's outcome is unknown) with the error, and builds it.
+/// Appends a `running` row (the statement's outcome is unknown: a killed runner's run of it
+/// may have finished) with the error, and builds it.
 fn record_undecided(
     ctx: &mut Context<'_>,
     migration: &Migration,
@@ -332,24 +333,7 @@ fn record_undecided(
     statement: &Statement,
     attempts: u32,
 ) -> Error {
-    let mut record = attempt.failed_record(statements_done, &error, Some(statement));
-    record.state = State::Running;
-    let timeouts = timeouts(ctx.settings, &attempt.script.settings);
-    let record_error = ctx.target.autocommit(timeouts, &mut |session| session.append_history(&record)).err();
-    Error::MigrationFailed(Box::new(MigrationFailure {
-        label: migration.label(),
-        direction: attempt.base.direction,
-        location: record.error_location.clone(),
-        statement: record.error_statement.clone(),
-        error,
-        attempts,
-        transactional: false,
-        statements_done,
-        statements_total: attempt.script.statements.len(),
-        record_error,
-        maybe_done: true,
-        lock_advice: ctx.target.lock_wait_advice(),
-    }))
+    record(ctx, migration, attempt, statements_done, error, Some(statement), attempts, State::Running)
 }
 
 /// Appends the failed row (in its own transaction: the migration's was rolled back) and builds
@@ -363,7 +347,24 @@ fn record_failure(
     failed: Option<&Statement>,
     attempts: u32,
 ) -> Error {
-    let record = attempt.failed_record(statements_done, &error, failed);
+    record(ctx, migration, attempt, statements_done, error, failed, attempts, State::Failed)
+}
+
+/// The row a try that did not succeed leaves, `failed` or (maybe done) `running`, and its error.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    ctx: &mut Context<'_>,
+    migration: &Migration,
+    attempt: &Attempt<'_>,
+    statements_done: usize,
+    error: DbError,
+    failed: Option<&Statement>,
+    attempts: u32,
+    state: State,
+) -> Error {
+    let mut record = attempt.failed_record(statements_done, &error, failed);
+    record.state = state;
+    let maybe_done = state == State::Running;
     let timeouts = timeouts(ctx.settings, &attempt.script.settings);
     let record_error = ctx.target.autocommit(timeouts, &mut |session| session.append_history(&record)).err();
     Error::MigrationFailed(Box::new(MigrationFailure {
@@ -373,11 +374,11 @@ fn record_failure(
         statement: record.error_statement.clone(),
         error,
         attempts,
-        transactional: attempt.base.transactional,
+        transactional: attempt.base.transactional && !maybe_done,
         statements_done,
         statements_total: attempt.script.statements.len(),
         record_error,
-        maybe_done: false,
+        maybe_done,
         lock_advice: ctx.target.lock_wait_advice(),
     }))
 }
