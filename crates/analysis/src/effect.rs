@@ -20,7 +20,9 @@ pub struct Effect {
     pub destructive: bool,
     /// Whether code running against the old schema breaks.
     pub backward_incompatible: bool,
-    /// Whether PostgreSQL refuses to run it inside a transaction block.
+    /// Whether PostgreSQL refuses to run it inside a transaction block: read from the same
+    /// list (`cutover_migration::refuses_transaction`) that decides how discovery runs a
+    /// script, so that the rules and the runner agree.
     pub requires_no_transaction: bool,
     /// Identifiers longer than PostgreSQL's 63 bytes, which it silently truncates.
     pub long_identifiers: Vec<String>,

@@ -254,6 +254,13 @@ impl Linter {
         analyzed: Analyzed,
     ) -> (Vec<Diagnostic>, Vec<Option<Effect>>, bool) {
         self.ctx.start_migration(script.in_transaction, script.has_down);
+        self.ctx.statements_in_file = script.statements.len();
+        self.ctx.first_transactional_line = script
+            .statements
+            .iter()
+            .zip(&analyzed.effects)
+            .find(|(_, effect)| !matches!(effect, Ok(effect) if effect.requires_no_transaction))
+            .map(|(statement, _)| statement.line);
         let runs = &self.runs;
         let wanted = |idx: usize| runs[idx];
         let dialect = self.config.dialect;

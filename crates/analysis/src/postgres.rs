@@ -97,6 +97,7 @@ pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
         pg_query::summary(sql, pg_query::ParserOptions::default(), -1).map_err(parse_error)?;
         let mut effect = other();
         effect.long_identifiers = scan_words(sql, false).0;
+        effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
         return Ok(effect);
     }
     let parsed = pg_query::parse(sql, pg_query::ParserOptions::default()).map_err(parse_error)?;
@@ -106,6 +107,7 @@ pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
         None => other(),
     };
     effect.long_identifiers = scan_words(sql, false).0;
+    effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
     Ok(effect)
 }
 
@@ -364,7 +366,6 @@ fn effect_of(node: &NodeEnum) -> Effect {
             let lock = if stmt.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::Share };
             effect.locks.push((table.clone(), lock));
             effect.scans = true;
-            effect.requires_no_transaction = stmt.concurrent;
             effect.idempotent = Some(stmt.if_not_exists);
             let columns = stmt
                 .index_params
@@ -426,7 +427,6 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     let lock = if stmt.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::AccessExclusive };
                     // The lock is on the index's table, which the statement does not name.
                     effect.locks = names.iter().map(|n| (n.clone(), lock)).collect();
-                    effect.requires_no_transaction = stmt.concurrent;
                     effect.idempotent = Some(stmt.missing_ok);
                     effect.action = Action::DropIndex { names, concurrently: stmt.concurrent };
                 }
@@ -552,7 +552,6 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 let lock = if index { LockMode::AccessExclusive } else { LockMode::Share };
                 effect.locks.push((name.clone(), lock));
             }
-            effect.requires_no_transaction = concurrently;
             effect.action = Action::Reindex { name, concurrently };
         }
         NodeEnum::VacuumStmt(stmt) if stmt.is_vacuumcmd && has_option(&stmt.options, "full") => {
@@ -565,12 +564,9 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 })
                 .collect();
             effect.rewrites = true;
-            effect.requires_no_transaction = true;
             effect.locks = tables.iter().map(|t| (t.clone(), LockMode::AccessExclusive)).collect();
             effect.action = Action::RewriteTable { command: "VACUUM FULL", table: tables.join(", ") };
         }
-        // VACUUM refuses a transaction block; ANALYZE (the same node) does not.
-        NodeEnum::VacuumStmt(stmt) => effect.requires_no_transaction = stmt.is_vacuumcmd,
         NodeEnum::ClusterStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             effect.rewrites = true;
@@ -694,7 +690,6 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     }
                     AlterCommand::Rewrite { .. } => effect.rewrites = true,
                     AlterCommand::AttachPartition { .. } => effect.scans = true,
-                    AlterCommand::DetachPartition { concurrently: true, .. } => effect.requires_no_transaction = true,
                     AlterCommand::DropColumn { .. } => {
                         effect.destructive = true;
                         effect.backward_incompatible = true;
@@ -1042,6 +1037,44 @@ mod tests {
         );
         assert!(effect("TRUNCATE a").destructive);
         assert!(effect("ALTER TABLE t DROP COLUMN c").destructive);
+    }
+
+    /// `requires_no_transaction` comes from the keyword list discovery reads; where the tree
+    /// says CONCURRENTLY, the list must say so too.
+    #[test]
+    fn the_keyword_list_agrees_with_the_tree() {
+        for sql in [
+            "CREATE INDEX CONCURRENTLY i ON t (a)",
+            "CREATE INDEX i ON t (a)",
+            "create unique index concurrently if not exists i on t (a)",
+            "CREATE INDEX \"concurrently\" ON t (a)",
+            "DROP INDEX CONCURRENTLY IF EXISTS i",
+            "DROP INDEX i",
+            "REINDEX INDEX CONCURRENTLY i",
+            "REINDEX (CONCURRENTLY) TABLE t",
+            "REINDEX (CONCURRENTLY false) TABLE t",
+            "REINDEX TABLE t",
+            "ALTER TABLE pt DETACH PARTITION p CONCURRENTLY",
+            "ALTER TABLE pt DETACH PARTITION p",
+        ] {
+            let e = effect(sql);
+            let concurrently = match &e.action {
+                Action::CreateIndex { concurrently, .. }
+                | Action::DropIndex { concurrently, .. }
+                | Action::Reindex { concurrently, .. } => *concurrently,
+                Action::AlterTable { commands, .. } => {
+                    commands.iter().any(|c| matches!(c, AlterCommand::DetachPartition { concurrently: true, .. }))
+                }
+                other => panic!("{sql}: {other:?}"),
+            };
+            assert_eq!(e.requires_no_transaction, concurrently, "{sql}");
+        }
+        for sql in
+            ["CREATE DATABASE d", "ALTER SYSTEM SET work_mem = '4MB'", "REINDEX SCHEMA s", "CLUSTER", "VACUUM FULL t"]
+        {
+            assert!(effect(sql).requires_no_transaction, "{sql}");
+        }
+        assert!(!effect("CLUSTER t USING i").requires_no_transaction);
     }
 
     #[test]

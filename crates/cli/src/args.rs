@@ -105,6 +105,15 @@ pub enum Command {
         /// For MySQL: the server and version, e.g. mariadb-10.11 or mysql-8.0.36 [default: mysql-8.0].
         #[arg(long, value_name = "SERVER")]
         server_version: Option<cutover_analysis::MysqlServer>,
+        /// Report only the migrations (and files) added or changed since this git revision (from
+        /// where the branch left it, as a pull request's diff; untracked files too); each is
+        /// still judged against the schema the migrations before it build.
+        #[arg(long, value_name = "REV")]
+        changed_since: Option<String>,
+        /// Report only the migrations not applied to the database (by its history), such as
+        /// those a pull request adds; needs a database URL, and folders rather than files.
+        #[arg(long)]
+        pending: bool,
     },
     /// What each pending migration would do to this database: locks, sizes, dependents, queries.
     Plan {

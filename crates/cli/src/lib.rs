@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::Complete { force } => expand::complete(&settings, force),
         Command::Rollback => expand::rollback(&settings),
-        Command::Lint { paths, format, pg_version, assume_runner, dialect, server_version } => {
+        Command::Lint { paths, format, pg_version, assume_runner, dialect, server_version, changed_since, pending } => {
             let mut settings = settings;
             if let Some(dialect) = dialect {
                 settings.lint.dialect = dialect;
@@ -91,7 +91,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             if let Some(external) = assume_runner {
                 settings.lint.external_runner = external;
             }
-            lint::run(&settings, &paths, format)
+            lint::run(&settings, &paths, format, &lint::Only { changed_since, pending })
         }
         Command::Explain { rule } => lint::explain(rule.as_deref()),
         Command::Adopt { tool } => {
@@ -306,7 +306,7 @@ fn utc_version_now() -> String {
 }
 
 /// Connects to the database the settings name.
-fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
+pub(crate) fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
     let url = database_url(settings)?;
     let target = connect_any(&url, settings)?.into_migration();
     Ok((url, target))
@@ -366,7 +366,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<Box<dyn Migrati
 }
 
 /// Turns a runner error into an exit error, with every trace of the URL's password removed.
-fn with_url<T>(url: &DatabaseUrl, res: Result<T, cutover_runner::Error>) -> anyhow::Result<T> {
+pub(crate) fn with_url<T>(url: &DatabaseUrl, res: Result<T, cutover_runner::Error>) -> anyhow::Result<T> {
     res.map_err(|err| {
         let status = match err {
             cutover_runner::Error::Refused(_) => ExitStatus::Failure,

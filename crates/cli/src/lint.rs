@@ -1,12 +1,16 @@
 //! `cutover lint`: files and folders in, diagnostics out (human, JSON, GitHub annotations, SARIF).
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Style};
 use cutover_analysis::{analyze, in_parallel, Analyzed, Diagnostic, Linter, Script, Severity};
-use cutover_migration::{discover, normalize, read_directives, split_statements, ScriptSettings, Statement};
-use cutover_runner::{lint_set, Settings};
+use cutover_migration::{
+    discover_to_lint, normalize, read_directives, split_statements, transactionality, Ignored, Migration, MigrationSet,
+    ScriptSettings, Statement, Transactionality,
+};
+use cutover_runner::{compute_status, lint_set, MigrationState, Settings};
 use serde::Serialize;
 
 use crate::args::LintFormat;
@@ -19,8 +23,26 @@ struct Linted {
     diagnostics: Vec<Diagnostic>,
 }
 
-pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow::Result<ExitStatus> {
+/// Which of the linted migrations to report (all are linted, so that each is judged against
+/// the schema the ones before it build).
+pub struct Only {
+    /// Those added or changed since this git revision.
+    pub changed_since: Option<String>,
+    /// Those not applied to the database the settings name.
+    pub pending: bool,
+}
+
+pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat, only: &Only) -> anyhow::Result<ExitStatus> {
     let inputs: Vec<PathBuf> = if paths.is_empty() { vec![settings.dir.clone()] } else { paths.to_vec() };
+    let is_loose = |input: &PathBuf| input.as_os_str() == "-" || !input.is_dir();
+    if let Some(file) = inputs.iter().find(|input| only.pending && is_loose(input)) {
+        return Err(usage_error(format!(
+            "--pending reads which migrations of a folder the database has applied, and `{}` is not a folder; name the migrations folder (or leave the paths out)",
+            file.display()
+        )));
+    }
+    let changed = only.changed_since.as_deref().map(changed_since).transpose()?;
+    let mut database = if only.pending { Some(crate::open(settings)?) } else { None };
     let mut stdin = None;
     if inputs.iter().any(|input| input.as_os_str() == "-") {
         let mut text = String::new();
@@ -28,8 +50,9 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
         stdin = Some(text);
     }
     // Files named one by one are read and parsed side by side (on every core), then linted in
-    // the order given, as one sequence of migrations. A folder is linted as its own sequence.
-    let loose: Vec<&PathBuf> = inputs.iter().filter(|input| input.as_os_str() == "-" || !input.is_dir()).collect();
+    // the order given, as one sequence of migrations, whatever their names. A folder is linted
+    // as its own sequence.
+    let loose: Vec<&PathBuf> = inputs.iter().filter(|input| is_loose(input)).collect();
     let mut linter = Linter::new(settings.lint.clone());
     let mut loose_results = Vec::with_capacity(loose.len());
     let read = |input: &&PathBuf| -> anyhow::Result<(FileInput, Analyzed)> {
@@ -49,31 +72,84 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     let mut loose_results = loose_results.into_iter();
     let mut results = Vec::new();
     let mut phase_reports = Vec::new();
+    let mut ignored = Vec::new();
+    let (mut linted_count, mut passed_over) = (0, 0);
     for input in &inputs {
-        if input.as_os_str() != "-" && input.is_dir() {
-            match discover(input, settings.layout) {
-                Ok(set) => {
-                    for linted in lint_set(&set, &settings.lint) {
-                        let up = &linted.migration.up;
-                        results.push(Linted {
-                            path: up.path.display().to_string(),
-                            text: up.text.clone(),
-                            diagnostics: linted.diagnostics,
-                        });
-                    }
-                    phase_reports.extend(declarative_phases(&set, &settings.lint));
-                }
-                // One file cannot be read into statements (an unterminated quote, a bad section
-                // marker): it is reported where it breaks, and the others are still linted, one by
-                // one in path order (without the folder's layout, so without the down scripts' pairing).
-                Err(cutover_migration::Error::AtLine { path, line, message }) => {
-                    results.extend(lint_leniently(input, &path, line, &message, &mut linter, &settings.lint));
-                }
-                Err(err) => return Err(usage_error(err)),
+        if is_loose(input) {
+            let linted = loose_results.next().expect("one result per loose input")?;
+            linted_count += 1;
+            // Standard input is no file git knows: it is reported whatever changed.
+            let reported = input.as_os_str() == "-" || changed.as_ref().is_none_or(|c| c.contains(&canonical(input)));
+            if reported {
+                results.push(linted);
+            } else {
+                passed_over += 1;
             }
-        } else {
-            results.push(loose_results.next().expect("one result per loose input")?);
+            continue;
         }
+        match discover_to_lint(input, settings.layout) {
+            Ok(set) => {
+                ignored.extend(set.ignored.iter().cloned());
+                let pending = match &mut database {
+                    Some((url, target)) => {
+                        let history = crate::with_url(url, cutover_runner::read_history(&mut **target, settings))?;
+                        Some(not_applied(&set, &history))
+                    }
+                    None => None,
+                };
+                let reported = |idx: usize, migration: &Migration| {
+                    pending.as_ref().is_none_or(|pending| pending.contains(&idx))
+                        && changed.as_ref().is_none_or(|changed| touched(migration, changed))
+                };
+                for (idx, linted) in lint_set(&set, &settings.lint).into_iter().enumerate() {
+                    linted_count += 1;
+                    if !reported(idx, linted.migration) {
+                        passed_over += 1;
+                        continue;
+                    }
+                    let up = &linted.migration.up;
+                    results.push(Linted {
+                        path: up.path.display().to_string(),
+                        text: up.text.clone(),
+                        diagnostics: linted.diagnostics,
+                    });
+                }
+                phase_reports.extend(declarative_phases(&set, &settings.lint, &reported));
+            }
+            // One file cannot be read into statements (an unterminated quote, a bad section
+            // marker): it is reported where it breaks, and the others are still linted, one by
+            // one in path order (without the folder's layout, so without the down scripts' pairing).
+            Err(cutover_migration::Error::AtLine { path, line, message }) => {
+                if database.is_some() {
+                    writeln!(anstream::stderr(), "note: `{}` cannot be read as a folder of migrations, so which are applied is unknown: every file of it is reported", input.display())?;
+                }
+                for linted in lint_leniently(input, &path, line, &message, &mut linter, &settings.lint) {
+                    linted_count += 1;
+                    if changed.as_ref().is_none_or(|changed| changed.contains(&canonical(Path::new(&linted.path)))) {
+                        results.push(linted);
+                    } else {
+                        passed_over += 1;
+                    }
+                }
+            }
+            Err(err) => return Err(usage_error(err)),
+        }
+    }
+    let mut notes = anstream::stderr();
+    for file in &ignored {
+        writeln!(notes, "note: ignoring `{}`: {}", file.path.display(), file.reason)?;
+    }
+    if passed_over > 0 {
+        let which = match (&only.changed_since, only.pending) {
+            (Some(rev), true) => format!("not applied to the database and changed since {rev}"),
+            (Some(rev), false) => format!("changed since {rev}"),
+            (None, _) => "not applied to the database".to_string(),
+        };
+        writeln!(
+            notes,
+            "note: linted {linted_count} files in order; reporting the {} {which}",
+            cutover_engine::count(results.len(), "file", "files")
+        )?;
     }
     let count =
         |severity: Severity| results.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
@@ -83,7 +159,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     // terminal adapter cost more than the analysis.
     let mut rendered = Vec::new();
     match format {
-        LintFormat::Json => render_json(&mut rendered, &results, &phase_reports, (errors, warnings, infos))?,
+        LintFormat::Json => render_json(&mut rendered, &results, &phase_reports, &ignored, (errors, warnings, infos))?,
         LintFormat::Human => render_human(&mut rendered, &results, (errors, warnings, infos))?,
         LintFormat::Github => render_github(&mut rendered, &results)?,
         LintFormat::Sarif => render_sarif(&mut rendered, &results)?,
@@ -100,20 +176,103 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat) -> anyhow
     Ok(if errors > 0 { ExitStatus::Failure } else { ExitStatus::Success })
 }
 
+/// The indexes in `set` of the migrations the database has not applied (per `history`):
+/// pending ones, failed or interrupted ones, and reverted ones, which `up` would apply.
+fn not_applied(set: &MigrationSet, history: &[cutover_engine::HistoryRecord]) -> HashSet<usize> {
+    compute_status(set, history)
+        .into_iter()
+        .filter(|status| {
+            matches!(
+                status.state,
+                MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
+            )
+        })
+        .filter_map(|status| status.migration_idx)
+        .collect()
+}
+
+/// Whether one of the files of `migration` is among `changed`.
+fn touched(migration: &Migration, changed: &HashSet<PathBuf>) -> bool {
+    std::iter::once(&migration.up).chain(&migration.down).any(|script| changed.contains(&canonical(&script.path)))
+}
+
+/// `path` made absolute with links resolved, to compare with what git lists; as given when it
+/// cannot be (then it matches nothing git lists).
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The files added or changed since `rev` (`git diff` from the merge base of `rev` and HEAD:
+/// committed or not) and the untracked ones git does not ignore (a migration not yet added),
+/// canonical.
+fn changed_since(rev: &str) -> anyhow::Result<HashSet<PathBuf>> {
+    if rev.starts_with('-') {
+        return Err(usage_error(format!(
+            "--changed-since `{rev}`: a revision does not start with `-`; give a commit, branch or tag"
+        )));
+    }
+    let git = |args: &[&str], dir: Option<&Path>| -> anyhow::Result<Vec<u8>> {
+        let mut command = std::process::Command::new("git");
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let output = command
+            .args(args)
+            .output()
+            .map_err(|err| usage_error(format!("--changed-since runs git, which cannot be started: {err}; install git, or lint without --changed-since")))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(usage_error(format!(
+                "--changed-since {rev}: `git {}` failed: {}",
+                args.join(" "),
+                stderr.trim()
+            )));
+        }
+        Ok(output.stdout)
+    };
+    let top = git(&["rev-parse", "--show-toplevel"], None).map_err(|_| {
+        usage_error(format!(
+            "--changed-since {rev} compares with git, but `{}` is not in a git work tree; run it in the repository, or lint without --changed-since",
+            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+        ))
+    })?;
+    let top = PathBuf::from(String::from_utf8_lossy(&top).trim_end_matches(['\n', '\r']).to_string());
+    // `^{commit}`: a name that is no commit is refused here, with a hint for shallow clones.
+    git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], Some(&top)).map_err(|_| {
+        usage_error(format!(
+            "--changed-since {rev}: no such commit in this repository; give a commit, branch or tag it has (a CI checkout may need more history, e.g. `fetch-depth: 0`)"
+        ))
+    })?;
+    // From where the branch left `rev` (as a pull request's diff is): what `rev` gained since
+    // is not this branch's change. A `rev` in the branch's own past is its own merge base.
+    let base = git(&["merge-base", rev, "HEAD"], Some(&top))
+        .map(|out| String::from_utf8_lossy(&out).trim().to_string())
+        .unwrap_or_else(|_| rev.to_string());
+    let diff = git(&["diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", &base, "--"], Some(&top))?;
+    let untracked = git(&["ls-files", "-z", "--others", "--exclude-standard"], Some(&top))?;
+    Ok(diff
+        .split(|&b| b == 0)
+        .chain(untracked.split(|&b| b == 0))
+        .filter(|name| !name.is_empty())
+        .map(|name| canonical(&top.join(String::from_utf8_lossy(name).as_ref())))
+        .collect())
+}
+
 type PhaseReports = Result<Vec<cutover_expand::report::PhaseReport>, String>;
 
 /// What each phase of every declarative migration of `set` locks, planned against the schema
 /// the migrations before it build (the live database may differ: `cutover start` plans
 /// against it).
 fn declarative_phases(
-    set: &cutover_migration::MigrationSet,
+    set: &MigrationSet,
     config: &cutover_analysis::LintConfig,
+    reported: &dyn Fn(usize, &Migration) -> bool,
 ) -> Vec<(String, PhaseReports)> {
     let mut reports = Vec::new();
     // Expand/contract runs on PostgreSQL, whatever the URL says.
     let config = cutover_analysis::LintConfig { dialect: cutover_analysis::Dialect::Postgres, ..config.clone() };
     for (idx, migration) in set.migrations.iter().enumerate() {
-        if migration.kind != cutover_migration::MigrationKind::Declarative {
+        if migration.kind != cutover_migration::MigrationKind::Declarative || !reported(idx, migration) {
             continue;
         }
         let mut linter = Linter::new(config.clone());
@@ -272,7 +431,10 @@ impl FileInput {
         let mut script_settings = ScriptSettings::default();
         let _ = read_directives(&text, &mut script_settings);
         let statements = split_statements(&text).map_err(|err| (err.line, err.to_string()));
-        FileInput { path, text, statements, in_transaction: script_settings.transaction }
+        // As discovery decides for a migration: a file made only of statements that refuse a
+        // transaction block runs outside one.
+        let outside = statements.as_ref().is_ok_and(|s| transactionality(s) == Transactionality::Outside);
+        FileInput { path, text, statements, in_transaction: script_settings.transaction && !outside }
     }
 
     fn lint(self, linter: &mut Linter, analyzed: Analyzed) -> Linted {
@@ -402,9 +564,18 @@ struct SummaryJson {
 }
 
 #[derive(Serialize)]
+struct IgnoredJson<'a> {
+    path: String,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
 struct ReportJson<'a> {
     diagnostics: Vec<DiagnosticJson<'a>>,
     summary: SummaryJson,
+    /// Files of the folders passed over, with why (absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ignored: Vec<IgnoredJson<'a>>,
     /// The phases of declarative migrations (absent when there are none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     declarative: Vec<serde_json::Value>,
@@ -414,6 +585,7 @@ fn render_json(
     out: &mut dyn Write,
     results: &[Linted],
     phase_reports: &[(String, PhaseReports)],
+    ignored: &[Ignored],
     totals: (usize, usize, usize),
 ) -> std::io::Result<()> {
     use serde_json::json;
@@ -456,8 +628,14 @@ fn render_json(
         }
     }
     let (errors, warnings, infos) = totals;
-    let report =
-        ReportJson { diagnostics, summary: SummaryJson { errors, warnings, infos, files: results.len() }, declarative };
+    let ignored =
+        ignored.iter().map(|i| IgnoredJson { path: i.path.display().to_string(), reason: &i.reason }).collect();
+    let report = ReportJson {
+        diagnostics,
+        summary: SummaryJson { errors, warnings, infos, files: results.len() },
+        ignored,
+        declarative,
+    };
     // Compact: a report of thousands of findings is read by programs (`jq` pretty-prints it).
     serde_json::to_writer(&mut *out, &report)?;
     writeln!(out)

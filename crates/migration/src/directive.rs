@@ -11,7 +11,9 @@ use std::time::Duration;
 /// How one script runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScriptSettings {
-    /// Run the whole script and its history row in one transaction (the default).
+    /// Run the whole script and its history row in one transaction (the default); false when a
+    /// directive or the layout's marker says so, or when every statement of the script refuses
+    /// a transaction block (`cutover_migration::transactionality`).
     pub transaction: bool,
     /// Overrides the configured lock timeout for this script.
     pub lock_timeout: Option<Duration>,

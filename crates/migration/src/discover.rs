@@ -19,14 +19,61 @@ use std::path::{Path, PathBuf};
 use crate::checksum::normalize;
 use crate::directive::ScriptSettings;
 use crate::layouts::{self, parse_version_name, versioned, FileCandidate, Found, Recognised};
+use crate::transaction::{transactionality, Transactionality};
 use crate::{Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script, Version};
 
 /// Reads every migration under `dir`, detecting its layout unless `forced`.
+///
+/// A script that mixes statements refusing a transaction block with others, with nothing
+/// saying how to run it, is refused ([`Error::MixedTransaction`]): as written it runs neither
+/// in one transaction nor statement by statement.
 pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
+    let set = read_folder(dir, forced, Reading::Strict)?;
+    for migration in &set.migrations {
+        for script in std::iter::once(&migration.up).chain(&migration.down) {
+            if !script.settings.transaction {
+                continue;
+            }
+            if let Transactionality::Mixed { refusing, what, other } = transactionality(&script.statements) {
+                return Err(Error::MixedTransaction {
+                    path: script.path.clone(),
+                    refusing_line: refusing.line,
+                    what,
+                    other_line: other.line,
+                });
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// How `cutover lint` reads a folder: as [`discover`] does, except that what `discover` refuses
+/// in one file is reported instead, so that one stray file does not stop the lint of the others.
+/// A `.sql` file the layout does not read (a `notes.sql` beside the migrations) and a near miss
+/// of a migration's name are listed in `ignored`, with why `up` refuses them; a script that
+/// mixes statements refusing a transaction block with others stays transactional, for the
+/// analysis to report (`concurrently-in-transaction`).
+///
+/// The set is for linting: `up` and the other commands read the folder with [`discover`].
+pub fn discover_to_lint(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
+    read_folder(dir, forced, Reading::Lint)
+}
+
+/// Whether files that `discover` refuses stop the reading, or are listed and passed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    Strict,
+    Lint,
+}
+
+/// Why a file that `up` refuses is passed over by `cutover lint`, after what is wrong with it.
+const NOT_LINTED: &str = "so it is not linted; `cutover up` refuses the folder while it is there";
+
+fn read_folder(dir: &Path, forced: Option<Layout>, reading: Reading) -> Result<MigrationSet, Error> {
     if !dir.is_dir() {
         return Err(Error::DirNotFound { dir: dir.to_path_buf() });
     }
-    let Scan { mut entries, mut ignored, .. } = Scan::of(dir)?;
+    let Scan { mut entries, mut ignored, .. } = Scan::of(dir, reading)?;
     entries.retain(|entry| {
         let Some((_, Recognised::Code { language, .. })) = &entry.recognised else {
             return true;
@@ -49,14 +96,23 @@ pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Erro
             read
         });
     }
-    for entry in &entries {
-        if !reads(entry) || (entry.depth > 0 && !rules.reads_subfolders()) {
-            return Err(Error::UnrecognizedFile {
-                path: entry.path.clone(),
-                layout,
-                expected: layout.expected_names(),
-            });
-        }
+    let unread = |entry: &Entry| !reads(entry) || (entry.depth > 0 && !rules.reads_subfolders());
+    if reading == Reading::Lint {
+        entries.retain(|entry| {
+            if unread(entry) {
+                ignored.push(Ignored {
+                    path: entry.path.clone(),
+                    reason: format!(
+                        "not a {layout} migration (expected {}), {NOT_LINTED}: rename it, or move it out of the migrations directory",
+                        layout.expected_names()
+                    ),
+                });
+            }
+            !unread(entry)
+        });
+    }
+    if let Some(entry) = entries.iter().find(|entry| unread(entry)) {
+        return Err(Error::UnrecognizedFile { path: entry.path.clone(), layout, expected: layout.expected_names() });
     }
     // Every entry left is a migration (or a script of one) that the layout reads.
     let found: Vec<Found> = entries
@@ -99,6 +155,7 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What the walk of a migrations directory found.
 struct Scan {
+    reading: Reading,
     entries: Vec<Entry>,
     ignored: Vec<Ignored>,
     /// Every folder read, by identity, with the path it was first read through.
@@ -124,8 +181,8 @@ fn folder_id(path: &Path, _meta: &fs::Metadata) -> Result<FolderId, Error> {
 
 impl Scan {
     /// Walks `dir` and the folders below it.
-    fn of(dir: &Path) -> Result<Scan, Error> {
-        let mut scan = Scan { entries: Vec::new(), ignored: Vec::new(), folders: HashMap::new() };
+    fn of(dir: &Path, reading: Reading) -> Result<Scan, Error> {
+        let mut scan = Scan { reading, entries: Vec::new(), ignored: Vec::new(), folders: HashMap::new() };
         let meta = fs::metadata(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         scan.first_visit(dir, &meta)?;
         scan.walk(dir, 0)?;
@@ -163,6 +220,11 @@ impl Scan {
                 continue;
             }
             match near_miss(&file_name) {
+                Some(NearMiss::Misnamed { problem, rename_to }) if self.reading == Reading::Lint => {
+                    let reason = format!("not read as a migration: {problem}, {NOT_LINTED}: rename it to `{rename_to}` (or move it out of the migrations directory)");
+                    self.ignored.push(Ignored { path, reason });
+                    continue;
+                }
                 Some(NearMiss::Misnamed { problem, rename_to }) => {
                     return Err(Error::Misnamed { path, problem, rename_to });
                 }
@@ -275,7 +337,7 @@ fn named_like_migration(file_name: &str) -> bool {
 /// Every version the names in `dir` give, whatever the layout: migrations, Go migrations and
 /// declarations. `cutover new` picks a version above them all.
 pub(crate) fn versions_in(dir: &Path) -> Result<Vec<Version>, Error> {
-    let scan = Scan::of(dir)?;
+    let scan = Scan::of(dir, Reading::Strict)?;
     let mut versions: Vec<Version> = scan
         .entries
         .into_iter()
@@ -718,6 +780,89 @@ mod tests {
         assert_eq!(ignored.len(), 4, "{ignored:?}");
         assert!(ignored[0].starts_with("1_a.up.sql.bak: ") && ignored[0].contains("not `.sql`"), "{ignored:?}");
         assert!(ignored[3].starts_with("4_d: "), "{ignored:?}");
+    }
+
+    #[test]
+    fn a_script_of_statements_that_refuse_a_transaction_runs_outside_one_with_no_directive() {
+        let (_dir, res) = read(
+            &[
+                ("1_t.up.sql", "CREATE TABLE t (a int);"),
+                ("2_i.up.sql", "-- the index, built without blocking writes\nCREATE INDEX CONCURRENTLY i ON t (a);\n"),
+                ("2_i.down.sql", "DROP INDEX CONCURRENTLY i;"),
+                ("3_v.up.sql", "BEGIN;\nVACUUM t;\nCOMMIT;\n"),
+                (
+                    "4_both.up.sql",
+                    "-- cutover:no-transaction\nCREATE TABLE u (a int);\nCREATE INDEX CONCURRENTLY j ON u (a);\n",
+                ),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        let transactional: Vec<(bool, Option<bool>)> = set
+            .migrations
+            .iter()
+            .map(|m| (m.up.settings.transaction, m.down.as_ref().map(|d| d.settings.transaction)))
+            .collect();
+        assert_eq!(transactional, [(true, None), (false, Some(false)), (false, None), (false, None)]);
+        // Every layout builds its scripts the same way: dbmate's sections, goose's, Flyway's files.
+        let dbmate =
+            "-- migrate:up\nCREATE INDEX CONCURRENTLY i ON t (a);\n-- migrate:down\nDROP INDEX CONCURRENTLY i;\n";
+        let (_dir, res) = read(&[("20240101000000_i.sql", dbmate)], None);
+        let migration = &res.unwrap().migrations[0];
+        assert_eq!((migration.layout, migration.up.settings.transaction), (Layout::Dbmate, false));
+        assert!(!migration.down.as_ref().unwrap().settings.transaction);
+        let (_dir, res) = read(&[("V1__i.sql", "CREATE UNIQUE INDEX CONCURRENTLY i ON t (a);")], None);
+        assert!(!res.unwrap().migrations[0].up.settings.transaction);
+    }
+
+    #[test]
+    fn a_script_that_mixes_them_is_refused_naming_both_lines() {
+        let mixed = "CREATE TABLE t (a int);\n\nCREATE INDEX CONCURRENTLY i ON t (a);\nINSERT INTO t VALUES (1);\n";
+        let err = error_text(&[("1_t.up.sql", mixed)]);
+        assert!(
+            err.contains("1_t.up.sql:3: CREATE INDEX CONCURRENTLY cannot run inside a transaction block, but the file also has statements that run in one (the first at line 1)"),
+            "{err}"
+        );
+        assert!(err.contains("move the CREATE INDEX CONCURRENTLY to a migration of its own"), "{err}");
+        assert!(err.contains("add `-- cutover:no-transaction` at the top"), "{err}");
+        // A down script too.
+        let err = error_text(&[
+            ("1_t.up.sql", "CREATE TABLE t (a int);"),
+            ("1_t.down.sql", "DROP INDEX CONCURRENTLY i;\nDROP TABLE t;"),
+        ]);
+        assert!(err.contains("1_t.down.sql:1: DROP INDEX CONCURRENTLY cannot run"), "{err}");
+        assert!(err.contains("(the first at line 2)"), "{err}");
+    }
+
+    #[test]
+    fn lint_reads_past_what_up_refuses_and_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            ("1_t.up.sql", "CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY i ON t (a);"),
+            ("2_u.up.sql", "CREATE TABLE u (a int);"),
+            ("notes.sql", "SELECT 'not a migration';"),
+            ("3_v.up.SQL", "SELECT 1;"),
+        ];
+        for (name, text) in files {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        assert!(discover(dir.path(), None).is_err());
+        let set = discover_to_lint(dir.path(), None).unwrap();
+        let labels: Vec<String> = set.migrations.iter().map(|m| m.label()).collect();
+        assert_eq!(labels, ["1 t", "2 u"]);
+        assert!(set.migrations[0].up.settings.transaction, "the mix stays transactional, for the analysis to report");
+        let ignored: Vec<String> = set
+            .ignored
+            .iter()
+            .map(|i| format!("{}: {}", i.path.file_name().unwrap().to_string_lossy(), i.reason))
+            .collect();
+        assert_eq!(ignored.len(), 2, "{ignored:?}");
+        assert!(ignored[0].starts_with("3_v.up.SQL: not read as a migration: cutover reads files ending `.sql`, in lower case, so it is not linted; `cutover up` refuses the folder while it is there: rename it to `3_v.up.sql`"), "{ignored:?}");
+        assert!(
+            ignored[1].starts_with("notes.sql: not a native migration (expected `<version>_<name>.up.sql`"),
+            "{ignored:?}"
+        );
+        assert!(ignored[1].ends_with("so it is not linted; `cutover up` refuses the folder while it is there: rename it, or move it out of the migrations directory"), "{ignored:?}");
     }
 
     #[test]

@@ -131,6 +131,20 @@ pub enum Error {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// A script that mixes statements PostgreSQL refuses inside a transaction block with
+    /// others, with nothing saying how to run it: in one transaction the first fail, statement
+    /// by statement the others lose all-or-nothing.
+    #[error("{}:{refusing_line}: {what} cannot run inside a transaction block, but the file also has statements that run in one (the first at line {other_line}); move the {what} to a migration of its own (alone, it runs outside a transaction, no directive needed), or add `-- cutover:no-transaction` at the top if running each statement on its own, not all or nothing, is intended", path.display())]
+    MixedTransaction {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the first statement that refuses a transaction block.
+        refusing_line: usize,
+        /// What PostgreSQL calls it (`CREATE INDEX CONCURRENTLY`).
+        what: &'static str,
+        /// 1-based line of the first statement that does not.
+        other_line: usize,
+    },
     /// A metadata file beside a migration (diesel's `metadata.toml`, Flyway's `.sql.conf`).
     #[error("`{}`: {message}", path.display())]
     Metadata {

@@ -16,6 +16,7 @@ mod layouts;
 mod model;
 mod scaffold;
 mod split;
+mod transaction;
 mod version;
 
 pub use checksum::{normalize, Checksum};
@@ -23,9 +24,10 @@ pub use directive::{
     check_lock_timeout, check_statement_timeout, parse_duration, parse_lock_timeout, parse_statement_timeout,
     read_directives, DirectiveError, ScriptSettings, MAX_TIMEOUT,
 };
-pub use discover::{discover, MAX_FILE_BYTES};
+pub use discover::{discover, discover_to_lint, MAX_FILE_BYTES};
 pub use error::Error;
 pub use model::{Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::{create_migration, write_new_migration};
 pub use split::{leading_keywords, split_statements, SplitError, Statement};
+pub use transaction::{refuses_transaction, transactionality, Transactionality};
 pub use version::Version;

@@ -324,13 +324,15 @@ impl BackfillTarget for PgTarget {
     }
 
     fn replicas(&mut self) -> Result<Vec<ReplicaState>, DbError> {
+        // A base backup being taken (pg_basebackup) streams WAL too, but replays nothing and
+        // serves no reads: it is no replica to wait for.
         let rows = self
             .client
             .query(
                 "SELECT coalesce(application_name, '') || ' (' || coalesce(host(client_addr), 'local') || ')', \
                         coalesce(state, 'unknown'), replay_lsn::text, \
                         (extract(epoch FROM replay_lag) * 1000)::bigint \
-                 FROM pg_stat_replication ORDER BY pid",
+                 FROM pg_stat_replication WHERE state IS DISTINCT FROM 'backup' ORDER BY pid",
                 &[],
             )
             .map_err(db_error)?;

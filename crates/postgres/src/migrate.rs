@@ -3,7 +3,7 @@
 //! Quirks handled here:
 //! - DDL is transactional, so a migration and its history row commit together.
 //! - `CREATE INDEX CONCURRENTLY`, `VACUUM` and a few others refuse to run inside a transaction
-//!   block; see `allowed_in_transaction`.
+//!   block; see `allowed_in_transaction` (and `cutover_migration::refuses_transaction`, the list).
 //! - The runner lock lives on its own connection and is polled (see the crate docs).
 
 use std::thread;
@@ -624,23 +624,9 @@ impl MigrationTarget for PgTarget {
     }
 
     fn allowed_in_transaction(&self, sql: &str) -> bool {
-        let words: Vec<String> = sql
-            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .filter(|w| !w.is_empty())
-            .take(16)
-            .map(str::to_ascii_uppercase)
-            .collect();
-        let word = |idx: usize| words.get(idx).map_or("", String::as_str);
-        let has = |w: &str| words.iter().any(|x| x == w);
-        match (word(0), word(1)) {
-            ("VACUUM", _) | ("ALTER", "SYSTEM") => false,
-            ("CREATE" | "DROP", "DATABASE" | "TABLESPACE") => false,
-            ("CREATE", "SUBSCRIPTION") | ("DROP", "SUBSCRIPTION") => false,
-            ("CREATE", "INDEX" | "UNIQUE") | ("DROP", "INDEX") | ("REINDEX", _) => !has("CONCURRENTLY"),
-            ("ALTER", "TABLE") => !(has("DETACH") && has("CONCURRENTLY")),
-            ("CLUSTER", "") => false,
-            _ => true,
-        }
+        // The list discovery reads too: a script of such statements runs statement by
+        // statement, and here each of them runs outside a transaction.
+        cutover_migration::refuses_transaction(sql).is_none()
     }
 }
 

@@ -16,8 +16,8 @@ statement fails with `unsafe use of new value` (55P04), and the whole migration 
 (PostgreSQL before 12 refuses `ADD VALUE` inside a transaction block at all.)\n\
 \n\
 ## Instead\n\
-Put `ADD VALUE` in its own migration marked `-- cutover:no-transaction`, and use the value from a \
-later migration.\n\
+Put `ADD VALUE` in a migration of its own (it commits before the next one starts; before \
+PostgreSQL 12, mark it `-- cutover:no-transaction`), and use the value from a later migration.\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -29,6 +29,12 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !ctx.in_transaction {
         return Vec::new();
     }
+    // Before PostgreSQL 12 `ADD VALUE` refuses a transaction block: only cutover reads the directive.
+    let help = if ctx.pg_version < 12 && !ctx.external_runner {
+        "add the value in a migration of its own marked `-- cutover:no-transaction`, and use it from a later one"
+    } else {
+        "add the value in a migration of its own, and use it from a later one"
+    };
     ctx.enum_values_added
         .iter()
         .filter(|(_, value)| effect.string_literals.iter().any(|literal| literal == value))
@@ -36,7 +42,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             Finding::new(
                 RULE,
                 format!("'{value}' was added to `{type_name}` earlier in this transaction and cannot be used before it commits"),
-                "add the value in its own migration marked `-- cutover:no-transaction`, and use it from a later one",
+                help,
             )
         })
         .collect()

@@ -13,7 +13,7 @@ Creating an index without `CONCURRENTLY` on an existing table.\n\
 `CREATE INDEX` holds a SHARE lock on the table for the whole build: every INSERT, UPDATE and DELETE waits, for minutes on a large table.\n\
 \n\
 ## Instead\n\
-`CREATE INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`; it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.\n\
+`CREATE INDEX CONCURRENTLY ...` in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive); it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -32,7 +32,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             "CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION each",
         )
     } else {
-        ("", "build it with CREATE INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`")
+        ("", "build it with CREATE INDEX CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)")
     };
     vec![Finding::new(
         RULE,

@@ -13,7 +13,7 @@ Dropping an index without `CONCURRENTLY`.\n\
 `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the index's table: reads and writes wait, and the lock request queues behind any long transaction.\n\
 \n\
 ## Instead\n\
-`DROP INDEX CONCURRENTLY ...` in a migration marked `-- cutover:no-transaction`.\n\
+`DROP INDEX CONCURRENTLY ...` in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive).\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -35,7 +35,7 @@ pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         message,
-        "drop it with DROP INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
+        "drop it with DROP INDEX CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)",
     )
     .on(&on, LockMode::AccessExclusive)]
 }

@@ -209,6 +209,11 @@ pub struct Context {
     pub(crate) runner_transaction: bool,
     /// The line of a `BEGIN` in the file not yet matched by `COMMIT`/`ROLLBACK`.
     pub(crate) open_begin: Option<usize>,
+    /// How many statements the file has: another runner that sends the file as one script
+    /// makes several of them one implicit transaction block.
+    pub(crate) statements_in_file: usize,
+    /// The line of the file's first statement that can run in a transaction block.
+    pub(crate) first_transactional_line: Option<usize>,
     /// Tables created earlier in the same migration: new, so empty and unused by running code.
     pub(crate) created_here: HashSet<String>,
     /// Constraints added `NOT VALID` earlier in the same migration.

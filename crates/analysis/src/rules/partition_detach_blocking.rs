@@ -13,7 +13,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every query on any partition waits.\n\
 \n\
 ## Instead\n\
-`DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration marked `-- cutover:no-transaction`.\n\
+`DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive).\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -28,7 +28,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                     RULE,
                     format!("detaching `{partition}` locks the whole partitioned table `{table}` in ACCESS EXCLUSIVE mode, which blocks reads and writes"),
                     if ctx.pg_version >= 14 {
-                        "use DETACH PARTITION ... CONCURRENTLY in a migration marked `-- cutover:no-transaction`"
+                        "use DETACH PARTITION ... CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)"
                     } else {
                         "DETACH ... CONCURRENTLY needs PostgreSQL 14: until then, detach at a quiet time under a short lock_timeout"
                     },

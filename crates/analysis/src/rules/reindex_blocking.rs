@@ -13,7 +13,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 A plain REINDEX locks the table against writes and the index against every query that would use it for the whole rebuild.\n\
 \n\
 ## Instead\n\
-`REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration marked `-- cutover:no-transaction`.\n\
+`REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive).\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -29,7 +29,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         RULE,
         format!("REINDEX without CONCURRENTLY blocks writes to `{name}`, and reads that use the index, for the whole rebuild"),
         if ctx.pg_version >= 12 {
-            "use REINDEX ... CONCURRENTLY in a migration marked `-- cutover:no-transaction`"
+            "use REINDEX ... CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)"
         } else {
             "REINDEX CONCURRENTLY needs PostgreSQL 12: until then, CREATE INDEX CONCURRENTLY a copy, drop the old one, rename"
         },

@@ -13,7 +13,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 A `COMMIT` inside a migration that the runner wraps in a transaction commits the runner's transaction early: half the migration is applied while the history says it is not. An open `BEGIN` leaves the rest of the session, and every lock taken, in a transaction that never ends.\n\
 \n\
 ## Instead\n\
-Let the runner manage the transaction: no `BEGIN`/`COMMIT` in the file (cutover accepts one pair wrapping the whole file); for statements that cannot run in a transaction, mark the file `-- cutover:no-transaction`.\n\
+Let the runner manage the transaction: no `BEGIN`/`COMMIT` in the file (cutover accepts one pair wrapping the whole file); statements that cannot run in a transaction go in a migration file of their own (cutover runs such a file outside a transaction).\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -47,7 +47,7 @@ pub(crate) fn check_migration(ctx: &Context) -> Vec<(usize, Finding)> {
     }
 }
 
-const HELP: &str = "leave the transaction to the runner (one BEGIN/COMMIT pair around the whole file at most), or mark the file -- cutover:no-transaction";
+const HELP: &str = "leave the transaction to the runner (one BEGIN/COMMIT pair around the whole file at most); a statement that cannot run in a transaction goes in a migration file of its own";
 
 fn name(control: TransactionControl) -> &'static str {
     match control {

@@ -13,7 +13,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 NOT VALID exists so that the validation scan runs under the weak SHARE UPDATE EXCLUSIVE lock; in the same transaction the ADD's strong lock is still held, so the scan blocks writes (or everything) after all.\n\
 \n\
 ## Instead\n\
-Validate in a later migration, or mark the migration `-- cutover:no-transaction` so that each statement commits on its own.\n\
+Validate in a later migration, or (under cutover) mark the migration `-- cutover:no-transaction` so that each statement commits on its own.\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -33,7 +33,11 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 Finding::new(
                     RULE,
                     format!("`{name}` is validated in the transaction that added it NOT VALID: the ADD's lock on `{table}` is still held during the scan"),
-                    "validate it in a later migration, or make this migration `-- cutover:no-transaction`",
+                    if ctx.external_runner {
+                        "validate it in a later migration"
+                    } else {
+                        "validate it in a later migration, or make this migration `-- cutover:no-transaction`"
+                    },
                 )
                 .on(table, LockMode::AccessExclusive),
             ),

@@ -34,7 +34,7 @@ fn lint_json_names_rule_place_lock_and_help() {
                 "end_line": 3,
                 "end_column": 21,
                 "message": "CREATE INDEX without CONCURRENTLY locks `users` in SHARE mode, which blocks writes for the whole build",
-                "help": "build it with CREATE INDEX CONCURRENTLY in a migration marked `-- cutover:no-transaction`",
+                "help": "build it with CREATE INDEX CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)",
                 "table": "users",
                 "lock": "SHARE"
             }],

@@ -24,6 +24,7 @@ use crate::checksum::Checksum;
 use crate::directive::{read_directives, ScriptSettings};
 use crate::discover::read_text;
 use crate::split::{split_statements, Statement};
+use crate::transaction::{transactionality, Transactionality};
 use crate::{Error, Ignored, Layout, Migration, MigrationKind, Script, Version};
 
 /// What a layout knows of its own files. The methods with a default serve most layouts.
@@ -334,12 +335,15 @@ impl Section<'_> {
 }
 
 /// Builds a script from its statements, removing a `BEGIN`/`COMMIT` pair that wraps a
-/// transactional script and refusing any other transaction control.
+/// transactional script and refusing any other transaction control. A transactional script
+/// made only of statements that refuse a transaction block runs outside one
+/// ([`transactionality`]); one that mixes them with others is left transactional here, and
+/// refused by `discover` (`cutover lint` reports it instead).
 pub(crate) fn finish_script(
     path: &Path,
     file_text: &str,
     mut statements: Vec<Statement>,
-    settings: ScriptSettings,
+    mut settings: ScriptSettings,
 ) -> Result<Script, Error> {
     if settings.transaction {
         let wrapped = statements.len() >= 2
@@ -358,6 +362,9 @@ pub(crate) fn finish_script(
             format!("`{keyword}` in a no-transaction migration: cutover runs and records each statement on its own; remove it, or drop the no-transaction marker to run the script in one transaction")
         };
         return Err(Error::AtLine { path: path.to_path_buf(), line: statement.line, message });
+    }
+    if settings.transaction && transactionality(&statements) == Transactionality::Outside {
+        settings.transaction = false;
     }
     Ok(Script { path: path.to_path_buf(), text: file_text.to_string(), statements, settings })
 }

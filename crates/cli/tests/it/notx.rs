@@ -1,0 +1,350 @@
+//! Statements that cannot run in a transaction, and `cutover lint` on any SQL: a file made only
+//! of them runs outside a transaction with no directive (lint, the gate and the runner agree);
+//! a file that mixes them with others is refused naming both lines; another runner's files are
+//! judged by what that tool does; loose files and stray files; `--changed-since` and `--pending`.
+
+use std::path::Path;
+use std::process::Command as StdCommand;
+
+use serde_json::Value;
+
+use crate::util::{output_text, PgDb, Project};
+
+/// Linting connects to nothing; the URL only says the migrations are PostgreSQL's.
+const NO_DATABASE: &str = "postgres://lint@127.0.0.1:1/none";
+
+/// `path:line rule` of every finding of a JSON lint report, infos left out.
+fn findings(stdout: &str) -> Vec<String> {
+    let report: Value = serde_json::from_str(stdout).unwrap_or_else(|err| panic!("{err}: {stdout}"));
+    report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] != "info")
+        .map(|d| {
+            let path = d["path"].as_str().unwrap();
+            format!("{}:{} {}", path.rsplit('/').next().unwrap(), d["line"], d["rule"].as_str().unwrap())
+        })
+        .collect()
+}
+
+/// The diagnostics of rule `rule` in a JSON lint report.
+fn diagnostics_of(stdout: &str, rule: &str) -> Vec<Value> {
+    let report: Value = serde_json::from_str(stdout).unwrap();
+    report["diagnostics"].as_array().unwrap().iter().filter(|d| d["rule"] == rule).cloned().collect()
+}
+
+fn users(project: &Project) {
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text, name text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n");
+}
+
+#[test]
+fn a_lone_concurrent_index_applies_with_no_directive() {
+    let db = PgDb::new();
+    let project = Project::new();
+    users(&project);
+    project
+        .migration(
+            "2_email.up.sql",
+            "-- lookups by email\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n",
+        )
+        .migration("2_email.down.sql", "DROP INDEX CONCURRENTLY IF EXISTS users_email;\n")
+        .migration("3_vacuum.up.sql", "VACUUM (ANALYZE) users;\n")
+        .migration("3_vacuum.down.sql", "VACUUM users;\n");
+
+    let output = project.cutover(&db.url).args(["lint", "--format", "json"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(diagnostics_of(&stdout, "concurrently-in-transaction").is_empty(), "{stdout}");
+
+    // No --allow-unsafe, no ignore: the gate sees what lint sees.
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_email'::regclass"), "t");
+    assert_eq!(
+        db.query(
+            "SELECT DISTINCT ON (version) version, transactional, state FROM cutover_history \
+             WHERE direction = 'up' ORDER BY version, id DESC"
+        ),
+        "1\tt\tapplied\n2\tf\tapplied\n3\tf\tapplied"
+    );
+    let output = project.cutover(&db.url).args(["down", "--steps", "2"]).output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname = 'users_email'"), "0");
+}
+
+/// SQLite's one such statement: `VACUUM` alone in a migration runs outside a transaction;
+/// beside another statement it is refused before anything runs.
+#[test]
+fn a_lone_vacuum_applies_on_sqlite() {
+    let project = Project::new();
+    project.migration("1_t.up.sql", "CREATE TABLE t (a int);\n").migration("2_vacuum.up.sql", "VACUUM;\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    project.migration("3_both.up.sql", "CREATE TABLE u (a int);\nVACUUM;\n");
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("3_both.up.sql:2: VACUUM cannot run inside a transaction block"), "{stderr}");
+    let output = project.cutover(&url).arg("status").output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "the folder is refused whatever the command");
+}
+
+#[test]
+fn a_mixed_file_is_refused_naming_both_lines_and_nothing_applies() {
+    let db = PgDb::new();
+    let project = Project::new();
+    users(&project);
+    project
+        .migration(
+            "2_audit.up.sql",
+            "CREATE TABLE audit (id bigint, at timestamptz);\n\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n",
+        )
+        .migration("2_audit.down.sql", "DROP TABLE audit;\n");
+    let both_lines = "2_audit.up.sql:3: CREATE INDEX CONCURRENTLY cannot run inside a transaction block, but the file also has statements that run in one (the first at line 1)";
+    for command in [&["up"][..], &["up", "--allow-unsafe"], &["status"], &["plan"]] {
+        let output = project.cutover(&db.url).args(command).output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{command:?}: {stderr}");
+        assert!(stderr.contains(both_lines), "{command:?}: {stderr}");
+        assert!(stderr.contains("move the CREATE INDEX CONCURRENTLY to a migration of its own"), "{stderr}");
+    }
+    assert_eq!(db.tables(), "NULL", "nothing applied, not even the first migration");
+
+    // lint reads the folder past it, and says the same at the same line.
+    let output = project.cutover(&db.url).args(["lint", "--format", "json"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    let found = diagnostics_of(&stdout, "concurrently-in-transaction");
+    assert_eq!(found.len(), 1, "{stdout}");
+    assert_eq!(found[0]["line"], 3);
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(message.contains("this file also has statements that run in one (the first at line 1)"), "{message}");
+    let output = project.cutover(&db.url).args(["lint", "migrations/2_audit.up.sql"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stdout.contains("error[concurrently-in-transaction]") && stdout.contains("(the first at line 1)"),
+        "{stdout}"
+    );
+
+    // Split, it applies with no directive.
+    project
+        .migration("2_audit.up.sql", "CREATE TABLE audit (id bigint, at timestamptz);\n")
+        .migration("3_email.up.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n")
+        .migration("3_email.down.sql", "DROP INDEX CONCURRENTLY IF EXISTS users_email;\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    assert_eq!(db.tables(), "audit,cutover_history,cutover_history_guard,users");
+}
+
+#[test]
+fn another_runner_is_judged_by_what_the_tool_does() {
+    let project = Project::new();
+    let lone = project.path("lone.sql");
+    std::fs::write(&lone, "CREATE INDEX CONCURRENTLY users_email ON users (email);\n").unwrap();
+    let two = project.path("two.sql");
+    std::fs::write(
+        &two,
+        "ALTER TABLE users ADD COLUMN bio text;\nCREATE INDEX CONCURRENTLY users_bio ON users (bio);\n",
+    )
+    .unwrap();
+    let output = project
+        .cutover(NO_DATABASE)
+        .args(["lint", "--assume-runner", "external", "--format", "json", "lone.sql", "two.sql"])
+        .output()
+        .unwrap();
+    let (stdout, _) = output_text(&output);
+    let found = diagnostics_of(&stdout, "concurrently-in-transaction");
+    assert_eq!(found.len(), 1, "one statement sent alone runs outside a transaction block: {stdout}");
+    assert_eq!((found[0]["path"].as_str(), found[0]["line"].as_u64()), (Some("two.sql"), Some(2)));
+    let message = found[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("a tool that sends this file's 2 statements as one script")
+            && message.contains("implicit transaction block"),
+        "{message}"
+    );
+    assert!(!message.contains("runs in one") && !message.contains("cutover"), "{message}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    for d in report["diagnostics"].as_array().unwrap() {
+        assert!(!d["help"].as_str().unwrap().contains("cutover:no-transaction"), "help no other tool reads: {d}");
+    }
+    // Under cutover, the first runs outside a transaction, the second is refused.
+    let output =
+        project.cutover(NO_DATABASE).args(["lint", "--format", "json", "lone.sql", "two.sql"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    let found = diagnostics_of(&stdout, "concurrently-in-transaction");
+    assert_eq!(found.len(), 1, "{stdout}");
+    assert!(found[0]["message"].as_str().unwrap().contains("(the first at line 1): cutover refuses to run it"));
+}
+
+#[test]
+fn lint_takes_any_sql_file_and_reports_a_folders_stray_files() {
+    let project = Project::new();
+    users(&project);
+    project.migration("2_index.up.sql", "CREATE INDEX users_name ON users (name);\n");
+    project.migration("2_index.down.sql", "DROP INDEX users_name;\n");
+    project.migration("notes.sql", "SELECT 'how to restore a backup';\n");
+    std::fs::create_dir_all(project.path("scripts")).unwrap();
+    std::fs::write(project.path("scripts/whatever.sql"), "DROP TABLE sessions;\n").unwrap();
+
+    // A file named on the command line is SQL, whatever its name.
+    let output =
+        project.cutover(NO_DATABASE).args(["lint", "--format", "json", "scripts/whatever.sql"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(findings(&stdout), ["whatever.sql:1 drop-table"]);
+    assert_eq!(diagnostics_of(&stdout, "drop-table")[0]["path"], "scripts/whatever.sql");
+
+    // A folder's stray file is listed with why, and the migrations are still linted.
+    let output = project.cutover(NO_DATABASE).args(["lint", "--format", "json"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "the index's finding, not an error of the run: {stderr}");
+    assert_eq!(findings(&stdout), ["2_index.up.sql:1 index-create-blocking"]);
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let ignored = report["ignored"].as_array().unwrap();
+    assert_eq!(ignored.len(), 1, "{stdout}");
+    assert_eq!(ignored[0]["path"], "migrations/notes.sql");
+    let reason = ignored[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("not a native migration") && reason.contains("`cutover up` refuses the folder"),
+        "{reason}"
+    );
+    assert!(stderr.contains("note: ignoring `migrations/notes.sql`: not a native migration"), "{stderr}");
+    // The folder and the loose file together, in the human format.
+    let output = project.cutover(NO_DATABASE).args(["lint", "migrations", "scripts/whatever.sql"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout.contains("--> migrations/2_index.up.sql:1:1") && stdout.contains("--> scripts/whatever.sql:1:1"));
+    assert!(stdout.ends_with("2 errors, 0 warnings, 0 infos in 3 files\n"), "{stdout}");
+
+    // `up` still refuses the folder, naming the file.
+    let output = project.cutover(NO_DATABASE).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output).1.contains("`migrations/notes.sql` is not a native migration"));
+}
+
+/// Runs git in `dir`, failing the test if it fails.
+fn git(dir: &Path, args: &[&str]) {
+    let output = StdCommand::new("git").current_dir(dir).args(args).output().unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn changed_since_reports_what_a_branch_adds_judged_after_what_came_before() {
+    let project = Project::new();
+    let root = project.dir.path();
+    git(root, &["init", "--quiet", "--initial-branch=main"]);
+    git(root, &["config", "user.name", "cutover tests"]);
+    git(root, &["config", "user.email", "tests@cutover.invalid"]);
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, bio varchar(200), email text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        // Applied long ago with --allow-unsafe: it must not fail every later lint.
+        .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
+        .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "first migrations"]);
+    let lint = |args: &[&str]| {
+        let output = project.cutover(NO_DATABASE).args(["lint", "--format", "json"]).args(args).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let (code, stdout, _) = lint(&[]);
+    assert_eq!((code, findings(&stdout)), (Some(1), vec!["2_index.up.sql:1 index-create-blocking".to_string()]));
+    let (code, stdout, _) = lint(&["--changed-since", "main"]);
+    assert_eq!((code, findings(&stdout)), (Some(0), vec![]), "nothing changed");
+
+    // The branch: a type change that rewrites nothing only given migration 1's varchar(200)
+    // (committed), and one that rewrites (not yet added to git).
+    git(root, &["checkout", "--quiet", "-b", "feature"]);
+    project
+        .migration("3_bio.up.sql", "ALTER TABLE users ALTER COLUMN bio TYPE text;\n")
+        .migration("3_bio.down.sql", "ALTER TABLE users ALTER COLUMN bio TYPE varchar(200);\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "bio"]);
+    // main moves on meanwhile: that is not the branch's change.
+    git(root, &["checkout", "--quiet", "main"]);
+    project.migration("2_index.down.sql", "DROP INDEX CONCURRENTLY IF EXISTS users_email;\n");
+    git(root, &["commit", "--quiet", "-am", "main moves on"]);
+    git(root, &["checkout", "--quiet", "feature"]);
+    let (code, stdout, stderr) = lint(&["--changed-since", "main"]);
+    assert_eq!((code, findings(&stdout)), (Some(0), vec![]), "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"]["files"], 1);
+    assert!(stderr.contains("note: linted 3 files in order; reporting the 1 file changed since main"), "{stderr}");
+    project
+        .migration("4_email.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(50);\n")
+        .migration("4_email.down.sql", "ALTER TABLE users ALTER COLUMN email TYPE text;\n");
+    let (code, stdout, _) = lint(&["--changed-since", "main"]);
+    assert_eq!((code, findings(&stdout)), (Some(1), vec!["4_email.up.sql:1 column-type-rewrite".to_string()]));
+    // A file named on the command line is reported only if it changed, too.
+    let (code, stdout, _) =
+        lint(&["--changed-since", "main", "migrations/2_index.up.sql", "migrations/4_email.up.sql"]);
+    assert_eq!(code, Some(1));
+    assert!(findings(&stdout).iter().all(|f| f.starts_with("4_email.up.sql")), "{stdout}");
+    // Editing the down script of an old migration brings it back into view.
+    project.migration("2_index.down.sql", "DROP INDEX IF EXISTS users_email;\n");
+    let (_, stdout, _) = lint(&["--changed-since", "main"]);
+    assert!(findings(&stdout).contains(&"2_index.up.sql:1 index-create-blocking".to_string()), "{stdout}");
+
+    let (code, _, stderr) = lint(&["--changed-since", "no-such-branch"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--changed-since no-such-branch: no such commit in this repository"), "{stderr}");
+    let (code, _, stderr) = lint(&["--changed-since", "--output=x"]);
+    assert_eq!(code, Some(2), "{stderr}");
+
+    let outside = Project::new();
+    users(&outside);
+    let output = outside.cutover(NO_DATABASE).args(["lint", "--changed-since", "main"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("--changed-since main compares with git, but") && stderr.contains("is not in a git work tree"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn pending_reports_only_what_the_database_has_not_applied() {
+    let db = PgDb::new();
+    let project = Project::new();
+    users(&project);
+    project
+        .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
+        .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "the gate refuses the index: {}", output_text(&output).1);
+    let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+
+    let lint = |args: &[&str]| {
+        let output = project.cutover(&db.url).args(["lint", "--format", "json"]).args(args).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let (code, _, _) = lint(&[]);
+    assert_eq!(code, Some(1), "the accepted migration's finding still stands for a plain lint");
+    let (code, stdout, stderr) = lint(&["--pending"]);
+    assert_eq!((code, findings(&stdout)), (Some(0), vec![]), "{stderr}");
+    assert!(
+        stderr.contains("note: linted 2 files in order; reporting the 0 files not applied to the database"),
+        "{stderr}"
+    );
+
+    project
+        .migration("3_name.up.sql", "ALTER TABLE users ALTER COLUMN name SET NOT NULL;\n")
+        .migration("3_name.down.sql", "ALTER TABLE users ALTER COLUMN name DROP NOT NULL;\n");
+    let (code, stdout, _) = lint(&["--pending"]);
+    assert_eq!((code, findings(&stdout)), (Some(1), vec!["3_name.up.sql:1 set-not-null-scan".to_string()]));
+
+    let (code, _, stderr) = lint(&["--pending", "migrations/3_name.up.sql"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--pending reads which migrations of a folder the database has applied"), "{stderr}");
+    let output = project.cutover(&db.url).env_remove("DATABASE_URL").args(["lint", "--pending"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", output_text(&output).1);
+}
