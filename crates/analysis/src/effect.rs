@@ -159,6 +159,9 @@ pub enum Action {
         table: String,
         /// Whether it has a `WHERE` clause.
         filtered: bool,
+        /// The columns its `WHERE` clause reads (none without one), when it is made only of
+        /// plain expressions over them; `None` when it is more (a subquery, say) or unknown.
+        where_columns: Option<Vec<String>>,
     },
     /// `CREATE [UNIQUE] INDEX [CONCURRENTLY]`.
     CreateIndex {

@@ -30,7 +30,7 @@ pub use effect::{
 pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;
 pub use rules::{Context, Finding};
-pub use schema::{Schema, TypeChange};
+pub use schema::{Schema, Table, TypeChange};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,6 +116,9 @@ pub struct LintConfig {
     pub live_rows: BTreeMap<String, i64>,
     /// From how many rows a table of `live_rows` counts as large (default 1,000,000).
     pub large_table_rows: i64,
+    /// Below how many rows a table of `live_rows` counts as small (default 10,000): a
+    /// full-table `UPDATE` under a lock on it is then brief, and a warning rather than an error.
+    pub small_table_rows: i64,
 }
 
 impl Default for LintConfig {
@@ -130,6 +133,7 @@ impl Default for LintConfig {
             mysql_server: MysqlServer::default(),
             live_rows: BTreeMap::new(),
             large_table_rows: 1_000_000,
+            small_table_rows: 10_000,
         }
     }
 }
@@ -198,19 +202,34 @@ pub struct Linter {
 }
 
 impl Linter {
-    /// A linter that has seen no migration yet.
+    /// A linter that has seen no migration yet, on an empty schema.
     pub fn new(config: LintConfig) -> Linter {
+        Linter::on(config, Schema::default(), false)
+    }
+
+    /// A linter for the migrations still to run on a live database whose schema is `schema`
+    /// (see [`Schema::insert_table`]): its tables are known, and the tables the linted
+    /// migrations create are new there (their rows, those the migrations add).
+    pub fn with_schema(config: LintConfig, schema: Schema) -> Linter {
+        Linter::on(config, schema, true)
+    }
+
+    fn on(config: LintConfig, schema: Schema, live: bool) -> Linter {
         let utc = config.pg_version >= 12
             && config
                 .time_zone
                 .as_deref()
                 .is_some_and(|tz| matches!(tz, "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "UCT" | "Zulu"));
         let ctx = Context {
+            schema,
+            live,
+            dialect: config.dialect,
             pg_version: config.pg_version,
             external_runner: config.external_runner,
             utc,
             live_rows: config.live_rows.clone(),
             large_table_rows: config.large_table_rows,
+            small_table_rows: config.small_table_rows,
             ..Context::default()
         };
         let runs =
@@ -279,7 +298,7 @@ impl Linter {
             let (end_line, end_column) = span(line);
             Diagnostic {
                 rule: finding.rule,
-                severity: severity_of(finding.rule),
+                severity: finding.severity.unwrap_or_else(|| severity_of(finding.rule)),
                 line,
                 column: 1,
                 end_line,
@@ -310,7 +329,7 @@ impl Linter {
                     continue;
                 }
             };
-            refine(&mut effect, &self.ctx.schema, self.ctx.utc);
+            refine(&mut effect, &self.ctx.schema, self.ctx.utc, self.ctx.pg_version);
             if !self.ctx.enum_values_added.is_empty() {
                 effect.string_literals = postgres::string_literals(&statement.sql);
             }
@@ -395,7 +414,7 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
 /// What the schema model adds to a statement's effect: whether a column type change or a
 /// default calling a declared function rewrites, and the other tables a statement locks through
 /// indexes and foreign keys it does not name.
-fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
+fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     if let Action::Reindex { name, concurrently: false } = &effect.action {
         if let Some(table) = schema.table_of_index(name) {
             effect.locks.insert(0, (table.to_string(), LockMode::Share));
@@ -444,6 +463,32 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool) {
             ddl.reason.clear();
         }
         return;
+    }
+    // SET NOT NULL reads the table only when the schema cannot prove the column has no NULL:
+    // it is NOT NULL already, or (PostgreSQL 12+) a validated CHECK (col IS NOT NULL) says so.
+    // What else scans stays a scan.
+    // PostgreSQL drops constraints before it sets NOT NULL: a CHECK dropped by the same
+    // statement proves nothing.
+    let dropped_here = |column: &str| {
+        commands.iter().any(|c| {
+            matches!(c, AlterCommand::DropConstraint { name }
+                if schema.not_null_check_column(table, name) == Some(column))
+        })
+    };
+    let proven = |column: &str| {
+        schema.is_not_null(table, column)
+            || (pg_version >= 12 && schema.has_valid_not_null_check(table, column) && !dropped_here(column))
+    };
+    if effect.scans
+        && commands.iter().any(|c| matches!(c, AlterCommand::SetNotNull { .. }))
+        && commands.iter().all(|c| match c {
+            AlterCommand::SetNotNull { column } => proven(column),
+            AlterCommand::AddConstraint { not_valid: false, kind, .. } => *kind == "NOT NULL",
+            AlterCommand::AttachPartition { .. } => false,
+            _ => true,
+        })
+    {
+        effect.scans = false;
     }
     let mut also_locked = Vec::new();
     let mut rewrites = false;

@@ -91,6 +91,23 @@ fn parse_error(err: pg_query::Error) -> ParseError {
     ParseError { message: message.trim_start_matches("Invalid statement: ").to_string(), position: None }
 }
 
+/// A column type as SQL writes it (`character varying(200)`, `integer[]`, what PostgreSQL's
+/// `format_type` prints), as the analysis models the same type written in a migration; `None`
+/// when it is no type.
+pub fn parse_type(text: &str) -> Option<ColumnType> {
+    let parsed = pg_query::parse(&format!("SELECT NULL::{text}"), pg_query::ParserOptions::default()).ok()?;
+    let node = parsed.protobuf.stmts.first()?.stmt.as_ref()?.node.as_ref()?;
+    let NodeEnum::SelectStmt(select) = node else { return None };
+    let target = select.target_list.first()?.node.as_ref()?;
+    let NodeEnum::ResTarget(target) = target else { return None };
+    match target.val.as_ref()?.node.as_ref()? {
+        NodeEnum::TypeCast(cast) if parsed.protobuf.stmts.len() == 1 && select.target_list.len() == 1 => {
+            Some(column_type(cast.type_name.as_ref()))
+        }
+        _ => None,
+    }
+}
+
 /// The effect of one statement, or why it does not parse.
 pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
     if !needs_tree(sql) {
@@ -243,6 +260,38 @@ fn column_type(type_name: Option<&pg_query::protobuf::TypeName>) -> ColumnType {
     ColumnType { name, modifiers, array: !t.array_bounds.is_empty() }
 }
 
+/// The columns a `WHERE` clause reads, when it is made only of columns, constants, operators,
+/// casts and function calls over them (none without a clause); `None` when it holds anything
+/// else (a subquery, a parameter), whose rows cannot be told from its columns.
+fn where_columns(clause: Option<&pg_query::protobuf::Node>) -> Option<Vec<String>> {
+    fn walk(node: &pg_query::protobuf::Node, columns: &mut Vec<String>) -> Option<()> {
+        match node.node.as_ref()? {
+            NodeEnum::ColumnRef(c) => columns.push(string_values(&c.fields).last()?.to_string()),
+            NodeEnum::AConst(_) => {}
+            NodeEnum::AExpr(e) => {
+                for side in [&e.lexpr, &e.rexpr].into_iter().flatten() {
+                    walk(side, columns)?;
+                }
+            }
+            NodeEnum::BoolExpr(e) => e.args.iter().try_for_each(|a| walk(a, columns))?,
+            NodeEnum::NullTest(t) => walk(t.arg.as_deref()?, columns)?,
+            NodeEnum::BooleanTest(t) => walk(t.arg.as_deref()?, columns)?,
+            NodeEnum::TypeCast(c) => walk(c.arg.as_deref()?, columns)?,
+            NodeEnum::FuncCall(f) => f.args.iter().try_for_each(|a| walk(a, columns))?,
+            NodeEnum::List(l) => l.items.iter().try_for_each(|a| walk(a, columns))?,
+            _ => return None,
+        }
+        Some(())
+    }
+    let mut columns = Vec::new();
+    if let Some(clause) = clause {
+        walk(clause, &mut columns)?;
+    }
+    columns.sort();
+    columns.dedup();
+    Some(columns)
+}
+
 fn constraints(nodes: &[pg_query::protobuf::Node]) -> impl Iterator<Item = &pg_query::protobuf::Constraint> {
     nodes.iter().filter_map(|n| match n.node.as_ref() {
         Some(NodeEnum::Constraint(c)) => Some(&**c),
@@ -353,13 +402,23 @@ fn effect_of(node: &NodeEnum) -> Effect {
         NodeEnum::UpdateStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             effect.locks.push((table.clone(), LockMode::RowExclusive));
-            effect.action = Action::WriteRows { command: "UPDATE", table, filtered: stmt.where_clause.is_some() };
+            effect.action = Action::WriteRows {
+                command: "UPDATE",
+                table,
+                filtered: stmt.where_clause.is_some(),
+                where_columns: where_columns(stmt.where_clause.as_deref()),
+            };
         }
         NodeEnum::DeleteStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
             effect.locks.push((table.clone(), LockMode::RowExclusive));
             effect.destructive = true;
-            effect.action = Action::WriteRows { command: "DELETE", table, filtered: stmt.where_clause.is_some() };
+            effect.action = Action::WriteRows {
+                command: "DELETE",
+                table,
+                filtered: stmt.where_clause.is_some(),
+                where_columns: where_columns(stmt.where_clause.as_deref()),
+            };
         }
         NodeEnum::IndexStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref());
@@ -942,6 +1001,41 @@ mod tests {
 
     fn effect(sql: &str) -> Effect {
         analyze_statement(sql).unwrap()
+    }
+
+    #[test]
+    fn types_as_the_catalog_prints_them_are_the_types_migrations_write() {
+        let parsed = |text: &str| parse_type(text).unwrap();
+        assert_eq!(parsed("character varying(200)"), column_type_of("CREATE TABLE t (c varchar(200))"));
+        assert_eq!(parsed("integer[]"), ColumnType { name: "int4".into(), modifiers: vec![], array: true });
+        assert_eq!(parsed("timestamp with time zone").name, "timestamptz");
+        assert_eq!(parsed("numeric(10,2)").modifiers, [10, 2]);
+        assert_eq!(parsed("public.\"Mood\"").name, "Mood");
+        assert_eq!(parse_type("int; DROP TABLE t"), None);
+        assert_eq!(parse_type("1"), None);
+    }
+
+    fn column_type_of(sql: &str) -> ColumnType {
+        match effect(sql).action {
+            Action::CreateTable { columns, .. } => columns[0].column_type.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_columns_a_where_clause_reads() {
+        let read = |sql: &str| match effect(sql).action {
+            Action::WriteRows { where_columns, .. } => where_columns,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(read("UPDATE users SET a = 1"), Some(vec![]));
+        assert_eq!(read("UPDATE users SET s = 'a' WHERE s IS NULL"), Some(vec!["s".to_string()]));
+        assert_eq!(
+            read("DELETE FROM users WHERE u.a::int > 3 AND (b = 'x' OR lower(c) IN ('y', 'z')) AND d IS NOT TRUE"),
+            Some(vec!["a".into(), "b".into(), "c".into(), "d".into()])
+        );
+        assert_eq!(read("UPDATE users SET a = 1 WHERE id IN (SELECT id FROM other)"), None, "a subquery");
+        assert_eq!(read("UPDATE users SET a = 1 WHERE id = $1"), None, "a parameter");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The schema as the linted migrations built it: replayed statement by statement, so that a rule
 //! knows a column's current type, the indexes of a table, or that a table is partitioned.
 //!
-//! It is what the migrations say, not what a live database holds: a table the linted migrations
-//! never create is simply unknown, and rules treat unknown tables as existing (possibly large).
+//! Without a database it is what the migrations say: a table the linted migrations never
+//! create is simply unknown, and rules treat unknown tables as existing (possibly large). With
+//! one, the schema starts from the live catalog ([`Schema::insert_table`]), and the pending
+//! migrations are replayed on it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -37,9 +39,41 @@ pub struct Table {
     pub primary_key: Vec<String>,
     /// Its foreign keys (it is the referencing table).
     pub foreign_keys: Vec<ForeignKey>,
+    /// The columns known to be `NOT NULL` (primary key columns, those set so by the migrations,
+    /// or by the live catalog).
+    pub not_null_columns: Vec<String>,
 }
 
 impl Schema {
+    /// Adds `table` as it exists before the migrations (read from a live database), replacing
+    /// any table of that name; its named indexes become known by name too.
+    pub fn insert_table(&mut self, name: &str, table: Table) {
+        for (index, _) in &table.indexes {
+            if !index.is_empty() {
+                self.index_tables.insert(index.clone(), name.to_string());
+            }
+        }
+        self.tables.insert(name.to_string(), table);
+    }
+
+    /// Records that index `index` belongs to `table` without counting it as one a lookup can
+    /// use (a partial index, or one a failed concurrent build left INVALID): `DROP INDEX` and
+    /// `REINDEX` still find its table.
+    pub fn insert_index_name(&mut self, index: &str, table: &str) {
+        self.index_tables.insert(index.to_string(), table.to_string());
+    }
+
+    /// Records that domain `name` has a `CHECK` or `NOT NULL` constraint.
+    pub fn insert_constrained_domain(&mut self, name: &str) {
+        self.constrained_domains.insert(name.to_string());
+    }
+
+    /// Whether `table.column` is known to be `NOT NULL` already (then `SET NOT NULL` has nothing
+    /// to check).
+    pub fn is_not_null(&self, table: &str, column: &str) -> bool {
+        self.table(table).is_some_and(|t| t.not_null_columns.iter().any(|c| c == column))
+    }
+
     /// Every table, by name.
     pub fn tables(&self) -> impl Iterator<Item = (&str, &Table)> {
         self.tables.iter().map(|(name, table)| (name.as_str(), table))
@@ -124,6 +158,12 @@ impl Schema {
         self.table(table).is_some_and(|t| t.not_null_checks.iter().any(|(_, c, valid)| c == column && *valid))
     }
 
+    /// The column a `CHECK (column IS NOT NULL)` constraint of `table` named `name` is about.
+    pub fn not_null_check_column(&self, table: &str, name: &str) -> Option<&str> {
+        let t = self.table(table)?;
+        t.not_null_checks.iter().find(|(check, _, _)| check == name).map(|(_, column, _)| column.as_str())
+    }
+
     /// Whether `name` is a domain with a `CHECK` or `NOT NULL` constraint.
     pub fn is_constrained_domain(&self, name: &str) -> bool {
         self.constrained_domains.contains(name)
@@ -158,6 +198,7 @@ impl Schema {
                     not_null_checks: Vec::new(),
                     primary_key: primary_key.clone(),
                     foreign_keys: foreign_keys.clone(),
+                    not_null_columns: primary_key.clone(),
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);
@@ -231,6 +272,9 @@ impl Schema {
                             column.clone_from(new_name);
                         }
                     }
+                    for column in t.not_null_columns.iter_mut().filter(|c| *c == old) {
+                        column.clone_from(new_name);
+                    }
                 }
             }
             Action::CreateDomain { name, constrained: true } => {
@@ -243,12 +287,18 @@ impl Schema {
                 let Some(t) = self.tables.get_mut(table) else { return };
                 for command in commands {
                     match command {
-                        AlterCommand::AddColumn { column, column_type, references, .. } => {
+                        AlterCommand::AddColumn { column, column_type, references, not_null, .. } => {
                             t.columns.push((column.clone(), canonical(column_type)));
                             t.foreign_keys.extend(references.iter().cloned());
+                            if *not_null {
+                                t.not_null_columns.push(column.clone());
+                            }
                         }
+                        AlterCommand::SetNotNull { column } => t.not_null_columns.push(column.clone()),
+                        AlterCommand::DropNotNull { column } => t.not_null_columns.retain(|c| c != column),
                         AlterCommand::DropColumn { column } => {
                             t.columns.retain(|(name, _)| name != column);
+                            t.not_null_columns.retain(|c| c != column);
                             // PostgreSQL drops the indexes and constraints that use the column.
                             t.indexes.retain(|(_, indexed)| !indexed.contains(column));
                             t.foreign_keys.retain(|fk| !fk.columns.contains(column));
@@ -289,6 +339,7 @@ impl Schema {
                             t.indexes.push((String::new(), columns.clone()));
                             if *kind == "PRIMARY KEY" {
                                 t.primary_key.clone_from(columns);
+                                t.not_null_columns.extend(columns.iter().cloned());
                             }
                         }
                         AlterCommand::AddConstraint { name, not_null_column: Some(column), not_valid, .. } => {
@@ -410,6 +461,34 @@ mod tests {
         assert_eq!(type_change(None, &ty("text", &[]), false, false), TypeChange::Unknown);
         let utc = type_change(Some(&ty("timestamp", &[])), &ty("timestamptz", &[]), false, true);
         assert_eq!(utc, TypeChange::CatalogOnly, "PostgreSQL 12+ with TimeZone UTC");
+    }
+
+    #[test]
+    fn a_seeded_table_is_known_with_its_indexes_and_not_null_columns() {
+        let mut schema = Schema::default();
+        let users = Table {
+            columns: vec![("id".into(), ty("int8", &[])), ("email".into(), ty("text", &[]))],
+            indexes: vec![("users_pkey".into(), vec!["id".into()])],
+            primary_key: vec!["id".into()],
+            not_null_columns: vec!["id".into()],
+            ..Table::default()
+        };
+        schema.insert_table("users", users);
+        schema.insert_index_name("users_email_partial", "users");
+        assert_eq!(schema.table_of_index("users_pkey"), Some("users"));
+        assert_eq!(schema.table_of_index("users_email_partial"), Some("users"));
+        assert_eq!(schema.has_index_on("users", &["email".into()]), Some(false), "a partial index is no lookup");
+        assert!(schema.is_not_null("users", "id") && !schema.is_not_null("users", "email"));
+        for sql in
+            ["ALTER TABLE users ALTER COLUMN email SET NOT NULL", "ALTER TABLE users RENAME COLUMN email TO mail"]
+        {
+            schema.apply(&crate::postgres::analyze_statement(sql).unwrap());
+        }
+        assert!(schema.is_not_null("users", "mail"));
+        schema.apply(&crate::postgres::analyze_statement("ALTER TABLE users ALTER COLUMN mail DROP NOT NULL").unwrap());
+        assert!(!schema.is_not_null("users", "mail"));
+        schema.apply(&crate::postgres::analyze_statement("DROP INDEX users_pkey").unwrap());
+        assert_eq!(schema.has_index_on("users", &["id".into()]), Some(false));
     }
 
     #[test]

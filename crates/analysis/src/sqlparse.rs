@@ -435,7 +435,12 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
             if let TableFactor::Table { name: table, .. } = &update.table.relation {
                 let table = name(table);
                 effect.locks.push((table.clone(), LockMode::RowExclusive));
-                effect.action = Action::WriteRows { command: "UPDATE", table, filtered: update.selection.is_some() };
+                effect.action = Action::WriteRows {
+                    command: "UPDATE",
+                    table,
+                    filtered: update.selection.is_some(),
+                    where_columns: None,
+                };
             }
         }
         Statement::Delete(delete) => {
@@ -446,7 +451,12 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 let table = name(table);
                 effect.locks.push((table.clone(), LockMode::RowExclusive));
                 effect.destructive = true;
-                effect.action = Action::WriteRows { command: "DELETE", table, filtered: delete.selection.is_some() };
+                effect.action = Action::WriteRows {
+                    command: "DELETE",
+                    table,
+                    filtered: delete.selection.is_some(),
+                    where_columns: None,
+                };
             }
         }
         _ => {}

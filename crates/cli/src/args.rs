@@ -88,6 +88,9 @@ pub enum Command {
         format: Format,
     },
     /// Check migrations for statements that are unsafe on a live database; exit 1 on an error.
+    ///
+    /// With `--database-url` on the command line (PostgreSQL), the migrations that database has
+    /// not applied, and the files named, are judged on its live schema and table sizes.
     Lint {
         /// Files and folders to check ("-" reads stdin) [default: the migrations directory].
         paths: Vec<PathBuf>,

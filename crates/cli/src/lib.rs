@@ -91,7 +91,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             if let Some(external) = assume_runner {
                 settings.lint.external_runner = external;
             }
-            lint::run(&settings, &paths, format, &lint::Only { changed_since, pending })
+            // Only a URL given for this run: a DATABASE_URL set for the application must not
+            // make a CI lint reach for a database.
+            let live = match &args.global.database_url {
+                Some(_) => lint::read_live(&settings)?,
+                None => None,
+            };
+            lint::run(&settings, &paths, format, &lint::Only { changed_since, pending }, live.as_ref())
         }
         Command::Explain { rule } => lint::explain(rule.as_deref()),
         Command::Adopt { tool } => {

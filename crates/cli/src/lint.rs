@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Style};
 use cutover_analysis::{analyze, in_parallel, Analyzed, Diagnostic, Linter, Script, Severity};
+use cutover_engine::{HistoryRecord, LiveSchema};
 use cutover_migration::{
     discover_to_lint, normalize, read_directives, split_statements, transactionality, Ignored, Migration, MigrationSet,
     ScriptSettings, Statement, Transactionality,
 };
-use cutover_runner::{compute_status, lint_set, MigrationState, Settings};
+use cutover_runner::{compute_status, lint_pending, lint_set, MigrationState, Settings};
 use serde::Serialize;
 
 use crate::args::LintFormat;
@@ -32,7 +33,37 @@ pub struct Only {
     pub pending: bool,
 }
 
-pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat, only: &Only) -> anyhow::Result<ExitStatus> {
+/// What `cutover lint --database-url` reads from the database: its schema, on which the
+/// migrations it has not applied are linted, and its history, which says which those are.
+pub struct Live {
+    schema: LiveSchema,
+    history: Vec<HistoryRecord>,
+}
+
+/// The live schema and history of the database `--database-url` names, where its engine's
+/// catalog can be read (PostgreSQL); `None` elsewhere, where lint judges the files alone.
+pub fn read_live(settings: &Settings) -> anyhow::Result<Option<Live>> {
+    let url = crate::database_url(settings)?;
+    if url.engine() != cutover_engine::Engine::Postgres {
+        return Ok(None);
+    }
+    let mut target = crate::connect_any(&url, settings)?;
+    let target = target.migration();
+    let history = crate::with_url(&url, cutover_runner::read_history(target, settings))?;
+    let Some(catalog) = target.catalog() else { return Ok(None) };
+    let schema = catalog
+        .live_schema()
+        .map_err(|err| usage_error(format!("cannot read the live schema of {url}: {}", url.scrub(&err.to_string()))))?;
+    Ok(Some(Live { schema, history }))
+}
+
+pub fn run(
+    settings: &Settings,
+    paths: &[PathBuf],
+    format: LintFormat,
+    only: &Only,
+    live: Option<&Live>,
+) -> anyhow::Result<ExitStatus> {
     let inputs: Vec<PathBuf> = if paths.is_empty() { vec![settings.dir.clone()] } else { paths.to_vec() };
     let is_loose = |input: &PathBuf| input.as_os_str() == "-" || !input.is_dir();
     if let Some(file) = inputs.iter().find(|input| only.pending && is_loose(input)) {
@@ -53,7 +84,16 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat, only: &On
     // the order given, as one sequence of migrations, whatever their names. A folder is linted
     // as its own sequence.
     let loose: Vec<&PathBuf> = inputs.iter().filter(|input| is_loose(input)).collect();
-    let mut linter = Linter::new(settings.lint.clone());
+    // Files named one by one are migrations still to run: on the live schema, when there is one.
+    let mut linter = match live {
+        Some(live) => {
+            let (schema, rows) = cutover_runner::seed(&live.schema, settings.lint.small_table_rows);
+            let mut config = settings.lint.clone();
+            config.live_rows.extend(rows);
+            Linter::with_schema(config, schema)
+        }
+        None => Linter::new(settings.lint.clone()),
+    };
     let mut loose_results = Vec::with_capacity(loose.len());
     let read = |input: &&PathBuf| -> anyhow::Result<(FileInput, Analyzed)> {
         let file = if input.as_os_str() == "-" {
@@ -101,7 +141,7 @@ pub fn run(settings: &Settings, paths: &[PathBuf], format: LintFormat, only: &On
                     pending.as_ref().is_none_or(|pending| pending.contains(&idx))
                         && changed.as_ref().is_none_or(|changed| touched(migration, changed))
                 };
-                for (idx, linted) in lint_set(&set, &settings.lint).into_iter().enumerate() {
+                for (idx, linted) in lint_folder(&set, &settings.lint, live).into_iter().enumerate() {
                     linted_count += 1;
                     if !reported(idx, linted.migration) {
                         passed_over += 1;
@@ -256,6 +296,38 @@ fn changed_since(rev: &str) -> anyhow::Result<HashSet<PathBuf>> {
         .filter(|name| !name.is_empty())
         .map(|name| canonical(&top.join(String::from_utf8_lossy(name).as_ref())))
         .collect())
+}
+
+/// Every migration of `set`, in order: with a live database, those it has not applied linted on
+/// its schema, and those it has as the folder builds them.
+fn lint_folder<'a>(
+    set: &'a cutover_migration::MigrationSet,
+    config: &cutover_analysis::LintConfig,
+    live: Option<&Live>,
+) -> Vec<cutover_runner::LintedMigration<'a>> {
+    let Some(live) = live else { return lint_set(set, config) };
+    let statuses = cutover_runner::compute_status(set, &live.history);
+    let pending: Vec<&cutover_migration::Migration> = statuses
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.state,
+                MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
+            )
+        })
+        .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
+        .collect();
+    let is_pending = |m: &cutover_migration::Migration| pending.iter().any(|p| std::ptr::eq(*p, m));
+    let mut on_live = lint_pending(set, &pending, config, Some(&live.schema)).into_iter().peekable();
+    let mut results = Vec::with_capacity(set.migrations.len());
+    for linted in lint_set(set, config) {
+        if is_pending(linted.migration) {
+            results.extend(on_live.next_if(|l| std::ptr::eq(l.migration, linted.migration)));
+        } else {
+            results.push(linted);
+        }
+    }
+    results
 }
 
 type PhaseReports = Result<Vec<cutover_expand::report::PhaseReport>, String>;

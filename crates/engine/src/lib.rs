@@ -29,7 +29,8 @@ pub use error::{DbError, DbErrorKind};
 pub use expand::{ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape, TableShape};
 pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, State};
 pub use live::{
-    Catalog, Dependent, LiveDatabase, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+    Catalog, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
+    Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};

@@ -36,6 +36,97 @@ pub struct QueryUse {
     pub calls: i64,
 }
 
+/// The live schema as the catalog describes it: what the analysis starts from when a database
+/// is at hand, instead of an empty schema, so that the tables the migration folder never
+/// created are known (their columns, indexes, constraints and sizes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveSchema {
+    /// The tables (plain and partitioned) of the user's schemas.
+    pub tables: Vec<LiveTable>,
+    /// Domains with a `CHECK` or `NOT NULL` constraint, by name (no schema).
+    pub constrained_domains: Vec<String>,
+}
+
+/// One table of the [`LiveSchema`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveTable {
+    /// The name, as the analysis writes it (no `public.`).
+    pub name: String,
+    /// Whether it is partitioned (its rows are its partitions').
+    pub partitioned: bool,
+    /// Estimated rows: the planner's estimate, or for a table never analysed the most rows its
+    /// storage can hold now; -1 when neither can be told.
+    pub rows: i64,
+    /// Whether `rows` is the planner's estimate (the table was analysed).
+    pub analysed: bool,
+    /// The size of its rows' storage (without indexes), in bytes, when known (-1 otherwise).
+    pub bytes: i64,
+    /// Its columns, in order.
+    pub columns: Vec<LiveColumn>,
+    /// Its indexes.
+    pub indexes: Vec<LiveIndex>,
+    /// Its `CHECK` constraints.
+    pub checks: Vec<LiveCheck>,
+    /// The columns of its primary key (empty when it has none).
+    pub primary_key: Vec<String>,
+    /// Its foreign keys (it is the referencing table).
+    pub foreign_keys: Vec<LiveForeignKey>,
+}
+
+/// A column of a [`LiveTable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveColumn {
+    /// Its name.
+    pub name: String,
+    /// Its type as SQL would write it (`character varying(200)`, `integer[]`).
+    pub type_text: String,
+    /// Whether it is `NOT NULL`.
+    pub not_null: bool,
+}
+
+/// An index of a [`LiveTable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveIndex {
+    /// Its name, as the analysis writes it (no `public.`).
+    pub name: String,
+    /// The leading plain columns of its key (up to the first expression).
+    pub columns: Vec<String>,
+    /// Whether it is unique.
+    pub unique: bool,
+    /// Whether it is partial (a `WHERE` clause): it covers only some rows.
+    pub partial: bool,
+    /// Whether it is valid: a failed concurrent build leaves an INVALID index that no query uses.
+    pub valid: bool,
+}
+
+/// A `CHECK` constraint of a [`LiveTable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCheck {
+    /// Its name.
+    pub name: String,
+    /// Its expression, as the database prints it.
+    pub expression: String,
+    /// Whether every row was checked against it (`NOT VALID` until `VALIDATE CONSTRAINT`).
+    pub validated: bool,
+    /// For a check that is exactly `column IS NOT NULL`: that column.
+    pub not_null_column: Option<String>,
+}
+
+/// A foreign key of a [`LiveTable`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveForeignKey {
+    /// Its name.
+    pub name: String,
+    /// The referencing columns.
+    pub columns: Vec<String>,
+    /// The referenced table, as the analysis writes it.
+    pub referenced_table: String,
+    /// The referenced columns.
+    pub referenced_columns: Vec<String>,
+    /// Whether every row was checked against it.
+    pub validated: bool,
+}
+
 /// Read-only questions to the live catalog.
 pub trait Catalog {
     /// Facts about the relations that exist among `names` (the others are left out).
@@ -51,6 +142,11 @@ pub trait Catalog {
 
     /// The session's `TimeZone` (it decides whether `timestamp` to `timestamptz` rewrites).
     fn time_zone(&mut self) -> Result<String, DbError>;
+
+    /// The tables of the user's schemas with their columns, indexes, constraints and sizes, read
+    /// from the catalog (never a table's rows); a table never analysed is sized from its
+    /// storage, which waits at most briefly for its lock (else its size stays unknown).
+    fn live_schema(&mut self) -> Result<LiveSchema, DbError>;
 
     /// Bytes per second a sequential read of `relation` reaches here, measured on a sample of it;
     /// `None` when the relation is too small to tell.

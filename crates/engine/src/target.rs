@@ -184,6 +184,12 @@ pub trait MigrationTarget {
     /// `CREATE INDEX CONCURRENTLY`, `VACUUM`, ... there).
     fn allowed_in_transaction(&self, sql: &str) -> bool;
 
+    /// The live catalog of this database, where the engine can read it (PostgreSQL): the gate
+    /// of `up` then judges pending migrations on the live schema rather than on an empty one.
+    fn catalog(&mut self) -> Option<&mut dyn crate::Catalog> {
+        None
+    }
+
     /// Whether DDL is transactional, so that a whole migration can commit (or roll back) with
     /// its history row. MySQL commits implicitly around every DDL statement: there the runner
     /// applies every migration statement by statement, recording its progress.

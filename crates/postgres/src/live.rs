@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use cutover_engine::{
-    Catalog, DatabaseUrl, DbError, DbErrorKind, Dependent, Observation, ObservedLock, QueryUse, Rehearsal,
-    RelationFacts, SampleReport,
+    Catalog, DatabaseUrl, DbError, DbErrorKind, Dependent, LiveCheck, LiveColumn, LiveForeignKey, LiveIndex,
+    LiveSchema, LiveTable, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
 use postgres::Client;
 
@@ -138,6 +138,10 @@ impl Catalog for PgTarget {
         Ok(row.get(0))
     }
 
+    fn live_schema(&mut self) -> Result<LiveSchema, DbError> {
+        read_live_schema(&mut self.client)
+    }
+
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {
         // A sample of at most 64 MB of the table, read in a read-only transaction that gives
         // up after 10 s: cheap enough for production.
@@ -159,6 +163,220 @@ impl Catalog for PgTarget {
         let elapsed = started.elapsed().as_secs_f64().max(1e-6);
         tx.rollback().map_err(db_error)?;
         Ok(Some(bytes as f64 * percent / 100.0 / elapsed))
+    }
+}
+
+/// The user's tables, `relkind` plain or partitioned, joined as `c` with their schema `n`.
+const USER_TABLES: &str = "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace";
+
+/// See `Catalog::live_schema`: five catalog queries in one read-only snapshot, whatever the
+/// number of tables, then the storage size of the tables never analysed (whose planner
+/// estimate PostgreSQL does not have yet).
+fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
+    let tables_sql = format!(
+        "SELECT c.oid, {REL_NAME}, c.relkind = 'p', c.reltuples::float8, c.relpages::int8, \
+           current_setting('block_size')::int8, i.inhparent \
+         FROM {USER_TABLES} LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition \
+         WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p')"
+    );
+    let columns_sql = format!(
+        "SELECT a.attrelid, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull \
+         FROM pg_attribute a JOIN {USER_TABLES} ON c.oid = a.attrelid \
+         WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attrelid, a.attnum"
+    );
+    let indexes_sql = format!(
+        "SELECT x.indrelid, CASE WHEN n.nspname = 'public' THEN ic.relname ELSE n.nspname || '.' || ic.relname END, \
+           x.indkey::int2[], x.indnkeyatts::int4, x.indisunique, x.indpred IS NOT NULL, x.indisvalid \
+         FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace \
+         JOIN pg_class c ON c.oid = x.indrelid \
+         WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p')"
+    );
+    // A CHECK that is exactly `col IS NOT NULL` is what lets SET NOT NULL skip its scan.
+    let constraints_sql = format!(
+        "SELECT k.conrelid, k.conname, k.contype::text, k.convalidated, k.conkey::int2[], \
+           CASE WHEN k.contype = 'c' THEN pg_get_expr(k.conbin, k.conrelid) END, \
+           CASE WHEN k.contype = 'c' AND cardinality(k.conkey) = 1 \
+                 AND pg_get_expr(k.conbin, k.conrelid) = '(' || quote_ident(a.attname) || ' IS NOT NULL)' \
+                THEN a.attname::text END, \
+           k.confrelid, k.confkey::int2[] \
+         FROM pg_constraint k JOIN {USER_TABLES} ON c.oid = k.conrelid \
+         LEFT JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
+         WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'p') \
+         ORDER BY k.conrelid, k.conname"
+    );
+    let domains_sql = "SELECT t.typname::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
+         WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+           AND (t.typnotnull OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contypid = t.oid)) ORDER BY 1";
+
+    let mut tx = client.transaction().map_err(db_error)?;
+    // The catalog alone: no table is locked, and no read may hang a command on a busy server.
+    tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = '60s'")
+        .map_err(db_error)?;
+    let table_rows = tx.query(&tables_sql, &[]).map_err(db_error)?;
+    let column_rows = tx.query(&columns_sql, &[]).map_err(db_error)?;
+    let index_rows = tx.query(&indexes_sql, &[]).map_err(db_error)?;
+    let constraint_rows = tx.query(&constraints_sql, &[]).map_err(db_error)?;
+    let domain_rows = tx.query(domains_sql, &[]).map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+
+    let mut tables: BTreeMap<u32, LiveTable> = BTreeMap::new();
+    let mut parents: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut block_size = 8192_i64;
+    let mut unmeasured: Vec<u32> = Vec::new();
+    for row in &table_rows {
+        let oid: u32 = row.get(0);
+        let (tuples, pages): (f64, i64) = (row.get(3), row.get(4));
+        block_size = row.get(5);
+        if let Some(parent) = row.get::<_, Option<u32>>(6) {
+            parents.insert(oid, parent);
+        }
+        let partitioned: bool = row.get(2);
+        // -1 (PostgreSQL 14+), or 0 with no pages (before 14): never analysed or vacuumed.
+        let analysed = tuples >= 0.0 && !(tuples == 0.0 && pages == 0);
+        if !analysed && !partitioned {
+            unmeasured.push(oid);
+        }
+        tables.insert(
+            oid,
+            LiveTable {
+                name: row.get(1),
+                partitioned,
+                rows: if analysed { tuples as i64 } else { -1 },
+                analysed,
+                bytes: if analysed { pages * block_size } else { -1 },
+                ..LiveTable::default()
+            },
+        );
+    }
+    let mut attnames: BTreeMap<(u32, i16), String> = BTreeMap::new();
+    for row in &column_rows {
+        let (oid, attnum, name): (u32, i16, String) = (row.get(0), row.get(1), row.get(2));
+        attnames.insert((oid, attnum), name.clone());
+        if let Some(table) = tables.get_mut(&oid) {
+            table.columns.push(LiveColumn { name, type_text: row.get(3), not_null: row.get(4) });
+        }
+    }
+    let names_of = |oid: u32, attnums: &[i16]| -> Vec<String> {
+        attnums.iter().map_while(|attnum| attnames.get(&(oid, *attnum)).cloned()).collect()
+    };
+    for row in &index_rows {
+        let oid: u32 = row.get(0);
+        let key: Vec<i16> = row.get(2);
+        let key_columns = usize::try_from(row.get::<_, i32>(3)).unwrap_or(0).min(key.len());
+        // 0 is an expression: the plain columns are those before the first one.
+        let plain: Vec<i16> = key[..key_columns].iter().copied().take_while(|attnum| *attnum > 0).collect();
+        let index = LiveIndex {
+            name: row.get(1),
+            columns: names_of(oid, &plain),
+            unique: row.get(4),
+            partial: row.get(5),
+            valid: row.get(6),
+        };
+        if let Some(table) = tables.get_mut(&oid) {
+            table.indexes.push(index);
+        }
+    }
+    let table_names: BTreeMap<u32, String> = tables.iter().map(|(oid, t)| (*oid, t.name.clone())).collect();
+    for row in &constraint_rows {
+        let oid: u32 = row.get(0);
+        let name: String = row.get(1);
+        let kind: String = row.get(2);
+        let validated: bool = row.get(3);
+        let key: Vec<i16> = row.get::<_, Option<Vec<i16>>>(4).unwrap_or_default();
+        let Some(table) = tables.get_mut(&oid) else { continue };
+        match kind.as_str() {
+            "c" => table.checks.push(LiveCheck {
+                name,
+                expression: row.get::<_, Option<String>>(5).unwrap_or_default(),
+                validated,
+                not_null_column: row.get(6),
+            }),
+            "p" => table.primary_key = names_of(oid, &key),
+            _ => {
+                let referenced: u32 = row.get(7);
+                let referenced_key: Vec<i16> = row.get::<_, Option<Vec<i16>>>(8).unwrap_or_default();
+                // A key to a table outside the user's schemas is named by nothing here.
+                let Some(referenced_table) = table_names.get(&referenced).cloned() else { continue };
+                table.foreign_keys.push(LiveForeignKey {
+                    name,
+                    columns: names_of(oid, &key),
+                    referenced_table,
+                    referenced_columns: names_of(referenced, &referenced_key),
+                    validated,
+                });
+            }
+        }
+    }
+    if !unmeasured.is_empty() {
+        measure_unanalysed(client, &mut tables, &unmeasured, block_size)?;
+    }
+    partition_totals(&mut tables, &parents);
+    Ok(LiveSchema {
+        tables: tables.into_values().collect(),
+        constrained_domains: domain_rows.iter().map(|row| row.get(0)).collect(),
+    })
+}
+
+/// The rows a table never analysed can hold at most: its storage's pages, each full of the
+/// smallest tuples (a page header of 24 bytes, then a 4-byte line pointer and a 24-byte tuple
+/// header each). An upper bound: such a table counts as small only when it surely is.
+/// Reading a table's size waits for its lock, so the wait is bounded and a busy table stays
+/// of unknown size.
+fn measure_unanalysed(
+    client: &mut Client,
+    tables: &mut BTreeMap<u32, LiveTable>,
+    oids: &[u32],
+    block_size: i64,
+) -> Result<(), DbError> {
+    let mut tx = client.transaction().map_err(db_error)?;
+    tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '10s'")
+        .map_err(db_error)?;
+    let rows = match tx.query("SELECT w.oid, pg_relation_size(w.oid) FROM unnest($1::oid[]) AS w(oid)", &[&oids]) {
+        Ok(rows) => rows,
+        // A table locked by another session (or a slow disk): those sizes stay unknown.
+        Err(err) if matches!(err.code().map(|c| c.code()), Some("55P03" | "57014")) => return Ok(()),
+        Err(err) => return Err(db_error(err)),
+    };
+    tx.commit().map_err(db_error)?;
+    let per_page = ((block_size - 24) / 28).max(1);
+    for row in rows {
+        let (oid, bytes): (u32, i64) = (row.get(0), row.get(1));
+        if let Some(table) = tables.get_mut(&oid) {
+            let pages = (bytes + block_size - 1) / block_size;
+            table.bytes = bytes;
+            table.rows = pages * per_page;
+        }
+    }
+    Ok(())
+}
+
+/// A partitioned table's rows and bytes are its partitions' (their partitions' in turn);
+/// unknown when any partition's are.
+fn partition_totals(tables: &mut BTreeMap<u32, LiveTable>, parents: &BTreeMap<u32, u32>) {
+    let leaves: Vec<u32> = tables.iter().filter(|(_, t)| !t.partitioned).map(|(oid, _)| *oid).collect();
+    let mut totals: BTreeMap<u32, (i64, i64, bool)> = BTreeMap::new();
+    for leaf in leaves {
+        let (rows, bytes, analysed) = {
+            let t = &tables[&leaf];
+            (t.rows, t.bytes, t.analysed)
+        };
+        let mut at = leaf;
+        // Partitions nest, but never in a cycle; the bound only guards against a broken catalog.
+        for _ in 0..64 {
+            let Some(parent) = parents.get(&at) else { break };
+            let total = totals.entry(*parent).or_insert((0, 0, true));
+            total.0 = if total.0 < 0 || rows < 0 { -1 } else { total.0 + rows };
+            total.1 = if total.1 < 0 || bytes < 0 { -1 } else { total.1 + bytes };
+            total.2 &= analysed;
+            at = *parent;
+        }
+    }
+    for (oid, table) in tables.iter_mut().filter(|(_, t)| t.partitioned) {
+        let (rows, bytes, analysed) = totals.get(oid).copied().unwrap_or((0, 0, true));
+        table.rows = rows;
+        table.bytes = bytes;
+        table.analysed = analysed;
     }
 }
 

@@ -115,11 +115,13 @@ impl Session for PgSession<'_> {
             // The analysis names relations as written, unquoted and without `public.`:
             // quoted part by part for `to_regclass`, which resolves them as the statements will.
             let quoted = relation.split('.').map(quote_ident).collect::<Vec<_>>().join(".");
+            // LOCK takes tables, partitioned tables and views only (a materialized view or a
+            // foreign table is "not a table or view"): the others are locked by their statements.
             let row = self
                 .client
                 .query_opt(
                     "SELECT c.oid::regclass::text FROM pg_class c \
-                     WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+                     WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'v')",
                     &[&quoted],
                 )
                 .map_err(db_error)?;
@@ -322,6 +324,10 @@ CREATE TRIGGER {trigger} AFTER INSERT ON {table} FOR EACH ROW EXECUTE PROCEDURE 
 impl MigrationTarget for PgTarget {
     fn engine(&self) -> cutover_engine::Engine {
         cutover_engine::Engine::Postgres
+    }
+
+    fn catalog(&mut self) -> Option<&mut dyn cutover_engine::Catalog> {
+        Some(self)
     }
 
     fn server_version(&self) -> String {

@@ -1,22 +1,18 @@
 //! The approval gate: `up` lints the migrations it is about to apply and refuses those with an
 //! error-level finding that no `cutover:ignore ... reason="..."` accepts.
 //!
-//! The whole set is linted ([`lint_set`]), applied migrations included, so that pending ones
-//! are judged against the schema the earlier ones built.
+//! The pending migrations are judged on the live schema of the database they are about to
+//! change, where the engine can read it ([`lint_pending`]); elsewhere the whole set is linted,
+//! applied migrations included, so that pending ones are judged against the schema the earlier
+//! ones built.
 
 use cutover_analysis::{Diagnostic, LintConfig, Severity};
 use std::collections::BTreeMap;
 
-use cutover_engine::{Approval, ApprovalKind};
+use cutover_engine::{Approval, ApprovalKind, LiveSchema};
 use cutover_migration::{Migration, MigrationSet};
 
-use crate::lint::{lint_set, LintedMigration};
-
-/// The migrations of `set` that are in `pending`, linted in their place in the set, in the
-/// set's order.
-fn lint_pending<'a>(set: &'a MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<LintedMigration<'a>> {
-    lint_set(set, config).into_iter().filter(|l| pending.iter().any(|p| std::ptr::eq(*p, l.migration))).collect()
-}
+use crate::lint::{lint_pending, LintedMigration};
 
 /// [`Review::up_front_locks`] for a script the gate does not review (a down script), on
 /// PostgreSQL: empty when there is nothing to take up front.
@@ -67,8 +63,15 @@ fn up_front_locks<'e>(
     (relations.len() > 1).then_some(locks)
 }
 
-/// Reviews the migrations about to run (`pending`), linting the whole set for the replay.
-pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, allow_unsafe: bool) -> Review {
+/// Reviews the migrations about to run (`pending`) on `live`, the schema of the database they
+/// run on when it can be read (else linting the whole set for the replay).
+pub fn review(
+    set: &MigrationSet,
+    pending: &[&Migration],
+    config: &LintConfig,
+    live: Option<&LiveSchema>,
+    allow_unsafe: bool,
+) -> Review {
     let mut review = Review::default();
     let approval = |migration: &Migration, d: &Diagnostic, how: ApprovalKind, reason: String| Approval {
         id: 0,
@@ -83,7 +86,7 @@ pub fn review(set: &MigrationSet, pending: &[&Migration], config: &LintConfig, a
         approved_at: String::new(),
     };
     for LintedMigration { migration, diagnostics, accepted, needs_window, effects, .. } in
-        lint_pending(set, pending, config)
+        lint_pending(set, pending, config, live)
     {
         if migration.up.settings.transaction {
             if let Some(locks) = up_front_locks(effects.iter().flatten()) {
@@ -124,7 +127,7 @@ pub struct StartupLimit<'a> {
 /// The relations the migrations about to run scan, rewrite or write: what to ask the catalog
 /// about before [`startup_review`] with a [`StartupLimit`].
 pub fn startup_relations(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<String> {
-    let mut names: Vec<String> = lint_pending(set, pending, config)
+    let mut names: Vec<String> = lint_pending(set, pending, config, None)
         .into_iter()
         .flat_map(|l| l.effects.into_iter().flatten().filter_map(|e| e.locks.first().map(|(name, _)| name.clone())))
         .collect();
@@ -144,7 +147,7 @@ pub fn startup_review(
     config: &LintConfig,
     limit: Option<&StartupLimit<'_>>,
 ) -> Vec<(String, Vec<String>)> {
-    let mut linted = lint_pending(set, pending, config);
+    let mut linted = lint_pending(set, pending, config, None);
     linted.sort_by_key(|l| pending.iter().position(|p| std::ptr::eq(*p, l.migration)));
     linted
         .into_iter()
@@ -183,7 +186,7 @@ pub fn startup_review(
 
 /// The error-level findings of the migrations about to run that no ignore accepts.
 pub fn unsafe_findings(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<String> {
-    review(set, pending, config, false).unsafe_findings
+    review(set, pending, config, None, false).unsafe_findings
 }
 
 /// The major version in a server version string such as `PostgreSQL 15.8 (Debian 15.8-0+deb12u1)`.
@@ -212,7 +215,7 @@ pub fn waiting_for_window(
         .filter(|s| s.state == crate::MigrationState::Pending)
         .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
         .collect();
-    (review(set, &pending, &settings.lint, false).need_window, next)
+    (review(set, &pending, &settings.lint, None, false).need_window, next)
 }
 
 #[cfg(test)]

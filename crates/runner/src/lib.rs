@@ -49,7 +49,7 @@ pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{startup_relations, startup_review, unsafe_findings, waiting_for_window, StartupLimit};
 pub use identity::{now_rfc3339, runner_identity};
-pub use lint::{lint_set, LintedMigration};
+pub use lint::{lint_pending, lint_set, seed, LintedMigration};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};

@@ -1,11 +1,17 @@
 //! Linting a migration set, the one way: `up`'s approval gate, start-up review, `plan`,
-//! `rehearse` and `cutover lint` all read the analysis of a set through [`lint_set`].
+//! `rehearse` and `cutover lint` all read the analysis of a set through [`lint_set`] and
+//! [`lint_pending`].
 //!
-//! Every migration of the set is linted, applied ones included and in order, so that each is
-//! judged against the schema the earlier ones built. The text for `cutover:ignore` comments is
-//! the one discovery read: no file is read again.
+//! Without a database, every migration of the set is linted, applied ones included and in
+//! order, so that each is judged against the schema the earlier ones built: a table they never
+//! create is unknown. With one, the pending migrations are linted on its live schema
+//! ([`seed`]), which the applied ones built (and whatever was made outside the folder). The
+//! text for `cutover:ignore` comments is the one discovery read: no file is read again.
 
-use cutover_analysis::{analyze_all, Diagnostic, Effect, LintConfig, Linter, Script};
+use std::collections::BTreeMap;
+
+use cutover_analysis::{analyze_all, Diagnostic, Effect, ForeignKey, LintConfig, Linter, Schema, Script, Table};
+use cutover_engine::LiveSchema;
 use cutover_migration::{Layout, Migration, MigrationKind, MigrationSet};
 
 /// One migration, linted in its place in the set.
@@ -29,12 +35,44 @@ pub struct LintedMigration<'a> {
 /// Lints every migration of `set`, in order, with `config` (whose live facts, when set, are
 /// those of the database the set is meant for).
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<LintedMigration<'a>> {
+    let all: Vec<&Migration> = set.migrations.iter().collect();
+    lint_in_order(set, &all, Linter::new(config.clone()), config)
+}
+
+/// Lints the migrations of `set` that are in `pending`, in the set's order. With `live`, the
+/// schema of the database they are about to run on, they are linted on it (the applied ones
+/// built it already), with its tables' sizes as the live row estimates; without, the whole set
+/// is linted from an empty schema ([`lint_set`]) and the pending ones kept.
+pub fn lint_pending<'a>(
+    set: &'a MigrationSet,
+    pending: &[&Migration],
+    config: &LintConfig,
+    live: Option<&LiveSchema>,
+) -> Vec<LintedMigration<'a>> {
+    let is_pending = |m: &Migration| pending.iter().any(|p| std::ptr::eq(*p, m));
+    let Some(live) = live else {
+        return lint_set(set, config).into_iter().filter(|l| is_pending(l.migration)).collect();
+    };
+    let (schema, rows) = seed(live, config.small_table_rows);
+    let mut config = config.clone();
+    config.live_rows.extend(rows);
+    let in_order: Vec<&Migration> = set.migrations.iter().filter(|m| is_pending(m)).collect();
+    lint_in_order(set, &in_order, Linter::with_schema(config.clone(), schema), &config)
+}
+
+/// Lints `migrations` (of `set`, in its order) one after the other with `linter`.
+fn lint_in_order<'a>(
+    set: &MigrationSet,
+    migrations: &[&'a Migration],
+    mut linter: Linter,
+    config: &LintConfig,
+) -> Vec<LintedMigration<'a>> {
     let statements: Vec<&[cutover_migration::Statement]> =
-        set.migrations.iter().map(|m| m.up.statements.as_slice()).collect();
+        migrations.iter().map(|m| m.up.statements.as_slice()).collect();
     let analyzed = analyze_all(&statements, config);
-    let mut linter = Linter::new(config.clone());
-    set.migrations
+    migrations
         .iter()
+        .copied()
         .zip(analyzed)
         .map(|(migration, analyzed)| {
             let script = Script {
@@ -54,6 +92,72 @@ pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<LintedMig
             }
         })
         .collect()
+}
+
+/// The analysis schema the live catalog describes, and each table's estimated rows (-1 where
+/// unknown). A table never analysed has no estimate, only the most rows its storage holds:
+/// that bound counts when it proves the table small (under `small_table_rows`), and the size
+/// is unknown otherwise. Indexes a lookup cannot use (partial ones, or INVALID ones a failed
+/// concurrent build left) are known by name only; a `CHECK (col IS NOT NULL)` is kept with
+/// whether it was validated, which decides whether `SET NOT NULL` scans.
+pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<String, i64>) {
+    let mut schema = Schema::default();
+    let mut rows = BTreeMap::new();
+    // Tables share a handful of types: each is parsed once.
+    let mut types: BTreeMap<&str, cutover_analysis::ColumnType> = BTreeMap::new();
+    for live_table in &live.tables {
+        let mut table = Table {
+            partitioned: live_table.partitioned,
+            primary_key: live_table.primary_key.clone(),
+            ..Table::default()
+        };
+        for column in &live_table.columns {
+            let column_type = types
+                .entry(column.type_text.as_str())
+                .or_insert_with(|| {
+                    // A type the parser cannot read is one no type change is proven free for.
+                    cutover_analysis::postgres::parse_type(&column.type_text).unwrap_or_default()
+                })
+                .clone();
+            table.columns.push((column.name.clone(), column_type));
+            if column.not_null {
+                table.not_null_columns.push(column.name.clone());
+            }
+        }
+        let mut names_only = Vec::new();
+        for index in &live_table.indexes {
+            if index.valid && !index.partial {
+                table.indexes.push((index.name.clone(), index.columns.clone()));
+            } else {
+                names_only.push(index.name.as_str());
+            }
+        }
+        table.not_null_checks = live_table
+            .checks
+            .iter()
+            .filter_map(|check| Some((check.name.clone(), check.not_null_column.clone()?, check.validated)))
+            .collect();
+        table.foreign_keys = live_table
+            .foreign_keys
+            .iter()
+            .map(|fk| ForeignKey {
+                name: fk.name.clone(),
+                columns: fk.columns.clone(),
+                referenced_table: fk.referenced_table.clone(),
+                referenced_columns: fk.referenced_columns.clone(),
+            })
+            .collect();
+        schema.insert_table(&live_table.name, table);
+        for index in names_only {
+            schema.insert_index_name(index, &live_table.name);
+        }
+        let known = live_table.analysed || live_table.rows < small_table_rows;
+        rows.insert(live_table.name.clone(), if known { live_table.rows } else { -1 });
+    }
+    for domain in &live.constrained_domains {
+        schema.insert_constrained_domain(domain);
+    }
+    (schema, rows)
 }
 
 /// Whether `migration` has a down script, where `missing-down-migration` should ask (`None`
@@ -102,6 +206,53 @@ mod tests {
             missing_downs(&[("V1__a.sql", sql), ("U1__a.sql", sql), ("V2__b.sql", sql), ("R__v.sql", sql)]),
             ["V2__b.sql"]
         );
+    }
+
+    /// With a live schema only the pending migrations are linted, on it: a table the folder
+    /// never creates is known there, with its checks and size.
+    #[test]
+    fn pending_migrations_are_linted_on_the_live_schema() {
+        use cutover_engine::{LiveCheck, LiveColumn, LiveTable};
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            ("1_a.sql", "ALTER TABLE users ADD COLUMN status text;\n"),
+            ("2_b.sql", "ALTER TABLE users VALIDATE CONSTRAINT users_status_nn;\n"),
+            ("3_c.sql", "ALTER TABLE users ALTER COLUMN status SET NOT NULL;\n"),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let set = cutover_migration::discover(dir.path(), None).unwrap();
+        let column = |name: &str| LiveColumn { name: name.into(), type_text: "text".into(), not_null: false };
+        let live = LiveSchema {
+            tables: vec![LiveTable {
+                name: "users".into(),
+                rows: 400_000,
+                analysed: true,
+                columns: vec![column("id"), column("status")],
+                checks: vec![LiveCheck {
+                    name: "users_status_nn".into(),
+                    expression: "(status IS NOT NULL)".into(),
+                    validated: false,
+                    not_null_column: Some("status".into()),
+                }],
+                ..LiveTable::default()
+            }],
+            constrained_domains: vec![],
+        };
+        let pending: Vec<&Migration> = set.migrations[1..].iter().collect();
+        let errors = |live: Option<&LiveSchema>| -> Vec<String> {
+            lint_pending(&set, &pending, &LintConfig::default(), live)
+                .iter()
+                .flat_map(|l| l.diagnostics.iter().map(move |d| (l, d)))
+                .filter(|(_, d)| d.severity == cutover_analysis::Severity::Error)
+                .map(|(l, d)| format!("{} {}", l.migration.name, d.rule))
+                .collect()
+        };
+        assert_eq!(errors(None), ["c set-not-null-scan"], "without the database, users is unknown");
+        assert!(errors(Some(&live)).is_empty(), "validated by 2 on the live table, 3 does not scan");
+        let linted = lint_pending(&set, &pending, &LintConfig::default(), Some(&live));
+        assert_eq!(linted.iter().map(|l| l.migration.name.as_str()).collect::<Vec<_>>(), ["b", "c"]);
     }
 
     #[test]

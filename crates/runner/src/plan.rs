@@ -115,6 +115,8 @@ pub fn plan(
     config.time_zone = Some(target.time_zone().map_err(|e| Error::database("cannot read the time zone", e))?);
     config.live_rows = facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect();
     config.large_table_rows = options.large_table_rows;
+    config.small_table_rows = options.small_table_rows;
+    let live = target.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?;
 
     // The read rate, measured on the largest relation that a pending statement scans.
     let largest = facts.values().filter(|f| f.kind.contains("table")).max_by_key(|f| f.bytes);
@@ -128,10 +130,8 @@ pub fn plan(
     let (window_open, next_window) = crate::policy::window_state(&settings.windows, now);
     let window_closed = !settings.windows.is_empty() && !window_open;
     let mut migrations = Vec::new();
-    for (idx, linted) in crate::lint::lint_set(set, &config).into_iter().enumerate() {
-        if !pending.contains(&idx) {
-            continue;
-        }
+    let pending_migrations: Vec<&cutover_migration::Migration> = steps.iter().map(|(m, _)| *m).collect();
+    for linted in crate::lint::lint_pending(set, &pending_migrations, &config, Some(&live)) {
         let migration = linted.migration;
         let mut diagnostics = linted.diagnostics;
         let waits_for_window = (window_closed && linted.needs_window)
@@ -190,7 +190,7 @@ pub fn plan(
 fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, options: &PlanOptions) {
     let Some(f) = d.table.as_ref().and_then(|t| facts.get(t)) else { return };
     let size =
-        format!("{} rows, {}", if f.rows < 0 { "? ".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
+        format!("{} rows, {}", if f.rows < 0 { "?".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
     if d.severity == Severity::Error && f.rows >= 0 && f.rows < options.small_table_rows && d.lock.is_some() {
         d.severity = Severity::Warning;
         d.message = format!("{} (here `{}` has {size}: the lock is brief)", d.message, f.name);

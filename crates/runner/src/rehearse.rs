@@ -144,8 +144,13 @@ pub fn rehearse(
         config.pg_version = major;
     }
     config.time_zone = Some(scratch.time_zone().map_err(db("cannot read the time zone"))?);
+    // Predicted on the scratch database's schema, which the applied migrations (or the copy) built.
+    let live = scratch.live_schema().map_err(db("cannot read the scratch schema"))?;
     let mut predictions: BTreeMap<usize, Vec<Option<Effect>>> =
-        crate::lint::lint_set(set, &config).into_iter().map(|l| l.effects).enumerate().collect();
+        crate::lint::lint_pending(set, &pending, &config, Some(&live))
+            .into_iter()
+            .map(|l| (set.migrations.iter().position(|m| std::ptr::eq(m, l.migration)).unwrap_or(0), l.effects))
+            .collect();
 
     let mut migrations = Vec::new();
     let mut broken = false;

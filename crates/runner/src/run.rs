@@ -190,7 +190,7 @@ struct GateOutcome {
 /// Refuses the plan when a pending migration has an error-level finding that no ignore with a
 /// reason accepts, unless `--allow-unsafe`. The analysis knows PostgreSQL; other engines pass.
 fn approval_gate(
-    ctx: &Context<'_>,
+    ctx: &mut Context<'_>,
     set: &MigrationSet,
     plan: &[(&Migration, Option<&HistoryRecord>)],
     options: &UpOptions,
@@ -224,7 +224,15 @@ fn approval_gate(
         _ => return Ok(GateOutcome::default()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
-    let mut review = crate::gate::review(set, &pending, &config, options.allow_unsafe);
+    // The pending migrations are judged on the schema they are about to change, where the
+    // engine can read it: tables made outside the folder are known, with their sizes.
+    let live = match ctx.target.catalog() {
+        Some(catalog) if gated => {
+            Some(catalog.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?)
+        }
+        _ => None,
+    };
+    let mut review = crate::gate::review(set, &pending, &config, live.as_ref(), options.allow_unsafe);
     if !gated {
         // Findings neither refuse nor need approving here; windows (below) still hold.
         review.unsafe_findings.clear();

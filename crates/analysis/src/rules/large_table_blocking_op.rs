@@ -7,7 +7,7 @@ pub(crate) const RULE: &str = "large-table-blocking-op";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-A statement that holds a lock blocking writes while it scans, rewrites or indexes a table that is large on the live database (`cutover plan`, which reads the row estimates from the catalog; the threshold is `--large-table-rows`, one million by default). Static linting cannot know table sizes, so this rule fires only in `cutover plan`.\n\
+A statement that holds a lock blocking writes while it scans, rewrites or indexes a table that is large on the live database (the row estimates of the catalog; one million rows by default, `cutover plan --large-table-rows`). Static linting cannot know table sizes, so this rule fires only where a database is at hand: `cutover plan`, the gate of `up`, `cutover lint --database-url`.\n\
 \n\
 ## Why is this bad?\n\
 The lock is held for as long as the work takes, and the work grows with the table: seconds on a thousand rows are an outage on two hundred million.\n\

@@ -194,8 +194,17 @@ pub fn find(id: &str) -> Option<&'static Rule> {
 /// migration runs, and what earlier statements of the same migration did.
 #[derive(Debug, Default)]
 pub struct Context {
-    /// The schema replayed from the migrations linted so far (this one up to the statement).
+    /// The schema replayed from the migrations linted so far (this one up to the statement),
+    /// on the live schema when there is one.
     pub(crate) schema: Schema,
+    /// Whether `schema` started from a live database: the linted migrations are the ones still
+    /// to run there, in order.
+    pub(crate) live: bool,
+    /// Tables the linted migrations created (all of them, not only this one): with a live
+    /// schema they do not exist there yet, so they are new when the later migrations run.
+    pub(crate) created_by_linted: HashSet<String>,
+    /// The dialect of the migrations.
+    pub(crate) dialect: Dialect,
     /// The PostgreSQL major version the migrations are for.
     pub(crate) pg_version: u32,
     /// Whether the migrations run under another tool than cutover's runner (which sets
@@ -220,6 +229,9 @@ pub struct Context {
     pub(crate) not_valid_constraints: HashSet<String>,
     /// Tables altered earlier in the same migration.
     pub(crate) altered: HashSet<String>,
+    /// Columns added earlier in the same migration, as (table, column): every existing row
+    /// holds the same value there (the default, or NULL).
+    pub(crate) added_columns: HashSet<(String, String)>,
     /// Enum values added earlier in the same migration, with their types.
     pub(crate) enum_values_added: Vec<(String, String)>,
     /// Locks that block writes on existing tables, taken earlier in the current transaction:
@@ -240,6 +252,8 @@ pub struct Context {
     pub(crate) live_rows: std::collections::BTreeMap<String, i64>,
     /// From how many rows a table counts as large.
     pub(crate) large_table_rows: i64,
+    /// Below how many rows a table counts as small.
+    pub(crate) small_table_rows: i64,
     /// Whether `timestamp`/`timestamptz` convert in place: PostgreSQL 12+ with TimeZone UTC.
     pub(crate) utc: bool,
     /// MySQL: the first DDL and the first data-changing statement of the migration (lines).
@@ -263,6 +277,16 @@ impl Context {
         self.altered.contains(table)
     }
 
+    /// The rows `table` holds when the statement runs, as far as the live database tells: its
+    /// estimate there; none for a table the migrations linted on the live schema create first
+    /// (it does not exist there yet); `None` without live facts about it.
+    pub(crate) fn rows_of(&self, table: &str) -> Option<i64> {
+        if self.live && self.created_by_linted.contains(table) {
+            return Some(0);
+        }
+        self.live_rows.get(table).copied().filter(|rows| *rows >= 0)
+    }
+
     /// Whether constraint `name` was added `NOT VALID` earlier in this migration.
     pub(crate) fn added_not_valid(&self, name: &str) -> bool {
         self.not_valid_constraints.contains(name)
@@ -272,10 +296,14 @@ impl Context {
     pub(crate) fn start_migration(&mut self, in_transaction: bool, has_down: Option<bool>) {
         *self = Context {
             schema: std::mem::take(&mut self.schema),
+            live: self.live,
+            created_by_linted: std::mem::take(&mut self.created_by_linted),
+            dialect: self.dialect,
             pg_version: self.pg_version,
             external_runner: self.external_runner,
             live_rows: std::mem::take(&mut self.live_rows),
             large_table_rows: self.large_table_rows,
+            small_table_rows: self.small_table_rows,
             utc: self.utc,
             in_transaction,
             runner_transaction: in_transaction,
@@ -290,8 +318,15 @@ impl Context {
             Action::AddEnumValue { type_name, value, .. } => {
                 self.enum_values_added.push((type_name.clone(), value.clone()));
             }
+            // On a live schema, `CREATE TABLE IF NOT EXISTS` of a table that is there does nothing.
+            Action::CreateTable { table, .. }
+                if self.live && effect.idempotent == Some(true) && self.schema.table(table).is_some() =>
+            {
+                return;
+            }
             Action::CreateTable { table, foreign_keys, .. } => {
                 self.created_here.insert(table.clone());
+                self.created_by_linted.insert(table.clone());
                 for fk in foreign_keys {
                     self.foreign_keys_added.push((self.line, table.clone(), fk.clone()));
                 }
@@ -299,6 +334,9 @@ impl Context {
             Action::AlterTable { table, commands } => {
                 self.altered.insert(table.clone());
                 for command in commands {
+                    if let AlterCommand::AddColumn { column, .. } = command {
+                        self.added_columns.insert((table.clone(), column.clone()));
+                    }
                     if let AlterCommand::AddConstraint { name, not_valid: true, .. } = command {
                         self.not_valid_constraints.insert(name.clone());
                     }
@@ -325,6 +363,7 @@ impl Context {
             }
             Action::CreateTableAs { table } => {
                 self.created_here.insert(table.clone());
+                self.created_by_linted.insert(table.clone());
             }
             Action::DropIndex { names, .. } if effect.idempotent == Some(true) => {
                 self.dropped_if_exists.extend(names.iter().cloned());
@@ -373,6 +412,9 @@ impl Context {
 pub struct Finding {
     /// The rule's id.
     pub rule: &'static str,
+    /// Its severity when the facts decide it, rather than the rule's default (configured
+    /// levels still replace it).
+    pub severity: Option<Severity>,
     /// What happens.
     pub message: String,
     /// What to do instead.
@@ -385,7 +427,12 @@ pub struct Finding {
 
 impl Finding {
     pub(crate) fn new(rule: &'static str, message: String, help: &str) -> Finding {
-        Finding { rule, message, help: help.to_string(), table: None, lock: None }
+        Finding { rule, severity: None, message, help: help.to_string(), table: None, lock: None }
+    }
+
+    pub(crate) fn at(mut self, severity: Severity) -> Finding {
+        self.severity = Some(severity);
+        self
     }
 
     pub(crate) fn on(mut self, table: &str, lock: LockMode) -> Finding {

@@ -9,6 +9,8 @@ pub(crate) const RULE: &str = "set-not-null-scan";
 pub(crate) const DOC: &str = "## What it does\n\
 `ALTER COLUMN ... SET NOT NULL` on an existing table.\n\
 \n\
+Not when the schema proves the column has no NULL: it is `NOT NULL` already, or (PostgreSQL 12+) a validated `CHECK (col IS NOT NULL)` says so, made by the migrations or found on the live database (`up`, `plan`, `rehearse`, `lint --database-url`).\n\
+\n\
 ## Why is this bad?\n\
 PostgreSQL scans the whole table to check for NULLs while holding an ACCESS EXCLUSIVE lock: reads and writes wait for the scan.\n\
 \n\
@@ -23,6 +25,8 @@ ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n\
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {
         match command {
+            // Already NOT NULL: PostgreSQL has nothing to check.
+            AlterCommand::SetNotNull { column } if ctx.schema.is_not_null(table, column) => None,
             // A validated CHECK (col IS NOT NULL) lets PostgreSQL 12+ skip the scan.
             AlterCommand::SetNotNull { column }
                 if ctx.pg_version >= 12 && ctx.schema.has_valid_not_null_check(table, column) =>
@@ -50,7 +54,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 mod tests {
     use super::RULE;
     use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
-    use crate::LintConfig;
+    use crate::{ColumnType, LintConfig, Linter, Schema, Script, Table};
 
     #[test]
     fn fires_0() {
@@ -79,5 +83,32 @@ ALTER TABLE t ALTER COLUMN a SET NOT NULL",
         assert_ne!(run_with(&[create, check, set], RULE, LintConfig::default()), "", "not validated yet");
         let pg11 = LintConfig { pg_version: 11, ..LintConfig::default() };
         assert_ne!(run_with(&[create, check, validate, set], RULE, pg11), "", "before 12 it always scans");
+    }
+
+    /// What the live database says decides: a column NOT NULL there, or a CHECK validated there.
+    #[test]
+    fn does_not_fire_when_the_live_schema_proves_no_null() {
+        let lint = |table: Table, sql: &str| {
+            let mut schema = Schema::default();
+            schema.insert_table("users", table);
+            let mut linter =
+                Linter::with_schema(LintConfig { only_rule: Some(RULE.into()), ..LintConfig::default() }, schema);
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            let script = Script { text: sql, statements: &statements, in_transaction: true, has_down: None };
+            let linted = linter.lint(&script);
+            (linted.diagnostics.len(), linted.effects[0].as_ref().unwrap().scans)
+        };
+        let set = "ALTER TABLE users ALTER COLUMN email SET NOT NULL;";
+        let nullable = Table { columns: vec![("email".into(), ColumnType::default())], ..Table::default() };
+        assert_eq!(lint(nullable.clone(), set), (1, true));
+        let not_null = Table { not_null_columns: vec!["email".into()], ..nullable.clone() };
+        assert_eq!(lint(not_null, set), (0, false));
+        let checked = Table { not_null_checks: vec![("email_nn".into(), "email".into(), true)], ..nullable.clone() };
+        assert_eq!(lint(checked.clone(), set), (0, false));
+        let not_valid = Table { not_null_checks: vec![("email_nn".into(), "email".into(), false)], ..nullable };
+        assert_eq!(lint(not_valid, set), (1, true));
+        // The CHECK dropped by the same statement goes before SET NOT NULL checks the rows.
+        let combined = "ALTER TABLE users ALTER COLUMN email SET NOT NULL, DROP CONSTRAINT email_nn;";
+        assert!(lint(checked, combined).1, "scans");
     }
 }

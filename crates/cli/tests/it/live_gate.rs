@@ -1,0 +1,328 @@
+//! The gate of `up` judges the database it runs on: tables made before the migration folder
+//! (an adopted or baselined database) are known with their columns, checks and sizes. The safe
+//! NOT NULL recipe passes with no override; a full-table UPDATE under ADD COLUMN's lock, the
+//! naive Alembic upgrade and a bare rename are refused with nothing applied; on a small table
+//! the UPDATE is a warning and applies.
+
+use crate::util::{output_text, PgDb, Project};
+
+/// `users` made outside the migration folder, with `rows` rows.
+fn users_outside_the_folder(rows: u32) -> PgDb {
+    let db = PgDb::new();
+    db.query(&format!(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(200), name text NOT NULL);
+         INSERT INTO users SELECT i, 'u' || i || '@example.com', 'user ' || i FROM generate_series(1, {rows}) AS i;"
+    ));
+    db
+}
+
+const LARGE: u32 = 300_000;
+
+/// Runs `cutover up` and returns its exit code and stderr.
+fn up(project: &Project, db: &PgDb) -> (Option<i32>, String) {
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    (output.status.code(), stderr)
+}
+
+/// The migrations the history records as applied, comma-separated.
+fn applied(db: &PgDb) -> String {
+    db.try_query(
+        "SELECT coalesce(string_agg(version, ',' ORDER BY version), '') FROM cutover_history WHERE state = 'applied'",
+    )
+    .unwrap_or_default()
+}
+
+/// How many approvals (ignores, `--allow-unsafe`) were recorded.
+fn approvals(db: &PgDb) -> String {
+    db.try_query("SELECT count(*) FROM cutover_history_approvals").unwrap_or_else(|| "0".to_string())
+}
+
+fn column_exists(db: &PgDb, column: &str) -> bool {
+    db.query(&format!(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'users' AND column_name = '{column}'"
+    )) == "1"
+}
+
+const SAFE_NOT_NULL: [(&str, &str, &str); 5] = [
+    ("1_add_status", "ALTER TABLE users ADD COLUMN status text;\n", "ALTER TABLE users DROP COLUMN status;\n"),
+    (
+        "2_status_check",
+        "ALTER TABLE users ADD CONSTRAINT users_status_nn CHECK (status IS NOT NULL) NOT VALID;\n",
+        "ALTER TABLE users DROP CONSTRAINT users_status_nn;\n",
+    ),
+    ("3_validate", "ALTER TABLE users VALIDATE CONSTRAINT users_status_nn;\n", "SELECT 1;\n"),
+    (
+        "4_set_not_null",
+        "ALTER TABLE users ALTER COLUMN status SET NOT NULL;\n",
+        "ALTER TABLE users ALTER COLUMN status DROP NOT NULL;\n",
+    ),
+    (
+        "5_drop_check",
+        "ALTER TABLE users DROP CONSTRAINT users_status_nn;\n",
+        "ALTER TABLE users ADD CONSTRAINT users_status_nn CHECK (status IS NOT NULL);\n",
+    ),
+];
+
+fn write_migration(project: &Project, (name, up, down): (&str, &str, &str)) {
+    project.migration(&format!("{name}.up.sql"), up).migration(&format!("{name}.down.sql"), down);
+}
+
+/// The rules of the error-level findings of `cutover lint --format json` (with `args`).
+fn lint_errors(project: &Project, db: &PgDb, args: &[&str]) -> (Option<i32>, Vec<String>) {
+    let output = project.cutover(&db.url).args(["lint", "--format", "json"]).args(args).output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", output_text(&output).1));
+    let errors = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| d["rule"].as_str().unwrap().to_string())
+        .collect();
+    (output.status.code(), errors)
+}
+
+/// Fills `users.status` in batches, between the CHECK added NOT VALID and its validation.
+fn backfill_status(project: &Project, db: &PgDb) {
+    project
+        .cutover(&db.url)
+        .args(["backfill", "--table", "users", "--set", "status = 'active'", "--where", "status IS NULL"])
+        .args(["--max-batch", "100000", "--initial-batch", "50000"])
+        .assert()
+        .success();
+}
+
+/// Each step of the recipe its own `up`, as a team ships them: SET NOT NULL follows a CHECK
+/// validated on the live table, so it neither scans nor needs an override.
+#[test]
+fn the_safe_not_null_sequence_applies_step_by_step_with_no_override() {
+    let db = users_outside_the_folder(LARGE);
+    let project = Project::new();
+    for (idx, step) in SAFE_NOT_NULL.into_iter().enumerate() {
+        if idx == 2 {
+            backfill_status(&project, &db);
+        }
+        write_migration(&project, step);
+        if idx == 3 {
+            // The files alone cannot know users' CHECK was validated; the database can.
+            assert_eq!(lint_errors(&project, &db, &[]).1, ["set-not-null-scan"]);
+            let db_url = db.url.clone();
+            assert_eq!(lint_errors(&project, &db, &["--database-url", &db_url]), (Some(0), vec![]));
+        }
+        let (code, stderr) = up(&project, &db);
+        assert_eq!(code, Some(0), "{}: {stderr}", step.0);
+    }
+    assert_eq!(applied(&db), "1,2,3,4,5");
+    assert_eq!(approvals(&db), "0", "nothing was accepted: nothing needed to be");
+    assert_eq!(
+        db.query("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'status'"),
+        "t"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM pg_constraint WHERE conname = 'users_status_nn'"), "0");
+}
+
+/// The last three pending at once: replayed on the live `users`, whose CHECK is NOT VALID
+/// there, the CHECK validated by the third proves NOT NULL for the fourth.
+#[test]
+fn the_safe_not_null_sequence_applies_in_one_run_after_the_backfill() {
+    let db = users_outside_the_folder(LARGE);
+    let project = Project::new();
+    for step in SAFE_NOT_NULL {
+        write_migration(&project, step);
+    }
+    project.cutover(&db.url).args(["up", "--to", "2"]).assert().success();
+    backfill_status(&project, &db);
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(applied(&db), "1,2,3,4,5");
+    assert_eq!(approvals(&db), "0");
+}
+
+/// The seed's Flyway V2: the UPDATE runs under ADD COLUMN's ACCESS EXCLUSIVE lock, so readers
+/// wait for all of it.
+const FLYWAY_V2: &str =
+    "ALTER TABLE users ADD COLUMN status text;\nUPDATE users SET status = 'active' WHERE status IS NULL;\n";
+
+#[test]
+fn a_full_table_update_under_add_columns_lock_is_refused_with_nothing_applied() {
+    let db = users_outside_the_folder(LARGE);
+    let project = Project::new();
+    project.migration("V1__baseline.sql", "SELECT 1;\n").migration("V2__status.sql", FLYWAY_V2);
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("V2__status.sql:2: error[backfill-in-migration]"), "{stderr}");
+    assert!(stderr.contains("ACCESS EXCLUSIVE lock taken at line 1"), "{stderr}");
+    assert!(stderr.contains("cutover backfill") && stderr.contains("migration of its own"), "{stderr}");
+    assert_eq!(applied(&db), "", "the gate refuses before anything runs");
+    assert!(!column_exists(&db, "status"));
+    // `plan` says the same on this database.
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let errors: Vec<&str> = plan["migrations"][1]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .map(|d| d["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors, ["backfill-in-migration"]);
+}
+
+#[test]
+fn the_naive_alembic_upgrade_is_refused_with_nothing_applied() {
+    let db = users_outside_the_folder(LARGE);
+    let project = Project::new();
+    project.migration(
+        "1_status.up.sql",
+        "ALTER TABLE users ADD COLUMN status text;\nUPDATE users SET status = 'active';\nALTER TABLE users ALTER COLUMN status SET NOT NULL;\n",
+    );
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("1_status.up.sql:2: error[backfill-in-migration]"), "{stderr}");
+    assert!(stderr.contains("1_status.up.sql:3: error[set-not-null-scan]"), "{stderr}");
+    assert_eq!(applied(&db), "");
+    assert!(!column_exists(&db, "status"));
+}
+
+/// A rename breaks every running query on the old name: `rename-relation` is an error for a
+/// table that exists (and is read) on the database.
+#[test]
+fn a_bare_column_rename_is_refused_with_nothing_applied() {
+    let db = users_outside_the_folder(LARGE);
+    let project = Project::new();
+    project.migration("1_rename.up.sql", "ALTER TABLE users RENAME COLUMN name TO full_name;\n");
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("1_rename.up.sql:1: error[rename-relation]"), "{stderr}");
+    assert_eq!(applied(&db), "");
+    assert!(column_exists(&db, "name") && !column_exists(&db, "full_name"));
+}
+
+/// On a table of 100 rows the same UPDATE holds the lock for a moment: a warning, and `up`
+/// applies it. Without the database, lint cannot know the size and calls it an error.
+#[test]
+fn on_a_small_table_the_update_is_a_warning_and_applies() {
+    let db = users_outside_the_folder(100);
+    let project = Project::new();
+    project.migration("V1__baseline.sql", "SELECT 1;\n").migration("V2__status.sql", FLYWAY_V2);
+    assert_eq!(lint_errors(&project, &db, &[]), (Some(1), vec!["backfill-in-migration".to_string()]));
+    let db_url = db.url.clone();
+    assert_eq!(lint_errors(&project, &db, &["--database-url", &db_url]), (Some(0), vec![]));
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(applied(&db), "1,2");
+    assert_eq!(db.query("SELECT count(*) FROM users WHERE status = 'active'"), "100");
+}
+
+/// Known columns: widening `varchar(200)` is a catalog change PostgreSQL makes without a
+/// rewrite, which only the live type proves.
+#[test]
+fn the_live_column_types_decide_whether_a_type_change_rewrites() {
+    let db = users_outside_the_folder(1_000);
+    let project = Project::new();
+    project.migration("1_wider.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(300);\n");
+    assert_eq!(lint_errors(&project, &db, &[]).1, ["column-type-rewrite"], "the files alone");
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(0), "{stderr}");
+    project.migration("2_narrower.up.sql", "ALTER TABLE users ALTER COLUMN email TYPE varchar(100);\n");
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error[column-type-rewrite]"), "{stderr}");
+}
+
+/// What the catalog read gives the analysis: columns with their types and NOT NULL, indexes
+/// with their validity, CHECKs (which one proves NOT NULL, and whether validated), keys,
+/// partitions, domains, and sizes (an upper bound for a table never analysed).
+#[test]
+fn the_live_schema_is_read_from_the_catalog() {
+    use cutover_engine::Catalog;
+    let db = users_outside_the_folder(1_000);
+    db.query(
+        "ANALYZE users;
+         CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');
+         CREATE DOMAIN free AS text;
+         CREATE SCHEMA app;
+         CREATE TABLE app.orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id), tags text[] NOT NULL,
+           contact email, total numeric(10,2),
+           CONSTRAINT total_nn CHECK (total IS NOT NULL) NOT VALID, CONSTRAINT positive CHECK (total > 0 AND total IS NOT NULL));
+         ALTER TABLE app.orders ADD CONSTRAINT user_nn CHECK (user_id IS NOT NULL) NOT VALID;
+         CREATE INDEX orders_user ON app.orders (user_id, id);
+         CREATE INDEX orders_open ON app.orders (id) WHERE total IS NULL;
+         CREATE INDEX orders_lower ON app.orders (lower(contact), id);
+         CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         INSERT INTO events SELECT i, '2024-06-01' FROM generate_series(1, 50) i;
+         CREATE TABLE dupes (n int); INSERT INTO dupes VALUES (1), (1);",
+    );
+    // A failed concurrent build leaves an INVALID index behind.
+    assert!(db.client().batch_execute("CREATE UNIQUE INDEX CONCURRENTLY dupes_n ON dupes (n)").is_err());
+    let url = cutover_engine::DatabaseUrl::parse(&db.url).unwrap();
+    let options =
+        cutover_postgres::ConnectOptions { history_table: "cutover_history".into(), application_name: "test".into() };
+    let mut target = cutover_postgres::connect(&url, &options).unwrap();
+    let live = target.live_schema().unwrap();
+    let table = |name: &str| live.tables.iter().find(|t| t.name == name).unwrap_or_else(|| panic!("{name}"));
+
+    let users = table("users");
+    assert_eq!((users.rows, users.analysed), (1_000, true));
+    assert_eq!(users.primary_key, ["id"]);
+    let columns: Vec<(&str, &str, bool)> =
+        users.columns.iter().map(|c| (c.name.as_str(), c.type_text.as_str(), c.not_null)).collect();
+    assert_eq!(columns, [("id", "bigint", true), ("email", "character varying(200)", false), ("name", "text", true)]);
+
+    let orders = table("app.orders");
+    let checks: Vec<(&str, bool, Option<&str>)> =
+        orders.checks.iter().map(|c| (c.name.as_str(), c.validated, c.not_null_column.as_deref())).collect();
+    assert_eq!(
+        checks,
+        [("positive", true, None), ("total_nn", true, Some("total")), ("user_nn", false, Some("user_id"))],
+        "a CHECK made with its table is validated; one added NOT VALID is not"
+    );
+    assert_eq!(orders.foreign_keys[0].referenced_table, "users");
+    assert_eq!(orders.foreign_keys[0].columns, ["user_id"]);
+    assert_eq!(orders.foreign_keys[0].referenced_columns, ["id"]);
+    let mut indexes: Vec<(&str, Vec<&str>, bool, bool)> = orders
+        .indexes
+        .iter()
+        .map(|i| (i.name.as_str(), i.columns.iter().map(String::as_str).collect(), i.partial, i.valid))
+        .collect();
+    indexes.sort();
+    assert_eq!(
+        indexes,
+        [
+            ("app.orders_lower", vec![], false, true),
+            ("app.orders_open", vec!["id"], true, true),
+            ("app.orders_pkey", vec!["id"], false, true),
+            ("app.orders_user", vec!["user_id", "id"], false, true),
+        ]
+    );
+    assert!(!table("dupes").indexes[0].valid);
+    assert_eq!(live.constrained_domains, ["email"]);
+
+    let events = table("events");
+    assert!(events.partitioned);
+    // Never analysed: at most what one page of each partition holds.
+    assert!(!events.analysed && (50..=2 * 300).contains(&events.rows), "{}", events.rows);
+
+    // The analysis schema made of it.
+    let (schema, rows) = cutover_runner::seed(&live, 10_000);
+    assert_eq!(rows["users"], 1_000);
+    assert_eq!(rows["events"], events.rows, "never analysed, but surely small");
+    assert_eq!(cutover_runner::seed(&live, 100).1["events"], -1, "a bound that proves nothing is no size");
+    assert_eq!(
+        schema.column_type("users", "email").map(|t| (t.name.as_str(), t.modifiers.clone())),
+        Some(("varchar", vec![200]))
+    );
+    assert_eq!(schema.column_type("app.orders", "tags").map(|t| t.array), Some(true));
+    assert!(schema.is_not_null("users", "name") && !schema.is_not_null("users", "email"));
+    assert!(schema.has_valid_not_null_check("app.orders", "total"));
+    assert!(!schema.has_valid_not_null_check("app.orders", "user_id"), "NOT VALID");
+    assert_eq!(schema.has_index_on("app.orders", &["user_id".to_string()]), Some(true));
+    assert_eq!(schema.has_index_on("dupes", &["n".to_string()]), Some(false), "an INVALID index is no lookup");
+    assert_eq!(schema.table_of_index("dupes_n"), Some("dupes"));
+    assert!(schema.is_partitioned("events"));
+    assert!(schema.is_constrained_domain("email") && !schema.is_constrained_domain("free"));
+}
