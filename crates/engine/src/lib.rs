@@ -16,6 +16,7 @@ mod engine;
 mod error;
 mod expand;
 mod history;
+pub mod keyset;
 mod live;
 mod retry;
 mod target;

@@ -1,9 +1,9 @@
 //! The backfill engine's primitives on MySQL/MariaDB.
 //!
-//! As on PostgreSQL, a batch is one short transaction: the last key of the next `limit` rows
-//! after the last one done (keyset, never OFFSET), the `UPDATE` of that key range, and the
-//! checkpoint row, committed together. Key values travel as text; MySQL compares them with the
-//! key columns in the columns' own type and collation, the order `ORDER BY` uses.
+//! As on PostgreSQL, a batch is one short transaction: the keyset statements of
+//! `cutover_engine::keyset` (the batch's last key, then the update of its key range) and the
+//! checkpoint row, committed together. Key values travel as text (a binary key's as hex); MySQL
+//! compares them with the key columns in the columns' own type and collation.
 //!
 //! The primary cannot see its replicas' lag: it is read on each replica given with
 //! `--replica-url` (`SHOW REPLICA STATUS`, `Seconds_Behind_Master`). `Seconds_Behind_Master`
@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use cutover_engine::{
+    keyset::{self, Dialect, KeysetQueries, CHECKPOINT_TABLE},
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DatabaseUrl, DbError, DbErrorKind,
     KeyColumn, KeyRange, LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
 };
@@ -25,7 +26,7 @@ use mysql::{Row, Value};
 use crate::connect::{quote_ident, MysqlTarget};
 use crate::error::db_error;
 
-const STATE_TABLE: &str = "cutover_backfills";
+const DIALECT: Dialect = Dialect::Mysql;
 
 /// Key values in one text column: each as `<length>:<value>`, so any text survives.
 fn encode_key(values: &[String]) -> String {
@@ -44,52 +45,6 @@ fn decode_key(text: &str) -> Option<Vec<String>> {
     Some(values)
 }
 
-fn key_tuple(key: &TableKey) -> String {
-    let columns: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    format!("({})", columns.join(", "))
-}
-
-fn placeholders(n: usize) -> String {
-    format!("({})", vec!["?"; n].join(", "))
-}
-
-fn bound_sql(job: &BackfillJob, first: bool, limit: u64) -> String {
-    let key = &job.key;
-    let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let mut filters = Vec::new();
-    if !first {
-        filters.push(format!("{} > {}", key_tuple(key), placeholders(key.columns.len())));
-    }
-    if let Some(condition) = &job.condition {
-        filters.push(format!("({condition})"));
-    }
-    let where_clause = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-    let texts: Vec<String> = order.iter().map(|c| format!("CAST(b.{c} AS CHAR)")).collect();
-    let descending: Vec<String> = order.iter().map(|c| format!("b.{c} DESC")).collect();
-    format!(
-        "SELECT COUNT(*) OVER (), {texts} FROM (SELECT {columns} FROM {table}{where_clause} ORDER BY {columns} LIMIT {limit}) b ORDER BY {descending} LIMIT 1",
-        texts = texts.join(", "),
-        columns = order.join(", "),
-        table = key.table,
-        descending = descending.join(", "),
-    )
-}
-
-fn update_sql(job: &BackfillJob, first: bool) -> String {
-    let key = &job.key;
-    let n = key.columns.len();
-    let mut filters = Vec::new();
-    if !first {
-        filters.push(format!("{} > {}", key_tuple(key), placeholders(n)));
-    }
-    filters.push(format!("{} <= {}", key_tuple(key), placeholders(n)));
-    // Checked again: a row the application changed since the bound was read is re-evaluated.
-    if let Some(condition) = &job.condition {
-        filters.push(format!("({condition})"));
-    }
-    format!("UPDATE {} SET {} WHERE {}", key.table, job.set, filters.join(" AND "))
-}
-
 fn text(row: &Row, idx: usize) -> Option<String> {
     match row.as_ref(idx)? {
         Value::NULL => None,
@@ -102,19 +57,33 @@ fn int(row: &Row, idx: usize) -> i64 {
     text(row, idx).and_then(|t| t.parse().ok()).unwrap_or_default()
 }
 
+impl KeysetQueries for MysqlTarget {
+    fn bound_row(&mut self, sql: &str, params: &[String]) -> Result<Option<(u64, Vec<String>)>, DbError> {
+        let row: Option<Row> = self.conn.exec_first(sql, params.to_vec()).map_err(db_error)?;
+        Ok(row
+            .map(|row| (int(&row, 0) as u64, (1..row.len()).map(|idx| text(&row, idx).unwrap_or_default()).collect())))
+    }
+
+    fn update(&mut self, sql: &str, params: &[String]) -> Result<u64, DbError> {
+        self.conn.exec_drop(sql, params.to_vec()).map_err(db_error)?;
+        Ok(self.conn.affected_rows())
+    }
+
+    fn key_rows(&mut self, sql: &str, params: &[String]) -> Result<Vec<Vec<String>>, DbError> {
+        let rows: Vec<Row> = self.conn.exec(sql, params.to_vec()).map_err(db_error)?;
+        Ok(rows.iter().map(|row| (0..row.len()).map(|idx| text(row, idx).unwrap_or_default()).collect()).collect())
+    }
+}
+
 impl MysqlTarget {
     fn select_checkpoints(&mut self, name: Option<&str>) -> Result<Vec<Checkpoint>, DbError> {
-        let filter = if name.is_some() { "WHERE name = ?" } else { "" };
-        let sql = format!(
-            "SELECT name, table_name, set_expr, `condition`, key_columns, last_key, pass, rows_scanned, rows_updated, \
-             batches, batch_size, state, error, runner, started_at, updated_at FROM {STATE_TABLE} {filter} ORDER BY updated_at DESC"
-        );
+        let sql = keyset::select_checkpoints_sql(DIALECT, CHECKPOINT_TABLE, name.is_some());
         let rows: Vec<Row> = match name {
             Some(name) => self.conn.exec(sql, (name,)),
             None => self.conn.query(sql),
         }
         .map_err(db_error)?;
-        let place = format!("the backfill state table {}", quote_ident(STATE_TABLE));
+        let place = format!("the backfill state table {}", quote_ident(CHECKPOINT_TABLE));
         rows.iter()
             .map(|row| {
                 Ok(Checkpoint {
@@ -141,15 +110,7 @@ impl MysqlTarget {
     }
 
     fn upsert(&mut self, c: &Checkpoint) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {STATE_TABLE} (name, table_name, set_expr, `condition`, key_columns, last_key, pass, rows_scanned, \
-             rows_updated, batches, batch_size, state, error, runner, started_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%fZ')) \
-             ON DUPLICATE KEY UPDATE last_key = VALUES(last_key), pass = VALUES(pass), rows_scanned = VALUES(rows_scanned), \
-             rows_updated = VALUES(rows_updated), batches = VALUES(batches), batch_size = VALUES(batch_size), \
-             state = VALUES(state), error = VALUES(error), runner = VALUES(runner), updated_at = VALUES(updated_at), \
-             set_expr = VALUES(set_expr), `condition` = VALUES(`condition`), started_at = VALUES(started_at)"
-        );
+        let sql = keyset::upsert_checkpoint_sql(DIALECT, CHECKPOINT_TABLE);
         let params: Vec<Value> = vec![
             c.name.clone().into(),
             c.table.clone().into(),
@@ -229,29 +190,7 @@ impl BackfillTarget for MysqlTarget {
     }
 
     fn ensure_backfill_state(&mut self) -> Result<(), DbError> {
-        self.conn
-            .query_drop(format!(
-                "CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-                    name          VARCHAR(255) PRIMARY KEY,
-                    table_name    VARCHAR(512) NOT NULL,
-                    set_expr      TEXT NOT NULL,
-                    `condition`   TEXT,
-                    key_columns   TEXT NOT NULL,
-                    last_key      TEXT,
-                    pass          INT NOT NULL,
-                    rows_scanned  BIGINT NOT NULL,
-                    rows_updated  BIGINT NOT NULL,
-                    batches       BIGINT NOT NULL,
-                    batch_size    BIGINT NOT NULL,
-                    state         VARCHAR(16) NOT NULL CHECK (state IN ({states})),
-                    error         TEXT,
-                    runner        VARCHAR(1024) NOT NULL,
-                    started_at    VARCHAR(40) NOT NULL,
-                    updated_at    VARCHAR(40) NOT NULL
-                ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
-                states = CheckpointState::quoted_list()
-            ))
-            .map_err(db_error)
+        self.conn.query_drop(keyset::checkpoint_table_sql(DIALECT, CHECKPOINT_TABLE)).map_err(db_error)
     }
 
     fn load_checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, DbError> {
@@ -263,7 +202,7 @@ impl BackfillTarget for MysqlTarget {
             .conn
             .exec_first(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (STATE_TABLE,),
+                (CHECKPOINT_TABLE,),
             )
             .map_err(db_error)?;
         if exists.unwrap_or(0) == 0 {
@@ -284,27 +223,11 @@ impl BackfillTarget for MysqlTarget {
         timeouts: Timeouts,
         checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
     ) -> Result<BatchOutcome, DbError> {
-        let first = after.is_none();
         self.set_session_timeouts(timeouts)?;
         let res = (|| {
             self.conn.query_drop("START TRANSACTION").map_err(db_error)?;
-            let lower: Vec<String> = after.map(<[String]>::to_vec).unwrap_or_default();
-            let bound: Option<Row> =
-                self.conn.exec_first(bound_sql(job, first, limit), lower.clone()).map_err(db_error)?;
-            let outcome = match bound {
-                None => BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None },
-                Some(row) => {
-                    let scanned = int(&row, 0);
-                    let upper: Vec<String> =
-                        (0..job.key.columns.len()).map(|idx| text(&row, 1 + idx).unwrap_or_default()).collect();
-                    let bounds: Vec<String> = lower.iter().chain(upper.iter()).cloned().collect();
-                    self.conn.exec_drop(update_sql(job, first), bounds).map_err(db_error)?;
-                    let updated = self.conn.affected_rows();
-                    BatchOutcome { rows_scanned: scanned as u64, rows_updated: updated, last_key: Some(upper) }
-                }
-            };
-            let saved = checkpoint(&outcome);
-            self.upsert(&saved)?;
+            let outcome = keyset::run_batch(DIALECT, self, job, after, limit)?;
+            self.upsert(&checkpoint(&outcome))?;
             self.conn.query_drop("COMMIT").map_err(db_error)?;
             Ok(outcome)
         })();
@@ -329,41 +252,11 @@ impl BackfillTarget for MysqlTarget {
     }
 
     fn batch_statement(&self, job: &BackfillJob, first: bool, limit: u64) -> String {
-        format!("{};\n{}", bound_sql(job, first, limit), update_sql(job, first))
+        keyset::batch_sql(DIALECT, job, first, limit)
     }
 
     fn batch_boundaries(&mut self, job: &BackfillJob, limit: u64, n: usize) -> Result<Vec<KeyRange>, DbError> {
-        let key = &job.key;
-        let texts: Vec<String> =
-            key.columns.iter().map(|c| format!("CAST({} AS CHAR)", quote_ident(&c.name))).collect();
-        let order: Vec<String> = key.columns.iter().map(|c| quote_ident(&c.name)).collect();
-        let mut boundaries = Vec::new();
-        let mut after: Option<Vec<String>> = None;
-        for _ in 0..n {
-            let mut filters = Vec::new();
-            if after.is_some() {
-                filters.push(format!("{} > {}", key_tuple(key), placeholders(key.columns.len())));
-            }
-            if let Some(condition) = &job.condition {
-                filters.push(format!("({condition})"));
-            }
-            let where_clause =
-                if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
-            let sql = format!(
-                "SELECT {} FROM {}{where_clause} ORDER BY {} LIMIT {limit}",
-                texts.join(", "),
-                key.table,
-                order.join(", ")
-            );
-            let rows: Vec<Row> = self.conn.exec(sql, after.clone().unwrap_or_default()).map_err(db_error)?;
-            let (Some(first), Some(last)) = (rows.first(), rows.last()) else { break };
-            let values =
-                |row: &Row| (0..key.columns.len()).map(|idx| text(row, idx).unwrap_or_default()).collect::<Vec<_>>();
-            let range = KeyRange { first: values(first), last: values(last) };
-            after = Some(range.last.clone());
-            boundaries.push(range);
-        }
-        Ok(boundaries)
+        keyset::boundaries(DIALECT, self, job, limit, n)
     }
 
     fn wal_position(&mut self) -> Result<u64, DbError> {
@@ -582,23 +475,5 @@ mod tests {
         let values = vec!["a:b".to_string(), String::new(), "10".to_string(), "日本".to_string()];
         assert_eq!(decode_key(&encode_key(&values)), Some(values));
         assert_eq!(decode_key("3:ab"), None);
-    }
-
-    #[test]
-    fn batch_statements() {
-        let job = BackfillJob {
-            key: TableKey {
-                table: "`orders`".to_string(),
-                columns: vec![KeyColumn { name: "id".into(), type_name: "bigint(20)".into() }],
-                source: "primary key".into(),
-            },
-            set: "total = price * qty".into(),
-            condition: Some("total IS NULL".into()),
-        };
-        assert_eq!(
-            update_sql(&job, false),
-            "UPDATE `orders` SET total = price * qty WHERE (`id`) > (?) AND (`id`) <= (?) AND (total IS NULL)"
-        );
-        assert!(bound_sql(&job, true, 100).contains("FROM `orders` WHERE (total IS NULL) ORDER BY `id` LIMIT 100"));
     }
 }

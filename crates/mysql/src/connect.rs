@@ -190,5 +190,5 @@ fn options(url: &DatabaseUrl) -> Result<(Opts, bool), DbError> {
 
 /// Quotes an identifier for MySQL: wrapped in backticks, inner backticks doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
+    cutover_engine::keyset::Dialect::Mysql.quote(name)
 }

@@ -85,7 +85,7 @@ impl PgTarget {
 
 /// Quotes an identifier for PostgreSQL: wrapped in `"`, inner `"` doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+    cutover_engine::keyset::Dialect::Postgres.quote(name)
 }
 
 /// The TLS connector chosen from `sslmode`, reused for the lock connection.

@@ -264,7 +264,8 @@ fn lint_and_the_gate_speak_mysql() {
     );
 }
 
-fn wait_for_rows(db: &MyDb, rows: i64) {
+/// Waits until the backfill's checkpoint counts `rows` (also for `keyset`).
+pub(crate) fn wait_for_rows(db: &MyDb, rows: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // The state table appears with the first batch.
