@@ -148,6 +148,8 @@ pub enum Action {
         foreign_keys: Vec<ForeignKey>,
         /// Whether it is `PARTITION BY ...` (a partitioned table).
         partitioned: bool,
+        /// The plain columns of its `PARTITION BY` key (an expression in the key is left out).
+        partition_key: Vec<String>,
         /// The parent, for `CREATE TABLE ... PARTITION OF parent`.
         partition_of: Option<String>,
     },
@@ -380,7 +382,8 @@ pub enum AlterCommand {
         not_valid: bool,
         /// Whether it takes over an existing index (`USING INDEX`).
         using_index: bool,
-        /// Its key columns (for `PRIMARY KEY`, `UNIQUE`, `FOREIGN KEY`).
+        /// Its key columns (for `PRIMARY KEY`, `UNIQUE`, `FOREIGN KEY`); for a `CHECK`, the
+        /// columns its expression reads.
         columns: Vec<String>,
         /// For a `FOREIGN KEY`: the referenced table.
         references: Option<String>,

@@ -9,6 +9,7 @@
 //! that does not parse is a `syntax-error` diagnostic, and the others are still analysed.
 #![deny(missing_docs)]
 
+mod alter;
 mod dialect;
 mod effect;
 mod ignore;
@@ -413,7 +414,7 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
 
 /// What the schema model adds to a statement's effect: whether a column type change or a
 /// default calling a declared function rewrites, and the other tables a statement locks through
-/// indexes and foreign keys it does not name.
+/// indexes and foreign keys it does not name, and whether an `ALTER TABLE`'s `SET NOT NULL` scans.
 fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     if let Action::Reindex { name, concurrently: false } = &effect.action {
         if let Some(table) = schema.table_of_index(name) {
@@ -464,31 +465,12 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
         }
         return;
     }
-    // SET NOT NULL reads the table only when the schema cannot prove the column has no NULL:
-    // it is NOT NULL already, or (PostgreSQL 12+) a validated CHECK (col IS NOT NULL) says so.
-    // What else scans stays a scan.
-    // PostgreSQL drops constraints before it sets NOT NULL: a CHECK dropped by the same
-    // statement proves nothing.
-    let dropped_here = |column: &str| {
-        commands.iter().any(|c| {
-            matches!(c, AlterCommand::DropConstraint { name }
-                if schema.not_null_check_column(table, name) == Some(column))
-        })
-    };
-    let proven = |column: &str| {
-        schema.is_not_null(table, column)
-            || (pg_version >= 12 && schema.has_valid_not_null_check(table, column) && !dropped_here(column))
-    };
-    if effect.scans
-        && commands.iter().any(|c| matches!(c, AlterCommand::SetNotNull { .. }))
-        && commands.iter().all(|c| match c {
-            AlterCommand::SetNotNull { column } => proven(column),
-            AlterCommand::AddConstraint { not_valid: false, kind, .. } => *kind == "NOT NULL",
-            AlterCommand::AttachPartition { .. } => false,
-            _ => true,
-        })
-    {
-        effect.scans = false;
+    // A SET NOT NULL that a validated CHECK proves (when it runs) reads nothing, nor does an
+    // ATTACH PARTITION whose bound a validated CHECK of the partition matches.
+    let provable =
+        |c: &AlterCommand| matches!(c, AlterCommand::SetNotNull { .. } | AlterCommand::AttachPartition { .. });
+    if effect.scans && effect.mysql.is_none() && commands.iter().any(provable) {
+        effect.scans = alter::statement_scans(schema, table, commands, pg_version);
     }
     let mut also_locked = Vec::new();
     let mut rewrites = false;

@@ -391,6 +391,15 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 unique_keys,
                 foreign_keys,
                 partitioned: stmt.partspec.is_some(),
+                partition_key: stmt
+                    .partspec
+                    .iter()
+                    .flat_map(|spec| &spec.part_params)
+                    .filter_map(|param| match param.node.as_ref() {
+                        Some(NodeEnum::PartitionElem(elem)) if !elem.name.is_empty() => Some(elem.name.clone()),
+                        _ => None,
+                    })
+                    .collect(),
                 partition_of,
             };
         }
@@ -724,6 +733,23 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     _ => None,
                 })
                 .collect();
+            // `ALTER INDEX parent ATTACH PARTITION child`: a catalog change (observed on PostgreSQL
+            // 15: SHARE UPDATE EXCLUSIVE on the parent index, ACCESS EXCLUSIVE on the child index,
+            // ACCESS SHARE on their tables); the child is built already, nothing is scanned.
+            if stmt.objtype == ObjectType::ObjectIndex as i32 {
+                let attached: Vec<&String> = commands
+                    .iter()
+                    .filter_map(|c| match c {
+                        AlterCommand::AttachPartition { partition } => Some(partition),
+                        _ => None,
+                    })
+                    .collect();
+                if !attached.is_empty() && attached.len() == commands.len() {
+                    effect.locks.push((table, LockMode::ShareUpdateExclusive));
+                    effect.locks.extend(attached.into_iter().map(|child| (child.clone(), LockMode::AccessExclusive)));
+                    return effect;
+                }
+            }
             let mut guards = Vec::new();
             for cmd in &stmt.cmds {
                 if let Some(NodeEnum::AlterTableCmd(cmd)) = cmd.node.as_ref() {
@@ -740,15 +766,12 @@ fn effect_of(node: &NodeEnum) -> Effect {
             }
             let mut referenced = Vec::new();
             for command in &commands {
+                // Until the schema model says whether a CHECK proves a SET NOT NULL (`refine`).
+                effect.scans |= crate::alter::scans_table(command);
                 match command {
                     AlterCommand::AddColumn { default: Some(DefaultValue::Volatile { .. }), .. }
                     | AlterCommand::AddColumn { filled_per_row: Some(_), .. } => effect.rewrites = true,
-                    AlterCommand::SetNotNull { .. } => effect.scans = true,
-                    AlterCommand::AddConstraint { not_valid: false, kind, .. } if *kind != "NOT NULL" => {
-                        effect.scans = true
-                    }
                     AlterCommand::Rewrite { .. } => effect.rewrites = true,
-                    AlterCommand::AttachPartition { .. } => effect.scans = true,
                     AlterCommand::DropColumn { .. } => {
                         effect.destructive = true;
                         effect.backward_incompatible = true;
@@ -897,6 +920,22 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterC
             };
             let (columns, references) = if kind == "FOREIGN KEY" {
                 (strings(&c.fk_attrs), Some(relation_name(c.pktable.as_ref())))
+            } else if kind == "CHECK" {
+                let mut read: Vec<String> = c
+                    .raw_expr
+                    .as_ref()
+                    .and_then(|e| e.node.as_ref())
+                    .map(|expr| expr.nodes())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(node, ..)| match node {
+                        pg_query::NodeRef::ColumnRef(r) => string_values(&r.fields).last().map(|c| c.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                read.sort();
+                read.dedup();
+                (read, None)
             } else {
                 (strings(&c.keys), None)
             };
@@ -1108,6 +1147,11 @@ mod tests {
         assert!(effect("ALTER TABLE t ALTER COLUMN c SET NOT NULL").scans);
         assert!(effect("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0)").scans);
         assert!(!effect("ALTER TABLE t ADD CONSTRAINT c CHECK (x > 0) NOT VALID").scans);
+        // VALIDATE reads the table (under SHARE UPDATE EXCLUSIVE alone); a UNIQUE constraint
+        // USING INDEX takes over the built index, while a PRIMARY KEY's still checks for NULL.
+        assert!(effect("ALTER TABLE t VALIDATE CONSTRAINT c").scans);
+        assert!(!effect("ALTER TABLE t ADD CONSTRAINT k UNIQUE USING INDEX i").scans);
+        assert!(effect("ALTER TABLE t ADD CONSTRAINT k PRIMARY KEY USING INDEX i").scans);
         let fk = effect("ALTER TABLE t ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES users (id) NOT VALID");
         let expected =
             [("t".to_string(), LockMode::ShareRowExclusive), ("users".to_string(), LockMode::ShareRowExclusive)];

@@ -35,6 +35,10 @@ pub struct Table {
     pub partitioned: bool,
     /// `CHECK (col IS NOT NULL)` constraints: name, column, and whether validated.
     pub not_null_checks: Vec<(String, String, bool)>,
+    /// `CHECK` constraints added by `ALTER TABLE`: name, the columns they read, and whether validated.
+    pub checks: Vec<(String, Vec<String>, bool)>,
+    /// The plain columns of its `PARTITION BY` key.
+    pub partition_key: Vec<String>,
     /// The primary key's columns.
     pub primary_key: Vec<String>,
     /// Its foreign keys (it is the referencing table).
@@ -164,6 +168,17 @@ impl Schema {
         t.not_null_checks.iter().find(|(check, _, _)| check == name).map(|(_, column, _)| column.as_str())
     }
 
+    /// A validated CHECK of `partition` that reads every column of `parent`'s partition key:
+    /// written to match the partition's bound, it lets `ATTACH PARTITION` skip its scan.
+    pub fn bound_check(&self, partition: &str, parent: &str) -> Option<&str> {
+        let key = &self.table(parent)?.partition_key;
+        let checks = &self.table(partition)?.checks;
+        let (name, ..) = checks
+            .iter()
+            .find(|(_, read, valid)| *valid && !key.is_empty() && key.iter().all(|column| read.contains(column)))?;
+        Some(name)
+    }
+
     /// Whether `name` is a domain with a `CHECK` or `NOT NULL` constraint.
     pub fn is_constrained_domain(&self, name: &str) -> bool {
         self.constrained_domains.contains(name)
@@ -187,6 +202,7 @@ impl Schema {
                 columns,
                 unique_keys,
                 partitioned,
+                partition_key,
                 partition_of,
                 primary_key,
                 foreign_keys,
@@ -196,6 +212,8 @@ impl Schema {
                     indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
                     partitioned: *partitioned,
                     not_null_checks: Vec::new(),
+                    checks: Vec::new(),
+                    partition_key: partition_key.clone(),
                     primary_key: primary_key.clone(),
                     foreign_keys: foreign_keys.clone(),
                     not_null_columns: primary_key.clone(),
@@ -275,6 +293,12 @@ impl Schema {
                     for column in t.not_null_columns.iter_mut().filter(|c| *c == old) {
                         column.clone_from(new_name);
                     }
+                    for (_, checked, _) in t.not_null_checks.iter_mut().filter(|(_, c, _)| c == old) {
+                        checked.clone_from(new_name);
+                    }
+                    for column in t.checks.iter_mut().flat_map(|(_, read, _)| read.iter_mut()).filter(|c| *c == old) {
+                        column.clone_from(new_name);
+                    }
                 }
             }
             Action::CreateDomain { name, constrained: true } => {
@@ -285,7 +309,7 @@ impl Schema {
             }
             Action::AlterTable { table, commands } => {
                 let Some(t) = self.tables.get_mut(table) else { return };
-                for command in commands {
+                for command in crate::alter::in_pass_order(commands) {
                     match command {
                         AlterCommand::AddColumn { column, column_type, references, not_null, .. } => {
                             t.columns.push((column.clone(), canonical(column_type)));
@@ -302,6 +326,8 @@ impl Schema {
                             // PostgreSQL drops the indexes and constraints that use the column.
                             t.indexes.retain(|(_, indexed)| !indexed.contains(column));
                             t.foreign_keys.retain(|fk| !fk.columns.contains(column));
+                            t.not_null_checks.retain(|(_, checked, _)| checked != column);
+                            t.checks.retain(|(_, read, _)| !read.contains(column));
                         }
                         AlterCommand::AddConstraint {
                             kind: "FOREIGN KEY",
@@ -325,6 +351,9 @@ impl Schema {
                         }
                         AlterCommand::DropConstraint { name } => {
                             t.foreign_keys.retain(|fk| &fk.name != name);
+                            // A dropped CHECK proves nothing to a later SET NOT NULL.
+                            t.not_null_checks.retain(|(check, _, _)| check != name);
+                            t.checks.retain(|(check, _, _)| check != name);
                         }
                         AlterCommand::AlterColumnType { column, new_type, .. } => {
                             for (name, column_type) in &mut t.columns {
@@ -342,11 +371,36 @@ impl Schema {
                                 t.not_null_columns.extend(columns.iter().cloned());
                             }
                         }
-                        AlterCommand::AddConstraint { name, not_null_column: Some(column), not_valid, .. } => {
-                            t.not_null_checks.push((name.clone(), column.clone(), !not_valid));
+                        AlterCommand::AddConstraint {
+                            kind: "CHECK",
+                            name,
+                            columns,
+                            not_null_column,
+                            not_valid,
+                            ..
+                        } => {
+                            let name = if name.is_empty() {
+                                // PostgreSQL's default name, so that DROP CONSTRAINT finds it.
+                                let base = table.rsplit('.').next().unwrap_or(table);
+                                match columns.as_slice() {
+                                    [column] => format!("{base}_{column}_check"),
+                                    _ => format!("{base}_check"),
+                                }
+                            } else {
+                                name.clone()
+                            };
+                            if let Some(column) = not_null_column {
+                                t.not_null_checks.push((name.clone(), column.clone(), !not_valid));
+                            }
+                            t.checks.push((name, columns.clone(), !not_valid));
                         }
                         AlterCommand::ValidateConstraint { name } => {
                             for (check, _, valid) in &mut t.not_null_checks {
+                                if check == name {
+                                    *valid = true;
+                                }
+                            }
+                            for (check, _, valid) in &mut t.checks {
                                 if check == name {
                                     *valid = true;
                                 }

@@ -279,6 +279,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 unique_keys,
                 foreign_keys,
                 partitioned: false,
+                partition_key: Vec::new(),
                 partition_of: None,
             };
         }

@@ -15,6 +15,22 @@ It fails on any table with rows; and old application code, which does not know t
 ## Instead\n\
 Add the column nullable or with a default; backfill it in batches (`cutover backfill`); then set NOT NULL with a validated CHECK.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN age int;\n\
+-- fill it with `cutover backfill`, then:\n\
+-- next migration\n\
+ALTER TABLE users ADD CONSTRAINT users_age_not_null CHECK (age IS NOT NULL) NOT VALID;\n\
+-- next migration\n\
+ALTER TABLE users VALIDATE CONSTRAINT users_age_not_null;\n\
+-- next migration\n\
+ALTER TABLE users ALTER COLUMN age SET NOT NULL;\n\
+ALTER TABLE users DROP CONSTRAINT users_age_not_null;\n\
+```\n\
+\n\
+```sql\n\
+ALTER TABLE users ADD COLUMN age int NOT NULL DEFAULT 0;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN age int NOT NULL;\n\

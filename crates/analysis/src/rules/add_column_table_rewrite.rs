@@ -15,6 +15,14 @@ PostgreSQL rewrites the whole table (and rebuilds its indexes) under an ACCESS E
 ## Instead\n\
 Add a plain nullable column; set its default for new rows; fill existing rows with `cutover backfill`; then add the identity, sequence default or constraint (NOT VALID, then VALIDATE). For a computed column, a view or a trigger-maintained column avoids the rewrite.\n\
 \n\
+```sql\n\
+ALTER TABLE orders ADD COLUMN seq bigint;\n\
+-- next migration\n\
+CREATE SEQUENCE orders_seq_seq;\n\
+ALTER TABLE orders ALTER COLUMN seq SET DEFAULT nextval('orders_seq_seq');\n\
+-- then fill the existing rows with `cutover backfill`\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE orders ADD COLUMN seq bigserial;\n\

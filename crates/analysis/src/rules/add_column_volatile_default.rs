@@ -15,6 +15,12 @@ Since PostgreSQL 11 a constant default is stored once in the catalog; a volatile
 ## Instead\n\
 Add the column without a default (or with a constant one), set the volatile default afterwards for new rows, and backfill the existing rows in batches.\n\
 \n\
+```sql\n\
+-- one statement: the existing rows stay NULL, new rows get a value\n\
+ALTER TABLE users ADD COLUMN token uuid, ALTER COLUMN token SET DEFAULT gen_random_uuid();\n\
+-- then fill the existing rows with `cutover backfill`\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();\n\

@@ -17,6 +17,11 @@ One statement over a large table holds a lock on every row it touches until the 
 ## Instead\n\
 Change the schema in the migration, and the data with `cutover backfill` (keyset batches, each its own short transaction, throttled on replica lag), declared in a `.toml` file beside the migration (`[[backfill]]` with `name`, `table`, `set`, `where`) so that it is reviewed with it. Or, at the least, move the data change into a migration of its own after the schema change, so that no DDL lock is held while it runs.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN score int;\n\
+-- and the data, in batches: cutover backfill --table users --set \"score = 0\" --where \"score IS NULL\"\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN status text;\n\

@@ -16,6 +16,30 @@ A rewrite copies every row and rebuilds every index of the table under an ACCESS
 ## Instead\n\
 Expand and contract: add a column of the new type, keep it in step (a trigger or dual writes), backfill it in batches with `cutover backfill`, move reads, then drop the old column. For a length limit, widen (rewrite-free) or use a `CHECK (length(col) <= n) NOT VALID` constraint and validate it.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN email_short varchar(50);\n\
+-- next migration\n\
+CREATE FUNCTION users_email_short() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.email_short := NEW.email; RETURN NEW; END $$;\n\
+CREATE TRIGGER users_email_short BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION users_email_short();\n\
+-- fill it with `cutover backfill`, move the reads, deploy code that no longer uses email; then:\n\
+-- next migration\n\
+DROP TRIGGER users_email_short ON users;\n\
+-- cutover:ignore drop-column reason=\"no release reads users.email since the move\"\n\
+ALTER TABLE users DROP COLUMN email;\n\
+```\n\
+\n\
+```sql\n\
+-- a length limit without a rewrite\n\
+ALTER TABLE users ADD CONSTRAINT users_email_length CHECK (length(email) <= 50) NOT VALID;\n\
+-- next migration\n\
+ALTER TABLE users VALIDATE CONSTRAINT users_email_length;\n\
+```\n\
+\n\
+```sql\n\
+-- users.nickname is varchar(20): widening it rewrites nothing\n\
+ALTER TABLE users ALTER COLUMN nickname TYPE varchar(40);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- users.email was created as text in an earlier migration\n\

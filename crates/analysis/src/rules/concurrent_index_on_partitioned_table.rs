@@ -15,6 +15,15 @@ PostgreSQL refuses it (`cannot create index on partitioned table concurrently`),
 ## Instead\n\
 Create the index on the parent alone with `CREATE INDEX ... ON ONLY parent` (instant, left invalid), build it on each partition with `CREATE INDEX CONCURRENTLY`, then `ALTER INDEX parent_idx ATTACH PARTITION partition_idx` for each; the parent's index becomes valid when all are attached.\n\
 \n\
+```sql\n\
+CREATE INDEX IF NOT EXISTS events_user ON ONLY events (user_id);\n\
+-- next migration\n\
+-- cutover:no-transaction\n\
+CREATE INDEX CONCURRENTLY IF NOT EXISTS events_2020_user ON events_2020 (user_id);\n\
+-- next migration\n\
+ALTER INDEX events_user ATTACH PARTITION events_2020_user;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- events was created PARTITION BY RANGE (created_at) in an earlier migration\n\

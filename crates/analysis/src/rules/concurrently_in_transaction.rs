@@ -15,6 +15,11 @@ It fails with 'cannot run inside a transaction block': the migration fails at de
 ## Instead\n\
 Move the statement to a migration file of its own. Mark a file `-- cutover:no-transaction` only when running each of its statements on its own, not all or nothing, is what you want.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE audit (id bigint, at timestamptz);\n\

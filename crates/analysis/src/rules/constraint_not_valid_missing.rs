@@ -15,6 +15,18 @@ The constraint is checked against every row while the table is locked (ACCESS EX
 ## Instead\n\
 `ADD CONSTRAINT ... NOT VALID` (instant), then `VALIDATE CONSTRAINT` in a later migration or statement: it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.\n\
 \n\
+```sql\n\
+ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID;\n\
+-- next migration\n\
+ALTER TABLE orders VALIDATE CONSTRAINT positive;\n\
+```\n\
+\n\
+```sql\n\
+-- cutover:no-transaction\n\
+ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID;\n\
+ALTER TABLE orders VALIDATE CONSTRAINT positive;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);\n\

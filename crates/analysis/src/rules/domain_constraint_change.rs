@@ -15,6 +15,12 @@ PostgreSQL checks every value of every column of the domain, in every table that
 ## Instead\n\
 Add the constraint `NOT VALID` (new values are checked at once), then `ALTER DOMAIN ... VALIDATE CONSTRAINT` later, which does not block writes. For NOT NULL, use a `CHECK (VALUE IS NOT NULL) NOT VALID` constraint.\n\
 \n\
+```sql\n\
+ALTER DOMAIN email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%') NOT VALID;\n\
+-- next migration\n\
+ALTER DOMAIN email VALIDATE CONSTRAINT email_has_at;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER DOMAIN email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');\n\

@@ -15,6 +15,12 @@ The data is gone, and running code that still names the column fails (an ORM tha
 ## Instead\n\
 Deploy code that no longer reads or writes the column (tell the ORM to ignore it), then drop it in a later migration.\n\
 \n\
+```sql\n\
+-- once no running release reads or writes users.name:\n\
+-- cutover:ignore drop-column reason=\"release 42 stopped using users.name\"\n\
+ALTER TABLE users DROP COLUMN name;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users DROP COLUMN name;\n\

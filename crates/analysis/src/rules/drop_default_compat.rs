@@ -15,6 +15,12 @@ Code still running that inserts without the column relied on the default: its in
 ## Instead\n\
 Deploy code that always sets the column, then drop the default.\n\
 \n\
+```sql\n\
+-- once every running release sets users.plan itself:\n\
+-- cutover:ignore drop-default-compat reason=\"release 42 always sets plan\"\n\
+ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ALTER COLUMN plan DROP DEFAULT;\n\

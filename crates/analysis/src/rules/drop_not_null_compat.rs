@@ -15,6 +15,12 @@ New code may now write NULLs that the old version, still running during the depl
 ## Instead\n\
 Make sure every running version handles NULL in the column before dropping the constraint.\n\
 \n\
+```sql\n\
+-- once every running release handles NULL in users.email:\n\
+-- cutover:ignore drop-not-null-compat reason=\"release 42 handles users without an email\"\n\
+ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ALTER COLUMN email DROP NOT NULL;\n\

@@ -19,6 +19,13 @@ statement fails with `unsafe use of new value` (55P04), and the whole migration 
 Put `ADD VALUE` in a migration of its own (it commits before the next one starts; before \
 PostgreSQL 12, mark it `-- cutover:no-transaction`), and use the value from a later migration.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+ALTER TYPE mood ADD VALUE IF NOT EXISTS 'meh';\n\
+-- next migration\n\
+UPDATE people SET mood = 'meh' WHERE id = 1;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TYPE mood ADD VALUE 'meh';\n\

@@ -15,6 +15,11 @@ A renamed value breaks running code that still writes or compares the old one. A
 ## Instead\n\
 Add the new value at the end (`ADD VALUE` alone), move the code and the data to it, and stop using the old one rather than renaming it.\n\
 \n\
+```sql\n\
+ALTER TYPE order_status ADD VALUE IF NOT EXISTS 'dispatched';\n\
+-- then move the code and the data (`cutover backfill`) to 'dispatched', and stop using 'shipped'\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TYPE order_status RENAME VALUE 'shipped' TO 'dispatched';\n\

@@ -15,6 +15,11 @@ The exclusion index is built and every row checked under an ACCESS EXCLUSIVE loc
 ## Instead\n\
 Create the constraint with the table, or build a new table with it and move the data over (expand/contract).\n\
 \n\
+```sql\n\
+CREATE TABLE room_bookings (room int, during tsrange, EXCLUDE USING gist (room WITH =, during WITH &&));\n\
+-- then move the data over, and the code\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE rooms ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, during WITH &&);\n\

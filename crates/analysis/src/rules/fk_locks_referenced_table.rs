@@ -15,6 +15,15 @@ The referenced table is locked SHARE ROW EXCLUSIVE (its inserts, updates and del
 ## Instead\n\
 Add the foreign key `NOT VALID` (both locks are brief), then `VALIDATE CONSTRAINT` in a later migration: validation takes only SHARE UPDATE EXCLUSIVE on the table and ROW SHARE on the referenced one, so writes go on.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_user_id ON orders (user_id);\n\
+-- next migration\n\
+ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\n\
+-- next migration\n\
+ALTER TABLE orders VALIDATE CONSTRAINT orders_user_fk;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id);\n\

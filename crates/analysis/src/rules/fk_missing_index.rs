@@ -14,6 +14,11 @@ Every `DELETE` or key `UPDATE` on the referenced table looks for referencing row
 ## Instead\n\
 Create an index on the foreign key's columns (`CREATE INDEX CONCURRENTLY` on an existing table), in the same change as the key.\n\
 \n\
+```sql\n\
+CREATE TABLE invoices (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));\n\
+CREATE INDEX invoices_user_id ON invoices (user_id);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id));\n\

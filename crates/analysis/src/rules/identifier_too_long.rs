@@ -15,6 +15,10 @@ PostgreSQL truncates identifiers to 63 bytes without an error: two long names ca
 ## Instead\n\
 A name of at most 63 bytes.\n\
 \n\
+```sql\n\
+CREATE TABLE t (a_column_name_that_says_enough int);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE t (a_column_name_that_goes_on_and_on_for_much_longer_than_postgres_allows int);\n\

@@ -12,6 +12,11 @@ An ignore is a decision someone reviewed; without the reason, the next reader ca
 ## Instead\n\
 Say why the statement is safe here: `-- cutover:ignore RULE reason=\"the table has 40 rows\"`.\n\
 \n\
+```sql\n\
+-- cutover:ignore drop-table reason=\"the table has 40 rows, unused since release 42\"\n\
+DROP TABLE legacy_sessions;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- cutover:ignore drop-table\n\

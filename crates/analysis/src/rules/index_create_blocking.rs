@@ -15,6 +15,11 @@ Creating an index without `CONCURRENTLY` on an existing table.\n\
 ## Instead\n\
 `CREATE INDEX CONCURRENTLY ...` in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive); it takes SHARE UPDATE EXCLUSIVE, which lets reads and writes go on.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE INDEX i ON users (email);\n\

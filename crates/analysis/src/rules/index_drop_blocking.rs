@@ -15,6 +15,11 @@ Dropping an index without `CONCURRENTLY`.\n\
 ## Instead\n\
 `DROP INDEX CONCURRENTLY ...` in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive).\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+DROP INDEX CONCURRENTLY IF EXISTS i;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 DROP INDEX i;\n\

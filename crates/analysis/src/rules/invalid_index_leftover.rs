@@ -13,7 +13,11 @@ pub(crate) const DOC: &str = "## What it does\n\
 A concurrent build that fails (a deadlock, a uniqueness violation, a cancelled statement) leaves an INVALID index behind. On the retry, `IF NOT EXISTS` sees the name and skips the build: the migration succeeds, the index is never used, and writes still pay to maintain it. cutover's runner drops such leftovers before a retry; other runners do not.\n\
 \n\
 ## Instead\n\
-Precede the build with `DROP INDEX CONCURRENTLY IF EXISTS name;`, or let cutover run the migration.\n\
+Let cutover run the migration: it drops an INVALID leftover before building, and records the migration only once the index is valid. Under another tool, build without `IF NOT EXISTS`, alone in its file (a tool that sends several statements as one script runs them in one transaction block, which `CONCURRENTLY` refuses), so that a retry after a failed build stops on the leftover instead of passing over it; then drop it (`DROP INDEX CONCURRENTLY name`) and run again.\n\
+\n\
+```sql\n\
+CREATE INDEX CONCURRENTLY users_email ON users (email);\n\
+```\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -29,7 +33,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("if an earlier build of `{name}` failed, IF NOT EXISTS keeps its INVALID leftover on `{table}` and skips the build"),
-        "put DROP INDEX CONCURRENTLY IF EXISTS before it, or let cutover (which drops leftovers) run it",
+        "build without IF NOT EXISTS, alone in its file, so that a retry stops on a leftover (drop it, then run again); or let cutover (which drops leftovers and checks the index is valid) run it",
     )]
 }
 

@@ -15,6 +15,12 @@ The lock is held for as long as the work takes, and the work grows with the tabl
 ## Instead\n\
 The non-blocking form of the operation: `CREATE INDEX CONCURRENTLY`, constraints `NOT VALID` then `VALIDATE`, expand/contract instead of a rewrite, `cutover backfill` instead of a mass `UPDATE`.\n\
 \n\
+```sql\n\
+ALTER TABLE orders ADD CONSTRAINT orders_total_positive CHECK (total >= 0) NOT VALID;\n\
+-- next migration\n\
+ALTER TABLE orders VALIDATE CONSTRAINT orders_total_positive;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- orders has 200 million rows\n\

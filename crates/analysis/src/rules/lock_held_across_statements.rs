@@ -15,6 +15,11 @@ PostgreSQL keeps every lock until the transaction ends. A quick `ALTER TABLE` fo
 ## Instead\n\
 Split the migration: one migration (one transaction) per lock-taking step, slow work in its own migration or outside the DDL transaction (`CREATE INDEX CONCURRENTLY`, `cutover backfill`).\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN score int;\n\
+-- and the data, outside the migration's transaction: cutover backfill --table users --set \"score = 0\" --where \"score IS NULL\"\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN score int;\n\

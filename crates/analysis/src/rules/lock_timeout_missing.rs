@@ -15,6 +15,11 @@ A DDL statement that waits for its lock (behind a long query or an idle transact
 ## Instead\n\
 Start the migration with `SET lock_timeout = '2s';` (and retry the migration when it times out), or let cutover run it.\n\
 \n\
+```sql\n\
+SET lock_timeout = '2s';\n\
+ALTER TABLE users ADD COLUMN bio text;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- run by psql or another migration tool\n\

@@ -15,6 +15,13 @@ The refresh takes an ACCESS EXCLUSIVE lock on the view for the whole recomputati
 ## Instead\n\
 `REFRESH MATERIALIZED VIEW CONCURRENTLY` (needs a unique index on the view), which lets reads go on; or refresh outside the migration, on a schedule.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS daily_sales_n ON daily_sales (n);\n\
+-- next migration\n\
+REFRESH MATERIALIZED VIEW CONCURRENTLY daily_sales;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 REFRESH MATERIALIZED VIEW daily_sales;\n\

@@ -3,15 +3,17 @@
 //! Each file holds the rule's id, its documentation (what, why, instead) and its tests. Every
 //! rule is listed once, in [`RULES`].
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::effect::{ForeignKey, TransactionControl};
-use crate::schema::Schema;
+use crate::schema::{Schema, Table};
 use crate::{Action, AlterCommand, Dialect, Effect, LockMode, Severity};
 
 mod add_column_required;
 mod add_column_table_rewrite;
 mod add_column_volatile_default;
+#[cfg(test)]
+mod advice;
 mod backfill_in_migration;
 mod column_type_rewrite;
 mod concurrent_index_on_partitioned_table;
@@ -81,6 +83,49 @@ pub struct Rule {
     migration: Option<MigrationCheck>,
 }
 
+impl Rule {
+    /// The advice of its documentation as SQL: each ```sql block of the "Instead" section (one
+    /// way to follow it), as the migrations to write (a line `-- next migration` starts the
+    /// next). Empty when the advice is not SQL.
+    pub fn advice(&self) -> Vec<Vec<String>> {
+        sql_blocks(doc_section(self.doc, "Instead")).iter().map(|block| migrations(block)).collect()
+    }
+}
+
+/// The text of a `## heading` section of a rule's documentation.
+fn doc_section<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let start = doc.find(&format!("## {heading}\n")).map_or(doc.len(), |at| at + heading.len() + 4);
+    let rest = &doc[start..];
+    &rest[..rest.find("\n## ").unwrap_or(rest.len())]
+}
+
+/// The ```sql blocks of a text.
+fn sql_blocks(text: &str) -> Vec<&str> {
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("```sql\n") {
+        let body = &rest[start + 7..];
+        let end = body.find("```").unwrap_or(body.len());
+        blocks.push(&body[..end]);
+        rest = body[end..].trim_start_matches('`');
+    }
+    blocks
+}
+
+/// A block's migrations: a line `-- next migration` starts the next one.
+fn migrations(block: &str) -> Vec<String> {
+    let mut migrations = vec![String::new()];
+    for line in block.lines() {
+        if line.starts_with("-- next migration") {
+            migrations.push(String::new());
+        } else if let Some(current) = migrations.last_mut() {
+            current.push_str(line);
+            current.push('\n');
+        }
+    }
+    migrations
+}
+
 type StatementCheck = fn(&Effect, &Context) -> Vec<Finding>;
 type MigrationCheck = fn(&Context) -> Vec<(usize, Finding)>;
 
@@ -144,7 +189,7 @@ pub const RULES: &[Rule] = &[
     rule!(partition_detach_blocking, Error, statement),
     rule!(partition_attach_scan, Error, statement),
     rule!(lock_timeout_missing, Error, statement),
-    rule!(drop_table, Error, statement; ALL),
+    rule!(drop_table, Error, migration; ALL),
     rule!(drop_column, Error, statement; ALL),
     rule!(rename_relation, Error, statement; ALL),
     rule!(truncate_table, Error, statement; ALL),
@@ -223,15 +268,20 @@ pub struct Context {
     pub(crate) statements_in_file: usize,
     /// The line of the file's first statement that can run in a transaction block.
     pub(crate) first_transactional_line: Option<usize>,
-    /// Tables created earlier in the same migration: new, so empty and unused by running code.
+    /// Tables created earlier in the same migration: new, so empty and unused by running code
+    /// (a table created here and renamed is new under its new name).
     pub(crate) created_here: HashSet<String>,
+    /// Existing tables dropped in this migration: line, table, and whether in a transaction.
+    pub(crate) tables_dropped: Vec<(usize, String, bool)>,
+    /// The names that tables created in this migration were renamed to.
+    pub(crate) renamed_new_tables: HashSet<String>,
     /// Constraints added `NOT VALID` earlier in the same migration.
     pub(crate) not_valid_constraints: HashSet<String>,
-    /// Tables altered earlier in the same migration.
-    pub(crate) altered: HashSet<String>,
     /// Columns added earlier in the same migration, as (table, column): every existing row
     /// holds the same value there (the default, or NULL).
     pub(crate) added_columns: HashSet<(String, String)>,
+    /// The `ALTER TABLE`s of each table earlier in the same migration.
+    pub(crate) alters: HashMap<String, EarlierAlters>,
     /// Enum values added earlier in the same migration, with their types.
     pub(crate) enum_values_added: Vec<(String, String)>,
     /// Locks that block writes on existing tables, taken earlier in the current transaction:
@@ -272,9 +322,9 @@ impl Context {
         self.created_here.contains(table)
     }
 
-    /// Whether `table` was altered earlier in this migration.
-    pub(crate) fn altered_before(&self, table: &str) -> bool {
-        self.altered.contains(table)
+    /// The `ALTER TABLE`s of `table` earlier in this migration, if any.
+    pub(crate) fn altered_before(&self, table: &str) -> Option<&EarlierAlters> {
+        self.alters.get(table)
     }
 
     /// The rows `table` holds when the statement runs, as far as the live database tells: its
@@ -332,7 +382,21 @@ impl Context {
                 }
             }
             Action::AlterTable { table, commands } => {
-                self.altered.insert(table.clone());
+                let before = self.schema.table(table);
+                let proven = commands.iter().filter_map(|c| match c {
+                    AlterCommand::SetNotNull { column }
+                        if crate::alter::not_null_proof(before, commands, column, self.pg_version).is_ok() =>
+                    {
+                        Some(column.clone())
+                    }
+                    _ => None,
+                });
+                let earlier = self
+                    .alters
+                    .entry(table.clone())
+                    .or_insert_with(|| EarlierAlters { before: before.cloned(), ..EarlierAlters::default() });
+                earlier.proven_not_null.extend(proven);
+                earlier.commands.extend(commands.iter().cloned());
                 for command in commands {
                     if let AlterCommand::AddColumn { column, .. } = command {
                         self.added_columns.insert((table.clone(), column.clone()));
@@ -364,6 +428,32 @@ impl Context {
             Action::CreateTableAs { table } => {
                 self.created_here.insert(table.clone());
                 self.created_by_linted.insert(table.clone());
+            }
+            Action::DropTable { tables } => {
+                for table in tables {
+                    if !self.created_here.contains(table) {
+                        self.tables_dropped.push((self.line, table.clone(), self.in_transaction));
+                    }
+                }
+            }
+            Action::Rename { object: "table", table, new_name, .. } if self.is_new(table) => {
+                // A rename keeps the schema; `new_name` is never qualified.
+                let renamed = match table.rsplit_once('.') {
+                    Some((schema, _)) => format!("{schema}.{new_name}"),
+                    None => new_name.clone(),
+                };
+                self.created_here.insert(renamed.clone());
+                self.renamed_new_tables.insert(renamed);
+            }
+            Action::WriteRows { table, .. } => {
+                if let Some(earlier) = self.alters.get_mut(table) {
+                    earlier.rows_written_since = true;
+                }
+            }
+            Action::Opaque { .. } => {
+                for earlier in self.alters.values_mut() {
+                    earlier.rows_written_since = true;
+                }
             }
             Action::DropIndex { names, .. } if effect.idempotent == Some(true) => {
                 self.dropped_if_exists.extend(names.iter().cloned());
@@ -405,6 +495,21 @@ impl Context {
         }
         self.schema.apply(effect);
     }
+}
+
+/// The `ALTER TABLE`s of one table earlier in a migration: enough to tell what one statement
+/// doing all of theirs and a later one's sub-commands would do.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EarlierAlters {
+    /// The table as it was before the first of them (`None`: unknown to the schema model).
+    pub(crate) before: Option<Table>,
+    /// Their sub-commands, in the order written.
+    pub(crate) commands: Vec<AlterCommand>,
+    /// The columns whose `SET NOT NULL` a validated CHECK spared the scan.
+    pub(crate) proven_not_null: Vec<String>,
+    /// Whether a statement since the first wrote the table's rows (or may have: a `DO` block):
+    /// a later `ALTER TABLE` may count on it.
+    pub(crate) rows_written_since: bool,
 }
 
 /// What a rule found about one statement.

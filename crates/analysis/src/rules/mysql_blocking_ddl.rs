@@ -15,6 +15,11 @@ Writes to the table wait for the whole operation; and while the statement waits 
 ## Instead\n\
 Build such indexes when the table is created or small, or through an online schema change tool; never ask for `LOCK=SHARED`/`EXCLUSIVE` on a live table, and write `LOCK=NONE` so the server refuses what it cannot do online.\n\
 \n\
+```sql\n\
+CREATE TABLE posts_v2 (id bigint PRIMARY KEY, body text, FULLTEXT INDEX posts_body (body));\n\
+-- then move the data over, and the code\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE FULLTEXT INDEX posts_body ON posts (body);\n\

@@ -15,6 +15,11 @@ The server copies the table row by row into a new one and blocks every write for
 ## Instead\n\
 Expand and contract instead of changing a column in place: add a new column (INSTANT), backfill it in batches (`cutover backfill`), switch the code, drop the old one. For foreign keys, add them when the table is created, or with an online schema change tool (gh-ost, pt-online-schema-change).\n\
 \n\
+```sql\n\
+ALTER TABLE orders ADD COLUMN total_v2 DECIMAL(12,2), ALGORITHM=INSTANT;\n\
+-- then fill it with `cutover backfill`, switch the code, and drop the old column\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE orders MODIFY COLUMN total DECIMAL(12,2) NOT NULL;\n\

@@ -14,6 +14,12 @@ MySQL commits implicitly before and after every DDL statement, so the migration 
 ## Instead\n\
 One kind of change per migration: the DDL in one, the data change in the next (or, for large tables, `cutover backfill`).\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN plan varchar(20), ALGORITHM=INSTANT;\n\
+-- next migration\n\
+UPDATE users SET plan = 'free' WHERE plan IS NULL;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN plan varchar(20);\n\

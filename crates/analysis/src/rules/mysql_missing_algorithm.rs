@@ -13,7 +13,11 @@ An `ALTER TABLE` of an existing table that MySQL/MariaDB can do online (INSTANT 
 Without them the server silently falls back to the most expensive algorithm it needs, so a small change in the statement (or a server version without INSTANT for it) turns an online change into a blocking table copy that nobody saw coming.\n\
 \n\
 ## Instead\n\
-Write the algorithm cutover predicts, with `LOCK=NONE`: `ALTER TABLE t ADD COLUMN c int, ALGORITHM=INSTANT, LOCK=NONE;` The server then refuses the statement instead of copying the table when it cannot do it online.\n\
+Write the algorithm cutover predicts: `ALGORITHM=INSTANT` alone (MySQL refuses any `LOCK=` but `DEFAULT` beside it), or `ALGORITHM=INPLACE, LOCK=NONE`. The server then refuses the statement instead of copying the table when it cannot do it online.\n\
+\n\
+```sql\n\
+ALTER TABLE users ADD COLUMN nickname varchar(50), ALGORITHM=INSTANT;\n\
+```\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -29,10 +33,15 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     let name = algorithm.name();
+    // MySQL refuses `ALGORITHM=INSTANT` with any `LOCK=` but DEFAULT.
+    let clause = match algorithm {
+        Algorithm::Instant => "ALGORITHM=INSTANT".to_string(),
+        _ => format!("ALGORITHM={name}, LOCK=NONE"),
+    };
     vec![Finding::new(
         RULE,
         format!("this ALTER of `{table}` can run {name} with concurrent writes, but does not say so: the server would copy the table instead if it could not"),
-        &format!("append `, ALGORITHM={name}, LOCK=NONE` so the server refuses rather than blocks"),
+        &format!("append `, {clause}` so the server refuses rather than blocks"),
     )]
 }
 
@@ -45,10 +54,28 @@ mod tests {
         run_mysql(sql, RULE, server)
     }
 
+    /// The help of the findings on `sql`, a MySQL migration on `server`.
+    fn run_mysql_help(sql: &str, server: &str) -> String {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let config = crate::LintConfig {
+            dialect: crate::Dialect::Mysql,
+            mysql_server: server.parse().expect("a server version"),
+            only_rule: Some(RULE.to_string()),
+            ..crate::LintConfig::default()
+        };
+        let script = crate::Script { text: sql, statements: &statements, in_transaction: false, has_down: None };
+        crate::Linter::new(config).lint(&script).diagnostics.iter().map(|d| d.help.clone()).collect()
+    }
+
     #[test]
     fn fires_on_online_alters_without_algorithm() {
         assert!(lint("ALTER TABLE users ADD COLUMN n int;", "mariadb-10.11").contains("INSTANT"));
         assert!(lint("ALTER TABLE users ADD COLUMN n int FIRST;", "mysql-8.0.20").contains("INPLACE"));
+        // Advice MySQL 8.0 accepts: "Incorrect usage of ALGORITHM=INSTANT and LOCK=NONE/SHARED/EXCLUSIVE".
+        let instant = run_mysql_help("ALTER TABLE users ADD COLUMN n int;", "mysql-8.0.30");
+        assert!(instant.contains("`, ALGORITHM=INSTANT`"), "{instant}");
+        let inplace = run_mysql_help("ALTER TABLE users ADD COLUMN n int FIRST;", "mysql-8.0.20");
+        assert!(inplace.contains("`, ALGORITHM=INPLACE, LOCK=NONE`"), "{inplace}");
     }
 
     #[test]

@@ -15,6 +15,11 @@ Outside a transaction a failed migration stops half done. Re-running it then fai
 ## Instead\n\
 Write each statement so that re-running it is harmless: `CREATE INDEX CONCURRENTLY IF NOT EXISTS`, `DROP INDEX CONCURRENTLY IF EXISTS`, `ADD COLUMN IF NOT EXISTS`.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- cutover:no-transaction\n\

@@ -15,6 +15,11 @@ A plain detach takes an ACCESS EXCLUSIVE lock on the partitioned table: every qu
 ## Instead\n\
 `DETACH PARTITION ... CONCURRENTLY` (PostgreSQL 14+) in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive).\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE events DETACH PARTITION events_2020;\n\

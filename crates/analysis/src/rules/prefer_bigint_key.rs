@@ -15,6 +15,10 @@ A 32-bit key runs out at 2.1 billion; changing the type of a primary key later r
 ## Instead\n\
 `bigint` (ideally `bigint GENERATED ALWAYS AS IDENTITY`).\n\
 \n\
+```sql\n\
+CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE t (id serial PRIMARY KEY);\n\

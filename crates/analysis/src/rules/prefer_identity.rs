@@ -15,6 +15,10 @@ A `serial`/`bigserial` column in a new table.\n\
 ## Instead\n\
 `bigint GENERATED ALWAYS AS IDENTITY` (or `BY DEFAULT`).\n\
 \n\
+```sql\n\
+CREATE TABLE t (id bigint GENERATED ALWAYS AS IDENTITY);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE t (id bigserial);\n\

@@ -15,6 +15,10 @@ A `json` column in a new table.\n\
 ## Instead\n\
 `jsonb`.\n\
 \n\
+```sql\n\
+CREATE TABLE t (doc jsonb);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE t (doc json);\n\

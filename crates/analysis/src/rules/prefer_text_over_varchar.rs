@@ -15,6 +15,10 @@ In PostgreSQL `varchar(n)` is no faster than `text`; the limit is a constraint, 
 ## Instead\n\
 `text`, with a `CHECK (length(col) <= n)` where a limit is a business rule.\n\
 \n\
+```sql\n\
+CREATE TABLE t (name text CHECK (length(name) <= 100));\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE t (name varchar(100));\n\

@@ -15,6 +15,10 @@ A `timestamp` (without time zone) column in a new table.\n\
 ## Instead\n\
 `timestamptz`, which stores an instant.\n\
 \n\
+```sql\n\
+CREATE TABLE t (at timestamptz);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TABLE t (at timestamp);\n\

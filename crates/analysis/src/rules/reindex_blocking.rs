@@ -15,6 +15,11 @@ A plain REINDEX locks the table against writes and the index against every query
 ## Instead\n\
 `REINDEX ... CONCURRENTLY` (PostgreSQL 12+) in a migration file of its own (cutover runs a file made only of such statements outside a transaction, with no directive).\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+REINDEX TABLE CONCURRENTLY users;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 REINDEX TABLE users;\n\

@@ -15,6 +15,18 @@ Running code still uses the old name and fails the moment the migration commits;
 ## Instead\n\
 Expand and contract: add the new column (or a view with the new name), keep both in step, move the code over, then remove the old one.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN full_name text;\n\
+-- next migration\n\
+CREATE FUNCTION users_full_name() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.full_name := coalesce(NEW.full_name, NEW.name); NEW.name := coalesce(NEW.name, NEW.full_name); RETURN NEW; END $$;\n\
+CREATE TRIGGER users_full_name BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION users_full_name();\n\
+-- fill it with `cutover backfill`, move the code to full_name; then:\n\
+-- next migration\n\
+DROP TRIGGER users_full_name ON users;\n\
+-- cutover:ignore drop-column reason=\"no release uses users.name since the move\"\n\
+ALTER TABLE users DROP COLUMN name;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users RENAME COLUMN name TO full_name;\n\

@@ -15,6 +15,14 @@ SQLite refuses the statement (a syntax error), so the migration fails; the usual
 ## Instead\n\
 SQLite's documented 12-step rebuild, in one transaction: `PRAGMA foreign_keys=OFF`; create the new table with the wanted definition; `INSERT INTO new SELECT ... FROM old`; drop the old table; rename the new one; recreate its indexes, triggers and views; `PRAGMA foreign_key_check`; commit; `PRAGMA foreign_keys=ON`. Or write the change as a declarative migration (`<version>_<name>.toml`, e.g. `op = \"change_type\"`): `cutover start` does the rebuild for you.\n\
 \n\
+```sql\n\
+CREATE TABLE users_new (id integer PRIMARY KEY, email text NOT NULL, name text);\n\
+INSERT INTO users_new (id, email, name) SELECT id, email, name FROM users;\n\
+DROP TABLE users;\n\
+ALTER TABLE users_new RENAME TO users;\n\
+CREATE INDEX users_email ON users (email);\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n\

@@ -15,6 +15,15 @@ Without a statement timeout, a statement that turns out to be slow on the produc
 ## Instead\n\
 Start the migration with `SET statement_timeout = '...'` sized for the work, or run long work outside the migration (`cutover backfill`, `CREATE INDEX CONCURRENTLY`).\n\
 \n\
+```sql\n\
+SET lock_timeout = '2s';\n\
+SET statement_timeout = '1min';\n\
+ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '') NOT VALID;\n\
+-- next migration\n\
+SET statement_timeout = '30min';\n\
+ALTER TABLE users VALIDATE CONSTRAINT users_email_check;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- run by psql or another migration tool\n\

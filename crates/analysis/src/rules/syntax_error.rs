@@ -12,6 +12,10 @@ The database would refuse the statement, so the migration fails where it stands;
 ## Instead\n\
 Fix the statement. The message is the parser's own (PostgreSQL's, for PostgreSQL); the location is the statement's first line.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN bio text;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN;\n\

@@ -15,6 +15,16 @@ A `COMMIT` inside a migration that the runner wraps in a transaction commits the
 ## Instead\n\
 Let the runner manage the transaction: no `BEGIN`/`COMMIT` in the file (cutover accepts one pair wrapping the whole file); statements that cannot run in a transaction go in a migration file of their own (cutover runs such a file outside a transaction).\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN bio text;\n\
+```\n\
+\n\
+```sql\n\
+BEGIN;\n\
+ALTER TABLE users ADD COLUMN bio text;\n\
+COMMIT;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 BEGIN;\n\

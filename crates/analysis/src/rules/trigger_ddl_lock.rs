@@ -15,6 +15,11 @@ Creating, enabling or disabling a trigger locks the table SHARE ROW EXCLUSIVE, a
 ## Instead\n\
 Keep trigger changes in their own short migration under a `lock_timeout` (cutover sets one), away from slow statements; for dual-write triggers, prefer `cutover`'s expand/contract operations, which manage them.\n\
 \n\
+```sql\n\
+-- its own migration: cutover's runner sets a lock_timeout\n\
+CREATE TRIGGER users_sync AFTER INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION sync_user();\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 CREATE TRIGGER users_sync AFTER INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION sync_user();\n\

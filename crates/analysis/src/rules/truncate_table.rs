@@ -15,6 +15,19 @@ Every row is deleted at once (on PostgreSQL under an ACCESS EXCLUSIVE lock; MySQ
 ## Instead\n\
 Delete what must go in batches, or drop the table after its code is gone; never clear production data as a side effect of a deploy.\n\
 \n\
+```sql\n\
+-- cutover:no-transaction\n\
+-- a batch a statement, each committed on its own\n\
+DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < '2024-01-01' ORDER BY id LIMIT 10000);\n\
+DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < '2024-01-01' ORDER BY id LIMIT 10000);\n\
+```\n\
+\n\
+```sql\n\
+-- once no running release uses audit_log:\n\
+-- cutover:ignore drop-table reason=\"unused since release 42\"\n\
+DROP TABLE audit_log;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 TRUNCATE audit_log;\n\

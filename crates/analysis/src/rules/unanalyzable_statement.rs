@@ -15,6 +15,10 @@ The code inside may take any lock, rewrite any table or loop over every row; non
 ## Instead\n\
 Write the DDL as plain statements where possible; where the block is needed, review what it locks and ignore this rule with the reason: `-- cutover:ignore unanalyzable-statement reason=\"...\"`.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN x int;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 DO $$ BEGIN EXECUTE 'ALTER TABLE ' || tbl || ' ADD COLUMN x int'; END $$;\n\

@@ -13,7 +13,14 @@ Adding a UNIQUE or PRIMARY KEY constraint to an existing table without `USING IN
 PostgreSQL builds the constraint's index while holding an ACCESS EXCLUSIVE lock on the table: reads and writes wait for the whole build.\n\
 \n\
 ## Instead\n\
-`CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant).\n\
+`CREATE UNIQUE INDEX CONCURRENTLY i ON t (...)`, then `ALTER TABLE t ADD CONSTRAINT c UNIQUE USING INDEX i` (instant). For a PRIMARY KEY, make its columns NOT NULL first (the recipe of `set-not-null-scan`): `ADD PRIMARY KEY USING INDEX` otherwise checks them for NULL, scanning the table under ACCESS EXCLUSIVE (observed on PostgreSQL 15).\n\
+\n\
+```sql\n\
+-- cutover:no-transaction\n\
+CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_key ON users (email);\n\
+-- next migration\n\
+ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;\n\
+```\n\
 \n\
 ## Example\n\
 ```sql\n\

@@ -12,6 +12,10 @@ Stale ignores pile up and later hide a real finding that happens to land on the 
 ## Instead\n\
 Remove the comment, or move it to the line before the statement it is for.\n\
 \n\
+```sql\n\
+ALTER TABLE users ADD COLUMN bio text;\n\
+```\n\
+\n\
 ## Example\n\
 ```sql\n\
 -- cutover:ignore drop-table reason=\"archived\"\n\

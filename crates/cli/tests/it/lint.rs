@@ -90,7 +90,7 @@ fn github_annotations() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         output_text(&output).0,
-        "::error file=migrations/1_a.up.sql,line=1,endLine=1,title=drop-table::dropping `users` destroys its data, and code that still uses it fails (help: first deploy code that no longer uses the table, then drop it in a later migration (rename it aside first if you may need it back))\n"
+        "::error file=migrations/1_a.up.sql,line=1,endLine=1,title=drop-table::dropping `users` destroys its data, and code that still uses it fails (help: first deploy code that no longer uses the table, then drop it in a later migration (keep a copy if you may need it back))\n"
     );
 }
 
@@ -160,11 +160,12 @@ fn the_classic_unsafe_migration_is_caught() {
         "1_score.up.sql:2 backfill-in-migration",
         "1_score.up.sql:3 set-not-null-scan",
         "1_score.up.sql:2 lock-held-across-statements",
-        "1_score.up.sql:3 multiple-alter-same-table",
         "1_score.up.sql:1 missing-down-migration",
     ] {
         assert!(found.iter().any(|f| f == expected), "{expected} in {found:?}");
     }
+    // Combining the two ALTERs across the UPDATE would SET NOT NULL before the rows are filled.
+    assert!(!found.iter().any(|f| f.ends_with("multiple-alter-same-table")), "{found:?}");
 }
 
 #[test]
