@@ -66,6 +66,10 @@ pub enum Command {
         /// Apply migrations that wait for a maintenance window now; the reason is recorded.
         #[arg(long, value_name = "REASON")]
         outside_window: Option<String>,
+        /// First compare the database with what its applied migrations build (`cutover drift`,
+        /// PostgreSQL) and warn of differences [default: `check_drift` in cutover.toml].
+        #[arg(long)]
+        check_drift: bool,
     },
     /// Revert applied migrations with their down scripts, newest first.
     Down {
@@ -142,6 +146,12 @@ pub enum Command {
         /// sample) so that migrations meet real data.
         #[arg(long, value_name = "ROWS", default_value_t = 0)]
         sample_rows: u64,
+    },
+    /// Compare the database's schema with what its applied migrations build (replayed on a
+    /// scratch database): list every object changed outside them; exit 1 when there is one.
+    Drift {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
     },
     /// Every attempt in the history, and every approved finding (who, when, why).
     History {

@@ -5,6 +5,7 @@
 
 mod args;
 mod backfill;
+mod drift;
 mod expand;
 mod lint;
 mod live;
@@ -191,9 +192,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             render::problems(&mut anstream::stdout(), &problems, format == Format::Json)?;
             Ok(if problems.is_empty() { ExitStatus::Success } else { ExitStatus::Failure })
         }
-        Command::Up { to, dry_run, allow_out_of_order, allow_unsafe, outside_window } => {
+        Command::Drift { format } => drift::run(&settings, format),
+        Command::Up { to, dry_run, allow_out_of_order, allow_unsafe, outside_window, check_drift } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
+            if check_drift || settings.check_drift {
+                drift::warn_before_up(&settings, &set, &url)?;
+            }
             let nothing = match &to {
                 Some(to) => format!("nothing to apply: every migration up to {to} is applied"),
                 None => "nothing to do: the database is up to date".to_string(),
@@ -341,7 +346,7 @@ fn open_backfill(
     Ok((url, target))
 }
 
-/// Connects for `plan` and `rehearse`, which read PostgreSQL's catalog.
+/// Connects for `plan`, `rehearse` and `drift`, which read PostgreSQL's catalog.
 fn open_postgres(
     settings: &Settings,
     url: &DatabaseUrl,

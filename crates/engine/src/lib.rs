@@ -19,6 +19,7 @@ mod history;
 pub mod keyset;
 mod live;
 mod retry;
+mod schema;
 mod target;
 mod url;
 
@@ -35,6 +36,7 @@ pub use live::{
 };
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
+pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};
 pub use target::{
     AdoptTarget, GuardRow, Inspect, LockGuard, LockHolder, MigrationTarget, Session, StillRunning, Timeouts,
 };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{DbError, MigrationTarget};
+use crate::{DbError, MigrationTarget, SchemaSnapshot};
 
 /// What the catalog says about one relation.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,8 +178,9 @@ pub struct Observation {
     pub duration: Duration,
 }
 
-/// A scratch database that migrations are rehearsed on, statement by statement.
-pub trait Rehearsal: MigrationTarget + Catalog {
+/// A scratch database that migrations are rehearsed on, statement by statement; its schema
+/// snapshots ([`SchemaSnapshot`]) tell whether a down script reverses its up.
+pub trait Rehearsal: MigrationTarget + Catalog + SchemaSnapshot {
     /// Starts a transaction.
     fn begin(&mut self) -> Result<(), DbError>;
 
@@ -191,11 +192,6 @@ pub trait Rehearsal: MigrationTarget + Catalog {
 
     /// Rolls the transaction back (after a failure).
     fn rollback(&mut self) -> Result<(), DbError>;
-
-    /// The schema, normalized to sorted lines (tables, columns and types, defaults,
-    /// constraints, indexes, views, functions, triggers, sequences, enum types), leaving out
-    /// cutover's own tables. Two equal snapshots mean equal schemas.
-    fn schema_snapshot(&mut self) -> Result<Vec<String>, DbError>;
 
     /// Copies up to `rows_per_table` rows of each table from the database the scratch stands
     /// for into the scratch's table of the same name (a sample, read cheaply), so that

@@ -26,7 +26,7 @@ const BEFORE_VERSION_SCHEMA: &str = "plan->>'version_schema'";
 
 /// The SQL that reads a row's version schema from `state_table` (quoted): its column, or
 /// `BEFORE_VERSION_SCHEMA` in a table made before the column; `None` when there is no table.
-fn version_schema_column(client: &mut Client, state_table: &str) -> Result<Option<&'static str>, DbError> {
+pub(crate) fn version_schema_column(client: &mut Client, state_table: &str) -> Result<Option<&'static str>, DbError> {
     let row = client
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \

@@ -18,6 +18,7 @@ mod error;
 mod expand;
 mod live;
 mod migrate;
+mod schema;
 mod version_views;
 
 pub use connect::{connect, ConnectOptions, PgTarget};

@@ -457,64 +457,6 @@ impl Rehearsal for PgTarget {
         source.batch_execute("SET default_transaction_read_only = on").map_err(db_error)?;
         copy_sample(&mut self.client, &mut source, rows_per_table)
     }
-
-    fn schema_snapshot(&mut self) -> Result<Vec<String>, DbError> {
-        let not_cutover = "c.relname NOT LIKE 'cutover\\_%'";
-        let queries = [
-            format!(
-                "SELECT format('relation %s %s %s', {REL_NAME}, c.relkind, c.relpersistence) FROM pg_class c \
-                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE {USER_SCHEMAS} AND {not_cutover} \
-                 AND c.relkind IN ('r','p','m','v','S','f')"
-            ),
-            format!(
-                "SELECT format('column %s.%s %s%s%s%s', {REL_NAME}, a.attname, format_type(a.atttypid, a.atttypmod), \
-                   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END, \
-                   coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), ''), \
-                   CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END) \
-                 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum \
-                 WHERE {USER_SCHEMAS} AND {not_cutover} AND a.attnum > 0 AND NOT a.attisdropped \
-                 AND c.relkind IN ('r','p','m','v','f')"
-            ),
-            format!(
-                "SELECT format('constraint %s %s %s', {REL_NAME}, con.conname, pg_get_constraintdef(con.oid)) \
-                 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE {USER_SCHEMAS} AND {not_cutover}"
-            ),
-            format!(
-                "SELECT format('index %s', pg_get_indexdef(i.indexrelid)) FROM pg_index i \
-                 JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE {USER_SCHEMAS} AND {not_cutover}"
-            ),
-            format!(
-                "SELECT format('view %s %s', {REL_NAME}, regexp_replace(pg_get_viewdef(c.oid), '\\s+', ' ', 'g')) \
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE {USER_SCHEMAS} AND c.relkind IN ('v','m')"
-            ),
-            "SELECT format('function %s %s', p.oid::regprocedure, md5(p.prosrc)) FROM pg_proc p \
-             JOIN pg_namespace n ON n.oid = p.pronamespace \
-             WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.proname NOT LIKE 'cutover\\_%' \
-             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')"
-                .to_string(),
-            format!(
-                "SELECT format('trigger %s', pg_get_triggerdef(t.oid)) FROM pg_trigger t \
-                 JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE NOT t.tgisinternal AND {USER_SCHEMAS} AND {not_cutover}"
-            ),
-            "SELECT format('type %s enum %s', t.typname, string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)) \
-             FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid GROUP BY t.typname"
-                .to_string(),
-            "SELECT format('extension %s', extname) FROM pg_extension WHERE extname <> 'plpgsql'".to_string(),
-        ];
-        let mut lines = Vec::new();
-        for sql in queries {
-            for row in self.client.query(&sql, &[]).map_err(db_error)? {
-                lines.push(row.get::<_, String>(0));
-            }
-        }
-        lines.sort();
-        Ok(lines)
-    }
 }
 
 /// A database made for one rehearsal and dropped after it.
@@ -556,6 +498,7 @@ impl ScratchDatabase {
         }
         let scratch_url = url.with_database(&name);
         let prepared = connect(&scratch_url, options).and_then(|mut target| {
+            crate::schema::follow_database_settings(&mut admin, &origin, &mut target.client)?;
             if from_template {
                 // The views of completed expand/contract versions are cutover's own, kept in step
                 // by `up` around each migration (`version_views`): the rehearsal observes the

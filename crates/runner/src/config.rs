@@ -42,6 +42,10 @@ pub struct ConfigFile {
     pub lint: Option<LintSection>,
     /// When heavy migrations may run.
     pub policy: Option<PolicySection>,
+    /// Whether `up` first compares the database with what its applied migrations build
+    /// (`cutover drift`) and warns of differences (PostgreSQL; default false: it builds a
+    /// scratch database, which takes time and the CREATEDB privilege).
+    pub check_drift: Option<bool>,
 }
 
 /// `[policy]` in `cutover.toml`.
@@ -117,6 +121,8 @@ pub struct Settings {
     pub lint: LintConfig,
     /// Maintenance windows (`[policy] windows`); none: any time.
     pub windows: Vec<Window>,
+    /// Whether `up` warns of drift first (`check_drift`, `CUTOVER_CHECK_DRIFT`, `--check-drift`).
+    pub check_drift: bool,
     /// The time to take as now (`CUTOVER_NOW`, RFC 3339): for rehearsing a window policy, and
     /// for tests. `None`: the clock.
     pub now: Option<SystemTime>,
@@ -137,6 +143,7 @@ impl Default for Settings {
             runner_lock_wait: Duration::from_secs(600),
             lint: LintConfig::default(),
             windows: Vec::new(),
+            check_drift: false,
             now: None,
         }
     }
@@ -269,6 +276,9 @@ impl Settings {
                 dialect_given = lint.dialect.is_some();
                 settings.lint = lint_config(lint, &origin)?;
             }
+            if let Some(check) = file.check_drift {
+                settings.check_drift = check;
+            }
             if let Some(policy) = file.policy {
                 settings.windows = policy
                     .windows
@@ -309,6 +319,19 @@ impl Settings {
                 message: format!("`{retries}` is not a whole number"),
             })?;
             settings.lock_retries = check_retries(retries, &origin)?;
+        }
+
+        if let Some(check) = env("CUTOVER_CHECK_DRIFT") {
+            settings.check_drift = match check.trim() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                other => {
+                    return Err(ConfigError::BadValue {
+                        origin: env_origin("check_drift"),
+                        message: format!("`{other}` is not `true` or `false`"),
+                    })
+                }
+            };
         }
 
         settings.database_url = overrides.database_url.or_else(|| env("CUTOVER_DATABASE_URL")).or(file_url);
@@ -607,6 +630,19 @@ mod tests {
                 .unwrap_err();
         assert!(err.to_string().contains("is not a table name"), "{err}");
         assert!(toml::from_str::<ConfigFile>("lock_timout = \"1s\"").is_err(), "unknown keys are errors");
+    }
+
+    #[test]
+    fn the_drift_check_is_off_unless_the_file_or_the_environment_turns_it_on() {
+        let none = Settings::resolve(None, &env_of(&[]), Overrides::default()).unwrap();
+        assert!(!none.check_drift, "it builds a scratch database: opt-in");
+        let on = Some((Path::new("c.toml"), file("check_drift = true")));
+        assert!(Settings::resolve(on, &env_of(&[]), Overrides::default()).unwrap().check_drift);
+        let on = Some((Path::new("c.toml"), file("check_drift = true")));
+        let off = env_of(&[("CUTOVER_CHECK_DRIFT", "false")]);
+        assert!(!Settings::resolve(on, &off, Overrides::default()).unwrap().check_drift, "the environment wins");
+        let err = Settings::resolve(None, &env_of(&[("CUTOVER_CHECK_DRIFT", "yes")]), Overrides::default());
+        assert!(err.unwrap_err().to_string().contains("CUTOVER_CHECK_DRIFT"));
     }
 
     #[test]

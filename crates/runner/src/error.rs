@@ -34,6 +34,10 @@ pub enum Error {
     /// A migration failed; what was applied of it, and how to go on, is in the failure.
     #[error("{0}")]
     MigrationFailed(Box<MigrationFailure>),
+    /// The applied migrations did not build on a scratch database (`cutover drift`), so what
+    /// they build cannot be compared with the database; the message names the file and line.
+    #[error("{0}")]
+    Replay(String),
 }
 
 impl Error {

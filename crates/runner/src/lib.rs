@@ -14,6 +14,7 @@
 mod adopt;
 mod config;
 mod context;
+mod drift;
 mod error;
 mod estimate;
 mod events;
@@ -45,6 +46,7 @@ pub fn dialect_of(engine: cutover_engine::Engine) -> Dialect {
     }
 }
 pub use context::Context;
+pub use drift::{differences, drift, Change, Difference, DriftReport};
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{startup_relations, startup_review, unsafe_findings, waiting_for_window, StartupLimit};
