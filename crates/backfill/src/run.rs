@@ -11,6 +11,7 @@ use cutover_engine::{
 
 use crate::batch_size::BatchSizer;
 use crate::lag::{replica_throttle, LagEstimator, Throttle};
+use crate::spec::normalize_sql;
 use crate::BackfillSpec;
 
 /// How a backfill runs.
@@ -76,6 +77,46 @@ impl Default for Options {
             retry_backoff: Duration::from_secs(1),
             lock_wait: Duration::from_secs(600),
             runner: String::new(),
+        }
+    }
+}
+
+impl Options {
+    /// Checks the values that would make a backfill do nothing, stall, or batch nonsense:
+    /// each problem names its flag.
+    pub fn check(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if self.batch_time < Duration::from_millis(1) {
+            problems.push("--batch-time must be at least 1ms (each batch aims at that time)".to_string());
+        }
+        if self.min_batch == 0 || self.max_batch == 0 || self.initial_batch == 0 {
+            problems.push("--min-batch, --max-batch and --initial-batch must be at least 1 row".to_string());
+        }
+        if self.min_batch > self.max_batch {
+            problems.push(format!(
+                "--min-batch {} is larger than --max-batch {}: give a smallest batch no larger than the largest",
+                self.min_batch, self.max_batch
+            ));
+        }
+        if self.max_rows_per_second == Some(0) {
+            problems.push("--max-rows-per-second 0 would never update a row; leave it out for no limit".to_string());
+        }
+        if self.max_replica_lag.is_zero() {
+            problems.push(
+                "--max-replica-lag 0 pauses on any lag at all, which every replica has; give a limit such as 1s"
+                    .to_string(),
+            );
+        }
+        if self.max_blind_pause.is_zero() {
+            problems.push(
+                "--max-blind-pause 0 stops at the first signal that cannot be read; give a bound such as 10m"
+                    .to_string(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
         }
     }
 }
@@ -154,6 +195,17 @@ pub struct Summary {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Options that would make the backfill do nothing, stall, or batch nonsense.
+    #[error("{0}")]
+    BadOptions(String),
+    /// The assignments change the key the batches walk.
+    #[error("`--set` assigns `{column}`, a column of the key the batches of `{table}` walk: a row whose key moves ahead is met again by a later batch, and updated again; change the key in a migration, or backfill over another table")]
+    KeyAssigned {
+        /// The table.
+        table: String,
+        /// The key column.
+        column: String,
+    },
     /// The table has no key to batch over.
     #[error("table `{table}` has no primary key and no unique index on NOT NULL columns: cutover backfills in keyset batches over such a key, so that every batch costs the same and no row is done twice; add one (a primary key, or a unique index on NOT NULL columns; on PostgreSQL, CREATE UNIQUE INDEX CONCURRENTLY builds it without blocking writes) and run again")]
     NoKey {
@@ -221,6 +273,11 @@ pub fn prepare(target: &mut dyn BackfillTarget, spec: &BackfillSpec) -> Result<B
         .table_key(&spec.table)
         .map_err(database("cannot read the table's keys"))?
         .ok_or_else(|| Error::NoKey { table: spec.table.clone() })?;
+    // The batches walk the key: a row whose key the update moves ahead is met again, and again.
+    let assigned = crate::spec::assigned_columns(&spec.set);
+    if let Some(column) = key.columns.iter().find(|c| assigned.iter().any(|a| a.eq_ignore_ascii_case(&c.name))) {
+        return Err(Error::KeyAssigned { table: spec.table.clone(), column: column.name.clone() });
+    }
     Ok(BackfillJob { key, set: spec.set.clone(), condition: spec.condition.clone() })
 }
 
@@ -233,11 +290,23 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<Summary, Error> {
     let started = Instant::now();
+    options.check().map_err(Error::BadOptions)?;
     let job = prepare(target, spec)?;
     if let Some(check) = &options.health_check {
         validate_health_check(target, check, options)?;
     }
     target.ensure_backfill_state().map_err(database("cannot create the backfill state table"))?;
+    // A backfill an older cutover started under the name it derived goes on under that name.
+    let mut spec = spec.clone();
+    if let Some(legacy) = spec.legacy_name.take() {
+        let has = |name: &str, target: &mut dyn BackfillTarget| {
+            target.load_checkpoint(name).map(|c| c.is_some()).map_err(database("cannot read the checkpoint"))
+        };
+        if !has(&spec.name, target)? && has(&legacy, target)? {
+            spec.name = legacy;
+        }
+    }
+    let spec = &spec;
     let _lock = target
         .acquire_backfill_lock(&spec.name, &options.runner, options.lock_wait, &mut |holder| {
             reporter.report(Event::WaitingForLock { holder })
@@ -247,8 +316,10 @@ pub fn run(
     let previous = target.load_checkpoint(&spec.name).map_err(database("cannot read the checkpoint"))?;
     let mut checkpoint = match &previous {
         Some(previous) => {
-            let same =
-                previous.table == job.key.table && previous.set == job.set && previous.condition == job.condition;
+            // The same backfill however it was spelled (its name is derived from the normal form).
+            let same = previous.table == job.key.table
+                && normalize_sql(&previous.set) == normalize_sql(&job.set)
+                && previous.condition.as_deref().map(normalize_sql) == job.condition.as_deref().map(normalize_sql);
             if !same {
                 return Err(Error::Mismatch {
                     name: spec.name.clone(),

@@ -27,23 +27,120 @@ pub struct BackfillSpec {
     pub set: String,
     /// The rows still to do; `None`: every row.
     pub condition: Option<String>,
+    /// For a derived name: the name an older cutover derived from the same command line (from
+    /// its text as written), under which a backfill it started may be waiting to resume.
+    pub legacy_name: Option<String>,
 }
 
 impl BackfillSpec {
     /// A spec named `name`, or, without one, `<table>_<hash>` of its definition, so that the
     /// same command line resumes the same backfill.
     pub fn new(name: Option<String>, table: &str, set: &str, condition: Option<&str>) -> BackfillSpec {
-        let name = name.unwrap_or_else(|| {
+        let derive = |table: &str, set: &str, condition: &str| {
             let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            for byte in format!("{table}\0{set}\0{}", condition.unwrap_or("")).bytes() {
+            for byte in format!("{table}\0{set}\0{condition}").bytes() {
                 hash ^= u64::from(byte);
                 hash = hash.wrapping_mul(0x0100_0000_01b3);
             }
             let table_part: String = table.chars().map(|c| if c.is_alphanumeric() { c } else { '_' }).collect();
             format!("{table_part}_{:08x}", hash as u32)
-        });
-        BackfillSpec { name, table: table.to_string(), set: set.to_string(), condition: condition.map(str::to_string) }
+        };
+        let (name, legacy_name) = match name {
+            Some(name) => (name, None),
+            None => {
+                // One backfill however it is spelled: `n=n+1` is `n = n + 1`, `T` is `t`,
+                // `public.t` is `t`. A second spelling would start it again from the first key.
+                let table_normal = normalize_sql(table);
+                let table_normal = table_normal.strip_prefix("public.").unwrap_or(&table_normal).to_string();
+                let name =
+                    derive(&table_normal, &normalize_sql(set), &condition.map(normalize_sql).unwrap_or_default());
+                let legacy = derive(table, set, condition.unwrap_or(""));
+                (name.clone(), (legacy != name).then_some(legacy))
+            }
+        };
+        BackfillSpec {
+            name,
+            table: table.to_string(),
+            set: set.to_string(),
+            condition: condition.map(str::to_string),
+            legacy_name,
+        }
     }
+}
+
+/// The columns a `SET` list assigns (`a = 1, "B" = f(x, y), (c, d) = (1, 2)`): unquoted names in
+/// lower case, quoted ones as written.
+pub fn assigned_columns(set: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None, 0);
+    for (idx, c) in set.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                items.push(&set[start..idx]);
+                start = idx + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&set[start..]);
+    let mut columns = Vec::new();
+    for item in items {
+        let target = item.split('=').next().unwrap_or_default().trim();
+        let target = target.trim_start_matches('(').trim_end_matches(')');
+        for name in target.split(',') {
+            let name = name.trim();
+            // `t.col` may be written in some dialects: the column is the last part.
+            let name = name.rsplit('.').next().unwrap_or(name);
+            if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+                columns.push(quoted.replace("\"\"", "\""));
+            } else if let Some(quoted) = name.strip_prefix('`').and_then(|n| n.strip_suffix('`')) {
+                columns.push(quoted.to_string());
+            } else if !name.is_empty() {
+                columns.push(name.to_lowercase());
+            }
+        }
+    }
+    columns
+}
+
+/// SQL text as a comparison should see it: white space outside quotes collapsed (and gone
+/// beside punctuation), unquoted words in lower case; quoted text as written.
+pub fn normalize_sql(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.trim().chars().peekable();
+    let mut pending_space = false;
+    while let Some(c) = chars.next() {
+        if c == '\'' || c == '"' {
+            if pending_space && out.ends_with(|p: char| p.is_alphanumeric() || p == '_') {
+                out.push(' ');
+            }
+            pending_space = false;
+            out.push(c);
+            for q in chars.by_ref() {
+                out.push(q);
+                if q == c {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        let word = c.is_alphanumeric() || c == '_';
+        if pending_space && word && out.ends_with(|p: char| p.is_alphanumeric() || p == '_') {
+            out.push(' ');
+        }
+        pending_space = false;
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 /// A declared backfill that could not be read.
@@ -153,10 +250,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn assigned_columns_are_read_from_the_set_list() {
+        assert_eq!(assigned_columns("id = id + 20000, n = n + 1"), ["id", "n"]);
+        assert_eq!(assigned_columns("\"Id\" = f(a, b), s = 'x,y=z'"), ["Id", "s"]);
+        assert_eq!(assigned_columns("(a, B) = (1, 2)"), ["a", "b"]);
+        assert_eq!(assigned_columns("`k` = 1"), ["k"]);
+    }
+
+    #[test]
+    fn derived_names_are_one_however_it_is_spelled() {
+        let name =
+            |table: &str, set: &str, condition: Option<&str>| BackfillSpec::new(None, table, set, condition).name;
+        let one = name("t", "n = n + 1", Some("n < 100"));
+        assert_eq!(name("t", "n=n+1", Some("n<100")), one);
+        assert_eq!(name("T", "N = N + 1", Some("n  <\t100")), one);
+        assert_eq!(name("public.t", "n = n + 1", Some("n < 100")), one);
+        assert_ne!(name("t", "n = n + 2", Some("n < 100")), one);
+        assert_ne!(name("t", "s = 'A'", None), name("t", "s = 'a'", None), "quoted text is kept as written");
+        assert_eq!(normalize_sql("a  AND   b"), "a and b");
+        // The name an older cutover derived, to resume what it started.
+        let spec = BackfillSpec::new(None, "t", "n = n + 1", Some("n < 100"));
+        assert!(spec.legacy_name.is_some_and(|legacy| legacy != spec.name));
+    }
+
+    #[test]
     fn derived_names_are_stable_and_differ_by_definition() {
         let a = BackfillSpec::new(None, "public.users", "x = 1", None);
         assert_eq!(a, BackfillSpec::new(None, "public.users", "x = 1", None));
-        assert!(a.name.starts_with("public_users_"), "{}", a.name);
+        assert!(a.name.starts_with("users_"), "{}", a.name);
         assert_ne!(a.name, BackfillSpec::new(None, "public.users", "x = 2", None).name);
         assert_eq!(BackfillSpec::new(Some("mine".into()), "t", "x = 1", None).name, "mine");
     }

@@ -111,6 +111,7 @@ fn spec_of(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<BackfillS
 }
 
 fn dry_run(target: &mut dyn BackfillTarget, spec: &BackfillSpec, options: &Options) -> anyhow::Result<ExitStatus> {
+    options.check().map_err(usage_error)?;
     let job = cutover_backfill::prepare(target, spec).map_err(usage_error)?;
     if let Some(check) = &options.health_check {
         cutover_backfill::validate_health_check(target, check, options).map_err(usage_error)?;

@@ -280,8 +280,12 @@ impl BackfillTarget for MysqlTarget {
         // The batches' timeouts: a check that waits on a lock or runs on would hold the
         // backfill without ever answering (the statement limit is MariaDB's only).
         self.set_session_timeouts(timeouts)?;
-        let rows: Vec<Row> = self.conn.query(sql).map_err(db_error)?;
-        health_answer(&rows)
+        // Read only, and rolled back: a check is asked, it changes nothing (a writing one is
+        // refused by the server).
+        self.conn.query_drop("START TRANSACTION READ ONLY").map_err(db_error)?;
+        let rows: Result<Vec<Row>, DbError> = self.conn.query(sql).map_err(db_error);
+        let _ = self.conn.query_drop("ROLLBACK");
+        health_answer(&rows?)
     }
 
     fn acquire_backfill_lock(

@@ -187,16 +187,13 @@ impl BackfillTarget for PgTarget {
 
     fn health_check(&mut self, sql: &str, timeouts: Timeouts) -> Result<bool, DbError> {
         // In a transaction of its own, for `SET LOCAL` timeouts: a check that waits on a lock
-        // or runs on would hold the backfill without ever answering.
+        // or runs on would hold the backfill without ever answering. Read only, and rolled
+        // back: a check is asked, it changes nothing (a writing one is refused by the server).
         let res = (|| {
-            self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error)?;
-            let rows = self.client.query(sql, &[]).map_err(db_error)?;
-            self.client.batch_execute("COMMIT").map_err(db_error)?;
-            Ok(rows)
+            self.client.batch_execute(&begin_sql(timeouts, "SET TRANSACTION READ ONLY; ")).map_err(db_error)?;
+            self.client.query(sql, &[]).map_err(db_error)
         })();
-        if res.is_err() {
-            let _ = self.client.batch_execute("ROLLBACK");
-        }
+        let _ = self.client.batch_execute("ROLLBACK");
         health_answer(&res?)
     }
 

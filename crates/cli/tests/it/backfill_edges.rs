@@ -385,3 +385,56 @@ fn mariadb_a_replica_that_cannot_be_read_stops_the_backfill_after_the_bound() {
     assert_eq!(db.query("SELECT state FROM cutover_backfills"), "failed");
     assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0");
 }
+
+/// Found by the independent tester: a SET that moves the key, the same backfill spelled two
+/// ways, a health check that writes, and flags that would do nothing or batch nonsense.
+#[test]
+fn what_a_backfill_is_given_cannot_make_it_do_a_row_twice_or_write_elsewhere() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); INSERT INTO t SELECT g, 0 FROM generate_series(1, 2000) g");
+    let project = Project::new();
+    let backfill = |args: &[&str]| {
+        let output = project.cutover(&db.url).arg("backfill").args(args).output().unwrap();
+        (output.status.code(), output_text(&output).1)
+    };
+    // Moving the key ahead of the walk would meet each row again (and again).
+    let (code, stderr) = backfill(&["--table", "t", "--set", "id = id + 20000, n = n + 1", "--where", "n < 100"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("assigns `id`, a column of the key"), "{stderr}");
+    assert_eq!(db.query("SELECT max(n) FROM t"), "0");
+
+    // One backfill however it is spelled: the second spelling finds it done.
+    assert_eq!(backfill(&["--table", "t", "--set", "n = n + 1", "--where", "n < 100"]).0, Some(0));
+    for spelling in [
+        ["--table", "t", "--set", "n=n+1", "--where", "n<100"],
+        ["--table", "T", "--set", "N = N + 1", "--where", "n  <  100"],
+    ] {
+        let (code, stderr) = backfill(&spelling);
+        assert_eq!(code, Some(0), "{spelling:?}: {stderr}");
+    }
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE n = 1"), "2000", "each row once");
+
+    // A health check is asked, it writes nothing.
+    let (code, stderr) =
+        backfill(&["--table", "t", "--set", "n = 5", "--health-check", "UPDATE t SET n = 999 RETURNING true"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("read-only transaction"), "{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE n = 999"), "0");
+
+    for (flags, says) in [
+        (&["--max-rows-per-second", "0"][..], "--max-rows-per-second 0"),
+        (&["--min-batch", "500", "--max-batch", "10"], "larger than --max-batch"),
+        (&["--max-batch", "0"], "at least 1 row"),
+        (&["--batch-time", "0"], "--batch-time"),
+        (&["--max-replica-lag", "0"], "--max-replica-lag 0"),
+        (&["--max-blind-pause", "0"], "--max-blind-pause 0"),
+    ] {
+        let mut args = vec!["--table", "t", "--set", "n = 7"];
+        args.extend_from_slice(flags);
+        let (code, stderr) = backfill(&args);
+        assert_eq!(code, Some(2), "{flags:?}: {stderr}");
+        assert!(stderr.contains(says), "{flags:?}: {stderr}");
+    }
+    assert_eq!(db.query("SELECT count(*) FROM t WHERE n = 7"), "0");
+}
