@@ -209,35 +209,16 @@ pub(crate) fn first_token_offset(text: &str) -> usize {
     bytes.len()
 }
 
-/// The first `n` words of `sql`, upper-cased, skipping comments and whitespace.
+/// The first `n` words of `sql`, upper-cased, skipping comments and whitespace: up to the first
+/// token that is no word. The same lexer as the transaction decision's (`transaction.rs`).
 pub fn leading_keywords(sql: &str, n: usize) -> Vec<String> {
-    let bytes = sql.as_bytes();
-    let mut words = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() && words.len() < n {
-        let c = bytes[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'-' && bytes.get(i + 1) == Some(&b'-') {
-            while i < bytes.len() && bytes[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && bytes.get(i + 1) == Some(&b'*') {
-            match find_subslice(bytes, i + 2, b"*/") {
-                Some(end) => i = end + 2,
-                None => break,
-            }
-        } else if is_word_byte(c) {
-            let start = i;
-            while i < bytes.len() && is_word_byte(bytes[i]) {
-                i += 1;
-            }
-            words.push(sql[start..i].to_ascii_uppercase());
-        } else {
-            break;
-        }
-    }
-    words
+    crate::transaction::tokens(sql, n)
+        .into_iter()
+        .map_while(|token| match token {
+            crate::transaction::Token::Word(word) => Some(word),
+            _ => None,
+        })
+        .collect()
 }
 
 fn is_word_byte(c: u8) -> bool {

@@ -169,7 +169,7 @@ fn is(token: Option<&Token>, word: &str) -> bool {
 
 /// A token of the start of a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(crate) enum Token {
     /// A keyword or bare name, upper-cased.
     Word(String),
     /// A quoted name (`"users"`).
@@ -180,8 +180,8 @@ enum Token {
     Punct(u8),
 }
 
-/// The first `max` tokens of `sql`, comments skipped.
-fn tokens(sql: &str, max: usize) -> Vec<Token> {
+/// The first `max` tokens of `sql`, comments skipped (nested, as PostgreSQL reads them).
+pub(crate) fn tokens(sql: &str, max: usize) -> Vec<Token> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
