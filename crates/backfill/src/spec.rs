@@ -90,7 +90,12 @@ pub fn assigned_columns(set: &str) -> Vec<String> {
     items.push(&set[start..]);
     let mut columns = Vec::new();
     for item in items {
-        let target = item.split('=').next().unwrap_or_default().trim();
+        let (target, value) = item.split_once('=').unwrap_or((item, ""));
+        let target = target.trim();
+        // `id = id` touches the row and moves nothing.
+        if normalize_sql(target) == normalize_sql(value) {
+            continue;
+        }
         let target = target.trim_start_matches('(').trim_end_matches(')');
         for name in target.split(',') {
             let name = name.trim();
@@ -255,6 +260,7 @@ mod tests {
         assert_eq!(assigned_columns("\"Id\" = f(a, b), s = 'x,y=z'"), ["Id", "s"]);
         assert_eq!(assigned_columns("(a, B) = (1, 2)"), ["a", "b"]);
         assert_eq!(assigned_columns("`k` = 1"), ["k"]);
+        assert_eq!(assigned_columns("id = id, n = 1"), ["n"], "a column set to itself moves nothing");
     }
 
     #[test]

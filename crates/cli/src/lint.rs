@@ -128,6 +128,19 @@ pub fn run(
             continue;
         }
         match discover_to_lint(input, settings.layout) {
+            // A folder of SQL files none of which reads as a migration: linting nothing and
+            // passing would let CI go green on files it never looked at.
+            Ok(set) if set.migrations.is_empty() && !set.ignored.is_empty() => {
+                for file in &set.ignored {
+                    writeln!(anstream::stderr(), "note: ignoring `{}`: {}", file.path.display(), file.reason)?;
+                }
+                return Err(usage_error(format!(
+                    "no file of `{}` reads as a migration ({} ignored, above): name the files to lint them as SQL (`cutover lint {}/*.sql`), or give the layout with --layout",
+                    input.display(),
+                    cutover_engine::count(set.ignored.len(), "file", "files"),
+                    input.display()
+                )));
+            }
             Ok(set) => {
                 ignored.extend(set.ignored.iter().cloned());
                 let pending = match &mut database {

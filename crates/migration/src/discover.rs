@@ -24,27 +24,29 @@ use crate::{Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Scri
 
 /// Reads every migration under `dir`, detecting its layout unless `forced`.
 ///
-/// A script that mixes statements refusing a transaction block with others, with nothing
-/// saying how to run it, is refused ([`Error::MixedTransaction`]): as written it runs neither
-/// in one transaction nor statement by statement.
+/// A script that mixes statements refusing a transaction block with others is read as it is:
+/// the runner refuses to run it ([`mixed_transaction`]) and lint reports it, but a broken down
+/// script of an old migration does not stop `up` (crates.io has one).
 pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
-    let set = read_folder(dir, forced, Reading::Strict)?;
-    for migration in &set.migrations {
-        for script in std::iter::once(&migration.up).chain(&migration.down) {
-            if !script.settings.transaction {
-                continue;
-            }
-            if let Transactionality::Mixed { refusing, what, other } = transactionality(&script.statements) {
-                return Err(Error::MixedTransaction {
-                    path: script.path.clone(),
-                    refusing_line: refusing.line,
-                    what,
-                    other_line: other.line,
-                });
-            }
-        }
+    read_folder(dir, forced, Reading::Strict)
+}
+
+/// The refusal of a script that mixes statements refusing a transaction block with others,
+/// with nothing saying how to run it: as written it runs neither in one transaction nor
+/// statement by statement ([`Error::MixedTransaction`]). `None` for a script that can run.
+pub fn mixed_transaction(script: &Script) -> Option<Error> {
+    if !script.settings.transaction {
+        return None;
     }
-    Ok(set)
+    match transactionality(&script.statements) {
+        Transactionality::Mixed { refusing, what, other } => Some(Error::MixedTransaction {
+            path: script.path.clone(),
+            refusing_line: refusing.line,
+            what,
+            other_line: other.line,
+        }),
+        _ => None,
+    }
 }
 
 /// How `cutover lint` reads a folder: as [`discover`] does, except that what `discover` refuses
@@ -818,15 +820,21 @@ mod tests {
     #[test]
     fn a_script_that_mixes_them_is_refused_naming_both_lines() {
         let mixed = "CREATE TABLE t (a int);\n\nCREATE INDEX CONCURRENTLY i ON t (a);\nINSERT INTO t VALUES (1);\n";
-        let err = error_text(&[("1_t.up.sql", mixed)]);
+        let refusal = |files: &[(&str, &str)]| {
+            let (_dir, res) = read(files, None);
+            let set = res.unwrap();
+            let m = &set.migrations[0];
+            std::iter::once(&m.up).chain(&m.down).find_map(mixed_transaction).map(|e| e.to_string()).unwrap()
+        };
+        let err = refusal(&[("1_t.up.sql", mixed)]);
         assert!(
             err.contains("1_t.up.sql:3: CREATE INDEX CONCURRENTLY cannot run inside a transaction block, but the file also has statements that run in one (the first at line 1)"),
             "{err}"
         );
         assert!(err.contains("move the CREATE INDEX CONCURRENTLY to a migration of its own"), "{err}");
         assert!(err.contains("add `-- cutover:no-transaction` at the top"), "{err}");
-        // A down script too.
-        let err = error_text(&[
+        // A down script too; the folder is still read (the runner refuses when it would run it).
+        let err = refusal(&[
             ("1_t.up.sql", "CREATE TABLE t (a int);"),
             ("1_t.down.sql", "DROP INDEX CONCURRENTLY i;\nDROP TABLE t;"),
         ]);

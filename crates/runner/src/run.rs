@@ -83,6 +83,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         let statuses = compute_status(set, &history);
         let plan = plan_up(set, &statuses, options)?;
         refuse_unexplained(ctx, set, &history, &plan)?;
+        refuse_mixed(plan.iter().map(|(m, _)| &m.up))?;
         // A dry run records no approval: nothing runs.
         approval_gate(ctx, set, &plan, options)?;
         let mut summary = RunSummary::default();
@@ -112,6 +113,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     let statuses = compute_status(set, &history);
     let plan = plan_up(set, &statuses, options)?;
     refuse_unexplained(ctx, set, &history, &plan)?;
+    refuse_mixed(plan.iter().map(|(m, _)| &m.up))?;
     let GateOutcome { approvals, up_front_locks } = approval_gate(ctx, set, &plan, options)?;
     if !approvals.is_empty() {
         // Recorded before anything runs: every risky change in the history has its justification.
@@ -127,6 +129,17 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     summary.stopped_at_declarative = next_declarative(set, &statuses, options);
     summary.duration = started.elapsed();
     Ok(summary)
+}
+
+/// Refuses, before anything runs, a script that mixes statements PostgreSQL refuses in a
+/// transaction block with others: it would fail half-way either way it ran.
+fn refuse_mixed<'a>(scripts: impl Iterator<Item = &'a cutover_migration::Script>) -> Result<(), Error> {
+    for script in scripts {
+        if let Some(err) = cutover_migration::mixed_transaction(script) {
+            return Err(Error::Migrations(err));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses to apply the first migrations onto a database that already has what they create
@@ -385,6 +398,7 @@ pub fn down(
             None => problems.push(format!("{} has no down script", migration.label())),
         }
     }
+    refuse_mixed(plan.iter().map(|(_, script, _)| *script))?;
     if !problems.is_empty() {
         return Err(Error::Refused(Refusal {
             problems,
