@@ -27,7 +27,12 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
     let spec = spec_of(settings, &args)?;
     let options = Options {
         batch_time: args.batch_time,
-        min_batch: args.min_batch,
+        // `--max-batch 7` alone means batches of at most 7: the default smallest (10) follows it.
+        min_batch: if args.min_batch == DEFAULT_MIN_BATCH {
+            args.min_batch.min(args.max_batch)
+        } else {
+            args.min_batch
+        },
         max_batch: args.max_batch,
         initial_batch: args.initial_batch,
         max_replica_lag: args.max_replica_lag,
@@ -352,3 +357,6 @@ impl Reporter for ProgressReporter {
         }
     }
 }
+
+/// `--min-batch`'s default, which gives way to a smaller `--max-batch`.
+const DEFAULT_MIN_BATCH: u64 = 10;

@@ -444,20 +444,14 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
     ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;
     let damage = guard_damage(ctx, set, &history)?;
-    // Migrations, not rows: a migration applied, reverted and applied again is one.
-    let in_use = compute_status(set, &history)
+    // Migrations, not rows (a migration applied, reverted and applied again is one); any
+    // migration cutover ever applied here makes the database managed.
+    let in_use = history
         .iter()
-        .filter(|s| {
-            matches!(
-                s.state,
-                MigrationState::Applied
-                    | MigrationState::Baselined
-                    | MigrationState::Running
-                    | MigrationState::Modified
-                    | MigrationState::Missing
-            )
-        })
-        .count();
+        .filter(|r| matches!(r.state, State::Applied | State::Baselined | State::Running))
+        .map(|r| (r.version.clone(), r.name.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
     if in_use > 0 {
         if let Some(damage) = &damage {
             // Rows lost from a history that still records applied migrations: only a backup
