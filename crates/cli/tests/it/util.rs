@@ -196,14 +196,22 @@ impl Replica {
         let admin = admin_url();
         let host_port = admin.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432");
         let (host, primary_port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
-        shell(
-            &format!(
-                "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream --checkpoint=fast",
-                bin.display(),
-                data.display()
-            ),
-            Some("postgres"),
+        let basebackup = format!(
+            "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream --checkpoint=fast",
+            bin.display(),
+            data.display()
         );
+        // The shared test server is busy (other tests create, drop and terminate sessions at
+        // once): a base backup cut off by that is taken again, twice at most.
+        for attempt in 1..=3 {
+            let output = StdCommand::new("su").args(["postgres", "-s", "/bin/sh", "-c", &basebackup]).output().unwrap();
+            if output.status.success() {
+                break;
+            }
+            assert!(attempt < 3, "`{basebackup}` failed: {}", String::from_utf8_lossy(&output.stderr));
+            let _ = std::fs::remove_dir_all(&data);
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
         std::fs::write(
             data.join("postgresql.conf"),
             format!(
