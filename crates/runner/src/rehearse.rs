@@ -160,8 +160,15 @@ pub fn rehearse(
         }
         let idx = set.migrations.iter().position(|m| std::ptr::eq(m, migration)).unwrap_or(0);
         let effects = predictions.remove(&idx).unwrap_or_default();
-        let rehearsal = rehearse_one(scratch, migration, &effects)?;
+        let mut rehearsal = rehearse_one(scratch, migration, &effects)?;
         broken = rehearsal.failure.is_some();
+        // A replayed scratch holds what the applied migrations build, no more: a table made
+        // before the folder is missing there, and a copy of the target is what shows it.
+        if let Some(failure) = rehearsal.failure.as_mut().filter(|f| !copied && f.contains("does not exist")) {
+            failure.push_str(
+                " (the scratch database holds only what the applied migrations build; if the database has tables made before the migration folder, rehearse on a copy of it with --template)",
+            );
+        }
         migrations.push(rehearsal);
     }
     Ok(RehearsalReport { replayed, sampled, migrations })

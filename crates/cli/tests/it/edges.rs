@@ -393,3 +393,15 @@ fn a_history_dropped_with_its_guard_is_told_from_a_new_database_by_what_the_data
     let rows: i64 = conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 2);
 }
+
+#[test]
+fn a_rehearsal_missing_a_table_made_before_the_folder_points_to_template() {
+    let db = PgDb::new();
+    db.query("CREATE TABLE users (id int)");
+    let project = Project::new();
+    project.migration("1_x.up.sql", "ALTER TABLE users ADD COLUMN x int;");
+    let output = project.cutover(&db.url).arg("rehearse").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("relation \"users\" does not exist") && stdout.contains("--template"), "{stdout}");
+}
