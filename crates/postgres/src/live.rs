@@ -171,6 +171,72 @@ const USER_TABLES: &str = "pg_class c JOIN pg_namespace n ON n.oid = c.relnamesp
 
 /// See `Catalog::live_schema`: five catalog queries in one read-only snapshot, whatever the
 /// number of tables, then the storage size of the tables never analysed (whose planner
+/// The column a CHECK proves NOT NULL by one of its top-level conjuncts, as PostgreSQL 12+
+/// uses it to skip `SET NOT NULL`'s scan: `(c IS NOT NULL)`, `((c IS NOT NULL) AND (c <> ''))`,
+/// `(NOT (c IS NULL))`, as `pg_get_expr` prints them. Never a conjunct under an `OR`.
+fn not_null_conjunct(expression: &str) -> Option<String> {
+    /// `text` without one pair of parentheses around all of it.
+    fn unwrap(text: &str) -> &str {
+        let text = text.trim();
+        let Some(inner) = text.strip_prefix('(').and_then(|t| t.strip_suffix(')')) else { return text };
+        // Only when the first `(` closes at the very end: `(a) AND (b)` is not wrapped.
+        let mut depth = 0i32;
+        for (idx, c) in text.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 && idx != text.len() - 1 {
+                        return text;
+                    }
+                }
+                _ => {}
+            }
+        }
+        inner
+    }
+    let body = unwrap(expression);
+    let mut conjuncts = Vec::new();
+    let (mut depth, mut quote, mut start) = (0i32, None, 0);
+    let bytes = body.as_bytes();
+    let mut idx = 0;
+    while idx < bytes.len() {
+        let quoted = quote.is_some();
+        match bytes[idx] {
+            // A doubled quote closes and reopens: the state comes out the same.
+            c @ (b'"' | b'\'') if quote.is_none_or(|q| q == c) => quote = if quoted { None } else { Some(c) },
+            b'(' if !quoted => depth += 1,
+            b')' if !quoted => depth -= 1,
+            b' ' if !quoted && depth == 0 => {
+                if body[idx..].starts_with(" OR ") {
+                    return None; // a disjunction proves nothing of its parts
+                }
+                if body[idx..].starts_with(" AND ") {
+                    conjuncts.push(&body[start..idx]);
+                    start = idx + 5;
+                    idx += 5;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        idx += 1;
+    }
+    conjuncts.push(&body[start..]);
+    conjuncts.into_iter().find_map(|conjunct| {
+        let conjunct = unwrap(conjunct);
+        let column = conjunct.strip_suffix(" IS NOT NULL").or_else(|| {
+            let inner = unwrap(conjunct.strip_prefix("NOT ")?);
+            inner.strip_suffix(" IS NULL")
+        })?;
+        match column.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+            Some(quoted) => Some(quoted.replace("\"\"", "\"")),
+            None if column.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => Some(column.to_string()),
+            None => None,
+        }
+    })
+}
+
 /// estimate PostgreSQL does not have yet).
 fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
     let tables_sql = format!(
@@ -286,12 +352,11 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
         let key: Vec<i16> = row.get::<_, Option<Vec<i16>>>(4).unwrap_or_default();
         let Some(table) = tables.get_mut(&oid) else { continue };
         match kind.as_str() {
-            "c" => table.checks.push(LiveCheck {
-                name,
-                expression: row.get::<_, Option<String>>(5).unwrap_or_default(),
-                validated,
-                not_null_column: row.get(6),
-            }),
+            "c" => {
+                let expression = row.get::<_, Option<String>>(5).unwrap_or_default();
+                let not_null_column = row.get::<_, Option<String>>(6).or_else(|| not_null_conjunct(&expression));
+                table.checks.push(LiveCheck { name, expression, validated, not_null_column })
+            }
             "p" => table.primary_key = names_of(oid, &key),
             _ => {
                 let referenced: u32 = row.get(7);
@@ -652,4 +717,23 @@ fn copy_table(scratch: &mut Client, source: &mut Client, table: &str, oid: u32, 
 
 fn why(err: postgres::Error) -> String {
     db_error(err).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checks_that_prove_not_null_by_a_conjunct() {
+        use super::not_null_conjunct as proof;
+        assert_eq!(proof("(st IS NOT NULL)").as_deref(), Some("st"));
+        assert_eq!(proof("((st IS NOT NULL) AND (st <> ''::text))").as_deref(), Some("st"));
+        assert_eq!(proof("((st <> ''::text) AND (st IS NOT NULL))").as_deref(), Some("st"));
+        assert_eq!(proof("(NOT (st3 IS NULL))").as_deref(), Some("st3"));
+        assert_eq!(proof("(\"Mixed Case\" IS NOT NULL)").as_deref(), Some("Mixed Case"));
+        assert_eq!(proof("((st IS NOT NULL) OR (other IS NOT NULL))"), None);
+        assert_eq!(proof("((a > 0) AND ((st IS NOT NULL) OR (b > 0)))"), None);
+        assert_eq!(proof("(st <> ''::text)"), None);
+        assert_eq!(proof("(lower(st) IS NOT NULL)"), None);
+        assert_eq!(proof("((st <> 'x AND y IS NOT NULL'::text) AND (st IS NOT NULL))").as_deref(), Some("st"));
+        assert_eq!(proof("((st <> 'a\" OR b'::text) AND (st IS NOT NULL))").as_deref(), Some("st"));
+    }
 }

@@ -278,7 +278,7 @@ fn the_live_schema_is_read_from_the_catalog() {
         orders.checks.iter().map(|c| (c.name.as_str(), c.validated, c.not_null_column.as_deref())).collect();
     assert_eq!(
         checks,
-        [("positive", true, None), ("total_nn", true, Some("total")), ("user_nn", false, Some("user_id"))],
+        [("positive", true, Some("total")), ("total_nn", true, Some("total")), ("user_nn", false, Some("user_id"))],
         "a CHECK made with its table is validated; one added NOT VALID is not"
     );
     assert_eq!(orders.foreign_keys[0].referenced_table, "users");
@@ -325,4 +325,22 @@ fn the_live_schema_is_read_from_the_catalog() {
     assert_eq!(schema.table_of_index("dupes_n"), Some("dupes"));
     assert!(schema.is_partitioned("events"));
     assert!(schema.is_constrained_domain("email") && !schema.is_constrained_domain("free"));
+}
+
+/// Found by the second tester: a validated CHECK that proves NOT NULL by one conjunct
+/// (`st IS NOT NULL AND st <> ''`, `NOT (st IS NULL)`) lets PostgreSQL skip SET NOT NULL's
+/// scan ("existing constraints ... are sufficient"), and the gate must not refuse it.
+#[test]
+fn a_check_that_proves_not_null_by_a_conjunct_spares_the_scan() {
+    let db = users_outside_the_folder(1000);
+    db.query(
+        "ALTER TABLE users ADD COLUMN st text DEFAULT 'a', ADD COLUMN st2 text DEFAULT 'b';\n\
+         ALTER TABLE users ADD CONSTRAINT st_ok CHECK (st IS NOT NULL AND st <> '');\n\
+         ALTER TABLE users ADD CONSTRAINT st2_ok CHECK (NOT (st2 IS NULL));",
+    );
+    let project = Project::new();
+    project.migration("1_st.up.sql", "ALTER TABLE users ALTER COLUMN st SET NOT NULL;");
+    project.migration("2_st2.up.sql", "ALTER TABLE users ALTER COLUMN st2 SET NOT NULL;");
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(0), "{stderr}");
 }
