@@ -19,7 +19,13 @@ const RESOLVE: &str = "to_regclass(CASE WHEN strpos(w.name, '.') > 0 \
      ELSE quote_ident(w.name) END)";
 
 /// A relation's name as the analysis writes it: no `public.`.
-const REL_NAME: &str = "CASE WHEN n.nspname = 'public' THEN c.relname ELSE n.nspname || '.' || c.relname END";
+/// A relation's name as an unqualified name in a migration reaches it: its own name when the
+/// session's `search_path` (the database's and role's settings included) finds it first, else
+/// qualified. The analysis reads `public.t` as `t`: a `public` table is named bare unless
+/// another of its name comes first on the `search_path`.
+const REL_NAME: &str = "CASE WHEN pg_table_is_visible(c.oid) THEN c.relname \
+     WHEN n.nspname = 'public' AND to_regclass(quote_ident(c.relname)) IS NULL THEN c.relname \
+     ELSE n.nspname || '.' || c.relname END";
 
 /// Schemas that are PostgreSQL's own.
 const USER_SCHEMAS: &str = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
