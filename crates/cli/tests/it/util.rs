@@ -176,6 +176,8 @@ pub struct Replica {
     dir: PathBuf,
     bin: PathBuf,
     pub url: String,
+    /// Its replication slot on the primary, dropped with it.
+    slot: String,
 }
 
 impl Replica {
@@ -196,8 +198,16 @@ impl Replica {
         let admin = admin_url();
         let host_port = admin.split('@').nth(1).and_then(|rest| rest.split('/').next()).unwrap_or("127.0.0.1:5432");
         let (host, primary_port) = host_port.split_once(':').unwrap_or((host_port, "5432"));
+        // A replication slot of its own keeps the primary's WAL until the replica has it: the
+        // shared test server writes a lot of WAL (every test creates and drops a database), and
+        // without one it recycles segments the replica still needs, which then never streams.
+        let slot = format!("cutover_test_{port}");
+        let _ = admin_client().execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+            &[&slot],
+        );
         let basebackup = format!(
-            "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream --checkpoint=fast",
+            "{}/pg_basebackup -h {host} -p {primary_port} -U postgres -D {} -R -X stream --checkpoint=fast -C -S {slot}",
             bin.display(),
             data.display()
         );
@@ -210,6 +220,10 @@ impl Replica {
             }
             assert!(attempt < 3, "`{basebackup}` failed: {}", String::from_utf8_lossy(&output.stderr));
             let _ = std::fs::remove_dir_all(&data);
+            let _ = admin_client().execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+                &[&slot],
+            );
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
         std::fs::write(
@@ -227,7 +241,7 @@ impl Replica {
             &format!("{}/pg_ctl -D {} -l {}/log -w -t 60 start", bin.display(), data.display(), dir.display()),
             Some("postgres"),
         );
-        let replica = Replica { dir, bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
+        let replica = Replica { dir, bin, url: format!("postgres://postgres@127.0.0.1:{port}/postgres"), slot };
         // Wait until the primary sees it streaming. Replaying the base backup's WAL can take a
         // while on a busy test server (every test creates and drops a database).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -258,6 +272,22 @@ impl Drop for Replica {
         let stop = format!("{}/pg_ctl -D {} -m immediate -w stop", self.bin.display(), data.display());
         let _ = StdCommand::new("su").args(["postgres", "-s", "/bin/sh", "-c", &stop]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The slot would keep the primary's WAL for good.
+        for _ in 0..50 {
+            let dropped = admin_client()
+                .execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active",
+                    &[&self.slot],
+                )
+                .map_or(true, |n| n > 0);
+            let left = admin_client()
+                .query_one("SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1", &[&self.slot])
+                .map_or(0, |row| row.get::<_, i64>(0));
+            if dropped || left == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 
