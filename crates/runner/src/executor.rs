@@ -159,7 +159,7 @@ fn run_in_transaction(
     );
     res.map_err(|Exhausted { error, tries }| {
         let failed = failed_idx.map(|idx| &script.statements[idx]);
-        record_failure(ctx, migration, attempt, 0, error, failed, tries)
+        record(ctx, migration, attempt, 0, error, failed, tries, State::Failed)
     })
 }
 
@@ -268,9 +268,9 @@ fn run_statement_by_statement(
             // next run treat "already exists" as a failure for good. The row stays `running`.
             let undecided = error.is_lock_contention() || error.kind == DbErrorKind::Connection;
             if may_be_done && undecided {
-                return Err(record_undecided(ctx, migration, attempt, idx, error, statement, tries));
+                return Err(record(ctx, migration, attempt, idx, error, Some(statement), tries, State::Running));
             }
-            return Err(record_failure(ctx, migration, attempt, idx, error, Some(statement), tries));
+            return Err(record(ctx, migration, attempt, idx, error, Some(statement), tries, State::Failed));
         }
     }
     let done = attempt.record(final_state(direction), script.statements.len());
@@ -322,35 +322,9 @@ fn wait_for_killed_runners_statement(
     }
 }
 
-/// Appends a `running` row (the statement's outcome is unknown: a killed runner's run of it
-/// may have finished) with the error, and builds it.
-fn record_undecided(
-    ctx: &mut Context<'_>,
-    migration: &Migration,
-    attempt: &Attempt<'_>,
-    statements_done: usize,
-    error: DbError,
-    statement: &Statement,
-    attempts: u32,
-) -> Error {
-    record(ctx, migration, attempt, statements_done, error, Some(statement), attempts, State::Running)
-}
-
-/// Appends the failed row (in its own transaction: the migration's was rolled back) and builds
-/// the error.
-fn record_failure(
-    ctx: &mut Context<'_>,
-    migration: &Migration,
-    attempt: &Attempt<'_>,
-    statements_done: usize,
-    error: DbError,
-    failed: Option<&Statement>,
-    attempts: u32,
-) -> Error {
-    record(ctx, migration, attempt, statements_done, error, failed, attempts, State::Failed)
-}
-
-/// The row a try that did not succeed leaves, `failed` or (maybe done) `running`, and its error.
+/// Appends the row a try that did not succeed leaves, in its own transaction (the migration's
+/// was rolled back): `failed`, or `running` when a killed runner's run of the statement may
+/// have finished it; and builds the error.
 #[allow(clippy::too_many_arguments)]
 fn record(
     ctx: &mut Context<'_>,

@@ -14,26 +14,6 @@ use cutover_migration::{read_directives, split_statements, ScriptSettings};
 use super::{doc_section, migrations, sql_blocks, Rule, RULES};
 use crate::{Diagnostic, Dialect, LintConfig, Linter, Script, Severity};
 
-/// The tables, types and functions the rules' examples and advice use, created by an earlier
-/// migration (the CLI's `alter_order` tests rehearse the advice on PostgreSQL after the same).
-const PG_SETUP: &str = "CREATE EXTENSION IF NOT EXISTS btree_gist;
-CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-CREATE TYPE order_status AS ENUM ('new', 'shipped');
-CREATE DOMAIN email AS text;
-CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text, name text, nickname varchar(20), plan text DEFAULT 'free', active boolean);
-CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id bigint, total int, status order_status);
-CREATE TABLE people (id bigint PRIMARY KEY, mood mood);
-CREATE TABLE rooms (room int, during tsrange);
-CREATE TABLE audit_log (id bigint PRIMARY KEY, at timestamptz);
-CREATE TABLE legacy_sessions (id bigint PRIMARY KEY);
-CREATE TABLE events (id bigint, created_at date, user_id bigint) PARTITION BY RANGE (created_at);
-CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
-CREATE TABLE events_2021 (id bigint, created_at date, user_id bigint);
-CREATE MATERIALIZED VIEW daily_sales AS SELECT count(*) AS n FROM orders;
-CREATE FUNCTION sync_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
-CREATE INDEX i ON users (name);
-";
-
 const MYSQL_SETUP: &str = "CREATE TABLE users (id bigint PRIMARY KEY, email varchar(255), name varchar(100));
 CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint, total DECIMAL(10,2) NOT NULL);
 CREATE TABLE posts (id bigint PRIMARY KEY, body text);
@@ -68,7 +48,7 @@ const SETTINGS: &[Setting] = &[
 fn lint(rule: &Rule, setting: Setting, migrations: &[String]) -> Vec<(usize, Diagnostic)> {
     let dialect = rule.dialects[0];
     let setup = match dialect {
-        Dialect::Postgres => PG_SETUP,
+        Dialect::Postgres => super::ADVICE_SETUP,
         Dialect::Mysql => MYSQL_SETUP,
         Dialect::Sqlite => SQLITE_SETUP,
     };

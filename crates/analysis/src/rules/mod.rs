@@ -169,6 +169,27 @@ macro_rules! rule {
     };
 }
 
+/// The PostgreSQL tables, types and functions the rules' examples and advice use, made by an
+/// earlier migration wherever the advice is linted (`rules/advice.rs`) or rehearsed on a real
+/// server (the CLI's `alter_order` tests).
+pub const ADVICE_SETUP: &str = "CREATE EXTENSION IF NOT EXISTS btree_gist;
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TYPE order_status AS ENUM ('new', 'shipped');
+CREATE DOMAIN email AS text;
+CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text, name text, nickname varchar(20), plan text DEFAULT 'free', active boolean);
+CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id bigint, total int, status order_status);
+CREATE TABLE people (id bigint PRIMARY KEY, mood mood);
+CREATE TABLE rooms (room int, during tsrange);
+CREATE TABLE audit_log (id bigint PRIMARY KEY, at timestamptz);
+CREATE TABLE legacy_sessions (id bigint PRIMARY KEY);
+CREATE TABLE events (id bigint, created_at date, user_id bigint) PARTITION BY RANGE (created_at);
+CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+CREATE TABLE events_2021 (id bigint, created_at date, user_id bigint);
+CREATE MATERIALIZED VIEW daily_sales AS SELECT count(*) AS n FROM orders;
+CREATE FUNCTION sync_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE INDEX i ON users (name);
+";
+
 /// Every rule, in one table: errors, then warnings, then infos.
 pub const RULES: &[Rule] = &[
     rule!(index_create_blocking, Error, statement),

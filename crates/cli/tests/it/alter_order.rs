@@ -124,26 +124,6 @@ fn up_refuses_set_not_null_beside_the_drop_of_its_check() {
     assert_eq!(db.query("SELECT count(*) FROM pg_constraint WHERE conname = 'email_nn'"), "0");
 }
 
-/// The tables, types and functions the rules' examples and advice use (as the analysis test
-/// of the advice, `rules/advice.rs`, creates them).
-const SETUP: &str = "CREATE EXTENSION IF NOT EXISTS btree_gist;
-CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-CREATE TYPE order_status AS ENUM ('new', 'shipped');
-CREATE DOMAIN email AS text;
-CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text, name text, nickname varchar(20), plan text DEFAULT 'free', active boolean);
-CREATE TABLE orders (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, user_id bigint, total int, status order_status);
-CREATE TABLE people (id bigint PRIMARY KEY, mood mood);
-CREATE TABLE rooms (room int, during tsrange);
-CREATE TABLE audit_log (id bigint PRIMARY KEY, at timestamptz);
-CREATE TABLE legacy_sessions (id bigint PRIMARY KEY);
-CREATE TABLE events (id bigint, created_at date, user_id bigint) PARTITION BY RANGE (created_at);
-CREATE TABLE events_2020 PARTITION OF events FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
-CREATE TABLE events_2021 (id bigint, created_at date, user_id bigint);
-CREATE MATERIALIZED VIEW daily_sales AS SELECT count(*) AS n FROM orders;
-CREATE FUNCTION sync_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
-CREATE INDEX i ON users (name);
-";
-
 /// Every PostgreSQL rule's advice (the SQL of its documentation's "Instead" section) runs on
 /// PostgreSQL after the setup, each migration as written, with the locks the analysis predicts.
 #[test]
@@ -177,7 +157,7 @@ fn rehearse_advice(migrations: &[String]) -> Result<(), String> {
     let db = PgDb::new();
     let project = Project::new();
     // Rehearsed too (rather than applied first): one command less a piece of advice.
-    project.migration("001_setup.up.sql", SETUP);
+    project.migration("001_setup.up.sql", cutover_analysis::rules::ADVICE_SETUP);
     for (idx, sql) in migrations.iter().enumerate() {
         project.migration(&format!("{:03}_advice.up.sql", idx + 2), sql);
     }
