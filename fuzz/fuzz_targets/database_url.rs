@@ -43,7 +43,8 @@ fuzz_target!(|text: &str| {
             }
             if let Some(password) = standard_password(url.expose()) {
                 let debug = format!("{url:?}");
-                let debug = debug.strip_prefix("DatabaseUrl(").unwrap_or(&debug);
+                // The URL inside `DatabaseUrl(...)`: the closing parenthesis is the format's.
+                let debug = debug.strip_prefix("DatabaseUrl(").and_then(|d| d.strip_suffix(')')).unwrap_or(&debug);
                 for shown in [url.to_string(), debug.to_string(), redacted, url.scrub(password)] {
                     assert!(!shows(&shown, password), "{password:?} shown: {shown}");
                 }
