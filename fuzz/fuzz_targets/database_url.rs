@@ -37,7 +37,9 @@ fuzz_target!(|text: &str| {
             let raw = url.expose().to_string();
             let redacted = url.redacted();
             if redacted != raw {
-                for shown in [format!("{url}"), format!("{url:?}"), redacted.clone(), url.scrub(&format!("error: {raw}"))] {
+                for shown in
+                    [format!("{url}"), format!("{url:?}"), redacted.clone(), url.scrub(&format!("error: {raw}"))]
+                {
                     assert!(!shown.contains(&raw), "the URL with its password survived: {shown}");
                 }
             }
