@@ -190,7 +190,9 @@ pub fn run(
     }
     let mut notes = anstream::stderr();
     for file in &ignored {
-        writeln!(notes, "note: ignoring `{}`: {}", file.path.display(), file.reason)?;
+        // A file `up` refuses fails the lint too: CI must fail before the deploy does.
+        let level = if file.refused_by_up { "error" } else { "note" };
+        writeln!(notes, "{level}: ignoring `{}`: {}", file.path.display(), file.reason)?;
     }
     if passed_over > 0 {
         let which = match (&only.changed_since, only.pending) {
@@ -208,13 +210,14 @@ pub fn run(
         |severity: Severity| results.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
     let (mut errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
     errors += phase_reports.iter().filter(|(_, report)| report.is_err()).count();
+    errors += ignored.iter().filter(|file| file.refused_by_up).count();
     // Rendered into memory, then written once: thousands of small writes through the
     // terminal adapter cost more than the analysis.
     let mut rendered = Vec::new();
     match format {
         LintFormat::Json => render_json(&mut rendered, &results, &phase_reports, &ignored, (errors, warnings, infos))?,
         LintFormat::Human => render_human(&mut rendered, &results, (errors, warnings, infos))?,
-        LintFormat::Github => render_github(&mut rendered, &results)?,
+        LintFormat::Github => render_github(&mut rendered, &results, &ignored)?,
         LintFormat::Sarif => render_sarif(&mut rendered, &results)?,
     }
     if format == LintFormat::Human {
@@ -593,7 +596,7 @@ fn render_human(out: &mut dyn Write, results: &[Linted], totals: (usize, usize, 
 }
 
 /// GitHub Actions annotations: `::error file=...,line=...,endLine=...,title=...::message`.
-fn render_github(out: &mut dyn Write, results: &[Linted]) -> std::io::Result<()> {
+fn render_github(out: &mut dyn Write, results: &[Linted], ignored: &[Ignored]) -> std::io::Result<()> {
     // Workflow commands end at a newline and use `%`, `:` and `,` as syntax: escape them.
     let escape = |text: &str, property: bool| {
         let text = text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
@@ -621,6 +624,14 @@ fn render_github(out: &mut dyn Write, results: &[Linted]) -> std::io::Result<()>
                 escape(&d.help, false)
             )?;
         }
+    }
+    for file in ignored.iter().filter(|file| file.refused_by_up) {
+        writeln!(
+            out,
+            "::error file={},title=not read as a migration::{}",
+            escape(&file.path.display().to_string(), true),
+            escape(&file.reason, false)
+        )?;
     }
     Ok(())
 }
@@ -652,6 +663,8 @@ struct SummaryJson {
 struct IgnoredJson<'a> {
     path: String,
     reason: &'a str,
+    /// `cutover up` refuses the folder while the file is there (counted as an error).
+    refused_by_up: bool,
 }
 
 #[derive(Serialize)]
@@ -713,8 +726,10 @@ fn render_json(
         }
     }
     let (errors, warnings, infos) = totals;
-    let ignored =
-        ignored.iter().map(|i| IgnoredJson { path: i.path.display().to_string(), reason: &i.reason }).collect();
+    let ignored = ignored
+        .iter()
+        .map(|i| IgnoredJson { path: i.path.display().to_string(), reason: &i.reason, refused_by_up: i.refused_by_up })
+        .collect();
     let report = ReportJson {
         diagnostics,
         summary: SummaryJson { errors, warnings, infos, files: results.len() },

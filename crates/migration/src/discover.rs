@@ -83,6 +83,7 @@ fn read_folder(dir: &Path, forced: Option<Layout>, reading: Reading) -> Result<M
         ignored.push(Ignored {
             path: entry.path.clone(),
             reason: format!("a migration written in {language} runs only under its own tool; cutover runs SQL, so apply its change another way (it is not recorded here)"),
+            refused_by_up: false,
         });
         false
     });
@@ -93,7 +94,7 @@ fn read_folder(dir: &Path, forced: Option<Layout>, reading: Reading) -> Result<M
         entries.retain(|entry| {
             let read = reads(entry);
             if !read {
-                ignored.push(Ignored { path: entry.path.clone(), reason: reason.to_string() });
+                ignored.push(Ignored { path: entry.path.clone(), reason: reason.to_string(), refused_by_up: false });
             }
             read
         });
@@ -108,6 +109,7 @@ fn read_folder(dir: &Path, forced: Option<Layout>, reading: Reading) -> Result<M
                         "not a {layout} migration (expected {}), {NOT_LINTED}: rename it, or move it out of the migrations directory",
                         layout.expected_names()
                     ),
+                    refused_by_up: true,
                 });
             }
             !unread(entry)
@@ -201,6 +203,7 @@ impl Scan {
                     "a link to a folder already read (`{}`); each folder is read once, so a link that loops is not followed",
                     first.display()
                 ),
+                refused_by_up: false,
             });
             return Ok(false);
         }
@@ -224,14 +227,14 @@ impl Scan {
             match near_miss(&file_name) {
                 Some(NearMiss::Misnamed { problem, rename_to }) if self.reading == Reading::Lint => {
                     let reason = format!("not read as a migration: {problem}, {NOT_LINTED}: rename it to `{rename_to}` (or move it out of the migrations directory)");
-                    self.ignored.push(Ignored { path, reason });
+                    self.ignored.push(Ignored { path, reason, refused_by_up: true });
                     continue;
                 }
                 Some(NearMiss::Misnamed { problem, rename_to }) => {
                     return Err(Error::Misnamed { path, problem, rename_to });
                 }
                 Some(NearMiss::Unused(reason)) => {
-                    self.ignored.push(Ignored { path, reason });
+                    self.ignored.push(Ignored { path, reason, refused_by_up: false });
                     continue;
                 }
                 None => {}
@@ -243,6 +246,7 @@ impl Scan {
                 None if named_like_migration(&file_name) => self.ignored.push(Ignored {
                     path,
                     reason: "named like a migration, but cutover reads only files ending `.sql`; if it is one, rename it to end `.sql`".to_string(),
+                    refused_by_up: false,
                 }),
                 None => {}
             }

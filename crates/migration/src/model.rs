@@ -162,4 +162,8 @@ pub struct Ignored {
     pub path: PathBuf,
     /// Why it is passed over, and what to do about it.
     pub reason: String,
+    /// Whether `cutover up` refuses the folder while the file is there (a near miss of a
+    /// migration's name, a `.sql` file the layout does not read): only `cutover lint` passes
+    /// over it, and reports it as an error so that CI fails before a deploy would.
+    pub refused_by_up: bool,
 }

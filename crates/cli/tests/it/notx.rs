@@ -205,27 +205,41 @@ fn lint_takes_any_sql_file_and_reports_a_folders_stray_files() {
     assert_eq!(findings(&stdout), ["whatever.sql:1 drop-table"]);
     assert_eq!(diagnostics_of(&stdout, "drop-table")[0]["path"], "scripts/whatever.sql");
 
-    // A folder's stray file is listed with why, and the migrations are still linted.
+    // A folder's stray file is listed with why, and the migrations are still linted; it is an
+    // error, since `up` refuses the folder while it is there (CI fails before the deploy does).
     let output = project.cutover(NO_DATABASE).args(["lint", "--format", "json"]).output().unwrap();
     let (stdout, stderr) = output_text(&output);
-    assert_eq!(output.status.code(), Some(1), "the index's finding, not an error of the run: {stderr}");
+    assert_eq!(output.status.code(), Some(1), "findings, not an error of the run: {stderr}");
     assert_eq!(findings(&stdout), ["2_index.up.sql:1 index-create-blocking"]);
     let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["summary"]["errors"], 2, "the index and the stray file: {stdout}");
     let ignored = report["ignored"].as_array().unwrap();
     assert_eq!(ignored.len(), 1, "{stdout}");
     assert_eq!(ignored[0]["path"], "migrations/notes.sql");
+    assert_eq!(ignored[0]["refused_by_up"], true);
     let reason = ignored[0]["reason"].as_str().unwrap();
     assert!(
         reason.starts_with("not a native migration") && reason.contains("`cutover up` refuses the folder"),
         "{reason}"
     );
-    assert!(stderr.contains("note: ignoring `migrations/notes.sql`: not a native migration"), "{stderr}");
+    assert!(stderr.contains("error: ignoring `migrations/notes.sql`: not a native migration"), "{stderr}");
     // The folder and the loose file together, in the human format.
     let output = project.cutover(NO_DATABASE).args(["lint", "migrations", "scripts/whatever.sql"]).output().unwrap();
     let (stdout, _) = output_text(&output);
     assert_eq!(output.status.code(), Some(1));
     assert!(stdout.contains("--> migrations/2_index.up.sql:1:1") && stdout.contains("--> scripts/whatever.sql:1:1"));
-    assert!(stdout.ends_with("2 errors, 0 warnings, 0 infos in 3 files\n"), "{stdout}");
+    assert!(stdout.ends_with("3 errors, 0 warnings, 0 infos in 3 files\n"), "{stdout}");
+
+    // The stray file alone fails the lint, in every format a CI reads.
+    std::fs::remove_file(project.path("migrations/2_index.up.sql")).unwrap();
+    std::fs::remove_file(project.path("migrations/2_index.down.sql")).unwrap();
+    let output = project.cutover(NO_DATABASE).args(["lint", "--format", "github"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("::error file=migrations/notes.sql,title=not read as a migration::not a native migration"),
+        "{stdout}"
+    );
 
     // `up` still refuses the folder, naming the file.
     let output = project.cutover(NO_DATABASE).arg("up").output().unwrap();

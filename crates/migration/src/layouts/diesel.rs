@@ -113,7 +113,7 @@ fn check_folder(dir: &Path, ignored: &mut Vec<Ignored>) -> Result<(), Error> {
             Some(NearMiss::Misnamed { problem, rename_to }) => {
                 return Err(Error::Misnamed { path, problem, rename_to });
             }
-            Some(NearMiss::Unused(reason)) => ignored.push(Ignored { path, reason }),
+            Some(NearMiss::Unused(reason)) => ignored.push(Ignored { path, reason, refused_by_up: false }),
             None if lower == "up.sql" || lower == "down.sql" => {
                 return Err(Error::Misnamed {
                     path,
@@ -124,6 +124,7 @@ fn check_folder(dir: &Path, ignored: &mut Vec<Ignored>) -> Result<(), Error> {
             None if file_name.ends_with(".sql") => ignored.push(Ignored {
                 path,
                 reason: "diesel reads only `up.sql` and `down.sql` in a migration folder".to_string(),
+                refused_by_up: false,
             }),
             None => {}
         }
