@@ -16,8 +16,10 @@ mod batch_size;
 mod lag;
 mod run;
 mod spec;
+mod total;
 
 pub use batch_size::BatchSizer;
 pub use lag::{replica_throttle, LagEstimator, Throttle};
 pub use run::{prepare, run, validate_health_check, Error, Event, Options, Reporter, Summary};
 pub use spec::{declared_backfills, find_declared, BackfillSpec, SpecError};
+pub use total::{row_total, RowTotal, COUNT_LIMIT};

@@ -12,6 +12,7 @@ use cutover_engine::{
 use crate::batch_size::BatchSizer;
 use crate::lag::{replica_throttle, LagEstimator, Throttle};
 use crate::spec::normalize_sql;
+use crate::total::{row_total, RowTotal};
 use crate::BackfillSpec;
 
 /// How a backfill runs.
@@ -136,8 +137,9 @@ pub enum Event<'a> {
         name: &'a str,
         /// The key it walks.
         key: &'a TableKey,
-        /// The planner's estimate of the rows to do.
-        estimated_rows: Option<u64>,
+        /// The rows of its table: what it walks, and what its progress is measured against
+        /// (`Checkpoint::rows_scanned`).
+        total: Option<RowTotal>,
         /// The checkpoint it resumes from.
         resumed: Option<&'a Checkpoint>,
     },
@@ -367,9 +369,9 @@ pub fn run(
         },
     };
     target.save_checkpoint(&checkpoint).map_err(database("cannot save the checkpoint"))?;
-    let estimated_rows = target.estimate_rows(&job).ok().flatten();
+    let total = row_total(target, &job, false);
     let resumed_from = previous.as_ref().filter(|p| p.state != CheckpointState::Done);
-    reporter.report(Event::Started { name: &spec.name, key: &job.key, estimated_rows, resumed: resumed_from });
+    reporter.report(Event::Started { name: &spec.name, key: &job.key, total, resumed: resumed_from });
 
     let mut sizer =
         BatchSizer::new(checkpoint.batch_size.max(1) as u64, options.min_batch, options.max_batch, options.batch_time);

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cutover_backfill::{BackfillSpec, Event, Options, Reporter};
-use cutover_engine::{BackfillTarget, Checkpoint, DatabaseUrl};
+use cutover_backfill::{BackfillSpec, Event, Options, Reporter, RowTotal};
+use cutover_engine::{count, BackfillTarget, Checkpoint, DatabaseUrl};
 use cutover_runner::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -72,8 +72,10 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
     if summary.already_done {
         write!(
             out,
-            "backfill {} was already done: {} rows updated in {} batches",
-            checkpoint.name, checkpoint.rows_updated, checkpoint.batches
+            "backfill {} was already done: {} in {}",
+            checkpoint.name,
+            count(checkpoint.rows_updated, "row updated", "rows updated"),
+            count(checkpoint.batches, "batch", "batches")
         )?;
         if checkpoint.condition.is_some() {
             // Rows that match the condition now may be rows it did whose update left them
@@ -91,15 +93,21 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
     if summary.interrupted {
         writeln!(
             out,
-            "backfill {} stopped after {} rows ({} batches); progress is saved: run the same command again to resume",
-            checkpoint.name, checkpoint.rows_updated, checkpoint.batches
+            "backfill {} stopped after {} ({}); progress is saved: run the same command again to resume",
+            checkpoint.name,
+            count(checkpoint.rows_updated, "row", "rows"),
+            count(checkpoint.batches, "batch", "batches")
         )?;
         return Ok(ExitStatus::Interrupted);
     }
     writeln!(
         out,
-        "backfill {} done: {} rows updated ({} selected) in {} batches, {:.1} s",
-        checkpoint.name, checkpoint.rows_updated, checkpoint.rows_scanned, checkpoint.batches, seconds
+        "backfill {} done: {} ({} selected) in {}, {:.1} s",
+        checkpoint.name,
+        count(checkpoint.rows_updated, "row updated", "rows updated"),
+        checkpoint.rows_scanned,
+        count(checkpoint.batches, "batch", "batches"),
+        seconds
     )?;
     Ok(ExitStatus::Success)
 }
@@ -131,8 +139,15 @@ fn dry_run(target: &mut dyn BackfillTarget, spec: &BackfillSpec, options: &Optio
         job.key.source,
         key.join(", ")
     )?;
-    if let Ok(Some(rows)) = target.estimate_rows(&job) {
-        writeln!(out, "about {rows} rows to do (planner estimate)")?;
+    // What it walks (every row of the key range) and what it changes (the rows its condition
+    // selects now), each counted when that is cheap.
+    if let Some(total) = cutover_backfill::row_total(target, &job, false) {
+        let matching = match job.condition {
+            Some(_) => cutover_backfill::row_total(target, &job, true)
+                .map(|m| format!("; {} match the condition now", m.describe())),
+            None => None,
+        };
+        writeln!(out, "{} to walk{}", total.describe(), matching.unwrap_or_default())?;
     }
     writeln!(
         out,
@@ -227,7 +242,7 @@ struct ProgressReporter {
     bar: Option<ProgressBar>,
     started: Instant,
     rows_at_start: i64,
-    estimated: Option<u64>,
+    total: Option<RowTotal>,
     last_line: Option<Instant>,
     // Every line loses this URL's password, whatever text a database error carries into it.
     url: DatabaseUrl,
@@ -240,7 +255,7 @@ impl ProgressReporter {
             bar: None,
             started: Instant::now(),
             rows_at_start: 0,
-            estimated: None,
+            total: None,
             last_line: None,
             url: url.clone(),
         }
@@ -261,9 +276,9 @@ impl ProgressReporter {
     fn rate_and_eta(&self, rows_scanned: i64) -> (f64, String) {
         let done_now = (rows_scanned - self.rows_at_start).max(0) as f64;
         let rate = done_now / self.started.elapsed().as_secs_f64().max(0.001);
-        let eta = match self.estimated {
+        let eta = match self.total {
             Some(total) if rate > 0.0 => {
-                let left = (total as f64 - rows_scanned as f64).max(0.0);
+                let left = (total.rows as f64 - rows_scanned as f64).max(0.0);
                 format!("{:.0}s", left / rate)
             }
             _ => "?".to_string(),
@@ -290,8 +305,8 @@ impl Reporter for ProgressReporter {
                     self.name, holder.description
                 ));
             }
-            Event::Started { name, key, estimated_rows, resumed } => {
-                self.estimated = estimated_rows;
+            Event::Started { name, key, total, resumed } => {
+                self.total = total;
                 let columns: Vec<&str> = key.columns.iter().map(|c| c.name.as_str()).collect();
                 let how = match resumed {
                     Some(c) => format!("resuming backfill {name} after {} rows", c.rows_scanned),
@@ -299,8 +314,8 @@ impl Reporter for ProgressReporter {
                 };
                 self.rows_at_start = resumed.map_or(0, |c| c.rows_scanned);
                 if std::io::stderr().is_terminal() {
-                    let bar = match estimated_rows {
-                        Some(total) => ProgressBar::new(total.max(self.rows_at_start as u64)),
+                    let bar = match total {
+                        Some(total) => ProgressBar::new(total.rows.max(self.rows_at_start as u64)),
                         None => ProgressBar::new_spinner(),
                     };
                     bar.set_style(
@@ -311,7 +326,8 @@ impl Reporter for ProgressReporter {
                     bar.enable_steady_tick(Duration::from_millis(200));
                     self.bar = Some(bar);
                 }
-                self.line(&format!("{how} on {} over its {} ({})", key.table, key.source, columns.join(", ")));
+                let walks = total.map(|t| format!(": {} to walk", t.describe())).unwrap_or_default();
+                self.line(&format!("{how} on {} over its {} ({}){walks}", key.table, key.source, columns.join(", ")));
             }
             Event::Batch { checkpoint, next_size, .. } => {
                 if let Some(bar) = &self.bar {
@@ -328,9 +344,9 @@ impl Reporter for ProgressReporter {
                 }
                 self.last_line = Some(Instant::now());
                 let (rate, eta) = self.rate_and_eta(checkpoint.rows_scanned);
-                let percent = match self.estimated {
-                    Some(total) if total > 0 => {
-                        format!(" ({:.0}%)", (100.0 * checkpoint.rows_scanned as f64 / total as f64).min(100.0))
+                let percent = match self.total {
+                    Some(total) if total.rows > 0 => {
+                        format!(" ({:.0}%)", (100.0 * checkpoint.rows_scanned as f64 / total.rows as f64).min(100.0))
                     }
                     _ => String::new(),
                 };

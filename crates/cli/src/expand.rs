@@ -166,9 +166,10 @@ impl Reporter for Lines {
             Event::Retrying { attempt, error } => {
                 writeln!(err, "try {attempt} did not get its locks ({error}); trying again")
             }
-            Event::Backfill(cutover_backfill::Event::Started { name, estimated_rows, .. }) => {
-                writeln!(err, "backfill {name}: about {} rows", estimated_rows.unwrap_or(0))
-            }
+            Event::Backfill(cutover_backfill::Event::Started { name, total, .. }) => match total {
+                Some(total) => writeln!(err, "backfill {name}: {} to walk", total.describe()),
+                None => writeln!(err, "backfill {name}"),
+            },
             Event::Backfill(cutover_backfill::Event::Throttled { reason }) => {
                 writeln!(err, "backfill paused: {reason}")
             }

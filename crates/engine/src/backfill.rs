@@ -155,8 +155,14 @@ pub trait BackfillTarget {
         checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
     ) -> Result<BatchOutcome, DbError>;
 
-    /// The planner's estimate of the rows the job will touch.
-    fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError>;
+    /// The rows of the job's table (with `matching`, only those its condition selects), counted
+    /// exactly, in a read-only statement that gives up after `timeouts.statement_timeout`
+    /// (`DbErrorKind::StatementTimeout`) and waits at most `timeouts.lock_timeout` for a lock.
+    fn count_rows(&mut self, job: &BackfillJob, matching: bool, timeouts: Timeouts) -> Result<u64, DbError>;
+
+    /// The planner's estimate of the rows of the job's table (with `matching`, of those its
+    /// condition selects), for a table too big to count.
+    fn estimate_rows(&mut self, job: &BackfillJob, matching: bool) -> Result<Option<u64>, DbError>;
 
     /// The statement a batch runs, for `--dry-run` (`first`: the first batch, with no lower key).
     fn batch_statement(&self, job: &BackfillJob, first: bool, limit: u64) -> String;

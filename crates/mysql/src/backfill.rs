@@ -237,8 +237,22 @@ impl BackfillTarget for MysqlTarget {
         res
     }
 
-    fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError> {
-        let condition = job.condition.as_deref().unwrap_or("1 = 1");
+    fn count_rows(&mut self, job: &BackfillJob, matching: bool, timeouts: Timeouts) -> Result<u64, DbError> {
+        let condition = job.condition.as_deref().filter(|_| matching).unwrap_or("1 = 1");
+        let count = format!("SELECT COUNT(*) FROM {} WHERE ({condition})", job.key.table);
+        // A consistent read takes no row locks; the time bound is the flavour's own.
+        let ms = timeouts.statement_timeout.as_millis().max(1);
+        let sql = if self.mariadb {
+            format!("SET STATEMENT max_statement_time = {:.3} FOR {count}", ms as f64 / 1000.0)
+        } else {
+            count.replacen("SELECT", &format!("SELECT /*+ MAX_EXECUTION_TIME({ms}) */"), 1)
+        };
+        let row: Option<Row> = self.conn.query_first(sql).map_err(db_error)?;
+        Ok(row.and_then(|row| text(&row, 0)).and_then(|n| n.parse().ok()).unwrap_or(0))
+    }
+
+    fn estimate_rows(&mut self, job: &BackfillJob, matching: bool) -> Result<Option<u64>, DbError> {
+        let condition = job.condition.as_deref().filter(|_| matching).unwrap_or("1 = 1");
         let rows: Vec<Row> = self
             .conn
             .query(format!("EXPLAIN SELECT 1 FROM {} WHERE ({condition})", job.key.table))

@@ -128,8 +128,25 @@ impl BackfillTarget for PgTarget {
         res
     }
 
-    fn estimate_rows(&mut self, job: &BackfillJob) -> Result<Option<u64>, DbError> {
-        let condition = job.condition.as_deref().unwrap_or("true");
+    fn count_rows(&mut self, job: &BackfillJob, matching: bool, timeouts: Timeouts) -> Result<u64, DbError> {
+        let condition = job.condition.as_deref().filter(|_| matching).unwrap_or("true");
+        let res = (|| {
+            self.client.batch_execute(&begin_sql(timeouts, "SET TRANSACTION READ ONLY; ")).map_err(db_error)?;
+            let sql = format!("SELECT count(*) FROM {} WHERE ({condition})", job.key.table);
+            let row = self.client.query_one(&sql, &[]).map_err(db_error)?;
+            self.client.batch_execute("COMMIT").map_err(db_error)?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })();
+        if res.is_err() {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+        res
+    }
+
+    fn estimate_rows(&mut self, job: &BackfillJob, matching: bool) -> Result<Option<u64>, DbError> {
+        // The planner scales the table's last-analysed row count by its current size, so a
+        // table that grew since its last ANALYZE is not taken for its old self.
+        let condition = job.condition.as_deref().filter(|_| matching).unwrap_or("true");
         let sql = format!("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE ({condition})", job.key.table);
         // The simple protocol returns the plan as text, whatever its type.
         let messages = self.client.simple_query(&sql).map_err(db_error)?;

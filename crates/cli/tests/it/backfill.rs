@@ -261,7 +261,7 @@ fn declared_backfill_runs_by_name_and_once() {
         "[[backfill]]\nname = \"people_full_name_2\"\ntable = \"people\"\nset = \"full_name = first || ' ' || last\"\nwhere = \"full_name IS NULL\"\n",
     );
     let output = project.cutover(&db.url).args(["backfill", "people_full_name_2"]).output().unwrap();
-    assert!(output_text(&output).0.contains("done: 1 rows updated"), "{}", output_text(&output).0);
+    assert!(output_text(&output).0.contains("done: 1 row updated"), "{}", output_text(&output).0);
     assert_eq!(db.query("SELECT full_name FROM people WHERE id = 1001"), "a b");
     let output = project.cutover(&db.url).args(["backfill", "nope"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
@@ -288,6 +288,48 @@ fn dry_run_shows_statements_and_boundaries_without_writing() {
     );
     assert_eq!(db.query("SELECT count(*) FROM t WHERE x IS NOT NULL"), "0");
     assert_eq!(db.tables(), "t", "not even the state table");
+}
+
+/// The seed's case: a column just added has no statistics, so the planner's estimate of the rows
+/// its condition selects is a guess (0.5% of the table); the total a backfill reports is what it
+/// walks, counted.
+#[test]
+fn totals_are_the_rows_walked_counted_not_the_planners_guess() {
+    let _shared = shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE users (id bigint PRIMARY KEY, name text); INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 60000) g; ANALYZE users; ALTER TABLE users ADD COLUMN status text");
+    let project = Project::new();
+    let args = ["backfill", "--table", "users", "--set", "status = 'active'", "--where", "status IS NULL"];
+    let output = project.cutover(&db.url).args(args).arg("--dry-run").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("60000 rows to walk; 60000 rows match the condition now"), "{stdout}");
+
+    let output = project.cutover(&db.url).args(args).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains(" on users over its primary key (id): 60000 rows to walk\n"), "{stderr}");
+    assert!(stdout.contains("done: 60000 rows updated"), "{stdout}");
+
+    // A count that would take longer than its limit gives way to the planner's estimate, said as one.
+    let output = project
+        .cutover(&db.url)
+        .args([
+            "backfill",
+            "--table",
+            "users",
+            "--set",
+            "name = name",
+            "--where",
+            "pg_sleep(0.0001) IS NOT NULL",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("60000 rows to walk; about "), "{stdout}");
+    assert!(stdout.contains(" (estimate) match the condition now"), "{stdout}");
 }
 
 #[test]
