@@ -226,14 +226,17 @@ impl Reporter for TerminalReporter {
                     writeln!(err, "{} {}", paint(CYAN, verb), migration.label())
                 }
             }
-            Event::Retrying { migration, attempt, tries, delay, error } => writeln!(
-                err,
-                "{} {} (try {attempt} of {tries}): {}; retrying in {}",
-                paint(YELLOW, "lock not granted for"),
-                migration.label(),
-                error.message,
-                human_duration(delay)
-            ),
+            Event::Retrying { migration, attempt, tries, delay, error, holders } => {
+                let held_by: String = holders.iter().map(|h| format!("\n  held by {}", h.description)).collect();
+                writeln!(
+                    err,
+                    "{} {} (try {attempt} of {tries}): {}; retrying in {}{held_by}",
+                    paint(YELLOW, "lock not granted for"),
+                    migration.label(),
+                    error.message,
+                    human_duration(delay)
+                )
+            }
             Event::Approved { approvals } => {
                 let mut text = String::new();
                 for a in approvals {

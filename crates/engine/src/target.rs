@@ -172,6 +172,15 @@ pub trait MigrationTarget {
         "find the session that holds it".to_string()
     }
 
+    /// The sessions that hold a lock on one of `relations` (as a migration names them,
+    /// optionally schema-qualified), read just after a lock wait gave up: who to wait for or
+    /// stop. Engines that cannot tell which session holds what return the sessions likely to
+    /// (MySQL: those in an open transaction), or none.
+    fn lock_holders(&mut self, relations: &[String]) -> Result<Vec<LockHolder>, DbError> {
+        let _ = relations;
+        Ok(Vec::new())
+    }
+
     /// Which of `tables` (as a migration names them, optionally schema-qualified) exist: a
     /// database whose history is empty yet holds the tables the first migration creates was
     /// migrated before, and its history lost. Engines that cannot tell return none.

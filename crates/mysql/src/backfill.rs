@@ -45,7 +45,7 @@ fn decode_key(text: &str) -> Option<Vec<String>> {
     Some(values)
 }
 
-fn text(row: &Row, idx: usize) -> Option<String> {
+pub(crate) fn text(row: &Row, idx: usize) -> Option<String> {
     match row.as_ref(idx)? {
         Value::NULL => None,
         Value::Bytes(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),

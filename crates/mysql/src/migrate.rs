@@ -28,6 +28,7 @@ use cutover_engine::{
 use mysql::prelude::Queryable;
 use mysql::{params, Conn, Row};
 
+use crate::backfill::text;
 use crate::connect::{open, MysqlTarget, TableName};
 use crate::error::db_error;
 
@@ -512,6 +513,40 @@ impl MigrationTarget for MysqlTarget {
             }
         }
         Ok(present)
+    }
+
+    fn lock_holders(&mut self, _relations: &[String]) -> Result<Vec<LockHolder>, DbError> {
+        // Which session holds a metadata lock is not shown without performance_schema or a
+        // plugin; the sessions of this database in an open transaction are those that can,
+        // oldest first (LOCK TABLES holders are not among them: the advice names where to look).
+        let rows: Vec<Row> = self
+            .conn
+            .query(
+                "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
+                   LEFT(REPLACE(COALESCE(p.INFO, t.trx_query, ''), '\n', ' '), 120), \
+                   DATE_FORMAT(t.trx_started, '%Y-%m-%dT%H:%i:%s') \
+                 FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                 WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE() ORDER BY t.trx_started LIMIT 5",
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let field = |idx| text(row, idx).unwrap_or_default();
+                let query = field(4);
+                let doing = if query.is_empty() { "idle".to_string() } else { format!("running: {query}") };
+                LockHolder {
+                    description: format!(
+                        "session {} ({}@{}, in a transaction on this database for {} s, {doing})",
+                        field(0),
+                        field(1),
+                        field(2),
+                        field(3)
+                    ),
+                    since: Some(field(5)),
+                }
+            })
+            .collect())
     }
 
     fn lock_wait_advice(&self) -> String {

@@ -400,6 +400,44 @@ impl MigrationTarget for PgTarget {
         Ok(present)
     }
 
+    fn lock_holders(&mut self, relations: &[String]) -> Result<Vec<LockHolder>, DbError> {
+        // The analysis names relations as written: quoted part by part for `to_regclass`.
+        let quoted: Vec<String> =
+            relations.iter().map(|r| r.split('.').map(quote_ident).collect::<Vec<_>>().join(".")).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), \
+                   coalesce(a.usename::text, '?'), coalesce(a.state, '?'), \
+                   extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, a.backend_start))::int8, \
+                   left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 120), \
+                   string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', '), \
+                   to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid() \
+                   AND l.relation IN (SELECT to_regclass(r) FROM unnest($1::text[]) AS r) \
+                 GROUP BY a.pid, a.application_name, a.usename, a.state, a.xact_start, a.query_start, a.backend_start, a.query \
+                 ORDER BY coalesce(a.xact_start, a.query_start) LIMIT 5",
+                &[&quoted],
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let (pid, application, user, state): (i32, String, String, String) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                let (seconds, query, locks): (i64, String, String) = (row.get(4), row.get(5), row.get(6));
+                let what = if state == "active" { "running" } else { "last ran" };
+                LockHolder {
+                    description: format!(
+                        "pid {pid} ({application}, user {user}, {state} for {seconds} s, {what}: {query}) holds {locks}"
+                    ),
+                    since: Some(row.get(7)),
+                }
+            })
+            .collect())
+    }
+
     fn lock_wait_advice(&self) -> String {
         "find it in pg_stat_activity (pg_blocking_pids(pid) names who blocks whom) and pg_locks".to_string()
     }

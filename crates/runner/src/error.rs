@@ -94,6 +94,9 @@ pub struct MigrationFailure {
     pub maybe_done: bool,
     /// Where the engine shows who holds a lock (`MigrationTarget::lock_wait_advice`).
     pub lock_advice: String,
+    /// The sessions that held locks on what the migration locks when its last lock wait gave
+    /// up (`MigrationTarget::lock_holders`), a line each.
+    pub lock_holders: Vec<String>,
 }
 
 impl fmt::Display for MigrationFailure {
@@ -151,7 +154,13 @@ impl fmt::Display for MigrationFailure {
                 self.statements_done, self.statements_total
             )?;
         }
-        if self.error.is_lock_contention() {
+        if self.error.is_lock_contention() && !self.lock_holders.is_empty() {
+            write!(f, "\n  another session held a conflicting lock for longer than the lock timeout:")?;
+            for holder in &self.lock_holders {
+                write!(f, "\n    {holder}")?;
+            }
+            write!(f, "\n  wait for it to finish (or stop it), or retry when traffic is lower; {}", self.lock_advice)?;
+        } else if self.error.is_lock_contention() {
             write!(
                 f,
                 "\n  another session held a conflicting lock for longer than the lock timeout; {}, or retry when traffic is lower",

@@ -43,6 +43,8 @@ pub enum Event<'a> {
         delay: Duration,
         /// The lock error.
         error: &'a DbError,
+        /// The sessions that held locks on what the migration locks when the wait gave up.
+        holders: &'a [LockHolder],
     },
     /// Leftovers of an earlier failed statement were removed before running it again.
     Cleared {

@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use cutover_engine::{jitter, retry, DbError, DbErrorKind, Direction, Exhausted, HistoryRecord, RecordKind, State};
+use cutover_engine::{
+    jitter, retry, DbError, DbErrorKind, Direction, Exhausted, HistoryRecord, LockHolder, MigrationTarget, RecordKind,
+    State,
+};
 use cutover_migration::{Checksum, Migration, MigrationSet, Script, Statement};
 
 use crate::context::{timeouts, Context};
@@ -138,15 +141,17 @@ fn run_in_transaction(
     let mut failed_idx = None;
     let target = &mut *ctx.target;
     let reporter = &mut *ctx.reporter;
+    let holders = std::cell::RefCell::new(Vec::new());
     let res = retry(
         policy,
         DbError::is_lock_contention,
         |attempt_no, delay, error| {
-            reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error })
+            let holders = holders.borrow();
+            reporter.report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error, holders: &holders })
         },
         |_| {
             failed_idx = None;
-            target.transaction(timeouts, &mut |session| {
+            let res = target.transaction(timeouts, &mut |session| {
                 if !up_front_locks.is_empty() {
                     session.lock_up_front(up_front_locks, timeouts.lock_timeout)?;
                 }
@@ -154,13 +159,38 @@ fn run_in_transaction(
                     session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
                 }
                 session.append_history(&done)
-            })
+            });
+            *holders.borrow_mut() = lock_holders_after(&mut *target, &res, &script.statements);
+            res
         },
     );
     res.map_err(|Exhausted { error, tries }| {
         let failed = failed_idx.map(|idx| &script.statements[idx]);
-        record(ctx, migration, attempt, 0, error, failed, tries, State::Failed)
+        let mut error = record(ctx, migration, attempt, 0, error, failed, tries, State::Failed);
+        name_holders(&mut error, holders.into_inner());
+        error
     })
+}
+
+/// The sessions holding locks on what `statements` lock, when `res` is a lock wait that gave
+/// up: read at once, while they most likely still hold them.
+fn lock_holders_after(
+    target: &mut dyn MigrationTarget,
+    res: &Result<(), DbError>,
+    statements: &[Statement],
+) -> Vec<LockHolder> {
+    match res {
+        Err(error) if error.is_lock_contention() => {
+            target.lock_holders(&crate::gate::locked_relations(statements)).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn name_holders(error: &mut Error, holders: Vec<LockHolder>) {
+    if let Error::MigrationFailed(failure) = error {
+        failure.lock_holders = holders.into_iter().map(|h| h.description).collect();
+    }
 }
 
 /// A no-transaction script: each statement runs on its own and its progress is recorded, so a
@@ -221,11 +251,20 @@ fn run_statement_by_statement(
         let target = &mut *ctx.target;
         // Both the retry notice and the attempt report events.
         let reporter = std::cell::RefCell::new(&mut *ctx.reporter);
+        let holders = std::cell::RefCell::new(Vec::new());
         let res = retry(
             policy,
             DbError::is_lock_contention,
             |attempt_no, delay, error| {
-                reporter.borrow_mut().report(Event::Retrying { migration, attempt: attempt_no, tries, delay, error });
+                let holders = holders.borrow();
+                reporter.borrow_mut().report(Event::Retrying {
+                    migration,
+                    attempt: attempt_no,
+                    tries,
+                    delay,
+                    error,
+                    holders: &holders,
+                });
             },
             |_| {
                 if !in_transaction {
@@ -249,6 +288,7 @@ fn run_statement_by_statement(
                         target.autocommit(timeouts, &mut |session| session.append_history(&progress))
                     })
                 };
+                *holders.borrow_mut() = lock_holders_after(&mut *target, &res, std::slice::from_ref(statement));
                 match res {
                     Err(error) if error.kind == DbErrorKind::AlreadyDone && may_be_done => {
                         reporter.borrow_mut().report(Event::AlreadyDone {
@@ -267,10 +307,10 @@ fn run_statement_by_statement(
             // killed runner's run of this statement finished: a `failed` row would make the
             // next run treat "already exists" as a failure for good. The row stays `running`.
             let undecided = error.is_lock_contention() || error.kind == DbErrorKind::Connection;
-            if may_be_done && undecided {
-                return Err(record(ctx, migration, attempt, idx, error, Some(statement), tries, State::Running));
-            }
-            return Err(record(ctx, migration, attempt, idx, error, Some(statement), tries, State::Failed));
+            let state = if may_be_done && undecided { State::Running } else { State::Failed };
+            let mut error = record(ctx, migration, attempt, idx, error, Some(statement), tries, state);
+            name_holders(&mut error, holders.into_inner());
+            return Err(error);
         }
     }
     let done = attempt.record(final_state(direction), script.statements.len());
@@ -354,6 +394,7 @@ fn record(
         record_error,
         maybe_done,
         lock_advice: ctx.target.lock_wait_advice(),
+        lock_holders: Vec::new(),
     }))
 }
 

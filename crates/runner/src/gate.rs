@@ -22,6 +22,23 @@ pub(crate) fn postgres_script_locks(statements: &[cutover_migration::Statement])
     up_front_locks(analyzed.effects().flatten()).unwrap_or_default()
 }
 
+/// Every relation the statements lock (as they name them), read on PostgreSQL's terms: which
+/// sessions to name when a lock is not granted.
+pub(crate) fn locked_relations(statements: &[cutover_migration::Statement]) -> Vec<String> {
+    let config = LintConfig { dialect: cutover_analysis::Dialect::Postgres, ..LintConfig::default() };
+    let analyzed = cutover_analysis::analyze(statements, &config);
+    let mut relations: Vec<String> = analyzed
+        .effects()
+        .flatten()
+        .flat_map(|e| &e.locks)
+        .map(|(relation, _)| relation.clone())
+        .filter(|relation| !relation.is_empty())
+        .collect();
+    relations.sort_unstable();
+    relations.dedup();
+    relations
+}
+
 /// What the gate found in the migrations about to run.
 #[derive(Debug, Default)]
 pub struct Review {

@@ -401,3 +401,33 @@ fn a_history_table_named_with_main_is_the_same_table_on_sqlite() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("a SQLite database keeps its tables in schema `main`, not `ops`"), "{stderr}");
 }
+
+/// A session in an open transaction that read the table holds its metadata lock until it ends:
+/// the error names it (MariaDB shows no metadata-lock holders without a plugin, so the sessions
+/// of the database in an open transaction are named, oldest first).
+#[test]
+fn a_lock_that_never_comes_names_the_open_transactions() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY);\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration("2_alter.up.sql", "ALTER TABLE t ADD COLUMN note text, ALGORITHM=INSTANT;\n");
+    let mut holder = db.conn();
+    holder.query_drop("START TRANSACTION").unwrap();
+    holder.query_drop("SELECT * FROM t").unwrap();
+    let output = project
+        .cutover(&db.url)
+        .args(["up", "--lock-timeout", "1s"])
+        .env("CUTOVER_LOCK_RETRIES", "1")
+        .output()
+        .unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another session held a conflicting lock for longer than the lock timeout:\n    session "),
+        "{stderr}"
+    );
+    assert!(stderr.contains(", in a transaction on this database for "), "{stderr}");
+    holder.query_drop("ROLLBACK").unwrap();
+    project.cutover(&db.url).arg("up").assert().success();
+}

@@ -188,6 +188,7 @@ fn a_waiting_alter_never_blocks_readers_longer_than_the_lock_timeout() {
 
     // A long transaction that has read the table holds ACCESS SHARE until it commits.
     let mut blocker = db.client();
+    blocker.batch_execute("SET application_name = 'nightly-report'").unwrap();
     let mut blocker_tx = blocker.transaction().unwrap();
     blocker_tx.query("SELECT count(*) FROM accounts", &[]).unwrap();
 
@@ -224,6 +225,13 @@ fn a_waiting_alter_never_blocks_readers_longer_than_the_lock_timeout() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
     assert!(stderr.contains("lock not granted for 2 alter (try 1 of 40)"), "{stderr}");
+    // The notice names who to wait for.
+    assert!(stderr.contains("\n  held by pid "), "{stderr}");
+    assert!(
+        stderr.contains("(nightly-report, user postgres, idle in transaction for ")
+            && stderr.contains("last ran: SELECT count(*) FROM accounts) holds AccessShareLock on accounts"),
+        "{stderr}"
+    );
     assert!(n_reads > 10, "readers kept going: {n_reads} reads");
     // A reader queued behind the waiting ALTER waits at most until the ALTER gives up.
     assert!(worst < lock_timeout + Duration::from_millis(350), "worst read took {worst:?}");
@@ -233,6 +241,39 @@ fn a_waiting_alter_never_blocks_readers_longer_than_the_lock_timeout() {
         ),
         "1"
     );
+}
+
+/// When the tries run out, the error names the session that held the lock, so the person on call
+/// knows whom to wait for or stop.
+#[test]
+fn a_lock_that_never_comes_names_its_holder_and_applies_nothing() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_accounts.up.sql", "CREATE TABLE accounts (id int);");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration("2_alter.up.sql", "ALTER TABLE accounts ADD COLUMN note text;");
+    let mut blocker = db.client();
+    blocker
+        .batch_execute("SET application_name = 'stuck-worker'; BEGIN; LOCK TABLE accounts IN ROW EXCLUSIVE MODE")
+        .unwrap();
+    let output = project
+        .cutover(&db.url)
+        .args(["up", "--lock-timeout", "200ms"])
+        .env("CUTOVER_LOCK_RETRIES", "2")
+        .env("CUTOVER_RETRY_BACKOFF", "50ms")
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("another session held a conflicting lock for longer than the lock timeout:\n    pid "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(stuck-worker, user postgres, idle in transaction for "), "{stderr}");
+    assert!(stderr.contains("holds RowExclusiveLock on accounts\n"), "{stderr}");
+    assert!(stderr.contains("nothing of it was applied"), "{stderr}");
+    blocker.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts'"), "1");
 }
 
 #[test]
