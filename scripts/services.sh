@@ -8,6 +8,7 @@
 #   test; the machine's default is trust auth), reachable at 127.0.0.1:5432 as `postgres`, and
 #   replication connections from 127.0.0.1 (the replica-lag test starts a streaming replica).
 # - MariaDB: reachable as root over the socket / 127.0.0.1:3306.
+# - PgBouncer installed (not running: each pooler test starts its own, in transaction mode).
 set -euo pipefail
 
 log() { printf 'services: %s\n' "$*" >&2; }
@@ -22,6 +23,8 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(clang libclang
 # The adoption tests run Alembic and Knex themselves (installed from PyPI and npm below).
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+# The pooler tests start their own PgBouncer (transaction mode) in front of the server.
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
 # TLS tests make their own certificate authority.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then

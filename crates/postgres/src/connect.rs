@@ -122,6 +122,8 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         sample_source: None,
         indexes_before: Vec::new(),
     };
+    // Before any prepared statement: through a transaction pooler they collide between runners.
+    refuse_transaction_pooling(&mut target.client, &target.connector, &target.config, url)?;
     target.history_table = resolve_history_table(&mut target.client, &target.history_table)?;
     let row = target
         .client
@@ -135,6 +137,82 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         target.client.batch_execute("SET client_connection_check_interval = '1s'").map_err(db_error)?;
     }
     Ok(target)
+}
+
+/// The first row of a simple query (no prepared statement, which a pooler may not allow).
+fn simple_row(client: &mut Client, sql: &str) -> Result<Vec<String>, DbError> {
+    let messages = client.simple_query(sql).map_err(db_error)?;
+    let row = messages.iter().find_map(|message| match message {
+        postgres::SimpleQueryMessage::Row(row) => {
+            Some((0..row.len()).map(|idx| row.get(idx).unwrap_or_default().to_string()).collect())
+        }
+        _ => None,
+    });
+    row.ok_or_else(|| DbError::new(DbErrorKind::Other, format!("`{sql}` returned no row")))
+}
+
+/// Whether the server's own address and port are the ones the URL names: then nothing stands
+/// between, and there is no pooler to look for.
+fn reaches_server_directly(config: &Config, server_port: &str, server_addr: &str) -> bool {
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    if server_port != port.to_string() {
+        return false;
+    }
+    match config.get_hosts().first() {
+        // A Unix socket: the server reports no address.
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(_)) => server_addr.is_empty(),
+        Some(postgres::config::Host::Tcp(host)) => {
+            use std::net::ToSocketAddrs;
+            let Ok(server) = server_addr.parse::<std::net::IpAddr>() else { return false };
+            (host.as_str(), port).to_socket_addrs().is_ok_and(|mut addrs| addrs.any(|a| a.ip() == server))
+        }
+        _ => false,
+    }
+}
+
+/// Refuses a connection through a transaction-pooling proxy (PgBouncer's `pool_mode =
+/// transaction`, Supavisor, RDS Proxy when it multiplexes): it hands each transaction whatever
+/// server session is free, so the runner's session lock, its `SET`s and its prepared statements
+/// end up on other clients' sessions (six runners at once through PgBouncer: five failed with
+/// `prepared statement "s0" already exists`, and the lock excluded nobody).
+///
+/// Looked for only when something stands between (the server's address or port is not the
+/// URL's). A second client asks for its server session just after this one's statement ended:
+/// a pooler hands it the session this one just used (the most recently freed, by default), or
+/// this one's next statement gets another. Neither client holds a session while the other
+/// waits, so a small pool cannot deadlock the check.
+fn refuse_transaction_pooling(
+    client: &mut Client,
+    connector: &Connector,
+    config: &Config,
+    url: &DatabaseUrl,
+) -> Result<(), DbError> {
+    let first = simple_row(
+        client,
+        "SELECT pg_backend_pid()::text, coalesce(inet_server_port()::text, ''), coalesce(host(inet_server_addr()), '')",
+    )?;
+    if reaches_server_directly(config, &first[1], &first[2]) {
+        return Ok(());
+    }
+    let session = &first[0];
+    let mut other = connector.connect(config).map_err(|err| scrubbed(url, err))?;
+    let mut pooled = false;
+    for _ in 0..3 {
+        let others = simple_row(&mut other, "SELECT pg_backend_pid()::text")?;
+        let again = simple_row(client, "SELECT pg_backend_pid()::text")?;
+        if &others[0] == session || &again[0] != session {
+            pooled = true;
+            break;
+        }
+    }
+    if pooled {
+        return Err(DbError::new(
+            DbErrorKind::Other,
+            "it reaches PostgreSQL through a transaction-pooling proxy (PgBouncer in transaction mode, Supavisor, ...): each transaction may run on another server session, and migrations need one session for their lock, settings and prepared statements. Point cutover at the server itself (or a session-mode pool) with CUTOVER_DATABASE_URL or `database_url` in cutover.toml, while the application keeps its pooled DATABASE_URL".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 /// The history table as the server names it: an unqualified name gets the schema where the
