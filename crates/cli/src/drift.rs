@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anstyle::{AnsiColor, Style};
 use cutover_engine::{count, DatabaseUrl};
 use cutover_migration::MigrationSet;
-use cutover_runner::{Change, DriftReport, Settings};
+use cutover_runner::{Change, Difference, DriftReport, Settings};
 use serde_json::{json, Value};
 
 use crate::args::Format;
@@ -100,22 +100,14 @@ fn render(checked: &Checked, format: Format) -> anyhow::Result<()> {
     let Checked { report, scratch, duration } = checked;
     let mut out = anstream::stdout();
     if format == Format::Json {
-        let differences: Vec<Value> = report
-            .differences
+        let repeatables: Vec<Value> = report
+            .changed_repeatables
             .iter()
-            .map(|d| {
-                let (migrations, database) = match &d.change {
-                    Change::Added { database } => (None, Some(database)),
-                    Change::Dropped { migrations } => (Some(migrations), None),
-                    Change::Changed { migrations, database } => (Some(migrations), Some(database)),
-                };
+            .map(|r| {
                 json!({
-                    "kind": d.kind.name(),
-                    "name": d.name,
-                    "change": d.change.name(),
-                    "migrations": migrations,
-                    "database": database,
-                    "with": d.with,
+                    "migration": r.label,
+                    "script": r.script,
+                    "differences": r.differences.iter().map(difference_json).collect::<Vec<_>>(),
                 })
             })
             .collect();
@@ -125,7 +117,8 @@ fn render(checked: &Checked, format: Format) -> anyhow::Result<()> {
             "scratch_database": scratch,
             "seconds": duration.as_secs_f64(),
             "notes": report.notes,
-            "differences": differences,
+            "changed_repeatables": repeatables,
+            "differences": report.differences.iter().map(difference_json).collect::<Vec<_>>(),
         });
         serde_json::to_writer_pretty(&mut out, &json)?;
         writeln!(out)?;
@@ -142,13 +135,12 @@ fn render(checked: &Checked, format: Format) -> anyhow::Result<()> {
     for note in &report.notes {
         writeln!(out, "note: {note}")?;
     }
+    for repeatable in &report.changed_repeatables {
+        writeln!(out, "{}", repeatable.summary())?;
+    }
     for d in &report.differences {
         writeln!(out, "{bold}{}{bold:#}", d.summary())?;
-        let (migrations, database) = match &d.change {
-            Change::Added { database } => (None, Some(database)),
-            Change::Dropped { migrations } => (Some(migrations), None),
-            Change::Changed { migrations, database } => (Some(migrations), Some(database)),
-        };
+        let (migrations, database) = sides(&d.change);
         for (side, definition) in [("migrations", migrations), ("database", database)] {
             if let Some(definition) = definition.filter(|d| !d.is_empty()) {
                 writeln!(out, "    {dim}{side:<10}{dim:#}  {definition}")?;
@@ -166,4 +158,25 @@ fn render(checked: &Checked, format: Format) -> anyhow::Result<()> {
         writeln!(out, "no drift: the database has the schema its {applied} build")?;
     }
     Ok(())
+}
+
+/// (as the migrations make it, as the database has it).
+fn sides(change: &Change) -> (Option<&String>, Option<&String>) {
+    match change {
+        Change::Added { database } => (None, Some(database)),
+        Change::Dropped { migrations } => (Some(migrations), None),
+        Change::Changed { migrations, database } => (Some(migrations), Some(database)),
+    }
+}
+
+fn difference_json(d: &Difference) -> Value {
+    let (migrations, database) = sides(&d.change);
+    json!({
+        "kind": d.kind.name(),
+        "name": d.name,
+        "change": d.change.name(),
+        "migrations": migrations,
+        "database": database,
+        "with": d.with,
+    })
 }

@@ -526,7 +526,8 @@ impl Rehearsal for PgTarget {
         };
         let mut source = connector.connect(&config)?;
         source.batch_execute("SET default_transaction_read_only = on").map_err(db_error)?;
-        copy_sample(&mut self.client, &mut source, rows_per_table)
+        let own = self.own_relations()?;
+        copy_sample(&mut self.client, &mut source, &own, rows_per_table)
     }
 }
 
@@ -609,18 +610,25 @@ impl ScratchDatabase {
 }
 
 /// The tables of the scratch database a sample goes into: its user tables (partitioned ones
-/// whole, through their parent) that the source has too, but cutover's own.
+/// whole, through their parent) that the source has too, but cutover's own (`$1`, by their
+/// configured names: a user's `cutover_notes` is sampled like any other table).
 const SAMPLED_TABLES: &str = "SELECT format('%I.%I', n.nspname, c.relname), c.oid \
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relname NOT LIKE 'cutover\\_%' \
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.oid <> ALL($1::oid[]) \
        AND USER_SCHEMAS_HERE ORDER BY 1";
 
 /// See `Rehearsal::copy_sample`. Foreign keys are lifted while the rows go in (a sample keeps
 /// children whose parents it left out), and user triggers are off (they would act on the
 /// copy); both come back, the keys validated where the sample allows it, else NOT VALID.
-fn copy_sample(scratch: &mut Client, source: &mut Client, rows_per_table: u64) -> Result<SampleReport, DbError> {
+fn copy_sample(
+    scratch: &mut Client,
+    source: &mut Client,
+    own: &[u32],
+    rows_per_table: u64,
+) -> Result<SampleReport, DbError> {
     let mut report = SampleReport::default();
-    let tables = scratch.query(&SAMPLED_TABLES.replace("USER_SCHEMAS_HERE", USER_SCHEMAS), &[]).map_err(db_error)?;
+    let tables =
+        scratch.query(&SAMPLED_TABLES.replace("USER_SCHEMAS_HERE", USER_SCHEMAS), &[&own]).map_err(db_error)?;
     let keys = scratch
         .query(
             &format!(

@@ -3,7 +3,7 @@
 //! changed outside the migrations (a hand-made index, a column altered by hand), or by a
 //! migration that did not run as its file says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cutover_engine::{HistoryRecord, ObjectKind, Rehearsal, SchemaObject, SchemaSnapshot, Session, State, Timeouts};
@@ -20,8 +20,35 @@ pub struct DriftReport {
     /// Applied migrations the replay cannot reproduce as they ran, each with why: what they
     /// did differently shows among the differences.
     pub notes: Vec<String>,
+    /// Repeatable migrations edited since they were applied, with the differences that are
+    /// theirs: not drift, `up` re-applies them.
+    pub changed_repeatables: Vec<ChangedRepeatable>,
     /// Every difference, by object, in the order of [`ObjectKind`] then name.
     pub differences: Vec<Difference>,
+}
+
+/// A repeatable migration whose file was edited since it was applied: the database has the
+/// objects its earlier text made, and `cutover up` (where it is pending) re-applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedRepeatable {
+    /// `R <name>`.
+    pub label: String,
+    /// Its file's name (`R__views.sql`).
+    pub script: String,
+    /// The objects its text as it is now makes or changes that the database has otherwise.
+    pub differences: Vec<Difference>,
+}
+
+impl ChangedRepeatable {
+    /// One line: `repeatable migration R__views.sql changed since it was applied; ...`.
+    pub fn summary(&self) -> String {
+        let objects: Vec<String> = self.differences.iter().map(|d| format!("{} {}", d.kind, d.name)).collect();
+        let objects = if objects.is_empty() { String::new() } else { format!(" ({})", objects.join(", ")) };
+        format!(
+            "repeatable migration {} changed since it was applied; `cutover up` re-applies it{objects}",
+            self.script
+        )
+    }
 }
 
 impl DriftReport {
@@ -101,6 +128,8 @@ pub fn drift(
 ) -> Result<DriftReport, Error> {
     let mut notes = Vec::new();
     let mut replayed = 0;
+    // Each edited repeatable migration with the objects its replay made or changed.
+    let mut repeatables: Vec<(ChangedRepeatable, BTreeSet<(ObjectKind, String)>)> = Vec::new();
     for status in compute_status(set, history) {
         let Some(migration) = status.migration_idx.and_then(|idx| set.migrations.get(idx)) else {
             if status.state == MigrationState::Missing {
@@ -114,17 +143,22 @@ pub fn drift(
         };
         let label = migration.label();
         let applied_before = status.latest.as_ref().is_some_and(|r| r.state == State::Applied);
+        // A repeatable migration edited since it ran: the database has what its earlier text
+        // made. The history keeps that text's checksum, not the text, so it cannot be replayed;
+        // the file as it is now is (a later repeatable may build on it), and the objects that
+        // replay makes or changes are set apart from the drift: where the database differs on
+        // them, it has the earlier text's, which `up` replaces by applying the pending file.
+        // Until then a hand's change to one of those objects is not told apart, and an object
+        // only the earlier text made shows as added.
+        let changed_repeatable =
+            status.state == MigrationState::Pending && migration.kind == MigrationKind::Repeatable && applied_before;
         let wanted = match status.state {
             MigrationState::Applied | MigrationState::Baselined => true,
             MigrationState::Modified => {
                 notes.push(format!("{label}: edited since it was applied; replayed as the file is now"));
                 true
             }
-            // A repeatable migration edited since it ran: the database has the earlier text.
-            MigrationState::Pending if migration.kind == MigrationKind::Repeatable && applied_before => {
-                notes.push(format!("{label}: edited since it was applied; replayed as the file is now"));
-                true
-            }
+            MigrationState::Pending if changed_repeatable => true,
             MigrationState::Running | MigrationState::Failed => {
                 if status.latest.as_ref().is_some_and(|r| !r.transactional && r.statements_done > 0) {
                     notes.push(format!("{label}: its last run stopped part-way, so it was not replayed"));
@@ -141,6 +175,7 @@ pub fn drift(
                 .push(format!("{label}: declarative (expand/contract), applied by its phases, which are not replayed"));
             continue;
         }
+        let before = if changed_repeatable { Some(snapshot_of_scratch(scratch)?) } else { None };
         replay(scratch, &migration.up).map_err(|message| {
             Error::Replay(format!(
                 "replaying applied migration {label} on an empty scratch database failed: {message}; drift compares \
@@ -150,11 +185,38 @@ pub fn drift(
             ))
         })?;
         replayed += 1;
+        if let Some(before) = before {
+            let after = snapshot_of_scratch(scratch)?;
+            let script = migration
+                .up
+                .path
+                .file_name()
+                .map_or_else(|| migration.up.path.display().to_string(), |name| name.to_string_lossy().into_owned());
+            repeatables.push((ChangedRepeatable { label, script, differences: Vec::new() }, touched(&before, &after)));
+        }
     }
-    let expected =
-        scratch.schema_objects().map_err(|e| Error::database("cannot read the schema of the scratch database", e))?;
+    let expected = snapshot_of_scratch(scratch)?;
     let actual = live.schema_objects().map_err(|e| Error::database("cannot read the schema of the database", e))?;
-    Ok(DriftReport { replayed, notes, differences: differences(&expected, &actual) })
+    let mut differences = differences(&expected, &actual);
+    let mut changed_repeatables = Vec::new();
+    for (mut repeatable, objects) in repeatables {
+        let (theirs, rest) = differences.into_iter().partition(|d| objects.contains(&(d.kind, d.name.clone())));
+        repeatable.differences = theirs;
+        differences = rest;
+        changed_repeatables.push(repeatable);
+    }
+    Ok(DriftReport { replayed, notes, changed_repeatables, differences })
+}
+
+fn snapshot_of_scratch(scratch: &mut dyn Rehearsal) -> Result<Vec<SchemaObject>, Error> {
+    scratch.schema_objects().map_err(|e| Error::database("cannot read the schema of the scratch database", e))
+}
+
+/// The objects (kind, name) that differ between `before` and `after`: made, changed or dropped.
+fn touched(before: &[SchemaObject], after: &[SchemaObject]) -> BTreeSet<(ObjectKind, String)> {
+    let before: BTreeSet<&SchemaObject> = before.iter().collect();
+    let after: BTreeSet<&SchemaObject> = after.iter().collect();
+    before.symmetric_difference(&after).map(|o| (o.kind, o.name.clone())).collect()
 }
 
 /// Runs an applied up script on the scratch database as `up` ran it, in one transaction or
@@ -313,6 +375,18 @@ mod tests {
             &[users],
             &["table audit: dropped outside the migrations (with column audit.at)"],
         );
+    }
+
+    #[test]
+    fn what_a_replay_touched_is_what_it_made_changed_or_dropped() {
+        let view = object(ObjectKind::View, "v", None, "SELECT email");
+        let wider = object(ObjectKind::View, "v", None, "SELECT id, email");
+        let id = object(ObjectKind::Column, "v.id", Some("v"), "integer");
+        let old = object(ObjectKind::Function, "old()", None, "body 1");
+        let kept = object(ObjectKind::Table, "t", None, "");
+        let touched = touched(&[view, old, kept.clone()], &[wider, id, kept]);
+        let names: Vec<String> = touched.iter().map(|(kind, name)| format!("{kind} {name}")).collect();
+        assert_eq!(names, ["column v.id", "view v", "function old()"]);
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn dialect_of(engine: cutover_engine::Engine) -> Dialect {
     }
 }
 pub use context::Context;
-pub use drift::{differences, drift, Change, Difference, DriftReport};
+pub use drift::{differences, drift, Change, ChangedRepeatable, Difference, DriftReport};
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
 pub use gate::{startup_relations, startup_review, unsafe_findings, waiting_for_window, StartupLimit};

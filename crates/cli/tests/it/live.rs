@@ -264,3 +264,24 @@ fn a_sample_of_the_rows_makes_the_rehearsal_meet_real_data() {
     let (stdout, _) = output_text(&human);
     assert!(stdout.contains("replayed and a sample of") && stdout.contains("rows in 2 tables"), "{stdout}");
 }
+
+/// A user's table whose name looks like cutover's own is sampled like any other: only the
+/// tables cutover makes beside its configured history are left out.
+#[test]
+fn a_user_table_named_like_cutovers_is_sampled() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_notes.up.sql", "CREATE TABLE cutover_notes (id int PRIMARY KEY, note text NOT NULL);\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    db.query("INSERT INTO cutover_notes SELECT g, 'note ' || g FROM generate_series(1, 200) g");
+    project.migration(
+        "2_short.up.sql",
+        "-- cutover:ignore constraint-not-valid-missing reason=\"rehearsed\"\nALTER TABLE cutover_notes ADD CONSTRAINT short CHECK (length(note) < 3);\n",
+    );
+    let output =
+        project.cutover(&db.url).args(["rehearse", "--sample-rows", "50", "--format", "json"]).output().unwrap();
+    let report = json(&output);
+    assert_eq!(report["sampled"]["tables"], 1, "{report:#}");
+    let failure = report["migrations"][0]["failure"].as_str().unwrap_or_default();
+    assert!(failure.contains("is violated by some row"), "{report:#}");
+}
