@@ -553,9 +553,7 @@ fn new_plan(
         .tables(&base)
         .map_err(database("cannot read the tables"))?
         .into_iter()
-        .filter(|t| {
-            !t.name.starts_with("cutover_") && t.name != history_name && t.name != format!("{history_name}_approvals")
-        })
+        .filter(|t| !is_own_table(&t.name, &history_name))
         .collect();
     // The old version is the schema the last completed migration published, while it exists.
     let states = target.expand_states().map_err(database("cannot read the expand state"))?;
@@ -698,9 +696,36 @@ impl cutover_backfill::Reporter for ForwardBackfill<'_> {
     }
 }
 
+/// Whether `name` is one of the tables cutover makes beside the history table `history` (its
+/// guard and approvals, the expand state, the backfill checkpoints). By exact name, never by
+/// prefix: a user's `cutover_reports` table is the user's to change.
+fn is_own_table(name: &str, history: &str) -> bool {
+    name == history
+        || name.strip_prefix(history).is_some_and(|suffix| suffix == "_approvals" || suffix == "_guard")
+        || name == "cutover_expand"
+        || name == cutover_engine::keyset::CHECKPOINT_TABLE
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_tables_are_known_by_name_not_by_prefix() {
+        for own in [
+            "cutover_history",
+            "cutover_history_guard",
+            "cutover_history_approvals",
+            "cutover_expand",
+            "cutover_backfills",
+        ] {
+            assert!(is_own_table(own, "cutover_history"), "{own}");
+        }
+        assert!(is_own_table("ops_history_guard", "ops_history"));
+        for users in ["cutover_reports", "cutover_history_archive", "cutover_historyx", "users"] {
+            assert!(!is_own_table(users, "cutover_history"), "{users}");
+        }
+    }
 
     #[test]
     fn a_recorded_state_names_the_version_schema_and_gives_its_plan_back() {
