@@ -198,6 +198,9 @@ pub enum Action {
     DropTable {
         /// The tables.
         tables: Vec<String>,
+        /// Whether `CASCADE` is given: the views over them and the foreign keys that reference
+        /// them go too (PostgreSQL; MySQL accepts the word and does nothing).
+        cascade: bool,
     },
     /// `ALTER ... RENAME`.
     Rename {
@@ -342,6 +345,8 @@ pub enum AlterCommand {
         filled_per_row: Option<&'static str>,
         /// An inline `REFERENCES` constraint.
         references: Option<ForeignKey>,
+        /// Whether `IF NOT EXISTS` is given: a column already there is left as it is.
+        if_not_exists: bool,
     },
     /// `ALTER COLUMN ... TYPE`.
     AlterColumnType {
@@ -366,6 +371,9 @@ pub enum AlterCommand {
     DropColumn {
         /// The column.
         column: String,
+        /// Whether `CASCADE` is given: the views that read it and the foreign keys that
+        /// reference it go too (PostgreSQL).
+        cascade: bool,
     },
     /// `ALTER COLUMN ... SET NOT NULL`.
     SetNotNull {

@@ -67,7 +67,7 @@ pub fn partition_ignores(
     for diagnostic in diagnostics {
         let silenced_by = ignores.iter().position(|ignore| {
             ignore.reason.is_some()
-                && ignore.rules.iter().any(|rule| rule == diagnostic.rule)
+                && ignore.rules.iter().any(|rule| crate::rules::answers_to(diagnostic.rule, rule))
                 && (ignore.whole_file || target_line(ignore) == Some(diagnostic.line))
         });
         match silenced_by {

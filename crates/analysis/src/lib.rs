@@ -10,8 +10,10 @@
 #![deny(missing_docs)]
 
 mod alter;
+mod changes;
 mod dialect;
 mod effect;
+mod empty;
 mod ignore;
 mod lock;
 pub mod postgres;
@@ -146,13 +148,19 @@ impl LintConfig {
         if self.only_rule.as_deref().is_some_and(|only| only != rule) {
             return None;
         }
-        self.levels.get(rule).copied().unwrap_or(Some(default))
+        self.configured(rule).unwrap_or(Some(default))
+    }
+
+    /// The level configured for `rule`, or for the id its findings had before (`None`: none is).
+    fn configured(&self, rule: &str) -> Option<Option<Severity>> {
+        let former = rules::former_id(rule).and_then(|former| self.levels.get(former));
+        self.levels.get(rule).or(former).copied()
     }
 
     /// Whether `rule` runs at all. `only_rule` does not stop the others from running: their
     /// findings decide whether an ignore comment is used.
     fn runs(&self, rule: &str) -> bool {
-        self.levels.get(rule) != Some(&None)
+        self.configured(rule) != Some(None)
     }
 }
 
@@ -331,6 +339,11 @@ impl Linter {
                 }
             };
             refine(&mut effect, &self.ctx.schema, self.ctx.utc, self.ctx.pg_version);
+            self.ctx.empty_if_it_succeeds = match dialect {
+                Dialect::Postgres => empty::proven_by(&effect, &self.ctx.schema),
+                // MySQL gives the rows the type's implicit default; SQLite refuses such a column.
+                Dialect::Mysql | Dialect::Sqlite => None,
+            };
             if !self.ctx.enum_values_added.is_empty() {
                 effect.string_literals = postgres::string_literals(&statement.sql);
             }
@@ -338,6 +351,7 @@ impl Linter {
                 diagnostics.push(diagnostic(statement.line, finding));
             }
             needs_window |= rules::needs_window(&effect, &self.ctx);
+            self.ctx.record_changes(&effect, empty::may_write_rows(&statement.sql, &effect));
             self.ctx.record(&effect);
             effects.push(Some(effect));
         }
@@ -438,7 +452,7 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
         add_locks(effect, tables);
         return;
     }
-    if let Action::DropTable { tables } = &effect.action {
+    if let Action::DropTable { tables, .. } = &effect.action {
         // Dropping a table drops its foreign keys' triggers on the referenced tables.
         let referenced: Vec<String> = tables
             .iter()
@@ -499,7 +513,7 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
             AlterCommand::DropConstraint { name } => {
                 also_locked.extend(schema.foreign_key_target(table, name).map(str::to_string));
             }
-            AlterCommand::DropColumn { column } => {
+            AlterCommand::DropColumn { column, .. } => {
                 if let Some(t) = schema.table(table) {
                     also_locked.extend(
                         t.foreign_keys
@@ -547,13 +561,18 @@ mod tests {
     #[test]
     fn a_classic_unsafe_migration() {
         assert_eq!(
-            lint("ALTER TABLE users ADD COLUMN age int NOT NULL;\nCREATE INDEX users_age ON users (age);\nALTER TABLE users RENAME COLUMN name TO full_name;"),
+            lint("ALTER TABLE users ADD COLUMN age int;\nCREATE INDEX users_age ON users (age);\nALTER TABLE users RENAME COLUMN name TO full_name;"),
             [
-                "1:add-column-required ACCESS EXCLUSIVE",
                 "2:index-create-blocking SHARE",
                 "2:lock-held-across-statements ACCESS EXCLUSIVE",
-                "3:rename-relation ACCESS EXCLUSIVE"
+                "3:rename-column ACCESS EXCLUSIVE"
             ]
+        );
+        // A NOT NULL column without a default fails on a table with rows; once it succeeded,
+        // the table holds none for the rest of the transaction, and the index builds at once.
+        assert_eq!(
+            lint("ALTER TABLE users ADD COLUMN age int NOT NULL;\nCREATE INDEX users_age ON users (age);\nALTER TABLE users RENAME COLUMN name TO full_name;"),
+            ["1:add-column-required ACCESS EXCLUSIVE", "3:rename-column ACCESS EXCLUSIVE"]
         );
     }
 

@@ -489,7 +489,8 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     effect.destructive = true;
                     effect.backward_incompatible = true;
                     effect.idempotent = Some(stmt.missing_ok);
-                    effect.action = Action::DropTable { tables: names };
+                    let cascade = stmt.behavior == pg_query::protobuf::DropBehavior::DropCascade as i32;
+                    effect.action = Action::DropTable { tables: names, cascade };
                 }
                 Ok(ObjectType::ObjectIndex) => {
                     let lock = if stmt.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::AccessExclusive };
@@ -870,6 +871,7 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterC
                 not_null,
                 default,
                 references,
+                if_not_exists: cmd.missing_ok,
             }
         }
         Ok(AlterTableType::AtAlterColumnType) => {
@@ -890,7 +892,10 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterC
                 using,
             }
         }
-        Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn { column: cmd.name.clone() },
+        Ok(AlterTableType::AtDropColumn) => AlterCommand::DropColumn {
+            column: cmd.name.clone(),
+            cascade: cmd.behavior == pg_query::protobuf::DropBehavior::DropCascade as i32,
+        },
         Ok(AlterTableType::AtDropNotNull) => AlterCommand::DropNotNull { column: cmd.name.clone() },
         Ok(AlterTableType::AtColumnDefault) if cmd.def.is_none() => {
             AlterCommand::DropDefault { column: cmd.name.clone() }
@@ -1134,6 +1139,7 @@ mod tests {
                     default: Some(DefaultValue::Volatile { function: "gen_random_uuid".into() }),
                     filled_per_row: None,
                     references: None,
+                    if_not_exists: false,
                 }]
             }
         );
@@ -1161,8 +1167,15 @@ mod tests {
     #[test]
     fn destructive_and_incompatible() {
         let e = effect("DROP TABLE a, s.b");
-        assert_eq!(e.action, Action::DropTable { tables: vec!["a".into(), "s.b".into()] });
+        assert_eq!(e.action, Action::DropTable { tables: vec!["a".into(), "s.b".into()], cascade: false });
         assert!(e.destructive && e.backward_incompatible);
+        let e = effect("DROP TABLE IF EXISTS a CASCADE");
+        assert_eq!(e.action, Action::DropTable { tables: vec!["a".into()], cascade: true });
+        let e = effect("ALTER TABLE t DROP COLUMN c CASCADE, DROP COLUMN d, ADD COLUMN IF NOT EXISTS e int");
+        let Action::AlterTable { commands, .. } = e.action else { panic!("{:?}", e.action) };
+        assert!(matches!(&commands[0], AlterCommand::DropColumn { column, cascade: true } if column == "c"));
+        assert!(matches!(&commands[1], AlterCommand::DropColumn { column, cascade: false } if column == "d"));
+        assert!(matches!(&commands[2], AlterCommand::AddColumn { if_not_exists: true, .. }));
         let e = effect("ALTER TABLE users RENAME COLUMN name TO full_name");
         assert_eq!(
             e.action,

@@ -223,7 +223,7 @@ impl Schema {
                 }
                 self.tables.insert(table.clone(), created);
             }
-            Action::DropTable { tables } => {
+            Action::DropTable { tables, .. } => {
                 for table in tables {
                     self.tables.remove(table);
                 }
@@ -320,7 +320,7 @@ impl Schema {
                         }
                         AlterCommand::SetNotNull { column } => t.not_null_columns.push(column.clone()),
                         AlterCommand::DropNotNull { column } => t.not_null_columns.retain(|c| c != column),
-                        AlterCommand::DropColumn { column } => {
+                        AlterCommand::DropColumn { column, .. } => {
                             t.columns.retain(|(name, _)| name != column);
                             t.not_null_columns.retain(|c| c != column);
                             // PostgreSQL drops the indexes and constraints that use the column.

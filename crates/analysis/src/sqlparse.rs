@@ -310,7 +310,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
             let mut commands = Vec::new();
             for op in &alter.operations {
                 commands.push(match op {
-                    AlterTableOperation::AddColumn { column_def, .. } => AlterCommand::AddColumn {
+                    AlterTableOperation::AddColumn { column_def, if_not_exists, .. } => AlterCommand::AddColumn {
                         column: column_def.name.value.clone(),
                         column_type: column_info(column_def).column_type,
                         not_null: not_null(column_def),
@@ -323,9 +323,12 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                             None
                         },
                         references: None,
+                        if_not_exists: *if_not_exists,
                     },
+                    // MySQL accepts CASCADE and does nothing with it; SQLite has no such word.
                     AlterTableOperation::DropColumn { column_names, .. } => AlterCommand::DropColumn {
                         column: column_names.first().map(|c| c.value.clone()).unwrap_or_default(),
+                        cascade: false,
                     },
                     AlterTableOperation::AlterColumn { column_name, op: AlterColumnOperation::SetNotNull } => {
                         AlterCommand::SetNotNull { column: column_name.value.clone() }
@@ -418,7 +421,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
                     effect.destructive = true;
                     effect.backward_incompatible = true;
-                    effect.action = Action::DropTable { tables: names };
+                    // MySQL accepts CASCADE and does nothing with it; SQLite has no such word.
+                    effect.action = Action::DropTable { tables: names, cascade: false };
                 }
                 ObjectType::Index => {
                     effect.action = Action::DropIndex { names, concurrently: true };

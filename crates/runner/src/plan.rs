@@ -202,7 +202,7 @@ fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, op
 /// What the statement drops or renames: (relation, column).
 fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
     match &effect.action {
-        Action::DropTable { tables } => tables.iter().map(|t| (t.clone(), None)).collect(),
+        Action::DropTable { tables, .. } => tables.iter().map(|t| (t.clone(), None)).collect(),
         Action::Rename { object: "column", table, name, .. } => {
             vec![(table.clone(), name.rsplit('.').next().map(str::to_string))]
         }
@@ -210,7 +210,7 @@ fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
         Action::AlterTable { table, commands } => commands
             .iter()
             .filter_map(|c| match c {
-                AlterCommand::DropColumn { column } => Some((table.clone(), Some(column.clone()))),
+                AlterCommand::DropColumn { column, .. } => Some((table.clone(), Some(column.clone()))),
                 _ => None,
             })
             .collect(),

@@ -1,6 +1,6 @@
 //! Rule `add-column-table-rewrite`: its documentation is `DOC`, printed by `cutover explain add-column-table-rewrite`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-table-rewrite";
@@ -29,7 +29,7 @@ ALTER TABLE orders ADD COLUMN seq bigserial;\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         let AlterCommand::AddColumn { column, column_type, default, filled_per_row, .. } = command else { return None };
         let why = match filled_per_row {
             Some(what) => format!("a {what} column gives every existing row a value"),

@@ -1,6 +1,6 @@
 //! Rule `add-column-volatile-default`: its documentation is `DOC`, printed by `cutover explain add-column-volatile-default`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{AlterCommand, DefaultValue, Effect, LockMode};
 
 pub(crate) const RULE: &str = "add-column-volatile-default";
@@ -27,7 +27,7 @@ ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         match command {
             AlterCommand::AddColumn { column, default: Some(DefaultValue::Volatile { function }), .. } => Some(
                 Finding::new(

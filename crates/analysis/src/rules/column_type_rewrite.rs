@@ -1,6 +1,6 @@
 //! Rule `column-type-rewrite`: its documentation is `DOC`, printed by `cutover explain column-type-rewrite`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::schema::{type_change, TypeChange};
 use crate::{AlterCommand, Effect, LockMode};
 
@@ -47,7 +47,7 @@ ALTER TABLE users ALTER COLUMN email TYPE varchar(50);\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         let AlterCommand::AlterColumnType { column, new_type, using } = command else { return None };
         let old = ctx.schema.column_type(table, column);
         let message = match type_change(old, new_type, *using, ctx.utc) {

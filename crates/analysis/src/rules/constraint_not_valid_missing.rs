@@ -1,6 +1,6 @@
 //! Rule `constraint-not-valid-missing`: its documentation is `DOC`, printed by `cutover explain constraint-not-valid-missing`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "constraint-not-valid-missing";
@@ -33,7 +33,7 @@ ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| match command {
+    alter_cost_findings(effect, ctx, |table, command| match command {
         AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, .. } => {
             let lock = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
             Some(
@@ -52,7 +52,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
+    use crate::LintConfig;
 
     #[test]
     fn fires_0() {
@@ -63,6 +64,26 @@ mod tests {
     fn does_not_fire_1() {
         lint_ok(r"ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID", RULE);
     }
+    /// The required column and its foreign key, as Prisma writes them: the ALTER that adds the
+    /// column succeeds only on an empty table, so the key's check reads no row, in that
+    /// statement and, within the transaction, in the later ones.
+    #[test]
+    fn no_scan_to_fear_on_a_table_proven_empty() {
+        let same = r#"ALTER TABLE "Recipient" ADD COLUMN "documentId" INTEGER NOT NULL, ADD CONSTRAINT "Recipient_documentId_fkey" FOREIGN KEY ("documentId") REFERENCES "Document"("id")"#;
+        lint_ok(same, RULE);
+        let later = r#"ALTER TABLE "Recipient" ADD COLUMN "documentId" INTEGER NOT NULL;
+CREATE INDEX "Recipient_documentId_idx" ON "Recipient"("documentId");
+ALTER TABLE "Recipient" ADD CONSTRAINT "Recipient_documentId_fkey" FOREIGN KEY ("documentId") REFERENCES "Document"("id") ON DELETE CASCADE;"#;
+        lint_ok(later, RULE);
+        // Outside a transaction the lock ends with each statement: rows may arrive between.
+        let outside = run_with(&[(later, false)], RULE, LintConfig::default());
+        assert!(outside.contains("checks every row of `Recipient`"), "{outside}");
+        // A nullable column proves nothing.
+        let nullable = r#"ALTER TABLE "Recipient" ADD COLUMN "documentId" INTEGER;
+ALTER TABLE "Recipient" ADD CONSTRAINT "Recipient_documentId_fkey" FOREIGN KEY ("documentId") REFERENCES "Document"("id");"#;
+        let _ = lint_errors(nullable, RULE);
+    }
+
     #[test]
     fn fires_2() {
         let rendered = lint_errors(r"ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES users (id)", RULE);

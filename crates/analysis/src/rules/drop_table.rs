@@ -1,16 +1,17 @@
 //! Rule `drop-table`: its documentation is `DOC`, printed by `cutover explain drop-table`.
 
+use crate::changes::{Change, DroppedTable, Replacement};
 use crate::rules::{Context, Finding};
-use crate::{Dialect, LockMode};
+use crate::{Dialect, LockMode, Severity};
 
 pub(crate) const RULE: &str = "drop-table";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-Dropping a table (but not SQLite's rebuild of one: a table created in the same transaction, filled from it, and renamed to its name).\n\
+Dropping a table (but not SQLite's rebuild of one: a table created in the same transaction, filled from it, and renamed to its name). A table dropped and created again under its name (or a case change of it) is reported as losing its rows, a warning when the migration fills the new one again from other data (a cache rebuilt from a view); a copy renamed to its name as losing the writes made after the copy, a warning when the same transaction locked the table against writes before the copy.\n\
 \n\
 ## Why is this bad?\n\
-The data is gone, and running code that still reads or writes the table fails.\n\
+The data is gone, and running code that still reads or writes the table fails. With `CASCADE`, PostgreSQL also drops the views over it and the foreign keys of other tables that reference it (their rows stay, no longer checked).\n\
 \n\
 ## Instead\n\
 Stop all code from using the table first (deploy that), keep a copy of it (`pg_dump --table`, a backup), then drop it in a later migration, saying why in an ignore. (Renaming it aside breaks code as a drop does, and `rename-relation` flags it.)\n\
@@ -26,29 +27,88 @@ DROP TABLE people;\n\
 DROP TABLE users;\n\
 ```";
 
-/// Reported once the migration is read: a table dropped and replaced in the same SQLite
-/// transaction (its rebuild) keeps its data.
+/// Reported once the migration is read: a table created after the drop under its name, or a
+/// copy renamed to it, can follow the drop.
 pub(crate) fn check_migration(ctx: &Context) -> Vec<(usize, Finding)> {
-    ctx.tables_dropped
+    ctx.changes
+        .0
         .iter()
-        .filter(|(_, table, in_transaction)| !rebuilt(ctx, table, *in_transaction))
-        .map(|(line, table, _)| {
-            let finding = Finding::new(
-                RULE,
-                format!("dropping `{table}` destroys its data, and code that still uses it fails"),
-                "first deploy code that no longer uses the table, then drop it in a later migration (keep a copy if you may need it back)",
-            )
-            .on(table, LockMode::AccessExclusive);
-            (*line, finding)
+        .filter_map(|(at, change)| {
+            let Change::DropTable(dropped) = change else { return None };
+            let replacement = ctx.changes.table_replacement(*at, dropped, ctx.row_writes);
+            if rebuilt(ctx, &replacement, at.transaction.is_some()) {
+                return None;
+            }
+            Some((at.line, finding(dropped, replacement).on(&dropped.table, LockMode::AccessExclusive)))
         })
         .collect()
 }
 
-/// Whether the dropped `table` is SQLite's rebuild of it: a table created in the same transaction
+fn finding(dropped: &DroppedTable, replacement: Replacement) -> Finding {
+    let table = &dropped.table;
+    let cascade = cascade_note(dropped);
+    // Severities as for `drop-column`: lost rows and broken running code are errors; a swap
+    // that no write can slip past is a warning (what is left is its lock and the views and
+    // keys that do not follow the copy).
+    match replacement {
+        // Filled again from other data (a cache rebuilt from a view, say): whether rows are
+        // lost depends on what the refill computes, which a reviewer has to read.
+        Replacement::Recreated { name, refilled: true } => {
+            let renamed = if name == *table { String::new() } else { format!(" as `{name}`") };
+            Finding::new(
+                RULE,
+                format!("`{table}` is dropped and re-created{renamed} in the same migration, then filled again (CREATE TABLE ... AS, or a later statement): rows the refill does not rebuild from other data are lost; verify that it holds derived data only (a cache){cascade}"),
+                "to keep its rows, ALTER it instead, or copy them aside first and keep the copy in step until the swap",
+            )
+            .at(Severity::Warning)
+        }
+        Replacement::Recreated { name, refilled: false } => {
+            let renamed = if name == *table { String::new() } else { format!(" as `{name}`") };
+            Finding::new(
+                RULE,
+                format!("`{table}` is dropped and re-created{renamed} in the same migration: its rows are lost (nothing fills the new table){cascade}"),
+                "to rename it, ALTER TABLE ... RENAME (expand and contract for running code); to change it, ALTER TABLE; or copy the rows into the new table before the drop",
+            )
+        }
+        Replacement::Swapped { copy, locked_throughout: false, .. } => Finding::new(
+            RULE,
+            format!("`{table}` is replaced by a copy (`{copy}`): writes made between the copy and the drop are lost unless kept in step (a trigger, or expand and contract){cascade}"),
+            "lock the table against writes (LOCK TABLE ... IN EXCLUSIVE MODE) in the same transaction before the copy, or keep the copy in step with a trigger until the drop",
+        ),
+        Replacement::Swapped { copy, locked_throughout: true, .. } => Finding::new(
+            RULE,
+            format!("`{table}` is replaced by a copy (`{copy}`) in one transaction that locked it against writes before the copy: no write is lost, but the views and foreign keys on `{table}` do not follow the copy{cascade}"),
+            "re-create the views, foreign keys and grants of the old table on the copy; the lock is held for the whole copy",
+        )
+        .at(Severity::Warning),
+        Replacement::None => Finding::new(
+            RULE,
+            format!("dropping `{table}` destroys its data, and code that still uses it fails{cascade}"),
+            "first deploy code that no longer uses the table, then drop it in a later migration (keep a copy if you may need it back)",
+        ),
+    }
+}
+
+/// What `CASCADE` takes with the table, for the message.
+fn cascade_note(dropped: &DroppedTable) -> String {
+    if !dropped.cascade {
+        return String::new();
+    }
+    let keys = match dropped.referenced_by.as_slice() {
+        [] => "the foreign keys of other tables that reference it".to_string(),
+        tables => format!(
+            "the foreign keys of {} that reference it",
+            tables.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    format!("; CASCADE also drops the views over it (code that reads them fails too) and {keys} (their rows stay, unchecked)")
+}
+
+/// Whether the dropped table is SQLite's rebuild of it: a table created in the same transaction
 /// (filled from the old one) takes its name. SQLite has one writer, so no write can slip in between
 /// the copy and the drop; on a server, concurrent writes made after the copy would be lost.
-fn rebuilt(ctx: &Context, table: &str, in_transaction: bool) -> bool {
-    ctx.dialect == Dialect::Sqlite && in_transaction && ctx.renamed_new_tables.contains(table)
+fn rebuilt(ctx: &Context, replacement: &Replacement, in_transaction: bool) -> bool {
+    ctx.dialect == Dialect::Sqlite && in_transaction && matches!(replacement, Replacement::Swapped { .. })
 }
 
 #[cfg(test)]
@@ -69,6 +129,57 @@ mod tests {
 DROP TABLE tmp",
             RULE,
         );
+    }
+
+    /// A table dropped and created again under its name (or a case change of it) lost its
+    /// rows; a copy renamed to its name lost the writes made after the copy, unless the table
+    /// was locked against writes from before the copy.
+    #[test]
+    fn re_creations_and_swaps_are_told_apart() {
+        let pg = LintConfig::default();
+        let recreated = "DROP TABLE users;\nCREATE TABLE users (id bigint PRIMARY KEY, email text);";
+        let found = run_with(&[(recreated, true)], RULE, pg.clone());
+        assert!(
+            found.contains("`users` is dropped and re-created in the same migration: its rows are lost"),
+            "{found}"
+        );
+        // A cache rebuilt from a view: what is lost depends on the query, a warning to read.
+        let rebuilt = "DROP TABLE post_aggregates_fast;\nCREATE TABLE post_aggregates_fast AS SELECT * FROM post_aggregates_view;";
+        let found = run_with(&[(rebuilt, true)], RULE, pg.clone());
+        assert!(found.contains("then filled again"), "{found}");
+        let case = "DROP TABLE users;\nCREATE TABLE \"Users\" (id bigint PRIMARY KEY);";
+        assert!(run_with(&[(case, true)], RULE, pg.clone()).contains("re-created as `Users`"));
+        let swap = "CREATE TABLE users_new (id bigint PRIMARY KEY, email text NOT NULL);
+INSERT INTO users_new SELECT id, email FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;";
+        let found = run_with(&[(swap, true)], RULE, pg.clone());
+        assert!(
+            found.contains("replaced by a copy (`users_new`): writes made between the copy and the drop are lost unless kept in step"),
+            "{found}"
+        );
+        let locked = format!("LOCK TABLE users IN EXCLUSIVE MODE;\n{swap}");
+        let found = run_with(&[(&locked, true)], RULE, pg.clone());
+        assert!(found.contains("no write is lost"), "{found}");
+        assert!(run_with(&[(&locked, false)], RULE, pg).contains("are lost unless kept in step"), "no transaction");
+    }
+
+    /// CASCADE names what goes with the table: the views over it, the keys that reference it.
+    #[test]
+    fn cascade_says_what_goes_with_the_table() {
+        let pg = LintConfig::default();
+        let setup = (
+            "CREATE TABLE accounts (id bigint PRIMARY KEY);
+CREATE TABLE invoices (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts);",
+            true,
+        );
+        let found = run_with(&[setup, ("DROP TABLE accounts CASCADE;", true)], RULE, pg.clone());
+        assert!(found.contains("CASCADE also drops the views over it"), "{found}");
+        assert!(found.contains("the foreign keys of `invoices` that reference it"), "{found}");
+        assert!(!run_with(&[setup, ("DROP TABLE accounts;", true)], RULE, pg).contains("CASCADE"));
+        // MySQL accepts CASCADE and does nothing with it.
+        let mysql = crate::rules::test_utils::run_mysql("DROP TABLE accounts CASCADE", RULE, "mysql-8.0");
+        assert!(!mysql.contains("CASCADE also"), "{mysql}");
     }
 
     /// SQLite's rebuild (create, copy, drop, rename, in the migration's transaction) keeps the

@@ -1,6 +1,6 @@
 //! Rule `exclusion-constraint-existing-table`: its documentation is `DOC`, printed by `cutover explain exclusion-constraint-existing-table`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "exclusion-constraint-existing-table";
@@ -26,7 +26,7 @@ ALTER TABLE rooms ADD CONSTRAINT no_overlap EXCLUDE USING gist (room WITH =, dur
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         match command {
             AlterCommand::AddConstraint { kind: "EXCLUDE", .. } => Some(
                 Finding::new(

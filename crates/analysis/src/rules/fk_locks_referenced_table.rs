@@ -1,6 +1,6 @@
 //! Rule `fk-locks-referenced-table`: its documentation is `DOC`, printed by `cutover explain fk-locks-referenced-table`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "fk-locks-referenced-table";
@@ -30,7 +30,7 @@ ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCE
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         let referenced = match command {
             AlterCommand::AddConstraint { references: Some(referenced), not_valid: false, .. } => referenced,
             AlterCommand::AddColumn { references: Some(fk), .. } => &fk.referenced_table,

@@ -28,7 +28,7 @@ CREATE INDEX i ON users (email);\n\
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     // `ON ONLY` a partitioned table builds nothing: the index stays invalid until partitions attach.
     let Action::CreateIndex { table, concurrently: false, only: false, .. } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) {
+    if ctx.is_empty(table) {
         return Vec::new();
     }
     let (scope, help) = if ctx.schema.is_partitioned(table) {

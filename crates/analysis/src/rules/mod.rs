@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::changes::{Changes, Moment};
 use crate::effect::{ForeignKey, TransactionControl};
 use crate::schema::{Schema, Table};
 use crate::{Action, AlterCommand, Dialect, Effect, LockMode, Severity};
@@ -53,6 +54,7 @@ mod prefer_jsonb;
 mod prefer_text_over_varchar;
 mod prefer_timestamptz;
 mod reindex_blocking;
+mod rename_column;
 mod rename_relation;
 mod set_not_null_scan;
 mod sqlite_unsupported_alter;
@@ -211,7 +213,8 @@ pub const RULES: &[Rule] = &[
     rule!(partition_attach_scan, Error, statement),
     rule!(lock_timeout_missing, Error, statement),
     rule!(drop_table, Error, migration; ALL),
-    rule!(drop_column, Error, statement; ALL),
+    rule!(drop_column, Error, migration; ALL),
+    rule!(rename_column, Error, statement; ALL),
     rule!(rename_relation, Error, statement; ALL),
     rule!(truncate_table, Error, statement; ALL),
     rule!(transaction_unbalanced, Error, statement, migration),
@@ -248,6 +251,21 @@ pub const RULES: &[Rule] = &[
     rule!(identifier_too_long, Info, statement),
     rule!(unused_ignore, Info; ALL),
 ];
+
+/// Rules split off another one, with the id their findings had before: ignores and configured
+/// levels written then still name it.
+const FORMER_IDS: &[(&str, &str)] = &[("rename-column", "rename-relation")];
+
+/// Whether `name`, as an ignore or a configured level writes it, names rule `rule`: its id, or
+/// the id its findings had before it was split off ([`FORMER_IDS`]).
+pub fn answers_to(rule: &str, name: &str) -> bool {
+    rule == name || FORMER_IDS.iter().any(|(id, former)| *id == rule && *former == name)
+}
+
+/// The id `rule`'s findings had before it was split off another rule, if they had another.
+pub fn former_id(rule: &str) -> Option<&'static str> {
+    FORMER_IDS.iter().find(|(id, _)| *id == rule).map(|(_, former)| *former)
+}
 
 /// The rule with this id.
 pub fn find(id: &str) -> Option<&'static Rule> {
@@ -292,10 +310,21 @@ pub struct Context {
     /// Tables created earlier in the same migration: new, so empty and unused by running code
     /// (a table created here and renamed is new under its new name).
     pub(crate) created_here: HashSet<String>,
-    /// Existing tables dropped in this migration: line, table, and whether in a transaction.
-    pub(crate) tables_dropped: Vec<(usize, String, bool)>,
-    /// The names that tables created in this migration were renamed to.
-    pub(crate) renamed_new_tables: HashSet<String>,
+    /// What this migration did to tables and columns so far, in order (see `changes.rs`).
+    pub(crate) changes: Changes,
+    /// How many statements of this migration so far may have written rows.
+    pub(crate) row_writes: usize,
+    /// How many transactions of this migration have ended (a statement outside one is one).
+    pub(crate) transactions_ended: usize,
+    /// Existing tables proven empty for the rest of the current transaction (see `empty.rs`).
+    pub(crate) proven_empty: HashSet<String>,
+    /// The table the statement being checked proves empty if it succeeds (see `empty.rs`).
+    pub(crate) empty_if_it_succeeds: Option<String>,
+    /// Columns (table, column) that earlier migrations renamed to a name marking them
+    /// deprecated: running code stopped reading them under their old name then.
+    pub(crate) deprecated_columns: HashSet<(String, String)>,
+    /// Columns this migration renamed so, deprecated for the migrations after it.
+    pub(crate) deprecated_here: Vec<(String, String)>,
     /// Constraints added `NOT VALID` earlier in the same migration.
     pub(crate) not_valid_constraints: HashSet<String>,
     /// Columns added earlier in the same migration, as (table, column): every existing row
@@ -343,6 +372,31 @@ impl Context {
         self.created_here.contains(table)
     }
 
+    /// Whether `table` holds no row while the statement runs, so that scanning, rewriting or
+    /// indexing it costs nothing: created earlier in this migration, or proven empty (see
+    /// `empty.rs`) by an earlier statement of the transaction or, if it succeeds at all, by the
+    /// statement itself.
+    pub(crate) fn is_empty(&self, table: &str) -> bool {
+        self.empty_before(table) || self.empty_if_it_succeeds.as_deref() == Some(table)
+    }
+
+    /// Whether `table` holds no row when the statement starts: created earlier in this
+    /// migration, or proven empty by an earlier statement of the transaction.
+    pub(crate) fn empty_before(&self, table: &str) -> bool {
+        self.is_new(table) || self.proven_empty.contains(table)
+    }
+
+    /// Where the migration has got at the statement being checked.
+    pub(crate) fn moment(&self) -> Moment {
+        // MySQL commits around every DDL statement: no lock outlives one.
+        let transactional = self.in_transaction && self.dialect != Dialect::Mysql;
+        Moment {
+            line: self.line,
+            row_writes: self.row_writes,
+            transaction: transactional.then_some(self.transactions_ended),
+        }
+    }
+
     /// The `ALTER TABLE`s of `table` earlier in this migration, if any.
     pub(crate) fn altered_before(&self, table: &str) -> Option<&EarlierAlters> {
         self.alters.get(table)
@@ -376,6 +430,11 @@ impl Context {
             large_table_rows: self.large_table_rows,
             small_table_rows: self.small_table_rows,
             utc: self.utc,
+            deprecated_columns: {
+                let mut deprecated = std::mem::take(&mut self.deprecated_columns);
+                deprecated.extend(self.deprecated_here.drain(..));
+                deprecated
+            },
             in_transaction,
             runner_transaction: in_transaction,
             has_down,
@@ -450,21 +509,13 @@ impl Context {
                 self.created_here.insert(table.clone());
                 self.created_by_linted.insert(table.clone());
             }
-            Action::DropTable { tables } => {
-                for table in tables {
-                    if !self.created_here.contains(table) {
-                        self.tables_dropped.push((self.line, table.clone(), self.in_transaction));
-                    }
-                }
-            }
             Action::Rename { object: "table", table, new_name, .. } if self.is_new(table) => {
                 // A rename keeps the schema; `new_name` is never qualified.
                 let renamed = match table.rsplit_once('.') {
                     Some((schema, _)) => format!("{schema}.{new_name}"),
                     None => new_name.clone(),
                 };
-                self.created_here.insert(renamed.clone());
-                self.renamed_new_tables.insert(renamed);
+                self.created_here.insert(renamed);
             }
             Action::WriteRows { table, .. } => {
                 if let Some(earlier) = self.alters.get_mut(table) {
@@ -582,6 +633,19 @@ pub(crate) fn alter_findings(
     commands.iter().filter_map(|command| finding(table, command)).collect()
 }
 
+/// [`alter_findings`] for sub-commands whose cost grows with the table's rows (a scan, a
+/// rewrite, an index build): none on a table that holds no row ([`Context::is_empty`]).
+pub(crate) fn alter_cost_findings(
+    effect: &Effect,
+    ctx: &Context,
+    finding: impl Fn(&str, &crate::AlterCommand) -> Option<Finding>,
+) -> Vec<Finding> {
+    match &effect.action {
+        Action::AlterTable { table, .. } if ctx.is_empty(table) => Vec::new(),
+        _ => alter_findings(effect, ctx, finding),
+    }
+}
+
 /// Findings for the columns of a `CREATE TABLE` that `finding` flags.
 pub(crate) fn column_findings(
     effect: &Effect,
@@ -617,10 +681,11 @@ pub(crate) fn check_migration(ctx: &Context, wanted: impl Fn(usize) -> bool) -> 
 /// migration for a time that grows with the table: what maintenance windows are for.
 pub(crate) fn needs_window(effect: &Effect, ctx: &Context) -> bool {
     let existing = effect.locks.first().is_some_and(|(table, _)| !table.is_empty() && !ctx.is_new(table));
+    let holds_rows = existing && effect.locks.first().is_some_and(|(table, _)| !ctx.is_empty(table));
     if let Some(ddl) = &effect.mysql {
         return existing && ddl.ddl && (ddl.algorithm == Some(crate::Algorithm::Copy) || !ddl.concurrent_dml);
     }
-    (blocks_writes_on_existing(effect, ctx) && is_long_on_existing(effect, ctx)) || (existing && effect.rewrites)
+    (blocks_writes_on_existing(effect, ctx) && is_long_on_existing(effect, ctx)) || (holds_rows && effect.rewrites)
 }
 
 /// Whether the statement takes a lock that blocks writes on a table that existed before the
@@ -634,7 +699,8 @@ pub(crate) fn blocks_writes_on_existing(effect: &Effect, ctx: &Context) -> bool 
 pub(crate) fn is_long_on_existing(effect: &Effect, ctx: &Context) -> bool {
     // The first lock is on the table the statement works on (others, such as a foreign key's
     // referenced table, are only locked).
-    let works_on_existing = effect.locks.first().is_some_and(|(table, _)| !table.is_empty() && !ctx.is_new(table));
+    // On a table that holds no row, the work is done at once.
+    let works_on_existing = effect.locks.first().is_some_and(|(table, _)| !table.is_empty() && !ctx.is_empty(table));
     works_on_existing && (effect.scans || effect.rewrites || matches!(effect.action, Action::WriteRows { .. }))
         || matches!(effect.action, Action::Opaque { .. })
 }

@@ -38,7 +38,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             // A validated CHECK matching the bound spares the scan (observed on PostgreSQL 15:
             // "partition constraint ... is implied by existing constraints").
             AlterCommand::AttachPartition { partition }
-                if !ctx.is_new(partition) && ctx.schema.bound_check(partition, table).is_none() =>
+                if !ctx.is_empty(partition) && ctx.schema.bound_check(partition, table).is_none() =>
             {
                 Some(
                 Finding::new(

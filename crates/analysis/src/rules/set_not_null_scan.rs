@@ -1,7 +1,7 @@
 //! Rule `set-not-null-scan`: its documentation is `DOC`, printed by `cutover explain set-not-null-scan`.
 
 use crate::alter::{not_null_proof, NoProof};
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{Action, AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "set-not-null-scan";
@@ -35,7 +35,7 @@ ALTER TABLE users ALTER COLUMN email SET NOT NULL;\n\
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::AlterTable { commands, .. } = &effect.action else { return Vec::new() };
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         let AlterCommand::SetNotNull { column } = command else { return None };
         // Already NOT NULL (the live schema says so): PostgreSQL has nothing to check.
         if ctx.schema.is_not_null(table, column) {

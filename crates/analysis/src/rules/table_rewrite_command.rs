@@ -34,7 +34,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     };
     rewrites
         .into_iter()
-        .filter(|(table, _)| !ctx.is_new(table))
+        .filter(|(table, _)| !ctx.is_empty(table))
         .map(|(table, command)| {
             let shown = if table.is_empty() { "every table".to_string() } else { format!("`{table}`") };
             Finding::new(

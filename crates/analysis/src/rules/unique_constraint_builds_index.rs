@@ -1,6 +1,6 @@
 //! Rule `unique-constraint-builds-index`: its documentation is `DOC`, printed by `cutover explain unique-constraint-builds-index`.
 
-use crate::rules::{alter_findings, Context, Finding};
+use crate::rules::{alter_cost_findings, Context, Finding};
 use crate::{AlterCommand, Effect, LockMode};
 
 pub(crate) const RULE: &str = "unique-constraint-builds-index";
@@ -28,7 +28,7 @@ ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    alter_findings(effect, ctx, |table, command| {
+    alter_cost_findings(effect, ctx, |table, command| {
         match command {
             AlterCommand::AddConstraint { kind: kind @ ("UNIQUE" | "PRIMARY KEY"), using_index: false, .. } => Some(
                 Finding::new(

@@ -186,7 +186,7 @@ fn the_naive_alembic_upgrade_is_refused_with_nothing_applied() {
     assert!(!column_exists(&db, "status"));
 }
 
-/// A rename breaks every running query on the old name: `rename-relation` is an error for a
+/// A rename breaks every running query on the old name: `rename-column` is an error for a
 /// table that exists (and is read) on the database.
 #[test]
 fn a_bare_column_rename_is_refused_with_nothing_applied() {
@@ -195,7 +195,7 @@ fn a_bare_column_rename_is_refused_with_nothing_applied() {
     project.migration("1_rename.up.sql", "ALTER TABLE users RENAME COLUMN name TO full_name;\n");
     let (code, stderr) = up(&project, &db);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("1_rename.up.sql:1: error[rename-relation]"), "{stderr}");
+    assert!(stderr.contains("1_rename.up.sql:1: error[rename-column]"), "{stderr}");
     assert_eq!(applied(&db), "");
     assert!(column_exists(&db, "name") && !column_exists(&db, "full_name"));
 }
