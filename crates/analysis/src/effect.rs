@@ -16,6 +16,10 @@ pub struct Effect {
     pub rewrites: bool,
     /// Whether it reads a whole table under its lock (to check a constraint, say).
     pub scans: bool,
+    /// The rows of tables it reads or writes as data (`UPDATE`, `DELETE`, `MERGE`, `INSERT`,
+    /// and the sources they copy from, a data-changing `WITH` included), each with which rows:
+    /// how long it runs grows with them.
+    pub rows: Vec<RowAccess>,
     /// Whether it destroys data.
     pub destructive: bool,
     /// Whether code running against the old schema breaks.
@@ -153,17 +157,14 @@ pub enum Action {
         /// The parent, for `CREATE TABLE ... PARTITION OF parent`.
         partition_of: Option<String>,
     },
-    /// `CREATE INDEX` is [`Action::CreateIndex`]; this is `UPDATE` or `DELETE`.
+    /// A statement that changes rows of a table: `UPDATE`, `DELETE`, `MERGE`, `INSERT ...
+    /// SELECT`, or a query whose `WITH` does one of them. Which rows it reaches, and what else it
+    /// reads, are in [`Effect::rows`].
     WriteRows {
-        /// `UPDATE` or `DELETE`.
+        /// `UPDATE`, `DELETE`, `MERGE` or `INSERT` (the first data-changing command).
         command: &'static str,
-        /// The table.
+        /// The table it changes (the first, when a `WITH` changes several).
         table: String,
-        /// Whether it has a `WHERE` clause.
-        filtered: bool,
-        /// The columns its `WHERE` clause reads (none without one), when it is made only of
-        /// plain expressions over them; `None` when it is more (a subquery, say) or unknown.
-        where_columns: Option<Vec<String>>,
     },
     /// `CREATE [UNIQUE] INDEX [CONCURRENTLY]`.
     CreateIndex {
@@ -179,6 +180,8 @@ pub enum Action {
         only: bool,
         /// Whether a `WHERE` clause makes it partial (it then covers only some rows).
         partial: bool,
+        /// Whether it is `UNIQUE` with plain columns only (`columns` is then its whole key).
+        unique: bool,
     },
     /// `DROP INDEX [CONCURRENTLY]`.
     DropIndex {
@@ -314,6 +317,15 @@ pub enum Action {
     },
     /// `BEGIN`, `COMMIT`, `ROLLBACK` in the script.
     Transaction(TransactionControl),
+    /// `SET [LOCAL] search_path`, `RESET search_path`, `set_config('search_path', ...)`: where
+    /// unqualified names resolve from here on.
+    SetSearchPath {
+        /// The schemas, in order (unquoted); `None` for the session's default (`RESET`,
+        /// `DEFAULT`), or for a value that cannot be read (a `set_config` of an expression).
+        schemas: Option<Vec<String>>,
+        /// Whether it lasts only until the transaction ends (`SET LOCAL`).
+        local: bool,
+    },
     /// `SET [LOCAL] name = value` (and `RESET name`, with an empty value).
     Set {
         /// The setting, lower case.
@@ -325,6 +337,47 @@ pub enum Action {
     },
     /// Anything else.
     Other,
+}
+
+/// Rows of one table that a statement reads or writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowAccess {
+    /// The table (a view until the schema model resolves it to its table).
+    pub table: String,
+    /// Whether the statement writes them, rather than only reading them.
+    pub write: bool,
+    /// Which of them.
+    pub rows: RowScope,
+}
+
+/// Which rows of a table a statement reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowScope {
+    /// Every row: no condition, or one that cannot narrow it (a join, `MERGE`'s).
+    All,
+    /// The rows a `WHERE` clause selects: each alternative (branch of an `OR`) with the columns
+    /// it pins to given values (`id = 5`, `id IN (1, 2)`, `id = ANY('{1,2}')`, under `AND`s).
+    /// An alternative that pins no unique key may reach every row (`id > 0`, `s IS NULL`,
+    /// `id IN (SELECT ...)`).
+    Where(Vec<Vec<String>>),
+    /// The rows the statement lists itself (`INSERT ... VALUES`): as many as it writes out.
+    Listed,
+}
+
+impl RowScope {
+    /// Whether it may reach every row of a table whose unique keys (primary key included) are
+    /// `unique_keys`, `None` when they are unknown: then pinning any column is taken as
+    /// narrowing it, as nothing proves otherwise.
+    pub fn may_reach_every_row(&self, unique_keys: Option<&[Vec<String>]>) -> bool {
+        match self {
+            RowScope::All => true,
+            RowScope::Listed => false,
+            RowScope::Where(alternatives) => alternatives.iter().any(|pinned| match unique_keys {
+                Some(keys) => !keys.iter().any(|key| !key.is_empty() && key.iter().all(|c| pinned.contains(c))),
+                None => pinned.is_empty(),
+            }),
+        }
+    }
 }
 
 /// One `ALTER TABLE` sub-command.

@@ -16,6 +16,7 @@ mod effect;
 mod empty;
 mod ignore;
 mod lock;
+mod names;
 pub mod postgres;
 pub mod rules;
 mod schema;
@@ -27,11 +28,12 @@ use cutover_migration::Statement;
 
 pub use dialect::{Dialect, MysqlServer};
 pub use effect::{
-    Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, MysqlDdl,
-    TransactionControl,
+    Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, MysqlDdl, RowAccess,
+    RowScope, TransactionControl,
 };
 pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;
+pub use names::LiveNames;
 pub use rules::{Context, Finding};
 pub use schema::{Schema, Table, TypeChange};
 
@@ -122,6 +124,10 @@ pub struct LintConfig {
     /// Below how many rows a table of `live_rows` counts as small (default 10,000): a
     /// full-table `UPDATE` under a lock on it is then brief, and a warning rather than an error.
     pub small_table_rows: i64,
+    /// Where the live database's relations are, and the names the analysis gives them (so that
+    /// `public.t`, `app.t` and a `SET search_path` find the table the server will). Empty
+    /// without a database.
+    pub live_names: LiveNames,
 }
 
 impl Default for LintConfig {
@@ -137,6 +143,7 @@ impl Default for LintConfig {
             live_rows: BTreeMap::new(),
             large_table_rows: 1_000_000,
             small_table_rows: 10_000,
+            live_names: LiveNames::default(),
         }
     }
 }
@@ -338,6 +345,18 @@ impl Linter {
                     continue;
                 }
             };
+            // After a `SET search_path`, unqualified names are found on it (the parse before
+            // could not know the path).
+            if let (Some(path), Dialect::Postgres) = (self.ctx.search_path(), dialect) {
+                let schema = &self.ctx.schema;
+                let known = |name: &str| schema.table(name).is_some() || schema.is_view(name);
+                let resolve = |qualifier: Option<&str>, name: &str| {
+                    names::resolve(&self.config.live_names, Some(path), known, qualifier, name)
+                };
+                if let Ok(resolved) = postgres::analyze_statement_with(&statement.sql, &resolve) {
+                    effect = resolved;
+                }
+            }
             refine(&mut effect, &self.ctx.schema, self.ctx.utc, self.ctx.pg_version);
             self.ctx.empty_if_it_succeeds = match dialect {
                 Dialect::Postgres => empty::proven_by(&effect, &self.ctx.schema),
@@ -383,7 +402,10 @@ pub fn analyze(statements: &[Statement], config: &LintConfig) -> Analyzed {
     let effects = statements
         .iter()
         .map(|s| match config.dialect {
-            Dialect::Postgres => postgres::analyze_statement(&s.sql),
+            Dialect::Postgres => postgres::analyze_statement_with(&s.sql, &|schema, name| match schema {
+                Some(schema) => names::qualified(&config.live_names, schema, name),
+                None => name.to_string(),
+            }),
             Dialect::Mysql => sqlparse::analyze_mysql(&s.sql, config.mysql_server),
             Dialect::Sqlite => sqlparse::analyze_sqlite(&s.sql),
         })
@@ -430,6 +452,7 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
 /// default calling a declared function rewrites, and the other tables a statement locks through
 /// indexes and foreign keys it does not name, and whether an `ALTER TABLE`'s `SET NOT NULL` scans.
 fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
+    through_views(effect, schema);
     if let Action::Reindex { name, concurrently: false } = &effect.action {
         if let Some(table) = schema.table_of_index(name) {
             effect.locks.insert(0, (table.to_string(), LockMode::Share));
@@ -528,6 +551,33 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     }
     effect.rewrites |= rewrites;
     add_locks(effect, also_locked);
+}
+
+/// Rows changed or read through a view are its table's: the statement locks that table too
+/// (first: it is the table it works on). Which of them a condition on the view's columns
+/// reaches is not known (a view may rename its columns), so it may reach every row.
+fn through_views(effect: &mut Effect, schema: &Schema) {
+    let mut bases = Vec::new();
+    for access in &mut effect.rows {
+        let Some(base) = schema.view_base(&access.table) else { continue };
+        access.table = base.to_string();
+        if let RowScope::Where(_) = access.rows {
+            access.rows = RowScope::Where(vec![Vec::new()]);
+        }
+        if access.write && !bases.contains(&access.table) {
+            bases.push(access.table.clone());
+        }
+    }
+    if let Action::WriteRows { table, .. } = &mut effect.action {
+        if let Some(base) = schema.view_base(table) {
+            *table = base.to_string();
+        }
+    }
+    for base in bases.into_iter().rev() {
+        if !effect.locks.iter().any(|(t, _)| *t == base) {
+            effect.locks.insert(0, (base, LockMode::RowExclusive));
+        }
+    }
 }
 
 /// Raises (or adds) an ACCESS EXCLUSIVE lock on each of `tables`.

@@ -7,6 +7,23 @@ use pg_query::{NodeEnum, NodeRef};
 use crate::effect::{ColumnType, ForeignKey, TransactionControl};
 use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode};
 
+mod rows;
+
+/// How a relation's name as written (its schema when qualified, and its name) becomes the name
+/// the analysis gives it: [`written_name`] without more to go on; the linter's resolver on a
+/// live schema, or after a `SET search_path`.
+pub type Resolve<'a> = &'a dyn Fn(Option<&str>, &str) -> String;
+
+/// A relation's name as the analysis writes it without a database or a `search_path` set in
+/// the script: `public` is the default schema, so `public.users` and `users` are one table;
+/// any other schema is kept (`app.users`).
+pub fn written_name(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(schema) if schema != "public" => format!("{schema}.{name}"),
+        _ => name.to_string(),
+    }
+}
+
 /// Functions whose value differs per row: a column default calling one rewrites the table.
 const VOLATILE_FUNCTIONS: [&str; 9] = [
     "random",
@@ -18,6 +35,23 @@ const VOLATILE_FUNCTIONS: [&str; 9] = [
     "clock_timestamp",
     "timeofday",
     "nextval",
+];
+
+/// Functions PostgreSQL ships that a default or a condition commonly calls, none of them
+/// volatile: one value for the whole statement.
+const KNOWN_STABLE: [&str; 12] = [
+    "now",
+    "current_timestamp",
+    "transaction_timestamp",
+    "statement_timestamp",
+    "current_date",
+    "lower",
+    "upper",
+    "coalesce",
+    "concat",
+    "to_jsonb",
+    "jsonb_build_object",
+    "make_interval",
 ];
 
 /// Why a statement could not be parsed: PostgreSQL's message and the 1-based character offset
@@ -54,12 +88,16 @@ fn needs_tree(sql: &str) -> bool {
                 | "GLOBAL"
                 | "LOCAL"
         ),
+        // Rows copied from a query; a data-changing `WITH`, `SELECT ... INTO`, `set_config`.
+        ["INSERT", ..] => mentions(sql, &["SELECT", "TABLE"]),
+        ["SELECT", ..] => mentions(sql, &["SET_CONFIG", "INTO", "UPDATE", "DELETE", "INSERT", "MERGE"]),
         [first, ..] => matches!(
             *first,
             "ALTER"
                 | "DROP"
                 | "UPDATE"
                 | "DELETE"
+                | "MERGE"
                 | "WITH"
                 | "TRUNCATE"
                 | "LOCK"
@@ -86,6 +124,13 @@ fn needs_tree(sql: &str) -> bool {
     }
 }
 
+/// Whether `sql` has one of `words` (upper case) as a word, in any case: a cheap look before
+/// the parse, which may find it was in a string after all.
+fn mentions(sql: &str, words: &[&str]) -> bool {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| words.iter().any(|w| word.eq_ignore_ascii_case(w)))
+}
+
 fn parse_error(err: pg_query::Error) -> ParseError {
     let message = err.to_string();
     ParseError { message: message.trim_start_matches("Invalid statement: ").to_string(), position: None }
@@ -108,8 +153,14 @@ pub fn parse_type(text: &str) -> Option<ColumnType> {
     }
 }
 
-/// The effect of one statement, or why it does not parse.
+/// The effect of one statement, or why it does not parse, its relations named as written
+/// ([`written_name`]).
 pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
+    analyze_statement_with(sql, &written_name)
+}
+
+/// The effect of one statement, or why it does not parse, its relations named by `resolve`.
+pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect, ParseError> {
     if !needs_tree(sql) {
         pg_query::summary(sql, pg_query::ParserOptions::default(), -1).map_err(parse_error)?;
         let mut effect = other();
@@ -120,7 +171,7 @@ pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
     let parsed = pg_query::parse(sql, pg_query::ParserOptions::default()).map_err(parse_error)?;
     let node = parsed.protobuf.stmts.first().and_then(|raw| raw.stmt.as_ref()).and_then(|stmt| stmt.node.as_ref());
     let mut effect = match node {
-        Some(node) => effect_of(node),
+        Some(node) => effect_of(node, resolve),
         None => other(),
     };
     effect.long_identifiers = scan_words(sql, false).0;
@@ -140,6 +191,7 @@ pub(crate) fn other() -> Effect {
         locks: Vec::new(),
         rewrites: false,
         scans: false,
+        rows: Vec::new(),
         destructive: false,
         backward_incompatible: false,
         requires_no_transaction: false,
@@ -209,12 +261,19 @@ fn scan_words(sql: &str, want_literals: bool) -> (Vec<String>, Vec<String>) {
     (found, literals)
 }
 
-fn relation_name(relation: Option<&pg_query::protobuf::RangeVar>) -> String {
+fn relation_name(relation: Option<&pg_query::protobuf::RangeVar>, resolve: Resolve<'_>) -> String {
     match relation {
-        // `public` is the default schema: `public.users` and `users` are one table.
-        Some(r) if !r.schemaname.is_empty() && r.schemaname != "public" => format!("{}.{}", r.schemaname, r.relname),
-        Some(r) => r.relname.clone(),
+        Some(r) => resolve((!r.schemaname.is_empty()).then_some(r.schemaname.as_str()), &r.relname),
         None => String::new(),
+    }
+}
+
+/// A relation's name from a list of `String` nodes (`[schema,] name`), resolved.
+fn listed_relation(nodes: &[pg_query::protobuf::Node], resolve: Resolve<'_>) -> String {
+    match string_values(nodes).as_slice() {
+        [name] => resolve(None, name),
+        [.., schema, name] => resolve(Some(schema), name),
+        [] => String::new(),
     }
 }
 
@@ -260,38 +319,6 @@ fn column_type(type_name: Option<&pg_query::protobuf::TypeName>) -> ColumnType {
     ColumnType { name, modifiers, array: !t.array_bounds.is_empty() }
 }
 
-/// The columns a `WHERE` clause reads, when it is made only of columns, constants, operators,
-/// casts and function calls over them (none without a clause); `None` when it holds anything
-/// else (a subquery, a parameter), whose rows cannot be told from its columns.
-fn where_columns(clause: Option<&pg_query::protobuf::Node>) -> Option<Vec<String>> {
-    fn walk(node: &pg_query::protobuf::Node, columns: &mut Vec<String>) -> Option<()> {
-        match node.node.as_ref()? {
-            NodeEnum::ColumnRef(c) => columns.push(string_values(&c.fields).last()?.to_string()),
-            NodeEnum::AConst(_) => {}
-            NodeEnum::AExpr(e) => {
-                for side in [&e.lexpr, &e.rexpr].into_iter().flatten() {
-                    walk(side, columns)?;
-                }
-            }
-            NodeEnum::BoolExpr(e) => e.args.iter().try_for_each(|a| walk(a, columns))?,
-            NodeEnum::NullTest(t) => walk(t.arg.as_deref()?, columns)?,
-            NodeEnum::BooleanTest(t) => walk(t.arg.as_deref()?, columns)?,
-            NodeEnum::TypeCast(c) => walk(c.arg.as_deref()?, columns)?,
-            NodeEnum::FuncCall(f) => f.args.iter().try_for_each(|a| walk(a, columns))?,
-            NodeEnum::List(l) => l.items.iter().try_for_each(|a| walk(a, columns))?,
-            _ => return None,
-        }
-        Some(())
-    }
-    let mut columns = Vec::new();
-    if let Some(clause) = clause {
-        walk(clause, &mut columns)?;
-    }
-    columns.sort();
-    columns.dedup();
-    Some(columns)
-}
-
 fn constraints(nodes: &[pg_query::protobuf::Node]) -> impl Iterator<Item = &pg_query::protobuf::Constraint> {
     nodes.iter().filter_map(|n| match n.node.as_ref() {
         Some(NodeEnum::Constraint(c)) => Some(&**c),
@@ -321,11 +348,11 @@ fn filled_per_row(def: &pg_query::protobuf::ColumnDef, column_type: &ColumnType)
     None
 }
 
-fn effect_of(node: &NodeEnum) -> Effect {
+fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
     let mut effect = other();
     match node {
         NodeEnum::CreateStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
+            let table = relation_name(stmt.relation.as_ref(), resolve);
             let mut columns = Vec::new();
             let mut primary_key = Vec::new();
             let mut unique_keys = Vec::new();
@@ -343,7 +370,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                                 unique_keys.push(vec![def.colname.clone()]);
                             }
                             if is(c, ConstrType::ConstrForeign) {
-                                foreign_keys.push(foreign_key(&table, c, vec![def.colname.clone()]));
+                                foreign_keys.push(foreign_key(&table, c, vec![def.colname.clone()], resolve));
                             }
                             identity |= is(c, ConstrType::ConstrIdentity);
                         }
@@ -362,7 +389,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                             unique_keys.push(strings(&c.keys));
                         }
                         if is(c, ConstrType::ConstrForeign) {
-                            foreign_keys.push(foreign_key(&table, c, strings(&c.fk_attrs)));
+                            foreign_keys.push(foreign_key(&table, c, strings(&c.fk_attrs), resolve));
                         }
                     }
                     _ => {}
@@ -376,7 +403,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 .collect();
             let partition_of = stmt.partbound.as_ref().and_then(|_| {
                 stmt.inh_relations.first().and_then(|n| match n.node.as_ref() {
-                    Some(NodeEnum::RangeVar(r)) => Some(relation_name(Some(r))),
+                    Some(NodeEnum::RangeVar(r)) => Some(relation_name(Some(r), resolve)),
                     _ => None,
                 })
             });
@@ -404,38 +431,47 @@ fn effect_of(node: &NodeEnum) -> Effect {
             };
         }
         NodeEnum::CreateTableAsStmt(stmt) if stmt.objtype == ObjectType::ObjectTable as i32 => {
-            let table = relation_name(stmt.into.as_ref().and_then(|i| i.rel.as_ref()));
+            let table = relation_name(stmt.into.as_ref().and_then(|i| i.rel.as_ref()), resolve);
             effect.idempotent = Some(stmt.if_not_exists);
+            if let Some(NodeEnum::SelectStmt(select)) = stmt.query.as_ref().and_then(|q| q.node.as_ref()) {
+                effect.rows = rows::query_reads(select, resolve);
+            }
             effect.action = Action::CreateTableAs { table };
         }
-        NodeEnum::UpdateStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
-            effect.locks.push((table.clone(), LockMode::RowExclusive));
-            effect.action = Action::WriteRows {
-                command: "UPDATE",
-                table,
-                filtered: stmt.where_clause.is_some(),
-                where_columns: where_columns(stmt.where_clause.as_deref()),
-            };
+        // `SELECT ... INTO new_table`: `CREATE TABLE AS` spelled otherwise.
+        NodeEnum::SelectStmt(select) if select.into_clause.is_some() => {
+            let table = relation_name(select.into_clause.as_ref().and_then(|i| i.rel.as_ref()), resolve);
+            effect.rows = rows::query_reads(select, resolve);
+            effect.action = Action::CreateTableAs { table };
         }
-        NodeEnum::DeleteStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
-            effect.locks.push((table.clone(), LockMode::RowExclusive));
-            effect.destructive = true;
-            effect.action = Action::WriteRows {
-                command: "DELETE",
-                table,
-                filtered: stmt.where_clause.is_some(),
-                where_columns: where_columns(stmt.where_clause.as_deref()),
-            };
+        NodeEnum::UpdateStmt(_)
+        | NodeEnum::DeleteStmt(_)
+        | NodeEnum::InsertStmt(_)
+        | NodeEnum::MergeStmt(_)
+        | NodeEnum::SelectStmt(_) => {
+            let work = rows::row_work(node, resolve);
+            effect.rows = work.accesses;
+            for access in effect.rows.iter().filter(|a| a.write) {
+                if !effect.locks.iter().any(|(t, _)| *t == access.table) {
+                    effect.locks.push((access.table.clone(), LockMode::RowExclusive));
+                }
+            }
+            if let Some((command, table)) = work.first_write {
+                effect.destructive = matches!(node, NodeEnum::DeleteStmt(_));
+                effect.action = Action::WriteRows { command, table };
+            } else if let NodeEnum::SelectStmt(select) = node {
+                if let Some(set) = search_path_set_by(select) {
+                    effect.action = set;
+                }
+            }
         }
         NodeEnum::IndexStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
+            let table = relation_name(stmt.relation.as_ref(), resolve);
             let lock = if stmt.concurrent { LockMode::ShareUpdateExclusive } else { LockMode::Share };
             effect.locks.push((table.clone(), lock));
             effect.scans = true;
             effect.idempotent = Some(stmt.if_not_exists);
-            let columns = stmt
+            let columns: Vec<String> = stmt
                 .index_params
                 .iter()
                 .map_while(|p| match p.node.as_ref() {
@@ -443,6 +479,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                     _ => None,
                 })
                 .collect();
+            let columns_len = columns.len();
             // PostgreSQL names an unnamed index `<table>_<columns>_idx`, an expression by its function.
             let name = if stmt.idxname.is_empty() {
                 let parts: Vec<String> = stmt
@@ -471,13 +508,19 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 concurrently: stmt.concurrent,
                 only: stmt.relation.as_ref().is_some_and(|r| !r.inh),
                 partial: stmt.where_clause.is_some(),
+                unique: stmt.unique && columns_len == stmt.index_params.len(),
             };
         }
         NodeEnum::DropStmt(stmt) => {
+            let relations = matches!(
+                ObjectType::try_from(stmt.remove_type),
+                Ok(ObjectType::ObjectTable | ObjectType::ObjectView | ObjectType::ObjectMatview)
+            );
             let names: Vec<String> = stmt
                 .objects
                 .iter()
                 .map(|object| match object.node.as_ref() {
+                    Some(NodeEnum::List(list)) if relations => listed_relation(&list.items, resolve),
                     Some(NodeEnum::List(list)) => qualified_name(&list.items),
                     Some(NodeEnum::String(s)) => s.sval.clone(),
                     _ => String::new(),
@@ -548,7 +591,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
             };
         }
         NodeEnum::CreateTrigStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
+            let table = relation_name(stmt.relation.as_ref(), resolve);
             effect.locks.push((table.clone(), LockMode::ShareRowExclusive));
             let function = string_values(&stmt.funcname).last().map(|f| f.to_string());
             effect.action = Action::TriggerDdl { command: "CREATE TRIGGER", table, function };
@@ -562,7 +605,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 Ok(ObjectType::ObjectMatview) => "materialized view",
                 _ => return effect,
             };
-            let table = relation_name(stmt.relation.as_ref());
+            let table = relation_name(stmt.relation.as_ref(), resolve);
             let name = match object {
                 "column" => format!("{table}.{}", stmt.subname),
                 "schema" => stmt.subname.clone(),
@@ -579,7 +622,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 .relations
                 .iter()
                 .filter_map(|r| match r.node.as_ref() {
-                    Some(NodeEnum::RangeVar(range)) => Some(relation_name(Some(range))),
+                    Some(NodeEnum::RangeVar(range)) => Some(relation_name(Some(range), resolve)),
                     _ => None,
                 })
                 .collect();
@@ -604,14 +647,14 @@ fn effect_of(node: &NodeEnum) -> Effect {
             let mode = mode.unwrap_or(LockMode::AccessExclusive);
             for relation in &stmt.relations {
                 if let Some(NodeEnum::RangeVar(range)) = relation.node.as_ref() {
-                    effect.locks.push((relation_name(Some(range)), mode));
+                    effect.locks.push((relation_name(Some(range), resolve), mode));
                 }
             }
         }
         NodeEnum::ReindexStmt(stmt) => {
             let concurrently = has_option(&stmt.params, "concurrently");
             let name = match stmt.relation.as_ref() {
-                Some(relation) => relation_name(Some(relation)),
+                Some(relation) => relation_name(Some(relation), resolve),
                 None => stmt.name.clone(),
             };
             // A table's writes wait (SHARE); the index being rebuilt is ACCESS EXCLUSIVE (reads that
@@ -628,7 +671,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 .rels
                 .iter()
                 .filter_map(|r| match r.node.as_ref() {
-                    Some(NodeEnum::VacuumRelation(v)) => Some(relation_name(v.relation.as_ref())),
+                    Some(NodeEnum::VacuumRelation(v)) => Some(relation_name(v.relation.as_ref(), resolve)),
                     _ => None,
                 })
                 .collect();
@@ -637,7 +680,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.action = Action::RewriteTable { command: "VACUUM FULL", table: tables.join(", ") };
         }
         NodeEnum::ClusterStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
+            let table = relation_name(stmt.relation.as_ref(), resolve);
             effect.rewrites = true;
             effect.locks.push((table.clone(), LockMode::AccessExclusive));
             effect.action = Action::RewriteTable { command: "CLUSTER", table };
@@ -680,7 +723,7 @@ fn effect_of(node: &NodeEnum) -> Effect {
             };
         }
         NodeEnum::RefreshMatViewStmt(stmt) => {
-            let name = relation_name(stmt.relation.as_ref());
+            let name = relation_name(stmt.relation.as_ref(), resolve);
             let lock = if stmt.concurrent { LockMode::Exclusive } else { LockMode::AccessExclusive };
             effect.locks.push((name.clone(), lock));
             // Without CONCURRENTLY the view's contents are rebuilt into a new file (the
@@ -704,6 +747,33 @@ fn effect_of(node: &NodeEnum) -> Effect {
                 effect.action = Action::Transaction(control);
             }
         }
+        // `SET search_path FROM CURRENT` (in a function's settings) changes nothing here.
+        NodeEnum::VariableSetStmt(stmt)
+            if stmt.name.eq_ignore_ascii_case("search_path")
+                && matches!(
+                    VariableSetKind::try_from(stmt.kind),
+                    Ok(VariableSetKind::VarSetValue | VariableSetKind::VarSetDefault | VariableSetKind::VarReset)
+                ) =>
+        {
+            let schemas = match VariableSetKind::try_from(stmt.kind) {
+                Ok(VariableSetKind::VarSetValue) => Some(
+                    stmt.args
+                        .iter()
+                        .filter_map(|a| match a.node.as_ref() {
+                            Some(NodeEnum::AConst(c)) => match c.val.as_ref() {
+                                Some(pg_query::protobuf::a_const::Val::Sval(s)) => Some(s.sval.clone()),
+                                _ => None,
+                            },
+                            _ => None,
+                        })
+                        // `SET search_path = ''` is the empty list.
+                        .filter(|schema| !schema.is_empty())
+                        .collect(),
+                ),
+                _ => None,
+            };
+            effect.action = Action::SetSearchPath { schemas, local: stmt.is_local };
+        }
         NodeEnum::VariableSetStmt(stmt) => {
             let value = match VariableSetKind::try_from(stmt.kind) {
                 Ok(VariableSetKind::VarSetValue) => stmt
@@ -725,12 +795,12 @@ fn effect_of(node: &NodeEnum) -> Effect {
             effect.action = Action::Set { name: stmt.name.to_lowercase(), value, local: stmt.is_local };
         }
         NodeEnum::AlterTableStmt(stmt) => {
-            let table = relation_name(stmt.relation.as_ref());
+            let table = relation_name(stmt.relation.as_ref(), resolve);
             let commands: Vec<AlterCommand> = stmt
                 .cmds
                 .iter()
                 .filter_map(|cmd| match cmd.node.as_ref() {
-                    Some(NodeEnum::AlterTableCmd(cmd)) => Some(alter_command(&table, cmd)),
+                    Some(NodeEnum::AlterTableCmd(cmd)) => Some(alter_command(&table, cmd, resolve)),
                     _ => None,
                 })
                 .collect();
@@ -826,8 +896,88 @@ fn effect_of(node: &NodeEnum) -> Effect {
     effect
 }
 
+/// The `search_path` a query sets with `set_config('search_path', value, is_local)`, if it
+/// does (its last such call).
+fn search_path_set_by(select: &pg_query::protobuf::SelectStmt) -> Option<Action> {
+    let mut found = None;
+    for target in &select.target_list {
+        let Some(NodeEnum::ResTarget(target)) = target.node.as_ref() else { continue };
+        let Some(NodeEnum::FuncCall(call)) = target.val.as_ref().and_then(|v| v.node.as_ref()) else { continue };
+        if string_values(&call.funcname).last().copied() != Some("set_config") {
+            continue;
+        }
+        let text = |node: Option<&pg_query::protobuf::Node>| -> Option<String> {
+            let node = match node?.node.as_ref()? {
+                NodeEnum::TypeCast(cast) => cast.arg.as_deref()?.node.as_ref()?,
+                other => other,
+            };
+            match node {
+                NodeEnum::AConst(c) => match c.val.as_ref()? {
+                    pg_query::protobuf::a_const::Val::Sval(s) => Some(s.sval.clone()),
+                    pg_query::protobuf::a_const::Val::Boolval(b) => Some(b.boolval.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        if !text(call.args.first()).is_some_and(|name| name.eq_ignore_ascii_case("search_path")) {
+            continue;
+        }
+        // An expression cutover cannot read leaves the path as it was (`None`: the default).
+        let schemas = text(call.args.get(1)).map(|value| search_path_schemas(&value));
+        let local = text(call.args.get(2))
+            .is_some_and(|l| matches!(l.to_ascii_lowercase().as_str(), "true" | "t" | "on" | "yes" | "1"));
+        found = Some(Action::SetSearchPath { schemas, local });
+    }
+    found
+}
+
+/// The schemas of a `search_path` value as text (`app, "My Schema", public`): unquoted names
+/// folded to lower case, as PostgreSQL reads them.
+pub(crate) fn search_path_schemas(value: &str) -> Vec<String> {
+    let mut schemas = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars().peekable();
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            ',' if !quoted => {
+                push_schema(&mut schemas, &current, was_quoted);
+                current.clear();
+                was_quoted = false;
+            }
+            c if quoted => current.push(c),
+            // Outside quotes, white space only separates.
+            c if c.is_whitespace() => {}
+            c => current.push(c.to_ascii_lowercase()),
+        }
+    }
+    push_schema(&mut schemas, &current, was_quoted);
+    schemas
+}
+
+fn push_schema(schemas: &mut Vec<String>, text: &str, quoted: bool) {
+    if quoted || !text.is_empty() {
+        schemas.push(text.to_string());
+    }
+}
+
 /// A foreign key of `table` from its constraint node, named as PostgreSQL names it by default.
-fn foreign_key(table: &str, c: &pg_query::protobuf::Constraint, columns: Vec<String>) -> ForeignKey {
+fn foreign_key(
+    table: &str,
+    c: &pg_query::protobuf::Constraint,
+    columns: Vec<String>,
+    resolve: Resolve<'_>,
+) -> ForeignKey {
     let name = if c.conname.is_empty() {
         let base = table.rsplit('.').next().unwrap_or(table);
         format!("{base}_{}_fkey", columns.join("_"))
@@ -837,12 +987,12 @@ fn foreign_key(table: &str, c: &pg_query::protobuf::Constraint, columns: Vec<Str
     ForeignKey {
         name,
         columns,
-        referenced_table: relation_name(c.pktable.as_ref()),
+        referenced_table: relation_name(c.pktable.as_ref(), resolve),
         referenced_columns: strings(&c.pk_attrs),
     }
 }
 
-fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterCommand {
+fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, resolve: Resolve<'_>) -> AlterCommand {
     match AlterTableType::try_from(cmd.subtype) {
         Ok(AlterTableType::AtAddColumn) => {
             let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
@@ -859,7 +1009,7 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterC
                         default = c.raw_expr.as_ref().and_then(|e| e.node.as_ref()).map(default_value);
                     }
                     Ok(ConstrType::ConstrForeign) => {
-                        references = Some(foreign_key(table, c, vec![def.colname.clone()]));
+                        references = Some(foreign_key(table, c, vec![def.colname.clone()], resolve));
                     }
                     _ => {}
                 }
@@ -924,7 +1074,7 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterC
                 _ => None,
             };
             let (columns, references) = if kind == "FOREIGN KEY" {
-                (strings(&c.fk_attrs), Some(relation_name(c.pktable.as_ref())))
+                (strings(&c.fk_attrs), Some(relation_name(c.pktable.as_ref(), resolve)))
             } else if kind == "CHECK" {
                 let mut read: Vec<String> = c
                     .raw_expr
@@ -976,7 +1126,7 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd) -> AlterC
             let Some(NodeEnum::PartitionCmd(partition)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
                 return AlterCommand::Other;
             };
-            let name = relation_name(partition.name.as_ref());
+            let name = relation_name(partition.name.as_ref(), resolve);
             if cmd.subtype == AlterTableType::AtAttachPartition as i32 {
                 AlterCommand::AttachPartition { partition: name }
             } else {
@@ -1016,21 +1166,6 @@ fn default_value(expr: &NodeEnum) -> DefaultValue {
     if let Some(function) = functions.iter().find(|f| VOLATILE_FUNCTIONS.contains(&f.as_str())) {
         return DefaultValue::Volatile { function: function.clone() };
     }
-    // Functions PostgreSQL ships that a default commonly calls, none of them volatile.
-    const KNOWN_STABLE: [&str; 12] = [
-        "now",
-        "current_timestamp",
-        "transaction_timestamp",
-        "statement_timestamp",
-        "current_date",
-        "lower",
-        "upper",
-        "coalesce",
-        "concat",
-        "to_jsonb",
-        "jsonb_build_object",
-        "make_interval",
-    ];
     let unknown: Vec<String> = functions.into_iter().filter(|f| !KNOWN_STABLE.contains(&f.as_str())).collect();
     if unknown.is_empty() {
         DefaultValue::Constant
@@ -1067,19 +1202,74 @@ mod tests {
     }
 
     #[test]
-    fn the_columns_a_where_clause_reads() {
-        let read = |sql: &str| match effect(sql).action {
-            Action::WriteRows { where_columns, .. } => where_columns,
-            other => panic!("{other:?}"),
+    fn the_rows_a_statement_reads_and_writes() {
+        use crate::{RowAccess, RowScope};
+        let write = |table: &str, rows: RowScope| RowAccess { table: table.into(), write: true, rows };
+        let read = |table: &str, rows: RowScope| RowAccess { table: table.into(), write: false, rows };
+        let pins = |alternatives: &[&[&str]]| {
+            RowScope::Where(alternatives.iter().map(|a| a.iter().map(|c| c.to_string()).collect()).collect())
         };
-        assert_eq!(read("UPDATE users SET a = 1"), Some(vec![]));
-        assert_eq!(read("UPDATE users SET s = 'a' WHERE s IS NULL"), Some(vec!["s".to_string()]));
+        let rows = |sql: &str| effect(sql).rows;
+        assert_eq!(rows("UPDATE users SET a = 1"), [write("users", RowScope::All)]);
+        assert_eq!(rows("UPDATE users SET a = 1 WHERE id > 0"), [write("users", pins(&[&[]]))]);
+        assert_eq!(rows("UPDATE users SET a = 1 WHERE id = 5"), [write("users", pins(&[&["id"]]))]);
         assert_eq!(
-            read("DELETE FROM users WHERE u.a::int > 3 AND (b = 'x' OR lower(c) IN ('y', 'z')) AND d IS NOT TRUE"),
-            Some(vec!["a".into(), "b".into(), "c".into(), "d".into()])
+            rows("DELETE FROM app.users u WHERE u.id IN (1, 2) OR (a = 'x'::text AND 3 = b) OR c IS NULL"),
+            [write("app.users", pins(&[&["id"], &["a", "b"], &[]]))]
         );
-        assert_eq!(read("UPDATE users SET a = 1 WHERE id IN (SELECT id FROM other)"), None, "a subquery");
-        assert_eq!(read("UPDATE users SET a = 1 WHERE id = $1"), None, "a parameter");
+        assert_eq!(rows("UPDATE t SET a = 1 WHERE (a, b) = (1, lower('X'))"), [write("t", pins(&[&["a", "b"]]))]);
+        assert_eq!(rows("UPDATE t SET a = 1 WHERE id = random()"), [write("t", pins(&[&[]]))], "per row");
+        assert_eq!(rows("UPDATE t SET a = 1 WHERE id IN (SELECT 1)"), [write("t", pins(&[&[]]))]);
+        // With another table joined, an unqualified column may be the other's.
+        assert_eq!(
+            rows("UPDATE t SET a = o.a FROM o WHERE id = 5 AND t.k = 1"),
+            [write("t", pins(&[&["k"]])), read("o", RowScope::All)]
+        );
+        assert_eq!(
+            rows("MERGE INTO t USING src s ON t.id = s.id WHEN MATCHED THEN DELETE"),
+            [write("t", RowScope::All), read("src", RowScope::All)]
+        );
+        assert_eq!(
+            rows("INSERT INTO t2 (a) SELECT a FROM t WHERE t.id = 3 UNION ALL SELECT a FROM u JOIN v ON true"),
+            [
+                write("t2", RowScope::Listed),
+                read("t", pins(&[&["id"]])),
+                read("u", RowScope::All),
+                read("v", RowScope::All)
+            ]
+        );
+        assert_eq!(
+            rows("WITH moved AS (DELETE FROM old RETURNING *) INSERT INTO new SELECT * FROM moved"),
+            [write("old", RowScope::All), write("new", RowScope::Listed), read("old", RowScope::All)]
+        );
+        let e = effect("WITH x AS (UPDATE t SET a = 1 RETURNING *) SELECT count(*) FROM x");
+        assert_eq!(e.action, Action::WriteRows { command: "UPDATE", table: "t".into() });
+        assert_eq!(e.locks, [("t".to_string(), LockMode::RowExclusive)]);
+        assert_eq!(effect("SELECT a INTO t2 FROM t").rows, [read("t", RowScope::All)]);
+        assert_eq!(effect("CREATE TABLE t2 AS SELECT * FROM t").rows, [read("t", RowScope::All)]);
+        // Rows a statement lists itself are not parsed into a tree at all.
+        assert_eq!(effect("INSERT INTO t VALUES (1)").action, Action::Other);
+        assert!(effect("SELECT count(*) FROM t").rows.is_empty());
+    }
+
+    #[test]
+    fn search_path_settings() {
+        let set = |sql: &str| effect(sql).action;
+        let path = |schemas: &[&str], local: bool| Action::SetSearchPath {
+            schemas: Some(schemas.iter().map(|s| s.to_string()).collect()),
+            local,
+        };
+        assert_eq!(set("SET search_path = app, public"), path(&["app", "public"], false));
+        assert_eq!(set("SET LOCAL search_path TO \"App\""), path(&["App"], true));
+        assert_eq!(set("SET search_path = ''"), path(&[], false));
+        assert_eq!(set("RESET search_path"), Action::SetSearchPath { schemas: None, local: false });
+        assert_eq!(set("SET search_path TO DEFAULT"), Action::SetSearchPath { schemas: None, local: false });
+        assert_eq!(
+            set("SELECT pg_catalog.set_config('search_path', 'App, \"My \"\"S\"\"\", public', true)"),
+            path(&["app", "My \"S\"", "public"], true)
+        );
+        assert_eq!(set("SELECT set_config('search_path', '', false)"), path(&[], false));
+        assert_eq!(set("SELECT set_config('work_mem', '1MB', false)"), Action::Other);
     }
 
     #[test]
@@ -1097,6 +1287,7 @@ mod tests {
                 concurrently: true,
                 only: false,
                 partial: false,
+                unique: true,
             }
         );
         assert_eq!(e.locks[0].1, LockMode::ShareUpdateExclusive);

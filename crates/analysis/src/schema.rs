@@ -22,6 +22,9 @@ pub struct Schema {
     functions: HashMap<String, bool>,
     /// Triggers: the table, and the function each calls.
     triggers: Vec<(String, String)>,
+    /// Views whose rows are one relation's (an automatically updatable view, say): the view,
+    /// and that relation. Data changed through the view is the relation's.
+    views: HashMap<String, String>,
 }
 
 /// One table of the [`Schema`].
@@ -43,6 +46,10 @@ pub struct Table {
     pub primary_key: Vec<String>,
     /// Its foreign keys (it is the referencing table).
     pub foreign_keys: Vec<ForeignKey>,
+    /// Its unique keys, the primary key included, that a lookup can count on (no partial or
+    /// invalid index, no expression): the index's or constraint's name (empty when not known),
+    /// and the columns. A condition that pins every column of one reaches one row at most.
+    pub unique_keys: Vec<(String, Vec<String>)>,
     /// The columns known to be `NOT NULL` (primary key columns, those set so by the migrations,
     /// or by the live catalog).
     pub not_null_columns: Vec<String>,
@@ -65,6 +72,35 @@ impl Schema {
     /// `REINDEX` still find its table.
     pub fn insert_index_name(&mut self, index: &str, table: &str) {
         self.index_tables.insert(index.to_string(), table.to_string());
+    }
+
+    /// Records that view `view` shows the rows of one relation, `base` (a table or another
+    /// such view).
+    pub fn insert_view(&mut self, view: &str, base: &str) {
+        self.views.insert(view.to_string(), base.to_string());
+    }
+
+    /// The table whose rows view `name` shows, through views of views, when it is such a view.
+    pub fn view_base(&self, name: &str) -> Option<&str> {
+        let mut base = self.views.get(name)?;
+        // Views never nest in a cycle; the bound only guards against a broken catalog.
+        for _ in 0..32 {
+            match self.views.get(base) {
+                Some(next) => base = next,
+                None => break,
+            }
+        }
+        Some(base)
+    }
+
+    /// Whether `name` is a view the schema knows.
+    pub fn is_view(&self, name: &str) -> bool {
+        self.views.contains_key(name)
+    }
+
+    /// The unique keys of `table` (see [`Table::unique_keys`]); `None` when the table is unknown.
+    pub fn unique_keys(&self, table: &str) -> Option<Vec<Vec<String>>> {
+        Some(self.table(table)?.unique_keys.iter().map(|(_, columns)| columns.clone()).collect())
     }
 
     /// Records that domain `name` has a `CHECK` or `NOT NULL` constraint.
@@ -207,7 +243,17 @@ impl Schema {
                 primary_key,
                 foreign_keys,
             } => {
+                let base = table.rsplit('.').next().unwrap_or(table);
+                // PostgreSQL's names: `<table>_pkey`, `<table>_<columns>_key`.
+                let key_name = |key: &Vec<String>| {
+                    if key == primary_key {
+                        format!("{base}_pkey")
+                    } else {
+                        format!("{base}_{}_key", key.join("_"))
+                    }
+                };
                 let mut created = Table {
+                    unique_keys: unique_keys.iter().map(|key| (key_name(key), key.clone())).collect(),
                     columns: columns.iter().map(|c| (c.name.clone(), canonical(&c.column_type))).collect(),
                     indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
                     partitioned: *partitioned,
@@ -228,11 +274,19 @@ impl Schema {
                     self.tables.remove(table);
                 }
             }
-            Action::CreateIndex { name, table, columns, partial, .. } => {
+            Action::DropView { views } => {
+                for view in views {
+                    self.views.remove(view);
+                }
+            }
+            Action::CreateIndex { name, table, columns, partial, unique, .. } => {
                 if let Some(t) = self.tables.get_mut(table) {
                     // A partial index covers some rows only: no foreign key lookup can count on it.
                     if !partial {
                         t.indexes.push((name.clone(), columns.clone()));
+                        if *unique {
+                            t.unique_keys.push((name.clone(), columns.clone()));
+                        }
                     }
                     self.index_tables.insert(name.clone(), table.clone());
                 }
@@ -254,6 +308,7 @@ impl Schema {
                     let Some(table) = self.index_tables.remove(name) else { continue };
                     if let Some(t) = self.tables.get_mut(&table) {
                         t.indexes.retain(|(index, _)| index != name);
+                        t.unique_keys.retain(|(index, _)| index != name);
                     }
                 }
             }
@@ -274,7 +329,20 @@ impl Schema {
                             fk.referenced_table.clone_from(&renamed);
                         }
                     }
+                    // A view follows its table.
+                    for base in self.views.values_mut().filter(|base| *base == table) {
+                        base.clone_from(&renamed);
+                    }
                     self.tables.insert(renamed, t);
+                }
+            }
+            Action::Rename { object: "view", table, new_name, .. } => {
+                if let Some(base) = self.views.remove(table) {
+                    let renamed = match table.rsplit_once('.') {
+                        Some((schema, _)) => format!("{schema}.{new_name}"),
+                        None => new_name.clone(),
+                    };
+                    self.views.insert(renamed, base);
                 }
             }
             Action::Rename { object: "column", table, name, new_name } => {
@@ -291,6 +359,9 @@ impl Schema {
                         }
                     }
                     for column in t.not_null_columns.iter_mut().filter(|c| *c == old) {
+                        column.clone_from(new_name);
+                    }
+                    for column in t.unique_keys.iter_mut().flat_map(|(_, key)| key.iter_mut()).filter(|c| *c == old) {
                         column.clone_from(new_name);
                     }
                     for (_, checked, _) in t.not_null_checks.iter_mut().filter(|(_, c, _)| c == old) {
@@ -325,6 +396,7 @@ impl Schema {
                             t.not_null_columns.retain(|c| c != column);
                             // PostgreSQL drops the indexes and constraints that use the column.
                             t.indexes.retain(|(_, indexed)| !indexed.contains(column));
+                            t.unique_keys.retain(|(_, key)| !key.contains(column));
                             t.foreign_keys.retain(|fk| !fk.columns.contains(column));
                             t.not_null_checks.retain(|(_, checked, _)| checked != column);
                             t.checks.retain(|(_, read, _)| !read.contains(column));
@@ -351,6 +423,8 @@ impl Schema {
                         }
                         AlterCommand::DropConstraint { name } => {
                             t.foreign_keys.retain(|fk| &fk.name != name);
+                            // A key's index is named as its constraint, in the table's schema.
+                            t.unique_keys.retain(|(key, _)| key.rsplit('.').next() != Some(name.as_str()));
                             // A dropped CHECK proves nothing to a later SET NOT NULL.
                             t.not_null_checks.retain(|(check, _, _)| check != name);
                             t.checks.retain(|(check, _, _)| check != name);
@@ -362,10 +436,17 @@ impl Schema {
                                 }
                             }
                         }
-                        AlterCommand::AddConstraint { kind: kind @ ("PRIMARY KEY" | "UNIQUE"), columns, .. }
-                            if !columns.is_empty() =>
-                        {
+                        AlterCommand::AddConstraint {
+                            kind: kind @ ("PRIMARY KEY" | "UNIQUE"), columns, name, ..
+                        } if !columns.is_empty() => {
                             t.indexes.push((String::new(), columns.clone()));
+                            let base = table.rsplit('.').next().unwrap_or(table);
+                            let name = match (name.is_empty(), *kind) {
+                                (false, _) => name.clone(),
+                                (true, "PRIMARY KEY") => format!("{base}_pkey"),
+                                (true, _) => format!("{base}_{}_key", columns.join("_")),
+                            };
+                            t.unique_keys.push((name, columns.clone()));
                             if *kind == "PRIMARY KEY" {
                                 t.primary_key.clone_from(columns);
                                 t.not_null_columns.extend(columns.iter().cloned());

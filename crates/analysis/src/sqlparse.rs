@@ -16,7 +16,7 @@ use sqlparser::parser::Parser;
 use crate::dialect::MysqlServer;
 use crate::effect::{Algorithm, ColumnType, ForeignKey, MysqlDdl};
 use crate::postgres::{other, ParseError};
-use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode};
+use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowScope};
 
 /// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.
 pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
@@ -294,6 +294,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 concurrently: true,
                 only: false,
                 partial: index.predicate.is_some(),
+                // The columns are as written, expressions included: not read as a key here.
+                unique: false,
             };
             effect.mysql = server.map(|_| MysqlDdl {
                 algorithm: Some(Algorithm::Inplace),
@@ -440,12 +442,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
             if let TableFactor::Table { name: table, .. } = &update.table.relation {
                 let table = name(table);
                 effect.locks.push((table.clone(), LockMode::RowExclusive));
-                effect.action = Action::WriteRows {
-                    command: "UPDATE",
-                    table,
-                    filtered: update.selection.is_some(),
-                    where_columns: None,
-                };
+                effect.rows = vec![write_access(&table, update.selection.is_some())];
+                effect.action = Action::WriteRows { command: "UPDATE", table };
             }
         }
         Statement::Delete(delete) => {
@@ -456,17 +454,20 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 let table = name(table);
                 effect.locks.push((table.clone(), LockMode::RowExclusive));
                 effect.destructive = true;
-                effect.action = Action::WriteRows {
-                    command: "DELETE",
-                    table,
-                    filtered: delete.selection.is_some(),
-                    where_columns: None,
-                };
+                effect.rows = vec![write_access(&table, delete.selection.is_some())];
+                effect.action = Action::WriteRows { command: "DELETE", table };
             }
         }
         _ => {}
     }
     effect
+}
+
+/// The rows an `UPDATE` or `DELETE` of `table` writes: all, or those a condition selects (not
+/// read here: it may reach every row).
+fn write_access(table: &str, filtered: bool) -> RowAccess {
+    let rows = if filtered { RowScope::Where(vec![Vec::new()]) } else { RowScope::All };
+    RowAccess { table: table.to_string(), write: true, rows }
 }
 
 /// The algorithm and concurrency of an `ALTER TABLE` on `server`: the most expensive of its

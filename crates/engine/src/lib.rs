@@ -32,7 +32,7 @@ pub use expand::{ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape
 pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, State};
 pub use live::{
     Catalog, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
-    Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+    LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};

@@ -12,7 +12,9 @@ pub struct RelationFacts {
     pub name: String,
     /// `table`, `partitioned table`, `materialized view`, `index`, `view`, ...
     pub kind: String,
-    /// The planner's row estimate (`reltuples`; 0 when never analysed and empty).
+    /// The planner's row estimate now: the density the last ANALYZE saw times the current size,
+    /// at least the live rows counted since (a partitioned table's, its partitions'); 0 for an
+    /// empty file, -1 when unknown (never analysed).
     pub rows: i64,
     /// Heap, indexes and TOAST together (`pg_total_relation_size`).
     pub bytes: i64,
@@ -45,6 +47,23 @@ pub struct LiveSchema {
     pub tables: Vec<LiveTable>,
     /// Domains with a `CHECK` or `NOT NULL` constraint, by name (no schema).
     pub constrained_domains: Vec<String>,
+    /// The views of the user's schemas.
+    pub views: Vec<LiveView>,
+}
+
+/// A view of the [`LiveSchema`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LiveView {
+    /// The name, as the analysis writes it (no `public.`).
+    pub name: String,
+    /// Its schema.
+    pub schema: String,
+    /// Its name in its schema.
+    pub relname: String,
+    /// The one relation (a table or another view) whose rows it shows, as the analysis writes
+    /// it, when it reads exactly one (as an automatically updatable view does): data changed
+    /// through the view is that relation's.
+    pub base: Option<String>,
 }
 
 /// One table of the [`LiveSchema`].
@@ -52,12 +71,18 @@ pub struct LiveSchema {
 pub struct LiveTable {
     /// The name, as the analysis writes it (no `public.`).
     pub name: String,
+    /// Its schema.
+    pub schema: String,
+    /// Its name in its schema.
+    pub relname: String,
     /// Whether it is partitioned (its rows are its partitions').
     pub partitioned: bool,
-    /// Estimated rows: the planner's estimate, or for a table never analysed the most rows its
-    /// storage can hold now; -1 when neither can be told.
+    /// Estimated rows: the planner's estimate scaled to the table's size now (the statistics
+    /// may be older than its last growth), or, for a table without a density to scale (never
+    /// analysed, or analysed empty), the most rows its storage can hold now; -1 when neither
+    /// can be told (its size could not be read).
     pub rows: i64,
-    /// Whether `rows` is the planner's estimate (the table was analysed).
+    /// Whether `rows` is the planner's estimate rather than a bound.
     pub analysed: bool,
     /// The size of its rows' storage (without indexes), in bytes, when known (-1 otherwise).
     pub bytes: i64,
@@ -93,6 +118,9 @@ pub struct LiveIndex {
     pub columns: Vec<String>,
     /// Whether it is unique.
     pub unique: bool,
+    /// Whether every column of its key is a plain column (no expression): `columns` is then
+    /// its whole key.
+    pub plain: bool,
     /// Whether it is partial (a `WHERE` clause): it covers only some rows.
     pub partial: bool,
     /// Whether it is valid: a failed concurrent build leaves an INVALID index that no query uses.

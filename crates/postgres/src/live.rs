@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use cutover_engine::{
     Catalog, DatabaseUrl, DbError, DbErrorKind, Dependent, LiveCheck, LiveColumn, LiveForeignKey, LiveIndex,
-    LiveSchema, LiveTable, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+    LiveSchema, LiveTable, LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
 use postgres::Client;
 
@@ -55,24 +55,52 @@ fn word_pattern(word: &str) -> String {
 
 impl Catalog for PgTarget {
     fn relation_facts(&mut self, names: &[String]) -> Result<Vec<RelationFacts>, DbError> {
+        // A partitioned table's rows are its leaf partitions'; other relations are their own leaf.
         let sql = format!(
-            "SELECT w.name, c.relkind::text, c.reltuples::float8, pg_total_relation_size(c.oid) \
-             FROM unnest($1::text[]) AS w(name) JOIN pg_class c ON c.oid = {RESOLVE}"
+            "SELECT w.name, c.relkind::text, pg_total_relation_size(c.oid), current_setting('block_size')::int8, \
+               l.reltuples::float8, l.relpages::int8, pg_relation_size(l.oid), pg_stat_get_live_tuples(l.oid) \
+             FROM unnest($1::text[]) AS w(name) JOIN pg_class c ON c.oid = {RESOLVE} \
+             LEFT JOIN LATERAL (SELECT p.relid FROM pg_partition_tree(c.oid) p WHERE p.isleaf AND c.relkind = 'p' \
+                                UNION ALL SELECT c.oid WHERE c.relkind <> 'p') leaf ON true \
+             LEFT JOIN pg_class l ON l.oid = leaf.relid ORDER BY 1"
         );
         let rows = self.client.query(&sql, &[&names]).map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let tuples: f64 = row.get(2);
-                RelationFacts {
-                    name: row.get(0),
-                    kind: relkind_name(row.get::<_, String>(1).as_str()).to_string(),
-                    // -1: never analysed (PostgreSQL 14+).
-                    rows: if tuples < 0.0 { -1 } else { tuples as i64 },
-                    bytes: row.get(3),
+        let mut facts: Vec<RelationFacts> = Vec::new();
+        for row in &rows {
+            let name: String = row.get(0);
+            let kind: String = row.get(1);
+            let block_size: i64 = row.get(3);
+            let leaf_rows = match row.get::<_, Option<f64>>(4) {
+                None => 0, // a partitioned table without partitions
+                // A view or a foreign table has no storage to scale by: what the catalog says.
+                Some(tuples) if matches!(kind.as_str(), "v" | "f") => {
+                    if tuples < 0.0 {
+                        -1
+                    } else {
+                        tuples as i64
+                    }
                 }
-            })
-            .collect())
+                Some(tuples) => {
+                    let (pages, bytes, live): (i64, i64, i64) = (row.get(5), row.get(6), row.get(7));
+                    match current_rows(tuples, pages, Some(bytes), live, block_size) {
+                        RowEstimate::Planner(rows) => rows,
+                        // An empty file holds no rows; otherwise the bound is no estimate.
+                        RowEstimate::AtMost(_) if bytes == 0 => 0,
+                        RowEstimate::AtMost(_) | RowEstimate::Unknown => -1,
+                    }
+                }
+            };
+            match facts.last_mut().filter(|f| f.name == name) {
+                Some(f) => f.rows = if f.rows < 0 || leaf_rows < 0 { -1 } else { f.rows + leaf_rows },
+                None => facts.push(RelationFacts {
+                    name,
+                    kind: relkind_name(&kind).to_string(),
+                    rows: leaf_rows,
+                    bytes: row.get(2),
+                }),
+            }
+        }
+        Ok(facts)
     }
 
     fn dependents(&mut self, relation: &str, column: Option<&str>) -> Result<Vec<Dependent>, DbError> {
@@ -175,8 +203,6 @@ impl Catalog for PgTarget {
 /// The user's tables, `relkind` plain or partitioned, joined as `c` with their schema `n`.
 const USER_TABLES: &str = "pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace";
 
-/// See `Catalog::live_schema`: five catalog queries in one read-only snapshot, whatever the
-/// number of tables, then the storage size of the tables never analysed (whose planner
 /// The column a CHECK proves NOT NULL by one of its top-level conjuncts, as PostgreSQL 12+
 /// uses it to skip `SET NOT NULL`'s scan: `(c IS NOT NULL)`, `((c IS NOT NULL) AND (c <> ''))`,
 /// `(NOT (c IS NULL))`, as `pg_get_expr` prints them. Never a conjunct under an `OR`.
@@ -243,11 +269,14 @@ fn not_null_conjunct(expression: &str) -> Option<String> {
     })
 }
 
-/// estimate PostgreSQL does not have yet).
+/// See `Catalog::live_schema`: catalog queries in one read-only snapshot, whatever the number
+/// of tables, then the storage size of every table, which scales its statistics to its size now
+/// (`current_rows`).
 fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
     let tables_sql = format!(
         "SELECT c.oid, {REL_NAME}, c.relkind = 'p', c.reltuples::float8, c.relpages::int8, \
-           current_setting('block_size')::int8, i.inhparent \
+           current_setting('block_size')::int8, i.inhparent, pg_stat_get_live_tuples(c.oid), \
+           n.nspname::text, c.relname::text \
          FROM {USER_TABLES} LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition \
          WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p')"
     );
@@ -277,6 +306,15 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
          WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p') AND k.contype IN ('c', 'f', 'p') \
          ORDER BY k.conrelid, k.conname"
     );
+    // The relations a view's rule reads: one, for a view that shows one table's rows.
+    let views_sql = format!(
+        "SELECT {REL_NAME}, n.nspname::text, c.relname::text, \
+           ARRAY(SELECT DISTINCT d.refobjid FROM pg_rewrite r JOIN pg_depend d \
+                   ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid \
+                  AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> c.oid \
+                 WHERE r.ev_class = c.oid)::oid[], c.oid \
+         FROM {USER_TABLES} WHERE {USER_SCHEMAS} AND c.relkind = 'v'"
+    );
     let domains_sql = "SELECT t.typname::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace \
          WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
            AND (t.typnotnull OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contypid = t.oid)) ORDER BY 1";
@@ -290,36 +328,47 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
     let index_rows = tx.query(&indexes_sql, &[]).map_err(db_error)?;
     let constraint_rows = tx.query(&constraints_sql, &[]).map_err(db_error)?;
     let domain_rows = tx.query(domains_sql, &[]).map_err(db_error)?;
+    let view_rows = tx.query(&views_sql, &[]).map_err(db_error)?;
     tx.commit().map_err(db_error)?;
 
     let mut tables: BTreeMap<u32, LiveTable> = BTreeMap::new();
     let mut parents: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut statistics: BTreeMap<u32, (f64, i64, i64)> = BTreeMap::new();
     let mut block_size = 8192_i64;
-    let mut unmeasured: Vec<u32> = Vec::new();
     for row in &table_rows {
         let oid: u32 = row.get(0);
-        let (tuples, pages): (f64, i64) = (row.get(3), row.get(4));
         block_size = row.get(5);
         if let Some(parent) = row.get::<_, Option<u32>>(6) {
             parents.insert(oid, parent);
         }
         let partitioned: bool = row.get(2);
-        // -1 (PostgreSQL 14+), or 0 with no pages (before 14): never analysed or vacuumed.
-        let analysed = tuples >= 0.0 && !(tuples == 0.0 && pages == 0);
-        if !analysed && !partitioned {
-            unmeasured.push(oid);
+        if !partitioned {
+            statistics.insert(oid, (row.get(3), row.get(4), row.get(7)));
         }
         tables.insert(
             oid,
             LiveTable {
                 name: row.get(1),
+                schema: row.get(8),
+                relname: row.get(9),
                 partitioned,
-                rows: if analysed { tuples as i64 } else { -1 },
-                analysed,
-                bytes: if analysed { pages * block_size } else { -1 },
+                rows: -1,
+                bytes: -1,
                 ..LiveTable::default()
             },
         );
+    }
+    let oids: Vec<u32> = statistics.keys().copied().collect();
+    let sizes = measure_sizes(client, &oids)?;
+    for (oid, (tuples, pages, live)) in statistics {
+        let Some(table) = tables.get_mut(&oid) else { continue };
+        let bytes = sizes.get(&oid).copied();
+        table.bytes = bytes.unwrap_or(-1);
+        (table.rows, table.analysed) = match current_rows(tuples, pages, bytes, live, block_size) {
+            RowEstimate::Planner(rows) => (rows, true),
+            RowEstimate::AtMost(rows) => (rows, false),
+            RowEstimate::Unknown => (-1, false),
+        };
     }
     let mut attnames: BTreeMap<(u32, i16), String> = BTreeMap::new();
     for row in &column_rows {
@@ -342,6 +391,7 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
             name: row.get(1),
             columns: names_of(oid, &plain),
             unique: row.get(4),
+            plain: plain.len() == key_columns,
             partial: row.get(5),
             valid: row.get(6),
         };
@@ -379,47 +429,103 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
             }
         }
     }
-    if !unmeasured.is_empty() {
-        measure_unanalysed(client, &mut tables, &unmeasured, block_size)?;
-    }
     partition_totals(&mut tables, &parents);
+    let mut relation_names: BTreeMap<u32, String> = tables.iter().map(|(oid, t)| (*oid, t.name.clone())).collect();
+    relation_names.extend(view_rows.iter().map(|row| (row.get::<_, u32>(4), row.get::<_, String>(0))));
+    let views = view_rows
+        .iter()
+        .map(|row| {
+            let read: Vec<u32> = row.get(3);
+            LiveView {
+                name: row.get(0),
+                schema: row.get(1),
+                relname: row.get(2),
+                base: match read.as_slice() {
+                    [one] => relation_names.get(one).cloned(),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
     Ok(LiveSchema {
         tables: tables.into_values().collect(),
         constrained_domains: domain_rows.iter().map(|row| row.get(0)).collect(),
+        views,
     })
 }
 
-/// The rows a table never analysed can hold at most: its storage's pages, each full of the
-/// smallest tuples (a page header of 24 bytes, then a 4-byte line pointer and a 24-byte tuple
-/// header each). An upper bound: such a table counts as small only when it surely is.
-/// Reading a table's size waits for its lock, so the wait is bounded and a busy table stays
-/// of unknown size.
-fn measure_unanalysed(
-    client: &mut Client,
-    tables: &mut BTreeMap<u32, LiveTable>,
-    oids: &[u32],
-    block_size: i64,
-) -> Result<(), DbError> {
+/// What is known of the rows a table holds now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowEstimate {
+    /// The planner's estimate.
+    Planner(i64),
+    /// No estimate, only the most rows its storage can hold.
+    AtMost(i64),
+    /// Its size could not be read.
+    Unknown,
+}
+
+/// The rows a table holds now, as PostgreSQL's planner counts them (`estimate_rel_size`): not
+/// `reltuples` as the last ANALYZE or VACUUM left it, but its density (`reltuples / relpages`)
+/// times the pages the table has now (`bytes`), so a table that grew since is sized as it is;
+/// and at least the live rows the statistics counted since (`live`), which also sees rows
+/// written into free space that did not grow the file. Without a density (never analysed:
+/// `reltuples` -1, or 0 with no pages before PostgreSQL 14; or analysed empty) there is no
+/// estimate, only a bound: the pages there are, each full of the smallest rows (a page header
+/// of 24 bytes, then a 4-byte line pointer and a 24-byte tuple header each), so that such a
+/// table counts as small only when it surely is.
+fn current_rows(tuples: f64, pages: i64, bytes: Option<i64>, live: i64, block_size: i64) -> RowEstimate {
+    let Some(bytes) = bytes else { return RowEstimate::Unknown };
+    let current_pages = (bytes + block_size - 1) / block_size;
+    if tuples > 0.0 && pages > 0 {
+        let scaled = (tuples / pages as f64 * current_pages as f64).round() as i64;
+        return RowEstimate::Planner(scaled.max(live));
+    }
+    let per_page = ((block_size - 24) / 28).max(1);
+    RowEstimate::AtMost((current_pages * per_page).max(live))
+}
+
+/// The storage size of each of `oids`, in bytes; a table whose size cannot be read now is
+/// left out. Reading a table's size waits for its lock, so every wait is bounded: all sizes in
+/// one query, and when a table is locked by another session, each on its own, the locked
+/// ones left out.
+fn measure_sizes(client: &mut Client, oids: &[u32]) -> Result<BTreeMap<u32, i64>, DbError> {
+    const SIZES: &str = "SELECT w.oid, pg_relation_size(w.oid) FROM unnest($1::oid[]) AS w(oid)";
+    // A table locked by another session (55P03), or a slow disk (57014).
+    let busy = |err: &postgres::Error| matches!(err.code().map(|c| c.code()), Some("55P03" | "57014"));
+    let mut sizes = BTreeMap::new();
+    if oids.is_empty() {
+        return Ok(sizes);
+    }
     let mut tx = client.transaction().map_err(db_error)?;
     tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '10s'")
         .map_err(db_error)?;
-    let rows = match tx.query("SELECT w.oid, pg_relation_size(w.oid) FROM unnest($1::oid[]) AS w(oid)", &[&oids]) {
-        Ok(rows) => rows,
-        // A table locked by another session (or a slow disk): those sizes stay unknown.
-        Err(err) if matches!(err.code().map(|c| c.code()), Some("55P03" | "57014")) => return Ok(()),
+    match tx.query(SIZES, &[&oids]) {
+        Ok(rows) => {
+            sizes.extend(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))));
+            tx.commit().map_err(db_error)?;
+            return Ok(sizes);
+        }
+        Err(err) if busy(&err) => {}
         Err(err) => return Err(db_error(err)),
-    };
-    tx.commit().map_err(db_error)?;
-    let per_page = ((block_size - 24) / 28).max(1);
-    for row in rows {
-        let (oid, bytes): (u32, i64) = (row.get(0), row.get(1));
-        if let Some(table) = tables.get_mut(&oid) {
-            let pages = (bytes + block_size - 1) / block_size;
-            table.bytes = bytes;
-            table.rows = pages * per_page;
+    }
+    tx.rollback().map_err(db_error)?;
+    let mut tx = client.transaction().map_err(db_error)?;
+    tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '10s'")
+        .map_err(db_error)?;
+    for oid in oids {
+        let mut one = tx.savepoint("size").map_err(db_error)?;
+        match one.query(SIZES, &[&vec![*oid]]) {
+            Ok(rows) => {
+                sizes.extend(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))));
+                one.commit().map_err(db_error)?;
+            }
+            Err(err) if busy(&err) => one.rollback().map_err(db_error)?,
+            Err(err) => return Err(db_error(err)),
         }
     }
-    Ok(())
+    tx.commit().map_err(db_error)?;
+    Ok(sizes)
 }
 
 /// A partitioned table's rows and bytes are its partitions' (their partitions' in turn);
@@ -735,6 +841,21 @@ fn why(err: postgres::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rows_are_scaled_to_the_size_now_as_the_planner_does() {
+        use super::{current_rows, RowEstimate};
+        let page = 8192;
+        // Analysed at 100 rows on one page; 1,000 pages now: the density times the pages.
+        assert_eq!(current_rows(100.0, 1, Some(1_000 * page), 0, page), RowEstimate::Planner(100_000));
+        // The live rows the statistics counted since, when more (rows written into free space).
+        assert_eq!(current_rows(100.0, 10, Some(10 * page), 250_000, page), RowEstimate::Planner(250_000));
+        // Analysed empty, or never: only a bound (291 of the smallest rows a page).
+        assert_eq!(current_rows(0.0, 0, Some(1_000 * page), 0, page), RowEstimate::AtMost(291_000));
+        assert_eq!(current_rows(-1.0, 0, Some(2 * page), 0, page), RowEstimate::AtMost(582));
+        assert_eq!(current_rows(-1.0, 0, Some(0), 0, page), RowEstimate::AtMost(0));
+        assert_eq!(current_rows(5_000.0, 50, None, 0, page), RowEstimate::Unknown, "a locked table's size");
+    }
+
     #[test]
     fn checks_that_prove_not_null_by_a_conjunct() {
         use super::not_null_conjunct as proof;

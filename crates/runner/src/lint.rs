@@ -10,7 +10,9 @@
 
 use std::collections::BTreeMap;
 
-use cutover_analysis::{analyze_all, Diagnostic, Effect, ForeignKey, LintConfig, Linter, Schema, Script, Table};
+use cutover_analysis::{
+    analyze_all, Diagnostic, Effect, ForeignKey, LintConfig, Linter, LiveNames, Schema, Script, Table,
+};
 use cutover_engine::LiveSchema;
 use cutover_migration::{Layout, Migration, MigrationKind, MigrationSet};
 
@@ -56,6 +58,7 @@ pub fn lint_pending<'a>(
     let (schema, rows) = seed(live, config.small_table_rows);
     let mut config = config.clone();
     config.live_rows.extend(rows);
+    config.live_names = live_names(live);
     let in_order: Vec<&Migration> = set.migrations.iter().filter(|m| is_pending(m)).collect();
     lint_in_order(set, &in_order, Linter::with_schema(config.clone(), schema), &config)
 }
@@ -128,6 +131,9 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
         for index in &live_table.indexes {
             if index.valid && !index.partial {
                 table.indexes.push((index.name.clone(), index.columns.clone()));
+                if index.unique && index.plain && !index.columns.is_empty() {
+                    table.unique_keys.push((index.name.clone(), index.columns.clone()));
+                }
             } else {
                 names_only.push(index.name.as_str());
             }
@@ -157,7 +163,25 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
     for domain in &live.constrained_domains {
         schema.insert_constrained_domain(domain);
     }
+    for view in &live.views {
+        if let Some(base) = &view.base {
+            schema.insert_view(&view.name, base);
+        }
+    }
     (schema, rows)
+}
+
+/// Where each live table and view is, and the name the analysis gives it: what a qualified
+/// name, or one found through a `SET search_path`, resolves to.
+pub(crate) fn live_names(live: &LiveSchema) -> LiveNames {
+    let mut names = LiveNames::default();
+    for table in &live.tables {
+        names.insert(&table.schema, &table.relname, &table.name);
+    }
+    for view in &live.views {
+        names.insert(&view.schema, &view.relname, &view.name);
+    }
+    names
 }
 
 /// Whether `migration` has a down script, where `missing-down-migration` should ask (`None`
@@ -239,6 +263,7 @@ mod tests {
                 ..LiveTable::default()
             }],
             constrained_domains: vec![],
+            views: vec![],
         };
         let pending: Vec<&Migration> = set.migrations[1..].iter().collect();
         let errors = |live: Option<&LiveSchema>| -> Vec<String> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, Severity};
+use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, LintConfig, Severity};
 use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
 use cutover_migration::MigrationSet;
 
@@ -95,11 +95,14 @@ pub fn plan(
         .filter_map(|(migration, _)| set.migrations.iter().position(|m| std::ptr::eq(m, *migration)))
         .collect();
 
-    // Which relations the pending statements touch, to ask the catalog once.
+    // Which relations the pending statements touch, to ask the catalog once: named as the
+    // analysis of them on this database names them (`public.t` is not `t` on every path).
+    let live = target.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?;
+    let named = LintConfig { live_names: crate::lint::live_names(&live), ..settings.lint.clone() };
     let scripts: Vec<&[cutover_migration::Statement]> =
         pending.iter().map(|&idx| set.migrations[idx].up.statements.as_slice()).collect();
     let mut names: Vec<String> = Vec::new();
-    for analyzed in analyze_all(&scripts, &settings.lint) {
+    for analyzed in analyze_all(&scripts, &named) {
         names.extend(analyzed.effects().flatten().flat_map(|e| e.locks.iter().map(|(name, _)| name.clone())));
     }
     names.sort();
@@ -116,7 +119,6 @@ pub fn plan(
     config.live_rows = facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect();
     config.large_table_rows = options.large_table_rows;
     config.small_table_rows = options.small_table_rows;
-    let live = target.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?;
 
     // The read rate, measured on the largest relation that a pending statement scans.
     let largest = facts.values().filter(|f| f.kind.contains("table")).max_by_key(|f| f.bytes);

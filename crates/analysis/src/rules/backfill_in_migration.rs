@@ -1,15 +1,15 @@
 //! Rule `backfill-in-migration`: its documentation is `DOC`, printed by `cutover explain backfill-in-migration`.
 
 use crate::rules::{Context, Finding};
-use crate::{Action, Dialect, Effect, LockMode, Severity};
+use crate::{Action, Dialect, Effect, LockMode, RowAccess, RowScope, Severity};
 
 pub(crate) const RULE: &str = "backfill-in-migration";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-An `UPDATE` or `DELETE` of an existing table inside a migration.\n\
+A statement that changes rows of an existing table inside a migration: `UPDATE`, `DELETE`, `MERGE`, `INSERT ... SELECT` from an existing table, or any of them in a `WITH`.\n\
 \n\
-A warning, and an error on PostgreSQL when it reaches every row of a table (no `WHERE`, or one that reads only columns the migration just added, which hold one value in every row) while the same transaction already holds a lock that blocks writes to that table (`ALTER TABLE ... ADD COLUMN` before it takes ACCESS EXCLUSIVE), unless the live database (`up`, `plan`, `rehearse`, `lint --database-url`) says the table is small (under 10,000 rows; `plan --small-table-rows`). Without a database, a table the migrations do not create may be large.\n\
+A warning, and an error on PostgreSQL when it may reach every row of a table (no `WHERE`, or one that does not pin a unique key or the primary key to given values: `id > 0`, `status IS NULL`, `id IN (SELECT ...)`; any `MERGE`; a copy from a whole table; any change through a view) while the same transaction already holds a lock, taken by an earlier statement, that blocks writes to a table it works on (`ALTER TABLE ... ADD COLUMN` before it takes ACCESS EXCLUSIVE), unless the live database (`up`, `plan`, `rehearse`, `lint --database-url`) says every table it may read through is small (under 10,000 rows; `plan --small-table-rows`). `WHERE id = 5`, `WHERE id IN (1, 2)` on a unique key reach a row or a few. Without a database, a table the migrations do not create may be large, and its keys are unknown (a condition pinning any column to a value counts as narrowing it). Tables are found as the server finds them: a `SET search_path` in the file applies to the rest of it, and a view to the table it shows.\n\
 \n\
 ## Why is this bad?\n\
 One statement over a large table holds a lock on every row it touches until the migration commits, bloats the table and the WAL at once, and leaves replicas behind; inside the DDL transaction it also keeps the DDL's locks for as long. After `ADD COLUMN` that lock is ACCESS EXCLUSIVE: every read and write of the table waits for the whole `UPDATE`, seconds on a few hundred thousand rows, minutes on a real table.\n\
@@ -29,38 +29,67 @@ UPDATE users SET status = 'active' WHERE status IS NULL;\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    let Action::WriteRows { command, table, filtered, where_columns } = &effect.action else { return Vec::new() };
-    if ctx.is_new(table) || (*filtered && !ctx.in_transaction) {
-        return Vec::new();
-    }
-    if let Some(finding) = under_held_lock(command, table, where_columns.as_deref(), ctx) {
+    if let Some(finding) = under_held_lock(effect, ctx) {
         return vec![finding];
     }
-    let scope = if *filtered { "rows" } else { "every row" };
+    let Action::WriteRows { command, .. } = &effect.action else { return Vec::new() };
+    // Rows of an existing table it writes: all or some of them, or, for an INSERT, those it
+    // copies from an existing table.
+    let copies = effect.rows.iter().any(|a| !a.write && !ctx.is_new(&a.table));
+    let Some(written) =
+        effect.rows.iter().find(|a| a.write && !ctx.is_new(&a.table) && (a.rows != RowScope::Listed || copies))
+    else {
+        return Vec::new();
+    };
+    let every_row = written.rows == RowScope::All;
+    if !every_row && !ctx.in_transaction {
+        return Vec::new();
+    }
+    let scope = if every_row { "every row" } else { "rows" };
     vec![Finding::new(
         RULE,
-        format!("{command} of {scope} of `{table}` in the migration holds their row locks until it commits"),
+        format!("{command} of {scope} of `{}` in the migration holds their row locks until it commits", written.table),
         "change the data with `cutover backfill` (small batches, each its own transaction) instead",
     )
-    .on(table, LockMode::RowExclusive)]
+    .on(&written.table, LockMode::RowExclusive)]
 }
 
-/// The finding for a statement that reaches every row of `table` while the transaction holds a
-/// lock blocking writes to it (the strongest, if several): an error unless the table is known
-/// to be small.
-fn under_held_lock(command: &str, table: &str, where_columns: Option<&[String]>, ctx: &Context) -> Option<Finding> {
+/// The finding for a statement that may reach every row of a table (written, or read to copy
+/// from) while the transaction holds a lock, taken by an earlier statement, that blocks writes
+/// to a table the statement works on: everyone waiting on that lock waits for all of it. An
+/// error unless every table it may read through is known to be small.
+fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
     // MySQL commits before and after each DDL statement: no DDL lock outlives its statement.
     if ctx.dialect != Dialect::Postgres || !ctx.in_transaction {
         return None;
     }
-    // Columns added by this migration hold one value in every row: a condition on them alone
-    // matches every row or none, and reads them all either way.
-    let every_row = where_columns?.iter().all(|c| ctx.added_columns.contains(&(table.to_string(), c.clone())));
-    if !every_row {
-        return None;
-    }
-    let (_, mode, line) = ctx.held_locks.iter().filter(|(t, _, _)| t == table).max_by_key(|(_, mode, _)| *mode)?;
-    let rows = ctx.rows_of(table);
+    let every_row: Vec<&RowAccess> = effect
+        .rows
+        .iter()
+        .filter(|a| !a.table.is_empty() && !ctx.is_new(&a.table))
+        .filter(|a| a.rows.may_reach_every_row(ctx.schema.unique_keys(&a.table).as_deref()))
+        .collect();
+    // The largest of them (one of unknown size first): the one the time grows with.
+    let (reached, rows) =
+        every_row.iter().map(|a| (*a, ctx.rows_of(&a.table))).max_by_key(|(_, rows)| rows.map_or(i64::MAX, |r| r))?;
+    let touched = |table: &str| effect.rows.iter().any(|a| a.table == table);
+    let (locked, mode, line) = ctx
+        .held_locks
+        .iter()
+        .filter(|(table, _, _)| touched(table))
+        .max_by_key(|(table, mode, _)| (*mode, *table == reached.table))?;
+    let command = match &effect.action {
+        Action::WriteRows { command, .. } => *command,
+        Action::CreateTableAs { .. } => "CREATE TABLE AS",
+        _ => "the statement",
+    };
+    let table = &reached.table;
+    let what = match (&reached.rows, reached.write) {
+        (RowScope::All, true) => format!("{command} of every row of `{table}`"),
+        (_, true) => format!("{command} that may reach every row of `{table}` (its condition pins no unique key)"),
+        (_, false) => format!("{command} that reads every row of `{table}`"),
+    };
+    let on = if locked == table { String::new() } else { format!(" on `{locked}`") };
     let small = rows.is_some_and(|rows| rows < ctx.small_table_rows);
     let size = match rows {
         Some(rows) if ctx.live && ctx.created_by_linted.contains(table) => {
@@ -68,26 +97,33 @@ fn under_held_lock(command: &str, table: &str, where_columns: Option<&[String]>,
         }
         Some(rows) if small => format!("`{table}` is small here ({rows} rows by the catalog): the lock is brief"),
         Some(rows) => format!("`{table}` has about {rows} rows here"),
-        None if ctx.live => format!("`{table}` has no row estimate here (not analysed yet): it may be large"),
+        None if ctx.live => {
+            format!(
+                "`{table}` has no row estimate here (never analysed, or its size could not be read): it may be large"
+            )
+        }
         None => format!("without a database, `{table}` may be large"),
+    };
+    let help = match command {
+        "UPDATE" if reached.write => format!(
+            "declare the UPDATE as a `cutover backfill` in a .toml file beside the migration ([[backfill]] with name, table = \"{table}\", set, where) and run `cutover backfill NAME` after this migration, or move the UPDATE into a migration of its own after this one"
+        ),
+        "DELETE" => "move the DELETE into a migration of its own after this one (or delete in small batches outside migrations)"
+            .to_string(),
+        _ => format!(
+            "move the {command} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)"
+        ),
     };
     Some(
         Finding::new(
             RULE,
             format!(
-                "{command} of every row of `{table}` runs under the {mode} lock taken at line {line}, held until the migration commits ({}); {size}",
+                "{what} runs under the {mode} lock taken at line {line}{on}, held until the migration commits ({}); {size}",
                 mode.blocks()
             ),
-            &if command == "UPDATE" {
-                format!(
-                    "declare the UPDATE as a `cutover backfill` in a .toml file beside the migration ([[backfill]] with name, table = \"{table}\", set, where) and run `cutover backfill NAME` after this migration, or move the UPDATE into a migration of its own after this one"
-                )
-            } else {
-                "move the DELETE into a migration of its own after this one (or delete in small batches outside migrations)"
-                    .to_string()
-            },
+            &help,
         )
-        .on(table, *mode)
+        .on(locked, *mode)
         .at(if small { Severity::Warning } else { Severity::Error }),
     )
 }
@@ -170,12 +206,10 @@ UPDATE t SET a = 1",
 
     #[test]
     fn stays_a_warning_when_the_rows_or_the_lock_are_not_the_whole_story() {
-        // A condition on an existing column may select a few rows.
+        // Without a database the keys are unknown: a condition pinning a column to a value may
+        // select a few rows.
         let selective = "ALTER TABLE users ADD COLUMN status text;\nUPDATE users SET status = 'a' WHERE id = 42;";
         assert_eq!(severities(&mut static_linter(), selective), [Severity::Warning]);
-        let subquery =
-            "ALTER TABLE users ADD COLUMN s text;\nUPDATE users SET s = 'a' WHERE s IS NULL AND id IN (SELECT 1);";
-        assert_eq!(severities(&mut static_linter(), subquery), [Severity::Warning]);
         // No lock held on the table before it, or on another table only.
         assert_eq!(severities(&mut static_linter(), "UPDATE users SET n = 0;"), [Severity::Warning]);
         let other_table = "ALTER TABLE orders ADD COLUMN n int;\nUPDATE users SET n = 0;";
@@ -186,6 +220,143 @@ UPDATE t SET a = 1",
         let script = Script { text: sql, statements: &statements, in_transaction: false, has_down: None };
         let found: Vec<Severity> = static_linter().lint(&script).diagnostics.iter().map(|d| d.severity).collect();
         assert_eq!(found, [Severity::Warning]);
+    }
+
+    /// A linter on a live schema: `users` (primary key `id`, unique `email`, `name` not
+    /// unique, and a view `active_users` of it) with `rows` rows, and `archive` and
+    /// `app.users` with 400,000 each.
+    fn keyed_linter(rows: i64) -> Linter {
+        let mut schema = Schema::default();
+        let users = crate::schema::Table {
+            primary_key: vec!["id".into()],
+            unique_keys: vec![
+                ("users_pkey".into(), vec!["id".into()]),
+                ("users_email_key".into(), vec!["email".into()]),
+            ],
+            ..crate::schema::Table::default()
+        };
+        schema.insert_table("users", users);
+        schema.insert_table("archive", crate::schema::Table::default());
+        schema.insert_table("app.users", crate::schema::Table::default());
+        schema.insert_view("active_users", "users");
+        let mut live_names = crate::LiveNames::default();
+        for (schema_name, name, analysis) in
+            [("public", "users", "users"), ("public", "archive", "archive"), ("app", "users", "app.users")]
+        {
+            live_names.insert(schema_name, name, analysis);
+        }
+        let config = LintConfig {
+            only_rule: Some(RULE.into()),
+            live_rows: [("users".to_string(), rows), ("archive".into(), 400_000), ("app.users".into(), 400_000)]
+                .into_iter()
+                .collect(),
+            live_names,
+            ..LintConfig::default()
+        };
+        Linter::with_schema(config, schema)
+    }
+
+    /// Found by the third tester: the full-table write spelled otherwise than `UPDATE t SET ...`
+    /// with no WHERE, under ADD COLUMN's ACCESS EXCLUSIVE lock.
+    #[test]
+    fn every_spelling_of_a_full_table_write_under_a_held_lock_is_an_error() {
+        const ADD: &str = "ALTER TABLE users ADD COLUMN n int;\n";
+        for dml in [
+            "UPDATE users SET n = 1 WHERE id > 0;",
+            "UPDATE users SET n = 1 WHERE n IS NULL OR id = 3;",
+            "UPDATE users u SET n = 1 WHERE u.name = 'x';",
+            "UPDATE users SET n = 1 WHERE id IN (SELECT id FROM archive);",
+            "UPDATE users SET n = 1 WHERE id = random();",
+            "UPDATE users SET n = a.n FROM archive a WHERE a.id = users.id;",
+            "DELETE FROM users WHERE id > 0;",
+            "DELETE FROM users WHERE email LIKE '%@example.com';",
+            "MERGE INTO users u USING archive a ON u.id = a.id WHEN MATCHED THEN UPDATE SET n = 1;",
+            "WITH x AS (UPDATE users SET n = 1 RETURNING *) SELECT count(*) FROM x;",
+            "WITH x AS (DELETE FROM users WHERE id > 5 RETURNING id) INSERT INTO archive (id) SELECT id FROM x;",
+            "INSERT INTO archive SELECT * FROM users;",
+            "INSERT INTO users (id) SELECT id + 1000000 FROM archive;",
+            "CREATE TABLE users_copy AS SELECT * FROM users;",
+            "SELECT * INTO users_copy FROM users;",
+            "UPDATE active_users SET n = 1 WHERE id = 5;",
+            "UPDATE public.users SET n = 1;",
+        ] {
+            let sql = format!("{ADD}{dml}");
+            assert_eq!(severities(&mut keyed_linter(400_000), &sql), [Severity::Error], "{dml}");
+        }
+    }
+
+    #[test]
+    fn a_write_pinned_to_a_unique_key_or_on_a_small_table_stays_a_warning() {
+        const ADD: &str = "ALTER TABLE users ADD COLUMN n int;\n";
+        for dml in [
+            "UPDATE users SET n = 1 WHERE id = 5;",
+            "UPDATE users SET n = 1 WHERE id IN (1, 2, 3) AND n IS NULL;",
+            "UPDATE users SET n = 1 WHERE id = 1 OR email = 'a@example.com';",
+            "UPDATE users SET n = 1 WHERE id = ANY('{1,2}'::bigint[]);",
+            "DELETE FROM users WHERE (id, email) IN ((1, 'a'), (2, 'b'));",
+            "WITH x AS (UPDATE users SET n = 1 WHERE id = 7 RETURNING *) SELECT * FROM x;",
+            "INSERT INTO archive SELECT * FROM users WHERE id = 9;",
+        ] {
+            let sql = format!("{ADD}{dml}");
+            assert_eq!(severities(&mut keyed_linter(400_000), &sql), [Severity::Warning], "{dml}");
+        }
+        // Not unique: may be every row.
+        let by_name = format!("{ADD}UPDATE users SET n = 1 WHERE name = 'x';");
+        assert_eq!(severities(&mut keyed_linter(400_000), &by_name), [Severity::Error]);
+        // On a small table every spelling is brief.
+        for dml in [
+            "UPDATE users SET n = 1 WHERE id > 0;",
+            "MERGE INTO users u USING (VALUES (1)) v(id) ON u.id = v.id WHEN MATCHED THEN DELETE;",
+        ] {
+            let sql = format!("{ADD}{dml}");
+            assert_eq!(severities(&mut keyed_linter(100), &sql), [Severity::Warning], "{dml}");
+        }
+        // Copying a large table into a small locked one takes as long as the large one.
+        let into_small = format!("{ADD}INSERT INTO users (id) SELECT id FROM archive;");
+        assert_eq!(severities(&mut keyed_linter(100), &into_small), [Severity::Error]);
+        // Rows the statement lists itself are no backfill.
+        assert!(severities(&mut keyed_linter(400_000), &format!("{ADD}INSERT INTO users (id) VALUES (1);")).is_empty());
+    }
+
+    /// Found by the third tester: `SET search_path` in the file decides what later unqualified
+    /// names are, for the rest of the file.
+    #[test]
+    fn names_after_set_search_path_are_found_on_it() {
+        for set in [
+            "SET search_path = app;",
+            "SET search_path TO app, public;",
+            "SET LOCAL search_path = app;",
+            "SELECT set_config('search_path', 'app', false);",
+            "SELECT pg_catalog.set_config('search_path', '\"app\", public', true);",
+        ] {
+            let sql = format!("{set}\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;");
+            let statements = cutover_migration::split_statements(&sql).unwrap();
+            let script = Script { text: &sql, statements: &statements, in_transaction: true, has_down: None };
+            let linted = keyed_linter(100).lint(&script);
+            let found: Vec<(Severity, Option<&str>)> =
+                linted.diagnostics.iter().map(|d| (d.severity, d.table.as_deref())).collect();
+            assert_eq!(found, [(Severity::Error, Some("app.users"))], "{set}");
+        }
+        // Back to the session's own path: `users` is public's, small here.
+        let reset =
+            "SET search_path = app;\nRESET search_path;\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;";
+        assert_eq!(severities(&mut keyed_linter(100), reset), [Severity::Warning]);
+        // SET LOCAL ends with its transaction.
+        let local = "BEGIN;\nSET LOCAL search_path = app;\nCOMMIT;\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;";
+        assert_eq!(severities(&mut keyed_linter(100), local), [Severity::Warning]);
+        // Without a database, the path still decides which table it is.
+        let sql = "SET search_path = app;\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;";
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script = Script { text: sql, statements: &statements, in_transaction: true, has_down: None };
+        let linted = static_linter().lint(&script);
+        assert_eq!(linted.diagnostics[0].table.as_deref(), Some("app.users"));
+        // Only for the rest of its file.
+        let mut linter = keyed_linter(100);
+        assert_eq!(severities(&mut linter, "SET search_path = app;\nSELECT 1;"), []);
+        assert_eq!(
+            severities(&mut linter, "ALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;"),
+            [Severity::Warning]
+        );
     }
 
     #[test]

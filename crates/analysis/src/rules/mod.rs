@@ -364,6 +364,13 @@ pub struct Context {
     pub(crate) blocking_lock_before: bool,
     /// Whether an earlier statement of the file scanned, rewrote or wrote rows of an existing table.
     pub(crate) long_statement_before: bool,
+    /// The `search_path` a `SET search_path` (or `set_config`) earlier in the file set for the
+    /// session; `None` while the session's own is in force. PostgreSQL keeps it after the
+    /// transaction commits; the analysis keeps it to the end of the file.
+    pub(crate) session_search_path: Option<Vec<String>>,
+    /// The one a `SET LOCAL search_path` set for the current transaction (`Some(None)`: back to
+    /// the session's default), which ends with it.
+    pub(crate) local_search_path: Option<Option<Vec<String>>>,
 }
 
 impl Context {
@@ -410,6 +417,14 @@ impl Context {
             return Some(0);
         }
         self.live_rows.get(table).copied().filter(|rows| *rows >= 0)
+    }
+
+    /// The `search_path` the script set and that is in force, if it set one.
+    pub(crate) fn search_path(&self) -> Option<&[String]> {
+        match &self.local_search_path {
+            Some(local) => local.as_deref(),
+            None => self.session_search_path.as_deref(),
+        }
     }
 
     /// Whether constraint `name` was added `NOT VALID` earlier in this migration.
@@ -517,9 +532,11 @@ impl Context {
                 };
                 self.created_here.insert(renamed);
             }
-            Action::WriteRows { table, .. } => {
-                if let Some(earlier) = self.alters.get_mut(table) {
-                    earlier.rows_written_since = true;
+            Action::WriteRows { .. } => {
+                for written in effect.rows.iter().filter(|a| a.write) {
+                    if let Some(earlier) = self.alters.get_mut(&written.table) {
+                        earlier.rows_written_since = true;
+                    }
                 }
             }
             Action::Opaque { .. } => {
@@ -534,8 +551,17 @@ impl Context {
                 self.open_begin.get_or_insert(self.line);
                 self.in_transaction = true;
             }
+            // Outside a transaction block, SET LOCAL has no effect.
+            Action::SetSearchPath { schemas, local: true } if self.in_transaction => {
+                self.local_search_path = Some(schemas.clone());
+            }
+            Action::SetSearchPath { schemas, local: false } => {
+                self.session_search_path.clone_from(schemas);
+                self.local_search_path = None;
+            }
             Action::Transaction(TransactionControl::Commit | TransactionControl::Rollback) => {
                 self.open_begin = None;
+                self.local_search_path = None;
                 self.in_transaction = self.runner_transaction;
                 if !self.in_transaction {
                     self.held_locks.clear();
@@ -695,14 +721,16 @@ pub(crate) fn blocks_writes_on_existing(effect: &Effect, ctx: &Context) -> bool 
 }
 
 /// Whether the statement's time grows with an existing table: it scans or rewrites it, or
-/// writes its rows.
+/// writes its rows, or reads them to copy them (rows it lists itself, `INSERT ... VALUES`, are
+/// no such work).
 pub(crate) fn is_long_on_existing(effect: &Effect, ctx: &Context) -> bool {
     // The first lock is on the table the statement works on (others, such as a foreign key's
     // referenced table, are only locked).
     // On a table that holds no row, the work is done at once.
     let works_on_existing = effect.locks.first().is_some_and(|(table, _)| !table.is_empty() && !ctx.is_empty(table));
-    works_on_existing && (effect.scans || effect.rewrites || matches!(effect.action, Action::WriteRows { .. }))
-        || matches!(effect.action, Action::Opaque { .. })
+    let row_work =
+        effect.rows.iter().any(|a| a.rows != crate::RowScope::Listed && !a.table.is_empty() && !ctx.is_empty(&a.table));
+    works_on_existing && (effect.scans || effect.rewrites) || row_work || matches!(effect.action, Action::Opaque { .. })
 }
 
 #[cfg(test)]

@@ -370,3 +370,146 @@ fn names_resolve_on_the_databases_search_path() {
         "nothing applied"
     );
 }
+
+/// `events` made outside the folder, analysed with `analysed_rows` rows (autovacuum off, so
+/// the statistics stay as ANALYZE left them), then grown to `LARGE` rows.
+fn grown_since_analyze(analysed_rows: u32) -> PgDb {
+    let db = PgDb::new();
+    db.query(&format!(
+        "CREATE TABLE events (id bigint PRIMARY KEY, kind text) WITH (autovacuum_enabled = false);
+         INSERT INTO events SELECT i, 'k' FROM generate_series(1, {analysed_rows}) AS i;
+         ANALYZE events;
+         INSERT INTO events SELECT i, 'k' FROM generate_series({analysed_rows} + 1, {LARGE}) AS i;"
+    ));
+    db
+}
+
+const EVENTS_BACKFILL: &str = "ALTER TABLE events ADD COLUMN n int;\nUPDATE events SET n = 1;\n";
+
+/// Found by the third tester: `reltuples` is what the last ANALYZE saw. A table analysed
+/// empty (or at 100 rows) and grown to 300,000 since, autovacuum not having run, is sized as
+/// the planner sizes it (the density of the analysed pages times the pages there are now, and
+/// at least the live rows the statistics counted): not small.
+#[test]
+fn a_table_grown_since_its_last_analyze_is_not_judged_small() {
+    for analysed_rows in [0, 100] {
+        let db = grown_since_analyze(analysed_rows);
+        assert_eq!(
+            db.query("SELECT reltuples::int8 FROM pg_class WHERE relname = 'events'"),
+            analysed_rows.to_string(),
+            "the statistics are stale"
+        );
+        let project = Project::new();
+        project.migration("1_n.up.sql", EVENTS_BACKFILL);
+        let (code, stderr) = up(&project, &db);
+        assert_eq!(code, Some(1), "analysed at {analysed_rows} rows: {stderr}");
+        assert!(stderr.contains("error[backfill-in-migration]"), "{stderr}");
+        assert_eq!(applied(&db), "");
+        assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'n'"), "0");
+        // `plan` sizes the table the same way: an error, not a warning for a small table.
+        let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "analysed at {analysed_rows}: {}", output_text(&output).1);
+        let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let diagnostics = plan["migrations"][0]["diagnostics"].as_array().unwrap();
+        let backfill = diagnostics.iter().find(|d| d["rule"] == "backfill-in-migration").unwrap();
+        assert_eq!(backfill["severity"], "error", "{backfill}");
+    }
+}
+
+/// Found by the third tester: the full-table write under ADD COLUMN's lock, spelled otherwise
+/// than `UPDATE users SET ...` with no WHERE. Each is refused with nothing applied on a large
+/// `users` (300,000 rows, made before the folder); a write pinned to the primary key applies.
+#[test]
+fn every_spelling_of_a_full_table_write_under_a_held_lock_is_refused() {
+    let db = users_outside_the_folder(LARGE);
+    db.query(
+        "CREATE TABLE archive (id bigint PRIMARY KEY, email varchar(200), name text);
+         CREATE VIEW active_users AS SELECT * FROM users WHERE id > 0;
+         ANALYZE users; ANALYZE archive;",
+    );
+    const ADD: &str = "ALTER TABLE users ADD COLUMN n int;\n";
+    for dml in [
+        "UPDATE users SET n = 1 WHERE id > 0;",
+        "UPDATE users SET n = 1 WHERE name LIKE 'user%';",
+        "DELETE FROM users WHERE id > 0;",
+        "MERGE INTO users u USING archive a ON u.id = a.id WHEN NOT MATCHED BY SOURCE THEN UPDATE SET n = 1;",
+        "WITH x AS (UPDATE users SET n = 1 RETURNING id) SELECT count(*) FROM x;",
+        "INSERT INTO archive SELECT id, email, name FROM users;",
+        "UPDATE active_users SET n = 1 WHERE id = 5;",
+        "UPDATE public.users SET n = 1 WHERE n IS NULL;",
+    ] {
+        let project = Project::new();
+        project.migration("1_n.up.sql", &format!("{ADD}{dml}\n"));
+        let (code, stderr) = up(&project, &db);
+        assert_eq!(code, Some(1), "{dml}: {stderr}");
+        assert!(stderr.contains("1_n.up.sql:2: error[backfill-in-migration]"), "{dml}: {stderr}");
+        assert!(stderr.contains("ACCESS EXCLUSIVE lock taken at line 1"), "{dml}: {stderr}");
+        assert_eq!(applied(&db), "", "{dml}");
+        assert!(!column_exists(&db, "n"), "{dml}");
+        assert_eq!(db.query("SELECT count(*) FROM archive"), "0", "{dml}");
+    }
+    // One row by its primary key holds the lock for a moment: a warning, and it applies.
+    let project = Project::new();
+    project.migration("1_n.up.sql", &format!("{ADD}UPDATE users SET n = 1 WHERE id = 5;\n"));
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM users WHERE n = 1"), "1");
+}
+
+/// Found by the third tester: after `SET search_path = app` in the file, `users` is
+/// `app.users` (300,000 rows), not the small `public.users` the session's own path finds.
+#[test]
+fn names_after_set_search_path_in_the_file_are_found_on_it() {
+    let db = users_outside_the_folder(10);
+    db.query(&format!(
+        "CREATE SCHEMA app; CREATE TABLE app.users (id bigint PRIMARY KEY, name text);
+         INSERT INTO app.users SELECT i, 'user ' || i FROM generate_series(1, {LARGE}) AS i; ANALYZE app.users;"
+    ));
+    let app_column =
+        || db.query("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'app' AND column_name = 'x'");
+    for set in [
+        "SET search_path = app;",
+        "SET LOCAL search_path TO app, public;",
+        "SELECT set_config('search_path', 'app', false);",
+    ] {
+        let project = Project::new();
+        project
+            .migration("1_x.up.sql", &format!("{set}\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;\n"));
+        let (code, stderr) = up(&project, &db);
+        assert_eq!(code, Some(1), "{set}: {stderr}");
+        assert!(stderr.contains("1_x.up.sql:3: error[backfill-in-migration]"), "{set}: {stderr}");
+        assert!(stderr.contains("`app.users` has about 300000 rows"), "{set}: {stderr}");
+        assert_eq!(applied(&db), "", "{set}");
+        assert_eq!(app_column(), "0", "{set}");
+    }
+}
+
+/// The same bug written the other way: on a database whose `search_path` is `app, public`,
+/// `public.small` is not the `small` the path finds (`app.small`, 500 rows) but a table of
+/// 300,000 rows of its own.
+#[test]
+fn a_qualified_name_is_the_table_it_names_whatever_the_databases_search_path() {
+    let db = users_outside_the_folder(10);
+    db.query(&format!(
+        "CREATE TABLE small (id int); INSERT INTO small SELECT generate_series(1, {LARGE}); ANALYZE small;
+         CREATE SCHEMA app; CREATE TABLE app.small (id int);
+         INSERT INTO app.small SELECT generate_series(1, 500); ANALYZE app.small;"
+    ));
+    let name = db.query("SELECT current_database()");
+    db.query(&format!("ALTER DATABASE {name} SET search_path = app, public"));
+    let project = Project::new();
+    project.migration(
+        "1_status.up.sql",
+        "ALTER TABLE public.small ADD COLUMN status text;\nUPDATE public.small SET status = 'x';\n",
+    );
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error[backfill-in-migration]") && stderr.contains("`public.small` has about"), "{stderr}");
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'small' AND column_name = 'status'"
+        ),
+        "0",
+        "nothing applied"
+    );
+}
