@@ -158,10 +158,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
-    /// Print what a rule checks, why, and what to do instead.
+    /// Print what a rule checks, why, and what to do instead; or what a declarative operation
+    /// does, its fields and its phases.
     Explain {
-        /// The rule's id, e.g. index-create-blocking [default: list every rule].
-        rule: Option<String>,
+        /// A rule's id (index-create-blocking) or an operation's name (add_column) [default: list them all].
+        name: Option<String>,
     },
     /// Update a table in small, throttled, resumable batches.
     // Boxed: its many flags would make every other command as large.

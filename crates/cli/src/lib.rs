@@ -100,7 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             };
             lint::run(&settings, &paths, format, &lint::Only { changed_since, pending }, live.as_ref())
         }
-        Command::Explain { rule } => lint::explain(rule.as_deref()),
+        Command::Explain { name } => lint::explain(name.as_deref()),
         Command::Adopt { tool } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;

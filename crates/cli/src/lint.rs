@@ -413,27 +413,49 @@ fn render_phases(out: &mut dyn Write, reports: &[(String, PhaseReports)]) -> std
     Ok(())
 }
 
-/// `cutover explain RULE`: the rule's documentation, from its source.
-pub fn explain(id: Option<&str>) -> anyhow::Result<ExitStatus> {
-    let Some(id) = id else {
-        let mut out = anstream::stdout();
-        for rule in cutover_analysis::rules::RULES {
+/// `cutover explain RULE|OP`: a rule's or a declarative operation's page, from its source.
+/// Rule ids are kebab-case and operations snake_case, so the two never collide.
+pub fn explain(name: Option<&str>) -> anyhow::Result<ExitStatus> {
+    let rules = cutover_analysis::rules::RULES;
+    let operations = cutover_expand::ops::OPERATION_DOCS;
+    let mut out = anstream::stdout();
+    let Some(name) = name else {
+        for rule in rules {
             writeln!(out, "{:<36} {}", rule.id, rule.severity.name())?;
+        }
+        for operation in operations {
+            writeln!(out, "{:<36} operation", operation.name)?;
         }
         return Ok(ExitStatus::Success);
     };
-    let Some(rule) = cutover_analysis::rules::find(id) else {
-        let known: Vec<&str> = cutover_analysis::rules::RULES.iter().map(|r| r.id).collect();
-        return Err(usage_error(match did_you_mean(id, &known) {
-            Some(near) => {
-                format!("no rule `{id}`; did you mean `{near}`? (`cutover explain` with no rule lists them all)")
-            }
-            None => format!("no rule `{id}`; the rules are: {}", known.join(", ")),
-        }));
-    };
-    let mut out = anstream::stdout();
-    writeln!(out, "# {} ({})\n\n{}", rule.id, rule.severity.name(), rule.doc)?;
-    Ok(ExitStatus::Success)
+    if let Some(rule) = cutover_analysis::rules::find(name) {
+        writeln!(out, "# {} ({})\n\n{}", rule.id, rule.severity.name(), rule.doc)?;
+        return Ok(ExitStatus::Success);
+    }
+    if let Some(operation) = cutover_expand::ops::operation_doc(name) {
+        write!(out, "{}", operation.page())?;
+        return Ok(ExitStatus::Success);
+    }
+    let rule_ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
+    let operation_names: Vec<&str> = operations.iter().map(|o| o.name).collect();
+    // `add-column` means the operation `add_column`, `set_not_null_scan` the rule `set-not-null-scan`.
+    let lower = name.to_ascii_lowercase();
+    let respelled = operation_names
+        .iter()
+        .find(|op| **op == lower.replace('-', "_"))
+        .or_else(|| rule_ids.iter().find(|rule| **rule == lower.replace('_', "-")))
+        .copied();
+    let near = respelled.or_else(|| did_you_mean(name, &[rule_ids.as_slice(), operation_names.as_slice()].concat()));
+    Err(usage_error(match near {
+        Some(near) => format!(
+            "no rule or operation `{name}`; did you mean `{near}`? (`cutover explain` with no argument lists them all)"
+        ),
+        None => format!(
+            "no rule or operation `{name}`; the rules are: {}; the operations: {}",
+            rule_ids.join(", "),
+            operation_names.join(", ")
+        ),
+    }))
 }
 
 /// The known name closest to `given`, if one is close enough to be what was meant: a prefix

@@ -24,6 +24,26 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod add_check;
+mod add_column;
+mod add_foreign_key;
+mod add_unique;
+mod change_type;
+mod create_index;
+mod create_table;
+#[cfg(test)]
+mod docs;
+mod drop_column;
+mod drop_default;
+mod drop_index;
+mod drop_not_null;
+mod drop_table;
+mod rename_column;
+mod rename_table;
+mod set_default;
+mod set_not_null;
+mod sql;
+
 /// One operation.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
@@ -258,6 +278,70 @@ impl Operation {
     }
 }
 
+/// An operation's reference page: what it does, its fields, what each phase runs and locks, and
+/// an example.
+#[derive(Debug)]
+pub struct OperationDoc {
+    /// The operation's name, as `op` spells it.
+    pub name: &'static str,
+    /// Markdown, in sections: `## What it does`, `## Fields`, `## Phases`, `## Example`.
+    pub doc: &'static str,
+}
+
+impl OperationDoc {
+    /// The page `cutover explain OP` prints and `docs/operations/OP.md` holds.
+    pub fn page(&self) -> String {
+        format!("# {} (operation; postgres, sqlite)\n\n{}\n", self.name, self.doc)
+    }
+
+    /// The first line of its "What it does".
+    pub fn summary(&self) -> &'static str {
+        self.doc.split("## What it does\n").nth(1).and_then(|text| text.lines().next()).unwrap_or_default()
+    }
+}
+
+/// An [`OperationDoc`] from the module of that operation, named as `op` spells it.
+macro_rules! page {
+    ($module:ident) => {
+        OperationDoc { name: stringify!($module), doc: $module::DOC }
+    };
+}
+
+/// Every operation's page, in the order of [`Operation`]'s variants; a test keeps the two in step.
+pub const OPERATION_DOCS: &[OperationDoc] = &[
+    page!(add_column),
+    page!(drop_column),
+    page!(rename_column),
+    page!(change_type),
+    page!(set_not_null),
+    page!(drop_not_null),
+    page!(set_default),
+    page!(drop_default),
+    page!(add_check),
+    page!(add_foreign_key),
+    page!(add_unique),
+    page!(create_index),
+    page!(drop_index),
+    page!(create_table),
+    page!(drop_table),
+    page!(rename_table),
+    page!(sql),
+];
+
+/// The tables the pages' examples name, as SQL: the index page shows it, and the tests plan
+/// and run every example on it.
+pub const EXAMPLE_SCHEMA: &str = "CREATE TABLE users (id bigint PRIMARY KEY, email text, name text NOT NULL, amount text, plan text DEFAULT 'free', nickname text NOT NULL, phone text NOT NULL, country text);
+CREATE INDEX users_amount ON users (amount);
+CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint, total int);
+CREATE INDEX orders_total_idx ON orders (total);
+CREATE TABLE legacy_sessions (id bigint PRIMARY KEY);
+";
+
+/// The page of the operation `op` names.
+pub fn operation_doc(name: &str) -> Option<&'static OperationDoc> {
+    OPERATION_DOCS.iter().find(|doc| doc.name == name)
+}
+
 /// A declarative migration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Declaration {
@@ -309,14 +393,59 @@ pub fn read_declaration(path: &Path) -> Result<Declaration, DeclarationError> {
 /// Parses the text of a declarative migration.
 pub fn parse_declaration(path: &Path, text: &str) -> Result<Declaration, DeclarationError> {
     let file: File = toml::from_str(text).map_err(|err| {
-        let line = err.span().map_or(1, |span| text[..span.start.min(text.len())].lines().count().max(1));
-        let message = err.message().trim().to_string();
+        let span = err.span().map(|span| span.start.min(text.len())..span.end.min(text.len()));
+        let mut line = span.as_ref().map_or(1, |span| line_of(text, span.start));
+        let mut message = err.message().trim().to_string();
+        if let Some(failing) = failing_operation(text) {
+            // Serde reads an operation whole, so a mistake inside one is reported where the
+            // array of operations starts: the operation's own line says more.
+            if span.is_none_or(|span| !failing.span.contains(&span.start)) {
+                line = line_of(text, failing.span.start);
+            }
+            // Its page lists the fields it takes.
+            if let Some(op) =
+                failing.op.filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+            {
+                message.push_str(&format!("; `cutover explain {op}` lists its fields"));
+            }
+        }
         DeclarationError::Invalid { path: path.into(), line, message }
     })?;
     if file.operations.is_empty() {
         return Err(DeclarationError::Invalid { path: path.into(), line: 1, message: "declares no operations".into() });
     }
     Ok(Declaration { path: path.into(), operations: file.operations })
+}
+
+/// The 1-based line of byte `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at].matches('\n').count() + 1
+}
+
+/// The first `[[operations]]` entry that does not read as an operation.
+struct FailingOperation {
+    /// Where it is in the text: from its `[[operations]]` (or `{`) to the next one's.
+    span: std::ops::Range<usize>,
+    /// The operation its `op` names, when that is one.
+    op: Option<&'static str>,
+}
+
+fn failing_operation(text: &str) -> Option<FailingOperation> {
+    #[derive(Deserialize)]
+    struct Entries {
+        #[serde(default)]
+        operations: Vec<toml::Spanned<toml::Table>>,
+    }
+    let entries: Entries = toml::from_str(text).ok()?;
+    // An `[[operations]]` entry's span is its header alone: it reaches to the next one.
+    let ends: Vec<usize> =
+        entries.operations.iter().skip(1).map(|entry| entry.span().start).chain([text.len()]).collect();
+    entries.operations.into_iter().zip(ends).find_map(|(entry, end)| {
+        let start = entry.span().start;
+        let table = entry.into_inner();
+        let op = table.get("op").and_then(toml::Value::as_str).and_then(operation_doc).map(|doc| doc.name);
+        toml::Value::Table(table).try_into::<Operation>().err().map(|_| FailingOperation { span: start..end, op })
+    })
 }
 
 #[cfg(test)]
@@ -365,5 +494,22 @@ default = "true"
         let extra = "[[operations]]\nop = \"drop_table\"\ntable = \"users\"\ncascade = true\n";
         let err = parse_declaration(Path::new("4_z.toml"), extra).unwrap_err().to_string();
         assert!(err.contains("cascade"), "{err}");
+    }
+
+    #[test]
+    fn a_field_mistake_points_to_the_operations_page() {
+        let check = |text: &str, expected: &str| {
+            let err = parse_declaration(Path::new("2_x.toml"), text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        };
+        // The second operation's mistake names the second operation's page.
+        let two = "[[operations]]\nop = \"drop_table\"\ntable = \"a\"\n\n[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"c\"\ntype = \"int\"\nnull = true\n";
+        check(two, "2_x.toml:5: unknown field `null`, expected one of `table`, `column`, `type`, `nullable`, `default`, `up`; `cutover explain add_column` lists its fields");
+        let missing = "[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfrom = \"a\"\n";
+        check(missing, "2_x.toml:1: missing field `to`; `cutover explain rename_column` lists its fields");
+        let nested = "[[operations]]\nop = \"create_table\"\ntable = \"t\"\ncolumns = [{ name = \"id\", type = \"int\", null = false }]\n";
+        check(nested, "unknown field `null`, expected one of `name`, `type`, `nullable`, `default`; `cutover explain create_table` lists its fields");
+        let inline = "operations = [{ op = \"drop_index\" }]\n";
+        check(inline, "missing field `name`; `cutover explain drop_index` lists its fields");
     }
 }

@@ -580,6 +580,65 @@ fn mistakes_in_a_declaration_name_file_and_operation() {
     let output = project.cutover(&db.url).arg("start").output().unwrap();
     let stderr = output_text(&output).1;
     assert!(stderr.contains("2_rename_and_retype.toml:2: unknown variant `renme_column`"), "{stderr}");
+    // A field it does not take, or one it lacks: its page lists them.
+    project.migration(
+        "2_rename_and_retype.toml",
+        "[[operations]]\nop = \"drop_table\"\ntable = \"users\"\n\n[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfrom = \"name\"\n",
+    );
+    let stderr = output_text(&project.cutover(&db.url).arg("start").output().unwrap()).1;
+    assert!(
+        stderr.contains(
+            "2_rename_and_retype.toml:5: missing field `to`; `cutover explain rename_column` lists its fields"
+        ),
+        "{stderr}"
+    );
+    project.migration(
+        "2_rename_and_retype.toml",
+        "[[operations]]\nop = \"drop_table\"\ntable = \"users\"\ncascade = true\n",
+    );
+    let stderr = output_text(&project.cutover(&db.url).arg("start").output().unwrap()).1;
+    assert!(
+        stderr.contains("2_rename_and_retype.toml:1: unknown field `cascade`, expected `table`; `cutover explain drop_table` lists its fields"),
+        "{stderr}"
+    );
+}
+
+/// Every operation's page (`cutover explain OP`, `docs/operations/`) shows an example that
+/// works: each, in turn, starts, rolls back, starts again and completes on the tables the pages
+/// name.
+#[test]
+fn every_pages_example_runs() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_examples.up.sql",
+        &format!(
+            "{}INSERT INTO users (id, email, name, amount, nickname, phone, country) \
+             SELECT g, 'user' || g || '@example.com', 'user ' || g, (g * 1.25)::text, 'nick', '555', CASE WHEN g % 2 = 0 THEN 'NL' END FROM generate_series(1, 50) g;\n\
+             INSERT INTO orders SELECT g, g % 50 + 1, g FROM generate_series(1, 100) g;\n",
+            cutover_expand::ops::EXAMPLE_SCHEMA
+        ),
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    for (idx, operation) in cutover_expand::ops::OPERATION_DOCS.iter().enumerate() {
+        let page = operation.page();
+        let example = page.split("```toml\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+        project.migration(&format!("{}_{}.toml", idx + 2, operation.name), example);
+        for command in ["start", "rollback", "start", "complete"] {
+            let output = project.cutover(&db.url).arg(command).output().unwrap();
+            assert!(output.status.success(), "{} {command}: {:?}", operation.name, output_text(&output));
+        }
+    }
+    assert_eq!(
+        db.query("SELECT string_agg(table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '-'), ', ' ORDER BY table_name, ordinal_position) FROM information_schema.columns WHERE table_schema = 'public' AND table_name NOT LIKE 'cutover%'"),
+        "active_users.id bigint YES -, active_users.email text YES -, payments.id bigint NO -, payments.amount numeric NO 0, purchases.id bigint NO -, purchases.user_id bigint YES -, purchases.total integer YES -, users.id bigint NO -, users.email text YES -, users.full_name text NO -, users.plan text YES -, users.phone text YES -, users.country text NO -, users.email_domain text NO 'unknown'::text, users.amount numeric YES -"
+    );
+    assert_eq!(
+        db.query("SELECT count(*) FROM users WHERE email_domain = 'example.com' AND country IN ('NL', 'unknown') AND amount = id * 1.25"),
+        "50",
+        "the backfills filled every row"
+    );
+    assert_eq!(leftovers(&db), "NULL");
 }
 
 #[test]

@@ -78,7 +78,52 @@ fn explain_prints_the_rule_documentation() {
     assert!(stdout.contains("## Instead\n`ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID`"), "{stdout}");
     let output = project.cutover(NO_DATABASE).args(["explain", "no-such-rule"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(output_text(&output).1.contains("no rule `no-such-rule`; the rules are: index-create-blocking"));
+    let stderr = output_text(&output).1;
+    assert!(stderr.contains("no rule or operation `no-such-rule`; the rules are: index-create-blocking"), "{stderr}");
+    assert!(stderr.contains("; the operations: add_column, drop_column"), "{stderr}");
+}
+
+#[test]
+fn explain_prints_an_operations_page_and_lists_rules_then_operations() {
+    let project = Project::new();
+    let explain = |name: &str| {
+        let output = project.cutover(NO_DATABASE).args(["explain", name]).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let (code, page, _) = explain("add_column");
+    assert_eq!(code, Some(0));
+    assert!(page.starts_with("# add_column (operation; postgres, sqlite)\n\n## What it does\n"), "{page}");
+    assert!(page.contains("| `nullable` | boolean | default `true` |"), "{page}");
+    assert!(
+        page.contains("## Phases\n- **start**:") && page.contains("```toml\n[[operations]]\nop = \"add_column\""),
+        "{page}"
+    );
+    let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations/add_column.md"));
+    assert_eq!(page, on_disk.unwrap(), "the page printed is the page in docs/operations/");
+
+    // The same name in the two spellings: the operation and the rule.
+    assert!(explain("drop_column").1.starts_with("# drop_column (operation;"));
+    assert!(explain("drop-column").1.starts_with("# drop-column (error)"));
+
+    let output = project.cutover(NO_DATABASE).arg("explain").output().unwrap();
+    let listing = output_text(&output).0;
+    let names: Vec<&str> = listing.lines().filter_map(|line| line.split_whitespace().next()).collect();
+    let rules: Vec<&str> = cutover_analysis::rules::RULES.iter().map(|rule| rule.id).collect();
+    let operations: Vec<&str> = cutover_expand::ops::OPERATION_DOCS.iter().map(|op| op.name).collect();
+    assert_eq!(names, [rules, operations].concat(), "rules, then operations");
+    assert!(listing.contains("\nadd_column                           operation\n"), "{listing}");
+
+    for (given, meant) in
+        [("add-column", "add_column"), ("rename_colum", "rename_column"), ("set_not_null_scan", "set-not-null-scan")]
+    {
+        let (code, _, stderr) = explain(given);
+        assert_eq!(code, Some(2), "{given}");
+        assert!(
+            stderr.contains(&format!("no rule or operation `{given}`; did you mean `{meant}`? (`cutover explain` with no argument lists them all)")),
+            "{given}: {stderr}"
+        );
+    }
 }
 
 #[test]
@@ -238,6 +283,16 @@ fn sarif_for_code_scanning() {
         "just past `DROP TABLE users`"
     );
     assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "migrations/1_a.up.sql");
+}
+
+#[test]
+fn every_operation_explains_itself() {
+    let project = Project::new();
+    for operation in cutover_expand::ops::OPERATION_DOCS {
+        let output = project.cutover(NO_DATABASE).args(["explain", operation.name]).output().unwrap();
+        assert!(output.status.success(), "{}", operation.name);
+        assert_eq!(output_text(&output).0, operation.page());
+    }
 }
 
 #[test]
