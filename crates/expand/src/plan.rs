@@ -478,6 +478,14 @@ impl Planner<'_> {
             }
             Operation::AddForeignKey { table, name, columns, references, references_columns, on_delete } => {
                 check_identifier(name)?;
+                some_columns(columns)?;
+                if references_columns.len() != columns.len() {
+                    return Err(format!(
+                        "{} reference {}: a foreign key pairs each column with one referenced column",
+                        cutover_engine::count(columns.len(), "column", "columns"),
+                        cutover_engine::count(references_columns.len(), "column", "columns")
+                    ));
+                }
                 for column in columns {
                     self.column(table, column)?;
                 }
@@ -505,6 +513,7 @@ impl Planner<'_> {
             }
             Operation::AddUnique { table, name, columns } => {
                 check_identifier(name)?;
+                some_columns(columns)?;
                 for column in columns {
                     self.column(table, column)?;
                 }
@@ -522,6 +531,7 @@ impl Planner<'_> {
             }
             Operation::CreateIndex { table, name, columns, unique, method, condition } => {
                 check_identifier(name)?;
+                some_columns(columns)?;
                 for column in columns {
                     self.column(table, column)?;
                 }
@@ -551,6 +561,13 @@ impl Planner<'_> {
                 }
                 if columns.is_empty() {
                     return Err("a table needs at least one column".into());
+                }
+                if let Some(missing) = primary_key.iter().find(|key| !columns.iter().any(|c| &c.name == *key)) {
+                    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+                    return Err(format!(
+                        "the primary key names `{missing}`, which is not one of its columns ({})",
+                        names.join(", ")
+                    ));
                 }
                 let mut definitions: Vec<String> = columns.iter().map(column_definition).collect();
                 if !primary_key.is_empty() {
@@ -738,6 +755,14 @@ fn expressions(operation: &Operation) -> Vec<&str> {
         Operation::Sql { up, down, .. } => std::iter::once(up).chain(down.iter()).map(String::as_str).collect(),
         _ => Vec::new(),
     }
+}
+
+/// An index or key needs columns: with none, the SQL would fail halfway through `start`.
+fn some_columns(columns: &[String]) -> Result<(), String> {
+    if columns.is_empty() {
+        return Err("`columns` is empty: name at least one column".into());
+    }
+    Ok(())
 }
 
 fn check_identifier(name: &str) -> Result<(), String> {
@@ -935,6 +960,29 @@ mod tests {
         .contains("depends on it"));
         assert!(err(Operation::DropColumn { table: "users".into(), column: "name".into(), down: None })
             .contains("give `down`"));
+        // Inputs whose SQL would fail halfway through `start` are refused before it.
+        assert!(err(Operation::AddUnique { table: "users".into(), name: "u".into(), columns: vec![] })
+            .contains("`columns` is empty"));
+        assert!(err(Operation::AddForeignKey {
+            table: "users".into(),
+            name: "fk".into(),
+            columns: vec!["id".into()],
+            references: "users".into(),
+            references_columns: vec!["id".into(), "name".into()],
+            on_delete: None
+        })
+        .contains("1 column reference 2 columns"));
+        assert!(err(Operation::CreateTable {
+            table: "t".into(),
+            columns: vec![crate::ops::NewColumn {
+                name: "a".into(),
+                type_name: "int".into(),
+                nullable: true,
+                default: None
+            }],
+            primary_key: vec!["id".into()]
+        })
+        .contains("the primary key names `id`, which is not one of its columns (a)"));
         assert!(err(Operation::RenameColumn { table: "user".into(), from: "a".into(), to: "b".into() })
             .contains("table `user` does not exist in schema `public` (tables: users)"));
         assert!(err(Operation::AddColumn {
