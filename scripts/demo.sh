@@ -15,8 +15,8 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq clang libclang-dev >/dev/null
 fi
 if [ $# -eq 0 ]; then
-  cargo run --quiet --release -- --config examples/shop/cutover.toml up
-  cargo run --quiet --release -- --config examples/shop/cutover.toml status
+  cargo run --quiet -- --config examples/shop/cutover.toml up
+  cargo run --quiet -- --config examples/shop/cutover.toml status
 else
-  cargo run --quiet --release -- --config examples/shop/cutover.toml "$@"
+  cargo run --quiet -- --config examples/shop/cutover.toml "$@"
 fi
