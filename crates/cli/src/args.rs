@@ -39,6 +39,13 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print a shell completion script: `cutover completions bash > /etc/bash_completion.d/cutover`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print cutover's manual page (roff): `cutover man > /usr/local/share/man/man1/cutover.1`.
+    Man,
     /// Write the files of a new migration, versioned with the current UTC time.
     New {
         /// What the migration does, e.g. "add users email".

@@ -68,8 +68,25 @@ impl std::error::Error for Exit {}
 
 /// Runs one command.
 pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
-    let settings = resolve_settings(&args)?;
+    // Completions and the manual come from the command line's own definition: a broken
+    // cutover.toml must not stop them.
+    let settings = match args.command {
+        Command::Completions { .. } | Command::Man => Settings::default(),
+        _ => resolve_settings(&args)?,
+    };
     match args.command {
+        Command::Completions { shell } => {
+            let mut command = <Args as clap::CommandFactory>::command();
+            // Into memory first: the generator panics on a write error (`| head` closing the pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "cutover", &mut script);
+            std::io::stdout().write_all(&script)?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).render(&mut std::io::stdout())?;
+            Ok(ExitStatus::Success)
+        }
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, *backfill_args),
         Command::Start { batch_time, max_rows_per_second, max_replica_lag } => {

@@ -354,3 +354,28 @@ fn a_broken_file_does_not_stop_the_folder() {
     assert!(found.contains(&"1_index.up.sql:1 index-create-blocking".to_string()), "{found:?}");
     assert!(found.contains(&"2_broken.up.sql:2 syntax-error".to_string()), "{found:?}");
 }
+
+/// Completions and the manual page come from the command line's definition, whatever the
+/// settings: a broken cutover.toml does not stop them, and a closed pipe is no error.
+#[test]
+fn completions_and_the_manual_page_are_generated() {
+    let project = Project::new();
+    std::fs::write(project.path("cutover.toml"), "this is not toml").unwrap();
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = project.cutover("").args(["completions", shell]).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        assert!(output.status.success(), "{shell}: {stderr}");
+        for command in ["rehearse", "backfill", "explain", "drift"] {
+            assert!(stdout.contains(command), "{shell} completions lack `{command}`");
+        }
+    }
+    let output = project.cutover("").arg("man").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.starts_with(".ie \\n(.g .ds Aq") && stdout.contains(".TH cutover 1"), "{stdout}");
+    assert!(stdout.contains("rehearse") && stdout.contains("\\-\\-database\\-url"), "{stdout}");
+
+    let output = project.cutover("").args(["completions", "nushell"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output_text(&output).1.contains("possible values: bash, elvish, fish, powershell, zsh"));
+}
