@@ -32,20 +32,30 @@ trap 'rm -rf "$work"' EXIT
 # The PostgreSQL projects, each linted as one sequence of migrations: a folder in a layout
 # cutover reads, or the files of other layouts named in their order. (supabase-auth's files are
 # Go templates and temporal's are versioned baselines: not migrations to lint as they are.)
+# Each is linted as the tool that runs its migrations runs them (`--assume-runner`):
+# - diesel (crates.io, lemmy, vaultwarden): each migration in a transaction, unless its
+#   metadata.toml says `run_in_transaction = false` (then up.sql is one query);
+# - goose (hatchet: cmd/hatchet-migrate/migrate/run.go calls goose.Up): each file in a
+#   transaction unless `-- +goose NO TRANSACTION`;
+# - Prisma (documenso, langfuse): each migration.sql sent as one query, one implicit
+#   transaction block;
+# - authelia's own migrator (internal/storage/sql_provider_schema.go, SchemaMigrate): every
+#   pending migration in one transaction on PostgreSQL, with no way out of it;
+# - ory popx (ory-kratos): each file in a transaction, unless `.autocommit.` is in its name.
 projects=(
-  "crates.io|dir|rust-lang-registry/migrations"
-  "lemmy|dir|lemmy/migrations"
-  "vaultwarden|dir|vaultwarden/migrations/postgresql"
-  "hatchet|dir|hatchet/cmd/hatchet-migrate/migrate/migrations"
-  "documenso|files|documenso/packages/prisma/migrations|*/migration.sql"
-  "langfuse|files|langfuse/packages/shared/prisma/migrations|*/migration.sql"
-  "authelia|files|authelia/internal/storage/migrations/postgres|V*.up.sql"
-  "ory-kratos|files|ory-kratos/persistence/sql/migrations/sql|*.up.sql"
+  "crates.io|diesel|dir|rust-lang-registry/migrations"
+  "lemmy|diesel|dir|lemmy/migrations"
+  "vaultwarden|diesel|dir|vaultwarden/migrations/postgresql"
+  "hatchet|goose|dir|hatchet/cmd/hatchet-migrate/migrate/migrations"
+  "documenso|prisma|files|documenso/packages/prisma/migrations|*/migration.sql"
+  "langfuse|prisma|files|langfuse/packages/shared/prisma/migrations|*/migration.sql"
+  "authelia|transaction|files|authelia/internal/storage/migrations/postgres|V*.up.sql"
+  "ory-kratos|pop|files|ory-kratos/persistence/sql/migrations/sql|*.up.sql"
 )
 
 : > "$work/findings.tsv"
 for entry in "${projects[@]}"; do
-  IFS='|' read -r name kind dir pattern <<< "$entry"
+  IFS='|' read -r name runner kind dir pattern <<< "$entry"
   [ -d "$corpus/$dir" ] || { echo "review-sample: $name: no $dir in the corpus, passed over" >&2; continue; }
   if [ "$kind" = dir ]; then
     args=("$corpus/$dir")
@@ -56,7 +66,7 @@ for entry in "${projects[@]}"; do
   fi
   # Exit 1 means error-level findings, which is what is sampled; 2 is a failure.
   status=0
-  cutover lint --format json "${args[@]}" > "$work/$name.json" 2> "$work/$name.err" || status=$?
+  cutover lint --format json --assume-runner "$runner" "${args[@]}" > "$work/$name.json" 2> "$work/$name.err" || status=$?
   if [ "$status" -gt 1 ]; then
     echo "review-sample: $name: cutover lint failed:" >&2
     cat "$work/$name.err" >&2
@@ -82,11 +92,13 @@ echo
 echo "Corpus: \`$corpus\`. Drawn again with: \`scripts/review-sample.sh $n $seed\`."
 echo "Mark each finding **true** (the hazard is real here) or **false**, and say why."
 echo
-echo "| project | errors | by rule |"
-echo "|---|---|---|"
-cut -f1,5 "$work/findings.tsv" | sort | uniq -c | awk '
+echo "| project | runner | errors | by rule |"
+echo "|---|---|---|---|"
+for entry in "${projects[@]}"; do IFS='|' read -r name runner _ <<< "$entry"; printf '%s\t%s\n' "$name" "$runner"; done > "$work/runners.tsv"
+cut -f1,5 "$work/findings.tsv" | sort | uniq -c | awk -v runners="$work/runners.tsv" '
+  BEGIN { while ((getline line < runners) > 0) { split(line, f, "\t"); runner[f[1]] = f[2] } }
   { project = $2; rule = $3; count[project] += $1; rules[project] = rules[project] sprintf("%s%s %d", (rules[project] == "" ? "" : ", "), rule, $1) }
-  END { for (p in count) printf "| %s | %d | %s |\n", p, count[p], rules[p] }' | sort
+  END { for (p in count) printf "| %s | %s | %d | %s |\n", p, runner[p], count[p], rules[p] }' | sort
 echo
 
 i=0

@@ -7,7 +7,7 @@ fuzz_target!(|text: &str| {
     let Ok(statements) = cutover_migration::split_statements(text) else { return };
     let config = cutover_analysis::LintConfig::default();
     let mut linter = cutover_analysis::Linter::new(config);
-    let script = cutover_analysis::Script { text, statements: &statements, in_transaction: true, has_down: Some(false) };
+    let script = cutover_analysis::Script { text, statements: &statements, in_transaction: true, no_transaction_by: None, has_down: Some(false) };
     let _ = linter.lint(&script);
     // Twice: the second run sees the schema the first one replayed.
     let _ = linter.lint(&script);

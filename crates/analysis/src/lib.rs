@@ -19,6 +19,7 @@ mod lock;
 mod names;
 pub mod postgres;
 pub mod rules;
+mod runner;
 mod schema;
 pub mod sqlparse;
 
@@ -35,6 +36,7 @@ pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;
 pub use names::LiveNames;
 pub use rules::{Context, Finding};
+pub use runner::{Runner, Tool};
 pub use schema::{Schema, Table, TypeChange};
 
 /// How bad a finding is.
@@ -102,9 +104,10 @@ pub struct Diagnostic {
 pub struct LintConfig {
     /// The PostgreSQL major version the migrations are for (default 15).
     pub pg_version: u32,
-    /// Whether another tool than cutover runs the migrations (then nothing sets `lock_timeout`
-    /// and `statement_timeout` for them, and nothing clears a failed index build's leftovers).
-    pub external_runner: bool,
+    /// Who runs the migrations: cutover (the default), or another tool, which sets no
+    /// `lock_timeout` or `statement_timeout`, clears no failed index build's leftovers, and runs
+    /// a file in a transaction or as one query as it does.
+    pub runner: Runner,
     /// Per-rule levels that replace the defaults; `None` switches a rule off.
     pub levels: BTreeMap<String, Option<Severity>>,
     /// Run only this rule (tests).
@@ -134,7 +137,7 @@ impl Default for LintConfig {
     fn default() -> Self {
         LintConfig {
             pg_version: 15,
-            external_runner: false,
+            runner: Runner::Cutover,
             levels: BTreeMap::new(),
             only_rule: None,
             time_zone: None,
@@ -178,8 +181,11 @@ pub struct Script<'a> {
     pub text: &'a str,
     /// Its statements.
     pub statements: &'a [Statement],
-    /// Whether the runner wraps it in one transaction.
+    /// Whether cutover's runner wraps it in one transaction (its settings' `transaction`).
     pub in_transaction: bool,
+    /// The directive that switched its transaction off, if one did: another tool honours only
+    /// its own (its settings' `no_transaction_by`).
+    pub no_transaction_by: Option<cutover_migration::NoTransactionMarker>,
     /// Whether it has a down script, when its layout can have one (`None`: not applicable).
     pub has_down: Option<bool>,
 }
@@ -241,7 +247,7 @@ impl Linter {
             live,
             dialect: config.dialect,
             pg_version: config.pg_version,
-            external_runner: config.external_runner,
+            runner: config.runner,
             utc,
             live_rows: config.live_rows.clone(),
             large_table_rows: config.large_table_rows,
@@ -288,14 +294,22 @@ impl Linter {
         script: &Script<'_>,
         analyzed: Analyzed,
     ) -> (Vec<Diagnostic>, Vec<Option<Effect>>, bool) {
-        self.ctx.start_migration(script.in_transaction, script.has_down);
-        self.ctx.statements_in_file = script.statements.len();
-        self.ctx.first_transactional_line = script
+        let runner = self.config.runner;
+        // The statements the runner itself runs outside a transaction.
+        let detected: Vec<bool> = script
             .statements
             .iter()
             .zip(&analyzed.effects)
-            .find(|(_, effect)| !matches!(effect, Ok(effect) if effect.requires_no_transaction))
-            .map(|(statement, _)| statement.line);
+            .map(|(statement, effect)| {
+                runner.detects(&statement.sql, matches!(effect, Ok(effect) if effect.requires_no_transaction))
+            })
+            .collect();
+        let first_transactional_line =
+            script.statements.iter().zip(&detected).find(|(_, detected)| !**detected).map(|(s, _)| s.line);
+        let all_detected = !script.statements.is_empty() && first_transactional_line.is_none();
+        let file_run = runner.file_run(script.in_transaction, script.no_transaction_by, all_detected);
+        self.ctx.start_migration(file_run, script.statements.len(), script.has_down);
+        self.ctx.first_transactional_line = first_transactional_line;
         let runs = &self.runs;
         let wanted = |idx: usize| runs[idx];
         let dialect = self.config.dialect;
@@ -330,8 +344,9 @@ impl Linter {
         let mut effects = Vec::with_capacity(script.statements.len());
         let mut needs_window = false;
         assert_eq!(analyzed.effects.len(), script.statements.len(), "analyzed from other statements");
-        for (statement, effect) in script.statements.iter().zip(analyzed.effects) {
+        for ((statement, effect), detected) in script.statements.iter().zip(analyzed.effects).zip(detected) {
             self.ctx.line = statement.line;
+            self.ctx.runner_takes_it_out = detected;
             let mut effect = match effect {
                 Ok(effect) => effect,
                 Err(err) => {
@@ -592,7 +607,8 @@ fn add_locks(effect: &mut Effect, tables: Vec<String>) {
 
 /// Lints one file on its own (no earlier migrations), with the default configuration.
 pub fn lint_file(text: &str, statements: &[Statement], in_transaction: bool) -> Vec<Diagnostic> {
-    Linter::new(LintConfig::default()).lint(&Script { text, statements, in_transaction, has_down: None }).diagnostics
+    let script = Script { text, statements, in_transaction, no_transaction_by: None, has_down: None };
+    Linter::new(LintConfig::default()).lint(&script).diagnostics
 }
 
 #[cfg(test)]

@@ -110,9 +110,13 @@ pub enum Command {
         /// The PostgreSQL major version the migrations are for [default: 15, or `[lint]`].
         #[arg(long, value_parser = parse_pg_version, value_name = "MAJOR")]
         pg_version: Option<u32>,
-        /// Who runs the migrations: `cutover` (sets timeouts, clears leftovers) or `external`.
+        /// Who runs the migrations [default: cutover, or `[lint]`]: `cutover` (one transaction a
+        /// file, timeouts, retries), `script` (a tool that sends each file as one query; `external`
+        /// is its older name), `transaction` (a tool that runs each file in a transaction), or the
+        /// tool: flyway, golang-migrate, sqlx, dbmate, goose, diesel, prisma, pop, knex, alembic.
+        /// A folder in a tool's layout names the tool of `script` or `transaction`.
         #[arg(long, value_parser = parse_assume_runner, value_name = "RUNNER")]
-        assume_runner: Option<bool>,
+        assume_runner: Option<cutover_analysis::Runner>,
         /// The SQL dialect: postgres, mysql or sqlite [default: from the database URL or `[lint]`].
         #[arg(long, value_name = "DIALECT")]
         dialect: Option<cutover_analysis::Dialect>,
@@ -296,7 +300,7 @@ fn parse_pg_version(text: &str) -> Result<u32, String> {
     cutover_runner::check_pg_version(version)
 }
 
-fn parse_assume_runner(text: &str) -> Result<bool, String> {
+fn parse_assume_runner(text: &str) -> Result<cutover_analysis::Runner, String> {
     cutover_runner::parse_assume_runner(text)
 }
 

@@ -106,8 +106,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             if let Some(version) = pg_version {
                 settings.lint.pg_version = version;
             }
-            if let Some(external) = assume_runner {
-                settings.lint.external_runner = external;
+            if let Some(runner) = assume_runner {
+                settings.lint.runner = runner;
             }
             // Only a URL given for this run: a DATABASE_URL set for the application must not
             // make a CI lint reach for a database.

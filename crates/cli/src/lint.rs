@@ -9,7 +9,7 @@ use cutover_analysis::{analyze, in_parallel, Analyzed, Diagnostic, Linter, Scrip
 use cutover_engine::{HistoryRecord, LiveSchema};
 use cutover_migration::{
     discover_to_lint, normalize, read_directives, split_statements, transactionality, Ignored, Migration, MigrationSet,
-    ScriptSettings, Statement, Transactionality,
+    NoTransactionMarker, ScriptSettings, Statement, Transactionality,
 };
 use cutover_runner::{compute_status, lint_pending, lint_set, MigrationState, Settings};
 use serde::Serialize;
@@ -357,8 +357,12 @@ fn declarative_phases(
     reported: &dyn Fn(usize, &Migration) -> bool,
 ) -> Vec<(String, PhaseReports)> {
     let mut reports = Vec::new();
-    // Expand/contract runs on PostgreSQL, whatever the URL says.
-    let config = cutover_analysis::LintConfig { dialect: cutover_analysis::Dialect::Postgres, ..config.clone() };
+    // Expand/contract runs on PostgreSQL, whatever the URL says, and `cutover start` runs it.
+    let config = cutover_analysis::LintConfig {
+        dialect: cutover_analysis::Dialect::Postgres,
+        runner: cutover_analysis::Runner::Cutover,
+        ..config.clone()
+    };
     for (idx, migration) in set.migrations.iter().enumerate() {
         if migration.kind != cutover_migration::MigrationKind::Declarative || !reported(idx, migration) {
             continue;
@@ -369,6 +373,7 @@ fn declarative_phases(
                 text: "",
                 statements: &earlier.up.statements,
                 in_transaction: earlier.up.settings.transaction,
+                no_transaction_by: earlier.up.settings.no_transaction_by,
                 has_down: None,
             };
             let _ = linter.lint(&script);
@@ -534,6 +539,8 @@ struct FileInput {
     statements: Result<Vec<Statement>, (usize, String)>,
     /// Whether its directives let it run in a transaction.
     in_transaction: bool,
+    /// The directive that switched its transaction off, if one did (popx's is its name).
+    no_transaction_by: Option<NoTransactionMarker>,
 }
 
 impl FileInput {
@@ -544,7 +551,9 @@ impl FileInput {
         // As discovery decides for a migration: a file made only of statements that refuse a
         // transaction block runs outside one.
         let outside = statements.as_ref().is_ok_and(|s| transactionality(s) == Transactionality::Outside);
-        FileInput { path, text, statements, in_transaction: script_settings.transaction && !outside }
+        let name = Path::new(&path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let no_transaction_by = NoTransactionMarker::in_file_name(&name).or(script_settings.no_transaction_by);
+        FileInput { path, text, statements, in_transaction: script_settings.transaction && !outside, no_transaction_by }
     }
 
     fn lint(self, linter: &mut Linter, analyzed: Analyzed) -> Linted {
@@ -552,7 +561,13 @@ impl FileInput {
             Ok(statements) => {
                 linter
                     .lint_analyzed(
-                        &Script { text: &self.text, statements, in_transaction: self.in_transaction, has_down: None },
+                        &Script {
+                            text: &self.text,
+                            statements,
+                            in_transaction: self.in_transaction,
+                            no_transaction_by: self.no_transaction_by,
+                            has_down: None,
+                        },
                         analyzed,
                     )
                     .diagnostics

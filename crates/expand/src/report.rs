@@ -143,8 +143,13 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
             .map(|(idx, sql)| Statement { sql: sql.clone(), line: idx + 1, span: 0..sql.len() })
             .collect();
         let text = analysed.join(";\n");
-        let script =
-            Script { text: &text, statements: &parsed, in_transaction: how.starts_with("one"), has_down: None };
+        let script = Script {
+            text: &text,
+            statements: &parsed,
+            in_transaction: how.starts_with("one"),
+            no_transaction_by: None,
+            has_down: None,
+        };
         // The findings are about the generated SQL, which cutover wrote safe on purpose; only
         // the effects are reported.
         let effects = schema_linter.lint(&script).effects;

@@ -15,6 +15,10 @@ pub struct ScriptSettings {
     /// directive or the layout's marker says so, or when every statement of the script refuses
     /// a transaction block (`cutover_migration::transactionality`).
     pub transaction: bool,
+    /// The directive that switched the transaction off, if one did (whichever came last). cutover
+    /// reads every tool's; each other tool reads only its own, so `cutover lint` asks which one a
+    /// file carries to tell how that tool runs it.
+    pub no_transaction_by: Option<NoTransactionMarker>,
     /// Overrides the configured lock timeout for this script.
     pub lock_timeout: Option<Duration>,
     /// Overrides the configured statement timeout for this script (`Duration::ZERO`: none).
@@ -23,7 +27,52 @@ pub struct ScriptSettings {
 
 impl Default for ScriptSettings {
     fn default() -> Self {
-        ScriptSettings { transaction: true, lock_timeout: None, statement_timeout: None }
+        ScriptSettings { transaction: true, no_transaction_by: None, lock_timeout: None, statement_timeout: None }
+    }
+}
+
+impl ScriptSettings {
+    /// Switches the transaction off, as `marker` says.
+    pub fn no_transaction(&mut self, marker: NoTransactionMarker) {
+        self.transaction = false;
+        self.no_transaction_by = Some(marker);
+    }
+
+    /// Switches the transaction back on (dbmate's `transaction:true`, Flyway's
+    /// `executeInTransaction=true`).
+    pub fn in_transaction(&mut self) {
+        self.transaction = true;
+        self.no_transaction_by = None;
+    }
+}
+
+/// A tool's directive that runs a script outside a transaction. Each tool reads only its own
+/// (cutover reads them all, and runs a script made only of statements that refuse a
+/// transaction block outside one with none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoTransactionMarker {
+    /// `-- cutover:no-transaction`, or sqlx's `-- no-transaction` below the first line, where
+    /// only cutover reads it.
+    Cutover,
+    /// sqlx's `-- no-transaction` as the file's first bytes (sqlx checks `starts_with`).
+    Sqlx,
+    /// dbmate's `-- migrate:up transaction:false`.
+    Dbmate,
+    /// goose's `-- +goose NO TRANSACTION`.
+    Goose,
+    /// diesel's `run_in_transaction = false` in the migration's `metadata.toml`.
+    Diesel,
+    /// Flyway's `executeInTransaction=false` in the script's `<file>.sql.conf`.
+    Flyway,
+    /// ory popx's `.autocommit.` in the file name (`<version>_<name>.postgres.autocommit.up.sql`).
+    Pop,
+}
+
+impl NoTransactionMarker {
+    /// The marker a file's name carries: popx's `.autocommit.` (a file's name is no directive to
+    /// any other tool).
+    pub fn in_file_name(name: &str) -> Option<NoTransactionMarker> {
+        name.contains(".autocommit.").then_some(NoTransactionMarker::Pop)
     }
 }
 
@@ -55,7 +104,9 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
         };
         let body = comment.trim();
         if leading && body.eq_ignore_ascii_case("no-transaction") {
-            settings.transaction = false;
+            // sqlx reads its marker only as the file's first bytes; elsewhere only cutover does.
+            let sqlx = idx == 0 && raw_line.starts_with("-- no-transaction");
+            settings.no_transaction(if sqlx { NoTransactionMarker::Sqlx } else { NoTransactionMarker::Cutover });
             continue;
         }
         // `CUTOVER:` is the same prefix: a directive in capitals is no plain comment.
@@ -87,7 +138,7 @@ pub fn read_directives(text: &str, settings: &mut ScriptSettings) -> Result<(), 
             });
         }
         match (key, value) {
-            ("no-transaction", None) => settings.transaction = false,
+            ("no-transaction", None) => settings.no_transaction(NoTransactionMarker::Cutover),
             ("lock-timeout", Some(value)) => {
                 settings.lock_timeout = Some(parse_lock_timeout(value).map_err(|message| DirectiveError {
                     line: line_no,
@@ -240,6 +291,19 @@ mod tests {
     fn sqlx_marker_means_no_transaction() {
         assert!(!read("-- no-transaction\nSELECT 1;").unwrap().transaction);
         assert!(read("SELECT 1;\n-- no-transaction").unwrap().transaction);
+    }
+
+    /// Which tool's directive switched the transaction off: sqlx reads its marker only as the
+    /// file's first bytes, so lower down it is cutover's alone.
+    #[test]
+    fn the_marker_says_whose_directive_it_is() {
+        let by = |text: &str| read(text).unwrap().no_transaction_by;
+        assert_eq!(by("-- no-transaction\nSELECT 1;"), Some(NoTransactionMarker::Sqlx));
+        assert_eq!(by("-- a comment\n-- no-transaction\nSELECT 1;"), Some(NoTransactionMarker::Cutover));
+        assert_eq!(by("-- cutover:no-transaction\nSELECT 1;"), Some(NoTransactionMarker::Cutover));
+        assert_eq!(by("SELECT 1;"), None);
+        assert_eq!(NoTransactionMarker::in_file_name("1_a.postgres.autocommit.up.sql"), Some(NoTransactionMarker::Pop));
+        assert_eq!(NoTransactionMarker::in_file_name("1_a.postgres.up.sql"), None);
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod version;
 pub use checksum::{normalize, Checksum};
 pub use directive::{
     check_lock_timeout, check_statement_timeout, parse_duration, parse_lock_timeout, parse_statement_timeout,
-    read_directives, DirectiveError, ScriptSettings, MAX_TIMEOUT,
+    read_directives, DirectiveError, NoTransactionMarker, ScriptSettings, MAX_TIMEOUT,
 };
 pub use discover::{discover, discover_to_lint, mixed_transaction, MAX_FILE_BYTES};
 pub use error::Error;

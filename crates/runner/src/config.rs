@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use std::time::SystemTime;
 
-use cutover_analysis::{Dialect, LintConfig, Severity};
+use cutover_analysis::{Dialect, LintConfig, Runner, Severity};
 use cutover_migration::{parse_duration, parse_lock_timeout, parse_statement_timeout, Layout};
 
 use crate::policy::Window;
@@ -64,7 +64,8 @@ pub struct PolicySection {
 pub struct LintSection {
     /// The PostgreSQL major version the migrations are for (default 15).
     pub pg_version: Option<u32>,
-    /// `cutover` (default) or `external`: who runs the migrations.
+    /// Who runs the migrations, for `cutover lint`: `cutover` (default), `script`, `transaction`
+    /// or a tool's name (`external`: an older name for `script`).
     pub assume_runner: Option<String>,
     /// Rules switched off.
     #[serde(default)]
@@ -411,7 +412,7 @@ fn lint_config(section: LintSection, origin: &dyn Fn(&str) -> String) -> Result<
             .map_err(|message| ConfigError::BadValue { origin: origin("lint.server_version"), message })?;
     }
     if let Some(runner) = section.assume_runner {
-        config.external_runner = parse_assume_runner(&runner)
+        config.runner = parse_assume_runner(&runner)
             .map_err(|message| ConfigError::BadValue { origin: origin("lint.assume_runner"), message })?;
     }
     let known = |id: &str, key: &str| match cutover_analysis::rules::find(id) {
@@ -444,13 +445,9 @@ pub fn check_pg_version(version: u32) -> Result<u32, String> {
     }
 }
 
-/// `cutover` or `external` to whether another tool runs the migrations.
-pub fn parse_assume_runner(text: &str) -> Result<bool, String> {
-    match text {
-        "cutover" => Ok(false),
-        "external" => Ok(true),
-        other => Err(format!("`{other}` is not a runner: use `cutover` or `external`")),
-    }
+/// Who runs the migrations: `cutover`, `script` (`external`), `transaction` or a tool's name.
+pub fn parse_assume_runner(text: &str) -> Result<Runner, String> {
+    text.parse()
 }
 
 fn apply_durations(
@@ -570,6 +567,19 @@ mod tests {
 
         let settings = Settings::resolve(None, &env, Overrides::default()).unwrap();
         assert_eq!(settings.database_url.as_deref(), Some("postgres://x/y"), "DATABASE_URL is the last fallback");
+    }
+
+    #[test]
+    fn assume_runner_names_a_kind_of_runner_or_a_tool() {
+        let resolve = |runner: &str| {
+            let config = file(&format!("[lint]\nassume_runner = \"{runner}\"\n"));
+            Settings::resolve(Some((Path::new("cutover.toml"), config)), &env_of(&[]), Overrides::default())
+                .map(|settings| settings.lint.runner)
+        };
+        assert_eq!(resolve("external").unwrap(), Runner::Script(None), "the older name of script");
+        assert_eq!(resolve("goose").unwrap(), Runner::Transaction(Some(cutover_analysis::Tool::Goose)));
+        let err = resolve("liquibase").unwrap_err().to_string();
+        assert!(err.contains("lint.assume_runner") && err.contains("golang-migrate"), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use cutover_engine::{Approval, ApprovalKind, LiveSchema};
 use cutover_migration::{Migration, MigrationSet};
 
-use crate::lint::{lint_pending, LintedMigration};
+use crate::lint::{lint_pending, run_by_cutover, LintedMigration};
 
 /// [`Review::up_front_locks`] for a script the gate does not review (a down script), on
 /// PostgreSQL: empty when there is nothing to take up front.
@@ -103,7 +103,7 @@ pub fn review(
         approved_at: String::new(),
     };
     for LintedMigration { migration, diagnostics, accepted, needs_window, effects, .. } in
-        lint_pending(set, pending, config, live)
+        lint_pending(set, pending, &run_by_cutover(config), live)
     {
         if migration.up.settings.transaction {
             if let Some(locks) = up_front_locks(effects.iter().flatten()) {
@@ -144,7 +144,7 @@ pub struct StartupLimit<'a> {
 /// The relations the migrations about to run scan, rewrite or write: what to ask the catalog
 /// about before [`startup_review`] with a [`StartupLimit`].
 pub fn startup_relations(set: &MigrationSet, pending: &[&Migration], config: &LintConfig) -> Vec<String> {
-    let mut names: Vec<String> = lint_pending(set, pending, config, None)
+    let mut names: Vec<String> = lint_pending(set, pending, &run_by_cutover(config), None)
         .into_iter()
         .flat_map(|l| l.effects.into_iter().flatten().filter_map(|e| e.locks.first().map(|(name, _)| name.clone())))
         .collect();
@@ -164,7 +164,7 @@ pub fn startup_review(
     config: &LintConfig,
     limit: Option<&StartupLimit<'_>>,
 ) -> Vec<(String, Vec<String>)> {
-    let mut linted = lint_pending(set, pending, config, None);
+    let mut linted = lint_pending(set, pending, &run_by_cutover(config), None);
     linted.sort_by_key(|l| pending.iter().position(|p| std::ptr::eq(*p, l.migration)));
     linted
         .into_iter()

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use cutover_analysis::{
-    analyze_all, Diagnostic, Effect, ForeignKey, LintConfig, Linter, LiveNames, Schema, Script, Table,
+    analyze_all, Diagnostic, Effect, ForeignKey, LintConfig, Linter, LiveNames, Runner, Schema, Script, Table,
 };
 use cutover_engine::LiveSchema;
 use cutover_migration::{Layout, Migration, MigrationKind, MigrationSet};
@@ -35,10 +35,25 @@ pub struct LintedMigration<'a> {
 }
 
 /// Lints every migration of `set`, in order, with `config` (whose live facts, when set, are
-/// those of the database the set is meant for).
+/// those of the database the set is meant for). A kind of runner given without a tool is the
+/// tool of the set's layout, when it runs files that way ([`Runner::for_layout`]).
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<LintedMigration<'a>> {
+    let config = &for_layout(config, set);
     let all: Vec<&Migration> = set.migrations.iter().collect();
     lint_in_order(set, &all, Linter::new(config.clone()), config)
+}
+
+/// `config` for the folder `set` was read from: its layout names the tool of a runner given
+/// without one.
+fn for_layout(config: &LintConfig, set: &MigrationSet) -> LintConfig {
+    LintConfig { runner: config.runner.for_layout(set.layout), ..config.clone() }
+}
+
+/// `config` for migrations that cutover's runner is about to run (`up`'s gate, start-up
+/// review, `plan`, `rehearse`): whoever `[lint] assume_runner` says runs them for
+/// `cutover lint`, here cutover does.
+pub(crate) fn run_by_cutover(config: &LintConfig) -> LintConfig {
+    LintConfig { runner: Runner::Cutover, ..config.clone() }
 }
 
 /// Lints the migrations of `set` that are in `pending`, in the set's order. With `live`, the
@@ -52,6 +67,7 @@ pub fn lint_pending<'a>(
     live: Option<&LiveSchema>,
 ) -> Vec<LintedMigration<'a>> {
     let is_pending = |m: &Migration| pending.iter().any(|p| std::ptr::eq(*p, m));
+    let config = &for_layout(config, set);
     let Some(live) = live else {
         return lint_set(set, config).into_iter().filter(|l| is_pending(l.migration)).collect();
     };
@@ -82,6 +98,7 @@ fn lint_in_order<'a>(
                 text: &migration.up.text,
                 statements: &migration.up.statements,
                 in_transaction: migration.up.settings.transaction,
+                no_transaction_by: migration.up.settings.no_transaction_by,
                 has_down: has_down(set, migration),
             };
             let linted = linter.lint_analyzed(&script, analyzed);

@@ -111,7 +111,8 @@ pub fn plan(
     let facts = target.relation_facts(&names).map_err(|e| Error::database("cannot read the catalog", e))?;
     let facts: BTreeMap<String, RelationFacts> = facts.into_iter().map(|f| (f.name.clone(), f)).collect();
 
-    let mut config = settings.lint.clone();
+    // `up` would run them: cutover's runner.
+    let mut config = crate::lint::run_by_cutover(&settings.lint);
     if let Some(major) = crate::gate::major_version(&target.server_version()) {
         config.pg_version = major;
     }

@@ -139,7 +139,8 @@ pub fn rehearse(
     };
 
     // The analysis, replayed over every migration in order; pending ones are compared.
-    let mut config: LintConfig = settings.lint.clone();
+    // `up` would run them: cutover's runner.
+    let mut config: LintConfig = crate::lint::run_by_cutover(&settings.lint);
     if let Some(major) = crate::gate::major_version(&scratch.server_version()) {
         config.pg_version = major;
     }

@@ -211,7 +211,8 @@ fn approval_gate(
     if plan.is_empty() {
         return Ok(GateOutcome::default());
     }
-    let mut config = ctx.settings.lint.clone();
+    // cutover runs them, whoever `[lint] assume_runner` says runs them for `cutover lint`.
+    let mut config = crate::lint::run_by_cutover(&ctx.settings.lint);
     // The live server is the truth about which dialect and version's behaviour apply. SQLite,
     // the embedded default for local work, is not gated on findings; its maintenance windows,
     // when configured, hold as anywhere.

@@ -156,7 +156,13 @@ UPDATE t SET a = 1",
     /// The severities of this rule's findings in `sql`, linted with `linter`.
     fn severities(linter: &mut Linter, sql: &str) -> Vec<Severity> {
         let statements = cutover_migration::split_statements(sql).unwrap();
-        let script = Script { text: sql, statements: &statements, in_transaction: true, has_down: None };
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
         linter.lint(&script).diagnostics.iter().filter(|d| d.rule == RULE).map(|d| d.severity).collect()
     }
 
@@ -193,7 +199,13 @@ UPDATE t SET a = 1",
     #[test]
     fn found_errors_name_the_lock_and_the_fix() {
         let statements = cutover_migration::split_statements(FLYWAY_V2).unwrap();
-        let script = Script { text: FLYWAY_V2, statements: &statements, in_transaction: true, has_down: None };
+        let script = Script {
+            text: FLYWAY_V2,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
         let linted = live_linter(400_000).lint(&script);
         let d = &linted.diagnostics[0];
         assert!(
@@ -217,7 +229,13 @@ UPDATE t SET a = 1",
         // The lock is released first.
         let sql = "BEGIN;\nALTER TABLE users ADD COLUMN n int;\nCOMMIT;\nUPDATE users SET n = 0;";
         let statements = cutover_migration::split_statements(sql).unwrap();
-        let script = Script { text: sql, statements: &statements, in_transaction: false, has_down: None };
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: false,
+            no_transaction_by: None,
+            has_down: None,
+        };
         let found: Vec<Severity> = static_linter().lint(&script).diagnostics.iter().map(|d| d.severity).collect();
         assert_eq!(found, [Severity::Warning]);
     }
@@ -331,7 +349,13 @@ UPDATE t SET a = 1",
         ] {
             let sql = format!("{set}\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;");
             let statements = cutover_migration::split_statements(&sql).unwrap();
-            let script = Script { text: &sql, statements: &statements, in_transaction: true, has_down: None };
+            let script = Script {
+                text: &sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            };
             let linted = keyed_linter(100).lint(&script);
             let found: Vec<(Severity, Option<&str>)> =
                 linted.diagnostics.iter().map(|d| (d.severity, d.table.as_deref())).collect();
@@ -347,7 +371,13 @@ UPDATE t SET a = 1",
         // Without a database, the path still decides which table it is.
         let sql = "SET search_path = app;\nALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;";
         let statements = cutover_migration::split_statements(sql).unwrap();
-        let script = Script { text: sql, statements: &statements, in_transaction: true, has_down: None };
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
         let linted = static_linter().lint(&script);
         assert_eq!(linted.diagnostics[0].table.as_deref(), Some("app.users"));
         // Only for the rest of its file.

@@ -38,7 +38,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("`{table}` is partitioned: PostgreSQL refuses CREATE INDEX CONCURRENTLY on it"),
-        "CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION each",
+        &format!(
+            "CREATE INDEX ... ON ONLY the parent, then ALTER INDEX ... ATTACH PARTITION the index of each partition, {}",
+            ctx.runner.alone("built with CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY")
+        ),
     )
     .on(table, LockMode::ShareUpdateExclusive)]
 }

@@ -249,7 +249,13 @@ ALTER TABLE users RENAME COLUMN name_json TO name;";
             let mut linter =
                 crate::Linter::new(LintConfig { only_rule: Some(RULE.to_string()), ..LintConfig::default() });
             let statements = cutover_migration::split_statements(swap).unwrap();
-            let script = crate::Script { text: swap, statements: &statements, in_transaction: true, has_down: None };
+            let script = crate::Script {
+                text: swap,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            };
             linter.lint(&script).diagnostics.iter().map(|d| d.severity).collect::<Vec<_>>()
         };
         assert_eq!(levels, [crate::Severity::Warning]);

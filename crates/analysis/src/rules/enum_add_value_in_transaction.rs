@@ -36,11 +36,14 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !ctx.in_transaction {
         return Vec::new();
     }
-    // Before PostgreSQL 12 `ADD VALUE` refuses a transaction block: only cutover reads the directive.
-    let help = if ctx.pg_version < 12 && !ctx.external_runner {
-        "add the value in a migration of its own marked `-- cutover:no-transaction`, and use it from a later one"
+    // Before PostgreSQL 12 `ADD VALUE` refuses a transaction block: the runner must run it outside one.
+    let help = if ctx.pg_version < 12 {
+        format!(
+            "{}, and use the value from a later migration",
+            ctx.runner.alone("add the value with ALTER TYPE ... ADD VALUE", "ALTER TYPE t ADD VALUE 'v'")
+        )
     } else {
-        "add the value in a migration of its own, and use it from a later one"
+        "add the value in a migration of its own, and use it from a later one".to_string()
     };
     ctx.enum_values_added
         .iter()
@@ -49,7 +52,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             Finding::new(
                 RULE,
                 format!("'{value}' was added to `{type_name}` earlier in this transaction and cannot be used before it commits"),
-                help,
+                &help,
             )
         })
         .collect()
@@ -59,6 +62,30 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 mod tests {
     use super::RULE;
     use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::LintConfig;
+
+    /// Before PostgreSQL 12 `ADD VALUE` must run outside a transaction: the runner's way.
+    #[test]
+    fn before_12_the_help_says_how_the_runner_runs_it_outside_a_transaction() {
+        let sql = "ALTER TYPE mood ADD VALUE 'meh';\nUPDATE people SET mood = 'meh' WHERE id = 1;";
+        let help = |runner: &str| {
+            let config = LintConfig { pg_version: 11, runner: runner.parse().unwrap(), ..LintConfig::default() };
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            let script = crate::Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            };
+            let linted = crate::Linter::new(LintConfig { only_rule: Some(RULE.to_string()), ..config }).lint(&script);
+            linted.diagnostics.iter().map(|d| d.help.clone()).collect::<String>()
+        };
+        assert!(help("cutover").contains("in a migration file of its own"), "{}", help("cutover"));
+        assert!(help("dbmate").contains("`-- migrate:up transaction:false`"), "{}", help("dbmate"));
+        assert!(help("flyway").contains("Flyway runs a script made only of such statements"), "{}", help("flyway"));
+        assert!(!help("prisma").contains("cutover:no-transaction"));
+    }
 
     #[test]
     fn fires_when_the_new_value_is_used_in_the_same_transaction() {

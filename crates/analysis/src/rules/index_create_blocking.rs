@@ -34,17 +34,20 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let (scope, help) = if ctx.schema.is_partitioned(table) {
         (
             " and every partition",
-            "CREATE INDEX ... ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION each",
+            format!(
+                "CREATE INDEX ... ON ONLY the parent, then ALTER INDEX ... ATTACH PARTITION the index of each partition, {}",
+                ctx.runner.alone("built with CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY")
+            ),
         )
     } else {
-        ("", "build it with CREATE INDEX CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)")
+        ("", ctx.runner.alone("build it with CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY"))
     };
     vec![Finding::new(
         RULE,
         format!(
             "CREATE INDEX without CONCURRENTLY locks `{table}`{scope} in SHARE mode, which blocks writes for the whole build"
         ),
-        help,
+        &help,
     )
     .on(table, LockMode::Share)]
 }
@@ -52,7 +55,26 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_file};
+
+    /// The help says where the concurrent build runs outside a transaction under each runner.
+    #[test]
+    fn the_help_works_where_the_runner_runs_files() {
+        let help = |runner: &str| run_file("CREATE INDEX i ON users (email);", RULE, runner, None);
+        assert!(help("cutover").contains("in a migration file of its own (alone, it runs outside a transaction)"));
+        let prisma = help("prisma");
+        assert!(prisma.contains("alone in a migration file of its own (Prisma sends a file as one query"), "{prisma}");
+        let pop = help("pop");
+        assert!(
+            pop.contains("build it with CREATE INDEX CONCURRENTLY, which cannot run inside the transaction popx wraps every migration in: run it alone in a migration file of its own named `<version>_<name>.postgres.autocommit.up.sql`"),
+            "{pop}"
+        );
+        assert!(help("goose").contains("`-- +goose NO TRANSACTION`"));
+        assert!(help("flyway").contains("Flyway runs a script made only of such statements outside a transaction"));
+        assert!(
+            help("transaction").contains("your tool runs outside a transaction (its per-migration switch), or by hand")
+        );
+    }
 
     #[test]
     fn fires_0() {

@@ -25,7 +25,7 @@ DROP INDEX CONCURRENTLY IF EXISTS i;\n\
 DROP INDEX i;\n\
 ```";
 
-pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::DropIndex { names, concurrently: false } = &effect.action else { return Vec::new() };
     let index = names.first().cloned().unwrap_or_default();
     // The schema replay puts the index's table first among the locks, when it knows it.
@@ -40,7 +40,7 @@ pub(crate) fn check(effect: &Effect, _ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         message,
-        "drop it with DROP INDEX CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)",
+        &ctx.runner.alone("drop it with DROP INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY"),
     )
     .on(&on, LockMode::AccessExclusive)]
 }

@@ -68,7 +68,13 @@ mod tests {
             ..LintConfig::default()
         });
         linter
-            .lint(&Script { text: sql, statements: &statements, in_transaction: true, has_down: None })
+            .lint(&Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            })
             .diagnostics
             .len()
     }
@@ -88,7 +94,13 @@ mod tests {
         let statements = cutover_migration::split_statements(sql).unwrap();
         let mut linter = Linter::new(LintConfig { only_rule: Some(RULE.into()), ..LintConfig::default() });
         assert!(linter
-            .lint(&Script { text: sql, statements: &statements, in_transaction: true, has_down: None })
+            .lint(&Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None
+            })
             .diagnostics
             .is_empty());
     }

@@ -1,19 +1,23 @@
 //! Rule `lock-timeout-missing`: its documentation is `DOC`, printed by `cutover explain lock-timeout-missing`.
 
 use crate::rules::{blocks_writes_on_existing, Context, Finding};
+use crate::runner::Runner;
+
+/// For a statement that must be alone in its file.
+const ROLE: &str = "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a lock timeout (ALTER ROLE migrator SET lock_timeout = '2s'), and retry on timeout (cutover's runner does both)";
 use crate::Effect;
 
 pub(crate) const RULE: &str = "lock-timeout-missing";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-A migration run by another tool than cutover that takes a lock blocking writes on an existing table without first setting `lock_timeout`. cutover's own runner sets `lock_timeout` on every migration (and retries), so this rule only fires with `--assume-runner external` (or `assume-runner = \"external\"` under `[lint]`).\n\
+A migration run by another tool than cutover that takes a lock blocking writes on an existing table without first setting `lock_timeout`. cutover's own runner sets `lock_timeout` on every migration (and retries), so this rule only fires for another runner (`--assume-runner script`, `transaction` or a tool's name, or `assume_runner` under `[lint]`).\n\
 \n\
 ## Why is this bad?\n\
 A DDL statement that waits for its lock (behind a long query or an idle transaction) sits in the lock queue, and every later query on the table queues behind it: the table is down until the blocker ends, though the DDL itself would take milliseconds.\n\
 \n\
 ## Instead\n\
-Start the migration with `SET lock_timeout = '2s';` (and retry the migration when it times out), or let cutover run it.\n\
+Start the migration with `SET lock_timeout = '2s';` (and retry the migration when it times out), or let cutover run it. A statement that must be alone in its file (`CREATE INDEX CONCURRENTLY` under a tool that sends the file as one query) can have no `SET` before it: give the role that runs the migrations a lock timeout (`ALTER ROLE ... SET lock_timeout`).\n\
 \n\
 ```sql\n\
 SET lock_timeout = '2s';\n\
@@ -27,7 +31,7 @@ ALTER TABLE users ADD COLUMN bio text;\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    if !ctx.external_runner
+    if ctx.runner == Runner::Cutover
         || ctx.lock_timeout_set
         || ctx.blocking_lock_before
         || !blocks_writes_on_existing(effect, ctx)
@@ -38,7 +42,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("{lock} on `{table}` is requested with no lock_timeout: while it waits, every query on `{table}` queues behind it"),
-        "begin the file with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
+        match ctx.must_stand_alone(effect) {
+            true => ROLE,
+            false => "begin the file with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
+        },
     )
     .on(table, *lock)]
 }
@@ -50,7 +57,7 @@ mod tests {
     use crate::LintConfig;
 
     fn external(sql: &str) -> String {
-        run_with(&[(sql, true)], RULE, LintConfig { external_runner: true, ..LintConfig::default() })
+        run_with(&[(sql, true)], RULE, LintConfig { runner: crate::Runner::Script(None), ..LintConfig::default() })
     }
 
     #[test]
@@ -66,5 +73,15 @@ mod tests {
         assert_eq!(run_with(&[("ALTER TABLE users ADD COLUMN bio text;", true)], RULE, LintConfig::default()), "");
         assert_eq!(external("CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);"), "");
         assert_ne!(external("SET lock_timeout = 0;\nALTER TABLE users ADD COLUMN bio text;"), "");
+    }
+
+    /// A statement that must be alone in its file can have no SET before it: the role's.
+    #[test]
+    fn a_statement_alone_in_its_file_gets_the_roles_timeout() {
+        let sql = "ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;";
+        let prisma = crate::rules::test_utils::run_file(sql, RULE, "prisma", None);
+        assert!(prisma.contains("ALTER ROLE"), "{prisma}");
+        let alter = crate::rules::test_utils::run_file("ALTER TABLE users ADD COLUMN bio text;", RULE, "prisma", None);
+        assert!(alter.contains("begin the file with SET lock_timeout"), "{alter}");
     }
 }

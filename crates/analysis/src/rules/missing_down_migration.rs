@@ -43,7 +43,16 @@ mod tests {
         let sql = "ALTER TABLE users ADD COLUMN bio text;";
         let statements = cutover_migration::split_statements(sql).unwrap();
         let mut linter = Linter::new(LintConfig { only_rule: Some(RULE.into()), ..LintConfig::default() });
-        linter.lint(&Script { text: sql, statements: &statements, in_transaction: true, has_down }).diagnostics.len()
+        linter
+            .lint(&Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down,
+            })
+            .diagnostics
+            .len()
     }
 
     #[test]

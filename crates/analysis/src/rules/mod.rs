@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::changes::{Changes, Moment};
 use crate::effect::{ForeignKey, TransactionControl};
+use crate::runner::{FileRun, Runner};
 use crate::schema::{Schema, Table};
 use crate::{Action, AlterCommand, Dialect, Effect, LockMode, Severity};
 
@@ -291,21 +292,28 @@ pub struct Context {
     pub(crate) dialect: Dialect,
     /// The PostgreSQL major version the migrations are for.
     pub(crate) pg_version: u32,
-    /// Whether the migrations run under another tool than cutover's runner (which sets
-    /// `lock_timeout` and `statement_timeout` itself, and clears a failed index build's leftovers).
-    pub(crate) external_runner: bool,
+    /// Who runs the migrations: cutover's runner sets `lock_timeout` and `statement_timeout`
+    /// itself, and clears a failed index build's leftovers; other tools do neither.
+    pub(crate) runner: Runner,
+    /// How the runner runs this file.
+    pub(crate) file_run: FileRun,
+    /// Whether the runner itself runs the statement being checked outside a transaction, as one
+    /// that refuses a transaction block (cutover, and Flyway by its own list).
+    pub(crate) runner_takes_it_out: bool,
     /// 1-based line of the statement being checked.
     pub(crate) line: usize,
     /// Whether the statement runs inside a transaction (the runner's, or a `BEGIN` in the file).
     pub(crate) in_transaction: bool,
-    /// Whether the runner wraps the whole file in a transaction.
+    /// Whether the runner wraps the whole file in a transaction (of its own, or the implicit
+    /// block of several statements sent as one query).
     pub(crate) runner_transaction: bool,
     /// The line of a `BEGIN` in the file not yet matched by `COMMIT`/`ROLLBACK`.
     pub(crate) open_begin: Option<usize>,
-    /// How many statements the file has: another runner that sends the file as one script
-    /// makes several of them one implicit transaction block.
+    /// How many statements the file has: a runner that sends the file as one query makes
+    /// several of them one implicit transaction block.
     pub(crate) statements_in_file: usize,
-    /// The line of the file's first statement that can run in a transaction block.
+    /// The line of the file's first statement that the runner would run in a transaction block
+    /// (not one it takes out of the transaction itself).
     pub(crate) first_transactional_line: Option<usize>,
     /// Tables created earlier in the same migration: new, so empty and unused by running code
     /// (a table created here and renamed is new under its new name).
@@ -404,6 +412,16 @@ impl Context {
         }
     }
 
+    /// Whether no other statement may share the statement's file (a `SET` before it included):
+    /// it refuses a transaction block, and the runner sends the file as one query (beside
+    /// others it would run in the implicit block), or takes it out of the transaction only in
+    /// a script made of such statements alone (Flyway refuses a mixed one).
+    pub(crate) fn must_stand_alone(&self, effect: &Effect) -> bool {
+        effect.requires_no_transaction
+            && self.runner != Runner::Cutover
+            && (self.file_run == FileRun::OneScript || self.runner_takes_it_out)
+    }
+
     /// The `ALTER TABLE`s of `table` earlier in this migration, if any.
     pub(crate) fn altered_before(&self, table: &str) -> Option<&EarlierAlters> {
         self.alters.get(table)
@@ -432,15 +450,24 @@ impl Context {
         self.not_valid_constraints.contains(name)
     }
 
-    /// Forgets what belongs to one migration, keeping the schema: the next file starts.
-    pub(crate) fn start_migration(&mut self, in_transaction: bool, has_down: Option<bool>) {
+    /// Forgets what belongs to one migration, keeping the schema: the next file starts, of
+    /// `statements` statements, run as `file_run` says.
+    pub(crate) fn start_migration(&mut self, file_run: FileRun, statements: usize, has_down: Option<bool>) {
+        let in_transaction = match file_run {
+            FileRun::OneTransaction => true,
+            // One statement sent alone runs outside a transaction block.
+            FileRun::OneScript => statements > 1,
+            FileRun::EachStatement => false,
+        };
         *self = Context {
             schema: std::mem::take(&mut self.schema),
             live: self.live,
             created_by_linted: std::mem::take(&mut self.created_by_linted),
             dialect: self.dialect,
             pg_version: self.pg_version,
-            external_runner: self.external_runner,
+            runner: self.runner,
+            file_run,
+            statements_in_file: statements,
             live_rows: std::mem::take(&mut self.live_rows),
             large_table_rows: self.large_table_rows,
             small_table_rows: self.small_table_rows,
@@ -744,11 +771,53 @@ pub(crate) mod test_utils {
         let mut rendered = String::new();
         for (sql, in_transaction) in migrations {
             let statements = cutover_migration::split_statements(sql).unwrap();
-            let script = Script { text: sql, statements: &statements, in_transaction: *in_transaction, has_down: None };
+            let script = Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: *in_transaction,
+                no_transaction_by: None,
+                has_down: None,
+            };
             rendered =
                 linter.lint(&script).diagnostics.iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect();
         }
         rendered
+    }
+
+    /// Lints `sql` as one migration file with only `rule`, run by `runner` (a value of
+    /// `--assume-runner`), its settings read as discovery reads them; `marker` stands for a
+    /// directive of another layout than cutover's (goose's, dbmate's, ...).
+    pub(crate) fn run_file(
+        sql: &str,
+        rule: &str,
+        runner: &str,
+        marker: Option<cutover_migration::NoTransactionMarker>,
+    ) -> String {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let mut settings = cutover_migration::ScriptSettings::default();
+        cutover_migration::read_directives(sql, &mut settings).unwrap();
+        if let Some(marker) = marker {
+            settings.no_transaction(marker);
+        }
+        let outside = cutover_migration::transactionality(&statements) == cutover_migration::Transactionality::Outside;
+        let config = LintConfig {
+            only_rule: Some(rule.to_string()),
+            runner: runner.parse().expect("a runner"),
+            ..LintConfig::default()
+        };
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: settings.transaction && !outside,
+            no_transaction_by: settings.no_transaction_by,
+            has_down: None,
+        };
+        Linter::new(config)
+            .lint(&script)
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}: {}\nhelp: {}\n", d.rule, d.message, d.help))
+            .collect()
     }
 
     /// Lints `sql` as a MySQL migration on `server` (`mariadb-10.11`) with only `rule`.

@@ -63,7 +63,13 @@ mod tests {
             only_rule: Some(RULE.to_string()),
             ..crate::LintConfig::default()
         };
-        let script = crate::Script { text: sql, statements: &statements, in_transaction: false, has_down: None };
+        let script = crate::Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: false,
+            no_transaction_by: None,
+            has_down: None,
+        };
         crate::Linter::new(config).lint(&script).diagnostics.iter().map(|d| d.help.clone()).collect()
     }
 

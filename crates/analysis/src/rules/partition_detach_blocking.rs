@@ -32,10 +32,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 Finding::new(
                     RULE,
                     format!("detaching `{partition}` locks the whole partitioned table `{table}` in ACCESS EXCLUSIVE mode, which blocks reads and writes"),
-                    if ctx.pg_version >= 14 {
-                        "use DETACH PARTITION ... CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)"
+                    &if ctx.pg_version >= 14 {
+                        ctx.runner.alone("use DETACH PARTITION ... CONCURRENTLY", "ALTER TABLE DETACH PARTITION CONCURRENTLY")
                     } else {
-                        "DETACH ... CONCURRENTLY needs PostgreSQL 14: until then, detach at a quiet time under a short lock_timeout"
+                        "DETACH ... CONCURRENTLY needs PostgreSQL 14: until then, detach at a quiet time under a short lock_timeout".to_string()
                     },
                 )
                 .on(table, LockMode::AccessExclusive),

@@ -33,10 +33,13 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("REINDEX without CONCURRENTLY blocks writes to `{name}`, and reads that use the index, for the whole rebuild"),
-        if ctx.pg_version >= 12 {
-            "use REINDEX ... CONCURRENTLY, in a migration file of its own (alone, it runs outside a transaction)"
+        &if ctx.pg_version >= 12 {
+            ctx.runner.alone("use REINDEX ... CONCURRENTLY", "REINDEX TABLE CONCURRENTLY")
         } else {
-            "REINDEX CONCURRENTLY needs PostgreSQL 12: until then, CREATE INDEX CONCURRENTLY a copy, drop the old one, rename"
+            format!(
+                "REINDEX CONCURRENTLY needs PostgreSQL 12: until then, {}; then drop the old one and rename the copy",
+                ctx.runner.alone("build a copy with CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY")
+            )
         },
     )
     .on(name, effect.locks.iter().find(|(t, _)| t == name).map_or(LockMode::Share, |(_, lock)| *lock))]
@@ -45,7 +48,17 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_file};
+
+    /// Flyway's parser does not list `REINDEX TABLE CONCURRENTLY`: only its script setting
+    /// takes it out of the transaction.
+    #[test]
+    fn the_help_works_where_the_runner_runs_files() {
+        let help = |runner: &str| run_file("REINDEX TABLE users;", RULE, runner, None);
+        assert!(help("flyway").contains("`executeInTransaction=false` in its `.sql.conf`"), "{}", help("flyway"));
+        assert!(help("sqlx").contains("whose first line is `-- no-transaction`"));
+        assert!(help("cutover").contains("(alone, it runs outside a transaction)"));
+    }
 
     #[test]
     fn fires_0() {

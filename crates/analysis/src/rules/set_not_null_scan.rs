@@ -118,7 +118,13 @@ ALTER TABLE t ALTER COLUMN a SET NOT NULL",
             let mut linter =
                 Linter::with_schema(LintConfig { only_rule: Some(RULE.into()), ..LintConfig::default() }, schema);
             let statements = cutover_migration::split_statements(sql).unwrap();
-            let script = Script { text: sql, statements: &statements, in_transaction: true, has_down: None };
+            let script = Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            };
             let linted = linter.lint(&script);
             (linted.diagnostics.len(), linted.effects[0].as_ref().unwrap().scans)
         };

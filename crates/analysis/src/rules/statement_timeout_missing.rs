@@ -1,19 +1,20 @@
 //! Rule `statement-timeout-missing`: its documentation is `DOC`, printed by `cutover explain statement-timeout-missing`.
 
 use crate::rules::{is_long_on_existing, Context, Finding};
+use crate::runner::{Runner, Tool};
 use crate::Effect;
 
 pub(crate) const RULE: &str = "statement-timeout-missing";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-A migration run by another tool than cutover that scans, rewrites or writes the rows of an existing table without first setting `statement_timeout`. Like `lock-timeout-missing`, it only fires with `--assume-runner external`: cutover's runner sets `statement_timeout` itself.\n\
+A migration run by another tool than cutover that scans, rewrites or writes the rows of an existing table without first setting `statement_timeout`. Like `lock-timeout-missing`, it only fires for another runner (`--assume-runner`): cutover's runner sets `statement_timeout` itself.\n\
 \n\
 ## Why is this bad?\n\
 Without a statement timeout, a statement that turns out to be slow on the production table (a validation scan, a rewrite, a mass update) keeps its locks for as long as it runs, and nobody decided how long that may be.\n\
 \n\
 ## Instead\n\
-Start the migration with `SET statement_timeout = '...'` sized for the work, or run long work outside the migration (`cutover backfill`, `CREATE INDEX CONCURRENTLY`).\n\
+Start the migration with `SET statement_timeout = '...'` sized for the work (golang-migrate also takes `x-statement-timeout` in its database URL; for a statement that must be alone in its file, `ALTER ROLE ... SET statement_timeout`), or run long work outside the migration (`cutover backfill`, `CREATE INDEX CONCURRENTLY`).\n\
 \n\
 ```sql\n\
 SET lock_timeout = '2s';\n\
@@ -31,7 +32,7 @@ ALTER TABLE users ADD CONSTRAINT users_email_check CHECK (email <> '');\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    if !ctx.external_runner
+    if ctx.runner == Runner::Cutover
         || ctx.statement_timeout_set
         || ctx.long_statement_before
         || !is_long_on_existing(effect, ctx)
@@ -42,7 +43,14 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let mut finding = Finding::new(
         RULE,
         format!("this statement's time grows with `{table}` and no statement_timeout bounds it"),
-        "begin the file with SET statement_timeout = '...' sized for the work (cutover's runner sets one)",
+        &match ctx.runner.tool() {
+            _ if ctx.must_stand_alone(effect) => {
+                "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a statement timeout sized for the work (ALTER ROLE migrator SET statement_timeout = '...'; cutover's runner sets one)".to_string()
+            }
+            // golang-migrate's postgres driver takes one for every migration.
+            Some(Tool::GolangMigrate) => "begin the file with SET statement_timeout = '...' sized for the work, or give golang-migrate's database URL `x-statement-timeout` (milliseconds)".to_string(),
+            _ => "begin the file with SET statement_timeout = '...' sized for the work (cutover's runner sets one)".to_string(),
+        },
     );
     if let Some((table, lock)) = effect.locks.first() {
         finding = finding.on(table, *lock);
@@ -57,7 +65,7 @@ mod tests {
     use crate::LintConfig;
 
     fn external(sql: &str) -> String {
-        run_with(&[(sql, true)], RULE, LintConfig { external_runner: true, ..LintConfig::default() })
+        run_with(&[(sql, true)], RULE, LintConfig { runner: crate::Runner::Script(None), ..LintConfig::default() })
     }
 
     #[test]

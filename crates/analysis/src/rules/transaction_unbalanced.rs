@@ -45,19 +45,24 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         }
         _ => return Vec::new(),
     };
-    vec![Finding::new(RULE, message, HELP)]
+    vec![Finding::new(RULE, message, &help(ctx))]
 }
 
 pub(crate) fn check_migration(ctx: &Context) -> Vec<(usize, Finding)> {
     match ctx.open_begin {
         Some(line) => {
-            vec![(line, Finding::new(RULE, "this BEGIN is never committed or rolled back".to_string(), HELP))]
+            vec![(line, Finding::new(RULE, "this BEGIN is never committed or rolled back".to_string(), &help(ctx)))]
         }
         None => Vec::new(),
     }
 }
 
-const HELP: &str = "leave the transaction to the runner (one BEGIN/COMMIT pair around the whole file at most); a statement that cannot run in a transaction goes in a migration file of its own";
+fn help(ctx: &Context) -> String {
+    format!(
+        "leave the transaction to the runner (one BEGIN/COMMIT pair around the whole file at most); a statement that cannot run in a transaction goes {}",
+        ctx.runner.place(true)
+    )
+}
 
 fn name(control: TransactionControl) -> &'static str {
     match control {

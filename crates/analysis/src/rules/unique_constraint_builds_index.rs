@@ -34,7 +34,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 Finding::new(
                     RULE,
                     format!("adding a {kind} constraint builds its index on `{table}` under an ACCESS EXCLUSIVE lock, which blocks reads and writes"),
-                    "CREATE UNIQUE INDEX CONCURRENTLY first, then ADD CONSTRAINT ... USING INDEX",
+                    &format!(
+                        "{}; then ADD CONSTRAINT ... USING INDEX in a later migration",
+                        ctx.runner.alone("first build the index with CREATE UNIQUE INDEX CONCURRENTLY", "CREATE UNIQUE INDEX CONCURRENTLY")
+                    ),
                 )
                 .on(table, LockMode::AccessExclusive),
             ),

@@ -13,7 +13,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 NOT VALID exists so that the validation scan runs under the weak SHARE UPDATE EXCLUSIVE lock; in the same transaction the ADD's strong lock is still held, and in the same statement the other sub-commands' lock is taken, so the scan blocks writes (or everything) after all.\n\
 \n\
 ## Instead\n\
-Validate in an `ALTER TABLE` of its own, in a later migration, or (under cutover) mark the migration `-- cutover:no-transaction` so that each statement commits on its own.\n\
+Validate in an `ALTER TABLE` of its own, in a later migration, or (under cutover) mark the migration `-- cutover:no-transaction` so that each statement commits on its own (goose's `NO TRANSACTION` and Flyway's `executeInTransaction=false` do the same; the switches of sqlx, dbmate, diesel and popx send the file as one query, which keeps both statements in one transaction block).\n\
 \n\
 ```sql\n\
 ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID;\n\
@@ -48,10 +48,9 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 Finding::new(
                     RULE,
                     format!("`{name}` is validated in the transaction that added it NOT VALID: the ADD's lock on `{table}` is still held during the scan"),
-                    if ctx.external_runner {
-                        "validate it in a later migration"
-                    } else {
-                        "validate it in a later migration, or make this migration `-- cutover:no-transaction`"
+                    &match ctx.runner.each_statement_on_its_own() {
+                        Some(how) => format!("validate it in a later migration, or {how} so that each statement commits on its own"),
+                        None => "validate it in a later migration".to_string(),
                     },
                 )
                 .on(table, LockMode::AccessExclusive),
@@ -72,7 +71,22 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_file};
+
+    /// Offered only where the runner's switch makes each statement commit on its own: sqlx's
+    /// sends the file as one query, which keeps both in one block.
+    #[test]
+    fn each_statement_on_its_own_where_the_runner_can() {
+        let sql = "ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0) NOT VALID;\nALTER TABLE orders VALIDATE CONSTRAINT positive;";
+        assert!(run_file(sql, RULE, "cutover", None).contains("`-- cutover:no-transaction`"));
+        assert!(run_file(sql, RULE, "goose", None).contains("`-- +goose NO TRANSACTION`"));
+        let sqlx = run_file(sql, RULE, "sqlx", None);
+        assert!(sqlx.contains("help: validate it in a later migration\n"), "{sqlx}");
+        let prisma = run_file(sql, RULE, "prisma", None);
+        assert!(prisma.contains("help: validate it in a later migration\n"), "{prisma}");
+        // Sent with sqlx's switch, the two statements are still one transaction block.
+        assert_ne!(run_file(&format!("-- no-transaction\n{sql}"), RULE, "sqlx", None), "");
+    }
 
     /// In one ALTER TABLE with other sub-commands, PostgreSQL validates last, under the
     /// statement's lock (observed on PostgreSQL 15: a SET NOT NULL beside the VALIDATE of the

@@ -15,7 +15,8 @@ fn predicted_scan(setup: &[&str], sql: &str) -> bool {
     let mut scans = false;
     for text in setup.iter().chain([&sql]) {
         let statements = cutover_migration::split_statements(text).unwrap();
-        let script = Script { text, statements: &statements, in_transaction: true, has_down: None };
+        let script =
+            Script { text, statements: &statements, in_transaction: true, no_transaction_by: None, has_down: None };
         let linted = linter.lint(&script);
         scans = linted.effects.last().and_then(|e| e.as_ref()).is_some_and(|e| e.scans);
     }

@@ -308,6 +308,7 @@ fn analysis_reads_the_mysql_and_sqlite_corpus() {
                 text: &text,
                 statements: &statements,
                 in_transaction: false,
+                no_transaction_by: None,
                 has_down: None,
             };
             let diagnostics = linter.lint(&script).diagnostics;

@@ -169,7 +169,7 @@ fn another_runner_is_judged_by_what_the_tool_does() {
     assert_eq!((found[0]["path"].as_str(), found[0]["line"].as_u64()), (Some("two.sql"), Some(2)));
     let message = found[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("a tool that sends this file's 2 statements as one script")
+        message.contains("a tool such as golang-migrate or Prisma sends this file's 2 statements as one query")
             && message.contains("implicit transaction block"),
         "{message}"
     );

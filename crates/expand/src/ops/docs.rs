@@ -190,7 +190,13 @@ fn phase_bullets(doc: &OperationDoc) -> Vec<(&'static str, &'static str)> {
 #[test]
 fn phases_name_the_locks_of_the_planned_sql() {
     let statements = cutover_migration::split_statements(EXAMPLE_SCHEMA).unwrap();
-    let setup = Script { text: EXAMPLE_SCHEMA, statements: &statements, in_transaction: true, has_down: None };
+    let setup = Script {
+        text: EXAMPLE_SCHEMA,
+        statements: &statements,
+        in_transaction: true,
+        no_transaction_by: None,
+        has_down: None,
+    };
     let tables = example_tables();
     for doc in OPERATION_DOCS {
         let bullets = phase_bullets(doc);

@@ -7,7 +7,7 @@ use super::{
     finish_script, lines_with_offsets, read_sectioned, recognise_single_file, FileCandidate, Found, LayoutRules,
     Recognised, Section, UpDown,
 };
-use crate::directive::ScriptSettings;
+use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::scaffold::{DOWN_HINT, UP_HINT};
 use crate::{Error, Layout, Migration};
 
@@ -94,8 +94,8 @@ fn read_dbmate(path: &Path, text: &str) -> Result<UpDown, Error> {
         let mut settings = ScriptSettings::default();
         for option in options.split_whitespace() {
             match option {
-                "transaction:false" => settings.transaction = false,
-                "transaction:true" => settings.transaction = true,
+                "transaction:false" => settings.no_transaction(NoTransactionMarker::Dbmate),
+                "transaction:true" => settings.in_transaction(),
                 _ => {}
             }
         }
@@ -136,5 +136,6 @@ mod tests {
             summary(&set),
             ["20240101000000 users tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@2] down=Some(\"DROP INDEX i\")"]
         );
+        assert_eq!(set.migrations[0].up.settings.no_transaction_by, Some(crate::NoTransactionMarker::Dbmate));
     }
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{present, script_from_file, versioned, Found, LayoutRules, Part, Recognised};
-use crate::directive::ScriptSettings;
+use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::discover::{near_miss, read_text, visible_children, NearMiss};
 use crate::scaffold::{DOWN_HINT, UP_HINT};
 use crate::{Error, Ignored, Layout, Migration, Version};
@@ -63,7 +63,9 @@ impl LayoutRules for Diesel {
                 let text = read_text(&metadata_path)?;
                 let metadata: DieselMetadata = toml::from_str(&text)
                     .map_err(|err| Error::Metadata { path: metadata_path.clone(), message: err.to_string() })?;
-                base.transaction = metadata.run_in_transaction.unwrap_or(true);
+                if metadata.run_in_transaction == Some(false) {
+                    base.no_transaction(NoTransactionMarker::Diesel);
+                }
             }
             let up_path = folder.join("up.sql");
             if !up_path.exists() {
@@ -162,6 +164,8 @@ mod tests {
                 "20190515000000 index tx=false up=[CREATE INDEX CONCURRENTLY i ON t (a)@1] down=None",
             ]
         );
+        let by: Vec<_> = set.migrations.iter().map(|m| m.up.settings.no_transaction_by).collect();
+        assert_eq!(by, [None, Some(crate::NoTransactionMarker::Diesel)], "whose directive it is");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{script_from_file, FileCandidate, Found, LayoutRules, Part, Recognised};
 use crate::checksum::Checksum;
-use crate::directive::ScriptSettings;
+use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::discover::read_text;
 use crate::scaffold::{DOWN_HINT, UP_HINT};
 use crate::{Error, Layout, Migration, MigrationKind, Version};
@@ -114,9 +114,9 @@ fn flyway_conf(script_path: &Path) -> Result<ScriptSettings, Error> {
             continue;
         };
         if key.trim() == "executeInTransaction" {
-            settings.transaction = match value.trim() {
-                "true" => true,
-                "false" => false,
+            match value.trim() {
+                "true" => settings.in_transaction(),
+                "false" => settings.no_transaction(NoTransactionMarker::Flyway),
                 other => {
                     return Err(Error::Metadata {
                         path: conf_path,
@@ -156,5 +156,7 @@ mod tests {
                 "R view t tx=true up=[CREATE OR REPLACE VIEW v AS SELECT a FROM t@1] down=None",
             ]
         );
+        let by: Vec<_> = set.migrations.iter().map(|m| m.up.settings.no_transaction_by).collect();
+        assert_eq!(by, [None, Some(crate::NoTransactionMarker::Flyway), None], "whose directive it is");
     }
 }

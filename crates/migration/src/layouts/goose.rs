@@ -8,7 +8,7 @@ use super::{
     finish_script, lines_with_offsets, parse_version_name, read_sectioned, recognise_single_file, FileCandidate, Found,
     LayoutRules, Recognised, Section, UpDown,
 };
-use crate::directive::ScriptSettings;
+use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::scaffold::{DOWN_HINT, UP_HINT};
 use crate::split::{first_token_offset, Statement};
 use crate::{Error, Layout, Migration};
@@ -142,7 +142,7 @@ fn read_goose(path: &Path, text: &str) -> Result<UpDown, Error> {
                 plain_start = None;
             }
             "statementend" => return Err(at_line(line_no, "`-- +goose StatementEnd` without a StatementBegin")),
-            "no transaction" => settings.transaction = false,
+            "no transaction" => settings.no_transaction(NoTransactionMarker::Goose),
             _ if lower.starts_with("envsub") => {}
             _ => return Err(at_line(line_no, &format!("unknown goose annotation `-- +goose {command}`"))),
         }
@@ -189,7 +189,9 @@ mod tests {
             ["00001 func tx=true up=[CREATE FUNCTION f() RETURNS int AS 'SELECT 1; ' LANGUAGE sql@4|SELECT 1@6] down=Some(\"DROP FUNCTION f()\")"]
         );
         let (_dir, res) = read(&[("1_x.sql", "-- +goose NO TRANSACTION\n-- +goose Up\nSELECT 1;\n")], None);
-        assert!(!res.unwrap().migrations[0].up.settings.transaction);
+        let settings = res.unwrap().migrations[0].up.settings;
+        assert!(!settings.transaction);
+        assert_eq!(settings.no_transaction_by, Some(crate::NoTransactionMarker::Goose));
     }
 
     #[test]
