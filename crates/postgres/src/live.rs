@@ -55,14 +55,16 @@ fn word_pattern(word: &str) -> String {
 
 impl Catalog for PgTarget {
     fn relation_facts(&mut self, names: &[String]) -> Result<Vec<RelationFacts>, DbError> {
-        // A partitioned table's rows are its leaf partitions'; other relations are their own leaf.
+        // A relation's rows and bytes are its own and its descendants': a partitioned table's
+        // partitions', an inheritance parent's children's (a statement without ONLY reaches them).
         let sql = format!(
-            "SELECT w.name, c.relkind::text, pg_total_relation_size(c.oid), current_setting('block_size')::int8, \
+            "SELECT w.name, c.relkind::text, coalesce(pg_total_relation_size(l.oid), 0), current_setting('block_size')::int8, \
                l.reltuples::float8, l.relpages::int8, pg_relation_size(l.oid), pg_stat_get_live_tuples(l.oid) \
              FROM unnest($1::text[]) AS w(name) JOIN pg_class c ON c.oid = {RESOLVE} \
-             LEFT JOIN LATERAL (SELECT p.relid FROM pg_partition_tree(c.oid) p WHERE p.isleaf AND c.relkind = 'p' \
-                                UNION ALL SELECT c.oid WHERE c.relkind <> 'p') leaf ON true \
-             LEFT JOIN pg_class l ON l.oid = leaf.relid ORDER BY 1"
+             LEFT JOIN LATERAL (WITH RECURSIVE tree(relid) AS (SELECT c.oid UNION ALL \
+                                  SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid) \
+                                SELECT relid FROM tree) leaf ON true \
+             LEFT JOIN pg_class l ON l.oid = leaf.relid AND l.relkind <> 'p' ORDER BY 1"
         );
         let rows = self.client.query(&sql, &[&names]).map_err(db_error)?;
         let mut facts: Vec<RelationFacts> = Vec::new();
@@ -90,14 +92,15 @@ impl Catalog for PgTarget {
                     }
                 }
             };
+            let bytes: i64 = row.get(2);
             match facts.last_mut().filter(|f| f.name == name) {
-                Some(f) => f.rows = if f.rows < 0 || leaf_rows < 0 { -1 } else { f.rows + leaf_rows },
-                None => facts.push(RelationFacts {
-                    name,
-                    kind: relkind_name(&kind).to_string(),
-                    rows: leaf_rows,
-                    bytes: row.get(2),
-                }),
+                Some(f) => {
+                    f.rows = if f.rows < 0 || leaf_rows < 0 { -1 } else { f.rows + leaf_rows };
+                    f.bytes += bytes;
+                }
+                None => {
+                    facts.push(RelationFacts { name, kind: relkind_name(&kind).to_string(), rows: leaf_rows, bytes })
+                }
             }
         }
         Ok(facts)
@@ -275,9 +278,10 @@ fn not_null_conjunct(expression: &str) -> Option<String> {
 fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
     let tables_sql = format!(
         "SELECT c.oid, {REL_NAME}, c.relkind = 'p', c.reltuples::float8, c.relpages::int8, \
-           current_setting('block_size')::int8, i.inhparent, pg_stat_get_live_tuples(c.oid), \
-           n.nspname::text, c.relname::text \
-         FROM {USER_TABLES} LEFT JOIN pg_inherits i ON i.inhrelid = c.oid AND c.relispartition \
+           current_setting('block_size')::int8, \
+           (SELECT i.inhparent FROM pg_inherits i WHERE i.inhrelid = c.oid ORDER BY i.inhseqno LIMIT 1), \
+           pg_stat_get_live_tuples(c.oid), n.nspname::text, c.relname::text \
+         FROM {USER_TABLES} \
          WHERE {USER_SCHEMAS} AND c.relkind IN ('r', 'p')"
     );
     let columns_sql = format!(
@@ -528,32 +532,36 @@ fn measure_sizes(client: &mut Client, oids: &[u32]) -> Result<BTreeMap<u32, i64>
     Ok(sizes)
 }
 
-/// A partitioned table's rows and bytes are its partitions' (their partitions' in turn);
-/// unknown when any partition's are.
+/// A parent's rows and bytes include its children's: a partitioned table's are its partitions'
+/// (their partitions' in turn), an inheritance parent's are its own and its children's (an
+/// UPDATE or ALTER of the parent without ONLY reaches them all, TimescaleDB's and pg_partman's
+/// older layouts among them); unknown when any of them is.
 fn partition_totals(tables: &mut BTreeMap<u32, LiveTable>, parents: &BTreeMap<u32, u32>) {
-    let leaves: Vec<u32> = tables.iter().filter(|(_, t)| !t.partitioned).map(|(oid, _)| *oid).collect();
-    let mut totals: BTreeMap<u32, (i64, i64, bool)> = BTreeMap::new();
-    for leaf in leaves {
-        let (rows, bytes, analysed) = {
-            let t = &tables[&leaf];
-            (t.rows, t.bytes, t.analysed)
-        };
-        let mut at = leaf;
-        // Partitions nest, but never in a cycle; the bound only guards against a broken catalog.
+    let own: Vec<(u32, i64, i64, bool)> =
+        tables.iter().filter(|(_, t)| !t.partitioned).map(|(oid, t)| (*oid, t.rows, t.bytes, t.analysed)).collect();
+    let add = |a: i64, b: i64| if a < 0 || b < 0 { -1 } else { a + b };
+    let mut below: BTreeMap<u32, (i64, i64, bool)> = BTreeMap::new();
+    for (table, rows, bytes, analysed) in own {
+        let mut at = table;
+        // Inheritance nests, but never in a cycle; the bound only guards against a broken catalog.
         for _ in 0..64 {
             let Some(parent) = parents.get(&at) else { break };
-            let total = totals.entry(*parent).or_insert((0, 0, true));
-            total.0 = if total.0 < 0 || rows < 0 { -1 } else { total.0 + rows };
-            total.1 = if total.1 < 0 || bytes < 0 { -1 } else { total.1 + bytes };
+            let total = below.entry(*parent).or_insert((0, 0, true));
+            total.0 = add(total.0, rows);
+            total.1 = add(total.1, bytes);
             total.2 &= analysed;
             at = *parent;
         }
     }
-    for (oid, table) in tables.iter_mut().filter(|(_, t)| t.partitioned) {
-        let (rows, bytes, analysed) = totals.get(oid).copied().unwrap_or((0, 0, true));
-        table.rows = rows;
-        table.bytes = bytes;
-        table.analysed = analysed;
+    for (oid, table) in tables.iter_mut() {
+        let (rows, bytes, analysed) = below.get(oid).copied().unwrap_or((0, 0, true));
+        if table.partitioned {
+            (table.rows, table.bytes, table.analysed) = (rows, bytes, analysed);
+        } else if below.contains_key(oid) {
+            table.rows = add(table.rows, rows);
+            table.bytes = add(table.bytes, bytes);
+            table.analysed &= analysed;
+        }
     }
 }
 

@@ -114,6 +114,10 @@ fn lint_in_order<'a>(
         .collect()
 }
 
+/// Above this size a table is never judged small, whatever its row count: reading or rewriting
+/// 64 MiB takes a noticeable fraction of a second on most servers' disks, under the lock.
+pub const SMALL_TABLE_BYTES: i64 = 64 * 1024 * 1024;
+
 /// The analysis schema the live catalog describes, and each table's estimated rows (-1 where
 /// unknown). A table never analysed has no estimate, only the most rows its storage holds:
 /// that bound counts when it proves the table small (under `small_table_rows`), and the size
@@ -175,7 +179,11 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
             schema.insert_index_name(index, &live_table.name);
         }
         let known = live_table.analysed || live_table.rows < small_table_rows;
-        rows.insert(live_table.name.clone(), if known { live_table.rows } else { -1 });
+        let estimate = if known { live_table.rows } else { -1 };
+        // Few rows in many bytes (wide rows, TOAST) is no small table: its scan or rewrite takes
+        // as long as its bytes do.
+        let estimate = if live_table.bytes >= SMALL_TABLE_BYTES { estimate.max(small_table_rows) } else { estimate };
+        rows.insert(live_table.name.clone(), estimate);
     }
     for domain in &live.constrained_domains {
         schema.insert_constrained_domain(domain);

@@ -194,7 +194,8 @@ fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, op
     let Some(f) = d.table.as_ref().and_then(|t| facts.get(t)) else { return };
     let size =
         format!("{} rows, {}", if f.rows < 0 { "?".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
-    if d.severity == Severity::Error && f.rows >= 0 && f.rows < options.small_table_rows && d.lock.is_some() {
+    let small = f.rows >= 0 && f.rows < options.small_table_rows && f.bytes < crate::lint::SMALL_TABLE_BYTES;
+    if d.severity == Severity::Error && small && d.lock.is_some() {
         d.severity = Severity::Warning;
         d.message = format!("{} (here `{}` has {size}: the lock is brief)", d.message, f.name);
     } else {

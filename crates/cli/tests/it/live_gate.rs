@@ -513,3 +513,33 @@ fn a_qualified_name_is_the_table_it_names_whatever_the_databases_search_path() {
         "nothing applied"
     );
 }
+
+/// Found by the fourth tester: an inheritance parent's rows include its children's (an UPDATE
+/// without ONLY reaches them all: TimescaleDB's and pg_partman's older layouts), and a table
+/// of few but wide rows is no small table. Both were judged "small, the lock is brief".
+#[test]
+fn inheritance_children_and_wide_rows_count_toward_a_tables_size() {
+    let db = PgDb::new();
+    db.query(
+        "CREATE TABLE readings (id bigint, v text);
+         CREATE TABLE readings_2026 () INHERITS (readings);
+         INSERT INTO readings_2026 SELECT i, 'r' FROM generate_series(1, 300000) AS i;
+         CREATE TABLE wide (id bigint PRIMARY KEY, payload text);
+         ALTER TABLE wide ALTER COLUMN payload SET STORAGE PLAIN;
+         INSERT INTO wide SELECT i, repeat(md5(i::text), 237) FROM generate_series(1, 9500) AS i;
+         ANALYZE readings; ANALYZE readings_2026; ANALYZE wide;",
+    );
+    // Fewer rows than a small table's bound, in more bytes (one row a page) than its size bound.
+    assert_eq!(db.query("SELECT pg_relation_size('wide') > 64 * 1024 * 1024"), "t");
+    for (table, dml) in [("readings", "UPDATE readings SET n = 0;"), ("wide", "UPDATE wide SET n = 0;")] {
+        let project = Project::new();
+        project.migration("1_n.up.sql", &format!("ALTER TABLE {table} ADD COLUMN n int;\n{dml}\n"));
+        let (code, stderr) = up(&project, &db);
+        assert_eq!(code, Some(1), "{table}: {stderr}");
+        assert!(stderr.contains("error[backfill-in-migration]"), "{table}: {stderr}");
+        assert_eq!(applied(&db), "", "{table}");
+        // `plan` agrees: an error, with the table's size.
+        let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{table}: {}", output_text(&output).1);
+    }
+}
