@@ -237,11 +237,7 @@ impl Linter {
     }
 
     fn on(config: LintConfig, schema: Schema, live: bool) -> Linter {
-        let utc = config.pg_version >= 12
-            && config
-                .time_zone
-                .as_deref()
-                .is_some_and(|tz| matches!(tz, "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "UCT" | "Zulu"));
+        let utc = config.pg_version >= 12 && config.time_zone.as_deref().is_some_and(rules::is_utc);
         let ctx = Context {
             schema,
             live,
@@ -249,6 +245,7 @@ impl Linter {
             pg_version: config.pg_version,
             runner: config.runner,
             utc,
+            database_utc: utc,
             live_rows: config.live_rows.clone(),
             large_table_rows: config.large_table_rows,
             small_table_rows: config.small_table_rows,

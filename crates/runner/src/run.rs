@@ -307,12 +307,16 @@ fn approval_gate(
             .collect();
         return Ok(GateOutcome { approvals, up_front_locks: review.up_front_locks });
     }
-    // A statement that does not parse fails on the database as well: accepting it helps nobody.
-    let unparsable = review.unsafe_findings.iter().filter(|f| f.contains("error[syntax-error]")).count();
-    let advice = if unparsable == review.unsafe_findings.len() {
-        "fix the SQL at the line shown: it does not parse, so the database would refuse it too".to_string()
+    // A statement the database refuses (it does not parse, or cannot run where it stands) fails
+    // whatever is accepted: offering --allow-unsafe for it helps nobody.
+    let fails = |finding: &String| {
+        cutover_analysis::rules::FAILS_ON_THE_DATABASE.iter().any(|rule| finding.contains(&format!("error[{rule}]")))
+    };
+    let failing = review.unsafe_findings.iter().filter(|f| fails(f)).count();
+    let advice = if failing == review.unsafe_findings.len() {
+        "fix the SQL at the line shown as its finding says: the database would refuse it as it stands, so accepting it would only make the migration fail".to_string()
     } else {
-        let also = if unparsable > 0 { "; fix the SQL of the statements that do not parse" } else { "" };
+        let also = if failing > 0 { "; fix the statements the database would refuse as they stand" } else { "" };
         format!("make each statement safe (`cutover explain RULE` says how), or accept it with `-- cutover:ignore RULE reason=\"...\"` on the line before it, or run with --allow-unsafe{also}")
     };
     Err(Error::Refused(Refusal { problems: review.unsafe_findings, advice }))

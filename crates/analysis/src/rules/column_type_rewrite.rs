@@ -103,6 +103,24 @@ mod tests {
         assert!(found.contains("from text to varchar(50) rewrites all of `users`"), "{found}");
     }
 
+    /// lemmy sets the session's time zone at the top of the file: from there, timestamp to
+    /// timestamptz is a catalog change (PostgreSQL 12+); not in the next file.
+    #[test]
+    fn a_time_zone_set_to_utc_in_the_file_spares_the_rewrite() {
+        let create = "CREATE TABLE posts (id bigint PRIMARY KEY, published timestamp);";
+        let change = "ALTER TABLE posts ALTER COLUMN published TYPE timestamptz;";
+        for set in ["SET timezone = 'UTC';", "SET TIME ZONE 'UTC';", "SET LOCAL timezone TO 'Etc/UTC';"] {
+            assert_eq!(directory(&[create, &format!("{set}\n{change}")]), "", "{set}");
+        }
+        let found = directory(&[
+            create,
+            "SET TIME ZONE 'Europe/Paris';\nALTER TABLE posts ALTER COLUMN published TYPE timestamptz;",
+        ]);
+        assert!(found.contains("rewrites all of `posts`"), "{found}");
+        let found = directory(&[create, "SET TIME ZONE 'UTC';", change]);
+        assert!(found.contains("rewrites all of `posts`"), "the next file is a new session: {found}");
+    }
+
     #[test]
     fn fires_on_rewrites_and_unknown_types() {
         let found = lint_errors("ALTER TABLE users ALTER COLUMN id TYPE bigint", RULE);

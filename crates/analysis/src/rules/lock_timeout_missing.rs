@@ -38,10 +38,22 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     {
         return Vec::new();
     }
-    let Some((table, lock)) = effect.locks.iter().find(|(_, mode)| mode.blocks_writes()) else { return Vec::new() };
+    // The wait is on a table that exists and holds rows: one created (or proven empty) in this
+    // transaction is this session's alone, its lock granted at once.
+    let existing = |table: &str| !table.is_empty() && !ctx.is_new(table) && !ctx.is_empty(table);
+    let Some((table, lock)) = effect.locks.iter().find(|(table, mode)| mode.blocks_writes() && existing(table)) else {
+        return Vec::new();
+    };
+    // Queued requests are served in order: what conflicts with the waiting lock waits behind
+    // it; under a lock that lets reads through, reads go on.
+    let queued = if lock.blocks_reads() {
+        format!("every query on `{table}` queues behind it")
+    } else {
+        format!("every write to `{table}` queues behind it (reads go on)")
+    };
     vec![Finding::new(
         RULE,
-        format!("{lock} on `{table}` is requested with no lock_timeout: while it waits, every query on `{table}` queues behind it"),
+        format!("{lock} on `{table}` is requested with no lock_timeout: while it waits, {queued}"),
         match ctx.must_stand_alone(effect) {
             true => ROLE,
             false => "begin the file with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
@@ -73,6 +85,17 @@ mod tests {
         assert_eq!(run_with(&[("ALTER TABLE users ADD COLUMN bio text;", true)], RULE, LintConfig::default()), "");
         assert_eq!(external("CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);"), "");
         assert_ne!(external("SET lock_timeout = 0;\nALTER TABLE users ADD COLUMN bio text;"), "");
+    }
+
+    /// langfuse: a table created in the file waits for nothing; the table its foreign key
+    /// references does, and under SHARE ROW EXCLUSIVE only its writes queue.
+    #[test]
+    fn the_wait_is_named_on_the_existing_table_with_what_queues() {
+        let found = external("CREATE TABLE prices (id int, model_id int REFERENCES models (id));");
+        assert!(found.contains("SHARE ROW EXCLUSIVE on `models`"), "{found}");
+        assert!(found.contains("every write to `models` queues behind it (reads go on)"), "{found}");
+        let found = external("ALTER TABLE users ADD COLUMN bio text;");
+        assert!(found.contains("every query on `users` queues behind it"), "{found}");
     }
 
     /// A statement that must be alone in its file can have no SET before it: the role's.

@@ -193,6 +193,16 @@ CREATE FUNCTION sync_user() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN 
 CREATE INDEX i ON users (name);
 ";
 
+/// The rules whose finding means the database refuses the statement (it does not parse, or
+/// PostgreSQL cannot run it where it stands): accepting the finding (an ignore, `up
+/// --allow-unsafe`) helps nobody, so no refusal offers it.
+pub const FAILS_ON_THE_DATABASE: &[&str] = &[
+    "syntax-error",
+    "concurrently-in-transaction",
+    "concurrent-index-on-partitioned-table",
+    "enum-add-value-in-transaction",
+];
+
 /// Every rule, in one table: errors, then warnings, then infos.
 pub const RULES: &[Rule] = &[
     rule!(index_create_blocking, Error, statement),
@@ -338,6 +348,9 @@ pub struct Context {
     /// Columns added earlier in the same migration, as (table, column): every existing row
     /// holds the same value there (the default, or NULL).
     pub(crate) added_columns: HashSet<(String, String)>,
+    /// Existing tables renamed earlier in the same migration, by their new names: running code
+    /// already lost them by the old name, so renaming their columns breaks nothing more.
+    pub(crate) renamed_here: HashSet<String>,
     /// The `ALTER TABLE`s of each table earlier in the same migration.
     pub(crate) alters: HashMap<String, EarlierAlters>,
     /// Enum values added earlier in the same migration, with their types.
@@ -364,6 +377,8 @@ pub struct Context {
     pub(crate) small_table_rows: i64,
     /// Whether `timestamp`/`timestamptz` convert in place: PostgreSQL 12+ with TimeZone UTC.
     pub(crate) utc: bool,
+    /// Whether the database's own time zone is UTC (what `utc` is at the start of each file).
+    pub(crate) database_utc: bool,
     /// MySQL: the first DDL and the first data-changing statement of the migration (lines).
     pub(crate) mysql_first_ddl: Option<usize>,
     pub(crate) mysql_first_dml: Option<usize>,
@@ -471,7 +486,10 @@ impl Context {
             live_rows: std::mem::take(&mut self.live_rows),
             large_table_rows: self.large_table_rows,
             small_table_rows: self.small_table_rows,
-            utc: self.utc,
+            // A `SET TIME ZONE` of the last file is not this one's (the runner's session is
+            // set again for each migration).
+            utc: self.database_utc,
+            database_utc: self.database_utc,
             deprecated_columns: {
                 let mut deprecated = std::mem::take(&mut self.deprecated_columns);
                 deprecated.extend(self.deprecated_here.drain(..));
@@ -559,6 +577,13 @@ impl Context {
                 };
                 self.created_here.insert(renamed);
             }
+            Action::Rename { object: "table", table, new_name, .. } => {
+                let renamed = match table.rsplit_once('.') {
+                    Some((schema, _)) => format!("{schema}.{new_name}"),
+                    None => new_name.clone(),
+                };
+                self.renamed_here.insert(renamed);
+            }
             Action::WriteRows { .. } => {
                 for written in effect.rows.iter().filter(|a| a.write) {
                     if let Some(earlier) = self.alters.get_mut(&written.table) {
@@ -599,6 +624,9 @@ impl Context {
                 match name.as_str() {
                     "lock_timeout" => self.lock_timeout_set = on,
                     "statement_timeout" => self.statement_timeout_set = on,
+                    // `SET TIME ZONE 'UTC'` in the file: timestamp and timestamptz convert
+                    // without a rewrite from here on (PostgreSQL 12+).
+                    "timezone" => self.utc = self.pg_version >= 12 && is_utc(value),
                     _ => {}
                 }
             }
@@ -739,6 +767,16 @@ pub(crate) fn needs_window(effect: &Effect, ctx: &Context) -> bool {
         return existing && ddl.ddl && (ddl.algorithm == Some(crate::Algorithm::Copy) || !ddl.concurrent_dml);
     }
     (blocks_writes_on_existing(effect, ctx) && is_long_on_existing(effect, ctx)) || (holds_rows && effect.rewrites)
+}
+
+/// Whether a time zone's name is one with offset zero and no daylight saving: with it,
+/// PostgreSQL 12+ changes a column between timestamp and timestamptz in the catalog alone.
+pub(crate) fn is_utc(zone: &str) -> bool {
+    let zone = zone.trim().trim_matches('\'').to_ascii_uppercase();
+    matches!(
+        zone.as_str(),
+        "UTC" | "ETC/UTC" | "GMT" | "ETC/GMT" | "UCT" | "ETC/UCT" | "ZULU" | "ETC/ZULU" | "Z" | "UNIVERSAL"
+    )
 }
 
 /// Whether the statement takes a lock that blocks writes on a table that existed before the

@@ -543,3 +543,19 @@ fn inheritance_children_and_wide_rows_count_toward_a_tables_size() {
         assert_eq!(output.status.code(), Some(1), "{table}: {}", output_text(&output).1);
     }
 }
+
+/// Found by the fourth tester: `--allow-unsafe` was offered for statements PostgreSQL refuses
+/// where they stand (it recorded an approval, then the migration failed).
+#[test]
+fn a_refusal_offers_no_override_for_what_the_database_would_refuse() {
+    let db = PgDb::new();
+    db.query("CREATE TABLE events (id bigint, at date) PARTITION BY RANGE (at)");
+    let project = Project::new();
+    project.migration("1_i.up.sql", "CREATE INDEX CONCURRENTLY events_at ON events (at);\n");
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error[concurrent-index-on-partitioned-table]"), "{stderr}");
+    assert!(!stderr.contains("--allow-unsafe"), "{stderr}");
+    assert!(stderr.contains("the database would refuse it as it stands"), "{stderr}");
+    assert_eq!(applied(&db), "");
+}
