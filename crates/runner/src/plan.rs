@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, LintConfig, Severity};
+use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, LintConfig};
 use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
 use cutover_migration::MigrationSet;
 
@@ -140,7 +140,7 @@ pub fn plan(
         let waits_for_window = (window_closed && linted.needs_window)
             .then(|| next_window.map(|t| humantime::format_rfc3339(t).to_string()).unwrap_or_default());
         for d in &mut diagnostics {
-            scale_by_size(d, &facts, options);
+            scale_by_size(d, &facts);
         }
         let mut statements = Vec::new();
         for (statement, effect) in migration.up.statements.iter().zip(linted.effects) {
@@ -188,19 +188,14 @@ pub fn plan(
     Ok(Plan { migrations, measured_scan_rate })
 }
 
-/// An error on a table too small for its lock to matter is a warning here; the message says
-/// the table's size either way.
-fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>, options: &PlanOptions) {
+/// The message says the table's size. The level is the analysis's, judged on the same live
+/// facts as the gate of `up` (which lowers a full-table write on a small table, not a blocking
+/// DDL), so that `plan` never calls brief what `up` refuses.
+fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>) {
     let Some(f) = d.table.as_ref().and_then(|t| facts.get(t)) else { return };
     let size =
         format!("{} rows, {}", if f.rows < 0 { "?".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
-    let small = f.rows >= 0 && f.rows < options.small_table_rows && f.bytes < crate::lint::SMALL_TABLE_BYTES;
-    if d.severity == Severity::Error && small && d.lock.is_some() {
-        d.severity = Severity::Warning;
-        d.message = format!("{} (here `{}` has {size}: the lock is brief)", d.message, f.name);
-    } else {
-        d.message = format!("{} (here `{}` has {size})", d.message, f.name);
-    }
+    d.message = format!("{} (here `{}` has {size})", d.message, f.name);
 }
 
 /// What the statement drops or renames: (relation, column).

@@ -66,8 +66,11 @@ fn plan_says_what_a_migration_costs_on_this_database() {
     assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE version = '2'"), "0", "plan changes nothing");
 }
 
+/// `plan` judges as the gate of `up` does (the fourth tester found `plan` calling brief what
+/// `up` refused): a blocking DDL stays an error on a small table, whose size it names; a
+/// full-table write there is a warning in both.
 #[test]
-fn plan_lowers_findings_on_small_tables() {
+fn plan_and_the_gate_agree_on_small_tables() {
     let (db, project) = applied_users(12);
     project
         .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
@@ -76,9 +79,25 @@ fn plan_lowers_findings_on_small_tables() {
     let plan = json(&output);
     let finding = &plan["migrations"][0]["diagnostics"][0];
     assert_eq!(finding["rule"], "index-create-blocking");
-    assert_eq!(finding["severity"], "warning", "{finding}");
+    assert_eq!(finding["severity"], "error", "{finding}");
     assert!(finding["message"].as_str().unwrap().contains("12 rows"), "{finding}");
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(project.cutover(&db.url).arg("up").output().unwrap().status.code(), Some(1), "up refuses it too");
+
+    std::fs::remove_file(project.path("migrations/2_index.up.sql")).unwrap();
+    std::fs::remove_file(project.path("migrations/2_index.down.sql")).unwrap();
+    project.migration("3_age.up.sql", "ALTER TABLE users ADD COLUMN age int;\nUPDATE users SET age = 1;\n");
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    let finding = &plan["migrations"][0]["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["rule"] == "backfill-in-migration")
+        .cloned()
+        .unwrap();
+    assert_eq!(finding["severity"], "warning", "{finding}");
+    assert_eq!(project.cutover(&db.url).arg("up").output().unwrap().status.code(), Some(0), "up applies it");
 }
 
 /// Whether the database named `name` exists on the server.
