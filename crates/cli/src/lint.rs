@@ -218,7 +218,7 @@ pub fn run(
         LintFormat::Json => render_json(&mut rendered, &results, &phase_reports, &ignored, (errors, warnings, infos))?,
         LintFormat::Human => render_human(&mut rendered, &results, (errors, warnings, infos))?,
         LintFormat::Github => render_github(&mut rendered, &results, &ignored)?,
-        LintFormat::Sarif => render_sarif(&mut rendered, &results)?,
+        LintFormat::Sarif => render_sarif(&mut rendered, &results, &ignored)?,
     }
     if format == LintFormat::Human {
         render_phases(&mut rendered, &phase_reports)?;
@@ -779,7 +779,7 @@ fn render_json(
 }
 
 /// SARIF 2.1.0: every rule with its documentation, and one result per diagnostic.
-fn render_sarif(out: &mut dyn Write, results: &[Linted]) -> std::io::Result<()> {
+fn render_sarif(out: &mut dyn Write, results: &[Linted], ignored: &[Ignored]) -> std::io::Result<()> {
     use serde_json::json;
     let rules = cutover_analysis::rules::RULES;
     let level = |severity: Severity| match severity {
@@ -824,6 +824,18 @@ fn render_sarif(out: &mut dyn Write, results: &[Linted]) -> std::io::Result<()> 
             }
             findings.push(result);
         }
+    }
+    // A file `up` refuses the folder for is an error code scanning must show too (no rule of
+    // the analysis: the folder's reading refuses it).
+    for file in ignored.iter().filter(|file| file.refused_by_up) {
+        findings.push(json!({
+            "ruleId": "unread-migration-file",
+            "level": "error",
+            "message": { "text": file.reason },
+            "locations": [{
+                "physicalLocation": { "artifactLocation": { "uri": file.path.display().to_string().replace('\\', "/") } },
+            }],
+        }));
     }
     let log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

@@ -240,6 +240,13 @@ fn lint_takes_any_sql_file_and_reports_a_folders_stray_files() {
         stdout.starts_with("::error file=migrations/notes.sql,title=not read as a migration::not a native migration"),
         "{stdout}"
     );
+    let output = project.cutover(NO_DATABASE).args(["lint", "--format", "sarif"]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let sarif: Value = serde_json::from_str(&stdout).unwrap();
+    let result = &sarif["runs"][0]["results"][0];
+    assert_eq!(result["ruleId"], "unread-migration-file", "{stdout}");
+    assert_eq!(result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "migrations/notes.sql");
 
     // `up` still refuses the folder, naming the file.
     let output = project.cutover(NO_DATABASE).arg("up").output().unwrap();
