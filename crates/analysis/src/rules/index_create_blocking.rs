@@ -42,20 +42,37 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     } else {
         ("", ctx.runner.alone("build it with CREATE INDEX CONCURRENTLY", "CREATE INDEX CONCURRENTLY"))
     };
-    vec![Finding::new(
-        RULE,
-        format!(
+    // Under a lock that blocks reads, taken earlier in the transaction and held to its end, the
+    // build blocks reads too: the outage is the stronger lock's.
+    let held = ctx.held_locks.iter().find(|(t, mode, _)| t == table && mode.blocks_reads());
+    let message = match held {
+        Some((_, mode, line)) => format!(
+            "CREATE INDEX without CONCURRENTLY builds on `{table}`{scope} under the {mode} lock held since line {line}, which blocks reads and writes for the whole build"
+        ),
+        None => format!(
             "CREATE INDEX without CONCURRENTLY locks `{table}`{scope} in SHARE mode, which blocks writes for the whole build"
         ),
-        &help,
-    )
-    .on(table, LockMode::Share)]
+    };
+    vec![Finding::new(RULE, message, &help).on(table, LockMode::Share)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::RULE;
     use crate::rules::test_utils::{lint_errors, lint_ok, run_file};
+
+    /// lemmy: the build after an ALTER (ACCESS EXCLUSIVE, held to commit) blocks reads too.
+    #[test]
+    fn a_build_under_a_lock_held_earlier_names_it() {
+        let found =
+            lint_errors("ALTER TABLE users ADD COLUMN bio text;\nCREATE INDEX users_email ON users (email);", RULE);
+        assert!(
+            found.contains("under the ACCESS EXCLUSIVE lock held since line 1, which blocks reads and writes"),
+            "{found}"
+        );
+        let found = lint_errors("CREATE INDEX users_email ON users (email);", RULE);
+        assert!(found.contains("in SHARE mode, which blocks writes for the whole build"), "{found}");
+    }
 
     /// The help says where the concurrent build runs outside a transaction under each runner.
     #[test]
