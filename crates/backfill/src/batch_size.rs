@@ -32,6 +32,12 @@ impl BatchSizer {
         self.size
     }
 
+    /// Aims the batches from now on at `target` (the pacing's batch time); the next
+    /// [`observe`](Self::observe) sizes for it.
+    pub fn set_target(&mut self, target: Duration) {
+        self.target = target;
+    }
+
     /// Learns from a batch of `rows` rows that took `took`; returns the next size.
     pub fn observe(&mut self, rows: u64, took: Duration) -> u64 {
         if rows == 0 || took.is_zero() {
@@ -96,6 +102,13 @@ mod tests {
         sizer.observe(100, ms(1));
         assert_eq!(sizer.observe(120, ms(1)), 120, "capped at max");
         assert_eq!(sizer.shrink_hard(), 50, "floored at min");
+    }
+
+    #[test]
+    fn a_lower_target_shrinks_the_next_batch_to_fit() {
+        let mut sizer = BatchSizer::new(4000, 10, 50_000, ms(200));
+        sizer.set_target(ms(20));
+        assert_eq!(sizer.observe(4000, ms(200)), 400, "what fits 20 ms at 50 us a row");
     }
 
     #[test]

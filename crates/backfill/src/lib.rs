@@ -4,8 +4,9 @@
 //! row it touches until it commits, bloats the table and the WAL at once, and leaves replicas
 //! minutes behind. [`run`] does the same update in keyset batches over a unique key, each one
 //! short transaction that also saves the checkpoint, sized to take a target time
-//! ([`BatchSizer`]), paused while replicas lag ([`LagEstimator`]), a health check fails or a rate
-//! limit is reached, and stopped cleanly between batches on request. A rerun resumes from the
+//! ([`BatchSizer`]) that shrinks while the application waits on the batches' locks and grows
+//! back when it does not ([`Pacer`]), paused while replicas lag ([`LagEstimator`]), a health
+//! check fails or a rate limit is reached, and stopped cleanly between batches on request. A rerun resumes from the
 //! checkpoint, and no row is ever updated twice by one backfill: it is one pass over the key
 //! range, whatever the assignments do to the condition.
 //!
@@ -14,12 +15,17 @@
 
 mod batch_size;
 mod lag;
+mod pace;
 mod run;
 mod spec;
 mod total;
 
 pub use batch_size::BatchSizer;
 pub use lag::{replica_throttle, LagEstimator, Throttle};
-pub use run::{prepare, run, validate_health_check, Error, Event, Options, Reporter, Summary};
+pub use pace::{PaceDecision, Pacer, MAX_PAUSE};
+pub use run::{
+    prepare, run, validate_health_check, Error, Event, Options, Reporter, Summary, DEFAULT_BATCH_TIME,
+    DEFAULT_MIN_BATCH_TIME,
+};
 pub use spec::{declared_backfills, find_declared, BackfillSpec, SpecError};
 pub use total::{row_total, RowTotal, COUNT_LIMIT};

@@ -181,8 +181,8 @@ pub enum Command {
     /// Expand: run the next declarative migration's first phase (PostgreSQL) and publish its
     /// new schema version beside the old one. Run again to resume after an interruption.
     Start {
-        /// Aim of each backfill batch.
-        #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        /// Aim of each backfill batch while the application does not wait on its locks.
+        #[arg(long, default_value = "25ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
         batch_time: std::time::Duration,
         /// At most this many backfilled rows per second.
         #[arg(long, value_name = "ROWS")]
@@ -231,9 +231,13 @@ pub struct BackfillArgs {
     /// Names an ad hoc backfill's checkpoint [default: derived from table, set and where].
     #[arg(long, requires = "table")]
     pub name: Option<String>,
-    /// The time each batch aims to take.
-    #[arg(long, value_parser = parse_duration, default_value = "200ms", value_name = "DURATION")]
+    /// The time each batch aims to take while the application does not wait on its locks.
+    #[arg(long, value_parser = parse_duration, default_value = "25ms", value_name = "DURATION")]
     pub batch_time: Duration,
+    /// The least time a batch aims to take while the application waits on its locks (each wait
+    /// halves the batch time down to this; quiet batches grow it back to --batch-time).
+    #[arg(long, value_parser = parse_duration, default_value = "10ms", value_name = "DURATION")]
+    pub min_batch_time: Duration,
     /// The smallest batch, in rows.
     #[arg(long, default_value_t = 10)]
     pub min_batch: u64,
@@ -324,6 +328,18 @@ mod tests {
         assert_eq!(before.global.dir, after.global.dir);
         assert!(Args::try_parse_from(["cutover", "down", "--steps", "1", "--to", "3"]).is_err());
         assert!(Args::try_parse_from(["cutover", "up", "--to", "v3"]).is_err());
+    }
+
+    #[test]
+    fn backfill_pacing_defaults_are_the_librarys() {
+        let args = Args::try_parse_from(["cutover", "backfill", "--table", "t", "--set", "x = 1"]).unwrap();
+        let Command::Backfill(backfill) = args.command else { panic!("a backfill") };
+        assert_eq!(backfill.batch_time, cutover_backfill::DEFAULT_BATCH_TIME);
+        assert_eq!(backfill.min_batch_time, cutover_backfill::DEFAULT_MIN_BATCH_TIME);
+        let Command::Start { batch_time, .. } = Args::try_parse_from(["cutover", "start"]).unwrap().command else {
+            panic!("a start")
+        };
+        assert_eq!(batch_time, cutover_backfill::DEFAULT_BATCH_TIME);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use cutover_backfill::{BackfillSpec, Event, Options, Reporter, RowTotal};
-use cutover_engine::{count, BackfillTarget, Checkpoint, DatabaseUrl};
+use cutover_engine::{count, BackfillTarget, Checkpoint, DatabaseUrl, Pace};
 use cutover_runner::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -27,6 +27,7 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
     let spec = spec_of(settings, &args)?;
     let options = Options {
         batch_time: args.batch_time,
+        min_batch_time: args.min_batch_time,
         // `--max-batch 7` alone means batches of at most 7: the default smallest (10) follows it.
         min_batch: if args.min_batch == DEFAULT_MIN_BATCH {
             args.min_batch.min(args.max_batch)
@@ -189,6 +190,21 @@ struct CheckpointJson<'a> {
     runner: &'a str,
     started_at: &'a str,
     updated_at: &'a str,
+    /// The pace when it last saved progress: `null` before its first batch.
+    pace: Option<PaceJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PaceJson<'a> {
+    batch_time_ms: u128,
+    app_sessions_waited: u64,
+    longest_wait_ms: u128,
+    reason: &'a str,
+}
+
+/// `batch 40 ms: 3 app sessions waited on our locks, longest 12 ms`.
+fn describe_pace(pace: &Pace) -> String {
+    format!("batch {} ms: {}", pace.batch_time.as_millis(), pace.reason)
 }
 
 fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<()> {
@@ -212,6 +228,12 @@ fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<(
                 runner: &c.runner,
                 started_at: &c.started_at,
                 updated_at: &c.updated_at,
+                pace: c.pace.as_ref().map(|p| PaceJson {
+                    batch_time_ms: p.batch_time.as_millis(),
+                    app_sessions_waited: p.sessions_waited,
+                    longest_wait_ms: p.longest_wait.as_millis(),
+                    reason: &p.reason,
+                }),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "backfills": list }))?;
@@ -229,6 +251,9 @@ fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<(
             "{:<28} {:<8} {} rows updated, {} batches, batch size {}{last}, updated {}",
             c.name, c.state, c.rows_updated, c.batches, c.batch_size, c.updated_at
         )?;
+        if let Some(pace) = c.pace.as_ref().filter(|_| c.state != cutover_engine::CheckpointState::Done) {
+            writeln!(out, "{:<28} pace: {}", "", describe_pace(pace))?;
+        }
         if let Some(error) = &c.error {
             writeln!(out, "{:<28} error: {error}", "")?;
         }
@@ -329,14 +354,17 @@ impl Reporter for ProgressReporter {
                 let walks = total.map(|t| format!(": {} to walk", t.describe())).unwrap_or_default();
                 self.line(&format!("{how} on {} over its {} ({}){walks}", key.table, key.source, columns.join(", ")));
             }
-            Event::Batch { checkpoint, next_size, .. } => {
+            Event::Batch { checkpoint, next_size, pace, .. } => {
                 if let Some(bar) = &self.bar {
                     if bar.length().is_some_and(|len| checkpoint.rows_scanned as u64 > len) {
                         bar.set_length(checkpoint.rows_scanned as u64);
                     }
                     bar.set_position(checkpoint.rows_scanned as u64);
                     let (rate, eta) = self.rate_and_eta(checkpoint.rows_scanned);
-                    bar.set_message(format!("{rate:.0} rows/s, ETA {eta}, batch {next_size}"));
+                    bar.set_message(self.url.scrub(&format!(
+                        "{rate:.0} rows/s, ETA {eta}, {next_size} rows a batch; {}",
+                        describe_pace(pace)
+                    )));
                     return;
                 }
                 if self.last_line.is_some_and(|at| at.elapsed() < Duration::from_secs(2)) {
@@ -351,8 +379,10 @@ impl Reporter for ProgressReporter {
                     _ => String::new(),
                 };
                 self.line(&format!(
-                    "backfill {}: {} rows{percent}, {rate:.0} rows/s, batch {next_size}, ETA {eta}",
-                    self.name, checkpoint.rows_scanned
+                    "backfill {}: {} rows{percent}, {rate:.0} rows/s, ETA {eta}, {next_size} rows a batch; {}",
+                    self.name,
+                    checkpoint.rows_scanned,
+                    describe_pace(pace)
                 ));
             }
             Event::Throttled { reason } => match &self.bar {

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::{DbError, LockGuard, LockHolder, Timeouts};
+use crate::{AppWaits, DbError, LockGuard, LockHolder, Timeouts};
 
 /// A unique, not-null key that orders a table's rows for keyset batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,9 @@ pub struct BatchOutcome {
     /// The largest key of the batch, as text, one value per key column; `None` when the batch
     /// was empty, which means the backfill has walked the whole key range.
     pub last_key: Option<Vec<String>>,
+    /// The application's sessions that waited on the batch's locks, watched from its start to
+    /// its commit.
+    pub app_waits: AppWaits,
 }
 
 /// The first and last key of one batch, as text, one value per key column.
@@ -72,6 +75,19 @@ stored_names! {
         /// An error stopped it (`error` says which); running it again resumes.
         Failed = "failed",
     }
+}
+
+/// How fast a backfill goes and why, saved with its checkpoint so that `--status` can say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pace {
+    /// What each batch aims to take now.
+    pub batch_time: Duration,
+    /// The application's sessions that waited on the batch that set it.
+    pub sessions_waited: u64,
+    /// The longest of their waits.
+    pub longest_wait: Duration,
+    /// Why, in words (`3 app sessions waited on our locks, longest 12 ms`).
+    pub reason: String,
 }
 
 /// A backfill's saved progress: enough to resume it exactly where it stopped.
@@ -108,6 +124,9 @@ pub struct Checkpoint {
     pub runner: String,
     /// When it started (RFC 3339).
     pub started_at: String,
+    /// Its pace when it last saved progress; `None` before its first batch, and in checkpoints
+    /// saved by versions that did not pace.
+    pub pace: Option<Pace>,
     /// When it last saved progress (RFC 3339).
     pub updated_at: String,
 }
@@ -145,7 +164,9 @@ pub trait BackfillTarget {
 
     /// Runs one batch of at most `limit` rows after `after` (from the start when `None`) in one
     /// transaction with `timeouts`, and saves the checkpoint `checkpoint` computes from the
-    /// outcome in the same transaction: a batch is never done without its checkpoint.
+    /// outcome in the same transaction: a batch is never done without its checkpoint. While the
+    /// batch runs, the engine watches for the application's sessions that wait on its locks
+    /// (`BatchOutcome::app_waits`, known once it committed), from a connection of its own.
     fn run_batch(
         &mut self,
         job: &BackfillJob,

@@ -91,6 +91,14 @@ impl Dialect {
     }
 
     /// A time column as RFC 3339 text, UTC, to the millisecond at least.
+    /// A NULL of a column's type, read in place of a column a table lacks.
+    fn null_of(self, kind: Kind) -> String {
+        match self {
+            Dialect::Postgres => format!("NULL::{}", self.type_name(kind)),
+            Dialect::Mysql => "NULL".to_string(),
+        }
+    }
+
     fn time_text(self, column: &str) -> String {
         match self {
             Dialect::Postgres => {
@@ -315,12 +323,12 @@ pub fn run_batch(
     let lower = after.unwrap_or_default();
     let bound = db.bound_row(&bound_sql(dialect, job, first, limit), &bind_key(dialect, &job.key, lower))?;
     let Some((rows_scanned, upper)) = bound else {
-        return Ok(BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None });
+        return Ok(BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None, app_waits: Default::default() });
     };
     // The update takes the lower key's parameters, then the upper key's.
     let params = bind_key(dialect, &job.key, &[lower, &upper].concat());
     let rows_updated = db.update(&update_sql(dialect, job, first), &params)?;
-    Ok(BatchOutcome { rows_scanned, rows_updated, last_key: Some(upper) })
+    Ok(BatchOutcome { rows_scanned, rows_updated, last_key: Some(upper), app_waits: Default::default() })
 }
 
 /// The key ranges of the first `n` batches of `limit` rows, read without writing.
@@ -369,9 +377,12 @@ const fn column(name: &'static str, kind: Kind, not_null: bool) -> Column {
 }
 
 /// The checkpoint table, in the order [`upsert_checkpoint_sql`] binds and
-/// [`select_checkpoints_sql`] returns its columns: the fields of a `Checkpoint`, in order.
-/// The first is the key; the last is set to now by every write, and is not bound.
-const CHECKPOINT: [Column; 16] = [
+/// [`select_checkpoints_sql`] returns its columns: the fields of a `Checkpoint`, in order (its
+/// `pace` as the four `pace_` columns). The first is the key; the last is set to now by every
+/// write, and is not bound. The nullable columns from `ADDED_SINCE` up to the last were added
+/// later: a table made before them gets them from [`add_checkpoint_column_sql`], and reads as
+/// NULL until then.
+const CHECKPOINT: [Column; 20] = [
     column("name", Kind::Text(255), true),
     column("table_name", Kind::Text(512), true),
     column("set_expr", Kind::LongText, true),
@@ -387,8 +398,28 @@ const CHECKPOINT: [Column; 16] = [
     column("error", Kind::LongText, false),
     column("runner", Kind::Text(1024), true),
     column("started_at", Kind::Time, true),
+    column("pace_batch_time_ms", Kind::BigInt, false),
+    column("pace_sessions_waited", Kind::BigInt, false),
+    column("pace_longest_wait_ms", Kind::BigInt, false),
+    column("pace_reason", Kind::LongText, false),
     column("updated_at", Kind::Time, true),
 ];
+
+/// The index of the first column added to the checkpoint table after it was first released;
+/// all of them are nullable, and come before `updated_at`.
+const ADDED_SINCE: usize = 15;
+
+/// The checkpoint table's columns a table made by an earlier version may lack.
+pub fn added_checkpoint_columns() -> Vec<&'static str> {
+    CHECKPOINT[ADDED_SINCE..CHECKPOINT.len() - 1].iter().map(|c| c.name).collect()
+}
+
+/// `ALTER TABLE` adding the added column `name` (one of [`added_checkpoint_columns`]) to the
+/// checkpoint table `table`.
+pub fn add_checkpoint_column_sql(dialect: Dialect, table: &str, name: &str) -> Option<String> {
+    let column = CHECKPOINT[ADDED_SINCE..].iter().find(|c| c.name == name)?;
+    Some(format!("ALTER TABLE {table} ADD COLUMN {} {}", dialect.quote(column.name), dialect.type_name(column.kind)))
+}
 
 /// `CREATE TABLE IF NOT EXISTS` of the checkpoint table `table` (quoted as it is to appear).
 pub fn checkpoint_table_sql(dialect: Dialect, table: &str) -> String {
@@ -445,11 +476,14 @@ pub fn upsert_checkpoint_sql(dialect: Dialect, table: &str) -> String {
 }
 
 /// Every checkpoint of `table`, newest first, or the one named by the first parameter when
-/// `by_name`; the fields of a `Checkpoint`, in order (times as RFC 3339 text).
-pub fn select_checkpoints_sql(dialect: Dialect, table: &str, by_name: bool) -> String {
+/// `by_name`; the fields of a `Checkpoint`, in order (times as RFC 3339 text). An added column
+/// the table lacks (`missing`, made by an earlier version and read as it is) reads as NULL.
+pub fn select_checkpoints_sql(dialect: Dialect, table: &str, by_name: bool, missing: &[String]) -> String {
     let columns: Vec<String> = CHECKPOINT
         .iter()
-        .map(|c| match c.kind {
+        .enumerate()
+        .map(|(idx, c)| match c.kind {
+            _ if idx >= ADDED_SINCE && missing.iter().any(|m| m == c.name) => dialect.null_of(c.kind),
             Kind::Time => dialect.time_text(&dialect.quote(c.name)),
             _ => dialect.quote(c.name),
         })
@@ -522,13 +556,24 @@ mod tests {
         let job = job("t", &[("id", "bigint")], None);
         let mut db = Fake { keys: (1..=25).collect(), run: Vec::new() };
         let first = run_batch(Dialect::Postgres, &mut db, &job, None, 10).unwrap();
-        assert_eq!(first, BatchOutcome { rows_scanned: 10, rows_updated: 10, last_key: Some(vec!["10".into()]) });
+        assert_eq!(
+            first,
+            BatchOutcome {
+                rows_scanned: 10,
+                rows_updated: 10,
+                last_key: Some(vec!["10".into()]),
+                app_waits: Default::default()
+            }
+        );
         assert_eq!(db.run[1], (update_sql(Dialect::Postgres, &job, true), vec!["10".to_string()]));
         let last = run_batch(Dialect::Postgres, &mut db, &job, Some(&["20".to_string()]), 10).unwrap();
         assert_eq!(last.rows_updated, 5);
         assert_eq!(db.run[3].1, ["20", "25"], "lower, then upper");
         let done = run_batch(Dialect::Postgres, &mut db, &job, Some(&["25".to_string()]), 10).unwrap();
-        assert_eq!(done, BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None });
+        assert_eq!(
+            done,
+            BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None, app_waits: Default::default() }
+        );
         assert_eq!(db.run.len(), 5, "no update after an empty bound");
     }
 
@@ -646,12 +691,12 @@ mod tests {
     #[test]
     fn the_checkpoint_upsert_per_dialect() {
         let pg = upsert_checkpoint_sql(Dialect::Postgres, "s.cutover_backfills");
-        assert!(pg.contains("\"runner\", \"started_at\", \"updated_at\") VALUES ($1, $2, "), "{pg}");
-        assert!(pg.contains(", $14, $15::text::timestamptz, now()) ON CONFLICT (\"name\") DO UPDATE SET \"table_name\" = EXCLUDED.\"table_name\", "), "{pg}");
-        assert!(pg.ends_with("\"started_at\" = EXCLUDED.\"started_at\", \"updated_at\" = now()"), "{pg}");
+        assert!(pg.contains("\"started_at\", \"pace_batch_time_ms\", \"pace_sessions_waited\", \"pace_longest_wait_ms\", \"pace_reason\", \"updated_at\") VALUES ($1, $2, "), "{pg}");
+        assert!(pg.contains(", $14, $15::text::timestamptz, $16, $17, $18, $19, now()) ON CONFLICT (\"name\") DO UPDATE SET \"table_name\" = EXCLUDED.\"table_name\", "), "{pg}");
+        assert!(pg.ends_with("\"pace_reason\" = EXCLUDED.\"pace_reason\", \"updated_at\" = now()"), "{pg}");
         let my = upsert_checkpoint_sql(Dialect::Mysql, "cutover_backfills");
         let now = "DATE_FORMAT(UTC_TIMESTAMP(3), '%Y-%m-%dT%H:%i:%s.%fZ')";
-        assert!(my.contains(&format!("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {now}) ON DUPLICATE KEY UPDATE `table_name` = VALUES(`table_name`), ")), "{my}");
+        assert!(my.contains(&format!("VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {now}) ON DUPLICATE KEY UPDATE `table_name` = VALUES(`table_name`), ")), "{my}");
         assert!(my.contains("`condition` = VALUES(`condition`)"), "{my}");
         assert!(my.ends_with(&format!("`updated_at` = {now}")), "{my}");
     }
@@ -659,14 +704,33 @@ mod tests {
     #[test]
     fn reading_checkpoints_per_dialect() {
         assert_eq!(
-            select_checkpoints_sql(Dialect::Mysql, "cutover_backfills", true),
-            "SELECT `name`, `table_name`, `set_expr`, `condition`, `key_columns`, `last_key`, `pass`, `rows_scanned`, `rows_updated`, `batches`, `batch_size`, `state`, `error`, `runner`, `started_at`, `updated_at` FROM cutover_backfills WHERE `name` = ? ORDER BY `updated_at` DESC"
+            select_checkpoints_sql(Dialect::Mysql, "cutover_backfills", true, &[]),
+            "SELECT `name`, `table_name`, `set_expr`, `condition`, `key_columns`, `last_key`, `pass`, `rows_scanned`, `rows_updated`, `batches`, `batch_size`, `state`, `error`, `runner`, `started_at`, `pace_batch_time_ms`, `pace_sessions_waited`, `pace_longest_wait_ms`, `pace_reason`, `updated_at` FROM cutover_backfills WHERE `name` = ? ORDER BY `updated_at` DESC"
         );
-        let pg = select_checkpoints_sql(Dialect::Postgres, "s.cutover_backfills", false);
+        let pg = select_checkpoints_sql(Dialect::Postgres, "s.cutover_backfills", false, &[]);
         assert!(
             pg.contains(r#", to_char("started_at" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), "#),
             "{pg}"
         );
         assert!(pg.ends_with(" FROM s.cutover_backfills ORDER BY \"updated_at\" DESC"), "{pg}");
+    }
+
+    #[test]
+    fn a_checkpoint_table_of_an_earlier_version_gains_the_added_columns() {
+        let added = added_checkpoint_columns();
+        assert_eq!(added, ["pace_batch_time_ms", "pace_sessions_waited", "pace_longest_wait_ms", "pace_reason"]);
+        assert_eq!(
+            add_checkpoint_column_sql(Dialect::Postgres, "s.cutover_backfills", "pace_reason").unwrap(),
+            "ALTER TABLE s.cutover_backfills ADD COLUMN \"pace_reason\" text"
+        );
+        assert_eq!(
+            add_checkpoint_column_sql(Dialect::Mysql, "cutover_backfills", "pace_batch_time_ms").unwrap(),
+            "ALTER TABLE cutover_backfills ADD COLUMN `pace_batch_time_ms` BIGINT"
+        );
+        assert_eq!(add_checkpoint_column_sql(Dialect::Mysql, "t", "state"), None, "only added columns");
+        // Until then, it reads as NULL of the column's type.
+        let missing: Vec<String> = added.iter().map(|c| c.to_string()).collect();
+        let pg = select_checkpoints_sql(Dialect::Postgres, "t", false, &missing);
+        assert!(pg.contains(", NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, to_char(\"updated_at\""), "{pg}");
     }
 }

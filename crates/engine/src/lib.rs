@@ -18,13 +18,15 @@ mod expand;
 mod history;
 pub mod keyset;
 mod live;
+mod lock_waits;
 mod retry;
 mod schema;
 mod target;
 mod url;
 
 pub use backfill::{
-    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, KeyColumn, KeyRange, ReplicaState, TableKey,
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, KeyColumn, KeyRange, Pace, ReplicaState,
+    TableKey,
 };
 pub use engine::{count, Engine};
 pub use error::{DbError, DbErrorKind};
@@ -34,6 +36,7 @@ pub use live::{
     Catalog, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
     LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
+pub use lock_waits::{AppWaits, Cadence, LockWaits, LockWatcher, WaitTally, WaitingSession};
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
 pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};

@@ -18,7 +18,7 @@ use std::time::Duration;
 use cutover_engine::{
     keyset::{self, Dialect, KeysetQueries, CHECKPOINT_TABLE},
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DatabaseUrl, DbError, DbErrorKind,
-    KeyColumn, KeyRange, LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
+    KeyColumn, KeyRange, LockGuard, LockHolder, Pace, ReplicaState, TableKey, Timeouts,
 };
 use mysql::prelude::Queryable;
 use mysql::{Row, Value};
@@ -76,8 +76,25 @@ impl KeysetQueries for MysqlTarget {
 }
 
 impl MysqlTarget {
+    /// The columns added to the checkpoint table since the first version that its table lacks.
+    fn missing_checkpoint_columns(&mut self) -> Result<Vec<String>, DbError> {
+        let present: Vec<String> = self
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                (CHECKPOINT_TABLE,),
+            )
+            .map_err(db_error)?;
+        Ok(keyset::added_checkpoint_columns()
+            .into_iter()
+            .filter(|added| !present.iter().any(|p| p.eq_ignore_ascii_case(added)))
+            .map(str::to_string)
+            .collect())
+    }
+
     fn select_checkpoints(&mut self, name: Option<&str>) -> Result<Vec<Checkpoint>, DbError> {
-        let sql = keyset::select_checkpoints_sql(DIALECT, CHECKPOINT_TABLE, name.is_some());
+        let missing = self.missing_checkpoint_columns()?;
+        let sql = keyset::select_checkpoints_sql(DIALECT, CHECKPOINT_TABLE, name.is_some(), &missing);
         let rows: Vec<Row> = match name {
             Some(name) => self.conn.exec(sql, (name,)),
             None => self.conn.query(sql),
@@ -103,7 +120,13 @@ impl MysqlTarget {
                     error: text(row, 12),
                     runner: text(row, 13).unwrap_or_default(),
                     started_at: text(row, 14).unwrap_or_default(),
-                    updated_at: text(row, 15).unwrap_or_default(),
+                    pace: text(row, 15).and_then(|ms| ms.parse::<u64>().ok()).map(|ms| Pace {
+                        batch_time: Duration::from_millis(ms),
+                        sessions_waited: int(row, 16).max(0) as u64,
+                        longest_wait: Duration::from_millis(int(row, 17).max(0) as u64),
+                        reason: text(row, 18).unwrap_or_default(),
+                    }),
+                    updated_at: text(row, 19).unwrap_or_default(),
                 })
             })
             .collect()
@@ -127,6 +150,10 @@ impl MysqlTarget {
             c.error.clone().into(),
             c.runner.clone().into(),
             c.started_at.clone().into(),
+            c.pace.as_ref().map(|p| p.batch_time.as_millis() as i64).into(),
+            c.pace.as_ref().map(|p| p.sessions_waited as i64).into(),
+            c.pace.as_ref().map(|p| p.longest_wait.as_millis() as i64).into(),
+            c.pace.as_ref().map(|p| p.reason.clone()).into(),
         ];
         self.conn.exec_drop(sql, params).map_err(db_error)
     }
@@ -190,7 +217,17 @@ impl BackfillTarget for MysqlTarget {
     }
 
     fn ensure_backfill_state(&mut self) -> Result<(), DbError> {
-        self.conn.query_drop(keyset::checkpoint_table_sql(DIALECT, CHECKPOINT_TABLE)).map_err(db_error)
+        self.conn.query_drop(keyset::checkpoint_table_sql(DIALECT, CHECKPOINT_TABLE)).map_err(db_error)?;
+        // A table an earlier version made gains the columns added since.
+        for column in self.missing_checkpoint_columns()? {
+            let Some(sql) = keyset::add_checkpoint_column_sql(DIALECT, CHECKPOINT_TABLE, &column) else { continue };
+            match self.conn.query_drop(sql).map_err(db_error) {
+                // Two backfills at once race to add it (ER_DUP_FIELDNAME, SQLSTATE 42S21).
+                Err(err) if err.code.as_deref() != Some("42S21") => return Err(err),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn load_checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, DbError> {
@@ -224,17 +261,21 @@ impl BackfillTarget for MysqlTarget {
         checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
     ) -> Result<BatchOutcome, DbError> {
         self.set_session_timeouts(timeouts)?;
-        let res = (|| {
-            self.conn.query_drop("START TRANSACTION").map_err(db_error)?;
-            let outcome = keyset::run_batch(DIALECT, self, job, after, limit)?;
-            self.upsert(&checkpoint(&outcome))?;
-            self.conn.query_drop("COMMIT").map_err(db_error)?;
-            Ok(outcome)
-        })();
-        if res.is_err() {
-            let _ = self.conn.query_drop("ROLLBACK");
-        }
-        res
+        // Watched from its start to its COMMIT: the row locks it takes are held until then.
+        let (res, app_waits) = self.watched(|target| {
+            let res = (|| {
+                target.conn.query_drop("START TRANSACTION").map_err(db_error)?;
+                let outcome = keyset::run_batch(DIALECT, target, job, after, limit)?;
+                target.upsert(&checkpoint(&outcome))?;
+                target.conn.query_drop("COMMIT").map_err(db_error)?;
+                Ok(outcome)
+            })();
+            if res.is_err() {
+                let _ = target.conn.query_drop("ROLLBACK");
+            }
+            res
+        });
+        res.map(|outcome| BatchOutcome { app_waits, ..outcome })
     }
 
     fn count_rows(&mut self, job: &BackfillJob, matching: bool, timeouts: Timeouts) -> Result<u64, DbError> {

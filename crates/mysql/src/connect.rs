@@ -29,6 +29,8 @@ pub struct MysqlTarget {
     pub(crate) tls_preferred: bool,
     /// Replicas whose lag throttles a backfill (read on each replica).
     pub(crate) replica_urls: Vec<DatabaseUrl>,
+    /// The connection that watches backfill batches for the application's lock waits.
+    pub(crate) lock_watch: crate::lock_watch::LockWatch,
 }
 
 impl MysqlTarget {
@@ -70,6 +72,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         metadata_lock_info: metadata_lock_info > 0,
         tls_preferred,
         replica_urls: Vec::new(),
+        lock_watch: Default::default(),
     })
 }
 

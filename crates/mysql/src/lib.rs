@@ -18,6 +18,7 @@
 mod backfill;
 mod connect;
 mod error;
+mod lock_watch;
 mod migrate;
 
 pub use connect::{connect, MysqlTarget};

@@ -9,7 +9,7 @@ use std::time::Duration;
 use cutover_engine::{
     keyset::{self, Dialect, KeysetQueries, CHECKPOINT_TABLE},
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DbError, DbErrorKind, KeyColumn, KeyRange,
-    LockGuard, LockHolder, ReplicaState, TableKey, Timeouts,
+    LockGuard, LockHolder, Pace, ReplicaState, TableKey, Timeouts,
 };
 use postgres::types::ToSql;
 
@@ -80,7 +80,17 @@ impl BackfillTarget for PgTarget {
                 Some("23505" | "42P07") => Ok(()),
                 _ => Err(err),
             },
-        )
+        )?;
+        // A table an earlier version made gains the columns added since.
+        for column in self.missing_checkpoint_columns()? {
+            let Some(sql) = keyset::add_checkpoint_column_sql(DIALECT, &state_table, &column) else { continue };
+            match self.client.batch_execute(&sql).map_err(db_error) {
+                // Two backfills at once race to add it.
+                Err(err) if err.code.as_deref() != Some("42701") => return Err(err),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     fn load_checkpoint(&mut self, name: &str) -> Result<Option<Checkpoint>, DbError> {
@@ -115,17 +125,21 @@ impl BackfillTarget for PgTarget {
         // a crash both are lost or both kept, and the resume redoes what was lost. Not waiting
         // keeps the backfill's fsyncs out of the way of the application's commits.
         let begin = begin_sql(timeouts, "SET LOCAL synchronous_commit = off; ");
-        let res = (|| {
-            self.client.batch_execute(&begin).map_err(db_error)?;
-            let outcome = keyset::run_batch(DIALECT, self, job, after, limit)?;
-            self.upsert(&checkpoint(&outcome))?;
-            self.client.batch_execute("COMMIT").map_err(db_error)?;
-            Ok(outcome)
-        })();
-        if res.is_err() {
-            let _ = self.client.batch_execute("ROLLBACK");
-        }
-        res
+        // Watched from its BEGIN to its COMMIT: the row locks it takes are held until then.
+        let (res, app_waits) = self.watched(|target| {
+            let res = (|| {
+                target.client.batch_execute(&begin).map_err(db_error)?;
+                let outcome = keyset::run_batch(DIALECT, target, job, after, limit)?;
+                target.upsert(&checkpoint(&outcome))?;
+                target.client.batch_execute("COMMIT").map_err(db_error)?;
+                Ok(outcome)
+            })();
+            if res.is_err() {
+                let _ = target.client.batch_execute("ROLLBACK");
+            }
+            res
+        });
+        res.map(|outcome| BatchOutcome { app_waits, ..outcome })
     }
 
     fn count_rows(&mut self, job: &BackfillJob, matching: bool, timeouts: Timeouts) -> Result<u64, DbError> {
@@ -247,8 +261,33 @@ fn health_answer(rows: &[postgres::Row]) -> Result<bool, DbError> {
     }
 }
 
+/// A checkpoint's pace as its four columns: batch time and longest wait in ms, sessions, reason.
+type PaceColumns = (Option<i64>, Option<i64>, Option<i64>, Option<String>);
+
+fn pace_columns(pace: Option<&Pace>) -> PaceColumns {
+    match pace {
+        Some(p) => (
+            Some(p.batch_time.as_millis() as i64),
+            Some(p.sessions_waited as i64),
+            Some(p.longest_wait.as_millis() as i64),
+            Some(p.reason.clone()),
+        ),
+        None => (None, None, None, None),
+    }
+}
+
+fn pace_of(row: &postgres::Row, first: usize) -> Option<Pace> {
+    let batch_time_ms: Option<i64> = row.get(first);
+    Some(Pace {
+        batch_time: Duration::from_millis(batch_time_ms?.max(0) as u64),
+        sessions_waited: row.get::<_, Option<i64>>(first + 1).unwrap_or(0).max(0) as u64,
+        longest_wait: Duration::from_millis(row.get::<_, Option<i64>>(first + 2).unwrap_or(0).max(0) as u64),
+        reason: row.get::<_, Option<String>>(first + 3).unwrap_or_default(),
+    })
+}
+
 /// The checkpoint's values for the upsert, `state` its state's name.
-fn upsert_params<'a>(c: &'a Checkpoint, state: &'a &'static str) -> Vec<&'a (dyn ToSql + Sync)> {
+fn upsert_params<'a>(c: &'a Checkpoint, state: &'a &'static str, pace: &'a PaceColumns) -> Vec<&'a (dyn ToSql + Sync)> {
     vec![
         &c.name,
         &c.table,
@@ -265,6 +304,10 @@ fn upsert_params<'a>(c: &'a Checkpoint, state: &'a &'static str) -> Vec<&'a (dyn
         &c.error,
         &c.runner,
         &c.started_at,
+        &pace.0,
+        &pace.1,
+        &pace.2,
+        &pace.3,
     ]
 }
 
@@ -288,11 +331,28 @@ impl PgTarget {
     fn upsert(&mut self, checkpoint: &Checkpoint) -> Result<(), DbError> {
         let sql = keyset::upsert_checkpoint_sql(DIALECT, &self.beside_history(CHECKPOINT_TABLE));
         let state = checkpoint.state.name();
-        self.client.execute(&sql, &upsert_params(checkpoint, &state)).map(|_| ()).map_err(db_error)
+        let pace = pace_columns(checkpoint.pace.as_ref());
+        self.client.execute(&sql, &upsert_params(checkpoint, &state, &pace)).map(|_| ()).map_err(db_error)
+    }
+
+    /// The columns added to the checkpoint table since the first version that its table lacks.
+    fn missing_checkpoint_columns(&mut self) -> Result<Vec<String>, DbError> {
+        let added: Vec<String> = keyset::added_checkpoint_columns().into_iter().map(str::to_string).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT c FROM unnest($1::text[]) c WHERE NOT EXISTS \
+                 (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = c AND NOT attisdropped)",
+                &[&added, &self.beside_history(CHECKPOINT_TABLE)],
+            )
+            .map_err(db_error)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
     fn select_checkpoints(&mut self, name: Option<&str>) -> Result<Vec<Checkpoint>, DbError> {
-        let sql = keyset::select_checkpoints_sql(DIALECT, &self.beside_history(CHECKPOINT_TABLE), name.is_some());
+        let missing = self.missing_checkpoint_columns()?;
+        let sql =
+            keyset::select_checkpoints_sql(DIALECT, &self.beside_history(CHECKPOINT_TABLE), name.is_some(), &missing);
         let rows = match name {
             Some(name) => self.client.query(&sql, &[&name]),
             None => self.client.query(&sql, &[]),
@@ -317,7 +377,8 @@ impl PgTarget {
                     error: row.get(12),
                     runner: row.get(13),
                     started_at: row.get(14),
-                    updated_at: row.get(15),
+                    pace: pace_of(row, 15),
+                    updated_at: row.get(19),
                 })
             })
             .collect()

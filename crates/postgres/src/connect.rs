@@ -36,6 +36,8 @@ pub struct PgTarget {
     pub(crate) sample_source: Option<(Config, Connector)>,
     /// The indexes of the table of the concurrent build about to run (see `concurrent`).
     pub(crate) indexes_before: Vec<u32>,
+    /// The connection that watches backfill batches for the application's lock waits.
+    pub(crate) lock_watch: crate::lock_watch::LockWatch,
 }
 
 /// A schema-qualified name, kept both quoted (for SQL) and plain (for hashing and messages).
@@ -121,6 +123,7 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         completed_versions: None,
         sample_source: None,
         indexes_before: Vec::new(),
+        lock_watch: Default::default(),
     };
     // Before any prepared statement: through a transaction pooler they collide between runners.
     refuse_transaction_pooling(&mut target.client, &target.connector, &target.config, url)?;

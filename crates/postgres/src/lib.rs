@@ -17,6 +17,7 @@ mod connect;
 mod error;
 mod expand;
 mod live;
+mod lock_watch;
 mod migrate;
 mod schema;
 mod version_views;

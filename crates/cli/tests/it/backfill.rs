@@ -372,15 +372,17 @@ fn replica_lag_pauses_the_backfill_until_replay_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // It runs until the replica is 300 ms behind, then waits.
+    // It runs until the replica is 300 ms behind, then waits: perhaps before its first batch,
+    // when other tests' writes put the paused replica behind first. Its checkpoint, saved as it
+    // starts, tells a backfill that waits from one not started yet.
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = -1;
     loop {
         thread::sleep(Duration::from_millis(700));
         let now: i64 = db
-            .try_query("SELECT coalesce(max(rows_scanned), 0) FROM cutover_backfills")
-            .map_or(0, |v| v.parse().unwrap());
-        if now == last && now > 0 {
+            .try_query("SELECT coalesce(max(rows_scanned), -1) FROM cutover_backfills")
+            .map_or(-1, |v| v.parse().unwrap());
+        if now == last && now >= 0 {
             break;
         }
         last = now;

@@ -1,0 +1,328 @@
+//! What the application felt during a backfill batch: its sessions that waited on the batch's
+//! locks, and for how long.
+//!
+//! A batch holds the row locks of its update until it commits; an application write to one of
+//! those rows waits that long. The engine watches while a batch runs (a thread samples the
+//! server's lock waits on a connection of its own, see [`LockWatcher`]), and [`WaitTally`] turns
+//! the samples into [`LockWaits`], which the backfill's pacing reads. Engine-neutral: the
+//! engines only say who waits on whom, and how often they can ask.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::DbError;
+
+/// The application's waits on one batch's locks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockWaits {
+    /// Sessions seen waiting on the batch, directly or queued behind one that did.
+    pub sessions: u64,
+    /// The longest wait seen (a lower bound: a wait is seen at most one sampling interval late
+    /// and ends at most one interval after its last sample).
+    pub longest: Duration,
+}
+
+/// Whether the engine could watch the batch's lock waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppWaits {
+    /// Watched throughout the batch.
+    Seen(LockWaits),
+    /// Not watched; the reason says why (no second connection, no privilege to read the
+    /// server's lock waits).
+    Unseen(String),
+}
+
+impl Default for AppWaits {
+    fn default() -> Self {
+        AppWaits::Unseen("the engine does not watch lock waits".to_string())
+    }
+}
+
+/// One session found waiting for a lock, in one sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingSession {
+    /// The session (PostgreSQL: backend pid; MySQL: connection id).
+    pub id: u64,
+    /// The sessions it waits for.
+    pub blocked_by: Vec<u64>,
+    /// How long it has waited, when the server says (PostgreSQL 14+: `pg_locks.waitstart`).
+    pub waited: Option<Duration>,
+}
+
+/// The samples of one batch, reduced to [`LockWaits`].
+#[derive(Debug)]
+pub struct WaitTally {
+    ours: u64,
+    /// When each waiting session was first seen in this batch.
+    first_seen: HashMap<u64, Instant>,
+    longest: Duration,
+}
+
+impl WaitTally {
+    /// A tally of the sessions that wait on `ours` (the batch's session).
+    pub fn new(ours: u64) -> WaitTally {
+        WaitTally { ours, first_seen: HashMap::new(), longest: Duration::ZERO }
+    }
+
+    /// Records a sample taken at `at`: every session then waiting for a lock, with its blockers.
+    pub fn record(&mut self, at: Instant, waiting: &[WaitingSession]) {
+        // Ours, and whoever waits on us, directly or in the queue behind another waiter: a
+        // row's second writer waits on its first, who waits on the batch.
+        let mut behind_us: HashSet<u64> = HashSet::from([self.ours]);
+        loop {
+            let before = behind_us.len();
+            for session in waiting {
+                if session.id != self.ours && session.blocked_by.iter().any(|b| behind_us.contains(b)) {
+                    behind_us.insert(session.id);
+                }
+            }
+            if behind_us.len() == before {
+                break;
+            }
+        }
+        for session in waiting.iter().filter(|s| s.id != self.ours && behind_us.contains(&s.id)) {
+            let first = *self.first_seen.entry(session.id).or_insert(at);
+            let waited = session.waited.unwrap_or_default().max(at.saturating_duration_since(first));
+            self.longest = self.longest.max(waited);
+        }
+    }
+
+    /// The waits of the batch.
+    pub fn finish(&self) -> LockWaits {
+        LockWaits { sessions: self.first_seen.len() as u64, longest: self.longest }
+    }
+}
+
+/// A thread that samples the server's lock waits on a connection of its own while a batch runs
+/// ([`LockWatcher::watch`]), and sleeps between batches.
+pub struct LockWatcher {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often a [`LockWatcher`] samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Between two samples, at least.
+    pub interval: Duration,
+    /// From a batch's start to its first sample, at least: nobody waits on a batch yet when it
+    /// starts.
+    pub first_after: Duration,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+struct State {
+    /// Which batch is under way: `Some` while one runs, a new number for each.
+    batch: Option<u64>,
+    batches: u64,
+    armed_at: Instant,
+    tally: WaitTally,
+    error: Option<DbError>,
+    stop: bool,
+}
+
+impl LockWatcher {
+    /// Starts the thread, which owns `monitor` and asks it `sample` (the sessions waiting for a
+    /// lock now) at `cadence` while a batch of the session `ours` runs.
+    pub fn start<M: Send + 'static>(
+        monitor: M,
+        ours: u64,
+        cadence: Cadence,
+        sample: fn(&mut M) -> Result<Vec<WaitingSession>, DbError>,
+    ) -> LockWatcher {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                batch: None,
+                batches: 0,
+                armed_at: Instant::now(),
+                tally: WaitTally::new(ours),
+                error: None,
+                stop: false,
+            }),
+            changed: Condvar::new(),
+        });
+        let thread = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || sample_while_armed(&shared, monitor, cadence, sample))
+        };
+        LockWatcher { shared, thread: Some(thread) }
+    }
+
+    /// Runs `body` (a batch) with the thread sampling, and returns what `body` returned with the
+    /// waits seen while it ran; an error when a sample failed (the watcher is then done: drop it).
+    pub fn watch<T>(&self, body: impl FnOnce() -> T) -> (T, Result<LockWaits, DbError>) {
+        {
+            let mut state = lock(&self.shared.state);
+            state.batches += 1;
+            state.batch = Some(state.batches);
+            state.armed_at = Instant::now();
+            state.tally = WaitTally::new(state.tally.ours);
+        }
+        self.shared.changed.notify_all();
+        let result = body();
+        let mut state = lock(&self.shared.state);
+        state.batch = None;
+        let waits = match &state.error {
+            Some(err) => Err(err.clone()),
+            None => Ok(state.tally.finish()),
+        };
+        (result, waits)
+    }
+}
+
+impl Drop for LockWatcher {
+    fn drop(&mut self) {
+        lock(&self.shared.state).stop = true;
+        self.shared.changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The sampling thread: a sample per `cadence` while a batch runs, none between batches.
+fn sample_while_armed<M>(
+    shared: &Shared,
+    mut monitor: M,
+    cadence: Cadence,
+    sample: fn(&mut M) -> Result<Vec<WaitingSession>, DbError>,
+) {
+    let mut last_sample: Option<Instant> = None;
+    let mut state = lock(&shared.state);
+    loop {
+        if state.stop || state.error.is_some() {
+            return;
+        }
+        let Some(batch) = state.batch else {
+            state = shared.changed.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
+            continue;
+        };
+        let mut due = state.armed_at + cadence.first_after;
+        if let Some(last) = last_sample {
+            due = due.max(last + cadence.interval);
+        }
+        let now = Instant::now();
+        if now < due {
+            state = shared.changed.wait_timeout(state, due - now).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+            continue;
+        }
+        drop(state);
+        let taken = sample(&mut monitor);
+        let at = Instant::now();
+        last_sample = Some(at);
+        state = lock(&shared.state);
+        match taken {
+            // Only into the batch it was taken in.
+            Ok(waiting) if state.batch == Some(batch) => state.tally.record(at, &waiting),
+            Ok(_) => {}
+            Err(err) => state.error = Some(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(id: u64, blocked_by: &[u64], waited_ms: Option<u64>) -> WaitingSession {
+        WaitingSession { id, blocked_by: blocked_by.to_vec(), waited: waited_ms.map(Duration::from_millis) }
+    }
+
+    #[test]
+    fn counts_sessions_waiting_on_us_directly_or_queued_behind_them() {
+        let start = Instant::now();
+        let mut tally = WaitTally::new(7);
+        // 8 waits on us, 9 waits behind 8, 10 waits on someone else, 7 (us) waits on 11.
+        tally.record(
+            start,
+            &[waiting(9, &[8], None), waiting(8, &[7], Some(3)), waiting(10, &[11], Some(50)), waiting(7, &[11], None)],
+        );
+        assert_eq!(tally.finish(), LockWaits { sessions: 2, longest: Duration::from_millis(3) });
+        // Seen again 20 ms later: without the server's figure, the wait is at least that long.
+        tally.record(start + Duration::from_millis(20), &[waiting(9, &[8], None), waiting(8, &[7], Some(21))]);
+        assert_eq!(tally.finish(), LockWaits { sessions: 2, longest: Duration::from_millis(21) });
+        tally.record(start + Duration::from_millis(25), &[]);
+        assert_eq!(tally.finish().sessions, 2, "sessions that waited stay counted");
+    }
+
+    #[test]
+    fn nobody_waiting_is_no_wait() {
+        let mut tally = WaitTally::new(1);
+        tally.record(Instant::now(), &[waiting(2, &[3], Some(100))]);
+        assert_eq!(tally.finish(), LockWaits::default());
+    }
+
+    /// A monitor that counts its samples and reports one session waiting on 1 for as many ms.
+    fn counting() -> (Arc<Mutex<u64>>, LockWatcher) {
+        let samples = Arc::new(Mutex::new(0u64));
+        let cadence = Cadence { interval: Duration::from_millis(2), first_after: Duration::ZERO };
+        let watcher = LockWatcher::start(Arc::clone(&samples), 1, cadence, |n| {
+            let mut n = n.lock().unwrap();
+            *n += 1;
+            Ok(vec![waiting(2, &[1], Some(*n))])
+        });
+        (samples, watcher)
+    }
+
+    #[test]
+    fn the_watcher_samples_while_a_batch_runs_and_not_between() {
+        let (samples, watcher) = counting();
+        let (value, waits) = watcher.watch(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            "done"
+        });
+        assert_eq!(value, "done");
+        let waits = waits.unwrap();
+        assert_eq!(waits.sessions, 1);
+        let after = *samples.lock().unwrap();
+        assert!(after >= 3, "sampled every few ms: {after}");
+        assert!(waits.longest >= Duration::from_millis(3), "{waits:?}");
+        std::thread::sleep(Duration::from_millis(20));
+        let between = *samples.lock().unwrap();
+        assert!(between <= after + 1, "no sampling between batches: {after} then {between}");
+        // The next batch counts its own waits only.
+        let ((), waits) = watcher.watch(|| std::thread::sleep(Duration::from_millis(10)));
+        assert_eq!(waits.unwrap().sessions, 1);
+    }
+
+    #[test]
+    fn samples_keep_their_interval_across_batches() {
+        let samples = Arc::new(Mutex::new(Vec::<Instant>::new()));
+        let cadence = Cadence { interval: Duration::from_millis(40), first_after: Duration::from_millis(5) };
+        let watcher = LockWatcher::start(Arc::clone(&samples), 1, cadence, |at| {
+            at.lock().unwrap().push(Instant::now());
+            Ok(Vec::new())
+        });
+        for _ in 0..10 {
+            let ((), waits) = watcher.watch(|| std::thread::sleep(Duration::from_millis(12)));
+            waits.unwrap();
+        }
+        let at = samples.lock().unwrap().clone();
+        assert!(!at.is_empty());
+        // MariaDB refreshes its lock tables only when nobody read them for 0.1 s.
+        assert!(at.windows(2).all(|w| w[1] - w[0] >= Duration::from_millis(40)), "{at:?}");
+    }
+
+    #[test]
+    fn a_failing_sample_ends_the_watch_not_the_batch() {
+        let cadence = Cadence { interval: Duration::from_millis(1), first_after: Duration::ZERO };
+        let watcher =
+            LockWatcher::start((), 1, cadence, |_| Err(DbError::new(crate::DbErrorKind::Other, "permission denied")));
+        let (value, waits) = watcher.watch(|| {
+            std::thread::sleep(Duration::from_millis(10));
+            42
+        });
+        assert_eq!(value, 42);
+        assert!(waits.unwrap_err().message.contains("permission denied"));
+    }
+}
