@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use cutover::{Args, Exit, ExitStatus};
 
+// Linting thousands of files is mostly parse trees decoded into small allocations, which
+// mimalloc serves faster than the system allocator (measured on the corpus: see README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match cutover::run(args) {
