@@ -326,3 +326,53 @@ mod tests {
         assert!(waits.unwrap_err().message.contains("permission denied"));
     }
 }
+
+/// After a watcher could not be started, how long batches go unwatched before it is tried
+/// again: a connection refused (`max_connections`) or a missing privilege is not retried at
+/// every batch.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+
+/// An engine's watcher between batches: started at the first batch, kept while it answers,
+/// dropped when a sample fails (the next batch starts another), and not tried again for a while
+/// after it could not start.
+#[derive(Default)]
+pub struct WatchSlot {
+    watcher: Option<LockWatcher>,
+    /// Why there is no watcher, and since when.
+    unavailable: Option<(String, Instant)>,
+}
+
+/// Runs `batch` on `target` while its watcher (kept in the slot `slot` gives, started by
+/// `start` when there is none) samples the application's waits: the one loop every engine's
+/// batches go through.
+pub fn watched<S, T>(
+    target: &mut S,
+    slot: fn(&mut S) -> &mut WatchSlot,
+    start: fn(&mut S) -> Result<LockWatcher, String>,
+    batch: impl FnOnce(&mut S) -> Result<T, DbError>,
+) -> (Result<T, DbError>, AppWaits) {
+    let watcher = match slot(target).watcher.take() {
+        Some(watcher) => Ok(watcher),
+        None => match &slot(target).unavailable {
+            Some((reason, since)) if since.elapsed() < RETRY_AFTER => Err(reason.clone()),
+            _ => {
+                let started = start(target);
+                slot(target).unavailable = started.as_ref().err().map(|reason| (reason.clone(), Instant::now()));
+                started
+            }
+        },
+    };
+    let watcher = match watcher {
+        Ok(watcher) => watcher,
+        Err(reason) => return (batch(target), AppWaits::Unseen(reason)),
+    };
+    let (result, waits) = watcher.watch(|| batch(target));
+    match waits {
+        Ok(waits) => {
+            slot(target).watcher = Some(watcher);
+            (result, AppWaits::Seen(waits))
+        }
+        // A watcher that failed is dropped; the next batch opens another.
+        Err(err) => (result, AppWaits::Unseen(format!("cannot read the lock waits: {err}"))),
+    }
+}

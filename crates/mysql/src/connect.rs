@@ -30,7 +30,7 @@ pub struct MysqlTarget {
     /// Replicas whose lag throttles a backfill (read on each replica).
     pub(crate) replica_urls: Vec<DatabaseUrl>,
     /// The connection that watches backfill batches for the application's lock waits.
-    pub(crate) lock_watch: crate::lock_watch::LockWatch,
+    pub(crate) lock_watch: cutover_engine::WatchSlot,
 }
 
 impl MysqlTarget {

@@ -11,7 +11,7 @@
 //! only after 0.1 s unread (see `MARIADB_CADENCE`), so there a wait much shorter than that can be
 //! missed: the pacing reacts to the waits that matter most.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cutover_engine::{AppWaits, Cadence, DbError, LockWatcher, WaitingSession};
 use mysql::prelude::Queryable;
@@ -31,18 +31,6 @@ const MARIADB_CADENCE: Cadence =
 
 /// On MySQL 8, `performance_schema.data_lock_waits` is read live: as on PostgreSQL.
 const MYSQL_CADENCE: Cadence = Cadence { interval: Duration::from_millis(5), first_after: Duration::ZERO };
-
-/// After the monitor connection could not be opened or set up, how long batches go unwatched
-/// before it is tried again.
-const RETRY_AFTER: Duration = Duration::from_secs(30);
-
-/// The monitor connection of a target, opened at its first batch.
-#[derive(Default)]
-pub(crate) struct LockWatch {
-    watcher: Option<LockWatcher>,
-    /// Why there is no watcher, and since when.
-    unavailable: Option<(String, Instant)>,
-}
 
 struct Monitor {
     conn: Conn,
@@ -71,36 +59,7 @@ impl MysqlTarget {
         &mut self,
         batch: impl FnOnce(&mut MysqlTarget) -> Result<T, DbError>,
     ) -> (Result<T, DbError>, AppWaits) {
-        let watcher = match self.watcher() {
-            Ok(watcher) => watcher,
-            Err(reason) => return (batch(self), AppWaits::Unseen(reason)),
-        };
-        let (result, waits) = watcher.watch(|| batch(self));
-        match waits {
-            Ok(waits) => {
-                self.lock_watch.watcher = Some(watcher);
-                (result, AppWaits::Seen(waits))
-            }
-            // A watcher that failed is dropped; the next batch opens another.
-            Err(err) => (result, AppWaits::Unseen(format!("cannot read the lock waits: {err}"))),
-        }
-    }
-
-    /// The watcher, started if need be; the reason when there is none.
-    fn watcher(&mut self) -> Result<LockWatcher, String> {
-        if let Some(watcher) = self.lock_watch.watcher.take() {
-            return Ok(watcher);
-        }
-        if let Some((reason, since)) = &self.lock_watch.unavailable {
-            if since.elapsed() < RETRY_AFTER {
-                return Err(reason.clone());
-            }
-        }
-        let started = self.start_watcher();
-        if let Err(reason) = &started {
-            self.lock_watch.unavailable = Some((reason.clone(), Instant::now()));
-        }
-        started
+        cutover_engine::watched(self, |target| &mut target.lock_watch, MysqlTarget::start_watcher, batch)
     }
 
     fn start_watcher(&mut self) -> Result<LockWatcher, String> {

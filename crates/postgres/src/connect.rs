@@ -37,7 +37,7 @@ pub struct PgTarget {
     /// The indexes of the table of the concurrent build about to run (see `concurrent`).
     pub(crate) indexes_before: Vec<u32>,
     /// The connection that watches backfill batches for the application's lock waits.
-    pub(crate) lock_watch: crate::lock_watch::LockWatch,
+    pub(crate) lock_watch: cutover_engine::WatchSlot,
 }
 
 /// A schema-qualified name, kept both quoted (for SQL) and plain (for hashing and messages).

@@ -7,7 +7,7 @@
 //! readable by every role, unlike other roles' `pg_stat_activity` rows; on PostgreSQL 14+ its
 //! `waitstart` says how long each has waited.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cutover_engine::{AppWaits, Cadence, DbError, LockWatcher, WaitingSession};
 use postgres::Client;
@@ -21,18 +21,6 @@ use crate::error::db_error;
 /// and does no harm worth pacing for.
 const CADENCE: Cadence = Cadence { interval: Duration::from_millis(5), first_after: Duration::ZERO };
 
-/// After the monitor connection could not be opened, how long batches go unwatched before it
-/// is tried again: a connection refused (`max_connections`) is not retried at every batch.
-const RETRY_AFTER: Duration = Duration::from_secs(30);
-
-/// The monitor connection of a target, opened at its first batch.
-#[derive(Default)]
-pub(crate) struct LockWatch {
-    watcher: Option<LockWatcher>,
-    /// Why there is no watcher, and since when.
-    unavailable: Option<(String, Instant)>,
-}
-
 struct Monitor {
     client: Client,
     /// `pg_locks.waitstart` exists (PostgreSQL 14+).
@@ -45,36 +33,7 @@ impl PgTarget {
         &mut self,
         batch: impl FnOnce(&mut PgTarget) -> Result<T, DbError>,
     ) -> (Result<T, DbError>, AppWaits) {
-        let watcher = match self.watcher() {
-            Ok(watcher) => watcher,
-            Err(reason) => return (batch(self), AppWaits::Unseen(reason)),
-        };
-        let (result, waits) = watcher.watch(|| batch(self));
-        match waits {
-            Ok(waits) => {
-                self.lock_watch.watcher = Some(watcher);
-                (result, AppWaits::Seen(waits))
-            }
-            // A watcher that failed is dropped; the next batch opens another.
-            Err(err) => (result, AppWaits::Unseen(format!("cannot read the lock waits: {err}"))),
-        }
-    }
-
-    /// The watcher, started if need be; the reason when there is none.
-    fn watcher(&mut self) -> Result<LockWatcher, String> {
-        if let Some(watcher) = self.lock_watch.watcher.take() {
-            return Ok(watcher);
-        }
-        if let Some((reason, since)) = &self.lock_watch.unavailable {
-            if since.elapsed() < RETRY_AFTER {
-                return Err(reason.clone());
-            }
-        }
-        let started = self.start_watcher();
-        if let Err(reason) = &started {
-            self.lock_watch.unavailable = Some((reason.clone(), Instant::now()));
-        }
-        started
+        cutover_engine::watched(self, |target| &mut target.lock_watch, PgTarget::start_watcher, batch)
     }
 
     fn start_watcher(&mut self) -> Result<LockWatcher, String> {
