@@ -6,7 +6,7 @@
 
 use crate::effect::TransactionControl;
 use crate::rules::Context;
-use crate::{Action, AlterCommand, Dialect, Effect};
+use crate::{Action, AlterCommand, Dialect, Effect, RowScope};
 
 /// Where the migration had got at a statement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,6 +306,17 @@ impl Context {
             // transaction ends.
             Action::Truncate { tables } if self.dialect == Dialect::Postgres && at.transaction.is_some() => {
                 changes.extend(tables.iter().map(|table| Change::ProvenEmpty { table: table.clone() }));
+            }
+            // A DELETE of every row (no condition, no join) empties the table too. Its ROW
+            // EXCLUSIVE lock lets other sessions insert afterwards, but only rows written since:
+            // a later scan or rewrite is as cheap, and a required column added later fails the
+            // migration (rolled back), not the application.
+            Action::WriteRows { command: "DELETE", table }
+                if self.dialect == Dialect::Postgres
+                    && at.transaction.is_some()
+                    && matches!(effect.rows.as_slice(), [access] if access.write && access.rows == RowScope::All) =>
+            {
+                changes.push(Change::ProvenEmpty { table: table.clone() });
             }
             _ => {}
         }

@@ -246,6 +246,33 @@ ALTER TABLE orders DROP COLUMN legacy_ref;";
         );
     }
 
+    /// langfuse's shape: the rows are deleted, then a required column and its key are added.
+    #[test]
+    fn a_delete_of_every_row_empties_the_table_for_what_follows() {
+        let errors = |sql: &str, in_transaction: bool| -> Vec<String> {
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            crate::lint_file(sql, &statements, in_transaction)
+                .iter()
+                .filter(|d| d.severity == crate::Severity::Error)
+                .map(|d| format!("{}:{}", d.line, d.rule))
+                .collect()
+        };
+        let emptied = "DELETE FROM memberships;
+ALTER TABLE memberships ADD COLUMN org_id text NOT NULL;
+ALTER TABLE memberships ADD CONSTRAINT memberships_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id);";
+        assert_eq!(errors(emptied, true), Vec::<String>::new());
+        // Outside a transaction each statement is its own: nothing carries over.
+        assert!(errors(emptied, false).contains(&"2:add-column-required".to_string()));
+        // Some rows deleted, or rows deleted through a join: rows may remain.
+        for partly in [
+            "DELETE FROM memberships WHERE role = 'guest';",
+            "DELETE FROM memberships USING orgs WHERE orgs.id = memberships.org;",
+        ] {
+            let sql = format!("{partly}\nALTER TABLE memberships ADD COLUMN org_id text NOT NULL;");
+            assert!(errors(&sql, true).contains(&"2:add-column-required".to_string()), "{partly}");
+        }
+    }
+
     #[test]
     fn statements_that_may_add_rows() {
         let writes = |sql: &str| may_write_rows(sql, &analyze_statement(sql).unwrap());

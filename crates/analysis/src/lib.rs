@@ -460,6 +460,59 @@ pub fn in_parallel<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync)
     done.into_iter().map(|(_, result)| result).collect()
 }
 
+/// `work` on every item, spread over the machine's cores, and `consume` on each result in the
+/// items' order, on the calling thread, as soon as it and all before it are done. While the next
+/// result in order is not ready, the calling thread does `work` on the next item itself rather than
+/// wait: linting (in order, one thread) then overlaps parsing instead of following it, and a
+/// result is dropped once consumed instead of all being held to the end.
+pub fn in_order<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync, mut consume: impl FnMut(U)) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+    let helpers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len()).saturating_sub(1);
+    if helpers == 0 {
+        items.iter().map(work).for_each(consume);
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<U>>> = Mutex::new(items.iter().map(|_| None).collect());
+    let ready = Condvar::new();
+    let store = |idx: usize, result: U| {
+        done.lock().expect("no panic while held")[idx] = Some(result);
+        ready.notify_all();
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            scope.spawn(|| loop {
+                let idx = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(idx) else { break };
+                store(idx, work(item));
+            });
+        }
+        for wanted in 0..items.len() {
+            let result = loop {
+                let mut slots = done.lock().expect("no panic while held");
+                if let Some(result) = slots[wanted].take() {
+                    break result;
+                }
+                // Not ready: help with the next unclaimed item, or wait for the one in progress.
+                let idx = next.fetch_add(1, Ordering::Relaxed);
+                match items.get(idx) {
+                    Some(item) => {
+                        drop(slots);
+                        let result = work(item);
+                        if idx == wanted {
+                            break result;
+                        }
+                        store(idx, result);
+                    }
+                    None => drop(ready.wait(slots).expect("no panic while held")),
+                }
+            };
+            consume(result);
+        }
+    });
+}
+
 /// What the schema model adds to a statement's effect: whether a column type change or a
 /// default calling a declared function rewrites, and the other tables a statement locks through
 /// indexes and foreign keys it does not name, and whether an `ALTER TABLE`'s `SET NOT NULL` scans.

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anstyle::{AnsiColor, Style};
-use cutover_analysis::{analyze, in_parallel, Analyzed, Diagnostic, Linter, Script, Severity};
+use cutover_analysis::{analyze, in_order, Analyzed, Diagnostic, Linter, Script, Severity};
 use cutover_engine::{HistoryRecord, LiveSchema};
 use cutover_migration::{
     discover_to_lint, normalize, read_directives, split_statements, transactionality, Ignored, Migration, MigrationSet,
@@ -80,9 +80,9 @@ pub fn run(
         std::io::stdin().read_to_string(&mut text)?;
         stdin = Some(text);
     }
-    // Files named one by one are read and parsed side by side (on every core), then linted in
-    // the order given, as one sequence of migrations, whatever their names. A folder is linted
-    // as its own sequence.
+    // Files named one by one are read and parsed side by side (on every core) and linted in the
+    // order given, as one sequence of migrations, whatever their names, each as soon as it and
+    // those before it are parsed. A folder is linted as its own sequence.
     let loose: Vec<&PathBuf> = inputs.iter().filter(|input| is_loose(input)).collect();
     // Files named one by one are migrations still to run: on the live schema, when there is one.
     let mut linter = match live {
@@ -106,9 +106,9 @@ pub fn run(
         let analyzed = analyze(file.statements.as_deref().unwrap_or(&[]), &settings.lint);
         Ok((file, analyzed))
     };
-    for read in in_parallel(&loose, read) {
+    in_order(&loose, read, |read| {
         loose_results.push(read.map(|(file, analyzed)| file.lint(&mut linter, analyzed)));
-    }
+    });
     let mut loose_results = loose_results.into_iter();
     let mut results = Vec::new();
     let mut phase_reports = Vec::new();

@@ -35,11 +35,27 @@ ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);\n\
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_cost_findings(effect, ctx, |table, command| match command {
         AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, .. } => {
-            let lock = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
+            let own = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
+            // The check runs under the strongest lock on the table by then: one held since an
+            // earlier statement of the transaction, or the one this ALTER takes for its other
+            // changes (a DROP CONSTRAINT beside it takes ACCESS EXCLUSIVE).
+            let held =
+                ctx.held_locks.iter().filter(|(t, mode, _)| t == table && *mode > own).max_by_key(|(_, mode, _)| *mode);
+            let this_statement =
+                effect.locks.iter().filter(|(t, _)| t == table).map(|(_, mode)| *mode).max().filter(|mode| *mode > own);
+            let (lock, under) = match (held, this_statement) {
+                (Some((_, held, line)), this) if this.is_none_or(|this| this <= *held) => {
+                    (*held, format!("under the {held} lock held since line {line}"))
+                }
+                (_, Some(this)) => {
+                    (this, format!("under the {this} lock this ALTER TABLE takes for its other changes"))
+                }
+                _ => (own, format!("under {} lock", own.with_article())),
+            };
             Some(
                     Finding::new(
                         RULE,
-                        format!("adding a {kind} constraint checks every row of `{table}` under {} lock, which {}", lock.with_article(), lock.blocks()),
+                        format!("adding a {kind} constraint checks every row of `{table}` {under}, which {}", lock.blocks()),
                         "add it NOT VALID, then VALIDATE CONSTRAINT separately (SHARE UPDATE EXCLUSIVE: reads and writes go on)",
                     )
                     .on(table, lock),
@@ -59,6 +75,23 @@ mod tests {
     fn fires_0() {
         let rendered = lint_errors(r"ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0)", RULE);
         assert!(rendered.contains("constraint-not-valid-missing"), "{rendered}");
+    }
+    /// crates.io and langfuse: a key dropped and added again, in one ALTER or after the DROP.
+    #[test]
+    fn the_check_is_said_to_run_under_the_strongest_lock_on_the_table() {
+        let same_alter = lint_errors(
+            "ALTER TABLE versions DROP CONSTRAINT versions_crate_fk, ADD CONSTRAINT versions_crate_fk FOREIGN KEY (crate_id) REFERENCES crates (id)",
+            RULE,
+        );
+        assert!(same_alter.contains("under the ACCESS EXCLUSIVE lock this ALTER TABLE takes for its other changes, which blocks reads and writes"), "{same_alter}");
+        let after_drop = lint_errors(
+            "ALTER TABLE items DROP CONSTRAINT items_run_fk;\nALTER TABLE items ADD CONSTRAINT items_run_fk FOREIGN KEY (run_id) REFERENCES runs (id)",
+            RULE,
+        );
+        assert!(
+            after_drop.contains("under the ACCESS EXCLUSIVE lock held since line 1, which blocks reads and writes"),
+            "{after_drop}"
+        );
     }
     #[test]
     fn does_not_fire_1() {

@@ -51,9 +51,17 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     } else {
         format!("every write to `{table}` queues behind it (reads go on)")
     };
+    // The other tables it waits for too (a dropped table's referenced tables, say).
+    let also: Vec<String> = effect
+        .locks
+        .iter()
+        .filter(|(other, mode)| other != table && mode.blocks_writes() && existing(other))
+        .map(|(other, mode)| format!("{mode} on `{other}`"))
+        .collect();
+    let also = if also.is_empty() { String::new() } else { format!(" (and {})", also.join(", ")) };
     vec![Finding::new(
         RULE,
-        format!("{lock} on `{table}` is requested with no lock_timeout: while it waits, {queued}"),
+        format!("{lock} on `{table}`{also} is requested with no lock_timeout: while it waits, {queued}"),
         match ctx.must_stand_alone(effect) {
             true => ROLE,
             false => "begin the file with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
@@ -96,6 +104,21 @@ mod tests {
         assert!(found.contains("every write to `models` queues behind it (reads go on)"), "{found}");
         let found = external("ALTER TABLE users ADD COLUMN bio text;");
         assert!(found.contains("every query on `users` queues behind it"), "{found}");
+    }
+
+    /// langfuse: dropping a retired table also locks the live table its key references.
+    #[test]
+    fn every_table_the_statement_waits_for_is_named() {
+        let created = "CREATE TABLE dataset_runs (id int PRIMARY KEY);\nCREATE TABLE dataset_run_items (id int, run_id int REFERENCES dataset_runs (id));";
+        let found = run_with(
+            &[(created, true), ("DROP TABLE dataset_run_items;", true)],
+            RULE,
+            LintConfig { runner: crate::Runner::Script(None), ..LintConfig::default() },
+        );
+        assert!(
+            found.contains("ACCESS EXCLUSIVE on `dataset_run_items` (and ACCESS EXCLUSIVE on `dataset_runs`)"),
+            "{found}"
+        );
     }
 
     /// A statement that must be alone in its file can have no SET before it: the role's.
