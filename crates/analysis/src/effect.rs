@@ -310,10 +310,17 @@ pub enum Action {
         /// For `CREATE TRIGGER`: the function it calls, without schema.
         function: Option<String>,
     },
-    /// SQL cutover cannot see into: a `DO` block, a procedure `CALL`, `EXECUTE`.
+    /// SQL cutover cannot see into: a `DO` block, a procedure `CALL`, `EXECUTE`, a `SELECT`
+    /// calling a volatile function of the user's.
     Opaque {
-        /// What it is: `DO block`, `CALL`, `EXECUTE`.
-        what: &'static str,
+        /// What it is: `DO block`, `CALL`, `EXECUTE`, ``call of `f` ``.
+        what: String,
+    },
+    /// A `SELECT` that calls functions (named without schema): whether one is the user's own
+    /// volatile code, which may write anything ([`Action::Opaque`] then), is the schema's to say.
+    Select {
+        /// The functions it calls.
+        calls: Vec<String>,
     },
     /// `BEGIN`, `COMMIT`, `ROLLBACK` in the script.
     Transaction(TransactionControl),

@@ -518,6 +518,13 @@ pub fn in_order<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync, mu
 /// indexes and foreign keys it does not name, and whether an `ALTER TABLE`'s `SET NOT NULL` scans.
 fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     through_views(effect, schema);
+    if let Action::Select { calls } = &effect.action {
+        // A volatile function of the user's may write or lock anything: code cutover cannot see.
+        if let Some(function) = calls.iter().find(|f| schema.function_is_volatile(f) == Some(true)) {
+            effect.action = Action::Opaque { what: format!("call of `{function}`") };
+        }
+        return;
+    }
     if let Action::Reindex { name, concurrently: false } = &effect.action {
         if let Some(table) = schema.table_of_index(name) {
             effect.locks.insert(0, (table.to_string(), LockMode::Share));

@@ -7,6 +7,7 @@ use pg_query::{NodeEnum, NodeRef};
 use crate::effect::{ColumnType, ForeignKey, TransactionControl};
 use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode};
 
+mod plpgsql;
 mod rows;
 
 /// How a relation's name as written (its schema when qualified, and its name) becomes the name
@@ -162,8 +163,9 @@ pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {
 /// The effect of one statement, or why it does not parse, its relations named by `resolve`.
 pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect, ParseError> {
     if !needs_tree(sql) {
-        pg_query::summary(sql, pg_query::ParserOptions::default(), -1).map_err(parse_error)?;
+        let summary = pg_query::summary(sql, pg_query::ParserOptions::default(), -1).map_err(parse_error)?;
         let mut effect = other();
+        effect.action = select_calls(sql, &summary).unwrap_or(Action::Other);
         effect.long_identifiers = scan_words(sql, false).0;
         effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
         return Ok(effect);
@@ -174,9 +176,30 @@ pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect,
         Some(node) => effect_of(node, resolve),
         None => other(),
     };
+    if matches!(node, Some(NodeEnum::DoStmt(_))) {
+        plpgsql::complete_do_block(sql, &mut effect, resolve);
+    }
+    if effect.action == Action::Other && matches!(node, Some(NodeEnum::SelectStmt(_))) {
+        // A SELECT read for another reason (a `set_config`, say) that turned out a plain one.
+        if let Ok(summary) = pg_query::summary(sql, pg_query::ParserOptions::default(), -1) {
+            effect.action = select_calls(sql, &summary).unwrap_or(Action::Other);
+        }
+    }
     effect.long_identifiers = scan_words(sql, false).0;
     effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
     Ok(effect)
+}
+
+/// A top-level `SELECT` that calls functions: [`Action::Select`] with their names (no schema).
+fn select_calls(sql: &str, summary: &pg_query::SummaryResult) -> Option<Action> {
+    let first = cutover_migration::leading_keywords(sql, 1);
+    if first.first().map(String::as_str) != Some("SELECT") {
+        return None;
+    }
+    let mut calls: Vec<String> = summary.functions.iter().map(|f| f.function_name.clone()).collect();
+    calls.sort();
+    calls.dedup();
+    (!calls.is_empty()).then_some(Action::Select { calls })
 }
 
 /// The string literals of a statement. Read only when a rule needs them (a new enum value
@@ -731,9 +754,9 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
             effect.rewrites = !stmt.concurrent;
             effect.action = Action::RefreshMaterializedView { name, concurrently: stmt.concurrent };
         }
-        NodeEnum::DoStmt(_) => effect.action = Action::Opaque { what: "DO block" },
-        NodeEnum::CallStmt(_) => effect.action = Action::Opaque { what: "CALL" },
-        NodeEnum::ExecuteStmt(_) => effect.action = Action::Opaque { what: "EXECUTE" },
+        NodeEnum::DoStmt(_) => effect.action = Action::Opaque { what: "DO block".into() },
+        NodeEnum::CallStmt(_) => effect.action = Action::Opaque { what: "CALL".into() },
+        NodeEnum::ExecuteStmt(_) => effect.action = Action::Opaque { what: "EXECUTE".into() },
         NodeEnum::TransactionStmt(stmt) => {
             let control = match TransactionStmtKind::try_from(stmt.kind) {
                 Ok(TransactionStmtKind::TransStmtBegin | TransactionStmtKind::TransStmtStart) => {
@@ -1269,7 +1292,11 @@ mod tests {
             path(&["app", "My \"S\"", "public"], true)
         );
         assert_eq!(set("SELECT set_config('search_path', '', false)"), path(&[], false));
-        assert_eq!(set("SELECT set_config('work_mem', '1MB', false)"), Action::Other);
+        // Another setting is a call of PostgreSQL's own function, no search path.
+        assert_eq!(
+            set("SELECT set_config('work_mem', '1MB', false)"),
+            Action::Select { calls: vec!["set_config".into()] }
+        );
     }
 
     #[test]

@@ -103,6 +103,12 @@ impl Schema {
         Some(self.table(table)?.unique_keys.iter().map(|(_, columns)| columns.clone()).collect())
     }
 
+    /// Records that function `name` exists (outside the migrations: the live database's), and
+    /// whether it is VOLATILE.
+    pub fn insert_function(&mut self, name: &str, volatile: bool) {
+        self.functions.insert(name.to_string(), volatile);
+    }
+
     /// Records that domain `name` has a `CHECK` or `NOT NULL` constraint.
     pub fn insert_constrained_domain(&mut self, name: &str) {
         self.constrained_domains.insert(name.to_string());
@@ -168,7 +174,8 @@ impl Schema {
         Some(fk.referenced_table.as_str())
     }
 
-    /// Whether the migrations declare `function` VOLATILE (`None`: they do not declare it).
+    /// Whether the migrations (or the live database) declare `function` VOLATILE (`None`: they
+    /// do not declare it, as for PostgreSQL's own functions).
     pub fn function_is_volatile(&self, function: &str) -> Option<bool> {
         self.functions.get(function).copied()
     }

@@ -49,6 +49,10 @@ pub struct LiveSchema {
     pub constrained_domains: Vec<String>,
     /// The views of the user's schemas.
     pub views: Vec<LiveView>,
+    /// The functions of the user's schemas (extensions' included), by name (no schema), and
+    /// whether each is VOLATILE: a column default calling one gives each row its own value
+    /// (a rewrite), and a call of one in a migration may write anything.
+    pub functions: Vec<(String, bool)>,
 }
 
 /// A view of the [`LiveSchema`].

@@ -323,6 +323,13 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
          WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
            AND (t.typnotnull OR EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contypid = t.oid)) ORDER BY 1";
 
+    // Plain functions only (no aggregates or procedures); an overloaded name is volatile if
+    // any of its forms is.
+    let functions_sql = format!(
+        "SELECT p.proname::text, bool_or(p.provolatile = 'v') FROM pg_proc p \
+         JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.prokind = 'f' AND {USER_SCHEMAS} GROUP BY 1 ORDER BY 1"
+    );
+
     let mut tx = client.transaction().map_err(db_error)?;
     // The catalog alone: no table is locked, and no read may hang a command on a busy server.
     tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL statement_timeout = '60s'")
@@ -333,6 +340,7 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
     let constraint_rows = tx.query(&constraints_sql, &[]).map_err(db_error)?;
     let domain_rows = tx.query(domains_sql, &[]).map_err(db_error)?;
     let view_rows = tx.query(&views_sql, &[]).map_err(db_error)?;
+    let function_rows = tx.query(&functions_sql, &[]).map_err(db_error)?;
     tx.commit().map_err(db_error)?;
 
     let mut tables: BTreeMap<u32, LiveTable> = BTreeMap::new();
@@ -455,6 +463,7 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
         tables: tables.into_values().collect(),
         constrained_domains: domain_rows.iter().map(|row| row.get(0)).collect(),
         views,
+        functions: function_rows.iter().map(|row| (row.get(0), row.get(1))).collect(),
     })
 }
 

@@ -185,6 +185,9 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
         let estimate = if live_table.bytes >= SMALL_TABLE_BYTES { estimate.max(small_table_rows) } else { estimate };
         rows.insert(live_table.name.clone(), estimate);
     }
+    for (function, volatile) in &live.functions {
+        schema.insert_function(function, *volatile);
+    }
     for domain in &live.constrained_domains {
         schema.insert_constrained_domain(domain);
     }
@@ -289,6 +292,7 @@ mod tests {
             }],
             constrained_domains: vec![],
             views: vec![],
+            functions: vec![],
         };
         let pending: Vec<&Migration> = set.migrations[1..].iter().collect();
         let errors = |live: Option<&LiveSchema>| -> Vec<String> {

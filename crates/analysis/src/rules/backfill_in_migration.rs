@@ -79,9 +79,10 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         .filter(|(table, _, _)| touched(table))
         .max_by_key(|(table, mode, _)| (*mode, *table == reached.table))?;
     let command = match &effect.action {
-        Action::WriteRows { command, .. } => *command,
-        Action::CreateTableAs { .. } => "CREATE TABLE AS",
-        _ => "the statement",
+        Action::WriteRows { command, .. } => command.to_string(),
+        Action::CreateTableAs { .. } => "CREATE TABLE AS".to_string(),
+        Action::Opaque { what } => format!("the {what}'s statement"),
+        _ => "the statement".to_string(),
     };
     let table = &reached.table;
     let what = match (&reached.rows, reached.write) {
@@ -104,7 +105,7 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         }
         None => format!("without a database, `{table}` may be large"),
     };
-    let help = match command {
+    let help = match command.as_str() {
         "UPDATE" if reached.write => format!(
             "declare the UPDATE as a `cutover backfill` in a .toml file beside the migration ([[backfill]] with name, table = \"{table}\", set, where) and run `cutover backfill NAME` after this migration, or move the UPDATE into a migration of its own after this one"
         ),
@@ -297,6 +298,8 @@ UPDATE t SET a = 1",
             "SELECT * INTO users_copy FROM users;",
             "UPDATE active_users SET n = 1 WHERE id = 5;",
             "UPDATE public.users SET n = 1;",
+            "DO $$ BEGIN UPDATE users SET n = 1; END $$;",
+            "DO $$ BEGIN IF true THEN UPDATE users SET n = 1 WHERE n IS NULL; END IF; END $$;",
         ] {
             let sql = format!("{ADD}{dml}");
             assert_eq!(severities(&mut keyed_linter(400_000), &sql), [Severity::Error], "{dml}");

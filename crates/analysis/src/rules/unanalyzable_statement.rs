@@ -44,6 +44,44 @@ mod tests {
         assert!(lint_errors("CALL migrate_data()", RULE).contains("CALL"));
     }
 
+    /// A SELECT calling the user's own volatile function runs code cutover cannot see (a
+    /// backfill inside the function, say); PostgreSQL's functions and non-volatile ones (which
+    /// PostgreSQL forbids to write) are plain SQL.
+    #[test]
+    fn fires_on_a_call_of_the_users_volatile_function() {
+        let declared = "CREATE FUNCTION fill_users() RETURNS void LANGUAGE sql AS 'UPDATE users SET status = 1';
+CREATE FUNCTION pure(int) RETURNS int IMMUTABLE LANGUAGE sql AS 'SELECT $1';\n";
+        let found = lint_errors(&format!("{declared}SELECT fill_users();"), RULE);
+        assert!(found.contains("call of `fill_users`"), "{found}");
+        let found = lint_errors(&format!("{declared}SELECT count(*) FROM public.fill_users();"), RULE);
+        assert!(found.contains("call of `fill_users`"), "{found}");
+        lint_ok(&format!("{declared}SELECT pure(1);"), RULE);
+        lint_ok("SELECT now(), pg_advisory_lock(1);", RULE);
+    }
+
+    /// A function the live database has (not the migrations) counts the same.
+    #[test]
+    fn a_live_function_counts_too() {
+        let mut schema = crate::Schema::default();
+        schema.insert_function("fill_users", true);
+        let mut linter = crate::Linter::with_schema(
+            crate::LintConfig { only_rule: Some(RULE.to_string()), ..crate::LintConfig::default() },
+            schema,
+        );
+        let sql = "SELECT fill_users();";
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script = crate::Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        let found = linter.lint(&script).diagnostics;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].message.contains("call of `fill_users`"), "{found:?}");
+    }
+
     #[test]
     fn does_not_fire_on_plain_sql() {
         lint_ok("SELECT 1", RULE);

@@ -437,6 +437,7 @@ fn every_spelling_of_a_full_table_write_under_a_held_lock_is_refused() {
         "INSERT INTO archive SELECT id, email, name FROM users;",
         "UPDATE active_users SET n = 1 WHERE id = 5;",
         "UPDATE public.users SET n = 1 WHERE n IS NULL;",
+        "DO $$ BEGIN IF true THEN UPDATE users SET n = 1 WHERE n IS NULL; END IF; END $$;",
     ] {
         let project = Project::new();
         project.migration("1_n.up.sql", &format!("{ADD}{dml}\n"));
@@ -558,4 +559,39 @@ fn a_refusal_offers_no_override_for_what_the_database_would_refuse() {
     assert!(!stderr.contains("--allow-unsafe"), "{stderr}");
     assert!(stderr.contains("the database would refuse it as it stands"), "{stderr}");
     assert_eq!(applied(&db), "");
+}
+
+/// Functions made outside the folder are known with their volatility: a default calling a
+/// volatile one rewrites the table (refused, nothing applied), and a `SELECT` calling one after
+/// a lock runs code cutover cannot see (said, with the function's name); a stable one is plain.
+#[test]
+fn the_databases_own_functions_are_judged_by_their_volatility() {
+    let db = users_outside_the_folder(LARGE);
+    db.query(
+        "CREATE FUNCTION new_code() RETURNS text LANGUAGE sql AS $$ SELECT md5(random()::text) $$;
+         CREATE FUNCTION fill_users() RETURNS void LANGUAGE sql AS $$ UPDATE users SET name = upper(name) $$;
+         CREATE FUNCTION fixed_code() RETURNS text STABLE LANGUAGE sql AS $$ SELECT 'x' $$;",
+    );
+    let db_url = db.url.clone();
+
+    let project = Project::new();
+    project.migration("V1__code.sql", "ALTER TABLE users ADD COLUMN code text DEFAULT new_code();\n");
+    let (code, errors) = lint_errors(&project, &db, &["--database-url", &db_url]);
+    assert_eq!((code, errors), (Some(1), vec!["add-column-volatile-default".to_string()]));
+    let (code, stderr) = up(&project, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("add-column-volatile-default"), "{stderr}");
+    assert!(!column_exists(&db, "code"), "nothing applied");
+
+    let stable = Project::new();
+    stable.migration("V1__code.sql", "ALTER TABLE users ADD COLUMN code text DEFAULT fixed_code();\n");
+    assert_eq!(lint_errors(&stable, &db, &["--database-url", &db_url]), (Some(0), vec![]));
+
+    let call = Project::new();
+    call.migration("V1__fill.sql", "ALTER TABLE users ADD COLUMN note text;\nSELECT fill_users();\n");
+    let output = call.cutover(&db.url).args(["lint", "--database-url", &db_url]).output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert!(stdout.contains("unanalyzable-statement"), "{stdout}");
+    assert!(stdout.contains("call of `fill_users`"), "{stdout}");
+    assert!(stdout.contains("lock-held-across-statements"), "{stdout}");
 }
