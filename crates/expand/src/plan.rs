@@ -109,6 +109,9 @@ struct VersionTable {
     table: String,
     /// (view column, real column), in order.
     columns: Vec<(String, String)>,
+    /// (view column, default) for the new version's inserts that leave a column out, where the
+    /// table cannot carry the default yet (see `add_column` with `up`).
+    defaults: Vec<(String, String)>,
 }
 
 /// The schema of views a migration publishes for its new version.
@@ -149,6 +152,7 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
                 view: t.name.clone(),
                 table: t.name.clone(),
                 columns: t.columns.iter().map(|c| (c.name.clone(), c.name.clone())).collect(),
+                defaults: Vec::new(),
             })
             .collect(),
         touched: BTreeSet::new(),
@@ -250,19 +254,35 @@ impl Planner<'_> {
                 // no backfill. Anything else (now(), gen_random_uuid()) is set for new rows and
                 // backfilled for existing ones.
                 let constant_default = default.as_deref().filter(|d| is_constant(d));
-                match constant_default {
+                // With `up`, the old version's inserts (which never name the column) must reach
+                // the trigger with the column NULL: the table gets no default until `complete`,
+                // and the new version's inserts get it from their view.
+                let table_default = if up.is_some() { None } else { constant_default };
+                match table_default {
                     Some(d) => self
                         .plan
                         .expand
                         .push(format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_name} DEFAULT {d}")),
                     None => {
                         self.plan.expand.push(format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS {c} {type_name}"));
-                        if let Some(d) = default {
-                            self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"));
+                        match (default, up) {
+                            (Some(d), Some(_)) => {
+                                self.view_mut(table)?.defaults.push((column.clone(), d.clone()));
+                                self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"));
+                            }
+                            (Some(d), None) => {
+                                self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"))
+                            }
+                            (None, _) => {}
                         }
                     }
                 }
-                let fill = up.clone().or_else(|| default.clone().filter(|_| constant_default.is_none()));
+                // Where `up` gives NULL (its source column is NULL), the default.
+                let fill = match (up, default) {
+                    (Some(up), Some(d)) => Some(format!("COALESCE(({up}), ({d}))")),
+                    (Some(up), None) => Some(up.clone()),
+                    (None, _) => default.clone().filter(|_| constant_default.is_none()),
+                };
                 if let Some(fill) = &fill {
                     if up.is_some() {
                         let trigger = self.trigger_name(idx);
@@ -580,6 +600,7 @@ impl Planner<'_> {
                     view: table.clone(),
                     table: table.clone(),
                     columns: columns.iter().map(|c| (c.name.clone(), c.name.clone())).collect(),
+                    defaults: Vec::new(),
                 });
             }
             Operation::DropTable { table } => {
@@ -715,6 +736,13 @@ impl Planner<'_> {
                 columns.join(", "),
                 qualified(&base, &view.table)
             ));
+            for (column, default) in &view.defaults {
+                publish.push(format!(
+                    "ALTER VIEW {schema}.{} ALTER COLUMN {} SET DEFAULT {default}",
+                    ident(&view.view),
+                    ident(column)
+                ));
+            }
         }
         self.plan.publish = publish;
         // The triggers go first on rollback and at complete: the columns they name go next.

@@ -899,3 +899,36 @@ columns = ["na\"me $$"]
     assert_eq!(db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'ix''\"$'"), "1");
     assert_eq!(leftovers(&db), "NULL");
 }
+
+/// The old version never names a column the migration adds, so with both `default` and `up`
+/// its inserts get `up` (from their own columns; `default` where that is NULL), while the new
+/// version's inserts that leave the column out get `default`, and an explicit value is kept.
+#[test]
+fn a_column_with_default_and_up_gets_up_from_the_old_version_and_default_from_the_new() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_users.up.sql",
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n\
+         INSERT INTO users VALUES (1, 'a@one.example'), (2, NULL);\n",
+    );
+    project.migration(
+        "2_domain.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"domain\"\ntype = \"text\"\n\
+         nullable = false\ndefault = \"'unknown'\"\nup = \"split_part(email, '@', 2)\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query("INSERT INTO public.users (id, email) VALUES (3, 'b@three.example'), (6, NULL)");
+    db.query("INSERT INTO public_v2.users (id, email) VALUES (4, 'c@four.example')");
+    db.query("INSERT INTO public_v2.users (id, email, domain) VALUES (5, 'd@five.example', 'given')");
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query("INSERT INTO users (id, email) VALUES (7, 'e@seven.example')");
+    assert_eq!(
+        db.query("SELECT string_agg(id || '=' || domain, ' ' ORDER BY id) FROM users"),
+        "1=one.example 2=unknown 3=three.example 4=unknown 5=given 6=unknown 7=unknown"
+    );
+    assert_eq!(leftovers(&db), "NULL");
+}
