@@ -316,6 +316,13 @@ pub enum Action {
         /// What it is: `DO block`, `CALL`, `EXECUTE`, ``call of `f` ``.
         what: String,
     },
+    /// `CREATE [OR REPLACE] VIEW`: data changed through a view of one table is that table's.
+    CreateView {
+        /// The view.
+        view: String,
+        /// The one relation it reads, when it reads exactly one.
+        base: Option<String>,
+    },
     /// A `SELECT` that calls functions (named without schema): whether one is the user's own
     /// volatile code, which may write anything ([`Action::Opaque`] then), is the schema's to say.
     Select {

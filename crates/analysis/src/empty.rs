@@ -113,6 +113,7 @@ pub(crate) fn may_write_rows(sql: &str, effect: &Effect) -> bool {
         | Action::CreateFunction { .. }
         | Action::DropFunction { .. }
         | Action::DropView { .. }
+        | Action::CreateView { .. }
         | Action::CreateDomain { .. }
         | Action::ConstrainDomain { .. }
         | Action::RefreshMaterializedView { .. }

@@ -5,7 +5,7 @@ use pg_query::protobuf::{AlterTableType, ConstrType, NullTestType, ObjectType, T
 use pg_query::{NodeEnum, NodeRef};
 
 use crate::effect::{ColumnType, ForeignKey, TransactionControl};
-use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode};
+use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode, RowAccess, RowScope};
 
 mod plpgsql;
 mod rows;
@@ -166,6 +166,7 @@ pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect,
         let summary = pg_query::summary(sql, pg_query::ParserOptions::default(), -1).map_err(parse_error)?;
         let mut effect = other();
         effect.action = select_calls(sql, &summary).unwrap_or(Action::Other);
+        created_view(sql, &summary, resolve, &mut effect);
         effect.long_identifiers = scan_words(sql, false).0;
         effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
         return Ok(effect);
@@ -188,6 +189,58 @@ pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect,
     effect.long_identifiers = scan_words(sql, false).0;
     effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
     Ok(effect)
+}
+
+/// A view's query is checked against the grammar without a tree (views are long and many);
+/// the summary of the statement says what it reads. A view of one relation is recorded, so that
+/// data changed through it is its table's; a materialized view reads every row of what it
+/// selects from, as `CREATE TABLE AS` does.
+fn created_view(sql: &str, summary: &pg_query::SummaryResult, resolve: Resolve<'_>, effect: &mut Effect) {
+    let words = cutover_migration::leading_keywords(sql, 4);
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let materialized = match words.as_slice() {
+        ["CREATE", "VIEW", ..] | ["CREATE", "OR", "REPLACE", "VIEW"] => false,
+        ["CREATE", "MATERIALIZED", "VIEW", ..] => true,
+        _ => return,
+    };
+    let name = |table: &pg_query::Table| {
+        let schema = (!table.schema_name.is_empty()).then_some(table.schema_name.as_str());
+        resolve(schema, &table.table_name)
+    };
+    let created = summary.tables.iter().find(|t| t.context == pg_query::protobuf::summary_result::Context::Ddl);
+    let Some(created) = created.map(name) else { return };
+    let mut read: Vec<String> = summary
+        .tables
+        .iter()
+        .filter(|t| t.context == pg_query::protobuf::summary_result::Context::Select)
+        .map(name)
+        .filter(|t| *t != created)
+        .collect();
+    read.sort();
+    read.dedup();
+    if materialized {
+        effect.rows = read.into_iter().map(|table| RowAccess { table, write: false, rows: RowScope::All }).collect();
+        effect.action = Action::CreateTableAs { table: created };
+    } else {
+        let base = match read.as_slice() {
+            [one] => Some(one.clone()),
+            _ => None,
+        };
+        effect.action = Action::CreateView { view: created, base };
+    }
+}
+
+/// The volatility a function's options declare (`volatile`, `stable`, `immutable`), if any.
+fn volatility(options: &[pg_query::protobuf::Node]) -> Option<String> {
+    options.iter().find_map(|o| match o.node.as_ref() {
+        Some(NodeEnum::DefElem(def)) if def.defname == "volatility" => {
+            match def.arg.as_ref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::String(s)) => Some(s.sval.to_ascii_lowercase()),
+                _ => None,
+            }
+        }
+        _ => None,
+    })
 }
 
 /// A top-level `SELECT` that calls functions: [`Action::Select`] with their names (no schema).
@@ -598,20 +651,21 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
             }
         }
         NodeEnum::CreateFunctionStmt(stmt) if !stmt.is_procedure => {
-            let volatility = stmt.options.iter().find_map(|o| match o.node.as_ref() {
-                Some(NodeEnum::DefElem(def)) if def.defname == "volatility" => {
-                    match def.arg.as_ref().and_then(|a| a.node.as_ref()) {
-                        Some(NodeEnum::String(s)) => Some(s.sval.to_ascii_lowercase()),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            });
             let name = qualified_name(&stmt.funcname);
             effect.action = Action::CreateFunction {
                 name: name.rsplit('.').next().unwrap_or(&name).to_string(),
-                volatile: volatility.as_deref().is_none_or(|v| v == "volatile"),
+                volatile: volatility(&stmt.options).is_none_or(|v| v == "volatile"),
             };
+        }
+        // `ALTER FUNCTION f() VOLATILE` (or STABLE, IMMUTABLE): the function is declared anew.
+        NodeEnum::AlterFunctionStmt(stmt) if stmt.objtype == ObjectType::ObjectFunction as i32 => {
+            if let (Some(func), Some(volatility)) = (stmt.func.as_ref(), volatility(&stmt.actions)) {
+                let name = qualified_name(&func.objname);
+                effect.action = Action::CreateFunction {
+                    name: name.rsplit('.').next().unwrap_or(&name).to_string(),
+                    volatile: volatility == "volatile",
+                };
+            }
         }
         NodeEnum::CreateTrigStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref(), resolve);
@@ -1226,7 +1280,6 @@ mod tests {
 
     #[test]
     fn the_rows_a_statement_reads_and_writes() {
-        use crate::{RowAccess, RowScope};
         let write = |table: &str, rows: RowScope| RowAccess { table: table.into(), write: true, rows };
         let read = |table: &str, rows: RowScope| RowAccess { table: table.into(), write: false, rows };
         let pins = |alternatives: &[&[&str]]| {
@@ -1501,7 +1554,14 @@ mod tests {
 
     #[test]
     fn statements_without_a_tree_are_still_checked() {
-        assert_eq!(effect("CREATE OR REPLACE VIEW v AS SELECT 1").action, Action::Other);
+        assert_eq!(
+            effect("CREATE OR REPLACE VIEW v AS SELECT 1").action,
+            Action::CreateView { view: "v".into(), base: None }
+        );
+        assert_eq!(
+            effect("CREATE VIEW app.v AS SELECT a.id FROM app.users a WHERE a.id > 0").action,
+            Action::CreateView { view: "app.v".into(), base: Some("app.users".into()) }
+        );
         assert!(analyze_statement("CREATE VIEW v AS SELEC 1").is_err());
         assert!(analyze_statement("INSERT INTO t VALUES (1,").is_err());
         assert_eq!(string_literals("INSERT INTO t (s) VALUES ('new_value', 'it''s')"), ["new_value", "it's"]);

@@ -36,6 +36,8 @@ pub struct Table {
     pub indexes: Vec<(String, Vec<String>)>,
     /// Whether it is a partitioned table.
     pub partitioned: bool,
+    /// The table it is a partition or an inheritance child of (known from the live database).
+    pub parent: Option<String>,
     /// `CHECK (col IS NOT NULL)` constraints: name, column, and whether validated.
     pub not_null_checks: Vec<(String, String, bool)>,
     /// `CHECK` constraints added by `ALTER TABLE`: name, the columns they read, and whether validated.
@@ -194,6 +196,21 @@ impl Schema {
         self.index_tables.get(index).map(String::as_str)
     }
 
+    /// Whether `ancestor` is `table`'s parent, or its parent's, and so on: a lock on it without
+    /// `ONLY` reaches `table`, and its rows include `table`'s.
+    pub fn is_ancestor(&self, ancestor: &str, table: &str) -> bool {
+        let mut at = table;
+        // Inheritance never cycles; the bound guards a broken model.
+        for _ in 0..64 {
+            match self.table(at).and_then(|t| t.parent.as_deref()) {
+                Some(parent) if parent == ancestor => return true,
+                Some(parent) => at = parent,
+                None => return false,
+            }
+        }
+        false
+    }
+
     /// Whether `table` is known to be partitioned.
     pub fn is_partitioned(&self, table: &str) -> bool {
         self.table(table).is_some_and(|t| t.partitioned)
@@ -264,6 +281,7 @@ impl Schema {
                     columns: columns.iter().map(|c| (c.name.clone(), canonical(&c.column_type))).collect(),
                     indexes: unique_keys.iter().map(|key| (String::new(), key.clone())).collect(),
                     partitioned: *partitioned,
+                    parent: partition_of.clone(),
                     not_null_checks: Vec::new(),
                     checks: Vec::new(),
                     partition_key: partition_key.clone(),
@@ -281,6 +299,12 @@ impl Schema {
                     self.tables.remove(table);
                 }
             }
+            Action::CreateView { view, base } => match base {
+                Some(base) => self.insert_view(view, base),
+                None => {
+                    self.views.remove(view);
+                }
+            },
             Action::DropView { views } => {
                 for view in views {
                     self.views.remove(view);

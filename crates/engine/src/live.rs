@@ -81,6 +81,9 @@ pub struct LiveTable {
     pub relname: String,
     /// Whether it is partitioned (its rows are its partitions').
     pub partitioned: bool,
+    /// The table it is a partition or an inheritance child of, as the analysis writes it: a
+    /// lock on the parent (without `ONLY`) is one on it too, and the parent's rows are its.
+    pub parent: Option<String>,
     /// Estimated rows: the planner's estimate scaled to the table's size now (the statistics
     /// may be older than its last growth), or, for a table without a density to scale (never
     /// analysed, or analysed empty), the most rows its storage can hold now; -1 when neither

@@ -443,6 +443,9 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
     }
     partition_totals(&mut tables, &parents);
     let mut relation_names: BTreeMap<u32, String> = tables.iter().map(|(oid, t)| (*oid, t.name.clone())).collect();
+    for (oid, table) in tables.iter_mut() {
+        table.parent = parents.get(oid).and_then(|parent| relation_names.get(parent)).cloned();
+    }
     relation_names.extend(view_rows.iter().map(|row| (row.get::<_, u32>(4), row.get::<_, String>(0))));
     let views = view_rows
         .iter()

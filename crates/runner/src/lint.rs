@@ -132,6 +132,7 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
     for live_table in &live.tables {
         let mut table = Table {
             partitioned: live_table.partitioned,
+            parent: live_table.parent.clone(),
             primary_key: live_table.primary_key.clone(),
             ..Table::default()
         };

@@ -193,6 +193,10 @@ pub fn plan(
 /// DDL), so that `plan` never calls brief what `up` refuses.
 fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>) {
     let Some(f) = d.table.as_ref().and_then(|t| facts.get(t)) else { return };
+    // A finding judged on the live size already says it.
+    if d.message.contains(" rows here") || d.message.contains(" rows by the catalog") {
+        return;
+    }
     let size =
         format!("{} rows, {}", if f.rows < 0 { "?".to_string() } else { f.rows.to_string() }, human_bytes(f.bytes));
     d.message = format!("{} (here `{}` has {size})", d.message, f.name);

@@ -37,7 +37,14 @@ fn collect(value: &serde_json::Value, queries: &mut Vec<String>, dynamic: &mut b
                     "PLpgSQL_stmt_execsql" => push_query(inner.get("sqlstmt"), queries),
                     "PLpgSQL_stmt_perform" => push_query(inner.get("expr"), queries),
                     "PLpgSQL_stmt_fors" => push_query(inner.get("query"), queries),
-                    "PLpgSQL_stmt_dynexecute" | "PLpgSQL_stmt_dynfors" | "PLpgSQL_stmt_call" => *dynamic = true,
+                    // `EXECUTE 'constant SQL'` runs what it says; SQL built at run time cannot be read.
+                    "PLpgSQL_stmt_dynexecute" | "PLpgSQL_stmt_dynfors" => {
+                        match query_text(inner.get("query")).and_then(constant_string) {
+                            Some(sql) => queries.push(sql),
+                            None => *dynamic = true,
+                        }
+                    }
+                    "PLpgSQL_stmt_call" => *dynamic = true,
                     _ => {}
                 }
                 collect(inner, queries, dynamic);
@@ -49,10 +56,22 @@ fn collect(value: &serde_json::Value, queries: &mut Vec<String>, dynamic: &mut b
 }
 
 fn push_query(expr: Option<&serde_json::Value>, queries: &mut Vec<String>) {
-    let query = expr.and_then(|e| e.get("PLpgSQL_expr")).and_then(|e| e.get("query")).and_then(|q| q.as_str());
-    if let Some(query) = query {
+    if let Some(query) = query_text(expr) {
         queries.push(query.to_string());
     }
+}
+
+fn query_text(expr: Option<&serde_json::Value>) -> Option<&str> {
+    expr?.get("PLpgSQL_expr")?.get("query")?.as_str()
+}
+
+/// The text of a single-quoted string constant (`'UPDATE t SET a = 1'`, `''` for a quote), or
+/// `None` for any other expression.
+fn constant_string(expr: &str) -> Option<String> {
+    let inner = expr.trim().strip_prefix('\'')?.strip_suffix('\'')?;
+    // Every quote inside comes doubled; a lone one ends the string early (`'a' || 'b'`).
+    let unescaped = inner.replace("''", "");
+    (!unescaped.contains('\'')).then(|| inner.replace("''", "'"))
 }
 
 /// Adds `mode` on `table` to the effect's locks, keeping the strongest per table.
@@ -93,6 +112,9 @@ END $$",
 
     #[test]
     fn dynamic_sql_is_named_and_other_languages_add_nothing() {
+        let effect = analyze_statement("DO $$ BEGIN EXECUTE 'UPDATE users SET a = ''x'''; END $$").unwrap();
+        assert_eq!(effect.action, Action::Opaque { what: "DO block".into() }, "a constant is read");
+        assert!(effect.rows.iter().any(|a| a.table == "users" && a.write));
         let effect = analyze_statement("DO $$ BEGIN EXECUTE 'UPDATE ' || 'users SET a = 1'; END $$").unwrap();
         assert_eq!(effect.action, Action::Opaque { what: "DO block with dynamic SQL".into() });
         let effect = analyze_statement("DO LANGUAGE plperl $$ print 1 $$").unwrap();

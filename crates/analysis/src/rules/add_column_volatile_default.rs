@@ -57,6 +57,23 @@ mod tests {
         lint_ok(r"ALTER TABLE users ADD COLUMN created timestamptz DEFAULT now()", RULE);
     }
 
+    /// Found by a tester: `ALTER FUNCTION ... VOLATILE` (or IMMUTABLE) declares it anew.
+    #[test]
+    fn alter_function_changes_the_volatility_judged() {
+        let stable = "CREATE FUNCTION code() RETURNS text STABLE LANGUAGE sql AS $$ SELECT 'x' $$;\n";
+        lint_ok(&format!("{stable}ALTER TABLE users ADD COLUMN c text DEFAULT code();"), RULE);
+        let found = lint_errors(
+            &format!("{stable}ALTER FUNCTION code() VOLATILE;\nALTER TABLE users ADD COLUMN c text DEFAULT code();"),
+            RULE,
+        );
+        assert!(found.contains("code"), "{found}");
+        let volatile = "CREATE FUNCTION code() RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;\n";
+        lint_ok(
+            &format!("{volatile}ALTER FUNCTION public.code() IMMUTABLE;\nALTER TABLE users ADD COLUMN c text DEFAULT code();"),
+            RULE,
+        );
+    }
+
     /// Found by rehearsing crates.io: a default calling a function the migrations declared
     /// (VOLATILE by default) rewrote the table.
     #[test]

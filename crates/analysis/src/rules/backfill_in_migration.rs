@@ -32,7 +32,11 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if let Some(finding) = under_held_lock(effect, ctx) {
         return vec![finding];
     }
-    let Action::WriteRows { command, .. } = &effect.action else { return Vec::new() };
+    let command = match &effect.action {
+        Action::WriteRows { command, .. } => command.to_string(),
+        Action::Opaque { what } => format!("a statement of the {what}"),
+        _ => return Vec::new(),
+    };
     // Rows of an existing table it writes: all or some of them, or, for an INSERT, those it
     // copies from an existing table.
     let copies = effect.rows.iter().any(|a| !a.write && !ctx.is_new(&a.table));
@@ -72,16 +76,33 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
     // The largest of them (one of unknown size first): the one the time grows with.
     let (reached, rows) =
         every_row.iter().map(|a| (*a, ctx.rows_of(&a.table))).max_by_key(|(_, rows)| rows.map_or(i64::MAX, |r| r))?;
-    let touched = |table: &str| effect.rows.iter().any(|a| a.table == table);
+    // A lock on a parent reaches its partitions and children, and a write of the parent their
+    // rows: a lock on one and a write of the other meet.
+    let related = |locked: &str, accessed: &str| {
+        locked == accessed || ctx.schema.is_ancestor(locked, accessed) || ctx.schema.is_ancestor(accessed, locked)
+    };
+    let touched = |table: &str| effect.rows.iter().any(|a| related(table, &a.table));
+    // A DO block's own statements may take the lock the write then runs under (an ALTER
+    // before the UPDATE in one block): its locks that block writes count as held.
+    let own: Vec<(String, LockMode, usize)> = match &effect.action {
+        Action::Opaque { .. } => effect
+            .locks
+            .iter()
+            .filter(|(_, mode)| mode.blocks_writes())
+            .map(|(table, mode)| (table.clone(), *mode, ctx.line))
+            .collect(),
+        _ => Vec::new(),
+    };
     let (locked, mode, line) = ctx
         .held_locks
         .iter()
+        .chain(&own)
         .filter(|(table, _, _)| touched(table))
         .max_by_key(|(table, mode, _)| (*mode, *table == reached.table))?;
     let command = match &effect.action {
         Action::WriteRows { command, .. } => command.to_string(),
         Action::CreateTableAs { .. } => "CREATE TABLE AS".to_string(),
-        Action::Opaque { what } => format!("the {what}'s statement"),
+        Action::Opaque { what } => format!("a statement of the {what}"),
         _ => "the statement".to_string(),
     };
     let table = &reached.table;
@@ -112,7 +133,8 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         "DELETE" => "move the DELETE into a migration of its own after this one (or delete in small batches outside migrations)"
             .to_string(),
         _ => format!(
-            "move the {command} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)"
+            "move {} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)",
+            if command.starts_with("a ") { command.clone() } else { format!("the {command}") }
         ),
     };
     Some(
@@ -258,17 +280,32 @@ UPDATE t SET a = 1",
         schema.insert_table("archive", crate::schema::Table::default());
         schema.insert_table("app.users", crate::schema::Table::default());
         schema.insert_view("active_users", "users");
+        schema.insert_table("events", crate::schema::Table { partitioned: true, ..crate::schema::Table::default() });
+        schema.insert_table(
+            "events_1",
+            crate::schema::Table { parent: Some("events".into()), ..crate::schema::Table::default() },
+        );
         let mut live_names = crate::LiveNames::default();
-        for (schema_name, name, analysis) in
-            [("public", "users", "users"), ("public", "archive", "archive"), ("app", "users", "app.users")]
-        {
+        for (schema_name, name, analysis) in [
+            ("public", "users", "users"),
+            ("public", "archive", "archive"),
+            ("app", "users", "app.users"),
+            ("public", "events", "events"),
+            ("public", "events_1", "events_1"),
+        ] {
             live_names.insert(schema_name, name, analysis);
         }
         let config = LintConfig {
             only_rule: Some(RULE.into()),
-            live_rows: [("users".to_string(), rows), ("archive".into(), 400_000), ("app.users".into(), 400_000)]
-                .into_iter()
-                .collect(),
+            live_rows: [
+                ("users".to_string(), rows),
+                ("archive".into(), 400_000),
+                ("app.users".into(), 400_000),
+                ("events".into(), 400_000),
+                ("events_1".into(), 400_000),
+            ]
+            .into_iter()
+            .collect(),
             live_names,
             ..LintConfig::default()
         };
@@ -300,10 +337,69 @@ UPDATE t SET a = 1",
             "UPDATE public.users SET n = 1;",
             "DO $$ BEGIN UPDATE users SET n = 1; END $$;",
             "DO $$ BEGIN IF true THEN UPDATE users SET n = 1 WHERE n IS NULL; END IF; END $$;",
+            "DO $$ BEGIN EXECUTE 'UPDATE users SET n = 1'; END $$;",
+            "CREATE MATERIALIZED VIEW users_mv AS SELECT * FROM users;",
         ] {
             let sql = format!("{ADD}{dml}");
             assert_eq!(severities(&mut keyed_linter(400_000), &sql), [Severity::Error], "{dml}");
         }
+    }
+
+    /// Found by a tester: a view the migrations create (not only a live one) is its table
+    /// when data is changed through it, views of views included.
+    #[test]
+    fn a_write_through_a_view_made_by_a_migration_is_its_tables() {
+        let sql = "CREATE VIEW users_v AS SELECT * FROM users WHERE id > 0;
+CREATE OR REPLACE VIEW users_vv AS SELECT id, n FROM users_v;
+ALTER TABLE users ADD COLUMN m int;
+UPDATE users_vv SET n = 1 WHERE n IS NULL;";
+        assert_eq!(severities(&mut keyed_linter(400_000), sql), [Severity::Error]);
+        // A view of two tables is no one table's: nothing is written through it.
+        let joined = "CREATE VIEW both_v AS SELECT * FROM users JOIN archive USING (id);
+ALTER TABLE users ADD COLUMN m int;
+UPDATE both_v SET n = 1;";
+        assert_ne!(severities(&mut keyed_linter(400_000), joined), [Severity::Error]);
+    }
+
+    /// Found by a tester: a lock on a partitioned (or inheritance) parent is one on its
+    /// partitions, and a write of the parent writes theirs.
+    #[test]
+    fn a_lock_and_a_write_meet_across_a_parent_and_its_partitions() {
+        for sql in [
+            "ALTER TABLE events ADD COLUMN s int;\nUPDATE events_1 SET s = 0;",
+            "ALTER TABLE events_1 ALTER COLUMN payload SET DEFAULT 'z';\nUPDATE events SET payload = 'z';",
+        ] {
+            assert_eq!(severities(&mut keyed_linter(400_000), sql), [Severity::Error], "{sql}");
+        }
+    }
+
+    /// Found by a tester: the lock and the write inside one DO block.
+    #[test]
+    fn a_do_block_that_locks_and_writes_every_row_is_an_error() {
+        for block in [
+            "DO $$ BEGIN ALTER TABLE users ADD COLUMN m int; UPDATE users SET m = 1; END $$;",
+            "DO $$ BEGIN LOCK TABLE users; DELETE FROM users WHERE id > 0; END $$;",
+        ] {
+            assert_eq!(severities(&mut keyed_linter(400_000), block), [Severity::Error], "{block}");
+        }
+        let mut linter = keyed_linter(400_000);
+        let sql = "DO $$ BEGIN ALTER TABLE users ADD COLUMN m int; UPDATE users SET m = 1; END $$;";
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        let found = linter.lint(&script).diagnostics.into_iter().find(|d| d.rule == RULE).unwrap();
+        assert!(found.message.starts_with("a statement of the DO block of every row of `users`"), "{}", found.message);
+        assert!(found.help.starts_with("move a statement of the DO block into a migration"), "{}", found.help);
+        // A block that only writes takes no lock that blocks writes: the usual warning.
+        assert_eq!(
+            severities(&mut keyed_linter(400_000), "DO $$ BEGIN UPDATE users SET n = 1; END $$;"),
+            [Severity::Warning]
+        );
     }
 
     #[test]

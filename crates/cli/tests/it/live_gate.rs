@@ -595,3 +595,32 @@ fn the_databases_own_functions_are_judged_by_their_volatility() {
     assert!(stdout.contains("call of `fill_users`"), "{stdout}");
     assert!(stdout.contains("lock-held-across-statements"), "{stdout}");
 }
+
+/// Found by the fifth tester: a goose `StatementBegin` block of an ALTER and a full-table
+/// UPDATE was read as one statement, its first; and the lock and the write inside one DO
+/// block passed. Both are refused now, with nothing applied.
+#[test]
+fn a_write_hidden_in_a_goose_block_or_beside_its_lock_in_a_do_block_is_refused() {
+    let db = users_outside_the_folder(LARGE);
+    let goose = Project::new();
+    goose.migration(
+        "20240101000000_fill.sql",
+        "-- +goose Up\n-- +goose StatementBegin\nALTER TABLE users ADD COLUMN s int;\nUPDATE users SET s = 0;\n-- +goose StatementEnd\n\n-- +goose Down\nALTER TABLE users DROP COLUMN s;\n",
+    );
+    let (code, stderr) = up(&goose, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("20240101000000_fill.sql:4: error[backfill-in-migration]"), "{stderr}");
+    assert!(!column_exists(&db, "s"));
+
+    let block = Project::new();
+    block.migration(
+        "1_fill.up.sql",
+        "DO $$\nBEGIN\n  ALTER TABLE users ADD COLUMN s int;\n  UPDATE users SET s = 0;\nEND $$;\n",
+    );
+    let (code, stderr) = up(&block, &db);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error[backfill-in-migration]"), "{stderr}");
+    assert!(stderr.contains("a statement of the DO block of every row of `users`"), "{stderr}");
+    assert!(!column_exists(&db, "s"));
+    assert_eq!(applied(&db), "");
+}

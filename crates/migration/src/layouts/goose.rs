@@ -72,6 +72,8 @@ fn read_goose(path: &Path, text: &str) -> Result<UpDown, Error> {
     // Start of the plain SQL run since the last marker, as (byte offset, line index).
     let mut plain_start: Option<usize> = None;
     let mut block: Option<(usize, usize)> = None;
+    // Where each StatementBegin block went: (up section, index among its statements).
+    let mut blocks: Vec<(bool, usize)> = Vec::new();
 
     let flush_plain = |start: Option<usize>, end: usize, target: &mut Option<Vec<Statement>>| -> Result<(), Error> {
         let Some(start) = start else { return Ok(()) };
@@ -108,7 +110,9 @@ fn read_goose(path: &Path, text: &str) -> Result<UpDown, Error> {
                     let statement =
                         Statement { sql: body.to_string(), line: first_line, span: start..start + body.len() };
                     let target = if in_up { &mut up } else { &mut down };
-                    target.get_or_insert_with(Vec::new).push(statement);
+                    let target = target.get_or_insert_with(Vec::new);
+                    blocks.push((in_up, target.len()));
+                    target.push(statement);
                 }
                 block = None;
                 plain_start = Some(next);
@@ -160,6 +164,31 @@ fn read_goose(path: &Path, text: &str) -> Result<UpDown, Error> {
     };
     // Goose files carry their directives as annotations, but ours work too.
     let settings = Section::whole(path, text).settings(settings)?;
+    let mut up = Some(up_statements);
+    // In a transaction, a block of several statements runs as they would one by one, and each
+    // is analysed and run on its own (the block exists for goose's splitter, which does not
+    // know dollar quotes; cutover's does). Without one, goose sends the block as one query,
+    // one implicit transaction: it stays whole.
+    if settings.transaction {
+        for (in_up, idx) in blocks.into_iter().rev() {
+            let Some(statements) = (if in_up { up.as_mut() } else { down.as_mut() }) else { continue };
+            let block = &statements[idx];
+            let Ok(parts) = crate::split::split_statements(&block.sql) else { continue };
+            if parts.len() < 2 {
+                continue;
+            }
+            let parts: Vec<Statement> = parts
+                .into_iter()
+                .map(|part| Statement {
+                    sql: part.sql,
+                    line: block.line + part.line - 1,
+                    span: block.span.start + part.span.start..block.span.start + part.span.end,
+                })
+                .collect();
+            statements.splice(idx..=idx, parts);
+        }
+    }
+    let up_statements = up.unwrap_or_default();
     let up = finish_script(path, text, up_statements, settings)?;
     let down = match down {
         Some(statements) => Some(finish_script(path, text, statements, settings)?),
@@ -192,6 +221,28 @@ mod tests {
         let settings = res.unwrap().migrations[0].up.settings;
         assert!(!settings.transaction);
         assert_eq!(settings.no_transaction_by, Some(crate::NoTransactionMarker::Goose));
+    }
+
+    /// Found by a tester: a block of an ALTER and a full-table UPDATE was one statement, of
+    /// which the analysis saw the first only.
+    #[test]
+    fn a_block_of_several_statements_is_several_statements_in_a_transaction() {
+        let file = "-- +goose Up\n-- +goose StatementBegin\nALTER TABLE users ADD COLUMN s int;\nUPDATE users SET s = 0;\n-- +goose StatementEnd\n";
+        let (_dir, res) = read(&[("20240101000000_fill.sql", file)], None);
+        let set = res.unwrap();
+        let up = &set.migrations[0].up;
+        let found: Vec<(&str, usize, &str)> =
+            up.statements.iter().map(|s| (s.sql.as_str(), s.line, &up.text[s.span.clone()])).collect();
+        assert_eq!(
+            found,
+            [
+                ("ALTER TABLE users ADD COLUMN s int", 3, "ALTER TABLE users ADD COLUMN s int"),
+                ("UPDATE users SET s = 0", 4, "UPDATE users SET s = 0")
+            ]
+        );
+        // Without a transaction goose sends the block as one query: it stays one.
+        let (_dir, res) = read(&[("1_x.sql", &format!("-- +goose NO TRANSACTION\n{file}"))], None);
+        assert_eq!(res.unwrap().migrations[0].up.statements.len(), 1);
     }
 
     #[test]
