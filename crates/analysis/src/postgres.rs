@@ -167,7 +167,7 @@ pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect,
         let mut effect = other();
         effect.action = select_calls(sql, &summary).unwrap_or(Action::Other);
         created_view(sql, &summary, resolve, &mut effect);
-        effect.long_identifiers = scan_words(sql, false).0;
+        effect.long_identifiers = long_identifiers(sql);
         effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
         return Ok(effect);
     }
@@ -186,7 +186,7 @@ pub fn analyze_statement_with(sql: &str, resolve: Resolve<'_>) -> Result<Effect,
             effect.action = select_calls(sql, &summary).unwrap_or(Action::Other);
         }
     }
-    effect.long_identifiers = scan_words(sql, false).0;
+    effect.long_identifiers = long_identifiers(sql);
     effect.requires_no_transaction = cutover_migration::refuses_transaction(sql).is_some();
     Ok(effect)
 }
@@ -277,6 +277,53 @@ pub(crate) fn other() -> Effect {
         mysql: None,
         unsupported: None,
     }
+}
+
+/// Identifiers over 63 bytes in `sql`, as [`scan_words`] finds them, byte by byte: every
+/// statement is scanned, and most have none.
+fn long_identifiers(sql: &str) -> Vec<String> {
+    let bytes = sql.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' => {
+                // A string literal ('' is an escaped quote).
+                i += 1;
+                while i < bytes.len() {
+                    if bytes[i] == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                        i += 2;
+                    } else if bytes[i] == b'\'' {
+                        break;
+                    } else {
+                        i += 1;
+                    }
+                }
+                i += 1;
+            }
+            b'"' => {
+                let start = i + 1;
+                i = start + bytes[start..].iter().position(|b| *b == b'"').unwrap_or(bytes.len() - start);
+                if i - start > 63 {
+                    found.push(sql[start..i].to_string());
+                }
+                i += 1;
+            }
+            // Non-ASCII bytes are letters' (PostgreSQL takes them for identifier characters).
+            b if b.is_ascii_alphabetic() || b == b'_' || b >= 0x80 => {
+                let start = i;
+                while i < bytes.len() && ident(bytes[i]) {
+                    i += 1;
+                }
+                if i - start > 63 {
+                    found.push(sql[start..i].to_string());
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    found
 }
 
 /// Identifiers over 63 bytes in `sql` (found lexically: the parser, like PostgreSQL's, has
@@ -1549,6 +1596,23 @@ mod tests {
             "CREATE EXTENSION x",
         ] {
             assert!(!needs_tree(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_byte_scan_finds_the_long_identifiers_the_char_scan_does() {
+        let long = "a".repeat(64);
+        let accented = format!("é{}", "b".repeat(63));
+        for sql in [
+            format!("CREATE TABLE {long} (id int)"),
+            format!("CREATE TABLE \"{long} x\" (id int)"),
+            format!("SELECT '{long}', 'it''s {long}' FROM t"),
+            format!("ALTER TABLE t ADD COLUMN {accented} int, ADD COLUMN short int"),
+            format!("SELECT ${long}$ FROM t -- {long}"),
+            "SELECT \"unterminated".to_string(),
+            "SELECT 'unterminated".to_string(),
+        ] {
+            assert_eq!(long_identifiers(&sql), scan_words(&sql, false).0, "{sql}");
         }
     }
 

@@ -16,7 +16,19 @@ use crate::Statement;
 /// What PostgreSQL calls `sql` when it refuses to run it inside a transaction block
 /// (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...); `None` for every other statement.
 pub fn refuses_transaction(sql: &str) -> Option<&'static str> {
-    let tokens = tokens(sql, 48);
+    // The first words decide, except for the few forms read further: most statements (every
+    // ALTER TABLE but a DETACH ... CONCURRENTLY) need no more than five tokens.
+    let head = tokens(sql, 5);
+    let head_word = |idx: usize| match head.get(idx) {
+        Some(Token::Word(word)) => word.as_str(),
+        _ => "",
+    };
+    let read_on = match (head_word(0), head_word(1)) {
+        ("REINDEX" | "CLUSTER", _) | ("CREATE", "SUBSCRIPTION") => true,
+        ("ALTER", "TABLE") => sql.as_bytes().windows(12).any(|w| w.eq_ignore_ascii_case(b"CONCURRENTLY")),
+        _ => false,
+    };
+    let tokens = if read_on { tokens(sql, 48) } else { head };
     let word = |idx: usize| match tokens.get(idx) {
         Some(Token::Word(word)) => word.as_str(),
         _ => "",
