@@ -212,6 +212,7 @@ impl Context {
         if writes_rows {
             self.row_writes += 1;
             self.proven_empty.clear();
+            self.rows_deleted.clear();
         }
         let at = self.moment();
         let mut changes = Vec::new();
@@ -307,16 +308,16 @@ impl Context {
             Action::Truncate { tables } if self.dialect == Dialect::Postgres && at.transaction.is_some() => {
                 changes.extend(tables.iter().map(|table| Change::ProvenEmpty { table: table.clone() }));
             }
-            // A DELETE of every row (no condition, no join) empties the table too. Its ROW
-            // EXCLUSIVE lock lets other sessions insert afterwards, but only rows written since:
-            // a later scan or rewrite is as cheap, and a required column added later fails the
-            // migration (rolled back), not the application.
+            // A DELETE of every row (no condition, no join) leaves no live row, though every
+            // page stays (see `rows_deleted`). Its ROW EXCLUSIVE lock lets other sessions insert
+            // afterwards: a required column added later then fails the migration (rolled back),
+            // not the application.
             Action::WriteRows { command: "DELETE", table }
                 if self.dialect == Dialect::Postgres
                     && at.transaction.is_some()
                     && matches!(effect.rows.as_slice(), [access] if access.write && access.rows == RowScope::All) =>
             {
-                changes.push(Change::ProvenEmpty { table: table.clone() });
+                self.rows_deleted.insert(table.clone());
             }
             _ => {}
         }
@@ -335,6 +336,7 @@ impl Context {
         if ends {
             self.transactions_ended += 1;
             self.proven_empty.clear();
+            self.rows_deleted.clear();
         }
     }
 }

@@ -43,7 +43,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     // A table that held no row before the statement: it succeeds, and no old code uses the
     // columns' absence for a new table. (The statement's own proof does not count: it is what
     // fails when the table has rows.)
-    if ctx.empty_before(table) {
+    if ctx.empty_before(table) || ctx.rows_deleted.contains(table) {
         return Vec::new();
     }
     let columns: Vec<String> = commands

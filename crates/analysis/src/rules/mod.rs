@@ -336,6 +336,10 @@ pub struct Context {
     pub(crate) transactions_ended: usize,
     /// Existing tables proven empty for the rest of the current transaction (see `empty.rs`).
     pub(crate) proven_empty: HashSet<String>,
+    /// Existing tables whose every row a `DELETE` of this transaction removed: no live row (a
+    /// required column can be added), but their pages are all still there (a scan or an index
+    /// build reads them all until a VACUUM), unlike a `TRUNCATE`'s.
+    pub(crate) rows_deleted: HashSet<String>,
     /// The table the statement being checked proves empty if it succeeds (see `empty.rs`).
     pub(crate) empty_if_it_succeeds: Option<String>,
     /// Columns (table, column) that earlier migrations renamed to a name marking them
