@@ -21,6 +21,7 @@ mod live;
 mod lock_waits;
 mod retry;
 mod schema;
+mod shown_query;
 mod target;
 mod url;
 
@@ -40,6 +41,7 @@ pub use lock_waits::{watched, AppWaits, Cadence, LockWaits, LockWatcher, WaitTal
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
 pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};
+pub use shown_query::query_for_display;
 pub use target::{
     AdoptTarget, GuardRow, Inspect, LockGuard, LockHolder, MigrationTarget, Session, StillRunning, Timeouts,
 };

@@ -523,7 +523,7 @@ impl MigrationTarget for MysqlTarget {
             .conn
             .query(
                 "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
-                   LEFT(REPLACE(COALESCE(p.INFO, t.trx_query, ''), '\n', ' '), 120), \
+                   LEFT(COALESCE(p.INFO, t.trx_query, ''), 2000), \
                    DATE_FORMAT(t.trx_started, '%Y-%m-%dT%H:%i:%s') \
                  FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
                  WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE() ORDER BY t.trx_started LIMIT 5",
@@ -533,7 +533,8 @@ impl MigrationTarget for MysqlTarget {
             .iter()
             .map(|row| {
                 let field = |idx| text(row, idx).unwrap_or_default();
-                let query = field(4);
+                // Another session's statement may hold a password or personal data.
+                let query = cutover_engine::query_for_display(&field(4), true, 120);
                 let doing = if query.is_empty() { "idle".to_string() } else { format!("running: {query}") };
                 LockHolder {
                     description: format!(

@@ -410,7 +410,7 @@ impl MigrationTarget for PgTarget {
                 "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), \
                    coalesce(a.usename::text, '?'), coalesce(a.state, '?'), \
                    extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, a.backend_start))::int8, \
-                   left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 120), \
+                   left(coalesce(a.query, ''), 2000), \
                    string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', '), \
                    to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
                  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
@@ -427,6 +427,8 @@ impl MigrationTarget for PgTarget {
                 let (pid, application, user, state): (i32, String, String, String) =
                     (row.get(0), row.get(1), row.get(2), row.get(3));
                 let (seconds, query, locks): (i64, String, String) = (row.get(4), row.get(5), row.get(6));
+                // Another session's statement may hold a password or personal data.
+                let query = cutover_engine::query_for_display(&query, false, 120);
                 let what = if state == "active" { "running" } else { "last ran" };
                 LockHolder {
                     description: format!(

@@ -253,8 +253,12 @@ fn a_lock_that_never_comes_names_its_holder_and_applies_nothing() {
     project.cutover(&db.url).arg("up").assert().success();
     project.migration("2_alter.up.sql", "ALTER TABLE accounts ADD COLUMN note text;");
     let mut blocker = db.client();
+    // Its last statement carries a secret, which no message may show.
     blocker
-        .batch_execute("SET application_name = 'stuck-worker'; BEGIN; LOCK TABLE accounts IN ROW EXCLUSIVE MODE")
+        .batch_execute(
+            "SET application_name = 'stuck-worker'; BEGIN; LOCK TABLE accounts IN ROW EXCLUSIVE MODE; \
+             SELECT 'tok_live_s3cr3t' AS api_key",
+        )
         .unwrap();
     let output = project
         .cutover(&db.url)
@@ -271,6 +275,8 @@ fn a_lock_that_never_comes_names_its_holder_and_applies_nothing() {
     );
     assert!(stderr.contains("(stuck-worker, user postgres, idle in transaction for "), "{stderr}");
     assert!(stderr.contains("holds RowExclusiveLock on accounts\n"), "{stderr}");
+    assert!(stderr.contains("; SELECT '…' AS api_key)"), "{stderr}");
+    assert!(!stderr.contains("s3cr3t"), "{stderr}");
     assert!(stderr.contains("nothing of it was applied"), "{stderr}");
     blocker.batch_execute("ROLLBACK").unwrap();
     assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'accounts'"), "1");
