@@ -14,9 +14,8 @@ pub fn query_for_display(query: &str, double_quotes_are_strings: bool, max_chars
             '\'' | '"' if c == '\'' || double_quotes_are_strings => {
                 // MySQL and E'' strings escape with a backslash; both double the quote.
                 while let Some((_, n)) = chars.next() {
-                    if n == '\\' {
-                        chars.next();
-                    } else if n == c && chars.peek().map(|(_, p)| *p) == Some(c) {
+                    let escaped = n == '\\' || n == c && chars.peek().map(|(_, p)| *p) == Some(c);
+                    if escaped {
                         chars.next();
                     } else if n == c {
                         break;
