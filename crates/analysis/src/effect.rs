@@ -316,6 +316,13 @@ pub enum Action {
         /// What it is: `DO block`, `CALL`, `EXECUTE`, ``call of `f` ``.
         what: String,
     },
+    /// `ALTER FUNCTION f() RENAME TO g` (or `ALTER ROUTINE`): names without schema.
+    RenameFunction {
+        /// The old name.
+        name: String,
+        /// The new name.
+        new_name: String,
+    },
     /// `CREATE [OR REPLACE] VIEW`: data changed through a view of one table is that table's.
     CreateView {
         /// The view.

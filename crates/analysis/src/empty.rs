@@ -114,6 +114,7 @@ pub(crate) fn may_write_rows(sql: &str, effect: &Effect) -> bool {
         | Action::DropFunction { .. }
         | Action::DropView { .. }
         | Action::CreateView { .. }
+        | Action::RenameFunction { .. }
         | Action::CreateDomain { .. }
         | Action::ConstrainDomain { .. }
         | Action::RefreshMaterializedView { .. }

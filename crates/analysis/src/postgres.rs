@@ -705,7 +705,9 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
             };
         }
         // `ALTER FUNCTION f() VOLATILE` (or STABLE, IMMUTABLE): the function is declared anew.
-        NodeEnum::AlterFunctionStmt(stmt) if stmt.objtype == ObjectType::ObjectFunction as i32 => {
+        NodeEnum::AlterFunctionStmt(stmt)
+            if [ObjectType::ObjectFunction as i32, ObjectType::ObjectRoutine as i32].contains(&stmt.objtype) =>
+        {
             if let (Some(func), Some(volatility)) = (stmt.func.as_ref(), volatility(&stmt.actions)) {
                 let name = qualified_name(&func.objname);
                 effect.action = Action::CreateFunction {
@@ -719,6 +721,21 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
             effect.locks.push((table.clone(), LockMode::ShareRowExclusive));
             let function = string_values(&stmt.funcname).last().map(|f| f.to_string());
             effect.action = Action::TriggerDdl { command: "CREATE TRIGGER", table, function };
+        }
+        // A function renamed keeps its volatility under the new name.
+        NodeEnum::RenameStmt(stmt)
+            if matches!(
+                ObjectType::try_from(stmt.rename_type),
+                Ok(ObjectType::ObjectFunction | ObjectType::ObjectRoutine)
+            ) =>
+        {
+            if let Some(NodeEnum::ObjectWithArgs(func)) = stmt.object.as_ref().and_then(|o| o.node.as_ref()) {
+                let name = qualified_name(&func.objname);
+                effect.action = Action::RenameFunction {
+                    name: name.rsplit('.').next().unwrap_or(&name).to_string(),
+                    new_name: stmt.newname.clone(),
+                };
+            }
         }
         NodeEnum::RenameStmt(stmt) => {
             let object = match ObjectType::try_from(stmt.rename_type) {

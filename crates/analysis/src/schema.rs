@@ -299,6 +299,14 @@ impl Schema {
                     self.tables.remove(table);
                 }
             }
+            Action::RenameFunction { name, new_name } => {
+                if let Some(volatile) = self.functions.remove(name) {
+                    self.functions.insert(new_name.clone(), volatile);
+                }
+                for (_, function) in self.triggers.iter_mut().filter(|(_, f)| f == name) {
+                    function.clone_from(new_name);
+                }
+            }
             Action::CreateView { view, base } => match base {
                 Some(base) => self.insert_view(view, base),
                 None => {
@@ -360,9 +368,15 @@ impl Schema {
                             fk.referenced_table.clone_from(&renamed);
                         }
                     }
-                    // A view follows its table.
+                    // A view follows its table, and so do its triggers and its children.
                     for base in self.views.values_mut().filter(|base| *base == table) {
                         base.clone_from(&renamed);
+                    }
+                    for (on, _) in self.triggers.iter_mut().filter(|(on, _)| on == table) {
+                        on.clone_from(&renamed);
+                    }
+                    for child in self.tables.values_mut().filter(|c| c.parent.as_ref() == Some(table)) {
+                        child.parent = Some(renamed.clone());
                     }
                     self.tables.insert(renamed, t);
                 }

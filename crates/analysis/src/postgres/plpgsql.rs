@@ -40,7 +40,11 @@ fn collect(value: &serde_json::Value, queries: &mut Vec<String>, dynamic: &mut b
                     // `EXECUTE 'constant SQL'` runs what it says; SQL built at run time cannot be read.
                     "PLpgSQL_stmt_dynexecute" | "PLpgSQL_stmt_dynfors" => {
                         match query_text(inner.get("query")).and_then(constant_string) {
-                            Some(sql) => queries.push(sql),
+                            // A constant may hold several statements, as a script does.
+                            Some(sql) => match cutover_migration::split_statements(&sql) {
+                                Ok(parts) => queries.extend(parts.into_iter().map(|part| part.sql)),
+                                Err(_) => queries.push(sql),
+                            },
                             None => *dynamic = true,
                         }
                     }
@@ -65,13 +69,40 @@ fn query_text(expr: Option<&serde_json::Value>) -> Option<&str> {
     expr?.get("PLpgSQL_expr")?.get("query")?.as_str()
 }
 
-/// The text of a single-quoted string constant (`'UPDATE t SET a = 1'`, `''` for a quote), or
-/// `None` for any other expression.
+/// The text of a string constant (`'UPDATE t SET a = 1'` with `''` for a quote, `E'...'`,
+/// `$q$...$q$`, in parentheses or not), or `None` for any other expression (`'a' || b`).
 fn constant_string(expr: &str) -> Option<String> {
-    let inner = expr.trim().strip_prefix('\'')?.strip_suffix('\'')?;
-    // Every quote inside comes doubled; a lone one ends the string early (`'a' || 'b'`).
-    let unescaped = inner.replace("''", "");
-    (!unescaped.contains('\'')).then(|| inner.replace("''", "'"))
+    let mut expr = expr.trim();
+    while let Some(inner) = expr.strip_prefix('(').and_then(|e| e.strip_suffix(')')) {
+        expr = inner.trim();
+    }
+    if let Some(rest) = expr.strip_prefix('$') {
+        let tag_len = rest.find('$')?;
+        let tag = &expr[..tag_len + 2];
+        let body = expr.strip_prefix(tag)?.strip_suffix(tag)?;
+        return (!body.contains(tag)).then(|| body.to_string());
+    }
+    let (escapes, quoted) = match expr.strip_prefix(['E', 'e']) {
+        Some(rest) => (true, rest),
+        None => (false, expr),
+    };
+    let inner = quoted.strip_prefix('\'')?.strip_suffix('\'')?;
+    let mut text = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if escapes => match chars.next()? {
+                'n' => text.push('\n'),
+                't' => text.push('\t'),
+                other => text.push(other),
+            },
+            // Every quote inside comes doubled; a lone one ends the string early (`'a' || 'b'`).
+            '\'' if chars.next_if_eq(&'\'').is_some() => text.push('\''),
+            '\'' => return None,
+            c => text.push(c),
+        }
+    }
+    Some(text)
 }
 
 /// Adds `mode` on `table` to the effect's locks, keeping the strongest per table.
@@ -115,6 +146,16 @@ END $$",
         let effect = analyze_statement("DO $$ BEGIN EXECUTE 'UPDATE users SET a = ''x'''; END $$").unwrap();
         assert_eq!(effect.action, Action::Opaque { what: "DO block".into() }, "a constant is read");
         assert!(effect.rows.iter().any(|a| a.table == "users" && a.write));
+        for constant in [
+            "$q$UPDATE users SET a = 1$q$",
+            "E'UPDATE users SET a = \\'x\\''",
+            "('UPDATE users SET a = 1')",
+            "'SELECT 1; UPDATE users SET a = 1'",
+        ] {
+            let effect = analyze_statement(&format!("DO $$ BEGIN EXECUTE {constant}; END $$")).unwrap();
+            assert_eq!(effect.action, Action::Opaque { what: "DO block".into() }, "{constant}");
+            assert!(effect.rows.iter().any(|a| a.table == "users" && a.write), "{constant}");
+        }
         let effect = analyze_statement("DO $$ BEGIN EXECUTE 'UPDATE ' || 'users SET a = 1'; END $$").unwrap();
         assert_eq!(effect.action, Action::Opaque { what: "DO block with dynamic SQL".into() });
         let effect = analyze_statement("DO LANGUAGE plperl $$ print 1 $$").unwrap();

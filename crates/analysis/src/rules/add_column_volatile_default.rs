@@ -67,7 +67,20 @@ mod tests {
             RULE,
         );
         assert!(found.contains("code"), "{found}");
+        let found = lint_errors(
+            &format!("{stable}ALTER ROUTINE code() VOLATILE;\nALTER TABLE users ADD COLUMN c text DEFAULT code();"),
+            RULE,
+        );
+        assert!(found.contains("code"), "{found}");
         let volatile = "CREATE FUNCTION code() RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;\n";
+        // Renamed, it is as volatile under its new name.
+        let found = lint_errors(
+            &format!(
+                "{volatile}ALTER FUNCTION code() RENAME TO calm;\nALTER TABLE users ADD COLUMN c text DEFAULT calm();"
+            ),
+            RULE,
+        );
+        assert!(found.contains("calm"), "{found}");
         lint_ok(
             &format!("{volatile}ALTER FUNCTION public.code() IMMUTABLE;\nALTER TABLE users ADD COLUMN c text DEFAULT code();"),
             RULE,

@@ -34,7 +34,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     }
     let command = match &effect.action {
         Action::WriteRows { command, .. } => command.to_string(),
-        Action::Opaque { what } => format!("a statement of the {what}"),
+        Action::Opaque { what } => format!("the {what}"),
         _ => return Vec::new(),
     };
     // Rows of an existing table it writes: all or some of them, or, for an INSERT, those it
@@ -52,7 +52,16 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let scope = if every_row { "every row" } else { "rows" };
     vec![Finding::new(
         RULE,
-        format!("{command} of {scope} of `{}` in the migration holds their row locks until it commits", written.table),
+        match &effect.action {
+            Action::Opaque { .. } => format!(
+                "{command} writes {scope} of `{}` and holds their row locks until the migration commits",
+                written.table
+            ),
+            _ => format!(
+                "{command} of {scope} of `{}` in the migration holds their row locks until it commits",
+                written.table
+            ),
+        },
         "change the data with `cutover backfill` (small batches, each its own transaction) instead",
     )
     .on(&written.table, LockMode::RowExclusive)]
@@ -102,13 +111,21 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
     let command = match &effect.action {
         Action::WriteRows { command, .. } => command.to_string(),
         Action::CreateTableAs { .. } => "CREATE TABLE AS".to_string(),
-        Action::Opaque { what } => format!("a statement of the {what}"),
+        Action::Opaque { what } => format!("the {what}"),
         _ => "the statement".to_string(),
     };
     let table = &reached.table;
+    let opaque = matches!(effect.action, Action::Opaque { .. });
     let what = match (&reached.rows, reached.write) {
+        (RowScope::All, true) if opaque => format!("{command}, which writes every row of `{table}`,"),
         (RowScope::All, true) => format!("{command} of every row of `{table}`"),
+        (_, true) if opaque => {
+            format!(
+                "{command}, which writes rows of `{table}` by a condition that pins no unique key (every row, maybe),"
+            )
+        }
         (_, true) => format!("{command} that may reach every row of `{table}` (its condition pins no unique key)"),
+        (_, false) if opaque => format!("{command}, which reads every row of `{table}`,"),
         (_, false) => format!("{command} that reads every row of `{table}`"),
     };
     let on = if locked == table { String::new() } else { format!(" on `{locked}`") };
@@ -132,9 +149,11 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         ),
         "DELETE" => "move the DELETE into a migration of its own after this one (or delete in small batches outside migrations)"
             .to_string(),
+        _ if opaque => format!(
+            "move the write out of {command} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)"
+        ),
         _ => format!(
-            "move {} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)",
-            if command.starts_with("a ") { command.clone() } else { format!("the {command}") }
+            "move the {command} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)"
         ),
     };
     Some(
@@ -393,8 +412,14 @@ UPDATE both_v SET n = 1;";
             has_down: None,
         };
         let found = linter.lint(&script).diagnostics.into_iter().find(|d| d.rule == RULE).unwrap();
-        assert!(found.message.starts_with("a statement of the DO block of every row of `users`"), "{}", found.message);
-        assert!(found.help.starts_with("move a statement of the DO block into a migration"), "{}", found.help);
+        assert!(
+            found
+                .message
+                .starts_with("the DO block, which writes every row of `users`, runs under the ACCESS EXCLUSIVE lock"),
+            "{}",
+            found.message
+        );
+        assert!(found.help.starts_with("move the write out of the DO block into a migration"), "{}", found.help);
         // A block that only writes takes no lock that blocks writes: the usual warning.
         assert_eq!(
             severities(&mut keyed_linter(400_000), "DO $$ BEGIN UPDATE users SET n = 1; END $$;"),

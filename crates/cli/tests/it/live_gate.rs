@@ -620,7 +620,7 @@ fn a_write_hidden_in_a_goose_block_or_beside_its_lock_in_a_do_block_is_refused()
     let (code, stderr) = up(&block, &db);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("error[backfill-in-migration]"), "{stderr}");
-    assert!(stderr.contains("a statement of the DO block of every row of `users`"), "{stderr}");
+    assert!(stderr.contains("the DO block, which writes every row of `users`, runs under"), "{stderr}");
     assert!(!column_exists(&db, "s"));
     assert_eq!(applied(&db), "");
 }
