@@ -196,7 +196,8 @@ UPDATE t SET a = 1",
     }
 
     /// The severities of this rule's findings in `sql`, linted with `linter`.
-    fn severities(linter: &mut Linter, sql: &str) -> Vec<Severity> {
+    /// What the rule finds in `sql`, a transactional migration.
+    fn findings(linter: &mut Linter, sql: &str) -> Vec<crate::Diagnostic> {
         let statements = cutover_migration::split_statements(sql).unwrap();
         let script = Script {
             text: sql,
@@ -205,7 +206,11 @@ UPDATE t SET a = 1",
             no_transaction_by: None,
             has_down: None,
         };
-        linter.lint(&script).diagnostics.iter().filter(|d| d.rule == RULE).map(|d| d.severity).collect()
+        linter.lint(&script).diagnostics.into_iter().filter(|d| d.rule == RULE).collect()
+    }
+
+    fn severities(linter: &mut Linter, sql: &str) -> Vec<Severity> {
+        findings(linter, sql).iter().map(|d| d.severity).collect()
     }
 
     fn static_linter() -> Linter {
@@ -401,17 +406,8 @@ UPDATE both_v SET n = 1;";
         ] {
             assert_eq!(severities(&mut keyed_linter(400_000), block), [Severity::Error], "{block}");
         }
-        let mut linter = keyed_linter(400_000);
         let sql = "DO $$ BEGIN ALTER TABLE users ADD COLUMN m int; UPDATE users SET m = 1; END $$;";
-        let statements = cutover_migration::split_statements(sql).unwrap();
-        let script = Script {
-            text: sql,
-            statements: &statements,
-            in_transaction: true,
-            no_transaction_by: None,
-            has_down: None,
-        };
-        let found = linter.lint(&script).diagnostics.into_iter().find(|d| d.rule == RULE).unwrap();
+        let found = findings(&mut keyed_linter(400_000), sql).remove(0);
         assert!(
             found
                 .message
