@@ -171,6 +171,16 @@ mod tests {
     use super::*;
     use crate::postgres::analyze_statement;
 
+    /// `line:rule` of each error-level finding in `sql`, one migration file on its own.
+    fn errors(sql: &str, in_transaction: bool) -> Vec<String> {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        crate::lint_file(sql, &statements, in_transaction)
+            .iter()
+            .filter(|d| d.severity == crate::Severity::Error)
+            .map(|d| format!("{}:{}", d.line, d.rule))
+            .collect()
+    }
+
     fn proven(sql: &str, schema: &Schema) -> Option<String> {
         proven_by(&analyze_statement(sql).unwrap(), schema)
     }
@@ -224,14 +234,7 @@ ALTER TABLE orders ALTER COLUMN status SET NOT NULL;
 CREATE INDEX orders_region ON orders (region_id);
 ALTER TABLE orders ADD CONSTRAINT orders_ref_key UNIQUE (ref);
 ALTER TABLE orders DROP COLUMN legacy_ref;";
-        let errors = |in_transaction: bool| -> Vec<String> {
-            let statements = cutover_migration::split_statements(sql).unwrap();
-            crate::lint_file(sql, &statements, in_transaction)
-                .iter()
-                .filter(|d| d.severity == crate::Severity::Error)
-                .map(|d| format!("{}:{}", d.line, d.rule))
-                .collect()
-        };
+        let errors = |in_transaction: bool| errors(sql, in_transaction);
         // The drop loses no data, but the release still running may name the column.
         assert_eq!(errors(true), ["1:add-column-required", "7:drop-column"]);
         assert_eq!(
@@ -251,14 +254,6 @@ ALTER TABLE orders DROP COLUMN legacy_ref;";
     /// langfuse's shape: the rows are deleted, then a required column and its key are added.
     #[test]
     fn a_delete_of_every_row_leaves_no_row_for_a_required_column() {
-        let errors = |sql: &str, in_transaction: bool| -> Vec<String> {
-            let statements = cutover_migration::split_statements(sql).unwrap();
-            crate::lint_file(sql, &statements, in_transaction)
-                .iter()
-                .filter(|d| d.severity == crate::Severity::Error)
-                .map(|d| format!("{}:{}", d.line, d.rule))
-                .collect()
-        };
         let emptied = "DELETE FROM memberships;
 ALTER TABLE memberships ADD COLUMN org_id text NOT NULL;
 ALTER TABLE memberships ADD CONSTRAINT memberships_org_fk FOREIGN KEY (org_id) REFERENCES orgs (id);";
