@@ -474,9 +474,11 @@ pub fn in_order<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync, mu
         return;
     }
     let next = AtomicUsize::new(0);
-    let done: Mutex<Vec<Option<U>>> = Mutex::new(items.iter().map(|_| None).collect());
+    // A helper's panic is carried to the calling thread, which would otherwise wait forever
+    // for the result it was to store.
+    let done: Mutex<Vec<Option<std::thread::Result<U>>>> = Mutex::new(items.iter().map(|_| None).collect());
     let ready = Condvar::new();
-    let store = |idx: usize, result: U| {
+    let store = |idx: usize, result: std::thread::Result<U>| {
         done.lock().expect("no panic while held")[idx] = Some(result);
         ready.notify_all();
     };
@@ -485,14 +487,14 @@ pub fn in_order<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync, mu
             scope.spawn(|| loop {
                 let idx = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(idx) else { break };
-                store(idx, work(item));
+                store(idx, std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(item))));
             });
         }
         for wanted in 0..items.len() {
             let result = loop {
                 let mut slots = done.lock().expect("no panic while held");
                 if let Some(result) = slots[wanted].take() {
-                    break result;
+                    break result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 }
                 // Not ready: help with the next unclaimed item, or wait for the one in progress.
                 let idx = next.fetch_add(1, Ordering::Relaxed);
@@ -503,7 +505,7 @@ pub fn in_order<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync, mu
                         if idx == wanted {
                             break result;
                         }
-                        store(idx, result);
+                        store(idx, Ok(result));
                     }
                     None => drop(ready.wait(slots).expect("no panic while held")),
                 }
@@ -511,6 +513,24 @@ pub fn in_order<T: Sync, U: Send>(items: &[T], work: impl Fn(&T) -> U + Sync, mu
             consume(result);
         }
     });
+}
+
+#[cfg(test)]
+mod in_order_tests {
+    use super::in_order;
+
+    #[test]
+    fn results_are_consumed_in_order_and_a_panic_reaches_the_caller() {
+        let items: Vec<u32> = (0..200).collect();
+        let mut seen = Vec::new();
+        in_order(&items, |i| i * 2, |doubled| seen.push(doubled));
+        assert_eq!(seen, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+        // Whichever thread works on the bad item, the call panics instead of waiting forever.
+        let outcome = std::panic::catch_unwind(|| {
+            in_order(&items, |i| if *i == 150 { panic!("bad item") } else { *i }, |_| {});
+        });
+        assert!(outcome.is_err());
+    }
 }
 
 /// What the schema model adds to a statement's effect: whether a column type change or a
