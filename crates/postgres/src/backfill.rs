@@ -14,7 +14,7 @@ use cutover_engine::{
 use postgres::types::ToSql;
 
 use crate::connect::PgTarget;
-use crate::error::db_error;
+use crate::error::{create_racing, db_error};
 use crate::migrate::{begin_sql, lock_key};
 
 const DIALECT: Dialect = Dialect::Postgres;
@@ -74,13 +74,8 @@ impl BackfillTarget for PgTarget {
 
     fn ensure_backfill_state(&mut self) -> Result<(), DbError> {
         let state_table = self.beside_history(CHECKPOINT_TABLE);
-        self.client.batch_execute(&keyset::checkpoint_table_sql(DIALECT, &state_table)).map_err(db_error).or_else(
-            |err| match err.code.as_deref() {
-                // Two first backfills at once race to create it: the loser finds it made.
-                Some("23505" | "42P07") => Ok(()),
-                _ => Err(err),
-            },
-        )?;
+        // Two first backfills at once race to create it.
+        create_racing(&mut self.client, &keyset::checkpoint_table_sql(DIALECT, &state_table))?;
         // A table an earlier version made gains the columns added since.
         for column in self.missing_checkpoint_columns()? {
             let Some(sql) = keyset::add_checkpoint_column_sql(DIALECT, &state_table, &column) else { continue };

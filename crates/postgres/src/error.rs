@@ -50,3 +50,19 @@ fn is_connection_error(err: &postgres::Error) -> bool {
     let text = err.to_string();
     text.contains("error connecting") || text.contains("connection") || text.contains("timed out")
 }
+
+/// Runs idempotent `CREATE ... IF NOT EXISTS` DDL that several runners may run at once.
+///
+/// PostgreSQL's `IF NOT EXISTS` is not atomic: two sessions that both find the table absent
+/// race on the catalog, and the loser fails with 42P07, 42710 ("type ... already exists") or
+/// 23505 (pg_type's unique index). By then the winner has committed, so running the DDL again
+/// is a no-op; an object of that name that is not the table (a user's type, say) fails the
+/// second time too and that error is returned.
+pub(crate) fn create_racing(client: &mut postgres::Client, ddl: &str) -> Result<(), DbError> {
+    match client.batch_execute(ddl).map_err(db_error) {
+        Err(err) if matches!(err.code.as_deref(), Some("23505" | "42P07" | "42710")) => {
+            client.batch_execute(ddl).map_err(db_error)
+        }
+        result => result,
+    }
+}

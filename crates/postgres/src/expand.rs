@@ -5,7 +5,7 @@ use cutover_engine::{ColumnShape, DbError, ExpandPhase, ExpandState, ExpandTarge
 use postgres::Client;
 
 use crate::connect::PgTarget;
-use crate::error::db_error;
+use crate::error::{create_racing, db_error};
 
 /// An index (alias `i`, of `pg_index`) a column swap can build again on the shadow column: plain
 /// column keys, default operator classes, no predicate, no INCLUDE columns, valid, and no
@@ -161,8 +161,10 @@ impl ExpandTarget for PgTarget {
 
     fn ensure_expand_state(&mut self) -> Result<(), DbError> {
         let state_table = self.beside_history(STATE_TABLE);
-        self.client
-            .batch_execute(&format!(
+        // Two first runners race to create it; the runner lock makes this rare.
+        create_racing(
+            &mut self.client,
+            &format!(
                 "CREATE TABLE IF NOT EXISTS {state_table} (
                     version        text PRIMARY KEY,
                     name           text NOT NULL,
@@ -174,13 +176,8 @@ impl ExpandTarget for PgTarget {
                     updated_at     timestamptz NOT NULL
                 )",
                 phases = ExpandPhase::quoted_list()
-            ))
-            .map_err(db_error)
-            .or_else(|err| match err.code.as_deref() {
-                // Two first runners race to create it; the runner lock makes this rare.
-                Some("23505" | "42P07") => Ok(()),
-                _ => Err(err),
-            })?;
+            ),
+        )?;
         if version_schema_column(&mut self.client, &state_table)? == Some(BEFORE_VERSION_SCHEMA) {
             // A table an earlier cutover made: its rows get the column, filled from their plans.
             self.client

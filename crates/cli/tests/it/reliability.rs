@@ -311,3 +311,38 @@ fn sixteen_runners_at_once_on_mariadb() {
     project.run_concurrently(&db.url, 16, &backfill);
     assert_eq!(db.query("SELECT COUNT(*) FROM accounts WHERE touched <> 1"), "0");
 }
+
+/// PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not atomic: runners that all find a state table
+/// absent race on the catalog and the losers fail ("type ... already exists"). Every first
+/// backfill and every first `start` creates one, outside the runner lock. Sixteen connections
+/// released at once by a barrier, on several fresh databases, must all succeed.
+#[test]
+fn runners_that_create_the_state_tables_at_once_all_succeed() {
+    use cutover_engine::{BackfillTarget, DatabaseUrl, ExpandTarget};
+    for round in 0..10 {
+        let db = PgDb::new();
+        let url = DatabaseUrl::parse(&db.url).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+        let workers: Vec<_> = (0..16)
+            .map(|_| {
+                let (url, barrier) = (url.clone(), barrier.clone());
+                thread::spawn(move || {
+                    let options = cutover_postgres::ConnectOptions {
+                        history_table: "cutover_history".into(),
+                        application_name: "cutover-test".into(),
+                    };
+                    let mut target = cutover_postgres::connect(&url, &options).unwrap();
+                    barrier.wait();
+                    let backfill = target.ensure_backfill_state().map_err(|e| e.to_string());
+                    let expand = target.ensure_expand_state().map_err(|e| e.to_string());
+                    (backfill, expand)
+                })
+            })
+            .collect();
+        for worker in workers {
+            let (backfill, expand) = worker.join().unwrap();
+            assert_eq!(backfill, Ok(()), "round {round}: backfill state");
+            assert_eq!(expand, Ok(()), "round {round}: expand state");
+        }
+    }
+}
