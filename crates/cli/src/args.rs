@@ -135,8 +135,9 @@ pub enum Command {
     },
     /// What each pending migration would do to this database: locks, sizes, dependents, queries.
     Plan {
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
+        /// `markdown` makes a pull request comment: a table per migration, findings as a list.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+        format: PlanFormat,
         /// From how many rows a table counts as large (`large-table-blocking-op`).
         #[arg(long, default_value_t = 1_000_000, value_name = "ROWS")]
         large_table_rows: i64,
@@ -157,6 +158,10 @@ pub enum Command {
         /// sample) so that migrations meet real data.
         #[arg(long, value_name = "ROWS", default_value_t = 0)]
         sample_rows: u64,
+        /// Also write the rehearsal as one HTML page (no script, no network): a lock timeline
+        /// per migration, each statement's predicted and observed locks, the round trip.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Compare the database's schema with what its applied migrations build (replayed on a
     /// scratch database): list every object changed outside them; exit 1 when there is one.
@@ -286,6 +291,15 @@ pub enum Format {
     Json,
 }
 
+/// Output formats of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Human,
+    Json,
+    /// For a pull request comment.
+    Markdown,
+}
+
 /// Output formats of `lint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LintFormat {
@@ -340,6 +354,91 @@ mod tests {
             panic!("a start")
         };
         assert_eq!(batch_time, cutover_backfill::DEFAULT_BATCH_TIME);
+    }
+
+    /// Every `cutover ...` command in a code block of the README and of `docs/`, cut where the
+    /// shell would (a pipe, a redirect, a comment), with `[optional]` parts and `${{ ... }}`
+    /// placeholders taken out.
+    fn documented_commands() -> Vec<(String, Vec<String>)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = vec![root.join("README.md")];
+        let mut folders = vec![root.join("docs")];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == "md") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut commands = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let mut in_code = false;
+            for (n, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("```") {
+                    in_code = !in_code;
+                    continue;
+                }
+                let line = line.trim().trim_start_matches("- run:").trim_start_matches("$ ").trim();
+                if !in_code || !line.starts_with("cutover ") {
+                    continue;
+                }
+                commands.push((format!("{}:{}", file.display(), n + 1), shell_words(line)));
+            }
+        }
+        commands
+    }
+
+    /// Words as a POSIX shell splits them, up to a pipe, redirect, `;`, `&&`, `||` or comment.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut line = line.to_string();
+        while let (Some(open), Some(close)) = (line.find("${{"), line.find("}}")) {
+            line.replace_range(open..close + 2, "X");
+        }
+        while let (Some(open), Some(close)) = (line.find(" ["), line.find(']')) {
+            if close < open {
+                break;
+            }
+            line.replace_range(open..close + 1, "");
+        }
+        let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), c) => word.push(c),
+                (None, '\'' | '"') => (quote, started) = (Some(c), true),
+                (None, c) if c.is_whitespace() => {
+                    if started {
+                        words.push(std::mem::take(&mut word));
+                        started = false;
+                    }
+                }
+                (None, '|' | '>' | ';' | '&' | '#') if !started => break,
+                (None, c) => (word.push(c), started = true).1,
+            }
+        }
+        if started {
+            words.push(word);
+        }
+        words
+    }
+
+    #[test]
+    fn every_command_in_the_docs_is_one_cutover_accepts() {
+        let commands = documented_commands();
+        assert!(commands.len() >= 10, "the docs' commands are found: {commands:?}");
+        for (place, words) in &commands {
+            if let Err(err) = Args::try_parse_from(words) {
+                panic!("{place}: `{}` is not accepted:\n{err}", words.join(" "));
+            }
+        }
+        assert_eq!(
+            shell_words(r#"cutover backfill --set "a = b || ' '" --status [--format json] > out # note"#),
+            ["cutover", "backfill", "--set", "a = b || ' '", "--status"]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod expand;
 mod lint;
 mod live;
 mod render;
+mod report;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -153,11 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let plan = with_url(&url, cutover_runner::plan(&mut target, &settings, &set, &options))?;
             live::render_plan(&plan, format)
         }
-        Command::Rehearse { format, template, sample_rows } => {
+        Command::Rehearse { format, template, sample_rows, report } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
             let target = open_postgres(&settings, &url, "`cutover rehearse`")?;
-            live::rehearse(&settings, &set, &url, target, live::ScratchKind { template, sample_rows }, format)
+            live::rehearse(&settings, &set, &url, target, live::ScratchKind { template, sample_rows }, format, report)
         }
         Command::Status { format } => {
             let set = read_migrations(&settings)?;

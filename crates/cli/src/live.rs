@@ -9,11 +9,12 @@ use cutover_migration::MigrationSet;
 use cutover_runner::{human_bytes, Plan, RehearsalReport, RoundTrip, Settings};
 use serde_json::{json, Value};
 
-use crate::args::Format;
+use crate::args::{Format, PlanFormat};
 use crate::{usage_error, with_url, ExitStatus};
+use anyhow::Context as _;
 
 /// The first line of a statement, shortened, for one-line listings.
-fn head(sql: &str) -> String {
+pub(crate) fn head(sql: &str) -> String {
     let line = sql.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
     if line.chars().count() > 90 {
         format!("{}...", line.chars().take(87).collect::<String>())
@@ -22,7 +23,7 @@ fn head(sql: &str) -> String {
     }
 }
 
-fn duration_text(d: std::time::Duration) -> String {
+pub(crate) fn duration_text(d: std::time::Duration) -> String {
     let secs = d.as_secs_f64();
     if secs < 1.0 {
         format!("{:.0} ms", secs * 1000.0)
@@ -33,10 +34,12 @@ fn duration_text(d: std::time::Duration) -> String {
     }
 }
 
-pub fn render_plan(plan: &Plan, format: Format) -> anyhow::Result<ExitStatus> {
+pub fn render_plan(plan: &Plan, format: PlanFormat) -> anyhow::Result<ExitStatus> {
     let errors = plan.migrations.iter().flat_map(|m| &m.diagnostics).filter(|d| d.severity == Severity::Error).count();
     let mut out = anstream::stdout();
-    if format == Format::Json {
+    if format == PlanFormat::Markdown {
+        out.write_all(crate::report::markdown::plan(plan).as_bytes())?;
+    } else if format == PlanFormat::Json {
         let migrations: Vec<Value> = plan
             .migrations
             .iter()
@@ -168,8 +171,17 @@ pub fn rehearse(
     mut live: cutover_postgres::PgTarget,
     kind: ScratchKind,
     format: Format,
+    report_file: Option<std::path::PathBuf>,
 ) -> anyhow::Result<ExitStatus> {
     let ScratchKind { template, sample_rows } = kind;
+    // Said before a rehearsal that may take minutes, not after it.
+    if let Some(folder) = report_file.as_deref().and_then(missing_folder) {
+        return Err(usage_error(format!(
+            "cannot write the report to {}: the folder {} does not exist; create the folder or name another file",
+            report_file.as_deref().unwrap_or(folder).display(),
+            folder.display()
+        )));
+    }
     let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
     // A copy needs the database to itself: this session goes before it is made.
     drop(live);
@@ -189,7 +201,37 @@ pub fn rehearse(
     if let Err(err) = dropped {
         writeln!(anstream::stderr(), "warning: could not drop the scratch database {name}: {err}")?;
     }
-    render_rehearsal(&report, copied, &name, format)
+    // The rehearsal is printed whatever happens to the file.
+    let status = render_rehearsal(&report, copied, &name, format)?;
+    if let Some(file) = report_file {
+        let generated_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        let how = format!("{} ({name}, dropped)", scratch_description(&report, copied));
+        let page = crate::report::html::rehearsal(&report, &how, &generated_at);
+        std::fs::write(&file, page).with_context(|| format!("cannot write the report to {}", file.display()))?;
+        writeln!(anstream::stderr(), "wrote the report to {}", file.display())?;
+    }
+    Ok(status)
+}
+
+/// The folder `file` would be written in, when it does not exist.
+fn missing_folder(file: &std::path::Path) -> Option<&std::path::Path> {
+    file.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists())
+}
+
+/// What the scratch database was: "a copy of the database", or "an empty database with 3
+/// applied migrations replayed and a sample of ...".
+fn scratch_description(report: &RehearsalReport, copied: bool) -> String {
+    if copied {
+        return "a copy of the database".to_string();
+    }
+    let sample = report.sampled.as_ref().map_or_else(String::new, |s| {
+        let skipped = if s.skipped.is_empty() { String::new() } else { format!(" ({} left empty)", s.skipped.len()) };
+        format!(" and a sample of {} in {}{skipped}", count(s.rows, "row", "rows"), count(s.tables, "table", "tables"))
+    });
+    format!(
+        "an empty database with {} replayed{sample}",
+        count(report.replayed, "applied migration", "applied migrations")
+    )
 }
 
 fn render_rehearsal(
@@ -250,23 +292,7 @@ fn render_rehearsal(
         let bold = Style::new().bold();
         let red = AnsiColor::Red.on_default().bold();
         let green = AnsiColor::Green.on_default();
-        let how = if copied {
-            "a copy of the database".to_string()
-        } else {
-            let sample = report.sampled.as_ref().map_or_else(String::new, |s| {
-                let skipped =
-                    if s.skipped.is_empty() { String::new() } else { format!(" ({} left empty)", s.skipped.len()) };
-                format!(
-                    " and a sample of {} in {}{skipped}",
-                    count(s.rows, "row", "rows"),
-                    count(s.tables, "table", "tables")
-                )
-            });
-            format!(
-                "an empty database with {} replayed{sample}",
-                count(report.replayed, "applied migration", "applied migrations")
-            )
-        };
+        let how = scratch_description(report, copied);
         writeln!(out, "rehearsed on {how} ({scratch}, dropped)")?;
         for m in &report.migrations {
             writeln!(out, "{bold}{}{bold:#}  ({}, {})", m.label, m.path.display(), duration_text(m.duration))?;

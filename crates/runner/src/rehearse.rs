@@ -49,6 +49,9 @@ pub struct MigrationRehearsal {
     pub label: String,
     /// Its up script.
     pub path: PathBuf,
+    /// Whether the up script ran in one transaction (its locks held until the commit), else
+    /// statement by statement (each statement's locks end with it).
+    pub in_transaction: bool,
     /// Its statements, up to the one that failed.
     pub statements: Vec<StatementRehearsal>,
     /// Why the up script failed on the scratch database, if it did.
@@ -70,6 +73,11 @@ pub struct StatementRehearsal {
     pub predicted_locks: Vec<(String, LockMode)>,
     /// Whether the analysis predicts a rewrite.
     pub predicted_rewrite: bool,
+    /// Whether the analysis predicts a read of every row (a scan under its locks).
+    pub predicted_scan: bool,
+    /// Whether the analysis predicts writes to rows a condition selects (an `UPDATE`, a
+    /// `DELETE`), rather than only to rows the statement lists.
+    pub predicted_writes: bool,
     /// What happened.
     pub observed: Observation,
     /// Where they differ: each a bug in the analysis (or in what it can know).
@@ -224,6 +232,7 @@ fn rehearse_one(
     Ok(MigrationRehearsal {
         label: migration.label(),
         path: migration.up.path.clone(),
+        in_transaction: migration.up.settings.transaction,
         statements,
         failure,
         round_trip,
@@ -338,6 +347,10 @@ fn run_observed(
             sql: statement.sql.clone(),
             predicted_locks: effect.as_ref().map(|e| e.locks.clone()).unwrap_or_default(),
             predicted_rewrite: effect.as_ref().is_some_and(predicts_rewrite),
+            predicted_scan: effect.as_ref().is_some_and(|e| e.scans),
+            predicted_writes: effect
+                .as_ref()
+                .is_some_and(|e| e.rows.iter().any(|r| r.write && r.rows != cutover_analysis::RowScope::Listed)),
             observed,
             disagreements,
         });

@@ -1,0 +1,148 @@
+//! The reports people look at: `rehearse --report` opened in a real headless Chromium (its
+//! screenshot read back pixel by pixel), and `plan --format markdown`.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::{output_text, PgDb, Project};
+
+/// A table made before the risky migration, with rows, and a migration that locks it for a
+/// long UPDATE, builds an index without CONCURRENTLY and rewrites another table.
+fn project_with_a_risky_migration(db: &PgDb) -> Project {
+    let project = Project::new();
+    project.migration(
+        "1_users.up.sql",
+        "CREATE TABLE users (id bigserial PRIMARY KEY, email text NOT NULL);\n\
+         CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint REFERENCES users (id), total numeric);\n\
+         INSERT INTO users (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 20000) g;\n\
+         INSERT INTO orders (user_id, total) SELECT g, g FROM generate_series(1, 5000) g;\n",
+    );
+    project.migration("1_users.down.sql", "DROP TABLE orders; DROP TABLE users;\n");
+    project.migration(
+        "2_status.up.sql",
+        "ALTER TABLE users ADD COLUMN status text;\n\
+         UPDATE users SET status = 'active' WHERE status IS NULL;\n\
+         CREATE INDEX users_status ON users (status);\n\
+         ALTER TABLE orders ALTER COLUMN total TYPE numeric(12,2);\n",
+    );
+    project.migration(
+        "2_status.down.sql",
+        "ALTER TABLE orders ALTER COLUMN total TYPE numeric;\nDROP INDEX users_status;\nALTER TABLE users DROP COLUMN status;\n",
+    );
+    let output = project.cutover(&db.url).args(["up", "--to", "1"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    project
+}
+
+fn chromium() -> &'static str {
+    for candidate in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(candidate).arg("--version").output().is_ok_and(|o| o.status.success()) {
+            return candidate;
+        }
+    }
+    panic!("headless Chromium is needed by this test: run scripts/services.sh (installs Debian's `chromium`)");
+}
+
+/// Pixels of the screenshot close to `rgb`.
+fn pixels_like(png_file: &Path, rgb: [u8; 3]) -> usize {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png_file).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buffer = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buffer).unwrap();
+    let channels = info.color_type.samples();
+    assert!(channels >= 3, "an RGB screenshot, got {:?}", info.color_type);
+    buffer[..info.buffer_size()]
+        .chunks(channels)
+        .filter(|p| p[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 12))
+        .count()
+}
+
+#[test]
+fn the_rehearsal_report_opens_in_headless_chromium_with_its_lock_timeline() {
+    let browser = chromium();
+    let db = PgDb::new();
+    let project = project_with_a_risky_migration(&db);
+    let report = project.path("rehearsal.html");
+    let output = project.cutover(&db.url).args(["rehearse", "--template", "--report"]).arg(&report).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains(&format!("wrote the report to {}", report.display())), "{stderr}");
+    let html = std::fs::read_to_string(&report).unwrap();
+    // Self-contained: no script, nothing fetched.
+    for banned in ["<script", "src=\"http", "href=\"http", "@import"] {
+        assert!(!html.contains(banned), "{banned} in the report");
+    }
+    assert!(html.contains("<svg"), "a picture");
+    assert!(html.contains("2 status") && html.contains("4 of 4 statements behaved as predicted"), "{html}");
+    assert!(html.contains("down reverses up, and up applies again"));
+    assert!(html.contains("ACCESS EXCLUSIVE on users (blocks reads and writes), taken at line 1, held to the commit"));
+    assert!(html.contains("rewrote orders"));
+    assert!(html.contains("UPDATE users SET status = &#39;active&#39;"), "SQL is escaped");
+
+    // What a reviewer sees: the page rendered by a real browser.
+    let shot = project.path("shot.png");
+    let output = Command::new(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1000"])
+        .arg(format!("--user-data-dir={}", project.path("chromium-profile").display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap();
+    assert!(output.status.success() && shot.exists(), "chromium: {:?}", output_text(&output));
+    // The bars are drawn: ACCESS EXCLUSIVE on users (red) from line 1 to the commit, and a lock
+    // that blocks only writes would be orange. The plot is 720 px wide, a bar 16 px high.
+    let red = pixels_like(&shot, [0xc8, 0x37, 0x2d]);
+    assert!(red > 8_000, "{red} red pixels: the ACCESS EXCLUSIVE bar is not drawn");
+    let light_grey = pixels_like(&shot, [0xe4, 0xe4, 0xe4]);
+    assert!(light_grey > 500, "{light_grey} grey pixels: the statement lane is not drawn");
+}
+
+#[test]
+fn a_failed_rehearsal_still_writes_its_report_with_the_failure() {
+    let db = PgDb::new();
+    let project = project_with_a_risky_migration(&db);
+    project.migration("3_bad.up.sql", "ALTER TABLE users ADD CONSTRAINT email_short CHECK (length(email) < 5);\n");
+    let report = project.path("out/rehearsal.html");
+    std::fs::create_dir_all(project.path("out")).unwrap();
+    let output = project.cutover(&db.url).args(["rehearse", "--template", "--report"]).arg(&report).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{:?}", output_text(&output));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("failed: ") && html.contains("3_bad.up.sql:1"), "{html}");
+    assert!(html.contains("violated by some row"), "the server's reason: {html}");
+    // A folder that does not exist: said at once (before a rehearsal that may take minutes).
+    let output = project
+        .cutover(&db.url)
+        .args(["rehearse", "--template", "--report"])
+        .arg(project.path("missing/r.html"))
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot write the report to") && stderr.contains("missing/r.html"), "{stderr}");
+    assert!(stderr.contains("create the folder"), "how to fix it: {stderr}");
+}
+
+#[test]
+fn plan_as_markdown_for_a_pull_request_comment() {
+    let db = PgDb::new();
+    let project = project_with_a_risky_migration(&db);
+    project.migration("3_note.up.sql", "ALTER TABLE users ADD COLUMN note text DEFAULT 'a|b';\n");
+    let output = project.cutover(&db.url).args(["plan", "--format", "markdown"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "errors fail the plan: {stdout}\n{stderr}");
+    assert!(stdout.starts_with("## cutover plan: 2 pending migrations, "), "{stdout}");
+    assert!(stdout.contains("### `2 status` \u{2014} `"), "{stdout}");
+    assert!(stdout.contains("| line | statement | locks (table size) | work |\n|---:|---|---|---|\n"), "{stdout}");
+    assert!(
+        stdout.contains("| 1 | `ALTER TABLE users ADD COLUMN status text` | **ACCESS EXCLUSIVE** on `users` (blocks reads and writes; "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("| rewrites the table, about "), "{stdout}");
+    assert!(stdout.contains("\u{274c} **error** `backfill-in-migration` line 2: "), "{stdout}");
+    // A `|` inside SQL does not end the cell.
+    assert!(stdout.contains("DEFAULT 'a\\|b'"), "{stdout}");
+    for line in stdout.lines().filter(|l| l.starts_with("| ")) {
+        let cells = line.replace("\\|", "").matches('|').count();
+        assert_eq!(cells, 5, "every table row has four cells: {line}");
+    }
+}
