@@ -356,89 +356,50 @@ mod tests {
         assert_eq!(batch_time, cutover_backfill::DEFAULT_BATCH_TIME);
     }
 
-    /// Every `cutover ...` command in a code block of the README and of `docs/`, cut where the
-    /// shell would (a pipe, a redirect, a comment), with `[optional]` parts and `${{ ... }}`
-    /// placeholders taken out.
-    fn documented_commands() -> Vec<(String, Vec<String>)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut files = vec![root.join("README.md")];
-        let mut folders = vec![root.join("docs")];
-        while let Some(folder) = folders.pop() {
-            for entry in std::fs::read_dir(&folder).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    folders.push(path);
-                } else if path.extension().is_some_and(|e| e == "md") {
-                    files.push(path);
-                }
-            }
-        }
-        let mut commands = Vec::new();
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            let mut in_code = false;
-            for (n, line) in text.lines().enumerate() {
-                if line.trim_start().starts_with("```") {
-                    in_code = !in_code;
-                    continue;
-                }
-                let line = line.trim().trim_start_matches("- run:").trim_start_matches("$ ").trim();
-                if !in_code || !line.starts_with("cutover ") {
-                    continue;
-                }
-                commands.push((format!("{}:{}", file.display(), n + 1), shell_words(line)));
-            }
-        }
-        commands
-    }
-
-    /// Words as a POSIX shell splits them, up to a pipe, redirect, `;`, `&&`, `||` or comment.
-    fn shell_words(line: &str) -> Vec<String> {
-        let mut line = line.to_string();
-        while let (Some(open), Some(close)) = (line.find("${{"), line.find("}}")) {
-            line.replace_range(open..close + 2, "X");
-        }
-        while let (Some(open), Some(close)) = (line.find(" ["), line.find(']')) {
-            if close < open {
-                break;
-            }
-            line.replace_range(open..close + 1, "");
-        }
-        let (mut words, mut word, mut quote, mut started) = (Vec::new(), String::new(), None, false);
-        for c in line.chars() {
-            match (quote, c) {
-                (Some(q), c) if c == q => quote = None,
-                (Some(_), c) => word.push(c),
-                (None, '\'' | '"') => (quote, started) = (Some(c), true),
-                (None, c) if c.is_whitespace() => {
-                    if started {
-                        words.push(std::mem::take(&mut word));
-                        started = false;
-                    }
-                }
-                (None, '|' | '>' | ';' | '&' | '#') if !started => break,
-                (None, c) => (word.push(c), started = true).1,
-            }
-        }
-        if started {
-            words.push(word);
-        }
-        words
-    }
-
+    /// `docs/commands/` is generated from the command line's definition: run with
+    /// `CUTOVER_UPDATE_DOCS=1` to write it after changing a command.
     #[test]
-    fn every_command_in_the_docs_is_one_cutover_accepts() {
-        let commands = documented_commands();
-        assert!(commands.len() >= 10, "the docs' commands are found: {commands:?}");
-        for (place, words) in &commands {
-            if let Err(err) = Args::try_parse_from(words) {
-                panic!("{place}: `{}` is not accepted:\n{err}", words.join(" "));
+    fn command_pages_are_current() {
+        use clap::CommandFactory;
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/commands");
+        let update = std::env::var_os("CUTOVER_UPDATE_DOCS").is_some();
+        let mut root = Args::command().term_width(100);
+        root.build();
+        let mut index = String::from(
+            "# Commands\n\nGenerated from the command line's definition (`crates/cli/src/args.rs`); \
+             `cutover help COMMAND` prints the same. Global flags go before or after the command.\n\n\
+             | command | what it does |\n|---|---|\n",
+        );
+        let mut pages = vec![("cutover.md".to_string(), {
+            let help = root.render_long_help().to_string();
+            format!("# cutover\n\n```text\n{}\n```\n", help.trim_end())
+        })];
+        index.push_str("| [cutover](cutover.md) | the global flags, and the list of commands |\n");
+        for command in root.get_subcommands_mut() {
+            let name = command.get_name().to_string();
+            if name == "help" {
+                continue;
+            }
+            let about = command.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let help = command.render_long_help().to_string();
+            let first = about.lines().next().unwrap_or("").replace('|', "\\|");
+            index.push_str(&format!("| [{name}]({name}.md) | {first} |\n"));
+            pages.push((format!("{name}.md"), format!("# cutover {name}\n\n```text\n{}\n```\n", help.trim_end())));
+        }
+        pages.push(("README.md".to_string(), index));
+        for (name, text) in pages {
+            let path = dir.join(&name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+                assert!(
+                    on_disk == text,
+                    "docs/commands/{name} is stale: run `CUTOVER_UPDATE_DOCS=1 cargo test -p cutover --lib command_pages`"
+                );
             }
         }
-        assert_eq!(
-            shell_words(r#"cutover backfill --set "a = b || ' '" --status [--format json] > out # note"#),
-            ["cutover", "backfill", "--set", "a = b || ' '", "--status"]
-        );
     }
 
     #[test]
