@@ -134,6 +134,7 @@ impl Tool {
             Layout::Dbmate => Some(Tool::Dbmate),
             Layout::Goose => Some(Tool::Goose),
             Layout::Diesel => Some(Tool::Diesel),
+            Layout::Prisma => Some(Tool::Prisma),
         }
     }
 

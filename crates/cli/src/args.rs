@@ -206,7 +206,7 @@ pub enum Command {
     Rollback,
     /// Take over another tool's history: record every migration it applied as baselined.
     Adopt {
-        /// flyway, alembic, knex, sqlx, golang-migrate, dbmate, goose, diesel or refinery.
+        /// flyway, alembic, knex, prisma, sqlx, golang-migrate, dbmate, goose, diesel or refinery.
         #[arg(long = "from", value_name = "TOOL")]
         tool: cutover_runner::Tool,
     },
@@ -327,8 +327,9 @@ fn parse_layout(text: &str) -> Result<Layout, String> {
 }
 
 fn parse_version(text: &str) -> Result<Version, String> {
-    Version::parse(text)
-        .ok_or_else(|| format!("`{text}` is not a version (digits, optionally separated by `.` or `_`)"))
+    Version::parse(text).or_else(|| Version::parse_named(text)).ok_or_else(|| {
+        format!("`{text}` is not a version (digits, optionally separated by `.` or `_`; or a Prisma migration's folder name)")
+    })
 }
 
 #[cfg(test)]

@@ -23,11 +23,13 @@ pub enum Layout {
     Goose,
     /// diesel: a folder `<version>_<name>/` holding `up.sql` and `down.sql`.
     Diesel,
+    /// Prisma Migrate: a folder `<timestamp>_<name>/` holding `migration.sql`.
+    Prisma,
 }
 
 impl Layout {
     /// Every layout, in the order `--help` lists them.
-    pub const ALL: [Layout; 7] = [
+    pub const ALL: [Layout; 8] = [
         Layout::Native,
         Layout::Flyway,
         Layout::GolangMigrate,
@@ -35,6 +37,7 @@ impl Layout {
         Layout::Dbmate,
         Layout::Goose,
         Layout::Diesel,
+        Layout::Prisma,
     ];
 
     /// The layout's name, as `--layout` takes it.
@@ -133,6 +136,10 @@ impl Migration {
     /// How messages name the migration: `<version> <name>`, or `R <name>` when repeatable.
     pub fn label(&self) -> String {
         match &self.version {
+            // A version that is the whole name (Prisma's folders) is not repeated.
+            Some(version) if version.as_str().strip_suffix(self.name.as_str()).is_some_and(|v| v.ends_with('_')) => {
+                version.to_string()
+            }
             Some(version) => format!("{version} {}", self.name),
             None => format!("R {}", self.name),
         }

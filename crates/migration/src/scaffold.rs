@@ -39,7 +39,8 @@ fn next_version(dir: &Path, now: &str, existing: &[Version]) -> Result<String, E
         let Some(in_the_way) = existing.iter().filter(|version| **version >= parsed).max() else {
             return Ok(candidate);
         };
-        candidate = increment(in_the_way.as_str().split('.').next().unwrap_or_default());
+        // Its leading digits: Flyway's `1.2` is `1`, a Prisma folder's `20240101000000_a` the timestamp.
+        candidate = increment(in_the_way.as_str().split(['.', '_']).next().unwrap_or_default());
     }
     Err(Error::NoNewVersion { dir: dir.to_path_buf(), newest: candidate })
 }
@@ -138,7 +139,12 @@ mod tests {
                 }
             });
             let set = crate::discover(dir.path(), Some(layout)).unwrap();
-            let versions: Vec<&str> = set.migrations.iter().map(|m| m.version.as_ref().unwrap().as_str()).collect();
+            // A Prisma version is the folder's whole name: its timestamp is what was picked.
+            let versions: Vec<&str> = set
+                .migrations
+                .iter()
+                .map(|m| m.version.as_ref().unwrap().as_str().split('_').next().unwrap())
+                .collect();
             let expected: Vec<String> = (0..6).map(|n| format!("2026010100000{n}")).collect();
             assert_eq!(versions, expected, "{layout}");
         }
@@ -158,8 +164,9 @@ mod tests {
             let set = crate::discover(dir.path(), Some(layout)).unwrap();
             assert_eq!(set.migrations.len(), 1, "{layout}");
             let migration = &set.migrations[0];
-            assert_eq!(migration.version.as_ref().unwrap().as_str(), "20260101000000");
-            assert!(migration.down.is_some(), "{layout}");
+            assert_eq!(migration.version.as_ref().unwrap().as_str().split('_').next(), Some("20260101000000"));
+            // Prisma has no down scripts.
+            assert_eq!(migration.down.is_some(), layout != Layout::Prisma, "{layout}");
             // Writing the same migration again never overwrites it.
             assert!(write_new_migration(dir.path(), layout, "20260101000000", "create users").is_err());
         }

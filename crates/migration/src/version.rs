@@ -46,6 +46,19 @@ impl Version {
         Some(version)
     }
 
+    /// Parses a whole name `<digits>_<rest>` as a version compared as text, as Prisma's folder
+    /// names are: Prisma orders its migrations by folder name, and two may share a timestamp
+    /// (`20240304123642_traces_view`, `20240304123642_traces_view_improvement`).
+    pub fn parse_named(text: &str) -> Option<Version> {
+        let (digits, rest) = text.split_once('_')?;
+        if rest.is_empty() {
+            return None;
+        }
+        let mut version = Version::parse_lexical(digits)?;
+        version.text = text.to_string();
+        Some(version)
+    }
+
     /// The version as written (Flyway's `_` shown as `.`).
     pub fn as_str(&self) -> &str {
         &self.text

@@ -9,7 +9,7 @@ use std::fmt;
 
 use cutover_engine::{AdoptTarget, Direction, Engine, HistoryRecord, RecordKind, State};
 use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
-use sha2::{Digest, Sha384};
+use sha2::{Digest, Sha256, Sha384};
 
 use crate::context::{acquire_lock, timeouts, Context};
 use crate::error::Refusal;
@@ -40,6 +40,9 @@ pub enum Tool {
     /// Knex's `knex_migrations` (a row per applied file, `20240101120000_create_users.js`): the
     /// SQL files keep the same `<timestamp>_<name>`.
     Knex,
+    /// Prisma Migrate's `_prisma_migrations` (a row per attempt, named by the migration's
+    /// folder, with the SHA-256 of its `migration.sql`).
+    Prisma,
 }
 
 impl std::str::FromStr for Tool {
@@ -56,9 +59,10 @@ impl std::str::FromStr for Tool {
             "refinery" => Tool::Refinery,
             "alembic" => Tool::Alembic,
             "knex" => Tool::Knex,
+            "prisma" => Tool::Prisma,
             other => {
                 return Err(format!(
-                    "cannot adopt from `{other}`: cutover reads flyway, alembic, knex, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
+                    "cannot adopt from `{other}`: cutover reads flyway, alembic, knex, prisma, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
                 ))
             }
         })
@@ -77,6 +81,7 @@ impl fmt::Display for Tool {
             Tool::Refinery => "refinery",
             Tool::Alembic => "alembic",
             Tool::Knex => "knex",
+            Tool::Prisma => "prisma",
         })
     }
 }
@@ -102,6 +107,7 @@ impl Tool {
             Tool::Refinery => "refinery_schema_history",
             Tool::Alembic => "alembic_version",
             Tool::Knex => "knex_migrations",
+            Tool::Prisma => "_prisma_migrations",
         }
     }
 
@@ -138,6 +144,12 @@ impl Tool {
             ),
             Tool::Alembic => "SELECT version_num FROM alembic_version ORDER BY version_num".to_string(),
             Tool::Knex => "SELECT name FROM knex_migrations ORDER BY id".to_string(),
+            // `R`: marked rolled back (`prisma migrate resolve --rolled-back`), which Prisma
+            // then ignores; `0`: started and never finished, which blocks Prisma's deploys.
+            Tool::Prisma => "SELECT migration_name, checksum, CASE WHEN rolled_back_at IS NOT NULL THEN 'R' \
+                             WHEN finished_at IS NOT NULL THEN '1' ELSE '0' END \
+                             FROM _prisma_migrations ORDER BY started_at, migration_name"
+                .to_string(),
         }
     }
 
@@ -157,6 +169,19 @@ impl Tool {
                     success: self != Tool::GolangMigrate || text(r, 1) == "1",
                 })
                 .collect(),
+            // A row per attempt: rolled-back ones do not count; one never finished is failed
+            // whatever else was tried.
+            Tool::Prisma => {
+                let mut by_name: Vec<Applied> = Vec::new();
+                for r in rows.iter().filter(|r| text(r, 2) != "R") {
+                    let (version, success) = (text(r, 0), text(r, 2) == "1");
+                    match by_name.iter_mut().find(|a| a.version == version) {
+                        Some(earlier) => earlier.success &= success,
+                        None => by_name.push(Applied { version, checksum: Some(text(r, 1)), success }),
+                    }
+                }
+                by_name
+            }
             // A row per apply and per rollback: the last one of each version counts; 0 is
             // goose's own first row.
             Tool::Goose => {
@@ -251,6 +276,8 @@ pub fn adopt(
                         Tool::GolangMigrate => Version::parse(&entry.version).is_some_and(|v| *ours <= v),
                         // diesel strips the folder name's separators.
                         Tool::Diesel => digits(ours.as_str()) == digits(&entry.version),
+                        // The folder's whole name.
+                        Tool::Prisma => ours.as_str() == entry.version,
                         _ => Version::parse(&entry.version).is_some_and(|v| *ours == v),
                     }
                 })
@@ -268,6 +295,7 @@ pub fn adopt(
                 let actual = match tool {
                     Tool::Flyway => flyway_checksum(&text).to_string(),
                     Tool::Sqlx => Sha384::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
+                    Tool::Prisma => prisma_checksum(&text, recorded),
                     _ => recorded.clone(),
                 };
                 if &actual != recorded {
@@ -324,6 +352,20 @@ pub fn adopt(
         .transaction(timeouts, &mut |session| records.iter().try_for_each(|record| session.append_history(record)))
         .map_err(|e| Error::database("cannot record the adopted migrations", e))?;
     Ok(AdoptSummary { adopted: adopted.iter().map(|&idx| versioned[idx].label()).collect() })
+}
+
+/// Prisma's checksum of `migration.sql`: the SHA-256 of its bytes, in hex. Prisma also accepts
+/// the file with its line endings changed (a checkout on Windows), so `recorded` is returned
+/// when the file with LF or with CRLF line endings has it.
+fn prisma_checksum(text: &[u8], recorded: &str) -> String {
+    let hex = |bytes: &[u8]| -> String { Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect() };
+    let actual = hex(text);
+    let lf: Vec<u8> = String::from_utf8_lossy(text).replace("\r\n", "\n").into_bytes();
+    let crlf: Vec<u8> = String::from_utf8_lossy(&lf).replace('\n', "\r\n").into_bytes();
+    if hex(&lf) == recorded || hex(&crlf) == recorded {
+        return recorded.to_string();
+    }
+    actual
 }
 
 /// Alembic's head revision `revision`: the migration whose name carries it, and every one

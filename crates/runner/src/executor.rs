@@ -152,10 +152,16 @@ fn run_in_transaction(
         |_| {
             failed_idx = None;
             let res = target.transaction(timeouts, &mut |session| {
+                // `SET TRANSACTION` must come before the transaction's first query, and the locks
+                // taken up front query the catalog: the script's own, at its head, go first.
+                let setting = script.statements.iter().take_while(|s| sets_the_transaction(s)).count();
+                for (idx, statement) in script.statements[..setting].iter().enumerate() {
+                    session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
+                }
                 if !up_front_locks.is_empty() {
                     session.lock_up_front(up_front_locks, timeouts.lock_timeout)?;
                 }
-                for (idx, statement) in script.statements.iter().enumerate() {
+                for (idx, statement) in script.statements.iter().enumerate().skip(setting) {
                     session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
                 }
                 session.append_history(&done)
@@ -170,6 +176,12 @@ fn run_in_transaction(
         name_holders(&mut error, holders.into_inner());
         error
     })
+}
+
+/// `SET TRANSACTION ...` (isolation level, read only, deferrable, snapshot).
+fn sets_the_transaction(statement: &Statement) -> bool {
+    let words = statement.leading_keywords(2);
+    words.len() == 2 && words[0] == "SET" && words[1] == "TRANSACTION"
 }
 
 /// The sessions holding locks on what `statements` lock, when `res` is a lock wait that gave

@@ -19,7 +19,9 @@ fn corpus() -> Option<PathBuf> {
 }
 
 /// Directories in layouts the runner reads, with the layout it must detect.
-const DIRECTORIES: [(&str, Layout); 6] = [
+const DIRECTORIES: [(&str, Layout); 8] = [
+    ("documenso/packages/prisma/migrations", Layout::Prisma),
+    ("langfuse/packages/shared/prisma/migrations", Layout::Prisma),
     ("rust-lang-registry/migrations", Layout::Diesel),
     ("lemmy/migrations", Layout::Diesel),
     ("vaultwarden/migrations/postgresql", Layout::Diesel),
@@ -80,6 +82,23 @@ fn apply(root: &std::path::Path, dir: &str, to: Option<&str>) -> PgDb {
 fn crates_io_applies_to_an_empty_postgres() {
     let Some(root) = corpus() else { return };
     apply(&root, "rust-lang-registry/migrations", None);
+}
+
+/// Prisma projects, as Prisma runs them: its own `BEGIN; ... COMMIT;` pairs inside files, lone
+/// `CREATE INDEX CONCURRENTLY` files, two folders with one timestamp (langfuse), and a backfill
+/// that sets its isolation level (`SET TRANSACTION`) before its first query.
+#[test]
+fn prisma_projects_apply_to_an_empty_postgres() {
+    let Some(root) = corpus() else { return };
+    for dir in ["documenso/packages/prisma/migrations", "langfuse/packages/shared/prisma/migrations"] {
+        let db = apply(&root, dir, None);
+        let n_files = std::fs::read_dir(root.join(dir)).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+        assert_eq!(
+            db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"),
+            n_files.to_string(),
+            "{dir}: every folder applied"
+        );
+    }
 }
 
 #[test]
@@ -214,6 +233,32 @@ fn analysis_findings_on_project_directories() {
     // crates.io adds foreign keys and indexes them; the replay must see both.
     assert!(totals.get("fk-missing-index").copied().unwrap_or(0) > 0);
     assert!(totals.contains_key("index-create-blocking"));
+}
+
+/// `cutover lint` on a Prisma folder judges each file as Prisma runs it (one script: a lone
+/// `CREATE INDEX CONCURRENTLY` works), reads every folder, and lists nothing as unread.
+#[test]
+fn prisma_folders_lint_as_prisma_runs_them() {
+    let Some(root) = corpus() else { return };
+    for dir in ["documenso/packages/prisma/migrations", "langfuse/packages/shared/prisma/migrations"] {
+        let (db, project) = (PgDb::new(), Project::new());
+        let output = project
+            .cutover(&db.url)
+            .arg("--dir")
+            .arg(root.join(dir))
+            .args(["lint", "--format", "json"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let n_folders = std::fs::read_dir(root.join(dir)).unwrap().flatten().filter(|e| e.path().is_dir()).count();
+        assert_eq!(report["summary"]["files"], n_folders, "{dir}: every folder's migration.sql is linted");
+        let diagnostics = report["diagnostics"].as_array().unwrap();
+        let lone_cic = diagnostics.iter().filter(|d| d["rule"] == "concurrently-in-transaction").count();
+        assert_eq!(lone_cic, 0, "{dir}: Prisma runs a lone CREATE INDEX CONCURRENTLY outside a transaction block");
+        let built = diagnostics.iter().filter(|d| d["rule"] == "index-create-blocking").count();
+        eprintln!("{dir}: {n_folders} files linted, {} findings, {built} index-create-blocking", diagnostics.len());
+        assert!(built > 0, "{dir}: real findings remain");
+    }
 }
 
 /// `cutover rehearse` on the projects that apply to an empty database: the locks and rewrites

@@ -396,6 +396,23 @@ fn a_second_runner_says_who_it_waits_for() {
     assert!(output.status.success());
 }
 
+/// A script that sets its transaction's isolation level first runs so, although cutover locks
+/// the tables it alters up front (a catalog query, after which PostgreSQL refuses the setting).
+#[test]
+fn set_transaction_at_the_head_of_a_script_applies_to_its_transaction() {
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY); CREATE TABLE u (id int)");
+    let project = Project::new();
+    project.migration(
+        "1_copy.up.sql",
+        "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nALTER TABLE t ADD COLUMN n int;\nALTER TABLE u ADD COLUMN n int;\n\
+         INSERT INTO u SELECT id, 1 FROM t;\nCREATE TABLE seen AS SELECT current_setting('transaction_isolation') AS level;\nCOMMIT;\n",
+    );
+    let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT level FROM seen"), "repeatable read");
+}
+
 #[test]
 fn per_migration_timeouts_come_from_directives() {
     let db = PgDb::new();

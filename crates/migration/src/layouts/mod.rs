@@ -16,6 +16,7 @@ mod flyway;
 mod golang_migrate;
 mod goose;
 mod native;
+mod prisma;
 mod sqlx;
 
 use std::path::{Path, PathBuf};
@@ -103,12 +104,13 @@ pub(crate) fn rules(layout: Layout) -> &'static dyn LayoutRules {
         Layout::Dbmate => &dbmate::Dbmate,
         Layout::Goose => &goose::Goose,
         Layout::Diesel => &diesel::Diesel,
+        Layout::Prisma => &prisma::Prisma,
     }
 }
 
 /// The order layouts are asked whether a file is theirs. Layouts that know their files by the
 /// text inside (goose, then dbmate) come before sqlx, which takes any file of the same name.
-const RECOGNITION_ORDER: [Layout; 7] = [
+const RECOGNITION_ORDER: [Layout; 8] = [
     Layout::Flyway,
     Layout::Native,
     Layout::GolangMigrate,
@@ -116,6 +118,7 @@ const RECOGNITION_ORDER: [Layout; 7] = [
     Layout::Dbmate,
     Layout::Sqlx,
     Layout::Diesel,
+    Layout::Prisma,
 ];
 
 /// The layout whose file `file` is, and what it is; `None` when it is no layout's.
@@ -370,7 +373,7 @@ pub(crate) fn finish_script(
 }
 
 /// `BEGIN`, `COMMIT` or `ROLLBACK` when the statement starts or ends a transaction.
-fn transaction_control(statement: &Statement) -> Option<&'static str> {
+pub(crate) fn transaction_control(statement: &Statement) -> Option<&'static str> {
     let words = statement.leading_keywords(2);
     let second = words.get(1).map(String::as_str);
     match (words.first().map(String::as_str)?, second) {
