@@ -3,41 +3,9 @@
 
 use std::fmt;
 
-/// The SQL dialect of the migrations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Dialect {
-    /// PostgreSQL (libpg_query).
-    #[default]
-    Postgres,
-    /// MySQL or MariaDB (sqlparser's MySQL dialect).
-    Mysql,
-    /// SQLite (sqlparser's SQLite dialect).
-    Sqlite,
-}
-
-impl Dialect {
-    /// `postgres`, `mysql`, `sqlite`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgres",
-            Dialect::Mysql => "mysql",
-            Dialect::Sqlite => "sqlite",
-        }
-    }
-}
-
-impl std::str::FromStr for Dialect {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Dialect, String> {
-        match text.to_ascii_lowercase().as_str() {
-            "postgres" | "postgresql" | "pg" => Ok(Dialect::Postgres),
-            "mysql" | "mariadb" => Ok(Dialect::Mysql),
-            "sqlite" | "sqlite3" => Ok(Dialect::Sqlite),
-            other => Err(format!("unknown dialect `{other}` (use postgres, mysql or sqlite)")),
-        }
-    }
-}
+/// The SQL dialect of the migrations: one type for the folder (pop's per-engine files) and
+/// the analysis, defined beside the migrations.
+pub use cutover_migration::Dialect;
 
 /// A MySQL-family server and its version, e.g. `mariadb-10.11` or `mysql-8.0.36`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

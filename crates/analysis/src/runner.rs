@@ -135,6 +135,7 @@ impl Tool {
             Layout::Goose => Some(Tool::Goose),
             Layout::Diesel => Some(Tool::Diesel),
             Layout::Prisma => Some(Tool::Prisma),
+            Layout::Pop => Some(Tool::Pop),
         }
     }
 

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context as _};
 use cutover_any::{AnyTarget, ConnectOptions};
 use cutover_engine::{BackfillTarget, DatabaseUrl, DbError, DbErrorKind, MigrationTarget};
-use cutover_migration::{create_migration, discover, MigrationSet};
+use cutover_migration::{create_migration, discover_for, MigrationSet};
 use cutover_runner::{Context, DownTarget, Overrides, Settings, UpOptions};
 
 pub use args::Args;
@@ -309,7 +309,17 @@ pub(crate) fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
 }
 
 pub(crate) fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {
-    let set = discover(&settings.dir, settings.layout).map_err(usage_error)?;
+    // The engine the URL names picks a folder's per-engine files (pop's); none given, the
+    // analysis's dialect.
+    let dialect = match settings.checked_database_url().ok().flatten().and_then(|url| DatabaseUrl::parse(url).ok()) {
+        Some(url) => match url.engine() {
+            cutover_engine::Engine::Postgres => cutover_migration::Dialect::Postgres,
+            cutover_engine::Engine::Mysql => cutover_migration::Dialect::Mysql,
+            cutover_engine::Engine::Sqlite => cutover_migration::Dialect::Sqlite,
+        },
+        None => settings.lint.dialect,
+    };
+    let set = discover_for(&settings.dir, settings.layout, Some(dialect)).map_err(usage_error)?;
     let mut err = anstream::stderr();
     for ignored in &set.ignored {
         writeln!(err, "note: ignoring `{}`: {}", ignored.path.display(), ignored.reason)?;

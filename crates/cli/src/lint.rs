@@ -127,7 +127,7 @@ pub fn run(
             }
             continue;
         }
-        match discover_to_lint(input, settings.layout) {
+        match discover_to_lint(input, settings.layout, Some(settings.lint.dialect)) {
             // A folder of SQL files none of which reads as a migration: linting nothing and
             // passing would let CI go green on files it never looked at.
             Ok(set) if set.migrations.is_empty() && !set.ignored.is_empty() => {

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use crate::checksum::normalize;
 use crate::directive::ScriptSettings;
-use crate::layouts::{self, parse_version_name, versioned, FileCandidate, Found, Recognised};
+use crate::layouts::{self, parse_version_name, versioned, FileCandidate, Found, ReadContext, Recognised};
 use crate::transaction::{transactionality, Transactionality};
-use crate::{Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script, Version};
+use crate::{Dialect, Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script, Version};
 
 /// Reads every migration under `dir`, detecting its layout unless `forced`.
 ///
@@ -28,7 +28,13 @@ use crate::{Error, Ignored, Layout, Migration, MigrationKind, MigrationSet, Scri
 /// the runner refuses to run it ([`mixed_transaction`]) and lint reports it, but a broken down
 /// script of an old migration does not stop `up` (crates.io has one).
 pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
-    read_folder(dir, forced, Reading::Strict)
+    read_folder(dir, forced, Reading::Strict, None)
+}
+
+/// [`discover`] for a database of `dialect`: a layout that keeps a variant of a migration per
+/// engine (pop's `<version>_<name>.postgres.up.sql`) reads that engine's files.
+pub fn discover_for(dir: &Path, forced: Option<Layout>, dialect: Option<Dialect>) -> Result<MigrationSet, Error> {
+    read_folder(dir, forced, Reading::Strict, dialect)
 }
 
 /// The refusal of a script that mixes statements refusing a transaction block with others,
@@ -57,8 +63,8 @@ pub fn mixed_transaction(script: &Script) -> Option<Error> {
 /// analysis to report (`concurrently-in-transaction`).
 ///
 /// The set is for linting: `up` and the other commands read the folder with [`discover`].
-pub fn discover_to_lint(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
-    read_folder(dir, forced, Reading::Lint)
+pub fn discover_to_lint(dir: &Path, forced: Option<Layout>, dialect: Option<Dialect>) -> Result<MigrationSet, Error> {
+    read_folder(dir, forced, Reading::Lint, dialect)
 }
 
 /// Whether files that `discover` refuses stop the reading, or are listed and passed over.
@@ -71,7 +77,12 @@ enum Reading {
 /// Why a file that `up` refuses is passed over by `cutover lint`, after what is wrong with it.
 const NOT_LINTED: &str = "so it is not linted; `cutover up` refuses the folder while it is there";
 
-fn read_folder(dir: &Path, forced: Option<Layout>, reading: Reading) -> Result<MigrationSet, Error> {
+fn read_folder(
+    dir: &Path,
+    forced: Option<Layout>,
+    reading: Reading,
+    dialect: Option<Dialect>,
+) -> Result<MigrationSet, Error> {
     if !dir.is_dir() {
         return Err(Error::DirNotFound { dir: dir.to_path_buf() });
     }
@@ -128,7 +139,7 @@ fn read_folder(dir: &Path, forced: Option<Layout>, reading: Reading) -> Result<M
             _ => None,
         })
         .collect();
-    let mut migrations = rules.read(&found)?;
+    let mut migrations = rules.read(&found, &mut ReadContext { dialect, ignored: &mut ignored })?;
     migrations.extend(read_declarative(dir, layout)?);
     check_duplicates(&migrations)?;
     migrations.sort_by(|a, b| match (&a.version, &b.version) {
@@ -859,7 +870,7 @@ mod tests {
             fs::write(dir.path().join(name), text).unwrap();
         }
         assert!(discover(dir.path(), None).is_err());
-        let set = discover_to_lint(dir.path(), None).unwrap();
+        let set = discover_to_lint(dir.path(), None, None).unwrap();
         let labels: Vec<String> = set.migrations.iter().map(|m| m.label()).collect();
         assert_eq!(labels, ["1 t", "2 u"]);
         assert!(set.migrations[0].up.settings.transaction, "the mix stays transactional, for the analysis to report");

@@ -24,9 +24,9 @@ pub use directive::{
     check_lock_timeout, check_statement_timeout, parse_duration, parse_lock_timeout, parse_statement_timeout,
     read_directives, DirectiveError, NoTransactionMarker, ScriptSettings, MAX_TIMEOUT,
 };
-pub use discover::{discover, discover_to_lint, mixed_transaction, MAX_FILE_BYTES};
+pub use discover::{discover, discover_for, discover_to_lint, mixed_transaction, MAX_FILE_BYTES};
 pub use error::Error;
-pub use model::{Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
+pub use model::{Dialect, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::{create_migration, write_new_migration};
 pub use split::{leading_keywords, split_statements, SplitError, Statement};
 pub use transaction::{refuses_transaction, transactionality, Transactionality};

@@ -25,11 +25,13 @@ pub enum Layout {
     Diesel,
     /// Prisma Migrate: a folder `<timestamp>_<name>/` holding `migration.sql`.
     Prisma,
+    /// pop/popx: `<version>_<name>[.<engine>][.autocommit].up.sql`, a variant per engine.
+    Pop,
 }
 
 impl Layout {
     /// Every layout, in the order `--help` lists them.
-    pub const ALL: [Layout; 8] = [
+    pub const ALL: [Layout; 9] = [
         Layout::Native,
         Layout::Flyway,
         Layout::GolangMigrate,
@@ -38,6 +40,7 @@ impl Layout {
         Layout::Goose,
         Layout::Diesel,
         Layout::Prisma,
+        Layout::Pop,
     ];
 
     /// The layout's name, as `--layout` takes it.
@@ -54,6 +57,53 @@ impl Layout {
     /// compare numerically, diesel's as text.
     pub fn parse_version(self, text: &str) -> Option<Version> {
         crate::layouts::rules(self).parse_version(text)
+    }
+}
+
+/// The SQL dialect of the migrations, the engine they are read for. The analysis parses each
+/// dialect its own way; and where a folder keeps a variant of a migration per engine (pop's
+/// `<version>_<name>.postgres.up.sql`), the dialect's own is read, else the generic file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// PostgreSQL (libpg_query).
+    #[default]
+    Postgres,
+    /// MySQL or MariaDB (sqlparser's MySQL dialect).
+    Mysql,
+    /// SQLite (sqlparser's SQLite dialect).
+    Sqlite,
+}
+
+impl std::str::FromStr for Dialect {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Dialect, String> {
+        match text.to_ascii_lowercase().as_str() {
+            "postgres" | "postgresql" | "pg" => Ok(Dialect::Postgres),
+            "mysql" | "mariadb" => Ok(Dialect::Mysql),
+            "sqlite" | "sqlite3" => Ok(Dialect::Sqlite),
+            other => Err(format!("unknown dialect `{other}` (use postgres, mysql or sqlite)")),
+        }
+    }
+}
+
+impl Dialect {
+    /// `postgres`, `mysql`, `sqlite`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+            Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    /// The name pop gives the engine in file names.
+    pub fn pop_name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgres",
+            Dialect::Mysql => "mysql",
+            Dialect::Sqlite => "sqlite3",
+        }
     }
 }
 

@@ -19,7 +19,8 @@ fn corpus() -> Option<PathBuf> {
 }
 
 /// Directories in layouts the runner reads, with the layout it must detect.
-const DIRECTORIES: [(&str, Layout); 8] = [
+const DIRECTORIES: [(&str, Layout); 9] = [
+    ("ory-kratos/persistence/sql/migrations/sql", Layout::Pop),
     ("documenso/packages/prisma/migrations", Layout::Prisma),
     ("langfuse/packages/shared/prisma/migrations", Layout::Prisma),
     ("rust-lang-registry/migrations", Layout::Diesel),
@@ -99,6 +100,29 @@ fn prisma_projects_apply_to_an_empty_postgres() {
             "{dir}: every folder applied"
         );
     }
+}
+
+/// ory-kratos's popx folder, read for each engine as popx reads it: the engine's own variant
+/// of a migration, else the generic file; `.autocommit.` files outside a transaction.
+#[test]
+fn kratos_pop_folder_applies_to_empty_postgres_and_sqlite() {
+    let Some(root) = corpus() else { return };
+    let dir = "ory-kratos/persistence/sql/migrations/sql";
+    let db = apply(&root, dir, None);
+    let applied: usize = db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'").parse().unwrap();
+    let postgres =
+        cutover_migration::discover_for(&root.join(dir), None, Some(cutover_migration::Dialect::Postgres)).unwrap();
+    assert_eq!(applied, postgres.migrations.len());
+    assert!(applied > 300, "{applied}");
+    let project = Project::new();
+    let url = project.sqlite_url();
+    let output =
+        project.cutover(&url).arg("--dir").arg(root.join(dir)).args(["up", "--allow-unsafe"]).output().unwrap();
+    assert!(output.status.success(), "{}", crate::util::output_text(&output).1);
+    let sqlite =
+        cutover_migration::discover_for(&root.join(dir), None, Some(cutover_migration::Dialect::Sqlite)).unwrap();
+    assert!(sqlite.migrations.len() > postgres.migrations.len(), "SQLite's table rebuilds are migrations of their own");
+    eprintln!("{dir}: {} migrations for PostgreSQL, {} for SQLite", postgres.migrations.len(), sqlite.migrations.len());
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     finish_script, lines_with_offsets, read_sectioned, recognise_single_file, FileCandidate, Found, LayoutRules,
-    Recognised, Section, UpDown,
+    ReadContext, Recognised, Section, UpDown,
 };
 use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::scaffold::{DOWN_HINT, UP_HINT};
@@ -31,7 +31,7 @@ impl LayoutRules for Dbmate {
         &[Layout::Dbmate, Layout::Sqlx]
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         read_sectioned(Layout::Dbmate, found, read_dbmate)
     }
 

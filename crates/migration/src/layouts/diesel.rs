@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{present, script_from_file, versioned, Found, LayoutRules, Part, Recognised};
+use super::{present, script_from_file, versioned, Found, LayoutRules, Part, ReadContext, Recognised};
 use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::discover::{near_miss, read_text, visible_children, NearMiss};
 use crate::scaffold::{DOWN_HINT, UP_HINT};
@@ -51,7 +51,7 @@ impl LayoutRules for Diesel {
         Some("diesel reads only migration folders, not loose files beside them")
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         let mut migrations = Vec::new();
         for entry in found {
             let Found { path: folder, version: Some(version), name, part: Part::Folder } = entry else {

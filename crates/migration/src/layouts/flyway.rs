@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{script_from_file, FileCandidate, Found, LayoutRules, Part, Recognised};
+use super::{script_from_file, FileCandidate, Found, LayoutRules, Part, ReadContext, Recognised};
 use crate::checksum::Checksum;
 use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::discover::read_text;
@@ -38,7 +38,7 @@ impl LayoutRules for Flyway {
         true
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         let mut migrations = Vec::new();
         let mut undos = Vec::new();
         for entry in found {

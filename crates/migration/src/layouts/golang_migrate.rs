@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::native::{pair_files, read_file_pairs, PAIR_NAMES};
-use super::{Found, LayoutRules};
+use super::{Found, LayoutRules, ReadContext};
 use crate::{Error, Layout, Migration};
 
 pub(crate) struct GolangMigrate;
@@ -22,7 +22,7 @@ impl LayoutRules for GolangMigrate {
         &[Layout::Native]
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         read_file_pairs(Layout::GolangMigrate, found)
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     finish_script, lines_with_offsets, parse_version_name, read_sectioned, recognise_single_file, FileCandidate, Found,
-    LayoutRules, Recognised, Section, UpDown,
+    LayoutRules, ReadContext, Recognised, Section, UpDown,
 };
 use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::scaffold::{DOWN_HINT, UP_HINT};
@@ -42,7 +42,7 @@ impl LayoutRules for Goose {
         &[Layout::Goose, Layout::Sqlx]
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         read_sectioned(Layout::Goose, found, read_goose)
     }
 

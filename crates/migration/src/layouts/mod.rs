@@ -16,6 +16,7 @@ mod flyway;
 mod golang_migrate;
 mod goose;
 mod native;
+mod pop;
 mod prisma;
 mod sqlx;
 
@@ -88,7 +89,7 @@ pub(crate) trait LayoutRules: Sync {
 
     /// The migrations of the files it reads, in any order: pairs up and down scripts, and reads
     /// its directives.
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error>;
+    fn read(&self, found: &[Found], context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error>;
 
     /// The files of a new, empty migration (path and contents).
     fn new_files(&self, dir: &Path, version: &str, slug: &str) -> Vec<(PathBuf, String)>;
@@ -105,12 +106,13 @@ pub(crate) fn rules(layout: Layout) -> &'static dyn LayoutRules {
         Layout::Goose => &goose::Goose,
         Layout::Diesel => &diesel::Diesel,
         Layout::Prisma => &prisma::Prisma,
+        Layout::Pop => &pop::Pop,
     }
 }
 
 /// The order layouts are asked whether a file is theirs. Layouts that know their files by the
 /// text inside (goose, then dbmate) come before sqlx, which takes any file of the same name.
-const RECOGNITION_ORDER: [Layout; 8] = [
+const RECOGNITION_ORDER: [Layout; 9] = [
     Layout::Flyway,
     Layout::Native,
     Layout::GolangMigrate,
@@ -119,6 +121,7 @@ const RECOGNITION_ORDER: [Layout; 8] = [
     Layout::Sqlx,
     Layout::Diesel,
     Layout::Prisma,
+    Layout::Pop,
 ];
 
 /// The layout whose file `file` is, and what it is; `None` when it is no layout's.
@@ -201,6 +204,14 @@ pub(crate) enum Part {
     Whole(String),
     /// A folder holding the migration's files.
     Folder,
+}
+
+/// What a layout may need beside its files when it reads them.
+pub(crate) struct ReadContext<'a> {
+    /// The engine the folder is read for, when known.
+    pub dialect: Option<crate::Dialect>,
+    /// Where files it passes over on purpose go, with the reason.
+    pub ignored: &'a mut Vec<Ignored>,
 }
 
 /// A file or folder that the folder's layout reads.

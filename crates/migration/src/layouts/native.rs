@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{parse_version_name, script_from_file, versioned, FileCandidate, Found, LayoutRules, Part, Recognised};
+use super::{
+    parse_version_name, script_from_file, versioned, FileCandidate, Found, LayoutRules, Part, ReadContext, Recognised,
+};
 use crate::directive::ScriptSettings;
 use crate::discover::read_text;
 use crate::scaffold::{DOWN_HINT, UP_HINT};
@@ -33,7 +35,7 @@ impl LayoutRules for Native {
         &[Layout::Native]
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         read_file_pairs(Layout::Native, found)
     }
 

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{finish_script, present, transaction_control, versioned, Found, LayoutRules, Part, Recognised, Section};
+use super::{
+    finish_script, present, transaction_control, versioned, Found, LayoutRules, Part, ReadContext, Recognised, Section,
+};
 use crate::directive::ScriptSettings;
 use crate::discover::{near_miss, read_text, visible_children, NearMiss};
 use crate::scaffold::UP_HINT;
@@ -54,7 +56,7 @@ impl LayoutRules for Prisma {
         &[Layout::Prisma]
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         let mut migrations = Vec::new();
         for entry in found {
             let Found { path: folder, version: Some(version), name, part: Part::Folder } = entry else {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::native::{pair_files, read_file_pairs};
-use super::{recognise_single_file, FileCandidate, Found, LayoutRules, Recognised};
+use super::{recognise_single_file, FileCandidate, Found, LayoutRules, ReadContext, Recognised};
 use crate::{Error, Layout, Migration};
 
 pub(crate) struct Sqlx;
@@ -33,7 +33,7 @@ impl LayoutRules for Sqlx {
         &[Layout::Native]
     }
 
-    fn read(&self, found: &[Found]) -> Result<Vec<Migration>, Error> {
+    fn read(&self, found: &[Found], _context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         read_file_pairs(Layout::Sqlx, found)
     }
 
