@@ -1007,8 +1007,14 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                 LockMode::ShareRowExclusive
             } else if !commands.is_empty()
                 && commands.iter().all(|c| {
-                    // ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent (PostgreSQL 12+).
-                    matches!(c, AlterCommand::ValidateConstraint { .. } | AlterCommand::AttachPartition { .. })
+                    // ATTACH PARTITION takes SHARE UPDATE EXCLUSIVE on the parent (PostgreSQL 12+),
+                    // and so does DETACH PARTITION CONCURRENTLY (14+).
+                    matches!(
+                        c,
+                        AlterCommand::ValidateConstraint { .. }
+                            | AlterCommand::AttachPartition { .. }
+                            | AlterCommand::DetachPartition { concurrently: true, .. }
+                    )
                 })
             {
                 LockMode::ShareUpdateExclusive
@@ -1024,6 +1030,11 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     }
                     AlterCommand::DetachPartition { partition, concurrently: false } => {
                         referenced.push((partition.clone(), LockMode::AccessExclusive))
+                    }
+                    // Concurrently: SHARE UPDATE EXCLUSIVE on the partition too, in both of its
+                    // transactions.
+                    AlterCommand::DetachPartition { partition, concurrently: true } => {
+                        referenced.push((partition.clone(), LockMode::ShareUpdateExclusive))
                     }
                     _ => {}
                 }

@@ -85,6 +85,9 @@ fn check(settings: &Settings, set: &MigrationSet, url: &DatabaseUrl, command: &'
             url.scrub(&err.to_string())
         ))
     })?;
+    for leftover in &scratch.dropped_leftovers {
+        writeln!(anstream::stderr(), "note: dropped {leftover}, a scratch database an interrupted run left behind")?;
+    }
     let report = cutover_runner::drift(&mut scratch.target, &mut live, set, &history);
     let name = scratch.name().to_string();
     // The scratch database goes whatever happened.

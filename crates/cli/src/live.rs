@@ -13,13 +13,15 @@ use crate::args::{Format, PlanFormat};
 use crate::{usage_error, with_url, ExitStatus};
 use anyhow::Context as _;
 
-/// The first line of a statement, shortened, for one-line listings.
+/// A statement on one line for listings: comment lines dropped, white space (line breaks
+/// included) run together, shortened to 90 characters with `...` when cut.
 pub(crate) fn head(sql: &str) -> String {
-    let line = sql.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with("--")).unwrap_or("");
+    let code = sql.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--"));
+    let line = code.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ");
     if line.chars().count() > 90 {
         format!("{}...", line.chars().take(87).collect::<String>())
     } else {
-        line.to_string()
+        line
     }
 }
 
@@ -175,12 +177,21 @@ pub fn rehearse(
 ) -> anyhow::Result<ExitStatus> {
     let ScratchKind { template, sample_rows } = kind;
     // Said before a rehearsal that may take minutes, not after it.
-    if let Some(folder) = report_file.as_deref().and_then(missing_folder) {
-        return Err(usage_error(format!(
-            "cannot write the report to {}: the folder {} does not exist; create the folder or name another file",
-            report_file.as_deref().unwrap_or(folder).display(),
-            folder.display()
-        )));
+    if let Some(file) = report_file.as_deref() {
+        if let Some(folder) = missing_folder(file) {
+            return Err(usage_error(format!(
+                "cannot write the report to {}: the folder {} does not exist; create the folder or name another file",
+                file.display(),
+                folder.display()
+            )));
+        }
+        if file.is_dir() {
+            return Err(usage_error(format!(
+                "cannot write the report to {}: it is a folder; name a file in it, such as {}",
+                file.display(),
+                file.join("rehearsal.html").display()
+            )));
+        }
     }
     let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
     // A copy needs the database to itself: this session goes before it is made.
@@ -192,6 +203,9 @@ pub fn rehearse(
     let mut scratch = cutover_postgres::ScratchDatabase::create(url, &options, template).map_err(|err| {
         usage_error(format!("cannot create a scratch database beside {url}: {}", url.scrub(&err.to_string())))
     })?;
+    for leftover in &scratch.dropped_leftovers {
+        writeln!(anstream::stderr(), "note: dropped {leftover}, a scratch database an interrupted run left behind")?;
+    }
     let copied = scratch.from_template;
     let report = cutover_runner::rehearse(&mut scratch.target, settings, set, &history, copied, sample_rows);
     let name = scratch.name().to_string();
@@ -284,6 +298,7 @@ fn render_rehearsal(
             "replayed": report.replayed,
             "sampled": report.sampled.as_ref().map(|s| json!({"tables": s.tables, "rows": s.rows, "skipped": s.skipped})),
             "migrations": migrations,
+            "not_rehearsed": report.not_rehearsed,
             "problems": problems,
         });
         serde_json::to_writer_pretty(&mut out, &json)?;
@@ -330,6 +345,9 @@ fn render_rehearsal(
                     }
                 }
             }
+        }
+        if !report.not_rehearsed.is_empty() {
+            writeln!(out, "not rehearsed, as an earlier migration failed: {}", report.not_rehearsed.join(", "))?;
         }
         writeln!(
             out,

@@ -141,6 +141,8 @@ impl Catalog for PgTarget {
         Ok(rows.iter().map(|row| Dependent { kind: row.get(0), name: row.get(1) }).collect())
     }
 
+    /// The application's statements that name `relation` (and `column`): not cutover's own reads
+    /// (marked [`OWN_QUERY`]), nor DDL and other utility statements (migrations' own).
     fn statements_naming(&mut self, relation: &str, column: Option<&str>) -> Result<Option<Vec<QueryUse>>, DbError> {
         let installed = self
             .client
@@ -157,9 +159,10 @@ impl Catalog for PgTarget {
                 "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 200), calls FROM pg_stat_statements \
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                    AND query ~* $1 AND ($2::text IS NULL OR query ~* $2) \
-                   AND query !~* 'pg_stat_statements|cutover_history' \
+                   AND query !~* 'pg_stat_statements|cutover_history' AND strpos(query, $3) = 0 \
+                   AND query !~* '^\\s*(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE|TRUNCATE|VACUUM|ANALYZE|REINDEX|CLUSTER|REFRESH|DO|SET|SHOW|BEGIN|COMMIT|ROLLBACK|LOCK|EXPLAIN)\\M' \
                  ORDER BY calls DESC LIMIT 20",
-                &[&word_pattern(name), &column.map(word_pattern)],
+                &[&word_pattern(name), &column.map(word_pattern), &OWN_QUERY],
             )
             // Loaded without `shared_preload_libraries`, the view cannot be read.
             .map_err(db_error);
@@ -195,7 +198,7 @@ impl Catalog for PgTarget {
         let mut tx = self.client.transaction().map_err(db_error)?;
         tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = '10s'").map_err(db_error)?;
         let started = Instant::now();
-        tx.query_one(&format!("SELECT count(*) FROM {quoted} TABLESAMPLE SYSTEM ({percent})"), &[])
+        tx.query_one(&format!("SELECT {OWN_QUERY} count(*) FROM {quoted} TABLESAMPLE SYSTEM ({percent})"), &[])
             .map_err(db_error)?;
         let elapsed = started.elapsed().as_secs_f64().max(1e-6);
         tx.rollback().map_err(db_error)?;
@@ -664,8 +667,44 @@ pub struct ScratchDatabase {
     /// Whether it was copied from the target (`CREATE DATABASE ... TEMPLATE`); otherwise it is
     /// empty and the applied migrations must be replayed into it first.
     pub from_template: bool,
+    /// Scratch databases an interrupted run left behind (killed before it could drop them),
+    /// dropped before this one was made.
+    pub dropped_leftovers: Vec<String>,
     name: String,
     admin: Client,
+}
+
+/// A mark inside the statements cutover runs on the live database to read it (samples, the read
+/// rate), kept in `pg_stat_statements`' text, so that `plan` does not take them for the
+/// application's.
+pub(crate) const OWN_QUERY: &str = "/* cutover */";
+
+/// How long a scratch database with no session must have existed to count as left behind: a
+/// run holds a session on its own from a moment after it makes it until it drops it.
+const LEFTOVER_AGE_SECS: u64 = 600;
+
+/// Drops the scratch databases of runs killed before they dropped theirs: named
+/// `cutover_rehearsal_<unix seconds>_<pid>_<n>`, older than [`LEFTOVER_AGE_SECS`], and with no
+/// session on them. Best effort: one that cannot be dropped is left for the next run.
+fn drop_leftovers(admin: &mut Client, now_secs: u64) -> Vec<String> {
+    let rows = admin
+        .query(
+            "SELECT datname FROM pg_database d WHERE datname ~ '^cutover_rehearsal_[0-9]+_[0-9]+_[0-9]+$' \
+             AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)",
+            &[],
+        )
+        .unwrap_or_default();
+    let mut dropped = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let made: Option<u64> = name.split('_').nth(2).and_then(|t| t.parse().ok());
+        if made.is_some_and(|made| now_secs.saturating_sub(made) > LEFTOVER_AGE_SECS)
+            && admin.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&name))).is_ok()
+        {
+            dropped.push(name);
+        }
+    }
+    dropped
 }
 
 impl ScratchDatabase {
@@ -676,18 +715,38 @@ impl ScratchDatabase {
         let (config, connector) = crate::connect::parse_url(url)?;
         let origin = config.get_dbname().map(str::to_string).unwrap_or_else(|| "postgres".to_string());
         let mut admin_config = config.clone();
-        admin_config.dbname("postgres");
+        // The session that creates the copy must not be in the database it copies.
+        admin_config.dbname(if origin == "postgres" { "template1" } else { "postgres" });
         admin_config.application_name("cutover rehearse");
         let mut admin = Connector::connect(&connector, &admin_config)?;
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!("cutover_rehearsal_{}_{nanos}", std::process::id());
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let dropped_leftovers = drop_leftovers(&mut admin, now.as_secs());
+        // When it was made, so that a later run can tell it was left behind.
+        let name = format!("cutover_rehearsal_{}_{}_{}", now.as_secs(), std::process::id(), now.subsec_nanos());
         let mut from_template = false;
         if template {
             let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(&origin));
-            // 55006: the original has other sessions; a copy is then impossible, replay instead.
+            // 55006: the original has other sessions, and a copy needs it to itself. Asked for a
+            // copy, replaying instead would rehearse on something else: say who is connected.
             match admin.batch_execute(&sql).map_err(db_error) {
                 Ok(()) => from_template = true,
-                Err(err) if err.code.as_deref() == Some("55006") => {}
+                Err(mut err) if err.code.as_deref() == Some("55006") => {
+                    let sessions = admin
+                        .query(
+                            "SELECT format('pid %s (%s%s, %s since %s)', pid, usename, \
+                                    CASE WHEN application_name <> '' THEN ', ' || application_name ELSE '' END, \
+                                    coalesce(state, 'connected'), date_trunc('second', backend_start)) \
+                             FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() ORDER BY backend_start LIMIT 5",
+                            &[&origin],
+                        )
+                        .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>())
+                        .unwrap_or_default();
+                    err.message = format!(
+                        "cannot copy database {origin} for --template: other sessions are connected to it ({}); a copy needs the database to itself: close them, or rehearse without --template (the applied migrations are replayed into an empty database, with --sample-rows for data)",
+                        if sessions.is_empty() { "they left before they could be listed".to_string() } else { sessions.join("; ") }
+                    );
+                    return Err(err);
+                }
                 Err(err) => return Err(err),
             }
         }
@@ -719,7 +778,7 @@ impl ScratchDatabase {
                 return Err(err);
             }
         };
-        Ok(ScratchDatabase { target, from_template, name, admin })
+        Ok(ScratchDatabase { target, from_template, dropped_leftovers, name, admin })
     }
 
     /// The scratch database's name.
@@ -829,7 +888,7 @@ fn copy_table(scratch: &mut Client, source: &mut Client, table: &str, oid: u32, 
         String::new()
     };
     let mut copy = |sample: &str| -> Result<Vec<u8>, String> {
-        let query = format!("COPY (SELECT {list} FROM {table}{sample} LIMIT {limit}) TO STDOUT");
+        let query = format!("COPY (SELECT {OWN_QUERY} {list} FROM {table}{sample} LIMIT {limit}) TO STDOUT");
         let mut data = Vec::new();
         std::io::Read::read_to_end(&mut source.copy_out(query.as_str()).map_err(why)?, &mut data)
             .map_err(|e| e.to_string())?;

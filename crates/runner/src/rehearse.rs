@@ -24,8 +24,10 @@ pub struct RehearsalReport {
     pub replayed: usize,
     /// The rows copied into the replayed scratch database, when a sample was asked for.
     pub sampled: Option<cutover_engine::SampleReport>,
-    /// Each pending migration, in order.
+    /// Each pending migration, in order, up to the first that failed.
     pub migrations: Vec<MigrationRehearsal>,
+    /// The pending migrations after one that failed, not rehearsed (`<version> <name>`).
+    pub not_rehearsed: Vec<String>,
 }
 
 impl RehearsalReport {
@@ -56,6 +58,8 @@ pub struct MigrationRehearsal {
     pub statements: Vec<StatementRehearsal>,
     /// Why the up script failed on the scratch database, if it did.
     pub failure: Option<String>,
+    /// The statement that failed (its line and text); its transaction was rolled back.
+    pub failed_statement: Option<(usize, String)>,
     /// Whether the down script reverses it.
     pub round_trip: RoundTrip,
     /// How long the up script took.
@@ -162,10 +166,12 @@ pub fn rehearse(
             .collect();
 
     let mut migrations = Vec::new();
+    let mut not_rehearsed = Vec::new();
     let mut broken = false;
     for migration in pending {
         if broken {
-            break;
+            not_rehearsed.push(migration.label());
+            continue;
         }
         let idx = set.migrations.iter().position(|m| std::ptr::eq(m, migration)).unwrap_or(0);
         let effects = predictions.remove(&idx).unwrap_or_default();
@@ -180,7 +186,7 @@ pub fn rehearse(
         }
         migrations.push(rehearsal);
     }
-    Ok(RehearsalReport { replayed, sampled, migrations })
+    Ok(RehearsalReport { replayed, sampled, migrations, not_rehearsed })
 }
 
 fn replay_failed(migration: &Migration, message: &str) -> Error {
@@ -201,7 +207,11 @@ fn rehearse_one(
 ) -> Result<MigrationRehearsal, Error> {
     let before_up = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
     let started = std::time::Instant::now();
-    let (statements, failure) = run_observed(scratch, migration, effects)?;
+    let (statements, failed) = run_observed(scratch, migration, effects)?;
+    let (failure, failed_statement) = match failed {
+        Some((message, line, sql)) => (Some(message), Some((line, sql))),
+        None => (None, None),
+    };
     let duration = started.elapsed();
     let round_trip = if failure.is_some() {
         RoundTrip::NotTried
@@ -235,6 +245,7 @@ fn rehearse_one(
         in_transaction: migration.up.settings.transaction,
         statements,
         failure,
+        failed_statement,
         round_trip,
         duration,
     })
@@ -277,7 +288,7 @@ fn run_observed(
     scratch: &mut dyn Rehearsal,
     migration: &Migration,
     effects: &[Option<Effect>],
-) -> Result<(Vec<StatementRehearsal>, Option<String>), Error> {
+) -> Result<(Vec<StatementRehearsal>, Option<(String, usize, String)>), Error> {
     let script = &migration.up;
     let whole = script.settings.transaction;
     if whole {
@@ -301,7 +312,7 @@ fn run_observed(
                     let _ = scratch.rollback();
                 }
                 let failure = format!("{}:{}: {err}", script.path.display(), statement.line);
-                return Ok((statements, Some(failure)));
+                return Ok((statements, Some((failure, statement.line, statement.sql.clone()))));
             }
         };
         if own {

@@ -19,16 +19,18 @@ section { border: 1px solid #ddd; border-radius: 6px; padding: 14px 16px; margin
 .ok { background: #dcefdc; color: #1d5e20; }
 .bad { background: #f8d7d4; color: #8a1f17; }
 .picture { overflow-x: auto; margin: 8px 0; }
-table { border-collapse: collapse; width: 100%; font-size: 12px; }
+table { border-collapse: collapse; width: 100%; font-size: 12px; table-layout: fixed; }
+col.line { width: 4%; } col.sql { width: 38%; } col.locks { width: 20%; } col.storage { width: 10%; } col.time { width: 8%; }
+td { overflow-wrap: anywhere; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 6px; text-align: left; vertical-align: top; }
 th { background: #fafafa; }
 td:last-child { white-space: nowrap; }
 pre { margin: 0; white-space: pre-wrap; word-break: break-word; font: 12px ui-monospace, monospace; }
-.lock { white-space: nowrap; }
+.lock { white-space: normal; }
 .swatch { display: inline-block; width: 9px; height: 9px; border-radius: 2px; margin-right: 4px; }
 .disagreement, .failure { color: #8a1f17; }
 .failure { background: #fbeceb; border-radius: 4px; padding: 6px 8px; }
-.diff .del { color: #8a1f17; } .diff .ins { color: #1d5e20; }
+.diff .del { color: #8a1f17; } .diff .ins { color: #1d5e20; } .diff .fail { color: #8a1f17; font-weight: 600; }
 .diff { background: #f7f7f7; padding: 6px 8px; border-radius: 4px; }
 ";
 
@@ -55,28 +57,50 @@ pub fn rehearsal(report: &RehearsalReport, how: &str, generated_at: &str) -> Str
     if report.migrations.is_empty() {
         page.push_str("<p>Nothing is pending.</p>\n");
     }
-    for migration in &report.migrations {
-        section(&mut page, migration);
+    for (idx, migration) in report.migrations.iter().enumerate() {
+        section(&mut page, migration, idx);
+    }
+    if !report.not_rehearsed.is_empty() {
+        let _ = writeln!(
+            page,
+            "<section class=\"migration\"><h2>Not rehearsed</h2><p>An earlier migration failed, so these were not tried: {}.</p></section>",
+            report.not_rehearsed.iter().map(|l| format!("<code>{}</code>", escape(l))).collect::<Vec<_>>().join(", ")
+        );
     }
     page.push_str("</body></html>\n");
     page
 }
 
-fn section(page: &mut String, m: &MigrationRehearsal) {
-    let agreed = m.statements.iter().filter(|s| s.disagreements.is_empty()).count();
+fn section(page: &mut String, m: &MigrationRehearsal, idx: usize) {
+    // Only statements whose locks were seen (in a transaction) count as checked.
+    let observed = m.statements.iter().filter(|s| s.observed.locks_observed).count();
+    let agreed = m.statements.iter().filter(|s| s.observed.locks_observed && s.disagreements.is_empty()).count();
+    let unobservable = m.statements.len() - observed;
+    let disagreed = m.statements.iter().filter(|s| !s.disagreements.is_empty()).count();
     let _ = write!(
         page,
         "<section class=\"migration\"><h2>{}</h2><div class=\"path\">{}</div><div class=\"badges\">",
         escape(&m.label),
         escape(&m.path.display().to_string())
     );
-    let good = agreed == m.statements.len();
-    let _ = write!(
-        page,
-        "<span class=\"badge {}\">{agreed} of {} behaved as predicted</span>",
-        if good { "ok" } else { "bad" },
-        cutover_engine::count(m.statements.len(), "statement", "statements")
-    );
+    if let Some((line, _)) = &m.failed_statement {
+        let _ = write!(page, "<span class=\"badge bad\">failed at line {line}: rolled back</span>");
+    }
+    if observed > 0 {
+        let _ = write!(
+            page,
+            "<span class=\"badge {}\">{agreed} of {} behaved as predicted</span>",
+            if disagreed == 0 { "ok" } else { "bad" },
+            cutover_engine::count(observed, "observed statement", "observed statements")
+        );
+    }
+    if unobservable > 0 {
+        let _ = write!(
+            page,
+            "<span class=\"badge\">{} outside a transaction: locks not observable</span>",
+            cutover_engine::count(unobservable, "statement", "statements")
+        );
+    }
     let (class, text) = match &m.round_trip {
         RoundTrip::Reverses => ("ok", "down reverses up, and up applies again"),
         RoundTrip::NoDown => ("", "no down script: no way back was tested"),
@@ -95,8 +119,10 @@ fn section(page: &mut String, m: &MigrationRehearsal) {
         let _ = writeln!(page, "<p class=\"failure\">failed: {}</p>", escape(failure));
     }
     if !m.statements.is_empty() {
-        let _ = writeln!(page, "<div class=\"picture\">{}</div>", timeline::svg(m));
-        statements_table(page, &m.statements);
+        let _ = writeln!(page, "<div class=\"picture\">{}</div>", timeline::svg(m, idx));
+    }
+    if !m.statements.is_empty() || m.failed_statement.is_some() {
+        statements_table(page, &m.statements, m.failed_statement.as_ref());
     }
     round_trip(page, &m.round_trip);
     page.push_str("</section>\n");
@@ -113,9 +139,9 @@ fn lock_list(locks: impl Iterator<Item = (String, Option<LockMode>, String)>) ->
     cell
 }
 
-fn statements_table(page: &mut String, statements: &[StatementRehearsal]) {
+fn statements_table(page: &mut String, statements: &[StatementRehearsal], failed: Option<&(usize, String)>) {
     page.push_str(
-        "<table><thead><tr><th>line</th><th>statement</th><th>predicted locks</th><th>observed locks</th>\
+        "<table><colgroup><col class=\"line\"><col class=\"sql\"><col class=\"locks\"><col class=\"locks\"><col class=\"storage\"><col class=\"time\"></colgroup><thead><tr><th>line</th><th>statement</th><th>predicted locks</th><th>observed locks</th>\
          <th>storage</th><th>time</th></tr></thead><tbody>\n",
     );
     for s in statements {
@@ -151,6 +177,13 @@ fn statements_table(page: &mut String, statements: &[StatementRehearsal]) {
             crate::live::duration_text(s.observed.duration)
         );
     }
+    if let Some((line, sql)) = failed {
+        let _ = writeln!(
+            page,
+            "<tr class=\"failed\"><td>{line}</td><td><pre>{}</pre><div class=\"disagreement\">failed: the transaction was rolled back</div></td><td></td><td></td><td></td><td></td></tr>",
+            escape(sql.trim())
+        );
+    }
     page.push_str("</tbody></table>\n");
 }
 
@@ -169,7 +202,11 @@ fn round_trip(page: &mut String, round_trip: &RoundTrip) {
                 }
                 let _ = write!(page, "<p>{title}</p><pre class=\"diff\">");
                 for line in lines {
-                    let class = if line.starts_with('-') { "del" } else { "ins" };
+                    let class = match line.chars().next() {
+                        Some('-') => "del",
+                        Some('+') => "ins",
+                        _ => "fail",
+                    };
                     let _ = writeln!(page, "<span class=\"{class}\">{}</span>", escape(line));
                 }
                 page.push_str("</pre>\n");

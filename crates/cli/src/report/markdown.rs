@@ -6,17 +6,56 @@ use std::fmt::Write as _;
 use cutover_analysis::Severity;
 use cutover_runner::{human_bytes, Plan, StatementPlan};
 
-/// A table cell: one line, `|` escaped.
+/// GitHub caps a comment at 65,536 characters: the plan stops short of it, saying so.
+const BUDGET: usize = 60_000;
+
+/// A table cell: one line, `|` escaped (GitHub reads `\|` as a pipe inside code spans too; no
+/// other backslash is touched, as code spans take them literally).
 fn cell(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('|', "\\|").replace(['\n', '\r'], " ")
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 /// Inline code that survives backticks in the text (a longer fence than any run inside).
 fn code(text: &str) -> String {
+    let text = &super::visible(text).replace(['\n', '\r'], " ");
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') { " " } else { "" };
     format!("{fence}{pad}{text}{pad}{fence}")
+}
+
+/// A finding's text (its own `code` spans kept) made inert: outside the spans, HTML and
+/// Markdown's link and emphasis marks are escaped, so text from SQL, names or the server cannot
+/// add markup to the comment; inside, code spans take everything literally. A name with a
+/// backtick in it splits a span wrongly, but what falls outside is escaped all the same.
+fn prose(text: &str) -> String {
+    let text = super::visible(text).replace(['\n', '\r'], " ");
+    let mut out = String::with_capacity(text.len());
+    let parts: Vec<&str> = text.split('`').collect();
+    let balanced = parts.len() % 2 == 1;
+    for (idx, part) in parts.iter().enumerate() {
+        let in_code = idx % 2 == 1 && (balanced || idx + 1 < parts.len());
+        if in_code {
+            out.push_str(&code(part));
+            continue;
+        }
+        if idx % 2 == 1 {
+            out.push_str("\\`");
+        }
+        for c in part.chars() {
+            match c {
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '&' => out.push_str("&amp;"),
+                '\\' | '[' | ']' | '*' | '_' | '~' | '|' | '!' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+    out
 }
 
 fn locks(statement: &StatementPlan) -> String {
@@ -55,17 +94,20 @@ fn work(statement: &StatementPlan) -> String {
 /// The whole comment.
 pub fn plan(plan: &Plan) -> String {
     let errors = plan.migrations.iter().flat_map(|m| &m.diagnostics).filter(|d| d.severity == Severity::Error).count();
-    let mut md = String::new();
+    let mut out = String::new();
     let _ = writeln!(
-        md,
+        out,
         "## cutover plan: {}, {}\n",
         cutover_engine::count(plan.migrations.len(), "pending migration", "pending migrations"),
         cutover_engine::count(errors, "error", "errors")
     );
     if plan.migrations.is_empty() {
-        md.push_str("Nothing is pending.\n");
+        out.push_str("Nothing is pending.\n\n");
     }
+    let mut shown = 0;
     for m in &plan.migrations {
+        let mut section = String::new();
+        let md = &mut section;
         let _ = writeln!(md, "### {} \u{2014} {}\n", code(&m.label), code(&m.path.display().to_string()));
         if let Some(next) = &m.waits_for_window {
             let when = if next.is_empty() { "none is scheduled".to_string() } else { format!("the next opens {next}") };
@@ -104,19 +146,36 @@ pub fn plan(plan: &Plan) -> String {
                 Severity::Warning => "\u{26a0}\u{fe0f} **warning**",
                 Severity::Info => "\u{2139}\u{fe0f} info",
             };
-            notes.push(format!("- {mark} {} line {}: {}<br>help: {}", code(d.rule), d.line, d.message, d.help));
+            notes.push(format!(
+                "- {mark} {} line {}: {}<br>help: {}",
+                code(d.rule),
+                d.line,
+                prose(&d.message),
+                prose(&d.help)
+            ));
         }
         if !notes.is_empty() {
             md.push_str(&notes.join("\n"));
             md.push_str("\n\n");
         }
+        if out.len() + section.len() > BUDGET {
+            let left = plan.migrations.len() - shown;
+            let _ = writeln!(
+                out,
+                "**{} more not shown here**: GitHub caps a comment at 65,536 characters; `cutover plan` prints them all.\n",
+                cutover_engine::count(left, "pending migration", "pending migrations")
+            );
+            break;
+        }
+        out.push_str(&section);
+        shown += 1;
     }
     let rate = plan.measured_scan_rate.map_or_else(
         || "Estimates assume a read rate of 200 MB/s.".to_string(),
         |r| format!("Read rate measured on this database: {}/s.", human_bytes(r as i64)),
     );
-    let _ = writeln!(md, "<sub>{rate} Made by cutover {}.</sub>", env!("CARGO_PKG_VERSION"));
-    md
+    let _ = writeln!(out, "<sub>{rate} Made by cutover {}.</sub>", env!("CARGO_PKG_VERSION"));
+    out
 }
 
 #[cfg(test)]
@@ -124,10 +183,24 @@ mod tests {
     use super::{cell, code};
 
     #[test]
+    fn text_from_sql_or_names_adds_no_markup() {
+        use super::prose;
+        // Markup outside a span is escaped; inside, a code span shows it as text.
+        assert_eq!(prose("near \"<img src=x>\" | y"), "near \"&lt;img src=x&gt;\" \\| y");
+        assert_eq!(prose("dropping `users.name`"), "dropping `users.name`");
+        // A backtick inside a name splits the spans wrongly, yet nothing escapes.
+        let text = prose("dropping `x` <img src=q> `y.c`: see [here](http://e)");
+        assert_eq!(text, "dropping `x` &lt;img src=q&gt; `y.c`: see \\[here\\](http://e)");
+        // An unbalanced backtick is shown as one.
+        assert_eq!(prose("a ` b <c>"), "a \\` b &lt;c&gt;");
+        assert_eq!(super::code("'^\\d+$'"), "`'^\\d+$'`", "backslashes are literal in code spans");
+    }
+
+    #[test]
     fn backticks_and_pipes_in_sql_do_not_break_the_table() {
         assert_eq!(code("SELECT 1"), "`SELECT 1`");
         assert_eq!(code("SELECT `a` FROM t"), "``SELECT `a` FROM t``");
         assert_eq!(code("`a`"), "`` `a` ``");
-        assert_eq!(cell("a || b\nc"), "a \\|\\| b c");
+        assert_eq!(cell("a || b\nc \\d"), "a \\|\\| b c \\d");
     }
 }

@@ -8,8 +8,24 @@ pub mod timeline;
 
 pub(crate) use crate::live::head;
 
-/// `text` safe inside HTML and SVG, in element content and in quoted attributes.
+/// `text` with the characters that would change how the text around them shows made visible
+/// as `\u{..}`: control characters (a terminal's escape sequences; line breaks and tabs stay)
+/// and the bidirectional overrides and isolates, which reorder the rest of a line.
+pub fn visible(text: &str) -> String {
+    let hidden = |c: char| {
+        (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+    };
+    if !text.chars().any(hidden) {
+        return text.to_string();
+    }
+    text.chars().map(|c| if hidden(c) { format!("\\u{{{:x}}}", c as u32) } else { c.to_string() }).collect()
+}
+
+/// `text` safe inside HTML and SVG, in element content and in quoted attributes, with hidden
+/// characters made [`visible`].
 pub fn escape(text: &str) -> String {
+    let text = visible(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -27,6 +43,12 @@ pub fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::escape;
+
+    #[test]
+    fn escapes_and_reordering_marks_are_shown_not_obeyed() {
+        assert_eq!(super::visible("evil\u{1b}[2J\u{202e}x\nok"), "evil\\u{1b}[2J\\u{202e}x\nok");
+        assert_eq!(escape("a\u{202e}<b"), "a\\u{202e}&lt;b");
+    }
 
     #[test]
     fn markup_in_sql_stays_text() {

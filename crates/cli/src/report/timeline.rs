@@ -12,10 +12,13 @@ use super::escape;
 
 /// Width of the relation names on the left.
 const LABELS: f64 = 220.0;
-/// Width the statements share (wider when each needs its minimum).
+/// Width the statements share (wider only when each needs its minimum).
 const PLOT: f64 = 720.0;
-/// No statement is narrower than this, however quick: a 0.1 ms ALTER still shows.
-const MIN_COLUMN: f64 = 28.0;
+/// No statement is narrower than this, however quick, so that a 0.1 ms ALTER still shows; less
+/// when there are many, so that the minimums do not take the width time should have.
+fn min_column(n: usize) -> f64 {
+    (PLOT / (4.0 * n.max(1) as f64)).clamp(4.0, 28.0)
+}
 const LANE: f64 = 26.0;
 const TOP: f64 = 34.0;
 
@@ -114,14 +117,15 @@ fn rows(migration: &MigrationRehearsal) -> Vec<Row> {
 fn columns(migration: &MigrationRehearsal) -> Vec<(f64, f64)> {
     let n = migration.statements.len();
     let total: f64 = migration.statements.iter().map(|s| s.observed.duration.as_secs_f64()).sum();
-    let spare = (PLOT - MIN_COLUMN * n as f64).max(0.0);
+    let min = min_column(n);
+    let spare = (PLOT - min * n as f64).max(0.0);
     let mut x = LABELS;
     migration
         .statements
         .iter()
         .map(|s| {
             let share = if total > 0.0 { s.observed.duration.as_secs_f64() / total } else { 1.0 / n.max(1) as f64 };
-            let width = MIN_COLUMN + spare * share;
+            let width = min + spare * share;
             let column = (x, width);
             x += width;
             column
@@ -140,8 +144,9 @@ fn millis(seconds: f64) -> String {
     }
 }
 
-/// The picture, an `<svg>` element.
-pub fn svg(migration: &MigrationRehearsal) -> String {
+/// The picture, an `<svg>` element; `id` tells its pattern apart from other pictures' on the
+/// page.
+pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
     let rows = rows(migration);
     let columns = columns(migration);
     let right = columns.last().map_or(LABELS + PLOT, |(x, w)| x + w);
@@ -154,8 +159,9 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
         r##"<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" role="img" aria-label="lock timeline of {label}" font-family="system-ui, sans-serif" font-size="12">"##,
         label = escape(&migration.label)
     );
-    svg.push_str(
-        r##"<defs><pattern id="rewrite" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" height="6" fill="#222" fill-opacity="0.55"/></pattern></defs>"##,
+    let _ = write!(
+        svg,
+        r##"<defs><pattern id="rewrite-{id}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="3" height="6" fill="#222" fill-opacity="0.55"/></pattern></defs>"##,
     );
     // The statement lane: one block per statement, its line number, and what work it does.
     let _ = write!(svg, r##"<text x="8" y="{:.0}" font-weight="600">statements</text>"##, TOP + 17.0);
@@ -168,13 +174,10 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
                 _ if statement.predicted_writes => ", writes rows",
                 _ => "",
             };
-        let mut tip = format!(
-            "line {}: {} ({}{})",
-            statement.line,
-            super::head(&statement.sql),
-            millis(statement.observed.duration.as_secs_f64()),
-            work
-        );
+        // The statement in full (up to a few thousand characters): a tooltip wraps.
+        let sql: String = statement.sql.trim().chars().take(4000).collect();
+        let mut tip =
+            format!("line {} ({}{}):\n{sql}", statement.line, millis(statement.observed.duration.as_secs_f64()), work);
         for d in &statement.disagreements {
             let _ = write!(tip, "\ndisagreement: {d}");
         }
@@ -228,7 +231,11 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
                 hold.mode.blocks(),
                 if hold.observed { "taken at" } else { "predicted for" },
                 migration.statements[hold.from].line,
-                if hold.to >= columns.len() && migration.in_transaction { ", held to the commit" } else { "" },
+                match (hold.to >= columns.len() && migration.in_transaction, migration.failure.is_some()) {
+                    (true, false) => ", held to the commit",
+                    (true, true) => ", held until the rollback",
+                    _ => "",
+                },
                 if hold.observed { "" } else { " (outside a transaction: not observable)" }
             );
             let _ = write!(
@@ -256,7 +263,7 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
             let (x, w) = columns[i];
             let _ = write!(
                 svg,
-                r##"<g><title>line {}: {} got new storage (rewritten or truncated)</title><rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="url(#rewrite)" stroke="#222"/></g>"##,
+                r##"<g><title>line {}: {} got new storage (rewritten or truncated)</title><rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="url(#rewrite-{id})" stroke="#222"/></g>"##,
                 migration.statements[i].line,
                 escape(&row.relation),
                 y + 3.0,
@@ -276,21 +283,23 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
     let axis = lanes_bottom + 6.0;
     let _ = write!(svg, r##"<line x1="{LABELS}" y1="{axis:.1}" x2="{right:.1}" y2="{axis:.1}" stroke="#555"/>"##);
     let mut elapsed = 0.0;
-    let mut last_label = f64::NEG_INFINITY;
+    let (mut last_x, mut last_text) = (f64::NEG_INFINITY, String::new());
     for (statement, (x, _)) in migration.statements.iter().zip(&columns) {
         let _ = write!(svg, r##"<line x1="{x:.1}" y1="{axis:.1}" x2="{x:.1}" y2="{:.1}" stroke="#555"/>"##, axis + 5.0);
-        if x - last_label >= 64.0 {
-            let _ = write!(
-                svg,
-                r##"<text x="{x:.1}" y="{:.1}" fill="#555" font-size="10">{}</text>"##,
-                axis + 17.0,
-                millis(elapsed)
-            );
-            last_label = *x;
+        let text = millis(elapsed);
+        if x - last_x >= 64.0 && text != last_text {
+            let _ =
+                write!(svg, r##"<text x="{x:.1}" y="{:.1}" fill="#555" font-size="10">{text}</text>"##, axis + 17.0);
+            (last_x, last_text) = (*x, text);
         }
         elapsed += statement.observed.duration.as_secs_f64();
     }
-    let end = if migration.in_transaction { "commit" } else { "end" };
+    let end = match (migration.failure.is_some(), migration.in_transaction) {
+        (true, true) => "rolled back",
+        (true, false) => "stopped",
+        (false, true) => "commit",
+        (false, false) => "end",
+    };
     let _ = write!(
         svg,
         r##"<line x1="{right:.1}" y1="{TOP}" x2="{right:.1}" y2="{:.1}" stroke="#222" stroke-dasharray="3 2"/><text x="{:.1}" y="{:.1}" font-size="10">{end} {}</text>"##,
@@ -306,7 +315,7 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
         (colour(LockMode::AccessExclusive), "blocks reads and writes", ""),
         (colour(LockMode::Share), "blocks writes", ""),
         (colour(LockMode::ShareUpdateExclusive), "blocks neither", ""),
-        ("url(#rewrite)", "new storage (rewrite)", r##" stroke="#222""##),
+        (&*format!("url(#rewrite-{id})"), "new storage (rewrite)", r##" stroke="#222""##),
         (
             colour(LockMode::Share),
             "predicted, not observable",
@@ -324,8 +333,9 @@ pub fn svg(migration: &MigrationRehearsal) -> String {
     }
     let _ = write!(
         svg,
-        r##"<text x="8" y="{:.1}" fill="#555" font-size="10">widths are time; no statement is drawn narrower than {MIN_COLUMN:.0} px</text>"##,
-        legend_y + 22.0
+        r##"<text x="8" y="{:.1}" fill="#555" font-size="10">widths are time; no statement is drawn narrower than {:.0} px</text>"##,
+        legend_y + 22.0,
+        min_column(migration.statements.len())
     );
     svg.push_str("</svg>");
     svg

@@ -73,7 +73,7 @@ fn the_rehearsal_report_opens_in_headless_chromium_with_its_lock_timeline() {
         assert!(!html.contains(banned), "{banned} in the report");
     }
     assert!(html.contains("<svg"), "a picture");
-    assert!(html.contains("2 status") && html.contains("4 of 4 statements behaved as predicted"), "{html}");
+    assert!(html.contains("2 status") && html.contains("4 of 4 observed statements behaved as predicted"), "{html}");
     assert!(html.contains("down reverses up, and up applies again"));
     assert!(html.contains("ACCESS EXCLUSIVE on users (blocks reads and writes), taken at line 1, held to the commit"));
     assert!(html.contains("rewrote orders"));
@@ -101,14 +101,31 @@ fn the_rehearsal_report_opens_in_headless_chromium_with_its_lock_timeline() {
 fn a_failed_rehearsal_still_writes_its_report_with_the_failure() {
     let db = PgDb::new();
     let project = project_with_a_risky_migration(&db);
-    project.migration("3_bad.up.sql", "ALTER TABLE users ADD CONSTRAINT email_short CHECK (length(email) < 5);\n");
+    project.migration(
+        "3_bad.up.sql",
+        "ALTER TABLE users ADD COLUMN z int;\nALTER TABLE users ADD CONSTRAINT email_short CHECK (length(email) < 5);\nSELECT 1;\n",
+    );
+    project.migration("4_after.up.sql", "SELECT 2;\n");
     let report = project.path("out/rehearsal.html");
     std::fs::create_dir_all(project.path("out")).unwrap();
     let output = project.cutover(&db.url).args(["rehearse", "--template", "--report"]).arg(&report).output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{:?}", output_text(&output));
     let html = std::fs::read_to_string(&report).unwrap();
-    assert!(html.contains("failed: ") && html.contains("3_bad.up.sql:1"), "{html}");
+    assert!(html.contains("failed: ") && html.contains("3_bad.up.sql:2"), "{html}");
     assert!(html.contains("violated by some row"), "the server's reason: {html}");
+    // The failed statement is shown, the timeline ends in a rollback, and what was not tried
+    // is named.
+    assert!(html.contains("failed at line 2: rolled back"), "{html}");
+    assert!(
+        html.contains(
+            "ADD CONSTRAINT email_short CHECK (length(email) &lt; 5)</pre><div class=\"disagreement\">failed"
+        ),
+        "{html}"
+    );
+    assert!(html.contains(">rolled back ") && html.contains("held until the rollback"), "{html}");
+    assert!(html.contains("Not rehearsed") && html.contains("<code>4 after</code>"), "{html}");
+    // One pattern id per picture: valid HTML with several migrations.
+    assert!(html.contains("id=\"rewrite-0\"") && html.contains("id=\"rewrite-1\""), "{html}");
     // A folder that does not exist: said at once (before a rehearsal that may take minutes).
     let output = project
         .cutover(&db.url)
@@ -120,6 +137,16 @@ fn a_failed_rehearsal_still_writes_its_report_with_the_failure() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot write the report to") && stderr.contains("missing/r.html"), "{stderr}");
     assert!(stderr.contains("create the folder"), "how to fix it: {stderr}");
+    // A folder given as the file: said at once too.
+    let output = project
+        .cutover(&db.url)
+        .args(["rehearse", "--template", "--report"])
+        .arg(project.path("out"))
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("it is a folder; name a file in it"), "{stderr}");
 }
 
 #[test]
@@ -145,4 +172,49 @@ fn plan_as_markdown_for_a_pull_request_comment() {
         let cells = line.replace("\\|", "").matches('|').count();
         assert_eq!(cells, 5, "every table row has four cells: {line}");
     }
+}
+
+/// `--template` asked for a copy: with another session on the database, a copy cannot be made,
+/// and rehearsing on a replay instead would judge something else. It says who is connected.
+#[test]
+fn a_copy_that_cannot_be_made_is_an_error_naming_the_sessions_not_a_silent_replay() {
+    let db = PgDb::new();
+    let project = project_with_a_risky_migration(&db);
+    let mut other = db.client();
+    other.batch_execute("SET application_name = 'billing-worker'").unwrap();
+    let output = project.cutover(&db.url).args(["rehearse", "--template"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("other sessions are connected to it (pid "), "{stderr}");
+    assert!(stderr.contains("billing-worker"), "names the session: {stderr}");
+    assert!(stderr.contains("rehearse without --template"), "{stderr}");
+    assert!(!stdout.contains("rehearsed on"), "nothing was rehearsed: {stdout}");
+    drop(other);
+    let output = project.cutover(&db.url).args(["rehearse", "--template"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert!(output_text(&output).0.contains("rehearsed on a copy of the database"));
+}
+
+/// A run killed before it dropped its scratch database leaves it behind; the next run drops
+/// those ten minutes old that nobody is connected to, and leaves a younger one alone.
+#[test]
+fn scratch_databases_left_by_killed_runs_are_dropped_by_the_next() {
+    let db = PgDb::new();
+    let project = project_with_a_risky_migration(&db);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let (old, young) = (format!("cutover_rehearsal_{}_999_1", now - 3600), format!("cutover_rehearsal_{}_999_2", now));
+    for name in [&old, &young] {
+        db.query(&format!("CREATE DATABASE {name}"));
+    }
+    let output = project.cutover(&db.url).arg("rehearse").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("note: dropped {old}, a scratch database an interrupted run left behind")),
+        "{stderr}"
+    );
+    let left =
+        db.query(&format!("SELECT string_agg(datname, ',') FROM pg_database WHERE datname IN ('{old}', '{young}')"));
+    assert_eq!(left, young, "the young one may be a run that is just starting");
+    db.query(&format!("DROP DATABASE {young}"));
 }
