@@ -281,6 +281,10 @@ fn run_unobserved(scratch: &mut dyn Rehearsal, script: &cutover_migration::Scrip
     Ok(())
 }
 
+/// Why a script failed (file:line and the server's message), the failed statement's line, and
+/// its text.
+type Failed = (String, usize, String);
+
 /// Runs the up script statement by statement, observing each. A script that runs outside a
 /// transaction still gets a transaction per statement where PostgreSQL allows one, so that its
 /// locks can be seen.
@@ -288,7 +292,7 @@ fn run_observed(
     scratch: &mut dyn Rehearsal,
     migration: &Migration,
     effects: &[Option<Effect>],
-) -> Result<(Vec<StatementRehearsal>, Option<(String, usize, String)>), Error> {
+) -> Result<(Vec<StatementRehearsal>, Option<Failed>), Error> {
     let script = &migration.up;
     let whole = script.settings.transaction;
     if whole {
