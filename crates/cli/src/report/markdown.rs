@@ -104,8 +104,7 @@ pub fn plan(plan: &Plan) -> String {
     if plan.migrations.is_empty() {
         out.push_str("Nothing is pending.\n\n");
     }
-    let mut shown = 0;
-    for m in &plan.migrations {
+    for (shown, m) in plan.migrations.iter().enumerate() {
         let mut section = String::new();
         let md = &mut section;
         let _ = writeln!(md, "### {} \u{2014} {}\n", code(&m.label), code(&m.path.display().to_string()));
@@ -168,7 +167,6 @@ pub fn plan(plan: &Plan) -> String {
             break;
         }
         out.push_str(&section);
-        shown += 1;
     }
     let rate = plan.measured_scan_rate.map_or_else(
         || "Estimates assume a read rate of 200 MB/s.".to_string(),
