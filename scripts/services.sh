@@ -25,6 +25,8 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 # The pooler tests start their own PgBouncer (transaction mode) in front of the server.
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
+# The Sqitch adoption test runs Sqitch itself (with its PostgreSQL driver).
+command -v sqitch >/dev/null 2>&1 || need_apt+=(sqitch libdbd-pg-perl)
 # The rehearsal report test opens the HTML report in headless Chromium and reads its screenshot.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # TLS tests make their own certificate authority.

@@ -136,6 +136,8 @@ impl Tool {
             Layout::Diesel => Some(Tool::Diesel),
             Layout::Prisma => Some(Tool::Prisma),
             Layout::Pop => Some(Tool::Pop),
+            // psql runs its scripts, which hold their own BEGIN/COMMIT: as cutover runs them.
+            Layout::Sqitch => None,
         }
     }
 

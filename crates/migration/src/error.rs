@@ -73,6 +73,14 @@ pub enum Error {
         /// The version in the way.
         newest: String,
     },
+    /// `cutover new` in a layout whose tool keeps a plan cutover does not write.
+    #[error("`cutover new` does not write {layout} migrations: {how}")]
+    NewByItsTool {
+        /// The layout.
+        layout: Layout,
+        /// How to add one.
+        how: &'static str,
+    },
     /// Two layouts in one directory.
     #[error("`{}` mixes migration layouts: `{}` is {} but `{}` is {}; keep one layout per directory (or force one with --layout)", dir.display(), first.1.display(), first.0, second.1.display(), second.0)]
     MixedLayouts {

@@ -27,11 +27,13 @@ pub enum Layout {
     Prisma,
     /// pop/popx: `<version>_<name>[.<engine>][.autocommit].up.sql`, a variant per engine.
     Pop,
+    /// Sqitch: `sqitch.plan` and `deploy/`, `revert/`, `verify/` scripts per change.
+    Sqitch,
 }
 
 impl Layout {
     /// Every layout, in the order `--help` lists them.
-    pub const ALL: [Layout; 9] = [
+    pub const ALL: [Layout; 10] = [
         Layout::Native,
         Layout::Flyway,
         Layout::GolangMigrate,
@@ -41,6 +43,7 @@ impl Layout {
         Layout::Diesel,
         Layout::Prisma,
         Layout::Pop,
+        Layout::Sqitch,
     ];
 
     /// The layout's name, as `--layout` takes it.

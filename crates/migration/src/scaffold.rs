@@ -64,6 +64,13 @@ fn increment(digits: &str) -> String {
 /// `version` is typically a UTC `YYYYMMDDHHMMSS` timestamp; `name` is turned into a file-name
 /// friendly slug. Existing files are never overwritten.
 pub fn write_new_migration(dir: &Path, layout: Layout, version: &str, name: &str) -> Result<Vec<PathBuf>, Error> {
+    if layout == Layout::Sqitch {
+        // A change is a line of sqitch.plan too, which Sqitch writes with its planner's name.
+        return Err(Error::NewByItsTool {
+            layout,
+            how: "add the change with `sqitch add NAME` (it writes the plan's line and the deploy, revert and verify scripts); cutover reads it from there",
+        });
+    }
     let slug = slug(name);
     let files = crate::layouts::rules(layout).new_files(dir, version, &slug);
     let mut written = Vec::new();
@@ -128,7 +135,7 @@ mod tests {
 
     #[test]
     fn migrations_created_at_once_get_distinct_versions() {
-        for layout in Layout::ALL {
+        for layout in Layout::ALL.into_iter().filter(|l| *l != Layout::Sqitch) {
             let dir = tempfile::tempdir().unwrap();
             std::thread::scope(|scope| {
                 for idx in 0..6 {
@@ -158,7 +165,11 @@ mod tests {
 
     #[test]
     fn every_layout_reads_back_what_it_writes() {
-        for layout in Layout::ALL {
+        assert!(write_new_migration(tempfile::tempdir().unwrap().path(), Layout::Sqitch, "1", "a")
+            .unwrap_err()
+            .to_string()
+            .contains("sqitch add"));
+        for layout in Layout::ALL.into_iter().filter(|l| *l != Layout::Sqitch) {
             let dir = tempfile::tempdir().unwrap();
             write_new_migration(dir.path(), layout, "20260101000000", "create users").unwrap();
             let set = crate::discover(dir.path(), Some(layout)).unwrap();

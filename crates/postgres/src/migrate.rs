@@ -711,7 +711,13 @@ fn describe_holder(holder: &LockHolder) -> String {
 impl cutover_engine::Inspect for PgTarget {
     fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
         let row =
-            self.client.query_one("SELECT to_regclass($1) IS NOT NULL", &[&quote_ident(name)]).map_err(db_error)?;
+            // `schema.table` (Sqitch's `sqitch.changes`) is quoted part by part.
+            self.client
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL",
+                    &[&name.split('.').map(quote_ident).collect::<Vec<_>>().join(".")],
+                )
+                .map_err(db_error)?;
         Ok(row.get(0))
     }
 

@@ -9,6 +9,7 @@ use std::fmt;
 
 use cutover_engine::{AdoptTarget, Direction, Engine, HistoryRecord, RecordKind, State};
 use cutover_migration::{Migration, MigrationKind, MigrationSet, Version};
+use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384};
 
 use crate::context::{acquire_lock, timeouts, Context};
@@ -43,6 +44,10 @@ pub enum Tool {
     /// Prisma Migrate's `_prisma_migrations` (a row per attempt, named by the migration's
     /// folder, with the SHA-256 of its `migration.sql`).
     Prisma,
+    /// Sqitch's registry, `sqitch.changes` (a row per deployed change of each project, with the
+    /// SHA-1 of its deploy script); Sqitch deploys in plan order, so its rows are the plan's
+    /// first changes.
+    Sqitch,
 }
 
 impl std::str::FromStr for Tool {
@@ -60,9 +65,10 @@ impl std::str::FromStr for Tool {
             "alembic" => Tool::Alembic,
             "knex" => Tool::Knex,
             "prisma" => Tool::Prisma,
+            "sqitch" => Tool::Sqitch,
             other => {
                 return Err(format!(
-                    "cannot adopt from `{other}`: cutover reads flyway, alembic, knex, prisma, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
+                    "cannot adopt from `{other}`: cutover reads flyway, alembic, knex, prisma, sqitch, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
                 ))
             }
         })
@@ -82,6 +88,7 @@ impl fmt::Display for Tool {
             Tool::Alembic => "alembic",
             Tool::Knex => "knex",
             Tool::Prisma => "prisma",
+            Tool::Sqitch => "sqitch",
         })
     }
 }
@@ -108,6 +115,7 @@ impl Tool {
             Tool::Alembic => "alembic_version",
             Tool::Knex => "knex_migrations",
             Tool::Prisma => "_prisma_migrations",
+            Tool::Sqitch => "sqitch.changes",
         }
     }
 
@@ -150,6 +158,10 @@ impl Tool {
                              WHEN finished_at IS NOT NULL THEN '1' ELSE '0' END \
                              FROM _prisma_migrations ORDER BY started_at, migration_name"
                 .to_string(),
+            // Every project's rows: those of another project sharing the registry are set apart
+            // by `adopt` (the plan names its project).
+            Tool::Sqitch => "SELECT change, script_hash, project FROM sqitch.changes ORDER BY committed_at, change_id"
+                .to_string(),
         }
     }
 
@@ -157,6 +169,15 @@ impl Tool {
     fn applied(self, rows: Vec<Vec<Option<String>>>) -> Vec<Applied> {
         let text = |row: &[Option<String>], idx: usize| row.get(idx).cloned().flatten().unwrap_or_default();
         match self {
+            Tool::Sqitch => rows
+                .iter()
+                // `version` holds the change's name and project until `adopt` places it.
+                .map(|r| Applied {
+                    version: format!("{}\u{0}{}", text(r, 2), text(r, 0)),
+                    checksum: Some(text(r, 1)),
+                    success: true,
+                })
+                .collect(),
             Tool::Flyway | Tool::Sqlx => rows
                 .iter()
                 .map(|r| Applied { version: text(r, 0), checksum: Some(text(r, 1)), success: text(r, 2) == "1" })
@@ -224,7 +245,11 @@ pub fn adopt(
     let rows = target
         .select_text(&tool.query(engine))
         .map_err(|e| Error::database(format!("cannot read `{}`", tool.table()), e))?;
-    let applied = tool.applied(rows);
+    let mut applied = tool.applied(rows);
+    let mut placement_problems = Vec::new();
+    if tool == Tool::Sqitch {
+        applied = place_sqitch_changes(set, applied, &mut placement_problems);
+    }
 
     let mut silent = crate::Silent;
     let mut ctx = Context { target: &mut *target, settings, reporter: &mut silent };
@@ -241,7 +266,7 @@ pub fn adopt(
     }
 
     let versioned: Vec<&Migration> = set.migrations.iter().filter(|m| m.kind == MigrationKind::Versioned).collect();
-    let mut problems = Vec::new();
+    let mut problems = placement_problems;
     let mut adopted: BTreeSet<usize> = BTreeSet::new();
     for entry in &applied {
         if !entry.success {
@@ -296,6 +321,7 @@ pub fn adopt(
                     Tool::Flyway => flyway_checksum(&text).to_string(),
                     Tool::Sqlx => Sha384::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
                     Tool::Prisma => prisma_checksum(&text, recorded),
+                    Tool::Sqitch => Sha1::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
                     _ => recorded.clone(),
                 };
                 if &actual != recorded {
@@ -352,6 +378,37 @@ pub fn adopt(
         .transaction(timeouts, &mut |session| records.iter().try_for_each(|record| session.append_history(record)))
         .map_err(|e| Error::database("cannot record the adopted migrations", e))?;
     Ok(AdoptSummary { adopted: adopted.iter().map(|&idx| versioned[idx].label()).collect() })
+}
+
+/// Sqitch's deployed changes of the plan's project, each given the version (the place in the
+/// plan) of the change it is: Sqitch deploys in plan order, so the n-th deployed change is the
+/// plan's n-th, by name. A name that differs is a problem (the plan was edited, or the registry
+/// is another copy's); rows of other projects in the same registry are not this folder's.
+fn place_sqitch_changes(set: &MigrationSet, applied: Vec<Applied>, problems: &mut Vec<String>) -> Vec<Applied> {
+    let plan = std::fs::read_to_string(set.dir.join("sqitch.plan")).unwrap_or_default();
+    let project = plan.lines().find_map(|l| l.trim().strip_prefix("%project=")).map(str::trim).unwrap_or_default();
+    let versioned: Vec<&Migration> = set.migrations.iter().filter(|m| m.kind == MigrationKind::Versioned).collect();
+    let mut placed = Vec::new();
+    for entry in applied {
+        let (row_project, change) = entry.version.split_once('\u{0}').unwrap_or(("", &entry.version));
+        if !project.is_empty() && row_project != project {
+            continue;
+        }
+        let Some(migration) = versioned.get(placed.len()) else {
+            problems.push(format!("sqitch deployed `{change}`, which is past the end of sqitch.plan"));
+            continue;
+        };
+        if migration.name != change {
+            problems.push(format!(
+                "sqitch deployed `{change}` as change {} of the plan, where sqitch.plan now has `{}`: the plan was edited since",
+                placed.len() + 1,
+                migration.name
+            ));
+        }
+        let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
+        placed.push(Applied { version, ..entry });
+    }
+    placed
 }
 
 /// Prisma's checksum of `migration.sql`: the SHA-256 of its bytes, in hex. Prisma also accepts

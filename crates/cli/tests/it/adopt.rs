@@ -520,3 +520,81 @@ fn prisma_disagreements_refuse_the_adoption_and_record_nothing() {
     let output = project.cutover(&db.url).args(["adopt", "--from", "prisma"]).output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
 }
+
+/// Sqitch itself (Debian's `sqitch`) deploys two changes and tags them, then one is reworked;
+/// `cutover adopt --from sqitch` takes over its registry, and `cutover up` deploys only the
+/// reworked change, from the same folder. Sqitch's registry is untouched.
+#[test]
+fn adopt_from_sqitch_after_sqitch_itself_deployed() {
+    let db = PgDb::new();
+    let project = Project::new();
+    let top = project.path("migrations");
+    std::fs::create_dir_all(&top).unwrap();
+    let sqitch = |args: &[&str]| {
+        let mut command = std::process::Command::new("sqitch");
+        command
+            .args(args)
+            .current_dir(&top)
+            .env("HOME", project.path("."))
+            .env("SQITCH_FULLNAME", "Test User")
+            .env("SQITCH_EMAIL", "test@example.com");
+        run_tool(command);
+    };
+    let target = db.url.replacen("postgres://", "db:pg://", 1);
+    sqitch(&["init", "flipr", "--engine", "pg", "--target", &target]);
+    sqitch(&["add", "appschema", "-n", "Add schema."]);
+    sqitch(&["add", "users", "--requires", "appschema", "-n", "Users."]);
+    let write = |path: &str, text: &str| std::fs::write(top.join(path), text).unwrap();
+    write("deploy/appschema.sql", "-- Deploy flipr:appschema to pg\n\nBEGIN;\n\nCREATE SCHEMA flipr;\n\nCOMMIT;\n");
+    write("revert/appschema.sql", "BEGIN;\nDROP SCHEMA flipr;\nCOMMIT;\n");
+    write("deploy/users.sql", "BEGIN;\nCREATE TABLE flipr.users (nickname text PRIMARY KEY);\nCOMMIT;\n");
+    write("revert/users.sql", "BEGIN;\nDROP TABLE flipr.users;\nCOMMIT;\n");
+    sqitch(&["deploy"]);
+    sqitch(&["tag", "v1.0", "-n", "Tag v1.0."]);
+    sqitch(&["rework", "users", "-n", "Users get a password."]);
+    write("deploy/users.sql", "BEGIN;\nALTER TABLE flipr.users ADD COLUMN password text;\nCOMMIT;\n");
+    write("revert/users.sql", "BEGIN;\nALTER TABLE flipr.users DROP COLUMN password;\nCOMMIT;\n");
+
+    let output = project.cutover(&db.url).args(["adopt", "--from", "sqitch"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
+    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let states: Vec<(&str, &str, &str)> = status["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["version"].as_str().unwrap(), m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("1", "appschema", "baselined"), ("2", "users", "baselined"), ("3", "users", "pending")]);
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'flipr' AND column_name = 'password'"
+        ),
+        "1"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM sqitch.changes"), "2", "Sqitch's registry is untouched");
+    // The reworked change reverts with its own script.
+    let output = project.cutover(&db.url).arg("down").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'flipr' AND column_name = 'password'"
+        ),
+        "0"
+    );
+
+    // A deploy script edited after Sqitch deployed it: the adoption is refused, nothing recorded.
+    let db = PgDb::new();
+    let target = db.url.replacen("postgres://", "db:pg://", 1);
+    sqitch(&["deploy", &target, "--to", "users@v1.0"]);
+    write("deploy/appschema.sql", "BEGIN;\nCREATE SCHEMA flipr AUTHORIZATION postgres;\nCOMMIT;\n");
+    let output = project.cutover(&db.url).args(["adopt", "--from", "sqitch"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("deploy/appschema.sql was changed after sqitch applied it"), "{stderr}");
+    assert_eq!(db.try_query("SELECT count(*) FROM cutover_history").as_deref().unwrap_or("0"), "0");
+}

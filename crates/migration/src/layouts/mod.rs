@@ -18,6 +18,7 @@ mod goose;
 mod native;
 mod pop;
 mod prisma;
+mod sqitch;
 mod sqlx;
 
 use std::path::{Path, PathBuf};
@@ -107,12 +108,14 @@ pub(crate) fn rules(layout: Layout) -> &'static dyn LayoutRules {
         Layout::Diesel => &diesel::Diesel,
         Layout::Prisma => &prisma::Prisma,
         Layout::Pop => &pop::Pop,
+        Layout::Sqitch => &sqitch::Sqitch,
     }
 }
 
 /// The order layouts are asked whether a file is theirs. Layouts that know their files by the
 /// text inside (goose, then dbmate) come before sqlx, which takes any file of the same name.
-const RECOGNITION_ORDER: [Layout; 9] = [
+const RECOGNITION_ORDER: [Layout; 10] = [
+    Layout::Sqitch,
     Layout::Flyway,
     Layout::Native,
     Layout::GolangMigrate,
