@@ -125,12 +125,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let mut target = connect_any(&url, &settings)?;
             let summary = cutover_runner::adopt(target.adopt(), &settings, &set, tool);
             let summary = with_url(&url, summary)?;
-            writeln!(
-                anstream::stdout(),
-                "adopted {} from {tool}: {}; `cutover up` continues from here",
-                cutover_engine::count(summary.adopted.len(), "migration", "migrations"),
-                summary.adopted.join(", ")
-            )?;
+            if summary.adopted.is_empty() {
+                writeln!(
+                    anstream::stdout(),
+                    "adopted no migration from {tool}: its history records none of these applied; `cutover up` applies them all"
+                )?;
+            } else {
+                writeln!(
+                    anstream::stdout(),
+                    "adopted {} from {tool}: {}; `cutover up` continues from here",
+                    cutover_engine::count(summary.adopted.len(), "migration", "migrations"),
+                    summary.adopted.join(", ")
+                )?;
+            }
             Ok(ExitStatus::Success)
         }
         Command::History { format } => {

@@ -73,6 +73,18 @@ pub enum Error {
         /// The version in the way.
         newest: String,
     },
+    /// A migration folder without its script.
+    #[error("`{}` is a {layout} migration folder without `{script}` ({why}): add the script, or remove the folder", folder.display())]
+    MissingScript {
+        /// The folder.
+        folder: PathBuf,
+        /// Its layout.
+        layout: Layout,
+        /// The script it lacks.
+        script: &'static str,
+        /// Why the folder counts as a migration.
+        why: &'static str,
+    },
     /// `cutover new` in a layout whose tool keeps a plan cutover does not write.
     #[error("`cutover new` does not write {layout} migrations: {how}")]
     NewByItsTool {

@@ -389,9 +389,14 @@ fn place_sqitch_changes(set: &MigrationSet, applied: Vec<Applied>, problems: &mu
     let project = plan.lines().find_map(|l| l.trim().strip_prefix("%project=")).map(str::trim).unwrap_or_default();
     let versioned: Vec<&Migration> = set.migrations.iter().filter(|m| m.kind == MigrationKind::Versioned).collect();
     let mut placed = Vec::new();
+    let mut other_projects: Vec<String> = Vec::new();
+    let deployed_any = !applied.is_empty();
     for entry in applied {
         let (row_project, change) = entry.version.split_once('\u{0}').unwrap_or(("", &entry.version));
         if !project.is_empty() && row_project != project {
+            if !other_projects.iter().any(|p| p == row_project) {
+                other_projects.push(row_project.to_string());
+            }
             continue;
         }
         let Some(migration) = versioned.get(placed.len()) else {
@@ -407,6 +412,14 @@ fn place_sqitch_changes(set: &MigrationSet, applied: Vec<Applied>, problems: &mu
         }
         let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
         placed.push(Applied { version, ..entry });
+    }
+    // A registry that deployed only other projects: most likely the plan's `%project` was
+    // renamed, or the URL names another database.
+    if placed.is_empty() && deployed_any {
+        problems.push(format!(
+            "sqitch's registry holds no change of project `{project}` (sqitch.plan's %project), only of {}: check the plan's project name and the database URL",
+            other_projects.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+        ));
     }
     placed
 }

@@ -57,7 +57,8 @@ pub struct Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "nothing was applied:")?;
+        // Refusals come before any change: of `up`, `down`, `adopt` alike.
+        writeln!(f, "nothing was changed:")?;
         for problem in &self.problems {
             writeln!(f, "  - {problem}")?;
         }

@@ -130,6 +130,11 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
                 State::Failed => (MigrationState::Failed, None),
                 State::Running => (MigrationState::Running, None),
                 State::Reverted => (MigrationState::Reverted, None),
+                // Adopted from another tool: checked against that tool's checksum then, so an
+                // edit since is an edit of an applied migration.
+                State::Baselined if !record.checksum.is_empty() && record.checksum != checksum => {
+                    (MigrationState::Modified, record.finished_at.clone())
+                }
                 State::Baselined => (MigrationState::Baselined, record.finished_at.clone()),
             },
         };
@@ -179,7 +184,16 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
 
     let newest_applied = statuses
         .iter()
-        .filter(|s| matches!(s.state, MigrationState::Applied | MigrationState::Modified | MigrationState::Missing))
+        // Baselined ones too: a gap below a migration another tool applied is out of order.
+        .filter(|s| {
+            matches!(
+                s.state,
+                MigrationState::Applied
+                    | MigrationState::Modified
+                    | MigrationState::Missing
+                    | MigrationState::Baselined
+            )
+        })
         .filter_map(|s| s.version.clone())
         .max();
     if let Some(newest) = newest_applied {

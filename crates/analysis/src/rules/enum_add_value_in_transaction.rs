@@ -33,7 +33,9 @@ UPDATE people SET mood = 'meh' WHERE id = 1;\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
-    if !ctx.in_transaction {
+    // Another `ADD VALUE` names its own new label (the same word may be added to another type)
+    // or a neighbour: neither uses a value in the data.
+    if !ctx.in_transaction || matches!(effect.action, crate::Action::AddEnumValue { .. }) {
         return Vec::new();
     }
     // Before PostgreSQL 12 `ADD VALUE` refuses a transaction block: the runner must run it outside one.
@@ -63,6 +65,16 @@ mod tests {
     use super::RULE;
     use crate::rules::test_utils::{lint_errors, lint_ok};
     use crate::LintConfig;
+
+    /// langfuse adds one label to two types in one migration: PostgreSQL accepts it.
+    #[test]
+    fn the_same_label_added_to_another_type_is_no_use_of_it() {
+        lint_ok(
+            "ALTER TYPE \"DashboardWidgetViews\" ADD VALUE 'SCORES_BOOLEAN';\nALTER TYPE \"MonitorView\" ADD VALUE 'SCORES_BOOLEAN';",
+            RULE,
+        );
+        lint_ok("ALTER TYPE mood ADD VALUE 'b';\nALTER TYPE mood ADD VALUE 'c' AFTER 'b';", RULE);
+    }
 
     /// Before PostgreSQL 12 `ADD VALUE` must run outside a transaction: the runner's way.
     #[test]

@@ -598,3 +598,52 @@ fn adopt_from_sqitch_after_sqitch_itself_deployed() {
     assert!(stderr.contains("deploy/appschema.sql was changed after sqitch applied it"), "{stderr}");
     assert_eq!(db.try_query("SELECT count(*) FROM cutover_history").as_deref().unwrap_or("0"), "0");
 }
+
+/// What another tool applied is held to what cutover applies: a file edited since is
+/// `modified` (and `validate` fails), and a migration older than an adopted one is out of order.
+#[test]
+fn adopted_migrations_are_checked_and_ordered_like_applied_ones() {
+    let db = PgDb::new();
+    db.query(&format!(
+        "CREATE TABLE a (id int); CREATE TABLE c (id int); {PRISMA_TABLE} {} {}",
+        prisma_row(1, "20240101000000_init", A, true, false),
+        prisma_row(2, "20240103000000_c", C, true, false),
+    ));
+    let project = prisma_project();
+    std::fs::remove_file(project.path("migrations/20240102000000_b_index/migration.sql")).unwrap();
+    std::fs::remove_dir(project.path("migrations/20240102000000_b_index")).unwrap();
+    let output = project.cutover(&db.url).args(["adopt", "--from", "prisma"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    // b is older than c, which Prisma applied: out of order, as if cutover had applied c.
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("out of order"), "{stderr}");
+    assert!(project.cutover(&db.url).args(["up", "--allow-out-of-order"]).output().unwrap().status.success());
+    // An adopted migration edited since.
+    project.migration("20240101000000_init/migration.sql", "CREATE TABLE a (id bigint);\n");
+    let output = project.cutover(&db.url).arg("validate").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(format!("{stdout}{stderr}").contains("20240101000000_init/migration.sql"), "{stdout}{stderr}");
+}
+
+/// A Sqitch registry that holds other projects only: refused, naming them.
+#[test]
+fn a_sqitch_registry_of_another_project_is_refused() {
+    let db = PgDb::new();
+    db.query(
+        "CREATE SCHEMA sqitch; CREATE TABLE sqitch.changes (change_id text PRIMARY KEY, script_hash text, change text NOT NULL, \
+         project text NOT NULL, note text NOT NULL DEFAULT '', committed_at timestamptz NOT NULL DEFAULT clock_timestamp(), \
+         committer_name text NOT NULL DEFAULT 'u', committer_email text NOT NULL DEFAULT 'u@e', planned_at timestamptz NOT NULL DEFAULT now(), \
+         planner_name text NOT NULL DEFAULT 'u', planner_email text NOT NULL DEFAULT 'u@e'); \
+         INSERT INTO sqitch.changes (change_id, script_hash, change, project) VALUES ('x', 'y', 'appschema', 'other');",
+    );
+    let project = Project::new();
+    project.migration("sqitch.plan", "%project=flipr\nappschema 2026-12-05T15:40:43Z U <u@e.com>\n");
+    project.migration("deploy/appschema.sql", "CREATE SCHEMA flipr;\n");
+    let output = project.cutover(&db.url).args(["adopt", "--from", "sqitch"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("holds no change of project `flipr`") && stderr.contains("`other`"), "{stderr}");
+}

@@ -59,7 +59,7 @@ fn edited_applied_migration_blocks_validate_and_up_but_crlf_does_not() {
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("nothing was applied") && stderr.contains("1_a.up.sql"), "{stderr}");
+    assert!(stderr.contains("nothing was changed") && stderr.contains("1_a.up.sql"), "{stderr}");
     assert_eq!(db.tables(), "a,a2,cutover_history,cutover_history_guard", "the pending migration was not applied");
 
     // A deleted applied migration is reported as missing.

@@ -37,6 +37,10 @@ impl LayoutRules for Diesel {
         if !present(&folder.join("up.sql")) && !present(&folder.join("down.sql")) {
             return Ok(None);
         }
+        // Prisma's folder, with the down.sql Prisma's guide writes beside migration.sql.
+        if present(&folder.join("migration.sql")) && !present(&folder.join("up.sql")) {
+            return Ok(None);
+        }
         check_folder(folder, ignored)?;
         Ok(Some(Recognised::Migration { version: Some(version), name, part: Part::Folder }))
     }

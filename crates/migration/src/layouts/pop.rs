@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::native::pair_files;
-use super::{
-    parse_version_name, script_from_file, versioned, FileCandidate, Found, LayoutRules, Part, ReadContext, Recognised,
-};
+use super::{script_from_file, versioned, FileCandidate, Found, LayoutRules, Part, ReadContext, Recognised};
 use crate::directive::{NoTransactionMarker, ScriptSettings};
 use crate::discover::read_text;
 use crate::{Dialect, Error, Ignored, Layout, Migration, Script, Version};
@@ -28,7 +26,6 @@ fn engine_name(text: &str) -> Option<&'static str> {
         "postgresql" | "pg" => "postgres",
         "sqlite" => "sqlite3",
         "cockroachdb" | "crdb" => "cockroach",
-        "mariadb" => "mysql",
         other => other,
     };
     ENGINES.iter().find(|e| **e == canonical).copied()
@@ -59,8 +56,13 @@ fn parse_pop_name(stem: &str) -> Option<PopName> {
         Some((base, engine)) => (base, Some(engine_name(engine)?)),
         None => (rest, None),
     };
-    let (version, name) = parse_version_name(rest)?;
-    Some(PopName { version, name, engine, autocommit, up })
+    let (digits, name) = rest.split_once('_')?;
+    if name.is_empty() || name.contains('.') {
+        return None;
+    }
+    // popx compares versions as text (`10` before `9`), as diesel does.
+    let version = Version::parse_lexical(digits)?;
+    Some(PopName { version, name: name.to_string(), engine, autocommit, up })
 }
 
 impl LayoutRules for Pop {
@@ -72,8 +74,19 @@ impl LayoutRules for Pop {
         "`<version>_<name>[.<engine>][.autocommit].up.sql` and `.down.sql` (pop/popx; engines postgres, mysql, sqlite3, cockroach, mssql)"
     }
 
+    fn parse_version(&self, text: &str) -> Option<Version> {
+        Version::parse_lexical(text)
+    }
+
     /// Only the files that name an engine or `autocommit`: the generic ones are native names.
+    /// pop's fizz files (its own DSL) are migrations cutover cannot run: listed as such.
     fn recognise_file(&self, file: &mut FileCandidate<'_>) -> Result<Option<Recognised>, Error> {
+        if let Some(stem) = file.name.strip_suffix(".fizz") {
+            let base = stem.strip_suffix(".up").or_else(|| stem.strip_suffix(".down"));
+            if let Some(version) = base.and_then(|b| b.split_once('_')).and_then(|(v, _)| Version::parse_lexical(v)) {
+                return Ok(Some(Recognised::Code { version, language: "fizz (pop's migration language)" }));
+            }
+        }
         let Some(parsed) = file.sql_stem().and_then(parse_pop_name) else {
             return Ok(None);
         };
@@ -116,6 +129,15 @@ impl LayoutRules for Pop {
                 _ => {
                     let key = (parsed.version.clone(), parsed.up);
                     let own = parsed.engine.is_some();
+                    // Two files of one kind for one version (two generic ones, or `.postgres.`
+                    // and `.pg.`): which one popx runs is not for cutover to guess.
+                    if let Some((path, _)) = chosen.get(&key).filter(|(_, e)| e.engine.is_some() == own) {
+                        return Err(Error::DuplicateVersion {
+                            version: parsed.version.to_string(),
+                            first: path.to_path_buf(),
+                            second: entry.path.clone(),
+                        });
+                    }
                     match chosen.remove(&key) {
                         Some((path, earlier)) if earlier.engine.is_some() && !own => {
                             passed_over.push((
@@ -229,6 +251,32 @@ mod tests {
         let sqlite = discover_for(dir.path(), None, Some(Dialect::Sqlite)).unwrap();
         assert_eq!(sqlite.migrations.len(), 3);
         assert_eq!(sqlite.migrations[2].up.statements[0].sql, "CREATE INDEX i ON a (b)");
+    }
+
+    /// popx orders versions as text, and two files of one kind for a version are an error, not
+    /// a guess; fizz files are listed as migrations cutover cannot run.
+    #[test]
+    fn versions_compare_as_text_and_duplicates_are_errors() {
+        let (_dir, res) = read(
+            &[
+                ("9_nine.postgres.up.sql", "SELECT 9;"),
+                ("10_ten.up.sql", "SELECT 10;"),
+                ("11_eleven.up.fizz", "create_table(\"t\") {}"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Pop);
+        let order: Vec<String> = set.migrations.iter().map(|m| m.label()).collect();
+        assert_eq!(order, ["10 ten", "9 nine"], "as popx orders them");
+        assert!(
+            set.ignored.iter().any(|i| i.path.ends_with("11_eleven.up.fizz") && i.reason.contains("fizz")),
+            "{:?}",
+            set.ignored
+        );
+        let (_dir, res) = read(&[("1_a.postgres.up.sql", "SELECT 1;"), ("1_b.pg.up.sql", "SELECT 2;")], None);
+        let err = res.unwrap_err().to_string();
+        assert!(err.contains("1_a.postgres.up.sql") && err.contains("1_b.pg.up.sql"), "{err}");
     }
 
     #[test]

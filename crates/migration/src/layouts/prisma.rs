@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    finish_script, present, transaction_control, versioned, Found, LayoutRules, Part, ReadContext, Recognised, Section,
+    finish_script, present, script_from_file, transaction_control, versioned, Found, LayoutRules, Part, ReadContext,
+    Recognised, Section,
 };
 use crate::directive::ScriptSettings;
 use crate::discover::{near_miss, read_text, visible_children, NearMiss};
@@ -17,6 +18,8 @@ pub(crate) struct Prisma;
 
 /// The script of a migration folder.
 const SCRIPT: &str = "migration.sql";
+/// Its down script, when one was written (Prisma's guide to down migrations).
+const DOWN: &str = "down.sql";
 
 impl LayoutRules for Prisma {
     fn name(&self) -> &'static str {
@@ -46,6 +49,17 @@ impl LayoutRules for Prisma {
         };
         let name = name.split_once('_').map_or("", |(_, rest)| rest).to_string();
         if !present(&folder.join(SCRIPT)) {
+            // Beside Prisma's lock file, a timestamped folder is a migration: Prisma refuses
+            // one without its script (P3015), and so does cutover.
+            let lock = folder.parent().is_some_and(|p| p.join("migration_lock.toml").is_file());
+            if lock && folder.is_dir() {
+                return Err(Error::MissingScript {
+                    folder: folder.to_path_buf(),
+                    layout: Layout::Prisma,
+                    script: SCRIPT,
+                    why: "it stands beside migration_lock.toml; Prisma stops there too, P3015",
+                });
+            }
             return Ok(None);
         }
         check_folder(folder, ignored)?;
@@ -69,7 +83,14 @@ impl LayoutRules for Prisma {
             let mut statements = section.statements()?;
             drop_inner_transactions(&mut statements);
             let up = finish_script(&path, &text, statements, settings)?;
-            migrations.push(versioned(version, name, Layout::Prisma, &text, up));
+            let mut migration = versioned(version, name, Layout::Prisma, &text, up);
+            // Prisma's guide to down migrations writes `down.sql` beside the script (for
+            // `prisma db execute`): the down script.
+            let down = folder.join(DOWN);
+            if present(&down) {
+                migration.down = Some(script_from_file(&down, &read_text(&down)?, ScriptSettings::default())?);
+            }
+            migrations.push(migration);
         }
         Ok(migrations)
     }
@@ -102,7 +123,7 @@ fn drop_inner_transactions(statements: &mut Vec<crate::split::Statement>) {
 /// error (as Prisma would not read it either), anything else is listed as not read.
 fn check_folder(dir: &Path, ignored: &mut Vec<Ignored>) -> Result<(), Error> {
     for (path, file_name) in visible_children(dir)? {
-        if file_name == SCRIPT {
+        if file_name == SCRIPT || file_name == DOWN {
             continue;
         }
         let lower = file_name.trim().to_ascii_lowercase();
@@ -143,7 +164,6 @@ mod tests {
                 ("20240304123642_traces_view_improvement/migration.sql", "CREATE OR REPLACE VIEW v AS SELECT 2;\n"),
                 ("20240401000000_index/migration.sql", "CREATE INDEX CONCURRENTLY i ON t (a);\n"),
                 ("20240402000000_enum.sql/migration.sql", "-- a dot in the folder name\nSELECT 1;\n"),
-                ("20240403000000_notes/README.md", "why\n"),
             ],
             None,
         );
@@ -184,6 +204,40 @@ mod tests {
         let (_dir, res) = read(&[("20230620181114_a/migration.sql", "SELECT 1;\nCOMMIT;\n")], Some(Layout::Prisma));
         let err = res.unwrap_err().to_string();
         assert!(err.contains("migration.sql:2: `COMMIT` inside a transactional migration"), "{err}");
+    }
+
+    /// Prisma's guide writes `down.sql` beside `migration.sql`; a folder left without its script
+    /// beside the lock file stops Prisma (P3015) and cutover alike.
+    #[test]
+    fn down_sql_is_the_down_script_and_a_folder_without_its_script_is_an_error() {
+        let (_dir, res) = read(
+            &[
+                ("migration_lock.toml", "provider = \"postgresql\"\n"),
+                ("20240101000000_a/migration.sql", "CREATE TABLE a (id int);\n"),
+                ("20240101000000_a/down.sql", "DROP TABLE a;\n"),
+                ("20240102000000_b/migration.sql", "CREATE TABLE b (id int);\n"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(set.layout, Layout::Prisma);
+        assert_eq!(
+            summary(&set),
+            [
+                "20240101000000_a tx=true up=[CREATE TABLE a (id int)@1] down=Some(\"DROP TABLE a\")",
+                "20240102000000_b tx=true up=[CREATE TABLE b (id int)@1] down=None",
+            ]
+        );
+        let (_dir, res) = read(
+            &[
+                ("migration_lock.toml", "provider = \"postgresql\"\n"),
+                ("20240101000000_a/migration.sql", "SELECT 1;\n"),
+                ("20240102000000_lost/README.md", "why\n"),
+            ],
+            None,
+        );
+        let err = res.unwrap_err().to_string();
+        assert!(err.contains("20240102000000_lost` is a prisma migration folder without `migration.sql`"), "{err}");
     }
 
     #[test]

@@ -82,13 +82,25 @@ impl LayoutRules for Sqitch {
             migrations.push(migration);
         }
         // Scripts no change of the plan names, and the verify scripts (Sqitch runs them on
-        // `sqitch verify`; cutover does not): listed, not silently passed over.
+        // `sqitch verify`; cutover does not): listed, not silently passed over. Change names
+        // may hold `/` (`app/users`): the folders are walked down.
         for folder in SCRIPT_FOLDERS {
-            let dir = top.join(folder);
-            if !dir.is_dir() {
-                continue;
+            let mut files = Vec::new();
+            let mut dirs = vec![top.join(folder)];
+            while let Some(dir) = dirs.pop() {
+                if !dir.is_dir() {
+                    continue;
+                }
+                for (path, _) in visible_children(&dir)? {
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else {
+                        files.push(path);
+                    }
+                }
             }
-            for (path, _) in visible_children(&dir)? {
+            files.sort();
+            for path in files {
                 if used.contains(&path) {
                     continue;
                 }
@@ -123,8 +135,8 @@ struct Change {
 /// The changes of a plan, in order. Pragmas (`%project=...`), tags (`@v1.0 ...`), comments and
 /// blank lines are not changes.
 fn parse_plan(path: &Path, text: &str) -> Result<Vec<Change>, Error> {
-    // (name, line), and the tags after each change.
-    let mut changes: Vec<(String, usize)> = Vec::new();
+    // (name, line, dependencies), and the tags after each change.
+    let mut changes: Vec<(String, usize, Vec<String>)> = Vec::new();
     let mut tags_after: Vec<Vec<String>> = Vec::new();
     for (idx, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -153,15 +165,23 @@ fn parse_plan(path: &Path, text: &str) -> Result<Vec<Change>, Error> {
                 message: "a plan line with no change name".to_string(),
             });
         }
-        changes.push((name.to_string(), idx + 1));
+        // `[a b users@v1.1 !c]`: what it requires (a reworked change requires its earlier self).
+        let dependencies = line
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(deps, _)| deps.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        changes.push((name.to_string(), idx + 1, dependencies));
         tags_after.push(Vec::new());
     }
     let mut parsed = Vec::new();
-    for (idx, (name, line)) in changes.iter().enumerate() {
-        let reworked_later = changes[idx + 1..].iter().any(|(later, _)| later == name);
-        let file = if reworked_later {
-            // The first tag after this version of the change names its scripts.
-            let Some(tag) = tags_after[idx..].iter().flatten().next() else {
+    for (idx, (name, line, _)) in changes.iter().enumerate() {
+        let rework = changes[idx + 1..].iter().find(|(later, _, _)| later == name);
+        let file = if let Some((_, _, rework_dependencies)) = rework {
+            // The rework names the tag its earlier version's scripts carry (`users@v1.1`);
+            // failing that, the first tag after this version.
+            let cited = rework_dependencies.iter().find_map(|d| d.strip_prefix(&format!("{name}@")));
+            let Some(tag) = cited.or_else(|| tags_after[idx..].iter().flatten().next().map(String::as_str)) else {
                 return Err(Error::AtLine {
                     path: path.to_path_buf(),
                     line: *line,
@@ -230,6 +250,36 @@ mod tests {
             set.ignored.iter().map(|i| i.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
         ignored.sort();
         assert_eq!(ignored, ["appschema.sql", "stray.sql"], "the verify script and a script the plan does not use");
+    }
+
+    /// `sqitch rework` after two tags names the old scripts after the tag the rework cites.
+    #[test]
+    fn a_rework_names_its_tag() {
+        let plan = "%project=flipr\n\
+            users 2026-12-05T15:40:43Z U <u@e.com>\n\
+            @v1.0 2026-12-05T15:40:44Z U <u@e.com>\n\
+            app/flips [users] 2026-12-05T15:40:45Z U <u@e.com>\n\
+            @v1.1 2026-12-05T15:40:46Z U <u@e.com>\n\
+            users [users@v1.1] 2026-12-05T15:40:47Z U <u@e.com> # Rework\n";
+        let (_dir, res) = read(
+            &[
+                ("sqitch.plan", plan),
+                ("deploy/users@v1.1.sql", "SELECT 1;\n"),
+                ("deploy/app/flips.sql", "SELECT 2;\n"),
+                ("deploy/users.sql", "SELECT 3;\n"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        assert_eq!(
+            summary(&set),
+            [
+                "1 users tx=true up=[SELECT 1@1] down=None",
+                "2 app/flips tx=true up=[SELECT 2@1] down=None",
+                "3 users tx=true up=[SELECT 3@1] down=None"
+            ]
+        );
+        assert!(set.ignored.is_empty(), "a nested change's script is used: {:?}", set.ignored);
     }
 
     #[test]
