@@ -1274,7 +1274,11 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, resolve: 
         Ok(AlterTableType::AtDisableTrigAll | AlterTableType::AtDisableTrigUser) => {
             AlterCommand::Trigger { command: "DISABLE TRIGGER ALL" }
         }
-        Ok(AlterTableType::AtAttachPartition | AlterTableType::AtDetachPartition) => {
+        Ok(
+            AlterTableType::AtAttachPartition
+            | AlterTableType::AtDetachPartition
+            | AlterTableType::AtDetachPartitionFinalize,
+        ) => {
             let Some(NodeEnum::PartitionCmd(partition)) = cmd.def.as_ref().and_then(|d| d.node.as_ref()) else {
                 return AlterCommand::Other;
             };
@@ -1282,7 +1286,9 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, resolve: 
             if cmd.subtype == AlterTableType::AtAttachPartition as i32 {
                 AlterCommand::AttachPartition { partition: name }
             } else {
-                AlterCommand::DetachPartition { partition: name, concurrently: partition.concurrent }
+                // FINALIZE ends an interrupted DETACH ... CONCURRENTLY, with its locks.
+                let finalize = cmd.subtype == AlterTableType::AtDetachPartitionFinalize as i32;
+                AlterCommand::DetachPartition { partition: name, concurrently: partition.concurrent || finalize }
             }
         }
         _ => AlterCommand::Other,

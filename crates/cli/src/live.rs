@@ -192,6 +192,28 @@ pub fn rehearse(
                 file.join("rehearsal.html").display()
             )));
         }
+        // A migration (or anything in the migrations folder) is never overwritten by a report.
+        let in_migrations = std::fs::canonicalize(
+            file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")),
+        )
+        .ok()
+        .zip(std::fs::canonicalize(&settings.dir).ok())
+        .is_some_and(|(folder, migrations)| folder.starts_with(migrations));
+        if in_migrations || file.extension().is_some_and(|e| e.eq_ignore_ascii_case("sql")) {
+            return Err(usage_error(format!(
+                "cannot write the report to {}: it would go among the migrations; name an .html file elsewhere",
+                file.display()
+            )));
+        }
+        // Writable, found out now: opened to append (nothing is truncated), or made and removed.
+        let existed = file.exists();
+        let opened = std::fs::OpenOptions::new().append(true).create(true).open(file);
+        if let Err(err) = opened {
+            return Err(usage_error(format!("cannot write the report to {}: {err}", file.display())));
+        }
+        if !existed {
+            let _ = std::fs::remove_file(file);
+        }
     }
     let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
     // A copy needs the database to itself: this session goes before it is made.
@@ -288,6 +310,7 @@ fn render_rehearsal(
                         "rewritten": s.observed.rewritten,
                         "seconds": s.observed.duration.as_secs_f64(),
                         "disagreements": s.disagreements,
+                        "failed": s.failed,
                     })).collect::<Vec<_>>(),
                 })
             })
@@ -320,8 +343,25 @@ fn render_rehearsal(
                     writeln!(out, "    {red}disagreement{red:#}: {d}")?;
                 }
             }
-            let agreed = m.statements.iter().filter(|s| s.disagreements.is_empty()).count();
-            writeln!(out, "  {agreed} of {} statements behaved as predicted", m.statements.len())?;
+            // Only statements whose locks were seen count as checked.
+            let observed = m.statements.iter().filter(|s| s.observed.locks_observed).count();
+            let agreed =
+                m.statements.iter().filter(|s| s.observed.locks_observed && s.disagreements.is_empty()).count();
+            let unobservable = m.statements.iter().filter(|s| !s.observed.locks_observed && !s.failed).count();
+            if observed > 0 {
+                writeln!(
+                    out,
+                    "  {agreed} of {} behaved as predicted",
+                    count(observed, "observed statement", "observed statements")
+                )?;
+            }
+            if unobservable > 0 {
+                writeln!(
+                    out,
+                    "  {} outside a transaction: locks not observable",
+                    count(unobservable, "statement", "statements")
+                )?;
+            }
             if let Some(failure) = &m.failure {
                 writeln!(out, "  {red}failed{red:#}: {failure}")?;
             }

@@ -159,7 +159,7 @@ impl Catalog for PgTarget {
                 "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 200), calls FROM pg_stat_statements \
                  WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                    AND query ~* $1 AND ($2::text IS NULL OR query ~* $2) \
-                   AND query !~* 'pg_stat_statements|cutover_history' AND strpos(query, $3) = 0 \
+                   AND query !~* 'pg_stat_statements|cutover_history|cutover_key_' AND strpos(query, $3) = 0 \
                    AND query !~* '^\\s*(CREATE|ALTER|DROP|COMMENT|GRANT|REVOKE|TRUNCATE|VACUUM|ANALYZE|REINDEX|CLUSTER|REFRESH|DO|SET|SHOW|BEGIN|COMMIT|ROLLBACK|LOCK|EXPLAIN)\\M' \
                  ORDER BY calls DESC LIMIT 20",
                 &[&word_pattern(name), &column.map(word_pattern), &OWN_QUERY],
@@ -713,7 +713,8 @@ impl ScratchDatabase {
     /// database (`postgres`), so that no connection to the original stands in the way.
     pub fn create(url: &DatabaseUrl, options: &ConnectOptions, template: bool) -> Result<ScratchDatabase, DbError> {
         let (config, connector) = crate::connect::parse_url(url)?;
-        let origin = config.get_dbname().map(str::to_string).unwrap_or_else(|| "postgres".to_string());
+        // libpq's default: the database named as the user, when the URL names none.
+        let origin = config.get_dbname().or(config.get_user()).unwrap_or("postgres").to_string();
         let mut admin_config = config.clone();
         // The session that creates the copy must not be in the database it copies.
         admin_config.dbname(if origin == "postgres" { "template1" } else { "postgres" });

@@ -56,10 +56,9 @@ pub struct MigrationRehearsal {
     pub in_transaction: bool,
     /// Its statements, up to the one that failed.
     pub statements: Vec<StatementRehearsal>,
-    /// Why the up script failed on the scratch database, if it did.
+    /// Why the up script failed on the scratch database, if it did: the last statement then
+    /// is the one that failed ([`StatementRehearsal::failed`]).
     pub failure: Option<String>,
-    /// The statement that failed (its line and text); its transaction was rolled back.
-    pub failed_statement: Option<(usize, String)>,
     /// Whether the down script reverses it.
     pub round_trip: RoundTrip,
     /// How long the up script took.
@@ -86,6 +85,9 @@ pub struct StatementRehearsal {
     pub observed: Observation,
     /// Where they differ: each a bug in the analysis (or in what it can know).
     pub disagreements: Vec<String>,
+    /// The statement failed (its transaction was rolled back): `observed` holds only how
+    /// long it ran until it failed.
+    pub failed: bool,
 }
 
 /// Whether down reverses up.
@@ -207,11 +209,7 @@ fn rehearse_one(
 ) -> Result<MigrationRehearsal, Error> {
     let before_up = scratch.schema_snapshot().map_err(db("cannot read the scratch schema"))?;
     let started = std::time::Instant::now();
-    let (statements, failed) = run_observed(scratch, migration, effects)?;
-    let (failure, failed_statement) = match failed {
-        Some((message, line, sql)) => (Some(message), Some((line, sql))),
-        None => (None, None),
-    };
+    let (statements, failure) = run_observed(scratch, migration, effects)?;
     let duration = started.elapsed();
     let round_trip = if failure.is_some() {
         RoundTrip::NotTried
@@ -245,7 +243,6 @@ fn rehearse_one(
         in_transaction: migration.up.settings.transaction,
         statements,
         failure,
-        failed_statement,
         round_trip,
         duration,
     })
@@ -281,10 +278,6 @@ fn run_unobserved(scratch: &mut dyn Rehearsal, script: &cutover_migration::Scrip
     Ok(())
 }
 
-/// Why a script failed (file:line and the server's message), the failed statement's line, and
-/// its text.
-type Failed = (String, usize, String);
-
 /// Runs the up script statement by statement, observing each. A script that runs outside a
 /// transaction still gets a transaction per statement where PostgreSQL allows one, so that its
 /// locks can be seen.
@@ -292,7 +285,7 @@ fn run_observed(
     scratch: &mut dyn Rehearsal,
     migration: &Migration,
     effects: &[Option<Effect>],
-) -> Result<(Vec<StatementRehearsal>, Option<Failed>), Error> {
+) -> Result<(Vec<StatementRehearsal>, Option<String>), Error> {
     let script = &migration.up;
     let whole = script.settings.transaction;
     if whole {
@@ -309,14 +302,28 @@ fn run_observed(
         if own {
             scratch.begin().map_err(db("cannot begin on the scratch database"))?;
         }
+        let started = std::time::Instant::now();
         let observed = match scratch.execute_observed(&statement.sql, whole || own) {
             Ok(observed) => observed,
             Err(err) => {
+                // How long it ran before it failed: its locks were held that long.
+                let duration = started.elapsed();
                 if whole || own {
                     let _ = scratch.rollback();
                 }
                 let failure = format!("{}:{}: {err}", script.path.display(), statement.line);
-                return Ok((statements, Some((failure, statement.line, statement.sql.clone()))));
+                statements.push(StatementRehearsal {
+                    line: statement.line,
+                    sql: statement.sql.clone(),
+                    predicted_locks: effect.as_ref().map(|e| e.locks.clone()).unwrap_or_default(),
+                    predicted_rewrite: effect.as_ref().is_some_and(predicts_rewrite),
+                    predicted_scan: effect.as_ref().is_some_and(|e| e.scans),
+                    predicted_writes: false,
+                    observed: Observation { duration, ..Observation::default() },
+                    disagreements: Vec::new(),
+                    failed: true,
+                });
+                return Ok((statements, Some(failure)));
             }
         };
         if own {
@@ -366,6 +373,7 @@ fn run_observed(
             predicted_writes: effect
                 .as_ref()
                 .is_some_and(|e| e.rows.iter().any(|r| r.write && r.rows != cutover_analysis::RowScope::Listed)),
+            failed: false,
             observed,
             disagreements,
         });

@@ -19,11 +19,12 @@ section { border: 1px solid #ddd; border-radius: 6px; padding: 14px 16px; margin
 .ok { background: #dcefdc; color: #1d5e20; }
 .bad { background: #f8d7d4; color: #8a1f17; }
 .picture { overflow-x: auto; margin: 8px 0; }
-table { border-collapse: collapse; width: 100%; font-size: 12px; table-layout: fixed; }
+.statements { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; min-width: 760px; font-size: 12px; table-layout: fixed; }
 col.line { width: 4%; } col.sql { width: 38%; } col.locks { width: 20%; } col.storage { width: 10%; } col.time { width: 8%; }
 td { overflow-wrap: anywhere; }
 th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 6px; text-align: left; vertical-align: top; }
-th { background: #fafafa; }
+th { background: #fafafa; overflow-wrap: anywhere; }
 td:last-child { white-space: nowrap; }
 pre { margin: 0; white-space: pre-wrap; word-break: break-word; font: 12px ui-monospace, monospace; }
 .lock { white-space: normal; }
@@ -75,7 +76,7 @@ fn section(page: &mut String, m: &MigrationRehearsal, idx: usize) {
     // Only statements whose locks were seen (in a transaction) count as checked.
     let observed = m.statements.iter().filter(|s| s.observed.locks_observed).count();
     let agreed = m.statements.iter().filter(|s| s.observed.locks_observed && s.disagreements.is_empty()).count();
-    let unobservable = m.statements.len() - observed;
+    let unobservable = m.statements.iter().filter(|s| !s.observed.locks_observed && !s.failed).count();
     let disagreed = m.statements.iter().filter(|s| !s.disagreements.is_empty()).count();
     let _ = write!(
         page,
@@ -83,8 +84,8 @@ fn section(page: &mut String, m: &MigrationRehearsal, idx: usize) {
         escape(&m.label),
         escape(&m.path.display().to_string())
     );
-    if let Some((line, _)) = &m.failed_statement {
-        let _ = write!(page, "<span class=\"badge bad\">failed at line {line}: rolled back</span>");
+    if let Some(failed) = m.statements.iter().find(|s| s.failed) {
+        let _ = write!(page, "<span class=\"badge bad\">failed at line {}: rolled back</span>", failed.line);
     }
     if observed > 0 {
         let _ = write!(
@@ -121,8 +122,8 @@ fn section(page: &mut String, m: &MigrationRehearsal, idx: usize) {
     if !m.statements.is_empty() {
         let _ = writeln!(page, "<div class=\"picture\">{}</div>", timeline::svg(m, idx));
     }
-    if !m.statements.is_empty() || m.failed_statement.is_some() {
-        statements_table(page, &m.statements, m.failed_statement.as_ref());
+    if !m.statements.is_empty() {
+        statements_table(page, &m.statements, m.failure.as_deref());
     }
     round_trip(page, &m.round_trip);
     page.push_str("</section>\n");
@@ -139,14 +140,16 @@ fn lock_list(locks: impl Iterator<Item = (String, Option<LockMode>, String)>) ->
     cell
 }
 
-fn statements_table(page: &mut String, statements: &[StatementRehearsal], failed: Option<&(usize, String)>) {
+fn statements_table(page: &mut String, statements: &[StatementRehearsal], failure: Option<&str>) {
     page.push_str(
-        "<table><colgroup><col class=\"line\"><col class=\"sql\"><col class=\"locks\"><col class=\"locks\"><col class=\"storage\"><col class=\"time\"></colgroup><thead><tr><th>line</th><th>statement</th><th>predicted locks</th><th>observed locks</th>\
+        "<div class=\"statements\"><table><colgroup><col class=\"line\"><col class=\"sql\"><col class=\"locks\"><col class=\"locks\"><col class=\"storage\"><col class=\"time\"></colgroup><thead><tr><th>line</th><th>statement</th><th>predicted locks</th><th>observed locks</th>\
          <th>storage</th><th>time</th></tr></thead><tbody>\n",
     );
     for s in statements {
         let predicted = lock_list(s.predicted_locks.iter().map(|(r, m)| (r.clone(), Some(*m), m.name().to_string())));
-        let observed = if s.observed.locks_observed {
+        let observed = if s.failed {
+            format!("<span class=\"disagreement\">failed: {}</span>", escape(failure.unwrap_or("")))
+        } else if s.observed.locks_observed {
             let list = lock_list(s.observed.locks.iter().map(|l| {
                 let mode = LockMode::from_pg_locks(&l.mode);
                 (l.relation.clone(), mode, mode.map_or_else(|| l.mode.clone(), |m| m.name().to_string()))
@@ -177,14 +180,7 @@ fn statements_table(page: &mut String, statements: &[StatementRehearsal], failed
             crate::live::duration_text(s.observed.duration)
         );
     }
-    if let Some((line, sql)) = failed {
-        let _ = writeln!(
-            page,
-            "<tr class=\"failed\"><td>{line}</td><td><pre>{}</pre><div class=\"disagreement\">failed: the transaction was rolled back</div></td><td></td><td></td><td></td><td></td></tr>",
-            escape(sql.trim())
-        );
-    }
-    page.push_str("</tbody></table>\n");
+    page.push_str("</tbody></table></div>\n");
 }
 
 fn round_trip(page: &mut String, round_trip: &RoundTrip) {

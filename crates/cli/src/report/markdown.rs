@@ -24,40 +24,6 @@ fn code(text: &str) -> String {
     format!("{fence}{pad}{text}{pad}{fence}")
 }
 
-/// A finding's text (its own `code` spans kept) made inert: outside the spans, HTML and
-/// Markdown's link and emphasis marks are escaped, so text from SQL, names or the server cannot
-/// add markup to the comment; inside, code spans take everything literally. A name with a
-/// backtick in it splits a span wrongly, but what falls outside is escaped all the same.
-fn prose(text: &str) -> String {
-    let text = super::visible(text).replace(['\n', '\r'], " ");
-    let mut out = String::with_capacity(text.len());
-    let parts: Vec<&str> = text.split('`').collect();
-    let balanced = parts.len() % 2 == 1;
-    for (idx, part) in parts.iter().enumerate() {
-        let in_code = idx % 2 == 1 && (balanced || idx + 1 < parts.len());
-        if in_code {
-            out.push_str(&code(part));
-            continue;
-        }
-        if idx % 2 == 1 {
-            out.push_str("\\`");
-        }
-        for c in part.chars() {
-            match c {
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '&' => out.push_str("&amp;"),
-                '\\' | '[' | ']' | '*' | '_' | '~' | '|' | '!' => {
-                    out.push('\\');
-                    out.push(c);
-                }
-                c => out.push(c),
-            }
-        }
-    }
-    out
-}
-
 fn locks(statement: &StatementPlan) -> String {
     let mut out = Vec::new();
     for (relation, mode) in statement.effect.iter().flat_map(|e| e.locks.iter()) {
@@ -149,8 +115,8 @@ pub fn plan(plan: &Plan) -> String {
                 "- {mark} {} line {}: {}<br>help: {}",
                 code(d.rule),
                 d.line,
-                prose(&d.message),
-                prose(&d.help)
+                code(&d.message),
+                code(&d.help)
             ));
         }
         if !notes.is_empty() {
@@ -161,9 +127,25 @@ pub fn plan(plan: &Plan) -> String {
             let left = plan.migrations.len() - shown;
             let _ = writeln!(
                 out,
-                "**{} more not shown here**: GitHub caps a comment at 65,536 characters; `cutover plan` prints them all.\n",
+                "**{} not shown in full here** (GitHub caps a comment at 65,536 characters; `cutover plan` prints them all), with their findings:\n",
                 cutover_engine::count(left, "pending migration", "pending migrations")
             );
+            // Each by name with what it was found to do, so that no error goes unseen.
+            for (idx, m) in plan.migrations[shown..].iter().enumerate() {
+                let counted = |severity: Severity| m.diagnostics.iter().filter(|d| d.severity == severity).count();
+                let line = format!(
+                    "- {}: {}, {}\n",
+                    code(&m.label),
+                    cutover_engine::count(counted(Severity::Error), "error", "errors"),
+                    cutover_engine::count(counted(Severity::Warning), "warning", "warnings")
+                );
+                if out.len() + line.len() > BUDGET + 4_000 {
+                    let _ = writeln!(out, "- and {} more\n", left - idx);
+                    break;
+                }
+                out.push_str(&line);
+            }
+            out.push('\n');
             break;
         }
         out.push_str(&section);
@@ -182,16 +164,11 @@ mod tests {
 
     #[test]
     fn text_from_sql_or_names_adds_no_markup() {
-        use super::prose;
-        // Markup outside a span is escaped; inside, a code span shows it as text.
-        assert_eq!(prose("near \"<img src=x>\" | y"), "near \"&lt;img src=x&gt;\" \\| y");
-        assert_eq!(prose("dropping `users.name`"), "dropping `users.name`");
-        // A backtick inside a name splits the spans wrongly, yet nothing escapes.
-        let text = prose("dropping `x` <img src=q> `y.c`: see [here](http://e)");
-        assert_eq!(text, "dropping `x` &lt;img src=q&gt; `y.c`: see \\[here\\](http://e)");
-        // An unbalanced backtick is shown as one.
-        assert_eq!(prose("a ` b <c>"), "a \\` b &lt;c&gt;");
-        assert_eq!(super::code("'^\\d+$'"), "`'^\\d+$'`", "backslashes are literal in code spans");
+        // A finding is one code span, whatever backticks it quotes: nothing in it renders.
+        let message = "dropping `t1.a` @octocat https://evil.example/x `b` <img src=x>";
+        assert_eq!(code(message), "``dropping `t1.a` @octocat https://evil.example/x `b` <img src=x>``");
+        assert_eq!(code("`lead`"), "`` `lead` ``");
+        assert_eq!(code("'^\\d+$'"), "`'^\\d+$'`", "backslashes are literal in code spans");
     }
 
     #[test]

@@ -9,12 +9,13 @@ pub mod timeline;
 pub(crate) use crate::live::head;
 
 /// `text` with the characters that would change how the text around them shows made visible
-/// as `\u{..}`: control characters (a terminal's escape sequences; line breaks and tabs stay)
-/// and the bidirectional overrides and isolates, which reorder the rest of a line.
+/// as `\u{..}`: control characters (a terminal's escape sequences; line breaks and tabs stay),
+/// the bidirectional overrides and isolates, which reorder the rest of a line, and the
+/// zero-width ones, which hide a difference between two names.
 pub fn visible(text: &str) -> String {
     let hidden = |c: char| {
         (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}' | '\u{061c}' | '\u{2060}' | '\u{feff}')
     };
     if !text.chars().any(hidden) {
         return text.to_string();

@@ -112,20 +112,37 @@ fn rows(migration: &MigrationRehearsal) -> Vec<Row> {
     rows
 }
 
-/// Where each statement starts and how wide it is: widths in proportion to the time each took,
-/// none below [`MIN_COLUMN`].
+/// Where each statement starts and how wide it is: the width its time gives on one scale for
+/// all, or the minimum ([`min_column`]) for a statement too quick to show; the scale is the one
+/// at which the columns fill the plot.
 fn columns(migration: &MigrationRehearsal) -> Vec<(f64, f64)> {
     let n = migration.statements.len();
-    let total: f64 = migration.statements.iter().map(|s| s.observed.duration.as_secs_f64()).sum();
+    let times: Vec<f64> = migration.statements.iter().map(|s| s.observed.duration.as_secs_f64()).collect();
     let min = min_column(n);
-    let spare = (PLOT - min * n as f64).max(0.0);
+    // Pixels per second: the statements drawn at the minimum leave the rest of the plot to the
+    // others, which may push more of them under it; a few rounds settle it.
+    let total: f64 = times.iter().sum();
+    let mut scale = if total > 0.0 { PLOT / total } else { 0.0 };
+    for _ in 0..8 {
+        let (mut fixed, mut timed) = (0.0, 0.0);
+        for &t in &times {
+            if t * scale <= min {
+                fixed += min;
+            } else {
+                timed += t;
+            }
+        }
+        let next = if timed > 0.0 { (PLOT - fixed).max(0.0) / timed } else { scale };
+        if (next - scale).abs() < 1e-9 {
+            break;
+        }
+        scale = next;
+    }
     let mut x = LABELS;
-    migration
-        .statements
+    times
         .iter()
-        .map(|s| {
-            let share = if total > 0.0 { s.observed.duration.as_secs_f64() / total } else { 1.0 / n.max(1) as f64 };
-            let width = min + spare * share;
+        .map(|&t| {
+            let width = (t * scale).max(min);
             let column = (x, width);
             x += width;
             column
@@ -150,7 +167,7 @@ pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
     let rows = rows(migration);
     let columns = columns(migration);
     let right = columns.last().map_or(LABELS + PLOT, |(x, w)| x + w);
-    let width = right + 90.0;
+    let width = right + 130.0;
     let lanes_bottom = TOP + LANE * (1 + rows.len()) as f64;
     let height = lanes_bottom + 84.0;
     let mut svg = String::new();
@@ -166,7 +183,7 @@ pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
     // The statement lane: one block per statement, its line number, and what work it does.
     let _ = write!(svg, r##"<text x="8" y="{:.0}" font-weight="600">statements</text>"##, TOP + 17.0);
     for (statement, (x, w)) in migration.statements.iter().zip(&columns) {
-        let trouble = !statement.disagreements.is_empty();
+        let trouble = !statement.disagreements.is_empty() || statement.failed;
         let work =
             match (statement.observed.rewritten.is_empty(), statement.predicted_rewrite, statement.predicted_scan) {
                 (false, _, _) | (true, true, _) => ", rewrites",
@@ -175,7 +192,13 @@ pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
                 _ => "",
             };
         // The statement in full (up to a few thousand characters): a tooltip wraps.
-        let sql: String = statement.sql.trim().chars().take(4000).collect();
+        let mut sql: String = statement.sql.trim().chars().take(4000).collect();
+        if statement.sql.trim().chars().count() > 4000 {
+            sql.push_str("...");
+        }
+        if statement.failed {
+            sql.push_str("\nfailed: the transaction was rolled back");
+        }
         let mut tip =
             format!("line {} ({}{}):\n{sql}", statement.line, millis(statement.observed.duration.as_secs_f64()), work);
         for d in &statement.disagreements {
@@ -193,10 +216,13 @@ pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
             sw = if trouble { 2.5 } else { 1.0 },
             tx = x + w / 2.0 - 1.0,
             ty = TOP + 17.0,
+            // A label only where it fits: narrow columns keep their tooltip.
             line = if *w >= 44.0 {
                 format!("L{}{}", statement.line, if trouble { " !" } else { "" })
-            } else {
+            } else if *w >= 7.0 * statement.line.to_string().len() as f64 + 4.0 {
                 statement.line.to_string()
+            } else {
+                String::new()
             },
         );
     }

@@ -116,12 +116,12 @@ fn a_failed_rehearsal_still_writes_its_report_with_the_failure() {
     // The failed statement is shown, the timeline ends in a rollback, and what was not tried
     // is named.
     assert!(html.contains("failed at line 2: rolled back"), "{html}");
+    assert!(html.contains("ADD CONSTRAINT email_short CHECK (length(email) &lt; 5)</pre>"), "{html}");
     assert!(
-        html.contains(
-            "ADD CONSTRAINT email_short CHECK (length(email) &lt; 5)</pre><div class=\"disagreement\">failed"
-        ),
+        html.contains("<span class=\"disagreement\">failed: ") && html.contains("is violated by some row"),
         "{html}"
     );
+    assert!(html.contains("failed: the transaction was rolled back"), "the failed statement has its column: {html}");
     assert!(html.contains(">rolled back ") && html.contains("held until the rollback"), "{html}");
     assert!(html.contains("Not rehearsed") && html.contains("<code>4 after</code>"), "{html}");
     // One pattern id per picture: valid HTML with several migrations.
@@ -147,6 +147,18 @@ fn a_failed_rehearsal_still_writes_its_report_with_the_failure() {
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("it is a folder; name a file in it"), "{stderr}");
+    // Never over a migration, and an unwritable place is said at once.
+    for (path, said) in [
+        (project.path("migrations/4_after.up.sql"), "it would go among the migrations"),
+        (project.path("migrations/r.html"), "it would go among the migrations"),
+        (std::path::PathBuf::from("/proc/r.html"), "cannot write the report to /proc/r.html"),
+    ] {
+        let output = project.cutover(&db.url).args(["rehearse", "--template", "--report"]).arg(&path).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(said) && !stdout.contains("rehearsed on"), "{path:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(project.path("migrations/4_after.up.sql")).unwrap(), "SELECT 2;\n");
 }
 
 #[test]
@@ -217,4 +229,27 @@ fn scratch_databases_left_by_killed_runs_are_dropped_by_the_next() {
         db.query(&format!("SELECT string_agg(datname, ',') FROM pg_database WHERE datname IN ('{old}', '{young}')"));
     assert_eq!(left, young, "the young one may be a run that is just starting");
     db.query(&format!("DROP DATABASE {young}"));
+}
+
+/// A URL that names no database connects to the one named as the user (libpq's rule): the
+/// copy is of that database, not of the server's maintenance one.
+#[test]
+fn a_url_without_a_database_copies_the_users_database() {
+    let db = PgDb::new();
+    db.query(&format!("CREATE ROLE {} LOGIN SUPERUSER", db.name));
+    db.query("CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items VALUES (1), (2)");
+    let project = Project::new();
+    project.migration("1_baseline.up.sql", "SELECT 1;\n");
+    project.migration("2_note.up.sql", "ALTER TABLE items ADD COLUMN note text;\n");
+    let url = format!("postgres://{}@127.0.0.1:5432", db.name);
+    let output = project.cutover(&url).args(["baseline", "1"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let output = project.cutover(&url).args(["rehearse", "--template"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    db.query(&format!("REASSIGN OWNED BY {0} TO postgres; DROP ROLE {0}", db.name));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("rehearsed on a copy of the database") && stdout.contains("1 of 1 observed statement behaved"),
+        "{stdout}"
+    );
 }
