@@ -366,3 +366,53 @@ pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
     svg.push_str("</svg>");
     svg
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cutover_engine::Observation;
+    use cutover_runner::{MigrationRehearsal, RoundTrip, StatementRehearsal};
+
+    fn migration(millis: &[u64]) -> MigrationRehearsal {
+        let statements = millis
+            .iter()
+            .enumerate()
+            .map(|(idx, &ms)| StatementRehearsal {
+                line: idx + 1,
+                sql: format!("SELECT pg_sleep({ms})"),
+                predicted_locks: Vec::new(),
+                predicted_rewrite: false,
+                predicted_scan: false,
+                predicted_writes: false,
+                observed: Observation { duration: Duration::from_millis(ms), ..Observation::default() },
+                disagreements: Vec::new(),
+                failed: false,
+            })
+            .collect();
+        MigrationRehearsal {
+            label: "1 a".into(),
+            path: "1_a.up.sql".into(),
+            in_transaction: true,
+            statements,
+            failure: None,
+            round_trip: RoundTrip::NoDown,
+            duration: Duration::from_millis(millis.iter().sum()),
+        }
+    }
+
+    /// Ten statements of 20 ms and one of 200 ms: the long one is ten times as wide, and the
+    /// quick ones do not take its width; one too quick to show gets the minimum.
+    #[test]
+    fn widths_are_in_proportion_to_time_above_the_minimum() {
+        let columns = super::columns(&migration(&[20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 200]));
+        let ratio = columns[10].1 / columns[0].1;
+        assert!((ratio - 10.0).abs() < 0.05, "{ratio}: {columns:?}");
+        let total: f64 = columns.iter().map(|c| c.1).sum();
+        assert!((total - super::PLOT).abs() < 0.5, "{total}");
+        let columns = super::columns(&migration(&[1000, 0, 1000]));
+        assert!((columns[1].1 - super::min_column(3)).abs() < 1e-9, "{columns:?}");
+        assert!((columns[0].1 - columns[2].1).abs() < 1e-9);
+        assert!(super::svg(&migration(&[1, 2]), 0).contains("id=\"rewrite-0\""));
+    }
+}
