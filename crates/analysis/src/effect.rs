@@ -494,12 +494,15 @@ pub enum AlterCommand {
         /// The partition.
         partition: String,
     },
-    /// `DETACH PARTITION [CONCURRENTLY]`.
+    /// `DETACH PARTITION [CONCURRENTLY | FINALIZE]`.
     DetachPartition {
         /// The partition.
         partition: String,
-        /// Whether `CONCURRENTLY` is given.
+        /// Whether `CONCURRENTLY` is given, or `FINALIZE` (which ends an interrupted
+        /// concurrent detach, outside a transaction block like it).
         concurrently: bool,
+        /// `FINALIZE`: the parent as concurrently, but the partition under ACCESS EXCLUSIVE.
+        finalize: bool,
     },
     /// `ENABLE TRIGGER`, `DISABLE TRIGGER` (and their `ALL`/`USER` forms).
     Trigger {

@@ -1028,12 +1028,13 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     AlterCommand::AttachPartition { partition } => {
                         effect.locks.push((partition.clone(), LockMode::AccessExclusive))
                     }
-                    AlterCommand::DetachPartition { partition, concurrently: false } => {
+                    AlterCommand::DetachPartition { partition, concurrently: false, .. }
+                    | AlterCommand::DetachPartition { partition, finalize: true, .. } => {
                         referenced.push((partition.clone(), LockMode::AccessExclusive))
                     }
                     // Concurrently: SHARE UPDATE EXCLUSIVE on the partition too, in both of its
                     // transactions.
-                    AlterCommand::DetachPartition { partition, concurrently: true } => {
+                    AlterCommand::DetachPartition { partition, concurrently: true, finalize: false } => {
                         referenced.push((partition.clone(), LockMode::ShareUpdateExclusive))
                     }
                     _ => {}
@@ -1288,7 +1289,11 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, resolve: 
             } else {
                 // FINALIZE ends an interrupted DETACH ... CONCURRENTLY, with its locks.
                 let finalize = cmd.subtype == AlterTableType::AtDetachPartitionFinalize as i32;
-                AlterCommand::DetachPartition { partition: name, concurrently: partition.concurrent || finalize }
+                AlterCommand::DetachPartition {
+                    partition: name,
+                    concurrently: partition.concurrent || finalize,
+                    finalize,
+                }
             }
         }
         _ => AlterCommand::Other,
@@ -1544,6 +1549,25 @@ mod tests {
 
     /// `requires_no_transaction` comes from the keyword list discovery reads; where the tree
     /// says CONCURRENTLY, the list must say so too.
+    /// DETACH CONCURRENTLY and FINALIZE take SHARE UPDATE EXCLUSIVE on the parent; FINALIZE
+    /// takes ACCESS EXCLUSIVE on the partition (observed on PostgreSQL 15).
+    #[test]
+    fn detach_partition_locks() {
+        let locks = |sql: &str| effect(sql).locks;
+        assert_eq!(
+            locks("ALTER TABLE pt DETACH PARTITION p CONCURRENTLY"),
+            [("pt".to_string(), LockMode::ShareUpdateExclusive), ("p".to_string(), LockMode::ShareUpdateExclusive)]
+        );
+        assert_eq!(
+            locks("ALTER TABLE pt DETACH PARTITION p FINALIZE"),
+            [("pt".to_string(), LockMode::ShareUpdateExclusive), ("p".to_string(), LockMode::AccessExclusive)]
+        );
+        assert_eq!(
+            locks("ALTER TABLE pt DETACH PARTITION p"),
+            [("pt".to_string(), LockMode::AccessExclusive), ("p".to_string(), LockMode::AccessExclusive)]
+        );
+    }
+
     #[test]
     fn the_keyword_list_agrees_with_the_tree() {
         for sql in [

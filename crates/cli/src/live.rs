@@ -199,9 +199,15 @@ pub fn rehearse(
         .ok()
         .zip(std::fs::canonicalize(&settings.dir).ok())
         .is_some_and(|(folder, migrations)| folder.starts_with(migrations));
-        if in_migrations || file.extension().is_some_and(|e| e.eq_ignore_ascii_case("sql")) {
+        if in_migrations {
             return Err(usage_error(format!(
                 "cannot write the report to {}: it would go among the migrations; name an .html file elsewhere",
+                file.display()
+            )));
+        }
+        if file.extension().is_some_and(|e| e.eq_ignore_ascii_case("sql")) {
+            return Err(usage_error(format!(
+                "cannot write the report to {}: a .sql file is a script, not a report; name an .html file",
                 file.display()
             )));
         }

@@ -57,8 +57,9 @@ pub struct Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Refusals come before any change: of `up`, `down`, `adopt` alike.
-        writeln!(f, "nothing was changed:")?;
+        // Refusals come before any migration runs: of `up`, `down`, `adopt` alike (the
+        // history table may have been made to read it).
+        writeln!(f, "no migration was run or recorded:")?;
         for problem in &self.problems {
             writeln!(f, "  - {problem}")?;
         }

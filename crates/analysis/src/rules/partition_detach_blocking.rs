@@ -28,7 +28,7 @@ ALTER TABLE events DETACH PARTITION events_2020;\n\
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_findings(effect, ctx, |table, command| {
         match command {
-            AlterCommand::DetachPartition { partition, concurrently: false } => Some(
+            AlterCommand::DetachPartition { partition, concurrently: false, .. } => Some(
                 Finding::new(
                     RULE,
                     format!("detaching `{partition}` locks the whole partitioned table `{table}` in ACCESS EXCLUSIVE mode, which blocks reads and writes"),

@@ -85,7 +85,8 @@ fn section(page: &mut String, m: &MigrationRehearsal, idx: usize) {
         escape(&m.path.display().to_string())
     );
     if let Some(failed) = m.statements.iter().find(|s| s.failed) {
-        let _ = write!(page, "<span class=\"badge bad\">failed at line {}: rolled back</span>", failed.line);
+        let what = if m.in_transaction { "rolled back" } else { "stopped; the statements before it were committed" };
+        let _ = write!(page, "<span class=\"badge bad\">failed at line {}: {what}</span>", failed.line);
     }
     if observed > 0 {
         let _ = write!(

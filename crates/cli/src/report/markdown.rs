@@ -70,6 +70,21 @@ pub fn plan(plan: &Plan) -> String {
     if plan.migrations.is_empty() {
         out.push_str("Nothing is pending.\n\n");
     }
+    // A line per migration with its findings' counts, for those that do not fit in full: room
+    // is kept for them, so that every migration is named.
+    let summaries: Vec<String> = plan
+        .migrations
+        .iter()
+        .map(|m| {
+            let counted = |severity: Severity| m.diagnostics.iter().filter(|d| d.severity == severity).count();
+            format!(
+                "- {}: {}, {}\n",
+                code(&m.label),
+                cutover_engine::count(counted(Severity::Error), "error", "errors"),
+                cutover_engine::count(counted(Severity::Warning), "warning", "warnings")
+            )
+        })
+        .collect();
     for (shown, m) in plan.migrations.iter().enumerate() {
         let mut section = String::new();
         let md = &mut section;
@@ -123,27 +138,22 @@ pub fn plan(plan: &Plan) -> String {
             md.push_str(&notes.join("\n"));
             md.push_str("\n\n");
         }
-        if out.len() + section.len() > BUDGET {
+        let room_for_the_rest: usize = summaries[shown + 1..].iter().map(String::len).sum::<usize>() + 300;
+        if out.len() + section.len() + room_for_the_rest > BUDGET {
             let left = plan.migrations.len() - shown;
             let _ = writeln!(
                 out,
                 "**{} not shown in full here** (GitHub caps a comment at 65,536 characters; `cutover plan` prints them all), with their findings:\n",
                 cutover_engine::count(left, "pending migration", "pending migrations")
             );
-            // Each by name with what it was found to do, so that no error goes unseen.
-            for (idx, m) in plan.migrations[shown..].iter().enumerate() {
-                let counted = |severity: Severity| m.diagnostics.iter().filter(|d| d.severity == severity).count();
-                let line = format!(
-                    "- {}: {}, {}\n",
-                    code(&m.label),
-                    cutover_engine::count(counted(Severity::Error), "error", "errors"),
-                    cutover_engine::count(counted(Severity::Warning), "warning", "warnings")
-                );
+            // Each by name with what it was found to do, so that no error goes unseen; past
+            // thousands of them, only how many.
+            for (idx, line) in summaries[shown..].iter().enumerate() {
                 if out.len() + line.len() > BUDGET + 4_000 {
                     let _ = writeln!(out, "- and {} more\n", left - idx);
                     break;
                 }
-                out.push_str(&line);
+                out.push_str(line);
             }
             out.push('\n');
             break;

@@ -15,7 +15,23 @@ pub(crate) use crate::live::head;
 pub fn visible(text: &str) -> String {
     let hidden = |c: char| {
         (c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}' | '\u{061c}' | '\u{2060}' | '\u{feff}')
+            || matches!(
+                c,
+                '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{200b}'..='\u{200f}'
+                    | '\u{2028}'..='\u{2029}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{00a0}'
+                    | '\u{00ad}'
+                    | '\u{061c}'
+                    | '\u{115f}'..='\u{1160}'
+                    | '\u{180e}'
+                    | '\u{3164}'
+                    | '\u{feff}'
+                    | '\u{ffa0}'
+                    | '\u{e0000}'..='\u{e007f}'
+            )
     };
     if !text.chars().any(hidden) {
         return text.to_string();

@@ -168,7 +168,8 @@ pub fn svg(migration: &MigrationRehearsal, id: usize) -> String {
     let columns = columns(migration);
     let right = columns.last().map_or(LABELS + PLOT, |(x, w)| x + w);
     let width = right + 130.0;
-    let lanes_bottom = TOP + LANE * (1 + rows.len()) as f64;
+    // One lane at least below the statements: for the rows, or to say there are none.
+    let lanes_bottom = TOP + LANE * (1 + rows.len().max(1)) as f64;
     let height = lanes_bottom + 84.0;
     let mut svg = String::new();
     let _ = write!(

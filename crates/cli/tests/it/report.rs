@@ -253,3 +253,33 @@ fn a_url_without_a_database_copies_the_users_database() {
         "{stdout}"
     );
 }
+
+/// A plan too long for one GitHub comment stays under its limit and still names every
+/// migration, with its findings' counts: an error in the last one is not cut away.
+#[test]
+fn a_plan_too_long_for_one_comment_names_every_migration() {
+    let db = PgDb::new();
+    db.query("CREATE TABLE users (id int PRIMARY KEY)");
+    let project = Project::new();
+    project.migration("1_baseline.up.sql", "SELECT 1;\n");
+    assert!(project.cutover(&db.url).args(["baseline", "1"]).output().unwrap().status.success());
+    for n in 2..=300 {
+        let sql = if n == 300 {
+            "DROP TABLE users;\n".to_string()
+        } else {
+            format!(
+                "CREATE TABLE t{n} (id int PRIMARY KEY, a text, b text, c text, d text);\nCREATE INDEX t{n}_a ON t{n} (a);\nCREATE INDEX t{n}_b ON t{n} (b);\n"
+            )
+        };
+        project.migration(&format!("{n}_step.up.sql"), &sql);
+    }
+    let output = project.cutover(&db.url).args(["plan", "--format", "markdown"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stdout.chars().count() < 65_536, "{} characters", stdout.chars().count());
+    assert!(stdout.contains("not shown in full here"), "{}", &stdout[stdout.len() - 2000..]);
+    for n in 2..=300 {
+        assert!(stdout.contains(&format!("`{n} step`")), "migration {n} is named");
+    }
+    assert!(stdout.contains("- `300 step`: 1 error, "), "{}", &stdout[stdout.len() - 500..]);
+}

@@ -23,7 +23,7 @@ const ENGINES: [&str; 5] = ["postgres", "mysql", "sqlite3", "cockroach", "mssql"
 /// The engine a file name gives, by its canonical name: pop reads the synonyms too.
 fn engine_name(text: &str) -> Option<&'static str> {
     let canonical = match text {
-        "postgresql" | "pg" => "postgres",
+        "postgresql" | "pg" | "pgx" => "postgres",
         "sqlite" => "sqlite3",
         "cockroachdb" | "crdb" => "cockroach",
         other => other,
@@ -106,6 +106,20 @@ impl LayoutRules for Pop {
     }
 
     fn read(&self, found: &[Found], context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
+        // Two files of one kind for a version (two generic ones, or `.postgres.` and `.pg.`):
+        // which one popx runs is not for cutover to guess, whatever engine this run is for.
+        let mut kinds: BTreeMap<(Version, bool, Option<&str>), &Path> = BTreeMap::new();
+        for entry in found {
+            let name = entry.path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".sql"));
+            let Some(parsed) = name.and_then(parse_pop_name) else { continue };
+            if let Some(first) = kinds.insert((parsed.version.clone(), parsed.up, parsed.engine), &entry.path) {
+                return Err(Error::DuplicateVersion {
+                    version: parsed.version.to_string(),
+                    first: first.to_path_buf(),
+                    second: entry.path.clone(),
+                });
+            }
+        }
         // Without a database to read for (`cutover lint` with no URL), PostgreSQL's files:
         // the analysis judges PostgreSQL then too.
         let engine = context.dialect.unwrap_or(Dialect::Postgres).pop_name();
@@ -129,15 +143,6 @@ impl LayoutRules for Pop {
                 _ => {
                     let key = (parsed.version.clone(), parsed.up);
                     let own = parsed.engine.is_some();
-                    // Two files of one kind for one version (two generic ones, or `.postgres.`
-                    // and `.pg.`): which one popx runs is not for cutover to guess.
-                    if let Some((path, _)) = chosen.get(&key).filter(|(_, e)| e.engine.is_some() == own) {
-                        return Err(Error::DuplicateVersion {
-                            version: parsed.version.to_string(),
-                            first: path.to_path_buf(),
-                            second: entry.path.clone(),
-                        });
-                    }
                     match chosen.remove(&key) {
                         Some((path, earlier)) if earlier.engine.is_some() && !own => {
                             passed_over.push((
@@ -274,9 +279,14 @@ mod tests {
             "{:?}",
             set.ignored
         );
-        let (_dir, res) = read(&[("1_a.postgres.up.sql", "SELECT 1;"), ("1_b.pg.up.sql", "SELECT 2;")], None);
+        let (_dir, res) = read(&[("1_a.postgres.up.sql", "SELECT 1;"), ("1_b.pgx.up.sql", "SELECT 2;")], None);
         let err = res.unwrap_err().to_string();
-        assert!(err.contains("1_a.postgres.up.sql") && err.contains("1_b.pg.up.sql"), "{err}");
+        assert!(err.contains("1_a.postgres.up.sql") && err.contains("1_b.pgx.up.sql"), "{err}");
+        // Two generic files are an error for every engine, not only those that read them.
+        let files = [("11_c.up.sql", "SELECT 1;"), ("11_d.up.sql", "SELECT 2;"), ("11_c.postgres.up.sql", "SELECT 3;")];
+        let (dir, res) = read(&files, None);
+        assert!(res.is_err(), "on PostgreSQL");
+        assert!(crate::discover_for(dir.path(), None, Some(crate::Dialect::Sqlite)).is_err(), "on SQLite");
     }
 
     #[test]

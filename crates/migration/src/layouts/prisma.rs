@@ -238,6 +238,17 @@ mod tests {
         );
         let err = res.unwrap_err().to_string();
         assert!(err.contains("20240102000000_lost` is a prisma migration folder without `migration.sql`"), "{err}");
+        // A folder left with only its down.sql is Prisma's too, not diesel's.
+        let (_dir, res) = read(
+            &[
+                ("migration_lock.toml", "provider = \"postgresql\"\n"),
+                ("20240101000000_a/migration.sql", "SELECT 1;\n"),
+                ("20240102000000_b/down.sql", "SELECT 2;\n"),
+            ],
+            None,
+        );
+        let err = res.unwrap_err().to_string();
+        assert!(err.contains("20240102000000_b` is a prisma migration folder without `migration.sql`"), "{err}");
     }
 
     #[test]
