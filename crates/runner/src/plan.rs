@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_analysis::{analyze_all, Action, AlterCommand, Diagnostic, Effect, LintConfig};
+use cutover_analysis::{Action, AlterCommand, Diagnostic, Effect, LintConfig};
 use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
 use cutover_migration::MigrationSet;
 
@@ -90,20 +90,17 @@ pub fn plan(
     };
     let statuses = compute_status(set, &history);
     let steps = plan_up(set, &statuses, &UpOptions { allow_out_of_order: true, ..UpOptions::default() })?;
-    let pending: Vec<usize> = steps
-        .iter()
-        .filter_map(|(migration, _)| set.migrations.iter().position(|m| std::ptr::eq(m, *migration)))
-        .collect();
 
     // Which relations the pending statements touch, to ask the catalog once: named as the
     // analysis of them on this database names them (`public.t` is not `t` on every path).
     let live = target.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?;
     let named = LintConfig { live_names: crate::lint::live_names(&live), ..settings.lint.clone() };
-    let scripts: Vec<&[cutover_migration::Statement]> =
-        pending.iter().map(|&idx| set.migrations[idx].up.statements.as_slice()).collect();
+    // With the live schema, as below: a dropped table's foreign keys lock the tables they
+    // reference, which only the catalog knows.
+    let pending_migrations: Vec<&cutover_migration::Migration> = steps.iter().map(|(m, _)| *m).collect();
     let mut names: Vec<String> = Vec::new();
-    for analyzed in analyze_all(&scripts, &named) {
-        names.extend(analyzed.effects().flatten().flat_map(|e| e.locks.iter().map(|(name, _)| name.clone())));
+    for linted in crate::lint::lint_pending(set, &pending_migrations, &named, Some(&live)) {
+        names.extend(linted.effects.iter().flatten().flat_map(|e| e.locks.iter().map(|(name, _)| name.clone())));
     }
     names.sort();
     names.dedup();
@@ -133,7 +130,6 @@ pub fn plan(
     let (window_open, next_window) = crate::policy::window_state(&settings.windows, now);
     let window_closed = !settings.windows.is_empty() && !window_open;
     let mut migrations = Vec::new();
-    let pending_migrations: Vec<&cutover_migration::Migration> = steps.iter().map(|(m, _)| *m).collect();
     for linted in crate::lint::lint_pending(set, &pending_migrations, &config, Some(&live)) {
         let migration = linted.migration;
         let mut diagnostics = linted.diagnostics;

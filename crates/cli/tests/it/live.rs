@@ -312,3 +312,23 @@ fn a_user_table_named_like_cutovers_is_sampled() {
     let failure = report["migrations"][0]["failure"].as_str().unwrap_or_default();
     assert!(failure.contains("is violated by some row"), "{report:#}");
 }
+
+/// Dropping a table locks the tables its foreign keys reference, which only the catalog knows:
+/// `plan` gives their sizes too, not "not in the database yet".
+#[test]
+fn plan_sizes_the_tables_a_dropped_tables_foreign_keys_lock() {
+    let db = PgDb::new();
+    db.query(
+        "CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent SELECT generate_series(1, 500); \
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id)); ANALYZE parent",
+    );
+    let project = Project::new();
+    project.migration("1_baseline.up.sql", "SELECT 1;\n");
+    project.migration("2_drop.up.sql", "DROP TABLE child;\n");
+    assert!(project.cutover(&db.url).args(["baseline", "1"]).output().unwrap().status.success());
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    let locks = plan["migrations"][0]["statements"][0]["locks"].as_array().unwrap().clone();
+    let parent = locks.iter().find(|l| l["relation"] == "parent").unwrap_or_else(|| panic!("{locks:?}"));
+    assert!(parent["rows"].as_i64().is_some_and(|r| r >= 500), "{parent}");
+}
