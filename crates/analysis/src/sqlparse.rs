@@ -20,6 +20,10 @@ use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowSc
 
 /// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.
 pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
+    // sqlparser reads no table charset options: they are read here.
+    if let Some(effect) = charset_alter(sql) {
+        return Ok(effect);
+    }
     // sqlparser has no `CREATE FULLTEXT|SPATIAL INDEX`: parsed as a plain index, marked after.
     let words = cutover_migration::leading_keywords(sql, 2);
     let special = matches!(words.get(1).map(String::as_str), Some("FULLTEXT" | "SPATIAL")) && words[0] == "CREATE";
@@ -51,6 +55,70 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
         }
     }
     Ok(effect)
+}
+
+/// `ALTER TABLE t CONVERT TO CHARACTER SET cs [COLLATE c]` and `ALTER TABLE t [DEFAULT]
+/// CHARACTER SET [=] cs [COLLATE [=] c]` (or `CHARSET`, or `COLLATE` alone), which sqlparser
+/// does not read. Converting rewrites every text column: the table is copied, writes blocked
+/// (observed on MariaDB 10.11 from latin1: INPLACE and LOCK=NONE refused; from utf8mb3 to
+/// utf8mb4 MariaDB 10.4+ converts in place when no index covers the columns, which the
+/// analysis cannot see). Changing only the default for new columns is a dictionary change.
+fn charset_alter(sql: &str) -> Option<Effect> {
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    if upper.len() < 4 || upper[0] != "ALTER" || upper[1] != "TABLE" {
+        return None;
+    }
+    let table = words[2].split('.').map(|part| part.trim_matches('`')).collect::<Vec<_>>().join(".");
+    let rest: Vec<&str> = upper[3..].iter().map(String::as_str).collect();
+    let converts = match rest.as_slice() {
+        ["CONVERT", "TO", "CHARACTER", "SET", ..] | ["CONVERT", "TO", "CHARSET", ..] => true,
+        ["DEFAULT", "CHARACTER", "SET", ..]
+        | ["CHARACTER", "SET", ..]
+        | ["DEFAULT", "CHARSET", ..]
+        | ["CHARSET", ..] => false,
+        ["DEFAULT", "COLLATE", ..] | ["COLLATE", ..] => false,
+        _ => return None,
+    };
+    // Only charset and collation options may follow (and ALGORITHM/LOCK): anything else is
+    // another statement for the parser to judge.
+    let mut idx = if converts { 2 } else { 0 };
+    let option_words = ["DEFAULT", "CHARACTER", "SET", "CHARSET", "COLLATE"];
+    while idx < rest.len() {
+        match rest[idx] {
+            w if option_words.contains(&w) => idx += 1,
+            "ALGORITHM" | "LOCK" => idx += 2,
+            _ if idx > 0 && matches!(rest[idx - 1], "SET" | "CHARSET" | "COLLATE") => idx += 1,
+            _ => return None,
+        }
+    }
+    let explicit = |key: &str| rest.iter().position(|w| *w == key).and_then(|i| rest.get(i + 1)).map(|w| w.to_string());
+    let mut effect = Effect {
+        action: Action::AlterTable { table: table.clone(), commands: vec![AlterCommand::Other] },
+        locks: vec![(table, LockMode::AccessExclusive)],
+        rewrites: converts,
+        ..other()
+    };
+    effect.mysql = Some(MysqlDdl {
+        algorithm: Some(if converts { Algorithm::Copy } else { Algorithm::Instant }),
+        concurrent_dml: !converts,
+        explicit_algorithm: explicit("ALGORITHM"),
+        explicit_lock: explicit("LOCK"),
+        reason: if converts {
+            "CONVERT TO CHARACTER SET rewrites every text column: the table is copied and writes wait".to_string()
+        } else {
+            String::new()
+        },
+        ddl: true,
+        copy_if_type_changes: false,
+    });
+    Some(effect)
 }
 
 /// The effect of one SQLite statement, or why it does not parse.
@@ -675,6 +743,28 @@ mod tests {
         assert_eq!(set.unsupported.as_deref(), Some("ALTER COLUMN ... SET NOT NULL"));
         assert!(analyze_sqlite("ALTER TABLE t ADD COLUMN c int PRIMARY KEY").unwrap().unsupported.is_some());
         assert!(analyze_sqlite("PRAGMA foreign_keys = off").is_ok());
+    }
+
+    #[test]
+    fn table_charset_options_are_read_not_called_syntax_errors() {
+        let server = MysqlServer { mariadb: true, version: (10, 11, 0) };
+        for (sql, algorithm, concurrent) in [
+            ("ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;", Algorithm::Copy, false),
+            ("ALTER TABLE `app`.`t` CONVERT TO CHARSET utf8mb4, ALGORITHM=COPY, LOCK=SHARED", Algorithm::Copy, false),
+            ("ALTER TABLE t DEFAULT CHARACTER SET = utf8mb4", Algorithm::Instant, true),
+            ("ALTER TABLE t CHARSET utf8mb4 COLLATE = utf8mb4_bin", Algorithm::Instant, true),
+            ("ALTER TABLE t COLLATE utf8mb4_unicode_ci", Algorithm::Instant, true),
+        ] {
+            let effect = analyze_mysql(sql, server).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            let ddl = effect.mysql.unwrap();
+            assert_eq!((ddl.algorithm, ddl.concurrent_dml), (Some(algorithm), concurrent), "{sql}");
+            assert_eq!(effect.rewrites, algorithm == Algorithm::Copy, "{sql}");
+        }
+        let explicit =
+            analyze_mysql("ALTER TABLE t CONVERT TO CHARSET utf8mb4, ALGORITHM=COPY, LOCK=SHARED", server).unwrap();
+        assert_eq!(explicit.mysql.unwrap().explicit_lock.as_deref(), Some("SHARED"));
+        // Anything else after them is the parser's to judge.
+        assert!(super::charset_alter("ALTER TABLE t CONVERT TO CHARSET utf8mb4, ADD COLUMN x int").is_none());
     }
 
     #[test]
