@@ -6,9 +6,9 @@ use sha2::{Digest, Sha256};
 
 /// SHA-256 of a script's normalized text, as lowercase hex.
 ///
-/// Normalization strips a UTF-8 byte-order mark and turns CRLF (and lone CR) into LF, so that
-/// a checkout on another OS is not an edit, while any real edit, even of whitespace inside a
-/// line, is.
+/// Normalization strips a UTF-8 byte-order mark and turns CRLF into LF, so that a checkout on
+/// another OS is not an edit, while any real edit, even of whitespace inside a line, is. A lone
+/// CR is kept: it is data (in a string literal), and what is run is what the file says.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Checksum(
     // Invariant: 64 lowercase hex digits.
@@ -50,10 +50,13 @@ impl fmt::Display for Checksum {
     }
 }
 
-/// Strips a leading BOM and turns CRLF and lone CR into LF.
+/// Strips a leading BOM and turns CRLF into LF.
 pub fn normalize(text: &str) -> String {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    text.replace("\r\n", "\n").replace('\r', "\n")
+    // CRLF only: a Windows checkout's line ends (even inside a string literal that spans lines,
+    // which then holds the same data on every platform). A lone CR is data (`'a\rb'`), sent as
+    // written.
+    text.replace("\r\n", "\n")
 }
 
 #[cfg(test)]
@@ -67,6 +70,11 @@ mod tests {
         let bom = Checksum::of_normalized(&normalize("\u{feff}CREATE TABLE t (id int);\nSELECT 1;\n"));
         assert_eq!(lf, crlf);
         assert_eq!(lf, bom);
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_kept() {
+        assert_eq!(normalize("INSERT INTO t VALUES ('a\rb');\r\n"), "INSERT INTO t VALUES ('a\rb');\n");
     }
 
     #[test]

@@ -408,12 +408,19 @@ fn set_transaction_at_the_head_of_a_script_applies_to_its_transaction() {
         "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nALTER TABLE t ADD COLUMN n int;\nALTER TABLE u ADD COLUMN n int;\n\
          INSERT INTO u SELECT id, 1 FROM t;\nCREATE TABLE seen AS SELECT current_setting('transaction_isolation') AS level;\nCOMMIT;\n",
     );
+    // The same as a wrapping `START TRANSACTION ISOLATION LEVEL ...`.
+    project.migration(
+        "2_start.up.sql",
+        "START TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nALTER TABLE u ADD COLUMN m int;\n\
+         CREATE TABLE seen2 AS SELECT current_setting('transaction_isolation') AS level;\nCOMMIT;\n",
+    );
     // The rehearsal runs it as `up` does.
     let output = project.cutover(&db.url).args(["rehearse", "--template"]).output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
     let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
     assert_eq!(db.query("SELECT level FROM seen"), "repeatable read");
+    assert_eq!(db.query("SELECT level FROM seen2"), "serializable");
 }
 
 #[test]
@@ -656,4 +663,18 @@ fn heavy_migrations_wait_for_a_maintenance_window() {
         ),
         "4 outside-window incident 4711 needs it now"
     );
+}
+
+/// What a migration says is what runs: a carriage return inside a literal is data, stored as
+/// written, while a Windows checkout's CRLF line ends are not an edit.
+#[test]
+fn a_carriage_return_in_a_literal_is_stored_as_written() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_lit.up.sql", "CREATE TABLE lit (v text);\r\nINSERT INTO lit VALUES ('a\rb');\r\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT encode(convert_to(v, 'UTF8'), 'hex') FROM lit"), "610d62");
+    project.migration("1_lit.up.sql", "CREATE TABLE lit (v text);\nINSERT INTO lit VALUES ('a\rb');\n");
+    assert!(project.cutover(&db.url).arg("validate").output().unwrap().status.success(), "LF line ends: no edit");
 }

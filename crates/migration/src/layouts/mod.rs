@@ -368,7 +368,11 @@ pub(crate) fn finish_script(
             && transaction_control(&statements[statements.len() - 1]) == Some("COMMIT");
         if wrapped {
             statements.pop();
-            statements.remove(0);
+            let begin = statements.remove(0);
+            // `BEGIN ISOLATION LEVEL SERIALIZABLE`: cutover's transaction gets the same modes.
+            if let Some(modes) = transaction_modes(&begin.sql) {
+                statements.insert(0, Statement { sql: format!("SET TRANSACTION {modes}"), ..begin });
+            }
         }
     }
     if let Some(statement) = statements.iter().find(|s| transaction_control(s).is_some()) {
@@ -384,6 +388,24 @@ pub(crate) fn finish_script(
         settings.transaction = false;
     }
     Ok(Script { path: path.to_path_buf(), text: file_text.to_string(), statements, settings })
+}
+
+/// The modes a `BEGIN` or `START TRANSACTION` gives its transaction (`ISOLATION LEVEL ...`,
+/// `READ ONLY`, `DEFERRABLE`), as `SET TRANSACTION` takes them; `None` without any, or for
+/// MySQL's `WITH CONSISTENT SNAPSHOT`, which `SET TRANSACTION` does not take.
+fn transaction_modes(sql: &str) -> Option<String> {
+    let text = sql.trim().trim_end_matches(';').trim();
+    let upper = text.to_ascii_uppercase();
+    let skip = ["START TRANSACTION", "BEGIN TRANSACTION", "BEGIN WORK", "BEGIN"]
+        .iter()
+        .find(|prefix| upper.starts_with(*prefix) && upper[prefix.len()..].starts_with(|c: char| c.is_whitespace()))?
+        .len();
+    let modes = text[skip..].trim();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    let known = words
+        .first()
+        .is_some_and(|w| ["ISOLATION", "READ", "DEFERRABLE", "NOT"].iter().any(|k| w.eq_ignore_ascii_case(k)));
+    (known && !upper.contains("CONSISTENT SNAPSHOT")).then(|| modes.to_string())
 }
 
 /// `BEGIN`, `COMMIT` or `ROLLBACK` when the statement starts or ends a transaction.
@@ -409,6 +431,26 @@ pub(crate) fn script_from_file(path: &Path, text: &str, base: ScriptSettings) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrapping_begin_keeps_its_modes() {
+        assert_eq!(
+            transaction_modes("BEGIN ISOLATION LEVEL SERIALIZABLE;").as_deref(),
+            Some("ISOLATION LEVEL SERIALIZABLE")
+        );
+        assert_eq!(
+            transaction_modes("start transaction isolation level repeatable read, read only").as_deref(),
+            Some("isolation level repeatable read, read only")
+        );
+        assert_eq!(transaction_modes("BEGIN;"), None);
+        assert_eq!(transaction_modes("BEGIN WORK"), None);
+        assert_eq!(transaction_modes("START TRANSACTION WITH CONSISTENT SNAPSHOT"), None);
+        let statements =
+            split_statements("BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE t (a int);\nCOMMIT;\n").unwrap();
+        let script = finish_script(Path::new("1_a.up.sql"), "", statements, ScriptSettings::default()).unwrap();
+        let sql: Vec<&str> = script.statements.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(sql, ["SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "CREATE TABLE t (a int)"]);
+    }
 
     #[test]
     fn every_layout_is_asked_once_in_the_recognition_order() {
