@@ -21,7 +21,7 @@ use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowSc
 /// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.
 pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
     // sqlparser reads no table charset options: they are read here.
-    if let Some(effect) = charset_alter(sql) {
+    if let Some(effect) = table_options_alter(sql) {
         return Ok(effect);
     }
     // sqlparser has no `CREATE FULLTEXT|SPATIAL INDEX`: parsed as a plain index, marked after.
@@ -57,68 +57,120 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
     Ok(effect)
 }
 
-/// `ALTER TABLE t CONVERT TO CHARACTER SET cs [COLLATE c]` and `ALTER TABLE t [DEFAULT]
-/// CHARACTER SET [=] cs [COLLATE [=] c]` (or `CHARSET`, or `COLLATE` alone), which sqlparser
-/// does not read. Converting rewrites every text column: the table is copied, writes blocked
-/// (observed on MariaDB 10.11 from latin1: INPLACE and LOCK=NONE refused; from utf8mb3 to
-/// utf8mb4 MariaDB 10.4+ converts in place when no index covers the columns, which the
-/// analysis cannot see). Changing only the default for new columns is a dictionary change.
-fn charset_alter(sql: &str) -> Option<Effect> {
-    let words: Vec<String> = sql
-        .trim()
-        .trim_end_matches(';')
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '=')
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect();
+/// `ALTER TABLE t` with table options only, which sqlparser does not read: `CONVERT TO
+/// CHARACTER SET cs [COLLATE c]`, `[DEFAULT] CHARACTER SET|CHARSET|COLLATE [=] x`, `COMMENT
+/// [=] '...'`, `ENGINE [=] e`, `FORCE`, `ROW_FORMAT [=] f`, `KEY_BLOCK_SIZE [=] n`, with
+/// `ALGORITHM`/`LOCK`. What each costs, observed on MariaDB 10.11: converting the character set
+/// copies the table and blocks writes (from latin1: INPLACE and LOCK=NONE refused; from utf8mb3
+/// to utf8mb4 MariaDB 10.4+ works in place when no index covers the columns, which the analysis
+/// cannot see); `FORCE`, `ROW_FORMAT`, `KEY_BLOCK_SIZE` and `ENGINE=InnoDB` rebuild in place
+/// with writes going on; another engine copies; the default character set or collation and the
+/// comment change the dictionary only. Mixed with other operations, the parser judges it.
+fn table_options_alter(sql: &str) -> Option<Effect> {
+    let words = option_words(sql.trim().trim_end_matches(';'));
     let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
     if upper.len() < 4 || upper[0] != "ALTER" || upper[1] != "TABLE" {
         return None;
     }
     let table = words[2].split('.').map(|part| part.trim_matches('`')).collect::<Vec<_>>().join(".");
     let rest: Vec<&str> = upper[3..].iter().map(String::as_str).collect();
-    let converts = match rest.as_slice() {
-        ["CONVERT", "TO", "CHARACTER", "SET", ..] | ["CONVERT", "TO", "CHARSET", ..] => true,
-        ["DEFAULT", "CHARACTER", "SET", ..]
-        | ["CHARACTER", "SET", ..]
-        | ["DEFAULT", "CHARSET", ..]
-        | ["CHARSET", ..] => false,
-        ["DEFAULT", "COLLATE", ..] | ["COLLATE", ..] => false,
-        _ => return None,
+    let (mut algorithm, mut reason) = (Algorithm::Instant, String::new());
+    let mut raise = |to: Algorithm, why: &str| {
+        if to > algorithm {
+            algorithm = to;
+            reason = why.to_string();
+        }
     };
-    // Only charset and collation options may follow (and ALGORITHM/LOCK): anything else is
-    // another statement for the parser to judge.
-    let mut idx = if converts { 2 } else { 0 };
-    let option_words = ["DEFAULT", "CHARACTER", "SET", "CHARSET", "COLLATE"];
+    let mut idx = 0;
+    // The value after an option's name (and its `=`, dropped by `option_words`).
+    let value = |idx: usize| rest.get(idx).copied();
     while idx < rest.len() {
         match rest[idx] {
-            w if option_words.contains(&w) => idx += 1,
+            "CONVERT" if value(idx + 1) == Some("TO") => {
+                raise(
+                    Algorithm::Copy,
+                    "CONVERT TO CHARACTER SET rewrites every text column: the table is copied and writes wait",
+                );
+                idx += 2;
+            }
+            "DEFAULT" => idx += 1,
+            "CHARACTER" if value(idx + 1) == Some("SET") => idx += 3,
+            "CHARSET" | "COLLATE" | "COMMENT" => idx += 2,
             "ALGORITHM" | "LOCK" => idx += 2,
-            _ if idx > 0 && matches!(rest[idx - 1], "SET" | "CHARSET" | "COLLATE") => idx += 1,
+            "FORCE" => {
+                raise(Algorithm::Inplace, "FORCE rebuilds the table");
+                idx += 1;
+            }
+            "ROW_FORMAT" | "KEY_BLOCK_SIZE" => {
+                raise(Algorithm::Inplace, "a new row format rebuilds the table");
+                idx += 2;
+            }
+            "ENGINE" => {
+                match value(idx + 1) {
+                    Some("INNODB") => raise(Algorithm::Inplace, "ENGINE=InnoDB rebuilds the table"),
+                    _ => raise(Algorithm::Copy, "another storage engine copies the table and writes wait"),
+                }
+                idx += 2;
+            }
             _ => return None,
         }
     }
+    if idx != rest.len() {
+        return None;
+    }
     let explicit = |key: &str| rest.iter().position(|w| *w == key).and_then(|i| rest.get(i + 1)).map(|w| w.to_string());
+    let rebuilds = algorithm != Algorithm::Instant;
     let mut effect = Effect {
         action: Action::AlterTable { table: table.clone(), commands: vec![AlterCommand::Other] },
         locks: vec![(table, LockMode::AccessExclusive)],
-        rewrites: converts,
+        rewrites: rebuilds,
         ..other()
     };
     effect.mysql = Some(MysqlDdl {
-        algorithm: Some(if converts { Algorithm::Copy } else { Algorithm::Instant }),
-        concurrent_dml: !converts,
+        algorithm: Some(algorithm),
+        concurrent_dml: algorithm != Algorithm::Copy,
         explicit_algorithm: explicit("ALGORITHM"),
         explicit_lock: explicit("LOCK"),
-        reason: if converts {
-            "CONVERT TO CHARACTER SET rewrites every text column: the table is copied and writes wait".to_string()
-        } else {
-            String::new()
-        },
+        reason,
         ddl: true,
         copy_if_type_changes: false,
     });
     Some(effect)
+}
+
+/// The words of a statement split at white space, commas and `=`, a quoted string (`'a, b'`,
+/// doubled quotes inside) kept whole.
+fn option_words(sql: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                word.push(c);
+                while let Some(q) = chars.next() {
+                    word.push(q);
+                    if q == '\'' {
+                        if chars.peek() == Some(&'\'') {
+                            word.push(chars.next().unwrap_or('\''));
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            c if c.is_whitespace() || c == ',' || c == '=' => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 /// The effect of one SQLite statement, or why it does not parse.
@@ -764,7 +816,18 @@ mod tests {
             analyze_mysql("ALTER TABLE t CONVERT TO CHARSET utf8mb4, ALGORITHM=COPY, LOCK=SHARED", server).unwrap();
         assert_eq!(explicit.mysql.unwrap().explicit_lock.as_deref(), Some("SHARED"));
         // Anything else after them is the parser's to judge.
-        assert!(super::charset_alter("ALTER TABLE t CONVERT TO CHARSET utf8mb4, ADD COLUMN x int").is_none());
+        assert!(super::table_options_alter("ALTER TABLE t CONVERT TO CHARSET utf8mb4, ADD COLUMN x int").is_none());
+        for (sql, algorithm, concurrent) in [
+            ("ALTER TABLE t COMMENT='a, b = c'", Algorithm::Instant, true),
+            ("ALTER TABLE t ENGINE=InnoDB", Algorithm::Inplace, true),
+            ("ALTER TABLE t ENGINE = MyISAM", Algorithm::Copy, false),
+            ("ALTER TABLE t FORCE", Algorithm::Inplace, true),
+            ("ALTER TABLE t ROW_FORMAT=DYNAMIC, ALGORITHM=INPLACE, LOCK=NONE", Algorithm::Inplace, true),
+            ("ALTER TABLE t ENGINE=InnoDB, DEFAULT CHARSET=utf8mb4", Algorithm::Inplace, true),
+        ] {
+            let ddl = analyze_mysql(sql, server).unwrap_or_else(|e| panic!("{sql}: {e:?}")).mysql.unwrap();
+            assert_eq!((ddl.algorithm, ddl.concurrent_dml), (Some(algorithm), concurrent), "{sql}");
+        }
     }
 
     #[test]

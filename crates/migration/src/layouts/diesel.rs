@@ -39,9 +39,8 @@ impl LayoutRules for Diesel {
         }
         // Prisma's folder, with the down.sql Prisma's guide writes beside migration.sql (or
         // without its script, which Prisma's layout reports).
-        let prisma = present(&folder.join("migration.sql"))
-            || folder.parent().is_some_and(|p| p.join("migration_lock.toml").is_file());
-        if prisma && !present(&folder.join("up.sql")) {
+        let beside_prisma_lock = folder.parent().is_some_and(|p| p.join("migration_lock.toml").is_file());
+        if beside_prisma_lock || (present(&folder.join("migration.sql")) && !present(&folder.join("up.sql"))) {
             return Ok(None);
         }
         check_folder(folder, ignored)?;

@@ -244,6 +244,7 @@ mod tests {
                 ("migration_lock.toml", "provider = \"postgresql\"\n"),
                 ("20240101000000_a/migration.sql", "SELECT 1;\n"),
                 ("20240102000000_b/down.sql", "SELECT 2;\n"),
+                ("20240103000000_c/up.sql", "SELECT 3;\n"),
             ],
             None,
         );
