@@ -85,7 +85,11 @@ fn section(page: &mut String, m: &MigrationRehearsal, idx: usize) {
         escape(&m.path.display().to_string())
     );
     if let Some(failed) = m.statements.iter().find(|s| s.failed) {
-        let what = if m.in_transaction { "rolled back" } else { "stopped; the statements before it were committed" };
+        let what = match (m.in_transaction, m.statements.len()) {
+            (true, _) => "rolled back",
+            (false, 1) => "stopped; nothing before it ran",
+            (false, _) => "stopped; the statements before it were committed",
+        };
         let _ = write!(page, "<span class=\"badge bad\">failed at line {}: {what}</span>", failed.line);
     }
     if observed > 0 {
