@@ -17,7 +17,8 @@ use anyhow::Context as _;
 /// included) run together, shortened to 90 characters with `...` when cut.
 pub(crate) fn head(sql: &str) -> String {
     let code = sql.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--"));
-    let line = code.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ");
+    // ASCII white space only: a no-break space in a name is the name's, shown (escaped) as such.
+    let line = code.flat_map(|l| l.split([' ', '\t']).filter(|w| !w.is_empty())).collect::<Vec<_>>().join(" ");
     if line.chars().count() > 90 {
         format!("{}...", line.chars().take(87).collect::<String>())
     } else {
