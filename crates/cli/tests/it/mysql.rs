@@ -191,10 +191,20 @@ fn predicted_algorithms_are_what_the_server_does() {
         "ALTER TABLE t ADD COLUMN seq int AUTO_INCREMENT UNIQUE",
         "CREATE INDEX t_note ON t (note)",
         "CREATE FULLTEXT INDEX t_ft ON t (note)",
+        // Table options, which the parser does not read (a narrow reader does).
+        "ALTER TABLE t CONVERT TO CHARACTER SET latin1",
+        "ALTER TABLE t DEFAULT CHARACTER SET latin1",
+        "ALTER TABLE t COMMENT='a, b'",
+        "ALTER TABLE t FORCE",
+        "ALTER TABLE t ROW_FORMAT=COMPACT",
+        "ALTER TABLE t ENGINE=InnoDB",
     ];
     for sql in cases {
         conn.query_drop("DROP TABLE IF EXISTS t").unwrap();
-        conn.query_drop("CREATE TABLE t (id int PRIMARY KEY, n int, note varchar(100)) ENGINE=InnoDB").unwrap();
+        conn.query_drop(
+            "CREATE TABLE t (id int PRIMARY KEY, n int, note varchar(100)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+        )
+        .unwrap();
         conn.query_drop("INSERT INTO t VALUES (1, 1, 'a'), (2, 2, 'b')").unwrap();
         let effect = cutover_analysis::sqlparse::analyze_mysql(sql, server).unwrap();
         let ddl = effect.mysql.unwrap();
