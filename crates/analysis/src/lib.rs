@@ -567,15 +567,27 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
         add_locks(effect, tables);
         return;
     }
-    if let Action::DropTable { tables, .. } = &effect.action {
-        // Dropping a table drops its foreign keys' triggers on the referenced tables.
-        let referenced: Vec<String> = tables
+    if let Action::DropTable { tables, cascade } = &effect.action {
+        // Dropping a table drops its foreign keys' triggers on the referenced tables; with
+        // CASCADE, the foreign keys of other tables that reference it go too, each an ALTER of
+        // its table.
+        let mut locked: Vec<String> = tables
             .iter()
             .filter_map(|t| schema.table(t))
             .flat_map(|t| t.foreign_keys.iter().map(|fk| fk.referenced_table.clone()))
-            .filter(|r| !tables.contains(r))
             .collect();
-        add_locks(effect, referenced);
+        if *cascade {
+            locked.extend(
+                schema
+                    .tables()
+                    .filter(|(_, other)| other.foreign_keys.iter().any(|fk| tables.contains(&fk.referenced_table)))
+                    .map(|(name, _)| name.to_string()),
+            );
+        }
+        locked.retain(|t| !tables.contains(t));
+        locked.sort();
+        locked.dedup();
+        add_locks(effect, locked);
         return;
     }
     let Action::AlterTable { table, commands } = &mut effect.action else { return };
@@ -699,6 +711,39 @@ mod tests {
             .filter(|d| d.severity > Severity::Info)
             .map(|d| format!("{}:{} {}", d.line, d.rule, d.lock.map_or("", |l| l.name())))
             .collect()
+    }
+
+    /// `DROP TABLE ... CASCADE` drops the foreign keys of the tables that reference it: each an
+    /// ACCESS EXCLUSIVE lock on its table (observed by rehearse on PostgreSQL 15).
+    #[test]
+    fn drop_table_cascade_locks_the_tables_whose_foreign_keys_it_drops() {
+        let first =
+            "CREATE TABLE parent (id int PRIMARY KEY);\nCREATE TABLE child (id int, p int REFERENCES parent (id));";
+        for (sql, child_locked) in [("DROP TABLE parent CASCADE", true), ("DROP TABLE parent", false)] {
+            let mut linter = Linter::new(LintConfig::default());
+            let statements = cutover_migration::split_statements(first).unwrap();
+            linter.lint(&Script {
+                text: first,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            });
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            let linted = linter.lint(&Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: true,
+                no_transaction_by: None,
+                has_down: None,
+            });
+            let locks = linted.effects[0].as_ref().unwrap().locks.clone();
+            assert_eq!(
+                locks.iter().any(|(t, m)| t == "child" && *m == LockMode::AccessExclusive),
+                child_locked,
+                "{sql}: {locks:?}"
+            );
+        }
     }
 
     #[test]
