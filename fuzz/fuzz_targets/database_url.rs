@@ -63,12 +63,15 @@ fuzz_target!(|text: &str| {
             };
             // The longest possible password holds every shorter one: hidden, it hides them all
             // in the URL (a shorter one may still occur by chance in the host, say).
+            // A password whose text also stands elsewhere in the URL (`late:*\0@**\0`: `*\0` is
+            // in the host too) may be shown there: the message cannot hide the host.
+            let elsewhere = |password: &str| text.trim().replacen(password, "", 1).contains(password);
             for shown in &shown {
                 if let Some(longest) = possible_passwords(text.trim()).into_iter().max_by_key(|p| p.len()) {
-                    assert!(!shows(shown, longest), "{longest:?} shown: {shown}");
+                    assert!(elsewhere(longest) || !shows(shown, longest), "{longest:?} shown: {shown}");
                 }
                 if let Some(password) = standard_password(text.trim()) {
-                    assert!(!shows(shown, password), "{password:?} shown: {shown}");
+                    assert!(elsewhere(password) || !shows(shown, password), "{password:?} shown: {shown}");
                 }
             }
         }
