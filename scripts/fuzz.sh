@@ -31,7 +31,9 @@ for target in "${targets[@]}"; do
       done ;;
   esac
   echo "fuzz: $target for ${seconds}s"
-  cargo +nightly fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=4096 2>&1 \
+  # FUZZ_SEED makes a run repeatable (CI's short run): the same inputs, in the same order.
+  cargo +nightly fuzz run -O "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \
+    ${FUZZ_SEED:+-seed="$FUZZ_SEED"} 2>&1 \
     | grep -E "^(#[0-9]+\s+DONE|==[0-9]+==|SUMMARY|Done)|panicked|artifact" || true
   if ls "artifacts/$target"/crash-* >/dev/null 2>&1; then
     echo "fuzz: $target crashed: $(ls "artifacts/$target"/crash-*)" >&2
