@@ -29,5 +29,5 @@ pub use error::Error;
 pub use model::{Dialect, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::{create_migration, write_new_migration};
 pub use split::{leading_keywords, split_statements, SplitError, Statement};
-pub use transaction::{refuses_transaction, transactionality, Transactionality};
+pub use transaction::{refuses_transaction, sets_the_transaction, transactionality, Transactionality};
 pub use version::Version;

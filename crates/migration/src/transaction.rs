@@ -13,6 +13,13 @@
 
 use crate::Statement;
 
+/// Whether `sql` is `SET TRANSACTION ...`, which must come before its transaction's first
+/// query: the runner and the rehearsal run such a statement before anything else.
+pub fn sets_the_transaction(sql: &str) -> bool {
+    let words = crate::leading_keywords(sql, 2);
+    words.len() == 2 && words[0] == "SET" && words[1] == "TRANSACTION"
+}
+
 /// What PostgreSQL calls `sql` when it refuses to run it inside a transaction block
 /// (`CREATE INDEX CONCURRENTLY`, `VACUUM`, ...); `None` for every other statement.
 pub fn refuses_transaction(sql: &str) -> Option<&'static str> {

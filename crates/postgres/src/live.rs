@@ -614,8 +614,7 @@ impl Rehearsal for PgTarget {
     fn execute_observed(&mut self, sql: &str, in_transaction: bool) -> Result<Observation, DbError> {
         // `SET TRANSACTION` must come before the transaction's first query, and observing is
         // one: it runs unobserved (it takes no lock), as `up` runs it first.
-        let words = cutover_migration::leading_keywords(sql, 2);
-        if words.len() == 2 && words[0] == "SET" && words[1] == "TRANSACTION" {
+        if cutover_migration::sets_the_transaction(sql) {
             let started = Instant::now();
             self.client.batch_execute(sql).map_err(db_error)?;
             return Ok(Observation {

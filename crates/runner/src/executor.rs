@@ -154,7 +154,8 @@ fn run_in_transaction(
             let res = target.transaction(timeouts, &mut |session| {
                 // `SET TRANSACTION` must come before the transaction's first query, and the locks
                 // taken up front query the catalog: the script's own, at its head, go first.
-                let setting = script.statements.iter().take_while(|s| sets_the_transaction(s)).count();
+                let setting =
+                    script.statements.iter().take_while(|s| cutover_migration::sets_the_transaction(&s.sql)).count();
                 for (idx, statement) in script.statements[..setting].iter().enumerate() {
                     session.execute(&statement.sql).inspect_err(|_| failed_idx = Some(idx))?;
                 }
@@ -176,12 +177,6 @@ fn run_in_transaction(
         name_holders(&mut error, holders.into_inner());
         error
     })
-}
-
-/// `SET TRANSACTION ...` (isolation level, read only, deferrable, snapshot).
-fn sets_the_transaction(statement: &Statement) -> bool {
-    let words = statement.leading_keywords(2);
-    words.len() == 2 && words[0] == "SET" && words[1] == "TRANSACTION"
 }
 
 /// The sessions holding locks on what `statements` lock, when `res` is a lock wait that gave

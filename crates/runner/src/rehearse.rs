@@ -312,16 +312,10 @@ fn run_observed(
                     let _ = scratch.rollback();
                 }
                 let failure = format!("{}:{}: {err}", script.path.display(), statement.line);
+                let observed = Observation { duration, ..Observation::default() };
                 statements.push(StatementRehearsal {
-                    line: statement.line,
-                    sql: statement.sql.clone(),
-                    predicted_locks: effect.as_ref().map(|e| e.locks.clone()).unwrap_or_default(),
-                    predicted_rewrite: effect.as_ref().is_some_and(predicts_rewrite),
-                    predicted_scan: effect.as_ref().is_some_and(|e| e.scans),
-                    predicted_writes: false,
-                    observed: Observation { duration, ..Observation::default() },
-                    disagreements: Vec::new(),
                     failed: true,
+                    ..rehearsed(statement, effect.as_ref(), observed, Vec::new())
                 });
                 return Ok((statements, Some(failure)));
             }
@@ -364,24 +358,33 @@ fn run_observed(
                 *entry = (*entry).max(*mode);
             }
         }
-        statements.push(StatementRehearsal {
-            line: statement.line,
-            sql: statement.sql.clone(),
-            predicted_locks: effect.as_ref().map(|e| e.locks.clone()).unwrap_or_default(),
-            predicted_rewrite: effect.as_ref().is_some_and(predicts_rewrite),
-            predicted_scan: effect.as_ref().is_some_and(|e| e.scans),
-            predicted_writes: effect
-                .as_ref()
-                .is_some_and(|e| e.rows.iter().any(|r| r.write && r.rows != cutover_analysis::RowScope::Listed)),
-            failed: false,
-            observed,
-            disagreements,
-        });
+        statements.push(rehearsed(statement, effect.as_ref(), observed, disagreements));
     }
     if whole {
         scratch.commit().map_err(db("cannot commit on the scratch database"))?;
     }
     Ok((statements, None))
+}
+
+/// One statement's prediction beside what was observed of it.
+fn rehearsed(
+    statement: &cutover_migration::Statement,
+    effect: Option<&Effect>,
+    observed: Observation,
+    disagreements: Vec<String>,
+) -> StatementRehearsal {
+    StatementRehearsal {
+        line: statement.line,
+        sql: statement.sql.clone(),
+        predicted_locks: effect.map(|e| e.locks.clone()).unwrap_or_default(),
+        predicted_rewrite: effect.is_some_and(predicts_rewrite),
+        predicted_scan: effect.is_some_and(|e| e.scans),
+        predicted_writes: effect
+            .is_some_and(|e| e.rows.iter().any(|r| r.write && r.rows != cutover_analysis::RowScope::Listed)),
+        observed,
+        disagreements,
+        failed: false,
+    }
 }
 
 /// A new storage file for the table: rewritten, truncated or clustered.
