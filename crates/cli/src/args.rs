@@ -201,6 +201,9 @@ pub enum Command {
         /// Complete even while sessions still use the old version (they will fail).
         #[arg(long)]
         force: bool,
+        /// Wait this long for the old version's sessions to go (`10m`); without it, refuse at once.
+        #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+        wait: std::time::Duration,
     },
     /// Undo the active declarative migration's expand phase, at any point, data intact.
     Rollback,

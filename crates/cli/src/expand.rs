@@ -78,12 +78,12 @@ pub fn start(
     Ok(ExitStatus::Success)
 }
 
-pub fn complete(settings: &Settings, force: bool) -> anyhow::Result<ExitStatus> {
+pub fn complete(settings: &Settings, force: bool, wait: Duration) -> anyhow::Result<ExitStatus> {
     let set = crate::read_migrations(settings)?;
     let (url, mut any) = open(settings)?;
     let target = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
-    let summary =
-        cutover_expand::complete(target, &set, &options(settings, force), &mut Lines).map_err(|e| failure(&url, e))?;
+    let options = Options { wait, ..options(settings, force) };
+    let summary = cutover_expand::complete(target, &set, &options, &mut Lines).map_err(|e| failure(&url, e))?;
     finished(&summary, "completed", &format!("the version `{}` is the only one", summary.version_schema))
 }
 
@@ -104,6 +104,17 @@ pub fn active(settings: &Settings, url: &DatabaseUrl) -> anyhow::Result<Option<c
     let mut any = crate::connect_any(url, settings)?;
     let target = any.expand().map_err(|e| crate::unsupported(url, &e))?;
     cutover_expand::status(target).map_err(|e| failure(url, e))
+}
+
+/// Every recorded expand/contract migration with the phases it went through, newest first, for
+/// `cutover history` (PostgreSQL only; none elsewhere).
+pub fn states(settings: &Settings, url: &DatabaseUrl) -> anyhow::Result<Vec<cutover_engine::ExpandState>> {
+    if url.engine() != Engine::Postgres {
+        return Ok(Vec::new());
+    }
+    let mut any = crate::connect_any(url, settings)?;
+    let target = any.expand().map_err(|e| crate::unsupported(url, &e))?;
+    target.expand_states().map_err(|e| anyhow!("cannot read the expand/contract phases: {}", url.scrub(&e.to_string())))
 }
 
 fn finished(summary: &Summary, verb: &str, state: &str) -> anyhow::Result<ExitStatus> {
@@ -136,6 +147,7 @@ fn options(settings: &Settings, force: bool) -> Options {
             ..cutover_backfill::Options::default()
         },
         force,
+        wait: Duration::ZERO,
         history_table: settings.history_table.clone(),
         runner,
     }
@@ -174,6 +186,29 @@ impl Reporter for Lines {
                 writeln!(err, "backfill paused: {reason}")
             }
             Event::Backfill(_) => Ok(()),
+            Event::WaitingForOldSessions { old, left } => {
+                let mut text = format!(
+                    "waiting for {} on an old version ({} left):",
+                    cutover_engine::count(old.len(), "session", "sessions"),
+                    humantime::format_duration(Duration::from_secs(left.as_secs()))
+                );
+                for session in old {
+                    text.push_str(&format!("\n  {session}"));
+                }
+                writeln!(err, "{text}")
+            }
+            Event::Unplaced { sessions } => {
+                let shown: Vec<&str> = sessions.iter().take(3).map(String::as_str).collect();
+                let more = sessions.len().saturating_sub(shown.len());
+                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                writeln!(
+                    err,
+                    "note: nothing shows which schema version {} of this database {} (no lock on a table or view, no `<app>@<schema>` application_name): {}{more}; completing without them",
+                    cutover_engine::count(sessions.len(), "session", "sessions"),
+                    if sessions.len() == 1 { "uses" } else { "use" },
+                    shown.join("; ")
+                )
+            }
             _ => Ok(()),
         };
     }

@@ -93,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Start { batch_time, max_rows_per_second, max_replica_lag } => {
             expand::start(&settings, batch_time, max_rows_per_second, max_replica_lag)
         }
-        Command::Complete { force } => expand::complete(&settings, force),
+        Command::Complete { force, wait } => expand::complete(&settings, force, wait),
         Command::Rollback => expand::rollback(&settings),
         Command::Lint { paths, format, pg_version, assume_runner, dialect, server_version, changed_since, pending } => {
             let mut settings = settings;
@@ -150,7 +150,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 Vec::new()
             };
             let approvals = target.read_approvals().map_err(unreadable)?;
-            render::history(&mut anstream::stdout(), &records, &approvals, format == Format::Json)?;
+            let expand = expand::states(&settings, &url)?;
+            render::history(&mut anstream::stdout(), &records, &approvals, &expand, format == Format::Json)?;
             Ok(ExitStatus::Success)
         }
         Command::Plan { format, large_table_rows, small_table_rows } => {
@@ -159,7 +160,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             let mut target = open_postgres(&settings, &url, "`cutover plan`")?;
             let options = cutover_runner::PlanOptions { large_table_rows, small_table_rows };
             let plan = with_url(&url, cutover_runner::plan(&mut target, &settings, &set, &options))?;
-            live::render_plan(&plan, format)
+            // The declarative migration `up` stops before, planned on the live tables as
+            // `cutover start` will plan it.
+            let phases = match &plan.stops_before {
+                Some((_, path)) => match lint::read_live(&settings)? {
+                    Some(live) => lint::declarative_phases(
+                        &set,
+                        &settings.lint,
+                        &|_, m| &m.up.path == path,
+                        Some(&live),
+                        &settings.history_table,
+                    ),
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            live::render_plan(&plan, &phases, format)
         }
         Command::Rehearse { format, template, sample_rows, report } => {
             let set = read_migrations(&settings)?;
@@ -183,6 +199,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                     render::status_human(
                         &mut out,
                         &statuses,
+                        active.as_ref(),
                         set.layout.name(),
                         &format!("{} on {url}", settings.dir.display()),
                     )?;

@@ -11,7 +11,7 @@ use cutover_migration::{
     discover_to_lint, normalize, read_directives, split_statements, transactionality, Ignored, Migration, MigrationSet,
     NoTransactionMarker, ScriptSettings, Statement, Transactionality,
 };
-use cutover_runner::{compute_status, lint_pending, lint_set, MigrationState, Settings};
+use cutover_runner::{compute_status, lint_pending, lint_set, Settings};
 use serde::Serialize;
 
 use crate::args::LintFormat;
@@ -83,7 +83,10 @@ pub fn run(
     // Files named one by one are read and parsed side by side (on every core) and linted in the
     // order given, as one sequence of migrations, whatever their names, each as soon as it and
     // those before it are parsed. A folder is linted as its own sequence.
-    let loose: Vec<&PathBuf> = inputs.iter().filter(|input| is_loose(input)).collect();
+    // A declarative migration named on its own is planned, not parsed as SQL.
+    let is_declarative =
+        |input: &PathBuf| input.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("toml")) && !input.is_dir();
+    let loose: Vec<&PathBuf> = inputs.iter().filter(|input| is_loose(input) && !is_declarative(input)).collect();
     // Files named one by one are migrations still to run: on the live schema, when there is one.
     let mut linter = match live {
         Some(live) => {
@@ -115,6 +118,27 @@ pub fn run(
     let mut ignored = Vec::new();
     let (mut linted_count, mut passed_over) = (0, 0);
     for input in &inputs {
+        if is_declarative(input) {
+            linted_count += 1;
+            if changed.as_ref().is_some_and(|changed| !changed.contains(&canonical(input))) {
+                passed_over += 1;
+                continue;
+            }
+            let config = declarative_config(&settings.lint);
+            let mut linter = match live {
+                Some(live) => live_linter(live, &config),
+                None => Linter::new(config),
+            };
+            let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let (version, name) = stem.split_once('_').unwrap_or((stem, stem));
+            let preview = refused_by_engine(settings.lint.dialect)
+                .unwrap_or_else(|| preview(input, version, name, &mut linter, live.is_some(), &settings.history_table));
+            let text = std::fs::read_to_string(input)
+                .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
+            results.push(Linted { path: input.display().to_string(), text, diagnostics: Vec::new() });
+            phase_reports.push((input.display().to_string(), preview));
+            continue;
+        }
         if is_loose(input) {
             let linted = loose_results.next().expect("one result per loose input")?;
             linted_count += 1;
@@ -167,7 +191,13 @@ pub fn run(
                         diagnostics: linted.diagnostics,
                     });
                 }
-                phase_reports.extend(declarative_phases(&set, &settings.lint, &reported));
+                phase_reports.extend(declarative_phases(
+                    &set,
+                    &settings.lint,
+                    &reported,
+                    live,
+                    &settings.history_table,
+                ));
             }
             // One file cannot be read into statements (an unterminated quote, a bad section
             // marker): it is reported where it breaks, and the others are still linted, one by
@@ -209,7 +239,7 @@ pub fn run(
     let count =
         |severity: Severity| results.iter().flat_map(|r| &r.diagnostics).filter(|d| d.severity == severity).count();
     let (mut errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
-    errors += phase_reports.iter().filter(|(_, report)| report.is_err()).count();
+    errors += phase_reports.iter().filter(|(_, report)| matches!(report, Preview::Unplannable(_))).count();
     errors += ignored.iter().filter(|file| file.refused_by_up).count();
     // Rendered into memory, then written once: thousands of small writes through the
     // terminal adapter cost more than the analysis.
@@ -237,12 +267,7 @@ pub fn run(
 fn not_applied(set: &MigrationSet, history: &[cutover_engine::HistoryRecord]) -> HashSet<usize> {
     compute_status(set, history)
         .into_iter()
-        .filter(|status| {
-            matches!(
-                status.state,
-                MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
-            )
-        })
+        .filter(|status| status.state.is_to_apply())
         .filter_map(|status| status.migration_idx)
         .collect()
 }
@@ -325,12 +350,7 @@ fn lint_folder<'a>(
     let statuses = cutover_runner::compute_status(set, &live.history);
     let pending: Vec<&cutover_migration::Migration> = statuses
         .iter()
-        .filter(|s| {
-            matches!(
-                s.state,
-                MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
-            )
-        })
+        .filter(|s| s.state.is_to_apply())
         .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
         .collect();
     let is_pending = |m: &cutover_migration::Migration| pending.iter().any(|p| std::ptr::eq(*p, m));
@@ -346,29 +366,44 @@ fn lint_folder<'a>(
     results
 }
 
-type PhaseReports = Result<Vec<cutover_expand::report::PhaseReport>, String>;
+/// What `lint` says of a declarative migration.
+pub(crate) enum Preview {
+    /// What each phase runs and locks.
+    Phases(Vec<cutover_expand::report::PhaseReport>),
+    /// It cannot be planned: a mistake in the file, or one that does not fit the schema (an error).
+    Unplannable(String),
+    /// It names tables the migrations before it do not create: they came before the folder, and
+    /// only the live database knows them (a note, not an error: the file may well be right).
+    NeedsDatabase(String),
+}
 
-/// What each phase of every declarative migration of `set` locks, planned against the schema
-/// the migrations before it build (the live database may differ: `cutover start` plans
-/// against it).
-fn declarative_phases(
+/// What each phase of every declarative migration of `set` locks. A pending migration is
+/// planned against the live database when there is one (`--database-url`), as `cutover start`
+/// will plan it; otherwise against the schema the migrations before it build.
+pub(crate) fn declarative_phases(
     set: &MigrationSet,
     config: &cutover_analysis::LintConfig,
     reported: &dyn Fn(usize, &Migration) -> bool,
-) -> Vec<(String, PhaseReports)> {
+    live: Option<&Live>,
+    history_table: &str,
+) -> Vec<(String, Preview)> {
     let mut reports = Vec::new();
-    // Expand/contract runs on PostgreSQL, whatever the URL says, and `cutover start` runs it.
-    let config = cutover_analysis::LintConfig {
-        dialect: cutover_analysis::Dialect::Postgres,
-        runner: cutover_analysis::Runner::Cutover,
-        ..config.clone()
-    };
+    let config_dialect = config.dialect;
+    let config = declarative_config(config);
+    let pending = live.map(|live| not_applied(set, &live.history));
     for (idx, migration) in set.migrations.iter().enumerate() {
         if migration.kind != cutover_migration::MigrationKind::Declarative || !reported(idx, migration) {
             continue;
         }
-        let mut linter = Linter::new(config.clone());
-        for earlier in &set.migrations[..idx] {
+        let on_live = live.zip(pending.as_ref()).filter(|(_, pending)| pending.contains(&idx));
+        let (mut linter, before): (Linter, Vec<&Migration>) = match on_live {
+            Some((live, pending)) => (
+                live_linter(live, &config),
+                set.migrations[..idx].iter().enumerate().filter(|(p, _)| pending.contains(p)).map(|(_, m)| m).collect(),
+            ),
+            None => (Linter::new(config.clone()), set.migrations[..idx].iter().collect()),
+        };
+        for earlier in before {
             let script = cutover_analysis::Script {
                 text: "",
                 statements: &earlier.up.statements,
@@ -378,33 +413,92 @@ fn declarative_phases(
             };
             let _ = linter.lint(&script);
         }
-        let tables = cutover_expand::report::shapes_from_schema(linter.schema());
+        if let Some(refusal) = refused_by_engine(config_dialect) {
+            reports.push((migration.up.path.display().to_string(), refusal));
+            continue;
+        }
         let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
-        let report = cutover_expand::read_declaration(&migration.up.path)
-            .map_err(|e| e.to_string())
-            .and_then(|declaration| {
-                let input = cutover_expand::PlanInput {
-                    version: &version,
-                    name: &migration.name,
-                    base_schema: "public",
-                    tables: &tables,
-                    previous_schema: None,
-                    nonce: "lint",
-                };
-                cutover_expand::plan(&input, &declaration.operations)
-                    .map_err(|e| format!("{}: {e}", migration.up.path.display()))
-            })
-            .map(|plan| cutover_expand::report::phases(&plan, &mut linter));
-        reports.push((migration.up.path.display().to_string(), report));
+        let preview =
+            preview(&migration.up.path, &version, &migration.name, &mut linter, on_live.is_some(), history_table);
+        reports.push((migration.up.path.display().to_string(), preview));
     }
     reports
 }
 
-fn render_phases(out: &mut dyn Write, reports: &[(String, PhaseReports)]) -> std::io::Result<()> {
+/// Declarative migrations on an engine `cutover start` refuses them on: an error, as `start` would be.
+fn refused_by_engine(dialect: cutover_analysis::Dialect) -> Option<Preview> {
+    (dialect == cutover_analysis::Dialect::Mysql).then(|| {
+        Preview::Unplannable(
+            "declarative (expand/contract) migrations run on PostgreSQL and SQLite; on MySQL/MariaDB `cutover start` refuses them: write the change as SQL migrations (expand, `cutover backfill`, contract)".to_string(),
+        )
+    })
+}
+
+/// Expand/contract runs on PostgreSQL, whatever the URL says, and `cutover start` runs it.
+fn declarative_config(config: &cutover_analysis::LintConfig) -> cutover_analysis::LintConfig {
+    cutover_analysis::LintConfig {
+        dialect: cutover_analysis::Dialect::Postgres,
+        runner: cutover_analysis::Runner::Cutover,
+        ..config.clone()
+    }
+}
+
+fn live_linter(live: &Live, config: &cutover_analysis::LintConfig) -> Linter {
+    let (schema, rows) = cutover_runner::seed(&live.schema, config.small_table_rows);
+    let mut config = config.clone();
+    config.live_rows.extend(rows);
+    Linter::with_schema(config, schema)
+}
+
+/// Plans one declarative file against `linter`'s schema and reports what each phase locks.
+fn preview(path: &Path, version: &str, name: &str, linter: &mut Linter, on_live: bool, history_table: &str) -> Preview {
+    let declaration = match cutover_expand::read_declaration(path) {
+        Ok(declaration) => declaration,
+        Err(err) => return Preview::Unplannable(err.to_string()),
+    };
+    // As `cutover start` plans it: cutover's own tables get no view.
+    let mut tables = cutover_expand::report::shapes_from_schema(linter.schema());
+    tables.retain(|t| !cutover_expand::is_own_table(&t.name, history_table));
+    if !on_live {
+        let mut known: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        let mut missing = Vec::new();
+        for operation in &declaration.operations {
+            for table in operation.needs_tables() {
+                if !known.contains(&table) && !missing.contains(&table) {
+                    missing.push(table);
+                }
+            }
+            known.extend(operation.creates_table());
+        }
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.iter().map(|t| format!("`{t}`")).collect();
+            return Preview::NeedsDatabase(format!(
+                "not previewed: the migrations before it do not create {}; if {} came before the folder, `cutover --database-url URL lint` plans it against the live database",
+                names.join(", "),
+                if missing.len() == 1 { "it" } else { "they" }
+            ));
+        }
+    }
+    let input = cutover_expand::PlanInput {
+        version,
+        name,
+        base_schema: "public",
+        tables: &tables,
+        previous_schema: None,
+        nonce: "lint",
+    };
+    match cutover_expand::plan(&input, &declaration.operations) {
+        Ok(plan) => Preview::Phases(cutover_expand::report::phases(&plan, linter)),
+        Err(err) => Preview::Unplannable(format!("{}: {err}", path.display())),
+    }
+}
+
+pub(crate) fn render_phases(out: &mut dyn Write, reports: &[(String, Preview)]) -> std::io::Result<()> {
     for (path, report) in reports {
         match report {
-            Err(message) => writeln!(out, "{path}: error: {message}")?,
-            Ok(phases) => {
+            Preview::Unplannable(message) => writeln!(out, "{path}: error: {message}")?,
+            Preview::NeedsDatabase(message) => writeln!(out, "{path}: note: {message}")?,
+            Preview::Phases(phases) => {
                 writeln!(out, "{path}: expand/contract phases (lock_timeout bounds every wait for a lock)")?;
                 for phase in phases {
                     writeln!(out, "  {} ({}):", phase.name, phase.how)?;
@@ -716,34 +810,37 @@ struct ReportJson<'a> {
     declarative: Vec<serde_json::Value>,
 }
 
+/// A declarative migration's preview, for `--format json` of `lint` and `plan`.
+pub(crate) fn preview_json(path: &str, report: &Preview) -> serde_json::Value {
+    use serde_json::json;
+    match report {
+        Preview::Unplannable(message) => json!({ "path": path, "error": message }),
+        Preview::NeedsDatabase(message) => json!({ "path": path, "note": message }),
+        Preview::Phases(phases) => json!({
+            "path": path,
+            "phases": phases.iter().map(|phase| json!({
+                "name": phase.name,
+                "how": phase.how,
+                "steps": phase.steps.iter().map(|step| json!({
+                    "statement": step.summary,
+                    "locks": step.locks.iter().map(|(relation, mode)| json!({ "relation": relation, "mode": mode.name() })).collect::<Vec<_>>(),
+                    "scans": step.scans,
+                    "rewrites": step.rewrites,
+                    "blocking": step.blocking(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}
+
 fn render_json(
     out: &mut dyn Write,
     results: &[Linted],
-    phase_reports: &[(String, PhaseReports)],
+    phase_reports: &[(String, Preview)],
     ignored: &[Ignored],
     totals: (usize, usize, usize),
 ) -> std::io::Result<()> {
-    use serde_json::json;
-    let declarative = phase_reports
-        .iter()
-        .map(|(path, report)| match report {
-            Err(message) => json!({ "path": path, "error": message }),
-            Ok(phases) => json!({
-                "path": path,
-                "phases": phases.iter().map(|phase| json!({
-                    "name": phase.name,
-                    "how": phase.how,
-                    "steps": phase.steps.iter().map(|step| json!({
-                        "statement": step.summary,
-                        "locks": step.locks.iter().map(|(relation, mode)| json!({ "relation": relation, "mode": mode.name() })).collect::<Vec<_>>(),
-                        "scans": step.scans,
-                        "rewrites": step.rewrites,
-                        "blocking": step.blocking(),
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            }),
-        })
-        .collect();
+    let declarative = phase_reports.iter().map(|(path, report)| preview_json(path, report)).collect();
     let mut diagnostics = Vec::new();
     for linted in results {
         for d in &linted.diagnostics {

@@ -37,11 +37,26 @@ pub(crate) fn duration_text(d: std::time::Duration) -> String {
     }
 }
 
-pub fn render_plan(plan: &Plan, format: PlanFormat) -> anyhow::Result<ExitStatus> {
-    let errors = plan.migrations.iter().flat_map(|m| &m.diagnostics).filter(|d| d.severity == Severity::Error).count();
+pub fn render_plan(
+    plan: &Plan,
+    phases: &[(String, crate::lint::Preview)],
+    format: PlanFormat,
+) -> anyhow::Result<ExitStatus> {
+    let mut errors =
+        plan.migrations.iter().flat_map(|m| &m.diagnostics).filter(|d| d.severity == Severity::Error).count();
+    errors += phases.iter().filter(|(_, p)| matches!(p, crate::lint::Preview::Unplannable(_))).count();
+    let stops_before = plan.stops_before.as_ref().map(|(label, path)| {
+        format!(
+            "then {label} ({}): declarative (expand/contract), which `up` stops before: `cutover start` runs its expand phase, `cutover complete` its contract once no old code runs",
+            path.display()
+        )
+    });
     let mut out = anstream::stdout();
     if format == PlanFormat::Markdown {
         out.write_all(crate::report::markdown::plan(plan).as_bytes())?;
+        if let Some(line) = &stops_before {
+            writeln!(out, "{line}.")?;
+        }
     } else if format == PlanFormat::Json {
         let migrations: Vec<Value> = plan
             .migrations
@@ -77,13 +92,21 @@ pub fn render_plan(plan: &Plan, format: PlanFormat) -> anyhow::Result<ExitStatus
                 })
             })
             .collect();
-        let report = json!({"migrations": migrations, "measured_scan_rate_bytes_per_second": plan.measured_scan_rate});
+        let stops_before = plan.stops_before.as_ref().map(|(label, path)| {
+            let preview = phases.first().map(|(path, preview)| crate::lint::preview_json(path, preview));
+            json!({"migration": label, "path": path.display().to_string(), "preview": preview})
+        });
+        let report = json!({
+            "migrations": migrations,
+            "measured_scan_rate_bytes_per_second": plan.measured_scan_rate,
+            "stops_before_declarative": stops_before,
+        });
         serde_json::to_writer_pretty(&mut out, &report)?;
         writeln!(out)?;
     } else {
         let bold = Style::new().bold();
         let dim = AnsiColor::BrightBlack.on_default();
-        if plan.migrations.is_empty() {
+        if plan.migrations.is_empty() && plan.stops_before.is_none() {
             writeln!(out, "nothing is pending")?;
         }
         for m in &plan.migrations {
@@ -143,6 +166,13 @@ pub fn render_plan(plan: &Plan, format: PlanFormat) -> anyhow::Result<ExitStatus
                 writeln!(out, "  {style}{}[{}]{style:#} line {}: {}", d.severity.name(), d.rule, d.line, d.message)?;
                 writeln!(out, "      help: {}", d.help)?;
             }
+            writeln!(out)?;
+        }
+        if let Some(line) = &stops_before {
+            writeln!(out, "{bold}{line}{bold:#}")?;
+            let mut rendered = Vec::new();
+            crate::lint::render_phases(&mut rendered, phases)?;
+            out.write_all(&rendered)?;
             writeln!(out)?;
         }
         let rate = plan.measured_scan_rate.map_or_else(

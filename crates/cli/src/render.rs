@@ -83,7 +83,13 @@ pub fn status_json(
     writeln!(out)
 }
 
-pub fn status_human(out: &mut dyn Write, statuses: &[MigrationStatus], layout: &str, target: &str) -> io::Result<()> {
+pub fn status_human(
+    out: &mut dyn Write,
+    statuses: &[MigrationStatus],
+    active: Option<&cutover_expand::ActiveMigration>,
+    layout: &str,
+    target: &str,
+) -> io::Result<()> {
     writeln!(out, "{} {target} ({layout} layout)", paint(BOLD, "Migrations in"))?;
     if statuses.is_empty() {
         return writeln!(out, "  no migrations yet: `cutover new <name>` writes the first one");
@@ -96,6 +102,17 @@ pub fn status_human(out: &mut dyn Write, statuses: &[MigrationStatus], layout: &
         let mut note = status.applied_at.clone().unwrap_or_default();
         if status.out_of_order {
             note = "out of order: older than the newest applied migration".to_string();
+        }
+        let label = format!("{} {}", status.version.as_ref().map_or("R", |v| v.as_str()), status.name);
+        if let Some(active) = active.filter(|a| a.migration == label) {
+            // Pending in the history until `complete` records it; its phase says where it is.
+            note = format!(
+                "expand/contract {} since {}: old version `{}`, new `{}`",
+                active.phase.words(),
+                active.since,
+                active.old_schema,
+                active.version_schema
+            );
         }
         if let Some(latest) = status.latest.as_ref().filter(|_| status.state == MigrationState::Failed) {
             note = format!(
@@ -324,10 +341,20 @@ pub fn history(
     out: &mut dyn Write,
     records: &[cutover_engine::HistoryRecord],
     approvals: &[cutover_engine::Approval],
+    expand: &[cutover_engine::ExpandState],
     json: bool,
 ) -> std::io::Result<()> {
     if json {
         let report = serde_json::json!({
+            "expand": expand.iter().map(|state| serde_json::json!({
+                "version": state.version,
+                "name": state.name,
+                "phase": state.phase.name(),
+                "version_schema": state.version_schema,
+                "phases": state.log.iter().map(|entry| serde_json::json!({
+                    "phase": entry.phase.name(), "at": entry.at, "by": entry.by,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "history": records.iter().map(|r| serde_json::json!({
                 "id": r.id,
                 "version": r.version,
@@ -360,19 +387,51 @@ pub fn history(
     }
     for r in records {
         let version = r.version.as_deref().unwrap_or("R");
+        // A declarative migration's row is its contract; its phases are listed below.
+        let work = if r.script.ends_with(".toml") {
+            "expand/contract".to_string()
+        } else {
+            format!("{}/{} statements", r.statements_done, r.statements_total)
+        };
         writeln!(
             out,
-            "{:>5}  {} {:<9} {:<10} {version} {}  {}/{} statements  by {}  {}",
+            "{:>5}  {} {:<9} {:<10} {version} {}  {work}  by {}  {}",
             r.id,
             r.started_at,
             r.direction.name(),
             r.state.name(),
             r.name,
-            r.statements_done,
-            r.statements_total,
             r.runner,
             r.error_message.as_deref().unwrap_or("")
         )?;
+    }
+    if !expand.is_empty() {
+        writeln!(out, "\nexpand/contract phases:")?;
+        // Oldest first, like the rows above.
+        for state in expand.iter().rev() {
+            for entry in &state.log {
+                writeln!(
+                    out,
+                    "  {} {:<12} {} {}  by {}",
+                    entry.at,
+                    entry.phase.name(),
+                    state.version,
+                    state.name,
+                    entry.by
+                )?;
+            }
+            if state.log.is_empty() {
+                writeln!(
+                    out,
+                    "  {} {:<12} {} {}  by {}",
+                    state.updated_at,
+                    state.phase.name(),
+                    state.version,
+                    state.name,
+                    state.runner
+                )?;
+            }
+        }
     }
     if !approvals.is_empty() {
         writeln!(out, "\napproved findings:")?;

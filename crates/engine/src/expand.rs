@@ -112,6 +112,39 @@ pub struct ExpandState {
     pub started_at: String,
     /// When its phase last changed (RFC 3339).
     pub updated_at: String,
+    /// Every phase it entered, oldest first, across rollbacks and new starts (empty in a
+    /// state table an earlier cutover made, until it is saved again).
+    pub log: Vec<PhaseEntry>,
+}
+
+/// One phase an expand/contract migration entered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhaseEntry {
+    /// The phase.
+    pub phase: ExpandPhase,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    /// Which runner.
+    pub by: String,
+}
+
+/// What the database says about one other session, for telling which schema version it uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// Its process id.
+    pub pid: i64,
+    /// Who, from where, in which state, for messages (`billing@10.0.0.7, idle in transaction`).
+    pub description: String,
+    /// Its `application_name`, where a deployment may name its version (`billing@public_v3`).
+    pub application: String,
+    /// The schemas of the views it holds a lock on (a view is only locked by a query that
+    /// uses it, until the end of that query's transaction).
+    pub view_schemas: Vec<String>,
+    /// The tables of the base schema it holds a lock on.
+    pub base_tables: Vec<String>,
+    /// The `search_path` its role is set to (`ALTER ROLE ... SET search_path`), for this
+    /// database or for all, if any: a role per version is a way to choose one.
+    pub role_search_path: Option<String>,
 }
 
 /// A database expand/contract migrations run against.
@@ -133,11 +166,10 @@ pub trait ExpandTarget: MigrationTarget + BackfillTarget + Inspect {
     /// Records a migration's state (inserted, or its phase and time updated).
     fn save_expand_state(&mut self, state: &ExpandState) -> Result<(), DbError>;
 
-    /// Other sessions that use schema version `schema`: holding a lock on one of its views
-    /// (a table lock says nothing: every version's views lock the same tables),
-    /// or naming it in their `application_name` (`billing-api@public_v3`), described for
-    /// messages.
-    fn sessions_on_version(&mut self, schema: &str) -> Result<Vec<String>, DbError>;
+    /// Every other client session on this database with what the database says about which
+    /// schema version it uses (cutover's own sessions left out). Which version that makes it is
+    /// decided by `cutover-expand`, once for every engine.
+    fn sessions(&mut self, base_schema: &str) -> Result<Vec<SessionFacts>, DbError>;
 
     /// Sets a session variable on this connection (the dual-write triggers stand aside for
     /// cutover's own backfill, which sets `cutover.backfill`).

@@ -31,7 +31,9 @@ pub use backfill::{
 };
 pub use engine::{count, Engine};
 pub use error::{DbError, DbErrorKind};
-pub use expand::{ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape, TableShape};
+pub use expand::{
+    ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape, PhaseEntry, SessionFacts, TableShape,
+};
 pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, State};
 pub use live::{
     Catalog, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,

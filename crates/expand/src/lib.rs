@@ -13,11 +13,14 @@ pub mod ops;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod sessions;
 pub mod sql;
 pub mod sqlite;
 
 pub use ops::{parse_declaration, read_declaration, Declaration, DeclarationError, Operation};
 pub use plan::{plan, Plan, PlanError, PlanInput};
 pub use run::{
-    complete, rollback, start, start_sqlite, status, ActiveMigration, Error, Event, Options, Reporter, Summary,
+    complete, is_own_table, rollback, start, start_sqlite, status, ActiveMigration, Error, Event, Options, Reporter,
+    Summary,
 };
+pub use sessions::{Census, OldSession, Placement, Versions};

@@ -276,6 +276,35 @@ impl Operation {
             Operation::Sql { .. } => "sql",
         }
     }
+
+    /// The tables that must exist before it runs, by their names before the migration.
+    pub fn needs_tables(&self) -> Vec<&str> {
+        match self {
+            Operation::AddColumn { table, .. }
+            | Operation::DropColumn { table, .. }
+            | Operation::RenameColumn { table, .. }
+            | Operation::ChangeType { table, .. }
+            | Operation::SetNotNull { table, .. }
+            | Operation::DropNotNull { table, .. }
+            | Operation::SetDefault { table, .. }
+            | Operation::DropDefault { table, .. }
+            | Operation::AddCheck { table, .. }
+            | Operation::AddUnique { table, .. }
+            | Operation::CreateIndex { table, .. }
+            | Operation::DropTable { table } => vec![table.as_str()],
+            Operation::AddForeignKey { table, references, .. } => vec![table.as_str(), references.as_str()],
+            Operation::RenameTable { from, .. } => vec![from.as_str()],
+            Operation::CreateTable { .. } | Operation::DropIndex { .. } | Operation::Sql { .. } => Vec::new(),
+        }
+    }
+
+    /// The table it creates, if any.
+    pub fn creates_table(&self) -> Option<&str> {
+        match self {
+            Operation::CreateTable { table, .. } => Some(table),
+            _ => None,
+        }
+    }
 }
 
 /// An operation's reference page: what it does, its fields, what each phase runs and locks, and

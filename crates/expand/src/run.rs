@@ -21,6 +21,7 @@ use cutover_runner::{compute_status, MigrationState};
 
 use crate::ops::read_declaration;
 use crate::plan::{plan, Plan, PlanInput};
+use crate::sessions::{Census, OldSession, Versions};
 
 /// How `start`, `complete` and `rollback` run.
 #[derive(Debug, Clone)]
@@ -37,6 +38,8 @@ pub struct Options {
     pub backfill: cutover_backfill::Options,
     /// `complete` even while sessions use the old version.
     pub force: bool,
+    /// How long `complete` waits for the old version's sessions to go (none: it refuses at once).
+    pub wait: Duration,
     /// The history table's name (left out of the version schemas, like cutover's other tables).
     pub history_table: String,
     /// Who runs it.
@@ -73,6 +76,19 @@ pub enum Event<'a> {
     },
     /// A backfill event.
     Backfill(cutover_backfill::Event<'a>),
+    /// `complete` waits for sessions on an old version to go.
+    WaitingForOldSessions {
+        /// Who is still there.
+        old: &'a [OldSession],
+        /// How much longer it waits.
+        left: Duration,
+    },
+    /// Sessions nothing places on a version (idle, no lock, no version in their name):
+    /// `complete` goes ahead without them.
+    Unplaced {
+        /// Who they are.
+        sessions: &'a [String],
+    },
 }
 
 /// Receives [`Event`]s.
@@ -268,14 +284,7 @@ pub fn complete(
     let plan = read_plan(&state)?;
     let old_schema = plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone());
     if !options.force && state.phase == ExpandPhase::Started {
-        let sessions = target.sessions_on_version(&old_schema).map_err(database("cannot list the sessions"))?;
-        if !sessions.is_empty() {
-            return Err(Error::Refused(format!(
-                "{} still on the old version `{old_schema}`: {}; complete once the old code is gone (or with --force, which breaks them)",
-                cutover_engine::count(sessions.len(), "session is", "sessions are"),
-                sessions.join("; ")
-            )));
-        }
+        wait_for_old_sessions(target, &plan, options, reporter)?;
     }
     let migration =
         set.migrations.iter().find(|m| m.version.as_ref().is_some_and(|v| v.as_str() == plan.version)).ok_or_else(
@@ -313,6 +322,53 @@ pub fn complete(
         duration: started.elapsed(),
         ..Summary::default()
     })
+}
+
+/// Waits until no session uses an old version (the previous version's views or the base
+/// tables directly), for at most `options.wait`; refuses, naming them, if some remain.
+fn wait_for_old_sessions(
+    target: &mut dyn ExpandTarget,
+    plan: &Plan,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<(), Error> {
+    let versions = Versions { base: &plan.base_schema, new: &plan.version_schema };
+    let deadline = Instant::now() + options.wait;
+    let mut last_report: Option<(Instant, Vec<i64>)> = None;
+    loop {
+        let sessions = target.sessions(&plan.base_schema).map_err(database("cannot list the sessions"))?;
+        let census = Census::take(&sessions, versions);
+        if census.old.is_empty() {
+            if !census.unknown.is_empty() {
+                reporter.report(Event::Unplaced { sessions: &census.unknown });
+            }
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let waited = if options.wait.is_zero() {
+                String::new()
+            } else {
+                format!(" after waiting {}", humantime::format_duration(Duration::from_secs(options.wait.as_secs())))
+            };
+            let list: Vec<String> = census.old.iter().map(ToString::to_string).collect();
+            return Err(Error::Refused(format!(
+                "{} still on an old version{waited}: {}; complete once the old code is gone (`--wait 10m` waits for it; --force breaks them)",
+                cutover_engine::count(census.old.len(), "session is", "sessions are"),
+                list.join("; ")
+            )));
+        }
+        // Said when who is there changes, and every 10 s.
+        let pids: Vec<i64> = census.old.iter().map(|s| s.pid).collect();
+        let due = last_report
+            .as_ref()
+            .is_none_or(|(at, before)| *before != pids || now.duration_since(*at) >= Duration::from_secs(10));
+        if due {
+            reporter.report(Event::WaitingForOldSessions { old: &census.old, left: deadline - now });
+            last_report = Some((now, pids));
+        }
+        std::thread::sleep(Duration::from_millis(500).min(deadline - now));
+    }
 }
 
 /// Undoes the active migration's `start`, whatever point it reached.
@@ -518,12 +574,7 @@ fn next_declarative<'a>(
     if !problems.is_empty() {
         return Err(Error::Refused(format!("{}; `cutover validate` explains, fix that first", problems.join("; "))));
     }
-    let next = statuses.iter().find(|s| {
-        matches!(
-            s.state,
-            MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
-        )
-    });
+    let next = statuses.iter().find(|s| s.state.is_to_apply());
     let Some(next) = next else {
         return Err(Error::Refused("no migration is pending: nothing to start".into()));
     };
@@ -548,12 +599,11 @@ fn new_plan(
 ) -> Result<Plan, Error> {
     let declaration = read_declaration(&migration.up.path)?;
     let base = target.current_schema().map_err(database("cannot read the current schema"))?;
-    let history_name = options.history_table.rsplit('.').next().unwrap_or(&options.history_table).to_string();
     let tables: Vec<_> = target
         .tables(&base)
         .map_err(database("cannot read the tables"))?
         .into_iter()
-        .filter(|t| !is_own_table(&t.name, &history_name))
+        .filter(|t| !is_own_table(&t.name, &options.history_table))
         .collect();
     // The old version is the schema the last completed migration published, while it exists.
     let states = target.expand_states().map_err(database("cannot read the expand state"))?;
@@ -601,6 +651,7 @@ fn recorded(plan: &Plan, phase: ExpandPhase, runner: &str) -> ExpandState {
         runner: runner.to_string(),
         started_at: String::new(),
         updated_at: String::new(),
+        log: Vec::new(),
     }
 }
 
@@ -698,8 +749,10 @@ impl cutover_backfill::Reporter for ForwardBackfill<'_> {
 
 /// Whether `name` is one of the tables cutover makes beside the history table `history` (its
 /// guard and approvals, the expand state, the backfill checkpoints). By exact name, never by
-/// prefix: a user's `cutover_reports` table is the user's to change.
-fn is_own_table(name: &str, history: &str) -> bool {
+/// prefix: a user's `cutover_reports` table is the user's to change. `history` may be
+/// schema-qualified.
+pub fn is_own_table(name: &str, history: &str) -> bool {
+    let history = history.rsplit('.').next().unwrap_or(history);
     name == history
         || name.strip_prefix(history).is_some_and(|suffix| suffix == "_approvals" || suffix == "_guard")
         || name == "cutover_expand"

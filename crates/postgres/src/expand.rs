@@ -1,7 +1,9 @@
 //! `ExpandTarget` for PostgreSQL: table shapes from the catalog, the state table of
 //! expand/contract migrations, and the sessions still on a schema version.
 
-use cutover_engine::{ColumnShape, DbError, ExpandPhase, ExpandState, ExpandTarget, IndexShape, TableShape};
+use cutover_engine::{
+    ColumnShape, DbError, ExpandPhase, ExpandState, ExpandTarget, IndexShape, PhaseEntry, SessionFacts, TableShape,
+};
 use postgres::Client;
 
 use crate::connect::PgTarget;
@@ -39,6 +41,19 @@ pub(crate) fn version_schema_column(client: &mut Client, state_table: &str) -> R
         (true, true) => Some("version_schema"),
         (true, false) => Some(BEFORE_VERSION_SCHEMA),
     })
+}
+
+/// Whether `state_table` (quoted, existing) has the `log` column of every phase entered;
+/// tables an earlier cutover made do not until `ensure_expand_state` adds it.
+fn has_log_column(client: &mut Client, state_table: &str) -> Result<bool, DbError> {
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute \
+                    WHERE attrelid = to_regclass($1) AND attname = 'log' AND NOT attisdropped)",
+            &[&state_table],
+        )
+        .map(|row| row.get(0))
+        .map_err(db_error)
 }
 
 fn parse_phase(state_table: &str, version: &str, phase: &str) -> Result<ExpandPhase, DbError> {
@@ -173,7 +188,8 @@ impl ExpandTarget for PgTarget {
                     plan           jsonb NOT NULL,
                     runner         text NOT NULL,
                     started_at     timestamptz NOT NULL,
-                    updated_at     timestamptz NOT NULL
+                    updated_at     timestamptz NOT NULL,
+                    log            jsonb NOT NULL DEFAULT '[]'
                 )",
                 phases = ExpandPhase::quoted_list()
             ),
@@ -193,6 +209,14 @@ impl ExpandTarget for PgTarget {
                     db_error(err)
                 })?;
         }
+        if !has_log_column(&mut self.client, &state_table)? {
+            // Racing runners: the loser's ADD COLUMN IF NOT EXISTS finds it and does nothing.
+            self.client
+                .batch_execute(&format!(
+                    "ALTER TABLE {state_table} ADD COLUMN IF NOT EXISTS log jsonb NOT NULL DEFAULT '[]'"
+                ))
+                .map_err(db_error)?;
+        }
         Ok(())
     }
 
@@ -201,13 +225,17 @@ impl ExpandTarget for PgTarget {
         let Some(version_schema) = version_schema_column(&mut self.client, &state_table)? else {
             return Ok(Vec::new());
         };
+        let log = if has_log_column(&mut self.client, &state_table)? { "log" } else { "'[]'::jsonb" };
         let rows = self
             .client
             .query(
                 &format!(
                     "SELECT version, name, phase, {version_schema}, plan::text, runner, \
                             to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-                            to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                            to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+                            ARRAY(SELECT e->>'phase' FROM jsonb_array_elements({log}) WITH ORDINALITY AS l(e, n) ORDER BY n), \
+                            ARRAY(SELECT e->>'at' FROM jsonb_array_elements({log}) WITH ORDINALITY AS l(e, n) ORDER BY n), \
+                            ARRAY(SELECT e->>'by' FROM jsonb_array_elements({log}) WITH ORDINALITY AS l(e, n) ORDER BY n) \
                      FROM {state_table} ORDER BY started_at DESC, version DESC"
                 ),
                 &[],
@@ -216,7 +244,17 @@ impl ExpandTarget for PgTarget {
         rows.into_iter()
             .map(|row| {
                 let version: String = row.get(0);
+                let (phases, ats, bys): (Vec<String>, Vec<String>, Vec<String>) = (row.get(8), row.get(9), row.get(10));
+                let log = phases
+                    .iter()
+                    .zip(ats)
+                    .zip(bys)
+                    .map(|((phase, at), by)| {
+                        Ok(PhaseEntry { phase: parse_phase(&state_table, &version, phase)?, at, by })
+                    })
+                    .collect::<Result<Vec<_>, DbError>>()?;
                 Ok(ExpandState {
+                    log,
                     phase: parse_phase(&state_table, &version, row.get(2))?,
                     name: row.get(1),
                     version_schema: row.get::<_, Option<String>>(3).unwrap_or_default(),
@@ -237,15 +275,16 @@ impl ExpandTarget for PgTarget {
         self.client
             .execute(
                 &format!(
-                    "INSERT INTO {state_table} (version, name, phase, version_schema, plan, runner, started_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, now(), now()) \
+                    "INSERT INTO {state_table} (version, name, phase, version_schema, plan, runner, started_at, updated_at, log) \
+                     VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, now(), now(), jsonb_build_array({entry})) \
                      ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, phase = EXCLUDED.phase, \
                         version_schema = EXCLUDED.version_schema, plan = EXCLUDED.plan, runner = EXCLUDED.runner, \
-                        updated_at = now(), \
+                        updated_at = now(), log = {state_table}.log || jsonb_build_array({entry}), \
                         started_at = CASE WHEN EXCLUDED.phase = '{starting}' AND {state_table}.phase = '{rolled_back}' \
                                           THEN now() ELSE {state_table}.started_at END",
                     starting = ExpandPhase::Starting,
                     rolled_back = ExpandPhase::RolledBack,
+                    entry = "jsonb_build_object('phase', $3::text, 'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), 'by', $6::text)",
                 ),
                 &[&state.version, &state.name, &state.phase.name(), &state.version_schema, &state.plan, &state.runner],
             )
@@ -253,28 +292,51 @@ impl ExpandTarget for PgTarget {
             .map_err(db_error)
     }
 
-    fn sessions_on_version(&mut self, schema: &str) -> Result<Vec<String>, DbError> {
+    fn sessions(&mut self, base_schema: &str) -> Result<Vec<SessionFacts>, DbError> {
+        // Client backends only: autovacuum and other workers lock tables too.
         let rows = self
             .client
             .query(
                 "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''), \
-                        coalesce(a.client_addr::text, 'local'), a.state \
+                        coalesce(host(a.client_addr), 'local'), coalesce(a.state, ''), \
+                        coalesce((SELECT array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) \
+                                  FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                                  JOIN pg_namespace n ON n.oid = c.relnamespace \
+                                  WHERE l.pid = a.pid AND c.relkind = 'v'), '{}'), \
+                        coalesce((SELECT array_agg(DISTINCT c.relname::text ORDER BY c.relname::text) \
+                                  FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+                                  JOIN pg_namespace n ON n.oid = c.relnamespace \
+                                  WHERE l.pid = a.pid AND c.relkind IN ('r', 'p') AND n.nspname = $1), '{}'), \
+                        (SELECT substr(cfg, length('search_path=') + 1) \
+                         FROM pg_db_role_setting s, unnest(s.setconfig) cfg \
+                         WHERE s.setrole = a.usesysid AND cfg LIKE 'search_path=%' \
+                           AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) \
+                         ORDER BY s.setdatabase DESC LIMIT 1) \
                  FROM pg_stat_activity a \
                  WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() \
-                   AND (a.application_name LIKE '%@' || $1 \
-                        OR EXISTS (SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
-                                   JOIN pg_namespace n ON n.oid = c.relnamespace \
-                                   WHERE l.pid = a.pid AND n.nspname = $1 AND c.relkind = 'v')) \
+                   AND a.backend_type = 'client backend' AND coalesce(a.application_name, '') NOT LIKE 'cutover %' \
                  ORDER BY a.pid",
-                &[&schema],
+                &[&base_schema],
             )
             .map_err(db_error)?;
         Ok(rows
             .into_iter()
             .map(|row| {
-                let (pid, user, app, addr, state): (i32, String, String, String, Option<String>) =
+                let (pid, user, application, addr, state): (i32, String, String, String, String) =
                     (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
-                format!("pid {pid} ({user}@{addr}, application `{app}`, {})", state.unwrap_or_default())
+                let description = if application.is_empty() {
+                    format!("pid {pid} ({user}@{addr}, {state})")
+                } else {
+                    format!("pid {pid} ({user}@{addr}, application `{application}`, {state})")
+                };
+                SessionFacts {
+                    pid: i64::from(pid),
+                    description,
+                    application,
+                    view_schemas: row.get(5),
+                    base_tables: row.get(6),
+                    role_search_path: row.get(7),
+                }
             })
             .collect())
     }

@@ -39,6 +39,9 @@ pub struct Plan {
     /// The sequential read rate measured on this database (bytes/s), when a table was large
     /// enough to measure; estimates use a default otherwise.
     pub measured_scan_rate: Option<f64>,
+    /// The declarative (expand/contract) migration `up` stops before, if one is pending:
+    /// `<version> <name>` and its file. `cutover start` applies it, in phases.
+    pub stops_before: Option<(String, PathBuf)>,
 }
 
 /// One pending migration.
@@ -181,7 +184,9 @@ pub fn plan(
             waits_for_window,
         });
     }
-    Ok(Plan { migrations, measured_scan_rate })
+    let stops_before =
+        crate::select::next_declarative(set, &statuses, &UpOptions::default()).map(|m| (m.label(), m.up.path.clone()));
+    Ok(Plan { migrations, measured_scan_rate, stops_before })
 }
 
 /// The message says the table's size. The level is the analysis's, judged on the same live

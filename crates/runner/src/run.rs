@@ -99,7 +99,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
             });
             summary.migrations.push(migration.label());
         }
-        summary.stopped_at_declarative = next_declarative(set, &statuses, options);
+        summary.stopped_at_declarative = next_declarative(set, &statuses, options).map(|m| m.label());
         summary.duration = started.elapsed();
         return Ok(summary);
     }
@@ -126,7 +126,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         run_script(ctx, set, migration, Direction::Up, latest, locks)?;
         summary.migrations.push(migration.label());
     }
-    summary.stopped_at_declarative = next_declarative(set, &statuses, options);
+    summary.stopped_at_declarative = next_declarative(set, &statuses, options).map(|m| m.label());
     summary.duration = started.elapsed();
     Ok(summary)
 }
@@ -394,24 +394,35 @@ pub fn down(
     // Check every down script exists before reverting anything.
     let mut plan = Vec::new();
     let mut problems = Vec::new();
+    let mut scripts_missing = false;
     for status in selected {
         let Some(migration) = migration_of(set, status) else {
             continue;
         };
         match &migration.down {
             Some(script) => plan.push((migration, script, status.latest.as_ref())),
-            None => problems.push(format!("{} has no down script", migration.label())),
+            // No script can undo it: the advice for missing scripts would mislead.
+            None if migration.kind == cutover_migration::MigrationKind::Declarative => problems.push(format!(
+                "{} is declarative (expand/contract) and completed: the old version's columns and views are gone, so no script can bring them back in place; write the reverse as a new declarative migration (the opposite operations: `rename_column` back, `drop_column` of an added one, `change_type` with `up` and `down` swapped) and run it with `cutover start` and `cutover complete`",
+                migration.label()
+            )),
+            None => {
+                scripts_missing = true;
+                problems.push(format!("{} has no down script", migration.label()));
+            }
         }
     }
     refuse_mixed(plan.iter().map(|(_, script, _)| *script))?;
     if !problems.is_empty() {
-        return Err(Error::Refused(Refusal {
-            problems,
-            advice: format!(
+        let advice = if !scripts_missing {
+            "revert fewer migrations with --steps or --to (a declarative migration not yet completed is undone by `cutover rollback`)".to_string()
+        } else {
+            format!(
                 "write the missing down scripts ({} layout), or revert fewer migrations with --steps or --to",
                 set.layout
-            ),
-        }));
+            )
+        };
+        return Err(Error::Refused(Refusal { problems, advice }));
     }
     let mut summary = RunSummary::default();
     for (migration, script, latest) in plan {

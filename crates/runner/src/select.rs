@@ -142,10 +142,7 @@ pub(crate) fn plan_up<'a>(
             // Repeatable migrations run after all versioned ones, so not with --to.
             (None, to) => to.is_none(),
         };
-        let pending = matches!(
-            status.state,
-            MigrationState::Pending | MigrationState::Failed | MigrationState::Reverted | MigrationState::Running
-        );
+        let pending = status.state.is_to_apply();
         if wanted && pending {
             plan.push((migration, status.latest.as_ref()));
         }
@@ -159,11 +156,11 @@ pub(crate) fn plan_up<'a>(
 }
 
 /// The first pending declarative migration within `--to`, which `up` stops before.
-pub(crate) fn next_declarative(
-    set: &MigrationSet,
+pub(crate) fn next_declarative<'a>(
+    set: &'a MigrationSet,
     statuses: &[MigrationStatus],
     options: &UpOptions,
-) -> Option<String> {
+) -> Option<&'a cutover_migration::Migration> {
     statuses.iter().find_map(|status| {
         let migration = migration_of(set, status)?;
         let within = match (&migration.version, &options.to) {
@@ -171,7 +168,6 @@ pub(crate) fn next_declarative(
             _ => true,
         };
         let pending = matches!(status.state, MigrationState::Pending | MigrationState::Failed);
-        (migration.kind == cutover_migration::MigrationKind::Declarative && within && pending)
-            .then(|| migration.label())
+        (migration.kind == cutover_migration::MigrationKind::Declarative && within && pending).then_some(migration)
     })
 }

@@ -28,6 +28,14 @@ pub enum MigrationState {
 }
 
 impl MigrationState {
+    /// Whether `up` would apply it: never applied, failed, interrupted or reverted.
+    pub fn is_to_apply(self) -> bool {
+        matches!(
+            self,
+            MigrationState::Pending | MigrationState::Failed | MigrationState::Running | MigrationState::Reverted
+        )
+    }
+
     /// The name `status` prints.
     pub fn name(self) -> &'static str {
         match self {

@@ -196,10 +196,7 @@ fn complete_waits_for_the_old_version_sessions() {
     let output = project.cutover(&db.url).arg("complete").output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = output_text(&output).1;
-    assert!(
-        stderr.contains("1 session is still on the old version `public`") && stderr.contains("billing@public"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("1 session is still on an old version") && stderr.contains("billing@public"), "{stderr}");
     // A new-version session in a transaction holds a lock on its views: that is not the old version.
     let mut new = db.client();
     new.batch_execute("BEGIN; SELECT count(*) FROM public_v2.users").unwrap();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{output_text, PgDb, Project};
+use crate::util::{admin_client, output_text, PgDb, Project};
 
 /// A PgBouncer on a free loopback port for one test, stopped when dropped.
 struct PgBouncer {
@@ -20,18 +20,27 @@ struct PgBouncer {
 
 impl PgBouncer {
     fn start(pool_mode: &str) -> PgBouncer {
+        PgBouncer::start_with(pool_mode, &[], "")
+    }
+
+    /// With `users` besides `postgres` allowed in (each connects as itself), and `extra` lines
+    /// in its `[pgbouncer]` section.
+    fn start_with(pool_mode: &str, users: &[&str], extra: &str) -> PgBouncer {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("cutover-pgbouncer-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ini = format!(
-            "[databases]\n* = host=127.0.0.1 port=5432 user=postgres\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
-             auth_type = any\npool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\nunix_socket_dir =\n\
-             logfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\nignore_startup_parameters = extra_float_digits,options\n",
+            "[databases]\n* = host=127.0.0.1 port=5432\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             auth_type = trust\nauth_file = {dir}/users.txt\npool_mode = {pool_mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\nunix_socket_dir =\n\
+             logfile = {dir}/pgbouncer.log\npidfile = {dir}/pgbouncer.pid\nignore_startup_parameters = extra_float_digits,options\n{extra}\n",
             dir = dir.display(),
             // A session-mode pool needs a server session for each client session (two a runner).
             pool_size = if pool_mode == "session" { 40 } else { 4 },
         );
         std::fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
+        let users: String =
+            std::iter::once("postgres").chain(users.iter().copied()).map(|user| format!("\"{user}\" \"\"\n")).collect();
+        std::fs::write(dir.join("users.txt"), users).unwrap();
         // PgBouncer refuses to run as root; `-u` switches to the server's user.
         let _ = StdCommand::new("chown").args(["-R", "postgres", &dir.display().to_string()]).output();
         let child = StdCommand::new("/usr/sbin/pgbouncer")
@@ -55,8 +64,13 @@ impl PgBouncer {
 
     /// The URL of `db` through the pooler.
     fn url(&self, db: &PgDb) -> String {
+        self.url_as(db, "postgres")
+    }
+
+    /// The URL of `db` through the pooler, as `user`.
+    fn url_as(&self, db: &PgDb, user: &str) -> String {
         let name = db.url.rsplit('/').next().unwrap();
-        format!("postgres://postgres@127.0.0.1:{}/{name}?sslmode=disable", self.port)
+        format!("postgres://{user}@127.0.0.1:{}/{name}?sslmode=disable", self.port)
     }
 }
 
@@ -129,4 +143,81 @@ fn a_session_mode_pooler_is_a_session() {
     migrations(&project);
     project.run_concurrently(&bouncer.url(&db), 4, &["up"]);
     assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "4");
+}
+
+fn first_value(messages: &[postgres::SimpleQueryMessage]) -> Option<String> {
+    messages.iter().find_map(|message| match message {
+        postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_string),
+        _ => None,
+    })
+}
+
+/// The version selection the docs give for poolers: a role per version, its `search_path` set
+/// on the role, so every pooled server session of that role is on that version. Both versions
+/// write and read through PgBouncer in transaction mode while the migration is started, each
+/// sees the other's writes, and `complete` sees the old role's server sessions, the pooler's
+/// idle ones included, until the pooler closes them (`--wait`).
+#[test]
+fn a_role_per_version_works_through_a_transaction_pooler_and_complete_waits_for_the_old_role() {
+    let db = PgDb::new();
+    let (old_role, new_role) = (format!("{}_old", db.name), format!("{}_new", db.name));
+    let mut admin = admin_client();
+    for (role, path) in [(&old_role, "public"), (&new_role, "public_v2, public")] {
+        admin.batch_execute(&format!("CREATE ROLE {role} LOGIN SUPERUSER")).unwrap();
+        admin.batch_execute(&format!("ALTER ROLE {role} IN DATABASE {} SET search_path = {path}", db.name)).unwrap();
+    }
+    // Idle server sessions are closed after 3 s, as a deployment's pooler would after a while.
+    let bouncer = PgBouncer::start_with("transaction", &[&old_role, &new_role], "server_idle_timeout = 3");
+    let project = Project::new();
+    project.migration(
+        "1_users.up.sql",
+        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL);\n\
+         INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 200) g;\n",
+    );
+    project.migration(
+        "2_legal_name.toml",
+        "[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfrom = \"full_name\"\nto = \"legal_name\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+
+    // Several clients of each version, every statement its own transaction on whichever server
+    // session the pooler hands out.
+    let connect = |role: &str| postgres::Client::connect(&bouncer.url_as(&db, role), postgres::NoTls).unwrap();
+    let mut old: Vec<postgres::Client> = (0..3).map(|_| connect(&old_role)).collect();
+    let mut new: Vec<postgres::Client> = (0..3).map(|_| connect(&new_role)).collect();
+    for round in 0..20_i64 {
+        let id = round + 1;
+        let client = &mut old[(round % 3) as usize];
+        client.simple_query(&format!("UPDATE users SET full_name = 'old {round}' WHERE id = {id}")).unwrap();
+        let seen = new[((round + 1) % 3) as usize]
+            .simple_query(&format!("SELECT legal_name FROM users WHERE id = {id}"))
+            .unwrap();
+        assert_eq!(first_value(&seen).as_deref(), Some(&*format!("old {round}")), "round {round}");
+        new[(round % 3) as usize]
+            .simple_query(&format!("INSERT INTO users (legal_name) VALUES ('new {round}')"))
+            .unwrap();
+        let seen = old[((round + 2) % 3) as usize]
+            .simple_query(&format!("SELECT count(*) FROM users WHERE full_name = 'new {round}'"))
+            .unwrap();
+        assert_eq!(first_value(&seen).as_deref(), Some("1"), "round {round}");
+    }
+
+    // The old clients are gone, but the pooler keeps their server sessions a while: complete
+    // names the role, then waits for the pooler to close them.
+    drop(old);
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&old_role) && stderr.contains("its role's search_path is `public`"), "{stderr}");
+    let output = project.cutover(&db.url).args(["complete", "--wait", "60s"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    // The new version goes on through the pooler after the contract.
+    for client in &mut new {
+        client.simple_query("SELECT legal_name FROM users WHERE id = 1").unwrap();
+    }
+    drop(new);
+    drop(bouncer);
+    admin.batch_execute(&format!("DROP ROLE {old_role}; DROP ROLE {new_role}")).unwrap();
 }

@@ -73,7 +73,7 @@ impl Drop for PgDb {
     }
 }
 
-fn admin_client() -> postgres::Client {
+pub fn admin_client() -> postgres::Client {
     let url = admin_url();
     postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|err| {
         panic!("cannot reach the test PostgreSQL at {url}: {err}\nstart it with `bash scripts/services.sh` (or run the suite with `bash scripts/test.sh`), or point CUTOVER_TEST_PG_URL at a server")

@@ -1,0 +1,148 @@
+//! Declarative (expand/contract) migrations in every command, on a database whose tables came
+//! before the folder: `lint` and `plan` preview them against the live tables, `up` says in one
+//! line that it stops before them, `status` and `history` show each phase with its time, `down`
+//! of a completed one explains what undoes it.
+
+use crate::util::{output_text, MyDb, PgDb, Project};
+
+const RENAME: &str =
+    "[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfrom = \"full_name\"\nto = \"legal_name\"\n";
+
+/// A database with a table made before the folder, and a folder whose first migration renames
+/// one of its columns.
+fn older_database() -> (PgDb, Project) {
+    let db = PgDb::new();
+    db.query(
+        "CREATE TABLE users (id bigserial PRIMARY KEY, full_name text NOT NULL); \
+         INSERT INTO users (full_name) SELECT 'user ' || g FROM generate_series(1, 500) g",
+    );
+    let project = Project::new();
+    project.migration("1_legal_name.toml", RENAME);
+    (db, project)
+}
+
+fn run(project: &Project, url: Option<&str>, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut command = match url {
+        Some(url) => project.cutover(url),
+        None => {
+            let mut command = project.cutover("");
+            command.env_remove("CUTOVER_DATABASE_URL").env_remove("DATABASE_URL");
+            command
+        }
+    };
+    let output = command.args(args).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    (output.status.code(), stdout, stderr)
+}
+
+#[test]
+fn previews_judge_the_live_tables_and_say_when_they_cannot() {
+    let (db, project) = older_database();
+    // Without a database the folder does not know `users`: a note that says how, not an error.
+    for args in [&["lint"][..], &["lint", "migrations/1_legal_name.toml"][..]] {
+        let (code, stdout, stderr) = run(&project, None, args);
+        assert_eq!(code, Some(0), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stdout.contains("note: not previewed: the migrations before it do not create `users`")
+                && stdout.contains("--database-url"),
+            "{args:?}: {stdout}"
+        );
+        assert!(!stdout.contains("syntax-error"), "{stdout}");
+    }
+    // With the database: what each phase runs and locks, on the live table.
+    for args in [
+        &["--database-url", &db.url, "lint"][..],
+        &["--database-url", &db.url, "lint", "migrations/1_legal_name.toml"][..],
+    ] {
+        let (code, stdout, stderr) = run(&project, None, args);
+        assert_eq!(code, Some(0), "{stdout}{stderr}");
+        assert!(
+            stdout.contains(r#"CREATE VIEW "public_v1"."users" AS SELECT "id", "full_name" AS "legal_name""#),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(r#"RENAME COLUMN "full_name" TO "legal_name""#) && stdout.contains("ACCESS EXCLUSIVE"),
+            "{stdout}"
+        );
+        // cutover's own tables get no view, as `cutover start` plans it.
+        assert!(!stdout.contains("cutover_history"), "{stdout}");
+    }
+    // A mistake is still an error, with or without the database.
+    project.migration(
+        "2_typo.toml",
+        "[[operations]]\nop = \"rename_column\"\ntable = \"users\"\nfro = \"x\"\nto = \"y\"\n",
+    );
+    let (code, stdout, _) = run(&project, None, &["lint"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("2_typo.toml") && stdout.contains("unknown field `fro`"), "{stdout}");
+    std::fs::remove_file(project.path("migrations/2_typo.toml")).unwrap();
+
+    // `plan`: the declarative migration is what is pending, with its phases; never "nothing".
+    let (code, stdout, stderr) = run(&project, Some(&db.url), &["plan"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(!stdout.contains("nothing is pending"), "{stdout}");
+    assert!(stdout.contains("then 1 legal_name") && stdout.contains("`cutover start`"), "{stdout}");
+    assert!(stdout.contains(r#"RENAME COLUMN "full_name" TO "legal_name""#), "{stdout}");
+    let (_, json, _) = run(&project, Some(&db.url), &["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let stops = &json["stops_before_declarative"];
+    assert_eq!(stops["migration"], "1 legal_name", "{json}");
+    assert!(stops["preview"]["phases"].as_array().is_some_and(|p| !p.is_empty()), "{json}");
+
+    // `up`: one line, and nothing applied.
+    let (code, stdout, stderr) = run(&project, Some(&db.url), &["up"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains("stopped before 1 legal_name") && stdout.contains("cutover start"), "{stdout}");
+}
+
+#[test]
+fn status_and_history_show_each_phase_and_down_says_what_undoes_it() {
+    let (db, project) = older_database();
+    project.cutover(&db.url).arg("start").assert().success();
+    let (_, status, _) = run(&project, Some(&db.url), &["status"]);
+    let row = status.lines().find(|l| l.contains("legal_name")).unwrap();
+    assert!(row.contains("expand/contract started since") && row.contains("new `public_v1`"), "{status}");
+    project.cutover(&db.url).arg("rollback").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).arg("complete").assert().success();
+
+    let (code, history, _) = run(&project, Some(&db.url), &["history"]);
+    assert_eq!(code, Some(0));
+    assert!(history.contains("expand/contract  by") && !history.contains("0/0 statements"), "{history}");
+    let phases: Vec<&str> = history
+        .lines()
+        .skip_while(|l| !l.starts_with("expand/contract phases"))
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        ["starting", "started", "rolling_back", "rolled_back", "starting", "started", "completing", "completed"],
+        "{history}"
+    );
+    let (_, json, _) = run(&project, Some(&db.url), &["history", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["expand"][0]["phases"].as_array().map(Vec::len), Some(8), "{json}");
+
+    // `down`: nothing reverted, and the way back named (no down script could do it).
+    let (code, stdout, stderr) = run(&project, Some(&db.url), &["down"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is declarative (expand/contract) and completed")
+            && stderr.contains("new declarative migration"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("write the missing down scripts"), "{stderr}");
+    assert_eq!(db.query("SELECT legal_name FROM users WHERE id = 1"), "user 1");
+}
+
+#[test]
+fn on_mysql_a_declarative_migration_is_an_error_lint_explains() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_legal_name.toml", RENAME);
+    let (code, stdout, stderr) = run(&project, Some(&db.url), &["lint"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("on MySQL/MariaDB `cutover start` refuses them"), "{stdout}");
+}
