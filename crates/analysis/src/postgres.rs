@@ -154,6 +154,17 @@ pub fn parse_type(text: &str) -> Option<ColumnType> {
     }
 }
 
+/// Whether `text` is one SQL expression (a default, a CHECK, an `up`): what PostgreSQL says
+/// when it is not, or when it would end the statement it is put in and begin another.
+pub fn check_expression(text: &str) -> Result<(), String> {
+    let parsed = pg_query::parse(&format!("SELECT ({text}\n)"), pg_query::ParserOptions::default())
+        .map_err(|err| format!("`{text}` is not one SQL expression: {err}"))?;
+    if parsed.protobuf.stmts.len() != 1 {
+        return Err(format!("`{text}` is not one SQL expression"));
+    }
+    Ok(())
+}
+
 /// The effect of one statement, or why it does not parse, its relations named as written
 /// ([`written_name`]).
 pub fn analyze_statement(sql: &str) -> Result<Effect, ParseError> {

@@ -1,8 +1,11 @@
 //! Backfill benchmark: `cargo bench -p cutover --bench backfill`.
 //!
-//! On a table of `CUTOVER_BENCH_ROWS` rows (default 2,000,000), under a load from pgbench in a
-//! second process at a fixed rate (each transaction reads one row and updates another column
-//! of it), it measures, for each load rate of `CUTOVER_BENCH_RATES` (default `200,1000` tx/s) and
+//! For each engine of `CUTOVER_BENCH_ENGINES` (default `postgres,mariadb`; MariaDB at
+//! `CUTOVER_TEST_MYSQL_URL`'s server), on a table of `CUTOVER_BENCH_ROWS` rows (default
+//! 2,000,000), under a load at a fixed rate (each transaction reads one row and updates another
+//! column of it: pgbench in a second process on PostgreSQL, an open-loop load of the same shape
+//! in this process on MariaDB, whose latency also counts from when a transaction was due), it
+//! measures, for each load rate of `CUTOVER_BENCH_RATES` (default `200,1000` tx/s) and
 //! each variant of `CUTOVER_BENCH_VARIANTS` (default `random,hot`):
 //! - the load's latency (p50, p99, max) and failed transactions, over the load transactions that
 //!   overlap each operation (those it blocked included): at baseline (no operation), during
@@ -24,6 +27,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
+mod mariadb;
 
 /// Rows ahead of the backfill's last key that the `hot` load updates: within the batch under
 /// way or the next, at the defaults.
@@ -43,22 +47,46 @@ END $$";
 /// What was measured: load variant, rate, phase, rows/s of the operation, the load's latencies.
 type Measured = (String, u64, &'static str, Option<f64>, LoadStats);
 
+/// One engine's run, measured.
+struct Settings {
+    n_rows: u64,
+    phase_seconds: u64,
+    rates: Vec<u64>,
+    variants: Vec<String>,
+    clients: u32,
+    extra_args: String,
+    cutover: PathBuf,
+}
+
 fn main() {
     if !common::wants_to_run("backfill") {
         return;
     }
+    let settings = Settings {
+        n_rows: common::env_or("CUTOVER_BENCH_ROWS", 2_000_000),
+        phase_seconds: common::env_or("CUTOVER_BENCH_PHASE_SECONDS", 60),
+        rates: list("CUTOVER_BENCH_RATES", "200,1000").iter().map(|r| r.parse().expect("a rate in tx/s")).collect(),
+        variants: list("CUTOVER_BENCH_VARIANTS", "random,hot"),
+        // Enough clients that the rate holds while some wait.
+        clients: 8,
+        // Extra `cutover backfill` flags, to compare settings.
+        extra_args: std::env::var("CUTOVER_BENCH_BACKFILL_ARGS").unwrap_or_default(),
+        cutover: PathBuf::from(env!("CARGO_BIN_EXE_cutover")),
+    };
+    for engine in list("CUTOVER_BENCH_ENGINES", "postgres,mariadb") {
+        let results = match engine.as_str() {
+            "postgres" => postgres(&settings),
+            "mariadb" | "mysql" => mariadb::run(&settings),
+            other => panic!("unknown engine `{other}`: postgres or mariadb"),
+        };
+        report(&engine, &settings, &results);
+    }
+}
+
+fn postgres(settings: &Settings) -> Vec<Measured> {
+    let Settings { n_rows, phase_seconds, ref rates, ref variants, clients, ref extra_args, ref cutover } = *settings;
     let admin = common::admin_url();
-    let n_rows: u64 = common::env_or("CUTOVER_BENCH_ROWS", 2_000_000);
-    let phase_seconds: u64 = common::env_or("CUTOVER_BENCH_PHASE_SECONDS", 60);
-    let rates: Vec<u64> =
-        list("CUTOVER_BENCH_RATES", "200,1000").iter().map(|r| r.parse().expect("a rate in tx/s")).collect();
-    let variants = list("CUTOVER_BENCH_VARIANTS", "random,hot");
-    // Enough clients that the rate holds while some wait.
-    let clients = 8;
-    // Extra `cutover backfill` flags, to compare settings.
-    let extra_args = std::env::var("CUTOVER_BENCH_BACKFILL_ARGS").unwrap_or_default();
     let pgbench = find_pgbench();
-    let cutover = PathBuf::from(env!("CARGO_BIN_EXE_cutover"));
     let work = tempfile::tempdir().unwrap();
 
     let name = "cutover_bench_backfill";
@@ -76,7 +104,7 @@ fn main() {
     println!("table of {n_rows} rows ready in {:.0} s", setup_started.elapsed().as_secs_f64());
 
     let mut results: Vec<Measured> = Vec::new();
-    for variant in &variants {
+    for variant in variants {
         let pick = match variant.as_str() {
             "random" => format!("\\set id random(1, {n_rows})\nBEGIN;\n"),
             "hot" => format!("BEGIN;\nSELECT hot_id({HOT_SPREAD}, {n_rows}) AS id \\gset\n"),
@@ -90,7 +118,7 @@ fn main() {
             ),
         )
         .unwrap();
-        for &rate in &rates {
+        for &rate in rates {
             let load = |phase: &str, seconds: u64| {
                 let prefix = format!("{variant}_{rate}_{phase}");
                 Load::start(&pgbench, &url, &script, work.path(), &prefix, (clients, rate), seconds)
@@ -108,7 +136,7 @@ fn main() {
                 std::thread::sleep(Duration::from_secs(1));
                 let started = epoch_now();
                 let clock = Instant::now();
-                let output = Command::new(&cutover)
+                let output = Command::new(cutover)
                     .args(["backfill", "--table", "accounts", "--set", "copy = note", "--database-url", &url])
                     .args(["--name", &format!("bench_{variant}_{rate}")])
                     .args(extra_args.split_whitespace())
@@ -142,27 +170,32 @@ fn main() {
     }
     drop(db);
     common::drop_database(&admin, name);
+    results
+}
 
+/// The table of one engine's results, and the ratios the goal is stated in.
+fn report(engine: &str, settings: &Settings, results: &[Measured]) {
+    let Settings { n_rows, clients, ref extra_args, ref rates, ref variants, .. } = *settings;
     println!(
-        "\nbackfill benchmark: {n_rows} rows, pgbench of {clients} clients at a fixed rate (read one row, update another column of it); backfill flags: `{extra_args}`"
+        "\nbackfill benchmark on {engine}: {n_rows} rows, {clients} load clients at a fixed rate (read one row, update another column of it); backfill flags: `{extra_args}`"
     );
     println!(
         "| load | phase | rows/s of the operation | load p50 | load p99 | load max | load transactions | failed |"
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
-    for (variant, rate, phase, rows_per_second, stats) in &results {
+    for (variant, rate, phase, rows_per_second, stats) in results {
         let rows = rows_per_second.map_or("-".to_string(), |r| format!("{r:.0}"));
         println!("| {variant} {rate} tx/s | {phase} | {rows} | {} |", stats.row());
     }
     println!();
-    for variant in &variants {
-        for &rate in &rates {
+    for variant in variants {
+        for &rate in rates {
             let find = |phase: &str| {
                 results.iter().find(|(v, r, p, _, _)| v == variant && *r == rate && *p == phase).expect("measured")
             };
             let (baseline, backfill, update) = (find("baseline"), find("cutover backfill"), find("plain UPDATE"));
             println!(
-                "{variant} {rate} tx/s: p99 during the backfill / baseline {:.2}x; backfill rows/s / plain UPDATE rows/s {:.2}; failed during the backfill {}",
+                "{engine} {variant} {rate} tx/s: p99 during the backfill / baseline {:.2}x; backfill rows/s / plain UPDATE rows/s {:.2}; failed during the backfill {}",
                 backfill.4.p99_ms / baseline.4.p99_ms.max(0.001),
                 backfill.3.unwrap_or(0.0) / update.3.unwrap_or(1.0).max(1.0),
                 backfill.4.failed
@@ -286,11 +319,18 @@ impl Load {
         }
         // Clients that pgbench aborted count as failures too.
         failed += text.matches("aborted").count();
-        latencies.sort_by(|a, b| a.total_cmp(b));
-        let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(f64::NAN);
         if window.1 > window.0 && latencies.is_empty() {
             eprintln!("no load transaction ended in the window; pgbench said: {text}");
         }
+        LoadStats::of(latencies, failed, window)
+    }
+}
+
+impl LoadStats {
+    /// From the latencies (ms) of the transactions that overlap `window` and the failures.
+    fn of(mut latencies: Vec<f64>, failed: usize, window: (f64, f64)) -> LoadStats {
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(f64::NAN);
         let seconds = (window.1 - window.0).max(0.001);
         LoadStats {
             p50_ms: pick(0.50),

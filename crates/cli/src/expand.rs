@@ -73,7 +73,7 @@ pub fn start(
         summary.old_schema,
         summary.version_schema,
         summary.version_schema,
-        summary.old_schema
+        summary.base_schema
     )?;
     Ok(ExitStatus::Success)
 }

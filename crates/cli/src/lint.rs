@@ -38,6 +38,9 @@ pub struct Only {
 pub struct Live {
     schema: LiveSchema,
     history: Vec<HistoryRecord>,
+    /// The current schema's tables as the catalog describes them, for previews of declarative
+    /// migrations (defaults, NOT NULL, what depends on a column: what `start` plans with).
+    shapes: Vec<cutover_engine::TableShape>,
 }
 
 /// The live schema and history of the database `--database-url` names, where its engine's
@@ -47,14 +50,20 @@ pub fn read_live(settings: &Settings) -> anyhow::Result<Option<Live>> {
     if url.engine() != cutover_engine::Engine::Postgres {
         return Ok(None);
     }
-    let mut target = crate::connect_any(&url, settings)?;
-    let target = target.migration();
+    let mut any = crate::connect_any(&url, settings)?;
+    let target = any.migration();
     let history = crate::with_url(&url, cutover_runner::read_history(target, settings))?;
     let Some(catalog) = target.catalog() else { return Ok(None) };
     let schema = catalog
         .live_schema()
         .map_err(|err| usage_error(format!("cannot read the live schema of {url}: {}", url.scrub(&err.to_string()))))?;
-    Ok(Some(Live { schema, history }))
+    let unreadable = |err: cutover_engine::DbError| {
+        usage_error(format!("cannot read the tables of {url}: {}", url.scrub(&err.to_string())))
+    };
+    let expand = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
+    let current = expand.current_schema().map_err(unreadable)?;
+    let shapes = expand.tables(&current).map_err(unreadable)?;
+    Ok(Some(Live { schema, history, shapes }))
 }
 
 pub fn run(
@@ -131,8 +140,19 @@ pub fn run(
             };
             let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
             let (version, name) = stem.split_once('_').unwrap_or((stem, stem));
-            let preview = refused_by_engine(settings.lint.dialect)
-                .unwrap_or_else(|| preview(input, version, name, &mut linter, live.is_some(), &settings.history_table));
+            let applied = live.is_some_and(|live| {
+                live.history
+                    .iter()
+                    .any(|r| r.version.as_deref() == Some(version) && r.state == cutover_engine::State::Applied)
+            });
+            let preview = if applied {
+                Preview::Note(format!("migration {version} is applied on this database: nothing to preview"))
+            } else {
+                let exact = live.map(|live| live.shapes.clone());
+                refused_by_engine(settings.lint.dialect).unwrap_or_else(|| {
+                    preview(input, (version, name), &mut linter, live.is_some(), exact, &settings.history_table)
+                })
+            };
             let text = std::fs::read_to_string(input)
                 .map_err(|err| usage_error(format!("cannot read `{}`: {err}", input.display())))?;
             results.push(Linted { path: input.display().to_string(), text, diagnostics: Vec::new() });
@@ -366,16 +386,7 @@ fn lint_folder<'a>(
     results
 }
 
-/// What `lint` says of a declarative migration.
-pub(crate) enum Preview {
-    /// What each phase runs and locks.
-    Phases(Vec<cutover_expand::report::PhaseReport>),
-    /// It cannot be planned: a mistake in the file, or one that does not fit the schema (an error).
-    Unplannable(String),
-    /// It names tables the migrations before it do not create: they came before the folder, and
-    /// only the live database knows them (a note, not an error: the file may well be right).
-    NeedsDatabase(String),
-}
+pub(crate) use cutover_expand::report::Preview;
 
 /// What each phase of every declarative migration of `set` locks. A pending migration is
 /// planned against the live database when there is one (`--database-url`), as `cutover start`
@@ -395,6 +406,10 @@ pub(crate) fn declarative_phases(
         if migration.kind != cutover_migration::MigrationKind::Declarative || !reported(idx, migration) {
             continue;
         }
+        // Applied already: `start` and `complete` are behind it, nothing to preview.
+        if pending.as_ref().is_some_and(|pending| !pending.contains(&idx)) {
+            continue;
+        }
         let on_live = live.zip(pending.as_ref()).filter(|(_, pending)| pending.contains(&idx));
         let (mut linter, before): (Linter, Vec<&Migration>) = match on_live {
             Some((live, pending)) => (
@@ -403,26 +418,66 @@ pub(crate) fn declarative_phases(
             ),
             None => (Linter::new(config.clone()), set.migrations[..idx].iter().collect()),
         };
+        // The live tables as the catalog describes them (defaults, NOT NULL, what depends on a
+        // column), unless a pending migration before this one changes them first.
+        let exact = on_live.filter(|_| before.is_empty()).map(|(live, _)| live.shapes.clone());
         for earlier in before {
-            let script = cutover_analysis::Script {
-                text: "",
-                statements: &earlier.up.statements,
-                in_transaction: earlier.up.settings.transaction,
-                no_transaction_by: earlier.up.settings.no_transaction_by,
-                has_down: None,
-            };
-            let _ = linter.lint(&script);
+            replay(&mut linter, earlier, history_table);
         }
         if let Some(refusal) = refused_by_engine(config_dialect) {
             reports.push((migration.up.path.display().to_string(), refusal));
             continue;
         }
         let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
-        let preview =
-            preview(&migration.up.path, &version, &migration.name, &mut linter, on_live.is_some(), history_table);
+        let preview = preview(
+            &migration.up.path,
+            (&version, &migration.name),
+            &mut linter,
+            on_live.is_some(),
+            exact,
+            history_table,
+        );
         reports.push((migration.up.path.display().to_string(), preview));
     }
     reports
+}
+
+/// Brings `linter`'s schema past `migration`: its statements, or a declarative migration's
+/// planned SQL.
+fn replay(linter: &mut Linter, migration: &Migration, history_table: &str) {
+    if migration.kind == cutover_migration::MigrationKind::Declarative {
+        let Ok(declaration) = cutover_expand::read_declaration(&migration.up.path) else { return };
+        let tables = own_tables_left_out(cutover_expand::report::shapes_from_schema(linter.schema()), history_table);
+        let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
+        let input = plan_input(&tables, &version, &migration.name);
+        cutover_expand::report::replay(&declaration, &input, linter);
+        return;
+    }
+    let script = cutover_analysis::Script {
+        text: "",
+        statements: &migration.up.statements,
+        in_transaction: migration.up.settings.transaction,
+        no_transaction_by: migration.up.settings.no_transaction_by,
+        has_down: None,
+    };
+    let _ = linter.lint(&script);
+}
+
+/// As `cutover start` plans: cutover's own tables get no view.
+fn own_tables_left_out(
+    mut tables: Vec<cutover_engine::TableShape>,
+    history_table: &str,
+) -> Vec<cutover_engine::TableShape> {
+    tables.retain(|t| !cutover_expand::is_own_table(&t.name, history_table));
+    tables
+}
+
+fn plan_input<'a>(
+    tables: &'a [cutover_engine::TableShape],
+    version: &'a str,
+    name: &'a str,
+) -> cutover_expand::PlanInput<'a> {
+    cutover_expand::PlanInput { version, name, base_schema: "public", tables, previous_schema: None, nonce: "lint" }
 }
 
 /// Declarative migrations on an engine `cutover start` refuses them on: an error, as `start` would be.
@@ -450,54 +505,30 @@ fn live_linter(live: &Live, config: &cutover_analysis::LintConfig) -> Linter {
     Linter::with_schema(config, schema)
 }
 
-/// Plans one declarative file against `linter`'s schema and reports what each phase locks.
-fn preview(path: &Path, version: &str, name: &str, linter: &mut Linter, on_live: bool, history_table: &str) -> Preview {
+/// Plans one declarative file and reports what each phase locks: against `exact` (the live
+/// tables from the catalog) when given, else against `linter`'s schema.
+fn preview(
+    path: &Path,
+    (version, name): (&str, &str),
+    linter: &mut Linter,
+    on_live: bool,
+    exact: Option<Vec<cutover_engine::TableShape>>,
+    history_table: &str,
+) -> Preview {
     let declaration = match cutover_expand::read_declaration(path) {
         Ok(declaration) => declaration,
         Err(err) => return Preview::Unplannable(err.to_string()),
     };
-    // As `cutover start` plans it: cutover's own tables get no view.
-    let mut tables = cutover_expand::report::shapes_from_schema(linter.schema());
-    tables.retain(|t| !cutover_expand::is_own_table(&t.name, history_table));
-    if !on_live {
-        let mut known: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
-        let mut missing = Vec::new();
-        for operation in &declaration.operations {
-            for table in operation.needs_tables() {
-                if !known.contains(&table) && !missing.contains(&table) {
-                    missing.push(table);
-                }
-            }
-            known.extend(operation.creates_table());
-        }
-        if !missing.is_empty() {
-            let names: Vec<String> = missing.iter().map(|t| format!("`{t}`")).collect();
-            return Preview::NeedsDatabase(format!(
-                "not previewed: the migrations before it do not create {}; if {} came before the folder, `cutover --database-url URL lint` plans it against the live database",
-                names.join(", "),
-                if missing.len() == 1 { "it" } else { "they" }
-            ));
-        }
-    }
-    let input = cutover_expand::PlanInput {
-        version,
-        name,
-        base_schema: "public",
-        tables: &tables,
-        previous_schema: None,
-        nonce: "lint",
-    };
-    match cutover_expand::plan(&input, &declaration.operations) {
-        Ok(plan) => Preview::Phases(cutover_expand::report::phases(&plan, linter)),
-        Err(err) => Preview::Unplannable(format!("{}: {err}", path.display())),
-    }
+    let tables = exact.unwrap_or_else(|| cutover_expand::report::shapes_from_schema(linter.schema()));
+    let tables = own_tables_left_out(tables, history_table);
+    cutover_expand::report::preview(&declaration, &plan_input(&tables, version, name), linter, on_live)
 }
 
 pub(crate) fn render_phases(out: &mut dyn Write, reports: &[(String, Preview)]) -> std::io::Result<()> {
     for (path, report) in reports {
         match report {
             Preview::Unplannable(message) => writeln!(out, "{path}: error: {message}")?,
-            Preview::NeedsDatabase(message) => writeln!(out, "{path}: note: {message}")?,
+            Preview::Note(message) => writeln!(out, "{path}: note: {message}")?,
             Preview::Phases(phases) => {
                 writeln!(out, "{path}: expand/contract phases (lock_timeout bounds every wait for a lock)")?;
                 for phase in phases {
@@ -815,14 +846,15 @@ pub(crate) fn preview_json(path: &str, report: &Preview) -> serde_json::Value {
     use serde_json::json;
     match report {
         Preview::Unplannable(message) => json!({ "path": path, "error": message }),
-        Preview::NeedsDatabase(message) => json!({ "path": path, "note": message }),
+        Preview::Note(message) => json!({ "path": path, "note": message }),
         Preview::Phases(phases) => json!({
             "path": path,
             "phases": phases.iter().map(|phase| json!({
                 "name": phase.name,
                 "how": phase.how,
                 "steps": phase.steps.iter().map(|step| json!({
-                    "statement": step.summary,
+                    "statement": step.statement,
+                    "summary": step.summary,
                     "locks": step.locks.iter().map(|(relation, mode)| json!({ "relation": relation, "mode": mode.name() })).collect::<Vec<_>>(),
                     "scans": step.scans,
                     "rewrites": step.rewrites,

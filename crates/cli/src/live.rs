@@ -47,7 +47,8 @@ pub fn render_plan(
     errors += phases.iter().filter(|(_, p)| matches!(p, crate::lint::Preview::Unplannable(_))).count();
     let stops_before = plan.stops_before.as_ref().map(|(label, path)| {
         format!(
-            "then {label} ({}): declarative (expand/contract), which `up` stops before: `cutover start` runs its expand phase, `cutover complete` its contract once no old code runs",
+            "{} {label} ({}): declarative (expand/contract), which `up` stops before: `cutover start` runs its expand phase, `cutover complete` its contract once no old code runs",
+            if plan.migrations.is_empty() { "next:" } else { "then" },
             path.display()
         )
     });
@@ -55,7 +56,11 @@ pub fn render_plan(
     if format == PlanFormat::Markdown {
         out.write_all(crate::report::markdown::plan(plan).as_bytes())?;
         if let Some(line) = &stops_before {
-            writeln!(out, "{line}.")?;
+            writeln!(out, "{line}.\n\n```text")?;
+            let mut rendered = Vec::new();
+            crate::lint::render_phases(&mut rendered, phases)?;
+            out.write_all(&rendered)?;
+            writeln!(out, "```")?;
         }
     } else if format == PlanFormat::Json {
         let migrations: Vec<Value> = plan
@@ -179,10 +184,11 @@ pub fn render_plan(
             || "estimates assume 200 MB/s".to_string(),
             |r| format!("read rate measured here: {}/s", human_bytes(r as i64)),
         );
+        let declarative = if plan.stops_before.is_some() { " (then a declarative one)" } else { "" };
         writeln!(
             out,
-            "{}, {}; {rate}",
-            count(plan.migrations.len(), "pending migration", "pending migrations"),
+            "{}{declarative}, {}; {rate}",
+            count(plan.migrations.len(), "pending SQL migration", "pending SQL migrations"),
             count(errors, "error", "errors")
         )?;
     }

@@ -124,8 +124,34 @@ pub fn shadow_column(column: &str) -> String {
     format!("_cutover_{column}")
 }
 
+/// The mistakes the file alone shows, whatever the tables: an expression that is not one SQL
+/// expression (or would close cutover's own quoting), a NOT NULL column with no value.
+pub fn check_declaration(operations: &[Operation]) -> Result<(), PlanError> {
+    for (idx, operation) in operations.iter().enumerate() {
+        let fail = |message: String| PlanError { index: idx + 1, kind: operation.kind(), message };
+        for text in expressions(operation) {
+            if text.contains("$cutover$") {
+                return Err(fail(
+                    "an expression contains `$cutover$`, which cutover's generated SQL uses as a quote".into(),
+                ));
+            }
+            // `sql` holds statements; every other field one expression, put inside cutover's SQL.
+            if !matches!(operation, Operation::Sql { .. }) {
+                cutover_analysis::postgres::check_expression(text).map_err(fail)?;
+            }
+        }
+        if let Operation::AddColumn { column, nullable: false, default: None, up: None, .. } = operation {
+            return Err(fail(format!(
+                "`{column}` is NOT NULL with neither `default` nor `up`: the old version's inserts, and existing rows, would have no value; give one"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Plans a migration.
 pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, PlanError> {
+    check_declaration(operations)?;
     let base = input.base_schema;
     let mut planner = Planner {
         input,
@@ -229,11 +255,6 @@ impl Planner<'_> {
     }
 
     fn operation(&mut self, idx: usize, operation: &Operation) -> Result<(), String> {
-        for text in expressions(operation) {
-            if text.contains("$cutover$") {
-                return Err("an expression contains `$cutover$`, which cutover's generated SQL uses as a quote".into());
-            }
-        }
         let base = self.base().to_string();
         match operation {
             Operation::AddColumn { table, column, type_name, nullable, default, up } => {
@@ -241,11 +262,6 @@ impl Planner<'_> {
                 self.table(table)?;
                 if self.column(table, column).is_ok() {
                     return Err(format!("table `{table}` already has a column `{column}`"));
-                }
-                if !nullable && default.is_none() && up.is_none() {
-                    return Err(format!(
-                        "`{column}` is NOT NULL with neither `default` nor `up`: the old version's inserts, and existing rows, would have no value; give one"
-                    ));
                 }
                 self.touch(table, column)?;
                 let t = self.qualified(table);

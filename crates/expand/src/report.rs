@@ -5,7 +5,8 @@ use cutover_analysis::{Linter, LockMode, Schema, Script};
 use cutover_engine::{ColumnShape, IndexShape, TableShape};
 use cutover_migration::Statement;
 
-use crate::plan::Plan;
+use crate::ops::Declaration;
+use crate::plan::{Plan, PlanInput};
 use crate::sql::unguarded;
 
 /// One phase: a name and what its statements do.
@@ -24,6 +25,8 @@ pub struct PhaseReport {
 pub struct StepReport {
     /// The statement's first line, shortened.
     pub summary: String,
+    /// The whole statement (a backfill: what it sets, batch by batch).
+    pub statement: String,
     /// Each relation it locks, with the lock mode.
     pub locks: Vec<(String, LockMode)>,
     /// Whether it reads or rewrites a whole table under its lock.
@@ -67,13 +70,19 @@ fn backfills(plan: &Plan) -> PhaseReport {
                 backfill.set,
                 backfill.condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default()
             ),
+            statement: format!(
+                "UPDATE {} SET {}{}",
+                backfill.table,
+                backfill.set,
+                backfill.condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default()
+            ),
             locks: Vec::new(),
             scans: false,
             rewrites: false,
-            note: Some(
-                "ROW EXCLUSIVE: row locks of one batch at a time (aimed at 200 ms), throttled on replica lag"
-                    .to_string(),
-            ),
+            note: Some(format!(
+                "ROW EXCLUSIVE: row locks of one batch at a time (aimed at {} ms, shorter while the application waits on them), throttled on replica lag",
+                cutover_backfill::Options::default().batch_time.as_millis()
+            )),
         })
         .collect();
     PhaseReport { name: "start: backfill".to_string(), how: "keyset batches, checkpointed, resumable", steps }
@@ -160,15 +169,19 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
                 let first_line = sql.lines().next().unwrap_or_default();
                 let summary: String = first_line.chars().take(110).collect();
                 let summary = if summary.len() < sql.len() { format!("{summary} …") } else { summary };
+                let statement = sql.clone();
                 match effect {
                     Some(effect) => StepReport {
                         summary,
+                        statement,
                         locks: effect.locks,
                         scans: effect.scans,
                         rewrites: effect.rewrites,
                         note: None,
                     },
-                    None => StepReport { summary, locks: Vec::new(), scans: false, rewrites: false, note: None },
+                    None => {
+                        StepReport { summary, statement, locks: Vec::new(), scans: false, rewrites: false, note: None }
+                    }
                 }
             })
             .collect();
@@ -179,4 +192,86 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
     }
     reports.retain(|phase| !phase.steps.is_empty());
     reports
+}
+
+/// What `lint` and `plan` say of a declarative migration before it runs.
+#[derive(Debug)]
+pub enum Preview {
+    /// What each phase runs and locks.
+    Phases(Vec<PhaseReport>),
+    /// It cannot be planned: a mistake in the file, or one that does not fit the schema (an
+    /// error: `start` would refuse it too).
+    Unplannable(String),
+    /// Not previewed, and why: tables the migrations before it do not create (they came before
+    /// the folder, and only the live database knows them), or it is applied already. A note,
+    /// not an error: the file may well be right.
+    Note(String),
+}
+
+/// Plans `declaration` against `tables` and reports what each phase locks, analysed by
+/// `linter` (whose schema the tables come from). `schema_is_whole`: the tables are the live
+/// database's, so a table missing is a mistake; otherwise they are what the folder builds, and
+/// a table missing may predate the folder.
+pub fn preview(
+    declaration: &Declaration,
+    input: &PlanInput<'_>,
+    linter: &mut Linter,
+    schema_is_whole: bool,
+) -> Preview {
+    if !schema_is_whole {
+        let mut known: Vec<&str> = input.tables.iter().map(|t| t.name.as_str()).collect();
+        let mut missing = Vec::new();
+        for operation in &declaration.operations {
+            for table in operation.needs_tables() {
+                if !known.contains(&table) && !missing.contains(&table) {
+                    missing.push(table);
+                }
+            }
+            known.extend(operation.creates_table());
+        }
+        if !missing.is_empty() {
+            // What the file alone shows is still said.
+            if let Err(err) = crate::plan::check_declaration(&declaration.operations) {
+                return Preview::Unplannable(format!("{}: {err}", declaration.path.display()));
+            }
+            let names: Vec<String> = missing.iter().map(|t| format!("`{t}`")).collect();
+            return Preview::Note(format!(
+                "not previewed: the migrations before it do not create {}; if {} came before the folder, `cutover --database-url URL lint` plans it against the live database",
+                names.join(", "),
+                if missing.len() == 1 { "it" } else { "they" }
+            ));
+        }
+    }
+    match crate::plan::plan(input, &declaration.operations) {
+        // `linter` ends past the rollback too: it serves this preview only.
+        Ok(plan) => Preview::Phases(phases(&plan, linter)),
+        Err(err) => Preview::Unplannable(format!("{}: {err}", declaration.path.display())),
+    }
+}
+
+/// Brings `linter`'s schema past a declarative migration, as `start` then `complete` leave it,
+/// for the migrations after it. One that cannot be planned leaves the schema as it is.
+pub fn replay(declaration: &Declaration, input: &PlanInput<'_>, linter: &mut Linter) {
+    let Ok(plan) = crate::plan::plan(input, &declaration.operations) else {
+        return;
+    };
+    let statements: Vec<String> =
+        [&plan.expand, &plan.concurrent, &plan.validate, &plan.publish, &plan.contract, &plan.contract_concurrent]
+            .into_iter()
+            .flatten()
+            .map(|s| unguarded(s).unwrap_or_else(|| s.clone()))
+            .collect();
+    let parsed: Vec<Statement> = statements
+        .iter()
+        .enumerate()
+        .map(|(idx, sql)| Statement { sql: sql.clone(), line: idx + 1, span: 0..sql.len() })
+        .collect();
+    let text = statements.join(";\n");
+    let _ = linter.lint(&Script {
+        text: &text,
+        statements: &parsed,
+        in_transaction: true,
+        no_transaction_by: None,
+        has_down: None,
+    });
 }

@@ -106,6 +106,9 @@ pub struct Summary {
     pub version_schema: String,
     /// The old version's schema (the base schema when no earlier version exists).
     pub old_schema: String,
+    /// The schema of the real tables: the new version's `search_path` is its schema, then this
+    /// one (for what has no view: functions, types, tables made by later SQL migrations).
+    pub base_schema: String,
     /// Rows the backfills updated.
     pub rows_backfilled: i64,
     /// Whether a stop request interrupted `start` (run it again to resume).
@@ -194,6 +197,7 @@ pub fn start(
             return Ok(Summary {
                 migration: format!("{} {}", plan.version, plan.name),
                 old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
+                base_schema: plan.base_schema.clone(),
                 version_schema: plan.version_schema,
                 already_started: true,
                 duration: started.elapsed(),
@@ -231,6 +235,7 @@ pub fn start(
                 migration: format!("{} {}", plan.version, plan.name),
                 version_schema: plan.version_schema.clone(),
                 old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
+                base_schema: plan.base_schema.clone(),
                 rows_backfilled,
                 interrupted: true,
                 already_started: false,
@@ -247,6 +252,7 @@ pub fn start(
         migration: format!("{} {}", plan.version, plan.name),
         version_schema: plan.version_schema.clone(),
         old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
+        base_schema: plan.base_schema.clone(),
         rows_backfilled,
         interrupted: false,
         already_started: false,
@@ -283,9 +289,6 @@ pub fn complete(
     }
     let plan = read_plan(&state)?;
     let old_schema = plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone());
-    if !options.force && state.phase == ExpandPhase::Started {
-        wait_for_old_sessions(target, &plan, options, reporter)?;
-    }
     let migration =
         set.migrations.iter().find(|m| m.version.as_ref().is_some_and(|v| v.as_str() == plan.version)).ok_or_else(
             || {
@@ -295,23 +298,32 @@ pub fn complete(
                 ))
             },
         )?;
-    save(target, &plan, ExpandPhase::Completing, options)?;
     let history = target.read_history().map_err(database("cannot read the history"))?;
     let recorded =
         history.iter().any(|r| r.version.as_deref() == Some(plan.version.as_str()) && r.state == State::Applied);
+    // Every run that has the contract still to commit looks for old sessions, a run that
+    // resumes one cut short (a lock timeout, a crash) included: they may have come back.
+    if !options.force && !recorded {
+        wait_for_old_sessions(target, &plan, options, reporter)?;
+    }
+    save(target, &plan, ExpandPhase::Completing, options)?;
     if !recorded {
         let record = history_record(set, migration, options);
         let what = "contract: the old version's objects removed, shadows swapped in";
         reporter.report(Event::Step { what, statements: plan.contract.len() });
-        with_retries(options, reporter, || {
+        let result = with_retries(options, reporter, || {
             target.transaction(options.timeouts, &mut |session| {
                 for statement in &plan.contract {
                     session.execute(statement)?;
                 }
                 session.append_history(&record)
             })
-        })
-        .map_err(database("cannot complete"))?;
+        });
+        if let Err(error) = result {
+            let context =
+                "cannot complete (nothing of the contract committed: `cutover complete` again, or `cutover rollback`)";
+            return Err(locked_out(target, &plan, &plan.contract, context, error));
+        }
     }
     run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.contract_concurrent)?;
     save(target, &plan, ExpandPhase::Completed, options)?;
@@ -322,6 +334,34 @@ pub fn complete(
         duration: started.elapsed(),
         ..Summary::default()
     })
+}
+
+/// The error of a step that failed: after a lock wait gave up, it names the sessions that hold
+/// locks on the tables the step names, who to wait for or stop.
+fn locked_out(
+    target: &mut dyn ExpandTarget,
+    plan: &Plan,
+    statements: &[String],
+    context: &str,
+    error: DbError,
+) -> Error {
+    let mut context = context.to_string();
+    if error.is_lock_contention() {
+        let tables: Vec<String> = target
+            .tables(&plan.base_schema)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| t.name)
+            .filter(|name| statements.iter().any(|s| s.contains(&crate::sql::ident(name))))
+            .map(|name| format!("{}.{name}", plan.base_schema))
+            .collect();
+        let holders = target.lock_holders(&tables).unwrap_or_default();
+        if !holders.is_empty() {
+            let holders: Vec<&str> = holders.iter().map(|h| h.description.as_str()).collect();
+            context.push_str(&format!("; locks held by: {}", holders.join("; ")));
+        }
+    }
+    Error::Database { context, source: error }
 }
 
 /// Waits until no session uses an old version (the previous version's views or the base
@@ -349,7 +389,10 @@ fn wait_for_old_sessions(
             let waited = if options.wait.is_zero() {
                 String::new()
             } else {
-                format!(" after waiting {}", humantime::format_duration(Duration::from_secs(options.wait.as_secs())))
+                format!(
+                    " after waiting {}",
+                    humantime::format_duration(Duration::from_millis(options.wait.as_millis() as u64))
+                )
             };
             let list: Vec<String> = census.old.iter().map(ToString::to_string).collect();
             return Err(Error::Refused(format!(

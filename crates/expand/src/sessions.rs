@@ -91,8 +91,10 @@ pub fn place(session: &SessionFacts, versions: Versions<'_>) -> Placement {
                 .and_then(|rest| rest.strip_prefix("_v"))
                 .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_digit()))
     };
-    // `billing@public_v3`: the last `@` so that `me@example.com@public` works.
-    if let Some((_, schema)) = session.application.rsplit_once('@') {
+    // `billing@public_v3`: the last `@` so that `me@example.com@public` works; folded to lower
+    // case as PostgreSQL folds an unquoted schema name (`Billing@Public` is `public`).
+    let application = session.application.to_lowercase();
+    if let Some((_, schema)) = application.rsplit_once('@') {
         if schema == versions.new {
             return Placement::New;
         }
@@ -167,6 +169,7 @@ mod tests {
             assert_eq!(place(&session(name), SECOND), Placement::Unknown, "{name}");
         }
         assert_eq!(old_schema(place(&session("me@example.com@public"), SECOND)).as_deref(), Some("public"));
+        assert_eq!(old_schema(place(&session("Billing@Public"), SECOND)).as_deref(), Some("public"));
     }
 
     #[test]

@@ -486,7 +486,15 @@ fn read_declarative(dir: &Path, layout: Layout) -> Result<Vec<Migration>, Error>
             message: format!("is not valid TOML: {}", err.to_string().trim()),
         })?;
         if !table.contains_key("operations") {
-            continue;
+            if table.contains_key("backfill") {
+                continue;
+            }
+            // Passed over, its version would be skipped for good: an empty or half-written
+            // declaration stops the folder until it says what it is.
+            return Err(Error::Metadata {
+                path: path.clone(),
+                message: "is named like a declarative migration but declares no `[[operations]]` (nor `[[backfill]]`): add its operations (`cutover explain` lists them), or remove the file".to_string(),
+            });
         }
         let up = Script {
             path: path.clone(),

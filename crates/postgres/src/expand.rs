@@ -293,12 +293,15 @@ impl ExpandTarget for PgTarget {
     }
 
     fn sessions(&mut self, base_schema: &str) -> Result<Vec<SessionFacts>, DbError> {
-        // Client backends only: autovacuum and other workers lock tables too.
+        // Client backends only: autovacuum and other workers lock tables too. Another role's
+        // session shows a NULL backend_type and state to a role without pg_read_all_stats,
+        // but its user, application_name and locks: it counts.
         let rows = self
             .client
             .query(
                 "SELECT a.pid, coalesce(a.usename::text, ''), coalesce(a.application_name, ''), \
-                        coalesce(host(a.client_addr), 'local'), coalesce(a.state, ''), \
+                        coalesce(host(a.client_addr), CASE WHEN a.state IS NULL THEN 'host not shown' ELSE 'local' END), \
+                        coalesce(a.state, 'state not shown to this role'), \
                         coalesce((SELECT array_agg(DISTINCT n.nspname::text ORDER BY n.nspname::text) \
                                   FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
                                   JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -314,7 +317,9 @@ impl ExpandTarget for PgTarget {
                          ORDER BY s.setdatabase DESC LIMIT 1) \
                  FROM pg_stat_activity a \
                  WHERE a.pid <> pg_backend_pid() AND a.datname = current_database() \
-                   AND a.backend_type = 'client backend' AND coalesce(a.application_name, '') NOT LIKE 'cutover %' \
+                   AND (a.backend_type = 'client backend' \
+                        OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL)) \
+                   AND coalesce(a.application_name, '') NOT LIKE 'cutover %' \
                  ORDER BY a.pid",
                 &[&base_schema],
             )

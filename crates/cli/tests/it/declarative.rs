@@ -81,8 +81,9 @@ fn previews_judge_the_live_tables_and_say_when_they_cannot() {
     let (code, stdout, stderr) = run(&project, Some(&db.url), &["plan"]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(!stdout.contains("nothing is pending"), "{stdout}");
-    assert!(stdout.contains("then 1 legal_name") && stdout.contains("`cutover start`"), "{stdout}");
+    assert!(stdout.contains("next: 1 legal_name") && stdout.contains("`cutover start`"), "{stdout}");
     assert!(stdout.contains(r#"RENAME COLUMN "full_name" TO "legal_name""#), "{stdout}");
+    assert!(stdout.contains("0 pending SQL migrations (then a declarative one)"), "{stdout}");
     let (_, json, _) = run(&project, Some(&db.url), &["plan", "--format", "json"]);
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     let stops = &json["stops_before_declarative"];
@@ -145,4 +146,92 @@ fn on_mysql_a_declarative_migration_is_an_error_lint_explains() {
     let (code, stdout, stderr) = run(&project, Some(&db.url), &["lint"]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(stdout.contains("on MySQL/MariaDB `cutover start` refuses them"), "{stdout}");
+}
+
+#[test]
+fn a_chain_of_pending_declarative_migrations_is_previewed_in_order_on_the_catalogs_tables() {
+    let (db, project) = older_database();
+    project.migration(
+        "2_widen.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"users\"\ncolumn = \"legal_name\"\ntype = \"varchar(200)\"\nup = \"legal_name::varchar(200)\"\ndown = \"legal_name::text\"\n",
+    );
+    // The second is planned on the schema the first leaves: `legal_name` exists there.
+    let (code, stdout, stderr) = run(&project, None, &["--database-url", &db.url, "lint"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("2_widen.toml: expand/contract phases") && stdout.contains("_cutover_legal_name"),
+        "{stdout}"
+    );
+    // JSON has every statement whole.
+    let (_, json, _) = run(&project, None, &["--database-url", &db.url, "lint", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let statements: Vec<String> = json["declarative"][0]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|phase| {
+            phase["steps"].as_array().unwrap().iter().map(|s| s["statement"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(statements.iter().any(|s| s.contains(r#"CREATE VIEW "public_v1"."users""#) && !s.contains('…')), "{json}");
+
+    // Applied migrations are not previewed; one named alone says it is applied.
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).arg("complete").assert().success();
+    let (code, stdout, stderr) = run(&project, None, &["--database-url", &db.url, "lint"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("1_legal_name.toml") && stdout.contains("2_widen.toml: expand/contract phases"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run(&project, None, &["--database-url", &db.url, "lint", "migrations/1_legal_name.toml"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("migration 1 is applied on this database"), "{stdout}");
+
+    // What the catalog knows and the folder cannot: the column is NOT NULL already.
+    project.migration(
+        "3_required.toml",
+        "[[operations]]\nop = \"set_not_null\"\ntable = \"users\"\ncolumn = \"legal_name\"\n",
+    );
+    std::fs::remove_file(project.path("migrations/2_widen.toml")).unwrap();
+    let (code, stdout, _) = run(&project, None, &["--database-url", &db.url, "lint", "migrations/3_required.toml"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("3_required.toml: error"), "{stdout}");
+}
+
+/// What the file alone shows is an error with or without the database: an expression that is
+/// not one expression (it would end cutover's statement and run another), a NOT NULL column
+/// with no value.
+#[test]
+fn mistakes_the_file_alone_shows_are_errors_without_the_database() {
+    let (db, project) = older_database();
+    std::fs::remove_file(project.path("migrations/1_legal_name.toml")).unwrap();
+    let cases = [
+        ("set_default", "column = \"full_name\"\ndefault = \"'a'; DROP TABLE users; --\"", "is not one SQL expression"),
+        (
+            "add_column",
+            "column = \"email\"\ntype = \"text\"\nnullable = false",
+            "NOT NULL with neither `default` nor `up`",
+        ),
+        ("add_check", "name = \"c\"\ncheck = \"full_name <> '' $cutover$\"", "`$cutover$`"),
+    ];
+    for (op, fields, message) in cases {
+        let path = format!("migrations/2_{op}.toml");
+        std::fs::write(project.path(&path), format!("[[operations]]\nop = \"{op}\"\ntable = \"users\"\n{fields}\n"))
+            .unwrap();
+        for url in [None, Some(db.url.as_str())] {
+            let mut args = vec!["lint", path.as_str()];
+            if let Some(url) = url {
+                args.splice(0..0, ["--database-url", url]);
+            }
+            let (code, stdout, stderr) = run(&project, None, &args);
+            assert_eq!(code, Some(1), "{op} {url:?}: {stdout}{stderr}");
+            assert!(stdout.contains(message), "{op} {url:?}: {stdout}");
+        }
+        // `start` refuses it before anything runs.
+        let output = project.cutover(&db.url).arg("start").output().unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+        std::fs::remove_file(project.path(&path)).unwrap();
+    }
+    assert_eq!(db.query("SELECT count(*) FROM users"), "500");
 }

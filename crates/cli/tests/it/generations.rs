@@ -79,7 +79,10 @@ fn every_older_generation_holds_back_complete_and_is_named() {
 
     // Migration 3: old is public_v2 *and* public. The case: an app on the plain schema
     // was not seen once a version schema existed, and its queries failed after complete.
-    project.cutover(&db.url).arg("start").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let stdout = output_text(&output).0;
+    // The new version's search_path ends with the real tables' schema, not the previous version's.
+    assert!(output.status.success() && stdout.contains("(search_path=public_v3,public)"), "{stdout}");
     let plain = connect(&db, "billing@public");
     refused(&project, &db, "public_v3", "billing@public", "names `public`");
     drop(plain);
@@ -130,4 +133,75 @@ fn every_older_generation_holds_back_complete_and_is_named() {
     drop(on_new);
     assert_eq!(db.query("SELECT name FROM public_v4.users WHERE id = 1"), "user 1");
     assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "4");
+}
+
+/// A migrator that is not a superuser sees another role's session with its state hidden: it
+/// still counts (its application_name, its locks).
+#[test]
+fn a_migrator_that_is_no_superuser_sees_other_roles_old_sessions() {
+    let db = PgDb::new();
+    let migrator = format!("{}_migrator", db.name);
+    let mut admin = admin_client();
+    admin.batch_execute(&format!("CREATE ROLE {migrator} LOGIN")).unwrap();
+    admin.batch_execute(&format!("ALTER DATABASE {} OWNER TO {migrator}", db.name)).unwrap();
+    db.query(&format!("ALTER SCHEMA public OWNER TO {migrator}"));
+    let url = db.url.replacen("postgres@", &format!("{migrator}@"), 1);
+    let project = chain();
+    project.cutover(&url).arg("up").assert().success();
+    project.cutover(&url).arg("start").assert().success();
+    // The old application connects as another role (the superuser here).
+    let tagged = connect(&db, "billing@public");
+    let output = project.cutover(&url).arg("complete").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("billing@public") && stderr.contains("state not shown to this role"), "{stderr}");
+    drop(tagged);
+    let mut direct = connect(&db, "");
+    direct.batch_execute("BEGIN; SELECT count(*) FROM public.users").unwrap();
+    let output = project.cutover(&url).arg("complete").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("uses `public.users` directly"), "{stderr}");
+    direct.batch_execute("COMMIT").unwrap();
+    drop(direct);
+    project.cutover(&url).arg("complete").assert().success();
+    drop(db);
+    admin.batch_execute(&format!("DROP ROLE {migrator}")).unwrap();
+}
+
+/// A `complete` cut short after it recorded `completing` (a lock it did not get) looks for old
+/// sessions again when it is run again: they may have connected in between.
+#[test]
+fn a_complete_run_again_after_a_lock_timeout_looks_for_old_sessions_again() {
+    let db = PgDb::new();
+    let project = chain();
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+    // A new-version session in a long transaction on the table: complete's lock never comes.
+    let mut holder = connect(&db, "billing@public_v2");
+    holder.batch_execute("BEGIN; SELECT count(*) FROM public_v2.users").unwrap();
+    let output = project
+        .cutover(&db.url)
+        .env("CUTOVER_LOCK_TIMEOUT", "200ms")
+        .env("CUTOVER_LOCK_RETRIES", "2")
+        .arg("complete")
+        .output()
+        .unwrap();
+    let stderr = output_text(&output).1;
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cannot complete") && stderr.contains("locks held by") && stderr.contains("billing@public_v2"),
+        "{stderr}"
+    );
+    assert_eq!(db.query("SELECT phase FROM cutover_expand"), "completing");
+    // An old application connects in between.
+    let old = connect(&db, "billing@public");
+    holder.batch_execute("COMMIT").unwrap();
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("still on an old version") && stderr.contains("billing@public"), "{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v2'"), "1");
+    drop(old);
+    project.cutover(&db.url).arg("complete").assert().success();
 }
