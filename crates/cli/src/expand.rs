@@ -49,9 +49,28 @@ pub fn start(
     let summary = cutover_expand::start(target, &set, &options, &mut Lines, &stop).map_err(|e| failure(&url, e))?;
     let mut out = anstream::stdout();
     if summary.already_started {
+        // One expand/contract migration is active at a time: each `complete` must know which
+        // version is old, and a second set of views beside the first would leave applications
+        // three versions to choose from. The next one waits, and is named.
+        let active_version = summary.migration.split_once(' ').map_or("", |(v, _)| v);
+        // The folder is in version order: the next declarative one after the active one.
+        let next = set
+            .migrations
+            .iter()
+            .skip_while(|m| m.version.as_ref().is_none_or(|v| v.as_str() != active_version))
+            .skip(1)
+            .find(|m| m.kind == cutover_migration::MigrationKind::Declarative);
+        let waiting = next
+            .map(|m| {
+                format!(
+                    "; {} starts after it is completed (one expand/contract migration is active at a time)",
+                    m.label()
+                )
+            })
+            .unwrap_or_default();
         writeln!(
             out,
-            "{} is already started: the old version is `{}`, the new one `{}`; `cutover complete` once no old code runs",
+            "{} is already started: the old version is `{}`, the new one `{}`; `cutover complete` once no old code runs{waiting}",
             summary.migration, summary.old_schema, summary.version_schema
         )?;
         return Ok(ExitStatus::Success);

@@ -235,3 +235,23 @@ fn mistakes_the_file_alone_shows_are_errors_without_the_database() {
     }
     assert_eq!(db.query("SELECT count(*) FROM users"), "500");
 }
+
+/// One expand/contract migration is active at a time; `start` again says so and names the one
+/// that waits.
+#[test]
+fn a_second_start_names_the_migration_that_waits() {
+    let (db, project) = older_database();
+    db.query("CREATE TABLE orders (id bigserial PRIMARY KEY, note text)");
+    project.migration(
+        "2_memo.toml",
+        "[[operations]]\nop = \"rename_column\"\ntable = \"orders\"\nfrom = \"note\"\nto = \"memo\"\n",
+    );
+    project.cutover(&db.url).arg("start").assert().success();
+    let (code, stdout, stderr) = run(&project, Some(&db.url), &["start"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1 legal_name is already started") && stdout.contains("2 memo starts after it is completed"),
+        "{stdout}"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v2'"), "0");
+}

@@ -221,3 +221,26 @@ fn a_role_per_version_works_through_a_transaction_pooler_and_complete_waits_for_
     drop(bouncer);
     admin.batch_execute(&format!("DROP ROLE {old_role}; DROP ROLE {new_role}")).unwrap();
 }
+
+/// A backfill through a transaction pooler is refused like a migration (its advisory lock and
+/// its session settings would not hold), and runs pointed at the server.
+#[test]
+fn a_backfill_through_a_transaction_pooler_is_refused_and_runs_on_the_server() {
+    let db = PgDb::new();
+    db.query(
+        "CREATE TABLE accounts (id bigint PRIMARY KEY, note text NOT NULL, copy text); \
+         INSERT INTO accounts SELECT g, md5(g::text), NULL FROM generate_series(1, 5000) g",
+    );
+    let bouncer = PgBouncer::start("transaction");
+    let pooled = bouncer.url(&db);
+    let project = Project::new();
+    let backfill = ["backfill", "--table", "accounts", "--set", "copy = note"];
+    let output = project.cutover(&pooled).args(backfill).output().unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("transaction-pooling proxy") && stderr.contains("CUTOVER_DATABASE_URL"), "{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM accounts WHERE copy IS NOT NULL"), "0");
+    let output = project.cutover(&pooled).env("CUTOVER_DATABASE_URL", &db.url).args(backfill).output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM accounts WHERE copy = note"), "5000");
+}
