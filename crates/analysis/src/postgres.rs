@@ -162,6 +162,11 @@ pub fn check_expression(text: &str) -> Result<(), String> {
     if parsed.protobuf.stmts.len() != 1 {
         return Err(format!("`{text}` is not one SQL expression"));
     }
+    // cutover writes an expression inside its own statements, on the same line: a `--`
+    // comment at its end would swallow what follows.
+    if pg_query::parse(&format!("SELECT ({text})"), pg_query::ParserOptions::default()).is_err() {
+        return Err(format!("`{text}` ends in a `--` comment, which would swallow the rest of the statement cutover writes around it: use `/* ... */` or leave it out"));
+    }
     Ok(())
 }
 

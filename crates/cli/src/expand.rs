@@ -211,8 +211,11 @@ impl Reporter for Lines {
                     cutover_engine::count(old.len(), "session", "sessions"),
                     humantime::format_duration(Duration::from_secs(left.as_secs()))
                 );
-                for session in old {
+                for session in old.iter().take(10) {
                     text.push_str(&format!("\n  {session}"));
+                }
+                if old.len() > 10 {
+                    text.push_str(&format!("\n  and {} more", old.len() - 10));
                 }
                 writeln!(err, "{text}")
             }

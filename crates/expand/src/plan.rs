@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops::{NewColumn, Operation, SqlPhase};
 use crate::sql::{
-    column_exists, constraint_exists, guarded, ident, index_exists, qualified, referenced_names, table_exists,
+    column_exists, constraint_exists, guarded, ident, index_exists, literal, qualified, referenced_names, table_exists,
 };
 
 /// PostgreSQL truncates longer identifiers silently; cutover refuses them instead.
@@ -760,6 +760,9 @@ impl Planner<'_> {
                 ));
             }
         }
+        if !self.views.is_empty() {
+            publish.push(grants_like_the_tables(&base, &self.plan.version_schema, &self.views));
+        }
         self.plan.publish = publish;
         // The triggers go first on rollback and at complete: the columns they name go next.
         let mut drops = Vec::new();
@@ -799,6 +802,33 @@ fn expressions(operation: &Operation) -> Vec<&str> {
         Operation::Sql { up, down, .. } => std::iter::once(up).chain(down.iter()).map(String::as_str).collect(),
         _ => Vec::new(),
     }
+}
+
+/// The privileges of the base schema and tables, given on the version's schema and views: a
+/// role that may use `public` and read `public.users` may use `public_v3` and read its
+/// `users` (a view reads its table with its owner's rights, so the view's are all it needs).
+/// Without them an application role's `search_path` would pass over the version's schema, and
+/// the new application would run on the old columns without an error.
+fn grants_like_the_tables(base: &str, version_schema: &str, views: &[VersionTable]) -> String {
+    let pairs: Vec<String> =
+        views.iter().map(|v| format!("({}, {})", literal(&v.view), literal(&qualified(base, &v.table)))).collect();
+    let grantee = "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END";
+    format!(
+        "DO $cutover$ DECLARE g record; BEGIN \
+         FOR g IN SELECT {grantee} AS grantee FROM pg_namespace n, aclexplode(n.nspacl) a \
+                  WHERE n.nspname = {base_name} AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner LOOP \
+           EXECUTE format('GRANT USAGE ON SCHEMA %I TO %s', {version_name}, g.grantee); \
+         END LOOP; \
+         FOR g IN SELECT v.view, a.privilege_type, {grantee} AS grantee, a.is_grantable \
+                  FROM (VALUES {pairs}) v(view, tbl) JOIN pg_class c ON c.oid = to_regclass(v.tbl), aclexplode(c.relacl) a \
+                  WHERE a.grantee <> c.relowner LOOP \
+           EXECUTE format('GRANT %s ON %I.%I TO %s', g.privilege_type, {version_name}, g.view, g.grantee) \
+                   || CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END; \
+         END LOOP; END $cutover$",
+        base_name = literal(base),
+        version_name = literal(version_schema),
+        pairs = pairs.join(", ")
+    )
 }
 
 /// An index or key needs columns: with none, the SQL would fail halfway through `start`.

@@ -394,7 +394,11 @@ fn wait_for_old_sessions(
                     humantime::format_duration(Duration::from_millis(options.wait.as_millis() as u64))
                 )
             };
-            let list: Vec<String> = census.old.iter().map(ToString::to_string).collect();
+            // The first ten: a fleet of old workers would fill the screen.
+            let mut list: Vec<String> = census.old.iter().take(10).map(ToString::to_string).collect();
+            if census.old.len() > 10 {
+                list.push(format!("and {} more", census.old.len() - 10));
+            }
             return Err(Error::Refused(format!(
                 "{} still on an old version{waited}: {}; complete once the old code is gone (`--wait 10m` waits for it; --force breaks them)",
                 cutover_engine::count(census.old.len(), "session is", "sessions are"),

@@ -485,8 +485,9 @@ fn read_declarative(dir: &Path, layout: Layout) -> Result<Vec<Migration>, Error>
             path: path.clone(),
             message: format!("is not valid TOML: {}", err.to_string().trim()),
         })?;
-        if !table.contains_key("operations") {
-            if table.contains_key("backfill") {
+        let no_operations = table.get("operations").is_none_or(|ops| ops.as_array().is_some_and(Vec::is_empty));
+        if no_operations {
+            if table.contains_key("backfill") && !table.contains_key("operations") {
                 continue;
             }
             // Passed over, its version would be skipped for good: an empty or half-written

@@ -63,11 +63,12 @@ pub fn plan(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## cutover plan: {}, {}\n",
+        "## cutover plan: {}{}, {}\n",
         cutover_engine::count(plan.migrations.len(), "pending migration", "pending migrations"),
+        if plan.stops_before.is_some() { " (then a declarative one)" } else { "" },
         cutover_engine::count(errors, "error", "errors")
     );
-    if plan.migrations.is_empty() {
+    if plan.migrations.is_empty() && plan.stops_before.is_none() {
         out.push_str("Nothing is pending.\n\n");
     }
     // A line per migration with its findings' counts, for those that do not fit in full: room

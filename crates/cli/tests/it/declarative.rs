@@ -255,3 +255,51 @@ fn a_second_start_names_the_migration_that_waits() {
     );
     assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v2'"), "0");
 }
+
+/// An application role that is no superuser, with the privileges it has on the tables, uses the
+/// new version: the version's schema and views carry the base schema's and tables' grants.
+/// Without them its `search_path` would pass over the version's schema, and the new application
+/// would run on the old columns without an error.
+#[test]
+fn the_new_version_carries_the_tables_grants_to_an_application_role() {
+    let (db, project) = older_database();
+    let app = format!("{}_app", db.name);
+    let mut admin = crate::util::admin_client();
+    admin.batch_execute(&format!("CREATE ROLE {app} LOGIN")).unwrap();
+    db.query(&format!(
+        "GRANT USAGE ON SCHEMA public TO {app}; GRANT SELECT, INSERT, UPDATE ON users TO {app}; \
+         GRANT USAGE ON SEQUENCE users_id_seq TO {app}"
+    ));
+    project.cutover(&db.url).arg("start").assert().success();
+    let app_url = db.url.replacen("postgres@", &format!("{app}@"), 1);
+    let mut client = postgres::Client::connect(&app_url, postgres::NoTls).unwrap();
+    client.batch_execute("SET search_path = public_v1, public").unwrap();
+    client.batch_execute("INSERT INTO users (legal_name) VALUES ('through the view')").unwrap();
+    let row = client.query_one("SELECT legal_name FROM users WHERE legal_name = 'through the view'", &[]).unwrap();
+    assert_eq!(row.get::<_, String>(0), "through the view");
+    // What it was not granted on the table, it is not granted on the view.
+    let err = client.batch_execute("DELETE FROM users WHERE id = 1").unwrap_err();
+    assert!(format!("{err:?}").contains("permission denied"), "{err:?}");
+    drop(client);
+    project.cutover(&db.url).arg("rollback").assert().success();
+    drop(db);
+    admin.batch_execute(&format!("DROP ROLE {app}")).unwrap();
+}
+
+/// An expression that ends in a `--` comment would swallow the rest of the statement cutover
+/// writes around it: refused before anything runs.
+#[test]
+fn an_expression_ending_in_a_comment_is_refused_before_start_runs() {
+    let (db, project) = older_database();
+    std::fs::remove_file(project.path("migrations/1_legal_name.toml")).unwrap();
+    project.migration(
+        "1_domain.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"initial\"\ntype = \"text\"\nup = \"left(full_name, 1) -- the initial\"\n",
+    );
+    let (code, stdout, _) = run(&project, None, &["--database-url", &db.url, "lint"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("ends in a `--` comment"), "{stdout}");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'initial'"), "0");
+}
