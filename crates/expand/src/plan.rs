@@ -813,8 +813,20 @@ fn grants_like_the_tables(base: &str, version_schema: &str, views: &[VersionTabl
     let pairs: Vec<String> =
         views.iter().map(|v| format!("({}, {})", literal(&v.view), literal(&qualified(base, &v.table)))).collect();
     let grantee = "CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END";
+    // What default privileges (`ALTER DEFAULT PRIVILEGES`) gave the new schema and views is
+    // taken back first: a role must get on a view what it has on the table, and no more.
     format!(
         "DO $cutover$ DECLARE g record; BEGIN \
+         FOR g IN SELECT DISTINCT {grantee} AS grantee FROM pg_namespace n, aclexplode(n.nspacl) a \
+                  WHERE n.nspname = {version_name} AND a.grantee <> n.nspowner LOOP \
+           EXECUTE format('REVOKE ALL ON SCHEMA %I FROM %s', {version_name}, g.grantee); \
+         END LOOP; \
+         FOR g IN SELECT DISTINCT v.view, {grantee} AS grantee \
+                  FROM (VALUES {pairs}) v(view, tbl) \
+                  JOIN pg_class c ON c.oid = to_regclass(format('%I.%I', {version_name}, v.view)), aclexplode(c.relacl) a \
+                  WHERE a.grantee <> c.relowner LOOP \
+           EXECUTE format('REVOKE ALL ON %I.%I FROM %s', {version_name}, g.view, g.grantee); \
+         END LOOP; \
          FOR g IN SELECT {grantee} AS grantee FROM pg_namespace n, aclexplode(n.nspacl) a \
                   WHERE n.nspname = {base_name} AND a.privilege_type = 'USAGE' AND a.grantee <> n.nspowner LOOP \
            EXECUTE format('GRANT USAGE ON SCHEMA %I TO %s', {version_name}, g.grantee); \
