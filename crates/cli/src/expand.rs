@@ -52,12 +52,12 @@ pub fn start(
         // One expand/contract migration is active at a time: each `complete` must know which
         // version is old, and a second set of views beside the first would leave applications
         // three versions to choose from. The next one waits, and is named.
-        let active_version = summary.migration.split_once(' ').map_or("", |(v, _)| v);
         // The folder is in version order: the next declarative one after the active one.
         let next = set
             .migrations
             .iter()
-            .skip_while(|m| m.version.as_ref().is_none_or(|v| v.as_str() != active_version))
+            // `summary.migration` is `<version> <name>` of the active one.
+            .skip_while(|m| m.version.as_ref().is_none_or(|v| format!("{v} {}", m.name) != summary.migration))
             .skip(1)
             .find(|m| m.kind == cutover_migration::MigrationKind::Declarative);
         let waiting = next
@@ -211,24 +211,18 @@ impl Reporter for Lines {
                     cutover_engine::count(old.len(), "session", "sessions"),
                     humantime::format_duration(Duration::from_secs(left.as_secs()))
                 );
-                for session in old.iter().take(10) {
-                    text.push_str(&format!("\n  {session}"));
-                }
-                if old.len() > 10 {
-                    text.push_str(&format!("\n  and {} more", old.len() - 10));
+                for line in cutover_engine::at_most(old, 10) {
+                    text.push_str(&format!("\n  {line}"));
                 }
                 writeln!(err, "{text}")
             }
             Event::Unplaced { sessions } => {
-                let shown: Vec<&str> = sessions.iter().take(3).map(String::as_str).collect();
-                let more = sessions.len().saturating_sub(shown.len());
-                let more = if more > 0 { format!(" and {more} more") } else { String::new() };
                 writeln!(
                     err,
-                    "note: nothing shows which schema version {} of this database {} (no lock on a table or view, no `<app>@<schema>` application_name): {}{more}; completing without them",
+                    "note: nothing shows which schema version {} of this database {} (no lock on a table or view, no `<app>@<schema>` application_name): {}; completing without them",
                     cutover_engine::count(sessions.len(), "session", "sessions"),
                     if sessions.len() == 1 { "uses" } else { "use" },
-                    shown.join("; ")
+                    cutover_engine::at_most(sessions, 3).join("; ")
                 )
             }
             _ => Ok(()),

@@ -41,6 +41,8 @@ pub struct Live {
     /// The current schema's tables as the catalog describes them, for previews of declarative
     /// migrations (defaults, NOT NULL, what depends on a column: what `start` plans with).
     shapes: Vec<cutover_engine::TableShape>,
+    /// The schema unqualified names resolve to: where `start` makes the tables' versions.
+    base_schema: String,
 }
 
 /// The live schema and history of the database `--database-url` names, where its engine's
@@ -63,7 +65,7 @@ pub fn read_live(settings: &Settings) -> anyhow::Result<Option<Live>> {
     let expand = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
     let current = expand.current_schema().map_err(unreadable)?;
     let shapes = expand.tables(&current).map_err(unreadable)?;
-    Ok(Some(Live { schema, history, shapes }))
+    Ok(Some(Live { schema, history, shapes, base_schema: current }))
 }
 
 pub fn run(
@@ -98,12 +100,7 @@ pub fn run(
     let loose: Vec<&PathBuf> = inputs.iter().filter(|input| is_loose(input) && !is_declarative(input)).collect();
     // Files named one by one are migrations still to run: on the live schema, when there is one.
     let mut linter = match live {
-        Some(live) => {
-            let (schema, rows) = cutover_runner::seed(&live.schema, settings.lint.small_table_rows);
-            let mut config = settings.lint.clone();
-            config.live_rows.extend(rows);
-            Linter::with_schema(config, schema)
-        }
+        Some(live) => live_linter(live, &settings.lint),
         None => Linter::new(settings.lint.clone()),
     };
     let mut loose_results = Vec::with_capacity(loose.len());
@@ -133,24 +130,27 @@ pub fn run(
                 passed_over += 1;
                 continue;
             }
-            let config = declarative_config(&settings.lint);
-            let mut linter = match live {
-                Some(live) => live_linter(live, &config),
-                None => Linter::new(config),
-            };
+            // Named as in a folder, its version is spelled as the history records it.
             let stem = input.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            let (version, name) = stem.split_once('_').unwrap_or((stem, stem));
+            let (version, name) = match cutover_migration::parse_version_name(stem) {
+                Some((version, name)) => (version.as_str().to_string(), name),
+                None => (stem.to_string(), stem.to_string()),
+            };
             let applied = live.is_some_and(|live| {
-                live.history
-                    .iter()
-                    .any(|r| r.version.as_deref() == Some(version) && r.state == cutover_engine::State::Applied)
+                live.history.iter().any(|r| {
+                    r.version.as_deref() == Some(version.as_str()) && r.state == cutover_engine::State::Applied
+                })
             });
             let preview = if applied {
                 Preview::Note(format!("migration {version} is applied on this database: nothing to preview"))
             } else {
-                let exact = live.map(|live| live.shapes.clone());
+                let config = declarative_config(&settings.lint);
+                let mut linter = match live {
+                    Some(live) => live_linter(live, &config),
+                    None => Linter::new(config),
+                };
                 refused_by_engine(settings.lint.dialect).unwrap_or_else(|| {
-                    preview(input, (version, name), &mut linter, live.is_some(), exact, &settings.history_table)
+                    preview(input, (&version, &name), &mut linter, live, true, &settings.history_table)
                 })
             };
             let text = std::fs::read_to_string(input)
@@ -410,6 +410,10 @@ pub(crate) fn declarative_phases(
         if pending.as_ref().is_some_and(|pending| !pending.contains(&idx)) {
             continue;
         }
+        if let Some(refusal) = refused_by_engine(config_dialect) {
+            reports.push((migration.up.path.display().to_string(), refusal));
+            continue;
+        }
         let on_live = live.zip(pending.as_ref()).filter(|(_, pending)| pending.contains(&idx));
         let (mut linter, before): (Linter, Vec<&Migration>) = match on_live {
             Some((live, pending)) => (
@@ -420,23 +424,14 @@ pub(crate) fn declarative_phases(
         };
         // The live tables as the catalog describes them (defaults, NOT NULL, what depends on a
         // column), unless a pending migration before this one changes them first.
-        let exact = on_live.filter(|_| before.is_empty()).map(|(live, _)| live.shapes.clone());
+        let exact = before.is_empty();
+        let live = on_live.map(|(live, _)| live);
+        let base = live.map_or("public", |live| live.base_schema.as_str());
         for earlier in before {
-            replay(&mut linter, earlier, history_table);
-        }
-        if let Some(refusal) = refused_by_engine(config_dialect) {
-            reports.push((migration.up.path.display().to_string(), refusal));
-            continue;
+            replay(&mut linter, earlier, base, history_table);
         }
         let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
-        let preview = preview(
-            &migration.up.path,
-            (&version, &migration.name),
-            &mut linter,
-            on_live.is_some(),
-            exact,
-            history_table,
-        );
+        let preview = preview(&migration.up.path, (&version, &migration.name), &mut linter, live, exact, history_table);
         reports.push((migration.up.path.display().to_string(), preview));
     }
     reports
@@ -444,12 +439,12 @@ pub(crate) fn declarative_phases(
 
 /// Brings `linter`'s schema past `migration`: its statements, or a declarative migration's
 /// planned SQL.
-fn replay(linter: &mut Linter, migration: &Migration, history_table: &str) {
+fn replay(linter: &mut Linter, migration: &Migration, base: &str, history_table: &str) {
     if migration.kind == cutover_migration::MigrationKind::Declarative {
         let Ok(declaration) = cutover_expand::read_declaration(&migration.up.path) else { return };
         let tables = own_tables_left_out(cutover_expand::report::shapes_from_schema(linter.schema()), history_table);
         let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
-        let input = plan_input(&tables, &version, &migration.name);
+        let input = plan_input(&tables, base, &version, &migration.name);
         cutover_expand::report::replay(&declaration, &input, linter);
         return;
     }
@@ -474,10 +469,11 @@ fn own_tables_left_out(
 
 fn plan_input<'a>(
     tables: &'a [cutover_engine::TableShape],
+    base_schema: &'a str,
     version: &'a str,
     name: &'a str,
 ) -> cutover_expand::PlanInput<'a> {
-    cutover_expand::PlanInput { version, name, base_schema: "public", tables, previous_schema: None, nonce: "lint" }
+    cutover_expand::PlanInput { version, name, base_schema, tables, previous_schema: None, nonce: "lint" }
 }
 
 /// Declarative migrations on an engine `cutover start` refuses them on: an error, as `start` would be.
@@ -505,23 +501,28 @@ fn live_linter(live: &Live, config: &cutover_analysis::LintConfig) -> Linter {
     Linter::with_schema(config, schema)
 }
 
-/// Plans one declarative file and reports what each phase locks: against `exact` (the live
-/// tables from the catalog) when given, else against `linter`'s schema.
+/// Plans one declarative file and reports what each phase locks. On the live database (`live`),
+/// in its current schema, and with `exact`, against its tables as the catalog describes them;
+/// otherwise against `linter`'s schema.
 fn preview(
     path: &Path,
     (version, name): (&str, &str),
     linter: &mut Linter,
-    on_live: bool,
-    exact: Option<Vec<cutover_engine::TableShape>>,
+    live: Option<&Live>,
+    exact: bool,
     history_table: &str,
 ) -> Preview {
     let declaration = match cutover_expand::read_declaration(path) {
         Ok(declaration) => declaration,
         Err(err) => return Preview::Unplannable(err.to_string()),
     };
-    let tables = exact.unwrap_or_else(|| cutover_expand::report::shapes_from_schema(linter.schema()));
+    let tables = match live.filter(|_| exact) {
+        Some(live) => live.shapes.clone(),
+        None => cutover_expand::report::shapes_from_schema(linter.schema()),
+    };
     let tables = own_tables_left_out(tables, history_table);
-    cutover_expand::report::preview(&declaration, &plan_input(&tables, version, name), linter, on_live)
+    let base = live.map_or("public", |live| live.base_schema.as_str());
+    cutover_expand::report::preview(&declaration, &plan_input(&tables, base, version, name), linter, live.is_some())
 }
 
 pub(crate) fn render_phases(out: &mut dyn Write, reports: &[(String, Preview)]) -> std::io::Result<()> {

@@ -52,11 +52,32 @@ impl fmt::Display for Engine {
     }
 }
 
+/// The first `n` of `items` for a message, then "and K more" for the rest: a fleet of sessions
+/// must not fill the screen.
+pub fn at_most<T: fmt::Display>(items: &[T], n: usize) -> Vec<String> {
+    let mut shown: Vec<String> = items.iter().take(n).map(ToString::to_string).collect();
+    if items.len() > n {
+        shown.push(format!("and {} more", items.len() - n));
+    }
+    shown
+}
+
 /// `n` with the noun in the form that goes with it: "1 migration", "2 migrations".
 pub fn count<N: fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
     if n == N::from(1) {
         format!("{n} {one}")
     } else {
         format!("{n} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_shows_the_first_and_counts_the_rest() {
+        assert_eq!(at_most(&["a", "b"], 3), ["a", "b"]);
+        assert_eq!(at_most(&["a", "b", "c", "d"], 2), ["a", "b", "and 2 more"]);
     }
 }

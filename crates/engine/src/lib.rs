@@ -29,7 +29,7 @@ pub use backfill::{
     BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, KeyColumn, KeyRange, Pace, ReplicaState,
     TableKey,
 };
-pub use engine::{count, Engine};
+pub use engine::{at_most, count, Engine};
 pub use error::{DbError, DbErrorKind};
 pub use expand::{
     ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape, PhaseEntry, SessionFacts, TableShape,

@@ -59,23 +59,34 @@ impl StepReport {
     }
 }
 
+/// What a backfill sets, as one UPDATE (it runs in keyset batches).
+fn update(backfill: &crate::plan::PlannedBackfill) -> String {
+    format!(
+        "UPDATE {} SET {}{}",
+        backfill.table,
+        backfill.set,
+        backfill.condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default()
+    )
+}
+
+/// Planned statements as the analysis reads them: a guarded `DO` block as the statement it
+/// runs, a line each.
+pub fn analysable<'a>(statements: impl IntoIterator<Item = &'a String>) -> Vec<Statement> {
+    statements
+        .into_iter()
+        .map(|s| unguarded(s).unwrap_or_else(|| s.clone()))
+        .enumerate()
+        .map(|(idx, sql)| Statement { span: 0..sql.len(), sql, line: idx + 1 })
+        .collect()
+}
+
 fn backfills(plan: &Plan) -> PhaseReport {
     let steps = plan
         .backfills
         .iter()
         .map(|backfill| StepReport {
-            summary: format!(
-                "UPDATE {} SET {}{}",
-                backfill.table,
-                backfill.set,
-                backfill.condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default()
-            ),
-            statement: format!(
-                "UPDATE {} SET {}{}",
-                backfill.table,
-                backfill.set,
-                backfill.condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default()
-            ),
+            summary: update(backfill),
+            statement: update(backfill),
             locks: Vec::new(),
             scans: false,
             rewrites: false,
@@ -145,13 +156,8 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
         if statements.is_empty() {
             continue;
         }
-        let analysed: Vec<String> = statements.iter().map(|s| unguarded(s).unwrap_or_else(|| s.clone())).collect();
-        let parsed: Vec<Statement> = analysed
-            .iter()
-            .enumerate()
-            .map(|(idx, sql)| Statement { sql: sql.clone(), line: idx + 1, span: 0..sql.len() })
-            .collect();
-        let text = analysed.join(";\n");
+        let parsed = analysable(statements);
+        let text = parsed.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>().join(";\n");
         let script = Script {
             text: &text,
             statements: &parsed,
@@ -162,8 +168,9 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
         // The findings are about the generated SQL, which cutover wrote safe on purpose; only
         // the effects are reported.
         let effects = schema_linter.lint(&script).effects;
-        let steps = analysed
+        let steps = parsed
             .iter()
+            .map(|statement| &statement.sql)
             .zip(effects)
             .map(|(sql, effect)| {
                 let first_line = sql.lines().next().unwrap_or_default();
@@ -255,18 +262,12 @@ pub fn replay(declaration: &Declaration, input: &PlanInput<'_>, linter: &mut Lin
     let Ok(plan) = crate::plan::plan(input, &declaration.operations) else {
         return;
     };
-    let statements: Vec<String> =
+    let parsed = analysable(
         [&plan.expand, &plan.concurrent, &plan.validate, &plan.publish, &plan.contract, &plan.contract_concurrent]
             .into_iter()
-            .flatten()
-            .map(|s| unguarded(s).unwrap_or_else(|| s.clone()))
-            .collect();
-    let parsed: Vec<Statement> = statements
-        .iter()
-        .enumerate()
-        .map(|(idx, sql)| Statement { sql: sql.clone(), line: idx + 1, span: 0..sql.len() })
-        .collect();
-    let text = statements.join(";\n");
+            .flatten(),
+    );
+    let text = parsed.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>().join(";\n");
     let _ = linter.lint(&Script {
         text: &text,
         statements: &parsed,

@@ -322,7 +322,7 @@ pub fn complete(
         if let Err(error) = result {
             let context =
                 "cannot complete (nothing of the contract committed: `cutover complete` again, or `cutover rollback`)";
-            return Err(locked_out(target, &plan, &plan.contract, context, error));
+            return Err(locked_out(target, &plan.contract, context, error));
         }
     }
     run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.contract_concurrent)?;
@@ -337,25 +337,12 @@ pub fn complete(
 }
 
 /// The error of a step that failed: after a lock wait gave up, it names the sessions that hold
-/// locks on the tables the step names, who to wait for or stop.
-fn locked_out(
-    target: &mut dyn ExpandTarget,
-    plan: &Plan,
-    statements: &[String],
-    context: &str,
-    error: DbError,
-) -> Error {
+/// locks on what the step locks (as the analysis reads it), who to wait for or stop.
+fn locked_out(target: &mut dyn ExpandTarget, statements: &[String], context: &str, error: DbError) -> Error {
     let mut context = context.to_string();
     if error.is_lock_contention() {
-        let tables: Vec<String> = target
-            .tables(&plan.base_schema)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| t.name)
-            .filter(|name| statements.iter().any(|s| s.contains(&crate::sql::ident(name))))
-            .map(|name| format!("{}.{name}", plan.base_schema))
-            .collect();
-        let holders = target.lock_holders(&tables).unwrap_or_default();
+        let relations = cutover_runner::locked_relations(&crate::report::analysable(statements));
+        let holders = target.lock_holders(&relations).unwrap_or_default();
         if !holders.is_empty() {
             let holders: Vec<&str> = holders.iter().map(|h| h.description.as_str()).collect();
             context.push_str(&format!("; locks held by: {}", holders.join("; ")));
@@ -394,11 +381,7 @@ fn wait_for_old_sessions(
                     humantime::format_duration(Duration::from_millis(options.wait.as_millis() as u64))
                 )
             };
-            // The first ten: a fleet of old workers would fill the screen.
-            let mut list: Vec<String> = census.old.iter().take(10).map(ToString::to_string).collect();
-            if census.old.len() > 10 {
-                list.push(format!("and {} more", census.old.len() - 10));
-            }
+            let list = cutover_engine::at_most(&census.old, 10);
             return Err(Error::Refused(format!(
                 "{} still on an old version{waited}: {}; complete once the old code is gone (`--wait 10m` waits for it; --force breaks them)",
                 cutover_engine::count(census.old.len(), "session is", "sessions are"),

@@ -26,6 +26,7 @@ pub use directive::{
 };
 pub use discover::{discover, discover_for, discover_to_lint, mixed_transaction, MAX_FILE_BYTES};
 pub use error::Error;
+pub use layouts::parse_version_name;
 pub use model::{Dialect, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::{create_migration, write_new_migration};
 pub use split::{leading_keywords, split_statements, SplitError, Statement};

@@ -26,34 +26,32 @@ pub(crate) const STATE_TABLE: &str = "cutover_expand";
 /// read this way, and `ensure_expand_state` moves them to the column.
 const BEFORE_VERSION_SCHEMA: &str = "plan->>'version_schema'";
 
-/// The SQL that reads a row's version schema from `state_table` (quoted): its column, or
-/// `BEFORE_VERSION_SCHEMA` in a table made before the column; `None` when there is no table.
-pub(crate) fn version_schema_column(client: &mut Client, state_table: &str) -> Result<Option<&'static str>, DbError> {
+/// How to read the columns an earlier cutover's state table may lack, in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StateColumns {
+    /// A row's version schema: its column, or `BEFORE_VERSION_SCHEMA` in a table made before it.
+    pub(crate) version_schema: &'static str,
+    /// A row's phase log: its column, or an empty one in a table made before it.
+    pub(crate) log: &'static str,
+}
+
+/// The columns of `state_table` (quoted), from one catalog query; `None` when there is no table.
+pub(crate) fn state_columns(client: &mut Client, state_table: &str) -> Result<Option<StateColumns>, DbError> {
     let row = client
         .query_one(
-            "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \
-                    WHERE attrelid = to_regclass($1) AND attname = 'version_schema' AND NOT attisdropped)",
+            "SELECT to_regclass($1) IS NOT NULL, \
+                    EXISTS (SELECT 1 FROM pg_attribute \
+                            WHERE attrelid = to_regclass($1) AND attname = 'version_schema' AND NOT attisdropped), \
+                    EXISTS (SELECT 1 FROM pg_attribute \
+                            WHERE attrelid = to_regclass($1) AND attname = 'log' AND NOT attisdropped)",
             &[&state_table],
         )
         .map_err(db_error)?;
-    Ok(match (row.get(0), row.get(1)) {
-        (false, _) => None,
-        (true, true) => Some("version_schema"),
-        (true, false) => Some(BEFORE_VERSION_SCHEMA),
-    })
-}
-
-/// Whether `state_table` (quoted, existing) has the `log` column of every phase entered;
-/// tables an earlier cutover made do not until `ensure_expand_state` adds it.
-fn has_log_column(client: &mut Client, state_table: &str) -> Result<bool, DbError> {
-    client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_attribute \
-                    WHERE attrelid = to_regclass($1) AND attname = 'log' AND NOT attisdropped)",
-            &[&state_table],
-        )
-        .map(|row| row.get(0))
-        .map_err(db_error)
+    let (exists, version_schema, log): (bool, bool, bool) = (row.get(0), row.get(1), row.get(2));
+    Ok(exists.then_some(StateColumns {
+        version_schema: if version_schema { "version_schema" } else { BEFORE_VERSION_SCHEMA },
+        log: if log { "log" } else { "'[]'::jsonb" },
+    }))
 }
 
 fn parse_phase(state_table: &str, version: &str, phase: &str) -> Result<ExpandPhase, DbError> {
@@ -65,7 +63,7 @@ fn parse_phase(state_table: &str, version: &str, phase: &str) -> Result<ExpandPh
 /// is active (its phases manage the views themselves). `state_table` (quoted) does not exist
 /// unless an expand/contract migration ran.
 pub(crate) fn completed_versions(client: &mut Client, state_table: &str) -> Result<Vec<String>, DbError> {
-    let Some(version_schema) = version_schema_column(client, state_table)? else {
+    let Some(StateColumns { version_schema, .. }) = state_columns(client, state_table)? else {
         return Ok(Vec::new());
     };
     let rows = client
@@ -194,7 +192,8 @@ impl ExpandTarget for PgTarget {
                 phases = ExpandPhase::quoted_list()
             ),
         )?;
-        if version_schema_column(&mut self.client, &state_table)? == Some(BEFORE_VERSION_SCHEMA) {
+        let columns = state_columns(&mut self.client, &state_table)?;
+        if columns.is_some_and(|c| c.version_schema == BEFORE_VERSION_SCHEMA) {
             // A table an earlier cutover made: its rows get the column, filled from their plans.
             self.client
                 .batch_execute(&format!(
@@ -209,7 +208,7 @@ impl ExpandTarget for PgTarget {
                     db_error(err)
                 })?;
         }
-        if !has_log_column(&mut self.client, &state_table)? {
+        if columns.is_some_and(|c| c.log != "log") {
             // Racing runners: the loser's ADD COLUMN IF NOT EXISTS finds it and does nothing.
             self.client
                 .batch_execute(&format!(
@@ -222,10 +221,9 @@ impl ExpandTarget for PgTarget {
 
     fn expand_states(&mut self) -> Result<Vec<ExpandState>, DbError> {
         let state_table = self.beside_history(STATE_TABLE);
-        let Some(version_schema) = version_schema_column(&mut self.client, &state_table)? else {
+        let Some(StateColumns { version_schema, log }) = state_columns(&mut self.client, &state_table)? else {
             return Ok(Vec::new());
         };
-        let log = if has_log_column(&mut self.client, &state_table)? { "log" } else { "'[]'::jsonb" };
         let rows = self
             .client
             .query(

@@ -24,7 +24,7 @@ pub(crate) fn postgres_script_locks(statements: &[cutover_migration::Statement])
 
 /// Every relation the statements lock (as they name them), read on PostgreSQL's terms: which
 /// sessions to name when a lock is not granted.
-pub(crate) fn locked_relations(statements: &[cutover_migration::Statement]) -> Vec<String> {
+pub fn locked_relations(statements: &[cutover_migration::Statement]) -> Vec<String> {
     let config = LintConfig { dialect: cutover_analysis::Dialect::Postgres, ..LintConfig::default() };
     let analyzed = cutover_analysis::analyze(statements, &config);
     let mut relations: Vec<String> = analyzed

@@ -49,7 +49,9 @@ pub use context::Context;
 pub use drift::{differences, drift, Change, ChangedRepeatable, Difference, DriftReport};
 pub use error::{Error, MigrationFailure, Refusal};
 pub use events::{Event, Reporter, Silent};
-pub use gate::{startup_relations, startup_review, unsafe_findings, waiting_for_window, StartupLimit};
+pub use gate::{
+    locked_relations, startup_relations, startup_review, unsafe_findings, waiting_for_window, StartupLimit,
+};
 pub use identity::{now_rfc3339, runner_identity};
 pub use lint::{lint_pending, lint_set, seed, LintedMigration};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};

@@ -306,3 +306,22 @@ fn an_expression_ending_in_a_comment_is_refused_before_start_runs() {
     assert_eq!(output.status.code(), Some(1), "{}", output_text(&output).1);
     assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'initial'"), "0");
 }
+
+/// A database whose tables live in another schema than `public` (its `search_path`): the
+/// preview names the version's schema as `start` makes it, `<schema>_v<version>`.
+#[test]
+fn the_preview_names_the_version_schema_after_the_databases_own_schema() {
+    let db = PgDb::new();
+    db.query(&format!(
+        "CREATE SCHEMA app; ALTER DATABASE {} SET search_path = app; \
+         CREATE TABLE app.users (id bigserial PRIMARY KEY, full_name text NOT NULL)",
+        db.name
+    ));
+    let project = Project::new();
+    project.migration("1_legal_name.toml", RENAME);
+    let (code, stdout, stderr) = run(&project, None, &["--database-url", &db.url, "lint"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains(r#"CREATE VIEW "app_v1"."users""#) && !stdout.contains("public_v1"), "{stdout}");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output_text(&output).0.contains("the new one `app_v1`"), "{}", output_text(&output).0);
+}

@@ -227,7 +227,7 @@ pub(crate) struct Found {
 }
 
 /// `<digits>_<name>`, the name of most layouts' migrations.
-pub(crate) fn parse_version_name(stem: &str) -> Option<(Version, String)> {
+pub fn parse_version_name(stem: &str) -> Option<(Version, String)> {
     let (version_text, name) = stem.split_once('_')?;
     if name.is_empty() || name.contains('.') || !version_text.bytes().all(|b| b.is_ascii_digit()) {
         return None;

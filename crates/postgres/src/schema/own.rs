@@ -11,7 +11,7 @@ use cutover_engine::DbError;
 
 use crate::connect::PgTarget;
 use crate::error::db_error;
-use crate::expand::{version_schema_column, STATE_TABLE};
+use crate::expand::{state_columns, StateColumns, STATE_TABLE};
 
 /// cutover's own objects in one database, as SQL array literals the snapshot's queries use.
 pub(super) struct Own {
@@ -125,7 +125,7 @@ impl PgTarget {
 /// every schema it made for one: their views, triggers and functions are cutover's, kept by
 /// `up` and the phases.
 fn expand_versions(client: &mut Client, state_table: &str) -> Result<(Vec<String>, Vec<String>), DbError> {
-    let Some(column) = version_schema_column(client, state_table)? else {
+    let Some(StateColumns { version_schema: column, .. }) = state_columns(client, state_table)? else {
         return Ok((Vec::new(), Vec::new()));
     };
     let rows = client.query(&format!("SELECT version, {column} FROM {state_table}"), &[]).map_err(db_error)?;
