@@ -23,6 +23,7 @@ ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(clang libclang
 # The adoption tests run Alembic and Knex themselves (installed from PyPI and npm below).
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 # The pooler tests start their own PgBouncer (transaction mode) in front of the server.
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
 # The Sqitch adoption test runs Sqitch itself (with its PostgreSQL driver).
@@ -142,6 +143,12 @@ if [ ! -x "$root/.tools/refinery/bin/refinery" ]; then
   log "building refinery_cli from crates.io into .tools/refinery (once)"
   cargo install -q refinery_cli --version 0.10.0 --locked --no-default-features --features postgresql \
     --root "$root/.tools/refinery"
+fi
+# Liquibase's npm package carries its whole distribution (with the PostgreSQL driver); it runs
+# on the machine's Java.
+if [ ! -x "$root/.tools/liquibase/node_modules/liquibase/dist/liquibase/liquibase" ]; then
+  log "installing liquibase from npm into .tools/liquibase"
+  npm install --silent --no-audit --no-fund --prefix "$root/.tools/liquibase" liquibase@4.28.1 >/dev/null
 fi
 if [ ! -x "$root/.tools/dbmate/node_modules/.bin/dbmate" ]; then
   log "installing dbmate from npm into .tools/dbmate"

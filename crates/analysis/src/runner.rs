@@ -23,6 +23,11 @@
 //!   non-transactional and runs a script made only of them outside one; a script mixing them
 //!   with others is refused unless `mixed` is set; `executeInTransaction=false` in the script's
 //!   `.sql.conf` runs it outside one.
+//! - Liquibase: each changeset in a transaction of its own, its statements sent one by one over
+//!   JDBC; `runInTransaction:false` on the `--changeset` line runs them one by one outside one
+//!   (autocommit), so a lone `CREATE INDEX CONCURRENTLY` works there and fails in the default.
+//! - Atlas: each file in a transaction of its own (`--tx-mode file`), its statements one by one;
+//!   a file headed `-- atlas:txmode none` runs them one by one outside one.
 //! - Knex, Alembic: migrations are code, each in a transaction (Alembic's default: all of a run
 //!   in one); `exports.config = { transaction: false }` and `op.get_context().autocommit_block()`
 //!   are their switches.
@@ -66,6 +71,10 @@ pub enum Tool {
     Knex,
     /// Alembic.
     Alembic,
+    /// Liquibase (formatted SQL changelogs).
+    Liquibase,
+    /// Atlas (versioned migrations).
+    Atlas,
 }
 
 /// How one file meets the database under a runner.
@@ -83,7 +92,7 @@ pub enum FileRun {
 
 impl Tool {
     /// Every tool, for messages.
-    pub const ALL: [Tool; 10] = [
+    pub const ALL: [Tool; 12] = [
         Tool::Flyway,
         Tool::GolangMigrate,
         Tool::Sqlx,
@@ -94,6 +103,8 @@ impl Tool {
         Tool::Pop,
         Tool::Knex,
         Tool::Alembic,
+        Tool::Liquibase,
+        Tool::Atlas,
     ];
 
     /// Its name, as `--assume-runner` takes it.
@@ -109,6 +120,8 @@ impl Tool {
             Tool::Pop => "pop",
             Tool::Knex => "knex",
             Tool::Alembic => "alembic",
+            Tool::Liquibase => "liquibase",
+            Tool::Atlas => "atlas",
         }
     }
 
@@ -119,6 +132,8 @@ impl Tool {
             Tool::Prisma => "Prisma",
             Tool::Knex => "Knex",
             Tool::Alembic => "Alembic",
+            Tool::Liquibase => "Liquibase",
+            Tool::Atlas => "Atlas",
             Tool::Pop => "popx",
             other => other.id(),
         }
@@ -136,6 +151,8 @@ impl Tool {
             Layout::Diesel => Some(Tool::Diesel),
             Layout::Prisma => Some(Tool::Prisma),
             Layout::Pop => Some(Tool::Pop),
+            Layout::Liquibase => Some(Tool::Liquibase),
+            Layout::Atlas => Some(Tool::Atlas),
             // psql runs its scripts, which hold their own BEGIN/COMMIT: as cutover runs them.
             Layout::Sqitch => None,
         }
@@ -159,6 +176,8 @@ impl Tool {
             Tool::Goose => Some(NoTransactionMarker::Goose),
             Tool::Diesel => Some(NoTransactionMarker::Diesel),
             Tool::Pop => Some(NoTransactionMarker::Pop),
+            Tool::Liquibase => Some(NoTransactionMarker::Liquibase),
+            Tool::Atlas => Some(NoTransactionMarker::Atlas),
             Tool::GolangMigrate | Tool::Prisma | Tool::Knex | Tool::Alembic => None,
         }
     }
@@ -186,6 +205,8 @@ impl Tool {
             Tool::Flyway => "in a migration file of its own: Flyway runs a script made only of such statements outside a transaction (beside others, it refuses the script unless `mixed` is set)",
             Tool::Knex => "in a migration of its own that exports `config = { transaction: false }`",
             Tool::Alembic => "inside `with op.get_context().autocommit_block():` in the migration",
+            Tool::Liquibase => "in a changeset of its own marked `runInTransaction:false` on its `--changeset` line",
+            Tool::Atlas => "in a migration file of its own whose header is `-- atlas:txmode none` (then a blank line)",
             Tool::GolangMigrate | Tool::Prisma => return None,
         })
     }
@@ -335,6 +356,8 @@ impl Runner {
             Runner::Transaction(Some(Tool::Flyway)) => {
                 Some("set `executeInTransaction=false` in this script's `.sql.conf`")
             }
+            Runner::Transaction(Some(Tool::Liquibase)) => Some("mark this changeset `runInTransaction:false`"),
+            Runner::Transaction(Some(Tool::Atlas)) => Some("give this file the header `-- atlas:txmode none`"),
             _ => None,
         }
     }
@@ -356,7 +379,8 @@ mod tests {
         for tool in Tool::ALL {
             assert_eq!(tool.id().parse::<Runner>().map(Runner::tool), Ok(Some(tool)));
         }
-        let err = "liquibase".parse::<Runner>().unwrap_err();
+        assert_eq!("liquibase".parse(), Ok(Runner::Transaction(Some(Tool::Liquibase))));
+        let err = "atlas2".parse::<Runner>().unwrap_err();
         assert!(err.contains("dbmate") && err.contains("transaction"), "{err}");
     }
 

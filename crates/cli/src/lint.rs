@@ -222,6 +222,12 @@ pub fn run(
             // One file cannot be read into statements (an unterminated quote, a bad section
             // marker): it is reported where it breaks, and the others are still linted, one by
             // one in path order (without the folder's layout, so without the down scripts' pairing).
+            // A file that says how the folder is read (`atlas.sum`, `sqitch.plan`) is broken:
+            // no file of it can be placed, and `up` refuses it the same way.
+            Err(err @ cutover_migration::Error::AtLine { .. }) if matches!(&err, cutover_migration::Error::AtLine { path, .. } if path.extension().is_none_or(|e| e != "sql")) =>
+            {
+                return Err(usage_error(err));
+            }
             Err(cutover_migration::Error::AtLine { path, line, message }) => {
                 if database.is_some() {
                     writeln!(anstream::stderr(), "note: `{}` cannot be read as a folder of migrations, so which are applied is unknown: every file of it is reported", input.display())?;

@@ -66,6 +66,10 @@ pub enum NoTransactionMarker {
     Flyway,
     /// ory popx's `.autocommit.` in the file name (`<version>_<name>.postgres.autocommit.up.sql`).
     Pop,
+    /// Liquibase's `runInTransaction:false` on a `--changeset` line.
+    Liquibase,
+    /// Atlas's `-- atlas:txmode none` in a file's header.
+    Atlas,
 }
 
 impl NoTransactionMarker {

@@ -5,7 +5,8 @@
 //! ([`ScriptSettings`]), and checksums of the normalized text ([`Checksum`]).
 //!
 //! It reads files and nothing else: it knows no database and no engine. Layouts read as they
-//! are: cutover's own, Flyway, golang-migrate, sqlx, dbmate, goose and diesel ([`Layout`]).
+//! are: cutover's own, Flyway, golang-migrate, sqlx, dbmate, goose, diesel, Prisma, pop/popx,
+//! Sqitch, Liquibase formatted SQL and Atlas ([`Layout`]).
 #![deny(missing_docs)]
 
 mod checksum;
@@ -26,7 +27,7 @@ pub use directive::{
 };
 pub use discover::{discover, discover_for, discover_to_lint, mixed_transaction, MAX_FILE_BYTES};
 pub use error::Error;
-pub use layouts::parse_version_name;
+pub use layouts::{atlas_sum, liquibase_changesets, parse_version_name, LiquibaseChangeset};
 pub use model::{Dialect, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::{create_migration, write_new_migration};
 pub use split::{leading_keywords, split_statements, SplitError, Statement};

@@ -29,11 +29,15 @@ pub enum Layout {
     Pop,
     /// Sqitch: `sqitch.plan` and `deploy/`, `revert/`, `verify/` scripts per change.
     Sqitch,
+    /// Liquibase formatted SQL: changelogs of `--changeset author:id` sections.
+    Liquibase,
+    /// Atlas: `<version>_<name>.sql` beside `atlas.sum`, the folder's integrity file.
+    Atlas,
 }
 
 impl Layout {
     /// Every layout, in the order `--help` lists them.
-    pub const ALL: [Layout; 10] = [
+    pub const ALL: [Layout; 12] = [
         Layout::Native,
         Layout::Flyway,
         Layout::GolangMigrate,
@@ -44,6 +48,8 @@ impl Layout {
         Layout::Prisma,
         Layout::Pop,
         Layout::Sqitch,
+        Layout::Liquibase,
+        Layout::Atlas,
     ];
 
     /// The layout's name, as `--layout` takes it.
@@ -193,6 +199,8 @@ impl Migration {
             Some(version) if version.as_str().strip_suffix(self.name.as_str()).is_some_and(|v| v.ends_with('_')) => {
                 version.to_string()
             }
+            // Atlas's `<version>.sql` has no name.
+            Some(version) if self.name.is_empty() => version.to_string(),
             Some(version) => format!("{version} {}", self.name),
             None => format!("R {}", self.name),
         }

@@ -64,12 +64,8 @@ fn increment(digits: &str) -> String {
 /// `version` is typically a UTC `YYYYMMDDHHMMSS` timestamp; `name` is turned into a file-name
 /// friendly slug. Existing files are never overwritten.
 pub fn write_new_migration(dir: &Path, layout: Layout, version: &str, name: &str) -> Result<Vec<PathBuf>, Error> {
-    if layout == Layout::Sqitch {
-        // A change is a line of sqitch.plan too, which Sqitch writes with its planner's name.
-        return Err(Error::NewByItsTool {
-            layout,
-            how: "add the change with `sqitch add NAME` (it writes the plan's line and the deploy, revert and verify scripts); cutover reads it from there",
-        });
+    if let Some(how) = crate::layouts::rules(layout).new_by_its_tool() {
+        return Err(Error::NewByItsTool { layout, how });
     }
     let slug = slug(name);
     let files = crate::layouts::rules(layout).new_files(dir, version, &slug);
@@ -135,7 +131,7 @@ mod tests {
 
     #[test]
     fn migrations_created_at_once_get_distinct_versions() {
-        for layout in Layout::ALL.into_iter().filter(|l| *l != Layout::Sqitch) {
+        for layout in Layout::ALL.into_iter().filter(|l| crate::layouts::rules(*l).new_by_its_tool().is_none()) {
             let dir = tempfile::tempdir().unwrap();
             std::thread::scope(|scope| {
                 for idx in 0..6 {
@@ -169,7 +165,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("sqitch add"));
-        for layout in Layout::ALL.into_iter().filter(|l| *l != Layout::Sqitch) {
+        for layout in Layout::ALL.into_iter().filter(|l| crate::layouts::rules(*l).new_by_its_tool().is_none()) {
             let dir = tempfile::tempdir().unwrap();
             write_new_migration(dir.path(), layout, "20260101000000", "create users").unwrap();
             let set = crate::discover(dir.path(), Some(layout)).unwrap();

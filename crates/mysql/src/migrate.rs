@@ -610,11 +610,16 @@ fn lock_holder(conn: &mut Conn, name: &str) -> Result<LockHolder, DbError> {
 
 impl cutover_engine::Inspect for MysqlTarget {
     fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
+        // `database.table` (Atlas keeps its revisions in a database of their own).
+        let (database, table) = match name.split_once('.') {
+            Some((database, table)) => (Some(database), table),
+            None => (None, name),
+        };
         let n: Option<i64> = self
             .conn
             .exec_first(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?",
-                (name,),
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                (database, table),
             )
             .map_err(db_error)?;
         Ok(n.unwrap_or(0) > 0)

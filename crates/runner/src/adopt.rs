@@ -48,6 +48,12 @@ pub enum Tool {
     /// SHA-1 of its deploy script); Sqitch deploys in plan order, so its rows are the plan's
     /// first changes.
     Sqitch,
+    /// Liquibase's `DATABASECHANGELOG` (a row per changeset run, known by id, author and
+    /// changelog file, with its checksum).
+    Liquibase,
+    /// Atlas's `atlas_schema_revisions` (a row per version, with the file's hash from
+    /// `atlas.sum` and how many of its statements ran).
+    Atlas,
 }
 
 impl std::str::FromStr for Tool {
@@ -66,9 +72,11 @@ impl std::str::FromStr for Tool {
             "knex" => Tool::Knex,
             "prisma" => Tool::Prisma,
             "sqitch" => Tool::Sqitch,
+            "liquibase" => Tool::Liquibase,
+            "atlas" => Tool::Atlas,
             other => {
                 return Err(format!(
-                    "cannot adopt from `{other}`: cutover reads flyway, alembic, knex, prisma, sqitch, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
+                    "cannot adopt from `{other}`: cutover reads flyway, liquibase, atlas, alembic, knex, prisma, sqitch, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
                 ))
             }
         })
@@ -89,6 +97,8 @@ impl fmt::Display for Tool {
             Tool::Knex => "knex",
             Tool::Prisma => "prisma",
             Tool::Sqitch => "sqitch",
+            Tool::Liquibase => "liquibase",
+            Tool::Atlas => "atlas",
         })
     }
 }
@@ -104,8 +114,15 @@ struct Applied {
 }
 
 impl Tool {
-    fn table(self) -> &'static str {
+    /// Its history table, as the tool names it on `engine`.
+    fn table(self, engine: Engine) -> &'static str {
         match self {
+            // Liquibase writes the name unquoted: folded to lower case on PostgreSQL only.
+            Tool::Liquibase if engine == Engine::Postgres => "databasechangelog",
+            Tool::Liquibase => "DATABASECHANGELOG",
+            // In a schema of its own on PostgreSQL and MySQL; SQLite has one schema.
+            Tool::Atlas if engine == Engine::Sqlite => "atlas_schema_revisions",
+            Tool::Atlas => "atlas_schema_revisions.atlas_schema_revisions",
             Tool::Flyway => "flyway_schema_history",
             Tool::Sqlx => "_sqlx_migrations",
             Tool::GolangMigrate | Tool::Dbmate => "schema_migrations",
@@ -162,6 +179,15 @@ impl Tool {
             // by `adopt` (the plan names its project).
             Tool::Sqitch => "SELECT change, script_hash, project FROM sqitch.changes ORDER BY committed_at, change_id"
                 .to_string(),
+            Tool::Liquibase => format!(
+                "SELECT id, author, filename, md5sum, exectype FROM {} ORDER BY orderexecuted",
+                self.table(engine)
+            ),
+            // `type` is a bit set: 1 baseline, 2 executed, 4 resolved by hand.
+            Tool::Atlas => format!(
+                "SELECT version, hash, CASE WHEN applied < total AND type <> 1 THEN '0' ELSE '1' END FROM {} ORDER BY version",
+                self.table(engine)
+            ),
         }
     }
 
@@ -178,7 +204,16 @@ impl Tool {
                     success: true,
                 })
                 .collect(),
-            Tool::Flyway | Tool::Sqlx => rows
+            // `version` holds the changeset's author, id and file until `adopt` places it.
+            Tool::Liquibase => rows
+                .iter()
+                .map(|r| Applied {
+                    version: format!("{}\u{0}{}\u{0}{}", text(r, 1), text(r, 0), text(r, 2)),
+                    checksum: r.get(3).cloned().flatten().filter(|sum| !sum.is_empty()),
+                    success: matches!(text(r, 4).as_str(), "EXECUTED" | "MARK_RAN" | "RERAN"),
+                })
+                .collect(),
+            Tool::Flyway | Tool::Sqlx | Tool::Atlas => rows
                 .iter()
                 .map(|r| Applied { version: text(r, 0), checksum: Some(text(r, 1)), success: text(r, 2) == "1" })
                 .collect(),
@@ -235,20 +270,23 @@ pub fn adopt(
     tool: Tool,
 ) -> Result<AdoptSummary, Error> {
     let engine = target.engine();
-    let exists = target.table_exists(tool.table()).map_err(|e| Error::database("cannot read the database", e))?;
+    let table = tool.table(engine);
+    let exists = target.table_exists(table).map_err(|e| Error::database("cannot read the database", e))?;
     if !exists {
         return Err(Error::Refused(Refusal {
-            problems: vec![format!("there is no `{}` table here: {tool} has not migrated this database", tool.table())],
+            problems: vec![format!("there is no `{table}` table here: {tool} has not migrated this database")],
             advice: "check the database URL and --from; a database no tool has migrated needs no adoption".to_string(),
         }));
     }
-    let rows = target
-        .select_text(&tool.query(engine))
-        .map_err(|e| Error::database(format!("cannot read `{}`", tool.table()), e))?;
+    let rows =
+        target.select_text(&tool.query(engine)).map_err(|e| Error::database(format!("cannot read `{table}`"), e))?;
     let mut applied = tool.applied(rows);
     let mut placement_problems = Vec::new();
     if tool == Tool::Sqitch {
         applied = place_sqitch_changes(set, applied, &mut placement_problems);
+    }
+    if tool == Tool::Liquibase {
+        applied = place_liquibase_changesets(set, applied, &mut placement_problems);
     }
 
     let mut silent = crate::Silent;
@@ -322,6 +360,9 @@ pub fn adopt(
                     Tool::Sqlx => Sha384::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
                     Tool::Prisma => prisma_checksum(&text, recorded),
                     Tool::Sqitch => Sha1::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
+                    // The file's line in atlas.sum (a running hash: an earlier file's edit shows
+                    // here too), which `discover` checked against the files.
+                    Tool::Atlas => atlas_hash(&migration.up.path),
                     _ => recorded.clone(),
                 };
                 if &actual != recorded {
@@ -422,6 +463,90 @@ fn place_sqitch_changes(set: &MigrationSet, applied: Vec<Applied>, problems: &mu
         ));
     }
     placed
+}
+
+/// Liquibase's changesets that ran, each given the version of the changeset it is (the same
+/// author and id, in a changelog whose path is the recorded one's, or its `logicalFilePath`),
+/// with its checksum checked as Liquibase checks it: a recorded version-9 checksum must be the
+/// changeset's (or one its `--validCheckSum` lines accept); none recorded (after `liquibase
+/// clear-checksums`) is accepted, as Liquibase computes it again; an older version's is refused.
+fn place_liquibase_changesets(set: &MigrationSet, applied: Vec<Applied>, problems: &mut Vec<String>) -> Vec<Applied> {
+    // Every changeset of the folder's migrations, read again from its changelog.
+    let mut ours: Vec<(&Migration, String, cutover_migration::LiquibaseChangeset)> = Vec::new();
+    let mut read: Vec<(&std::path::Path, Vec<cutover_migration::LiquibaseChangeset>)> = Vec::new();
+    for migration in set.migrations.iter().filter(|m| m.kind == MigrationKind::Versioned) {
+        let path = migration.up.path.as_path();
+        if !read.iter().any(|(p, _)| *p == path) {
+            let text = std::fs::read_to_string(path).map(|t| cutover_migration::normalize(&t)).unwrap_or_default();
+            match cutover_migration::liquibase_changesets(path, &text) {
+                Ok(changesets) => read.push((path, changesets)),
+                Err(err) => {
+                    problems.push(err.to_string());
+                    read.push((path, Vec::new()));
+                }
+            }
+        }
+        let changesets = &read.iter().find(|(p, _)| *p == path).expect("read above").1;
+        if let Some(changeset) = changesets.iter().find(|c| format!("{}:{}", c.author, c.id) == migration.name) {
+            ours.push((migration, relative_path(set, path).replace('\\', "/"), changeset.clone()));
+        }
+    }
+    let same_file = |recorded: &str, relative: &str, logical: Option<&str>| {
+        let recorded = recorded.strip_prefix("classpath:").unwrap_or(recorded).replace('\\', "/");
+        let recorded = recorded.trim_start_matches("./");
+        if logical.is_some_and(|l| l == recorded) {
+            return true;
+        }
+        // Liquibase records the path as it was given (from the project's root, or from the
+        // changelogs' folder): one path ends with the other, part for part.
+        recorded == relative
+            || recorded.ends_with(&format!("/{relative}"))
+            || relative.ends_with(&format!("/{recorded}"))
+    };
+    let mut placed = Vec::new();
+    for entry in applied {
+        let mut parts = entry.version.splitn(3, '\u{0}');
+        let (author, id, file) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let found = ours.iter().find(|(_, relative, c)| {
+            c.author == author && c.id == id && same_file(file, relative, c.logical_file_path.as_deref())
+        });
+        let Some((migration, relative, changeset)) = found else {
+            problems.push(format!(
+                "liquibase ran changeset `{author}:{id}` of `{file}`, which no changelog here holds (same author and id, in a file of that path)"
+            ));
+            continue;
+        };
+        if let Some(recorded) = &entry.checksum {
+            let accepted = changeset.checksum == *recorded
+                || changeset.valid_checksums.iter().any(|v| v.eq_ignore_ascii_case("ANY") || v == recorded);
+            if !recorded.starts_with("9:") && !accepted {
+                problems.push(format!(
+                    "liquibase recorded changeset `{author}:{id}` with a version-{} checksum ({recorded}); cutover checks version 9 (Liquibase 4.24 and later): run `liquibase update` with Liquibase 4.24 or later once (it rewrites them), then adopt",
+                    recorded.split(':').next().unwrap_or("?")
+                ));
+                continue;
+            }
+            if !accepted {
+                problems.push(format!(
+                    "changeset `{author}:{id}` ({relative}:{}) was changed after liquibase ran it (checksum {recorded} then, {} now)",
+                    changeset.line, changeset.checksum
+                ));
+                continue;
+            }
+        }
+        let version = migration.version.as_ref().map(|v| v.as_str().to_string()).unwrap_or_default();
+        placed.push(Applied { version, checksum: None, success: entry.success });
+    }
+    placed
+}
+
+/// The hash Atlas gives `path` in its folder's `atlas.sum`.
+fn atlas_hash(path: &std::path::Path) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.parent()
+        .and_then(|dir| cutover_migration::atlas_sum(dir).ok())
+        .and_then(|(hashes, _)| hashes.into_iter().find(|(n, _)| *n == name).map(|(_, hash)| hash))
+        .unwrap_or_default()
 }
 
 /// Prisma's checksum of `migration.sql`: the SHA-256 of its bytes, in hex. Prisma also accepts

@@ -647,3 +647,225 @@ fn a_sqitch_registry_of_another_project_is_refused() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("holds no change of project `flipr`") && stderr.contains("`other`"), "{stderr}");
 }
+
+/// Liquibase's command-line tool, from npm's `liquibase` package (`scripts/services.sh`).
+fn liquibase(db: &PgDb, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let tool = installed_tool("liquibase/node_modules/liquibase/dist/liquibase/liquibase");
+    // `postgres://user[:password]@host:port/name` as JDBC takes it.
+    let rest = db.url.split_once("://").map_or(db.url.as_str(), |(_, rest)| rest);
+    let (credentials, address) = rest.rsplit_once('@').unwrap_or(("postgres", rest));
+    let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+    let address = address.split('?').next().unwrap_or(address);
+    let mut command = std::process::Command::new(tool);
+    command
+        .arg(format!("--url=jdbc:postgresql://{address}"))
+        .arg(format!("--username={user}"))
+        .arg(format!("--password={password}"))
+        .args(["--show-banner=false", "--log-level=WARNING"])
+        .args(args)
+        .current_dir(dir);
+    command.output().unwrap()
+}
+
+/// A changelog with what real projects write: comments inside SQL, `--comment:` lines,
+/// `runInTransaction:false`, a `dbms` filter, multi-line SQL with blank lines and indentation,
+/// a block rollback, `--rollback not required`.
+const LIQUIBASE_PEOPLE: &str = "--liquibase formatted sql\n\n\
+    --changeset alice:create-person\n\
+    --comment: the first table\n\
+    CREATE TABLE person (\n    id int PRIMARY KEY,\n\n    name varchar(50)   NOT NULL\n);\n\
+    -- an ordinary comment stays SQL\n\
+    INSERT INTO person VALUES (1, 'Ada');\n\
+    --rollback DROP TABLE person;\n\n\
+    --changeset alice:person-name-index runInTransaction:false\n\
+    CREATE INDEX CONCURRENTLY person_name ON person (name);\n\
+    /* liquibase rollback\n\
+    DROP INDEX person_name;\n\
+    */\n\n\
+    --changeset \"Bob Smith\":oracle-only dbms:oracle\n\
+    CREATE TABLE dual_things (id number);\n\n\
+    --changeset bob:add-email context:prod labels:v2\n\
+    ALTER TABLE person ADD COLUMN email text;\n\
+    --rollback not required\n";
+
+/// Liquibase itself (4.28, from npm) runs a folder of formatted SQL changelogs on PostgreSQL;
+/// `cutover adopt --from liquibase` checks every changeset's checksum against
+/// `databasechangelog` and records them; `up` then runs only the changeset added since, and
+/// Liquibase's table is untouched. An edited changeset refuses the adoption with its line.
+#[test]
+fn adopt_from_liquibase_after_liquibase_itself_ran() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("changes/001_people.sql", LIQUIBASE_PEOPLE)
+        .migration("changes/002_orders.sql", "--liquibase formatted sql\n--changeset carol:orders\nCREATE TABLE orders (id bigint PRIMARY KEY, person int REFERENCES person);\n--rollback DROP TABLE orders;\n");
+    // Liquibase's own master changelog, beside the folder, as projects keep it.
+    std::fs::write(
+        project.path("changelog.xml"),
+        "<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xsi:schemaLocation=\"http://www.liquibase.org/xml/ns/dbchangelog https://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-latest.xsd\">\n\
+         <includeAll path=\"migrations/changes/\"/>\n</databaseChangeLog>\n",
+    )
+    .unwrap();
+    let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "update"]);
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM databasechangelog"), "4", "the oracle changeset is skipped");
+
+    // One more changeset, written after Liquibase ran.
+    project.migration(
+        "changes/003_phone.sql",
+        "--liquibase formatted sql\n--changeset carol:phone\nALTER TABLE person ADD COLUMN phone text;\n--rollback ALTER TABLE person DROP COLUMN phone;\n",
+    );
+    let output = project.cutover(&db.url).args(["adopt", "--from", "liquibase"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted 4 migrations"), "{stdout}");
+    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let states: Vec<(&str, &str, &str)> = status["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["version"].as_str().unwrap(), m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("1", "alice:create-person", "baselined"),
+            ("2", "alice:person-name-index", "baselined"),
+            ("3", "bob:add-email", "baselined"),
+            ("4", "carol:orders", "baselined"),
+            ("5", "carol:phone", "pending")
+        ]
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'"), "1");
+    assert_eq!(db.query("SELECT count(*) FROM person"), "1", "nothing ran twice");
+    assert_eq!(db.query("SELECT count(*) FROM databasechangelog"), "4", "Liquibase's table is untouched");
+    let output = project.cutover(&db.url).arg("down").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'"), "0");
+
+    // A changeset edited after Liquibase ran it (whitespace alone is no edit to Liquibase).
+    let db = PgDb::new();
+    std::fs::remove_file(project.path("migrations/changes/003_phone.sql")).unwrap();
+    let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "update"]);
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let respaced = LIQUIBASE_PEOPLE.replace("    name varchar(50)   NOT NULL", "name varchar(50) NOT NULL");
+    project.migration("changes/001_people.sql", &respaced);
+    let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "validate"]);
+    assert!(output.status.success(), "Liquibase accepts whitespace changes: {:?}", output_text(&output));
+    let edited = respaced.replace("'Ada'", "'Grace'");
+    project.migration("changes/001_people.sql", &edited);
+    let output = project.cutover(&db.url).args(["adopt", "--from", "liquibase"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr
+            .contains("changeset `alice:create-person` (changes/001_people.sql:3) was changed after liquibase ran it"),
+        "{stderr}"
+    );
+    let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "validate"]);
+    assert!(!output.status.success(), "Liquibase refuses the same edit");
+    assert_eq!(db.try_query("SELECT count(*) FROM cutover_history").as_deref().unwrap_or("0"), "0");
+}
+
+/// Writes `atlas.sum` for the folder as `atlas migrate hash` does.
+fn atlas_migrate_hash(dir: &std::path::Path) {
+    let (hashes, total) = cutover_migration::atlas_sum(dir).unwrap();
+    let mut sum = format!("h1:{total}\n");
+    for (name, hash) in hashes {
+        sum.push_str(&format!("{name} h1:{hash}\n"));
+    }
+    std::fs::write(dir.join("atlas.sum"), sum).unwrap();
+}
+
+/// Atlas's revisions table as its schema defines it (`cmd/atlas/internal/migrate/ent`), with a
+/// row per version it ran: the Atlas CLI itself downloads from outside the reachable registries.
+fn atlas_revisions(db: &PgDb, rows: &[(&str, &str, i64, i64, &str)]) {
+    db.query(
+        "CREATE SCHEMA atlas_schema_revisions; \
+         CREATE TABLE atlas_schema_revisions.atlas_schema_revisions (version character varying NOT NULL, \
+         description character varying NOT NULL, type bigint NOT NULL DEFAULT 2, applied bigint NOT NULL DEFAULT 0, \
+         total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL, execution_time bigint NOT NULL, \
+         error text NULL, error_stmt text NULL, hash character varying NOT NULL, partial_hashes jsonb NULL, \
+         operator_version character varying NOT NULL, PRIMARY KEY (version))",
+    );
+    for (version, description, applied, total, hash) in rows {
+        db.query(&format!(
+            "INSERT INTO atlas_schema_revisions.atlas_schema_revisions VALUES \
+             ('{version}', '{description}', 2, {applied}, {total}, now(), 1000, NULL, NULL, '{hash}', NULL, 'Atlas CLI v0.30.0')"
+        ));
+    }
+}
+
+/// An Atlas folder: `atlas.sum` is checked as Atlas checks it, `adopt --from atlas` takes over
+/// the revisions Atlas recorded (their hashes against atlas.sum's), and `up` runs the rest.
+#[test]
+fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
+    let project = Project::new();
+    let dir = project.path("migrations");
+    project
+        .migration(
+            "20240101000000_users.sql",
+            "-- Create \"users\" table\nCREATE TABLE \"users\" (\"id\" bigint NOT NULL, PRIMARY KEY (\"id\"));\n",
+        )
+        .migration("20240102000000_email.sql", "ALTER TABLE \"users\" ADD COLUMN \"email\" text NULL;\n")
+        .migration(
+            "20240103000000.sql",
+            "-- atlas:txmode none\n\nCREATE INDEX CONCURRENTLY \"users_email\" ON \"users\" (\"email\");\n",
+        );
+    atlas_migrate_hash(&dir);
+    let (hashes, _) = cutover_migration::atlas_sum(&dir).unwrap();
+
+    let db = PgDb::new();
+    db.query("CREATE TABLE users (id bigint PRIMARY KEY); ALTER TABLE users ADD COLUMN email text");
+    atlas_revisions(
+        &db,
+        &[("20240101000000", "users", 1, 1, &hashes[0].1), ("20240102000000", "email", 1, 1, &hashes[1].1)],
+    );
+    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM pg_indexes WHERE indexname = 'users_email'"), "1");
+    assert_eq!(
+        // (the no-transaction file's progress rows aside)
+        db.query(
+            "SELECT string_agg(version || ':' || state, ',' ORDER BY id) FROM cutover_history WHERE state <> 'running'"
+        ),
+        "20240101000000:baselined,20240102000000:baselined,20240103000000:applied"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM atlas_schema_revisions.atlas_schema_revisions"), "2", "untouched");
+
+    // A version Atlas stopped inside (1 of 2 statements), and one whose file changed since
+    // Atlas ran it (atlas.sum rewritten since): refused, nothing recorded.
+    let db = PgDb::new();
+    atlas_revisions(
+        &db,
+        &[("20240101000000", "users", 1, 2, &hashes[0].1), ("20240102000000", "email", 1, 1, "stale=")],
+    );
+    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("atlas recorded version 20240101000000 as failed"), "{stderr}");
+    assert!(stderr.contains("20240102000000_email.sql was changed after atlas applied it"), "{stderr}");
+    assert_eq!(db.try_query("SELECT count(*) FROM cutover_history").as_deref().unwrap_or("0"), "0");
+
+    // A file edited without `atlas migrate hash`: every command refuses the folder, as Atlas does.
+    std::fs::write(
+        dir.join("20240102000000_email.sql"),
+        "ALTER TABLE \"users\" ADD COLUMN \"email\" varchar(10) NULL;\n",
+    )
+    .unwrap();
+    for args in [&["up"][..], &["lint"][..]] {
+        let output = project.cutover(&db.url).args(args).output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("atlas.sum:3") && stderr.contains("changed since atlas.sum was written"), "{stderr}");
+    }
+}

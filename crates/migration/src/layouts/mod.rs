@@ -10,11 +10,13 @@
 //! Adding a layout: a file here implementing [`LayoutRules`], a [`Layout`] variant (and its place
 //! in [`Layout::ALL`]), an arm in [`rules`] and a place in [`RECOGNITION_ORDER`].
 
+mod atlas;
 mod dbmate;
 mod diesel;
 mod flyway;
 mod golang_migrate;
 mod goose;
+mod liquibase;
 mod native;
 mod pop;
 mod prisma;
@@ -22,6 +24,9 @@ mod sqitch;
 mod sqlx;
 
 use std::path::{Path, PathBuf};
+
+pub use atlas::atlas_sum;
+pub use liquibase::{liquibase_changesets, LiquibaseChangeset};
 
 use crate::checksum::Checksum;
 use crate::directive::{read_directives, ScriptSettings};
@@ -94,6 +99,12 @@ pub(crate) trait LayoutRules: Sync {
 
     /// The files of a new, empty migration (path and contents).
     fn new_files(&self, dir: &Path, version: &str, slug: &str) -> Vec<(PathBuf, String)>;
+
+    /// How to add a migration, for a layout whose migrations only its own tool (or its writer)
+    /// can add: `cutover new` says so rather than write files.
+    fn new_by_its_tool(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The rules of `layout`.
@@ -109,13 +120,18 @@ pub(crate) fn rules(layout: Layout) -> &'static dyn LayoutRules {
         Layout::Prisma => &prisma::Prisma,
         Layout::Pop => &pop::Pop,
         Layout::Sqitch => &sqitch::Sqitch,
+        Layout::Liquibase => &liquibase::Liquibase,
+        Layout::Atlas => &atlas::Atlas,
     }
 }
 
 /// The order layouts are asked whether a file is theirs. Layouts that know their files by the
-/// text inside (goose, then dbmate) come before sqlx, which takes any file of the same name.
-const RECOGNITION_ORDER: [Layout; 10] = [
+/// text inside (Liquibase's changelogs, goose, then dbmate) or by the file beside them (Atlas's
+/// `atlas.sum`) come before sqlx, which takes any file of the same name.
+const RECOGNITION_ORDER: [Layout; 12] = [
     Layout::Sqitch,
+    Layout::Liquibase,
+    Layout::Atlas,
     Layout::Flyway,
     Layout::Native,
     Layout::GolangMigrate,

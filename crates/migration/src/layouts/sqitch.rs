@@ -120,6 +120,11 @@ impl LayoutRules for Sqitch {
     fn new_files(&self, _dir: &Path, _version: &str, _slug: &str) -> Vec<(PathBuf, String)> {
         Vec::new()
     }
+
+    /// A change is a line of sqitch.plan too, which Sqitch writes with its planner's name.
+    fn new_by_its_tool(&self) -> Option<&'static str> {
+        Some("add the change with `sqitch add NAME` (it writes the plan's line and the deploy, revert and verify scripts); cutover reads it from there")
+    }
 }
 
 /// One change of the plan.
