@@ -155,6 +155,9 @@ impl Tool {
             Layout::Atlas => Some(Tool::Atlas),
             // psql runs its scripts, which hold their own BEGIN/COMMIT: as cutover runs them.
             Layout::Sqitch => None,
+            // Their own runners (Authelia's, temporal-sql-tool) are named by no switch a file
+            // carries: judged as cutover runs them.
+            Layout::Authelia | Layout::Temporal => None,
         }
     }
 

@@ -113,7 +113,8 @@ pub enum Command {
         /// Who runs the migrations [default: cutover, or `[lint]`]: `cutover` (one transaction a
         /// file, timeouts, retries), `script` (a tool that sends each file as one query; `external`
         /// is its older name), `transaction` (a tool that runs each file in a transaction), or the
-        /// tool: flyway, golang-migrate, sqlx, dbmate, goose, diesel, prisma, pop, knex, alembic.
+        /// tool: flyway, golang-migrate, sqlx, dbmate, goose, diesel, prisma, pop, knex, alembic,
+        /// liquibase, atlas.
         /// A folder in a tool's layout names the tool of `script` or `transaction`.
         #[arg(long, value_parser = parse_assume_runner, value_name = "RUNNER")]
         assume_runner: Option<cutover_analysis::Runner>,

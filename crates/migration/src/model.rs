@@ -33,11 +33,15 @@ pub enum Layout {
     Liquibase,
     /// Atlas: `<version>_<name>.sql` beside `atlas.sum`, the folder's integrity file.
     Atlas,
+    /// Authelia's storage migrations: `V<version>.<Name>.up.sql`, a folder per engine.
+    Authelia,
+    /// Temporal's `temporal-sql-tool`: `v<major>.<minor>/manifest.json` and the files it lists.
+    Temporal,
 }
 
 impl Layout {
     /// Every layout, in the order `--help` lists them.
-    pub const ALL: [Layout; 12] = [
+    pub const ALL: [Layout; 14] = [
         Layout::Native,
         Layout::Flyway,
         Layout::GolangMigrate,
@@ -50,6 +54,8 @@ impl Layout {
         Layout::Sqitch,
         Layout::Liquibase,
         Layout::Atlas,
+        Layout::Authelia,
+        Layout::Temporal,
     ];
 
     /// The layout's name, as `--layout` takes it.
@@ -60,6 +66,12 @@ impl Layout {
     /// The file names the layout expects, for error messages.
     pub fn expected_names(self) -> &'static str {
         crate::layouts::rules(self).expected_names()
+    }
+
+    /// Whether the layout's migrations are known by name and file, their version only a place
+    /// in the order (Liquibase's changesets): the history is matched so.
+    pub fn identifies_by_name(self) -> bool {
+        crate::layouts::rules(self).identifies_by_name()
     }
 
     /// A version as the layout reads it (in a file name, or recorded in the history): most

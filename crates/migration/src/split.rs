@@ -59,6 +59,9 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
     let mut previous_word = String::new();
     // The first words of the current statement, upper-cased, to recognise `CREATE TRIGGER`.
     let mut statement_words: Vec<String> = Vec::new();
+    // An `END` inside a body whose next word says whether it closes a block (`END;`, `END
+    // CASE`) or ends a MySQL `IF`, `LOOP`, `WHILE` or `REPEAT`, which open none.
+    let mut pending_end = false;
 
     while i < bytes.len() {
         let c = bytes[i];
@@ -96,6 +99,11 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                         i += 1;
                     }
                 }
+            }
+            // An `END` just before the `;` closes its block.
+            b';' if pending_end && body_depth == 1 => {
+                pending_end = false;
+                body_depth = 0;
             }
             b';' if body_depth == 0 => {
                 if let Some((start, start_line)) = current.take() {
@@ -152,21 +160,26 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                 }
                 last_token_end = i;
                 if let Some(word) = word {
-                    if statement_words.len() < 4 {
+                    if statement_words.len() < 8 {
                         statement_words.push(word.clone());
                     }
-                    // SQLite and MySQL trigger bodies are `BEGIN ... END` blocks; PostgreSQL's
-                    // SQL-standard function bodies are `BEGIN ATOMIC ... END`. Inside either,
-                    // `CASE ... END` nests like the body itself.
-                    let is_trigger = statement_words.first().is_some_and(|w| w == "CREATE")
-                        && statement_words.iter().any(|w| w == "TRIGGER");
-                    let opens = (word == "ATOMIC" && previous_word == "BEGIN")
-                        || (word == "BEGIN" && is_trigger && body_depth == 0)
+                    if pending_end {
+                        pending_end = false;
+                        if !matches!(word.as_str(), "IF" | "LOOP" | "WHILE" | "REPEAT") {
+                            body_depth -= 1;
+                        }
+                    }
+                    // SQLite and MySQL trigger bodies and MySQL routine bodies are `BEGIN ... END`
+                    // blocks, which nest; PostgreSQL's SQL-standard function bodies are `BEGIN
+                    // ATOMIC ... END`. Inside any, `CASE ... END` nests like the body itself.
+                    let is_routine = creates_a_routine(&statement_words);
+                    let opens = (word == "ATOMIC" && previous_word == "BEGIN" && !is_routine)
+                        || (word == "BEGIN" && is_routine)
                         || (body_depth > 0 && word == "CASE");
                     if opens {
                         body_depth += 1;
                     } else if body_depth > 0 && word == "END" {
-                        body_depth -= 1;
+                        pending_end = true;
                     }
                     previous_word = word;
                 } else {
@@ -183,6 +196,24 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
         });
     }
     Ok(statements)
+}
+
+/// Whether a statement's first words create a trigger or a routine (`CREATE [OR REPLACE]
+/// [TEMP] TRIGGER`, MySQL's `CREATE DEFINER=... PROCEDURE`): only there is `BEGIN` a body. A
+/// table or column named `event` or `begin` is none.
+fn creates_a_routine(words: &[String]) -> bool {
+    let is_routine_word = |w: &String| matches!(w.as_str(), "TRIGGER" | "PROCEDURE" | "FUNCTION" | "EVENT");
+    match words {
+        [create, rest @ ..] if create == "CREATE" => {
+            if rest.first().is_some_and(|w| w == "DEFINER") {
+                return rest.iter().any(is_routine_word);
+            }
+            rest.iter()
+                .find(|w| !matches!(w.as_str(), "OR" | "REPLACE" | "TEMP" | "TEMPORARY"))
+                .is_some_and(is_routine_word)
+        }
+        _ => false,
+    }
 }
 
 /// Byte offset of the first token of `text`, after whitespace and comments (`text.len()` if
@@ -305,6 +336,31 @@ mod tests {
         for statement in &statements {
             assert_eq!(&script[statement.span.clone()], statement.sql);
         }
+    }
+
+    /// MySQL routines: nested `BEGIN ... END` blocks, and `END IF` / `END LOOP` inside them,
+    /// which close no block (authelia's V0007 for MySQL).
+    #[test]
+    fn mysql_routine_bodies_are_one_statement() {
+        let script = "CREATE PROCEDURE p(IN t VARCHAR(64))\nBEGIN\n  IF EXISTS(SELECT 1) THEN\n    SET @q = CONCAT('a', t, ';');\n    PREPARE s FROM @q;\n  END IF;\n  lbl: LOOP\n    BEGIN\n      SELECT CASE WHEN 1 THEN 2 END;\n    END;\n    LEAVE lbl;\n  END LOOP;\nEND;\nCALL p('x');\nCREATE DEFINER=`root`@`localhost` FUNCTION f() RETURNS INT DETERMINISTIC\nBEGIN\n  RETURN 1;\nEND;\nSELECT 9;";
+        let statements = split_statements(script).unwrap();
+        let heads: Vec<(String, usize)> = statements
+            .iter()
+            .map(|s| (s.sql.split_whitespace().take(2).collect::<Vec<_>>().join(" "), s.line))
+            .collect();
+        assert_eq!(
+            heads,
+            [
+                ("CREATE PROCEDURE".to_string(), 1),
+                ("CALL p('x')".to_string(), 14),
+                ("CREATE DEFINER=`root`@`localhost`".to_string(), 15),
+                ("SELECT 9".to_string(), 19)
+            ]
+        );
+        assert!(statements[0].sql.ends_with("END LOOP;\nEND"), "{}", statements[0].sql);
+        // A table or column named like a routine or a block is none.
+        let statements = split_statements("CREATE TABLE event (begin int, x int);\nSELECT 1;").unwrap();
+        assert_eq!(statements.len(), 2);
     }
 
     #[test]

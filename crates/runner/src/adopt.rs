@@ -83,6 +83,26 @@ impl std::str::FromStr for Tool {
     }
 }
 
+impl Tool {
+    /// The tool whose history a folder in `layout` most likely has, for advice.
+    pub fn of_layout(layout: cutover_migration::Layout) -> Option<Tool> {
+        use cutover_migration::Layout;
+        Some(match layout {
+            Layout::Flyway => Tool::Flyway,
+            Layout::Sqlx => Tool::Sqlx,
+            Layout::GolangMigrate => Tool::GolangMigrate,
+            Layout::Dbmate => Tool::Dbmate,
+            Layout::Goose => Tool::Goose,
+            Layout::Diesel => Tool::Diesel,
+            Layout::Prisma => Tool::Prisma,
+            Layout::Sqitch => Tool::Sqitch,
+            Layout::Liquibase => Tool::Liquibase,
+            Layout::Atlas => Tool::Atlas,
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Display for Tool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -185,7 +205,7 @@ impl Tool {
             ),
             // `type` is a bit set: 1 baseline, 2 executed, 4 resolved by hand.
             Tool::Atlas => format!(
-                "SELECT version, hash, CASE WHEN applied < total AND type <> 1 THEN '0' ELSE '1' END FROM {} ORDER BY version",
+                "SELECT version, hash, CASE WHEN applied < total AND type <> 1 THEN '0' ELSE '1' END, CAST(type AS {text}) FROM {} ORDER BY version",
                 self.table(engine)
             ),
         }
@@ -213,7 +233,17 @@ impl Tool {
                     success: matches!(text(r, 4).as_str(), "EXECUTED" | "MARK_RAN" | "RERAN"),
                 })
                 .collect(),
-            Tool::Flyway | Tool::Sqlx | Tool::Atlas => rows
+            // A baseline (type 1, `atlas migrate apply --baseline`) has no hash: `adopt` counts
+            // every version up to it, as Atlas does.
+            Tool::Atlas => rows
+                .iter()
+                .map(|r| Applied {
+                    version: text(r, 0),
+                    checksum: (text(r, 3) != "1").then(|| text(r, 1)),
+                    success: text(r, 2) == "1",
+                })
+                .collect(),
+            Tool::Flyway | Tool::Sqlx => rows
                 .iter()
                 .map(|r| Applied { version: text(r, 0), checksum: Some(text(r, 1)), success: text(r, 2) == "1" })
                 .collect(),
@@ -288,6 +318,9 @@ pub fn adopt(
     if tool == Tool::Liquibase {
         applied = place_liquibase_changesets(set, applied, &mut placement_problems);
     }
+    if tool == Tool::Atlas {
+        applied = below_atlas_baselines(set, applied);
+    }
 
     let mut silent = crate::Silent;
     let mut ctx = Context { target: &mut *target, settings, reporter: &mut silent };
@@ -341,7 +374,7 @@ pub fn adopt(
                         Tool::Diesel => digits(ours.as_str()) == digits(&entry.version),
                         // The folder's whole name.
                         Tool::Prisma => ours.as_str() == entry.version,
-                        _ => Version::parse(&entry.version).is_some_and(|v| *ours == v),
+                        _ => set.layout.parse_version(&entry.version).is_some_and(|v| *ours == v),
                     }
                 })
                 .map(|(idx, _)| idx)
@@ -397,7 +430,7 @@ pub fn adopt(
                 state: State::Baselined,
                 script: relative_path(set, &m.up.path),
                 checksum: m.checksum.as_str().to_string(),
-                transactional: true,
+                transactional: m.up.settings.transaction,
                 statements_total: m.up.statements.len() as i64,
                 statements_done: m.up.statements.len() as i64,
                 prefix_checksum: None,
@@ -538,6 +571,27 @@ fn place_liquibase_changesets(set: &MigrationSet, applied: Vec<Applied>, problem
         placed.push(Applied { version, checksum: None, success: entry.success });
     }
     placed
+}
+
+/// Atlas's revisions with every version below a baseline (a row without a hash, which
+/// `atlas migrate apply --baseline` writes) counted as applied, as Atlas counts them.
+fn below_atlas_baselines(set: &MigrationSet, applied: Vec<Applied>) -> Vec<Applied> {
+    let Some(baseline) =
+        applied.iter().filter(|a| a.checksum.is_none()).filter_map(|a| set.layout.parse_version(&a.version)).max()
+    else {
+        return applied;
+    };
+    let mut out: Vec<Applied> = set
+        .migrations
+        .iter()
+        .filter_map(|m| m.version.as_ref())
+        .filter(|v| {
+            **v < baseline && !applied.iter().any(|a| set.layout.parse_version(&a.version).as_ref() == Some(*v))
+        })
+        .map(|v| Applied { version: v.as_str().to_string(), checksum: None, success: true })
+        .collect();
+    out.extend(applied);
+    out
 }
 
 /// The hash Atlas gives `path` in its folder's `atlas.sum`.

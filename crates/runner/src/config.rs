@@ -578,7 +578,8 @@ mod tests {
         };
         assert_eq!(resolve("external").unwrap(), Runner::Script(None), "the older name of script");
         assert_eq!(resolve("goose").unwrap(), Runner::Transaction(Some(cutover_analysis::Tool::Goose)));
-        let err = resolve("liquibase").unwrap_err().to_string();
+        assert_eq!(resolve("liquibase").unwrap(), Runner::Transaction(Some(cutover_analysis::Tool::Liquibase)));
+        let err = resolve("liquibse").unwrap_err().to_string();
         assert!(err.contains("lint.assume_runner") && err.contains("golang-migrate"), "{err}");
     }
 

@@ -222,7 +222,10 @@ fn has_down(set: &MigrationSet, migration: &Migration) -> Option<bool> {
         return None;
     }
     let expected = match set.layout {
-        Layout::Flyway | Layout::Sqlx => set.migrations.iter().any(|m| m.down.is_some()),
+        // Down scripts are optional there: expected once the folder has one.
+        Layout::Flyway | Layout::Sqlx | Layout::Prisma => set.migrations.iter().any(|m| m.down.is_some()),
+        // No down files at all: Atlas plans its `migrate down` from the database.
+        Layout::Atlas | Layout::Temporal => false,
         _ => true,
     };
     expected.then_some(migration.down.is_some())

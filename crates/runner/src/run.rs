@@ -185,9 +185,15 @@ fn refuse_unexplained(
             present.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
             migration.label()
         )],
-        advice: format!(
-            "restore the history table from a backup, or adopt the database as it is with `cutover baseline VERSION` (the newest migration it already has; `{newest}` is the newest in the folder)"
-        ),
+        advice: match crate::adopt::Tool::of_layout(set.layout) {
+            // The folder's own tool keeps a history cutover can check: better than a version.
+            Some(tool) => format!(
+                "if {tool} migrated it, take over its history with `cutover adopt --from {tool}` (it checks what {tool} recorded against the files); else restore the history table from a backup, or adopt the database as it is with `cutover baseline VERSION` (`{newest}` is the newest in the folder)"
+            ),
+            None => format!(
+                "restore the history table from a backup, or adopt the database as it is with `cutover baseline VERSION` (the newest migration it already has; `{newest}` is the newest in the folder)"
+            ),
+        },
     }))
 }
 

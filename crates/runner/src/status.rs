@@ -1,5 +1,6 @@
 //! What state each migration is in: the files compared with the history. Pure: no I/O.
 
+use crate::identity::relative_path;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
@@ -118,10 +119,21 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
         }
     }
     let latest_versioned = |version: &Version| latest_by_version.get(version).copied();
+    // Liquibase's changesets are known by name and changelog: their version is a place in the
+    // order, which moves when a changeset is added above one.
+    let by_name = set.layout.identifies_by_name();
+    let mut latest_by_identity: HashMap<(&str, &str), &HistoryRecord> = HashMap::new();
+    if by_name {
+        for record in history.iter().filter(|r| r.kind == RecordKind::Versioned) {
+            latest_by_identity.insert((record.name.as_str(), record.script.as_str()), record);
+        }
+    }
+    let scripts: Vec<String> = set.migrations.iter().map(|m| relative_path(set, &m.up.path)).collect();
 
     let mut statuses = Vec::new();
     for (idx, migration) in set.migrations.iter().enumerate() {
         let latest = match &migration.version {
+            Some(_) if by_name => latest_by_identity.get(&(migration.name.as_str(), scripts[idx].as_str())).copied(),
             Some(version) => latest_versioned(version),
             None => latest_by_name.get(migration.name.as_str()).copied(),
         };
@@ -162,11 +174,22 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     // Applied versions whose files are gone.
     let file_versions: BTreeSet<&Version> = set.migrations.iter().filter_map(|m| m.version.as_ref()).collect();
     let mut missing: Vec<(Version, &HistoryRecord)> = Vec::new();
-    for (version, &latest) in &latest_by_version {
-        if file_versions.contains(version) {
-            continue;
-        }
-        let version = version.clone();
+    let identities: BTreeSet<(&str, &str)> =
+        set.migrations.iter().zip(&scripts).map(|(m, script)| (m.name.as_str(), script.as_str())).collect();
+    let recorded: Vec<(Version, &HistoryRecord)> = if by_name {
+        latest_by_identity
+            .iter()
+            .filter(|(identity, _)| !identities.contains(*identity))
+            .filter_map(|(_, &r)| Some((parse_recorded(r.version.as_deref()?)?, r)))
+            .collect()
+    } else {
+        latest_by_version
+            .iter()
+            .filter(|(version, _)| !file_versions.contains(version))
+            .map(|(version, &r)| (version.clone(), r))
+            .collect()
+    };
+    for (version, latest) in recorded {
         let partly_applied = match latest.state {
             State::Applied | State::Running => true,
             State::Failed => !latest.transactional && latest.statements_done > 0,
@@ -204,7 +227,8 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
         })
         .filter_map(|s| s.version.clone())
         .max();
-    if let Some(newest) = newest_applied {
+    // Liquibase runs every changeset not yet run, wherever it stands: none is out of order.
+    if let Some(newest) = newest_applied.filter(|_| !by_name) {
         for status in statuses.iter_mut().filter(|s| s.state == MigrationState::Pending) {
             if let Some(version) = &status.version {
                 status.out_of_order = *version < newest;

@@ -748,6 +748,38 @@ fn adopt_from_liquibase_after_liquibase_itself_ran() {
     assert!(output.status.success(), "{:?}", output_text(&output));
     assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name = 'phone'"), "0");
 
+    // A changeset appended to the first changelog, as Liquibase users do: it moves every later
+    // changeset's place, and only it is pending (changesets are known by author, id and file);
+    // an edit of a rollback or of white space is no edit, as for Liquibase.
+    let appended = format!(
+        "{}\n--changeset alice:person-note\nALTER TABLE person ADD COLUMN note text;\n--rollback ALTER TABLE person DROP COLUMN note;\n",
+        LIQUIBASE_PEOPLE.replace("--rollback DROP TABLE person;", "--rollback DROP TABLE person CASCADE;").replace("    id int", "\tid int")
+    );
+    project.migration("changes/001_people.sql", &appended);
+    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let states: Vec<(&str, &str)> = status["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("alice:create-person", "baselined"),
+            ("alice:person-name-index", "baselined"),
+            ("bob:add-email", "baselined"),
+            ("alice:person-note", "pending"),
+            ("carol:orders", "baselined"),
+            ("carol:phone", "reverted")
+        ]
+    );
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE column_name IN ('note', 'phone')"), "2");
+    project.migration("changes/001_people.sql", LIQUIBASE_PEOPLE);
+
     // A changeset edited after Liquibase ran it (whitespace alone is no edit to Liquibase).
     let db = PgDb::new();
     std::fs::remove_file(project.path("migrations/changes/003_phone.sql")).unwrap();
@@ -855,6 +887,17 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
     assert!(stderr.contains("atlas recorded version 20240101000000 as failed"), "{stderr}");
     assert!(stderr.contains("20240102000000_email.sql was changed after atlas applied it"), "{stderr}");
     assert_eq!(db.try_query("SELECT count(*) FROM cutover_history").as_deref().unwrap_or("0"), "0");
+
+    // `atlas migrate apply --baseline 20240102000000`: a row with no hash, which counts every
+    // version up to it as applied.
+    let db = PgDb::new();
+    db.query("CREATE TABLE users (id bigint PRIMARY KEY, email text)");
+    atlas_revisions(&db, &[]);
+    db.query("INSERT INTO atlas_schema_revisions.atlas_schema_revisions VALUES ('20240102000000', '', 1, 0, 0, now(), 0, NULL, NULL, '', NULL, 'Atlas CLI v0.30.0')");
+    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
 
     // A file edited without `atlas migrate hash`: every command refuses the folder, as Atlas does.
     std::fs::write(

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use cutover_migration::{discover, Layout};
+use cutover_migration::{discover, Dialect, Layout};
 
 use crate::util::{PgDb, Project};
 
@@ -18,39 +18,89 @@ fn corpus() -> Option<PathBuf> {
     root
 }
 
-/// Directories in layouts the runner reads, with the layout it must detect.
-const DIRECTORIES: [(&str, Layout); 9] = [
-    ("ory-kratos/persistence/sql/migrations/sql", Layout::Pop),
-    ("documenso/packages/prisma/migrations", Layout::Prisma),
-    ("langfuse/packages/shared/prisma/migrations", Layout::Prisma),
-    ("rust-lang-registry/migrations", Layout::Diesel),
-    ("lemmy/migrations", Layout::Diesel),
-    ("vaultwarden/migrations/postgresql", Layout::Diesel),
-    ("vaultwarden/migrations/mysql", Layout::Diesel),
-    ("vaultwarden/migrations/sqlite", Layout::Diesel),
-    ("hatchet/cmd/hatchet-migrate/migrate/migrations", Layout::Goose),
+/// Every migrations folder of the corpus, in its own layout, read for its engine.
+const DIRECTORIES: [(&str, Layout, Dialect); 18] = [
+    ("ory-kratos/persistence/sql/migrations/sql", Layout::Pop, Dialect::Postgres),
+    ("ory-kratos/persistence/sql/migrations/sql", Layout::Pop, Dialect::Mysql),
+    ("ory-kratos/persistence/sql/migrations/sql", Layout::Pop, Dialect::Sqlite),
+    ("documenso/packages/prisma/migrations", Layout::Prisma, Dialect::Postgres),
+    ("langfuse/packages/shared/prisma/migrations", Layout::Prisma, Dialect::Postgres),
+    ("rust-lang-registry/migrations", Layout::Diesel, Dialect::Postgres),
+    ("lemmy/migrations", Layout::Diesel, Dialect::Postgres),
+    ("vaultwarden/migrations/postgresql", Layout::Diesel, Dialect::Postgres),
+    ("vaultwarden/migrations/mysql", Layout::Diesel, Dialect::Mysql),
+    ("vaultwarden/migrations/sqlite", Layout::Diesel, Dialect::Sqlite),
+    ("hatchet/cmd/hatchet-migrate/migrate/migrations", Layout::Goose, Dialect::Postgres),
+    ("supabase-auth/migrations", Layout::Pop, Dialect::Postgres),
+    ("authelia/internal/storage/migrations", Layout::Authelia, Dialect::Postgres),
+    ("authelia/internal/storage/migrations", Layout::Authelia, Dialect::Mysql),
+    ("authelia/internal/storage/migrations", Layout::Authelia, Dialect::Sqlite),
+    ("temporal/schema/postgresql/v12/temporal/versioned", Layout::Temporal, Dialect::Postgres),
+    ("temporal/schema/postgresql/v12/visibility/versioned", Layout::Temporal, Dialect::Postgres),
+    ("temporal/schema/mysql/v8/temporal/versioned", Layout::Temporal, Dialect::Mysql),
 ];
 
+/// Each folder is read in its layout for its engine: every file under it is read as (part of)
+/// a migration or listed with the reason it is not, and the share of files read and of
+/// migrations linted without a syntax error is printed (for the closing notes) and checked.
 #[test]
 fn corpus_directories_read_in_their_layouts() {
     let Some(root) = corpus() else { return };
-    for (dir, layout) in DIRECTORIES {
-        let set = discover(&root.join(dir), None).unwrap_or_else(|err| panic!("{dir}: {err}"));
+    let (mut all_files, mut all_read, mut all_migrations, mut all_clean) = (0, 0, 0, 0);
+    for (dir, layout, dialect) in DIRECTORIES {
+        let set = cutover_migration::discover_for(&root.join(dir), None, Some(dialect))
+            .unwrap_or_else(|err| panic!("{dir}: {err}"));
         assert_eq!(set.layout, layout, "{dir}");
+        let mut files = Vec::new();
+        sql_files(&root.join(dir), &|_| true, &mut files);
+        let used: std::collections::BTreeSet<&std::path::Path> = set
+            .migrations
+            .iter()
+            .flat_map(|m| std::iter::once(m.up.path.as_path()).chain(m.down.iter().map(|d| d.path.as_path())))
+            .collect();
+        let listed: std::collections::BTreeSet<&std::path::Path> =
+            set.ignored.iter().map(|i| i.path.as_path()).collect();
+        let unaccounted: Vec<&PathBuf> =
+            files.iter().filter(|f| !used.contains(f.as_path()) && !listed.contains(f.as_path())).collect();
+        assert!(unaccounted.is_empty(), "{dir}: files neither read nor listed: {unaccounted:?}");
+        let read = files.iter().filter(|f| used.contains(f.as_path())).count();
+        let config = cutover_analysis::LintConfig { dialect, ..Default::default() };
+        let linted = cutover_runner::lint_set(&set, &config);
+        let clean = linted.iter().filter(|l| !l.diagnostics.iter().any(|d| d.rule == "syntax-error")).count();
+        // pop renders `{{ ... }}` with options only the application's code holds (supabase's
+        // schema name): such files are not SQL until then.
+        let templated = set.migrations.iter().filter(|m| m.up.text.contains("{{")).count();
         let n_statements: usize = set.migrations.iter().map(|m| m.up.statements.len()).sum();
         let n_downs = set.migrations.iter().filter(|m| m.down.is_some()).count();
         let n_no_tx = set.migrations.iter().filter(|m| !m.up.settings.transaction).count();
         eprintln!(
-            "{dir}: {} migrations, {n_statements} up statements, {n_downs} with down, {n_no_tx} without transaction, {} ignored",
+            "{dir} ({layout}, {}): {read} of {} .sql files read ({} listed), {} migrations ({templated} templated), {clean} linted without a syntax error, {n_statements} up statements, {n_downs} with down, {n_no_tx} without transaction",
+            dialect.name(),
+            files.len(),
+            files.len() - read,
             set.migrations.len(),
-            set.ignored.len()
         );
         assert!(set.migrations.len() > 10, "{dir}");
         // Versions strictly increase: no two migrations share one.
         for pair in set.migrations.windows(2) {
             assert!(pair[0].version < pair[1].version, "{dir}: {} then {}", pair[0].label(), pair[1].label());
         }
+        let clean_untemplated = linted
+            .iter()
+            .filter(|l| !l.migration.up.text.contains("{{") && !l.diagnostics.iter().any(|d| d.rule == "syntax-error"))
+            .count();
+        (all_files, all_read, all_migrations, all_clean) = (
+            all_files + files.len(),
+            all_read + read,
+            all_migrations + set.migrations.len() - templated,
+            all_clean + clean_untemplated,
+        );
     }
+    let clean_share = 100.0 * all_clean as f64 / all_migrations as f64;
+    eprintln!(
+        "corpus: {all_read} of {all_files} .sql file readings used by migrations (the rest listed with a reason: other engines' variants, verify scripts), {all_clean} of {all_migrations} migrations that are SQL as written ({clean_share:.2}%) linted without a syntax error"
+    );
+    assert!(clean_share >= 99.0, "{clean_share:.2}%");
 }
 
 /// Applies a PostgreSQL project to an empty database with the CLI, up to `to` when given.

@@ -42,6 +42,11 @@ impl LayoutRules for Atlas {
         version_and_name(base).is_some()
     }
 
+    /// Atlas orders its files by name and compares versions as text (`10` before `9`).
+    fn parse_version(&self, text: &str) -> Option<Version> {
+        Version::parse_lexical(text)
+    }
+
     fn reads(&self) -> &'static [Layout] {
         &[Layout::Atlas]
     }
@@ -78,27 +83,41 @@ fn version_and_name(stem: &str) -> Option<(Version, String)> {
     if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || name.contains('.') {
         return None;
     }
-    Some((Version::parse(version)?, name.to_string()))
+    Some((Version::parse_lexical(version)?, name.to_string()))
 }
 
-/// The file's Atlas directives: `-- atlas:txmode none` runs it outside a transaction; a
-/// delimiter other than `;` and checkpoint files are refused (cutover splits at `;`, and runs
-/// every file).
+/// The file's Atlas directives, which Atlas reads only in a header of comments followed by a
+/// blank line: `-- atlas:txmode none` runs it outside a transaction; a delimiter other than
+/// `;` and checkpoint files are refused (cutover splits at `;`, and runs every file), and so is
+/// a directive Atlas does not know (a typo would be ignored by both, silently).
 fn atlas_settings(path: &Path, text: &str) -> Result<ScriptSettings, Error> {
     let mut settings = ScriptSettings::default();
-    for (idx, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
+    let lines: Vec<&str> = text.lines().collect();
+    let header_len = lines.iter().take_while(|l| l.trim_start().starts_with("--")).count();
+    let is_header = header_len > 0 && lines.get(header_len).is_some_and(|l| l.trim().is_empty());
+    for (idx, line) in lines.iter().enumerate() {
+        let Some(directive) =
+            line.trim().strip_prefix("--").map(str::trim_start).and_then(|b| b.strip_prefix("atlas:"))
+        else {
             continue;
-        }
-        let Some(body) = trimmed.strip_prefix("--") else { break };
-        let Some(directive) = body.trim_start().strip_prefix("atlas:") else { continue };
+        };
+        let refuse = |message: String| Error::AtLine { path: path.to_path_buf(), line: idx + 1, message };
         let (name, value) = directive.split_once(char::is_whitespace).unwrap_or((directive, ""));
         let value = value.trim();
-        let refuse = |message: String| Error::AtLine { path: path.to_path_buf(), line: idx + 1, message };
+        if !matches!(name, "txmode" | "delimiter" | "checkpoint" | "sum" | "nolint" | "lint" | "import") {
+            return Err(refuse(format!("`atlas:{name}` is not an Atlas directive (txmode, delimiter, checkpoint, sum, nolint); check its spelling")));
+        }
+        if idx >= header_len || !is_header {
+            if matches!(name, "txmode" | "delimiter" | "checkpoint") {
+                return Err(refuse(format!(
+                    "`atlas:{name}` outside the file's header: Atlas reads it only in the leading comments, followed by a blank line; move it there, or add the blank line"
+                )));
+            }
+            continue;
+        }
         match name {
-            "txmode" if value.eq_ignore_ascii_case("none") => settings.no_transaction(NoTransactionMarker::Atlas),
-            "txmode" if value.eq_ignore_ascii_case("file") => {}
+            "txmode" if value == "none" => settings.no_transaction(NoTransactionMarker::Atlas),
+            "txmode" if value == "file" => {}
             "txmode" => {
                 return Err(refuse(format!(
                     "`atlas:txmode {value}`: cutover runs each file in a transaction of its own (`file`) or, with `none`, outside one"
@@ -266,6 +285,11 @@ mod tests {
     fn files_beside_their_sum() {
         let dir = folder(&[("20240101000000_create.sql", CREATE), ("20240102000000.sql", INDEX)]);
         let set = crate::discover(dir.path(), None).unwrap();
+        // Atlas's order is the names' (`10` before `9`), and so is cutover's.
+        let order = folder(&[("1.sql", "SELECT 1;\n"), ("10.sql", "SELECT 10;\n"), ("2.sql", "SELECT 2;\n")]);
+        let labels: Vec<String> =
+            crate::discover(order.path(), None).unwrap().migrations.iter().map(|m| m.label()).collect();
+        assert_eq!(labels, ["1", "10", "2"]);
         assert_eq!(set.layout, Layout::Atlas);
         assert_eq!(
             summary(&set),
@@ -300,9 +324,11 @@ mod tests {
     #[test]
     fn directives_cutover_cannot_follow_are_refused_with_their_line() {
         for (text, expected) in [
-            ("-- atlas:delimiter \\n\\n\nSELECT 1\n", "atlas:delimiter"),
-            ("-- atlas:checkpoint\nSELECT 1;\n", "checkpoint"),
-            ("-- atlas:txmode all\nSELECT 1;\n", "txmode all"),
+            ("-- atlas:delimiter \\n\\n\n\nSELECT 1\n", "atlas:delimiter"),
+            ("-- atlas:checkpoint\n\nSELECT 1;\n", "checkpoint"),
+            ("-- atlas:txmode all\n\nSELECT 1;\n", "txmode all"),
+            ("-- atlas:txmod none\n\nSELECT 1;\n", "not an Atlas directive"),
+            ("-- atlas:txmode none\nSELECT 1;\n", "followed by a blank line"),
         ] {
             let dir = folder(&[("1_a.sql", text)]);
             let err = crate::discover(dir.path(), None).unwrap_err().to_string();

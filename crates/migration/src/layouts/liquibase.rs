@@ -34,7 +34,10 @@ impl LayoutRules for Liquibase {
     }
 
     fn recognise_file(&self, file: &mut FileCandidate<'_>) -> Result<Option<Recognised>, Error> {
-        if file.sql_stem().is_none() || !is_formatted_sql(file.text()?) {
+        // Known by its first line: only a regular file is opened here (a FIFO named like a
+        // migration is the layout's to refuse, not to wait on).
+        let regular = std::fs::metadata(file.path).is_ok_and(|m| m.is_file());
+        if file.sql_stem().is_none() || !regular || !is_formatted_sql(file.text()?) {
             return Ok(None);
         }
         let name = file.sql_stem().unwrap_or_default().to_string();
@@ -78,7 +81,7 @@ impl LayoutRules for Liquibase {
                     });
                     continue;
                 }
-                if !changeset.runs_on(dialect) {
+                if !changeset.runs_on(dialect, &found.path)? {
                     context.ignored.push(Ignored {
                         path: found.path.clone(),
                         reason: format!(
@@ -103,6 +106,10 @@ impl LayoutRules for Liquibase {
     /// only its writer knows.
     fn new_files(&self, _dir: &Path, _version: &str, _slug: &str) -> Vec<(PathBuf, String)> {
         Vec::new()
+    }
+
+    fn identifies_by_name(&self) -> bool {
+        true
     }
 
     fn new_by_its_tool(&self) -> Option<&'static str> {
@@ -185,13 +192,33 @@ impl Changeset<'_> {
     }
 
     /// Whether Liquibase runs it on `dialect` (its `dbms` list: names, `!name`, `all`, `none`).
-    fn runs_on(&self, dialect: Dialect) -> bool {
+    /// Liquibase tells MySQL (`mysql`) from MariaDB (`mariadb`); a folder is read for both
+    /// alike, so a changeset whose list tells them apart is refused on either.
+    fn runs_on(&self, dialect: Dialect, path: &Path) -> Result<bool, Error> {
+        match dialect {
+            Dialect::Postgres => Ok(self.runs_on_a(&["postgresql"])),
+            Dialect::Sqlite => Ok(self.runs_on_a(&["sqlite"])),
+            Dialect::Mysql => {
+                let (mysql, mariadb) = (self.runs_on_a(&["mysql"]), self.runs_on_a(&["mariadb"]));
+                if mysql != mariadb {
+                    return Err(Error::AtLine {
+                        path: path.to_path_buf(),
+                        line: self.line,
+                        message: format!(
+                            "`dbms:{}`: Liquibase runs this changeset on {} and skips it on {}, and cutover reads a folder for MySQL and MariaDB alike; name both (`mysql,mariadb`) or neither",
+                            self.dbms.as_deref().unwrap_or_default(),
+                            if mysql { "MySQL" } else { "MariaDB" },
+                            if mysql { "MariaDB" } else { "MySQL" }
+                        ),
+                    });
+                }
+                Ok(mysql)
+            }
+        }
+    }
+
+    fn runs_on_a(&self, ours: &[&str]) -> bool {
         let Some(list) = &self.dbms else { return true };
-        let ours: &[&str] = match dialect {
-            Dialect::Postgres => &["postgresql"],
-            Dialect::Mysql => &["mysql", "mariadb"],
-            Dialect::Sqlite => &["sqlite"],
-        };
         let entries: Vec<String> = list.split(',').map(|e| e.trim().to_ascii_lowercase()).collect();
         if entries.iter().any(|e| e == "none") {
             return false;
@@ -226,8 +253,14 @@ impl Changeset<'_> {
         } else {
             None
         };
-        // The changeset's own lines: an edit elsewhere in the changelog leaves it unchanged.
-        let own = file_lines[self.lines.clone()].join("\n");
+        // What Liquibase's checksum covers (its SQL, spaces, tabs and line breaks aside): an
+        // edit of a comment, a rollback, an attribute or another changeset leaves it unchanged.
+        let own: String = self
+            .sql_lines
+            .iter()
+            .flat_map(|(_, line)| line.chars())
+            .filter(|c| !matches!(c, ' ' | '\t' | '\r' | '\n'))
+            .collect();
         Ok(Migration {
             version: Some(version),
             name: self.name(),
@@ -608,11 +641,34 @@ mod tests {
         assert!(reasons.iter().any(|r| r.contains("carol:x") && r.contains("dbms:mysql")), "{reasons:?}");
         assert!(reasons.iter().any(|r| r.contains("carol:z") && r.contains("ignore:true")), "{reasons:?}");
         assert!(reasons.iter().any(|r| r.contains("not a Liquibase formatted SQL changelog")), "{reasons:?}");
-        let edited = CHANGELOG.replace("UPDATE person SET email = 'x'", "UPDATE person SET email = 'y'");
+        let edited = CHANGELOG
+            .replace("UPDATE person SET email = 'x'", "UPDATE person SET email = 'y'")
+            .replace("--rollback DROP TABLE person;", "--rollback DROP TABLE person CASCADE;")
+            .replace("name varchar(50))", "name   varchar(50)\t)");
         let (_dir, res) = read(&[("a.sql", &edited)], None);
         let again = res.unwrap();
-        assert_eq!(again.migrations[0].checksum, set.migrations[0].checksum, "another changeset's edit");
+        assert_eq!(
+            again.migrations[0].checksum, set.migrations[0].checksum,
+            "its rollback and its white space changed: Liquibase's checksum does not"
+        );
         assert_ne!(again.migrations[2].checksum, set.migrations[2].checksum);
+    }
+
+    #[test]
+    fn mysql_and_mariadb_are_told_apart_by_liquibase_only() {
+        let text = "--liquibase formatted sql\n--changeset a:1 dbms:mysql,mariadb\nSELECT 1;\n\
+            --changeset a:2 dbms:!postgresql\nSELECT 2;\n--changeset a:3 dbms:mariadb\nSELECT 3;\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("c.sql"), text).unwrap();
+        let err = crate::discover_for(dir.path(), None, Some(Dialect::Mysql)).unwrap_err().to_string();
+        assert!(
+            err.contains("c.sql:6") && err.contains("runs this changeset on MariaDB and skips it on MySQL"),
+            "{err}"
+        );
+        let set = crate::discover_for(dir.path(), None, Some(Dialect::Postgres)).unwrap();
+        assert_eq!(set.migrations.len(), 0, "none is for PostgreSQL");
+        std::fs::write(dir.path().join("c.sql"), text.replace("dbms:mariadb", "dbms:mariadb,mysql")).unwrap();
+        assert_eq!(crate::discover_for(dir.path(), None, Some(Dialect::Mysql)).unwrap().migrations.len(), 3);
     }
 
     #[test]

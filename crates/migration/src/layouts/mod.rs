@@ -11,6 +11,7 @@
 //! in [`Layout::ALL`]), an arm in [`rules`] and a place in [`RECOGNITION_ORDER`].
 
 mod atlas;
+mod authelia;
 mod dbmate;
 mod diesel;
 mod flyway;
@@ -22,6 +23,7 @@ mod pop;
 mod prisma;
 mod sqitch;
 mod sqlx;
+mod temporal;
 
 use std::path::{Path, PathBuf};
 
@@ -100,6 +102,13 @@ pub(crate) trait LayoutRules: Sync {
     /// The files of a new, empty migration (path and contents).
     fn new_files(&self, dir: &Path, version: &str, slug: &str) -> Vec<(PathBuf, String)>;
 
+    /// Whether its migrations are known by their name and file rather than their version
+    /// (Liquibase's `author:id` in a changelog): a version is then only a place in the order,
+    /// which moves when a changeset is added above, and the history is matched by name.
+    fn identifies_by_name(&self) -> bool {
+        false
+    }
+
     /// How to add a migration, for a layout whose migrations only its own tool (or its writer)
     /// can add: `cutover new` says so rather than write files.
     fn new_by_its_tool(&self) -> Option<&'static str> {
@@ -122,13 +131,15 @@ pub(crate) fn rules(layout: Layout) -> &'static dyn LayoutRules {
         Layout::Sqitch => &sqitch::Sqitch,
         Layout::Liquibase => &liquibase::Liquibase,
         Layout::Atlas => &atlas::Atlas,
+        Layout::Authelia => &authelia::Authelia,
+        Layout::Temporal => &temporal::Temporal,
     }
 }
 
 /// The order layouts are asked whether a file is theirs. Layouts that know their files by the
 /// text inside (Liquibase's changelogs, goose, then dbmate) or by the file beside them (Atlas's
 /// `atlas.sum`) come before sqlx, which takes any file of the same name.
-const RECOGNITION_ORDER: [Layout; 12] = [
+const RECOGNITION_ORDER: [Layout; 14] = [
     Layout::Sqitch,
     Layout::Liquibase,
     Layout::Atlas,
@@ -141,6 +152,8 @@ const RECOGNITION_ORDER: [Layout; 12] = [
     Layout::Diesel,
     Layout::Prisma,
     Layout::Pop,
+    Layout::Authelia,
+    Layout::Temporal,
 ];
 
 /// The layout whose file `file` is, and what it is; `None` when it is no layout's.
