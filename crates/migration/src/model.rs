@@ -68,6 +68,12 @@ impl Layout {
         crate::layouts::rules(self).expected_names()
     }
 
+    /// The migration version `version`, named on the command line, stands for when no
+    /// migration has it (a temporal-sql-tool version of several files: its last file's).
+    pub fn stands_for(self, dir: &std::path::Path, version: &Version, versions: &[&Version]) -> Option<Version> {
+        crate::layouts::rules(self).stands_for(dir, version, versions)
+    }
+
     /// Whether the layout's migrations are known by name and file, their version only a place
     /// in the order (Liquibase's changesets): the history is matched so.
     pub fn identifies_by_name(self) -> bool {

@@ -140,9 +140,10 @@ impl Tool {
             // Liquibase writes the name unquoted: folded to lower case on PostgreSQL only.
             Tool::Liquibase if engine == Engine::Postgres => "databasechangelog",
             Tool::Liquibase => "DATABASECHANGELOG",
-            // In a schema of its own on PostgreSQL and MySQL; SQLite has one schema.
-            Tool::Atlas if engine == Engine::Sqlite => "atlas_schema_revisions",
-            Tool::Atlas => "atlas_schema_revisions.atlas_schema_revisions",
+            // In a schema of its own on PostgreSQL when Atlas's URL names none; in the URL's
+            // database on MySQL; SQLite has one schema (see `tables`).
+            Tool::Atlas if engine == Engine::Postgres => "atlas_schema_revisions.atlas_schema_revisions",
+            Tool::Atlas => "atlas_schema_revisions",
             Tool::Flyway => "flyway_schema_history",
             Tool::Sqlx => "_sqlx_migrations",
             Tool::GolangMigrate | Tool::Dbmate => "schema_migrations",
@@ -156,8 +157,17 @@ impl Tool {
         }
     }
 
+    /// Where its table may be, most likely first: Atlas on PostgreSQL keeps it in the schema
+    /// its URL names (`?search_path=public`), else in a schema of its own.
+    fn tables(self, engine: Engine) -> Vec<&'static str> {
+        match self {
+            Tool::Atlas if engine == Engine::Postgres => vec!["atlas_schema_revisions", self.table(engine)],
+            _ => vec![self.table(engine)],
+        }
+    }
+
     /// The query for its table, every value as text, per engine where they differ.
-    fn query(self, engine: Engine) -> String {
+    fn query(self, engine: Engine, table: &str) -> String {
         let hex = |column: &str| match engine {
             Engine::Postgres => format!("encode({column}, 'hex')"),
             Engine::Mysql | Engine::Sqlite => format!("lower(hex({column}))"),
@@ -199,14 +209,12 @@ impl Tool {
             // by `adopt` (the plan names its project).
             Tool::Sqitch => "SELECT change, script_hash, project FROM sqitch.changes ORDER BY committed_at, change_id"
                 .to_string(),
-            Tool::Liquibase => format!(
-                "SELECT id, author, filename, md5sum, exectype FROM {} ORDER BY orderexecuted",
-                self.table(engine)
-            ),
+            Tool::Liquibase => {
+                format!("SELECT id, author, filename, md5sum, exectype FROM {table} ORDER BY orderexecuted")
+            }
             // `type` is a bit set: 1 baseline, 2 executed, 4 resolved by hand.
             Tool::Atlas => format!(
-                "SELECT version, hash, CASE WHEN applied < total AND type <> 1 THEN '0' ELSE '1' END, CAST(type AS {text}) FROM {} ORDER BY version",
-                self.table(engine)
+                "SELECT version, hash, CASE WHEN applied < total AND type <> 1 THEN '0' ELSE '1' END, CAST(type AS {text}) FROM {table} ORDER BY version"
             ),
         }
     }
@@ -300,16 +308,23 @@ pub fn adopt(
     tool: Tool,
 ) -> Result<AdoptSummary, Error> {
     let engine = target.engine();
-    let table = tool.table(engine);
-    let exists = target.table_exists(table).map_err(|e| Error::database("cannot read the database", e))?;
-    if !exists {
+    let mut found = None;
+    for table in tool.tables(engine) {
+        if target.table_exists(table).map_err(|e| Error::database("cannot read the database", e))? {
+            found = Some(table);
+            break;
+        }
+    }
+    let table = found.unwrap_or(tool.table(engine));
+    if found.is_none() {
         return Err(Error::Refused(Refusal {
             problems: vec![format!("there is no `{table}` table here: {tool} has not migrated this database")],
             advice: "check the database URL and --from; a database no tool has migrated needs no adoption".to_string(),
         }));
     }
-    let rows =
-        target.select_text(&tool.query(engine)).map_err(|e| Error::database(format!("cannot read `{table}`"), e))?;
+    let rows = target
+        .select_text(&tool.query(engine, table))
+        .map_err(|e| Error::database(format!("cannot read `{table}`"), e))?;
     let mut applied = tool.applied(rows);
     let mut placement_problems = Vec::new();
     if tool == Tool::Sqitch {
@@ -524,24 +539,59 @@ fn place_liquibase_changesets(set: &MigrationSet, applied: Vec<Applied>, problem
             ours.push((migration, relative_path(set, path).replace('\\', "/"), changeset.clone()));
         }
     }
-    let same_file = |recorded: &str, relative: &str, logical: Option<&str>| {
+    // Liquibase records a changelog's path as it was given (from the root it ran in, or its
+    // `logicalFilePath`): the root is what prefixes the folder's paths in most rows, and a row
+    // is a changeset's when its path is that root and the changeset's path exactly.
+    let clean = |recorded: &str| {
         let recorded = recorded.strip_prefix("classpath:").unwrap_or(recorded).replace('\\', "/");
-        let recorded = recorded.trim_start_matches("./");
-        if logical.is_some_and(|l| l == recorded) {
-            return true;
-        }
-        // Liquibase records the path as it was given (from the project's root, or from the
-        // changelogs' folder): one path ends with the other, part for part.
-        recorded == relative
-            || recorded.ends_with(&format!("/{relative}"))
-            || relative.ends_with(&format!("/{recorded}"))
+        recorded.trim_start_matches("./").to_string()
     };
+    let entries: Vec<(String, String, String)> = applied
+        .iter()
+        .map(|entry| {
+            let mut parts = entry.version.splitn(3, '\u{0}');
+            let (author, id, file) =
+                (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            (author.to_string(), id.to_string(), clean(file))
+        })
+        .collect();
+    // (what the recorded paths have before the folder's, what the folder's have before the
+    // recorded ones): Liquibase ran from above the folder, or inside a folder below it.
+    let root_of = |file: &str, relative: &str| -> Option<(String, String)> {
+        let at_boundary = |prefix: &str| prefix.is_empty() || prefix.ends_with('/');
+        if let Some(prefix) = file.strip_suffix(relative).filter(|p| at_boundary(p)) {
+            return Some((prefix.to_string(), String::new()));
+        }
+        relative.strip_suffix(file).filter(|p| at_boundary(p)).map(|prefix| (String::new(), prefix.to_string()))
+    };
+    let mut roots: std::collections::BTreeMap<(String, String), usize> = std::collections::BTreeMap::new();
+    for (author, id, file) in &entries {
+        let mut seen = BTreeSet::new();
+        for (_, relative, c) in ours.iter().filter(|(_, _, c)| c.author == *author && c.id == *id) {
+            if let Some(root) = root_of(file, relative).filter(|_| c.logical_file_path.is_none()) {
+                if seen.insert(root.clone()) {
+                    *roots.entry(root).or_default() += 1;
+                }
+            }
+        }
+    }
+    // The root most rows agree on; among equals, the shortest.
+    let root = roots
+        .iter()
+        .max_by_key(|((above, below), n)| (**n, std::cmp::Reverse(above.len() + below.len())))
+        .map(|(root, _)| root.clone());
     let mut placed = Vec::new();
-    for entry in applied {
-        let mut parts = entry.version.splitn(3, '\u{0}');
-        let (author, id, file) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    for (entry, (author, id, file)) in applied.into_iter().zip(entries) {
+        let (author, id, file) = (author.as_str(), id.as_str(), file.as_str());
         let found = ours.iter().find(|(_, relative, c)| {
-            c.author == author && c.id == id && same_file(file, relative, c.logical_file_path.as_deref())
+            c.author == author
+                && c.id == id
+                && match &c.logical_file_path {
+                    Some(logical) => logical == file,
+                    None => root.as_ref().is_some_and(|(above, below)| {
+                        relative.strip_prefix(below.as_str()).is_some_and(|rest| format!("{above}{rest}") == file)
+                    }),
+                }
         });
         let Some((migration, relative, changeset)) = found else {
             problems.push(format!(

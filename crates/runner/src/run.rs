@@ -74,9 +74,14 @@ pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>
 pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Result<RunSummary, Error> {
     let started = Instant::now();
     ctx.settings.check()?;
-    if let Some(to) = &options.to {
-        check_version_exists(set, to, "up --to")?;
-    }
+    let resolved;
+    let options = match &options.to {
+        Some(to) => {
+            resolved = UpOptions { to: Some(check_version_exists(set, to, "up --to")?), ..options.clone() };
+            &resolved
+        }
+        None => options,
+    };
     if options.dry_run {
         let history = read_history_if_any(ctx)?;
         refuse_damaged(ctx, set, &history)?;
@@ -337,8 +342,16 @@ pub fn down(
 ) -> Result<RunSummary, Error> {
     let started = Instant::now();
     ctx.settings.check()?;
+    let resolved;
+    let target = match target {
+        DownTarget::To(to) => {
+            resolved = DownTarget::To(check_version_exists(set, to, "down --to")?);
+            &resolved
+        }
+        other => other,
+    };
     match target {
-        DownTarget::To(to) => check_version_exists(set, to, "down --to")?,
+        DownTarget::To(_) => {}
         DownTarget::Steps(0) => return Err(Error::BadTarget(
             "`down --steps 0`: nothing was reverted; give the number of migrations to revert (1 or more), or `--all`"
                 .to_string(),
@@ -461,7 +474,7 @@ pub fn down(
 /// counts as applied. Refused when cutover has already applied migrations here.
 pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) -> Result<(), Error> {
     ctx.settings.check()?;
-    check_version_exists(set, version, "baseline")?;
+    let version = &check_version_exists(set, version, "baseline")?;
     let _lock = acquire_lock(ctx)?;
     ctx.target.ensure_history().map_err(|e| Error::database("cannot create the history table", e))?;
     let history = ctx.target.read_history().map_err(|e| Error::database("cannot read the history", e))?;

@@ -37,10 +37,15 @@ pub enum DownTarget {
 
 /// A version a command names must be a migration's: a typo must not select "everything older"
 /// or "everything newer". The error names the nearest versions there are.
-pub(crate) fn check_version_exists(set: &MigrationSet, version: &Version, command: &str) -> Result<(), Error> {
+/// Returns the version meant: the one named, or what the layout says it stands for (a
+/// temporal-sql-tool version whose files are `1.3.1` and `1.3.2` stands for the last of them).
+pub(crate) fn check_version_exists(set: &MigrationSet, version: &Version, command: &str) -> Result<Version, Error> {
     let versions: Vec<&Version> = set.migrations.iter().filter_map(|m| m.version.as_ref()).collect();
     if versions.contains(&version) {
-        return Ok(());
+        return Ok(version.clone());
+    }
+    if let Some(meant) = set.layout.stands_for(&set.dir, version, &versions) {
+        return Ok(meant);
     }
     let below = versions.iter().filter(|v| **v < version).max();
     let above = versions.iter().filter(|v| **v > version).min();
@@ -81,7 +86,12 @@ pub(crate) fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) 
             }
             MigrationState::Missing => {
                 let script = status.latest.as_ref().map_or("", |r| r.script.as_str());
-                problems.push(format!("{label} was applied at {applied_at}, but its file `{script}` is gone"));
+                let gone = if set.layout.identifies_by_name() && set.dir.join(script).is_file() {
+                    format!("its changeset is gone from `{script}`")
+                } else {
+                    format!("its file `{script}` is gone")
+                };
+                problems.push(format!("{label} was applied at {applied_at}, but {gone}"));
             }
             _ => {}
         }

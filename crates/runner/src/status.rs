@@ -86,6 +86,7 @@ impl MigrationStatus {
     /// `Migration::label` does for migrations whose files exist.
     pub fn label(&self) -> String {
         match &self.version {
+            Some(version) if self.name.is_empty() => version.to_string(),
             Some(version) => format!("{version} {}", self.name),
             None => format!("R {}", self.name),
         }

@@ -899,6 +899,40 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
 
+    // Atlas run with a URL that names a schema keeps its table there (`?search_path=public`).
+    let db = PgDb::new();
+    db.query("CREATE TABLE users (id bigint PRIMARY KEY, email text)");
+    db.query(
+        "CREATE TABLE public.atlas_schema_revisions (version character varying NOT NULL PRIMARY KEY, \
+         description character varying NOT NULL, type bigint NOT NULL DEFAULT 2, applied bigint NOT NULL DEFAULT 0, \
+         total bigint NOT NULL DEFAULT 0, executed_at timestamptz NOT NULL, execution_time bigint NOT NULL, \
+         error text NULL, error_stmt text NULL, hash character varying NOT NULL, partial_hashes jsonb NULL, \
+         operator_version character varying NOT NULL)",
+    );
+    db.query(&format!(
+        "INSERT INTO public.atlas_schema_revisions VALUES ('20240101000000', 'users', 2, 1, 1, now(), 1, NULL, NULL, '{}', NULL, 'Atlas CLI v0.30.0')",
+        hashes[0].1
+    ));
+    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success() && stdout.contains("adopted 1 migration"), "{stdout}\n{stderr}");
+
+    // On MariaDB, in the URL's database; another database's revisions are not this one's.
+    let my = MyDb::new();
+    let revisions = "CREATE TABLE atlas_schema_revisions (version varchar(255) NOT NULL PRIMARY KEY, \
+         description varchar(255) NOT NULL, type bigint unsigned NOT NULL DEFAULT 2, applied bigint NOT NULL DEFAULT 0, \
+         total bigint NOT NULL DEFAULT 0, executed_at timestamp NOT NULL, execution_time bigint NOT NULL, error longtext NULL, \
+         error_stmt longtext NULL, hash varchar(255) NOT NULL, partial_hashes json NULL, operator_version varchar(255) NOT NULL)";
+    my.query(revisions);
+    for (version, hash) in [("20240101000000", &hashes[0].1), ("20240102000000", &hashes[1].1)] {
+        my.query(&format!(
+            "INSERT INTO atlas_schema_revisions VALUES ('{version}', '', 2, 1, 1, now(), 1, NULL, NULL, '{hash}', NULL, 'v')"
+        ));
+    }
+    let output = project.cutover(&my.url).args(["adopt", "--from", "atlas"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success() && stdout.contains("adopted 2 migrations"), "{stdout}\n{stderr}");
+
     // A file edited without `atlas migrate hash`: every command refuses the folder, as Atlas does.
     std::fs::write(
         dir.join("20240102000000_email.sql"),
@@ -911,4 +945,79 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains("atlas.sum:3") && stderr.contains("changed since atlas.sum was written"), "{stderr}");
     }
+}
+
+/// Two changelogs with the same file name in the folder and in a folder below it, each with a
+/// changeset `alice:1`, as Liquibase ran them: each row is its own file's, by the whole path.
+#[test]
+fn liquibase_rows_are_matched_by_the_whole_path() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("001.sql", "--liquibase formatted sql\n--changeset alice:1\nCREATE TABLE a1 (id int);\n")
+        .migration("sub/001.sql", "--liquibase formatted sql\n--changeset alice:1\nCREATE TABLE b1 (id int);\n");
+    std::fs::write(
+        project.path("changelog.xml"),
+        "<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xsi:schemaLocation=\"http://www.liquibase.org/xml/ns/dbchangelog https://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-latest.xsd\">\n\
+         <includeAll path=\"migrations/\"/>\n</databaseChangeLog>\n",
+    )
+    .unwrap();
+    let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "update"]);
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let output = project.cutover(&db.url).args(["adopt", "--from", "liquibase"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
+}
+
+/// temporal-sql-tool records versions (`1.1`) that cutover splits into a migration per file
+/// (`1.1.1`, `1.1.2`): `baseline 1.1` takes the whole version, and a version with no file the
+/// ones below it.
+#[test]
+fn a_temporal_version_names_all_its_files() {
+    let project = Project::new();
+    let manifest = |version: &str, files: &str| {
+        format!(
+            r#"{{"CurrVersion": "{version}", "MinCompatibleVersion": "1.0", "Description": "d", "SchemaUpdateCqlFiles": [{files}]}}"#
+        )
+    };
+    project
+        .migration("v1.0/manifest.json", &manifest("1.0", r#""base.sql""#))
+        .migration("v1.0/base.sql", "CREATE TABLE t (id int);\n")
+        .migration("v1.1/manifest.json", &manifest("1.1", r#""a.sql", "b.sql""#))
+        .migration("v1.1/a.sql", "ALTER TABLE t ADD COLUMN a int;\n")
+        .migration("v1.1/b.sql", "ALTER TABLE t ADD COLUMN b int;\n")
+        .migration("v1.2/manifest.json", &manifest("1.2", ""))
+        .migration("v1.3/manifest.json", &manifest("1.3", r#""c.sql""#))
+        .migration("v1.3/c.sql", "ALTER TABLE t ADD COLUMN c int;\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).args(["baseline", "1.1"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let output = project.cutover(&url).args(["status", "--format", "json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let states: Vec<(&str, &str)> = status["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["version"].as_str().unwrap(), m["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("1.0", "baselined"), ("1.1.1", "baselined"), ("1.1.2", "baselined"), ("1.3", "pending")]);
+    let other = Project::new();
+    for entry in std::fs::read_dir(project.path("migrations")).unwrap() {
+        let entry = entry.unwrap();
+        let to = other.path("migrations").join(entry.file_name());
+        std::fs::create_dir_all(&to).unwrap();
+        for file in std::fs::read_dir(entry.path()).unwrap() {
+            let file = file.unwrap();
+            std::fs::copy(file.path(), to.join(file.file_name())).unwrap();
+        }
+    }
+    let url = other.sqlite_url();
+    let output = other.cutover(&url).args(["baseline", "1.2"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let output = other.cutover(&url).args(["down", "--to", "1.7"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(stderr.contains("no migration has version 1.7"), "a version the folder does not have: {stderr}");
 }

@@ -52,18 +52,26 @@ impl LayoutRules for Authelia {
             let folder = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
             ENGINES.iter().find(|(name, _)| folder.as_deref() == Some(*name)).map(|(_, d)| *d)
         };
+        // One engine's folder named alone is read whole, whatever the URL's engine.
+        let one_folder = found.windows(2).all(|w| w[0].path.parent() == w[1].path.parent());
         let mut ours = Vec::new();
         for entry in found {
             match engine_of(&entry.path) {
-                Some(engine) if engine != dialect => context.ignored.push(Ignored {
-                    path: entry.path.clone(),
-                    reason: format!(
-                        "another engine's migration: Authelia runs `{}/` on {}",
-                        ENGINES.iter().find(|(_, d)| *d == dialect).map_or("", |(n, _)| n),
-                        dialect.name()
-                    ),
-                    refused_by_up: false,
-                }),
+                Some(engine) if engine != dialect && !one_folder => {
+                    // One line for the folder, not one a file.
+                    let folder = entry.path.parent().unwrap_or(&entry.path).to_path_buf();
+                    if !context.ignored.iter().any(|i| i.path == folder) {
+                        context.ignored.push(Ignored {
+                            path: folder,
+                            reason: format!(
+                                "another engine's migrations: Authelia runs `{}/` on {}",
+                                ENGINES.iter().find(|(_, d)| *d == dialect).map_or("", |(n, _)| n),
+                                dialect.name()
+                            ),
+                            refused_by_up: false,
+                        });
+                    }
+                }
                 _ => ours.push(Found {
                     path: entry.path.clone(),
                     version: entry.version.clone(),
@@ -128,9 +136,12 @@ mod tests {
                 "0002 More tx=true up=[ALTER TABLE a ADD COLUMN b int@1] down=None",
             ]
         );
-        assert_eq!(set.ignored.len(), 1);
+        assert_eq!(set.ignored.len(), 1, "one line for the mysql folder");
         let set = discover_for(dir.path(), None, Some(Dialect::Mysql)).unwrap();
         assert_eq!(set.migrations.len(), 1);
-        assert_eq!(set.ignored.len(), 3);
+        assert_eq!(set.ignored.len(), 1);
+        // One engine's folder named alone is read whole.
+        let set = discover_for(&dir.path().join("mysql"), None, Some(Dialect::Postgres)).unwrap();
+        assert_eq!(set.migrations.len(), 1);
     }
 }

@@ -63,8 +63,9 @@ impl LayoutRules for Liquibase {
     fn read(&self, found: &[Found], context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
         let dialect = context.dialect.unwrap_or_default();
         let mut files: Vec<&Found> = found.iter().collect();
-        // `includeAll` runs a folder's changelogs in the order of their paths.
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        // `includeAll` runs a folder's changelogs in the order of their paths as strings
+        // (`sub-1.sql` before `sub.sql` before `sub/x.sql`), not folder by folder.
+        files.sort_by_cached_key(|f| f.path.to_string_lossy().into_owned());
         let mut migrations = Vec::new();
         for found in files {
             let Part::Whole(text) = &found.part else { continue };
@@ -73,7 +74,7 @@ impl LayoutRules for Liquibase {
                     context.ignored.push(Ignored {
                         path: found.path.clone(),
                         reason: format!(
-                            "changeset `{}` (line {}) is marked `ignore:true`: Liquibase skips it, so does cutover",
+                            "its changeset `{}` (line {}) is marked `ignore:true`: Liquibase skips it, so does cutover",
                             changeset.name(),
                             changeset.line
                         ),
@@ -85,7 +86,7 @@ impl LayoutRules for Liquibase {
                     context.ignored.push(Ignored {
                         path: found.path.clone(),
                         reason: format!(
-                            "changeset `{}` (line {}) is for `dbms:{}`, not {}: Liquibase skips it there, so does cutover",
+                            "its changeset `{}` (line {}) is for `dbms:{}`, not {}: Liquibase skips it there, so does cutover",
                             changeset.name(),
                             changeset.line,
                             changeset.dbms.as_deref().unwrap_or_default(),

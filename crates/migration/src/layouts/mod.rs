@@ -102,6 +102,13 @@ pub(crate) trait LayoutRules: Sync {
     /// The files of a new, empty migration (path and contents).
     fn new_files(&self, dir: &Path, version: &str, slug: &str) -> Vec<(PathBuf, String)>;
 
+    /// The migration version a version named on the command line stands for, when it is no
+    /// migration's own (`versions`: the folder's): a temporal-sql-tool version split into one
+    /// migration per file stands for its last file's.
+    fn stands_for(&self, _dir: &Path, _version: &Version, _versions: &[&Version]) -> Option<Version> {
+        None
+    }
+
     /// Whether its migrations are known by their name and file rather than their version
     /// (Liquibase's `author:id` in a changelog): a version is then only a place in the order,
     /// which moves when a changeset is added above, and the history is matched by name.

@@ -36,7 +36,9 @@ impl LayoutRules for Temporal {
     }
 
     fn recognise_folder(&self, folder: &Path, name: &str, _: &mut Vec<Ignored>) -> Result<Option<Recognised>, Error> {
-        let Some(version) = name.strip_prefix('v').filter(|v| v.contains('.')).and_then(Version::parse) else {
+        // `vX.Y`, as temporal-sql-tool reads them (it passes other folders over).
+        let Some(version) = name.strip_prefix('v').filter(|v| v.matches('.').count() == 1).and_then(Version::parse)
+        else {
             return Ok(None);
         };
         if !folder.join("manifest.json").is_file() {
@@ -51,6 +53,10 @@ impl LayoutRules for Temporal {
 
     fn reads(&self) -> &'static [Layout] {
         &[Layout::Temporal]
+    }
+
+    fn passes_over_others(&self) -> Option<&'static str> {
+        Some("not in a `vX.Y/` folder with a manifest.json that lists it: temporal-sql-tool does not run it")
     }
 
     fn read(&self, found: &[Found], context: &mut ReadContext<'_>) -> Result<Vec<Migration>, Error> {
@@ -121,6 +127,17 @@ impl LayoutRules for Temporal {
 
     fn new_files(&self, _dir: &Path, _version: &str, _slug: &str) -> Vec<(PathBuf, String)> {
         Vec::new()
+    }
+
+    /// A version of the folder (`v1.3/` with its manifest, the version temporal-sql-tool records
+    /// in `schema_version`) stands for every migration up to its last file's; a version with no
+    /// file, for the newest below it.
+    fn stands_for(&self, dir: &Path, version: &Version, versions: &[&Version]) -> Option<Version> {
+        if !dir.join(format!("v{}", version.as_str())).join("manifest.json").is_file() {
+            return None;
+        }
+        let prefix = format!("{}.", version.as_str());
+        versions.iter().filter(|v| **v < version || v.as_str().starts_with(&prefix)).max().map(|v| (*v).clone())
     }
 
     fn new_by_its_tool(&self) -> Option<&'static str> {
