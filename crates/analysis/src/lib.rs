@@ -243,7 +243,8 @@ impl Linter {
             live,
             dialect: config.dialect,
             pg_version: config.pg_version,
-            runner: config.runner,
+            // Unresolved (no folder to take a tool from): as cutover runs it.
+            runner: if config.runner == Runner::Folder { Runner::Cutover } else { config.runner },
             utc,
             database_utc: utc,
             live_rows: config.live_rows.clone(),
@@ -386,7 +387,13 @@ impl Linter {
             self.ctx.record(&effect);
             effects.push(Some(effect));
         }
+        // A finding on the whole migration points at its first line, unless that line is not
+        // the migration's (a Liquibase changeset's script is its changelog with the other lines
+        // emptied): then at its first statement.
+        let first_line_blank = script.text.lines().next().is_none_or(|l| l.trim().is_empty());
+        let start = script.statements.first().map_or(1, |s| s.line);
         for (line, finding) in rules::check_migration(&self.ctx, wanted) {
+            let line = if line == 1 && first_line_blank { start } else { line };
             diagnostics.push(diagnostic(line, finding));
         }
         diagnostics.sort_by_key(|d| d.line);

@@ -40,6 +40,11 @@ pub enum Runner {
     /// cutover's own runner: `up` runs what it lints.
     #[default]
     Cutover,
+    /// The tool whose layout the folder is in (`cutover lint`'s default): a Liquibase folder is
+    /// judged as Liquibase runs it; a folder in cutover's own layout, or loose files, as cutover
+    /// runs them. Resolved by [`Runner::for_layout`]; a linter given it unresolved judges as
+    /// cutover does.
+    Folder,
     /// A tool that sends each file as one multi-statement query (PostgreSQL runs several
     /// statements sent so as one implicit transaction block) and sets no timeouts.
     Script(Option<Tool>),
@@ -243,13 +248,14 @@ impl std::str::FromStr for Runner {
     fn from_str(text: &str) -> Result<Runner, String> {
         match text {
             "cutover" => Ok(Runner::Cutover),
+            "folder" => Ok(Runner::Folder),
             "script" | "external" => Ok(Runner::Script(None)),
             "transaction" => Ok(Runner::Transaction(None)),
             "popx" => Ok(Tool::Pop.runner()),
             other => Tool::ALL.iter().find(|tool| tool.id() == other).map(|tool| tool.runner()).ok_or_else(|| {
                 let tools: Vec<&str> = Tool::ALL.iter().map(|t| t.id()).collect();
                 format!(
-                    "`{other}` is not a runner: use cutover, script (a tool that sends each file as one query), transaction (a tool that runs each file in a transaction) or a tool: {}",
+                    "`{other}` is not a runner: use folder (the tool whose layout the folder is in), cutover, script (a tool that sends each file as one query), transaction (a tool that runs each file in a transaction) or a tool: {}",
                     tools.join(", ")
                 )
             }),
@@ -261,8 +267,11 @@ impl Runner {
     /// The runner for a folder in `layout`: a kind of runner given without a tool is that
     /// layout's tool, when the tool runs files that way.
     pub fn for_layout(self, layout: Layout) -> Runner {
-        let Some(tool) = Tool::of_layout(layout) else { return self };
+        let Some(tool) = Tool::of_layout(layout) else {
+            return if self == Runner::Folder { Runner::Cutover } else { self };
+        };
         match self {
+            Runner::Folder => tool.runner(),
             Runner::Script(None) | Runner::Transaction(None) if tool.runner().same_kind(self) => tool.runner(),
             other => other,
         }
@@ -275,7 +284,7 @@ impl Runner {
     /// The tool, when one is known.
     pub fn tool(self) -> Option<Tool> {
         match self {
-            Runner::Cutover => None,
+            Runner::Cutover | Runner::Folder => None,
             Runner::Script(tool) | Runner::Transaction(tool) => tool,
         }
     }
@@ -290,8 +299,8 @@ impl Runner {
         all_detected: bool,
     ) -> FileRun {
         match self {
-            Runner::Cutover if cutover_in_transaction => FileRun::OneTransaction,
-            Runner::Cutover => FileRun::EachStatement,
+            Runner::Cutover | Runner::Folder if cutover_in_transaction => FileRun::OneTransaction,
+            Runner::Cutover | Runner::Folder => FileRun::EachStatement,
             Runner::Script(_) => FileRun::OneScript,
             Runner::Transaction(Some(tool)) if marker.is_some() && marker == tool.marker() => tool.runs_opted_out(),
             Runner::Transaction(Some(Tool::Flyway)) if all_detected => FileRun::EachStatement,
@@ -303,7 +312,7 @@ impl Runner {
     /// one (`refuses`: cutover's list, which its runner follows); Flyway has a list of its own.
     pub(crate) fn detects(self, sql: &str, refuses: bool) -> bool {
         match self {
-            Runner::Cutover => refuses,
+            Runner::Cutover | Runner::Folder => refuses,
             Runner::Transaction(Some(Tool::Flyway)) => flyway_detects(sql),
             Runner::Script(_) | Runner::Transaction(_) => false,
         }
@@ -312,7 +321,7 @@ impl Runner {
     /// Who runs the files, in messages.
     pub(crate) fn who(self) -> &'static str {
         match self {
-            Runner::Cutover => "cutover",
+            Runner::Cutover | Runner::Folder => "cutover",
             Runner::Script(Some(tool)) | Runner::Transaction(Some(tool)) => tool.name(),
             Runner::Script(None) | Runner::Transaction(None) => "your migration tool",
         }
@@ -323,7 +332,9 @@ impl Runner {
     /// [`Runner::detects`]).
     pub(crate) fn place(self, known: bool) -> String {
         match self {
-            Runner::Cutover => "in a migration file of its own (alone, it runs outside a transaction)".to_string(),
+            Runner::Cutover | Runner::Folder => {
+                "in a migration file of its own (alone, it runs outside a transaction)".to_string()
+            }
             Runner::Script(_) => format!(
                 "alone in a migration file of its own ({} sends a file as one query: beside other statements it runs in one transaction block, alone outside any)",
                 self.who()
@@ -340,7 +351,7 @@ impl Runner {
     pub(crate) fn alone(self, what: &str, statement: &str) -> String {
         let place = self.place(self.detects(statement, true));
         match self {
-            Runner::Cutover | Runner::Script(_) => format!("{what}, {place}"),
+            Runner::Cutover | Runner::Folder | Runner::Script(_) => format!("{what}, {place}"),
             Runner::Transaction(_) => {
                 format!(
                     "{what}, which cannot run inside the transaction {} wraps every migration in: run it {place}",
@@ -354,7 +365,7 @@ impl Runner {
     /// offers it besides a later migration).
     pub(crate) fn each_statement_on_its_own(self) -> Option<&'static str> {
         match self {
-            Runner::Cutover => Some("make this migration `-- cutover:no-transaction`"),
+            Runner::Cutover | Runner::Folder => Some("make this migration `-- cutover:no-transaction`"),
             Runner::Transaction(Some(Tool::Goose)) => Some("mark this migration `-- +goose NO TRANSACTION`"),
             Runner::Transaction(Some(Tool::Flyway)) => {
                 Some("set `executeInTransaction=false` in this script's `.sql.conf`")
@@ -409,6 +420,15 @@ mod tests {
         let flyway = Runner::Transaction(Some(Tool::Flyway));
         assert!(flyway.alone("use it", "REINDEX TABLE CONCURRENTLY").contains("executeInTransaction=false"));
         assert!(flyway.alone("use it", "CREATE INDEX CONCURRENTLY").contains("made only of such statements"));
+    }
+
+    #[test]
+    fn the_folders_own_tool() {
+        assert_eq!(Runner::Folder.for_layout(Layout::Liquibase), Runner::Transaction(Some(Tool::Liquibase)));
+        assert_eq!(Runner::Folder.for_layout(Layout::GolangMigrate), Runner::Script(Some(Tool::GolangMigrate)));
+        assert_eq!(Runner::Folder.for_layout(Layout::Native), Runner::Cutover);
+        assert_eq!(Runner::Folder.for_layout(Layout::Sqitch), Runner::Cutover, "psql runs what cutover runs");
+        assert_eq!("folder".parse(), Ok(Runner::Folder));
     }
 
     #[test]

@@ -110,8 +110,9 @@ pub enum Command {
         /// The PostgreSQL major version the migrations are for [default: 15, or `[lint]`].
         #[arg(long, value_parser = parse_pg_version, value_name = "MAJOR")]
         pg_version: Option<u32>,
-        /// Who runs the migrations [default: cutover, or `[lint]`]: `cutover` (one transaction a
-        /// file, timeouts, retries), `script` (a tool that sends each file as one query; `external`
+        /// Who runs the migrations [default: folder, or `[lint]`]: `folder` (the tool whose layout
+        /// the folder is in, e.g. Liquibase for a Liquibase folder; cutover for cutover's own
+        /// layout and loose files), `cutover` (one transaction a file, timeouts, retries), `script` (a tool that sends each file as one query; `external`
         /// is its older name), `transaction` (a tool that runs each file in a transaction), or the
         /// tool: flyway, golang-migrate, sqlx, dbmate, goose, diesel, prisma, pop, knex, alembic,
         /// liquibase, atlas.

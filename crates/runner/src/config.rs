@@ -142,7 +142,9 @@ impl Default for Settings {
             lock_retries: NonZeroU32::new(5).expect("5 is not zero"),
             retry_backoff: Duration::from_secs(1),
             runner_lock_wait: Duration::from_secs(600),
-            lint: LintConfig::default(),
+            // `cutover lint` judges a folder as its own tool runs it; what cutover runs is
+            // judged as cutover runs it whatever this says (`run_by_cutover`).
+            lint: LintConfig { runner: Runner::Folder, ..LintConfig::default() },
             windows: Vec::new(),
             check_drift: false,
             now: None,
@@ -397,7 +399,7 @@ fn sqlite_relative_to(base: &Path, url: &str) -> String {
 }
 
 fn lint_config(section: LintSection, origin: &dyn Fn(&str) -> String) -> Result<LintConfig, ConfigError> {
-    let mut config = LintConfig::default();
+    let mut config = LintConfig { runner: Runner::Folder, ..LintConfig::default() };
     if let Some(version) = section.pg_version {
         config.pg_version = check_pg_version(version)
             .map_err(|message| ConfigError::BadValue { origin: origin("lint.pg_version"), message })?;

@@ -97,7 +97,8 @@ pub fn plan(
     // Which relations the pending statements touch, to ask the catalog once: named as the
     // analysis of them on this database names them (`public.t` is not `t` on every path).
     let live = target.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?;
-    let named = LintConfig { live_names: crate::lint::live_names(&live), ..settings.lint.clone() };
+    let named =
+        LintConfig { live_names: crate::lint::live_names(&live), ..crate::lint::run_by_cutover(&settings.lint) };
     // With the live schema, as below: a dropped table's foreign keys lock the tables they
     // reference, which only the catalog knows.
     let pending_migrations: Vec<&cutover_migration::Migration> = steps.iter().map(|(m, _)| *m).collect();

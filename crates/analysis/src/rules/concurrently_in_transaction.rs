@@ -33,7 +33,9 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     }
     const REFUSES: &str = "this statement cannot run inside a transaction block";
     let help = || match ctx.runner {
-        Runner::Cutover => "move it to a migration file of its own: alone, it runs outside a transaction".to_string(),
+        Runner::Cutover | Runner::Folder => {
+            "move it to a migration file of its own: alone, it runs outside a transaction".to_string()
+        }
         Runner::Script(_) => format!("move it {}", ctx.runner.place(true)),
         Runner::Transaction(_) => format!("run it {}", ctx.runner.place(ctx.runner_takes_it_out)),
     };
@@ -55,7 +57,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         )
     } else {
         match (ctx.runner, ctx.file_run) {
-            (Runner::Cutover, FileRun::OneTransaction) => match ctx.first_transactional_line {
+            (Runner::Cutover | Runner::Folder, FileRun::OneTransaction) => match ctx.first_transactional_line {
                 Some(line) => (
                     format!("{REFUSES}, and this file also has statements that run in one (the first at line {line}): cutover refuses to run it"),
                     "move it to a migration file of its own: alone, it runs outside a transaction, no directive needed; or add `-- cutover:no-transaction` at the top if running each statement on its own, not all or nothing, is intended".to_string(),

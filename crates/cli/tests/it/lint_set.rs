@@ -7,7 +7,9 @@ use crate::util::{output_text, PgDb, Project};
 
 /// `file:line rule` of every finding of `cutover lint --format json`, sorted.
 fn lint_findings(project: &Project, db: &PgDb) -> Vec<String> {
-    let output = project.cutover(&db.url).args(["lint", "--format", "json"]).output().unwrap();
+    // As cutover runs them, which is how `plan` judges them.
+    let output =
+        project.cutover(&db.url).args(["lint", "--format", "json", "--assume-runner", "cutover"]).output().unwrap();
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{}", output_text(&output).1));
     let mut found: Vec<String> = report["diagnostics"]
         .as_array()

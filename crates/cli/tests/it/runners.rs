@@ -101,11 +101,13 @@ fn a_folder_in_a_tools_layout_names_the_tool() {
         .migration("2024-02-01-000000_email/metadata.toml", "run_in_transaction = false\n")
         .migration("2024-03-01-000000_name/up.sql", "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_id ON users (id);\n")
         .migration("2024-03-01-000000_name/down.sql", "DROP INDEX CONCURRENTLY IF EXISTS users_id;\n");
-    assert!(errors(&project, &[]).is_empty(), "cutover runs both outside a transaction");
+    assert!(errors(&project, &["--assume-runner", "cutover"]).is_empty(), "cutover runs both outside a transaction");
     let found = errors(&project, &["--assume-runner", "transaction"]);
     assert_eq!(rules(&found), ["up.sql:1 concurrently-in-transaction"], "only the one without the switch");
     assert!(found[0].1.contains("diesel") && found[0].1.contains("run_in_transaction = false"), "{}", found[0].1);
     assert_eq!(rules(&errors(&project, &["--assume-runner", "diesel"])), rules(&found));
+    // By default a folder is judged as its own tool runs it.
+    assert_eq!(rules(&errors(&project, &[])), rules(&found), "the folder's tool: diesel");
 
     let goose = Project::new();
     goose
@@ -134,4 +136,26 @@ fn up_runs_with_cutovers_runner_whatever_lint_assumes() {
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     assert!(output.status.success(), "{}", output_text(&output).1);
     assert_eq!(db.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'users_email'::regclass"), "t");
+}
+
+/// A Liquibase folder is judged as Liquibase runs it by default: a lone `CREATE INDEX
+/// CONCURRENTLY` in a changeset without `runInTransaction:false` fails there (cutover alone would
+/// run it outside a transaction), and the help names Liquibase's switch.
+#[test]
+fn a_liquibase_folder_is_judged_as_liquibase_runs_it() {
+    let project = Project::new();
+    project.migration(
+        "changelog.sql",
+        "--liquibase formatted sql\n--changeset a:1\nCREATE TABLE users (id bigint PRIMARY KEY, email text);\n\
+         --changeset a:2\nCREATE INDEX CONCURRENTLY users_email ON users (email);\n\
+         --changeset a:3 runInTransaction:false\nCREATE INDEX CONCURRENTLY users_id ON users (id);\n",
+    );
+    let found = errors(&project, &[]);
+    let cic: Vec<&(String, String)> =
+        found.iter().filter(|(rule, _)| rule.ends_with("concurrently-in-transaction")).collect();
+    assert_eq!(cic.len(), 1, "{found:?}");
+    assert!(cic[0].0.starts_with("changelog.sql:5"), "{found:?}");
+    assert!(cic[0].1.contains("runInTransaction:false"), "{}", cic[0].1);
+    let as_cutover = errors(&project, &["--assume-runner", "cutover"]);
+    assert!(!as_cutover.iter().any(|(rule, _)| rule.ends_with("concurrently-in-transaction")), "{as_cutover:?}");
 }
