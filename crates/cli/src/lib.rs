@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context as _};
 use cutover_any::{AnyTarget, ConnectOptions};
 use cutover_engine::{BackfillTarget, DatabaseUrl, DbError, DbErrorKind, MigrationTarget};
-use cutover_migration::{create_migration, discover_for, MigrationSet};
+use cutover_migration::{create_migration, discover_with, MigrationSet};
 use cutover_runner::{Context, DownTarget, Overrides, Settings, UpOptions};
 
 pub use args::Args;
@@ -343,7 +343,8 @@ pub(crate) fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSe
         },
         None => settings.lint.dialect,
     };
-    let set = discover_for(&settings.dir, settings.layout, Some(dialect)).map_err(usage_error)?;
+    let set =
+        discover_with(&settings.dir, settings.layout, &settings.read_options(Some(dialect))).map_err(usage_error)?;
     let mut err = anstream::stderr();
     for ignored in &set.ignored {
         writeln!(err, "note: ignoring `{}`: {}", ignored.path.display(), ignored.reason)?;

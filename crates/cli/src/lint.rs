@@ -8,8 +8,8 @@ use anstyle::{AnsiColor, Style};
 use cutover_analysis::{analyze, in_order, Analyzed, Diagnostic, Linter, Script, Severity};
 use cutover_engine::{HistoryRecord, LiveSchema};
 use cutover_migration::{
-    discover_to_lint, normalize, read_directives, split_statements, transactionality, Ignored, Migration, MigrationSet,
-    NoTransactionMarker, ScriptSettings, Statement, Transactionality,
+    discover_to_lint_with, normalize, read_directives, split_statements, transactionality, Ignored, Migration,
+    MigrationSet, NoTransactionMarker, ScriptSettings, Statement, Transactionality,
 };
 use cutover_runner::{compute_status, lint_pending, lint_set, Settings};
 use serde::Serialize;
@@ -171,7 +171,7 @@ pub fn run(
             }
             continue;
         }
-        match discover_to_lint(input, settings.layout, Some(settings.lint.dialect)) {
+        match discover_to_lint_with(input, settings.layout, &settings.read_options(Some(settings.lint.dialect))) {
             // A folder of SQL files none of which reads as a migration: linting nothing and
             // passing would let CI go green on files it never looked at.
             Ok(set) if set.migrations.is_empty() && !set.ignored.is_empty() => {

@@ -28,13 +28,34 @@ use crate::{Dialect, Error, Ignored, Layout, Migration, MigrationKind, Migration
 /// the runner refuses to run it ([`mixed_transaction`]) and lint reports it, but a broken down
 /// script of an old migration does not stop `up` (crates.io has one).
 pub fn discover(dir: &Path, forced: Option<Layout>) -> Result<MigrationSet, Error> {
-    read_folder(dir, forced, Reading::Strict, None)
+    read_folder(dir, forced, Reading::Strict, &ReadOptions::default())
+}
+
+/// What a folder is read with beyond its files: the engine it is for (a layout that keeps a
+/// variant of a migration per engine reads that engine's), and the options the application
+/// gives pop, whose templates render them.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// The engine the folder is read for, when known.
+    pub dialect: Option<Dialect>,
+    /// pop's connection options (`{{ index .Options "Namespace" }}`).
+    pub pop_options: std::collections::BTreeMap<String, String>,
+}
+
+/// [`discover`] with [`ReadOptions`].
+pub fn discover_with(dir: &Path, forced: Option<Layout>, options: &ReadOptions) -> Result<MigrationSet, Error> {
+    read_folder(dir, forced, Reading::Strict, options)
+}
+
+/// [`discover_to_lint`] with [`ReadOptions`].
+pub fn discover_to_lint_with(dir: &Path, forced: Option<Layout>, options: &ReadOptions) -> Result<MigrationSet, Error> {
+    read_folder(dir, forced, Reading::Lint, options)
 }
 
 /// [`discover`] for a database of `dialect`: a layout that keeps a variant of a migration per
 /// engine (pop's `<version>_<name>.postgres.up.sql`) reads that engine's files.
 pub fn discover_for(dir: &Path, forced: Option<Layout>, dialect: Option<Dialect>) -> Result<MigrationSet, Error> {
-    read_folder(dir, forced, Reading::Strict, dialect)
+    read_folder(dir, forced, Reading::Strict, &ReadOptions { dialect, ..ReadOptions::default() })
 }
 
 /// The refusal of a script that mixes statements refusing a transaction block with others,
@@ -64,7 +85,7 @@ pub fn mixed_transaction(script: &Script) -> Option<Error> {
 ///
 /// The set is for linting: `up` and the other commands read the folder with [`discover`].
 pub fn discover_to_lint(dir: &Path, forced: Option<Layout>, dialect: Option<Dialect>) -> Result<MigrationSet, Error> {
-    read_folder(dir, forced, Reading::Lint, dialect)
+    read_folder(dir, forced, Reading::Lint, &ReadOptions { dialect, ..ReadOptions::default() })
 }
 
 /// Whether files that `discover` refuses stop the reading, or are listed and passed over.
@@ -81,7 +102,7 @@ fn read_folder(
     dir: &Path,
     forced: Option<Layout>,
     reading: Reading,
-    dialect: Option<Dialect>,
+    options: &ReadOptions,
 ) -> Result<MigrationSet, Error> {
     if !dir.is_dir() {
         return Err(Error::DirNotFound { dir: dir.to_path_buf() });
@@ -139,7 +160,10 @@ fn read_folder(
             _ => None,
         })
         .collect();
-    let mut migrations = rules.read(&found, &mut ReadContext { dialect, ignored: &mut ignored })?;
+    let mut migrations = rules.read(
+        &found,
+        &mut ReadContext { dialect: options.dialect, pop_options: &options.pop_options, ignored: &mut ignored },
+    )?;
     migrations.extend(read_declarative(dir, layout)?);
     check_duplicates(&migrations)?;
     migrations.sort_by(|a, b| match (&a.version, &b.version) {

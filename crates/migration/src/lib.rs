@@ -25,7 +25,10 @@ pub use directive::{
     check_lock_timeout, check_statement_timeout, parse_duration, parse_lock_timeout, parse_statement_timeout,
     read_directives, DirectiveError, NoTransactionMarker, ScriptSettings, MAX_TIMEOUT,
 };
-pub use discover::{discover, discover_for, discover_to_lint, mixed_transaction, MAX_FILE_BYTES};
+pub use discover::{
+    discover, discover_for, discover_to_lint, discover_to_lint_with, discover_with, mixed_transaction, ReadOptions,
+    MAX_FILE_BYTES,
+};
 pub use error::Error;
 pub use layouts::{atlas_sum, liquibase_changesets, parse_version_name, LiquibaseChangeset};
 pub use model::{Dialect, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};

@@ -14,6 +14,15 @@ use cutover_migration::{parse_duration, parse_lock_timeout, parse_statement_time
 use crate::policy::Window;
 use serde::Deserialize;
 
+/// `[pop]`: the options the application gives pop, which its migration templates render.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopSection {
+    /// `options = { Namespace = "auth" }`.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
 /// The schema of `cutover.toml`. Unknown keys are errors, so that a typo is not ignored.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +49,8 @@ pub struct ConfigFile {
     pub runner_lock_wait: Option<String>,
     /// How `cutover lint` and the approval gate of `up` judge migrations.
     pub lint: Option<LintSection>,
+    /// What pop's templates render (a pop folder's files may hold `{{ index .Options "KEY" }}`).
+    pub pop: Option<PopSection>,
     /// When heavy migrations may run.
     pub policy: Option<PolicySection>,
     /// Whether `up` first compares the database with what its applied migrations build
@@ -127,6 +138,8 @@ pub struct Settings {
     /// The time to take as now (`CUTOVER_NOW`, RFC 3339): for rehearsing a window policy, and
     /// for tests. `None`: the clock.
     pub now: Option<SystemTime>,
+    /// What pop's templates render (`[pop] options`).
+    pub pop_options: BTreeMap<String, String>,
 }
 
 impl Default for Settings {
@@ -146,6 +159,7 @@ impl Default for Settings {
             // judged as cutover runs it whatever this says (`run_by_cutover`).
             lint: LintConfig { runner: Runner::Folder, ..LintConfig::default() },
             windows: Vec::new(),
+            pop_options: BTreeMap::new(),
             check_drift: false,
             now: None,
         }
@@ -153,6 +167,11 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// How the migrations folder is read for `dialect`: with pop's options.
+    pub fn read_options(&self, dialect: Option<Dialect>) -> cutover_migration::ReadOptions {
+        cutover_migration::ReadOptions { dialect, pop_options: self.pop_options.clone() }
+    }
+
     /// How migrations are retried when their locks are not granted.
     pub fn retry_policy(&self) -> cutover_engine::RetryPolicy {
         cutover_engine::RetryPolicy { tries: self.lock_retries, backoff: self.retry_backoff }
@@ -278,6 +297,9 @@ impl Settings {
             if let Some(lint) = file.lint {
                 dialect_given = lint.dialect.is_some();
                 settings.lint = lint_config(lint, &origin)?;
+            }
+            if let Some(pop) = file.pop {
+                settings.pop_options = pop.options;
             }
             if let Some(check) = file.check_drift {
                 settings.check_drift = check;

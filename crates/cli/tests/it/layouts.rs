@@ -145,3 +145,38 @@ fn every_layout_applies_and_reverts_on_sqlite() {
         });
     }
 }
+
+/// supabase's pop folders are templates: `{{ index .Options "Namespace" }}` is the schema the
+/// application gives pop. `[pop] options` in cutover.toml gives it to cutover; without it, the
+/// file's line says what is missing, and nothing runs.
+#[test]
+fn pop_templates_render_the_options_the_application_gives_pop() {
+    let db = crate::util::PgDb::new();
+    db.query("CREATE SCHEMA auth");
+    let project = crate::util::Project::new();
+    project
+        .migration(
+            "20210101000000_init.up.sql",
+            "CREATE TABLE IF NOT EXISTS {{ index .Options \"Namespace\" }}.users (id uuid PRIMARY KEY);\n",
+        )
+        .migration(
+            "20210102000000_email.up.sql",
+            "ALTER TABLE {{ .Options.Namespace }}.users ADD COLUMN email text;\n",
+        );
+    // Generic files only read as cutover's own layout: the project says it is pop's.
+    std::fs::write(project.path("cutover.toml"), "layout = \"pop\"\n").unwrap();
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = crate::util::output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("20210101000000_init.up.sql:1") && stderr.contains("[pop] options"), "{stderr}");
+    std::fs::write(project.path("cutover.toml"), "layout = \"pop\"\n[pop]\noptions = { Namespace = \"auth\" }\n")
+        .unwrap();
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", crate::util::output_text(&output));
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'auth' AND column_name = 'email'"
+        ),
+        "1"
+    );
+}

@@ -249,6 +249,8 @@ pub(crate) enum Part {
 pub(crate) struct ReadContext<'a> {
     /// The engine the folder is read for, when known.
     pub dialect: Option<crate::Dialect>,
+    /// The options the application gives pop, which its templates render.
+    pub pop_options: &'a std::collections::BTreeMap<String, String>,
     /// Where files it passes over on purpose go, with the reason.
     pub ignored: &'a mut Vec<Ignored>,
 }

@@ -168,13 +168,16 @@ impl LayoutRules for Pop {
         for (path, reason) in passed_over {
             context.ignored.push(Ignored { path, reason, refused_by_up: false });
         }
+        let options = context.pop_options;
         let script = |path: &Path, autocommit: bool| -> Result<(String, Script), Error> {
             let text = read_text(path)?;
+            // The checksum stays the file's; the SQL is what pop sends.
+            let sql = if text.contains("{{") { render_template(path, &text, options)? } else { text.clone() };
             let mut base = ScriptSettings::default();
             if autocommit {
                 base.no_transaction(NoTransactionMarker::Pop);
             }
-            let script = script_from_file(path, &text, base)?;
+            let script = script_from_file(path, &sql, base)?;
             Ok((text, script))
         };
         let mut migrations = Vec::new();
@@ -203,6 +206,53 @@ impl LayoutRules for Pop {
     }
 }
 
+/// A pop migration rendered as pop renders it (Go's `text/template`, with the connection's
+/// details as data): `{{ index .Options "KEY" }}` and `{{ .Options.KEY }}` take the option the
+/// application gives pop (supabase's `Namespace`), from `[pop] options` in cutover.toml; `{{-`
+/// and `-}}` trim white space as Go's do. Any other action, or an option not given, is an error
+/// with its line, not SQL sent half-rendered.
+pub(crate) fn render_template(path: &Path, text: &str, options: &BTreeMap<String, String>) -> Result<String, Error> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("{{") {
+        let line = 1 + text[..text.len() - rest.len() + open].matches('\n').count();
+        let at = |message: String| Error::AtLine { path: path.to_path_buf(), line, message };
+        let Some(close) = rest[open..].find("}}") else {
+            return Err(at("a `{{` pop's template opens is never closed with `}}`".to_string()));
+        };
+        let mut before = &rest[..open];
+        let mut inner = &rest[open + 2..open + close];
+        if let Some(trimmed) = inner.strip_prefix('-') {
+            inner = trimmed;
+            before = before.trim_end();
+        }
+        let trim_after = inner.ends_with('-');
+        inner = inner.trim_end_matches('-').trim();
+        out.push_str(before);
+        let key = match inner.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["index", ".Options", key] => key.trim_matches('"').to_string(),
+            [field] if field.starts_with(".Options.") => field[".Options.".len()..].to_string(),
+            _ => {
+                return Err(at(format!(
+                    "`{{{{ {inner} }}}}`: a pop template action cutover does not render (it renders `{{{{ index .Options \"KEY\" }}}}` and `{{{{ .Options.KEY }}}}`)"
+                )))
+            }
+        };
+        let Some(value) = options.get(&key) else {
+            return Err(at(format!(
+                "pop renders the option `{key}` here, which the application gives it: set it under `[pop] options` in cutover.toml (`options = {{ {key} = \"...\" }}`)"
+            )));
+        };
+        out.push_str(value);
+        rest = &rest[open + close + 2..];
+        if trim_after {
+            rest = rest.trim_start();
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::discover::testing::{read, summary};
@@ -221,6 +271,27 @@ mod tests {
         // pop's synonym of sqlite3.
         ("20200103000000000000_i.sqlite.up.sql", "CREATE INDEX i ON a (b);"),
     ];
+
+    #[test]
+    fn templates_render_with_the_applications_options() {
+        let path = std::path::Path::new("1_a.up.sql");
+        let options: std::collections::BTreeMap<String, String> =
+            [("Namespace".to_string(), "auth".to_string())].into();
+        let rendered = super::render_template(
+            path,
+            "CREATE TABLE {{ index .Options \"Namespace\" }}.users (id int);\nALTER TABLE {{- .Options.Namespace -}} .x;\n",
+            &options,
+        )
+        .unwrap();
+        assert_eq!(rendered, "CREATE TABLE auth.users (id int);\nALTER TABLEauth.x;\n");
+        let missing = super::render_template(path, "SELECT 1;\nSELECT {{ .Options.Schema }};", &options).unwrap_err();
+        assert!(
+            missing.to_string().contains("1_a.up.sql:2") && missing.to_string().contains("[pop] options"),
+            "{missing}"
+        );
+        let other = super::render_template(path, "SELECT {{ .Dialect }};", &options).unwrap_err();
+        assert!(other.to_string().contains("does not render"), "{other}");
+    }
 
     #[test]
     fn each_engine_reads_its_own_variant_else_the_generic_file() {
