@@ -270,6 +270,15 @@ pub(crate) fn parse_url(url: &DatabaseUrl) -> Result<(Config, Connector), DbErro
         match pair.split_once('=') {
             Some(("sslmode", value)) => sslmode = Some(value.to_string()),
             Some(("sslrootcert", value)) => root_cert = Some(value.to_string()),
+            // Atlas's and some ORMs' URLs carry it; libpq and the driver do not know it.
+            Some(("search_path", value)) => {
+                return Err(DbError::new(
+                    DbErrorKind::Other,
+                    url.scrub(&format!(
+                        "`search_path={value}` in `{url}` is no PostgreSQL connection parameter (Atlas and some ORMs read it themselves): write it as `options=-csearch_path%3D{value}`"
+                    )),
+                ))
+            }
             _ => kept.push(pair),
         }
     }

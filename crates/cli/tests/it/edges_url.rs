@@ -330,3 +330,15 @@ fn an_unset_database_url_env_is_an_error_not_database_url() {
     assert_eq!(code, 0, "{stderr}");
     assert!(project.path("app.db").exists() && !project.path("other.db").exists());
 }
+
+/// Atlas's documented PostgreSQL URL carries `?search_path=public`, which libpq does not know:
+/// refused before connecting, with the spelling that works, and the password not shown.
+#[test]
+fn a_search_path_parameter_is_refused_with_the_spelling_that_works() {
+    let db = PgDb::new();
+    let project = Project::new();
+    let url = with_user(&db.url, "postgres", "s3cret-pw");
+    let (code, _, stderr) = run(&project, &format!("{url}?search_path=public"), &["status"], &[], &["s3cret-pw"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("options=-csearch_path%3Dpublic"), "{stderr}");
+}
