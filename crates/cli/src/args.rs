@@ -211,8 +211,8 @@ pub enum Command {
     Rollback,
     /// Take over another tool's history: record every migration it applied as baselined.
     Adopt {
-        /// flyway, liquibase, atlas, alembic, knex, prisma, sqitch, sqlx, golang-migrate, dbmate, goose,
-        /// diesel or refinery.
+        /// flyway, liquibase, atlas, alembic, knex, prisma, sqitch, pop, sqlx, golang-migrate, dbmate,
+        /// goose, diesel or refinery.
         #[arg(long = "from", value_name = "TOOL")]
         tool: cutover_runner::Tool,
     },

@@ -54,6 +54,8 @@ pub enum Tool {
     /// Atlas's `atlas_schema_revisions` (a row per version, with the file's hash from
     /// `atlas.sum` and how many of its statements ran).
     Atlas,
+    /// pop's and ory popx's `schema_migration` (a row per applied version, no checksum).
+    Pop,
 }
 
 impl std::str::FromStr for Tool {
@@ -74,9 +76,10 @@ impl std::str::FromStr for Tool {
             "sqitch" => Tool::Sqitch,
             "liquibase" => Tool::Liquibase,
             "atlas" => Tool::Atlas,
+            "pop" | "popx" => Tool::Pop,
             other => {
                 return Err(format!(
-                    "cannot adopt from `{other}`: cutover reads flyway, liquibase, atlas, alembic, knex, prisma, sqitch, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
+                    "cannot adopt from `{other}`: cutover reads flyway, liquibase, atlas, pop, alembic, knex, prisma, sqitch, sqlx, golang-migrate, dbmate, goose, diesel and refinery histories"
                 ))
             }
         })
@@ -98,6 +101,7 @@ impl Tool {
             Layout::Sqitch => Tool::Sqitch,
             Layout::Liquibase => Tool::Liquibase,
             Layout::Atlas => Tool::Atlas,
+            Layout::Pop => Tool::Pop,
             _ => return None,
         })
     }
@@ -119,6 +123,7 @@ impl fmt::Display for Tool {
             Tool::Sqitch => "sqitch",
             Tool::Liquibase => "liquibase",
             Tool::Atlas => "atlas",
+            Tool::Pop => "pop",
         })
     }
 }
@@ -138,6 +143,7 @@ impl Tool {
     fn table(self, engine: Engine) -> &'static str {
         match self {
             // Liquibase writes the name unquoted: folded to lower case on PostgreSQL only.
+            Tool::Pop => "schema_migration",
             Tool::Liquibase if engine == Engine::Postgres => "databasechangelog",
             Tool::Liquibase => "DATABASECHANGELOG",
             // In a schema of its own on PostgreSQL when Atlas's URL names none; in the URL's
@@ -192,6 +198,7 @@ impl Tool {
             Tool::Goose => "SELECT CAST(version_id AS CHAR(20)), CASE WHEN is_applied THEN '1' ELSE '0' END FROM goose_db_version ORDER BY id"
                 .replace("CHAR(20)", text),
             Tool::Diesel => "SELECT version FROM __diesel_schema_migrations ORDER BY version".to_string(),
+            Tool::Pop => "SELECT version FROM schema_migration ORDER BY version".to_string(),
             // Its checksum is a SipHash of the migration's Rust `Hash` encoding, not re-derivable
             // here with certainty: versions are matched, files are not compared.
             Tool::Refinery => format!(
@@ -255,7 +262,13 @@ impl Tool {
                 .iter()
                 .map(|r| Applied { version: text(r, 0), checksum: Some(text(r, 1)), success: text(r, 2) == "1" })
                 .collect(),
-            Tool::GolangMigrate | Tool::Dbmate | Tool::Diesel | Tool::Refinery | Tool::Alembic | Tool::Knex => rows
+            Tool::GolangMigrate
+            | Tool::Dbmate
+            | Tool::Diesel
+            | Tool::Refinery
+            | Tool::Alembic
+            | Tool::Knex
+            | Tool::Pop => rows
                 .iter()
                 .map(|r| Applied {
                     version: text(r, 0),

@@ -1021,3 +1021,30 @@ fn a_temporal_version_names_all_its_files() {
     let (_, stderr) = output_text(&output);
     assert!(stderr.contains("no migration has version 1.7"), "a version the folder does not have: {stderr}");
 }
+
+/// ory popx's `schema_migration` (as popx creates it: a row per applied version): adopted for
+/// the versions this engine's files have, and `up` runs the rest.
+#[test]
+fn adopt_from_popx_then_up_runs_only_what_popx_did_not() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project
+        .migration("20200101000000000000_a.postgres.up.sql", "CREATE TABLE a (j jsonb);\n")
+        .migration("20200101000000000000_a.sqlite3.up.sql", "CREATE TABLE a (j text);\n")
+        .migration("20200102000000000000_b.up.sql", "ALTER TABLE a ADD COLUMN b int;\n")
+        .migration("20200103000000000000_c.up.sql", "ALTER TABLE a ADD COLUMN c int;\n");
+    db.query(
+        "CREATE TABLE schema_migration (version varchar(48) NOT NULL, version_self int NOT NULL DEFAULT 0); \
+         CREATE UNIQUE INDEX schema_migration_version_idx ON schema_migration (version); \
+         CREATE TABLE a (j jsonb, b int); \
+         INSERT INTO schema_migration (version) VALUES ('20200101000000000000'), ('20200102000000000000')",
+    );
+    let output = project.cutover(&db.url).args(["adopt", "--from", "popx"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM information_schema.columns WHERE table_name = 'a'"), "3");
+    assert_eq!(db.query("SELECT count(*) FROM schema_migration"), "2", "popx's table is untouched");
+}
