@@ -318,6 +318,23 @@ impl Runner {
         }
     }
 
+    /// What the runner runs as one unit, in messages: a Liquibase changeset, else a file.
+    pub(crate) fn unit(self) -> &'static str {
+        match self.tool() {
+            Some(Tool::Liquibase) => "changeset",
+            _ => "migration file",
+        }
+    }
+
+    /// Where a `SET` that should come first goes, in help: `{begin} with SET ...`.
+    pub(crate) fn begin(self) -> &'static str {
+        match self.tool() {
+            Some(Tool::Liquibase) => "begin the changeset",
+            Some(Tool::Atlas) => "begin the file (after its `-- atlas:` header and its blank line)",
+            _ => "begin the file",
+        }
+    }
+
     /// Who runs the files, in messages.
     pub(crate) fn who(self) -> &'static str {
         match self {

@@ -76,6 +76,10 @@ pub fn run(
     live: Option<&Live>,
 ) -> anyhow::Result<ExitStatus> {
     let inputs: Vec<PathBuf> = if paths.is_empty() { vec![settings.dir.clone()] } else { paths.to_vec() };
+    // A file named alone that is a migration of a layout whose files are no plain SQL (goose's
+    // and dbmate's sections, Liquibase's changesets, pop's templates) is linted as its folder
+    // reads it, the folder's other migrations before it, and reported alone.
+    let (inputs, named_in_folder) = route_to_folders(inputs, settings);
     let is_loose = |input: &PathBuf| input.as_os_str() == "-" || !input.is_dir();
     if let Some(file) = inputs.iter().find(|input| only.pending && is_loose(input)) {
         return Err(usage_error(format!(
@@ -122,6 +126,7 @@ pub fn run(
     let mut results = Vec::new();
     let mut phase_reports = Vec::new();
     let mut ignored = Vec::new();
+    let mut runner_notes: Vec<String> = Vec::new();
     let (mut linted_count, mut passed_over) = (0, 0);
     for input in &inputs {
         if is_declarative(input) {
@@ -186,7 +191,25 @@ pub fn run(
                 )));
             }
             Ok(set) => {
-                ignored.extend(set.ignored.iter().cloned());
+                // Files of a folder read for the files named in it are theirs to report, not the
+                // folder's other files' problems.
+                let named_files = named_in_folder.get(input);
+                ignored.extend(
+                    set.ignored
+                        .iter()
+                        .filter(|i| named_files.is_none_or(|files| files.contains(&canonical(&i.path))))
+                        .cloned(),
+                );
+                // Say whose semantics judged the folder when they are not cutover's own.
+                if settings.lint.runner == cutover_analysis::Runner::Folder {
+                    if let Some(tool) = cutover_analysis::Tool::of_layout(set.layout) {
+                        runner_notes.push(format!(
+                            "`{}` is judged as {} runs its files (its layout's tool); `--assume-runner cutover` (or `assume_runner = \"cutover\"` under [lint]) judges them as `cutover up` runs them",
+                            input.display(),
+                            tool.name()
+                        ));
+                    }
+                }
                 let pending = match &mut database {
                     Some((url, target)) => {
                         let history = crate::with_url(url, cutover_runner::read_history(&mut **target, settings))?;
@@ -194,9 +217,11 @@ pub fn run(
                     }
                     None => None,
                 };
+                let named = named_in_folder.get(input);
                 let reported = |idx: usize, migration: &Migration| {
                     pending.as_ref().is_none_or(|pending| pending.contains(&idx))
                         && changed.as_ref().is_none_or(|changed| touched(migration, changed))
+                        && named.is_none_or(|files| touched(migration, files))
                 };
                 for (idx, linted) in lint_folder(&set, &settings.lint, live).into_iter().enumerate() {
                     linted_count += 1;
@@ -245,6 +270,9 @@ pub fn run(
         }
     }
     let mut notes = anstream::stderr();
+    for note in &runner_notes {
+        writeln!(notes, "note: {note}")?;
+    }
     for file in &ignored {
         // A file `up` refuses fails the lint too: CI must fail before the deploy does.
         let level = if file.refused_by_up { "error" } else { "note" };
@@ -254,7 +282,8 @@ pub fn run(
         let which = match (&only.changed_since, only.pending) {
             (Some(rev), true) => format!("not applied to the database and changed since {rev}"),
             (Some(rev), false) => format!("changed since {rev}"),
-            (None, _) => "not applied to the database".to_string(),
+            (None, true) => "not applied to the database".to_string(),
+            (None, false) => "named (after the migrations before them in their folder)".to_string(),
         };
         writeln!(
             notes,
@@ -301,6 +330,39 @@ fn not_applied(set: &MigrationSet, history: &[cutover_engine::HistoryRecord]) ->
 /// Whether one of the files of `migration` is among `changed`.
 fn touched(migration: &Migration, changed: &HashSet<PathBuf>) -> bool {
     std::iter::once(&migration.up).chain(&migration.down).any(|script| changed.contains(&canonical(&script.path)))
+}
+
+/// The inputs with each file that is a migration of a sectioned or templated layout replaced
+/// by its folder (once), and, per such folder, the files named (canonical).
+fn route_to_folders(
+    inputs: Vec<PathBuf>,
+    settings: &Settings,
+) -> (Vec<PathBuf>, std::collections::HashMap<PathBuf, std::collections::HashSet<PathBuf>>) {
+    use cutover_migration::Layout;
+    let mut routed: Vec<PathBuf> = Vec::new();
+    let mut named: std::collections::HashMap<PathBuf, std::collections::HashSet<PathBuf>> = Default::default();
+    for input in inputs {
+        let folder = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let sectioned = input.is_file()
+            && input.extension().is_some_and(|e| e == "sql")
+            && discover_to_lint_with(folder, settings.layout, &settings.read_options(Some(settings.lint.dialect)))
+                .ok()
+                .filter(|set| matches!(set.layout, Layout::Goose | Layout::Dbmate | Layout::Liquibase | Layout::Pop))
+                .is_some_and(|set| {
+                    let file = canonical(&input);
+                    set.migrations.iter().any(|m| canonical(&m.up.path) == file)
+                });
+        if !sectioned {
+            routed.push(input);
+            continue;
+        }
+        let folder = folder.to_path_buf();
+        if !named.contains_key(&folder) {
+            routed.push(folder.clone());
+        }
+        named.entry(folder).or_default().insert(canonical(&input));
+    }
+    (routed, named)
 }
 
 /// `path` made absolute with links resolved, to compare with what git lists; as given when it

@@ -875,7 +875,7 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("move the CREATE INDEX CONCURRENTLY to a migration of its own"), "{err}");
-        assert!(err.contains("add `-- cutover:no-transaction` at the top"), "{err}");
+        assert!(err.contains("`-- cutover:no-transaction` at the top"), "{err}");
         // A down script too; the folder is still read (the runner refuses when it would run it).
         let err = refusal(&[
             ("1_t.up.sql", "CREATE TABLE t (a int);"),

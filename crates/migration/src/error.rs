@@ -154,7 +154,7 @@ pub enum Error {
     /// A script that mixes statements PostgreSQL refuses inside a transaction block with
     /// others, with nothing saying how to run it: in one transaction the first fail, statement
     /// by statement the others lose all-or-nothing.
-    #[error("{}:{refusing_line}: {what} cannot run inside a transaction block, but the file also has statements that run in one (the first at line {other_line}); move the {what} to a migration of its own (alone, it runs outside a transaction, no directive needed), or add `-- cutover:no-transaction` at the top if running each statement on its own, not all or nothing, is intended", path.display())]
+    #[error("{}:{refusing_line}: {what} cannot run inside a transaction block, but the file also has statements that run in one (the first at line {other_line}); move the {what} to a migration of its own (alone, it runs outside a transaction, no directive needed), or mark it no-transaction if running each statement on its own, not all or nothing, is intended: `-- cutover:no-transaction` at the top, or the switch of the tool whose folder it is (`-- +goose NO TRANSACTION`, `runInTransaction:false` on a Liquibase changeset, ...), which cutover reads too", path.display())]
     MixedTransaction {
         /// The file.
         path: PathBuf,

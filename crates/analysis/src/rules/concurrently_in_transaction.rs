@@ -65,7 +65,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 None => (format!("{REFUSES}, and this migration runs in one"), help()),
             },
             (Runner::Transaction(_), FileRun::OneTransaction) => (
-                format!("{REFUSES}, and {} runs every migration file in one", ctx.runner.who()),
+                format!("{REFUSES}, and {} runs every {} in one", ctx.runner.who(), ctx.runner.unit()),
                 help(),
             ),
             // What the other tool does with the file, not what cutover's runner would.

@@ -62,9 +62,12 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     vec![Finding::new(
         RULE,
         format!("{lock} on `{table}`{also} is requested with no lock_timeout: while it waits, {queued}"),
-        match ctx.must_stand_alone(effect) {
-            true => ROLE,
-            false => "begin the file with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
+        &match ctx.must_stand_alone(effect) {
+            true => ROLE.to_string(),
+            false => format!(
+                "{} with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
+                ctx.runner.begin()
+            ),
         },
     )
     .on(table, *lock)]

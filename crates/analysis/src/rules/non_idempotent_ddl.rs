@@ -39,10 +39,18 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if !effect.requires_no_transaction && !rerun_from_the_top {
         return Vec::new();
     }
+    // A concurrent build under another tool: IF NOT EXISTS would keep a failed build's INVALID
+    // leftover (`invalid-index-leftover`), so the advice is the one that rule gives too.
+    let help = match &effect.action {
+        crate::effect::Action::CreateIndex { concurrently: true, .. } if ctx.runner != Runner::Cutover => {
+            "leave it without IF NOT EXISTS, so that a retry stops on the INVALID index a failed build leaves: drop that (DROP INDEX CONCURRENTLY) and run again"
+        }
+        _ => "add IF NOT EXISTS (CREATE, ADD COLUMN) or IF EXISTS (DROP)",
+    };
     vec![Finding::new(
         RULE,
         "outside a transaction, re-running this after a partial failure fails: it has no IF [NOT] EXISTS".to_string(),
-        "add IF NOT EXISTS (CREATE, ADD COLUMN) or IF EXISTS (DROP)",
+        help,
     )]
 }
 

@@ -49,7 +49,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             }
             // golang-migrate's postgres driver takes one for every migration.
             Some(Tool::GolangMigrate) => "begin the file with SET statement_timeout = '...' sized for the work, or give golang-migrate's database URL `x-statement-timeout` (milliseconds)".to_string(),
-            _ => "begin the file with SET statement_timeout = '...' sized for the work (cutover's runner sets one)".to_string(),
+            _ => format!("{} with SET statement_timeout = '...' sized for the work (cutover's runner sets one)", ctx.runner.begin()),
         },
     );
     if let Some((table, lock)) = effect.locks.first() {

@@ -229,9 +229,20 @@ pub(crate) fn render_template(path: &Path, text: &str, options: &BTreeMap<String
         let trim_after = inner.ends_with('-');
         inner = inner.trim_end_matches('-').trim();
         out.push_str(before);
+        // A template comment renders nothing.
+        if inner.starts_with("/*") && inner.ends_with("*/") {
+            rest = &rest[open + close + 2..];
+            if trim_after {
+                rest = rest.trim_start();
+            }
+            continue;
+        }
         let key = match inner.split_whitespace().collect::<Vec<_>>().as_slice() {
-            ["index", ".Options", key] => key.trim_matches('"').to_string(),
-            [field] if field.starts_with(".Options.") => field[".Options.".len()..].to_string(),
+            // A Go string, interpreted or raw.
+            ["index", ".Options", key] => key.trim_matches(|c| c == '"' || c == '`').to_string(),
+            [field] if field.starts_with(".Options.") && !field[".Options.".len()..].contains('.') => {
+                field[".Options.".len()..].to_string()
+            }
             _ => {
                 return Err(at(format!(
                     "`{{{{ {inner} }}}}`: a pop template action cutover does not render (it renders `{{{{ index .Options \"KEY\" }}}}` and `{{{{ .Options.KEY }}}}`)"
@@ -291,6 +302,11 @@ mod tests {
         );
         let other = super::render_template(path, "SELECT {{ .Dialect }};", &options).unwrap_err();
         assert!(other.to_string().contains("does not render"), "{other}");
+        let deeper = super::render_template(path, "SELECT {{ .Options.Namespace.Foo }};", &options).unwrap_err();
+        assert!(deeper.to_string().contains("does not render"), "{deeper}");
+        let raw =
+            super::render_template(path, "SELECT 1 FROM {{index .Options `Namespace`}}.t{{/* a note */}};", &options);
+        assert_eq!(raw.unwrap(), "SELECT 1 FROM auth.t;");
     }
 
     #[test]
