@@ -132,22 +132,46 @@ fn read_folder(
         });
     }
     let unread = |entry: &Entry| !reads(entry) || (entry.depth > 0 && !rules.reads_subfolders());
+    // A folder that is one of the layout's migrations (temporal's `v1.0/`, a Prisma or diesel
+    // folder) found below the folder read: the folder given is above the migrations folder.
+    let too_deep = |entry: &Entry| {
+        reads(entry)
+            && entry.depth > 0
+            && !rules.reads_subfolders()
+            && matches!(&entry.recognised, Some((_, Recognised::Migration { part: crate::layouts::Part::Folder, .. })))
+    };
     if reading == Reading::Lint {
         entries.retain(|entry| {
             if unread(entry) {
-                ignored.push(Ignored {
-                    path: entry.path.clone(),
-                    reason: format!(
+                let reason = if too_deep(entry) {
+                    format!(
+                        "a {layout} migration below the folder read, {NOT_LINTED}: point --dir (or `dir` in cutover.toml) at `{}`",
+                        entry.path.parent().unwrap_or(dir).display()
+                    )
+                } else {
+                    format!(
                         "not a {layout} migration (expected {}), {NOT_LINTED}: rename it, or move it out of the migrations directory",
                         layout.expected_names()
-                    ),
-                    refused_by_up: true,
-                });
+                    )
+                };
+                ignored.push(Ignored { path: entry.path.clone(), reason, refused_by_up: true });
             }
             !unread(entry)
         });
     }
     if let Some(entry) = entries.iter().find(|entry| unread(entry)) {
+        // One of the layout's own migrations, a folder too deep: the folder given is above
+        // the migrations folder (temporal's `schema/` above `versioned/`).
+        if too_deep(entry) {
+            let parent = entry.path.parent().unwrap_or(dir);
+            return Err(Error::Metadata {
+                path: entry.path.clone(),
+                message: format!(
+                    "a {layout} migration below the folder read: point --dir (or `dir` in cutover.toml) at `{}`",
+                    parent.display()
+                ),
+            });
+        }
         return Err(Error::UnrecognizedFile { path: entry.path.clone(), layout, expected: layout.expected_names() });
     }
     // Every entry left is a migration (or a script of one) that the layout reads.

@@ -667,6 +667,31 @@ fn liquibase(db: &PgDb, dir: &std::path::Path, args: &[&str]) -> std::process::O
     command.output().unwrap()
 }
 
+/// `cutover status`'s migrations: version, name and state of each.
+fn statuses(project: &Project, url: &str) -> Vec<[String; 3]> {
+    let output = project.cutover(url).args(["status", "--format", "json"]).output().unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let text = |m: &serde_json::Value, key: &str| m[key].as_str().unwrap_or_default().to_string();
+    status["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| [text(m, "version"), text(m, "name"), text(m, "state")])
+        .collect()
+}
+
+/// Liquibase's master changelog `changelog.xml` in the project, running every changelog under
+/// `path` (`includeAll`).
+fn include_all(project: &Project, path: &str) {
+    let xml = format!(
+        "<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\" \
+         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
+         xsi:schemaLocation=\"http://www.liquibase.org/xml/ns/dbchangelog https://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-latest.xsd\">\n\
+         <includeAll path=\"{path}\"/>\n</databaseChangeLog>\n"
+    );
+    std::fs::write(project.path("changelog.xml"), xml).unwrap();
+}
+
 /// A changelog with what real projects write: comments inside SQL, `--comment:` lines,
 /// `runInTransaction:false`, a `dbms` filter, multi-line SQL with blank lines and indentation,
 /// a block rollback, `--rollback not required`.
@@ -700,14 +725,7 @@ fn adopt_from_liquibase_after_liquibase_itself_ran() {
         .migration("changes/001_people.sql", LIQUIBASE_PEOPLE)
         .migration("changes/002_orders.sql", "--liquibase formatted sql\n--changeset carol:orders\nCREATE TABLE orders (id bigint PRIMARY KEY, person int REFERENCES person);\n--rollback DROP TABLE orders;\n");
     // Liquibase's own master changelog, beside the folder, as projects keep it.
-    std::fs::write(
-        project.path("changelog.xml"),
-        "<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-         xsi:schemaLocation=\"http://www.liquibase.org/xml/ns/dbchangelog https://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-latest.xsd\">\n\
-         <includeAll path=\"migrations/changes/\"/>\n</databaseChangeLog>\n",
-    )
-    .unwrap();
+    include_all(&project, "migrations/changes/");
     let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "update"]);
     assert!(output.status.success(), "{:?}", output_text(&output));
     assert_eq!(db.query("SELECT count(*) FROM databasechangelog"), "4", "the oracle changeset is skipped");
@@ -721,22 +739,14 @@ fn adopt_from_liquibase_after_liquibase_itself_ran() {
     let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("adopted 4 migrations"), "{stdout}");
-    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let states: Vec<(&str, &str, &str)> = status["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["version"].as_str().unwrap(), m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        states,
+        statuses(&project, &db.url),
         [
-            ("1", "alice:create-person", "baselined"),
-            ("2", "alice:person-name-index", "baselined"),
-            ("3", "bob:add-email", "baselined"),
-            ("4", "carol:orders", "baselined"),
-            ("5", "carol:phone", "pending")
+            ["1", "alice:create-person", "baselined"],
+            ["2", "alice:person-name-index", "baselined"],
+            ["3", "bob:add-email", "baselined"],
+            ["4", "carol:orders", "baselined"],
+            ["5", "carol:phone", "pending"]
         ]
     );
     let output = project.cutover(&db.url).arg("up").output().unwrap();
@@ -756,23 +766,17 @@ fn adopt_from_liquibase_after_liquibase_itself_ran() {
         LIQUIBASE_PEOPLE.replace("--rollback DROP TABLE person;", "--rollback DROP TABLE person CASCADE;").replace("    id int", "\tid int")
     );
     project.migration("changes/001_people.sql", &appended);
-    let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let states: Vec<(&str, &str)> = status["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["name"].as_str().unwrap(), m["state"].as_str().unwrap()))
-        .collect();
+    let states: Vec<[String; 2]> =
+        statuses(&project, &db.url).into_iter().map(|[_, name, state]| [name, state]).collect();
     assert_eq!(
         states,
         [
-            ("alice:create-person", "baselined"),
-            ("alice:person-name-index", "baselined"),
-            ("bob:add-email", "baselined"),
-            ("alice:person-note", "pending"),
-            ("carol:orders", "baselined"),
-            ("carol:phone", "reverted")
+            ["alice:create-person", "baselined"],
+            ["alice:person-name-index", "baselined"],
+            ["bob:add-email", "baselined"],
+            ["alice:person-note", "pending"],
+            ["carol:orders", "baselined"],
+            ["carol:phone", "reverted"]
         ]
     );
     let output = project.cutover(&db.url).arg("up").output().unwrap();
@@ -956,14 +960,7 @@ fn liquibase_rows_are_matched_by_the_whole_path() {
     project
         .migration("001.sql", "--liquibase formatted sql\n--changeset alice:1\nCREATE TABLE a1 (id int);\n")
         .migration("sub/001.sql", "--liquibase formatted sql\n--changeset alice:1\nCREATE TABLE b1 (id int);\n");
-    std::fs::write(
-        project.path("changelog.xml"),
-        "<databaseChangeLog xmlns=\"http://www.liquibase.org/xml/ns/dbchangelog\" \
-         xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" \
-         xsi:schemaLocation=\"http://www.liquibase.org/xml/ns/dbchangelog https://www.liquibase.org/xml/ns/dbchangelog/dbchangelog-latest.xsd\">\n\
-         <includeAll path=\"migrations/\"/>\n</databaseChangeLog>\n",
-    )
-    .unwrap();
+    include_all(&project, "migrations/");
     let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "update"]);
     assert!(output.status.success(), "{:?}", output_text(&output));
     let output = project.cutover(&db.url).args(["adopt", "--from", "liquibase"]).output().unwrap();
@@ -995,15 +992,9 @@ fn a_temporal_version_names_all_its_files() {
     let url = project.sqlite_url();
     let output = project.cutover(&url).args(["baseline", "1.1"]).output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
-    let output = project.cutover(&url).args(["status", "--format", "json"]).output().unwrap();
-    let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    let states: Vec<(&str, &str)> = status["migrations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| (m["version"].as_str().unwrap(), m["state"].as_str().unwrap()))
-        .collect();
-    assert_eq!(states, [("1.0", "baselined"), ("1.1.1", "baselined"), ("1.1.2", "baselined"), ("1.3", "pending")]);
+    let states: Vec<[String; 2]> =
+        statuses(&project, &url).into_iter().map(|[version, _, state]| [version, state]).collect();
+    assert_eq!(states, [["1.0", "baselined"], ["1.1.1", "baselined"], ["1.1.2", "baselined"], ["1.3", "pending"]]);
     let other = Project::new();
     for entry in std::fs::read_dir(project.path("migrations")).unwrap() {
         let entry = entry.unwrap();

@@ -182,6 +182,19 @@ mod tests {
     }
 
     #[test]
+    fn a_folder_above_the_versions_says_where_to_point() {
+        let (_dir, res) = read(
+            &[("versioned/v1.1/manifest.json", MANIFEST), ("versioned/v1.1/a.sql", ""), ("versioned/v1.1/b.sql", "")],
+            None,
+        );
+        let err = res.unwrap_err().to_string();
+        assert!(
+            err.contains("a temporal migration below the folder read: point --dir") && err.contains("versioned`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_manifest_that_disagrees_is_an_error() {
         let (_dir, res) = read(&[("v1.2/manifest.json", MANIFEST), ("v1.2/a.sql", ""), ("v1.2/b.sql", "")], None);
         assert!(res.unwrap_err().to_string().contains("`CurrVersion` is \"1.1\" in folder `v1.2`"));
