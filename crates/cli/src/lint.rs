@@ -341,17 +341,25 @@ fn route_to_folders(
     use cutover_migration::Layout;
     let mut routed: Vec<PathBuf> = Vec::new();
     let mut named: std::collections::HashMap<PathBuf, std::collections::HashSet<PathBuf>> = Default::default();
+    // Per folder, read once however many of its files are named: the scripts of its
+    // migrations when it is in such a layout.
+    let mut folders: std::collections::HashMap<PathBuf, Option<std::collections::HashSet<PathBuf>>> =
+        Default::default();
+    let whole: std::collections::HashSet<PathBuf> =
+        inputs.iter().filter(|p| p.is_dir()).map(|p| canonical(p)).collect();
     for input in inputs {
         let folder = input.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let sectioned = input.is_file()
-            && input.extension().is_some_and(|e| e == "sql")
-            && discover_to_lint_with(folder, settings.layout, &settings.read_options(Some(settings.lint.dialect)))
-                .ok()
-                .filter(|set| matches!(set.layout, Layout::Goose | Layout::Dbmate | Layout::Liquibase | Layout::Pop))
-                .is_some_and(|set| {
-                    let file = canonical(&input);
-                    set.migrations.iter().any(|m| canonical(&m.up.path) == file)
-                });
+        let sectioned = input.is_file() && input.extension().is_some_and(|e| e == "sql") && {
+            let scripts = folders.entry(folder.to_path_buf()).or_insert_with(|| {
+                discover_to_lint_with(folder, settings.layout, &settings.read_options(Some(settings.lint.dialect)))
+                    .ok()
+                    .filter(|set| {
+                        matches!(set.layout, Layout::Goose | Layout::Dbmate | Layout::Liquibase | Layout::Pop)
+                    })
+                    .map(|set| set.migrations.iter().map(|m| canonical(&m.up.path)).collect())
+            });
+            scripts.as_ref().is_some_and(|scripts| scripts.contains(&canonical(&input)))
+        };
         if !sectioned {
             routed.push(input);
             continue;
@@ -362,6 +370,10 @@ fn route_to_folders(
         }
         named.entry(folder).or_default().insert(canonical(&input));
     }
+    // A folder also named itself is reported whole, once.
+    named.retain(|folder, _| !whole.contains(&canonical(folder)));
+    let mut seen = std::collections::HashSet::new();
+    routed.retain(|p| !p.is_dir() || seen.insert(canonical(p)));
     (routed, named)
 }
 

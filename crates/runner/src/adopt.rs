@@ -367,6 +367,11 @@ pub fn adopt(
     let versioned: Vec<&Migration> = set.migrations.iter().filter(|m| m.kind == MigrationKind::Versioned).collect();
     let mut problems = placement_problems;
     let mut adopted: BTreeSet<usize> = BTreeSet::new();
+    // Atlas's lines of `atlas.sum`, computed once (each reads every file of the folder).
+    let atlas_hashes: Vec<(String, String)> = match tool {
+        Tool::Atlas => cutover_migration::atlas_sum(&set.dir).map(|(hashes, _)| hashes).unwrap_or_default(),
+        _ => Vec::new(),
+    };
     for entry in &applied {
         if !entry.success {
             problems.push(format!(
@@ -423,7 +428,7 @@ pub fn adopt(
                     Tool::Sqitch => Sha1::digest(&text).iter().map(|b| format!("{b:02x}")).collect(),
                     // The file's line in atlas.sum (a running hash: an earlier file's edit shows
                     // here too), which `discover` checked against the files.
-                    Tool::Atlas => atlas_hash(&migration.up.path),
+                    Tool::Atlas => atlas_hash(&atlas_hashes, &migration.up.path),
                     _ => recorded.clone(),
                 };
                 if &actual != recorded {
@@ -657,13 +662,10 @@ fn below_atlas_baselines(set: &MigrationSet, applied: Vec<Applied>) -> Vec<Appli
     out
 }
 
-/// The hash Atlas gives `path` in its folder's `atlas.sum`.
-fn atlas_hash(path: &std::path::Path) -> String {
+/// The hash Atlas gives `path` in its folder's `atlas.sum` (`hashes`: its lines).
+fn atlas_hash(hashes: &[(String, String)], path: &std::path::Path) -> String {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.parent()
-        .and_then(|dir| cutover_migration::atlas_sum(dir).ok())
-        .and_then(|(hashes, _)| hashes.into_iter().find(|(n, _)| *n == name).map(|(_, hash)| hash))
-        .unwrap_or_default()
+    hashes.iter().find(|(n, _)| *n == name).map(|(_, hash)| hash.clone()).unwrap_or_default()
 }
 
 /// Prisma's checksum of `migration.sql`: the SHA-256 of its bytes, in hex. Prisma also accepts

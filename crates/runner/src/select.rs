@@ -86,7 +86,10 @@ pub(crate) fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) 
             }
             MigrationState::Missing => {
                 let script = status.latest.as_ref().map_or("", |r| r.script.as_str());
-                let gone = if set.layout.identifies_by_name() && set.dir.join(script).is_file() {
+                // Another migration still read from that file: only the changeset went.
+                let file_read =
+                    set.migrations.iter().any(|m| crate::identity::relative_path(set, &m.up.path) == script);
+                let gone = if set.layout.identifies_by_name() && file_read {
                     format!("its changeset is gone from `{script}`")
                 } else {
                     format!("its file `{script}` is gone")

@@ -129,7 +129,10 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
             latest_by_identity.insert((record.name.as_str(), record.script.as_str()), record);
         }
     }
-    let scripts: Vec<String> = set.migrations.iter().map(|m| relative_path(set, &m.up.path)).collect();
+    let scripts: Vec<String> = match by_name {
+        true => set.migrations.iter().map(|m| relative_path(set, &m.up.path)).collect(),
+        false => Vec::new(),
+    };
 
     let mut statuses = Vec::new();
     for (idx, migration) in set.migrations.iter().enumerate() {
@@ -175,9 +178,9 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     // Applied versions whose files are gone.
     let file_versions: BTreeSet<&Version> = set.migrations.iter().filter_map(|m| m.version.as_ref()).collect();
     let mut missing: Vec<(Version, &HistoryRecord)> = Vec::new();
-    let identities: BTreeSet<(&str, &str)> =
-        set.migrations.iter().zip(&scripts).map(|(m, script)| (m.name.as_str(), script.as_str())).collect();
     let recorded: Vec<(Version, &HistoryRecord)> = if by_name {
+        let identities: BTreeSet<(&str, &str)> =
+            set.migrations.iter().zip(&scripts).map(|(m, script)| (m.name.as_str(), script.as_str())).collect();
         latest_by_identity
             .iter()
             .filter(|(identity, _)| !identities.contains(*identity))

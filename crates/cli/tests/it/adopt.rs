@@ -445,9 +445,7 @@ fn adopt_from_prisma_then_up_applies_only_what_prisma_did_not() {
         prisma_row(4, "20240102000000_b_index", "CREATE INDEX CONCURRENTLY b_id ON b (id);\n", true, false),
     ));
     let project = prisma_project();
-    let output = project.cutover(&db.url).args(["adopt", "--from", "prisma"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "prisma");
     assert!(stdout.contains("adopted 3 migrations"), "{stdout}");
     let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
     let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -555,9 +553,7 @@ fn adopt_from_sqitch_after_sqitch_itself_deployed() {
     write("deploy/users.sql", "BEGIN;\nALTER TABLE flipr.users ADD COLUMN password text;\nCOMMIT;\n");
     write("revert/users.sql", "BEGIN;\nALTER TABLE flipr.users DROP COLUMN password;\nCOMMIT;\n");
 
-    let output = project.cutover(&db.url).args(["adopt", "--from", "sqitch"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "sqitch");
     assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
     let output = project.cutover(&db.url).args(["status", "--format", "json"]).output().unwrap();
     let status: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -667,6 +663,14 @@ fn liquibase(db: &PgDb, dir: &std::path::Path, args: &[&str]) -> std::process::O
     command.output().unwrap()
 }
 
+/// `cutover adopt --from TOOL`, which must succeed; its output.
+fn adopted(project: &Project, url: &str, tool: &str) -> String {
+    let output = project.cutover(url).args(["adopt", "--from", tool]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    stdout
+}
+
 /// `cutover status`'s migrations: version, name and state of each.
 fn statuses(project: &Project, url: &str) -> Vec<[String; 3]> {
     let output = project.cutover(url).args(["status", "--format", "json"]).output().unwrap();
@@ -735,9 +739,7 @@ fn adopt_from_liquibase_after_liquibase_itself_ran() {
         "changes/003_phone.sql",
         "--liquibase formatted sql\n--changeset carol:phone\nALTER TABLE person ADD COLUMN phone text;\n--rollback ALTER TABLE person DROP COLUMN phone;\n",
     );
-    let output = project.cutover(&db.url).args(["adopt", "--from", "liquibase"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "liquibase");
     assert!(stdout.contains("adopted 4 migrations"), "{stdout}");
     assert_eq!(
         statuses(&project, &db.url),
@@ -862,9 +864,7 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
         &db,
         &[("20240101000000", "users", 1, 1, &hashes[0].1), ("20240102000000", "email", 1, 1, &hashes[1].1)],
     );
-    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "atlas");
     assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
@@ -898,9 +898,7 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
     db.query("CREATE TABLE users (id bigint PRIMARY KEY, email text)");
     atlas_revisions(&db, &[]);
     db.query("INSERT INTO atlas_schema_revisions.atlas_schema_revisions VALUES ('20240102000000', '', 1, 0, 0, now(), 0, NULL, NULL, '', NULL, 'Atlas CLI v0.30.0')");
-    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "atlas");
     assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
 
     // Atlas run with a URL that names a schema keeps its table there (`?search_path=public`).
@@ -917,9 +915,8 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
         "INSERT INTO public.atlas_schema_revisions VALUES ('20240101000000', 'users', 2, 1, 1, now(), 1, NULL, NULL, '{}', NULL, 'Atlas CLI v0.30.0')",
         hashes[0].1
     ));
-    let output = project.cutover(&db.url).args(["adopt", "--from", "atlas"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success() && stdout.contains("adopted 1 migration"), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "atlas");
+    assert!(stdout.contains("adopted 1 migration"), "{stdout}");
 
     // On MariaDB, in the URL's database; another database's revisions are not this one's.
     let my = MyDb::new();
@@ -933,9 +930,8 @@ fn adopt_from_atlas_checks_the_sum_and_the_revisions() {
             "INSERT INTO atlas_schema_revisions VALUES ('{version}', '', 2, 1, 1, now(), 1, NULL, NULL, '{hash}', NULL, 'v')"
         ));
     }
-    let output = project.cutover(&my.url).args(["adopt", "--from", "atlas"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success() && stdout.contains("adopted 2 migrations"), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &my.url, "atlas");
+    assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
 
     // A file edited without `atlas migrate hash`: every command refuses the folder, as Atlas does.
     std::fs::write(
@@ -963,9 +959,7 @@ fn liquibase_rows_are_matched_by_the_whole_path() {
     include_all(&project, "migrations/");
     let output = liquibase(&db, &project.path("."), &["--changelog-file=changelog.xml", "update"]);
     assert!(output.status.success(), "{:?}", output_text(&output));
-    let output = project.cutover(&db.url).args(["adopt", "--from", "liquibase"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "liquibase");
     assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
 }
 
@@ -1030,9 +1024,7 @@ fn adopt_from_popx_then_up_runs_only_what_popx_did_not() {
          CREATE TABLE a (j jsonb, b int); \
          INSERT INTO schema_migration (version) VALUES ('20200101000000000000'), ('20200102000000000000')",
     );
-    let output = project.cutover(&db.url).args(["adopt", "--from", "popx"]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let stdout = adopted(&project, &db.url, "popx");
     assert!(stdout.contains("adopted 2 migrations"), "{stdout}");
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));

@@ -180,3 +180,29 @@ fn pop_templates_render_the_options_the_application_gives_pop() {
         "1"
     );
 }
+
+/// A Liquibase changeset run by cutover, then removed from its changelog: `up` stops and says
+/// the changeset is gone from its file (the file is still there); `lint` says whose semantics it
+/// judged the folder by.
+#[test]
+fn a_changeset_removed_after_it_ran_is_named_with_its_file() {
+    let project = crate::util::Project::new();
+    let url = project.sqlite_url();
+    let both = "--liquibase formatted sql\n--changeset a:1\nCREATE TABLE t (id int);\n--changeset a:2\nALTER TABLE t ADD COLUMN n int;\n";
+    project.migration("changelog.sql", both);
+    project.cutover(&url).arg("up").assert().success();
+    project.migration("changelog.sql", "--liquibase formatted sql\n--changeset a:1\nCREATE TABLE t (id int);\n");
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = crate::util::output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("2 a:2 was applied at") && stderr.contains("its changeset is gone from `changelog.sql`"),
+        "{stderr}"
+    );
+    let output = project.cutover(&url).arg("lint").output().unwrap();
+    let (_, stderr) = crate::util::output_text(&output);
+    assert!(
+        stderr.contains("is judged as Liquibase runs its files") && stderr.contains("--assume-runner cutover"),
+        "{stderr}"
+    );
+}

@@ -24,6 +24,10 @@ use crate::{Checksum, Dialect, Error, Ignored, Layout, Migration, MigrationKind,
 
 pub(crate) struct Liquibase;
 
+/// How much of a file tells whether its first line is Liquibase's header (with a BOM, spaces,
+/// and a `logicalFilePath:` after it).
+const HEADER_BYTES: usize = 512;
+
 impl LayoutRules for Liquibase {
     fn name(&self) -> &'static str {
         "liquibase"
@@ -34,10 +38,9 @@ impl LayoutRules for Liquibase {
     }
 
     fn recognise_file(&self, file: &mut FileCandidate<'_>) -> Result<Option<Recognised>, Error> {
-        // Known by its first line: only a regular file is opened here (a FIFO named like a
-        // migration is the layout's to refuse, not to wait on).
-        let regular = std::fs::metadata(file.path).is_ok_and(|m| m.is_file());
-        if file.sql_stem().is_none() || !regular || !is_formatted_sql(file.text()?) {
+        // Known by its first line, so only the start of each `.sql` file is read here: the
+        // other layouts' files are read once, by their own layout.
+        if file.sql_stem().is_none() || !is_formatted_sql(&file.head(HEADER_BYTES)) {
             return Ok(None);
         }
         let name = file.sql_stem().unwrap_or_default().to_string();

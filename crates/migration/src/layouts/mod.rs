@@ -214,6 +214,24 @@ impl<'a> FileCandidate<'a> {
         Ok(self.text.insert(text))
     }
 
+    /// The file's first `n` bytes at most, as text (lossy): enough to tell a layout known by
+    /// its first line (Liquibase's header) without reading every file whole. Empty when it
+    /// cannot be read, or is no regular file (a FIFO is never opened here); the layout that
+    /// takes the file reports what is wrong with it.
+    pub fn head(&self, n: usize) -> String {
+        if let Some(text) = &self.text {
+            return String::from_utf8_lossy(&text.as_bytes()[..n.min(text.len())]).into_owned();
+        }
+        if !std::fs::metadata(self.path).is_ok_and(|m| m.is_file()) {
+            return String::new();
+        }
+        let mut bytes = Vec::with_capacity(n);
+        if let Ok(file) = std::fs::File::open(self.path) {
+            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, n as u64), &mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The file's text, for the migration to keep.
     pub fn take_text(&mut self) -> Result<String, Error> {
         match self.text.take() {
