@@ -18,7 +18,8 @@ command -v pg_ctlcluster >/dev/null 2>&1 || need_apt+=(postgresql postgresql-con
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
 command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 [ -f /usr/include/openssl/ssl.h ] || need_apt+=(libssl-dev)
-# pg_query (PostgreSQL's own parser, for the analysis) builds its C code with bindgen.
+# The build needs no libclang (pg_query's bindings are kept in vendor/pg_query); the test that
+# regenerates them with bindgen and compares does.
 ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(clang libclang-dev)
 # The adoption tests run Alembic and Knex themselves (installed from PyPI and npm below).
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

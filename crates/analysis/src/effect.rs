@@ -544,3 +544,38 @@ pub enum DefaultValue {
         function: String,
     },
 }
+
+/// How a relation's name as written (its schema when qualified, and its name) becomes the name
+/// the analysis gives it: `postgres::written_name` without more to go on; the linter's resolver on a
+/// live schema, or after a `SET search_path`.
+pub type Resolve<'a> = &'a dyn Fn(Option<&str>, &str) -> String;
+
+/// Why a statement could not be parsed: the grammar's message and the 1-based character offset
+/// within the statement, when it gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    /// The grammar's message.
+    pub message: String,
+    /// 1-based character offset in the statement.
+    pub position: Option<usize>,
+}
+
+/// The effect of a statement no rule reads: it locks, rewrites and scans nothing.
+#[cfg_attr(not(any(feature = "postgres", feature = "sqlparser")), allow(dead_code))]
+pub(crate) fn other() -> Effect {
+    Effect {
+        action: Action::Other,
+        locks: Vec::new(),
+        rewrites: false,
+        scans: false,
+        rows: Vec::new(),
+        destructive: false,
+        backward_incompatible: false,
+        requires_no_transaction: false,
+        long_identifiers: Vec::new(),
+        string_literals: Vec::new(),
+        idempotent: None,
+        mysql: None,
+        unsupported: None,
+    }
+}

@@ -5,8 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::postgres::written_name;
-
 /// The live database's relations (tables and views): the schema and name each really has,
 /// and the name the analysis gives it (bare when the session's `search_path` finds it so).
 #[derive(Debug, Clone, Default)]
@@ -78,6 +76,16 @@ pub(crate) fn resolve(
         }
     }
     first.map_or_else(|| name.to_string(), |schema| qualified(live, schema, name))
+}
+
+/// A relation's name as the analysis writes it without a database or a `search_path` set in
+/// the script: `public` is the default schema, so `public.users` and `users` are one table;
+/// any other schema is kept (`app.users`).
+pub fn written_name(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(schema) if schema != "public" => format!("{schema}.{name}"),
+        _ => name.to_string(),
+    }
 }
 
 #[cfg(test)]

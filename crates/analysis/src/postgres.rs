@@ -4,26 +4,14 @@
 use pg_query::protobuf::{AlterTableType, ConstrType, NullTestType, ObjectType, TransactionStmtKind, VariableSetKind};
 use pg_query::{NodeEnum, NodeRef};
 
-use crate::effect::{ColumnType, ForeignKey, TransactionControl};
+pub use crate::effect::{ParseError, Resolve};
+pub use crate::names::written_name;
+
+use crate::effect::{other, ColumnType, ForeignKey, TransactionControl};
 use crate::{Action, AlterCommand, ColumnInfo, DefaultValue, Effect, LockMode, RowAccess, RowScope};
 
 mod plpgsql;
 mod rows;
-
-/// How a relation's name as written (its schema when qualified, and its name) becomes the name
-/// the analysis gives it: [`written_name`] without more to go on; the linter's resolver on a
-/// live schema, or after a `SET search_path`.
-pub type Resolve<'a> = &'a dyn Fn(Option<&str>, &str) -> String;
-
-/// A relation's name as the analysis writes it without a database or a `search_path` set in
-/// the script: `public` is the default schema, so `public.users` and `users` are one table;
-/// any other schema is kept (`app.users`).
-pub fn written_name(schema: Option<&str>, name: &str) -> String {
-    match schema {
-        Some(schema) if schema != "public" => format!("{schema}.{name}"),
-        _ => name.to_string(),
-    }
-}
 
 /// Functions whose value differs per row: a column default calling one rewrites the table.
 const VOLATILE_FUNCTIONS: [&str; 9] = [
@@ -54,16 +42,6 @@ const KNOWN_STABLE: [&str; 12] = [
     "jsonb_build_object",
     "make_interval",
 ];
-
-/// Why a statement could not be parsed: PostgreSQL's message and the 1-based character offset
-/// within the statement, when it gives one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseError {
-    /// PostgreSQL's message.
-    pub message: String,
-    /// 1-based character offset in the statement.
-    pub position: Option<usize>,
-}
 
 /// Whether the rules need the statement's parse tree: only the statement kinds [`effect_of`]
 /// reads do. The others (a view's query, a function body, rows inserted, grants) are checked
@@ -275,24 +253,6 @@ fn select_calls(sql: &str, summary: &pg_query::SummaryResult) -> Option<Action> 
 /// used later in its transaction), not for every statement: most never need them.
 pub fn string_literals(sql: &str) -> Vec<String> {
     scan_words(sql, true).1
-}
-
-pub(crate) fn other() -> Effect {
-    Effect {
-        action: Action::Other,
-        locks: Vec::new(),
-        rewrites: false,
-        scans: false,
-        rows: Vec::new(),
-        destructive: false,
-        backward_incompatible: false,
-        requires_no_transaction: false,
-        long_identifiers: Vec::new(),
-        string_literals: Vec::new(),
-        idempotent: None,
-        mysql: None,
-        unsupported: None,
-    }
 }
 
 /// Identifiers over 63 bytes in `sql`, as [`scan_words`] finds them, byte by byte: every

@@ -14,8 +14,8 @@ use sqlparser::dialect::{MySqlDialect, SQLiteDialect};
 use sqlparser::parser::Parser;
 
 use crate::dialect::MysqlServer;
+use crate::effect::{other, ParseError};
 use crate::effect::{Algorithm, ColumnType, ForeignKey, MysqlDdl};
-use crate::postgres::{other, ParseError};
 use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowScope};
 
 /// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.

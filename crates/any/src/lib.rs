@@ -6,21 +6,68 @@
 //!
 //! The CLI and the embedding crate both connect through here; the runner, the backfill and
 //! the expand/contract engine stay unaware of any concrete engine.
+//!
+//! Each engine is a Cargo feature (`postgres`, `mysql`, `sqlite`, all on by default): an
+//! application that embeds cutover for one engine builds and links that engine's driver only.
+//! A URL of an engine left out is refused when connecting, with the feature to turn on.
 #![deny(missing_docs)]
 
-use cutover_engine::{AdoptTarget, BackfillTarget, DatabaseUrl, DbError, Engine, ExpandTarget, MigrationTarget};
+#[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
+compile_error!("cutover-any needs at least one engine: enable the `postgres`, `mysql` or `sqlite` feature");
+
+use cutover_engine::{
+    AdoptTarget, BackfillTarget, DatabaseUrl, DbError, DbErrorKind, Engine, ExpandTarget, MigrationTarget,
+};
+#[cfg(feature = "mysql")]
 use cutover_mysql::MysqlTarget;
+#[cfg(feature = "postgres")]
 use cutover_postgres::PgTarget;
+#[cfg(feature = "sqlite")]
 use cutover_sqlite::SqliteTarget;
 
-/// A connected database of any engine.
+/// A connected database of any engine this build has.
 pub enum AnyTarget {
     /// PostgreSQL (boxed: its target keeps prepared statements and TLS state).
+    #[cfg(feature = "postgres")]
     Postgres(Box<PgTarget>),
     /// MySQL or MariaDB.
+    #[cfg(feature = "mysql")]
     Mysql(MysqlTarget),
     /// SQLite.
+    #[cfg(feature = "sqlite")]
     Sqlite(SqliteTarget),
+}
+
+/// The engines this build can connect to.
+pub fn engines_built() -> Vec<Engine> {
+    let mut engines = Vec::new();
+    if cfg!(feature = "postgres") {
+        engines.push(Engine::Postgres);
+    }
+    if cfg!(feature = "mysql") {
+        engines.push(Engine::Mysql);
+    }
+    if cfg!(feature = "sqlite") {
+        engines.push(Engine::Sqlite);
+    }
+    engines
+}
+
+/// The refusal of a URL whose engine this build left out.
+#[allow(dead_code)] // Unused when every engine is built.
+fn not_built(engine: Engine) -> DbError {
+    let feature = match engine {
+        Engine::Postgres => "postgres",
+        Engine::Mysql => "mysql",
+        Engine::Sqlite => "sqlite",
+    };
+    DbError::new(
+        DbErrorKind::Connection,
+        format!(
+            "this build has no {engine} support: enable the `{feature}` feature of cutover-embed \
+             (or cutover-any), as in `cutover-embed = {{ version = \"...\", features = [\"{feature}\"] }}`"
+        ),
+    )
 }
 
 /// How to connect, beyond the URL.
@@ -59,6 +106,7 @@ impl AnyTarget {
     /// Connects to the database `url` names.
     pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<AnyTarget, DbError> {
         Ok(match url.engine() {
+            #[cfg(feature = "postgres")]
             Engine::Postgres => {
                 let options = cutover_postgres::ConnectOptions {
                     history_table: options.history_table.clone(),
@@ -66,16 +114,23 @@ impl AnyTarget {
                 };
                 AnyTarget::Postgres(Box::new(cutover_postgres::connect(url, &options)?))
             }
+            #[cfg(feature = "mysql")]
             Engine::Mysql => AnyTarget::Mysql(cutover_mysql::connect(url, &options.history_table)?),
+            #[cfg(feature = "sqlite")]
             Engine::Sqlite => AnyTarget::Sqlite(cutover_sqlite::connect(url, &options.history_table)?),
+            #[allow(unreachable_patterns)] // When every engine is built.
+            engine => return Err(not_built(engine)),
         })
     }
 
     /// Which engine it is.
     pub fn engine(&self) -> Engine {
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(_) => Engine::Postgres,
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(_) => Engine::Mysql,
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(_) => Engine::Sqlite,
         }
     }
@@ -83,8 +138,11 @@ impl AnyTarget {
     /// Migrations: every engine.
     pub fn migration(&mut self) -> &mut dyn MigrationTarget {
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => &mut **t,
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(t) => t,
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(t) => t,
         }
     }
@@ -92,8 +150,11 @@ impl AnyTarget {
     /// The same, owned.
     pub fn into_migration(self) -> Box<dyn MigrationTarget> {
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => t,
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(t) => Box::new(t),
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(t) => Box::new(t),
         }
     }
@@ -101,27 +162,34 @@ impl AnyTarget {
     /// Taking over another tool's history: every engine.
     pub fn adopt(&mut self) -> &mut dyn AdoptTarget {
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => &mut **t,
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(t) => t,
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(t) => t,
         }
     }
 
     /// Batched backfills: PostgreSQL and MySQL/MariaDB. `replicas` are MySQL replicas to read
     /// the lag of (the primary cannot see it; PostgreSQL reports its replicas' lag itself).
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_variables))]
     pub fn into_backfill(self, replicas: Vec<DatabaseUrl>) -> Result<Box<dyn BackfillTarget>, Unsupported> {
-        const WHAT: &str = "backfills";
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(_) if !replicas.is_empty() => Err(Unsupported {
                 engine: Engine::Postgres,
                 what: "--replica-url",
                 why: "it is for MySQL/MariaDB; PostgreSQL reports its replicas' lag itself (pg_stat_replication)",
             }),
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => Ok(t),
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(t) => Ok(Box::new(t.with_replicas(replicas))),
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(_) => Err(Unsupported {
                 engine: Engine::Sqlite,
-                what: WHAT,
+                what: "backfills",
                 why:
                     "one UPDATE locks the whole database anyway, so batches gain nothing; run the UPDATE in a migration",
             }),
@@ -133,12 +201,15 @@ impl AnyTarget {
     /// for a table's writes nor transactional DDL.
     pub fn expand(&mut self) -> Result<&mut dyn ExpandTarget, Unsupported> {
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => Ok(&mut **t),
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(_) => Err(Unsupported {
                 engine: Engine::Mysql,
                 what: "expand/contract migrations",
                 why: "they run on PostgreSQL (views, triggers and transactional DDL make two live versions safe) and SQLite (applied whole)",
             }),
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(_) => Err(Unsupported {
                 engine: Engine::Sqlite,
                 what: "complete and rollback",
@@ -148,19 +219,26 @@ impl AnyTarget {
     }
 
     /// The live catalog and rehearsals on a scratch copy (`plan`, `rehearse`): PostgreSQL.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_variables))]
     pub fn into_postgres(self, what: &'static str) -> Result<PgTarget, Unsupported> {
         let why = "it reads PostgreSQL's catalog";
         match self {
+            #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => Ok(*t),
+            #[cfg(feature = "mysql")]
             AnyTarget::Mysql(_) => Err(Unsupported { engine: Engine::Mysql, what, why }),
+            #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(_) => Err(Unsupported { engine: Engine::Sqlite, what, why }),
         }
     }
 
     /// The SQLite engine itself, where a command works differently there.
+    #[cfg(feature = "sqlite")]
     pub fn sqlite(&mut self) -> Option<&mut SqliteTarget> {
         match self {
             AnyTarget::Sqlite(t) => Some(t),
+            #[allow(unreachable_patterns)] // When SQLite is the only engine built.
             _ => None,
         }
     }

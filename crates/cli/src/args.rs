@@ -176,6 +176,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Judge every migration as `up`'s gate would, and keep the judgement beside them in
+    /// cutover-review.<dialect>.json: what an application embedding cutover without a grammar
+    /// (cutover-embed's `*-driver` features) runs by. Exit 1 when the file is missing or out of
+    /// date (a CI check); `--write` writes it.
+    Review {
+        /// Write (or rewrite) the file.
+        #[arg(long)]
+        write: bool,
+        /// The SQL dialect: postgres, mysql or sqlite [default: from the database URL or `[lint]`].
+        #[arg(long, value_name = "DIALECT")]
+        dialect: Option<cutover_analysis::Dialect>,
+        /// The oldest PostgreSQL major version the judgement must hold for [default: 15, or `[lint]`].
+        #[arg(long, value_parser = parse_pg_version, value_name = "MAJOR")]
+        pg_version: Option<u32>,
+        /// For MySQL: the server and version, e.g. mariadb-10.11 [default: mysql-8.0, or `[lint]`].
+        #[arg(long, value_name = "SERVER")]
+        server_version: Option<cutover_analysis::MysqlServer>,
+    },
     /// Print what a rule checks, why, and what to do instead; or what a declarative operation
     /// does, its fields and its phases.
     Explain {

@@ -11,6 +11,7 @@ mod lint;
 mod live;
 mod render;
 mod report;
+mod review;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -119,6 +120,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             lint::run(&settings, &paths, format, &lint::Only { changed_since, pending }, live.as_ref())
         }
         Command::Explain { name } => lint::explain(name.as_deref()),
+        Command::Review { write, dialect, pg_version, server_version } => {
+            let mut settings = settings;
+            if let Some(dialect) = dialect {
+                settings.lint.dialect = dialect;
+            }
+            if let Some(server) = server_version {
+                settings.lint.dialect = cutover_analysis::Dialect::Mysql;
+                settings.lint.mysql_server = server;
+            }
+            if let Some(version) = pg_version {
+                settings.lint.pg_version = version;
+            }
+            review::run(&settings, write)
+        }
         Command::Adopt { tool } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;

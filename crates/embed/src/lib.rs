@@ -25,7 +25,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_engine::{DatabaseUrl, DbError, DbErrorKind, Engine, MigrationTarget};
+use cutover_engine::{DatabaseUrl, DbError, DbErrorKind, MigrationTarget};
 use cutover_migration::{discover, Migration};
 use cutover_runner::{Context, Settings, Silent, UpOptions};
 
@@ -151,6 +151,10 @@ pub fn migrate_on_startup(
         Settings { dir: dir.path.clone(), history_table: options.history_table.clone(), ..Settings::default() };
     settings.runner_lock_wait = options.lock_wait;
     settings.lint.dialect = cutover_runner::dialect_of(url.engine());
+    // Without the grammar (a `*-driver` feature alone), the review computed ahead judges.
+    if !cutover_runner::grammar_built(settings.lint.dialect) {
+        settings.reviewed = Some(embedded_review(migrations, url.engine())?);
+    }
 
     let history = cutover_runner::read_history(&mut *target, &settings).map_err(|e| scrub(e.to_string()))?;
     let statuses = cutover_runner::compute_status(&set, &history);
@@ -160,13 +164,29 @@ pub fn migrate_on_startup(
         .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
         .collect();
     let mut report = StartupReport::default();
-    let reviews = match options.policy {
-        Policy::SafeOnly => {
+    let reviews = match (options.policy, &settings.reviewed) {
+        (Policy::SafeOnly, None) => {
             let facts = table_sizes(&url, options, &cutover_runner::startup_relations(&set, &pending, &settings.lint));
             let limit = facts.as_ref().map(|facts| cutover_runner::StartupLimit { facts, max: options.max_duration });
             cutover_runner::startup_review(&set, &pending, &settings.lint, limit.as_ref())
         }
-        Policy::All => pending.iter().map(|m| (m.label(), Vec::new())).collect(),
+        (Policy::SafeOnly, Some(reviewed)) => {
+            match reviewed.check(&set, settings.lint.dialect, &target.server_version()) {
+                // A review of other files judges nothing: the first pending migration says why.
+                Err(problem) => pending
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| (m.label(), if i == 0 { vec![problem.clone()] } else { Vec::new() }))
+                    .collect(),
+                Ok(()) => {
+                    let facts = table_sizes(&url, options, &reviewed.startup_relations(&pending));
+                    let limit =
+                        facts.as_ref().map(|facts| cutover_runner::StartupLimit { facts, max: options.max_duration });
+                    reviewed.startup_review(&pending, limit.as_ref())
+                }
+            }
+        }
+        (Policy::All, _) => pending.iter().map(|m| (m.label(), Vec::new())).collect(),
     };
     // Migrations apply in order: everything from the first unsafe one on stays pending.
     let first_unsafe = reviews.iter().position(|(_, reasons)| !reasons.is_empty()).unwrap_or(reviews.len());
@@ -199,13 +219,14 @@ pub fn migrate_on_startup(
 
 /// The live sizes of `names` on PostgreSQL (a catalog read on a connection of its own); `None`
 /// elsewhere, or when the catalog cannot be read (the estimate is then skipped, not guessed).
+#[cfg(feature = "postgres")]
 fn table_sizes(
     url: &DatabaseUrl,
     options: &StartupOptions,
     names: &[String],
 ) -> Option<std::collections::BTreeMap<String, cutover_engine::RelationFacts>> {
     use cutover_engine::Catalog;
-    if url.engine() != Engine::Postgres || names.is_empty() {
+    if url.engine() != cutover_engine::Engine::Postgres || names.is_empty() {
         return None;
     }
     let connect_options = cutover_any::ConnectOptions {
@@ -216,6 +237,34 @@ fn table_sizes(
     let mut catalog = target.into_postgres("a start-up estimate").ok()?;
     let facts = catalog.relation_facts(names).ok()?;
     Some(facts.into_iter().map(|f| (f.name.clone(), f)).collect())
+}
+
+/// Without PostgreSQL in this build there is no catalog to read.
+#[cfg(not(feature = "postgres"))]
+fn table_sizes(
+    _: &DatabaseUrl,
+    _: &StartupOptions,
+    _: &[String],
+) -> Option<std::collections::BTreeMap<String, cutover_engine::RelationFacts>> {
+    None
+}
+
+/// The review computed ahead, from the embedded folder: needed where this build has no grammar
+/// for `engine`.
+fn embedded_review(
+    migrations: &Embedded,
+    engine: cutover_engine::Engine,
+) -> Result<cutover_runner::ReviewFile, StartupError> {
+    let dialect = cutover_runner::dialect_of(engine);
+    let name = cutover_runner::review_file_name(dialect);
+    let Some((_, text)) = migrations.files.iter().find(|(path, _)| *path == name) else {
+        return Err(StartupError(format!(
+            "this build has no {engine} grammar to judge the migrations with, and they have no {name}: run `cutover review --write --dialect {}` on the migrations folder, commit the file and rebuild (or enable cutover-embed's `{}` feature)",
+            dialect.name(),
+            dialect.name()
+        )));
+    };
+    cutover_runner::ReviewFile::parse(text).map_err(|problem| StartupError(format!("{name}: {problem}")))
 }
 
 /// The embedded files written to a private temporary folder, removed when dropped.

@@ -140,6 +140,10 @@ pub struct Settings {
     pub now: Option<SystemTime>,
     /// What pop's templates render (`[pop] options`).
     pub pop_options: BTreeMap<String, String>,
+    /// The gate's judgement computed ahead (`cutover-review.<dialect>.json`), read instead of analysing
+    /// the migrations: set by an application that embeds cutover without a grammar; `None`
+    /// (analyse them) everywhere else.
+    pub reviewed: Option<crate::ReviewFile>,
 }
 
 impl Default for Settings {
@@ -160,6 +164,7 @@ impl Default for Settings {
             lint: LintConfig { runner: Runner::Folder, ..LintConfig::default() },
             windows: Vec::new(),
             pop_options: BTreeMap::new(),
+            reviewed: None,
             check_drift: false,
             now: None,
         }

@@ -13,12 +13,18 @@ pub(crate) const DEFAULT_SCAN_RATE: f64 = 200.0 * 1024.0 * 1024.0;
 /// How long the statement's scan, rewrite or mass update of its table should take at `rate`
 /// bytes/s.
 pub(crate) fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>, rate: f64) -> Option<Duration> {
+    let (table, factor) = work(effect)?;
+    estimate_work(&table, factor, facts, rate)
+}
+
+/// The table a statement reads or writes whole, and how many times its size that costs: what
+/// an estimate needs of the statement, and all that a review computed ahead keeps of it.
+pub(crate) fn work(effect: &Effect) -> Option<(String, f64)> {
     let writes_rows = matches!(effect.action, Action::WriteRows { .. });
     if !(effect.scans || effect.rewrites || writes_rows) {
         return None;
     }
     let (table, _) = effect.locks.first()?;
-    let bytes = facts.get(table)?.bytes as f64;
     // A rewrite writes the heap, every index and the WAL for all of it; an index build reads
     // and sorts. Rough factors, stated in the README.
     let factor = if effect.rewrites || writes_rows {
@@ -28,5 +34,16 @@ pub(crate) fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>,
     } else {
         1.0
     };
+    Some((table.clone(), factor))
+}
+
+/// How long `factor` times `table`'s size takes at `rate` bytes/s; `None` when its size is unknown.
+pub(crate) fn estimate_work(
+    table: &str,
+    factor: f64,
+    facts: &BTreeMap<String, RelationFacts>,
+    rate: f64,
+) -> Option<Duration> {
+    let bytes = facts.get(table)?.bytes as f64;
     Some(Duration::from_secs_f64(bytes * factor / rate))
 }

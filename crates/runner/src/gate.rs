@@ -61,7 +61,7 @@ pub struct Review {
 /// table is held (and every reader of it queues) while a later statement waits up to its own
 /// lock timeout for the next table. Taken together up front, under one budget, no query waits
 /// longer than the lock timeout. `None` when there is nothing to gain: one relation or none.
-fn up_front_locks<'e>(
+pub(crate) fn up_front_locks<'e>(
     effects: impl IntoIterator<Item = &'e cutover_analysis::Effect>,
 ) -> Option<Vec<(String, &'static str)>> {
     let mut locks: Vec<(String, &'static str)> = Vec::new();
@@ -176,10 +176,10 @@ pub fn startup_review(
                 .map(|d| format!("error[{}] at line {}: {}", d.rule, d.line, d.message))
                 .collect();
             if r.needs_window {
-                reasons.push("blocks or rewrites an existing table for a time that grows with it".to_string());
+                reasons.push(NEEDS_WINDOW.to_string());
             }
             if r.breaks_old_code {
-                reasons.push("destroys data or breaks code that still uses the old schema".to_string());
+                reasons.push(BREAKS_OLD_CODE.to_string());
             }
             if let Some(limit) = limit {
                 let total: std::time::Duration = r
@@ -188,17 +188,27 @@ pub fn startup_review(
                     .flatten()
                     .filter_map(|e| crate::estimate::estimate(e, limit.facts, crate::estimate::DEFAULT_SCAN_RATE))
                     .sum();
-                if total > limit.max {
-                    reasons.push(format!(
-                        "would take about {:.0} s on this database's tables (start-up limit {:.0} s)",
-                        total.as_secs_f64(),
-                        limit.max.as_secs_f64()
-                    ));
-                }
+                reasons.extend(over_limit(total, limit));
             }
             (r.migration.label(), reasons)
         })
         .collect()
+}
+
+/// Why a migration may not run at start-up: it blocks or rewrites.
+pub(crate) const NEEDS_WINDOW: &str = "blocks or rewrites an existing table for a time that grows with it";
+/// Why a migration may not run at start-up: it breaks the old release.
+pub(crate) const BREAKS_OLD_CODE: &str = "destroys data or breaks code that still uses the old schema";
+
+/// Why a migration estimated to take `total` may not run at start-up, if it may not.
+pub(crate) fn over_limit(total: std::time::Duration, limit: &StartupLimit<'_>) -> Option<String> {
+    (total > limit.max).then(|| {
+        format!(
+            "would take about {:.0} s on this database's tables (start-up limit {:.0} s)",
+            total.as_secs_f64(),
+            limit.max.as_secs_f64()
+        )
+    })
 }
 
 /// The error-level findings of the migrations about to run that no ignore accepts.

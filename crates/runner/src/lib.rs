@@ -26,6 +26,7 @@ mod lint;
 mod plan;
 mod policy;
 mod rehearse;
+mod reviewed;
 mod run;
 mod select;
 mod status;
@@ -57,6 +58,17 @@ pub use lint::{lint_pending, lint_set, seed, LintedMigration};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};
+pub use reviewed::{review_file_name, ReviewFile, ReviewedFinding, ReviewedMigration};
 pub use run::{baseline, down, status, up, validate, RunSummary};
 pub use select::{DownTarget, UpOptions};
+
+/// Whether this build reads migrations of `dialect` itself (cutover-analysis's `postgres`,
+/// `mysql` and `sqlite` features); where it does not, the gate needs a [`ReviewFile`].
+pub fn grammar_built(dialect: Dialect) -> bool {
+    match dialect {
+        Dialect::Postgres => cfg!(feature = "postgres"),
+        Dialect::Mysql => cfg!(feature = "mysql"),
+        Dialect::Sqlite => cfg!(feature = "sqlite"),
+    }
+}
 pub use status::{compute_status, MigrationState, MigrationStatus};

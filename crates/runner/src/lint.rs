@@ -118,6 +118,18 @@ fn lint_in_order<'a>(
 /// 64 MiB takes a noticeable fraction of a second on most servers' disks, under the lock.
 pub const SMALL_TABLE_BYTES: i64 = 64 * 1024 * 1024;
 
+/// A live column's type as the analysis models it. A type the parser cannot read is one no type
+/// change is proven free for (as is every type in a build without PostgreSQL's grammar).
+fn live_column_type(text: &str) -> cutover_analysis::ColumnType {
+    #[cfg(feature = "postgres")]
+    return cutover_analysis::postgres::parse_type(text).unwrap_or_default();
+    #[cfg(not(feature = "postgres"))]
+    {
+        let _ = text;
+        cutover_analysis::ColumnType::default()
+    }
+}
+
 /// The analysis schema the live catalog describes, and each table's estimated rows (-1 where
 /// unknown). A table never analysed has no estimate, only the most rows its storage holds:
 /// that bound counts when it proves the table small (under `small_table_rows`), and the size
@@ -137,13 +149,8 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
             ..Table::default()
         };
         for column in &live_table.columns {
-            let column_type = types
-                .entry(column.type_text.as_str())
-                .or_insert_with(|| {
-                    // A type the parser cannot read is one no type change is proven free for.
-                    cutover_analysis::postgres::parse_type(&column.type_text).unwrap_or_default()
-                })
-                .clone();
+            let column_type =
+                types.entry(column.type_text.as_str()).or_insert_with(|| live_column_type(&column.type_text)).clone();
             table.columns.push((column.name.clone(), column_type));
             if column.not_null {
                 table.not_null_columns.push(column.name.clone());

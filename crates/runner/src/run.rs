@@ -163,6 +163,10 @@ fn refuse_unexplained(
     let config = cutover_analysis::LintConfig { dialect: crate::dialect_of(ctx.target.engine()), ..Default::default() };
     // The tables the first migration that creates any creates.
     let Some((migration, created)) = plan.iter().find_map(|(migration, _)| {
+        if let Some(reviewed) = &ctx.settings.reviewed {
+            let created = reviewed.creates(migration).unwrap_or_default().to_vec();
+            return (!created.is_empty()).then_some((*migration, created));
+        }
         let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
         let created: Vec<String> = analyzed
             .effects()
@@ -249,15 +253,31 @@ fn approval_gate(
         _ => return Ok(GateOutcome::default()),
     }
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
-    // The pending migrations are judged on the schema they are about to change, where the
-    // engine can read it: tables made outside the folder are known, with their sizes.
-    let live = match ctx.target.catalog() {
-        Some(catalog) if gated => {
-            Some(catalog.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?)
+    let mut review = match &ctx.settings.reviewed {
+        // Judged ahead, where the analysis is built: only for these files, this dialect and
+        // server.
+        Some(reviewed) => {
+            if let Err(problem) = reviewed.check(set, config.dialect, &server) {
+                return Err(Error::Refused(Refusal {
+                    problems: vec![problem],
+                    advice: "nothing was applied; the review must be of the migrations that run".to_string(),
+                }));
+            }
+            reviewed.gate_review(&pending, options.allow_unsafe)
         }
-        _ => None,
+        None => {
+            // The pending migrations are judged on the schema they are about to change, where
+            // the engine can read it: tables made outside the folder are known, with their
+            // sizes.
+            let live = match ctx.target.catalog() {
+                Some(catalog) if gated => {
+                    Some(catalog.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?)
+                }
+                _ => None,
+            };
+            crate::gate::review(set, &pending, &config, live.as_ref(), options.allow_unsafe)
+        }
     };
-    let mut review = crate::gate::review(set, &pending, &config, live.as_ref(), options.allow_unsafe);
     if !gated {
         // Findings neither refuse nor need approving here; windows (below) still hold.
         review.unsafe_findings.clear();

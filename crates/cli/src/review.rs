@@ -1,0 +1,105 @@
+//! `cutover review`: the gate's judgement of every migration, kept beside them in
+//! `cutover-review.<dialect>.json` for an application that embeds cutover without a grammar.
+
+use std::io::Write;
+
+use anstyle::{AnsiColor, Style};
+use cutover_runner::{review_file_name, ReviewFile, ReviewedMigration, Settings};
+
+use crate::ExitStatus;
+
+/// Computes the review of the migrations folder; writes it with `write`, else compares it with
+/// the file (exit 1 when the file is missing or differs).
+pub fn run(settings: &Settings, write: bool) -> anyhow::Result<ExitStatus> {
+    let set = crate::read_migrations(settings)?;
+    let review = ReviewFile::compute(&set, &settings.lint);
+    let path = set.dir.join(review_file_name(settings.lint.dialect));
+    let mut out = anstream::stdout();
+    for migration in &review.migrations {
+        let reasons = startup_reasons(migration);
+        if reasons.is_empty() {
+            writeln!(out, "{}: may run at start-up", migration.label)?;
+        } else {
+            let style = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
+            writeln!(out, "{}: {style}not at start-up{style:#}: {}", migration.label, reasons.join("; "))?;
+        }
+    }
+    let text = review.to_json();
+    if write {
+        std::fs::write(&path, &text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        writeln!(
+            out,
+            "wrote {} ({} judged as {}); commit it with the migrations",
+            path.display(),
+            cutover_engine::count(review.migrations.len(), "migration", "migrations"),
+            review.dialect
+        )?;
+        return Ok(ExitStatus::Success);
+    }
+    let kept = match std::fs::read_to_string(&path) {
+        Ok(kept) => kept,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            writeln!(out, "no {}: write it with `cutover review --write`", path.display())?;
+            return Ok(ExitStatus::Failure);
+        }
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    };
+    // What wrote it (cutover's version) is not part of the judgement.
+    match ReviewFile::parse(&kept) {
+        Ok(kept) if ReviewFile { written_by: review.written_by.clone(), ..kept.clone() } == review => {
+            writeln!(out, "{} is current", path.display())?;
+            Ok(ExitStatus::Success)
+        }
+        Ok(kept) => {
+            writeln!(
+                out,
+                "{} is out of date: {}; rewrite it with `cutover review --write`",
+                path.display(),
+                difference(&kept, &review)
+            )?;
+            Ok(ExitStatus::Failure)
+        }
+        Err(problem) => {
+            writeln!(out, "{}: {problem}", path.display())?;
+            Ok(ExitStatus::Failure)
+        }
+    }
+}
+
+/// Why a migration may not run at start-up, by the review (the live size limit aside).
+fn startup_reasons(migration: &ReviewedMigration) -> Vec<String> {
+    let mut reasons: Vec<String> =
+        migration.findings.iter().map(|f| format!("error[{}] at line {}", f.rule, f.line)).collect();
+    if migration.needs_window {
+        reasons.push("blocks or rewrites an existing table".to_string());
+    }
+    if migration.breaks_old_code {
+        reasons.push("breaks code on the old schema".to_string());
+    }
+    reasons
+}
+
+/// The first thing that differs between the kept review and the current one.
+fn difference(kept: &ReviewFile, now: &ReviewFile) -> String {
+    if kept.dialect != now.dialect {
+        return format!("it judged the migrations as {}, now as {}", kept.dialect, now.dialect);
+    }
+    if (kept.pg_version, &kept.mysql_server) != (now.pg_version, &now.mysql_server) {
+        return format!(
+            "it judged them for PostgreSQL {} / {}, now for PostgreSQL {} / {}",
+            kept.pg_version, kept.mysql_server, now.pg_version, now.mysql_server
+        );
+    }
+    for migration in &now.migrations {
+        match kept.migrations.iter().find(|k| k.label == migration.label) {
+            None => return format!("{} is new", migration.label),
+            Some(k) if k.checksum != migration.checksum => return format!("{} was edited", migration.label),
+            Some(k) if k != migration => return format!("{} is judged otherwise now", migration.label),
+            Some(_) => {}
+        }
+    }
+    match kept.migrations.iter().find(|k| !now.migrations.iter().any(|m| m.label == k.label)) {
+        Some(gone) => format!("{} is gone", gone.label),
+        None => "the migrations are in another order".to_string(),
+    }
+}
