@@ -72,7 +72,7 @@ for engine in "${engines[@]}"; do
       exit 1
     fi
     echo "$refused" | sed 's/^/    /'
-    grep -q 'enable the `postgres` feature' <<<"$refused" || { echo "build-without-libclang: unclear refusal" >&2; exit 1; }
+    grep -q "enable cutover-embed's \`postgres\` feature" <<<"$refused" || { echo "build-without-libclang: unclear refusal" >&2; exit 1; }
     ! grep -q secret <<<"$refused" || { echo "build-without-libclang: the password was printed" >&2; exit 1; }
   fi
 done

@@ -13,7 +13,10 @@
 #![deny(missing_docs)]
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
-compile_error!("cutover-any needs at least one engine: enable the `postgres`, `mysql` or `sqlite` feature");
+compile_error!(
+    "cutover needs at least one engine: enable one of cutover-embed's features `postgres`, `mysql`, `sqlite` \
+     (or `postgres-driver`, `mysql-driver`, `sqlite-driver`: the driver alone), or cutover-any's `postgres`, `mysql`, `sqlite`"
+);
 
 use cutover_engine::{
     AdoptTarget, BackfillTarget, DatabaseUrl, DbError, DbErrorKind, Engine, ExpandTarget, MigrationTarget,
@@ -64,8 +67,9 @@ fn not_built(engine: Engine) -> DbError {
     DbError::new(
         DbErrorKind::Connection,
         format!(
-            "this build has no {engine} support: enable the `{feature}` feature of cutover-embed \
-             (or cutover-any), as in `cutover-embed = {{ version = \"...\", features = [\"{feature}\"] }}`"
+            "this build has no {engine} support: enable cutover-embed's `{feature}` feature (or \
+             `{feature}-driver`, the driver alone), as in \
+             `cutover-embed = {{ version = \"...\", features = [\"{feature}\"] }}`"
         ),
     )
 }

@@ -102,6 +102,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 settings.lint.dialect = dialect;
             }
             if let Some(server) = server_version {
+                check_server_version_dialect(dialect)?;
                 settings.lint.dialect = cutover_analysis::Dialect::Mysql;
                 settings.lint.mysql_server = server;
             }
@@ -126,6 +127,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 settings.lint.dialect = dialect;
             }
             if let Some(server) = server_version {
+                check_server_version_dialect(dialect)?;
                 settings.lint.dialect = cutover_analysis::Dialect::Mysql;
                 settings.lint.mysql_server = server;
             }
@@ -345,6 +347,18 @@ fn resolve_settings(args: &Args) -> anyhow::Result<Settings> {
 
 pub(crate) fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
     anyhow!(Exit { status: ExitStatus::Error, message: err.to_string() })
+}
+
+/// `--server-version` names a MySQL/MariaDB server: with `--dialect` other than mysql, the two
+/// disagree, and neither is taken over the other.
+fn check_server_version_dialect(dialect: Option<cutover_analysis::Dialect>) -> anyhow::Result<()> {
+    match dialect {
+        Some(dialect) if dialect != cutover_analysis::Dialect::Mysql => Err(usage_error(anyhow!(
+            "--server-version names a MySQL/MariaDB server, and --dialect says {}: drop one of them",
+            dialect.name()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub(crate) fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {

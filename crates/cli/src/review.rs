@@ -25,6 +25,7 @@ pub fn run(settings: &Settings, write: bool) -> anyhow::Result<ExitStatus> {
         }
     }
     let text = review.to_json();
+    let rewrite = format!("{} --dir {}", review.rewrite_command(), set.dir.display());
     if write {
         std::fs::write(&path, &text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
         writeln!(
@@ -39,7 +40,7 @@ pub fn run(settings: &Settings, write: bool) -> anyhow::Result<ExitStatus> {
     let kept = match std::fs::read_to_string(&path) {
         Ok(kept) => kept,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            writeln!(out, "no {}: write it with `cutover review --write`", path.display())?;
+            writeln!(out, "no {}: write it with `{rewrite}`", path.display())?;
             return Ok(ExitStatus::Failure);
         }
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
@@ -53,14 +54,14 @@ pub fn run(settings: &Settings, write: bool) -> anyhow::Result<ExitStatus> {
         Ok(kept) => {
             writeln!(
                 out,
-                "{} is out of date: {}; rewrite it with `cutover review --write`",
+                "{} is out of date: {}; write it again with `{rewrite}`",
                 path.display(),
                 difference(&kept, &review)
             )?;
             Ok(ExitStatus::Failure)
         }
         Err(problem) => {
-            writeln!(out, "{}: {problem}", path.display())?;
+            writeln!(out, "{}: {problem} (`{rewrite}`)", path.display())?;
             Ok(ExitStatus::Failure)
         }
     }
@@ -70,6 +71,14 @@ pub fn run(settings: &Settings, write: bool) -> anyhow::Result<ExitStatus> {
 fn startup_reasons(migration: &ReviewedMigration) -> Vec<String> {
     let mut reasons: Vec<String> =
         migration.findings.iter().map(|f| format!("error[{}] at line {}", f.rule, f.line)).collect();
+    // Accepted, but the statement cannot run as it stands: start-up would fail on it.
+    reasons.extend(
+        migration
+            .accepted
+            .iter()
+            .filter(|f| cutover_analysis::rules::FAILS_ON_THE_DATABASE.contains(&f.rule.as_str()))
+            .map(|f| format!("error[{}] at line {} (accepted, but it cannot run as it stands)", f.rule, f.line)),
+    );
     if migration.needs_window {
         reasons.push("blocks or rewrites an existing table".to_string());
     }
@@ -84,11 +93,17 @@ fn difference(kept: &ReviewFile, now: &ReviewFile) -> String {
     if kept.dialect != now.dialect {
         return format!("it judged the migrations as {}, now as {}", kept.dialect, now.dialect);
     }
-    if (kept.pg_version, &kept.mysql_server) != (now.pg_version, &now.mysql_server) {
+    if kept.pg_version != now.pg_version {
+        let version = |v: Option<u32>| v.map_or("no version".to_string(), |v| v.to_string());
         return format!(
-            "it judged them for PostgreSQL {} / {}, now for PostgreSQL {} / {}",
-            kept.pg_version, kept.mysql_server, now.pg_version, now.mysql_server
+            "it judged them for PostgreSQL {} and later, now for {}",
+            version(kept.pg_version),
+            version(now.pg_version)
         );
+    }
+    if kept.mysql_server != now.mysql_server {
+        let server = |s: &Option<String>| s.clone().unwrap_or_else(|| "no server".to_string());
+        return format!("it judged them for {}, now for {}", server(&kept.mysql_server), server(&now.mysql_server));
     }
     for migration in &now.migrations {
         match kept.migrations.iter().find(|k| k.label == migration.label) {

@@ -4,6 +4,11 @@
 //!
 //! Written without syn/quote: the input is one string literal and the output a literal table,
 //! which keeps the build lean.
+//!
+//! Cargo rebuilds when an embedded file changes, not when one is added: an application adds
+//! `println!("cargo:rerun-if-changed=migrations");` to its build script (as
+//! `examples/embedded-app/build.rs` does), so that a new migration, or a review written since,
+//! is compiled in.
 
 use std::path::{Path, PathBuf};
 
@@ -31,9 +36,20 @@ pub fn embed_migrations(input: TokenStream) -> TokenStream {
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
+        // Hidden files (`.DS_Store`, an editor's swap file) are no migrations, as the runner
+        // reads a folder; nor is a file that is not text unless it is named like SQL, which
+        // `include_str!` then reports.
+        let hidden = path.file_name().is_some_and(|name| name.as_encoded_bytes().starts_with(b"."));
+        if hidden {
+            continue;
+        }
         if path.is_dir() {
             collect(root, &path, out)?;
         } else {
+            let sql = path.extension().is_some_and(|e| e == "sql");
+            if !sql && std::fs::read_to_string(&path).is_err() {
+                continue;
+            }
             let relative = path.strip_prefix(root).unwrap_or(&path).to_string_lossy().replace('\\', "/");
             out.push((relative, path));
         }

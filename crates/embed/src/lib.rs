@@ -139,21 +139,33 @@ pub fn migrate_on_startup(
     options: &StartupOptions,
 ) -> Result<StartupReport, StartupError> {
     let url = DatabaseUrl::parse(database_url).map_err(|e| StartupError(e.to_string()))?;
-    let scrub = |text: String| StartupError(url.scrub(&text));
     // The runner reads migrations from a folder: the embedded files are written to a private
-    // one for the duration of the call.
+    // one for the duration of the call. Messages name the files as the application's folder
+    // does, not by that folder's path.
     let dir =
         Unpacked::new(migrations).map_err(|e| StartupError(format!("cannot unpack the embedded migrations: {e}")))?;
-    let set = discover(&dir.path, None).map_err(|e| StartupError(e.to_string()))?;
+    let unpacked_prefix = format!("{}{}", dir.path.display(), std::path::MAIN_SEPARATOR);
+    let relative = |text: &str| text.replace(&unpacked_prefix, "");
+    let scrub = |text: String| StartupError(url.scrub(&relative(&text)));
+    let set = discover(&dir.path, None).map_err(|e| scrub(e.to_string()))?;
     let mut target =
         connect(&url, &options.history_table).map_err(|e| scrub(format!("cannot connect to {url}: {e}")))?;
     let mut settings =
         Settings { dir: dir.path.clone(), history_table: options.history_table.clone(), ..Settings::default() };
     settings.runner_lock_wait = options.lock_wait;
     settings.lint.dialect = cutover_runner::dialect_of(url.engine());
-    // Without the grammar (a `*-driver` feature alone), the review computed ahead judges.
-    if !cutover_runner::grammar_built(settings.lint.dialect) {
-        settings.reviewed = Some(embedded_review(migrations, url.engine())?);
+    // Without the grammar (a `*-driver` feature alone), the review computed ahead judges; when
+    // there is none that holds, nothing pending may run (it is only needed when something is).
+    let review =
+        if cutover_runner::grammar_built(settings.lint.dialect) {
+            None
+        } else {
+            Some(embedded_review(migrations, url.engine()).and_then(|review| {
+                review.check(&set, settings.lint.dialect, &target.server_version()).map(|()| review)
+            }))
+        };
+    if let Some(Ok(review)) = &review {
+        settings.reviewed = Some(review.clone());
     }
 
     let history = cutover_runner::read_history(&mut *target, &settings).map_err(|e| scrub(e.to_string()))?;
@@ -164,35 +176,31 @@ pub fn migrate_on_startup(
         .filter_map(|s| s.migration_idx.map(|idx| &set.migrations[idx]))
         .collect();
     let mut report = StartupReport::default();
-    let reviews = match (options.policy, &settings.reviewed) {
+    let reviews = match (options.policy, &review) {
         (Policy::SafeOnly, None) => {
             let facts = table_sizes(&url, options, &cutover_runner::startup_relations(&set, &pending, &settings.lint));
             let limit = facts.as_ref().map(|facts| cutover_runner::StartupLimit { facts, max: options.max_duration });
             cutover_runner::startup_review(&set, &pending, &settings.lint, limit.as_ref())
         }
-        (Policy::SafeOnly, Some(reviewed)) => {
-            match reviewed.check(&set, settings.lint.dialect, &target.server_version()) {
-                // A review of other files judges nothing: the first pending migration says why.
-                Err(problem) => pending
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| (m.label(), if i == 0 { vec![problem.clone()] } else { Vec::new() }))
-                    .collect(),
-                Ok(()) => {
-                    let facts = table_sizes(&url, options, &reviewed.startup_relations(&pending));
-                    let limit =
-                        facts.as_ref().map(|facts| cutover_runner::StartupLimit { facts, max: options.max_duration });
-                    reviewed.startup_review(&pending, limit.as_ref())
-                }
-            }
+        (Policy::SafeOnly, Some(Ok(reviewed))) => {
+            let facts = table_sizes(&url, options, &reviewed.startup_relations(&pending));
+            let limit = facts.as_ref().map(|facts| cutover_runner::StartupLimit { facts, max: options.max_duration });
+            reviewed.startup_review(&pending, limit.as_ref())
         }
+        // No review that holds judges nothing: the first pending migration says why.
+        (Policy::SafeOnly, Some(Err(problem))) => pending
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.label(), if i == 0 { vec![problem.clone()] } else { Vec::new() }))
+            .collect(),
         (Policy::All, _) => pending.iter().map(|m| (m.label(), Vec::new())).collect(),
     };
     // Migrations apply in order: everything from the first unsafe one on stays pending.
     let first_unsafe = reviews.iter().position(|(_, reasons)| !reasons.is_empty()).unwrap_or(reviews.len());
     let runnable = &pending[..first_unsafe];
     for (idx, (label, reasons)) in reviews.into_iter().enumerate().skip(first_unsafe) {
-        report.pending.push((label, if idx == first_unsafe { reasons } else { Vec::new() }));
+        let reasons = if idx == first_unsafe { reasons.iter().map(|r| relative(r)).collect() } else { Vec::new() };
+        report.pending.push((label, reasons));
     }
     let Some(last) = runnable.last() else { return Ok(report) };
     let up = UpOptions {
@@ -219,7 +227,7 @@ pub fn migrate_on_startup(
 
 /// The live sizes of `names` on PostgreSQL (a catalog read on a connection of its own); `None`
 /// elsewhere, or when the catalog cannot be read (the estimate is then skipped, not guessed).
-#[cfg(feature = "postgres")]
+#[cfg(feature = "postgres-driver")]
 fn table_sizes(
     url: &DatabaseUrl,
     options: &StartupOptions,
@@ -240,7 +248,7 @@ fn table_sizes(
 }
 
 /// Without PostgreSQL in this build there is no catalog to read.
-#[cfg(not(feature = "postgres"))]
+#[cfg(not(feature = "postgres-driver"))]
 fn table_sizes(
     _: &DatabaseUrl,
     _: &StartupOptions,
@@ -249,22 +257,23 @@ fn table_sizes(
     None
 }
 
-/// The review computed ahead, from the embedded folder: needed where this build has no grammar
-/// for `engine`.
+/// The review computed ahead, from the embedded folder: what judges the migrations where this
+/// build has no grammar for `engine`; why there is none that can, if there is none.
 fn embedded_review(
     migrations: &Embedded,
     engine: cutover_engine::Engine,
-) -> Result<cutover_runner::ReviewFile, StartupError> {
+) -> Result<cutover_runner::ReviewFile, String> {
     let dialect = cutover_runner::dialect_of(engine);
     let name = cutover_runner::review_file_name(dialect);
     let Some((_, text)) = migrations.files.iter().find(|(path, _)| *path == name) else {
-        return Err(StartupError(format!(
-            "this build has no {engine} grammar to judge the migrations with, and they have no {name}: run `cutover review --write --dialect {}` on the migrations folder, commit the file and rebuild (or enable cutover-embed's `{}` feature)",
+        return Err(format!(
+            "this build has no {} grammar to judge the migrations with, and they have no {name}: write it with `cutover review --write --dialect {}` on the migrations folder (--dir), commit it and rebuild (or enable cutover-embed's `{}` feature)",
+            engine,
             dialect.name(),
             dialect.name()
-        )));
+        ));
     };
-    cutover_runner::ReviewFile::parse(text).map_err(|problem| StartupError(format!("{name}: {problem}")))
+    cutover_runner::ReviewFile::parse(text).map_err(|problem| format!("{name}: {problem}"))
 }
 
 /// The embedded files written to a private temporary folder, removed when dropped.

@@ -174,6 +174,7 @@ pub fn startup_review(
                 .iter()
                 .filter(|d| d.severity == Severity::Error)
                 .map(|d| format!("error[{}] at line {}: {}", d.rule, d.line, d.message))
+                .chain(r.accepted.iter().filter_map(|(d, _)| fails_anyway(d.rule, d.line, &d.message)))
                 .collect();
             if r.needs_window {
                 reasons.push(NEEDS_WINDOW.to_string());
@@ -199,6 +200,14 @@ pub fn startup_review(
 pub(crate) const NEEDS_WINDOW: &str = "blocks or rewrites an existing table for a time that grows with it";
 /// Why a migration may not run at start-up: it breaks the old release.
 pub(crate) const BREAKS_OLD_CODE: &str = "destroys data or breaks code that still uses the old schema";
+
+/// Why a migration whose finding an ignore accepts still may not run at start-up: the statement
+/// cannot run as it stands (cutover or the database refuses it), and start-up would fail.
+pub(crate) fn fails_anyway(rule: &str, line: usize, message: &str) -> Option<String> {
+    cutover_analysis::rules::FAILS_ON_THE_DATABASE.contains(&rule).then(|| {
+        format!("error[{rule}] at line {line} is accepted, but the statement cannot run as it stands: {message}")
+    })
+}
 
 /// Why a migration estimated to take `total` may not run at start-up, if it may not.
 pub(crate) fn over_limit(total: std::time::Duration, limit: &StartupLimit<'_>) -> Option<String> {

@@ -36,10 +36,13 @@ pub struct ReviewFile {
     pub written_by: String,
     /// The dialect the migrations were judged in: `postgres`, `mysql` or `sqlite`.
     pub dialect: String,
-    /// The oldest PostgreSQL major version the judgement holds for.
-    pub pg_version: u32,
-    /// The MySQL/MariaDB server it holds for (`mysql-8.0`, `mariadb-10.11`).
-    pub mysql_server: String,
+    /// PostgreSQL: the oldest major version the judgement holds for (newer ones only allow more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pg_version: Option<u32>,
+    /// MySQL/MariaDB: the server the judgement holds for, and its later versions of the same
+    /// kind (`mariadb-10.11.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mysql_server: Option<String>,
     /// Every migration of the folder, in order.
     pub migrations: Vec<ReviewedMigration>,
 }
@@ -148,8 +151,8 @@ impl ReviewFile {
             format: FORMAT,
             written_by: format!("cutover review --write (cutover {})", env!("CARGO_PKG_VERSION")),
             dialect: config.dialect.name().to_string(),
-            pg_version: config.pg_version,
-            mysql_server: config.mysql_server.to_string(),
+            pg_version: (config.dialect == Dialect::Postgres).then_some(config.pg_version),
+            mysql_server: (config.dialect == Dialect::Mysql).then(|| config.mysql_server.to_string()),
             migrations,
         }
     }
@@ -175,53 +178,75 @@ impl ReviewFile {
         Ok(file)
     }
 
+    /// The command that writes this review again, with the settings it was written with.
+    pub fn rewrite_command(&self) -> String {
+        let mut command = format!("cutover review --write --dialect {}", self.dialect);
+        if let Some(version) = self.pg_version {
+            command.push_str(&format!(" --pg-version {version}"));
+        }
+        if let Some(server) = &self.mysql_server {
+            command.push_str(&format!(" --server-version {server}"));
+        }
+        command
+    }
+
     /// Whether the review holds for `set` on a server of `dialect` whose version string is
     /// `server_version`: why not, with how to make it hold, when it does not.
     pub fn check(&self, set: &MigrationSet, dialect: Dialect, server_version: &str) -> Result<(), String> {
-        const REWRITE: &str = "run `cutover review --write` on the migrations folder, commit the file and rebuild";
         let name = review_file_name(dialect);
+        // `--dir` is the application's migrations folder, which only its author knows.
+        let rewrite = |written: &ReviewFile| {
+            format!(
+                "write it again with `{}` on the migrations folder (--dir), commit it and rebuild",
+                written.rewrite_command()
+            )
+        };
         if self.dialect != dialect.name() {
+            let written = ReviewFile { dialect: dialect.name().to_string(), ..self.clone() };
             return Err(format!(
-                "{name} judged the migrations as {}, and they run on {}: {REWRITE} with `--dialect {}`",
+                "{name} judged the migrations as {}, and they run on {}: {}",
                 self.dialect,
                 dialect.name(),
-                dialect.name()
+                rewrite(&written)
             ));
         }
         let now: Vec<(String, String)> = set.migrations.iter().map(|m| (m.label(), m.checksum.to_string())).collect();
         let then: Vec<(String, String)> =
             self.migrations.iter().map(|m| (m.label.clone(), m.checksum.clone())).collect();
         if now != then {
-            let changed = now
-                .iter()
-                .find(|(label, checksum)| !then.iter().any(|(l, c)| l == label && c == checksum))
-                .map(|(label, _)| format!("{label} is new or edited since"))
-                .or_else(|| {
-                    then.iter()
-                        .find(|(label, _)| !now.iter().any(|(l, _)| l == label))
-                        .map(|(label, _)| format!("{label} is gone since"))
-                })
-                .unwrap_or_else(|| "the migrations are in another order".to_string());
-            return Err(format!("{name} was written for other migrations ({changed}): {REWRITE}"));
+            let new = now.iter().find(|(label, checksum)| !then.iter().any(|(l, c)| l == label && c == checksum));
+            let gone = then.iter().find(|(label, _)| !now.iter().any(|(l, _)| l == label));
+            let changed = match (new, gone) {
+                (Some((new, _)), Some((gone, _))) => format!("{new} is new or edited since, and {gone} is gone"),
+                (Some((new, _)), None) => format!("{new} is new or edited since"),
+                (None, Some((gone, _))) => format!("{gone} is gone since"),
+                (None, None) => "the migrations are in another order".to_string(),
+            };
+            return Err(format!("{name} was written for other migrations ({changed}): {}", rewrite(self)));
         }
         match dialect {
             Dialect::Postgres => {
-                if let Some(major) = crate::gate::major_version(server_version) {
-                    if major < self.pg_version {
-                        return Err(format!(
-                            "{name} judged the migrations for PostgreSQL {} and later, and the server is {major}: {REWRITE} with `--pg-version {major}`",
-                            self.pg_version
-                        ));
-                    }
+                let reviewed = self.pg_version.unwrap_or(0);
+                if let Some(major) = crate::gate::major_version(server_version).filter(|major| *major < reviewed) {
+                    let written = ReviewFile { pg_version: Some(major), ..self.clone() };
+                    return Err(format!(
+                        "{name} judged the migrations for PostgreSQL {reviewed} and later, and the server is {major}: {}",
+                        rewrite(&written)
+                    ));
                 }
             }
             Dialect::Mysql => {
                 if let Some(server) = cutover_analysis::MysqlServer::from_server_version(server_version) {
-                    let reviewed: Option<cutover_analysis::MysqlServer> = self.mysql_server.parse().ok();
-                    if reviewed.is_none_or(|r| r.to_string() != server.to_string()) {
+                    let reviewed: Option<cutover_analysis::MysqlServer> =
+                        self.mysql_server.as_deref().and_then(|s| s.parse().ok());
+                    // The same kind of server, as new or newer: later versions only allow more.
+                    let holds = reviewed.is_some_and(|r| r.mariadb == server.mariadb && r.version <= server.version);
+                    if !holds {
+                        let written = ReviewFile { mysql_server: Some(server.to_string()), ..self.clone() };
                         return Err(format!(
-                            "{name} judged the migrations for {}, and the server is {server}: {REWRITE} with `--server-version {server}`",
-                            self.mysql_server
+                            "{name} judged the migrations for {} and its later versions, and the server is {server}: {}",
+                            self.mysql_server.as_deref().unwrap_or("no server"),
+                            rewrite(&written)
                         ));
                     }
                 }
@@ -255,8 +280,9 @@ impl ReviewFile {
         for migration in pending {
             let Some(reviewed) = self.find(migration) else {
                 review.unsafe_findings.push(format!(
-                    "{}: not in the review as it is now: run `cutover review --write`",
-                    migration.up.path.display()
+                    "{}: not in the review as it is now: run `{}`",
+                    migration.up.path.display(),
+                    self.rewrite_command()
                 ));
                 continue;
             };
@@ -321,13 +347,16 @@ impl ReviewFile {
                 let Some(reviewed) = self.find(migration) else {
                     return (
                         migration.label(),
-                        vec!["not in the review as it is now: run `cutover review --write` and rebuild".to_string()],
+                        vec![format!("not in the review as it is now: run `{}` and rebuild", self.rewrite_command())],
                     );
                 };
                 let mut reasons: Vec<String> = reviewed
                     .findings
                     .iter()
                     .map(|f| format!("error[{}] at line {}: {}", f.rule, f.line, f.message))
+                    .chain(
+                        reviewed.accepted.iter().filter_map(|f| crate::gate::fails_anyway(&f.rule, f.line, &f.message)),
+                    )
                     .collect();
                 if reviewed.needs_window {
                     reasons.push(crate::gate::NEEDS_WINDOW.to_string());
@@ -359,4 +388,93 @@ impl ReviewFile {
 /// The lock mode a review names, as the runner names it.
 fn lock_name(mode: &str) -> Option<&'static str> {
     cutover_analysis::LockMode::ALL.iter().map(|m| m.name()).find(|name| *name == mode)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use cutover_engine::RelationFacts;
+
+    use super::*;
+
+    fn folder(files: &[(&str, &str)]) -> (tempfile::TempDir, MigrationSet) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let set = cutover_migration::discover(dir.path(), None).unwrap();
+        (dir, set)
+    }
+
+    fn config(dialect: Dialect) -> LintConfig {
+        LintConfig { dialect, ..LintConfig::default() }
+    }
+
+    #[test]
+    fn a_mysql_review_holds_for_later_versions_of_the_same_server() {
+        let (_dir, set) = folder(&[("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY);\n")]);
+        let mut config = config(Dialect::Mysql);
+        config.mysql_server = "mariadb-10.11".parse().unwrap();
+        let review = ReviewFile::compute(&set, &config);
+        assert_eq!(review.mysql_server.as_deref(), Some("mariadb-10.11.0"));
+        assert_eq!(review.pg_version, None);
+        review.check(&set, Dialect::Mysql, "10.11.19-MariaDB-0+deb12u1").unwrap();
+        review.check(&set, Dialect::Mysql, "11.4.2-MariaDB").unwrap();
+        let older = review.check(&set, Dialect::Mysql, "10.6.18-MariaDB").unwrap_err();
+        assert!(older.contains("judged the migrations for mariadb-10.11.0 and its later versions"), "{older}");
+        assert!(older.contains("`cutover review --write --dialect mysql --server-version mariadb-10.6.18`"), "{older}");
+        let other_kind = review.check(&set, Dialect::Mysql, "8.0.36").unwrap_err();
+        assert!(other_kind.contains("the server is mysql-8.0.36"), "{other_kind}");
+    }
+
+    #[test]
+    fn the_start_up_review_reads_live_sizes_and_refuses_what_cannot_run() {
+        let (_dir, set) = folder(&[
+            (
+                "1_t.up.sql",
+                "CREATE TABLE t (id int PRIMARY KEY, n int);\nALTER TABLE t ADD CONSTRAINT n_positive CHECK (n > 0) NOT VALID;\n",
+            ),
+            ("2_check.up.sql", "ALTER TABLE t VALIDATE CONSTRAINT n_positive;\n"),
+            (
+                "3_mixed.up.sql",
+                "ALTER TABLE t ADD COLUMN m int;\n-- cutover:ignore concurrently-in-transaction reason=\"we know\"\nCREATE INDEX CONCURRENTLY t_m ON t (m);\n",
+            ),
+        ]);
+        let review = ReviewFile::parse(&ReviewFile::compute(&set, &config(Dialect::Postgres)).to_json()).unwrap();
+        let pending: Vec<&Migration> = set.migrations.iter().skip(1).collect();
+        assert_eq!(review.startup_relations(&pending), ["t"]);
+
+        // 2 GiB scanned at the assumed 200 MiB/s: about 10 s, over a 5 s limit.
+        let facts: BTreeMap<String, RelationFacts> = [(
+            "t".to_string(),
+            RelationFacts { name: "t".to_string(), kind: "table".to_string(), rows: 10_000_000, bytes: 2 << 30 },
+        )]
+        .into();
+        let limit = StartupLimit { facts: &facts, max: Duration::from_secs(5) };
+        let reviews = review.startup_review(&pending, Some(&limit));
+        assert_eq!(reviews[0].0, "2 check");
+        assert!(reviews[0].1.iter().any(|r| r.contains("would take about 10 s")), "{:?}", reviews[0].1);
+        let without_limit = review.startup_review(&pending, None);
+        assert!(without_limit[0].1.is_empty(), "{:?}", without_limit[0].1);
+        // Accepted by an ignore, but cutover refuses to run it: start-up would fail on it.
+        assert!(
+            reviews[1].1.iter().any(|r| r
+                .contains("error[concurrently-in-transaction] at line 3 is accepted, but the statement cannot run")),
+            "{:?}",
+            reviews[1].1
+        );
+    }
+
+    #[test]
+    fn a_review_is_only_of_its_own_dialect_and_format() {
+        let (_dir, set) = folder(&[("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY);\n")]);
+        let review = ReviewFile::compute(&set, &config(Dialect::Sqlite));
+        assert_eq!((review.pg_version, review.mysql_server.as_deref()), (None, None));
+        let other = review.check(&set, Dialect::Postgres, "PostgreSQL 15.8").unwrap_err();
+        assert!(other.contains("cutover-review.postgres.json judged the migrations as sqlite"), "{other}");
+        assert!(other.contains("`cutover review --write --dialect postgres`"), "{other}");
+        let newer = review.to_json().replace("\"format\": 1", "\"format\": 2");
+        assert!(ReviewFile::parse(&newer).unwrap_err().contains("a review in format 2"));
+    }
 }

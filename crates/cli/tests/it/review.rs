@@ -24,7 +24,9 @@ fn written_then_checked_then_out_of_date() {
     let (code, text) = review(&project, &[]);
     assert_eq!(code, Some(1), "{text}");
     assert!(
-        text.contains("no migrations/cutover-review.postgres.json: write it with `cutover review --write`"),
+        text.contains(
+            "no migrations/cutover-review.postgres.json: write it with `cutover review --write --dialect postgres --pg-version 15 --dir migrations`"
+        ),
         "{text}"
     );
 
@@ -43,12 +45,19 @@ fn written_then_checked_then_out_of_date() {
     // Judged for an older server than the file holds for.
     let (code, text) = review(&project, &["--pg-version", "12"]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("it judged them for PostgreSQL 15"), "{text}");
+    assert!(text.contains("it judged them for PostgreSQL 15 and later, now for 12"), "{text}");
+    // --server-version is MySQL's: with another dialect, neither wins.
+    let (code, text) = review(&project, &["--dialect", "sqlite", "--server-version", "mariadb-10.11"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("--server-version names a MySQL/MariaDB server, and --dialect says sqlite"), "{text}");
 
     project.migration("2_drop_flag.up.sql", "ALTER TABLE accounts DROP COLUMN flag; -- later\n");
     let (code, text) = review(&project, &[]);
     assert_eq!(code, Some(1), "{text}");
-    assert!(text.contains("2 drop_flag was edited; rewrite it with `cutover review --write`"), "{text}");
+    assert!(
+        text.contains("2 drop_flag was edited; write it again with `cutover review --write --dialect postgres"),
+        "{text}"
+    );
 
     // An ignore with a reason changes the judgement: the finding is accepted, not refused.
     project.migration(
@@ -87,16 +96,19 @@ fn a_damaged_file_is_named_and_the_folder_found_from_anywhere() {
 #[test]
 fn the_example_applications_reviews_are_current() {
     let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/embedded-app/migrations");
-    for dialect in ["postgres", "mysql", "sqlite"] {
+    // The MySQL review is for MariaDB 10.11 and later, the server the tests run on.
+    for server in [&["--dialect", "postgres"][..], &["--dialect", "sqlite"], &["--server-version", "mariadb-10.11"]] {
         let output = std::process::Command::new(cutover_bin())
             .env_remove("DATABASE_URL")
-            .args(["--dir", migrations.to_str().unwrap(), "review", "--dialect", dialect])
+            .args(["--dir", migrations.to_str().unwrap(), "review"])
+            .args(server)
             .output()
             .unwrap();
         let (stdout, stderr) = output_text(&output);
         assert!(
             output.status.success(),
-            "{stdout}{stderr}\nrun `cutover --dir examples/embedded-app/migrations review --write --dialect {dialect}`"
+            "{stdout}{stderr}\nrun `cutover --dir examples/embedded-app/migrations review --write {}`",
+            server.join(" ")
         );
     }
 }
