@@ -98,17 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Rollback => expand::rollback(&settings),
         Command::Lint { paths, format, pg_version, assume_runner, dialect, server_version, changed_since, pending } => {
             let mut settings = settings;
-            if let Some(dialect) = dialect {
-                settings.lint.dialect = dialect;
-            }
-            if let Some(server) = server_version {
-                check_server_version_dialect(dialect)?;
-                settings.lint.dialect = cutover_analysis::Dialect::Mysql;
-                settings.lint.mysql_server = server;
-            }
-            if let Some(version) = pg_version {
-                settings.lint.pg_version = version;
-            }
+            judge_as(&mut settings, dialect, server_version, pg_version)?;
             if let Some(runner) = assume_runner {
                 settings.lint.runner = runner;
             }
@@ -123,17 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Explain { name } => lint::explain(name.as_deref()),
         Command::Review { write, dialect, pg_version, server_version } => {
             let mut settings = settings;
-            if let Some(dialect) = dialect {
-                settings.lint.dialect = dialect;
-            }
-            if let Some(server) = server_version {
-                check_server_version_dialect(dialect)?;
-                settings.lint.dialect = cutover_analysis::Dialect::Mysql;
-                settings.lint.mysql_server = server;
-            }
-            if let Some(version) = pg_version {
-                settings.lint.pg_version = version;
-            }
+            judge_as(&mut settings, dialect, server_version, pg_version)?;
             review::run(&settings, write)
         }
         Command::Adopt { tool } => {
@@ -349,16 +329,32 @@ pub(crate) fn usage_error(err: impl std::fmt::Display) -> anyhow::Error {
     anyhow!(Exit { status: ExitStatus::Error, message: err.to_string() })
 }
 
-/// `--server-version` names a MySQL/MariaDB server: with `--dialect` other than mysql, the two
-/// disagree, and neither is taken over the other.
-fn check_server_version_dialect(dialect: Option<cutover_analysis::Dialect>) -> anyhow::Result<()> {
-    match dialect {
-        Some(dialect) if dialect != cutover_analysis::Dialect::Mysql => Err(usage_error(anyhow!(
-            "--server-version names a MySQL/MariaDB server, and --dialect says {}: drop one of them",
-            dialect.name()
-        ))),
-        _ => Ok(()),
+/// `--dialect`, `--server-version` and `--pg-version` of `lint` and `review`: what the
+/// migrations are judged as. `--server-version` names a MySQL/MariaDB server: with `--dialect`
+/// other than mysql, the two disagree, and neither is taken over the other.
+fn judge_as(
+    settings: &mut Settings,
+    dialect: Option<cutover_analysis::Dialect>,
+    server_version: Option<cutover_analysis::MysqlServer>,
+    pg_version: Option<u32>,
+) -> anyhow::Result<()> {
+    if let Some(dialect) = dialect {
+        settings.lint.dialect = dialect;
     }
+    if let Some(server) = server_version {
+        if let Some(dialect) = dialect.filter(|d| *d != cutover_analysis::Dialect::Mysql) {
+            return Err(usage_error(anyhow!(
+                "--server-version names a MySQL/MariaDB server, and --dialect says {}: drop one of them",
+                dialect.name()
+            )));
+        }
+        settings.lint.dialect = cutover_analysis::Dialect::Mysql;
+        settings.lint.mysql_server = server;
+    }
+    if let Some(version) = pg_version {
+        settings.lint.pg_version = version;
+    }
+    Ok(())
 }
 
 pub(crate) fn read_migrations(settings: &Settings) -> anyhow::Result<MigrationSet> {

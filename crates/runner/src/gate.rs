@@ -90,17 +90,8 @@ pub fn review(
     allow_unsafe: bool,
 ) -> Review {
     let mut review = Review::default();
-    let approval = |migration: &Migration, d: &Diagnostic, how: ApprovalKind, reason: String| Approval {
-        id: 0,
-        version: migration.version.as_ref().map(|v| v.as_str().to_string()),
-        name: migration.name.clone(),
-        rule: d.rule.to_string(),
-        how,
-        reason,
-        location: format!("{}:{}", migration.up.path.display(), d.line),
-        message: d.message.clone(),
-        approved_by: String::new(),
-        approved_at: String::new(),
+    let approval = |migration: &Migration, d: &Diagnostic, how: ApprovalKind, reason: String| {
+        approval(migration, d.rule, d.line, &d.message, how, reason)
     };
     for LintedMigration { migration, diagnostics, accepted, needs_window, effects, .. } in
         lint_pending(set, pending, &run_by_cutover(config), live)
@@ -131,6 +122,30 @@ pub fn review(
         }
     }
     review
+}
+
+/// The record of a finding accepted on `migration`'s line `line`; `approved_by`/`approved_at`
+/// are left to the caller.
+pub(crate) fn approval(
+    migration: &Migration,
+    rule: &str,
+    line: usize,
+    message: &str,
+    how: ApprovalKind,
+    reason: String,
+) -> Approval {
+    Approval {
+        id: 0,
+        version: migration.version.as_ref().map(|v| v.as_str().to_string()),
+        name: migration.name.clone(),
+        rule: rule.to_string(),
+        how,
+        reason,
+        location: format!("{}:{}", migration.up.path.display(), line),
+        message: message.to_string(),
+        approved_by: String::new(),
+        approved_at: String::new(),
+    }
 }
 
 /// How long a migration may take at application start-up, judged with the live catalog's sizes.

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use cutover_analysis::{Action, Diagnostic, Dialect, LintConfig, Severity};
-use cutover_engine::{Approval, ApprovalKind};
+use cutover_engine::ApprovalKind;
 use cutover_migration::{Migration, MigrationSet};
 use serde::{Deserialize, Serialize};
 
@@ -265,17 +265,8 @@ impl ReviewFile {
     /// A migration the review does not hold is refused, never passed.
     pub(crate) fn gate_review(&self, pending: &[&Migration], allow_unsafe: bool) -> Review {
         let mut review = Review::default();
-        let approval = |migration: &Migration, f: &ReviewedFinding, how: ApprovalKind, reason: String| Approval {
-            id: 0,
-            version: migration.version.as_ref().map(|v| v.as_str().to_string()),
-            name: migration.name.clone(),
-            rule: f.rule.clone(),
-            how,
-            reason,
-            location: format!("{}:{}", migration.up.path.display(), f.line),
-            message: f.message.clone(),
-            approved_by: String::new(),
-            approved_at: String::new(),
+        let approval = |migration: &Migration, f: &ReviewedFinding, how: ApprovalKind, reason: String| {
+            crate::gate::approval(migration, &f.rule, f.line, &f.message, how, reason)
         };
         for migration in pending {
             let Some(reviewed) = self.find(migration) else {
