@@ -58,7 +58,9 @@ fuzz_target!(|text: &str| {
             // message's own words, such as `user@host`, are no secret either).
             let shown: Vec<String> = match &err {
                 UrlError::UnknownScheme { scheme, redacted } => vec![scheme.clone(), redacted.clone()],
-                UrlError::NoScheme { redacted } | UrlError::Unencoded { redacted, .. } => vec![redacted.clone()],
+                UrlError::NoScheme { redacted }
+                | UrlError::Unencoded { redacted, .. }
+                | UrlError::NoSqliteFile { redacted } => vec![redacted.clone()],
                 _ => Vec::new(),
             };
             // The longest possible password holds every shorter one: hidden, it hides them all

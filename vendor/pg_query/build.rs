@@ -6,6 +6,13 @@ use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The bindings to pg_query.h are kept in src/bindings_generated.rs (cutover's change: no
+    // bindgen, so no libclang, at build time). They hold no layout of the target's own, but
+    // were generated for 64-bit targets.
+    if env::var("CARGO_CFG_TARGET_POINTER_WIDTH").as_deref() != Ok("64") {
+        return Err("the vendored pg_query bindings are for 64-bit targets".into());
+    }
+
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let build_path = Path::new(".").join("libpg_query");
     let target = env::var("TARGET").unwrap();
@@ -67,13 +74,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     build.compile("pg_query");
-
-    // The bindings to pg_query.h are kept in src/bindings_generated.rs (cutover's change: no
-    // bindgen, so no libclang, at build time). They hold no layout of the target's own, but
-    // were generated for 64-bit targets.
-    if env::var("CARGO_CFG_TARGET_POINTER_WIDTH").as_deref() != Ok("64") {
-        return Err("the vendored pg_query bindings are for 64-bit targets".into());
-    }
 
     Ok(())
 }

@@ -64,12 +64,21 @@ fn not_built(engine: Engine) -> DbError {
         Engine::Mysql => "mysql",
         Engine::Sqlite => "sqlite",
     };
+    // The engines built and the one asked for: copied as it stands, the line keeps the others.
+    let name = |engine: Engine| match engine {
+        Engine::Postgres => "postgres",
+        Engine::Mysql => "mysql",
+        Engine::Sqlite => "sqlite",
+    };
+    let features: Vec<String> =
+        engines_built().into_iter().chain([engine]).map(|e| format!("\"{}\"", name(e))).collect();
     DbError::new(
         DbErrorKind::Connection,
         format!(
             "this build has no {engine} support: enable cutover-embed's `{feature}` feature (or \
-             `{feature}-driver`, the driver alone), as in \
-             `cutover-embed = {{ version = \"...\", features = [\"{feature}\"] }}`"
+             `{feature}-driver`, the driver alone), as in `cutover-embed = {{ ..., default-features = false, \
+             features = [{}] }}`",
+            features.join(", ")
         ),
     )
 }

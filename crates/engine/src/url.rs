@@ -36,6 +36,13 @@ pub enum UrlError {
         /// The URL with every text that may be its password hidden.
         redacted: String,
     },
+    /// A `sqlite:` URL with no file: SQLite would open a temporary database that is gone when
+    /// the connection closes, so what was applied would be lost without a word.
+    #[error("database URL `{redacted}` names no database file (SQLite would open a temporary one, gone when the connection closes): write sqlite://path/to/app.db, or sqlite::memory: for a database in memory on purpose")]
+    NoSqliteFile {
+        /// The URL with every text that may be its password hidden.
+        redacted: String,
+    },
 }
 
 /// A database URL whose password never reaches a message.
@@ -87,6 +94,17 @@ impl DatabaseUrl {
                 return Err(UrlError::UnknownScheme { scheme: redact_secrets(scheme_text, &possible), redacted });
             }
         };
+        // The drivers read a scheme in lower case only: `POSTGRES://` is no connection string to
+        // them.
+        let lowered = format!("{}{}", scheme_text.to_ascii_lowercase(), &raw[scheme_text.len()..]);
+        let raw = lowered.as_str();
+        if scheme == Engine::Sqlite {
+            let rest = &raw["sqlite:".len()..];
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            if rest.split('?').next().unwrap_or(rest).is_empty() {
+                return Err(UrlError::NoSqliteFile { redacted });
+            }
+        }
         if scheme != Engine::Sqlite {
             // `postgres:/user:pw@host` (a `/` short): no reader takes the password for one, so
             // a message would show it whole.
@@ -568,7 +586,8 @@ mod tests {
                 Err(
                     UrlError::UnknownScheme { redacted, .. }
                     | UrlError::NoScheme { redacted }
-                    | UrlError::Unencoded { redacted, .. },
+                    | UrlError::Unencoded { redacted, .. }
+                    | UrlError::NoSqliteFile { redacted },
                 ) => {
                     let longest = rest.rsplit_once('@').and_then(|(before, _)| before.split_once(':')).map(|(_, p)| p);
                     for password in [standard, longest].into_iter().flatten().filter(|p| !p.is_empty()) {
@@ -588,6 +607,18 @@ mod tests {
         assert!(!url.redacted().contains("hunter2"));
         let url = DatabaseUrl::parse("postgresql://db/prod?sslpassword=k3y&password=p%40ss").unwrap();
         assert_eq!(url.scrub("k3y p@ss p%40ss"), "*** *** ***");
+    }
+
+    #[test]
+    fn a_sqlite_url_names_a_file_or_memory_and_a_scheme_is_read_in_any_case() {
+        for raw in ["sqlite:", "sqlite://", "sqlite://?mode=rwc", "SQLITE:"] {
+            let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(err.contains("names no database file"), "{raw}: {err}");
+        }
+        assert!(DatabaseUrl::parse("sqlite::memory:").is_ok());
+        let url = DatabaseUrl::parse("POSTGRES://app:pw@db/app").unwrap();
+        assert_eq!((url.engine(), url.expose()), (Engine::Postgres, "postgres://app:pw@db/app"));
+        assert_eq!(url.redacted(), "postgres://app:***@db/app");
     }
 
     #[test]
