@@ -750,17 +750,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
         // `LOCK TABLE a, b IN mode MODE`: what it says (1 = ACCESS SHARE ... 8 = ACCESS EXCLUSIVE,
         // PostgreSQL's lock numbers), so that the runner takes it up front with the others.
         NodeEnum::LockStmt(stmt) => {
-            let modes = [
-                LockMode::AccessShare,
-                LockMode::RowShare,
-                LockMode::RowExclusive,
-                LockMode::ShareUpdateExclusive,
-                LockMode::Share,
-                LockMode::ShareRowExclusive,
-                LockMode::Exclusive,
-                LockMode::AccessExclusive,
-            ];
-            let mode = usize::try_from(stmt.mode - 1).ok().and_then(|i| modes.get(i)).copied();
+            let mode = usize::try_from(stmt.mode - 1).ok().and_then(|i| LockMode::ALL.get(i)).copied();
             let mode = mode.unwrap_or(LockMode::AccessExclusive);
             for relation in &stmt.relations {
                 if let Some(NodeEnum::RangeVar(range)) = relation.node.as_ref() {

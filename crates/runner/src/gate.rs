@@ -108,20 +108,18 @@ pub fn review(
             review.approvals.push(approval(migration, d, ApprovalKind::Ignore, reason.clone()));
         }
         for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
-            review.unsafe_findings.push(format!(
-                "{}:{}: error[{}]: {} (help: {})",
-                migration.up.path.display(),
-                d.line,
-                d.rule,
-                d.message,
-                d.help
-            ));
+            review.unsafe_findings.push(finding_line(migration, d.rule, d.line, &d.message, &d.help));
             if allow_unsafe {
                 review.approvals.push(approval(migration, d, ApprovalKind::AllowUnsafe, "--allow-unsafe".to_string()));
             }
         }
     }
     review
+}
+
+/// An unaccepted error-level finding as the gate reports it: `path:line: error[rule]: ...`.
+pub(crate) fn finding_line(migration: &Migration, rule: &str, line: usize, message: &str, help: &str) -> String {
+    format!("{}:{line}: error[{rule}]: {message} (help: {help})", migration.up.path.display())
 }
 
 /// The record of a finding accepted on `migration`'s line `line`; `approved_by`/`approved_at`

@@ -290,14 +290,7 @@ impl ReviewFile {
                 review.approvals.push(approval(migration, f, ApprovalKind::Ignore, reason));
             }
             for f in &reviewed.findings {
-                review.unsafe_findings.push(format!(
-                    "{}:{}: error[{}]: {} (help: {})",
-                    migration.up.path.display(),
-                    f.line,
-                    f.rule,
-                    f.message,
-                    f.help
-                ));
+                review.unsafe_findings.push(crate::gate::finding_line(migration, &f.rule, f.line, &f.message, &f.help));
                 if allow_unsafe {
                     review.approvals.push(approval(
                         migration,

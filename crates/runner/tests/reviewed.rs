@@ -127,3 +127,28 @@ fn a_review_of_other_files_or_servers_is_refused() {
     assert!(problems.contains("2 drop_flag is gone since"), "{problems}");
     drop_database();
 }
+
+#[test]
+fn tables_made_before_an_empty_history_are_found_by_the_review_too() {
+    let (url, drop_database) = database("predates");
+    // Made before the history: by hand, or by runs whose history is lost; one in a schema of its own.
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    client.batch_execute("CREATE SCHEMA app; CREATE TABLE app.\"Audit\" (id int)").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1_audit.up.sql"), "CREATE TABLE app.\"Audit\" (id int);\n").unwrap();
+    let (mut settings, review) = reviewed(dir.path());
+    assert_eq!(review.migrations[0].creates, ["app.Audit"]);
+    settings.reviewed = Some(review);
+    let problems = refusal(up(&url, &settings, None));
+    assert!(problems.contains("already has `app.Audit`, which 1 audit creates"), "{problems}");
+    // Nothing was applied: no history row, no second table.
+    let applied: i64 = client
+        .query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'cutover_history'", &[])
+        .map(|row| row.get(0))
+        .unwrap();
+    let rows: i64 =
+        if applied == 0 { 0 } else { client.query_one("SELECT count(*) FROM cutover_history", &[]).unwrap().get(0) };
+    assert_eq!(rows, 0);
+    drop(client);
+    drop_database();
+}

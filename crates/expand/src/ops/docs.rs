@@ -12,17 +12,6 @@ use super::{parse_declaration, OperationDoc, EXAMPLE_SCHEMA, OPERATION_DOCS};
 use crate::plan::{plan, PlanInput};
 use crate::sqlite::{plan_sqlite, SchemaObject};
 
-const LOCK_MODES: [LockMode; 8] = [
-    LockMode::AccessShare,
-    LockMode::RowShare,
-    LockMode::RowExclusive,
-    LockMode::ShareUpdateExclusive,
-    LockMode::Share,
-    LockMode::ShareRowExclusive,
-    LockMode::Exclusive,
-    LockMode::AccessExclusive,
-];
-
 /// Locks PostgreSQL takes that the analysis does not model, and that a page rightly names
 /// (measured with `pg_locks`): (operation, phase, lock).
 const BEYOND_THE_ANALYSIS: &[(&str, &str, LockMode)] = &[
@@ -170,7 +159,7 @@ fn named_locks(bullet: &str) -> BTreeSet<LockMode> {
         .split('`')
         .skip(1)
         .step_by(2)
-        .filter_map(|quoted| LOCK_MODES.into_iter().find(|m| m.name() == quoted))
+        .filter_map(|quoted| LockMode::ALL.into_iter().find(|m| m.name() == quoted))
         .collect()
 }
 
