@@ -24,6 +24,12 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
     if let Some(effect) = table_options_alter(sql) {
         return Ok(effect);
     }
+    // `PREPARE s FROM @sql` runs nothing (the `EXECUTE` does, and is opaque); sqlparser reads
+    // PostgreSQL's `PREPARE s AS` only.
+    let first = cutover_migration::leading_keywords(sql, 1);
+    if first.first().is_some_and(|w| w == "PREPARE" || w == "DEALLOCATE") {
+        return Ok(other());
+    }
     // sqlparser has no `CREATE FULLTEXT|SPATIAL INDEX`: parsed as a plain index, marked after.
     let words = cutover_migration::leading_keywords(sql, 2);
     let special = matches!(words.get(1).map(String::as_str), Some("FULLTEXT" | "SPATIAL")) && words[0] == "CREATE";
@@ -32,7 +38,13 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
         let at = sql.to_ascii_uppercase().find(words[1].as_str()).unwrap_or(0);
         parse_one(&format!("{}{}", &sql[..at], &sql[at + words[1].len()..]), &MySqlDialect {})?
     } else {
-        parse_one(&sql, &MySqlDialect {})?
+        match parse_one(&sql, &MySqlDialect {}) {
+            Ok(statement) => statement,
+            // A stored routine's body is MySQL's compound-statement language, which sqlparser
+            // does not read. Creating one locks no table; what it does is its `CALL`'s.
+            Err(_) if creates_a_stored_routine(&sql) => return Ok(other()),
+            Err(err) => return Err(err),
+        }
     };
     let mut effect = effect_of(&statement, Some(server));
     if let (true, Some(ddl)) = (special, effect.mysql.as_mut()) {
@@ -55,6 +67,21 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
         }
     }
     Ok(effect)
+}
+
+/// Whether `sql` is `CREATE [DEFINER = user] PROCEDURE|FUNCTION|EVENT` (not a trigger: that
+/// names its table).
+fn creates_a_stored_routine(sql: &str) -> bool {
+    if cutover_migration::leading_keywords(sql, 1).first().map(String::as_str) != Some("CREATE") {
+        return false;
+    }
+    // The words up to the routine's name, past a `DEFINER = `user`@`host`` (which
+    // `leading_keywords` stops at).
+    let head = sql.get(..sql.find('(').unwrap_or(sql.len()).min(300)).unwrap_or(sql).to_ascii_uppercase();
+    let words: Vec<&str> =
+        head.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()).collect();
+    words.iter().any(|w| matches!(*w, "PROCEDURE" | "FUNCTION" | "EVENT"))
+        && !words.iter().any(|w| matches!(*w, "TRIGGER" | "TABLE" | "VIEW" | "INDEX"))
 }
 
 /// `ALTER TABLE t` with table options only, which sqlparser does not read: `CONVERT TO
@@ -187,6 +214,18 @@ pub fn analyze_sqlite(sql: &str) -> Result<Effect, ParseError> {
                 None => return Err(err),
             }
         }
+        // A virtual table's module arguments are the module's to read (FTS5's
+        // `tokenize="unicode61 remove_diacritics 2"`); creating one locks no existing table.
+        Err(_) if cutover_migration::leading_keywords(sql, 2).get(1).is_some_and(|w| w == "VIRTUAL") => {
+            return Ok(other());
+        }
+        // SQLite's type names are any words (`BIGINT AUTO_INCREMENT` is a type, as Temporal's
+        // schema writes it); sqlparser reads `AUTO_INCREMENT` as MySQL's attribute and stops
+        // at what follows. The words add nothing to what the analysis reads.
+        Err(err) if sql.to_ascii_uppercase().contains("AUTO_INCREMENT") => {
+            let typed = remove_word(sql, "AUTO_INCREMENT");
+            parse_one(&typed, &SQLiteDialect {}).map_err(|_| err)?
+        }
         other => other?,
     };
     let mut effect = effect_of(&statement, None);
@@ -221,6 +260,33 @@ pub fn analyze_sqlite(sql: &str) -> Result<Effect, ParseError> {
     }
     sqlite_locks(&mut effect);
     Ok(effect)
+}
+
+/// `sql` without the whole word `word` (any case) where it stands outside quotes.
+fn remove_word(sql: &str, word: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quote: Option<char> = None;
+    let mut rest = sql;
+    while let Some(c) = rest.chars().next() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if matches!(c, '\'' | '"' | '`' | '[') => quote = Some(if c == '[' { ']' } else { c }),
+            None => {
+                let boundary_before = !out.chars().last().is_some_and(|p| p.is_ascii_alphanumeric() || p == '_');
+                let matches_word = rest.get(..word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word));
+                let boundary_after =
+                    !rest[word.len().min(rest.len())..].starts_with(|n: char| n.is_ascii_alphanumeric() || n == '_');
+                if boundary_before && matches_word && boundary_after {
+                    rest = &rest[word.len()..];
+                    continue;
+                }
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// SQLite has one writer at a time: a statement that writes, data or schema, holds the
@@ -566,6 +632,9 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 effect.action = Action::WriteRows { command: "UPDATE", table };
             }
         }
+        // A prepared statement's or a procedure's SQL is not in the file.
+        Statement::Execute { .. } => effect.action = Action::Opaque { what: "EXECUTE".to_string() },
+        Statement::Call(_) => effect.action = Action::Opaque { what: "CALL".to_string() },
         Statement::Delete(delete) => {
             let from = match &delete.from {
                 FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => tables,
@@ -846,6 +915,53 @@ mod tests {
             !mysql("ALTER TABLE t MODIFY COLUMN n int, ADD CONSTRAINT c CHECK (n > 0)", "mariadb-10.11")
                 .copy_if_type_changes
         );
+    }
+
+    /// Real projects' MySQL files (Authelia's `V0007`, Vaultwarden's `sso_users_cascade`): a
+    /// stored procedure's compound body, and dynamic SQL through a prepared statement.
+    #[test]
+    fn stored_routines_and_prepared_statements_are_read() {
+        let server: MysqlServer = "mariadb-10.11".parse().unwrap();
+        let procedure = "CREATE PROCEDURE PROC_DROP_INDEX(IN tableName VARCHAR(64))\nBEGIN\n    IF EXISTS(SELECT * FROM information_schema.STATISTICS WHERE TABLE_NAME = tableName)\n    THEN\n        SET @query = CONCAT('DROP INDEX x ON ', tableName);\n        PREPARE stmt FROM @query;\n        EXECUTE stmt;\n    END IF;\nEND";
+        for sql in [
+            procedure,
+            "CREATE DEFINER=`root`@`%` PROCEDURE p() BEGIN SELECT 1; END",
+            "CREATE FUNCTION f() RETURNS int DETERMINISTIC BEGIN RETURN 1; END",
+        ] {
+            let effect = analyze_mysql(sql, server).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            assert!(effect.locks.is_empty() && matches!(effect.action, Action::Other), "{sql}: {effect:?}");
+        }
+        assert!(matches!(analyze_mysql("PREPARE stmt FROM @drop_fk", server).unwrap().action, Action::Other));
+        assert!(matches!(analyze_mysql("DEALLOCATE PREPARE stmt", server).unwrap().action, Action::Other));
+        for (sql, what) in [("EXECUTE stmt", "EXECUTE"), ("CALL PROC_DROP_INDEX('users', 'ix')", "CALL")] {
+            match analyze_mysql(sql, server).unwrap().action {
+                Action::Opaque { what: seen } => assert_eq!(seen, what),
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+        // Still a syntax error where it is one.
+        assert!(analyze_mysql("CREATE TABLE t (id int", server).is_err());
+        assert!(analyze_mysql("ALTER TABLE t ADD COLUMN", server).is_err());
+    }
+
+    /// Temporal's SQLite schema: a type of two words, and an FTS5 table's module arguments.
+    #[test]
+    fn sqlite_type_words_and_virtual_tables_are_read() {
+        let effect = analyze_sqlite(
+            "CREATE TABLE buffered_events (shard_id INT NOT NULL, id BIGINT AUTO_INCREMENT UNIQUE, data MEDIUMBLOB NOT NULL, PRIMARY KEY (shard_id, id))",
+        )
+        .unwrap();
+        assert!(
+            matches!(&effect.action, Action::CreateTable { table, .. } if table == "buffered_events"),
+            "{effect:?}"
+        );
+        let fts = "CREATE VIRTUAL TABLE v USING fts5 (Text01, content='executions_visibility', tokenize=\"unicode61 remove_diacritics 2\")";
+        assert!(matches!(analyze_sqlite(fts).unwrap().action, Action::Other));
+        assert_eq!(
+            remove_word("a auto_increment 'AUTO_INCREMENT' x_auto_increment", "AUTO_INCREMENT"),
+            "a  'AUTO_INCREMENT' x_auto_increment"
+        );
+        assert!(analyze_sqlite("CREATE TABLE t (id BIGINT AUTO_INCREMENT UNIQUE").is_err());
     }
 
     #[test]

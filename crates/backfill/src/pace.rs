@@ -14,15 +14,39 @@
 //!
 //! As TCP's congestion window, this settles where waits are rare: under random writes the
 //! chance that a batch meets one grows with its length, and the harm of each wait too.
+//!
+//! The application also waits where no lock shows it: each of its commits flushes the log, which
+//! holds what the batches wrote, and a server whose disk falls behind (the batches' log, the pages
+//! they dirtied being written out) makes every commit slow. Where the engine times a probe commit
+//! ([`CommitLatency`]), a batch during which one took more than [`SLOW_COMMIT_FACTOR`] times its
+//! latency before the backfill (plus [`COMMIT_SLACK`]) makes the backfill rest after each batch,
+//! for a share of the batch time that doubles while commits stay slow (up to [`MAX_REST`]) and
+//! shrinks by a fifth per batch once they are not: a lower duty cycle, not a shorter batch, since
+//! the log a row costs is the same however the batches are cut.
 //! When the waits cannot be seen (no second connection, no privilege), the aim stays where it
 //! is and the reason says so: the configured time is already a bound on any wait.
 
 use std::time::Duration;
 
-use cutover_engine::{AppWaits, LockWaits, Pace};
+use cutover_engine::{AppWaits, CommitLatency, LockWaits, Pace};
 
 /// The longest the backfill steps aside after one batch.
 pub const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// How many times slower than before the backfill a probe commit must be to count as slowed.
+pub const SLOW_COMMIT_FACTOR: u32 = 3;
+
+/// Added to that bound: a commit that took 0.3 ms before is not slowed at 1 ms.
+pub const COMMIT_SLACK: Duration = Duration::from_millis(1);
+
+/// The longest rest after each batch, in batch times (a duty cycle of a fifth).
+pub const MAX_REST: f64 = 4.0;
+
+/// The first rest after slowed commits, in batch times; each further slowed batch doubles it.
+const FIRST_REST: f64 = 0.5;
+
+/// Below this share of a batch time, the rest ends.
+const LEAST_REST: f64 = 0.1;
 
 /// Quiet batches to grow back from the floor to the configured time.
 const GROWTH_STEPS: u32 = 20;
@@ -40,6 +64,10 @@ pub struct Pacer {
     reason: String,
     sessions_waited: u64,
     longest_wait: Duration,
+    /// The rest after each batch, in batch times, while commits are slowed (0: none).
+    rest: f64,
+    /// Why the backfill rests, while it does.
+    rest_reason: Option<String>,
 }
 
 /// What [`Pacer::observe`] decided after a batch.
@@ -71,6 +99,8 @@ impl Pacer {
             reason,
             sessions_waited: 0,
             longest_wait: Duration::ZERO,
+            rest: 0.0,
+            rest_reason: None,
         }
     }
 
@@ -100,6 +130,17 @@ impl Pacer {
                 return PaceDecision { batch_time: self.target, pause: Duration::ZERO };
             }
         };
+        let mut decision = self.observe_locks(waits);
+        let rest = self.observe_commits(waits.commits);
+        if let Some(why) = &self.rest_reason {
+            self.reason = format!("{}; {why}", self.reason);
+        }
+        decision.pause = decision.pause.max(rest);
+        decision
+    }
+
+    /// The batch time and pause the application's lock waits on the last batch call for.
+    fn observe_locks(&mut self, waits: LockWaits) -> PaceDecision {
         self.sessions_waited = waits.sessions;
         self.longest_wait = waits.longest;
         if waits.sessions == 0 {
@@ -129,6 +170,37 @@ impl Pacer {
         PaceDecision { batch_time: self.target, pause }
     }
 
+    /// The rest after the batch that the probe commits during it call for.
+    fn observe_commits(&mut self, commits: Option<CommitLatency>) -> Duration {
+        match commits {
+            Some(commits) if slowed(commits) => {
+                self.rest = (self.rest * 2.0).clamp(FIRST_REST, MAX_REST);
+                let rest = self.target.mul_f64(self.rest);
+                self.rest_reason = Some(format!(
+                    "a commit took {} during the batch ({} before the backfill): resting {} after each batch",
+                    ms(commits.slowest),
+                    fine_ms(commits.before),
+                    ms(rest)
+                ));
+            }
+            Some(_) if self.rest > 0.0 => {
+                self.rest *= 0.8;
+                if self.rest < LEAST_REST {
+                    self.rest = 0.0;
+                    self.rest_reason = None;
+                } else {
+                    self.rest_reason = Some(format!(
+                        "commits are back to their speed: resting {} after each batch, less each batch",
+                        ms(self.target.mul_f64(self.rest))
+                    ));
+                }
+            }
+            // No probe fell in the batch, or none is timed: as it was.
+            _ => {}
+        }
+        self.target.mul_f64(self.rest).min(MAX_PAUSE)
+    }
+
     fn growing(&self) -> String {
         if self.target < self.ceiling {
             format!(", growing back toward {}", ms(self.ceiling))
@@ -136,6 +208,16 @@ impl Pacer {
             String::new()
         }
     }
+}
+
+/// Whether a probe commit took long enough that the application's commits wait on the backfill.
+fn slowed(commits: CommitLatency) -> bool {
+    commits.slowest > commits.before * SLOW_COMMIT_FACTOR + COMMIT_SLACK
+}
+
+/// A short duration to a tenth of a millisecond (`0.6 ms`).
+fn fine_ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
 }
 
 /// `3 app sessions waited on our locks, longest 12 ms`.
@@ -165,10 +247,67 @@ mod tests {
     }
 
     fn waited(sessions: u64, longest_ms: u64) -> AppWaits {
-        AppWaits::Seen(LockWaits { sessions, longest: ms(longest_ms) })
+        AppWaits::Seen(LockWaits { sessions, longest: ms(longest_ms), commits: None })
     }
 
-    const QUIET: AppWaits = AppWaits::Seen(LockWaits { sessions: 0, longest: Duration::ZERO });
+    const QUIET: AppWaits = AppWaits::Seen(LockWaits { sessions: 0, longest: Duration::ZERO, commits: None });
+
+    /// No lock waits, and a probe commit that took `slowest_us` (600 µs before the backfill).
+    fn commits(slowest_us: u64) -> AppWaits {
+        let commits = CommitLatency { before: Duration::from_micros(600), slowest: Duration::from_micros(slowest_us) };
+        AppWaits::Seen(LockWaits { sessions: 0, longest: Duration::ZERO, commits: Some(commits) })
+    }
+
+    #[test]
+    fn slowed_commits_rest_after_each_batch_longer_while_they_stay_slow() {
+        let mut pacer = Pacer::new(ms(20), ms(10), None);
+        // 3 x 0.6 ms + 1 ms = 2.8 ms: not slowed.
+        assert_eq!(pacer.observe(&commits(2_700)).pause, Duration::ZERO);
+        let decision = pacer.observe(&commits(9_000));
+        assert_eq!(decision, PaceDecision { batch_time: ms(20), pause: ms(10) }, "half a batch time first");
+        assert_eq!(
+            pacer.pace().reason,
+            "no app session waited on our locks; a commit took 9 ms during the batch (0.6 ms before the backfill): resting 10 ms after each batch"
+        );
+        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(20), "doubling");
+        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(40));
+        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(80));
+        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(80), "at most four batch times");
+        // A batch no probe fell in keeps the rest.
+        assert_eq!(pacer.observe(&QUIET).pause, ms(80));
+        // Back to speed: a fifth less per batch, then none.
+        assert_eq!(pacer.observe(&commits(700)).pause, ms(64));
+        assert!(
+            pacer.pace().reason.contains("commits are back to their speed: resting 64 ms"),
+            "{}",
+            pacer.pace().reason
+        );
+        let mut batches = 1;
+        while pacer.observe(&commits(700)).pause > Duration::ZERO {
+            batches += 1;
+        }
+        assert_eq!(batches + 1, 17, "17 batches at speed to stop resting from the longest rest");
+        assert_eq!(pacer.pace().reason, "no app session waited on our locks");
+    }
+
+    #[test]
+    fn the_longer_of_a_lock_wait_pause_and_a_rest_wins() {
+        let mut pacer = Pacer::new(ms(40), ms(10), None);
+        let slow_and_waited = AppWaits::Seen(LockWaits {
+            sessions: 1,
+            longest: ms(100),
+            commits: Some(CommitLatency { before: ms(1), slowest: ms(30) }),
+        });
+        let decision = pacer.observe(&slow_and_waited);
+        assert_eq!(decision, PaceDecision { batch_time: ms(20), pause: ms(100) });
+        assert!(
+            pacer.pace().reason.starts_with(
+                "1 app session waited on our locks, longest 100 ms; stepping aside 100 ms; a commit took 30 ms"
+            ),
+            "{}",
+            pacer.pace().reason
+        );
+    }
 
     #[test]
     fn waits_halve_the_batch_time_down_to_the_floor() {

@@ -102,6 +102,10 @@ fn postgres(settings: &Settings) -> Vec<Measured> {
     // On its own: VACUUM cannot run in the implicit transaction of a multi-statement string.
     db.batch_execute("VACUUM ANALYZE accounts").unwrap();
     println!("table of {n_rows} rows ready in {:.0} s", setup_started.elapsed().as_secs_f64());
+    // What the load feels depends as much on these as on the backfill (scripts/bench-servers.sh).
+    let server =
+        db.query_one("SELECT current_setting('shared_buffers'), current_setting('max_wal_size')", &[]).unwrap();
+    println!("PostgreSQL shared_buffers {}, max_wal_size {}", server.get::<_, String>(0), server.get::<_, String>(1));
 
     let mut results: Vec<Measured> = Vec::new();
     for variant in variants {

@@ -39,7 +39,10 @@ pub use live::{
     Catalog, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
     LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
-pub use lock_waits::{watched, AppWaits, Cadence, LockWaits, LockWatcher, WaitTally, WaitingSession, WatchSlot};
+pub use lock_waits::{
+    watched, AppWaits, Cadence, CommitLatency, LockWaits, LockWatcher, ProbeCommit, WaitTally, WaitingSession,
+    WatchSlot, PROBE_EVERY,
+};
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
 pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};

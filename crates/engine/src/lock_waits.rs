@@ -6,6 +6,11 @@
 //! server's lock waits on a connection of its own, see [`LockWatcher`]), and [`WaitTally`] turns
 //! the samples into [`LockWaits`], which the backfill's pacing reads. Engine-neutral: the
 //! engines only say who waits on whom, and how often they can ask.
+//!
+//! Row locks are not all the application feels: each of its commits flushes the log, and the
+//! log holds what the batches wrote. Where the engine can commit on the watcher's connection, the
+//! watcher also times a probe commit every [`PROBE_EVERY`] while a batch runs, against the same
+//! probe before the first batch ([`CommitLatency`]): the application's commits are as slow.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,7 +27,31 @@ pub struct LockWaits {
     /// The longest wait seen (a lower bound: a wait is seen at most one sampling interval late
     /// and ends at most one interval after its last sample).
     pub longest: Duration,
+    /// How long commits took while the batch ran, when the engine probes them and a probe fell
+    /// within the batch.
+    pub commits: Option<CommitLatency>,
 }
+
+/// A probe commit's latency while a batch ran, and before the backfill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitLatency {
+    /// The median of a few probe commits before the first batch.
+    pub before: Duration,
+    /// The slowest probe commit while the batch ran.
+    pub slowest: Duration,
+}
+
+/// How often the watcher times a probe commit while a batch runs: often enough that most
+/// batches (tens of milliseconds) see one, rarely enough that the probes' own log flushes
+/// (one each) cost the server nothing it would notice.
+pub const PROBE_EVERY: Duration = Duration::from_millis(20);
+
+/// Probe commits before the first batch, their median the reference.
+const PROBES_BEFORE: usize = 7;
+
+/// An engine's probe commit on the watcher's connection: a transaction that writes to the log
+/// and waits for its flush, as an application's commit does.
+pub type ProbeCommit<M> = fn(&mut M) -> Result<(), DbError>;
 
 /// Whether the engine could watch the batch's lock waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +87,32 @@ pub struct WaitTally {
     /// When each waiting session was first seen in this batch.
     first_seen: HashMap<u64, Instant>,
     longest: Duration,
+    /// The probe commits' latency before the first batch, and the slowest in this one.
+    commits_before: Option<Duration>,
+    slowest_commit: Option<Duration>,
 }
 
 impl WaitTally {
     /// A tally of the sessions that wait on `ours` (the batch's session).
     pub fn new(ours: u64) -> WaitTally {
-        WaitTally { ours, first_seen: HashMap::new(), longest: Duration::ZERO }
+        WaitTally {
+            ours,
+            first_seen: HashMap::new(),
+            longest: Duration::ZERO,
+            commits_before: None,
+            slowest_commit: None,
+        }
+    }
+
+    /// Compares this batch's probe commits with `before` (see [`CommitLatency`]).
+    pub fn with_commits_before(mut self, before: Option<Duration>) -> WaitTally {
+        self.commits_before = before;
+        self
+    }
+
+    /// Records a probe commit that took `took` while the batch ran.
+    pub fn record_commit(&mut self, took: Duration) {
+        self.slowest_commit = Some(self.slowest_commit.unwrap_or_default().max(took));
     }
 
     /// Records a sample taken at `at`: every session then waiting for a lock, with its blockers.
@@ -91,7 +140,11 @@ impl WaitTally {
 
     /// The waits of the batch.
     pub fn finish(&self) -> LockWaits {
-        LockWaits { sessions: self.first_seen.len() as u64, longest: self.longest }
+        let commits = match (self.commits_before, self.slowest_commit) {
+            (Some(before), Some(slowest)) => Some(CommitLatency { before, slowest }),
+            _ => None,
+        };
+        LockWaits { sessions: self.first_seen.len() as u64, longest: self.longest, commits }
     }
 }
 
@@ -122,6 +175,7 @@ struct State {
     batch: Option<u64>,
     batches: u64,
     armed_at: Instant,
+    commits_before: Option<Duration>,
     tally: WaitTally,
     error: Option<DbError>,
     stop: bool,
@@ -129,18 +183,33 @@ struct State {
 
 impl LockWatcher {
     /// Starts the thread, which owns `monitor` and asks it `sample` (the sessions waiting for a
-    /// lock now) at `cadence` while a batch of the session `ours` runs.
+    /// lock now) at `cadence` while a batch of the session `ours` runs, and times `probe` (a
+    /// commit) every [`PROBE_EVERY`] then, when the engine has one. The probe's latency now,
+    /// before any batch, is what later ones are compared with; a probe that fails then is not
+    /// used.
     pub fn start<M: Send + 'static>(
-        monitor: M,
+        mut monitor: M,
         ours: u64,
         cadence: Cadence,
         sample: fn(&mut M) -> Result<Vec<WaitingSession>, DbError>,
+        probe: Option<ProbeCommit<M>>,
     ) -> LockWatcher {
+        let commits_before = probe.and_then(|probe| {
+            let mut took = Vec::with_capacity(PROBES_BEFORE);
+            for _ in 0..PROBES_BEFORE {
+                took.push(timed(probe, &mut monitor).ok()?);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            took.sort();
+            Some(took[PROBES_BEFORE / 2])
+        });
+        let probe = probe.filter(|_| commits_before.is_some());
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 batch: None,
                 batches: 0,
                 armed_at: Instant::now(),
+                commits_before,
                 tally: WaitTally::new(ours),
                 error: None,
                 stop: false,
@@ -149,7 +218,7 @@ impl LockWatcher {
         });
         let thread = {
             let shared = Arc::clone(&shared);
-            std::thread::spawn(move || sample_while_armed(&shared, monitor, cadence, sample))
+            std::thread::spawn(move || sample_while_armed(&shared, monitor, cadence, sample, probe))
         };
         LockWatcher { shared, thread: Some(thread) }
     }
@@ -162,7 +231,7 @@ impl LockWatcher {
             state.batches += 1;
             state.batch = Some(state.batches);
             state.armed_at = Instant::now();
-            state.tally = WaitTally::new(state.tally.ours);
+            state.tally = WaitTally::new(state.tally.ours).with_commits_before(state.commits_before);
         }
         self.shared.changed.notify_all();
         let result = body();
@@ -196,8 +265,10 @@ fn sample_while_armed<M>(
     mut monitor: M,
     cadence: Cadence,
     sample: fn(&mut M) -> Result<Vec<WaitingSession>, DbError>,
+    probe: Option<ProbeCommit<M>>,
 ) {
     let mut last_sample: Option<Instant> = None;
+    let mut last_probe: Option<Instant> = None;
     let mut state = lock(&shared.state);
     loop {
         if state.stop || state.error.is_some() {
@@ -220,14 +291,35 @@ fn sample_while_armed<M>(
         let taken = sample(&mut monitor);
         let at = Instant::now();
         last_sample = Some(at);
+        // Beside a sample, not instead of one: the probe waits on the log, not on locks.
+        let probed = match probe {
+            Some(probe) if last_probe.is_none_or(|last| at - last >= PROBE_EVERY) => {
+                last_probe = Some(at);
+                Some(timed(probe, &mut monitor))
+            }
+            _ => None,
+        };
         state = lock(&shared.state);
+        // Only into the batch it was taken in.
+        let current = state.batch == Some(batch);
         match taken {
-            // Only into the batch it was taken in.
-            Ok(waiting) if state.batch == Some(batch) => state.tally.record(at, &waiting),
+            Ok(waiting) if current => state.tally.record(at, &waiting),
             Ok(_) => {}
             Err(err) => state.error = Some(err),
         }
+        match probed {
+            Some(Ok(took)) if current => state.tally.record_commit(took),
+            Some(Err(err)) if state.error.is_none() => state.error = Some(err),
+            _ => {}
+        }
     }
+}
+
+/// How long `probe` took.
+fn timed<M>(probe: ProbeCommit<M>, monitor: &mut M) -> Result<Duration, DbError> {
+    let started = Instant::now();
+    probe(monitor)?;
+    Ok(started.elapsed())
 }
 
 #[cfg(test)]
@@ -247,10 +339,10 @@ mod tests {
             start,
             &[waiting(9, &[8], None), waiting(8, &[7], Some(3)), waiting(10, &[11], Some(50)), waiting(7, &[11], None)],
         );
-        assert_eq!(tally.finish(), LockWaits { sessions: 2, longest: Duration::from_millis(3) });
+        assert_eq!(tally.finish(), LockWaits { sessions: 2, longest: Duration::from_millis(3), commits: None });
         // Seen again 20 ms later: without the server's figure, the wait is at least that long.
         tally.record(start + Duration::from_millis(20), &[waiting(9, &[8], None), waiting(8, &[7], Some(21))]);
-        assert_eq!(tally.finish(), LockWaits { sessions: 2, longest: Duration::from_millis(21) });
+        assert_eq!(tally.finish(), LockWaits { sessions: 2, longest: Duration::from_millis(21), commits: None });
         tally.record(start + Duration::from_millis(25), &[]);
         assert_eq!(tally.finish().sessions, 2, "sessions that waited stay counted");
     }
@@ -266,11 +358,17 @@ mod tests {
     fn counting() -> (Arc<Mutex<u64>>, LockWatcher) {
         let samples = Arc::new(Mutex::new(0u64));
         let cadence = Cadence { interval: Duration::from_millis(2), first_after: Duration::ZERO };
-        let watcher = LockWatcher::start(Arc::clone(&samples), 1, cadence, |n| {
-            let mut n = n.lock().unwrap();
-            *n += 1;
-            Ok(vec![waiting(2, &[1], Some(*n))])
-        });
+        let watcher = LockWatcher::start(
+            Arc::clone(&samples),
+            1,
+            cadence,
+            |n| {
+                let mut n = n.lock().unwrap();
+                *n += 1;
+                Ok(vec![waiting(2, &[1], Some(*n))])
+            },
+            None,
+        );
         (samples, watcher)
     }
 
@@ -299,10 +397,16 @@ mod tests {
     fn samples_keep_their_interval_across_batches() {
         let samples = Arc::new(Mutex::new(Vec::<Instant>::new()));
         let cadence = Cadence { interval: Duration::from_millis(40), first_after: Duration::from_millis(5) };
-        let watcher = LockWatcher::start(Arc::clone(&samples), 1, cadence, |at| {
-            at.lock().unwrap().push(Instant::now());
-            Ok(Vec::new())
-        });
+        let watcher = LockWatcher::start(
+            Arc::clone(&samples),
+            1,
+            cadence,
+            |at| {
+                at.lock().unwrap().push(Instant::now());
+                Ok(Vec::new())
+            },
+            None,
+        );
         for _ in 0..10 {
             let ((), waits) = watcher.watch(|| std::thread::sleep(Duration::from_millis(12)));
             waits.unwrap();
@@ -314,10 +418,39 @@ mod tests {
     }
 
     #[test]
+    fn probe_commits_during_a_batch_are_compared_with_those_before_the_first() {
+        // The monitor is how long a probe commit takes now.
+        let commit_time = Arc::new(Mutex::new(Duration::from_millis(1)));
+        let cadence = Cadence { interval: Duration::from_millis(2), first_after: Duration::ZERO };
+        let probe: ProbeCommit<Arc<Mutex<Duration>>> = |took| {
+            std::thread::sleep(*took.lock().unwrap());
+            Ok(())
+        };
+        let watcher = LockWatcher::start(Arc::clone(&commit_time), 1, cadence, |_| Ok(Vec::new()), Some(probe));
+        *commit_time.lock().unwrap() = Duration::from_millis(12);
+        let ((), waits) = watcher.watch(|| std::thread::sleep(Duration::from_millis(60)));
+        let commits = waits.unwrap().commits.expect("a probe within 60 ms");
+        assert!(
+            commits.before >= Duration::from_millis(1) && commits.before < Duration::from_millis(12),
+            "{commits:?}"
+        );
+        assert!(commits.slowest >= Duration::from_millis(12), "{commits:?}");
+        // None timed, none reported.
+        let (_, watcher) = counting();
+        let ((), waits) = watcher.watch(|| std::thread::sleep(Duration::from_millis(30)));
+        assert_eq!(waits.unwrap().commits, None);
+    }
+
+    #[test]
     fn a_failing_sample_ends_the_watch_not_the_batch() {
         let cadence = Cadence { interval: Duration::from_millis(1), first_after: Duration::ZERO };
-        let watcher =
-            LockWatcher::start((), 1, cadence, |_| Err(DbError::new(crate::DbErrorKind::Other, "permission denied")));
+        let watcher = LockWatcher::start(
+            (),
+            1,
+            cadence,
+            |_| Err(DbError::new(crate::DbErrorKind::Other, "permission denied")),
+            None,
+        );
         let (value, waits) = watcher.watch(|| {
             std::thread::sleep(Duration::from_millis(10));
             42

@@ -76,7 +76,9 @@ impl MysqlTarget {
         // Once now, so that a missing privilege (PROCESS; on MySQL, performance_schema) is
         // said once, not found at every batch.
         sample(&mut monitor).map_err(|e| format!("cannot read the lock waits: {e}"))?;
-        Ok(LockWatcher::start(monitor, ours, cadence, sample))
+        // No probe commit: InnoDB flushes its log for a transaction that changed rows only, and
+        // the watcher has no table of its own to change.
+        Ok(LockWatcher::start(monitor, ours, cadence, sample, None))
     }
 }
 

@@ -5,7 +5,8 @@
 //! the costly part, and most samples find nobody waiting). A session waiting on the batch's
 //! backend, directly or queued behind one that does, waited on the backfill. `pg_locks` is
 //! readable by every role, unlike other roles' `pg_stat_activity` rows; on PostgreSQL 14+ its
-//! `waitstart` says how long each has waited.
+//! `waitstart` says how long each has waited. The same connection times a probe commit while a
+//! batch runs (see `cutover_engine::CommitLatency`).
 
 use std::time::Duration;
 
@@ -58,8 +59,16 @@ impl PgTarget {
             .map_err(|e| format!("cannot set up the lock-wait connection: {e}"))?
             .get(0);
         let monitor = Monitor { client, waitstart: version >= 140_000 };
-        Ok(LockWatcher::start(monitor, ours as u64, CADENCE, sample))
+        Ok(LockWatcher::start(monitor, ours as u64, CADENCE, sample, Some(probe_commit)))
     }
+}
+
+/// A commit that waits for its log flush, as the application's do: `txid_current()` gives the
+/// transaction an id, so its commit writes a commit record and flushes the WAL up to it (unless
+/// `synchronous_commit` is off for this role, where the application's commits wait for no flush
+/// either). One id per probe: fifty a second, nothing beside an application's.
+fn probe_commit(monitor: &mut Monitor) -> Result<(), DbError> {
+    monitor.client.batch_execute("SELECT txid_current()").map_err(db_error)
 }
 
 /// The sessions waiting for a lock now, each with who it waits for.

@@ -248,7 +248,7 @@ pub const RULES: &[Rule] = &[
     rule!(domain_constraint_change, Warning, statement),
     rule!(matview_refresh_blocking, Warning, statement),
     rule!(trigger_ddl_lock, Warning, statement),
-    rule!(unanalyzable_statement, Warning, statement),
+    rule!(unanalyzable_statement, Warning, statement; SERVERS),
     rule!(missing_down_migration, Warning, migration; ALL),
     rule!(large_table_blocking_op, Warning, statement),
     rule!(ignore_without_reason, Warning; ALL),

@@ -41,6 +41,10 @@ pub fn run(settings: &Settings) -> Vec<Measured> {
     db.query_drop(format!("INSERT INTO accounts SELECT seq, 0, md5(seq), NULL FROM seq_1_to_{n_rows}")).unwrap();
     db.query_drop("ANALYZE TABLE accounts").unwrap();
     println!("MariaDB table of {n_rows} rows ready in {:.0} s", setup_started.elapsed().as_secs_f64());
+    // What the load feels depends as much on these as on the backfill (scripts/bench-servers.sh).
+    let (pool, log): (u64, u64) =
+        db.query_first("SELECT @@innodb_buffer_pool_size, @@innodb_log_file_size").unwrap().unwrap();
+    println!("MariaDB innodb_buffer_pool_size {} MB, innodb_log_file_size {} MB", pool >> 20, log >> 20);
 
     let mut results: Vec<Measured> = Vec::new();
     for variant in variants {

@@ -404,8 +404,8 @@ fn rehearsal_agrees_with_the_analysis_on_corpus_projects() {
     }
 }
 
-/// The MySQL and SQLite files of the corpus lint in their dialects: no panic, at least 99%
-/// without `syntax-error`; the totals by rule are printed for the closing notes.
+/// The MySQL and SQLite files of the corpus lint in their dialects: no panic, none with a
+/// `syntax-error` (each ran on its server); the totals by rule are printed for the closing notes.
 #[test]
 fn analysis_reads_the_mysql_and_sqlite_corpus() {
     let Some(root) = corpus() else { return };
@@ -453,6 +453,7 @@ fn analysis_reads_the_mysql_and_sqlite_corpus() {
             eprintln!("  {failure}");
         }
         assert!(files.len() > 500, "{marker}: {}", files.len());
-        assert!(ok >= 99.0, "{marker}: {ok:.2}%");
+        // Every file of the corpus is valid for its server: none is a syntax error.
+        assert!(failed.is_empty(), "{marker}: {ok:.2}%: {failed:#?}");
     }
 }
