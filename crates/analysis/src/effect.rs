@@ -84,6 +84,9 @@ pub struct MysqlDdl {
     /// the schema model shows the type unchanged (nullability, default, name only), the server
     /// works in place with concurrent writes instead.
     pub copy_if_type_changes: bool,
+    /// Columns a `CHANGE old new ...` renames, as (old, new): the running release still names
+    /// the old one. Case alone is no rename (MySQL's column names ignore case).
+    pub renamed_columns: Vec<(String, String)>,
 }
 
 /// A column type as written, resolved to PostgreSQL's internal name (`int4`, `varchar`).

@@ -63,6 +63,7 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
                 reason: String::new(),
                 ddl,
                 copy_if_type_changes: false,
+                renamed_columns: Vec::new(),
             });
         }
     }
@@ -161,6 +162,7 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         reason,
         ddl: true,
         copy_if_type_changes: false,
+        renamed_columns: Vec::new(),
     });
     Some(effect)
 }
@@ -491,6 +493,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 reason: String::new(),
                 ddl: true,
                 copy_if_type_changes: false,
+                renamed_columns: Vec::new(),
             });
         }
         Statement::AlterTable(alter) => {
@@ -531,8 +534,9 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     | AlterTableOperation::DropForeignKey { name, .. } => {
                         AlterCommand::DropConstraint { name: name.value.clone() }
                     }
+                    // The new type is compared with the column as it was: `CHANGE` names it first.
                     AlterTableOperation::ModifyColumn { col_name: column, data_type, .. }
-                    | AlterTableOperation::ChangeColumn { new_name: column, data_type, .. } => {
+                    | AlterTableOperation::ChangeColumn { old_name: column, data_type, .. } => {
                         AlterCommand::AlterColumnType {
                             column: column.value.clone(),
                             new_type: column_info(&ColumnDef {
@@ -559,6 +563,23 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
             }
             effect.locks.push((table.clone(), LockMode::AccessExclusive));
             effect.mysql = server.map(|server| alter_cost(&alter.operations, server));
+            if let Some(ddl) = effect.mysql.as_mut() {
+                ddl.renamed_columns = alter
+                    .operations
+                    .iter()
+                    .filter_map(|op| match op {
+                        AlterTableOperation::ChangeColumn { old_name, new_name, .. }
+                            if !old_name.value.eq_ignore_ascii_case(&new_name.value) =>
+                        {
+                            Some((old_name.value.clone(), new_name.value.clone()))
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !ddl.renamed_columns.is_empty() {
+                    effect.backward_incompatible = true;
+                }
+            }
             // A rename is its own action for the rules; the rest is an ALTER.
             if let [AlterTableOperation::RenameColumn { old_column_name, new_column_name }] =
                 alter.operations.as_slice()
@@ -598,6 +619,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     reason: String::new(),
                     ddl: true,
                     copy_if_type_changes: false,
+                    renamed_columns: Vec::new(),
                 });
             }
         }
@@ -674,6 +696,7 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         reason: String::new(),
         ddl: true,
         copy_if_type_changes: false,
+        renamed_columns: Vec::new(),
     };
     let mut other_copy = false;
     let mut column_change = false;
@@ -749,6 +772,17 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
                 TableConstraint::Check(_) => {
                     raise(&mut cost, Some(Algorithm::Copy), false, "a CHECK constraint is added by copying the table")
                 }
+                // Checked on MariaDB 10.11: in place, but `LOCK=NONE` is refused for both.
+                TableConstraint::FulltextOrSpatial(index) => raise(
+                    &mut cost,
+                    Some(Algorithm::Inplace),
+                    false,
+                    if index.fulltext {
+                        "a FULLTEXT index blocks writes while it builds"
+                    } else {
+                        "a SPATIAL index blocks writes while it builds"
+                    },
+                ),
                 _ => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
             },
             AlterTableOperation::DropPrimaryKey { .. } => {
@@ -942,6 +976,28 @@ mod tests {
         // Still a syntax error where it is one.
         assert!(analyze_mysql("CREATE TABLE t (id int", server).is_err());
         assert!(analyze_mysql("ALTER TABLE t ADD COLUMN", server).is_err());
+    }
+
+    /// Checked on MariaDB 10.11: `ADD FULLTEXT|SPATIAL INDEX` inside an ALTER is in place but
+    /// refuses `LOCK=NONE`; a `CHANGE` that renames only is compared with the column it names
+    /// first (instant), not with the new name (unknown, so a copy).
+    #[test]
+    fn alter_forms_mariadb_runs_otherwise_than_they_look() {
+        let server: MysqlServer = "mariadb-10.11".parse().unwrap();
+        for sql in ["ALTER TABLE posts ADD FULLTEXT INDEX ft (body)", "ALTER TABLE posts ADD SPATIAL INDEX sp (geo)"] {
+            let ddl = analyze_mysql(sql, server).unwrap().mysql.unwrap();
+            assert_eq!((ddl.algorithm, ddl.concurrent_dml), (Some(Algorithm::Inplace), false), "{sql}");
+            assert!(ddl.reason.contains("blocks writes while it builds"), "{sql}: {}", ddl.reason);
+        }
+        let effect = analyze_mysql("ALTER TABLE users CHANGE name full_name varchar(100)", server).unwrap();
+        let Action::AlterTable { commands, .. } = &effect.action else { panic!("{effect:?}") };
+        assert!(
+            matches!(&commands[..], [AlterCommand::AlterColumnType { column, .. }] if column == "name"),
+            "{commands:?}"
+        );
+        let ddl = effect.mysql.unwrap();
+        assert_eq!(ddl.renamed_columns, [("name".to_string(), "full_name".to_string())]);
+        assert!(ddl.copy_if_type_changes && effect.backward_incompatible);
     }
 
     /// Temporal's SQLite schema: a type of two words, and an FTS5 table's module arguments.

@@ -58,7 +58,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                         format!("adding a {kind} constraint checks every row of `{table}` {under}, which {}", lock.blocks()),
                         "add it NOT VALID, then VALIDATE CONSTRAINT separately (SHARE UPDATE EXCLUSIVE: reads and writes go on)",
                     )
-                    .on(table, lock),
+                    .on(table, lock)
+                    .after_whole_write(ctx, table),
                 )
         }
         _ => None,
@@ -68,6 +69,60 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::RULE;
+
+    /// Real shapes (lemmy's `site`, langfuse's `membership_invitations`, documenso's
+    /// `Recipient`): a column added, every row written, then a scan of the same table in the
+    /// same transaction. The outage is the write's; each scan after it is a warning that says so.
+    #[test]
+    fn a_scan_after_a_write_of_every_row_under_the_same_lock_is_a_warning() {
+        use crate::Severity;
+        let lint = |sql: &str| {
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            let script = crate::Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: false,
+                no_transaction_by: None,
+                has_down: None,
+            };
+            crate::Linter::new(crate::LintConfig::default())
+                .lint(&script)
+                .diagnostics
+                .iter()
+                .filter(|d| d.rule != "lock-timeout-missing")
+                .map(|d| (d.rule, d.severity, d.message.clone()))
+                .collect::<Vec<_>>()
+        };
+        let found = lint(
+            "BEGIN;\nALTER TABLE site ADD COLUMN blocked text;\nUPDATE site SET blocked = 'none';\nALTER TABLE site ALTER COLUMN blocked SET NOT NULL;\nALTER TABLE site ADD CONSTRAINT c CHECK (blocked <> '');\nCREATE INDEX site_blocked ON site (blocked);\nCOMMIT;",
+        );
+        let of = |rule: &str| found.iter().find(|(r, _, _)| *r == rule).unwrap_or_else(|| panic!("{rule}: {found:#?}"));
+        assert_eq!(of("backfill-in-migration").1, Severity::Error, "the write is the outage: {found:#?}");
+        for rule in ["set-not-null-scan", RULE, "index-create-blocking"] {
+            let (_, severity, message) = of(rule);
+            assert_eq!(*severity, Severity::Warning, "{rule}: {message}");
+            assert!(message.contains("the write at line 3 already held that lock"), "{rule}: {message}");
+        }
+        // A write that reads the whole table to pick its rows counts (documenso's `WHERE c IS
+        // NULL` on a column just added, lemmy's `UPDATE ... FROM`); with no write before it,
+        // the scan is the outage, an error.
+        let found = lint(
+            "BEGIN;\nALTER TABLE site ADD COLUMN blocked text;\nUPDATE site SET blocked = 'x' WHERE blocked IS NULL;\nALTER TABLE site ALTER COLUMN blocked SET NOT NULL;\nCOMMIT;",
+        );
+        assert_eq!(of_rule(&found, "set-not-null-scan"), Severity::Warning, "{found:#?}");
+        let found =
+            lint("BEGIN;\nALTER TABLE site ADD COLUMN blocked text;\nALTER TABLE site ALTER COLUMN blocked SET NOT NULL;\nCOMMIT;");
+        assert_eq!(of_rule(&found, "set-not-null-scan"), Severity::Error, "{found:#?}");
+        // Another transaction's write holds nothing now.
+        let found = lint(
+            "BEGIN;\nALTER TABLE site ADD COLUMN blocked text;\nUPDATE site SET blocked = 'none';\nCOMMIT;\nBEGIN;\nALTER TABLE site ALTER COLUMN blocked SET NOT NULL;\nCOMMIT;",
+        );
+        assert_eq!(of_rule(&found, "set-not-null-scan"), Severity::Error, "{found:#?}");
+    }
+
+    fn of_rule(found: &[(&str, crate::Severity, String)], rule: &str) -> crate::Severity {
+        found.iter().find(|(r, _, _)| *r == rule).map(|(_, s, _)| *s).unwrap_or_else(|| panic!("{rule}: {found:#?}"))
+    }
     use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
     use crate::LintConfig;
 

@@ -53,7 +53,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             "CREATE INDEX without CONCURRENTLY locks `{table}`{scope} in SHARE mode, which blocks writes for the whole build"
         ),
     };
-    vec![Finding::new(RULE, message, &help).on(table, LockMode::Share)]
+    vec![Finding::new(RULE, message, &help).on(table, LockMode::Share).after_whole_write(ctx, table)]
 }
 
 #[cfg(test)]

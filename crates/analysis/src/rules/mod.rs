@@ -362,6 +362,11 @@ pub struct Context {
     /// Locks that block writes on existing tables, taken earlier in the current transaction:
     /// table, mode, line. PostgreSQL holds them until the transaction ends.
     pub(crate) held_locks: Vec<(String, LockMode, usize)>,
+    /// Existing tables a statement of the current transaction wrote over the whole table (every
+    /// row, or rows a condition picks while reading them all) while a lock blocking reads on
+    /// them was held since an earlier statement, with that statement's line. The outage is that write's (reported there); a later scan of the table under the
+    /// same lock makes one more pass of the kind the write made, and is not a second outage.
+    pub(crate) written_whole: HashMap<String, usize>,
     /// Whether `SET lock_timeout` to a non-zero value came earlier in the file.
     pub(crate) lock_timeout_set: bool,
     /// Whether `SET statement_timeout` to a non-zero value came earlier in the file.
@@ -462,6 +467,12 @@ impl Context {
             Some(local) => local.as_deref(),
             None => self.session_search_path.as_deref(),
         }
+    }
+
+    /// The line of a write of every row of `table` earlier in this transaction, under a lock
+    /// blocking reads that is still held (see `written_whole`).
+    pub(crate) fn written_whole(&self, table: &str) -> Option<usize> {
+        self.written_whole.get(table).copied()
     }
 
     /// Whether constraint `name` was added `NOT VALID` earlier in this migration.
@@ -621,6 +632,7 @@ impl Context {
                 self.in_transaction = self.runner_transaction;
                 if !self.in_transaction {
                     self.held_locks.clear();
+                    self.written_whole.clear();
                 }
             }
             Action::Set { name, value, .. } => {
@@ -643,6 +655,14 @@ impl Context {
         self.blocking_lock_before |= blocks_writes_on_existing(effect, self);
         self.long_statement_before |= is_long_on_existing(effect, self);
         if self.in_transaction {
+            // Any write not pinned to listed rows reads the whole table (as `backfill-in-migration`
+            // counts it, and reports it).
+            for written in effect.rows.iter().filter(|r| r.write && r.rows != crate::RowScope::Listed) {
+                let held = self.held_locks.iter().any(|(t, mode, _)| *t == written.table && mode.blocks_reads());
+                if held {
+                    self.written_whole.entry(written.table.clone()).or_insert(self.line);
+                }
+            }
             for (table, mode) in &effect.locks {
                 let held_already = self.held_locks.iter().any(|(t, m, _)| t == table && m >= mode);
                 if mode.blocks_writes() && !self.is_new(table) && !table.is_empty() && !held_already {
@@ -695,6 +715,21 @@ impl Finding {
     pub(crate) fn at(mut self, severity: Severity) -> Finding {
         self.severity = Some(severity);
         self
+    }
+
+    /// A scan of `table` that runs after a write of its every row under the same lock (see
+    /// [`Context::written_whole`]): a warning that says where the outage is reported.
+    pub(crate) fn after_whole_write(self, ctx: &Context, table: &str) -> Finding {
+        match ctx.written_whole(table) {
+            Some(line) => {
+                let mut finding = self.at(Severity::Warning);
+                finding.message.push_str(&format!(
+                    "; the write at line {line} already held that lock for a pass over the table (the outage is reported there), this adds another"
+                ));
+                finding
+            }
+            None => self,
+        }
     }
 
     pub(crate) fn on(mut self, table: &str, lock: LockMode) -> Finding {

@@ -70,6 +70,14 @@ mod tests {
             mysql_server: "mariadb-10.11".parse().unwrap(),
             ..crate::LintConfig::default()
         };
-        assert_eq!(crate::rules::test_utils::run_with(&migrations, RULE, config), "");
+        assert_eq!(crate::rules::test_utils::run_with(&migrations, RULE, config.clone()), "");
+        // A `CHANGE` that renames and keeps the type: instant (MariaDB 10.4+), not a copy.
+        let renamed = [
+            ("CREATE TABLE users (id int PRIMARY KEY, name varchar(100));", false),
+            ("ALTER TABLE users CHANGE name full_name varchar(100);", false),
+        ];
+        assert_eq!(crate::rules::test_utils::run_with(&renamed, RULE, config.clone()), "");
+        let retyped = [renamed[0], ("ALTER TABLE users CHANGE name full_name varchar(300);", false)];
+        assert!(crate::rules::test_utils::run_with(&retyped, RULE, config).contains("ALGORITHM=COPY"));
     }
 }

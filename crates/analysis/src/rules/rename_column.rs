@@ -33,6 +33,28 @@ ALTER TABLE users RENAME COLUMN name TO full_name;\n\
 ```";
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
+    // MySQL's `CHANGE old new type` renames inside an ALTER of its own kind.
+    if let (Some(ddl), Some((table, _))) = (&effect.mysql, effect.locks.first()) {
+        if !ddl.renamed_columns.is_empty() {
+            return ddl
+                .renamed_columns
+                .iter()
+                .flat_map(|(old, new)| {
+                    let rename = Effect {
+                        action: Action::Rename {
+                            object: "column",
+                            table: table.clone(),
+                            name: format!("{table}.{old}"),
+                            new_name: new.clone(),
+                        },
+                        mysql: None,
+                        ..effect.clone()
+                    };
+                    check(&rename, ctx)
+                })
+                .collect();
+        }
+    }
     let Action::Rename { object: "column", table, name, new_name } = &effect.action else { return Vec::new() };
     let column = name.rsplit('.').next().unwrap_or(name);
     // No running code knows a column this migration added, nor a table by the name this
@@ -61,6 +83,24 @@ mod tests {
         let rendered = lint_errors(r"ALTER TABLE users RENAME COLUMN name TO full_name", RULE);
         assert!(rendered.contains("renaming column `users.name` to `full_name`"), "{rendered}");
         lint_ok(r"ALTER TABLE users RENAME TO people", RULE);
+    }
+
+    /// MySQL's `CHANGE old new type` renames as well as (maybe) retyping; a change of case
+    /// alone renames nothing MySQL tells apart, and a column added in the same migration is
+    /// no running code's.
+    #[test]
+    fn fires_on_a_mysql_change_that_renames() {
+        use crate::rules::test_utils::run_mysql;
+        let found = run_mysql("ALTER TABLE users CHANGE name full_name varchar(100);", RULE, "mariadb-10.11");
+        assert!(found.contains("renaming column `users.name` to `full_name`"), "{found}");
+        for sql in [
+            "ALTER TABLE users CHANGE name name varchar(200);",
+            "ALTER TABLE users CHANGE name Name varchar(100);",
+            "ALTER TABLE users MODIFY name varchar(200);",
+            "ALTER TABLE users ADD COLUMN nick text;\nALTER TABLE users CHANGE nick nickname text;",
+        ] {
+            assert_eq!(run_mysql(sql, RULE, "mariadb-10.11"), "", "{sql}");
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         } else if let NoProof::NotValidated(check) = &why {
             message = format!("{message}: the CHECK {check} is NOT VALID, so it proves nothing yet");
         }
-        Some(Finding::new(RULE, message, help).on(table, LockMode::AccessExclusive))
+        Some(Finding::new(RULE, message, help).on(table, LockMode::AccessExclusive).after_whole_write(ctx, table))
     })
 }
 

@@ -191,6 +191,7 @@ fn predicted_algorithms_are_what_the_server_does() {
         "ALTER TABLE t ADD COLUMN seq int AUTO_INCREMENT UNIQUE",
         "CREATE INDEX t_note ON t (note)",
         "CREATE FULLTEXT INDEX t_ft ON t (note)",
+        "ALTER TABLE t ADD FULLTEXT INDEX t_ft (note)",
         // Table options, which the parser does not read (a narrow reader does).
         "ALTER TABLE t CONVERT TO CHARACTER SET latin1",
         "ALTER TABLE t DEFAULT CHARACTER SET latin1",
