@@ -641,6 +641,16 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
         return;
     }
     let Action::AlterTable { table, commands } = &mut effect.action else { return };
+    // MySQL: dropping a column an index covers drops or rebuilds that index, which is not
+    // instant (checked on MariaDB 10.11: "Reason: DROP INDEX. Try ALGORITHM=NOCOPY").
+    if let Some(ddl) = effect.mysql.as_mut().filter(|d| d.algorithm == Some(Algorithm::Instant)) {
+        let indexed = |column: &String| {
+            schema.table(table).is_some_and(|t| t.indexes.iter().any(|(_, columns)| columns.contains(column)))
+        };
+        if commands.iter().any(|c| matches!(c, AlterCommand::DropColumn { column, .. } if indexed(column))) {
+            ddl.algorithm = Some(Algorithm::Inplace);
+        }
+    }
     // MySQL: a MODIFY/CHANGE COLUMN that keeps the type is in place, with concurrent writes.
     if let Some(ddl) = effect.mysql.as_mut().filter(|d| d.copy_if_type_changes) {
         let same_types = commands.iter().all(|c| match c {

@@ -19,7 +19,7 @@ compile_error!(
 );
 
 use cutover_engine::{
-    AdoptTarget, BackfillTarget, DatabaseUrl, DbError, DbErrorKind, Engine, ExpandTarget, MigrationTarget,
+    AdoptTarget, BackfillTarget, DatabaseUrl, DbError, DbErrorKind, Engine, ExpandTarget, LiveDatabase, MigrationTarget,
 };
 #[cfg(feature = "mysql")]
 use cutover_mysql::MysqlTarget;
@@ -231,7 +231,24 @@ impl AnyTarget {
         }
     }
 
-    /// The live catalog and rehearsals on a scratch copy (`plan`, `rehearse`): PostgreSQL.
+    /// The live catalog (`plan`): PostgreSQL and MySQL/MariaDB.
+    #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(unused_variables))]
+    pub fn into_live(self, what: &'static str) -> Result<Box<dyn LiveDatabase>, Unsupported> {
+        match self {
+            #[cfg(feature = "postgres")]
+            AnyTarget::Postgres(t) => Ok(t),
+            #[cfg(feature = "mysql")]
+            AnyTarget::Mysql(t) => Ok(Box::new(t)),
+            #[cfg(feature = "sqlite")]
+            AnyTarget::Sqlite(_) => Err(Unsupported {
+                engine: Engine::Sqlite,
+                what,
+                why: "SQLite has one writer and no catalog of sizes: `cutover lint` says what each statement does",
+            }),
+        }
+    }
+
+    /// Rehearsals on a scratch copy and drift (`rehearse`, `drift`): PostgreSQL.
     #[cfg(feature = "postgres")]
     #[cfg_attr(not(any(feature = "mysql", feature = "sqlite")), allow(unused_variables))]
     pub fn into_postgres(self, what: &'static str) -> Result<PgTarget, Unsupported> {

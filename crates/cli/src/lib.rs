@@ -154,9 +154,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Plan { format, large_table_rows, small_table_rows } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
-            let mut target = open_postgres(&settings, &url, "`cutover plan`")?;
+            let mut target =
+                connect_any(&url, &settings)?.into_live("`cutover plan`").map_err(|e| unsupported(&url, &e))?;
             let options = cutover_runner::PlanOptions { large_table_rows, small_table_rows };
-            let plan = with_url(&url, cutover_runner::plan(&mut target, &settings, &set, &options))?;
+            let plan = with_url(&url, cutover_runner::plan(&mut *target, &settings, &set, &options))?;
             // The declarative migration `up` stops before, planned on the live tables as
             // `cutover start` will plan it.
             let phases = match &plan.stops_before {

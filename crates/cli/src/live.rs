@@ -37,6 +37,23 @@ pub(crate) fn duration_text(d: std::time::Duration) -> String {
     }
 }
 
+/// What a MySQL/MariaDB statement costs, in the server's own terms: the algorithm it runs with
+/// (its metadata lock is exclusive only briefly, at start and end, unless writes wait).
+fn mysql_cost(ddl: &cutover_analysis::MysqlDdl) -> (String, &'static str) {
+    use cutover_analysis::Algorithm;
+    if !ddl.ddl {
+        return ("row locks".to_string(), "the rows it writes, until it commits");
+    }
+    let what = match (ddl.algorithm, ddl.concurrent_dml) {
+        (Some(Algorithm::Copy), _) => "copies the table; writes wait until done",
+        (Some(Algorithm::Instant), true) => "metadata only; a brief exclusive metadata lock",
+        (_, true) => "reads and writes go on; a brief exclusive metadata lock at start and end",
+        (_, false) => "writes wait until done",
+    };
+    let how = ddl.algorithm.map_or_else(|| "ALTER".to_string(), |a| format!("ALGORITHM={}", a.name()));
+    (how, what)
+}
+
 pub fn render_plan(
     plan: &Plan,
     phases: &[(String, crate::lint::Preview)],
@@ -83,6 +100,8 @@ pub fn render_plan(
                                 "bytes": facts.map(|f| f.bytes),
                             })
                         }).collect::<Vec<_>>(),
+                        "mysql_algorithm": s.effect.as_ref().and_then(|e| e.mysql.as_ref()).and_then(|d| d.algorithm).map(|a| a.name()),
+                        "mysql_concurrent_writes": s.effect.as_ref().and_then(|e| e.mysql.as_ref()).map(|d| d.concurrent_dml),
                         "rewrites": s.effect.as_ref().is_some_and(|e| e.rewrites),
                         "scans": s.effect.as_ref().is_some_and(|e| e.scans),
                         "estimated_seconds": s.estimate.map(|d| d.as_secs_f64()),
@@ -132,7 +151,13 @@ pub fn render_plan(
                             )
                         },
                     );
-                    writeln!(out, "        {mode} on {rel} ({}; {size})", mode.blocks())?;
+                    match s.effect.as_ref().and_then(|e| e.mysql.as_ref()) {
+                        Some(ddl) => {
+                            let (how, what) = mysql_cost(ddl);
+                            writeln!(out, "        {how} on {rel} ({what}; {size})")?;
+                        }
+                        None => writeln!(out, "        {mode} on {rel} ({}; {size})", mode.blocks())?,
+                    }
                 }
                 if let Some(effect) = &s.effect {
                     let work = match (effect.rewrites, effect.scans) {

@@ -18,6 +18,7 @@
 mod backfill;
 mod connect;
 mod error;
+mod live;
 mod lock_watch;
 mod migrate;
 

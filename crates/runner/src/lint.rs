@@ -56,6 +56,26 @@ pub(crate) fn run_by_cutover(config: &LintConfig) -> LintConfig {
     LintConfig { runner: Runner::Cutover, ..config.clone() }
 }
 
+/// Judges as the live server behaves: its engine's dialect, and its version where the
+/// behaviour depends on one (PostgreSQL's major version, the MySQL/MariaDB server's online DDL).
+pub(crate) fn judge_as_server(config: &mut LintConfig, engine: cutover_engine::Engine, server: &str) {
+    match engine {
+        cutover_engine::Engine::Postgres => {
+            config.dialect = cutover_analysis::Dialect::Postgres;
+            if let Some(major) = crate::gate::major_version(server) {
+                config.pg_version = major;
+            }
+        }
+        cutover_engine::Engine::Mysql => {
+            config.dialect = cutover_analysis::Dialect::Mysql;
+            if let Some(version) = cutover_analysis::MysqlServer::from_server_version(server) {
+                config.mysql_server = version;
+            }
+        }
+        cutover_engine::Engine::Sqlite => config.dialect = cutover_analysis::Dialect::Sqlite,
+    }
+}
+
 /// Lints the migrations of `set` that are in `pending`, in the set's order. With `live`, the
 /// schema of the database they are about to run on, they are linted on it (the applied ones
 /// built it already), with its tables' sizes as the live row estimates; without, the whole set

@@ -97,8 +97,10 @@ pub fn plan(
     // Which relations the pending statements touch, to ask the catalog once: named as the
     // analysis of them on this database names them (`public.t` is not `t` on every path).
     let live = target.live_schema().map_err(|e| Error::database("cannot read the live schema", e))?;
-    let named =
+    let (engine, server) = (target.engine(), target.server_version());
+    let mut named =
         LintConfig { live_names: crate::lint::live_names(&live), ..crate::lint::run_by_cutover(&settings.lint) };
+    crate::lint::judge_as_server(&mut named, engine, &server);
     // With the live schema, as below: a dropped table's foreign keys lock the tables they
     // reference, which only the catalog knows.
     let pending_migrations: Vec<&cutover_migration::Migration> = steps.iter().map(|(m, _)| *m).collect();
@@ -114,9 +116,7 @@ pub fn plan(
 
     // `up` would run them: cutover's runner.
     let mut config = crate::lint::run_by_cutover(&settings.lint);
-    if let Some(major) = crate::gate::major_version(&target.server_version()) {
-        config.pg_version = major;
-    }
+    crate::lint::judge_as_server(&mut config, engine, &server);
     config.time_zone = Some(target.time_zone().map_err(|e| Error::database("cannot read the time zone", e))?);
     config.live_rows = facts.iter().map(|(name, f)| (name.clone(), f.rows)).collect();
     config.large_table_rows = options.large_table_rows;

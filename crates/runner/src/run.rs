@@ -232,26 +232,12 @@ fn approval_gate(
     // the embedded default for local work, is not gated on findings; its maintenance windows,
     // when configured, hold as anywhere.
     let server = ctx.target.server_version();
-    let mut gated = true;
-    match ctx.target.engine() {
-        Engine::Postgres => {
-            config.dialect = cutover_analysis::Dialect::Postgres;
-            if let Some(major) = crate::gate::major_version(&server) {
-                config.pg_version = major;
-            }
-        }
-        Engine::Mysql => {
-            config.dialect = cutover_analysis::Dialect::Mysql;
-            if let Some(version) = cutover_analysis::MysqlServer::from_server_version(&server) {
-                config.mysql_server = version;
-            }
-        }
-        Engine::Sqlite if !ctx.settings.windows.is_empty() => {
-            config.dialect = cutover_analysis::Dialect::Sqlite;
-            gated = false;
-        }
-        _ => return Ok(GateOutcome::default()),
+    let engine = ctx.target.engine();
+    if engine == Engine::Sqlite && ctx.settings.windows.is_empty() {
+        return Ok(GateOutcome::default());
     }
+    let gated = engine != Engine::Sqlite;
+    crate::lint::judge_as_server(&mut config, engine, &server);
     let pending: Vec<&Migration> = plan.iter().map(|(migration, _)| *migration).collect();
     let mut review = match &ctx.settings.reviewed {
         // Judged ahead, where the analysis is built: only for these files, this dialect and

@@ -77,6 +77,16 @@ mod tests {
             ("ALTER TABLE users CHANGE name full_name varchar(100);", false),
         ];
         assert_eq!(crate::rules::test_utils::run_with(&renamed, RULE, config.clone()), "");
+        // Dropping an indexed column drops its index: in place, not instant.
+        let dropped = [
+            ("CREATE TABLE users (id int PRIMARY KEY, name varchar(100), note text, KEY users_name (name));", false),
+            ("ALTER TABLE users DROP COLUMN name;\nALTER TABLE users DROP COLUMN note;", false),
+        ];
+        let missing = crate::rules::test_utils::run_with(&dropped, "mysql-missing-algorithm", config.clone());
+        assert!(
+            missing.contains("can run INPLACE") && missing.contains("can run INSTANT"),
+            "the indexed column in place, the other instant: {missing}"
+        );
         let retyped = [renamed[0], ("ALTER TABLE users CHANGE name full_name varchar(300);", false)];
         assert!(crate::rules::test_utils::run_with(&retyped, RULE, config).contains("ALGORITHM=COPY"));
     }

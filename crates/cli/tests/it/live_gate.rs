@@ -187,7 +187,9 @@ fn the_naive_alembic_upgrade_is_refused_with_nothing_applied() {
     let (code, stderr) = up(&project, &db);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("1_status.up.sql:2: error[backfill-in-migration]"), "{stderr}");
-    assert!(stderr.contains("1_status.up.sql:3: error[set-not-null-scan]"), "{stderr}");
+    // The SET NOT NULL scans under the lock the UPDATE already held for its pass over the
+    // table: one outage, refused at the UPDATE (the scan is a warning that says so).
+    assert!(!stderr.contains("1_status.up.sql:3: error"), "{stderr}");
     assert_eq!(applied(&db), "");
     assert!(!column_exists(&db, "status"));
 }

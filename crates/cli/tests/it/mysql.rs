@@ -240,6 +240,71 @@ fn predicted_algorithms_are_what_the_server_does() {
     }
 }
 
+/// `cutover plan` on MariaDB, on tables made before the folder: sizes from
+/// `information_schema`, what a dropped column takes with it (its index, a view, a trigger),
+/// the algorithm the server will use with the live indexes known, in text and JSON.
+#[test]
+fn plan_reads_the_mariadb_catalog() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    conn.query_drop(
+        "CREATE TABLE users (id int PRIMARY KEY, name varchar(100), note text, KEY users_name (name)) ENGINE=InnoDB",
+    )
+    .unwrap();
+    conn.query_drop("INSERT INTO users SELECT seq, md5(seq), NULL FROM seq_1_to_20000").unwrap();
+    conn.query_drop(
+        "CREATE TABLE orders (id int PRIMARY KEY, user_id int, FOREIGN KEY (user_id) REFERENCES users (id))",
+    )
+    .unwrap();
+    conn.query_drop("CREATE VIEW named AS SELECT id, name FROM users").unwrap();
+    conn.query_drop("CREATE TRIGGER users_name BEFORE UPDATE ON users FOR EACH ROW SET NEW.name = TRIM(NEW.name)")
+        .unwrap();
+    conn.query_drop("ANALYZE TABLE users").unwrap();
+    let project = Project::new();
+    project
+        .migration("1_drop_name.sql", "ALTER TABLE users DROP COLUMN name;\n")
+        .migration("2_drop_note.sql", "ALTER TABLE users DROP COLUMN note;\n")
+        .migration("3_orders.sql", "DROP TABLE orders;\n");
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(stderr.is_empty() || !stderr.contains("PostgreSQL"), "{stderr}");
+    for expected in [
+        "ALGORITHM=INPLACE on users (reads and writes go on",
+        "ALGORITHM=INSTANT on users (metadata only",
+        "users.name is used by index users_name",
+        "users.name is used by view named",
+        "users.name is used by trigger users_name",
+        "error[drop-column]",
+    ] {
+        assert!(stdout.contains(expected), "missing `{expected}`:\n{stdout}");
+    }
+    // InnoDB's estimate of the rows, not a count: near 20,000.
+    let rows: i64 = stdout
+        .lines()
+        .find(|l| l.contains("on users ("))
+        .and_then(|l| l.rsplit("; ").next())
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!((10_000..=40_000).contains(&rows), "{rows}: {stdout}");
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let first = &plan["migrations"][0]["statements"][0];
+    assert_eq!(first["mysql_algorithm"], "INPLACE", "{first}");
+    assert_eq!(first["mysql_concurrent_writes"], true, "{first}");
+    let dependents: Vec<&str> =
+        first["dependents"].as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(dependents, ["view", "trigger", "index"], "{first}");
+    // Nothing was applied.
+    let left: i64 = conn
+        .query_first(
+            "SELECT count(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'users'",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(left, 3);
+}
+
 #[test]
 fn lint_and_the_gate_speak_mysql() {
     let db = MyDb::new();

@@ -1,0 +1,258 @@
+//! What `cutover plan` asks a MySQL/MariaDB catalog: `information_schema` only, never a
+//! table's rows. Sizes are InnoDB's estimates (`TABLE_ROWS` is sampled, `DATA_LENGTH` counts
+//! pages), which is what a plan needs: the order of magnitude of what a copy or a scan reads.
+
+use std::collections::BTreeMap;
+
+use cutover_engine::{
+    Catalog, DbError, Dependent, LiveColumn, LiveForeignKey, LiveIndex, LiveSchema, LiveTable, LiveView, QueryUse,
+    RelationFacts,
+};
+use mysql::prelude::Queryable;
+
+use crate::connect::MysqlTarget;
+use crate::error::db_error;
+
+impl MysqlTarget {
+    /// The database and table a name of the analysis means: `db.t`, or `t` in the URL's database.
+    fn split_name<'a>(&'a self, name: &'a str) -> (&'a str, &'a str) {
+        name.split_once('.').unwrap_or((self.database.as_str(), name))
+    }
+
+    /// A table as the analysis writes it: bare in the URL's database, qualified elsewhere.
+    fn written(&self, schema: &str, table: &str) -> String {
+        if schema == self.database {
+            table.to_string()
+        } else {
+            format!("{schema}.{table}")
+        }
+    }
+}
+
+/// `text` matched literally by `LIKE` (its `_` and `%` are no wildcards).
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+impl Catalog for MysqlTarget {
+    fn relation_facts(&mut self, names: &[String]) -> Result<Vec<RelationFacts>, DbError> {
+        let mut facts = Vec::new();
+        for name in names {
+            let (schema, table) = self.split_name(name);
+            let (schema, table) = (schema.to_string(), table.to_string());
+            let row: Option<(String, Option<i64>, Option<i64>)> = self
+                .conn
+                .exec_first(
+                    "SELECT TABLE_TYPE, TABLE_ROWS, DATA_LENGTH + INDEX_LENGTH FROM information_schema.TABLES \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&schema, &table),
+                )
+                .map_err(db_error)?;
+            if let Some((kind, rows, bytes)) = row {
+                let kind = match kind.as_str() {
+                    "BASE TABLE" => "table",
+                    "VIEW" => "view",
+                    "SEQUENCE" => "sequence",
+                    _ => "relation",
+                };
+                facts.push(RelationFacts {
+                    name: name.clone(),
+                    kind: kind.to_string(),
+                    rows: rows.unwrap_or(-1),
+                    bytes: bytes.unwrap_or(0),
+                });
+            }
+        }
+        Ok(facts)
+    }
+
+    fn dependents(&mut self, relation: &str, column: Option<&str>) -> Result<Vec<Dependent>, DbError> {
+        let (schema, table) = self.split_name(relation);
+        let (schema, table) = (schema.to_string(), table.to_string());
+        let mut found = Vec::new();
+        // Other tables' foreign keys that reference it (or the column).
+        let keys: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? \
+                 AND (? IS NULL OR REFERENCED_COLUMN_NAME = ?) ORDER BY 1, 2, 3",
+                (&schema, &table, column, column),
+            )
+            .map_err(db_error)?;
+        for (key_schema, key_table, name) in keys {
+            found.push(Dependent {
+                kind: "foreign key".into(),
+                name: format!("{}.{name}", self.written(&key_schema, &key_table)),
+            });
+        }
+        // Views whose definition names it: MariaDB and MySQL store it with qualified, quoted
+        // names (`db`.`t`), so a table of the same name in another database is not it.
+        let views: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS \
+                 WHERE VIEW_DEFINITION LIKE CONCAT('%`', ?, '`.`', ?, '`%') ORDER BY 1, 2",
+                (like_literal(&schema), like_literal(&table)),
+            )
+            .map_err(db_error)?;
+        for (view_schema, view, definition) in views {
+            if column.is_none_or(|c| definition.to_lowercase().contains(&format!("`{}`", c.to_lowercase()))) {
+                found.push(Dependent { kind: "view".into(), name: self.written(&view_schema, &view) });
+            }
+        }
+        // Its triggers (they name their table's columns as `NEW.c` / `OLD.c`).
+        let triggers: Vec<(String, String)> = self
+            .conn
+            .exec(
+                "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS \
+                 WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY 1",
+                (&schema, &table),
+            )
+            .map_err(db_error)?;
+        for (trigger, body) in triggers {
+            if column.is_none_or(|c| body.to_lowercase().contains(&c.to_lowercase())) {
+                found.push(Dependent { kind: "trigger".into(), name: trigger });
+            }
+        }
+        // The indexes a dropped column takes with it.
+        if let Some(column) = column {
+            let indexes: Vec<String> = self
+                .conn
+                .exec(
+                    "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+                     WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND COLUMN_NAME = ? ORDER BY 1",
+                    (&schema, &table, column),
+                )
+                .map_err(db_error)?;
+            found.extend(indexes.into_iter().map(|index| Dependent { kind: "index".into(), name: index }));
+        }
+        Ok(found)
+    }
+
+    /// MySQL has no `pg_stat_statements`: `performance_schema`'s digests are off by default on
+    /// MariaDB, and reading them is not done yet.
+    fn statements_naming(&mut self, _: &str, _: Option<&str>) -> Result<Option<Vec<QueryUse>>, DbError> {
+        Ok(None)
+    }
+
+    fn time_zone(&mut self) -> Result<String, DbError> {
+        let zone: Option<String> = self.conn.query_first("SELECT @@session.time_zone").map_err(db_error)?;
+        Ok(zone.unwrap_or_default())
+    }
+
+    fn live_schema(&mut self) -> Result<LiveSchema, DbError> {
+        let database = self.database.clone();
+        let mut tables: BTreeMap<String, LiveTable> = BTreeMap::new();
+        let listed: Vec<(String, Option<i64>, Option<i64>)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
+                (&database,),
+            )
+            .map_err(db_error)?;
+        for (name, rows, bytes) in listed {
+            let table = LiveTable {
+                name: name.clone(),
+                schema: database.clone(),
+                relname: name.clone(),
+                rows: rows.unwrap_or(-1),
+                // InnoDB's row count is an estimate it keeps current, not a bound.
+                analysed: rows.is_some(),
+                bytes: bytes.unwrap_or(-1),
+                ..LiveTable::default()
+            };
+            tables.insert(name, table);
+        }
+        let columns: Vec<(String, String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
+                (&database,),
+            )
+            .map_err(db_error)?;
+        for (table, name, type_text, nullable) in columns {
+            if let Some(table) = tables.get_mut(&table) {
+                table.columns.push(LiveColumn { name, type_text, not_null: nullable == "NO" });
+            }
+        }
+        // One row per column of each index, in key order; an expression part has no column.
+        let parts: Vec<(String, String, i64, Option<String>)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+                (&database,),
+            )
+            .map_err(db_error)?;
+        for (table, index, non_unique, column) in parts {
+            let Some(table) = tables.get_mut(&table) else { continue };
+            if index == "PRIMARY" {
+                table.primary_key.extend(column.clone());
+            }
+            let existing = table.indexes.iter().position(|i| i.name == index);
+            let entry = match existing {
+                Some(at) => &mut table.indexes[at],
+                None => {
+                    table.indexes.push(LiveIndex {
+                        name: index.clone(),
+                        columns: Vec::new(),
+                        unique: non_unique == 0,
+                        plain: true,
+                        partial: false,
+                        valid: true,
+                    });
+                    table.indexes.last_mut().expect("just pushed")
+                }
+            };
+            match column {
+                Some(column) if entry.plain => entry.columns.push(column),
+                Some(_) => {}
+                None => entry.plain = false,
+            }
+        }
+        let keys: Vec<(String, String, String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+                 FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME IS NOT NULL \
+                 ORDER BY TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION",
+                (&database,),
+            )
+            .map_err(db_error)?;
+        for (table, name, column, referenced, referenced_column) in keys {
+            let Some(table) = tables.get_mut(&table) else { continue };
+            match table.foreign_keys.iter_mut().find(|fk| fk.name == name) {
+                Some(fk) => {
+                    fk.columns.push(column);
+                    fk.referenced_columns.push(referenced_column);
+                }
+                None => table.foreign_keys.push(LiveForeignKey {
+                    name,
+                    columns: vec![column],
+                    referenced_table: referenced,
+                    referenced_columns: vec![referenced_column],
+                    // MySQL checks every row when it adds a foreign key (unless checks are off).
+                    validated: true,
+                }),
+            }
+        }
+        let views: Vec<String> = self
+            .conn
+            .exec("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = ? ORDER BY 1", (&database,))
+            .map_err(db_error)?;
+        let views = views
+            .into_iter()
+            .map(|name| LiveView { name: name.clone(), schema: database.clone(), relname: name, base: None })
+            .collect();
+        Ok(LiveSchema { tables: tables.into_values().collect(), views, ..LiveSchema::default() })
+    }
+
+    /// Not measured on MySQL yet: the plan estimates at the default rate, and says so.
+    fn measure_scan_rate(&mut self, _: &str) -> Result<Option<f64>, DbError> {
+        Ok(None)
+    }
+}
