@@ -1,7 +1,7 @@
 //! Rule `backfill-in-migration`: its documentation is `DOC`, printed by `cutover explain backfill-in-migration`.
 
 use crate::rules::{Context, Finding};
-use crate::{Action, Dialect, Effect, LockMode, RowAccess, RowScope, Severity};
+use crate::{Action, Dialect, Effect, LockMode, RowAccess, RowScope, Runner, Severity};
 
 pub(crate) const RULE: &str = "backfill-in-migration";
 
@@ -144,8 +144,13 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         None => format!("without a database, `{table}` may be large"),
     };
     let help = match command.as_str() {
-        "UPDATE" if reached.write => format!(
+        // A `.toml` beside the migration is read by cutover's runner only; the command itself
+        // runs beside any tool.
+        "UPDATE" if reached.write && matches!(ctx.runner, Runner::Cutover | Runner::Folder) => format!(
             "declare the UPDATE as a `cutover backfill` in a .toml file beside the migration ([[backfill]] with name, table = \"{table}\", set, where) and run `cutover backfill NAME` after this migration, or move the UPDATE into a migration of its own after this one"
+        ),
+        "UPDATE" if reached.write => format!(
+            "run the UPDATE after this migration is applied, in small batches outside migrations (`cutover backfill --table {table} --set ... --where ...` works beside any migration tool), or move it into a migration of its own after this one"
         ),
         "DELETE" => "move the DELETE into a migration of its own after this one (or delete in small batches outside migrations)"
             .to_string(),
@@ -507,6 +512,17 @@ UPDATE both_v SET n = 1;";
             severities(&mut linter, "ALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;"),
             [Severity::Warning]
         );
+    }
+
+    /// A `.toml` beside the migration is cutover's runner's; under another tool the help names
+    /// the command, which runs beside any.
+    #[test]
+    fn the_help_fits_the_tool_that_runs_the_file() {
+        let sql = "ALTER TABLE users ADD COLUMN score int;\nUPDATE users SET score = 0;";
+        let diesel = crate::rules::test_utils::run_file(sql, RULE, "diesel", None);
+        assert!(!diesel.contains(".toml") && diesel.contains("cutover backfill --table users"), "{diesel}");
+        let cutover = crate::rules::test_utils::run_file(sql, RULE, "cutover", None);
+        assert!(cutover.contains(".toml file beside the migration"), "{cutover}");
     }
 
     #[test]

@@ -77,20 +77,10 @@ mod tests {
     fn a_scan_after_a_write_of_every_row_under_the_same_lock_is_a_warning() {
         use crate::Severity;
         let lint = |sql: &str| {
-            let statements = cutover_migration::split_statements(sql).unwrap();
-            let script = crate::Script {
-                text: sql,
-                statements: &statements,
-                in_transaction: false,
-                no_transaction_by: None,
-                has_down: None,
-            };
-            crate::Linter::new(crate::LintConfig::default())
-                .lint(&script)
-                .diagnostics
-                .iter()
+            crate::rules::test_utils::diagnostics(sql, crate::LintConfig::default())
+                .into_iter()
                 .filter(|d| d.rule != "lock-timeout-missing")
-                .map(|d| (d.rule, d.severity, d.message.clone()))
+                .map(|d| (d.rule, d.severity, d.message))
                 .collect::<Vec<_>>()
         };
         let found = lint(

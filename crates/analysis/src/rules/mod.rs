@@ -897,6 +897,19 @@ pub(crate) mod test_utils {
             .collect()
     }
 
+    /// Every finding of `sql` linted as one migration run outside a transaction with `config`.
+    pub(crate) fn diagnostics(sql: &str, config: LintConfig) -> Vec<crate::Diagnostic> {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: false,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        Linter::new(config).lint(&script).diagnostics
+    }
+
     /// Lints `sql` as a MySQL migration on `server` (`mariadb-10.11`) with only `rule`.
     pub(crate) fn run_mysql(sql: &str, rule: &str, server: &str) -> String {
         let config = LintConfig {

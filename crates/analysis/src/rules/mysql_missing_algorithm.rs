@@ -56,21 +56,13 @@ mod tests {
 
     /// The help of the findings on `sql`, a MySQL migration on `server`.
     fn run_mysql_help(sql: &str, server: &str) -> String {
-        let statements = cutover_migration::split_statements(sql).unwrap();
         let config = crate::LintConfig {
             dialect: crate::Dialect::Mysql,
             mysql_server: server.parse().expect("a server version"),
             only_rule: Some(RULE.to_string()),
             ..crate::LintConfig::default()
         };
-        let script = crate::Script {
-            text: sql,
-            statements: &statements,
-            in_transaction: false,
-            no_transaction_by: None,
-            has_down: None,
-        };
-        crate::Linter::new(config).lint(&script).diagnostics.iter().map(|d| d.help.clone()).collect()
+        crate::rules::test_utils::diagnostics(sql, config).iter().map(|d| d.help.clone()).collect()
     }
 
     #[test]

@@ -495,8 +495,14 @@ impl PrivateMariadb {
             None,
         );
         let socket = dir.join("sock");
+        // Its own temporary files' folder: the shared /tmp of the machine's other servers (and
+        // of its own previous process, after a crash) is no place for files it must find again.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).unwrap();
+        shell(&format!("chown mysql {}", tmp.display()), None);
         let mut args = vec![
             "--no-defaults".to_string(),
+            format!("--tmpdir={}", tmp.display()),
             "--user=mysql".to_string(),
             format!("--datadir={}", data.display()),
             format!("--port={port}"),
