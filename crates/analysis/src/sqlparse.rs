@@ -386,15 +386,39 @@ fn is_ddl(statement: &Statement) -> bool {
 
 fn column_info(column: &ColumnDef) -> ColumnInfo {
     let type_text = column.data_type.to_string().to_ascii_lowercase();
-    let (base, modifiers) = match type_text.split_once('(') {
-        Some((base, rest)) => (
-            base.trim().to_string(),
-            rest.trim_end_matches(')').split(',').filter_map(|m| m.trim().parse().ok()).collect(),
-        ),
-        None => (type_text.clone(), Vec::new()),
-    };
-    let column_type = ColumnType { name: base.clone(), modifiers, array: false };
+    let base = type_text.split(['(', ' ']).next().unwrap_or_default().to_string();
+    let column_type = mysql_column_type(&type_text);
     ColumnInfo { name: column.name.value.clone(), type_name: base, column_type, identity: auto_increment(column) }
+}
+
+/// A MySQL/MariaDB column type as written in a migration or as `information_schema.COLUMNS`
+/// prints it (`int(11) unsigned`, `varchar(100)`, `enum('a','b')`), as the analysis compares
+/// types: what follows the parentheses is part of the name (`int unsigned` is not `int`), an
+/// integer's display width is not part of the type (MariaDB prints `int(11)` for `int`), and
+/// an `ENUM` or `SET` is its whole list (any change of the values is a change of type).
+pub fn mysql_column_type(text: &str) -> ColumnType {
+    let text = text.trim().to_ascii_lowercase();
+    let base = text.split(['(', ' ']).next().unwrap_or_default();
+    if matches!(base, "enum" | "set") {
+        return ColumnType {
+            name: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            modifiers: Vec::new(),
+            array: false,
+        };
+    }
+    let (name, mut modifiers) = match (text.find('('), text.find(')')) {
+        (Some(open), Some(close)) if close > open => {
+            let rest = text[close + 1..].trim();
+            let name = if rest.is_empty() { base.to_string() } else { format!("{base} {rest}") };
+            (name, text[open + 1..close].split(',').filter_map(|m| m.trim().parse().ok()).collect())
+        }
+        _ => (text.split_whitespace().collect::<Vec<_>>().join(" "), Vec::new()),
+    };
+    if matches!(base, "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint") {
+        modifiers.clear();
+    }
+    let name = name.replacen("integer", "int", 1);
+    ColumnType { name, modifiers, array: false }
 }
 
 fn auto_increment(column: &ColumnDef) -> bool {
@@ -998,6 +1022,20 @@ mod tests {
         let ddl = effect.mysql.unwrap();
         assert_eq!(ddl.renamed_columns, [("name".to_string(), "full_name".to_string())]);
         assert!(ddl.copy_if_type_changes && effect.backward_incompatible);
+    }
+
+    /// The live catalog's spelling and a migration's compare as MariaDB does.
+    #[test]
+    fn mysql_column_types_compare_as_the_server_does() {
+        let t = mysql_column_type;
+        assert_eq!(t("int(11)"), t("INT"));
+        assert_eq!(t("integer"), t("int"));
+        assert_ne!(t("int(10) unsigned"), t("int"));
+        assert_eq!(t("int(10) unsigned"), t("INT UNSIGNED"));
+        assert_eq!(t("varchar(100)"), t("VARCHAR(100)"));
+        assert_ne!(t("varchar(100)"), t("varchar(300)"));
+        assert_ne!(t("enum('a','b')"), t("enum('a','b','c')"));
+        assert_eq!(t("decimal(10,2)").modifiers, [10, 2]);
     }
 
     /// Temporal's SQLite schema: a type of two words, and an FTS5 table's module arguments.

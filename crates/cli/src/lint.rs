@@ -575,7 +575,7 @@ fn declarative_config(config: &cutover_analysis::LintConfig) -> cutover_analysis
 }
 
 fn live_linter(live: &Live, config: &cutover_analysis::LintConfig) -> Linter {
-    let (schema, rows) = cutover_runner::seed(&live.schema, config.small_table_rows);
+    let (schema, rows) = cutover_runner::seed(&live.schema, config);
     let mut config = config.clone();
     config.live_rows.extend(rows);
     Linter::with_schema(config, schema)

@@ -214,6 +214,12 @@ impl MigrationTarget for MysqlTarget {
         cutover_engine::Engine::Mysql
     }
 
+    /// `up`'s gate judges pending migrations on the live tables (sizes, indexes, keys), as
+    /// `plan` does: tables made before the folder are known.
+    fn catalog(&mut self) -> Option<&mut dyn cutover_engine::Catalog> {
+        Some(self)
+    }
+
     fn server_version(&self) -> String {
         self.server_version.clone()
     }

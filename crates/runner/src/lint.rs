@@ -91,7 +91,7 @@ pub fn lint_pending<'a>(
     let Some(live) = live else {
         return lint_set(set, config).into_iter().filter(|l| is_pending(l.migration)).collect();
     };
-    let (schema, rows) = seed(live, config.small_table_rows);
+    let (schema, rows) = seed(live, config);
     let mut config = config.clone();
     config.live_rows.extend(rows);
     config.live_names = live_names(live);
@@ -138,15 +138,19 @@ fn lint_in_order<'a>(
 /// 64 MiB takes a noticeable fraction of a second on most servers' disks, under the lock.
 pub const SMALL_TABLE_BYTES: i64 = 64 * 1024 * 1024;
 
-/// A live column's type as the analysis models it. A type the parser cannot read is one no type
-/// change is proven free for (as is every type in a build without PostgreSQL's grammar).
-fn live_column_type(text: &str) -> cutover_analysis::ColumnType {
-    #[cfg(feature = "postgres")]
-    return cutover_analysis::postgres::parse_type(text).unwrap_or_default();
-    #[cfg(not(feature = "postgres"))]
-    {
-        let _ = text;
-        cutover_analysis::ColumnType::default()
+/// A live column's type as the analysis models it, in the server's dialect. A type the parser
+/// cannot read is one no type change is proven free for (as is every type in a build without
+/// the dialect's grammar).
+fn live_column_type(text: &str, dialect: cutover_analysis::Dialect) -> cutover_analysis::ColumnType {
+    match dialect {
+        #[cfg(feature = "mysql")]
+        cutover_analysis::Dialect::Mysql => cutover_analysis::sqlparse::mysql_column_type(text),
+        #[cfg(feature = "postgres")]
+        cutover_analysis::Dialect::Postgres => cutover_analysis::postgres::parse_type(text).unwrap_or_default(),
+        _ => {
+            let _ = text;
+            cutover_analysis::ColumnType::default()
+        }
     }
 }
 
@@ -156,7 +160,8 @@ fn live_column_type(text: &str) -> cutover_analysis::ColumnType {
 /// is unknown otherwise. Indexes a lookup cannot use (partial ones, or INVALID ones a failed
 /// concurrent build left) are known by name only; a `CHECK (col IS NOT NULL)` is kept with
 /// whether it was validated, which decides whether `SET NOT NULL` scans.
-pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<String, i64>) {
+pub fn seed(live: &LiveSchema, config: &LintConfig) -> (Schema, BTreeMap<String, i64>) {
+    let small_table_rows = config.small_table_rows;
     let mut schema = Schema::default();
     let mut rows = BTreeMap::new();
     // Tables share a handful of types: each is parsed once.
@@ -169,8 +174,10 @@ pub fn seed(live: &LiveSchema, small_table_rows: i64) -> (Schema, BTreeMap<Strin
             ..Table::default()
         };
         for column in &live_table.columns {
-            let column_type =
-                types.entry(column.type_text.as_str()).or_insert_with(|| live_column_type(&column.type_text)).clone();
+            let column_type = types
+                .entry(column.type_text.as_str())
+                .or_insert_with(|| live_column_type(&column.type_text, config.dialect))
+                .clone();
             table.columns.push((column.name.clone(), column_type));
             if column.not_null {
                 table.not_null_columns.push(column.name.clone());

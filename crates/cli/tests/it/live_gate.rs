@@ -316,10 +316,11 @@ fn the_live_schema_is_read_from_the_catalog() {
     assert!(!events.analysed && (50..=2 * 300).contains(&events.rows), "{}", events.rows);
 
     // The analysis schema made of it.
-    let (schema, rows) = cutover_runner::seed(&live, 10_000);
+    let config = |small_table_rows| cutover_analysis::LintConfig { small_table_rows, ..Default::default() };
+    let (schema, rows) = cutover_runner::seed(&live, &config(10_000));
     assert_eq!(rows["users"], 1_000);
     assert_eq!(rows["events"], events.rows, "never analysed, but surely small");
-    assert_eq!(cutover_runner::seed(&live, 100).1["events"], -1, "a bound that proves nothing is no size");
+    assert_eq!(cutover_runner::seed(&live, &config(100)).1["events"], -1, "a bound that proves nothing is no size");
     assert_eq!(
         schema.column_type("users", "email").map(|t| (t.name.as_str(), t.modifiers.clone())),
         Some(("varchar", vec![200]))

@@ -305,6 +305,32 @@ fn plan_reads_the_mariadb_catalog() {
     assert_eq!(left, 3);
 }
 
+/// `up`'s gate on MariaDB judges the tables made before the folder as the catalog describes
+/// them: a `MODIFY` that keeps a column's type (MariaDB prints `int(11)` for `int`) is in place
+/// and applies; one that changes it (to `int unsigned`) copies the table and is refused.
+#[test]
+fn the_mariadb_gate_knows_the_tables_made_before_the_folder() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    conn.query_drop("CREATE TABLE accounts (id int PRIMARY KEY, n int, note varchar(100)) ENGINE=InnoDB").unwrap();
+    conn.query_drop("INSERT INTO accounts SELECT seq, seq, 'x' FROM seq_1_to_1000").unwrap();
+    let project = Project::new();
+    project.migration("1_not_null.sql", "ALTER TABLE accounts MODIFY COLUMN n int NOT NULL DEFAULT 0;\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "the same type, in place: {stderr}");
+    project.migration("2_unsigned.sql", "ALTER TABLE accounts MODIFY COLUMN n int unsigned NOT NULL DEFAULT 0;\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2_unsigned.sql:1: error[mysql-copy-algorithm]"), "{stderr}");
+    let kept: String = conn
+        .query_first("SELECT COLUMN_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'accounts' AND COLUMN_NAME = 'n'")
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, "int(11)", "nothing of the refused migration applied");
+}
+
 #[test]
 fn lint_and_the_gate_speak_mysql() {
     let db = MyDb::new();
