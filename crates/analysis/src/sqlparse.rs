@@ -588,6 +588,9 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
             effect.locks.push((table.clone(), LockMode::AccessExclusive));
             effect.mysql = server.map(|server| alter_cost(&alter.operations, server));
             if let Some(ddl) = effect.mysql.as_mut() {
+                // A lone `RENAME COLUMN` is the statement's action (below); beside other
+                // changes, it is one of these.
+                let lone = alter.operations.len() == 1;
                 ddl.renamed_columns = alter
                     .operations
                     .iter()
@@ -596,6 +599,9 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                             if !old_name.value.eq_ignore_ascii_case(&new_name.value) =>
                         {
                             Some((old_name.value.clone(), new_name.value.clone()))
+                        }
+                        AlterTableOperation::RenameColumn { old_column_name, new_column_name } if !lone => {
+                            Some((old_column_name.value.clone(), new_column_name.value.clone()))
                         }
                         _ => None,
                     })
@@ -768,8 +774,18 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
                 let algorithm = if instant_rename { Algorithm::Instant } else { Algorithm::Inplace };
                 raise(&mut cost, Some(algorithm), true, "");
             }
-            AlterTableOperation::ChangeColumn { .. } | AlterTableOperation::ModifyColumn { .. } => {
+            AlterTableOperation::ChangeColumn { options, .. } | AlterTableOperation::ModifyColumn { options, .. } => {
                 column_change = true;
+                // A character set written, or AUTO_INCREMENT added, copies the table whatever the
+                // type was (checked on MariaDB 10.11: "Cannot change column type").
+                let converts = options.iter().any(|o| match o {
+                    ColumnOption::CharacterSet(_) => true,
+                    ColumnOption::DialectSpecific(tokens) => {
+                        tokens.iter().any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT"))
+                    }
+                    _ => false,
+                });
+                other_copy |= converts;
                 raise(
                     &mut cost,
                     Some(Algorithm::Copy),

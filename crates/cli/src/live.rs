@@ -39,19 +39,23 @@ pub(crate) fn duration_text(d: std::time::Duration) -> String {
 
 /// What a MySQL/MariaDB statement costs, in the server's own terms: the algorithm it runs with
 /// (its metadata lock is exclusive only briefly, at start and end, unless writes wait).
-fn mysql_cost(ddl: &cutover_analysis::MysqlDdl) -> (String, &'static str) {
+pub(crate) fn mysql_cost(ddl: &cutover_analysis::MysqlDdl) -> (String, &'static str) {
     use cutover_analysis::Algorithm;
     if !ddl.ddl {
         return ("row locks".to_string(), "the rows it writes, until it commits");
     }
-    let what = match (ddl.algorithm, ddl.concurrent_dml) {
+    // No algorithm (DROP TABLE, TRUNCATE, DROP INDEX ... ON, what the tables of online DDL do
+    // not list): the exclusive metadata lock, for as long as it runs.
+    let Some(algorithm) = ddl.algorithm else {
+        return ("exclusive metadata lock".to_string(), "reads and writes of it wait while it runs");
+    };
+    let what = match (Some(algorithm), ddl.concurrent_dml) {
         (Some(Algorithm::Copy), _) => "copies the table; writes wait until done",
         (Some(Algorithm::Instant), true) => "metadata only; a brief exclusive metadata lock",
         (_, true) => "reads and writes go on; a brief exclusive metadata lock at start and end",
         (_, false) => "writes wait until done",
     };
-    let how = ddl.algorithm.map_or_else(|| "ALTER".to_string(), |a| format!("ALGORITHM={}", a.name()));
-    (how, what)
+    (format!("ALGORITHM={}", algorithm.name()), what)
 }
 
 pub fn render_plan(

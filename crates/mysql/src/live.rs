@@ -29,6 +29,22 @@ impl MysqlTarget {
     }
 }
 
+/// A row of `information_schema.COLUMNS`: table, column, type, nullable, its character set and
+/// its table's.
+type ColumnRow = (String, String, String, String, Option<String>, Option<String>);
+
+/// Whether `text` holds `word` as a whole identifier (any case): `NEW.name`, `` `name` ``, not
+/// `user_name`.
+fn names_word(text: &str, word: &str) -> bool {
+    let (text, word) = (text.to_lowercase(), word.to_lowercase());
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    text.match_indices(&word).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + word.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
 /// `text` matched literally by `LIKE` (its `_` and `%` are no wildcards).
 fn like_literal(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
@@ -97,7 +113,14 @@ impl Catalog for MysqlTarget {
             )
             .map_err(db_error)?;
         for (view_schema, view, definition) in views {
-            if column.is_none_or(|c| definition.to_lowercase().contains(&format!("`{}`", c.to_lowercase()))) {
+            // The server qualifies every column in the definition: over a join, by its table.
+            let definition = definition.to_lowercase();
+            let names_column = |c: &str| {
+                let c = c.to_lowercase();
+                definition.contains(&format!("`{}`.`{c}`", table.to_lowercase()))
+                    || (!definition.contains(" join ") && definition.contains(&format!("`{c}`")))
+            };
+            if column.is_none_or(names_column) {
                 found.push(Dependent { kind: "view".into(), name: self.written(&view_schema, &view) });
             }
         }
@@ -111,7 +134,7 @@ impl Catalog for MysqlTarget {
             )
             .map_err(db_error)?;
         for (trigger, body) in triggers {
-            if column.is_none_or(|c| body.to_lowercase().contains(&c.to_lowercase())) {
+            if column.is_none_or(|c| names_word(&body, c)) {
                 found.push(Dependent { kind: "trigger".into(), name: trigger });
             }
         }
@@ -165,15 +188,23 @@ impl Catalog for MysqlTarget {
             };
             tables.insert(name, table);
         }
-        let columns: Vec<(String, String, String, String)> = self
+        // With the column's character set where it is not the table's: a MODIFY that writes no
+        // character set converts the column to the table's, which copies the table.
+        let columns: Vec<ColumnRow> = self
             .conn
             .exec(
-                "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
+                "SELECT c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE, c.CHARACTER_SET_NAME, cs.CHARACTER_SET_NAME \
+                 FROM information_schema.COLUMNS c \
+                 JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+                 LEFT JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY cs ON cs.COLLATION_NAME = t.TABLE_COLLATION \
+                 WHERE c.TABLE_SCHEMA = ? ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
                 (&database,),
             )
             .map_err(db_error)?;
-        for (table, name, type_text, nullable) in columns {
+        for (table, name, mut type_text, nullable, charset, table_charset) in columns {
+            if let Some(charset) = charset.filter(|c| Some(c) != table_charset.as_ref()) {
+                type_text = format!("{type_text} character set {charset}");
+            }
             if let Some(table) = tables.get_mut(&table) {
                 table.columns.push(LiveColumn { name, type_text, not_null: nullable == "NO" });
             }
@@ -254,5 +285,16 @@ impl Catalog for MysqlTarget {
     /// Not measured on MySQL yet: the plan estimates at the default rate, and says so.
     fn measure_scan_rate(&mut self, _: &str) -> Result<Option<f64>, DbError> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_column_is_named_as_a_whole_word() {
+        assert!(super::names_word("SET NEW.name = TRIM(NEW.name)", "name"));
+        assert!(super::names_word("set new.`Name` = 1", "name"));
+        assert!(!super::names_word("SET NEW.user_name = 'x'", "name"));
+        assert!(!super::names_word("SET NEW.names = 1", "name"));
     }
 }

@@ -206,7 +206,14 @@ fn scale_by_size(d: &mut Diagnostic, facts: &BTreeMap<String, RelationFacts>) {
 
 /// What the statement drops or renames: (relation, column).
 fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
-    match &effect.action {
+    // MySQL's `CHANGE old new type` and a `RENAME COLUMN` beside other changes.
+    let mut renamed: Vec<(String, Option<String>)> = match (&effect.mysql, effect.locks.first()) {
+        (Some(ddl), Some((table, _))) => {
+            ddl.renamed_columns.iter().map(|(old, _)| (table.clone(), Some(old.clone()))).collect()
+        }
+        _ => Vec::new(),
+    };
+    renamed.extend(match &effect.action {
         Action::DropTable { tables, .. } => tables.iter().map(|t| (t.clone(), None)).collect(),
         Action::Rename { object: "column", table, name, .. } => {
             vec![(table.clone(), name.rsplit('.').next().map(str::to_string))]
@@ -220,7 +227,8 @@ fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
             })
             .collect(),
         _ => Vec::new(),
-    }
+    });
+    renamed
 }
 
 /// `1.2 GB`, `340 kB`.

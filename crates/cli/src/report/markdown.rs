@@ -34,6 +34,12 @@ fn locks(statement: &StatementPlan) -> String {
                 format!("{rows}, {}", human_bytes(f.bytes))
             },
         );
+        // MySQL/MariaDB: the algorithm the server uses, as the terminal says it.
+        if let Some(ddl) = statement.effect.as_ref().and_then(|e| e.mysql.as_ref()) {
+            let (how, what) = crate::live::mysql_cost(ddl);
+            out.push(format!("**{how}** on {} ({what}; {size})", code(relation)));
+            continue;
+        }
         let name = if mode.blocks_reads() || mode.blocks_writes() {
             format!("**{}**", mode.name())
         } else {

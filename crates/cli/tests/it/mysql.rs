@@ -329,6 +329,61 @@ fn the_mariadb_gate_knows_the_tables_made_before_the_folder() {
         .unwrap()
         .unwrap();
     assert_eq!(kept, "int(11)", "nothing of the refused migration applied");
+
+    // From the tester: what keeps the type but still copies is refused, not applied: a
+    // column converted to the table's character set (none written), one written, and
+    // AUTO_INCREMENT added.
+    conn.query_drop(
+        "CREATE TABLE codes (id int NOT NULL PRIMARY KEY, u varchar(10) CHARACTER SET latin1, v varchar(10)) DEFAULT CHARSET=utf8mb4",
+    )
+    .unwrap();
+    for (file, sql) in [
+        ("3_charset.sql", "ALTER TABLE codes MODIFY u varchar(10);\n"),
+        ("3_charset.sql", "ALTER TABLE codes MODIFY v varchar(10) CHARACTER SET latin1;\n"),
+        ("3_charset.sql", "ALTER TABLE codes MODIFY id int NOT NULL AUTO_INCREMENT;\n"),
+    ] {
+        let project = Project::new();
+        project.migration("1_not_null.sql", "ALTER TABLE accounts MODIFY COLUMN n int NOT NULL DEFAULT 0;\n");
+        project.migration(file, sql);
+        let output = project.cutover(&db.url).args(["up", "--allow-out-of-order"]).output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{sql}: {stderr}");
+        assert!(stderr.contains("error[mysql-copy-algorithm]"), "{sql}: {stderr}");
+    }
+}
+
+/// From the tester: a rename beside other changes is still a rename, and `plan` lists what a
+/// `CHANGE` that renames breaks; a dropped table is no online ALTER.
+#[test]
+fn renames_beside_other_changes_and_drops_are_judged_on_mariadb() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    conn.query_drop("CREATE TABLE p (id int PRIMARY KEY, name varchar(20), user_name varchar(20))").unwrap();
+    conn.query_drop("CREATE TABLE q (id int PRIMARY KEY, name varchar(20), p_id int)").unwrap();
+    conn.query_drop("CREATE VIEW v_star AS SELECT * FROM p").unwrap();
+    conn.query_drop("CREATE VIEW v_join AS SELECT q.id, q.name AS qname FROM q JOIN p ON p.id = q.p_id").unwrap();
+    conn.query_drop("CREATE TRIGGER p_bi BEFORE INSERT ON p FOR EACH ROW SET NEW.user_name = TRIM(NEW.user_name)")
+        .unwrap();
+    let project = Project::new();
+    project
+        .migration("1_rename.sql", "ALTER TABLE p RENAME COLUMN user_name TO un, ADD COLUMN z int;\n")
+        .migration("2_change.sql", "ALTER TABLE p CHANGE name full_name varchar(20);\n")
+        .migration("3_drop.sql", "DROP TABLE q;\n");
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert!(stdout.contains("error[rename-column] line 1: renaming column `p.user_name` to `un`"), "{stdout}");
+    assert!(stdout.contains("p.user_name is used by trigger p_bi"), "{stdout}");
+    assert!(stdout.contains("p.name is used by view v_star"), "{stdout}");
+    assert!(!stdout.contains("p.name is used by view v_join"), "v_join reads q.name only: {stdout}");
+    assert!(!stdout.contains("p.name is used by trigger"), "p_bi names user_name only: {stdout}");
+    assert!(stdout.contains("exclusive metadata lock on q (reads and writes of it wait while it runs"), "{stdout}");
+    let output = project.cutover(&db.url).args(["plan", "--format", "markdown"]).output().unwrap();
+    let (markdown, _) = output_text(&output);
+    assert!(markdown.contains("**ALGORITHM=INSTANT** on `p`") && !markdown.contains("ACCESS EXCLUSIVE"), "{markdown}");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("1_rename.sql:1: error[rename-column]"), "{stderr}");
 }
 
 #[test]
