@@ -125,6 +125,15 @@ impl DatabaseUrl {
                     redacted,
                 });
             }
+            // The drivers' own words for it are `URL ParseError { invalid port number }` and
+            // `invalid connection string`.
+            if let Some(port) = port_out_of_range(raw) {
+                return Err(UrlError::Unencoded {
+                    problem: format!("port {port} is no TCP port (1 to 65535)"),
+                    fix: "write the server's port, as host:5432 (PostgreSQL) or host:3306 (MySQL)".to_string(),
+                    redacted,
+                });
+            }
         }
         let secrets = with_decoded(standard_password(raw).into_iter().chain(password_parameters(raw)));
         Ok(DatabaseUrl { raw: raw.to_string(), scheme, secrets })
@@ -218,6 +227,20 @@ fn longest_possible_password(raw: &str) -> Option<&str> {
     let (before_last_at, _) = rest.rsplit_once('@')?;
     let (_, password) = before_last_at.split_once(':')?;
     (!password.is_empty()).then_some(password)
+}
+
+/// A port of the URL's hosts that no server can listen on (0, or over 65535), as written.
+fn port_out_of_range(raw: &str) -> Option<&str> {
+    let (_, rest) = raw.split_once("://")?;
+    let authority = &rest[..authority_end(rest)];
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+    hosts.split(',').find_map(|host| {
+        let host = host.rsplit_once(']').map_or(host, |(_, after)| after);
+        let (_, port) = host.split_once(':')?;
+        let valid =
+            port.is_empty() || (port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|p| p > 0));
+        (!valid && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
+    })
 }
 
 /// `user:secret` with no `@` after it (`postgres://app:s3cret` or `postgres://app:s3cretdb.host`):
@@ -363,6 +386,31 @@ mod tests {
         let crash = "://:yooOoo%\0\u{fff},\u{15}`oo@\0\0\n\n,";
         let _ = DatabaseUrl::parse(crash);
         assert_eq!(super::percent_decode("a%41%zz%"), "aA%zz%");
+    }
+
+    /// The drivers said `URL ParseError { invalid port number }` (MySQL) and `invalid
+    /// connection string` (PostgreSQL).
+    #[test]
+    fn a_port_no_server_listens_on_is_named() {
+        for (raw, port) in [
+            ("mysql://app:s3cret@127.0.0.1:99999/db", "99999"),
+            ("postgres://app:s3cret@db:0/shop", "0"),
+            ("postgres://app:s3cret@h1:5432,h2:70000/shop", "70000"),
+            ("postgres://app:s3cret@[::1]:65536/shop", "65536"),
+        ] {
+            let err = DatabaseUrl::parse(raw).unwrap_err().to_string();
+            assert!(err.contains(&format!("port {port} is no TCP port (1 to 65535)")), "{raw}: {err}");
+            assert!(!err.contains("s3cret"), "{err}");
+        }
+        for raw in [
+            "postgres://app:s3cret@db:5432/shop",
+            "mysql://app:s3cret@127.0.0.1:65535/db",
+            "postgres://app:s3cret@[::1]:5432,h2/shop",
+            "postgres://db/shop",
+            "sqlite://app.db",
+        ] {
+            DatabaseUrl::parse(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        }
     }
 
     #[test]
