@@ -87,6 +87,27 @@ pub struct MysqlDdl {
     /// Columns a `CHANGE old new ...` renames, as (old, new): the running release still names
     /// the old one. Case alone is no rename (MySQL's column names ignore case).
     pub renamed_columns: Vec<(String, String)>,
+    /// The most its operations change of the table: what decides its cost on a table whose
+    /// storage rules out InnoDB's online paths (another engine, a FULLTEXT index).
+    pub touches: MysqlTouches,
+    /// Whether it builds a FULLTEXT index (the table then has one).
+    pub builds_fulltext: bool,
+}
+
+/// How deep a MySQL/MariaDB DDL statement reaches into its table, from the dictionary alone to
+/// every row. Observed on MariaDB 10.11: MyISAM and Aria tables are copied, with writes
+/// blocked, for anything past the dictionary (a new index included); an InnoDB table with a
+/// FULLTEXT index is rebuilt with writes blocked where one without is changed instantly or
+/// online (`ADD COLUMN`, `DROP COLUMN`, `NOT NULL`), but gets a plain index online.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum MysqlTouches {
+    /// The dictionary only: a column or table renamed, a default set or dropped.
+    Dictionary,
+    /// Its indexes (and foreign keys): one added or dropped.
+    Indexes,
+    /// Its rows: a column added, dropped or changed, a rebuild (and anything not known).
+    #[default]
+    Rows,
 }
 
 /// A column type as written, resolved to PostgreSQL's internal name (`int4`, `varchar`).
@@ -159,6 +180,11 @@ pub enum Action {
         partition_key: Vec<String>,
         /// The parent, for `CREATE TABLE ... PARTITION OF parent`.
         partition_of: Option<String>,
+        /// MySQL/MariaDB: its storage engine, when `ENGINE=` is written (`None`: the server's
+        /// default, InnoDB).
+        storage_engine: Option<String>,
+        /// MySQL/MariaDB: whether it has a FULLTEXT index.
+        fulltext_index: bool,
     },
     /// A statement that changes rows of a table: `UPDATE`, `DELETE`, `MERGE`, `INSERT ...
     /// SELECT`, or a query whose `WITH` does one of them. Which rows it reaches, and what else it

@@ -35,8 +35,8 @@ use cutover_migration::Statement;
 
 pub use dialect::{Dialect, MysqlServer};
 pub use effect::{
-    Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, MysqlDdl, RowAccess,
-    RowScope, TransactionControl,
+    Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, DefaultValue, Effect, ForeignKey, MysqlDdl, MysqlTouches,
+    RowAccess, RowScope, TransactionControl,
 };
 pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;
@@ -588,6 +588,13 @@ mod in_order_tests {
 /// indexes and foreign keys it does not name, and whether an `ALTER TABLE`'s `SET NOT NULL` scans.
 fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     through_views(effect, schema);
+    if let (Action::CreateIndex { table, .. } | Action::RewriteTable { table, .. }, Some(ddl)) =
+        (&effect.action, effect.mysql.as_mut())
+    {
+        if let Some(t) = schema.table(table) {
+            mysql_storage_costs(ddl, t, table);
+        }
+    }
     if let Action::Select { calls } = &effect.action {
         // A volatile function of the user's may write or lock anything: code cutover cannot see.
         if let Some(function) = calls.iter().find(|f| schema.function_is_volatile(f) == Some(true)) {
@@ -664,7 +671,13 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
             ddl.concurrent_dml = true;
             ddl.reason.clear();
         }
+        if let Some(t) = schema.table(table) {
+            mysql_storage_costs(ddl, t, table);
+        }
         return;
+    }
+    if let (Some(ddl), Some(t)) = (effect.mysql.as_mut(), schema.table(table)) {
+        mysql_storage_costs(ddl, t, table);
     }
     // A SET NOT NULL that a validated CHECK proves (when it runs) reads nothing, nor does an
     // ATTACH PARTITION whose bound a validated CHECK of the partition matches.
@@ -715,6 +728,29 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     }
     effect.rewrites |= rewrites;
     add_locks(effect, also_locked);
+}
+
+/// What `table`'s storage makes of a MySQL/MariaDB ALTER judged for an InnoDB table without a
+/// FULLTEXT index: another engine (MyISAM, Aria, MEMORY) has no online path, so anything past
+/// the dictionary copies the table with writes blocked; InnoDB rebuilds a table with a FULLTEXT
+/// index, writes blocked, for what it otherwise does instantly or online (observed on MariaDB
+/// 10.11 with `ALGORITHM=` and `LOCK=` asked for: see [`MysqlTouches`]).
+fn mysql_storage_costs(ddl: &mut MysqlDdl, storage: &schema::Table, table: &str) {
+    let engine = storage.storage_engine.as_deref().filter(|e| !e.eq_ignore_ascii_case("InnoDB"));
+    if let Some(engine) = engine {
+        if ddl.touches > MysqlTouches::Dictionary && (ddl.algorithm != Some(Algorithm::Copy) || ddl.concurrent_dml) {
+            ddl.algorithm = Some(Algorithm::Copy);
+            ddl.concurrent_dml = false;
+            ddl.reason = format!(
+                "`{table}` is a {engine} table: {engine} has no online ALTER, the table is copied and writes wait"
+            );
+        }
+    } else if storage.fulltext_index && ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && !ddl.builds_fulltext
+    {
+        ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.max(Algorithm::Inplace)));
+        ddl.concurrent_dml = false;
+        ddl.reason = format!("`{table}` has a FULLTEXT index: InnoDB rebuilds it for this change and writes wait");
+    }
 }
 
 /// Rows changed or read through a view are its table's: the statement locks that table too

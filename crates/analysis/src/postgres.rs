@@ -527,6 +527,8 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     })
                     .collect(),
                 partition_of,
+                storage_engine: None,
+                fulltext_index: false,
             };
         }
         NodeEnum::CreateTableAsStmt(stmt) if stmt.objtype == ObjectType::ObjectTable as i32 => {

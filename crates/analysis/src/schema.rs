@@ -55,6 +55,11 @@ pub struct Table {
     /// The columns known to be `NOT NULL` (primary key columns, those set so by the migrations,
     /// or by the live catalog).
     pub not_null_columns: Vec<String>,
+    /// MySQL/MariaDB: its storage engine when known to be other than the default (`MyISAM`,
+    /// `Aria`, `InnoDB` as written or as the catalog says).
+    pub storage_engine: Option<String>,
+    /// MySQL/MariaDB: whether it has a FULLTEXT index.
+    pub fulltext_index: bool,
 }
 
 impl Schema {
@@ -256,6 +261,13 @@ impl Schema {
 
     /// Replays one statement's effect.
     pub fn apply(&mut self, effect: &Effect) {
+        if effect.mysql.as_ref().is_some_and(|ddl| ddl.builds_fulltext) {
+            if let Action::CreateIndex { table, .. } | Action::AlterTable { table, .. } = &effect.action {
+                if let Some(t) = self.tables.get_mut(table) {
+                    t.fulltext_index = true;
+                }
+            }
+        }
         match &effect.action {
             Action::CreateTable {
                 table,
@@ -266,6 +278,8 @@ impl Schema {
                 partition_of,
                 primary_key,
                 foreign_keys,
+                storage_engine,
+                fulltext_index,
             } => {
                 let base = table.rsplit('.').next().unwrap_or(table);
                 // PostgreSQL's names: `<table>_pkey`, `<table>_<columns>_key`.
@@ -288,6 +302,8 @@ impl Schema {
                     primary_key: primary_key.clone(),
                     foreign_keys: foreign_keys.clone(),
                     not_null_columns: primary_key.clone(),
+                    storage_engine: storage_engine.clone(),
+                    fulltext_index: *fulltext_index,
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);

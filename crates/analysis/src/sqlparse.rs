@@ -15,11 +15,19 @@ use sqlparser::parser::Parser;
 
 use crate::dialect::MysqlServer;
 use crate::effect::{other, ParseError};
-use crate::effect::{Algorithm, ColumnType, ForeignKey, MysqlDdl};
+use crate::effect::{Algorithm, ColumnType, ForeignKey, MysqlDdl, MysqlTouches};
 use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowScope};
+
+mod mysql_alter;
 
 /// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.
 pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
+    if let Some(read) = mysql_alter::read(sql) {
+        return alter_read_here(read, server);
+    }
+    if let Some(effect) = optimize_table(sql) {
+        return Ok(effect);
+    }
     // sqlparser reads no table charset options: they are read here.
     if let Some(effect) = table_options_alter(sql) {
         return Ok(effect);
@@ -49,6 +57,7 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
     let mut effect = effect_of(&statement, Some(server));
     if let (true, Some(ddl)) = (special, effect.mysql.as_mut()) {
         ddl.concurrent_dml = false;
+        ddl.builds_fulltext = words[1] == "FULLTEXT";
         ddl.reason = format!("a {} index blocks writes while it builds", words[1]);
     }
     if effect.mysql.is_none() {
@@ -64,10 +73,95 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
                 ddl,
                 copy_if_type_changes: false,
                 renamed_columns: Vec::new(),
+                touches: MysqlTouches::Rows,
+                builds_fulltext: false,
             });
         }
     }
     Ok(effect)
+}
+
+/// The effect of an `ALTER TABLE` part of which [`mysql_alter`] read: what sqlparser makes of
+/// the rest, with the clauses read there added.
+fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<Effect, ParseError> {
+    let mut effect = match &read.sql {
+        Some(sql) => analyze_mysql(sql, server)?,
+        None => {
+            let table = read.table.split('.').map(|part| part.trim_matches('`')).collect::<Vec<_>>().join(".");
+            let mut effect = Effect {
+                action: Action::AlterTable { table: table.clone(), commands: Vec::new() },
+                locks: vec![(table, LockMode::AccessExclusive)],
+                ..other()
+            };
+            effect.mysql = Some(MysqlDdl {
+                algorithm: Some(Algorithm::Instant),
+                concurrent_dml: true,
+                explicit_algorithm: None,
+                explicit_lock: None,
+                reason: String::new(),
+                ddl: true,
+                copy_if_type_changes: false,
+                renamed_columns: Vec::new(),
+                touches: MysqlTouches::Dictionary,
+                builds_fulltext: false,
+            });
+            effect
+        }
+    };
+    let Some(ddl) = effect.mysql.as_mut() else { return Ok(effect) };
+    for taken in read.taken {
+        ddl.algorithm = ddl.algorithm.map(|a| a.max(taken.algorithm));
+        ddl.touches = ddl.touches.max(taken.touches);
+        if !taken.concurrent_dml {
+            ddl.concurrent_dml = false;
+            // The copy is not the column change's alone.
+            ddl.copy_if_type_changes = false;
+        }
+        if ddl.reason.is_empty() {
+            ddl.reason = taken.reason.to_string();
+        }
+        effect.rewrites |= taken.touches == MysqlTouches::Rows;
+        if let Action::AlterTable { commands, .. } = &mut effect.action {
+            commands.push(taken.command);
+        }
+    }
+    if let Some(algorithm) = read.explicit_algorithm {
+        ddl.explicit_algorithm = Some(algorithm);
+    }
+    if ddl.explicit_lock.is_none() {
+        ddl.explicit_lock = read.explicit_lock;
+    }
+    if let (true, Action::AlterTable { commands, .. }) = (read.add_column_if_not_exists, &mut effect.action) {
+        for command in commands {
+            if let AlterCommand::AddColumn { if_not_exists, .. } = command {
+                *if_not_exists = true;
+            }
+        }
+    }
+    Ok(effect)
+}
+
+/// `OPTIMIZE [NO_WRITE_TO_BINLOG | LOCAL] TABLE t [, t2 ...]`, which sqlparser does not read:
+/// on InnoDB a recreate and analyze, `ALTER TABLE t FORCE` (a rebuild in place with writes
+/// going on; observed on MariaDB 10.11: "doing recreate + analyze instead"), of each table.
+fn optimize_table(sql: &str) -> Option<Effect> {
+    let words = option_words(sql.trim().trim_end_matches(';'));
+    let upper: Vec<String> = words.iter().map(|w| w.to_ascii_uppercase()).collect();
+    if upper.first().map(String::as_str) != Some("OPTIMIZE") {
+        return None;
+    }
+    let at = upper.iter().position(|w| w == "TABLE" || w == "TABLES")? + 1;
+    let tables: Vec<&String> = words.get(at..)?.iter().collect();
+    let mut effect = table_options_alter(&format!("ALTER TABLE {} FORCE", tables.first()?))?;
+    if let Action::AlterTable { table, .. } = &effect.action {
+        // No `ALGORITHM=` to write: not an ALTER for the rules that advise one.
+        effect.action = Action::RewriteTable { command: "OPTIMIZE TABLE", table: table.clone() };
+    }
+    for table in &tables[1..] {
+        let table = table.split('.').map(|part| part.trim_matches('`')).collect::<Vec<_>>().join(".");
+        effect.locks.push((table, LockMode::AccessExclusive));
+    }
+    Some(effect)
 }
 
 /// Whether `sql` is `CREATE [DEFINER = user] PROCEDURE|FUNCTION|EVENT` (not a trigger: that
@@ -163,6 +257,8 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         ddl: true,
         copy_if_type_changes: false,
         renamed_columns: Vec::new(),
+        touches: if rebuilds { MysqlTouches::Rows } else { MysqlTouches::Dictionary },
+        builds_fulltext: false,
     });
     Some(effect)
 }
@@ -493,6 +589,11 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 partitioned: false,
                 partition_key: Vec::new(),
                 partition_of: None,
+                storage_engine: storage_engine(&create.table_options),
+                fulltext_index: create
+                    .constraints
+                    .iter()
+                    .any(|c| matches!(c, TableConstraint::FulltextOrSpatial(index) if index.fulltext)),
             };
         }
         Statement::CreateIndex(index) => {
@@ -518,6 +619,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 ddl: true,
                 copy_if_type_changes: false,
                 renamed_columns: Vec::new(),
+                touches: MysqlTouches::Indexes,
+                builds_fulltext: false,
             });
         }
         Statement::AlterTable(alter) => {
@@ -650,6 +753,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     ddl: true,
                     copy_if_type_changes: false,
                     renamed_columns: Vec::new(),
+                    touches: MysqlTouches::Dictionary,
+                    builds_fulltext: false,
                 });
             }
         }
@@ -727,6 +832,8 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         ddl: true,
         copy_if_type_changes: false,
         renamed_columns: Vec::new(),
+        touches: MysqlTouches::Dictionary,
+        builds_fulltext: false,
     };
     let mut other_copy = false;
     let mut column_change = false;
@@ -743,6 +850,11 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         }
     };
     for op in operations {
+        cost.touches = cost.touches.max(touches(op));
+        cost.builds_fulltext |= matches!(
+            op,
+            AlterTableOperation::AddConstraint { constraint: TableConstraint::FulltextOrSpatial(index), .. } if index.fulltext
+        );
         match op {
             AlterTableOperation::AddColumn { column_def, column_position, .. } => {
                 if auto_increment(column_def) {
@@ -884,6 +996,43 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
     cost
 }
 
+/// The `ENGINE=` of a `CREATE TABLE`'s options, as written (`MyISAM`), when written.
+fn storage_engine(options: &sqlparser::ast::CreateTableOptions) -> Option<String> {
+    use sqlparser::ast::CreateTableOptions;
+    let (CreateTableOptions::Plain(options) | CreateTableOptions::With(options)) = options else { return None };
+    options.iter().find_map(|option| {
+        let text = option.to_string();
+        let (key, value) = text.split_once('=').or_else(|| text.split_once(' '))?;
+        key.trim().eq_ignore_ascii_case("ENGINE").then(|| value.trim().trim_matches(['`', '\'', '"']).to_string())
+    })
+}
+
+/// How deep one `ALTER TABLE` operation reaches into its table.
+fn touches(op: &AlterTableOperation) -> MysqlTouches {
+    match op {
+        AlterTableOperation::RenameColumn { .. }
+        | AlterTableOperation::RenameTable { .. }
+        | AlterTableOperation::Algorithm { .. }
+        | AlterTableOperation::Lock { .. }
+        | AlterTableOperation::AlterColumn {
+            op: AlterColumnOperation::SetDefault { .. } | AlterColumnOperation::DropDefault,
+            ..
+        } => MysqlTouches::Dictionary,
+        AlterTableOperation::AddConstraint {
+            constraint:
+                TableConstraint::Unique(_)
+                | TableConstraint::Index(_)
+                | TableConstraint::FulltextOrSpatial(_)
+                | TableConstraint::ForeignKey(_),
+            ..
+        }
+        | AlterTableOperation::DropIndex { .. }
+        | AlterTableOperation::DropForeignKey { .. }
+        | AlterTableOperation::DropConstraint { .. } => MysqlTouches::Indexes,
+        _ => MysqlTouches::Rows,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -979,6 +1128,61 @@ mod tests {
         assert!(matches!(rename.action, Action::Rename { object: "table", .. }), "{:?}", rename.action);
         assert!(analyze_mysql("ALTER TABLE a MODIFY COLUMN code VARCHAR(255) BINARY;", MysqlServer::default()).is_ok());
         assert!(analyze_mysql("RENAME TABLE a TO b", MysqlServer::default()).is_ok());
+    }
+
+    /// From the MariaDB tester: valid statements that were syntax errors blocking `up`, with
+    /// what each costs (observed on MariaDB 10.11).
+    #[test]
+    fn mariadb_alter_forms_sqlparser_lacks_are_read_and_costed() {
+        let server: MysqlServer = "mariadb-10.11".parse().unwrap();
+        let cost = |sql: &str| {
+            let effect = analyze_mysql(sql, server).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            let ddl = effect.mysql.clone().unwrap();
+            (effect, ddl)
+        };
+        for (sql, algorithm, concurrent) in [
+            ("ALTER TABLE t RENAME INDEX a TO b", Algorithm::Instant, true),
+            ("ALTER TABLE t RENAME KEY a TO b, ALGORITHM=INSTANT", Algorithm::Instant, true),
+            ("ALTER TABLE t ALTER INDEX i NOT IGNORED", Algorithm::Instant, true),
+            ("ALTER TABLE t DISABLE KEYS", Algorithm::Instant, false),
+            ("ALTER ONLINE TABLE t ADD COLUMN c int", Algorithm::Instant, true),
+            ("ALTER TABLE t WAIT 5 ADD COLUMN c int", Algorithm::Instant, true),
+            ("ALTER TABLE t NOWAIT ADD COLUMN c int", Algorithm::Instant, true),
+            ("ALTER TABLE t ADD COLUMN (a int, b int)", Algorithm::Instant, true),
+            ("ALTER TABLE t ADD COLUMN IF NOT EXISTS c int", Algorithm::Instant, true),
+            ("ALTER TABLE t ADD INDEX IF NOT EXISTS i (c)", Algorithm::Inplace, true),
+            ("ALTER TABLE t DROP INDEX IF EXISTS i", Algorithm::Inplace, true),
+            ("ALTER TABLE t DROP FOREIGN KEY IF EXISTS fk", Algorithm::Inplace, true),
+            ("ALTER TABLE t ADD CONSTRAINT IF NOT EXISTS fk FOREIGN KEY (a) REFERENCES u (id)", Algorithm::Copy, false),
+            ("ALTER TABLE t MODIFY COLUMN IF EXISTS c bigint", Algorithm::Copy, false),
+            ("ALTER TABLE t ADD COLUMN c varchar(10) CHARSET utf8mb4", Algorithm::Instant, true),
+            ("ALTER TABLE t FORCE, ADD COLUMN c int", Algorithm::Inplace, true),
+            ("ALTER TABLE t ADD COLUMN c int, ORDER BY c", Algorithm::Copy, false),
+            ("ALTER TABLE t ADD SYSTEM VERSIONING", Algorithm::Copy, false),
+            ("OPTIMIZE TABLE t", Algorithm::Inplace, true),
+        ] {
+            let (effect, ddl) = cost(sql);
+            assert_eq!((ddl.algorithm, ddl.concurrent_dml), (Some(algorithm), concurrent), "{sql}");
+            assert_eq!(effect.locks.first().map(|(t, _)| t.as_str()), Some("t"), "{sql}");
+        }
+        let (_, online) = cost("ALTER ONLINE TABLE t ADD COLUMN c int");
+        assert_eq!(online.explicit_lock.as_deref(), Some("NONE"));
+        let (_, nocopy) = cost("ALTER TABLE t ADD COLUMN c int, ALGORITHM=NOCOPY");
+        assert_eq!(nocopy.explicit_algorithm.as_deref(), Some("NOCOPY"));
+        let (two, _) = cost("ALTER TABLE t ADD COLUMN (a int, b int)");
+        let Action::AlterTable { commands, .. } = &two.action else { panic!("{two:?}") };
+        assert_eq!(commands.len(), 2);
+        let (kept, _) = cost("ALTER TABLE t ADD COLUMN IF NOT EXISTS c int");
+        assert!(matches!(&kept.action, Action::AlterTable { commands, .. }
+            if matches!(commands[0], AlterCommand::AddColumn { if_not_exists: true, .. })));
+        let (check, _) = cost("ALTER TABLE t DROP CHECK t_positive");
+        assert!(matches!(&check.action, Action::AlterTable { commands, .. }
+            if matches!(&commands[0], AlterCommand::DropConstraint { name } if name == "t_positive")));
+        let (several, _) = cost("OPTIMIZE TABLE t, u");
+        assert_eq!(several.locks.len(), 2);
+        // Still a syntax error where it is one.
+        assert!(analyze_mysql("ALTER TABLE t RENAME INDEX a", server).is_err());
+        assert!(analyze_mysql("ALTER ONLINE TABLE t ADD COLUMN", server).is_err());
     }
 
     #[test]

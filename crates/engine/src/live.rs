@@ -103,6 +103,10 @@ pub struct LiveTable {
     pub primary_key: Vec<String>,
     /// Its foreign keys (it is the referencing table).
     pub foreign_keys: Vec<LiveForeignKey>,
+    /// MySQL/MariaDB: its storage engine (`InnoDB`, `MyISAM`, `Aria`); `None` elsewhere.
+    pub storage_engine: Option<String>,
+    /// MySQL/MariaDB: whether it has a FULLTEXT index.
+    pub fulltext_index: bool,
 }
 
 /// A column of a [`LiveTable`].

@@ -33,6 +33,9 @@ impl MysqlTarget {
 /// its table's.
 type ColumnRow = (String, String, String, String, Option<String>, Option<String>);
 
+/// A row of `information_schema.TABLES`: name, rows, data length, storage engine.
+type TableRow = (String, Option<i64>, Option<i64>, Option<String>);
+
 /// Whether `text` holds `word` as a whole identifier (any case): `NEW.name`, `` `name` ``, not
 /// `user_name`.
 fn names_word(text: &str, word: &str) -> bool {
@@ -167,15 +170,15 @@ impl Catalog for MysqlTarget {
     fn live_schema(&mut self) -> Result<LiveSchema, DbError> {
         let database = self.database.clone();
         let mut tables: BTreeMap<String, LiveTable> = BTreeMap::new();
-        let listed: Vec<(String, Option<i64>, Option<i64>)> = self
+        let listed: Vec<TableRow> = self
             .conn
             .exec(
-                "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH FROM information_schema.TABLES \
+                "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH, ENGINE FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
                 (&database,),
             )
             .map_err(db_error)?;
-        for (name, rows, bytes) in listed {
+        for (name, rows, bytes, storage_engine) in listed {
             let table = LiveTable {
                 name: name.clone(),
                 schema: database.clone(),
@@ -184,6 +187,7 @@ impl Catalog for MysqlTarget {
                 // InnoDB's row count is an estimate it keeps current, not a bound.
                 analysed: rows.is_some(),
                 bytes: bytes.unwrap_or(-1),
+                storage_engine,
                 ..LiveTable::default()
             };
             tables.insert(name, table);
@@ -210,16 +214,17 @@ impl Catalog for MysqlTarget {
             }
         }
         // One row per column of each index, in key order; an expression part has no column.
-        let parts: Vec<(String, String, i64, Option<String>)> = self
+        let parts: Vec<(String, String, i64, Option<String>, String)> = self
             .conn
             .exec(
-                "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS \
+                "SELECT TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, INDEX_TYPE FROM information_schema.STATISTICS \
                  WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
                 (&database,),
             )
             .map_err(db_error)?;
-        for (table, index, non_unique, column) in parts {
+        for (table, index, non_unique, column, index_type) in parts {
             let Some(table) = tables.get_mut(&table) else { continue };
+            table.fulltext_index |= index_type == "FULLTEXT";
             if index == "PRIMARY" {
                 table.primary_key.extend(column.clone());
             }

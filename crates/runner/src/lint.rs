@@ -171,6 +171,8 @@ pub fn seed(live: &LiveSchema, config: &LintConfig) -> (Schema, BTreeMap<String,
             partitioned: live_table.partitioned,
             parent: live_table.parent.clone(),
             primary_key: live_table.primary_key.clone(),
+            storage_engine: live_table.storage_engine.clone(),
+            fulltext_index: live_table.fulltext_index,
             ..Table::default()
         };
         for column in &live_table.columns {

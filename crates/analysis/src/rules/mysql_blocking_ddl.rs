@@ -55,6 +55,29 @@ mod tests {
     }
 
     #[test]
+    fn a_table_with_a_fulltext_index_is_rebuilt_with_writes_blocked() {
+        // Observed on MariaDB 10.11: ADD/DROP COLUMN and NOT NULL take INPLACE with LOCK=SHARED
+        // on such a table (INSTANT and LOCK=NONE refused), a plain index is still online.
+        let config = crate::LintConfig {
+            dialect: crate::Dialect::Mysql,
+            mysql_server: "mariadb-10.11".parse().unwrap(),
+            ..crate::LintConfig::default()
+        };
+        let lint = |created: &str, sql: &str| {
+            crate::rules::test_utils::run_with(&[(created, false), (sql, false)], RULE, config.clone())
+        };
+        let inline = "CREATE TABLE posts (id int PRIMARY KEY, body text, n int, FULLTEXT KEY posts_body (body));";
+        for sql in ["ALTER TABLE posts ADD COLUMN c int;", "ALTER TABLE posts DROP COLUMN n;"] {
+            assert!(lint(inline, sql).contains("has a FULLTEXT index"), "{sql}");
+        }
+        let later = "CREATE TABLE posts (id int PRIMARY KEY, body text, n int);\nCREATE FULLTEXT INDEX posts_body ON posts (body);";
+        assert!(lint(later, "ALTER TABLE posts ADD COLUMN c int;").contains("has a FULLTEXT index"));
+        assert_eq!(lint(inline, "CREATE INDEX posts_n ON posts (n);"), "");
+        assert_eq!(lint(inline, "ALTER TABLE posts RENAME COLUMN n TO m;"), "");
+        assert_eq!(lint("CREATE TABLE posts (id int PRIMARY KEY, n int);", "ALTER TABLE posts ADD COLUMN c int;"), "");
+    }
+
+    #[test]
     fn does_not_fire_on_online_ddl() {
         assert_eq!(lint("CREATE INDEX i ON posts (author_id);", "mariadb-10.11"), "");
         assert_eq!(lint("ALTER TABLE posts ADD COLUMN n int, ALGORITHM=INSTANT, LOCK=NONE;", "mariadb-10.11"), "");

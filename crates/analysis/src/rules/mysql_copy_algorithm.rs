@@ -90,4 +90,43 @@ mod tests {
         let retyped = [renamed[0], ("ALTER TABLE users CHANGE name full_name varchar(300);", false)];
         assert!(crate::rules::test_utils::run_with(&retyped, RULE, config).contains("ALGORITHM=COPY"));
     }
+
+    #[test]
+    fn a_table_of_another_engine_is_copied_for_all_but_the_dictionary() {
+        // Observed on MariaDB 10.11: MyISAM and Aria take ALGORITHM=COPY, LOCK=SHARED for a new
+        // column, index or NOT NULL; a rename or a default is instant.
+        let config = crate::LintConfig {
+            dialect: crate::Dialect::Mysql,
+            mysql_server: "mariadb-10.11".parse().unwrap(),
+            ..crate::LintConfig::default()
+        };
+        for engine in ["MyISAM", "ENGINE = Aria", "engine=`MEMORY`"] {
+            let created = if engine.contains('=') {
+                format!("CREATE TABLE logs (id int PRIMARY KEY, n int) {engine};")
+            } else {
+                format!("CREATE TABLE logs (id int PRIMARY KEY, n int) ENGINE={engine};")
+            };
+            let lint = |sql: &str| {
+                crate::rules::test_utils::run_with(&[(&created, false), (sql, false)], RULE, config.clone())
+            };
+            for sql in [
+                "ALTER TABLE logs ADD COLUMN c int;",
+                "CREATE INDEX logs_n ON logs (n);",
+                "ALTER TABLE logs DROP COLUMN n;",
+            ] {
+                let found = lint(sql);
+                assert!(
+                    found.contains("table: MyISAM has no online") || found.contains("has no online ALTER"),
+                    "{engine} {sql}: {found}"
+                );
+            }
+            assert_eq!(lint("ALTER TABLE logs RENAME COLUMN n TO m;"), "", "{engine}");
+            assert_eq!(lint("ALTER TABLE logs ALTER COLUMN n SET DEFAULT 1;"), "", "{engine}");
+        }
+        let innodb = [
+            ("CREATE TABLE logs (id int PRIMARY KEY) ENGINE=InnoDB;", false),
+            ("ALTER TABLE logs ADD COLUMN c int;", false),
+        ];
+        assert_eq!(crate::rules::test_utils::run_with(&innodb, RULE, config), "");
+    }
 }

@@ -29,7 +29,9 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let altering = matches!(effect.action, Action::AlterTable { .. } | Action::Rename { object: "column", .. });
     let Some((table, _)) = effect.locks.first() else { return Vec::new() };
     let Some(algorithm) = ddl.algorithm.filter(|a| *a != Algorithm::Copy) else { return Vec::new() };
-    if !altering || ctx.is_new(table) || ddl.explicit_algorithm.is_some() || !ddl.concurrent_dml {
+    // `LOCK=NONE` (or MariaDB's `ALTER ONLINE`) makes the server refuse rather than block too.
+    let refuses = ddl.explicit_algorithm.is_some() || ddl.explicit_lock.as_deref() == Some("NONE");
+    if !altering || ctx.is_new(table) || refuses || !ddl.concurrent_dml {
         return Vec::new();
     }
     let name = algorithm.name();
@@ -81,5 +83,9 @@ mod tests {
         assert_eq!(lint("ALTER TABLE users ADD COLUMN n int, ALGORITHM=INSTANT, LOCK=NONE;", "mariadb-10.11"), "");
         assert_eq!(lint("ALTER TABLE users MODIFY COLUMN n bigint;", "mariadb-10.11"), "");
         assert_eq!(lint("CREATE TABLE users (id int);\nALTER TABLE users ADD COLUMN n int;", "mariadb-10.11"), "");
+        // `LOCK=NONE` makes the server refuse rather than block too; OPTIMIZE takes no ALGORITHM.
+        assert_eq!(lint("ALTER TABLE users ADD COLUMN n int, LOCK=NONE;", "mariadb-10.11"), "");
+        assert_eq!(lint("ALTER ONLINE TABLE users ADD COLUMN n int;", "mariadb-10.11"), "");
+        assert_eq!(lint("OPTIMIZE TABLE users;", "mariadb-10.11"), "");
     }
 }

@@ -199,6 +199,15 @@ fn predicted_algorithms_are_what_the_server_does() {
         "ALTER TABLE t FORCE",
         "ALTER TABLE t ROW_FORMAT=COMPACT",
         "ALTER TABLE t ENGINE=InnoDB",
+        // MariaDB forms sqlparser does not read (a reader of their own does).
+        "ALTER ONLINE TABLE t ADD COLUMN c int",
+        "ALTER TABLE t WAIT 5 ADD COLUMN c int",
+        "ALTER TABLE t ADD COLUMN (c int, d varchar(10) CHARSET latin1)",
+        "ALTER TABLE t ADD COLUMN IF NOT EXISTS c int",
+        "ALTER TABLE t ADD INDEX IF NOT EXISTS t_n (n)",
+        "ALTER TABLE t MODIFY COLUMN IF EXISTS n bigint",
+        "ALTER TABLE t FORCE, ADD COLUMN c int",
+        "ALTER TABLE t ADD SYSTEM VERSIONING",
     ];
     for sql in cases {
         conn.query_drop("DROP TABLE IF EXISTS t").unwrap();
@@ -350,6 +359,58 @@ fn the_mariadb_gate_knows_the_tables_made_before_the_folder() {
         assert_eq!(output.status.code(), Some(1), "{sql}: {stderr}");
         assert!(stderr.contains("error[mysql-copy-algorithm]"), "{sql}: {stderr}");
     }
+}
+
+/// From the tester: a MyISAM or Aria table, or an InnoDB table with a FULLTEXT index, made
+/// before the folder, has no instant or online path for what an InnoDB table does online: the
+/// gate refuses it (and the server is asked, to keep the facts true), and lets through what
+/// stays in the dictionary or builds a plain index.
+#[test]
+fn the_mariadb_gate_knows_the_storage_of_the_tables_made_before_the_folder() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    conn.query_drop("CREATE TABLE logs (id int PRIMARY KEY, n int) ENGINE=MyISAM").unwrap();
+    conn.query_drop("CREATE TABLE marks (id int PRIMARY KEY, n int) ENGINE=Aria").unwrap();
+    conn.query_drop(
+        "CREATE TABLE posts (id int PRIMARY KEY, n int, body text, FULLTEXT KEY posts_body (body)) ENGINE=InnoDB",
+    )
+    .unwrap();
+    for (sql, online) in [
+        ("ALTER TABLE logs ADD COLUMN c int, ALGORITHM=INPLACE", false),
+        ("ALTER TABLE marks ADD INDEX marks_n (n), ALGORITHM=INPLACE", false),
+        ("ALTER TABLE posts ADD COLUMN c int, LOCK=NONE", false),
+        ("ALTER TABLE posts ADD INDEX posts_n (n), LOCK=NONE", true),
+    ] {
+        assert_eq!(conn.query_drop(sql).is_ok(), online, "the server: {sql}");
+    }
+    conn.query_drop("ALTER TABLE posts DROP INDEX posts_n").unwrap();
+    for (sql, rule) in [
+        ("ALTER TABLE logs ADD COLUMN c int;", "error[mysql-copy-algorithm]"),
+        ("CREATE INDEX marks_n ON marks (n);", "error[mysql-copy-algorithm]"),
+        ("ALTER TABLE posts ADD COLUMN c int;", "[mysql-blocking-ddl]"),
+    ] {
+        let project = Project::new();
+        project.migration("1_change.sql", &format!("{sql}\n"));
+        let output = project.cutover(&db.url).arg("up").output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{sql}: {stderr}");
+        assert!(stderr.contains(rule), "{sql}: {stderr}");
+        let why = if sql.contains("posts") { "has a FULLTEXT index" } else { "has no online ALTER" };
+        assert!(stderr.contains(why), "{sql}: {stderr}");
+    }
+    let project = Project::new();
+    project.migration("1_default.sql", "ALTER TABLE logs ALTER COLUMN n SET DEFAULT 1;\n");
+    project.migration("2_index.sql", "CREATE INDEX posts_n ON posts (n);\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(output.status.success(), "the dictionary, a plain index: {stderr}");
+    let columns: i64 = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME = 'c'",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(columns, 0, "nothing refused was applied");
 }
 
 /// From the tester: a rename beside other changes is still a rename, and `plan` lists what a

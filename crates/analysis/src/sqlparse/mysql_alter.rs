@@ -1,0 +1,369 @@
+//! MySQL/MariaDB `ALTER TABLE` syntax that sqlparser does not read, read here: the statement is
+//! rewritten to what sqlparser reads, and the clauses taken out are costed on their own. A valid
+//! statement the parser stumbles on would otherwise be a `syntax-error` that blocks `up`.
+//!
+//! What is read (all accepted by MariaDB 10.11 or MySQL 8.0; costs observed on MariaDB 10.11
+//! with `ALGORITHM=` and `LOCK=` asked for):
+//! - in the head: `ALTER ONLINE TABLE` (MariaDB's `LOCK=NONE`), `ALTER IGNORE TABLE`, `WAIT n`
+//!   and `NOWAIT` after the name (how long to wait for the metadata lock);
+//! - `ALGORITHM=NOCOPY` (MariaDB: in place without rebuilding the table);
+//! - `IF [NOT] EXISTS` in `ADD`/`DROP` of a column, index, key, foreign key or constraint, and
+//!   in `MODIFY`/`CHANGE`;
+//! - `ADD [COLUMN] (a int, b int)`, several columns in one clause;
+//! - `CHARSET cs` in a column, for `CHARACTER SET cs`;
+//! - taken out and costed here: `RENAME INDEX|KEY a TO b` and `ALTER INDEX i [NOT] IGNORED |
+//!   VISIBLE | INVISIBLE` (instant), `DROP CHECK c` (MySQL), `DISABLE|ENABLE KEYS` (instant
+//!   but under an exclusive lock), `FORCE` beside other clauses (a rebuild with writes going on), `ORDER BY` and
+//!   system versioning (`ADD|DROP SYSTEM VERSIONING`, `ADD|DROP PERIOD FOR SYSTEM_TIME`:
+//!   copies with writes blocked).
+
+use crate::effect::{Algorithm, MysqlTouches};
+use crate::AlterCommand;
+
+/// What [`read`] made of an `ALTER TABLE`.
+#[derive(Debug, Default)]
+pub(super) struct ReadAlter {
+    /// The table, as written (quotes and all).
+    pub table: String,
+    /// The statement as sqlparser reads it, without the clauses taken out; `None` when none is
+    /// left.
+    pub sql: Option<String>,
+    /// The clauses taken out, with what each costs.
+    pub taken: Vec<Taken>,
+    /// `ALGORITHM=NOCOPY`, which sqlparser does not know, as written.
+    pub explicit_algorithm: Option<String>,
+    /// `LOCK=NONE`, which `ALTER ONLINE TABLE` means.
+    pub explicit_lock: Option<String>,
+    /// Whether an `ADD COLUMN` said `IF NOT EXISTS`.
+    pub add_column_if_not_exists: bool,
+}
+
+/// A clause [`read`] took out of the statement, with its cost.
+#[derive(Debug)]
+pub(super) struct Taken {
+    pub algorithm: Algorithm,
+    pub concurrent_dml: bool,
+    pub touches: MysqlTouches,
+    pub reason: &'static str,
+    pub command: AlterCommand,
+}
+
+/// Reads `sql` when it is an `ALTER TABLE` with syntax sqlparser does not read; `None` when it
+/// is no `ALTER TABLE` or sqlparser reads it as it is.
+pub(super) fn read(sql: &str) -> Option<ReadAlter> {
+    let head_tokens = tokens(sql);
+    let word = |at: usize| head_tokens.get(at).map(|t| t.text.to_ascii_uppercase()).unwrap_or_default();
+    if word(0) != "ALTER" {
+        return None;
+    }
+    let mut read = ReadAlter::default();
+    let mut changed = false;
+    let mut at = 1;
+    while matches!(word(at).as_str(), "ONLINE" | "IGNORE") {
+        if word(at) == "ONLINE" {
+            read.explicit_lock = Some("NONE".to_string());
+        }
+        changed = true;
+        at += 1;
+    }
+    if word(at) != "TABLE" {
+        return None;
+    }
+    at += 1;
+    let mut head = String::from("ALTER TABLE ");
+    if word(at) == "IF" && word(at + 1) == "EXISTS" {
+        head.push_str("IF EXISTS ");
+        at += 2;
+    }
+    read.table = head_tokens.get(at)?.text.to_string();
+    head.push_str(&read.table);
+    at += 1;
+    if word(at) == "NOWAIT" {
+        changed = true;
+        at += 1;
+    } else if word(at) == "WAIT" {
+        changed = true;
+        at += 2;
+    }
+    let rest = head_tokens.get(at).map_or("", |t| &sql[t.start..]);
+    let mut kept: Vec<String> = Vec::new();
+    for clause in clauses(rest) {
+        let words: Vec<String> = tokens(clause).iter().map(|t| t.text.to_ascii_uppercase()).collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        if let Some(taken) = taken(clause, &words) {
+            read.taken.push(taken);
+            changed = true;
+            continue;
+        }
+        if let ["ALGORITHM", "NOCOPY"] | ["ALGORITHM", "=", "NOCOPY"] = words.as_slice() {
+            read.explicit_algorithm = Some("NOCOPY".to_string());
+            changed = true;
+            continue;
+        }
+        let (clause, rewritten) = rewrite(clause, &words, &mut read);
+        changed |= rewritten;
+        kept.extend(clause);
+    }
+    if !changed {
+        return None;
+    }
+    if !kept.is_empty() {
+        read.sql = Some(format!("{head} {}", kept.join(", ")));
+    }
+    Some(read)
+}
+
+/// What a clause sqlparser does not read costs, when it is one of those.
+fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
+    let dictionary = |command| Taken {
+        algorithm: Algorithm::Instant,
+        concurrent_dml: true,
+        touches: MysqlTouches::Dictionary,
+        reason: "",
+        command,
+    };
+    let copy = |reason| Taken {
+        algorithm: Algorithm::Copy,
+        concurrent_dml: false,
+        touches: MysqlTouches::Rows,
+        reason,
+        command: AlterCommand::Other,
+    };
+    let name = |at: usize| tokens(clause).get(at).map(|t| t.text.trim_matches('`').to_string()).unwrap_or_default();
+    Some(match words {
+        ["RENAME", "INDEX" | "KEY", _, "TO", _] => dictionary(AlterCommand::Other),
+        ["ALTER", "INDEX" | "KEY", _, "IGNORED" | "VISIBLE" | "INVISIBLE"]
+        | ["ALTER", "INDEX" | "KEY", _, "NOT", "IGNORED"] => dictionary(AlterCommand::Other),
+        ["DROP", "CHECK", _] => {
+            Taken { algorithm: Algorithm::Inplace, ..dictionary(AlterCommand::DropConstraint { name: name(2) }) }
+        }
+        // Observed: INSTANT, but "LOCK=NONE/SHARED is not supported for this operation. Try
+        // LOCK=EXCLUSIVE"; and it does nothing on InnoDB.
+        ["DISABLE" | "ENABLE", "KEYS"] => Taken {
+            touches: MysqlTouches::Indexes,
+            concurrent_dml: false,
+            reason: "DISABLE/ENABLE KEYS takes an exclusive lock (and does nothing on InnoDB: leave it out)",
+            ..dictionary(AlterCommand::Other)
+        },
+        ["FORCE"] => Taken {
+            algorithm: Algorithm::Inplace,
+            concurrent_dml: true,
+            touches: MysqlTouches::Rows,
+            reason: "",
+            command: AlterCommand::Other,
+        },
+        ["ORDER", "BY", ..] => copy("ORDER BY copies the table in the new order; writes wait"),
+        ["ADD" | "DROP", "SYSTEM", "VERSIONING"] | ["ADD" | "DROP", "PERIOD", "FOR", ..] => {
+            copy("system versioning is added or dropped by copying the table; writes wait")
+        }
+        _ => return None,
+    })
+}
+
+/// `clause` as sqlparser reads it (one clause or, for `ADD COLUMN (a int, b int)`, several),
+/// and whether it was changed.
+fn rewrite(clause: &str, words: &[&str], read: &mut ReadAlter) -> (Vec<String>, bool) {
+    let tokens = tokens(clause);
+    let first = words.first().copied().unwrap_or_default();
+    if !matches!(first, "ADD" | "DROP" | "MODIFY" | "CHANGE") {
+        return (vec![clause.to_string()], false);
+    }
+    // (start, end, replacement) in `clause`, in order.
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
+    let end_of = |at: usize| tokens[at].start + tokens[at].text.len();
+    let first_paren = words.iter().position(|w| *w == "(").unwrap_or(words.len());
+    for at in 0..tokens.len() {
+        let rest = &words[at..];
+        // `IF [NOT] EXISTS` before the first parenthesis: the clause's own.
+        if at < first_paren && edits.last().is_none_or(|(_, end, _)| *end <= tokens[at].start) {
+            if let ["IF", "NOT", "EXISTS", ..] = rest {
+                read.add_column_if_not_exists |= first == "ADD";
+                edits.push((tokens[at].start, end_of(at + 2), ""));
+                continue;
+            }
+            if let ["IF", "EXISTS", ..] = rest {
+                edits.push((tokens[at].start, end_of(at + 1), ""));
+                continue;
+            }
+        }
+        if rest.first() == Some(&"CHARSET") && words.get(at + 1) != Some(&"=") {
+            edits.push((tokens[at].start, end_of(at), "CHARACTER SET"));
+        }
+    }
+    let mut text = String::with_capacity(clause.len());
+    let mut from = 0;
+    for (start, end, replacement) in &edits {
+        text.push_str(&clause[from..*start]);
+        text.push_str(replacement);
+        from = *end;
+    }
+    text.push_str(&clause[from..]);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // `ADD [COLUMN] (a int, b int)`: one `ADD COLUMN` each.
+    let upper = text.to_ascii_uppercase();
+    let after = upper.strip_prefix("ADD COLUMN").or_else(|| upper.strip_prefix("ADD")).map(str::trim_start);
+    if let Some(inner) = after.filter(|a| a.starts_with('(') && a.ends_with(')')) {
+        let at = text.len() - inner.len();
+        let columns = clauses(&text[at + 1..text.len() - 1]).into_iter().map(|c| format!("ADD COLUMN {c}")).collect();
+        return (columns, true);
+    }
+    (vec![text], !edits.is_empty())
+}
+
+/// A word, a quoted string, a backquoted name (joined with dots to its neighbours:
+/// `` `db`.`t` ``), or one of `( ) , = ;`, with where it starts in the text.
+#[derive(Debug)]
+struct Token<'a> {
+    text: &'a str,
+    start: usize,
+}
+
+fn tokens(text: &str) -> Vec<Token<'_>> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let c = bytes[at];
+        if c.is_ascii_whitespace() {
+            at += 1;
+            continue;
+        }
+        // Comments are no tokens.
+        if text[at..].starts_with("/*") {
+            at = text[at..].find("*/").map_or(bytes.len(), |end| at + end + 2);
+            continue;
+        }
+        if text[at..].starts_with("-- ") || c == b'#' {
+            at = text[at..].find('\n').map_or(bytes.len(), |end| at + end + 1);
+            continue;
+        }
+        let start = at;
+        if matches!(c, b'(' | b')' | b',' | b'=' | b';') {
+            at += 1;
+        } else {
+            while at < bytes.len() {
+                let c = bytes[at];
+                if matches!(c, b'\'' | b'"' | b'`') {
+                    at = closing(bytes, at);
+                } else if c.is_ascii_whitespace() || matches!(c, b'(' | b')' | b',' | b'=' | b';') {
+                    break;
+                } else {
+                    at += 1;
+                }
+            }
+        }
+        tokens.push(Token { text: &text[start..at], start });
+    }
+    tokens
+}
+
+/// Where the quoted text that opens at `at` ends (past its closing quote; a doubled quote and,
+/// in strings, a backslash escape inside).
+fn closing(bytes: &[u8], at: usize) -> usize {
+    let quote = bytes[at];
+    let mut idx = at + 1;
+    while idx < bytes.len() {
+        if bytes[idx] == b'\\' && quote != b'`' {
+            idx += 2;
+            continue;
+        }
+        if bytes[idx] == quote {
+            if bytes.get(idx + 1) == Some(&quote) {
+                idx += 2;
+                continue;
+            }
+            return idx + 1;
+        }
+        idx += 1;
+    }
+    bytes.len()
+}
+
+/// `text` split at the commas outside parentheses and quotes, each part trimmed (a trailing `;`
+/// dropped).
+fn clauses(text: &str) -> Vec<&str> {
+    let text = text.trim().trim_end_matches(';').trim_end();
+    let bytes = text.as_bytes();
+    let mut parts = Vec::new();
+    let (mut depth, mut start, mut at) = (0usize, 0usize, 0usize);
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\'' | b'"' | b'`' => {
+                at = closing(bytes, at);
+                continue;
+            }
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                parts.push(text[start..at].trim());
+                start = at + 1;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    parts.push(text[start..].trim());
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> Option<String> {
+        read(sql).and_then(|r| r.sql)
+    }
+
+    #[test]
+    fn what_sqlparser_reads_is_left_alone() {
+        assert!(read("ALTER TABLE t ADD COLUMN c int, ALGORITHM=INSTANT").is_none());
+        assert!(read("ALTER TABLE t DROP COLUMN IF EXISTS c").is_some(), "IF EXISTS is taken out anyway");
+        assert!(read("CREATE TABLE t (id int)").is_none());
+        assert!(read("ALTER VIEW v AS SELECT 1").is_none());
+    }
+
+    #[test]
+    fn the_head_and_the_clauses_sqlparser_does_not_read_are_rewritten() {
+        let online = read("ALTER ONLINE TABLE `db`.`t` WAIT 5 ADD COLUMN c int;").unwrap();
+        assert_eq!(online.sql.as_deref(), Some("ALTER TABLE `db`.`t` ADD COLUMN c int"));
+        assert_eq!(online.explicit_lock.as_deref(), Some("NONE"));
+        assert_eq!(
+            rewritten("ALTER IGNORE TABLE IF EXISTS t NOWAIT ADD COLUMN IF NOT EXISTS c int").as_deref(),
+            Some("ALTER TABLE IF EXISTS t ADD COLUMN c int")
+        );
+        assert_eq!(
+            rewritten("ALTER TABLE t ADD COLUMN (a int, b varchar(3) CHARSET latin1), ALGORITHM=NOCOPY").as_deref(),
+            Some("ALTER TABLE t ADD COLUMN a int, ADD COLUMN b varchar(3) CHARACTER SET latin1")
+        );
+        assert_eq!(
+            rewritten("ALTER TABLE t ADD (a int)").as_deref(),
+            Some("ALTER TABLE t ADD COLUMN a int"),
+            "ADD without COLUMN"
+        );
+        assert_eq!(
+            rewritten("ALTER TABLE t ADD INDEX IF NOT EXISTS i (c), DROP FOREIGN KEY IF EXISTS fk").as_deref(),
+            Some("ALTER TABLE t ADD INDEX i (c), DROP FOREIGN KEY fk")
+        );
+        assert_eq!(
+            rewritten("ALTER TABLE t MODIFY COLUMN IF EXISTS c varchar(10) DEFAULT 'a, b'").as_deref(),
+            Some("ALTER TABLE t MODIFY COLUMN c varchar(10) DEFAULT 'a, b'")
+        );
+        let renamed = read("ALTER TABLE t RENAME INDEX a TO b, RENAME KEY c TO d").unwrap();
+        assert_eq!(renamed.sql, None);
+        assert_eq!(renamed.taken.len(), 2);
+        assert!(renamed.taken.iter().all(|t| t.algorithm == Algorithm::Instant));
+        let ordered = read("ALTER TABLE t ADD COLUMN c int, ORDER BY c").unwrap();
+        assert_eq!(ordered.sql.as_deref(), Some("ALTER TABLE t ADD COLUMN c int"));
+        assert!(!ordered.taken[0].concurrent_dml);
+    }
+
+    #[test]
+    fn clauses_split_outside_quotes_and_parentheses() {
+        assert_eq!(clauses("ADD a enum('x,y', 'z'), ADD `b,c` int;"), ["ADD a enum('x,y', 'z')", "ADD `b,c` int"]);
+        assert_eq!(
+            clauses("ADD a varchar(3) DEFAULT 'it''s, \\' here'"),
+            ["ADD a varchar(3) DEFAULT 'it''s, \\' here'"]
+        );
+    }
+}
