@@ -92,6 +92,8 @@ pub struct MysqlDdl {
     pub touches: MysqlTouches,
     /// Whether it builds a FULLTEXT index (the table then has one).
     pub builds_fulltext: bool,
+    /// The table's storage engine, when that engine (not InnoDB) is what makes it copy.
+    pub engine_without_online_ddl: Option<String>,
 }
 
 /// How deep a MySQL/MariaDB DDL statement reaches into its table, from the dictionary alone to

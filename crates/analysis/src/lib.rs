@@ -744,6 +744,7 @@ fn mysql_storage_costs(ddl: &mut MysqlDdl, storage: &schema::Table, table: &str)
             ddl.reason = format!(
                 "`{table}` is a {engine} table: {engine} has no online ALTER, the table is copied and writes wait"
             );
+            ddl.engine_without_online_ddl = Some(engine.to_string());
         }
     } else if storage.fulltext_index && ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && !ddl.builds_fulltext
     {

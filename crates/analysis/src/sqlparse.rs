@@ -75,6 +75,7 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
                 renamed_columns: Vec::new(),
                 touches: MysqlTouches::Rows,
                 builds_fulltext: false,
+                engine_without_online_ddl: None,
             });
         }
     }
@@ -104,6 +105,7 @@ fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<
                 renamed_columns: Vec::new(),
                 touches: MysqlTouches::Dictionary,
                 builds_fulltext: false,
+                engine_without_online_ddl: None,
             });
             effect
         }
@@ -259,6 +261,7 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         renamed_columns: Vec::new(),
         touches: if rebuilds { MysqlTouches::Rows } else { MysqlTouches::Dictionary },
         builds_fulltext: false,
+        engine_without_online_ddl: None,
     });
     Some(effect)
 }
@@ -621,6 +624,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 renamed_columns: Vec::new(),
                 touches: MysqlTouches::Indexes,
                 builds_fulltext: false,
+                engine_without_online_ddl: None,
             });
         }
         Statement::AlterTable(alter) => {
@@ -755,6 +759,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     renamed_columns: Vec::new(),
                     touches: MysqlTouches::Dictionary,
                     builds_fulltext: false,
+                    engine_without_online_ddl: None,
                 });
             }
         }
@@ -834,6 +839,7 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         renamed_columns: Vec::new(),
         touches: MysqlTouches::Dictionary,
         builds_fulltext: false,
+        engine_without_online_ddl: None,
     };
     let mut other_copy = false;
     let mut column_change = false;

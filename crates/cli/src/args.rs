@@ -100,8 +100,9 @@ pub enum Command {
     },
     /// Check migrations for statements that are unsafe on a live database; exit 1 on an error.
     ///
-    /// With `--database-url` on the command line (PostgreSQL), the migrations that database has
-    /// not applied, and the files named, are judged on its live schema and table sizes.
+    /// With `--database-url` on the command line (PostgreSQL, MySQL/MariaDB), the migrations that
+    /// database has not applied, and the files named, are judged on its live schema and table
+    /// sizes (and, for MySQL/MariaDB, as its server version runs DDL).
     Lint {
         /// Files and folders to check ("-" reads stdin) [default: the migrations directory].
         paths: Vec<PathBuf>,

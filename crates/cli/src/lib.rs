@@ -108,6 +108,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 Some(_) => lint::read_live(&settings)?,
                 None => None,
             };
+            // The live MySQL/MariaDB server runs the DDL as its version does, unless told
+            // otherwise.
+            let live_mysql = live
+                .as_ref()
+                .filter(|_| server_version.is_none() && settings.lint.dialect == cutover_analysis::Dialect::Mysql)
+                .and_then(|live| cutover_analysis::MysqlServer::from_server_version(&live.server));
+            if let Some(server) = live_mysql {
+                settings.lint.mysql_server = server;
+            }
             lint::run(&settings, &paths, format, &lint::Only { changed_since, pending }, live.as_ref())
         }
         Command::Explain { name } => lint::explain(name.as_deref()),

@@ -43,18 +43,22 @@ pub struct Live {
     shapes: Vec<cutover_engine::TableShape>,
     /// The schema unqualified names resolve to: where `start` makes the tables' versions.
     base_schema: String,
+    /// The server's version string (`10.11.19-MariaDB-0+deb12u1`): how it runs DDL.
+    pub server: String,
 }
 
 /// The live schema and history of the database `--database-url` names, where its engine's
-/// catalog can be read (PostgreSQL); `None` elsewhere, where lint judges the files alone.
+/// catalog can be read (PostgreSQL, MySQL/MariaDB); `None` elsewhere (SQLite), where lint
+/// judges the files alone.
 pub fn read_live(settings: &Settings) -> anyhow::Result<Option<Live>> {
     let url = crate::database_url(settings)?;
-    if url.engine() != cutover_engine::Engine::Postgres {
+    if url.engine() == cutover_engine::Engine::Sqlite {
         return Ok(None);
     }
     let mut any = crate::connect_any(&url, settings)?;
     let target = any.migration();
     let history = crate::with_url(&url, cutover_runner::read_history(target, settings))?;
+    let server = target.server_version();
     let Some(catalog) = target.catalog() else { return Ok(None) };
     let schema = catalog
         .live_schema()
@@ -62,10 +66,16 @@ pub fn read_live(settings: &Settings) -> anyhow::Result<Option<Live>> {
     let unreadable = |err: cutover_engine::DbError| {
         usage_error(format!("cannot read the tables of {url}: {}", url.scrub(&err.to_string())))
     };
-    let expand = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
-    let current = expand.current_schema().map_err(unreadable)?;
-    let shapes = expand.tables(&current).map_err(unreadable)?;
-    Ok(Some(Live { schema, history, shapes, base_schema: current }))
+    // The tables as declarative migrations plan on them: PostgreSQL's expand/contract only.
+    let (shapes, base_schema) = match any.expand() {
+        Ok(expand) => {
+            let current = expand.current_schema().map_err(unreadable)?;
+            (expand.tables(&current).map_err(unreadable)?, current)
+        }
+        Err(_) if url.engine() != cutover_engine::Engine::Postgres => (Vec::new(), String::new()),
+        Err(e) => return Err(crate::unsupported(&url, &e)),
+    };
+    Ok(Some(Live { schema, history, shapes, base_schema, server }))
 }
 
 pub fn run(

@@ -31,10 +31,18 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if ddl.algorithm != Some(Algorithm::Copy) || ctx.is_new(table) {
         return Vec::new();
     }
+    let help = match &ddl.engine_without_online_ddl {
+        // Expand and contract would copy it too: every new column does.
+        Some(engine) => format!(
+            "convert `{table}` from {engine} to InnoDB once (`ALTER TABLE {table} ENGINE=InnoDB`: a copy with writes blocked, in a maintenance window or with pt-online-schema-change); then this change runs online"
+        ),
+        None => "expand and contract: add a new column (INSTANT), backfill it in batches, switch the code, drop the old one"
+            .to_string(),
+    };
     vec![Finding::new(
         RULE,
         format!("this ALTER copies all of `{table}` (ALGORITHM=COPY) and blocks its writes until done: {}", ddl.reason),
-        "expand and contract: add a new column (INSTANT), backfill it in batches, switch the code, drop the old one",
+        &help,
     )
     .on(table, LockMode::AccessExclusive)]
 }

@@ -398,6 +398,14 @@ fn the_mariadb_gate_knows_the_storage_of_the_tables_made_before_the_folder() {
         let why = if sql.contains("posts") { "has a FULLTEXT index" } else { "has no online ALTER" };
         assert!(stderr.contains(why), "{sql}: {stderr}");
     }
+    // `lint --database-url` reads the same catalog, and the server's version.
+    let project = Project::new();
+    project.migration("1_change.sql", "ALTER TABLE logs ADD COLUMN c int;\n");
+    let output = project.cutover(&db.url).args(["lint", "--database-url", &db.url]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("`logs` is a MyISAM table"), "{stdout}{stderr}");
+    assert!(stdout.contains("convert `logs` from MyISAM to InnoDB once"), "{stdout}{stderr}");
     let project = Project::new();
     project.migration("1_default.sql", "ALTER TABLE logs ALTER COLUMN n SET DEFAULT 1;\n");
     project.migration("2_index.sql", "CREATE INDEX posts_n ON posts (n);\n");
