@@ -94,6 +94,8 @@ pub struct MysqlDdl {
     pub builds_fulltext: bool,
     /// The table's storage engine, when that engine (not InnoDB) is what makes it copy.
     pub engine_without_online_ddl: Option<String>,
+    /// The storage engine an `ENGINE=` moves the table to.
+    pub sets_engine: Option<String>,
 }
 
 /// How deep a MySQL/MariaDB DDL statement reaches into its table, from the dictionary alone to

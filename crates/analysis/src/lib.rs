@@ -435,7 +435,7 @@ pub fn analyze(statements: &[Statement], config: &LintConfig) -> Analyzed {
                 None => name.to_string(),
             }),
             #[cfg(feature = "sqlparser")]
-            Dialect::Mysql => sqlparse::analyze_mysql(&s.sql, config.mysql_server),
+            Dialect::Mysql => sqlparse::analyze_mysql_in(&s.sql, config.mysql_server, config.live_names.only_schema()),
             #[cfg(feature = "sqlparser")]
             Dialect::Sqlite => sqlparse::analyze_sqlite(&s.sql),
             #[cfg(not(feature = "sqlparser"))]
@@ -588,11 +588,14 @@ mod in_order_tests {
 /// indexes and foreign keys it does not name, and whether an `ALTER TABLE`'s `SET NOT NULL` scans.
 fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     through_views(effect, schema);
-    if let (Action::CreateIndex { table, .. } | Action::RewriteTable { table, .. }, Some(ddl)) =
+    // An index, or `OPTIMIZE TABLE` (of each table it names).
+    if let (Action::CreateIndex { .. } | Action::RewriteTable { .. }, Some(ddl)) =
         (&effect.action, effect.mysql.as_mut())
     {
-        if let Some(t) = schema.table(table) {
-            mysql_storage_costs(ddl, t, table);
+        for (table, _) in &effect.locks {
+            if let Some(t) = schema.table(table) {
+                mysql_storage_costs(ddl, t, table);
+            }
         }
     }
     if let Action::Select { calls } = &effect.action {
@@ -738,13 +741,19 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
 fn mysql_storage_costs(ddl: &mut MysqlDdl, storage: &schema::Table, table: &str) {
     let engine = storage.storage_engine.as_deref().filter(|e| !e.eq_ignore_ascii_case("InnoDB"));
     if let Some(engine) = engine {
-        if ddl.touches > MysqlTouches::Dictionary && (ddl.algorithm != Some(Algorithm::Copy) || ddl.concurrent_dml) {
-            ddl.algorithm = Some(Algorithm::Copy);
-            ddl.concurrent_dml = false;
-            ddl.reason = format!(
-                "`{table}` is a {engine} table: {engine} has no online ALTER, the table is copied and writes wait"
-            );
-            ddl.engine_without_online_ddl = Some(engine.to_string());
+        if ddl.touches > MysqlTouches::Dictionary {
+            if ddl.algorithm != Some(Algorithm::Copy) || ddl.concurrent_dml {
+                ddl.algorithm = Some(Algorithm::Copy);
+                ddl.concurrent_dml = false;
+                ddl.reason = format!(
+                    "`{table}` is {} {engine} table: {engine} has no online ALTER, the table is copied and writes wait",
+                    if engine.starts_with(['A', 'E', 'I', 'O', 'U', 'a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+                );
+            }
+            // Not for the statement that converts it.
+            if ddl.sets_engine.is_none() {
+                ddl.engine_without_online_ddl = Some(engine.to_string());
+            }
         }
     } else if storage.fulltext_index && ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && !ddl.builds_fulltext
     {

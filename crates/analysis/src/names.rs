@@ -25,6 +25,14 @@ impl LiveNames {
         self.by_place.is_empty()
     }
 
+    /// The one schema every live relation is in, when they share one: on MySQL/MariaDB, the
+    /// session's database.
+    pub fn only_schema(&self) -> Option<&str> {
+        let mut schemas = self.by_place.keys().map(|(schema, _)| schema.as_str());
+        let first = schemas.next()?;
+        schemas.all(|s| s == first).then_some(first)
+    }
+
     fn get(&self, schema: &str, name: &str) -> Option<&str> {
         self.by_place.get(&(schema.to_string(), name.to_string())).map(String::as_str)
     }

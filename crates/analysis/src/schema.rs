@@ -261,6 +261,13 @@ impl Schema {
 
     /// Replays one statement's effect.
     pub fn apply(&mut self, effect: &Effect) {
+        if let (Some(engine), Action::AlterTable { table, .. }) =
+            (effect.mysql.as_ref().and_then(|ddl| ddl.sets_engine.as_ref()), &effect.action)
+        {
+            if let Some(t) = self.tables.get_mut(table) {
+                t.storage_engine = Some(engine.clone());
+            }
+        }
         if effect.mysql.as_ref().is_some_and(|ddl| ddl.builds_fulltext) {
             if let Action::CreateIndex { table, .. } | Action::AlterTable { table, .. } = &effect.action {
                 if let Some(t) = self.tables.get_mut(table) {

@@ -22,6 +22,21 @@ mod mysql_alter;
 
 /// The effect of one MySQL/MariaDB statement on `server`, or why it does not parse.
 pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
+    analyze_mysql_in(sql, server, None)
+}
+
+/// [`analyze_mysql`] for a session whose current database is `database`: a name qualified with
+/// it is the bare name the live catalog gives the table.
+pub fn analyze_mysql_in(sql: &str, server: MysqlServer, database: Option<&str>) -> Result<Effect, ParseError> {
+    let opened = open_executable_comments(sql);
+    let unqualified = match database {
+        Some(database) => unqualify(&opened, database),
+        None => std::borrow::Cow::Borrowed(opened.as_ref()),
+    };
+    analyze_mysql_text(&unqualified, server)
+}
+
+fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseError> {
     if let Some(read) = mysql_alter::read(sql) {
         return alter_read_here(read, server);
     }
@@ -76,6 +91,7 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
                 touches: MysqlTouches::Rows,
                 builds_fulltext: false,
                 engine_without_online_ddl: None,
+                sets_engine: None,
             });
         }
     }
@@ -86,7 +102,7 @@ pub fn analyze_mysql(sql: &str, server: MysqlServer) -> Result<Effect, ParseErro
 /// the rest, with the clauses read there added.
 fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<Effect, ParseError> {
     let mut effect = match &read.sql {
-        Some(sql) => analyze_mysql(sql, server)?,
+        Some(sql) => analyze_mysql_text(sql, server)?,
         None => {
             let table = read.table.split('.').map(|part| part.trim_matches('`')).collect::<Vec<_>>().join(".");
             let mut effect = Effect {
@@ -106,6 +122,7 @@ fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<
                 touches: MysqlTouches::Dictionary,
                 builds_fulltext: false,
                 engine_without_online_ddl: None,
+                sets_engine: None,
             });
             effect
         }
@@ -166,6 +183,96 @@ fn optimize_table(sql: &str) -> Option<Effect> {
     Some(effect)
 }
 
+/// `sql` with MySQL's executable comments (`/*!50100 ... */`) and MariaDB's (`/*M!100500 ...
+/// */`) opened: the server runs what they hold (any server this analysis judges is past their
+/// version), so the analysis reads it too.
+fn open_executable_comments(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains("/*!") && !sql.contains("/*M!") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut at, mut copied) = (0, 0);
+    let mut closes: Vec<usize> = Vec::new();
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\'' | b'"' | b'`' => {
+                let quote = bytes[at];
+                at += 1;
+                while at < bytes.len() && bytes[at] != quote {
+                    at += if bytes[at] == b'\\' && quote != b'`' { 2 } else { 1 };
+                }
+                at += 1;
+            }
+            b'/' if sql[at..].starts_with("/*!") || sql[at..].starts_with("/*M!") => {
+                out.push_str(&sql[copied..at]);
+                at += if bytes[at + 2] == b'M' { 4 } else { 3 };
+                while at < bytes.len() && bytes[at].is_ascii_digit() {
+                    at += 1;
+                }
+                out.push(' ');
+                copied = at;
+                if let Some(end) = sql[at..].find("*/") {
+                    closes.push(at + end);
+                }
+            }
+            b'*' if closes.first() == Some(&at) => {
+                closes.remove(0);
+                out.push_str(&sql[copied..at]);
+                out.push(' ');
+                at += 2;
+                copied = at;
+            }
+            _ => at += 1,
+        }
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// `sql` with names qualified by `database` (`` `shop`.`users` ``, `shop.users`) made bare,
+/// outside quoted strings.
+fn unqualify<'a>(sql: &'a str, database: &str) -> std::borrow::Cow<'a, str> {
+    if !sql.contains(database) {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let quoted = format!("`{}`.", database.replace('`', "``"));
+    let bare = format!("{database}.");
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let (mut at, mut copied) = (0, 0);
+    while at < bytes.len() {
+        let boundary =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || matches!(bytes[at - 1], b'_' | b'$' | b'.'));
+        if boundary && (sql[at..].starts_with(&quoted) || sql[at..].starts_with(&bare)) {
+            out.push_str(&sql[copied..at]);
+            at += if sql[at..].starts_with(&quoted) { quoted.len() } else { bare.len() };
+            copied = at;
+            continue;
+        }
+        match bytes[at] {
+            b'\'' | b'"' => {
+                let quote = bytes[at];
+                at += 1;
+                while at < bytes.len() && bytes[at] != quote {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                at += 1;
+            }
+            b'`' => {
+                at += 1;
+                while at < bytes.len() && bytes[at] != b'`' {
+                    at += 1;
+                }
+                at += 1;
+            }
+            _ => at += 1,
+        }
+    }
+    out.push_str(&sql[copied.min(sql.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether `sql` is `CREATE [DEFINER = user] PROCEDURE|FUNCTION|EVENT` (not a trigger: that
 /// names its table).
 fn creates_a_stored_routine(sql: &str) -> bool {
@@ -206,6 +313,7 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         }
     };
     let mut idx = 0;
+    let mut sets_engine = None;
     // The value after an option's name (and its `=`, dropped by `option_words`).
     let value = |idx: usize| rest.get(idx).copied();
     while idx < rest.len() {
@@ -230,8 +338,11 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
                 idx += 2;
             }
             "ENGINE" => {
+                sets_engine = words.get(3 + idx + 1).map(|e| e.trim_matches(['`', '\'', '"']).to_string());
                 match value(idx + 1) {
-                    Some("INNODB") => raise(Algorithm::Inplace, "ENGINE=InnoDB rebuilds the table"),
+                    Some("INNODB" | "'INNODB'" | "`INNODB`") => {
+                        raise(Algorithm::Inplace, "ENGINE=InnoDB rebuilds the table")
+                    }
                     _ => raise(Algorithm::Copy, "another storage engine copies the table and writes wait"),
                 }
                 idx += 2;
@@ -262,6 +373,7 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         touches: if rebuilds { MysqlTouches::Rows } else { MysqlTouches::Dictionary },
         builds_fulltext: false,
         engine_without_online_ddl: None,
+        sets_engine,
     });
     Some(effect)
 }
@@ -625,6 +737,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 touches: MysqlTouches::Indexes,
                 builds_fulltext: false,
                 engine_without_online_ddl: None,
+                sets_engine: None,
             });
         }
         Statement::AlterTable(alter) => {
@@ -760,6 +873,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     touches: MysqlTouches::Dictionary,
                     builds_fulltext: false,
                     engine_without_online_ddl: None,
+                    sets_engine: None,
                 });
             }
         }
@@ -840,6 +954,7 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         touches: MysqlTouches::Dictionary,
         builds_fulltext: false,
         engine_without_online_ddl: None,
+        sets_engine: None,
     };
     let mut other_copy = false;
     let mut column_change = false;
@@ -1186,6 +1301,28 @@ mod tests {
             if matches!(&commands[0], AlterCommand::DropConstraint { name } if name == "t_positive")));
         let (several, _) = cost("OPTIMIZE TABLE t, u");
         assert_eq!(several.locks.len(), 2);
+        for sql in ["ALTER TABLE t DROP KEY IF EXISTS ka", "ALTER TABLE t RENAME COLUMN IF EXISTS c TO d"] {
+            assert!(analyze_mysql(sql, server).is_ok(), "{sql}");
+        }
+        // Executable comments are code the server runs: read as such.
+        let (hidden, _) = cost("ALTER TABLE t /*M!100500 MODIFY c bigint, */ ADD COLUMN b int");
+        assert_eq!(hidden.mysql.unwrap().algorithm, Some(Algorithm::Copy), "the MODIFY in the comment copies");
+        let (hidden, _) = cost("ALTER TABLE t ADD COLUMN b int /*!, MODIFY c bigint */");
+        assert_eq!(hidden.mysql.unwrap().algorithm, Some(Algorithm::Copy));
+        assert_eq!(open_executable_comments("SELECT '/*!x*/' /*!50100 , 1 */"), "SELECT '/*!x*/'   , 1  ");
+        // A name qualified with the session's database is the bare name.
+        let effect = analyze_mysql_in("ALTER TABLE `shop`.`logs` ADD COLUMN c int", server, Some("shop")).unwrap();
+        assert_eq!(effect.locks[0].0, "logs");
+        let effect = analyze_mysql_in("ALTER TABLE shop.logs ADD COLUMN c int", server, Some("shop")).unwrap();
+        assert_eq!(effect.locks[0].0, "logs");
+        let other =
+            analyze_mysql_in("ALTER TABLE shop2.logs ADD COLUMN c varchar(9) DEFAULT 'shop.x'", server, Some("shop"))
+                .unwrap();
+        assert_eq!(other.locks[0].0, "shop2.logs");
+        assert_eq!(
+            unqualify("UPDATE shop.t SET a = 'shop.t', b = myshop.c", "shop"),
+            "UPDATE t SET a = 'shop.t', b = myshop.c"
+        );
         // Still a syntax error where it is one.
         assert!(analyze_mysql("ALTER TABLE t RENAME INDEX a", server).is_err());
         assert!(analyze_mysql("ALTER ONLINE TABLE t ADD COLUMN", server).is_err());

@@ -215,6 +215,11 @@ pub struct Observation {
     pub rewritten: Vec<String>,
     /// How long it ran.
     pub duration: Duration,
+    /// MySQL/MariaDB: the cheapest `ALGORITHM=` the server accepted for it (`INSTANT`,
+    /// `INPLACE`, `COPY`), when it is a statement that takes one and did not write its own.
+    pub mysql_algorithm: Option<String>,
+    /// MySQL/MariaDB: whether the server accepted `LOCK=NONE` (writes go on while it runs).
+    pub mysql_concurrent_writes: Option<bool>,
 }
 
 /// A scratch database that migrations are rehearsed on, statement by statement; its schema

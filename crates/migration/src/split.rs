@@ -78,6 +78,11 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 let start_line = line;
+                let comment_start = i;
+                // MySQL's `/*!50100 ... */` and MariaDB's `/*M!100500 ... */` are code the
+                // server runs: part of the statement, never trimmed off its end.
+                let executable = bytes.get(i + 2) == Some(&b'!')
+                    || (bytes.get(i + 2) == Some(&b'M') && bytes.get(i + 3) == Some(&b'!'));
                 let mut depth = 0usize;
                 loop {
                     if i >= bytes.len() {
@@ -90,6 +95,10 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
                         depth -= 1;
                         i += 2;
                         if depth == 0 {
+                            if executable {
+                                current.get_or_insert((comment_start, start_line));
+                                last_token_end = i;
+                            }
                             break;
                         }
                     } else {
@@ -434,6 +443,15 @@ mod tests {
     #[test]
     fn empty_statements_and_comment_only_scripts() {
         check(";;  -- nothing\n/* here */ ;", &[]);
+        // From the MariaDB tester: executable comments are code, kept where they stand.
+        check(
+            "ALTER TABLE t ADD COLUMN b int /*!, MODIFY c bigint */;\n/*!40101 CREATE TABLE y (id int) */;\nCREATE TABLE x (id int) /*M!100500 ENGINE=MyISAM */",
+            &[
+                ("ALTER TABLE t ADD COLUMN b int /*!, MODIFY c bigint */", 1),
+                ("/*!40101 CREATE TABLE y (id int) */", 2),
+                ("CREATE TABLE x (id int) /*M!100500 ENGINE=MyISAM */", 3),
+            ],
+        );
         check("", &[]);
     }
 

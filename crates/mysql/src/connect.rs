@@ -31,6 +31,8 @@ pub struct MysqlTarget {
     pub(crate) replica_urls: Vec<DatabaseUrl>,
     /// The connection that watches backfill batches for the application's lock waits.
     pub(crate) lock_watch: cutover_engine::WatchSlot,
+    /// For a rehearsal's scratch database: the database it stands for (where samples come from).
+    pub(crate) rehearsal_source: Option<String>,
 }
 
 impl MysqlTarget {
@@ -73,6 +75,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         tls_preferred,
         replica_urls: Vec::new(),
         lock_watch: Default::default(),
+        rehearsal_source: None,
     })
 }
 

@@ -21,5 +21,7 @@ mod error;
 mod live;
 mod lock_watch;
 mod migrate;
+mod rehearse;
 
 pub use connect::{connect, MysqlTarget};
+pub use rehearse::MysqlScratch;

@@ -131,6 +131,27 @@ mod tests {
             assert_eq!(lint("ALTER TABLE logs RENAME COLUMN n TO m;"), "", "{engine}");
             assert_eq!(lint("ALTER TABLE logs ALTER COLUMN n SET DEFAULT 1;"), "", "{engine}");
         }
+        // An engine set by a migration is the table's from then on, either way.
+        let converted = [
+            ("CREATE TABLE logs (id int PRIMARY KEY) ENGINE=InnoDB;", false),
+            ("ALTER TABLE logs ENGINE=MyISAM;", false),
+            ("ALTER TABLE logs ADD COLUMN c int;", false),
+        ];
+        let found = crate::rules::test_utils::run_with(&converted, RULE, config.clone());
+        assert!(found.contains("`logs` is a MyISAM table"), "{found}");
+        let back = [
+            ("CREATE TABLE logs (id int PRIMARY KEY) ENGINE=MyISAM;", false),
+            ("ALTER TABLE logs ENGINE=InnoDB;", false),
+            ("ALTER TABLE logs ADD COLUMN c int;", false),
+        ];
+        let found = crate::rules::test_utils::run_with(&back, RULE, config.clone());
+        assert_eq!(found, "", "InnoDB after the conversion: {found}");
+        let optimized = [
+            ("CREATE TABLE t (id int PRIMARY KEY);\nCREATE TABLE m (id int PRIMARY KEY) ENGINE=Aria;", false),
+            ("OPTIMIZE TABLE t, m;", false),
+        ];
+        let found = crate::rules::test_utils::run_with(&optimized, RULE, config.clone());
+        assert!(found.contains("`m` is an Aria table"), "each table OPTIMIZE names: {found}");
         let innodb = [
             ("CREATE TABLE logs (id int PRIMARY KEY) ENGINE=InnoDB;", false),
             ("ALTER TABLE logs ADD COLUMN c int;", false),

@@ -165,13 +165,17 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
 fn rewrite(clause: &str, words: &[&str], read: &mut ReadAlter) -> (Vec<String>, bool) {
     let tokens = tokens(clause);
     let first = words.first().copied().unwrap_or_default();
-    if !matches!(first, "ADD" | "DROP" | "MODIFY" | "CHANGE") {
+    if !matches!(first, "ADD" | "DROP" | "MODIFY" | "CHANGE" | "RENAME") {
         return (vec![clause.to_string()], false);
     }
     // (start, end, replacement) in `clause`, in order.
     let mut edits: Vec<(usize, usize, &str)> = Vec::new();
     let end_of = |at: usize| tokens[at].start + tokens[at].text.len();
     let first_paren = words.iter().position(|w| *w == "(").unwrap_or(words.len());
+    // `DROP KEY k` is `DROP INDEX k`, which sqlparser reads.
+    if let ["DROP", "KEY", ..] = words {
+        edits.push((tokens[1].start, end_of(1), "INDEX"));
+    }
     for at in 0..tokens.len() {
         let rest = &words[at..];
         // `IF [NOT] EXISTS` before the first parenthesis: the clause's own.

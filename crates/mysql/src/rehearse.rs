@@ -1,0 +1,369 @@
+//! `cutover rehearse` on MySQL/MariaDB: a scratch database beside the target, on the same
+//! server, and the oracle the analysis is checked by. Each `ALTER TABLE`, `CREATE INDEX` and
+//! `DROP INDEX` is run with the cheapest `ALGORITHM=`/`LOCK=` the server accepts, tried from
+//! INSTANT down to COPY: the server refuses one it cannot honour before doing any work, so the
+//! first it accepts is the one it would have picked, and whether it accepted `LOCK=NONE` is
+//! whether the application's writes go on meanwhile.
+
+use std::time::Instant;
+
+use cutover_engine::{
+    DatabaseUrl, DbError, DbErrorKind, ObjectKind, Observation, Rehearsal, SampleReport, SchemaObject, SchemaSnapshot,
+};
+use mysql::prelude::Queryable;
+use mysql::OptsBuilder;
+
+use crate::connect::{quote_ident, TableName};
+use crate::error::db_error;
+use crate::MysqlTarget;
+
+/// A scratch database made beside the target's for one rehearsal, dropped after it.
+pub struct MysqlScratch {
+    /// The scratch database, to migrate and observe.
+    pub target: MysqlTarget,
+    /// Whether its tables were copied from the target's (their definitions, `SHOW CREATE
+    /// TABLE`, and its views); otherwise it is empty and the applied migrations are replayed.
+    pub from_copy: bool,
+    name: String,
+}
+
+/// The prefix of scratch databases' names: `cutover_rehearsal_<unix seconds>_<pid>`.
+const PREFIX: &str = "cutover_rehearsal_";
+
+impl MysqlScratch {
+    /// Makes a scratch database on the server `url` names, with the target database's
+    /// character set; with `copy`, the target's tables (and views) are made in it too.
+    pub fn create(url: &DatabaseUrl, history_table: &str, copy: bool) -> Result<MysqlScratch, DbError> {
+        let mut target = crate::connect(url, history_table)?;
+        let source = target.database.clone();
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let name = format!("{PREFIX}{secs}_{}", std::process::id());
+        let charset: Option<(String, String)> = target
+            .conn
+            .exec_first(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                (&source,),
+            )
+            .map_err(db_error)?;
+        let (charset, collation) = charset.unwrap_or_else(|| ("utf8mb4".to_string(), String::new()));
+        let collate = if collation.is_empty() { String::new() } else { format!(" COLLATE {collation}") };
+        target
+            .conn
+            .query_drop(format!("CREATE DATABASE {} CHARACTER SET {charset}{collate}", quote_ident(&name)))
+            .map_err(|err| {
+                let mut err = db_error(err);
+                err.message = format!("{} (the user needs CREATE on `{PREFIX}%` databases)", err.message);
+                err
+            })?;
+        let mut scratch = MysqlScratch { target, from_copy: copy, name: name.clone() };
+        scratch.target.conn.query_drop(format!("USE {}", quote_ident(&name))).map_err(db_error)?;
+        scratch.target.opts = OptsBuilder::from_opts(scratch.target.opts.clone()).db_name(Some(name.clone())).into();
+        scratch.target.database = name.clone();
+        scratch.target.history = TableName::resolve(history_table, &name);
+        scratch.target.rehearsal_source = Some(source.clone());
+        if copy {
+            if let Err(err) = scratch.copy_definitions(&source, history_table) {
+                let _ = scratch.target.conn.query_drop(format!("DROP DATABASE {}", quote_ident(&name)));
+                return Err(err);
+            }
+        }
+        Ok(scratch)
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops it.
+    pub fn drop_database(mut self) -> Result<(), DbError> {
+        self.target.conn.query_drop(format!("DROP DATABASE {}", quote_ident(&self.name))).map_err(db_error)
+    }
+
+    /// Makes the tables and views of `source` here, as `SHOW CREATE` prints them (foreign keys
+    /// included, in any order: checks are off meanwhile; views until none more can be made).
+    fn copy_definitions(&mut self, source: &str, history_table: &str) -> Result<(), DbError> {
+        let own = own_tables(&TableName::resolve(history_table, source));
+        let conn = &mut self.target.conn;
+        let tables: Vec<(String, String)> = conn
+            .exec(
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME",
+                (source,),
+            )
+            .map_err(db_error)?;
+        conn.query_drop("SET SESSION foreign_key_checks = 0").map_err(db_error)?;
+        let mut views = Vec::new();
+        for (table, kind) in tables {
+            if own.contains(&table) {
+                continue;
+            }
+            let qualified = format!("{}.{}", quote_ident(source), quote_ident(&table));
+            if kind == "VIEW" {
+                let row: Option<(String, String)> =
+                    conn.query_first(format!("SHOW CREATE VIEW {qualified}")).map_err(db_error)?;
+                if let Some((_, definition)) = row {
+                    views.push(view_here(&definition, source));
+                }
+                continue;
+            }
+            let row: Option<(String, String)> =
+                conn.query_first(format!("SHOW CREATE TABLE {qualified}")).map_err(db_error)?;
+            if let Some((_, definition)) = row {
+                conn.query_drop(definition).map_err(db_error)?;
+            }
+        }
+        // A view over a view needs that one first.
+        while !views.is_empty() {
+            let before = views.len();
+            let mut failed = None;
+            views.retain(|definition| match conn.query_drop(definition) {
+                Ok(()) => false,
+                Err(err) => {
+                    failed = Some(db_error(err));
+                    true
+                }
+            });
+            if views.len() == before {
+                return Err(failed.unwrap_or_else(|| DbError::new(DbErrorKind::Other, "a view could not be made")));
+            }
+        }
+        conn.query_drop("SET SESSION foreign_key_checks = 1").map_err(db_error)
+    }
+}
+
+/// A view's `SHOW CREATE VIEW` text made in the scratch database: no definer (which may need
+/// privileges the user lacks), its tables this database's.
+fn view_here(definition: &str, source: &str) -> String {
+    let mut text = definition.to_string();
+    if let Some(start) = text.find("DEFINER=") {
+        let end =
+            text[start..].find(" SQL SECURITY").or_else(|| text[start..].find(" VIEW")).map_or(start, |e| start + e);
+        text.replace_range(start..end, "");
+    }
+    text.replace(&format!("{}.", quote_ident(source)), "")
+}
+
+/// cutover's own tables beside `history`: never part of a schema compared or copied.
+fn own_tables(history: &TableName) -> Vec<String> {
+    let mut own: Vec<String> =
+        ["", "_guard", "_guard_row", "_approvals"].iter().map(|suffix| history.with_suffix(suffix).name).collect();
+    own.push(cutover_engine::keyset::CHECKPOINT_TABLE.to_string());
+    own
+}
+
+/// The `ALGORITHM=`/`LOCK=` clauses tried, cheapest first, with what each means when the server
+/// accepts it: the algorithm, and whether writes go on. MySQL refuses any `LOCK=` beside
+/// INSTANT; MariaDB takes `LOCK=NONE` there, which also tells an instant change that still
+/// needs an exclusive lock (`DISABLE KEYS`).
+fn ladder(mariadb: bool) -> [(&'static str, Option<&'static str>, bool); 5] {
+    let instant = if mariadb { "ALGORITHM=INSTANT, LOCK=NONE" } else { "ALGORITHM=INSTANT" };
+    [
+        (instant, Some("INSTANT"), true),
+        ("ALGORITHM=INPLACE, LOCK=NONE", Some("INPLACE"), true),
+        ("ALGORITHM=INPLACE, LOCK=SHARED", Some("INPLACE"), false),
+        ("ALGORITHM=COPY, LOCK=SHARED", Some("COPY"), false),
+        ("LOCK=EXCLUSIVE", None, false),
+    ]
+}
+
+/// How the clauses join `sql`, when it is a statement they apply to and it says no algorithm
+/// or lock of its own: after a comma (`ALTER TABLE`) or a space (`CREATE`/`DROP INDEX`).
+fn clause_joint(sql: &str) -> Option<&'static str> {
+    let upper = sql.to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().take(4).collect();
+    let says_its_own = ["ALGORITHM", "LOCK", "ONLINE", "ORDER BY"].iter().any(|w| upper.contains(w));
+    if says_its_own {
+        return None;
+    }
+    match words.as_slice() {
+        ["ALTER", "TABLE", ..] | ["ALTER", "IGNORE", "TABLE", ..] => Some(", "),
+        ["CREATE", "INDEX", ..]
+        | ["CREATE", "UNIQUE" | "FULLTEXT" | "SPATIAL", "INDEX", ..]
+        | ["DROP", "INDEX", ..] => Some(" "),
+        _ => None,
+    }
+}
+
+/// ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON) and MariaDB's `LOCK=` refusals: nothing was done.
+fn refused(err: &mysql::Error) -> bool {
+    matches!(err, mysql::Error::MySqlError(e) if matches!(e.code, 1845 | 1846 | 4092))
+}
+
+impl Rehearsal for MysqlTarget {
+    fn begin(&mut self) -> Result<(), DbError> {
+        self.conn.query_drop("START TRANSACTION").map_err(db_error)
+    }
+
+    fn execute_observed(&mut self, sql: &str, _in_transaction: bool) -> Result<Observation, DbError> {
+        let started = Instant::now();
+        let sql = sql.trim().trim_end_matches(';').trim_end();
+        let mut observation = Observation::default();
+        if let Some(joint) = clause_joint(sql) {
+            for (clauses, algorithm, concurrent) in ladder(self.mariadb) {
+                match self.conn.query_drop(format!("{sql}{joint}{clauses}")) {
+                    Ok(()) => {
+                        observation.mysql_algorithm = algorithm.map(str::to_string);
+                        observation.mysql_concurrent_writes = Some(concurrent);
+                        observation.duration = started.elapsed();
+                        return Ok(observation);
+                    }
+                    Err(err) if refused(&err) => continue,
+                    // Not a statement the clauses fit, or it fails whatever they say: as written.
+                    Err(_) => break,
+                }
+            }
+        }
+        self.conn.query_drop(sql).map_err(db_error)?;
+        observation.duration = started.elapsed();
+        Ok(observation)
+    }
+
+    fn commit(&mut self) -> Result<(), DbError> {
+        self.conn.query_drop("COMMIT").map_err(db_error)
+    }
+
+    fn rollback(&mut self) -> Result<(), DbError> {
+        self.conn.query_drop("ROLLBACK").map_err(db_error)
+    }
+
+    fn copy_sample(&mut self, rows_per_table: u64) -> Result<SampleReport, DbError> {
+        let Some(source) = self.rehearsal_source.clone() else {
+            return Err(DbError::new(DbErrorKind::Other, "this database is not a scratch copy of another"));
+        };
+        let here = self.database.clone();
+        // The columns a row can be given: generated ones compute their own.
+        let columns: Vec<(String, String)> = self
+            .conn
+            .exec(
+                "SELECT c.TABLE_NAME, c.COLUMN_NAME FROM information_schema.COLUMNS c \
+                 JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME \
+                 WHERE c.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE' AND c.EXTRA NOT LIKE '%GENERATED%' \
+                 ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION",
+                (&here,),
+            )
+            .map_err(db_error)?;
+        let mut tables: Vec<(String, Vec<String>)> = Vec::new();
+        for (table, column) in columns {
+            match tables.last_mut() {
+                Some((last, list)) if *last == table => list.push(quote_ident(&column)),
+                _ => tables.push((table, vec![quote_ident(&column)])),
+            }
+        }
+        let own = own_tables(&self.history);
+        self.conn.query_drop("SET SESSION foreign_key_checks = 0").map_err(db_error)?;
+        let mut report = SampleReport::default();
+        for (table, list) in tables.into_iter().filter(|(t, _)| !own.contains(t)) {
+            let list = list.join(", ");
+            let sql = format!(
+                "INSERT INTO {}.{} ({list}) SELECT {list} FROM {}.{} LIMIT {rows_per_table}",
+                quote_ident(&here),
+                quote_ident(&table),
+                quote_ident(&source),
+                quote_ident(&table)
+            );
+            match self.conn.query_drop(sql) {
+                Ok(()) => {
+                    let rows = self.conn.affected_rows();
+                    if rows > 0 {
+                        report.tables += 1;
+                        report.rows += rows;
+                    }
+                }
+                Err(err) => report.skipped.push(format!("{table}: {}", db_error(err).message)),
+            }
+        }
+        self.conn.query_drop("SET SESSION foreign_key_checks = 1").map_err(db_error)?;
+        Ok(report)
+    }
+}
+
+impl SchemaSnapshot for MysqlTarget {
+    /// Tables as `SHOW CREATE TABLE` prints them (the next AUTO_INCREMENT value left out),
+    /// views by their definition, triggers by their timing, event and body.
+    fn schema_objects(&mut self) -> Result<Vec<SchemaObject>, DbError> {
+        let database = self.database.clone();
+        let own = own_tables(&self.history);
+        let tables: Vec<(String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1",
+                (&database,),
+            )
+            .map_err(db_error)?;
+        let mut objects = Vec::new();
+        for (table, kind) in tables.into_iter().filter(|(t, _)| !own.contains(t)) {
+            let qualified = format!("{}.{}", quote_ident(&database), quote_ident(&table));
+            let (kind, shown) = if kind == "VIEW" {
+                let row: Option<(String, String)> =
+                    self.conn.query_first(format!("SHOW CREATE VIEW {qualified}")).map_err(db_error)?;
+                (ObjectKind::View, row.map(|(_, d)| view_here(&d, &database)).unwrap_or_default())
+            } else {
+                let row: Option<(String, String)> =
+                    self.conn.query_first(format!("SHOW CREATE TABLE {qualified}")).map_err(db_error)?;
+                (ObjectKind::Table, row.map(|(_, d)| without_auto_increment(&d)).unwrap_or_default())
+            };
+            let definition = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+            objects.push(SchemaObject { kind, name: table, table: None, definition });
+        }
+        let triggers: Vec<(String, String, String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT \
+                 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY 1, 2",
+                (&database,),
+            )
+            .map_err(db_error)?;
+        for (table, name, timing, event, body) in triggers.into_iter().filter(|(t, ..)| !own.contains(t)) {
+            let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
+            objects.push(SchemaObject {
+                kind: ObjectKind::Trigger,
+                name: format!("{table}.{name}"),
+                table: Some(table),
+                definition: format!("{timing} {event} {body}"),
+            });
+        }
+        Ok(objects)
+    }
+}
+
+/// `SHOW CREATE TABLE`'s text without ` AUTO_INCREMENT=n` (the next value, not the schema).
+fn without_auto_increment(definition: &str) -> String {
+    let Some(start) = definition.find(" AUTO_INCREMENT=") else { return definition.to_string() };
+    let digits =
+        definition[start + 16..].find(|c: char| !c.is_ascii_digit()).map_or(definition.len(), |e| start + 16 + e);
+    format!("{}{}", &definition[..start], &definition[digits..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clauses_go_where_the_statement_takes_them() {
+        assert_eq!(clause_joint("ALTER TABLE t ADD COLUMN c int"), Some(", "));
+        assert_eq!(clause_joint("CREATE UNIQUE INDEX i ON t (c)"), Some(" "));
+        assert_eq!(clause_joint("DROP INDEX i ON t"), Some(" "));
+        assert_eq!(clause_joint("ALTER TABLE t ADD COLUMN c int, ALGORITHM=COPY"), None, "its own algorithm");
+        assert_eq!(clause_joint("ALTER ONLINE TABLE t ADD COLUMN c int"), None, "its own lock");
+        assert_eq!(clause_joint("ALTER TABLE t ORDER BY c"), None, "ORDER BY must come last");
+        assert_eq!(clause_joint("CREATE TABLE t (id int)"), None);
+        assert_eq!(clause_joint("INSERT INTO t VALUES (1)"), None);
+    }
+
+    #[test]
+    fn snapshots_leave_out_the_next_auto_increment_and_views_their_definer() {
+        assert_eq!(
+            without_auto_increment(
+                "CREATE TABLE `t` (\n`id` int) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4"
+            ),
+            "CREATE TABLE `t` (\n`id` int) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"
+        );
+        assert_eq!(
+            view_here(
+                "CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`localhost` SQL SECURITY DEFINER VIEW `v` AS select `app`.`t`.`id` AS `id` from `app`.`t`",
+                "app"
+            ),
+            "CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `v` AS select `t`.`id` AS `id` from `t`"
+        );
+    }
+}
