@@ -96,6 +96,32 @@ pub struct MysqlDdl {
     pub engine_without_online_ddl: Option<String>,
     /// The storage engine an `ENGINE=` moves the table to.
     pub sets_engine: Option<String>,
+    /// The columns a `MODIFY`/`CHANGE` rewrites, each with whether it says `NOT NULL`: a longer
+    /// VARCHAR is instant only when its nullability stays.
+    pub modified_not_null: Vec<(String, bool)>,
+    /// The columns a `MODIFY`/`CHANGE` gives a `COLLATE`: an index on one is rebuilt.
+    pub collated_columns: Vec<String>,
+    /// Whether this server lengthens a VARCHAR instantly (MariaDB 10.4+) rather than in place
+    /// without a rebuild (MySQL 5.7+), when the length bytes stay the same; and converts a
+    /// character set without a copy where the bytes allow (utf8mb3 to utf8mb4).
+    pub instant_varchar_growth: bool,
+    /// With `copy_if_type_changes`: the algorithm of the statement's other operations alone.
+    pub algorithm_without_column_changes: Option<Algorithm>,
+    /// `CONVERT TO CHARACTER SET cs [COLLATE c]`: what it converts to, and the algorithm the
+    /// statement's other options take on their own (the conversion's own cost depends on the
+    /// table's character set, known to the schema model).
+    pub converts_to: Option<ConvertTo>,
+}
+
+/// What a `CONVERT TO CHARACTER SET` converts a table to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvertTo {
+    /// The character set, lower-case.
+    pub charset: String,
+    /// The collation, lower-case, when written.
+    pub collation: Option<String>,
+    /// The algorithm of the statement's other table options alone (INSTANT when none).
+    pub others: Algorithm,
 }
 
 /// How deep a MySQL/MariaDB DDL statement reaches into its table, from the dictionary alone to
@@ -189,6 +215,10 @@ pub enum Action {
         storage_engine: Option<String>,
         /// MySQL/MariaDB: whether it has a FULLTEXT index.
         fulltext_index: bool,
+        /// MySQL/MariaDB: its default character set and collation, lower-case, when written.
+        charset: Option<String>,
+        /// See `charset`.
+        collation: Option<String>,
     },
     /// A statement that changes rows of a table: `UPDATE`, `DELETE`, `MERGE`, `INSERT ...
     /// SELECT`, or a query whose `WITH` does one of them. Which rows it reaches, and what else it
@@ -557,6 +587,8 @@ pub struct ColumnInfo {
     pub column_type: ColumnType,
     /// Declared `GENERATED ... AS IDENTITY`.
     pub identity: bool,
+    /// Declared `NOT NULL` (or `PRIMARY KEY`).
+    pub not_null: bool,
 }
 
 /// A column default, as far as its cost is concerned.

@@ -16,6 +16,7 @@ mod effect;
 mod empty;
 mod ignore;
 mod lock;
+mod mysql_refine;
 mod names;
 /// Without the `postgres` feature, PostgreSQL statements are not parsed (each is a
 /// `syntax-error` that says so): an application that embeds cutover for another engine does not
@@ -594,7 +595,7 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     {
         for (table, _) in &effect.locks {
             if let Some(t) = schema.table(table) {
-                mysql_storage_costs(ddl, t, table);
+                mysql_refine::storage_costs(ddl, t, table);
             }
         }
     }
@@ -663,24 +664,61 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     }
     // MySQL: a MODIFY/CHANGE COLUMN that keeps the type is in place, with concurrent writes.
     if let Some(ddl) = effect.mysql.as_mut().filter(|d| d.copy_if_type_changes) {
-        let same_types = commands.iter().all(|c| match c {
-            AlterCommand::AlterColumnType { column, new_type, .. } => schema
-                .column_type(table, column)
-                .is_some_and(|old| old.name == new_type.name && old.modifiers == new_type.modifiers),
-            _ => true,
-        });
-        if same_types {
-            ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.min(Algorithm::Inplace)));
+        // Each column change alone: in place when the type stays; instant (MariaDB 10.4+) or in
+        // place without a rebuild (MySQL) for a longer VARCHAR whose length bytes and
+        // nullability stay; a copy otherwise.
+        let stored = schema.table(table);
+        let column_cost = |column: &String, new_type: &ColumnType| -> Option<Algorithm> {
+            let old = schema.column_type(table, column)?;
+            let was_not_null = stored.is_some_and(|t| t.not_null_columns.contains(column));
+            let keeps_null = ddl.modified_not_null.iter().any(|(c, not_null)| c == column && *not_null == was_not_null);
+            // The same type: the dictionary alone (MariaDB 10.4+: a rename, a default, a new
+            // place), unless NULL is allowed or refused anew (in place, writes going on).
+            // A new collation rebuilds the indexes on the column (observed: INPLACE).
+            let indexed = stored.is_some_and(|t| t.indexes.iter().any(|(_, columns)| columns.contains(column)));
+            let recollated = indexed && ddl.collated_columns.contains(column);
+            if old.name == new_type.name && old.modifiers == new_type.modifiers {
+                let instant = keeps_null && ddl.instant_varchar_growth && !recollated;
+                return Some(if instant { Algorithm::Instant } else { Algorithm::Inplace });
+            }
+            let charset = stored.and_then(|t| t.charset.as_deref());
+            let grows = keeps_null && mysql_refine::varchar_keeps_length_bytes(old, new_type, charset);
+            grows.then_some(if ddl.instant_varchar_growth && !recollated {
+                Algorithm::Instant
+            } else {
+                Algorithm::Inplace
+            })
+        };
+        let costs: Option<Vec<Algorithm>> = commands
+            .iter()
+            .filter_map(|c| match c {
+                AlterCommand::AlterColumnType { column, new_type, .. } => Some(column_cost(column, new_type)),
+                _ => None,
+            })
+            .collect();
+        if let Some(costs) = costs {
+            let columns = costs.into_iter().max().unwrap_or(Algorithm::Inplace);
+            // The other operations' own algorithm, without the column changes taken for copies.
+            let others = ddl.algorithm_without_column_changes.unwrap_or(Algorithm::Instant);
+            ddl.algorithm = Some(columns.max(others));
             ddl.concurrent_dml = true;
             ddl.reason.clear();
         }
         if let Some(t) = schema.table(table) {
-            mysql_storage_costs(ddl, t, table);
+            mysql_refine::storage_costs(ddl, t, table);
         }
         return;
     }
     if let (Some(ddl), Some(t)) = (effect.mysql.as_mut(), schema.table(table)) {
-        mysql_storage_costs(ddl, t, table);
+        let converted =
+            ddl.converts_to.as_ref().and_then(|to| mysql_refine::convert_cost(to, t, ddl.instant_varchar_growth));
+        if let Some(algorithm) = converted {
+            ddl.algorithm = Some(algorithm);
+            ddl.concurrent_dml = true;
+            ddl.reason.clear();
+            effect.rewrites = algorithm != Algorithm::Instant;
+        }
+        mysql_refine::storage_costs(ddl, t, table);
     }
     // A SET NOT NULL that a validated CHECK proves (when it runs) reads nothing, nor does an
     // ATTACH PARTITION whose bound a validated CHECK of the partition matches.
@@ -731,36 +769,6 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
     }
     effect.rewrites |= rewrites;
     add_locks(effect, also_locked);
-}
-
-/// What `table`'s storage makes of a MySQL/MariaDB ALTER judged for an InnoDB table without a
-/// FULLTEXT index: another engine (MyISAM, Aria, MEMORY) has no online path, so anything past
-/// the dictionary copies the table with writes blocked; InnoDB rebuilds a table with a FULLTEXT
-/// index, writes blocked, for what it otherwise does instantly or online (observed on MariaDB
-/// 10.11 with `ALGORITHM=` and `LOCK=` asked for: see [`MysqlTouches`]).
-fn mysql_storage_costs(ddl: &mut MysqlDdl, storage: &schema::Table, table: &str) {
-    let engine = storage.storage_engine.as_deref().filter(|e| !e.eq_ignore_ascii_case("InnoDB"));
-    if let Some(engine) = engine {
-        if ddl.touches > MysqlTouches::Dictionary {
-            if ddl.algorithm != Some(Algorithm::Copy) || ddl.concurrent_dml {
-                ddl.algorithm = Some(Algorithm::Copy);
-                ddl.concurrent_dml = false;
-                ddl.reason = format!(
-                    "`{table}` is {} {engine} table: {engine} has no online ALTER, the table is copied and writes wait",
-                    if engine.starts_with(['A', 'E', 'I', 'O', 'U', 'a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
-                );
-            }
-            // Not for the statement that converts it.
-            if ddl.sets_engine.is_none() {
-                ddl.engine_without_online_ddl = Some(engine.to_string());
-            }
-        }
-    } else if storage.fulltext_index && ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && !ddl.builds_fulltext
-    {
-        ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.max(Algorithm::Inplace)));
-        ddl.concurrent_dml = false;
-        ddl.reason = format!("`{table}` has a FULLTEXT index: InnoDB rebuilds it for this change and writes wait");
-    }
 }
 
 /// Rows changed or read through a view are its table's: the statement locks that table too

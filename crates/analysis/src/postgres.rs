@@ -461,7 +461,9 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     Some(NodeEnum::ColumnDef(def)) => {
                         let column_type = column_type(def.type_name.as_ref());
                         let mut identity = false;
+                        let mut not_null = false;
                         for c in constraints(&def.constraints) {
+                            not_null |= is(c, ConstrType::ConstrNotnull) || is(c, ConstrType::ConstrPrimary);
                             if is(c, ConstrType::ConstrPrimary) {
                                 primary_key.push(def.colname.clone());
                             }
@@ -478,6 +480,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                             type_name: column_type.name.clone(),
                             column_type,
                             identity,
+                            not_null,
                         });
                     }
                     Some(NodeEnum::Constraint(c)) => {
@@ -529,6 +532,8 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                 partition_of,
                 storage_engine: None,
                 fulltext_index: false,
+                charset: None,
+                collation: None,
             };
         }
         NodeEnum::CreateTableAsStmt(stmt) if stmt.objtype == ObjectType::ObjectTable as i32 => {

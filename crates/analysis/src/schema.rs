@@ -60,6 +60,39 @@ pub struct Table {
     pub storage_engine: Option<String>,
     /// MySQL/MariaDB: whether it has a FULLTEXT index.
     pub fulltext_index: bool,
+    /// MySQL/MariaDB: its default character set, lower-case, when known (a column without its
+    /// own is of it).
+    pub charset: Option<String>,
+    /// MySQL/MariaDB: its default collation, lower-case, when known.
+    pub collation: Option<String>,
+}
+
+impl Table {
+    /// `old` is named `new` from now on, wherever the table names it.
+    fn rename_column(&mut self, old: &str, new: &str) {
+        for (column, _) in &mut self.columns {
+            if column == old {
+                *column = new.to_string();
+            }
+        }
+        for (_, indexed) in &mut self.indexes {
+            for column in indexed.iter_mut().filter(|c| *c == old) {
+                *column = new.to_string();
+            }
+        }
+        for column in self.not_null_columns.iter_mut().filter(|c| *c == old) {
+            *column = new.to_string();
+        }
+        for column in self.unique_keys.iter_mut().flat_map(|(_, key)| key.iter_mut()).filter(|c| *c == old) {
+            *column = new.to_string();
+        }
+        for (_, checked, _) in self.not_null_checks.iter_mut().filter(|(_, c, _)| c == old) {
+            *checked = new.to_string();
+        }
+        for column in self.checks.iter_mut().flat_map(|(_, read, _)| read.iter_mut()).filter(|c| *c == old) {
+            *column = new.to_string();
+        }
+    }
 }
 
 impl Schema {
@@ -261,11 +294,38 @@ impl Schema {
 
     /// Replays one statement's effect.
     pub fn apply(&mut self, effect: &Effect) {
+        self.apply_action(effect);
+        // MySQL's `MODIFY`/`CHANGE` redefines the column whole: NOT NULL or not as it says,
+        // under its new name (the type is the action's).
+        if let (Some(ddl), Action::AlterTable { table, .. }) = (effect.mysql.as_ref(), &effect.action) {
+            if let Some(t) = self.tables.get_mut(table) {
+                for (column, not_null) in &ddl.modified_not_null {
+                    t.not_null_columns.retain(|c| c != column);
+                    if *not_null {
+                        t.not_null_columns.push(column.clone());
+                    }
+                }
+                for (old, new) in &ddl.renamed_columns {
+                    t.rename_column(old, new);
+                }
+            }
+        }
+    }
+
+    fn apply_action(&mut self, effect: &Effect) {
         if let (Some(engine), Action::AlterTable { table, .. }) =
             (effect.mysql.as_ref().and_then(|ddl| ddl.sets_engine.as_ref()), &effect.action)
         {
             if let Some(t) = self.tables.get_mut(table) {
                 t.storage_engine = Some(engine.clone());
+            }
+        }
+        if let (Some(to), Action::AlterTable { table, .. }) =
+            (effect.mysql.as_ref().and_then(|ddl| ddl.converts_to.as_ref()), &effect.action)
+        {
+            if let Some(t) = self.tables.get_mut(table) {
+                t.charset = Some(to.charset.clone());
+                t.collation.clone_from(&to.collation);
             }
         }
         if effect.mysql.as_ref().is_some_and(|ddl| ddl.builds_fulltext) {
@@ -287,6 +347,8 @@ impl Schema {
                 foreign_keys,
                 storage_engine,
                 fulltext_index,
+                charset,
+                collation,
             } => {
                 let base = table.rsplit('.').next().unwrap_or(table);
                 // PostgreSQL's names: `<table>_pkey`, `<table>_<columns>_key`.
@@ -308,9 +370,15 @@ impl Schema {
                     partition_key: partition_key.clone(),
                     primary_key: primary_key.clone(),
                     foreign_keys: foreign_keys.clone(),
-                    not_null_columns: primary_key.clone(),
+                    not_null_columns: primary_key
+                        .iter()
+                        .chain(columns.iter().filter(|c| c.not_null).map(|c| &c.name))
+                        .cloned()
+                        .collect(),
                     storage_engine: storage_engine.clone(),
                     fulltext_index: *fulltext_index,
+                    charset: charset.clone(),
+                    collation: collation.clone(),
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);
@@ -416,28 +484,7 @@ impl Schema {
             Action::Rename { object: "column", table, name, new_name } => {
                 let old = name.rsplit('.').next().unwrap_or(name);
                 if let Some(t) = self.tables.get_mut(table) {
-                    for (column, _) in &mut t.columns {
-                        if column == old {
-                            column.clone_from(new_name);
-                        }
-                    }
-                    for (_, indexed) in &mut t.indexes {
-                        for column in indexed.iter_mut().filter(|c| *c == old) {
-                            column.clone_from(new_name);
-                        }
-                    }
-                    for column in t.not_null_columns.iter_mut().filter(|c| *c == old) {
-                        column.clone_from(new_name);
-                    }
-                    for column in t.unique_keys.iter_mut().flat_map(|(_, key)| key.iter_mut()).filter(|c| *c == old) {
-                        column.clone_from(new_name);
-                    }
-                    for (_, checked, _) in t.not_null_checks.iter_mut().filter(|(_, c, _)| c == old) {
-                        checked.clone_from(new_name);
-                    }
-                    for column in t.checks.iter_mut().flat_map(|(_, read, _)| read.iter_mut()).filter(|c| *c == old) {
-                        column.clone_from(new_name);
-                    }
+                    t.rename_column(old, new_name);
                 }
             }
             Action::CreateDomain { name, constrained: true } => {

@@ -15,7 +15,7 @@ use sqlparser::parser::Parser;
 
 use crate::dialect::MysqlServer;
 use crate::effect::{other, ParseError};
-use crate::effect::{Algorithm, ColumnType, ForeignKey, MysqlDdl, MysqlTouches};
+use crate::effect::{Algorithm, ColumnType, ConvertTo, ForeignKey, MysqlDdl, MysqlTouches};
 use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowScope};
 
 mod mysql_alter;
@@ -44,7 +44,10 @@ fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseErr
         return Ok(effect);
     }
     // sqlparser reads no table charset options: they are read here.
-    if let Some(effect) = table_options_alter(sql) {
+    if let Some(mut effect) = table_options_alter(sql) {
+        if let Some(ddl) = effect.mysql.as_mut() {
+            ddl.instant_varchar_growth = server.mariadb && server.at_least(10, 4, 0);
+        }
         return Ok(effect);
     }
     // `PREPARE s FROM @sql` runs nothing (the `EXECUTE` does, and is opaque); sqlparser reads
@@ -92,6 +95,11 @@ fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseErr
                 builds_fulltext: false,
                 engine_without_online_ddl: None,
                 sets_engine: None,
+                modified_not_null: Vec::new(),
+                collated_columns: Vec::new(),
+                instant_varchar_growth: false,
+                algorithm_without_column_changes: None,
+                converts_to: None,
             });
         }
     }
@@ -123,6 +131,11 @@ fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<
                 builds_fulltext: false,
                 engine_without_online_ddl: None,
                 sets_engine: None,
+                modified_not_null: Vec::new(),
+                collated_columns: Vec::new(),
+                instant_varchar_growth: false,
+                algorithm_without_column_changes: None,
+                converts_to: None,
             });
             effect
         }
@@ -314,15 +327,17 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
     };
     let mut idx = 0;
     let mut sets_engine = None;
+    let mut converts: Option<(String, Option<String>)> = None;
     // The value after an option's name (and its `=`, dropped by `option_words`).
     let value = |idx: usize| rest.get(idx).copied();
     while idx < rest.len() {
         match rest[idx] {
             "CONVERT" if value(idx + 1) == Some("TO") => {
-                raise(
-                    Algorithm::Copy,
-                    "CONVERT TO CHARACTER SET rewrites every text column: the table is copied and writes wait",
-                );
+                // `CONVERT TO CHARACTER SET cs` or `CONVERT TO CHARSET cs`, then `COLLATE c`.
+                let at = if value(idx + 2) == Some("CHARACTER") { idx + 4 } else { idx + 3 };
+                let word = |at: usize| words.get(3 + at).map(|w| w.trim_matches(['`', '\'', '"']).to_ascii_lowercase());
+                let collation = (value(at + 1) == Some("COLLATE")).then(|| word(at + 2)).flatten();
+                converts = word(at).map(|charset| (charset, collation));
                 idx += 2;
             }
             "DEFAULT" => idx += 1,
@@ -353,6 +368,13 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
     if idx != rest.len() {
         return None;
     }
+    // Without the table's character set known, a conversion copies (the schema model may know
+    // better: `converts_to`).
+    let converts_to = converts.map(|(charset, collation)| ConvertTo { charset, collation, others: algorithm });
+    if converts_to.is_some() {
+        algorithm = Algorithm::Copy;
+        reason = "CONVERT TO CHARACTER SET rewrites every text column: the table is copied and writes wait".to_string();
+    }
     let explicit = |key: &str| rest.iter().position(|w| *w == key).and_then(|i| rest.get(i + 1)).map(|w| w.to_string());
     let rebuilds = algorithm != Algorithm::Instant;
     let mut effect = Effect {
@@ -374,6 +396,11 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         builds_fulltext: false,
         engine_without_online_ddl: None,
         sets_engine,
+        modified_not_null: Vec::new(),
+        collated_columns: Vec::new(),
+        instant_varchar_growth: false,
+        algorithm_without_column_changes: None,
+        converts_to,
     });
     Some(effect)
 }
@@ -596,10 +623,22 @@ fn is_ddl(statement: &Statement) -> bool {
 }
 
 fn column_info(column: &ColumnDef) -> ColumnInfo {
-    let type_text = column.data_type.to_string().to_ascii_lowercase();
+    let mut type_text = column.data_type.to_string().to_ascii_lowercase();
+    // A column's own character set is part of its type, as the live catalog writes it.
+    for option in &column.options {
+        if let ColumnOption::CharacterSet(charset) = &option.option {
+            type_text = format!("{type_text} character set {}", name(charset).to_ascii_lowercase());
+        }
+    }
     let base = type_text.split(['(', ' ']).next().unwrap_or_default().to_string();
     let column_type = mysql_column_type(&type_text);
-    ColumnInfo { name: column.name.value.clone(), type_name: base, column_type, identity: auto_increment(column) }
+    ColumnInfo {
+        name: column.name.value.clone(),
+        type_name: base,
+        column_type,
+        identity: auto_increment(column),
+        not_null: not_null(column),
+    }
 }
 
 /// A MySQL/MariaDB column type as written in a migration or as `information_schema.COLUMNS`
@@ -704,7 +743,9 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 partitioned: false,
                 partition_key: Vec::new(),
                 partition_of: None,
-                storage_engine: storage_engine(&create.table_options),
+                storage_engine: table_option(&create.table_options, "ENGINE"),
+                charset: table_option(&create.table_options, "CHARSET").map(|c| c.to_ascii_lowercase()),
+                collation: table_option(&create.table_options, "COLLATE").map(|c| c.to_ascii_lowercase()),
                 fulltext_index: create
                     .constraints
                     .iter()
@@ -738,6 +779,11 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 builds_fulltext: false,
                 engine_without_online_ddl: None,
                 sets_engine: None,
+                modified_not_null: Vec::new(),
+                collated_columns: Vec::new(),
+                instant_varchar_growth: false,
+                algorithm_without_column_changes: None,
+                converts_to: None,
             });
         }
         Statement::AlterTable(alter) => {
@@ -874,6 +920,11 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     builds_fulltext: false,
                     engine_without_online_ddl: None,
                     sets_engine: None,
+                    modified_not_null: Vec::new(),
+                    collated_columns: Vec::new(),
+                    instant_varchar_growth: false,
+                    algorithm_without_column_changes: None,
+                    converts_to: None,
                 });
             }
         }
@@ -942,6 +993,7 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
     let instant_add_at_end = if server.mariadb { server.at_least(10, 3, 2) } else { server.at_least(8, 0, 12) };
     let instant_drop = instant_add_anywhere;
     let instant_rename = if server.mariadb { server.at_least(10, 4, 0) } else { server.at_least(8, 0, 28) };
+    let instant_varchar_growth = server.mariadb && server.at_least(10, 4, 0);
     let mut cost = MysqlDdl {
         algorithm: Some(Algorithm::Instant),
         concurrent_dml: true,
@@ -955,6 +1007,11 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         builds_fulltext: false,
         engine_without_online_ddl: None,
         sets_engine: None,
+        modified_not_null: Vec::new(),
+        collated_columns: Vec::new(),
+        instant_varchar_growth,
+        algorithm_without_column_changes: None,
+        converts_to: None,
     };
     let mut other_copy = false;
     let mut column_change = false;
@@ -1007,8 +1064,15 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
                 let algorithm = if instant_rename { Algorithm::Instant } else { Algorithm::Inplace };
                 raise(&mut cost, Some(algorithm), true, "");
             }
-            AlterTableOperation::ChangeColumn { options, .. } | AlterTableOperation::ModifyColumn { options, .. } => {
+            AlterTableOperation::ChangeColumn { options, old_name: column, .. }
+            | AlterTableOperation::ModifyColumn { options, col_name: column, .. } => {
                 column_change = true;
+                let says_not_null =
+                    options.iter().any(|o| matches!(o, ColumnOption::NotNull | ColumnOption::PrimaryKey(_)));
+                cost.modified_not_null.push((column.value.clone(), says_not_null));
+                if options.iter().any(|o| matches!(o, ColumnOption::Collation(_))) {
+                    cost.collated_columns.push(column.value.clone());
+                }
                 // A character set written, or AUTO_INCREMENT added, copies the table whatever the
                 // type was (checked on MariaDB 10.11: "Cannot change column type").
                 let converts = options.iter().any(|o| match o {
@@ -1061,10 +1125,15 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
             AlterTableOperation::DropPrimaryKey { .. } => {
                 raise(&mut cost, Some(Algorithm::Copy), false, "dropping the primary key copies the table")
             }
+            // Observed on MariaDB 10.11: a foreign key goes instantly (its index stays).
+            AlterTableOperation::DropForeignKey { .. } if instant_drop && server.mariadb => {
+                raise(&mut cost, Some(Algorithm::Instant), true, "")
+            }
             AlterTableOperation::DropIndex { .. }
             | AlterTableOperation::DropForeignKey { .. }
-            | AlterTableOperation::DropConstraint { .. }
-            | AlterTableOperation::RenameTable { .. } => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
+            | AlterTableOperation::DropConstraint { .. } => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
+            // A new name in the dictionary (observed: INSTANT, under a brief exclusive lock).
+            AlterTableOperation::RenameTable { .. } => raise(&mut cost, Some(Algorithm::Instant), true, ""),
             AlterTableOperation::Algorithm { algorithm, .. } => {
                 cost.explicit_algorithm = Some(
                     match algorithm {
@@ -1093,13 +1162,16 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
     }
     // Was the COPY due to a column change alone? Every other operation's cost, on its own:
     if column_change {
+        let mut others = Algorithm::Instant;
         for op in operations {
             if matches!(op, AlterTableOperation::ChangeColumn { .. } | AlterTableOperation::ModifyColumn { .. }) {
                 continue;
             }
             let alone = alter_cost(std::slice::from_ref(op), server);
             other_copy |= alone.algorithm == Some(Algorithm::Copy) || !alone.concurrent_dml;
+            others = others.max(alone.algorithm.unwrap_or(Algorithm::Copy));
         }
+        cost.algorithm_without_column_changes = Some(others);
     }
     cost.copy_if_type_changes = column_change && !other_copy;
     if cost.explicit_algorithm.as_deref() == Some("COPY") {
@@ -1117,14 +1189,18 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
     cost
 }
 
-/// The `ENGINE=` of a `CREATE TABLE`'s options, as written (`MyISAM`), when written.
-fn storage_engine(options: &sqlparser::ast::CreateTableOptions) -> Option<String> {
+/// A `CREATE TABLE` option's value, as written (`ENGINE=MyISAM`: `MyISAM`), when written:
+/// `ENGINE`, `CHARSET` (also `[DEFAULT] CHARACTER SET`), `COLLATE`.
+fn table_option(options: &sqlparser::ast::CreateTableOptions, wanted: &str) -> Option<String> {
     use sqlparser::ast::CreateTableOptions;
     let (CreateTableOptions::Plain(options) | CreateTableOptions::With(options)) = options else { return None };
     options.iter().find_map(|option| {
         let text = option.to_string();
-        let (key, value) = text.split_once('=').or_else(|| text.split_once(' '))?;
-        key.trim().eq_ignore_ascii_case("ENGINE").then(|| value.trim().trim_matches(['`', '\'', '"']).to_string())
+        let (key, value) = text.split_once('=').or_else(|| text.rsplit_once(' '))?;
+        let key = key.trim().to_ascii_uppercase();
+        let key = key.strip_prefix("DEFAULT ").unwrap_or(&key).trim();
+        let key = if key == "CHARACTER SET" { "CHARSET" } else { key };
+        key.eq(wanted).then(|| value.trim().trim_matches(['`', '\'', '"']).to_string())
     })
 }
 
@@ -1265,7 +1341,7 @@ mod tests {
             ("ALTER TABLE t RENAME INDEX a TO b", Algorithm::Instant, true),
             ("ALTER TABLE t RENAME KEY a TO b, ALGORITHM=INSTANT", Algorithm::Instant, true),
             ("ALTER TABLE t ALTER INDEX i NOT IGNORED", Algorithm::Instant, true),
-            ("ALTER TABLE t DISABLE KEYS", Algorithm::Instant, false),
+            ("ALTER TABLE t DISABLE KEYS", Algorithm::Instant, true),
             ("ALTER ONLINE TABLE t ADD COLUMN c int", Algorithm::Instant, true),
             ("ALTER TABLE t WAIT 5 ADD COLUMN c int", Algorithm::Instant, true),
             ("ALTER TABLE t NOWAIT ADD COLUMN c int", Algorithm::Instant, true),
@@ -1273,7 +1349,7 @@ mod tests {
             ("ALTER TABLE t ADD COLUMN IF NOT EXISTS c int", Algorithm::Instant, true),
             ("ALTER TABLE t ADD INDEX IF NOT EXISTS i (c)", Algorithm::Inplace, true),
             ("ALTER TABLE t DROP INDEX IF EXISTS i", Algorithm::Inplace, true),
-            ("ALTER TABLE t DROP FOREIGN KEY IF EXISTS fk", Algorithm::Inplace, true),
+            ("ALTER TABLE t DROP FOREIGN KEY IF EXISTS fk", Algorithm::Instant, true),
             ("ALTER TABLE t ADD CONSTRAINT IF NOT EXISTS fk FOREIGN KEY (a) REFERENCES u (id)", Algorithm::Copy, false),
             ("ALTER TABLE t MODIFY COLUMN IF EXISTS c bigint", Algorithm::Copy, false),
             ("ALTER TABLE t ADD COLUMN c varchar(10) CHARSET utf8mb4", Algorithm::Instant, true),

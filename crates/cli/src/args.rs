@@ -149,16 +149,19 @@ pub enum Command {
         small_table_rows: i64,
     },
     /// Apply the pending migrations to a scratch copy: check the predicted locks and rewrites
-    /// against what PostgreSQL does, and that each down script reverses its up.
+    /// against what PostgreSQL does (on MySQL/MariaDB: the algorithm and lock the server
+    /// accepts for each DDL statement, tried from INSTANT down), and that each down script
+    /// reverses its up.
     Rehearse {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
-        /// Copy the database (CREATE DATABASE ... TEMPLATE; needs it to have no other sessions)
-        /// instead of replaying the applied migrations into an empty one.
+        /// Copy the database (PostgreSQL: CREATE DATABASE ... TEMPLATE, which needs it to have no
+        /// other sessions; MySQL/MariaDB: its tables' and views' definitions, beside it) instead
+        /// of replaying the applied migrations into an empty one.
         #[arg(long)]
         template: bool,
-        /// When replaying: copy up to this many rows of each table from the database (a cheap
-        /// sample) so that migrations meet real data.
+        /// Copy up to this many rows of each table from the database (a cheap sample) so that
+        /// migrations meet real data: when replaying, and into a MySQL/MariaDB copy.
         #[arg(long, value_name = "ROWS", default_value_t = 0)]
         sample_rows: u64,
         /// Also write the rehearsal as one HTML page (no script, no network): a lock timeline

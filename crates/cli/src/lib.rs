@@ -187,8 +187,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Rehearse { format, template, sample_rows, report } => {
             let set = read_migrations(&settings)?;
             let url = database_url(&settings)?;
-            let target = open_postgres(&settings, &url, "`cutover rehearse`")?;
-            live::rehearse(&settings, &set, &url, target, live::ScratchKind { template, sample_rows }, format, report)
+            let on = match url.engine() {
+                cutover_engine::Engine::Mysql => live::RehearseOn::Mysql,
+                _ => live::RehearseOn::Postgres(Box::new(open_postgres(&settings, &url, "`cutover rehearse`")?)),
+            };
+            live::rehearse(&settings, &set, &url, on, live::ScratchKind { template, sample_rows }, format, report)
         }
         Command::Status { format } => {
             let set = read_migrations(&settings)?;

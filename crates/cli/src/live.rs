@@ -232,11 +232,55 @@ pub struct ScratchKind {
     pub sample_rows: u64,
 }
 
+/// The server `rehearse` makes its scratch database on.
+pub enum RehearseOn {
+    /// PostgreSQL, the target already connected.
+    Postgres(Box<cutover_postgres::PgTarget>),
+    /// MySQL/MariaDB: a database beside the target's on its server.
+    Mysql,
+}
+
+/// A scratch database of either engine.
+enum Scratch {
+    Postgres(Box<cutover_postgres::ScratchDatabase>),
+    Mysql(Box<cutover_mysql::MysqlScratch>),
+}
+
+impl Scratch {
+    fn target(&mut self) -> &mut dyn cutover_engine::Rehearsal {
+        match self {
+            Scratch::Postgres(s) => &mut s.target,
+            Scratch::Mysql(s) => &mut s.target,
+        }
+    }
+
+    fn copied(&self) -> bool {
+        match self {
+            Scratch::Postgres(s) => s.from_template,
+            Scratch::Mysql(s) => s.from_copy,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Scratch::Postgres(s) => s.name().to_string(),
+            Scratch::Mysql(s) => s.name().to_string(),
+        }
+    }
+
+    fn drop_database(self) -> Result<(), cutover_engine::DbError> {
+        match self {
+            Scratch::Postgres(s) => (*s).drop_database(),
+            Scratch::Mysql(s) => (*s).drop_database(),
+        }
+    }
+}
+
 pub fn rehearse(
     settings: &Settings,
     set: &MigrationSet,
     url: &DatabaseUrl,
-    mut live: cutover_postgres::PgTarget,
+    on: RehearseOn,
     kind: ScratchKind,
     format: Format,
     report_file: Option<std::path::PathBuf>,
@@ -287,22 +331,45 @@ pub fn rehearse(
             let _ = std::fs::remove_file(file);
         }
     }
-    let history = with_url(url, cutover_runner::read_history(&mut live, settings))?;
-    // A copy needs the database to itself: this session goes before it is made.
-    drop(live);
-    let options = cutover_postgres::ConnectOptions {
-        history_table: settings.history_table.clone(),
-        application_name: format!("cutover {} rehearse", env!("CARGO_PKG_VERSION")),
-    };
-    let mut scratch = cutover_postgres::ScratchDatabase::create(url, &options, template).map_err(|err| {
+    let cannot_create = |err: cutover_engine::DbError| {
         usage_error(format!("cannot create a scratch database beside {url}: {}", url.scrub(&err.to_string())))
-    })?;
-    for leftover in &scratch.dropped_leftovers {
-        writeln!(anstream::stderr(), "note: dropped {leftover}, a scratch database an interrupted run left behind")?;
-    }
-    let copied = scratch.from_template;
-    let report = cutover_runner::rehearse(&mut scratch.target, settings, set, &history, copied, sample_rows);
-    let name = scratch.name().to_string();
+    };
+    let (history, mut scratch) = match on {
+        RehearseOn::Postgres(mut live) => {
+            let history = with_url(url, cutover_runner::read_history(&mut *live, settings))?;
+            // A copy needs the database to itself: this session goes before it is made.
+            drop(live);
+            let options = cutover_postgres::ConnectOptions {
+                history_table: settings.history_table.clone(),
+                application_name: format!("cutover {} rehearse", env!("CARGO_PKG_VERSION")),
+            };
+            let scratch = cutover_postgres::ScratchDatabase::create(url, &options, template).map_err(cannot_create)?;
+            for leftover in &scratch.dropped_leftovers {
+                writeln!(
+                    anstream::stderr(),
+                    "note: dropped {leftover}, a scratch database an interrupted run left behind"
+                )?;
+            }
+            (history, Scratch::Postgres(Box::new(scratch)))
+        }
+        RehearseOn::Mysql => {
+            let mut live = crate::connect_any(url, settings)?;
+            let history = with_url(url, cutover_runner::read_history(live.migration(), settings))?;
+            drop(live);
+            let scratch =
+                cutover_mysql::MysqlScratch::create(url, &settings.history_table, template).map_err(cannot_create)?;
+            for leftover in &scratch.dropped_leftovers {
+                writeln!(
+                    anstream::stderr(),
+                    "note: dropped {leftover}, a scratch database an interrupted run left behind"
+                )?;
+            }
+            (history, Scratch::Mysql(Box::new(scratch)))
+        }
+    };
+    let copied = scratch.copied();
+    let report = cutover_runner::rehearse(scratch.target(), settings, set, &history, copied, sample_rows);
+    let name = scratch.name();
     // The scratch database goes whatever happened.
     let dropped = scratch.drop_database();
     let report = with_url(url, report)?;
@@ -329,13 +396,16 @@ fn missing_folder(file: &std::path::Path) -> Option<&std::path::Path> {
 /// What the scratch database was: "a copy of the database", or "an empty database with 3
 /// applied migrations replayed and a sample of ...".
 fn scratch_description(report: &RehearsalReport, copied: bool) -> String {
-    if copied {
-        return "a copy of the database".to_string();
-    }
     let sample = report.sampled.as_ref().map_or_else(String::new, |s| {
         let skipped = if s.skipped.is_empty() { String::new() } else { format!(" ({} left empty)", s.skipped.len()) };
         format!(" and a sample of {} in {}{skipped}", count(s.rows, "row", "rows"), count(s.tables, "table", "tables"))
     });
+    if copied && report.mysql {
+        return format!("a copy of the database's tables{sample}");
+    }
+    if copied {
+        return "a copy of the database".to_string();
+    }
     format!(
         "an empty database with {} replayed{sample}",
         count(report.replayed, "applied migration", "applied migrations")
@@ -379,6 +449,10 @@ fn render_rehearsal(
                             Some(s.observed.locks.iter().map(|l| json!({"relation": l.relation, "kind": l.kind, "mode": l.mode})).collect::<Vec<_>>())
                         } else { None },
                         "predicted_rewrite": s.predicted_rewrite,
+                        "predicted_algorithm": s.predicted_algorithm,
+                        "observed_algorithm": s.observed.mysql_algorithm,
+                        "predicted_concurrent_writes": s.predicted_concurrent_writes,
+                        "observed_concurrent_writes": s.observed.mysql_concurrent_writes,
                         "rewritten": s.observed.rewritten,
                         "seconds": s.observed.duration.as_secs_f64(),
                         "disagreements": s.disagreements,
@@ -420,6 +494,30 @@ fn render_rehearsal(
             let agreed =
                 m.statements.iter().filter(|s| s.observed.locks_observed && s.disagreements.is_empty()).count();
             let unobservable = m.statements.iter().filter(|s| !s.observed.locks_observed && !s.failed).count();
+            // MySQL/MariaDB: each DDL statement's algorithm and lock, as the server accepted them.
+            let checked = m.statements.iter().filter(|s| s.observed.mysql_concurrent_writes.is_some()).count();
+            let unobservable = if report.mysql { unobservable - checked } else { unobservable };
+            if checked > 0 {
+                let agreed = m
+                    .statements
+                    .iter()
+                    .filter(|s| s.observed.mysql_concurrent_writes.is_some() && s.disagreements.is_empty())
+                    .count();
+                writeln!(
+                    out,
+                    "  {agreed} of {} ran with the algorithm and lock predicted",
+                    count(checked, "DDL statement", "DDL statements")
+                )?;
+            }
+            if report.mysql && unobservable > 0 {
+                let verb = if unobservable == 1 { "takes" } else { "take" };
+                writeln!(
+                    out,
+                    "  {} {verb} no ALGORITHM= or {} its own: not checked",
+                    count(unobservable, "statement", "statements"),
+                    if unobservable == 1 { "writes" } else { "write" }
+                )?;
+            }
             if observed > 0 {
                 writeln!(
                     out,
@@ -427,7 +525,7 @@ fn render_rehearsal(
                     count(observed, "observed statement", "observed statements")
                 )?;
             }
-            if unobservable > 0 {
+            if !report.mysql && unobservable > 0 {
                 writeln!(
                     out,
                     "  {} outside a transaction: locks not observable",

@@ -107,6 +107,11 @@ pub struct LiveTable {
     pub storage_engine: Option<String>,
     /// MySQL/MariaDB: whether it has a FULLTEXT index.
     pub fulltext_index: bool,
+    /// MySQL/MariaDB: its default character set and collation (`utf8mb4`,
+    /// `utf8mb4_unicode_ci`); `None` elsewhere.
+    pub charset: Option<String>,
+    /// See `charset`.
+    pub collation: Option<String>,
 }
 
 /// A column of a [`LiveTable`].

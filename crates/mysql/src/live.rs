@@ -33,8 +33,9 @@ impl MysqlTarget {
 /// its table's.
 type ColumnRow = (String, String, String, String, Option<String>, Option<String>);
 
-/// A row of `information_schema.TABLES`: name, rows, data length, storage engine.
-type TableRow = (String, Option<i64>, Option<i64>, Option<String>);
+/// A row of `information_schema.TABLES`: name, rows, data length, storage engine, collation,
+/// character set.
+type TableRow = (String, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<String>);
 
 /// Whether `text` holds `word` as a whole identifier (any case): `NEW.name`, `` `name` ``, not
 /// `user_name`.
@@ -173,12 +174,14 @@ impl Catalog for MysqlTarget {
         let listed: Vec<TableRow> = self
             .conn
             .exec(
-                "SELECT TABLE_NAME, TABLE_ROWS, DATA_LENGTH, ENGINE FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'",
+                "SELECT t.TABLE_NAME, t.TABLE_ROWS, t.DATA_LENGTH, t.ENGINE, t.TABLE_COLLATION, cs.CHARACTER_SET_NAME \
+                 FROM information_schema.TABLES t \
+                 LEFT JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY cs ON cs.COLLATION_NAME = t.TABLE_COLLATION \
+                 WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'",
                 (&database,),
             )
             .map_err(db_error)?;
-        for (name, rows, bytes, storage_engine) in listed {
+        for (name, rows, bytes, storage_engine, collation, charset) in listed {
             let table = LiveTable {
                 name: name.clone(),
                 schema: database.clone(),
@@ -188,6 +191,8 @@ impl Catalog for MysqlTarget {
                 analysed: rows.is_some(),
                 bytes: bytes.unwrap_or(-1),
                 storage_engine,
+                charset,
+                collation,
                 ..LiveTable::default()
             };
             tables.insert(name, table);

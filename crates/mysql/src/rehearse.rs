@@ -24,6 +24,8 @@ pub struct MysqlScratch {
     /// Whether its tables were copied from the target's (their definitions, `SHOW CREATE
     /// TABLE`, and its views); otherwise it is empty and the applied migrations are replayed.
     pub from_copy: bool,
+    /// Scratch databases an interrupted run left behind, dropped before this one was made.
+    pub dropped_leftovers: Vec<String>,
     name: String,
 }
 
@@ -38,6 +40,7 @@ impl MysqlScratch {
         let source = target.database.clone();
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let name = format!("{PREFIX}{secs}_{}", std::process::id());
+        let dropped_leftovers = drop_leftovers(&mut target.conn, secs);
         let charset: Option<(String, String)> = target
             .conn
             .exec_first(
@@ -55,7 +58,7 @@ impl MysqlScratch {
                 err.message = format!("{} (the user needs CREATE on `{PREFIX}%` databases)", err.message);
                 err
             })?;
-        let mut scratch = MysqlScratch { target, from_copy: copy, name: name.clone() };
+        let mut scratch = MysqlScratch { target, from_copy: copy, name: name.clone(), dropped_leftovers };
         scratch.target.conn.query_drop(format!("USE {}", quote_ident(&name))).map_err(db_error)?;
         scratch.target.opts = OptsBuilder::from_opts(scratch.target.opts.clone()).db_name(Some(name.clone())).into();
         scratch.target.database = name.clone();
@@ -99,9 +102,10 @@ impl MysqlScratch {
             }
             let qualified = format!("{}.{}", quote_ident(source), quote_ident(&table));
             if kind == "VIEW" {
-                let row: Option<(String, String)> =
+                // View, Create View, character_set_client, collation_connection.
+                let row: Option<(String, String, String, String)> =
                     conn.query_first(format!("SHOW CREATE VIEW {qualified}")).map_err(db_error)?;
-                if let Some((_, definition)) = row {
+                if let Some((_, definition, _, _)) = row {
                     views.push(view_here(&definition, source));
                 }
                 continue;
@@ -131,13 +135,40 @@ impl MysqlScratch {
     }
 }
 
+/// How long a scratch database must have existed, with no session in it, to count as left
+/// behind by a run killed before it could drop it.
+const LEFTOVER_AGE_SECS: u64 = 600;
+
+/// Drops the scratch databases of killed runs: named `cutover_rehearsal_<unix seconds>_<pid>`,
+/// older than [`LEFTOVER_AGE_SECS`], no session using them. Best effort.
+fn drop_leftovers(conn: &mut mysql::Conn, now_secs: u64) -> Vec<String> {
+    let names: Vec<String> = conn
+        .exec(
+            "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA s WHERE SCHEMA_NAME LIKE 'cutover\\_rehearsal\\_%' \
+             AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.DB = s.SCHEMA_NAME)",
+            (),
+        )
+        .unwrap_or_default();
+    let mut dropped = Vec::new();
+    for name in names {
+        let made = name.strip_prefix(PREFIX).and_then(|rest| rest.split('_').next()?.parse::<u64>().ok());
+        let old = made.is_some_and(|made| now_secs.saturating_sub(made) > LEFTOVER_AGE_SECS);
+        if old && conn.query_drop(format!("DROP DATABASE {}", quote_ident(&name))).is_ok() {
+            dropped.push(name);
+        }
+    }
+    dropped
+}
+
 /// A view's `SHOW CREATE VIEW` text made in the scratch database: no definer (which may need
 /// privileges the user lacks), its tables this database's.
 fn view_here(definition: &str, source: &str) -> String {
     let mut text = definition.to_string();
     if let Some(start) = text.find("DEFINER=") {
-        let end =
-            text[start..].find(" SQL SECURITY").or_else(|| text[start..].find(" VIEW")).map_or(start, |e| start + e);
+        let end = text[start..]
+            .find(" SQL SECURITY")
+            .or_else(|| text[start..].find(" VIEW"))
+            .map_or(start, |e| start + e + 1);
         text.replace_range(start..end, "");
     }
     text.replace(&format!("{}.", quote_ident(source)), "")
@@ -153,17 +184,23 @@ fn own_tables(history: &TableName) -> Vec<String> {
 
 /// The `ALGORITHM=`/`LOCK=` clauses tried, cheapest first, with what each means when the server
 /// accepts it: the algorithm, and whether writes go on. MySQL refuses any `LOCK=` beside
-/// INSTANT; MariaDB takes `LOCK=NONE` there, which also tells an instant change that still
-/// needs an exclusive lock (`DISABLE KEYS`).
-fn ladder(mariadb: bool) -> [(&'static str, Option<&'static str>, bool); 5] {
-    let instant = if mariadb { "ALGORITHM=INSTANT, LOCK=NONE" } else { "ALGORITHM=INSTANT" };
-    [
-        (instant, Some("INSTANT"), true),
+/// INSTANT; MariaDB takes `LOCK=NONE` there (and refuses it for an instant change that needs
+/// an exclusive lock, a rename or `DISABLE KEYS`, which INSTANT alone then shows).
+fn ladder(mariadb: bool) -> Vec<(&'static str, Option<&'static str>, bool)> {
+    let mut ladder = Vec::with_capacity(6);
+    if mariadb {
+        ladder.push(("ALGORITHM=INSTANT, LOCK=NONE", Some("INSTANT"), true));
+    }
+    // An instant change that needs the table's exclusive lock (a rename) holds it only for the
+    // instant it takes, as every ALTER does at its start and end: writes go on around it.
+    ladder.extend([
+        ("ALGORITHM=INSTANT", Some("INSTANT"), true),
         ("ALGORITHM=INPLACE, LOCK=NONE", Some("INPLACE"), true),
         ("ALGORITHM=INPLACE, LOCK=SHARED", Some("INPLACE"), false),
         ("ALGORITHM=COPY, LOCK=SHARED", Some("COPY"), false),
         ("LOCK=EXCLUSIVE", None, false),
-    ]
+    ]);
+    ladder
 }
 
 /// How the clauses join `sql`, when it is a statement they apply to and it says no algorithm
@@ -184,6 +221,43 @@ fn clause_joint(sql: &str) -> Option<&'static str> {
     }
 }
 
+/// Whether `sql` qualifies a name with `database` (`` `shop`.t ``, `shop.t`) outside quoted
+/// strings.
+fn names_database(sql: &str, database: &str) -> bool {
+    let quoted = format!("`{}`.", database.replace('`', "``"));
+    let bare = format!("{database}.");
+    let bytes = sql.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let boundary =
+            at == 0 || !(bytes[at - 1].is_ascii_alphanumeric() || matches!(bytes[at - 1], b'_' | b'$' | b'.'));
+        if boundary && (sql[at..].starts_with(&quoted) || sql[at..].starts_with(&bare)) {
+            return true;
+        }
+        match bytes[at] {
+            b'\'' | b'"' => {
+                let quote = bytes[at];
+                at += 1;
+                while at < bytes.len() && bytes[at] != quote {
+                    at += if bytes[at] == b'\\' { 2 } else { 1 };
+                }
+                at += 1;
+            }
+            b'`' => at = closing_backquote(bytes, at),
+            _ => at += 1,
+        }
+    }
+    false
+}
+
+fn closing_backquote(bytes: &[u8], at: usize) -> usize {
+    let mut idx = at + 1;
+    while idx < bytes.len() && bytes[idx] != b'`' {
+        idx += 1;
+    }
+    idx + 1
+}
+
 /// ER_ALTER_OPERATION_NOT_SUPPORTED(_REASON) and MariaDB's `LOCK=` refusals: nothing was done.
 fn refused(err: &mysql::Error) -> bool {
     matches!(err, mysql::Error::MySqlError(e) if matches!(e.code, 1845 | 1846 | 4092))
@@ -197,9 +271,24 @@ impl Rehearsal for MysqlTarget {
     fn execute_observed(&mut self, sql: &str, _in_transaction: bool) -> Result<Observation, DbError> {
         let started = Instant::now();
         let sql = sql.trim().trim_end_matches(';').trim_end();
+        // The scratch database shares the server with the real one: a statement that reaches
+        // for it by name would change it.
+        if let Some(source) = self.rehearsal_source.as_deref() {
+            let switches = sql.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case("USE"));
+            if switches || names_database(sql, source) {
+                return Err(DbError::new(
+                    DbErrorKind::Other,
+                    format!(
+                        "this statement names the database `{source}` itself: run on the scratch database beside it, it would change the real one; write its tables' names unqualified (the URL names the database)"
+                    ),
+                ));
+            }
+        }
         let mut observation = Observation::default();
         if let Some(joint) = clause_joint(sql) {
             for (clauses, algorithm, concurrent) in ladder(self.mariadb) {
+                // `CREATE INDEX ... ALGORITHM=x LOCK=y` takes no comma between them.
+                let clauses = if joint == " " { clauses.replace(", ", " ") } else { clauses.to_string() };
                 match self.conn.query_drop(format!("{sql}{joint}{clauses}")) {
                     Ok(()) => {
                         observation.mysql_algorithm = algorithm.map(str::to_string);
@@ -294,9 +383,9 @@ impl SchemaSnapshot for MysqlTarget {
         for (table, kind) in tables.into_iter().filter(|(t, _)| !own.contains(t)) {
             let qualified = format!("{}.{}", quote_ident(&database), quote_ident(&table));
             let (kind, shown) = if kind == "VIEW" {
-                let row: Option<(String, String)> =
+                let row: Option<(String, String, String, String)> =
                     self.conn.query_first(format!("SHOW CREATE VIEW {qualified}")).map_err(db_error)?;
-                (ObjectKind::View, row.map(|(_, d)| view_here(&d, &database)).unwrap_or_default())
+                (ObjectKind::View, row.map(|(_, d, _, _)| view_here(&d, &database)).unwrap_or_default())
             } else {
                 let row: Option<(String, String)> =
                     self.conn.query_first(format!("SHOW CREATE TABLE {qualified}")).map_err(db_error)?;
@@ -348,6 +437,15 @@ mod tests {
         assert_eq!(clause_joint("ALTER TABLE t ORDER BY c"), None, "ORDER BY must come last");
         assert_eq!(clause_joint("CREATE TABLE t (id int)"), None);
         assert_eq!(clause_joint("INSERT INTO t VALUES (1)"), None);
+    }
+
+    #[test]
+    fn a_statement_naming_the_real_database_is_told_apart() {
+        assert!(names_database("ALTER TABLE shop.users ADD COLUMN c int", "shop"));
+        assert!(names_database("UPDATE `shop`.`users` SET a = 1", "shop"));
+        assert!(!names_database("UPDATE users SET a = 'shop.users'", "shop"));
+        assert!(!names_database("UPDATE myshop.users SET a = 1", "shop"));
+        assert!(!names_database("UPDATE `x shop.`.users SET a = 1", "shop"));
     }
 
     #[test]

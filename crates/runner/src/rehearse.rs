@@ -1,7 +1,8 @@
 //! `cutover rehearse`: apply every pending migration to a scratch database, statement by
-//! statement, and check the analysis against what PostgreSQL really did (locks from `pg_locks`,
-//! rewrites from changed relfilenodes); then run each down script and the up again, and compare
-//! schema snapshots to prove that down reverses up.
+//! statement, and check the analysis against what the server really did (PostgreSQL: locks from
+//! `pg_locks`, rewrites from changed relfilenodes; MySQL/MariaDB: the cheapest `ALGORITHM=` and
+//! `LOCK=` the server accepted for each DDL statement); then run each down script and the up
+//! again, and compare schema snapshots to prove that down reverses up.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub struct RehearsalReport {
     pub migrations: Vec<MigrationRehearsal>,
     /// The pending migrations after one that failed, not rehearsed (`<version> <name>`).
     pub not_rehearsed: Vec<String>,
+    /// Rehearsed on MySQL/MariaDB: algorithms and locks checked, not `pg_locks`.
+    pub mysql: bool,
 }
 
 impl RehearsalReport {
@@ -81,6 +84,10 @@ pub struct StatementRehearsal {
     /// Whether the analysis predicts writes to rows a condition selects (an `UPDATE`, a
     /// `DELETE`), rather than only to rows the statement lists.
     pub predicted_writes: bool,
+    /// MySQL/MariaDB: the algorithm the analysis predicts (`INSTANT`, `INPLACE`, `COPY`).
+    pub predicted_algorithm: Option<String>,
+    /// MySQL/MariaDB: whether the analysis predicts that writes go on meanwhile.
+    pub predicted_concurrent_writes: Option<bool>,
     /// What happened.
     pub observed: Observation,
     /// Where they differ: each a bug in the analysis (or in what it can know).
@@ -146,7 +153,9 @@ pub fn rehearse(
     }
     // An empty scratch cannot show what data does to a migration (a CHECK the rows break, a
     // unique index they violate): a sample of the target's rows can.
-    let sampled = if !copied && sample_rows > 0 {
+    // MySQL/MariaDB's copy holds the tables' definitions, not their rows.
+    let rows_copied = copied && scratch.engine() != cutover_engine::Engine::Mysql;
+    let sampled = if !rows_copied && sample_rows > 0 {
         Some(scratch.copy_sample(sample_rows).map_err(db("cannot copy a sample of the rows"))?)
     } else {
         None
@@ -155,9 +164,8 @@ pub fn rehearse(
     // The analysis, replayed over every migration in order; pending ones are compared.
     // `up` would run them: cutover's runner.
     let mut config: LintConfig = crate::lint::run_by_cutover(&settings.lint);
-    if let Some(major) = crate::gate::major_version(&scratch.server_version()) {
-        config.pg_version = major;
-    }
+    let engine = scratch.engine();
+    crate::lint::judge_as_server(&mut config, engine, &scratch.server_version());
     config.time_zone = Some(scratch.time_zone().map_err(db("cannot read the time zone"))?);
     // Predicted on the scratch database's schema, which the applied migrations (or the copy) built.
     let live = scratch.live_schema().map_err(db("cannot read the scratch schema"))?;
@@ -181,14 +189,16 @@ pub fn rehearse(
         broken = rehearsal.failure.is_some();
         // A replayed scratch holds what the applied migrations build, no more: a table made
         // before the folder is missing there, and a copy of the target is what shows it.
-        if let Some(failure) = rehearsal.failure.as_mut().filter(|f| !copied && f.contains("does not exist")) {
+        let missing = |f: &String| f.contains("does not exist") || f.contains("doesn't exist");
+        if let Some(failure) = rehearsal.failure.as_mut().filter(|f| !copied && missing(f)) {
             failure.push_str(
                 " (the scratch database holds only what the applied migrations build; if the database has tables made before the migration folder, rehearse on a copy of it with --template)",
             );
         }
         migrations.push(rehearsal);
     }
-    Ok(RehearsalReport { replayed, sampled, migrations, not_rehearsed })
+    let mysql = engine == cutover_engine::Engine::Mysql;
+    Ok(RehearsalReport { replayed, sampled, migrations, not_rehearsed, mysql })
 }
 
 fn replay_failed(migration: &Migration, message: &str) -> Error {
@@ -296,8 +306,27 @@ fn run_observed(
     // be seen again, so neither counts as missing.
     let mut held: BTreeMap<String, LockMode> = BTreeMap::new();
     let mut created: BTreeSet<String> = BTreeSet::new();
+    let mysql = scratch.engine() == cutover_engine::Engine::Mysql;
     for (idx, statement) in script.statements.iter().enumerate() {
         let effect = effects.get(idx).cloned().flatten();
+        // MySQL/MariaDB: the scratch database shares its server with every other database; a
+        // table named in another would be that real table.
+        let elsewhere = effect.as_ref().filter(|_| mysql).and_then(|e| e.locks.iter().find(|(n, _)| n.contains('.')));
+        if let Some((name, _)) = elsewhere {
+            let failure = format!(
+                "{}:{}: names `{name}`, a table of another database: run on the scratch database's server it would change that real table; rehearse only what the migration's own database holds",
+                script.path.display(),
+                statement.line
+            );
+            statements.push(StatementRehearsal {
+                failed: true,
+                ..rehearsed(statement, effect.as_ref(), Observation::default(), Vec::new())
+            });
+            if whole {
+                let _ = scratch.rollback();
+            }
+            return Ok((statements, Some(failure)));
+        }
         let own = !whole && !effect.as_ref().is_some_and(|e| e.requires_no_transaction);
         if own {
             scratch.begin().map_err(db("cannot begin on the scratch database"))?;
@@ -381,6 +410,8 @@ fn rehearsed(
         predicted_scan: effect.is_some_and(|e| e.scans),
         predicted_writes: effect
             .is_some_and(|e| e.rows.iter().any(|r| r.write && r.rows != cutover_analysis::RowScope::Listed)),
+        predicted_algorithm: effect.and_then(|e| e.mysql.as_ref()?.algorithm).map(|a| a.name().to_string()),
+        predicted_concurrent_writes: effect.and_then(|e| e.mysql.as_ref()).map(|d| d.concurrent_dml),
         observed,
         disagreements,
         failed: false,
@@ -436,6 +467,21 @@ fn compare(
                 disagreements.push(format!("{mode} on `{name}` ({kind}) was taken, not predicted"));
             }
         }
+    }
+    if let Some(ddl) = &effect.mysql {
+        // MySQL/MariaDB: what the server accepted is what it would pick; a rebuild is not seen.
+        if let (Some(seen), Some(predicted)) = (&observed.mysql_algorithm, ddl.algorithm) {
+            if seen != predicted.name() {
+                disagreements.push(format!("predicted ALGORITHM={}, the server accepted {seen}", predicted.name()));
+            }
+        }
+        if let Some(concurrent) = observed.mysql_concurrent_writes {
+            if concurrent != ddl.concurrent_dml {
+                let said = |c: bool| if c { "writes go on (LOCK=NONE)" } else { "writes wait" };
+                disagreements.push(format!("predicted {}, the server: {}", said(ddl.concurrent_dml), said(concurrent)));
+            }
+        }
+        return disagreements;
     }
     let rewrite_predicted = predicts_rewrite(effect);
     let rewritten = observed.rewritten.iter().any(|t| !created.contains(t));

@@ -99,6 +99,42 @@ mod tests {
         assert!(crate::rules::test_utils::run_with(&retyped, RULE, config).contains("ALGORITHM=COPY"));
     }
 
+    /// Found by the rehearsal oracle on the corpus (Kratos, Authelia), checked on MariaDB 10.11.
+    #[test]
+    fn column_changes_the_server_makes_without_a_copy() {
+        let config = crate::LintConfig {
+            dialect: crate::Dialect::Mysql,
+            mysql_server: "mariadb-10.11".parse().unwrap(),
+            ..crate::LintConfig::default()
+        };
+        let created = "CREATE TABLE users (id int PRIMARY KEY, email varchar(20) NOT NULL, name varchar(60), note char(36) NOT NULL) DEFAULT CHARSET=utf8mb4;";
+        let lint = |sql: &str, rule: &str| {
+            crate::rules::test_utils::run_with(&[(created, false), (sql, false)], rule, config.clone())
+        };
+        for sql in [
+            "ALTER TABLE users MODIFY email varchar(60) NOT NULL;",
+            "ALTER TABLE users MODIFY note char(36) NOT NULL DEFAULT 'x';",
+            "ALTER TABLE users CHANGE note remark char(36) NOT NULL;",
+            "ALTER TABLE users CONVERT TO CHARACTER SET utf8mb4;",
+        ] {
+            assert_eq!(lint(sql, RULE), "", "{sql}");
+            assert!(lint(sql, "mysql-missing-algorithm").contains("can run INSTANT"), "{sql}");
+        }
+        // Across the length byte (240 to 280 bytes), shorter, or nullability anew: not instant.
+        assert!(lint("ALTER TABLE users MODIFY name varchar(70);", RULE).contains("ALGORITHM=COPY"));
+        assert!(lint("ALTER TABLE users MODIFY email varchar(10) NOT NULL;", RULE).contains("ALGORITHM=COPY"));
+        assert!(lint("ALTER TABLE users MODIFY note char(36);", "mysql-missing-algorithm").contains("can run INPLACE"));
+        assert!(lint("ALTER TABLE users CONVERT TO CHARACTER SET latin1;", RULE).contains("ALGORITHM=COPY"));
+        // The name and nullability a CHANGE gives are the schema's from then on.
+        let renamed = [
+            (created, false),
+            ("ALTER TABLE users CHANGE note remark char(36) NULL;", false),
+            ("ALTER TABLE users MODIFY remark char(36) NULL;", false),
+        ];
+        let found = crate::rules::test_utils::run_with(&renamed, "mysql-missing-algorithm", config.clone());
+        assert!(found.contains("can run INSTANT"), "{found}");
+    }
+
     #[test]
     fn a_table_of_another_engine_is_copied_for_all_but_the_dictionary() {
         // Observed on MariaDB 10.11: MyISAM and Aria take ALGORITHM=COPY, LOCK=SHARED for a new

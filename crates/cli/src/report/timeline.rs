@@ -386,6 +386,8 @@ mod tests {
                 predicted_rewrite: false,
                 predicted_scan: false,
                 predicted_writes: false,
+                predicted_algorithm: None,
+                predicted_concurrent_writes: None,
                 observed: Observation { duration: Duration::from_millis(ms), ..Observation::default() },
                 disagreements: Vec::new(),
                 failed: false,

@@ -430,6 +430,94 @@ fn the_mariadb_gate_knows_the_storage_of_the_tables_made_before_the_folder() {
     assert_eq!(columns, 0, "nothing refused was applied");
 }
 
+/// `cutover rehearse` on MariaDB: a scratch database beside the real one (its tables copied, or
+/// the applied migrations replayed), each DDL statement run with the cheapest algorithm and lock
+/// the server accepts and checked against the prediction, the down script's round trip; the
+/// real database untouched, the scratch one dropped.
+#[test]
+fn rehearse_checks_each_predicted_algorithm_on_a_scratch_database() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    conn.query_drop("CREATE TABLE logs (id int PRIMARY KEY, n int) ENGINE=MyISAM").unwrap();
+    conn.query_drop(
+        "CREATE TABLE posts (id int PRIMARY KEY, n int, body text, FULLTEXT KEY posts_body (body)) ENGINE=InnoDB",
+    )
+    .unwrap();
+    conn.query_drop("CREATE TABLE users (id int PRIMARY KEY, email varchar(20) NOT NULL) DEFAULT CHARSET=utf8mb4")
+        .unwrap();
+    conn.query_drop("CREATE VIEW user_emails AS SELECT id, email FROM users").unwrap();
+    conn.query_drop("INSERT INTO users VALUES (1, 'a@example.com'), (2, 'b@example.com')").unwrap();
+    let project = Project::new();
+    project.migration(
+        "1_changes.sql",
+        "ALTER TABLE posts ADD COLUMN c int;\nCREATE INDEX posts_n ON posts (n);\nALTER TABLE logs ALTER COLUMN n SET DEFAULT 3;\nALTER TABLE users MODIFY email varchar(60) NOT NULL;\nALTER TABLE users RENAME COLUMN email TO mail;\nALTER TABLE logs ADD COLUMN c int;\nALTER TABLE users CONVERT TO CHARACTER SET utf8mb4;\n",
+    );
+    project.migration(
+        "1_changes.down.sql",
+        "ALTER TABLE logs DROP COLUMN c;\nALTER TABLE users RENAME COLUMN mail TO email;\nALTER TABLE users MODIFY email varchar(20) NOT NULL;\nALTER TABLE logs ALTER COLUMN n DROP DEFAULT;\nDROP INDEX posts_n ON posts;\nALTER TABLE posts DROP COLUMN c;\n",
+    );
+    let output = project
+        .cutover(&db.url)
+        .args(["rehearse", "--template", "--sample-rows", "5", "--format", "json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["problems"], 0, "{stdout}");
+    assert_eq!(report["sampled"]["rows"], 2, "{stdout}");
+    let statements = report["migrations"][0]["statements"].as_array().unwrap();
+    let observed: Vec<(String, bool)> = statements
+        .iter()
+        .map(|s| (s["observed_algorithm"].as_str().unwrap_or("-").to_string(), s["observed_concurrent_writes"] == true))
+        .collect();
+    let expected = [
+        ("INPLACE", false), // a FULLTEXT table is rebuilt with writes waiting
+        ("INPLACE", true),  // a plain index, online
+        ("INSTANT", true),  // a default
+        ("INSTANT", true),  // a longer VARCHAR within its length byte
+        ("INSTANT", true),  // a rename
+        ("COPY", false),    // MyISAM
+        ("INSTANT", true),  // to the table's own character set
+    ];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(a, c)| (a.to_string(), *c)).collect();
+    assert_eq!(observed, expected, "{stdout}");
+    assert_eq!(report["migrations"][0]["round_trip"], "reverses", "{stdout}");
+    let scratch = report["scratch_database"].as_str().unwrap().to_string();
+    let left: Option<String> = conn
+        .exec_first("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", (&scratch,))
+        .unwrap();
+    assert_eq!(left, None, "the scratch database is dropped");
+    let columns: i64 = conn
+        .query_first("SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME IN ('c', 'mail')")
+        .unwrap()
+        .unwrap();
+    assert_eq!(columns, 0, "the real database is untouched");
+
+    // A statement that names the real database would change it: refused, nothing done there.
+    let project = Project::new();
+    project.migration("1_named.sql", &format!("ALTER TABLE `{}`.users ADD COLUMN z int;\n", db.name));
+    let output = project.cutover(&db.url).args(["rehearse", "--template"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("would change"), "{stdout}{stderr}");
+    let z: i64 = conn
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND COLUMN_NAME = 'z'",
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(z, 0, "the real table is untouched");
+
+    // Replayed into an empty database, a table made before the folder is missing: said so.
+    let project = Project::new();
+    project.migration("1_add.sql", "ALTER TABLE users ADD COLUMN y int;\n");
+    let output = project.cutover(&db.url).arg("rehearse").output().unwrap();
+    let (stdout, _) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("doesn't exist") && stdout.contains("--template"), "{stdout}");
+}
+
 /// From the tester: a rename beside other changes is still a rename, and `plan` lists what a
 /// `CHANGE` that renames breaks; a dropped table is no online ALTER.
 #[test]

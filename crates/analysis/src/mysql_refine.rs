@@ -1,0 +1,120 @@
+//! What the schema model adds to a MySQL/MariaDB statement's cost: the table's storage engine
+//! and FULLTEXT indexes, its character set, its columns' lengths. The front end
+//! (`sqlparse.rs`) judges each statement alone, for an InnoDB table it knows nothing of.
+
+use crate::effect::{Algorithm, ConvertTo, MysqlDdl, MysqlTouches};
+use crate::{schema, ColumnType};
+
+/// What `table`'s storage makes of a MySQL/MariaDB ALTER judged for an InnoDB table without a
+/// FULLTEXT index: another engine (MyISAM, Aria, MEMORY) has no online path, so anything past
+/// the dictionary copies the table with writes blocked; InnoDB rebuilds a table with a FULLTEXT
+/// index, writes blocked, for what it otherwise does instantly or online (observed on MariaDB
+/// 10.11 with `ALGORITHM=` and `LOCK=` asked for: see [`MysqlTouches`]).
+pub(crate) fn storage_costs(ddl: &mut MysqlDdl, storage: &schema::Table, table: &str) {
+    let engine = storage.storage_engine.as_deref().filter(|e| !e.eq_ignore_ascii_case("InnoDB"));
+    if let Some(engine) = engine {
+        if ddl.touches > MysqlTouches::Dictionary {
+            if ddl.algorithm != Some(Algorithm::Copy) || ddl.concurrent_dml {
+                ddl.algorithm = Some(Algorithm::Copy);
+                ddl.concurrent_dml = false;
+                ddl.reason = format!(
+                    "`{table}` is {} {engine} table: {engine} has no online ALTER, the table is copied and writes wait",
+                    if engine.starts_with(['A', 'E', 'I', 'O', 'U', 'a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+                );
+            }
+            // Not for the statement that converts it.
+            if ddl.sets_engine.is_none() {
+                ddl.engine_without_online_ddl = Some(engine.to_string());
+            }
+        }
+    } else if storage.fulltext_index && ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && !ddl.builds_fulltext
+    {
+        ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.max(Algorithm::Inplace)));
+        ddl.concurrent_dml = false;
+        ddl.reason = format!("`{table}` has a FULLTEXT index: InnoDB rebuilds it for this change and writes wait");
+    }
+}
+
+/// Bytes a character of `charset` takes at most, for the character sets whose width is known.
+fn bytes_per_char(charset: &str) -> Option<i64> {
+    Some(match charset {
+        "latin1" | "ascii" | "binary" | "latin2" | "cp1250" | "cp1251" | "cp1252" => 1,
+        "ucs2" => 2,
+        "utf8" | "utf8mb3" => 3,
+        "utf8mb4" | "utf16" | "utf32" => 4,
+        _ => return None,
+    })
+}
+
+/// Whether `old` to `new` lengthens a VARCHAR (of `table_charset` unless the type names its
+/// own) without moving it across 255 bytes, where its length prefix grows from one byte to two
+/// (observed on MariaDB 10.11: `varchar(20)` to `varchar(60)` and `varchar(255)` to
+/// `varchar(768)` in utf8mb4 are INSTANT, `varchar(60)` to `varchar(70)` copies). An unknown
+/// character set counts as one byte a character for the old length and four for the new: a
+/// prediction that is never instant where the server copies.
+pub(crate) fn varchar_keeps_length_bytes(old: &ColumnType, new: &ColumnType, table_charset: Option<&str>) -> bool {
+    if old.name != new.name || !(old.name == "varchar" || old.name.starts_with("varchar character set ")) {
+        return false;
+    }
+    let (Some(&from), Some(&to)) = (old.modifiers.first(), new.modifiers.first()) else { return false };
+    if to < from {
+        return false;
+    }
+    let charset = old.name.strip_prefix("varchar character set ").or(table_charset);
+    let (least, most) = match charset.and_then(bytes_per_char) {
+        Some(bytes) => (bytes, bytes),
+        None => (1, 4),
+    };
+    from * least > 255 || to * most <= 255
+}
+
+/// The cost of `CONVERT TO CHARACTER SET` on `table` as stored, with the statement's other
+/// options: `None` when the table's character set is not known (the front end's COPY stands).
+/// Observed on MariaDB 10.11: to the table's own character set, INSTANT (INPLACE with writes
+/// going on when an index covers a text column and the collation changes); utf8mb3 to utf8mb4,
+/// INSTANT; a table without text columns, INSTANT; any other conversion copies.
+pub(crate) fn convert_cost(to: &ConvertTo, table: &schema::Table, mariadb_instant: bool) -> Option<Algorithm> {
+    let from = table.charset.as_deref()?;
+    let is_text = |t: &ColumnType| {
+        let base = t.name.split(' ').next().unwrap_or_default();
+        matches!(base, "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set")
+    };
+    let text_columns: Vec<&String> = table.columns.iter().filter(|(_, t)| is_text(t)).map(|(name, _)| name).collect();
+    let indexed_text = table.indexes.iter().any(|(_, columns)| columns.iter().any(|c| text_columns.contains(&c)));
+    let same_collation = to.collation.is_none() || to.collation == table.collation;
+    let own = if text_columns.is_empty() || (from == to.charset && (same_collation || !indexed_text)) {
+        Algorithm::Instant
+    } else if from == to.charset {
+        Algorithm::Inplace
+    } else if mariadb_instant && matches!(from, "utf8" | "utf8mb3") && to.charset == "utf8mb4" {
+        Algorithm::Instant
+    } else {
+        return None;
+    };
+    Some(own.max(to.others))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varchar(n: i64) -> ColumnType {
+        ColumnType { name: "varchar".to_string(), modifiers: vec![n], array: false }
+    }
+
+    #[test]
+    fn a_longer_varchar_keeps_its_length_bytes_or_not() {
+        assert!(varchar_keeps_length_bytes(&varchar(20), &varchar(60), Some("utf8mb4")));
+        assert!(varchar_keeps_length_bytes(&varchar(255), &varchar(768), Some("utf8mb4")));
+        assert!(!varchar_keeps_length_bytes(&varchar(60), &varchar(70), Some("utf8mb4")));
+        assert!(varchar_keeps_length_bytes(&varchar(60), &varchar(70), Some("latin1")));
+        assert!(!varchar_keeps_length_bytes(&varchar(60), &varchar(50), Some("latin1")), "shorter");
+        // Unknown: 255 characters may be 255 bytes (latin1), 768 may be 3,072.
+        assert!(!varchar_keeps_length_bytes(&varchar(255), &varchar(768), None));
+        assert!(varchar_keeps_length_bytes(&varchar(300), &varchar(768), None));
+        assert!(varchar_keeps_length_bytes(&varchar(10), &varchar(60), None));
+        let own = ColumnType { name: "varchar character set latin1".to_string(), modifiers: vec![100], array: false };
+        let longer = ColumnType { modifiers: vec![200], ..own.clone() };
+        assert!(varchar_keeps_length_bytes(&own, &longer, Some("utf8mb4")), "the column's own, 1 byte");
+    }
+}
