@@ -107,6 +107,17 @@ impl TableName {
     }
 }
 
+/// `= ?` for a database name compared in `information_schema`, whose `TRIGGERS` (and other
+/// views read by scanning) ignore case: `= BINARY ?` where the server's names keep their case
+/// (`lower_case_table_names` 0), so that `Shop` is not `shop`.
+pub(crate) fn schema_equals(names_fold_case: bool) -> &'static str {
+    if names_fold_case {
+        "= ?"
+    } else {
+        "= BINARY ?"
+    }
+}
+
 /// Opens a connection; `PREFERRED` TLS falls back to a plain one when the server has none.
 pub(crate) fn open(opts: &Opts, tls_preferred: bool) -> Result<Conn, DbError> {
     match Conn::new(opts.clone()) {

@@ -129,14 +129,14 @@ impl Catalog for MysqlTarget {
             }
         }
         // Its triggers (they name their table's columns as `NEW.c` / `OLD.c`).
-        let triggers: Vec<(String, String)> = self
-            .conn
-            .exec(
-                "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS \
-                 WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY 1",
-                (&schema, &table),
-            )
-            .map_err(db_error)?;
+        let fold = self.names_fold_case;
+        let sql = format!(
+            "SELECT TRIGGER_NAME, ACTION_STATEMENT FROM information_schema.TRIGGERS \
+             WHERE EVENT_OBJECT_SCHEMA {} AND EVENT_OBJECT_TABLE {} ORDER BY 1",
+            crate::connect::schema_equals(fold),
+            crate::connect::schema_equals(fold)
+        );
+        let triggers: Vec<(String, String)> = self.conn.exec(sql, (&schema, &table)).map_err(db_error)?;
         for (trigger, body) in triggers {
             if column.is_none_or(|c| names_word(&body, c)) {
                 found.push(Dependent { kind: "trigger".into(), name: trigger });

@@ -150,13 +150,13 @@ impl MysqlTarget {
     }
 
     fn trigger_exists(&mut self, trigger: &TableName) -> Result<bool, DbError> {
-        let n: Option<i64> = self
-            .conn
-            .exec_first(
-                "SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? AND TRIGGER_NAME = ?",
-                (&trigger.database, &trigger.name),
-            )
-            .map_err(db_error)?;
+        // `TRIGGERS` compares without case, whatever the server does with database names: a
+        // database named as this one but for case is another (found by the MariaDB tester).
+        let sql = format!(
+            "SELECT count(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA {} AND TRIGGER_NAME = ?",
+            crate::connect::schema_equals(self.names_fold_case)
+        );
+        let n: Option<i64> = self.conn.exec_first(sql, (&trigger.database, &trigger.name)).map_err(db_error)?;
         Ok(n.unwrap_or(0) > 0)
     }
 
@@ -207,6 +207,20 @@ impl Drop for ServerLock {
     fn drop(&mut self) {
         let _ = self.conn.exec_drop("SELECT RELEASE_LOCK(?)", (&self.name,));
     }
+}
+
+/// The name of the guard's foreign key: InnoDB keeps foreign key names per database but
+/// compares them without case, so `Shop`'s unnamed `..._ibfk_1` would collide with `shop`'s
+/// (errno 121, found by the MariaDB tester). The name carries a hash of the exact database
+/// and table names.
+fn guard_key_name(guard: &TableName) -> String {
+    // FNV-1a, 32 bits: stable across versions and platforms.
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in guard.database.bytes().chain([b'.']).chain(guard.name.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("cutover_guard_fk_{hash:08x}")
 }
 
 impl MigrationTarget for MysqlTarget {
@@ -282,9 +296,10 @@ impl MigrationTarget for MysqlTarget {
     version    VARCHAR(255),
     state      VARCHAR(16) NOT NULL,
     checksum   VARCHAR(128) NOT NULL,
-    FOREIGN KEY (history_id) REFERENCES {table} (id)
+    CONSTRAINT {constraint} FOREIGN KEY (history_id) REFERENCES {table} (id)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4",
-                guard.quoted()
+                guard.quoted(),
+                constraint = crate::connect::quote_ident(&guard_key_name(&guard))
             ))
             .map_err(db_error)?;
         self.ensure_append_only(&guard, "the cutover history guard is append-only")?;

@@ -394,14 +394,13 @@ impl SchemaSnapshot for MysqlTarget {
             let definition = shown.split_whitespace().collect::<Vec<_>>().join(" ");
             objects.push(SchemaObject { kind, name: table, table: None, definition });
         }
-        let triggers: Vec<(String, String, String, String, String)> = self
-            .conn
-            .exec(
-                "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT \
-                 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ? ORDER BY 1, 2",
-                (&database,),
-            )
-            .map_err(db_error)?;
+        let sql = format!(
+            "SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME, ACTION_TIMING, EVENT_MANIPULATION, ACTION_STATEMENT \
+             FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA {} ORDER BY 1, 2",
+            crate::connect::schema_equals(self.names_fold_case)
+        );
+        let triggers: Vec<(String, String, String, String, String)> =
+            self.conn.exec(sql, (&database,)).map_err(db_error)?;
         for (table, name, timing, event, body) in triggers.into_iter().filter(|(t, ..)| !own.contains(t)) {
             let body = body.split_whitespace().collect::<Vec<_>>().join(" ");
             objects.push(SchemaObject {

@@ -335,6 +335,40 @@ fn the_current_schema_spelled_out_takes_the_same_lock_on_postgres() {
     assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE state = 'applied'"), "4", "each migration once");
 }
 
+/// From the MariaDB tester: on a server whose names keep their case, `Shop` and `shop` are two
+/// databases; the history of one (its guard's trigger, which `information_schema.TRIGGERS`
+/// matches without case) is not the other's, and each gets its own.
+#[test]
+fn a_database_named_as_another_but_for_case_has_its_own_history() {
+    let upper = MyDb::new();
+    let lower_name = upper.name.to_ascii_lowercase();
+    let mut admin = upper.conn();
+    let fold: i64 = admin.query_first("SELECT @@lower_case_table_names").unwrap().unwrap();
+    if fold != 0 {
+        return;
+    }
+    // `MyDb` names are lower-case: the other spelling is made upper-case here.
+    let upper_name = upper.name.to_ascii_uppercase();
+    admin.query_drop(format!("DROP DATABASE IF EXISTS `{upper_name}`")).unwrap();
+    admin.query_drop(format!("CREATE DATABASE `{upper_name}`")).unwrap();
+    let upper_url = upper.url.replace(&upper.name, &upper_name);
+    let project = Project::new();
+    project.migration("1_t.sql", "CREATE TABLE t (id int PRIMARY KEY);\n");
+    for url in [&upper_url, &upper.url] {
+        let output = project.cutover(url).arg("up").output().unwrap();
+        let (_, stderr) = output_text(&output);
+        assert!(output.status.success(), "{url}: {stderr}");
+    }
+    for name in [&upper_name, &lower_name] {
+        let applied: i64 = admin
+            .query_first(format!("SELECT count(*) FROM `{name}`.cutover_history WHERE state = 'applied'"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(applied, 1, "{name}");
+    }
+    admin.query_drop(format!("DROP DATABASE `{upper_name}`")).unwrap();
+}
+
 /// `history_table = "db.table"` is the table `table` of the database `db`, not a table named
 /// `db.table`; its approvals and guard go beside it, and every spelling of one table takes one
 /// runner lock: runners using `cutover_history` and `<db>.cutover_history` at once apply each
