@@ -40,6 +40,13 @@ fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseErr
     if let Some(read) = mysql_alter::read(sql) {
         return alter_read_here(read, server);
     }
+    if let Some((readable, partitioned)) = mysql_alter::create_table(sql) {
+        let mut effect = analyze_mysql_text(&readable, server)?;
+        if let Action::CreateTable { partitioned: p, .. } = &mut effect.action {
+            *p |= partitioned;
+        }
+        return Ok(effect);
+    }
     if let Some(effect) = optimize_table(sql) {
         return Ok(effect);
     }
@@ -153,6 +160,9 @@ fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<
             ddl.reason = taken.reason.to_string();
         }
         effect.rewrites |= taken.touches == MysqlTouches::Rows;
+        if taken.sets_engine.is_some() {
+            ddl.sets_engine = taken.sets_engine;
+        }
         if let Action::AlterTable { commands, .. } = &mut effect.action {
             commands.push(taken.command);
         }

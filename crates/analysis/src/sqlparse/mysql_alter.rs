@@ -46,6 +46,8 @@ pub(super) struct Taken {
     pub touches: MysqlTouches,
     pub reason: &'static str,
     pub command: AlterCommand,
+    /// `ENGINE=x`: the engine the table moves to.
+    pub sets_engine: Option<String>,
 }
 
 /// Reads `sql` when it is an `ALTER TABLE` with syntax sqlparser does not read; `None` when it
@@ -82,10 +84,37 @@ pub(super) fn read(sql: &str) -> Option<ReadAlter> {
         changed = true;
         at += 1;
     } else if word(at) == "WAIT" {
+        // `WAIT n`, n seconds (a fraction allowed); anything else is no MariaDB.
+        if !word(at + 1).parse::<f64>().is_ok_and(|n| n >= 0.0) {
+            return None;
+        }
         changed = true;
         at += 2;
     }
     let rest = head_tokens.get(at).map_or("", |t| &sql[t.start..]);
+    // Table options alone (`CONVERT TO CHARACTER SET`, `ENGINE=`, with ALGORITHM/LOCK) are read
+    // by the table options' reader, which knows what a conversion costs.
+    let option_names = [
+        "CONVERT",
+        "CHARACTER",
+        "CHARSET",
+        "COLLATE",
+        "COMMENT",
+        "ENGINE",
+        "FORCE",
+        "ROW_FORMAT",
+        "KEY_BLOCK_SIZE",
+        "ALGORITHM",
+        "LOCK",
+    ];
+    let options_alone = clauses(rest).iter().all(|clause| {
+        let words: Vec<String> = tokens(clause).iter().take(2).map(|t| t.text.to_ascii_uppercase()).collect();
+        let name = if words.first().is_some_and(|w| w == "DEFAULT") { words.get(1) } else { words.first() };
+        name.is_some_and(|n| option_names.contains(&n.as_str()))
+    });
+    if options_alone && !changed {
+        return None;
+    }
     let mut kept: Vec<String> = Vec::new();
     for clause in clauses(rest) {
         let words: Vec<String> = tokens(clause).iter().map(|t| t.text.to_ascii_uppercase()).collect();
@@ -121,6 +150,7 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         touches: MysqlTouches::Dictionary,
         reason: "",
         command,
+        sets_engine: None,
     };
     let copy = |reason| Taken {
         algorithm: Algorithm::Copy,
@@ -128,10 +158,42 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         touches: MysqlTouches::Rows,
         reason,
         command: AlterCommand::Other,
+        sets_engine: None,
     };
+    let rebuild = Taken {
+        algorithm: Algorithm::Inplace,
+        concurrent_dml: true,
+        touches: MysqlTouches::Rows,
+        reason: "",
+        command: AlterCommand::Other,
+        sets_engine: None,
+    };
+    // A table option beside other clauses: `NAME [=] value`.
+    let option = match words {
+        [name, "=", _] | [name, _] => Some(*name),
+        ["DEFAULT", name, "=", _] | ["DEFAULT", name, _] => Some(*name),
+        ["DEFAULT", "CHARACTER", "SET", ..] | ["CHARACTER", "SET", ..] => Some("CHARSET"),
+        _ => None,
+    };
+    match option {
+        Some("ENGINE") => {
+            let engine = tokens(clause).last().map(|t| t.text.trim_matches(['`', '\'', '"']).to_string());
+            let innodb = engine.as_deref().is_some_and(|e| e.eq_ignore_ascii_case("InnoDB"));
+            let cost = if innodb { rebuild } else { copy("another storage engine copies the table and writes wait") };
+            return Some(Taken { sets_engine: engine, ..cost });
+        }
+        Some(
+            "COMMENT" | "CHARSET" | "COLLATE" | "AUTO_INCREMENT" | "CHECKSUM" | "PAGE_CHECKSUM" | "STATS_PERSISTENT"
+            | "STATS_AUTO_RECALC" | "STATS_SAMPLE_PAGES",
+        ) => return Some(dictionary(AlterCommand::Other)),
+        Some("ROW_FORMAT" | "KEY_BLOCK_SIZE") => return Some(rebuild),
+        // Aria's crash safety: observed, a copy.
+        Some("TRANSACTIONAL") => return Some(copy("TRANSACTIONAL= copies the table; writes wait")),
+        _ => {}
+    }
     let name = |at: usize| tokens(clause).get(at).map(|t| t.text.trim_matches('`').to_string()).unwrap_or_default();
     Some(match words {
-        ["RENAME", "INDEX" | "KEY", _, "TO", _] => dictionary(AlterCommand::Other),
+        ["RENAME", "INDEX" | "KEY", from, "TO", _] if *from != "PRIMARY" => dictionary(AlterCommand::Other),
         ["ALTER", "INDEX" | "KEY", _, "IGNORED" | "VISIBLE" | "INVISIBLE"]
         | ["ALTER", "INDEX" | "KEY", _, "NOT", "IGNORED"] => dictionary(AlterCommand::Other),
         ["DROP", "CHECK", _] => {
@@ -140,13 +202,7 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         // Observed: INSTANT under a brief exclusive lock ("LOCK=NONE/SHARED is not supported for
         // this operation. Try LOCK=EXCLUSIVE"), as a rename is; it does nothing on InnoDB.
         ["DISABLE" | "ENABLE", "KEYS"] => Taken { touches: MysqlTouches::Indexes, ..dictionary(AlterCommand::Other) },
-        ["FORCE"] => Taken {
-            algorithm: Algorithm::Inplace,
-            concurrent_dml: true,
-            touches: MysqlTouches::Rows,
-            reason: "",
-            command: AlterCommand::Other,
-        },
+        ["FORCE"] => rebuild,
         ["ORDER", "BY", ..] => copy("ORDER BY copies the table in the new order; writes wait"),
         ["ADD" | "DROP", "SYSTEM", "VERSIONING"] | ["ADD" | "DROP", "PERIOD", "FOR", ..] => {
             copy("system versioning is added or dropped by copying the table; writes wait")
@@ -175,12 +231,12 @@ fn rewrite(clause: &str, words: &[&str], read: &mut ReadAlter) -> (Vec<String>, 
         let rest = &words[at..];
         // `IF [NOT] EXISTS` before the first parenthesis: the clause's own.
         if at < first_paren && edits.last().is_none_or(|(_, end, _)| *end <= tokens[at].start) {
-            if let ["IF", "NOT", "EXISTS", ..] = rest {
-                read.add_column_if_not_exists |= first == "ADD";
+            if let (["IF", "NOT", "EXISTS", ..], "ADD") = (rest, first) {
+                read.add_column_if_not_exists = true;
                 edits.push((tokens[at].start, end_of(at + 2), ""));
                 continue;
             }
-            if let ["IF", "EXISTS", ..] = rest {
+            if let (["IF", "EXISTS", ..], "DROP" | "MODIFY" | "CHANGE" | "RENAME") = (rest, first) {
                 edits.push((tokens[at].start, end_of(at + 1), ""));
                 continue;
             }
@@ -203,10 +259,71 @@ fn rewrite(clause: &str, words: &[&str], read: &mut ReadAlter) -> (Vec<String>, 
     let after = upper.strip_prefix("ADD COLUMN").or_else(|| upper.strip_prefix("ADD")).map(str::trim_start);
     if let Some(inner) = after.filter(|a| a.starts_with('(') && a.ends_with(')')) {
         let at = text.len() - inner.len();
-        let columns = clauses(&text[at + 1..text.len() - 1]).into_iter().map(|c| format!("ADD COLUMN {c}")).collect();
+        let inner = &text[at + 1..text.len() - 1];
+        // An index or constraint may stand among the columns (`ADD (x int, INDEX kx (x))`).
+        let keyword = ["INDEX", "KEY", "UNIQUE", "FULLTEXT", "SPATIAL", "PRIMARY", "CONSTRAINT", "FOREIGN", "CHECK"];
+        let columns: Vec<String> = clauses(inner)
+            .into_iter()
+            .map(|c| {
+                let first = c.split_whitespace().next().unwrap_or_default().to_ascii_uppercase();
+                let first = first.split('(').next().unwrap_or_default();
+                if keyword.contains(&first) {
+                    format!("ADD {c}")
+                } else {
+                    format!("ADD COLUMN {c}")
+                }
+            })
+            .collect();
+        // `()` or `(a int,, b int)`: left as written, for the parser to refuse.
+        if columns.is_empty() || inner.split(',').any(|part| part.trim().is_empty()) {
+            return (vec![text], false);
+        }
         return (columns, true);
     }
     (vec![text], !edits.is_empty())
+}
+
+/// A `CREATE TABLE` as sqlparser reads it, when it is one with what sqlparser does not read:
+/// `CHARSET cs` in a column (for `CHARACTER SET cs`), and a `PARTITION BY ...` after the
+/// columns (left out; whether it was there is the second value).
+pub(super) fn create_table(sql: &str) -> Option<(String, bool)> {
+    let all = tokens(sql);
+    let upper = |at: usize| all.get(at).map(|t| t.text.to_ascii_uppercase()).unwrap_or_default();
+    if upper(0) != "CREATE" || !(1..4).any(|at| upper(at) == "TABLE") {
+        return None;
+    }
+    let mut depth = 0usize;
+    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
+    let mut partitioned = false;
+    for (at, token) in all.iter().enumerate() {
+        match token.text {
+            "(" => depth += 1,
+            ")" => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        let word = token.text.to_ascii_uppercase();
+        if depth == 1 && word == "CHARSET" && upper(at + 1) != "=" {
+            edits.push((token.start, token.start + token.text.len(), "CHARACTER SET"));
+        }
+        if depth == 0 && word == "PARTITION" && upper(at + 1) == "BY" {
+            let end = sql.trim_end().trim_end_matches(';').len();
+            edits.push((token.start, end, ""));
+            partitioned = true;
+            break;
+        }
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    let mut text = String::with_capacity(sql.len());
+    let mut from = 0;
+    for (start, end, replacement) in edits {
+        text.push_str(&sql[from..start]);
+        text.push_str(replacement);
+        from = end;
+    }
+    text.push_str(&sql[from..]);
+    Some((text, partitioned))
 }
 
 /// A word, a quoted string, a backquoted name (joined with dots to its neighbours:
@@ -355,6 +472,46 @@ mod tests {
         let ordered = read("ALTER TABLE t ADD COLUMN c int, ORDER BY c").unwrap();
         assert_eq!(ordered.sql.as_deref(), Some("ALTER TABLE t ADD COLUMN c int"));
         assert!(!ordered.taken[0].concurrent_dml);
+    }
+
+    #[test]
+    fn create_table_forms_sqlparser_lacks() {
+        assert_eq!(
+            create_table("CREATE TABLE t (c varchar(10) CHARSET latin1, d int) DEFAULT CHARSET=utf8mb4"),
+            Some((
+                "CREATE TABLE t (c varchar(10) CHARACTER SET latin1, d int) DEFAULT CHARSET=utf8mb4".to_string(),
+                false
+            ))
+        );
+        assert_eq!(
+            create_table("CREATE TABLE t (id int PRIMARY KEY) ENGINE=InnoDB PARTITION BY HASH(id) PARTITIONS 4;"),
+            Some(("CREATE TABLE t (id int PRIMARY KEY) ENGINE=InnoDB ;".to_string(), true))
+        );
+        assert_eq!(create_table("CREATE TABLE t (id int) ENGINE=InnoDB CHARSET utf8mb4"), None);
+        assert_eq!(create_table("ALTER TABLE t ADD COLUMN c int"), None);
+    }
+
+    #[test]
+    fn table_options_beside_other_clauses_and_what_is_no_mariadb() {
+        let mixed = read("ALTER TABLE t ADD COLUMN b int, ENGINE='MyISAM', COMMENT 'x', TRANSACTIONAL=1").unwrap();
+        assert_eq!(mixed.sql.as_deref(), Some("ALTER TABLE t ADD COLUMN b int"));
+        assert_eq!(mixed.taken[0].sets_engine.as_deref(), Some("MyISAM"));
+        assert!(mixed.taken.iter().any(|t| t.algorithm == Algorithm::Copy));
+        assert!(
+            read("ALTER TABLE t CONVERT TO CHARACTER SET utf8mb4, ENGINE=InnoDB").is_none(),
+            "the options' reader's"
+        );
+        // Left for the parser to refuse: what MariaDB refuses too.
+        assert!(rewritten("ALTER TABLE t ADD COLUMN IF EXISTS b int").is_none());
+        assert!(rewritten("ALTER TABLE t DROP COLUMN IF NOT EXISTS b").is_none());
+        assert!(read("ALTER TABLE t WAIT -1 ADD COLUMN b int").is_none());
+        assert!(rewritten("ALTER TABLE t ADD COLUMN ()").is_none());
+        assert!(rewritten("ALTER TABLE t ADD COLUMN (a int,, b int)").is_none());
+        assert!(read("ALTER TABLE t RENAME INDEX PRIMARY TO p").is_none());
+        assert_eq!(
+            rewritten("ALTER TABLE t ADD COLUMN (x int, FULLTEXT KEY fx (c), INDEX(x))").as_deref(),
+            Some("ALTER TABLE t ADD COLUMN x int, ADD FULLTEXT KEY fx (c), ADD INDEX(x)")
+        );
     }
 
     #[test]
