@@ -164,9 +164,15 @@ pub fn render_plan(
                     }
                 }
                 if let Some(effect) = &s.effect {
-                    let work = match (effect.rewrites, effect.scans) {
-                        (true, _) => Some("rewrites the table"),
-                        (false, true) => Some("scans the table"),
+                    let mysql = effect.mysql.as_ref().filter(|d| d.ddl);
+                    let work = match (mysql.and_then(|d| d.algorithm), effect.rewrites, effect.scans) {
+                        (Some(cutover_analysis::Algorithm::Copy), ..) => Some("copies the table"),
+                        (Some(cutover_analysis::Algorithm::Inplace), ..) => {
+                            s.estimate.map(|_| "works through the table in place")
+                        }
+                        (Some(_), ..) => None,
+                        (None, true, _) => Some("rewrites the table"),
+                        (None, false, true) => Some("scans the table"),
                         _ => None,
                     };
                     if let Some(work) = work {

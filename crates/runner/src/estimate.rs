@@ -20,6 +20,21 @@ pub(crate) fn estimate(effect: &Effect, facts: &BTreeMap<String, RelationFacts>,
 /// The table a statement reads or writes whole, and how many times its size that costs: what
 /// an estimate needs of the statement, and all that a review computed ahead keeps of it.
 pub(crate) fn work(effect: &Effect) -> Option<(String, f64)> {
+    // MySQL/MariaDB: by the algorithm; a copy or an in-place rebuild writes the table and its
+    // indexes again (and the binary log), an index build reads and sorts, INSTANT is the
+    // dictionary's.
+    if let Some(ddl) = &effect.mysql {
+        let (table, _) = effect.locks.first()?;
+        let factor = match (ddl.algorithm?, ddl.touches) {
+            (cutover_analysis::Algorithm::Instant, _) => return None,
+            (_, cutover_analysis::MysqlTouches::Dictionary) => return None,
+            (cutover_analysis::Algorithm::Copy, _) | (_, cutover_analysis::MysqlTouches::Rows) => 4.0,
+            (_, cutover_analysis::MysqlTouches::Indexes) => 2.0,
+        };
+        if ddl.ddl {
+            return Some((table.clone(), factor));
+        }
+    }
     let writes_rows = matches!(effect.action, Action::WriteRows { .. });
     if !(effect.scans || effect.rewrites || writes_rows) {
         return None;
