@@ -90,8 +90,10 @@ pub struct MysqlDdl {
     /// The most its operations change of the table: what decides its cost on a table whose
     /// storage rules out InnoDB's online paths (another engine, a FULLTEXT index).
     pub touches: MysqlTouches,
-    /// Whether it builds a FULLTEXT index (the table then has one).
-    pub builds_fulltext: bool,
+    /// The FULLTEXT indexes it builds, by name (a nameless one by its first column's).
+    pub builds_fulltext: Vec<String>,
+    /// The indexes it drops, by name.
+    pub drops_indexes: Vec<String>,
     /// The table's storage engine, when that engine (not InnoDB) is what makes it copy.
     pub engine_without_online_ddl: Option<String>,
     /// The storage engine an `ENGINE=` moves the table to.
@@ -213,8 +215,8 @@ pub enum Action {
         /// MySQL/MariaDB: its storage engine, when `ENGINE=` is written (`None`: the server's
         /// default, InnoDB).
         storage_engine: Option<String>,
-        /// MySQL/MariaDB: whether it has a FULLTEXT index.
-        fulltext_index: bool,
+        /// MySQL/MariaDB: its FULLTEXT indexes, by name (a nameless one by its first column's).
+        fulltext_indexes: Vec<String>,
         /// MySQL/MariaDB: its default character set and collation, lower-case, when written.
         charset: Option<String>,
         /// See `charset`.

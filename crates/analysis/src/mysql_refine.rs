@@ -27,11 +27,17 @@ pub(crate) fn storage_costs(ddl: &mut MysqlDdl, storage: &schema::Table, table: 
                 ddl.engine_without_online_ddl = Some(engine.to_string());
             }
         }
-    } else if storage.fulltext_index && ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && !ddl.builds_fulltext
-    {
-        ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.max(Algorithm::Inplace)));
-        ddl.concurrent_dml = false;
-        ddl.reason = format!("`{table}` has a FULLTEXT index: InnoDB rebuilds it for this change and writes wait");
+    } else if ddl.touches == MysqlTouches::Rows && ddl.concurrent_dml && ddl.builds_fulltext.is_empty() {
+        // The FULLTEXT indexes left after this statement's drops.
+        let fulltext = storage.fulltext_indexes.iter().any(|i| !ddl.drops_indexes.contains(i));
+        if fulltext {
+            ddl.algorithm = Some(ddl.algorithm.map_or(Algorithm::Inplace, |a| a.max(Algorithm::Inplace)));
+            ddl.concurrent_dml = false;
+            ddl.reason = format!("`{table}` has a FULLTEXT index: InnoDB rebuilds it for this change and writes wait");
+        } else if storage.fts_doc_id && ddl.algorithm == Some(Algorithm::Instant) {
+            // A FULLTEXT index once: its hidden FTS_DOC_ID column stays, and rules out INSTANT.
+            ddl.algorithm = Some(Algorithm::Inplace);
+        }
     }
 }
 

@@ -531,7 +531,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     .collect(),
                 partition_of,
                 storage_engine: None,
-                fulltext_index: false,
+                fulltext_indexes: Vec::new(),
                 charset: None,
                 collation: None,
             };

@@ -58,8 +58,11 @@ pub struct Table {
     /// MySQL/MariaDB: its storage engine when known to be other than the default (`MyISAM`,
     /// `Aria`, `InnoDB` as written or as the catalog says).
     pub storage_engine: Option<String>,
-    /// MySQL/MariaDB: whether it has a FULLTEXT index.
-    pub fulltext_index: bool,
+    /// MySQL/MariaDB: its FULLTEXT indexes, by name.
+    pub fulltext_indexes: Vec<String>,
+    /// MySQL/MariaDB: InnoDB's hidden `FTS_DOC_ID` column, which a FULLTEXT index adds and its
+    /// drop leaves: no instant column change from then on (observed: INPLACE, writes going on).
+    pub fts_doc_id: bool,
     /// MySQL/MariaDB: its default character set, lower-case, when known (a column without its
     /// own is of it).
     pub charset: Option<String>,
@@ -328,11 +331,26 @@ impl Schema {
                 t.collation.clone_from(&to.collation);
             }
         }
-        if effect.mysql.as_ref().is_some_and(|ddl| ddl.builds_fulltext) {
-            if let Action::CreateIndex { table, .. } | Action::AlterTable { table, .. } = &effect.action {
-                if let Some(t) = self.tables.get_mut(table) {
-                    t.fulltext_index = true;
-                }
+        if let Some(ddl) = effect.mysql.as_ref() {
+            let table = match &effect.action {
+                Action::CreateIndex { table, .. } | Action::AlterTable { table, .. } => Some(table.clone()),
+                // `DROP INDEX i ON t`: the table it names, or the one the index is known on.
+                Action::DropIndex { names, .. } => effect
+                    .locks
+                    .first()
+                    .map(|(t, _)| t.clone())
+                    .or_else(|| names.first().and_then(|n| self.index_tables.get(n).cloned())),
+                _ => None,
+            };
+            let dropped: Vec<String> = match &effect.action {
+                Action::DropIndex { names, .. } => names.clone(),
+                _ => ddl.drops_indexes.clone(),
+            };
+            if let Some(t) = table.and_then(|table| self.tables.get_mut(&table)) {
+                let had = !t.fulltext_indexes.is_empty();
+                t.fulltext_indexes.retain(|i| !dropped.contains(i));
+                t.fts_doc_id |= had;
+                t.fulltext_indexes.extend(ddl.builds_fulltext.iter().cloned());
             }
         }
         match &effect.action {
@@ -346,7 +364,7 @@ impl Schema {
                 primary_key,
                 foreign_keys,
                 storage_engine,
-                fulltext_index,
+                fulltext_indexes,
                 charset,
                 collation,
             } => {
@@ -376,7 +394,8 @@ impl Schema {
                         .cloned()
                         .collect(),
                     storage_engine: storage_engine.clone(),
-                    fulltext_index: *fulltext_index,
+                    fulltext_indexes: fulltext_indexes.clone(),
+                    fts_doc_id: !fulltext_indexes.is_empty(),
                     charset: charset.clone(),
                     collation: collation.clone(),
                 };

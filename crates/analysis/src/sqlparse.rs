@@ -82,7 +82,12 @@ fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseErr
     let mut effect = effect_of(&statement, Some(server));
     if let (true, Some(ddl)) = (special, effect.mysql.as_mut()) {
         ddl.concurrent_dml = false;
-        ddl.builds_fulltext = words[1] == "FULLTEXT";
+        if words[1] == "FULLTEXT" {
+            if let Action::CreateIndex { name, columns, .. } = &effect.action {
+                ddl.builds_fulltext =
+                    vec![if name.is_empty() { columns.first().cloned().unwrap_or_default() } else { name.clone() }];
+            }
+        }
         ddl.reason = format!("a {} index blocks writes while it builds", words[1]);
     }
     if effect.mysql.is_none() {
@@ -99,7 +104,8 @@ fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseErr
                 copy_if_type_changes: false,
                 renamed_columns: Vec::new(),
                 touches: MysqlTouches::Rows,
-                builds_fulltext: false,
+                builds_fulltext: Vec::new(),
+                drops_indexes: Vec::new(),
                 engine_without_online_ddl: None,
                 sets_engine: None,
                 modified_not_null: Vec::new(),
@@ -135,7 +141,8 @@ fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<
                 copy_if_type_changes: false,
                 renamed_columns: Vec::new(),
                 touches: MysqlTouches::Dictionary,
-                builds_fulltext: false,
+                builds_fulltext: Vec::new(),
+                drops_indexes: Vec::new(),
                 engine_without_online_ddl: None,
                 sets_engine: None,
                 modified_not_null: Vec::new(),
@@ -403,7 +410,8 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         copy_if_type_changes: false,
         renamed_columns: Vec::new(),
         touches: if rebuilds { MysqlTouches::Rows } else { MysqlTouches::Dictionary },
-        builds_fulltext: false,
+        builds_fulltext: Vec::new(),
+        drops_indexes: Vec::new(),
         engine_without_online_ddl: None,
         sets_engine,
         modified_not_null: Vec::new(),
@@ -756,10 +764,16 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 storage_engine: table_option(&create.table_options, "ENGINE"),
                 charset: table_option(&create.table_options, "CHARSET").map(|c| c.to_ascii_lowercase()),
                 collation: table_option(&create.table_options, "COLLATE").map(|c| c.to_ascii_lowercase()),
-                fulltext_index: create
+                fulltext_indexes: create
                     .constraints
                     .iter()
-                    .any(|c| matches!(c, TableConstraint::FulltextOrSpatial(index) if index.fulltext)),
+                    .filter_map(|c| match c {
+                        TableConstraint::FulltextOrSpatial(index) if index.fulltext => {
+                            Some(fulltext_name(index.opt_index_name.as_ref(), &index.columns))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
             };
         }
         Statement::CreateIndex(index) => {
@@ -786,7 +800,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 copy_if_type_changes: false,
                 renamed_columns: Vec::new(),
                 touches: MysqlTouches::Indexes,
-                builds_fulltext: false,
+                builds_fulltext: Vec::new(),
+                drops_indexes: Vec::new(),
                 engine_without_online_ddl: None,
                 sets_engine: None,
                 modified_not_null: Vec::new(),
@@ -927,7 +942,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     copy_if_type_changes: false,
                     renamed_columns: Vec::new(),
                     touches: MysqlTouches::Dictionary,
-                    builds_fulltext: false,
+                    builds_fulltext: Vec::new(),
+                    drops_indexes: Vec::new(),
                     engine_without_online_ddl: None,
                     sets_engine: None,
                     modified_not_null: Vec::new(),
@@ -938,7 +954,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 });
             }
         }
-        Statement::Drop { object_type, if_exists, names, .. } => {
+        Statement::Drop { object_type, if_exists, names, table: on, .. } => {
             let names: Vec<String> = names.iter().map(name).collect();
             effect.idempotent = Some(*if_exists);
             match object_type {
@@ -950,6 +966,32 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     effect.action = Action::DropTable { tables: names, cascade: false };
                 }
                 ObjectType::Index => {
+                    // MySQL's `DROP INDEX i ON t` names its table: a brief exclusive metadata lock
+                    // there, the index dropped in place.
+                    if let (Some(table), Some(_)) = (on, server) {
+                        let table = name(table);
+                        effect.locks.push((table.clone(), LockMode::ShareUpdateExclusive));
+                        effect.mysql = Some(MysqlDdl {
+                            algorithm: Some(Algorithm::Inplace),
+                            concurrent_dml: true,
+                            explicit_algorithm: None,
+                            explicit_lock: None,
+                            reason: String::new(),
+                            ddl: true,
+                            copy_if_type_changes: false,
+                            renamed_columns: Vec::new(),
+                            touches: MysqlTouches::Indexes,
+                            builds_fulltext: Vec::new(),
+                            drops_indexes: names.clone(),
+                            engine_without_online_ddl: None,
+                            sets_engine: None,
+                            modified_not_null: Vec::new(),
+                            collated_columns: Vec::new(),
+                            instant_varchar_growth: false,
+                            algorithm_without_column_changes: None,
+                            converts_to: None,
+                        });
+                    }
                     effect.action = Action::DropIndex { names, concurrently: true };
                 }
                 _ => {}
@@ -1014,7 +1056,8 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
         copy_if_type_changes: false,
         renamed_columns: Vec::new(),
         touches: MysqlTouches::Dictionary,
-        builds_fulltext: false,
+        builds_fulltext: Vec::new(),
+        drops_indexes: Vec::new(),
         engine_without_online_ddl: None,
         sets_engine: None,
         modified_not_null: Vec::new(),
@@ -1039,10 +1082,14 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
     };
     for op in operations {
         cost.touches = cost.touches.max(touches(op));
-        cost.builds_fulltext |= matches!(
-            op,
-            AlterTableOperation::AddConstraint { constraint: TableConstraint::FulltextOrSpatial(index), .. } if index.fulltext
-        );
+        if let AlterTableOperation::AddConstraint { constraint: TableConstraint::FulltextOrSpatial(index), .. } = op {
+            if index.fulltext {
+                cost.builds_fulltext.push(fulltext_name(index.opt_index_name.as_ref(), &index.columns));
+            }
+        }
+        if let AlterTableOperation::DropIndex { name } = op {
+            cost.drops_indexes.push(name.value.clone());
+        }
         match op {
             AlterTableOperation::AddColumn { column_def, column_position, .. } => {
                 if auto_increment(column_def) {
@@ -1212,6 +1259,14 @@ fn table_option(options: &sqlparser::ast::CreateTableOptions, wanted: &str) -> O
         let key = if key == "CHARACTER SET" { "CHARSET" } else { key };
         key.eq(wanted).then(|| value.trim().trim_matches(['`', '\'', '"']).to_string())
     })
+}
+
+/// A FULLTEXT index's name: as written, or MariaDB's for a nameless one (its first column's).
+fn fulltext_name<C: std::fmt::Display>(name: Option<&sqlparser::ast::Ident>, columns: &[C]) -> String {
+    match name {
+        Some(name) => name.value.clone(),
+        None => columns.first().map(|c| c.to_string().trim_matches('`').to_string()).unwrap_or_default(),
+    }
 }
 
 /// How deep one `ALTER TABLE` operation reaches into its table.

@@ -105,8 +105,8 @@ pub struct LiveTable {
     pub foreign_keys: Vec<LiveForeignKey>,
     /// MySQL/MariaDB: its storage engine (`InnoDB`, `MyISAM`, `Aria`); `None` elsewhere.
     pub storage_engine: Option<String>,
-    /// MySQL/MariaDB: whether it has a FULLTEXT index.
-    pub fulltext_index: bool,
+    /// MySQL/MariaDB: its FULLTEXT indexes, by name.
+    pub fulltext_indexes: Vec<String>,
     /// MySQL/MariaDB: its default character set and collation (`utf8mb4`,
     /// `utf8mb4_unicode_ci`); `None` elsewhere.
     pub charset: Option<String>,

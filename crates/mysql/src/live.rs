@@ -229,7 +229,9 @@ impl Catalog for MysqlTarget {
             .map_err(db_error)?;
         for (table, index, non_unique, column, index_type) in parts {
             let Some(table) = tables.get_mut(&table) else { continue };
-            table.fulltext_index |= index_type == "FULLTEXT";
+            if index_type == "FULLTEXT" && !table.fulltext_indexes.contains(&index) {
+                table.fulltext_indexes.push(index.clone());
+            }
             if index == "PRIMARY" {
                 table.primary_key.extend(column.clone());
             }

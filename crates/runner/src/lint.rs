@@ -172,7 +172,7 @@ pub fn seed(live: &LiveSchema, config: &LintConfig) -> (Schema, BTreeMap<String,
             parent: live_table.parent.clone(),
             primary_key: live_table.primary_key.clone(),
             storage_engine: live_table.storage_engine.clone(),
-            fulltext_index: live_table.fulltext_index,
+            fulltext_indexes: live_table.fulltext_indexes.clone(),
             charset: live_table.charset.as_ref().map(|c| c.to_ascii_lowercase()),
             collation: live_table.collation.as_ref().map(|c| c.to_ascii_lowercase()),
             ..Table::default()

@@ -75,6 +75,22 @@ mod tests {
         assert_eq!(lint(inline, "CREATE INDEX posts_n ON posts (n);"), "");
         assert_eq!(lint(inline, "ALTER TABLE posts RENAME COLUMN n TO m;"), "");
         assert_eq!(lint("CREATE TABLE posts (id int PRIMARY KEY, n int);", "ALTER TABLE posts ADD COLUMN c int;"), "");
+        // From the tester: a FULLTEXT index dropped, by then or by the statement itself, blocks
+        // nothing more; its hidden FTS_DOC_ID column stays and rules out INSTANT (observed:
+        // INPLACE with writes going on).
+        for (created, sql) in [
+            (format!("{inline}\nDROP INDEX posts_body ON posts;"), "ALTER TABLE posts ADD COLUMN c int;"),
+            (format!("{inline}\nALTER TABLE posts DROP INDEX posts_body;"), "ALTER TABLE posts ADD COLUMN c int;"),
+            (later.to_string(), "ALTER TABLE posts ADD COLUMN c int, DROP INDEX posts_body;"),
+        ] {
+            assert_eq!(lint(&created, sql), "", "{created} {sql}");
+            let advice = crate::rules::test_utils::run_with(
+                &[(&created, false), (sql, false)],
+                "mysql-missing-algorithm",
+                config.clone(),
+            );
+            assert!(advice.contains("can run INPLACE"), "{sql}: {advice}");
+        }
     }
 
     #[test]
