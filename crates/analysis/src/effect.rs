@@ -217,6 +217,9 @@ pub enum Action {
         storage_engine: Option<String>,
         /// MySQL/MariaDB: its FULLTEXT indexes, by name (a nameless one by its first column's).
         fulltext_indexes: Vec<String>,
+        /// MySQL/MariaDB: `CREATE TABLE t LIKE source`: the table it copies the definition of
+        /// (columns, indexes, storage engine, character set).
+        like: Option<String>,
         /// MySQL/MariaDB: its default character set and collation, lower-case, when written.
         charset: Option<String>,
         /// See `charset`.

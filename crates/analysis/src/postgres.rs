@@ -532,6 +532,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                 partition_of,
                 storage_engine: None,
                 fulltext_indexes: Vec::new(),
+                like: None,
                 charset: None,
                 collation: None,
             };

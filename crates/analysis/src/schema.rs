@@ -367,7 +367,13 @@ impl Schema {
                 fulltext_indexes,
                 charset,
                 collation,
+                like,
             } => {
+                // `CREATE TABLE t LIKE s` is `s`'s definition under a new name.
+                if let Some(source) = like.as_ref().and_then(|s| self.tables.get(s)).cloned() {
+                    self.tables.insert(table.clone(), source);
+                    return;
+                }
                 let base = table.rsplit('.').next().unwrap_or(table);
                 // PostgreSQL's names: `<table>_pkey`, `<table>_<columns>_key`.
                 let key_name = |key: &Vec<String>| {

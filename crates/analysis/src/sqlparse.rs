@@ -762,6 +762,10 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 partition_key: Vec::new(),
                 partition_of: None,
                 storage_engine: table_option(&create.table_options, "ENGINE"),
+                like: create.like.as_ref().map(|like| match like {
+                    sqlparser::ast::CreateTableLikeKind::Parenthesized(like)
+                    | sqlparser::ast::CreateTableLikeKind::Plain(like) => name(&like.name),
+                }),
                 charset: table_option(&create.table_options, "CHARSET").map(|c| c.to_ascii_lowercase()),
                 collation: table_option(&create.table_options, "COLLATE").map(|c| c.to_ascii_lowercase()),
                 fulltext_indexes: create

@@ -182,6 +182,13 @@ mod tests {
         ];
         let found = crate::rules::test_utils::run_with(&back, RULE, config.clone());
         assert_eq!(found, "", "InnoDB after the conversion: {found}");
+        // From the tester: a table made LIKE a MyISAM table is MyISAM.
+        let like = [
+            ("CREATE TABLE logs (id int PRIMARY KEY) ENGINE=MyISAM;\nCREATE TABLE logs2 LIKE logs;", false),
+            ("ALTER TABLE logs2 ADD COLUMN c int;", false),
+        ];
+        let found = crate::rules::test_utils::run_with(&like, RULE, config.clone());
+        assert!(found.contains("`logs2` is a MyISAM table"), "{found}");
         let optimized = [
             ("CREATE TABLE t (id int PRIMARY KEY);\nCREATE TABLE m (id int PRIMARY KEY) ENGINE=Aria;", false),
             ("OPTIMIZE TABLE t, m;", false),
