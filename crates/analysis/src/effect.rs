@@ -64,6 +64,22 @@ impl Algorithm {
     }
 }
 
+/// What a MySQL/MariaDB `CREATE TABLE` says of its storage.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableStorage {
+    /// Its storage engine, when `ENGINE=` is written (`None`: the server's default, InnoDB).
+    pub engine: Option<String>,
+    /// Its FULLTEXT indexes, by name (a nameless one by its first column's).
+    pub fulltext_indexes: Vec<String>,
+    /// `CREATE TABLE t LIKE source`: the table whose definition it copies (columns, indexes,
+    /// storage engine, character set).
+    pub like: Option<String>,
+    /// Its default character set, lower-case, when written.
+    pub charset: Option<String>,
+    /// Its default collation, lower-case, when written.
+    pub collation: Option<String>,
+}
+
 /// What a MySQL/MariaDB DDL statement costs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MysqlDdl {
@@ -212,18 +228,8 @@ pub enum Action {
         partition_key: Vec<String>,
         /// The parent, for `CREATE TABLE ... PARTITION OF parent`.
         partition_of: Option<String>,
-        /// MySQL/MariaDB: its storage engine, when `ENGINE=` is written (`None`: the server's
-        /// default, InnoDB).
-        storage_engine: Option<String>,
-        /// MySQL/MariaDB: its FULLTEXT indexes, by name (a nameless one by its first column's).
-        fulltext_indexes: Vec<String>,
-        /// MySQL/MariaDB: `CREATE TABLE t LIKE source`: the table it copies the definition of
-        /// (columns, indexes, storage engine, character set).
-        like: Option<String>,
-        /// MySQL/MariaDB: its default character set and collation, lower-case, when written.
-        charset: Option<String>,
-        /// See `charset`.
-        collation: Option<String>,
+        /// MySQL/MariaDB: what it says of its storage (empty elsewhere).
+        storage: Box<TableStorage>,
     },
     /// A statement that changes rows of a table: `UPDATE`, `DELETE`, `MERGE`, `INSERT ...
     /// SELECT`, or a query whose `WITH` does one of them. Which rows it reaches, and what else it

@@ -530,11 +530,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     })
                     .collect(),
                 partition_of,
-                storage_engine: None,
-                fulltext_indexes: Vec::new(),
-                like: None,
-                charset: None,
-                collation: None,
+                storage: Box::default(),
             };
         }
         NodeEnum::CreateTableAsStmt(stmt) if stmt.objtype == ObjectType::ObjectTable as i32 => {

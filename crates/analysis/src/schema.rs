@@ -363,14 +363,10 @@ impl Schema {
                 partition_of,
                 primary_key,
                 foreign_keys,
-                storage_engine,
-                fulltext_indexes,
-                charset,
-                collation,
-                like,
+                storage,
             } => {
                 // `CREATE TABLE t LIKE s` is `s`'s definition under a new name.
-                if let Some(source) = like.as_ref().and_then(|s| self.tables.get(s)).cloned() {
+                if let Some(source) = storage.like.as_ref().and_then(|s| self.tables.get(s)).cloned() {
                     self.tables.insert(table.clone(), source);
                     return;
                 }
@@ -399,11 +395,11 @@ impl Schema {
                         .chain(columns.iter().filter(|c| c.not_null).map(|c| &c.name))
                         .cloned()
                         .collect(),
-                    storage_engine: storage_engine.clone(),
-                    fulltext_indexes: fulltext_indexes.clone(),
-                    fts_doc_id: !fulltext_indexes.is_empty(),
-                    charset: charset.clone(),
-                    collation: collation.clone(),
+                    storage_engine: storage.engine.clone(),
+                    fulltext_indexes: storage.fulltext_indexes.clone(),
+                    fts_doc_id: !storage.fulltext_indexes.is_empty(),
+                    charset: storage.charset.clone(),
+                    collation: storage.collation.clone(),
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);

@@ -15,7 +15,7 @@ use sqlparser::parser::Parser;
 
 use crate::dialect::MysqlServer;
 use crate::effect::{other, ParseError};
-use crate::effect::{Algorithm, ColumnType, ConvertTo, ForeignKey, MysqlDdl, MysqlTouches};
+use crate::effect::{Algorithm, ColumnType, ConvertTo, ForeignKey, MysqlDdl, MysqlTouches, TableStorage};
 use crate::{Action, AlterCommand, ColumnInfo, Effect, LockMode, RowAccess, RowScope};
 
 mod mysql_alter;
@@ -761,23 +761,25 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 partitioned: false,
                 partition_key: Vec::new(),
                 partition_of: None,
-                storage_engine: table_option(&create.table_options, "ENGINE"),
-                like: create.like.as_ref().map(|like| match like {
-                    sqlparser::ast::CreateTableLikeKind::Parenthesized(like)
-                    | sqlparser::ast::CreateTableLikeKind::Plain(like) => name(&like.name),
+                storage: Box::new(TableStorage {
+                    engine: table_option(&create.table_options, "ENGINE"),
+                    like: create.like.as_ref().map(|like| match like {
+                        sqlparser::ast::CreateTableLikeKind::Parenthesized(like)
+                        | sqlparser::ast::CreateTableLikeKind::Plain(like) => name(&like.name),
+                    }),
+                    charset: table_option(&create.table_options, "CHARSET").map(|c| c.to_ascii_lowercase()),
+                    collation: table_option(&create.table_options, "COLLATE").map(|c| c.to_ascii_lowercase()),
+                    fulltext_indexes: create
+                        .constraints
+                        .iter()
+                        .filter_map(|c| match c {
+                            TableConstraint::FulltextOrSpatial(index) if index.fulltext => {
+                                Some(fulltext_name(index.opt_index_name.as_ref(), &index.columns))
+                            }
+                            _ => None,
+                        })
+                        .collect(),
                 }),
-                charset: table_option(&create.table_options, "CHARSET").map(|c| c.to_ascii_lowercase()),
-                collation: table_option(&create.table_options, "COLLATE").map(|c| c.to_ascii_lowercase()),
-                fulltext_indexes: create
-                    .constraints
-                    .iter()
-                    .filter_map(|c| match c {
-                        TableConstraint::FulltextOrSpatial(index) if index.fulltext => {
-                            Some(fulltext_name(index.opt_index_name.as_ref(), &index.columns))
-                        }
-                        _ => None,
-                    })
-                    .collect(),
             };
         }
         Statement::CreateIndex(index) => {
