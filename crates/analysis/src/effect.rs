@@ -78,6 +78,8 @@ pub struct TableStorage {
     pub charset: Option<String>,
     /// Its default collation, lower-case, when written.
     pub collation: Option<String>,
+    /// Its `ROW_FORMAT`, lower-case, when written.
+    pub row_format: Option<String>,
 }
 
 /// What a MySQL/MariaDB DDL statement costs.

@@ -674,15 +674,21 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
             let keeps_null = ddl.modified_not_null.iter().any(|(c, not_null)| c == column && *not_null == was_not_null);
             // The same type: the dictionary alone (MariaDB 10.4+: a rename, a default, a new
             // place), unless NULL is allowed or refused anew (in place, writes going on).
-            // A new collation rebuilds the indexes on the column (observed: INPLACE).
+            // A new collation rebuilds the indexes on the column (observed: INPLACE), or copies
+            // the table for a TEXT column's prefix index.
             let indexed = stored.is_some_and(|t| t.indexes.iter().any(|(_, columns)| columns.contains(column)));
             let recollated = indexed && ddl.collated_columns.contains(column);
+            if recollated && stored.is_some_and(|t| mysql_refine::recollation_copies(t, column)) {
+                return None;
+            }
             if old.name == new_type.name && old.modifiers == new_type.modifiers {
                 let instant = keeps_null && ddl.instant_varchar_growth && !recollated;
                 return Some(if instant { Algorithm::Instant } else { Algorithm::Inplace });
             }
             let charset = stored.and_then(|t| t.charset.as_deref());
-            let grows = keeps_null && mysql_refine::varchar_keeps_length_bytes(old, new_type, charset);
+            let grows = keeps_null
+                && (mysql_refine::varchar_keeps_length_bytes(old, new_type, charset)
+                    || mysql_refine::appends_members(old, new_type));
             grows.then_some(if ddl.instant_varchar_growth && !recollated {
                 Algorithm::Instant
             } else {

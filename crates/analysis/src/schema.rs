@@ -68,6 +68,8 @@ pub struct Table {
     pub charset: Option<String>,
     /// MySQL/MariaDB: its default collation, lower-case, when known.
     pub collation: Option<String>,
+    /// MySQL/MariaDB: its row format, lower-case, when known (`compressed` rules out INSTANT).
+    pub row_format: Option<String>,
 }
 
 impl Table {
@@ -400,6 +402,7 @@ impl Schema {
                     fts_doc_id: !storage.fulltext_indexes.is_empty(),
                     charset: storage.charset.clone(),
                     collation: storage.collation.clone(),
+                    row_format: storage.row_format.clone(),
                 };
                 if let Some(parent) = partition_of.as_ref().and_then(|p| self.tables.get(p)) {
                     created.columns.clone_from(&parent.columns);

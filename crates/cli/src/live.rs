@@ -370,6 +370,9 @@ pub fn rehearse(
                     "note: dropped {leftover}, a scratch database an interrupted run left behind"
                 )?;
             }
+            for left_out in &scratch.left_out {
+                writeln!(anstream::stderr(), "note: not copied into the scratch database: {left_out}")?;
+            }
             (history, Scratch::Mysql(Box::new(scratch)))
         }
     };
@@ -450,7 +453,8 @@ fn render_rehearsal(
                     "statements": m.statements.iter().map(|s| json!({
                         "line": s.line,
                         "sql": s.sql,
-                        "predicted_locks": s.predicted_locks.iter().map(|(r, m)| json!({"relation": r, "mode": m.name()})).collect::<Vec<_>>(),
+                        // PostgreSQL's lock modes; MySQL/MariaDB's statements have algorithms instead.
+                        "predicted_locks": (!report.mysql).then(|| s.predicted_locks.iter().map(|(r, m)| json!({"relation": r, "mode": m.name()})).collect::<Vec<_>>()),
                         "observed_locks": if s.observed.locks_observed {
                             Some(s.observed.locks.iter().map(|l| json!({"relation": l.relation, "kind": l.kind, "mode": l.mode})).collect::<Vec<_>>())
                         } else { None },
@@ -516,12 +520,10 @@ fn render_rehearsal(
                 )?;
             }
             if report.mysql && unobservable > 0 {
-                let verb = if unobservable == 1 { "takes" } else { "take" };
                 writeln!(
                     out,
-                    "  {} {verb} no ALGORITHM= or {} its own: not checked",
-                    count(unobservable, "statement", "statements"),
-                    if unobservable == 1 { "writes" } else { "write" }
+                    "  {} not checked: data changes, CREATE/DROP, or DDL that writes its own ALGORITHM=/LOCK=",
+                    count(unobservable, "statement", "statements")
                 )?;
             }
             if observed > 0 {

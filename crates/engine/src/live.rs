@@ -112,6 +112,8 @@ pub struct LiveTable {
     pub charset: Option<String>,
     /// See `charset`.
     pub collation: Option<String>,
+    /// MySQL/MariaDB: its row format (`Dynamic`, `Compressed`); `None` elsewhere.
+    pub row_format: Option<String>,
 }
 
 /// A column of a [`LiveTable`].

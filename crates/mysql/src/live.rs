@@ -34,8 +34,8 @@ impl MysqlTarget {
 type ColumnRow = (String, String, String, String, Option<String>, Option<String>);
 
 /// A row of `information_schema.TABLES`: name, rows, data length, storage engine, collation,
-/// character set.
-type TableRow = (String, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<String>);
+/// character set, row format.
+type TableRow = (String, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<String>, Option<String>);
 
 /// Whether `text` holds `word` as a whole identifier (any case): `NEW.name`, `` `name` ``, not
 /// `user_name`.
@@ -174,14 +174,14 @@ impl Catalog for MysqlTarget {
         let listed: Vec<TableRow> = self
             .conn
             .exec(
-                "SELECT t.TABLE_NAME, t.TABLE_ROWS, t.DATA_LENGTH, t.ENGINE, t.TABLE_COLLATION, cs.CHARACTER_SET_NAME \
+                "SELECT t.TABLE_NAME, t.TABLE_ROWS, t.DATA_LENGTH, t.ENGINE, t.TABLE_COLLATION, cs.CHARACTER_SET_NAME, t.ROW_FORMAT \
                  FROM information_schema.TABLES t \
                  LEFT JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY cs ON cs.COLLATION_NAME = t.TABLE_COLLATION \
                  WHERE t.TABLE_SCHEMA = ? AND t.TABLE_TYPE = 'BASE TABLE'",
                 (&database,),
             )
             .map_err(db_error)?;
-        for (name, rows, bytes, storage_engine, collation, charset) in listed {
+        for (name, rows, bytes, storage_engine, collation, charset, row_format) in listed {
             let table = LiveTable {
                 name: name.clone(),
                 schema: database.clone(),
@@ -193,6 +193,7 @@ impl Catalog for MysqlTarget {
                 storage_engine,
                 charset,
                 collation,
+                row_format,
                 ..LiveTable::default()
             };
             tables.insert(name, table);

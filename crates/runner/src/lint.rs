@@ -175,6 +175,7 @@ pub fn seed(live: &LiveSchema, config: &LintConfig) -> (Schema, BTreeMap<String,
             fulltext_indexes: live_table.fulltext_indexes.clone(),
             charset: live_table.charset.as_ref().map(|c| c.to_ascii_lowercase()),
             collation: live_table.collation.as_ref().map(|c| c.to_ascii_lowercase()),
+            row_format: live_table.row_format.as_ref().map(|c| c.to_ascii_lowercase()),
             ..Table::default()
         };
         for column in &live_table.columns {

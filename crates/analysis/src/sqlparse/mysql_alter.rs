@@ -48,6 +48,8 @@ pub(super) struct Taken {
     pub command: AlterCommand,
     /// `ENGINE=x`: the engine the table moves to.
     pub sets_engine: Option<String>,
+    /// It deletes rows (a partition dropped or truncated).
+    pub destroys: bool,
 }
 
 /// Reads `sql` when it is an `ALTER TABLE` with syntax sqlparser does not read; `None` when it
@@ -151,6 +153,7 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         reason: "",
         command,
         sets_engine: None,
+        destroys: false,
     };
     let copy = |reason| Taken {
         algorithm: Algorithm::Copy,
@@ -159,6 +162,7 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         reason,
         command: AlterCommand::Other,
         sets_engine: None,
+        destroys: false,
     };
     let rebuild = Taken {
         algorithm: Algorithm::Inplace,
@@ -167,6 +171,7 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         reason: "",
         command: AlterCommand::Other,
         sets_engine: None,
+        destroys: false,
     };
     // A table option beside other clauses: `NAME [=] value`.
     let option = match words {
@@ -204,6 +209,25 @@ fn taken(clause: &str, words: &[&str]) -> Option<Taken> {
         ["DISABLE" | "ENABLE", "KEYS"] => Taken { touches: MysqlTouches::Indexes, ..dictionary(AlterCommand::Other) },
         ["FORCE"] => rebuild,
         ["ORDER", "BY", ..] => copy("ORDER BY copies the table in the new order; writes wait"),
+        // Partition maintenance: the rows move, or go, with writes waiting.
+        ["REMOVE", "PARTITIONING"] | ["PARTITION", "BY", ..] => copy("repartitioning copies the table; writes wait"),
+        ["COALESCE" | "REORGANIZE" | "REBUILD" | "OPTIMIZE", "PARTITION", ..] => {
+            copy("partition maintenance copies the partitions' rows; writes wait")
+        }
+        ["DROP" | "TRUNCATE", "PARTITION", ..] => Taken {
+            destroys: true,
+            ..Taken {
+                algorithm: Algorithm::Inplace,
+                ..copy("dropping or truncating a partition deletes its rows; writes wait")
+            }
+        },
+        ["ADD" | "EXCHANGE", "PARTITION", ..] => Taken {
+            algorithm: Algorithm::Inplace,
+            ..copy("partition maintenance holds the table's exclusive lock; writes wait")
+        },
+        ["ANALYZE" | "CHECK" | "REPAIR", "PARTITION", ..] => {
+            Taken { algorithm: Algorithm::Inplace, ..dictionary(AlterCommand::Other) }
+        }
         ["ADD" | "DROP", "SYSTEM", "VERSIONING"] | ["ADD" | "DROP", "PERIOD", "FOR", ..] => {
             copy("system versioning is added or dropped by copying the table; writes wait")
         }
@@ -243,6 +267,10 @@ fn rewrite(clause: &str, words: &[&str], read: &mut ReadAlter) -> (Vec<String>, 
         }
         if rest.first() == Some(&"CHARSET") && words.get(at + 1) != Some(&"=") {
             edits.push((tokens[at].start, end_of(at), "CHARACTER SET"));
+        }
+        // MariaDB's word for a STORED generated column.
+        if rest.first() == Some(&"PERSISTENT") {
+            edits.push((tokens[at].start, end_of(at), "STORED"));
         }
     }
     let mut text = String::with_capacity(clause.len());
@@ -304,6 +332,9 @@ pub(super) fn create_table(sql: &str) -> Option<(String, bool)> {
         let word = token.text.to_ascii_uppercase();
         if depth == 1 && word == "CHARSET" && upper(at + 1) != "=" {
             edits.push((token.start, token.start + token.text.len(), "CHARACTER SET"));
+        }
+        if depth == 1 && word == "PERSISTENT" {
+            edits.push((token.start, token.start + token.text.len(), "STORED"));
         }
         if depth == 0 && word == "PARTITION" && upper(at + 1) == "BY" {
             let end = sql.trim_end().trim_end_matches(';').len();
@@ -472,6 +503,23 @@ mod tests {
         let ordered = read("ALTER TABLE t ADD COLUMN c int, ORDER BY c").unwrap();
         assert_eq!(ordered.sql.as_deref(), Some("ALTER TABLE t ADD COLUMN c int"));
         assert!(!ordered.taken[0].concurrent_dml);
+    }
+
+    #[test]
+    fn partition_maintenance_and_persistent_columns() {
+        let removed = read("ALTER TABLE t REMOVE PARTITIONING").unwrap();
+        assert_eq!(removed.sql, None);
+        assert_eq!(removed.taken[0].algorithm, Algorithm::Copy);
+        let dropped = read("ALTER TABLE t DROP PARTITION p0").unwrap();
+        assert!(dropped.taken[0].destroys && !dropped.taken[0].concurrent_dml);
+        assert!(
+            !read("ALTER TABLE t ADD PARTITION (PARTITION p3 VALUES LESS THAN (2030))").unwrap().taken[0]
+                .concurrent_dml
+        );
+        assert_eq!(
+            rewritten("ALTER TABLE t ADD COLUMN c int AS (a + 3) PERSISTENT").as_deref(),
+            Some("ALTER TABLE t ADD COLUMN c int AS (a + 3) STORED")
+        );
     }
 
     #[test]

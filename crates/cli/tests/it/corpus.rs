@@ -467,7 +467,10 @@ fn analysis_reads_the_mysql_and_sqlite_corpus() {
 #[test]
 fn rehearsal_on_mariadb_confirms_every_predicted_algorithm() {
     let Some(root) = corpus() else { return };
-    for dir in ["ory-kratos/persistence/sql/migrations/sql", "authelia/internal/storage/migrations/mysql"] {
+    // Authelia's procedures that prepare statements are refused by rehearsal (their SQL is known
+    // only when they run): the migrations that call them, and those that need what they made,
+    // are taken out.
+    for (dir, at_least) in [("ory-kratos/persistence/sql/migrations/sql", 300), ("authelia/internal/storage/migrations/mysql", 60)] {
         let project = Project::new();
         let folder = project.path("migrations");
         std::fs::create_dir_all(&folder).unwrap();
@@ -510,7 +513,7 @@ fn rehearsal_on_mariadb_confirms_every_predicted_algorithm() {
         for taken in &taken_out {
             eprintln!("  taken out: {}", taken.chars().take(200).collect::<String>());
         }
-        assert!(checked > 100, "{dir}: {checked}");
+        assert!(checked >= at_least, "{dir}: {checked}");
         assert!(disagreements.is_empty(), "{dir}:\n{}", disagreements.join("\n"));
     }
 }

@@ -521,6 +521,41 @@ fn rehearse_checks_each_predicted_algorithm_on_a_scratch_database() {
         .unwrap();
     assert_eq!(z, 0, "the real table is untouched");
 
+    // From the tester: what reaches past the scratch database is refused, the real database
+    // untouched: a statement about a database, a user or the server, dynamic SQL, a procedure
+    // that prepares statements; a view of another database is not copied.
+    let other = MyDb::new();
+    other.conn().query_drop("CREATE TABLE x (id int PRIMARY KEY, name varchar(10))").unwrap();
+    other.conn().query_drop("INSERT INTO x VALUES (1, 'kept')").unwrap();
+    conn.query_drop(format!("CREATE VIEW vo AS SELECT id, name FROM `{}`.x", other.name)).unwrap();
+    let procedure =
+        "CREATE PROCEDURE p() BEGIN SET @s = CONCAT('UPDATE x', ' SET name = 1'); PREPARE q FROM @s; EXECUTE q; END";
+    for (sql, why) in [
+        (format!("DROP DATABASE `{}`", db.name), "changes the server"),
+        (format!("ALTER DATABASE {} CHARACTER SET latin1", db.name), "changes the server"),
+        ("CREATE DATABASE cutover_evil".to_string(), "changes the server"),
+        ("CREATE USER cutover_evil@localhost".to_string(), "changes the server"),
+        ("SET @s = 'UPDATE users SET id = id'".to_string(), ""),
+        ("PREPARE q FROM @s".to_string(), "dynamic SQL"),
+        ("EXECUTE IMMEDIATE 'UPDATE users SET id = id'".to_string(), "dynamic SQL"),
+        (format!("{procedure};\nCALL p()"), "prepares statements"),
+        ("UPDATE vo SET name = 'pwned'".to_string(), "doesn't exist"),
+    ] {
+        if why.is_empty() {
+            continue;
+        }
+        let project = Project::new();
+        project.migration("1_reach.sql", &format!("{sql};\n"));
+        let output = project.cutover(&db.url).args(["rehearse", "--template"]).output().unwrap();
+        let (stdout, stderr) = output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{sql}: {stdout}{stderr}");
+        assert!(stdout.contains(why), "{sql}: {stdout}{stderr}");
+    }
+    let databases: Vec<String> = conn.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA").unwrap();
+    assert!(databases.contains(&db.name) && !databases.iter().any(|d| d == "cutover_evil"), "{databases:?}");
+    let kept: String = other.conn().query_first("SELECT name FROM x").unwrap().unwrap();
+    assert_eq!(kept, "kept", "the other database's table, under the view");
+
     // Replayed into an empty database, a table made before the folder is missing: said so.
     let project = Project::new();
     project.migration("1_add.sql", "ALTER TABLE users ADD COLUMN y int;\n");
