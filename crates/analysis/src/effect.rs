@@ -64,6 +64,33 @@ impl Algorithm {
     }
 }
 
+impl MysqlDdl {
+    /// A DDL statement's cost: its algorithm, whether writes go on, how deep it reaches; nothing
+    /// written, nothing else known yet.
+    pub fn ddl(algorithm: Option<Algorithm>, concurrent_dml: bool, touches: MysqlTouches) -> MysqlDdl {
+        MysqlDdl {
+            algorithm,
+            concurrent_dml,
+            explicit_algorithm: None,
+            explicit_lock: None,
+            reason: String::new(),
+            ddl: true,
+            copy_if_type_changes: false,
+            renamed_columns: Vec::new(),
+            touches,
+            builds_fulltext: Vec::new(),
+            drops_indexes: Vec::new(),
+            engine_without_online_ddl: None,
+            sets_engine: None,
+            modified_not_null: Vec::new(),
+            collated_columns: Vec::new(),
+            instant_varchar_growth: false,
+            algorithm_without_column_changes: None,
+            converts_to: None,
+        }
+    }
+}
+
 /// What a MySQL/MariaDB `CREATE TABLE` says of its storage.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableStorage {

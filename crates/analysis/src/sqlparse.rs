@@ -94,26 +94,7 @@ fn analyze_mysql_text(sql: &str, server: MysqlServer) -> Result<Effect, ParseErr
         let ddl = is_ddl(&statement);
         let writes = matches!(statement, Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_));
         if ddl || writes {
-            effect.mysql = Some(MysqlDdl {
-                algorithm: None,
-                concurrent_dml: true,
-                explicit_algorithm: None,
-                explicit_lock: None,
-                reason: String::new(),
-                ddl,
-                copy_if_type_changes: false,
-                renamed_columns: Vec::new(),
-                touches: MysqlTouches::Rows,
-                builds_fulltext: Vec::new(),
-                drops_indexes: Vec::new(),
-                engine_without_online_ddl: None,
-                sets_engine: None,
-                modified_not_null: Vec::new(),
-                collated_columns: Vec::new(),
-                instant_varchar_growth: false,
-                algorithm_without_column_changes: None,
-                converts_to: None,
-            });
+            effect.mysql = Some(MysqlDdl { ddl, ..MysqlDdl::ddl(None, true, MysqlTouches::Rows) });
         }
     }
     Ok(effect)
@@ -131,26 +112,7 @@ fn alter_read_here(read: mysql_alter::ReadAlter, server: MysqlServer) -> Result<
                 locks: vec![(table, LockMode::AccessExclusive)],
                 ..other()
             };
-            effect.mysql = Some(MysqlDdl {
-                algorithm: Some(Algorithm::Instant),
-                concurrent_dml: true,
-                explicit_algorithm: None,
-                explicit_lock: None,
-                reason: String::new(),
-                ddl: true,
-                copy_if_type_changes: false,
-                renamed_columns: Vec::new(),
-                touches: MysqlTouches::Dictionary,
-                builds_fulltext: Vec::new(),
-                drops_indexes: Vec::new(),
-                engine_without_online_ddl: None,
-                sets_engine: None,
-                modified_not_null: Vec::new(),
-                collated_columns: Vec::new(),
-                instant_varchar_growth: false,
-                algorithm_without_column_changes: None,
-                converts_to: None,
-            });
+            effect.mysql = Some(MysqlDdl::ddl(Some(Algorithm::Instant), true, MysqlTouches::Dictionary));
             effect
         }
     };
@@ -404,24 +366,16 @@ fn table_options_alter(sql: &str) -> Option<Effect> {
         ..other()
     };
     effect.mysql = Some(MysqlDdl {
-        algorithm: Some(algorithm),
-        concurrent_dml: algorithm != Algorithm::Copy,
         explicit_algorithm: explicit("ALGORITHM"),
         explicit_lock: explicit("LOCK"),
         reason,
-        ddl: true,
-        copy_if_type_changes: false,
-        renamed_columns: Vec::new(),
-        touches: if rebuilds { MysqlTouches::Rows } else { MysqlTouches::Dictionary },
-        builds_fulltext: Vec::new(),
-        drops_indexes: Vec::new(),
-        engine_without_online_ddl: None,
         sets_engine,
-        modified_not_null: Vec::new(),
-        collated_columns: Vec::new(),
-        instant_varchar_growth: false,
-        algorithm_without_column_changes: None,
         converts_to,
+        ..MysqlDdl::ddl(
+            Some(algorithm),
+            algorithm != Algorithm::Copy,
+            if rebuilds { MysqlTouches::Rows } else { MysqlTouches::Dictionary },
+        )
     });
     Some(effect)
 }
@@ -800,26 +754,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 // The columns are as written, expressions included: not read as a key here.
                 unique: false,
             };
-            effect.mysql = server.map(|_| MysqlDdl {
-                algorithm: Some(Algorithm::Inplace),
-                concurrent_dml: true,
-                explicit_algorithm: None,
-                explicit_lock: None,
-                reason: String::new(),
-                ddl: true,
-                copy_if_type_changes: false,
-                renamed_columns: Vec::new(),
-                touches: MysqlTouches::Indexes,
-                builds_fulltext: Vec::new(),
-                drops_indexes: Vec::new(),
-                engine_without_online_ddl: None,
-                sets_engine: None,
-                modified_not_null: Vec::new(),
-                collated_columns: Vec::new(),
-                instant_varchar_growth: false,
-                algorithm_without_column_changes: None,
-                converts_to: None,
-            });
+            effect.mysql = server.map(|_| MysqlDdl::ddl(Some(Algorithm::Inplace), true, MysqlTouches::Indexes));
         }
         Statement::AlterTable(alter) => {
             let table = name(&alter.name);
@@ -942,26 +877,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     name: table,
                     new_name: name(&first.new_name),
                 };
-                effect.mysql = server.map(|_| MysqlDdl {
-                    algorithm: Some(Algorithm::Instant),
-                    concurrent_dml: true,
-                    explicit_algorithm: None,
-                    explicit_lock: None,
-                    reason: String::new(),
-                    ddl: true,
-                    copy_if_type_changes: false,
-                    renamed_columns: Vec::new(),
-                    touches: MysqlTouches::Dictionary,
-                    builds_fulltext: Vec::new(),
-                    drops_indexes: Vec::new(),
-                    engine_without_online_ddl: None,
-                    sets_engine: None,
-                    modified_not_null: Vec::new(),
-                    collated_columns: Vec::new(),
-                    instant_varchar_growth: false,
-                    algorithm_without_column_changes: None,
-                    converts_to: None,
-                });
+                effect.mysql = server.map(|_| MysqlDdl::ddl(Some(Algorithm::Instant), true, MysqlTouches::Dictionary));
             }
         }
         Statement::Drop { object_type, if_exists, names, table: on, .. } => {
@@ -982,24 +898,8 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                         let table = name(table);
                         effect.locks.push((table.clone(), LockMode::ShareUpdateExclusive));
                         effect.mysql = Some(MysqlDdl {
-                            algorithm: Some(Algorithm::Inplace),
-                            concurrent_dml: true,
-                            explicit_algorithm: None,
-                            explicit_lock: None,
-                            reason: String::new(),
-                            ddl: true,
-                            copy_if_type_changes: false,
-                            renamed_columns: Vec::new(),
-                            touches: MysqlTouches::Indexes,
-                            builds_fulltext: Vec::new(),
                             drops_indexes: names.clone(),
-                            engine_without_online_ddl: None,
-                            sets_engine: None,
-                            modified_not_null: Vec::new(),
-                            collated_columns: Vec::new(),
-                            instant_varchar_growth: false,
-                            algorithm_without_column_changes: None,
-                            converts_to: None,
+                            ..MysqlDdl::ddl(Some(Algorithm::Inplace), true, MysqlTouches::Indexes)
                         });
                     }
                     effect.action = Action::DropIndex { names, concurrently: true };
@@ -1056,26 +956,8 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
     let instant_drop = instant_add_anywhere;
     let instant_rename = if server.mariadb { server.at_least(10, 4, 0) } else { server.at_least(8, 0, 28) };
     let instant_varchar_growth = server.mariadb && server.at_least(10, 4, 0);
-    let mut cost = MysqlDdl {
-        algorithm: Some(Algorithm::Instant),
-        concurrent_dml: true,
-        explicit_algorithm: None,
-        explicit_lock: None,
-        reason: String::new(),
-        ddl: true,
-        copy_if_type_changes: false,
-        renamed_columns: Vec::new(),
-        touches: MysqlTouches::Dictionary,
-        builds_fulltext: Vec::new(),
-        drops_indexes: Vec::new(),
-        engine_without_online_ddl: None,
-        sets_engine: None,
-        modified_not_null: Vec::new(),
-        collated_columns: Vec::new(),
-        instant_varchar_growth,
-        algorithm_without_column_changes: None,
-        converts_to: None,
-    };
+    let mut cost =
+        MysqlDdl { instant_varchar_growth, ..MysqlDdl::ddl(Some(Algorithm::Instant), true, MysqlTouches::Dictionary) };
     let mut other_copy = false;
     let mut column_change = false;
     let adds_primary_key = operations

@@ -912,12 +912,16 @@ pub(crate) mod test_utils {
 
     /// Lints `sql` as a MySQL migration on `server` (`mariadb-10.11`) with only `rule`.
     pub(crate) fn run_mysql(sql: &str, rule: &str, server: &str) -> String {
-        let config = LintConfig {
+        run_with(&[(sql, false)], rule, mysql_config(server))
+    }
+
+    /// The lint configuration of a MySQL migration on `server` (`mariadb-10.11`).
+    pub(crate) fn mysql_config(server: &str) -> LintConfig {
+        LintConfig {
             dialect: crate::Dialect::Mysql,
             mysql_server: server.parse().expect("a server version"),
             ..LintConfig::default()
-        };
-        run_with(&[(sql, false)], rule, config)
+        }
     }
 
     /// Lints `sql` (a transactional migration) with only `rule`, and renders what it finds.

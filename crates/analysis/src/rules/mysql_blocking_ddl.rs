@@ -58,11 +58,7 @@ mod tests {
     fn a_table_with_a_fulltext_index_is_rebuilt_with_writes_blocked() {
         // Observed on MariaDB 10.11: ADD/DROP COLUMN and NOT NULL take INPLACE with LOCK=SHARED
         // on such a table (INSTANT and LOCK=NONE refused), a plain index is still online.
-        let config = crate::LintConfig {
-            dialect: crate::Dialect::Mysql,
-            mysql_server: "mariadb-10.11".parse().unwrap(),
-            ..crate::LintConfig::default()
-        };
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
         let lint = |created: &str, sql: &str| {
             crate::rules::test_utils::run_with(&[(created, false), (sql, false)], RULE, config.clone())
         };

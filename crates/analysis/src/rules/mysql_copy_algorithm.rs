@@ -73,11 +73,7 @@ mod tests {
             ("CREATE TABLE orders (id int PRIMARY KEY, n int);", false),
             ("ALTER TABLE orders MODIFY COLUMN n int NOT NULL;", false),
         ];
-        let config = crate::LintConfig {
-            dialect: crate::Dialect::Mysql,
-            mysql_server: "mariadb-10.11".parse().unwrap(),
-            ..crate::LintConfig::default()
-        };
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
         assert_eq!(crate::rules::test_utils::run_with(&migrations, RULE, config.clone()), "");
         // A `CHANGE` that renames and keeps the type: instant (MariaDB 10.4+), not a copy.
         let renamed = [
@@ -102,11 +98,7 @@ mod tests {
     /// Found by the rehearsal oracle on the corpus (Kratos, Authelia), checked on MariaDB 10.11.
     #[test]
     fn column_changes_the_server_makes_without_a_copy() {
-        let config = crate::LintConfig {
-            dialect: crate::Dialect::Mysql,
-            mysql_server: "mariadb-10.11".parse().unwrap(),
-            ..crate::LintConfig::default()
-        };
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
         let created = "CREATE TABLE users (id int PRIMARY KEY, email varchar(20) NOT NULL, name varchar(60), note char(36) NOT NULL) DEFAULT CHARSET=utf8mb4;";
         let lint = |sql: &str, rule: &str| {
             crate::rules::test_utils::run_with(&[(created, false), (sql, false)], rule, config.clone())
@@ -139,11 +131,7 @@ mod tests {
     fn a_table_of_another_engine_is_copied_for_all_but_the_dictionary() {
         // Observed on MariaDB 10.11: MyISAM and Aria take ALGORITHM=COPY, LOCK=SHARED for a new
         // column, index or NOT NULL; a rename or a default is instant.
-        let config = crate::LintConfig {
-            dialect: crate::Dialect::Mysql,
-            mysql_server: "mariadb-10.11".parse().unwrap(),
-            ..crate::LintConfig::default()
-        };
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
         for engine in ["MyISAM", "ENGINE = Aria", "engine=`MEMORY`"] {
             let created = if engine.contains('=') {
                 format!("CREATE TABLE logs (id int PRIMARY KEY, n int) {engine};")

@@ -470,7 +470,9 @@ fn rehearsal_on_mariadb_confirms_every_predicted_algorithm() {
     // Authelia's procedures that prepare statements are refused by rehearsal (their SQL is known
     // only when they run): the migrations that call them, and those that need what they made,
     // are taken out.
-    for (dir, at_least) in [("ory-kratos/persistence/sql/migrations/sql", 300), ("authelia/internal/storage/migrations/mysql", 60)] {
+    for (dir, at_least) in
+        [("ory-kratos/persistence/sql/migrations/sql", 300), ("authelia/internal/storage/migrations/mysql", 60)]
+    {
         let project = Project::new();
         let folder = project.path("migrations");
         std::fs::create_dir_all(&folder).unwrap();
