@@ -33,6 +33,9 @@ pub struct MysqlTarget {
     pub(crate) lock_watch: cutover_engine::WatchSlot,
     /// For a rehearsal's scratch database: the database it stands for (where samples come from).
     pub(crate) rehearsal_source: Option<String>,
+    /// For a rehearsal's scratch database: the URL's own account's connection (this one's is a
+    /// temporary account limited to the scratch database), which copies samples and drops it.
+    pub(crate) rehearsal_admin: Option<Box<Conn>>,
 }
 
 impl MysqlTarget {
@@ -76,6 +79,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         replica_urls: Vec::new(),
         lock_watch: Default::default(),
         rehearsal_source: None,
+        rehearsal_admin: None,
     })
 }
 

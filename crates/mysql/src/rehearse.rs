@@ -30,6 +30,32 @@ pub struct MysqlScratch {
     /// it, a migration would write the real table).
     pub left_out: Vec<String>,
     name: String,
+    /// The temporary account the migrations run as (`'user'@'host'`, quoted).
+    account: Option<String>,
+}
+
+/// The prefix of the temporary accounts' names: `cutover_rh_<unix seconds>_<pid>`.
+const ACCOUNT_PREFIX: &str = "cutover_rh_";
+
+/// A string literal, quoted for MySQL.
+fn quote_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// 32 hexadecimal digits from the standard library's per-process random keys: a password no
+/// one needs to know, for an account that lives as long as a rehearsal.
+fn random_password() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    (0..2)
+        .map(|round| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(round);
+            hasher.write_u128(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+            );
+            format!("{:016x}", hasher.finish())
+        })
+        .collect()
 }
 
 /// The prefix of scratch databases' names: `cutover_rehearsal_<unix seconds>_<pid>`.
@@ -61,20 +87,73 @@ impl MysqlScratch {
                 err.message = format!("{} (the user needs CREATE on `{PREFIX}%` databases)", err.message);
                 err
             })?;
-        let mut scratch =
-            MysqlScratch { target, from_copy: copy, name: name.clone(), dropped_leftovers, left_out: Vec::new() };
+        let mut scratch = MysqlScratch {
+            target,
+            from_copy: copy,
+            name: name.clone(),
+            dropped_leftovers,
+            left_out: Vec::new(),
+            account: None,
+        };
         scratch.target.conn.query_drop(format!("USE {}", quote_ident(&name))).map_err(db_error)?;
         scratch.target.opts = OptsBuilder::from_opts(scratch.target.opts.clone()).db_name(Some(name.clone())).into();
         scratch.target.database = name.clone();
         scratch.target.history = TableName::resolve(history_table, &name);
         scratch.target.rehearsal_source = Some(source.clone());
-        if copy {
-            if let Err(err) = scratch.copy_definitions(&source, history_table) {
-                let _ = scratch.target.conn.query_drop(format!("DROP DATABASE {}", quote_ident(&name)));
-                return Err(err);
-            }
+        let prepared = match copy {
+            true => scratch.copy_definitions(&source, history_table),
+            false => Ok(()),
+        };
+        if let Err(err) = prepared.and_then(|()| scratch.restrict(secs)) {
+            let _ = scratch.target.conn.query_drop(format!("DROP DATABASE {}", quote_ident(&name)));
+            return Err(err);
         }
         Ok(scratch)
+    }
+
+    /// From here on the migrations run as a temporary account that may do anything in the
+    /// scratch database and nothing outside it: the server itself, not a list of statements,
+    /// keeps them from the real databases (its users, its files, its settings). The URL's
+    /// account keeps its own connection, to copy samples and drop the scratch database.
+    fn restrict(&mut self, secs: u64) -> Result<(), DbError> {
+        let conn = &mut self.target.conn;
+        // Any host: the driver may reach the server by its socket or by TCP, which it names
+        // differently (`localhost`, `127.0.0.1`); the random password and the one database's
+        // rights are what guard it, for the seconds it lives.
+        let host = "%";
+        let user = format!("{ACCOUNT_PREFIX}{secs}_{}", std::process::id());
+        let password = random_password();
+        let account = format!("{}@{}", quote_string(&user), quote_string(host));
+        let grant = format!("GRANT ALL PRIVILEGES ON {}.* TO {account}", quote_ident(&self.name));
+        let made = conn
+            .query_drop(format!("CREATE USER {account} IDENTIFIED BY {}", quote_string(&password)))
+            .and_then(|()| conn.query_drop(&grant));
+        if let Err(err) = made {
+            let _ = conn.query_drop(format!("DROP USER IF EXISTS {account}"));
+            let mut err = db_error(err);
+            err.message = format!(
+                "{}: rehearsal runs the migrations as a temporary account limited to the scratch database, so that they cannot reach another; the URL's user needs CREATE USER and the right to grant on `{PREFIX}%` databases (GRANT CREATE USER ON *.* TO ...; GRANT ALL ON `cutover\\_rehearsal\\_%`.* TO ... WITH GRANT OPTION)",
+                err.message
+            );
+            return Err(err);
+        }
+        let opts: mysql::Opts = OptsBuilder::from_opts(self.target.opts.clone())
+            .user(Some(user))
+            .pass(Some(password))
+            .db_name(Some(self.name.clone()))
+            .into();
+        let restricted = match crate::connect::open(&opts, self.target.tls_preferred) {
+            Ok(restricted) => restricted,
+            Err(err) => {
+                let _ = self.target.conn.query_drop(format!("DROP USER IF EXISTS {account}"));
+                return Err(err);
+            }
+        };
+        let admin = std::mem::replace(&mut self.target.conn, restricted);
+        self.target.rehearsal_admin = Some(Box::new(admin));
+        self.target.opts = opts;
+        self.account = Some(account);
+        Ok(())
     }
 
     /// Its name.
@@ -84,7 +163,15 @@ impl MysqlScratch {
 
     /// Drops it.
     pub fn drop_database(mut self) -> Result<(), DbError> {
-        self.target.conn.query_drop(format!("DROP DATABASE {}", quote_ident(&self.name))).map_err(db_error)
+        let conn = match self.target.rehearsal_admin.as_deref_mut() {
+            Some(admin) => admin,
+            None => &mut self.target.conn,
+        };
+        let dropped = conn.query_drop(format!("DROP DATABASE {}", quote_ident(&self.name))).map_err(db_error);
+        if let Some(account) = &self.account {
+            conn.query_drop(format!("DROP USER IF EXISTS {account}")).map_err(db_error)?;
+        }
+        dropped
     }
 
     /// Makes the tables and views of `source` here, as `SHOW CREATE` prints them (foreign keys
@@ -164,6 +251,20 @@ fn drop_leftovers(conn: &mut mysql::Conn, now_secs: u64) -> Vec<String> {
         )
         .unwrap_or_default();
     let mut dropped = Vec::new();
+    // The temporary accounts of those runs, by the same names' rule.
+    let accounts: Vec<(String, String)> =
+        conn.query("SELECT User, Host FROM mysql.user WHERE User LIKE 'cutover\\_rh\\_%'").unwrap_or_default();
+    for (user, host) in accounts {
+        let parts: Vec<&str> =
+            user.strip_prefix(ACCOUNT_PREFIX).map(|rest| rest.split('_').collect()).unwrap_or_default();
+        let made = match parts.as_slice() {
+            [secs, pid] if pid.bytes().all(|b| b.is_ascii_digit()) => secs.parse::<u64>().ok(),
+            _ => None,
+        };
+        if made.is_some_and(|made| now_secs.saturating_sub(made) > LEFTOVER_AGE_SECS) {
+            let _ = conn.query_drop(format!("DROP USER IF EXISTS {}@{}", quote_string(&user), quote_string(&host)));
+        }
+    }
     for name in names {
         // `cutover_rehearsal_<seconds>_<pid>`, both numbers: nothing else is ours.
         let parts: Vec<&str> = name.strip_prefix(PREFIX).map(|rest| rest.split('_').collect()).unwrap_or_default();
@@ -289,10 +390,9 @@ fn refused(err: &mysql::Error) -> bool {
 }
 
 impl MysqlTarget {
-    /// Why `sql` may reach past the scratch database, when it may: a statement about the
-    /// server (a database, a user, a grant, a global setting), SQL whose text is known only when
-    /// it runs (`PREPARE`, `EXECUTE`, a procedure that prepares statements), an event (it runs
-    /// later, on its own).
+    /// Why `sql` is about the server rather than a database's tables (a database, a user, a
+    /// grant, a global setting), when it is: said plainly before the scratch account's rights
+    /// would refuse it anyway.
     fn beyond_the_scratch(&mut self, sql: &str) -> Result<Option<String>, DbError> {
         let words = code_words(sql);
         let word = |at: usize| words.get(at).map(String::as_str).unwrap_or_default();
@@ -315,30 +415,8 @@ impl MysqlTarget {
         {
             return Ok(Some(format!("`{}` changes the server, not a database's tables", head.join(" "))));
         }
-        if head.contains(&"EVENT") && matches!(word(0), "CREATE" | "ALTER") {
-            return Ok(Some("an event runs later, on its own, whatever it does".to_string()));
-        }
-        if matches!(word(0), "PREPARE" | "EXECUTE") {
-            return Ok(Some("dynamic SQL: its text is known only when it runs".to_string()));
-        }
-        if word(0) == "CALL" {
-            // A procedure that prepares statements runs SQL known only when it runs.
-            let name = word(1).split('(').next().unwrap_or_default().trim_matches('`').to_string();
-            let body: Option<String> = self
-                .conn
-                .exec_first(
-                    "SELECT ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE() AND ROUTINE_NAME = ?",
-                    (&name,),
-                )
-                .map_err(db_error)?;
-            let dynamic =
-                body.as_deref().is_none_or(|b| code_words(b).iter().any(|w| w == "PREPARE" || w == "EXECUTE"));
-            if dynamic {
-                return Ok(Some(format!(
-                    "`CALL {name}` runs a procedure that prepares statements (or one not in the scratch database): SQL known only when it runs"
-                )));
-            }
-        }
+        // Dynamic SQL, routines and events run as the scratch account too: its rights keep them
+        // in the scratch database, whatever text they build.
         Ok(None)
     }
 }
@@ -485,7 +563,12 @@ impl Rehearsal for MysqlTarget {
             }
         }
         let own = own_tables(&self.history);
-        self.conn.query_drop("SET SESSION foreign_key_checks = 0").map_err(db_error)?;
+        // Read from the real database: the URL's account's connection.
+        let conn = match self.rehearsal_admin.as_deref_mut() {
+            Some(admin) => admin,
+            None => &mut self.conn,
+        };
+        conn.query_drop("SET SESSION foreign_key_checks = 0").map_err(db_error)?;
         let mut report = SampleReport::default();
         for (table, list) in tables.into_iter().filter(|(t, _)| !own.contains(t)) {
             let list = list.join(", ");
@@ -497,9 +580,9 @@ impl Rehearsal for MysqlTarget {
                 quote_ident(&source),
                 quote_ident(&table)
             );
-            match self.conn.query_drop(sql) {
+            match conn.query_drop(sql) {
                 Ok(()) => {
-                    let rows = self.conn.affected_rows();
+                    let rows = conn.affected_rows();
                     if rows > 0 {
                         report.tables += 1;
                         report.rows += rows;
@@ -508,7 +591,7 @@ impl Rehearsal for MysqlTarget {
                 Err(err) => report.skipped.push(format!("{table}: {}", db_error(err).message)),
             }
         }
-        self.conn.query_drop("SET SESSION foreign_key_checks = 1").map_err(db_error)?;
+        conn.query_drop("SET SESSION foreign_key_checks = 1").map_err(db_error)?;
         Ok(report)
     }
 }

@@ -521,25 +521,39 @@ fn rehearse_checks_each_predicted_algorithm_on_a_scratch_database() {
         .unwrap();
     assert_eq!(z, 0, "the real table is untouched");
 
-    // From the tester: what reaches past the scratch database is refused, the real database
-    // untouched: a statement about a database, a user or the server, dynamic SQL, a procedure
-    // that prepares statements; a view of another database is not copied.
+    // From the testers: nothing reaches past the scratch database. The migrations run as a
+    // temporary account whose rights end at it (dynamic SQL, procedures, other databases'
+    // tables: denied by the server); statements about a database, a user or the server are
+    // refused before; a view of another database is not copied.
     let other = MyDb::new();
     other.conn().query_drop("CREATE TABLE x (id int PRIMARY KEY, name varchar(10))").unwrap();
     other.conn().query_drop("INSERT INTO x VALUES (1, 'kept')").unwrap();
     conn.query_drop(format!("CREATE VIEW vo AS SELECT id, name FROM `{}`.x", other.name)).unwrap();
-    let procedure =
-        "CREATE PROCEDURE p() BEGIN SET @s = CONCAT('UPDATE x', ' SET name = 1'); PREPARE q FROM @s; EXECUTE q; END";
+    let procedure = format!(
+        "CREATE PROCEDURE p() BEGIN SET @s = CONCAT('UPDATE {}', '.x SET name = 1'); PREPARE q FROM @s; EXECUTE q; END",
+        other.name
+    );
     for (sql, why) in [
         (format!("DROP DATABASE `{}`", db.name), "changes the server"),
         (format!("ALTER DATABASE {} CHARACTER SET latin1", db.name), "changes the server"),
         ("CREATE DATABASE cutover_evil".to_string(), "changes the server"),
         ("CREATE USER cutover_evil@localhost".to_string(), "changes the server"),
-        ("SET @s = 'UPDATE users SET id = id'".to_string(), ""),
-        ("PREPARE q FROM @s".to_string(), "dynamic SQL"),
-        ("EXECUTE IMMEDIATE 'UPDATE users SET id = id'".to_string(), "dynamic SQL"),
-        (format!("{procedure};\nCALL p()"), "prepares statements"),
+        (format!("EXECUTE IMMEDIATE CONCAT('DELETE FROM ', '{}', '.x')", other.name), "denied"),
+        (format!("{procedure};\nCALL p()"), "denied"),
         ("UPDATE vo SET name = 'pwned'".to_string(), "doesn't exist"),
+        // From the second tester: what no list of statements catches, the scratch account's
+        // privileges refuse (it may do anything in the scratch database, nothing outside).
+        (
+            format!(
+                "CREATE PROCEDURE inner_p(q text) BEGIN PREPARE st FROM q; EXECUTE st; END;\nCREATE PROCEDURE outer_p() CALL inner_p(CONCAT('DELETE FROM ', '{}', '.x'));\nCALL outer_p()",
+                other.name
+            ),
+            "denied",
+        ),
+        (format!("INSERT INTO `{}`.x VALUES (5, 'in')", other.name), "denied"),
+        (format!("CREATE TABLE a (id int);\nRENAME TABLE a TO `{}`.a", other.name), "denied"),
+        ("SET SESSION sql_mode = DEFAULT, GLOBAL long_query_time = 14".to_string(), "denied"),
+        ("SELECT 'x' INTO OUTFILE '/tmp/cutover-rehearsal-outfile'".to_string(), "denied"),
     ] {
         if why.is_empty() {
             continue;
