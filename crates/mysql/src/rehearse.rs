@@ -401,11 +401,7 @@ impl MysqlTarget {
         if matches!(word(0), "CREATE" | "DROP" | "ALTER" | "RENAME")
             && head.iter().skip(1).take(4).any(|w| server_object.contains(w))
         {
-            return Ok(Some(format!(
-                "`{} {}` changes the server, not a database's tables",
-                word(0),
-                head[1..].join(" ")
-            )));
+            return Ok(Some(format!("`{}` changes the server, not a database's tables", as_written(sql))));
         }
         if matches!(
             word(0),
@@ -413,11 +409,20 @@ impl MysqlTarget {
         ) || (word(0) == "SET" && matches!(word(1), "GLOBAL" | "PASSWORD" | "DEFAULT" | "ROLE"))
             || words.iter().take(3).any(|w| w.starts_with("@@GLOBAL"))
         {
-            return Ok(Some(format!("`{}` changes the server, not a database's tables", head.join(" "))));
+            return Ok(Some(format!("`{}` changes the server, not a database's tables", as_written(sql))));
         }
         // Dynamic SQL, routines and events run as the scratch account too: its rights keep them
         // in the scratch database, whatever text they build.
         Ok(None)
+    }
+}
+
+/// The start of `sql` as written, on one line, for a message.
+fn as_written(sql: &str) -> String {
+    let line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(60) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line,
     }
 }
 
