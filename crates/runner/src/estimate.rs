@@ -23,17 +23,17 @@ pub(crate) fn work(effect: &Effect) -> Option<(String, f64)> {
     // MySQL/MariaDB: by the algorithm; a copy or an in-place rebuild writes the table and its
     // indexes again (and the binary log), an index build reads and sorts, INSTANT is the
     // dictionary's.
-    if let Some(ddl) = &effect.mysql {
+    // Data changes, and DDL of no known algorithm, are costed below as on PostgreSQL.
+    let known = effect.mysql.as_ref().filter(|ddl| ddl.ddl).and_then(|ddl| Some((ddl.algorithm?, ddl.touches)));
+    if let Some((algorithm, touches)) = known {
         let (table, _) = effect.locks.first()?;
-        let factor = match (ddl.algorithm?, ddl.touches) {
+        let factor = match (algorithm, touches) {
             (cutover_analysis::Algorithm::Instant, _) => return None,
             (_, cutover_analysis::MysqlTouches::Dictionary) => return None,
             (cutover_analysis::Algorithm::Copy, _) | (_, cutover_analysis::MysqlTouches::Rows) => 4.0,
             (_, cutover_analysis::MysqlTouches::Indexes) => 2.0,
         };
-        if ddl.ddl {
-            return Some((table.clone(), factor));
-        }
+        return Some((table.clone(), factor));
     }
     let writes_rows = matches!(effect.action, Action::WriteRows { .. });
     if !(effect.scans || effect.rewrites || writes_rows) {
@@ -61,4 +61,23 @@ pub(crate) fn estimate_work(
 ) -> Option<Duration> {
     let bytes = facts.get(table)?.bytes as f64;
     Some(Duration::from_secs_f64(bytes * factor / rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::work;
+
+    fn effect(sql: &str) -> cutover_analysis::Effect {
+        cutover_analysis::sqlparse::analyze_mysql(sql, "mariadb-10.11".parse().unwrap()).unwrap()
+    }
+
+    /// A MySQL statement is costed by its algorithm when it is DDL, by the rows it writes when
+    /// it changes data (an `UPDATE` carries no algorithm and is costed as on PostgreSQL).
+    #[test]
+    fn mysql_work_by_algorithm_and_data_changes_by_rows() {
+        assert_eq!(work(&effect("ALTER TABLE t MODIFY n bigint")), Some(("t".to_string(), 4.0)));
+        assert_eq!(work(&effect("CREATE INDEX i ON t (n)")), Some(("t".to_string(), 2.0)));
+        assert_eq!(work(&effect("ALTER TABLE t ADD COLUMN c int")), None, "INSTANT");
+        assert_eq!(work(&effect("UPDATE t SET n = 1")), Some(("t".to_string(), 4.0)));
+    }
 }
