@@ -389,32 +389,30 @@ fn refused(err: &mysql::Error) -> bool {
     matches!(err, mysql::Error::MySqlError(e) if matches!(e.code, 1845 | 1846 | 4092))
 }
 
-impl MysqlTarget {
-    /// Why `sql` is about the server rather than a database's tables (a database, a user, a
-    /// grant, a global setting), when it is: said plainly before the scratch account's rights
-    /// would refuse it anyway.
-    fn beyond_the_scratch(&mut self, sql: &str) -> Result<Option<String>, DbError> {
-        let words = code_words(sql);
-        let word = |at: usize| words.get(at).map(String::as_str).unwrap_or_default();
-        let head: Vec<&str> = words.iter().take(6).map(String::as_str).collect();
-        let server_object = ["DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "TABLESPACE", "LOGFILE"];
-        if matches!(word(0), "CREATE" | "DROP" | "ALTER" | "RENAME")
-            && head.iter().skip(1).take(4).any(|w| server_object.contains(w))
-        {
-            return Ok(Some(format!("`{}` changes the server, not a database's tables", as_written(sql))));
-        }
-        if matches!(
-            word(0),
-            "GRANT" | "REVOKE" | "FLUSH" | "KILL" | "INSTALL" | "UNINSTALL" | "RESET" | "PURGE" | "SHUTDOWN" | "CHANGE"
-        ) || (word(0) == "SET" && matches!(word(1), "GLOBAL" | "PASSWORD" | "DEFAULT" | "ROLE"))
-            || words.iter().take(3).any(|w| w.starts_with("@@GLOBAL"))
-        {
-            return Ok(Some(format!("`{}` changes the server, not a database's tables", as_written(sql))));
-        }
-        // Dynamic SQL, routines and events run as the scratch account too: its rights keep them
-        // in the scratch database, whatever text they build.
-        Ok(None)
+/// Why `sql` is about the server rather than a database's tables (a database, a user, a grant,
+/// a global setting), when it is: said plainly before the scratch account's rights would refuse
+/// it anyway.
+fn about_the_server(sql: &str) -> Option<String> {
+    let words = code_words(sql);
+    let word = |at: usize| words.get(at).map(String::as_str).unwrap_or_default();
+    let head: Vec<&str> = words.iter().take(6).map(String::as_str).collect();
+    let server_object = ["DATABASE", "SCHEMA", "USER", "ROLE", "SERVER", "TABLESPACE", "LOGFILE"];
+    if matches!(word(0), "CREATE" | "DROP" | "ALTER" | "RENAME")
+        && head.iter().skip(1).take(4).any(|w| server_object.contains(w))
+    {
+        return Some(format!("`{}` changes the server, not a database's tables", as_written(sql)));
     }
+    if matches!(
+        word(0),
+        "GRANT" | "REVOKE" | "FLUSH" | "KILL" | "INSTALL" | "UNINSTALL" | "RESET" | "PURGE" | "SHUTDOWN" | "CHANGE"
+    ) || (word(0) == "SET" && matches!(word(1), "GLOBAL" | "PASSWORD" | "DEFAULT" | "ROLE"))
+        || words.iter().take(3).any(|w| w.starts_with("@@GLOBAL"))
+    {
+        return Some(format!("`{}` changes the server, not a database's tables", as_written(sql)));
+    }
+    // Dynamic SQL, routines and events run as the scratch account too: its rights keep them
+    // in the scratch database, whatever text they build.
+    None
 }
 
 /// The start of `sql` as written, on one line, for a message.
@@ -506,7 +504,7 @@ impl Rehearsal for MysqlTarget {
                     ),
                 ));
             }
-            if let Some(why) = self.beyond_the_scratch(sql)? {
+            if let Some(why) = about_the_server(sql) {
                 return Err(DbError::new(
                     DbErrorKind::Other,
                     format!("cannot be rehearsed: {why}; the scratch database shares its server with the real one"),
