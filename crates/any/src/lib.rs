@@ -19,7 +19,8 @@ compile_error!(
 );
 
 use cutover_engine::{
-    AdoptTarget, BackfillTarget, DatabaseUrl, DbError, DbErrorKind, Engine, ExpandTarget, LiveDatabase, MigrationTarget,
+    AdoptTarget, BackfillTarget, DatabaseUrl, DbError, DbErrorKind, Engine, ExpandTarget, LiveDatabase,
+    MigrationTarget, RewriteTarget,
 };
 #[cfg(feature = "mysql")]
 use cutover_mysql::MysqlTarget;
@@ -205,6 +206,26 @@ impl AnyTarget {
                 what: "backfills",
                 why:
                     "one UPDATE locks the whole database anyway, so batches gain nothing; run the UPDATE in a migration",
+            }),
+        }
+    }
+
+    /// Online table rewrites: PostgreSQL.
+    pub fn into_rewrite(self) -> Result<Box<dyn RewriteTarget>, Unsupported> {
+        match self {
+            #[cfg(feature = "postgres")]
+            AnyTarget::Postgres(t) => Ok(t),
+            #[cfg(feature = "mysql")]
+            AnyTarget::Mysql(_) => Err(Unsupported {
+                engine: Engine::Mysql,
+                what: "online rewrites",
+                why: "they run on PostgreSQL in this version; on MySQL/MariaDB use pt-online-schema-change or gh-ost for a change the server copies",
+            }),
+            #[cfg(feature = "sqlite")]
+            AnyTarget::Sqlite(_) => Err(Unsupported {
+                engine: Engine::Sqlite,
+                what: "online rewrites",
+                why: "a SQLite database has one writer at a time, so there is nothing to stay online for; make the change in a migration",
             }),
         }
     }

@@ -27,5 +27,5 @@ pub use run::{
     prepare, run, validate_health_check, Error, Event, Options, Reporter, Summary, DEFAULT_BATCH_TIME,
     DEFAULT_MIN_BATCH_TIME,
 };
-pub use spec::{declared_backfills, find_declared, BackfillSpec, SpecError};
+pub use spec::{declared_backfills, find_declared, normalize_sql, BackfillSpec, SpecError};
 pub use total::{row_total, RowTotal, COUNT_LIMIT};

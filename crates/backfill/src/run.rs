@@ -314,12 +314,15 @@ pub fn prepare(target: &mut dyn BackfillTarget, spec: &BackfillSpec) -> Result<B
         .table_key(&spec.table)
         .map_err(database("cannot read the table's keys"))?
         .ok_or_else(|| Error::NoKey { table: spec.table.clone() })?;
+    if spec.copy_into.is_some() {
+        return Ok(BackfillJob { key, set: spec.set.clone(), condition: None, copy_into: spec.copy_into.clone() });
+    }
     // The batches walk the key: a row whose key the update moves ahead is met again, and again.
     let assigned = crate::spec::assigned_columns(&spec.set);
     if let Some(column) = key.columns.iter().find(|c| assigned.iter().any(|a| a.eq_ignore_ascii_case(&c.name))) {
         return Err(Error::KeyAssigned { table: spec.table.clone(), column: column.name.clone() });
     }
-    Ok(BackfillJob { key, set: spec.set.clone(), condition: spec.condition.clone() })
+    Ok(BackfillJob { key, set: spec.set.clone(), condition: spec.condition.clone(), copy_into: None })
 }
 
 /// Runs (or resumes) a backfill until it is done, fails, or `stop` is set between batches.

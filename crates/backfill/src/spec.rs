@@ -30,6 +30,9 @@ pub struct BackfillSpec {
     /// For a derived name: the name an older cutover derived from the same command line (from
     /// its text as written), under which a backfill it started may be waiting to resume.
     pub legacy_name: Option<String>,
+    /// Copy the rows into another table instead of updating them (an online rewrite's copy);
+    /// `set` then describes the copy.
+    pub copy_into: Option<cutover_engine::CopyInto>,
 }
 
 impl BackfillSpec {
@@ -64,6 +67,7 @@ impl BackfillSpec {
             set: set.to_string(),
             condition: condition.map(str::to_string),
             legacy_name,
+            copy_into: None,
         }
     }
 }

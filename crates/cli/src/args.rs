@@ -207,6 +207,10 @@ pub enum Command {
     /// Update a table in small, throttled, resumable batches.
     // Boxed: its many flags would make every other command as large.
     Backfill(Box<BackfillArgs>),
+    /// Rewrite a table online: a change that copies the table (a column's type, a compaction)
+    /// made on a shadow copy kept in step, verified, and swapped in within the lock timeout.
+    // Boxed: its many flags would make every other command as large.
+    Rewrite(Box<RewriteArgs>),
     /// Expand: run the next declarative migration's first phase (PostgreSQL) and publish its
     /// new schema version beside the old one. Run again to resume after an interruption.
     Start {
@@ -311,6 +315,55 @@ pub struct BackfillArgs {
     /// Output format of --status.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+}
+
+/// `cutover rewrite`.
+#[derive(Debug, ClapArgs)]
+pub struct RewriteArgs {
+    /// The table to rewrite.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+    /// The change, e.g. "ALTER TABLE users ALTER COLUMN id TYPE bigint" (or its actions alone)
+    /// [default: none, the table is compacted like VACUUM FULL].
+    #[arg(long, value_name = "SQL")]
+    pub alter: Option<String>,
+    /// A column's value in the rewritten table, as an expression over the old row
+    /// (COLUMN=EXPRESSION); repeatable.
+    #[arg(long, value_name = "COLUMN=EXPRESSION")]
+    pub using: Vec<String>,
+    /// Stop when the copy is verified; the same command without it swaps (the copy is kept in step meanwhile).
+    #[arg(long)]
+    pub defer_swap: bool,
+    /// Swap a swapped rewrite back: the original table, kept in step, takes its name again.
+    #[arg(long, requires = "table", conflicts_with_all = ["alter", "using", "defer_swap", "cleanup"])]
+    pub revert: bool,
+    /// Drop what a rewrite left: the copy (not swapped, or reverted) or the old table (swapped).
+    #[arg(long, requires = "table", conflicts_with_all = ["alter", "using", "defer_swap"])]
+    pub cleanup: bool,
+    /// List the rewrites and their phases.
+    #[arg(long, conflicts_with_all = ["table", "revert", "cleanup"])]
+    pub status: bool,
+    /// Output format of --status.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Rows compared per verification chunk.
+    #[arg(long, default_value_t = 10_000, value_name = "ROWS")]
+    pub verify_chunk: u64,
+    /// The time each copy batch aims to take while the application does not wait on its locks.
+    #[arg(long, value_parser = parse_duration, default_value = "25ms", value_name = "DURATION")]
+    pub batch_time: Duration,
+    /// Copy at most this many rows per second.
+    #[arg(long, value_name = "N")]
+    pub max_rows_per_second: Option<u64>,
+    /// Pause the copy while a replica is further behind than this.
+    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    pub max_replica_lag: Duration,
+    /// Pause this long after every copy batch.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub pause: Option<Duration>,
+    /// A query returning one boolean; the copy pauses while it returns false.
+    #[arg(long, value_name = "SQL")]
+    pub health_check: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -262,7 +262,7 @@ fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<(
 }
 
 /// A progress bar on a terminal; a log line every few seconds elsewhere.
-struct ProgressReporter {
+pub(crate) struct ProgressReporter {
     name: String,
     bar: Option<ProgressBar>,
     started: Instant,
@@ -274,7 +274,7 @@ struct ProgressReporter {
 }
 
 impl ProgressReporter {
-    fn new(name: &str, url: &DatabaseUrl) -> ProgressReporter {
+    pub(crate) fn new(name: &str, url: &DatabaseUrl) -> ProgressReporter {
         ProgressReporter {
             name: name.to_string(),
             bar: None,
@@ -311,7 +311,7 @@ impl ProgressReporter {
         (rate, eta)
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }

@@ -12,6 +12,7 @@ mod live;
 mod render;
 mod report;
 mod review;
+mod rewrite;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,6 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::New { name } => new_migration(&settings, &name),
         Command::Backfill(backfill_args) => backfill::run(&settings, *backfill_args),
+        Command::Rewrite(rewrite_args) => rewrite::run(&settings, *rewrite_args),
         Command::Start { batch_time, max_rows_per_second, max_replica_lag } => {
             expand::start(&settings, batch_time, max_rows_per_second, max_replica_lag)
         }

@@ -37,6 +37,25 @@ pub struct BackfillJob {
     pub set: String,
     /// The rows still to do, e.g. `full_name IS NULL`; `None` means every row.
     pub condition: Option<String>,
+    /// Instead of updating the rows, copy them into another table (an online rewrite's
+    /// shadow); `set` then only describes the copy, for its checkpoint.
+    pub copy_into: Option<CopyInto>,
+}
+
+/// A batch that copies its key range into another table instead of updating it: `INSERT INTO
+/// table (columns) SELECT values FROM <job's table> AS alias WHERE <key range>`, reading the
+/// rows with a share lock (a row deleted meanwhile is not copied after the delete's change
+/// capture ran) and leaving a row already there (written by the change capture, newer) as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyInto {
+    /// The destination, quoted and qualified.
+    pub table: String,
+    /// The destination's columns, quoted.
+    pub columns: Vec<String>,
+    /// The value of each column, an expression over the source row (its columns, or `alias.c`).
+    pub values: Vec<String>,
+    /// The source's alias in the values, quoted (the source table's own name).
+    pub alias: String,
 }
 
 /// What one batch did.

@@ -275,7 +275,30 @@ fn update_sql(dialect: Dialect, job: &BackfillJob, first: bool) -> String {
     if let Some(condition) = &job.condition {
         filters.push(format!("({condition})"));
     }
-    format!("UPDATE {} SET {} WHERE {}", key.table, job.set, filters.join(" AND "))
+    let Some(copy) = &job.copy_into else {
+        return format!("UPDATE {} SET {} WHERE {}", key.table, job.set, filters.join(" AND "));
+    };
+    let (columns, values) = (copy.columns.join(", "), copy.values.join(", "));
+    let filters = filters.join(" AND ");
+    match dialect {
+        // `FOR SHARE` reads each row's newest version and holds it until the batch commits: a
+        // row deleted meanwhile is skipped, and a delete after the read waits, so its change
+        // capture runs after the copy. `OVERRIDING SYSTEM VALUE`: an identity column keeps its values.
+        Dialect::Postgres => format!(
+            "INSERT INTO {} ({columns}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {} AS {} WHERE {filters} FOR SHARE ON CONFLICT DO NOTHING",
+            copy.table, key.table, copy.alias
+        ),
+        // Not `INSERT IGNORE`: it would also turn a value the new type cannot hold into a
+        // warning and a truncated value.
+        Dialect::Mysql => format!(
+            "INSERT INTO {} ({columns}) SELECT {values} FROM {} AS {} WHERE {filters} LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE {first} = {first}",
+            copy.table,
+            key.table,
+            copy.alias,
+            // Qualified: the source has a column of the same name.
+            first = format!("{}.{}", copy.table, copy.columns.first().map(String::as_str).unwrap_or_default())
+        ),
+    }
 }
 
 /// A batch's two statements, for `--dry-run`.
@@ -503,6 +526,7 @@ mod tests {
 
     fn job(table: &str, columns: &[(&str, &str)], condition: Option<&str>) -> BackfillJob {
         BackfillJob {
+            copy_into: None,
             key: TableKey {
                 table: table.to_string(),
                 columns: columns
@@ -607,6 +631,32 @@ mod tests {
         assert_eq!(
             update_sql(Dialect::Mysql, &my, false),
             "UPDATE `orders` SET total = price * quantity WHERE (`tenant`, `id`) > (?, ?) AND (`tenant`, `id`) <= (?, ?) AND (total IS NULL)"
+        );
+    }
+
+    #[test]
+    fn a_copy_batch_inserts_its_key_range_into_the_destination_with_share_locks() {
+        let mut job = job("public.users", &[("id", "integer")], None);
+        job.copy_into = Some(crate::CopyInto {
+            table: "public.\"_cutover_new_1\"".to_string(),
+            columns: vec!["\"id\"".to_string(), "\"name\"".to_string()],
+            values: vec!["\"id\"".to_string(), "upper(name)".to_string()],
+            alias: "\"users\"".to_string(),
+        });
+        assert_eq!(
+            update_sql(Dialect::Postgres, &job, false),
+            "INSERT INTO public.\"_cutover_new_1\" (\"id\", \"name\") OVERRIDING SYSTEM VALUE SELECT \"id\", upper(name) FROM public.users AS \"users\" WHERE (\"id\") > ($1::text::integer) AND (\"id\") <= ($2::text::integer) FOR SHARE ON CONFLICT DO NOTHING"
+        );
+        job.key.table = "`users`".to_string();
+        job.copy_into = Some(crate::CopyInto {
+            table: "`_cutover_new_1`".to_string(),
+            columns: vec!["`id`".to_string()],
+            values: vec!["`id`".to_string()],
+            alias: "`users`".to_string(),
+        });
+        assert_eq!(
+            update_sql(Dialect::Mysql, &job, true),
+            "INSERT INTO `_cutover_new_1` (`id`) SELECT `id` FROM `users` AS `users` WHERE (`id`) <= (?) LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE `_cutover_new_1`.`id` = `_cutover_new_1`.`id`"
         );
     }
 

@@ -20,14 +20,15 @@ pub mod keyset;
 mod live;
 mod lock_waits;
 mod retry;
+mod rewrite;
 mod schema;
 mod shown_query;
 mod target;
 mod url;
 
 pub use backfill::{
-    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, KeyColumn, KeyRange, Pace, ReplicaState,
-    TableKey,
+    BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, CopyInto, KeyColumn, KeyRange, Pace,
+    ReplicaState, TableKey,
 };
 pub use engine::{at_most, count, Engine};
 pub use error::{DbError, DbErrorKind};
@@ -45,6 +46,7 @@ pub use lock_waits::{
 };
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
+pub use rewrite::{ChunkCheck, RewritePhase, RewritePlan, RewriteRequest, RewriteState, RewriteTarget, SwapReport};
 pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};
 pub use shown_query::query_for_display;
 pub use target::{

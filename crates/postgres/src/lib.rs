@@ -19,6 +19,7 @@ mod expand;
 mod live;
 mod lock_watch;
 mod migrate;
+mod rewrite;
 mod schema;
 mod version_views;
 

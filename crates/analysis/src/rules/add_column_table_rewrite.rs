@@ -13,7 +13,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 PostgreSQL rewrites the whole table (and rebuilds its indexes) under an ACCESS EXCLUSIVE lock to store the values: reads and writes wait for the whole rewrite.\n\
 \n\
 ## Instead\n\
-Add a plain nullable column; set its default for new rows; fill existing rows with `cutover backfill`; then add the identity, sequence default or constraint (NOT VALID, then VALIDATE). For a computed column, a view or a trigger-maintained column avoids the rewrite.\n\
+`cutover rewrite --table users --alter \"ALTER TABLE users ADD COLUMN ...\"` adds it on a copy kept in step and swaps the copy in within the lock timeout (PostgreSQL). Or add a plain nullable column; set its default for new rows; fill existing rows with `cutover backfill`; then add the identity, sequence default or constraint (NOT VALID, then VALIDATE). For a computed column, a view or a trigger-maintained column avoids the rewrite.\n\
 \n\
 ```sql\n\
 ALTER TABLE orders ADD COLUMN seq bigint;\n\
@@ -45,7 +45,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             Finding::new(
                 RULE,
                 format!("adding `{column}` rewrites all of `{table}` under an ACCESS EXCLUSIVE lock: {why}"),
-                "add a plain nullable column, backfill it in batches, then add the default/identity/constraint",
+                "add it online with `cutover rewrite --table T --alter \"...\"`, or add a plain nullable column, backfill it in batches, then add the default/identity/constraint",
             )
             .on(table, LockMode::AccessExclusive),
         )

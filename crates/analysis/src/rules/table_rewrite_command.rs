@@ -13,7 +13,7 @@ A command that rewrites a whole table: `VACUUM FULL`, `CLUSTER`, `ALTER TABLE ..
 The table and all its indexes are copied under an ACCESS EXCLUSIVE lock: no reads or writes until the copy is done, and twice the disk space meanwhile.\n\
 \n\
 ## Instead\n\
-Reclaim space online with pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.\n\
+Reclaim space online with `cutover rewrite --table users` (a copy kept in step by a trigger and swapped in within the lock timeout), pg_repack or pg_squeeze; for a tablespace or logging change, build a new table and switch over with expand/contract.\n\
 \n\
 ## Example\n\
 ```sql\n\
@@ -44,7 +44,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             Finding::new(
                 RULE,
                 format!("{command} rewrites {shown} under an ACCESS EXCLUSIVE lock, which blocks reads and writes until it is done"),
-                "reclaim space online with pg_repack or pg_squeeze, or build a new table and switch over with expand/contract",
+                "reclaim space online with `cutover rewrite --table T` (or pg_repack, pg_squeeze), or build a new table and switch over with expand/contract",
             )
             .on(&table, LockMode::AccessExclusive)
         })

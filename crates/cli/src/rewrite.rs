@@ -1,0 +1,261 @@
+//! `cutover rewrite`: arguments to a request, signals to a stop flag, events to lines.
+
+use std::io::Write;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cutover_engine::{count, DatabaseUrl, RewriteRequest, RewriteState, RewriteTarget, SwapReport, Timeouts};
+use cutover_rewrite::{Event, Options, Outcome, Reporter};
+use cutover_runner::Settings;
+use serde::Serialize;
+
+use crate::args::{Format, RewriteArgs};
+use crate::{usage_error, ExitStatus};
+
+pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus> {
+    let url = crate::database_url(settings)?;
+    let mut target: Box<dyn RewriteTarget> =
+        crate::connect_any(&url, settings)?.into_rewrite().map_err(|e| crate::unsupported(&url, &e))?;
+    let scrub = |err: &dyn std::fmt::Display| usage_error(url.scrub(&err.to_string()));
+    if args.status {
+        let list = target.list_rewrites().map_err(|e| scrub(&e))?;
+        render_status(&list, args.format)?;
+        return Ok(ExitStatus::Success);
+    }
+    let Some(table) = args.table.clone() else {
+        return Err(usage_error(
+            "say which table: `cutover rewrite --table T --alter \"ALTER TABLE T ...\"` (or without --alter, to compact it)",
+        ));
+    };
+    let options = options_of(settings, &args);
+    let mut out = anstream::stdout();
+    let mut reporter = Lines { url: url.clone() };
+    if args.cleanup {
+        let state = cutover_rewrite::cleanup(&mut *target, &table, options.timeouts).map_err(|e| scrub(&e))?;
+        writeln!(
+            out,
+            "rewrite of {} cleaned up: the table not in use and the change capture are dropped",
+            state.table
+        )?;
+        return Ok(ExitStatus::Success);
+    }
+    if args.revert {
+        let (state, report) =
+            cutover_rewrite::revert(&mut *target, &table, &options, &mut reporter).map_err(|e| scrub(&e))?;
+        writeln!(
+            out,
+            "reverted: {} is the original table again, with every write made since the swap; {}",
+            state.table,
+            describe_swap(&report)
+        )?;
+        writeln!(
+            out,
+            "the rewritten copy is kept as {}: `cutover rewrite --cleanup --table {}` drops it",
+            state.shadow, table
+        )?;
+        return Ok(ExitStatus::Success);
+    }
+    let using = args
+        .using
+        .iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(column, expression)| (column.trim().to_string(), expression.trim().to_string()))
+                .filter(|(column, expression)| !column.is_empty() && !expression.is_empty())
+                .ok_or_else(|| {
+                    usage_error(format!(
+                        "--using `{item}`: give it as COLUMN=EXPRESSION, e.g. --using \"id=id::bigint\""
+                    ))
+                })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let request = RewriteRequest { table, alter: args.alter.clone(), using };
+
+    // The first SIGINT or SIGTERM asks the copy to stop after its batch; a second one exits.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("cannot watch for signals")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
+    }
+    let mut copy_reporter = crate::backfill::ProgressReporter::new(&format!("copy of {}", request.table), &url);
+    let result = cutover_rewrite::run(&mut *target, &request, &options, &mut reporter, &mut copy_reporter, &stop);
+    copy_reporter.finish();
+    match result.map_err(|e| scrub(&e))? {
+        Outcome::Interrupted => {
+            writeln!(
+                out,
+                "rewrite of {} stopped; progress is saved: run the same command again to resume",
+                request.table
+            )?;
+            Ok(ExitStatus::Interrupted)
+        }
+        Outcome::AlreadySwapped(state) => {
+            writeln!(
+                out,
+                "{} was rewritten and swapped already (at {}); the old table is kept in step as {}: `--revert` swaps back, `--cleanup` drops it",
+                state.table, state.updated_at, state.old
+            )?;
+            Ok(ExitStatus::Success)
+        }
+        Outcome::Deferred(state) => {
+            writeln!(
+                out,
+                "{} is copied and verified; the copy is kept in step. Run the same command without --defer-swap to swap",
+                state.table
+            )?;
+            Ok(ExitStatus::Success)
+        }
+        Outcome::Swapped { state, report, rows_copied, rows_verified } => {
+            writeln!(
+                out,
+                "swapped: {} is the rewritten table ({} copied, {} verified); {}",
+                state.table,
+                count(rows_copied, "row", "rows"),
+                rows_verified,
+                describe_swap(&report)
+            )?;
+            writeln!(
+                out,
+                "the old table is kept in step as {}: `cutover rewrite --revert --table {}` swaps back, `--cleanup` drops it",
+                state.old, request.table
+            )?;
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+fn options_of(settings: &Settings, args: &RewriteArgs) -> Options {
+    let copy = cutover_backfill::Options {
+        batch_time: args.batch_time,
+        max_rows_per_second: args.max_rows_per_second,
+        max_replica_lag: args.max_replica_lag,
+        pause: args.pause.unwrap_or(Duration::ZERO),
+        health_check: args.health_check.clone(),
+        lock_timeout: settings.lock_timeout,
+        statement_timeout: if settings.statement_timeout.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            settings.statement_timeout
+        },
+        lock_retries: settings.lock_retries,
+        retry_backoff: settings.retry_backoff,
+        lock_wait: settings.runner_lock_wait,
+        runner: format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity()),
+        ..cutover_backfill::Options::default()
+    };
+    Options {
+        copy,
+        verify_chunk: args.verify_chunk,
+        defer_swap: args.defer_swap,
+        timeouts: Timeouts { lock_timeout: settings.lock_timeout, statement_timeout: settings.statement_timeout },
+        retry: settings.retry_policy(),
+    }
+}
+
+fn describe_swap(report: &SwapReport) -> String {
+    let mut text = format!(
+        "the swap waited {} ms for its locks and held them {} ms",
+        report.lock_wait.as_millis(),
+        report.held.as_millis()
+    );
+    if !report.views.is_empty() {
+        text.push_str(&format!("; views made again: {}", report.views.join(", ")));
+    }
+    if !report.foreign_keys.is_empty() {
+        let keys: Vec<String> = report.foreign_keys.iter().map(|(t, n)| format!("{t}.{n}")).collect();
+        text.push_str(&format!("; foreign keys pointed at it and validated: {}", keys.join(", ")));
+    }
+    if !report.triggers.is_empty() {
+        text.push_str(&format!("; triggers moved: {}", report.triggers.join(", ")));
+    }
+    text
+}
+
+/// The rewrite's own events, one line each on stderr.
+struct Lines {
+    url: DatabaseUrl,
+}
+
+impl Reporter for Lines {
+    fn report(&mut self, event: Event<'_>) {
+        let line = match event {
+            Event::Started { plan, resumed } => {
+                let mut line = format!(
+                    "{} rewrite of {} into {} over its {}",
+                    if resumed { "resuming the" } else { "started the" },
+                    plan.state.table,
+                    plan.copy.table,
+                    plan.key.source
+                );
+                if !plan.defaulted.is_empty() {
+                    line.push_str(&format!("; columns left to their default: {}", plan.defaulted.join(", ")));
+                }
+                if !plan.dropped.is_empty() {
+                    line.push_str(&format!("; columns not copied: {}", plan.dropped.join(", ")));
+                }
+                line
+            }
+            Event::Verifying { rows, chunks } if chunks % 20 == 0 => format!("verifying: {rows} rows compared"),
+            Event::Verifying { .. } => return,
+            Event::Verified { rows, took } => {
+                format!("verified: the copy equals the table ({rows} rows, {:.1} s)", took.as_secs_f64())
+            }
+            Event::Retrying { what, attempt, tries, error } => {
+                format!("{what}: locks not granted (try {attempt} of {tries}): {}; retrying", error.message)
+            }
+            _ => return,
+        };
+        let mut err = anstream::stderr();
+        let _ = writeln!(err, "{}", self.url.scrub(&line));
+    }
+}
+
+#[derive(Serialize)]
+struct StateJson<'a> {
+    table: &'a str,
+    phase: &'a str,
+    alter: Option<&'a str>,
+    using: Vec<String>,
+    shadow: &'a str,
+    old: &'a str,
+    out_of_step: Option<&'a str>,
+    started_at: &'a str,
+    updated_at: &'a str,
+}
+
+fn render_status(list: &[RewriteState], format: Format) -> anyhow::Result<()> {
+    let mut out = anstream::stdout();
+    if format == Format::Json {
+        let list: Vec<StateJson> = list
+            .iter()
+            .map(|s| StateJson {
+                table: &s.table,
+                phase: s.phase.name(),
+                alter: s.alter.as_deref(),
+                using: s.using.iter().map(|(c, e)| format!("{c}={e}")).collect(),
+                shadow: &s.shadow,
+                old: &s.old,
+                out_of_step: s.out_of_step.as_deref(),
+                started_at: &s.started_at,
+                updated_at: &s.updated_at,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "rewrites": list }))?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if list.is_empty() {
+        writeln!(out, "no rewrites")?;
+    }
+    for state in list {
+        let change = state.alter.as_deref().unwrap_or("(compaction)");
+        writeln!(out, "{}  {}  {change}  since {}", state.table, state.phase, state.updated_at)?;
+        if let Some(reason) = &state.out_of_step {
+            writeln!(out, "  the old table is out of step ({reason}): a revert is refused")?;
+        }
+    }
+    Ok(())
+}

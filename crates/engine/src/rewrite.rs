@@ -1,0 +1,163 @@
+//! The primitives an online table rewrite needs from a database.
+//!
+//! The algorithm (which phase comes next, the copy through the backfill engine, the chunked
+//! verification, retries of the swap) lives in `cutover-rewrite`; an engine knows how to make
+//! the shadow table and its change capture, compare one chunk of both tables, and swap them.
+
+use std::time::Duration;
+
+use crate::{BackfillTarget, CopyInto, DbError, TableKey, Timeouts};
+
+stored_names! {
+    /// Where a rewrite is.
+    pub enum RewritePhase ("rewrite phase") {
+        /// The shadow table exists and the change capture keeps it in step; rows are being
+        /// copied (the copy's checkpoint says how far).
+        Copying = "copying",
+        /// Every row is copied and the copy verified; the swap waits for the operator
+        /// (`--defer-swap`).
+        Ready = "ready",
+        /// The rewritten table has the table's name; the old one is kept in step for a revert.
+        Swapped = "swapped",
+        /// Swapped back: the table is the original again; the rewritten copy is stale.
+        Reverted = "reverted",
+        /// What the rewrite left is dropped; done is final.
+        Done = "done",
+    }
+}
+
+/// What to rewrite: `--table`, `--alter`, `--using`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewriteRequest {
+    /// The table as the user wrote it.
+    pub table: String,
+    /// The change: an `ALTER TABLE` statement of the table, or its actions alone; `None`
+    /// rewrites the table as it is (an online `VACUUM FULL`).
+    pub alter: Option<String>,
+    /// A column's value in the rewritten table, as an expression over the old row, for each
+    /// column the plain conversion does not fill.
+    pub using: Vec<(String, String)>,
+}
+
+/// A rewrite's stored state: enough to resume, swap, revert or clean it up from any process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewriteState {
+    /// The table, qualified and quoted as the database prints it; also the rewrite's name.
+    pub table: String,
+    /// The change, as given.
+    pub alter: Option<String>,
+    /// The `--using` expressions, as given.
+    pub using: Vec<(String, String)>,
+    /// The rewritten copy's name (qualified, quoted): the shadow until the swap, then the
+    /// name the old table goes by after a revert.
+    pub shadow: String,
+    /// The name the original table goes by after the swap (qualified, quoted).
+    pub old: String,
+    /// Where it is.
+    pub phase: RewritePhase,
+    /// Why the old table stopped being kept in step after the swap (a value it cannot hold);
+    /// a revert would lose that write, so it is refused.
+    pub out_of_step: Option<String>,
+    /// Foreign keys (table, constraint) the last swap pointed at the table `NOT VALID` and
+    /// that are not validated yet (a run killed between the swap and their validation).
+    pub unvalidated: Vec<(String, String)>,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When its phase last changed (RFC 3339).
+    pub updated_at: String,
+}
+
+/// The copy of a rewrite: its key, the statement a batch runs, and what it cannot fill.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewritePlan {
+    /// The state it was made from.
+    pub state: RewriteState,
+    /// The source's key, which the copy walks and the verification compares by.
+    pub key: TableKey,
+    /// The copy of a batch's key range into the shadow.
+    pub copy: CopyInto,
+    /// The shadow's column types (as the database formats them), in the order of `copy.columns`.
+    pub types: Vec<String>,
+    /// Columns of the rewritten table that nothing fills: they take their default.
+    pub defaulted: Vec<String>,
+    /// Columns of the table that the rewritten one does not have.
+    pub dropped: Vec<String>,
+}
+
+/// One chunk of the verification: the same key range read from both tables in one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkCheck {
+    /// The chunk's last key (`None`: the chunk reached the end of the key range).
+    pub last: Option<Vec<String>>,
+    /// Rows of the table in the chunk.
+    pub source_rows: u64,
+    /// Rows of the shadow in the chunk.
+    pub shadow_rows: u64,
+    /// Keys (as text) of rows that differ, at most a few; empty when the checksums match.
+    pub differing: Vec<String>,
+}
+
+/// What a swap (or a swap back) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SwapReport {
+    /// How long it waited for its locks, the try that succeeded.
+    pub lock_wait: Duration,
+    /// How long it held them.
+    pub held: Duration,
+    /// Views made again on the swapped table.
+    pub views: Vec<String>,
+    /// Foreign keys of other tables pointed at the swapped table (`NOT VALID`, validated after).
+    pub foreign_keys: Vec<(String, String)>,
+    /// Triggers moved to the swapped table.
+    pub triggers: Vec<String>,
+}
+
+/// A database an online rewrite runs against.
+pub trait RewriteTarget: BackfillTarget {
+    /// The state of the rewrite of `table` (resolved as the database resolves it), if there is one.
+    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError>;
+
+    /// Every rewrite's state, newest first.
+    fn list_rewrites(&mut self) -> Result<Vec<RewriteState>, DbError>;
+
+    /// Makes the shadow (an empty copy of the table with the change applied: columns,
+    /// defaults, constraints, indexes, grants, comments) and the change capture that keeps it
+    /// in step, in one transaction, and records the rewrite in phase `Copying`. A table the
+    /// engine cannot rewrite online is refused with the reason, nothing made.
+    fn start_rewrite(&mut self, request: &RewriteRequest, timeouts: Timeouts) -> Result<RewriteState, DbError>;
+
+    /// The copy of a started rewrite, read from the catalog.
+    fn rewrite_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError>;
+
+    /// Compares the `limit` keys after `after` (from the start when `None`; the last chunk
+    /// reaches the end) in both tables, in one snapshot, by checksums of the rows in the
+    /// shadow's types.
+    fn verify_chunk(
+        &mut self,
+        plan: &RewritePlan,
+        after: Option<&[String]>,
+        limit: u64,
+        timeouts: Timeouts,
+    ) -> Result<ChunkCheck, DbError>;
+
+    /// Sets the phase.
+    fn set_rewrite_phase(&mut self, state: &RewriteState, phase: RewritePhase) -> Result<(), DbError>;
+
+    /// In one short transaction within `timeouts.lock_timeout`: the shadow takes the table's
+    /// name, the table the old name, with its dependents (views, foreign keys pointing at it,
+    /// triggers, sequences) moved over, and the old table is kept in step from then on
+    /// (phase `Swapped`). A lock not granted in time changes nothing.
+    fn swap(&mut self, plan: &RewritePlan, timeouts: Timeouts) -> Result<SwapReport, DbError>;
+
+    /// The swap undone: the old table takes the name back, with its dependents (phase
+    /// `Reverted`).
+    fn swap_back(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<SwapReport, DbError>;
+
+    /// Validates the foreign keys the last swap pointed at the table `NOT VALID`
+    /// (`RewriteState::unvalidated`, read again), without blocking writes, and records them valid.
+    fn validate_foreign_keys(&mut self, table: &str, timeouts: Timeouts) -> Result<(), DbError>;
+
+    /// Drops what the rewrite left (the change capture, and the table not in use: the shadow
+    /// before a swap or after a revert, the old table after a swap) and records it done.
+    fn finish_rewrite(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<(), DbError>;
+}

@@ -1,0 +1,1196 @@
+//! The online table rewrite's primitives on PostgreSQL.
+//!
+//! The shadow is `CREATE TABLE .. (LIKE t INCLUDING ALL)` with the change applied, the table's
+//! outgoing foreign keys, grants, owner, options and comment; a row trigger on the table keeps
+//! it in step (an upsert of the new row, a delete of the old key) from the transaction that
+//! makes it, so every write after the copy's first read reaches the shadow. The copy's batches
+//! read with `FOR SHARE` and leave rows the trigger wrote (see `keyset`). The swap is one
+//! transaction: PostgreSQL's DDL is transactional, so the renames, the dependents moved and the
+//! reverse trigger that keeps the old table in step for a revert happen at once or not at all.
+//! Views, foreign keys and triggers bind to a table by its OID, not its name: each is made
+//! again on the swapped table (views and triggers from their definitions, foreign keys
+//! `NOT VALID`, validated after the commit without blocking writes).
+
+use std::time::{Duration, Instant};
+
+use cutover_engine::{
+    keyset::Dialect, BackfillTarget, ChunkCheck, CopyInto, DbError, DbErrorKind, RewritePhase, RewritePlan,
+    RewriteRequest, RewriteState, RewriteTarget, SwapReport, TableKey, Timeouts,
+};
+use postgres::types::ToSql;
+
+use crate::connect::{quote_ident, PgTarget};
+use crate::error::{create_racing, db_error};
+use crate::migrate::begin_sql;
+
+/// The state table's name, in the history's schema.
+const STATE_TABLE: &str = "cutover_rewrites";
+
+/// The trigger that keeps the shadow (before the swap) or the old table (after it) in step.
+const CAPTURE_TRIGGER: &str = "_cutover_rewrite_capture";
+
+fn other(message: impl Into<String>) -> DbError {
+    DbError::new(DbErrorKind::Other, message.into())
+}
+
+/// A table as the catalog knows it.
+#[derive(Clone)]
+struct Relation {
+    oid: u32,
+    /// `"schema"."name"`.
+    qualified: String,
+    schema: String,
+    name: String,
+}
+
+/// One column: its name and type.
+struct Column {
+    name: String,
+    type_name: String,
+}
+
+/// `ALTER TABLE [IF EXISTS] [ONLY] name rest` split into the name and the rest; `None` when the
+/// text does not start with `ALTER TABLE` (it is then the actions alone).
+fn split_alter(alter: &str) -> Result<Option<(String, String)>, DbError> {
+    let text = alter.trim().trim_end_matches(';').trim();
+    let mut rest = text;
+    let word = |rest: &mut &str, expected: &str| -> bool {
+        let trimmed = rest.trim_start();
+        let len = expected.len();
+        if trimmed.len() >= len
+            && trimmed[..len].eq_ignore_ascii_case(expected)
+            && trimmed[len..].starts_with(|c: char| c.is_whitespace())
+        {
+            *rest = &trimmed[len..];
+            true
+        } else {
+            false
+        }
+    };
+    if !(word(&mut rest, "ALTER") && word(&mut rest, "TABLE")) {
+        return Ok(None);
+    }
+    if word(&mut rest, "IF") && !word(&mut rest, "EXISTS") {
+        return Err(other("`--alter` starts `ALTER TABLE IF` without `EXISTS`"));
+    }
+    word(&mut rest, "ONLY");
+    // A name of dotted parts, each bare or double-quoted.
+    let trimmed = rest.trim_start();
+    let bytes: Vec<char> = trimmed.chars().collect();
+    let mut idx = 0;
+    let end = loop {
+        if bytes.get(idx) == Some(&'"') {
+            idx += 1;
+            loop {
+                match bytes.get(idx) {
+                    None => return Err(other("`--alter` has an unclosed quoted name")),
+                    Some('"') if bytes.get(idx + 1) == Some(&'"') => idx += 2,
+                    Some('"') => {
+                        idx += 1;
+                        break;
+                    }
+                    Some(_) => idx += 1,
+                }
+            }
+        } else {
+            while bytes.get(idx).is_some_and(|c| c.is_alphanumeric() || *c == '_' || *c == '$') {
+                idx += 1;
+            }
+        }
+        if bytes.get(idx) == Some(&'.') {
+            idx += 1;
+            continue;
+        }
+        break idx;
+    };
+    let name: String = bytes[..end].iter().collect();
+    let actions: String = bytes[end..].iter().collect();
+    if name.is_empty() || actions.trim().is_empty() {
+        return Err(other(format!("`--alter {alter}` names no table or no change")));
+    }
+    Ok(Some((name, actions.trim().to_string())))
+}
+
+/// `actions` with each identifier named in `renames` (an index or constraint of the table)
+/// replaced by the shadow's name for it: the shadow's indexes cannot have the table's names
+/// while the table has them, and `DROP CONSTRAINT users_pkey` means the shadow's. A `;` outside
+/// quotes is refused: the change is one statement.
+fn retarget(actions: &str, renames: &[(String, String)]) -> Result<String, DbError> {
+    let chars: Vec<char> = actions.chars().collect();
+    let mut out = String::with_capacity(actions.len());
+    let mut idx = 0;
+    let renamed = |name: &str| renames.iter().find(|(from, _)| from == name).map(|(_, to)| quote_ident(to));
+    while idx < chars.len() {
+        let c = chars[idx];
+        match c {
+            '\'' => {
+                let start = idx;
+                idx += 1;
+                while idx < chars.len() {
+                    if chars[idx] == '\'' && chars.get(idx + 1) == Some(&'\'') {
+                        idx += 2;
+                    } else if chars[idx] == '\'' {
+                        idx += 1;
+                        break;
+                    } else {
+                        idx += 1;
+                    }
+                }
+                out.extend(&chars[start..idx]);
+            }
+            '"' => {
+                let start = idx;
+                let mut name = String::new();
+                idx += 1;
+                while idx < chars.len() {
+                    if chars[idx] == '"' && chars.get(idx + 1) == Some(&'"') {
+                        name.push('"');
+                        idx += 2;
+                    } else if chars[idx] == '"' {
+                        idx += 1;
+                        break;
+                    } else {
+                        name.push(chars[idx]);
+                        idx += 1;
+                    }
+                }
+                match renamed(&name) {
+                    Some(to) => out.push_str(&to),
+                    None => out.extend(&chars[start..idx]),
+                }
+            }
+            ';' => {
+                return Err(other(
+                    "`--alter` holds more than one statement: give one ALTER TABLE (its actions separated by commas)",
+                ))
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let start = idx;
+                while idx < chars.len() && (chars[idx].is_alphanumeric() || chars[idx] == '_' || chars[idx] == '$') {
+                    idx += 1;
+                }
+                let word: String = chars[start..idx].iter().collect();
+                match renamed(&word.to_lowercase()) {
+                    Some(to) => out.push_str(&to),
+                    None => out.push_str(&word),
+                }
+            }
+            c => {
+                out.push(c);
+                idx += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn params(values: &[String]) -> Vec<&(dyn ToSql + Sync)> {
+    values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+impl PgTarget {
+    fn state_table(&self) -> String {
+        self.beside_history(STATE_TABLE)
+    }
+
+    fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
+        let sql = format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name text PRIMARY KEY,\n    alter_sql text,\n    using_exprs text[] NOT NULL DEFAULT '{{}}',\n    shadow text NOT NULL,\n    old_name text NOT NULL,\n    phase text NOT NULL CHECK (phase IN ({})),\n    out_of_step text,\n    unvalidated text[] NOT NULL DEFAULT '{{}}',\n    started_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now()\n)",
+            self.state_table(),
+            RewritePhase::quoted_list()
+        );
+        create_racing(&mut self.client, &sql)
+    }
+
+    fn relation(&mut self, name: &str) -> Result<Option<Relation>, DbError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), n.nspname::text, c.relname::text \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass($1)",
+                &[&name],
+            )
+            .map_err(db_error)?;
+        Ok(row.map(|row| Relation { oid: row.get(0), qualified: row.get(1), schema: row.get(2), name: row.get(3) }))
+    }
+
+    fn required(&mut self, name: &str) -> Result<Relation, DbError> {
+        self.relation(name)?.ok_or_else(|| {
+            other(format!("table `{name}` does not exist (or is not on the search_path); check the name, or qualify it as schema.table"))
+        })
+    }
+
+    /// The columns a row holds (generated columns are computed, not written).
+    fn columns(&mut self, oid: u32) -> Result<Vec<Column>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+                 WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
+                &[&oid],
+            )
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| Column { name: r.get(0), type_name: r.get(1) }).collect())
+    }
+
+    fn select_rewrites(&mut self, table: Option<&str>) -> Result<Vec<RewriteState>, DbError> {
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.state_table()])
+            .map_err(db_error)?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT table_name, alter_sql, using_exprs, shadow, old_name, phase, out_of_step, unvalidated, \
+                    to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
+                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM {} WHERE $1::text IS NULL OR table_name = $1 ORDER BY started_at DESC",
+            self.state_table()
+        );
+        let rows = self.client.query(&sql, &[&table]).map_err(db_error)?;
+        rows.into_iter()
+            .map(|row| {
+                let using: Vec<String> = row.get(2);
+                let phase: String = row.get(5);
+                Ok(RewriteState {
+                    table: row.get(0),
+                    alter: row.get(1),
+                    using: using.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect(),
+                    shadow: row.get(3),
+                    old: row.get(4),
+                    phase: RewritePhase::parse(&phase).map_err(|e| other(e.to_string()))?,
+                    out_of_step: row.get(6),
+                    unvalidated: row
+                        .get::<_, Vec<String>>(7)
+                        .chunks(2)
+                        .map(|pair| (pair[0].clone(), pair[1].clone()))
+                        .collect(),
+                    started_at: row.get(8),
+                    updated_at: row.get(9),
+                })
+            })
+            .collect()
+    }
+
+    /// Why the table cannot be rewritten online, if it cannot.
+    fn refusal(&mut self, table: &Relation) -> Result<Option<String>, DbError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT c.relkind::text, c.relpersistence::text, c.relispartition, \
+                        EXISTS (SELECT FROM pg_inherits WHERE inhrelid = c.oid OR inhparent = c.oid), \
+                        c.relrowsecurity OR EXISTS (SELECT FROM pg_policy WHERE polrelid = c.oid), \
+                        (SELECT string_agg(rulename, ', ') FROM pg_rewrite WHERE ev_class = c.oid AND rulename <> '_RETURN'), \
+                        (SELECT string_agg(pubname, ', ') FROM pg_publication_tables WHERE schemaname = $2 AND tablename = $3), \
+                        (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') FROM pg_depend d \
+                           JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass \
+                           JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'm' WHERE d.refobjid = c.oid) \
+                 FROM pg_class c WHERE c.oid = $1",
+                &[&table.oid, &table.schema, &table.name],
+            )
+            .map_err(db_error)?;
+        let (kind, persistence, partition, inherits, policies): (String, String, bool, bool, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let (rules, publications, materialized): (Option<String>, Option<String>, Option<String>) =
+            (row.get(5), row.get(6), row.get(7));
+        let name = &table.qualified;
+        Ok(match () {
+            _ if kind == "p" => Some(format!("{name} is partitioned: its rows live in its partitions; rewrite each partition (`--table` a partition), or change the partitioned table in a migration")),
+            _ if kind != "r" => Some(format!("{name} is not a table")),
+            _ if partition => Some(format!("{name} is a partition: a rewritten copy cannot take its place in the partitioned table; detach it first, or change the partitioned table in a migration")),
+            _ if persistence == "t" => Some(format!("{name} is a temporary table, seen only by its own session")),
+            _ if inherits => Some(format!("{name} takes part in table inheritance: the copy would leave its parent or children behind")),
+            _ if policies => Some(format!("{name} has row-level security: a copy would be read and written through its policies")),
+            _ => match (rules, publications, materialized) {
+                (Some(rules), _, _) => Some(format!("{name} has rules ({rules}), which cutover does not move to the rewritten table")),
+                (_, Some(publications), _) => Some(format!("{name} is in the publication(s) {publications}: subscribers would see a new table; rewrite it on each side, or remove it from the publication for the rewrite")),
+                (_, _, Some(views)) => Some(format!("materialized views read {name} ({views}): they would have to be refreshed under the swap's lock; drop them and make them again after the rewrite")),
+                _ => None,
+            },
+        })
+    }
+
+    /// The statements that give `to` the grants `from` has (other than its owner's own).
+    fn grants(&mut self, from: u32, to: &str) -> Result<Vec<String>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT format('GRANT %s ON %s TO %s%s', a.privilege_type, $2::text, \
+                        CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END, \
+                        CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END) \
+                 FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a WHERE c.oid = $1 AND a.grantee <> c.relowner",
+                &[&from, &to],
+            )
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    /// The key the copy walks: the table's, which the shadow must have as a unique index too.
+    fn rewrite_key(&mut self, table: &Relation, shadow: &Relation) -> Result<TableKey, DbError> {
+        let key = self.table_key(&table.qualified)?.ok_or_else(|| {
+            other(format!("{} has no primary key and no unique index on NOT NULL columns: the copy walks such a key, and the change capture finds a row's copy by it; add one first", table.qualified))
+        })?;
+        let names: Vec<String> = key.columns.iter().map(|c| c.name.clone()).collect();
+        let unique: bool = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL \
+                   AND i.indexprs IS NULL AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a \
+                   WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])) = (SELECT array_agg(x ORDER BY x) FROM unnest($2::text[]) x))",
+                &[&shadow.oid, &names],
+            )
+            .map_err(db_error)?
+            .get(0);
+        if !unique {
+            return Err(other(format!(
+                "the rewritten table has no unique index on ({}), the key of {} ({}): the change capture finds a row's copy by it; keep it in the change",
+                names.join(", "),
+                table.qualified,
+                key.source
+            )));
+        }
+        Ok(TableKey { table: table.qualified.clone(), ..key })
+    }
+
+    /// The function and trigger that keep `to` in step with `from`'s writes: `columns` of `to`
+    /// from `values` over the new row (aliased `alias`); `key` finds a row's copy. With
+    /// `record_failure`, a write `to` refuses does not fail the application's: it is noted
+    /// in the state row instead (the revert window's old table).
+    #[allow(clippy::too_many_arguments)]
+    fn capture_sql(
+        &self,
+        from: &Relation,
+        to: &str,
+        function: &str,
+        columns: &[String],
+        values: &[String],
+        alias: &str,
+        key: &[String],
+        record_failure: Option<&str>,
+    ) -> String {
+        let q = quote_ident;
+        let key_list = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
+        let old_key = key.iter().map(|k| format!("OLD.{}", q(k))).collect::<Vec<_>>().join(", ");
+        let new_key = key.iter().map(|k| format!("NEW.{}", q(k))).collect::<Vec<_>>().join(", ");
+        let quoted_key: Vec<String> = key.iter().map(|k| q(k)).collect();
+        let updates: Vec<String> =
+            columns.iter().filter(|c| !quoted_key.contains(c)).map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+        let on_conflict = if updates.is_empty() {
+            format!("ON CONFLICT ({key_list}) DO NOTHING")
+        } else {
+            format!("ON CONFLICT ({key_list}) DO UPDATE SET {}", updates.join(", "))
+        };
+        let exception = match record_failure {
+            Some(table_name) => format!(
+                "\nEXCEPTION WHEN OTHERS THEN\n    UPDATE {} SET out_of_step = coalesce(out_of_step, TG_OP || ': ' || SQLERRM) WHERE table_name = {};\n    RETURN NULL;",
+                self.state_table(),
+                literal(table_name)
+            ),
+            None => String::new(),
+        };
+        format!(
+            "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $cutover$\n\
+             #variable_conflict use_column\n\
+             BEGIN\n\
+             \x20   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({old_key}) IS DISTINCT FROM ({new_key})) THEN\n\
+             \x20       DELETE FROM {to} WHERE ({key_list}) = ({old_key});\n\
+             \x20   END IF;\n\
+             \x20   IF TG_OP <> 'DELETE' THEN\n\
+             \x20       INSERT INTO {to} ({columns}) OVERRIDING SYSTEM VALUE SELECT {values} FROM (SELECT NEW.*) AS {alias} {on_conflict};\n\
+             \x20   END IF;\n\
+             \x20   RETURN NULL;{exception}\n\
+             END\n$cutover$;\n\
+             CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {from} FOR EACH ROW EXECUTE FUNCTION {function}()",
+            columns = columns.join(", "),
+            values = values.join(", "),
+            trigger = q(CAPTURE_TRIGGER),
+            from = from.qualified,
+        )
+    }
+
+    fn in_transaction<T>(
+        &mut self,
+        timeouts: Timeouts,
+        body: impl FnOnce(&mut PgTarget) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
+        self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error)?;
+        match body(self) {
+            Ok(value) => {
+                self.client.batch_execute("COMMIT").map_err(db_error)?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = self.client.batch_execute("ROLLBACK");
+                Err(err)
+            }
+        }
+    }
+
+    fn exec(&mut self, sql: &str) -> Result<(), DbError> {
+        self.client.batch_execute(sql).map_err(|err| {
+            let err = db_error(err);
+            DbError { message: format!("{} (in `{}`)", err.message, first_line(sql)), ..err }
+        })
+    }
+
+    /// Moves a table's dependents to `to`, renames `from` to `from_new_name` and `to` to
+    /// `from`'s name, inside the caller's transaction.
+    fn exchange(&mut self, from: &Relation, to: &Relation, from_new_name: &str) -> Result<SwapReport, DbError> {
+        let mut report = SwapReport::default();
+        // Views that read the table, directly or through one another, oldest first (the
+        // order they can be made again in).
+        let views = self
+            .client
+            .query(
+                "WITH RECURSIVE deps(oid, depth) AS ( \
+                   SELECT DISTINCT r.ev_class, 1 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid \
+                   WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1 AND r.ev_class <> $1 \
+                   UNION \
+                   SELECT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid \
+                   JOIN pg_rewrite r ON r.oid = d.objid WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class <> deps.oid AND deps.depth < 50) \
+                 SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), pg_get_viewdef(c.oid), \
+                        coalesce(array_to_string(c.reloptions, ', '), ''), quote_ident(pg_get_userbyid(c.relowner)), \
+                        obj_description(c.oid, 'pg_class'), max(deps.depth) \
+                 FROM deps JOIN pg_class c ON c.oid = deps.oid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'v' GROUP BY c.oid, n.nspname ORDER BY max(deps.depth), c.oid",
+                &[&from.oid],
+            )
+            .map_err(db_error)?;
+        struct View {
+            name: String,
+            definition: String,
+            options: String,
+            owner: String,
+            comment: Option<String>,
+            grants: Vec<String>,
+        }
+        let mut saved = Vec::new();
+        for row in &views {
+            let oid: u32 = row.get(0);
+            let name: String = row.get(1);
+            let grants = self.grants(oid, &name)?;
+            saved.push(View {
+                name,
+                definition: row.get(2),
+                options: row.get(3),
+                owner: row.get(4),
+                comment: row.get(5),
+                grants,
+            });
+        }
+        let foreign_keys = self
+            .client
+            .query(
+                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), quote_ident(k.conname), pg_get_constraintdef(k.oid) \
+                 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE k.contype = 'f' AND k.confrelid = $1 AND k.conrelid <> $1 ORDER BY k.oid",
+                &[&from.oid],
+            )
+            .map_err(db_error)?;
+        let triggers = self
+            .client
+            .query(
+                "SELECT quote_ident(tgname), pg_get_triggerdef(oid) FROM pg_trigger \
+                 WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> $2 ORDER BY oid",
+                &[&from.oid, &CAPTURE_TRIGGER],
+            )
+            .map_err(db_error)?;
+        // Sequences owned by the table's columns (serial) move with the columns; an identity
+        // column's own sequence goes on from where the table's stopped.
+        let sequences = self
+            .client
+            .query(
+                "SELECT s.oid::regclass::text, a.attname::text, a.attidentity <> '', s.oid, s.relname::text FROM pg_depend d \
+                 JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' \
+                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                 WHERE d.classid = 'pg_class'::regclass AND d.refobjid = $1 AND d.deptype IN ('a', 'i')",
+                &[&from.oid],
+            )
+            .map_err(db_error)?;
+
+        for view in saved.iter().rev() {
+            self.exec(&format!("DROP VIEW {}", view.name))?;
+        }
+        for row in &foreign_keys {
+            let (table, name): (String, String) = (row.get(0), row.get(1));
+            self.exec(&format!("ALTER TABLE {table} DROP CONSTRAINT {name}"))?;
+        }
+        for row in &triggers {
+            let name: String = row.get(0);
+            self.exec(&format!("DROP TRIGGER {name} ON {}", from.qualified))?;
+        }
+        self.exec(&format!("DROP TRIGGER IF EXISTS {} ON {}", quote_ident(CAPTURE_TRIGGER), from.qualified))?;
+        self.exchange_index_names(from, to)?;
+        self.exec(&format!("ALTER TABLE {} RENAME TO {}", from.qualified, quote_ident(from_new_name)))?;
+        self.exec(&format!("ALTER TABLE {} RENAME TO {}", to.qualified, quote_ident(&from.name)))?;
+        let to_now = from.qualified.clone();
+        for row in &sequences {
+            let (sequence, column, identity): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
+            let has_column = self.columns_named(&to_now, &column)?;
+            if !has_column {
+                continue;
+            }
+            if identity {
+                let (oid, name): (u32, String) = (row.get(3), row.get(4));
+                let to_sequence: Option<String> = self
+                    .client
+                    .query_one("SELECT pg_get_serial_sequence($1, $2)", &[&to_now, &column])
+                    .map_err(db_error)?
+                    .get(0);
+                let Some(to_sequence) = to_sequence else { continue };
+                self.exec(&format!("SELECT setval({}, last_value, is_called) FROM {sequence}", literal(&to_sequence)))?;
+                // The sequence's name goes with the column, as the indexes' names do.
+                self.exec(&format!("ALTER SEQUENCE {sequence} RENAME TO {}", quote_ident(&format!("_cutover_{oid}"))))?;
+                self.exec(&format!("ALTER SEQUENCE {to_sequence} RENAME TO {}", quote_ident(&name)))?;
+            } else {
+                self.exec(&format!("ALTER SEQUENCE {sequence} OWNED BY {to_now}.{}", quote_ident(&column)))?;
+            }
+        }
+        for view in &saved {
+            let options = if view.options.is_empty() { String::new() } else { format!(" WITH ({})", view.options) };
+            self.exec(&format!("CREATE VIEW {}{options} AS {}", view.name, view.definition.trim_end_matches(';')))?;
+            self.exec(&format!("ALTER VIEW {} OWNER TO {}", view.name, view.owner))?;
+            for grant in &view.grants {
+                self.exec(grant)?;
+            }
+            if let Some(comment) = &view.comment {
+                self.exec(&format!("COMMENT ON VIEW {} IS {}", view.name, literal(comment)))?;
+            }
+            report.views.push(view.name.clone());
+        }
+        for row in &foreign_keys {
+            let (table, name, definition): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+            let definition = definition.strip_suffix(" NOT VALID").unwrap_or(&definition);
+            self.exec(&format!("ALTER TABLE {table} ADD CONSTRAINT {name} {definition} NOT VALID"))?;
+            report.foreign_keys.push((table, name));
+        }
+        for row in &triggers {
+            let (name, definition): (String, String) = (row.get(0), row.get(1));
+            self.exec(&definition)?;
+            report.triggers.push(name);
+        }
+        Ok(report)
+    }
+
+    fn columns_named(&mut self, table: &str, column: &str) -> Result<bool, DbError> {
+        Ok(self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped)",
+                &[&table, &column],
+            )
+            .map_err(db_error)?
+            .get(0))
+    }
+
+    /// A table's indexes: OID, name, and definition without the names.
+    fn index_shapes(&mut self, oid: u32) -> Result<Vec<(u32, String, String)>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT i.indexrelid, c.relname::text, \
+                        regexp_replace(pg_get_indexdef(i.indexrelid), '^CREATE (UNIQUE )?INDEX .*? USING ', '\\1USING ') \
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1 ORDER BY i.indexrelid",
+                &[&oid],
+            )
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+    }
+
+    /// The table's index names, each with the name of the shadow's index of the same definition.
+    fn index_names_by_shape(&mut self, table: u32, shadow: &str) -> Result<Vec<(String, String)>, DbError> {
+        let shadow = self.required(shadow)?;
+        let mut shadow_indexes = self.index_shapes(shadow.oid)?;
+        let mut pairs = Vec::new();
+        for (_, name, shape) in self.index_shapes(table)? {
+            if let Some(position) = shadow_indexes.iter().position(|(_, _, s)| *s == shape) {
+                pairs.push((name, shadow_indexes.remove(position).1));
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// Gives `to`'s indexes the names of `from`'s that have the same definition (and the
+    /// constraints they back with them); `from`'s take names of their own.
+    fn exchange_index_names(&mut self, from: &Relation, to: &Relation) -> Result<(), DbError> {
+        let from_indexes = self.index_shapes(from.oid)?;
+        let mut to_indexes = self.index_shapes(to.oid)?;
+        let schema = quote_ident(&from.schema);
+        let mut renames = Vec::new();
+        for (oid, name, shape) in &from_indexes {
+            let Some(position) = to_indexes.iter().position(|(_, _, s)| s == shape) else { continue };
+            let (_, to_name, _) = to_indexes.remove(position);
+            let parked = format!("_cutover_{oid}");
+            self.exec(&format!("ALTER INDEX {schema}.{} RENAME TO {}", quote_ident(name), quote_ident(&parked)))?;
+            renames.push((to_name, name.clone()));
+        }
+        for (to_name, name) in renames {
+            self.exec(&format!("ALTER INDEX {schema}.{} RENAME TO {}", quote_ident(&to_name), quote_ident(&name)))?;
+        }
+        Ok(())
+    }
+
+    fn rewrite_state_of(&mut self, table: &str) -> Result<RewriteState, DbError> {
+        self.load_rewrite(table)?.ok_or_else(|| other(format!("no rewrite of {table} is recorded")))
+    }
+}
+
+/// Pairs as the flat text array the state table keeps them in.
+fn flat(pairs: &[(String, String)]) -> Vec<String> {
+    pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect()
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn first_line(sql: &str) -> String {
+    let line = sql.lines().next().unwrap_or_default();
+    if line.chars().count() > 120 {
+        format!("{}...", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+impl RewriteTarget for PgTarget {
+    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
+        // Recorded by the table's qualified name, which the swapped table keeps.
+        let name = match self.relation(table)? {
+            Some(relation) => relation.qualified,
+            None => table.to_string(),
+        };
+        Ok(self.select_rewrites(Some(&name))?.into_iter().next())
+    }
+
+    fn list_rewrites(&mut self) -> Result<Vec<RewriteState>, DbError> {
+        self.select_rewrites(None)
+    }
+
+    fn start_rewrite(&mut self, request: &RewriteRequest, timeouts: Timeouts) -> Result<RewriteState, DbError> {
+        self.ensure_rewrite_state()?;
+        let table = self.required(&request.table)?;
+        if let Some(reason) = self.refusal(&table)? {
+            return Err(other(format!("cannot rewrite online: {reason}")));
+        }
+        let actions = match request.alter.as_deref() {
+            None => None,
+            Some(alter) => match split_alter(alter)? {
+                Some((name, actions)) => {
+                    let named = self.relation(&name)?;
+                    if named.as_ref().map(|r| r.oid) != Some(table.oid) {
+                        return Err(other(format!(
+                            "`--alter` changes `{name}`, not `--table {}`: give the ALTER of the table being rewritten",
+                            request.table
+                        )));
+                    }
+                    Some(actions)
+                }
+                None => Some(alter.trim().trim_end_matches(';').to_string()),
+            },
+        };
+        let shadow_name = format!("_cutover_new_{}", table.oid);
+        let old_name = format!("_cutover_old_{}", table.oid);
+        let schema = quote_ident(&table.schema);
+        // Quoted as the server quotes (only where needed), as the table's own name is.
+        let names = self
+            .client
+            .query_one(
+                "SELECT quote_ident($1) || '.' || quote_ident($2), quote_ident($1) || '.' || quote_ident($3)",
+                &[&table.schema, &shadow_name, &old_name],
+            )
+            .map_err(db_error)?;
+        let (shadow, old): (String, String) = (names.get(0), names.get(1));
+        if self.relation(&shadow)?.is_some() || self.relation(&old)?.is_some() {
+            return Err(other(format!(
+                "{shadow} or {old} exists already, left by a rewrite whose state is gone: look at them, drop them, and run again"
+            )));
+        }
+        let facts = self
+            .client
+            .query_one(
+                "SELECT c.relpersistence = 'u', coalesce(array_to_string(c.reloptions, ', '), ''), obj_description(c.oid, 'pg_class'), \
+                        quote_ident(pg_get_userbyid(c.relowner)), pg_get_userbyid(c.relowner) = current_user \
+                 FROM pg_class c WHERE c.oid = $1",
+                &[&table.oid],
+            )
+            .map_err(db_error)?;
+        let (unlogged, options, comment, owner, own): (bool, String, Option<String>, String, bool) =
+            (facts.get(0), facts.get(1), facts.get(2), facts.get(3), facts.get(4));
+        let outgoing = self
+            .client
+            .query(
+                "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1 AND contype = 'f' ORDER BY oid",
+                &[&table.oid],
+            )
+            .map_err(db_error)?;
+        let grants = self.grants(table.oid, &shadow)?;
+        let using = request.using.clone();
+        let state_table = self.state_table();
+        let table_for_tx = table.clone();
+        let alter = request.alter.clone();
+        self.in_transaction(timeouts, move |target| {
+            let table = table_for_tx;
+            let unlogged = if unlogged { "UNLOGGED " } else { "" };
+            target.exec(&format!("CREATE {unlogged}TABLE {shadow} (LIKE {} INCLUDING ALL)", table.qualified))?;
+            if !options.is_empty() {
+                target.exec(&format!("ALTER TABLE {shadow} SET ({options})"))?;
+            }
+            if let Some(comment) = &comment {
+                target.exec(&format!("COMMENT ON TABLE {shadow} IS {}", literal(comment)))?;
+            }
+            for row in &outgoing {
+                let (name, definition): (String, String) = (row.get(0), row.get(1));
+                target.exec(&format!("ALTER TABLE {shadow} ADD CONSTRAINT {name} {definition}"))?;
+            }
+            if let Some(actions) = &actions {
+                let renames = target.index_names_by_shape(table.oid, &shadow)?;
+                let retargeted = retarget(actions, &renames)?;
+                target.client.batch_execute(&format!("ALTER TABLE {shadow} {retargeted}")).map_err(|err| {
+                    let err = db_error(err);
+                    DbError { message: format!("the change `{actions}` fails on a copy of {}: {}", table.qualified, err.message), ..err }
+                })?;
+            }
+            for grant in &grants {
+                target.exec(grant)?;
+            }
+            if !own {
+                target.exec(&format!("ALTER TABLE {shadow} OWNER TO {owner}"))?;
+            }
+            let state = RewriteState {
+                table: table.qualified.clone(),
+                alter,
+                using,
+                shadow: shadow.clone(),
+                old: old.clone(),
+                phase: RewritePhase::Copying,
+                out_of_step: None,
+                unvalidated: Vec::new(),
+                started_at: String::new(),
+                updated_at: String::new(),
+            };
+            let plan = target.rewrite_plan(&state)?;
+            let key: Vec<String> = plan.key.columns.iter().map(|c| c.name.clone()).collect();
+            let function = format!("{schema}.{}", quote_ident(&format!("_cutover_capture_{}", table.oid)));
+            let capture = target.capture_sql(
+                &table,
+                &shadow,
+                &function,
+                &plan.copy.columns,
+                &plan.copy.values,
+                &plan.copy.alias,
+                &key,
+                None,
+            );
+            target.exec(&capture)?;
+            let using_flat: Vec<String> = state.using.iter().flat_map(|(c, e)| [c.clone(), e.clone()]).collect();
+            let sql = format!(
+                "INSERT INTO {state_table} (table_name, alter_sql, using_exprs, shadow, old_name, phase) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (table_name) DO UPDATE SET alter_sql = EXCLUDED.alter_sql, using_exprs = EXCLUDED.using_exprs, \
+                 shadow = EXCLUDED.shadow, old_name = EXCLUDED.old_name, phase = EXCLUDED.phase, out_of_step = NULL, \
+                 started_at = now(), updated_at = now()"
+            );
+            target
+                .client
+                .execute(
+                    &sql,
+                    &[&state.table, &state.alter, &using_flat, &state.shadow, &state.old, &RewritePhase::Copying.name()],
+                )
+                .map_err(db_error)?;
+            Ok(())
+        })?;
+        self.rewrite_state_of(&table.qualified)
+    }
+
+    fn rewrite_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError> {
+        let table = self.required(&state.table)?;
+        let shadow = self.relation(&state.shadow)?.ok_or_else(|| {
+            other(format!("the rewrite's copy {} is gone (dropped by hand?): run `cutover rewrite --cleanup --table {}` and start again", state.shadow, state.table))
+        })?;
+        let key = self.rewrite_key(&table, &shadow)?;
+        let source = self.columns(table.oid)?;
+        let target_columns = self.columns(shadow.oid)?;
+        let alias = quote_ident(&table.name);
+        for (column, _) in &state.using {
+            if !target_columns.iter().any(|c| &c.name == column) {
+                return Err(other(format!("`--using {column}=...`: the rewritten table has no column `{column}`")));
+            }
+            if key.columns.iter().any(|k| &k.name == column) {
+                return Err(other(format!("`--using {column}=...` changes the key `{column}`, which the change capture finds a row's copy by; keep the key's values")));
+            }
+        }
+        let (mut columns, mut values, mut types, mut defaulted) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for column in &target_columns {
+            let value = match state.using.iter().find(|(c, _)| c == &column.name) {
+                Some((_, expression)) => format!("({expression})"),
+                None if source.iter().any(|s| s.name == column.name) => {
+                    format!("{alias}.{}", quote_ident(&column.name))
+                }
+                None => {
+                    defaulted.push(column.name.clone());
+                    continue;
+                }
+            };
+            columns.push(quote_ident(&column.name));
+            values.push(value);
+            types.push(column.type_name.clone());
+        }
+        let dropped = source
+            .iter()
+            .filter(|s| !target_columns.iter().any(|t| t.name == s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        Ok(RewritePlan {
+            state: state.clone(),
+            key,
+            copy: CopyInto { table: shadow.qualified, columns, values, alias },
+            types,
+            defaulted,
+            dropped,
+        })
+    }
+
+    fn verify_chunk(
+        &mut self,
+        plan: &RewritePlan,
+        after: Option<&[String]>,
+        limit: u64,
+        timeouts: Timeouts,
+    ) -> Result<ChunkCheck, DbError> {
+        let d = Dialect::Postgres;
+        let key = &plan.key;
+        let tuple = format!("({})", key.columns.iter().map(|c| d.quote(&c.name)).collect::<Vec<_>>().join(", "));
+        let bound = |first: usize| {
+            format!(
+                "({})",
+                key.columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| format!("${}::text::{}", first + i, c.type_name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let order = key.columns.iter().map(|c| d.quote(&c.name)).collect::<Vec<_>>().join(", ");
+        let texts = key.columns.iter().map(|c| format!("{}::text", d.quote(&c.name))).collect::<Vec<_>>().join(", ");
+        let lower = after.map(|_| format!("{tuple} > {}", bound(1)));
+        let after_values: Vec<String> = after.map(<[String]>::to_vec).unwrap_or_default();
+        // One snapshot for the chunk's bound and both checksums: the change capture writes
+        // both tables in the application's transaction, so any snapshot sees them in step.
+        self.client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL statement_timeout = '{}ms'; SET LOCAL lock_timeout = '{}ms'",
+                timeouts.statement_timeout.as_millis(),
+                timeouts.lock_timeout.as_millis()
+            ))
+            .map_err(db_error)?;
+        let result = (|| {
+            let where_lower = lower.as_ref().map(|l| format!(" WHERE {l}")).unwrap_or_default();
+            let upper_row = self
+                .client
+                .query_opt(
+                    &format!(
+                        "SELECT {texts} FROM {}{where_lower} ORDER BY {order} OFFSET {} LIMIT 1",
+                        key.table,
+                        limit.saturating_sub(1)
+                    ),
+                    &params(&after_values),
+                )
+                .map_err(db_error)?;
+            let last: Option<Vec<String>> =
+                upper_row.map(|row| (0..key.columns.len()).map(|i| row.get::<_, String>(i)).collect());
+            let mut filters: Vec<String> = lower.iter().cloned().collect();
+            let mut values = after_values.clone();
+            if let Some(last) = &last {
+                filters.push(format!("{tuple} <= {}", bound(values.len() + 1)));
+                values.extend(last.iter().cloned());
+            }
+            let filter = if filters.is_empty() { String::new() } else { format!(" WHERE {}", filters.join(" AND ")) };
+            let casts: Vec<String> =
+                plan.copy.values.iter().zip(&plan.types).map(|(v, t)| format!("CAST({v} AS {t})")).collect();
+            let source_rows = format!(
+                "SELECT {order}, md5(ROW({})::text) AS h FROM {} AS {}{filter}",
+                casts.join(", "),
+                key.table,
+                plan.copy.alias
+            );
+            let shadow_rows = format!(
+                "SELECT {order}, md5(ROW({})::text) AS h FROM {}{filter}",
+                plan.copy.columns.join(", "),
+                plan.copy.table
+            );
+            let sum = |rows: &str| {
+                format!("SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') FROM ({rows}) x")
+            };
+            let row = self
+                .client
+                .query_one(
+                    &format!("SELECT * FROM ({}) a, ({}) b", sum(&source_rows), sum(&shadow_rows)),
+                    &params(&values),
+                )
+                .map_err(db_error)?;
+            let (source_count, source_sum, shadow_count, shadow_sum): (i64, String, i64, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let mut differing = Vec::new();
+            if source_count != shadow_count || source_sum != shadow_sum {
+                let join = key
+                    .columns
+                    .iter()
+                    .map(|c| format!("a.{0} = b.{0}", d.quote(&c.name)))
+                    .collect::<Vec<_>>()
+                    .join(" AND ");
+                let shown = key
+                    .columns
+                    .iter()
+                    .map(|c| format!("coalesce(a.{0}::text, b.{0}::text)", d.quote(&c.name)))
+                    .collect::<Vec<_>>()
+                    .join(" || ', ' || ");
+                let rows = self
+                    .client
+                    .query(
+                        &format!(
+                            "SELECT {shown} FROM ({source_rows}) a FULL JOIN ({shadow_rows}) b ON {join} WHERE a.h IS DISTINCT FROM b.h LIMIT 5"
+                        ),
+                        &params(&values),
+                    )
+                    .map_err(db_error)?;
+                differing = rows.into_iter().map(|r| r.get::<_, String>(0)).collect();
+                if differing.is_empty() {
+                    differing.push("(the checksums differ, the rows do not: compared again)".to_string());
+                }
+            }
+            Ok(ChunkCheck { last, source_rows: source_count as u64, shadow_rows: shadow_count as u64, differing })
+        })();
+        let _ = self.client.batch_execute(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        result
+    }
+
+    fn set_rewrite_phase(&mut self, state: &RewriteState, phase: RewritePhase) -> Result<(), DbError> {
+        if phase == RewritePhase::Ready {
+            // Fresh statistics before the rewritten table takes the table's place: the
+            // application's queries are planned on them from the swap on.
+            self.exec(&format!("ANALYZE {}", state.shadow))?;
+        }
+        let sql = format!("UPDATE {} SET phase = $2, updated_at = now() WHERE table_name = $1", self.state_table());
+        self.client.execute(&sql, &[&state.table, &phase.name()]).map_err(db_error)?;
+        Ok(())
+    }
+
+    fn swap(&mut self, plan: &RewritePlan, timeouts: Timeouts) -> Result<SwapReport, DbError> {
+        let state = plan.state.clone();
+        let table = self.required(&state.table)?;
+        let shadow = self.required(&state.shadow)?;
+        let old_name =
+            state.old.rsplit_once('.').map(|(_, n)| n).unwrap_or(&state.old).trim_matches('"').replace("\"\"", "\"");
+        let key: Vec<String> = plan.key.columns.iter().map(|c| c.name.clone()).collect();
+        // The old table is kept in step from the swapped one: each column it has that the new
+        // one has too, converted back by assignment.
+        let old_columns = self.columns(table.oid)?;
+        let new_columns = self.columns(shadow.oid)?;
+        let kept: Vec<&Column> = old_columns.iter().filter(|c| new_columns.iter().any(|n| n.name == c.name)).collect();
+        let alias = quote_ident(&table.name);
+        let columns: Vec<String> = kept.iter().map(|c| quote_ident(&c.name)).collect();
+        let values: Vec<String> = kept.iter().map(|c| format!("{alias}.{}", quote_ident(&c.name))).collect();
+        let state_table = self.state_table();
+        let started = Instant::now();
+        self.in_transaction(timeouts, |target| {
+            target.exec(&format!("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE", table.qualified, shadow.qualified))?;
+            let lock_wait = started.elapsed();
+            let mut report = target.exchange(&table, &shadow, &old_name)?;
+            let old = Relation { oid: table.oid, qualified: state.old.clone(), schema: table.schema.clone(), name: old_name.clone() };
+            let swapped = Relation { oid: shadow.oid, qualified: table.qualified.clone(), schema: table.schema.clone(), name: table.name.clone() };
+            let function = format!("{}.{}", quote_ident(&table.schema), quote_ident(&format!("_cutover_revert_{}", table.oid)));
+            let capture = target.capture_sql(&swapped, &old.qualified, &function, &columns, &values, &alias, &key, Some(&state.table));
+            target.exec(&capture)?;
+            target.exec(&format!("DROP FUNCTION IF EXISTS {}.{}()", quote_ident(&table.schema), quote_ident(&format!("_cutover_capture_{}", table.oid))))?;
+            target
+                .client
+                .execute(
+                    &format!("UPDATE {state_table} SET phase = $2, unvalidated = $3, updated_at = now() WHERE table_name = $1"),
+                    &[&state.table, &RewritePhase::Swapped.name(), &flat(&report.foreign_keys)],
+                )
+                .map_err(db_error)?;
+            report.lock_wait = lock_wait;
+            report.held = started.elapsed() - lock_wait;
+            Ok(report)
+        })
+    }
+
+    fn swap_back(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<SwapReport, DbError> {
+        let state = state.clone();
+        let current = self.rewrite_state_of(&state.table)?;
+        if current.phase != RewritePhase::Swapped {
+            return Err(other(format!(
+                "the rewrite of {} is {}, not swapped: there is nothing to revert",
+                state.table, current.phase
+            )));
+        }
+        if let Some(reason) = &current.out_of_step {
+            return Err(other(format!(
+                "the old table {} stopped being kept in step ({reason}): a revert would lose the writes since; keep the rewritten table (`--cleanup` drops the old one)",
+                state.old
+            )));
+        }
+        let table = self.required(&state.table)?;
+        let old = self.required(&state.old)?;
+        let shadow_name = state
+            .shadow
+            .rsplit_once('.')
+            .map(|(_, n)| n)
+            .unwrap_or(&state.shadow)
+            .trim_matches('"')
+            .replace("\"\"", "\"");
+        let state_table = self.state_table();
+        let started = Instant::now();
+        self.in_transaction(timeouts, |target| {
+            target.exec(&format!("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE", table.qualified, old.qualified))?;
+            let lock_wait = started.elapsed();
+            // Read under the lock: a write that failed to reach the old table since is seen.
+            let out_of_step: Option<String> = target
+                .client
+                .query_one(&format!("SELECT out_of_step FROM {state_table} WHERE table_name = $1"), &[&state.table])
+                .map_err(db_error)?
+                .get(0);
+            if let Some(reason) = out_of_step {
+                return Err(other(format!("the old table {} stopped being kept in step ({reason}): a revert would lose the writes since", state.old)));
+            }
+            let mut report = target.exchange(&table, &old, &shadow_name)?;
+            target.exec(&format!("DROP FUNCTION IF EXISTS {}.{}()", quote_ident(&table.schema), quote_ident(&format!("_cutover_revert_{}", old.oid))))?;
+            target
+                .client
+                .execute(
+                    &format!("UPDATE {state_table} SET phase = $2, unvalidated = $3, updated_at = now() WHERE table_name = $1"),
+                    &[&state.table, &RewritePhase::Reverted.name(), &flat(&report.foreign_keys)],
+                )
+                .map_err(db_error)?;
+            report.lock_wait = lock_wait;
+            report.held = started.elapsed() - lock_wait;
+            Ok(report)
+        })
+    }
+
+    fn validate_foreign_keys(&mut self, table: &str, timeouts: Timeouts) -> Result<(), DbError> {
+        let state = self.rewrite_state_of(table)?;
+        let state_table = self.state_table();
+        for (table, name) in &state.unvalidated {
+            // A scan of the referencing table under SHARE UPDATE EXCLUSIVE: writes go on.
+            let timeouts = Timeouts { statement_timeout: Duration::ZERO, ..timeouts };
+            self.in_transaction(timeouts, |target| {
+                // Dropped or validated since (by hand, or by a run killed after it validated).
+                let pending: bool = target
+                    .client
+                    .query_one(
+                        "SELECT EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass($1) AND quote_ident(conname) = $2 AND NOT convalidated)",
+                        &[table, name],
+                    )
+                    .map_err(db_error)?
+                    .get(0);
+                if pending {
+                    target.exec(&format!("ALTER TABLE {table} VALIDATE CONSTRAINT {name}"))?;
+                }
+                Ok(())
+            })?;
+        }
+        if !state.unvalidated.is_empty() {
+            self.client
+                .execute(
+                    &format!("UPDATE {state_table} SET unvalidated = '{{}}' WHERE table_name = $1"),
+                    &[&state.table],
+                )
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    fn finish_rewrite(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<(), DbError> {
+        let current = self.rewrite_state_of(&state.table)?;
+        let state_table = self.state_table();
+        let table = self.relation(&current.table)?;
+        self.in_transaction(timeouts, |target| {
+            // The table not in use: the shadow before a swap and after a revert, the old one after a swap.
+            let unused = match current.phase {
+                RewritePhase::Copying | RewritePhase::Ready | RewritePhase::Reverted => Some(current.shadow.clone()),
+                RewritePhase::Swapped => Some(current.old.clone()),
+                RewritePhase::Done => None,
+            };
+            if let Some(table) = &table {
+                target.exec(&format!("DROP TRIGGER IF EXISTS {} ON {}", quote_ident(CAPTURE_TRIGGER), table.qualified))?;
+                // The functions are named by the OID of the table they were made for.
+                let rows = target
+                    .client
+                    .query(
+                        "SELECT p.oid::regprocedure::text FROM pg_proc p WHERE p.pronamespace = (SELECT relnamespace FROM pg_class WHERE oid = $1) \
+                           AND p.proname ~ '^_cutover_(capture|revert)_[0-9]+$' AND NOT EXISTS (SELECT FROM pg_trigger t WHERE t.tgfoid = p.oid)",
+                        &[&table.oid],
+                    )
+                    .map_err(db_error)?;
+                for row in rows {
+                    let function: String = row.get(0);
+                    target.exec(&format!("DROP FUNCTION {function}"))?;
+                }
+            }
+            if let Some(unused) = &unused {
+                if let Some(relation) = target.relation(unused)? {
+                    target.exec(&format!("DROP TRIGGER IF EXISTS {} ON {}", quote_ident(CAPTURE_TRIGGER), relation.qualified))?;
+                    target.client.batch_execute(&format!("DROP TABLE {}", relation.qualified)).map_err(|err| {
+                        let err = db_error(err);
+                        DbError { message: format!("cannot drop {}: {} (drop or move what depends on it, and run again)", relation.qualified, err.message), ..err }
+                    })?;
+                }
+            }
+            target
+                .client
+                .execute(
+                    &format!("UPDATE {state_table} SET phase = $2, updated_at = now() WHERE table_name = $1"),
+                    &[&current.table, &RewritePhase::Done.name()],
+                )
+                .map_err(db_error)?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_alter;
+
+    #[test]
+    fn an_alter_is_split_into_its_table_and_its_actions() {
+        let split = |text: &str| split_alter(text).unwrap();
+        assert_eq!(
+            split("ALTER TABLE users ALTER COLUMN id TYPE bigint"),
+            Some(("users".into(), "ALTER COLUMN id TYPE bigint".into()))
+        );
+        assert_eq!(
+            split("alter table if exists only public.\"My \"\"T\"\" \" add column x int;"),
+            Some(("public.\"My \"\"T\"\" \"".into(), "add column x int".into()))
+        );
+        assert_eq!(split("ALTER COLUMN id TYPE bigint"), None);
+        assert!(split_alter("ALTER TABLE \"open").is_err());
+        assert!(split_alter("ALTER TABLE users").is_err());
+    }
+
+    #[test]
+    fn the_tables_index_names_in_a_change_become_the_shadows() {
+        let renames = vec![
+            ("users_pkey".to_string(), "_cutover_new_1_pkey".to_string()),
+            ("Odd Name".to_string(), "_cutover_new_1_idx".to_string()),
+        ];
+        assert_eq!(
+            super::retarget("DROP CONSTRAINT Users_Pkey, ADD COLUMN users_pkey_x int DEFAULT 'users_pkey'", &renames)
+                .unwrap(),
+            "DROP CONSTRAINT \"_cutover_new_1_pkey\", ADD COLUMN users_pkey_x int DEFAULT 'users_pkey'"
+        );
+        assert_eq!(
+            super::retarget("DROP CONSTRAINT \"Odd Name\"", &renames).unwrap(),
+            "DROP CONSTRAINT \"_cutover_new_1_idx\""
+        );
+        assert!(super::retarget("ADD COLUMN x int; DROP TABLE other", &renames).is_err());
+        assert_eq!(
+            super::retarget("ADD COLUMN x text DEFAULT 'a;b'", &renames).unwrap(),
+            "ADD COLUMN x text DEFAULT 'a;b'"
+        );
+    }
+}

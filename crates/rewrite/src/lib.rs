@@ -1,0 +1,385 @@
+//! Online table rewrites: a change that must copy the table, made without blocking it.
+//!
+//! `ALTER TABLE users ALTER COLUMN id TYPE bigint` rewrites every row under an `ACCESS
+//! EXCLUSIVE` lock; on MySQL an `ALGORITHM=COPY` change blocks writes for the whole copy.
+//! [`run`] makes the same change on a shadow table instead (an empty copy with the change
+//! applied), keeps the shadow in step with every write from then on (change capture in the
+//! database), copies the rows through the backfill engine (keyset batches, paced, throttled,
+//! checkpointed, resumable), verifies the copy chunk by chunk against the table in one
+//! snapshot, and swaps the two in one short transaction under the lock timeout, retried with
+//! backoff. The old table is kept and kept in step after the swap, so that [`revert`] swaps back
+//! with nothing lost; [`cleanup`] drops what is left.
+//!
+//! Every phase is recorded (`RewritePhase`): a killed run resumes where it stopped when run
+//! again. The algorithm sees the database only through `cutover_engine::RewriteTarget`.
+#![deny(missing_docs)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use cutover_backfill::BackfillSpec;
+use cutover_engine::{
+    retry, DbError, RetryPolicy, RewritePhase, RewritePlan, RewriteRequest, RewriteState, RewriteTarget, SwapReport,
+    Timeouts,
+};
+
+/// How a rewrite runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How the copy runs: its pace, throttles and lock timeouts.
+    pub copy: cutover_backfill::Options,
+    /// Rows per verification chunk (default 10,000).
+    pub verify_chunk: u64,
+    /// Stop when the copy is verified, before the swap (`--defer-swap`); the same command
+    /// swaps later.
+    pub defer_swap: bool,
+    /// The making of the shadow and the swap: how long each may wait for its locks.
+    pub timeouts: Timeouts,
+    /// Tries of the swap (and of the making of the change capture) when its locks are not granted.
+    pub retry: RetryPolicy,
+}
+
+/// Something that happened during a rewrite.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The shadow and its change capture are made (`resumed`: they were already).
+    Started {
+        /// The copy.
+        plan: &'a RewritePlan,
+        /// Made by an earlier run.
+        resumed: bool,
+    },
+    /// A verification chunk matched.
+    Verifying {
+        /// Rows compared so far.
+        rows: u64,
+        /// Chunks compared so far.
+        chunks: u64,
+    },
+    /// The copy equals the table.
+    Verified {
+        /// Rows compared.
+        rows: u64,
+        /// How long it took.
+        took: Duration,
+    },
+    /// The swap (or the making of the change capture) did not get its locks in time; it will
+    /// be tried again.
+    Retrying {
+        /// What is tried.
+        what: &'static str,
+        /// The try that failed.
+        attempt: u32,
+        /// Tries in all.
+        tries: u32,
+        /// The error.
+        error: &'a DbError,
+    },
+}
+
+/// Receives the events of a rewrite.
+pub trait Reporter {
+    /// Called for each event.
+    fn report(&mut self, event: Event<'_>);
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stopped on request during the copy; the same command resumes.
+    Interrupted,
+    /// Verified and ready; the swap waits for the operator (`--defer-swap`).
+    Deferred(RewriteState),
+    /// It was swapped by an earlier run.
+    AlreadySwapped(RewriteState),
+    /// Swapped: the rewritten table has the table's name.
+    Swapped {
+        /// The state after the swap.
+        state: RewriteState,
+        /// What the swap did.
+        report: SwapReport,
+        /// Rows copied by this run.
+        rows_copied: i64,
+        /// Rows verified.
+        rows_verified: u64,
+    },
+}
+
+/// Why a rewrite could not go on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database refused or failed.
+    #[error("{context}: {source}")]
+    Database {
+        /// What was under way.
+        context: String,
+        /// The error.
+        source: DbError,
+    },
+    /// The copy failed or was refused; its progress is saved.
+    #[error(transparent)]
+    Copy(#[from] cutover_backfill::Error),
+    /// A rewrite of the table with another change is under way.
+    #[error("a rewrite of {table} with another change is under way ({existing}, {phase}); finish it (run it without changes to its arguments), or drop it with `cutover rewrite --cleanup --table {table}`")]
+    Mismatch {
+        /// The table.
+        table: String,
+        /// The change under way.
+        existing: String,
+        /// Its phase.
+        phase: RewritePhase,
+    },
+    /// The rewrite is past the point this command acts on.
+    #[error("{0}")]
+    Phase(String),
+    /// The copy differs from the table: the swap is refused.
+    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped: this is a bug in the change capture or a write that bypassed it (session_replication_role = replica skips triggers); drop the copy with `cutover rewrite --cleanup --table {table}` and start again")]
+    Differs {
+        /// The table.
+        table: String,
+        /// Chunks that differ.
+        chunks: u64,
+        /// Rows compared.
+        rows: u64,
+        /// The first differing keys.
+        keys: String,
+    },
+}
+
+fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
+    let context = context.into();
+    move |source| Error::Database { context, source }
+}
+
+fn describe(request_alter: Option<&str>, using: &[(String, String)]) -> String {
+    let mut text = request_alter.map(str::to_string).unwrap_or_else(|| "no change (a compaction)".to_string());
+    for (column, expression) in using {
+        text.push_str(&format!(", {column} = {expression}"));
+    }
+    text
+}
+
+/// Runs (or resumes) the rewrite `request` until it is swapped, deferred, stopped or failed.
+pub fn run(
+    target: &mut dyn RewriteTarget,
+    request: &RewriteRequest,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    copy_reporter: &mut dyn cutover_backfill::Reporter,
+    stop: &AtomicBool,
+) -> Result<Outcome, Error> {
+    options.copy.check().map_err(cutover_backfill::Error::BadOptions)?;
+    let existing = target.load_rewrite(&request.table).map_err(database("cannot read the rewrite's state"))?;
+    let (state, resumed) = match existing {
+        Some(state) if state.phase != RewritePhase::Done => {
+            let normal = |text: Option<&str>| text.map(cutover_backfill::normalize_sql);
+            if normal(state.alter.as_deref()) != normal(request.alter.as_deref()) || state.using != request.using {
+                return Err(Error::Mismatch {
+                    table: state.table.clone(),
+                    existing: describe(state.alter.as_deref(), &state.using),
+                    phase: state.phase,
+                });
+            }
+            if matches!(state.phase, RewritePhase::Swapped | RewritePhase::Reverted) {
+                validate(target, &state.table, options.timeouts)?;
+            }
+            match state.phase {
+                // The same command again after the swap (a run killed after it): done.
+                RewritePhase::Swapped => return Ok(Outcome::AlreadySwapped(state)),
+                RewritePhase::Reverted => {
+                    return Err(Error::Phase(format!(
+                        "the rewrite of {} was reverted; `cutover rewrite --cleanup --table {}` drops the rewritten copy, then the rewrite can start again",
+                        state.table, state.table
+                    )))
+                }
+                _ => (state, true),
+            }
+        }
+        _ => {
+            let policy = options.retry;
+            let state = retry(
+                policy,
+                DbError::is_lock_contention,
+                |attempt, _, error| {
+                    reporter.report(Event::Retrying {
+                        what: "the change capture",
+                        attempt,
+                        tries: policy.tries.get(),
+                        error,
+                    })
+                },
+                |_| target.start_rewrite(request, options.timeouts),
+            )
+            .map_err(|exhausted| exhausted.error)
+            .map_err(database(format!("cannot start the rewrite of {}", request.table)))?;
+            (state, false)
+        }
+    };
+    let plan = target.rewrite_plan(&state).map_err(database("cannot read the rewrite's tables"))?;
+    reporter.report(Event::Started { plan: &plan, resumed });
+
+    let mut rows_copied = 0;
+    let mut rows_verified = 0;
+    if state.phase == RewritePhase::Copying {
+        let spec = BackfillSpec {
+            name: format!("rewrite {} {}", state.table, state.started_at),
+            table: plan.key.table.clone(),
+            set: format!(
+                "copy into {} ({}) values ({})",
+                plan.copy.table,
+                plan.copy.columns.join(", "),
+                plan.copy.values.join(", ")
+            ),
+            condition: None,
+            legacy_name: None,
+            copy_into: Some(plan.copy.clone()),
+        };
+        let summary = cutover_backfill::run(target, &spec, &options.copy, copy_reporter, stop)?;
+        if summary.interrupted {
+            return Ok(Outcome::Interrupted);
+        }
+        rows_copied = summary.checkpoint.rows_updated;
+        rows_verified = verify(target, &plan, options, reporter, stop)?;
+        if stop.load(Ordering::SeqCst) {
+            return Ok(Outcome::Interrupted);
+        }
+        target.set_rewrite_phase(&state, RewritePhase::Ready).map_err(database("cannot record the verified copy"))?;
+    }
+    let state = RewriteState { phase: RewritePhase::Ready, ..state };
+    if options.defer_swap {
+        return Ok(Outcome::Deferred(state));
+    }
+    let plan = RewritePlan { state: state.clone(), ..plan };
+    let report = swap(target, options, reporter, "the swap", |target| target.swap(&plan, options.timeouts))?;
+    validate(target, &state.table, options.timeouts)?;
+    let state =
+        target.load_rewrite(&state.table).map_err(database("cannot read the rewrite's state"))?.unwrap_or(state);
+    Ok(Outcome::Swapped { state, report, rows_copied, rows_verified })
+}
+
+/// Compares the copy with the table chunk by chunk; the rows compared, or where they differ.
+fn verify(
+    target: &mut dyn RewriteTarget,
+    plan: &RewritePlan,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    stop: &AtomicBool,
+) -> Result<u64, Error> {
+    let started = Instant::now();
+    let (mut after, mut rows, mut chunks) = (None::<Vec<String>>, 0u64, 0u64);
+    let (mut differing_chunks, mut keys) = (0u64, Vec::new());
+    let timeouts =
+        Timeouts { statement_timeout: options.copy.statement_timeout, lock_timeout: options.copy.lock_timeout };
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(rows);
+        }
+        let mut check = target
+            .verify_chunk(plan, after.as_deref(), options.verify_chunk.max(1), timeouts)
+            .map_err(database("cannot verify the copy"))?;
+        if !check.differing.is_empty() {
+            // Compared again once: a chunk is read in one snapshot, so a difference is real,
+            // but it costs little to be sure before refusing the swap.
+            check = target
+                .verify_chunk(plan, after.as_deref(), options.verify_chunk.max(1), timeouts)
+                .map_err(database("cannot verify the copy"))?;
+            if !check.differing.is_empty() {
+                differing_chunks += 1;
+                keys.extend(check.differing.iter().cloned());
+            }
+        }
+        rows += check.source_rows.max(check.shadow_rows);
+        chunks += 1;
+        reporter.report(Event::Verifying { rows, chunks });
+        match check.last {
+            Some(last) => after = Some(last),
+            None => break,
+        }
+    }
+    if differing_chunks > 0 {
+        keys.truncate(5);
+        return Err(Error::Differs {
+            table: plan.state.table.clone(),
+            chunks: differing_chunks,
+            rows,
+            keys: keys.join("; "),
+        });
+    }
+    reporter.report(Event::Verified { rows, took: started.elapsed() });
+    Ok(rows)
+}
+
+fn swap(
+    target: &mut dyn RewriteTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    what: &'static str,
+    mut attempt: impl FnMut(&mut dyn RewriteTarget) -> Result<SwapReport, DbError>,
+) -> Result<SwapReport, Error> {
+    let policy = options.retry;
+    retry(
+        policy,
+        DbError::is_lock_contention,
+        |attempt, _, error| reporter.report(Event::Retrying { what, attempt, tries: policy.tries.get(), error }),
+        |_| attempt(target),
+    )
+    .map_err(|exhausted| exhausted.error)
+    .map_err(database(format!("{what} did not happen (nothing changed; the copy is kept in step: run again)")))
+}
+
+/// Swaps a swapped rewrite back: the original table takes its name again, with every write
+/// made since (it was kept in step).
+pub fn revert(
+    target: &mut dyn RewriteTarget,
+    table: &str,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<(RewriteState, SwapReport), Error> {
+    let state = recorded(target, table)?;
+    validate(target, &state.table, options.timeouts)?;
+    if state.phase != RewritePhase::Swapped {
+        return Err(Error::Phase(format!(
+            "the rewrite of {} is {}: only a swapped rewrite can be reverted{}",
+            state.table,
+            state.phase,
+            match state.phase {
+                RewritePhase::Copying | RewritePhase::Ready =>
+                    " (the table is still the original: `--cleanup` drops the copy)",
+                _ => "",
+            }
+        )));
+    }
+    let report = swap(target, options, reporter, "the revert", |target| target.swap_back(&state, options.timeouts))?;
+    validate(target, &state.table, options.timeouts)?;
+    let state = recorded(target, table)?;
+    Ok((state, report))
+}
+
+/// Drops what a rewrite left (the copy not swapped in, or the old table after a swap) and
+/// records it done.
+pub fn cleanup(target: &mut dyn RewriteTarget, table: &str, timeouts: Timeouts) -> Result<RewriteState, Error> {
+    let state = recorded(target, table)?;
+    if state.phase == RewritePhase::Done {
+        return Ok(state);
+    }
+    validate(target, &state.table, timeouts)?;
+    target
+        .finish_rewrite(&state, timeouts)
+        .map_err(database(format!("cannot clean up the rewrite of {}", state.table)))?;
+    recorded(target, table)
+}
+
+/// Validates the foreign keys the last swap left `NOT VALID` (they hold for new rows already).
+fn validate(target: &mut dyn RewriteTarget, table: &str, timeouts: Timeouts) -> Result<(), Error> {
+    target.validate_foreign_keys(table, timeouts).map_err(database(
+        "swapped; but the foreign keys pointed at the swapped table are not validated yet (they hold for new rows already): run the same command again to validate them",
+    ))
+}
+
+fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState, Error> {
+    target.load_rewrite(table).map_err(database("cannot read the rewrite's state"))?.ok_or_else(|| {
+        Error::Phase(format!("no rewrite of `{table}` is recorded (`cutover rewrite --status` lists them)"))
+    })
+}
