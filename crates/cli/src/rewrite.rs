@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use cutover_engine::{count, DatabaseUrl, RewriteRequest, RewriteState, RewriteTarget, SwapReport, Timeouts};
+use cutover_engine::{
+    count, Checkpoint, DatabaseUrl, RewritePhase, RewriteRequest, RewriteState, RewriteTarget, SwapReport, Timeouts,
+};
 use cutover_rewrite::{Event, Options, Outcome, Reporter};
 use cutover_runner::Settings;
 use serde::Serialize;
@@ -21,7 +23,17 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     let scrub = |err: &dyn std::fmt::Display| usage_error(url.scrub(&err.to_string()));
     if args.status {
         let list = target.list_rewrites().map_err(|e| scrub(&e))?;
-        render_status(&list, args.format)?;
+        let mut copies = Vec::new();
+        for state in &list {
+            let copy = match state.phase {
+                RewritePhase::Copying => {
+                    target.load_checkpoint(&cutover_rewrite::copy_name(state)).map_err(|e| scrub(&e))?
+                }
+                _ => None,
+            };
+            copies.push(copy);
+        }
+        render_status(&list, &copies, args.format)?;
         return Ok(ExitStatus::Success);
     }
     let Some(table) = args.table.clone() else {
@@ -224,14 +236,28 @@ struct StateJson<'a> {
     out_of_step: Option<&'a str>,
     started_at: &'a str,
     updated_at: &'a str,
+    /// The copy's progress while it copies: `null` in the other phases.
+    copy: Option<CopyJson<'a>>,
 }
 
-fn render_status(list: &[RewriteState], format: Format) -> anyhow::Result<()> {
+#[derive(Serialize)]
+struct CopyJson<'a> {
+    state: &'a str,
+    rows_copied: i64,
+    rows_walked: i64,
+    batches: i64,
+    pace: Option<&'a str>,
+    error: Option<&'a str>,
+    updated_at: &'a str,
+}
+
+fn render_status(list: &[RewriteState], copies: &[Option<Checkpoint>], format: Format) -> anyhow::Result<()> {
     let mut out = anstream::stdout();
     if format == Format::Json {
         let list: Vec<StateJson> = list
             .iter()
-            .map(|s| StateJson {
+            .zip(copies)
+            .map(|(s, copy)| StateJson {
                 table: &s.table,
                 phase: s.phase.name(),
                 alter: s.alter.as_deref(),
@@ -241,6 +267,15 @@ fn render_status(list: &[RewriteState], format: Format) -> anyhow::Result<()> {
                 out_of_step: s.out_of_step.as_deref(),
                 started_at: &s.started_at,
                 updated_at: &s.updated_at,
+                copy: copy.as_ref().map(|c| CopyJson {
+                    state: c.state.name(),
+                    rows_copied: c.rows_updated,
+                    rows_walked: c.rows_scanned,
+                    batches: c.batches,
+                    pace: c.pace.as_ref().map(|p| p.reason.as_str()),
+                    error: c.error.as_deref(),
+                    updated_at: &c.updated_at,
+                }),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "rewrites": list }))?;
@@ -250,9 +285,18 @@ fn render_status(list: &[RewriteState], format: Format) -> anyhow::Result<()> {
     if list.is_empty() {
         writeln!(out, "no rewrites")?;
     }
-    for state in list {
+    for (state, copy) in list.iter().zip(copies) {
         let change = state.alter.as_deref().unwrap_or("(compaction)");
         writeln!(out, "{}  {}  {change}  since {}", state.table, state.phase, state.updated_at)?;
+        if let Some(copy) = copy {
+            let pace = copy.pace.as_ref().map(|p| format!("; {}", p.reason)).unwrap_or_default();
+            let error = copy.error.as_ref().map(|e| format!("; stopped: {e}")).unwrap_or_default();
+            writeln!(
+                out,
+                "  copy {}: {} rows walked, {} copied, {} batches (at {}){pace}{error}",
+                copy.state, copy.rows_scanned, copy.rows_updated, copy.batches, copy.updated_at
+            )?;
+        }
         if let Some(reason) = &state.out_of_step {
             writeln!(out, "  the old table is out of step ({reason}): a revert is refused")?;
         }

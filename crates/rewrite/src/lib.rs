@@ -161,6 +161,11 @@ fn describe(request_alter: Option<&str>, using: &[(String, String)]) -> String {
     text
 }
 
+/// The name of a rewrite's copy among the backfills (its checkpoint): one per rewrite started.
+pub fn copy_name(state: &RewriteState) -> String {
+    format!("rewrite {} {}", state.table, state.started_at)
+}
+
 /// Runs (or resumes) the rewrite `request` until it is swapped, deferred, stopped or failed.
 pub fn run(
     target: &mut dyn RewriteTarget,
@@ -224,7 +229,7 @@ pub fn run(
     let mut rows_verified = 0;
     if state.phase == RewritePhase::Copying {
         let spec = BackfillSpec {
-            name: format!("rewrite {} {}", state.table, state.started_at),
+            name: copy_name(&state),
             table: plan.key.table.clone(),
             set: format!(
                 "copy into {} ({}) values ({})",

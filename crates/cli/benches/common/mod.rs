@@ -1,6 +1,8 @@
 //! What the PostgreSQL benchmarks share: whether to run, their settings, their database.
 #![allow(dead_code)] // each benchmark uses some of it
 
+pub mod pgbench;
+
 /// Whether this is `cargo bench` (which passes `--bench`); `cargo test --benches` runs each
 /// benchmark once as a test, and then it only says how to run it.
 pub fn wants_to_run(name: &str) -> bool {

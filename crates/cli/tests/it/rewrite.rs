@@ -411,3 +411,26 @@ fn what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_is_lef
     let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "t"]);
     assert!(!ok && err.contains("no rewrite of `t` is recorded"), "{err}");
 }
+
+#[test]
+fn a_renamed_column_keeps_its_values_both_ways() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE people (id int PRIMARY KEY, name text NOT NULL); INSERT INTO people SELECT g, 'p' || g FROM generate_series(1, 500) g");
+    let project = Project::new();
+    let (ok, out, err) =
+        rewrite(&project, &db, &["--table", "people", "--alter", "ALTER TABLE people RENAME COLUMN name TO full_name"]);
+    assert!(ok, "{out}{err}");
+    assert!(!err.contains("columns not copied") && !err.contains("left to their default"), "{err}");
+    assert_eq!(db.query("SELECT count(*) FROM people WHERE full_name = 'p' || id"), "500");
+    // Written after the swap under the new name: the old table has it under the old one.
+    db.query("UPDATE people SET full_name = 'changed' WHERE id = 1");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "people"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(db.query("SELECT name FROM people WHERE id = 1"), "changed");
+    // A rename of the table itself rewrites nothing, and is refused.
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "people"]);
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = rewrite(&project, &db, &["--table", "people", "--alter", "ALTER TABLE people RENAME TO humans"]);
+    assert!(!ok && err.contains("renames the table"), "{err}");
+}

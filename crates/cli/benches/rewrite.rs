@@ -1,0 +1,155 @@
+//! Online rewrite benchmark: `cargo bench -p cutover --bench rewrite`.
+//!
+//! On a PostgreSQL table of `CUTOVER_BENCH_ROWS` rows (default 2,000,000; `id integer` primary
+//! key), under a steady load (pgbench at `CUTOVER_BENCH_RATE` tx/s, default 200, each
+//! transaction reading one random row and updating it), for `CUTOVER_BENCH_PHASE_SECONDS`
+//! (default 60) per operation, side by side in one run:
+//! - a compaction: `pg_repack --table` (Debian's `postgresql-15-repack`), `cutover rewrite
+//!   --table` (no change), and a plain `VACUUM FULL`;
+//! - a primary key to `bigint`: `cutover rewrite --alter "ALTER COLUMN id TYPE bigint"`, and the
+//!   plain `ALTER TABLE` (a rewrite under ACCESS EXCLUSIVE).
+//!
+//! For each: rows/s (the table's rows over the command's wall time, verification and swap
+//! included), the load's p50, p99 and max latency and failed transactions over the
+//! transactions that overlap the operation, and for cutover the swap's lock wait and hold as it
+//! reports them. The load's max is the longest any application transaction waited, the swap's
+//! blocking included.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+mod common;
+
+use common::pgbench::{epoch_now, find_pgbench, warn_if_longer, Load, LoadStats};
+
+fn main() {
+    if !common::wants_to_run("rewrite") {
+        return;
+    }
+    let n_rows: u64 = common::env_or("CUTOVER_BENCH_ROWS", 2_000_000);
+    let phase_seconds: u64 = common::env_or("CUTOVER_BENCH_PHASE_SECONDS", 60);
+    let rate: u64 = common::env_or("CUTOVER_BENCH_RATE", 200);
+    let clients = 8;
+    let cutover = PathBuf::from(env!("CARGO_BIN_EXE_cutover"));
+    let pg_repack = std::env::var_os("PG_REPACK").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("pg_repack"));
+    let admin = common::admin_url();
+    let pgbench = find_pgbench();
+    let work = tempfile::tempdir().unwrap();
+    let name = "cutover_bench_rewrite";
+    let url = common::fresh_database(&admin, name);
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let setup = Instant::now();
+    db.batch_execute(&format!(
+        "CREATE EXTENSION pg_repack; \
+         CREATE TABLE accounts (id integer PRIMARY KEY, balance int NOT NULL, note text NOT NULL); \
+         INSERT INTO accounts SELECT g, 0, md5(g::text) FROM generate_series(1, {n_rows}) g"
+    ))
+    .unwrap();
+    db.batch_execute("VACUUM ANALYZE accounts").unwrap();
+    println!("table of {n_rows} rows ready in {:.0} s", setup.elapsed().as_secs_f64());
+    let script = work.path().join("load.sql");
+    std::fs::write(
+        &script,
+        format!(
+            "\\set id random(1, {n_rows})\nBEGIN;\nSELECT balance, note FROM accounts WHERE id = :id;\nUPDATE accounts SET balance = balance + 1 WHERE id = :id;\nEND;\n"
+        ),
+    )
+    .unwrap();
+    let load =
+        |phase: &str, seconds: u64| Load::start(&pgbench, &url, &script, work.path(), phase, (clients, rate), seconds);
+
+    // (operation, rows/s, the load during it, what the tool says of its swap)
+    let mut results: Vec<(String, Option<f64>, LoadStats, String)> = Vec::new();
+    let baseline_seconds = phase_seconds.min(20);
+    let baseline = load("baseline", baseline_seconds);
+    let window = (epoch_now(), epoch_now() + baseline_seconds as f64);
+    results.push(("baseline (no operation)".into(), None, baseline.finish(window), String::new()));
+
+    // One operation under the load: its rows/s, the load during it, its standard output.
+    let measure = |label: &str, operation: &mut dyn FnMut() -> String| {
+        let phase = load(&label.replace(' ', "_"), phase_seconds);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let started = epoch_now();
+        let clock = Instant::now();
+        let said = operation();
+        let took = clock.elapsed();
+        let stats = phase.finish((started, epoch_now()));
+        warn_if_longer(took, phase_seconds, label);
+        (n_rows as f64 / took.as_secs_f64(), stats, said)
+    };
+    let run = |command: &mut Command| -> String {
+        let output = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{command:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).to_string()
+    };
+    let swap_of = |said: &str| {
+        said.lines()
+            .next()
+            .unwrap_or_default()
+            .split("; ")
+            .find(|part| part.contains("waited") && part.contains("held"))
+            .map(|part| part.trim_start_matches("the swap ").to_string())
+            .unwrap_or_default()
+    };
+    let vacuum = |db: &mut postgres::Client| db.batch_execute("VACUUM ANALYZE accounts").unwrap();
+
+    let (rows, stats, _) = measure("pg_repack", &mut || {
+        run(Command::new(&pg_repack).args([
+            "--no-superuser-check",
+            "-t",
+            "accounts",
+            "-d",
+            name,
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ]))
+    });
+    results.push(("compaction: pg_repack --table".into(), Some(rows), stats, String::new()));
+    vacuum(&mut db);
+    let (rows, stats, said) = measure("cutover rewrite compaction", &mut || {
+        run(Command::new(&cutover).args(["rewrite", "--table", "accounts", "--database-url", &url]))
+    });
+    results.push(("compaction: cutover rewrite --table".into(), Some(rows), stats, swap_of(&said)));
+    run(Command::new(&cutover).args(["rewrite", "--cleanup", "--table", "accounts", "--database-url", &url]));
+    vacuum(&mut db);
+    let (rows, stats, _) = measure("vacuum full", &mut || {
+        db.batch_execute("VACUUM FULL accounts").unwrap();
+        String::new()
+    });
+    results.push(("compaction: plain VACUUM FULL".into(), Some(rows), stats, String::new()));
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    vacuum(&mut db);
+    let (rows, stats, said) = measure("cutover rewrite bigint", &mut || {
+        run(Command::new(&cutover)
+            .args(["rewrite", "--table", "accounts", "--database-url", &url])
+            .args(["--alter", "ALTER TABLE accounts ALTER COLUMN id TYPE bigint"]))
+    });
+    results.push(("id to bigint: cutover rewrite --alter".into(), Some(rows), stats, swap_of(&said)));
+    run(Command::new(&cutover).args(["rewrite", "--cleanup", "--table", "accounts", "--database-url", &url]));
+    vacuum(&mut db);
+    let (rows, stats, _) = measure("plain alter", &mut || {
+        db.batch_execute("ALTER TABLE accounts ALTER COLUMN balance TYPE bigint").unwrap();
+        String::new()
+    });
+    results.push(("a column to bigint: plain ALTER TABLE".into(), Some(rows), stats, String::new()));
+
+    println!(
+        "\nonline rewrite benchmark on PostgreSQL: {n_rows} rows, {clients} load clients at {rate} tx/s (read one random row, update it)"
+    );
+    println!("| operation | rows/s | load p50 | load p99 | load max | load transactions | failed | swap (as cutover reports it) |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (label, rows, stats, swap) in &results {
+        let rows = rows.map_or("-".to_string(), |r| format!("{r:.0}"));
+        println!("| {label} | {rows} | {} | {swap} |", stats.row());
+    }
+    drop(db);
+    common::drop_database(&admin, name);
+}
