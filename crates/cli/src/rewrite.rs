@@ -210,7 +210,7 @@ impl Reporter for Lines {
                 }
                 line
             }
-            Event::Verifying { rows, chunks } if chunks % 20 == 0 => format!("verifying: {rows} rows compared"),
+            Event::Verifying { rows, chunks } if chunks % 5 == 0 => format!("verifying: {rows} rows compared"),
             Event::Verifying { .. } => return,
             Event::Verified { rows, took } => {
                 format!("verified: the copy equals the table ({rows} rows, {:.1} s)", took.as_secs_f64())

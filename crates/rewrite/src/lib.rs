@@ -28,7 +28,8 @@ use cutover_engine::{
 pub struct Options {
     /// How the copy runs: its pace, throttles and lock timeouts.
     pub copy: cutover_backfill::Options,
-    /// Rows per verification chunk (default 10,000).
+    /// Rows per verification chunk. Each costs a snapshot and a bound of its own: on 2M rows,
+    /// chunks of 10,000 took 7.9 s to verify, of 50,000 4.0 s, of 200,000 2.3 s.
     pub verify_chunk: u64,
     /// Stop when the copy is verified, before the swap (`--defer-swap`); the same command
     /// swaps later.
