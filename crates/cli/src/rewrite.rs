@@ -36,6 +36,9 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
         render_status(&list, &copies, args.format)?;
         return Ok(ExitStatus::Success);
     }
+    if args.format == Format::Json {
+        return Err(usage_error("--format json is for --status; the other forms print lines"));
+    }
     let Some(table) = args.table.clone() else {
         return Err(usage_error(
             "say which table: `cutover rewrite --table T --alter \"ALTER TABLE T ...\"` (or without --alter, to compact it)",

@@ -24,10 +24,17 @@ use crate::error::{create_racing, db_error};
 use crate::migrate::begin_sql;
 
 /// The state table's name, in the history's schema.
-const STATE_TABLE: &str = "cutover_rewrites";
+pub(crate) const STATE_TABLE: &str = "cutover_rewrites";
 
 /// The trigger that keeps the shadow (before the swap) or the old table (after it) in step.
 const CAPTURE_TRIGGER: &str = "_cutover_rewrite_capture";
+
+/// Its statement-level twin for `TRUNCATE`, which row triggers do not see.
+const TRUNCATE_TRIGGER: &str = "_cutover_rewrite_truncate";
+
+/// Where the reverse trigger notes a write the old table could not take: appended to, never
+/// updated, so that application transactions never wait on one another for it.
+pub(crate) const MISSES_TABLE: &str = "cutover_rewrite_misses";
 
 fn other(message: impl Into<String>) -> DbError {
     DbError::new(DbErrorKind::Other, message.into())
@@ -257,16 +264,46 @@ impl PgTarget {
         self.beside_history(STATE_TABLE)
     }
 
+    fn misses_table(&self) -> String {
+        self.beside_history(MISSES_TABLE)
+    }
+
+    /// The first write the old table could not take since the swap, as text, for `table_name`.
+    fn out_of_step_sql(&self, table_name: &str) -> String {
+        format!(
+            "(SELECT operation || ': ' || error FROM {} WHERE table_name = {table_name} ORDER BY at LIMIT 1)",
+            self.misses_table()
+        )
+    }
+
     fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
+        let misses = format!(
+            "CREATE TABLE IF NOT EXISTS {} (table_name text NOT NULL, operation text NOT NULL, error text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
+            self.misses_table()
+        );
+        create_racing(&mut self.client, &misses)?;
         let sql = format!(
             "CREATE TABLE IF NOT EXISTS {} (\n    table_name text PRIMARY KEY,\n    alter_sql text,\n    using_exprs text[] NOT NULL DEFAULT '{{}}',\n    shadow text NOT NULL,\n    old_name text NOT NULL,\n    phase text NOT NULL CHECK (phase IN ({})),\n    out_of_step text,\n    unvalidated text[] NOT NULL DEFAULT '{{}}',\n    started_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now()\n)",
             self.state_table(),
             RewritePhase::quoted_list()
         );
-        create_racing(&mut self.client, &sql)
+        create_racing(&mut self.client, &sql)?;
+        // A table an earlier build made gains the columns added since.
+        self.client
+            .batch_execute(&format!(
+                "ALTER TABLE {0} ADD COLUMN IF NOT EXISTS unvalidated text[] NOT NULL DEFAULT '{{}}'; \
+                 ALTER TABLE {0} ADD COLUMN IF NOT EXISTS fingerprint text",
+                self.state_table()
+            ))
+            .map_err(db_error)
     }
 
     fn relation(&mut self, name: &str) -> Result<Option<Relation>, DbError> {
+        if name.contains(char::is_whitespace) && !name.contains('"') {
+            return Err(other(format!(
+                "table `{name}`: a name with spaces or capitals is written in double quotes, as in SQL: --table '\"{name}\"'"
+            )));
+        }
         let row = self
             .client
             .query_opt(
@@ -306,11 +343,13 @@ impl PgTarget {
         if !exists {
             return Ok(Vec::new());
         }
+        self.ensure_rewrite_state()?;
         let sql = format!(
-            "SELECT table_name, alter_sql, using_exprs, shadow, old_name, phase, out_of_step, unvalidated, \
+            "SELECT table_name, alter_sql, using_exprs, shadow, old_name, phase, coalesce(out_of_step, {}), unvalidated, \
                     to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
                     to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-             FROM {} WHERE $1::text IS NULL OR table_name = $1 ORDER BY started_at DESC",
+             FROM {} r WHERE $1::text IS NULL OR table_name = $1 ORDER BY started_at DESC",
+            self.out_of_step_sql("r.table_name"),
             self.state_table()
         );
         let rows = self.client.query(&sql, &[&table]).map_err(db_error)?;
@@ -348,9 +387,14 @@ impl PgTarget {
                         c.relrowsecurity OR EXISTS (SELECT FROM pg_policy WHERE polrelid = c.oid), \
                         (SELECT string_agg(rulename, ', ') FROM pg_rewrite WHERE ev_class = c.oid AND rulename <> '_RETURN'), \
                         (SELECT string_agg(pubname, ', ') FROM pg_publication_tables WHERE schemaname = $2 AND tablename = $3), \
-                        (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') FROM pg_depend d \
-                           JOIN pg_rewrite r ON r.oid = d.objid AND d.classid = 'pg_rewrite'::regclass \
-                           JOIN pg_class v ON v.oid = r.ev_class AND v.relkind = 'm' WHERE d.refobjid = c.oid) \
+                        (WITH RECURSIVE deps(oid, depth) AS ( \
+                           SELECT $1::oid, 0 UNION \
+                           SELECT r.ev_class, deps.depth + 1 FROM deps JOIN pg_depend d ON d.refobjid = deps.oid AND d.classid = 'pg_rewrite'::regclass \
+                           JOIN pg_rewrite r ON r.oid = d.objid WHERE r.ev_class <> deps.oid AND deps.depth < 50) \
+                         SELECT concat_ws(', ', \
+                           (SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') FROM deps JOIN pg_class v ON v.oid = deps.oid AND v.relkind = 'm'), \
+                           (SELECT string_agg(DISTINCT p.oid::regprocedure::text, ', ') FROM deps JOIN pg_depend d ON d.refobjid = deps.oid \
+                              AND d.classid = 'pg_proc'::regclass JOIN pg_proc p ON p.oid = d.objid))) \
                  FROM pg_class c WHERE c.oid = $1",
                 &[&table.oid, &table.schema, &table.name],
             )
@@ -370,7 +414,7 @@ impl PgTarget {
             _ => match (rules, publications, materialized) {
                 (Some(rules), _, _) => Some(format!("{name} has rules ({rules}), which cutover does not move to the rewritten table")),
                 (_, Some(publications), _) => Some(format!("{name} is in the publication(s) {publications}: subscribers would see a new table; rewrite it on each side, or remove it from the publication for the rewrite")),
-                (_, _, Some(views)) => Some(format!("materialized views read {name} ({views}): they would have to be refreshed under the swap's lock; drop them and make them again after the rewrite")),
+                (_, _, Some(readers)) if !readers.is_empty() => Some(format!("materialized views or functions with a SQL body read {name}, directly or through views ({readers}): they are bound to the table, not its name, and would go on reading the old one; drop them and make them again after the rewrite")),
                 _ => None,
             },
         })
@@ -400,7 +444,7 @@ impl PgTarget {
         let unique: bool = self
             .client
             .query_one(
-                "SELECT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique AND i.indpred IS NULL \
+                "SELECT EXISTS (SELECT FROM pg_index i WHERE i.indrelid = $1 AND i.indisunique AND i.indimmediate AND i.indpred IS NULL \
                    AND i.indexprs IS NULL AND (SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_attribute a \
                    WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[])) = (SELECT array_agg(x ORDER BY x) FROM unnest($2::text[]) x))",
                 &[&shadow.oid, &names],
@@ -409,7 +453,7 @@ impl PgTarget {
             .get(0);
         if !unique {
             return Err(other(format!(
-                "the rewritten table has no unique index on ({}), the key of {} ({}): the change capture finds a row's copy by it; keep it in the change",
+                "the rewritten table has no unique index on ({}), the key of {} ({}), that is not DEFERRABLE: the change capture finds a row's copy by it (ON CONFLICT cannot use a deferrable one); keep it in the change, or make it NOT DEFERRABLE first",
                 names.join(", "),
                 table.qualified,
                 key.source
@@ -448,9 +492,9 @@ impl PgTarget {
         };
         let exception = match record_failure {
             Some(table_name) => format!(
-                "\nEXCEPTION WHEN OTHERS THEN\n    UPDATE {} SET out_of_step = coalesce(out_of_step, TG_OP || ': ' || SQLERRM) WHERE table_name = {};\n    RETURN NULL;",
-                self.state_table(),
-                literal(table_name)
+                "\nEXCEPTION WHEN OTHERS THEN\n    INSERT INTO {misses} (table_name, operation, error) SELECT {name}, TG_OP, SQLERRM\n        WHERE NOT EXISTS (SELECT FROM {misses} WHERE table_name = {name});\n    RETURN NULL;",
+                misses = self.misses_table(),
+                name = literal(table_name)
             ),
             None => String::new(),
         };
@@ -458,6 +502,10 @@ impl PgTarget {
             "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $cutover$\n\
              #variable_conflict use_column\n\
              BEGIN\n\
+             \x20   IF TG_OP = 'TRUNCATE' THEN\n\
+             \x20       TRUNCATE {to};\n\
+             \x20       RETURN NULL;\n\
+             \x20   END IF;\n\
              \x20   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({old_key}) IS DISTINCT FROM ({new_key})) THEN\n\
              \x20       DELETE FROM {to} WHERE ({key_list}) = ({old_key});\n\
              \x20   END IF;\n\
@@ -466,10 +514,13 @@ impl PgTarget {
              \x20   END IF;\n\
              \x20   RETURN NULL;{exception}\n\
              END\n$cutover$;\n\
-             CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {from} FOR EACH ROW EXECUTE FUNCTION {function}()",
+             CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON {from} FOR EACH ROW EXECUTE FUNCTION {function}();\n\
+             CREATE TRIGGER {truncate} AFTER TRUNCATE ON {from} FOR EACH STATEMENT EXECUTE FUNCTION {function}();\n\
+             ALTER TABLE {from} ENABLE ALWAYS TRIGGER {trigger}, ENABLE ALWAYS TRIGGER {truncate}",
             columns = columns.join(", "),
             values = values.join(", "),
             trigger = q(CAPTURE_TRIGGER),
+            truncate = q(TRUNCATE_TRIGGER),
             from = from.qualified,
         )
     }
@@ -529,12 +580,35 @@ impl PgTarget {
             owner: String,
             comment: Option<String>,
             grants: Vec<String>,
+            /// What is set on it after it is made: column defaults and comments, its triggers
+            /// (`INSTEAD OF`, which give writes through it their meaning) in their state.
+            extras: Vec<String>,
         }
         let mut saved = Vec::new();
         for row in &views {
             let oid: u32 = row.get(0);
             let name: String = row.get(1);
             let grants = self.grants(oid, &name)?;
+            let extras = self
+                .client
+                .query(
+                    "SELECT format('ALTER VIEW %s ALTER COLUMN %I SET DEFAULT %s', $2::text, a.attname, pg_get_expr(d.adbin, d.adrelid)) \
+                     FROM pg_attrdef d JOIN pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = $1 \
+                     UNION ALL \
+                     SELECT format('COMMENT ON COLUMN %s.%I IS %L', $2::text, a.attname, col_description(a.attrelid, a.attnum)) \
+                     FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND col_description(a.attrelid, a.attnum) IS NOT NULL \
+                     UNION ALL \
+                     SELECT s FROM pg_trigger t, LATERAL (VALUES (pg_get_triggerdef(t.oid)), \
+                        (CASE t.tgenabled WHEN 'D' THEN format('ALTER TABLE %s DISABLE TRIGGER %I', $2::text, t.tgname) \
+                          WHEN 'A' THEN format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', $2::text, t.tgname) \
+                          WHEN 'R' THEN format('ALTER TABLE %s ENABLE REPLICA TRIGGER %I', $2::text, t.tgname) END)) v(s) \
+                     WHERE t.tgrelid = $1 AND NOT t.tgisinternal AND s IS NOT NULL",
+                    &[&oid, &name],
+                )
+                .map_err(db_error)?
+                .into_iter()
+                .map(|row| row.get(0))
+                .collect();
             saved.push(View {
                 name,
                 definition: row.get(2),
@@ -542,6 +616,7 @@ impl PgTarget {
                 owner: row.get(4),
                 comment: row.get(5),
                 grants,
+                extras,
             });
         }
         let foreign_keys = self
@@ -556,9 +631,9 @@ impl PgTarget {
         let triggers = self
             .client
             .query(
-                "SELECT quote_ident(tgname), pg_get_triggerdef(oid) FROM pg_trigger \
-                 WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> $2 ORDER BY oid",
-                &[&from.oid, &CAPTURE_TRIGGER],
+                "SELECT quote_ident(tgname), pg_get_triggerdef(oid), tgenabled::text FROM pg_trigger \
+                 WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2) ORDER BY oid",
+                &[&from.oid, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
             )
             .map_err(db_error)?;
         // Sequences owned by the table's columns (serial) move with the columns; an identity
@@ -585,7 +660,7 @@ impl PgTarget {
             let name: String = row.get(0);
             self.exec(&format!("DROP TRIGGER {name} ON {}", from.qualified))?;
         }
-        self.exec(&format!("DROP TRIGGER IF EXISTS {} ON {}", quote_ident(CAPTURE_TRIGGER), from.qualified))?;
+        self.drop_capture(&from.qualified)?;
         self.exchange_index_names(from, to)?;
         self.exec(&format!("ALTER TABLE {} RENAME TO {}", from.qualified, quote_ident(from_new_name)))?;
         self.exec(&format!("ALTER TABLE {} RENAME TO {}", to.qualified, quote_ident(&from.name)))?;
@@ -622,6 +697,9 @@ impl PgTarget {
             if let Some(comment) = &view.comment {
                 self.exec(&format!("COMMENT ON VIEW {} IS {}", view.name, literal(comment)))?;
             }
+            for extra in &view.extras {
+                self.exec(extra)?;
+            }
             report.views.push(view.name.clone());
         }
         for row in &foreign_keys {
@@ -631,11 +709,98 @@ impl PgTarget {
             report.foreign_keys.push((table, name));
         }
         for row in &triggers {
-            let (name, definition): (String, String) = (row.get(0), row.get(1));
+            let (name, definition, enabled): (String, String, String) = (row.get(0), row.get(1), row.get(2));
             self.exec(&definition)?;
+            // Made enabled for origin sessions; a disabled, replica or always trigger stays so.
+            let state = match enabled.as_str() {
+                "D" => "DISABLE",
+                "A" => "ENABLE ALWAYS",
+                "R" => "ENABLE REPLICA",
+                _ => "",
+            };
+            if !state.is_empty() {
+                self.exec(&format!("ALTER TABLE {} {state} TRIGGER {name}", from.qualified))?;
+            }
             report.triggers.push(name);
         }
         Ok(report)
+    }
+
+    /// Plans the statements the change capture runs (without running them): the upsert of a
+    /// row and the comparison of keys.
+    fn probe_capture(&mut self, table: &Relation, plan: &RewritePlan) -> Result<(), DbError> {
+        let key: Vec<String> = plan.key.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        let keys = key.join(", ");
+        let shadow_key: Vec<String> = key.iter().map(|k| format!("s.{k}")).collect();
+        let table_key: Vec<String> = key.iter().map(|k| format!("{}.{k}", plan.copy.alias)).collect();
+        let probes = [
+            format!(
+                "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {} AS {} WHERE false ON CONFLICT ({keys}) DO NOTHING",
+                plan.copy.table,
+                plan.copy.columns.join(", "),
+                plan.copy.values.join(", "),
+                table.qualified,
+                plan.copy.alias
+            ),
+            format!(
+                "SELECT FROM {} s, {} AS {} WHERE ({}) = ({}) AND false",
+                plan.copy.table,
+                table.qualified,
+                plan.copy.alias,
+                shadow_key.join(", "),
+                table_key.join(", ")
+            ),
+        ];
+        for probe in probes {
+            self.client.batch_execute(&probe).map_err(|err| {
+                let err = db_error(err);
+                DbError {
+                    message: format!(
+                        "the change capture could not write the rewritten table: {} (nothing was made: fix the change or `--using`)",
+                        err.message
+                    ),
+                    ..err
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    /// What the application sees of a table's definition, a hash per part (`columns:..`):
+    /// compared at the swap, so that a change made to the table during the rewrite is not
+    /// lost with the old table.
+    fn fingerprint(&mut self, oid: u32) -> Result<String, DbError> {
+        let row = self
+            .client
+            .query_one(
+                "SELECT 'columns:' || md5(coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull \
+                        || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(a.attrelid, a.attnum), ''), ',' ORDER BY a.attnum) \
+                        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                        WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped), '')) \
+                 || ',indexes:' || md5(coalesce((SELECT string_agg(s, ',' ORDER BY s) FROM (SELECT regexp_replace(pg_get_indexdef(indexrelid), \
+                        '^CREATE (UNIQUE )?INDEX .*? USING ', '\\1USING ') || coalesce(obj_description(indexrelid, 'pg_class'), '') AS s FROM pg_index WHERE indrelid = $1) i), '')) \
+                 || ',constraints:' || md5(coalesce((SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ',' ORDER BY conname) \
+                        FROM pg_constraint WHERE conrelid = $1 AND contype <> 'f'), '')) \
+                 || ',foreign keys:' || md5(coalesce((SELECT string_agg(conname || ' ' || pg_get_constraintdef(oid), ',' ORDER BY conname) \
+                        FROM pg_constraint WHERE conrelid = $1 AND contype = 'f'), '')) \
+                 || ',grants:' || md5(coalesce((SELECT relacl::text FROM pg_class WHERE oid = $1), '')) \
+                 || ',owner:' || md5((SELECT relowner::text FROM pg_class WHERE oid = $1)) \
+                 || ',comment:' || md5(coalesce(obj_description($1, 'pg_class'), '')) \
+                 || ',options:' || md5(coalesce((SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1), '')) \
+                 || ',triggers:' || md5(coalesce((SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || pg_get_triggerdef(oid), ',' ORDER BY tgname) \
+                        FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2)), ''))",
+                &[&oid, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
+            )
+            .map_err(db_error)?;
+        Ok(row.get(0))
+    }
+
+    /// Drops the change capture's triggers from `table`.
+    fn drop_capture(&mut self, table: &str) -> Result<(), DbError> {
+        for trigger in [CAPTURE_TRIGGER, TRUNCATE_TRIGGER] {
+            self.exec(&format!("DROP TRIGGER IF EXISTS {} ON {table}", quote_ident(trigger)))?;
+        }
+        Ok(())
     }
 
     fn columns_named(&mut self, table: &str, column: &str) -> Result<bool, DbError> {
@@ -797,7 +962,8 @@ impl RewriteTarget for PgTarget {
         let outgoing = self
             .client
             .query(
-                "SELECT quote_ident(conname), pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = $1 AND contype = 'f' ORDER BY oid",
+                "SELECT quote_ident(conname), pg_get_constraintdef(oid), confrelid = conrelid, conrelid::regclass::text \
+                 FROM pg_constraint WHERE conrelid = $1 AND contype = 'f' ORDER BY oid",
                 &[&table.oid],
             )
             .map_err(db_error)?;
@@ -817,7 +983,14 @@ impl RewriteTarget for PgTarget {
                 target.exec(&format!("COMMENT ON TABLE {shadow} IS {}", literal(comment)))?;
             }
             for row in &outgoing {
-                let (name, definition): (String, String) = (row.get(0), row.get(1));
+                let (name, definition, to_itself, printed): (String, String, bool, String) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                // A key of the table to itself (a manager's id) is the shadow's to itself.
+                let definition = if to_itself {
+                    definition.replacen(&format!("REFERENCES {printed}("), &format!("REFERENCES {shadow}("), 1)
+                } else {
+                    definition
+                };
                 target.exec(&format!("ALTER TABLE {shadow} ADD CONSTRAINT {name} {definition}"))?;
             }
             if let Some(actions) = &actions {
@@ -860,10 +1033,15 @@ impl RewriteTarget for PgTarget {
                 None,
             );
             target.exec(&capture)?;
+            // What the change capture will run, planned now: an error here (a `--using` that
+            // names no column, a key whose new type cannot be compared with the old) would
+            // otherwise fail every application write until `--cleanup`.
+            target.probe_capture(&table, &plan)?;
+            let fingerprint = target.fingerprint(table.oid)?;
             let using_flat: Vec<String> = state.using.iter().flat_map(|(c, e)| [c.clone(), e.clone()]).collect();
             let sql = format!(
-                "INSERT INTO {state_table} (table_name, alter_sql, using_exprs, shadow, old_name, phase) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (table_name) DO UPDATE SET alter_sql = EXCLUDED.alter_sql, using_exprs = EXCLUDED.using_exprs, \
+                "INSERT INTO {state_table} (table_name, alter_sql, using_exprs, shadow, old_name, phase, fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (table_name) DO UPDATE SET alter_sql = EXCLUDED.alter_sql, using_exprs = EXCLUDED.using_exprs, fingerprint = EXCLUDED.fingerprint, \
                  shadow = EXCLUDED.shadow, old_name = EXCLUDED.old_name, phase = EXCLUDED.phase, out_of_step = NULL, \
                  started_at = now(), updated_at = now()"
             );
@@ -871,7 +1049,7 @@ impl RewriteTarget for PgTarget {
                 .client
                 .execute(
                     &sql,
-                    &[&state.table, &state.alter, &using_flat, &state.shadow, &state.old, &RewritePhase::Copying.name()],
+                    &[&state.table, &state.alter, &using_flat, &state.shadow, &state.old, &RewritePhase::Copying.name(), &fingerprint],
                 )
                 .map_err(db_error)?;
             Ok(())
@@ -1081,6 +1259,30 @@ impl RewriteTarget for PgTarget {
         self.in_transaction(timeouts, |target| {
             target.exec(&format!("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE", table.qualified, shadow.qualified))?;
             let lock_wait = started.elapsed();
+            // Under the lock: a change made to the table since the shadow was made would be
+            // lost with the old table.
+            let recorded: Option<String> = target
+                .client
+                .query_one(&format!("SELECT fingerprint FROM {state_table} WHERE table_name = $1"), &[&state.table])
+                .map_err(db_error)?
+                .get(0);
+            if let Some(recorded) = recorded {
+                let now = target.fingerprint(table.oid)?;
+                let changed: Vec<&str> = recorded
+                    .split(',')
+                    .zip(now.split(','))
+                    .filter(|(a, b)| a != b)
+                    .filter_map(|(a, _)| a.split(':').next())
+                    .collect();
+                if !changed.is_empty() {
+                    return Err(other(format!(
+                        "{} was changed since the rewrite started (its {}): the rewritten copy does not have the change, which would be lost with the old table; nothing was swapped: `cutover rewrite --cleanup --table {}` and start again (the new rewrite copies the table as it is now)",
+                        table.qualified,
+                        changed.join(", "),
+                        table.qualified
+                    )));
+                }
+            }
             let mut report = target.exchange(&table, &shadow, &old_name)?;
             let old = Relation { oid: table.oid, qualified: state.old.clone(), schema: table.schema.clone(), name: old_name.clone() };
             let swapped = Relation { oid: shadow.oid, qualified: table.qualified.clone(), schema: table.schema.clone(), name: table.name.clone() };
@@ -1133,7 +1335,7 @@ impl RewriteTarget for PgTarget {
             // Read under the lock: a write that failed to reach the old table since is seen.
             let out_of_step: Option<String> = target
                 .client
-                .query_one(&format!("SELECT out_of_step FROM {state_table} WHERE table_name = $1"), &[&state.table])
+                .query_one(&format!("SELECT {}", target.out_of_step_sql("$1")), &[&state.table])
                 .map_err(db_error)?
                 .get(0);
             if let Some(reason) = out_of_step {
@@ -1199,7 +1401,7 @@ impl RewriteTarget for PgTarget {
                 RewritePhase::Done => None,
             };
             if let Some(table) = &table {
-                target.exec(&format!("DROP TRIGGER IF EXISTS {} ON {}", quote_ident(CAPTURE_TRIGGER), table.qualified))?;
+                target.drop_capture(&table.qualified)?;
                 // The functions are named by the OID of the table they were made for.
                 let rows = target
                     .client
@@ -1216,7 +1418,7 @@ impl RewriteTarget for PgTarget {
             }
             if let Some(unused) = &unused {
                 if let Some(relation) = target.relation(unused)? {
-                    target.exec(&format!("DROP TRIGGER IF EXISTS {} ON {}", quote_ident(CAPTURE_TRIGGER), relation.qualified))?;
+                    target.drop_capture(&relation.qualified)?;
                     target.client.batch_execute(&format!("DROP TABLE {}", relation.qualified)).map_err(|err| {
                         let err = db_error(err);
                         DbError { message: format!("cannot drop {}: {} (drop or move what depends on it, and run again)", relation.qualified, err.message), ..err }
@@ -1228,6 +1430,13 @@ impl RewriteTarget for PgTarget {
                 .execute(
                     &format!("UPDATE {state_table} SET phase = $2, updated_at = now() WHERE table_name = $1"),
                     &[&current.table, &RewritePhase::Done.name()],
+                )
+                .map_err(db_error)?;
+            target
+                .client
+                .execute(
+                    &format!("DELETE FROM {} WHERE table_name = $1", target.misses_table()),
+                    &[&current.table],
                 )
                 .map_err(db_error)?;
             Ok(())

@@ -136,7 +136,7 @@ pub enum Error {
     #[error("{0}")]
     Phase(String),
     /// The copy differs from the table: the swap is refused.
-    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped: this is a bug in the change capture or a write that bypassed it (session_replication_role = replica skips triggers); drop the copy with `cutover rewrite --cleanup --table {table}` and start again")]
+    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped. Causes: a `--using` expression that is not the same each time it runs (clock_timestamp(), random()), a unique constraint the change adds that rows of the table break (the copy keeps the first of them), or a write that bypassed the change capture; drop the copy with `cutover rewrite --cleanup --table {table}`, fix the cause and start again")]
     Differs {
         /// The table.
         table: String,
@@ -177,6 +177,10 @@ pub fn run(
     stop: &AtomicBool,
 ) -> Result<Outcome, Error> {
     options.copy.check().map_err(cutover_backfill::Error::BadOptions)?;
+    // Before anything is made: a check that cannot answer is refused with nothing to undo.
+    if let Some(check) = &options.copy.health_check {
+        cutover_backfill::validate_health_check(target, check, &options.copy)?;
+    }
     let existing = target.load_rewrite(&request.table).map_err(database("cannot read the rewrite's state"))?;
     let (state, resumed) = match existing {
         Some(state) if state.phase != RewritePhase::Done => {
@@ -252,6 +256,13 @@ pub fn run(
             return Ok(Outcome::Interrupted);
         }
         target.set_rewrite_phase(&state, RewritePhase::Ready).map_err(database("cannot record the verified copy"))?;
+    } else if !options.defer_swap {
+        // Verified by an earlier run that deferred the swap: compared again, as what happened
+        // meanwhile (a write that bypassed the triggers) would go live with the swap.
+        rows_verified = verify(target, &plan, options, reporter, stop)?;
+        if stop.load(Ordering::SeqCst) {
+            return Ok(Outcome::Interrupted);
+        }
     }
     let state = RewriteState { phase: RewritePhase::Ready, ..state };
     if options.defer_swap {
@@ -331,8 +342,15 @@ fn swap(
         |attempt, _, error| reporter.report(Event::Retrying { what, attempt, tries: policy.tries.get(), error }),
         |_| attempt(target),
     )
-    .map_err(|exhausted| exhausted.error)
-    .map_err(database(format!("{what} did not happen (nothing changed; the copy is kept in step: run again)")))
+    .map_err(|exhausted| {
+        let source = exhausted.error;
+        let context = if source.is_lock_contention() {
+            format!("{what} did not get its locks in {} tries (nothing changed; the tables are kept in step: run again when the table is quieter, or with a longer lock timeout)", policy.tries)
+        } else {
+            format!("{what} did not happen (nothing changed)")
+        };
+        Error::Database { context, source }
+    })
 }
 
 /// Swaps a swapped rewrite back: the original table takes its name again, with every write
@@ -371,8 +389,10 @@ pub fn cleanup(target: &mut dyn RewriteTarget, table: &str, timeouts: Timeouts) 
         return Ok(state);
     }
     validate(target, &state.table, timeouts)?;
-    target
-        .finish_rewrite(&state, timeouts)
+    let policy =
+        RetryPolicy { tries: std::num::NonZeroU32::new(5).expect("5 is not zero"), backoff: Duration::from_secs(1) };
+    retry(policy, DbError::is_lock_contention, |_, _, _| {}, |_| target.finish_rewrite(&state, timeouts))
+        .map_err(|exhausted| exhausted.error)
         .map_err(database(format!("cannot clean up the rewrite of {}", state.table)))?;
     recorded(target, table)
 }

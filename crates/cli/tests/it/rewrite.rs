@@ -390,7 +390,10 @@ fn what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_is_lef
         (&["--table", "t", "--alter", "ALTER TABLE other ADD COLUMN x int"], "changes `other`, not `--table t`"),
         (&["--table", "t", "--alter", "ALTER TABLE t ALTER COLUMN v TYPE int"], "fails on a copy of public.t"),
         (&["--table", "t", "--alter", "ALTER TABLE t DROP CONSTRAINT t_pkey"], "has no unique index on (id)"),
-        (&["--table", "other"], "materialized views read public.other"),
+        (
+            &["--table", "other"],
+            "materialized views or functions with a SQL body read public.other, directly or through views (mv)",
+        ),
     ];
     for (args, expected) in cases {
         let (ok, out, err) = rewrite(&project, &db, args);
@@ -433,4 +436,119 @@ fn a_renamed_column_keeps_its_values_both_ways() {
     assert!(ok, "{out}{err}");
     let (ok, _, err) = rewrite(&project, &db, &["--table", "people", "--alter", "ALTER TABLE people RENAME TO humans"]);
     assert!(!ok && err.contains("renames the table"), "{err}");
+}
+
+/// What a tester found at the edges: changes to the table during the rewrite, writes that
+/// skip row triggers, triggers' states, a key to itself, and inputs that would have broken the
+/// application's writes.
+#[test]
+fn the_edges_a_tester_found_hold() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    db.query(
+        "CREATE TABLE staff (id int PRIMARY KEY, boss int REFERENCES staff (id), v int NOT NULL); \
+         INSERT INTO staff SELECT g, CASE WHEN g > 1 THEN 1 END, g FROM generate_series(1, 300) g; \
+         CREATE FUNCTION staff_boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disabled trigger fired'; END $$; \
+         CREATE TRIGGER staff_boom BEFORE UPDATE ON staff FOR EACH ROW EXECUTE FUNCTION staff_boom(); \
+         ALTER TABLE staff DISABLE TRIGGER staff_boom; \
+         CREATE VIEW staff_v AS SELECT id, v FROM staff; \
+         CREATE FUNCTION staff_v_ins() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO staff (id, v) VALUES (NEW.id, NEW.v * 1000); RETURN NEW; END $$; \
+         CREATE TRIGGER staff_v_ins INSTEAD OF INSERT ON staff_v FOR EACH ROW EXECUTE FUNCTION staff_v_ins(); \
+         ALTER VIEW staff_v ALTER COLUMN v SET DEFAULT 7; COMMENT ON COLUMN staff_v.v IS 'the v'",
+    );
+    let project = Project::new();
+    let change = ["--table", "staff", "--alter", "ALTER TABLE staff ALTER COLUMN v TYPE bigint"];
+
+    // A key of the table to itself; a disabled trigger stays disabled after the swap.
+    let (ok, out, err) = rewrite(&project, &db, &change);
+    assert!(ok, "{out}{err}");
+    db.query("UPDATE staff SET v = v + 1 WHERE id = 2");
+    // The view made again keeps its INSTEAD OF trigger, its column's default and comment.
+    db.query("INSERT INTO staff_v (id) VALUES (2000)");
+    assert_eq!(
+        db.query("SELECT v::text || ' ' || col_description('staff_v'::regclass, 2) FROM staff WHERE id = 2000"),
+        "7000 the v"
+    );
+    db.query("DELETE FROM staff WHERE id = 2000");
+    assert_eq!(
+        db.query(
+            "SELECT confrelid::regclass::text FROM pg_constraint WHERE conrelid = 'staff'::regclass AND contype = 'f'"
+        ),
+        "staff"
+    );
+    assert!(db.try_query("INSERT INTO staff VALUES (1000, 999, 1) RETURNING id").is_none(), "the key to itself holds");
+    // After the swap, a value the old table cannot hold does not fail the application's write
+    // (and two such writers do not wait on each other); the revert is refused.
+    db.query("INSERT INTO staff VALUES (5000, 1, 9000000000)");
+    db.query("UPDATE staff SET v = 9000000001 WHERE id = 3");
+    let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "staff"]);
+    assert!(!ok && err.contains("stopped being kept in step"), "{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
+    assert!(ok, "{out}{err}");
+
+    // A change made to the table while the rewrite waits refuses the swap, naming it.
+    let change = ["--table", "staff", "--alter", "ALTER TABLE staff ALTER COLUMN v TYPE numeric"];
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("ALTER TABLE staff ADD COLUMN email text");
+    let (ok, _, err) = rewrite(&project, &db, &change);
+    assert!(!ok && err.contains("was changed since the rewrite started (its columns)"), "{err}");
+    assert_eq!(
+        db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'staff'::regclass AND attname = 'email'"),
+        "1"
+    );
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
+    assert!(ok, "{out}{err}");
+
+    // TRUNCATE, and writes of a session that skips ordinary triggers (a logical replication
+    // subscriber), reach the copy too.
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("SET session_replication_role = replica; UPDATE staff SET v = -7 WHERE id = 10; DELETE FROM staff WHERE id = 11");
+    let (ok, out, err) = rewrite(&project, &db, &change);
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        db.query("SELECT v::text || ' ' || (SELECT count(*) FROM staff WHERE id = 11) FROM staff WHERE id = 10"),
+        "-7 0"
+    );
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..1], &change[1..2], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("UPDATE staff SET boss = NULL; DELETE FROM staff WHERE id > 1; TRUNCATE staff");
+    let (ok, out, err) = rewrite(&project, &db, &change[..2]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(db.query("SELECT count(*) FROM staff"), "0");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
+    assert!(ok, "{out}{err}");
+
+    // Inputs that the change capture could not run are refused before anything is made.
+    db.query("CREATE TABLE d (id int PRIMARY KEY DEFERRABLE, v int); CREATE TABLE k (id int PRIMARY KEY, v int)");
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--table", "k", "--alter", "ALTER COLUMN v TYPE bigint", "--using", "v = nope + 1"],
+            "column \"nope\" does not exist",
+        ),
+        (&["--table", "d", "--alter", "ALTER COLUMN v TYPE bigint"], "that is not DEFERRABLE"),
+        (
+            &["--table", "k", "--alter", "ALTER COLUMN id TYPE text"],
+            "the change capture could not write the rewritten table",
+        ),
+        (&["--table", "My Table"], "written in double quotes"),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = rewrite(&project, &db, args);
+        assert!(!ok && err.contains(expected), "{args:?}: {out}{err}");
+        assert_eq!(
+            db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"),
+            "0",
+            "{args:?} left a table"
+        );
+        assert_eq!(
+            db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_cutover\\_%'"),
+            "0",
+            "{args:?} left a trigger"
+        );
+    }
+    db.query("INSERT INTO k VALUES (1, 1)");
 }

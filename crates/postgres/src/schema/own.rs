@@ -76,13 +76,15 @@ impl PgTarget {
             self.history_table.quoted_with_suffix("_approvals"),
             self.beside_history(STATE_TABLE),
             self.beside_history(CHECKPOINT_TABLE),
+            self.beside_history(crate::rewrite::STATE_TABLE),
+            self.beside_history(crate::rewrite::MISSES_TABLE),
         ];
         let rows = self
             .client
             .query(
                 "SELECT r::oid FROM unnest(ARRAY[to_regclass($1), to_regclass($2), to_regclass($3), \
-                 to_regclass($4), to_regclass($5)]) AS r WHERE r IS NOT NULL",
-                &[&names[0], &names[1], &names[2], &names[3], &names[4]],
+                 to_regclass($4), to_regclass($5), to_regclass($6), to_regclass($7)]) AS r WHERE r IS NOT NULL",
+                &[&names[0], &names[1], &names[2], &names[3], &names[4], &names[5], &names[6]],
             )
             .map_err(db_error)?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
