@@ -48,7 +48,8 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     let mut out = anstream::stdout();
     let mut reporter = Lines { url: url.clone() };
     if args.cleanup {
-        let state = cutover_rewrite::cleanup(&mut *target, &table, options.timeouts).map_err(|e| scrub(&e))?;
+        let state =
+            cutover_rewrite::cleanup(&mut *target, &table, options.timeouts, &mut reporter).map_err(|e| scrub(&e))?;
         writeln!(
             out,
             "rewrite of {} cleaned up: the table not in use and the change capture are dropped",
@@ -86,6 +87,20 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
                 })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // A column named as in SQL: folded to lower case unless double-quoted.
+    let using: Vec<(String, String)> = using
+        .into_iter()
+        .map(|(column, expression)| {
+            let column = match column.strip_prefix('"').and_then(|c| c.strip_suffix('"')) {
+                Some(quoted) => quoted.replace("\"\"", "\""),
+                None => column.to_lowercase(),
+            };
+            (column, expression)
+        })
+        .collect();
+    if let Some((column, _)) = using.iter().enumerate().find_map(|(i, a)| using[..i].iter().find(|b| b.0 == a.0)) {
+        return Err(usage_error(format!("--using gives `{column}` twice: give each column's value once")));
+    }
     let request = RewriteRequest { table, alter: args.alter.clone(), using };
 
     // The first SIGINT or SIGTERM asks the copy to stop after its batch; a second one exits.
@@ -217,6 +232,9 @@ impl Reporter for Lines {
             Event::Verifying { .. } => return,
             Event::Verified { rows, took } => {
                 format!("verified: the copy equals the table ({rows} rows, {:.1} s)", took.as_secs_f64())
+            }
+            Event::LeftNotValid { constraint } => {
+                format!("warning: the foreign key {constraint} is left NOT VALID (it holds for new rows): fix the rows and VALIDATE it, or drop it")
             }
             Event::Retrying { what, attempt, tries, error } => {
                 format!("{what}: locks not granted (try {attempt} of {tries}): {}; retrying", error.message)

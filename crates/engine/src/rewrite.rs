@@ -154,8 +154,9 @@ pub trait RewriteTarget: BackfillTarget {
     fn swap_back(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<SwapReport, DbError>;
 
     /// Validates the foreign keys the last swap pointed at the table `NOT VALID`
-    /// (`RewriteState::unvalidated`, read again), without blocking writes, and records them valid.
-    fn validate_foreign_keys(&mut self, table: &str, timeouts: Timeouts) -> Result<(), DbError>;
+    /// (`RewriteState::unvalidated`, read again), without blocking writes, and records them
+    /// done. Returns those that rows break, left `NOT VALID` (with the reason).
+    fn validate_foreign_keys(&mut self, table: &str, timeouts: Timeouts) -> Result<Vec<String>, DbError>;
 
     /// Drops what the rewrite left (the change capture, and the table not in use: the shadow
     /// before a swap or after a revert, the old table after a swap) and records it done.

@@ -65,6 +65,12 @@ pub enum Event<'a> {
         /// How long it took.
         took: Duration,
     },
+    /// A foreign key the swap made again that rows break: left `NOT VALID` (checked for new
+    /// rows only). A key the old table had, restored by a revert, that rows written since break.
+    LeftNotValid {
+        /// The table, the constraint and why.
+        constraint: &'a str,
+    },
     /// The swap (or the making of the change capture) did not get its locks in time; it will
     /// be tried again.
     Retrying {
@@ -193,7 +199,7 @@ pub fn run(
                 });
             }
             if matches!(state.phase, RewritePhase::Swapped | RewritePhase::Reverted) {
-                validate(target, &state.table, options.timeouts)?;
+                validate(target, &state.table, options.timeouts, reporter)?;
             }
             match state.phase {
                 // The same command again after the swap (a run killed after it): done.
@@ -270,7 +276,7 @@ pub fn run(
     }
     let plan = RewritePlan { state: state.clone(), ..plan };
     let report = swap(target, options, reporter, "the swap", |target| target.swap(&plan, options.timeouts))?;
-    validate(target, &state.table, options.timeouts)?;
+    validate(target, &state.table, options.timeouts, reporter)?;
     let state =
         target.load_rewrite(&state.table).map_err(database("cannot read the rewrite's state"))?.unwrap_or(state);
     Ok(Outcome::Swapped { state, report, rows_copied, rows_verified })
@@ -362,7 +368,7 @@ pub fn revert(
     reporter: &mut dyn Reporter,
 ) -> Result<(RewriteState, SwapReport), Error> {
     let state = recorded(target, table)?;
-    validate(target, &state.table, options.timeouts)?;
+    validate(target, &state.table, options.timeouts, reporter)?;
     if state.phase != RewritePhase::Swapped {
         return Err(Error::Phase(format!(
             "the rewrite of {} is {}: only a swapped rewrite can be reverted{}",
@@ -376,19 +382,24 @@ pub fn revert(
         )));
     }
     let report = swap(target, options, reporter, "the revert", |target| target.swap_back(&state, options.timeouts))?;
-    validate(target, &state.table, options.timeouts)?;
+    validate(target, &state.table, options.timeouts, reporter)?;
     let state = recorded(target, table)?;
     Ok((state, report))
 }
 
 /// Drops what a rewrite left (the copy not swapped in, or the old table after a swap) and
 /// records it done.
-pub fn cleanup(target: &mut dyn RewriteTarget, table: &str, timeouts: Timeouts) -> Result<RewriteState, Error> {
+pub fn cleanup(
+    target: &mut dyn RewriteTarget,
+    table: &str,
+    timeouts: Timeouts,
+    reporter: &mut dyn Reporter,
+) -> Result<RewriteState, Error> {
     let state = recorded(target, table)?;
     if state.phase == RewritePhase::Done {
         return Ok(state);
     }
-    validate(target, &state.table, timeouts)?;
+    validate(target, &state.table, timeouts, reporter)?;
     let policy =
         RetryPolicy { tries: std::num::NonZeroU32::new(5).expect("5 is not zero"), backoff: Duration::from_secs(1) };
     retry(policy, DbError::is_lock_contention, |_, _, _| {}, |_| target.finish_rewrite(&state, timeouts))
@@ -398,10 +409,19 @@ pub fn cleanup(target: &mut dyn RewriteTarget, table: &str, timeouts: Timeouts) 
 }
 
 /// Validates the foreign keys the last swap left `NOT VALID` (they hold for new rows already).
-fn validate(target: &mut dyn RewriteTarget, table: &str, timeouts: Timeouts) -> Result<(), Error> {
-    target.validate_foreign_keys(table, timeouts).map_err(database(
+fn validate(
+    target: &mut dyn RewriteTarget,
+    table: &str,
+    timeouts: Timeouts,
+    reporter: &mut dyn Reporter,
+) -> Result<(), Error> {
+    let left = target.validate_foreign_keys(table, timeouts).map_err(database(
         "swapped; but the foreign keys pointed at the swapped table are not validated yet (they hold for new rows already): run the same command again to validate them",
-    ))
+    ))?;
+    for constraint in &left {
+        reporter.report(Event::LeftNotValid { constraint });
+    }
+    Ok(())
 }
 
 fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState, Error> {

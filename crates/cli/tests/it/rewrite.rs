@@ -529,7 +529,7 @@ fn the_edges_a_tester_found_hold() {
             &["--table", "k", "--alter", "ALTER COLUMN v TYPE bigint", "--using", "v = nope + 1"],
             "column \"nope\" does not exist",
         ),
-        (&["--table", "d", "--alter", "ALTER COLUMN v TYPE bigint"], "that is not DEFERRABLE"),
+        (&["--table", "d", "--alter", "ALTER COLUMN v TYPE bigint"], "DEFERRABLE unique constraints (d_pkey)"),
         (
             &["--table", "k", "--alter", "ALTER COLUMN id TYPE text"],
             "the change capture could not write the rewritten table",
@@ -551,4 +551,80 @@ fn the_edges_a_tester_found_hold() {
         );
     }
     db.query("INSERT INTO k VALUES (1, 1)");
+}
+
+/// The second tester's findings: a conversion in --alter, changes after the swap, a key to
+/// itself copied child first, the old table's keys to other tables, NOT VALID and DEFERRABLE
+/// constraints, column grants.
+#[test]
+fn the_second_round_of_edges_holds() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    db.query(
+        "DO $$ BEGIN CREATE ROLE cutover_rw_col; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         CREATE TABLE parent (id int PRIMARY KEY); INSERT INTO parent SELECT generate_series(1, 10); \
+         CREATE TABLE tree (id int PRIMARY KEY, up int REFERENCES tree (id), pid int REFERENCES parent (id), secret text, pub text); \
+         INSERT INTO tree SELECT g, CASE WHEN g < 400 THEN g + 1 END, g % 10 + 1, 's', 'p' FROM generate_series(1, 400) g; \
+         GRANT SELECT (id, pub) ON tree TO cutover_rw_col",
+    );
+    let project = Project::new();
+    let (ok, _, err) = rewrite(
+        &project,
+        &db,
+        &["--table", "tree", "--alter", "ALTER TABLE tree ALTER COLUMN pub TYPE varchar(10) USING upper(pub)"],
+    );
+    assert!(!ok && err.contains("give the conversion as `--using COLUMN=EXPRESSION`"), "{err}");
+
+    // Children before their parents in key order; the key to parent dropped by the change.
+    let (ok, out, err) = rewrite(
+        &project,
+        &db,
+        &["--table", "tree", "--alter", "ALTER TABLE tree ALTER COLUMN id TYPE bigint, DROP CONSTRAINT tree_pid_fkey"],
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(db.query("SELECT conname || ' ' || convalidated FROM pg_constraint WHERE conrelid = 'tree'::regclass AND contype = 'f'"), "tree_up_fkey true");
+    assert!(
+        db.try_query("INSERT INTO tree (id, up) VALUES (1000, 999) RETURNING id").is_none(),
+        "the key to itself holds"
+    );
+    // The old table no longer refuses the application's deletes of what it referred to.
+    db.query("DELETE FROM parent WHERE id = 3");
+    assert_eq!(db.query("SELECT has_column_privilege('cutover_rw_col', 'tree', 'pub', 'SELECT')::text || has_column_privilege('cutover_rw_col', 'tree', 'secret', 'SELECT')::text"), "truefalse");
+    // A change to the rewritten table after the swap refuses the revert, naming it.
+    db.query("ALTER TABLE tree ADD COLUMN email text");
+    let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "tree"]);
+    assert!(!ok && err.contains("was changed since the swap (its columns)"), "{err}");
+    // Undone, the revert goes: the key the old table had to parent comes back, but parent 3
+    // went meanwhile, so it is left NOT VALID and said so.
+    db.query("ALTER TABLE tree DROP COLUMN email");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "tree"]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("the foreign key public.tree.tree_pid_fkey (") && err.contains("is left NOT VALID"), "{err}");
+    assert_eq!(db.query("SELECT convalidated FROM pg_constraint WHERE conname = 'tree_pid_fkey'"), "f");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "tree"]);
+    assert!(ok, "{out}{err}");
+
+    // Row-level security turned on while the swap waits refuses it (the NOT VALID key goes first).
+    db.query("ALTER TABLE tree DROP CONSTRAINT tree_pid_fkey");
+    let change = ["--table", "tree", "--alter", "ALTER TABLE tree ALTER COLUMN pub TYPE text"];
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("ALTER TABLE tree ENABLE ROW LEVEL SECURITY");
+    let (ok, _, err) = rewrite(&project, &db, &change);
+    assert!(
+        !ok && err.contains("was changed since the rewrite started") && err.contains("row-level security"),
+        "{err}"
+    );
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "tree"]);
+    assert!(ok, "{out}{err}");
+    db.query("ALTER TABLE tree DISABLE ROW LEVEL SECURITY");
+
+    // NOT VALID and DEFERRABLE constraints are refused before anything is made.
+    db.query("CREATE TABLE nv (id int PRIMARY KEY, n int); INSERT INTO nv VALUES (1, -1); ALTER TABLE nv ADD CONSTRAINT nv_pos CHECK (n > 0) NOT VALID; \
+              CREATE TABLE du (id int PRIMARY KEY, u int, CONSTRAINT du_u UNIQUE (u) DEFERRABLE)");
+    let (ok, _, err) = rewrite(&project, &db, &["--table", "nv"]);
+    assert!(!ok && err.contains("constraints added NOT VALID (nv_pos)"), "{err}");
+    let (ok, _, err) = rewrite(&project, &db, &["--table", "du"]);
+    assert!(!ok && err.contains("DEFERRABLE unique constraints (du_u)"), "{err}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"), "0");
 }
