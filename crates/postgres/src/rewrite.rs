@@ -1120,6 +1120,25 @@ impl RewriteTarget for PgTarget {
             // names no column, a key whose new type cannot be compared with the old) would
             // otherwise fail every application write until `--cleanup`.
             target.probe_capture(&table, &plan)?;
+            // A view made again at the swap from its definition must find its columns.
+            let lost: Option<String> = target
+                .client
+                .query_one(
+                    "SELECT string_agg(DISTINCT v.oid::regclass::text || ' reads ' || quote_ident(a.attname), ', ') \
+                     FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class \
+                     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid \
+                     WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1 AND d.refobjsubid > 0 AND v.oid <> $1 \
+                       AND NOT EXISTS (SELECT FROM pg_attribute s WHERE s.attrelid = to_regclass($2) AND s.attname = a.attname \
+                                       AND s.attnum > 0 AND NOT s.attisdropped)",
+                    &[&table.oid, &shadow],
+                )
+                .map_err(db_error)?
+                .get(0);
+            if let Some(lost) = lost {
+                return Err(other(format!(
+                    "the change drops or renames columns that views read ({lost}): the views are made again from their definitions at the swap, and would fail; change the views first (drop them, or make them read other columns), and make them again after"
+                )));
+            }
             let fingerprint = target.fingerprint(table.oid)?;
             let using_flat: Vec<String> = state.using.iter().flat_map(|(c, e)| [c.clone(), e.clone()]).collect();
             let sql = format!(

@@ -628,3 +628,18 @@ fn the_second_round_of_edges_holds() {
     assert!(!ok && err.contains("DEFERRABLE unique constraints (du_u)"), "{err}");
     assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"), "0");
 }
+
+#[test]
+fn a_change_that_drops_a_column_a_view_reads_is_refused_before_the_copy() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE t (id int PRIMARY KEY, v text, n int); INSERT INTO t SELECT g, 'v', g FROM generate_series(1, 100) g; CREATE VIEW tv AS SELECT id, n FROM t");
+    let project = Project::new();
+    for change in ["ALTER TABLE t RENAME COLUMN n TO cnt", "ALTER TABLE t DROP COLUMN n"] {
+        let (ok, _, err) = rewrite(&project, &db, &["--table", "t", "--alter", change]);
+        assert!(!ok && err.contains("columns that views read (tv reads n)"), "{change}: {err}");
+        assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"), "0");
+    }
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "t", "--alter", "ALTER TABLE t DROP COLUMN v"]);
+    assert!(ok, "{out}{err}");
+}
