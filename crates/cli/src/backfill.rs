@@ -174,7 +174,7 @@ fn dry_run(target: &mut dyn BackfillTarget, spec: &BackfillSpec, options: &Optio
 }
 
 #[derive(Serialize)]
-struct CheckpointJson<'a> {
+pub(crate) struct CheckpointJson<'a> {
     name: &'a str,
     table: &'a str,
     set: &'a str,
@@ -194,6 +194,35 @@ struct CheckpointJson<'a> {
     pace: Option<PaceJson<'a>>,
 }
 
+impl<'a> CheckpointJson<'a> {
+    /// A checkpoint as `--status --format json` shows it (a rewrite's copy too).
+    pub(crate) fn of(c: &'a Checkpoint) -> CheckpointJson<'a> {
+        CheckpointJson {
+            name: &c.name,
+            table: &c.table,
+            set: &c.set,
+            condition: c.condition.as_deref(),
+            state: c.state.name(),
+            pass: c.pass,
+            rows_updated: c.rows_updated,
+            rows_scanned: c.rows_scanned,
+            batches: c.batches,
+            batch_size: c.batch_size,
+            last_key: c.last_key.as_deref(),
+            error: c.error.as_deref(),
+            runner: &c.runner,
+            started_at: &c.started_at,
+            updated_at: &c.updated_at,
+            pace: c.pace.as_ref().map(|p| PaceJson {
+                batch_time_ms: p.batch_time.as_millis(),
+                app_sessions_waited: p.sessions_waited,
+                longest_wait_ms: p.longest_wait.as_millis(),
+                reason: &p.reason,
+            }),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct PaceJson<'a> {
     batch_time_ms: u128,
@@ -210,32 +239,7 @@ fn describe_pace(pace: &Pace) -> String {
 fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<()> {
     let mut out = anstream::stdout();
     if format == Format::Json {
-        let list: Vec<CheckpointJson> = checkpoints
-            .iter()
-            .map(|c| CheckpointJson {
-                name: &c.name,
-                table: &c.table,
-                set: &c.set,
-                condition: c.condition.as_deref(),
-                state: c.state.name(),
-                pass: c.pass,
-                rows_updated: c.rows_updated,
-                rows_scanned: c.rows_scanned,
-                batches: c.batches,
-                batch_size: c.batch_size,
-                last_key: c.last_key.as_deref(),
-                error: c.error.as_deref(),
-                runner: &c.runner,
-                started_at: &c.started_at,
-                updated_at: &c.updated_at,
-                pace: c.pace.as_ref().map(|p| PaceJson {
-                    batch_time_ms: p.batch_time.as_millis(),
-                    app_sessions_waited: p.sessions_waited,
-                    longest_wait_ms: p.longest_wait.as_millis(),
-                    reason: &p.reason,
-                }),
-            })
-            .collect();
+        let list: Vec<CheckpointJson> = checkpoints.iter().map(CheckpointJson::of).collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "backfills": list }))?;
         writeln!(out)?;
         return Ok(());

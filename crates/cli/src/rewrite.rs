@@ -258,18 +258,7 @@ struct StateJson<'a> {
     started_at: &'a str,
     updated_at: &'a str,
     /// The copy's progress while it copies: `null` in the other phases.
-    copy: Option<CopyJson<'a>>,
-}
-
-#[derive(Serialize)]
-struct CopyJson<'a> {
-    state: &'a str,
-    rows_copied: i64,
-    rows_walked: i64,
-    batches: i64,
-    pace: Option<&'a str>,
-    error: Option<&'a str>,
-    updated_at: &'a str,
+    copy: Option<crate::backfill::CheckpointJson<'a>>,
 }
 
 fn render_status(list: &[RewriteState], copies: &[Option<Checkpoint>], format: Format) -> anyhow::Result<()> {
@@ -288,15 +277,7 @@ fn render_status(list: &[RewriteState], copies: &[Option<Checkpoint>], format: F
                 out_of_step: s.out_of_step.as_deref(),
                 started_at: &s.started_at,
                 updated_at: &s.updated_at,
-                copy: copy.as_ref().map(|c| CopyJson {
-                    state: c.state.name(),
-                    rows_copied: c.rows_updated,
-                    rows_walked: c.rows_scanned,
-                    batches: c.batches,
-                    pace: c.pace.as_ref().map(|p| p.reason.as_str()),
-                    error: c.error.as_deref(),
-                    updated_at: &c.updated_at,
-                }),
+                copy: copy.as_ref().map(crate::backfill::CheckpointJson::of),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "rewrites": list }))?;

@@ -118,42 +118,34 @@ fn split_alter(alter: &str) -> Result<Option<(String, String)>, DbError> {
     Ok(Some((name, actions.trim().to_string())))
 }
 
-/// `actions` with each identifier named in `renames` (an index or constraint of the table)
-/// replaced by the shadow's name for it: the shadow's indexes cannot have the table's names
-/// while the table has them, and `DROP CONSTRAINT users_pkey` means the shadow's. A `;` outside
-/// quotes is refused: the change is one statement.
-fn retarget(actions: &str, renames: &[(String, String)]) -> Result<String, DbError> {
-    let chars: Vec<char> = actions.chars().collect();
-    let mut out = String::with_capacity(actions.len());
-    let mut idx = 0;
-    let renamed = |name: &str| renames.iter().find(|(from, _)| from == name).map(|(_, to)| quote_ident(to));
+/// A piece of a change's text, as SQL's lexer would cut it (closely enough to find names).
+enum Token {
+    /// A string literal, as written.
+    Literal(String),
+    /// A double-quoted identifier: as written, and the name it means.
+    Quoted { raw: String, name: String },
+    /// A bare word (a keyword or an identifier), as written.
+    Word(String),
+    /// `;`
+    Semicolon,
+    /// Anything else, one character.
+    Other(char),
+}
+
+fn tokens(text: &str) -> Vec<Token> {
+    let chars: Vec<char> = text.chars().collect();
+    let (mut tokens, mut idx) = (Vec::new(), 0);
     while idx < chars.len() {
-        let c = chars[idx];
-        match c {
-            '\'' => {
-                let start = idx;
-                idx += 1;
-                while idx < chars.len() {
-                    if chars[idx] == '\'' && chars.get(idx + 1) == Some(&'\'') {
-                        idx += 2;
-                    } else if chars[idx] == '\'' {
-                        idx += 1;
-                        break;
-                    } else {
-                        idx += 1;
-                    }
-                }
-                out.extend(&chars[start..idx]);
-            }
-            '"' => {
-                let start = idx;
+        let start = idx;
+        match chars[idx] {
+            quote @ ('\'' | '"') => {
                 let mut name = String::new();
                 idx += 1;
                 while idx < chars.len() {
-                    if chars[idx] == '"' && chars.get(idx + 1) == Some(&'"') {
-                        name.push('"');
+                    if chars[idx] == quote && chars.get(idx + 1) == Some(&quote) {
+                        name.push(quote);
                         idx += 2;
-                    } else if chars[idx] == '"' {
+                    } else if chars[idx] == quote {
                         idx += 1;
                         break;
                     } else {
@@ -161,31 +153,46 @@ fn retarget(actions: &str, renames: &[(String, String)]) -> Result<String, DbErr
                         idx += 1;
                     }
                 }
-                match renamed(&name) {
-                    Some(to) => out.push_str(&to),
-                    None => out.extend(&chars[start..idx]),
+                let raw: String = chars[start..idx].iter().collect();
+                tokens.push(if quote == '"' { Token::Quoted { raw, name } } else { Token::Literal(raw) });
+            }
+            c if c.is_alphanumeric() || c == '_' => {
+                while idx < chars.len() && (chars[idx].is_alphanumeric() || chars[idx] == '_' || chars[idx] == '$') {
+                    idx += 1;
                 }
+                tokens.push(Token::Word(chars[start..idx].iter().collect()));
             }
             ';' => {
+                tokens.push(Token::Semicolon);
+                idx += 1;
+            }
+            c => {
+                tokens.push(Token::Other(c));
+                idx += 1;
+            }
+        }
+    }
+    tokens
+}
+
+/// `actions` with each identifier named in `renames` (an index or constraint of the table)
+/// replaced by the shadow's name for it: the shadow's indexes cannot have the table's names
+/// while the table has them, and `DROP CONSTRAINT users_pkey` means the shadow's. A `;` outside
+/// quotes is refused: the change is one statement.
+fn retarget(actions: &str, renames: &[(String, String)]) -> Result<String, DbError> {
+    let renamed = |name: &str| renames.iter().find(|(from, _)| from == name).map(|(_, to)| quote_ident(to));
+    let mut out = String::with_capacity(actions.len());
+    for token in tokens(actions) {
+        match token {
+            Token::Literal(raw) => out.push_str(&raw),
+            Token::Quoted { raw, name } => out.push_str(&renamed(&name).unwrap_or(raw)),
+            Token::Word(raw) => out.push_str(&renamed(&raw.to_lowercase()).unwrap_or(raw)),
+            Token::Semicolon => {
                 return Err(other(
                     "`--alter` holds more than one statement: give one ALTER TABLE (its actions separated by commas)",
                 ))
             }
-            c if c.is_alphabetic() || c == '_' => {
-                let start = idx;
-                while idx < chars.len() && (chars[idx].is_alphanumeric() || chars[idx] == '_' || chars[idx] == '$') {
-                    idx += 1;
-                }
-                let word: String = chars[start..idx].iter().collect();
-                match renamed(&word.to_lowercase()) {
-                    Some(to) => out.push_str(&to),
-                    None => out.push_str(&word),
-                }
-            }
-            c => {
-                out.push(c);
-                idx += 1;
-            }
+            Token::Other(c) => out.push(c),
         }
     }
     Ok(out)
@@ -194,45 +201,14 @@ fn retarget(actions: &str, renames: &[(String, String)]) -> Result<String, DbErr
 /// The identifiers and words of a change, outside string literals: bare ones in lower case,
 /// quoted ones as written.
 fn words(text: &str) -> Vec<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let (mut words, mut idx) = (Vec::new(), 0);
-    while idx < chars.len() {
-        match chars[idx] {
-            '\'' => {
-                idx += 1;
-                while idx < chars.len() && !(chars[idx] == '\'' && chars.get(idx + 1) != Some(&'\'')) {
-                    idx += if chars[idx] == '\'' { 2 } else { 1 };
-                }
-                idx += 1;
-            }
-            '"' => {
-                let mut name = String::new();
-                idx += 1;
-                while idx < chars.len() {
-                    if chars[idx] == '"' && chars.get(idx + 1) == Some(&'"') {
-                        name.push('"');
-                        idx += 2;
-                    } else if chars[idx] == '"' {
-                        idx += 1;
-                        break;
-                    } else {
-                        name.push(chars[idx]);
-                        idx += 1;
-                    }
-                }
-                words.push(name);
-            }
-            c if c.is_alphanumeric() || c == '_' => {
-                let start = idx;
-                while idx < chars.len() && (chars[idx].is_alphanumeric() || chars[idx] == '_' || chars[idx] == '$') {
-                    idx += 1;
-                }
-                words.push(chars[start..idx].iter().collect::<String>().to_lowercase());
-            }
-            _ => idx += 1,
-        }
-    }
-    words
+    tokens(text)
+        .into_iter()
+        .filter_map(|token| match token {
+            Token::Quoted { name, .. } => Some(name),
+            Token::Word(raw) => Some(raw.to_lowercase()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The columns a change renames (`RENAME [COLUMN] a TO b`), old name first: the copy fills the
