@@ -129,6 +129,11 @@ pub trait RewriteTarget: BackfillTarget {
     /// The copy of a started rewrite, read from the catalog.
     fn rewrite_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError>;
 
+    /// The same for the way back, in a swapped rewrite: the swapped table is the source, the
+    /// old table the copy (compared in the old table's types), for the verification before a
+    /// revert.
+    fn revert_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError>;
+
     /// Compares the `limit` keys after `after` (from the start when `None`; the last chunk
     /// reaches the end) in both tables, in one snapshot, by checksums of the rows in the
     /// shadow's types.

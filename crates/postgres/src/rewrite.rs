@@ -812,7 +812,8 @@ impl PgTarget {
             .query_one(
                 "SELECT 'columns:' || md5(coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull \
                         || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(a.attrelid, a.attnum), '') \
-                        || ' ' || a.attstorage::text || a.attcompression::text || coalesce(a.attacl::text, ''), ',' ORDER BY a.attnum) \
+                        || ' ' || a.attstorage::text || a.attcompression::text || coalesce(a.attacl::text, '') || ' ' || a.attidentity::text \
+                        || ' ' || a.attcollation::regcollation::text || ' ' || coalesce(a.attoptions::text, ''), ',' ORDER BY a.attnum) \
                         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped), '')) \
                  || ',indexes:' || md5(coalesce((SELECT string_agg(s, ',' ORDER BY s) FROM (SELECT regexp_replace(pg_get_indexdef(indexrelid), \
@@ -825,13 +826,30 @@ impl PgTarget {
                  || ',grants:' || md5(coalesce((SELECT relacl::text FROM pg_class WHERE oid = $1), '')) \
                  || ',owner:' || md5((SELECT relowner::text FROM pg_class WHERE oid = $1)) \
                  || ',comment:' || md5(coalesce(obj_description($1, 'pg_class'), '')) \
-                 || ',options:' || md5(coalesce((SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = $1), '')) \
+                 || ',options:' || md5((SELECT coalesce(array_to_string(reloptions, ','), '') || relpersistence::text FROM pg_class WHERE oid = $1) \
+                        || coalesce((SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index WHERE indrelid = $1 AND indisclustered), '')) \
                  || ',triggers:' || md5(coalesce((SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || pg_get_triggerdef(oid), ',' ORDER BY tgname) \
                         FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2)), ''))",
                 &[&oid, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
             )
             .map_err(db_error)?;
         Ok(row.get(0))
+    }
+
+    /// Why the change capture on `table` may have missed writes: a trigger of it dropped, or
+    /// not firing always (disabled for a bulk load, `pg_restore --disable-triggers`).
+    fn capture_broken(&mut self, table: u32) -> Result<Option<String>, DbError> {
+        let firing: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM pg_trigger WHERE tgrelid = $1 AND tgname = ANY ($2) AND tgenabled = 'A'",
+                &[&table, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
+            )
+            .map_err(db_error)?
+            .get(0);
+        Ok((firing < 2).then(|| {
+            format!("its change capture ({CAPTURE_TRIGGER}, {TRUNCATE_TRIGGER}) was disabled or dropped, so writes may have been missed")
+        }))
     }
 
     /// Drops the change capture's triggers from `table`.
@@ -1135,6 +1153,34 @@ impl RewriteTarget for PgTarget {
         self.rewrite_state_of(&table.qualified)
     }
 
+    fn revert_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError> {
+        let table = self.required(&state.table)?;
+        let old = self.required(&state.old)?;
+        let key = self.rewrite_key(&table, &old)?;
+        let renames = renamed_columns(state.alter.as_deref());
+        let new_name =
+            |old: &str| renames.iter().find(|(from, _)| from == old).map_or(old.to_string(), |(_, to)| to.clone());
+        let new_columns = self.columns(table.oid)?;
+        let alias = quote_ident(&table.name);
+        let (mut columns, mut values, mut types) = (Vec::new(), Vec::new(), Vec::new());
+        for column in self.columns(old.oid)? {
+            let name = new_name(&column.name);
+            if new_columns.iter().any(|n| n.name == name) {
+                columns.push(quote_ident(&column.name));
+                values.push(format!("{alias}.{}", quote_ident(&name)));
+                types.push(column.type_name);
+            }
+        }
+        Ok(RewritePlan {
+            state: state.clone(),
+            key,
+            copy: CopyInto { table: old.qualified, columns, values, alias },
+            types,
+            defaulted: Vec::new(),
+            dropped: Vec::new(),
+        })
+    }
+
     fn rewrite_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError> {
         let table = self.required(&state.table)?;
         let shadow = self.relation(&state.shadow)?.ok_or_else(|| {
@@ -1344,7 +1390,7 @@ impl RewriteTarget for PgTarget {
                 .query_one(&format!("SELECT fingerprint FROM {state_table} WHERE table_name = $1"), &[&state.table])
                 .map_err(db_error)?
                 .get(0);
-            if let Some(reason) = target.refusal(&table)? {
+            if let Some(reason) = target.refusal(&table)?.or(target.capture_broken(table.oid)?) {
                 return Err(other(format!(
                     "{} was changed since the rewrite started: {reason}; nothing was swapped: undo that change, or `cutover rewrite --cleanup --table {}`",
                     table.qualified, table.qualified
@@ -1419,6 +1465,12 @@ impl RewriteTarget for PgTarget {
         self.in_transaction(timeouts, |target| {
             target.exec(&format!("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE", table.qualified, old.qualified))?;
             let lock_wait = started.elapsed();
+            if let Some(reason) = target.refusal(&table)?.or(target.capture_broken(table.oid)?) {
+                return Err(other(format!(
+                    "{} cannot be reverted: {reason}; nothing was reverted: keep the rewritten table (`--cleanup` drops the old one)",
+                    table.qualified
+                )));
+            }
             // Read under the lock: a write that failed to reach the old table since is seen.
             let out_of_step: Option<String> = target
                 .client

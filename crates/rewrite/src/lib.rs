@@ -381,6 +381,16 @@ pub fn revert(
             }
         )));
     }
+    if let Some(reason) = &state.out_of_step {
+        return Err(Error::Phase(format!(
+            "the old table {} stopped being kept in step ({reason}): a revert would lose the writes since; keep the rewritten table (`--cleanup` drops the old one)",
+            state.old
+        )));
+    }
+    // The old table is compared with the swapped one first, as the copy was before the swap:
+    // a write that bypassed the reverse trigger would be lost with the revert.
+    let plan = target.revert_plan(&state).map_err(database("cannot read the rewrite's tables"))?;
+    verify(target, &plan, options, reporter, &AtomicBool::new(false))?;
     let report = swap(target, options, reporter, "the revert", |target| target.swap_back(&state, options.timeouts))?;
     validate(target, &state.table, options.timeouts, reporter)?;
     let state = recorded(target, table)?;

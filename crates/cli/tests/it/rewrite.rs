@@ -643,3 +643,56 @@ fn a_change_that_drops_a_column_a_view_reads_is_refused_before_the_copy() {
     let (ok, out, err) = rewrite(&project, &db, &["--table", "t", "--alter", "ALTER TABLE t DROP COLUMN v"]);
     assert!(ok, "{out}{err}");
 }
+
+/// The third tester's findings: writes that bypass the reverse trigger, identity, collation
+/// and persistence changes, a SQL-body function made in the revert window.
+#[test]
+fn the_third_round_of_edges_holds() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    db.query("CREATE TABLE w (id int PRIMARY KEY, v int, s text); INSERT INTO w SELECT g, g, 's' FROM generate_series(1, 500) g");
+    let project = Project::new();
+    let change = ["--table", "w", "--alter", "ALTER TABLE w ALTER COLUMN v TYPE bigint"];
+    let (ok, out, err) = rewrite(&project, &db, &change);
+    assert!(ok, "{out}{err}");
+    // A bulk load with the triggers off, then on again: the revert would lose it.
+    db.query(
+        "ALTER TABLE w DISABLE TRIGGER ALL; INSERT INTO w VALUES (5000, 1, 'x'); ALTER TABLE w ENABLE TRIGGER ALL",
+    );
+    let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+    assert!(!ok && err.contains("first differing keys: 5000"), "{err}");
+    db.query("DELETE FROM w WHERE id = 5000");
+    // A trigger left disabled is seen as such.
+    db.query("ALTER TABLE w DISABLE TRIGGER _cutover_rewrite_capture");
+    let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+    assert!(!ok && err.contains("was disabled or dropped"), "{err}");
+    // (`ENABLE TRIGGER ALL` above made both fire for origin sessions only: not enough either.)
+    db.query(
+        "ALTER TABLE w ENABLE ALWAYS TRIGGER _cutover_rewrite_capture, ENABLE ALWAYS TRIGGER _cutover_rewrite_truncate",
+    );
+    // A collation change since the swap refuses the revert.
+    db.query("ALTER TABLE w ALTER COLUMN s TYPE text COLLATE \"C\"");
+    let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+    assert!(!ok && err.contains("was changed since the swap (its columns)"), "{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
+    assert!(ok, "{out}{err}");
+
+    // Identity and persistence changes while the swap waits refuse it.
+    for (later, part) in [
+        ("ALTER TABLE w ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "columns"),
+        ("ALTER TABLE w SET UNLOGGED", "options"),
+    ] {
+        let (ok, out, err) = rewrite(
+            &project,
+            &db,
+            &[&change[..2], &["--alter", "ALTER TABLE w ALTER COLUMN v TYPE numeric", "--defer-swap"]].concat(),
+        );
+        assert!(ok, "{out}{err}");
+        db.query(later);
+        let (ok, _, err) =
+            rewrite(&project, &db, &[&change[..2], &["--alter", "ALTER TABLE w ALTER COLUMN v TYPE numeric"]].concat());
+        assert!(!ok && err.contains(&format!("was changed since the rewrite started (its {part})")), "{later}: {err}");
+        let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
+        assert!(ok, "{out}{err}");
+    }
+}
