@@ -77,7 +77,17 @@ impl DatabaseUrl {
                 .chain(password_parameters(raw))
                 .chain(password_without_host(raw)),
         );
-        let redacted = redact_secrets(raw, &possible);
+        // The span from the first `:` to the last `@` is hidden where it stands, not searched
+        // for: a short candidate (`p` of `p@ss`) searched for would mask every `p` of the
+        // message, and tell what was taken for the password.
+        let redacted = match longest_possible_password(raw) {
+            Some(span) => {
+                let start = span.as_ptr() as usize - raw.as_ptr() as usize;
+                let masked = format!("{}***{}", &raw[..start], &raw[start + span.len()..]);
+                redact_secrets(&masked, &with_decoded(password_parameters(raw).into_iter()))
+            }
+            None => redact_secrets(raw, &possible),
+        };
         let Some((scheme_text, _)) = raw.split_once(':') else {
             return Err(UrlError::NoScheme { redacted });
         };
@@ -378,6 +388,16 @@ fn percent_decode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// A tester saw `***ostgres://app_***w:***@..`: the `p` of the password `p@ss:w/o` was
+    /// masked in every word of the message.
+    #[test]
+    fn a_refused_url_hides_its_password_span_where_it_stands() {
+        let err = DatabaseUrl::parse("postgres://app_pw:p@ss:w/o?r#d@127.0.0.1:1/db").unwrap_err().to_string();
+        assert!(err.contains("`postgres://app_pw:***@127.0.0.1:1/db`"), "{err}");
+        let err = DatabaseUrl::parse("mysql://app:a/b@db/shop?password=x%2Fy").unwrap_err().to_string();
+        assert!(!err.contains("a/b") && !err.contains("x%2Fy"), "{err}");
+    }
+
     #[test]
     fn a_percent_before_a_multibyte_character_is_kept() {
         // Found by the `database_url` fuzz target: this used to panic slicing inside `é`.
