@@ -42,28 +42,13 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
         pause: args.pause.unwrap_or(Duration::ZERO),
         health_check: args.health_check.clone(),
         max_blind_pause: args.max_blind_pause,
-        lock_timeout: settings.lock_timeout,
-        statement_timeout: if settings.statement_timeout.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            settings.statement_timeout
-        },
-        lock_retries: settings.lock_retries,
-        retry_backoff: settings.retry_backoff,
-        lock_wait: settings.runner_lock_wait,
-        runner: format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity()),
+        ..batch_options(settings)
     };
     if args.dry_run {
         return dry_run(&mut *target, &spec, &options);
     }
 
-    // The first SIGINT or SIGTERM asks the loop to stop after its batch; a second one exits.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .context("cannot watch for signals")?;
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
-    }
+    let stop = stop_on_signals()?;
     let mut reporter = ProgressReporter::new(&spec.name, &url);
     let res = cutover_backfill::run(&mut *target, &spec, &options, &mut reporter, &stop);
     reporter.finish();
@@ -111,6 +96,36 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
         seconds
     )?;
     Ok(ExitStatus::Success)
+}
+
+/// What the settings say of batches (timeouts, retries, who runs them); the defaults for the rest.
+pub(crate) fn batch_options(settings: &Settings) -> Options {
+    Options {
+        lock_timeout: settings.lock_timeout,
+        // A batch is never unbounded: 30 s unless the settings give a limit.
+        statement_timeout: if settings.statement_timeout.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            settings.statement_timeout
+        },
+        lock_retries: settings.lock_retries,
+        retry_backoff: settings.retry_backoff,
+        lock_wait: settings.runner_lock_wait,
+        runner: format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity()),
+        ..Options::default()
+    }
+}
+
+/// A flag the first SIGINT or SIGTERM sets, for a loop to stop after its batch; a second one
+/// exits at once (130).
+pub(crate) fn stop_on_signals() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("cannot watch for signals")?;
+        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
+    }
+    Ok(stop)
 }
 
 fn spec_of(settings: &Settings, args: &BackfillArgs) -> anyhow::Result<BackfillSpec> {

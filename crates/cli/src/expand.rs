@@ -2,11 +2,9 @@
 //! events to lines on stderr.
 
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context as _};
+use anyhow::anyhow;
 use cutover_any::AnyTarget;
 use cutover_engine::{DatabaseUrl, Engine};
 use cutover_expand::{Error, Event, Options, Reporter, Summary};
@@ -39,13 +37,7 @@ pub fn start(
     options.backfill.batch_time = batch_time;
     options.backfill.max_rows_per_second = max_rows_per_second;
     options.backfill.max_replica_lag = max_replica_lag;
-    // The first SIGINT or SIGTERM stops the backfill after its batch; a second one exits.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .context("cannot watch for signals")?;
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
-    }
+    let stop = crate::backfill::stop_on_signals()?;
     let summary = cutover_expand::start(target, &set, &options, &mut Lines, &stop).map_err(|e| failure(&url, e))?;
     let mut out = anstream::stdout();
     if summary.already_started {

@@ -1,11 +1,8 @@
 //! `cutover rewrite`: arguments to a request, signals to a stop flag, events to lines.
 
 use std::io::Write;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use cutover_engine::{
     count, Checkpoint, DatabaseUrl, RewritePhase, RewriteRequest, RewriteState, RewriteTarget, SwapReport, Timeouts,
 };
@@ -103,13 +100,7 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     }
     let request = RewriteRequest { table, alter: args.alter.clone(), using };
 
-    // The first SIGINT or SIGTERM asks the copy to stop after its batch; a second one exits.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
-            .context("cannot watch for signals")?;
-        signal_hook::flag::register(signal, Arc::clone(&stop)).context("cannot watch for signals")?;
-    }
+    let stop = crate::backfill::stop_on_signals()?;
     let mut copy_reporter = crate::backfill::ProgressReporter::new(&format!("copy of {}", request.table), &url);
     let result = cutover_rewrite::run(&mut *target, &request, &options, &mut reporter, &mut copy_reporter, &stop);
     copy_reporter.finish();
@@ -164,17 +155,7 @@ fn options_of(settings: &Settings, args: &RewriteArgs) -> Options {
         max_replica_lag: args.max_replica_lag,
         pause: args.pause.unwrap_or(Duration::ZERO),
         health_check: args.health_check.clone(),
-        lock_timeout: settings.lock_timeout,
-        statement_timeout: if settings.statement_timeout.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            settings.statement_timeout
-        },
-        lock_retries: settings.lock_retries,
-        retry_backoff: settings.retry_backoff,
-        lock_wait: settings.runner_lock_wait,
-        runner: format!("cutover {} {}", env!("CARGO_PKG_VERSION"), cutover_runner::runner_identity()),
-        ..cutover_backfill::Options::default()
+        ..crate::backfill::batch_options(settings)
     };
     Options {
         copy,

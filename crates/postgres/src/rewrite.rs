@@ -259,20 +259,42 @@ impl PgTarget {
         );
         create_racing(&mut self.client, &misses)?;
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    table_name text PRIMARY KEY,\n    alter_sql text,\n    using_exprs text[] NOT NULL DEFAULT '{{}}',\n    shadow text NOT NULL,\n    old_name text NOT NULL,\n    phase text NOT NULL CHECK (phase IN ({})),\n    out_of_step text,\n    unvalidated text[] NOT NULL DEFAULT '{{}}',\n    started_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now()\n)",
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name text PRIMARY KEY,\n    alter_sql text,\n    using_exprs text[] NOT NULL DEFAULT '{{}}',\n    shadow text NOT NULL,\n    old_name text NOT NULL,\n    phase text NOT NULL CHECK (phase IN ({})),\n    out_of_step text,\n    unvalidated text[] NOT NULL DEFAULT '{{}}',\n    fingerprint text,\n    parked text[] NOT NULL DEFAULT '{{}}',\n    started_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now()\n)",
             self.state_table(),
             RewritePhase::quoted_list()
         );
         create_racing(&mut self.client, &sql)?;
-        // A table an earlier build made gains the columns added since.
-        self.client
-            .batch_execute(&format!(
-                "ALTER TABLE {0} ADD COLUMN IF NOT EXISTS unvalidated text[] NOT NULL DEFAULT '{{}}'; \
-                 ALTER TABLE {0} ADD COLUMN IF NOT EXISTS fingerprint text; \
-                 ALTER TABLE {0} ADD COLUMN IF NOT EXISTS parked text[] NOT NULL DEFAULT '{{}}'",
-                self.state_table()
-            ))
-            .map_err(db_error)
+        // A table an earlier build made gains the columns added since; only those, as an
+        // ALTER TABLE locks the table even when it has nothing to add.
+        for (column, definition) in self.missing_state_columns()? {
+            self.client
+                .batch_execute(&format!(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS {column} {definition}",
+                    self.state_table()
+                ))
+                .map_err(db_error)?;
+        }
+        Ok(())
+    }
+
+    /// The state table's columns added after its first build that it lacks.
+    fn missing_state_columns(&mut self) -> Result<Vec<(&'static str, &'static str)>, DbError> {
+        const ADDED: [(&str, &str); 3] = [
+            ("unvalidated", "text[] NOT NULL DEFAULT '{}'"),
+            ("fingerprint", "text"),
+            ("parked", "text[] NOT NULL DEFAULT '{}'"),
+        ];
+        let present: Vec<String> = self
+            .client
+            .query(
+                "SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped",
+                &[&self.state_table()],
+            )
+            .map_err(db_error)?
+            .into_iter()
+            .map(|row| row.get(0))
+            .collect();
+        Ok(ADDED.into_iter().filter(|(column, _)| !present.iter().any(|p| p == column)).collect())
     }
 
     fn relation(&mut self, name: &str) -> Result<Option<Relation>, DbError> {
@@ -323,16 +345,25 @@ impl PgTarget {
         if !exists {
             return Ok(Vec::new());
         }
-        // Brought up to date where it can be; reading needs no more than SELECT.
-        match self.ensure_rewrite_state() {
-            Err(err) if err.code.as_deref() == Some("42501") => {}
-            result => result?,
-        }
         let misses: bool = self
             .client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.misses_table()])
             .map_err(db_error)?
             .get(0);
+        // A table an earlier build made is brought up to date where it can be; reading needs no
+        // more than SELECT, and a current one is not touched.
+        if !misses || !self.missing_state_columns()?.is_empty() {
+            match self.ensure_rewrite_state() {
+                Err(err) if err.code.as_deref() == Some("42501") => {}
+                result => result?,
+            }
+        }
+        let misses: bool = misses
+            || self
+                .client
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&self.misses_table()])
+                .map_err(db_error)?
+                .get(0);
         let out_of_step = if misses { self.out_of_step_sql("r.table_name") } else { "NULL".to_string() };
         let sql = format!(
             "SELECT table_name, alter_sql, using_exprs, shadow, old_name, phase, coalesce(out_of_step, {}), unvalidated, \
