@@ -210,17 +210,20 @@ impl AnyTarget {
         }
     }
 
-    /// Online table rewrites: PostgreSQL.
-    pub fn into_rewrite(self) -> Result<Box<dyn RewriteTarget>, Unsupported> {
+    /// Online table rewrites: PostgreSQL and MySQL/MariaDB (`replicas`: MySQL's, whose lag
+    /// paces the copy).
+    pub fn into_rewrite(self, replicas: Vec<DatabaseUrl>) -> Result<Box<dyn RewriteTarget>, Unsupported> {
         match self {
+            #[cfg(feature = "postgres")]
+            AnyTarget::Postgres(_) if !replicas.is_empty() => Err(Unsupported {
+                engine: Engine::Postgres,
+                what: "--replica-url",
+                why: "it is for MySQL/MariaDB; PostgreSQL reports its replicas' lag itself (pg_stat_replication)",
+            }),
             #[cfg(feature = "postgres")]
             AnyTarget::Postgres(t) => Ok(t),
             #[cfg(feature = "mysql")]
-            AnyTarget::Mysql(_) => Err(Unsupported {
-                engine: Engine::Mysql,
-                what: "online rewrites",
-                why: "they run on PostgreSQL in this version; on MySQL/MariaDB use pt-online-schema-change or gh-ost for a change the server copies",
-            }),
+            AnyTarget::Mysql(t) => Ok(Box::new(t.with_replicas(replicas))),
             #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(_) => Err(Unsupported {
                 engine: Engine::Sqlite,

@@ -355,6 +355,9 @@ pub struct RewriteArgs {
     /// Copy at most this many rows per second.
     #[arg(long, value_name = "N")]
     pub max_rows_per_second: Option<u64>,
+    /// MySQL/MariaDB: a replica to read the lag of (the primary cannot see it); repeatable.
+    #[arg(long = "replica-url", value_name = "URL")]
+    pub replica_urls: Vec<String>,
     /// Pause the copy while a replica is further behind than this.
     #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     pub max_replica_lag: Duration,

@@ -15,8 +15,13 @@ use crate::{usage_error, ExitStatus};
 
 pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus> {
     let url = crate::database_url(settings)?;
+    let replicas = args
+        .replica_urls
+        .iter()
+        .map(|u| DatabaseUrl::parse(u).map_err(usage_error))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut target: Box<dyn RewriteTarget> =
-        crate::connect_any(&url, settings)?.into_rewrite().map_err(|e| crate::unsupported(&url, &e))?;
+        crate::connect_any(&url, settings)?.into_rewrite(replicas).map_err(|e| crate::unsupported(&url, &e))?;
     let scrub = |err: &dyn std::fmt::Display| usage_error(url.scrub(&err.to_string()));
     if args.status {
         let list = target.list_rewrites().map_err(|e| scrub(&e))?;

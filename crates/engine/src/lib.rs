@@ -46,7 +46,10 @@ pub use lock_waits::{
 };
 pub use names::UnknownName;
 pub use retry::{backoff, jitter, retry, Exhausted, RetryPolicy};
-pub use rewrite::{ChunkCheck, RewritePhase, RewritePlan, RewriteRequest, RewriteState, RewriteTarget, SwapReport};
+pub use rewrite::{
+    ChunkCheck, RewritePhase, RewritePlan, RewriteRequest, RewriteState, RewriteTarget, SwapReport,
+    REWRITE_MISSES_TABLE, REWRITE_STATE_TABLE,
+};
 pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};
 pub use shown_query::query_for_display;
 pub use target::{

@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use crate::{BackfillTarget, CopyInto, DbError, TableKey, Timeouts};
 
+/// The table that records each rewrite's state, beside the history table.
+pub const REWRITE_STATE_TABLE: &str = "cutover_rewrites";
+
+/// Where the reverse capture notes a write the old table could not take after a swap: appended
+/// to, never updated, so that application transactions never wait on one another for it.
+pub const REWRITE_MISSES_TABLE: &str = "cutover_rewrite_misses";
+
 stored_names! {
     /// Where a rewrite is.
     pub enum RewritePhase ("rewrite phase") {

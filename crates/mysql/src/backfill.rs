@@ -29,11 +29,11 @@ use crate::error::db_error;
 const DIALECT: Dialect = Dialect::Mysql;
 
 /// Key values in one text column: each as `<length>:<value>`, so any text survives.
-fn encode_key(values: &[String]) -> String {
+pub(crate) fn encode_key(values: &[String]) -> String {
     values.iter().map(|v| format!("{}:{v}", v.len())).collect()
 }
 
-fn decode_key(text: &str) -> Option<Vec<String>> {
+pub(crate) fn decode_key(text: &str) -> Option<Vec<String>> {
     let mut values = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {

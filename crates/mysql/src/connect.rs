@@ -105,6 +105,11 @@ impl TableName {
         format!("{}.{}", quote_ident(&self.database), quote_ident(&self.name))
     }
 
+    /// The table `name` in the same database.
+    pub(crate) fn with_name(&self, name: &str) -> TableName {
+        TableName { database: self.database.clone(), name: name.to_string() }
+    }
+
     /// The table (or trigger) named after this one with `suffix`, in the same database.
     pub(crate) fn with_suffix(&self, suffix: &str) -> TableName {
         TableName { database: self.database.clone(), name: format!("{}{suffix}", self.name) }

@@ -22,6 +22,7 @@ mod live;
 mod lock_watch;
 mod migrate;
 mod rehearse;
+mod rewrite;
 
 pub use connect::{connect, MysqlTarget};
 pub use rehearse::MysqlScratch;

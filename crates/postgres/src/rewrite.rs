@@ -24,7 +24,7 @@ use crate::error::{create_racing, db_error};
 use crate::migrate::begin_sql;
 
 /// The state table's name, in the history's schema.
-pub(crate) const STATE_TABLE: &str = "cutover_rewrites";
+pub(crate) const STATE_TABLE: &str = cutover_engine::REWRITE_STATE_TABLE;
 
 /// The trigger that keeps the shadow (before the swap) or the old table (after it) in step.
 const CAPTURE_TRIGGER: &str = "_cutover_rewrite_capture";
@@ -32,9 +32,8 @@ const CAPTURE_TRIGGER: &str = "_cutover_rewrite_capture";
 /// Its statement-level twin for `TRUNCATE`, which row triggers do not see.
 const TRUNCATE_TRIGGER: &str = "_cutover_rewrite_truncate";
 
-/// Where the reverse trigger notes a write the old table could not take: appended to, never
-/// updated, so that application transactions never wait on one another for it.
-pub(crate) const MISSES_TABLE: &str = "cutover_rewrite_misses";
+/// Where the reverse trigger notes a write the old table could not take.
+pub(crate) const MISSES_TABLE: &str = cutover_engine::REWRITE_MISSES_TABLE;
 
 fn other(message: impl Into<String>) -> DbError {
     DbError::new(DbErrorKind::Other, message.into())

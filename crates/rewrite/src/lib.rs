@@ -369,6 +369,10 @@ pub fn revert(
 ) -> Result<(RewriteState, SwapReport), Error> {
     let state = recorded(target, table)?;
     validate(target, &state.table, options.timeouts, reporter)?;
+    // Run again after a revert that was killed once it had swapped back: done already.
+    if state.phase == RewritePhase::Reverted {
+        return Ok((state, SwapReport::default()));
+    }
     if state.phase != RewritePhase::Swapped {
         return Err(Error::Phase(format!(
             "the rewrite of {} is {}: only a swapped rewrite can be reverted{}",

@@ -13,7 +13,7 @@ An `ALTER TABLE` of an existing table that MySQL/MariaDB carries out with `ALGOR
 The server copies the table row by row into a new one and blocks every write for the whole copy (reads too at the final swap); on a large table that is minutes to hours of failed writes, and twice the disk space meanwhile.\n\
 \n\
 ## Instead\n\
-Expand and contract instead of changing a column in place: add a new column (INSTANT), backfill it in batches (`cutover backfill`), switch the code, drop the old one. For foreign keys, add them when the table is created, or with an online schema change tool (gh-ost, pt-online-schema-change).\n\
+Make the change on a copy kept in step and swapped in: `cutover rewrite --table orders --alter \"ALTER TABLE orders MODIFY COLUMN total DECIMAL(12,2) NOT NULL\"` (InnoDB tables without foreign keys or triggers of their own; with a revert window), pt-online-schema-change or gh-ost. Or expand and contract: add a new column (INSTANT), backfill it in batches (`cutover backfill`), switch the code, drop the old one. For foreign keys, add them when the table is created.\n\
 \n\
 ```sql\n\
 ALTER TABLE orders ADD COLUMN total_v2 DECIMAL(12,2), ALGORITHM=INSTANT;\n\
@@ -36,8 +36,9 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         Some(engine) => format!(
             "convert `{table}` from {engine} to InnoDB once (`ALTER TABLE {table} ENGINE=InnoDB`: a copy with writes blocked, in a maintenance window or with pt-online-schema-change); then this change runs online"
         ),
-        None => "expand and contract: add a new column (INSTANT), backfill it in batches, switch the code, drop the old one"
-            .to_string(),
+        None => format!(
+            "make it online on a copy with `cutover rewrite --table {table} --alter \"...\"` (or pt-online-schema-change, gh-ost), or expand and contract: add a new column (INSTANT), backfill it in batches, switch the code, drop the old one"
+        ),
     };
     vec![Finding::new(
         RULE,

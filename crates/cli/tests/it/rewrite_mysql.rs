@@ -1,0 +1,367 @@
+//! Online table rewrites on a real MariaDB, under an application's writes: every insert, update
+//! (of the key too) and delete reaches the rewritten table exactly once, a SIGKILL at any point
+//! resumes or reverts with nothing lost or doubled, and what the rewrite cannot do online is
+//! refused before anything is made.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mysql::prelude::Queryable;
+
+use crate::util::{output_text, MyDb, Project};
+
+/// `users`, and `mirror`, which every application transaction writes the same way: after the
+/// rewrite, `users` (and the old table kept in step) must hold exactly what `mirror` holds.
+fn schema(db: &MyDb, rows: u32) {
+    let mut conn = db.conn();
+    conn.query_drop(
+        "CREATE TABLE users (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, name varchar(40) NOT NULL, n int NOT NULL DEFAULT 0, \
+         KEY by_name (name)) ENGINE=InnoDB",
+    )
+    .unwrap();
+    conn.query_drop(
+        "CREATE TABLE mirror (id bigint NOT NULL PRIMARY KEY, name varchar(200) NOT NULL, n bigint NOT NULL)",
+    )
+    .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO users (id, name, n) SELECT seq, CONCAT('user ', seq), seq % 5 FROM seq_1_to_{rows}"
+    ))
+    .unwrap();
+    conn.query_drop("INSERT INTO mirror SELECT id, name, n FROM users").unwrap();
+}
+
+/// A small deterministic generator (xorshift), so that a failing run can be replayed by seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Application writers: each transaction changes `users` and `mirror` alike (inserts, updates,
+/// key changes and deletes, of rows copied and not yet copied), until stopped.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+    errors: Arc<Mutex<Vec<String>>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Writers {
+    fn start(db: &MyDb, count: u64, seed: u64, max_id: u64) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicU64::new(0));
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let threads = (0..count)
+            .map(|i| {
+                let (stop, done, errors) = (stop.clone(), done.clone(), errors.clone());
+                let mut conn = db.conn();
+                thread::spawn(move || {
+                    let mut rng = Rng(seed.wrapping_mul(31).wrapping_add(i * 7919 + 1));
+                    while !stop.load(Ordering::SeqCst) {
+                        let op = rng.below(10);
+                        let id = 1 + rng.below(max_id);
+                        let name = format!("w{i} {}", rng.next() % 100_000);
+                        let result = (|| -> Result<(), mysql::Error> {
+                            let mut tx = conn.start_transaction(mysql::TxOpts::default())?;
+                            match op {
+                                0..=2 => {
+                                    let n = rng.below(4);
+                                    tx.exec_drop("INSERT INTO users (name, n) VALUES (?, ?)", (&name, n))?;
+                                    let id = tx.last_insert_id().unwrap_or_default();
+                                    tx.exec_drop("INSERT INTO mirror (id, name, n) VALUES (?, ?, ?)", (id, &name, n))?;
+                                }
+                                3..=6 => {
+                                    tx.exec_drop("UPDATE users SET name = ?, n = n + 1 WHERE id = ?", (&name, id))?;
+                                    tx.exec_drop("UPDATE mirror SET name = ?, n = n + 1 WHERE id = ?", (&name, id))?;
+                                }
+                                7 => {
+                                    tx.exec_drop("UPDATE users SET id = -id WHERE id = ?", (id,))?;
+                                    tx.exec_drop("UPDATE mirror SET id = -id WHERE id = ?", (id,))?;
+                                }
+                                _ => {
+                                    tx.exec_drop("DELETE FROM users WHERE id = ?", (id,))?;
+                                    tx.exec_drop("DELETE FROM mirror WHERE id = ?", (id,))?;
+                                }
+                            }
+                            tx.commit()
+                        })();
+                        match result {
+                            Ok(()) => {
+                                done.fetch_add(1, Ordering::SeqCst);
+                            }
+                            // Deadlocks between two writers: the application retries them.
+                            Err(mysql::Error::MySqlError(e)) if e.code == 1213 => {}
+                            Err(err) => errors.lock().unwrap().push(format!("op {op}: {err}")),
+                        }
+                        thread::sleep(Duration::from_micros(500));
+                    }
+                })
+            })
+            .collect();
+        Writers { stop, done, errors, threads }
+    }
+
+    fn stop(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        for thread in self.threads {
+            thread.join().unwrap();
+        }
+        let errors = self.errors.lock().unwrap().clone();
+        (self.done.load(Ordering::SeqCst), errors)
+    }
+}
+
+/// `table` holds exactly what `mirror` holds.
+fn assert_same_as_mirror(db: &MyDb, table: &str) {
+    let differing = db.query(&format!(
+        "SELECT COUNT(*) FROM (SELECT id, name, n FROM (SELECT id, name, n FROM `{table}` UNION ALL SELECT id, name, n FROM mirror) u \
+         GROUP BY id, name, n HAVING COUNT(*) <> 2) d"
+    ));
+    assert_eq!(differing, "0", "{table} differs from what the application wrote");
+}
+
+fn rewrite(project: &Project, db: &MyDb, args: &[&str]) -> (bool, String, String) {
+    let output = project.cutover(&db.url).arg("rewrite").args(args).output().unwrap();
+    let (out, err) = output_text(&output);
+    (output.status.success(), out, err)
+}
+
+/// Nothing of a rewrite is left: no `_cutover_` table or trigger.
+fn assert_nothing_left(db: &MyDb) {
+    assert_eq!(
+        db.query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME LIKE '%\\_cutover\\_%' AND TABLE_NAME NOT LIKE 'cutover\\_%'",
+            db.name
+        )),
+        "0"
+    );
+    assert_eq!(
+        db.query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}' AND TRIGGER_NAME LIKE '\\_cutover\\_%'",
+            db.name
+        )),
+        "0"
+    );
+}
+
+fn phase(db: &MyDb) -> Option<String> {
+    let mut conn = db.conn();
+    conn.query_first::<String, _>("SELECT phase FROM cutover_rewrites").ok().flatten()
+}
+
+#[test]
+fn mysql_a_key_becomes_bigint_and_a_column_wider_under_writes_then_reverts_with_every_write() {
+    let db = MyDb::new();
+    schema(&db, 20_000);
+    let project = Project::new();
+    let writers = Writers::start(&db, 3, 1, 20_000);
+    thread::sleep(Duration::from_millis(200));
+    let (ok, out, err) = rewrite(
+        &project,
+        &db,
+        &[
+            "--table",
+            "users",
+            "--alter",
+            "ALTER TABLE users MODIFY id bigint NOT NULL AUTO_INCREMENT, MODIFY name varchar(200) NOT NULL, ADD COLUMN note text",
+            "--max-rows-per-second",
+            "10000",
+            "--batch-time",
+            "5ms",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("is the rewritten table"), "{out}");
+    // The application goes on writing to the swapped table.
+    thread::sleep(Duration::from_millis(300));
+    let (done, errors) = Writers::stop(writers);
+    assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
+    assert!(done > 50, "the writers hardly wrote ({done} transactions)");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'",
+            db.name
+        )),
+        "bigint(20),varchar(200),int(11),text"
+    );
+    assert_same_as_mirror(&db, "users");
+    // The old table was kept in step after the swap: a revert loses nothing.
+    assert_same_as_mirror(&db, "users__cutover_old");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_rewrite_misses"), "0");
+
+    let writers = Writers::start(&db, 2, 2, 20_000);
+    thread::sleep(Duration::from_millis(200));
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("is the original table again"), "{out}");
+    thread::sleep(Duration::from_millis(200));
+    let (_, errors) = Writers::stop(writers);
+    assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
+    assert_same_as_mirror(&db, "users");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'",
+            db.name
+        )),
+        "int(11),varchar(40),int(11)"
+    );
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_nothing_left(&db);
+    assert_eq!(phase(&db).as_deref(), Some("done"));
+}
+
+#[test]
+fn mysql_sigkill_at_random_points_of_every_phase_then_resume_or_revert_loses_and_doubles_nothing() {
+    let db = MyDb::new();
+    schema(&db, 12_000);
+    let project = Project::new();
+    let seed: u64 = std::env::var("CUTOVER_REWRITE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261206);
+    let mut rng = Rng(seed);
+    let writers = Writers::start(&db, 2, seed, 12_000);
+    let changes: [&[&str]; 4] = [
+        &["--alter", "MODIFY id bigint NOT NULL AUTO_INCREMENT"],
+        &["--alter", "ALTER TABLE users MODIFY n bigint NOT NULL DEFAULT 0", "--using", "n=n"],
+        &["--alter", "ALTER TABLE users MODIFY name varchar(200) NOT NULL"],
+        &[],
+    ];
+    for (round, change) in changes.iter().enumerate() {
+        let kills = 1 + rng.below(2);
+        for _ in 0..kills {
+            let mut args = vec!["rewrite", "--table", "users", "--max-rows-per-second", "10000", "--batch-time", "5ms"];
+            args.extend_from_slice(change);
+            let mut child = project
+                .cutover_std(&db.url)
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let delay = Duration::from_millis(rng.below(1800));
+            let started = Instant::now();
+            while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
+                thread::sleep(Duration::from_millis(5));
+            }
+            let _ = child.kill();
+            child.wait().unwrap();
+        }
+        let mut args = vec!["--table", "users"];
+        args.extend_from_slice(change);
+        let before = phase(&db);
+        if before.as_deref() != Some("swapped") {
+            let (ok, out, err) = rewrite(&project, &db, &args);
+            assert!(ok, "round {round} (seed {seed}), resumed from {before:?}: {out}{err}");
+        }
+        thread::sleep(Duration::from_millis(100));
+        if round % 2 == 1 {
+            let mut child = project
+                .cutover_std(&db.url)
+                .args(["rewrite", "--revert", "--table", "users"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            thread::sleep(Duration::from_millis(rng.below(300)));
+            let _ = child.kill();
+            child.wait().unwrap();
+            if phase(&db).as_deref() == Some("swapped") {
+                let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+                assert!(ok, "round {round} (seed {seed}) revert: {out}{err}");
+            }
+        }
+        let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+        assert!(ok, "round {round} (seed {seed}) cleanup: {out}{err}");
+    }
+    let (done, errors) = Writers::stop(writers);
+    assert!(errors.is_empty(), "the application's writes failed (seed {seed}): {errors:?}");
+    assert!(done > 100, "the writers hardly wrote ({done} transactions)");
+    assert_same_as_mirror(&db, "users");
+    // Rounds 1 and 3 were reverted: id stayed bigint from round 0, n went back to int.
+    assert_eq!(
+        db.query(&format!(
+            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'",
+            db.name
+        )),
+        "bigint(20),varchar(200),int(11)"
+    );
+    assert_nothing_left(&db);
+}
+
+#[test]
+fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_made() {
+    let db = MyDb::new();
+    db.query(
+        "CREATE TABLE parents (id int PRIMARY KEY, email varchar(50)) ENGINE=InnoDB; \
+         CREATE TABLE kids (id int PRIMARY KEY, parent_id int, FOREIGN KEY (parent_id) REFERENCES parents (id)) ENGINE=InnoDB; \
+         CREATE TABLE audited (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
+         CREATE TRIGGER audited_ai AFTER INSERT ON audited FOR EACH ROW SET @x = 1; \
+         CREATE TABLE plain (id int PRIMARY KEY, email varchar(50), v int) ENGINE=InnoDB; \
+         CREATE TABLE keyless (v int) ENGINE=InnoDB; \
+         CREATE TABLE old_style (id int PRIMARY KEY) ENGINE=MyISAM; \
+         CREATE VIEW plain_view AS SELECT id FROM plain; \
+         INSERT INTO plain VALUES (1, 'a@x', 1), (2, 'a@x', 2)",
+    );
+    let project = Project::new();
+    let cases: [(&[&str], &str); 11] = [
+        (&["--table", "parents", "--alter", "MODIFY id bigint"], "foreign keys of other tables point at it"),
+        (&["--table", "kids", "--alter", "MODIFY id bigint"], "it has foreign keys"),
+        (&["--table", "audited", "--alter", "MODIFY v bigint"], "it has triggers (audited_ai)"),
+        (&["--table", "keyless", "--alter", "MODIFY v bigint"], "no primary key or unique index"),
+        (&["--table", "old_style"], "MyISAM"),
+        (&["--table", "plain", "--alter", "ADD UNIQUE (email)"], "adds or drops a unique index"),
+        (&["--table", "plain", "--alter", "ALTER TABLE plain RENAME TO other"], "renames the table"),
+        (&["--table", "plain", "--alter", "ALTER TABLE kids MODIFY v bigint"], "not the table being rewritten"),
+        (&["--table", "plain", "--alter", "MODIFY nope int"], "does not apply to a copy"),
+        (&["--table", "plain", "--alter", "MODIFY v bigint", "--using", "v=no_such_column + 1"], "no_such_column"),
+        (&["--table", "plain_view"], "is a view, not a table"),
+    ];
+    for (args, expected) in cases {
+        let (ok, out, err) = rewrite(&project, &db, args);
+        assert!(!ok, "{args:?} was not refused: {out}");
+        assert!(err.contains(expected), "{args:?}: expected `{expected}` in: {err}");
+        assert_nothing_left(&db);
+    }
+    assert_eq!(db.query("SELECT COUNT(*) FROM plain"), "2");
+}
+
+#[test]
+fn mysql_a_deferred_swap_keeps_the_copy_in_step_and_a_renamed_column_follows_both_ways() {
+    let db = MyDb::new();
+    schema(&db, 3_000);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(
+        &project,
+        &db,
+        &["--table", "users", "--alter", "CHANGE name full_name varchar(100) NOT NULL", "--defer-swap"],
+    );
+    assert!(ok, "{out}{err}");
+    assert_eq!(phase(&db).as_deref(), Some("ready"));
+    // Writes while the swap waits reach the copy.
+    db.query("INSERT INTO users (id, name, n) VALUES (50000, 'waiting', 1); UPDATE users SET name = 'changed' WHERE id = 7; DELETE FROM users WHERE id = 8");
+    db.query("INSERT INTO mirror VALUES (50000, 'waiting', 1); UPDATE mirror SET name = 'changed' WHERE id = 7; DELETE FROM mirror WHERE id = 8");
+    let (ok, out, err) =
+        rewrite(&project, &db, &["--table", "users", "--alter", "CHANGE name full_name varchar(100) NOT NULL"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(db.query("SELECT full_name FROM users WHERE id = 7"), "changed");
+    assert_eq!(db.query("SELECT COUNT(*) FROM users"), db.query("SELECT COUNT(*) FROM mirror"));
+    // After the swap the old table follows under its old column name.
+    db.query("UPDATE users SET full_name = 'after' WHERE id = 9; UPDATE mirror SET name = 'after' WHERE id = 9");
+    assert_same_as_mirror(&db, "users__cutover_old");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_same_as_mirror(&db, "users");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_nothing_left(&db);
+}

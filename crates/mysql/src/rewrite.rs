@@ -1,0 +1,1392 @@
+//! The online table rewrite's primitives on MySQL/MariaDB.
+//!
+//! pt-online-schema-change's approach, with a way back:
+//! - the shadow is `CREATE TABLE .. LIKE t` with the change's actions applied, in the table's
+//!   database;
+//! - three `AFTER` row triggers on the table keep it in step (an upsert of the new row, a delete
+//!   of the old key). They are made delete, update, insert in that order: once a row can reach
+//!   the shadow, its deletion does too. The copy's batches read with `LOCK IN SHARE MODE` and
+//!   leave rows a trigger wrote (see `keyset`);
+//! - the verification reads a chunk of both tables in one consistent snapshot and compares the
+//!   sums of each row's MD5, its values normalised to the shadow's column types;
+//! - the swap is gh-ost's atomic cut-over, as MySQL's DDL is not transactional and MariaDB
+//!   refuses `RENAME TABLE` under `LOCK TABLES`: a sentry table takes the old table's future
+//!   name; this connection locks the table, the shadow and the sentry (`LOCK TABLES .. WRITE`);
+//!   a second connection's `RENAME TABLE t TO old, shadow TO t` waits behind it; under the lock
+//!   the capture triggers are exchanged for reverse ones on the shadow (they keep the old table
+//!   in step for a revert); the sentry is dropped and the lock released, and the waiting rename
+//!   runs before the application's queued statements (the server grants a waiting exclusive
+//!   metadata lock first). Were this connection to die before dropping the sentry, the rename
+//!   fails on it: the table keeps its name.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cutover_engine::{
+    BackfillTarget, ChunkCheck, CopyInto, DbError, DbErrorKind, RewritePhase, RewritePlan, RewriteRequest,
+    RewriteState, RewriteTarget, SwapReport, TableKey, Timeouts, REWRITE_MISSES_TABLE, REWRITE_STATE_TABLE,
+};
+use mysql::prelude::Queryable;
+use mysql::{Row, Value};
+
+use crate::backfill::{decode_key, encode_key, text};
+use crate::connect::{open, quote_ident, MysqlTarget, TableName};
+use crate::error::db_error;
+use crate::migrate::fnv1a;
+
+/// The sentry's one column: a table of that shape under the old table's name is a swap's
+/// leftover, dropped by the next try.
+const SENTRY_COLUMN: &str = "_cutover_sentry";
+
+fn other(message: impl Into<String>) -> DbError {
+    DbError::new(DbErrorKind::Other, message.into())
+}
+
+/// A column as the catalog knows it.
+#[derive(Debug, Clone)]
+struct Column {
+    name: String,
+    /// `COLUMN_TYPE`: `bigint(20) unsigned`, `decimal(10,2)`, `varchar(100)`.
+    column_type: String,
+    /// `DATA_TYPE`: `bigint`, `decimal`, `varchar`.
+    data_type: String,
+    /// A generated column: computed by the server, never written.
+    generated: bool,
+}
+
+/// The shadow's and the old table's names: the table's name and a suffix. They must sort after
+/// it: the server takes a `RENAME TABLE`'s metadata locks in the order of the names, and the
+/// cut-over's rename must wait on the table itself (where a waiting exclusive lock goes
+/// before the application's queued statements), holding nothing else; waiting first on the
+/// other name, it would let those statements run on the table between the lock's release and
+/// the rename. `None` past MySQL's 64 characters.
+fn derived(name: &str, suffix: &str) -> Option<String> {
+    let full = format!("{name}{suffix}");
+    (full.chars().count() <= 64).then_some(full)
+}
+
+const SHADOW_SUFFIX: &str = "__cutover_new";
+const OLD_SUFFIX: &str = "__cutover_old";
+
+/// The triggers of a rewrite of `table`: forward (on the table, into the shadow) or reverse
+/// (on the swapped table, into the old one), for delete, update and insert, in the order they
+/// are made.
+fn trigger_names(table: &str, direction: &str) -> [String; 3] {
+    let hash = fnv1a(table.as_bytes());
+    ["del", "upd", "ins"].map(|op| format!("_cutover_{direction}_{op}_{hash:016x}"))
+}
+
+/// One piece of a statement's text.
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    /// A keyword or identifier, with whether it was quoted (backticks or double quotes).
+    Word(String, bool),
+    /// A string literal, a number or punctuation.
+    Other(String),
+}
+
+impl Token {
+    fn is(&self, keyword: &str) -> bool {
+        matches!(self, Token::Word(word, false) if word.eq_ignore_ascii_case(keyword))
+    }
+
+    fn word(&self) -> Option<&str> {
+        match self {
+            Token::Word(word, _) => Some(word),
+            Token::Other(_) => None,
+        }
+    }
+}
+
+/// The tokens of `text`, with where each starts; comments dropped.
+fn tokens(text: &str) -> Vec<(usize, Token)> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '-' && chars.get(i + 1).map(|x| x.1) == Some('-') || c == '#' {
+            while i < chars.len() && chars[i].1 != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && chars.get(i + 1).map(|x| x.1) == Some('*') {
+            i += 2;
+            while i + 1 < chars.len() && !(chars[i].1 == '*' && chars[i + 1].1 == '/') {
+                i += 1;
+            }
+            i += 2;
+        } else if c == '`' || c == '"' || c == '\'' {
+            let mut value = String::new();
+            i += 1;
+            while i < chars.len() {
+                if chars[i].1 == c && chars.get(i + 1).map(|x| x.1) == Some(c) {
+                    value.push(c);
+                    i += 2;
+                } else if chars[i].1 == c {
+                    i += 1;
+                    break;
+                } else if c == '\'' && chars[i].1 == '\\' && i + 1 < chars.len() {
+                    value.push(chars[i + 1].1);
+                    i += 2;
+                } else {
+                    value.push(chars[i].1);
+                    i += 1;
+                }
+            }
+            out.push((at, if c == '\'' { Token::Other(format!("'{value}'")) } else { Token::Word(value, true) }));
+        } else if c.is_alphanumeric() || c == '_' || c == '$' {
+            let start = i;
+            while i < chars.len() && (chars[i].1.is_alphanumeric() || chars[i].1 == '_' || chars[i].1 == '$') {
+                i += 1;
+            }
+            out.push((at, Token::Word(chars[start..i].iter().map(|x| x.1).collect(), false)));
+        } else {
+            out.push((at, Token::Other(c.to_string())));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The change's actions: `ALTER [ONLINE] [IGNORE] TABLE name actions` or the actions alone; a
+/// change naming another table, or renaming this one, is refused.
+fn change_actions(alter: &str, table: &TableName) -> Result<String, DbError> {
+    let trimmed = alter.trim().trim_end_matches(';').trim();
+    let tokens = tokens(trimmed);
+    let mut actions = trimmed.to_string();
+    if tokens.first().is_some_and(|(_, t)| t.is("ALTER")) {
+        let mut i = 1;
+        while tokens.get(i).is_some_and(|(_, t)| t.is("ONLINE") || t.is("IGNORE")) {
+            i += 1;
+        }
+        if !tokens.get(i).is_some_and(|(_, t)| t.is("TABLE")) {
+            return Err(other(format!("--alter must be an ALTER TABLE of {} or its actions alone", table.quoted())));
+        }
+        i += 1;
+        let mut name = vec![tokens.get(i).and_then(|(_, t)| t.word()).unwrap_or_default().to_string()];
+        i += 1;
+        if tokens.get(i).is_some_and(|(_, t)| *t == Token::Other(".".into())) {
+            name.push(tokens.get(i + 1).and_then(|(_, t)| t.word()).unwrap_or_default().to_string());
+            i += 2;
+        }
+        let same = match name.as_slice() {
+            [name] => name.eq_ignore_ascii_case(&table.name),
+            [database, name] => {
+                database.eq_ignore_ascii_case(&table.database) && name.eq_ignore_ascii_case(&table.name)
+            }
+            _ => false,
+        };
+        if !same {
+            return Err(other(format!(
+                "--alter changes `{}`, not the table being rewritten, {}",
+                name.join("."),
+                table.quoted()
+            )));
+        }
+        actions = tokens.get(i).map(|(at, _)| trimmed[*at..].to_string()).unwrap_or_default();
+    }
+    let words: Vec<Token> = self::tokens(&actions).into_iter().map(|(_, t)| t).collect();
+    for (i, token) in words.iter().enumerate() {
+        let next = words.get(i + 1);
+        let renames_table = token.is("RENAME")
+            && !next.is_some_and(|n| n.is("COLUMN") || n.is("INDEX") || n.is("KEY") || n.is("CONSTRAINT"));
+        if renames_table {
+            return Err(other(
+                "--alter renames the table: a rewrite keeps the table's name (rename it with RENAME TABLE, which is instant)",
+            ));
+        }
+    }
+    if actions.trim().is_empty() {
+        return Err(other(
+            "--alter has no change after the table's name; leave --alter out to rebuild the table as it is",
+        ));
+    }
+    Ok(actions)
+}
+
+/// Columns the change renames, `(old, new)`: `CHANGE [COLUMN] old new ...` and `RENAME COLUMN
+/// old TO new`.
+fn renamed_columns(alter: Option<&str>) -> Vec<(String, String)> {
+    let Some(alter) = alter else { return Vec::new() };
+    let words: Vec<Token> = tokens(alter).into_iter().map(|(_, t)| t).collect();
+    let mut renames = Vec::new();
+    let word = |i: usize| words.get(i).and_then(Token::word).map(str::to_string);
+    let mut i = 0;
+    while i < words.len() {
+        if words[i].is("CHANGE") {
+            let mut j = i + 1;
+            if words.get(j).is_some_and(|t| t.is("COLUMN")) {
+                j += 1;
+            }
+            if words.get(j).is_some_and(|t| t.is("IF")) {
+                j += 2;
+            }
+            if let (Some(old), Some(new)) = (word(j), word(j + 1)) {
+                if !old.eq_ignore_ascii_case(&new) {
+                    renames.push((old, new));
+                }
+            }
+        } else if words[i].is("RENAME") && words.get(i + 1).is_some_and(|t| t.is("COLUMN")) {
+            let mut j = i + 2;
+            if words.get(j).is_some_and(|t| t.is("IF")) {
+                j += 2;
+            }
+            if let (Some(old), Some(new)) = (word(j), word(j + 2)) {
+                renames.push((old, new));
+            }
+        }
+        i += 1;
+    }
+    renames
+}
+
+/// How a value compares in a column of `column`'s type: cast to it where MySQL can, text as
+/// utf8mb4, so that both tables' rows hash alike whatever the source's type or character set.
+fn normalized(value: &str, column: &Column) -> String {
+    let ty = column.column_type.to_ascii_lowercase();
+    let precision = |default: &str| -> String {
+        ty.split_once('(')
+            .and_then(|(_, rest)| rest.split_once(')'))
+            .map(|(inner, _)| inner.to_string())
+            .unwrap_or_else(|| default.to_string())
+    };
+    match column.data_type.to_ascii_lowercase().as_str() {
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" | "bit" => {
+            if ty.contains("unsigned") || column.data_type.eq_ignore_ascii_case("bit") {
+                format!("CAST({value} AS UNSIGNED)")
+            } else {
+                format!("CAST({value} AS SIGNED)")
+            }
+        }
+        "decimal" | "numeric" => format!("CAST({value} AS DECIMAL({}))", precision("10,0")),
+        "float" => format!("CAST({value} AS FLOAT)"),
+        "double" | "real" => format!("CAST({value} AS DOUBLE)"),
+        "date" => format!("CAST({value} AS DATE)"),
+        "datetime" | "timestamp" => format!("CAST({value} AS DATETIME({}))", precision("0")),
+        "time" => format!("CAST({value} AS TIME({}))", precision("0")),
+        // A CHAR column gives its value back without trailing spaces.
+        "char" => format!("TRIM(TRAILING ' ' FROM CONVERT({value} USING utf8mb4))"),
+        "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set" | "json" => {
+            format!("CONVERT({value} USING utf8mb4)")
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// A row's hash, a 64-bit number: the MD5 of each value normalised, and which are NULL.
+fn row_hash(values: &[String], columns: &[Column]) -> String {
+    let normal: Vec<String> = values.iter().zip(columns).map(|(value, column)| normalized(value, column)).collect();
+    let digests: Vec<String> = normal.iter().map(|n| format!("MD5({n})")).collect();
+    let nulls: Vec<String> = normal.iter().map(|n| format!("ISNULL({n})")).collect();
+    format!(
+        "CAST(CONV(LEFT(MD5(CONCAT_WS('#', {}, CONCAT({}))), 16), 16, 10) AS UNSIGNED)",
+        digests.join(", "),
+        nulls.join(", ")
+    )
+}
+
+/// The statement a trigger runs to put `row`'s version (`NEW`) into `target`: the copy's
+/// values over a one-row derived table named like the source, so that `--using` expressions
+/// read the same as in the copy.
+fn upsert_sql(copy: &CopyInto, source_columns: &[Column], row: &str) -> String {
+    let fields: Vec<String> =
+        source_columns.iter().map(|c| format!("{row}.{q} AS {q}", q = quote_ident(&c.name))).collect();
+    let updates: Vec<String> = copy.columns.iter().map(|c| format!("{c} = VALUES({c})")).collect();
+    format!(
+        "INSERT INTO {} ({}) SELECT {} FROM (SELECT {}) AS {} ON DUPLICATE KEY UPDATE {}",
+        copy.table,
+        copy.columns.join(", "),
+        copy.values.join(", "),
+        fields.join(", "),
+        copy.alias,
+        updates.join(", ")
+    )
+}
+
+/// `target_key1 = OLD.key1 AND ...`: the target's row of the source row's old key.
+fn key_match(target_keys: &[String], source_keys: &[String], row: &str) -> String {
+    target_keys
+        .iter()
+        .zip(source_keys)
+        .map(|(target, source)| format!("{target} = {row}.{}", quote_ident(source)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// The copy from one table into another, read from their columns.
+struct Mapping {
+    copy: CopyInto,
+    /// The destination's columns, in the order of `copy.columns`.
+    types: Vec<Column>,
+    /// Destination columns nothing fills.
+    defaulted: Vec<String>,
+    /// Source columns the destination does not have.
+    dropped: Vec<String>,
+}
+
+/// A table's state of a rewrite: what exists of it.
+struct Presence {
+    shadow: bool,
+    old: bool,
+    /// The old name holds a swap's sentry, not the old table.
+    old_is_sentry: bool,
+}
+
+impl MysqlTarget {
+    fn state_table(&self) -> String {
+        format!("{}.{}", quote_ident(&self.database), quote_ident(REWRITE_STATE_TABLE))
+    }
+
+    fn misses_table(&self) -> String {
+        format!("{}.{}", quote_ident(&self.database), quote_ident(REWRITE_MISSES_TABLE))
+    }
+
+    fn exec(&mut self, sql: &str) -> Result<(), DbError> {
+        self.conn.query_drop(sql).map_err(|err| {
+            let err = db_error(err);
+            DbError { message: format!("{} (in `{}`)", err.message, first_line(sql)), ..err }
+        })
+    }
+
+    fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            self.state_table()
+        ))?;
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            self.misses_table()
+        ))
+    }
+
+    fn table_exists(&mut self, table: &TableName) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    /// `t`, `db.t`, `` `db`.`t` ``: the table as the catalog spells it.
+    fn resolve_table(&mut self, text: &str) -> Result<TableName, DbError> {
+        let words: Vec<String> = tokens(text).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
+        let (database, name) = match words.as_slice() {
+            [name] => (self.database.clone(), name.clone()),
+            [database, name] => (database.clone(), name.clone()),
+            _ => return Err(other(format!("`{text}` is not a table name (write it as table or database.table)"))),
+        };
+        let row: Option<(String, String, String)> = self
+            .conn
+            .exec_first(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&database, &name),
+            )
+            .map_err(db_error)?;
+        match row {
+            Some((database, name, kind)) if kind == "BASE TABLE" => Ok(TableName { database, name }),
+            Some((database, name, kind)) => {
+                Err(other(format!("`{database}`.`{name}` is a {}, not a table", kind.to_lowercase())))
+            }
+            None => Err(other(format!(
+                "table `{text}` does not exist in the database `{database}`; check the name, or qualify it as database.table"
+            ))),
+        }
+    }
+
+    fn columns(&mut self, table: &TableName) -> Result<Vec<Column>, DbError> {
+        let rows: Vec<Row> = self
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, COALESCE(GENERATION_EXPRESSION, '') <> '' \
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| Column {
+                name: text(row, 0).unwrap_or_default(),
+                column_type: text(row, 1).unwrap_or_default(),
+                data_type: text(row, 2).unwrap_or_default(),
+                generated: text(row, 3).as_deref() == Some("1"),
+            })
+            .collect())
+    }
+
+    /// The table's unique indexes, each as its columns (lower case, a prefix length kept).
+    fn unique_column_sets(&mut self, table: &TableName) -> Result<Vec<Vec<String>>, DbError> {
+        let rows: Vec<Row> = self
+            .conn
+            .exec(
+                "SELECT GROUP_CONCAT(CONCAT(LOWER(COLUMN_NAME), COALESCE(CONCAT('(', SUB_PART, ')'), '')) ORDER BY SEQ_IN_INDEX SEPARATOR '\\n') \
+                 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 GROUP BY INDEX_NAME",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        let mut sets: Vec<Vec<String>> =
+            rows.iter().map(|row| text(row, 0).unwrap_or_default().split('\n').map(str::to_string).collect()).collect();
+        sets.sort();
+        Ok(sets)
+    }
+
+    fn triggers_on(&mut self, table: &TableName) -> Result<Vec<String>, DbError> {
+        self.conn
+            .exec(
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)
+    }
+
+    /// Why the table cannot be rewritten online, if it cannot.
+    fn refusal(&mut self, table: &TableName) -> Result<Option<String>, DbError> {
+        let facts: Option<(Option<String>, Option<String>)> = self
+            .conn
+            .exec_first(
+                "SELECT ENGINE, CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        let (engine, options) = facts.unwrap_or_default();
+        let engine = engine.unwrap_or_default();
+        if !engine.eq_ignore_ascii_case("InnoDB") {
+            return Ok(Some(format!(
+                "it is a {engine} table: the copy and its change capture need InnoDB's row locks and consistent reads (convert it with ALTER TABLE .. ENGINE=InnoDB first)"
+            )));
+        }
+        if options.unwrap_or_default().to_ascii_lowercase().contains("partitioned") {
+            return Ok(Some(
+                "it is partitioned: a rewrite of partitioned tables is not built (change one partition at a time, or use pt-online-schema-change)".to_string(),
+            ));
+        }
+        let incoming: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? AND NOT (TABLE_SCHEMA = ? AND TABLE_NAME = ?) \
+                 GROUP BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
+                (&table.database, &table.name, &table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        if !incoming.is_empty() {
+            let names: Vec<String> = incoming.iter().map(|(d, t, c)| format!("{c} of `{d}`.`{t}`")).collect();
+            return Ok(Some(format!(
+                "foreign keys of other tables point at it ({}): InnoDB would keep them on the old table after the swap, and moving them rebuilds those tables; this version does not (pt-online-schema-change's --alter-foreign-keys-method does)",
+                names.join(", ")
+            )));
+        }
+        let outgoing: Vec<String> = self
+            .conn
+            .exec(
+                "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        if !outgoing.is_empty() {
+            return Ok(Some(format!(
+                "it has foreign keys ({}): their names are unique per database in InnoDB, so the rewritten table would need new ones; this version does not rename them (pt-online-schema-change prefixes them with `_`)",
+                outgoing.join(", ")
+            )));
+        }
+        let triggers: Vec<String> =
+            self.triggers_on(table)?.into_iter().filter(|name| !name.starts_with("_cutover_")).collect();
+        if !triggers.is_empty() {
+            return Ok(Some(format!(
+                "it has triggers ({}): they would stay with the old table at the swap; drop them for the rewrite and make them again after, or use pt-online-schema-change --preserve-triggers",
+                triggers.join(", ")
+            )));
+        }
+        Ok(None)
+    }
+
+    fn select_rewrites(&mut self, table: Option<&str>) -> Result<Vec<RewriteState>, DbError> {
+        let exists: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&self.database, REWRITE_STATE_TABLE),
+            )
+            .map_err(db_error)?;
+        if exists.unwrap_or(0) == 0 {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT r.table_name, r.alter_sql, r.using_exprs, r.shadow, r.old_name, r.phase, \
+                    (SELECT CONCAT(m.operation, ': ', m.error) FROM {misses} m WHERE m.table_name = r.table_name ORDER BY m.id LIMIT 1), \
+                    DATE_FORMAT(r.started_at, '%Y-%m-%dT%H:%i:%s.%fZ'), DATE_FORMAT(r.updated_at, '%Y-%m-%dT%H:%i:%sZ') \
+             FROM {state} r WHERE ? IS NULL OR r.table_name = ? ORDER BY r.started_at DESC",
+            misses = self.misses_table(),
+            state = self.state_table()
+        );
+        let rows: Vec<Row> = self.conn.exec(sql, (table, table)).map_err(db_error)?;
+        rows.iter()
+            .map(|row| {
+                let using = decode_key(&text(row, 2).unwrap_or_default()).unwrap_or_default();
+                Ok(RewriteState {
+                    table: text(row, 0).unwrap_or_default(),
+                    alter: text(row, 1),
+                    using: using.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect(),
+                    shadow: text(row, 3).unwrap_or_default(),
+                    old: text(row, 4).unwrap_or_default(),
+                    phase: RewritePhase::parse(&text(row, 5).unwrap_or_default()).map_err(|e| other(e.to_string()))?,
+                    out_of_step: text(row, 6),
+                    unvalidated: Vec::new(),
+                    started_at: text(row, 7).unwrap_or_default(),
+                    updated_at: text(row, 8).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    fn record_phase(&mut self, table: &str, phase: RewritePhase) -> Result<(), DbError> {
+        self.conn
+            .exec_drop(
+                format!(
+                    "UPDATE {} SET phase = ?, updated_at = UTC_TIMESTAMP(6) WHERE table_name = ?",
+                    self.state_table()
+                ),
+                (phase.name(), table),
+            )
+            .map_err(db_error)
+    }
+
+    fn presence(&mut self, state: &RewriteState) -> Result<Presence, DbError> {
+        let shadow = self.table_exists(&self.parse_stored(&state.shadow))?;
+        let old_name = self.parse_stored(&state.old);
+        let old = self.table_exists(&old_name)?;
+        let old_is_sentry = old && {
+            let columns = self.columns(&old_name)?;
+            columns.len() == 1 && columns[0].name == SENTRY_COLUMN
+        };
+        Ok(Presence { shadow, old: old && !old_is_sentry, old_is_sentry })
+    }
+
+    /// A stored `` `db`.`name` `` back into its parts.
+    fn parse_stored(&self, quoted: &str) -> TableName {
+        let words: Vec<String> = tokens(quoted).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
+        match words.as_slice() {
+            [database, name] => TableName { database: database.clone(), name: name.clone() },
+            _ => TableName { database: self.database.clone(), name: words.concat() },
+        }
+    }
+
+    /// The state after what a killed run did: a rename happens whole, so which names exist says
+    /// whether a swap (or a swap back) went through before the phase was recorded.
+    fn reconcile(&mut self, mut state: RewriteState) -> Result<RewriteState, DbError> {
+        let presence = self.presence(&state)?;
+        let now = match state.phase {
+            RewritePhase::Copying | RewritePhase::Ready if !presence.shadow && presence.old => {
+                Some(RewritePhase::Swapped)
+            }
+            RewritePhase::Swapped if presence.shadow && !presence.old => Some(RewritePhase::Reverted),
+            _ => None,
+        };
+        if let Some(phase) = now {
+            self.record_phase(&state.table, phase)?;
+            state.phase = phase;
+        }
+        if matches!(state.phase, RewritePhase::Copying | RewritePhase::Ready) && presence.shadow {
+            self.repair_capture(&state)?;
+            return Ok(self.select_rewrites(Some(&state.table))?.into_iter().next().unwrap_or(state));
+        }
+        Ok(state)
+    }
+
+    /// A capture a killed run left incomplete (a start stopped between its triggers, a swap
+    /// killed after dropping them under its lock): the application's writes since did not all
+    /// reach the shadow, so it is emptied and the capture made again, and the copy starts over
+    /// (a new start time names a new checkpoint). The table itself was never touched.
+    fn repair_capture(&mut self, state: &RewriteState) -> Result<(), DbError> {
+        let table = self.parse_stored(&state.table);
+        let shadow = self.parse_stored(&state.shadow);
+        let installed = self.triggers_on(&table)?;
+        let forward = trigger_names(&state.table, "fwd");
+        if forward.iter().all(|name| installed.contains(name)) {
+            return Ok(());
+        }
+        // DDL on the application's table: never queued behind its transactions for long.
+        self.exec("SET SESSION lock_wait_timeout = 5")?;
+        self.drop_triggers(&table.database, &trigger_names(&state.table, "rev"))?;
+        if self.presence(state)?.old_is_sentry {
+            self.exec(&format!("DROP TABLE IF EXISTS {}", state.old))?;
+        }
+        self.drop_triggers(&table.database, &forward)?;
+        self.exec(&format!("TRUNCATE TABLE {}", shadow.quoted()))?;
+        let key = self
+            .table_key(&state.table)?
+            .ok_or_else(|| other(format!("{} has no primary key or unique index any more", state.table)))?;
+        let copy = self.mapping(&table, &shadow, &renamed_columns(state.alter.as_deref()), &state.using)?.copy;
+        let triggers = self.capture_triggers(&table, &copy, &key, &forward, None)?;
+        self.install_triggers(&table, &shadow, &triggers)?;
+        self.conn
+            .exec_drop(
+                format!(
+                    "UPDATE {} SET phase = ?, started_at = UTC_TIMESTAMP(6), updated_at = UTC_TIMESTAMP(6) WHERE table_name = ?",
+                    self.state_table()
+                ),
+                (RewritePhase::Copying.name(), &state.table),
+            )
+            .map_err(db_error)
+    }
+
+    fn rewrite_state_of(&mut self, table: &str) -> Result<RewriteState, DbError> {
+        self.load_rewrite(table)?.ok_or_else(|| other(format!("no rewrite of {table} is recorded")))
+    }
+
+    /// The copy from `source` into `target`: each target column's value over the source row.
+    /// `renames` are `(source name, target name)`.
+    fn mapping(
+        &mut self,
+        source: &TableName,
+        target: &TableName,
+        renames: &[(String, String)],
+        using: &[(String, String)],
+    ) -> Result<Mapping, DbError> {
+        let source_columns = self.columns(source)?;
+        let target_columns = self.columns(target)?;
+        let (mut columns, mut values, mut types, mut defaulted) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut used = Vec::new();
+        for column in target_columns.iter().filter(|c| !c.generated) {
+            let from_name = renames
+                .iter()
+                .find(|(_, new)| new.eq_ignore_ascii_case(&column.name))
+                .map(|(old, _)| old.clone())
+                .unwrap_or_else(|| column.name.clone());
+            let given = using.iter().find(|(name, _)| name.trim_matches('`').eq_ignore_ascii_case(&column.name));
+            let value = match given {
+                Some((_, expression)) => Some(expression.clone()),
+                None => source_columns.iter().find(|c| c.name.eq_ignore_ascii_case(&from_name)).map(|c| {
+                    used.push(c.name.to_lowercase());
+                    quote_ident(&c.name)
+                }),
+            };
+            match value {
+                Some(value) => {
+                    columns.push(quote_ident(&column.name));
+                    values.push(value);
+                    types.push(column.clone());
+                }
+                None => defaulted.push(column.name.clone()),
+            }
+        }
+        let dropped = source_columns
+            .iter()
+            .filter(|c| {
+                !target_columns.iter().any(|t| {
+                    let mapped = renames
+                        .iter()
+                        .find(|(old, _)| old.eq_ignore_ascii_case(&c.name))
+                        .map(|(_, new)| new.as_str())
+                        .unwrap_or(&c.name);
+                    t.name.eq_ignore_ascii_case(mapped)
+                })
+            })
+            .map(|c| c.name.clone())
+            .collect();
+        let copy = CopyInto { table: target.quoted(), columns, values, alias: quote_ident(&source.name) };
+        Ok(Mapping { copy, types, defaulted, dropped })
+    }
+
+    /// The target's columns of the source key, in order: those the copy fills from the key
+    /// columns unchanged.
+    fn target_key(copy: &CopyInto, key: &TableKey) -> Result<Vec<String>, DbError> {
+        key.columns
+            .iter()
+            .map(|k| {
+                let quoted = quote_ident(&k.name);
+                copy.values.iter().position(|v| *v == quoted).map(|i| copy.columns[i].clone()).ok_or_else(|| {
+                    other(format!(
+                        "the key column `{}` of {} is not copied unchanged (dropped, or given by --using): a rewrite walks and compares both tables by it",
+                        k.name, key.table
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// The trigger statements that keep `copy.table` in step with `source` (named `names`).
+    fn capture_triggers(
+        &mut self,
+        source: &TableName,
+        copy: &CopyInto,
+        key: &TableKey,
+        names: &[String; 3],
+        misses: Option<(&str, &str)>,
+    ) -> Result<Vec<String>, DbError> {
+        let source_columns = self.columns(source)?;
+        let source_keys: Vec<String> = key.columns.iter().map(|k| k.name.clone()).collect();
+        let target_keys = Self::target_key(copy, key)?;
+        let delete = format!("DELETE FROM {} WHERE {}", copy.table, key_match(&target_keys, &source_keys, "OLD"));
+        let key_changed = source_keys
+            .iter()
+            .map(|k| format!("OLD.{q} <=> NEW.{q}", q = quote_ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let upsert = upsert_sql(copy, &source_columns, "NEW");
+        let bodies = [
+            ("DELETE", delete.clone()),
+            ("UPDATE", format!("IF NOT ({key_changed}) THEN {delete}; END IF; {upsert}")),
+            ("INSERT", upsert.clone()),
+        ];
+        Ok(names
+            .iter()
+            .zip(bodies)
+            .map(|(name, (event, body))| {
+                // The reverse capture must not fail the application's write: what the old table
+                // cannot take is noted, and a revert refused.
+                let body = match misses {
+                    Some((misses, rewrite)) => format!(
+                        "BEGIN DECLARE cutover_error TEXT DEFAULT ''; \
+                         DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN GET DIAGNOSTICS CONDITION 1 cutover_error = MESSAGE_TEXT; \
+                         INSERT INTO {misses} (table_name, operation, error) VALUES ({}, '{event}', cutover_error); END; {body}; END",
+                        literal(rewrite)
+                    ),
+                    None => format!("BEGIN {body}; END"),
+                };
+                format!(
+                    "CREATE TRIGGER {}.{} AFTER {event} ON {} FOR EACH ROW {body}",
+                    quote_ident(&source.database),
+                    quote_ident(name),
+                    source.quoted()
+                )
+            })
+            .collect())
+    }
+
+    /// Makes the capture's triggers with the table and the shadow locked: a statement of the
+    /// application opening the table as a trigger appears otherwise can fail to open the
+    /// shadow the trigger writes (seen on MariaDB 10.11 with prepared statements: "table
+    /// doesn't exist", for a few milliseconds).
+    fn install_triggers(&mut self, table: &TableName, shadow: &TableName, triggers: &[String]) -> Result<(), DbError> {
+        self.exec(&format!("LOCK TABLES {} WRITE, {} WRITE", table.quoted(), shadow.quoted()))?;
+        let made = triggers.iter().try_for_each(|trigger| self.exec(trigger));
+        let _ = self.exec("UNLOCK TABLES");
+        made
+    }
+
+    fn drop_triggers(&mut self, database: &str, names: &[String]) -> Result<(), DbError> {
+        for name in names {
+            self.exec(&format!("DROP TRIGGER IF EXISTS {}.{}", quote_ident(database), quote_ident(name)))?;
+        }
+        Ok(())
+    }
+
+    /// Every statement a trigger of `copy` runs, tried on no rows: a wrong `--using` or a value
+    /// the new type cannot take is refused now, not in the application's writes.
+    fn probe_capture(&mut self, source: &TableName, copy: &CopyInto) -> Result<(), DbError> {
+        let source_columns = self.columns(source)?;
+        let upsert = upsert_sql(copy, &source_columns, "p");
+        let probe = upsert.replacen(
+            &format!(") AS {}", copy.alias),
+            &format!(" FROM {} AS p WHERE 1 = 0) AS {}", source.quoted(), copy.alias),
+            1,
+        );
+        self.exec(&probe)
+    }
+
+    /// The gh-ost cut-over (see the module's documentation): `table` goes to `parked`, `incoming`
+    /// takes its name; under the lock, the triggers `drop` are dropped and `create` made.
+    fn exchange(
+        &mut self,
+        table: &TableName,
+        incoming: &TableName,
+        parked: &TableName,
+        drop: &[(String, Vec<String>)],
+        create: &[String],
+        timeouts: Timeouts,
+    ) -> Result<SwapReport, DbError> {
+        self.set_session_timeouts(timeouts)?;
+        if !self.mariadb {
+            // MySQL 8 caches information_schema's table statistics (the counter among them).
+            self.exec("SET SESSION information_schema_stats_expiry = 0")?;
+        }
+        if self.table_exists(parked)? {
+            let columns = self.columns(parked)?;
+            if columns.len() == 1 && columns[0].name == SENTRY_COLUMN {
+                self.exec(&format!("DROP TABLE {}", parked.quoted()))?;
+            } else {
+                return Err(other(format!(
+                    "{} exists and is not a swap's sentry: rename or drop it, then run again",
+                    parked.quoted()
+                )));
+            }
+        }
+        self.exec(&format!(
+            "CREATE TABLE {} ({} int) ENGINE=InnoDB COMMENT='cutover: the rewrite swap of {} is under way'",
+            parked.quoted(),
+            quote_ident(SENTRY_COLUMN),
+            table.name.replace('\'', "''")
+        ))?;
+        let started = Instant::now();
+        if let Err(err) = self.exec(&format!(
+            "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
+            table.quoted(),
+            incoming.quoted(),
+            parked.quoted()
+        )) {
+            let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", parked.quoted()));
+            return Err(err);
+        }
+        let lock_wait = started.elapsed();
+        let locked = Instant::now();
+        let result = self.exchange_locked(table, incoming, parked, drop, create, timeouts);
+        let _ = self.exec("UNLOCK TABLES");
+        let held = locked.elapsed();
+        let renamed = match result {
+            Ok(renamer) => renamer.recv().unwrap_or_else(|_| Err(other("the rename's connection ended"))),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = renamed {
+            // Nothing swapped: the sentry (if still there) and the trigger exchange undone.
+            let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", parked.quoted()));
+            return Err(err);
+        }
+        Ok(SwapReport { lock_wait, held, ..SwapReport::default() })
+    }
+
+    /// The part of `exchange` under `LOCK TABLES`; returns where the rename's outcome arrives.
+    fn exchange_locked(
+        &mut self,
+        table: &TableName,
+        incoming: &TableName,
+        parked: &TableName,
+        drop: &[(String, Vec<String>)],
+        create: &[String],
+        timeouts: Timeouts,
+    ) -> Result<mpsc::Receiver<Result<(), DbError>>, DbError> {
+        let mut renamer = open(&self.opts, self.tls_preferred)?;
+        let id: Option<u64> = renamer.query_first("SELECT CONNECTION_ID()").map_err(db_error)?;
+        let id = id.unwrap_or_default();
+        let wait = timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64 + 5;
+        let rename = format!(
+            "RENAME TABLE {} TO {}, {} TO {}",
+            table.quoted(),
+            parked.quoted(),
+            incoming.quoted(),
+            table.quoted()
+        );
+        let (send, receive) = mpsc::channel();
+        std::thread::spawn(move || {
+            let result = renamer
+                .query_drop(format!("SET SESSION lock_wait_timeout = {wait}"))
+                .and_then(|_| renamer.query_drop(&rename))
+                .map_err(db_error);
+            let _ = send.send(result);
+        });
+        // The rename must be queued behind this lock before the lock goes: then it runs first.
+        let deadline = Instant::now() + timeouts.lock_timeout.max(Duration::from_secs(1));
+        loop {
+            let waiting: Option<i64> = self
+                .conn
+                .exec_first(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND STATE LIKE '%metadata lock%'",
+                    (id,),
+                )
+                .map_err(db_error)?;
+            if waiting.unwrap_or(0) > 0 {
+                break;
+            }
+            if let Ok(result) = receive.try_recv() {
+                return Err(result.err().unwrap_or_else(|| other("the rename ran before its turn")));
+            }
+            if Instant::now() > deadline {
+                let _ = self.conn.query_drop(format!("KILL QUERY {id}"));
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    "the rename did not queue behind the swap's lock in time",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let exchanged = (|| {
+            // The counter goes with the name: ids the table handed out and then deleted are
+            // not handed out again by the one taking its place (CREATE TABLE .. LIKE starts it
+            // over, and rows copied only set it past the largest id).
+            let counter: Option<Option<u64>> = self
+                .conn
+                .exec_first(
+                    "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&table.database, &table.name),
+                )
+                .map_err(db_error)?;
+            if let Some(counter) = counter.flatten() {
+                // The server keeps it above the incoming table's largest id whatever is asked.
+                self.exec(&format!("ALTER TABLE {} AUTO_INCREMENT = {counter}", incoming.quoted()))?;
+            }
+            for (database, names) in drop {
+                self.drop_triggers(database, names)?;
+            }
+            for statement in create {
+                self.exec(statement)?;
+            }
+            self.exec(&format!("DROP TABLE {}", parked.quoted()))
+        })();
+        if let Err(err) = exchanged {
+            let _ = self.conn.query_drop(format!("KILL QUERY {id}"));
+            return Err(err);
+        }
+        Ok(receive)
+    }
+}
+
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+fn first_line(sql: &str) -> String {
+    let line = sql.lines().next().unwrap_or_default();
+    if line.chars().count() > 120 {
+        format!("{}...", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
+impl RewriteTarget for MysqlTarget {
+    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
+        let name = match self.resolve_table(table) {
+            Ok(name) => name.quoted(),
+            // After a killed swap the table may be missing under its name: the state still says.
+            Err(_) => {
+                let words: Vec<String> =
+                    tokens(table).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
+                match words.as_slice() {
+                    [name] => TableName { database: self.database.clone(), name: name.clone() }.quoted(),
+                    [database, name] => TableName { database: database.clone(), name: name.clone() }.quoted(),
+                    _ => return Ok(None),
+                }
+            }
+        };
+        match self.select_rewrites(Some(&name))?.into_iter().next() {
+            Some(state) if state.phase != RewritePhase::Done => Ok(Some(self.reconcile(state)?)),
+            other => Ok(other),
+        }
+    }
+
+    fn list_rewrites(&mut self) -> Result<Vec<RewriteState>, DbError> {
+        self.select_rewrites(None)
+    }
+
+    fn start_rewrite(&mut self, request: &RewriteRequest, timeouts: Timeouts) -> Result<RewriteState, DbError> {
+        self.ensure_rewrite_state()?;
+        let table = self.resolve_table(&request.table)?;
+        if table.name.starts_with("_cutover_") || table.name.contains("__cutover_") {
+            return Err(other(format!("{} is cutover's own table", table.quoted())));
+        }
+        if let Some(reason) = self.refusal(&table)? {
+            return Err(other(format!("{} cannot be rewritten online: {reason}", table.quoted())));
+        }
+        let Some(key) = self.table_key(&table.quoted())? else {
+            return Err(other(format!(
+                "{} cannot be rewritten online: it has no primary key or unique index of NOT NULL columns to copy and compare by",
+                table.quoted()
+            )));
+        };
+        let actions = request.alter.as_deref().map(|alter| change_actions(alter, &table)).transpose()?;
+        let (Some(shadow), Some(old)) = (derived(&table.name, SHADOW_SUFFIX), derived(&table.name, OLD_SUFFIX)) else {
+            return Err(other(format!(
+                "{} cannot be rewritten online: its name is longer than {} characters, and the rewrite's tables are named after it with `{SHADOW_SUFFIX}` (MySQL allows 64)",
+                table.quoted(),
+                64 - SHADOW_SUFFIX.len()
+            )));
+        };
+        let (shadow, old) = (table.with_name(&shadow), table.with_name(&old));
+        for leftover in [&shadow, &old] {
+            if self.table_exists(leftover)? {
+                return Err(other(format!(
+                    "{} exists already (left by an earlier rewrite?): `cutover rewrite --cleanup --table {}` drops it if it is cutover's, else rename it",
+                    leftover.quoted(),
+                    table.name
+                )));
+            }
+        }
+        self.set_session_timeouts(timeouts)?;
+        self.exec(&format!("CREATE TABLE {} LIKE {}", shadow.quoted(), table.quoted()))?;
+        let made = (|| -> Result<RewriteState, DbError> {
+            if let Some(actions) = &actions {
+                self.exec(&format!("ALTER TABLE {} {actions}", shadow.quoted())).map_err(|err| DbError {
+                    message: format!("the change does not apply to a copy of {}: {}", table.quoted(), err.message),
+                    ..err
+                })?;
+            }
+            let renames = renamed_columns(actions.as_deref());
+            for (column, _) in &request.using {
+                if !self.columns(&shadow)?.iter().any(|c| c.name.eq_ignore_ascii_case(column.trim_matches('`'))) {
+                    return Err(other(format!("--using names `{column}`, which the rewritten table does not have")));
+                }
+            }
+            let copy = self.mapping(&table, &shadow, &renames, &request.using)?.copy;
+            Self::target_key(&copy, &key)?;
+            // A unique index the change adds or drops would make the capture's upserts merge or
+            // split rows; both are online ALTERs on InnoDB anyway.
+            let mapped: Vec<Vec<String>> = {
+                let mut sets = self.unique_column_sets(&table)?;
+                for set in &mut sets {
+                    for column in set.iter_mut() {
+                        if let Some((_, new)) = renames.iter().find(|(old, _)| old.eq_ignore_ascii_case(column)) {
+                            *column = new.to_lowercase();
+                        }
+                    }
+                }
+                sets.sort();
+                sets
+            };
+            if mapped != self.unique_column_sets(&shadow)? {
+                return Err(other(
+                    "the change adds or drops a unique index or the primary key: a rewrite copies by the table's unique keys and keeps them; make that change with a plain ALTER TABLE .. ALGORITHM=INPLACE, LOCK=NONE (online on InnoDB), before or after the rewrite",
+                ));
+            }
+            self.exec(&format!(
+                "INSERT INTO {} ({}) SELECT {} FROM {} AS {} WHERE 1 = 0",
+                copy.table,
+                copy.columns.join(", "),
+                copy.values.join(", "),
+                table.quoted(),
+                copy.alias
+            ))?;
+            self.probe_capture(&table, &copy)?;
+            let triggers = self.capture_triggers(&table, &copy, &key, &trigger_names(&table.quoted(), "fwd"), None)?;
+            let using: Vec<String> = request.using.iter().flat_map(|(c, e)| [c.clone(), e.clone()]).collect();
+            self.conn
+                .exec_drop(
+                    format!(
+                        "REPLACE INTO {} (table_name, alter_sql, using_exprs, shadow, old_name, phase, started_at, updated_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+                        self.state_table()
+                    ),
+                    (
+                        table.quoted(),
+                        request.alter.clone(),
+                        encode_key(&using),
+                        shadow.quoted(),
+                        old.quoted(),
+                        RewritePhase::Copying.name(),
+                    ),
+                )
+                .map_err(db_error)?;
+            self.conn
+                .exec_drop(format!("DELETE FROM {} WHERE table_name = ?", self.misses_table()), (table.quoted(),))
+                .map_err(db_error)?;
+            self.install_triggers(&table, &shadow, &triggers)?;
+            self.rewrite_state_of(&table.quoted())
+        })();
+        if made.is_err() {
+            let _ = self.drop_triggers(&table.database, &trigger_names(&table.quoted(), "fwd"));
+            let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", shadow.quoted()));
+            let _ = self
+                .conn
+                .exec_drop(format!("DELETE FROM {} WHERE table_name = ?", self.state_table()), (table.quoted(),));
+        }
+        made
+    }
+
+    fn rewrite_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError> {
+        let table = self.parse_stored(&state.table);
+        let shadow = self.parse_stored(&state.shadow);
+        let installed = self.triggers_on(&table)?;
+        let missing: Vec<String> =
+            trigger_names(&state.table, "fwd").into_iter().filter(|name| !installed.contains(name)).collect();
+        if !missing.is_empty() || !self.table_exists(&shadow)? {
+            return Err(other(format!(
+                "the change capture of {} is incomplete (a start or a swap was stopped midway; missing: {}): the copy may lag the table. `cutover rewrite --cleanup --table {}` drops it; then start again",
+                state.table,
+                if missing.is_empty() { state.shadow.clone() } else { missing.join(", ") },
+                table.name
+            )));
+        }
+        let key = self
+            .table_key(&state.table)?
+            .ok_or_else(|| other(format!("{} has no primary key or unique index any more", state.table)))?;
+        let renames = renamed_columns(state.alter.as_deref());
+        let Mapping { copy, types, defaulted, dropped } = self.mapping(&table, &shadow, &renames, &state.using)?;
+        let types = types.into_iter().map(|c| c.column_type).collect();
+        Ok(RewritePlan { state: state.clone(), key, copy, types, defaulted, dropped })
+    }
+
+    fn revert_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError> {
+        let table = self.parse_stored(&state.table);
+        let old = self.parse_stored(&state.old);
+        let key = self
+            .table_key(&state.table)?
+            .ok_or_else(|| other(format!("{} has no primary key or unique index any more", state.table)))?;
+        let back: Vec<(String, String)> =
+            renamed_columns(state.alter.as_deref()).into_iter().map(|(old, new)| (new, old)).collect();
+        let Mapping { copy, types, defaulted, dropped } = self.mapping(&table, &old, &back, &[])?;
+        let types = types.into_iter().map(|c| c.column_type).collect();
+        Ok(RewritePlan { state: state.clone(), key, copy, types, defaulted, dropped })
+    }
+
+    fn verify_chunk(
+        &mut self,
+        plan: &RewritePlan,
+        after: Option<&[String]>,
+        limit: u64,
+        timeouts: Timeouts,
+    ) -> Result<ChunkCheck, DbError> {
+        let source = self.parse_stored(&plan.key.table);
+        let target = self.parse_stored(&plan.copy.table);
+        let target_columns = self.columns(&target)?;
+        let types: Vec<Column> = plan
+            .copy
+            .columns
+            .iter()
+            .map(|quoted| {
+                target_columns
+                    .iter()
+                    .find(|c| quote_ident(&c.name) == *quoted)
+                    .cloned()
+                    .ok_or_else(|| other(format!("{} has no column {quoted} any more", plan.copy.table)))
+            })
+            .collect::<Result<_, _>>()?;
+        let source_keys: Vec<String> = plan.key.columns.iter().map(|k| quote_ident(&k.name)).collect();
+        let target_keys = Self::target_key(&plan.copy, &plan.key)?;
+        let marks = |n: usize| vec!["?"; n].join(", ");
+        let tuple = |keys: &[String]| format!("({})", keys.join(", "));
+        let n = source_keys.len();
+        self.set_session_timeouts(timeouts)?;
+        self.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
+        self.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")?;
+        let result = (|| -> Result<ChunkCheck, DbError> {
+            let lower = after.map(<[String]>::to_vec);
+            let lower_filter = |keys: &[String]| {
+                if lower.is_some() {
+                    format!("{} > ({})", tuple(keys), marks(n))
+                } else {
+                    "1 = 1".into()
+                }
+            };
+            let texts: Vec<String> = source_keys.iter().map(|k| format!("CAST({k} AS CHAR)")).collect();
+            let upper_sql = format!(
+                "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
+                texts.join(", "),
+                source.quoted(),
+                lower_filter(&source_keys),
+                source_keys.join(", "),
+                limit.saturating_sub(1)
+            );
+            let lower_params: Vec<Value> = lower.clone().unwrap_or_default().into_iter().map(Value::from).collect();
+            let upper: Option<Row> = self.conn.exec_first(upper_sql, lower_params.clone()).map_err(db_error)?;
+            let upper: Option<Vec<String>> =
+                upper.map(|row| (0..n).map(|i| text(&row, i).unwrap_or_default()).collect());
+            let range = |keys: &[String]| match &upper {
+                Some(_) => format!("{} AND {} <= ({})", lower_filter(keys), tuple(keys), marks(n)),
+                None => lower_filter(keys),
+            };
+            let mut params = lower_params.clone();
+            params.extend(upper.clone().unwrap_or_default().into_iter().map(Value::from));
+            let source_hash = row_hash(&plan.copy.values, &types);
+            let target_hash = row_hash(&plan.copy.columns, &types);
+            let sums = |target: &mut MysqlTarget,
+                        hash: &str,
+                        table: &str,
+                        keys: &[String]|
+             -> Result<(u64, String), DbError> {
+                let row: Option<Row> = target
+                    .conn
+                    .exec_first(
+                        format!(
+                            "SELECT COUNT(*), CAST(COALESCE(SUM({hash}), 0) AS CHAR) FROM {table} WHERE {}",
+                            range(keys)
+                        ),
+                        params.clone(),
+                    )
+                    .map_err(db_error)?;
+                let row = row.ok_or_else(|| other("a count returned no row"))?;
+                Ok((text(&row, 0).and_then(|t| t.parse().ok()).unwrap_or(0), text(&row, 1).unwrap_or_default()))
+            };
+            let source_table = format!("{} AS {}", source.quoted(), plan.copy.alias);
+            let (source_rows, source_sum) = sums(self, &source_hash, &source_table, &source_keys)?;
+            let (shadow_rows, shadow_sum) = sums(self, &target_hash, &target.quoted(), &target_keys)?;
+            let mut differing = Vec::new();
+            if source_rows != shadow_rows || source_sum != shadow_sum {
+                let rows = |target: &mut MysqlTarget,
+                            hash: &str,
+                            table: &str,
+                            keys: &[String]|
+                 -> Result<Vec<(String, String)>, DbError> {
+                    let texts: Vec<String> = keys.iter().map(|k| format!("CAST({k} AS CHAR)")).collect();
+                    let rows: Vec<Row> = target
+                        .conn
+                        .exec(
+                            format!(
+                                "SELECT CONCAT_WS(', ', {}), CAST({hash} AS CHAR) FROM {table} WHERE {} ORDER BY {}",
+                                texts.join(", "),
+                                range(keys),
+                                keys.join(", ")
+                            ),
+                            params.clone(),
+                        )
+                        .map_err(db_error)?;
+                    Ok(rows.iter().map(|r| (text(r, 0).unwrap_or_default(), text(r, 1).unwrap_or_default())).collect())
+                };
+                let left = rows(self, &source_hash, &source_table, &source_keys)?;
+                let right: std::collections::HashMap<String, String> =
+                    rows(self, &target_hash, &target.quoted(), &target_keys)?.into_iter().collect();
+                let left_keys: std::collections::HashSet<&String> = left.iter().map(|(k, _)| k).collect();
+                for (key, hash) in &left {
+                    match right.get(key) {
+                        Some(other) if other == hash => {}
+                        Some(_) => differing.push(format!("{key} (differs)")),
+                        None => differing.push(format!("{key} (missing from the copy)")),
+                    }
+                }
+                for key in right.keys().filter(|k| !left_keys.contains(k)) {
+                    differing.push(format!("{key} (only in the copy)"));
+                }
+                differing.sort();
+                differing.truncate(5);
+                if differing.is_empty() {
+                    differing.push("(the sums differ, no row does: run again)".to_string());
+                }
+            }
+            Ok(ChunkCheck { last: upper, source_rows, shadow_rows, differing })
+        })();
+        let _ = self.conn.query_drop("COMMIT");
+        result
+    }
+
+    fn set_rewrite_phase(&mut self, state: &RewriteState, phase: RewritePhase) -> Result<(), DbError> {
+        self.record_phase(&state.table, phase)
+    }
+
+    fn swap(&mut self, plan: &RewritePlan, timeouts: Timeouts) -> Result<SwapReport, DbError> {
+        let state = &plan.state;
+        let table = self.parse_stored(&state.table);
+        let shadow = self.parse_stored(&state.shadow);
+        let old = self.parse_stored(&state.old);
+        // The reverse capture: from the rewritten table (the shadow, soon the table) into the
+        // old one, each column back by its old name.
+        let back: Vec<(String, String)> =
+            renamed_columns(state.alter.as_deref()).into_iter().map(|(old, new)| (new, old)).collect();
+        let reverse = self.mapping(&shadow, &table, &back, &[])?.copy;
+        let reverse = CopyInto { table: old.quoted(), alias: quote_ident(&table.name), ..reverse };
+        let key = self
+            .table_key(&shadow.quoted())?
+            .ok_or_else(|| other(format!("{} has no primary key or unique index", state.shadow)))?;
+        let misses = self.misses_table();
+        // Made on the shadow (its name now), they fire once it is the table.
+        let reverse_triggers = self.capture_triggers(
+            &shadow,
+            &reverse,
+            &key,
+            &trigger_names(&state.table, "rev"),
+            Some((&misses, &state.table)),
+        )?;
+        let forward = trigger_names(&state.table, "fwd").to_vec();
+        let report =
+            self.exchange(&table, &shadow, &old, &[(table.database.clone(), forward)], &reverse_triggers, timeouts)?;
+        self.record_phase(&state.table, RewritePhase::Swapped)?;
+        Ok(report)
+    }
+
+    fn swap_back(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<SwapReport, DbError> {
+        let table = self.parse_stored(&state.table);
+        let shadow = self.parse_stored(&state.shadow);
+        let old = self.parse_stored(&state.old);
+        let reverse = trigger_names(&state.table, "rev").to_vec();
+        let report = self.exchange(&table, &old, &shadow, &[(table.database.clone(), reverse)], &[], timeouts)?;
+        self.record_phase(&state.table, RewritePhase::Reverted)?;
+        Ok(report)
+    }
+
+    fn validate_foreign_keys(&mut self, _table: &str, _timeouts: Timeouts) -> Result<Vec<String>, DbError> {
+        // A rewrite of a table with foreign keys is refused at its start on MySQL.
+        Ok(Vec::new())
+    }
+
+    fn finish_rewrite(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<(), DbError> {
+        let current = self.rewrite_state_of(&state.table)?;
+        let table = self.parse_stored(&current.table);
+        self.set_session_timeouts(timeouts)?;
+        let mut triggers = trigger_names(&current.table, "fwd").to_vec();
+        triggers.extend(trigger_names(&current.table, "rev"));
+        self.drop_triggers(&table.database, &triggers)?;
+        let presence = self.presence(&current)?;
+        let unused = match current.phase {
+            RewritePhase::Copying | RewritePhase::Ready | RewritePhase::Reverted => {
+                Some(current.shadow.clone()).filter(|_| presence.shadow)
+            }
+            RewritePhase::Swapped => Some(current.old.clone()).filter(|_| presence.old),
+            RewritePhase::Done => None,
+        };
+        if presence.old_is_sentry {
+            self.exec(&format!("DROP TABLE IF EXISTS {}", current.old))?;
+        }
+        if let Some(unused) = unused {
+            self.exec(&format!("DROP TABLE IF EXISTS {unused}"))?;
+        }
+        self.record_phase(&current.table, RewritePhase::Done)?;
+        self.conn
+            .exec_drop(format!("DELETE FROM {} WHERE table_name = ?", self.misses_table()), (current.table.clone(),))
+            .map_err(db_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users() -> TableName {
+        TableName { database: "shop".into(), name: "users".into() }
+    }
+
+    #[test]
+    fn the_changes_actions_are_read_after_the_tables_name() {
+        assert_eq!(
+            change_actions("ALTER TABLE users MODIFY name varchar(100);", &users()).unwrap(),
+            "MODIFY name varchar(100)"
+        );
+        assert_eq!(
+            change_actions("alter online table `shop`.`users` add column x int", &users()).unwrap(),
+            "add column x int"
+        );
+        assert_eq!(change_actions("MODIFY id bigint NOT NULL", &users()).unwrap(), "MODIFY id bigint NOT NULL");
+        assert!(change_actions("ALTER TABLE orders ADD x int", &users()).unwrap_err().message.contains("`orders`"));
+        assert!(change_actions("ALTER TABLE users RENAME TO people", &users()).is_err());
+        assert!(change_actions("ALTER TABLE users", &users()).is_err());
+        assert!(change_actions("ALTER TABLE users RENAME COLUMN a TO b", &users()).is_ok());
+    }
+
+    #[test]
+    fn renamed_columns_are_read_from_change_and_rename_column() {
+        assert_eq!(
+            renamed_columns(Some("CHANGE COLUMN `name` full_name varchar(100), RENAME COLUMN a TO b, CHANGE c c int")),
+            vec![("name".to_string(), "full_name".to_string()), ("a".to_string(), "b".to_string())]
+        );
+    }
+
+    #[test]
+    fn the_rewrites_tables_sort_after_the_table_and_stay_within_64_characters() {
+        let shadow = derived("users", SHADOW_SUFFIX).unwrap();
+        assert_eq!(shadow, "users__cutover_new");
+        // The order the server takes a RENAME's metadata locks in.
+        assert!(
+            "users".as_bytes() < shadow.as_bytes()
+                && "users".as_bytes() < derived("users", OLD_SUFFIX).unwrap().as_bytes()
+        );
+        assert_eq!(derived(&"x".repeat(51), SHADOW_SUFFIX).map(|n| n.len()), Some(64));
+        assert_eq!(derived(&"x".repeat(52), SHADOW_SUFFIX), None);
+        assert!(trigger_names("`shop`.`users`", "fwd").iter().all(|n| n.len() <= 64));
+    }
+
+    #[test]
+    fn values_are_compared_in_the_new_columns_type() {
+        let column = |column_type: &str, data_type: &str| Column {
+            name: "c".into(),
+            column_type: column_type.into(),
+            data_type: data_type.into(),
+            generated: false,
+        };
+        assert_eq!(normalized("`c`", &column("bigint(20) unsigned", "bigint")), "CAST(`c` AS UNSIGNED)");
+        assert_eq!(normalized("`c`", &column("decimal(12,4)", "decimal")), "CAST(`c` AS DECIMAL(12,4))");
+        assert_eq!(normalized("`c`", &column("datetime(3)", "datetime")), "CAST(`c` AS DATETIME(3))");
+        assert_eq!(normalized("`c`", &column("varchar(100)", "varchar")), "CONVERT(`c` USING utf8mb4)");
+        assert_eq!(normalized("`c`", &column("blob", "blob")), "`c`");
+    }
+}
