@@ -28,6 +28,8 @@ command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 # The pooler tests start their own PgBouncer (transaction mode) in front of the server.
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
 # The rewrite benchmark runs pg_repack beside `cutover rewrite`, for the server's version.
+# ... and pt-online-schema-change beside it on MariaDB.
+command -v pt-online-schema-change >/dev/null 2>&1 || need_apt+=(percona-toolkit)
 command -v pg_repack >/dev/null 2>&1 || need_apt+=("postgresql-$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)-repack")
 # The Sqitch adoption test runs Sqitch itself (with its PostgreSQL driver).
 command -v sqitch >/dev/null 2>&1 || need_apt+=(sqitch libdbd-pg-perl)

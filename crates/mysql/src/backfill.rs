@@ -161,14 +161,20 @@ impl MysqlTarget {
 
 impl BackfillTarget for MysqlTarget {
     fn table_key(&mut self, table: &str) -> Result<Option<TableKey>, DbError> {
-        let (schema, name) = match table.split_once('.') {
-            Some((schema, name)) => (Some(schema.trim_matches('`').to_string()), name.trim_matches('`').to_string()),
-            None => (None, table.trim_matches('`').to_string()),
+        let Some(parsed) = crate::connect::TableName::parse(table, "") else {
+            return Err(DbError::new(
+                DbErrorKind::Other,
+                format!("`{table}` is not a table name (write it as table or database.table, quoting with backticks a name that needs it)"),
+            ));
         };
+        let schema = Some(parsed.database).filter(|d| !d.is_empty());
+        let name = parsed.name;
+        // As the server compares names: exactly, unless it folds case.
+        let same = if self.names_fold_case { "=" } else { "= BINARY" };
         let exists: Option<i64> = self
             .conn
             .exec_first(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = COALESCE(?, DATABASE()) AND table_name = ?",
+                format!("SELECT count(*) FROM information_schema.tables WHERE table_schema {same} COALESCE(?, DATABASE()) AND table_name {same} ?"),
                 (&schema, &name),
             )
             .map_err(db_error)?;
@@ -184,13 +190,13 @@ impl BackfillTarget for MysqlTarget {
         let rows: Vec<Row> = self
             .conn
             .exec(
-                "SELECT s.INDEX_NAME, GROUP_CONCAT(s.COLUMN_NAME ORDER BY s.SEQ_IN_INDEX SEPARATOR '\\n'), \
+                format!("SELECT s.INDEX_NAME, GROUP_CONCAT(s.COLUMN_NAME ORDER BY s.SEQ_IN_INDEX SEPARATOR '\\n'), \
                         GROUP_CONCAT(c.COLUMN_TYPE ORDER BY s.SEQ_IN_INDEX SEPARATOR '\\n'), \
                         SUM(c.IS_NULLABLE = 'YES'), COUNT(*) \
                  FROM information_schema.STATISTICS s \
-                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
-                 WHERE s.TABLE_SCHEMA = COALESCE(?, DATABASE()) AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 AND s.SUB_PART IS NULL \
-                 GROUP BY s.INDEX_NAME ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, COUNT(*), s.INDEX_NAME",
+                 JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA {same} s.TABLE_SCHEMA AND c.TABLE_NAME {same} s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME \
+                 WHERE s.TABLE_SCHEMA {same} COALESCE(?, DATABASE()) AND s.TABLE_NAME {same} ? AND s.NON_UNIQUE = 0 AND s.SUB_PART IS NULL \
+                 GROUP BY s.INDEX_NAME ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, COUNT(*), s.INDEX_NAME"),
                 (&schema, &name),
             )
             .map_err(db_error)?;

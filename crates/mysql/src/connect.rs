@@ -100,6 +100,55 @@ impl TableName {
         }
     }
 
+    /// `table`, `db.table`, `` `db`.`my table` `` (a backtick inside quotes doubled): the parts
+    /// as the server reads them, the database `current` when not given. `None` for anything
+    /// else.
+    pub(crate) fn parse(text: &str, current: &str) -> Option<TableName> {
+        let mut parts = Vec::new();
+        let mut chars = text.trim().chars().peekable();
+        loop {
+            let mut part = String::new();
+            if chars.peek() == Some(&'`') {
+                chars.next();
+                loop {
+                    match chars.next()? {
+                        '`' if chars.peek() == Some(&'`') => {
+                            chars.next();
+                            part.push('`');
+                        }
+                        '`' => break,
+                        c => part.push(c),
+                    }
+                }
+            } else {
+                while let Some(&c) = chars.peek() {
+                    if c == '.' {
+                        break;
+                    }
+                    part.push(c);
+                    chars.next();
+                }
+                part = part.trim().to_string();
+                if part.is_empty() || part.contains(['`', ' ']) {
+                    return None;
+                }
+            }
+            parts.push(part);
+            match chars.next() {
+                None => break,
+                Some('.') => {}
+                Some(_) => return None,
+            }
+        }
+        match <[String; 1]>::try_from(parts.clone()) {
+            Ok([name]) => Some(TableName { database: current.to_string(), name }),
+            Err(_) => match <[String; 2]>::try_from(parts) {
+                Ok([database, name]) => Some(TableName { database, name }),
+                Err(_) => None,
+            },
+        }
+    }
+
     /// `` `db`.`table` ``, each part quoted.
     pub(crate) fn quoted(&self) -> String {
         format!("{}.{}", quote_ident(&self.database), quote_ident(&self.name))
@@ -217,4 +266,23 @@ fn options(url: &DatabaseUrl) -> Result<(Opts, bool), DbError> {
 /// Quotes an identifier for MySQL: wrapped in backticks, inner backticks doubled.
 pub(crate) fn quote_ident(name: &str) -> String {
     cutover_engine::keyset::Dialect::Mysql.quote(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TableName;
+
+    #[test]
+    fn table_names_are_read_as_the_server_reads_them() {
+        let parse = |text: &str| TableName::parse(text, "shop").map(|t| (t.database, t.name));
+        assert_eq!(parse("users"), Some(("shop".into(), "users".into())));
+        assert_eq!(parse("other.users"), Some(("other".into(), "users".into())));
+        assert_eq!(parse("`my db`.`a.b`"), Some(("my db".into(), "a.b".into())));
+        assert_eq!(parse("`Mixed Tbl ü`` x`"), Some(("shop".into(), "Mixed Tbl ü` x".into())));
+        let quoted = TableName { database: "shop".into(), name: "Mixed Tbl ü` x".into() }.quoted();
+        assert_eq!(parse(&quoted), Some(("shop".into(), "Mixed Tbl ü` x".into())));
+        assert_eq!(parse("my table"), None);
+        assert_eq!(parse("a.b.c"), None);
+        assert_eq!(parse("`unclosed"), None);
+    }
 }

@@ -198,6 +198,11 @@ fn change_actions(alter: &str, table: &TableName) -> Result<String, DbError> {
             ));
         }
     }
+    if words.iter().any(|t| *t == Token::Other(";".into())) {
+        return Err(other(
+            "--alter holds more than one statement: give one ALTER TABLE of the table (its actions separated by commas); run other statements on their own",
+        ));
+    }
     if actions.trim().is_empty() {
         return Err(other(
             "--alter has no change after the table's name; leave --alter out to rebuild the table as it is",
@@ -352,11 +357,11 @@ impl MysqlTarget {
 
     fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.state_table()
         ))?;
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.misses_table()
         ))
     }
@@ -365,7 +370,7 @@ impl MysqlTarget {
         let n: Option<i64> = self
             .conn
             .exec_first(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
                 (&table.database, &table.name),
             )
             .map_err(db_error)?;
@@ -374,16 +379,20 @@ impl MysqlTarget {
 
     /// `t`, `db.t`, `` `db`.`t` ``: the table as the catalog spells it.
     fn resolve_table(&mut self, text: &str) -> Result<TableName, DbError> {
-        let words: Vec<String> = tokens(text).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
-        let (database, name) = match words.as_slice() {
-            [name] => (self.database.clone(), name.clone()),
-            [database, name] => (database.clone(), name.clone()),
-            _ => return Err(other(format!("`{text}` is not a table name (write it as table or database.table)"))),
+        let Some(TableName { database, name }) = TableName::parse(text, &self.database) else {
+            return Err(other(format!(
+                "`{text}` is not a table name (write it as table or database.table, quoting with backticks a name that needs it)"
+            )));
         };
+        // Names compare as the server compares them: exactly unless it folds case
+        // (`lower_case_table_names`); information_schema itself ignores case.
+        let equals = crate::connect::schema_equals(self.names_fold_case);
         let row: Option<(String, String, String)> = self
             .conn
             .exec_first(
-                "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                format!(
+                    "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA {equals} AND TABLE_NAME {equals}"
+                ),
                 (&database, &name),
             )
             .map_err(db_error)?;
@@ -403,7 +412,7 @@ impl MysqlTarget {
             .conn
             .exec(
                 "SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, COALESCE(GENERATION_EXPRESSION, '') <> '' \
-                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? ORDER BY ORDINAL_POSITION",
                 (&table.database, &table.name),
             )
             .map_err(db_error)?;
@@ -424,7 +433,7 @@ impl MysqlTarget {
             .conn
             .exec(
                 "SELECT GROUP_CONCAT(CONCAT(LOWER(COLUMN_NAME), COALESCE(CONCAT('(', SUB_PART, ')'), '')) ORDER BY SEQ_IN_INDEX SEPARATOR '\\n') \
-                 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 GROUP BY INDEX_NAME",
+                 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND NON_UNIQUE = 0 GROUP BY INDEX_NAME",
                 (&table.database, &table.name),
             )
             .map_err(db_error)?;
@@ -437,10 +446,41 @@ impl MysqlTarget {
     fn triggers_on(&mut self, table: &TableName) -> Result<Vec<String>, DbError> {
         self.conn
             .exec(
-                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY TRIGGER_NAME",
+                "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = BINARY ? AND EVENT_OBJECT_TABLE = BINARY ? ORDER BY TRIGGER_NAME",
                 (&table.database, &table.name),
             )
             .map_err(db_error)
+    }
+
+    /// The views that read a column of `table` among `columns` (dropped or renamed by the
+    /// change), said as a reason: views bind to a table by its name, so after the swap they
+    /// would read the rewritten table and fail.
+    fn views_reading(&mut self, table: &TableName, columns: &[String]) -> Result<Option<String>, DbError> {
+        if columns.is_empty() {
+            return Ok(None);
+        }
+        // MariaDB and MySQL store a view's query with every column qualified and quoted.
+        let rows: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE INSTR(VIEW_DEFINITION, ?) > 0",
+                (table.quoted(),),
+            )
+            .map_err(db_error)?;
+        let mut reading = Vec::new();
+        for (database, view, definition) in rows {
+            for column in columns {
+                if definition.contains(&format!("{}.{}", quote_ident(&table.name), quote_ident(column))) {
+                    reading.push(format!("`{database}`.`{view}` reads `{column}`"));
+                }
+            }
+        }
+        Ok((!reading.is_empty()).then(|| {
+            format!(
+                "{}, which the change drops or renames; views follow a table's name, so after the swap they would fail (ERROR 1356): change them first (or make the rewrite keep the column)",
+                reading.join(", ")
+            )
+        }))
     }
 
     /// Why the table cannot be rewritten online, if it cannot.
@@ -448,7 +488,7 @@ impl MysqlTarget {
         let facts: Option<(Option<String>, Option<String>)> = self
             .conn
             .exec_first(
-                "SELECT ENGINE, CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                "SELECT ENGINE, CREATE_OPTIONS FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
                 (&table.database, &table.name),
             )
             .map_err(db_error)?;
@@ -468,7 +508,7 @@ impl MysqlTarget {
             .conn
             .exec(
                 "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE REFERENCED_TABLE_SCHEMA = ? AND REFERENCED_TABLE_NAME = ? AND NOT (TABLE_SCHEMA = ? AND TABLE_NAME = ?) \
+                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) \
                  GROUP BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
                 (&table.database, &table.name, &table.database, &table.name),
             )
@@ -484,7 +524,7 @@ impl MysqlTarget {
             .conn
             .exec(
                 "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL",
+                 WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND REFERENCED_TABLE_NAME IS NOT NULL",
                 (&table.database, &table.name),
             )
             .map_err(db_error)?;
@@ -509,7 +549,7 @@ impl MysqlTarget {
         let exists: Option<i64> = self
             .conn
             .exec_first(
-                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
                 (&self.database, REWRITE_STATE_TABLE),
             )
             .map_err(db_error)?;
@@ -569,11 +609,8 @@ impl MysqlTarget {
 
     /// A stored `` `db`.`name` `` back into its parts.
     fn parse_stored(&self, quoted: &str) -> TableName {
-        let words: Vec<String> = tokens(quoted).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
-        match words.as_slice() {
-            [database, name] => TableName { database: database.clone(), name: name.clone() },
-            _ => TableName { database: self.database.clone(), name: words.concat() },
-        }
+        TableName::parse(quoted, &self.database)
+            .unwrap_or_else(|| TableName { database: self.database.clone(), name: quoted.to_string() })
     }
 
     /// The state after what a killed run did: a rename happens whole, so which names exist says
@@ -613,10 +650,9 @@ impl MysqlTarget {
         // DDL on the application's table: never queued behind its transactions for long.
         self.exec("SET SESSION lock_wait_timeout = 5")?;
         self.drop_triggers(&table.database, &trigger_names(&state.table, "rev"))?;
-        if self.presence(state)?.old_is_sentry {
-            self.exec(&format!("DROP TABLE IF EXISTS {}", state.old))?;
-        }
         self.drop_triggers(&table.database, &forward)?;
+        let old = self.parse_stored(&state.old);
+        self.ensure_sentry(&old)?;
         self.exec(&format!("TRUNCATE TABLE {}", shadow.quoted()))?;
         let key = self
             .table_key(&state.table)?
@@ -747,7 +783,16 @@ impl MysqlTarget {
                          INSERT INTO {misses} (table_name, operation, error) VALUES ({}, '{event}', cutover_error); END; {body}; END",
                         literal(rewrite)
                     ),
-                    None => format!("BEGIN {body}; END"),
+                    // Never run, but named: a statement opens every table its triggers name
+                    // before it runs, and MariaDB keeps that list for a stored routine's
+                    // statements across the cut-over, when the table's triggers become the
+                    // reverse ones (which write the old table and the misses table). A list
+                    // without those made routines fail with "table doesn't exist" at the swap.
+                    None => format!(
+                        "BEGIN IF FALSE THEN DELETE FROM {} WHERE FALSE; DELETE FROM {} WHERE FALSE; END IF; {body}; END",
+                        self.parse_stored(&self.old_of(source)).quoted(),
+                        self.misses_table()
+                    ),
                 };
                 format!(
                     "CREATE TRIGGER {}.{} AFTER {event} ON {} FOR EACH ROW {body}",
@@ -768,6 +813,32 @@ impl MysqlTarget {
         let made = triggers.iter().try_for_each(|trigger| self.exec(trigger));
         let _ = self.exec("UNLOCK TABLES");
         made
+    }
+
+    /// The old table's name (after the swap) of a rewrite of `table`, as stored.
+    fn old_of(&self, table: &TableName) -> String {
+        table.with_name(&derived(&table.name, OLD_SUFFIX).unwrap_or_default()).quoted()
+    }
+
+    /// The old table's name before the swap holds a sentry: an empty table, so that the capture's
+    /// triggers can name it (see `capture_triggers`) and a cut-over's rename fails while it is
+    /// there. Made when missing.
+    fn ensure_sentry(&mut self, parked: &TableName) -> Result<(), DbError> {
+        if self.table_exists(parked)? {
+            let columns = self.columns(parked)?;
+            if columns.len() == 1 && columns[0].name == SENTRY_COLUMN {
+                return Ok(());
+            }
+            return Err(other(format!(
+                "{} exists and is not a rewrite's sentry: rename or drop it, then run again",
+                parked.quoted()
+            )));
+        }
+        self.exec(&format!(
+            "CREATE TABLE {} ({} int) ENGINE=InnoDB COMMENT='cutover: the place of the old table of a rewrite'",
+            parked.quoted(),
+            quote_ident(SENTRY_COLUMN),
+        ))
     }
 
     fn drop_triggers(&mut self, database: &str, names: &[String]) -> Result<(), DbError> {
@@ -806,33 +877,14 @@ impl MysqlTarget {
             // MySQL 8 caches information_schema's table statistics (the counter among them).
             self.exec("SET SESSION information_schema_stats_expiry = 0")?;
         }
-        if self.table_exists(parked)? {
-            let columns = self.columns(parked)?;
-            if columns.len() == 1 && columns[0].name == SENTRY_COLUMN {
-                self.exec(&format!("DROP TABLE {}", parked.quoted()))?;
-            } else {
-                return Err(other(format!(
-                    "{} exists and is not a swap's sentry: rename or drop it, then run again",
-                    parked.quoted()
-                )));
-            }
-        }
-        self.exec(&format!(
-            "CREATE TABLE {} ({} int) ENGINE=InnoDB COMMENT='cutover: the rewrite swap of {} is under way'",
-            parked.quoted(),
-            quote_ident(SENTRY_COLUMN),
-            table.name.replace('\'', "''")
-        ))?;
+        self.ensure_sentry(parked)?;
         let started = Instant::now();
-        if let Err(err) = self.exec(&format!(
+        self.exec(&format!(
             "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
             table.quoted(),
             incoming.quoted(),
             parked.quoted()
-        )) {
-            let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", parked.quoted()));
-            return Err(err);
-        }
+        ))?;
         let lock_wait = started.elapsed();
         let locked = Instant::now();
         let result = self.exchange_locked(table, incoming, parked, drop, create, timeouts);
@@ -842,11 +894,8 @@ impl MysqlTarget {
             Ok(renamer) => renamer.recv().unwrap_or_else(|_| Err(other("the rename's connection ended"))),
             Err(err) => Err(err),
         };
-        if let Err(err) = renamed {
-            // Nothing swapped: the sentry (if still there) and the trigger exchange undone.
-            let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", parked.quoted()));
-            return Err(err);
-        }
+        // Not swapped: the next try (or run, which finds the capture incomplete) takes it again.
+        renamed?;
         Ok(SwapReport { lock_wait, held, ..SwapReport::default() })
     }
 
@@ -911,7 +960,7 @@ impl MysqlTarget {
             let counter: Option<Option<u64>> = self
                 .conn
                 .exec_first(
-                    "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
                     (&table.database, &table.name),
                 )
                 .map_err(db_error)?;
@@ -953,15 +1002,10 @@ impl RewriteTarget for MysqlTarget {
         let name = match self.resolve_table(table) {
             Ok(name) => name.quoted(),
             // After a killed swap the table may be missing under its name: the state still says.
-            Err(_) => {
-                let words: Vec<String> =
-                    tokens(table).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
-                match words.as_slice() {
-                    [name] => TableName { database: self.database.clone(), name: name.clone() }.quoted(),
-                    [database, name] => TableName { database: database.clone(), name: name.clone() }.quoted(),
-                    _ => return Ok(None),
-                }
-            }
+            Err(_) => match TableName::parse(table, &self.database) {
+                Some(name) => name.quoted(),
+                None => return Ok(None),
+            },
         };
         match self.select_rewrites(Some(&name))?.into_iter().next() {
             Some(state) if state.phase != RewritePhase::Done => Ok(Some(self.reconcile(state)?)),
@@ -974,7 +1018,6 @@ impl RewriteTarget for MysqlTarget {
     }
 
     fn start_rewrite(&mut self, request: &RewriteRequest, timeouts: Timeouts) -> Result<RewriteState, DbError> {
-        self.ensure_rewrite_state()?;
         let table = self.resolve_table(&request.table)?;
         if table.name.starts_with("_cutover_") || table.name.contains("__cutover_") {
             return Err(other(format!("{} is cutover's own table", table.quoted())));
@@ -998,14 +1041,19 @@ impl RewriteTarget for MysqlTarget {
         };
         let (shadow, old) = (table.with_name(&shadow), table.with_name(&old));
         for leftover in [&shadow, &old] {
-            if self.table_exists(leftover)? {
+            let sentry = |target: &mut MysqlTarget| -> Result<bool, DbError> {
+                let columns = target.columns(leftover)?;
+                Ok(columns.len() == 1 && columns[0].name == SENTRY_COLUMN)
+            };
+            if self.table_exists(leftover)? && !(leftover == &old && sentry(self)?) {
                 return Err(other(format!(
-                    "{} exists already (left by an earlier rewrite?): `cutover rewrite --cleanup --table {}` drops it if it is cutover's, else rename it",
+                    "{} exists already: a rewrite stopped before it was recorded leaves its copy so; drop it (`DROP TABLE {}`) if it is that, else rename it",
                     leftover.quoted(),
-                    table.name
+                    leftover.quoted()
                 )));
             }
         }
+        self.ensure_rewrite_state()?;
         self.set_session_timeouts(timeouts)?;
         self.exec(&format!("CREATE TABLE {} LIKE {}", shadow.quoted(), table.quoted()))?;
         let made = (|| -> Result<RewriteState, DbError> {
@@ -1021,7 +1069,13 @@ impl RewriteTarget for MysqlTarget {
                     return Err(other(format!("--using names `{column}`, which the rewritten table does not have")));
                 }
             }
-            let copy = self.mapping(&table, &shadow, &renames, &request.using)?.copy;
+            let mapping = self.mapping(&table, &shadow, &renames, &request.using)?;
+            let mut gone = mapping.dropped.clone();
+            gone.extend(renames.iter().map(|(old, _)| old.clone()));
+            if let Some(reason) = self.views_reading(&table, &gone)? {
+                return Err(other(format!("{} cannot be rewritten with this change: {reason}", table.quoted())));
+            }
+            let copy = mapping.copy;
             Self::target_key(&copy, &key)?;
             // A unique index the change adds or drops would make the capture's upserts merge or
             // split rows; both are online ALTERs on InnoDB anyway.
@@ -1073,12 +1127,16 @@ impl RewriteTarget for MysqlTarget {
             self.conn
                 .exec_drop(format!("DELETE FROM {} WHERE table_name = ?", self.misses_table()), (table.quoted(),))
                 .map_err(db_error)?;
+            self.ensure_sentry(&old)?;
             self.install_triggers(&table, &shadow, &triggers)?;
             self.rewrite_state_of(&table.quoted())
         })();
         if made.is_err() {
             let _ = self.drop_triggers(&table.database, &trigger_names(&table.quoted(), "fwd"));
             let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", shadow.quoted()));
+            if self.columns(&old).is_ok_and(|c| c.len() == 1 && c[0].name == SENTRY_COLUMN) {
+                let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", old.quoted()));
+            }
             let _ = self
                 .conn
                 .exec_drop(format!("DELETE FROM {} WHERE table_name = ?", self.state_table()), (table.quoted(),));
@@ -1278,9 +1336,11 @@ impl RewriteTarget for MysqlTarget {
             &trigger_names(&state.table, "rev"),
             Some((&misses, &state.table)),
         )?;
-        let forward = trigger_names(&state.table, "fwd").to_vec();
+        // The reverse ones too: a try that failed under the lock may have made them.
+        let mut stale = trigger_names(&state.table, "fwd").to_vec();
+        stale.extend(trigger_names(&state.table, "rev"));
         let report =
-            self.exchange(&table, &shadow, &old, &[(table.database.clone(), forward)], &reverse_triggers, timeouts)?;
+            self.exchange(&table, &shadow, &old, &[(table.database.clone(), stale)], &reverse_triggers, timeouts)?;
         self.record_phase(&state.table, RewritePhase::Swapped)?;
         Ok(report)
     }
@@ -1351,6 +1411,11 @@ mod tests {
         assert!(change_actions("ALTER TABLE users RENAME TO people", &users()).is_err());
         assert!(change_actions("ALTER TABLE users", &users()).is_err());
         assert!(change_actions("ALTER TABLE users RENAME COLUMN a TO b", &users()).is_ok());
+        assert!(change_actions("MODIFY v varchar(20); DROP TABLE other", &users())
+            .unwrap_err()
+            .message
+            .contains("more than one statement"));
+        assert!(change_actions("MODIFY v varchar(20) DEFAULT ';'", &users()).is_ok());
     }
 
     #[test]

@@ -313,7 +313,18 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
          INSERT INTO plain VALUES (1, 'a@x', 1), (2, 'a@x', 2)",
     );
     let project = Project::new();
-    let cases: [(&[&str], &str); 11] = [
+    // Refused before anything is made: not even cutover's state tables.
+    let (ok, _, err) = rewrite(&project, &db, &["--table", "parents", "--alter", "MODIFY id bigint"]);
+    assert!(!ok && err.contains("point at it"), "{err}");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME LIKE 'cutover%'",
+            db.name
+        )),
+        "0"
+    );
+    db.query("CREATE VIEW plain_emails AS SELECT id, email FROM plain");
+    let cases: [(&[&str], &str); 14] = [
         (&["--table", "parents", "--alter", "MODIFY id bigint"], "foreign keys of other tables point at it"),
         (&["--table", "kids", "--alter", "MODIFY id bigint"], "it has foreign keys"),
         (&["--table", "audited", "--alter", "MODIFY v bigint"], "it has triggers (audited_ai)"),
@@ -325,6 +336,9 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
         (&["--table", "plain", "--alter", "MODIFY nope int"], "does not apply to a copy"),
         (&["--table", "plain", "--alter", "MODIFY v bigint", "--using", "v=no_such_column + 1"], "no_such_column"),
         (&["--table", "plain_view"], "is a view, not a table"),
+        (&["--table", "plain", "--alter", "MODIFY v bigint; DROP TABLE kids"], "more than one statement"),
+        (&["--table", "plain", "--alter", "DROP COLUMN email"], "plain_emails` reads `email`"),
+        (&["--table", "plain", "--alter", "CHANGE email mail varchar(50)"], "plain_emails` reads `email`"),
     ];
     for (args, expected) in cases {
         let (ok, out, err) = rewrite(&project, &db, args);
@@ -333,6 +347,77 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
         assert_nothing_left(&db);
     }
     assert_eq!(db.query("SELECT COUNT(*) FROM plain"), "2");
+    assert_eq!(db.query("SELECT COUNT(*) FROM kids"), "0");
+}
+
+#[test]
+fn mysql_names_that_differ_in_case_or_hold_a_backtick_and_writes_from_stored_procedures() {
+    let db = MyDb::new();
+    db.query(
+        "CREATE TABLE `MiXed` (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
+         CREATE TABLE mixed (id int PRIMARY KEY, zz int, v int) ENGINE=InnoDB; \
+         CREATE TABLE `Odd ``name`` ü` (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
+         INSERT INTO `MiXed` VALUES (1, 1); INSERT INTO mixed VALUES (1, 1, 1), (2, 2, 2); INSERT INTO `Odd ``name`` ü` VALUES (1, 1)",
+    );
+    let project = Project::new();
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "mixed", "--alter", "MODIFY v bigint"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("over its primary key") || err.contains("over its primary key (id)"), "{out}{err}");
+    let types = |table: &str| {
+        db.query(&format!(
+            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = BINARY '{table}'",
+            db.name
+        ))
+    };
+    assert_eq!(types("mixed"), "int(11),int(11),bigint(20)");
+    assert_eq!(types("MiXed"), "int(11),int(11)");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "mixed"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "`Odd ``name`` ü`", "--alter", "MODIFY v bigint"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(types("Odd `name` ü"), "int(11),bigint(20)");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "`Odd ``name`` ü`"]);
+    assert!(ok, "{out}{err}");
+
+    // A stored procedure writing the table through the cut-overs: MariaDB keeps the tables a
+    // routine's statement opens (its triggers' tables too) across them.
+    schema(&db, 5_000);
+    db.query(
+        "CREATE PROCEDURE touch(x int) BEGIN DELETE FROM users WHERE id = x; UPDATE users SET n = n + 1 WHERE id = x + 1; \
+         INSERT INTO users (name, n) VALUES ('proc', x); END",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let caller = {
+        let (stop, mut conn) = (stop.clone(), db.conn());
+        thread::spawn(move || {
+            let (mut calls, mut errors) = (0u64, Vec::new());
+            let mut rng = Rng(7);
+            while !stop.load(Ordering::SeqCst) {
+                match conn.exec_drop("CALL touch(?)", (1 + rng.below(5_000),)) {
+                    Ok(()) => calls += 1,
+                    Err(mysql::Error::MySqlError(e)) if e.code == 1213 => {}
+                    Err(err) => errors.push(err.to_string()),
+                }
+            }
+            (calls, errors)
+        })
+    };
+    for _ in 0..2 {
+        for args in [
+            &["--table", "users", "--alter", "MODIFY n bigint NOT NULL DEFAULT 0"][..],
+            &["--revert", "--table", "users"],
+            &["--cleanup", "--table", "users"],
+        ] {
+            let (ok, out, err) = rewrite(&project, &db, args);
+            assert!(ok, "{args:?}: {out}{err}");
+            thread::sleep(Duration::from_millis(150));
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (calls, errors) = caller.join().unwrap();
+    assert!(errors.is_empty(), "the procedure's writes failed: {errors:?}");
+    assert!(calls > 100, "the procedure hardly ran ({calls} calls)");
+    assert_nothing_left(&db);
 }
 
 #[test]
