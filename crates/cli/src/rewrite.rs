@@ -71,7 +71,8 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
         writeln!(
             out,
             "the rewritten copy is kept as {}: `cutover rewrite --cleanup --table {}` drops it",
-            state.shadow, table
+            state.shadow,
+            cutover_rewrite::shell_word(&table)
         )?;
         return Ok(ExitStatus::Success);
     }
@@ -146,7 +147,8 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
             writeln!(
                 out,
                 "the old table is kept in step as {}: `cutover rewrite --revert --table {}` swaps back, `--cleanup` drops it",
-                state.old, request.table
+                state.old,
+                cutover_rewrite::shell_word(&request.table)
             )?;
             Ok(ExitStatus::Success)
         }

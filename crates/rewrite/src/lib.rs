@@ -129,7 +129,7 @@ pub enum Error {
     #[error(transparent)]
     Copy(#[from] cutover_backfill::Error),
     /// A rewrite of the table with another change is under way.
-    #[error("a rewrite of {table} with another change is under way ({existing}, {phase}); finish it (run it without changes to its arguments), or drop it with `cutover rewrite --cleanup --table {table}`")]
+    #[error("a rewrite of {table} with another change is under way ({existing}, {phase}); finish it (run it without changes to its arguments), or drop it with `cutover rewrite --cleanup --table {}`", shell_word(.table))]
     Mismatch {
         /// The table.
         table: String,
@@ -142,10 +142,24 @@ pub enum Error {
     #[error("{0}")]
     Phase(String),
     /// The copy differs from the table: the swap is refused.
-    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped. Causes: a `--using` expression that is not the same each time it runs (clock_timestamp(), random()), a unique constraint the change adds that rows of the table break (the copy keeps the first of them), or a write that bypassed the change capture; drop the copy with `cutover rewrite --cleanup --table {table}`, fix the cause and start again")]
+    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped. Causes: a `--using` expression that is not the same each time it runs (clock_timestamp(), random()), a unique constraint the change adds that rows of the table break (the copy keeps the first of them), or a write that bypassed the change capture; drop the copy with `cutover rewrite --cleanup --table {}`, fix the cause and start again", shell_word(.table))]
     Differs {
         /// The table.
         table: String,
+        /// Chunks that differ.
+        chunks: u64,
+        /// Rows compared.
+        rows: u64,
+        /// The first differing keys.
+        keys: String,
+    },
+    /// Before a revert: the old table differs from the swapped one.
+    #[error("the old table {old} differs from {table} in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; writes since the swap did not all reach it (its change capture was stopped or a write bypassed it), and a revert would lose them: nothing was swapped back; keep the rewritten table (`cutover rewrite --cleanup --table {}` drops the old one)", shell_word(.table))]
+    RevertDiffers {
+        /// The table.
+        table: String,
+        /// The old table.
+        old: String,
         /// Chunks that differ.
         chunks: u64,
         /// Rows compared.
@@ -166,6 +180,16 @@ fn describe(request_alter: Option<&str>, using: &[(String, String)]) -> String {
         text.push_str(&format!(", {column} = {expression}"));
     }
     text
+}
+
+/// `text` as one word of a shell command to copy: as it is when nothing in it means something
+/// to a shell (a MySQL name's backticks would run a command), else in single quotes.
+pub fn shell_word(text: &str) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// The name of a rewrite's copy among the backfills (its checkpoint): one per rewrite started.
@@ -207,7 +231,7 @@ pub fn run(
                 RewritePhase::Reverted => {
                     return Err(Error::Phase(format!(
                         "the rewrite of {} was reverted; `cutover rewrite --cleanup --table {}` drops the rewritten copy, then the rewrite can start again",
-                        state.table, state.table
+                        state.table, shell_word(&state.table)
                     )))
                 }
                 _ => (state, true),
@@ -290,6 +314,18 @@ fn verify(
     reporter: &mut dyn Reporter,
     stop: &AtomicBool,
 ) -> Result<u64, Error> {
+    verify_as(target, plan, options, reporter, stop, false)
+}
+
+/// `verify`; with `revert`, the copy compared is the old table before a swap back.
+fn verify_as(
+    target: &mut dyn RewriteTarget,
+    plan: &RewritePlan,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    stop: &AtomicBool,
+    revert: bool,
+) -> Result<u64, Error> {
     let started = Instant::now();
     let (mut after, mut rows, mut chunks) = (None::<Vec<String>>, 0u64, 0u64);
     let (mut differing_chunks, mut keys) = (0u64, Vec::new());
@@ -323,6 +359,15 @@ fn verify(
     }
     if differing_chunks > 0 {
         keys.truncate(5);
+        if revert {
+            return Err(Error::RevertDiffers {
+                table: plan.state.table.clone(),
+                old: plan.state.old.clone(),
+                chunks: differing_chunks,
+                rows,
+                keys: keys.join("; "),
+            });
+        }
         return Err(Error::Differs {
             table: plan.state.table.clone(),
             chunks: differing_chunks,
@@ -394,7 +439,7 @@ pub fn revert(
     // The old table is compared with the swapped one first, as the copy was before the swap:
     // a write that bypassed the reverse trigger would be lost with the revert.
     let plan = target.revert_plan(&state).map_err(database("cannot read the rewrite's tables"))?;
-    verify(target, &plan, options, reporter, &AtomicBool::new(false))?;
+    verify_as(target, &plan, options, reporter, &AtomicBool::new(false), true)?;
     let report = swap(target, options, reporter, "the revert", |target| target.swap_back(&state, options.timeouts))?;
     validate(target, &state.table, options.timeouts, reporter)?;
     let state = recorded(target, table)?;
@@ -442,4 +487,16 @@ fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState,
     target.load_rewrite(table).map_err(database("cannot read the rewrite's state"))?.ok_or_else(|| {
         Error::Phase(format!("no rewrite of `{table}` is recorded (`cutover rewrite --status` lists them)"))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn a_table_in_a_suggested_command_is_one_shell_word() {
+        assert_eq!(shell_word("public.users"), "public.users");
+        assert_eq!(shell_word("`shop`.`users`"), "'`shop`.`users`'");
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
+    }
 }

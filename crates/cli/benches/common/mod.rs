@@ -1,6 +1,7 @@
 //! What the PostgreSQL benchmarks share: whether to run, their settings, their database.
 #![allow(dead_code)] // each benchmark uses some of it
 
+pub mod mysql_load;
 pub mod pgbench;
 
 /// Whether this is `cargo bench` (which passes `--bench`); `cargo test --benches` runs each

@@ -348,6 +348,69 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
     }
     assert_eq!(db.query("SELECT COUNT(*) FROM plain"), "2");
     assert_eq!(db.query("SELECT COUNT(*) FROM kids"), "0");
+    assert_eq!(
+        db.query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME LIKE 'cutover%'",
+            db.name
+        )),
+        "0",
+        "a refused rewrite made cutover's state tables"
+    );
+}
+
+/// What a run killed in the middle of a cut-over leaves, made by hand: the next run finds it.
+#[test]
+fn mysql_what_a_killed_cut_over_or_revert_leaves_is_found_and_finished_or_refused_truthfully() {
+    let db = MyDb::new();
+    schema(&db, 4_000);
+    let project = Project::new();
+    let change = ["--table", "users", "--alter", "MODIFY n bigint NOT NULL DEFAULT 0"];
+    let triggers = |direction: &str| {
+        db.query(&format!(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}' AND TRIGGER_NAME LIKE '\\_cutover\\_{direction}\\_%' ORDER BY 1",
+            db.name
+        ))
+    };
+    // A forward cut-over killed under its lock after dropping the capture: writes since did not
+    // reach the copy; the next run makes the capture again and copies again.
+    let mut deferred = change.to_vec();
+    deferred.push("--defer-swap");
+    let (ok, out, err) = rewrite(&project, &db, &deferred);
+    assert!(ok, "{out}{err}");
+    for trigger in triggers("fwd").lines() {
+        db.query(&format!("DROP TRIGGER `{trigger}`"));
+    }
+    db.query("DELETE FROM users WHERE id <= 10; DELETE FROM mirror WHERE id <= 10; UPDATE users SET name = 'missed' WHERE id = 11; UPDATE mirror SET name = 'missed' WHERE id = 11");
+    let (ok, out, err) = rewrite(&project, &db, &change);
+    assert!(ok, "{out}{err}");
+    assert_same_as_mirror(&db, "users");
+    assert_same_as_mirror(&db, "users__cutover_old");
+
+    // A revert killed before its rename: its sentry holds the copy's name; run again, it reverts.
+    db.query("CREATE TABLE users__cutover_new (_cutover_sentry int)");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_same_as_mirror(&db, "users");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_nothing_left(&db);
+
+    // The reverse capture incomplete after a swap: a revert would lose writes; refused, saying why.
+    let (ok, out, err) = rewrite(&project, &db, &change);
+    assert!(ok, "{out}{err}");
+    let reverse = triggers("rev");
+    db.query(&format!("DROP TRIGGER `{}`", reverse.lines().next().unwrap()));
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("not all there"), "{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
+    assert!(ok && out.contains("not all there"), "{out}{err}");
+    // A sentry a killed revert left is dropped by the cleanup too.
+    db.query("CREATE TABLE users__cutover_new (_cutover_sentry int)");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_nothing_left(&db);
+    assert_same_as_mirror(&db, "users");
 }
 
 #[test]
