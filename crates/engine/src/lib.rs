@@ -51,7 +51,7 @@ pub use rewrite::{
     REWRITE_MISSES_TABLE, REWRITE_STATE_TABLE,
 };
 pub use schema::{ObjectKind, SchemaObject, SchemaSnapshot};
-pub use shown_query::query_for_display;
+pub use shown_query::{query_for_display, statement_head};
 pub use target::{
     AdoptTarget, GuardRow, Inspect, LockGuard, LockHolder, MigrationTarget, Session, StillRunning, Timeouts,
 };

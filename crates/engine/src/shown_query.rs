@@ -71,6 +71,17 @@ fn dollar_tag(text: &str) -> Option<&str> {
     valid.then(|| &text[..len + 2])
 }
 
+/// The first line of a statement cutover ran, at most 120 characters: where an error names the
+/// statement it came from (cutover's own statements carry no secrets).
+pub fn statement_head(sql: &str) -> String {
+    let line = sql.lines().next().unwrap_or_default();
+    if line.chars().count() > 120 {
+        format!("{}...", line.chars().take(120).collect::<String>())
+    } else {
+        line.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::query_for_display;

@@ -349,7 +349,7 @@ impl MysqlTarget {
     fn exec(&mut self, sql: &str) -> Result<(), DbError> {
         self.conn.query_drop(sql).map_err(|err| {
             let err = db_error(err);
-            DbError { message: format!("{} (in `{}`)", err.message, first_line(sql)), ..err }
+            DbError { message: format!("{} (in `{}`)", err.message, cutover_engine::statement_head(sql)), ..err }
         })
     }
 
@@ -1045,15 +1045,6 @@ impl MysqlTarget {
 
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
-}
-
-fn first_line(sql: &str) -> String {
-    let line = sql.lines().next().unwrap_or_default();
-    if line.chars().count() > 120 {
-        format!("{}...", line.chars().take(120).collect::<String>())
-    } else {
-        line.to_string()
-    }
 }
 
 impl RewriteTarget for MysqlTarget {

@@ -577,7 +577,7 @@ impl PgTarget {
     fn exec(&mut self, sql: &str) -> Result<(), DbError> {
         self.client.batch_execute(sql).map_err(|err| {
             let err = db_error(err);
-            DbError { message: format!("{} (in `{}`)", err.message, first_line(sql)), ..err }
+            DbError { message: format!("{} (in `{}`)", err.message, cutover_engine::statement_head(sql)), ..err }
         })
     }
 
@@ -973,15 +973,6 @@ fn flat(pairs: &[(String, String)]) -> Vec<String> {
 
 fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
-}
-
-fn first_line(sql: &str) -> String {
-    let line = sql.lines().next().unwrap_or_default();
-    if line.chars().count() > 120 {
-        format!("{}...", line.chars().take(120).collect::<String>())
-    } else {
-        line.to_string()
-    }
 }
 
 impl RewriteTarget for PgTarget {

@@ -142,7 +142,7 @@ pub enum Error {
     #[error("{0}")]
     Phase(String),
     /// The copy differs from the table: the swap is refused.
-    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped. Causes: a `--using` expression that is not the same each time it runs (clock_timestamp(), random()), a unique constraint the change adds that rows of the table break (the copy keeps the first of them), or a write that bypassed the change capture; drop the copy with `cutover rewrite --cleanup --table {}`, fix the cause and start again", shell_word(.table))]
+    #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped. Causes: a `--using` expression that is not the same each time it runs (random(), clock_timestamp(), UUID()), a unique constraint the change adds that rows of the table break (the copy keeps the first of them), or a write that bypassed the change capture; drop the copy with `cutover rewrite --cleanup --table {}`, fix the cause and start again", shell_word(.table))]
     Differs {
         /// The table.
         table: String,
