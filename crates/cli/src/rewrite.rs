@@ -62,12 +62,15 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     if args.revert {
         let (state, report) =
             cutover_rewrite::revert(&mut *target, &table, &options, &mut reporter).map_err(|e| scrub(&e))?;
-        writeln!(
-            out,
-            "reverted: {} is the original table again, with every write made since the swap; {}",
-            state.table,
-            describe_swap(&report)
-        )?;
+        match report {
+            Some(report) => writeln!(
+                out,
+                "reverted: {} is the original table again, with every write made since the swap; {}",
+                state.table,
+                describe_swap(&report)
+            )?,
+            None => writeln!(out, "{} was reverted already (at {}): nothing to do", state.table, state.updated_at)?,
+        }
         writeln!(
             out,
             "the rewritten copy is kept as {}: `cutover rewrite --cleanup --table {}` drops it",

@@ -937,6 +937,23 @@ impl MysqlTarget {
             self.exec("SET SESSION information_schema_stats_expiry = 0")?;
         }
         self.ensure_sentry(parked)?;
+        // The counter goes with the name: ids the table handed out and then deleted are not
+        // handed out again by the one taking its place (CREATE TABLE .. LIKE starts it over, and
+        // rows copied only set it past the largest id). Set before the lock, not under it (an
+        // ALTER under LOCK TABLES of a run killed there was followed by the application's
+        // inserts failing with ERROR 1467): an insert meanwhile reaches the incoming table
+        // through the capture with its id, which moves its counter past it anyway.
+        let counter: Option<Option<u64>> = self
+            .conn
+            .exec_first(
+                "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        if let Some(counter) = counter.flatten() {
+            // The server keeps it above the incoming table's largest id whatever is asked.
+            self.exec(&format!("ALTER TABLE {} AUTO_INCREMENT = {counter}", incoming.quoted()))?;
+        }
         let started = Instant::now();
         self.exec(&format!(
             "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
@@ -1013,20 +1030,6 @@ impl MysqlTarget {
             std::thread::sleep(Duration::from_millis(2));
         }
         let exchanged = (|| {
-            // The counter goes with the name: ids the table handed out and then deleted are
-            // not handed out again by the one taking its place (CREATE TABLE .. LIKE starts it
-            // over, and rows copied only set it past the largest id).
-            let counter: Option<Option<u64>> = self
-                .conn
-                .exec_first(
-                    "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
-                    (&table.database, &table.name),
-                )
-                .map_err(db_error)?;
-            if let Some(counter) = counter.flatten() {
-                // The server keeps it above the incoming table's largest id whatever is asked.
-                self.exec(&format!("ALTER TABLE {} AUTO_INCREMENT = {counter}", incoming.quoted()))?;
-            }
             for (database, names) in drop {
                 self.drop_triggers(database, names)?;
             }

@@ -405,18 +405,19 @@ fn swap(
 }
 
 /// Swaps a swapped rewrite back: the original table takes its name again, with every write
-/// made since (it was kept in step).
+/// made since (it was kept in step). No report when it was swapped back already (a run killed
+/// after its swap, or the same command again).
 pub fn revert(
     target: &mut dyn RewriteTarget,
     table: &str,
     options: &Options,
     reporter: &mut dyn Reporter,
-) -> Result<(RewriteState, SwapReport), Error> {
+) -> Result<(RewriteState, Option<SwapReport>), Error> {
     let state = recorded(target, table)?;
     validate(target, &state.table, options.timeouts, reporter)?;
     // Run again after a revert that was killed once it had swapped back: done already.
     if state.phase == RewritePhase::Reverted {
-        return Ok((state, SwapReport::default()));
+        return Ok((state, None));
     }
     if state.phase != RewritePhase::Swapped {
         return Err(Error::Phase(format!(
@@ -443,7 +444,7 @@ pub fn revert(
     let report = swap(target, options, reporter, "the revert", |target| target.swap_back(&state, options.timeouts))?;
     validate(target, &state.table, options.timeouts, reporter)?;
     let state = recorded(target, table)?;
-    Ok((state, report))
+    Ok((state, Some(report)))
 }
 
 /// Drops what a rewrite left (the copy not swapped in, or the old table after a swap) and

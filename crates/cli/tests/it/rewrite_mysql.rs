@@ -391,6 +391,9 @@ fn mysql_what_a_killed_cut_over_or_revert_leaves_is_found_and_finished_or_refuse
     let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
     assert!(ok, "{out}{err}");
     assert_same_as_mirror(&db, "users");
+    // The same command again: nothing to do, and it says so.
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(ok && out.contains("was reverted already"), "{out}{err}");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
