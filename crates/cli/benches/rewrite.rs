@@ -59,12 +59,15 @@ fn print_table(title: &str, results: &[Row]) {
     }
 }
 
-/// Runs `command`, which must succeed; its standard output.
+/// Runs `command`, which must succeed; its standard output. A failure names the program and its
+/// first argument only: the others may hold a database URL with its password.
 fn run(command: &mut Command) -> String {
     let output = command.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
     assert!(
         output.status.success(),
-        "{command:?} failed: {}{}",
+        "{} {} failed: {}{}",
+        command.get_program().to_string_lossy(),
+        command.get_args().next().unwrap_or_default().to_string_lossy(),
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -198,12 +201,20 @@ fn mariadb(n_rows: u64, phase_seconds: u64, rate: u64) {
     server.query_drop(format!("CREATE DATABASE {name}")).unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let opts = mysql::Opts::from_url(&url).unwrap();
+    // The account in a client options file, not in the DSN: a failed command is printed with
+    // its arguments (and a command line is visible to every user of the machine).
+    let work = tempfile::tempdir().unwrap();
+    let client_options = work.path().join("client.cnf");
+    std::fs::write(
+        &client_options,
+        format!("[client]\nuser={}\npassword={}\n", opts.get_user().unwrap_or("root"), opts.get_pass().unwrap_or("")),
+    )
+    .unwrap();
     let dsn = format!(
-        "D={name},t=accounts,h={},P={},u={},p={}",
+        "D={name},t=accounts,h={},P={},F={}",
         opts.get_ip_or_hostname(),
         opts.get_tcp_port(),
-        opts.get_user().unwrap_or("root"),
-        opts.get_pass().unwrap_or("")
+        client_options.display()
     );
     let mut db = connect(&url);
     let setup = Instant::now();

@@ -883,11 +883,10 @@ impl MysqlTarget {
     /// triggers can name it (see `capture_triggers`) and a cut-over's rename fails while it is
     /// there. Made when missing.
     fn ensure_sentry(&mut self, parked: &TableName) -> Result<(), DbError> {
+        if self.is_sentry(parked)? {
+            return Ok(());
+        }
         if self.table_exists(parked)? {
-            let columns = self.columns(parked)?;
-            if columns.len() == 1 && columns[0].name == SENTRY_COLUMN {
-                return Ok(());
-            }
             return Err(other(format!(
                 "{} exists and is not a rewrite's sentry: rename or drop it, then run again",
                 parked.quoted()
@@ -1094,11 +1093,7 @@ impl RewriteTarget for MysqlTarget {
         };
         let (shadow, old) = (table.with_name(&shadow), table.with_name(&old));
         for leftover in [&shadow, &old] {
-            let sentry = |target: &mut MysqlTarget| -> Result<bool, DbError> {
-                let columns = target.columns(leftover)?;
-                Ok(columns.len() == 1 && columns[0].name == SENTRY_COLUMN)
-            };
-            if self.table_exists(leftover)? && !(leftover == &old && sentry(self)?) {
+            if self.table_exists(leftover)? && !(leftover == &old && self.is_sentry(leftover)?) {
                 return Err(other(format!(
                     "{} exists already: a rewrite stopped before it was recorded leaves its copy so; drop it (`DROP TABLE {}`) if it is that, else rename it",
                     leftover.quoted(),
@@ -1192,7 +1187,7 @@ impl RewriteTarget for MysqlTarget {
         if made.is_err() {
             let _ = self.drop_triggers(&table.database, &trigger_names(&table.quoted(), "fwd"));
             let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", shadow.quoted()));
-            if self.columns(&old).is_ok_and(|c| c.len() == 1 && c[0].name == SENTRY_COLUMN) {
+            if self.is_sentry(&old).unwrap_or(false) {
                 let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", old.quoted()));
             }
             let _ = self

@@ -155,6 +155,15 @@ fn assert_nothing_left(db: &MyDb) {
     );
 }
 
+/// The column types of `table` (its name exactly), in order, comma-separated.
+fn column_types(db: &MyDb, table: &str) -> String {
+    db.query(&format!(
+        "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = BINARY '{}'",
+        db.name,
+        table.replace('\'', "''")
+    ))
+}
+
 fn phase(db: &MyDb) -> Option<String> {
     let mut conn = db.conn();
     conn.query_first::<String, _>("SELECT phase FROM cutover_rewrites").ok().flatten()
@@ -188,13 +197,7 @@ fn mysql_a_key_becomes_bigint_and_a_column_wider_under_writes_then_reverts_with_
     let (done, errors) = Writers::stop(writers);
     assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
     assert!(done > 50, "the writers hardly wrote ({done} transactions)");
-    assert_eq!(
-        db.query(&format!(
-            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'",
-            db.name
-        )),
-        "bigint(20),varchar(200),int(11),text"
-    );
+    assert_eq!(column_types(&db, "users"), "bigint(20),varchar(200),int(11),text");
     assert_same_as_mirror(&db, "users");
     // The old table was kept in step after the swap: a revert loses nothing.
     assert_same_as_mirror(&db, "users__cutover_old");
@@ -209,13 +212,7 @@ fn mysql_a_key_becomes_bigint_and_a_column_wider_under_writes_then_reverts_with_
     let (_, errors) = Writers::stop(writers);
     assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
     assert_same_as_mirror(&db, "users");
-    assert_eq!(
-        db.query(&format!(
-            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'",
-            db.name
-        )),
-        "int(11),varchar(40),int(11)"
-    );
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11)");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
@@ -288,13 +285,7 @@ fn mysql_sigkill_at_random_points_of_every_phase_then_resume_or_revert_loses_and
     assert!(done > 100, "the writers hardly wrote ({done} transactions)");
     assert_same_as_mirror(&db, "users");
     // Rounds 1 and 3 were reverted: id stayed bigint from round 0, n went back to int.
-    assert_eq!(
-        db.query(&format!(
-            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users'",
-            db.name
-        )),
-        "bigint(20),varchar(200),int(11)"
-    );
+    assert_eq!(column_types(&db, "users"), "bigint(20),varchar(200),int(11)");
     assert_nothing_left(&db);
 }
 
@@ -429,19 +420,13 @@ fn mysql_names_that_differ_in_case_or_hold_a_backtick_and_writes_from_stored_pro
     let (ok, out, err) = rewrite(&project, &db, &["--table", "mixed", "--alter", "MODIFY v bigint"]);
     assert!(ok, "{out}{err}");
     assert!(out.contains("over its primary key") || err.contains("over its primary key (id)"), "{out}{err}");
-    let types = |table: &str| {
-        db.query(&format!(
-            "SELECT GROUP_CONCAT(COLUMN_TYPE ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = BINARY '{table}'",
-            db.name
-        ))
-    };
-    assert_eq!(types("mixed"), "int(11),int(11),bigint(20)");
-    assert_eq!(types("MiXed"), "int(11),int(11)");
+    assert_eq!(column_types(&db, "mixed"), "int(11),int(11),bigint(20)");
+    assert_eq!(column_types(&db, "MiXed"), "int(11),int(11)");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "mixed"]);
     assert!(ok, "{out}{err}");
     let (ok, out, err) = rewrite(&project, &db, &["--table", "`Odd ``name`` ü`", "--alter", "MODIFY v bigint"]);
     assert!(ok, "{out}{err}");
-    assert_eq!(types("Odd `name` ü"), "int(11),bigint(20)");
+    assert_eq!(column_types(&db, "Odd `name` ü"), "int(11),bigint(20)");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "`Odd ``name`` ü`"]);
     assert!(ok, "{out}{err}");
 
@@ -490,6 +475,8 @@ fn mysql_names_that_differ_in_case_or_hold_a_backtick_and_writes_from_stored_pro
 fn mysql_a_deferred_swap_keeps_the_copy_in_step_and_a_renamed_column_follows_both_ways() {
     let db = MyDb::new();
     schema(&db, 3_000);
+    // An id handed out and deleted: the table taking the name must not hand it out again.
+    db.query("INSERT INTO users (id, name, n) VALUES (60000, 'gone', 0); DELETE FROM users WHERE id = 60000");
     let project = Project::new();
     let (ok, out, err) = rewrite(
         &project,
@@ -508,11 +495,19 @@ fn mysql_a_deferred_swap_keeps_the_copy_in_step_and_a_renamed_column_follows_bot
     assert_eq!(db.query("SELECT COUNT(*) FROM users"), db.query("SELECT COUNT(*) FROM mirror"));
     // After the swap the old table follows under its old column name.
     db.query("UPDATE users SET full_name = 'after' WHERE id = 9; UPDATE mirror SET name = 'after' WHERE id = 9");
+    let mut conn = db.conn();
+    conn.query_drop("INSERT INTO users (full_name, n) VALUES ('new id', 0)").unwrap();
+    let id = conn.last_insert_id();
+    assert!(id > 60_000, "the swapped table handed out id {id} again");
+    db.query(&format!("INSERT INTO mirror VALUES ({id}, 'new id', 0)"));
     assert_same_as_mirror(&db, "users__cutover_old");
-    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    // The table spelled qualified, and quoted, finds the same rewrite.
+    let qualified = format!("{}.users", db.name);
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", &qualified]);
     assert!(ok, "{out}{err}");
     assert_same_as_mirror(&db, "users");
-    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    let quoted = format!("`{}`.`users`", db.name);
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", &quoted]);
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
 }
