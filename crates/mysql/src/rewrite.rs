@@ -646,6 +646,14 @@ impl MysqlTarget {
             let installed = self.triggers_on(&self.parse_stored(&state.table))?;
             let missing: Vec<String> =
                 trigger_names(&state.table, "rev").into_iter().filter(|name| !installed.contains(name)).collect();
+            // A killed revert's rename, queued on the server, may run while this reads: the
+            // names are read again, and a swap back that went through is recorded as such.
+            let again = self.presence(&state)?;
+            if !missing.is_empty() && again.shadow && !again.old {
+                self.record_phase(&state.table, RewritePhase::Reverted)?;
+                state.phase = RewritePhase::Reverted;
+                return Ok(state);
+            }
             if !missing.is_empty() {
                 let why = format!(
                     "the triggers that keep the old table in step are not all there (missing: {}): writes since were not all kept",
