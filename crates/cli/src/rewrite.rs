@@ -48,10 +48,9 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     };
     let options = options_of(settings, &args);
     let mut out = anstream::stdout();
-    let mut reporter = Lines { url: url.clone() };
+    let mut reporter = Lines { url: url.clone(), waiting_since: None };
     if args.cleanup {
-        let state =
-            cutover_rewrite::cleanup(&mut *target, &table, options.timeouts, &mut reporter).map_err(|e| scrub(&e))?;
+        let state = cutover_rewrite::cleanup(&mut *target, &table, &options, &mut reporter).map_err(|e| scrub(&e))?;
         writeln!(
             out,
             "rewrite of {} cleaned up: the table not in use and the change capture are dropped",
@@ -198,6 +197,8 @@ fn describe_swap(report: &SwapReport) -> String {
 /// The rewrite's own events, one line each on stderr.
 struct Lines {
     url: DatabaseUrl,
+    /// When the last "waiting for another cutover" line was written: one each 10 s.
+    waiting_since: Option<std::time::Instant>,
 }
 
 impl Reporter for Lines {
@@ -229,6 +230,13 @@ impl Reporter for Lines {
             }
             Event::Retrying { what, attempt, tries, error } => {
                 format!("{what}: locks not granted (try {attempt} of {tries}): {}; retrying", error.message)
+            }
+            Event::WaitingForLock { holder } => {
+                if self.waiting_since.is_some_and(|at| at.elapsed() < Duration::from_secs(10)) {
+                    return;
+                }
+                self.waiting_since = Some(std::time::Instant::now());
+                format!("waiting for another cutover running a command on this rewrite: {}", holder.description)
             }
             _ => return,
         };

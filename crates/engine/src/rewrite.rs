@@ -121,6 +121,11 @@ pub struct SwapReport {
 
 /// A database an online rewrite runs against.
 pub trait RewriteTarget: BackfillTarget {
+    /// The name the rewrite of `table` is recorded under: the table's qualified name as the
+    /// database resolves it, or `table` as given when nothing resolves (a killed swap may leave
+    /// the name missing for a moment).
+    fn rewrite_name(&mut self, table: &str) -> Result<String, DbError>;
+
     /// The state of the rewrite of `table` (resolved as the database resolves it), if there is one.
     fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError>;
 

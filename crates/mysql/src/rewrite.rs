@@ -613,6 +613,9 @@ impl MysqlTarget {
     /// The state after what a killed run did: a rename happens whole, so which names exist says
     /// whether a swap (or a swap back) went through before the phase was recorded.
     fn reconcile(&mut self, mut state: RewriteState) -> Result<RewriteState, DbError> {
+        if matches!(state.phase, RewritePhase::Ready | RewritePhase::Swapped) {
+            self.wait_for_queued_rename(&state)?;
+        }
         let presence = self.presence(&state)?;
         let now = match state.phase {
             RewritePhase::Copying | RewritePhase::Ready if !presence.shadow && presence.old => {
@@ -672,6 +675,36 @@ impl MysqlTarget {
             }
         }
         Ok(state)
+    }
+
+    /// A cut-over (or revert) killed under its lock leaves its rename queued on the server: on a
+    /// connection of its own, which the server closes only when the statement ends, and which
+    /// runs as soon as the server sees the lock's connection gone. Names read before then would
+    /// take a swap about to happen for one that did not (a capture to repair, a swap to do
+    /// again), so the next run waits for it; the rename's own lock wait bounds the wait.
+    fn wait_for_queued_rename(&mut self, state: &RewriteState) -> Result<(), DbError> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let queued: Vec<u64> = self
+                .conn
+                .exec(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                     AND INFO LIKE 'RENAME TABLE %' AND (INSTR(INFO, ?) > 0 OR INSTR(INFO, ?) > 0)",
+                    (&state.shadow, &state.old),
+                )
+                .map_err(db_error)?;
+            let Some(id) = queued.first() else { return Ok(()) };
+            if Instant::now() > deadline {
+                return Err(DbError::new(
+                    DbErrorKind::LockTimeout,
+                    format!(
+                        "a rename of {} by an earlier run is still waiting on the server (connection {id}): it ends by its lock wait timeout; or stop it (`KILL {id}`) and run this again",
+                        state.table
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Drops what an interrupted start made (capture, copy, sentry) and records the rewrite
@@ -1058,15 +1091,18 @@ fn literal(text: &str) -> String {
 }
 
 impl RewriteTarget for MysqlTarget {
-    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
-        let name = match self.resolve_table(table) {
+    fn rewrite_name(&mut self, table: &str) -> Result<String, DbError> {
+        Ok(match self.resolve_table(table) {
             Ok(name) => name.quoted(),
             // After a killed swap the table may be missing under its name: the state still says.
-            Err(_) => match TableName::parse(table, &self.database) {
-                Some(name) => name.quoted(),
-                None => return Ok(None),
-            },
-        };
+            Err(_) => {
+                TableName::parse(table, &self.database).map(|name| name.quoted()).unwrap_or_else(|| table.to_string())
+            }
+        })
+    }
+
+    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
+        let name = self.rewrite_name(table)?;
         match self.select_rewrites(Some(&name))?.into_iter().next() {
             Some(state) if state.phase != RewritePhase::Done => Ok(Some(self.reconcile(state)?)),
             other => Ok(other),

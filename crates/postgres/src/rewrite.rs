@@ -976,12 +976,16 @@ fn literal(text: &str) -> String {
 }
 
 impl RewriteTarget for PgTarget {
-    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
-        // Recorded by the table's qualified name, which the swapped table keeps.
-        let name = match self.relation(table)? {
+    fn rewrite_name(&mut self, table: &str) -> Result<String, DbError> {
+        // The table's qualified name, which the swapped table keeps.
+        Ok(match self.relation(table)? {
             Some(relation) => relation.qualified,
             None => table.to_string(),
-        };
+        })
+    }
+
+    fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
+        let name = self.rewrite_name(table)?;
         Ok(self.select_rewrites(Some(&name))?.into_iter().next())
     }
 

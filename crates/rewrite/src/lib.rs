@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use cutover_backfill::BackfillSpec;
 use cutover_engine::{
-    retry, DbError, RetryPolicy, RewritePhase, RewritePlan, RewriteRequest, RewriteState, RewriteTarget, SwapReport,
-    Timeouts,
+    retry, DbError, LockGuard, LockHolder, RetryPolicy, RewritePhase, RewritePlan, RewriteRequest, RewriteState,
+    RewriteTarget, SwapReport, Timeouts,
 };
 
 /// How a rewrite runs.
@@ -82,6 +82,11 @@ pub enum Event<'a> {
         tries: u32,
         /// The error.
         error: &'a DbError,
+    },
+    /// Another process runs a command on the same rewrite; this one waits for it.
+    WaitingForLock {
+        /// Who holds it.
+        holder: &'a LockHolder,
     },
 }
 
@@ -211,6 +216,7 @@ pub fn run(
     if let Some(check) = &options.copy.health_check {
         cutover_backfill::validate_health_check(target, check, &options.copy)?;
     }
+    let _lock = lock(target, &request.table, options, reporter)?;
     let existing = target.load_rewrite(&request.table).map_err(database("cannot read the rewrite's state"))?;
     let (state, resumed) = match existing {
         Some(state) if state.phase != RewritePhase::Done => {
@@ -413,6 +419,7 @@ pub fn revert(
     options: &Options,
     reporter: &mut dyn Reporter,
 ) -> Result<(RewriteState, Option<SwapReport>), Error> {
+    let _lock = lock(target, table, options, reporter)?;
     let state = recorded(target, table)?;
     validate(target, &state.table, options.timeouts, reporter)?;
     // Run again after a revert that was killed once it had swapped back: done already.
@@ -452,9 +459,11 @@ pub fn revert(
 pub fn cleanup(
     target: &mut dyn RewriteTarget,
     table: &str,
-    timeouts: Timeouts,
+    options: &Options,
     reporter: &mut dyn Reporter,
 ) -> Result<RewriteState, Error> {
+    let timeouts = options.timeouts;
+    let _lock = lock(target, table, options, reporter)?;
     let state = recorded(target, table)?;
     if state.phase == RewritePhase::Done {
         return Ok(state);
@@ -482,6 +491,26 @@ fn validate(
         reporter.report(Event::LeftNotValid { constraint });
     }
     Ok(())
+}
+
+/// One process at a time acts on a rewrite. Without it a second command (an operator's
+/// `--cleanup` during the copy, a deploy retried beside the first) would drop what the first
+/// is making, or take a capture the first is exchanging under its lock as one a killed run
+/// left incomplete.
+fn lock(
+    target: &mut dyn RewriteTarget,
+    table: &str,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+) -> Result<LockGuard, Error> {
+    let name = target.rewrite_name(table).map_err(database("cannot read the table"))?;
+    target
+        .acquire_backfill_lock(&format!("rewrite {name}"), &options.copy.runner, options.copy.lock_wait, &mut |holder| {
+            reporter.report(Event::WaitingForLock { holder })
+        })
+        .map_err(database(format!(
+            "another cutover is running a command on the rewrite of {name}; let it finish, or stop it (Ctrl-C saves its progress) and run this again"
+        )))
 }
 
 fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState, Error> {

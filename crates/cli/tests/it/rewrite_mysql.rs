@@ -511,3 +511,90 @@ fn mysql_a_deferred_swap_keeps_the_copy_in_step_and_a_renamed_column_follows_bot
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
 }
+
+/// A `cutover rewrite` started beside a running one (an operator's `--cleanup` during the copy,
+/// a deploy retried in parallel) waits for it and is refused, instead of dropping what it makes.
+#[test]
+fn mysql_a_second_command_on_a_running_rewrite_waits_for_it_instead_of_undoing_it() {
+    let db = MyDb::new();
+    schema(&db, 6_000);
+    let project = Project::new();
+    let change = ["--table", "users", "--alter", "ALTER TABLE users MODIFY name varchar(200) NOT NULL"];
+    let first = project
+        .cutover_std(&db.url)
+        .arg("rewrite")
+        .args(change)
+        .args(["--max-rows-per-second", "1000", "--batch-time", "5ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while db.query(&format!(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users__cutover_new'",
+        db.name
+    )) != "1"
+        || db.query("SELECT COUNT(*) FROM users__cutover_new") == "0"
+    {
+        assert!(Instant::now() < deadline, "the first rewrite never started copying");
+        thread::sleep(Duration::from_millis(50));
+    }
+    for args in [&["--cleanup", "--table", "users"][..], &change[..]] {
+        let output =
+            project.cutover(&db.url).arg("rewrite").args(args).env("CUTOVER_RUNNER_LOCK_WAIT", "1s").output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(!output.status.success(), "{args:?} ran beside the running rewrite: {out}{err}");
+        assert!(err.contains("another cutover is running a command on the rewrite of"), "{err}");
+        assert!(err.contains("waiting for another cutover"), "{err}");
+    }
+    let output = first.wait_with_output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert!(out.contains("is the rewritten table"), "{out}");
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(200),int(11)");
+    assert_same_as_mirror(&db, "users");
+}
+
+/// A revert killed under its lock leaves its rename queued on the server, and it runs when the
+/// server sees the lock's connection close: the next run waits for it, then finds the swap back
+/// done, instead of reading the names before it and swapping a second time.
+#[test]
+fn mysql_a_rename_a_killed_revert_left_queued_is_waited_for_before_the_names_are_read() {
+    let db = MyDb::new();
+    schema(&db, 2_000);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "users", "--alter", "MODIFY n bigint NOT NULL DEFAULT 0"]);
+    assert!(ok, "{out}{err}");
+    // What `--revert` does up to its kill: a sentry under the copy's name, the three tables
+    // locked, the rename queued behind the lock on a second connection, the sentry dropped.
+    let mut locker = db.conn();
+    locker.query_drop("CREATE TABLE users__cutover_new (_cutover_sentry int)").unwrap();
+    locker.query_drop("LOCK TABLES users WRITE, users__cutover_old WRITE, users__cutover_new WRITE").unwrap();
+    let rename = format!(
+        "RENAME TABLE `{0}`.`users` TO `{0}`.`users__cutover_new`, `{0}`.`users__cutover_old` TO `{0}`.`users`",
+        db.name
+    );
+    let mut renamer = db.conn();
+    let renamed = thread::spawn(move || renamer.query_drop(rename));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE %' AND STATE LIKE '%metadata lock%'") != "1" {
+        assert!(Instant::now() < deadline, "the rename never queued");
+        thread::sleep(Duration::from_millis(10));
+    }
+    locker.query_drop("DROP TABLE users__cutover_new").unwrap();
+    // The process dies; the server sees its lock's connection close a moment later.
+    let killed = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(1500));
+        drop(locker);
+    });
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    killed.join().unwrap();
+    renamed.join().unwrap().unwrap();
+    assert!(ok && out.contains("was reverted already"), "{out}{err}");
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11)");
+    assert_eq!(phase(&db).as_deref(), Some("reverted"));
+    assert_same_as_mirror(&db, "users");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_nothing_left(&db);
+}
