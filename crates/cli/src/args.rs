@@ -347,7 +347,7 @@ pub struct RewriteArgs {
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
     /// Rows compared per verification chunk (each read in one snapshot, in well under a second).
-    #[arg(long, default_value_t = 100_000, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = cutover_rewrite::DEFAULT_VERIFY_CHUNK, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
     pub verify_chunk: u64,
     /// The time each copy batch aims to take while the application does not wait on its locks.
     #[arg(long, value_parser = parse_duration, default_value = "25ms", value_name = "DURATION")]

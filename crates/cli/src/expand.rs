@@ -197,6 +197,38 @@ impl Reporter for Lines {
                 writeln!(err, "backfill paused: {reason}")
             }
             Event::Backfill(_) => Ok(()),
+            Event::Rewrite(cutover_rewrite::Event::Started { plan, resumed }) => writeln!(
+                err,
+                "{} the online rewrite of {} into {}",
+                if resumed { "resuming" } else { "started" },
+                plan.state.table,
+                plan.copy.table
+            ),
+            Event::Rewrite(cutover_rewrite::Event::Verified { rows, took }) => writeln!(
+                err,
+                "rewrite verified: the copy equals the table ({rows} rows, {:.1} s)",
+                took.as_secs_f64()
+            ),
+            Event::Rewrite(cutover_rewrite::Event::Retrying { what, attempt, tries, error }) => {
+                writeln!(err, "{what}: locks not granted (try {attempt} of {tries}): {}; retrying", error.message)
+            }
+            Event::Rewrite(cutover_rewrite::Event::LeftNotValid { constraint }) => writeln!(
+                err,
+                "warning: the foreign key {constraint} is left NOT VALID (it holds for new rows): fix the rows and VALIDATE it, or drop it"
+            ),
+            Event::Rewrite(cutover_rewrite::Event::WaitingForLock { holder }) => {
+                writeln!(err, "waiting for another cutover running a command on the rewrite: {}", holder.description)
+            }
+            Event::Rewrite(_) => Ok(()),
+            Event::Rewritten { table, what, swap } => match swap {
+                Some(swap) => writeln!(
+                    err,
+                    "rewrite of {table}: {what} (the swap waited {} ms for its locks and held them {} ms)",
+                    swap.lock_wait.as_millis(),
+                    swap.held.as_millis()
+                ),
+                None => writeln!(err, "rewrite of {table}: {what}"),
+            },
             Event::WaitingForOldSessions { old, left } => {
                 let mut text = format!(
                     "waiting for {} on an old version ({} left):",

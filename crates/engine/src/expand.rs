@@ -4,7 +4,7 @@
 //! lives in `cutover-expand`; an engine reads table shapes, keeps the state of the active
 //! expand/contract migration, and says which sessions still use a schema version.
 
-use crate::{BackfillTarget, DbError, Inspect, MigrationTarget};
+use crate::{DbError, Inspect, MigrationTarget, RewriteTarget};
 
 /// One column of a table, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +148,7 @@ pub struct SessionFacts {
 }
 
 /// A database expand/contract migrations run against.
-pub trait ExpandTarget: MigrationTarget + BackfillTarget + Inspect {
+pub trait ExpandTarget: MigrationTarget + RewriteTarget + Inspect {
     /// The schema unqualified names resolve to (PostgreSQL's `current_schema()`).
     fn current_schema(&mut self) -> Result<String, DbError>;
 

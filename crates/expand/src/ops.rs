@@ -20,6 +20,7 @@
 //! any column of the table by name; a `down` expression's use of the changed column means its
 //! new value.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,6 +41,7 @@ mod drop_not_null;
 mod drop_table;
 mod rename_column;
 mod rename_table;
+mod rewrite;
 mod set_default;
 mod set_not_null;
 mod sql;
@@ -210,6 +212,18 @@ pub enum Operation {
         /// The new name.
         to: String,
     },
+    /// The table copied online into one of the new definition and swapped in at `start`
+    /// (`cutover rewrite`), the old table kept in step until `complete` drops it; `rollback`
+    /// swaps it back with every write made since.
+    Rewrite {
+        /// The table.
+        table: String,
+        /// The change (`ALTER TABLE t ...`, or its actions alone); none: a compaction.
+        alter: Option<String>,
+        /// Column = expression giving its new value, where a cast of the old one will not do.
+        #[serde(default)]
+        using: BTreeMap<String, String>,
+    },
     /// Raw SQL, run in the phase it declares; `down` runs on rollback.
     Sql {
         /// What to run.
@@ -273,6 +287,7 @@ impl Operation {
             Operation::CreateTable { .. } => "create_table",
             Operation::DropTable { .. } => "drop_table",
             Operation::RenameTable { .. } => "rename_table",
+            Operation::Rewrite { .. } => "rewrite",
             Operation::Sql { .. } => "sql",
         }
     }
@@ -291,7 +306,8 @@ impl Operation {
             | Operation::AddCheck { table, .. }
             | Operation::AddUnique { table, .. }
             | Operation::CreateIndex { table, .. }
-            | Operation::DropTable { table } => vec![table.as_str()],
+            | Operation::DropTable { table }
+            | Operation::Rewrite { table, .. } => vec![table.as_str()],
             Operation::AddForeignKey { table, references, .. } => vec![table.as_str(), references.as_str()],
             Operation::RenameTable { from, .. } => vec![from.as_str()],
             Operation::CreateTable { .. } | Operation::DropIndex { .. } | Operation::Sql { .. } => Vec::new(),
@@ -320,7 +336,9 @@ pub struct OperationDoc {
 impl OperationDoc {
     /// The page `cutover explain OP` prints and `docs/operations/OP.md` holds.
     pub fn page(&self) -> String {
-        format!("# {} (operation; postgres, sqlite)\n\n{}\n", self.name, self.doc)
+        // An operation SQLite refuses says so in its SQLite phase.
+        let engines = if self.doc.contains("- **SQLite**: refused") { "postgres" } else { "postgres, sqlite" };
+        format!("# {} (operation; {engines})\n\n{}\n", self.name, self.doc)
     }
 
     /// The first line of its "What it does".
@@ -354,6 +372,7 @@ pub const OPERATION_DOCS: &[OperationDoc] = &[
     page!(create_table),
     page!(drop_table),
     page!(rename_table),
+    page!(rewrite),
     page!(sql),
 ];
 

@@ -2,10 +2,11 @@
 //!
 //! `start` runs, in order: `expand` (one transaction: new and shadow columns, NOT VALID
 //! constraints, dual-write triggers, new tables), `concurrent` (index builds, each on its
-//! own), `backfills`, `validate` (each its own transaction), and `publish` (one transaction:
-//! the new version's schema of views). `complete` runs `contract` in one transaction, with
-//! the history row, then `contract_concurrent`. `rollback` runs `revert` in one transaction,
-//! then `revert_concurrent`. Every statement is idempotent, so a phase that a crash cut
+//! own), `backfills`, `rewrites` (online, to the swap), `validate` (each its own
+//! transaction), and `publish` (one transaction: the new version's schema of views).
+//! `complete` runs `contract` in one transaction, with the history row, then
+//! `contract_concurrent`, then drops what the rewrites kept. `rollback` swaps the rewrites
+//! back, runs `revert` in one transaction, then `revert_concurrent`. Every statement is idempotent, so a phase that a crash cut
 //! short runs again from its first statement.
 
 use std::collections::BTreeSet;
@@ -36,6 +37,39 @@ pub struct PlannedBackfill {
     pub condition: Option<String>,
 }
 
+/// A table the `start` phase rewrites online (`cutover rewrite`), to the swap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedRewrite {
+    /// The table, schema-qualified and quoted.
+    pub table: String,
+    /// The change; `None`: a compaction.
+    pub alter: Option<String>,
+    /// (column, expression) for columns whose new value is not a cast of the old one.
+    pub using: Vec<(String, String)>,
+}
+
+impl PlannedRewrite {
+    /// The change as one `ALTER TABLE` (its actions alone are given the table), for the
+    /// analysis to follow it; `None` for a compaction.
+    pub fn statement(&self) -> Option<String> {
+        Some(as_alter_table(&self.table, self.alter.as_deref()?))
+    }
+}
+
+/// A rewrite's `alter` as one `ALTER TABLE` statement: as written, or its actions after
+/// `ALTER TABLE table_sql`.
+fn as_alter_table(table_sql: &str, alter: &str) -> String {
+    let alter = alter.trim().trim_end_matches(';').trim();
+    let mut words = alter.split_whitespace();
+    let whole = words.next().is_some_and(|word| word.eq_ignore_ascii_case("alter"))
+        && words.next().is_some_and(|word| word.eq_ignore_ascii_case("table"));
+    if whole {
+        alter.to_string()
+    } else {
+        format!("ALTER TABLE {table_sql} {alter}")
+    }
+}
+
 /// Everything an expand/contract migration runs, decided once at `start` and kept in the
 /// state table, so that `complete` and `rollback` do what `start` planned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +91,10 @@ pub struct Plan {
     pub concurrent: Vec<String>,
     /// `start`: the backfills.
     pub backfills: Vec<PlannedBackfill>,
+    /// `start`, after the backfills: the online rewrites, to the swap (dropped what they keep
+    /// at `complete`, swapped back at `rollback`). Absent from plans older cutovers recorded.
+    #[serde(default)]
+    pub rewrites: Vec<PlannedRewrite>,
     /// `start`, each statement in its own transaction.
     pub validate: Vec<String>,
     /// `start`, one transaction: the new version published.
@@ -164,6 +202,7 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
             expand: Vec::new(),
             concurrent: Vec::new(),
             backfills: Vec::new(),
+            rewrites: Vec::new(),
             validate: Vec::new(),
             publish: Vec::new(),
             contract: Vec::new(),
@@ -189,6 +228,25 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
         kind: "migration",
         message,
     })?;
+    // A rewrite copies the table as it is: another operation's columns, triggers or name on
+    // the same table would be copied half made, or renamed under the copy.
+    for (idx, operation) in operations.iter().enumerate() {
+        let Operation::Rewrite { table, .. } = operation else { continue };
+        let other = operations.iter().enumerate().find(|(other, op)| {
+            *other != idx && (op.needs_tables().contains(&table.as_str()) || op.creates_table() == Some(table))
+        });
+        if let Some((other, op)) = other {
+            return Err(PlanError {
+                index: idx + 1,
+                kind: operation.kind(),
+                message: format!(
+                    "operation {} ({}) also changes `{table}`: a rewrite must be the only operation on its table in a migration; put the other in the next migration",
+                    other + 1,
+                    op.kind()
+                ),
+            });
+        }
+    }
     if let Some(previous) = input.previous_schema {
         // The old version's views go first at `complete`: they name the old columns.
         planner.plan.contract.push(format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(previous)));
@@ -635,6 +693,27 @@ impl Planner<'_> {
                 self.plan.contract.push(guarded(&condition, &rename));
                 self.view_mut(from)?.view = to.clone();
             }
+            Operation::Rewrite { table, alter, using } => {
+                let shape = self.table(table)?;
+                if let Some(alter) = alter {
+                    check_rewrite_alter(table, alter)?;
+                }
+                for column in using.keys() {
+                    if !shape.columns.iter().any(|c| &c.name == column) {
+                        let known: Vec<&str> = shape.columns.iter().map(|c| c.name.as_str()).collect();
+                        return Err(format!(
+                            "`using` names `{column}`, which `{table}` does not have (columns: {})",
+                            known.join(", ")
+                        ));
+                    }
+                }
+                let table = self.qualified(table);
+                self.plan.rewrites.push(PlannedRewrite {
+                    table,
+                    alter: alter.clone(),
+                    using: using.iter().map(|(c, e)| (c.clone(), e.clone())).collect(),
+                });
+            }
             Operation::Sql { up, down, phase } => match phase {
                 SqlPhase::Start => {
                     self.plan.expand.push(up.clone());
@@ -800,8 +879,52 @@ fn expressions(operation: &Operation) -> Vec<&str> {
         Operation::AddCheck { check, .. } => vec![check],
         Operation::CreateIndex { condition, .. } => condition.iter().map(String::as_str).collect(),
         Operation::Sql { up, down, .. } => std::iter::once(up).chain(down.iter()).map(String::as_str).collect(),
+        Operation::Rewrite { using, .. } => using.values().map(String::as_str).collect(),
         _ => Vec::new(),
     }
+}
+
+/// A rewrite's `alter`: one `ALTER TABLE` of `table` (or its actions alone) that keeps the
+/// columns' names and number, which the version views list.
+fn check_rewrite_alter(table: &str, alter: &str) -> Result<(), String> {
+    use sqlparser::ast::{AlterTableOperation, Statement};
+    let whole = as_alter_table(&ident(table), alter);
+    let statements = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &whole)
+        .map_err(|err| format!("`alter` is not one ALTER TABLE statement PostgreSQL reads: {err}"))?;
+    let [Statement::AlterTable(alter_table)] = statements.as_slice() else {
+        return Err(format!(
+            "`alter` must be one `ALTER TABLE {table} ...` statement (or its actions alone); it holds {}",
+            cutover_engine::count(statements.len(), "statement", "statements")
+        ));
+    };
+    let named = alter_table.name.0.last().and_then(|part| part.as_ident()).map(|ident| match ident.quote_style {
+        Some(_) => ident.value.clone(),
+        None => ident.value.to_lowercase(),
+    });
+    if named.as_deref() != Some(table) {
+        return Err(format!("`alter` changes `{}`, not `{table}`: name the operation's table", alter_table.name));
+    }
+    for operation in &alter_table.operations {
+        let refused = match operation {
+            AlterTableOperation::AddColumn { .. } => {
+                Some("adds a column (the `add_column` operation does that online, with both versions working)")
+            }
+            AlterTableOperation::DropColumn { .. } => {
+                Some("drops a column (the `drop_column` operation hides it from the new version first)")
+            }
+            AlterTableOperation::RenameColumn { .. } => {
+                Some("renames a column (the `rename_column` operation keeps both names working)")
+            }
+            AlterTableOperation::RenameTable { .. } => {
+                Some("renames the table (the `rename_table` operation keeps both names working)")
+            }
+            _ => None,
+        };
+        if let Some(why) = refused {
+            return Err(format!("`alter` {why}; a rewrite keeps the columns the versions' views list"));
+        }
+    }
+    Ok(())
 }
 
 /// The privileges of the base schema and tables, given on the version's schema and views: a
@@ -978,6 +1101,61 @@ mod tests {
 
     fn input(tables: &[TableShape]) -> PlanInput<'_> {
         PlanInput { version: "2", name: "x", base_schema: "public", tables, previous_schema: None, nonce: "n" }
+    }
+
+    fn rewrite(alter: Option<&str>, using: &[(&str, &str)]) -> Operation {
+        Operation::Rewrite {
+            table: "users".into(),
+            alter: alter.map(str::to_string),
+            using: using.iter().map(|(c, e)| (c.to_string(), e.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn a_rewrite_is_planned_for_start_with_the_table_qualified() {
+        let tables = users();
+        for alter in [Some("ALTER TABLE users ALTER COLUMN id TYPE bigint;"), Some("alter column id type bigint"), None]
+        {
+            let plan = plan(&input(&tables), &[rewrite(alter, &[("id", "id::bigint")])]).unwrap();
+            assert_eq!(
+                plan.rewrites,
+                [PlannedRewrite {
+                    table: "\"public\".\"users\"".into(),
+                    alter: alter.map(str::to_string),
+                    using: vec![("id".into(), "id::bigint".into())],
+                }]
+            );
+            // The views of both versions are made as for any table; nothing else runs.
+            assert!(plan.expand.is_empty() && plan.backfills.is_empty() && plan.contract.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_rewrite_that_would_change_the_columns_or_share_its_table_is_refused_saying_what_to_use() {
+        let tables = users();
+        for (alter, expected) in [
+            ("ALTER TABLE users ADD COLUMN note text", "`add_column`"),
+            ("ALTER TABLE users DROP COLUMN amount", "`drop_column`"),
+            ("ALTER TABLE users RENAME COLUMN amount TO total", "`rename_column`"),
+            ("ALTER TABLE users RENAME TO people", "`rename_table`"),
+            ("ALTER TABLE orders ALTER COLUMN id TYPE bigint", "not `users`"),
+            ("ALTER TABLE users ALTER COLUMN id TYPE bigint; DROP TABLE users", "2 statements"),
+            ("ALTER TABLE users ALTER COLUMN id TYPO bigint", "not one ALTER TABLE"),
+        ] {
+            let err = plan(&input(&tables), &[rewrite(Some(alter), &[])]).unwrap_err();
+            assert!(err.message.contains(expected), "{alter}: {err}");
+        }
+        let err = plan(&input(&tables), &[rewrite(None, &[("total", "1")])]).unwrap_err();
+        assert!(err.message.contains("`using` names `total`"), "{err}");
+        let err = plan(&input(&tables), &[rewrite(None, &[("id", "id::bigint) FROM x --")])]).unwrap_err();
+        assert_eq!(err.index, 1, "{err}");
+        let ops = [
+            Operation::DropDefault { table: "users".into(), column: "amount".into() },
+            rewrite(Some("ALTER TABLE users ALTER COLUMN id TYPE bigint"), &[]),
+        ];
+        let err = plan(&input(&tables), &ops).unwrap_err();
+        assert!(err.message.contains("operation 1 (drop_default) also changes `users`"), "{err}");
+        assert_eq!(err.index, 2);
     }
 
     #[test]

@@ -99,6 +99,48 @@ fn backfills(plan: &Plan) -> PhaseReport {
     PhaseReport { name: "start: backfill".to_string(), how: "keyset batches, checkpointed, resumable", steps }
 }
 
+/// The online rewrites at each phase: run by `cutover rewrite`'s driver, not as statements, so
+/// their locks are said here (measured with `pg_locks` on the PostgreSQL engine).
+fn rewrites(plan: &Plan, phase: &str) -> PhaseReport {
+    let (name, how, modes, what): (&str, &'static str, &[LockMode], &str) = match phase {
+        "start" => (
+            "start: rewrite",
+            "online: copied in batches, kept in step, verified, swapped in one short transaction",
+            &[LockMode::AccessShare, LockMode::ShareRowExclusive, LockMode::RowShare, LockMode::AccessExclusive],
+            "SHARE ROW EXCLUSIVE briefly for the change capture, ROW SHARE on one batch's rows at a time, ACCESS EXCLUSIVE for the swap (one short transaction under the lock timeout, retried)",
+        ),
+        "complete" => (
+            "complete: rewrite",
+            "after the contract",
+            &[LockMode::AccessExclusive],
+            "ACCESS EXCLUSIVE briefly: the reverse trigger and the old table dropped",
+        ),
+        _ => (
+            "rollback: rewrite",
+            "before the revert: verified, then swapped back in one short transaction",
+            &[LockMode::AccessExclusive],
+            "ACCESS EXCLUSIVE for the swap back (one short transaction under the lock timeout, retried), then the copy dropped",
+        ),
+    };
+    let steps = plan
+        .rewrites
+        .iter()
+        .map(|rewrite| {
+            let change = rewrite.alter.as_deref().unwrap_or("compaction (no change)");
+            let statement = format!("cutover rewrite --table {} --alter {change:?}", rewrite.table);
+            StepReport {
+                summary: format!("rewrite {} online: {change}", rewrite.table),
+                statement,
+                locks: modes.iter().map(|mode| (rewrite.table.clone(), *mode)).collect(),
+                scans: false,
+                rewrites: false,
+                note: Some(what.to_string()),
+            }
+        })
+        .collect();
+    PhaseReport { name: name.to_string(), how, steps }
+}
+
 /// The tables of a replayed schema, as the planner wants them (NOT NULL is not tracked by the
 /// schema model: columns count as nullable; indexed and key columns as having dependents).
 pub fn shapes_from_schema(schema: &Schema) -> Vec<TableShape> {
@@ -153,6 +195,15 @@ pub fn phases(plan: &Plan, schema_linter: &mut Linter) -> Vec<PhaseReport> {
     ];
     let mut reports = Vec::new();
     for (name, how, statements) in groups {
+        // Placed as they run: after the backfills, after the contract, before the revert.
+        match name {
+            "start: validate" => reports.push(rewrites(plan, "start")),
+            "rollback" => {
+                reports.push(rewrites(plan, "complete"));
+                reports.push(rewrites(plan, "rollback"));
+            }
+            _ => {}
+        }
         if statements.is_empty() {
             continue;
         }
@@ -262,10 +313,20 @@ pub fn replay(declaration: &Declaration, input: &PlanInput<'_>, linter: &mut Lin
     let Ok(plan) = crate::plan::plan(input, &declaration.operations) else {
         return;
     };
+    // The rewrites' changes, as the statements they amount to, after the backfills.
+    let rewritten: Vec<String> = plan.rewrites.iter().filter_map(|rewrite| rewrite.statement()).collect();
     let parsed = analysable(
-        [&plan.expand, &plan.concurrent, &plan.validate, &plan.publish, &plan.contract, &plan.contract_concurrent]
-            .into_iter()
-            .flatten(),
+        [
+            &plan.expand,
+            &plan.concurrent,
+            &rewritten,
+            &plan.validate,
+            &plan.publish,
+            &plan.contract,
+            &plan.contract_concurrent,
+        ]
+        .into_iter()
+        .flatten(),
     );
     let text = parsed.iter().map(|s| s.sql.as_str()).collect::<Vec<_>>().join(";\n");
     let _ = linter.lint(&Script {

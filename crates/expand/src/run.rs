@@ -10,17 +10,19 @@
 //!   history has the row.
 //! - `rolling_back`: `rollback` again finishes it.
 
+use std::cell::RefCell;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use cutover_engine::{
-    DbError, Direction, ExpandPhase, ExpandState, ExpandTarget, HistoryRecord, RecordKind, State, Timeouts,
+    DbError, Direction, ExpandPhase, ExpandState, ExpandTarget, HistoryRecord, RecordKind, RetryPolicy, RewritePhase,
+    RewriteRequest, RewriteState, State, Timeouts,
 };
 use cutover_migration::{Migration, MigrationKind, MigrationSet};
 use cutover_runner::{compute_status, MigrationState};
 
 use crate::ops::read_declaration;
-use crate::plan::{plan, Plan, PlanInput};
+use crate::plan::{plan, Plan, PlanInput, PlannedRewrite};
 use crate::sessions::{Census, OldSession, Versions};
 
 /// How `start`, `complete` and `rollback` run.
@@ -88,6 +90,18 @@ pub enum Event<'a> {
     Unplaced {
         /// Who they are.
         sessions: &'a [String],
+    },
+    /// An online rewrite's event (its copy's come as [`Event::Backfill`]).
+    Rewrite(cutover_rewrite::Event<'a>),
+    /// What an online rewrite did: swapped in (`start`), swapped back (`rollback`), or what
+    /// it kept dropped (`complete`, `rollback`).
+    Rewritten {
+        /// The table.
+        table: &'a str,
+        /// What was done.
+        what: &'static str,
+        /// The swap's report, when it swapped.
+        swap: Option<&'a cutover_engine::SwapReport>,
     },
 }
 
@@ -163,6 +177,15 @@ pub enum Error {
     /// A backfill failed (its progress is saved).
     #[error(transparent)]
     Backfill(#[from] cutover_backfill::Error),
+    /// An online rewrite failed or was refused (what it made is recorded; the same command
+    /// goes on from there).
+    #[error("rewrite of {table}: {source}")]
+    Rewrite {
+        /// The table.
+        table: String,
+        /// Why.
+        source: Box<cutover_rewrite::Error>,
+    },
 }
 
 fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
@@ -241,6 +264,40 @@ pub fn start(
                 already_started: false,
                 duration: started.elapsed(),
             });
+        }
+    }
+    for planned in &plan.rewrites {
+        let request =
+            RewriteRequest { table: planned.table.clone(), alter: planned.alter.clone(), using: planned.using.clone() };
+        let forward = RefCell::new(&mut *reporter);
+        let outcome = cutover_rewrite::run(
+            &mut *target,
+            &request,
+            &rewrite_options(options),
+            &mut Forward(&forward),
+            &mut Forward(&forward),
+            stop,
+        )
+        .map_err(|source| Error::Rewrite { table: planned.table.clone(), source: Box::new(source) })?;
+        match outcome {
+            cutover_rewrite::Outcome::Swapped { state, report, .. } => reporter.report(Event::Rewritten {
+                table: &state.table,
+                what: "swapped in, the old table kept in step until `complete`",
+                swap: Some(&report),
+            }),
+            cutover_rewrite::Outcome::AlreadySwapped(_) => {}
+            cutover_rewrite::Outcome::Interrupted | cutover_rewrite::Outcome::Deferred(_) => {
+                return Ok(Summary {
+                    migration: format!("{} {}", plan.version, plan.name),
+                    version_schema: plan.version_schema.clone(),
+                    old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
+                    base_schema: plan.base_schema.clone(),
+                    rows_backfilled,
+                    interrupted: true,
+                    already_started: false,
+                    duration: started.elapsed(),
+                })
+            }
         }
     }
     for statement in &plan.validate {
@@ -326,6 +383,19 @@ pub fn complete(
         }
     }
     run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.contract_concurrent)?;
+    for planned in &plan.rewrites {
+        if ours(target, planned)?.is_some() {
+            let forward = RefCell::new(&mut *reporter);
+            let state = cutover_rewrite::cleanup(
+                &mut *target,
+                &planned.table,
+                &rewrite_options(options),
+                &mut Forward(&forward),
+            )
+            .map_err(|source| Error::Rewrite { table: planned.table.clone(), source: Box::new(source) })?;
+            reporter.report(Event::Rewritten { table: &state.table, what: "the old table dropped", swap: None });
+        }
+    }
     save(target, &plan, ExpandPhase::Completed, options)?;
     Ok(Summary {
         migration: format!("{} {}", plan.version, plan.name),
@@ -428,6 +498,28 @@ pub fn rollback(
         reporter.report(Event::Resuming { phase: state.phase });
     } else {
         save(target, &plan, ExpandPhase::RollingBack, options)?;
+    }
+    // Swapped back first: the views `revert` drops are made again by the swap otherwise.
+    for planned in plan.rewrites.iter().rev() {
+        let Some(mut state) = ours(target, planned)? else { continue };
+        let rewrite_options = rewrite_options(options);
+        let failed = |source| Error::Rewrite { table: planned.table.clone(), source: Box::new(source) };
+        if state.phase == RewritePhase::Swapped {
+            let forward = RefCell::new(&mut *reporter);
+            let (reverted, swap) =
+                cutover_rewrite::revert(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward))
+                    .map_err(failed)?;
+            state = reverted;
+            reporter.report(Event::Rewritten {
+                table: &state.table,
+                what: "swapped back, with every write made since",
+                swap: swap.as_ref(),
+            });
+        }
+        let forward = RefCell::new(&mut *reporter);
+        cutover_rewrite::cleanup(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward))
+            .map_err(failed)?;
+        reporter.report(Event::Rewritten { table: &state.table, what: "the rewritten copy dropped", swap: None });
     }
     run_in_transaction(
         target,
@@ -777,6 +869,44 @@ impl cutover_backfill::Reporter for ForwardBackfill<'_> {
     }
 }
 
+/// How the migration's online rewrites run: as its backfills, with its lock timeouts and retries.
+fn rewrite_options(options: &Options) -> cutover_rewrite::Options {
+    cutover_rewrite::Options {
+        copy: options.backfill.clone(),
+        verify_chunk: cutover_rewrite::DEFAULT_VERIFY_CHUNK,
+        defer_swap: false,
+        timeouts: options.timeouts,
+        retry: RetryPolicy { tries: options.lock_retries, backoff: options.retry_backoff },
+    }
+}
+
+/// The rewrite of `planned`'s table, when it is this migration's and not done: one started by
+/// hand with another change (or finished) is not this migration's to revert or clean up.
+fn ours(target: &mut dyn ExpandTarget, planned: &PlannedRewrite) -> Result<Option<RewriteState>, Error> {
+    let state = target.load_rewrite(&planned.table).map_err(database("cannot read the rewrite's state"))?;
+    let normal = |text: Option<&str>| text.map(cutover_backfill::normalize_sql);
+    Ok(state.filter(|state| {
+        state.phase != RewritePhase::Done
+            && normal(state.alter.as_deref()) == normal(planned.alter.as_deref())
+            && state.using == planned.using
+    }))
+}
+
+/// One reporter of this crate's events behind the rewrite's two (its own and its copy's).
+struct Forward<'a, 'r, 'o>(&'a RefCell<&'r mut (dyn Reporter + 'o)>);
+
+impl cutover_rewrite::Reporter for Forward<'_, '_, '_> {
+    fn report(&mut self, event: cutover_rewrite::Event<'_>) {
+        self.0.borrow_mut().report(Event::Rewrite(event))
+    }
+}
+
+impl cutover_backfill::Reporter for Forward<'_, '_, '_> {
+    fn report(&mut self, event: cutover_backfill::Event<'_>) {
+        self.0.borrow_mut().report(Event::Backfill(event))
+    }
+}
+
 /// Whether `name` is one of the tables cutover makes beside the history table `history` (its
 /// guard and approvals, the expand state, the backfill checkpoints). By exact name, never by
 /// prefix: a user's `cutover_reports` table is the user's to change. `history` may be
@@ -787,6 +917,12 @@ pub fn is_own_table(name: &str, history: &str) -> bool {
         || name.strip_prefix(history).is_some_and(|suffix| suffix == "_approvals" || suffix == "_guard")
         || name == "cutover_expand"
         || name == cutover_engine::keyset::CHECKPOINT_TABLE
+        || name == cutover_engine::REWRITE_STATE_TABLE
+        || name == cutover_engine::REWRITE_MISSES_TABLE
+        // An online rewrite's copy or kept old table (PostgreSQL names them by the table's oid).
+        || ["_cutover_new_", "_cutover_old_"].iter().any(|prefix| {
+            name.strip_prefix(prefix).is_some_and(|oid| !oid.is_empty() && oid.bytes().all(|b| b.is_ascii_digit()))
+        })
 }
 
 #[cfg(test)]
@@ -827,6 +963,7 @@ mod tests {
             contract_concurrent: Vec::new(),
             revert: Vec::new(),
             revert_concurrent: Vec::new(),
+            rewrites: Vec::new(),
         };
         let state = recorded(&plan, ExpandPhase::Started, "me");
         assert_eq!((state.version.as_str(), state.phase), ("3", ExpandPhase::Started));

@@ -271,6 +271,9 @@ impl SqlitePlanner {
             }
             // One version at a time: both phases run now, in the order written.
             Operation::Sql { up, .. } => self.out.push(up.clone()),
+            Operation::Rewrite { .. } => {
+                return Err("a rewrite keeps a table online while it is copied, and a SQLite database has one writer: there is nothing to stay online for; write the change as `change_type` (or `sql`)".into())
+            }
         }
         Ok(())
     }

@@ -23,6 +23,10 @@ use cutover_engine::{
     RewriteTarget, SwapReport, Timeouts,
 };
 
+/// Rows per verification chunk unless told: each chunk read in one snapshot, in well under a
+/// second.
+pub const DEFAULT_VERIFY_CHUNK: u64 = 100_000;
+
 /// How a rewrite runs.
 #[derive(Debug, Clone)]
 pub struct Options {

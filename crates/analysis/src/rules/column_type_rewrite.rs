@@ -14,7 +14,7 @@ pub(crate) const DOC: &str = "## What it does\n\
 A rewrite copies every row and rebuilds every index of the table under an ACCESS EXCLUSIVE lock: no reads, no writes, for minutes on a large table. Old application code may also break on the new type.\n\
 \n\
 ## Instead\n\
-On PostgreSQL, `cutover rewrite --table users --alter \"ALTER TABLE users ALTER COLUMN id TYPE bigint\"` makes the change on a copy kept in step by a trigger, copied in batches, verified, and swapped in within the lock timeout, with a revert window; it also changes a primary key that foreign keys and views point at. Or expand and contract: add a column of the new type, keep it in step (a trigger or dual writes), backfill it in batches with `cutover backfill`, move reads, then drop the old column. For a length limit, widen (rewrite-free) or use a `CHECK (length(col) <= n) NOT VALID` constraint and validate it.\n\
+On PostgreSQL, `cutover rewrite --table users --alter \"ALTER TABLE users ALTER COLUMN id TYPE bigint\"` makes the change on a copy kept in step by a trigger, copied in batches, verified, and swapped in within the lock timeout, with a revert window; it also changes a primary key that foreign keys and views point at (in a declarative migration, `op = \"rewrite\"` does the same at `cutover start`). Or expand and contract: add a column of the new type, keep it in step (a trigger or dual writes), backfill it in batches with `cutover backfill`, move reads, then drop the old column. For a length limit, widen (rewrite-free) or use a `CHECK (length(col) <= n) NOT VALID` constraint and validate it.\n\
 \n\
 ```sql\n\
 ALTER TABLE users ADD COLUMN email_short varchar(50);\n\

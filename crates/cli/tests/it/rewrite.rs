@@ -741,3 +741,140 @@ fn a_second_command_on_a_running_rewrite_waits_for_it_instead_of_undoing_it() {
     );
     assert_same_as_mirror(&db, "users");
 }
+
+/// `op = "rewrite"` in a declarative migration, on tables made before the folder: `start`
+/// rewrites the key to bigint under writes (foreign keys and views follow) and publishes the
+/// version; `rollback` swaps the original back with every write; `start` again, then
+/// `complete`, drops the old table and records the migration.
+#[test]
+fn a_declarative_rewrite_starts_rolls_back_and_completes_under_writes() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    schema(&db, 20_000);
+    let project = Project::new();
+    project.migration(
+        "1_bigint_ids.toml",
+        "[[operations]]\nop = \"rewrite\"\ntable = \"users\"\nalter = \"ALTER TABLE users ALTER COLUMN id TYPE bigint\"\n",
+    );
+    let id_type = || {
+        db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'id'")
+    };
+    let start = || {
+        let output = project
+            .cutover(&db.url)
+            .args(["start", "--max-rows-per-second", "10000", "--batch-time", "5ms"])
+            .output()
+            .unwrap();
+        let (out, err) = output_text(&output);
+        assert!(output.status.success(), "{out}{err}");
+        err
+    };
+    let leftovers = || db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'");
+
+    let writers = Writers::start(&db, 3, 5, 20_000);
+    thread::sleep(Duration::from_millis(200));
+    let err = start();
+    assert!(err.contains("rewrite of public.users: swapped in"), "{err}");
+    thread::sleep(Duration::from_millis(200));
+    let (done, errors) = Writers::stop(writers);
+    assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
+    assert!(done > 50, "the writers hardly wrote ({done} transactions)");
+    assert_eq!(id_type(), "bigint");
+    assert_same_as_mirror(&db, "users");
+    assert_same_as_mirror(&db, &old_table(&db));
+    // The new version reads the rewritten table through its views; the old views were made again.
+    assert_eq!(db.query("SELECT count(*) = (SELECT count(*) FROM mirror) FROM public_v1.users"), "t");
+    assert_eq!(db.query("SELECT count(*) = (SELECT count(*) FROM mirror WHERE n > 2) FROM busy_names"), "t");
+    // cutover's own tables get no view in the version's schema.
+    assert_eq!(db.query("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.views WHERE table_schema = 'public_v1'"), "mirror,notes,orders,users");
+    // `start` again: started already.
+    start();
+
+    let writers = Writers::start(&db, 2, 6, 20_000);
+    thread::sleep(Duration::from_millis(200));
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert!(err.contains("swapped back, with every write made since"), "{err}");
+    thread::sleep(Duration::from_millis(200));
+    let (_, errors) = Writers::stop(writers);
+    assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
+    assert_eq!(id_type(), "integer");
+    assert_same_as_mirror(&db, "users");
+    assert_eq!(leftovers(), "0");
+    assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v1'"), "0");
+    assert_eq!(
+        db.query("SELECT conrelid::regclass || ' ' || convalidated FROM pg_constraint WHERE confrelid = 'users'::regclass ORDER BY 1"),
+        "notes true\norders true"
+    );
+
+    start();
+    assert_eq!(id_type(), "bigint");
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert!(err.contains("the old table dropped"), "{err}");
+    assert_eq!(leftovers(), "0");
+    assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_cutover\\_%'"), "0");
+    assert_eq!(db.query("SELECT phase FROM cutover_rewrites"), "done");
+    assert_eq!(db.query("SELECT phase FROM cutover_expand ORDER BY updated_at DESC LIMIT 1"), "completed");
+    assert_eq!(id_type(), "bigint");
+    assert_same_as_mirror(&db, "users");
+    let output = project.cutover(&db.url).arg("status").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success() && out.contains("applied"), "{out}{err}");
+}
+
+/// A `start` killed in the middle of a declarative rewrite's copy: `rollback` drops the copy and
+/// leaves nothing; `start` again copies afresh and `complete` finishes, every row there.
+#[test]
+fn a_declarative_rewrite_killed_in_its_copy_rolls_back_or_starts_again() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    schema(&db, 20_000);
+    let project = Project::new();
+    project.migration(
+        "1_compact.toml",
+        "[[operations]]\nop = \"rewrite\"\ntable = \"users\"\nalter = \"alter column n type bigint\"\n",
+    );
+    let leftovers = || db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'");
+    for round in 0..2 {
+        let mut child = project
+            .cutover_std(&db.url)
+            .args(["start", "--max-rows-per-second", "2000", "--batch-time", "5ms"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let copying = || {
+            let shadow = db.try_query("SELECT shadow FROM cutover_rewrites WHERE table_name = 'public.users'")?;
+            db.try_query(&format!("SELECT count(*) > 100 FROM {shadow}"))
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while copying().as_deref() != Some("t") {
+            assert!(Instant::now() < deadline, "the copy never got going");
+            thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(db.query("SELECT phase FROM cutover_expand"), "starting");
+        if round == 0 {
+            let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+            let (out, err) = output_text(&output);
+            assert!(output.status.success(), "{out}{err}");
+            assert!(err.contains("the rewritten copy dropped"), "{err}");
+            assert_eq!(leftovers(), "0");
+            assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_cutover\\_%'"), "0");
+        }
+    }
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert!(err.contains("resuming the online rewrite"), "{err}");
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert_eq!(leftovers(), "0");
+    assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'n'"), "bigint");
+    assert_same_as_mirror(&db, "users");
+}

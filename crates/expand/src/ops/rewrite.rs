@@ -1,0 +1,29 @@
+//! Operation `rewrite`: its reference page, printed by `cutover explain rewrite`.
+
+/// What it does, its fields, its phases and an example.
+pub(super) const DOC: &str = r##"## What it does
+Makes a change that must copy the table (`ALTER COLUMN id TYPE bigint` on a key that foreign keys point at, a compaction) without blocking it: `cutover rewrite` run by the migration. The table is copied into one of the new definition while the application writes to it, kept in step by a trigger, verified, and swapped in at `start`; the old table is kept in step the other way until `complete` drops it, so `rollback` swaps it back with every write made since.
+
+Both versions see the change at once (there is one table), so it is for changes the old code can live with: a wider type, a new constraint or index, a new default, a compaction. Columns keep their names and number: adding, dropping or renaming a column in `alter` is refused (the `add_column`, `drop_column` and `rename_column` operations keep the old version working), and so is any other operation on the same table in the migration. What `cutover rewrite` refuses (partitioned tables, a change that drops a column a view reads, ...) is refused by `start` before anything is made; see `docs/rewrite.md`.
+
+## Fields
+| field | type | required or default | meaning |
+| --- | --- | --- | --- |
+| `table` | string | required | The table, by its name before the migration. |
+| `alter` | string (SQL) | none: a compaction (what `VACUUM FULL` does, online) | The change: `ALTER TABLE users ALTER COLUMN id TYPE bigint`, or its actions alone. |
+| `using` | table of column = SQL expression | none | A column's value in the new table where the new type's cast of the old value will not do (`{ amount = "round(amount * 100)::bigint" }`), from the row's columns named as in an `UPDATE`. |
+
+## Phases
+- **start**: after the backfills, the copy made: an empty table of the new definition (`CREATE TABLE ... (LIKE ... INCLUDING ALL)` plus the change; `ACCESS SHARE` on the table) with a trigger that keeps it in step (`SHARE ROW EXCLUSIVE` on the table, briefly), filled in keyset batches that read with `FOR SHARE` (`ROW SHARE`: row locks of one batch at a time, paced like a backfill), compared chunk by chunk, then swapped in by one short transaction under the lock timeout that renames the two tables, makes the views again and points other tables' foreign keys at the new one (`ACCESS EXCLUSIVE` on the table, retried when not granted, then the foreign keys validated). Resumes from its checkpoint when cut short.
+- **complete**: after the contract, the old table and the trigger that kept it in step dropped (`ACCESS EXCLUSIVE`, briefly: the trigger's table, and the old table nothing uses).
+- **rollback**: the old table compared with the swapped one, then swapped back in one short transaction (`ACCESS EXCLUSIVE` on the table), with every write made since; the rewritten copy dropped. Refused, saying why, when a write did not reach the old table: a swap back would lose it (then `cutover rewrite --cleanup --table T` keeps the rewritten table, and `rollback` goes on).
+- **SQLite**: refused: a SQLite database has one writer, so there is nothing to stay online for; write the change as `change_type` (or `sql`).
+
+## Example
+```toml
+[[operations]]
+op = "rewrite"
+table = "users"
+alter = "ALTER TABLE users ALTER COLUMN amount TYPE numeric(14,2)"
+using = { amount = "round(amount::numeric, 2)" }
+```"##;
