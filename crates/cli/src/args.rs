@@ -346,7 +346,8 @@ pub struct RewriteArgs {
     /// Output format of --status.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
-    /// Rows compared per verification chunk (each read in one snapshot, in well under a second).
+    /// Rows compared per verification chunk at most (each read in one snapshot; chunks start at
+    /// 1,000 rows and are sized to take about half a second, so wide rows make smaller ones).
     #[arg(long, default_value_t = cutover_rewrite::DEFAULT_VERIFY_CHUNK, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..))]
     pub verify_chunk: u64,
     /// The time each copy batch aims to take while the application does not wait on its locks.

@@ -23,17 +23,40 @@ use cutover_engine::{
     RewriteTarget, SwapReport, Timeouts,
 };
 
-/// Rows per verification chunk unless told: each chunk read in one snapshot, in well under a
-/// second.
+/// Rows per verification chunk at most unless told: each chunk read in one snapshot, in well
+/// under a second.
 pub const DEFAULT_VERIFY_CHUNK: u64 = 100_000;
+
+/// What one verification chunk aims to take. Its rows are read in one snapshot: wide rows
+/// (a tester's 300 rows of 600 KB took 5 s) would hold it for long at a fixed row count.
+const VERIFY_CHUNK_TIME: Duration = Duration::from_millis(500);
+
+/// The first chunk's rows (at most `--verify-chunk`): small, as nothing is known of the rows'
+/// width yet; doubled while chunks come in under [`VERIFY_CHUNK_TIME`].
+const FIRST_VERIFY_CHUNK: u64 = 1_000;
+
+/// The next chunk's rows after one of `rows` took `took`: scaled to the aimed time when over
+/// it, doubled (up to `max`) when well under it, at least one row.
+fn next_verify_chunk(rows: u64, took: Duration, max: u64) -> u64 {
+    let max = max.max(1);
+    if took > VERIFY_CHUNK_TIME {
+        let scaled = rows as f64 * VERIFY_CHUNK_TIME.as_secs_f64() / took.as_secs_f64();
+        (scaled as u64).clamp(1, max)
+    } else if took * 2 <= VERIFY_CHUNK_TIME {
+        rows.saturating_mul(2).min(max)
+    } else {
+        rows.min(max)
+    }
+}
 
 /// How a rewrite runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// How the copy runs: its pace, throttles and lock timeouts.
     pub copy: cutover_backfill::Options,
-    /// Rows per verification chunk. Each costs a snapshot and a bound of its own: on 2M rows,
-    /// chunks of 10,000 took 7.9 s to verify, of 50,000 4.0 s, of 200,000 2.3 s.
+    /// Rows per verification chunk at most (chunks are sized by time below it). Each costs a
+    /// snapshot and a bound of its own: on 2M rows, chunks of 10,000 took 7.9 s to verify, of
+    /// 50,000 4.0 s, of 200,000 2.3 s.
     pub verify_chunk: u64,
     /// Stop when the copy is verified, before the swap (`--defer-swap`); the same command
     /// swaps later.
@@ -341,18 +364,20 @@ fn verify_as(
     let (mut differing_chunks, mut keys) = (0u64, Vec::new());
     let timeouts =
         Timeouts { statement_timeout: options.copy.statement_timeout, lock_timeout: options.copy.lock_timeout };
+    let mut limit = FIRST_VERIFY_CHUNK.min(options.verify_chunk.max(1));
     loop {
         if stop.load(Ordering::SeqCst) {
             return Ok(rows);
         }
-        let mut check = target
-            .verify_chunk(plan, after.as_deref(), options.verify_chunk.max(1), timeouts)
-            .map_err(database("cannot verify the copy"))?;
+        let began = Instant::now();
+        let mut check =
+            target.verify_chunk(plan, after.as_deref(), limit, timeouts).map_err(database("cannot verify the copy"))?;
+        let took = began.elapsed();
         if !check.differing.is_empty() {
             // Compared again once: a chunk is read in one snapshot, so a difference is real,
             // but it costs little to be sure before refusing the swap.
             check = target
-                .verify_chunk(plan, after.as_deref(), options.verify_chunk.max(1), timeouts)
+                .verify_chunk(plan, after.as_deref(), limit, timeouts)
                 .map_err(database("cannot verify the copy"))?;
             if !check.differing.is_empty() {
                 differing_chunks += 1;
@@ -361,6 +386,7 @@ fn verify_as(
         }
         rows += check.source_rows.max(check.shadow_rows);
         chunks += 1;
+        limit = next_verify_chunk(limit, took, options.verify_chunk);
         reporter.report(Event::Verifying { rows, chunks });
         match check.last {
             Some(last) => after = Some(last),
@@ -525,7 +551,24 @@ fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState,
 
 #[cfg(test)]
 mod tests {
-    use super::shell_word;
+    use super::{next_verify_chunk, shell_word, VERIFY_CHUNK_TIME};
+    use std::time::Duration;
+
+    #[test]
+    fn verification_chunks_grow_while_quick_and_shrink_to_the_aimed_time_when_rows_are_wide() {
+        // Narrow rows: from 1,000 to the most allowed in a few chunks.
+        let mut rows = 1_000;
+        for _ in 0..10 {
+            rows = next_verify_chunk(rows, Duration::from_millis(20), 100_000);
+        }
+        assert_eq!(rows, 100_000);
+        // Wide rows: 300 rows took 5 s, the next chunk aims at the chunk time.
+        assert_eq!(next_verify_chunk(300, Duration::from_secs(5), 100_000), 30);
+        assert_eq!(next_verify_chunk(1, Duration::from_secs(60), 100_000), 1);
+        // Near the aim: kept; never above what the operator allowed.
+        assert_eq!(next_verify_chunk(5_000, VERIFY_CHUNK_TIME * 3 / 4, 100_000), 5_000);
+        assert_eq!(next_verify_chunk(5_000, Duration::from_millis(1), 3_000), 3_000);
+    }
 
     #[test]
     fn a_table_in_a_suggested_command_is_one_shell_word() {
