@@ -1,7 +1,7 @@
 //! Rule `index-drop-blocking`: its documentation is `DOC`, printed by `cutover explain index-drop-blocking`.
 
 use crate::rules::{Context, Finding};
-use crate::{Action, Effect, LockMode};
+use crate::{Action, Effect, LockMode, Severity};
 
 pub(crate) const RULE: &str = "index-drop-blocking";
 
@@ -37,19 +37,35 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         }
         None => (index.clone(), format!("DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the table of index `{index}`, which blocks reads and writes")),
     };
-    vec![Finding::new(
+    let finding = Finding::new(
         RULE,
         message,
         &ctx.runner.alone("drop it with DROP INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY"),
     )
-    .on(&on, LockMode::AccessExclusive)]
+    .on(&on, LockMode::AccessExclusive);
+    // The same lock held since an earlier statement of the transaction that CONCURRENTLY would
+    // not remove (an ALTER TABLE): this drop blocks nothing more. One held by another plain
+    // DROP INDEX is not such a lock: only dropping them all concurrently removes it.
+    let held = ctx.held_locks.iter().find(|(table, mode, line)| {
+        *table == on && *mode == LockMode::AccessExclusive && !ctx.index_drops.contains(line)
+    });
+    match held {
+        Some((_, _, line)) => {
+            let mut finding = finding.at(Severity::Warning);
+            finding.message.push_str(&format!(
+                "; the transaction holds that lock since line {line}, which needs it anyway, so this drop blocks nothing more"
+            ));
+            vec![finding]
+        }
+        None => vec![finding],
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
-    use crate::LintConfig;
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_with, severities_with};
+    use crate::{LintConfig, Severity};
 
     #[test]
     fn fires_0() {
@@ -67,6 +83,22 @@ mod tests {
         let rendered = lint_errors("DROP INDEX i", RULE);
         assert!(rendered.contains("lock on the table of index `i`"), "{rendered}");
     }
+    /// lemmy, documenso: a drop under the ACCESS EXCLUSIVE lock an ALTER TABLE took earlier in
+    /// the transaction blocks nothing more; under another plain drop's, it is part of the outage.
+    #[test]
+    fn a_drop_under_an_alters_lock_held_since_is_a_warning_not_under_another_drops() {
+        let schema = "CREATE TABLE t (a int, b int);\nCREATE INDEX i ON t (a);\nCREATE INDEX j ON t (b);";
+        let after_alter = [(schema, true), ("ALTER TABLE t ADD COLUMN c int;\nDROP INDEX i;", true)];
+        assert_eq!(severities_with(&after_alter, RULE), [Severity::Warning]);
+        let rendered = run_with(&after_alter, RULE, LintConfig::default());
+        assert!(rendered.contains("holds that lock since line 1, which needs it anyway"), "{rendered}");
+        let drops = [(schema, true), ("DROP INDEX i;\nDROP INDEX j;", true)];
+        assert_eq!(severities_with(&drops, RULE), [Severity::Error, Severity::Error]);
+        // Outside a transaction each statement commits alone: nothing is held.
+        let alone = [(schema, true), ("ALTER TABLE t ADD COLUMN c int;\nDROP INDEX i;", false)];
+        assert_eq!(severities_with(&alone, RULE), [Severity::Error]);
+    }
+
     #[test]
     fn does_not_fire_1() {
         lint_ok(r"DROP INDEX CONCURRENTLY i", RULE);

@@ -362,6 +362,9 @@ pub struct Context {
     /// Locks that block writes on existing tables, taken earlier in the current transaction:
     /// table, mode, line. PostgreSQL holds them until the transaction ends.
     pub(crate) held_locks: Vec<(String, LockMode, usize)>,
+    /// Lines of the current transaction's `DROP INDEX`es without `CONCURRENTLY`: a lock one of
+    /// them holds is one `CONCURRENTLY` would remove, unlike an `ALTER TABLE`'s.
+    pub(crate) index_drops: Vec<usize>,
     /// Existing tables a statement of the current transaction wrote over the whole table (every
     /// row, or rows a condition picks while reading them all) while a lock blocking reads on
     /// them was held since an earlier statement, with that statement's line. The outage is that write's (reported there); a later scan of the table under the
@@ -633,6 +636,7 @@ impl Context {
                 if !self.in_transaction {
                     self.held_locks.clear();
                     self.written_whole.clear();
+                    self.index_drops.clear();
                 }
             }
             Action::Set { name, value, .. } => {
@@ -662,6 +666,9 @@ impl Context {
                 if held {
                     self.written_whole.entry(written.table.clone()).or_insert(self.line);
                 }
+            }
+            if matches!(effect.action, Action::DropIndex { concurrently: false, .. }) {
+                self.index_drops.push(self.line);
             }
             for (table, mode) in &effect.locks {
                 let held_already = self.held_locks.iter().any(|(t, m, _)| t == table && m >= mode);
@@ -844,8 +851,17 @@ pub(crate) mod test_utils {
     /// Lints migrations in order with only `rule`: each is its SQL and whether it runs in a
     /// transaction. Renders what the last one finds.
     pub(crate) fn run_with(migrations: &[(&str, bool)], rule: &str, config: LintConfig) -> String {
+        last_diagnostics(migrations, rule, config).iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect()
+    }
+
+    /// The severities of `rule`'s findings in the last of `migrations` (linted as `run_with` does).
+    pub(crate) fn severities_with(migrations: &[(&str, bool)], rule: &str) -> Vec<crate::Severity> {
+        last_diagnostics(migrations, rule, LintConfig::default()).iter().map(|d| d.severity).collect()
+    }
+
+    fn last_diagnostics(migrations: &[(&str, bool)], rule: &str, config: LintConfig) -> Vec<crate::Diagnostic> {
         let mut linter = Linter::new(LintConfig { only_rule: Some(rule.to_string()), ..config });
-        let mut rendered = String::new();
+        let mut last = Vec::new();
         for (sql, in_transaction) in migrations {
             let statements = cutover_migration::split_statements(sql).unwrap();
             let script = Script {
@@ -855,10 +871,9 @@ pub(crate) mod test_utils {
                 no_transaction_by: None,
                 has_down: None,
             };
-            rendered =
-                linter.lint(&script).diagnostics.iter().map(|d| format!("{}: {}\n", d.rule, d.message)).collect();
+            last = linter.lint(&script).diagnostics;
         }
-        rendered
+        last
     }
 
     /// Lints `sql` as one migration file with only `rule`, run by `runner` (a value of
