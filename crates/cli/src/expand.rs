@@ -22,7 +22,7 @@ pub fn start(
     let url = crate::database_url(settings)?;
     let mut any = crate::connect_any(&url, settings)?;
     if let Some(target) = any.sqlite() {
-        let summary = cutover_expand::start_sqlite(target, &set, &options(settings, false), &mut Lines)
+        let summary = cutover_expand::start_sqlite(target, &set, &options(settings, false), &mut Lines::default())
             .map_err(|e| failure(&url, e))?;
         writeln!(
             anstream::stdout(),
@@ -38,7 +38,12 @@ pub fn start(
     options.backfill.max_rows_per_second = max_rows_per_second;
     options.backfill.max_replica_lag = max_replica_lag;
     let stop = crate::backfill::stop_on_signals()?;
-    let summary = cutover_expand::start(target, &set, &options, &mut Lines, &stop).map_err(|e| failure(&url, e))?;
+    let summary = cutover_expand::start(target, &set, &options, &mut Lines::default(), &stop).map_err(|e| {
+        // Past the planning, the migration is recorded as starting: say both ways out.
+        let recorded = !matches!(e, Error::Refused(_) | Error::Plan { .. } | Error::Declaration(_));
+        let hint = recorded.then_some("the migration is recorded as starting: `cutover start` goes on from where it stopped once the cause is fixed, `cutover rollback` undoes what it made");
+        failure_with(&url, e, hint)
+    })?;
     let mut out = anstream::stdout();
     if summary.already_started {
         // One expand/contract migration is active at a time: each `complete` must know which
@@ -94,15 +99,16 @@ pub fn complete(settings: &Settings, force: bool, wait: Duration) -> anyhow::Res
     let (url, mut any) = open(settings)?;
     let target = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
     let options = Options { wait, ..options(settings, force) };
-    let summary = cutover_expand::complete(target, &set, &options, &mut Lines).map_err(|e| failure(&url, e))?;
+    let summary =
+        cutover_expand::complete(target, &set, &options, &mut Lines::default()).map_err(|e| failure(&url, e))?;
     finished(&summary, "completed", &format!("the version `{}` is the only one", summary.version_schema))
 }
 
 pub fn rollback(settings: &Settings) -> anyhow::Result<ExitStatus> {
     let (url, mut any) = open(settings)?;
     let target = any.expand().map_err(|e| crate::unsupported(&url, &e))?;
-    let summary =
-        cutover_expand::rollback(target, &options(settings, false), &mut Lines).map_err(|e| failure(&url, e))?;
+    let summary = cutover_expand::rollback(target, &options(settings, false), &mut Lines::default())
+        .map_err(|e| failure(&url, e))?;
     finished(&summary, "rolled back", &format!("the version `{}` is the only one", summary.old_schema))
 }
 
@@ -165,21 +171,39 @@ fn options(settings: &Settings, force: bool) -> Options {
 }
 
 fn failure(url: &DatabaseUrl, error: Error) -> anyhow::Error {
+    failure_with(url, error, None)
+}
+
+/// `failure`, with a last sentence on what to do next.
+fn failure_with(url: &DatabaseUrl, error: Error, hint: Option<&str>) -> anyhow::Error {
     let status = match error {
         Error::Refused(_) | Error::Plan { .. } | Error::Declaration(_) => ExitStatus::Failure,
         _ => ExitStatus::Error,
     };
-    anyhow!(Exit { status, message: url.scrub(&error.to_string()) })
+    let mut message = url.scrub(&error.to_string());
+    if let Some(hint) = hint {
+        message.push_str("; ");
+        message.push_str(hint);
+    }
+    anyhow!(Exit { status, message })
 }
 
 /// Events as lines on stderr.
-struct Lines;
+#[derive(Default)]
+struct Lines {
+    /// When "waiting for the migration lock" was last said: once each 10 s.
+    waiting_said: Option<std::time::Instant>,
+}
 
 impl Reporter for Lines {
     fn report(&mut self, event: Event<'_>) {
         let mut err = anstream::stderr();
         let _ = match event {
             Event::WaitingForLock { holder } => {
+                if self.waiting_said.is_some_and(|at| at.elapsed() < Duration::from_secs(10)) {
+                    return;
+                }
+                self.waiting_said = Some(std::time::Instant::now());
                 writeln!(err, "waiting for the migration lock held by {}", holder.description)
             }
             Event::Resuming { phase } => writeln!(err, "resuming: the migration was left {}", phase.words()),

@@ -20,9 +20,18 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
         .iter()
         .map(|u| DatabaseUrl::parse(u).map_err(usage_error))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let mut target: Box<dyn RewriteTarget> =
-        crate::connect_any(&url, settings)?.into_rewrite(replicas).map_err(|e| crate::unsupported(&url, &e))?;
+    let mut any = crate::connect_any(&url, settings)?;
     let scrub = |err: &dyn std::fmt::Display| usage_error(url.scrub(&err.to_string()));
+    // A rewrite a declarative migration made is that migration's: `rollback` reverts it and
+    // `complete` drops what it kept, each with the rest of the migration's state.
+    if let (Some(table), false, Ok(expand)) = (&args.table, args.status, any.expand()) {
+        if let Some(owner) = cutover_expand::rewrite_owner(expand, table).map_err(|e| scrub(&e))? {
+            return Err(usage_error(format!(
+                "the rewrite of {table} belongs to the expand/contract migration {owner}, which is active: `cutover rollback` swaps it back, `cutover complete` drops the old table (by hand, the migration would be recorded as made where the table does not have its change)"
+            )));
+        }
+    }
+    let mut target: Box<dyn RewriteTarget> = any.into_rewrite(replicas).map_err(|e| crate::unsupported(&url, &e))?;
     if args.status {
         let list = target.list_rewrites().map_err(|e| scrub(&e))?;
         let mut copies = Vec::new();

@@ -51,6 +51,12 @@ impl DbError {
     pub fn is_lock_contention(&self) -> bool {
         matches!(self.kind, DbErrorKind::LockTimeout | DbErrorKind::Deadlock)
     }
+
+    /// The data was refused (SQLSTATE classes 22, a value the type or expression cannot take,
+    /// and 23, a constraint): the same rows fail again however often it is retried.
+    pub fn is_data_refused(&self) -> bool {
+        self.code.as_deref().is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+    }
 }
 
 impl fmt::Display for DbError {

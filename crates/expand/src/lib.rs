@@ -20,7 +20,7 @@ pub mod sqlite;
 pub use ops::{parse_declaration, read_declaration, Declaration, DeclarationError, Operation};
 pub use plan::{plan, Plan, PlanError, PlanInput};
 pub use run::{
-    complete, is_own_table, rollback, start, start_sqlite, status, ActiveMigration, Error, Event, Options, Reporter,
-    Summary,
+    complete, is_own_table, rewrite_owner, rollback, start, start_sqlite, status, ActiveMigration, Error, Event,
+    Options, Reporter, Summary,
 };
 pub use sessions::{Census, OldSession, Placement, Versions};

@@ -95,6 +95,10 @@ pub struct Plan {
     /// at `complete`, swapped back at `rollback`). Absent from plans older cutovers recorded.
     #[serde(default)]
     pub rewrites: Vec<PlannedRewrite>,
+    /// The operations it was planned from: a `start` that resumes refuses a file changed
+    /// since. Empty in plans older cutovers recorded.
+    #[serde(default)]
+    pub operations: Vec<Operation>,
     /// `start`, each statement in its own transaction.
     pub validate: Vec<String>,
     /// `start`, one transaction: the new version published.
@@ -203,6 +207,7 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
             concurrent: Vec::new(),
             backfills: Vec::new(),
             rewrites: Vec::new(),
+            operations: operations.to_vec(),
             validate: Vec::new(),
             publish: Vec::new(),
             contract: Vec::new(),
@@ -696,7 +701,7 @@ impl Planner<'_> {
             Operation::Rewrite { table, alter, using } => {
                 let shape = self.table(table)?;
                 if let Some(alter) = alter {
-                    check_rewrite_alter(table, alter)?;
+                    check_rewrite_alter(self.base(), table, alter)?;
                 }
                 for column in using.keys() {
                     if !shape.columns.iter().any(|c| &c.name == column) {
@@ -886,25 +891,58 @@ fn expressions(operation: &Operation) -> Vec<&str> {
 
 /// A rewrite's `alter`: one `ALTER TABLE` of `table` (or its actions alone) that keeps the
 /// columns' names and number, which the version views list.
-fn check_rewrite_alter(table: &str, alter: &str) -> Result<(), String> {
-    use sqlparser::ast::{AlterTableOperation, Statement};
+fn check_rewrite_alter(base: &str, table: &str, alter: &str) -> Result<(), String> {
+    use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, Statement};
+    if alter.trim().trim_end_matches(';').trim().is_empty() {
+        return Err("`alter` is empty: leave it out for a compaction (the table copied as it is)".into());
+    }
     let whole = as_alter_table(&ident(table), alter);
     let statements = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &whole)
-        .map_err(|err| format!("`alter` is not one ALTER TABLE statement PostgreSQL reads: {err}"))?;
+        .map_err(|err| format!("cutover cannot read `alter` as one ALTER TABLE statement ({err}): give it as `ALTER TABLE {table} ...` with the changes a rewrite can make"))?;
     let [Statement::AlterTable(alter_table)] = statements.as_slice() else {
         return Err(format!(
             "`alter` must be one `ALTER TABLE {table} ...` statement (or its actions alone); it holds {}",
             cutover_engine::count(statements.len(), "statement", "statements")
         ));
     };
-    let named = alter_table.name.0.last().and_then(|part| part.as_ident()).map(|ident| match ident.quote_style {
-        Some(_) => ident.value.clone(),
-        None => ident.value.to_lowercase(),
-    });
-    if named.as_deref() != Some(table) {
-        return Err(format!("`alter` changes `{}`, not `{table}`: name the operation's table", alter_table.name));
+    // Named as PostgreSQL reads names: unquoted ones fold to lower case.
+    let parts: Vec<Option<String>> = alter_table
+        .name
+        .0
+        .iter()
+        .map(|part| {
+            part.as_ident().map(|ident| match ident.quote_style {
+                Some(_) => ident.value.clone(),
+                None => ident.value.to_lowercase(),
+            })
+        })
+        .collect();
+    let (schema, named) = match parts.as_slice() {
+        [name] => (None, name.clone()),
+        [schema, name] => (schema.clone(), name.clone()),
+        _ => (None, None),
+    };
+    if named.as_deref() != Some(table) || schema.as_deref().is_some_and(|schema| schema != base) {
+        let folded = match (&schema, &named) {
+            (Some(schema), Some(name)) => format!("{schema}.{name}"),
+            (None, Some(name)) => name.clone(),
+            _ => alter_table.name.to_string(),
+        };
+        return Err(format!(
+            "`alter` changes `{folded}` (as PostgreSQL reads the name: unquoted, it folds to lower case), not `{table}` of schema `{base}`: name the operation's table"
+        ));
     }
     for operation in &alter_table.operations {
+        if let AlterTableOperation::AlterColumn {
+            column_name,
+            op: AlterColumnOperation::SetDataType { using: Some(_), .. },
+        } = operation
+        {
+            return Err(format!(
+                "`alter` converts `{}` with USING: give the conversion as `using = {{ {} = \"...\" }}` (the copy and the change capture compute it for each row)",
+                column_name.value, column_name.value
+            ));
+        }
         let refused = match operation {
             AlterTableOperation::AddColumn { .. } => {
                 Some("adds a column (the `add_column` operation does that online, with both versions working)")
@@ -1114,8 +1152,12 @@ mod tests {
     #[test]
     fn a_rewrite_is_planned_for_start_with_the_table_qualified() {
         let tables = users();
-        for alter in [Some("ALTER TABLE users ALTER COLUMN id TYPE bigint;"), Some("alter column id type bigint"), None]
-        {
+        for alter in [
+            Some("ALTER TABLE users ALTER COLUMN id TYPE bigint;"),
+            Some("alter column id type bigint"),
+            Some("ALTER TABLE public.Users ALTER COLUMN id TYPE bigint"),
+            None,
+        ] {
             let plan = plan(&input(&tables), &[rewrite(alter, &[("id", "id::bigint")])]).unwrap();
             assert_eq!(
                 plan.rewrites,
@@ -1140,7 +1182,11 @@ mod tests {
             ("ALTER TABLE users RENAME TO people", "`rename_table`"),
             ("ALTER TABLE orders ALTER COLUMN id TYPE bigint", "not `users`"),
             ("ALTER TABLE users ALTER COLUMN id TYPE bigint; DROP TABLE users", "2 statements"),
-            ("ALTER TABLE users ALTER COLUMN id TYPO bigint", "not one ALTER TABLE"),
+            ("ALTER TABLE users ALTER COLUMN id TYPO bigint", "cannot read `alter` as one ALTER TABLE"),
+            ("ALTER TABLE users ALTER COLUMN id TYPE bigint USING id * 2", "give the conversion as `using = { id"),
+            ("ALTER TABLE app.users ALTER COLUMN id TYPE bigint", "changes `app.users`"),
+            ("ALTER TABLE \"Users\" ALTER COLUMN id TYPE bigint", "changes `Users` (as PostgreSQL reads"),
+            ("  ;", "`alter` is empty"),
         ] {
             let err = plan(&input(&tables), &[rewrite(Some(alter), &[])]).unwrap_err();
             assert!(err.message.contains(expected), "{alter}: {err}");

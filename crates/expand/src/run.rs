@@ -179,13 +179,29 @@ pub enum Error {
     Backfill(#[from] cutover_backfill::Error),
     /// An online rewrite failed or was refused (what it made is recorded; the same command
     /// goes on from there).
-    #[error("rewrite of {table}: {source}")]
+    #[error("rewrite of {table}: {}", in_operation_terms(&source.to_string()))]
     Rewrite {
         /// The table.
         table: String,
         /// Why.
         source: Box<cutover_rewrite::Error>,
     },
+}
+
+/// A message of `cutover rewrite`'s in the words of the `rewrite` operation: its `alter`,
+/// `using` and `table` fields where the command has flags.
+fn in_operation_terms(message: &str) -> String {
+    [
+        ("`--using COLUMN=EXPRESSION`", "`using = { COLUMN = \"EXPRESSION\" }`"),
+        ("`--alter`", "`alter`"),
+        ("`--using`", "`using`"),
+        ("`--table`", "`table`"),
+        ("`--alter ", "`alter: "),
+        ("`--using ", "`using: "),
+        ("`--table ", "`table: "),
+    ]
+    .iter()
+    .fold(message.to_string(), |text, (flag, field)| text.replace(flag, field))
 }
 
 fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
@@ -207,8 +223,10 @@ pub fn start(
     target.ensure_expand_state().map_err(database("cannot create the expand state table"))?;
     let (plan, resuming) = match active(target)? {
         Some(state) if state.phase == ExpandPhase::Starting => {
+            let plan = read_plan(&state)?;
+            refuse_if_changed(set, &plan)?;
             reporter.report(Event::Resuming { phase: state.phase });
-            (read_plan(&state)?, true)
+            (plan, true)
         }
         // Starting what is started is done: deploy scripts may run `start` twice.
         Some(state)
@@ -360,6 +378,22 @@ pub fn complete(
         history.iter().any(|r| r.version.as_deref() == Some(plan.version.as_str()) && r.state == State::Applied);
     // Every run that has the contract still to commit looks for old sessions, a run that
     // resumes one cut short (a lock timeout, a crash) included: they may have come back.
+    if !recorded {
+        // Completing keeps what the rewrites swapped in: refused when one is not swapped in (a
+        // `cutover rewrite --revert` or `--cleanup` by hand), which would record the change
+        // as made where the table does not have it.
+        for planned in &plan.rewrites {
+            let state = target.load_rewrite(&planned.table).map_err(database("cannot read the rewrite's state"))?;
+            let phase = state.as_ref().map(|s| s.phase);
+            if phase != Some(RewritePhase::Swapped) {
+                return Err(Error::Refused(format!(
+                    "cannot complete: the rewrite of {} is {} since `start` swapped it in (a `cutover rewrite --revert` or `--cleanup` by hand?), so the table does not have the migration's change; `cutover rollback` undoes the rest of the migration, then `cutover start` makes it again",
+                    state.as_ref().map_or(planned.table.as_str(), |s| s.table.as_str()),
+                    phase.map_or("gone", |p| p.name())
+                )));
+            }
+        }
+    }
     if !options.force && !recorded {
         wait_for_old_sessions(target, &plan, options, reporter)?;
     }
@@ -494,6 +528,7 @@ pub fn rollback(
             )));
         }
     }
+    let phase_before = state.phase;
     if state.phase == ExpandPhase::RollingBack {
         reporter.report(Event::Resuming { phase: state.phase });
     } else {
@@ -506,9 +541,28 @@ pub fn rollback(
         let failed = |source| Error::Rewrite { table: planned.table.clone(), source: Box::new(source) };
         if state.phase == RewritePhase::Swapped {
             let forward = RefCell::new(&mut *reporter);
-            let (reverted, swap) =
-                cutover_rewrite::revert(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward))
-                    .map_err(failed)?;
+            let reverted =
+                cutover_rewrite::revert(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward));
+            let (reverted, swap) = match reverted {
+                Ok(reverted) => reverted,
+                // Refused (writes since would be lost): nothing was undone yet, so the
+                // migration keeps the phase it had, and `complete` stays open to it.
+                Err(
+                    refused @ (cutover_rewrite::Error::Phase(_)
+                    | cutover_rewrite::Error::RevertDiffers { .. }
+                    | cutover_rewrite::Error::Differs { .. }),
+                ) if phase_before != ExpandPhase::RollingBack => {
+                    save(target, &plan, phase_before, options)?;
+                    return Err(Error::Refused(format!(
+                        "cannot roll back {} {}: the rewrite of {}: {refused}; nothing was undone and the migration stays {}: `cutover complete` keeps the rewritten table",
+                        plan.version,
+                        plan.name,
+                        state.table,
+                        phase_before.words()
+                    )));
+                }
+                Err(err) => return Err(failed(err)),
+            };
             state = reverted;
             reporter.report(Event::Rewritten {
                 table: &state.table,
@@ -577,6 +631,27 @@ fn active(target: &mut dyn ExpandTarget) -> Result<Option<ExpandState>, Error> {
         "cannot read the expand state, so whether an expand/contract migration is active is unknown",
     ))?;
     Ok(states.into_iter().find(|s| s.phase.is_active()))
+}
+
+/// A `start` that resumes goes on with what the first one planned: refused when the file says
+/// something else now (a fix after a refused start), which it would silently not do.
+fn refuse_if_changed(set: &MigrationSet, plan: &Plan) -> Result<(), Error> {
+    let Some(migration) =
+        set.migrations.iter().find(|m| m.version.as_ref().is_some_and(|v| v.as_str() == plan.version))
+    else {
+        return Ok(());
+    };
+    if plan.operations.is_empty() {
+        return Ok(());
+    }
+    let now = read_declaration(&migration.up.path)?;
+    if now.operations != plan.operations {
+        return Err(Error::Refused(format!(
+            "{} changed since `cutover start` planned it (a start stopped or refused midway goes on with what it planned): `cutover rollback` undoes what that start made, then `cutover start` plans the file as it is; or put the file back as it was",
+            migration.up.path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn busy_message(state: &ExpandState, wanted: &str) -> String {
@@ -869,6 +944,21 @@ impl cutover_backfill::Reporter for ForwardBackfill<'_> {
     }
 }
 
+/// The active expand/contract migration (`<version> <name>`) whose plan rewrites `table`, if
+/// any: the rewrite is that migration's to revert (`rollback`) or clean up (`complete`), not a
+/// hand's (a revert by hand left a migration recorded as applied on a table without its change).
+pub fn rewrite_owner(target: &mut dyn ExpandTarget, table: &str) -> Result<Option<String>, Error> {
+    let Some(state) = active(target)? else { return Ok(None) };
+    let plan = read_plan(&state)?;
+    let name = target.rewrite_name(table).map_err(database("cannot read the table"))?;
+    for planned in &plan.rewrites {
+        if target.rewrite_name(&planned.table).map_err(database("cannot read the table"))? == name {
+            return Ok(Some(format!("{} {}", plan.version, plan.name)));
+        }
+    }
+    Ok(None)
+}
+
 /// How the migration's online rewrites run: as its backfills, with its lock timeouts and retries.
 fn rewrite_options(options: &Options) -> cutover_rewrite::Options {
     cutover_rewrite::Options {
@@ -930,6 +1020,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rewrites_message_names_the_operations_fields_not_the_commands_flags() {
+        assert_eq!(
+            in_operation_terms("`--alter` converts a column `USING` an expression: give the conversion as `--using COLUMN=EXPRESSION`"),
+            "`alter` converts a column `USING` an expression: give the conversion as `using = { COLUMN = \"EXPRESSION\" }`"
+        );
+        assert_eq!(in_operation_terms("`--using id=...` changes the key"), "`using: id=...` changes the key");
+    }
+
+    #[test]
     fn own_tables_are_known_by_name_not_by_prefix() {
         for own in [
             "cutover_history",
@@ -964,6 +1063,7 @@ mod tests {
             revert: Vec::new(),
             revert_concurrent: Vec::new(),
             rewrites: Vec::new(),
+            operations: Vec::new(),
         };
         let state = recorded(&plan, ExpandPhase::Started, "me");
         assert_eq!((state.version.as_str(), state.phase), ("3", ExpandPhase::Started));

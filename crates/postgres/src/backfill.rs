@@ -231,7 +231,9 @@ impl BackfillTarget for PgTarget {
         on_wait: &mut dyn FnMut(&LockHolder),
     ) -> Result<LockGuard, DbError> {
         let key = lock_key(&format!("cutover-backfill:{name}"));
-        self.advisory_lock(key, &format!("backfill {name}"), owner, wait, on_wait)
+        // A rewrite's lock (`rewrite <table>`) is named as it is; a backfill's says so.
+        let what = if name.starts_with("rewrite ") { name.to_string() } else { format!("backfill {name}") };
+        self.advisory_lock(key, &what, owner, wait, on_wait)
     }
 }
 

@@ -173,6 +173,19 @@ pub enum Error {
     /// The rewrite is past the point this command acts on.
     #[error("{0}")]
     Phase(String),
+    /// The copy met a row the new definition refuses; the rewrite was dropped.
+    #[error("the copy of {table} met a row the new definition refuses: {source}; {}", match .dropped {
+        None => "the copy and the change capture were dropped, so that the application's writes of such rows are not refused meanwhile (the table is as it was): fix the change (or the rows), then start again".to_string(),
+        Some(why) => format!("dropping the copy and the change capture failed too ({why}); while the capture stays, the application's writes of such rows are refused: drop it with `cutover rewrite --cleanup --table {}`", shell_word(.table)),
+    })]
+    CopyRefused {
+        /// The table.
+        table: String,
+        /// What the database said.
+        source: Box<DbError>,
+        /// Why dropping the rewrite failed, if it did.
+        dropped: Option<String>,
+    },
     /// The copy differs from the table: the swap is refused.
     #[error("the copy of {table} differs from the table in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; nothing was swapped. Causes: a `--using` expression that is not the same each time it runs (random(), clock_timestamp(), UUID()), a unique constraint the change adds that rows of the table break (the copy keeps the first of them), or a write that bypassed the change capture; drop the copy with `cutover rewrite --cleanup --table {}`, fix the cause and start again", shell_word(.table))]
     Differs {
@@ -309,7 +322,22 @@ pub fn run(
             legacy_name: None,
             copy_into: Some(plan.copy.clone()),
         };
-        let summary = cutover_backfill::run(target, &spec, &options.copy, copy_reporter, stop)?;
+        let summary = match cutover_backfill::run(target, &spec, &options.copy, copy_reporter, stop) {
+            Ok(summary) => summary,
+            // A row the new definition refuses (a CHECK old rows break, a value the new type
+            // cannot hold): the change capture would refuse the application's writes of such
+            // rows too, in its own transactions. Left in place until an operator came, it would
+            // fail them for nothing, so the rewrite is dropped before saying so.
+            Err(cutover_backfill::Error::BatchFailed { source, .. }) if source.is_data_refused() => {
+                let dropped = target.finish_rewrite(&state, options.timeouts);
+                return Err(Error::CopyRefused {
+                    table: state.table.clone(),
+                    source,
+                    dropped: dropped.err().map(|e| e.to_string()),
+                });
+            }
+            Err(err) => return Err(err.into()),
+        };
         if summary.interrupted {
             return Ok(Outcome::Interrupted);
         }

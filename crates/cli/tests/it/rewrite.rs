@@ -789,6 +789,14 @@ fn a_declarative_rewrite_starts_rolls_back_and_completes_under_writes() {
     assert_eq!(db.query("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.views WHERE table_schema = 'public_v1'"), "mirror,notes,orders,users");
     // `start` again: started already.
     start();
+    // The rewrite is the migration's: reverting or cleaning it up by hand is refused (the
+    // migration would then be recorded as made where the table does not have its change).
+    for args in [&["--revert", "--table", "users"][..], &["--cleanup", "--table", "public.users"][..]] {
+        let (ok, out, err) = rewrite(&project, &db, args);
+        assert!(!ok, "{out}");
+        assert!(err.contains("belongs to the expand/contract migration 1 bigint_ids, which is active"), "{err}");
+    }
+    assert_eq!(id_type(), "bigint");
 
     let writers = Writers::start(&db, 2, 6, 20_000);
     thread::sleep(Duration::from_millis(200));
@@ -877,4 +885,92 @@ fn a_declarative_rewrite_killed_in_its_copy_rolls_back_or_starts_again() {
     assert_eq!(leftovers(), "0");
     assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'n'"), "bigint");
     assert_same_as_mirror(&db, "users");
+}
+
+/// A change whose new definition refuses rows the table holds (a CHECK old rows break): the
+/// copy fails, and the rewrite is dropped at once, so that its change capture does not go on
+/// refusing the application's writes of such rows.
+#[test]
+fn a_copy_refused_by_the_new_definition_drops_the_rewrite_and_the_application_writes_on() {
+    let db = PgDb::new();
+    schema(&db, 2_000);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(
+        &project,
+        &db,
+        &["--table", "users", "--alter", "ALTER TABLE users ADD CONSTRAINT small CHECK (n < 3)"],
+    );
+    assert!(!ok, "{out}");
+    assert!(err.contains("met a row the new definition refuses"), "{err}");
+    assert!(err.contains("the copy and the change capture were dropped"), "{err}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_cutover\\_%'"), "0");
+    // The application's write of such a row goes through.
+    assert_eq!(db.query("INSERT INTO users (name, n) VALUES ('big', 10) RETURNING n"), "10");
+    // And the fixed change starts again.
+    let (ok, out, err) = rewrite(
+        &project,
+        &db,
+        &["--table", "users", "--alter", "ALTER TABLE users ADD CONSTRAINT small CHECK (n < 30)"],
+    );
+    assert!(ok, "{out}{err}");
+}
+
+/// A `rollback` the rewrite must refuse (a write since the swap that the old table cannot take)
+/// undoes nothing and leaves the migration started, so that `complete` keeps the rewrite.
+#[test]
+fn a_declarative_rollback_the_rewrite_refuses_leaves_the_migration_started() {
+    let db = PgDb::new();
+    schema(&db, 2_000);
+    let project = Project::new();
+    project.migration(
+        "1_bigint_ids.toml",
+        "[[operations]]\nop = \"rewrite\"\ntable = \"users\"\nalter = \"ALTER TABLE users ALTER COLUMN id TYPE bigint\"\n",
+    );
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query("INSERT INTO users (id, name) OVERRIDING SYSTEM VALUE VALUES (5000000000, 'big')");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        err.contains(
+            "nothing was undone and the migration stays started: `cutover complete` keeps the rewritten table"
+        ),
+        "{err}"
+    );
+    assert_eq!(db.query("SELECT phase FROM cutover_expand"), "started");
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM users WHERE id = 5000000000"), "1");
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"), "0");
+}
+
+/// A `start` whose rewrite the database refuses leaves the migration recorded as starting and
+/// says both ways out; a file fixed since is not silently passed over for the recorded plan.
+#[test]
+fn a_refused_declarative_rewrite_says_the_ways_out_and_a_fixed_file_is_not_passed_over() {
+    let db = PgDb::new();
+    schema(&db, 500);
+    let project = Project::new();
+    let file = |using: &str| {
+        format!("[[operations]]\nop = \"rewrite\"\ntable = \"users\"\nalter = \"ALTER TABLE users ALTER COLUMN n TYPE bigint\"\nusing = {{ n = \"{using}\" }}\n")
+    };
+    project.migration("1_wide_n.toml", &file("nosuch * 100"));
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(err.contains("`cutover rollback` undoes what it made"), "{err}");
+    assert!(!err.contains("--using"), "the operation's words, not the command's flags: {err}");
+    project.migration("1_wide_n.toml", &file("n * 100"));
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(err.contains("changed since `cutover start` planned it"), "{err}");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT count(*) FROM users WHERE n = 0 OR n >= 100"), "500");
 }

@@ -598,3 +598,20 @@ fn mysql_a_rename_a_killed_revert_left_queued_is_waited_for_before_the_names_are
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
 }
+
+/// A change whose new definition refuses rows the table holds: the rewrite is dropped at once,
+/// so that its change capture does not go on refusing the application's writes of such rows.
+#[test]
+fn mysql_a_copy_refused_by_the_new_definition_drops_the_rewrite_and_the_application_writes_on() {
+    let db = MyDb::new();
+    schema(&db, 2_000);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "users", "--alter", "ADD CONSTRAINT small CHECK (n < 3)"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("met a row the new definition refuses"), "{err}");
+    assert_nothing_left(&db);
+    db.query("INSERT INTO users (name, n) VALUES ('big', 10)");
+    let (ok, out, err) =
+        rewrite(&project, &db, &["--table", "users", "--alter", "ADD CONSTRAINT small CHECK (n < 30)"]);
+    assert!(ok, "{out}{err}");
+}
