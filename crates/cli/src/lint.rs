@@ -504,6 +504,10 @@ pub(crate) fn declarative_phases(
             reports.push((migration.up.path.display().to_string(), refusal));
             continue;
         }
+        if let Some(refusal) = refused_on_sqlite(config_dialect, &migration.up.path) {
+            reports.push((migration.up.path.display().to_string(), refusal));
+            continue;
+        }
         let on_live = live.zip(pending.as_ref()).filter(|(_, pending)| pending.contains(&idx));
         let (mut linter, before): (Linter, Vec<&Migration>) = match on_live {
             Some((live, pending)) => (
@@ -573,6 +577,24 @@ fn refused_by_engine(dialect: cutover_analysis::Dialect) -> Option<Preview> {
             "declarative (expand/contract) migrations run on PostgreSQL and SQLite; on MySQL/MariaDB `cutover start` refuses them: write the change as SQL migrations (expand, `cutover backfill`, contract)".to_string(),
         )
     })
+}
+
+/// SQLite applies a declarative migration whole, and refuses what only makes sense online.
+fn refused_on_sqlite(dialect: cutover_analysis::Dialect, path: &Path) -> Option<Preview> {
+    if dialect != cutover_analysis::Dialect::Sqlite {
+        return None;
+    }
+    let declaration = cutover_expand::read_declaration(path).ok()?;
+    let (idx, _) = declaration
+        .operations
+        .iter()
+        .enumerate()
+        .find(|(_, op)| matches!(op, cutover_expand::Operation::Rewrite { .. }))?;
+    Some(Preview::Unplannable(format!(
+        "operation {} (rewrite): on SQLite `cutover start` refuses it: {}",
+        idx + 1,
+        cutover_expand::sqlite::REWRITE_REFUSED
+    )))
 }
 
 /// Expand/contract runs on PostgreSQL, whatever the URL says, and `cutover start` runs it.

@@ -32,6 +32,9 @@ pub struct SchemaObject {
     pub sql: Option<String>,
 }
 
+/// Why SQLite refuses the `rewrite` operation (`start`, and `lint` before it).
+pub const REWRITE_REFUSED: &str = "a rewrite keeps a table online while it is copied, and a SQLite database has one writer: there is nothing to stay online for; write the change as `change_type` (or `sql`)";
+
 /// The statements that apply `operations`, to run in one transaction with foreign key
 /// enforcement off; the caller checks `PRAGMA foreign_key_check` before committing.
 pub fn plan_sqlite(schema: &[SchemaObject], operations: &[Operation]) -> Result<Vec<String>, PlanError> {
@@ -271,9 +274,7 @@ impl SqlitePlanner {
             }
             // One version at a time: both phases run now, in the order written.
             Operation::Sql { up, .. } => self.out.push(up.clone()),
-            Operation::Rewrite { .. } => {
-                return Err("a rewrite keeps a table online while it is copied, and a SQLite database has one writer: there is nothing to stay online for; write the change as `change_type` (or `sql`)".into())
-            }
+            Operation::Rewrite { .. } => return Err(REWRITE_REFUSED.into()),
         }
         Ok(())
     }

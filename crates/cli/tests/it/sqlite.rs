@@ -316,3 +316,22 @@ fn heavy_migrations_wait_for_a_maintenance_window_on_sqlite() {
     let (stdout, _) = output_text(&cutover(wednesday).arg("history").output().unwrap());
     assert!(stdout.contains("outside-window") && stdout.contains("incident 4711 needs it now"), "{stdout}");
 }
+
+/// `lint` says what `start` will refuse on SQLite: a `rewrite` operation, which only makes sense
+/// online, is an error there, with the reason and what to write instead.
+#[test]
+fn lint_on_sqlite_refuses_a_rewrite_operation_as_start_does() {
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id integer PRIMARY KEY, n int);\n");
+    project.migration("2_compact.toml", "[[operations]]\nop = \"rewrite\"\ntable = \"users\"\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).arg("lint").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}{err}");
+    assert!(out.contains("operation 1 (rewrite): on SQLite `cutover start` refuses it"), "{out}{err}");
+    project.cutover(&url).arg("up").assert().success();
+    let output = project.cutover(&url).arg("start").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(err.contains("a SQLite database has one writer"), "{err}");
+}
