@@ -82,10 +82,11 @@ pub fn start(
     }
     writeln!(
         out,
-        "started {} in {:.1} s ({} rows backfilled): the old version is `{}`, the new one `{}` (search_path={},{}); `cutover complete` once no old code runs",
+        "started {} in {:.1} s ({} rows backfilled{}): the old version is `{}`, the new one `{}` (search_path={},{}); `cutover complete` once no old code runs",
         summary.migration,
         summary.duration.as_secs_f64(),
         summary.rows_backfilled,
+        if summary.rows_copied > 0 { format!(", {} copied by online rewrites", summary.rows_copied) } else { String::new() },
         summary.old_schema,
         summary.version_schema,
         summary.version_schema,

@@ -125,6 +125,8 @@ pub struct Summary {
     pub base_schema: String,
     /// Rows the backfills updated.
     pub rows_backfilled: i64,
+    /// Rows the online rewrites copied (this run).
+    pub rows_copied: i64,
     /// Whether a stop request interrupted `start` (run it again to resume).
     pub interrupted: bool,
     /// `start` found the migration already started: nothing was done.
@@ -254,10 +256,10 @@ pub fn start(
     if !resuming {
         save(target, &plan, ExpandPhase::Starting, options)?;
     }
-    let base = &plan.base_schema;
     run_in_transaction(target, options, reporter, "expand: columns, constraints NOT VALID, triggers", &plan.expand)?;
     run_each_alone(target, options, reporter, "build indexes concurrently", &plan.concurrent)?;
     let mut rows_backfilled = 0;
+    let mut rows_copied = 0;
     for backfill in &plan.backfills {
         let spec = cutover_backfill::BackfillSpec::new(
             Some(backfill.name.clone()),
@@ -272,16 +274,7 @@ pub fn start(
         let summary = result?;
         rows_backfilled += summary.checkpoint.rows_updated;
         if summary.interrupted {
-            return Ok(Summary {
-                migration: format!("{} {}", plan.version, plan.name),
-                version_schema: plan.version_schema.clone(),
-                old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
-                base_schema: plan.base_schema.clone(),
-                rows_backfilled,
-                interrupted: true,
-                already_started: false,
-                duration: started.elapsed(),
-            });
+            return Ok(start_summary(&plan, rows_backfilled, 0, true, started));
         }
     }
     for planned in &plan.rewrites {
@@ -298,23 +291,17 @@ pub fn start(
         )
         .map_err(|source| Error::Rewrite { table: planned.table.clone(), source: Box::new(source) })?;
         match outcome {
-            cutover_rewrite::Outcome::Swapped { state, report, .. } => reporter.report(Event::Rewritten {
-                table: &state.table,
-                what: "swapped in, the old table kept in step until `complete`",
-                swap: Some(&report),
-            }),
+            cutover_rewrite::Outcome::Swapped { state, report, rows_copied: copied, .. } => {
+                rows_copied += copied;
+                reporter.report(Event::Rewritten {
+                    table: &state.table,
+                    what: "swapped in, the old table kept in step until `complete`",
+                    swap: Some(&report),
+                })
+            }
             cutover_rewrite::Outcome::AlreadySwapped(_) => {}
             cutover_rewrite::Outcome::Interrupted | cutover_rewrite::Outcome::Deferred(_) => {
-                return Ok(Summary {
-                    migration: format!("{} {}", plan.version, plan.name),
-                    version_schema: plan.version_schema.clone(),
-                    old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
-                    base_schema: plan.base_schema.clone(),
-                    rows_backfilled,
-                    interrupted: true,
-                    already_started: false,
-                    duration: started.elapsed(),
-                })
+                return Ok(start_summary(&plan, rows_backfilled, rows_copied, true, started))
             }
         }
     }
@@ -323,16 +310,22 @@ pub fn start(
     }
     run_in_transaction(target, options, reporter, "publish the new version's views", &plan.publish)?;
     save(target, &plan, ExpandPhase::Started, options)?;
-    Ok(Summary {
+    Ok(start_summary(&plan, rows_backfilled, rows_copied, false, started))
+}
+
+/// What a `start` that ran (to its end, or until stopped) did.
+fn start_summary(plan: &Plan, rows_backfilled: i64, rows_copied: i64, interrupted: bool, started: Instant) -> Summary {
+    Summary {
         migration: format!("{} {}", plan.version, plan.name),
         version_schema: plan.version_schema.clone(),
-        old_schema: plan.previous_schema.clone().unwrap_or_else(|| base.clone()),
+        old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
         base_schema: plan.base_schema.clone(),
         rows_backfilled,
-        interrupted: false,
+        rows_copied,
+        interrupted,
         already_started: false,
         duration: started.elapsed(),
-    })
+    }
 }
 
 /// Runs the contract phase of the active migration, with its history row.

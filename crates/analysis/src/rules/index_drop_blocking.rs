@@ -43,18 +43,18 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         &ctx.runner.alone("drop it with DROP INDEX CONCURRENTLY", "DROP INDEX CONCURRENTLY"),
     )
     .on(&on, LockMode::AccessExclusive);
-    // The same lock held since an earlier statement of the transaction that CONCURRENTLY would
-    // not remove (an ALTER TABLE): this drop blocks nothing more. One held by another plain
-    // DROP INDEX is not such a lock: only dropping them all concurrently removes it.
-    let held = ctx.held_locks.iter().find(|(table, mode, line)| {
-        *table == on && *mode == LockMode::AccessExclusive && !ctx.index_drops.contains(line)
-    });
+    // The same lock held since an earlier statement of the transaction: this drop blocks
+    // nothing more. The outage is that statement's (reported there when it is a plain drop
+    // too: only dropping them all concurrently removes it).
+    let held = ctx.held_locks.iter().find(|(table, mode, _)| *table == on && *mode == LockMode::AccessExclusive);
     match held {
         Some((_, _, line)) => {
             let mut finding = finding.at(Severity::Warning);
-            finding.message.push_str(&format!(
-                "; the transaction holds that lock since line {line}, which needs it anyway, so this drop blocks nothing more"
-            ));
+            finding.message.push_str(&if ctx.index_drops.contains(line) {
+                format!("; the plain drop at line {line} holds that lock already (the outage is reported there): drop them all CONCURRENTLY")
+            } else {
+                format!("; the transaction holds that lock since line {line}, which needs it anyway, so this drop blocks nothing more")
+            });
             vec![finding]
         }
         None => vec![finding],
@@ -83,17 +83,20 @@ mod tests {
         let rendered = lint_errors("DROP INDEX i", RULE);
         assert!(rendered.contains("lock on the table of index `i`"), "{rendered}");
     }
-    /// lemmy, documenso: a drop under the ACCESS EXCLUSIVE lock an ALTER TABLE took earlier in
-    /// the transaction blocks nothing more; under another plain drop's, it is part of the outage.
+    /// lemmy, documenso, kratos (reviews 3 and 4): a drop under the ACCESS EXCLUSIVE lock an
+    /// earlier statement of the transaction holds blocks nothing more: a warning that says where
+    /// the outage is (the first plain drop of a series stays an error).
     #[test]
-    fn a_drop_under_an_alters_lock_held_since_is_a_warning_not_under_another_drops() {
+    fn a_drop_under_a_lock_held_since_an_earlier_statement_is_a_warning_naming_it() {
         let schema = "CREATE TABLE t (a int, b int);\nCREATE INDEX i ON t (a);\nCREATE INDEX j ON t (b);";
         let after_alter = [(schema, true), ("ALTER TABLE t ADD COLUMN c int;\nDROP INDEX i;", true)];
         assert_eq!(severities_with(&after_alter, RULE), [Severity::Warning]);
         let rendered = run_with(&after_alter, RULE, LintConfig::default());
         assert!(rendered.contains("holds that lock since line 1, which needs it anyway"), "{rendered}");
         let drops = [(schema, true), ("DROP INDEX i;\nDROP INDEX j;", true)];
-        assert_eq!(severities_with(&drops, RULE), [Severity::Error, Severity::Error]);
+        assert_eq!(severities_with(&drops, RULE), [Severity::Error, Severity::Warning]);
+        let rendered = run_with(&drops, RULE, LintConfig::default());
+        assert!(rendered.contains("the plain drop at line 1 holds that lock already"), "{rendered}");
         // Outside a transaction each statement commits alone: nothing is held.
         let alone = [(schema, true), ("ALTER TABLE t ADD COLUMN c int;\nDROP INDEX i;", false)];
         assert_eq!(severities_with(&alone, RULE), [Severity::Error]);

@@ -363,7 +363,8 @@ pub struct Context {
     /// table, mode, line. PostgreSQL holds them until the transaction ends.
     pub(crate) held_locks: Vec<(String, LockMode, usize)>,
     /// Lines of the current transaction's `DROP INDEX`es without `CONCURRENTLY`: a lock one of
-    /// them holds is one `CONCURRENTLY` would remove, unlike an `ALTER TABLE`'s.
+    /// them holds is one `CONCURRENTLY` would remove, unlike an `ALTER TABLE`'s (the message says
+    /// which).
     pub(crate) index_drops: Vec<usize>,
     /// Existing tables a statement of the current transaction wrote over the whole table (every
     /// row, or rows a condition picks while reading them all) while a lock blocking reads on
