@@ -27,7 +27,7 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     if let (Some(table), false, Ok(expand)) = (&args.table, args.status, any.expand()) {
         if let Some(owner) = cutover_expand::rewrite_owner(expand, table).map_err(|e| scrub(&e))? {
             return Err(usage_error(format!(
-                "the rewrite of {table} belongs to the expand/contract migration {owner}, which is active: `cutover rollback` swaps it back, `cutover complete` drops the old table (by hand, the migration would be recorded as made where the table does not have its change)"
+                "the rewrite of {table} belongs to the expand/contract migration {owner}, which is active: `cutover start` finishes it, `cutover rollback` swaps it back (or drops its copy), `cutover complete` drops the old table (by hand, the migration would be recorded as made where the table does not have its change)"
             )));
         }
     }
@@ -157,9 +157,14 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
             )?;
             writeln!(
                 out,
-                "the old table is kept in step as {}: `cutover rewrite --revert --table {}` swaps back, `--cleanup` drops it",
+                "the old table is kept in step as {}: `cutover rewrite --revert --table {}` swaps back{}, `--cleanup` drops it",
                 state.old,
-                cutover_rewrite::shell_word(&request.table)
+                cutover_rewrite::shell_word(&request.table),
+                if request.using.is_empty() {
+                    ""
+                } else {
+                    " (only where each --using is a cast: the old table is kept in step by casting the new values back)"
+                }
             )?;
             Ok(ExitStatus::Success)
         }

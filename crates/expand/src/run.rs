@@ -203,7 +203,21 @@ fn in_operation_terms(message: &str) -> String {
         ("`--table ", "`table: "),
     ]
     .iter()
-    .fold(message.to_string(), |text, (flag, field)| text.replace(flag, field))
+    .fold(keep_by_completing(message), |text, (flag, field)| text.replace(flag, field))
+}
+
+/// "keep the rewritten table (`... --cleanup ...` drops the old one)": in a migration, its
+/// `complete` does that (a `--cleanup` by hand is refused while it is active).
+fn keep_by_completing(message: &str) -> String {
+    const KEEP: &str = "keep the rewritten table (";
+    let mut text = message.to_string();
+    if let Some(at) = text.find(KEEP) {
+        let open = at + KEEP.len();
+        if let Some(close) = text[open..].find(')') {
+            text.replace_range(open..open + close, "`cutover complete` does, and drops the old one");
+        }
+    }
+    text
 }
 
 fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
@@ -237,6 +251,7 @@ pub fn start(
                     .is_ok_and(|m| m.version.as_ref().is_some_and(|v| v.as_str() == state.version)) =>
         {
             let plan = read_plan(&state)?;
+            refuse_if_changed(set, &plan)?;
             return Ok(Summary {
                 migration: format!("{} {}", plan.version, plan.name),
                 old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
@@ -372,6 +387,7 @@ pub fn complete(
     // Every run that has the contract still to commit looks for old sessions, a run that
     // resumes one cut short (a lock timeout, a crash) included: they may have come back.
     if !recorded {
+        refuse_if_changed(set, &plan)?;
         // Completing keeps what the rewrites swapped in: refused when one is not swapped in (a
         // `cutover rewrite --revert` or `--cleanup` by hand), which would record the change
         // as made where the table does not have it.
@@ -521,13 +537,21 @@ pub fn rollback(
             )));
         }
     }
-    let phase_before = state.phase;
+    // The phase to go back to when a rewrite cannot be swapped back before anything is undone:
+    // the one before rolling back (a rollback that resumes reads it from the log).
+    let phase_before = match state.phase {
+        ExpandPhase::RollingBack => {
+            state.log.iter().rev().map(|entry| entry.phase).find(|phase| *phase != ExpandPhase::RollingBack)
+        }
+        phase => Some(phase),
+    };
     if state.phase == ExpandPhase::RollingBack {
         reporter.report(Event::Resuming { phase: state.phase });
     } else {
         save(target, &plan, ExpandPhase::RollingBack, options)?;
     }
     // Swapped back first: the views `revert` drops are made again by the swap otherwise.
+    let mut undone = false;
     for planned in plan.rewrites.iter().rev() {
         let Some(mut state) = ours(target, planned)? else { continue };
         let rewrite_options = rewrite_options(options);
@@ -538,23 +562,31 @@ pub fn rollback(
                 cutover_rewrite::revert(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward));
             let (reverted, swap) = match reverted {
                 Ok(reverted) => reverted,
-                // Refused (writes since would be lost): nothing was undone yet, so the
-                // migration keeps the phase it had, and `complete` stays open to it.
-                Err(
-                    refused @ (cutover_rewrite::Error::Phase(_)
-                    | cutover_rewrite::Error::RevertDiffers { .. }
-                    | cutover_rewrite::Error::Differs { .. }),
-                ) if phase_before != ExpandPhase::RollingBack => {
-                    save(target, &plan, phase_before, options)?;
-                    return Err(Error::Refused(format!(
-                        "cannot roll back {} {}: the rewrite of {}: {refused}; nothing was undone and the migration stays {}: `cutover complete` keeps the rewritten table",
-                        plan.version,
-                        plan.name,
-                        state.table,
-                        phase_before.words()
-                    )));
+                Err(err) => {
+                    // Not swapped back (refused: writes since would be lost, the table changed
+                    // since, its locks not granted) and nothing undone before it: the
+                    // migration goes back to its phase, so that `complete` stays open to it.
+                    let still_swapped = ours(target, planned)?.is_some_and(|s| s.phase == RewritePhase::Swapped);
+                    match phase_before {
+                        Some(phase) if !undone && still_swapped => {
+                            save(target, &plan, phase, options)?;
+                            let next = if phase == ExpandPhase::Starting {
+                                "`cutover start` finishes starting it, then `cutover complete` keeps the rewritten table"
+                            } else {
+                                "`cutover complete` keeps the rewritten table; or fix the cause and run `cutover rollback` again"
+                            };
+                            return Err(Error::Refused(format!(
+                                "cannot roll back {} {}: the rewrite of {}: {}; nothing was undone and the migration stays {}: {next}",
+                                plan.version,
+                                plan.name,
+                                state.table,
+                                in_operation_terms(&err.to_string()),
+                                phase.words()
+                            )));
+                        }
+                        _ => return Err(failed(err)),
+                    }
                 }
-                Err(err) => return Err(failed(err)),
             };
             state = reverted;
             reporter.report(Event::Rewritten {
@@ -563,6 +595,7 @@ pub fn rollback(
                 swap: swap.as_ref(),
             });
         }
+        undone = true;
         let forward = RefCell::new(&mut *reporter);
         cutover_rewrite::cleanup(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward))
             .map_err(failed)?;
@@ -640,7 +673,7 @@ fn refuse_if_changed(set: &MigrationSet, plan: &Plan) -> Result<(), Error> {
     let now = read_declaration(&migration.up.path)?;
     if now.operations != plan.operations {
         return Err(Error::Refused(format!(
-            "{} changed since `cutover start` planned it (a start stopped or refused midway goes on with what it planned): `cutover rollback` undoes what that start made, then `cutover start` plans the file as it is; or put the file back as it was",
+            "{} changed since `cutover start` planned it: `start` and `complete` go on with what was planned, and the history would record the file as it is now; `cutover rollback` undoes what that start made, then `cutover start` plans the file as it is; or put the file back as it was",
             migration.up.path.display()
         )));
     }
@@ -1019,6 +1052,15 @@ mod tests {
             "`alter` converts a column `USING` an expression: give the conversion as `using = { COLUMN = \"EXPRESSION\" }`"
         );
         assert_eq!(in_operation_terms("`--using id=...` changes the key"), "`using: id=...` changes the key");
+    }
+
+    #[test]
+    fn keeping_the_rewritten_table_is_completes_in_a_migration() {
+        assert_eq!(
+            keep_by_completing("a revert would lose the writes since; keep the rewritten table (`cutover rewrite --cleanup --table public.users` drops the old one)"),
+            "a revert would lose the writes since; keep the rewritten table (`cutover complete` does, and drops the old one)"
+        );
+        assert_eq!(keep_by_completing("nothing to keep"), "nothing to keep");
     }
 
     #[test]

@@ -199,7 +199,7 @@ pub enum Error {
         keys: String,
     },
     /// Before a revert: the old table differs from the swapped one.
-    #[error("the old table {old} differs from {table} in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; writes since the swap did not all reach it (its change capture was stopped or a write bypassed it), and a revert would lose them: nothing was swapped back; keep the rewritten table (`cutover rewrite --cleanup --table {}` drops the old one)", shell_word(.table))]
+    #[error("the old table {old} differs from {table} in {chunks} chunk(s) of its key range ({rows} rows compared); first differing keys: {keys}; {}, and a revert would lose them: nothing was swapped back; keep the rewritten table (`cutover rewrite --cleanup --table {}` drops the old one)", if *.using { "the old table is kept in step by casting the new values back, which undoes no `--using` expression that changes values (such a rewrite is one way), or writes since the swap did not all reach it" } else { "writes since the swap did not all reach it (its change capture was stopped or a write bypassed it)" }, shell_word(.table))]
     RevertDiffers {
         /// The table.
         table: String,
@@ -211,6 +211,8 @@ pub enum Error {
         rows: u64,
         /// The first differing keys.
         keys: String,
+        /// The rewrite gave values by `--using` expressions, which the way back does not undo.
+        using: bool,
     },
 }
 
@@ -425,6 +427,7 @@ fn verify_as(
         keys.truncate(5);
         if revert {
             return Err(Error::RevertDiffers {
+                using: !plan.state.using.is_empty(),
                 table: plan.state.table.clone(),
                 old: plan.state.old.clone(),
                 chunks: differing_chunks,

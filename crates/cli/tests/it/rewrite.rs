@@ -929,6 +929,15 @@ fn a_declarative_rollback_the_rewrite_refuses_leaves_the_migration_started() {
     );
     let output = project.cutover(&db.url).arg("start").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
+    // The table changed since the swap (an index of the team's): the revert refuses; nothing
+    // is undone, the migration stays started.
+    db.query("CREATE INDEX users_name ON users (name)");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(err.contains("nothing was undone and the migration stays started"), "{err}");
+    assert_eq!(db.query("SELECT phase FROM cutover_expand"), "started");
+    db.query("DROP INDEX users_name");
     db.query("INSERT INTO users (id, name) OVERRIDING SYSTEM VALUE VALUES (5000000000, 'big')");
     let output = project.cutover(&db.url).arg("rollback").output().unwrap();
     let (out, err) = output_text(&output);
@@ -939,6 +948,7 @@ fn a_declarative_rollback_the_rewrite_refuses_leaves_the_migration_started() {
         ),
         "{err}"
     );
+    assert!(err.contains("keep the rewritten table (`cutover complete` does, and drops the old one)"), "{err}");
     assert_eq!(db.query("SELECT phase FROM cutover_expand"), "started");
     let output = project.cutover(&db.url).arg("complete").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
@@ -973,4 +983,36 @@ fn a_refused_declarative_rewrite_says_the_ways_out_and_a_fixed_file_is_not_passe
     let output = project.cutover(&db.url).arg("start").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
     assert_eq!(db.query("SELECT count(*) FROM users WHERE n = 0 OR n >= 100"), "500");
+    // A file changed after its start is not recorded as applied by `complete`, nor taken as
+    // started by `start`.
+    project.migration("1_wide_n.toml", &file("n * 1000"));
+    for command in ["start", "complete"] {
+        let output = project.cutover(&db.url).arg(command).output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(!output.status.success(), "{command}: {out}");
+        assert!(err.contains("changed since `cutover start` planned it"), "{command}: {err}");
+    }
+    project.migration("1_wide_n.toml", &file("n * 100"));
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+}
+
+/// A `--using` that changes values (not a cast) cannot be undone by the way back, which casts
+/// the new values back: the revert refuses, and says that cause first.
+#[test]
+fn a_revert_after_a_value_changing_using_is_refused_saying_the_rewrite_is_one_way() {
+    let db = PgDb::new();
+    schema(&db, 600);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(
+        &project,
+        &db,
+        &["--table", "users", "--alter", "ALTER TABLE users ALTER COLUMN n TYPE bigint", "--using", "n = n * 100"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("only where each --using is a cast"), "{out}");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("undoes no `--using` expression that changes values (such a rewrite is one way)"), "{err}");
+    assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'n'"), "bigint");
 }
