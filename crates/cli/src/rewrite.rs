@@ -115,6 +115,12 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     if let Some((column, _)) = using.iter().enumerate().find_map(|(i, a)| using[..i].iter().find(|b| b.0 == a.0)) {
         return Err(usage_error(format!("--using gives `{column}` twice: give each column's value once")));
     }
+    if args.alter.as_deref().is_some_and(|alter| cutover_migration::split_statements(alter).is_ok_and(|s| s.is_empty()))
+    {
+        return Err(usage_error(
+            "--alter holds no statement (blank, or comments only): leave it out for a compaction (the table copied as it is)",
+        ));
+    }
     let request = RewriteRequest { table, alter: args.alter.clone(), using };
 
     let stop = crate::backfill::stop_on_signals()?;
@@ -160,10 +166,10 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
                 "the old table is kept in step as {}: `cutover rewrite --revert --table {}` swaps back{}, `--cleanup` drops it",
                 state.old,
                 cutover_rewrite::shell_word(&request.table),
-                if request.using.is_empty() {
+                if cutover_rewrite::one_way(&request.using).is_empty() {
                     ""
                 } else {
-                    " (only where each --using is a cast: the old table is kept in step by casting the new values back)"
+                    " (not this one: a --using that is not a cast of its column makes it one way)"
                 }
             )?;
             Ok(ExitStatus::Success)

@@ -893,9 +893,8 @@ fn expressions(operation: &Operation) -> Vec<&str> {
 /// columns' names and number, which the version views list.
 fn check_rewrite_alter(base: &str, table: &str, alter: &str) -> Result<(), String> {
     use sqlparser::ast::{AlterColumnOperation, AlterTableOperation, Statement};
-    let without_comments: String =
-        alter.lines().map(|line| line.split("--").next().unwrap_or_default()).collect::<Vec<_>>().join(" ");
-    if without_comments.trim().trim_end_matches(';').trim().is_empty() {
+    // Blank, or comments only (`--`, `/* */`): no statement in it.
+    if cutover_migration::split_statements(alter).is_ok_and(|statements| statements.is_empty()) {
         return Err("`alter` is empty: leave it out for a compaction (the table copied as it is)".into());
     }
     let whole = as_alter_table(&ident(table), alter);
@@ -1190,6 +1189,7 @@ mod tests {
             ("ALTER TABLE \"Users\" ALTER COLUMN id TYPE bigint", "changes `Users` (as PostgreSQL reads"),
             ("  ;", "`alter` is empty"),
             ("-- nothing yet", "`alter` is empty"),
+            ("/* later */ ;", "`alter` is empty"),
         ] {
             let err = plan(&input(&tables), &[rewrite(Some(alter), &[])]).unwrap_err();
             assert!(err.message.contains(expected), "{alter}: {err}");

@@ -126,6 +126,12 @@ fn rewrites(plan: &Plan, phase: &str) -> PhaseReport {
         .rewrites
         .iter()
         .map(|rewrite| {
+            let one_way = !cutover_rewrite::one_way(&rewrite.using).is_empty();
+            let what = if phase == "rollback" && one_way {
+                "refused: a `using` that is not a cast of its column makes the rewrite one way (the old table is kept in step by casting the new values back); `complete` keeps it"
+            } else {
+                what
+            };
             let change = rewrite.alter.as_deref().unwrap_or("compaction (no change)");
             let statement = format!("cutover rewrite --table {} --alter {change:?}", rewrite.table);
             StepReport {

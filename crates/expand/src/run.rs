@@ -978,7 +978,15 @@ pub fn rewrite_owner(target: &mut dyn ExpandTarget, table: &str) -> Result<Optio
     let plan = read_plan(&state)?;
     let name = target.rewrite_name(table).map_err(database("cannot read the table"))?;
     for planned in &plan.rewrites {
-        if target.rewrite_name(&planned.table).map_err(database("cannot read the table"))? == name {
+        if target.rewrite_name(&planned.table).map_err(database("cannot read the table"))? != name {
+            continue;
+        }
+        // A rewrite of the table with another change, under way before the migration's: not
+        // the migration's (its `start` refuses until that one is finished or dropped by hand).
+        let recorded = target.load_rewrite(table).map_err(database("cannot read the rewrite's state"))?;
+        let foreign =
+            recorded.is_some_and(|state| state.phase != RewritePhase::Done) && ours(target, planned)?.is_none();
+        if !foreign {
             return Ok(Some(format!("{} {}", plan.version, plan.name)));
         }
     }

@@ -508,6 +508,7 @@ impl PgTarget {
         alias: &str,
         key: &[String],
         record_failure: Option<&str>,
+        lossless: &[String],
     ) -> String {
         let q = quote_ident;
         let key_list = key.iter().map(|k| q(k)).collect::<Vec<_>>().join(", ");
@@ -540,7 +541,7 @@ impl PgTarget {
              \x20   IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND ({old_key}) IS DISTINCT FROM ({new_key})) THEN\n\
              \x20       DELETE FROM {to} WHERE ({key_list}) = ({old_key});\n\
              \x20   END IF;\n\
-             \x20   IF TG_OP <> 'DELETE' THEN\n\
+             \x20   IF TG_OP <> 'DELETE' THEN\n{lossless}\
              \x20       INSERT INTO {to} ({columns}) OVERRIDING SYSTEM VALUE SELECT {values} FROM (SELECT NEW.*) AS {alias} {on_conflict};\n\
              \x20   END IF;\n\
              \x20   RETURN NULL;{exception}\n\
@@ -550,6 +551,7 @@ impl PgTarget {
              ALTER TABLE {from} ENABLE ALWAYS TRIGGER {trigger}, ENABLE ALWAYS TRIGGER {truncate}",
             columns = columns.join(", "),
             values = values.join(", "),
+            lossless = lossless.iter().map(|check| format!("        {check}\n")).collect::<String>(),
             trigger = q(CAPTURE_TRIGGER),
             truncate = q(TRUNCATE_TRIGGER),
             from = from.qualified,
@@ -1133,6 +1135,7 @@ impl RewriteTarget for PgTarget {
                 &plan.copy.alias,
                 &key,
                 None,
+                &[],
             );
             target.exec(&capture)?;
             // What the change capture will run, planned now: an error here (a `--using` that
@@ -1403,6 +1406,25 @@ impl RewriteTarget for PgTarget {
         let alias = quote_ident(&table.name);
         let columns: Vec<String> = kept.iter().map(|c| quote_ident(&c.name)).collect();
         let values: Vec<String> = kept.iter().map(|c| format!("{alias}.{}", quote_ident(&new_name(&c.name)))).collect();
+        // A value the old column's type would change (rounded to its scale or precision,
+        // truncated) is a write the old table cannot keep: taken back by a revert, it would be
+        // lost without a word. Cast there and back, it must read the same.
+        let lossless: Vec<String> = kept
+            .iter()
+            .filter_map(|old| {
+                let new = new_columns.iter().find(|n| n.name == new_name(&old.name))?;
+                (new.type_name != old.type_name).then(|| {
+                    let value = format!("NEW.{}", quote_ident(&new.name));
+                    format!(
+                        "IF ((({value})::{old_type})::{new_type})::text IS DISTINCT FROM ({value})::text THEN RAISE EXCEPTION 'the value of % changes in the old table''s type %', {name}, {old_literal}; END IF;",
+                        old_type = old.type_name,
+                        new_type = new.type_name,
+                        name = literal(&new.name),
+                        old_literal = literal(&old.type_name),
+                    )
+                })
+            })
+            .collect();
         let state_table = self.state_table();
         let started = Instant::now();
         self.in_transaction(timeouts, |target| {
@@ -1437,7 +1459,17 @@ impl RewriteTarget for PgTarget {
             let old = Relation { oid: table.oid, qualified: state.old.clone(), schema: table.schema.clone(), name: old_name.clone() };
             let swapped = Relation { oid: shadow.oid, qualified: table.qualified.clone(), schema: table.schema.clone(), name: table.name.clone() };
             let function = format!("{}.{}", quote_ident(&table.schema), quote_ident(&format!("_cutover_revert_{}", table.oid)));
-            let capture = target.capture_sql(&swapped, &old.qualified, &function, &columns, &values, &alias, &key, Some(&state.table));
+            let capture = target.capture_sql(
+                &swapped,
+                &old.qualified,
+                &function,
+                &columns,
+                &values,
+                &alias,
+                &key,
+                Some(&state.table),
+                &lossless,
+            );
             target.exec(&capture)?;
             // The rewritten table's, for a revert to compare.
             let fingerprint = target.fingerprint(shadow.oid)?;

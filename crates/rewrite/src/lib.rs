@@ -239,6 +239,42 @@ pub fn shell_word(text: &str) -> String {
     }
 }
 
+/// Whether `expression` gives `column` its new value by a cast of the column alone (`n`,
+/// `n::bigint`, `CAST(n AS bigint)`, `CONVERT(n, SIGNED)`): the way back casts the new values
+/// back, which undoes a cast and nothing else (`n * 100`, `round(n, 2)`).
+pub fn is_cast_of(column: &str, expression: &str) -> bool {
+    let text: String = expression
+        .to_lowercase()
+        .replace(['"', '`'], "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" ::", "::")
+        .replace(":: ", "::");
+    let column = column.to_lowercase();
+    let type_words = |rest: &str| rest.chars().all(|c| c.is_ascii_alphanumeric() || " _(),:".contains(c));
+    if text == column {
+        return true;
+    }
+    if let Some(rest) = text.strip_prefix(&format!("{column}::")) {
+        return type_words(rest);
+    }
+    let inner = |prefix: &str| text.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(')')).map(str::trim);
+    if let Some(rest) = inner("cast(").and_then(|inner| inner.strip_prefix(&format!("{column} as "))) {
+        return type_words(rest);
+    }
+    if let Some(rest) = inner("convert(").and_then(|inner| inner.strip_prefix(&format!("{column},"))) {
+        return type_words(rest);
+    }
+    false
+}
+
+/// The `--using` pairs of `using` that are not casts of their column: they make a rewrite one
+/// way (see [`is_cast_of`]).
+pub fn one_way(using: &[(String, String)]) -> Vec<&(String, String)> {
+    using.iter().filter(|(column, expression)| !is_cast_of(column, expression)).collect()
+}
+
 /// The name of a rewrite's copy among the backfills (its checkpoint): one per rewrite started.
 pub fn copy_name(state: &RewriteState) -> String {
     format!("rewrite {} {}", state.table, state.started_at)
@@ -505,6 +541,16 @@ pub fn revert(
             state.old
         )));
     }
+    let one_way = one_way(&state.using);
+    if !one_way.is_empty() {
+        let given: Vec<String> =
+            one_way.iter().map(|(column, expression)| format!("{column} = {expression}")).collect();
+        return Err(Error::Phase(format!(
+            "the rewrite of {} is one way: `--using {}` is not a cast of the column, and the old table is kept in step by casting the new values back, which does not undo it; nothing was swapped back: keep the rewritten table (`--cleanup` drops the old one)",
+            state.table,
+            given.join("`, `--using ")
+        )));
+    }
     // The old table is compared with the swapped one first, as the copy was before the swap:
     // a write that bypassed the reverse trigger would be lost with the revert.
     let plan = target.revert_plan(&state).map_err(database("cannot read the rewrite's tables"))?;
@@ -584,6 +630,21 @@ fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState,
 mod tests {
     use super::{next_verify_chunk, shell_word, VERIFY_CHUNK_TIME};
     use std::time::Duration;
+
+    #[test]
+    fn a_cast_of_the_column_alone_is_undone_by_the_way_back_anything_else_is_one_way() {
+        use super::is_cast_of;
+        for cast in
+            ["n", "n::bigint", " N :: numeric(14, 2) ", "\"n\"::text::int", "CAST(n AS bigint)", "convert(`n`, SIGNED)"]
+        {
+            assert!(is_cast_of("n", cast), "{cast}");
+        }
+        for one_way in
+            ["n * 100", "round(n::numeric, 2)", "n::bigint + 1", "m::bigint", "cast(n * 2 as int)", "coalesce(n, 0)"]
+        {
+            assert!(!is_cast_of("n", one_way), "{one_way}");
+        }
+    }
 
     #[test]
     fn verification_chunks_grow_while_quick_and_shrink_to_the_aimed_time_when_rows_are_wide() {

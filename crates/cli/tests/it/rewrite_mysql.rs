@@ -615,3 +615,25 @@ fn mysql_a_copy_refused_by_the_new_definition_drops_the_rewrite_and_the_applicat
         rewrite(&project, &db, &["--table", "users", "--alter", "ADD CONSTRAINT small CHECK (n < 30)"]);
     assert!(ok, "{out}{err}");
 }
+
+/// A write since the swap that the old column's type would change (rounded to its scale, its
+/// fraction of a second cut) is one the old table cannot keep: the revert refuses rather than
+/// taking the table back with the value rounded; a value that reads the same is kept.
+#[test]
+fn mysql_a_write_the_old_type_would_round_makes_the_revert_refuse() {
+    let db = MyDb::new();
+    schema(&db, 500);
+    db.query("ALTER TABLE users ADD COLUMN amount decimal(12,2), ADD COLUMN at datetime(0)");
+    let project = Project::new();
+    let (ok, out, err) =
+        rewrite(&project, &db, &["--table", "users", "--alter", "MODIFY amount decimal(14,4), MODIFY at datetime(6)"]);
+    assert!(ok, "{out}{err}");
+    db.query("UPDATE users SET amount = 12.3400, at = '2026-01-01 10:00:00' WHERE id = 1");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_rewrite_misses"), "0");
+    db.query("UPDATE users SET at = '2026-01-01 10:00:00.250000' WHERE id = 2");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_rewrite_misses"), "1");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("changes in the old table's column types"), "{err}");
+    assert_eq!(db.query("SELECT amount FROM users WHERE id = 1"), "12.3400");
+}

@@ -11,7 +11,7 @@ Both versions see the change at once (there is one table), so it is for changes 
 | --- | --- | --- | --- |
 | `table` | string | required | The table, by its name before the migration. |
 | `alter` | string (SQL) | none: a compaction (what `VACUUM FULL` does, online) | The change: `ALTER TABLE users ALTER COLUMN id TYPE bigint`, or its actions alone. |
-| `using` | table of column = SQL expression | none | A column's value in the new table where the new type's cast of the old value will not do (`{ amount = "round(amount * 100)::bigint" }`), from the row's columns named as in an `UPDATE`. |
+| `using` | table of column = SQL expression | none | A column's value in the new table where the new type's cast of the old value will not do, from the row's columns named as in an `UPDATE`. A cast of the column (`amount::numeric(14,2)`) can be undone by `rollback`; anything else (`round(amount * 100)::bigint`) makes the rewrite one way, and `rollback` refuses it. |
 
 ## Phases
 - **start**: after the backfills, the copy made: an empty table of the new definition (`CREATE TABLE ... (LIKE ... INCLUDING ALL)` plus the change; `ACCESS SHARE` on the table) with a trigger that keeps it in step (`SHARE ROW EXCLUSIVE` on the table, briefly), filled in keyset batches that read with `FOR SHARE` (`ROW SHARE`: row locks of one batch at a time, paced like a backfill), compared chunk by chunk, then swapped in by one short transaction under the lock timeout that renames the two tables, makes the views again and points other tables' foreign keys at the new one (`ACCESS EXCLUSIVE` on the table, retried when not granted, then the foreign keys validated). Resumes from its checkpoint when cut short.
@@ -25,5 +25,5 @@ Both versions see the change at once (there is one table), so it is for changes 
 op = "rewrite"
 table = "users"
 alter = "ALTER TABLE users ALTER COLUMN amount TYPE numeric(14,2)"
-using = { amount = "round(amount::numeric, 2)" }
+using = { amount = "amount::numeric(14,2)" }
 ```"##;
