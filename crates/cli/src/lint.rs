@@ -574,7 +574,7 @@ fn plan_input<'a>(
 fn refused_by_engine(dialect: cutover_analysis::Dialect) -> Option<Preview> {
     (dialect == cutover_analysis::Dialect::Mysql).then(|| {
         Preview::Unplannable(
-            "declarative (expand/contract) migrations run on PostgreSQL and SQLite; on MySQL/MariaDB `cutover start` refuses them: write the change as SQL migrations (expand, `cutover backfill`, contract)".to_string(),
+            "declarative (expand/contract) migrations run on PostgreSQL and SQLite; on MySQL/MariaDB `cutover start` refuses them: write the change as SQL migrations (expand, `cutover backfill`, contract), or one that must copy the table with `cutover rewrite`".to_string(),
         )
     })
 }

@@ -595,10 +595,29 @@ pub fn rollback(
                 swap: swap.as_ref(),
             });
         }
+        let undone_before = undone;
         undone = true;
         let forward = RefCell::new(&mut *reporter);
-        cutover_rewrite::cleanup(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward))
-            .map_err(failed)?;
+        let cleaned = cutover_rewrite::cleanup(&mut *target, &planned.table, &rewrite_options, &mut Forward(&forward));
+        if let Err(err) = cleaned {
+            // A copy not swapped in whose dropping failed (its locks not granted behind a long
+            // reader): nothing undone, so the migration goes back to its phase as above.
+            let unchanged = ours(target, planned)?.is_some_and(|s| s.phase == state.phase);
+            return match phase_before {
+                Some(phase) if !undone_before && unchanged && state.phase != RewritePhase::Reverted => {
+                    save(target, &plan, phase, options)?;
+                    Err(Error::Refused(format!(
+                        "cannot roll back {} {}: the copy of {} could not be dropped: {}; nothing was undone and the migration stays {}: run `cutover rollback` again once that is resolved",
+                        plan.version,
+                        plan.name,
+                        state.table,
+                        in_operation_terms(&err.to_string()),
+                        phase.words()
+                    )))
+                }
+                _ => Err(failed(err)),
+            };
+        }
         reporter.report(Event::Rewritten { table: &state.table, what: "the rewritten copy dropped", swap: None });
     }
     run_in_transaction(

@@ -867,6 +867,17 @@ fn a_declarative_rewrite_killed_in_its_copy_rolls_back_or_starts_again() {
         child.wait().unwrap();
         assert_eq!(db.query("SELECT phase FROM cutover_expand"), "starting");
         if round == 0 {
+            // A long reader holds the table: the copy cannot be dropped; nothing is undone and
+            // the migration stays starting (before, it was left rolling back).
+            let mut reader = db.client();
+            let mut transaction = reader.transaction().unwrap();
+            transaction.simple_query("SELECT count(*) FROM users").unwrap();
+            let output = project.cutover(&db.url).args(["--lock-timeout", "100ms", "rollback"]).output().unwrap();
+            let (out, err) = output_text(&output);
+            assert!(!output.status.success(), "{out}");
+            assert!(err.contains("nothing was undone and the migration stays starting"), "{err}");
+            assert_eq!(db.query("SELECT phase FROM cutover_expand"), "starting");
+            transaction.rollback().unwrap();
             let output = project.cutover(&db.url).arg("rollback").output().unwrap();
             let (out, err) = output_text(&output);
             assert!(output.status.success(), "{out}{err}");
