@@ -143,22 +143,26 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         }
         None => format!("without a database, `{table}` may be large"),
     };
+    // Where later statements of the file need the write's result (a `SET NOT NULL` of what it
+    // fills, a drop of what it reads: review 4's #5, #30, #43), moving it alone would fail.
+    let along = "with the statements after it that need its result or drop what it reads";
     let help = match command.as_str() {
         // A `.toml` beside the migration is read by cutover's runner only; the command itself
         // runs beside any tool.
         "UPDATE" if reached.write && matches!(ctx.runner, Runner::Cutover | Runner::Folder) => format!(
-            "declare the UPDATE as a `cutover backfill` in a .toml file beside the migration ([[backfill]] with name, table = \"{table}\", set, where) and run `cutover backfill NAME` after this migration, or move the UPDATE into a migration of its own after this one"
+            "declare the UPDATE as a `cutover backfill` in a .toml file beside the migration ([[backfill]] with name, table = \"{table}\", set, where) and run `cutover backfill NAME` after this migration, or move the UPDATE into a migration of its own after this one ({along})"
         ),
         "UPDATE" if reached.write => format!(
-            "run the UPDATE after this migration is applied, in small batches outside migrations (`cutover backfill --table {table} --set ... --where ...` works beside any migration tool), or move it into a migration of its own after this one"
+            "run the UPDATE after this migration is applied, in small batches outside migrations (`cutover backfill --table {table} --set ... --where ...` works beside any migration tool), or move it into a migration of its own after this one ({along})"
         ),
-        "DELETE" => "move the DELETE into a migration of its own after this one (or delete in small batches outside migrations)"
-            .to_string(),
+        "DELETE" => format!(
+            "move the DELETE into a migration of its own after this one, {along} (or delete in small batches outside migrations)"
+        ),
         _ if opaque => format!(
-            "move the write out of {command} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)"
+            "move the write out of {command} into a migration of its own after this one, {along} (or change the data in small batches outside migrations, `cutover backfill`)"
         ),
         _ => format!(
-            "move the {command} into a migration of its own after this one (or change the data in small batches outside migrations, `cutover backfill`)"
+            "move the {command} into a migration of its own after this one, {along} (or change the data in small batches outside migrations, `cutover backfill`)"
         ),
     };
     Some(
@@ -523,6 +527,11 @@ UPDATE both_v SET n = 1;";
         assert!(!diesel.contains(".toml") && diesel.contains("cutover backfill --table users"), "{diesel}");
         let cutover = crate::rules::test_utils::run_file(sql, RULE, "cutover", None);
         assert!(cutover.contains(".toml file beside the migration"), "{cutover}");
+        // Moved alone, a write that later statements need (lemmy, documenso: a SET NOT NULL of
+        // what it fills, a drop of what it reads) breaks them: the help says what goes with it.
+        for help in [&diesel, &cutover] {
+            assert!(help.contains("with the statements after it that need its result or drop what it reads"), "{help}");
+        }
     }
 
     #[test]
