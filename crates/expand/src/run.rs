@@ -1002,9 +1002,9 @@ pub fn rewrite_owner(target: &mut dyn ExpandTarget, table: &str) -> Result<Optio
         }
         // A rewrite of the table with another change, under way before the migration's: not
         // the migration's (its `start` refuses until that one is finished or dropped by hand).
+        // One read of the state, not two.
         let recorded = target.load_rewrite(table).map_err(database("cannot read the rewrite's state"))?;
-        let foreign =
-            recorded.is_some_and(|state| state.phase != RewritePhase::Done) && ours(target, planned)?.is_none();
+        let foreign = recorded.is_some_and(|state| state.phase != RewritePhase::Done && !same_change(&state, planned));
         if !foreign {
             return Ok(Some(format!("{} {}", plan.version, plan.name)));
         }
@@ -1027,12 +1027,13 @@ fn rewrite_options(options: &Options) -> cutover_rewrite::Options {
 /// hand with another change (or finished) is not this migration's to revert or clean up.
 fn ours(target: &mut dyn ExpandTarget, planned: &PlannedRewrite) -> Result<Option<RewriteState>, Error> {
     let state = target.load_rewrite(&planned.table).map_err(database("cannot read the rewrite's state"))?;
+    Ok(state.filter(|state| state.phase != RewritePhase::Done && same_change(state, planned)))
+}
+
+/// Whether the recorded rewrite `state` makes `planned`'s change (however its SQL is spaced).
+fn same_change(state: &RewriteState, planned: &PlannedRewrite) -> bool {
     let normal = |text: Option<&str>| text.map(cutover_backfill::normalize_sql);
-    Ok(state.filter(|state| {
-        state.phase != RewritePhase::Done
-            && normal(state.alter.as_deref()) == normal(planned.alter.as_deref())
-            && state.using == planned.using
-    }))
+    normal(state.alter.as_deref()) == normal(planned.alter.as_deref()) && state.using == planned.using
 }
 
 /// One reporter of this crate's events behind the rewrite's two (its own and its copy's).

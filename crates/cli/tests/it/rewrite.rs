@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::util::{output_text, PgDb, Project};
+use crate::util::{output_text, second_commands_wait_for_a_running_rewrite, PgDb, Project};
 
 /// The application: `users` with `orders` and `notes` pointing at it, two views reading it,
 /// and `mirror`, which every application transaction writes the same way as `users`: after
@@ -705,35 +705,11 @@ fn a_second_command_on_a_running_rewrite_waits_for_it_instead_of_undoing_it() {
     schema(&db, 6_000);
     let project = Project::new();
     let change = ["--table", "users", "--alter", "ALTER TABLE users ALTER COLUMN n TYPE bigint"];
-    let first = project
-        .cutover_std(&db.url)
-        .arg("rewrite")
-        .args(change)
-        .args(["--max-rows-per-second", "1000", "--batch-time", "5ms"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
     let copying = || {
-        let shadow = db.try_query("SELECT shadow FROM cutover_rewrites WHERE table_name = 'public.users'")?;
-        db.try_query(&format!("SELECT count(*) > 0 FROM {shadow}"))
+        let shadow = db.try_query("SELECT shadow FROM cutover_rewrites WHERE table_name = 'public.users'");
+        shadow.and_then(|shadow| db.try_query(&format!("SELECT count(*) > 0 FROM {shadow}"))).as_deref() == Some("t")
     };
-    while copying().as_deref() != Some("t") {
-        assert!(Instant::now() < deadline, "the first rewrite never started copying");
-        thread::sleep(Duration::from_millis(50));
-    }
-    for args in [&["--cleanup", "--table", "users"][..], &change[..]] {
-        let output =
-            project.cutover(&db.url).arg("rewrite").args(args).env("CUTOVER_RUNNER_LOCK_WAIT", "1s").output().unwrap();
-        let (out, err) = output_text(&output);
-        assert!(!output.status.success(), "{args:?} ran beside the running rewrite: {out}{err}");
-        assert!(err.contains("another cutover is running a command on the rewrite of"), "{err}");
-        assert!(err.contains("waiting for another cutover"), "{err}");
-    }
-    let output = first.wait_with_output().unwrap();
-    let (out, err) = output_text(&output);
-    assert!(output.status.success(), "{out}{err}");
+    let out = second_commands_wait_for_a_running_rewrite(&project, &db.url, &change, copying);
     assert!(out.contains("is the rewritten table"), "{out}");
     assert_eq!(
         db.query("SELECT data_type FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'n'"),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use mysql::prelude::Queryable;
 
-use crate::util::{output_text, MyDb, Project};
+use crate::util::{output_text, second_commands_wait_for_a_running_rewrite, MyDb, Project};
 
 /// `users`, and `mirror`, which every application transaction writes the same way: after the
 /// rewrite, `users` (and the old table kept in step) must hold exactly what `mirror` holds.
@@ -520,36 +520,14 @@ fn mysql_a_second_command_on_a_running_rewrite_waits_for_it_instead_of_undoing_i
     schema(&db, 6_000);
     let project = Project::new();
     let change = ["--table", "users", "--alter", "ALTER TABLE users MODIFY name varchar(200) NOT NULL"];
-    let first = project
-        .cutover_std(&db.url)
-        .arg("rewrite")
-        .args(change)
-        .args(["--max-rows-per-second", "1000", "--batch-time", "5ms"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while db.query(&format!(
-        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users__cutover_new'",
-        db.name
-    )) != "1"
-        || db.query("SELECT COUNT(*) FROM users__cutover_new") == "0"
-    {
-        assert!(Instant::now() < deadline, "the first rewrite never started copying");
-        thread::sleep(Duration::from_millis(50));
-    }
-    for args in [&["--cleanup", "--table", "users"][..], &change[..]] {
-        let output =
-            project.cutover(&db.url).arg("rewrite").args(args).env("CUTOVER_RUNNER_LOCK_WAIT", "1s").output().unwrap();
-        let (out, err) = output_text(&output);
-        assert!(!output.status.success(), "{args:?} ran beside the running rewrite: {out}{err}");
-        assert!(err.contains("another cutover is running a command on the rewrite of"), "{err}");
-        assert!(err.contains("waiting for another cutover"), "{err}");
-    }
-    let output = first.wait_with_output().unwrap();
-    let (out, err) = output_text(&output);
-    assert!(output.status.success(), "{out}{err}");
+    let copying = || {
+        db.query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME = 'users__cutover_new'",
+            db.name
+        )) == "1"
+            && db.query("SELECT COUNT(*) FROM users__cutover_new") != "0"
+    };
+    let out = second_commands_wait_for_a_running_rewrite(&project, &db.url, &change, copying);
     assert!(out.contains("is the rewritten table"), "{out}");
     assert_eq!(column_types(&db, "users"), "int(11),varchar(200),int(11)");
     assert_same_as_mirror(&db, "users");

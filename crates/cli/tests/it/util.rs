@@ -579,3 +579,41 @@ impl Drop for PrivateMariadb {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Runs `cutover rewrite <change>` paced, waits until `copying` says its copy has rows, then
+/// checks that a `--cleanup` and the same command beside it wait for it and are refused (the
+/// lock of one command at a time), and returns the first one's stdout once it has finished.
+pub fn second_commands_wait_for_a_running_rewrite(
+    project: &Project,
+    url: &str,
+    change: &[&str],
+    copying: impl Fn() -> bool,
+) -> String {
+    let first = project
+        .cutover_std(url)
+        .arg("rewrite")
+        .args(change)
+        .args(["--max-rows-per-second", "1000", "--batch-time", "5ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !copying() {
+        assert!(std::time::Instant::now() < deadline, "the first rewrite never started copying");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let table = &change[..2];
+    for args in [&["--cleanup", table[0], table[1]][..], change] {
+        let output =
+            project.cutover(url).arg("rewrite").args(args).env("CUTOVER_RUNNER_LOCK_WAIT", "1s").output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(!output.status.success(), "{args:?} ran beside the running rewrite: {out}{err}");
+        assert!(err.contains("another cutover is running a command on the rewrite of"), "{err}");
+        assert!(err.contains("waiting for another cutover"), "{err}");
+    }
+    let output = first.wait_with_output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    out
+}
