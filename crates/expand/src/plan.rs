@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::ops::{NewColumn, Operation, SqlPhase};
 use crate::sql::{
-    column_exists, constraint_exists, guarded, ident, index_exists, literal, qualified, referenced_names, table_exists,
+    column_exists, constraint_exists, drop_version_schema, guarded, ident, index_exists, literal, qualified,
+    referenced_names, table_exists, unguarded,
 };
 
 /// PostgreSQL truncates longer identifiers silently; cutover refuses them instead.
@@ -254,7 +255,7 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
     }
     if let Some(previous) = input.previous_schema {
         // The old version's views go first at `complete`: they name the old columns.
-        planner.plan.contract.push(format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(previous)));
+        planner.plan.contract.push(drop_version_schema(previous));
     }
     for (idx, operation) in operations.iter().enumerate() {
         planner.operation(idx + 1, operation).map_err(|message| PlanError {
@@ -815,7 +816,7 @@ impl Planner<'_> {
     fn finish(&mut self) {
         let base = self.base().to_string();
         let schema = ident(&self.plan.version_schema);
-        let mut publish = vec![format!("DROP SCHEMA IF EXISTS {schema} CASCADE"), format!("CREATE SCHEMA {schema}")];
+        let mut publish = vec![drop_version_schema(&self.plan.version_schema), format!("CREATE SCHEMA {schema}")];
         for view in &self.views {
             let columns: Vec<String> = view
                 .columns
@@ -857,13 +858,14 @@ impl Planner<'_> {
         for (_, name) in self.triggers.iter().filter(|(_, name)| !name.ends_with("_u")) {
             drops.push(format!("DROP FUNCTION IF EXISTS {}()", qualified(&base, name)));
         }
-        let mut revert = vec![format!("DROP SCHEMA IF EXISTS {schema} CASCADE")];
+        let mut revert = vec![drop_version_schema(&self.plan.version_schema)];
         revert.extend(drops.iter().cloned());
         // Undo in reverse order of doing.
         revert.extend(self.plan.revert.drain(..).rev());
         self.plan.revert = revert;
         let mut contract = Vec::new();
-        let previous = self.plan.contract.iter().position(|s| s.starts_with("DROP SCHEMA"));
+        let previous =
+            self.plan.contract.iter().position(|s| unguarded(s).is_some_and(|s| s.starts_with("DROP SCHEMA")));
         if let Some(at) = previous {
             contract.push(self.plan.contract.remove(at));
         }
@@ -1218,7 +1220,8 @@ mod tests {
             "CREATE VIEW \"public_v2\".\"users\" AS SELECT \"id\", \"name\" AS \"full_name\", \"amount\" FROM \"public\".\"users\""
         );
         assert!(plan.contract[0].contains("RENAME COLUMN \"name\" TO \"full_name\""), "{:?}", plan.contract);
-        assert_eq!(plan.revert, ["DROP SCHEMA IF EXISTS \"public_v2\" CASCADE"]);
+        let revert: Vec<_> = plan.revert.iter().map(|s| unguarded(s).unwrap_or_else(|| s.clone())).collect();
+        assert_eq!(revert, ["DROP SCHEMA IF EXISTS \"public_v2\" CASCADE"]);
     }
 
     #[test]

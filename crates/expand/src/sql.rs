@@ -26,11 +26,46 @@ pub fn guarded(condition: &str, action: &str) -> String {
     format!("DO $cutover$ BEGIN IF {condition} THEN EXECUTE {}; END IF; END $cutover$", literal(action))
 }
 
-/// The statement a [`guarded`] block runs, for analysis (`None` for anything else).
+/// Drops a version schema (its views), refused while anything that is not one of those views
+/// would go with it: a view or function of the user's built on them (elsewhere or in it), a
+/// trigger on them, a table or function put in it. `CASCADE` alone dropped those without a word.
+pub fn drop_version_schema(schema: &str) -> String {
+    let name = literal(schema);
+    let found = format!(
+        "WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = {name}), \
+         rels AS (SELECT c.oid FROM pg_class c JOIN s ON c.relnamespace = s.oid) \
+         SELECT string_agg(DISTINCT what, ', ') FROM ( \
+           SELECT c.oid::regclass::text AS what FROM pg_class c JOIN s ON c.relnamespace = s.oid WHERE c.relkind <> 'v' \
+           UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p JOIN s ON p.pronamespace = s.oid \
+           UNION ALL SELECT format('trigger %I on %s', t.tgname, t.tgrelid::regclass) FROM pg_trigger t WHERE t.tgrelid IN (SELECT oid FROM rels) AND NOT t.tgisinternal \
+           UNION ALL SELECT coalesce((SELECT CASE c.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END || c.oid::regclass \
+               FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid AND r.rulename = '_RETURN'), \
+               pg_describe_object(d.classid, d.objid, d.objsubid)) FROM pg_depend d \
+             WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM rels) AND d.deptype = 'n' \
+               AND NOT (d.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT FROM pg_rewrite r WHERE r.oid = d.objid AND r.ev_class IN (SELECT oid FROM rels)))) x"
+    );
+    let message =
+        literal(&format!("cutover: the version schema {schema} is dropped at this step, and these would go with it: "));
+    let hint = literal(&format!(
+        "drop them or make them read the tables instead of {schema}'s views, then run the command again; nothing was dropped"
+    ));
+    format!(
+        "DO $cutover$ DECLARE found text; BEGIN {found} INTO found; IF found IS NOT NULL THEN \
+         RAISE EXCEPTION USING MESSAGE = {message} || found, HINT = {hint}; END IF; EXECUTE {}; END $cutover$",
+        literal(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(schema)))
+    )
+}
+
+/// The statement a [`guarded`] block (or [`drop_version_schema`]'s) runs, for analysis
+/// (`None` for anything else).
 pub fn unguarded(statement: &str) -> Option<String> {
-    let rest = statement.strip_prefix("DO $cutover$ BEGIN IF ")?;
-    let start = rest.find(" THEN EXECUTE '")? + " THEN EXECUTE '".len();
-    let end = rest.rfind("'; END IF; END $cutover$")?;
+    let rest = statement.strip_prefix("DO $cutover$ ")?;
+    let (opening, closing) = match rest.starts_with("BEGIN IF ") {
+        true => (" THEN EXECUTE '", "'; END IF; END $cutover$"),
+        false => ("; END IF; EXECUTE '", "'; END $cutover$"),
+    };
+    let start = rest.find(opening)? + opening.len();
+    let end = rest.rfind(closing)?;
     Some(rest.get(start..end)?.replace("''", "'"))
 }
 

@@ -842,12 +842,15 @@ impl PgTarget {
         let row = self
             .client
             .query_one(
-                "SELECT 'columns:' || md5(coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull \
+                &format!("SELECT 'column definitions:' || md5(coalesce((SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull \
                         || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(a.attrelid, a.attnum), '') \
                         || ' ' || a.attstorage::text || a.attcompression::text || coalesce(a.attacl::text, '') || ' ' || a.attidentity::text \
-                        || ' ' || a.attcollation::regcollation::text || ' ' || coalesce(a.attoptions::text, ''), ',' ORDER BY a.attnum) \
+                        || ' ' || a.attcollation::regcollation::text, ',' ORDER BY a.attnum) \
                         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped), '')) \
+                 || ',column settings:' || md5(coalesce((SELECT string_agg(s, ',' ORDER BY s) FROM ({COLUMN_SETTINGS}) s(s)), '')) \
+                 || ',replica identity:' || md5((SELECT relreplident::text FROM pg_class WHERE oid = $1) || coalesce((SELECT regexp_replace(pg_get_indexdef(indexrelid), \
+                        '^CREATE (UNIQUE )?INDEX .*? USING ', '\\1USING ') FROM pg_index WHERE indrelid = $1 AND indisreplident), '')) \
                  || ',indexes:' || md5(coalesce((SELECT string_agg(s, ',' ORDER BY s) FROM (SELECT regexp_replace(pg_get_indexdef(indexrelid), \
                         '^CREATE (UNIQUE )?INDEX .*? USING ', '\\1USING ') || coalesce(obj_description(indexrelid, 'pg_class'), '') AS s FROM pg_index WHERE indrelid = $1) i), '')) \
                  || ',constraints:' || md5(coalesce((SELECT string_agg(conname || ' ' || regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', '') || coalesce(obj_description(oid, 'pg_constraint'), ''), ',' ORDER BY conname) \
@@ -855,13 +858,14 @@ impl PgTarget {
                  || ',statistics:' || md5(coalesce((SELECT string_agg(pg_get_statisticsobjdef(oid), ',' ORDER BY stxname) FROM pg_statistic_ext WHERE stxrelid = $1), '')) \
                  || ',foreign keys:' || md5(coalesce((SELECT string_agg(conname || ' ' || regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', ''), ',' ORDER BY conname) \
                         FROM pg_constraint WHERE conrelid = $1 AND contype = 'f'), '')) \
-                 || ',grants:' || md5(coalesce((SELECT relacl::text FROM pg_class WHERE oid = $1), '')) \
+                 || ',privileges:' || md5(coalesce((SELECT string_agg(p::text, ',' ORDER BY p::text) FROM pg_class c, \
+                        unnest(coalesce(c.relacl, acldefault('r', c.relowner))) p WHERE c.oid = $1), '')) \
                  || ',owner:' || md5((SELECT relowner::text FROM pg_class WHERE oid = $1)) \
                  || ',comment:' || md5(coalesce(obj_description($1, 'pg_class'), '')) \
                  || ',options:' || md5((SELECT coalesce(array_to_string(reloptions, ','), '') || relpersistence::text FROM pg_class WHERE oid = $1) \
                         || coalesce((SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index WHERE indrelid = $1 AND indisclustered), '')) \
                  || ',triggers:' || md5(coalesce((SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || pg_get_triggerdef(oid), ',' ORDER BY tgname) \
-                        FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2)), ''))",
+                        FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2)), ''))"),
                 &[&oid, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
             )
             .map_err(db_error)?;
@@ -917,6 +921,51 @@ impl PgTarget {
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
     }
 
+    /// Gives `shadow`, just made `LIKE` `table`, what `LIKE` does not copy and the planner or
+    /// logical replication reads: column statistics targets and `n_distinct`, the replica
+    /// identity, the index the table is clustered on.
+    fn carry_settings(&mut self, table: &Relation, shadow: &str) -> Result<(), DbError> {
+        let mut actions: Vec<String> =
+            self.client.query(COLUMN_SETTINGS, &[&table.oid]).map_err(db_error)?.iter().map(|r| r.get(0)).collect();
+        let row = self
+            .client
+            .query_one(
+                "SELECT relreplident::text, \
+                        (SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = $1 AND x.indisreplident), \
+                        (SELECT i.relname::text FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = $1 AND x.indisclustered) \
+                 FROM pg_class WHERE oid = $1",
+                &[&table.oid],
+            )
+            .map_err(db_error)?;
+        let (identity, identity_index, clustered): (String, Option<String>, Option<String>) =
+            (row.get(0), row.get(1), row.get(2));
+        let renames = self.index_names_by_shape(table.oid, shadow)?;
+        let in_shadow = |index: &Option<String>| {
+            index
+                .as_ref()
+                .and_then(|index| renames.iter().find(|(name, _)| name == index))
+                .map(|(_, shadow)| quote_ident(shadow))
+        };
+        match identity.as_str() {
+            "f" => actions.push("REPLICA IDENTITY FULL".into()),
+            "n" => actions.push("REPLICA IDENTITY NOTHING".into()),
+            "i" => {
+                let index = in_shadow(&identity_index).ok_or_else(|| {
+                    other(format!("the replica identity index of {} has no counterpart in its copy", table.qualified))
+                })?;
+                actions.push(format!("REPLICA IDENTITY USING INDEX {index}"));
+            }
+            _ => {}
+        }
+        if let Some(index) = in_shadow(&clustered) {
+            actions.push(format!("CLUSTER ON {index}"));
+        }
+        if !actions.is_empty() {
+            self.exec(&format!("ALTER TABLE {shadow} {}", actions.join(", ")))?;
+        }
+        Ok(())
+    }
+
     /// The table's index names, each with the name of the shadow's index of the same definition.
     fn index_names_by_shape(&mut self, table: u32, shadow: &str) -> Result<Vec<(String, String)>, DbError> {
         let shadow = self.required(shadow)?;
@@ -955,7 +1004,14 @@ impl PgTarget {
     }
 }
 
-/// The parts (`columns`, `grants`, ..) in which two fingerprints differ.
+/// A table's (`$1`) column settings that `CREATE TABLE .. (LIKE ..)` does not copy, as the
+/// `ALTER TABLE` actions that give them: statistics targets and the planner's `n_distinct`.
+const COLUMN_SETTINGS: &str = "SELECT format('ALTER COLUMN %I SET STATISTICS %s', attname, attstattarget) FROM pg_attribute \
+     WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND coalesce(attstattarget, -1) >= 0 \
+     UNION ALL SELECT format('ALTER COLUMN %I SET (%s)', a.attname, string_agg(o, ', ' ORDER BY o)) FROM pg_attribute a, unnest(a.attoptions) o \
+     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND o ~ '^n_distinct(_inherited)?=' GROUP BY a.attname";
+
+/// The parts (`column definitions`, `privileges`, ..) in which two fingerprints differ.
 fn changed_parts(recorded: &str, now: &str) -> Vec<String> {
     let parts = |text: &str| -> Vec<(String, String)> {
         text.split(',').filter_map(|p| p.split_once(':')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
@@ -1082,6 +1138,9 @@ impl RewriteTarget for PgTarget {
             let table = table_for_tx;
             let unlogged = if unlogged { "UNLOGGED " } else { "" };
             target.exec(&format!("CREATE {unlogged}TABLE {shadow} (LIKE {} INCLUDING ALL)", table.qualified))?;
+            // Before the change, while the columns and indexes match the table's one to one
+            // (a type change keeps them, a rename carries them).
+            target.carry_settings(&table, &shadow)?;
             if !options.is_empty() {
                 target.exec(&format!("ALTER TABLE {shadow} SET ({options})"))?;
             }

@@ -930,3 +930,48 @@ fn a_column_with_default_and_up_gets_up_from_the_old_version_and_default_from_th
     );
     assert_eq!(leftovers(&db), "NULL");
 }
+
+/// `complete` and `rollback` drop a version's schema: a view or function of the user's built on
+/// its views would go with it (`DROP SCHEMA .. CASCADE`), so the step is refused, naming it,
+/// and nothing is dropped until the user has moved it.
+#[test]
+fn a_users_view_of_a_version_schema_stops_its_drop_instead_of_going_with_it() {
+    let db = PgDb::new();
+    let project = project_with(100);
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).arg("complete").assert().success();
+    project.migration(
+        "3_phone.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"phone\"\ntype = \"text\"\n",
+    );
+    project.cutover(&db.url).arg("start").assert().success();
+    db.query(
+        "CREATE VIEW report AS SELECT full_name FROM public_v2.users; \
+         CREATE FUNCTION public_v2.helper() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    );
+    let output = project.cutover(&db.url).arg("complete").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}{err}");
+    assert!(err.contains("public_v2 is dropped at this step"), "{err}");
+    assert!(err.contains("view report") && err.contains("public_v2.helper()"), "{err}");
+    assert_eq!(db.query("SELECT count(*) FROM report"), "100", "nothing was dropped");
+    db.query("DROP VIEW report; DROP FUNCTION public_v2.helper()");
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(db.query("SELECT to_regnamespace('public_v2') IS NULL"), "t");
+
+    // The same at a rollback, of the version it drops.
+    project.migration(
+        "4_email.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"email\"\ntype = \"text\"\n",
+    );
+    project.cutover(&db.url).arg("start").assert().success();
+    db.query("CREATE VIEW emails AS SELECT email FROM public_v4.users");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success(), "{out}{err}");
+    assert!(err.contains("view emails"), "{err}");
+    db.query("DROP VIEW emails");
+    project.cutover(&db.url).arg("rollback").assert().success();
+    assert_eq!(leftovers(&db), "NULL");
+}

@@ -492,7 +492,7 @@ fn the_edges_a_tester_found_hold() {
     assert!(ok, "{out}{err}");
     db.query("ALTER TABLE staff ADD COLUMN email text");
     let (ok, _, err) = rewrite(&project, &db, &change);
-    assert!(!ok && err.contains("was changed since the rewrite started (its columns)"), "{err}");
+    assert!(!ok && err.contains("was changed since the rewrite started (its column definitions)"), "{err}");
     assert_eq!(
         db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'staff'::regclass AND attname = 'email'"),
         "1"
@@ -593,7 +593,7 @@ fn the_second_round_of_edges_holds() {
     // A change to the rewritten table after the swap refuses the revert, naming it.
     db.query("ALTER TABLE tree ADD COLUMN email text");
     let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "tree"]);
-    assert!(!ok && err.contains("was changed since the swap (its columns)"), "{err}");
+    assert!(!ok && err.contains("was changed since the swap (its column definitions)"), "{err}");
     // Undone, the revert goes: the key the old table had to parent comes back, but parent 3
     // went meanwhile, so it is left NOT VALID and said so.
     db.query("ALTER TABLE tree DROP COLUMN email");
@@ -673,13 +673,13 @@ fn the_third_round_of_edges_holds() {
     // A collation change since the swap refuses the revert.
     db.query("ALTER TABLE w ALTER COLUMN s TYPE text COLLATE \"C\"");
     let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
-    assert!(!ok && err.contains("was changed since the swap (its columns)"), "{err}");
+    assert!(!ok && err.contains("was changed since the swap (its column definitions)"), "{err}");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
     assert!(ok, "{out}{err}");
 
     // Identity and persistence changes while the swap waits refuse it.
     for (later, part) in [
-        ("ALTER TABLE w ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "columns"),
+        ("ALTER TABLE w ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "column definitions"),
         ("ALTER TABLE w SET UNLOGGED", "options"),
     ] {
         let (ok, out, err) = rewrite(
@@ -1061,4 +1061,58 @@ fn a_rewrite_by_hand_under_way_before_a_migrations_stays_the_hands() {
     let (ok, out, err) = rewrite(&project, &db, &["--table", "orders", "--alter", "/* later */ -- maybe"]);
     assert!(!ok, "{out}");
     assert!(err.contains("--alter holds no statement"), "{err}");
+}
+
+/// What `CREATE TABLE .. (LIKE ..)` does not copy and the planner or replication reads (a
+/// column's statistics target and `n_distinct`, the replica identity, the clustering index)
+/// follows the rewrite; a grant given and taken back after the swap does not block the revert;
+/// a statistics target or replica identity changed after the swap refuses it (it would be lost).
+#[test]
+fn planner_and_replication_settings_follow_the_swap_and_a_grant_taken_back_does_not_block_the_revert() {
+    let _shared = crate::backfill::shared();
+    let db = PgDb::new();
+    db.query(
+        "CREATE TABLE w (id int NOT NULL, v int, s text); CREATE UNIQUE INDEX w_id ON w (id); \
+         INSERT INTO w SELECT g, g, 's' FROM generate_series(1, 500) g; \
+         ALTER TABLE w ALTER COLUMN v SET STATISTICS 800, ALTER COLUMN s SET (n_distinct = -0.5), \
+           REPLICA IDENTITY USING INDEX w_id, CLUSTER ON w_id",
+    );
+    let settings = |db: &PgDb| {
+        db.query(
+            "SELECT (SELECT string_agg(attname || '=' || attstattarget || coalesce(' ' || (SELECT string_agg(o, ' ') FROM unnest(attoptions) o WHERE o LIKE 'n_distinct%'), ''), ',' ORDER BY attnum) \
+                     FROM pg_attribute WHERE attrelid = 'w'::regclass AND attnum > 0 AND NOT attisdropped) \
+                 || ' ' || (SELECT relreplident::text FROM pg_class WHERE oid = 'w'::regclass) \
+                 || ' ' || (SELECT string_agg(indexrelid::regclass::text || ':' || indisreplident || indisclustered, ',') FROM pg_index WHERE indrelid = 'w'::regclass)",
+        )
+    };
+    let before = settings(&db);
+    assert_eq!(before, "id=-1,v=800,s=-1 n_distinct=-0.5 i w_id:truetrue");
+    let project = Project::new();
+    let change = ["--table", "w", "--alter", "ALTER TABLE w ALTER COLUMN v TYPE bigint"];
+    let (ok, out, err) = rewrite(&project, &db, &change);
+    assert!(ok, "{out}{err}");
+    assert_eq!(settings(&db), before, "the rewritten table lost settings the old one had");
+
+    // A grant given and taken back leaves an ACL that reads differently and means the same.
+    db.query("GRANT SELECT ON w TO PUBLIC; REVOKE SELECT ON w FROM PUBLIC");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(settings(&db), before);
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
+    assert!(ok, "{out}{err}");
+
+    // Changed after the swap, they would be lost by a revert: it is refused, naming them.
+    for (later, part) in [
+        ("ALTER TABLE w ALTER COLUMN s SET STATISTICS 50", "column settings"),
+        ("ALTER TABLE w ALTER COLUMN s SET (n_distinct = 20)", "column settings"),
+        ("ALTER TABLE w REPLICA IDENTITY FULL", "replica identity"),
+    ] {
+        let (ok, out, err) = rewrite(&project, &db, &change[..2]);
+        assert!(ok, "{out}{err}");
+        db.query(later);
+        let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+        assert!(!ok && err.contains(&format!("was changed since the swap (its {part})")), "{later}: {err}");
+        let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
+        assert!(ok, "{out}{err}");
+    }
 }
