@@ -81,6 +81,37 @@ impl LockMode {
         })
     }
 
+    /// The name in `pg_locks` (`AccessExclusiveLock`).
+    pub fn pg_locks_name(self) -> &'static str {
+        match self {
+            LockMode::AccessShare => "AccessShareLock",
+            LockMode::RowShare => "RowShareLock",
+            LockMode::RowExclusive => "RowExclusiveLock",
+            LockMode::ShareUpdateExclusive => "ShareUpdateExclusiveLock",
+            LockMode::Share => "ShareLock",
+            LockMode::ShareRowExclusive => "ShareRowExclusiveLock",
+            LockMode::Exclusive => "ExclusiveLock",
+            LockMode::AccessExclusive => "AccessExclusiveLock",
+        }
+    }
+
+    /// Whether a request for this mode waits while `other` is held (or queued ahead of it):
+    /// PostgreSQL's table of conflicting lock modes, which is symmetric.
+    pub fn conflicts_with(self, other: LockMode) -> bool {
+        use LockMode::*;
+        let stronger = |a: LockMode, b: LockMode| match a {
+            AccessShare => b == AccessExclusive,
+            RowShare => b >= Exclusive,
+            RowExclusive => b >= Share,
+            ShareUpdateExclusive => b >= ShareUpdateExclusive,
+            Share => b == RowExclusive || b == ShareUpdateExclusive || b >= ShareRowExclusive,
+            ShareRowExclusive => b >= RowExclusive,
+            Exclusive => b >= RowShare,
+            AccessExclusive => true,
+        };
+        stronger(self, other)
+    }
+
     /// What it blocks, for messages.
     pub fn blocks(self) -> &'static str {
         match (self.blocks_reads(), self.blocks_writes()) {
@@ -107,5 +138,28 @@ mod tests {
         assert!(!LockMode::Share.blocks_reads() && LockMode::Share.blocks_writes());
         assert!(!LockMode::ShareUpdateExclusive.blocks_writes());
         assert_eq!(LockMode::ShareRowExclusive.blocks(), "blocks writes");
+    }
+
+    #[test]
+    fn the_conflict_table_is_postgresqls() {
+        // The rows of "Conflicting Lock Modes" in PostgreSQL's documentation, as X marks.
+        let table = [
+            "       X", // ACCESS SHARE
+            "      XX", // ROW SHARE
+            "    XXXX", // ROW EXCLUSIVE
+            "   XXXXX", // SHARE UPDATE EXCLUSIVE
+            "  XX XXX", // SHARE
+            "  XXXXXX", // SHARE ROW EXCLUSIVE
+            " XXXXXXX", // EXCLUSIVE
+            "XXXXXXXX", // ACCESS EXCLUSIVE
+        ];
+        for (row, marks) in LockMode::ALL.iter().zip(table) {
+            for (column, mark) in LockMode::ALL.iter().zip(marks.chars()) {
+                assert_eq!(row.conflicts_with(*column), mark == 'X', "{row} against {column}");
+            }
+        }
+        for mode in LockMode::ALL {
+            assert_eq!(LockMode::from_pg_locks(mode.pg_locks_name()), Some(mode));
+        }
     }
 }

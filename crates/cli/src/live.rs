@@ -111,6 +111,7 @@ pub fn render_plan(
                         "estimated_seconds": s.estimate.map(|d| d.as_secs_f64()),
                         "dependents": s.dependents.iter().map(|(on, d)| json!({"on": on, "kind": d.kind, "name": d.name})).collect::<Vec<_>>(),
                         "queries": s.queries.as_ref().map(|qs| qs.iter().map(|(on, q)| json!({"on": on, "query": q.query, "calls": q.calls})).collect::<Vec<_>>()),
+                        "waits_for": s.waits_for.iter().map(|(on, h)| json!({"relation": on, "session": h.description, "since": h.since})).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
                     "waits_for_window": m.waits_for_window,
                     "diagnostics": m.diagnostics.iter().map(|d| json!({
@@ -127,6 +128,7 @@ pub fn render_plan(
         let report = json!({
             "migrations": migrations,
             "measured_scan_rate_bytes_per_second": plan.measured_scan_rate,
+            "lock_holders_exact": plan.lock_holders_exact,
             "stops_before_declarative": stops_before,
         });
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -195,6 +197,11 @@ pub fn render_plan(
                         )?;
                     }
                     _ => {}
+                }
+                // Who it would wait for now: what to wait out, or stop, before running it.
+                let waits = if plan.lock_holders_exact { "would wait now for" } else { "may wait now for" };
+                for (_, session) in &s.waits_for {
+                    writeln!(out, "        {waits} {}", session.description)?;
                 }
             }
             for d in &m.diagnostics {

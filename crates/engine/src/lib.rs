@@ -37,8 +37,8 @@ pub use expand::{
 };
 pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, State};
 pub use live::{
-    Catalog, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
-    LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+    Catalog, CurrentHolders, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema,
+    LiveTable, LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
 };
 pub use lock_waits::{
     watched, AppWaits, Cadence, CommitLatency, LockWaits, LockWatcher, ProbeCommit, WaitTally, WaitingSession,

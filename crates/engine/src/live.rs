@@ -173,6 +173,17 @@ pub struct LiveForeignKey {
     pub validated: bool,
 }
 
+/// The sessions a lock requested now would wait for, as far as the engine can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CurrentHolders {
+    /// Each session: who, since when, what it runs, and the locks it holds or waits for.
+    pub sessions: Vec<crate::LockHolder>,
+    /// Whether the engine saw the locks themselves. `false`: the sessions are those that may
+    /// hold one (MySQL without a view of metadata locks: its open transactions on this
+    /// database), or none are known.
+    pub exact: bool,
+}
+
 /// Read-only questions to the live catalog.
 pub trait Catalog {
     /// Facts about the relations that exist among `names` (the others are left out).
@@ -197,6 +208,16 @@ pub trait Catalog {
     /// Bytes per second a sequential read of `relation` reaches here, measured on a sample of it;
     /// `None` when the relation is too small to tell.
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError>;
+
+    /// The other sessions a lock on `relation` (as a migration names it) would wait for if
+    /// requested now: those holding, or queued for, a lock in one of the `conflicting` modes
+    /// (named as `pg_locks` names them). An engine with one kind of table lock for DDL (MySQL's
+    /// metadata lock) reads `AccessShareLock` among them as "every holder". Engines that cannot
+    /// tell return none.
+    fn current_holders(&mut self, relation: &str, conflicting: &[&str]) -> Result<CurrentHolders, DbError> {
+        let _ = (relation, conflicting);
+        Ok(CurrentHolders::default())
+    }
 }
 
 /// A lock held by the rehearsing session, as `pg_locks` shows it.

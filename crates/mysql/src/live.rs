@@ -5,11 +5,13 @@
 use std::collections::BTreeMap;
 
 use cutover_engine::{
-    Catalog, DbError, Dependent, LiveColumn, LiveForeignKey, LiveIndex, LiveSchema, LiveTable, LiveView, QueryUse,
-    RelationFacts,
+    Catalog, CurrentHolders, DbError, Dependent, LiveColumn, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
+    LiveView, LockHolder, QueryUse, RelationFacts,
 };
 use mysql::prelude::Queryable;
+use mysql::Row;
 
+use crate::backfill::text;
 use crate::connect::{quote_ident, MysqlTarget};
 use crate::error::db_error;
 
@@ -298,6 +300,93 @@ impl Catalog for MysqlTarget {
     /// Reads up to 64 MB of the table's rows (by its average row length), giving up after
     /// 10 s (MariaDB's `max_statement_time`; MySQL's `MAX_EXECUTION_TIME` hint): cheap enough for
     /// production. A table under 8 MB is too small to tell.
+    fn current_holders(&mut self, relation: &str, conflicting: &[&str]) -> Result<CurrentHolders, DbError> {
+        // DDL takes the table's exclusive metadata lock (online DDL too, at its start and end):
+        // it waits for every holder. Other statements wait only for exclusive-kind holders.
+        let every_holder = conflicting.contains(&"AccessShareLock");
+        let (schema, table) = self.split_name(relation);
+        let (schema, table) = (schema.to_string(), table.to_string());
+        let fold = self.names_fold_case;
+        let same = |column: &str| match fold {
+            true => format!("LOWER({column}) = LOWER(?)"),
+            false => format!("BINARY {column} = ?"),
+        };
+        // A DDL statement queued for the lock goes first: a new request waits behind it.
+        let queued: Vec<Row> = self
+            .conn
+            .query(
+                "SELECT ID, USER, HOST, TIME, LEFT(COALESCE(INFO, ''), 2000) FROM information_schema.PROCESSLIST \
+                 WHERE ID <> CONNECTION_ID() AND STATE LIKE 'Waiting for table metadata lock%' ORDER BY TIME DESC",
+            )
+            .map_err(db_error)?;
+        let queued: Vec<&Row> =
+            queued.iter().filter(|row| names_word(&text(row, 4).unwrap_or_default(), &table)).collect();
+        let mut sessions: Vec<LockHolder> = queued
+            .iter()
+            .map(|row| {
+                let field = |idx| text(row, idx).unwrap_or_default();
+                LockHolder {
+                    description: format!(
+                        "session {} ({}@{}, waiting for the metadata lock for {} s, {})",
+                        field(0),
+                        field(1),
+                        field(2),
+                        field(3),
+                        crate::migrate::doing(&field(4))
+                    ),
+                    since: None,
+                }
+            })
+            .collect();
+        if !self.metadata_lock_info {
+            if every_holder {
+                sessions.extend(crate::migrate::open_transactions(&mut self.conn)?);
+            }
+            return Ok(CurrentHolders { sessions, exact: false });
+        }
+        let modes = if every_holder {
+            String::new()
+        } else {
+            " AND m.LOCK_MODE IN ('MDL_SHARED_NO_WRITE', 'MDL_SHARED_NO_READ_WRITE', 'MDL_SHARED_READ_ONLY', 'MDL_EXCLUSIVE')".to_string()
+        };
+        let holders: Vec<Row> = self
+            .conn
+            .exec(
+                format!(
+                    "SELECT p.ID, p.USER, p.HOST, GROUP_CONCAT(DISTINCT m.LOCK_MODE ORDER BY m.LOCK_MODE SEPARATOR ', '), \
+                       COALESCE(CONCAT('in a transaction for ', TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW())), CONCAT('in its statement for ', MAX(p.TIME))), \
+                       LEFT(COALESCE(MAX(p.INFO), MAX(t.trx_query), ''), 2000), \
+                       DATE_FORMAT(MIN(t.trx_started), '%Y-%m-%dT%H:%i:%s') \
+                     FROM information_schema.METADATA_LOCK_INFO m JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID \
+                     LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+                     WHERE m.THREAD_ID <> CONNECTION_ID() AND {} AND {}{modes} \
+                     GROUP BY p.ID, p.USER, p.HOST ORDER BY MIN(t.trx_started), MAX(p.TIME) DESC LIMIT 5",
+                    same("m.TABLE_SCHEMA"),
+                    same("m.TABLE_NAME")
+                ),
+                (schema.as_str(), table.as_str()),
+            )
+            .map_err(db_error)?;
+        // A queued statement's own lighter lock is already said by its line.
+        let queued: Vec<String> = queued.iter().filter_map(|row| text(row, 0)).collect();
+        sessions.extend(holders.iter().filter(|row| !text(row, 0).is_some_and(|id| queued.contains(&id))).map(|row| {
+            let field = |idx| text(row, idx).unwrap_or_default();
+            LockHolder {
+                description: format!(
+                    "session {} ({}@{}, {} s, {}) holds {} on {relation}",
+                    field(0),
+                    field(1),
+                    field(2),
+                    field(4),
+                    crate::migrate::doing(&field(5)),
+                    field(3)
+                ),
+                since: text(row, 6),
+            }
+        }));
+        Ok(CurrentHolders { sessions, exact: true })
+    }
+
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {
         let (schema, table) = self.split_name(relation);
         let (schema, table) = (schema.to_string(), table.to_string());

@@ -540,35 +540,7 @@ impl MigrationTarget for MysqlTarget {
         // Which session holds a metadata lock is not shown without performance_schema or a
         // plugin; the sessions of this database in an open transaction are those that can,
         // oldest first (LOCK TABLES holders are not among them: the advice names where to look).
-        let rows: Vec<Row> = self
-            .conn
-            .query(
-                "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
-                   LEFT(COALESCE(p.INFO, t.trx_query, ''), 2000), \
-                   DATE_FORMAT(t.trx_started, '%Y-%m-%dT%H:%i:%s') \
-                 FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
-                 WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE() ORDER BY t.trx_started LIMIT 5",
-            )
-            .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let field = |idx| text(row, idx).unwrap_or_default();
-                // Another session's statement may hold a password or personal data.
-                let query = cutover_engine::query_for_display(&field(4), true, 120);
-                let doing = if query.is_empty() { "idle".to_string() } else { format!("running: {query}") };
-                LockHolder {
-                    description: format!(
-                        "session {} ({}@{}, in a transaction on this database for {} s, {doing})",
-                        field(0),
-                        field(1),
-                        field(2),
-                        field(3)
-                    ),
-                    since: Some(field(5)),
-                }
-            })
-            .collect())
+        open_transactions(&mut self.conn)
     }
 
     fn lock_wait_advice(&self) -> String {
@@ -588,6 +560,48 @@ impl MigrationTarget for MysqlTarget {
 
     fn transactional_ddl(&self) -> bool {
         false
+    }
+}
+
+/// The other sessions in an open transaction on the connection's database, oldest first, at
+/// most five: those that may hold a metadata lock where the server does not say who does.
+pub(crate) fn open_transactions(conn: &mut Conn) -> Result<Vec<LockHolder>, DbError> {
+    let rows: Vec<Row> = conn
+        .query(
+            "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
+               LEFT(COALESCE(p.INFO, t.trx_query, ''), 2000), \
+               DATE_FORMAT(t.trx_started, '%Y-%m-%dT%H:%i:%s') \
+             FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+             WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE() ORDER BY t.trx_started LIMIT 5",
+        )
+        .map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let field = |idx| text(row, idx).unwrap_or_default();
+            LockHolder {
+                description: format!(
+                    "session {} ({}@{}, in a transaction on this database for {} s, {})",
+                    field(0),
+                    field(1),
+                    field(2),
+                    field(3),
+                    doing(&field(4))
+                ),
+                since: Some(field(5)),
+            }
+        })
+        .collect())
+}
+
+/// What a session runs, for a message: another session's statement may hold a password or
+/// personal data, so only its shape is shown.
+pub(crate) fn doing(query: &str) -> String {
+    let query = cutover_engine::query_for_display(query, true, 120);
+    if query.is_empty() {
+        "idle".to_string()
+    } else {
+        format!("running: {query}")
     }
 }
 

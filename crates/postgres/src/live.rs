@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use cutover_engine::{
-    Catalog, DatabaseUrl, DbError, DbErrorKind, Dependent, LiveCheck, LiveColumn, LiveForeignKey, LiveIndex,
-    LiveSchema, LiveTable, LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+    Catalog, CurrentHolders, DatabaseUrl, DbError, DbErrorKind, Dependent, LiveCheck, LiveColumn, LiveForeignKey,
+    LiveIndex, LiveSchema, LiveTable, LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts,
+    SampleReport,
 };
 use postgres::Client;
 
@@ -57,9 +58,11 @@ impl Catalog for PgTarget {
     fn relation_facts(&mut self, names: &[String]) -> Result<Vec<RelationFacts>, DbError> {
         // A relation's rows and bytes are its own and its descendants': a partitioned table's
         // partitions', an inheritance parent's children's (a statement without ONLY reaches them).
+        // Catalog only here: a size function waits for the table's lock, behind a DDL queued
+        // on it (what `plan` is asked about), so sizes are read with bounded waits after.
         let sql = format!(
-            "SELECT w.name, c.relkind::text, coalesce(pg_total_relation_size(l.oid), 0), current_setting('block_size')::int8, \
-               l.reltuples::float8, l.relpages::int8, pg_relation_size(l.oid), pg_stat_get_live_tuples(l.oid) \
+            "SELECT w.name, c.relkind::text, l.oid, current_setting('block_size')::int8, \
+               l.reltuples::float8, l.relpages::int8, pg_stat_get_live_tuples(l.oid) \
              FROM unnest($1::text[]) AS w(name) JOIN pg_class c ON c.oid = {RESOLVE} \
              LEFT JOIN LATERAL (WITH RECURSIVE tree(relid) AS (SELECT c.oid UNION ALL \
                                   SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid) \
@@ -67,11 +70,19 @@ impl Catalog for PgTarget {
              LEFT JOIN pg_class l ON l.oid = leaf.relid AND l.relkind <> 'p' ORDER BY 1"
         );
         let rows = self.client.query(&sql, &[&names]).map_err(db_error)?;
+        let leaves: Vec<u32> = rows.iter().filter_map(|row| row.get::<_, Option<u32>>(2)).collect();
+        let sizes = measure_sizes(&mut self.client, &leaves, "pg_relation_size")?;
+        let totals = measure_sizes(&mut self.client, &leaves, "pg_total_relation_size")?;
         let mut facts: Vec<RelationFacts> = Vec::new();
         for row in &rows {
             let name: String = row.get(0);
             let kind: String = row.get(1);
+            let leaf: Option<u32> = row.get(2);
             let block_size: i64 = row.get(3);
+            // A size not read (its table locked) is the catalog's pages.
+            let estimated = row.get::<_, Option<i64>>(5).unwrap_or(0).max(0) * block_size;
+            let size = leaf.map_or(0, |oid| sizes.get(&oid).copied().unwrap_or(estimated));
+            let total = leaf.map_or(0, |oid| totals.get(&oid).copied().unwrap_or(size));
             let leaf_rows = match row.get::<_, Option<f64>>(4) {
                 None => 0, // a partitioned table without partitions
                 // A view or a foreign table has no storage to scale by: what the catalog says.
@@ -83,16 +94,16 @@ impl Catalog for PgTarget {
                     }
                 }
                 Some(tuples) => {
-                    let (pages, bytes, live): (i64, i64, i64) = (row.get(5), row.get(6), row.get(7));
-                    match current_rows(tuples, pages, Some(bytes), live, block_size) {
+                    let (pages, live): (i64, i64) = (row.get(5), row.get(6));
+                    match current_rows(tuples, pages, Some(size), live, block_size) {
                         RowEstimate::Planner(rows) => rows,
                         // An empty file holds no rows; otherwise the bound is no estimate.
-                        RowEstimate::AtMost(_) if bytes == 0 => 0,
+                        RowEstimate::AtMost(_) if size == 0 => 0,
                         RowEstimate::AtMost(_) | RowEstimate::Unknown => -1,
                     }
                 }
             };
-            let bytes: i64 = row.get(2);
+            let bytes = total;
             match facts.last_mut().filter(|f| f.name == name) {
                 Some(f) => {
                     f.rows = if f.rows < 0 || leaf_rows < 0 { -1 } else { f.rows + leaf_rows };
@@ -182,21 +193,41 @@ impl Catalog for PgTarget {
         read_live_schema(&mut self.client)
     }
 
+    fn current_holders(&mut self, relation: &str, conflicting: &[&str]) -> Result<CurrentHolders, DbError> {
+        // Queued requests count: a request waits behind a conflicting one queued before it.
+        let sessions = match conflicting.is_empty() {
+            true => Vec::new(),
+            false => crate::migrate::sessions_locking(&mut self.client, &[relation.to_string()], conflicting, true)?,
+        };
+        Ok(CurrentHolders { sessions, exact: true })
+    }
+
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {
         // A sample of at most 64 MB of the table, read in a read-only transaction that gives
         // up after 10 s: cheap enough for production.
-        let sql = format!(
-            "SELECT pg_relation_size(c.oid) FROM (SELECT $1::text AS name) w JOIN pg_class c ON c.oid = {RESOLVE}"
-        );
+        let sql = format!("SELECT c.oid FROM (SELECT $1::text AS name) w JOIN pg_class c ON c.oid = {RESOLVE}");
         let Some(row) = self.client.query_opt(&sql, &[&relation]).map_err(db_error)? else { return Ok(None) };
-        let bytes: i64 = row.get(0);
+        let Some(bytes) = measure_sizes(&mut self.client, &[row.get(0)], "pg_relation_size")?.into_values().next()
+        else {
+            return Ok(None);
+        };
         if bytes < 8 * 1024 * 1024 {
             return Ok(None);
         }
         let percent = (64.0 * 1024.0 * 1024.0 / bytes as f64 * 100.0).min(100.0);
         let quoted = relation.split('.').map(quote_ident).collect::<Vec<_>>().join(".");
         let mut tx = self.client.transaction().map_err(db_error)?;
-        tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = '10s'").map_err(db_error)?;
+        tx.batch_execute(
+            "SET TRANSACTION READ ONLY; SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '10s'",
+        )
+        .map_err(db_error)?;
+        // Its lock first, so that a wait (a DDL queued on the table) is not counted as reading.
+        match tx.batch_execute(&format!("LOCK TABLE {quoted} IN ACCESS SHARE MODE")) {
+            Ok(()) => {}
+            // Locked by another session: no measure, the default rate.
+            Err(err) if err.code().is_some_and(|c| c.code() == "55P03") => return Ok(None),
+            Err(err) => return Err(db_error(err)),
+        }
         let started = Instant::now();
         tx.query_one(&format!("SELECT {OWN_QUERY} count(*) FROM {quoted} TABLESAMPLE SYSTEM ({percent})"), &[])
             .map_err(db_error)?;
@@ -374,7 +405,7 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
         );
     }
     let oids: Vec<u32> = statistics.keys().copied().collect();
-    let sizes = measure_sizes(client, &oids)?;
+    let sizes = measure_sizes(client, &oids, "pg_relation_size")?;
     for (oid, (tuples, pages, live)) in statistics {
         let Some(table) = tables.get_mut(&oid) else { continue };
         let bytes = sizes.get(&oid).copied();
@@ -504,12 +535,14 @@ fn current_rows(tuples: f64, pages: i64, bytes: Option<i64>, live: i64, block_si
     RowEstimate::AtMost((current_pages * per_page).max(live))
 }
 
-/// The storage size of each of `oids`, in bytes; a table whose size cannot be read now is
+/// The storage size of each of `oids` in bytes, by `function` (`pg_relation_size`, or
+/// `pg_total_relation_size` with indexes and TOAST); a table whose size cannot be read now is
 /// left out. Reading a table's size waits for its lock, so every wait is bounded: all sizes in
 /// one query, and when a table is locked by another session, each on its own, the locked
 /// ones left out.
-fn measure_sizes(client: &mut Client, oids: &[u32]) -> Result<BTreeMap<u32, i64>, DbError> {
-    const SIZES: &str = "SELECT w.oid, pg_relation_size(w.oid) FROM unnest($1::oid[]) AS w(oid)";
+fn measure_sizes(client: &mut Client, oids: &[u32], function: &str) -> Result<BTreeMap<u32, i64>, DbError> {
+    let sizes_sql = format!("SELECT w.oid, {function}(w.oid) FROM unnest($1::oid[]) AS w(oid)");
+    let sizes_sql = sizes_sql.as_str();
     // A table locked by another session (55P03), or a slow disk (57014).
     let busy = |err: &postgres::Error| matches!(err.code().map(|c| c.code()), Some("55P03" | "57014"));
     let mut sizes = BTreeMap::new();
@@ -519,7 +552,7 @@ fn measure_sizes(client: &mut Client, oids: &[u32]) -> Result<BTreeMap<u32, i64>
     let mut tx = client.transaction().map_err(db_error)?;
     tx.batch_execute("SET TRANSACTION READ ONLY; SET LOCAL lock_timeout = '1s'; SET LOCAL statement_timeout = '10s'")
         .map_err(db_error)?;
-    match tx.query(SIZES, &[&oids]) {
+    match tx.query(sizes_sql, &[&oids]) {
         Ok(rows) => {
             sizes.extend(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))));
             tx.commit().map_err(db_error)?;
@@ -534,7 +567,7 @@ fn measure_sizes(client: &mut Client, oids: &[u32]) -> Result<BTreeMap<u32, i64>
         .map_err(db_error)?;
     for oid in oids {
         let mut one = tx.savepoint("size").map_err(db_error)?;
-        match one.query(SIZES, &[&vec![*oid]]) {
+        match one.query(sizes_sql, &[&vec![*oid]]) {
             Ok(rows) => {
                 sizes.extend(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))));
                 one.commit().map_err(db_error)?;

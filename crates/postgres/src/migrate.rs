@@ -401,43 +401,7 @@ impl MigrationTarget for PgTarget {
     }
 
     fn lock_holders(&mut self, relations: &[String]) -> Result<Vec<LockHolder>, DbError> {
-        // The analysis names relations as written: quoted part by part for `to_regclass`.
-        let quoted: Vec<String> =
-            relations.iter().map(|r| r.split('.').map(quote_ident).collect::<Vec<_>>().join(".")).collect();
-        let rows = self
-            .client
-            .query(
-                "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), \
-                   coalesce(a.usename::text, '?'), coalesce(a.state, '?'), \
-                   extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, a.backend_start))::int8, \
-                   left(coalesce(a.query, ''), 2000), \
-                   string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', '), \
-                   to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE l.granted AND l.locktype = 'relation' AND l.pid <> pg_backend_pid() \
-                   AND l.relation IN (SELECT to_regclass(r) FROM unnest($1::text[]) AS r) \
-                 GROUP BY a.pid, a.application_name, a.usename, a.state, a.xact_start, a.query_start, a.backend_start, a.query \
-                 ORDER BY coalesce(a.xact_start, a.query_start) LIMIT 5",
-                &[&quoted],
-            )
-            .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let (pid, application, user, state): (i32, String, String, String) =
-                    (row.get(0), row.get(1), row.get(2), row.get(3));
-                let (seconds, query, locks): (i64, String, String) = (row.get(4), row.get(5), row.get(6));
-                // Another session's statement may hold a password or personal data.
-                let query = cutover_engine::query_for_display(&query, false, 120);
-                let what = if state == "active" { "running" } else { "last ran" };
-                LockHolder {
-                    description: format!(
-                        "pid {pid} ({application}, user {user}, {state} for {seconds} s, {what}: {query}) holds {locks}"
-                    ),
-                    since: Some(row.get(7)),
-                }
-            })
-            .collect())
+        sessions_locking(&mut self.client, relations, &[], false)
     }
 
     fn lock_wait_advice(&self) -> String {
@@ -677,6 +641,63 @@ impl MigrationTarget for PgTarget {
 }
 
 /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
+/// The other sessions with a lock on one of `relations` (as a migration names them): granted
+/// ones, and with `queued` those waiting for one too; in one of `modes` (`pg_locks` names), or in
+/// any when `modes` is empty. Oldest transaction first, at most five.
+pub(crate) fn sessions_locking(
+    client: &mut Client,
+    relations: &[String],
+    modes: &[&str],
+    queued: bool,
+) -> Result<Vec<LockHolder>, DbError> {
+    // The analysis names relations as written: quoted part by part for `to_regclass`.
+    let quoted: Vec<String> =
+        relations.iter().map(|r| r.split('.').map(quote_ident).collect::<Vec<_>>().join(".")).collect();
+    let modes: Vec<&str> = modes.to_vec();
+    let rows = client
+        .query(
+            "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), \
+               coalesce(a.usename::text, '?'), coalesce(a.state, '?'), \
+               extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, a.backend_start))::int8, \
+               left(coalesce(a.query, ''), 2000), \
+               string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') FILTER (WHERE l.granted), \
+               string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') FILTER (WHERE NOT l.granted), \
+               to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE (l.granted OR $3) AND l.locktype = 'relation' AND l.pid <> pg_backend_pid() \
+               AND l.relation IN (SELECT to_regclass(r) FROM unnest($1::text[]) AS r) \
+               AND (cardinality($2::text[]) = 0 OR l.mode = ANY ($2)) \
+             GROUP BY a.pid, a.application_name, a.usename, a.state, a.xact_start, a.query_start, a.backend_start, a.query \
+             ORDER BY coalesce(a.xact_start, a.query_start) LIMIT 5",
+            &[&quoted, &modes, &queued],
+        )
+        .map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let (pid, application, user, state): (i32, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            let (seconds, query): (i64, String) = (row.get(4), row.get(5));
+            let (held, waiting): (Option<String>, Option<String>) = (row.get(6), row.get(7));
+            // Another session's statement may hold a password or personal data.
+            let query = cutover_engine::query_for_display(&query, false, 120);
+            let what = if state == "active" { "running" } else { "last ran" };
+            let locks = match (held, waiting) {
+                (Some(held), Some(waiting)) => format!("holds {held}, waits for {waiting}"),
+                (Some(held), None) => format!("holds {held}"),
+                (None, Some(waiting)) => format!("waits for {waiting}"),
+                (None, None) => String::new(),
+            };
+            LockHolder {
+                description: format!(
+                    "pid {pid} ({application}, user {user}, {state} for {seconds} s, {what}: {query}) {locks}"
+                ),
+                since: Some(row.get(8)),
+            }
+        })
+        .collect())
+}
+
 fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {
     let sql = format!(
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \

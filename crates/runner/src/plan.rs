@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cutover_analysis::{Action, AlterCommand, Diagnostic, Effect, LintConfig};
-use cutover_engine::{Dependent, LiveDatabase, QueryUse, RelationFacts};
+use cutover_analysis::{Action, AlterCommand, Diagnostic, Effect, LintConfig, LockMode};
+use cutover_engine::{Dependent, LiveDatabase, LockHolder, QueryUse, RelationFacts};
 use cutover_migration::MigrationSet;
 
 use crate::context::{read_history_if_any, Context};
@@ -42,6 +42,9 @@ pub struct Plan {
     /// The declarative (expand/contract) migration `up` stops before, if one is pending:
     /// `<version> <name>` and its file. `cutover start` applies it, in phases.
     pub stops_before: Option<(String, PathBuf)>,
+    /// Whether the engine saw who holds the locks (`waits_for`); `false`: the sessions named
+    /// are those that may hold one (MySQL without a view of metadata locks).
+    pub lock_holders_exact: bool,
 }
 
 /// One pending migration.
@@ -77,6 +80,9 @@ pub struct StatementPlan {
     pub dependents: Vec<(String, Dependent)>,
     /// Recorded queries that name what it drops or renames; `None` without `pg_stat_statements`.
     pub queries: Option<Vec<(String, QueryUse)>>,
+    /// The sessions its locks would wait for if it ran now: the relation, and the session (one
+    /// an earlier statement of the migration already waits for is not repeated).
+    pub waits_for: Vec<(String, LockHolder)>,
 }
 
 /// Plans the pending migrations of `set` against `target`.
@@ -134,6 +140,7 @@ pub fn plan(
     let (window_open, next_window) = crate::policy::window_state(&settings.windows, now);
     let window_closed = !settings.windows.is_empty() && !window_open;
     let mut migrations = Vec::new();
+    let mut lock_holders_exact = true;
     for linted in crate::lint::lint_pending(set, &pending_migrations, &config, Some(&live)) {
         let migration = linted.migration;
         let mut diagnostics = linted.diagnostics;
@@ -143,6 +150,7 @@ pub fn plan(
             scale_by_size(d, &facts);
         }
         let mut statements = Vec::new();
+        let mut seen: Vec<(String, String)> = Vec::new();
         for (statement, effect) in migration.up.statements.iter().zip(linted.effects) {
             let relations: Vec<RelationFacts> =
                 effect.iter().flat_map(|e| e.locks.iter()).filter_map(|(name, _)| facts.get(name).cloned()).collect();
@@ -167,6 +175,25 @@ pub fn plan(
                     None => queries = None,
                 }
             }
+            let mut waits_for = Vec::new();
+            for (relation, mode) in effect.iter().flat_map(|e| e.locks.iter()) {
+                if !facts.contains_key(relation) {
+                    continue;
+                }
+                let conflicting =
+                    conflicting_modes(*mode, effect.as_ref().and_then(|e| e.mysql.as_ref()).is_some_and(|d| d.ddl));
+                let holders = target
+                    .current_holders(relation, &conflicting)
+                    .map_err(|e| Error::database("cannot read who holds locks now", e))?;
+                lock_holders_exact &= holders.exact;
+                for session in holders.sessions {
+                    let key = (relation.clone(), session.description.clone());
+                    if !seen.contains(&key) {
+                        seen.push(key);
+                        waits_for.push((relation.clone(), session));
+                    }
+                }
+            }
             statements.push(StatementPlan {
                 line: statement.line,
                 sql: statement.sql.clone(),
@@ -175,6 +202,7 @@ pub fn plan(
                 estimate,
                 dependents,
                 queries,
+                waits_for,
             });
         }
         migrations.push(MigrationPlan {
@@ -187,7 +215,17 @@ pub fn plan(
     }
     let stops_before =
         crate::select::next_declarative(set, &statuses, &UpOptions::default()).map(|m| (m.label(), m.up.path.clone()));
-    Ok(Plan { migrations, measured_scan_rate, stops_before })
+    Ok(Plan { migrations, measured_scan_rate, stops_before, lock_holders_exact })
+}
+
+/// The lock modes (as `pg_locks` names them) a request for `mode` waits for; every mode for
+/// MySQL's DDL, which takes the table's exclusive metadata lock whatever it does after.
+fn conflicting_modes(mode: LockMode, mysql_ddl: bool) -> Vec<&'static str> {
+    LockMode::ALL
+        .into_iter()
+        .filter(|other| mysql_ddl || mode.conflicts_with(*other))
+        .map(LockMode::pg_locks_name)
+        .collect()
 }
 
 /// The message says the table's size. The level is the analysis's, judged on the same live

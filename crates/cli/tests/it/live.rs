@@ -332,3 +332,48 @@ fn plan_sizes_the_tables_a_dropped_tables_foreign_keys_lock() {
     let parent = locks.iter().find(|l| l["relation"] == "parent").unwrap_or_else(|| panic!("{locks:?}"));
     assert!(parent["rows"].as_i64().is_some_and(|r| r >= 500), "{parent}");
 }
+
+/// `plan` names the sessions a statement's lock would wait for now: a transaction that read the
+/// table (an ALTER waits for it; a concurrent index build does not), and a statement queued for
+/// the lock ahead of it; once they are gone, nobody.
+#[test]
+fn plan_names_the_sessions_a_statements_lock_would_wait_for_now() {
+    let (db, project) = applied_users(100);
+    project.migration(
+        "2_email.up.sql",
+        "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\nALTER TABLE users ADD COLUMN phone text;\n",
+    );
+    let mut reader = db.client();
+    reader.batch_execute("SET application_name = 'report-job'; BEGIN; SELECT count(*) FROM users").unwrap();
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    assert_eq!(plan["lock_holders_exact"], true);
+    let statements = &plan["migrations"][0]["statements"];
+    assert_eq!(statements[0]["waits_for"], serde_json::json!([]), "a concurrent build waits for no reader");
+    let waits = statements[1]["waits_for"].as_array().unwrap();
+    assert_eq!(waits.len(), 1, "{waits:?}");
+    let session = waits[0]["session"].as_str().unwrap();
+    assert!(session.contains("report-job") && session.contains("holds AccessShareLock on users"), "{session}");
+    assert!(waits[0]["since"].as_str().is_some_and(|s| s.ends_with('Z')), "{waits:?}");
+
+    // A statement queued for the lock goes first too.
+    let url = db.url.clone();
+    let queued = std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.batch_execute("SET application_name = 'other-deploy'; ALTER TABLE users ADD COLUMN fax text").unwrap();
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.query("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'users'::regclass") == "0" {
+        assert!(std::time::Instant::now() < deadline, "the ALTER never queued");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(stdout.contains("would wait now for pid") && stdout.contains("report-job"), "{stdout}{stderr}");
+    assert!(stdout.contains("other-deploy") && stdout.contains("waits for AccessExclusiveLock on users"), "{stdout}");
+    reader.batch_execute("COMMIT").unwrap();
+    queued.join().unwrap();
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    assert_eq!(plan["migrations"][0]["statements"][1]["waits_for"], serde_json::json!([]));
+}

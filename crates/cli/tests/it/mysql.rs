@@ -880,3 +880,64 @@ fn backfill_keeps_a_delayed_replica_within_the_lag_limit() {
     );
     wait_for_the_backfill_on(&replica_url);
 }
+
+/// `plan` on MariaDB names the sessions a DDL would wait for now: without a view of metadata
+/// locks, the sessions in an open transaction on the database (said to be "may"); with
+/// MariaDB's `metadata_lock_info` plugin, those holding a lock on the table, which a plain
+/// `UPDATE` does not wait for.
+#[test]
+fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    conn.query_drop("CREATE TABLE users (id int PRIMARY KEY, name varchar(20)); INSERT INTO users VALUES (1, 'a')")
+        .unwrap();
+    let project = Project::new();
+    project
+        .migration("1_email.sql", "ALTER TABLE users ADD COLUMN email varchar(40);\n")
+        .migration("2_fill.sql", "UPDATE users SET name = 'b' WHERE id = 1;\n");
+    let mut reader = db.conn();
+    reader.query_drop("START TRANSACTION").unwrap();
+    let _: Option<i64> = reader.query_first("SELECT count(*) FROM users").unwrap();
+    let reader_id: i64 = reader.query_first("SELECT CONNECTION_ID()").unwrap().unwrap();
+    let plan = |project: &Project| -> serde_json::Value {
+        let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{:?}", output_text(&output)))
+    };
+    let waits = |plan: &serde_json::Value, migration: usize| -> Vec<String> {
+        plan["migrations"][migration]["statements"][0]["waits_for"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["session"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let installed = |conn: &mut mysql::Conn| -> bool {
+        conn.query_first::<i64, _>(
+            "SELECT count(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO' AND PLUGIN_STATUS = 'ACTIVE'",
+        )
+        .unwrap()
+            == Some(1)
+    };
+    let was_installed = installed(&mut conn);
+    if !was_installed {
+        let before = plan(&project);
+        assert_eq!(before["lock_holders_exact"], false);
+        let sessions = waits(&before, 0);
+        assert!(
+            sessions.iter().any(|s| s.starts_with(&format!("session {reader_id} ")) && s.contains("in a transaction")),
+            "{sessions:?}"
+        );
+        conn.query_drop("INSTALL SONAME 'metadata_lock_info'").unwrap();
+    }
+    let exact = plan(&project);
+    if !was_installed {
+        conn.query_drop("UNINSTALL SONAME 'metadata_lock_info'").unwrap();
+    }
+    assert_eq!(exact["lock_holders_exact"], true);
+    let sessions = waits(&exact, 0);
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(sessions[0].starts_with(&format!("session {reader_id} ")), "{sessions:?}");
+    assert!(sessions[0].contains("holds MDL_SHARED_READ on users"), "{sessions:?}");
+    assert_eq!(waits(&exact, 1), Vec::<String>::new(), "an UPDATE does not wait for a reader's lock");
+    reader.query_drop("COMMIT").unwrap();
+}
