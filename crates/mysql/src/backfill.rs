@@ -267,6 +267,9 @@ impl BackfillTarget for MysqlTarget {
         checkpoint: &mut dyn FnMut(&BatchOutcome) -> Checkpoint,
     ) -> Result<BatchOutcome, DbError> {
         self.set_session_timeouts(timeouts)?;
+        if job.copy_into.is_some() {
+            self.strict_session()?;
+        }
         // Watched from its start to its COMMIT: the row locks it takes are held until then.
         let (res, app_waits) = self.watched(|target| {
             let res = (|| {

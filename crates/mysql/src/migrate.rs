@@ -97,6 +97,18 @@ impl MysqlTarget {
         self.conn.query_drop(sql).map_err(db_error)
     }
 
+    /// Makes the session strict (`STRICT_ALL_TABLES` added to its `sql_mode`) for what an online
+    /// rewrite writes: its copy, and its triggers, which keep the `sql_mode` they were made
+    /// under. A server whose mode is not strict would otherwise cut a value the new (or, after
+    /// the swap, the old) column cannot hold without a word, and the checksums, taken in the
+    /// destination's types, would agree; strict, the copy is refused and the reverse capture
+    /// notes a miss, as on PostgreSQL.
+    pub(crate) fn strict_session(&mut self) -> Result<(), DbError> {
+        self.conn
+            .query_drop("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
+            .map_err(db_error)
+    }
+
     /// Takes the server-wide `GET_LOCK(name)` on a connection of its own, polling with a zero
     /// timeout, and holds it until the returned guard is dropped.
     pub(crate) fn server_lock(

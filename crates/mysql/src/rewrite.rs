@@ -878,7 +878,8 @@ impl MysqlTarget {
             // The old table must read back what was written: a value its column's numeric or
             // temporal type changes (rounded to its scale, its fraction of a second cut) is a
             // write it cannot keep, which a revert would take back changed, without a word.
-            // Noted as a miss instead. (Text too long fails the write in strict mode already.)
+            // Noted as a miss instead. (Text too long fails the write: the triggers are strict,
+            // see `strict_session`.)
             // No alias: MariaDB fails a stored routine's write whose trigger names one ("table
             // doesn't exist"); unqualified names are the old table's, NEW's the written row.
             let exact = |column: &Column| {
@@ -953,6 +954,7 @@ impl MysqlTarget {
     /// shadow the trigger writes (seen on MariaDB 10.11 with prepared statements: "table
     /// doesn't exist", for a few milliseconds).
     fn install_triggers(&mut self, table: &TableName, shadow: &TableName, triggers: &[String]) -> Result<(), DbError> {
+        self.strict_session()?;
         self.exec(&format!("LOCK TABLES {} WRITE, {} WRITE", table.quoted(), shadow.quoted()))?;
         let made = triggers.iter().try_for_each(|trigger| self.exec(trigger));
         let _ = self.exec("UNLOCK TABLES");
@@ -1025,6 +1027,8 @@ impl MysqlTarget {
         timeouts: Timeouts,
     ) -> Result<SwapReport, DbError> {
         self.set_session_timeouts(timeouts)?;
+        // The triggers made under the lock keep this session's mode.
+        self.strict_session()?;
         if !self.mariadb {
             // MySQL 8 caches information_schema's table statistics (the counter among them).
             self.exec("SET SESSION information_schema_stats_expiry = 0")?;

@@ -615,3 +615,30 @@ fn mysql_a_write_the_old_type_would_round_makes_the_revert_refuse() {
     assert!(err.contains("changes in the old table's column types"), "{err}");
     assert_eq!(db.query("SELECT amount FROM users WHERE id = 1"), "12.3400");
 }
+
+/// The rewrite's copy and triggers are strict whatever the server's or the application's
+/// `sql_mode`: a value the old table's narrower column cannot hold, written after the swap by
+/// a session that is not strict, is a miss that refuses the revert, not a value cut short
+/// without a word (triggers run in the mode they were made in).
+#[test]
+fn mysql_the_rewrites_triggers_are_strict_whatever_the_sessions_mode() {
+    let db = MyDb::new();
+    schema(&db, 300);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "users", "--alter", "MODIFY name varchar(300) NOT NULL"]);
+    assert!(ok, "{out}{err}");
+    let modes = db.query(
+        "SELECT GROUP_CONCAT(DISTINCT FIND_IN_SET('STRICT_ALL_TABLES', SQL_MODE) > 0) FROM information_schema.TRIGGERS \
+         WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME LIKE '%cutover%'",
+    );
+    assert_eq!(modes, "1", "every trigger of the rewrite is strict");
+    let long = "x".repeat(250);
+    let mut app = db.conn();
+    app.query_drop(format!("SET SESSION sql_mode = ''; UPDATE users SET name = '{long}' WHERE id = 1")).unwrap();
+    assert_eq!(db.query("SELECT CHAR_LENGTH(name) FROM users WHERE id = 1"), "250", "the application's write is kept");
+    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_rewrite_misses"), "1");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
+    assert!(!ok, "{out}");
+    assert!(err.contains("Data too long"), "{err}");
+    assert_eq!(db.query("SELECT CHAR_LENGTH(name) FROM users WHERE id = 1"), "250");
+}
