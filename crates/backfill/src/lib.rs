@@ -27,5 +27,20 @@ pub use run::{
     prepare, run, validate_health_check, Error, Event, Options, Reporter, Summary, DEFAULT_BATCH_TIME,
     DEFAULT_MIN_BATCH_TIME,
 };
+/// Whether a process runs, now, the backfill (or the rewrite) whose lock is `lock` (a
+/// backfill's name, `cutover_rewrite`'s lock name for a rewrite's copy). A checkpoint that says
+/// `running` with nobody holding its lock was left by a run stopped or killed: the same command
+/// resumes it. The lock is taken and let go at once when free.
+pub fn running_now(
+    target: &mut dyn cutover_engine::BackfillTarget,
+    lock: &str,
+) -> Result<bool, cutover_engine::DbError> {
+    match target.acquire_backfill_lock(lock, "cutover --status", std::time::Duration::ZERO, &mut |_| {}) {
+        Ok(_free) => Ok(false),
+        Err(err) if err.kind == cutover_engine::DbErrorKind::LockTimeout => Ok(true),
+        Err(err) => Err(err),
+    }
+}
+
 pub use spec::{declared_backfills, find_declared, normalize_sql, BackfillSpec, SpecError};
 pub use total::{row_total, RowTotal, COUNT_LIMIT};

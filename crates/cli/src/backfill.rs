@@ -18,10 +18,19 @@ use crate::{usage_error, ExitStatus};
 pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus> {
     let (url, mut target) = crate::open_backfill(settings, &args.replica_urls)?;
     if args.status {
-        let checkpoints = target
-            .list_checkpoints()
-            .map_err(|e| usage_error(format!("cannot read backfills: {}", url.scrub(&e.to_string()))))?;
-        render_status(&checkpoints, args.format)?;
+        let cannot =
+            |e: cutover_engine::DbError| usage_error(format!("cannot read backfills: {}", url.scrub(&e.to_string())));
+        let checkpoints = target.list_checkpoints().map_err(cannot)?;
+        let mut running = Vec::new();
+        for checkpoint in &checkpoints {
+            // Asked only of one that says it runs. (A rewrite's copy runs under its rewrite's
+            // lock, which `cutover rewrite --status` asks about.)
+            let runs = checkpoint.state == cutover_engine::CheckpointState::Running
+                && (checkpoint.name.starts_with("rewrite ")
+                    || cutover_backfill::running_now(&mut *target, &checkpoint.name).map_err(cannot)?);
+            running.push(runs);
+        }
+        render_status(&checkpoints, &running, args.format)?;
         return Ok(ExitStatus::Success);
     }
     let spec = spec_of(settings, &args)?;
@@ -209,6 +218,18 @@ pub(crate) struct CheckpointJson<'a> {
     pace: Option<PaceJson<'a>>,
 }
 
+/// A checkpoint's state as it stands, and why when that is not what it recorded: `running`
+/// with nobody running it is a run that was stopped or killed.
+pub(crate) fn state_now(state: cutover_engine::CheckpointState, running: bool) -> (&'static str, Option<&'static str>) {
+    match (state, running) {
+        (cutover_engine::CheckpointState::Running, false) => (
+            "stopped",
+            Some("no cutover runs it: a run was stopped or killed before it finished; the same command resumes it"),
+        ),
+        (state, _) => (state.name(), None),
+    }
+}
+
 impl<'a> CheckpointJson<'a> {
     /// A checkpoint as `--status --format json` shows it (a rewrite's copy too).
     pub(crate) fn of(c: &'a Checkpoint) -> CheckpointJson<'a> {
@@ -251,10 +272,18 @@ fn describe_pace(pace: &Pace) -> String {
     format!("batch {} ms: {}", pace.batch_time.as_millis(), pace.reason)
 }
 
-fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<()> {
+fn render_status(checkpoints: &[Checkpoint], running: &[bool], format: Format) -> anyhow::Result<()> {
     let mut out = anstream::stdout();
     if format == Format::Json {
-        let list: Vec<CheckpointJson> = checkpoints.iter().map(CheckpointJson::of).collect();
+        let list: Vec<serde_json::Value> = checkpoints
+            .iter()
+            .zip(running)
+            .map(|(c, running)| {
+                let mut json = serde_json::to_value(CheckpointJson::of(c)).unwrap_or_default();
+                json["running_now"] = serde_json::Value::Bool(*running);
+                json
+            })
+            .collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "backfills": list }))?;
         writeln!(out)?;
         return Ok(());
@@ -263,13 +292,17 @@ fn render_status(checkpoints: &[Checkpoint], format: Format) -> anyhow::Result<(
         writeln!(out, "no backfills yet")?;
         return Ok(());
     }
-    for c in checkpoints {
+    for (c, running) in checkpoints.iter().zip(running) {
         let last = c.last_key.as_ref().map(|k| format!(", last key ({})", k.join(", "))).unwrap_or_default();
+        let (state, why) = state_now(c.state, *running);
         writeln!(
             out,
             "{:<28} {:<8} {} rows updated, {} batches, batch size {}{last}, updated {}",
-            c.name, c.state, c.rows_updated, c.batches, c.batch_size, c.updated_at
+            c.name, state, c.rows_updated, c.batches, c.batch_size, c.updated_at
         )?;
+        if let Some(why) = why {
+            writeln!(out, "{:<28} {why}", "")?;
+        }
         if let Some(pace) = c.pace.as_ref().filter(|_| c.state != cutover_engine::CheckpointState::Done) {
             writeln!(out, "{:<28} pace: {}", "", describe_pace(pace))?;
         }

@@ -35,6 +35,7 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     if args.status {
         let list = target.list_rewrites().map_err(|e| scrub(&e))?;
         let mut copies = Vec::new();
+        let mut running = Vec::new();
         for state in &list {
             let copy = match state.phase {
                 RewritePhase::Copying => {
@@ -42,9 +43,18 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
                 }
                 _ => None,
             };
+            // Asked only of a copy that says it runs.
+            let runs = match &copy {
+                Some(c) if c.state == cutover_engine::CheckpointState::Running => {
+                    let lock = cutover_rewrite::lock_name(&target.rewrite_name(&state.table).map_err(|e| scrub(&e))?);
+                    cutover_backfill::running_now(&mut *target, &lock).map_err(|e| scrub(&e))?
+                }
+                _ => false,
+            };
             copies.push(copy);
+            running.push(runs);
         }
-        render_status(&list, &copies, args.format)?;
+        render_status(&list, &copies, &running, args.format)?;
         return Ok(ExitStatus::Success);
     }
     if args.format == Format::Json {
@@ -278,15 +288,24 @@ struct StateJson<'a> {
     updated_at: &'a str,
     /// The copy's progress while it copies: `null` in the other phases.
     copy: Option<crate::backfill::CheckpointJson<'a>>,
+    /// Whether a cutover acts on it now (holds its lock): a copy `running` without one was
+    /// stopped or killed, and the same command resumes it.
+    running_now: bool,
 }
 
-fn render_status(list: &[RewriteState], copies: &[Option<Checkpoint>], format: Format) -> anyhow::Result<()> {
+fn render_status(
+    list: &[RewriteState],
+    copies: &[Option<Checkpoint>],
+    running: &[bool],
+    format: Format,
+) -> anyhow::Result<()> {
     let mut out = anstream::stdout();
     if format == Format::Json {
         let list: Vec<StateJson> = list
             .iter()
             .zip(copies)
-            .map(|(s, copy)| StateJson {
+            .zip(running)
+            .map(|((s, copy), running)| StateJson {
                 table: &s.table,
                 phase: s.phase.name(),
                 alter: s.alter.as_deref(),
@@ -297,6 +316,7 @@ fn render_status(list: &[RewriteState], copies: &[Option<Checkpoint>], format: F
                 started_at: &s.started_at,
                 updated_at: &s.updated_at,
                 copy: copy.as_ref().map(crate::backfill::CheckpointJson::of),
+                running_now: *running,
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "rewrites": list }))?;
@@ -306,17 +326,21 @@ fn render_status(list: &[RewriteState], copies: &[Option<Checkpoint>], format: F
     if list.is_empty() {
         writeln!(out, "no rewrites")?;
     }
-    for (state, copy) in list.iter().zip(copies) {
+    for ((state, copy), running) in list.iter().zip(copies).zip(running) {
         let change = state.alter.as_deref().unwrap_or("(compaction)");
         writeln!(out, "{}  {}  {change}  since {}", state.table, state.phase, state.updated_at)?;
         if let Some(copy) = copy {
             let pace = copy.pace.as_ref().map(|p| format!("; {}", p.reason)).unwrap_or_default();
             let error = copy.error.as_ref().map(|e| format!("; stopped: {e}")).unwrap_or_default();
+            let (copy_state, why) = crate::backfill::state_now(copy.state, *running);
             writeln!(
                 out,
-                "  copy {}: {} rows walked, {} copied, {} batches (at {}){pace}{error}",
-                copy.state, copy.rows_scanned, copy.rows_updated, copy.batches, copy.updated_at
+                "  copy {copy_state}: {} rows walked, {} copied, {} batches (at {}){pace}{error}",
+                copy.rows_scanned, copy.rows_updated, copy.batches, copy.updated_at
             )?;
+            if let Some(why) = why {
+                writeln!(out, "  {why}")?;
+            }
         }
         if let Some(reason) = &state.out_of_step {
             writeln!(out, "  the old table is out of step ({reason}): a revert is refused")?;

@@ -275,6 +275,12 @@ pub fn one_way(using: &[(String, String)]) -> Vec<&(String, String)> {
     using.iter().filter(|(column, expression)| !is_cast_of(column, expression)).collect()
 }
 
+/// The lock that lets one process at a time act on the rewrite of `table` (as recorded,
+/// `RewriteTarget::rewrite_name`), among the backfills' locks.
+pub fn lock_name(table: &str) -> String {
+    format!("rewrite {table}")
+}
+
 /// The name of a rewrite's copy among the backfills (its checkpoint): one per rewrite started.
 pub fn copy_name(state: &RewriteState) -> String {
     format!("rewrite {} {}", state.table, state.started_at)
@@ -612,7 +618,7 @@ fn lock(
 ) -> Result<LockGuard, Error> {
     let name = target.rewrite_name(table).map_err(database("cannot read the table"))?;
     target
-        .acquire_backfill_lock(&format!("rewrite {name}"), &options.copy.runner, options.copy.lock_wait, &mut |holder| {
+        .acquire_backfill_lock(&lock_name(&name), &options.copy.runner, options.copy.lock_wait, &mut |holder| {
             reporter.report(Event::WaitingForLock { holder })
         })
         .map_err(database(format!(

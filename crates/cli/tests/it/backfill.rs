@@ -198,6 +198,22 @@ fn sigkill_mid_way_then_resume_does_every_row_exactly_once() {
         done_before,
         "checkpoint and rows agree"
     );
+    // `--status` tells a killed run from a running one (the checkpoint still says `running`);
+    // the server lets the killed session's lock go once it sees the connection gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        let output = project.cutover(&db.url).args(["backfill", "--status"]).output().unwrap();
+        let (stdout, _) = output_text(&output);
+        if stdout.contains(" stopped ") || std::time::Instant::now() > deadline {
+            break stdout;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.contains("no cutover runs it") && status.contains("the same command resumes it"), "{status}");
+    let output = project.cutover(&db.url).args(["backfill", "--status", "--format", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["backfills"][0]["state"], "running", "as recorded");
+    assert_eq!(json["backfills"][0]["running_now"], false);
 
     let output = project.cutover(&db.url).args(args).output().unwrap();
     let (stdout, stderr) = output_text(&output);
