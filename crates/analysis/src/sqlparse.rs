@@ -904,6 +904,13 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                     }
                     effect.action = Action::DropIndex { names, concurrently: true };
                 }
+                ObjectType::View | ObjectType::MaterializedView => {
+                    // A brief exclusive metadata lock on each; what reads them breaks.
+                    effect.locks = names.iter().map(|n| (n.clone(), LockMode::AccessExclusive)).collect();
+                    effect.destructive = true;
+                    effect.backward_incompatible = true;
+                    effect.action = Action::DropView { views: names };
+                }
                 _ => {}
             }
         }

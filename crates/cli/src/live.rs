@@ -149,12 +149,14 @@ pub fn render_plan(
                 for (rel, mode) in s.effect.iter().flat_map(|e| e.locks.iter()) {
                     let size = s.relations.iter().find(|f| &f.name == rel).map_or_else(
                         || "not in the database yet".to_string(),
-                        |f| {
-                            format!(
+                        |f| match f.kind.as_str() {
+                            // A view stores nothing to count.
+                            "view" => "a view".to_string(),
+                            _ => format!(
                                 "{} rows, {}",
                                 if f.rows < 0 { "?".to_string() } else { f.rows.to_string() },
                                 human_bytes(f.bytes)
-                            )
+                            ),
                         },
                     );
                     match s.effect.as_ref().and_then(|e| e.mysql.as_ref()) {

@@ -253,6 +253,7 @@ fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
     };
     renamed.extend(match &effect.action {
         Action::DropTable { tables, .. } => tables.iter().map(|t| (t.clone(), None)).collect(),
+        Action::DropView { views } => views.iter().map(|v| (v.clone(), None)).collect(),
         Action::Rename { object: "column", table, name, .. } => {
             vec![(table.clone(), name.rsplit('.').next().map(str::to_string))]
         }

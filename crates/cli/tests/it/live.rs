@@ -67,9 +67,13 @@ fn plan_says_what_a_migration_costs_on_this_database() {
         migration["diagnostics"].as_array().unwrap().iter().map(|d| d["rule"].as_str().unwrap()).collect();
     assert!(rules.contains(&"large-table-blocking-op") && rules.contains(&"drop-column"), "{rules:?}");
 
+    db.query("CREATE VIEW short_names AS SELECT left(name, 3) FROM user_names");
+    project.migration("3_views.up.sql", "DROP VIEW user_names CASCADE;\n");
     let output = project.cutover(&db.url).arg("plan").output().unwrap();
     let (stdout, _) = output_text(&output);
     assert!(stdout.contains("users.name is used by view user_names"), "{stdout}");
+    assert!(stdout.contains("ACCESS EXCLUSIVE on user_names (blocks reads and writes; a view)"), "{stdout}");
+    assert!(stdout.contains("user_names is used by view short_names"), "{stdout}");
     assert!(stdout.contains("still read by"), "{stdout}");
     assert_eq!(db.query("SELECT count(*) FROM cutover_history WHERE version = '2'"), "0", "plan changes nothing");
 }

@@ -266,6 +266,7 @@ fn plan_reads_the_mariadb_catalog() {
     )
     .unwrap();
     conn.query_drop("CREATE VIEW named AS SELECT id, name FROM users").unwrap();
+    conn.query_drop("CREATE VIEW named_ids AS SELECT id FROM named").unwrap();
     conn.query_drop("CREATE TRIGGER users_name BEFORE UPDATE ON users FOR EACH ROW SET NEW.name = TRIM(NEW.name)")
         .unwrap();
     conn.query_drop("ANALYZE TABLE users").unwrap();
@@ -273,7 +274,8 @@ fn plan_reads_the_mariadb_catalog() {
     project
         .migration("1_drop_name.sql", "ALTER TABLE users DROP COLUMN name;\n")
         .migration("2_drop_note.sql", "ALTER TABLE users DROP COLUMN note;\n")
-        .migration("3_orders.sql", "DROP TABLE orders;\n");
+        .migration("3_orders.sql", "DROP TABLE orders;\n")
+        .migration("4_views.sql", "DROP VIEW named_ids;\nDROP VIEW named;\n");
     let output = project.cutover(&db.url).arg("plan").output().unwrap();
     let (stdout, stderr) = output_text(&output);
     assert!(stderr.is_empty() || !stderr.contains("PostgreSQL"), "{stderr}");
@@ -284,6 +286,8 @@ fn plan_reads_the_mariadb_catalog() {
         "users.name is used by view named",
         "users.name is used by trigger users_name",
         "error[drop-column]",
+        "exclusive metadata lock on named (reads and writes of it wait while it runs; a view)",
+        "named is used by view named_ids",
     ] {
         assert!(stdout.contains(expected), "missing `{expected}`:\n{stdout}");
     }
