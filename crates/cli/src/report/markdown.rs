@@ -126,6 +126,10 @@ pub fn plan(plan: &Plan) -> String {
                     code(&queries[0].1.query)
                 ));
             }
+            let waits = if plan.lock_holders_exact { "would wait now for" } else { "may wait now for" };
+            for (_, session) in &s.waits_for {
+                notes.push(format!("- line {}: {waits} {}", s.line, code(&session.description)));
+            }
         }
         for d in &m.diagnostics {
             let mark = match d.severity {

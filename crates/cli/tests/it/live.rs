@@ -375,6 +375,9 @@ fn plan_names_the_sessions_a_statements_lock_would_wait_for_now() {
     let (stdout, stderr) = output_text(&output);
     assert!(stdout.contains("would wait now for pid") && stdout.contains("report-job"), "{stdout}{stderr}");
     assert!(stdout.contains("other-deploy") && stdout.contains("waits for AccessExclusiveLock on users"), "{stdout}");
+    let output = project.cutover(&db.url).args(["plan", "--format", "markdown"]).output().unwrap();
+    let (markdown, _) = output_text(&output);
+    assert!(markdown.contains("- line 3: would wait now for `pid"), "{markdown}");
     reader.batch_execute("COMMIT").unwrap();
     queued.join().unwrap();
     let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
