@@ -404,13 +404,31 @@ impl Catalog for MysqlTarget {
         let rows = (64 * 1024 * 1024 / row).max(1);
         let quoted = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
         let read = format!("SELECT /* cutover */ COUNT(*) FROM (SELECT * FROM {quoted} LIMIT {rows}) sample");
-        let sql = if self.mariadb {
-            format!("SET STATEMENT max_statement_time = 10 FOR {read}")
+        // Its metadata lock first, waited for at most a second: behind a DDL queued on the table
+        // (what `plan` is asked about) there is no measure, and `plan` must not queue too.
+        let lock = format!("SELECT /* cutover */ 1 FROM {quoted} LIMIT 0");
+        let (lock, sql) = if self.mariadb {
+            (
+                format!("SET STATEMENT lock_wait_timeout = 1 FOR {lock}"),
+                format!("SET STATEMENT max_statement_time = 10, lock_wait_timeout = 1 FOR {read}"),
+            )
         } else {
-            read.replacen("SELECT /* cutover */", "SELECT /*+ MAX_EXECUTION_TIME(10000) */ /* cutover */", 1)
+            let hints = "SELECT /*+ MAX_EXECUTION_TIME(10000) SET_VAR(lock_wait_timeout = 1) */ /* cutover */";
+            (lock.replacen("SELECT /* cutover */", hints, 1), read.replacen("SELECT /* cutover */", hints, 1))
         };
+        // 1205: the lock was not granted in time.
+        let busy = |err: &mysql::Error| matches!(err, mysql::Error::MySqlError(e) if e.code == 1205);
+        match self.conn.query_drop(lock) {
+            Ok(()) => {}
+            Err(err) if busy(&err) => return Ok(None),
+            Err(err) => return Err(db_error(err)),
+        }
         let started = std::time::Instant::now();
-        let counted: Option<i64> = self.conn.query_first(sql).map_err(db_error)?;
+        let counted: Option<i64> = match self.conn.query_first(sql) {
+            Ok(counted) => counted,
+            Err(err) if busy(&err) => return Ok(None),
+            Err(err) => return Err(db_error(err)),
+        };
         let elapsed = started.elapsed().as_secs_f64().max(1e-6);
         Ok(counted.map(|n| n as f64 * row as f64 / elapsed))
     }

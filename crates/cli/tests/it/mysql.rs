@@ -893,8 +893,12 @@ fn backfill_keeps_a_delayed_replica_within_the_lag_limit() {
 fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
     let db = MyDb::new();
     let mut conn = db.conn();
-    conn.query_drop("CREATE TABLE users (id int PRIMARY KEY, name varchar(20)); INSERT INTO users VALUES (1, 'a')")
-        .unwrap();
+    // Large enough (over 8 MB) for `plan` to measure its read rate on it.
+    conn.query_drop(
+        "CREATE TABLE users (id int PRIMARY KEY, name varchar(20), pad varchar(200)); \
+         INSERT INTO users SELECT seq, 'a', repeat('x', 180) FROM seq_1_to_60000; ANALYZE TABLE users",
+    )
+    .unwrap();
     let project = Project::new();
     project
         .migration("1_email.sql", "ALTER TABLE users ADD COLUMN email varchar(40);\n")
@@ -943,5 +947,27 @@ fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
     assert!(sessions[0].starts_with(&format!("session {reader_id} ")), "{sessions:?}");
     assert!(sessions[0].contains("holds MDL_SHARED_READ on users"), "{sessions:?}");
     assert_eq!(waits(&exact, 1), Vec::<String>::new(), "an UPDATE does not wait for a reader's lock");
+
+    // A DDL queued behind the reader: `plan` names it and does not queue behind it itself
+    // (its read-rate sample of the table gives up at once).
+    let url = db.url.clone();
+    let queued = thread::spawn(move || {
+        let mut conn = crate::util::mysql_conn(&url);
+        conn.query_drop("ALTER TABLE users ADD COLUMN fax int").unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.query(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock%'",
+    ) == "0"
+    {
+        assert!(Instant::now() < deadline, "the ALTER never queued");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let started = Instant::now();
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(started.elapsed() < Duration::from_secs(8), "plan queued behind the DDL: {:?}", started.elapsed());
+    assert!(stdout.contains("waiting for the metadata lock") && stdout.contains("ADD COLUMN fax"), "{stdout}{stderr}");
     reader.query_drop("COMMIT").unwrap();
+    queued.join().unwrap();
 }
