@@ -255,7 +255,7 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
     }
     if let Some(previous) = input.previous_schema {
         // The old version's views go first at `complete`: they name the old columns.
-        planner.plan.contract.push(drop_version_schema(previous));
+        planner.plan.contract.push(drop_version_schema(&input.base_schema, previous));
     }
     for (idx, operation) in operations.iter().enumerate() {
         planner.operation(idx + 1, operation).map_err(|message| PlanError {
@@ -816,7 +816,8 @@ impl Planner<'_> {
     fn finish(&mut self) {
         let base = self.base().to_string();
         let schema = ident(&self.plan.version_schema);
-        let mut publish = vec![drop_version_schema(&self.plan.version_schema), format!("CREATE SCHEMA {schema}")];
+        let mut publish =
+            vec![drop_version_schema(&base, &self.plan.version_schema), format!("CREATE SCHEMA {schema}")];
         for view in &self.views {
             let columns: Vec<String> = view
                 .columns
@@ -858,7 +859,7 @@ impl Planner<'_> {
         for (_, name) in self.triggers.iter().filter(|(_, name)| !name.ends_with("_u")) {
             drops.push(format!("DROP FUNCTION IF EXISTS {}()", qualified(&base, name)));
         }
-        let mut revert = vec![drop_version_schema(&self.plan.version_schema)];
+        let mut revert = vec![drop_version_schema(&base, &self.plan.version_schema)];
         revert.extend(drops.iter().cloned());
         // Undo in reverse order of doing.
         revert.extend(self.plan.revert.drain(..).rev());
@@ -1221,7 +1222,7 @@ mod tests {
         );
         assert!(plan.contract[0].contains("RENAME COLUMN \"name\" TO \"full_name\""), "{:?}", plan.contract);
         let revert: Vec<_> = plan.revert.iter().map(|s| unguarded(s).unwrap_or_else(|| s.clone())).collect();
-        assert_eq!(revert, ["DROP SCHEMA IF EXISTS \"public_v2\" CASCADE"]);
+        assert_eq!(revert, ["DROP SCHEMA IF EXISTS \"public_v2\""]);
     }
 
     #[test]

@@ -620,13 +620,35 @@ pub fn rollback(
         }
         reporter.report(Event::Rewritten { table: &state.table, what: "the rewritten copy dropped", swap: None });
     }
-    run_in_transaction(
+    let reverted = run_in_transaction(
         target,
         options,
         reporter,
         "revert: views, triggers, shadows and constraints removed",
         &plan.revert,
-    )?;
+    );
+    if let Err(err) = reverted {
+        // One transaction, rolled back whole (the version's schema refused to go, say): with no
+        // rewrite swapped back before it, nothing was undone, and the migration goes back to
+        // its phase, so that `complete` stays open to it as well as another `rollback`.
+        return match phase_before {
+            Some(phase) if !undone => {
+                save(target, &plan, phase, options)?;
+                let next = if phase == ExpandPhase::Starting {
+                    "run `cutover rollback` again once that is resolved, or `cutover start` to finish starting it"
+                } else {
+                    "run `cutover rollback` again once that is resolved, or `cutover complete`"
+                };
+                Err(Error::Refused(format!(
+                    "cannot roll back {} {}: {err}; nothing was undone and the migration stays {}: {next}",
+                    plan.version,
+                    plan.name,
+                    phase.words()
+                )))
+            }
+            _ => Err(err),
+        };
+    }
     run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.revert_concurrent)?;
     save(target, &plan, ExpandPhase::RolledBack, options)?;
     Ok(Summary {

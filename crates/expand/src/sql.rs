@@ -26,46 +26,57 @@ pub fn guarded(condition: &str, action: &str) -> String {
     format!("DO $cutover$ BEGIN IF {condition} THEN EXECUTE {}; END IF; END $cutover$", literal(action))
 }
 
-/// Drops a version schema (its views), refused while anything that is not one of those views
-/// would go with it: a view or function of the user's built on them (elsewhere or in it), a
-/// trigger on them, a table or function put in it. `CASCADE` alone dropped those without a word.
-pub fn drop_version_schema(schema: &str) -> String {
-    let name = literal(schema);
-    let found = format!(
-        "WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = {name}), \
-         rels AS (SELECT c.oid FROM pg_class c JOIN s ON c.relnamespace = s.oid) \
-         SELECT string_agg(DISTINCT what, ', ') FROM ( \
-           SELECT c.oid::regclass::text AS what FROM pg_class c JOIN s ON c.relnamespace = s.oid WHERE c.relkind <> 'v' \
-           UNION ALL SELECT p.oid::regprocedure::text FROM pg_proc p JOIN s ON p.pronamespace = s.oid \
-           UNION ALL SELECT format('trigger %I on %s', t.tgname, t.tgrelid::regclass) FROM pg_trigger t WHERE t.tgrelid IN (SELECT oid FROM rels) AND NOT t.tgisinternal \
-           UNION ALL SELECT coalesce((SELECT CASE c.relkind WHEN 'm' THEN 'materialized view ' ELSE 'view ' END || c.oid::regclass \
-               FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class WHERE d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid AND r.rulename = '_RETURN'), \
-               pg_describe_object(d.classid, d.objid, d.objsubid)) FROM pg_depend d \
-             WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM rels) AND d.deptype = 'n' \
-               AND NOT (d.classid = 'pg_rewrite'::regclass AND EXISTS (SELECT FROM pg_rewrite r WHERE r.oid = d.objid AND r.ev_class IN (SELECT oid FROM rels)))) x"
+/// Drops a version schema: its views (those named after a table of `base` and reading it, as
+/// every view a version has is), each without `CASCADE`, then the schema without it. PostgreSQL
+/// refuses either while anything else would go with them (a view, function or column of the
+/// user's built on the views or their row types; a type, domain, collation, table or view put
+/// in the schema), and its detail names every such object; triggers and rules on the views,
+/// which would go silently, are refused first. All or nothing: the refusal drops nothing.
+pub fn drop_version_schema(base: &str, schema: &str) -> String {
+    let views = format!(
+        "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = {} AND c.relkind = 'v' AND EXISTS (SELECT FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid \
+           JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+           WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class = c.oid AND tn.nspname = {} AND t.relname = c.relname AND t.relkind IN ('r', 'p'))",
+        literal(schema),
+        literal(base)
     );
     let message =
-        literal(&format!("cutover: the version schema {schema} is dropped at this step, and these would go with it: "));
+        literal(&format!("cutover: the version schema {schema} is dropped at this step, and this would go with it: "));
     let hint = literal(&format!(
-        "drop them or make them read the tables instead of {schema}'s views, then run the command again; nothing was dropped"
+        "drop them or make them read the tables instead of {schema}'s views, then run the command again"
     ));
     format!(
-        "DO $cutover$ DECLARE found text; BEGIN {found} INTO found; IF found IS NOT NULL THEN \
-         RAISE EXCEPTION USING MESSAGE = {message} || found, HINT = {hint}; END IF; EXECUTE {}; END $cutover$",
-        literal(&format!("DROP SCHEMA IF EXISTS {} CASCADE", ident(schema)))
+        "DO $cutover$ DECLARE v regclass; found text; BEGIN \
+         SELECT string_agg(what, '; ') INTO found FROM ( \
+           SELECT format('trigger %I on view %s', t.tgname, t.tgrelid::regclass) AS what FROM pg_trigger t WHERE t.tgrelid IN ({views}) AND NOT t.tgisinternal \
+           UNION ALL SELECT format('rule %I on view %s', r.rulename, r.ev_class::regclass) FROM pg_rewrite r WHERE r.ev_class IN ({views}) AND r.rulename <> '_RETURN') x; \
+         IF found IS NOT NULL THEN RAISE EXCEPTION USING MESSAGE = {message} || found, HINT = {hint}; END IF; \
+         FOR v IN {views} LOOP EXECUTE format('DROP VIEW %s', v); END LOOP; \
+         EXECUTE {}; \
+         EXCEPTION WHEN dependent_objects_still_exist THEN GET STACKED DIAGNOSTICS found = PG_EXCEPTION_DETAIL; \
+         RAISE EXCEPTION USING MESSAGE = {message} || replace(found, E'\\n', '; '), HINT = {hint}; END $cutover$",
+        literal(&format!("DROP SCHEMA IF EXISTS {}", ident(schema)))
     )
 }
 
-/// The statement a [`guarded`] block (or [`drop_version_schema`]'s) runs, for analysis
-/// (`None` for anything else).
+/// The statement a [`guarded`] block runs (or the schema drop of [`drop_version_schema`]'s),
+/// for analysis (`None` for anything else).
 pub fn unguarded(statement: &str) -> Option<String> {
     let rest = statement.strip_prefix("DO $cutover$ ")?;
-    let (opening, closing) = match rest.starts_with("BEGIN IF ") {
-        true => (" THEN EXECUTE '", "'; END IF; END $cutover$"),
-        false => ("; END IF; EXECUTE '", "'; END $cutover$"),
-    };
-    let start = rest.find(opening)? + opening.len();
-    let end = rest.rfind(closing)?;
+    let opening = if rest.starts_with("BEGIN IF ") { " THEN EXECUTE '" } else { "EXECUTE 'DROP SCHEMA " };
+    // The literal's first character: after the quote in `opening`.
+    let start = rest.find(opening)? + opening.find('\'')? + 1;
+    // To the literal's closing quote (a doubled one is a quote inside it).
+    let bytes = rest.as_bytes();
+    let mut end = start;
+    loop {
+        match bytes.get(end)? {
+            b'\'' if bytes.get(end + 1) == Some(&b'\'') => end += 2,
+            b'\'' => break,
+            _ => end += 1,
+        }
+    }
     Some(rest.get(start..end)?.replace("''", "'"))
 }
 
@@ -155,5 +166,15 @@ mod tests {
     fn names_an_expression_uses() {
         assert_eq!(referenced_names(r#"first_name || ' ' || "Last""Name""#), ["first_name", "Last\"Name"]);
         assert_eq!(referenced_names("Amount::numeric(12,2)"), ["amount", "numeric"]);
+    }
+
+    #[test]
+    fn unguarded_reads_the_statement_a_block_runs() {
+        assert_eq!(unguarded(&guarded("true", "DROP INDEX \"it's\"")).as_deref(), Some("DROP INDEX \"it's\""));
+        assert_eq!(
+            unguarded(&drop_version_schema("public", "public_v'2")).as_deref(),
+            Some("DROP SCHEMA IF EXISTS \"public_v'2\"")
+        );
+        assert_eq!(unguarded("DROP TABLE t"), None);
     }
 }

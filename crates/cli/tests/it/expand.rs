@@ -931,11 +931,13 @@ fn a_column_with_default_and_up_gets_up_from_the_old_version_and_default_from_th
     assert_eq!(leftovers(&db), "NULL");
 }
 
-/// `complete` and `rollback` drop a version's schema: a view or function of the user's built on
-/// its views would go with it (`DROP SCHEMA .. CASCADE`), so the step is refused, naming it,
-/// and nothing is dropped until the user has moved it.
+/// `complete` and `rollback` drop a version's schema: what the user built on its views (a view,
+/// a column of the views' row type, a view on that view) or put in it (a type, a view, a
+/// function) would go with it (`DROP SCHEMA .. CASCADE`), so the step is refused, naming all of
+/// it, and nothing is dropped until the user has moved it. A refused rollback leaves the
+/// migration as it was.
 #[test]
-fn a_users_view_of_a_version_schema_stops_its_drop_instead_of_going_with_it() {
+fn a_users_objects_on_a_version_schema_stop_its_drop_instead_of_going_with_it() {
     let db = PgDb::new();
     let project = project_with(100);
     project.cutover(&db.url).arg("up").assert().success();
@@ -947,31 +949,59 @@ fn a_users_view_of_a_version_schema_stops_its_drop_instead_of_going_with_it() {
     );
     project.cutover(&db.url).arg("start").assert().success();
     db.query(
-        "CREATE VIEW report AS SELECT full_name FROM public_v2.users; \
-         CREATE FUNCTION public_v2.helper() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE VIEW report AS SELECT full_name FROM public_v2.users; CREATE VIEW report_names AS SELECT * FROM report; \
+         CREATE TABLE snapshot (id int, u public_v2.users); INSERT INTO snapshot SELECT id, u FROM public_v2.users u; \
+         CREATE FUNCTION public_v2.helper() RETURNS int LANGUAGE sql AS 'SELECT 1'; \
+         CREATE TYPE public_v2.mood AS ENUM ('ok'); CREATE TABLE moods (m public_v2.mood); INSERT INTO moods VALUES ('ok')",
     );
-    let output = project.cutover(&db.url).arg("complete").output().unwrap();
-    let (out, err) = output_text(&output);
-    assert!(!output.status.success(), "{out}{err}");
-    assert!(err.contains("public_v2 is dropped at this step"), "{err}");
-    assert!(err.contains("view report") && err.contains("public_v2.helper()"), "{err}");
-    assert_eq!(db.query("SELECT count(*) FROM report"), "100", "nothing was dropped");
-    db.query("DROP VIEW report; DROP FUNCTION public_v2.helper()");
+    let complete = |expected: &[&str], kept: &str| {
+        let output = project.cutover(&db.url).arg("complete").output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(!output.status.success(), "{out}{err}");
+        assert!(err.contains("public_v2 is dropped at this step"), "{err}");
+        for expected in expected {
+            assert!(err.contains(expected), "missing `{expected}`: {err}");
+        }
+        assert_eq!(db.query("SELECT count(*) FROM public_v2.users"), "100", "nothing was dropped");
+        assert_eq!(
+            db.query("SELECT count(*) FROM pg_class WHERE relname IN ('report', 'report_names', 'moods')"),
+            kept
+        );
+    };
+    complete(
+        &[
+            "view report depends on view public_v2.users",
+            "view report_names depends on view report",
+            "column u of table snapshot",
+        ],
+        "3",
+    );
+    assert_eq!(db.query("SELECT count(u) FROM snapshot"), "100");
+    db.query("DROP VIEW report_names, report; ALTER TABLE snapshot ALTER COLUMN u TYPE text USING u::text");
+    complete(&["function public_v2.helper()", "type public_v2.mood", "column m of table moods"], "1");
+    assert_eq!(db.query("SELECT count(m) FROM moods"), "1");
+    db.query("DROP FUNCTION public_v2.helper(); DROP TABLE moods; DROP TYPE public_v2.mood");
     project.cutover(&db.url).arg("complete").assert().success();
     assert_eq!(db.query("SELECT to_regnamespace('public_v2') IS NULL"), "t");
 
-    // The same at a rollback, of the version it drops.
+    // The same at a rollback, of the version it drops; refused, the migration stays started.
     project.migration(
         "4_email.toml",
         "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"email\"\ntype = \"text\"\n",
     );
     project.cutover(&db.url).arg("start").assert().success();
-    db.query("CREATE VIEW emails AS SELECT email FROM public_v4.users");
+    db.query("CREATE VIEW emails AS SELECT email FROM public_v4.users; CREATE VIEW public_v4.mine AS SELECT id FROM public.users");
     let output = project.cutover(&db.url).arg("rollback").output().unwrap();
     let (out, err) = output_text(&output);
     assert!(!output.status.success(), "{out}{err}");
-    assert!(err.contains("view emails"), "{err}");
+    assert!(err.contains("view emails") && err.contains("nothing was undone and the migration stays started"), "{err}");
+    let output = project.cutover(&db.url).arg("status").output().unwrap();
+    assert!(output_text(&output).0.contains("is started since"), "{:?}", output_text(&output));
     db.query("DROP VIEW emails");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success() && err.contains("view public_v4.mine"), "a view of the user's in it: {out}{err}");
+    db.query("DROP VIEW public_v4.mine");
     project.cutover(&db.url).arg("rollback").assert().success();
     assert_eq!(leftovers(&db), "NULL");
 }
