@@ -255,7 +255,7 @@ pub fn plan(input: &PlanInput<'_>, operations: &[Operation]) -> Result<Plan, Pla
     }
     if let Some(previous) = input.previous_schema {
         // The old version's views go first at `complete`: they name the old columns.
-        planner.plan.contract.push(drop_version_schema(&input.base_schema, previous));
+        planner.plan.contract.push(drop_version_schema(input.base_schema, previous));
     }
     for (idx, operation) in operations.iter().enumerate() {
         planner.operation(idx + 1, operation).map_err(|message| PlanError {
