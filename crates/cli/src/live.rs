@@ -205,6 +205,9 @@ pub fn render_plan(
                 for (_, session) in &s.waits_for {
                     writeln!(out, "        {waits} {}", session.description)?;
                 }
+                if !plan.lock_holders_exact && !s.waits_for.is_empty() {
+                    writeln!(out, "        (a guess: this server does not say who holds a metadata lock; MariaDB's `INSTALL SONAME 'metadata_lock_info'` makes it exact)")?;
+                }
             }
             for d in &m.diagnostics {
                 let style = match d.severity {

@@ -218,6 +218,13 @@ pub trait Catalog {
         let _ = (relation, conflicting);
         Ok(CurrentHolders::default())
     }
+
+    /// The other sessions of this database whose transaction holds a snapshot now: a
+    /// `CREATE INDEX CONCURRENTLY` waits for every one of them to end, whatever it reads.
+    /// Engines without such a wait return none.
+    fn snapshot_holders(&mut self) -> Result<Vec<crate::LockHolder>, DbError> {
+        Ok(Vec::new())
+    }
 }
 
 /// A lock held by the rehearsing session, as `pg_locks` shows it.

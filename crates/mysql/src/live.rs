@@ -315,12 +315,17 @@ impl Catalog for MysqlTarget {
         let queued: Vec<Row> = self
             .conn
             .query(
-                "SELECT ID, USER, HOST, TIME, LEFT(COALESCE(INFO, ''), 2000) FROM information_schema.PROCESSLIST \
+                "SELECT ID, USER, HOST, TIME, LEFT(COALESCE(INFO, ''), 2000), COALESCE(DB, '') FROM information_schema.PROCESSLIST \
                  WHERE ID <> CONNECTION_ID() AND STATE LIKE 'Waiting for table metadata lock%' ORDER BY TIME DESC",
             )
             .map_err(db_error)?;
-        let queued: Vec<&Row> =
-            queued.iter().filter(|row| names_word(&text(row, 4).unwrap_or_default(), &table)).collect();
+        // Its statement names the table: bare in the session's database, or qualified.
+        let names_it = |row: &Row| {
+            let (statement, db) = (text(row, 4).unwrap_or_default(), text(row, 5).unwrap_or_default());
+            let same_db = if fold { db.eq_ignore_ascii_case(&schema) } else { db == schema };
+            names_word(&statement, &table) && (same_db || names_word(&statement, &schema))
+        };
+        let queued: Vec<&Row> = queued.iter().filter(|row| names_it(row)).collect();
         let mut sessions: Vec<LockHolder> = queued
             .iter()
             .map(|row| {
@@ -356,7 +361,7 @@ impl Catalog for MysqlTarget {
                     "SELECT p.ID, p.USER, p.HOST, GROUP_CONCAT(DISTINCT m.LOCK_MODE ORDER BY m.LOCK_MODE SEPARATOR ', '), \
                        COALESCE(CONCAT('in a transaction for ', TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW())), CONCAT('in its statement for ', MAX(p.TIME))), \
                        LEFT(COALESCE(MAX(p.INFO), MAX(t.trx_query), ''), 2000), \
-                       DATE_FORMAT(MIN(t.trx_started), '%Y-%m-%dT%H:%i:%s') \
+                       DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL TIMESTAMPDIFF(SECOND, MIN(t.trx_started), NOW()) SECOND, '%Y-%m-%dT%H:%i:%sZ') \
                      FROM information_schema.METADATA_LOCK_INFO m JOIN information_schema.PROCESSLIST p ON p.ID = m.THREAD_ID \
                      LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
                      WHERE m.THREAD_ID <> CONNECTION_ID() AND {} AND {}{modes} \

@@ -582,7 +582,7 @@ pub(crate) fn open_transactions(conn: &mut Conn) -> Result<Vec<LockHolder>, DbEr
         .query(
             "SELECT p.ID, p.USER, p.HOST, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()), \
                LEFT(COALESCE(p.INFO, t.trx_query, ''), 2000), \
-               DATE_FORMAT(t.trx_started, '%Y-%m-%dT%H:%i:%s') \
+               DATE_FORMAT(UTC_TIMESTAMP() - INTERVAL TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) SECOND, '%Y-%m-%dT%H:%i:%sZ') \
              FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
              WHERE p.ID <> CONNECTION_ID() AND p.DB = DATABASE() ORDER BY t.trx_started LIMIT 5",
         )

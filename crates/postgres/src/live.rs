@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use cutover_engine::{
     Catalog, CurrentHolders, DatabaseUrl, DbError, DbErrorKind, Dependent, LiveCheck, LiveColumn, LiveForeignKey,
-    LiveIndex, LiveSchema, LiveTable, LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts,
-    SampleReport,
+    LiveIndex, LiveSchema, LiveTable, LiveView, LockHolder, Observation, ObservedLock, QueryUse, Rehearsal,
+    RelationFacts, SampleReport,
 };
 use postgres::Client;
 
@@ -200,6 +200,36 @@ impl Catalog for PgTarget {
             false => crate::migrate::sessions_locking(&mut self.client, &[relation.to_string()], conflicting, true)?,
         };
         Ok(CurrentHolders { sessions, exact: true })
+    }
+
+    fn snapshot_holders(&mut self) -> Result<Vec<LockHolder>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), coalesce(a.usename::text, '?'), \
+                   coalesce(a.state, '?'), extract(epoch FROM now() - a.xact_start)::int8, left(coalesce(a.query, ''), 2000), \
+                   to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                 FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+                   AND a.backend_xmin IS NOT NULL AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend' \
+                 ORDER BY a.xact_start LIMIT 5",
+                &[],
+            )
+            .map_err(db_error)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let (pid, application, user, state): (i32, String, String, String) =
+                    (row.get(0), row.get(1), row.get(2), row.get(3));
+                let (seconds, query): (i64, String) = (row.get(4), row.get(5));
+                let query = cutover_engine::query_for_display(&query, false, 120);
+                LockHolder {
+                    description: format!(
+                        "pid {pid} ({application}, user {user}, {state} for {seconds} s, last ran: {query}) holds a snapshot, which a concurrent index build waits out"
+                    ),
+                    since: Some(row.get(6)),
+                }
+            })
+            .collect())
     }
 
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {

@@ -641,9 +641,11 @@ impl MigrationTarget for PgTarget {
 }
 
 /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
-/// The other sessions with a lock on one of `relations` (as a migration names them): granted
-/// ones, and with `queued` those waiting for one too; in one of `modes` (`pg_locks` names), or in
-/// any when `modes` is empty. Oldest transaction first, at most five.
+/// The other sessions of this database with a lock on one of `relations` (as a migration names
+/// them) or on their partitions and inheritance children (a statement on the parent locks them
+/// too): granted ones, and with `queued` those waiting for one too; in one of `modes`
+/// (`pg_locks` names), or in any when `modes` is empty. Oldest transaction first, at most
+/// five, and then a line that says how many more.
 pub(crate) fn sessions_locking(
     client: &mut Client,
     relations: &[String],
@@ -662,17 +664,22 @@ pub(crate) fn sessions_locking(
                left(coalesce(a.query, ''), 2000), \
                string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') FILTER (WHERE l.granted), \
                string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') FILTER (WHERE NOT l.granted), \
-               to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+               to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+               count(*) OVER () \
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE (l.granted OR $3) AND l.locktype = 'relation' AND l.pid <> pg_backend_pid() \
-               AND l.relation IN (SELECT to_regclass(r) FROM unnest($1::text[]) AS r) \
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND l.relation IN (WITH RECURSIVE tree(oid) AS ( \
+                     SELECT to_regclass(r) FROM unnest($1::text[]) AS r \
+                     UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid) SELECT oid FROM tree) \
                AND (cardinality($2::text[]) = 0 OR l.mode = ANY ($2)) \
              GROUP BY a.pid, a.application_name, a.usename, a.state, a.xact_start, a.query_start, a.backend_start, a.query \
              ORDER BY coalesce(a.xact_start, a.query_start) LIMIT 5",
             &[&quoted, &modes, &queued],
         )
         .map_err(db_error)?;
-    Ok(rows
+    let all: i64 = rows.first().map_or(0, |row| row.get(9));
+    let mut sessions: Vec<LockHolder> = rows
         .iter()
         .map(|row| {
             let (pid, application, user, state): (i32, String, String, String) =
@@ -695,7 +702,16 @@ pub(crate) fn sessions_locking(
                 since: Some(row.get(8)),
             }
         })
-        .collect())
+        .collect();
+    if all > sessions.len() as i64 {
+        let more = all - sessions.len() as i64;
+        let sessions_word = if more == 1 { "session" } else { "sessions" };
+        sessions.push(LockHolder {
+            description: format!("and {more} more {sessions_word} (pg_locks lists them all)"),
+            since: None,
+        });
+    }
+    Ok(sessions)
 }
 
 fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {

@@ -176,12 +176,34 @@ pub fn plan(
                 }
             }
             let mut waits_for = Vec::new();
+            // A concurrent index build waits for the table's writers and then for every
+            // transaction with a snapshot; a concurrent drop, for everyone using the table.
+            let (waits_as, snapshots) = match effect.as_ref().map(|e| &e.action) {
+                Some(Action::CreateIndex { concurrently: true, .. } | Action::Reindex { concurrently: true, .. }) => {
+                    (Some(LockMode::Share), true)
+                }
+                Some(Action::DropIndex { concurrently: true, .. }) => (Some(LockMode::AccessExclusive), false),
+                _ => (None, false),
+            };
+            if snapshots {
+                let sessions =
+                    target.snapshot_holders().map_err(|e| Error::database("cannot read who holds snapshots now", e))?;
+                let on = effect.iter().flat_map(|e| e.locks.iter()).map(|(r, _)| r.clone()).next().unwrap_or_default();
+                for session in sessions {
+                    let key = (String::new(), session.description.clone());
+                    if !seen.contains(&key) {
+                        seen.push(key);
+                        waits_for.push((on.clone(), session));
+                    }
+                }
+            }
             for (relation, mode) in effect.iter().flat_map(|e| e.locks.iter()) {
                 if !facts.contains_key(relation) {
                     continue;
                 }
+                let mode = waits_as.unwrap_or(*mode);
                 let conflicting =
-                    conflicting_modes(*mode, effect.as_ref().and_then(|e| e.mysql.as_ref()).is_some_and(|d| d.ddl));
+                    conflicting_modes(mode, effect.as_ref().and_then(|e| e.mysql.as_ref()).is_some_and(|d| d.ddl));
                 let holders = target
                     .current_holders(relation, &conflicting)
                     .map_err(|e| Error::database("cannot read who holds locks now", e))?;

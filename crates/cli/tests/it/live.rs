@@ -384,3 +384,91 @@ fn plan_names_the_sessions_a_statements_lock_would_wait_for_now() {
     let plan = json(&output);
     assert_eq!(plan["migrations"][0]["statements"][1]["waits_for"], serde_json::json!([]));
 }
+
+/// What the tester found `plan` missing or inventing: a concurrent index build waits for every
+/// transaction holding a snapshot (a repeatable-read one that read another table), a
+/// concurrent drop for a plain reader; a statement on a partitioned table waits for readers of
+/// its partitions; a session of another database (a copy with the same table OIDs) is no
+/// one's; more than five are counted, not cut.
+#[test]
+fn plan_names_the_waits_of_concurrent_builds_partitions_and_nothing_of_other_databases() {
+    let (db, project) = applied_users(100);
+    db.query(
+        "CREATE INDEX users_name_i ON users (name); CREATE TABLE other (id int); \
+         CREATE TABLE parted (id int, at date) PARTITION BY RANGE (at); \
+         CREATE TABLE parted_2024 PARTITION OF parted FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+    );
+    project.migration(
+        "2_more.up.sql",
+        "-- cutover:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email ON users (email);\n\
+         DROP INDEX CONCURRENTLY IF EXISTS users_name_i;\nALTER TABLE parted ADD COLUMN x int;\n",
+    );
+    let mut snapshot = db.client();
+    snapshot
+        .batch_execute(
+            "SET application_name = 'rr-report'; BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM other",
+        )
+        .unwrap();
+    let mut reader = db.client();
+    reader.batch_execute("SET application_name = 'plain-reader'; BEGIN; SELECT count(*) FROM users").unwrap();
+    let mut partition = db.client();
+    partition
+        .batch_execute("SET application_name = 'partition-reader'; BEGIN; SELECT count(*) FROM parted_2024")
+        .unwrap();
+    let plan = json(&project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap());
+    let sessions = |line: usize| -> Vec<String> {
+        let statements = plan["migrations"][0]["statements"].as_array().unwrap();
+        let statement = statements.iter().find(|s| s["line"] == line).unwrap();
+        statement["waits_for"].as_array().unwrap().iter().map(|w| w["session"].as_str().unwrap().to_string()).collect()
+    };
+    let build = sessions(2);
+    assert!(build.iter().any(|s| s.contains("rr-report") && s.contains("holds a snapshot")), "{build:?}");
+    assert!(
+        !build.iter().any(|s| s.contains("plain-reader")),
+        "a build does not wait for a read-committed reader: {build:?}"
+    );
+    let dropped = sessions(3);
+    assert!(dropped.iter().any(|s| s.contains("plain-reader")), "{dropped:?}");
+    let alter = sessions(4);
+    assert!(alter.iter().any(|s| s.contains("partition-reader") && s.contains("parted_2024")), "{alter:?}");
+    drop_sessions(vec![snapshot, reader, partition]);
+
+    // A copy of the database has the same OIDs: its sessions are not this one's.
+    let copy = format!("{}_copy", db.name);
+    let mut admin = crate::util::admin_client();
+    // The sessions above take a moment to be gone from the template.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Err(err) = admin.batch_execute(&format!("CREATE DATABASE {copy} TEMPLATE {}", db.name)) {
+        assert!(std::time::Instant::now() < deadline, "{err}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let copy_url = db.url.replace(&format!("/{}", db.name), &format!("/{copy}"));
+    let mut elsewhere = postgres::Client::connect(&copy_url, postgres::NoTls).unwrap();
+    elsewhere.batch_execute("SET application_name = 'copy-reader'; BEGIN; SELECT count(*) FROM users").unwrap();
+    let mut readers: Vec<postgres::Client> = (0..7)
+        .map(|i| {
+            let mut client = db.client();
+            client
+                .batch_execute(&format!("SET application_name = 'reader-{i}'; BEGIN; SELECT count(*) FROM parted"))
+                .unwrap();
+            client
+        })
+        .collect();
+    let plan = json(&project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap());
+    let statements = plan["migrations"][0]["statements"].as_array().unwrap();
+    let alter: Vec<&str> =
+        statements[2]["waits_for"].as_array().unwrap().iter().map(|w| w["session"].as_str().unwrap()).collect();
+    assert_eq!(alter.len(), 6, "five, then how many more: {alter:?}");
+    assert_eq!(alter[5], "and 2 more sessions (pg_locks lists them all)");
+    let all = plan.to_string();
+    assert!(!all.contains("copy-reader"), "{all}");
+    readers.iter_mut().for_each(|r| r.batch_execute("COMMIT").unwrap());
+    drop(elsewhere);
+    admin.batch_execute(&format!("DROP DATABASE {copy} WITH (FORCE)")).unwrap();
+}
+
+fn drop_sessions(sessions: Vec<postgres::Client>) {
+    for mut session in sessions {
+        session.batch_execute("COMMIT").unwrap();
+    }
+}
