@@ -101,7 +101,7 @@ pub fn render_plan(
                                 "mode": mode.name(),
                                 "blocks": mode.blocks(),
                                 "rows": facts.map(|f| f.rows),
-                                "bytes": facts.map(|f| f.bytes),
+                                "bytes": facts.and_then(|f| (f.bytes >= 0).then_some(f.bytes)),
                             })
                         }).collect::<Vec<_>>(),
                         "mysql_algorithm": s.effect.as_ref().and_then(|e| e.mysql.as_ref()).and_then(|d| d.algorithm).map(|a| a.name()),

@@ -16,7 +16,8 @@ pub struct RelationFacts {
     /// at least the live rows counted since (a partitioned table's, its partitions'); 0 for an
     /// empty file, -1 when unknown (never analysed).
     pub rows: i64,
-    /// Heap, indexes and TOAST together (`pg_total_relation_size`).
+    /// Heap, indexes and TOAST together (`pg_total_relation_size`); -1 when unknown (the
+    /// table was locked by another session, and the catalog has no estimate).
     pub bytes: i64,
 }
 

@@ -79,8 +79,9 @@ impl Catalog for PgTarget {
             let kind: String = row.get(1);
             let leaf: Option<u32> = row.get(2);
             let block_size: i64 = row.get(3);
-            // A size not read (its table locked) is the catalog's pages.
-            let estimated = row.get::<_, Option<i64>>(5).unwrap_or(0).max(0) * block_size;
+            // A size not read (its table locked) is the catalog's pages, unknown without them.
+            let pages = row.get::<_, Option<i64>>(5).unwrap_or(0);
+            let estimated = if pages > 0 { pages * block_size } else { -1 };
             let size = leaf.map_or(0, |oid| sizes.get(&oid).copied().unwrap_or(estimated));
             let total = leaf.map_or(0, |oid| totals.get(&oid).copied().unwrap_or(size));
             let leaf_rows = match row.get::<_, Option<f64>>(4) {
@@ -95,7 +96,7 @@ impl Catalog for PgTarget {
                 }
                 Some(tuples) => {
                     let (pages, live): (i64, i64) = (row.get(5), row.get(6));
-                    match current_rows(tuples, pages, Some(size), live, block_size) {
+                    match current_rows(tuples, pages, (size >= 0).then_some(size), live, block_size) {
                         RowEstimate::Planner(rows) => rows,
                         // An empty file holds no rows; otherwise the bound is no estimate.
                         RowEstimate::AtMost(_) if size == 0 => 0,
@@ -107,7 +108,7 @@ impl Catalog for PgTarget {
             match facts.last_mut().filter(|f| f.name == name) {
                 Some(f) => {
                     f.rows = if f.rows < 0 || leaf_rows < 0 { -1 } else { f.rows + leaf_rows };
-                    f.bytes += bytes;
+                    f.bytes = if f.bytes < 0 || bytes < 0 { -1 } else { f.bytes + bytes };
                 }
                 None => {
                     facts.push(RelationFacts { name, kind: relkind_name(&kind).to_string(), rows: leaf_rows, bytes })

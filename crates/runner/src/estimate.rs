@@ -59,8 +59,8 @@ pub(crate) fn estimate_work(
     facts: &BTreeMap<String, RelationFacts>,
     rate: f64,
 ) -> Option<Duration> {
-    let bytes = facts.get(table)?.bytes as f64;
-    Some(Duration::from_secs_f64(bytes * factor / rate))
+    let bytes = facts.get(table)?.bytes;
+    (bytes >= 0).then(|| Duration::from_secs_f64(bytes as f64 * factor / rate))
 }
 
 #[cfg(test)]

@@ -294,6 +294,9 @@ fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
 
 /// `1.2 GB`, `340 kB`.
 pub fn human_bytes(bytes: i64) -> String {
+    if bytes < 0 {
+        return "? bytes".to_string();
+    }
     let units = ["bytes", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
