@@ -966,6 +966,25 @@ impl PgTarget {
         Ok(())
     }
 
+    /// Names each index of `shadow`, just made `LIKE` `table`, after its counterpart in `table`
+    /// (`counterpart_name`), before the change alters their definitions.
+    fn name_counterparts(&mut self, table: &Relation, shadow: &str) -> Result<(), DbError> {
+        let copy = self.required(shadow)?;
+        let mut copies = self.index_shapes(copy.oid)?;
+        let schema = quote_ident(&copy.schema);
+        for (oid, _, shape) in self.index_shapes(table.oid)? {
+            if let Some(position) = copies.iter().position(|(_, _, s)| *s == shape) {
+                let (_, name, _) = copies.remove(position);
+                self.exec(&format!(
+                    "ALTER INDEX {schema}.{} RENAME TO {}",
+                    quote_ident(&name),
+                    quote_ident(&counterpart_name(oid))
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
     /// The table's index names, each with the name of the shadow's index of the same definition.
     fn index_names_by_shape(&mut self, table: u32, shadow: &str) -> Result<Vec<(String, String)>, DbError> {
         let shadow = self.required(shadow)?;
@@ -979,17 +998,25 @@ impl PgTarget {
         Ok(pairs)
     }
 
-    /// Gives `to`'s indexes the names of `from`'s that have the same definition (and the
-    /// constraints they back with them); `from`'s take names of their own.
+    /// Gives `to`'s indexes the names of their counterparts in `from` (and the constraints they
+    /// back with them); `from`'s take names of their own. An index's counterpart is the one
+    /// named after it (`counterpart_name`: the copy's indexes are named so when it is made, and
+    /// the parked ones here, so that a column renamed by the change, which changes the
+    /// definition, does not lose its index's name either way), else one of the same definition.
     fn exchange_index_names(&mut self, from: &Relation, to: &Relation) -> Result<(), DbError> {
         let from_indexes = self.index_shapes(from.oid)?;
         let mut to_indexes = self.index_shapes(to.oid)?;
         let schema = quote_ident(&from.schema);
         let mut renames = Vec::new();
         for (oid, name, shape) in &from_indexes {
-            let Some(position) = to_indexes.iter().position(|(_, _, s)| s == shape) else { continue };
-            let (_, to_name, _) = to_indexes.remove(position);
-            let parked = format!("_cutover_{oid}");
+            let named = counterpart_name(*oid);
+            let position = to_indexes
+                .iter()
+                .position(|(_, n, _)| *n == named)
+                .or_else(|| to_indexes.iter().position(|(_, _, s)| s == shape));
+            let Some(position) = position else { continue };
+            let (to_oid, to_name, _) = to_indexes.remove(position);
+            let parked = counterpart_name(to_oid);
             self.exec(&format!("ALTER INDEX {schema}.{} RENAME TO {}", quote_ident(name), quote_ident(&parked)))?;
             renames.push((to_name, name.clone()));
         }
@@ -1010,6 +1037,11 @@ const COLUMN_SETTINGS: &str = "SELECT format('ALTER COLUMN %I SET STATISTICS %s'
      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND coalesce(attstattarget, -1) >= 0 \
      UNION ALL SELECT format('ALTER COLUMN %I SET (%s)', a.attname, string_agg(o, ', ' ORDER BY o)) FROM pg_attribute a, unnest(a.attoptions) o \
      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND o ~ '^n_distinct(_inherited)?=' GROUP BY a.attname";
+
+/// The name of an index whose counterpart in the other table of a rewrite is the index `oid`.
+fn counterpart_name(oid: u32) -> String {
+    format!("_cutover_i{oid}")
+}
 
 /// The parts (`column definitions`, `privileges`, ..) in which two fingerprints differ.
 fn changed_parts(recorded: &str, now: &str) -> Vec<String> {
@@ -1141,6 +1173,7 @@ impl RewriteTarget for PgTarget {
             // Before the change, while the columns and indexes match the table's one to one
             // (a type change keeps them, a rename carries them).
             target.carry_settings(&table, &shadow)?;
+            target.name_counterparts(&table, &shadow)?;
             if !options.is_empty() {
                 target.exec(&format!("ALTER TABLE {shadow} SET ({options})"))?;
             }

@@ -1115,4 +1115,21 @@ fn planner_and_replication_settings_follow_the_swap_and_a_grant_taken_back_does_
         let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
         assert!(ok, "{out}{err}");
     }
+
+    // A column the change renames keeps its indexes' names, both ways (the definition changes
+    // with the name, so the names follow the index, not its definition).
+    db.query("CREATE INDEX w_v ON w (v)");
+    let indexes = |db: &PgDb| {
+        db.query(
+            "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) FROM pg_index WHERE indrelid = 'w'::regclass",
+        )
+    };
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "w", "--alter", "ALTER TABLE w RENAME COLUMN v TO v2"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(indexes(&db), "w_id,w_v");
+    assert_eq!(db.query("SELECT pg_get_indexdef('w_v'::regclass)"), "CREATE INDEX w_v ON public.w USING btree (v2)");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(indexes(&db), "w_id,w_v");
+    assert_eq!(db.query("SELECT pg_get_indexdef('w_v'::regclass)"), "CREATE INDEX w_v ON public.w USING btree (v)");
 }
