@@ -725,6 +725,7 @@ impl PgTarget {
         }
         self.drop_capture(&from.qualified)?;
         self.exchange_index_names(from, to)?;
+        self.exchange_statistics_names(from, to)?;
         self.exec(&format!("ALTER TABLE {} RENAME TO {}", from.qualified, quote_ident(from_new_name)))?;
         self.exec(&format!("ALTER TABLE {} RENAME TO {}", to.qualified, quote_ident(&from.name)))?;
         let to_now = from.qualified.clone();
@@ -856,6 +857,12 @@ impl PgTarget {
                  || ',constraints:' || md5(coalesce((SELECT string_agg(conname || ' ' || regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', '') || coalesce(obj_description(oid, 'pg_constraint'), ''), ',' ORDER BY conname) \
                         FROM pg_constraint WHERE conrelid = $1 AND contype <> 'f'), '')) \
                  || ',statistics:' || md5(coalesce((SELECT string_agg(pg_get_statisticsobjdef(oid), ',' ORDER BY stxname) FROM pg_statistic_ext WHERE stxrelid = $1), '')) \
+                 || ',statistics targets:' || md5(coalesce((SELECT string_agg(s, ',' ORDER BY s) FROM ( \
+                        SELECT regexp_replace(pg_get_indexdef(x.indexrelid), '^CREATE (UNIQUE )?INDEX .*? USING ', '\\1USING ') || ' ' || a.attnum || '=' || a.attstattarget AS s \
+                          FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indexrelid WHERE x.indrelid = $1 AND coalesce(a.attstattarget, -1) >= 0 \
+                        UNION ALL SELECT stxkind::text || ' ' || stxkeys::text || ' ' || coalesce(pg_get_expr(stxexprs, stxrelid), '') || '=' || stxstattarget \
+                          FROM pg_statistic_ext WHERE stxrelid = $1 AND coalesce(stxstattarget, -1) >= 0) t), '')) \
+                 || ',toast options:' || md5(coalesce((SELECT array_to_string(t.reloptions, ',') FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = $1), '')) \
                  || ',foreign keys:' || md5(coalesce((SELECT string_agg(conname || ' ' || regexp_replace(pg_get_constraintdef(oid), ' NOT VALID$', ''), ',' ORDER BY conname) \
                         FROM pg_constraint WHERE conrelid = $1 AND contype = 'f'), '')) \
                  || ',privileges:' || md5(coalesce((SELECT string_agg(p::text, ',' ORDER BY p::text) FROM pg_class c, \
@@ -960,10 +967,113 @@ impl PgTarget {
         if let Some(index) = in_shadow(&clustered) {
             actions.push(format!("CLUSTER ON {index}"));
         }
+        // The TOAST table's own options (`toast.autovacuum_enabled`, ..).
+        let toast: Option<Vec<String>> = self
+            .client
+            .query_one(
+                "SELECT t.reloptions FROM pg_class c LEFT JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = $1",
+                &[&table.oid],
+            )
+            .map_err(db_error)?
+            .get(0);
+        actions.extend(toast.unwrap_or_default().iter().map(|option| format!("SET (toast.{option})")));
         if !actions.is_empty() {
             self.exec(&format!("ALTER TABLE {shadow} {}", actions.join(", ")))?;
         }
+        // An index column's statistics target (an expression index's), index by index.
+        let copy = self.required(shadow)?;
+        let mut copies = self.index_shapes(copy.oid)?;
+        for (oid, _, shape) in self.index_shapes(table.oid)? {
+            let Some(position) = copies.iter().position(|(_, _, s)| *s == shape) else { continue };
+            let (copy_index, _, _) = copies.remove(position);
+            let targets = self
+                .client
+                .query(
+                    "SELECT format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s', $2::oid::regclass, attnum, attstattarget) \
+                     FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND coalesce(attstattarget, -1) >= 0",
+                    &[&oid, &copy_index],
+                )
+                .map_err(db_error)?;
+            for row in targets {
+                self.exec(&row.get::<_, String>(0))?;
+            }
+        }
+        // Extended statistics: `LIKE` copies them under names of its own and without their
+        // target; each is named after its counterpart, as indexes are, and given the target.
+        let mut copied = self.statistics_shapes(copy.oid)?;
+        for (oid, _, shape, target) in self.statistics_shapes(table.oid)? {
+            let Some(position) = copied.iter().position(|(_, _, s, _)| *s == shape) else { continue };
+            let (_, name, _, _) = copied.remove(position);
+            let renamed = format!("{}.{}", quote_ident(&copy.schema), quote_ident(&statistics_counterpart_name(oid)));
+            self.exec(&format!(
+                "ALTER STATISTICS {}.{} RENAME TO {}",
+                quote_ident(&copy.schema),
+                quote_ident(&name),
+                quote_ident(&statistics_counterpart_name(oid))
+            ))?;
+            if target >= 0 {
+                self.exec(&format!("ALTER STATISTICS {renamed} SET STATISTICS {target}"))?;
+            }
+        }
         Ok(())
+    }
+
+    /// A table's extended statistics objects: OID, name, definition without the names (its
+    /// kinds, columns and expressions), and target.
+    fn statistics_shapes(&mut self, table: u32) -> Result<Vec<(u32, String, String, i32)>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT oid, stxname::text, stxkind::text || ' ' || stxkeys::text || ' ' || coalesce(pg_get_expr(stxexprs, stxrelid), ''), \
+                        coalesce(stxstattarget, -1)::int4 \
+                 FROM pg_statistic_ext WHERE stxrelid = $1 ORDER BY oid",
+                &[&table],
+            )
+            .map_err(db_error)?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
+    }
+
+    /// Gives `to`'s extended statistics the names of their counterparts in `from` (see
+    /// `exchange_index_names`); `from`'s take names of their own.
+    fn exchange_statistics_names(&mut self, from: &Relation, to: &Relation) -> Result<(), DbError> {
+        let mut to_statistics = self.statistics_shapes(to.oid)?;
+        let mut renames = Vec::new();
+        for (oid, name, shape, _) in self.statistics_shapes(from.oid)? {
+            let named = statistics_counterpart_name(oid);
+            let position = to_statistics
+                .iter()
+                .position(|(_, n, _, _)| *n == named)
+                .or_else(|| to_statistics.iter().position(|(_, _, s, _)| *s == shape));
+            let Some(position) = position else { continue };
+            let (to_oid, to_name, _, _) = to_statistics.remove(position);
+            let schema = self.statistics_schema(oid)?;
+            self.exec(&format!(
+                "ALTER STATISTICS {schema}.{} RENAME TO {}",
+                quote_ident(&name),
+                quote_ident(&statistics_counterpart_name(to_oid))
+            ))?;
+            renames.push((self.statistics_schema(to_oid)?, to_name, schema, name));
+        }
+        for (to_schema, to_name, schema, name) in renames {
+            self.exec(&format!(
+                "ALTER STATISTICS {to_schema}.{} RENAME TO {}",
+                quote_ident(&to_name),
+                quote_ident(&name)
+            ))?;
+            if to_schema != schema {
+                self.exec(&format!("ALTER STATISTICS {to_schema}.{} SET SCHEMA {schema}", quote_ident(&name)))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema of a statistics object, quoted.
+    fn statistics_schema(&mut self, oid: u32) -> Result<String, DbError> {
+        Ok(self
+            .client
+            .query_one("SELECT quote_ident(n.nspname) FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace WHERE s.oid = $1", &[&oid])
+            .map_err(db_error)?
+            .get(0))
     }
 
     /// Names each index of `shadow`, just made `LIKE` `table`, after its counterpart in `table`
@@ -1037,6 +1147,12 @@ const COLUMN_SETTINGS: &str = "SELECT format('ALTER COLUMN %I SET STATISTICS %s'
      WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND coalesce(attstattarget, -1) >= 0 \
      UNION ALL SELECT format('ALTER COLUMN %I SET (%s)', a.attname, string_agg(o, ', ' ORDER BY o)) FROM pg_attribute a, unnest(a.attoptions) o \
      WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND o ~ '^n_distinct(_inherited)?=' GROUP BY a.attname";
+
+/// The name of an extended statistics object whose counterpart in the other table of a rewrite
+/// is the object `oid`.
+fn statistics_counterpart_name(oid: u32) -> String {
+    format!("_cutover_s{oid}")
+}
 
 /// The name of an index whose counterpart in the other table of a rewrite is the index `oid`.
 fn counterpart_name(oid: u32) -> String {

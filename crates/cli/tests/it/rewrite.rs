@@ -1116,6 +1116,38 @@ fn planner_and_replication_settings_follow_the_swap_and_a_grant_taken_back_does_
         assert!(ok, "{out}{err}");
     }
 
+    // An expression index's and an extended statistics object's own targets, the statistics
+    // object's name, the TOAST table's options: kept, and a change since the swap refuses the
+    // revert.
+    db.query(
+        "CREATE INDEX w_lower ON w (lower(s)); ALTER INDEX w_lower ALTER COLUMN 1 SET STATISTICS 777; \
+         CREATE STATISTICS w_st ON id, v FROM w; ALTER STATISTICS w_st SET STATISTICS 333; \
+         ALTER TABLE w SET (toast.autovacuum_enabled = false)",
+    );
+    let kept = |db: &PgDb| {
+        db.query(
+            "SELECT (SELECT attstattarget FROM pg_attribute WHERE attrelid = 'w_lower'::regclass AND attnum = 1) || ' ' \
+                    || (SELECT stxname || '=' || stxstattarget FROM pg_statistic_ext WHERE stxrelid = 'w'::regclass) || ' ' \
+                    || (SELECT array_to_string(t.reloptions, ',') FROM pg_class c JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.oid = 'w'::regclass)",
+        )
+    };
+    assert_eq!(kept(&db), "777 w_st=333 autovacuum_enabled=false");
+    let (ok, out, err) = rewrite(&project, &db, &change[..2]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(kept(&db), "777 w_st=333 autovacuum_enabled=false");
+    for (later, part) in [
+        ("ALTER INDEX w_lower ALTER COLUMN 1 SET STATISTICS 999", "statistics targets"),
+        ("ALTER STATISTICS w_st SET STATISTICS 444", "statistics targets"),
+        ("ALTER TABLE w SET (toast.autovacuum_enabled = true)", "toast options"),
+    ] {
+        db.query(later);
+        let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
+        assert!(!ok && err.contains("was changed since the swap (its ") && err.contains(part), "{later}: {err}");
+    }
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
+    assert!(ok, "{out}{err}");
+    db.query("DROP INDEX w_lower; DROP STATISTICS w_st");
+
     // A column the change renames keeps its indexes' names, both ways (the definition changes
     // with the name, so the names follow the index, not its definition).
     db.query("CREATE INDEX w_v ON w (v)");
