@@ -35,6 +35,7 @@ pub fn pass(command: &AlterCommand) -> u8 {
         | AlterCommand::AttachPartition { .. }
         | AlterCommand::DetachPartition { .. }
         | AlterCommand::Trigger { .. }
+        | AlterCommand::PlannerSetting { .. }
         | AlterCommand::Other => 5,
     }
 }

@@ -612,6 +612,12 @@ pub enum AlterCommand {
         /// The sub-command, e.g. `DISABLE TRIGGER`.
         command: &'static str,
     },
+    /// A setting the planner or `CLUSTER` reads (`SET STATISTICS`, a column's `SET (n_distinct
+    /// ..)` or `RESET`, `CLUSTER ON`, `SET WITHOUT CLUSTER`): SHARE UPDATE EXCLUSIVE only.
+    PlannerSetting {
+        /// The command.
+        command: &'static str,
+    },
     /// Anything else.
     Other,
 }

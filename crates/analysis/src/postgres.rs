@@ -984,6 +984,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                         AlterCommand::ValidateConstraint { .. }
                             | AlterCommand::AttachPartition { .. }
                             | AlterCommand::DetachPartition { concurrently: true, .. }
+                            | AlterCommand::PlannerSetting { .. }
                     )
                 })
             {
@@ -1230,6 +1231,12 @@ fn alter_command(table: &str, cmd: &pg_query::protobuf::AlterTableCmd, resolve: 
             }
         }
         Ok(AlterTableType::AtValidateConstraint) => AlterCommand::ValidateConstraint { name: cmd.name.clone() },
+        Ok(AlterTableType::AtSetStatistics) => AlterCommand::PlannerSetting { command: "SET STATISTICS" },
+        Ok(AlterTableType::AtSetOptions | AlterTableType::AtResetOptions) => {
+            AlterCommand::PlannerSetting { command: "SET (attribute option)" }
+        }
+        Ok(AlterTableType::AtClusterOn) => AlterCommand::PlannerSetting { command: "CLUSTER ON" },
+        Ok(AlterTableType::AtDropCluster) => AlterCommand::PlannerSetting { command: "SET WITHOUT CLUSTER" },
         Ok(AlterTableType::AtDropConstraint) => AlterCommand::DropConstraint { name: cmd.name.clone() },
         Ok(AlterTableType::AtSetTableSpace) => AlterCommand::Rewrite { command: "SET TABLESPACE" },
         Ok(AlterTableType::AtSetLogged) => AlterCommand::Rewrite { command: "SET LOGGED" },
@@ -1413,6 +1420,17 @@ mod tests {
         let e = effect("CREATE INDEX i ON users (email)");
         assert_eq!(e.locks, [("users".to_string(), LockMode::Share)]);
         assert!(!e.requires_no_transaction);
+        // The planner's settings take SHARE UPDATE EXCLUSIVE (checked on PostgreSQL 15).
+        for sql in [
+            "ALTER TABLE users ALTER COLUMN email SET STATISTICS 500",
+            "ALTER TABLE users ALTER COLUMN email SET (n_distinct = 100), ALTER COLUMN name RESET (n_distinct)",
+            "ALTER TABLE users CLUSTER ON users_pkey",
+            "ALTER TABLE users SET WITHOUT CLUSTER",
+        ] {
+            assert_eq!(effect(sql).locks, [("users".to_string(), LockMode::ShareUpdateExclusive)], "{sql}");
+        }
+        let e = effect("ALTER TABLE users ALTER COLUMN email SET STATISTICS 500, ADD COLUMN x int");
+        assert_eq!(e.locks, [("users".to_string(), LockMode::AccessExclusive)]);
         let e = effect("CREATE UNIQUE INDEX CONCURRENTLY i ON app.users (email)");
         assert_eq!(
             e.action,

@@ -26,6 +26,28 @@ pub fn query_for_display(query: &str, double_quotes_are_strings: bool, max_chars
                 out.push(c);
                 last_space = false;
             }
+            // Comments may carry secrets too (`/* password=.. */`): their contents go.
+            '/' if chars.peek().map(|(_, n)| *n) == Some('*') => {
+                chars.next();
+                let mut last = ' ';
+                for (_, n) in chars.by_ref() {
+                    if last == '*' && n == '/' {
+                        break;
+                    }
+                    last = n;
+                }
+                out.push_str("/*…*/");
+                last_space = false;
+            }
+            '-' if chars.peek().map(|(_, n)| *n) == Some('-') => {
+                for (_, n) in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+                out.push_str("--… ");
+                last_space = true;
+            }
             '$' => match dollar_tag(&query[idx..]) {
                 Some(tag) => {
                     let body = idx + tag.len();
@@ -101,6 +123,15 @@ mod tests {
         assert_eq!(query_for_display("SET PASSWORD = \"s3cr\\\"et\"", true, 120), "SET PASSWORD = \"…\"");
         // Cut by the server inside a literal: hidden to the end.
         assert_eq!(query_for_display("INSERT INTO t VALUES ('tok_abc", false, 120), "INSERT INTO t VALUES ('…'");
+    }
+
+    #[test]
+    fn comments_are_hidden_too() {
+        assert_eq!(
+            query_for_display("SELECT 1 /* password=Sekr3tE */ FROM t -- token abc\nWHERE a = 2", false, 120),
+            "SELECT 1 /*…*/ FROM t --… WHERE a = 2"
+        );
+        assert_eq!(query_for_display("SELECT a/b, a - -1 FROM t", false, 120), "SELECT a/b, a - -1 FROM t");
     }
 
     #[test]
