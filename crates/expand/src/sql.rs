@@ -26,21 +26,28 @@ pub fn guarded(condition: &str, action: &str) -> String {
     format!("DO $cutover$ BEGIN IF {condition} THEN EXECUTE {}; END IF; END $cutover$", literal(action))
 }
 
-/// Drops a version schema: its views (those named after a table of `base` and reading it, as
-/// every view a version has is), each without `CASCADE`, then the schema without it. PostgreSQL
-/// refuses either while anything else would go with them (a view, function or column of the
-/// user's built on the views or their row types; a type, domain, collation, table or view put
-/// in the schema), and its detail names every such object; triggers and rules on the views,
-/// which would go silently, are refused first. All or nothing: the refusal drops nothing.
+/// Drops a version schema: its views (each of the shape every view a version has: one table of
+/// `base` read, every column a plain column of it, so updatable), each without `CASCADE`, then
+/// the schema without it. PostgreSQL refuses either while anything else would go with them (a
+/// view, function or column of the user's built on the views or their row types; a type,
+/// domain, collation, table or other view put in the schema), and its detail names every such
+/// object; what it would drop silently (triggers and rules on the views, a publication's or the
+/// default privileges' hold on the schema) is refused first. All or nothing: a refusal drops
+/// nothing.
 pub fn drop_version_schema(base: &str, schema: &str) -> String {
+    let reads = "FROM pg_rewrite r JOIN pg_depend d ON d.objid = r.oid AND d.classid = 'pg_rewrite'::regclass \
+                 AND d.refclassid = 'pg_class'::regclass WHERE r.ev_class = c.oid AND d.refobjid <> c.oid";
     let views = format!(
         "SELECT c.oid::regclass FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = {} AND c.relkind = 'v' AND EXISTS (SELECT FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid \
-           JOIN pg_class t ON t.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = t.relnamespace \
-           WHERE d.classid = 'pg_rewrite'::regclass AND r.ev_class = c.oid AND tn.nspname = {} AND t.relname = c.relname AND t.relkind IN ('r', 'p'))",
-        literal(schema),
-        literal(base)
+         WHERE n.nspname = {s} AND c.relkind = 'v' \
+           AND (SELECT count(DISTINCT d.refobjid) {reads}) = 1 \
+           AND EXISTS (SELECT {reads} AND d.refobjid IN (SELECT t.oid FROM pg_class t JOIN pg_namespace tn ON tn.oid = t.relnamespace \
+                                                        WHERE tn.nspname = {b} AND t.relkind IN ('r', 'p'))) \
+           AND NOT EXISTS (SELECT FROM information_schema.columns ic WHERE ic.table_schema = {s} AND ic.table_name = c.relname AND ic.is_updatable = 'NO')",
+        s = literal(schema),
+        b = literal(base)
     );
+    let name = literal(schema);
     let message =
         literal(&format!("cutover: the version schema {schema} is dropped at this step, and this would go with it: "));
     let hint = literal(&format!(
@@ -50,7 +57,13 @@ pub fn drop_version_schema(base: &str, schema: &str) -> String {
         "DO $cutover$ DECLARE v regclass; found text; BEGIN \
          SELECT string_agg(what, '; ') INTO found FROM ( \
            SELECT format('trigger %I on view %s', t.tgname, t.tgrelid::regclass) AS what FROM pg_trigger t WHERE t.tgrelid IN ({views}) AND NOT t.tgisinternal \
-           UNION ALL SELECT format('rule %I on view %s', r.rulename, r.ev_class::regclass) FROM pg_rewrite r WHERE r.ev_class IN ({views}) AND r.rulename <> '_RETURN') x; \
+           UNION ALL SELECT format('rule %I on view %s', r.rulename, r.ev_class::regclass) FROM pg_rewrite r WHERE r.ev_class IN ({views}) AND r.rulename <> '_RETURN' \
+           UNION ALL SELECT format('default privileges of role %s in it', pg_get_userbyid(a.defaclrole)) FROM pg_default_acl a \
+             WHERE a.defaclnamespace = (SELECT oid FROM pg_namespace WHERE nspname = {name})) x; \
+         IF found IS NULL AND to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL THEN \
+           EXECUTE 'SELECT string_agg(format(''publication %I'', p.pubname), ''; '') FROM pg_publication_namespace pn \
+             JOIN pg_publication p ON p.oid = pn.pnpubid JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE n.nspname = $1' INTO found USING {name}; \
+         END IF; \
          IF found IS NOT NULL THEN RAISE EXCEPTION USING MESSAGE = {message} || found, HINT = {hint}; END IF; \
          FOR v IN {views} LOOP EXECUTE format('DROP VIEW %s', v); END LOOP; \
          EXECUTE {}; \

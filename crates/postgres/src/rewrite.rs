@@ -980,41 +980,6 @@ impl PgTarget {
         if !actions.is_empty() {
             self.exec(&format!("ALTER TABLE {shadow} {}", actions.join(", ")))?;
         }
-        // An index column's statistics target (an expression index's), index by index.
-        let copy = self.required(shadow)?;
-        let mut copies = self.index_shapes(copy.oid)?;
-        for (oid, _, shape) in self.index_shapes(table.oid)? {
-            let Some(position) = copies.iter().position(|(_, _, s)| *s == shape) else { continue };
-            let (copy_index, _, _) = copies.remove(position);
-            let targets = self
-                .client
-                .query(
-                    "SELECT format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s', $2::oid::regclass, attnum, attstattarget) \
-                     FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND coalesce(attstattarget, -1) >= 0",
-                    &[&oid, &copy_index],
-                )
-                .map_err(db_error)?;
-            for row in targets {
-                self.exec(&row.get::<_, String>(0))?;
-            }
-        }
-        // Extended statistics: `LIKE` copies them under names of its own and without their
-        // target; each is named after its counterpart, as indexes are, and given the target.
-        let mut copied = self.statistics_shapes(copy.oid)?;
-        for (oid, _, shape, target) in self.statistics_shapes(table.oid)? {
-            let Some(position) = copied.iter().position(|(_, _, s, _)| *s == shape) else { continue };
-            let (_, name, _, _) = copied.remove(position);
-            let renamed = format!("{}.{}", quote_ident(&copy.schema), quote_ident(&statistics_counterpart_name(oid)));
-            self.exec(&format!(
-                "ALTER STATISTICS {}.{} RENAME TO {}",
-                quote_ident(&copy.schema),
-                quote_ident(&name),
-                quote_ident(&statistics_counterpart_name(oid))
-            ))?;
-            if target >= 0 {
-                self.exec(&format!("ALTER STATISTICS {renamed} SET STATISTICS {target}"))?;
-            }
-        }
         Ok(())
     }
 
@@ -1076,8 +1041,9 @@ impl PgTarget {
             .get(0))
     }
 
-    /// Names each index of `shadow`, just made `LIKE` `table`, after its counterpart in `table`
-    /// (`counterpart_name`), before the change alters their definitions.
+    /// Names each index and extended statistics object of `shadow`, just made `LIKE` `table`,
+    /// after its counterpart in `table` (`counterpart_name`, `statistics_counterpart_name`),
+    /// before the change alters their definitions.
     fn name_counterparts(&mut self, table: &Relation, shadow: &str) -> Result<(), DbError> {
         let copy = self.required(shadow)?;
         let mut copies = self.index_shapes(copy.oid)?;
@@ -1091,6 +1057,43 @@ impl PgTarget {
                     quote_ident(&counterpart_name(oid))
                 ))?;
             }
+        }
+        let mut copied = self.statistics_shapes(copy.oid)?;
+        for (oid, _, shape, _) in self.statistics_shapes(table.oid)? {
+            if let Some(position) = copied.iter().position(|(_, _, s, _)| *s == shape) {
+                let (_, name, _, _) = copied.remove(position);
+                self.exec(&format!(
+                    "ALTER STATISTICS {schema}.{} RENAME TO {}",
+                    quote_ident(&name),
+                    quote_ident(&statistics_counterpart_name(oid))
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives `shadow`'s indexes and extended statistics, after the change (which rebuilds those
+    /// on a column whose type it changes, resetting them), the statistics targets of their
+    /// counterparts in `table`: an expression index's columns', a statistics object's.
+    fn carry_targets(&mut self, table: &Relation, shadow: &str) -> Result<(), DbError> {
+        let copy = self.required(shadow)?;
+        let schema = quote_ident(&copy.schema);
+        let targets = self
+            .client
+            .query(
+                "SELECT format('ALTER INDEX %s.%I ALTER COLUMN %s SET STATISTICS %s', $3::text, '_cutover_i' || a.attrelid, a.attnum, a.attstattarget) \
+                 FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indexrelid \
+                 WHERE x.indrelid = $1 AND a.attnum > 0 AND coalesce(a.attstattarget, -1) >= 0 \
+                   AND EXISTS (SELECT FROM pg_index y JOIN pg_class i ON i.oid = y.indexrelid WHERE y.indrelid = $2 AND i.relname = '_cutover_i' || a.attrelid) \
+                 UNION ALL \
+                 SELECT format('ALTER STATISTICS %s.%I SET STATISTICS %s', $3::text, '_cutover_s' || s.oid, s.stxstattarget) \
+                 FROM pg_statistic_ext s WHERE s.stxrelid = $1 AND coalesce(s.stxstattarget, -1) >= 0 \
+                   AND EXISTS (SELECT FROM pg_statistic_ext t WHERE t.stxrelid = $2 AND t.stxname = '_cutover_s' || s.oid)",
+                &[&table.oid, &copy.oid, &schema],
+            )
+            .map_err(db_error)?;
+        for row in targets {
+            self.exec(&row.get::<_, String>(0))?;
         }
         Ok(())
     }
@@ -1313,6 +1316,7 @@ impl RewriteTarget for PgTarget {
                     DbError { message: format!("the change `{actions}` fails on a copy of {}: {}", table.qualified, err.message), ..err }
                 })?;
             }
+            target.carry_targets(&table, &shadow)?;
             for grant in &grants {
                 target.exec(grant)?;
             }

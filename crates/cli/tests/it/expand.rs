@@ -990,7 +990,8 @@ fn a_users_objects_on_a_version_schema_stop_its_drop_instead_of_going_with_it() 
         "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"email\"\ntype = \"text\"\n",
     );
     project.cutover(&db.url).arg("start").assert().success();
-    db.query("CREATE VIEW emails AS SELECT email FROM public_v4.users; CREATE VIEW public_v4.mine AS SELECT id FROM public.users");
+    db.query("CREATE VIEW emails AS SELECT email FROM public_v4.users; CREATE VIEW public_v4.mine AS SELECT id, full_name || '!' AS shout FROM public.users; \
+         CREATE VIEW public_v4.orders_of AS SELECT u.id FROM public.users u JOIN public.users o USING (id);");
     let output = project.cutover(&db.url).arg("rollback").output().unwrap();
     let (out, err) = output_text(&output);
     assert!(!output.status.success(), "{out}{err}");
@@ -1002,6 +1003,14 @@ fn a_users_objects_on_a_version_schema_stop_its_drop_instead_of_going_with_it() 
     let (out, err) = output_text(&output);
     assert!(!output.status.success() && err.contains("view public_v4.mine"), "a view of the user's in it: {out}{err}");
     db.query("DROP VIEW public_v4.mine");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success() && err.contains("view public_v4.orders_of"), "a view of two tables: {out}{err}");
+    db.query("DROP VIEW public_v4.orders_of; CREATE PUBLICATION cutover_test_pub FOR TABLES IN SCHEMA public_v4");
+    let output = project.cutover(&db.url).arg("rollback").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(!output.status.success() && err.contains("publication cutover_test_pub"), "{out}{err}");
+    db.query("DROP PUBLICATION cutover_test_pub");
     project.cutover(&db.url).arg("rollback").assert().success();
     assert_eq!(leftovers(&db), "NULL");
 }
