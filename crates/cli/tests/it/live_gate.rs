@@ -247,6 +247,13 @@ fn the_live_column_types_decide_whether_a_type_change_rewrites() {
 fn the_live_schema_is_read_from_the_catalog() {
     use cutover_engine::Catalog;
     let db = users_outside_the_folder(1_000);
+    // The insert's counts reach the statistics when its session ends, which may be after an
+    // ANALYZE that set them already (they would add up to 2,000, seen once in CI): waited for.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while db.query("SELECT n_live_tup FROM pg_stat_user_tables WHERE relid = 'users'::regclass") != "1000" {
+        assert!(std::time::Instant::now() < deadline, "the insert's statistics never arrived");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     db.query(
         "ANALYZE users;
          CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');
