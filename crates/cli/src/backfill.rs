@@ -23,11 +23,10 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
         let checkpoints = target.list_checkpoints().map_err(cannot)?;
         let mut running = Vec::new();
         for checkpoint in &checkpoints {
-            // Asked only of one that says it runs. (A rewrite's copy runs under its rewrite's
-            // lock, which `cutover rewrite --status` asks about.)
+            // Asked only of one that says it runs (a rewrite's copy holds a lock of its
+            // checkpoint's name too, while it copies).
             let runs = checkpoint.state == cutover_engine::CheckpointState::Running
-                && (checkpoint.name.starts_with("rewrite ")
-                    || cutover_backfill::running_now(&mut *target, &checkpoint.name).map_err(cannot)?);
+                && cutover_backfill::running_now(&mut *target, &checkpoint.name).map_err(cannot)?;
             running.push(runs);
         }
         render_status(&checkpoints, &running, args.format)?;

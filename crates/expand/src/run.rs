@@ -420,8 +420,14 @@ pub fn complete(
             })
         });
         if let Err(error) = result {
-            let context =
-                "cannot complete (nothing of the contract committed: `cutover complete` again, or `cutover rollback`)";
+            // Nothing of the contract committed: the migration goes back to `started`, as it
+            // is (a crash here leaves `completing`, which the next run resumes the same way).
+            let back = save(target, &plan, ExpandPhase::Started, options);
+            let context = if back.is_ok() {
+                "cannot complete (nothing of the contract committed, and the migration stays started: `cutover complete` again, or `cutover rollback`)"
+            } else {
+                "cannot complete (nothing of the contract committed: `cutover complete` again, or `cutover rollback`)"
+            };
             return Err(locked_out(target, &plan.contract, context, error));
         }
     }

@@ -54,10 +54,10 @@ pub fn drop_version_schema(base: &str, schema: &str) -> String {
         "drop them or make them read the tables instead of {schema}'s views, then run the command again"
     ));
     format!(
-        "DO $cutover$ DECLARE v regclass; found text; BEGIN \
+        "DO $cutover$ DECLARE own regclass[] := ARRAY({views}); v regclass; found text; BEGIN \
          SELECT string_agg(what, '; ') INTO found FROM ( \
-           SELECT format('trigger %I on view %s', t.tgname, t.tgrelid::regclass) AS what FROM pg_trigger t WHERE t.tgrelid IN ({views}) AND NOT t.tgisinternal \
-           UNION ALL SELECT format('rule %I on view %s', r.rulename, r.ev_class::regclass) FROM pg_rewrite r WHERE r.ev_class IN ({views}) AND r.rulename <> '_RETURN' \
+           SELECT format('trigger %I on view %s', t.tgname, t.tgrelid::regclass) AS what FROM pg_trigger t WHERE t.tgrelid = ANY (own) AND NOT t.tgisinternal \
+           UNION ALL SELECT format('rule %I on view %s', r.rulename, r.ev_class::regclass) FROM pg_rewrite r WHERE r.ev_class = ANY (own) AND r.rulename <> '_RETURN' \
            UNION ALL SELECT format('default privileges of role %s in it', pg_get_userbyid(a.defaclrole)) FROM pg_default_acl a \
              WHERE a.defaclnamespace = (SELECT oid FROM pg_namespace WHERE nspname = {name})) x; \
          IF found IS NULL AND to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL THEN \
@@ -65,7 +65,7 @@ pub fn drop_version_schema(base: &str, schema: &str) -> String {
              JOIN pg_publication p ON p.oid = pn.pnpubid JOIN pg_namespace n ON n.oid = pn.pnnspid WHERE n.nspname = $1' INTO found USING {name}; \
          END IF; \
          IF found IS NOT NULL THEN RAISE EXCEPTION USING MESSAGE = {message} || found, HINT = {hint}; END IF; \
-         FOR v IN {views} LOOP EXECUTE format('DROP VIEW %s', v); END LOOP; \
+         FOREACH v IN ARRAY own LOOP EXECUTE format('DROP VIEW %s', v); END LOOP; \
          EXECUTE {}; \
          EXCEPTION WHEN dependent_objects_still_exist THEN GET STACKED DIAGNOSTICS found = PG_EXCEPTION_DETAIL; \
          RAISE EXCEPTION USING MESSAGE = {message} || replace(found, E'\\n', '; '), HINT = {hint}; END $cutover$",

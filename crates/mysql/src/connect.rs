@@ -36,6 +36,8 @@ pub struct MysqlTarget {
     /// For a rehearsal's scratch database: the URL's own account's connection (this one's is a
     /// temporary account limited to the scratch database), which copies samples and drops it.
     pub(crate) rehearsal_admin: Option<Box<Conn>>,
+    /// `strict_session` has made this connection's `sql_mode` strict (it stays so).
+    pub(crate) strict: bool,
 }
 
 impl MysqlTarget {
@@ -80,6 +82,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         lock_watch: Default::default(),
         rehearsal_source: None,
         rehearsal_admin: None,
+        strict: false,
     })
 }
 

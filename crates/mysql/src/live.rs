@@ -29,6 +29,22 @@ impl MysqlTarget {
             format!("{schema}.{table}")
         }
     }
+
+    /// How many table locks and uses of the table there are now (`SHOW OPEN TABLES`' `In_use`:
+    /// a `LOCK TABLES`, a statement running on it; not a transaction between its statements).
+    fn table_in_use(&mut self, schema: &str, table: &str) -> Result<u64, DbError> {
+        // Every open table of the database, the name compared here as the server compares it.
+        let rows: Vec<Row> =
+            self.conn.query(format!("SHOW OPEN TABLES FROM {}", quote_ident(schema))).map_err(db_error)?;
+        let fold = self.names_fold_case;
+        Ok(rows
+            .iter()
+            .filter(|row| {
+                text(row, 1).is_some_and(|name| if fold { name.eq_ignore_ascii_case(table) } else { name == table })
+            })
+            .filter_map(|row| text(row, 2)?.parse::<u64>().ok())
+            .sum())
+    }
 }
 
 /// A row of `information_schema.COLUMNS`: table, column, type, nullable, its character set and
@@ -346,6 +362,18 @@ impl Catalog for MysqlTarget {
         if !self.metadata_lock_info {
             if every_holder {
                 sessions.extend(crate::migrate::open_transactions(&mut self.conn)?);
+            }
+            // Who is not in a transaction on this database yet holds the table: a `LOCK TABLES`
+            // session, a statement from another database. Only counted, not named.
+            let in_use = self.table_in_use(&schema, &table)?;
+            if in_use > 0 {
+                sessions.push(LockHolder {
+                    description: format!(
+                        "{} on `{relation}` now (SHOW OPEN TABLES: a LOCK TABLES session, or a statement using the table, maybe from another database), by sessions this server does not name",
+                        cutover_engine::count(in_use, "lock or use", "locks or uses")
+                    ),
+                    since: None,
+                });
             }
             return Ok(CurrentHolders { sessions, exact: false });
         }

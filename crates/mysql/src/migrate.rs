@@ -103,10 +103,17 @@ impl MysqlTarget {
     /// the swap, the old) column cannot hold without a word, and the checksums, taken in the
     /// destination's types, would agree; strict, the copy is refused and the reverse capture
     /// notes a miss, as on PostgreSQL.
+    /// Once per connection: a copy's batches each ask for it.
     pub(crate) fn strict_session(&mut self) -> Result<(), DbError> {
-        self.conn
-            .query_drop("SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')")
-            .map_err(db_error)
+        if !self.strict {
+            self.conn
+                .query_drop(
+                    "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'STRICT_ALL_TABLES')",
+                )
+                .map_err(db_error)?;
+            self.strict = true;
+        }
+        Ok(())
     }
 
     /// Takes the server-wide `GET_LOCK(name)` on a connection of its own, polling with a zero

@@ -1,8 +1,12 @@
 //! The online table rewrite's primitives on MySQL/MariaDB.
 //!
 //! pt-online-schema-change's approach, with a way back:
-//! - the shadow is `CREATE TABLE .. LIKE t` with the change's actions applied, in the table's
-//!   database;
+//! - the shadow is `CREATE TABLE .. LIKE t` with the table's foreign keys added (`LIKE` leaves
+//!   them out) and the change's actions applied, in the table's database. A foreign key's name
+//!   is unique in its database, so the shadow's are the table's prefixed with `_cutover_`
+//!   (pt-online-schema-change prefixes `_`); the old table keeps the names for a revert, and
+//!   once it is dropped they are given back (`ALGORITHM=INPLACE`, no check: the rows were
+//!   checked as they were copied);
 //! - three `AFTER` row triggers on the table keep it in step (an upsert of the new row, a delete
 //!   of the old key). They are made delete, update, insert in that order: once a row can reach
 //!   the shadow, its deletion does too. The copy's batches read with `LOCK IN SHARE MODE` and
@@ -63,6 +67,16 @@ struct Column {
 fn derived(name: &str, suffix: &str) -> Option<String> {
     let full = format!("{name}{suffix}");
     (full.chars().count() <= 64).then_some(full)
+}
+
+/// The prefix of the shadow's foreign keys' names (see the module's docs).
+const FOREIGN_KEY_PREFIX: &str = "_cutover_";
+
+/// A foreign key of a table: its name, and what follows `ADD CONSTRAINT name` to make it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ForeignKey {
+    name: String,
+    definition: String,
 }
 
 const SHADOW_SUFFIX: &str = "__cutover_new";
@@ -498,6 +512,90 @@ impl MysqlTarget {
         }))
     }
 
+    /// The table's foreign keys, as `ADD CONSTRAINT` makes them again.
+    fn foreign_keys(&mut self, table: &TableName) -> Result<Vec<ForeignKey>, DbError> {
+        let rows: Vec<Row> = self
+            .conn
+            .exec(
+                "SELECT r.CONSTRAINT_NAME, k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, r.UPDATE_RULE, r.DELETE_RULE, \
+                   k.COLUMN_NAME, k.REFERENCED_COLUMN_NAME \
+                 FROM information_schema.REFERENTIAL_CONSTRAINTS r JOIN information_schema.KEY_COLUMN_USAGE k \
+                   ON k.CONSTRAINT_SCHEMA = r.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = r.CONSTRAINT_NAME AND k.TABLE_NAME = r.TABLE_NAME \
+                 WHERE r.CONSTRAINT_SCHEMA = BINARY ? AND r.TABLE_NAME = BINARY ? AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+                 ORDER BY r.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+                (&table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        /// A key as its rows are read: one row per column.
+        struct Read {
+            name: String,
+            references: String,
+            rules: String,
+            columns: Vec<String>,
+            referenced: Vec<String>,
+        }
+        let mut keys: Vec<Read> = Vec::new();
+        for row in &rows {
+            let field = |idx| text(row, idx).unwrap_or_default();
+            let name = field(0);
+            if keys.last().is_none_or(|k| k.name != name) {
+                let references = format!("{}.{}", quote_ident(&field(1)), quote_ident(&field(2)));
+                // RESTRICT is the default, and left unsaid: said, MariaDB's in-place `ADD
+                // CONSTRAINT` records it as NO ACTION (the same to InnoDB, not to the catalog).
+                let rule = |event: &str, rule: String| {
+                    if rule == "RESTRICT" {
+                        String::new()
+                    } else {
+                        format!(" ON {event} {rule}")
+                    }
+                };
+                let rules = format!("{}{}", rule("UPDATE", field(3)), rule("DELETE", field(4)));
+                keys.push(Read { name, references, rules, columns: Vec::new(), referenced: Vec::new() });
+            }
+            let key = keys.last_mut().expect("pushed above");
+            key.columns.push(quote_ident(&field(5)));
+            key.referenced.push(quote_ident(&field(6)));
+        }
+        Ok(keys
+            .into_iter()
+            .map(|key| ForeignKey {
+                definition: format!(
+                    "FOREIGN KEY ({}) REFERENCES {} ({}){}",
+                    key.columns.join(", "),
+                    key.references,
+                    key.referenced.join(", "),
+                    key.rules
+                ),
+                name: key.name,
+            })
+            .collect())
+    }
+
+    /// Gives the table's foreign keys the names they had before the rewrite (the copy's are
+    /// prefixed, see the module's docs), once the old table that kept them is gone. In place,
+    /// unchecked: the copy checked every row it wrote, and the foreign keys kept checking since.
+    fn restore_foreign_key_names(&mut self, table: &TableName) -> Result<(), DbError> {
+        let renamed: Vec<ForeignKey> =
+            self.foreign_keys(table)?.into_iter().filter(|fk| fk.name.starts_with(FOREIGN_KEY_PREFIX)).collect();
+        if renamed.is_empty() {
+            return Ok(());
+        }
+        let actions: Vec<String> = renamed
+            .iter()
+            .flat_map(|fk| {
+                [
+                    format!("DROP FOREIGN KEY {}", quote_ident(&fk.name)),
+                    format!("ADD CONSTRAINT {} {}", quote_ident(&fk.name[FOREIGN_KEY_PREFIX.len()..]), fk.definition),
+                ]
+            })
+            .collect();
+        self.exec("SET @cutover_foreign_key_checks = @@SESSION.foreign_key_checks, SESSION foreign_key_checks = 0")?;
+        let renamed =
+            self.exec(&format!("ALTER TABLE {} {}, ALGORITHM=INPLACE, LOCK=NONE", table.quoted(), actions.join(", ")));
+        let restored = self.exec("SET SESSION foreign_key_checks = @cutover_foreign_key_checks");
+        renamed.and(restored)
+    }
+
     /// Why the table cannot be rewritten online, if it cannot.
     fn refusal(&mut self, table: &TableName) -> Result<Option<String>, DbError> {
         let facts: Option<(Option<String>, Option<String>)> = self
@@ -535,18 +633,30 @@ impl MysqlTarget {
                 names.join(", ")
             )));
         }
-        let outgoing: Vec<String> = self
+        let self_referencing: Vec<String> = self
             .conn
             .exec(
                 "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND REFERENCED_TABLE_NAME IS NOT NULL",
-                (&table.database, &table.name),
+                 WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ?",
+                (&table.database, &table.name, &table.database, &table.name),
             )
             .map_err(db_error)?;
-        if !outgoing.is_empty() {
+        if !self_referencing.is_empty() {
             return Ok(Some(format!(
-                "it has foreign keys ({}): their names are unique per database in InnoDB, so the rewritten table would need new ones; this version does not rename them (pt-online-schema-change prefixes them with `_`)",
-                outgoing.join(", ")
+                "its foreign keys {} point at the table itself: the copy's would point at the old table after the swap",
+                self_referencing.join(", ")
+            )));
+        }
+        let too_long: Vec<String> = self
+            .foreign_keys(table)?
+            .into_iter()
+            .map(|fk| fk.name)
+            .filter(|name| name.chars().count() + FOREIGN_KEY_PREFIX.len() > 64)
+            .collect();
+        if !too_long.is_empty() {
+            return Ok(Some(format!(
+                "the names of its foreign keys {} are too long for the copy's (`{FOREIGN_KEY_PREFIX}` and the name, at most 64 characters): rename them first",
+                too_long.join(", ")
             )));
         }
         let triggers: Vec<String> =
@@ -1185,6 +1295,17 @@ impl RewriteTarget for MysqlTarget {
             )));
         };
         let actions = request.alter.as_deref().map(|alter| change_actions(alter, &table)).transpose()?;
+        let foreign_keys = self.foreign_keys(&table)?;
+        let names_foreign_keys = actions.as_deref().is_some_and(|actions| {
+            let words: Vec<Token> = tokens(actions).into_iter().map(|(_, t)| t).collect();
+            words.windows(2).any(|pair| pair[0].is("FOREIGN") && pair[1].is("KEY"))
+        });
+        if !foreign_keys.is_empty() && names_foreign_keys {
+            return Err(other(format!(
+                "{} cannot be rewritten with this change: it adds or drops a foreign key of a table that has some, whose copy's are named apart until the old table is dropped; add or drop foreign keys with a plain ALTER TABLE (in place on InnoDB), before or after the rewrite",
+                table.quoted()
+            )));
+        }
         let (Some(shadow), Some(old)) = (derived(&table.name, SHADOW_SUFFIX), derived(&table.name, OLD_SUFFIX)) else {
             return Err(other(format!(
                 "{} cannot be rewritten online: its name is longer than {} characters, and the rewrite's tables are named after it with `{SHADOW_SUFFIX}` (MySQL allows 64)",
@@ -1232,6 +1353,26 @@ impl RewriteTarget for MysqlTarget {
         self.set_session_timeouts(timeouts)?;
         let made = (|| -> Result<RewriteState, DbError> {
             self.exec(&format!("CREATE TABLE {} LIKE {}", shadow.quoted(), table.quoted()))?;
+            // Before the change's actions, as on the table: a change of a referencing column's
+            // type is refused by the server as it would be there, a rename carries them along.
+            for fk in &foreign_keys {
+                let name = format!("{FOREIGN_KEY_PREFIX}{}", fk.name);
+                self.exec(&format!(
+                    "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                    shadow.quoted(),
+                    quote_ident(&name),
+                    fk.definition
+                ))
+                .map_err(|err| DbError {
+                    message: format!(
+                        "cannot give the copy of {} the foreign key {} (as {name}): {}",
+                        table.quoted(),
+                        fk.name,
+                        err.message
+                    ),
+                    ..err
+                })?;
+            }
             if let Some(actions) = &actions {
                 self.exec(&format!("ALTER TABLE {} {actions}", shadow.quoted())).map_err(|err| DbError {
                     message: format!("the change does not apply to a copy of {}: {}", table.quoted(), err.message),
@@ -1523,7 +1664,8 @@ impl RewriteTarget for MysqlTarget {
     }
 
     fn validate_foreign_keys(&mut self, _table: &str, _timeouts: Timeouts) -> Result<Vec<String>, DbError> {
-        // A rewrite of a table with foreign keys is refused at its start on MySQL.
+        // The copy's foreign keys are made before it is filled, so every row was checked as it
+        // was written; tables that others' foreign keys point at are refused at the start.
         Ok(Vec::new())
     }
 
@@ -1552,6 +1694,9 @@ impl RewriteTarget for MysqlTarget {
         }
         if let Some(unused) = unused {
             self.exec(&format!("DROP TABLE IF EXISTS {unused}"))?;
+        }
+        if matches!(current.phase, RewritePhase::Swapped | RewritePhase::Done) {
+            self.restore_foreign_key_names(&table)?;
         }
         self.record_phase(&current.table, RewritePhase::Done)?;
         self.conn

@@ -13,6 +13,7 @@ use postgres::Client;
 
 use crate::connect::{connect, quote_ident, ConnectOptions, Connector, PgTarget};
 use crate::error::db_error;
+use crate::migrate::{describe_session, session_columns};
 
 /// `name` as the analysis writes it (`users`, `app.users`) resolved to an oid, or NULL.
 const RESOLVE: &str = "to_regclass(CASE WHEN strpos(w.name, '.') > 0 \
@@ -71,8 +72,7 @@ impl Catalog for PgTarget {
         );
         let rows = self.client.query(&sql, &[&names]).map_err(db_error)?;
         let leaves: Vec<u32> = rows.iter().filter_map(|row| row.get::<_, Option<u32>>(2)).collect();
-        let sizes = measure_sizes(&mut self.client, &leaves, "pg_relation_size")?;
-        let totals = measure_sizes(&mut self.client, &leaves, "pg_total_relation_size")?;
+        let sizes = measure_sizes(&mut self.client, &leaves)?;
         let mut facts: Vec<RelationFacts> = Vec::new();
         for row in &rows {
             let name: String = row.get(0);
@@ -82,8 +82,9 @@ impl Catalog for PgTarget {
             // A size not read (its table locked) is the catalog's pages, unknown without them.
             let pages = row.get::<_, Option<i64>>(5).unwrap_or(0);
             let estimated = if pages > 0 { pages * block_size } else { -1 };
-            let size = leaf.map_or(0, |oid| sizes.get(&oid).copied().unwrap_or(estimated));
-            let total = leaf.map_or(0, |oid| totals.get(&oid).copied().unwrap_or(size));
+            let measured = leaf.map(|oid| sizes.get(&oid));
+            let size = measured.map_or(0, |sizes| sizes.map_or(estimated, |s| s.own));
+            let total = measured.map_or(0, |sizes| sizes.map_or(size, |s| s.total));
             let leaf_rows = match row.get::<_, Option<f64>>(4) {
                 None => 0, // a partitioned table without partitions
                 // A view or a foreign table has no storage to scale by: what the catalog says.
@@ -207,28 +208,24 @@ impl Catalog for PgTarget {
         let rows = self
             .client
             .query(
-                "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), coalesce(a.usename::text, '?'), \
-                   coalesce(a.state, '?'), extract(epoch FROM now() - a.xact_start)::int8, left(coalesce(a.query, ''), 2000), \
-                   to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                &format!(
+                    "SELECT {}, to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
                  FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
                    AND a.backend_xmin IS NOT NULL AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend' \
                  ORDER BY a.xact_start LIMIT 5",
+                    session_columns("a.xact_start")
+                ),
                 &[],
             )
             .map_err(db_error)?;
         Ok(rows
             .iter()
-            .map(|row| {
-                let (pid, application, user, state): (i32, String, String, String) =
-                    (row.get(0), row.get(1), row.get(2), row.get(3));
-                let (seconds, query): (i64, String) = (row.get(4), row.get(5));
-                let query = cutover_engine::query_for_display(&query, false, 120);
-                LockHolder {
-                    description: format!(
-                        "pid {pid} ({application}, user {user}, {state} for {seconds} s, last ran: {query}) holds a snapshot, which a concurrent index build waits out"
-                    ),
-                    since: Some(row.get(6)),
-                }
+            .map(|row| LockHolder {
+                description: format!(
+                    "{} holds a snapshot, which a concurrent index build waits out",
+                    describe_session(row)
+                ),
+                since: Some(row.get(6)),
             })
             .collect())
     }
@@ -238,7 +235,7 @@ impl Catalog for PgTarget {
         // up after 10 s: cheap enough for production.
         let sql = format!("SELECT c.oid FROM (SELECT $1::text AS name) w JOIN pg_class c ON c.oid = {RESOLVE}");
         let Some(row) = self.client.query_opt(&sql, &[&relation]).map_err(db_error)? else { return Ok(None) };
-        let Some(bytes) = measure_sizes(&mut self.client, &[row.get(0)], "pg_relation_size")?.into_values().next()
+        let Some(Sizes { own: bytes, .. }) = measure_sizes(&mut self.client, &[row.get(0)])?.into_values().next()
         else {
             return Ok(None);
         };
@@ -436,10 +433,10 @@ fn read_live_schema(client: &mut Client) -> Result<LiveSchema, DbError> {
         );
     }
     let oids: Vec<u32> = statistics.keys().copied().collect();
-    let sizes = measure_sizes(client, &oids, "pg_relation_size")?;
+    let sizes = measure_sizes(client, &oids)?;
     for (oid, (tuples, pages, live)) in statistics {
         let Some(table) = tables.get_mut(&oid) else { continue };
-        let bytes = sizes.get(&oid).copied();
+        let bytes = sizes.get(&oid).map(|s| s.own);
         table.bytes = bytes.unwrap_or(-1);
         (table.rows, table.analysed) = match current_rows(tuples, pages, bytes, live, block_size) {
             RowEstimate::Planner(rows) => (rows, true),
@@ -566,14 +563,15 @@ fn current_rows(tuples: f64, pages: i64, bytes: Option<i64>, live: i64, block_si
     RowEstimate::AtMost((current_pages * per_page).max(live))
 }
 
-/// The storage size of each of `oids` in bytes, by `function` (`pg_relation_size`, or
-/// `pg_total_relation_size` with indexes and TOAST); a table whose size cannot be read now is
+/// The storage size of each of `oids` in bytes: its own (`pg_relation_size`) and with its
+/// indexes and TOAST (`pg_total_relation_size`); a table whose size cannot be read now is
 /// left out. Reading a table's size waits for its lock, so every wait is bounded: all sizes in
 /// one query, and when a table is locked by another session, each on its own, the locked
 /// ones left out.
-fn measure_sizes(client: &mut Client, oids: &[u32], function: &str) -> Result<BTreeMap<u32, i64>, DbError> {
-    let sizes_sql = format!("SELECT w.oid, {function}(w.oid) FROM unnest($1::oid[]) AS w(oid)");
-    let sizes_sql = sizes_sql.as_str();
+fn measure_sizes(client: &mut Client, oids: &[u32]) -> Result<BTreeMap<u32, Sizes>, DbError> {
+    let sizes_sql =
+        "SELECT w.oid, pg_relation_size(w.oid), pg_total_relation_size(w.oid) FROM unnest($1::oid[]) AS w(oid)";
+    let sizes_of = |row: &postgres::Row| (row.get::<_, u32>(0), Sizes { own: row.get(1), total: row.get(2) });
     // A table locked by another session (55P03), or a slow disk (57014).
     let busy = |err: &postgres::Error| matches!(err.code().map(|c| c.code()), Some("55P03" | "57014"));
     let mut sizes = BTreeMap::new();
@@ -585,7 +583,7 @@ fn measure_sizes(client: &mut Client, oids: &[u32], function: &str) -> Result<BT
         .map_err(db_error)?;
     match tx.query(sizes_sql, &[&oids]) {
         Ok(rows) => {
-            sizes.extend(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))));
+            sizes.extend(rows.iter().map(sizes_of));
             tx.commit().map_err(db_error)?;
             return Ok(sizes);
         }
@@ -600,7 +598,7 @@ fn measure_sizes(client: &mut Client, oids: &[u32], function: &str) -> Result<BT
         let mut one = tx.savepoint("size").map_err(db_error)?;
         match one.query(sizes_sql, &[&vec![*oid]]) {
             Ok(rows) => {
-                sizes.extend(rows.iter().map(|row| (row.get::<_, u32>(0), row.get::<_, i64>(1))));
+                sizes.extend(rows.iter().map(sizes_of));
                 one.commit().map_err(db_error)?;
             }
             Err(err) if busy(&err) => one.rollback().map_err(db_error)?,
@@ -609,6 +607,13 @@ fn measure_sizes(client: &mut Client, oids: &[u32], function: &str) -> Result<BT
     }
     tx.commit().map_err(db_error)?;
     Ok(sizes)
+}
+
+/// A relation's size in bytes, alone and with its indexes and TOAST.
+#[derive(Debug, Clone, Copy)]
+struct Sizes {
+    own: i64,
+    total: i64,
 }
 
 /// A parent's rows and bytes include its children's: a partitioned table's are its partitions'

@@ -658,10 +658,7 @@ pub(crate) fn sessions_locking(
     let modes: Vec<&str> = modes.to_vec();
     let rows = client
         .query(
-            "SELECT a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), \
-               coalesce(a.usename::text, '?'), coalesce(a.state, '?'), \
-               extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, a.backend_start))::int8, \
-               left(coalesce(a.query, ''), 2000), \
+            &format!("SELECT {}, \
                string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') FILTER (WHERE l.granted), \
                string_agg(DISTINCT l.mode || ' on ' || l.relation::regclass::text, ', ') FILTER (WHERE NOT l.granted), \
                to_char(coalesce(a.xact_start, a.backend_start) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
@@ -675,6 +672,8 @@ pub(crate) fn sessions_locking(
                AND (cardinality($2::text[]) = 0 OR l.mode = ANY ($2)) \
              GROUP BY a.pid, a.application_name, a.usename, a.state, a.xact_start, a.query_start, a.backend_start, a.query \
              ORDER BY coalesce(a.xact_start, a.query_start) LIMIT 5",
+                session_columns("coalesce(a.xact_start, a.query_start, a.backend_start)")
+            ),
             &[&quoted, &modes, &queued],
         )
         .map_err(db_error)?;
@@ -682,25 +681,14 @@ pub(crate) fn sessions_locking(
     let mut sessions: Vec<LockHolder> = rows
         .iter()
         .map(|row| {
-            let (pid, application, user, state): (i32, String, String, String) =
-                (row.get(0), row.get(1), row.get(2), row.get(3));
-            let (seconds, query): (i64, String) = (row.get(4), row.get(5));
             let (held, waiting): (Option<String>, Option<String>) = (row.get(6), row.get(7));
-            // Another session's statement may hold a password or personal data.
-            let query = cutover_engine::query_for_display(&query, false, 120);
-            let what = if state == "active" { "running" } else { "last ran" };
             let locks = match (held, waiting) {
                 (Some(held), Some(waiting)) => format!("holds {held}, waits for {waiting}"),
                 (Some(held), None) => format!("holds {held}"),
                 (None, Some(waiting)) => format!("waits for {waiting}"),
                 (None, None) => String::new(),
             };
-            LockHolder {
-                description: format!(
-                    "pid {pid} ({application}, user {user}, {state} for {seconds} s, {what}: {query}) {locks}"
-                ),
-                since: Some(row.get(8)),
-            }
+            LockHolder { description: format!("{} {locks}", describe_session(row)), since: Some(row.get(8)) }
         })
         .collect();
     if all > sessions.len() as i64 {
@@ -712,6 +700,27 @@ pub(crate) fn sessions_locking(
         });
     }
     Ok(sessions)
+}
+
+/// The columns [`describe_session`] reads, first in a query over `pg_stat_activity a`; `start`
+/// is when the time the session is said to be in its state counts from.
+pub(crate) fn session_columns(start: &str) -> String {
+    format!(
+        "a.pid, coalesce(nullif(a.application_name, ''), 'no application name'), coalesce(a.usename::text, '?'), \
+         coalesce(a.state, '?'), extract(epoch FROM now() - {start})::int8, left(coalesce(a.query, ''), 2000)"
+    )
+}
+
+/// Another session, for people: `pid 42 (billing, user app, idle in transaction for 30 s, last
+/// ran: SELECT ..)`, from a row that starts with [`session_columns`].
+pub(crate) fn describe_session(row: &postgres::Row) -> String {
+    let (pid, application, user, state): (i32, String, String, String) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
+    let (seconds, query): (i64, String) = (row.get(4), row.get(5));
+    // Another session's statement may hold a password or personal data.
+    let query = cutover_engine::query_for_display(&query, false, 120);
+    let what = if state == "active" { "running" } else { "last ran" };
+    format!("pid {pid} ({application}, user {user}, {state} for {seconds} s, {what}: {query})")
 }
 
 fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {

@@ -872,7 +872,13 @@ impl PgTarget {
                  || ',options:' || md5((SELECT coalesce(array_to_string(reloptions, ','), '') || relpersistence::text FROM pg_class WHERE oid = $1) \
                         || coalesce((SELECT string_agg(indexrelid::regclass::text, ',') FROM pg_index WHERE indrelid = $1 AND indisclustered), '')) \
                  || ',triggers:' || md5(coalesce((SELECT string_agg(tgname || ' ' || tgenabled::text || ' ' || pg_get_triggerdef(oid), ',' ORDER BY tgname) \
-                        FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2)), ''))"),
+                        FROM pg_trigger WHERE tgrelid = $1 AND NOT tgisinternal AND tgname <> ALL ($2)), '')) \
+                 || ',{COLUMNS_BY_NAME}:' || coalesce((SELECT string_agg(encode(convert_to(a.attname, 'UTF8'), 'hex') || '=' || md5(format_type(a.atttypid, a.atttypmod) \
+                        || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(a.attrelid, a.attnum), '') \
+                        || ' ' || a.attstorage::text || a.attcompression::text || coalesce(a.attacl::text, '') || ' ' || a.attidentity::text \
+                        || ' ' || a.attcollation::regcollation::text || ' ' || coalesce(a.attstattarget, -1) || ' ' || coalesce(array_to_string(a.attoptions, ' '), '')), ';' ORDER BY a.attnum) \
+                        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+                        WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped), '')"),
                 &[&oid, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
             )
             .map_err(db_error)?;
@@ -1162,17 +1168,69 @@ fn counterpart_name(oid: u32) -> String {
     format!("_cutover_i{oid}")
 }
 
-/// The parts (`column definitions`, `privileges`, ..) in which two fingerprints differ.
+/// The fingerprint's part that says which columns changed (each column's name in hex and a
+/// hash of its definition and settings): read to name them, not compared as a part of its own.
+const COLUMNS_BY_NAME: &str = "columns by name";
+
+/// What differs between two fingerprints, for a message: the parts (`column definitions`,
+/// `privileges`, ..), with the columns that changed, came or went where both fingerprints say
+/// (`column definitions: `email` changed`); empty when nothing differs.
 fn changed_parts(recorded: &str, now: &str) -> Vec<String> {
     let parts = |text: &str| -> Vec<(String, String)> {
         text.split(',').filter_map(|p| p.split_once(':')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
     };
-    let now = parts(now);
-    parts(recorded)
-        .into_iter()
-        .filter(|(name, hash)| now.iter().find(|(n, _)| n == name).is_some_and(|(_, h)| h != hash))
-        .map(|(name, _)| name)
+    let (recorded, now) = (parts(recorded), parts(now));
+    let part = |parts: &[(String, String)], name: &str| parts.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let columns = match (part(&recorded, COLUMNS_BY_NAME), part(&now, COLUMNS_BY_NAME)) {
+        (Some(before), Some(after)) => changed_columns(&before, &after),
+        _ => Vec::new(),
+    };
+    recorded
+        .iter()
+        .filter(|(name, _)| name != COLUMNS_BY_NAME)
+        .filter(|(name, hash)| part(&now, name).is_some_and(|h| h != *hash))
+        .map(|(name, _)| match name.as_str() {
+            "column definitions" | "column settings" if !columns.is_empty() => {
+                format!("{name}: {}", columns.join(", "))
+            }
+            _ => name.clone(),
+        })
         .collect()
+}
+
+/// The columns that differ between two [`COLUMNS_BY_NAME`] parts: `` `email` changed ``,
+/// `` `note` added ``, `` `fax` dropped `` (a rename is one dropped and one added).
+fn changed_columns(before: &str, after: &str) -> Vec<String> {
+    let columns = |text: &str| -> Vec<(String, String)> {
+        text.split(';')
+            .filter_map(|item| item.split_once('='))
+            .map(|(hex, hash)| (from_hex(hex).unwrap_or_else(|| hex.to_string()), hash.to_string()))
+            .collect()
+    };
+    let (before, after) = (columns(before), columns(after));
+    let hash_in =
+        |columns: &[(String, String)], name: &str| columns.iter().find(|(n, _)| n == name).map(|(_, h)| h.clone());
+    let mut changes: Vec<String> = Vec::new();
+    for (name, hash) in &after {
+        match hash_in(&before, name) {
+            None => changes.push(format!("`{name}` added")),
+            Some(old) if old != *hash => changes.push(format!("`{name}` changed")),
+            Some(_) => {}
+        }
+    }
+    changes.extend(
+        before.iter().filter(|(name, _)| hash_in(&after, name).is_none()).map(|(name, _)| format!("`{name}` dropped")),
+    );
+    changes
+}
+
+/// Text from its UTF-8 bytes in hex (`656d61696c` is `email`).
+fn from_hex(hex: &str) -> Option<String> {
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|at| hex.get(at..at + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 /// Pairs as the flat text array the state table keeps them in.
@@ -1886,7 +1944,22 @@ impl RewriteTarget for PgTarget {
 
 #[cfg(test)]
 mod tests {
-    use super::split_alter;
+    use super::{changed_parts, split_alter};
+
+    #[test]
+    fn what_changed_names_the_columns_where_both_fingerprints_say() {
+        // `id`, `email` and `a,b:c` (hex), each with its hash.
+        let before = "column definitions:aaa,privileges:p1,columns by name:6964=h1;656d61696c=h2;612c623a63=h3";
+        let after = "column definitions:bbb,privileges:p1,columns by name:6964=h1;656d61696c=h9;6e6f7465=h4";
+        assert_eq!(
+            changed_parts(before, after),
+            vec!["column definitions: `email` changed, `note` added, `a,b:c` dropped".to_string()]
+        );
+        // A fingerprint an older cutover recorded has no column part: the part alone.
+        let older = "column definitions:aaa,privileges:p0";
+        assert_eq!(changed_parts(older, after), vec!["column definitions".to_string(), "privileges".to_string()]);
+        assert!(changed_parts(after, after).is_empty());
+    }
 
     #[test]
     fn an_alter_is_split_into_its_table_and_its_actions() {

@@ -175,7 +175,8 @@ pub fn plan(
                     None => queries = None,
                 }
             }
-            let mut waits_for = Vec::new();
+            // (what a session is named under, where it is shown, the session)
+            let mut found: Vec<(String, String, LockHolder)> = Vec::new();
             // A concurrent index build waits for the table's writers and then for every
             // transaction with a snapshot; a concurrent drop, for everyone using the table.
             let (waits_as, snapshots) = match effect.as_ref().map(|e| &e.action) {
@@ -189,13 +190,7 @@ pub fn plan(
                 let sessions =
                     target.snapshot_holders().map_err(|e| Error::database("cannot read who holds snapshots now", e))?;
                 let on = effect.iter().flat_map(|e| e.locks.iter()).map(|(r, _)| r.clone()).next().unwrap_or_default();
-                for session in sessions {
-                    let key = (String::new(), session.description.clone());
-                    if !seen.contains(&key) {
-                        seen.push(key);
-                        waits_for.push((on.clone(), session));
-                    }
-                }
+                found.extend(sessions.into_iter().map(|session| (String::new(), on.clone(), session)));
             }
             for (relation, mode) in effect.iter().flat_map(|e| e.locks.iter()) {
                 if !facts.contains_key(relation) {
@@ -208,12 +203,15 @@ pub fn plan(
                     .current_holders(relation, &conflicting)
                     .map_err(|e| Error::database("cannot read who holds locks now", e))?;
                 lock_holders_exact &= holders.exact;
-                for session in holders.sessions {
-                    let key = (relation.clone(), session.description.clone());
-                    if !seen.contains(&key) {
-                        seen.push(key);
-                        waits_for.push((relation.clone(), session));
-                    }
+                found.extend(holders.sessions.into_iter().map(|session| (relation.clone(), relation.clone(), session)));
+            }
+            // A session once per relation (a snapshot's once for all), over the whole plan.
+            let mut waits_for = Vec::new();
+            for (named_under, on, session) in found {
+                let key = (named_under, session.description.clone());
+                if !seen.contains(&key) {
+                    seen.push(key);
+                    waits_for.push((on, session));
                 }
             }
             statements.push(StatementPlan {

@@ -959,6 +959,8 @@ fn a_users_objects_on_a_version_schema_stop_its_drop_instead_of_going_with_it() 
         let (out, err) = output_text(&output);
         assert!(!output.status.success(), "{out}{err}");
         assert!(err.contains("public_v2 is dropped at this step"), "{err}");
+        assert!(err.contains("the migration stays started"), "{err}");
+        assert_eq!(db.query("SELECT phase FROM cutover_expand WHERE version = '3'"), "started", "{err}");
         for expected in expected {
             assert!(err.contains(expected), "missing `{expected}`: {err}");
         }

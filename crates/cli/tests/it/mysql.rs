@@ -973,3 +973,48 @@ fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
     reader.query_drop("COMMIT").unwrap();
     queued.join().unwrap();
 }
+
+/// Without `metadata_lock_info`, a session holding the table by `LOCK TABLES` from another
+/// database is in no transaction on this one, so the open transactions miss it (a tester's
+/// finding: the DDL then hung behind it); `plan` counts it from `SHOW OPEN TABLES`.
+#[test]
+fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
+    let db = MyDb::new();
+    let mut conn = db.conn();
+    let plugin: Option<i64> = conn
+        .query_first("SELECT count(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO'")
+        .unwrap();
+    if plugin != Some(0) {
+        eprintln!("skipped: the metadata_lock_info plugin is installed (it names the holder)");
+        return;
+    }
+    conn.query_drop("CREATE TABLE users (id int PRIMARY KEY, name varchar(20)); INSERT INTO users VALUES (1, 'a')")
+        .unwrap();
+    let project = Project::new();
+    project.migration("1_email.sql", "ALTER TABLE users ADD COLUMN email varchar(40);\n");
+    let waits = || -> Vec<String> {
+        let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+        let plan: serde_json::Value =
+            serde_json::from_slice(&output.stdout).unwrap_or_else(|_| panic!("{:?}", output_text(&output)));
+        plan["migrations"][0]["statements"][0]["waits_for"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["session"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(waits(), Vec::<String>::new(), "nobody holds the table yet");
+    let mut locker = crate::util::mysql_conn(&crate::util::mysql_admin_url());
+    locker.query_drop(format!("LOCK TABLES `{}`.users READ", db.name)).unwrap();
+    let sessions = waits();
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    assert!(
+        sessions[0].starts_with("1 lock or use on `users` now") && sessions[0].contains("LOCK TABLES"),
+        "{sessions:?}"
+    );
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let stdout = output_text(&output).0;
+    assert!(stdout.contains("may wait now for 1 lock or use on `users`") && stdout.contains("a guess"), "{stdout}");
+    locker.query_drop("UNLOCK TABLES").unwrap();
+    assert_eq!(waits(), Vec::<String>::new(), "the lock is gone");
+}

@@ -492,7 +492,10 @@ fn the_edges_a_tester_found_hold() {
     assert!(ok, "{out}{err}");
     db.query("ALTER TABLE staff ADD COLUMN email text");
     let (ok, _, err) = rewrite(&project, &db, &change);
-    assert!(!ok && err.contains("was changed since the rewrite started (its column definitions)"), "{err}");
+    assert!(
+        !ok && err.contains("was changed since the rewrite started (its column definitions: `email` added)"),
+        "{err}"
+    );
     assert_eq!(
         db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'staff'::regclass AND attname = 'email'"),
         "1"
@@ -593,7 +596,7 @@ fn the_second_round_of_edges_holds() {
     // A change to the rewritten table after the swap refuses the revert, naming it.
     db.query("ALTER TABLE tree ADD COLUMN email text");
     let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "tree"]);
-    assert!(!ok && err.contains("was changed since the swap (its column definitions)"), "{err}");
+    assert!(!ok && err.contains("was changed since the swap (its column definitions: `email` added)"), "{err}");
     // Undone, the revert goes: the key the old table had to parent comes back, but parent 3
     // went meanwhile, so it is left NOT VALID and said so.
     db.query("ALTER TABLE tree DROP COLUMN email");
@@ -673,13 +676,13 @@ fn the_third_round_of_edges_holds() {
     // A collation change since the swap refuses the revert.
     db.query("ALTER TABLE w ALTER COLUMN s TYPE text COLLATE \"C\"");
     let (ok, _, err) = rewrite(&project, &db, &["--revert", "--table", "w"]);
-    assert!(!ok && err.contains("was changed since the swap (its column definitions)"), "{err}");
+    assert!(!ok && err.contains("was changed since the swap (its column definitions: `s` changed)"), "{err}");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "w"]);
     assert!(ok, "{out}{err}");
 
     // Identity and persistence changes while the swap waits refuse it.
     for (later, part) in [
-        ("ALTER TABLE w ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "column definitions"),
+        ("ALTER TABLE w ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY", "column definitions: `id` changed"),
         ("ALTER TABLE w SET UNLOGGED", "options"),
     ] {
         let (ok, out, err) = rewrite(
@@ -1103,8 +1106,8 @@ fn planner_and_replication_settings_follow_the_swap_and_a_grant_taken_back_does_
 
     // Changed after the swap, they would be lost by a revert: it is refused, naming them.
     for (later, part) in [
-        ("ALTER TABLE w ALTER COLUMN s SET STATISTICS 50", "column settings"),
-        ("ALTER TABLE w ALTER COLUMN s SET (n_distinct = 20)", "column settings"),
+        ("ALTER TABLE w ALTER COLUMN s SET STATISTICS 50", "column settings: `s` changed"),
+        ("ALTER TABLE w ALTER COLUMN s SET (n_distinct = 20)", "column settings: `s` changed"),
         ("ALTER TABLE w REPLICA IDENTITY FULL", "replica identity"),
     ] {
         let (ok, out, err) = rewrite(&project, &db, &change[..2]);

@@ -295,6 +295,7 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
     db.query(
         "CREATE TABLE parents (id int PRIMARY KEY, email varchar(50)) ENGINE=InnoDB; \
          CREATE TABLE kids (id int PRIMARY KEY, parent_id int, FOREIGN KEY (parent_id) REFERENCES parents (id)) ENGINE=InnoDB; \
+         CREATE TABLE tree (id int PRIMARY KEY, up int, v int, CONSTRAINT tree_up FOREIGN KEY (up) REFERENCES tree (id)) ENGINE=InnoDB; \
          CREATE TABLE audited (id int PRIMARY KEY, v int) ENGINE=InnoDB; \
          CREATE TRIGGER audited_ai AFTER INSERT ON audited FOR EACH ROW SET @x = 1; \
          CREATE TABLE plain (id int PRIMARY KEY, email varchar(50), v int) ENGINE=InnoDB; \
@@ -317,7 +318,7 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
     db.query("CREATE VIEW plain_emails AS SELECT id, email FROM plain");
     let cases: [(&[&str], &str); 14] = [
         (&["--table", "parents", "--alter", "MODIFY id bigint"], "foreign keys of other tables point at it"),
-        (&["--table", "kids", "--alter", "MODIFY id bigint"], "it has foreign keys"),
+        (&["--table", "tree", "--alter", "MODIFY v bigint"], "point at the table itself"),
         (&["--table", "audited", "--alter", "MODIFY v bigint"], "it has triggers (audited_ai)"),
         (&["--table", "keyless", "--alter", "MODIFY v bigint"], "no primary key or unique index"),
         (&["--table", "old_style"], "MyISAM"),
@@ -641,4 +642,71 @@ fn mysql_the_rewrites_triggers_are_strict_whatever_the_sessions_mode() {
     assert!(!ok, "{out}");
     assert!(err.contains("Data too long"), "{err}");
     assert_eq!(db.query("SELECT CHAR_LENGTH(name) FROM users WHERE id = 1"), "250");
+}
+
+/// A table with foreign keys of its own: the copy is given them under `_cutover_` names (a
+/// foreign key's name is unique in its database, and the old table keeps its own for a revert),
+/// checks every row it copies, follows a parent's cascade as the old table does, and once the
+/// old table is dropped the names are the table's own again; a change the server refuses on a
+/// referencing column is refused as it would be on the table.
+#[test]
+fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
+    let db = MyDb::new();
+    db.query(
+        "CREATE TABLE parents (id int PRIMARY KEY) ENGINE=InnoDB; \
+         CREATE TABLE kids (id int PRIMARY KEY, parent_id int, other_id int, note varchar(10), \
+           CONSTRAINT kid_parent FOREIGN KEY (parent_id) REFERENCES parents (id) ON DELETE CASCADE, \
+           FOREIGN KEY (other_id) REFERENCES parents (id) ON DELETE SET NULL ON UPDATE CASCADE) ENGINE=InnoDB; \
+         INSERT INTO parents SELECT seq FROM seq_1_to_100; \
+         INSERT INTO kids SELECT seq, seq % 100 + 1, seq % 50 + 1, 'k' FROM seq_1_to_2000",
+    );
+    let keys_of = |table: &str| {
+        db.query(&format!(
+            "SELECT GROUP_CONCAT(CONSTRAINT_NAME, ' ', UPDATE_RULE, ' ', DELETE_RULE ORDER BY BINARY CONSTRAINT_NAME SEPARATOR ', ') \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = '{table}'"
+        ))
+    };
+    let before = keys_of("kids");
+    assert_eq!(before, "kid_parent RESTRICT CASCADE, kids_ibfk_1 CASCADE SET NULL");
+    let project = Project::new();
+    for (alter, expected) in [
+        ("MODIFY parent_id bigint", "does not apply to a copy"),
+        ("DROP FOREIGN KEY kid_parent", "adds or drops a foreign key"),
+    ] {
+        let (ok, out, err) = rewrite(&project, &db, &["--table", "kids", "--alter", alter]);
+        assert!(!ok && err.contains(expected), "{alter}: {out}{err}");
+        assert_nothing_left(&db);
+        assert_eq!(keys_of("kids"), before);
+    }
+
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "kids", "--alter", "MODIFY note varchar(100)"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(column_types(&db, "kids"), "int(11),int(11),int(11),varchar(100)");
+    assert_eq!(keys_of("kids"), "_cutover_kid_parent RESTRICT CASCADE, _cutover_kids_ibfk_1 CASCADE SET NULL");
+    // A parent's delete cascades into both tables (InnoDB's cascades fire no trigger).
+    db.query("DELETE FROM parents WHERE id = 7");
+    for table in ["kids", "kids__cutover_old"] {
+        assert_eq!(db.query(&format!("SELECT COUNT(*) FROM `{table}` WHERE parent_id = 7")), "0", "{table}");
+        assert_eq!(db.query(&format!("SELECT COUNT(*) FROM `{table}` WHERE other_id = 7")), "0", "{table}");
+        assert_eq!(db.query(&format!("SELECT COUNT(*) FROM `{table}`")), "1980", "{table}");
+    }
+    let mut conn = db.conn();
+    let orphan = conn.query_drop("INSERT INTO kids VALUES (5000, 999, NULL, 'x')");
+    assert!(orphan.is_err_and(|e| e.to_string().contains("foreign key constraint fails")), "the copy's keys check");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "kids"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(keys_of("kids"), before, "the names are the table's own again");
+    assert_nothing_left(&db);
+
+    // A rewrite swapped back: the original table has its names, the copy's go with it.
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "kids", "--alter", "MODIFY note varchar(200)"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "kids"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(keys_of("kids"), before);
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "kids"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(keys_of("kids"), before);
+    assert_eq!(column_types(&db, "kids"), "int(11),int(11),int(11),varchar(100)");
+    assert_nothing_left(&db);
 }
