@@ -647,12 +647,18 @@ impl MysqlTarget {
                 self_referencing.join(", ")
             )));
         }
-        let too_long: Vec<String> = self
-            .foreign_keys(table)?
-            .into_iter()
-            .map(|fk| fk.name)
-            .filter(|name| name.chars().count() + FOREIGN_KEY_PREFIX.len() > 64)
-            .collect();
+        let names: Vec<String> = self.foreign_keys(table)?.into_iter().map(|fk| fk.name).collect();
+        // Such a name is the copy's of an earlier rewrite whose cleanup has not given it back,
+        // or one the cleanup would take for that.
+        let ours: Vec<&String> = names.iter().filter(|name| name.starts_with(FOREIGN_KEY_PREFIX)).collect();
+        if let Some(name) = ours.first() {
+            return Ok(Some(format!(
+                "its foreign key {name} has a name of the kind a rewrite gives the copy's (`{FOREIGN_KEY_PREFIX}` and the original): if a rewrite of it is done, `cutover rewrite --cleanup --table {}` gives the name back; else rename the key first",
+                table.name
+            )));
+        }
+        let too_long: Vec<String> =
+            names.into_iter().filter(|name| name.chars().count() + FOREIGN_KEY_PREFIX.len() > 64).collect();
         if !too_long.is_empty() {
             return Ok(Some(format!(
                 "the names of its foreign keys {} are too long for the copy's (`{FOREIGN_KEY_PREFIX}` and the name, at most 64 characters): rename them first",

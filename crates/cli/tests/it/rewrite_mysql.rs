@@ -709,4 +709,10 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
     assert_eq!(keys_of("kids"), before);
     assert_eq!(column_types(&db, "kids"), "int(11),int(11),int(11),varchar(100)");
     assert_nothing_left(&db);
+
+    // A key already named as a copy's would be renamed by the cleanup: refused, nothing made.
+    db.query("ALTER TABLE kids DROP FOREIGN KEY kid_parent, ADD CONSTRAINT _cutover_mine FOREIGN KEY (parent_id) REFERENCES parents (id)");
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "kids", "--alter", "MODIFY note varchar(300)"]);
+    assert!(!ok && err.contains("its foreign key _cutover_mine has a name of the kind"), "{out}{err}");
+    assert_nothing_left(&db);
 }
