@@ -271,8 +271,14 @@ pub fn start(
     if !resuming {
         save(target, &plan, ExpandPhase::Starting, options)?;
     }
-    run_in_transaction(target, options, reporter, "expand: columns, constraints NOT VALID, triggers", &plan.expand)?;
-    run_each_alone(target, options, reporter, "build indexes concurrently", &plan.concurrent)?;
+    run_in_transaction(
+        target,
+        options,
+        reporter,
+        "expand: adding columns, constraints NOT VALID, triggers",
+        &plan.expand,
+    )?;
+    run_each_alone(target, options, reporter, "building indexes concurrently", &plan.concurrent)?;
     let mut rows_backfilled = 0;
     let mut rows_copied = 0;
     for backfill in &plan.backfills {
@@ -321,9 +327,9 @@ pub fn start(
         }
     }
     for statement in &plan.validate {
-        run_in_transaction(target, options, reporter, "validate a constraint", std::slice::from_ref(statement))?;
+        run_in_transaction(target, options, reporter, "validating a constraint", std::slice::from_ref(statement))?;
     }
-    run_in_transaction(target, options, reporter, "publish the new version's views", &plan.publish)?;
+    run_in_transaction(target, options, reporter, "publishing the new version's views", &plan.publish)?;
     save(target, &plan, ExpandPhase::Started, options)?;
     Ok(start_summary(&plan, rows_backfilled, rows_copied, false, started))
 }
@@ -409,7 +415,7 @@ pub fn complete(
     save(target, &plan, ExpandPhase::Completing, options)?;
     if !recorded {
         let record = history_record(set, migration, options);
-        let what = "contract: the old version's objects removed, shadows swapped in";
+        let what = "contract: removing the old version's objects, swapping shadows in";
         reporter.report(Event::Step { what, statements: plan.contract.len() });
         let result = with_retries(options, reporter, || {
             target.transaction(options.timeouts, &mut |session| {
@@ -431,7 +437,7 @@ pub fn complete(
             return Err(locked_out(target, &plan.contract, context, error));
         }
     }
-    run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.contract_concurrent)?;
+    run_each_alone(target, options, reporter, "dropping indexes concurrently", &plan.contract_concurrent)?;
     for planned in &plan.rewrites {
         if ours(target, planned)?.is_some() {
             let forward = RefCell::new(&mut *reporter);
@@ -630,7 +636,7 @@ pub fn rollback(
         target,
         options,
         reporter,
-        "revert: views, triggers, shadows and constraints removed",
+        "revert: removing views, triggers, shadows and constraints",
         &plan.revert,
     );
     if let Err(err) = reverted {
@@ -655,7 +661,7 @@ pub fn rollback(
             _ => Err(err),
         };
     }
-    run_each_alone(target, options, reporter, "drop indexes concurrently", &plan.revert_concurrent)?;
+    run_each_alone(target, options, reporter, "dropping indexes concurrently", &plan.revert_concurrent)?;
     save(target, &plan, ExpandPhase::RolledBack, options)?;
     Ok(Summary {
         migration: format!("{} {}", plan.version, plan.name),
@@ -801,7 +807,7 @@ pub fn start_sqlite(
         .autocommit(options.timeouts, &mut |session| session.execute("PRAGMA foreign_keys = OFF"))
         .map_err(database("cannot switch foreign keys off for the rebuild"))?;
     let record = history_record(set, migration, options);
-    let what = format!("apply {} in one transaction", migration.label());
+    let what = format!("applying {} in one transaction", migration.label());
     reporter.report(Event::Step { what: &what, statements: statements.len() });
     let result = target.transaction(options.timeouts, &mut |session| {
         for statement in &statements {
