@@ -188,6 +188,12 @@ pub enum Error {
         /// Why.
         source: Box<cutover_rewrite::Error>,
     },
+    /// A step of `complete` after its contract committed failed: the migration is applied (the
+    /// history says so), and running `complete` again finishes what is left.
+    #[error(
+        "the contract is committed (the history records the migration as applied), and a step after it failed: {0}; `cutover complete` again finishes it"
+    )]
+    AfterContract(Box<Error>),
 }
 
 /// A message of `cutover rewrite`'s in the words of the `rewrite` operation: its `alter`,
@@ -437,7 +443,8 @@ pub fn complete(
             return Err(locked_out(target, &plan.contract, context, error));
         }
     }
-    run_each_alone(target, options, reporter, "dropping indexes concurrently", &plan.contract_concurrent)?;
+    run_each_alone(target, options, reporter, "dropping indexes concurrently", &plan.contract_concurrent)
+        .map_err(contracted)?;
     for planned in &plan.rewrites {
         if ours(target, planned)?.is_some() {
             let forward = RefCell::new(&mut *reporter);
@@ -447,7 +454,7 @@ pub fn complete(
                 &rewrite_options(options),
                 &mut Forward(&forward),
             )
-            .map_err(|source| Error::Rewrite { table: planned.table.clone(), source: Box::new(source) })?;
+            .map_err(|source| contracted(Error::Rewrite { table: planned.table.clone(), source: Box::new(source) }))?;
             reporter.report(Event::Rewritten { table: &state.table, what: "the old table dropped", swap: None });
         }
     }
@@ -459,6 +466,10 @@ pub fn complete(
         duration: started.elapsed(),
         ..Summary::default()
     })
+}
+
+fn contracted(error: Error) -> Error {
+    Error::AfterContract(Box::new(error))
 }
 
 /// The error of a step that failed: after a lock wait gave up, it names the sessions that hold
@@ -683,8 +694,23 @@ pub fn status(target: &mut dyn ExpandTarget) -> Result<Option<ActiveMigration>, 
         phase: state.phase,
         old_schema: plan.previous_schema.clone().unwrap_or_else(|| plan.base_schema.clone()),
         version_schema: plan.version_schema,
-        since: state.updated_at,
+        since: phase_since(&state),
     }))
+}
+
+/// Since when the migration is in its phase: a `complete` or `rollback` refused with nothing
+/// done records the phase again, which is not when it began (`started` since the start
+/// finished, not since the refused `complete`).
+fn phase_since(state: &ExpandState) -> String {
+    let attempts = [ExpandPhase::Completing, ExpandPhase::RollingBack];
+    state
+        .log
+        .iter()
+        .rev()
+        .take_while(|entry| entry.phase == state.phase || attempts.contains(&entry.phase))
+        .filter(|entry| entry.phase == state.phase)
+        .last()
+        .map_or_else(|| state.updated_at.clone(), |entry| entry.at.clone())
 }
 
 fn lock(
@@ -986,15 +1012,15 @@ fn run_in_transaction(
         return Ok(());
     }
     reporter.report(Event::Step { what, statements: statements.len() });
-    with_retries(options, reporter, || {
+    let result = with_retries(options, reporter, || {
         target.transaction(options.timeouts, &mut |session| {
             for statement in statements {
                 session.execute(statement)?;
             }
             Ok(())
         })
-    })
-    .map_err(database(what))
+    });
+    result.map_err(|error| locked_out(target, statements, what, error))
 }
 
 fn run_each_alone(
@@ -1009,8 +1035,9 @@ fn run_each_alone(
         // A build killed half-way leaves an INVALID index that IF NOT EXISTS would keep.
         target.clear_leftovers(statement).map_err(database(what))?;
         let timeouts = Timeouts { statement_timeout: Duration::ZERO, ..options.timeouts };
-        with_retries(options, reporter, || target.autocommit(timeouts, &mut |session| session.execute(statement)))
-            .map_err(database(what))?;
+        let result =
+            with_retries(options, reporter, || target.autocommit(timeouts, &mut |session| session.execute(statement)));
+        result.map_err(|error| locked_out(target, std::slice::from_ref(statement), what, error))?;
     }
     Ok(())
 }

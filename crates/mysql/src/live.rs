@@ -365,7 +365,8 @@ impl Catalog for MysqlTarget {
             }
             // Who is not in a transaction on this database yet holds the table: a `LOCK TABLES`
             // session, a statement from another database. Only counted, not named.
-            let in_use = self.table_in_use(&schema, &table)?;
+            // A statement queued for the table's lock counts there too, and is named above.
+            let in_use = self.table_in_use(&schema, &table)?.saturating_sub(queued.len() as u64);
             if in_use > 0 {
                 sessions.push(LockHolder {
                     description: format!(

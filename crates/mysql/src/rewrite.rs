@@ -571,6 +571,37 @@ impl MysqlTarget {
             .collect())
     }
 
+    /// Drops and adds again, as `SHOW CREATE TABLE` writes them, the plain (non-unique) indexes
+    /// of an empty table: see `start_rewrite`.
+    fn remake_plain_indexes(&mut self, table: &TableName) -> Result<(), DbError> {
+        let created: Option<(String, String)> =
+            self.conn.query_first(format!("SHOW CREATE TABLE {}", table.quoted())).map_err(db_error)?;
+        let definition = created.map(|(_, sql)| sql).unwrap_or_default();
+        let mut actions = Vec::new();
+        for line in definition.lines().map(str::trim) {
+            let Some(rest) = line.strip_prefix("KEY `") else { continue };
+            // The name, to its closing backtick (a doubled one is a backtick in it).
+            let mut name = String::new();
+            let mut chars = rest.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '`' {
+                    if chars.peek() == Some(&'`') {
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                name.push(c);
+            }
+            actions.push(format!("DROP INDEX {}", quote_ident(&name)));
+            actions.push(format!("ADD {}", line.trim_end_matches(',')));
+        }
+        if actions.is_empty() {
+            return Ok(());
+        }
+        self.exec(&format!("ALTER TABLE {} {}", table.quoted(), actions.join(", ")))
+    }
+
     /// Gives the table's foreign keys the names they had before the rewrite (the copy's are
     /// prefixed, see the module's docs), once the old table that kept them is gone. In place,
     /// unchecked: the copy checked every row it wrote, and the foreign keys kept checking since.
@@ -658,12 +689,28 @@ impl MysqlTarget {
             )));
         }
         let too_long: Vec<String> =
-            names.into_iter().filter(|name| name.chars().count() + FOREIGN_KEY_PREFIX.len() > 64).collect();
+            names.iter().filter(|name| name.chars().count() + FOREIGN_KEY_PREFIX.len() > 64).cloned().collect();
         if !too_long.is_empty() {
             return Ok(Some(format!(
                 "the names of its foreign keys {} are too long for the copy's (`{FOREIGN_KEY_PREFIX}` and the name, at most 64 characters): rename them first",
                 too_long.join(", ")
             )));
+        }
+        for name in &names {
+            let copy_name = format!("{FOREIGN_KEY_PREFIX}{name}");
+            let holder: Option<String> = self
+                .conn
+                .exec_first(
+                    "SELECT TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
+                     WHERE CONSTRAINT_SCHEMA = BINARY ? AND LOWER(CONSTRAINT_NAME) = LOWER(?) LIMIT 1",
+                    (&table.database, &copy_name),
+                )
+                .map_err(db_error)?;
+            if let Some(holder) = holder {
+                return Ok(Some(format!(
+                    "the copy's name for its foreign key {name}, {copy_name}, is taken by a foreign key of `{holder}` (names are unique per database): rename that one first"
+                )));
+            }
         }
         let triggers: Vec<String> =
             self.triggers_on(table)?.into_iter().filter(|name| !name.starts_with("_cutover_")).collect();
@@ -1359,6 +1406,13 @@ impl RewriteTarget for MysqlTarget {
         self.set_session_timeouts(timeouts)?;
         let made = (|| -> Result<RewriteState, DbError> {
             self.exec(&format!("CREATE TABLE {} LIKE {}", shadow.quoted(), table.quoted()))?;
+            // The indexes `LIKE` copied keep the mark of one the server made for a foreign key,
+            // and MariaDB renames such an index after the next foreign key added on its columns
+            // (`pid` would come back as `_cutover_t_ibfk_1`, then `t_ibfk_1`): made again as
+            // they are written, they are the table's own.
+            if !foreign_keys.is_empty() {
+                self.remake_plain_indexes(&shadow)?;
+            }
             // Before the change's actions, as on the table: a change of a referencing column's
             // type is refused by the server as it would be there, a rename carries them along.
             for fk in &foreign_keys {

@@ -640,10 +640,9 @@ impl MigrationTarget for PgTarget {
     }
 }
 
-/// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
 /// The other sessions of this database with a lock on one of `relations` (as a migration names
-/// them) or on their partitions and inheritance children (a statement on the parent locks them
-/// too): granted ones, and with `queued` those waiting for one too; in one of `modes`
+/// them), on their partitions and inheritance children (a statement on the parent locks them
+/// too) or, for an index, on its table (a `DROP INDEX` names the index alone): granted ones, and with `queued` those waiting for one too; in one of `modes`
 /// (`pg_locks` names), or in any when `modes` is empty. Oldest transaction first, at most
 /// five, and then a line that says how many more.
 pub(crate) fn sessions_locking(
@@ -666,8 +665,9 @@ pub(crate) fn sessions_locking(
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE (l.granted OR $3) AND l.locktype = 'relation' AND l.pid <> pg_backend_pid() \
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-               AND l.relation IN (WITH RECURSIVE tree(oid) AS ( \
-                     SELECT to_regclass(r) FROM unnest($1::text[]) AS r \
+               AND l.relation IN (WITH RECURSIVE named(oid) AS (SELECT to_regclass(r) FROM unnest($1::text[]) AS r), \
+                   tree(oid) AS ( \
+                     SELECT oid FROM named UNION SELECT x.indrelid FROM pg_index x JOIN named ON x.indexrelid = named.oid \
                      UNION SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.oid) SELECT oid FROM tree) \
                AND (cardinality($2::text[]) = 0 OR l.mode = ANY ($2)) \
              GROUP BY a.pid, a.application_name, a.usename, a.state, a.xact_start, a.query_start, a.backend_start, a.query \
@@ -723,6 +723,7 @@ pub(crate) fn describe_session(row: &postgres::Row) -> String {
     format!("pid {pid} ({application}, user {user}, {state} for {seconds} s, {what}: {query})")
 }
 
+/// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
 fn lock_holder(client: &mut Client, key: i64) -> Result<LockHolder, DbError> {
     let sql = format!(
         "SELECT a.pid, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \

@@ -876,7 +876,8 @@ impl PgTarget {
                  || ',{COLUMNS_BY_NAME}:' || coalesce((SELECT string_agg(encode(convert_to(a.attname, 'UTF8'), 'hex') || '=' || md5(format_type(a.atttypid, a.atttypmod) \
                         || ' ' || a.attnotnull || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '') || ' ' || coalesce(col_description(a.attrelid, a.attnum), '') \
                         || ' ' || a.attstorage::text || a.attcompression::text || coalesce(a.attacl::text, '') || ' ' || a.attidentity::text \
-                        || ' ' || a.attcollation::regcollation::text || ' ' || coalesce(a.attstattarget, -1) || ' ' || coalesce(array_to_string(a.attoptions, ' '), '')), ';' ORDER BY a.attnum) \
+                        || ' ' || a.attcollation::regcollation::text) || '/' || md5(coalesce(a.attstattarget, -1) || ' ' || coalesce((SELECT string_agg(o, ' ' ORDER BY o) \
+                        FROM unnest(a.attoptions) o WHERE o ~ '^n_distinct(_inherited)?='), '')), ';' ORDER BY a.attnum) \
                         FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
                         WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped), '')"),
                 &[&oid, &vec![CAPTURE_TRIGGER, TRUNCATE_TRIGGER]],
@@ -1168,8 +1169,9 @@ fn counterpart_name(oid: u32) -> String {
     format!("_cutover_i{oid}")
 }
 
-/// The fingerprint's part that says which columns changed (each column's name in hex and a
-/// hash of its definition and settings): read to name them, not compared as a part of its own.
+/// The fingerprint's part that says which columns changed (each column's name in hex, a hash
+/// of its definition and one of its settings: `656d61696c=<md5>/<md5>`): read to name them,
+/// not compared as a part of its own.
 const COLUMNS_BY_NAME: &str = "columns by name";
 
 /// What differs between two fingerprints, for a message: the parts (`column definitions`,
@@ -1181,30 +1183,41 @@ fn changed_parts(recorded: &str, now: &str) -> Vec<String> {
     };
     let (recorded, now) = (parts(recorded), parts(now));
     let part = |parts: &[(String, String)], name: &str| parts.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
-    let columns = match (part(&recorded, COLUMNS_BY_NAME), part(&now, COLUMNS_BY_NAME)) {
-        (Some(before), Some(after)) => changed_columns(&before, &after),
+    let columns = |settings: bool| match (part(&recorded, COLUMNS_BY_NAME), part(&now, COLUMNS_BY_NAME)) {
+        (Some(before), Some(after)) => changed_columns(&before, &after, settings),
         _ => Vec::new(),
     };
     recorded
         .iter()
         .filter(|(name, _)| name != COLUMNS_BY_NAME)
         .filter(|(name, hash)| part(&now, name).is_some_and(|h| h != *hash))
-        .map(|(name, _)| match name.as_str() {
-            "column definitions" | "column settings" if !columns.is_empty() => {
+        .map(|(name, _)| {
+            let columns = match name.as_str() {
+                "column definitions" => columns(false),
+                "column settings" => columns(true),
+                _ => Vec::new(),
+            };
+            if columns.is_empty() {
+                name.clone()
+            } else {
                 format!("{name}: {}", columns.join(", "))
             }
-            _ => name.clone(),
         })
         .collect()
 }
 
-/// The columns that differ between two [`COLUMNS_BY_NAME`] parts: `` `email` changed ``,
-/// `` `note` added ``, `` `fax` dropped `` (a rename is one dropped and one added).
-fn changed_columns(before: &str, after: &str) -> Vec<String> {
+/// The columns that differ between two [`COLUMNS_BY_NAME`] parts, in their definitions
+/// (`` `email` changed ``, `` `note` added ``, `` `fax` dropped ``: a rename is one dropped and
+/// one added) or, with `settings`, in their settings (changed only).
+fn changed_columns(before: &str, after: &str, settings: bool) -> Vec<String> {
     let columns = |text: &str| -> Vec<(String, String)> {
         text.split(';')
             .filter_map(|item| item.split_once('='))
-            .map(|(hex, hash)| (from_hex(hex).unwrap_or_else(|| hex.to_string()), hash.to_string()))
+            .map(|(hex, hashes)| {
+                let (definition, kept) = hashes.split_once('/').unwrap_or((hashes, ""));
+                let hash = if settings { kept } else { definition };
+                (from_hex(hex).unwrap_or_else(|| hex.to_string()), hash.to_string())
+            })
             .collect()
     };
     let (before, after) = (columns(before), columns(after));
@@ -1213,14 +1226,19 @@ fn changed_columns(before: &str, after: &str) -> Vec<String> {
     let mut changes: Vec<String> = Vec::new();
     for (name, hash) in &after {
         match hash_in(&before, name) {
-            None => changes.push(format!("`{name}` added")),
+            None if !settings => changes.push(format!("`{name}` added")),
             Some(old) if old != *hash => changes.push(format!("`{name}` changed")),
-            Some(_) => {}
+            _ => {}
         }
     }
-    changes.extend(
-        before.iter().filter(|(name, _)| hash_in(&after, name).is_none()).map(|(name, _)| format!("`{name}` dropped")),
-    );
+    if !settings {
+        changes.extend(
+            before
+                .iter()
+                .filter(|(name, _)| hash_in(&after, name).is_none())
+                .map(|(name, _)| format!("`{name}` dropped")),
+        );
+    }
     changes
 }
 
@@ -1949,11 +1967,14 @@ mod tests {
     #[test]
     fn what_changed_names_the_columns_where_both_fingerprints_say() {
         // `id`, `email` and `a,b:c` (hex), each with its hash.
-        let before = "column definitions:aaa,privileges:p1,columns by name:6964=h1;656d61696c=h2;612c623a63=h3";
-        let after = "column definitions:bbb,privileges:p1,columns by name:6964=h1;656d61696c=h9;6e6f7465=h4";
+        let before = "column definitions:aaa,column settings:s1,privileges:p1,columns by name:6964=h1/s;656d61696c=h2/s;612c623a63=h3/s";
+        let after = "column definitions:bbb,column settings:s2,privileges:p1,columns by name:6964=h1/t;656d61696c=h9/s;6e6f7465=h4/s";
         assert_eq!(
             changed_parts(before, after),
-            vec!["column definitions: `email` changed, `note` added, `a,b:c` dropped".to_string()]
+            vec![
+                "column definitions: `email` changed, `note` added, `a,b:c` dropped".to_string(),
+                "column settings: `id` changed".to_string()
+            ]
         );
         // A fingerprint an older cutover recorded has no column part: the part alone.
         let older = "column definitions:aaa,privileges:p0";

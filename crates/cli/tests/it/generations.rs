@@ -178,6 +178,10 @@ fn a_complete_run_again_after_a_lock_timeout_looks_for_old_sessions_again() {
     let project = chain();
     project.cutover(&db.url).arg("up").assert().success();
     project.cutover(&db.url).arg("start").assert().success();
+    let status = || output_text(&project.cutover(&db.url).arg("status").output().unwrap()).0;
+    let started = status();
+    assert!(started.contains("is started since"), "{started}");
+    thread::sleep(Duration::from_millis(1100));
     // A new-version session in a long transaction on the table: complete's lock never comes.
     let mut holder = connect(&db, "billing@public_v2");
     holder.batch_execute("BEGIN; SELECT count(*) FROM public_v2.users").unwrap();
@@ -196,6 +200,7 @@ fn a_complete_run_again_after_a_lock_timeout_looks_for_old_sessions_again() {
     );
     assert!(stderr.contains("the migration stays started"), "{stderr}");
     assert_eq!(db.query("SELECT phase FROM cutover_expand"), "started");
+    assert_eq!(status(), started, "started since the start, not since the refused complete");
     // An old application connects in between.
     let old = connect(&db, "billing@public");
     holder.batch_execute("COMMIT").unwrap();
@@ -206,4 +211,41 @@ fn a_complete_run_again_after_a_lock_timeout_looks_for_old_sessions_again() {
     assert_eq!(db.query("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v2'"), "1");
     drop(old);
     project.cutover(&db.url).arg("complete").assert().success();
+}
+
+/// A step of `complete` after its contract committed (a concurrent index drop that does not get
+/// its lock): the message says the migration is applied and that `complete` again finishes it,
+/// and names who holds the lock; `complete` again does.
+#[test]
+fn a_step_after_the_contract_that_fails_says_the_contract_is_committed() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_orders.up.sql",
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, note text); CREATE INDEX orders_note_idx ON orders (note);\n",
+    );
+    project.migration("2_drop.toml", "[[operations]]\nop = \"drop_index\"\nname = \"orders_note_idx\"\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.cutover(&db.url).arg("start").assert().success();
+    let mut holder = connect(&db, "billing@public_v2");
+    holder.batch_execute("BEGIN; LOCK TABLE orders IN SHARE UPDATE EXCLUSIVE MODE").unwrap();
+    let output = project
+        .cutover(&db.url)
+        .env("CUTOVER_LOCK_TIMEOUT", "200ms")
+        .env("CUTOVER_LOCK_RETRIES", "1")
+        .arg("complete")
+        .output()
+        .unwrap();
+    let stderr = output_text(&output).1;
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the contract is committed")
+            && stderr.contains("`cutover complete` again finishes it")
+            && stderr.contains("billing@public_v2"),
+        "{stderr}"
+    );
+    assert_eq!(db.query("SELECT phase FROM cutover_expand"), "completing");
+    holder.batch_execute("COMMIT").unwrap();
+    project.cutover(&db.url).arg("complete").assert().success();
+    assert_eq!(db.query("SELECT to_regclass('orders_note_idx') IS NULL"), "t");
 }

@@ -254,6 +254,7 @@ fn predicted_algorithms_are_what_the_server_does() {
 /// the algorithm the server will use with the live indexes known, in text and JSON.
 #[test]
 fn plan_reads_the_mariadb_catalog() {
+    let _shared = crate::util::mariadb_plan_guard();
     let db = MyDb::new();
     let mut conn = db.conn();
     conn.query_drop(
@@ -587,6 +588,7 @@ fn rehearse_checks_each_predicted_algorithm_on_a_scratch_database() {
 /// `CHANGE` that renames breaks; a dropped table is no online ALTER.
 #[test]
 fn renames_beside_other_changes_and_drops_are_judged_on_mariadb() {
+    let _shared = crate::util::mariadb_plan_guard();
     let db = MyDb::new();
     let mut conn = db.conn();
     conn.query_drop("CREATE TABLE p (id int PRIMARY KEY, name varchar(20), user_name varchar(20))").unwrap();
@@ -893,6 +895,8 @@ fn backfill_keeps_a_delayed_replica_within_the_lag_limit() {
 /// `UPDATE` does not wait for.
 #[test]
 fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
+    // It installs and uninstalls the plugin: no other `plan` on MariaDB meanwhile.
+    let _alone = crate::util::MARIADB_PLUGIN.write().unwrap_or_else(|poisoned| poisoned.into_inner());
     let db = MyDb::new();
     let mut conn = db.conn();
     // Large enough (over 8 MB) for `plan` to measure its read rate on it.
@@ -979,6 +983,7 @@ fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
 /// finding: the DDL then hung behind it); `plan` counts it from `SHOW OPEN TABLES`.
 #[test]
 fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
+    let _shared = crate::util::mariadb_plan_guard();
     let db = MyDb::new();
     let mut conn = db.conn();
     let plugin: Option<i64> = conn

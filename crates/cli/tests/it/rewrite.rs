@@ -502,6 +502,15 @@ fn the_edges_a_tester_found_hold() {
     );
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
     assert!(ok, "{out}{err}");
+    // A type change names its column only (a tester saw the columns after it named too).
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("ALTER TABLE staff ALTER COLUMN boss TYPE bigint");
+    let (ok, _, err) = rewrite(&project, &db, &change);
+    assert!(!ok && err.contains("(its column definitions: `boss` changed"), "{err}");
+    assert!(!err.contains("`v` changed") && !err.contains("`email` changed"), "{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
+    assert!(ok, "{out}{err}");
 
     // TRUNCATE, and writes of a session that skips ordinary triggers (a logical replication
     // subscriber), reach the copy too.

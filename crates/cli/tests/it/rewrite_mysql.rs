@@ -668,6 +668,15 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
     };
     let before = keys_of("kids");
     assert_eq!(before, "kid_parent RESTRICT CASCADE, kids_ibfk_1 CASCADE SET NULL");
+    // The indexes the server made for the keys are named after the key or its column.
+    let indexes = || {
+        db.query(
+            "SELECT GROUP_CONCAT(DISTINCT INDEX_NAME ORDER BY BINARY INDEX_NAME) FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'kids'",
+        )
+    };
+    let indexes_before = indexes();
+    assert_eq!(indexes_before, "PRIMARY,kid_parent,other_id");
     let project = Project::new();
     for (alter, expected) in [
         ("MODIFY parent_id bigint", "does not apply to a copy"),
@@ -696,6 +705,7 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "kids"]);
     assert!(ok, "{out}{err}");
     assert_eq!(keys_of("kids"), before, "the names are the table's own again");
+    assert_eq!(indexes(), indexes_before, "an index the server made for a key keeps its name");
     assert_nothing_left(&db);
 
     // A rewrite swapped back: the original table has its names, the copy's go with it.
@@ -709,6 +719,22 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
     assert_eq!(keys_of("kids"), before);
     assert_eq!(column_types(&db, "kids"), "int(11),int(11),int(11),varchar(100)");
     assert_nothing_left(&db);
+
+    // An index the server made for a key is named by a change, as on the table.
+    let (ok, out, err) =
+        rewrite(&project, &db, &["--table", "kids", "--alter", "RENAME INDEX other_id TO by_other, ADD COLUMN y int"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "kids"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(indexes(), "PRIMARY,by_other,kid_parent");
+    assert_eq!(keys_of("kids"), before);
+
+    // The copy's name for a key taken by another table's key: refused, naming it.
+    db.query("CREATE TABLE others (id int PRIMARY KEY, p int, CONSTRAINT _cutover_kid_parent FOREIGN KEY (p) REFERENCES parents (id))");
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "kids", "--alter", "MODIFY note varchar(300)"]);
+    assert!(!ok && err.contains("is taken by a foreign key of `others`"), "{out}{err}");
+    assert_nothing_left(&db);
+    db.query("DROP TABLE others");
 
     // A key already named as a copy's would be renamed by the cleanup: refused, nothing made.
     db.query("ALTER TABLE kids DROP FOREIGN KEY kid_parent, ADD CONSTRAINT _cutover_mine FOREIGN KEY (parent_id) REFERENCES parents (id)");

@@ -20,6 +20,17 @@ pub struct PgDb {
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// Held (shared) by the tests that run `cutover plan` on MariaDB, and alone by the one that
+/// installs and uninstalls the `metadata_lock_info` plugin: MariaDB 10.11 crashed (signal 11 in
+/// `create_schema_table`) when `plan`'s query of `information_schema.METADATA_LOCK_INFO` met the
+/// plugin's uninstall, and took every test of the server with it.
+pub static MARIADB_PLUGIN: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// A shared hold of [`MARIADB_PLUGIN`], for a test that runs `cutover plan` on MariaDB.
+pub fn mariadb_plan_guard() -> std::sync::RwLockReadGuard<'static, ()> {
+    MARIADB_PLUGIN.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl PgDb {
     pub fn new() -> PgDb {
         let name = format!("cutover_t{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
