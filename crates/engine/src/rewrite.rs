@@ -157,6 +157,16 @@ pub trait RewriteTarget: BackfillTarget {
         timeouts: Timeouts,
     ) -> Result<ChunkCheck, DbError>;
 
+    /// Why the table cannot take the swap (or, swapped, the revert) because its definition
+    /// changed since the rewrite recorded it, naming what changed; asked before a
+    /// verification, whose row differences such a change would explain wrongly (a type change
+    /// since is no lost write). `None` when it did not change, or when the engine only tells
+    /// under the swap's lock.
+    fn changed_since_recorded(&mut self, state: &RewriteState) -> Result<Option<String>, DbError> {
+        let _ = state;
+        Ok(None)
+    }
+
     /// Sets the phase.
     fn set_rewrite_phase(&mut self, state: &RewriteState, phase: RewritePhase) -> Result<(), DbError>;
 

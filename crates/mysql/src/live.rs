@@ -365,8 +365,13 @@ impl Catalog for MysqlTarget {
             }
             // Who is not in a transaction on this database yet holds the table: a `LOCK TABLES`
             // session, a statement from another database. Only counted, not named.
-            // A statement queued for the table's lock counts there too, and is named above.
-            let in_use = self.table_in_use(&schema, &table)?.saturating_sub(queued.len() as u64);
+            // A DDL statement queued for the table's lock counts there too (a queued INSERT does
+            // not), and is named above.
+            let queued_ddl = queued
+                .iter()
+                .filter(|row| crate::migrate::causes_implicit_commit(&text(row, 4).unwrap_or_default()))
+                .count() as u64;
+            let in_use = self.table_in_use(&schema, &table)?.saturating_sub(queued_ddl);
             if in_use > 0 {
                 sessions.push(LockHolder {
                     description: format!(

@@ -1146,6 +1146,39 @@ impl PgTarget {
         Ok(())
     }
 
+    /// The refusal for a table whose definition changed since the rewrite recorded it (at its
+    /// start, or at the swap once swapped), naming what changed: the copy (or, for a revert,
+    /// the old table) does not have the change, which would be lost with the table.
+    fn changed_since(&mut self, state: &RewriteState, table: &Relation) -> Result<Option<String>, DbError> {
+        let recorded: Option<String> = self
+            .client
+            .query_one(
+                &format!("SELECT fingerprint FROM {} WHERE table_name = $1", self.state_table()),
+                &[&state.table],
+            )
+            .map_err(db_error)?
+            .get(0);
+        let Some(recorded) = recorded else { return Ok(None) };
+        let changed = changed_parts(&recorded, &self.fingerprint(table.oid)?);
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(if state.phase == RewritePhase::Swapped {
+            format!(
+                "{} was changed since the swap (its {}): the old table does not have the change, which a revert would lose; nothing was reverted: keep the rewritten table (`--cleanup` drops the old one), or undo the change first",
+                table.qualified,
+                changed.join(", ")
+            )
+        } else {
+            format!(
+                "{} was changed since the rewrite started (its {}): the rewritten copy does not have the change, which would be lost with the old table; nothing was swapped: `cutover rewrite --cleanup --table {}` and start again (the new rewrite copies the table as it is now)",
+                table.qualified,
+                changed.join(", "),
+                table.qualified
+            )
+        }))
+    }
+
     fn rewrite_state_of(&mut self, table: &str) -> Result<RewriteState, DbError> {
         self.load_rewrite(table)?.ok_or_else(|| other(format!("no rewrite of {table} is recorded")))
     }
@@ -1720,27 +1753,14 @@ impl RewriteTarget for PgTarget {
             let lock_wait = started.elapsed();
             // Under the lock: a change made to the table since the shadow was made would be
             // lost with the old table.
-            let recorded: Option<String> = target
-                .client
-                .query_one(&format!("SELECT fingerprint FROM {state_table} WHERE table_name = $1"), &[&state.table])
-                .map_err(db_error)?
-                .get(0);
             if let Some(reason) = target.refusal(&table)?.or(target.capture_broken(table.oid)?) {
                 return Err(other(format!(
                     "{} was changed since the rewrite started: {reason}; nothing was swapped: undo that change, or `cutover rewrite --cleanup --table {}`",
                     table.qualified, table.qualified
                 )));
             }
-            if let Some(recorded) = recorded {
-                let changed = changed_parts(&recorded, &target.fingerprint(table.oid)?);
-                if !changed.is_empty() {
-                    return Err(other(format!(
-                        "{} was changed since the rewrite started (its {}): the rewritten copy does not have the change, which would be lost with the old table; nothing was swapped: `cutover rewrite --cleanup --table {}` and start again (the new rewrite copies the table as it is now)",
-                        table.qualified,
-                        changed.join(", "),
-                        table.qualified
-                    )));
-                }
+            if let Some(refusal) = target.changed_since(&state, &table)? {
+                return Err(other(refusal));
             }
             let (mut report, parked) = target.exchange(&table, &shadow, &old_name, &[])?;
 
@@ -1779,6 +1799,11 @@ impl RewriteTarget for PgTarget {
             report.held = started.elapsed() - lock_wait;
             Ok(report)
         })
+    }
+
+    fn changed_since_recorded(&mut self, state: &RewriteState) -> Result<Option<String>, DbError> {
+        let table = self.required(&state.table)?;
+        self.changed_since(state, &table)
     }
 
     fn swap_back(&mut self, state: &RewriteState, timeouts: Timeouts) -> Result<SwapReport, DbError> {
@@ -1833,20 +1858,8 @@ impl RewriteTarget for PgTarget {
             let parked: Vec<(String, String)> = parked.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
             // Under the lock: a change made to the rewritten table since the swap would be
             // lost with it.
-            let recorded: Option<String> = target
-                .client
-                .query_one(&format!("SELECT fingerprint FROM {state_table} WHERE table_name = $1"), &[&state.table])
-                .map_err(db_error)?
-                .get(0);
-            if let Some(recorded) = recorded {
-                let changed = changed_parts(&recorded, &target.fingerprint(table.oid)?);
-                if !changed.is_empty() {
-                    return Err(other(format!(
-                        "{} was changed since the swap (its {}): the old table does not have the change, which a revert would lose; nothing was reverted: keep the rewritten table (`--cleanup` drops the old one), or undo the change first",
-                        table.qualified,
-                        changed.join(", ")
-                    )));
-                }
+            if let Some(refusal) = target.changed_since(&state, &table)? {
+                return Err(other(refusal));
             }
             let (mut report, parked) = target.exchange(&table, &old, &shadow_name, &parked)?;
             target.exec(&format!("DROP FUNCTION IF EXISTS {}.{}()", quote_ident(&table.schema), quote_ident(&format!("_cutover_revert_{}", old.oid))))?;

@@ -386,6 +386,7 @@ pub fn run(
             return Ok(Outcome::Interrupted);
         }
         rows_copied = summary.checkpoint.rows_updated;
+        refuse_if_redefined(target, &state)?;
         rows_verified = verify(target, &plan, options, reporter, stop)?;
         if stop.load(Ordering::SeqCst) {
             return Ok(Outcome::Interrupted);
@@ -394,6 +395,7 @@ pub fn run(
     } else if !options.defer_swap {
         // Verified by an earlier run that deferred the swap: compared again, as what happened
         // meanwhile (a write that bypassed the triggers) would go live with the swap.
+        refuse_if_redefined(target, &state)?;
         rows_verified = verify(target, &plan, options, reporter, stop)?;
         if stop.load(Ordering::SeqCst) {
             return Ok(Outcome::Interrupted);
@@ -420,6 +422,15 @@ fn verify(
     stop: &AtomicBool,
 ) -> Result<u64, Error> {
     verify_as(target, plan, options, reporter, stop, false)
+}
+
+/// Refused when the table's definition changed since the rewrite recorded it: the rows would
+/// differ for that reason, and the verification would blame a lost write.
+fn refuse_if_redefined(target: &mut dyn RewriteTarget, state: &RewriteState) -> Result<(), Error> {
+    match target.changed_since_recorded(state).map_err(database("cannot read the table's definition"))? {
+        Some(refusal) => Err(Error::Phase(refusal)),
+        None => Ok(()),
+    }
 }
 
 /// `verify`; with `revert`, the copy compared is the old table before a swap back.
@@ -559,6 +570,7 @@ pub fn revert(
     }
     // The old table is compared with the swapped one first, as the copy was before the swap:
     // a write that bypassed the reverse trigger would be lost with the revert.
+    refuse_if_redefined(target, &state)?;
     let plan = target.revert_plan(&state).map_err(database("cannot read the rewrite's tables"))?;
     verify_as(target, &plan, options, reporter, &AtomicBool::new(false), true)?;
     let report = swap(target, options, reporter, "the revert", |target| target.swap_back(&state, options.timeouts))?;

@@ -1020,6 +1020,29 @@ fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
     let output = project.cutover(&db.url).arg("plan").output().unwrap();
     let stdout = output_text(&output).0;
     assert!(stdout.contains("may wait now for 1 lock or use on `users`") && stdout.contains("a guess"), "{stdout}");
+    // An INSERT queued behind it is named, and the holder still counted (a tester saw the
+    // queued statement taken off the count, and the holder gone).
+    let url = db.url.clone();
+    let queued = thread::spawn(move || {
+        let mut conn = crate::util::mysql_conn(&url);
+        conn.query_drop("INSERT INTO users VALUES (2, 'b')").unwrap();
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while db.query(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock%' AND INFO LIKE 'INSERT INTO users%'",
+    ) == "0"
+    {
+        assert!(Instant::now() < deadline, "the INSERT never queued");
+        thread::sleep(Duration::from_millis(20));
+    }
+    let sessions = waits();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(
+        sessions.iter().any(|s| s.contains("waiting for the metadata lock") && s.contains("INSERT INTO users")),
+        "{sessions:?}"
+    );
+    assert!(sessions.iter().any(|s| s.starts_with("1 lock or use on `users` now")), "{sessions:?}");
     locker.query_drop("UNLOCK TABLES").unwrap();
+    queued.join().unwrap();
     assert_eq!(waits(), Vec::<String>::new(), "the lock is gone");
 }
