@@ -167,6 +167,14 @@ pub trait RewriteTarget: BackfillTarget {
         Ok(None)
     }
 
+    /// Sessions that hold (PostgreSQL) or may hold (MySQL without a view of metadata locks)
+    /// a lock on `table` now, for the message of a step whose lock waits gave up; empty where
+    /// the engine cannot tell.
+    fn rewrite_lock_holders(&mut self, table: &str) -> Vec<crate::LockHolder> {
+        let _ = table;
+        Vec::new()
+    }
+
     /// Sets the phase.
     fn set_rewrite_phase(&mut self, state: &RewriteState, phase: RewritePhase) -> Result<(), DbError>;
 

@@ -691,9 +691,12 @@ impl MysqlTarget {
         let too_long: Vec<String> =
             names.iter().filter(|name| name.chars().count() + FOREIGN_KEY_PREFIX.len() > 64).cloned().collect();
         if !too_long.is_empty() {
+            let (which, them) = match too_long.as_slice() {
+                [one] => (format!("the name of its foreign key {one} is"), "it"),
+                many => (format!("the names of its foreign keys {} are", many.join(", ")), "them"),
+            };
             return Ok(Some(format!(
-                "the names of its foreign keys {} are too long for the copy's (`{FOREIGN_KEY_PREFIX}` and the name, at most 64 characters): rename them first",
-                too_long.join(", ")
+                "{which} too long for the copy's (`{FOREIGN_KEY_PREFIX}` and the name, at most 64 characters): rename {them} first"
             )));
         }
         for name in &names {
@@ -1721,6 +1724,12 @@ impl RewriteTarget for MysqlTarget {
         self.record_phase(&state.table, RewritePhase::Reverted)?;
         self.drop_triggers(&table.database, &trigger_names(&state.table, "rev"))?;
         Ok(report)
+    }
+
+    fn rewrite_lock_holders(&mut self, _table: &str) -> Vec<cutover_engine::LockHolder> {
+        // Without a view of metadata locks, the sessions of this database in an open
+        // transaction: those that can hold the table.
+        crate::migrate::open_transactions(&mut self.conn).unwrap_or_default()
     }
 
     fn validate_foreign_keys(&mut self, _table: &str, _timeouts: Timeouts) -> Result<Vec<String>, DbError> {

@@ -1801,6 +1801,13 @@ impl RewriteTarget for PgTarget {
         })
     }
 
+    fn rewrite_lock_holders(&mut self, table: &str) -> Vec<cutover_engine::LockHolder> {
+        // The state names the table quoted (`"public"."t"`); the lock query takes its parts bare.
+        let Ok(relation) = self.required(table) else { return Vec::new() };
+        let bare = format!("{}.{}", relation.schema, relation.name);
+        crate::migrate::sessions_locking(&mut self.client, &[bare], &[], false).unwrap_or_default()
+    }
+
     fn changed_since_recorded(&mut self, state: &RewriteState) -> Result<Option<String>, DbError> {
         let table = self.required(&state.table)?;
         self.changed_since(state, &table)

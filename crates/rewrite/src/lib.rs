@@ -596,9 +596,26 @@ pub fn cleanup(
     validate(target, &state.table, timeouts, reporter)?;
     let policy =
         RetryPolicy { tries: std::num::NonZeroU32::new(5).expect("5 is not zero"), backoff: Duration::from_secs(1) };
-    retry(policy, DbError::is_lock_contention, |_, _, _| {}, |_| target.finish_rewrite(&state, timeouts))
-        .map_err(|exhausted| exhausted.error)
-        .map_err(database(format!("cannot clean up the rewrite of {}", state.table)))?;
+    let what = "the cleanup";
+    let cleaned = retry(
+        policy,
+        DbError::is_lock_contention,
+        |attempt, _, error| reporter.report(Event::Retrying { what, attempt, tries: policy.tries.get(), error }),
+        |_| target.finish_rewrite(&state, timeouts),
+    )
+    .map_err(|exhausted| exhausted.error);
+    if let Err(error) = cleaned {
+        // Whom to wait out or stop: the cleanup's DDL waits for everyone using the table.
+        let mut context = format!("cannot clean up the rewrite of {}", state.table);
+        if error.is_lock_contention() {
+            let holders = target.rewrite_lock_holders(&state.table);
+            if !holders.is_empty() {
+                let holders: Vec<&str> = holders.iter().map(|h| h.description.as_str()).collect();
+                context.push_str(&format!(" (its locks wait for: {})", holders.join("; ")));
+            }
+        }
+        return Err(database(context)(error));
+    }
     recorded(target, table)
 }
 

@@ -702,6 +702,15 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
     let mut conn = db.conn();
     let orphan = conn.query_drop("INSERT INTO kids VALUES (5000, 999, NULL, 'x')");
     assert!(orphan.is_err_and(|e| e.to_string().contains("foreign key constraint fails")), "the copy's keys check");
+    // A reader in a transaction holds the cleanup's DDL off: said try by try, and named.
+    let mut reader = db.conn();
+    reader.query_drop("START TRANSACTION").unwrap();
+    let _: Option<i64> = reader.query_first("SELECT count(*) FROM kids").unwrap();
+    let reader_id: i64 = reader.query_first("SELECT CONNECTION_ID()").unwrap().unwrap();
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "kids", "--lock-timeout", "200ms"]);
+    assert!(!ok && err.contains("the cleanup: locks not granted (try 1 of 5)"), "{out}{err}");
+    assert!(err.contains(&format!("its locks wait for: session {reader_id} ")), "{out}{err}");
+    reader.query_drop("COMMIT").unwrap();
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "kids"]);
     assert!(ok, "{out}{err}");
     assert_eq!(keys_of("kids"), before, "the names are the table's own again");
