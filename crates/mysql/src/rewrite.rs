@@ -77,6 +77,11 @@ const FOREIGN_KEY_PREFIX: &str = "_cutover_";
 struct ForeignKey {
     name: String,
     definition: String,
+    /// Its columns, unquoted.
+    columns: Vec<String>,
+    /// A parent's change writes its columns here (`ON UPDATE CASCADE`, `SET NULL`, `SET
+    /// DEFAULT`): InnoDB's cascades fire no trigger.
+    parent_writes: bool,
 }
 
 const SHADOW_SUFFIX: &str = "__cutover_new";
@@ -533,6 +538,7 @@ impl MysqlTarget {
             rules: String,
             columns: Vec<String>,
             referenced: Vec<String>,
+            parent_writes: bool,
         }
         let mut keys: Vec<Read> = Vec::new();
         for row in &rows {
@@ -550,10 +556,12 @@ impl MysqlTarget {
                     }
                 };
                 let rules = format!("{}{}", rule("UPDATE", field(3)), rule("DELETE", field(4)));
-                keys.push(Read { name, references, rules, columns: Vec::new(), referenced: Vec::new() });
+                let writes = |rule: String| matches!(rule.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT");
+                let parent_writes = writes(field(3)) || (field(4) != "CASCADE" && writes(field(4)));
+                keys.push(Read { name, references, rules, columns: Vec::new(), referenced: Vec::new(), parent_writes });
             }
             let key = keys.last_mut().expect("pushed above");
-            key.columns.push(quote_ident(&field(5)));
+            key.columns.push(field(5));
             key.referenced.push(quote_ident(&field(6)));
         }
         Ok(keys
@@ -561,12 +569,14 @@ impl MysqlTarget {
             .map(|key| ForeignKey {
                 definition: format!(
                     "FOREIGN KEY ({}) REFERENCES {} ({}){}",
-                    key.columns.join(", "),
+                    key.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
                     key.references,
                     key.referenced.join(", "),
                     key.rules
                 ),
                 name: key.name,
+                columns: key.columns,
+                parent_writes: key.parent_writes,
             })
             .collect())
     }
@@ -1443,9 +1453,23 @@ impl RewriteTarget for MysqlTarget {
                 })?;
             }
             let renames = renamed_columns(actions.as_deref());
-            for (column, _) in &request.using {
+            for (column, expression) in &request.using {
                 if !self.columns(&shadow)?.iter().any(|c| c.name.eq_ignore_ascii_case(column.trim_matches('`'))) {
                     return Err(other(format!("--using names `{column}`, which the rewritten table does not have")));
+                }
+                // A parent's cascade changes such a column in both tables and fires no trigger:
+                // the value computed from it would stay as the copy made it, and the
+                // verification would refuse the swap after the whole copy.
+                let words: Vec<String> =
+                    tokens(expression).into_iter().filter_map(|(_, t)| t.word().map(str::to_string)).collect();
+                let cascaded = foreign_keys.iter().filter(|fk| fk.parent_writes).find_map(|fk| {
+                    fk.columns.iter().find(|c| words.iter().any(|w| w.eq_ignore_ascii_case(c))).map(|c| (fk, c))
+                });
+                if let Some((fk, read)) = cascaded {
+                    return Err(other(format!(
+                        "--using {column}={expression} reads `{read}`, which the foreign key {} changes when its parent changes (a cascade, which fires no trigger): the value it gives would not follow; fill that column after the rewrite instead",
+                        fk.name
+                    )));
                 }
             }
             let mapping = self.mapping(&table, &shadow, &renames, &request.using)?;

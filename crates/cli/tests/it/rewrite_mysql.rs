@@ -687,6 +687,17 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
         assert_nothing_left(&db);
         assert_eq!(keys_of("kids"), before);
     }
+    // A value computed from a column a parent's cascade writes would not follow it (cascades
+    // fire no trigger): refused at the start, not after the copy by the verification.
+    {
+        let alter = "ADD COLUMN other_copy int";
+        let (ok, out, err) =
+            rewrite(&project, &db, &["--table", "kids", "--alter", alter, "--using", "other_copy=other_id + 0"]);
+        let expected = "reads `other_id`, which the foreign key kids_ibfk_1 changes when its parent changes";
+        assert!(!ok && err.contains(expected), "{alter}: {out}{err}");
+        assert_nothing_left(&db);
+        assert_eq!(keys_of("kids"), before);
+    }
 
     let (ok, out, err) = rewrite(&project, &db, &["--table", "kids", "--alter", "MODIFY note varchar(100)"]);
     assert!(ok, "{out}{err}");
