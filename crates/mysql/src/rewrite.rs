@@ -82,6 +82,8 @@ struct ForeignKey {
     /// A parent's change writes its columns here (`ON UPDATE CASCADE`, `SET NULL`, `SET
     /// DEFAULT`): InnoDB's cascades fire no trigger.
     parent_writes: bool,
+    /// The database and table it points at.
+    parent: (String, String),
 }
 
 const SHADOW_SUFFIX: &str = "__cutover_new";
@@ -539,6 +541,7 @@ impl MysqlTarget {
             columns: Vec<String>,
             referenced: Vec<String>,
             parent_writes: bool,
+            parent: (String, String),
         }
         let mut keys: Vec<Read> = Vec::new();
         for row in &rows {
@@ -558,7 +561,16 @@ impl MysqlTarget {
                 let rules = format!("{}{}", rule("UPDATE", field(3)), rule("DELETE", field(4)));
                 let writes = |rule: String| matches!(rule.as_str(), "CASCADE" | "SET NULL" | "SET DEFAULT");
                 let parent_writes = writes(field(3)) || (field(4) != "CASCADE" && writes(field(4)));
-                keys.push(Read { name, references, rules, columns: Vec::new(), referenced: Vec::new(), parent_writes });
+                let parent = (field(1), field(2));
+                keys.push(Read {
+                    name,
+                    references,
+                    rules,
+                    columns: Vec::new(),
+                    referenced: Vec::new(),
+                    parent_writes,
+                    parent,
+                });
             }
             let key = keys.last_mut().expect("pushed above");
             key.columns.push(field(5));
@@ -577,6 +589,7 @@ impl MysqlTarget {
                 name: key.name,
                 columns: key.columns,
                 parent_writes: key.parent_writes,
+                parent: key.parent,
             })
             .collect())
     }
@@ -638,7 +651,7 @@ impl MysqlTarget {
     }
 
     /// Why the table cannot be rewritten online, if it cannot.
-    fn refusal(&mut self, table: &TableName) -> Result<Option<String>, DbError> {
+    fn refusal(&mut self, table: &TableName, foreign_keys: &[ForeignKey]) -> Result<Option<String>, DbError> {
         let facts: Option<(Option<String>, Option<String>)> = self
             .conn
             .exec_first(
@@ -674,21 +687,16 @@ impl MysqlTarget {
                 names.join(", ")
             )));
         }
-        let self_referencing: Vec<String> = self
-            .conn
-            .exec(
-                "SELECT DISTINCT CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ?",
-                (&table.database, &table.name, &table.database, &table.name),
-            )
-            .map_err(db_error)?;
+        let itself = (table.database.clone(), table.name.clone());
+        let self_referencing: Vec<String> =
+            foreign_keys.iter().filter(|fk| fk.parent == itself).map(|fk| fk.name.clone()).collect();
         if !self_referencing.is_empty() {
             return Ok(Some(format!(
                 "its foreign keys {} point at the table itself: the copy's would point at the old table after the swap",
                 self_referencing.join(", ")
             )));
         }
-        let names: Vec<String> = self.foreign_keys(table)?.into_iter().map(|fk| fk.name).collect();
+        let names: Vec<String> = foreign_keys.iter().map(|fk| fk.name.clone()).collect();
         // Such a name is the copy's of an earlier rewrite whose cleanup has not given it back,
         // or one the cleanup would take for that.
         let ours: Vec<&String> = names.iter().filter(|name| name.starts_with(FOREIGN_KEY_PREFIX)).collect();
@@ -1351,7 +1359,9 @@ impl RewriteTarget for MysqlTarget {
         if table.name.starts_with("_cutover_") || table.name.contains("__cutover_") {
             return Err(other(format!("{} is cutover's own table", table.quoted())));
         }
-        if let Some(reason) = self.refusal(&table)? {
+        // Read once: the refusals and the copy's keys both come from it.
+        let foreign_keys = self.foreign_keys(&table)?;
+        if let Some(reason) = self.refusal(&table, &foreign_keys)? {
             return Err(other(format!("{} cannot be rewritten online: {reason}", table.quoted())));
         }
         let Some(key) = self.table_key(&table.quoted())? else {
@@ -1361,7 +1371,6 @@ impl RewriteTarget for MysqlTarget {
             )));
         };
         let actions = request.alter.as_deref().map(|alter| change_actions(alter, &table)).transpose()?;
-        let foreign_keys = self.foreign_keys(&table)?;
         let names_foreign_keys = actions.as_deref().is_some_and(|actions| {
             let words: Vec<Token> = tokens(actions).into_iter().map(|(_, t)| t).collect();
             words.windows(2).any(|pair| pair[0].is("FOREIGN") && pair[1].is("KEY"))
