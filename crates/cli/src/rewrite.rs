@@ -279,6 +279,8 @@ impl Reporter for Lines {
 struct StateJson<'a> {
     table: &'a str,
     phase: &'a str,
+    /// For a rewrite `done`: `applied`, `abandoned` (before the swap) or `reverted`.
+    outcome: Option<&'static str>,
     alter: Option<&'a str>,
     using: Vec<String>,
     shadow: &'a str,
@@ -308,6 +310,7 @@ fn render_status(
             .map(|((s, copy), running)| StateJson {
                 table: &s.table,
                 phase: s.phase.name(),
+                outcome: s.outcome(),
                 alter: s.alter.as_deref(),
                 using: s.using.iter().map(|(c, e)| format!("{c}={e}")).collect(),
                 shadow: &s.shadow,
@@ -328,7 +331,14 @@ fn render_status(
     }
     for ((state, copy), running) in list.iter().zip(copies).zip(running) {
         let change = state.alter.as_deref().unwrap_or("(compaction)");
-        writeln!(out, "{}  {}  {change}  since {}", state.table, state.phase, state.updated_at)?;
+        // A rewrite given up or swapped back is done too: say the change is not in effect.
+        let phase = match state.outcome() {
+            Some("abandoned") => format!("{} (abandoned before the swap: the table is unchanged)", state.phase),
+            Some("reverted") => format!("{} (reverted: the table is as it was)", state.phase),
+            Some(outcome) => format!("{} ({outcome})", state.phase),
+            None => state.phase.to_string(),
+        };
+        writeln!(out, "{}  {phase}  {change}  since {}", state.table, state.updated_at)?;
         if let Some(copy) = copy {
             let pace = copy.pace.as_ref().map(|p| format!("; {}", p.reason)).unwrap_or_default();
             let error = copy.error.as_ref().map(|e| format!("; stopped: {e}")).unwrap_or_default();

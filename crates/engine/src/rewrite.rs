@@ -62,6 +62,11 @@ pub struct RewriteState {
     pub old: String,
     /// Where it is.
     pub phase: RewritePhase,
+    /// For a rewrite `done`, the phase it was cleaned up from: `swapped` when its change took
+    /// effect; `copying` or `ready` when it was given up before the swap, and `reverted` after
+    /// a swap back, both leaving the table as it was. `None` otherwise (and for one an older
+    /// version finished).
+    pub ended_from: Option<RewritePhase>,
     /// Why the old table stopped being kept in step after the swap (a value it cannot hold);
     /// a revert would lose that write, so it is refused.
     pub out_of_step: Option<String>,
@@ -72,6 +77,20 @@ pub struct RewriteState {
     pub started_at: String,
     /// When its phase last changed (RFC 3339).
     pub updated_at: String,
+}
+
+impl RewriteState {
+    /// How a rewrite `done` ended: `applied` (swapped, its change in effect), `abandoned`
+    /// (cleaned up before the swap) or `reverted` (swapped back): the last two left the table
+    /// as it was. `None` before it is done, or when an older version finished it.
+    pub fn outcome(&self) -> Option<&'static str> {
+        match (self.phase, self.ended_from?) {
+            (RewritePhase::Done, RewritePhase::Swapped) => Some("applied"),
+            (RewritePhase::Done, RewritePhase::Copying | RewritePhase::Ready) => Some("abandoned"),
+            (RewritePhase::Done, RewritePhase::Reverted) => Some("reverted"),
+            _ => None,
+        }
+    }
 }
 
 /// The copy of a rewrite: its key, the statement a batch runs, and what it cannot fill.

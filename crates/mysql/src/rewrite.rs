@@ -393,13 +393,30 @@ impl MysqlTarget {
 
     fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL,\n    ended_from varchar(16)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.state_table()
         ))?;
+        // A table an earlier version made gains the column added since (only then: an ALTER
+        // TABLE takes a metadata lock even when it has nothing to do).
+        if !self.state_has_ended_from()? {
+            self.exec(&format!("ALTER TABLE {} ADD COLUMN ended_from varchar(16)", self.state_table()))?;
+        }
         self.exec(&format!(
             "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.misses_table()
         ))
+    }
+
+    /// Whether the state table has `ended_from` (an earlier version's does not).
+    fn state_has_ended_from(&mut self) -> Result<bool, DbError> {
+        let n: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND COLUMN_NAME = 'ended_from'",
+                (&self.database, REWRITE_STATE_TABLE),
+            )
+            .map_err(db_error)?;
+        Ok(n.unwrap_or(0) > 0)
     }
 
     fn table_exists(&mut self, table: &TableName) -> Result<bool, DbError> {
@@ -755,10 +772,13 @@ impl MysqlTarget {
         if exists.unwrap_or(0) == 0 {
             return Ok(Vec::new());
         }
+        // An earlier version's table is read without how its rewrites ended (reading needs no
+        // more than SELECT: it is brought up to date by the next rewrite).
+        let ended_from = if self.state_has_ended_from()? { "r.ended_from" } else { "NULL" };
         let sql = format!(
             "SELECT r.table_name, r.alter_sql, r.using_exprs, r.shadow, r.old_name, r.phase, \
                     (SELECT CONCAT(m.operation, ': ', m.error) FROM {misses} m WHERE m.table_name = r.table_name ORDER BY m.id LIMIT 1), \
-                    DATE_FORMAT(r.started_at, '%Y-%m-%dT%H:%i:%s.%fZ'), DATE_FORMAT(r.updated_at, '%Y-%m-%dT%H:%i:%sZ') \
+                    DATE_FORMAT(r.started_at, '%Y-%m-%dT%H:%i:%s.%fZ'), DATE_FORMAT(r.updated_at, '%Y-%m-%dT%H:%i:%sZ'), {ended_from} \
              FROM {state} r WHERE ? IS NULL OR r.table_name = ? ORDER BY r.started_at DESC",
             misses = self.misses_table(),
             state = self.state_table()
@@ -774,6 +794,7 @@ impl MysqlTarget {
                     shadow: text(row, 3).unwrap_or_default(),
                     old: text(row, 4).unwrap_or_default(),
                     phase: RewritePhase::parse(&text(row, 5).unwrap_or_default()).map_err(|e| other(e.to_string()))?,
+                    ended_from: text(row, 9).and_then(|p| RewritePhase::parse(&p).ok()),
                     out_of_step: text(row, 6),
                     unvalidated: Vec::new(),
                     started_at: text(row, 7).unwrap_or_default(),
@@ -784,10 +805,15 @@ impl MysqlTarget {
     }
 
     fn record_phase(&mut self, table: &str, phase: RewritePhase) -> Result<(), DbError> {
+        // MySQL assigns left to right: `ended_from` reads the phase before it changes.
+        let ended_from = match phase {
+            RewritePhase::Done => "ended_from = IF(phase = 'done', ended_from, phase), ",
+            _ => "",
+        };
         self.conn
             .exec_drop(
                 format!(
-                    "UPDATE {} SET phase = ?, updated_at = UTC_TIMESTAMP(6) WHERE table_name = ?",
+                    "UPDATE {} SET {ended_from}phase = ?, updated_at = UTC_TIMESTAMP(6) WHERE table_name = ?",
                     self.state_table()
                 ),
                 (phase.name(), table),

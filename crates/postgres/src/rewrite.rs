@@ -258,7 +258,7 @@ impl PgTarget {
         );
         create_racing(&mut self.client, &misses)?;
         let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    table_name text PRIMARY KEY,\n    alter_sql text,\n    using_exprs text[] NOT NULL DEFAULT '{{}}',\n    shadow text NOT NULL,\n    old_name text NOT NULL,\n    phase text NOT NULL CHECK (phase IN ({})),\n    out_of_step text,\n    unvalidated text[] NOT NULL DEFAULT '{{}}',\n    fingerprint text,\n    parked text[] NOT NULL DEFAULT '{{}}',\n    started_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now()\n)",
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name text PRIMARY KEY,\n    alter_sql text,\n    using_exprs text[] NOT NULL DEFAULT '{{}}',\n    shadow text NOT NULL,\n    old_name text NOT NULL,\n    phase text NOT NULL CHECK (phase IN ({})),\n    out_of_step text,\n    unvalidated text[] NOT NULL DEFAULT '{{}}',\n    fingerprint text,\n    parked text[] NOT NULL DEFAULT '{{}}',\n    ended_from text,\n    started_at timestamptz NOT NULL DEFAULT now(),\n    updated_at timestamptz NOT NULL DEFAULT now()\n)",
             self.state_table(),
             RewritePhase::quoted_list()
         );
@@ -278,10 +278,11 @@ impl PgTarget {
 
     /// The state table's columns added after its first build that it lacks.
     fn missing_state_columns(&mut self) -> Result<Vec<(&'static str, &'static str)>, DbError> {
-        const ADDED: [(&str, &str); 3] = [
+        const ADDED: [(&str, &str); 4] = [
             ("unvalidated", "text[] NOT NULL DEFAULT '{}'"),
             ("fingerprint", "text"),
             ("parked", "text[] NOT NULL DEFAULT '{}'"),
+            ("ended_from", "text"),
         ];
         let present: Vec<String> = self
             .client
@@ -351,12 +352,16 @@ impl PgTarget {
             .get(0);
         // A table an earlier build made is brought up to date where it can be; reading needs no
         // more than SELECT, and a current one is not touched.
-        if !misses || !self.missing_state_columns()?.is_empty() {
+        let mut missing = self.missing_state_columns()?;
+        if !misses || !missing.is_empty() {
             match self.ensure_rewrite_state() {
                 Err(err) if err.code.as_deref() == Some("42501") => {}
                 result => result?,
             }
+            missing = self.missing_state_columns()?;
         }
+        // Without the right to add it, an older table is read without how its rewrites ended.
+        let ended_from = if missing.iter().any(|(column, _)| *column == "ended_from") { "NULL" } else { "ended_from" };
         let misses: bool = misses
             || self
                 .client
@@ -367,7 +372,7 @@ impl PgTarget {
         let sql = format!(
             "SELECT table_name, alter_sql, using_exprs, shadow, old_name, phase, coalesce(out_of_step, {}), unvalidated, \
                     to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), \
-                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                    to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), {ended_from} \
              FROM {} r WHERE $1::text IS NULL OR table_name = $1 ORDER BY started_at DESC",
             out_of_step,
             self.state_table()
@@ -384,6 +389,7 @@ impl PgTarget {
                     shadow: row.get(3),
                     old: row.get(4),
                     phase: RewritePhase::parse(&phase).map_err(|e| other(e.to_string()))?,
+                    ended_from: row.get::<_, Option<String>>(10).and_then(|p| RewritePhase::parse(&p).ok()),
                     out_of_step: row.get(6),
                     unvalidated: row
                         .get::<_, Vec<String>>(7)
@@ -1439,6 +1445,7 @@ impl RewriteTarget for PgTarget {
                 shadow: shadow.clone(),
                 old: old.clone(),
                 phase: RewritePhase::Copying,
+                ended_from: None,
                 out_of_step: None,
                 unvalidated: Vec::new(),
                 started_at: String::new(),
@@ -1487,7 +1494,7 @@ impl RewriteTarget for PgTarget {
             let sql = format!(
                 "INSERT INTO {state_table} (table_name, alter_sql, using_exprs, shadow, old_name, phase, fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (table_name) DO UPDATE SET alter_sql = EXCLUDED.alter_sql, using_exprs = EXCLUDED.using_exprs, fingerprint = EXCLUDED.fingerprint, \
-                 shadow = EXCLUDED.shadow, old_name = EXCLUDED.old_name, phase = EXCLUDED.phase, out_of_step = NULL, \
+                 shadow = EXCLUDED.shadow, old_name = EXCLUDED.old_name, phase = EXCLUDED.phase, out_of_step = NULL, ended_from = NULL, \
                  started_at = now(), updated_at = now()"
             );
             target
@@ -1964,7 +1971,7 @@ impl RewriteTarget for PgTarget {
             target
                 .client
                 .execute(
-                    &format!("UPDATE {state_table} SET phase = $2, updated_at = now() WHERE table_name = $1"),
+                    &format!("UPDATE {state_table} SET phase = $2, ended_from = CASE WHEN phase = $2 THEN ended_from ELSE phase END, updated_at = now() WHERE table_name = $1"),
                     &[&current.table, &RewritePhase::Done.name()],
                 )
                 .map_err(db_error)?;

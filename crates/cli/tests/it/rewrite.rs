@@ -226,6 +226,9 @@ fn a_primary_key_becomes_bigint_under_writes_with_foreign_keys_and_views_pointin
     );
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
     assert!(ok, "{out}{err}");
+    // Done, and not taken for a rewrite whose change is in effect.
+    let (ok, out, err) = rewrite(&project, &db, &["--status"]);
+    assert!(ok && out.contains("done (reverted: the table is as it was)"), "{out}{err}");
     assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname LIKE '\\_cutover\\_%'"), "0");
     assert_eq!(db.query("SELECT count(*) FROM pg_proc WHERE proname LIKE '\\_cutover\\_%'"), "0");
     assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_cutover\\_%'"), "0");
@@ -485,11 +488,19 @@ fn the_edges_a_tester_found_hold() {
     assert!(!ok && err.contains("stopped being kept in step"), "{err}");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
     assert!(ok, "{out}{err}");
+    let outcome = || {
+        let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
+        assert!(ok, "{out}{err}");
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (status["rewrites"][0]["phase"].as_str().unwrap().to_string(), status["rewrites"][0]["outcome"].clone())
+    };
+    assert_eq!(outcome(), ("done".to_string(), serde_json::json!("applied")));
 
     // A change made to the table while the rewrite waits refuses the swap, naming it.
     let change = ["--table", "staff", "--alter", "ALTER TABLE staff ALTER COLUMN v TYPE numeric"];
     let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
     assert!(ok, "{out}{err}");
+    assert_eq!(outcome(), ("ready".to_string(), serde_json::Value::Null));
     db.query("ALTER TABLE staff ADD COLUMN email text");
     let (ok, _, err) = rewrite(&project, &db, &change);
     assert!(
@@ -502,6 +513,10 @@ fn the_edges_a_tester_found_hold() {
     );
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
     assert!(ok, "{out}{err}");
+    // Given up before the swap: done, its change not in effect (a tester read `done` as made).
+    assert_eq!(outcome(), ("done".to_string(), serde_json::json!("abandoned")));
+    let (_, out, _) = rewrite(&project, &db, &["--status"]);
+    assert!(out.contains("done (abandoned before the swap: the table is unchanged)"), "{out}");
     // A type change names its column only (a tester saw the columns after it named too).
     let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
     assert!(ok, "{out}{err}");

@@ -217,6 +217,9 @@ fn mysql_a_key_becomes_bigint_and_a_column_wider_under_writes_then_reverts_with_
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
     assert_eq!(phase(&db).as_deref(), Some("done"));
+    let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert!(ok && status["rewrites"][0]["outcome"] == "reverted", "{out}{err}");
 }
 
 #[test]
