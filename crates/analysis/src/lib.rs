@@ -248,6 +248,8 @@ impl Linter {
         let ctx = Context {
             schema,
             live,
+            // On a live schema every linted migration is one still to run.
+            to_run: live,
             dialect: config.dialect,
             pg_version: config.pg_version,
             // Unresolved (no folder to take a tool from): as cutover runs it.
@@ -262,6 +264,14 @@ impl Linter {
         let runs =
             rules::RULES.iter().map(|rule| config.runs(rule.id) && rule.dialects.contains(&config.dialect)).collect();
         Linter { config, ctx, runs }
+    }
+
+    /// Whether the migrations linted next are still to run, after the earlier ones that are
+    /// (without a live schema, the files a pull request adds): the tables those create are new
+    /// for them, with no released code using them and no rows but their own. On a live schema
+    /// ([`Linter::with_schema`]) every one is.
+    pub fn still_to_run(&mut self, to_run: bool) {
+        self.ctx.to_run = to_run || self.ctx.live;
     }
 
     /// The schema model as the migrations linted so far built it.
@@ -896,5 +906,68 @@ mod tests {
     fn tables_created_in_the_migration_are_new() {
         assert!(lint("CREATE TABLE t (id int);\nALTER TABLE t ADD COLUMN x int NOT NULL;\nCREATE INDEX i ON t (x);")
             .is_empty());
+    }
+
+    /// The findings of each of `migrations` (sql, whether it is still to run), linted in order
+    /// by a linter for another runner than cutover: rule and table.
+    fn lint_batch(migrations: &[(&str, bool)]) -> Vec<Vec<String>> {
+        let config = LintConfig { runner: Runner::Script(None), ..LintConfig::default() };
+        let mut linter = Linter::new(config);
+        migrations
+            .iter()
+            .map(|(sql, to_run)| {
+                linter.still_to_run(*to_run);
+                let statements = cutover_migration::split_statements(sql).unwrap();
+                let script = Script {
+                    text: sql,
+                    statements: &statements,
+                    in_transaction: true,
+                    no_transaction_by: None,
+                    has_down: None,
+                };
+                let linted = linter.lint(&script);
+                linted
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == Severity::Error)
+                    .map(|d| format!("{} {}", d.rule, d.table.as_deref().unwrap_or_default()))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// A pull request that adds a table in one migration and indexes it, adds its keys and
+    /// tightens it in the next: the table does not exist on the live database before the
+    /// batch, so nothing queues behind those locks (review 4's #6, #23). The table of the
+    /// released migrations the key points at is still live.
+    #[test]
+    fn a_table_made_by_a_migration_still_to_run_is_new_for_the_ones_after_it() {
+        let released = "CREATE TABLE users (id bigint PRIMARY KEY);\nCREATE TABLE orgs (id bigint PRIMARY KEY);";
+        let adds = "CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint, title text);";
+        let later = "CREATE INDEX posts_user ON posts (user_id);\nALTER TABLE posts ADD CONSTRAINT posts_user_fk FOREIGN KEY (user_id) REFERENCES users (id);\nALTER TABLE posts ALTER COLUMN title SET NOT NULL;\nCREATE INDEX orgs_id ON orgs (id);";
+        let batch = lint_batch(&[(released, false), (adds, true), (later, true)]);
+        let found = batch[2].join("\n");
+        assert!(!found.contains(" posts"), "{found}");
+        assert!(found.contains("index-create-blocking orgs"), "{found}");
+        // Released with the table (the whole history linted, or a changed old file), it is live.
+        for to_run in [false, true] {
+            let batch = lint_batch(&[(released, false), (adds, false), (later, to_run)]);
+            let found = batch[2].join("\n");
+            assert!(found.contains("index-create-blocking posts"), "{found}");
+            assert!(found.contains("set-not-null-scan posts"), "{found}");
+        }
+        // A table the released migrations made stays live when a new one says IF NOT EXISTS.
+        let again = "CREATE TABLE IF NOT EXISTS orgs (id bigint PRIMARY KEY);";
+        let batch = lint_batch(&[(released, false), (again, true), ("CREATE INDEX orgs_id ON orgs (id);", true)]);
+        assert!(batch[2].join("\n").contains("index-create-blocking orgs"), "{batch:?}");
+        // Renamed in the batch, it is new under its new name.
+        let renamed = "ALTER TABLE posts RENAME TO articles;";
+        let batch = lint_batch(&[
+            (released, false),
+            (adds, true),
+            (renamed, true),
+            ("CREATE INDEX a_t ON articles (title);", true),
+        ]);
+        assert!(batch[3].is_empty(), "{batch:?}");
     }
 }

@@ -97,7 +97,12 @@ pub fn run(
             file.display()
         )));
     }
-    let changed = only.changed_since.as_deref().map(changed_since).transpose()?;
+    let (changed, added) = match only.changed_since.as_deref().map(changed_since).transpose()? {
+        Some(Changed { files, added }) => (Some(files), added),
+        None => (None, HashSet::new()),
+    };
+    // A migration a pull request adds is still to run, with the ones it adds before it.
+    let still_to_run = |path: &Path| added.contains(&canonical(path));
     let mut database = if only.pending { Some(crate::open(settings)?) } else { None };
     let mut stdin = None;
     if inputs.iter().any(|input| input.as_os_str() == "-") {
@@ -129,7 +134,10 @@ pub fn run(
         let analyzed = analyze(file.statements.as_deref().unwrap_or(&[]), &settings.lint);
         Ok((file, analyzed))
     };
+    let mut loose_inputs = loose.iter();
     in_order(&loose, read, |read| {
+        let input = loose_inputs.next().expect("one result per loose input");
+        linter.still_to_run(still_to_run(input));
         loose_results.push(read.map(|(file, analyzed)| file.lint(&mut linter, analyzed)));
     });
     let mut loose_results = loose_results.into_iter();
@@ -233,7 +241,8 @@ pub fn run(
                         && changed.as_ref().is_none_or(|changed| touched(migration, changed))
                         && named.is_none_or(|files| touched(migration, files))
                 };
-                for (idx, linted) in lint_folder(&set, &settings.lint, live).into_iter().enumerate() {
+                let still_to_run = |migration: &Migration| still_to_run(&migration.up.path);
+                for (idx, linted) in lint_folder(&set, &settings.lint, live, &still_to_run).into_iter().enumerate() {
                     linted_count += 1;
                     if !reported(idx, linted.migration) {
                         passed_over += 1;
@@ -393,10 +402,17 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// What a branch changed since a revision (see [`changed_since`]), canonical.
+struct Changed {
+    /// The files added or changed.
+    files: HashSet<PathBuf>,
+    /// Those of them added (untracked included): migrations not yet released.
+    added: HashSet<PathBuf>,
+}
+
 /// The files added or changed since `rev` (`git diff` from the merge base of `rev` and HEAD:
-/// committed or not) and the untracked ones git does not ignore (a migration not yet added),
-/// canonical.
-fn changed_since(rev: &str) -> anyhow::Result<HashSet<PathBuf>> {
+/// committed or not) and the untracked ones git does not ignore (a migration not yet added).
+fn changed_since(rev: &str) -> anyhow::Result<Changed> {
     if rev.starts_with('-') {
         return Err(usage_error(format!(
             "--changed-since `{rev}`: a revision does not start with `-`; give a commit, branch or tag"
@@ -440,13 +456,42 @@ fn changed_since(rev: &str) -> anyhow::Result<HashSet<PathBuf>> {
         .map(|out| String::from_utf8_lossy(&out).trim().to_string())
         .unwrap_or_else(|_| rev.to_string());
     let diff = git(&["diff", "--name-only", "-z", "--no-renames", "--diff-filter=d", &base, "--"], Some(&top))?;
+    // Renames found (`-M`): a migration moved or renumbered on the branch was released all the
+    // same, and a folder moved would make the whole history one new batch.
+    let new = git(&["diff", "--name-only", "-z", "-M", "--diff-filter=A", &base, "--"], Some(&top))?;
     let untracked = git(&["ls-files", "-z", "--others", "--exclude-standard"], Some(&top))?;
-    Ok(diff
-        .split(|&b| b == 0)
-        .chain(untracked.split(|&b| b == 0))
-        .filter(|name| !name.is_empty())
-        .map(|name| canonical(&top.join(String::from_utf8_lossy(name).as_ref())))
-        .collect())
+    let names = |names: &[&[u8]]| -> Vec<String> {
+        names
+            .iter()
+            .flat_map(|names| names.split(|&b| b == 0))
+            .filter(|name| !name.is_empty())
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect()
+    };
+    let path = |name: &String| canonical(&top.join(name));
+    // A file whose very content the base has somewhere (moved without git knowing, copied) is
+    // no new migration either.
+    let mut added = names(&[&new, &untracked]);
+    if !added.is_empty() {
+        // `<mode> blob <id>\t<path>` each.
+        let released: HashSet<Vec<u8>> = git(&["ls-tree", "-r", "-z", &base], Some(&top))?
+            .split(|&b| b == 0)
+            .filter_map(|entry| entry.split(|&b| b == b'\t').next()?.split(|&b| b == b' ').nth(2))
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut hash = vec!["hash-object", "--"];
+        hash.extend(added.iter().map(String::as_str));
+        let ids = git(&hash, Some(&top))?;
+        let ids: Vec<&[u8]> = ids.split(|&b| b == b'\n').filter(|id| !id.is_empty()).collect();
+        if ids.len() == added.len() {
+            let mut ids = ids.into_iter();
+            added.retain(|_| ids.next().is_none_or(|id| !released.contains(id)));
+        }
+    }
+    Ok(Changed {
+        files: names(&[&diff, &untracked]).iter().map(path).collect(),
+        added: added.iter().map(path).collect(),
+    })
 }
 
 /// Every migration of `set`, in order: with a live database, those it has not applied linted on
@@ -455,8 +500,9 @@ fn lint_folder<'a>(
     set: &'a cutover_migration::MigrationSet,
     config: &cutover_analysis::LintConfig,
     live: Option<&Live>,
+    still_to_run: &dyn Fn(&Migration) -> bool,
 ) -> Vec<cutover_runner::LintedMigration<'a>> {
-    let Some(live) = live else { return lint_set(set, config) };
+    let Some(live) = live else { return cutover_runner::lint_set_with_batch(set, config, still_to_run) };
     let statuses = cutover_runner::compute_status(set, &live.history);
     let pending: Vec<&cutover_migration::Migration> = statuses
         .iter()

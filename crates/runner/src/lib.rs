@@ -54,7 +54,7 @@ pub use gate::{
     locked_relations, startup_relations, startup_review, unsafe_findings, waiting_for_window, StartupLimit,
 };
 pub use identity::{now_rfc3339, runner_identity};
-pub use lint::{lint_pending, lint_set, seed, LintedMigration};
+pub use lint::{lint_pending, lint_set, lint_set_with_batch, seed, LintedMigration};
 pub use plan::{human_bytes, plan, MigrationPlan, Plan, PlanOptions, StatementPlan};
 pub use policy::{window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};

@@ -38,9 +38,20 @@ pub struct LintedMigration<'a> {
 /// those of the database the set is meant for). A kind of runner given without a tool is the
 /// tool of the set's layout, when it runs files that way ([`Runner::for_layout`]).
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<LintedMigration<'a>> {
+    lint_set_with_batch(set, config, &|_| false)
+}
+
+/// [`lint_set`] where the migrations `still_to_run` picks (those a pull request adds) are a
+/// batch not yet released: a table one of them creates is new for the ones after it, as it is
+/// on the live database they will run on (no released code uses it, no rows but the batch's).
+pub fn lint_set_with_batch<'a>(
+    set: &'a MigrationSet,
+    config: &LintConfig,
+    still_to_run: &dyn Fn(&Migration) -> bool,
+) -> Vec<LintedMigration<'a>> {
     let config = &for_layout(config, set);
     let all: Vec<&Migration> = set.migrations.iter().collect();
-    lint_in_order(set, &all, Linter::new(config.clone()), config)
+    lint_in_order(set, &all, Linter::new(config.clone()), config, still_to_run)
 }
 
 /// `config` for the folder `set` was read from: its layout names the tool of a runner given
@@ -96,7 +107,7 @@ pub fn lint_pending<'a>(
     config.live_rows.extend(rows);
     config.live_names = live_names(live);
     let in_order: Vec<&Migration> = set.migrations.iter().filter(|m| is_pending(m)).collect();
-    lint_in_order(set, &in_order, Linter::with_schema(config.clone(), schema), &config)
+    lint_in_order(set, &in_order, Linter::with_schema(config.clone(), schema), &config, &|_| true)
 }
 
 /// Lints `migrations` (of `set`, in its order) one after the other with `linter`.
@@ -105,6 +116,7 @@ fn lint_in_order<'a>(
     migrations: &[&'a Migration],
     mut linter: Linter,
     config: &LintConfig,
+    still_to_run: &dyn Fn(&Migration) -> bool,
 ) -> Vec<LintedMigration<'a>> {
     let statements: Vec<&[cutover_migration::Statement]> =
         migrations.iter().map(|m| m.up.statements.as_slice()).collect();
@@ -121,6 +133,7 @@ fn lint_in_order<'a>(
                 no_transaction_by: migration.up.settings.no_transaction_by,
                 has_down: has_down(set, migration),
             };
+            linter.still_to_run(still_to_run(migration));
             let linted = linter.lint_analyzed(&script, analyzed);
             LintedMigration {
                 migration,

@@ -131,9 +131,6 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
     let on = if locked == table { String::new() } else { format!(" on `{locked}`") };
     let small = rows.is_some_and(|rows| rows < ctx.small_table_rows);
     let size = match rows {
-        Some(rows) if ctx.live && ctx.created_by_linted.contains(table) => {
-            format!("`{table}` is created by an earlier pending migration ({rows} rows before it)")
-        }
         Some(rows) if small => format!("`{table}` is small here ({rows} rows by the catalog): the lock is brief"),
         Some(rows) => format!("`{table}` has about {rows} rows here"),
         None if ctx.live => {
@@ -539,7 +536,8 @@ UPDATE both_v SET n = 1;";
         let mut linter = live_linter(400_000);
         assert!(severities(&mut linter, "CREATE TABLE events (id int);").is_empty());
         let backfill = "ALTER TABLE events ADD COLUMN n int;\nUPDATE events SET n = 0;";
-        assert_eq!(severities(&mut linter, backfill), [Severity::Warning]);
+        // It holds only the rows the migrations still to run wrote, and nothing running uses it.
+        assert_eq!(severities(&mut linter, backfill), []);
         // Without a database the same table may have grown since it was created.
         let mut linter = static_linter();
         assert!(severities(&mut linter, "CREATE TABLE events (id int);").is_empty());

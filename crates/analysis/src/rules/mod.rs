@@ -295,9 +295,14 @@ pub struct Context {
     /// Whether `schema` started from a live database: the linted migrations are the ones still
     /// to run there, in order.
     pub(crate) live: bool,
-    /// Tables the linted migrations created (all of them, not only this one): with a live
-    /// schema they do not exist there yet, so they are new when the later migrations run.
-    pub(crate) created_by_linted: HashSet<String>,
+    /// Whether the migration being checked is one still to run, after the earlier ones still
+    /// to run (with a live schema, every linted one; without, the files a pull request adds,
+    /// `--changed-since`): the tables those created do not exist on the live database yet.
+    pub(crate) to_run: bool,
+    /// Tables the migrations still to run created before this one (see `to_run`): no released
+    /// code uses them and they hold only the rows those migrations wrote, so they are new for
+    /// the later ones (a table of the same unreleased batch, review 4's #6 and #23).
+    pub(crate) created_to_run: HashSet<String>,
     /// The dialect of the migrations.
     pub(crate) dialect: Dialect,
     /// The PostgreSQL major version the migrations are for.
@@ -410,9 +415,10 @@ pub struct Context {
 }
 
 impl Context {
-    /// Whether `table` was created earlier in this migration.
+    /// Whether `table` was created earlier in this migration, or by an earlier migration still
+    /// to run with it (see `created_to_run`).
     pub(crate) fn is_new(&self, table: &str) -> bool {
-        self.created_here.contains(table)
+        self.created_here.contains(table) || (self.to_run && self.created_to_run.contains(table))
     }
 
     /// Whether `table` holds no row while the statement runs, so that scanning, rewriting or
@@ -459,7 +465,7 @@ impl Context {
     /// estimate there; none for a table the migrations linted on the live schema create first
     /// (it does not exist there yet); `None` without live facts about it.
     pub(crate) fn rows_of(&self, table: &str) -> Option<i64> {
-        if self.live && self.created_by_linted.contains(table) {
+        if self.to_run && self.created_to_run.contains(table) {
             return Some(0);
         }
         self.live_rows.get(table).copied().filter(|rows| *rows >= 0)
@@ -496,7 +502,8 @@ impl Context {
         *self = Context {
             schema: std::mem::take(&mut self.schema),
             live: self.live,
-            created_by_linted: std::mem::take(&mut self.created_by_linted),
+            to_run: self.to_run,
+            created_to_run: std::mem::take(&mut self.created_to_run),
             dialect: self.dialect,
             pg_version: self.pg_version,
             runner: self.runner,
@@ -535,7 +542,12 @@ impl Context {
             }
             Action::CreateTable { table, foreign_keys, .. } => {
                 self.created_here.insert(table.clone());
-                self.created_by_linted.insert(table.clone());
+                // Nor is a table the released migrations made new because one still to run
+                // says `IF NOT EXISTS`.
+                let released = effect.idempotent == Some(true) && self.schema.table(table).is_some();
+                if self.to_run && !released {
+                    self.created_to_run.insert(table.clone());
+                }
                 for fk in foreign_keys {
                     self.foreign_keys_added.push((self.line, table.clone(), fk.clone()));
                 }
@@ -586,7 +598,9 @@ impl Context {
             }
             Action::CreateTableAs { table } => {
                 self.created_here.insert(table.clone());
-                self.created_by_linted.insert(table.clone());
+                if self.to_run {
+                    self.created_to_run.insert(table.clone());
+                }
             }
             Action::Rename { object: "table", table, new_name, .. } if self.is_new(table) => {
                 // A rename keeps the schema; `new_name` is never qualified.
@@ -594,6 +608,9 @@ impl Context {
                     Some((schema, _)) => format!("{schema}.{new_name}"),
                     None => new_name.clone(),
                 };
+                if self.to_run && self.created_to_run.contains(table) {
+                    self.created_to_run.insert(renamed.clone());
+                }
                 self.created_here.insert(renamed);
             }
             Action::Rename { object: "table", table, new_name, .. } => {

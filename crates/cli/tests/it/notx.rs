@@ -335,6 +335,88 @@ fn changed_since_reports_what_a_branch_adds_judged_after_what_came_before() {
     );
 }
 
+/// A pull request that adds a table and, in a later migration of the same branch, indexes it,
+/// keys it and tightens a column: the table is not on the live database before the branch's
+/// migrations run, so nothing queues behind those locks (review 4's "same unreleased batch").
+/// A table of the released migrations stays live, and so does one an edited old migration
+/// creates.
+#[test]
+fn changed_since_judges_a_table_the_branch_adds_as_new() {
+    let project = Project::new();
+    let root = project.dir.path();
+    git(root, &["init", "--quiet", "--initial-branch=main"]);
+    git(root, &["config", "user.name", "cutover tests"]);
+    git(root, &["config", "user.email", "tests@cutover.invalid"]);
+    project
+        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("2_teams.up.sql", "CREATE TABLE teams (id bigint PRIMARY KEY, name text);\n")
+        .migration("2_teams.down.sql", "DROP TABLE teams;\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "released"]);
+    git(root, &["checkout", "--quiet", "-b", "feature"]);
+    project
+        .migration("3_posts.up.sql", "CREATE TABLE posts (id bigint PRIMARY KEY, user_id bigint, title text);\n")
+        .migration("3_posts.down.sql", "DROP TABLE posts;\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "posts"]);
+    let tighten = "CREATE INDEX posts_user ON posts (user_id);\nALTER TABLE posts ADD CONSTRAINT posts_user_fk FOREIGN KEY (user_id) REFERENCES users (id);\nALTER TABLE posts ALTER COLUMN title SET NOT NULL;\n";
+    // Not yet added to git: untracked files are the branch's too.
+    project.migration("4_tighten.up.sql", tighten).migration("4_tighten.down.sql", "DROP INDEX posts_user;\n");
+    let lint = |args: &[&str]| {
+        let output = project
+            .cutover(NO_DATABASE)
+            .args(["lint", "--format", "json", "--assume-runner", "golang-migrate"])
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = output_text(&output);
+        (output.status.code(), findings(&stdout), stderr)
+    };
+    // The key's lock on the released `users` is the one that can queue the application.
+    let users_only = vec!["4_tighten.up.sql:2 lock-timeout-missing".to_string()];
+    let (code, found, stderr) = lint(&["--changed-since", "main"]);
+    assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    // Named one by one, as a pre-commit hook does.
+    let (code, found, stderr) = lint(&[
+        "--changed-since",
+        "main",
+        "migrations/1_users.up.sql",
+        "migrations/3_posts.up.sql",
+        "migrations/4_tighten.up.sql",
+    ]);
+    assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    // The whole history: `posts` may have been live for years by migration 4.
+    let (_, found, _) = lint(&[]);
+    assert!(found.contains(&"4_tighten.up.sql:1 index-create-blocking".to_string()), "{found:?}");
+    assert!(found.contains(&"4_tighten.up.sql:3 set-not-null-scan".to_string()), "{found:?}");
+
+    // Released on main, the same table is live for the branch's later migration.
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "tighten"]);
+    git(root, &["checkout", "--quiet", "-b", "later"]);
+    project.migration(
+        "5_teams.up.sql",
+        "CREATE INDEX posts_title ON posts (title);\nCREATE INDEX teams_name ON teams (name);\n",
+    );
+    project.migration("5_teams.down.sql", "DROP INDEX posts_title;\n");
+    let (_, found, stderr) = lint(&["--changed-since", "feature"]);
+    assert!(found.contains(&"5_teams.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+    // A folder moved (git told or not) holds the released migrations still: not a new batch.
+    std::fs::rename(root.join("migrations"), root.join("db_migrations")).unwrap();
+    let (_, found, stderr) = lint(&["--changed-since", "feature", "--dir", "db_migrations"]);
+    assert!(found.contains(&"5_teams.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+    git(root, &["add", "-A"]);
+    let (_, found, stderr) = lint(&["--changed-since", "feature", "--dir", "db_migrations"]);
+    assert!(found.contains(&"5_teams.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+    git(root, &["reset", "--quiet"]);
+    std::fs::rename(root.join("db_migrations"), root.join("migrations")).unwrap();
+    // An old migration edited on the branch made its table long ago: it is not new.
+    project.migration("2_teams.up.sql", "CREATE TABLE teams (id bigint PRIMARY KEY, name text NOT NULL);\n");
+    let (_, found, _) = lint(&["--changed-since", "feature"]);
+    assert!(found.contains(&"5_teams.up.sql:2 index-create-blocking".to_string()), "{found:?}");
+}
+
 #[test]
 fn pending_reports_only_what_the_database_has_not_applied() {
     let db = PgDb::new();
@@ -343,6 +425,12 @@ fn pending_reports_only_what_the_database_has_not_applied() {
     project
         .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
         .migration("2_index.down.sql", "DROP INDEX users_email;\n");
+    // On a fresh database `users` is made by the first migration: its index blocks nobody.
+    let fresh = PgDb::new();
+    let output = project.cutover(&fresh.url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
+    let output = project.cutover(&db.url).args(["up", "--to", "1"]).output().unwrap();
+    assert!(output.status.success(), "{}", output_text(&output).1);
     let output = project.cutover(&db.url).arg("up").output().unwrap();
     assert_eq!(output.status.code(), Some(1), "the gate refuses the index: {}", output_text(&output).1);
     let output = project.cutover(&db.url).args(["up", "--allow-unsafe"]).output().unwrap();

@@ -533,10 +533,12 @@ fn an_interrupted_no_transaction_down_blocks_up_and_resumes_with_down() {
 #[test]
 fn up_refuses_unsafe_migrations_until_reviewed() {
     let db = PgDb::new();
+    // Live before the folder (a table made by the same run's migration 1 would be new).
+    db.query("CREATE TABLE users (id bigint PRIMARY KEY, email text)");
     let project = Project::new();
     project
-        .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
-        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("1_notes.up.sql", "CREATE TABLE notes (id bigint PRIMARY KEY);\n")
+        .migration("1_notes.down.sql", "DROP TABLE notes;\n")
         .migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n")
         .migration("2_index.down.sql", "DROP INDEX users_email;\n");
     let output = project.cutover(&db.url).arg("up").output().unwrap();
@@ -544,7 +546,7 @@ fn up_refuses_unsafe_migrations_until_reviewed() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("2_index.up.sql:1: error[index-create-blocking]"), "{stderr}");
     assert!(stderr.contains("--allow-unsafe"), "{stderr}");
-    assert_eq!(db.tables(), "cutover_history,cutover_history_guard", "nothing was applied, not even migration 1");
+    assert_eq!(db.tables(), "cutover_history,cutover_history_guard,users", "nothing was applied, not even migration 1");
     assert_eq!(db.query("SELECT count(*) FROM cutover_history"), "0");
 
     // An ignore without a reason does not count.
@@ -574,7 +576,9 @@ fn approvals_are_recorded_and_listed() {
     let project = Project::new();
     project
         .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text, bio text);\n")
-        .migration("1_users.down.sql", "DROP TABLE users;\n")
+        .migration("1_users.down.sql", "DROP TABLE users;\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    project
         .migration(
             "2_index.up.sql",
             "-- cutover:ignore index-create-blocking reason=\"users is empty until launch\"\nCREATE INDEX users_email ON users (email);\n",

@@ -123,6 +123,7 @@ fn an_unknown_approval_kind_is_named_by_history() {
     let db = PgDb::new();
     let project = Project::new();
     project.migration("1_t.up.sql", "CREATE TABLE t (id bigint PRIMARY KEY, note text);\n");
+    project.cutover(&db.url).arg("up").assert().success();
     project.migration("2_index.up.sql", "CREATE INDEX t_note ON t (note);\n");
     project.cutover(&db.url).args(["up", "--allow-unsafe"]).assert().success();
     let output = project.cutover(&db.url).args(["history", "--format", "json"]).output().unwrap();
