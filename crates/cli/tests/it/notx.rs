@@ -254,6 +254,13 @@ fn lint_takes_any_sql_file_and_reports_a_folders_stray_files() {
     assert!(output_text(&output).1.contains("`migrations/notes.sql` is not a native migration"));
 }
 
+/// Makes `dir` a git repository on branch `main`, with a committer.
+fn git_repository(dir: &Path) {
+    git(dir, &["init", "--quiet", "--initial-branch=main"]);
+    git(dir, &["config", "user.name", "cutover tests"]);
+    git(dir, &["config", "user.email", "tests@cutover.invalid"]);
+}
+
 /// Runs git in `dir`, failing the test if it fails.
 fn git(dir: &Path, args: &[&str]) {
     let output = StdCommand::new("git").current_dir(dir).args(args).output().unwrap();
@@ -264,9 +271,7 @@ fn git(dir: &Path, args: &[&str]) {
 fn changed_since_reports_what_a_branch_adds_judged_after_what_came_before() {
     let project = Project::new();
     let root = project.dir.path();
-    git(root, &["init", "--quiet", "--initial-branch=main"]);
-    git(root, &["config", "user.name", "cutover tests"]);
-    git(root, &["config", "user.email", "tests@cutover.invalid"]);
+    git_repository(root);
     project
         .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, bio varchar(200), email text);\n")
         .migration("1_users.down.sql", "DROP TABLE users;\n")
@@ -344,9 +349,7 @@ fn changed_since_reports_what_a_branch_adds_judged_after_what_came_before() {
 fn changed_since_judges_a_table_the_branch_adds_as_new() {
     let project = Project::new();
     let root = project.dir.path();
-    git(root, &["init", "--quiet", "--initial-branch=main"]);
-    git(root, &["config", "user.name", "cutover tests"]);
-    git(root, &["config", "user.email", "tests@cutover.invalid"]);
+    git_repository(root);
     project
         .migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
         .migration("1_users.down.sql", "DROP TABLE users;\n")
