@@ -279,7 +279,9 @@ impl Context {
                 changes.push(Change::CreateTable { table: table.clone(), as_copy: true });
             }
             Action::DropTable { tables, cascade } => {
-                for table in tables.iter().filter(|t| !self.is_new(t)) {
+                // On a live schema, `DROP TABLE IF EXISTS` of a table not there drops nothing.
+                let absent = |t: &str| self.live && effect.idempotent == Some(true) && self.schema.table(t).is_none();
+                for table in tables.iter().filter(|t| !self.is_new(t) && !absent(t)) {
                     let referenced_by = self
                         .schema
                         .tables()

@@ -274,6 +274,12 @@ impl Linter {
         self.ctx.to_run = to_run || self.ctx.live;
     }
 
+    /// Tables released though no migration linted makes them (those a branch's deleted or moved
+    /// migrations made): a migration still to run that creates one does not make it new.
+    pub fn released_tables(&mut self, tables: impl IntoIterator<Item = String>) {
+        self.ctx.released.extend(tables);
+    }
+
     /// The schema model as the migrations linted so far built it.
     pub fn schema(&self) -> &Schema {
         &self.ctx.schema
@@ -969,5 +975,42 @@ mod tests {
             ("CREATE INDEX a_t ON articles (title);", true),
         ]);
         assert!(batch[3].is_empty(), "{batch:?}");
+        // A live table renamed onto a name a new one had (made and dropped) stays live
+        // (tester 9): in the batch, and within one migration.
+        let onto = "DROP TABLE posts;\nALTER TABLE users RENAME TO posts;";
+        let batch =
+            lint_batch(&[(released, false), (adds, true), (onto, true), ("CREATE INDEX p_u ON posts (id);", true)]);
+        assert!(batch[3].join("\n").contains("index-create-blocking posts"), "{batch:?}");
+        let dance = "ALTER TABLE users RENAME TO users_old;\nCREATE TABLE users (id bigint);\nDROP TABLE users;\nALTER TABLE users_old RENAME TO users;\nCREATE INDEX u_id ON users (id);";
+        let batch = lint_batch(&[(released, false), (dance, true)]);
+        assert!(batch[1].join("\n").contains("index-create-blocking users"), "{batch:?}");
+        // The name a new table was renamed from names nothing new any more.
+        let away = "CREATE TABLE drafts (id bigint);\nALTER TABLE drafts RENAME TO notes;\nALTER TABLE orgs RENAME TO drafts;\nCREATE INDEX d_id ON drafts (id);";
+        let batch = lint_batch(&[(released, false), (away, true)]);
+        assert!(batch[1].join("\n").contains("index-create-blocking drafts"), "{batch:?}");
+        // A table a branch's deleted migrations made (a baseline made again) is released.
+        let mut linter = Linter::new(LintConfig { runner: Runner::Script(None), ..LintConfig::default() });
+        linter.released_tables(["posts".to_string()]);
+        linter.still_to_run(true);
+        let sql = "CREATE TABLE IF NOT EXISTS posts (id bigint PRIMARY KEY, user_id bigint);\nCREATE INDEX p_user ON posts (user_id);";
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        assert!(linter.lint(&script).diagnostics.iter().any(|d| d.rule == "index-create-blocking"));
+        let sql = "CREATE INDEX p_user2 ON posts (user_id);";
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script = Script {
+            text: sql,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        assert!(linter.lint(&script).diagnostics.iter().any(|d| d.rule == "index-create-blocking"));
     }
 }

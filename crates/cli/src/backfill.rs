@@ -296,8 +296,13 @@ fn render_status(checkpoints: &[Checkpoint], running: &[bool], format: Format) -
         let (state, why) = state_now(c.state, *running);
         writeln!(
             out,
-            "{:<28} {:<8} {} rows updated, {} batches, batch size {}{last}, updated {}",
-            c.name, state, c.rows_updated, c.batches, c.batch_size, c.updated_at
+            "{:<28} {:<8} {} updated, {}, batch size {}{last}, updated {}",
+            c.name,
+            state,
+            cutover_engine::count(c.rows_updated, "row", "rows"),
+            cutover_engine::count(c.batches, "batch", "batches"),
+            c.batch_size,
+            c.updated_at
         )?;
         if let Some(why) = why {
             writeln!(out, "{:<28} {why}", "")?;

@@ -97,9 +97,9 @@ pub fn run(
             file.display()
         )));
     }
-    let (changed, added) = match only.changed_since.as_deref().map(changed_since).transpose()? {
-        Some(Changed { files, added }) => (Some(files), added),
-        None => (None, HashSet::new()),
+    let (changed, added, released) = match only.changed_since.as_deref().map(changed_since).transpose()? {
+        Some(Changed { files, added, deleted }) => (Some(files), added, tables_made_by(&deleted, &settings.lint)),
+        None => (None, HashSet::new(), Vec::new()),
     };
     // A migration a pull request adds is still to run, with the ones it adds before it.
     let still_to_run = |path: &Path| added.contains(&canonical(path));
@@ -122,6 +122,7 @@ pub fn run(
         Some(live) => live_linter(live, &settings.lint),
         None => Linter::new(settings.lint.clone()),
     };
+    linter.released_tables(released.iter().cloned());
     let mut loose_results = Vec::with_capacity(loose.len());
     let read = |input: &&PathBuf| -> anyhow::Result<(FileInput, Analyzed)> {
         let file = if input.as_os_str() == "-" {
@@ -242,7 +243,8 @@ pub fn run(
                         && named.is_none_or(|files| touched(migration, files))
                 };
                 let still_to_run = |migration: &Migration| still_to_run(&migration.up.path);
-                for (idx, linted) in lint_folder(&set, &settings.lint, live, &still_to_run).into_iter().enumerate() {
+                let batch = lint_folder(&set, &settings.lint, live, &still_to_run, &released);
+                for (idx, linted) in batch.into_iter().enumerate() {
                     linted_count += 1;
                     if !reported(idx, linted.migration) {
                         passed_over += 1;
@@ -408,6 +410,36 @@ struct Changed {
     files: HashSet<PathBuf>,
     /// Those of them added (untracked included): migrations not yet released.
     added: HashSet<PathBuf>,
+    /// The text of each SQL file deleted since (or moved where git does not see it): what its
+    /// migrations made was released.
+    deleted: Vec<String>,
+}
+
+/// The tables that any of `scripts` creates (a branch's deleted migrations: a folder moved, a
+/// baseline made again): released, so not new when a migration still to run makes them again.
+/// Every one, whatever drops it later (down scripts are among them): the doubt is resolved
+/// towards reporting.
+fn tables_made_by(scripts: &[String], config: &cutover_analysis::LintConfig) -> Vec<String> {
+    let mut linter = Linter::new(config.clone());
+    let mut tables = Vec::new();
+    for text in scripts {
+        let Ok(statements) = cutover_migration::split_statements(text) else { continue };
+        let script = cutover_analysis::Script {
+            text,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        for effect in linter.lint(&script).effects.into_iter().flatten() {
+            match effect.action {
+                cutover_analysis::Action::CreateTable { table, .. }
+                | cutover_analysis::Action::CreateTableAs { table } => tables.push(table),
+                _ => {}
+            }
+        }
+    }
+    tables
 }
 
 /// The files added or changed since `rev` (`git diff` from the merge base of `rev` and HEAD:
@@ -473,12 +505,17 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
     // no new migration either.
     let mut added = names(&[&new, &untracked]);
     if !added.is_empty() {
-        // `<mode> blob <id>\t<path>` each.
-        let released: HashSet<Vec<u8>> = git(&["ls-tree", "-r", "-z", &base], Some(&top))?
-            .split(|&b| b == 0)
-            .filter_map(|entry| entry.split(|&b| b == b'\t').next()?.split(|&b| b == b' ').nth(2))
-            .map(<[u8]>::to_vec)
-            .collect();
+        // `<mode> blob <id>\t<path>` each; at `rev` too, which may have gained it since the
+        // branch left (a migration released there, cherry-picked here: tester 9).
+        let mut released: HashSet<Vec<u8>> = HashSet::new();
+        for tree in [base.as_str(), rev] {
+            released.extend(
+                git(&["ls-tree", "-r", "-z", tree], Some(&top))?
+                    .split(|&b| b == 0)
+                    .filter_map(|entry| entry.split(|&b| b == b'\t').next()?.split(|&b| b == b' ').nth(2))
+                    .map(<[u8]>::to_vec),
+            );
+        }
         let mut hash = vec!["hash-object", "--"];
         hash.extend(added.iter().map(String::as_str));
         let ids = git(&hash, Some(&top))?;
@@ -488,9 +525,19 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
             added.retain(|_| ids.next().is_none_or(|id| !released.contains(id)));
         }
     }
+    // A migration deleted (or moved and edited past git's rename detection: tester 9) made its
+    // tables for the release; the SQL files' texts are read as the merge base has them.
+    let gone = git(&["diff", "--name-only", "-z", "--no-renames", "--diff-filter=D", &base, "--"], Some(&top))?;
+    let deleted = names(&[&gone])
+        .iter()
+        .filter(|name| name.to_ascii_lowercase().ends_with(".sql"))
+        .filter_map(|name| git(&["show", &format!("{base}:{name}")], Some(&top)).ok())
+        .map(|text| String::from_utf8_lossy(&text).into_owned())
+        .collect();
     Ok(Changed {
         files: names(&[&diff, &untracked]).iter().map(path).collect(),
         added: added.iter().map(path).collect(),
+        deleted,
     })
 }
 
@@ -501,8 +548,9 @@ fn lint_folder<'a>(
     config: &cutover_analysis::LintConfig,
     live: Option<&Live>,
     still_to_run: &dyn Fn(&Migration) -> bool,
+    released: &[String],
 ) -> Vec<cutover_runner::LintedMigration<'a>> {
-    let Some(live) = live else { return cutover_runner::lint_set_with_batch(set, config, still_to_run) };
+    let Some(live) = live else { return cutover_runner::lint_set_with_batch(set, config, still_to_run, released) };
     let statuses = cutover_runner::compute_status(set, &live.history);
     let pending: Vec<&cutover_migration::Migration> = statuses
         .iter()

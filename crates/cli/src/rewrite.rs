@@ -70,11 +70,13 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
     let mut reporter = Lines { url: url.clone(), waiting_since: None };
     if args.cleanup {
         let state = cutover_rewrite::cleanup(&mut *target, &table, &options, &mut reporter).map_err(|e| scrub(&e))?;
-        writeln!(
-            out,
-            "rewrite of {} cleaned up: the table not in use and the change capture are dropped",
-            state.table
-        )?;
+        let what = match state.outcome() {
+            Some("applied") => "its change is in effect; the old table and the change capture are dropped",
+            Some("abandoned") => "the copy and the change capture are dropped; the table is unchanged",
+            Some("reverted") => "the rewritten copy and the change capture are dropped; the table is as it was",
+            _ => "the table not in use and the change capture are dropped",
+        };
+        writeln!(out, "rewrite of {} cleaned up: {what}", state.table)?;
         return Ok(ExitStatus::Success);
     }
     if args.revert {
@@ -345,8 +347,11 @@ fn render_status(
             let (copy_state, why) = crate::backfill::state_now(copy.state, *running);
             writeln!(
                 out,
-                "  copy {copy_state}: {} rows walked, {} copied, {} batches (at {}){pace}{error}",
-                copy.rows_scanned, copy.rows_updated, copy.batches, copy.updated_at
+                "  copy {copy_state}: {} walked, {} copied, {} (at {}){pace}{error}",
+                cutover_engine::count(copy.rows_scanned, "row", "rows"),
+                copy.rows_updated,
+                cutover_engine::count(copy.batches, "batch", "batches"),
+                copy.updated_at
             )?;
             if let Some(why) = why {
                 writeln!(out, "  {why}")?;

@@ -161,7 +161,7 @@ pub enum Error {
     #[error(transparent)]
     Copy(#[from] cutover_backfill::Error),
     /// A rewrite of the table with another change is under way.
-    #[error("a rewrite of {table} with another change is under way ({existing}, {phase}); finish it (run it without changes to its arguments), or drop it with `cutover rewrite --cleanup --table {}`", shell_word(.table))]
+    #[error("a rewrite of {table} with another change is under way ({existing}, {phase}); {}", next_step(*.phase, .table))]
     Mismatch {
         /// The table.
         table: String,
@@ -633,6 +633,18 @@ fn validate(
         reporter.report(Event::LeftNotValid { constraint });
     }
     Ok(())
+}
+
+/// What to do with a rewrite under way before another change of its table can start.
+fn next_step(phase: RewritePhase, table: &str) -> String {
+    let cleanup = format!("`cutover rewrite --cleanup --table {}`", shell_word(table));
+    match phase {
+        RewritePhase::Reverted => format!("it was reverted: {cleanup} drops its copy, then the new change can start"),
+        RewritePhase::Swapped => {
+            format!("it is swapped in: {cleanup} drops the old table (or `--revert` swaps it back), then the new change can start")
+        }
+        _ => format!("finish it (run it without changes to its arguments), or drop it with {cleanup}"),
+    }
 }
 
 /// One process at a time acts on a rewrite. Without it a second command (an operator's

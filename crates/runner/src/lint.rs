@@ -38,20 +38,24 @@ pub struct LintedMigration<'a> {
 /// those of the database the set is meant for). A kind of runner given without a tool is the
 /// tool of the set's layout, when it runs files that way ([`Runner::for_layout`]).
 pub fn lint_set<'a>(set: &'a MigrationSet, config: &LintConfig) -> Vec<LintedMigration<'a>> {
-    lint_set_with_batch(set, config, &|_| false)
+    lint_set_with_batch(set, config, &|_| false, &[])
 }
 
 /// [`lint_set`] where the migrations `still_to_run` picks (those a pull request adds) are a
 /// batch not yet released: a table one of them creates is new for the ones after it, as it is
-/// on the live database they will run on (no released code uses it, no rows but the batch's).
+/// on the live database they will run on (no released code uses it, no rows but the batch's),
+/// unless it is among `released` (made by migrations the branch deleted or moved).
 pub fn lint_set_with_batch<'a>(
     set: &'a MigrationSet,
     config: &LintConfig,
     still_to_run: &dyn Fn(&Migration) -> bool,
+    released: &[String],
 ) -> Vec<LintedMigration<'a>> {
     let config = &for_layout(config, set);
     let all: Vec<&Migration> = set.migrations.iter().collect();
-    lint_in_order(set, &all, Linter::new(config.clone()), config, still_to_run)
+    let mut linter = Linter::new(config.clone());
+    linter.released_tables(released.iter().cloned());
+    lint_in_order(set, &all, linter, config, still_to_run)
 }
 
 /// `config` for the folder `set` was read from: its layout names the tool of a runner given

@@ -303,6 +303,10 @@ pub struct Context {
     /// code uses them and they hold only the rows those migrations wrote, so they are new for
     /// the later ones (a table of the same unreleased batch, review 4's #6 and #23).
     pub(crate) created_to_run: HashSet<String>,
+    /// Tables known to be released though no migration linted before makes them (those of
+    /// migrations a branch deleted or moved): one still to run that creates such a name
+    /// (a baseline made again) does not make it new.
+    pub(crate) released: HashSet<String>,
     /// The dialect of the migrations.
     pub(crate) dialect: Dialect,
     /// The PostgreSQL major version the migrations are for.
@@ -504,6 +508,7 @@ impl Context {
             live: self.live,
             to_run: self.to_run,
             created_to_run: std::mem::take(&mut self.created_to_run),
+            released: std::mem::take(&mut self.released),
             dialect: self.dialect,
             pg_version: self.pg_version,
             runner: self.runner,
@@ -534,9 +539,11 @@ impl Context {
             Action::AddEnumValue { type_name, value, .. } => {
                 self.enum_values_added.push((type_name.clone(), value.clone()));
             }
-            // On a live schema, `CREATE TABLE IF NOT EXISTS` of a table that is there does nothing.
+            // On a live schema, `CREATE TABLE IF NOT EXISTS` of a table that is there does nothing;
+            // nor of one known released (a branch's deleted migrations made it).
             Action::CreateTable { table, .. }
-                if self.live && effect.idempotent == Some(true) && self.schema.table(table).is_some() =>
+                if effect.idempotent == Some(true)
+                    && ((self.live && self.schema.table(table).is_some()) || self.released.contains(table)) =>
             {
                 return;
             }
@@ -544,7 +551,8 @@ impl Context {
                 self.created_here.insert(table.clone());
                 // Nor is a table the released migrations made new because one still to run
                 // says `IF NOT EXISTS`.
-                let released = effect.idempotent == Some(true) && self.schema.table(table).is_some();
+                let released = (effect.idempotent == Some(true) && self.schema.table(table).is_some())
+                    || self.released.contains(table);
                 if self.to_run && !released {
                     self.created_to_run.insert(table.clone());
                 }
@@ -598,27 +606,37 @@ impl Context {
             }
             Action::CreateTableAs { table } => {
                 self.created_here.insert(table.clone());
-                if self.to_run {
+                if self.to_run && !self.released.contains(table) {
                     self.created_to_run.insert(table.clone());
                 }
             }
-            Action::Rename { object: "table", table, new_name, .. } if self.is_new(table) => {
+            // A name is new while the table it names is: the old name of a renamed table names
+            // nothing, and a live table renamed onto a name a new one had (made and dropped
+            // before) is live (tester 9: it was taken for new, its index build unreported).
+            Action::Rename { object: "table", table, new_name, .. } => {
                 // A rename keeps the schema; `new_name` is never qualified.
                 let renamed = match table.rsplit_once('.') {
                     Some((schema, _)) => format!("{schema}.{new_name}"),
                     None => new_name.clone(),
                 };
-                if self.to_run && self.created_to_run.contains(table) {
-                    self.created_to_run.insert(renamed.clone());
+                let (new, new_to_run) = (self.is_new(table), self.created_to_run.remove(table));
+                self.created_here.remove(table);
+                if new {
+                    if new_to_run {
+                        self.created_to_run.insert(renamed.clone());
+                    }
+                    self.created_here.insert(renamed);
+                } else {
+                    self.created_here.remove(&renamed);
+                    self.created_to_run.remove(&renamed);
+                    self.renamed_here.insert(renamed);
                 }
-                self.created_here.insert(renamed);
             }
-            Action::Rename { object: "table", table, new_name, .. } => {
-                let renamed = match table.rsplit_once('.') {
-                    Some((schema, _)) => format!("{schema}.{new_name}"),
-                    None => new_name.clone(),
-                };
-                self.renamed_here.insert(renamed);
+            Action::DropTable { tables, .. } => {
+                for table in tables {
+                    self.created_here.remove(table);
+                    self.created_to_run.remove(table);
+                }
             }
             Action::WriteRows { .. } => {
                 for written in effect.rows.iter().filter(|a| a.write) {

@@ -420,6 +420,74 @@ fn changed_since_judges_a_table_the_branch_adds_as_new() {
     assert!(found.contains(&"5_teams.up.sql:2 index-create-blocking".to_string()), "{found:?}");
 }
 
+/// What a branch adds is not always new: a migration released on the base since the branch
+/// left and cherry-picked, a folder moved with a small file edited past git's rename
+/// detection, a baseline made again in place of the old migrations (tester 9). Each table they
+/// make was released, and its index is an outage.
+#[test]
+fn changed_since_knows_a_released_table_however_the_branch_moves_it() {
+    let project = Project::new();
+    let root = project.dir.path();
+    git_repository(root);
+    project.migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "users"]);
+    let lint = |args: &[&str]| {
+        let output = project
+            .cutover(NO_DATABASE)
+            .args(["lint", "--format", "json", "--assume-runner", "golang-migrate"])
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = output_text(&output);
+        (findings(&stdout), stderr)
+    };
+    // Released on `release` after the branch left `main`, cherry-picked onto the branch.
+    git(root, &["checkout", "--quiet", "-b", "release"]);
+    project.migration("2_orders.up.sql", "CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint);\n");
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "orders"]);
+    git(root, &["checkout", "--quiet", "main"]);
+    git(root, &["checkout", "--quiet", "-b", "picked"]);
+    git(root, &["cherry-pick", "release"]);
+    project.migration("3_orders_user.up.sql", "CREATE INDEX orders_user ON orders (user_id);\n");
+    let (found, stderr) = lint(&["--changed-since", "release"]);
+    assert!(found.contains(&"3_orders_user.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+    std::fs::remove_file(project.path("migrations/3_orders_user.up.sql")).unwrap();
+
+    // The folder moved and its small first file edited: git sees a deletion and an addition.
+    git(root, &["checkout", "--quiet", "main"]);
+    std::fs::create_dir(root.join("db")).unwrap();
+    std::fs::rename(root.join("migrations"), root.join("db/migrations")).unwrap();
+    std::fs::write(
+        root.join("db/migrations/1_users.up.sql"),
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text); -- the first table\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("db/migrations/2_email.up.sql"), "CREATE INDEX users_email ON users (email);\n").unwrap();
+    for staged in [false, true] {
+        if staged {
+            git(root, &["add", "-A"]);
+        }
+        let (found, stderr) = lint(&["--changed-since", "main", "--dir", "db/migrations"]);
+        assert!(found.contains(&"2_email.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+    }
+    // Staged, the moved files go with the reset; the rest by hand.
+    git(root, &["reset", "--quiet", "--hard"]);
+    let _ = std::fs::remove_dir_all(root.join("db"));
+
+    // A baseline made again (Prisma's way of adopting a database): the old files deleted, a
+    // new first migration made from the live schema, and the branch's change after it.
+    std::fs::remove_file(project.path("migrations/1_users.up.sql")).unwrap();
+    project.migration(
+        "10_baseline.up.sql",
+        "CREATE TABLE \"users\" (\n  \"id\" bigint NOT NULL PRIMARY KEY,\n  \"email\" text\n);\n",
+    );
+    project.migration("11_email.up.sql", "CREATE INDEX users_email ON users (email);\n");
+    let (found, stderr) = lint(&["--changed-since", "main"]);
+    assert!(found.contains(&"11_email.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+}
+
 #[test]
 fn pending_reports_only_what_the_database_has_not_applied() {
     let db = PgDb::new();
