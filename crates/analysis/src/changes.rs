@@ -207,10 +207,14 @@ fn schema_of(name: &str) -> Option<&str> {
 impl Context {
     /// Records what a checked statement did to tables and columns (`changes`), what it proves
     /// empty, and where the migration has got: before [`Context::record`], which changes the
-    /// transaction state. `writes_rows`: whether it may write rows (`empty::may_write_rows`).
-    pub(crate) fn record_changes(&mut self, effect: &Effect, writes_rows: bool) {
+    /// transaction state. `writes_rows`: whether it may write rows (`empty::may_write_rows`);
+    /// `elsewhere`: whether they may be rows of other tables than the one it changes
+    /// (`empty::adds_rows_to_no_other_table`), which ends every proof of emptiness.
+    pub(crate) fn record_changes(&mut self, effect: &Effect, writes_rows: bool, elsewhere: bool) {
         if writes_rows {
             self.row_writes += 1;
+        }
+        if writes_rows && elsewhere {
             self.proven_empty.clear();
             self.rows_deleted.clear();
         }

@@ -9,6 +9,7 @@
 //! transaction proves the same. Outside a transaction the lock ends with the statement: the
 //! proof holds within that statement only.
 
+use crate::rules::Context;
 use crate::schema::Schema;
 use crate::{Action, AlterCommand, ColumnType, Effect};
 
@@ -125,6 +126,23 @@ pub(crate) fn may_write_rows(sql: &str, effect: &Effect) -> bool {
         // proof ends unless the statement is known to add no row.
         _ => true,
     }
+}
+
+/// Whether a statement that writes rows adds none to any other table: an `UPDATE` or `DELETE`
+/// of one table whose triggers the model knows, and that has none (one the linted migrations
+/// made, on no live schema: the catalog's triggers are not read). The tables proven empty stay
+/// so (review 5's #15: an `UPDATE` of another table ended the proof that `Action` was empty).
+pub(crate) fn adds_rows_to_no_other_table(sql: &str, effect: &Effect, ctx: &Context) -> bool {
+    let Action::WriteRows { command: "UPDATE" | "DELETE", table } = &effect.action else { return false };
+    // Not a `WITH` whose other parts may insert.
+    let first = cutover_migration::leading_keywords(sql, 1);
+    if !first.first().is_some_and(|word| word == "UPDATE" || word == "DELETE") {
+        return false;
+    }
+    !ctx.live
+        && ctx.schema.table(table).is_some()
+        && !ctx.schema.has_triggers(table)
+        && effect.rows.iter().filter(|access| access.write).all(|access| access.table == *table)
 }
 
 /// First words of statements that change the schema, privileges or the session, and add no row.
@@ -271,6 +289,47 @@ ALTER TABLE memberships ADD CONSTRAINT memberships_org_fk FOREIGN KEY (org_id) R
             let sql = format!("{partly}\nALTER TABLE memberships ADD COLUMN org_id text NOT NULL;");
             assert!(errors(&sql, true).contains(&"2:add-column-required".to_string()), "{partly}");
         }
+    }
+
+    /// hatchet's v0_7_0 (review 5's #15): an `UPDATE` of another table between the required
+    /// column and the index cannot add rows to `Action`, unless a trigger of it may.
+    #[test]
+    fn an_update_of_another_plain_table_keeps_the_proof() {
+        let made = "CREATE TABLE action (id int);\nCREATE TABLE version (id int, checksum text);\nCREATE TABLE audit (id int);";
+        let change = |between: &str| {
+            format!("ALTER TABLE action ADD COLUMN action_id text NOT NULL;\n{between}\nCREATE UNIQUE INDEX action_key ON action (action_id);")
+        };
+        let errors = |before: &str, sql: &str| -> Vec<String> {
+            let mut linter = crate::Linter::new(crate::LintConfig::default());
+            let mut last = Vec::new();
+            for sql in [made, before, sql] {
+                let statements = cutover_migration::split_statements(sql).unwrap();
+                let script = crate::Script {
+                    text: sql,
+                    statements: &statements,
+                    in_transaction: true,
+                    no_transaction_by: None,
+                    has_down: None,
+                };
+                last = linter.lint(&script).diagnostics;
+            }
+            // The required column's own finding (it fails on a table with rows) stands: the
+            // question is what follows it.
+            last.iter()
+                .filter(|d| d.severity == crate::Severity::Error && d.rule != "add-column-required")
+                .map(|d| format!("{}:{}", d.line, d.rule))
+                .collect()
+        };
+        let update = "UPDATE version SET checksum = md5(random()::text);";
+        assert_eq!(errors("SELECT 1;", &change(update)), Vec::<String>::new());
+        assert_eq!(errors("SELECT 1;", &change("DELETE FROM version WHERE id > 3;")), Vec::<String>::new());
+        // A trigger of it may insert anywhere; so may a WITH, and a table the model does not know.
+        let trigger = "CREATE FUNCTION log() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO action VALUES (1, 'x'); RETURN NEW; END $$;\nCREATE TRIGGER version_log AFTER UPDATE ON version FOR EACH ROW EXECUTE FUNCTION log();";
+        assert_eq!(errors(trigger, &change(update)), ["3:index-create-blocking"]);
+        let with =
+            "WITH moved AS (UPDATE version SET checksum = 'x' RETURNING id) INSERT INTO audit SELECT id FROM moved;";
+        assert_eq!(errors("SELECT 1;", &change(with)), ["3:index-create-blocking"]);
+        assert_eq!(errors("SELECT 1;", &change("UPDATE elsewhere SET n = 1;")), ["3:index-create-blocking"]);
     }
 
     #[test]

@@ -409,7 +409,9 @@ impl Linter {
                 diagnostics.push(diagnostic(statement.line, finding));
             }
             needs_window |= rules::needs_window(&effect, &self.ctx);
-            self.ctx.record_changes(&effect, empty::may_write_rows(&statement.sql, &effect));
+            let writes_rows = empty::may_write_rows(&statement.sql, &effect);
+            let elsewhere = !empty::adds_rows_to_no_other_table(&statement.sql, &effect, &self.ctx);
+            self.ctx.record_changes(&effect, writes_rows, elsewhere);
             self.ctx.record(&effect);
             effects.push(Some(effect));
         }

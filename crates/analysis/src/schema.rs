@@ -225,6 +225,11 @@ impl Schema {
         self.functions.get(function).copied()
     }
 
+    /// Whether a trigger of the migrations fires on `table`.
+    pub fn has_triggers(&self, table: &str) -> bool {
+        self.triggers.iter().any(|(t, _)| t == table)
+    }
+
     /// The tables with triggers that call `function`.
     pub fn tables_triggering(&self, function: &str) -> Vec<String> {
         let mut tables: Vec<String> =
