@@ -990,6 +990,25 @@ mod tests {
         let away = "CREATE TABLE drafts (id bigint);\nALTER TABLE drafts RENAME TO notes;\nALTER TABLE orgs RENAME TO drafts;\nCREATE INDEX d_id ON drafts (id);";
         let batch = lint_batch(&[(released, false), (away, true)]);
         assert!(batch[1].join("\n").contains("index-create-blocking drafts"), "{batch:?}");
+        // Tester 10's: `CREATE TABLE IF NOT EXISTS` of a released table does nothing, here and
+        // out of order before the migration that made it; a new parent with the live table
+        // attached; a copy swapped in under the live name.
+        let again = "CREATE TABLE IF NOT EXISTS users (id bigint PRIMARY KEY);\nCREATE INDEX u_id2 ON users (id);";
+        let batch = lint_batch(&[(released, false), (again, true)]);
+        assert!(batch[1].join("\n").contains("index-create-blocking users"), "{batch:?}");
+        let early = "CREATE TABLE IF NOT EXISTS users (id bigint PRIMARY KEY);";
+        let batch = lint_batch(&[(early, true), (released, false), ("CREATE INDEX u_id3 ON users (id);", true)]);
+        assert!(batch[2].join("\n").contains("index-create-blocking users"), "{batch:?}");
+        let parent = "CREATE TABLE p (id bigint NOT NULL) PARTITION BY RANGE (id);\nALTER TABLE p ATTACH PARTITION users FOR VALUES FROM (0) TO (1000000);";
+        let batch = lint_batch(&[(released, false), (parent, true), ("CREATE INDEX p_id ON p (id);", true)]);
+        assert!(batch[2].join("\n").contains("index-create-blocking"), "{batch:?}");
+        let swap = "CREATE TABLE users_new AS SELECT * FROM users;\nALTER TABLE users RENAME TO users_old;\nALTER TABLE users_new RENAME TO users;";
+        let batch = lint_batch(&[(released, false), (swap, true), ("CREATE INDEX u_id4 ON users (id);", true)]);
+        assert!(batch[2].join("\n").contains("index-create-blocking users"), "{batch:?}");
+        // Dropped and made again under its name, the table is the application's at once.
+        let remade = "DROP TABLE orgs;\nCREATE TABLE orgs (id bigint PRIMARY KEY);";
+        let batch = lint_batch(&[(released, false), (remade, true), ("CREATE INDEX o_id ON orgs (id);", true)]);
+        assert!(batch[2].join("\n").contains("index-create-blocking orgs"), "{batch:?}");
         // A table a branch's deleted migrations made (a baseline made again) is released.
         let mut linter = Linter::new(LintConfig { runner: Runner::Script(None), ..LintConfig::default() });
         linter.released_tables(["posts".to_string()]);

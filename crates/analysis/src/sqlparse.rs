@@ -870,6 +870,13 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
             if let Some(first) = renames.first() {
                 let table = name(&first.old_name);
                 effect.locks.push((table.clone(), LockMode::AccessExclusive));
+                // Every table of the statement is locked (and renamed) with the first.
+                for rename in &renames[1..] {
+                    let other = name(&rename.old_name);
+                    if !effect.locks.iter().any(|(locked, _)| *locked == other) {
+                        effect.locks.push((other, LockMode::AccessExclusive));
+                    }
+                }
                 effect.backward_incompatible = true;
                 effect.action = Action::Rename {
                     object: "table",

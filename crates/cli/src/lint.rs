@@ -435,6 +435,13 @@ fn tables_made_by(scripts: &[String], config: &cutover_analysis::LintConfig) -> 
             match effect.action {
                 cutover_analysis::Action::CreateTable { table, .. }
                 | cutover_analysis::Action::CreateTableAs { table } => tables.push(table),
+                // A table renamed into its name was released under it too (tester 10).
+                cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
+                    tables.push(match table.rsplit_once('.') {
+                        Some((schema, _)) => format!("{schema}.{new_name}"),
+                        None => new_name,
+                    })
+                }
                 _ => {}
             }
         }
@@ -507,22 +514,29 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
     if !added.is_empty() {
         // `<mode> blob <id>\t<path>` each; at `rev` too, which may have gained it since the
         // branch left (a migration released there, cherry-picked here: tester 9).
+        // A file at a path the revision has (a released migration copied and touched up: tester
+        // 10) is that migration.
         let mut released: HashSet<Vec<u8>> = HashSet::new();
+        let mut released_paths: HashSet<String> = HashSet::new();
         for tree in [base.as_str(), rev] {
-            released.extend(
-                git(&["ls-tree", "-r", "-z", tree], Some(&top))?
-                    .split(|&b| b == 0)
-                    .filter_map(|entry| entry.split(|&b| b == b'\t').next()?.split(|&b| b == b' ').nth(2))
-                    .map(<[u8]>::to_vec),
-            );
+            for entry in git(&["ls-tree", "-r", "-z", tree], Some(&top))?.split(|&b| b == 0) {
+                let Some(tab) = entry.iter().position(|&b| b == b'\t') else { continue };
+                if let Some(id) = entry[..tab].split(|&b| b == b' ').nth(2) {
+                    released.insert(id.to_vec());
+                }
+                released_paths.insert(String::from_utf8_lossy(&entry[tab + 1..]).into_owned());
+            }
         }
-        let mut hash = vec!["hash-object", "--"];
-        hash.extend(added.iter().map(String::as_str));
-        let ids = git(&hash, Some(&top))?;
-        let ids: Vec<&[u8]> = ids.split(|&b| b == b'\n').filter(|id| !id.is_empty()).collect();
-        if ids.len() == added.len() {
-            let mut ids = ids.into_iter();
-            added.retain(|_| ids.next().is_none_or(|id| !released.contains(id)));
+        added.retain(|name| !released_paths.contains(name));
+        if !added.is_empty() {
+            let mut hash = vec!["hash-object", "--"];
+            hash.extend(added.iter().map(String::as_str));
+            let ids = git(&hash, Some(&top))?;
+            let ids: Vec<&[u8]> = ids.split(|&b| b == b'\n').filter(|id| !id.is_empty()).collect();
+            if ids.len() == added.len() {
+                let mut ids = ids.into_iter();
+                added.retain(|_| ids.next().is_none_or(|id| !released.contains(id)));
+            }
         }
     }
     // A migration deleted (or moved and edited past git's rename detection: tester 9) made its

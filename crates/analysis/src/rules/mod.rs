@@ -307,6 +307,9 @@ pub struct Context {
     /// migrations a branch deleted or moved): one still to run that creates such a name
     /// (a baseline made again) does not make it new.
     pub(crate) released: HashSet<String>,
+    /// Names live tables left in the migrations still to run (renamed away, dropped): released
+    /// code uses them, so a table made or renamed under one is not new for the later ones.
+    pub(crate) vacated: HashSet<String>,
     /// The dialect of the migrations.
     pub(crate) dialect: Dialect,
     /// The PostgreSQL major version the migrations are for.
@@ -425,6 +428,24 @@ impl Context {
         self.created_here.contains(table) || (self.to_run && self.created_to_run.contains(table))
     }
 
+    /// Records that the statement being checked made `table`: new for the later migrations
+    /// when this one is still to run (and the name is not a released table's); a released
+    /// migration's table is not, whatever an earlier one still to run (out of order) made.
+    fn created_by_batch(&mut self, table: &str) {
+        if self.to_run && !self.released.contains(table) && !self.vacated.contains(table) {
+            self.created_to_run.insert(table.to_string());
+        } else {
+            self.created_to_run.remove(table);
+        }
+    }
+
+    /// Records that a live table left the name `table` in a migration still to run.
+    fn vacate(&mut self, table: &str) {
+        if self.to_run {
+            self.vacated.insert(table.to_string());
+        }
+    }
+
     /// Whether `table` holds no row while the statement runs, so that scanning, rewriting or
     /// indexing it costs nothing: created earlier in this migration, or proven empty (see
     /// `empty.rs`) by an earlier statement of the transaction or, if it succeeds at all, by the
@@ -509,6 +530,7 @@ impl Context {
             to_run: self.to_run,
             created_to_run: std::mem::take(&mut self.created_to_run),
             released: std::mem::take(&mut self.released),
+            vacated: std::mem::take(&mut self.vacated),
             dialect: self.dialect,
             pg_version: self.pg_version,
             runner: self.runner,
@@ -539,28 +561,32 @@ impl Context {
             Action::AddEnumValue { type_name, value, .. } => {
                 self.enum_values_added.push((type_name.clone(), value.clone()));
             }
-            // On a live schema, `CREATE TABLE IF NOT EXISTS` of a table that is there does nothing;
-            // nor of one known released (a branch's deleted migrations made it).
+            // `CREATE TABLE IF NOT EXISTS` of a table that is there (on the live schema, or as the
+            // earlier migrations built it) does nothing; nor of one known released (a branch's
+            // deleted migrations made it). Tester 10: the index after it went unreported.
             Action::CreateTable { table, .. }
                 if effect.idempotent == Some(true)
-                    && ((self.live && self.schema.table(table).is_some()) || self.released.contains(table)) =>
+                    && (self.schema.table(table).is_some() || self.released.contains(table)) =>
             {
                 return;
             }
             Action::CreateTable { table, foreign_keys, .. } => {
                 self.created_here.insert(table.clone());
-                // Nor is a table the released migrations made new because one still to run
-                // says `IF NOT EXISTS`.
-                let released = (effect.idempotent == Some(true) && self.schema.table(table).is_some())
-                    || self.released.contains(table);
-                if self.to_run && !released {
-                    self.created_to_run.insert(table.clone());
-                }
+                self.created_by_batch(table);
                 for fk in foreign_keys {
                     self.foreign_keys_added.push((self.line, table.clone(), fk.clone()));
                 }
             }
             Action::AlterTable { table, commands } => {
+                // A new parent with a live partition attached reaches its rows and its users:
+                // it is new no more (tester 10: the index on the parent built on the partition).
+                let live_partition = commands
+                    .iter()
+                    .any(|c| matches!(c, AlterCommand::AttachPartition { partition } if !self.is_new(partition)));
+                if live_partition {
+                    self.created_here.remove(table);
+                    self.created_to_run.remove(table);
+                }
                 let before = self.schema.table(table);
                 let proven = commands.iter().filter_map(|c| match c {
                     AlterCommand::SetNotNull { column }
@@ -606,9 +632,7 @@ impl Context {
             }
             Action::CreateTableAs { table } => {
                 self.created_here.insert(table.clone());
-                if self.to_run && !self.released.contains(table) {
-                    self.created_to_run.insert(table.clone());
-                }
+                self.created_by_batch(table);
             }
             // A name is new while the table it names is: the old name of a renamed table names
             // nothing, and a live table renamed onto a name a new one had (made and dropped
@@ -621,12 +645,21 @@ impl Context {
                 };
                 let (new, new_to_run) = (self.is_new(table), self.created_to_run.remove(table));
                 self.created_here.remove(table);
+                // MySQL's `RENAME TABLE a TO b, c TO a` swaps in one statement, whose other pairs
+                // the effect names only by their locks: none of those tables is taken for new.
+                for (other, _) in effect.locks.iter().filter(|(other, _)| other != table) {
+                    self.created_here.remove(other);
+                    self.created_to_run.remove(other);
+                    self.vacate(other);
+                }
                 if new {
-                    if new_to_run {
+                    // Onto the name a live table left (a copy swapped in), the application uses it.
+                    if new_to_run && !self.vacated.contains(&renamed) {
                         self.created_to_run.insert(renamed.clone());
                     }
                     self.created_here.insert(renamed);
                 } else {
+                    self.vacate(table);
                     self.created_here.remove(&renamed);
                     self.created_to_run.remove(&renamed);
                     self.renamed_here.insert(renamed);
@@ -634,6 +667,9 @@ impl Context {
             }
             Action::DropTable { tables, .. } => {
                 for table in tables {
+                    if !self.is_new(table) {
+                        self.vacate(table);
+                    }
                     self.created_here.remove(table);
                     self.created_to_run.remove(table);
                 }

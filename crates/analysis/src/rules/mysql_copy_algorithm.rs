@@ -65,6 +65,34 @@ mod tests {
         assert!(lint("ALTER TABLE orders ADD COLUMN n int, ALGORITHM=COPY;", "mysql-8.0.36").contains("COPY"));
     }
 
+    /// Tester 10: `RENAME TABLE users TO tmp, accounts TO users, tmp TO accounts` swaps a table
+    /// a migration still to run made with a live one in one statement: the live rows are
+    /// under `accounts` after it, which is new no more.
+    #[test]
+    fn a_swap_in_one_rename_statement_leaves_no_table_new() {
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
+        let mut linter = crate::Linter::new(crate::LintConfig { only_rule: Some(RULE.to_string()), ..config });
+        let mut last = Vec::new();
+        for (sql, to_run) in [
+            ("CREATE TABLE users (id int PRIMARY KEY, email varchar(100));", false),
+            ("CREATE TABLE accounts (id int PRIMARY KEY, email varchar(100));", true),
+            ("RENAME TABLE users TO tmp, accounts TO users, tmp TO accounts;", true),
+            ("ALTER TABLE accounts MODIFY email varchar(20);", true),
+        ] {
+            linter.still_to_run(to_run);
+            let statements = cutover_migration::split_statements(sql).unwrap();
+            let script = crate::Script {
+                text: sql,
+                statements: &statements,
+                in_transaction: false,
+                no_transaction_by: None,
+                has_down: None,
+            };
+            last = linter.lint(&script).diagnostics;
+        }
+        assert_eq!(last.len(), 1, "{last:?}");
+    }
+
     #[test]
     fn does_not_fire_on_online_alters_or_new_tables() {
         assert_eq!(lint("ALTER TABLE orders ADD COLUMN note text;", "mariadb-10.11"), "");

@@ -477,15 +477,28 @@ fn changed_since_knows_a_released_table_however_the_branch_moves_it() {
     let _ = std::fs::remove_dir_all(root.join("db"));
 
     // A baseline made again (Prisma's way of adopting a database): the old files deleted, a
-    // new first migration made from the live schema, and the branch's change after it.
+    // new first migration made from the live schema, and the branch's change after it. Also
+    // of a table the old files made under another name and renamed (tester 10).
+    git(root, &["checkout", "--quiet", "-b", "members"]);
+    project.migration(
+        "2_members.up.sql",
+        "CREATE TABLE people (id bigint PRIMARY KEY);\nALTER TABLE people RENAME TO members;\n",
+    );
+    git(root, &["add", "."]);
+    git(root, &["commit", "--quiet", "-m", "members"]);
     std::fs::remove_file(project.path("migrations/1_users.up.sql")).unwrap();
+    std::fs::remove_file(project.path("migrations/2_members.up.sql")).unwrap();
     project.migration(
         "10_baseline.up.sql",
-        "CREATE TABLE \"users\" (\n  \"id\" bigint NOT NULL PRIMARY KEY,\n  \"email\" text\n);\n",
+        "CREATE TABLE \"users\" (\n  \"id\" bigint NOT NULL PRIMARY KEY,\n  \"email\" text\n);\nCREATE TABLE members (id bigint PRIMARY KEY);\n",
     );
-    project.migration("11_email.up.sql", "CREATE INDEX users_email ON users (email);\n");
-    let (found, stderr) = lint(&["--changed-since", "main"]);
+    project.migration(
+        "11_email.up.sql",
+        "CREATE INDEX users_email ON users (email);\nCREATE INDEX members_id ON members (id);\n",
+    );
+    let (found, stderr) = lint(&["--changed-since", "members"]);
     assert!(found.contains(&"11_email.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
+    assert!(found.contains(&"11_email.up.sql:2 index-create-blocking".to_string()), "{found:?} {stderr}");
 }
 
 #[test]
