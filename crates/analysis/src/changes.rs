@@ -269,11 +269,7 @@ impl Context {
                 changes.push(Change::RenameColumn { table: table.clone(), from, to: new_name.clone() });
             }
             Action::Rename { object: "table", table, new_name, .. } => {
-                // A rename keeps the schema; `new_name` is never qualified.
-                let to = match table.rsplit_once('.') {
-                    Some((schema, _)) => format!("{schema}.{new_name}"),
-                    None => new_name.clone(),
-                };
+                let to = crate::effect::renamed_table(table, new_name);
                 changes.push(Change::RenameTable { from: table.clone(), to });
             }
             Action::CreateTable { table, .. } => {

@@ -236,6 +236,15 @@ pub enum TransactionControl {
     Rollback,
 }
 
+/// The name a table renamed to `new_name` goes by: in its schema, unless `new_name` names
+/// one (`SET SCHEMA`, MySQL's `RENAME TABLE t TO other_db.t`).
+pub fn renamed_table(table: &str, new_name: &str) -> String {
+    match table.rsplit_once('.') {
+        Some((schema, _)) if !new_name.contains('.') => format!("{schema}.{new_name}"),
+        _ => new_name.to_string(),
+    }
+}
+
 /// The statement kinds the rules care about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -308,7 +317,7 @@ pub enum Action {
         /// them go too (PostgreSQL; MySQL accepts the word and does nothing).
         cascade: bool,
     },
-    /// `ALTER ... RENAME`.
+    /// `ALTER ... RENAME`, `ALTER TABLE .. SET SCHEMA`, MySQL's `RENAME TABLE`.
     Rename {
         /// What is renamed: `table`, `column`, `schema`, ...
         object: &'static str,
@@ -316,7 +325,7 @@ pub enum Action {
         table: String,
         /// Its name (for a column: `table.column`).
         name: String,
-        /// The new name.
+        /// The new name: unqualified, it keeps the schema (see [`renamed_table`]).
         new_name: String,
     },
     /// `TRUNCATE`.

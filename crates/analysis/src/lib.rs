@@ -36,8 +36,8 @@ use cutover_migration::Statement;
 
 pub use dialect::{Dialect, MysqlServer};
 pub use effect::{
-    Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, ConvertTo, DefaultValue, Effect, ForeignKey, MysqlDdl,
-    MysqlTouches, RowAccess, RowScope, TableStorage, TransactionControl,
+    renamed_table, Action, Algorithm, AlterCommand, ColumnInfo, ColumnType, ConvertTo, DefaultValue, Effect,
+    ForeignKey, MysqlDdl, MysqlTouches, RowAccess, RowScope, TableStorage, TransactionControl,
 };
 pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;

@@ -738,6 +738,18 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
             effect.backward_incompatible = true;
             effect.action = Action::Rename { object, table, name, new_name: stmt.newname.clone() };
         }
+        // A table moved to another schema is renamed for every query that names it.
+        NodeEnum::AlterObjectSchemaStmt(stmt)
+            if ObjectType::try_from(stmt.object_type) == Ok(ObjectType::ObjectTable) =>
+        {
+            let table = relation_name(stmt.relation.as_ref(), resolve);
+            let Some(relation) = stmt.relation.as_ref() else { return effect };
+            effect.locks.push((table.clone(), LockMode::AccessExclusive));
+            effect.backward_incompatible = true;
+            effect.idempotent = Some(stmt.missing_ok);
+            let new_name = resolve(Some(stmt.newschema.as_str()), &relation.relname);
+            effect.action = Action::Rename { object: "table", name: table.clone(), table, new_name };
+        }
         NodeEnum::TruncateStmt(stmt) => {
             let tables: Vec<String> = stmt
                 .relations

@@ -473,11 +473,7 @@ impl Schema {
             }
             Action::Rename { object: "table", table, new_name, .. } => {
                 if let Some(t) = self.tables.remove(table) {
-                    // A rename keeps the schema; `new_name` is never qualified.
-                    let renamed = match table.rsplit_once('.') {
-                        Some((schema, _)) => format!("{schema}.{new_name}"),
-                        None => new_name.clone(),
-                    };
+                    let renamed = crate::effect::renamed_table(table, new_name);
                     for (index, _) in &t.indexes {
                         if let Some(owner) = self.index_tables.get_mut(index) {
                             owner.clone_from(&renamed);
@@ -503,11 +499,7 @@ impl Schema {
             }
             Action::Rename { object: "view", table, new_name, .. } => {
                 if let Some(base) = self.views.remove(table) {
-                    let renamed = match table.rsplit_once('.') {
-                        Some((schema, _)) => format!("{schema}.{new_name}"),
-                        None => new_name.clone(),
-                    };
-                    self.views.insert(renamed, base);
+                    self.views.insert(crate::effect::renamed_table(table, new_name), base);
                 }
             }
             Action::Rename { object: "column", table, name, new_name } => {

@@ -437,10 +437,7 @@ fn tables_made_by(scripts: &[String], config: &cutover_analysis::LintConfig) -> 
                 | cutover_analysis::Action::CreateTableAs { table } => tables.push(table),
                 // A table renamed into its name was released under it too (tester 10).
                 cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
-                    tables.push(match table.rsplit_once('.') {
-                        Some((schema, _)) => format!("{schema}.{new_name}"),
-                        None => new_name,
-                    })
+                    tables.push(cutover_analysis::renamed_table(&table, &new_name))
                 }
                 _ => {}
             }
@@ -510,7 +507,10 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
     let path = |name: &String| canonical(&top.join(name));
     // A file whose very content the base has somewhere (moved without git knowing, copied) is
     // no new migration either.
-    let mut added = names(&[&new, &untracked]);
+    // Files only: git lists an untracked repository nested in the tree as its folder, which
+    // `hash-object` refuses (tester 11: the whole lint failed).
+    let mut added: Vec<String> =
+        names(&[&new, &untracked]).into_iter().filter(|name| top.join(name).is_file()).collect();
     if !added.is_empty() {
         // `<mode> blob <id>\t<path>` each; at `rev` too, which may have gained it since the
         // branch left (a migration released there, cherry-picked here: tester 9).

@@ -638,11 +638,7 @@ impl Context {
             // nothing, and a live table renamed onto a name a new one had (made and dropped
             // before) is live (tester 9: it was taken for new, its index build unreported).
             Action::Rename { object: "table", table, new_name, .. } => {
-                // A rename keeps the schema; `new_name` is never qualified.
-                let renamed = match table.rsplit_once('.') {
-                    Some((schema, _)) => format!("{schema}.{new_name}"),
-                    None => new_name.clone(),
-                };
+                let renamed = crate::effect::renamed_table(table, new_name);
                 let (new, new_to_run) = (self.is_new(table), self.created_to_run.remove(table));
                 self.created_here.remove(table);
                 // MySQL's `RENAME TABLE a TO b, c TO a` swaps in one statement, whose other pairs

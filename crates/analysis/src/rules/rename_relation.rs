@@ -51,6 +51,14 @@ mod tests {
     fn a_column_rename_is_rename_column() {
         lint_ok(r"ALTER TABLE users RENAME COLUMN name TO full_name", RULE);
     }
+    /// Tester 11: a table moved to another schema is lost by every query naming it as before.
+    #[test]
+    fn a_table_moved_to_another_schema_is_renamed() {
+        let rendered = lint_errors("ALTER TABLE users SET SCHEMA app", RULE);
+        assert!(rendered.contains("renaming table `users` to `app.users`"), "{rendered}");
+        lint_ok("CREATE TABLE t (id int);\nALTER TABLE t SET SCHEMA app;", RULE);
+    }
+
     #[test]
     fn fires_1() {
         let rendered = lint_errors(r"ALTER TABLE users RENAME TO people", RULE);

@@ -380,6 +380,13 @@ fn changed_since_judges_a_table_the_branch_adds_as_new() {
     let users_only = vec!["4_tighten.up.sql:2 lock-timeout-missing".to_string()];
     let (code, found, stderr) = lint(&["--changed-since", "main"]);
     assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    // An untracked repository nested in the tree (git lists it as a folder) is no file.
+    let nested = root.join("vendor/tool");
+    std::fs::create_dir_all(&nested).unwrap();
+    git_repository(&nested);
+    let (code, found, stderr) = lint(&["--changed-since", "main"]);
+    assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    std::fs::remove_dir_all(root.join("vendor")).unwrap();
     // Named one by one, as a pre-commit hook does.
     let (code, found, stderr) = lint(&[
         "--changed-since",
