@@ -925,17 +925,7 @@ mod tests {
             .iter()
             .map(|(sql, to_run)| {
                 linter.still_to_run(*to_run);
-                let statements = cutover_migration::split_statements(sql).unwrap();
-                let script = Script {
-                    text: sql,
-                    statements: &statements,
-                    in_transaction: true,
-                    no_transaction_by: None,
-                    has_down: None,
-                };
-                let linted = linter.lint(&script);
-                linted
-                    .diagnostics
+                crate::rules::test_utils::lint_next(&mut linter, sql, true)
                     .iter()
                     .filter(|d| d.severity == Severity::Error)
                     .map(|d| format!("{} {}", d.rule, d.table.as_deref().unwrap_or_default()))
@@ -1014,24 +1004,9 @@ mod tests {
         linter.released_tables(["posts".to_string()]);
         linter.still_to_run(true);
         let sql = "CREATE TABLE IF NOT EXISTS posts (id bigint PRIMARY KEY, user_id bigint);\nCREATE INDEX p_user ON posts (user_id);";
-        let statements = cutover_migration::split_statements(sql).unwrap();
-        let script = Script {
-            text: sql,
-            statements: &statements,
-            in_transaction: true,
-            no_transaction_by: None,
-            has_down: None,
-        };
-        assert!(linter.lint(&script).diagnostics.iter().any(|d| d.rule == "index-create-blocking"));
+        let blocking = |found: Vec<Diagnostic>| found.iter().any(|d| d.rule == "index-create-blocking");
+        assert!(blocking(crate::rules::test_utils::lint_next(&mut linter, sql, true)));
         let sql = "CREATE INDEX p_user2 ON posts (user_id);";
-        let statements = cutover_migration::split_statements(sql).unwrap();
-        let script = Script {
-            text: sql,
-            statements: &statements,
-            in_transaction: true,
-            no_transaction_by: None,
-            has_down: None,
-        };
-        assert!(linter.lint(&script).diagnostics.iter().any(|d| d.rule == "index-create-blocking"));
+        assert!(blocking(crate::rules::test_utils::lint_next(&mut linter, sql, true)));
     }
 }

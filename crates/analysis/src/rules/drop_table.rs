@@ -123,15 +123,7 @@ mod tests {
     fn a_drop_if_exists_of_a_table_the_live_database_lacks_loses_nothing() {
         let sql = "DROP TABLE IF EXISTS orders_tmp;\nCREATE TABLE orders_tmp (id int);";
         let lint = |mut linter: crate::Linter| {
-            let statements = cutover_migration::split_statements(sql).unwrap();
-            let script = crate::Script {
-                text: sql,
-                statements: &statements,
-                in_transaction: true,
-                no_transaction_by: None,
-                has_down: None,
-            };
-            linter.lint(&script).diagnostics.iter().filter(|d| d.rule == RULE).count()
+            crate::rules::test_utils::lint_next(&mut linter, sql, true).iter().filter(|d| d.rule == RULE).count()
         };
         let config = LintConfig { only_rule: Some(RULE.to_string()), ..LintConfig::default() };
         assert_eq!(lint(crate::Linter::with_schema(config.clone(), crate::Schema::default())), 0);

@@ -927,19 +927,19 @@ pub(crate) mod test_utils {
         last_diagnostics(migrations, rule, LintConfig::default()).iter().map(|d| d.severity).collect()
     }
 
+    /// Lints `sql` as the next migration file of `linter`'s sequence: its findings.
+    pub(crate) fn lint_next(linter: &mut Linter, sql: &str, in_transaction: bool) -> Vec<crate::Diagnostic> {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let script =
+            Script { text: sql, statements: &statements, in_transaction, no_transaction_by: None, has_down: None };
+        linter.lint(&script).diagnostics
+    }
+
     fn last_diagnostics(migrations: &[(&str, bool)], rule: &str, config: LintConfig) -> Vec<crate::Diagnostic> {
         let mut linter = Linter::new(LintConfig { only_rule: Some(rule.to_string()), ..config });
         let mut last = Vec::new();
         for (sql, in_transaction) in migrations {
-            let statements = cutover_migration::split_statements(sql).unwrap();
-            let script = Script {
-                text: sql,
-                statements: &statements,
-                in_transaction: *in_transaction,
-                no_transaction_by: None,
-                has_down: None,
-            };
-            last = linter.lint(&script).diagnostics;
+            last = lint_next(&mut linter, sql, *in_transaction);
         }
         last
     }

@@ -80,15 +80,7 @@ mod tests {
             ("ALTER TABLE accounts MODIFY email varchar(20);", true),
         ] {
             linter.still_to_run(to_run);
-            let statements = cutover_migration::split_statements(sql).unwrap();
-            let script = crate::Script {
-                text: sql,
-                statements: &statements,
-                in_transaction: false,
-                no_transaction_by: None,
-                has_down: None,
-            };
-            last = linter.lint(&script).diagnostics;
+            last = crate::rules::test_utils::lint_next(&mut linter, sql, false);
         }
         assert_eq!(last.len(), 1, "{last:?}");
     }
