@@ -420,24 +420,19 @@ struct Changed {
 /// Every one, whatever drops it later (down scripts are among them): the doubt is resolved
 /// towards reporting.
 fn tables_made_by(scripts: &[String], config: &cutover_analysis::LintConfig) -> Vec<String> {
-    let mut linter = Linter::new(config.clone());
+    // The statements' effects as parsed: the tables are named there, and no rule need run.
+    let parsed: Vec<Vec<cutover_migration::Statement>> =
+        scripts.iter().filter_map(|text| cutover_migration::split_statements(text).ok()).collect();
+    let parsed: Vec<&[cutover_migration::Statement]> = parsed.iter().map(Vec::as_slice).collect();
     let mut tables = Vec::new();
-    for text in scripts {
-        let Ok(statements) = cutover_migration::split_statements(text) else { continue };
-        let script = cutover_analysis::Script {
-            text,
-            statements: &statements,
-            in_transaction: true,
-            no_transaction_by: None,
-            has_down: None,
-        };
-        for effect in linter.lint(&script).effects.into_iter().flatten() {
-            match effect.action {
+    for analyzed in cutover_analysis::analyze_all(&parsed, config) {
+        for effect in analyzed.effects().flatten() {
+            match &effect.action {
                 cutover_analysis::Action::CreateTable { table, .. }
-                | cutover_analysis::Action::CreateTableAs { table } => tables.push(table),
+                | cutover_analysis::Action::CreateTableAs { table } => tables.push(table.clone()),
                 // A table renamed into its name was released under it too (tester 10).
                 cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
-                    tables.push(cutover_analysis::renamed_table(&table, &new_name))
+                    tables.push(cutover_analysis::renamed_table(table, new_name))
                 }
                 _ => {}
             }
@@ -518,7 +513,11 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
         // 10) is that migration.
         let mut released: HashSet<Vec<u8>> = HashSet::new();
         let mut released_paths: HashSet<String> = HashSet::new();
-        for tree in [base.as_str(), rev] {
+        // `rev` is often the merge base itself (a branch on top of main): one listing.
+        let rev_commit = git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], Some(&top))?;
+        let rev_commit = String::from_utf8_lossy(&rev_commit).trim().to_string();
+        let trees = if rev_commit == base { vec![base.as_str()] } else { vec![base.as_str(), rev] };
+        for tree in trees {
             for entry in git(&["ls-tree", "-r", "-z", tree], Some(&top))?.split(|&b| b == 0) {
                 let Some(tab) = entry.iter().position(|&b| b == b'\t') else { continue };
                 if let Some(id) = entry[..tab].split(|&b| b == b' ').nth(2) {
@@ -542,10 +541,11 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
     // A migration deleted (or moved and edited past git's rename detection: tester 9) made its
     // tables for the release; the SQL files' texts are read as the merge base has them.
     let gone = git(&["diff", "--name-only", "-z", "--no-renames", "--diff-filter=D", &base, "--"], Some(&top))?;
-    let deleted = names(&[&gone])
-        .iter()
-        .filter(|name| name.to_ascii_lowercase().ends_with(".sql"))
-        .filter_map(|name| git(&["show", &format!("{base}:{name}")], Some(&top)).ok())
+    let gone: Vec<String> =
+        names(&[&gone]).into_iter().filter(|name| name.to_ascii_lowercase().ends_with(".sql")).collect();
+    let deleted = blobs_at(&top, &base, &gone)?
+        .into_iter()
+        .flatten()
         .map(|text| String::from_utf8_lossy(&text).into_owned())
         .collect();
     Ok(Changed {
@@ -553,6 +553,65 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
         added: added.iter().map(path).collect(),
         deleted,
     })
+}
+
+/// The contents of `paths` as commit `rev` has them (`None` for one it does not have), read by
+/// one `git cat-file --batch` however many there are (a baseline made again deletes hundreds).
+fn blobs_at(top: &Path, rev: &str, paths: &[String]) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    use std::io::{BufRead, Read, Write};
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let failed = |err: &dyn std::fmt::Display| {
+        usage_error(format!("--changed-since {rev}: `git cat-file --batch` failed: {err}"))
+    };
+    let mut child = std::process::Command::new("git")
+        .current_dir(top)
+        .args(["cat-file", "--batch"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|err| failed(&err))?;
+    // The requests are written from a thread of their own: git answers as it reads, and a
+    // full pipe either way would stall both.
+    let mut stdin = child.stdin.take().expect("piped");
+    let requests: Vec<String> = paths
+        .iter()
+        // The protocol is a line a request: a name holding a line break cannot be asked for.
+        .map(|path| if path.contains('\n') { String::new() } else { format!("{rev}:{path}") })
+        .collect();
+    let writer = std::thread::spawn(move || {
+        for request in requests {
+            if stdin.write_all(request.as_bytes()).and_then(|()| stdin.write_all(b"\n")).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut blobs = Vec::with_capacity(paths.len());
+    for _ in paths {
+        let mut header = String::new();
+        if out.read_line(&mut header).map_err(|err| failed(&err))? == 0 {
+            break;
+        }
+        // `<id> blob <size>`, or `<request> missing` (and `ambiguous`) for what it cannot find.
+        let mut fields = header.trim_end().rsplitn(3, ' ');
+        let size = fields.next().and_then(|size| size.parse::<usize>().ok());
+        match (size, fields.next()) {
+            (Some(size), Some(_kind)) => {
+                let mut contents = vec![0; size + 1];
+                out.read_exact(&mut contents).map_err(|err| failed(&err))?;
+                contents.pop();
+                blobs.push(Some(contents));
+            }
+            _ => blobs.push(None),
+        }
+    }
+    let _ = writer.join();
+    let _ = child.wait();
+    blobs.resize(paths.len(), None);
+    Ok(blobs)
 }
 
 /// Every migration of `set`, in order: with a live database, those it has not applied linted on

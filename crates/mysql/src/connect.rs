@@ -38,6 +38,9 @@ pub struct MysqlTarget {
     pub(crate) rehearsal_admin: Option<Box<Conn>>,
     /// `strict_session` has made this connection's `sql_mode` strict (it stays so).
     pub(crate) strict: bool,
+    /// The rewrite state table was seen with every column a later version added (a column
+    /// once added stays: it is not asked again).
+    pub(crate) rewrite_state_current: bool,
 }
 
 impl MysqlTarget {
@@ -83,6 +86,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         rehearsal_source: None,
         rehearsal_admin: None,
         strict: false,
+        rewrite_state_current: false,
     })
 }
 

@@ -409,6 +409,9 @@ impl MysqlTarget {
 
     /// Whether the state table has `ended_from` (an earlier version's does not).
     fn state_has_ended_from(&mut self) -> Result<bool, DbError> {
+        if self.rewrite_state_current {
+            return Ok(true);
+        }
         let n: Option<i64> = self
             .conn
             .exec_first(
@@ -416,7 +419,8 @@ impl MysqlTarget {
                 (&self.database, REWRITE_STATE_TABLE),
             )
             .map_err(db_error)?;
-        Ok(n.unwrap_or(0) > 0)
+        self.rewrite_state_current = n.unwrap_or(0) > 0;
+        Ok(self.rewrite_state_current)
     }
 
     fn table_exists(&mut self, table: &TableName) -> Result<bool, DbError> {

@@ -491,21 +491,25 @@ fn changed_since_knows_a_released_table_however_the_branch_moves_it() {
         "2_members.up.sql",
         "CREATE TABLE people (id bigint PRIMARY KEY);\nALTER TABLE people RENAME TO members;\n",
     );
+    // A name with a space, read from the merge base with the others in one request.
+    project.migration("3_the teams.up.sql", "CREATE TABLE teams (id bigint PRIMARY KEY);\n");
     git(root, &["add", "."]);
     git(root, &["commit", "--quiet", "-m", "members"]);
     std::fs::remove_file(project.path("migrations/1_users.up.sql")).unwrap();
     std::fs::remove_file(project.path("migrations/2_members.up.sql")).unwrap();
+    std::fs::remove_file(project.path("migrations/3_the teams.up.sql")).unwrap();
     project.migration(
         "10_baseline.up.sql",
-        "CREATE TABLE \"users\" (\n  \"id\" bigint NOT NULL PRIMARY KEY,\n  \"email\" text\n);\nCREATE TABLE members (id bigint PRIMARY KEY);\n",
+        "CREATE TABLE \"users\" (\n  \"id\" bigint NOT NULL PRIMARY KEY,\n  \"email\" text\n);\nCREATE TABLE members (id bigint PRIMARY KEY);\nCREATE TABLE teams (id bigint PRIMARY KEY);\n",
     );
     project.migration(
         "11_email.up.sql",
-        "CREATE INDEX users_email ON users (email);\nCREATE INDEX members_id ON members (id);\n",
+        "CREATE INDEX users_email ON users (email);\nCREATE INDEX members_id ON members (id);\nCREATE INDEX teams_id ON teams (id);\n",
     );
     let (found, stderr) = lint(&["--changed-since", "members"]);
     assert!(found.contains(&"11_email.up.sql:1 index-create-blocking".to_string()), "{found:?} {stderr}");
     assert!(found.contains(&"11_email.up.sql:2 index-create-blocking".to_string()), "{found:?} {stderr}");
+    assert!(found.contains(&"11_email.up.sql:3 index-create-blocking".to_string()), "{found:?} {stderr}");
 }
 
 #[test]

@@ -517,6 +517,27 @@ fn the_edges_a_tester_found_hold() {
     assert_eq!(outcome(), ("done".to_string(), serde_json::json!("abandoned")));
     let (_, out, _) = rewrite(&project, &db, &["--status"]);
     assert!(out.contains("done (abandoned before the swap: the table is unchanged)"), "{out}");
+    // A state table an older cutover made has no `ended_from`: read by a role that may not
+    // add it, its rewrites are ended without saying how; read by the owner, it gains the
+    // column (the outcome of what ended before stays unknown), and the next rewrite records
+    // its own.
+    db.query("ALTER TABLE cutover_rewrites DROP COLUMN ended_from");
+    db.query(
+        "DO $$ BEGIN CREATE ROLE cutover_rw_status LOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$; \
+         GRANT SELECT ON cutover_rewrites, cutover_rewrite_misses TO cutover_rw_status",
+    );
+    // The test server lets local roles in without a password (as `report.rs` relies on).
+    let (_, host_and_path) = db.url.rsplit_once('@').unwrap();
+    let reader_url = format!("postgres://cutover_rw_status@{host_and_path}");
+    let output = project.cutover(&reader_url).args(["rewrite", "--status", "--format", "json"]).output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["rewrites"][0]["phase"], "done", "{out}");
+    assert_eq!(status["rewrites"][0]["outcome"], serde_json::Value::Null, "{out}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'cutover_rewrites'::regclass AND attname = 'ended_from'"), "0");
+    assert_eq!(outcome(), ("done".to_string(), serde_json::Value::Null));
+    assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 'cutover_rewrites'::regclass AND attname = 'ended_from' AND NOT attisdropped"), "1");
     // A type change names its column only (a tester saw the columns after it named too).
     let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
     assert!(ok, "{out}{err}");

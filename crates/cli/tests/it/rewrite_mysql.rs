@@ -220,6 +220,26 @@ fn mysql_a_key_becomes_bigint_and_a_column_wider_under_writes_then_reverts_with_
     let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
     let status: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
     assert!(ok && status["rewrites"][0]["outcome"] == "reverted", "{out}{err}");
+
+    // A state table an older cutover made has no `ended_from`: its rewrites read as ended
+    // without saying how, and the next rewrite adds the column and records its outcome.
+    db.query("ALTER TABLE cutover_rewrites DROP COLUMN ended_from");
+    let outcome = || {
+        let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
+        assert!(ok, "{out}{err}");
+        let status: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (status["rewrites"][0]["phase"].as_str().unwrap().to_string(), status["rewrites"][0]["outcome"].clone())
+    };
+    assert_eq!(outcome(), ("done".to_string(), serde_json::Value::Null));
+    let (ok, out, err) = rewrite(&project, &db, &["--status"]);
+    assert!(ok && out.contains("done"), "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "users", "--alter", "MODIFY name varchar(300) NOT NULL"]);
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(outcome(), ("done".to_string(), serde_json::json!("applied")));
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(300),int(11)");
+    assert_same_as_mirror(&db, "users");
 }
 
 #[test]
