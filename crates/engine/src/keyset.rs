@@ -178,8 +178,8 @@ fn mysql_kind(column: &KeyColumn) -> MysqlKey {
 /// A MySQL binary key's text is `0x` and its hex; the statement takes the hex. A value
 /// without the prefix was saved before binary keys were kept as hex, as the key's bytes read
 /// as text (right when they were UTF-8): its bytes are the key, as they were then.
-fn bind_key(dialect: Dialect, key: &TableKey, values: &[String]) -> Vec<String> {
-    let columns = key.columns.iter().cycle();
+fn bind_key(dialect: Dialect, columns: &[KeyColumn], values: &[String]) -> Vec<String> {
+    let columns = columns.iter().cycle();
     values
         .iter()
         .zip(columns)
@@ -193,17 +193,74 @@ fn bind_key(dialect: Dialect, key: &TableKey, values: &[String]) -> Vec<String> 
         .collect()
 }
 
-/// `(k1, k2)`, each key column quoted and qualified by `qualifier` if any.
-fn key_tuple(dialect: Dialect, key: &TableKey, qualifier: &str) -> String {
-    let columns: Vec<String> = key.columns.iter().map(|c| format!("{qualifier}{}", dialect.quote(&c.name))).collect();
-    format!("({})", columns.join(", "))
+/// Which side of a key a range's bound keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCmp {
+    /// The keys after it: `key > values`.
+    After,
+    /// The keys up to it, itself included: `key <= values`.
+    UpTo,
 }
 
-/// `(p1, p2)`: the parameters from `first` on, as the key's values.
-fn key_params(dialect: Dialect, key: &TableKey, first: usize) -> String {
-    let params: Vec<String> =
-        key.columns.iter().enumerate().map(|(idx, column)| dialect.key_param(first + idx, column)).collect();
-    format!("({})", params.join(", "))
+/// `(k1, k2) > (p1, p2)` (or `<=`), the parameters numbered from `first`; bind them with
+/// [`key_values`].
+fn key_compare(dialect: Dialect, key: &TableKey, qualifier: &str, cmp: KeyCmp, first: usize) -> String {
+    let exprs: Vec<String> = key.columns.iter().map(|c| format!("{qualifier}{}", dialect.quote(&c.name))).collect();
+    compare_key(dialect, &exprs, &key.columns, cmp, first)
+}
+
+/// The key columns `exprs` (of the columns `columns`) compared with a key's values, the
+/// parameters numbered from `first` (PostgreSQL); bind them with [`key_values`].
+///
+/// MySQL and MariaDB do not scan a range of an index for a row comparison: `(a, b) > (?, ?)`
+/// reads the index from its start to the key, and an `UPDATE` under REPEATABLE READ locks every
+/// row it reads, so each batch of a composite key locked the rows of the whole table (MariaDB
+/// 10.11, seen by `EXPLAIN` and a second session's lock wait). Spelled out, with the first
+/// column bounded on its own (`a >= ? AND (a > ? OR (a = ? AND b > ?))`), it is a range.
+pub fn compare_key(dialect: Dialect, exprs: &[String], columns: &[KeyColumn], cmp: KeyCmp, first: usize) -> String {
+    let (strict, last, lead) = match cmp {
+        KeyCmp::After => (">", ">", ">="),
+        KeyCmp::UpTo => ("<", "<=", "<="),
+    };
+    let param = |idx: usize| dialect.key_param(first + idx, &columns[idx]);
+    if dialect == Dialect::Postgres || exprs.len() == 1 {
+        let params: Vec<String> = (0..exprs.len()).map(param).collect();
+        return format!("({}) {last} ({})", exprs.join(", "), params.join(", "));
+    }
+    let terms: Vec<String> = (0..exprs.len())
+        .map(|idx| {
+            let mut parts: Vec<String> = (0..idx).map(|eq| format!("{} = {}", exprs[eq], param(eq))).collect();
+            let op = if idx + 1 == exprs.len() { last } else { strict };
+            parts.push(format!("{} {op} {}", exprs[idx], param(idx)));
+            if parts.len() == 1 {
+                parts.remove(0)
+            } else {
+                format!("({})", parts.join(" AND "))
+            }
+        })
+        .collect();
+    format!("({} {lead} {} AND ({}))", exprs[0], param(0), terms.join(" OR "))
+}
+
+/// A key column's value (`expr`, of the column `column`) as the text a checkpoint keeps, which
+/// [`key_values`] binds back.
+pub fn key_text(dialect: Dialect, expr: &str, column: &KeyColumn) -> String {
+    dialect.key_text(expr, column)
+}
+
+/// The values to bind for one key's `values` (as a checkpoint keeps them) in a
+/// [`compare_key`]: [`bind_key`]'s, each as often and in the order the comparison reads it.
+pub fn key_values(dialect: Dialect, columns: &[KeyColumn], values: &[String]) -> Vec<String> {
+    let bound = bind_key(dialect, columns, values);
+    if dialect == Dialect::Postgres || bound.len() <= 1 {
+        return bound;
+    }
+    // The lead column, then per term the equal columns before it and its own.
+    let mut order = vec![0];
+    for idx in 0..bound.len() {
+        order.extend(0..=idx);
+    }
+    order.into_iter().map(|idx| bound[idx].clone()).collect()
 }
 
 /// The key columns as text, aliased so that ORDER BY always means the table's columns (an
@@ -236,7 +293,7 @@ fn after_filter(dialect: Dialect, job: &BackfillJob, first: bool) -> String {
     if first {
         String::new()
     } else {
-        format!(" WHERE {} > {}", key_tuple(dialect, &job.key, ""), key_params(dialect, &job.key, 1))
+        format!(" WHERE {}", key_compare(dialect, &job.key, "", KeyCmp::After, 1))
     }
 }
 
@@ -260,13 +317,12 @@ fn bound_sql(dialect: Dialect, job: &BackfillJob, first: bool, limit: u64) -> St
 /// so the index is scanned once from the batch's first key: no join, no cost for rows done.
 fn update_sql(dialect: Dialect, job: &BackfillJob, first: bool) -> String {
     let key = &job.key;
-    let tuple = key_tuple(dialect, key, "");
     let mut filters = Vec::new();
     if !first {
-        filters.push(format!("{tuple} > {}", key_params(dialect, key, 1)));
+        filters.push(key_compare(dialect, key, "", KeyCmp::After, 1));
     }
     let upper_first = if first { 1 } else { key.columns.len() + 1 };
-    filters.push(format!("{tuple} <= {}", key_params(dialect, key, upper_first)));
+    filters.push(key_compare(dialect, key, "", KeyCmp::UpTo, upper_first));
     // The condition is checked here only, on each row's newest version: the range holds the
     // rows that match and those that do not (they cost an index entry each).
     if let Some(condition) = &job.condition {
@@ -341,12 +397,12 @@ pub fn run_batch(
 ) -> Result<BatchOutcome, DbError> {
     let first = after.is_none();
     let lower = after.unwrap_or_default();
-    let bound = db.bound_row(&bound_sql(dialect, job, first, limit), &bind_key(dialect, &job.key, lower))?;
+    let bound = db.bound_row(&bound_sql(dialect, job, first, limit), &key_values(dialect, &job.key.columns, lower))?;
     let Some((rows_scanned, upper)) = bound else {
         return Ok(BatchOutcome { rows_scanned: 0, rows_updated: 0, last_key: None, app_waits: Default::default() });
     };
     // The update takes the lower key's parameters, then the upper key's.
-    let params = bind_key(dialect, &job.key, &[lower, &upper].concat());
+    let params = [key_values(dialect, &job.key.columns, lower), key_values(dialect, &job.key.columns, &upper)].concat();
     let rows_updated = db.update(&update_sql(dialect, job, first), &params)?;
     Ok(BatchOutcome { rows_scanned, rows_updated, last_key: Some(upper), app_waits: Default::default() })
 }
@@ -363,7 +419,7 @@ pub fn boundaries(
     for _ in 0..n {
         let after = ranges.last().map(|range| range.last.as_slice());
         let sql = boundaries_sql(dialect, job, after.is_none(), limit);
-        let rows = db.key_rows(&sql, &bind_key(dialect, &job.key, after.unwrap_or_default()))?;
+        let rows = db.key_rows(&sql, &key_values(dialect, &job.key.columns, after.unwrap_or_default()))?;
         let (Some(first), Some(last)) = (rows.first(), rows.last()) else { break };
         ranges.push(KeyRange { first: first.clone(), last: last.clone() });
     }
@@ -623,11 +679,11 @@ mod tests {
         let my = job("`orders`", &[("tenant", "int(11)"), ("id", "bigint(20)")], Some("total IS NULL"));
         assert_eq!(
             bound_sql(Dialect::Mysql, &my, false, 500),
-            "SELECT count(*) OVER (), CAST(b.`tenant` AS CHAR) AS cutover_key_0, CAST(b.`id` AS CHAR) AS cutover_key_1 FROM (\n    SELECT `tenant`, `id` FROM `orders` WHERE (`tenant`, `id`) > (?, ?)\n    ORDER BY `tenant`, `id` LIMIT 500\n) b\nORDER BY b.`tenant` DESC, b.`id` DESC LIMIT 1"
+            "SELECT count(*) OVER (), CAST(b.`tenant` AS CHAR) AS cutover_key_0, CAST(b.`id` AS CHAR) AS cutover_key_1 FROM (\n    SELECT `tenant`, `id` FROM `orders` WHERE (`tenant` >= ? AND (`tenant` > ? OR (`tenant` = ? AND `id` > ?)))\n    ORDER BY `tenant`, `id` LIMIT 500\n) b\nORDER BY b.`tenant` DESC, b.`id` DESC LIMIT 1"
         );
         assert_eq!(
             update_sql(Dialect::Mysql, &my, false),
-            "UPDATE `orders` SET total = price * quantity WHERE (`tenant`, `id`) > (?, ?) AND (`tenant`, `id`) <= (?, ?) AND (total IS NULL)"
+            "UPDATE `orders` SET total = price * quantity WHERE (`tenant` >= ? AND (`tenant` > ? OR (`tenant` = ? AND `id` > ?))) AND (`tenant` <= ? AND (`tenant` < ? OR (`tenant` = ? AND `id` <= ?))) AND (total IS NULL)"
         );
     }
 
@@ -676,21 +732,40 @@ mod tests {
     }
 
     #[test]
+    fn a_mysql_key_comparison_binds_each_value_where_it_reads_it() {
+        let my = job("`t`", &[("a", "int"), ("b", "varbinary(4)"), ("c", "int")], None);
+        assert_eq!(
+            compare_key(Dialect::Mysql, &["`a`".into(), "`b`".into(), "`c`".into()], &my.key.columns, KeyCmp::After, 1),
+            "(`a` >= ? AND (`a` > ? OR (`a` = ? AND `b` > UNHEX(?)) OR (`a` = ? AND `b` = UNHEX(?) AND `c` > ?)))"
+        );
+        let values = ["1".to_string(), "0xab".to_string(), "3".to_string()];
+        assert_eq!(key_values(Dialect::Mysql, &my.key.columns, &values), ["1", "1", "1", "ab", "1", "ab", "3"]);
+        assert_eq!(key_values(Dialect::Postgres, &my.key.columns, &values), values, "numbered, each once");
+        assert!(key_values(Dialect::Mysql, &my.key.columns, &[]).is_empty(), "the first batch has no lower key");
+        let one = job("`t`", &[("id", "bigint")], None);
+        assert_eq!(
+            compare_key(Dialect::Mysql, &["`id`".into()], &one.key.columns, KeyCmp::UpTo, 1),
+            "(`id`) <= (?)",
+            "one column is a range as it is"
+        );
+    }
+
+    #[test]
     fn mysql_binary_keys_travel_as_hex() {
         let my = job("`b`", &[("tag", "varchar(4)"), ("k", "varbinary(8)")], None);
         assert_eq!(
             boundaries_sql(Dialect::Mysql, &my, false, 50),
-            "SELECT CAST(`tag` AS CHAR) AS cutover_key_0, CONCAT('0x', HEX(`k`)) AS cutover_key_1 FROM `b` WHERE (`tag`, `k`) > (?, UNHEX(?)) ORDER BY `tag`, `k` LIMIT 50"
+            "SELECT CAST(`tag` AS CHAR) AS cutover_key_0, CONCAT('0x', HEX(`k`)) AS cutover_key_1 FROM `b` WHERE (`tag` >= ? AND (`tag` > ? OR (`tag` = ? AND `k` > UNHEX(?)))) ORDER BY `tag`, `k` LIMIT 50"
         );
         assert_eq!(
             update_sql(Dialect::Mysql, &my, false),
-            "UPDATE `b` SET total = price * quantity WHERE (`tag`, `k`) > (?, UNHEX(?)) AND (`tag`, `k`) <= (?, UNHEX(?))"
+            "UPDATE `b` SET total = price * quantity WHERE (`tag` >= ? AND (`tag` > ? OR (`tag` = ? AND `k` > UNHEX(?)))) AND (`tag` <= ? AND (`tag` < ? OR (`tag` = ? AND `k` <= UNHEX(?))))"
         );
         let values = ["é".to_string(), "0x80ff".to_string(), "a".to_string(), "ab".to_string()];
         // A lower and an upper key; `ab` is a binary key as checkpoints kept it before hex.
-        assert_eq!(bind_key(Dialect::Mysql, &my.key, &values), ["é", "80ff", "a", "6162"]);
-        assert_eq!(bind_key(Dialect::Mysql, &my.key, &["x".into(), "0x".into()]), ["x", ""], "the empty key");
-        assert_eq!(bind_key(Dialect::Postgres, &my.key, &values), values, "bytea's text is its `\\x` form");
+        assert_eq!(bind_key(Dialect::Mysql, &my.key.columns, &values), ["é", "80ff", "a", "6162"]);
+        assert_eq!(bind_key(Dialect::Mysql, &my.key.columns, &["x".into(), "0x".into()]), ["x", ""], "the empty key");
+        assert_eq!(bind_key(Dialect::Postgres, &my.key.columns, &values), values, "bytea's text is its `\\x` form");
         let kind = |type_name: &str| mysql_kind(&KeyColumn { name: "k".into(), type_name: type_name.into() });
         for binary in ["binary(16)", "VARBINARY(3)", "tinyblob"] {
             assert_eq!(kind(binary), MysqlKey::Binary, "{binary}");

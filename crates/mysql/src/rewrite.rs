@@ -26,6 +26,7 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use cutover_engine::keyset;
 use cutover_engine::{
     BackfillTarget, ChunkCheck, CopyInto, DbError, DbErrorKind, RewritePhase, RewritePlan, RewriteRequest,
     RewriteState, RewriteTarget, SwapReport, TableKey, Timeouts, REWRITE_MISSES_TABLE, REWRITE_STATE_TABLE,
@@ -1631,9 +1632,13 @@ impl RewriteTarget for MysqlTarget {
             .collect::<Result<_, _>>()?;
         let source_keys: Vec<String> = plan.key.columns.iter().map(|k| quote_ident(&k.name)).collect();
         let target_keys = Self::target_key(&plan.copy, &plan.key)?;
-        let marks = |n: usize| vec!["?"; n].join(", ");
-        let tuple = |keys: &[String]| format!("({})", keys.join(", "));
         let n = source_keys.len();
+        // As the copy's batches do, spelled so that MariaDB scans the chunk's range only.
+        let columns = &plan.key.columns;
+        let compare = |keys: &[String], cmp| keyset::compare_key(keyset::Dialect::Mysql, keys, columns, cmp, 1);
+        let values = |key: &[String]| -> Vec<Value> {
+            keyset::key_values(keyset::Dialect::Mysql, columns, key).into_iter().map(Value::from).collect()
+        };
         self.set_session_timeouts(timeouts)?;
         self.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
         self.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")?;
@@ -1641,12 +1646,16 @@ impl RewriteTarget for MysqlTarget {
             let lower = after.map(<[String]>::to_vec);
             let lower_filter = |keys: &[String]| {
                 if lower.is_some() {
-                    format!("{} > ({})", tuple(keys), marks(n))
+                    compare(keys, keyset::KeyCmp::After)
                 } else {
                     "1 = 1".into()
                 }
             };
-            let texts: Vec<String> = source_keys.iter().map(|k| format!("CAST({k} AS CHAR)")).collect();
+            let texts: Vec<String> = source_keys
+                .iter()
+                .zip(columns)
+                .map(|(k, column)| keyset::key_text(keyset::Dialect::Mysql, k, column))
+                .collect();
             let upper_sql = format!(
                 "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
                 texts.join(", "),
@@ -1655,16 +1664,16 @@ impl RewriteTarget for MysqlTarget {
                 source_keys.join(", "),
                 limit.saturating_sub(1)
             );
-            let lower_params: Vec<Value> = lower.clone().unwrap_or_default().into_iter().map(Value::from).collect();
+            let lower_params: Vec<Value> = values(lower.as_deref().unwrap_or_default());
             let upper: Option<Row> = self.conn.exec_first(upper_sql, lower_params.clone()).map_err(db_error)?;
             let upper: Option<Vec<String>> =
                 upper.map(|row| (0..n).map(|i| text(&row, i).unwrap_or_default()).collect());
             let range = |keys: &[String]| match &upper {
-                Some(_) => format!("{} AND {} <= ({})", lower_filter(keys), tuple(keys), marks(n)),
+                Some(_) => format!("{} AND {}", lower_filter(keys), compare(keys, keyset::KeyCmp::UpTo)),
                 None => lower_filter(keys),
             };
             let mut params = lower_params.clone();
-            params.extend(upper.clone().unwrap_or_default().into_iter().map(Value::from));
+            params.extend(values(upper.as_deref().unwrap_or_default()));
             let source_hash = row_hash(&plan.copy.values, &types);
             let target_hash = row_hash(&plan.copy.columns, &types);
             let sums = |target: &mut MysqlTarget,

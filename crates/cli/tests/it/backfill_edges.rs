@@ -340,6 +340,49 @@ fn mariadb_a_set_that_keeps_its_condition_true_updates_each_row_once_across_a_ki
     assert_eq!(db.query("SELECT concat(sum(n = 1), ' ', sum(n <> 1)) FROM counters"), "4000 0");
 }
 
+/// A composite key on MariaDB: a batch reads and locks its own range only. MariaDB scans no
+/// range for a row comparison (`(a, b) > (?, ?)`), so each batch's UPDATE read the index from
+/// its start and, under REPEATABLE READ, locked every row of the table: here it waited on the
+/// last row, which the application holds, from its first batch on.
+#[test]
+fn mariadb_a_composite_key_batch_locks_its_own_range_only() {
+    use mysql::prelude::Queryable;
+    let _shared = shared();
+    let db = MyDb::new();
+    db.query(
+        "CREATE TABLE visits (site int NOT NULL, day int NOT NULL, n int NOT NULL, PRIMARY KEY (site, day)); \
+         INSERT INTO visits SELECT seq DIV 100, seq MOD 100, 0 FROM seq_0_to_3999; SELECT 1",
+    );
+    // The application holds the last row.
+    let mut app = db.conn();
+    app.query_drop("START TRANSACTION").unwrap();
+    app.query_drop("UPDATE visits SET n = 100 WHERE site = 39 AND day = 99").unwrap();
+    let project = Project::new();
+    let child = project
+        .cutover_std(&db.url)
+        .args(["backfill", "--table", "visits", "--set", "n = n + 1"])
+        .args(["--initial-batch", "100", "--max-batch", "100", "--lock-timeout", "1s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Every batch but the last is done while the application holds its row.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while my_rows_scanned(&db) < 3900 {
+        if Instant::now() > deadline {
+            app.query_drop("ROLLBACK").unwrap();
+            let output = wait_at_most(child, Duration::from_secs(30));
+            panic!("the batches waited on a row outside their range: {}", output_text(&output).1);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    app.query_drop("COMMIT").unwrap();
+    let output = wait_at_most(child, Duration::from_secs(30));
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert_eq!(db.query("SELECT CONCAT(SUM(n = 1), ' ', SUM(n = 101), ' ', COUNT(*)) FROM visits"), "3999 1 4000");
+}
+
 #[test]
 fn mariadb_a_bad_health_check_is_refused_and_a_failing_one_stops_after_the_bound() {
     let db = MyDb::new();
