@@ -87,16 +87,17 @@ pub fn run(settings: &Settings, args: BackfillArgs) -> anyhow::Result<ExitStatus
     if summary.interrupted {
         writeln!(
             out,
-            "backfill {} stopped after {} ({}); progress is saved: run the same command again to resume",
+            "backfill {} stopped after {} walked ({} updated, {}); progress is saved: run the same command again to resume",
             checkpoint.name,
-            count(checkpoint.rows_updated, "row", "rows"),
+            count(checkpoint.rows_scanned, "row", "rows"),
+            checkpoint.rows_updated,
             count(checkpoint.batches, "batch", "batches")
         )?;
         return Ok(ExitStatus::Interrupted);
     }
     writeln!(
         out,
-        "backfill {} done: {} ({} selected) in {}, {:.1} s",
+        "backfill {} done: {} ({} walked) in {}, {:.1} s",
         checkpoint.name,
         count(checkpoint.rows_updated, "row updated", "rows updated"),
         checkpoint.rows_scanned,
@@ -296,10 +297,11 @@ fn render_status(checkpoints: &[Checkpoint], running: &[bool], format: Format) -
         let (state, why) = state_now(c.state, *running);
         writeln!(
             out,
-            "{:<28} {:<8} {} updated, {}, batch size {}{last}, updated {}",
+            "{:<28} {:<8} {} walked, {} updated, {}, batch size {}{last}, updated {}",
             c.name,
             state,
-            cutover_engine::count(c.rows_updated, "row", "rows"),
+            cutover_engine::count(c.rows_scanned, "row", "rows"),
+            c.rows_updated,
             cutover_engine::count(c.batches, "batch", "batches"),
             c.batch_size,
             c.updated_at

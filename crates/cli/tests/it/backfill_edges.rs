@@ -59,14 +59,16 @@ fn interrupt(child: &Child) {
 /// the column was emptied, as autovacuum leaves it halfway through a backfill) does not make
 /// each batch read the whole table: the batch's range is found on the key alone, so its cost
 /// stays the rows it walks. Before, every batch of such a backfill was a sequential scan, and
-/// a backfill of a large table took time in the square of its size.
+/// a backfill of a large table took time in the square of its size. Nor does an index on the
+/// condition's column (a tester's: each batch read its every NULL entry).
 #[test]
 fn a_condition_the_statistics_misjudge_does_not_make_each_batch_scan_the_table() {
     let _shared = shared();
     let db = PgDb::new();
     db.query(
         "CREATE TABLE users (id bigint PRIMARY KEY, status text) WITH (autovacuum_enabled = false); \
-         INSERT INTO users SELECT g, 'active' FROM generate_series(1, 50000) g; ANALYZE users; \
+         INSERT INTO users SELECT g, 'active' FROM generate_series(1, 50000) g; \
+         CREATE INDEX users_status ON users (status); ANALYZE users; \
          UPDATE users SET status = NULL",
     );
     let seq_scans =
@@ -76,7 +78,10 @@ fn a_condition_the_statistics_misjudge_does_not_make_each_batch_scan_the_table()
     while seq_scans() == 0 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(50));
     }
-    let before = seq_scans();
+    let status_scans = || -> i64 {
+        db.query("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'users_status'").parse().unwrap()
+    };
+    let (before, status_before) = (seq_scans(), status_scans());
     let project = Project::new();
     let output = project
         .cutover(&db.url)
@@ -93,6 +98,8 @@ fn a_condition_the_statistics_misjudge_does_not_make_each_batch_scan_the_table()
     // count is given up after 2 s for the planner's estimate.
     let scans = seq_scans() - before;
     assert!(scans <= 2, "{scans} sequential scans of `users` in at least 50 batches");
+    let scans = status_scans() - status_before;
+    assert!(scans <= 2, "{scans} scans of the index on `status` in at least 50 batches");
 }
 
 /// `n = n + 1 WHERE n < 100` keeps matching after its update: one pass does each row once, and
@@ -108,7 +115,7 @@ fn a_set_that_keeps_its_condition_true_updates_each_row_once() {
     let output = project.cutover(&db.url).args(args).args(small).output().unwrap();
     let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{stderr}");
-    assert!(stdout.contains("done: 3000 rows updated (3000 selected)"), "{stdout}");
+    assert!(stdout.contains("done: 3000 rows updated (3000 walked)"), "{stdout}");
     assert_eq!(
         db.query("SELECT count(*) FILTER (WHERE n = 1), count(*) FILTER (WHERE n <> 1) FROM counters"),
         "3000\t0"
@@ -381,6 +388,43 @@ fn mariadb_a_composite_key_batch_locks_its_own_range_only() {
     let (stdout, stderr) = output_text(&output);
     assert!(output.status.success(), "{stdout}{stderr}");
     assert_eq!(db.query("SELECT CONCAT(SUM(n = 1), ' ', SUM(n = 101), ' ', COUNT(*)) FROM visits"), "3999 1 4000");
+}
+
+/// Keys MariaDB sorts otherwise than their text (a tester's): an `ENUM` by its members'
+/// order, walked by its number, so a batch keeps to its size; a `FLOAT`, whose text is rounded,
+/// refused with the reason rather than walked for ever past its last row.
+#[test]
+fn mariadb_enum_keys_keep_their_batches_and_float_keys_are_refused() {
+    let _shared = shared();
+    let db = MyDb::new();
+    db.query(
+        "CREATE TABLE tagged (kind enum('zzz','aaa','mmm') NOT NULL, k int NOT NULL, n int NOT NULL DEFAULT 0, PRIMARY KEY (kind, k)); \
+         INSERT INTO tagged (kind, k) SELECT ELT(1 + seq MOD 3, 'zzz', 'aaa', 'mmm'), seq FROM seq_1_to_300; \
+         CREATE TABLE measured (f float PRIMARY KEY, n int NOT NULL DEFAULT 0); \
+         INSERT INTO measured (f) VALUES (0.1), (1.5), (2.7182817); SELECT 1",
+    );
+    let project = Project::new();
+    let output = project
+        .cutover(&db.url)
+        .args(["backfill", "--table", "tagged", "--set", "n = n + 1", "--where", "n < 100"])
+        .args(["--initial-batch", "10", "--max-batch", "10"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("done: 300 rows updated (300 walked) in 30 batches"), "{stdout}");
+    assert_eq!(db.query("SELECT CONCAT(SUM(n = 1), ' ', COUNT(*)) FROM tagged"), "300 300");
+
+    let output = project
+        .cutover(&db.url)
+        .args(["backfill", "--table", "measured", "--set", "n = n + 1"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("has the FLOAT column `f`"), "{stderr}");
+    assert_eq!(db.query("SELECT SUM(n) FROM measured"), "0", "nothing written");
 }
 
 #[test]
