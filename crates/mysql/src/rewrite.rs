@@ -85,30 +85,6 @@ struct ForeignKey {
     parent_writes: bool,
     /// The database and table it points at.
     parent: (String, String),
-    /// The columns it points at, quoted.
-    referenced: Vec<String>,
-    /// ` ON UPDATE .. ON DELETE ..`, as far as they are not the default.
-    rules: String,
-}
-
-impl ForeignKey {
-    /// What follows `ADD CONSTRAINT name` to make it again pointing at `parent`.
-    fn definition_to(&self, parent: &TableName) -> String {
-        format!(
-            "FOREIGN KEY ({}) REFERENCES {} ({}){}",
-            self.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
-            parent.quoted(),
-            self.referenced.join(", "),
-            self.rules
-        )
-    }
-}
-
-/// A foreign key of another table pointing at the table a rewrite changes.
-#[derive(Debug, Clone)]
-struct Incoming {
-    child: TableName,
-    key: ForeignKey,
 }
 
 const SHADOW_SUFFIX: &str = "__cutover_new";
@@ -636,184 +612,8 @@ impl MysqlTarget {
                 columns: key.columns,
                 parent_writes: key.parent_writes,
                 parent: key.parent,
-                referenced: key.referenced,
-                rules: key.rules,
             })
             .collect())
-    }
-
-    /// The foreign keys of other tables that point at `parent` (its own are its own).
-    fn incoming_foreign_keys(&mut self, parent: &TableName) -> Result<Vec<Incoming>, DbError> {
-        let children: Vec<(String, String)> = self
-            .conn
-            .exec(
-                "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? \
-                   AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) ORDER BY 1, 2",
-                (&parent.database, &parent.name, &parent.database, &parent.name),
-            )
-            .map_err(db_error)?;
-        let mut incoming = Vec::new();
-        for (database, name) in children {
-            let child = TableName { database, name };
-            for key in self.foreign_keys(&child)? {
-                if key.parent == (parent.database.clone(), parent.name.clone()) {
-                    incoming.push(Incoming { child: child.clone(), key });
-                }
-            }
-        }
-        Ok(incoming)
-    }
-
-    /// Whether a foreign key named `name` (as the server compares them: without case) exists
-    /// in `database`, where the names are unique.
-    fn foreign_key_named(&mut self, database: &str, name: &str) -> Result<bool, DbError> {
-        let found: Option<String> = self
-            .conn
-            .exec_first(
-                "SELECT TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
-                 WHERE CONSTRAINT_SCHEMA = BINARY ? AND LOWER(CONSTRAINT_NAME) = LOWER(?) LIMIT 1",
-                (database, name),
-            )
-            .map_err(db_error)?;
-        Ok(found.is_some())
-    }
-
-    /// Why the foreign keys of other tables pointing at `table` could not point at `shadow`
-    /// (the change applied), if they could not: InnoDB wants the same type, character set and
-    /// collation on both sides, and an index led by the columns pointed at. Found at the start,
-    /// not at the swap after the whole copy.
-    fn incoming_unmovable(&mut self, table: &TableName, shadow: &TableName) -> Result<Option<String>, DbError> {
-        let incoming = self.incoming_foreign_keys(table)?;
-        if incoming.is_empty() {
-            return Ok(None);
-        }
-        let definitions = |target: &mut MysqlTarget, table: &TableName| -> Result<Vec<(String, String)>, DbError> {
-            let rows: Vec<(String, String)> = target
-                .conn
-                .exec(
-                    "SELECT LOWER(COLUMN_NAME), CONCAT(COLUMN_TYPE, COALESCE(CONCAT(' CHARACTER SET ', CHARACTER_SET_NAME), ''), COALESCE(CONCAT(' COLLATE ', COLLATION_NAME), '')) \
-                     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
-                    (&table.database, &table.name),
-                )
-                .map_err(db_error)?;
-            Ok(rows)
-        };
-        let before = definitions(self, table)?;
-        let after = definitions(self, shadow)?;
-        // Each index's columns, lower case, in order.
-        let indexes: Vec<String> = self
-            .conn
-            .exec(
-                "SELECT GROUP_CONCAT(LOWER(COLUMN_NAME) ORDER BY SEQ_IN_INDEX SEPARATOR ',') FROM information_schema.STATISTICS \
-                 WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? GROUP BY INDEX_NAME",
-                (&shadow.database, &shadow.name),
-            )
-            .map_err(db_error)?;
-        for Incoming { child, key } in &incoming {
-            let columns: Vec<String> =
-                key.referenced.iter().map(|c| c.trim_matches('`').replace("``", "`").to_lowercase()).collect();
-            for column in &columns {
-                let was = before.iter().find(|(name, _)| name == column).map(|(_, d)| d.as_str());
-                match after.iter().find(|(name, _)| name == column).map(|(_, d)| d.as_str()) {
-                    None => {
-                        return Ok(Some(format!(
-                            "it drops or renames `{column}`, which the foreign key {} of {} points at",
-                            key.name,
-                            child.quoted()
-                        )))
-                    }
-                    Some(now) if Some(now) != was => {
-                        return Ok(Some(format!(
-                            "it makes `{column}` {now} (from {}), and the foreign key {} of {} points at it: InnoDB wants the same type on both sides; change the referencing column the same way first, or drop the key, rewrite, and add it again",
-                            was.unwrap_or("?"),
-                            key.name,
-                            child.quoted()
-                        )))
-                    }
-                    Some(_) => {}
-                }
-            }
-            let led = columns.join(",");
-            if !indexes.iter().any(|index| index == &led || index.starts_with(&format!("{led},"))) {
-                return Ok(Some(format!(
-                    "it leaves no index led by ({}), which the foreign key {} of {} points at (InnoDB needs one)",
-                    columns.join(", "),
-                    key.name,
-                    child.quoted()
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Moves the foreign keys of other tables from `from` onto `to` (InnoDB keeps them on a
-    /// table through its renames, so after a swap they point at the old table): in place, no
-    /// check (both tables hold the same rows: the one they leave is kept in step), and never
-    /// unenforced: the key is made again on `to` under a prefixed name before the original is
-    /// dropped, then given its name back. A run killed between those steps is finished by the
-    /// next, which reads where each key is. Returns the keys moved.
-    fn move_incoming_foreign_keys(&mut self, from: &TableName, to: &TableName) -> Result<Vec<String>, DbError> {
-        let leaving = self.incoming_foreign_keys(from)?;
-        let arrived: Vec<Incoming> = self
-            .incoming_foreign_keys(to)?
-            .into_iter()
-            .filter(|fk| fk.key.name.starts_with(FOREIGN_KEY_PREFIX) && fk.child != *from)
-            .collect();
-        if leaving.is_empty() && arrived.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.exec("SET @cutover_foreign_key_checks = @@SESSION.foreign_key_checks, SESSION foreign_key_checks = 0")?;
-        let moved = (|| -> Result<Vec<String>, DbError> {
-            let mut moved = Vec::new();
-            let alter = |target: &mut MysqlTarget, child: &TableName, actions: &str| {
-                target.exec(&format!("ALTER TABLE {} {actions}, ALGORITHM=INPLACE, LOCK=NONE", child.quoted()))
-            };
-            for Incoming { child, key } in leaving.iter().filter(|fk| fk.child != *to) {
-                let interim = format!("{FOREIGN_KEY_PREFIX}{}", key.name);
-                if !self.foreign_key_named(&child.database, &interim)? {
-                    alter(self, child, &format!("ADD CONSTRAINT {} {}", quote_ident(&interim), key.definition_to(to)))?;
-                }
-                alter(self, child, &format!("DROP FOREIGN KEY {}", quote_ident(&key.name)))?;
-                alter(
-                    self,
-                    child,
-                    &format!(
-                        "ADD CONSTRAINT {} {}, DROP FOREIGN KEY {}",
-                        quote_ident(&key.name),
-                        key.definition_to(to),
-                        quote_ident(&interim)
-                    ),
-                )?;
-                moved.push(format!("{} of {}", key.name, child.quoted()));
-            }
-            // Left under its interim name by a run killed before the last step: named back,
-            // unless the name is taken (then the key is another rewrite's copy's).
-            for Incoming { child, key } in &arrived {
-                let original = &key.name[FOREIGN_KEY_PREFIX.len()..];
-                if leaving.iter().any(|fk| fk.child == *child && fk.key.name == original)
-                    || self.foreign_key_named(&child.database, original)?
-                {
-                    continue;
-                }
-                alter(
-                    self,
-                    child,
-                    &format!(
-                        "ADD CONSTRAINT {} {}, DROP FOREIGN KEY {}",
-                        quote_ident(original),
-                        key.definition_to(to),
-                        quote_ident(&key.name)
-                    ),
-                )?;
-                moved.push(format!("{original} of {}", child.quoted()));
-            }
-            Ok(moved)
-        })();
-        let restored = self.exec("SET SESSION foreign_key_checks = @cutover_foreign_key_checks");
-        let moved = moved?;
-        restored?;
-        Ok(moved)
     }
 
     /// Drops and adds again, as `SHOW CREATE TABLE` writes them, the plain (non-unique) indexes
@@ -893,32 +693,21 @@ impl MysqlTarget {
                 "it is partitioned: a rewrite of partitioned tables is not built (change one partition at a time, or use pt-online-schema-change)".to_string(),
             ));
         }
-        // Others' foreign keys are moved onto the rewritten table after the swap, each made
-        // again under an interim name first (see `move_incoming_foreign_keys`).
-        for Incoming { child, key } in self.incoming_foreign_keys(table)? {
-            if key.name.starts_with(FOREIGN_KEY_PREFIX) || child.name.contains("__cutover_") {
-                return Ok(Some(format!(
-                    "the foreign key {} of {} points at it, and is a rewrite's (of {}): finish that rewrite first (`cutover rewrite --cleanup`)",
-                    key.name,
-                    child.quoted(),
-                    child.quoted()
-                )));
-            }
-            let interim = format!("{FOREIGN_KEY_PREFIX}{}", key.name);
-            if interim.chars().count() > 64 {
-                return Ok(Some(format!(
-                    "the foreign key {} of {} points at it, and is moved onto the rewritten table under the interim name `{FOREIGN_KEY_PREFIX}` and its own, which would be over 64 characters: rename it first",
-                    key.name,
-                    child.quoted()
-                )));
-            }
-            if self.foreign_key_named(&child.database, &interim)? {
-                return Ok(Some(format!(
-                    "the foreign key {} of {} points at it, and its interim name while it is moved onto the rewritten table, {interim}, is taken (names are unique per database): rename that one first",
-                    key.name,
-                    child.quoted()
-                )));
-            }
+        let incoming: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) \
+                 GROUP BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
+                (&table.database, &table.name, &table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        if !incoming.is_empty() {
+            let names: Vec<String> = incoming.iter().map(|(d, t, c)| format!("{c} of `{d}`.`{t}`")).collect();
+            return Ok(Some(format!(
+                "foreign keys of other tables point at it ({}): InnoDB would keep them on the old table after the swap, and moving them rebuilds those tables; this version does not (pt-online-schema-change's --alter-foreign-keys-method does)",
+                names.join(", ")
+            )));
         }
         let itself = (table.database.clone(), table.name.clone());
         let self_referencing: Vec<String> =
@@ -1745,9 +1534,6 @@ impl RewriteTarget for MysqlTarget {
                 sets.sort();
                 sets
             };
-            if let Some(reason) = self.incoming_unmovable(&table, &shadow)? {
-                return Err(other(format!("{} cannot be rewritten with this change: {reason}", table.quoted())));
-            }
             if mapped != self.unique_column_sets(&shadow)? {
                 return Err(other(
                     "the change adds or drops a unique index or the primary key: a rewrite copies by the table's unique keys and keeps them; make that change with a plain ALTER TABLE .. ALGORITHM=INPLACE, LOCK=NONE (online on InnoDB), before or after the rewrite",
@@ -2006,10 +1792,6 @@ impl RewriteTarget for MysqlTarget {
         // The reverse capture stays on the rewritten table through the rename: dropped under the
         // lock, a run killed between two of its triggers left the old table half kept in step.
         // After the rename it fires only on writes to the rewritten table, which nothing makes.
-        // Others' foreign keys are moved onto the old table first, kept in step until the
-        // rename: they go with it to the table's name, and never point at a table left behind.
-        self.set_session_timeouts(timeouts)?;
-        self.move_incoming_foreign_keys(&table, &old)?;
         let report = self.exchange(&table, &old, &shadow, &[], &[], timeouts)?;
         self.record_phase(&state.table, RewritePhase::Reverted)?;
         self.drop_triggers(&table.database, &trigger_names(&state.table, "rev"))?;
@@ -2022,22 +1804,9 @@ impl RewriteTarget for MysqlTarget {
         crate::migrate::open_transactions(&mut self.conn).unwrap_or_default()
     }
 
-    fn validate_foreign_keys(&mut self, table: &str, timeouts: Timeouts) -> Result<Vec<String>, DbError> {
+    fn validate_foreign_keys(&mut self, _table: &str, _timeouts: Timeouts) -> Result<Vec<String>, DbError> {
         // The copy's foreign keys are made before it is filled, so every row was checked as it
-        // was written. Others' that point at the table are moved onto it: after a swap they
-        // point at the old table (InnoDB keeps them through renames), which is kept in step,
-        // so they check the same rows until they are moved.
-        let Some(state) = self.select_rewrites(Some(table))?.into_iter().next() else { return Ok(Vec::new()) };
-        let to = self.parse_stored(&state.table);
-        let from = match state.phase {
-            RewritePhase::Swapped => self.parse_stored(&state.old),
-            // Moved onto the old table before a swap back (see `swap_back`); a copy is never
-            // pointed at otherwise.
-            RewritePhase::Reverted => self.parse_stored(&state.shadow),
-            RewritePhase::Copying | RewritePhase::Ready | RewritePhase::Done => return Ok(Vec::new()),
-        };
-        self.set_session_timeouts(timeouts)?;
-        self.move_incoming_foreign_keys(&from, &to)?;
+        // was written; tables that others' foreign keys point at are refused at the start.
         Ok(Vec::new())
     }
 
