@@ -705,7 +705,7 @@ impl MysqlTarget {
         if !incoming.is_empty() {
             let names: Vec<String> = incoming.iter().map(|(d, t, c)| format!("{c} of `{d}`.`{t}`")).collect();
             return Ok(Some(format!(
-                "foreign keys of other tables point at it ({}): InnoDB would keep them on the old table after the swap, and moving them rebuilds those tables; this version does not (pt-online-schema-change's --alter-foreign-keys-method does)",
+                "foreign keys of other tables point at it ({}): InnoDB keeps them on a table through its renames, so after the swap they would check against the old table until moved, where RESTRICT and cascades do not hold; this version refuses (drop them, rewrite, add them again; or pt-online-schema-change's --alter-foreign-keys-method)",
                 names.join(", ")
             )));
         }
