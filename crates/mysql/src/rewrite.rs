@@ -1382,7 +1382,22 @@ impl RewriteTarget for MysqlTarget {
     }
 
     fn list_rewrites(&mut self) -> Result<Vec<RewriteState>, DbError> {
-        self.select_rewrites(None)
+        let mut states = self.select_rewrites(None)?;
+        // A cut-over or revert killed after its rename (DDL commits on its own) leaves the
+        // phase before it recorded: the names say which table is live, as `reconcile` reads
+        // them; shown so here, recorded by the next command on the rewrite (a tester read
+        // `swapped` with the original table back).
+        for state in &mut states {
+            let presence = self.presence(state)?;
+            match state.phase {
+                RewritePhase::Copying | RewritePhase::Ready if !presence.shadow && presence.old => {
+                    state.phase = RewritePhase::Swapped
+                }
+                RewritePhase::Swapped if presence.shadow && !presence.old => state.phase = RewritePhase::Reverted,
+                _ => {}
+            }
+        }
+        Ok(states)
     }
 
     fn start_rewrite(&mut self, request: &RewriteRequest, timeouts: Timeouts) -> Result<RewriteState, DbError> {

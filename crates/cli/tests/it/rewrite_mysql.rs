@@ -812,3 +812,24 @@ fn mysql_a_composite_key_with_binary_bytes_is_copied_and_verified_by_ranges() {
     assert!(ok, "{out}{err}");
     assert_nothing_left(&db);
 }
+
+/// A revert killed after its rename (the original table back under its name, the phase not
+/// recorded yet): `--status` says reverted, as the names do, and the next command records it.
+#[test]
+fn mysql_status_reads_a_killed_reverts_rename_as_reverted() {
+    let db = MyDb::new();
+    schema(&db, 500);
+    let project = Project::new();
+    let (ok, out, err) = rewrite(&project, &db, &["--table", "users", "--alter", "MODIFY name varchar(200) NOT NULL"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(phase(&db).as_deref(), Some("swapped"));
+    db.query("RENAME TABLE users TO users__cutover_new, users__cutover_old TO users");
+    let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
+    let status: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    assert!(ok && status["rewrites"][0]["phase"] == "reverted", "{out}{err}");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11)");
+    assert_nothing_left(&db);
+    assert_same_as_mirror(&db, "users");
+}
