@@ -1671,14 +1671,6 @@ impl RewriteTarget for MysqlTarget {
         if table.name.starts_with("_cutover_") || table.name.contains("__cutover_") {
             return Err(other(format!("{} is cutover's own table", table.quoted())));
         }
-        // Starts one at a time, from the refusals to the state recorded: two started together
-        // (a parent's and a child's) each found the other not under way yet (a tester's race).
-        let serial = self.server_lock(
-            &format!("cutover-rewrite-start:{}", self.database),
-            "",
-            Duration::from_secs(60),
-            &mut |_| {},
-        )?;
         // Read once: the refusals and the copy's keys both come from it.
         let foreign_keys = self.foreign_keys(&table)?;
         if let Some(reason) = self.refusal(&table, &foreign_keys)? {
@@ -1745,7 +1737,6 @@ impl RewriteTarget for MysqlTarget {
         self.conn
             .exec_drop(format!("DELETE FROM {} WHERE table_name = ?", self.misses_table()), (table.quoted(),))
             .map_err(db_error)?;
-        drop(serial);
         self.set_session_timeouts(timeouts)?;
         let made = (|| -> Result<RewriteState, DbError> {
             self.exec(&format!("CREATE TABLE {} LIKE {}", shadow.quoted(), table.quoted()))?;
