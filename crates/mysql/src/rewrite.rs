@@ -70,18 +70,6 @@ fn derived(name: &str, suffix: &str) -> Option<String> {
     (full.chars().count() <= 64).then_some(full)
 }
 
-/// What the reverse capture (into the old table, after the swap) needs beside the forward's.
-struct Reverse<'a> {
-    /// The misses table, where a write the old table cannot take is noted.
-    misses: &'a str,
-    /// The rewrite's table, as its misses are recorded.
-    rewrite: &'a str,
-    /// The old table's column types: a value they would change is a miss.
-    kept_types: &'a [Column],
-    /// Other tables' foreign keys point at the old table (until they are moved).
-    keys_point_here: bool,
-}
-
 /// The prefix of the shadow's foreign keys' names (see the module's docs).
 const FOREIGN_KEY_PREFIX: &str = "_cutover_";
 
@@ -1226,7 +1214,7 @@ impl MysqlTarget {
             .table_key(&state.table)?
             .ok_or_else(|| other(format!("{} has no primary key or unique index any more", state.table)))?;
         let copy = self.mapping(&table, &shadow, &renamed_columns(state.alter.as_deref()), &state.using)?.copy;
-        let triggers = self.capture_triggers(&table, &copy, &key, &forward, None)?;
+        let triggers = self.capture_triggers(&table, &copy, &key, &forward, None, &[], false)?;
         self.install_triggers(&table, &shadow, &triggers)?;
         Ok(())
     }
@@ -1306,19 +1294,17 @@ impl MysqlTarget {
             .collect()
     }
 
-    /// The trigger statements that keep `copy.table` in step with `source` (named `names`):
-    /// the forward capture into the copy, or with `reverse`, the one into the old table.
+    /// The trigger statements that keep `copy.table` in step with `source` (named `names`).
     fn capture_triggers(
         &mut self,
         source: &TableName,
         copy: &CopyInto,
         key: &TableKey,
         names: &[String; 3],
-        reverse: Option<Reverse<'_>>,
+        misses: Option<(&str, &str)>,
+        kept_types: &[Column],
+        keys_point_here: bool,
     ) -> Result<Vec<String>, DbError> {
-        let misses = reverse.as_ref().map(|r| (r.misses, r.rewrite));
-        let kept_types = reverse.as_ref().map_or(&[][..], |r| r.kept_types);
-        let keys_point_here = reverse.as_ref().is_some_and(|r| r.keys_point_here);
         let source_columns = self.columns(source)?;
         let source_keys: Vec<String> = key.columns.iter().map(|k| k.name.clone()).collect();
         let target_keys = Self::target_key(copy, key)?;
@@ -1832,7 +1818,8 @@ impl RewriteTarget for MysqlTarget {
                 copy.alias
             ))?;
             self.probe_capture(&table, &copy)?;
-            let triggers = self.capture_triggers(&table, &copy, &key, &trigger_names(&table.quoted(), "fwd"), None)?;
+            let triggers =
+                self.capture_triggers(&table, &copy, &key, &trigger_names(&table.quoted(), "fwd"), None, &[], false)?;
             self.ensure_sentry(&old)?;
             self.install_triggers(&table, &shadow, &triggers)?;
             self.rewrite_state_of(&table.quoted())
@@ -2057,7 +2044,9 @@ impl RewriteTarget for MysqlTarget {
             &reverse,
             &key,
             &trigger_names(&state.table, "rev"),
-            Some(Reverse { misses: &misses, rewrite: &state.table, kept_types: &kept_types, keys_point_here }),
+            Some((&misses, &state.table)),
+            &kept_types,
+            keys_point_here,
         )?;
         // The reverse ones too: a try that failed under the lock may have made them.
         let mut stale = trigger_names(&state.table, "fwd").to_vec();
