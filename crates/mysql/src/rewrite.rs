@@ -85,30 +85,6 @@ struct ForeignKey {
     parent_writes: bool,
     /// The database and table it points at.
     parent: (String, String),
-    /// The columns it points at, quoted.
-    referenced: Vec<String>,
-    /// ` ON UPDATE .. ON DELETE ..`, as far as they are not the default.
-    rules: String,
-}
-
-impl ForeignKey {
-    /// What follows `ADD CONSTRAINT name` to make it again pointing at `parent`.
-    fn definition_to(&self, parent: &TableName) -> String {
-        format!(
-            "FOREIGN KEY ({}) REFERENCES {} ({}){}",
-            self.columns.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", "),
-            parent.quoted(),
-            self.referenced.join(", "),
-            self.rules
-        )
-    }
-}
-
-/// A foreign key of another table pointing at the table a rewrite changes.
-#[derive(Debug, Clone)]
-struct Incoming {
-    child: TableName,
-    key: ForeignKey,
 }
 
 const SHADOW_SUFFIX: &str = "__cutover_new";
@@ -636,172 +612,8 @@ impl MysqlTarget {
                 columns: key.columns,
                 parent_writes: key.parent_writes,
                 parent: key.parent,
-                referenced: key.referenced,
-                rules: key.rules,
             })
             .collect())
-    }
-
-    /// The foreign keys of other tables that point at `parent` (its own are its own).
-    fn incoming_foreign_keys(&mut self, parent: &TableName) -> Result<Vec<Incoming>, DbError> {
-        let children: Vec<(String, String)> = self
-            .conn
-            .exec(
-                "SELECT DISTINCT TABLE_SCHEMA, TABLE_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? \
-                   AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) ORDER BY 1, 2",
-                (&parent.database, &parent.name, &parent.database, &parent.name),
-            )
-            .map_err(db_error)?;
-        let mut incoming = Vec::new();
-        for (database, name) in children {
-            let child = TableName { database, name };
-            for key in self.foreign_keys(&child)? {
-                if key.parent == (parent.database.clone(), parent.name.clone()) {
-                    incoming.push(Incoming { child: child.clone(), key });
-                }
-            }
-        }
-        Ok(incoming)
-    }
-
-    /// Whether a foreign key named `name` (as the server compares them: without case) exists
-    /// in `database`, where the names are unique.
-    fn foreign_key_named(&mut self, database: &str, name: &str) -> Result<bool, DbError> {
-        let found: Option<String> = self
-            .conn
-            .exec_first(
-                "SELECT TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS \
-                 WHERE CONSTRAINT_SCHEMA = BINARY ? AND LOWER(CONSTRAINT_NAME) = LOWER(?) LIMIT 1",
-                (database, name),
-            )
-            .map_err(db_error)?;
-        Ok(found.is_some())
-    }
-
-    /// Why the foreign keys of other tables pointing at `table` could not point at `shadow`
-    /// (the change applied), if they could not: InnoDB wants the same type, character set and
-    /// collation on both sides, and an index led by the columns pointed at. Found at the start,
-    /// not at the swap after the whole copy.
-    fn incoming_unmovable(&mut self, table: &TableName, shadow: &TableName) -> Result<Option<String>, DbError> {
-        let incoming = self.incoming_foreign_keys(table)?;
-        if incoming.is_empty() {
-            return Ok(None);
-        }
-        let definitions = |target: &mut MysqlTarget, table: &TableName| -> Result<Vec<(String, String)>, DbError> {
-            let rows: Vec<(String, String)> = target
-                .conn
-                .exec(
-                    "SELECT LOWER(COLUMN_NAME), CONCAT(COLUMN_TYPE, COALESCE(CONCAT(' CHARACTER SET ', CHARACTER_SET_NAME), ''), COALESCE(CONCAT(' COLLATE ', COLLATION_NAME), '')) \
-                     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?",
-                    (&table.database, &table.name),
-                )
-                .map_err(db_error)?;
-            Ok(rows)
-        };
-        let before = definitions(self, table)?;
-        let after = definitions(self, shadow)?;
-        // Each index's columns, lower case, in order.
-        let indexes: Vec<String> = self
-            .conn
-            .exec(
-                "SELECT GROUP_CONCAT(LOWER(COLUMN_NAME) ORDER BY SEQ_IN_INDEX SEPARATOR ',') FROM information_schema.STATISTICS \
-                 WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? GROUP BY INDEX_NAME",
-                (&shadow.database, &shadow.name),
-            )
-            .map_err(db_error)?;
-        for Incoming { child, key } in &incoming {
-            let columns: Vec<String> =
-                key.referenced.iter().map(|c| c.trim_matches('`').replace("``", "`").to_lowercase()).collect();
-            for column in &columns {
-                let was = before.iter().find(|(name, _)| name == column).map(|(_, d)| d.as_str());
-                match after.iter().find(|(name, _)| name == column).map(|(_, d)| d.as_str()) {
-                    None => {
-                        return Ok(Some(format!(
-                            "it drops or renames `{column}`, which the foreign key {} of {} points at",
-                            key.name,
-                            child.quoted()
-                        )))
-                    }
-                    Some(now) if Some(now) != was => {
-                        return Ok(Some(format!(
-                            "it makes `{column}` {now} (from {}), and the foreign key {} of {} points at it: InnoDB wants the same type on both sides; change the referencing column the same way first, or drop the key, rewrite, and add it again",
-                            was.unwrap_or("?"),
-                            key.name,
-                            child.quoted()
-                        )))
-                    }
-                    Some(_) => {}
-                }
-            }
-            let led = columns.join(",");
-            if !indexes.iter().any(|index| index == &led || index.starts_with(&format!("{led},"))) {
-                return Ok(Some(format!(
-                    "it leaves no index led by ({}), which the foreign key {} of {} points at (InnoDB needs one)",
-                    columns.join(", "),
-                    key.name,
-                    child.quoted()
-                )));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Moves the foreign keys of other tables from `from` onto `to` (InnoDB keeps them on a
-    /// table through its renames, so after a swap they point at the old table). Each in two
-    /// `ALTER TABLE`s of its child, in place and unchecked (both tables hold the same rows: the
-    /// one it leaves is kept in step), each of which swaps one key for another, so that a
-    /// child has exactly one key at every moment (two, to two parents, failed an `ON UPDATE
-    /// CASCADE`): the original for one named `_cutover_<name>` on `to`, then that one for the
-    /// original name on `to`. A run killed between them is finished by the next, which reads
-    /// where each key is. Returns the keys moved.
-    fn move_incoming_foreign_keys(&mut self, from: &TableName, to: &TableName) -> Result<Vec<String>, DbError> {
-        let leaving: Vec<Incoming> =
-            self.incoming_foreign_keys(from)?.into_iter().filter(|fk| fk.child != *to).collect();
-        // Left under the interim name by a run killed between the two steps.
-        let halfway: Vec<Incoming> = self
-            .incoming_foreign_keys(to)?
-            .into_iter()
-            .filter(|fk| fk.child != *from && fk.key.name.starts_with(FOREIGN_KEY_PREFIX))
-            .collect();
-        if leaving.is_empty() && halfway.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.exec("SET @cutover_foreign_key_checks = @@SESSION.foreign_key_checks, SESSION foreign_key_checks = 0")?;
-        let moved = (|| -> Result<Vec<String>, DbError> {
-            let mut moved = Vec::new();
-            let swap_key = |target: &mut MysqlTarget, child: &TableName, drop: &str, add: &str, key: &ForeignKey| {
-                target.exec(&format!(
-                    "ALTER TABLE {} DROP FOREIGN KEY {}, ADD CONSTRAINT {} {}, ALGORITHM=INPLACE, LOCK=NONE",
-                    child.quoted(),
-                    quote_ident(drop),
-                    quote_ident(add),
-                    key.definition_to(to)
-                ))
-            };
-            for Incoming { child, key } in &leaving {
-                let interim = format!("{FOREIGN_KEY_PREFIX}{}", key.name);
-                swap_key(self, child, &key.name, &interim, key)?;
-                swap_key(self, child, &interim, &key.name, key)?;
-                moved.push(format!("{} of {}", key.name, child.quoted()));
-            }
-            for Incoming { child, key } in &halfway {
-                let original = &key.name[FOREIGN_KEY_PREFIX.len()..];
-                // A key of that name on the child is another's (the refusals at the start keep
-                // a rewrite's copy out of it): left as it is.
-                let own: Vec<ForeignKey> = self.foreign_keys(child)?;
-                if own.iter().any(|k| k.name.eq_ignore_ascii_case(original)) {
-                    continue;
-                }
-                swap_key(self, child, &key.name, original, key)?;
-                moved.push(format!("{original} of {}", child.quoted()));
-            }
-            Ok(moved)
-        })();
-        let restored = self.exec("SET SESSION foreign_key_checks = @cutover_foreign_key_checks");
-        let moved = moved?;
-        restored?;
-        Ok(moved)
     }
 
     /// Drops and adds again, as `SHOW CREATE TABLE` writes them, the plain (non-unique) indexes
@@ -881,58 +693,21 @@ impl MysqlTarget {
                 "it is partitioned: a rewrite of partitioned tables is not built (change one partition at a time, or use pt-online-schema-change)".to_string(),
             ));
         }
-        // A rewrite of a table a foreign key joins to this one, under way: the moves of one
-        // would take the other's copy's keys for its own (a tester's child lost its key).
-        let unfinished: Vec<TableName> = self
-            .select_rewrites(None)?
-            .into_iter()
-            .filter(|state| state.phase != RewritePhase::Done)
-            .map(|state| self.parse_stored(&state.table))
-            .filter(|other| other != table)
-            .collect();
-        let incoming = self.incoming_foreign_keys(table)?;
-        let related = incoming
-            .iter()
-            .map(|fk| (&fk.key.name, fk.child.clone()))
-            .chain(
-                foreign_keys
-                    .iter()
-                    .map(|fk| (&fk.name, TableName { database: fk.parent.0.clone(), name: fk.parent.1.clone() })),
+        let incoming: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) \
+                 GROUP BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
+                (&table.database, &table.name, &table.database, &table.name),
             )
-            .find(|(_, other)| unfinished.contains(other));
-        if let Some((key, other)) = related {
+            .map_err(db_error)?;
+        if !incoming.is_empty() {
+            let names: Vec<String> = incoming.iter().map(|(d, t, c)| format!("{c} of `{d}`.`{t}`")).collect();
             return Ok(Some(format!(
-                "a rewrite of {}, which its foreign key {key} joins to it, is under way: finish it first (`cutover rewrite --cleanup --table {}` once it is swapped or reverted)",
-                other.quoted(),
-                other.name
+                "foreign keys of other tables point at it ({}): InnoDB keeps them on a table through its renames, so after the swap they would check against the old table until moved, where RESTRICT and cascades do not hold; this version refuses (drop them, rewrite, add them again; or pt-online-schema-change's --alter-foreign-keys-method)",
+                names.join(", ")
             )));
-        }
-        // Others' foreign keys are moved onto the rewritten table after the swap, each in two
-        // steps that keep one key on the child (see `move_incoming_foreign_keys`).
-        for Incoming { child, key } in incoming {
-            if key.name.starts_with(FOREIGN_KEY_PREFIX) || child.name.contains("__cutover_") {
-                return Ok(Some(format!(
-                    "the foreign key {} of {} points at it, and is a rewrite's (of {}): finish that rewrite first (`cutover rewrite --cleanup`)",
-                    key.name,
-                    child.quoted(),
-                    child.quoted()
-                )));
-            }
-            let interim = format!("{FOREIGN_KEY_PREFIX}{}", key.name);
-            if interim.chars().count() > 64 {
-                return Ok(Some(format!(
-                    "the foreign key {} of {} points at it, and is moved onto the rewritten table under the interim name `{FOREIGN_KEY_PREFIX}` and its own, which would be over 64 characters: rename it first",
-                    key.name,
-                    child.quoted()
-                )));
-            }
-            if self.foreign_key_named(&child.database, &interim)? {
-                return Ok(Some(format!(
-                    "the foreign key {} of {} points at it, and its interim name while it is moved onto the rewritten table, {interim}, is taken (names are unique per database): rename that one first",
-                    key.name,
-                    child.quoted()
-                )));
-            }
         }
         let itself = (table.database.clone(), table.name.clone());
         let self_referencing: Vec<String> =
@@ -1214,7 +989,7 @@ impl MysqlTarget {
             .table_key(&state.table)?
             .ok_or_else(|| other(format!("{} has no primary key or unique index any more", state.table)))?;
         let copy = self.mapping(&table, &shadow, &renamed_columns(state.alter.as_deref()), &state.using)?.copy;
-        let triggers = self.capture_triggers(&table, &copy, &key, &forward, None, &[], false)?;
+        let triggers = self.capture_triggers(&table, &copy, &key, &forward, None, &[])?;
         self.install_triggers(&table, &shadow, &triggers)?;
         Ok(())
     }
@@ -1303,7 +1078,6 @@ impl MysqlTarget {
         names: &[String; 3],
         misses: Option<(&str, &str)>,
         kept_types: &[Column],
-        keys_point_here: bool,
     ) -> Result<Vec<String>, DbError> {
         let source_columns = self.columns(source)?;
         let source_keys: Vec<String> = key.columns.iter().map(|k| k.name.clone()).collect();
@@ -1314,9 +1088,7 @@ impl MysqlTarget {
             .map(|k| format!("OLD.{q} <=> NEW.{q}", q = quote_ident(k)))
             .collect::<Vec<_>>()
             .join(" AND ");
-        let upsert_only = upsert_sql(copy, &source_columns, "NEW");
-        let mut upsert = upsert_only.clone();
-        let mut check = String::new();
+        let mut upsert = upsert_sql(copy, &source_columns, "NEW");
         if misses.is_some() {
             // The old table must read back what was written: a value its column's numeric or
             // temporal type changes (rounded to its scale, its fraction of a second cut) is a
@@ -1344,53 +1116,29 @@ impl MysqlTarget {
                     .zip(&source_keys)
                     .map(|(target, source)| format!("{target} = NEW.{}", quote_ident(source)))
                     .collect();
-                check = format!(
-                    "; IF NOT EXISTS (SELECT 1 FROM {} WHERE {} AND {}) \
+                upsert = format!(
+                    "{upsert}; IF NOT EXISTS (SELECT 1 FROM {} WHERE {} AND {}) \
                      THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'a value written since the swap changes in the old table''s column types'; END IF",
                     copy.table,
                     keys.join(" AND "),
                     equal.join(" AND ")
                 );
-                upsert = format!("{upsert}{check}");
             }
         }
-        // Other tables' foreign keys point at the old table until they are moved (see
-        // `move_incoming_foreign_keys`): a key change reaches it as the UPDATE it is, so that
-        // their `ON UPDATE` rules act as on the table, not as a delete (which cascaded).
-        let update = if keys_point_here {
-            let assignments: Vec<String> = copy
-                .columns
-                .iter()
-                .zip(&copy.values)
-                .map(|(column, value)| format!("{column} = NEW.{value}"))
-                .collect();
-            format!(
-                "IF NOT ({key_changed}) THEN UPDATE {} SET {} WHERE {}; IF ROW_COUNT() = 0 THEN {upsert_only}; END IF; \
-                 ELSE {upsert_only}; END IF{check}",
-                copy.table,
-                assignments.join(", "),
-                key_match(&target_keys, &source_keys, "OLD")
-            )
-        } else {
-            format!("IF NOT ({key_changed}) THEN {delete}; END IF; {upsert}")
-        };
-        let bodies = [("DELETE", delete.clone()), ("UPDATE", update), ("INSERT", upsert.clone())];
+        let bodies = [
+            ("DELETE", delete.clone()),
+            ("UPDATE", format!("IF NOT ({key_changed}) THEN {delete}; END IF; {upsert}")),
+            ("INSERT", upsert.clone()),
+        ];
         Ok(names
             .iter()
             .zip(bodies)
             .map(|(name, (event, body))| {
                 // The reverse capture must not fail the application's write: what the old table
-                // cannot take is noted, and a revert refused. But a foreign key's refusal is the
-                // application's (other tables' keys still on the old table check it there, and
-                // a RESTRICT noted as a miss let a parent go with its children left behind).
-                let keys_refuse = if keys_point_here {
-                    "DECLARE EXIT HANDLER FOR 1216, 1217, 1451, 1452 RESIGNAL; "
-                } else {
-                    ""
-                };
+                // cannot take is noted, and a revert refused.
                 let body = match misses {
                     Some((misses, rewrite)) => format!(
-                        "BEGIN DECLARE cutover_error TEXT DEFAULT ''; {keys_refuse}\
+                        "BEGIN DECLARE cutover_error TEXT DEFAULT ''; \
                          DECLARE EXIT HANDLER FOR SQLEXCEPTION BEGIN GET DIAGNOSTICS CONDITION 1 cutover_error = MESSAGE_TEXT; \
                          INSERT INTO {misses} (table_name, operation, error) VALUES ({}, '{event}', cutover_error); END; {body}; END",
                         literal(rewrite)
@@ -1801,9 +1549,6 @@ impl RewriteTarget for MysqlTarget {
                 sets.sort();
                 sets
             };
-            if let Some(reason) = self.incoming_unmovable(&table, &shadow)? {
-                return Err(other(format!("{} cannot be rewritten with this change: {reason}", table.quoted())));
-            }
             if mapped != self.unique_column_sets(&shadow)? {
                 return Err(other(
                     "the change adds or drops a unique index or the primary key: a rewrite copies by the table's unique keys and keeps them; make that change with a plain ALTER TABLE .. ALGORITHM=INPLACE, LOCK=NONE (online on InnoDB), before or after the rewrite",
@@ -1819,7 +1564,7 @@ impl RewriteTarget for MysqlTarget {
             ))?;
             self.probe_capture(&table, &copy)?;
             let triggers =
-                self.capture_triggers(&table, &copy, &key, &trigger_names(&table.quoted(), "fwd"), None, &[], false)?;
+                self.capture_triggers(&table, &copy, &key, &trigger_names(&table.quoted(), "fwd"), None, &[])?;
             self.ensure_sentry(&old)?;
             self.install_triggers(&table, &shadow, &triggers)?;
             self.rewrite_state_of(&table.quoted())
@@ -2037,7 +1782,6 @@ impl RewriteTarget for MysqlTarget {
             .table_key(&shadow.quoted())?
             .ok_or_else(|| other(format!("{} has no primary key or unique index", state.shadow)))?;
         let misses = self.misses_table();
-        let keys_point_here = !self.incoming_foreign_keys(&table)?.is_empty();
         // Made on the shadow (its name now), they fire once it is the table.
         let reverse_triggers = self.capture_triggers(
             &shadow,
@@ -2046,7 +1790,6 @@ impl RewriteTarget for MysqlTarget {
             &trigger_names(&state.table, "rev"),
             Some((&misses, &state.table)),
             &kept_types,
-            keys_point_here,
         )?;
         // The reverse ones too: a try that failed under the lock may have made them.
         let mut stale = trigger_names(&state.table, "fwd").to_vec();
@@ -2064,18 +1807,7 @@ impl RewriteTarget for MysqlTarget {
         // The reverse capture stays on the rewritten table through the rename: dropped under the
         // lock, a run killed between two of its triggers left the old table half kept in step.
         // After the rename it fires only on writes to the rewritten table, which nothing makes.
-        // Others' foreign keys are moved onto the old table first, kept in step until the
-        // rename: they go with it to the table's name, and never point at a table left behind.
-        self.set_session_timeouts(timeouts)?;
-        self.move_incoming_foreign_keys(&table, &old)?;
-        let report = match self.exchange(&table, &old, &shadow, &[], &[], timeouts) {
-            Ok(report) => report,
-            Err(err) => {
-                // Not swapped back: the keys go back to the table (else the next command does).
-                let _ = self.move_incoming_foreign_keys(&old, &table);
-                return Err(err);
-            }
-        };
+        let report = self.exchange(&table, &old, &shadow, &[], &[], timeouts)?;
         self.record_phase(&state.table, RewritePhase::Reverted)?;
         self.drop_triggers(&table.database, &trigger_names(&state.table, "rev"))?;
         Ok(report)
@@ -2087,22 +1819,9 @@ impl RewriteTarget for MysqlTarget {
         crate::migrate::open_transactions(&mut self.conn).unwrap_or_default()
     }
 
-    fn validate_foreign_keys(&mut self, table: &str, timeouts: Timeouts) -> Result<Vec<String>, DbError> {
+    fn validate_foreign_keys(&mut self, _table: &str, _timeouts: Timeouts) -> Result<Vec<String>, DbError> {
         // The copy's foreign keys are made before it is filled, so every row was checked as it
-        // was written. Others' that point at the table are moved onto it: after a swap they
-        // point at the old table (InnoDB keeps them through renames), which is kept in step,
-        // so they check the same rows until they are moved.
-        let Some(state) = self.select_rewrites(Some(table))?.into_iter().next() else { return Ok(Vec::new()) };
-        let to = self.parse_stored(&state.table);
-        let from = match state.phase {
-            RewritePhase::Swapped => self.parse_stored(&state.old),
-            // Moved onto the old table before a swap back (see `swap_back`); a copy is never
-            // pointed at otherwise.
-            RewritePhase::Reverted => self.parse_stored(&state.shadow),
-            RewritePhase::Copying | RewritePhase::Ready | RewritePhase::Done => return Ok(Vec::new()),
-        };
-        self.set_session_timeouts(timeouts)?;
-        self.move_incoming_foreign_keys(&from, &to)?;
+        // was written; tables that others' foreign keys point at are refused at the start.
         Ok(Vec::new())
     }
 

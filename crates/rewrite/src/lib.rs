@@ -627,7 +627,7 @@ fn validate(
     reporter: &mut dyn Reporter,
 ) -> Result<(), Error> {
     let left = target.validate_foreign_keys(table, timeouts).map_err(database(
-        "swapped; but the foreign keys of other tables are not all moved onto the table and validated yet (meanwhile they check every new row): run the same command again to finish them",
+        "swapped; but the foreign keys pointed at the swapped table are not validated yet (they hold for new rows already): run the same command again to validate them",
     ))?;
     for constraint in &left {
         reporter.report(Event::LeftNotValid { constraint });

@@ -330,7 +330,7 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
     let project = Project::new();
     // Refused before anything is made: not even cutover's state tables.
     let (ok, _, err) = rewrite(&project, &db, &["--table", "parents", "--alter", "MODIFY id bigint"]);
-    assert!(!ok && err.contains("InnoDB wants the same type on both sides"), "{err}");
+    assert!(!ok && err.contains("point at it"), "{err}");
     assert_eq!(
         db.query(&format!(
             "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{}' AND TABLE_NAME LIKE 'cutover%'",
@@ -340,7 +340,7 @@ fn mysql_what_cannot_be_rewritten_online_is_refused_with_the_reason_and_nothing_
     );
     db.query("CREATE VIEW plain_emails AS SELECT id, email FROM plain");
     let cases: [(&[&str], &str); 14] = [
-        (&["--table", "parents", "--alter", "MODIFY id bigint"], "the foreign key kids_ibfk_1 of"),
+        (&["--table", "parents", "--alter", "MODIFY id bigint"], "foreign keys of other tables point at it"),
         (&["--table", "tree", "--alter", "MODIFY v bigint"], "point at the table itself"),
         (&["--table", "audited", "--alter", "MODIFY v bigint"], "it has triggers (audited_ai)"),
         (&["--table", "keyless", "--alter", "MODIFY v bigint"], "no primary key or unique index"),
@@ -832,162 +832,4 @@ fn mysql_status_reads_a_killed_reverts_rename_as_reverted() {
     assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11)");
     assert_nothing_left(&db);
     assert_same_as_mirror(&db, "users");
-}
-
-/// The foreign keys of `orders` (ON DELETE CASCADE) and `notes` (RESTRICT) that point at
-/// `users`, as `(name, table, referenced table, delete rule)`, sorted.
-fn incoming_keys(db: &MyDb) -> String {
-    db.query(&format!(
-        "SELECT GROUP_CONCAT(CONCAT_WS(' ', CONSTRAINT_NAME, TABLE_NAME, REFERENCED_TABLE_NAME, DELETE_RULE) ORDER BY CONSTRAINT_NAME SEPARATOR ', ') \
-         FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = '{}' AND TABLE_NAME IN ('orders', 'notes')",
-        db.name
-    ))
-}
-
-/// Foreign keys of other tables pointing at the table (pt-online-schema-change's
-/// `--alter-foreign-keys-method`): moved onto the rewritten table after the swap, back onto the
-/// original before a revert, under their own names and rules, never unenforced, while the
-/// application writes parents and children; a change they could not follow is refused at the
-/// start; a move a killed run left half done is finished by the next command.
-#[test]
-fn mysql_foreign_keys_of_other_tables_follow_the_swap_and_the_revert() {
-    let db = MyDb::new();
-    db.query(
-        "CREATE TABLE users (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, name varchar(40) NOT NULL); \
-         CREATE TABLE orders (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, user_id int NOT NULL, \
-           CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE ON UPDATE CASCADE); \
-         CREATE TABLE notes (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, user_id int, \
-           CONSTRAINT notes_user FOREIGN KEY (user_id) REFERENCES users (id)); \
-         INSERT INTO users (id, name) SELECT seq, CONCAT('user ', seq) FROM seq_1_to_5000; \
-         INSERT INTO orders (user_id) SELECT seq FROM seq_1_to_5000; \
-         INSERT INTO notes (user_id) SELECT seq FROM seq_1_to_100; SELECT 1",
-    );
-    let keys = "notes_user notes users RESTRICT, orders_user orders users CASCADE";
-    assert_eq!(incoming_keys(&db), keys);
-    let project = Project::new();
-
-    // A change the keys could not follow: refused before anything is made.
-    let (ok, _, err) =
-        rewrite(&project, &db, &["--table", "users", "--alter", "MODIFY id bigint NOT NULL AUTO_INCREMENT"]);
-    assert!(!ok && err.contains("InnoDB wants the same type on both sides") && err.contains("notes_user"), "{err}");
-    assert_nothing_left(&db);
-    assert_eq!(incoming_keys(&db), keys);
-
-    // The application signs users up with an order each and deletes some (their orders go
-    // with them), through the copy, the swap and the revert.
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let writer = {
-        let (stop, failures, url) = (stop.clone(), failures.clone(), db.url.clone());
-        thread::spawn(move || {
-            let mut conn = crate::util::mysql_conn(&url);
-            let mut n = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                n += 1;
-                let result = conn
-                    .query_drop(format!(
-                        "START TRANSACTION; INSERT INTO users (name) VALUES ('new {n}'); \
-                         INSERT INTO orders (user_id) VALUES (LAST_INSERT_ID()); COMMIT"
-                    ))
-                    .and_then(|_| conn.query_drop(format!("DELETE FROM users WHERE id = {}", 200 + n)));
-                if let Err(err) = result {
-                    failures.lock().unwrap().push(err.to_string());
-                    let _ = conn.query_drop("ROLLBACK");
-                }
-            }
-            n
-        })
-    };
-    thread::sleep(Duration::from_millis(200));
-    let change = ["--table", "users", "--alter", "MODIFY name varchar(200) NOT NULL", "--batch-time", "5ms"];
-    let (ok, out, err) = rewrite(&project, &db, &change);
-    assert!(ok, "{out}{err}");
-    thread::sleep(Duration::from_millis(200));
-    assert_eq!(incoming_keys(&db), keys, "moved onto the rewritten table, names and rules kept");
-    assert_eq!(column_types(&db, "users"), "int(11),varchar(200)");
-    let (ok, out, err) = rewrite(&project, &db, &["--revert", "--table", "users"]);
-    assert!(ok, "{out}{err}");
-    thread::sleep(Duration::from_millis(200));
-    stop.store(true, Ordering::SeqCst);
-    let written = writer.join().unwrap();
-    assert!(failures.lock().unwrap().is_empty(), "the application's writes failed: {:?}", failures.lock().unwrap());
-    assert!(written > 20, "the application hardly wrote ({written})");
-    assert_eq!(column_types(&db, "users"), "int(11),varchar(40)");
-    assert_eq!(incoming_keys(&db), keys, "back on the original table");
-    // The keys hold: no orphan, and they are enforced and cascade.
-    assert_eq!(db.query("SELECT COUNT(*) FROM orders o LEFT JOIN users u ON u.id = o.user_id WHERE u.id IS NULL"), "0");
-    let mut conn = db.conn();
-    assert!(conn.query_drop("INSERT INTO orders (user_id) VALUES (999999)").is_err(), "a child without a parent");
-    assert!(conn.query_drop("DELETE FROM users WHERE id = 5").is_err(), "a parent with notes (RESTRICT)");
-    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
-    assert!(ok, "{out}{err}");
-    assert_nothing_left(&db);
-
-    // Swapped, with the keys still on the old table (as the rename leaves them, until they are
-    // moved): the application's writes to the table meet them as on the table. A parent with
-    // notes (RESTRICT) is not deleted, a key change carries the orders along (ON UPDATE
-    // CASCADE, not a delete), a parent's delete takes its orders; nothing is noted as a miss.
-    let (ok, out, err) = rewrite(&project, &db, &change);
-    assert!(ok, "{out}{err}");
-    let back_on_old = "SET SESSION foreign_key_checks = 0; \
-         ALTER TABLE orders DROP FOREIGN KEY orders_user; \
-         ALTER TABLE orders ADD CONSTRAINT orders_user FOREIGN KEY (user_id) REFERENCES users__cutover_old (id) ON DELETE CASCADE ON UPDATE CASCADE; \
-         ALTER TABLE notes DROP FOREIGN KEY notes_user; \
-         ALTER TABLE notes ADD CONSTRAINT notes_user FOREIGN KEY (user_id) REFERENCES users__cutover_old (id); \
-         SET SESSION foreign_key_checks = 1";
-    conn.query_drop(back_on_old).unwrap();
-    assert_eq!(
-        incoming_keys(&db),
-        keys.replace("users R", "users__cutover_old R").replace("users C", "users__cutover_old C")
-    );
-    let refused = conn.query_drop("DELETE FROM users WHERE id = 7").unwrap_err().to_string();
-    assert!(refused.contains("1451"), "{refused}");
-    assert_eq!(db.query("SELECT COUNT(*) FROM users WHERE id = 7"), "1");
-    assert_eq!(db.query("SELECT COUNT(*) FROM users__cutover_old WHERE id = 7"), "1");
-    conn.query_drop("UPDATE users SET id = 900007 WHERE id = 3007").unwrap();
-    assert_eq!(db.query("SELECT COUNT(*) FROM orders WHERE user_id = 900007"), "1", "the order follows its user");
-    conn.query_drop("DELETE FROM users WHERE id = 3008").unwrap();
-    assert_eq!(db.query("SELECT COUNT(*) FROM orders WHERE user_id = 3008"), "0", "and goes with it");
-    assert_eq!(db.query("SELECT COUNT(*) FROM cutover_rewrite_misses"), "0");
-    // Then moves half done as a run killed between their two steps leaves them: `notes`' key
-    // on the table under its interim name; `orders`' not moved yet. The cleanup finishes both
-    // before it drops the old table.
-    conn.query_drop(
-        "SET SESSION foreign_key_checks = 0; \
-         ALTER TABLE notes DROP FOREIGN KEY notes_user, ADD CONSTRAINT _cutover_notes_user FOREIGN KEY (user_id) REFERENCES users (id); \
-         SET SESSION foreign_key_checks = 1",
-    )
-    .unwrap();
-    assert_eq!(
-        incoming_keys(&db),
-        "orders_user orders users__cutover_old CASCADE, _cutover_notes_user notes users RESTRICT"
-    );
-    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
-    assert!(ok, "{out}{err}");
-    assert_eq!(incoming_keys(&db), keys);
-    assert_nothing_left(&db);
-    assert_eq!(column_types(&db, "users"), "int(11),varchar(200)");
-    conn.query_drop("DELETE FROM users WHERE id = 4000").unwrap();
-    assert_eq!(db.query("SELECT COUNT(*) FROM orders WHERE user_id = 4000"), "0", "the cascade follows");
-
-    // A rewrite of a parent or a child under way: the other waits for it.
-    let orders_change = ["--table", "orders", "--alter", "MODIFY user_id int NOT NULL COMMENT 'x'", "--defer-swap"];
-    let (ok, out, err) = rewrite(&project, &db, &orders_change);
-    assert!(ok, "{out}{err}");
-    let (ok, _, err) = rewrite(&project, &db, &change);
-    assert!(
-        !ok && err.contains("a rewrite of")
-            && err.contains("`orders`, which its foreign key orders_user joins to it, is under way"),
-        "{err}"
-    );
-    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "orders"]);
-    assert!(ok, "{out}{err}");
-    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
-    assert!(ok, "{out}{err}");
-    let (ok, _, err) = rewrite(&project, &db, &orders_change);
-    assert!(!ok && err.contains("`users`, which its foreign key orders_user joins to it, is under way"), "{err}");
-    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
-    assert!(ok, "{out}{err}");
-    assert_nothing_left(&db);
-    assert_eq!(incoming_keys(&db), keys);
 }
