@@ -476,11 +476,13 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
     })?;
     let top = PathBuf::from(String::from_utf8_lossy(&top).trim_end_matches(['\n', '\r']).to_string());
     // `^{commit}`: a name that is no commit is refused here, with a hint for shallow clones.
-    git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], Some(&top)).map_err(|_| {
-        usage_error(format!(
-            "--changed-since {rev}: no such commit in this repository; give a commit, branch or tag it has (a CI checkout may need more history, e.g. `fetch-depth: 0`)"
-        ))
-    })?;
+    let rev_commit =
+        git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], Some(&top)).map_err(|_| {
+            usage_error(format!(
+                "--changed-since {rev}: no such commit in this repository; give a commit, branch or tag it has (a CI checkout may need more history, e.g. `fetch-depth: 0`)"
+            ))
+        })?;
+    let rev_commit = String::from_utf8_lossy(&rev_commit).trim().to_string();
     // From where the branch left `rev` (as a pull request's diff is): what `rev` gained since
     // is not this branch's change. A `rev` in the branch's own past is its own merge base.
     let base = git(&["merge-base", rev, "HEAD"], Some(&top))
@@ -514,8 +516,6 @@ fn changed_since(rev: &str) -> anyhow::Result<Changed> {
         let mut released: HashSet<Vec<u8>> = HashSet::new();
         let mut released_paths: HashSet<String> = HashSet::new();
         // `rev` is often the merge base itself (a branch on top of main): one listing.
-        let rev_commit = git(&["rev-parse", "--verify", "--quiet", &format!("{rev}^{{commit}}")], Some(&top))?;
-        let rev_commit = String::from_utf8_lossy(&rev_commit).trim().to_string();
         let trees = if rev_commit == base { vec![base.as_str()] } else { vec![base.as_str(), rev] };
         for tree in trees {
             for entry in git(&["ls-tree", "-r", "-z", tree], Some(&top))?.split(|&b| b == 0) {

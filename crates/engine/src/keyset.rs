@@ -48,7 +48,7 @@ impl Dialect {
     /// UTF-8: `CAST(.. AS CHAR)` turns bytes it cannot convert into `?`, and such a key
     /// compares as another key (batches done again, or a backfill that never ends). A binary
     /// key is kept as a hex literal (`0x80FF`), a `BIT` as its number.
-    fn key_text(self, expr: &str, column: &KeyColumn) -> String {
+    pub fn key_text(self, expr: &str, column: &KeyColumn) -> String {
         match self {
             Dialect::Postgres => format!("{expr}::text"),
             Dialect::Mysql => match mysql_kind(column) {
@@ -243,12 +243,6 @@ pub fn compare_key(dialect: Dialect, exprs: &[String], columns: &[KeyColumn], cm
         })
         .collect();
     format!("({} {lead} {} AND ({}))", exprs[0], param(0), terms.join(" OR "))
-}
-
-/// A key column's value (`expr`, of the column `column`) as the text a checkpoint keeps, which
-/// [`key_values`] binds back.
-pub fn key_text(dialect: Dialect, expr: &str, column: &KeyColumn) -> String {
-    dialect.key_text(expr, column)
 }
 
 /// The values to bind for one key's `values` (as a checkpoint keeps them) in a

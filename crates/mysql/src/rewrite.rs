@@ -376,6 +376,18 @@ struct Presence {
     old_is_sentry: bool,
 }
 
+impl Presence {
+    /// The phase the names show when a cut-over or revert was killed after its rename (DDL
+    /// commits on its own) and before it recorded `recorded`'s successor.
+    fn renamed_past(&self, recorded: RewritePhase) -> Option<RewritePhase> {
+        match recorded {
+            RewritePhase::Copying | RewritePhase::Ready if !self.shadow && self.old => Some(RewritePhase::Swapped),
+            RewritePhase::Swapped if self.shadow && !self.old => Some(RewritePhase::Reverted),
+            _ => None,
+        }
+    }
+}
+
 impl MysqlTarget {
     fn state_table(&self) -> String {
         format!("{}.{}", quote_ident(&self.database), quote_ident(REWRITE_STATE_TABLE))
@@ -849,14 +861,7 @@ impl MysqlTarget {
             self.wait_for_queued_rename(&state)?;
         }
         let presence = self.presence(&state)?;
-        let now = match state.phase {
-            RewritePhase::Copying | RewritePhase::Ready if !presence.shadow && presence.old => {
-                Some(RewritePhase::Swapped)
-            }
-            RewritePhase::Swapped if presence.shadow && !presence.old => Some(RewritePhase::Reverted),
-            _ => None,
-        };
-        if let Some(phase) = now {
+        if let Some(phase) = presence.renamed_past(state.phase) {
             self.record_phase(&state.table, phase)?;
             state.phase = phase;
         }
@@ -1388,13 +1393,8 @@ impl RewriteTarget for MysqlTarget {
         // them; shown so here, recorded by the next command on the rewrite (a tester read
         // `swapped` with the original table back).
         for state in &mut states {
-            let presence = self.presence(state)?;
-            match state.phase {
-                RewritePhase::Copying | RewritePhase::Ready if !presence.shadow && presence.old => {
-                    state.phase = RewritePhase::Swapped
-                }
-                RewritePhase::Swapped if presence.shadow && !presence.old => state.phase = RewritePhase::Reverted,
-                _ => {}
+            if let Some(phase) = self.presence(state)?.renamed_past(state.phase) {
+                state.phase = phase;
             }
         }
         Ok(states)
@@ -1666,11 +1666,8 @@ impl RewriteTarget for MysqlTarget {
                     "1 = 1".into()
                 }
             };
-            let texts: Vec<String> = source_keys
-                .iter()
-                .zip(columns)
-                .map(|(k, column)| keyset::key_text(keyset::Dialect::Mysql, k, column))
-                .collect();
+            let texts: Vec<String> =
+                source_keys.iter().zip(columns).map(|(k, column)| keyset::Dialect::Mysql.key_text(k, column)).collect();
             let upper_sql = format!(
                 "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
                 texts.join(", "),
