@@ -119,8 +119,9 @@ impl Pacer {
         }
     }
 
-    /// Learns from the application's waits on the batch that just committed.
-    pub fn observe(&mut self, waits: &AppWaits) -> PaceDecision {
+    /// Learns from the application's waits on the batch that just committed, which `wrote`
+    /// rows or did not.
+    pub fn observe(&mut self, waits: &AppWaits, wrote: bool) -> PaceDecision {
         let waits = match waits {
             AppWaits::Seen(waits) => *waits,
             AppWaits::Unseen(why) => {
@@ -131,6 +132,13 @@ impl Pacer {
             }
         };
         let mut decision = self.observe_locks(waits);
+        // A batch that wrote nothing added nothing to the log the application's commits flush:
+        // its commits are not judged, and no rest follows it (a tester's sparse backfill rested
+        // 100 ms after each batch of a million keys with ten to update). Its locks still count:
+        // a copy's batch holds share locks on rows it finds copied already.
+        if !wrote {
+            return decision;
+        }
         let rest = self.observe_commits(waits.commits);
         if let Some(why) = &self.rest_reason {
             self.reason = format!("{}; {why}", self.reason);
@@ -262,32 +270,47 @@ mod tests {
     fn slowed_commits_rest_after_each_batch_longer_while_they_stay_slow() {
         let mut pacer = Pacer::new(ms(20), ms(10), None);
         // 3 x 0.6 ms + 1 ms = 2.8 ms: not slowed.
-        assert_eq!(pacer.observe(&commits(2_700)).pause, Duration::ZERO);
-        let decision = pacer.observe(&commits(9_000));
+        assert_eq!(pacer.observe(&commits(2_700), true).pause, Duration::ZERO);
+        let decision = pacer.observe(&commits(9_000), true);
         assert_eq!(decision, PaceDecision { batch_time: ms(20), pause: ms(10) }, "half a batch time first");
         assert_eq!(
             pacer.pace().reason,
             "no app session waited on our locks; a commit took 9 ms during the batch (0.6 ms before the backfill): resting 10 ms after each batch"
         );
-        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(20), "doubling");
-        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(40));
-        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(80));
-        assert_eq!(pacer.observe(&commits(9_000)).pause, ms(80), "at most four batch times");
+        assert_eq!(pacer.observe(&commits(9_000), true).pause, ms(20), "doubling");
+        assert_eq!(pacer.observe(&commits(9_000), true).pause, ms(40));
+        assert_eq!(pacer.observe(&commits(9_000), true).pause, ms(80));
+        assert_eq!(pacer.observe(&commits(9_000), true).pause, ms(80), "at most four batch times");
         // A batch no probe fell in keeps the rest.
-        assert_eq!(pacer.observe(&QUIET).pause, ms(80));
+        assert_eq!(pacer.observe(&QUIET, true).pause, ms(80));
         // Back to speed: a fifth less per batch, then none.
-        assert_eq!(pacer.observe(&commits(700)).pause, ms(64));
+        assert_eq!(pacer.observe(&commits(700), true).pause, ms(64));
         assert!(
             pacer.pace().reason.contains("commits are back to their speed: resting 64 ms"),
             "{}",
             pacer.pace().reason
         );
         let mut batches = 1;
-        while pacer.observe(&commits(700)).pause > Duration::ZERO {
+        while pacer.observe(&commits(700), true).pause > Duration::ZERO {
             batches += 1;
         }
         assert_eq!(batches + 1, 17, "17 batches at speed to stop resting from the longest rest");
         assert_eq!(pacer.pace().reason, "no app session waited on our locks");
+    }
+
+    #[test]
+    fn a_batch_that_wrote_nothing_rests_not_but_steps_aside_for_its_locks() {
+        let mut pacer = Pacer::new(ms(40), ms(10), None);
+        let slow = AppWaits::Seen(LockWaits {
+            sessions: 0,
+            longest: Duration::ZERO,
+            commits: Some(CommitLatency { before: ms(1), slowest: ms(30) }),
+        });
+        assert_eq!(pacer.observe(&slow, false).pause, Duration::ZERO, "slow commits, but nothing written");
+        assert_eq!(pacer.observe(&slow, true).pause, ms(20), "the first rest: nothing doubled before");
+        assert_eq!(pacer.observe(&slow, false).pause, Duration::ZERO);
+        let waited = AppWaits::Seen(LockWaits { sessions: 1, longest: ms(100), commits: None });
+        assert_eq!(pacer.observe(&waited, false).pause, ms(100), "its share locks made a session wait");
     }
 
     #[test]
@@ -298,7 +321,7 @@ mod tests {
             longest: ms(100),
             commits: Some(CommitLatency { before: ms(1), slowest: ms(30) }),
         });
-        let decision = pacer.observe(&slow_and_waited);
+        let decision = pacer.observe(&slow_and_waited, true);
         assert_eq!(decision, PaceDecision { batch_time: ms(20), pause: ms(100) });
         assert!(
             pacer.pace().reason.starts_with(
@@ -313,52 +336,52 @@ mod tests {
     fn waits_halve_the_batch_time_down_to_the_floor() {
         let mut pacer = Pacer::new(ms(80), ms(10), None);
         assert_eq!(pacer.batch_time(), ms(80), "starts at the configured time");
-        assert_eq!(pacer.observe(&waited(3, 12)).batch_time, ms(40));
+        assert_eq!(pacer.observe(&waited(3, 12), true).batch_time, ms(40));
         assert_eq!(pacer.pace().reason, "3 app sessions waited on our locks, longest 12 ms");
         assert_eq!((pacer.pace().sessions_waited, pacer.pace().longest_wait), (3, ms(12)));
-        assert_eq!(pacer.observe(&waited(1, 5)).batch_time, ms(20));
-        assert_eq!(pacer.observe(&waited(1, 5)).batch_time, ms(10));
-        assert_eq!(pacer.observe(&waited(1, 5)).batch_time, ms(10), "never below the floor");
+        assert_eq!(pacer.observe(&waited(1, 5), true).batch_time, ms(20));
+        assert_eq!(pacer.observe(&waited(1, 5), true).batch_time, ms(10));
+        assert_eq!(pacer.observe(&waited(1, 5), true).batch_time, ms(10), "never below the floor");
     }
 
     #[test]
     fn quiet_batches_grow_it_back_slowly_to_the_configured_time() {
         let mut pacer = Pacer::new(ms(110), ms(10), None);
         for _ in 0..4 {
-            pacer.observe(&waited(1, 1));
+            pacer.observe(&waited(1, 1), true);
         }
         assert_eq!(pacer.batch_time(), ms(10));
-        assert_eq!(pacer.observe(&QUIET).batch_time, ms(15), "a twentieth of the range per batch");
+        assert_eq!(pacer.observe(&QUIET, true).batch_time, ms(15), "a twentieth of the range per batch");
         assert_eq!(
             pacer.pace().reason,
             "no app session waited for 1 batch (last: 1 app session waited on our locks, longest 1 ms), growing back toward 110 ms"
         );
         let mut batches = 1;
-        while pacer.observe(&QUIET).batch_time < ms(110) {
+        while pacer.observe(&QUIET, true).batch_time < ms(110) {
             batches += 1;
         }
         assert_eq!(batches + 1, 20, "20 quiet batches from the floor to the top");
-        assert_eq!(pacer.observe(&QUIET).batch_time, ms(110), "never above the configured time");
+        assert_eq!(pacer.observe(&QUIET, true).batch_time, ms(110), "never above the configured time");
         assert!(!pacer.pace().reason.contains("growing"), "{}", pacer.pace().reason);
         // One wait undoes many quiet batches.
-        assert_eq!(pacer.observe(&waited(2, 30)).batch_time, ms(55));
+        assert_eq!(pacer.observe(&waited(2, 30), true).batch_time, ms(55));
     }
 
     #[test]
     fn a_wait_longer_than_the_new_aim_steps_aside_for_as_long() {
         let mut pacer = Pacer::new(ms(50), ms(10), None);
-        let decision = pacer.observe(&waited(2, 45));
+        let decision = pacer.observe(&waited(2, 45), true);
         assert_eq!(decision, PaceDecision { batch_time: ms(25), pause: ms(45) });
         assert!(pacer.pace().reason.ends_with("; stepping aside 45 ms"), "{}", pacer.pace().reason);
-        assert_eq!(pacer.observe(&waited(1, 8)).pause, Duration::ZERO, "within what a batch now costs");
-        assert_eq!(pacer.observe(&waited(1, 5_000)).pause, MAX_PAUSE, "bounded");
+        assert_eq!(pacer.observe(&waited(1, 8), true).pause, Duration::ZERO, "within what a batch now costs");
+        assert_eq!(pacer.observe(&waited(1, 5_000), true).pause, MAX_PAUSE, "bounded");
     }
 
     #[test]
     fn unseen_waits_hold_the_batch_time_and_say_why() {
         let mut pacer = Pacer::new(ms(50), ms(10), None);
-        pacer.observe(&waited(1, 3));
-        let decision = pacer.observe(&AppWaits::Unseen("no PROCESS privilege".to_string()));
+        pacer.observe(&waited(1, 3), true);
+        let decision = pacer.observe(&AppWaits::Unseen("no PROCESS privilege".to_string()), true);
         assert_eq!(decision, PaceDecision { batch_time: ms(25), pause: Duration::ZERO });
         assert!(pacer.pace().reason.contains("no PROCESS privilege"), "{}", pacer.pace().reason);
     }

@@ -6,12 +6,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use cutover_engine::{
     retry, AppWaits, BackfillJob, BackfillTarget, BatchOutcome, Checkpoint, CheckpointState, DbError, DbErrorKind,
-    LockHolder, LockWaits, Pace, RetryPolicy, TableKey, Timeouts,
+    LockHolder, Pace, RetryPolicy, TableKey, Timeouts,
 };
 
 use crate::batch_size::BatchSizer;
 use crate::lag::{replica_throttle, LagEstimator, Throttle};
-use crate::pace::{PaceDecision, Pacer};
+use crate::pace::Pacer;
 use crate::spec::normalize_sql;
 use crate::total::{row_total, RowTotal};
 use crate::BackfillSpec;
@@ -473,18 +473,7 @@ pub fn run(
         };
         // The application's waits set the time the next batches aim at; the sizer fits the
         // rows to it at once.
-        // A batch that wrote nothing added nothing to the log the application's commits flush:
-        // no rest after it, whatever the commits did meanwhile (a tester's sparse backfill
-        // rested 100 ms after each batch of a million keys with ten to update).
-        let decision = if outcome.rows_updated == 0 {
-            let waits = match &outcome.app_waits {
-                AppWaits::Seen(waits) => AppWaits::Seen(LockWaits { commits: None, ..*waits }),
-                unseen => unseen.clone(),
-            };
-            PaceDecision { pause: Duration::ZERO, ..pacer.observe(&waits) }
-        } else {
-            pacer.observe(&outcome.app_waits)
-        };
+        let decision = pacer.observe(&outcome.app_waits, outcome.rows_updated > 0);
         sizer.set_target(decision.batch_time);
         let next_size = sizer.observe(outcome.rows_scanned, took);
         checkpoint.batch_size = next_size as i64;
