@@ -786,9 +786,11 @@ fn mysql_a_table_with_foreign_keys_is_rewritten_and_gets_their_names_back() {
     assert_nothing_left(&db);
 }
 
-/// A composite key with a binary column: the copy and the verification read their chunks'
-/// ranges only (MariaDB scans no range for a row comparison), and a key whose bytes are no
-/// text is compared as bytes, so every row is copied and checked once.
+/// A composite key with a binary column: the copy's batches read and share-lock their own
+/// ranges only (MariaDB scans no range for a row comparison: each batch locked from the
+/// index's start, and waited on a row the application held at the far end), the verification
+/// reads its chunks' ranges, and a key whose bytes are no text is compared as bytes, so every
+/// row is copied and checked once.
 #[test]
 fn mysql_a_composite_key_with_binary_bytes_is_copied_and_verified_by_ranges() {
     let db = MyDb::new();
@@ -797,12 +799,39 @@ fn mysql_a_composite_key_with_binary_bytes_is_copied_and_verified_by_ranges() {
          INSERT INTO visits SELECT seq DIV 100, UNHEX(LPAD(HEX((seq MOD 100) * 2 + 128), 4, '0')), seq FROM seq_0_to_2999; SELECT 1",
     );
     let project = Project::new();
-    let (ok, out, err) = rewrite(
-        &project,
-        &db,
-        &["--table", "visits", "--alter", "MODIFY n bigint NOT NULL", "--verify-chunk", "150", "--batch-time", "1ms"],
-    );
-    assert!(ok, "{out}{err}");
+    let child = project
+        .cutover_std(&db.url)
+        .args(["rewrite", "--table", "visits", "--alter", "MODIFY n bigint NOT NULL", "--verify-chunk", "150"])
+        .args(["--batch-time", "1ms", "--max-rows-per-second", "1000", "--lock-timeout", "1s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let copied = || -> u64 {
+        let mut conn = db.conn();
+        conn.query_first::<u64, _>("SELECT COUNT(*) FROM visits__cutover_new").ok().flatten().unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while copied() == 0 {
+        assert!(Instant::now() < deadline, "the copy never began");
+        thread::sleep(Duration::from_millis(20));
+    }
+    // The application holds the last row while the copy walks the rest.
+    let mut app = db.conn();
+    app.query_drop("START TRANSACTION").unwrap();
+    app.query_drop("UPDATE visits SET n = n WHERE site = 29 AND tag = UNHEX('0146')").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while copied() < 2900 {
+        if Instant::now() > deadline {
+            app.query_drop("ROLLBACK").unwrap();
+            panic!("the copy's batches waited on a row outside their range ({} copied)", copied());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    app.query_drop("COMMIT").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
     assert_eq!(column_types(&db, "visits"), "int(11),varbinary(4),bigint(20)");
     assert_eq!(
         db.query("SELECT CONCAT(COUNT(*), ' ', SUM(n), ' ', COUNT(DISTINCT site, tag)) FROM visits"),
