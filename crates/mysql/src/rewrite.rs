@@ -513,6 +513,12 @@ impl MysqlTarget {
         Ok(sets)
     }
 
+    /// The forward capture's triggers not on the table (under its name).
+    fn missing_forward_triggers(&mut self, state: &RewriteState) -> Result<Vec<String>, DbError> {
+        let installed = self.triggers_on(&self.parse_stored(&state.table))?;
+        Ok(trigger_names(&state.table, "fwd").into_iter().filter(|name| !installed.contains(name)).collect())
+    }
+
     fn triggers_on(&mut self, table: &TableName) -> Result<Vec<String>, DbError> {
         self.conn
             .exec(
@@ -865,10 +871,7 @@ impl MysqlTarget {
             self.record_phase(&state.table, phase)?;
             state.phase = phase;
         }
-        let forward_complete = {
-            let installed = self.triggers_on(&self.parse_stored(&state.table))?;
-            trigger_names(&state.table, "fwd").iter().all(|name| installed.contains(name))
-        };
+        let forward_complete = self.missing_forward_triggers(&state)?.is_empty();
         match state.phase {
             // A start (or a repair) stopped before its capture was complete: the copy may not
             // have the change yet; what it made is dropped and the rewrite starts afresh.
@@ -966,9 +969,8 @@ impl MysqlTarget {
     fn repair_capture(&mut self, state: &RewriteState) -> Result<(), DbError> {
         let table = self.parse_stored(&state.table);
         let shadow = self.parse_stored(&state.shadow);
-        let installed = self.triggers_on(&table)?;
         let forward = trigger_names(&state.table, "fwd");
-        if forward.iter().all(|name| installed.contains(name)) {
+        if self.missing_forward_triggers(state)?.is_empty() {
             return Ok(());
         }
         // Recorded first: a run killed while repairing finds the capture incomplete again (and
@@ -1305,7 +1307,8 @@ impl MysqlTarget {
         let mut renamer = open(&self.opts, self.tls_preferred)?;
         let id: Option<u64> = renamer.query_first("SELECT CONNECTION_ID()").map_err(db_error)?;
         let id = id.unwrap_or_default();
-        let wait = timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64 + 5;
+        let stall = stall_swap_once();
+        let wait = if stall { 1 } else { timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64 + 5 };
         let rename = format!(
             "RENAME TABLE {} TO {}, {} TO {}",
             table.quoted(),
@@ -1359,8 +1362,31 @@ impl MysqlTarget {
             let _ = self.conn.query_drop(format!("KILL QUERY {id}"));
             return Err(err);
         }
+        if stall {
+            std::thread::sleep(Duration::from_secs(2));
+        }
         Ok(receive)
     }
+}
+
+/// A fault for the tests, in debug builds only: the first cut-over to find the file that
+/// `CUTOVER_TEST_STALL_SWAP` names missing makes it, gives its rename a 1 s wait and holds the
+/// lock 2 s, so that the server fails the rename (ERROR 1205) after the triggers are exchanged,
+/// as a session ahead of the rename in the lock's queue would make it.
+fn stall_swap_once() -> bool {
+    let Some(marker) = std::env::var_os("CUTOVER_TEST_STALL_SWAP").filter(|_| cfg!(debug_assertions)) else {
+        return false;
+    };
+    std::fs::OpenOptions::new().write(true).create_new(true).open(marker).is_ok()
+}
+
+/// A swap that found (or left) the copy without its change capture: not retried, as no try can
+/// swap that copy in; the next run's `reconcile` puts the capture back and copies again.
+fn capture_lost(state: &RewriteState, why: &str) -> DbError {
+    other(format!(
+        "the change capture of {} into its copy is not whole ({why}): the application's writes since are not all in the copy, so it was not swapped in. Run the same command again: it puts the capture back and copies the table again (`cutover rewrite --cleanup` drops the copy instead)",
+        state.table
+    ))
 }
 
 fn literal(text: &str) -> String {
@@ -1590,9 +1616,7 @@ impl RewriteTarget for MysqlTarget {
     fn rewrite_plan(&mut self, state: &RewriteState) -> Result<RewritePlan, DbError> {
         let table = self.parse_stored(&state.table);
         let shadow = self.parse_stored(&state.shadow);
-        let installed = self.triggers_on(&table)?;
-        let missing: Vec<String> =
-            trigger_names(&state.table, "fwd").into_iter().filter(|name| !installed.contains(name)).collect();
+        let missing = self.missing_forward_triggers(state)?;
         if !missing.is_empty() || !self.table_exists(&shadow)? {
             return Err(other(format!(
                 "the change capture of {} is incomplete (a start or a swap was stopped midway; missing: {}): the copy may lag the table. `cutover rewrite --cleanup --table {}` drops it; then start again",
@@ -1766,6 +1790,12 @@ impl RewriteTarget for MysqlTarget {
         let table = self.parse_stored(&state.table);
         let shadow = self.parse_stored(&state.shadow);
         let old = self.parse_stored(&state.old);
+        // A copy whose capture is not whole lags the table: never swapped in (a try before
+        // this one may have exchanged the triggers and then failed to rename).
+        let missing = self.missing_forward_triggers(state)?;
+        if !missing.is_empty() {
+            return Err(capture_lost(state, &format!("its triggers are missing: {}", missing.join(", "))));
+        }
         // The reverse capture: from the rewritten table (the shadow, soon the table) into the
         // old one, each column back by its old name.
         let back: Vec<(String, String)> =
@@ -1792,7 +1822,21 @@ impl RewriteTarget for MysqlTarget {
         let mut stale = trigger_names(&state.table, "fwd").to_vec();
         stale.extend(trigger_names(&state.table, "rev"));
         let report =
-            self.exchange(&table, &shadow, &old, &[(table.database.clone(), stale)], &reverse_triggers, timeouts)?;
+            match self.exchange(&table, &shadow, &old, &[(table.database.clone(), stale)], &reverse_triggers, timeouts)
+            {
+                Ok(report) => report,
+                // The triggers are exchanged under the lock, the rename runs once it is let go:
+                // a rename that failed then (a lock wait timeout behind another session) left the
+                // table without its capture, and the application's writes since are not in the
+                // copy. Retried, the swap would put that copy live without them.
+                Err(err) if !self.missing_forward_triggers(state)?.is_empty() => {
+                    return Err(capture_lost(
+                        state,
+                        &format!("the rename failed after its triggers were exchanged: {err}"),
+                    ))
+                }
+                Err(err) => return Err(err),
+            };
         self.record_phase(&state.table, RewritePhase::Swapped)?;
         Ok(report)
     }

@@ -518,7 +518,7 @@ fn swap(
         let context = if source.is_lock_contention() {
             format!("{what} did not get its locks in {} tries (nothing changed; the tables are kept in step: run again when the table is quieter, or with a longer lock timeout)", policy.tries)
         } else {
-            format!("{what} did not happen (nothing changed)")
+            format!("{what} did not happen")
         };
         Error::Database { context, source }
     })

@@ -862,3 +862,34 @@ fn mysql_status_reads_a_killed_reverts_rename_as_reverted() {
     assert_nothing_left(&db);
     assert_same_as_mirror(&db, "users");
 }
+
+#[test]
+fn mysql_a_rename_that_fails_after_the_triggers_were_exchanged_is_not_retried_into_a_copy_that_lags() {
+    let db = MyDb::new();
+    schema(&db, 5_000);
+    let project = Project::new();
+    let args = ["--table", "users", "--alter", "MODIFY name varchar(200) NOT NULL", "--lock-timeout", "1s"];
+    let writers = Writers::start(&db, 2, 11, 5_000);
+    thread::sleep(Duration::from_millis(200));
+    // The first cut-over holds its lock past its rename's wait: the server fails the rename
+    // (ERROR 1205) after the triggers were exchanged, and the application writes on, uncaptured.
+    let marker = project.path("stalled");
+    let output =
+        project.cutover(&db.url).env("CUTOVER_TEST_STALL_SWAP", &marker).arg("rewrite").args(args).output().unwrap();
+    let (first_out, first_err) = output_text(&output);
+    assert!(marker.exists(), "the fault did not fire: {first_out}{first_err}");
+    thread::sleep(Duration::from_millis(500));
+    // Run again: it puts the capture back and copies again (or finds it swapped).
+    let (ok, out, err) = rewrite(&project, &db, &args);
+    assert!(ok, "{out}{err}");
+    thread::sleep(Duration::from_millis(200));
+    let (done, errors) = Writers::stop(writers);
+    assert!(errors.is_empty(), "the application's writes failed: {errors:?}");
+    assert!(done > 50, "the writers hardly wrote ({done} transactions)");
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(200),int(11)");
+    assert_same_as_mirror(&db, "users");
+    // The first run said what happened and swapped nothing in.
+    assert!(!output.status.success(), "{first_out}{first_err}");
+    assert!(first_err.contains("ERROR 1205") && first_err.contains("not swapped in"), "{first_err}");
+    assert!(first_err.contains("Run the same command again"), "{first_err}");
+}
