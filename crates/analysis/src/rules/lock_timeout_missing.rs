@@ -1,11 +1,11 @@
 //! Rule `lock-timeout-missing`: its documentation is `DOC`, printed by `cutover explain lock-timeout-missing`.
 
-use crate::rules::{blocks_writes_on_existing, Context, Finding};
+use crate::rules::{blocks_reads_on_existing, blocks_writes_on_existing, Context, Finding};
 use crate::runner::Runner;
 
 /// For a statement that must be alone in its file.
 const ROLE: &str = "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a lock timeout (ALTER ROLE migrator SET lock_timeout = '2s'), and retry on timeout (cutover's runner does both)";
-use crate::Effect;
+use crate::{Effect, Severity};
 
 pub(crate) const RULE: &str = "lock-timeout-missing";
 
@@ -15,6 +15,8 @@ A migration run by another tool than cutover that takes a lock blocking writes o
 \n\
 ## Why is this bad?\n\
 A DDL statement that waits for its lock (behind a long query or an idle transaction) sits in the lock queue, and every later query on the table queues behind it: the table is down until the blocker ends, though the DDL itself would take milliseconds.\n\
+\n\
+An error when the waiting lock blocks reads (`ACCESS EXCLUSIVE`, `EXCLUSIVE`): the whole table is down while it waits. A warning when only writes queue (`SHARE` for an index build, `SHARE ROW EXCLUSIVE` for a trigger or on the table a new foreign key references): it waits only behind open writers (or an anti-wraparound vacuum), and reads go on.\n\
 \n\
 ## Instead\n\
 Start the migration with `SET lock_timeout = '2s';` (and retry the migration when it times out), or let cutover run it. A statement that must be alone in its file (`CREATE INDEX CONCURRENTLY` under a tool that sends the file as one query) can have no `SET` before it: give the role that runs the migrations a lock timeout (`ALTER ROLE ... SET lock_timeout`).\n\
@@ -33,15 +35,25 @@ ALTER TABLE users ADD COLUMN bio text;\n\
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     if ctx.runner == Runner::Cutover
         || ctx.lock_timeout_set
-        || ctx.blocking_lock_before
         || !blocks_writes_on_existing(effect, ctx)
+        // Once per file; again at the first wait that queues reads when the earlier ones
+        // queued writes only (a warning, where this one is an error).
+        || ctx.read_blocking_lock_before
+        || ctx.blocking_lock_before && !blocks_reads_on_existing(effect, ctx)
     {
         return Vec::new();
     }
     // The wait is on a table that exists and holds rows: one created (or proven empty) in this
     // transaction is this session's alone, its lock granted at once.
     let existing = |table: &str| !table.is_empty() && !ctx.is_new(table) && !ctx.is_empty(table);
-    let Some((table, lock)) = effect.locks.iter().find(|(table, mode)| mode.blocks_writes() && existing(table)) else {
+    // The wait that takes the most down is named: one that queues reads too, if any.
+    let waiting = |reads: bool| {
+        effect
+            .locks
+            .iter()
+            .find(|(table, mode)| mode.blocks_writes() && mode.blocks_reads() == reads && existing(table))
+    };
+    let Some((table, lock)) = waiting(true).or_else(|| waiting(false)) else {
         return Vec::new();
     };
     // Queued requests are served in order: what conflicts with the waiting lock waits behind
@@ -70,7 +82,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             ),
         },
     )
-    .on(table, *lock)]
+    .on(table, *lock)
+    // Reviewers (docs/reviews) judged a wait that queues writes only debatable as an error: it
+    // waits behind open writers alone, and the application's reads go on.
+    .at(if lock.blocks_reads() { Severity::Error } else { Severity::Warning })]
 }
 
 #[cfg(test)]
@@ -81,6 +96,16 @@ mod tests {
 
     fn external(sql: &str) -> String {
         run_with(&[(sql, true)], RULE, LintConfig { runner: crate::Runner::Script(None), ..LintConfig::default() })
+    }
+
+    fn external_severities(sql: &str) -> Vec<crate::Severity> {
+        let config = LintConfig {
+            runner: crate::Runner::Script(None),
+            only_rule: Some(RULE.to_string()),
+            ..LintConfig::default()
+        };
+        let mut linter = crate::Linter::new(config);
+        crate::rules::test_utils::lint_next(&mut linter, sql, true).iter().map(|d| d.severity).collect()
     }
 
     #[test]
@@ -104,9 +129,19 @@ mod tests {
     fn the_wait_is_named_on_the_existing_table_with_what_queues() {
         let found = external("CREATE TABLE prices (id int, model_id int REFERENCES models (id));");
         assert!(found.contains("SHARE ROW EXCLUSIVE on `models`"), "{found}");
+        assert_eq!(
+            external_severities("CREATE TABLE prices (id int, model_id int REFERENCES models (id));"),
+            [crate::Severity::Warning],
+            "only writes queue"
+        );
         assert!(found.contains("every write to `models` queues behind it (reads go on)"), "{found}");
         let found = external("ALTER TABLE users ADD COLUMN bio text;");
         assert!(found.contains("every query on `users` queues behind it"), "{found}");
+        assert_eq!(external_severities("ALTER TABLE users ADD COLUMN bio text;"), [crate::Severity::Error]);
+        // A file whose first wait queues writes only, and a later one reads: the later one is
+        // the error.
+        let both = "CREATE TRIGGER audit AFTER UPDATE ON users FOR EACH ROW EXECUTE FUNCTION audit();\nALTER TABLE orders ADD COLUMN note text;\nALTER TABLE items ADD COLUMN note text;";
+        assert_eq!(external_severities(both), [crate::Severity::Warning, crate::Severity::Error], "{}", external(both));
     }
 
     /// langfuse: dropping a retired table also locks the live table its key references.

@@ -410,6 +410,8 @@ pub struct Context {
     /// Whether an earlier statement of the file took a lock that blocks writes on an existing
     /// table (the first such statement is where a missing `lock_timeout` is reported).
     pub(crate) blocking_lock_before: bool,
+    /// Whether one of those locks also blocked reads (where it is reported as an error).
+    pub(crate) read_blocking_lock_before: bool,
     /// Whether an earlier statement of the file scanned, rewrote or wrote rows of an existing table.
     pub(crate) long_statement_before: bool,
     /// The `search_path` a `SET search_path` (or `set_config`) earlier in the file set for the
@@ -725,6 +727,7 @@ impl Context {
             first.get_or_insert(self.line);
         }
         self.blocking_lock_before |= blocks_writes_on_existing(effect, self);
+        self.read_blocking_lock_before |= blocks_reads_on_existing(effect, self);
         self.long_statement_before |= is_long_on_existing(effect, self);
         if self.in_transaction {
             // Any write not pinned to listed rows reads the whole table (as `backfill-in-migration`
@@ -897,6 +900,11 @@ pub(crate) fn is_utc(zone: &str) -> bool {
 /// migration.
 pub(crate) fn blocks_writes_on_existing(effect: &Effect, ctx: &Context) -> bool {
     effect.locks.iter().any(|(table, mode)| mode.blocks_writes() && !table.is_empty() && !ctx.is_new(table))
+}
+
+/// Whether `effect` locks an existing table against reads too.
+pub(crate) fn blocks_reads_on_existing(effect: &Effect, ctx: &Context) -> bool {
+    effect.locks.iter().any(|(table, mode)| mode.blocks_reads() && !table.is_empty() && !ctx.is_new(table))
 }
 
 /// Whether the statement's time grows with an existing table: it scans or rewrites it, or

@@ -376,16 +376,17 @@ fn changed_since_judges_a_table_the_branch_adds_as_new() {
         let (stdout, stderr) = output_text(&output);
         (output.status.code(), findings(&stdout), stderr)
     };
-    // The key's lock on the released `users` is the one that can queue the application.
+    // The key's lock on the released `users` is the one that can queue the application's
+    // writes (a warning: reads go on).
     let users_only = vec!["4_tighten.up.sql:2 lock-timeout-missing".to_string()];
     let (code, found, stderr) = lint(&["--changed-since", "main"]);
-    assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    assert_eq!((code, &found), (Some(0), &users_only), "{stderr}");
     // An untracked repository nested in the tree (git lists it as a folder) is no file.
     let nested = root.join("vendor/tool");
     std::fs::create_dir_all(&nested).unwrap();
     git_repository(&nested);
     let (code, found, stderr) = lint(&["--changed-since", "main"]);
-    assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    assert_eq!((code, &found), (Some(0), &users_only), "{stderr}");
     std::fs::remove_dir_all(root.join("vendor")).unwrap();
     // Named one by one, as a pre-commit hook does.
     let (code, found, stderr) = lint(&[
@@ -395,7 +396,7 @@ fn changed_since_judges_a_table_the_branch_adds_as_new() {
         "migrations/3_posts.up.sql",
         "migrations/4_tighten.up.sql",
     ]);
-    assert_eq!((code, &found), (Some(1), &users_only), "{stderr}");
+    assert_eq!((code, &found), (Some(0), &users_only), "{stderr}");
     // The whole history: `posts` may have been live for years by migration 4.
     let (_, found, _) = lint(&[]);
     assert!(found.contains(&"4_tighten.up.sql:1 index-create-blocking".to_string()), "{found:?}");
