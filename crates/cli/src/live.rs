@@ -129,6 +129,7 @@ pub fn render_plan(
             "migrations": migrations,
             "measured_scan_rate_bytes_per_second": plan.measured_scan_rate,
             "lock_holders_exact": plan.lock_holders_exact,
+            "other_databases_open_transactions": plan.unseen_transactions.map(|u| json!({"count": u.count, "oldest_seconds": u.oldest_seconds})),
             "stops_before_declarative": stops_before,
         });
         serde_json::to_writer_pretty(&mut out, &report)?;
@@ -226,6 +227,9 @@ pub fn render_plan(
             crate::lint::render_phases(&mut rendered, phases)?;
             out.write_all(&rendered)?;
             writeln!(out)?;
+        }
+        if let Some(unseen) = &plan.unseen_transactions {
+            writeln!(out, "{dim}{}{dim:#}", unseen.sentence())?;
         }
         let rate = plan.measured_scan_rate.map_or_else(
             || "estimates assume 200 MB/s".to_string(),

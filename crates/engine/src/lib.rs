@@ -39,6 +39,7 @@ pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, 
 pub use live::{
     Catalog, CurrentHolders, Dependent, LiveCheck, LiveColumn, LiveDatabase, LiveForeignKey, LiveIndex, LiveSchema,
     LiveTable, LiveView, Observation, ObservedLock, QueryUse, Rehearsal, RelationFacts, SampleReport,
+    UnseenTransactions,
 };
 pub use lock_waits::{
     watched, AppWaits, Cadence, CommitLatency, LockWaits, LockWatcher, ProbeCommit, WaitTally, WaitingSession,

@@ -185,6 +185,28 @@ pub struct CurrentHolders {
     pub exact: bool,
 }
 
+/// Transactions open on the server that the engine cannot tie to a table or rule out: on
+/// MySQL without a view of metadata locks, those of sessions in other databases, any of which
+/// holds a table of this one that it used by a qualified name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnseenTransactions {
+    /// How many.
+    pub count: u64,
+    /// How long the oldest has been open, in seconds.
+    pub oldest_seconds: u64,
+}
+
+impl UnseenTransactions {
+    /// What they mean for the plan, as one sentence.
+    pub fn sentence(&self) -> String {
+        format!(
+            "{} open on other databases of this server (the oldest for {} s): one that used these tables by a qualified name holds them, and this server does not say which (MariaDB's `INSTALL SONAME 'metadata_lock_info'` does)",
+            crate::count(self.count, "transaction is", "transactions are"),
+            self.oldest_seconds
+        )
+    }
+}
+
 /// Read-only questions to the live catalog.
 pub trait Catalog {
     /// Facts about the relations that exist among `names` (the others are left out).
@@ -225,6 +247,12 @@ pub trait Catalog {
     /// Engines without such a wait return none.
     fn snapshot_holders(&mut self) -> Result<Vec<crate::LockHolder>, DbError> {
         Ok(Vec::new())
+    }
+
+    /// The open transactions `current_holders` could neither name nor rule out (`None` when
+    /// it saw every holder, or there are none).
+    fn unseen_transactions(&mut self) -> Result<Option<UnseenTransactions>, DbError> {
+        Ok(None)
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use cutover_engine::{
     Catalog, CurrentHolders, DbError, Dependent, LiveColumn, LiveForeignKey, LiveIndex, LiveSchema, LiveTable,
-    LiveView, LockHolder, QueryUse, RelationFacts,
+    LiveView, LockHolder, QueryUse, RelationFacts, UnseenTransactions,
 };
 use mysql::prelude::Queryable;
 use mysql::Row;
@@ -424,6 +424,25 @@ impl Catalog for MysqlTarget {
             }
         }));
         Ok(CurrentHolders { sessions, exact: true })
+    }
+
+    fn unseen_transactions(&mut self) -> Result<Option<UnseenTransactions>, DbError> {
+        if self.metadata_lock_info {
+            return Ok(None);
+        }
+        // Only counted: on a shared server they are mostly other applications', and naming
+        // each under every statement would be noise (see `current_holders`).
+        let row: Option<(u64, Option<u64>)> = self
+            .conn
+            .query_first(
+                "SELECT COUNT(*), MAX(TIMESTAMPDIFF(SECOND, t.trx_started, NOW())) FROM information_schema.INNODB_TRX t \
+                 LEFT JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id \
+                 WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND (p.DB IS NULL OR p.DB <> DATABASE())",
+            )
+            .map_err(db_error)?;
+        Ok(row
+            .filter(|(count, _)| *count > 0)
+            .map(|(count, oldest)| UnseenTransactions { count, oldest_seconds: oldest.unwrap_or(0) }))
     }
 
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {

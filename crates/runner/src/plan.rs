@@ -45,6 +45,8 @@ pub struct Plan {
     /// Whether the engine saw who holds the locks (`waits_for`); `false`: the sessions named
     /// are those that may hold one (MySQL without a view of metadata locks).
     pub lock_holders_exact: bool,
+    /// When not exact: the server's other open transactions, any of which may hold a table.
+    pub unseen_transactions: Option<cutover_engine::UnseenTransactions>,
 }
 
 /// One pending migration.
@@ -235,7 +237,11 @@ pub fn plan(
     }
     let stops_before =
         crate::select::next_declarative(set, &statuses, &UpOptions::default()).map(|m| (m.label(), m.up.path.clone()));
-    Ok(Plan { migrations, measured_scan_rate, stops_before, lock_holders_exact })
+    let unseen_transactions = match lock_holders_exact {
+        true => None,
+        false => target.unseen_transactions().map_err(|e| Error::database("cannot read the open transactions", e))?,
+    };
+    Ok(Plan { migrations, measured_scan_rate, stops_before, lock_holders_exact, unseen_transactions })
 }
 
 /// The lock modes (as `pg_locks` names them) a request for `mode` waits for; every mode for

@@ -171,6 +171,9 @@ pub fn plan(plan: &Plan) -> String {
         }
         out.push_str(&section);
     }
+    if let Some(unseen) = &plan.unseen_transactions {
+        let _ = writeln!(out, "{}\n", code(&unseen.sentence()));
+    }
     let rate = plan.measured_scan_rate.map_or_else(
         || "Estimates assume a read rate of 200 MB/s.".to_string(),
         |r| format!("Read rate measured on this database: {}/s.", human_bytes(r as i64)),
