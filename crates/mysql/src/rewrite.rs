@@ -1595,8 +1595,19 @@ impl RewriteTarget for MysqlTarget {
             self.install_triggers(&table, &shadow, &triggers)?;
             self.rewrite_state_of(&table.quoted())
         })();
-        if made.is_err() {
-            let _ = self.drop_triggers(&table.database, &trigger_names(&table.quoted(), "fwd"));
+        if let Err(err) = made {
+            // Triggers left on the table write into the copy: it goes only once they are gone,
+            // or the application's every write would fail on the missing table. Left so, the
+            // rewrite stays recorded, and the next command on it (`reconcile`) drops them.
+            if let Err(left) = self.drop_triggers(&table.database, &trigger_names(&table.quoted(), "fwd")) {
+                return Err(DbError {
+                    message: format!(
+                        "{} (and its change capture could not be taken off the table: {}; `cutover rewrite --cleanup --table {}` takes it off)",
+                        err.message, left.message, table.name
+                    ),
+                    ..err
+                });
+            }
             let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", shadow.quoted()));
             if self.is_sentry(&old).unwrap_or(false) {
                 let _ = self.exec(&format!("DROP TABLE IF EXISTS {}", old.quoted()));
@@ -1609,6 +1620,7 @@ impl RewriteTarget for MysqlTarget {
             if !state_existed && matches!(empty, Ok(Some(0))) {
                 let _ = self.exec(&format!("DROP TABLE IF EXISTS {}, {}", self.state_table(), self.misses_table()));
             }
+            return Err(err);
         }
         made
     }
