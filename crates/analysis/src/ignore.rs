@@ -2,6 +2,11 @@
 //! statement silences those rules for that statement; `-- cutover:ignore-file RULE reason="..."`
 //! for the whole file. An ignore must say why (the reason is what an audit reads), and one that
 //! silences nothing is reported, so stale ignores do not pile up.
+//!
+//! A decision the team recorded for another linter counts too: the statements between
+//! diesel-guard's `-- safety-assured:start` and `-- safety-assured:end` were reviewed and
+//! accepted (crates.io's CI runs diesel-guard so), and their findings are accepted with that
+//! as the reason. A block left open accepts nothing.
 
 use cutover_migration::Statement;
 
@@ -18,14 +23,42 @@ pub struct Ignore {
     pub line: usize,
     /// `ignore-file` rather than `ignore`.
     pub whole_file: bool,
+    /// Another linter's block (every rule, the statements after `line` and before this line).
+    pub block_end: Option<usize>,
 }
+
+/// What diesel-guard's blocks accept, as the reason recorded.
+const SAFETY_ASSURED: &str = "inside a `-- safety-assured` block (diesel-guard): reviewed and accepted";
+
+/// Every rule: what another linter's block silences.
+const EVERY_RULE: &str = "*";
 
 /// The ignore comments of a script's text.
 pub fn parse_ignores(text: &str) -> Vec<Ignore> {
     let mut ignores = Vec::new();
+    let mut assured_from = None;
     for (idx, line) in text.lines().enumerate() {
         let Some(comment) = line.trim_start().strip_prefix("--") else { continue };
         let comment = comment.trim();
+        match comment.to_ascii_lowercase().as_str() {
+            "safety-assured:start" => {
+                assured_from = Some(idx + 1);
+                continue;
+            }
+            "safety-assured:end" => {
+                if let Some(start) = assured_from.take() {
+                    ignores.push(Ignore {
+                        rules: vec![EVERY_RULE.to_string()],
+                        reason: Some(SAFETY_ASSURED.to_string()),
+                        line: start,
+                        whole_file: false,
+                        block_end: Some(idx + 1),
+                    });
+                }
+                continue;
+            }
+            _ => {}
+        }
         let (whole_file, rest) =
             match (comment.strip_prefix("cutover:ignore-file"), comment.strip_prefix("cutover:ignore")) {
                 (Some(rest), _) => (true, rest),
@@ -40,7 +73,7 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
             None => (rest, None),
         };
         let rules = rules_part.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
-        ignores.push(Ignore { rules, reason, line: idx + 1, whole_file });
+        ignores.push(Ignore { rules, reason, line: idx + 1, whole_file, block_end: None });
     }
     ignores
 }
@@ -65,10 +98,13 @@ pub fn partition_ignores(
     let mut kept = Vec::new();
     let mut silenced = Vec::new();
     for diagnostic in diagnostics {
-        let silenced_by = ignores.iter().position(|ignore| {
-            ignore.reason.is_some()
-                && ignore.rules.iter().any(|rule| crate::rules::answers_to(diagnostic.rule, rule))
-                && (ignore.whole_file || target_line(ignore) == Some(diagnostic.line))
+        let silenced_by = ignores.iter().position(|ignore| match ignore.block_end {
+            Some(end) => (ignore.line..end).contains(&diagnostic.line),
+            None => {
+                ignore.reason.is_some()
+                    && ignore.rules.iter().any(|rule| crate::rules::answers_to(diagnostic.rule, rule))
+                    && (ignore.whole_file || target_line(ignore) == Some(diagnostic.line))
+            }
         });
         match silenced_by {
             Some(idx) => {
@@ -78,7 +114,8 @@ pub fn partition_ignores(
             None => kept.push(diagnostic),
         }
     }
-    for (ignore, used) in ignores.iter().zip(used) {
+    // Another linter's blocks are that linter's to keep tidy.
+    for (ignore, used) in ignores.iter().zip(used).filter(|(ignore, _)| ignore.block_end.is_none()) {
         let (rule, severity, message, help) = match (&ignore.reason, used) {
             (None, _) => (
                 "ignore-without-reason",
@@ -133,6 +170,29 @@ mod tests {
             "-- cutover:ignore-file drop-table, truncate-table reason=\"scratch tables\"\nTRUNCATE a;\nDROP TABLE a;"
         )
         .is_empty());
+    }
+
+    /// crates.io: diesel-guard's blocks are the team's review of what they hold.
+    #[test]
+    fn a_safety_assured_block_accepts_what_it_holds_and_only_that() {
+        let text = "-- safety-assured:start\nDROP TABLE a;\n\nDROP TABLE b;\n-- safety-assured:end\nDROP TABLE c;\n-- safety-assured:end\nDROP TABLE d;\n-- safety-assured:start\nDROP TABLE e;";
+        assert_eq!(rules(text), ["6:drop-table", "8:drop-table", "10:drop-table"], "an open block accepts nothing");
+        let statements = cutover_migration::split_statements(text).unwrap();
+        let script = crate::Script {
+            text,
+            statements: &statements,
+            in_transaction: true,
+            no_transaction_by: None,
+            has_down: None,
+        };
+        let linted = crate::Linter::new(crate::LintConfig::default()).lint(&script);
+        let accepted: Vec<(usize, &str)> =
+            linted.accepted.iter().map(|(d, reason)| (d.line, reason.as_str())).collect();
+        assert_eq!(accepted, [(2, super::SAFETY_ASSURED), (4, super::SAFETY_ASSURED)]);
+        assert!(
+            rules("-- safety-assured:start\n-- safety-assured:end\nDROP TABLE a;") == ["3:drop-table"],
+            "an empty block is not reported"
+        );
     }
 
     #[test]
