@@ -630,7 +630,13 @@ fn refine(effect: &mut Effect, schema: &Schema, utc: bool, pg_version: u32) {
         }
         return;
     }
-    if let Action::DropIndex { .. } = &effect.action {
+    if let Action::DropIndex { names, .. } = &effect.action {
+        // PostgreSQL reads `t.i` as schema `t`: with IF EXISTS and no such schema, it says so
+        // and drops nothing, taking no lock (kratos drops `session_devices.unique_session_device`).
+        if effect.idempotent == Some(true) && names.iter().all(|n| schema.qualified_by_a_table_not_a_schema(n)) {
+            effect.locks.clear();
+            return;
+        }
         let mut tables = Vec::new();
         for (name, mode) in &effect.locks {
             if let Some(table) = schema.table_of_index(name) {

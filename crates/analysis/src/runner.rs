@@ -335,6 +335,16 @@ impl Runner {
         }
     }
 
+    /// What running a failed migration again takes in this tool, after "run it again", in
+    /// messages (empty where running it again is all).
+    pub(crate) fn run_again(self) -> &'static str {
+        match self.tool() {
+            Some(Tool::Prisma) => " (Prisma records the failure: `prisma migrate resolve --rolled-back <migration>` first)",
+            Some(Tool::GolangMigrate) => " (golang-migrate marks the database dirty: `migrate force <previous version>` first)",
+            _ => "",
+        }
+    }
+
     /// Who runs the files, in messages.
     pub(crate) fn who(self) -> &'static str {
         match self {

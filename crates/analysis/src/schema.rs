@@ -239,6 +239,17 @@ impl Schema {
         tables
     }
 
+    /// Whether `name`, qualified, is qualified by a table's name where no schema of that name
+    /// holds anything the model knows: `DROP INDEX IF EXISTS users.users_email` read as
+    /// PostgreSQL reads it, an index of a schema `users` that does not exist.
+    pub fn qualified_by_a_table_not_a_schema(&self, name: &str) -> bool {
+        let Some((qualifier, _)) = name.split_once('.') else { return false };
+        let prefix = format!("{qualifier}.");
+        let is_schema = self.tables.keys().chain(self.index_tables.keys()).chain(self.views.keys()).any(|known| known.starts_with(&prefix));
+        let is_table = self.tables.contains_key(qualifier) || self.tables.contains_key(&format!("public.{qualifier}"));
+        is_table && !is_schema
+    }
+
     /// The table a named index belongs to, if known.
     pub fn table_of_index(&self, index: &str) -> Option<&str> {
         self.index_tables.get(index).map(String::as_str)
@@ -515,6 +526,18 @@ impl Schema {
                 self.constrained_domains.insert(name.clone());
             }
             Action::AlterTable { table, commands } => {
+                if self.tables.contains_key(table) {
+                    // A key's index is named as its constraint, on its table: a later `DROP
+                    // INDEX` of a name the model never saw made (a key an older release made,
+                    // dropped both ways to be sure, as authelia's V0007 does) is of this table.
+                    let schema = table.rsplit_once('.').map(|(schema, _)| schema);
+                    for command in commands {
+                        if let AlterCommand::DropConstraint { name } = command {
+                            let index = schema.map_or_else(|| name.clone(), |schema| format!("{schema}.{name}"));
+                            self.index_tables.entry(index).or_insert_with(|| table.clone());
+                        }
+                    }
+                }
                 let Some(t) = self.tables.get_mut(table) else { return };
                 for command in crate::alter::in_pass_order(commands) {
                     match command {

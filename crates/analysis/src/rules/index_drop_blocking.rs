@@ -27,6 +27,10 @@ DROP INDEX i;\n\
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let Action::DropIndex { names, concurrently: false } = &effect.action else { return Vec::new() };
+    // One that drops nothing (the schema model knows it is skipped) locks nothing.
+    if effect.locks.is_empty() {
+        return Vec::new();
+    }
     let index = names.first().cloned().unwrap_or_default();
     // The schema replay puts the index's table first among the locks, when it knows it.
     let table = effect.locks.first().map(|(name, _)| name.clone()).filter(|first| !names.contains(first));
@@ -66,6 +70,32 @@ mod tests {
     use super::RULE;
     use crate::rules::test_utils::{lint_errors, lint_ok, run_with, severities_with};
     use crate::{LintConfig, Severity};
+
+    /// authelia V0007: a key an older release may have made is dropped as a constraint and as
+    /// an index, after the transaction took the table's ACCESS EXCLUSIVE lock anyway.
+    #[test]
+    fn an_index_named_as_a_constraint_the_transaction_dropped_is_of_that_table() {
+        let created = "CREATE TABLE totp (id int, username text);";
+        let fix = "ALTER TABLE totp DROP CONSTRAINT IF EXISTS totp_username_key1;\nDROP INDEX IF EXISTS totp_username_key1;";
+        let found = run_with(&[(created, true), (fix, true)], RULE, LintConfig::default());
+        assert!(found.contains("on `public.totp`") || found.contains("on `totp`"), "{found}");
+        assert_eq!(severities_with(&[(created, true), (fix, true)], RULE), [Severity::Warning], "{found}");
+        // Unknown, and no constraint of that name dropped: still an error on the index's table.
+        assert_eq!(severities_with(&[(created, true), ("DROP INDEX IF EXISTS other_key;", true)], RULE), [Severity::Error]);
+    }
+
+    /// kratos: `session_devices.unique_session_device` names a schema to PostgreSQL, which does
+    /// not exist: with IF EXISTS the drop is skipped with a notice, and locks nothing.
+    #[test]
+    fn a_drop_qualified_by_a_table_name_drops_nothing() {
+        let created = "CREATE TABLE session_devices (id int);\nCREATE UNIQUE INDEX unique_session_device ON session_devices (id);";
+        let drop = "DROP INDEX IF EXISTS session_devices.unique_session_device;";
+        assert_eq!(run_with(&[(created, true), (drop, true)], RULE, LintConfig::default()), "");
+        // Without IF EXISTS it fails (the schema does not exist); a schema that holds tables is one.
+        assert_ne!(run_with(&[(created, true), ("DROP INDEX session_devices.unique_session_device;", true)], RULE, LintConfig::default()), "");
+        let in_schema = "CREATE SCHEMA auth;\nCREATE TABLE auth.users (id int);\nCREATE TABLE users (id int);\nCREATE INDEX users_id ON auth.users (id);";
+        assert_ne!(run_with(&[(in_schema, true), ("DROP INDEX IF EXISTS auth.users_id;", true)], RULE, LintConfig::default()), "");
+    }
 
     #[test]
     fn fires_0() {

@@ -4,7 +4,7 @@ use crate::rules::{blocks_reads_on_existing, blocks_writes_on_existing, Context,
 use crate::runner::Runner;
 
 /// For a statement that must be alone in its file.
-const ROLE: &str = "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a lock timeout (ALTER ROLE migrator SET lock_timeout = '2s'), and retry on timeout (cutover's runner does both)";
+const ROLE: &str = "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a lock timeout (ALTER ROLE migrator SET lock_timeout = '2s'), and run the migration again when it times out (cutover's runner sets the timeout and retries by itself)";
 use crate::{Effect, Severity};
 
 pub(crate) const RULE: &str = "lock-timeout-missing";
@@ -77,8 +77,9 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         &match ctx.must_stand_alone(effect) {
             true => ROLE.to_string(),
             false => format!(
-                "{} with SET lock_timeout = '2s'; and retry on timeout (cutover's runner does both)",
-                ctx.runner.begin()
+                "{} with SET lock_timeout = '2s'; then a lock not granted in time fails the migration instead of holding up the table, and it can be run again{} (cutover's runner sets the timeout and retries by itself)",
+                ctx.runner.begin(),
+                ctx.runner.run_again()
             ),
         },
     )
