@@ -274,6 +274,13 @@ impl Linter {
         self.ctx.to_run = to_run || self.ctx.live;
     }
 
+    /// Whether the next migration is a later part of the same change as the last one linted
+    /// (files that ship together, [`cutover_migration::Migration::change`]): the tables the
+    /// earlier parts made are new for it.
+    pub fn continues_change(&mut self, continues: bool) {
+        self.ctx.continues_change = continues;
+    }
+
     /// Tables released though no migration linted makes them (those a branch's deleted or moved
     /// migrations made): a migration still to run that creates one does not make it new.
     pub fn released_tables(&mut self, tables: impl IntoIterator<Item = String>) {

@@ -339,8 +339,12 @@ impl Runner {
     /// messages (empty where running it again is all).
     pub(crate) fn run_again(self) -> &'static str {
         match self.tool() {
-            Some(Tool::Prisma) => " (Prisma records the failure: `prisma migrate resolve --rolled-back <migration>` first)",
-            Some(Tool::GolangMigrate) => " (golang-migrate marks the database dirty: `migrate force <previous version>` first)",
+            Some(Tool::Prisma) => {
+                " (Prisma records the failure: `prisma migrate resolve --rolled-back <migration>` first)"
+            }
+            Some(Tool::GolangMigrate) => {
+                " (golang-migrate marks the database dirty: `migrate force <previous version>` first)"
+            }
             _ => "",
         }
     }

@@ -245,7 +245,12 @@ impl Schema {
     pub fn qualified_by_a_table_not_a_schema(&self, name: &str) -> bool {
         let Some((qualifier, _)) = name.split_once('.') else { return false };
         let prefix = format!("{qualifier}.");
-        let is_schema = self.tables.keys().chain(self.index_tables.keys()).chain(self.views.keys()).any(|known| known.starts_with(&prefix));
+        let is_schema = self
+            .tables
+            .keys()
+            .chain(self.index_tables.keys())
+            .chain(self.views.keys())
+            .any(|known| known.starts_with(&prefix));
         let is_table = self.tables.contains_key(qualifier) || self.tables.contains_key(&format!("public.{qualifier}"));
         is_table && !is_schema
     }

@@ -210,6 +210,16 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// The change this migration is a part of, where its layout splits one change into files
+    /// that ship together: popx numbers a change's parts by six digits after its 14-digit
+    /// timestamp (ory-kratos: `20200830154602000000_..`, `20200830154602000001_..`). `None`
+    /// for a migration that is a change of its own.
+    pub fn change(&self) -> Option<&str> {
+        let version = self.version.as_ref()?.as_str();
+        (self.layout == Layout::Pop && version.len() == 20 && version.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| &version[..14])
+    }
+
     /// How messages name the migration: `<version> <name>`, or `R <name>` when repeatable.
     pub fn label(&self) -> String {
         match &self.version {

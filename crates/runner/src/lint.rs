@@ -125,11 +125,15 @@ fn lint_in_order<'a>(
     let statements: Vec<&[cutover_migration::Statement]> =
         migrations.iter().map(|m| m.up.statements.as_slice()).collect();
     let analyzed = analyze_all(&statements, config);
+    let mut change = None;
     migrations
         .iter()
         .copied()
         .zip(analyzed)
         .map(|(migration, analyzed)| {
+            let part = migration.change();
+            linter.continues_change(part.is_some() && part == change);
+            change = part;
             let script = Script {
                 text: &migration.up.text,
                 statements: &migration.up.statements,

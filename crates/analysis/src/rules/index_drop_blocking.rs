@@ -76,12 +76,16 @@ mod tests {
     #[test]
     fn an_index_named_as_a_constraint_the_transaction_dropped_is_of_that_table() {
         let created = "CREATE TABLE totp (id int, username text);";
-        let fix = "ALTER TABLE totp DROP CONSTRAINT IF EXISTS totp_username_key1;\nDROP INDEX IF EXISTS totp_username_key1;";
+        let fix =
+            "ALTER TABLE totp DROP CONSTRAINT IF EXISTS totp_username_key1;\nDROP INDEX IF EXISTS totp_username_key1;";
         let found = run_with(&[(created, true), (fix, true)], RULE, LintConfig::default());
         assert!(found.contains("on `public.totp`") || found.contains("on `totp`"), "{found}");
         assert_eq!(severities_with(&[(created, true), (fix, true)], RULE), [Severity::Warning], "{found}");
         // Unknown, and no constraint of that name dropped: still an error on the index's table.
-        assert_eq!(severities_with(&[(created, true), ("DROP INDEX IF EXISTS other_key;", true)], RULE), [Severity::Error]);
+        assert_eq!(
+            severities_with(&[(created, true), ("DROP INDEX IF EXISTS other_key;", true)], RULE),
+            [Severity::Error]
+        );
     }
 
     /// kratos: `session_devices.unique_session_device` names a schema to PostgreSQL, which does
@@ -92,9 +96,19 @@ mod tests {
         let drop = "DROP INDEX IF EXISTS session_devices.unique_session_device;";
         assert_eq!(run_with(&[(created, true), (drop, true)], RULE, LintConfig::default()), "");
         // Without IF EXISTS it fails (the schema does not exist); a schema that holds tables is one.
-        assert_ne!(run_with(&[(created, true), ("DROP INDEX session_devices.unique_session_device;", true)], RULE, LintConfig::default()), "");
+        assert_ne!(
+            run_with(
+                &[(created, true), ("DROP INDEX session_devices.unique_session_device;", true)],
+                RULE,
+                LintConfig::default()
+            ),
+            ""
+        );
         let in_schema = "CREATE SCHEMA auth;\nCREATE TABLE auth.users (id int);\nCREATE TABLE users (id int);\nCREATE INDEX users_id ON auth.users (id);";
-        assert_ne!(run_with(&[(in_schema, true), ("DROP INDEX IF EXISTS auth.users_id;", true)], RULE, LintConfig::default()), "");
+        assert_ne!(
+            run_with(&[(in_schema, true), ("DROP INDEX IF EXISTS auth.users_id;", true)], RULE, LintConfig::default()),
+            ""
+        );
     }
 
     #[test]

@@ -340,6 +340,9 @@ pub struct Context {
     /// Tables created earlier in the same migration: new, so empty and unused by running code
     /// (a table created here and renamed is new under its new name).
     pub(crate) created_here: HashSet<String>,
+    /// Whether the migration being checked is a later part of the same change as the one
+    /// before it (files that ship together): what that one created is still new.
+    pub(crate) continues_change: bool,
     /// What this migration did to tables and columns so far, in order (see `changes.rs`).
     pub(crate) changes: Changes,
     /// How many statements of this migration so far may have written rows.
@@ -553,6 +556,11 @@ impl Context {
             in_transaction,
             runner_transaction: in_transaction,
             has_down,
+            // No released code uses a table an earlier part of the change made.
+            created_here: match self.continues_change {
+                true => std::mem::take(&mut self.created_here),
+                false => HashSet::new(),
+            },
             ..Context::default()
         };
     }

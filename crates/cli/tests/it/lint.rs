@@ -379,3 +379,40 @@ fn completions_and_the_manual_page_are_generated() {
     assert_eq!(output.status.code(), Some(2));
     assert!(output_text(&output).1.contains("possible values: bash, elvish, fish, powershell, zsh"));
 }
+
+/// ory-kratos (popx): one change split into parts numbered after its timestamp ships as a
+/// whole, so a table an earlier part creates is new for the later parts (review 6's #7: an
+/// index on a table two parts old was reported as blocking writes); a later change's is not.
+#[test]
+fn a_pop_changes_later_parts_find_the_tables_its_earlier_parts_made_new() {
+    let project = Project::new();
+    project
+        .migration("20200101000000000000_users.up.sql", "CREATE TABLE users (id int PRIMARY KEY, email text);\n")
+        .migration("20200101000000000000_users.down.sql", "DROP TABLE users;\n")
+        .migration(
+            "20200830154602000000_tokens.postgres.up.sql",
+            "CREATE TABLE tokens (id int PRIMARY KEY, token text);\n",
+        )
+        .migration("20200830154602000000_tokens.postgres.down.sql", "DROP TABLE tokens;\n")
+        .migration(
+            "20200830154602000001_tokens.postgres.up.sql",
+            "CREATE INDEX tokens_token ON tokens (token);\nCREATE INDEX users_email ON users (email);\n",
+        )
+        .migration(
+            "20200830154602000001_tokens.postgres.down.sql",
+            "DROP INDEX tokens_token;\nDROP INDEX users_email;\n",
+        )
+        .migration("20200901000000000000_more.up.sql", "CREATE INDEX tokens_id_token ON tokens (id, token);\n")
+        .migration("20200901000000000000_more.down.sql", "DROP INDEX tokens_id_token;\n");
+    let (stdout, _) = lint(&project, &["--format", "json", "--assume-runner", "pop"]);
+    let found: Vec<String> =
+        rules_found(&stdout).into_iter().filter(|f| f.ends_with(" index-create-blocking")).collect();
+    assert_eq!(
+        found,
+        [
+            "20200830154602000001_tokens.postgres.up.sql:2 index-create-blocking",
+            "20200901000000000000_more.up.sql:1 index-create-blocking"
+        ],
+        "{stdout}"
+    );
+}
