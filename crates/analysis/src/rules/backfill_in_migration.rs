@@ -143,7 +143,13 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
     // Where later statements of the file need the write's result (a `SET NOT NULL` of what it
     // fills, a drop of what it reads: review 4's #5, #30, #43), moving it alone would fail.
     let along = "with the statements after it that need its result or drop what it reads";
+    // A copy into a table this migration makes (a rebuild: the old one renamed away, a new one
+    // made, filled, the old dropped): moved to a later migration, the new table would be
+    // empty meanwhile (review 6's #11 and #30).
+    let fills_new = matches!(effect.action, Action::CreateTableAs { .. })
+        || effect.rows.iter().filter(|a| a.write).all(|a| ctx.is_new(&a.table)) && effect.rows.iter().any(|a| a.write);
     let help = match command.as_str() {
+        _ if fills_new => "it fills a table this migration makes, which a later migration would leave empty meanwhile: for a large table, make the new table under another name and fill it in batches before it takes the old one's place, or change the table online with `cutover rewrite` (a copy kept in step, then a swap)".to_string(),
         // A `.toml` beside the migration is read by cutover's runner only; the command itself
         // runs beside any tool.
         "UPDATE" if reached.write && matches!(ctx.runner, Runner::Cutover | Runner::Folder) => format!(
@@ -181,6 +187,28 @@ mod tests {
     use super::RULE;
     use crate::rules::test_utils::{lint_errors, lint_ok};
     use crate::{LintConfig, Linter, Schema, Script, Severity};
+
+    /// authelia V0003: a table rebuilt in one transaction (renamed away, made again, filled
+    /// from the old one): the copy cannot move to a later migration.
+    #[test]
+    fn a_copy_into_a_table_the_migration_makes_is_not_told_to_move() {
+        let created = "CREATE TABLE devices (id int PRIMARY KEY, kid varchar(100));";
+        let rebuild = "ALTER TABLE devices RENAME TO _bkp_devices;\nCREATE TABLE devices (id int PRIMARY KEY, kid varchar(512));\nINSERT INTO devices (id, kid) SELECT id, kid FROM _bkp_devices;\nDROP TABLE _bkp_devices;";
+        let mut linter = Linter::new(LintConfig { only_rule: Some(RULE.to_string()), ..LintConfig::default() });
+        crate::rules::test_utils::lint_next(&mut linter, created, true);
+        let found = crate::rules::test_utils::lint_next(&mut linter, rebuild, true);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].help.starts_with("it fills a table this migration makes"), "{found:?}");
+        // A copy into a live table keeps its help.
+        let copy = "CREATE TABLE archive (id int);";
+        crate::rules::test_utils::lint_next(&mut linter, copy, true);
+        let found = crate::rules::test_utils::lint_next(
+            &mut linter,
+            "ALTER TABLE archive ADD COLUMN kid text;\nINSERT INTO archive (id, kid) SELECT id, kid FROM devices;",
+            true,
+        );
+        assert!(found.iter().all(|d| !d.help.contains("fills a table")), "{found:?}");
+    }
 
     #[test]
     fn fires_0() {
