@@ -34,7 +34,9 @@ ALTER TABLE orders ADD CONSTRAINT positive CHECK (total > 0);\n\
 
 pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     alter_cost_findings(effect, ctx, |table, command| match command {
-        AlterCommand::AddConstraint { kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, .. } => {
+        AlterCommand::AddConstraint {
+            kind: kind @ ("CHECK" | "FOREIGN KEY"), not_valid: false, references, ..
+        } => {
             let own = if *kind == "FOREIGN KEY" { LockMode::ShareRowExclusive } else { LockMode::AccessExclusive };
             // The check runs under the strongest lock on the table by then: one held since an
             // earlier statement of the transaction, or the one this ALTER takes for its other
@@ -52,10 +54,17 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
                 }
                 _ => (own, format!("under {} lock", own.with_article())),
             };
+            // The table it references is locked as long, against writes (review 6's #43).
+            let referenced = match references {
+                Some(referenced) if referenced != table && !ctx.is_new(referenced) => {
+                    format!("; writes to `{referenced}`, which it references, wait as long (SHARE ROW EXCLUSIVE)")
+                }
+                _ => String::new(),
+            };
             Some(
                     Finding::new(
                         RULE,
-                        format!("adding a {kind} constraint checks every row of `{table}` {under}, which {}", lock.blocks()),
+                        format!("adding a {kind} constraint checks every row of `{table}` {under}, which {}{referenced}", lock.blocks()),
                         "add it NOT VALID, then VALIDATE CONSTRAINT separately (SHARE UPDATE EXCLUSIVE: reads and writes go on)",
                     )
                     .on(table, lock)
@@ -166,5 +175,7 @@ ALTER TABLE "Recipient" ADD CONSTRAINT "Recipient_documentId_fkey" FOREIGN KEY (
     fn fires_2() {
         let rendered = lint_errors(r"ALTER TABLE orders ADD CONSTRAINT f FOREIGN KEY (u) REFERENCES users (id)", RULE);
         assert!(rendered.contains("constraint-not-valid-missing"), "{rendered}");
+        // lemmy's modlog keys: the referenced table's writes wait for the whole check too.
+        assert!(rendered.contains("writes to `users`, which it references, wait as long"), "{rendered}");
     }
 }
