@@ -1284,17 +1284,51 @@ impl MysqlTarget {
         let locked = Instant::now();
         let result = self.exchange_locked(table, incoming, parked, drop, create, timeouts);
         let _ = self.exec("UNLOCK TABLES");
-        let held = locked.elapsed();
         let renamed = match result {
-            Ok(renamer) => renamer.recv().unwrap_or_else(|_| Err(other("the rename's connection ended"))),
+            Ok((renamer, id)) => self.await_rename(&renamer, id, timeouts),
             Err(err) => Err(err),
         };
+        // Until the rename ends the table is locked, by this session and then by the rename:
+        // what the application waited.
+        let held = locked.elapsed();
         // Not swapped: the next try (or run, which finds the capture incomplete) takes it again.
         renamed?;
         Ok(SwapReport { lock_wait, held, ..SwapReport::default() })
     }
 
-    /// The part of `exchange` under `LOCK TABLES`; returns where the rename's outcome arrives.
+    /// The rename's outcome, once the lock is let go. It runs first then and takes milliseconds;
+    /// one still waiting after the lock timeout waits behind a session that took one of its
+    /// tables first (a reader of the copy: tester 15 held it 25 s), holding the table's lock
+    /// all the while, so that every statement of the application on the table waits with it.
+    /// It is stopped then (the rename did not happen), and the table is free again.
+    fn await_rename(
+        &mut self,
+        renamer: &mpsc::Receiver<Result<(), DbError>>,
+        id: u64,
+        timeouts: Timeouts,
+    ) -> Result<(), DbError> {
+        let gone = || other("the rename's connection ended");
+        match renamer.recv_timeout(timeouts.lock_timeout.max(Duration::from_millis(100))) {
+            Ok(renamed) => renamed,
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(gone()),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = self.conn.query_drop(format!("KILL QUERY {id}"));
+                // It may have gone through as it was stopped.
+                renamer.recv().unwrap_or_else(|_| Err(gone())).map_err(|err| {
+                    DbError::new(
+                        DbErrorKind::LockTimeout,
+                        format!(
+                            "the rename waited longer than the lock timeout ({} ms) for a table another session took first, the application waiting behind it, and was stopped ({err})",
+                            timeouts.lock_timeout.as_millis()
+                        ),
+                    )
+                })
+            }
+        }
+    }
+
+    /// The part of `exchange` under `LOCK TABLES`; returns where the rename's outcome arrives,
+    /// and the rename's connection.
     fn exchange_locked(
         &mut self,
         table: &TableName,
@@ -1303,12 +1337,11 @@ impl MysqlTarget {
         drop: &[(String, Vec<String>)],
         create: &[String],
         timeouts: Timeouts,
-    ) -> Result<mpsc::Receiver<Result<(), DbError>>, DbError> {
+    ) -> Result<(mpsc::Receiver<Result<(), DbError>>, u64), DbError> {
         let mut renamer = open(&self.opts, self.tls_preferred)?;
         let id: Option<u64> = renamer.query_first("SELECT CONNECTION_ID()").map_err(db_error)?;
         let id = id.unwrap_or_default();
-        let stall = stall_swap_once();
-        let wait = if stall { 1 } else { timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64 + 5 };
+        let wait = timeouts.lock_timeout.as_secs_f64().ceil().max(1.0) as u64 + 5;
         let rename = format!(
             "RENAME TABLE {} TO {}, {} TO {}",
             table.quoted(),
@@ -1362,22 +1395,23 @@ impl MysqlTarget {
             let _ = self.conn.query_drop(format!("KILL QUERY {id}"));
             return Err(err);
         }
-        if stall {
-            std::thread::sleep(Duration::from_secs(2));
+        if let Some(hold) = held_longer_for_tests() {
+            std::thread::sleep(hold);
         }
-        Ok(receive)
+        Ok((receive, id))
     }
 }
 
-/// A fault for the tests, in debug builds only: the first cut-over to find the file that
-/// `CUTOVER_TEST_STALL_SWAP` names missing makes it, gives its rename a 1 s wait and holds the
-/// lock 2 s, so that the server fails the rename (ERROR 1205) after the triggers are exchanged,
-/// as a session ahead of the rename in the lock's queue would make it.
-fn stall_swap_once() -> bool {
-    let Some(marker) = std::env::var_os("CUTOVER_TEST_STALL_SWAP").filter(|_| cfg!(debug_assertions)) else {
-        return false;
-    };
-    std::fs::OpenOptions::new().write(true).create_new(true).open(marker).is_ok()
+/// For the tests, in debug builds only: the cut-over holds its lock this much longer after
+/// the exchange (`CUTOVER_TEST_HOLD_SWAP_LOCK_MS`), so that a test's session can be sure to
+/// queue for a table before the rename does, as one sometimes is in the milliseconds the lock
+/// is held (tester 15 found it so).
+fn held_longer_for_tests() -> Option<Duration> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let ms = std::env::var("CUTOVER_TEST_HOLD_SWAP_LOCK_MS").ok()?.parse().ok()?;
+    Some(Duration::from_millis(ms))
 }
 
 /// A swap that found (or left) the copy without its change capture: not retried, as no try can

@@ -863,23 +863,67 @@ fn mysql_status_reads_a_killed_reverts_rename_as_reverted() {
     assert_same_as_mirror(&db, "users");
 }
 
+/// Tester 15: a session that reads the copy (`SELECT SLEEP(9) FROM users__cutover_new`) queued
+/// while the cut-over holds its lock takes the copy before the rename, which then waits for it
+/// holding the table's lock: the application waited out the rename's whole wait (6 s), and the
+/// rename failed after the triggers were exchanged, and the swap was retried with the copy
+/// lagging the table (writes lost, ids handed out twice). The rename is stopped after the lock
+/// timeout now, that swap is not retried, and the next run copies again.
 #[test]
 fn mysql_a_rename_that_fails_after_the_triggers_were_exchanged_is_not_retried_into_a_copy_that_lags() {
     let db = MyDb::new();
     schema(&db, 5_000);
     let project = Project::new();
     let args = ["--table", "users", "--alter", "MODIFY name varchar(200) NOT NULL", "--lock-timeout", "1s"];
+    let (ok, out, err) = rewrite(&project, &db, &[&args[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
     let writers = Writers::start(&db, 2, 11, 5_000);
+    // How long a read of the table waits, at most, while the swap runs.
+    let (probing, longest) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(0)));
+    let probe = {
+        let (probing, longest, mut conn) = (probing.clone(), longest.clone(), db.conn());
+        thread::spawn(move || {
+            while probing.load(Ordering::SeqCst) {
+                let started = Instant::now();
+                let _: Option<i64> = conn.query_first("SELECT COUNT(*) FROM users WHERE id = 1").unwrap();
+                longest.fetch_max(started.elapsed().as_millis() as u64, Ordering::SeqCst);
+                thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    // The reader: once the rename is queued, it reads the copy for 9 s.
+    let reader = {
+        let (mut watcher, mut reader, name) = (db.conn(), db.conn(), db.name.clone());
+        thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while watcher
+                .query_first::<i64, _>(format!(
+                    "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE 'RENAME TABLE `{name}`%'"
+                ))
+                .unwrap()
+                == Some(0)
+            {
+                assert!(Instant::now() < deadline, "the swap never renamed");
+                thread::sleep(Duration::from_millis(1));
+            }
+            let _: Vec<i64> = reader.query("SELECT SLEEP(9) FROM users__cutover_new LIMIT 1").unwrap();
+        })
+    };
     thread::sleep(Duration::from_millis(200));
-    // The first cut-over holds its lock past its rename's wait: the server fails the rename
-    // (ERROR 1205) after the triggers were exchanged, and the application writes on, uncaptured.
-    let marker = project.path("stalled");
-    let output =
-        project.cutover(&db.url).env("CUTOVER_TEST_STALL_SWAP", &marker).arg("rewrite").args(args).output().unwrap();
+    let output = project
+        .cutover(&db.url)
+        .env("CUTOVER_TEST_HOLD_SWAP_LOCK_MS", "300")
+        .arg("rewrite")
+        .args(args)
+        .output()
+        .unwrap();
     let (first_out, first_err) = output_text(&output);
-    assert!(marker.exists(), "the fault did not fire: {first_out}{first_err}");
-    thread::sleep(Duration::from_millis(500));
-    // Run again: it puts the capture back and copies again (or finds it swapped).
+    thread::sleep(Duration::from_millis(300));
+    probing.store(false, Ordering::SeqCst);
+    probe.join().unwrap();
+    let longest = longest.load(Ordering::SeqCst);
+    reader.join().unwrap();
+    // Run again: it puts the capture back and copies again.
     let (ok, out, err) = rewrite(&project, &db, &args);
     assert!(ok, "{out}{err}");
     thread::sleep(Duration::from_millis(200));
@@ -888,8 +932,13 @@ fn mysql_a_rename_that_fails_after_the_triggers_were_exchanged_is_not_retried_in
     assert!(done > 50, "the writers hardly wrote ({done} transactions)");
     assert_eq!(column_types(&db, "users"), "int(11),varchar(200),int(11)");
     assert_same_as_mirror(&db, "users");
-    // The first run said what happened and swapped nothing in.
+    // The first run said what happened and swapped nothing in, and the application waited
+    // about the lock timeout, not the rename's own wait.
     assert!(!output.status.success(), "{first_out}{first_err}");
-    assert!(first_err.contains("ERROR 1205") && first_err.contains("not swapped in"), "{first_err}");
+    assert!(
+        first_err.contains("waited longer than the lock timeout") && first_err.contains("not swapped in"),
+        "{first_err}"
+    );
     assert!(first_err.contains("Run the same command again"), "{first_err}");
+    assert!(longest < 4_000, "a read of the table waited {longest} ms");
 }
