@@ -288,6 +288,7 @@ struct StateJson<'a> {
     shadow: &'a str,
     old: &'a str,
     out_of_step: Option<&'a str>,
+    capture_incomplete: Option<&'a str>,
     started_at: &'a str,
     updated_at: &'a str,
     /// The copy's progress while it copies: `null` in the other phases.
@@ -318,6 +319,7 @@ fn render_status(
                 shadow: &s.shadow,
                 old: &s.old,
                 out_of_step: s.out_of_step.as_deref(),
+                capture_incomplete: s.capture_incomplete.as_deref(),
                 started_at: &s.started_at,
                 updated_at: &s.updated_at,
                 copy: copy.as_ref().map(crate::backfill::CheckpointJson::of),
@@ -359,6 +361,12 @@ fn render_status(
         }
         if let Some(reason) = &state.out_of_step {
             writeln!(out, "  the old table is out of step ({reason}): a revert is refused")?;
+        }
+        if let Some(missing) = &state.capture_incomplete {
+            writeln!(
+                out,
+                "  the change capture into the copy is not whole ({missing}): the copy lags the table; the same `cutover rewrite` command makes the capture again and copies again"
+            )?;
         }
     }
     Ok(())

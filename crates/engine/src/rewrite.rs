@@ -70,6 +70,10 @@ pub struct RewriteState {
     /// Why the old table stopped being kept in step after the swap (a value it cannot hold);
     /// a revert would lose that write, so it is refused.
     pub out_of_step: Option<String>,
+    /// Before the swap, what of the change capture into the copy is missing (a cut-over whose
+    /// rename failed after exchanging the triggers, a killed start): the copy lags the table,
+    /// and the next run makes the capture again and copies again. Read, never recorded.
+    pub capture_incomplete: Option<String>,
     /// Foreign keys (table, constraint) the last swap pointed at the table `NOT VALID` and
     /// that are not validated yet (a run killed between the swap and their validation).
     pub unvalidated: Vec<(String, String)>,

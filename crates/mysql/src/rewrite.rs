@@ -819,6 +819,7 @@ impl MysqlTarget {
                     phase: RewritePhase::parse(&text(row, 5).unwrap_or_default()).map_err(|e| other(e.to_string()))?,
                     ended_from: text(row, 9).and_then(|p| RewritePhase::parse(&p).ok()),
                     out_of_step: text(row, 6),
+                    capture_incomplete: None,
                     unvalidated: Vec::new(),
                     started_at: text(row, 7).unwrap_or_default(),
                     updated_at: text(row, 8).unwrap_or_default(),
@@ -1455,6 +1456,13 @@ impl RewriteTarget for MysqlTarget {
         for state in &mut states {
             if let Some(phase) = self.presence(state)?.renamed_past(state.phase) {
                 state.phase = phase;
+            }
+            // "ready" says the copy is kept in step: not when its capture is gone (tester 15).
+            if matches!(state.phase, RewritePhase::Copying | RewritePhase::Ready) {
+                let missing = self.missing_forward_triggers(state)?;
+                if !missing.is_empty() {
+                    state.capture_incomplete = Some(format!("missing: {}", missing.join(", ")));
+                }
             }
         }
         Ok(states)

@@ -391,6 +391,7 @@ impl PgTarget {
                     phase: RewritePhase::parse(&phase).map_err(|e| other(e.to_string()))?,
                     ended_from: row.get::<_, Option<String>>(10).and_then(|p| RewritePhase::parse(&p).ok()),
                     out_of_step: row.get(6),
+                    capture_incomplete: None,
                     unvalidated: row
                         .get::<_, Vec<String>>(7)
                         .chunks(2)
@@ -1447,6 +1448,7 @@ impl RewriteTarget for PgTarget {
                 phase: RewritePhase::Copying,
                 ended_from: None,
                 out_of_step: None,
+                capture_incomplete: None,
                 unvalidated: Vec::new(),
                 started_at: String::new(),
                 updated_at: String::new(),
