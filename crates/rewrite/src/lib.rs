@@ -588,10 +588,21 @@ pub fn cleanup(
     reporter: &mut dyn Reporter,
 ) -> Result<RewriteState, Error> {
     let timeouts = options.timeouts;
+    // The phase as the operator saw it, read before waiting for a running command: a cleanup
+    // meant to give up a copy must not drop the old table of a swap made meanwhile (tester 15:
+    // it applied the change with no revert window).
+    let seen = phase_now(target, table);
     let _lock = lock(target, table, options, reporter)?;
     let state = recorded(target, table)?;
     if state.phase == RewritePhase::Done {
         return Ok(state);
+    }
+    if matches!(seen, Some(RewritePhase::Copying | RewritePhase::Ready)) && state.phase == RewritePhase::Swapped {
+        return Err(Error::Phase(format!(
+            "the rewrite of {} was swapped in while this waited for the command running it (it was {} when this began): nothing was dropped. `--cleanup` again keeps the change and drops the old table; `--revert` swaps the original back",
+            state.table,
+            seen.map(RewritePhase::name).unwrap_or_default()
+        )));
     }
     validate(target, &state.table, timeouts, reporter)?;
     let policy =
@@ -672,6 +683,13 @@ fn lock(
             "another cutover is running a command on the rewrite of {name}; let it finish, or stop it (Ctrl-C saves its progress) and run this again"
         ))),
     }
+}
+
+/// The phase of the rewrite of `table` as the listing reads it, without acting on it (no lock
+/// taken, nothing a killed run left repaired); `None` when it cannot be read.
+fn phase_now(target: &mut dyn RewriteTarget, table: &str) -> Option<RewritePhase> {
+    let name = target.rewrite_name(table).ok()?;
+    target.list_rewrites().ok()?.into_iter().find(|state| state.table == name).map(|state| state.phase)
 }
 
 fn recorded(target: &mut dyn RewriteTarget, table: &str) -> Result<RewriteState, Error> {
