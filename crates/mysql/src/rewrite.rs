@@ -406,34 +406,50 @@ impl MysqlTarget {
 
     fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL,\n    ended_from varchar(16)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL,\n    ended_from varchar(16),\n    definition longtext\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.state_table()
         ))?;
-        // A table an earlier version made gains the column added since (only then: an ALTER
+        // A table an earlier version made gains the columns added since (only then: an ALTER
         // TABLE takes a metadata lock even when it has nothing to do).
-        if !self.state_has_ended_from()? {
-            self.exec(&format!("ALTER TABLE {} ADD COLUMN ended_from varchar(16)", self.state_table()))?;
+        for (column, definition) in [("ended_from", "varchar(16)"), ("definition", "longtext")] {
+            if !self.state_has(column)? {
+                self.exec(&format!("ALTER TABLE {} ADD COLUMN {column} {definition}", self.state_table()))?;
+            }
         }
+        self.rewrite_state_current = true;
         self.exec(&format!(
             "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.misses_table()
         ))
     }
 
-    /// Whether the state table has `ended_from` (an earlier version's does not).
-    fn state_has_ended_from(&mut self) -> Result<bool, DbError> {
+    /// Whether the state table has `column` (`ended_from`, `definition`: an earlier version's
+    /// has neither).
+    fn state_has(&mut self, column: &str) -> Result<bool, DbError> {
         if self.rewrite_state_current {
             return Ok(true);
         }
         let n: Option<i64> = self
             .conn
             .exec_first(
-                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND COLUMN_NAME = 'ended_from'",
-                (&self.database, REWRITE_STATE_TABLE),
+                "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ? AND COLUMN_NAME = ?",
+                (&self.database, REWRITE_STATE_TABLE, column),
             )
             .map_err(db_error)?;
-        self.rewrite_state_current = n.unwrap_or(0) > 0;
-        Ok(self.rewrite_state_current)
+        Ok(n.unwrap_or(0) > 0)
+    }
+
+    /// The table's definition as `SHOW CREATE TABLE` prints it, less its counter (which every
+    /// insert moves).
+    fn definition_of(&mut self, table: &TableName) -> Result<String, DbError> {
+        let row: Option<Row> =
+            self.conn.query_first(format!("SHOW CREATE TABLE {}", table.quoted())).map_err(db_error)?;
+        let text = row.and_then(|row| text(&row, 1)).unwrap_or_default();
+        Ok(text
+            .split(' ')
+            .filter(|word| !(word.starts_with("AUTO_INCREMENT=") && word[15..].bytes().all(|b| b.is_ascii_digit())))
+            .collect::<Vec<_>>()
+            .join(" "))
     }
 
     fn table_exists(&mut self, table: &TableName) -> Result<bool, DbError> {
@@ -797,7 +813,7 @@ impl MysqlTarget {
         }
         // An earlier version's table is read without how its rewrites ended (reading needs no
         // more than SELECT: it is brought up to date by the next rewrite).
-        let ended_from = if self.state_has_ended_from()? { "r.ended_from" } else { "NULL" };
+        let ended_from = if self.state_has("ended_from")? { "r.ended_from" } else { "NULL" };
         let sql = format!(
             "SELECT r.table_name, r.alter_sql, r.using_exprs, r.shadow, r.old_name, r.phase, \
                     (SELECT CONCAT(m.operation, ': ', m.error) FROM {misses} m WHERE m.table_name = r.table_name ORDER BY m.id LIMIT 1), \
@@ -1519,11 +1535,12 @@ impl RewriteTarget for MysqlTarget {
             self.table_exists(&TableName { database: self.database.clone(), name: REWRITE_STATE_TABLE.to_string() })?;
         self.ensure_rewrite_state()?;
         let using: Vec<String> = request.using.iter().flat_map(|(c, e)| [c.clone(), e.clone()]).collect();
+        let definition = self.definition_of(&table)?;
         self.conn
             .exec_drop(
                 format!(
-                    "REPLACE INTO {} (table_name, alter_sql, using_exprs, shadow, old_name, phase, started_at, updated_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+                    "REPLACE INTO {} (table_name, alter_sql, using_exprs, shadow, old_name, phase, started_at, updated_at, definition) \
+                     VALUES (?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6), ?)",
                     self.state_table()
                 ),
                 (
@@ -1533,6 +1550,7 @@ impl RewriteTarget for MysqlTarget {
                     shadow.quoted(),
                     old.quoted(),
                     RewritePhase::Copying.name(),
+                    definition,
                 ),
             )
             .map_err(db_error)?;
@@ -1850,6 +1868,11 @@ impl RewriteTarget for MysqlTarget {
         if !missing.is_empty() {
             return Err(capture_lost(state, &format!("its triggers are missing: {}", missing.join(", "))));
         }
+        // Checked again at the last moment: the verification before it does not see a column
+        // added with a default, and the swap would drop it with its values (tester 15).
+        if let Some(refusal) = self.changed_since_recorded(state)? {
+            return Err(other(refusal));
+        }
         // The reverse capture: from the rewritten table (the shadow, soon the table) into the
         // old one, each column back by its old name.
         let back: Vec<(String, String)> =
@@ -1914,6 +1937,35 @@ impl RewriteTarget for MysqlTarget {
         // "did not happen"). Left there, `--cleanup` drops them with the table.
         let _ = self.drop_triggers(&table.database, &trigger_names(&state.table, "rev"));
         Ok(report)
+    }
+
+    fn changed_since_recorded(&mut self, state: &RewriteState) -> Result<Option<String>, DbError> {
+        if !matches!(state.phase, RewritePhase::Copying | RewritePhase::Ready) || !self.state_has("definition")? {
+            return Ok(None);
+        }
+        let recorded: Option<Option<String>> = self
+            .conn
+            .exec_first(format!("SELECT definition FROM {} WHERE table_name = ?", self.state_table()), (&state.table,))
+            .map_err(db_error)?;
+        // A rewrite an earlier version began recorded none.
+        let Some(recorded) = recorded.flatten() else { return Ok(None) };
+        let now = self.definition_of(&self.parse_stored(&state.table))?;
+        if now == recorded {
+            return Ok(None);
+        }
+        let lines =
+            |text: &str| -> Vec<String> { text.lines().map(|l| l.trim().trim_end_matches(',').to_string()).collect() };
+        let (before, after) = (lines(&recorded), lines(&now));
+        let mut changes: Vec<String> =
+            before.iter().filter(|l| !after.contains(l)).map(|l| format!("was: {l}")).collect();
+        changes.extend(after.iter().filter(|l| !before.contains(l)).map(|l| format!("now: {l}")));
+        changes.truncate(6);
+        Ok(Some(format!(
+            "{} was changed since its rewrite began ({}): the copy was made from the table as it was, and the swap would undo the change; `cutover rewrite --cleanup --table {}` drops the copy, then start again on the table as it is",
+            state.table,
+            changes.join("; "),
+            self.parse_stored(&state.table).name
+        )))
     }
 
     fn rewrite_lock_holders(&mut self, _table: &str) -> Vec<cutover_engine::LockHolder> {

@@ -948,3 +948,26 @@ fn mysql_a_rename_that_fails_after_the_triggers_were_exchanged_is_not_retried_in
     assert!(first_err.contains("Run the same command again"), "{first_err}");
     assert!(longest < 4_000, "a read of the table waited {longest} ms");
 }
+
+/// Tester 15: a column added to the table (or a type changed) after the rewrite began was
+/// undone by the swap, its values left in the old table only. The swap is refused now, naming
+/// what changed, and nothing is swapped.
+#[test]
+fn mysql_a_table_changed_since_its_rewrite_began_is_not_swapped() {
+    let db = MyDb::new();
+    schema(&db, 2_000);
+    let project = Project::new();
+    let args = ["--table", "users", "--alter", "MODIFY name varchar(200) NOT NULL"];
+    let (ok, out, err) = rewrite(&project, &db, &[&args[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("ALTER TABLE users ADD COLUMN note varchar(20) NOT NULL DEFAULT 'x'");
+    db.query("UPDATE users SET note = 'important' WHERE id <= 10");
+    let (ok, out, err) = rewrite(&project, &db, &args);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("was changed since its rewrite began") && err.contains("now: `note` varchar(20)"), "{err}");
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11),varchar(20)", "nothing was swapped");
+    assert_eq!(db.query("SELECT COUNT(*) FROM users WHERE note = 'important'"), "10");
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
+    assert!(ok, "{out}{err}");
+    assert_nothing_left(&db);
+}
