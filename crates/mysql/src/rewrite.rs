@@ -1521,9 +1521,13 @@ impl RewriteTarget for MysqlTarget {
         let (shadow, old) = (table.with_name(&shadow), table.with_name(&old));
         for leftover in [&shadow, &old] {
             if self.table_exists(leftover)? && !(leftover == &old && self.is_sentry(leftover)?) {
+                // Not "drop it" first: it may be the old table of a swapped rewrite recorded in
+                // another database's state (a rewrite run with a URL of another database),
+                // whose revert window it is (tester 15).
                 return Err(other(format!(
-                    "{} exists already: a rewrite stopped before it was recorded leaves its copy so; drop it (`DROP TABLE {}`) if it is that, else rename it",
+                    "{} exists already, and no rewrite of {} is under way in this database: it may belong to one recorded in the database of another URL it was run with (`cutover rewrite --status` there shows it; finish it there), or be the copy of a rewrite stopped before it was recorded (then `DROP TABLE {}`); else rename it",
                     leftover.quoted(),
+                    table.quoted(),
                     leftover.quoted()
                 )));
             }
