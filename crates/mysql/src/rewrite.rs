@@ -1965,7 +1965,7 @@ impl RewriteTarget for MysqlTarget {
         changes.extend(after.iter().filter(|l| !before.contains(l)).map(|l| format!("now: {l}")));
         changes.truncate(6);
         Ok(Some(format!(
-            "{} was changed since its rewrite began ({}): the copy was made from the table as it was, and the swap would undo the change; `cutover rewrite --cleanup --table {}` drops the copy, then start again on the table as it is",
+            "{} was changed since the rewrite started ({}): the rewritten copy does not have the change, which the swap would undo; nothing was swapped: `cutover rewrite --cleanup --table {}` and start again (the new rewrite copies the table as it is now)",
             state.table,
             changes.join("; "),
             self.parse_stored(&state.table).name

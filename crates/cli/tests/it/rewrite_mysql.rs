@@ -964,7 +964,7 @@ fn mysql_a_table_changed_since_its_rewrite_began_is_not_swapped() {
     db.query("UPDATE users SET note = 'important' WHERE id <= 10");
     let (ok, out, err) = rewrite(&project, &db, &args);
     assert!(!ok, "{out}{err}");
-    assert!(err.contains("was changed since its rewrite began") && err.contains("now: `note` varchar(20)"), "{err}");
+    assert!(err.contains("was changed since the rewrite started") && err.contains("now: `note` varchar(20)"), "{err}");
     assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11),varchar(20)", "nothing was swapped");
     assert_eq!(db.query("SELECT COUNT(*) FROM users WHERE note = 'important'"), "10");
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "users"]);
