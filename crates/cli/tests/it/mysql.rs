@@ -981,12 +981,9 @@ fn plan_names_the_sessions_a_ddl_would_wait_for_on_mariadb() {
     queued.join().unwrap();
 }
 
-/// Without `metadata_lock_info`, a session holding the table by `LOCK TABLES` from another
-/// database is in no transaction on this one, so the open transactions miss it (a tester's
-/// finding: the DDL then hung behind it); `plan` counts it from `SHOW OPEN TABLES`.
-#[test]
-fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
-    let _shared = crate::util::mariadb_plan_guard();
+/// A table `users` and a migration adding a column to it, on a server without
+/// `metadata_lock_info` (`None`, said, when the plugin is installed: it names every holder).
+fn users_without_metadata_lock_info() -> Option<(MyDb, Project)> {
     let db = MyDb::new();
     let mut conn = db.conn();
     let plugin: Option<i64> = conn
@@ -994,12 +991,22 @@ fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
         .unwrap();
     if plugin != Some(0) {
         eprintln!("skipped: the metadata_lock_info plugin is installed (it names the holder)");
-        return;
+        return None;
     }
     conn.query_drop("CREATE TABLE users (id int PRIMARY KEY, name varchar(20)); INSERT INTO users VALUES (1, 'a')")
         .unwrap();
     let project = Project::new();
     project.migration("1_email.sql", "ALTER TABLE users ADD COLUMN email varchar(40);\n");
+    Some((db, project))
+}
+
+/// Without `metadata_lock_info`, a session holding the table by `LOCK TABLES` from another
+/// database is in no transaction on this one, so the open transactions miss it (a tester's
+/// finding: the DDL then hung behind it); `plan` counts it from `SHOW OPEN TABLES`.
+#[test]
+fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
+    let _shared = crate::util::mariadb_plan_guard();
+    let Some((db, project)) = users_without_metadata_lock_info() else { return };
     let waits = || -> Vec<String> {
         let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
         let plan: serde_json::Value =
@@ -1057,19 +1064,7 @@ fn plan_counts_a_lock_tables_holder_it_cannot_name_on_mariadb() {
 #[test]
 fn plan_counts_the_open_transactions_of_other_databases_on_mariadb() {
     let _shared = crate::util::mariadb_plan_guard();
-    let db = MyDb::new();
-    let mut conn = db.conn();
-    let plugin: Option<i64> = conn
-        .query_first("SELECT count(*) FROM information_schema.PLUGINS WHERE PLUGIN_NAME = 'METADATA_LOCK_INFO'")
-        .unwrap();
-    if plugin != Some(0) {
-        eprintln!("skipped: the metadata_lock_info plugin is installed (it names the holder)");
-        return;
-    }
-    conn.query_drop("CREATE TABLE users (id int PRIMARY KEY, name varchar(20)); INSERT INTO users VALUES (1, 'a')")
-        .unwrap();
-    let project = Project::new();
-    project.migration("1_email.sql", "ALTER TABLE users ADD COLUMN email varchar(40);\n");
+    let Some((db, project)) = users_without_metadata_lock_info() else { return };
     let other = MyDb::new();
     let mut reader = other.conn();
     reader.query_drop("START TRANSACTION").unwrap();
