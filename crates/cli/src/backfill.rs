@@ -204,6 +204,7 @@ pub(crate) struct CheckpointJson<'a> {
     set: &'a str,
     condition: Option<&'a str>,
     state: &'a str,
+    state_now: &'a str,
     pass: i32,
     rows_updated: i64,
     rows_scanned: i64,
@@ -231,14 +232,16 @@ pub(crate) fn state_now(state: cutover_engine::CheckpointState, running: bool) -
 }
 
 impl<'a> CheckpointJson<'a> {
-    /// A checkpoint as `--status --format json` shows it (a rewrite's copy too).
-    pub(crate) fn of(c: &'a Checkpoint) -> CheckpointJson<'a> {
+    /// A checkpoint as `--status --format json` shows it (a rewrite's copy too): its state as
+    /// recorded, and as it stands (`running` recorded with nobody running it is `stopped`).
+    pub(crate) fn of(c: &'a Checkpoint, running: bool) -> CheckpointJson<'a> {
         CheckpointJson {
             name: &c.name,
             table: &c.table,
             set: &c.set,
             condition: c.condition.as_deref(),
             state: c.state.name(),
+            state_now: state_now(c.state, running).0,
             pass: c.pass,
             rows_updated: c.rows_updated,
             rows_scanned: c.rows_scanned,
@@ -279,7 +282,7 @@ fn render_status(checkpoints: &[Checkpoint], running: &[bool], format: Format) -
             .iter()
             .zip(running)
             .map(|(c, running)| {
-                let mut json = serde_json::to_value(CheckpointJson::of(c)).unwrap_or_default();
+                let mut json = serde_json::to_value(CheckpointJson::of(c, *running)).unwrap_or_default();
                 json["running_now"] = serde_json::Value::Bool(*running);
                 json
             })

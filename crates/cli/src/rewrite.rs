@@ -322,7 +322,7 @@ fn render_status(
                 capture_incomplete: s.capture_incomplete.as_deref(),
                 started_at: &s.started_at,
                 updated_at: &s.updated_at,
-                copy: copy.as_ref().map(crate::backfill::CheckpointJson::of),
+                copy: copy.as_ref().map(|copy| crate::backfill::CheckpointJson::of(copy, *running)),
                 running_now: *running,
             })
             .collect();

@@ -213,6 +213,7 @@ fn sigkill_mid_way_then_resume_does_every_row_exactly_once() {
     let output = project.cutover(&db.url).args(["backfill", "--status", "--format", "json"]).output().unwrap();
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(json["backfills"][0]["state"], "running", "as recorded");
+    assert_eq!(json["backfills"][0]["state_now"], "stopped", "as it stands");
     assert_eq!(json["backfills"][0]["running_now"], false);
 
     let output = project.cutover(&db.url).args(args).output().unwrap();
