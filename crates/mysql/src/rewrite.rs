@@ -1831,21 +1831,22 @@ impl RewriteTarget for MysqlTarget {
                         .map_err(db_error)?;
                     Ok(rows.iter().map(|r| (text(r, 0).unwrap_or_default(), text(r, 1).unwrap_or_default())).collect())
                 };
+                // Both in the key's order, as the server sorts it (not as text: 10 after 9).
                 let left = rows(self, &source_hash, &source_table, &source_keys)?;
-                let right: std::collections::HashMap<String, String> =
-                    rows(self, &target_hash, &target.quoted(), &target_keys)?.into_iter().collect();
+                let right_rows = rows(self, &target_hash, &target.quoted(), &target_keys)?;
+                let right: std::collections::HashMap<&String, &String> =
+                    right_rows.iter().map(|(k, h)| (k, h)).collect();
                 let left_keys: std::collections::HashSet<&String> = left.iter().map(|(k, _)| k).collect();
                 for (key, hash) in &left {
                     match right.get(key) {
-                        Some(other) if other == hash => {}
+                        Some(other) if *other == hash => {}
                         Some(_) => differing.push(format!("{key} (differs)")),
                         None => differing.push(format!("{key} (missing from the copy)")),
                     }
                 }
-                for key in right.keys().filter(|k| !left_keys.contains(k)) {
+                for (key, _) in right_rows.iter().filter(|(k, _)| !left_keys.contains(k)) {
                     differing.push(format!("{key} (only in the copy)"));
                 }
-                differing.sort();
                 differing.truncate(5);
                 if differing.is_empty() {
                     differing.push("(the sums differ, no row does: run again)".to_string());
