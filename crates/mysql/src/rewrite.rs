@@ -405,6 +405,12 @@ impl MysqlTarget {
     }
 
     fn ensure_rewrite_state(&mut self) -> Result<(), DbError> {
+        // The misses first: the state table's reader reads both once the state table is there
+        // (a run killed between the two made every later command fail).
+        self.exec(&format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            self.misses_table()
+        ))?;
         self.exec(&format!(
             "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL,\n    ended_from varchar(16),\n    definition longtext\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.state_table()
@@ -417,10 +423,7 @@ impl MysqlTarget {
             }
         }
         self.rewrite_state_current = true;
-        self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY,\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL,\n    operation varchar(16) NOT NULL,\n    error text NOT NULL,\n    at datetime(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
-            self.misses_table()
-        ))
+        Ok(())
     }
 
     /// Whether the state table has `column` (`ended_from`, `definition`: an earlier version's
@@ -814,12 +817,22 @@ impl MysqlTarget {
         // An earlier version's table is read without how its rewrites ended (reading needs no
         // more than SELECT: it is brought up to date by the next rewrite).
         let ended_from = if self.state_has("ended_from")? { "r.ended_from" } else { "NULL" };
+        // A run of an older cutover killed between making the two tables left no misses table:
+        // none were noted.
+        let misses_exist =
+            self.table_exists(&TableName { database: self.database.clone(), name: REWRITE_MISSES_TABLE.to_string() })?;
+        let out_of_step = match misses_exist {
+            true => format!(
+                "(SELECT CONCAT(m.operation, ': ', m.error) FROM {} m WHERE m.table_name = r.table_name ORDER BY m.id LIMIT 1)",
+                self.misses_table()
+            ),
+            false => "NULL".to_string(),
+        };
         let sql = format!(
             "SELECT r.table_name, r.alter_sql, r.using_exprs, r.shadow, r.old_name, r.phase, \
-                    (SELECT CONCAT(m.operation, ': ', m.error) FROM {misses} m WHERE m.table_name = r.table_name ORDER BY m.id LIMIT 1), \
+                    {out_of_step}, \
                     DATE_FORMAT(r.started_at, '%Y-%m-%dT%H:%i:%s.%fZ'), DATE_FORMAT(r.updated_at, '%Y-%m-%dT%H:%i:%sZ'), {ended_from} \
              FROM {state} r WHERE ? IS NULL OR r.table_name = ? ORDER BY r.started_at DESC",
-            misses = self.misses_table(),
             state = self.state_table()
         );
         let rows: Vec<Row> = self.conn.exec(sql, (table, table)).map_err(db_error)?;
@@ -1458,7 +1471,12 @@ impl RewriteTarget for MysqlTarget {
     fn load_rewrite(&mut self, table: &str) -> Result<Option<RewriteState>, DbError> {
         let name = self.rewrite_name(table)?;
         match self.select_rewrites(Some(&name))?.into_iter().next() {
-            Some(state) if state.phase != RewritePhase::Done => Ok(Some(self.reconcile(state)?)),
+            Some(state) if state.phase != RewritePhase::Done => {
+                // Under the rewrite's lock: what reconciling may write to is there (an older
+                // cutover killed between making its tables left the misses table out).
+                self.ensure_rewrite_state()?;
+                Ok(Some(self.reconcile(state)?))
+            }
             other => Ok(other),
         }
     }
