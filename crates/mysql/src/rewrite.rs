@@ -1448,8 +1448,9 @@ fn held_longer_for_tests() -> Option<Duration> {
 /// swap that copy in; the next run's `reconcile` puts the capture back and copies again.
 fn capture_lost(state: &RewriteState, why: &str) -> DbError {
     other(format!(
-        "the change capture of {} into its copy is not whole ({why}): the application's writes since are not all in the copy, so it was not swapped in. Run the same command again: it puts the capture back and copies the table again (`cutover rewrite --cleanup` drops the copy instead)",
-        state.table
+        "the change capture of {} into its copy is not whole ({why}): the application's writes since are not all in the copy, so it was not swapped in. Run the same command again: it puts the capture back and copies the table again (`cutover rewrite --cleanup --table {}` drops the copy instead)",
+        state.table,
+        TableName::parse(&state.table, "").map(|name| name.name).unwrap_or_else(|| state.table.clone())
     ))
 }
 
@@ -1929,7 +1930,8 @@ impl RewriteTarget for MysqlTarget {
                 // a rename that failed then (a lock wait timeout behind another session) left the
                 // table without its capture, and the application's writes since are not in the
                 // copy. Retried, the swap would put that copy live without them.
-                Err(err) if !self.missing_forward_triggers(state)?.is_empty() => {
+                // Not known to be whole (the triggers could not be read): not retried either.
+                Err(err) if self.missing_forward_triggers(state).map_or(true, |missing| !missing.is_empty()) => {
                     return Err(capture_lost(
                         state,
                         &format!("the rename failed after its triggers were exchanged: {err}"),
