@@ -1272,15 +1272,8 @@ impl MysqlTarget {
 
     /// The gh-ost cut-over (see the module's documentation): `table` goes to `parked`, `incoming`
     /// takes its name; under the lock, the triggers `drop` are dropped and `create` made.
-    fn exchange(
-        &mut self,
-        table: &TableName,
-        incoming: &TableName,
-        parked: &TableName,
-        drop: &[(String, Vec<String>)],
-        create: &[String],
-        timeouts: Timeouts,
-    ) -> Result<SwapReport, DbError> {
+    fn exchange(&mut self, exchange: Exchange<'_>, timeouts: Timeouts) -> Result<SwapReport, DbError> {
+        let Exchange { table, incoming, parked, misses_of, .. } = exchange;
         self.set_session_timeouts(timeouts)?;
         // The triggers made under the lock keep this session's mode.
         self.strict_session()?;
@@ -1307,15 +1300,20 @@ impl MysqlTarget {
             self.exec(&format!("ALTER TABLE {} AUTO_INCREMENT = {counter}", incoming.quoted()))?;
         }
         let started = Instant::now();
+        // The misses too, read under the lock (a table not locked cannot be read under it).
+        let misses = match misses_of {
+            Some(_) => format!(", {} READ", self.misses_table()),
+            None => String::new(),
+        };
         self.exec(&format!(
-            "LOCK TABLES {} WRITE, {} WRITE, {} WRITE",
+            "LOCK TABLES {} WRITE, {} WRITE, {} WRITE{misses}",
             table.quoted(),
             incoming.quoted(),
             parked.quoted()
         ))?;
         let lock_wait = started.elapsed();
         let locked = Instant::now();
-        let result = self.exchange_locked(table, incoming, parked, drop, create, timeouts);
+        let result = self.exchange_locked(exchange, timeouts);
         let _ = self.exec("UNLOCK TABLES");
         let renamed = match result {
             Ok((renamer, id)) => self.await_rename(&renamer, id, timeouts),
@@ -1364,13 +1362,10 @@ impl MysqlTarget {
     /// and the rename's connection.
     fn exchange_locked(
         &mut self,
-        table: &TableName,
-        incoming: &TableName,
-        parked: &TableName,
-        drop: &[(String, Vec<String>)],
-        create: &[String],
+        exchange: Exchange<'_>,
         timeouts: Timeouts,
     ) -> Result<(mpsc::Receiver<Result<(), DbError>>, u64), DbError> {
+        let Exchange { table, incoming, parked, drop, create, misses_of } = exchange;
         let mut renamer = open(&self.opts, self.tls_preferred)?;
         let id: Option<u64> = renamer.query_first("SELECT CONNECTION_ID()").map_err(db_error)?;
         let id = id.unwrap_or_default();
@@ -1416,6 +1411,22 @@ impl MysqlTarget {
             std::thread::sleep(Duration::from_millis(2));
         }
         let exchanged = (|| {
+            // A write the old table could not take, noted by a transaction the lock waited
+            // for: checked before, it was not there yet (tester 16: the revert lost it).
+            if let Some(rewrite) = misses_of {
+                let noted: Option<i64> = self
+                    .conn
+                    .exec_first(
+                        format!("SELECT COUNT(*) FROM {} WHERE table_name = ?", self.misses_table()),
+                        (rewrite,),
+                    )
+                    .map_err(db_error)?;
+                if noted.unwrap_or(0) > 0 {
+                    return Err(other(
+                        "a write the old table could not take was noted while this waited for its locks: swapped back, the table would lose it; nothing was swapped back: keep the rewritten table (`cutover rewrite --status` shows the write; `--cleanup` drops the old table)",
+                    ));
+                }
+            }
             for (database, names) in drop {
                 self.drop_triggers(database, names)?;
             }
@@ -1445,6 +1456,19 @@ fn held_longer_for_tests() -> Option<Duration> {
     }
     let ms = std::env::var("CUTOVER_TEST_HOLD_SWAP_LOCK_MS").ok()?.parse().ok()?;
     Some(Duration::from_millis(ms))
+}
+
+/// One gh-ost cut-over (see the module's documentation): `table` goes to `parked`, `incoming`
+/// takes its name; under the lock, the triggers `drop` are dropped and `create` made, once no
+/// miss of the rewrite `misses_of` (a revert's) is noted.
+#[derive(Clone, Copy)]
+struct Exchange<'a> {
+    table: &'a TableName,
+    incoming: &'a TableName,
+    parked: &'a TableName,
+    drop: &'a [(String, Vec<String>)],
+    create: &'a [String],
+    misses_of: Option<&'a str>,
 }
 
 /// A swap that found (or left) the copy without its change capture: not retried, as no try can
@@ -1925,23 +1949,28 @@ impl RewriteTarget for MysqlTarget {
         // The reverse ones too: a try that failed under the lock may have made them.
         let mut stale = trigger_names(&state.table, "fwd").to_vec();
         stale.extend(trigger_names(&state.table, "rev"));
-        let report =
-            match self.exchange(&table, &shadow, &old, &[(table.database.clone(), stale)], &reverse_triggers, timeouts)
-            {
-                Ok(report) => report,
-                // The triggers are exchanged under the lock, the rename runs once it is let go:
-                // a rename that failed then (a lock wait timeout behind another session) left the
-                // table without its capture, and the application's writes since are not in the
-                // copy. Retried, the swap would put that copy live without them.
-                // Not known to be whole (the triggers could not be read): not retried either.
-                Err(err) if self.missing_forward_triggers(state).map_or(true, |missing| !missing.is_empty()) => {
-                    return Err(capture_lost(
-                        state,
-                        &format!("the rename failed after its triggers were exchanged: {err}"),
-                    ))
-                }
-                Err(err) => return Err(err),
-            };
+        let report = match self.exchange(
+            Exchange {
+                table: &table,
+                incoming: &shadow,
+                parked: &old,
+                drop: &[(table.database.clone(), stale)],
+                create: &reverse_triggers,
+                misses_of: None,
+            },
+            timeouts,
+        ) {
+            Ok(report) => report,
+            // The triggers are exchanged under the lock, the rename runs once it is let go:
+            // a rename that failed then (a lock wait timeout behind another session) left the
+            // table without its capture, and the application's writes since are not in the
+            // copy. Retried, the swap would put that copy live without them.
+            // Not known to be whole (the triggers could not be read): not retried either.
+            Err(err) if self.missing_forward_triggers(state).map_or(true, |missing| !missing.is_empty()) => {
+                return Err(capture_lost(state, &format!("the rename failed after its triggers were exchanged: {err}")))
+            }
+            Err(err) => return Err(err),
+        };
         self.record_phase(&state.table, RewritePhase::Swapped)?;
         Ok(report)
     }
@@ -1957,7 +1986,17 @@ impl RewriteTarget for MysqlTarget {
         let renamed = self.presence(state)?.renamed_past(RewritePhase::Swapped) == Some(RewritePhase::Reverted);
         let report = match renamed {
             true => SwapReport::default(),
-            false => self.exchange(&table, &old, &shadow, &[], &[], timeouts)?,
+            false => self.exchange(
+                Exchange {
+                    table: &table,
+                    incoming: &old,
+                    parked: &shadow,
+                    drop: &[],
+                    create: &[],
+                    misses_of: Some(&state.table),
+                },
+                timeouts,
+            )?,
         };
         self.record_phase(&state.table, RewritePhase::Reverted)?;
         // Swapped back whatever comes of it: a session that took the rewritten table as it was
