@@ -300,7 +300,7 @@ pub fn run(
     if let Some(check) = &options.copy.health_check {
         cutover_backfill::validate_health_check(target, check, &options.copy)?;
     }
-    let _lock = lock(target, &request.table, options, reporter)?;
+    let _lock = lock(target, &request.table, options, reporter, &mut false)?;
     let existing = target.load_rewrite(&request.table).map_err(database("cannot read the rewrite's state"))?;
     let (state, resumed) = match existing {
         Some(state) if state.phase != RewritePhase::Done => {
@@ -533,7 +533,7 @@ pub fn revert(
     options: &Options,
     reporter: &mut dyn Reporter,
 ) -> Result<(RewriteState, Option<SwapReport>), Error> {
-    let _lock = lock(target, table, options, reporter)?;
+    let _lock = lock_as_seen(target, table, options, reporter, "--revert")?;
     let state = recorded(target, table)?;
     validate(target, &state.table, options.timeouts, reporter)?;
     // Run again after a revert that was killed once it had swapped back: done already.
@@ -588,21 +588,10 @@ pub fn cleanup(
     reporter: &mut dyn Reporter,
 ) -> Result<RewriteState, Error> {
     let timeouts = options.timeouts;
-    // The phase as the operator saw it, read before waiting for a running command: a cleanup
-    // meant to give up a copy must not drop the old table of a swap made meanwhile (tester 15:
-    // it applied the change with no revert window).
-    let seen = phase_now(target, table);
-    let _lock = lock(target, table, options, reporter)?;
+    let _lock = lock_as_seen(target, table, options, reporter, "--cleanup")?;
     let state = recorded(target, table)?;
     if state.phase == RewritePhase::Done {
         return Ok(state);
-    }
-    if matches!(seen, Some(RewritePhase::Copying | RewritePhase::Ready)) && state.phase == RewritePhase::Swapped {
-        return Err(Error::Phase(format!(
-            "the rewrite of {} was swapped in while this waited for the command running it (it was {} when this began): nothing was dropped. `--cleanup` again keeps the change and drops the old table; `--revert` swaps the original back",
-            state.table,
-            seen.map(RewritePhase::name).unwrap_or_default()
-        )));
     }
     validate(target, &state.table, timeouts, reporter)?;
     let policy =
@@ -662,15 +651,18 @@ fn next_step(phase: RewritePhase, table: &str) -> String {
 /// `--cleanup` during the copy, a deploy retried beside the first) would drop what the first
 /// is making, or take a capture the first is exchanging under its lock as one a killed run
 /// left incomplete.
+/// With `waited` set when another command held it first.
 fn lock(
     target: &mut dyn RewriteTarget,
     table: &str,
     options: &Options,
     reporter: &mut dyn Reporter,
+    waited: &mut bool,
 ) -> Result<LockGuard, Error> {
     let name = target.rewrite_name(table).map_err(database("cannot read the table"))?;
     let taken =
         target.acquire_backfill_lock(&lock_name(&name), &options.copy.runner, options.copy.lock_wait, &mut |holder| {
+            *waited = true;
             reporter.report(Event::WaitingForLock { holder })
         });
     // Only a lock held by another is "another cutover" (a tester saw the server's
@@ -682,6 +674,30 @@ fn lock(
         taken => taken.map_err(database(format!(
             "another cutover is running a command on the rewrite of {name}; let it finish, or stop it (Ctrl-C saves its progress) and run this again"
         ))),
+    }
+}
+
+/// [`lock`] for an operator's `--revert` or `--cleanup`, meant for the phase they saw: refused
+/// when the command it waited for moved the rewrite on meanwhile (tester 15: a cleanup during
+/// the copy applied the swap made meanwhile for good; tester 16: a cleanup behind a revert
+/// made the revert final, a revert during the copy undid the swap at once).
+fn lock_as_seen(
+    target: &mut dyn RewriteTarget,
+    table: &str,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    what: &str,
+) -> Result<LockGuard, Error> {
+    let seen = phase_now(target, table);
+    let mut waited = false;
+    let guard = lock(target, table, options, reporter, &mut waited)?;
+    let now = phase_now(target, table);
+    match (seen, now) {
+        (Some(seen), Some(now)) if waited && seen != now => Err(Error::Phase(format!(
+            "the rewrite of {table} went from {seen} to {now} while this waited for the command running it: nothing was done (run `cutover rewrite {what} --table {}` again if it is still meant)",
+            shell_word(table)
+        ))),
+        _ => Ok(guard),
     }
 }
 

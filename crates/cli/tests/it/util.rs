@@ -623,26 +623,35 @@ pub fn second_commands_wait_for_a_running_rewrite(
         assert!(err.contains("another cutover is running a command on the rewrite of"), "{err}");
         assert!(err.contains("waiting for another cutover"), "{err}");
     }
-    // One that waits until the first is done: a cleanup meant to give up the copy does not
-    // drop the old table of the swap made meanwhile (tester 15).
-    let cleanup = project
-        .cutover_std(url)
-        .arg("rewrite")
-        .args(["--cleanup", table[0], table[1]])
-        .env("CUTOVER_RUNNER_LOCK_WAIT", "120s")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Ones that wait until the first is done: a cleanup meant to give up the copy does not
+    // drop the old table of the swap made meanwhile (tester 15), nor does a revert undo it at
+    // once (tester 16): the rewrite moved on while they waited.
+    let waiting: Vec<_> = ["--cleanup", "--revert"]
+        .into_iter()
+        .map(|operation| {
+            project
+                .cutover_std(url)
+                .arg("rewrite")
+                .args([operation, table[0], table[1]])
+                .env("CUTOVER_RUNNER_LOCK_WAIT", "120s")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
     let output = first.wait_with_output().unwrap();
     let (out, err) = output_text(&output);
     assert!(output.status.success(), "{out}{err}");
-    let waited = cleanup.wait_with_output().unwrap();
-    let (cleanup_out, cleanup_err) = output_text(&waited);
-    assert!(!waited.status.success(), "{cleanup_out}{cleanup_err}");
-    assert!(
-        cleanup_err.contains("was swapped in while this waited") && cleanup_err.contains("nothing was dropped"),
-        "{cleanup_err}"
-    );
+    for waited in waiting {
+        let waited = waited.wait_with_output().unwrap();
+        let (waited_out, waited_err) = output_text(&waited);
+        assert!(!waited.status.success(), "{waited_out}{waited_err}");
+        assert!(
+            waited_err.contains("went from copying to swapped while this waited")
+                && waited_err.contains("nothing was done"),
+            "{waited_err}"
+        );
+    }
     out
 }
