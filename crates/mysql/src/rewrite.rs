@@ -415,12 +415,14 @@ impl MysqlTarget {
             self.misses_table()
         ))?;
         self.exec(&format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL,\n    ended_from varchar(16),\n    definition longtext\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+            "CREATE TABLE IF NOT EXISTS {} (\n    table_name varchar(512) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,\n    alter_sql longtext,\n    using_exprs longtext NOT NULL,\n    shadow varchar(512) NOT NULL,\n    old_name varchar(512) NOT NULL,\n    phase varchar(16) NOT NULL,\n    started_at datetime(6) NOT NULL,\n    updated_at datetime(6) NOT NULL,\n    ended_from varchar(16),\n    definition longtext,\n    swapped_definition longtext\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
             self.state_table()
         ))?;
         // A table an earlier version made gains the columns added since (only then: an ALTER
         // TABLE takes a metadata lock even when it has nothing to do).
-        for (column, definition) in [("ended_from", "varchar(16)"), ("definition", "longtext")] {
+        for (column, definition) in
+            [("ended_from", "varchar(16)"), ("definition", "longtext"), ("swapped_definition", "longtext")]
+        {
             if !self.state_has(column)? {
                 self.exec(&format!("ALTER TABLE {} ADD COLUMN {column} {definition}", self.state_table()))?;
             }
@@ -1956,6 +1958,15 @@ impl RewriteTarget for MysqlTarget {
             Some((&misses, &state.table)),
             &kept_types,
         )?;
+        // What the rewritten table is once swapped in, for the revert to tell a change made to
+        // it since (its first line names the shadow).
+        let swapped = self.definition_of(&shadow)?;
+        self.conn
+            .exec_drop(
+                format!("UPDATE {} SET swapped_definition = ? WHERE table_name = ?", self.state_table()),
+                (swapped, &state.table),
+            )
+            .map_err(db_error)?;
         // The reverse ones too: a try that failed under the lock may have made them.
         let mut stale = trigger_names(&state.table, "fwd").to_vec();
         stale.extend(trigger_names(&state.table, "rev"));
@@ -1996,6 +2007,11 @@ impl RewriteTarget for MysqlTarget {
         // After the rename it fires only on writes to the rewritten table, which nothing makes.
         // A try before this one that renamed and then failed (dropping them, below) is done.
         let renamed = self.presence(state)?.renamed_past(RewritePhase::Swapped) == Some(RewritePhase::Reverted);
+        if !renamed {
+            if let Some(refusal) = self.changed_since_recorded(state)? {
+                return Err(other(refusal));
+            }
+        }
         let report = match renamed {
             true => SwapReport::default(),
             false => match self.exchange(
@@ -2025,32 +2041,46 @@ impl RewriteTarget for MysqlTarget {
     }
 
     fn changed_since_recorded(&mut self, state: &RewriteState) -> Result<Option<String>, DbError> {
-        if !matches!(state.phase, RewritePhase::Copying | RewritePhase::Ready) || !self.state_has("definition")? {
+        // Before the swap, the table as the rewrite began; after it, the rewritten table as the
+        // swap put it in (tester 16: a revert undid a column added since, with its values).
+        let (column, since) = match state.phase {
+            RewritePhase::Copying | RewritePhase::Ready => ("definition", "the rewrite started"),
+            RewritePhase::Swapped => ("swapped_definition", "the swap"),
+            _ => return Ok(None),
+        };
+        if !self.state_has(column)? {
             return Ok(None);
         }
         let recorded: Option<Option<String>> = self
             .conn
-            .exec_first(format!("SELECT definition FROM {} WHERE table_name = ?", self.state_table()), (&state.table,))
+            .exec_first(format!("SELECT {column} FROM {} WHERE table_name = ?", self.state_table()), (&state.table,))
             .map_err(db_error)?;
-        // A rewrite an earlier version began recorded none.
+        // A rewrite an earlier version began (or swapped) recorded none.
         let Some(recorded) = recorded.flatten() else { return Ok(None) };
         let now = self.definition_of(&self.parse_stored(&state.table))?;
-        if now == recorded {
+        // The first line names the table: the shadow's name when the swap recorded it.
+        let lines = |text: &str| -> Vec<String> {
+            text.lines().skip(1).map(|l| l.trim().trim_end_matches(',').to_string()).collect()
+        };
+        let (before, after) = (lines(&recorded), lines(&now));
+        if before == after {
             return Ok(None);
         }
-        let lines =
-            |text: &str| -> Vec<String> { text.lines().map(|l| l.trim().trim_end_matches(',').to_string()).collect() };
-        let (before, after) = (lines(&recorded), lines(&now));
         let mut changes: Vec<String> =
             before.iter().filter(|l| !after.contains(l)).map(|l| format!("was: {l}")).collect();
         changes.extend(after.iter().filter(|l| !before.contains(l)).map(|l| format!("now: {l}")));
         changes.truncate(6);
-        Ok(Some(format!(
-            "{} was changed since the rewrite started ({}): the rewritten copy does not have the change, which the swap would undo; nothing was swapped: `cutover rewrite --cleanup --table {}` and start again (the new rewrite copies the table as it is now)",
-            state.table,
-            changes.join("; "),
-            self.parse_stored(&state.table).name
-        )))
+        let (changes, name) = (changes.join("; "), self.parse_stored(&state.table).name);
+        Ok(Some(match state.phase {
+            RewritePhase::Swapped => format!(
+                "{} was changed since {since} ({changes}): the original table does not have the change, which the revert would undo; nothing was swapped back: undo that change to revert, or keep the rewritten table (`cutover rewrite --cleanup --table {name}` drops the old one)",
+                state.table
+            ),
+            _ => format!(
+                "{} was changed since {since} ({changes}): the rewritten copy does not have the change, which the swap would undo; nothing was swapped: `cutover rewrite --cleanup --table {name}` and start again (the new rewrite copies the table as it is now)",
+                state.table
+            ),
+        }))
     }
 
     fn rewrite_lock_holders(&mut self, _table: &str) -> Vec<cutover_engine::LockHolder> {
