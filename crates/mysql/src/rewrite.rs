@@ -745,21 +745,8 @@ impl MysqlTarget {
                 "it is partitioned: a rewrite of partitioned tables is not built (change one partition at a time, or use pt-online-schema-change)".to_string(),
             ));
         }
-        let incoming: Vec<(String, String, String)> = self
-            .conn
-            .exec(
-                "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
-                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) \
-                 GROUP BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
-                (&table.database, &table.name, &table.database, &table.name),
-            )
-            .map_err(db_error)?;
-        if !incoming.is_empty() {
-            let names: Vec<String> = incoming.iter().map(|(d, t, c)| format!("{c} of `{d}`.`{t}`")).collect();
-            return Ok(Some(format!(
-                "foreign keys of other tables point at it ({}): InnoDB keeps them on a table through its renames, so after the swap they would check against the old table until moved, where RESTRICT and cascades do not hold; this version refuses (drop them, rewrite, add them again; or pt-online-schema-change's --alter-foreign-keys-method)",
-                names.join(", ")
-            )));
+        if let Some(reason) = self.dependents_refusal(table)? {
+            return Ok(Some(reason));
         }
         let itself = (table.database.clone(), table.name.clone());
         let self_referencing: Vec<String> =
@@ -806,6 +793,30 @@ impl MysqlTarget {
                     "the copy's name for its foreign key {name}, {copy_name}, is taken by a foreign key of `{holder}` (names are unique per database): rename that one first"
                 )));
             }
+        }
+        Ok(None)
+    }
+
+    /// What the start refuses that can appear while a rewrite is under way, and the swap then
+    /// refuses too (tester 16: a trigger or another table's foreign key made during the copy
+    /// stayed with the old table, the key checking against it): other tables' foreign keys
+    /// pointing at the table, triggers of the application's on it.
+    fn dependents_refusal(&mut self, table: &TableName) -> Result<Option<String>, DbError> {
+        let incoming: Vec<(String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME FROM information_schema.KEY_COLUMN_USAGE \
+                 WHERE REFERENCED_TABLE_SCHEMA = BINARY ? AND REFERENCED_TABLE_NAME = BINARY ? AND NOT (TABLE_SCHEMA = BINARY ? AND TABLE_NAME = BINARY ?) \
+                 GROUP BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME",
+                (&table.database, &table.name, &table.database, &table.name),
+            )
+            .map_err(db_error)?;
+        if !incoming.is_empty() {
+            let names: Vec<String> = incoming.iter().map(|(d, t, c)| format!("{c} of `{d}`.`{t}`")).collect();
+            return Ok(Some(format!(
+                "foreign keys of other tables point at it ({}): InnoDB keeps them on a table through its renames, so after the swap they would check against the old table until moved, where RESTRICT and cascades do not hold; this version refuses (drop them, rewrite, add them again; or pt-online-schema-change's --alter-foreign-keys-method)",
+                names.join(", ")
+            )));
         }
         let triggers: Vec<String> =
             self.triggers_on(table)?.into_iter().filter(|name| !name.starts_with("_cutover_")).collect();
@@ -1935,6 +1946,20 @@ impl RewriteTarget for MysqlTarget {
         // added with a default, and the swap would drop it with its values (tester 15).
         if let Some(refusal) = self.changed_since_recorded(state)? {
             return Err(other(refusal));
+        }
+        // And what the start refuses, made since: a trigger, another table's foreign key, a
+        // view reading a column the change drops or renames.
+        let mut gone = plan.dropped.clone();
+        gone.extend(renamed_columns(state.alter.as_deref()).into_iter().map(|(old, _)| old));
+        let reason = match self.dependents_refusal(&table)? {
+            Some(reason) => Some(reason),
+            None => self.views_reading(&table, &gone)?,
+        };
+        if let Some(reason) = reason {
+            return Err(other(format!(
+                "{} cannot be swapped: {reason} (made since the rewrite started); nothing was swapped",
+                state.table
+            )));
         }
         // The reverse capture: from the rewritten table (the shadow, soon the table) into the
         // old one, each column back by its old name.

@@ -1063,3 +1063,28 @@ fn mysql_a_table_changed_since_the_swap_is_not_swapped_back() {
     assert_eq!(column_types(&db, "users"), "int(11),varchar(40),int(11)");
     assert_same_as_mirror(&db, "users");
 }
+
+/// Tester 16: a trigger on the table, or another table's foreign key to it, made while the
+/// rewrite was under way stayed with the old table at the swap (the key then checked against
+/// it, an orphan let through). What the start refuses is checked again before the swap.
+#[test]
+fn mysql_a_trigger_or_a_foreign_key_made_during_the_rewrite_refuses_the_swap() {
+    let db = MyDb::new();
+    schema(&db, 1_000);
+    let project = Project::new();
+    let args = ["--table", "users", "--alter", "MODIFY name varchar(200) NOT NULL"];
+    let (ok, out, err) = rewrite(&project, &db, &[&args[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    db.query("CREATE TABLE audit (id int)");
+    db.query("CREATE TRIGGER my_audit AFTER INSERT ON users FOR EACH ROW INSERT INTO audit VALUES (NEW.id)");
+    let (ok, out, err) = rewrite(&project, &db, &args);
+    assert!(!ok && err.contains("it has triggers (my_audit)") && err.contains("nothing was swapped"), "{out}{err}");
+    db.query("DROP TRIGGER my_audit");
+    db.query("CREATE TABLE child (id int PRIMARY KEY, pid int, FOREIGN KEY (pid) REFERENCES users (id))");
+    let (ok, out, err) = rewrite(&project, &db, &args);
+    assert!(!ok && err.contains("foreign keys of other tables point at it"), "{out}{err}");
+    db.query("DROP TABLE child");
+    let (ok, out, err) = rewrite(&project, &db, &args);
+    assert!(ok, "{out}{err}");
+    assert_eq!(column_types(&db, "users"), "int(11),varchar(200),int(11)");
+}
