@@ -1539,12 +1539,17 @@ impl RewriteTarget for MysqlTarget {
         // them; shown so here, recorded by the next command on the rewrite (a tester read
         // `swapped` with the original table back).
         for state in &mut states {
-            if let Some(phase) = self.presence(state)?.renamed_past(state.phase) {
+            let presence = self.presence(state)?;
+            if let Some(phase) = presence.renamed_past(state.phase) {
                 state.phase = phase;
             }
-            // "ready" says the copy is kept in step: not when its capture is gone (tester 15).
+            // "ready" says the copy is kept in step: not when its capture is gone (tester 15),
+            // nor its copy (tester 16: the application's writes then fail on its triggers).
             if matches!(state.phase, RewritePhase::Copying | RewritePhase::Ready) {
-                let missing = self.missing_forward_triggers(state)?;
+                let mut missing = self.missing_forward_triggers(state)?;
+                if !presence.shadow {
+                    missing.insert(0, format!("the copy {}", state.shadow));
+                }
                 if !missing.is_empty() {
                     state.capture_incomplete = Some(format!("missing: {}", missing.join(", ")));
                 }
