@@ -87,7 +87,7 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
                 out,
                 "reverted: {} is the original table again, with every write made since the swap; {}",
                 state.table,
-                describe_swap(&report)
+                describe_swap("swap back", &report)
             )?,
             None => writeln!(out, "{} was reverted already (at {}): nothing to do", state.table, state.updated_at)?,
         }
@@ -171,7 +171,7 @@ pub fn run(settings: &Settings, args: RewriteArgs) -> anyhow::Result<ExitStatus>
                 state.table,
                 count(rows_copied, "row", "rows"),
                 rows_verified,
-                describe_swap(&report)
+                describe_swap("swap", &report)
             )?;
             writeln!(
                 out,
@@ -207,12 +207,19 @@ fn options_of(settings: &Settings, args: &RewriteArgs) -> Options {
     }
 }
 
-fn describe_swap(report: &SwapReport) -> String {
-    let mut text = format!(
-        "the swap waited {} ms for its locks and held them {} ms",
-        report.lock_wait.as_millis(),
-        report.held.as_millis()
-    );
+/// `what` the report is of: the swap, or the swap back.
+fn describe_swap(what: &str, report: &SwapReport) -> String {
+    let mut text = if report.timing_unknown {
+        format!(
+            "the {what} went through, but its connection ended as it finished: how long it waited for and held its locks is not known"
+        )
+    } else {
+        format!(
+            "the {what} waited {} ms for its locks and held them {} ms",
+            report.lock_wait.as_millis(),
+            report.held.as_millis()
+        )
+    };
     if !report.views.is_empty() {
         text.push_str(&format!("; views made again: {}", report.views.join(", ")));
     }
@@ -285,6 +292,8 @@ struct StateJson<'a> {
     outcome: Option<&'static str>,
     alter: Option<&'a str>,
     using: Vec<String>,
+    /// The `--using` values that are not casts of their column: a revert is refused.
+    one_way: Vec<String>,
     shadow: &'a str,
     old: &'a str,
     out_of_step: Option<&'a str>,
@@ -316,6 +325,7 @@ fn render_status(
                 outcome: s.outcome(),
                 alter: s.alter.as_deref(),
                 using: s.using.iter().map(|(c, e)| format!("{c}={e}")).collect(),
+                one_way: cutover_rewrite::one_way(&s.using).iter().map(|(c, e)| format!("{c}={e}")).collect(),
                 shadow: &s.shadow,
                 old: &s.old,
                 out_of_step: s.out_of_step.as_deref(),
@@ -361,6 +371,15 @@ fn render_status(
         }
         if let Some(reason) = &state.out_of_step {
             writeln!(out, "  the old table is out of step ({reason}): a revert is refused")?;
+        }
+        let one_way = cutover_rewrite::one_way(&state.using);
+        if !one_way.is_empty() && state.phase != RewritePhase::Done {
+            let given: Vec<String> = one_way.iter().map(|(c, e)| format!("--using \"{c}={e}\"")).collect();
+            writeln!(
+                out,
+                "  one way: {} is not a cast of its column, so the swap cannot be reverted",
+                given.join(", ")
+            )?;
         }
         if let Some(missing) = &state.capture_incomplete {
             writeln!(

@@ -134,6 +134,9 @@ pub struct SwapReport {
     pub lock_wait: Duration,
     /// How long it held them.
     pub held: Duration,
+    /// It went through but its answer was lost (its connection ended as it finished): how long
+    /// it waited and held its locks is not known, and the durations say nothing.
+    pub timing_unknown: bool,
     /// Views made again on the swapped table.
     pub views: Vec<String>,
     /// Foreign keys of other tables pointed at the swapped table (`NOT VALID`, validated after).

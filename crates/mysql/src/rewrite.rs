@@ -2013,7 +2013,9 @@ impl RewriteTarget for MysqlTarget {
         ) {
             Ok(report) => report,
             // The rename went through, its answer lost (its connection killed as it ended).
-            Err(_) if self.renamed_despite(state, RewritePhase::Ready) => SwapReport::default(),
+            Err(_) if self.renamed_despite(state, RewritePhase::Ready) => {
+                SwapReport { timing_unknown: true, ..SwapReport::default() }
+            }
             // The triggers are exchanged under the lock, the rename runs once it is let go:
             // a rename that failed then (a lock wait timeout behind another session) left the
             // table without its capture, and the application's writes since are not in the
@@ -2058,7 +2060,9 @@ impl RewriteTarget for MysqlTarget {
                 Ok(report) => report,
                 // Swapped back, its answer lost (tester 16 killed the rename's connection):
                 // reported "did not happen" before.
-                Err(_) if self.renamed_despite(state, RewritePhase::Swapped) => SwapReport::default(),
+                Err(_) if self.renamed_despite(state, RewritePhase::Swapped) => {
+                    SwapReport { timing_unknown: true, ..SwapReport::default() }
+                }
                 Err(err) => return Err(err),
             },
         };

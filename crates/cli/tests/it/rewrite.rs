@@ -1070,6 +1070,14 @@ fn a_revert_after_a_value_changing_using_is_refused_saying_the_rewrite_is_one_wa
     assert!(!ok, "{out}");
     assert!(err.contains("is one way: `--using n = n * 100` is not a cast of the column"), "{err}");
     assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'n'"), "bigint");
+    // `--status` says so before anyone tries (tester 16: it did not).
+    let (ok, out, err) = rewrite(&project, &db, &["--status"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("one way: --using \"n=n * 100\" is not a cast of its column"), "{out}");
+    let (ok, out, err) = rewrite(&project, &db, &["--status", "--format", "json"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["rewrites"][0]["one_way"], serde_json::json!(["n=n * 100"]), "{out}");
 }
 
 /// A write since the swap that the old column's type would change (rounded to its scale,
