@@ -33,11 +33,21 @@ const SAFETY_ASSURED: &str = "inside a `-- safety-assured` block (diesel-guard):
 /// Every rule: what another linter's block silences.
 const EVERY_RULE: &str = "*";
 
-/// The ignore comments of a script's text.
+/// The ignore comments of a script's text: comments of their own line. A `--` inside a string
+/// or a function body is text, and ignores nothing (a tester's `SELECT '\n-- safety-assured:start\n'`
+/// accepted the `DROP TABLE` after it).
 pub fn parse_ignores(text: &str) -> Vec<Ignore> {
     let mut ignores = Vec::new();
     let mut assured_from = None;
-    for (idx, line) in text.lines().enumerate() {
+    let comments = cutover_migration::line_comments(text);
+    let mut line_start = 0;
+    for (idx, line) in text.split('\n').enumerate() {
+        let starts_at = line_start;
+        line_start += line.len() + 1;
+        let indent = line.len() - line.trim_start().len();
+        if comments.binary_search(&(starts_at + indent)).is_err() {
+            continue;
+        }
         let Some(comment) = line.trim_start().strip_prefix("--") else { continue };
         let comment = comment.trim();
         match comment.to_ascii_lowercase().as_str() {
@@ -193,6 +203,20 @@ mod tests {
             rules("-- safety-assured:start\n-- safety-assured:end\nDROP TABLE a;") == ["3:drop-table"],
             "an empty block is not reported"
         );
+    }
+
+    /// Tester 17: markers in a string or a function body are text, not comments.
+    #[test]
+    fn markers_inside_strings_and_bodies_accept_nothing() {
+        let in_strings = "SELECT '\n-- safety-assured:start\n';\nDROP TABLE a;\nSELECT '\n-- safety-assured:end\n';";
+        assert!(rules(in_strings).contains(&"4:drop-table".to_string()), "{:?}", rules(in_strings));
+        let in_bodies =
+            "DO $$ BEGIN\n-- safety-assured:start\nEND $$;\nDROP TABLE a;\nDO $$ BEGIN\n-- safety-assured:end\nEND $$;";
+        assert!(rules(in_bodies).contains(&"4:drop-table".to_string()), "{:?}", rules(in_bodies));
+        let ignore_in_string = "SELECT 'x\n-- cutover:ignore drop-table reason=\"no\"\n';\nDROP TABLE a;";
+        assert!(rules(ignore_in_string).contains(&"4:drop-table".to_string()), "{:?}", rules(ignore_in_string));
+        // Real comments, indented or after CRLF line ends, still count.
+        assert!(rules("  -- safety-assured:start\r\nDROP TABLE a;\r\n\t-- safety-assured:end\r\n").is_empty());
     }
 
     #[test]

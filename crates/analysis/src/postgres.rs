@@ -51,7 +51,7 @@ fn needs_tree(sql: &str) -> bool {
     let words = cutover_migration::leading_keywords(sql, 4);
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     match words.as_slice() {
-        ["CREATE", "OR", "REPLACE", kind] => matches!(*kind, "TRIGGER" | "CONSTRAINT" | "FUNCTION"),
+        ["CREATE", "OR", "REPLACE", kind] => matches!(*kind, "TRIGGER" | "CONSTRAINT" | "FUNCTION" | "RULE"),
         ["CREATE", kind, ..] => matches!(
             *kind,
             "TABLE"
@@ -61,6 +61,8 @@ fn needs_tree(sql: &str) -> bool {
                 | "DOMAIN"
                 | "TRIGGER"
                 | "CONSTRAINT"
+                | "POLICY"
+                | "RULE"
                 | "TEMP"
                 | "TEMPORARY"
                 | "UNLOGGED"
@@ -220,6 +222,11 @@ fn created_view(sql: &str, summary: &pg_query::SummaryResult, resolve: Resolve<'
             [one] => Some(one.clone()),
             _ => None,
         };
+        // Replacing a view takes its ACCESS EXCLUSIVE lock: every query reading it waits
+        // (tester 17, seen in pg_locks).
+        if words.contains(&"REPLACE") {
+            effect.locks.push((created.clone(), LockMode::AccessExclusive));
+        }
         effect.action = Action::CreateView { view: created, base };
     }
 }
@@ -667,6 +674,18 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     effect.idempotent = Some(stmt.missing_ok);
                     effect.action = Action::DropView { views: names };
                 }
+                Ok(ObjectType::ObjectPolicy | ObjectType::ObjectRule) => {
+                    // `DROP POLICY p ON t`, `DROP RULE r ON t`: the last part is the policy or
+                    // rule; the table is locked ACCESS EXCLUSIVE, as to make one.
+                    for object in &stmt.objects {
+                        if let Some(NodeEnum::List(list)) = object.node.as_ref() {
+                            if let Some((_, table)) = list.items.split_last().filter(|(_, t)| !t.is_empty()) {
+                                effect.locks.push((listed_relation(table, resolve), LockMode::AccessExclusive));
+                            }
+                        }
+                    }
+                    effect.idempotent = Some(stmt.missing_ok);
+                }
                 Ok(ObjectType::ObjectTrigger) => {
                     // `DROP TRIGGER name ON table`: the last part is the trigger.
                     let table = names.first().and_then(|n| n.rsplit_once('.')).map_or("", |(t, _)| t).to_string();
@@ -695,6 +714,17 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     volatile: volatility == "volatile",
                 };
             }
+        }
+        // Row-level security policies and rules change how every query of the table is planned:
+        // PostgreSQL takes ACCESS EXCLUSIVE to make, change or drop one.
+        NodeEnum::CreatePolicyStmt(stmt) => {
+            effect.locks.push((relation_name(stmt.table.as_ref(), resolve), LockMode::AccessExclusive));
+        }
+        NodeEnum::AlterPolicyStmt(stmt) => {
+            effect.locks.push((relation_name(stmt.table.as_ref(), resolve), LockMode::AccessExclusive));
+        }
+        NodeEnum::RuleStmt(stmt) => {
+            effect.locks.push((relation_name(stmt.relation.as_ref(), resolve), LockMode::AccessExclusive));
         }
         NodeEnum::CreateTrigStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref(), resolve);
@@ -915,7 +945,11 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     .join(", "),
                 _ => String::new(),
             };
-            effect.action = Action::Set { name: stmt.name.to_lowercase(), value, local: stmt.is_local };
+            let name = match VariableSetKind::try_from(stmt.kind) {
+                Ok(VariableSetKind::VarResetAll) => "all".to_string(),
+                _ => stmt.name.to_lowercase(),
+            };
+            effect.action = Action::Set { name, value, local: stmt.is_local };
         }
         NodeEnum::AlterTableStmt(stmt) => {
             let table = relation_name(stmt.relation.as_ref(), resolve);

@@ -531,16 +531,15 @@ impl Schema {
                 self.constrained_domains.insert(name.clone());
             }
             Action::AlterTable { table, commands } => {
-                if self.tables.contains_key(table) {
-                    // A key's index is named as its constraint, on its table: a later `DROP
-                    // INDEX` of a name the model never saw made (a key an older release made,
-                    // dropped both ways to be sure, as authelia's V0007 does) is of this table.
-                    let schema = table.rsplit_once('.').map(|(schema, _)| schema);
-                    for command in commands {
-                        if let AlterCommand::DropConstraint { name } = command {
-                            let index = schema.map_or_else(|| name.clone(), |schema| format!("{schema}.{name}"));
-                            self.index_tables.entry(index).or_insert_with(|| table.clone());
-                        }
+                // A key's index is named as its constraint, on its table: a later `DROP INDEX`
+                // of a name the model never saw made (a key an older release made, dropped both
+                // ways to be sure, as authelia's V0007 does) is of this table, whether or not
+                // the model knows the table (tester 17: a table made before the folder).
+                let schema = table.rsplit_once('.').map(|(schema, _)| schema);
+                for command in commands {
+                    if let AlterCommand::DropConstraint { name } = command {
+                        let index = schema.map_or_else(|| name.clone(), |schema| format!("{schema}.{name}"));
+                        self.index_tables.entry(index).or_insert_with(|| table.clone());
                     }
                 }
                 let Some(t) = self.tables.get_mut(table) else { return };

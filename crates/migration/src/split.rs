@@ -44,6 +44,20 @@ pub struct SplitError {
 /// Empty statements (a lone `;`, or only comments) are dropped. The last statement needs no
 /// terminating `;`.
 pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
+    split(script, &mut Vec::new())
+}
+
+/// The byte offsets of the line comments (`--`) of `script` that are comments: not inside a
+/// string, a quoted identifier, a dollar-quoted body or a block comment, where `--` is text.
+/// A script that cannot be split gives those before the token left open.
+pub fn line_comments(script: &str) -> Vec<usize> {
+    let mut comments = Vec::new();
+    let _ = split(script, &mut comments);
+    comments
+}
+
+/// [`split_statements`], noting where each line comment starts in `comments`.
+fn split(script: &str, comments: &mut Vec<usize>) -> Result<Vec<Statement>, SplitError> {
     let bytes = script.as_bytes();
     let mut statements = Vec::new();
     let mut i = 0;
@@ -72,6 +86,7 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
             }
             c if c.is_ascii_whitespace() => i += 1,
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                comments.push(i);
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }

@@ -48,7 +48,12 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     let (message, help) = if let Some(begin) = ctx.open_begin {
         (
             format!("{REFUSES}, and the BEGIN at line {begin} opens one"),
-            "move it after the COMMIT, or to a migration file of its own".to_string(),
+            match ctx.file_run {
+                // Sent as one query, the file is one implicit block after the COMMIT too
+                // (tester 17, seen on PostgreSQL 15).
+                FileRun::OneScript => help(),
+                _ => "move it after the COMMIT, or to a migration file of its own".to_string(),
+            },
         )
     } else if let Some(line) = flyway_mix {
         (
@@ -143,6 +148,14 @@ mod tests {
             assert_ne!(lint(&format!("-- cutover:no-transaction\n{BESIDE}"), runner), "");
         }
         assert!(lint(BESIDE, "prisma").contains("Prisma sends this file's 2 statements"));
+        // After a COMMIT the file is still one query (tester 17): not "move it after the COMMIT".
+        let in_block = "BEGIN;\nCREATE INDEX CONCURRENTLY users_email ON users (email);\nCOMMIT;";
+        for runner in ["prisma", "golang-migrate"] {
+            let found = lint(in_block, runner);
+            assert!(found.contains("the BEGIN at line 1 opens one"), "{found}");
+            assert!(!found.contains("after the COMMIT"), "{runner}: {found}");
+        }
+        assert!(lint(in_block, "cutover").contains("after the COMMIT"));
     }
 
     /// A tool that wraps every file in a transaction refuses even a lone concurrent build,

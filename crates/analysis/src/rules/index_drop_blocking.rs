@@ -86,6 +86,27 @@ mod tests {
             severities_with(&[(created, true), ("DROP INDEX IF EXISTS other_key;", true)], RULE),
             [Severity::Error]
         );
+        // A table made before the folder (tester 17): the same, on that table, whatever the
+        // spelling; the index is not taken for a table.
+        for fix in [
+            "ALTER TABLE legacy DROP CONSTRAINT legacy_email_key;\nDROP INDEX IF EXISTS legacy_email_key;",
+            "ALTER TABLE \"Legacy\" DROP CONSTRAINT IF EXISTS \"Legacy_email_key\";\nDROP INDEX IF EXISTS \"Legacy_email_key\";",
+            "ALTER TABLE app.legacy DROP CONSTRAINT legacy_pkey;\nDROP INDEX IF EXISTS app.legacy_pkey, other_idx;",
+        ] {
+            let found = run_with(&[(fix, true)], RULE, LintConfig::default());
+            assert!(found.to_lowercase().contains("legacy") && found.contains("(the table of `"), "{fix}: {found}");
+            assert!(found.contains("holds that lock since line 1"), "{fix}: {found}");
+        }
+        assert_eq!(
+            severities_with(
+                &[(
+                    "ALTER TABLE legacy DROP CONSTRAINT legacy_email_key;\nDROP INDEX IF EXISTS legacy_email_key;",
+                    true
+                )],
+                RULE
+            ),
+            [Severity::Warning]
+        );
     }
 
     /// kratos: `session_devices.unique_session_device` names a schema to PostgreSQL, which does

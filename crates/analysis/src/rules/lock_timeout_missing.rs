@@ -3,9 +3,7 @@
 use crate::rules::{blocks_reads_on_existing, blocks_writes_on_existing, Context, Finding};
 use crate::runner::Runner;
 
-/// For a statement that must be alone in its file.
-const ROLE: &str = "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a lock timeout (ALTER ROLE migrator SET lock_timeout = '2s'), and run the migration again when it times out (cutover's runner sets the timeout and retries by itself)";
-use crate::{Effect, Severity};
+use crate::{Effect, LockMode, Severity};
 
 pub(crate) const RULE: &str = "lock-timeout-missing";
 
@@ -16,7 +14,7 @@ A migration run by another tool than cutover that takes a lock blocking writes o
 ## Why is this bad?\n\
 A DDL statement that waits for its lock (behind a long query or an idle transaction) sits in the lock queue, and every later query on the table queues behind it: the table is down until the blocker ends, though the DDL itself would take milliseconds.\n\
 \n\
-An error when the waiting lock blocks reads (`ACCESS EXCLUSIVE`, `EXCLUSIVE`): the whole table is down while it waits. A warning when only writes queue (`SHARE` for an index build, `SHARE ROW EXCLUSIVE` for a trigger or on the table a new foreign key references): it waits only behind open writers (or an anti-wraparound vacuum), and reads go on.\n\
+An error when the waiting lock blocks reads (`ACCESS EXCLUSIVE`: most `ALTER TABLE`s, policies, rules, replacing a view): the whole table is down while it waits. A warning when plain reads go on (`SHARE` for an index build, `SHARE ROW EXCLUSIVE` for a trigger or on the table a new foreign key references, `EXCLUSIVE`, which also queues `SELECT ... FOR UPDATE` and the foreign key checks of tables referencing it): it waits only behind open writers (or an anti-wraparound vacuum).\n\
 \n\
 ## Instead\n\
 Start the migration with `SET lock_timeout = '2s';` (and retry the migration when it times out), or let cutover run it. A statement that must be alone in its file (`CREATE INDEX CONCURRENTLY` under a tool that sends the file as one query) can have no `SET` before it: give the role that runs the migrations a lock timeout (`ALTER ROLE ... SET lock_timeout`).\n\
@@ -60,6 +58,8 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
     // it; under a lock that lets reads through, reads go on.
     let queued = if lock.blocks_reads() {
         format!("every query on `{table}` queues behind it")
+    } else if *lock == LockMode::Exclusive {
+        format!("every write to `{table}`, locking read (FOR UPDATE, FOR SHARE) and check of a foreign key referencing it queues behind it (plain reads go on)")
     } else {
         format!("every write to `{table}` queues behind it (reads go on)")
     };
@@ -75,7 +75,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         RULE,
         format!("{lock} on `{table}`{also} is requested with no lock_timeout: while it waits, {queued}"),
         &match ctx.must_stand_alone(effect) {
-            true => ROLE.to_string(),
+            true => format!(
+                "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a lock timeout (ALTER ROLE migrator SET lock_timeout = '2s'), and run the migration again when it times out{} (cutover's runner sets the timeout and retries by itself)",
+                ctx.runner.run_again()
+            ),
             false => format!(
                 "{} with SET lock_timeout = '2s'; then a lock not granted in time fails the migration instead of holding up the table, and it can be run again{} (cutover's runner sets the timeout and retries by itself)",
                 ctx.runner.begin(),
@@ -165,10 +168,50 @@ mod tests {
     fn a_statement_alone_in_its_file_gets_the_roles_timeout() {
         let prisma = crate::rules::test_utils::run_file("VACUUM FULL events;", RULE, "prisma", None);
         assert!(prisma.contains("ALTER ROLE"), "{prisma}");
+        assert!(prisma.contains("prisma migrate resolve --rolled-back"), "{prisma}");
         // DETACH PARTITION CONCURRENTLY waits for SHARE UPDATE EXCLUSIVE: writes go on.
         let detach = "ALTER TABLE events DETACH PARTITION events_2020 CONCURRENTLY;";
         assert_eq!(crate::rules::test_utils::run_file(detach, RULE, "prisma", None), "");
         let alter = crate::rules::test_utils::run_file("ALTER TABLE users ADD COLUMN bio text;", RULE, "prisma", None);
         assert!(alter.contains("begin the file with SET lock_timeout"), "{alter}");
+    }
+
+    /// Tester 17, each lock seen in pg_locks on PostgreSQL 15.
+    #[test]
+    fn policies_rules_and_replaced_views_wait_for_access_exclusive() {
+        for sql in [
+            "CREATE POLICY p ON users USING (true);",
+            "ALTER POLICY p ON users USING (false);",
+            "DROP POLICY IF EXISTS p ON users;",
+            "CREATE RULE r AS ON INSERT TO users DO ALSO NOTIFY users;",
+            "DROP RULE r ON users;",
+        ] {
+            let found = external(sql);
+            assert!(found.contains("ACCESS EXCLUSIVE on `users`"), "{sql}: {found}");
+        }
+        let found = external("CREATE OR REPLACE VIEW v_users AS SELECT id, email FROM users;");
+        assert!(found.contains("ACCESS EXCLUSIVE on `v_users`"), "{found}");
+        assert_eq!(external("CREATE VIEW v_new AS SELECT id FROM users;"), "");
+    }
+
+    #[test]
+    fn exclusive_is_a_warning_that_names_what_it_queues() {
+        assert_eq!(external_severities("LOCK TABLE users IN EXCLUSIVE MODE;"), [crate::Severity::Warning]);
+        let found = external("LOCK TABLE users IN EXCLUSIVE MODE;");
+        assert!(found.contains("locking read (FOR UPDATE, FOR SHARE)"), "{found}");
+    }
+
+    /// Tester 17: `RESET ALL` puts the timeout back to none; a `SET LOCAL` ends with its
+    /// transaction.
+    #[test]
+    fn reset_all_and_a_committed_set_local_leave_no_timeout() {
+        assert_ne!(external("SET lock_timeout = '2s';\nRESET ALL;\nALTER TABLE users ADD COLUMN bio text;"), "");
+        let after_commit =
+            "BEGIN;\nSET LOCAL lock_timeout = '2s';\nALTER TABLE users ADD COLUMN x int;\nCOMMIT;\nALTER TABLE orgs ADD COLUMN y int;";
+        let found = external(after_commit);
+        assert!(found.contains("on `orgs`"), "{found}");
+        assert!(!found.contains("on `users`"), "{found}");
+        // A session SET outlasts the COMMIT; a SET LOCAL outside a block sets nothing.
+        assert_eq!(external("BEGIN;\nSET lock_timeout = '2s';\nCOMMIT;\nALTER TABLE orgs ADD COLUMN y int;"), "");
     }
 }

@@ -390,6 +390,9 @@ pub struct Context {
     pub(crate) lock_timeout_set: bool,
     /// Whether `SET statement_timeout` to a non-zero value came earlier in the file.
     pub(crate) statement_timeout_set: bool,
+    /// The two above as the session has them, without what a `SET LOCAL` of the current
+    /// transaction block set: what a `COMMIT` or `ROLLBACK` leaves.
+    pub(crate) session_timeouts: (bool, bool),
     /// Indexes dropped with `IF EXISTS` earlier in the file.
     pub(crate) dropped_if_exists: HashSet<String>,
     /// Foreign keys added in this migration: line, referencing table, key. Checked against the
@@ -411,7 +414,8 @@ pub struct Context {
     pub(crate) mysql_first_ddl: Option<usize>,
     pub(crate) mysql_first_dml: Option<usize>,
     /// Whether an earlier statement of the file took a lock that blocks writes on an existing
-    /// table (the first such statement is where a missing `lock_timeout` is reported).
+    /// table with no lock timeout set (the first such statement is where a missing
+    /// `lock_timeout` is reported).
     pub(crate) blocking_lock_before: bool,
     /// Whether one of those locks also blocked reads (where it is reported as an error).
     pub(crate) read_blocking_lock_before: bool,
@@ -710,6 +714,9 @@ impl Context {
             Action::Transaction(TransactionControl::Commit | TransactionControl::Rollback) => {
                 self.open_begin = None;
                 self.local_search_path = None;
+                // A `SET LOCAL` ends with its transaction (tester 17: a statement after the
+                // COMMIT was taken to have its timeout).
+                (self.lock_timeout_set, self.statement_timeout_set) = self.session_timeouts;
                 self.in_transaction = self.runner_transaction;
                 if !self.in_transaction {
                     self.held_locks.clear();
@@ -717,11 +724,29 @@ impl Context {
                     self.index_drops.clear();
                 }
             }
-            Action::Set { name, value, .. } => {
+            Action::Set { name, value, local } => {
                 let on = !matches!(value.trim(), "" | "0" | "0s" | "0ms");
+                // Outside a transaction block, SET LOCAL has no effect.
+                let applies = !local || self.in_transaction;
                 match name.as_str() {
-                    "lock_timeout" => self.lock_timeout_set = on,
-                    "statement_timeout" => self.statement_timeout_set = on,
+                    "lock_timeout" if applies => {
+                        self.lock_timeout_set = on;
+                        if !local {
+                            self.session_timeouts.0 = on;
+                        }
+                    }
+                    "statement_timeout" if applies => {
+                        self.statement_timeout_set = on;
+                        if !local {
+                            self.session_timeouts.1 = on;
+                        }
+                    }
+                    // `RESET ALL` puts every setting back to the role's and database's: the
+                    // timeouts a migration needs are set again after it.
+                    "all" => {
+                        (self.lock_timeout_set, self.statement_timeout_set) = (false, false);
+                        self.session_timeouts = (false, false);
+                    }
                     // `SET TIME ZONE 'UTC'` in the file: timestamp and timestamptz convert
                     // without a rewrite from here on (PostgreSQL 12+).
                     "timezone" => self.utc = self.pg_version >= 12 && is_utc(value),
@@ -734,8 +759,12 @@ impl Context {
             let first = if mysql.ddl { &mut self.mysql_first_ddl } else { &mut self.mysql_first_dml };
             first.get_or_insert(self.line);
         }
-        self.blocking_lock_before |= blocks_writes_on_existing(effect, self);
-        self.read_blocking_lock_before |= blocks_reads_on_existing(effect, self);
+        // Waits that had no timeout (a timeout that a COMMIT or RESET ended leaves the next
+        // wait without one, to be reported).
+        if !self.lock_timeout_set {
+            self.blocking_lock_before |= blocks_writes_on_existing(effect, self);
+            self.read_blocking_lock_before |= blocks_reads_on_existing(effect, self);
+        }
         self.long_statement_before |= is_long_on_existing(effect, self);
         if self.in_transaction {
             // Any write not pinned to listed rows reads the whole table (as `backfill-in-migration`
