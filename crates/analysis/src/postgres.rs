@@ -1066,8 +1066,8 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
     effect
 }
 
-/// The `search_path` a query sets with `set_config('search_path', value, is_local)`, if it
-/// does (its last such call).
+/// The setting a query sets with `set_config(name, value, is_local)`, if it does (its last such
+/// call): the `search_path`, or another (a lock timeout, say) as `SET` would.
 fn search_path_set_by(select: &pg_query::protobuf::SelectStmt) -> Option<Action> {
     let mut found = None;
     for target in &select.target_list {
@@ -1090,13 +1090,17 @@ fn search_path_set_by(select: &pg_query::protobuf::SelectStmt) -> Option<Action>
                 _ => None,
             }
         };
-        if !text(call.args.first()).is_some_and(|name| name.eq_ignore_ascii_case("search_path")) {
+        let Some(name) = text(call.args.first()) else { continue };
+        let local = text(call.args.get(2))
+            .is_some_and(|l| matches!(l.to_ascii_lowercase().as_str(), "true" | "t" | "on" | "yes" | "1"));
+        if !name.eq_ignore_ascii_case("search_path") {
+            // A value cutover cannot read is not taken for one that sets the timeout.
+            let value = text(call.args.get(1)).unwrap_or_default();
+            found = Some(Action::Set { name: name.to_lowercase(), value, local });
             continue;
         }
         // An expression cutover cannot read leaves the path as it was (`None`: the default).
         let schemas = text(call.args.get(1)).map(|value| search_path_schemas(&value));
-        let local = text(call.args.get(2))
-            .is_some_and(|l| matches!(l.to_ascii_lowercase().as_str(), "true" | "t" | "on" | "yes" | "1"));
         found = Some(Action::SetSearchPath { schemas, local });
     }
     found
@@ -1454,10 +1458,10 @@ mod tests {
             path(&["app", "My \"S\"", "public"], true)
         );
         assert_eq!(set("SELECT set_config('search_path', '', false)"), path(&[], false));
-        // Another setting is a call of PostgreSQL's own function, no search path.
+        // Another setting is set as SET sets it.
         assert_eq!(
-            set("SELECT set_config('work_mem', '1MB', false)"),
-            Action::Select { calls: vec!["set_config".into()] }
+            set("SELECT set_config('Lock_Timeout', '2s', false)"),
+            Action::Set { name: "lock_timeout".into(), value: "2s".into(), local: false }
         );
     }
 

@@ -211,6 +211,9 @@ mod tests {
         let found = external(after_commit);
         assert!(found.contains("on `orgs`"), "{found}");
         assert!(!found.contains("on `users`"), "{found}");
+        // set_config as SET does (tester 17).
+        assert_eq!(external("SELECT set_config('lock_timeout', '2s', false);\nALTER TABLE orgs ADD COLUMN y int;"), "");
+        assert_ne!(external("SELECT set_config('lock_timeout', '0', false);\nALTER TABLE orgs ADD COLUMN y int;"), "");
         // A session SET outlasts the COMMIT; a SET LOCAL outside a block sets nothing.
         assert_eq!(external("BEGIN;\nSET lock_timeout = '2s';\nCOMMIT;\nALTER TABLE orgs ADD COLUMN y int;"), "");
     }
