@@ -220,6 +220,13 @@ fn describe_swap(what: &str, report: &SwapReport) -> String {
             report.held.as_millis()
         )
     };
+    if report.failed_tries > 0 {
+        text.push_str(&format!(
+            " after {} that timed out waiting, {} ms in all (the application's queries on the table queued behind each)",
+            count(u64::from(report.failed_tries), "try", "tries"),
+            report.failed_tries_took.as_millis()
+        ));
+    }
     if !report.views.is_empty() {
         text.push_str(&format!("; views made again: {}", report.views.join(", ")));
     }

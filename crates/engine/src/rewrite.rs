@@ -137,6 +137,11 @@ pub struct SwapReport {
     /// It went through but its answer was lost (its connection ended as it finished): how long
     /// it waited and held its locks is not known, and the durations say nothing.
     pub timing_unknown: bool,
+    /// The tries before it that failed (their lock not granted in time).
+    pub failed_tries: u32,
+    /// How long those took in all: the application's queries on the table queued behind each
+    /// while it waited.
+    pub failed_tries_took: Duration,
     /// Views made again on the swapped table.
     pub views: Vec<String>,
     /// Foreign keys of other tables pointed at the swapped table (`NOT VALID`, validated after).

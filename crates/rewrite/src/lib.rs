@@ -507,12 +507,23 @@ fn swap(
     mut attempt: impl FnMut(&mut dyn RewriteTarget) -> Result<SwapReport, DbError>,
 ) -> Result<SwapReport, Error> {
     let policy = options.retry;
+    // A try that times out waiting for its lock queued the application's queries on the table
+    // for that long too: the report counts them, not only the try that got through.
+    let mut failed = (0u32, Duration::ZERO);
     retry(
         policy,
         DbError::is_lock_contention,
         |attempt, _, error| reporter.report(Event::Retrying { what, attempt, tries: policy.tries.get(), error }),
-        |_| attempt(target),
+        |_| {
+            let started = Instant::now();
+            let result = attempt(target);
+            if result.is_err() {
+                failed = (failed.0 + 1, failed.1 + started.elapsed());
+            }
+            result
+        },
     )
+    .map(|report| SwapReport { failed_tries: failed.0, failed_tries_took: failed.1, ..report })
     .map_err(|exhausted| {
         let source = exhausted.error;
         let context = if source.is_lock_contention() {

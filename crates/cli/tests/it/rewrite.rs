@@ -1241,3 +1241,33 @@ fn planner_and_replication_settings_follow_the_swap_and_a_grant_taken_back_does_
     assert_eq!(indexes(&db), "w_id,w_v");
     assert_eq!(db.query("SELECT pg_get_indexdef('w_v'::regclass)"), "CREATE INDEX w_v ON public.w USING btree (v)");
 }
+
+/// A swap try that times out waiting for its lock queued the application behind it for that
+/// long: the report counts those tries and their time, not only the try that got through
+/// (tester 16: three tries reported as the last one's hold).
+#[test]
+fn a_swap_that_got_its_lock_on_a_later_try_reports_the_tries_before() {
+    let db = PgDb::new();
+    schema(&db, 600);
+    let project = Project::new();
+    let change = ["--table", "users", "--alter", "ALTER TABLE users ALTER COLUMN n TYPE bigint"];
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    // A reader's open transaction holds the table's ACCESS SHARE lock for 1.5 s.
+    let mut reader = db.client();
+    reader.batch_execute("BEGIN; SELECT count(*) FROM users").unwrap();
+    let release = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(1500));
+        reader.batch_execute("COMMIT").unwrap();
+    });
+    let output = project.cutover(&db.url).args(["--lock-timeout", "200ms", "rewrite"]).args(change).output().unwrap();
+    release.join().unwrap();
+    let (out, err) = output_text(&output);
+    assert!(output.status.success(), "{out}{err}");
+    assert!(err.contains("retrying"), "{err}");
+    let tries = out.split(" after ").nth(1).unwrap_or_default();
+    assert!(tries.contains("that timed out waiting,") && tries.contains("ms in all"), "{out}");
+    let waited: u64 =
+        tries.split(" ms in all").next().and_then(|t| t.rsplit(' ').next()).and_then(|ms| ms.parse().ok()).unwrap();
+    assert!(waited >= 200, "{out}");
+}
