@@ -2,7 +2,7 @@
 
 use crate::rules::{is_long_on_existing, Context, Finding};
 use crate::runner::{Runner, Tool};
-use crate::Effect;
+use crate::{Action, Effect};
 
 pub(crate) const RULE: &str = "statement-timeout-missing";
 
@@ -40,9 +40,16 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     let table = effect.locks.first().map_or("", |(table, _)| table.as_str());
+    let message = match &effect.action {
+        // A DO block whose tables cutover could not read (tester 17: "grows with ``").
+        Action::Opaque { what } if table.is_empty() => {
+            format!("cutover cannot see how long this {what} runs, and no statement_timeout bounds it")
+        }
+        _ => format!("this statement's time grows with `{table}` and no statement_timeout bounds it"),
+    };
     let mut finding = Finding::new(
         RULE,
-        format!("this statement's time grows with `{table}` and no statement_timeout bounds it"),
+        message,
         &match ctx.runner.tool() {
             _ if ctx.must_stand_alone(effect) => {
                 "it must be alone in its file, where no SET can come before it: give the role that runs the migrations a statement timeout sized for the work (ALTER ROLE migrator SET statement_timeout = '...'; cutover's runner sets one)".to_string()
@@ -52,7 +59,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
             _ => format!("{} with SET statement_timeout = '...' sized for the work (cutover's runner sets one)", ctx.runner.begin()),
         },
     );
-    if let Some((table, lock)) = effect.locks.first() {
+    if let Some((table, lock)) = effect.locks.first().filter(|(table, _)| !table.is_empty()) {
         finding = finding.on(table, *lock);
     }
     vec![finding]
@@ -72,6 +79,13 @@ mod tests {
     fn fires_on_long_work_under_an_external_runner() {
         assert!(external("UPDATE users SET active = true;").contains("`users`"));
         assert!(external("ALTER TABLE users ADD CONSTRAINT c CHECK (n > 0);").contains("statement_timeout"));
+    }
+
+    #[test]
+    fn a_do_block_of_unseen_tables_is_said_so() {
+        let found = external("DO $$ BEGIN PERFORM 1; END $$;");
+        assert!(found.contains("cannot see how long this DO block runs"), "{found}");
+        assert!(!found.contains("``"), "{found}");
     }
 
     #[test]
