@@ -416,6 +416,7 @@ pub fn down(
         }
         DownTarget::All => revertible,
     };
+    refuse_below_partly_applied(set, &statuses, &selected, target)?;
     // Check every down script exists before reverting anything.
     let mut plan = Vec::new();
     let mut problems = Vec::new();
@@ -474,6 +475,54 @@ pub fn down(
     }
     summary.duration = started.elapsed();
     Ok(summary)
+}
+
+/// Refuses a `down` that would revert migrations below one that stopped part-way up (a run
+/// outside a transaction that failed or was killed after some statements): its down script
+/// undoes the whole of it, not the part that ran, and what ran would be left on a schema it was
+/// not made for (tester 18: the table under it dropped with its rows, then made again without
+/// the column the part made, and the history saying all was applied).
+fn refuse_below_partly_applied(
+    set: &MigrationSet,
+    statuses: &[MigrationStatus],
+    selected: &[&MigrationStatus],
+    target: &DownTarget,
+) -> Result<(), Error> {
+    let lowest = selected.iter().filter_map(|s| s.version.as_ref()).min();
+    let problems: Vec<String> = statuses
+        .iter()
+        .filter(|s| matches!(s.state, MigrationState::Failed | MigrationState::Running))
+        .filter_map(|s| {
+            let latest = s.latest.as_ref().filter(|r| r.direction == Direction::Up && !r.transactional)?;
+            // A killed statement may have taken effect though not recorded: one running counts.
+            if latest.statements_done == 0 && s.state == MigrationState::Failed {
+                return None;
+            }
+            let version = s.version.as_ref()?;
+            let above = match (lowest, target) {
+                (Some(lowest), _) => version > lowest,
+                (None, DownTarget::To(to)) => version > to,
+                (None, _) => true,
+            };
+            if !above {
+                return None;
+            }
+            let label = migration_of(set, s).map_or_else(|| format!("{version} {}", s.name), |m| m.label());
+            let total = migration_of(set, s).map(|m| format!(" of {}", m.up.statements.len())).unwrap_or_default();
+            let how = if s.state == MigrationState::Running { "was stopped" } else { "failed" };
+            Some(format!(
+                "{label} {how} part-way up: {} statement(s){total} ran outside a transaction and are in the database",
+                latest.statements_done
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused(Refusal {
+        problems,
+        advice: "nothing was reverted: its down script undoes the whole migration, not the part that ran, and reverting the migrations below it would leave that part on a schema it was not made for. Finish it first (fix the statement that failed; the ones that ran may not change) with `cutover up`, which resumes where it stopped; `cutover down` then reverts it whole, before the ones below".to_string(),
+    }))
 }
 
 /// Adopts a database that was migrated before cutover: every migration up to `version`

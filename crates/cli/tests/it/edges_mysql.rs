@@ -465,3 +465,92 @@ fn a_lock_that_never_comes_names_the_open_transactions() {
     holder.query_drop("ROLLBACK").unwrap();
     project.cutover(&db.url).arg("up").assert().success();
 }
+
+/// Tester 18: a migration that failed part-way up (statements outside a transaction ran) is
+/// not undone by its down script, which undoes the whole of it; `down` reverted the migration
+/// under it instead, dropping its table with the rows, and the next `up` made it again without
+/// the part's column and recorded everything applied. Refused now, on each engine, with the
+/// way out; finished with `up`, the two revert in order.
+fn partly_applied_blocks_the_down_below(project: &Project, url: &str, no_transaction: &str) {
+    project.migration("1_k1.up.sql", &format!("{no_transaction}CREATE TABLE k1 (id int PRIMARY KEY, v int);\n"));
+    project.migration("1_k1.down.sql", "DROP TABLE k1;\n");
+    project.migration(
+        "2_k2.up.sql",
+        &format!("{no_transaction}ALTER TABLE k1 ADD COLUMN c int;\nINSERT INTO nosuchtable VALUES (2);\n"),
+    );
+    project.migration("2_k2.down.sql", &format!("{no_transaction}ALTER TABLE k1 DROP COLUMN c;\n"));
+    let output = project.cutover(url).arg("up").output().unwrap();
+    assert!(!output.status.success(), "{:?}", output_text(&output));
+    for args in [&["down"][..], &["down", "--steps", "1"], &["down", "--all"], &["down", "--to", "1"]] {
+        let output = project.cutover(url).args(args).output().unwrap();
+        let (out, err) = output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {out}{err}");
+        assert!(err.contains("2 k2 failed part-way up: 1 statement(s) of 2 ran"), "{args:?}: {err}");
+        assert!(err.contains("nothing was reverted") && err.contains("`cutover up`"), "{args:?}: {err}");
+    }
+    // Finished, it reverts whole, then the one under it.
+    project.migration(
+        "2_k2.up.sql",
+        &format!("{no_transaction}ALTER TABLE k1 ADD COLUMN c int;\nINSERT INTO k1 VALUES (2, 2, 2);\n"),
+    );
+    let output = project.cutover(url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let output = project.cutover(url).args(["down", "--all"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+}
+
+#[test]
+fn a_migration_failed_part_way_up_blocks_reverting_those_below_it_on_mariadb() {
+    let db = MyDb::new();
+    partly_applied_blocks_the_down_below(&Project::new(), &db.url, "");
+    assert_eq!(
+        db.query(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'k1'"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn a_migration_failed_part_way_up_blocks_reverting_those_below_it_on_postgres() {
+    let db = PgDb::new();
+    partly_applied_blocks_the_down_below(&Project::new(), &db.url, "-- cutover:no-transaction\n");
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname = 'k1'"), "0");
+}
+
+#[test]
+fn a_migration_failed_part_way_up_blocks_reverting_those_below_it_on_sqlite() {
+    let project = Project::new();
+    let url = project.sqlite_url();
+    partly_applied_blocks_the_down_below(&project, &url, "-- cutover:no-transaction\n");
+}
+
+/// The same after a run killed part-way (its history row left `running`).
+#[test]
+fn a_migration_killed_part_way_up_blocks_reverting_those_below_it_on_mariadb() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_k1.up.sql", "CREATE TABLE k1 (id int PRIMARY KEY);\n");
+    project.migration("1_k1.down.sql", "DROP TABLE k1;\n");
+    project.migration("2_k2.up.sql", "ALTER TABLE k1 ADD COLUMN c int;\nSELECT SLEEP(5);\n");
+    project.migration("2_k2.down.sql", "ALTER TABLE k1 DROP COLUMN c;\n");
+    let mut child = project.cutover_std(&db.url).arg("up").stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while db.query("SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = 'k1' AND column_name = 'c'") != "1" {
+        assert!(Instant::now() < deadline, "the first statement never ran");
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(200));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let output = project.cutover(&db.url).arg("down").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("2 k2 was stopped part-way up"), "{err}");
+    assert_eq!(
+        db.query(
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'k1'"
+        ),
+        "1"
+    );
+}
