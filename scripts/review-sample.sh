@@ -41,7 +41,9 @@ trap 'rm -rf "$work"' EXIT
 #   transaction block;
 # - authelia's own migrator (internal/storage/sql_provider_schema.go, SchemaMigrate): every
 #   pending migration in one transaction on PostgreSQL, with no way out of it;
-# - ory popx (ory-kratos): each file in a transaction, unless `.autocommit.` is in its name.
+# - ory popx (ory-kratos): each file in a transaction, unless `.autocommit.` is in its name;
+#   its folder is read in pop's layout, which takes a version's PostgreSQL variant over its
+#   generic file as popx does (named one by one, both were linted: review 7's #44).
 projects=(
   "crates.io|diesel|dir|rust-lang-registry/migrations"
   "lemmy|diesel|dir|lemmy/migrations"
@@ -50,7 +52,7 @@ projects=(
   "documenso|prisma|files|documenso/packages/prisma/migrations|*/migration.sql"
   "langfuse|prisma|files|langfuse/packages/shared/prisma/migrations|*/migration.sql"
   "authelia|transaction|files|authelia/internal/storage/migrations/postgres|V*.up.sql"
-  "ory-kratos|pop|files|ory-kratos/persistence/sql/migrations/sql|*.up.sql"
+  "ory-kratos|pop|dir|ory-kratos/persistence/sql/migrations/sql"
 )
 
 : > "$work/findings.tsv"

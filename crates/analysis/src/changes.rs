@@ -275,7 +275,7 @@ impl Context {
             Action::CreateTable { table, .. } => {
                 changes.push(Change::CreateTable { table: table.clone(), as_copy: false });
             }
-            Action::CreateTableAs { table } => {
+            Action::CreateTableAs { table, .. } => {
                 changes.push(Change::CreateTable { table: table.clone(), as_copy: true });
             }
             Action::DropTable { tables, cascade } => {

@@ -377,6 +377,8 @@ pub enum Action {
     CreateTableAs {
         /// The table.
         table: String,
+        /// `CREATE MATERIALIZED VIEW ... AS`: filled as a table is, but no batches can fill it.
+        materialized: bool,
     },
     /// `DROP FUNCTION`.
     DropFunction {

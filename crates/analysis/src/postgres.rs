@@ -216,7 +216,7 @@ fn created_view(sql: &str, summary: &pg_query::SummaryResult, resolve: Resolve<'
     read.dedup();
     if materialized {
         effect.rows = read.into_iter().map(|table| RowAccess { table, write: false, rows: RowScope::All }).collect();
-        effect.action = Action::CreateTableAs { table: created };
+        effect.action = Action::CreateTableAs { table: created, materialized: true };
     } else {
         let base = match read.as_slice() {
             [one] => Some(one.clone()),
@@ -546,13 +546,13 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
             if let Some(NodeEnum::SelectStmt(select)) = stmt.query.as_ref().and_then(|q| q.node.as_ref()) {
                 effect.rows = rows::query_reads(select, resolve);
             }
-            effect.action = Action::CreateTableAs { table };
+            effect.action = Action::CreateTableAs { table, materialized: false };
         }
         // `SELECT ... INTO new_table`: `CREATE TABLE AS` spelled otherwise.
         NodeEnum::SelectStmt(select) if select.into_clause.is_some() => {
             let table = relation_name(select.into_clause.as_ref().and_then(|i| i.rel.as_ref()), resolve);
             effect.rows = rows::query_reads(select, resolve);
-            effect.action = Action::CreateTableAs { table };
+            effect.action = Action::CreateTableAs { table, materialized: false };
         }
         NodeEnum::UpdateStmt(_)
         | NodeEnum::DeleteStmt(_)

@@ -429,7 +429,7 @@ fn tables_made_by(scripts: &[String], config: &cutover_analysis::LintConfig) -> 
         for effect in analyzed.effects().flatten() {
             match &effect.action {
                 cutover_analysis::Action::CreateTable { table, .. }
-                | cutover_analysis::Action::CreateTableAs { table } => tables.push(table.clone()),
+                | cutover_analysis::Action::CreateTableAs { table, .. } => tables.push(table.clone()),
                 // A table renamed into its name was released under it too (tester 10).
                 cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
                     tables.push(cutover_analysis::renamed_table(table, new_name))

@@ -212,12 +212,22 @@ pub struct Migration {
 impl Migration {
     /// The change this migration is a part of, where its layout splits one change into files
     /// that ship together: popx numbers a change's parts by six digits after its 14-digit
-    /// timestamp (ory-kratos: `20200830154602000000_..`, `20200830154602000001_..`). `None`
-    /// for a migration that is a change of its own.
+    /// timestamp (ory-kratos: `20200830154602000000_..`, `20200830154602000001_..`); a diesel
+    /// release's migrations renumbered as a counter after midnight of one day (lemmy's 1.0:
+    /// `2025-08-01-000000_..` to `2025-08-01-000068_..`, where 00:00:66 is no time) ship as one
+    /// release. `None` for a migration that is a change of its own.
     pub fn change(&self) -> Option<&str> {
         let version = self.version.as_ref()?.as_str();
-        (self.layout == Layout::Pop && version.len() == 20 && version.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| &version[..14])
+        let digits = |text: &str| text.bytes().all(|b| b.is_ascii_digit());
+        match self.layout {
+            Layout::Pop => (version.len() == 20 && digits(version)).then(|| &version[..14]),
+            // The version is the folder's digits: `20250801000017`.
+            Layout::Diesel => {
+                (version.len() == 14 && digits(version) && &version[8..12] == "0000" && &version[..8] != "00000000")
+                    .then(|| &version[..8])
+            }
+            _ => None,
+        }
     }
 
     /// How messages name the migration: `<version> <name>`, or `R <name>` when repeatable.

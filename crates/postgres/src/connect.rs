@@ -229,13 +229,31 @@ fn resolve_history_table(client: &mut Client, table: &QualifiedName) -> Result<Q
     }
     let row = client
         .query_one(
-            "SELECT coalesce((SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                               WHERE c.oid = to_regclass(quote_ident($1))), current_schema())",
+            "SELECT (SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.oid = to_regclass(quote_ident($1))), current_schema(), \
+                    (SELECT string_agg(quote_ident(n.nspname) || '.' || quote_ident(c.relname), ', ' ORDER BY n.nspname) \
+                     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE c.relname = $1 AND c.relkind IN ('r', 'p'))",
             &[&table.name],
         )
         .map_err(db_error)?;
-    let schema: Option<String> = row.get(0);
-    match schema {
+    let (found, current, elsewhere): (Option<String>, Option<String>, Option<String>) =
+        (row.get(0), row.get(1), row.get(2));
+    // Not on the search_path, but in another schema of the database: the history is likely
+    // there and the search_path changed (tester 18: a role's search_path set to `app` made a
+    // second, empty history there, and every migration ran again).
+    if let (None, Some(elsewhere)) = (&found, &elsewhere) {
+        let schema = current.as_deref().unwrap_or("public");
+        return Err(DbError::new(
+            DbErrorKind::Other,
+            format!(
+                "the history table `{name}` is not on the search_path, but {elsewhere} exists: this database's history is likely there (the search_path may have changed); name it in full (`history_table = \"{first}\"`, or CUTOVER_HISTORY_TABLE) to use it, or `history_table = \"{schema}.{name}\"` to keep a second history in `{schema}`",
+                name = table.name,
+                first = elsewhere.split(", ").next().unwrap_or_default(),
+            ),
+        ));
+    }
+    match found.or(current) {
         Some(schema) => Ok(QualifiedName { schema: Some(schema), name: table.name.clone() }),
         None => Err(DbError::new(
             DbErrorKind::Other,

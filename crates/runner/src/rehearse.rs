@@ -355,7 +355,7 @@ fn run_observed(
         let disagreements = effect.as_ref().map_or_else(Vec::new, |e| compare(e, &observed, &held, &created));
         if let Some(e) = &effect {
             match &e.action {
-                Action::CreateTable { table, .. } | Action::CreateTableAs { table } => {
+                Action::CreateTable { table, .. } | Action::CreateTableAs { table, .. } => {
                     created.insert(table.clone());
                 }
                 Action::CreateIndex { name, .. } => {

@@ -110,6 +110,7 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
         .max_by_key(|(table, mode, _)| (*mode, *table == reached.table))?;
     let command = match &effect.action {
         Action::WriteRows { command, .. } => command.to_string(),
+        Action::CreateTableAs { materialized: true, .. } => "CREATE MATERIALIZED VIEW".to_string(),
         Action::CreateTableAs { .. } => "CREATE TABLE AS".to_string(),
         Action::Opaque { what } => format!("the {what}"),
         _ => "the statement".to_string(),
@@ -149,6 +150,9 @@ fn under_held_lock(effect: &Effect, ctx: &Context) -> Option<Finding> {
     let fills_new = matches!(effect.action, Action::CreateTableAs { .. })
         || effect.rows.iter().filter(|a| a.write).all(|a| ctx.is_new(&a.table)) && effect.rows.iter().any(|a| a.write);
     let help = match command.as_str() {
+        // A materialized view is filled by its one statement: no batches, no `cutover rewrite`
+        // (review 7's #30).
+        _ if matches!(effect.action, Action::CreateTableAs { materialized: true, .. }) => "a materialized view is filled by the statement that makes it: make it under another name in a migration of its own before this one (nothing reads it yet, and its build takes no lock the application waits for), then here drop the old one and rename the new one into its place (a brief lock)".to_string(),
         _ if fills_new => "it fills a table this migration makes, which a later migration would leave empty meanwhile: for a large table, make the new table under another name and fill it in batches before it takes the old one's place, or change the table online with `cutover rewrite` (a copy kept in step, then a swap)".to_string(),
         // A `.toml` beside the migration is read by cutover's runner only; the command itself
         // runs beside any tool.
@@ -540,6 +544,32 @@ UPDATE both_v SET n = 1;";
         assert_eq!(
             severities(&mut linter, "ALTER TABLE users ADD COLUMN x int;\nUPDATE users SET x = 1;"),
             [Severity::Warning]
+        );
+    }
+
+    /// Review 7's #30 (lemmy): a materialized view made while the views it replaces are
+    /// locked cannot be filled in batches: the help makes it under another name first.
+    #[test]
+    fn a_materialized_view_filled_under_a_lock_is_told_to_be_made_first_under_another_name() {
+        let sql = "ALTER TABLE posts ADD COLUMN newest timestamptz;\nCREATE MATERIALIZED VIEW post_mview AS SELECT * FROM posts;";
+        let mut linter = Linter::new(LintConfig { only_rule: Some(RULE.to_string()), ..LintConfig::default() });
+        crate::rules::test_utils::lint_next(
+            &mut linter,
+            "CREATE TABLE posts (id int);\nCREATE VIEW post_view AS SELECT * FROM posts;",
+            true,
+        );
+        let found = crate::rules::test_utils::lint_next(&mut linter, sql, true);
+        let finding = found.iter().find(|d| d.rule == RULE).expect("the fill under the lock is reported");
+        assert!(finding.message.starts_with("CREATE MATERIALIZED VIEW"), "{}", finding.message);
+        assert!(
+            finding.help.starts_with("a materialized view is filled by the statement that makes it"),
+            "{}",
+            finding.help
+        );
+        assert!(
+            !finding.help.contains("cutover rewrite") && !finding.help.contains("batches before"),
+            "{}",
+            finding.help
         );
     }
 

@@ -644,7 +644,7 @@ impl Context {
                     }
                 }
             }
-            Action::CreateTableAs { table } => {
+            Action::CreateTableAs { table, .. } => {
                 self.created_here.insert(table.clone());
                 self.created_by_batch(table);
             }

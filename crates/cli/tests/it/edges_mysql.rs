@@ -281,6 +281,31 @@ fn an_emptied_history_is_refused_on_postgres() {
     assert_eq!(db.query("SELECT count(*) FROM a"), "1");
 }
 
+/// Tester 18: a search_path changed after the history was made (to a schema that exists) made
+/// an unqualified history resolve to a new, empty one there, and `up` applied every migration
+/// again. Refused, naming where the history is; named in full, it is used, nothing re-applied.
+#[test]
+fn a_history_off_the_search_path_is_named_not_made_again_on_postgres() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_log.up.sql", "CREATE TABLE public.log (n int);\nINSERT INTO public.log VALUES (1);\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    project.migration("2_more.up.sql", "INSERT INTO public.log VALUES (2);\n");
+    db.query(&format!("CREATE SCHEMA app; ALTER DATABASE {} SET search_path = app", db.name));
+    for command in ["up", "status"] {
+        let output = project.cutover(&db.url).arg(command).output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(!output.status.success(), "{command}: {out}{err}");
+        assert!(err.contains("is not on the search_path, but public.cutover_history exists"), "{command}: {err}");
+        assert!(err.contains("history_table = \"public.cutover_history\""), "{err}");
+    }
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname = 'cutover_history'"), "1");
+    let output =
+        project.cutover(&db.url).env("CUTOVER_HISTORY_TABLE", "public.cutover_history").arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert_eq!(db.query("SELECT string_agg(n::text, ',' ORDER BY n) FROM public.log"), "1,2");
+}
+
 /// SQLite: the `BEFORE DELETE` trigger fires on `DELETE` without `WHERE` too (triggers turn
 /// off SQLite's truncate optimization); with the trigger dropped, the emptied history is
 /// refused.

@@ -174,6 +174,26 @@ mod tests {
         assert_eq!(by, [None, Some(crate::NoTransactionMarker::Diesel)], "whose directive it is");
     }
 
+    /// lemmy's 1.0: a release's migrations renumbered as a counter after midnight of one day
+    /// (`-000066` is no time of day) are one change; real times are changes of their own.
+    #[test]
+    fn a_release_renumbered_as_a_counter_is_one_change() {
+        let (_dir, res) = read(
+            &[
+                ("00000000000000_diesel_initial_setup/up.sql", "SELECT 1;"),
+                ("2025-08-01-000017_create_t/up.sql", "CREATE TABLE t (a int);"),
+                ("2025-08-01-000066_index/up.sql", "CREATE INDEX i ON t (a);"),
+                ("2025-08-02-000001_other/up.sql", "SELECT 1;"),
+                ("2025-10-08-084508_later/up.sql", "SELECT 1;"),
+                ("2025-10-09-084508-0000_newer/up.sql", "SELECT 1;"),
+            ],
+            None,
+        );
+        let set = res.unwrap();
+        let changes: Vec<Option<&str>> = set.migrations.iter().map(|m| m.change()).collect();
+        assert_eq!(changes, [None, Some("20250801"), Some("20250801"), Some("20250802"), None, None]);
+    }
+
     #[test]
     fn loose_files_beside_diesel_folders_are_ignored_and_listed() {
         let (_dir, res) =
