@@ -89,6 +89,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         let plan = plan_up(set, &statuses, options)?;
         refuse_unexplained(ctx, set, &history, &plan)?;
         refuse_mixed(plan.iter().map(|(m, _)| &m.up))?;
+        refuse_templates(&plan)?;
         // A dry run records no approval: nothing runs.
         approval_gate(ctx, set, &plan, options)?;
         let mut summary = RunSummary::default();
@@ -119,6 +120,7 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
     let plan = plan_up(set, &statuses, options)?;
     refuse_unexplained(ctx, set, &history, &plan)?;
     refuse_mixed(plan.iter().map(|(m, _)| &m.up))?;
+    refuse_templates(&plan)?;
     let GateOutcome { approvals, up_front_locks } = approval_gate(ctx, set, &plan, options)?;
     if !approvals.is_empty() {
         // Recorded before anything runs: every risky change in the history has its justification.
@@ -145,6 +147,30 @@ fn refuse_mixed<'a>(scripts: impl Iterator<Item = &'a cutover_migration::Script>
         }
     }
     Ok(())
+}
+
+/// Refuses to apply an up script that is still the template `cutover new` wrote (tester 18:
+/// applied and recorded as it was, the change written into it afterwards was refused as an
+/// edit of an applied migration).
+fn refuse_templates(plan: &[crate::select::PlanStep<'_>]) -> Result<(), Error> {
+    let problems: Vec<String> = plan
+        .iter()
+        .filter(|(migration, _)| cutover_migration::is_untouched_template(&migration.up))
+        .map(|(migration, _)| {
+            format!(
+                "{} ({}) is still the template `cutover new` wrote: it holds no statement",
+                migration.label(),
+                migration.up.path.display()
+            )
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Refused(Refusal {
+        problems,
+        advice: "nothing was applied: write the change into it (or delete it if the migration is not wanted), then run `cutover up` again".to_string(),
+    }))
 }
 
 /// Refuses to apply the first migrations onto a database that already has what they create

@@ -187,3 +187,36 @@ fn sqlite_tables(project: &Project) -> Vec<String> {
         .unwrap();
     query.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
 }
+
+/// Tester 18: `cutover new` then `up` applied the untouched template and recorded it; the
+/// change written into it afterwards was refused as an edit of an applied migration. Refused
+/// now, naming the file; once written, it applies. An empty file a project keeps on purpose
+/// (no template hint) still applies.
+#[test]
+fn an_untouched_template_is_not_applied() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);\n");
+    project.migration("2_kept_empty.up.sql", "-- nothing here on purpose\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).args(["new", "add thing"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", crate::util::output_text(&output));
+    let up = crate::util::output_text(&output)
+        .0
+        .lines()
+        .filter_map(|l| l.strip_prefix("created "))
+        .find(|p| p.ends_with(".up.sql"))
+        .unwrap()
+        .to_string();
+    for args in [&["up"][..], &["up", "--dry-run"]] {
+        let output = project.cutover(&url).args(args).output().unwrap();
+        let (out, err) = crate::util::output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {out}{err}");
+        assert!(err.contains("is still the template `cutover new` wrote"), "{err}");
+        assert!(err.contains("nothing was applied"), "{err}");
+    }
+    assert!(sqlite_tables(&project).iter().all(|t| t != "a"), "nothing applied, not even the ones before it");
+    std::fs::write(project.path(&up), "CREATE TABLE thing (id integer);\n").unwrap();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", crate::util::output_text(&output));
+    assert!(sqlite_tables(&project).iter().any(|t| t == "thing"));
+}
