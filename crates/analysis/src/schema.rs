@@ -25,6 +25,8 @@ pub struct Schema {
     /// Views whose rows are one relation's (an automatically updatable view, say): the view,
     /// and that relation. Data changed through the view is the relation's.
     views: HashMap<String, String>,
+    /// Every view the schema knows, whatever it reads.
+    view_names: HashSet<String>,
 }
 
 /// One table of the [`Schema`].
@@ -123,6 +125,17 @@ impl Schema {
     /// such view).
     pub fn insert_view(&mut self, view: &str, base: &str) {
         self.views.insert(view.to_string(), base.to_string());
+        self.view_names.insert(view.to_string());
+    }
+
+    /// Records that view `view` exists (what it reads aside).
+    pub fn insert_view_name(&mut self, view: &str) {
+        self.view_names.insert(view.to_string());
+    }
+
+    /// Whether the schema knows a view named `name`, whatever it reads.
+    pub fn knows_view(&self, name: &str) -> bool {
+        self.view_names.contains(name)
     }
 
     /// The table whose rows view `name` shows, through views of views, when it is such a view.
@@ -443,15 +456,19 @@ impl Schema {
                     function.clone_from(new_name);
                 }
             }
-            Action::CreateView { view, base } => match base {
-                Some(base) => self.insert_view(view, base),
-                None => {
-                    self.views.remove(view);
+            Action::CreateView { view, base } => {
+                self.view_names.insert(view.clone());
+                match base {
+                    Some(base) => self.insert_view(view, base),
+                    None => {
+                        self.views.remove(view);
+                    }
                 }
-            },
+            }
             Action::DropView { views } => {
                 for view in views {
                     self.views.remove(view);
+                    self.view_names.remove(view);
                 }
             }
             Action::CreateIndex { name, table, columns, partial, unique, .. } => {
@@ -514,6 +531,9 @@ impl Schema {
                 }
             }
             Action::Rename { object: "view", table, new_name, .. } => {
+                if self.view_names.remove(table) {
+                    self.view_names.insert(crate::effect::renamed_table(table, new_name));
+                }
                 if let Some(base) = self.views.remove(table) {
                     self.views.insert(crate::effect::renamed_table(table, new_name), base);
                 }

@@ -243,6 +243,9 @@ pub enum Command {
         tool: cutover_runner::Tool,
     },
     /// Adopt an existing database: count every migration up to VERSION as applied.
+    ///
+    /// Refused on a database cutover already manages, and on one that has none of the tables
+    /// those migrations leave (it was not migrated to VERSION: a mistyped URL, say).
     Baseline {
         /// The newest version the database already has.
         #[arg(value_parser = parse_version, value_name = "VERSION")]

@@ -253,8 +253,9 @@ pub fn seed(live: &LiveSchema, config: &LintConfig) -> (Schema, BTreeMap<String,
         schema.insert_constrained_domain(domain);
     }
     for view in &live.views {
-        if let Some(base) = &view.base {
-            schema.insert_view(&view.name, base);
+        match &view.base {
+            Some(base) => schema.insert_view(&view.name, base),
+            None => schema.insert_view_name(&view.name),
         }
     }
     (schema, rows)

@@ -187,30 +187,41 @@ fn refuse_unexplained(
         return Ok(());
     }
     let config = cutover_analysis::LintConfig { dialect: crate::dialect_of(ctx.target.engine()), ..Default::default() };
-    // The tables the first migration that creates any creates.
-    let Some((migration, created)) = plan.iter().find_map(|(migration, _)| {
-        if let Some(reviewed) = &ctx.settings.reviewed {
-            let created = reviewed.creates(migration).unwrap_or_default().to_vec();
-            return (!created.is_empty()).then_some((*migration, created));
-        }
-        let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
-        let created: Vec<String> = analyzed
-            .effects()
-            .flatten()
-            .filter_map(|e| match &e.action {
-                cutover_analysis::Action::CreateTable { table, .. } => Some(table.clone()),
-                _ => None,
-            })
-            .collect();
-        (!created.is_empty()).then_some((*migration, created))
+    // The tables each migration to apply creates: any of them there already says the database
+    // was migrated before, not only the first migration's (tester 18: a database made by hand
+    // with the second migration's table had the first applied, then a failure on the second
+    // that told the user to fix the script).
+    let creates: Vec<(&Migration, Vec<String>)> = plan
+        .iter()
+        .map(|(migration, _)| {
+            if let Some(reviewed) = &ctx.settings.reviewed {
+                return (*migration, reviewed.creates(migration).unwrap_or_default().to_vec());
+            }
+            let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
+            let created: Vec<String> = analyzed
+                .effects()
+                .flatten()
+                .filter_map(|e| match &e.action {
+                    cutover_analysis::Action::CreateTable { table, .. } => Some(table.clone()),
+                    _ => None,
+                })
+                .collect();
+            (*migration, created)
+        })
+        .collect();
+    let all: Vec<String> = creates.iter().flat_map(|(_, created)| created.iter().cloned()).collect();
+    if all.is_empty() {
+        return Ok(());
+    }
+    let present_anywhere =
+        ctx.target.tables_present(&all).map_err(|e| Error::database("cannot look for existing tables", e))?;
+    // The first migration (in the order they would run) whose tables are there.
+    let Some((migration, present)) = creates.iter().find_map(|(migration, created)| {
+        let present: Vec<&String> = created.iter().filter(|t| present_anywhere.contains(t)).collect();
+        (!present.is_empty()).then_some((*migration, present))
     }) else {
         return Ok(());
     };
-    let present =
-        ctx.target.tables_present(&created).map_err(|e| Error::database("cannot look for existing tables", e))?;
-    if present.is_empty() {
-        return Ok(());
-    }
     let newest =
         set.migrations.iter().rev().find_map(|m| m.version.as_ref()).map_or("V".to_string(), |v| v.to_string());
     Err(Error::Refused(Refusal {
@@ -229,6 +240,54 @@ fn refuse_unexplained(
                 "restore the history table from a backup, or adopt the database as it is with `cutover baseline VERSION` (the newest migration it already has; `{newest}` is the newest in the folder)"
             ),
         },
+    }))
+}
+
+/// Refuses to baseline a database that has none of the tables the migrations up to `version`
+/// leave: it was not migrated to that version (tester 18: a mistyped SQLite path made an empty
+/// file, baselined as if it had the schema). Some present, some not, is drift for `cutover
+/// drift` to show, not a reason to refuse.
+fn refuse_baseline_of_an_unmigrated_database(
+    ctx: &mut Context<'_>,
+    set: &MigrationSet,
+    version: &Version,
+) -> Result<(), Error> {
+    let config = cutover_analysis::LintConfig { dialect: crate::dialect_of(ctx.target.engine()), ..Default::default() };
+    let mut tables: Vec<String> = Vec::new();
+    for migration in set.migrations.iter().filter(|m| m.version.as_ref().is_some_and(|v| v <= version)) {
+        let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
+        for effect in analyzed.effects().flatten() {
+            match &effect.action {
+                cutover_analysis::Action::CreateTable { table, .. } if !tables.contains(table) => {
+                    tables.push(table.clone())
+                }
+                cutover_analysis::Action::DropTable { tables: dropped, .. } => tables.retain(|t| !dropped.contains(t)),
+                cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
+                    tables.retain(|t| t != table);
+                    tables.push(cutover_analysis::renamed_table(table, new_name));
+                }
+                _ => {}
+            }
+        }
+    }
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let present =
+        ctx.target.tables_present(&tables).map_err(|e| Error::database("cannot look for existing tables", e))?;
+    if !present.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = tables.iter().take(5).map(|t| format!("`{t}`")).collect();
+    let more = if tables.len() > 5 { format!(" and {} more", tables.len() - 5) } else { String::new() };
+    Err(Error::Refused(Refusal {
+        problems: vec![format!(
+            "the database has none of the tables the migrations up to {version} leave ({}{more}): it was not migrated to {version}",
+            shown.join(", ")
+        )],
+        advice: format!(
+            "nothing was recorded: check that the database URL names the database meant; an empty database is migrated with `cutover up` (`cutover up --to {version}` for those migrations)"
+        ),
     }))
 }
 
@@ -586,6 +645,8 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
         // The way back from an emptied history: the person who runs it says what the schema
         // has, and the guard trusts the history from this baseline on (see `integrity`).
         ctx.reporter.report(Event::BaselineOverLostHistory { lost: damage.lost.len() + damage.changed.len() });
+    } else {
+        refuse_baseline_of_an_unmigrated_database(ctx, set, version)?;
     }
     let migration = set.migrations.iter().find(|m| m.version.as_ref() == Some(version));
     let now = now_rfc3339();

@@ -189,8 +189,13 @@ mod tests {
             let found = external(sql);
             assert!(found.contains("ACCESS EXCLUSIVE on `users`"), "{sql}: {found}");
         }
-        let found = external("CREATE OR REPLACE VIEW v_users AS SELECT id, email FROM users;");
+        let config = LintConfig { runner: crate::Runner::Script(None), ..LintConfig::default() };
+        let replace = "CREATE OR REPLACE VIEW v_users AS SELECT id, email FROM users;";
+        let found =
+            run_with(&[("CREATE VIEW v_users AS SELECT id FROM users, orgs;", true), (replace, true)], RULE, config);
         assert!(found.contains("ACCESS EXCLUSIVE on `v_users`"), "{found}");
+        // A view not there is made, with no wait (the rehearsal saw no lock taken).
+        assert_eq!(external(replace), "");
         assert_eq!(external("CREATE VIEW v_new AS SELECT id FROM users;"), "");
     }
 

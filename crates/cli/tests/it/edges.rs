@@ -394,6 +394,52 @@ fn a_history_dropped_with_its_guard_is_told_from_a_new_database_by_what_the_data
     assert_eq!(rows, 2);
 }
 
+/// Tester 18: `baseline` of a database that has none of the tables the migrations up to the
+/// version leave (a mistyped SQLite path makes an empty file) recorded them as applied. Refused,
+/// nothing recorded; with one of them there (migrated by other means), adopted.
+#[test]
+fn a_baseline_of_a_database_with_none_of_the_tables_is_refused() {
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id int);\n");
+    project.migration("2_posts.up.sql", "CREATE TABLE posts (id int);\nDROP TABLE users;\n");
+    project.migration("3_more.up.sql", "CREATE TABLE more (id int);\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).args(["baseline", "2"]).output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("has none of the tables the migrations up to 2 leave (`posts`)"), "{stderr}");
+    assert!(stderr.contains("nothing was recorded"), "{stderr}");
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let rows: i64 = conn.query_row("SELECT count(*) FROM cutover_history", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 0);
+    conn.execute_batch("CREATE TABLE posts (id int)").unwrap();
+    project.cutover(&url).args(["baseline", "2"]).assert().success();
+    project.cutover(&url).arg("up").assert().success();
+}
+
+/// Tester 18: a database made by hand with the second migration's table (not the first's):
+/// the first was applied, then the second failed with advice to fix its script. Refused
+/// before anything runs, naming the table and the migration that creates it.
+#[test]
+fn a_table_of_a_later_migration_already_there_is_told_before_anything_runs() {
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id int);\n");
+    project.migration("2_posts.up.sql", "CREATE TABLE posts (id int);\n");
+    let url = project.sqlite_url();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    conn.execute_batch("CREATE TABLE posts (id int)").unwrap();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("already has `posts`, which 2 posts creates") && stderr.contains("cutover baseline"),
+        "{stderr}"
+    );
+    let users: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'users'", [], |r| r.get(0)).unwrap();
+    assert_eq!(users, 0, "nothing ran");
+}
+
 #[test]
 fn a_rehearsal_missing_a_table_made_before_the_folder_points_to_template() {
     let db = PgDb::new();

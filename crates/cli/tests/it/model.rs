@@ -250,6 +250,9 @@ struct Migration {
     /// Times applied and reverted, as the history must count them.
     applies: u32,
     reverts: u32,
+    /// Its table was made by hand before a `baseline` adopted the database (a baseline of a
+    /// database that has none of the tables is refused: it was not migrated).
+    by_hand: bool,
 }
 
 /// The reference model: every version ever written, with its files and its history.
@@ -414,7 +417,11 @@ impl Model {
     }
 
     fn tables(&self) -> BTreeSet<String> {
-        self.migrations.values().filter(|m| m.db == DbState::Applied).map(|m| m.table.clone()).collect()
+        self.migrations
+            .values()
+            .filter(|m| m.db == DbState::Applied || (m.db == DbState::Baselined && m.by_hand))
+            .map(|m| m.table.clone())
+            .collect()
     }
 
     /// Versions no migration file has, for a `--to` typo.
@@ -600,7 +607,25 @@ impl Case {
             Op::KillUp { percent } => self.kill_up(*percent),
             Op::Baseline(target) => {
                 let Some(version) = self.resolve(target) else { return Ok(()) };
-                self.expect(&["baseline", &version.to_string()], self.model.baseline(version))
+                let expect = self.model.baseline(version);
+                if expect.code == 0 {
+                    // What a database migrated by other means has: the tables of the migrations
+                    // the baseline adopts.
+                    let by_hand: Vec<u64> = self
+                        .model
+                        .migrations
+                        .range(..=version)
+                        .filter(|(_, m)| m.db == DbState::Never)
+                        .map(|(v, _)| *v)
+                        .collect();
+                    for v in by_hand {
+                        let table = self.model.migrations[&v].table.clone();
+                        self.execute(&format!("CREATE TABLE {table} (id integer PRIMARY KEY)"))?;
+                        self.model.migrations.get_mut(&v).unwrap().by_hand = true;
+                        self.log.push(format!("made {table} by hand"));
+                    }
+                }
+                self.expect(&["baseline", &version.to_string()], expect)
             }
         }
     }
@@ -652,7 +677,18 @@ impl Case {
         // A migration written at or below the baseline counts as baselined.
         let db =
             if self.model.baseline.is_some_and(|base| version <= base) { DbState::Baselined } else { DbState::Never };
-        let migration = Migration { table, stem, up, down, slow, file: FileState::Present, db, applies: 0, reverts: 0 };
+        let migration = Migration {
+            table,
+            stem,
+            up,
+            down,
+            slow,
+            file: FileState::Present,
+            db,
+            applies: 0,
+            reverts: 0,
+            by_hand: false,
+        };
         assert!(self.model.migrations.insert(version, migration).is_none(), "version {version} written twice");
     }
 
@@ -839,6 +875,18 @@ impl Case {
                     })
                     .map_err(|e| e.to_string())?;
                 rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Runs `sql` on the database (made if it is not there yet).
+    fn execute(&mut self, sql: &str) -> Result<(), String> {
+        match &mut self.pg {
+            Some(pg) => pg.rows(sql).map(drop),
+            None => {
+                let conn = rusqlite::Connection::open(self.project.path("app.db")).map_err(|e| e.to_string())?;
+                conn.busy_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
+                conn.execute_batch(sql).map_err(|e| format!("{sql}: {e}"))
             }
         }
     }
