@@ -149,7 +149,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         Command::History { format } => {
-            let (url, mut target) = open(&settings)?;
+            let (url, mut target) = open_to_read(&settings)?;
             let unreadable =
                 |e: DbError| usage_error(format!("cannot read the history: {}", url.scrub(&e.to_string())));
             let records = if target.history_exists().map_err(unreadable)? {
@@ -197,7 +197,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::Status { format } => {
             let set = read_migrations(&settings)?;
-            let (url, mut target) = open(&settings)?;
+            let (url, mut target) = open_to_read(&settings)?;
             let statuses = with_url(
                 &url,
                 cutover_runner::status(&mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)), &set),
@@ -238,7 +238,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::Validate { format } => {
             let set = read_migrations(&settings)?;
-            let (url, mut target) = open(&settings)?;
+            let (url, mut target) = open_to_read(&settings)?;
             let problems = with_url(
                 &url,
                 cutover_runner::validate(&mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)), &set),
@@ -414,6 +414,23 @@ pub(crate) fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn 
     let url = database_url(settings)?;
     let target = connect_any(&url, settings)?.into_migration();
     Ok((url, target))
+}
+
+/// [`open`] for a command that only reads: a SQLite file that is not there is not made (tester
+/// 18: `status` on a mistyped path made an empty file and said every migration was pending);
+/// it is read as the empty database it would be, and said so.
+pub(crate) fn open_to_read(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
+    let url = database_url(settings)?;
+    if let Some(path) = url.sqlite_path().filter(|path| !std::path::Path::new(path).exists()) {
+        writeln!(
+            anstream::stderr(),
+            "note: there is no SQLite database at `{path}` (nothing is applied there; `cutover up` makes it): check the path if one was meant"
+        )?;
+        let memory = DatabaseUrl::parse("sqlite::memory:").map_err(usage_error)?;
+        let target = connect_any(&memory, settings)?.into_migration();
+        return Ok((url, target));
+    }
+    open(settings)
 }
 
 /// Connects to the database `url` names: the one dispatch, `cutover-any`.

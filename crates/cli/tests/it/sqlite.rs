@@ -335,3 +335,22 @@ fn lint_on_sqlite_refuses_a_rewrite_operation_as_start_does() {
     assert!(!output.status.success(), "{out}");
     assert!(err.contains("a SQLite database has one writer"), "{err}");
 }
+
+/// Tester 18: `status` on a mistyped SQLite path made an empty file there and said every
+/// migration was pending. The commands that only read make no file, and say there is none.
+#[test]
+fn reading_commands_make_no_sqlite_file_and_say_there_is_none() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id integer);\n");
+    let url = format!("sqlite://{}", project.path("typo.db").display());
+    for command in ["status", "validate", "history"] {
+        let output = project.cutover(&url).arg(command).output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(output.status.success(), "{command}: {out}{err}");
+        assert!(err.contains("there is no SQLite database at"), "{command}: {err}");
+        assert!(!project.path("typo.db").exists(), "{command} made the file");
+    }
+    project.cutover(&url).arg("up").assert().success();
+    let output = project.cutover(&url).arg("status").output().unwrap();
+    assert!(!output_text(&output).1.contains("there is no SQLite database"));
+}
