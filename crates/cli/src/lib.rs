@@ -299,7 +299,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Baseline { baseline_version: version } => {
             let set = read_migrations(&settings)?;
             let (url, mut target) = open(&settings)?;
-            with_url(
+            let version = with_url(
                 &url,
                 cutover_runner::baseline(
                     &mut context(&mut *target, &settings, &mut TerminalReporter::new(&url)),

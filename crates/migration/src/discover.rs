@@ -104,6 +104,9 @@ fn read_folder(
     reading: Reading,
     options: &ReadOptions,
 ) -> Result<MigrationSet, Error> {
+    if dir.is_file() {
+        return Err(Error::DirIsAFile { dir: dir.to_path_buf() });
+    }
     if !dir.is_dir() {
         return Err(Error::DirNotFound { dir: dir.to_path_buf() });
     }
@@ -673,6 +676,10 @@ mod tests {
     fn bad_directories_are_clear_errors() {
         let missing = discover(Path::new("/nonexistent/cutover-migrations"), None).unwrap_err().to_string();
         assert!(missing.contains("does not exist"), "{missing}");
+        // A file given as the folder (tester 18: `--dir README.md` said it did not exist).
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let is_file = discover(file.path(), None).unwrap_err().to_string();
+        assert!(is_file.contains("is a file, not a directory"), "{is_file}");
 
         let mixed = error_text(&[("V1__a.sql", "SELECT 1;"), ("2_b.up.sql", "SELECT 2;")]);
         assert!(mixed.contains("mixes migration layouts"), "{mixed}");

@@ -14,6 +14,12 @@ pub enum Error {
         /// The directory that was looked for.
         dir: PathBuf,
     },
+    /// What the directory names is a file.
+    #[error("migrations directory `{}` is a file, not a directory; point --dir, CUTOVER_DIR or `dir` in cutover.toml at the folder that holds your migrations", dir.display())]
+    DirIsAFile {
+        /// The path given.
+        dir: PathBuf,
+    },
     /// A file or directory could not be read.
     #[error("cannot read `{}`: {source}", path.display())]
     Io {

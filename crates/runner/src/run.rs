@@ -612,7 +612,8 @@ fn refuse_below_partly_applied(
 
 /// Adopts a database that was migrated before cutover: every migration up to `version`
 /// counts as applied. Refused when cutover has already applied migrations here.
-pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) -> Result<(), Error> {
+/// The version recorded is returned as the migration spells it (`020240102000000` given).
+pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) -> Result<Version, Error> {
     ctx.settings.check()?;
     let version = &check_version_exists(set, version, "baseline")?;
     let _lock = acquire_lock(ctx)?;
@@ -677,7 +678,8 @@ pub fn baseline(ctx: &mut Context<'_>, set: &MigrationSet, version: &Version) ->
     let timeouts = timeouts(ctx.settings, &ScriptSettings::default());
     ctx.target
         .transaction(timeouts, &mut |session| session.append_history(&record))
-        .map_err(|e| Error::database("cannot record the baseline", e))
+        .map_err(|e| Error::database("cannot record the baseline", e))?;
+    Ok(version.clone())
 }
 
 /// What the history lost or had rewritten behind cutover's back, as the engine's guard tells.

@@ -413,7 +413,10 @@ fn a_baseline_of_a_database_with_none_of_the_tables_is_refused() {
     let rows: i64 = conn.query_row("SELECT count(*) FROM cutover_history", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 0);
     conn.execute_batch("CREATE TABLE posts (id int)").unwrap();
-    project.cutover(&url).args(["baseline", "2"]).assert().success();
+    // Typed with a leading zero, said and recorded as the migration spells it.
+    let output = project.cutover(&url).args(["baseline", "02"]).output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    assert!(output_text(&output).0.contains("baselined at version 2:"), "{:?}", output_text(&output));
     project.cutover(&url).arg("up").assert().success();
 }
 
