@@ -224,6 +224,9 @@ struct Scan {
     reading: Reading,
     entries: Vec<Entry>,
     ignored: Vec<Ignored>,
+    /// Files named almost as migrations (path, what is wrong, the name to give): one error
+    /// lists them all, not the first alone.
+    misnamed: Vec<(PathBuf, &'static str, String)>,
     /// Every folder read, by identity, with the path it was first read through.
     folders: HashMap<FolderId, PathBuf>,
 }
@@ -248,10 +251,15 @@ fn folder_id(path: &Path, _meta: &fs::Metadata) -> Result<FolderId, Error> {
 impl Scan {
     /// Walks `dir` and the folders below it.
     fn of(dir: &Path, reading: Reading) -> Result<Scan, Error> {
-        let mut scan = Scan { reading, entries: Vec::new(), ignored: Vec::new(), folders: HashMap::new() };
+        let mut scan =
+            Scan { reading, entries: Vec::new(), ignored: Vec::new(), misnamed: Vec::new(), folders: HashMap::new() };
         let meta = fs::metadata(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
         scan.first_visit(dir, &meta)?;
         scan.walk(dir, 0)?;
+        if !scan.misnamed.is_empty() {
+            scan.misnamed.sort();
+            return Err(Error::Misnamed { files: scan.misnamed });
+        }
         Ok(scan)
     }
 
@@ -293,7 +301,8 @@ impl Scan {
                     continue;
                 }
                 Some(NearMiss::Misnamed { problem, rename_to }) => {
-                    return Err(Error::Misnamed { path, problem, rename_to });
+                    self.misnamed.push((path, problem, rename_to));
+                    continue;
                 }
                 Some(NearMiss::Unused(reason)) => {
                     self.ignored.push(Ignored { path, reason, refused_by_up: false });

@@ -62,14 +62,10 @@ pub enum Error {
     },
     /// A file named almost like a migration: a wrong-case extension, white space around the
     /// name, `.sql.txt`.
-    #[error("`{}` is not read as a migration: {problem}; rename it to `{rename_to}` (or move it out of the migrations directory)", path.display())]
+    #[error("{}", misnamed(files))]
     Misnamed {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with the name.
-        problem: &'static str,
-        /// The name it should have.
-        rename_to: String,
+        /// Each file, what is wrong with its name, and the name it should have.
+        files: Vec<(PathBuf, &'static str, String)>,
     },
     /// `cutover new` found no version above the existing ones.
     #[error("cannot pick a version above `{newest}` for a new migration in `{}`; create its files by hand with a larger version", dir.display())]
@@ -179,4 +175,19 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Each misnamed file on a line of its own when there are several.
+fn misnamed(files: &[(PathBuf, &'static str, String)]) -> String {
+    let one = |(path, problem, rename_to): &(PathBuf, &'static str, String)| {
+        format!("`{}` is not read as a migration: {problem}; rename it to `{rename_to}`", path.display())
+    };
+    match files {
+        [file] => format!("{} (or move it out of the migrations directory)", one(file)),
+        _ => format!(
+            "{} files are named almost as migrations and not read (rename them, or move them out of the migrations directory):\n{}",
+            files.len(),
+            files.iter().map(|file| format!("  {}", one(file))).collect::<Vec<_>>().join("\n")
+        ),
+    }
 }

@@ -122,6 +122,9 @@ fn misnamed_migrations_are_refused_and_copies_are_listed() {
     assert_eq!(run.code, Some(2), "{}", run.stderr);
     assert!(run.stderr.contains("2_b.up.SQL` is not read as a migration"), "{}", run.stderr);
     assert!(run.stderr.contains("rename it to `2_b.up.sql`"), "{}", run.stderr);
+    // Every one at once, not the first alone (tester 18 renamed them one run at a time).
+    assert!(run.stderr.contains("2 files are named almost as migrations"), "{}", run.stderr);
+    assert!(run.stderr.contains("rename it to `3_c.up.sql`"), "{}", run.stderr);
     assert!(!project.path("app.db").exists() || sqlite_tables(&project).is_empty(), "nothing applied");
 
     std::fs::rename(project.path("migrations/2_b.up.SQL"), project.path("migrations/2_b.up.sql")).unwrap();

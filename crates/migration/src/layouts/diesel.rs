@@ -119,14 +119,12 @@ fn check_folder(dir: &Path, ignored: &mut Vec<Ignored>) -> Result<(), Error> {
         let lower = file_name.trim().to_ascii_lowercase();
         match near_miss(&file_name) {
             Some(NearMiss::Misnamed { problem, rename_to }) => {
-                return Err(Error::Misnamed { path, problem, rename_to });
+                return Err(Error::Misnamed { files: vec![(path, problem, rename_to)] });
             }
             Some(NearMiss::Unused(reason)) => ignored.push(Ignored { path, reason, refused_by_up: false }),
             None if lower == "up.sql" || lower == "down.sql" => {
                 return Err(Error::Misnamed {
-                    path,
-                    problem: "diesel reads `up.sql` and `down.sql`, in lower case",
-                    rename_to: lower,
+                    files: vec![(path, "diesel reads `up.sql` and `down.sql`, in lower case", lower)],
                 });
             }
             None if file_name.ends_with(".sql") => ignored.push(Ignored {

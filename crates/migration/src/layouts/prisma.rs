@@ -129,14 +129,12 @@ fn check_folder(dir: &Path, ignored: &mut Vec<Ignored>) -> Result<(), Error> {
         let lower = file_name.trim().to_ascii_lowercase();
         match near_miss(&file_name) {
             Some(NearMiss::Misnamed { problem, rename_to }) => {
-                return Err(Error::Misnamed { path, problem, rename_to });
+                return Err(Error::Misnamed { files: vec![(path, problem, rename_to)] });
             }
             Some(NearMiss::Unused(reason)) => ignored.push(Ignored { path, reason, refused_by_up: false }),
             None if lower == SCRIPT => {
                 return Err(Error::Misnamed {
-                    path,
-                    problem: "Prisma reads `migration.sql`, in lower case",
-                    rename_to: SCRIPT.to_string(),
+                    files: vec![(path, "Prisma reads `migration.sql`, in lower case", SCRIPT.to_string())],
                 });
             }
             None => ignored.push(Ignored {
