@@ -186,9 +186,13 @@ impl DatabaseUrl {
         DatabaseUrl { raw, scheme: self.scheme, secrets: self.secrets.clone() }
     }
 
-    /// For `sqlite:` URLs, the database file's path, or `None` for `sqlite::memory:`.
+    /// For `sqlite:` URLs, the database file's path, or `None` for `sqlite::memory:` and any
+    /// other engine's URL (a server URL's text cut as if it began `sqlite:` showed its password).
     pub fn sqlite_path(&self) -> Option<&str> {
-        let rest = &self.raw["sqlite:".len()..];
+        if self.scheme != Engine::Sqlite {
+            return None;
+        }
+        let rest = self.raw.get("sqlite:".len()..)?;
         let rest = rest.strip_prefix("//").unwrap_or(rest);
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && path != ":memory:").then_some(path)
@@ -696,5 +700,8 @@ mod tests {
         assert_eq!(path("sqlite://app.db"), Some("app.db".to_string()));
         assert_eq!(path("sqlite:///var/lib/app.db"), Some("/var/lib/app.db".to_string()));
         assert_eq!(path("sqlite:data/app.db?mode=rwc"), Some("data/app.db".to_string()));
+        // Tester 19: a server's URL is no file path (cut as one, it showed the password).
+        assert_eq!(path("mysql://cutover:secret@127.0.0.1:3306/db"), None);
+        assert_eq!(path("postgres://app:secret@db/app"), None);
     }
 }

@@ -579,3 +579,29 @@ fn a_migration_killed_part_way_up_blocks_reverting_those_below_it_on_mariadb() {
         "1"
     );
 }
+
+/// Tester 19: after a change for SQLite paths, `status`, `validate` and `history` on a server
+/// read an empty in-memory database (every migration pending, `validate` ok on an edited one)
+/// and printed the URL's password in a note. They read the server's history, and say nothing of
+/// SQLite.
+#[test]
+fn reading_commands_read_the_servers_history() {
+    let pg = PgDb::new();
+    let my = MyDb::new();
+    for url in [pg.url.clone(), my.url.clone()] {
+        let project = Project::new();
+        project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+        project.cutover(&url).arg("up").assert().success();
+        let output = project.cutover(&url).arg("status").output().unwrap();
+        let (out, err) = output_text(&output);
+        assert!(output.status.success() && out.contains("applied"), "{out}{err}");
+        assert!(!err.contains("SQLite") && !err.contains("cutover-test"), "{err}");
+        let output = project.cutover(&url).arg("history").output().unwrap();
+        assert!(output_text(&output).0.contains("a"), "{:?}", output_text(&output));
+        project.migration("1_a.up.sql", "CREATE TABLE a (id bigint);\n");
+        let output = project.cutover(&url).arg("validate").output().unwrap();
+        let (out, err) = output_text(&output);
+        assert_eq!(output.status.code(), Some(1), "{out}{err}");
+        assert!(!err.contains("cutover-test"), "{err}");
+    }
+}
