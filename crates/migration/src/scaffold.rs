@@ -88,9 +88,11 @@ pub fn write_new_migration(dir: &Path, layout: Layout, version: &str, name: &str
 /// What a new migration's up script holds until it is written.
 pub(crate) const UP_HINT: &str = "-- Write the forward change here.\n";
 
-/// Whether `up` is still the template `cutover new` wrote: no statement, the hint in place.
-pub fn is_untouched_template(up: &crate::Script) -> bool {
-    up.statements.is_empty() && up.text.contains(UP_HINT.trim_end())
+/// Whether `script` (an up or a down script) is still the template `cutover new` wrote: no
+/// statement, the hint in place.
+pub fn is_untouched_template(script: &crate::Script) -> bool {
+    script.statements.is_empty()
+        && (script.text.contains(UP_HINT.trim_end()) || script.text.contains(DOWN_HINT.trim_end()))
 }
 /// What a new migration's down script holds until it is written.
 pub(crate) const DOWN_HINT: &str = "-- Write what reverses the up script here.\n";

@@ -106,6 +106,29 @@ pub(crate) fn run_script(
             tool_version: TOOL_VERSION.to_string(),
         },
     };
+    // Statements an earlier attempt ran outside a transaction are in the database: run in one
+    // transaction now, they would run again and, failing, leave a row that says none ran
+    // (tester 19: the directive taken out, one retry wiped the progress, and `down` then
+    // reverted the migration below it).
+    let ran_outside = latest.filter(|r| {
+        r.direction == direction
+            && !r.transactional
+            && (r.state == State::Running || (r.state == State::Failed && r.statements_done > 0))
+    });
+    if let Some(previous) = ran_outside.filter(|_| attempt.base.transactional) {
+        return Err(Error::Refused(Refusal {
+            problems: vec![format!(
+                "{}: an earlier attempt ran {} of its statements outside a transaction{}, and it would now run in one",
+                migration.label(),
+                previous.statements_done,
+                if previous.state == State::Running { " (and was stopped in the next)" } else { "" }
+            )],
+            advice: format!(
+                "put `{}`'s setting for running outside a transaction back as it was (`-- cutover:no-transaction`, or the layout's switch): the run then resumes after the statements that ran",
+                script.path.display()
+            ),
+        }));
+    }
     let res = if script.settings.transaction && ctx.target.transactional_ddl() {
         ctx.reporter.report(Event::Starting { migration, direction, resume_at: 0 });
         run_in_transaction(ctx, migration, &attempt, up_front_locks)

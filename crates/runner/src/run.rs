@@ -511,6 +511,16 @@ pub fn down(
             continue;
         };
         match &migration.down {
+            // Reverted by nothing, it would be recorded reverted with its changes in place
+            // (tester 19).
+            Some(script) if cutover_migration::is_untouched_template(script) => {
+                scripts_missing = true;
+                problems.push(format!(
+                    "{}: its down script ({}) is still the template `cutover new` wrote: it holds no statement",
+                    migration.label(),
+                    script.path.display()
+                ))
+            }
             Some(script) => plan.push((migration, script, status.latest.as_ref())),
             // No script can undo it: the advice for missing scripts would mislead.
             None if migration.kind == cutover_migration::MigrationKind::Declarative => problems.push(format!(
@@ -529,7 +539,7 @@ pub fn down(
             "revert fewer migrations with --steps or --to (a declarative migration not yet completed is undone by `cutover rollback`)".to_string()
         } else {
             format!(
-                "write the missing down scripts ({} layout), or revert fewer migrations with --steps or --to",
+                "write the missing down scripts ({} layout), or revert fewer migrations with --steps or --to; nothing was reverted",
                 set.layout
             )
         };

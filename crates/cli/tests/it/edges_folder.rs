@@ -222,4 +222,10 @@ fn an_untouched_template_is_not_applied() {
     let output = project.cutover(&url).arg("up").output().unwrap();
     assert!(output.status.success(), "{:?}", crate::util::output_text(&output));
     assert!(sqlite_tables(&project).iter().any(|t| t == "thing"));
+    // Its down script left as written reverts nothing: refused, not recorded reverted (tester 19).
+    let output = project.cutover(&url).arg("down").output().unwrap();
+    let (out, err) = crate::util::output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("its down script") && err.contains("is still the template `cutover new` wrote"), "{err}");
+    assert!(sqlite_tables(&project).iter().any(|t| t == "thing"));
 }

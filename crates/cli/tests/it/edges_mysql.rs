@@ -605,3 +605,30 @@ fn reading_commands_read_the_servers_history() {
         assert!(!err.contains("cutover-test"), "{err}");
     }
 }
+
+/// Tester 19: a migration stopped part-way outside a transaction, its directive then taken
+/// out: the rerun ran it in a transaction, failed on what had run, recorded none done, and
+/// `down` then reverted the migration below. Refused now, saying to put the setting back.
+#[test]
+fn a_part_way_migration_is_not_run_again_in_a_transaction() {
+    let project = Project::new();
+    let url = project.sqlite_url();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    project.migration("1_a.down.sql", "DROP TABLE a;\n");
+    let no_tx = "-- cutover:no-transaction\n";
+    let body = "CREATE TABLE b (id int);\nINSERT INTO nosuchtable VALUES (1);\n";
+    project.migration("2_b.up.sql", &format!("{no_tx}{body}"));
+    project.migration("2_b.down.sql", "DROP TABLE b;\n");
+    assert!(!project.cutover(&url).arg("up").output().unwrap().status.success());
+    project.migration("2_b.up.sql", body);
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (out, err) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("ran 1 of its statements outside a transaction, and it would now run in one"), "{err}");
+    // Its progress is intact: `down` is still refused, and with the setting back `up` resumes.
+    let output = project.cutover(&url).arg("down").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{:?}", output_text(&output));
+    project.migration("2_b.up.sql", &format!("{no_tx}CREATE TABLE b (id int);\nCREATE TABLE c (id int);\n"));
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+}
