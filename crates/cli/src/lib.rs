@@ -249,7 +249,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         Command::Drift { format } => drift::run(&settings, format),
         Command::Up { to, dry_run, allow_out_of_order, allow_unsafe, outside_window, check_drift } => {
             let set = read_migrations(&settings)?;
-            let (url, mut target) = open(&settings)?;
+            let (url, mut target) = if dry_run { open_to_read(&settings)? } else { open(&settings)? };
             if check_drift || settings.check_drift {
                 drift::warn_before_up(&settings, &set, &url)?;
             }
@@ -277,7 +277,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::Down { steps, to, all, dry_run } => {
             let set = read_migrations(&settings)?;
-            let (url, mut target) = open(&settings)?;
+            // Where no database is, nothing is applied to revert: no file is made for it.
+            let (url, mut target) = open_to_read(&settings)?;
             let nothing = match &to {
                 Some(to) => format!("nothing to revert: no migration newer than {to} is applied"),
                 None => "nothing to revert: no migration is applied".to_string(),
@@ -298,6 +299,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::Baseline { baseline_version: version } => {
             let set = read_migrations(&settings)?;
+            let url = database_url(&settings)?;
+            if let Some(path) = url.sqlite_path().filter(|path| !std::path::Path::new(path).exists()) {
+                return Err(usage_error(format!(
+                    "there is no SQLite database at `{path}`: baseline adopts a database that exists; check the path (`cutover up` makes a new one)"
+                )));
+            }
             let (url, mut target) = open(&settings)?;
             let version = with_url(
                 &url,
@@ -416,7 +423,8 @@ pub(crate) fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn 
     Ok((url, target))
 }
 
-/// [`open`] for a command that only reads: a SQLite file that is not there is not made (tester
+/// [`open`] for a command that changes nothing where no database is: a SQLite file that is not
+/// there is not made (tester
 /// 18: `status` on a mistyped path made an empty file and said every migration was pending);
 /// it is read as the empty database it would be, and said so.
 pub(crate) fn open_to_read(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {

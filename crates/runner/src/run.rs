@@ -202,7 +202,9 @@ fn refuse_unexplained(
                 .effects()
                 .flatten()
                 .filter_map(|e| match &e.action {
-                    cutover_analysis::Action::CreateTable { table, .. } => Some(table.clone()),
+                    // A table made from a query is one too (tester 19: PostgreSQL's CTAS).
+                    cutover_analysis::Action::CreateTable { table, .. }
+                    | cutover_analysis::Action::CreateTableAs { table, materialized: false } => Some(table.clone()),
                     _ => None,
                 })
                 .collect();
@@ -258,7 +260,10 @@ fn refuse_baseline_of_an_unmigrated_database(
         let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
         for effect in analyzed.effects().flatten() {
             match &effect.action {
-                cutover_analysis::Action::CreateTable { table, .. } if !tables.contains(table) => {
+                cutover_analysis::Action::CreateTable { table, .. }
+                | cutover_analysis::Action::CreateTableAs { table, materialized: false }
+                    if !tables.contains(table) =>
+                {
                     tables.push(table.clone())
                 }
                 cutover_analysis::Action::DropTable { tables: dropped, .. } => tables.retain(|t| !dropped.contains(t)),

@@ -510,9 +510,12 @@ fn read_holder(file: &mut File) -> LockHolder {
 impl cutover_engine::Inspect for SqliteTarget {
     fn table_exists(&mut self, name: &str) -> Result<bool, DbError> {
         self.conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [name], |row| {
-                row.get::<_, i64>(0)
-            })
+            // SQLite's names ignore ASCII case: `USERS` is `users` (tester 19).
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+                [name],
+                |row| row.get::<_, i64>(0),
+            )
             .map(|n| n > 0)
             .map_err(db_error)
     }

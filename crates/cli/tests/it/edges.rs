@@ -441,6 +441,19 @@ fn a_table_of_a_later_migration_already_there_is_told_before_anything_runs() {
     let users: i64 =
         conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'users'", [], |r| r.get(0)).unwrap();
     assert_eq!(users, 0, "nothing ran");
+
+    // A table made from a query, there in another case (SQLite's names ignore it): the same
+    // (tester 19).
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id int);\n");
+    project.migration("2_snap.up.sql", "CREATE TABLE snap AS SELECT 1 AS x;\n");
+    let url = project.sqlite_url();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    conn.execute_batch("CREATE TABLE SNAP (x int)").unwrap();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already has `snap`, which 2 snap creates"), "{stderr}");
 }
 
 #[test]

@@ -343,13 +343,19 @@ fn reading_commands_make_no_sqlite_file_and_say_there_is_none() {
     let project = Project::new();
     project.migration("1_a.up.sql", "CREATE TABLE a (id integer);\n");
     let url = format!("sqlite://{}", project.path("typo.db").display());
-    for command in ["status", "validate", "history"] {
-        let output = project.cutover(&url).arg(command).output().unwrap();
+    for command in [&["status"][..], &["validate"], &["history"], &["down"], &["down", "--all"], &["up", "--dry-run"]] {
+        let output = project.cutover(&url).args(command).output().unwrap();
         let (out, err) = output_text(&output);
-        assert!(output.status.success(), "{command}: {out}{err}");
-        assert!(err.contains("there is no SQLite database at"), "{command}: {err}");
-        assert!(!project.path("typo.db").exists(), "{command} made the file");
+        assert!(output.status.success(), "{command:?}: {out}{err}");
+        assert!(err.contains("there is no SQLite database at"), "{command:?}: {err}");
+        assert!(!project.path("typo.db").exists(), "{command:?} made the file");
+        assert!(!project.path("typo.db.cutover-lock").exists(), "{command:?} made a lock file");
     }
+    // A baseline adopts a database that exists.
+    let output = project.cutover(&url).args(["baseline", "1"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2), "{:?}", output_text(&output));
+    assert!(output_text(&output).1.contains("baseline adopts a database that exists"), "{:?}", output_text(&output));
+    assert!(!project.path("typo.db").exists());
     project.cutover(&url).arg("up").assert().success();
     let output = project.cutover(&url).arg("status").output().unwrap();
     assert!(!output_text(&output).1.contains("there is no SQLite database"));
