@@ -243,11 +243,21 @@ fn resolve_history_table(client: &mut Client, table: &QualifiedName) -> Result<Q
     // there and the search_path changed (tester 18: a role's search_path set to `app` made a
     // second, empty history there, and every migration ran again).
     if let (None, Some(elsewhere)) = (&found, &elsewhere) {
-        let schema = current.as_deref().unwrap_or("public");
+        let exist = if elsewhere.contains(", ") { "exist" } else { "exists" };
+        // A second history where the search_path would make it, unless that is a system
+        // schema (refused for the history) or one that has its own already.
+        let second = current
+            .as_deref()
+            .filter(|schema| !schema.starts_with("pg_") && schema != &"information_schema")
+            .filter(|schema| !elsewhere.split(", ").any(|t| t.starts_with(&format!("{schema}."))))
+            .map(|schema| {
+                format!(", or `history_table = \"{schema}.{}\"` to keep a second history in `{schema}`", table.name)
+            })
+            .unwrap_or_default();
         return Err(DbError::new(
             DbErrorKind::Other,
             format!(
-                "the history table `{name}` is not on the search_path, but {elsewhere} exists: this database's history is likely there (the search_path may have changed); name it in full (`history_table = \"{first}\"`, or CUTOVER_HISTORY_TABLE) to use it, or `history_table = \"{schema}.{name}\"` to keep a second history in `{schema}`",
+                "the history table `{name}` is not on the search_path, but {elsewhere} {exist}: this database's history is likely there (the search_path may have changed); name it in full (`history_table = \"{first}\"`, or CUTOVER_HISTORY_TABLE) to use it{second}",
                 name = table.name,
                 first = elsewhere.split(", ").next().unwrap_or_default(),
             ),
