@@ -198,16 +198,8 @@ fn refuse_unexplained(
                 return (*migration, reviewed.creates(migration).unwrap_or_default().to_vec());
             }
             let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
-            let created: Vec<String> = analyzed
-                .effects()
-                .flatten()
-                .filter_map(|e| match &e.action {
-                    // A table made from a query is one too (tester 19: PostgreSQL's CTAS).
-                    cutover_analysis::Action::CreateTable { table, .. }
-                    | cutover_analysis::Action::CreateTableAs { table, materialized: false } => Some(table.clone()),
-                    _ => None,
-                })
-                .collect();
+            let created: Vec<String> =
+                analyzed.effects().flatten().filter_map(|e| created_table(&e.action).cloned()).collect();
             (*migration, created)
         })
         .collect();
@@ -245,6 +237,16 @@ fn refuse_unexplained(
     }))
 }
 
+/// The table a statement makes, a table made from a query included (tester 19: PostgreSQL's
+/// CTAS was not counted).
+fn created_table(action: &cutover_analysis::Action) -> Option<&String> {
+    match action {
+        cutover_analysis::Action::CreateTable { table, .. }
+        | cutover_analysis::Action::CreateTableAs { table, materialized: false } => Some(table),
+        _ => None,
+    }
+}
+
 /// Refuses to baseline a database that has none of the tables the migrations up to `version`
 /// leave: it was not migrated to that version (tester 18: a mistyped SQLite path made an empty
 /// file, baselined as if it had the schema). Some present, some not, is drift for `cutover
@@ -259,13 +261,10 @@ fn refuse_baseline_of_an_unmigrated_database(
     for migration in set.migrations.iter().filter(|m| m.version.as_ref().is_some_and(|v| v <= version)) {
         let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
         for effect in analyzed.effects().flatten() {
+            if let Some(table) = created_table(&effect.action).filter(|t| !tables.contains(t)) {
+                tables.push(table.clone());
+            }
             match &effect.action {
-                cutover_analysis::Action::CreateTable { table, .. }
-                | cutover_analysis::Action::CreateTableAs { table, materialized: false }
-                    if !tables.contains(table) =>
-                {
-                    tables.push(table.clone())
-                }
                 cutover_analysis::Action::DropTable { tables: dropped, .. } => tables.retain(|t| !dropped.contains(t)),
                 cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
                     tables.retain(|t| t != table);

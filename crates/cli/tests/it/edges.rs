@@ -404,12 +404,14 @@ fn a_baseline_of_a_database_with_none_of_the_tables_is_refused() {
     project.migration("2_posts.up.sql", "CREATE TABLE posts (id int);\nDROP TABLE users;\n");
     project.migration("3_more.up.sql", "CREATE TABLE more (id int);\n");
     let url = project.sqlite_url();
+    // A database file that exists, with no table (where none exists, baseline says so first).
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    conn.execute_batch("CREATE TABLE scratch (id int); DROP TABLE scratch").unwrap();
     let output = project.cutover(&url).args(["baseline", "2"]).output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("has none of the tables the migrations up to 2 leave (`posts`)"), "{stderr}");
     assert!(stderr.contains("nothing was recorded"), "{stderr}");
-    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
     let rows: i64 = conn.query_row("SELECT count(*) FROM cutover_history", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 0);
     conn.execute_batch("CREATE TABLE posts (id int)").unwrap();
