@@ -481,6 +481,9 @@ pub fn down(
         // Nothing applied, nothing to revert: not a mistake, whatever the count.
         DownTarget::Steps(_) if revertible.is_empty() => Vec::new(),
         DownTarget::Steps(n) if *n > revertible.len() => {
+            // A part-way migration above them says so first: "use --steps N" would be refused
+            // too (tester 19).
+            refuse_below_partly_applied(set, &statuses, &revertible, target)?;
             return Err(Error::BadTarget(format!(
                 "`down --steps {n}`: only {} applied to revert; nothing was reverted. Use `--steps {}`, or `--all` to revert every applied migration",
                 plural(revertible.len(), "migration is", "migrations are"),

@@ -506,7 +506,13 @@ fn partly_applied_blocks_the_down_below(project: &Project, url: &str, no_transac
     project.migration("2_k2.down.sql", &format!("{no_transaction}ALTER TABLE k1 DROP COLUMN c;\n"));
     let output = project.cutover(url).arg("up").output().unwrap();
     assert!(!output.status.success(), "{:?}", output_text(&output));
-    for args in [&["down"][..], &["down", "--steps", "1"], &["down", "--all"], &["down", "--to", "1"]] {
+    for args in [
+        &["down"][..],
+        &["down", "--steps", "1"],
+        &["down", "--steps", "2"],
+        &["down", "--all"],
+        &["down", "--to", "1"],
+    ] {
         let output = project.cutover(url).args(args).output().unwrap();
         let (out, err) = output_text(&output);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {out}{err}");
