@@ -79,6 +79,9 @@ pub enum Command {
         check_drift: bool,
     },
     /// Revert applied migrations with their down scripts, newest first.
+    ///
+    /// Refused below a migration that stopped part-way up outside a transaction (its down
+    /// script undoes all of it, not the part that ran): `cutover up` finishes it first.
     Down {
         /// How many migrations to revert [default: 1]; refused when fewer are applied.
         #[arg(long, conflicts_with_all = ["to", "all"])]
