@@ -299,8 +299,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
         }
         Command::Baseline { baseline_version: version } => {
             let set = read_migrations(&settings)?;
-            let url = database_url(&settings)?;
-            if let Some(path) = url.sqlite_path().filter(|path| !std::path::Path::new(path).exists()) {
+            if let Some(path) = missing_sqlite_file(&database_url(&settings)?) {
                 return Err(usage_error(format!(
                     "there is no SQLite database at `{path}`: baseline adopts a database that exists; check the path (`cutover up` makes a new one)"
                 )));
@@ -429,7 +428,7 @@ pub(crate) fn open(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn 
 /// it is read as the empty database it would be, and said so.
 pub(crate) fn open_to_read(settings: &Settings) -> anyhow::Result<(DatabaseUrl, Box<dyn MigrationTarget>)> {
     let url = database_url(settings)?;
-    if let Some(path) = url.sqlite_path().filter(|path| !std::path::Path::new(path).exists()) {
+    if let Some(path) = missing_sqlite_file(&url) {
         writeln!(
             anstream::stderr(),
             "note: there is no SQLite database at `{path}` (nothing is applied there; `cutover up` makes it): check the path if one was meant"
@@ -439,6 +438,11 @@ pub(crate) fn open_to_read(settings: &Settings) -> anyhow::Result<(DatabaseUrl, 
         return Ok((url, target));
     }
     open(settings)
+}
+
+/// The file a SQLite URL names, when no file is there.
+fn missing_sqlite_file(url: &DatabaseUrl) -> Option<&str> {
+    url.sqlite_path().filter(|path| !std::path::Path::new(path).exists())
 }
 
 /// Connects to the database `url` names: the one dispatch, `cutover-any`.

@@ -13,7 +13,7 @@ use cutover_migration::{Checksum, Migration, MigrationSet, Script, Statement};
 use crate::context::{timeouts, Context};
 use crate::error::{MigrationFailure, Refusal};
 use crate::identity::{now_rfc3339, relative_path, runner_identity, TOOL_VERSION};
-use crate::status::resume_point;
+use crate::status::{resume_point, stopped_part_way};
 use crate::{Error, Event};
 
 /// The attempt at one script, and the history rows it writes.
@@ -110,12 +110,7 @@ pub(crate) fn run_script(
     // transaction now, they would run again and, failing, leave a row that says none ran
     // (tester 19: the directive taken out, one retry wiped the progress, and `down` then
     // reverted the migration below it).
-    let ran_outside = latest.filter(|r| {
-        r.direction == direction
-            && !r.transactional
-            && (r.state == State::Running || (r.state == State::Failed && r.statements_done > 0))
-    });
-    if let Some(previous) = ran_outside.filter(|_| attempt.base.transactional) {
+    if let Some(previous) = stopped_part_way(latest, direction).filter(|_| attempt.base.transactional) {
         return Err(Error::Refused(Refusal {
             problems: vec![format!(
                 "{}: an earlier attempt ran {} of its statements outside a transaction{}, and it would now run in one",

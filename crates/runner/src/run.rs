@@ -13,7 +13,7 @@ use crate::identity::{now_rfc3339, relative_path, runner_identity, TOOL_VERSION}
 use crate::select::{
     check_version_exists, next_declarative, plan_up, plural, tamper_problems, DownTarget, UpOptions, TAMPER_ADVICE,
 };
-use crate::status::{compute_status, migration_of, resume_point, MigrationState, MigrationStatus};
+use crate::status::{compute_status, migration_of, resume_point, stopped_part_way, MigrationState, MigrationStatus};
 use crate::{Error, Event};
 
 /// What a run did (or, with `--dry-run`, would do).
@@ -593,13 +593,8 @@ fn refuse_below_partly_applied(
     let lowest = selected.iter().filter_map(|s| s.version.as_ref()).min();
     let problems: Vec<String> = statuses
         .iter()
-        .filter(|s| matches!(s.state, MigrationState::Failed | MigrationState::Running))
         .filter_map(|s| {
-            let latest = s.latest.as_ref().filter(|r| r.direction == Direction::Up && !r.transactional)?;
-            // A killed statement may have taken effect though not recorded: one running counts.
-            if latest.statements_done == 0 && s.state == MigrationState::Failed {
-                return None;
-            }
+            let latest = stopped_part_way(s.latest.as_ref(), Direction::Up)?;
             let version = s.version.as_ref()?;
             let above = match (lowest, target) {
                 (Some(lowest), _) => version > lowest,
@@ -611,7 +606,7 @@ fn refuse_below_partly_applied(
             }
             let label = migration_of(set, s).map_or_else(|| format!("{version} {}", s.name), |m| m.label());
             let total = migration_of(set, s).map(|m| format!(" of {}", m.up.statements.len())).unwrap_or_default();
-            let how = if s.state == MigrationState::Running { "was stopped" } else { "failed" };
+            let how = if latest.state == State::Running { "was stopped" } else { "failed" };
             Some(format!(
                 "{label} {how} part-way up: {} statement(s){total} ran outside a transaction and are in the database",
                 latest.statements_done

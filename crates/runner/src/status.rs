@@ -252,6 +252,16 @@ pub fn migration_of<'a>(set: &'a MigrationSet, status: &MigrationStatus) -> Opti
     status.migration_idx.map(|idx| &set.migrations[idx])
 }
 
+/// The latest row about a migration when it says an attempt in `direction` stopped part-way
+/// outside a transaction: statements done, or one under way when the runner was killed (which
+/// may have taken effect though not recorded). Its script cannot then be run whole, nor the
+/// other direction's script undo it (see `run::down` and `executor::run_script`).
+pub fn stopped_part_way(latest: Option<&HistoryRecord>, direction: Direction) -> Option<&HistoryRecord> {
+    let record = latest?;
+    let stopped = record.state == State::Running || (record.state == State::Failed && record.statements_done > 0);
+    (stopped && record.direction == direction && !record.transactional).then_some(record)
+}
+
 /// Where a non-transactional script should resume, from the latest row about it in the same
 /// direction: the number of statements known to be applied.
 pub fn resume_point(latest: Option<&HistoryRecord>, direction: Direction) -> Option<&HistoryRecord> {
