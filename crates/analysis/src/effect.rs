@@ -474,6 +474,20 @@ pub enum Action {
     Other,
 }
 
+impl Action {
+    /// The table this statement makes appear under a name it did not have: created (from a
+    /// query too, a materialized view included) or renamed into it. Whoever asks whether a
+    /// database already holds what a migration makes (the runner's empty-history guard,
+    /// `baseline`, the CI scope of `lint`) asks this, so that each counts the same tables.
+    pub fn table_made(&self) -> Option<String> {
+        match self {
+            Action::CreateTable { table, .. } | Action::CreateTableAs { table, .. } => Some(table.clone()),
+            Action::Rename { object: "table", table, new_name, .. } => Some(renamed_table(table, new_name)),
+            _ => None,
+        }
+    }
+}
+
 /// Rows of one table that a statement reads or writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowAccess {

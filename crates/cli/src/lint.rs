@@ -426,17 +426,8 @@ fn tables_made_by(scripts: &[String], config: &cutover_analysis::LintConfig) -> 
     let parsed: Vec<&[cutover_migration::Statement]> = parsed.iter().map(Vec::as_slice).collect();
     let mut tables = Vec::new();
     for analyzed in cutover_analysis::analyze_all(&parsed, config) {
-        for effect in analyzed.effects().flatten() {
-            match &effect.action {
-                cutover_analysis::Action::CreateTable { table, .. }
-                | cutover_analysis::Action::CreateTableAs { table, .. } => tables.push(table.clone()),
-                // A table renamed into its name was released under it too (tester 10).
-                cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
-                    tables.push(cutover_analysis::renamed_table(table, new_name))
-                }
-                _ => {}
-            }
-        }
+        // A table renamed into its name was released under it too (tester 10).
+        tables.extend(analyzed.effects().flatten().filter_map(|effect| effect.action.table_made()));
     }
     tables
 }

@@ -35,6 +35,11 @@ struct StatusJson<'a> {
     state: &'a str,
     applied_at: Option<&'a str>,
     checksum: &'a str,
+    /// A missing migration that stopped part-way: its statements done and in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statements_done: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    statements_total: Option<i64>,
 }
 
 /// The active expand/contract migration, in `status --format json`.
@@ -76,6 +81,8 @@ pub fn status_json(
                 state: s.state.name(),
                 applied_at: s.applied_at.as_deref(),
                 checksum: &s.checksum,
+                statements_done: s.part_way().map(|r| r.statements_done),
+                statements_total: s.part_way().map(|r| r.statements_total),
             })
             .collect(),
     };
@@ -102,6 +109,9 @@ pub fn status_human(
         let mut note = status.applied_at.clone().unwrap_or_default();
         if status.out_of_order {
             note = "out of order: older than the newest applied migration".to_string();
+        }
+        if let Some(part_way) = status.part_way_words() {
+            note = format!("{part_way}; its file is gone");
         }
         let label = format!("{} {}", status.version.as_ref().map_or("R", |v| v.as_str()), status.name);
         if let Some(active) = active.filter(|a| a.migration == label) {

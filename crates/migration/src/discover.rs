@@ -363,8 +363,14 @@ pub(crate) fn near_miss(file_name: &str) -> Option<NearMiss> {
     let lower = trimmed.to_ascii_lowercase();
     let problem = if trimmed != file_name && (lower.ends_with(".sql") || lower.ends_with(".sql.txt")) {
         "its name starts or ends with white space"
-    } else if file_name.ends_with(".sql") {
-        return None;
+    } else if let Some(base) = file_name.strip_suffix(".sql") {
+        // `2_b.UP.sql`, diesel's `Up.sql`: the direction is read in lower case only (tester 19:
+        // told apart from the other near misses, in a message of its own).
+        let lower_base = base.to_ascii_lowercase();
+        ["up", "down"]
+            .into_iter()
+            .find(|word| (lower_base == *word || lower_base.ends_with(&format!(".{word}"))) && !base.ends_with(word))?;
+        "cutover reads `up` and `down` before `.sql` in lower case"
     } else if lower.ends_with(".sql") {
         "cutover reads files ending `.sql`, in lower case"
     } else if lower.ends_with(".sql.txt") {
@@ -804,10 +810,13 @@ mod tests {
             ("1_a.up.sql", " 2_b.up.sql", "2_b.up.sql"),
             ("1_a.up.sql", "2_b.down.Sql", "2_b.down.sql"),
             ("1_a.up.sql", "2_b.up.sql.txt", "2_b.up.sql"),
+            ("1_a.up.sql", "2_b.UP.sql", "2_b.up.sql"),
+            ("1_a.up.sql", "2_b.Down.sql", "2_b.down.sql"),
             ("V1__a.sql", "V2__b.SQL", "V2__b.sql"),
             ("V1__a.sql", "sub/V2__b.sql\t", "V2__b.sql"),
             ("1_a.sql", "2_b.SQL", "2_b.sql"),
             ("2019-01-01-000000_a/up.sql", "2019-01-01-000000_a/down.SQL", "down.sql"),
+            ("2019-01-01-000000_a/up.sql", "2019-01-01-000000_a/Down.sql", "down.sql"),
             ("2019-01-01-000000_a/up.sql", "2019-01-02-000000_b/up.sql ", "up.sql"),
         ];
         for (valid, misnamed, fixed) in cases {

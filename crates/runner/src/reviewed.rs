@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use cutover_analysis::{Action, Diagnostic, Dialect, LintConfig, Severity};
+use cutover_analysis::{Diagnostic, Dialect, LintConfig, Severity};
 use cutover_engine::ApprovalKind;
 use cutover_migration::{Migration, MigrationSet};
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ pub struct ReviewedMigration {
     pub needs_window: bool,
     /// Whether it destroys data or breaks code that still uses the old schema.
     pub breaks_old_code: bool,
-    /// The tables it creates (a history found empty beside them was lost).
+    /// The tables it makes, created or renamed into (a history found empty beside them was lost).
     pub creates: Vec<String>,
     /// Each table it reads or writes whole, with how many times its size that costs: the
     /// start-up limit's estimate, made with the live sizes.
@@ -135,13 +135,7 @@ impl ReviewFile {
                         .collect(),
                     needs_window: l.needs_window,
                     breaks_old_code: l.breaks_old_code,
-                    creates: effects
-                        .iter()
-                        .filter_map(|e| match &e.action {
-                            Action::CreateTable { table, .. } => Some(table.clone()),
-                            _ => None,
-                        })
-                        .collect(),
+                    creates: effects.iter().filter_map(|e| e.action.table_made()).collect(),
                     work: effects.iter().filter_map(|e| crate::estimate::work(e)).collect(),
                     up_front_locks: up_front_locks.into_iter().map(|(r, m)| (r, m.to_string())).collect(),
                 }

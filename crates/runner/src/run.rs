@@ -198,9 +198,8 @@ fn refuse_unexplained(
                 return (*migration, reviewed.creates(migration).unwrap_or_default().to_vec());
             }
             let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
-            let created: Vec<String> =
-                analyzed.effects().flatten().filter_map(|e| created_table(&e.action).cloned()).collect();
-            (*migration, created)
+            let made: Vec<String> = analyzed.effects().flatten().filter_map(|e| e.action.table_made()).collect();
+            (*migration, made)
         })
         .collect();
     let all: Vec<String> = creates.iter().flat_map(|(_, created)| created.iter().cloned()).collect();
@@ -220,7 +219,7 @@ fn refuse_unexplained(
         set.migrations.iter().rev().find_map(|m| m.version.as_ref()).map_or("V".to_string(), |v| v.to_string());
     Err(Error::Refused(Refusal {
         problems: vec![format!(
-            "the history `{}` is empty, but the database already has {}, which {} creates: it was migrated before, and its history is gone",
+            "the history `{}` is empty, but the database already has {}, which {} makes: it was migrated before, and its history is gone",
             ctx.settings.history_table,
             present.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
             migration.label()
@@ -237,16 +236,6 @@ fn refuse_unexplained(
     }))
 }
 
-/// The table a statement makes, a table made from a query included (tester 19: PostgreSQL's
-/// CTAS was not counted).
-fn created_table(action: &cutover_analysis::Action) -> Option<&String> {
-    match action {
-        cutover_analysis::Action::CreateTable { table, .. }
-        | cutover_analysis::Action::CreateTableAs { table, materialized: false } => Some(table),
-        _ => None,
-    }
-}
-
 /// Refuses to baseline a database that has none of the tables the migrations up to `version`
 /// leave: it was not migrated to that version (tester 18: a mistyped SQLite path made an empty
 /// file, baselined as if it had the schema). Some present, some not, is drift for `cutover
@@ -261,16 +250,13 @@ fn refuse_baseline_of_an_unmigrated_database(
     for migration in set.migrations.iter().filter(|m| m.version.as_ref().is_some_and(|v| v <= version)) {
         let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
         for effect in analyzed.effects().flatten() {
-            if let Some(table) = created_table(&effect.action).filter(|t| !tables.contains(t)) {
-                tables.push(table.clone());
-            }
             match &effect.action {
                 cutover_analysis::Action::DropTable { tables: dropped, .. } => tables.retain(|t| !dropped.contains(t)),
-                cutover_analysis::Action::Rename { object: "table", table, new_name, .. } => {
-                    tables.retain(|t| t != table);
-                    tables.push(cutover_analysis::renamed_table(table, new_name));
-                }
+                cutover_analysis::Action::Rename { object: "table", table, .. } => tables.retain(|t| t != table),
                 _ => {}
+            }
+            if let Some(table) = effect.action.table_made().filter(|t| !tables.contains(t)) {
+                tables.push(table);
             }
         }
     }

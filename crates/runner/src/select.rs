@@ -96,7 +96,10 @@ pub(crate) fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) 
                 } else {
                     format!("its file `{script}` is gone")
                 };
-                problems.push(format!("{label} was applied at {applied_at}, but {gone}"));
+                match status.part_way_words() {
+                    Some(part_way) => problems.push(format!("{label} {part_way}, but {gone}")),
+                    None => problems.push(format!("{label} was applied at {applied_at}, but {gone}")),
+                }
             }
             _ => {}
         }

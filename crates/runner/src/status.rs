@@ -91,6 +91,28 @@ impl MigrationStatus {
             None => format!("R {}", self.name),
         }
     }
+
+    /// The attempt that stopped part-way outside a transaction, when the latest row about a
+    /// missing migration says one did: its file is gone, but it was never applied whole
+    /// (tester 19: shown as "applied at" the time it failed).
+    pub fn part_way(&self) -> Option<&HistoryRecord> {
+        let record = self.latest.as_ref().filter(|_| self.state == MigrationState::Missing)?;
+        (matches!(record.state, State::Running | State::Failed) && !record.transactional).then_some(record)
+    }
+
+    /// What [`Self::part_way`] says, in words: "stopped part-way up at T: 1 of 2 statements
+    /// applied".
+    pub fn part_way_words(&self) -> Option<String> {
+        self.part_way().map(|r| {
+            format!(
+                "stopped part-way {} at {}: {} of {} statements applied",
+                r.direction.name(),
+                r.started_at,
+                r.statements_done,
+                r.statements_total
+            )
+        })
+    }
 }
 
 /// Compares the migrations with the history.
@@ -209,7 +231,8 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
             name: record.name.clone(),
             kind: MigrationKind::Versioned,
             state: MigrationState::Missing,
-            applied_at: record.finished_at.clone(),
+            // Not applied whole when it stopped part-way (`MigrationStatus::part_way`).
+            applied_at: (record.state == State::Applied).then(|| record.finished_at.clone()).flatten(),
             checksum: record.checksum.clone(),
             migration_idx: None,
             latest: Some(record.clone()),

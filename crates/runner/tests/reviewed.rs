@@ -140,7 +140,7 @@ fn tables_made_before_an_empty_history_are_found_by_the_review_too() {
     assert_eq!(review.migrations[0].creates, ["app.Audit"]);
     settings.reviewed = Some(review);
     let problems = refusal(up(&url, &settings, None));
-    assert!(problems.contains("already has `app.Audit`, which 1 audit creates"), "{problems}");
+    assert!(problems.contains("already has `app.Audit`, which 1 audit makes"), "{problems}");
     // Nothing was applied: no history row, no second table.
     let applied: i64 = client
         .query_one("SELECT count(*) FROM pg_tables WHERE tablename = 'cutover_history'", &[])

@@ -360,7 +360,7 @@ fn a_history_dropped_with_its_guard_is_told_from_a_new_database_by_what_the_data
         let (_, stderr) = output_text(&output);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("already has `log`, which 1 log creates") && stderr.contains("cutover baseline"),
+            stderr.contains("already has `log`, which 1 log makes") && stderr.contains("cutover baseline"),
             "{stderr}"
         );
     }
@@ -437,7 +437,7 @@ fn a_table_of_a_later_migration_already_there_is_told_before_anything_runs() {
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("already has `posts`, which 2 posts creates") && stderr.contains("cutover baseline"),
+        stderr.contains("already has `posts`, which 2 posts makes") && stderr.contains("cutover baseline"),
         "{stderr}"
     );
     let users: i64 =
@@ -455,7 +455,58 @@ fn a_table_of_a_later_migration_already_there_is_told_before_anything_runs() {
     let output = project.cutover(&url).arg("up").output().unwrap();
     let (_, stderr) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("already has `snap`, which 2 snap creates"), "{stderr}");
+    assert!(stderr.contains("already has `snap`, which 2 snap makes"), "{stderr}");
+
+    // A table a later migration renames into its name: the database was migrated past it, and
+    // running the first again would make `users` beside it (tester 19).
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id int);\n");
+    project.migration("2_accounts.up.sql", "ALTER TABLE users RENAME TO accounts;\n");
+    let url = project.sqlite_url();
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    conn.execute_batch("CREATE TABLE accounts (id int)").unwrap();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("already has `accounts`, which 2 accounts makes"), "{stderr}");
+    let users: i64 =
+        conn.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'users'", [], |r| r.get(0)).unwrap();
+    assert_eq!(users, 0, "nothing ran");
+}
+
+/// Tester 19: a migration that stopped part-way outside a transaction, its file deleted since,
+/// was shown "missing" and "applied at" the time it failed; `validate` said it "was applied".
+/// It was never applied whole: each says it stopped part-way and how far it got.
+#[test]
+fn a_part_way_migration_whose_file_is_gone_is_not_called_applied() {
+    let project = Project::new();
+    project.migration("1_a.up.sql", "CREATE TABLE a (id int);\n");
+    project.migration("2_b.up.sql", "-- cutover:no-transaction\nCREATE TABLE b (id int);\nCREATE TABLE a (id int);\n");
+    let url = project.sqlite_url();
+    let output = project.cutover(&url).arg("up").output().unwrap();
+    assert!(!output.status.success(), "{:?}", output_text(&output));
+    std::fs::remove_file(project.path("migrations/2_b.up.sql")).unwrap();
+
+    let output = project.cutover(&url).arg("status").output().unwrap();
+    let (stdout, _) = output_text(&output);
+    let line = stdout.lines().find(|l| l.contains("  b  ")).unwrap_or_default();
+    assert!(line.contains("missing") && line.contains("stopped part-way up at"), "{stdout}");
+    assert!(line.contains("1 of 2 statements applied; its file is gone"), "{stdout}");
+
+    let output = project.cutover(&url).args(["status", "--format", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let b = &json["migrations"][1];
+    assert_eq!((b["state"].as_str(), b["applied_at"].as_str()), (Some("missing"), None), "{json}");
+    assert_eq!((b["statements_done"].as_i64(), b["statements_total"].as_i64()), (Some(1), Some(2)), "{json}");
+
+    let output = project.cutover(&url).arg("validate").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("2 b stopped part-way up at") && stdout.contains("but its file `2_b.up.sql` is gone"),
+        "{stdout}{stderr}"
+    );
+    assert!(!stdout.contains("was applied"), "{stdout}");
 }
 
 #[test]
