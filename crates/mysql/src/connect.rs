@@ -41,6 +41,9 @@ pub struct MysqlTarget {
     /// The rewrite state table was seen with every column a later version added (a column
     /// once added stays: it is not asked again).
     pub(crate) rewrite_state_current: bool,
+    /// The server has `CRC32C` (MariaDB 10.8 and later): a rewrite's verification hashes rows
+    /// with it, else with `MD5`. Asked once, by the first verification.
+    pub(crate) has_crc32c: Option<bool>,
 }
 
 impl MysqlTarget {
@@ -87,6 +90,7 @@ pub fn connect(url: &DatabaseUrl, history_table: &str) -> Result<MysqlTarget, Db
         rehearsal_admin: None,
         strict: false,
         rewrite_state_current: false,
+        has_crc32c: None,
     })
 }
 

@@ -306,13 +306,22 @@ fn normalized(value: &str, column: &Column) -> String {
 /// pt-table-checksum compares tables (a chunk's sum misses a difference once in 2^32). Measured
 /// on MariaDB over 1M rows of three columns: 0.7 s, against 2.2 s for 64 bits of an MD5 of
 /// the same and 6 s for an MD5 of each value.
-fn row_hash(values: &[String], columns: &[Column]) -> String {
+fn row_hash(values: &[String], columns: &[Column], crc32c: bool) -> String {
     // Each value quoted (`QUOTE` escapes quotes and backslashes, and gives NULL unquoted), so
     // that no two rows encode alike: with a bare separator, ('x#', 'y') and ('x', '#y') did
-    // (tester 16). The first 64 bits of its MD5, as a number the sums add exactly.
+    // (tester 16).
     let quoted: Vec<String> =
         values.iter().zip(columns).map(|(value, column)| format!("QUOTE({})", normalized(value, column))).collect();
-    format!("CAST(CONV(LEFT(MD5(CONCAT_WS(',', {})), 16), 16, 10) AS UNSIGNED)", quoted.join(", "))
+    let text = format!("CONCAT_WS(',', {})", quoted.join(", "));
+    if crc32c {
+        // 64 bits from two checksums of different polynomials, as a number the sums add
+        // exactly: a third cheaper than MD5 (2M rows of five columns: 1.75 s a table, MD5
+        // 2.62 s), and a verification reads each row twice.
+        format!("((CRC32({text}) << 32) | CRC32C({text}))")
+    } else {
+        // The first 64 bits of its MD5 (MySQL has no CRC32C).
+        format!("CAST(CONV(LEFT(MD5({text}), 16), 16, 10) AS UNSIGNED)")
+    }
 }
 
 /// The statement a trigger runs to put `row`'s version (`NEW`) into `target`: the copy's
@@ -1828,6 +1837,14 @@ impl RewriteTarget for MysqlTarget {
         let values = |key: &[String]| -> Vec<Value> {
             keyset::key_values(keyset::Dialect::Mysql, columns, key).into_iter().map(Value::from).collect()
         };
+        let crc32c = match self.has_crc32c {
+            Some(known) => known,
+            None => {
+                let known = self.conn.query_drop("SELECT CRC32C('')").is_ok();
+                self.has_crc32c = Some(known);
+                known
+            }
+        };
         self.set_session_timeouts(timeouts)?;
         self.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")?;
         self.exec("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")?;
@@ -1860,8 +1877,8 @@ impl RewriteTarget for MysqlTarget {
             };
             let mut params = lower_params.clone();
             params.extend(values(upper.as_deref().unwrap_or_default()));
-            let source_hash = row_hash(&plan.copy.values, &types);
-            let target_hash = row_hash(&plan.copy.columns, &types);
+            let source_hash = row_hash(&plan.copy.values, &types, crc32c);
+            let target_hash = row_hash(&plan.copy.columns, &types, crc32c);
             let sums = |target: &mut MysqlTarget,
                         hash: &str,
                         table: &str,
