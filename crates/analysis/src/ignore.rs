@@ -25,6 +25,9 @@ pub struct Ignore {
     pub whole_file: bool,
     /// Another linter's block (every rule, the statements after `line` and before this line).
     pub block_end: Option<usize>,
+    /// Where a marker written after code on its line starts: it is for the statement that
+    /// code belongs to, not the next one.
+    pub after_code_at: Option<usize>,
 }
 
 /// What diesel-guard's blocks accept, as the reason recorded.
@@ -33,9 +36,10 @@ const SAFETY_ASSURED: &str = "inside a `-- safety-assured` block (diesel-guard):
 /// Every rule: what another linter's block silences.
 const EVERY_RULE: &str = "*";
 
-/// The ignore comments of a script's text: comments of their own line. A `--` inside a string
-/// or a function body is text, and ignores nothing (a tester's `SELECT '\n-- safety-assured:start\n'`
-/// accepted the `DROP TABLE` after it).
+/// The ignore comments of a script's text: comments of their own line, and `cutover:ignore`
+/// markers after a statement on its line. A `--` inside a string or a function body is text,
+/// and ignores nothing (a tester's `SELECT '\n-- safety-assured:start\n'` accepted the `DROP
+/// TABLE` after it).
 pub fn parse_ignores(text: &str) -> Vec<Ignore> {
     let mut ignores = Vec::new();
     let mut assured_from = None;
@@ -45,11 +49,15 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
         let starts_at = line_start;
         line_start += line.len() + 1;
         let indent = line.len() - line.trim_start().len();
-        if comments.binary_search(&(starts_at + indent)).is_err() {
+        // The line's first comment: it runs to the end of the line.
+        let first = comments.partition_point(|&at| at < starts_at);
+        let Some(&at) = comments.get(first).filter(|&&at| at < starts_at + line.len()) else { continue };
+        let after_code_at = (at > starts_at + indent).then_some(at);
+        let Some(comment) = line[at - starts_at..].strip_prefix("--") else { continue };
+        let comment = comment.trim();
+        if after_code_at.is_some() && !comment.starts_with("cutover:ignore") {
             continue;
         }
-        let Some(comment) = line.trim_start().strip_prefix("--") else { continue };
-        let comment = comment.trim();
         match comment.to_ascii_lowercase().as_str() {
             "safety-assured:start" => {
                 assured_from = Some(idx + 1);
@@ -63,6 +71,7 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
                         line: start,
                         whole_file: false,
                         block_end: Some(idx + 1),
+                        after_code_at: None,
                     });
                 }
                 continue;
@@ -75,17 +84,30 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
                 (None, Some(rest)) => (false, rest),
                 _ => continue,
             };
-        let (rules_part, reason) = match rest.split_once("reason=") {
-            Some((rules, reason)) => {
-                let reason = reason.trim().trim_matches('"').trim().to_string();
-                (rules, (!reason.is_empty()).then_some(reason))
-            }
+        let (rules_part, reason) = match split_reason(rest) {
+            Some((rules, reason)) => (rules, (!reason.is_empty()).then(|| reason.to_string())),
             None => (rest, None),
         };
         let rules = rules_part.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
-        ignores.push(Ignore { rules, reason, line: idx + 1, whole_file, block_end: None });
+        ignores.push(Ignore { rules, reason, line: idx + 1, whole_file, block_end: None, after_code_at });
     }
     ignores
+}
+
+/// The rules and the reason of a marker's text after `cutover:ignore`: `reason="..."` as
+/// documented, and the spellings a careful person also writes (`reason: ...`, `reason = '...'`,
+/// any case; review 7 found `reason:` read as three more rule names).
+fn split_reason(rest: &str) -> Option<(&str, &str)> {
+    let lower = rest.to_ascii_lowercase();
+    let (at, value) = lower.match_indices("reason").find_map(|(at, _)| {
+        let before_ok = at == 0 || matches!(lower.as_bytes()[at - 1], b' ' | b',' | b'\t');
+        let after = rest[at + "reason".len()..].trim_start();
+        let value = after.strip_prefix('=').or_else(|| after.strip_prefix(':'))?;
+        before_ok.then_some((at, value))
+    })?;
+    let value = value.trim();
+    let unquoted = ['"', '\''].iter().find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q)).unwrap_or(value);
+    Some((&rest[..at], unquoted.trim()))
 }
 
 /// Drops the diagnostics that an ignore with a reason silences, and reports ignores without a
@@ -102,8 +124,12 @@ pub fn partition_ignores(
     ignores: &[Ignore],
     statements: &[Statement],
 ) -> (Vec<Diagnostic>, Vec<(Diagnostic, String)>) {
-    // The line of the statement each line-level ignore applies to: the next one after it.
-    let target_line = |ignore: &Ignore| statements.iter().map(|s| s.line).filter(|&line| line > ignore.line).min();
+    // The line of the statement each line-level ignore applies to: the next one after it, or
+    // for a marker after code, the statement that code belongs to.
+    let target_line = |ignore: &Ignore| match ignore.after_code_at {
+        Some(at) => statements.iter().filter(|s| s.span.start < at).map(|s| s.line).next_back(),
+        None => statements.iter().map(|s| s.line).filter(|&line| line > ignore.line).min(),
+    };
     let mut used = vec![false; ignores.len()];
     let mut kept = Vec::new();
     let mut silenced = Vec::new();
@@ -217,6 +243,47 @@ mod tests {
         assert!(rules(ignore_in_string).contains(&"4:drop-table".to_string()), "{:?}", rules(ignore_in_string));
         // Real comments, indented or after CRLF line ends, still count.
         assert!(rules("  -- safety-assured:start\r\nDROP TABLE a;\r\n\t-- safety-assured:end\r\n").is_empty());
+    }
+
+    /// Review 7: a marker at the end of the statement's own line was neither applied nor
+    /// reported. It is for the statement it ends (the one the line's code belongs to), never
+    /// for the next one.
+    #[test]
+    fn an_ignore_at_the_end_of_a_statement_line_is_for_that_statement() {
+        let reason = "reason=\"retired in 2023\"";
+        assert_eq!(
+            rules(&format!("DROP TABLE a; -- cutover:ignore drop-table {reason}\nDROP TABLE b;")),
+            ["2:drop-table"]
+        );
+        // A statement over several lines, ended on the marker's line.
+        assert_eq!(
+            rules(&format!("DROP TABLE\n  a; -- cutover:ignore drop-table {reason}\nDROP TABLE b;")),
+            ["3:drop-table"]
+        );
+        // Findings are by line: two statements on the line are both its, as under a marker
+        // of its own line.
+        assert!(rules(&format!("DROP TABLE a; DROP TABLE b; -- cutover:ignore drop-table {reason}\n")).is_empty());
+        // After a comment of the line before, it is for the statement under it, as a marker
+        // of its own line is.
+        assert!(rules(&format!("-- note -- cutover:ignore drop-table {reason}\nDROP TABLE a;")).len() == 1);
+    }
+
+    /// The spellings a careful person writes: `reason: ...`, `reason = "..."`, `reason='...'`.
+    #[test]
+    fn a_reason_is_read_in_the_spellings_people_write() {
+        for marker in [
+            "-- cutover:ignore drop-table reason: retired in 2023",
+            "-- cutover:ignore drop-table reason = \"retired in 2023\"",
+            "-- cutover:ignore drop-table reason='retired in 2023'",
+            "-- cutover:ignore drop-table REASON=\"retired in 2023\"",
+            "-- cutover:ignore drop-table,reason=\"retired in 2023\"",
+        ] {
+            let statements = cutover_migration::split_statements(&format!("{marker}\nDROP TABLE a;")).unwrap();
+            let ignores = super::parse_ignores(&format!("{marker}\nDROP TABLE a;"));
+            assert_eq!(ignores[0].rules, ["drop-table"], "{marker}");
+            assert_eq!(ignores[0].reason.as_deref(), Some("retired in 2023"), "{marker}");
+            assert!(rules(&format!("{marker}\nDROP TABLE a;")).is_empty(), "{marker}: {statements:?}");
+        }
     }
 
     #[test]
