@@ -44,6 +44,8 @@ pub(crate) enum Change {
     RenameTable { from: String, to: String },
     /// A statement that succeeds only on an empty table, or empties it (PostgreSQL).
     ProvenEmpty { table: String },
+    /// An `INSERT ... SELECT` that copies rows of `from` into another table, `into`.
+    CopyRows { from: String, into: String },
 }
 
 /// A dropped column, with what was known of it when it was dropped.
@@ -85,6 +87,18 @@ pub(crate) enum Replacement {
     /// its name. `locked_throughout`: a lock that blocks writes was held on it from before the
     /// copy to the drop, so no write was left out of the copy.
     Swapped { copy: String, name: String, locked_throughout: bool },
+}
+
+/// A dropped table's rows copied into another table that stays (`INSERT INTO other SELECT ...
+/// FROM it`: a merge of tables), before the drop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CopiedInto {
+    /// The table they went to.
+    pub(crate) into: String,
+    /// The line of the copy (the last one before the drop).
+    pub(crate) line: usize,
+    /// As for [`Replacement::Swapped`]: writes were kept out from before the copy to the drop.
+    pub(crate) locked_throughout: bool,
 }
 
 /// Names that differ at most in case: quoting `"userId"` after `userid` (or the reverse) names
@@ -182,6 +196,21 @@ impl Changes {
             return Replacement::Swapped { copy: new.clone(), name: last.to_string(), locked_throughout };
         }
         Replacement::None
+    }
+
+    /// Where the rows of a table dropped at `dropped` were copied before the drop, into a
+    /// table that stays: the last such copy.
+    pub(crate) fn copied_into(&self, dropped: Moment, table: &DroppedTable) -> Option<CopiedInto> {
+        self.0.iter().rev().find_map(|(at, change)| match change {
+            Change::CopyRows { from, into } if *from == table.table && at.line <= dropped.line => Some(CopiedInto {
+                into: into.clone(),
+                line: at.line,
+                locked_throughout: at.transaction.is_some()
+                    && at.transaction == dropped.transaction
+                    && table.locked_since.is_some_and(|line| line <= at.line),
+            }),
+            _ => None,
+        })
     }
 
     /// Whether `table` is proven empty at `at`: by a statement that succeeds only on an empty
@@ -320,6 +349,13 @@ impl Context {
                     && matches!(effect.rows.as_slice(), [access] if access.write && access.rows == RowScope::All) =>
             {
                 self.rows_deleted.insert(table.clone());
+            }
+            // Rows of other tables copied in: a table merged into this one (the copy of a
+            // table dropped later).
+            Action::WriteRows { command: "INSERT", table: into } => {
+                for access in effect.rows.iter().filter(|a| !a.write && a.table != *into && a.rows == RowScope::All) {
+                    changes.push(Change::CopyRows { from: access.table.clone(), into: into.clone() });
+                }
             }
             _ => {}
         }

@@ -1,6 +1,6 @@
 //! Rule `drop-table`: its documentation is `DOC`, printed by `cutover explain drop-table`.
 
-use crate::changes::{Change, DroppedTable, Replacement};
+use crate::changes::{Change, CopiedInto, DroppedTable, Replacement};
 use crate::rules::{Context, Finding};
 use crate::{Dialect, LockMode, Severity};
 
@@ -8,7 +8,7 @@ pub(crate) const RULE: &str = "drop-table";
 
 /// What it does, why it is bad, what to do instead, and an example it flags.
 pub(crate) const DOC: &str = "## What it does\n\
-Dropping a table (but not SQLite's rebuild of one: a table created in the same transaction, filled from it, and renamed to its name). A table dropped and created again under its name (or a case change of it) is reported as losing its rows, a warning when the migration fills the new one again from other data (a cache rebuilt from a view); a copy renamed to its name as losing the writes made after the copy, a warning when the same transaction locked the table against writes before the copy.\n\
+Dropping a table (but not SQLite's rebuild of one: a table created in the same transaction, filled from it, and renamed to its name). A table dropped and created again under its name (or a case change of it) is reported as losing its rows, a warning when the migration fills the new one again from other data (a cache rebuilt from a view); a copy renamed to its name as losing the writes made after the copy, a warning when the same transaction locked the table against writes before the copy; a table whose rows were all copied into another (a merge of tables) as losing the writes made after the copy and breaking the code that uses it.\n\
 \n\
 ## Why is this bad?\n\
 The data is gone, and running code that still reads or writes the table fails. With `CASCADE`, PostgreSQL also drops the views over it and the foreign keys of other tables that reference it (their rows stay, no longer checked).\n\
@@ -39,21 +39,22 @@ pub(crate) fn check_migration(ctx: &Context) -> Vec<(usize, Finding)> {
             if rebuilt(ctx, &replacement, at.transaction.is_some()) {
                 return None;
             }
-            Some((at.line, finding(dropped, replacement).on(&dropped.table, LockMode::AccessExclusive)))
+            let copied = ctx.changes.copied_into(*at, dropped);
+            Some((at.line, finding(dropped, replacement, copied).on(&dropped.table, LockMode::AccessExclusive)))
         })
         .collect()
 }
 
-fn finding(dropped: &DroppedTable, replacement: Replacement) -> Finding {
+fn finding(dropped: &DroppedTable, replacement: Replacement, copied: Option<CopiedInto>) -> Finding {
     let table = &dropped.table;
     let cascade = cascade_note(dropped);
     // Severities as for `drop-column`: lost rows and broken running code are errors; a swap
     // that no write can slip past is a warning (what is left is its lock and the views and
     // keys that do not follow the copy).
-    match replacement {
+    match (replacement, copied) {
         // Filled again from other data (a cache rebuilt from a view, say): whether rows are
         // lost depends on what the refill computes, which a reviewer has to read.
-        Replacement::Recreated { name, refilled: true } => {
+        (Replacement::Recreated { name, refilled: true }, _) => {
             let renamed = if name == *table { String::new() } else { format!(" as `{name}`") };
             Finding::new(
                 RULE,
@@ -62,7 +63,7 @@ fn finding(dropped: &DroppedTable, replacement: Replacement) -> Finding {
             )
             .at(Severity::Warning)
         }
-        Replacement::Recreated { name, refilled: false } => {
+        (Replacement::Recreated { name, refilled: false }, _) => {
             let renamed = if name == *table { String::new() } else { format!(" as `{name}`") };
             Finding::new(
                 RULE,
@@ -70,18 +71,31 @@ fn finding(dropped: &DroppedTable, replacement: Replacement) -> Finding {
                 "to rename it, ALTER TABLE ... RENAME (expand and contract for running code); to change it, ALTER TABLE; or copy the rows into the new table before the drop",
             )
         }
-        Replacement::Swapped { copy, locked_throughout: false, .. } => Finding::new(
+        (Replacement::Swapped { copy, locked_throughout: false, .. }, _) => Finding::new(
             RULE,
             format!("`{table}` is replaced by a copy (`{copy}`): writes made between the copy and the drop are lost unless kept in step (a trigger, or expand and contract){cascade}"),
             "lock the table against writes (LOCK TABLE ... IN EXCLUSIVE MODE) in the same transaction before the copy, or keep the copy in step with a trigger until the drop",
         ),
-        Replacement::Swapped { copy, locked_throughout: true, .. } => Finding::new(
+        (Replacement::Swapped { copy, locked_throughout: true, .. }, _) => Finding::new(
             RULE,
             format!("`{table}` is replaced by a copy (`{copy}`) in one transaction that locked it against writes before the copy: no write is lost, but the views and foreign keys on `{table}` do not follow the copy{cascade}"),
             "re-create the views, foreign keys and grants of the old table on the copy; the lock is held for the whole copy",
         )
         .at(Severity::Warning),
-        Replacement::None => Finding::new(
+        // Its rows live on in the other table (review 7: lemmy's merge of its modlog tables
+        // was told "destroys its data"); what is lost is what the copy did not see, and what
+        // breaks is the code that still uses the table.
+        (Replacement::None, Some(CopiedInto { into, line, locked_throughout: false })) => Finding::new(
+            RULE,
+            format!("`{table}` is dropped after its rows were copied into `{into}` (line {line}): writes made to it between the copy and the drop are lost, and code that still uses `{table}` fails{cascade}"),
+            "lock it against writes (LOCK TABLE ... IN EXCLUSIVE MODE) in the same transaction before the copy, and first deploy code that writes to the new table instead",
+        ),
+        (Replacement::None, Some(CopiedInto { into, line, locked_throughout: true })) => Finding::new(
+            RULE,
+            format!("`{table}` is dropped after its rows were copied into `{into}` (line {line}) under a lock that kept writes out: no row is lost, but code that still uses `{table}` fails{cascade}"),
+            "first deploy code that reads and writes the new table instead, then drop it in a later migration",
+        ),
+        (Replacement::None, None) => Finding::new(
             RULE,
             format!("dropping `{table}` destroys its data, and code that still uses it fails{cascade}"),
             "first deploy code that no longer uses the table, then drop it in a later migration (keep a copy if you may need it back)",
@@ -114,7 +128,7 @@ fn rebuilt(ctx: &Context, replacement: &Replacement, in_transaction: bool) -> bo
 #[cfg(test)]
 mod tests {
     use super::RULE;
-    use crate::rules::test_utils::{lint_errors, lint_ok, run_with};
+    use crate::rules::test_utils::{lint_errors, lint_ok, run_with, severities_with};
     use crate::{Dialect, LintConfig};
 
     /// On a live schema, `DROP TABLE IF EXISTS` of a table not there loses nothing (tester 9:
@@ -176,6 +190,32 @@ ALTER TABLE users_new RENAME TO users;";
         let found = run_with(&[(&locked, true)], RULE, pg.clone());
         assert!(found.contains("no write is lost"), "{found}");
         assert!(run_with(&[(&locked, false)], RULE, pg).contains("are lost unless kept in step"), "no transaction");
+    }
+
+    /// Review 7 (lemmy's merge of its modlog tables): a table whose rows were copied into
+    /// another that stays does not lose them; the writes after the copy are lost unless a lock
+    /// kept them out, and the code that uses it breaks either way (an error still).
+    #[test]
+    fn a_table_merged_into_another_is_told_what_it_loses() {
+        let pg = LintConfig::default();
+        let setup = ("CREATE TABLE modlog (kind text, mod_id int);\nCREATE TABLE admin_add (mod_person_id int, removed bool);\nCREATE TABLE person (id int, instance_id int);", false);
+        let merged = "INSERT INTO modlog (kind, mod_id)\nSELECT 'AdminAdd', mod_person_id FROM admin_add a JOIN person p ON p.id = a.mod_person_id;\nDROP TABLE admin_add;";
+        let found = run_with(&[setup, (merged, true)], RULE, pg.clone());
+        assert!(
+            found.contains("`admin_add` is dropped after its rows were copied into `modlog` (line 1): writes made to it between the copy and the drop are lost"),
+            "{found}"
+        );
+        assert_eq!(
+            severities_with(&[setup, (merged, true)], RULE),
+            [crate::Severity::Error],
+            "code that uses it breaks"
+        );
+        let locked = format!("LOCK TABLE admin_add IN EXCLUSIVE MODE;\n{merged}");
+        let found = run_with(&[setup, (&locked, true)], RULE, pg.clone());
+        assert!(found.contains("under a lock that kept writes out: no row is lost"), "{found}");
+        // A copy of some rows only, or after the drop, is no copy of the table.
+        let some = "INSERT INTO modlog (kind, mod_id) SELECT 'AdminAdd', mod_person_id FROM admin_add WHERE removed;\nDROP TABLE admin_add;";
+        assert!(run_with(&[setup, (some, true)], RULE, pg).contains("destroys its data"));
     }
 
     /// CASCADE names what goes with the table: the views over it, the keys that reference it.
