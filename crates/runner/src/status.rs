@@ -128,7 +128,22 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     // `status` must stay fast on thousands of migrations.
     let mut latest_by_version: BTreeMap<Version, &HistoryRecord> = BTreeMap::new();
     let mut latest_by_name: HashMap<&str, &HistoryRecord> = HashMap::new();
-    for record in history {
+    // A revert that changed nothing leaves the migration as it was: applied (tester 20: a down
+    // rolled back was taken for a failed up, and the next `up` applied the migration again).
+    // An attempt is several rows (its progress is appended): all of its rows go.
+    let no_op_reverts: BTreeSet<(&Option<String>, &str, &str)> = history
+        .iter()
+        .filter(|r| reverted_nothing(r))
+        .map(|r| (&r.version, r.name.as_str(), r.started_at.as_str()))
+        .collect();
+    let history: Vec<&HistoryRecord> = history
+        .iter()
+        .filter(|r| {
+            r.direction != Direction::Down
+                || !no_op_reverts.contains(&(&r.version, r.name.as_str(), r.started_at.as_str()))
+        })
+        .collect();
+    for &record in &history {
         match record.kind {
             RecordKind::Versioned => {
                 if let Some(version) = record.version.as_deref().and_then(parse_recorded) {
@@ -147,7 +162,7 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
     let by_name = set.layout.identifies_by_name();
     let mut latest_by_identity: HashMap<(&str, &str), &HistoryRecord> = HashMap::new();
     if by_name {
-        for record in history.iter().filter(|r| r.kind == RecordKind::Versioned) {
+        for &record in history.iter().filter(|r| r.kind == RecordKind::Versioned) {
             latest_by_identity.insert((record.name.as_str(), record.script.as_str()), record);
         }
     }
@@ -273,6 +288,18 @@ pub fn compute_status(set: &MigrationSet, history: &[HistoryRecord]) -> Vec<Migr
 /// The migration a status line is about, when its file exists.
 pub fn migration_of<'a>(set: &'a MigrationSet, status: &MigrationStatus) -> Option<&'a Migration> {
     status.migration_idx.map(|idx| &set.migrations[idx])
+}
+
+/// Whether a history row is a down script's attempt that changed nothing: it failed in a
+/// transaction (rolled back), or outside one before any statement was done, or was killed
+/// inside a transaction. The migration stays what the rows before it say.
+fn reverted_nothing(record: &HistoryRecord) -> bool {
+    record.direction == Direction::Down
+        && match record.state {
+            State::Failed => record.transactional || record.statements_done == 0,
+            State::Running => record.transactional,
+            _ => false,
+        }
 }
 
 /// The latest row about a migration when it says an attempt in `direction` stopped part-way

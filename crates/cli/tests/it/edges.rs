@@ -474,6 +474,55 @@ fn a_table_of_a_later_migration_already_there_is_told_before_anything_runs() {
     assert_eq!(users, 0, "nothing ran");
 }
 
+/// Tester 20: a down script that failed in its transaction (rolled back: nothing reverted)
+/// left the migration `failed`, and the next `up` ran its up script again: the seed row was
+/// inserted twice. The migration stays applied, and `up` does nothing.
+fn a_failed_down_leaves_the_migration_applied(project: &Project, url: &str, count: &dyn Fn() -> String) {
+    project.migration("001_t.up.sql", "CREATE TABLE ledger (id int PRIMARY KEY, amount int);\n");
+    project.migration("001_t.down.sql", "DROP TABLE ledger;\n");
+    project.migration("002_seed.up.sql", "INSERT INTO ledger (id, amount) VALUES (1, 100);\n");
+    project.migration("002_seed.down.sql", "DELETE FROM ledger_typo WHERE amount = 100;\n");
+    project.cutover(url).arg("up").assert().success();
+    let output = project.cutover(url).arg("down").output().unwrap();
+    assert!(!output.status.success(), "{:?}", output_text(&output));
+    let output = project.cutover(url).args(["status", "--format", "json"]).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["migrations"][1]["state"], "applied", "{json}");
+    let output = project.cutover(url).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("already") || stdout.contains("nothing") || stderr.contains("nothing"), "{stdout}{stderr}");
+    assert_eq!(count(), "1", "the seed ran once");
+    // Fixed, the down reverts it.
+    project.migration("002_seed.down.sql", "DELETE FROM ledger WHERE amount = 100;\n");
+    project.cutover(url).arg("down").assert().success();
+    assert_eq!(count(), "0");
+}
+
+#[test]
+fn a_failed_down_leaves_the_migration_applied_on_sqlite() {
+    let project = Project::new();
+    let url = project.sqlite_url();
+    let path = project.path("app.db");
+    let count = move || {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.query_row("SELECT count(*) FROM ledger", [], |r| r.get::<_, i64>(0)).unwrap().to_string()
+    };
+    a_failed_down_leaves_the_migration_applied(&project, &url, &count);
+}
+
+#[test]
+fn a_failed_down_leaves_the_migration_applied_on_mariadb() {
+    let db = crate::util::MyDb::new();
+    a_failed_down_leaves_the_migration_applied(&Project::new(), &db.url, &|| db.query("SELECT count(*) FROM ledger"));
+}
+
+#[test]
+fn a_failed_down_leaves_the_migration_applied_on_postgres() {
+    let db = PgDb::new();
+    a_failed_down_leaves_the_migration_applied(&Project::new(), &db.url, &|| db.query("SELECT count(*) FROM ledger"));
+}
+
 /// Tester 19: a migration that stopped part-way outside a transaction, its file deleted since,
 /// was shown "missing" and "applied at" the time it failed; `validate` said it "was applied".
 /// It was never applied whole: each says it stopped part-way and how far it got.
