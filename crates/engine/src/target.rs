@@ -128,6 +128,15 @@ pub trait MigrationTarget {
         on_wait: &mut dyn FnMut(&LockHolder),
     ) -> Result<LockGuard, DbError>;
 
+    /// Puts the session back as it was when it connected, before each migration: what one
+    /// migration set for the session (`SET search_path`, `SET ROLE`, MySQL's `USE` or
+    /// `foreign_key_checks`) must not reach the next, which is linted, and runs in another
+    /// `up`, without it (tester 20: a `SET search_path` in one file sent the next file's ALTER
+    /// and UPDATE to a 600k-row table in another schema when both ran in one `up`).
+    fn reset_session(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
     /// Runs `body` in one transaction with `timeouts`: committed when it returns `Ok`, rolled
     /// back when it returns `Err` (whose error is returned).
     fn transaction(

@@ -482,6 +482,15 @@ impl MigrationTarget for MysqlTarget {
         self.server_lock(&name, owner, wait, on_wait)
     }
 
+    fn reset_session(&mut self) -> Result<(), DbError> {
+        // COM_RESET_CONNECTION: session variables back to the server's, user variables and
+        // temporary tables gone; the default database is put back by hand (a `USE`). The
+        // runner's GET_LOCK is held by a connection of its own.
+        self.conn.reset().map_err(db_error)?;
+        self.strict = false;
+        self.conn.query_drop(format!("USE {}", crate::connect::quote_ident(&self.database))).map_err(db_error)
+    }
+
     fn transaction(
         &mut self,
         timeouts: Timeouts,

@@ -564,6 +564,13 @@ impl MigrationTarget for PgTarget {
         self.advisory_lock(key, "the migration lock", owner, wait, on_wait)
     }
 
+    fn reset_session(&mut self) -> Result<(), DbError> {
+        // Back to the connection's settings (the URL's `options` included); `RESET ALL` leaves
+        // the role alone. What `connect` set is set again.
+        self.client.batch_execute("RESET ALL; RESET ROLE").map_err(db_error)?;
+        crate::connect::session_settings(&mut self.client, &self.server_version)
+    }
+
     fn transaction(
         &mut self,
         timeouts: Timeouts,

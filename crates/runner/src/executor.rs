@@ -124,6 +124,7 @@ pub(crate) fn run_script(
             ),
         }));
     }
+    ctx.target.reset_session().map_err(|e| Error::database("cannot reset the session before the migration", e))?;
     let res = if script.settings.transaction && ctx.target.transactional_ddl() {
         ctx.reporter.report(Event::Starting { migration, direction, resume_at: 0 });
         run_in_transaction(ctx, migration, &attempt, up_front_locks)

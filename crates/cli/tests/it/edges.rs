@@ -523,6 +523,38 @@ fn a_failed_down_leaves_the_migration_applied_on_postgres() {
     a_failed_down_leaves_the_migration_applied(&Project::new(), &db.url, &|| db.query("SELECT count(*) FROM ledger"));
 }
 
+/// Tester 20: a session-level `SET search_path` in one migration reached the next one run by
+/// the same `up`: its unqualified `ALTER TABLE accounts` changed `billing.accounts` (600k rows)
+/// where the lint, and a separate `up`, take `public.accounts`. Each migration starts from the
+/// connection's settings.
+#[test]
+fn a_session_setting_of_one_migration_does_not_reach_the_next_on_postgres() {
+    let db = PgDb::new();
+    db.query("CREATE SCHEMA billing; CREATE TABLE billing.accounts (id int); CREATE TABLE public.accounts (id int)");
+    let project = Project::new();
+    project.migration(
+        "001_sp.up.sql",
+        "SET search_path = billing;\nSET ROLE NONE;\nCREATE TABLE IF NOT EXISTS marker (id int);\n",
+    );
+    project.migration("002_unqualified.up.sql", "ALTER TABLE accounts ADD COLUMN h int;\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    let with_h = db.query(
+        "SELECT string_agg(table_schema, ',' ORDER BY table_schema) FROM information_schema.columns WHERE table_name = 'accounts' AND column_name = 'h'",
+    );
+    assert_eq!(with_h, "public", "the second migration changed the table the lint judged");
+    assert_eq!(db.query("SELECT to_regclass('billing.marker') IS NOT NULL"), "t", "the first ran in its own setting");
+}
+
+#[test]
+fn a_session_setting_of_one_migration_does_not_reach_the_next_on_mariadb() {
+    let db = crate::util::MyDb::new();
+    let project = Project::new();
+    project.migration("001_set.up.sql", "SET foreign_key_checks = 0;\nSET @leak = 1;\nCREATE TABLE a (id int);\n");
+    project.migration("002_probe.up.sql", "CREATE TABLE probe AS SELECT @@foreign_key_checks AS fkc, @leak AS leak;\n");
+    project.cutover(&db.url).arg("up").assert().success();
+    assert_eq!(db.query("SELECT CONCAT(fkc, ',', COALESCE(leak, 'none')) FROM probe"), "1,none");
+}
+
 /// Tester 19: a migration that stopped part-way outside a transaction, its file deleted since,
 /// was shown "missing" and "applied at" the time it failed; `validate` said it "was applied".
 /// It was never applied whole: each says it stopped part-way and how far it got.
