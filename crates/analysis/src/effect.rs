@@ -87,6 +87,7 @@ impl MysqlDdl {
             instant_varchar_growth: false,
             algorithm_without_column_changes: None,
             converts_to: None,
+            adds_foreign_key: false,
         }
     }
 }
@@ -158,6 +159,8 @@ pub struct MysqlDdl {
     /// statement's other options take on their own (the conversion's own cost depends on the
     /// table's character set, known to the schema model).
     pub converts_to: Option<ConvertTo>,
+    /// Whether it adds a FOREIGN KEY (copied unless `foreign_key_checks` is off).
+    pub adds_foreign_key: bool,
 }
 
 /// What a `CONVERT TO CHARACTER SET` converts a table to.

@@ -130,6 +130,10 @@ pub fn partition_ignores(
         Some(at) => statements.iter().filter(|s| s.span.start < at).map(|s| s.line).next_back(),
         None => statements.iter().map(|s| s.line).filter(|&line| line > ignore.line).min(),
     };
+    // Findings are known by their statement's line: a line of several statements would have
+    // one marker accept the findings of all of them (tester 20: "empty_t is tiny" approved a
+    // blocking index build on a 300k-row table written after it on the same line).
+    let shared_line = |line: usize| statements.iter().filter(|s| s.line == line).count() > 1;
     let mut used = vec![false; ignores.len()];
     let mut kept = Vec::new();
     let mut silenced = Vec::new();
@@ -139,7 +143,8 @@ pub fn partition_ignores(
             None => {
                 ignore.reason.is_some()
                     && ignore.rules.iter().any(|rule| crate::rules::answers_to(diagnostic.rule, rule))
-                    && (ignore.whole_file || target_line(ignore) == Some(diagnostic.line))
+                    && (ignore.whole_file
+                        || target_line(ignore) == Some(diagnostic.line) && !shared_line(diagnostic.line))
             }
         });
         match silenced_by {
@@ -158,6 +163,16 @@ pub fn partition_ignores(
                 Severity::Warning,
                 format!("`cutover:ignore {}` gives no reason, so it silences nothing", ignore.rules.join(",")),
                 "say why the statement is safe here: `-- cutover:ignore RULE reason=\"...\"`",
+            ),
+            (Some(_), false) if !ignore.whole_file && target_line(ignore).is_some_and(shared_line) => (
+                "unused-ignore",
+                Severity::Warning,
+                format!(
+                    "`cutover:ignore {}` silences nothing: line {} holds several statements, and one marker is for one statement",
+                    ignore.rules.join(","),
+                    target_line(ignore).unwrap_or_default()
+                ),
+                "put each statement on a line of its own, with its marker (and reason) before it",
             ),
             (Some(_), false) => (
                 "unused-ignore",
@@ -260,9 +275,16 @@ mod tests {
             rules(&format!("DROP TABLE\n  a; -- cutover:ignore drop-table {reason}\nDROP TABLE b;")),
             ["3:drop-table"]
         );
-        // Findings are by line: two statements on the line are both its, as under a marker
-        // of its own line.
-        assert!(rules(&format!("DROP TABLE a; DROP TABLE b; -- cutover:ignore drop-table {reason}\n")).is_empty());
+        // A line of two statements: which one is meant is not known, so neither is accepted
+        // (tester 20: one reason approved a second, unrelated statement).
+        assert_eq!(
+            rules(&format!("DROP TABLE a; DROP TABLE b; -- cutover:ignore drop-table {reason}\n")),
+            ["1:drop-table", "1:drop-table", "1:unused-ignore"]
+        );
+        assert_eq!(
+            rules(&format!("-- cutover:ignore drop-table {reason}\nDROP TABLE a; DROP TABLE b;\nDROP TABLE c;")),
+            ["2:drop-table", "2:drop-table", "3:drop-table", "1:unused-ignore"]
+        );
         // After a comment of the line before, it is for the statement under it, as a marker
         // of its own line is.
         assert!(rules(&format!("-- note -- cutover:ignore drop-table {reason}\nDROP TABLE a;")).len() == 1);

@@ -1066,12 +1066,15 @@ fn alter_cost(operations: &[AlterTableOperation], server: MysqlServer) -> MysqlD
                 _ => raise(&mut cost, Some(Algorithm::Inplace), true, ""),
             },
             AlterTableOperation::AddConstraint { constraint, .. } => match constraint {
-                TableConstraint::ForeignKey(_) => raise(
-                    &mut cost,
-                    Some(Algorithm::Copy),
-                    false,
-                    "a FOREIGN KEY is added by copying the table unless foreign_key_checks is off",
-                ),
+                TableConstraint::ForeignKey(_) => {
+                    cost.adds_foreign_key = true;
+                    raise(
+                        &mut cost,
+                        Some(Algorithm::Copy),
+                        false,
+                        "a FOREIGN KEY is added by copying the table unless foreign_key_checks is off",
+                    )
+                }
                 TableConstraint::Check(_) => {
                     raise(&mut cost, Some(Algorithm::Copy), false, "a CHECK constraint is added by copying the table")
                 }

@@ -67,10 +67,16 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         Dialect::Mysql => "existing rows get the type's implicit default (0, '', a zero date that strict mode refuses), not a value you chose".to_string(),
         Dialect::Sqlite => "SQLite refuses this on any table (Cannot add a NOT NULL column with default value NULL)".to_string(),
     };
+    // Each engine's own way to NOT NULL (tester 20: MySQL was told PostgreSQL's CHECK).
+    let help = match ctx.dialect {
+        Dialect::Postgres => "add it with a default (or nullable), backfill in batches, then add NOT NULL through a validated CHECK",
+        Dialect::Mysql => "add it with a default (INSTANT: existing rows and the running release's inserts get it), or nullable, backfilled in batches (`cutover backfill`), then made NOT NULL (`MODIFY ... NOT NULL, ALGORITHM=INPLACE, LOCK=NONE`: an online rebuild)",
+        Dialect::Sqlite => "add it with a non-NULL default (SQLite then accepts NOT NULL), or nullable",
+    };
     vec![Finding::new(
         RULE,
         format!("{what} added NOT NULL without a default: {consequence}; and the release still running, which does not know {them}, cannot insert"),
-        "add it with a default (or nullable), backfill in batches, then add NOT NULL through a validated CHECK",
+        help,
     )
     .on(table, LockMode::AccessExclusive)]
 }
@@ -100,6 +106,12 @@ mod tests {
         assert!(!found.contains("existing rows have no value"), "{found}");
         let mysql = run_mysql("ALTER TABLE users ADD COLUMN age int NOT NULL", RULE, "mysql-8.0");
         assert!(mysql.contains("implicit default"), "{mysql}");
+        // Tester 20: MySQL was told PostgreSQL's validated CHECK.
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
+        let mut linter = crate::Linter::new(crate::LintConfig { only_rule: Some(RULE.to_string()), ..config });
+        let found =
+            crate::rules::test_utils::lint_next(&mut linter, "ALTER TABLE users ADD COLUMN age int NOT NULL;", false);
+        assert!(found[0].help.contains("INSTANT") && !found[0].help.contains("CHECK"), "{}", found[0].help);
     }
 
     /// Prisma's shape: several required columns in one statement, then more on the same table.

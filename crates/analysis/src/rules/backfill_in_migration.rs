@@ -281,6 +281,37 @@ UPDATE t SET a = 1",
         assert_eq!(severities(&mut static_linter(), index_then_delete), [Severity::Error], "SHARE blocks writes");
     }
 
+    /// Tester 20: `orders` (1.2M rows) renamed onto the name of an empty table was judged by
+    /// that table's 0 rows; sizes follow the tables through renames and drops in the
+    /// migrations still to run.
+    #[test]
+    fn live_sizes_follow_a_table_through_renames() {
+        let live = || {
+            let mut schema = Schema::default();
+            schema.insert_table("orders", crate::schema::Table::default());
+            schema.insert_table("empty_t", crate::schema::Table::default());
+            let config = LintConfig {
+                only_rule: Some(RULE.into()),
+                live_rows: [("orders".to_string(), 1_200_000), ("empty_t".to_string(), 0)].into_iter().collect(),
+                ..LintConfig::default()
+            };
+            Linter::with_schema(config, schema)
+        };
+        let swap = "ALTER TABLE empty_t RENAME TO empty_old;\nALTER TABLE orders RENAME TO empty_t;\nALTER TABLE empty_t ADD COLUMN f int;\nUPDATE empty_t SET f = 1;";
+        let found = findings(&mut live(), swap);
+        assert_eq!(found.iter().map(|d| d.severity).collect::<Vec<_>>(), [Severity::Error], "{found:?}");
+        assert!(found[0].message.contains("1200000 rows"), "{}", found[0].message);
+        // The new `orders` made after the live one was renamed away is empty; the renamed one
+        // is not.
+        let moved = "ALTER TABLE orders RENAME TO orders_v2;\nCREATE TABLE orders (id int, f int);\nALTER TABLE orders_v2 ADD COLUMN f int;\nUPDATE orders_v2 SET f = 1;\nALTER TABLE orders ADD COLUMN g int;\nUPDATE orders SET g = 1;";
+        let found = findings(&mut live(), moved);
+        assert_eq!(found.iter().map(|d| (d.line, d.severity)).collect::<Vec<_>>(), [(4, Severity::Error)], "{found:?}");
+        // A live table dropped, and another renamed onto its name: no size is known for it.
+        let dropped = "DROP TABLE empty_t;\nALTER TABLE orders RENAME TO empty_t;\nALTER TABLE empty_t ADD COLUMN f int;\nUPDATE empty_t SET f = 1;";
+        let found = findings(&mut live(), dropped);
+        assert!(found.iter().any(|d| d.severity == Severity::Error && d.message.contains("1200000 rows")), "{found:?}");
+    }
+
     #[test]
     fn found_errors_name_the_lock_and_the_fix() {
         let statements = cutover_migration::split_statements(FLYWAY_V2).unwrap();

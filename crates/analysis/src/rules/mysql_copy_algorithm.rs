@@ -32,6 +32,10 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         return Vec::new();
     }
     let help = match &ddl.engine_without_online_ddl {
+        // Tester 20: a foreign key was told to go through a new column.
+        None if ddl.adds_foreign_key => format!(
+            "add it with `SET foreign_key_checks = 0` before the ALTER in the same session (in place, writes go on; the rows already there are not checked, so look for orphans first with a LEFT JOIN), then `SET foreign_key_checks = 1`; or through `cutover rewrite --table {table} --alter \"...\"`"
+        ),
         // Expand and contract would copy it too: every new column does.
         Some(engine) => format!(
             "convert `{table}` from {engine} to InnoDB once (`ALTER TABLE {table} ENGINE=InnoDB`: a copy with writes blocked, in a maintenance window or with pt-online-schema-change); then this change runs online"
@@ -63,6 +67,24 @@ mod tests {
         assert!(lint("ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES users (id);", "mysql-8.0.36")
             .contains("FOREIGN KEY"));
         assert!(lint("ALTER TABLE orders ADD COLUMN n int, ALGORITHM=COPY;", "mysql-8.0.36").contains("COPY"));
+    }
+
+    /// Tester 20: the help for a foreign key spoke of a new column; it says how a foreign key
+    /// is added without the copy.
+    #[test]
+    fn a_foreign_key_is_told_how_to_go_without_the_copy() {
+        let config = crate::rules::test_utils::mysql_config("mariadb-10.11");
+        let mut linter = crate::Linter::new(crate::LintConfig { only_rule: Some(RULE.to_string()), ..config });
+        let found = crate::rules::test_utils::lint_next(
+            &mut linter,
+            "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (u) REFERENCES users (id);",
+            false,
+        );
+        assert!(
+            found[0].help.contains("SET foreign_key_checks = 0") && !found[0].help.contains("new column"),
+            "{}",
+            found[0].help
+        );
     }
 
     /// Tester 10: `RENAME TABLE users TO tmp, accounts TO users, tmp TO accounts` swaps a table
