@@ -15,6 +15,33 @@ use crate::connect::{connect, quote_ident, ConnectOptions, Connector, PgTarget};
 use crate::error::db_error;
 use crate::migrate::{describe_session, session_columns};
 
+/// The sessions of this database with a snapshot, oldest first, at most five: a concurrent
+/// index build waits for each to end (what `plan` shows and `up` names after a wait in vain).
+pub(crate) fn snapshot_holders(client: &mut Client) -> Result<Vec<LockHolder>, DbError> {
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {}, to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+                 FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
+                   AND a.backend_xmin IS NOT NULL AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend' \
+                 ORDER BY a.xact_start LIMIT 5",
+                session_columns("a.xact_start")
+            ),
+            &[],
+        )
+        .map_err(db_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| LockHolder {
+            description: format!(
+                "{} holds a snapshot, which a concurrent index build waits out",
+                describe_session(row)
+            ),
+            since: Some(row.get(6)),
+        })
+        .collect())
+}
+
 /// `name` as the analysis writes it (`users`, `app.users`) resolved to an oid, or NULL.
 const RESOLVE: &str = "to_regclass(CASE WHEN strpos(w.name, '.') > 0 \
      THEN quote_ident(split_part(w.name, '.', 1)) || '.' || quote_ident(split_part(w.name, '.', 2)) \
@@ -205,29 +232,7 @@ impl Catalog for PgTarget {
     }
 
     fn snapshot_holders(&mut self) -> Result<Vec<LockHolder>, DbError> {
-        let rows = self
-            .client
-            .query(
-                &format!(
-                    "SELECT {}, to_char(a.xact_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
-                 FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() \
-                   AND a.backend_xmin IS NOT NULL AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend' \
-                 ORDER BY a.xact_start LIMIT 5",
-                    session_columns("a.xact_start")
-                ),
-                &[],
-            )
-            .map_err(db_error)?;
-        Ok(rows
-            .iter()
-            .map(|row| LockHolder {
-                description: format!(
-                    "{} holds a snapshot, which a concurrent index build waits out",
-                    describe_session(row)
-                ),
-                since: Some(row.get(6)),
-            })
-            .collect())
+        snapshot_holders(&mut self.client)
     }
 
     fn measure_scan_rate(&mut self, relation: &str) -> Result<Option<f64>, DbError> {

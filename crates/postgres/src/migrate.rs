@@ -404,6 +404,13 @@ impl MigrationTarget for PgTarget {
         sessions_locking(&mut self.client, relations, &[], false)
     }
 
+    fn snapshot_holders_for(&mut self, sql: &str) -> Result<Vec<LockHolder>, DbError> {
+        match Build::parse(sql) {
+            Some(_) => crate::live::snapshot_holders(&mut self.client),
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn lock_wait_advice(&self) -> String {
         "find it in pg_stat_activity (pg_blocking_pids(pid) names who blocks whom) and pg_locks".to_string()
     }

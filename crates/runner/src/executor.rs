@@ -207,7 +207,11 @@ fn lock_holders_after(
 ) -> Vec<LockHolder> {
     match res {
         Err(error) if error.is_lock_contention() => {
-            target.lock_holders(&crate::gate::locked_relations(statements)).unwrap_or_default()
+            let mut holders = target.lock_holders(&crate::gate::locked_relations(statements)).unwrap_or_default();
+            for statement in statements {
+                holders.extend(target.snapshot_holders_for(&statement.sql).unwrap_or_default());
+            }
+            holders
         }
         _ => Vec::new(),
     }

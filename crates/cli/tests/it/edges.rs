@@ -205,6 +205,31 @@ fn worst_read_of_t1_while(project: &Project, db: &PgDb, command: &str) -> std::t
     worst
 }
 
+/// Tester 20: a concurrent index build that gave up waiting behind another session's snapshot
+/// named no one (`plan` did): the failure names the session whose snapshot it waited out.
+#[test]
+fn a_concurrent_build_that_waits_out_a_snapshot_in_vain_names_the_session() {
+    let db = PgDb::new();
+    db.query("CREATE TABLE orders (id int, note text); CREATE TABLE other (id int)");
+    let project = Project::new();
+    project.migration("1_idx.up.sql", "CREATE INDEX CONCURRENTLY orders_note ON orders (note);\n");
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client.batch_execute("SET application_name = 'report-job'").unwrap();
+    let mut tx = client.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start().unwrap();
+    tx.query("SELECT count(*) FROM other", &[]).unwrap();
+    let output = project
+        .cutover(&db.url)
+        .args(["up", "--lock-timeout", "300ms"])
+        .env("CUTOVER_LOCK_RETRIES", "2")
+        .env("CUTOVER_RETRY_BACKOFF", "50ms")
+        .output()
+        .unwrap();
+    tx.rollback().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("report-job") && stderr.contains("holds a snapshot"), "{stderr}");
+}
+
 /// The indexes of the database that are not valid and ready, `schema.name`, sorted.
 fn broken_indexes(db: &PgDb) -> String {
     db.query(
