@@ -135,7 +135,8 @@ pub enum Command {
         #[arg(long, value_name = "REV")]
         changed_since: Option<String>,
         /// Report only the migrations not applied to the database (by its history), such as
-        /// those a pull request adds; needs a database URL, and folders rather than files.
+        /// those a pull request adds, and fail on an applied one edited or removed since (`up`
+        /// refuses it); needs a database URL, and folders rather than files.
         #[arg(long)]
         pending: bool,
     },

@@ -146,6 +146,8 @@ pub fn run(
     let mut phase_reports = Vec::new();
     let mut ignored = Vec::new();
     let mut runner_notes: Vec<String> = Vec::new();
+    // Applied migrations edited or removed since (`--pending`).
+    let mut tampered: Vec<String> = Vec::new();
     let (mut linted_count, mut passed_over) = (0, 0);
     for input in &inputs {
         if is_declarative(input) {
@@ -232,6 +234,9 @@ pub fn run(
                 let pending = match &mut database {
                     Some((url, target)) => {
                         let history = crate::with_url(url, cutover_runner::read_history(&mut **target, settings))?;
+                        // An applied migration edited since is refused by `up`: CI fails on it
+                        // now, not at the deploy (tester 20: `--pending` passed over it).
+                        tampered.extend(cutover_runner::tamper_problems(&set, &compute_status(&set, &history)));
                         Some(not_applied(&set, &history))
                     }
                     None => None,
@@ -294,6 +299,12 @@ pub fn run(
     for note in &runner_notes {
         writeln!(notes, "note: {note}")?;
     }
+    for problem in &tampered {
+        writeln!(notes, "error: {problem}")?;
+    }
+    if !tampered.is_empty() {
+        writeln!(notes, "  {}", cutover_runner::TAMPER_ADVICE)?;
+    }
     for file in &ignored {
         // A file `up` refuses fails the lint too: CI must fail before the deploy does.
         let level = if file.refused_by_up { "error" } else { "note" };
@@ -317,6 +328,7 @@ pub fn run(
     let (mut errors, warnings, infos) = (count(Severity::Error), count(Severity::Warning), count(Severity::Info));
     errors += phase_reports.iter().filter(|(_, report)| matches!(report, Preview::Unplannable(_))).count();
     errors += ignored.iter().filter(|file| file.refused_by_up).count();
+    errors += tampered.len();
     // Rendered into memory, then written once: thousands of small writes through the
     // terminal adapter cost more than the analysis.
     let mut rendered = Vec::new();

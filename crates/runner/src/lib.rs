@@ -60,7 +60,7 @@ pub use policy::{window_state, Window};
 pub use rehearse::{read_history, rehearse, MigrationRehearsal, RehearsalReport, RoundTrip, StatementRehearsal};
 pub use reviewed::{review_file_name, ReviewFile, ReviewedFinding, ReviewedMigration};
 pub use run::{baseline, down, status, up, validate, RunSummary};
-pub use select::{DownTarget, UpOptions};
+pub use select::{tamper_problems, DownTarget, UpOptions, TAMPER_ADVICE};
 
 /// Whether this build reads migrations of `dialect` itself (cutover-analysis's `postgres`,
 /// `mysql` and `sqlite` features); where it does not, the gate needs a [`ReviewFile`].

@@ -69,9 +69,12 @@ pub(crate) fn plural(n: usize, one: &str, many: &str) -> String {
     }
 }
 
-pub(crate) const TAMPER_ADVICE: &str = "an applied migration is history: restore its file exactly as it was applied and put the change in a new migration; `cutover validate` lists every difference";
+/// What to do about an applied migration whose file was edited or removed.
+pub const TAMPER_ADVICE: &str = "an applied migration is history: restore its file exactly as it was applied and put the change in a new migration; `cutover validate` lists every difference";
 
-pub(crate) fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) -> Vec<String> {
+/// The applied migrations whose files were edited or removed since, each in a sentence: `up`
+/// refuses them, and `lint --pending` fails on them.
+pub fn tamper_problems(set: &MigrationSet, statuses: &[MigrationStatus]) -> Vec<String> {
     let mut problems = Vec::new();
     for status in statuses {
         let label = status.label();

@@ -552,6 +552,13 @@ fn pending_reports_only_what_the_database_has_not_applied() {
     let (code, stdout, _) = lint(&["--pending"]);
     assert_eq!((code, findings(&stdout)), (Some(1), vec!["3_name.up.sql:1 set-not-null-scan".to_string()]));
 
+    // An applied migration edited since: `up` refuses it, so CI fails now (tester 20).
+    project.migration("2_index.up.sql", "CREATE INDEX users_email ON users (email, name);\n");
+    let (code, _, stderr) = lint(&["--pending"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("error: `") && stderr.contains("2 index) was edited after it was applied"), "{stderr}");
+    project.migration("2_index.up.sql", "CREATE INDEX users_email ON users (email);\n");
+
     let (code, _, stderr) = lint(&["--pending", "migrations/3_name.up.sql"]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--pending reads which migrations of a folder the database has applied"), "{stderr}");
