@@ -164,6 +164,23 @@ pub fn partition_ignores(
                 format!("`cutover:ignore {}` gives no reason, so it silences nothing", ignore.rules.join(",")),
                 "say why the statement is safe here: `-- cutover:ignore RULE reason=\"...\"`",
             ),
+            // Tester 20: `cutover:ignore all` was only said to silence nothing.
+            (Some(_), false) if ignore.rules.iter().any(|rule| !crate::rules::is_rule_name(rule)) => (
+                "unused-ignore",
+                Severity::Warning,
+                format!(
+                    "`cutover:ignore {}` names no rule {}: it silences nothing",
+                    ignore.rules.join(","),
+                    ignore
+                        .rules
+                        .iter()
+                        .filter(|rule| !crate::rules::is_rule_name(rule))
+                        .map(|rule| format!("`{rule}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "name each rule (as in the finding, `error[RULE]`); `cutover explain` lists them",
+            ),
             (Some(_), false) if !ignore.whole_file && target_line(ignore).is_some_and(shared_line) => (
                 "unused-ignore",
                 Severity::Warning,
@@ -306,6 +323,17 @@ mod tests {
             assert_eq!(ignores[0].reason.as_deref(), Some("retired in 2023"), "{marker}");
             assert!(rules(&format!("{marker}\nDROP TABLE a;")).is_empty(), "{marker}: {statements:?}");
         }
+    }
+
+    /// Tester 20: `cutover:ignore all` is no rule, and is told so.
+    #[test]
+    fn an_ignore_of_no_rule_says_so() {
+        let text = "-- cutover:ignore all reason=\"legacy table\"\nDROP TABLE a;";
+        let statements = cutover_migration::split_statements(text).unwrap();
+        let found = lint_file(text, &statements, true);
+        let unused = found.iter().find(|d| d.rule == "unused-ignore").unwrap();
+        assert!(unused.message.contains("names no rule `all`"), "{}", unused.message);
+        assert!(found.iter().any(|d| d.rule == "drop-table"));
     }
 
     #[test]

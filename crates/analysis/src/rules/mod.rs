@@ -273,6 +273,11 @@ pub fn answers_to(rule: &str, name: &str) -> bool {
     rule == name || FORMER_IDS.iter().any(|(id, former)| *id == rule && *former == name)
 }
 
+/// Whether `name` is a rule's id, or the id its findings had before (what an ignore may name).
+pub fn is_rule_name(name: &str) -> bool {
+    find(name).is_some() || FORMER_IDS.iter().any(|(_, former)| *former == name)
+}
+
 /// The id `rule`'s findings had before it was split off another rule, if they had another.
 pub fn former_id(rule: &str) -> Option<&'static str> {
     FORMER_IDS.iter().find(|(id, _)| *id == rule).map(|(_, former)| *former)
