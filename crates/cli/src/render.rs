@@ -267,13 +267,16 @@ impl Reporter for TerminalReporter {
             Event::Approved { approvals } => {
                 let mut text = String::new();
                 for a in approvals {
+                    // The finding itself: which table, which lock (tester 20: two approvals of
+                    // one rule at one line read the same).
                     text.push_str(&format!(
-                        "{} error[{}] at {} ({}: {})\n",
+                        "{} error[{}] at {} ({}: {})\n  {}\n",
                         paint(YELLOW, "approved"),
                         a.rule,
                         a.location,
                         a.how,
-                        a.reason
+                        a.reason,
+                        paint(DIM, &a.message)
                     ));
                 }
                 err.write_all(text.as_bytes())
@@ -449,8 +452,15 @@ pub fn history(
             let version = a.version.as_deref().unwrap_or("R");
             writeln!(
                 out,
-                "  {} {version} {}: {}[{}] at {} by {}: {}",
-                a.approved_at, a.name, a.how, a.rule, a.location, a.approved_by, a.reason
+                "  {} {version} {}: {}[{}] at {} by {}: {}\n    {}",
+                a.approved_at,
+                a.name,
+                a.how,
+                a.rule,
+                a.location,
+                a.approved_by,
+                a.reason,
+                paint(DIM, &a.message)
             )?;
         }
     }
