@@ -77,6 +77,12 @@ enum Op {
     },
     /// `baseline`: refused once anything was applied.
     Baseline(Target),
+    /// A migration's down script made to fail at its first statement (a typo): reverting it
+    /// fails and changes nothing, those reverted before it in the same `down` stay reverted,
+    /// and it stays applied (tester 20: it was taken for failed, and `up` applied it again).
+    BreakDown(Index),
+    /// A broken down script put back.
+    FixDown(Index),
 }
 
 /// The version a `--to` names.
@@ -109,6 +115,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<Index>().prop_map(Op::DeletePending),
         4 => (0u32..120).prop_map(|percent| Op::KillUp { percent }),
         2 => target().prop_map(Op::Baseline),
+        2 => any::<Index>().prop_map(Op::BreakDown),
+        1 => any::<Index>().prop_map(Op::FixDown),
     ]
 }
 
@@ -253,6 +261,8 @@ struct Migration {
     /// Its table was made by hand before a `baseline` adopted the database (a baseline of a
     /// database that has none of the tables is refused: it was not migrated).
     by_hand: bool,
+    /// Its down script fails at its first statement.
+    down_broken: bool,
 }
 
 /// The reference model: every version ever written, with its files and its history.
@@ -337,7 +347,16 @@ impl Model {
         if n > applied.len() {
             return Expect::only(2);
         }
-        Expect::reverts(applied[..n].to_vec())
+        self.reverting(applied[..n].to_vec())
+    }
+
+    /// Reverting `versions` in order: each commits on its own, so a broken down script stops
+    /// the run there (exit 1) with those before it reverted and it still applied.
+    fn reverting(&self, versions: Vec<u64>) -> Expect {
+        match versions.iter().position(|v| self.migrations[v].down_broken) {
+            Some(at) => Expect { revert: versions[..at].to_vec(), ..Expect::only(1) },
+            None => Expect::reverts(versions),
+        }
     }
 
     fn down_to(&self, to: u64) -> Expect {
@@ -350,7 +369,7 @@ impl Model {
         if !matches!(self.migrations[&to].db, DbState::Applied | DbState::Baselined) {
             return Expect::only(2);
         }
-        Expect::reverts(
+        self.reverting(
             self.versions_where(|m| m.db == DbState::Applied).into_iter().filter(|v| *v > to).rev().collect(),
         )
     }
@@ -359,7 +378,7 @@ impl Model {
         if self.tampered() {
             return Expect::only(1);
         }
-        Expect::reverts(self.versions_where(|m| m.db == DbState::Applied).into_iter().rev().collect())
+        self.reverting(self.versions_where(|m| m.db == DbState::Applied).into_iter().rev().collect())
     }
 
     /// `baseline V`: V must be a migration's; refused once the history has anything applied or
@@ -601,7 +620,27 @@ impl Case {
                 std::fs::write(self.project.path(&format!("{}.up.sql", m.stem)), &m.up).unwrap();
                 std::fs::write(self.project.path(&format!("{}.down.sql", m.stem)), &m.down).unwrap();
                 m.file = FileState::Present;
+                m.down_broken = false;
                 self.log.push(format!("restore {version}"));
+                Ok(())
+            }
+            Op::BreakDown(index) => {
+                let candidates = self.model.versions_where(|m| m.file == FileState::Present && !m.down_broken);
+                let Some(version) = pick(&candidates, index) else { return Ok(()) };
+                let m = self.model.migrations.get_mut(&version).unwrap();
+                let broken = format!("DROP TABLE no_such_{};\n", m.table);
+                std::fs::write(self.project.path(&format!("{}.down.sql", m.stem)), broken).unwrap();
+                m.down_broken = true;
+                self.log.push(format!("break the down script of {version}"));
+                Ok(())
+            }
+            Op::FixDown(index) => {
+                let candidates = self.model.versions_where(|m| m.file == FileState::Present && m.down_broken);
+                let Some(version) = pick(&candidates, index) else { return Ok(()) };
+                let m = self.model.migrations.get_mut(&version).unwrap();
+                std::fs::write(self.project.path(&format!("{}.down.sql", m.stem)), &m.down).unwrap();
+                m.down_broken = false;
+                self.log.push(format!("fix the down script of {version}"));
                 Ok(())
             }
             Op::KillUp { percent } => self.kill_up(*percent),
@@ -688,6 +727,7 @@ impl Case {
             applies: 0,
             reverts: 0,
             by_hand: false,
+            down_broken: false,
         };
         assert!(self.model.migrations.insert(version, migration).is_none(), "version {version} written twice");
     }
