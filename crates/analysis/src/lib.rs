@@ -41,7 +41,7 @@ pub use effect::{
 };
 pub use ignore::{apply_ignores, parse_ignores, partition_ignores, Ignore};
 pub use lock::LockMode;
-pub use names::LiveNames;
+pub use names::{LiveNames, TableMoves};
 pub use rules::{Context, Finding};
 pub use runner::{Runner, Tool};
 pub use schema::{Schema, Table, TypeChange};

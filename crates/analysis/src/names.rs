@@ -126,3 +126,76 @@ mod tests {
         assert_eq!(resolve(&empty, Some(&[]), none, None, "users"), "users", "an empty path");
     }
 }
+
+/// Which live table each name stands for while the migrations still to run rename, drop and
+/// create tables: a live fact (a size) follows the table, not its old name (tester 20: `orders`,
+/// renamed onto the name of an empty table, was judged by that table's 0 rows). A name no
+/// statement touched is its own live table.
+#[derive(Debug, Clone, Default)]
+pub struct TableMoves {
+    /// A name a statement touched: the live table it now stands for, `None` for none (a new
+    /// table, one dropped, or one MySQL's multi-table `RENAME` moved unseen).
+    moved: BTreeMap<String, Option<String>>,
+}
+
+impl TableMoves {
+    /// The live table `name` stands for here, `None` when it stands for none.
+    pub fn live_table<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        match self.moved.get(name) {
+            Some(live) => live.as_deref(),
+            None => Some(name),
+        }
+    }
+
+    /// Follows what `effect` does to tables' names.
+    pub fn record(&mut self, effect: &crate::Effect) {
+        use crate::Action;
+        match &effect.action {
+            Action::Rename { object: "table", table, new_name, .. } => {
+                let live = self.live_table(table).map(str::to_string);
+                // MySQL's `RENAME TABLE a TO b, c TO a` names its other pairs by their locks
+                // only: where those tables went is not known.
+                for (other, _) in effect.locks.iter().filter(|(other, _)| other != table) {
+                    self.moved.insert(other.clone(), None);
+                }
+                self.moved.insert(table.clone(), None);
+                self.moved.insert(crate::effect::renamed_table(table, new_name), live);
+            }
+            Action::DropTable { tables, .. } => {
+                for table in tables {
+                    self.moved.insert(table.clone(), None);
+                }
+            }
+            Action::CreateTable { table, .. } | Action::CreateTableAs { table, .. } => {
+                self.moved.insert(table.clone(), None);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod moves_tests {
+    use super::TableMoves;
+
+    fn moves_of(sql: &str) -> TableMoves {
+        let statements = cutover_migration::split_statements(sql).unwrap();
+        let mut moves = TableMoves::default();
+        for effect in crate::analyze(&statements, &crate::LintConfig::default()).effects().flatten() {
+            moves.record(effect);
+        }
+        moves
+    }
+
+    #[test]
+    fn a_live_table_is_followed_through_renames_and_a_new_one_has_none() {
+        let moves = moves_of(
+            "ALTER TABLE empty_t RENAME TO empty_old;\nALTER TABLE orders RENAME TO empty_t;\nALTER TABLE app.users RENAME TO people;\nCREATE TABLE orders (id int);",
+        );
+        assert_eq!(moves.live_table("empty_t"), Some("orders"));
+        assert_eq!(moves.live_table("empty_old"), Some("empty_t"));
+        assert_eq!(moves.live_table("orders"), None);
+        assert_eq!(moves.live_table("customers"), Some("customers"));
+        assert_eq!(moves.live_table("app.people"), Some("app.users"));
+    }
+}

@@ -113,8 +113,14 @@ pub fn plan(
     // reference, which only the catalog knows.
     let pending_migrations: Vec<&cutover_migration::Migration> = steps.iter().map(|(m, _)| *m).collect();
     let mut names: Vec<String> = Vec::new();
+    // The live tables they are, through the renames of the migrations before (tester 20: a
+    // table renamed onto another's name was shown with that one's size).
+    let mut moves = cutover_analysis::TableMoves::default();
     for linted in crate::lint::lint_pending(set, &pending_migrations, &named, Some(&live)) {
-        names.extend(linted.effects.iter().flatten().flat_map(|e| e.locks.iter().map(|(name, _)| name.clone())));
+        for effect in linted.effects.iter().flatten() {
+            names.extend(effect.locks.iter().filter_map(|(name, _)| moves.live_table(name)).map(str::to_string));
+            moves.record(effect);
+        }
     }
     names.sort();
     names.dedup();
@@ -143,24 +149,50 @@ pub fn plan(
     let window_closed = !settings.windows.is_empty() && !window_open;
     let mut migrations = Vec::new();
     let mut lock_holders_exact = true;
+    let mut moves = cutover_analysis::TableMoves::default();
     for linted in crate::lint::lint_pending(set, &pending_migrations, &config, Some(&live)) {
         let migration = linted.migration;
         let mut diagnostics = linted.diagnostics;
         let waits_for_window = (window_closed && linted.needs_window)
             .then(|| next_window.map(|t| humantime::format_rfc3339(t).to_string()).unwrap_or_default());
+        // The facts of each statement's tables by the names it uses, as they are when it runs.
+        let here: Vec<(usize, BTreeMap<String, RelationFacts>)> = migration
+            .up
+            .statements
+            .iter()
+            .zip(&linted.effects)
+            .map(|(statement, effect)| {
+                let named: BTreeMap<String, RelationFacts> = effect
+                    .iter()
+                    .flat_map(|e| e.locks.iter())
+                    .filter_map(|(name, _)| Some((name.clone(), facts.get(moves.live_table(name)?)?.clone())))
+                    .collect();
+                if let Some(effect) = effect {
+                    moves.record(effect);
+                }
+                (statement.line, named)
+            })
+            .collect();
         for d in &mut diagnostics {
-            scale_by_size(d, &facts);
+            if let Some((_, named)) = here.iter().rev().find(|(line, _)| *line <= d.line) {
+                scale_by_size(d, named);
+            }
         }
         let mut statements = Vec::new();
         let mut seen: Vec<(String, String)> = Vec::new();
-        for (statement, effect) in migration.up.statements.iter().zip(linted.effects) {
-            let relations: Vec<RelationFacts> =
-                effect.iter().flat_map(|e| e.locks.iter()).filter_map(|(name, _)| facts.get(name).cloned()).collect();
-            let estimate = effect.as_ref().and_then(|e| crate::estimate::estimate(e, &facts, rate));
+        for ((statement, effect), (_, named)) in migration.up.statements.iter().zip(linted.effects).zip(&here) {
+            // Shown under the names the statement uses, with the sizes of the tables they are.
+            let relations: Vec<RelationFacts> = effect
+                .iter()
+                .flat_map(|e| e.locks.iter())
+                .filter_map(|(name, _)| Some(RelationFacts { name: name.clone(), ..named.get(name)?.clone() }))
+                .collect();
+            let estimate = effect.as_ref().and_then(|e| crate::estimate::estimate(e, named, rate));
             let mut dependents = Vec::new();
             let mut queries: Option<Vec<(String, QueryUse)>> = Some(Vec::new());
             for (relation, column) in effect.as_ref().map(removed_names).unwrap_or_default() {
                 let subject = column.as_ref().map_or_else(|| relation.clone(), |c| format!("{relation}.{c}"));
+                let relation = named.get(&relation).map_or(relation, |f| f.name.clone());
                 let found = target
                     .dependents(&relation, column.as_deref())
                     .map_err(|e| Error::database("cannot read the catalog", e))?;
@@ -195,9 +227,8 @@ pub fn plan(
                 found.extend(sessions.into_iter().map(|session| (String::new(), on.clone(), session)));
             }
             for (relation, mode) in effect.iter().flat_map(|e| e.locks.iter()) {
-                if !facts.contains_key(relation) {
-                    continue;
-                }
+                // Sessions hold locks on the live table, by its live name.
+                let Some(relation) = named.get(relation).map(|f| &f.name) else { continue };
                 let mode = waits_as.unwrap_or(*mode);
                 let conflicting =
                     conflicting_modes(mode, effect.as_ref().and_then(|e| e.mysql.as_ref()).is_some_and(|d| d.ddl));

@@ -41,7 +41,7 @@ pub(crate) fn check(effect: &Effect, ctx: &Context) -> Vec<Finding> {
         .iter()
         .filter(|(table, mode)| mode.blocks_writes() && !ctx.is_new(table))
         .filter_map(|(table, mode)| {
-            let rows = *ctx.live_rows.get(table)?;
+            let rows = ctx.live_rows_of(table)?;
             (rows >= ctx.large_table_rows).then(|| {
                 Finding::new(
                     RULE,

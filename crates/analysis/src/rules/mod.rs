@@ -407,6 +407,9 @@ pub struct Context {
     pub(crate) has_down: Option<bool>,
     /// Estimated rows of tables on the live database (`cutover plan`), empty otherwise.
     pub(crate) live_rows: std::collections::BTreeMap<String, i64>,
+    /// Which live table each name stands for after the renames and drops of the migrations
+    /// still to run so far: `live_rows` is keyed by the live names.
+    pub(crate) table_moves: crate::TableMoves,
     /// From how many rows a table counts as large.
     pub(crate) large_table_rows: i64,
     /// Below how many rows a table counts as small.
@@ -507,7 +510,13 @@ impl Context {
         if self.to_run && self.created_to_run.contains(table) {
             return Some(0);
         }
-        self.live_rows.get(table).copied().filter(|rows| *rows >= 0)
+        self.live_rows_of(table)
+    }
+
+    /// The live estimate of the rows of the table `table` names here (renames followed), `None`
+    /// without one.
+    pub(crate) fn live_rows_of(&self, table: &str) -> Option<i64> {
+        self.live_rows.get(self.table_moves.live_table(table)?).copied().filter(|rows| *rows >= 0)
     }
 
     /// The `search_path` the script set and that is in force, if it set one.
@@ -551,6 +560,7 @@ impl Context {
             file_run,
             statements_in_file: statements,
             live_rows: std::mem::take(&mut self.live_rows),
+            table_moves: std::mem::take(&mut self.table_moves),
             large_table_rows: self.large_table_rows,
             small_table_rows: self.small_table_rows,
             // A `SET TIME ZONE` of the last file is not this one's (the runner's session is
@@ -576,6 +586,11 @@ impl Context {
 
     /// Records what a checked statement did, for the statements after it.
     pub(crate) fn record(&mut self, effect: &Effect) {
+        // The live database has what released migrations did: only the ones still to run move
+        // names away from its tables.
+        if self.to_run {
+            self.table_moves.record(effect);
+        }
         match &effect.action {
             Action::AddEnumValue { type_name, value, .. } => {
                 self.enum_values_added.push((type_name.clone(), value.clone()));
@@ -658,20 +673,6 @@ impl Context {
             // before) is live (tester 9: it was taken for new, its index build unreported).
             Action::Rename { object: "table", table, new_name, .. } => {
                 let renamed = crate::effect::renamed_table(table, new_name);
-                if self.to_run {
-                    // The live size goes with the table (tester 20: `orders` renamed onto the
-                    // name of an empty table was judged by that table's 0 rows, and a 1.2M-row
-                    // UPDATE let through as brief). MySQL's other pairs are not named: their
-                    // sizes are forgotten, which the rules take for "may be large".
-                    let rows = self.live_rows.remove(table);
-                    for (other, _) in effect.locks.iter().filter(|(other, _)| other != table) {
-                        self.live_rows.remove(other);
-                    }
-                    match rows {
-                        Some(rows) => self.live_rows.insert(renamed.clone(), rows),
-                        None => self.live_rows.remove(&renamed),
-                    };
-                }
                 let (new, new_to_run) = (self.is_new(table), self.created_to_run.remove(table));
                 self.created_here.remove(table);
                 // MySQL's `RENAME TABLE a TO b, c TO a` swaps in one statement, whose other pairs
@@ -696,9 +697,6 @@ impl Context {
             }
             Action::DropTable { tables, .. } => {
                 for table in tables {
-                    if self.to_run {
-                        self.live_rows.remove(table);
-                    }
                     if !self.is_new(table) {
                         self.vacate(table);
                     }

@@ -112,6 +112,32 @@ fn plan_and_the_gate_agree_on_small_tables() {
     assert_eq!(project.cutover(&db.url).arg("up").output().unwrap().status.code(), Some(0), "up applies it");
 }
 
+/// Tester 20: after `users` was renamed onto the name of an empty table, `plan` showed that
+/// table's 0 rows (and the gate let a full-table UPDATE of `users` through as brief). Sizes
+/// follow the table through the renames of the pending migrations.
+#[test]
+fn plan_and_the_gate_follow_a_table_through_renames() {
+    let (db, project) = applied_users(30_000);
+    db.query("CREATE TABLE empty_t (id int); ANALYZE empty_t");
+    project.migration(
+        "2_swap.up.sql",
+        "-- cutover:ignore-file rename-relation reason=\"swap names\"\nALTER TABLE empty_t RENAME TO empty_old;\nALTER TABLE users RENAME TO empty_t;\n",
+    );
+    project.migration("3_fill.up.sql", "ALTER TABLE empty_t ADD COLUMN f int;\nUPDATE empty_t SET f = 1;\n");
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    let fill = &plan["migrations"][1];
+    let lock = &fill["statements"][1]["locks"][0];
+    assert_eq!((lock["relation"].as_str(), lock["rows"].as_i64()), (Some("empty_t"), Some(30_000)), "{fill}");
+    let finding =
+        fill["diagnostics"].as_array().unwrap().iter().find(|d| d["rule"] == "backfill-in-migration").unwrap();
+    assert_eq!(finding["severity"], "error", "{finding}");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "the gate refuses the UPDATE of 30,000 rows: {stderr}");
+    assert!(stderr.contains("backfill-in-migration"), "{stderr}");
+}
+
 /// Whether the database named `name` exists on the server.
 fn database_exists(db: &PgDb, name: &str) -> bool {
     db.query(&format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'")) != "0"
