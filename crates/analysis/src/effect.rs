@@ -271,6 +271,9 @@ pub enum Action {
         partition_of: Option<String>,
         /// MySQL/MariaDB: what it says of its storage (empty elsewhere).
         storage: Box<TableStorage>,
+        /// `CREATE TEMPORARY TABLE`: it lives as long as the session, in no schema of the
+        /// database's.
+        temporary: bool,
     },
     /// A statement that changes rows of a table: `UPDATE`, `DELETE`, `MERGE`, `INSERT ...
     /// SELECT`, or a query whose `WITH` does one of them. Which rows it reaches, and what else it
@@ -484,6 +487,9 @@ impl Action {
     /// `baseline`, the CI scope of `lint`) asks this, so that each counts the same tables.
     pub fn table_made(&self) -> Option<String> {
         match self {
+            // A temporary table is gone with the session (tester 21: it was taken for a sign that
+            // the database had been migrated).
+            Action::CreateTable { temporary: true, .. } => None,
             Action::CreateTable { table, .. } | Action::CreateTableAs { table, .. } => Some(table.clone()),
             Action::Rename { object: "table", table, new_name, .. } => Some(renamed_table(table, new_name)),
             _ => None,

@@ -55,7 +55,15 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
         let after_code_at = (at > starts_at + indent).then_some(at);
         let Some(comment) = line[at - starts_at..].strip_prefix("--") else { continue };
         let comment = comment.trim();
-        if after_code_at.is_some() && !comment.starts_with("cutover:ignore") {
+        // `-- CUTOVER:ignore`, `-- cutover: ignore`: read as written in any case, with white
+        // space after the colon (tester 21: such markers were passed over without a word). The
+        // lower-cased text has the same byte offsets (ASCII).
+        let lower = comment.to_ascii_lowercase();
+        let marker = lower.strip_prefix("cutover:").map(|rest| {
+            let at = comment.len() - rest.trim_start().len();
+            (&lower[at..], &comment[at..])
+        });
+        if after_code_at.is_some() && !marker.is_some_and(|(lower, _)| lower.starts_with("ignore")) {
             continue;
         }
         match comment.to_ascii_lowercase().as_str() {
@@ -78,17 +86,24 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
             }
             _ => {}
         }
-        let (whole_file, rest) =
-            match (comment.strip_prefix("cutover:ignore-file"), comment.strip_prefix("cutover:ignore")) {
-                (Some(rest), _) => (true, rest),
-                (None, Some(rest)) => (false, rest),
-                _ => continue,
-            };
+        let Some((lower, original)) = marker else { continue };
+        let (whole_file, rest) = if lower.starts_with("ignore-file") {
+            (true, &original["ignore-file".len()..])
+        } else if lower.starts_with("ignore") {
+            (false, &original["ignore".len()..])
+        } else {
+            continue;
+        };
         let (rules_part, reason) = match split_reason(rest) {
             Some((rules, reason)) => (rules, (!reason.is_empty()).then(|| reason.to_string())),
             None => (rest, None),
         };
-        let rules = rules_part.split([',', ' ']).map(str::trim).filter(|r| !r.is_empty()).map(str::to_string).collect();
+        let rules = rules_part
+            .split([',', ' ', '\t'])
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(|r| r.to_ascii_lowercase())
+            .collect();
         ignores.push(Ignore { rules, reason, line: idx + 1, whole_file, block_end: None, after_code_at });
     }
     ignores
@@ -316,6 +331,11 @@ mod tests {
             "-- cutover:ignore drop-table reason='retired in 2023'",
             "-- cutover:ignore drop-table REASON=\"retired in 2023\"",
             "-- cutover:ignore drop-table,reason=\"retired in 2023\"",
+            // Tester 21: read in any case, with white space after the colon.
+            "-- CUTOVER:ignore drop-table reason=\"retired in 2023\"",
+            "-- cutover:IGNORE drop-table reason=\"retired in 2023\"",
+            "-- cutover: ignore drop-table reason=\"retired in 2023\"",
+            "-- CUTOVER:IGNORE DROP-TABLE REASON=\"retired in 2023\"",
         ] {
             let statements = cutover_migration::split_statements(&format!("{marker}\nDROP TABLE a;")).unwrap();
             let ignores = super::parse_ignores(&format!("{marker}\nDROP TABLE a;"));

@@ -538,6 +538,7 @@ fn effect_of(node: &NodeEnum, resolve: Resolve<'_>) -> Effect {
                     .collect(),
                 partition_of,
                 storage: Box::default(),
+                temporary: stmt.relation.as_ref().is_some_and(|r| r.relpersistence == "t"),
             };
         }
         NodeEnum::CreateTableAsStmt(stmt) if stmt.objtype == ObjectType::ObjectTable as i32 => {

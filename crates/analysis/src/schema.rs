@@ -400,6 +400,7 @@ impl Schema {
                 primary_key,
                 foreign_keys,
                 storage,
+                ..
             } => {
                 // `CREATE TABLE t LIKE s` is `s`'s definition under a new name.
                 if let Some(source) = storage.like.as_ref().and_then(|s| self.tables.get(s)).cloned() {

@@ -718,6 +718,7 @@ fn effect_of(statement: &Statement, server: Option<MysqlServer>) -> Effect {
                 partitioned: false,
                 partition_key: Vec::new(),
                 partition_of: None,
+                temporary: create.temporary,
                 storage: Box::new(TableStorage {
                     engine: table_option(&create.table_options, "ENGINE"),
                     like: create.like.as_ref().map(|like| match like {

@@ -190,6 +190,14 @@ pub trait MigrationTarget {
         Ok(Vec::new())
     }
 
+    /// The indexes of the database that queries do not use because a concurrent build or drop
+    /// stopped part-way (PostgreSQL's INVALID indexes), `schema.name`: `validate` names them
+    /// (tester 21: a `DROP INDEX CONCURRENTLY` that gave up left one, and nothing said so).
+    /// None on engines that leave none.
+    fn invalid_indexes(&mut self) -> Result<Vec<String>, DbError> {
+        Ok(Vec::new())
+    }
+
     /// The sessions `sql` waited for in vain besides lock holders: those whose snapshot a
     /// PostgreSQL concurrent index build waits out (tester 20: `up` named no one where `plan`
     /// named the session). None for other statements and engines.

@@ -100,6 +100,8 @@ struct PgSession<'a> {
     insert_sql: &'a str,
     // The history insert, prepared once per connection: one round trip per row, not two.
     insert: &'a mut Option<Statement>,
+    /// Inside the migration's transaction (else each statement commits on its own).
+    in_transaction: bool,
 }
 
 impl Session for PgSession<'_> {
@@ -145,7 +147,17 @@ impl Session for PgSession<'_> {
                 self.insert.insert(statement).clone()
             }
         };
-        self.client
+        // The history is written as the user cutover connected as, whatever role the migration
+        // took (tester 21: after `SET ROLE app_owner` the insert was denied, and the migration
+        // told to "fix the script"); for that row only.
+        const AS_CONNECTED: &str = "SET LOCAL ROLE NONE; SET LOCAL SESSION AUTHORIZATION DEFAULT";
+        if self.in_transaction {
+            self.client.batch_execute(AS_CONNECTED).map_err(db_error)?;
+        } else {
+            self.client.batch_execute(&format!("BEGIN; {AS_CONNECTED}")).map_err(db_error)?;
+        }
+        let inserted = self
+            .client
             .execute(
                 &insert,
                 &[
@@ -172,7 +184,12 @@ impl Session for PgSession<'_> {
                 ],
             )
             .map(|_| ())
-            .map_err(db_error)
+            .map_err(db_error);
+        if !self.in_transaction {
+            let end = if inserted.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            self.client.batch_execute(end).map_err(db_error)?;
+        }
+        inserted
     }
 }
 
@@ -212,7 +229,12 @@ impl PgTarget {
         let insert_sql = self.insert_sql();
         self.client.batch_execute(&begin_sql(timeouts, "")).map_err(db_error)?;
         let lifted = version_views::lift(&mut self.client, versions, lifted)?;
-        body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })?;
+        body(&mut PgSession {
+            client: &mut self.client,
+            insert_sql: &insert_sql,
+            insert: &mut self.insert,
+            in_transaction: true,
+        })?;
         if !versions.is_empty() {
             version_views::bring_in_step(&mut self.client, versions, lifted)?;
         }
@@ -404,6 +426,19 @@ impl MigrationTarget for PgTarget {
         sessions_locking(&mut self.client, relations, &[], false)
     }
 
+    fn invalid_indexes(&mut self) -> Result<Vec<String>, DbError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT n.nspname || '.' || c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE NOT (i.indisvalid AND i.indisready) AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1",
+                &[],
+            )
+            .map_err(db_error)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
     fn snapshot_holders_for(&mut self, sql: &str) -> Result<Vec<LockHolder>, DbError> {
         match Build::parse(sql) {
             Some(_) => crate::live::snapshot_holders(&mut self.client),
@@ -573,8 +608,13 @@ impl MigrationTarget for PgTarget {
 
     fn reset_session(&mut self) -> Result<(), DbError> {
         // Back to the connection's settings (the URL's `options` included); `RESET ALL` leaves
-        // the role alone. What `connect` set is set again.
-        self.client.batch_execute("RESET ALL; RESET ROLE").map_err(db_error)?;
+        // the role and the session user alone. What `connect` set is set again.
+        // Temporary tables too (tester 21: a temporary `t` of one migration took the next
+        // one's INSERT, lost with the session). `DISCARD ALL` would also drop the prepared
+        // history insert and the runner's advisory lock.
+        self.client
+            .batch_execute("RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION; DISCARD TEMP")
+            .map_err(db_error)?;
         crate::connect::session_settings(&mut self.client, &self.server_version)
     }
 
@@ -620,7 +660,12 @@ impl MigrationTarget for PgTarget {
                 timeouts.statement_timeout.as_millis()
             ))
             .map_err(db_error)?;
-        body(&mut PgSession { client: &mut self.client, insert_sql: &insert_sql, insert: &mut self.insert })
+        body(&mut PgSession {
+            client: &mut self.client,
+            insert_sql: &insert_sql,
+            insert: &mut self.insert,
+            in_transaction: false,
+        })
     }
 
     fn clear_leftovers(&mut self, sql: &str) -> Result<Option<String>, DbError> {

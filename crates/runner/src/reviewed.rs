@@ -135,7 +135,7 @@ impl ReviewFile {
                         .collect(),
                     needs_window: l.needs_window,
                     breaks_old_code: l.breaks_old_code,
-                    creates: effects.iter().filter_map(|e| e.action.table_made()).collect(),
+                    creates: crate::run::tables_made(effects.iter().copied()),
                     work: effects.iter().filter_map(|e| crate::estimate::work(e)).collect(),
                     up_front_locks: up_front_locks.into_iter().map(|(r, m)| (r, m.to_string())).collect(),
                 }

@@ -49,18 +49,36 @@ pub fn validate(ctx: &mut Context<'_>, set: &MigrationSet) -> Result<Vec<String>
         }
     }
     problems.extend(tamper_problems(set, &statuses));
+    let invalid = ctx.target.invalid_indexes().map_err(|e| Error::database("cannot look for INVALID indexes", e))?;
+    problems.extend(invalid.iter().map(|index| {
+        format!(
+            "index {index} is INVALID (a concurrent build or drop stopped part-way, or one runs now): queries do not use it; run again the migration that builds or drops it, or `REINDEX INDEX CONCURRENTLY {index}`"
+        )
+    }));
     for status in &statuses {
         let label = status.label();
         match status.state {
+            // A down script's attempt is finished by `down` (tester 21: `up`, named here,
+            // refuses it).
             MigrationState::Failed => {
                 let error = status.latest.as_ref().and_then(|r| r.error_message.clone()).unwrap_or_default();
                 let location = status.latest.as_ref().and_then(|r| r.error_location.clone()).unwrap_or_default();
-                problems.push(format!("{label} failed at {location}: {error}"));
+                match status.latest.as_ref().filter(|r| r.direction == Direction::Down) {
+                    Some(r) => problems.push(format!(
+                        "{label}'s down script failed at {location} after {} of its statements: {error}; fix it and run `cutover down` to finish reverting it",
+                        r.statements_done
+                    )),
+                    None => problems.push(format!("{label} failed at {location}: {error}")),
+                }
             }
-            MigrationState::Running => problems.push(format!(
-                "{label} was interrupted (or is running now) after {} of its statements; `cutover up` resumes it",
-                status.latest.as_ref().map_or(0, |r| r.statements_done)
-            )),
+            MigrationState::Running => {
+                let (done, down) =
+                    status.latest.as_ref().map_or((0, false), |r| (r.statements_done, r.direction == Direction::Down));
+                problems.push(match down {
+                    true => format!("{label}'s down script was interrupted (or is running now) after {done} of its statements; `cutover down` finishes reverting it"),
+                    false => format!("{label} was interrupted (or is running now) after {done} of its statements; `cutover up` resumes it"),
+                })
+            }
             MigrationState::Pending if status.out_of_order => problems.push(format!(
                 "{label} is older than the newest applied migration but was never applied (out of order)"
             )),
@@ -198,8 +216,7 @@ fn refuse_unexplained(
                 return (*migration, reviewed.creates(migration).unwrap_or_default().to_vec());
             }
             let analyzed = cutover_analysis::analyze(&migration.up.statements, &config);
-            let made: Vec<String> = analyzed.effects().flatten().filter_map(|e| e.action.table_made()).collect();
-            (*migration, made)
+            (*migration, tables_made(analyzed.effects().flatten()))
         })
         .collect();
     let all: Vec<String> = creates.iter().flat_map(|(_, created)| created.iter().cloned()).collect();
@@ -234,6 +251,26 @@ fn refuse_unexplained(
             ),
         },
     }))
+}
+
+/// The tables a migration makes that a database it never ran on cannot have: made
+/// ([`cutover_analysis::Action::table_made`]) under a name no earlier statement of it vacated
+/// (renamed away or dropped: what had that name is the database's own, tester 21's `events`
+/// renamed to `events_old` and made again was taken for a lost history).
+pub(crate) fn tables_made<'a>(effects: impl IntoIterator<Item = &'a cutover_analysis::Effect>) -> Vec<String> {
+    let mut vacated: Vec<&str> = Vec::new();
+    let mut made = Vec::new();
+    for effect in effects {
+        match &effect.action {
+            cutover_analysis::Action::DropTable { tables, .. } => vacated.extend(tables.iter().map(String::as_str)),
+            cutover_analysis::Action::Rename { object: "table", table, .. } => vacated.push(table),
+            _ => {}
+        }
+        if let Some(table) = effect.action.table_made().filter(|t| !vacated.contains(&t.as_str())) {
+            made.push(table);
+        }
+    }
+    made
 }
 
 /// Refuses to baseline a database that has none of the tables the migrations up to `version`

@@ -109,6 +109,36 @@ impl MigrationTarget for SqliteTarget {
         cutover_engine::Engine::Sqlite
     }
 
+    fn reset_session(&mut self) -> Result<(), DbError> {
+        // A fresh connection to the file: no temporary table of the last migration (tester 21:
+        // one took the next migration's INSERT), no PRAGMA it set. The runner's lock is a lock
+        // of the file, not of the connection. An in-memory database lives in its connection:
+        // only its temporary objects go.
+        match &self.path {
+            Some(path) => {
+                self.conn = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_CREATE,
+                )
+                .map_err(db_error)?;
+            }
+            None => {
+                let temporary: Vec<(String, String)> = self
+                    .conn
+                    .prepare("SELECT type, name FROM temp.sqlite_master WHERE type IN ('table', 'view')")
+                    .and_then(|mut statement| statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?.collect())
+                    .map_err(db_error)?;
+                for (kind, name) in temporary {
+                    let kind = if kind == "view" { "VIEW" } else { "TABLE" };
+                    self.conn
+                        .execute_batch(&format!("DROP {kind} temp.{}", crate::connect::quote_ident(&name)))
+                        .map_err(db_error)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn server_version(&self) -> String {
         format!("SQLite {}", rusqlite::version())
     }
