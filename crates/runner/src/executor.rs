@@ -106,24 +106,7 @@ pub(crate) fn run_script(
             tool_version: TOOL_VERSION.to_string(),
         },
     };
-    // Statements an earlier attempt ran outside a transaction are in the database: run in one
-    // transaction now, they would run again and, failing, leave a row that says none ran
-    // (tester 19: the directive taken out, one retry wiped the progress, and `down` then
-    // reverted the migration below it).
-    if let Some(previous) = stopped_part_way(latest, direction).filter(|_| attempt.base.transactional) {
-        return Err(Error::Refused(Refusal {
-            problems: vec![format!(
-                "{}: an earlier attempt ran {} of its statements outside a transaction{}, and it would now run in one",
-                migration.label(),
-                previous.statements_done,
-                if previous.state == State::Running { " (and was stopped in the next)" } else { "" }
-            )],
-            advice: format!(
-                "put `{}`'s setting for running outside a transaction back as it was (`-- cutover:no-transaction`, or the layout's switch): the run then resumes after the statements that ran",
-                script.path.display()
-            ),
-        }));
-    }
+    refuse_rerun_in_a_transaction(migration, script, latest, direction, attempt.base.transactional)?;
     ctx.target.reset_session().map_err(|e| Error::database("cannot reset the session before the migration", e))?;
     let res = if script.settings.transaction && ctx.target.transactional_ddl() {
         ctx.reporter.report(Event::Starting { migration, direction, resume_at: 0 });
@@ -196,6 +179,32 @@ fn run_in_transaction(
         name_holders(&mut error, holders.into_inner());
         error
     })
+}
+
+/// Statements an earlier attempt ran outside a transaction are in the database: run in one
+/// transaction now, they would run again and, failing, leave a row that says none ran (tester
+/// 19: the directive taken out, one retry wiped the progress, and `down` then reverted the
+/// migration below it). Asked by the run and by its `--dry-run` alike (tester 21).
+pub(crate) fn refuse_rerun_in_a_transaction(
+    migration: &Migration,
+    script: &cutover_migration::Script,
+    latest: Option<&HistoryRecord>,
+    direction: Direction,
+    transactional: bool,
+) -> Result<(), Error> {
+    let Some(previous) = stopped_part_way(latest, direction).filter(|_| transactional) else { return Ok(()) };
+    Err(Error::Refused(Refusal {
+        problems: vec![format!(
+            "{}: an earlier attempt ran {} of its statements outside a transaction{}, and it would now run in one",
+            migration.label(),
+            previous.statements_done,
+            if previous.state == State::Running { " (and was stopped in the next)" } else { "" }
+        )],
+        advice: format!(
+            "put `{}`'s setting for running outside a transaction back as it was (`-- cutover:no-transaction`, or the layout's switch): the run then resumes after the statements that ran",
+            script.path.display()
+        ),
+    }))
 }
 
 /// The sessions holding locks on what `statements` lock, when `res` is a lock wait that gave

@@ -114,6 +114,13 @@ pub fn up(ctx: &mut Context<'_>, set: &MigrationSet, options: &UpOptions) -> Res
         for (migration, latest) in plan {
             let resume_at = resume_point(latest, Direction::Up).map_or(0, |r| r.statements_done as usize);
             let transactional = migration.up.settings.transaction && ctx.target.transactional_ddl();
+            crate::executor::refuse_rerun_in_a_transaction(
+                migration,
+                &migration.up,
+                latest,
+                Direction::Up,
+                transactional,
+            )?;
             ctx.reporter.report(Event::WouldRun {
                 migration,
                 direction: Direction::Up,
@@ -580,6 +587,7 @@ pub fn down(
         if dry_run {
             let resume_at = resume_point(latest, Direction::Down).map_or(0, |r| r.statements_done as usize);
             let transactional = script.settings.transaction && ctx.target.transactional_ddl();
+            crate::executor::refuse_rerun_in_a_transaction(migration, script, latest, Direction::Down, transactional)?;
             ctx.reporter.report(Event::WouldRun {
                 migration,
                 direction: Direction::Down,

@@ -639,6 +639,11 @@ fn a_part_way_migration_is_not_run_again_in_a_transaction() {
     let (out, err) = output_text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}{err}");
     assert!(err.contains("ran 1 of its statements outside a transaction, and it would now run in one"), "{err}");
+    // The dry run decides as the run does (tester 21: it said "would apply ... in one transaction").
+    let output = project.cutover(&url).args(["up", "--dry-run"]).output().unwrap();
+    let (out, err) = output_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{err}");
+    assert!(err.contains("and it would now run in one"), "{err}");
     // Its progress is intact: `down` is still refused, and with the setting back `up` resumes.
     let output = project.cutover(&url).arg("down").output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{:?}", output_text(&output));
