@@ -78,7 +78,7 @@ pub struct StatementPlan {
     pub relations: Vec<RelationFacts>,
     /// How long its scan or rewrite should take here, from the sizes and the read rate.
     pub estimate: Option<Duration>,
-    /// What depends on what it drops or renames: the thing, and the dependent.
+    /// What depends on what it drops, renames or retypes: the thing, and the dependent.
     pub dependents: Vec<(String, Dependent)>,
     /// Recorded queries that name what it drops or renames; `None` without `pg_stat_statements`.
     pub queries: Option<Vec<(String, QueryUse)>>,
@@ -209,6 +209,16 @@ pub fn plan(
                     None => queries = None,
                 }
             }
+            // PostgreSQL refuses to change the type of a column a view or rule reads (tester 20:
+            // `plan` estimated the rewrite of a change that could only fail): its dependents.
+            for (relation, column) in effect.as_ref().map(retyped_columns).unwrap_or_default() {
+                let subject = format!("{relation}.{column}");
+                let relation = named.get(&relation).map_or(relation, |f| f.name.clone());
+                let found = target
+                    .dependents(&relation, Some(&column))
+                    .map_err(|e| Error::database("cannot read the catalog", e))?;
+                dependents.extend(found.into_iter().map(|d| (subject.clone(), d)));
+            }
             // (what a session is named under, where it is shown, the session)
             let mut found: Vec<(String, String, LockHolder)> = Vec::new();
             // A concurrent index build waits for the table's writers and then for every
@@ -325,6 +335,20 @@ fn removed_names(effect: &Effect) -> Vec<(String, Option<String>)> {
         _ => Vec::new(),
     });
     renamed
+}
+
+/// The columns whose type the statement changes: (relation, column).
+fn retyped_columns(effect: &Effect) -> Vec<(String, String)> {
+    match &effect.action {
+        Action::AlterTable { table, commands } => commands
+            .iter()
+            .filter_map(|c| match c {
+                AlterCommand::AlterColumnType { column, .. } => Some((table.clone(), column.clone())),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// `1.2 GB`, `340 kB`.

@@ -112,6 +112,19 @@ fn plan_and_the_gate_agree_on_small_tables() {
     assert_eq!(project.cutover(&db.url).arg("up").output().unwrap().status.code(), Some(0), "up applies it");
 }
 
+/// Tester 20: a type change of a column a view reads, which PostgreSQL refuses, was planned as
+/// a rewrite with nothing said of the view: the view is named.
+#[test]
+fn plan_names_the_views_that_read_a_column_whose_type_changes() {
+    let (db, project) = applied_users(100);
+    project.migration("2_type.up.sql", "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);\n");
+    let output = project.cutover(&db.url).args(["plan", "--format", "json"]).output().unwrap();
+    let plan = json(&output);
+    let retype = &plan["migrations"][0]["statements"][0];
+    assert_eq!(retype["dependents"][0]["on"], "users.name", "{retype}");
+    assert_eq!(retype["dependents"][0]["name"], "user_names", "{retype}");
+}
+
 /// Tester 20: after `users` was renamed onto the name of an empty table, `plan` showed that
 /// table's 0 rows (and the gate let a full-table UPDATE of `users` through as brief). Sizes
 /// follow the table through the renames of the pending migrations.
