@@ -61,7 +61,6 @@ mod set_not_null_scan;
 mod sqlite_unsupported_alter;
 mod statement_timeout_missing;
 mod syntax_error;
-mod table_already_exists;
 mod table_rewrite_command;
 mod transaction_unbalanced;
 mod trigger_ddl_lock;
@@ -232,7 +231,6 @@ pub const RULES: &[Rule] = &[
     rule!(transaction_unbalanced, Error, statement, migration),
     rule!(enum_add_value_in_transaction, Error, statement),
     rule!(syntax_error, Error; ALL),
-    rule!(table_already_exists, Error, statement; ALL),
     rule!(mysql_copy_algorithm, Error, statement; MYSQL),
     rule!(mysql_blocking_ddl, Error, statement; MYSQL),
     rule!(sqlite_unsupported_alter, Error, statement; SQLITE),

@@ -260,23 +260,6 @@ fn validate_names_an_index_a_concurrent_drop_left_invalid() {
     assert!(stdout.contains("index public.ev_v is INVALID"), "{stdout}");
 }
 
-/// Tester 20: `lint --database-url` said nothing of a `CREATE TABLE` of a table the database
-/// had, and `up` failed on it at the deploy.
-#[test]
-fn lint_on_a_database_tells_a_table_it_already_has() {
-    let db = PgDb::new();
-    db.query("CREATE TABLE audit_log (id int)");
-    let project = Project::new();
-    project.migration("1_first.up.sql", "CREATE TABLE first (id int);\n");
-    project.cutover(&db.url).arg("up").assert().success();
-    project.migration("2_audit.up.sql", "CREATE TABLE audit_log (id bigint PRIMARY KEY);\n");
-    let output = project.cutover(&db.url).args(["lint", "--database-url", &db.url]).output().unwrap();
-    let (stdout, stderr) = output_text(&output);
-    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("error[table-already-exists]") && stdout.contains("2_audit.up.sql:1"), "{stdout}");
-    assert_eq!(stdout.matches("table-already-exists").count(), 1, "the applied migration made its own table: {stdout}");
-}
-
 /// The indexes of the database that are not valid and ready, `schema.name`, sorted.
 fn broken_indexes(db: &PgDb) -> String {
     db.query(
