@@ -133,20 +133,22 @@ pub fn connect(url: &DatabaseUrl, options: &ConnectOptions) -> Result<PgTarget, 
         .query_one("SELECT current_setting('server_version'), current_setting('server_version_num')::int", &[])
         .map_err(db_error)?;
     target.server_version = row.get(0);
-    session_settings(&mut target.client, &target.server_version)?;
+    target.client.batch_execute(session_settings(&target.server_version)).map_err(db_error)?;
     Ok(target)
 }
 
-/// What cutover sets for its session, at connection and again after each migration's reset.
-pub(crate) fn session_settings(client: &mut Client, server_version: &str) -> Result<(), DbError> {
+/// What cutover sets for its session, at connection and again after each migration's reset
+/// (sent with the reset: one round trip).
+pub(crate) fn session_settings(server_version: &str) -> &'static str {
     let major: u32 =
         server_version.split(|c: char| !c.is_ascii_digit()).next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    // Without it, the statement of a killed cutover runs on to its end on the server, holding
+    // its locks and snapshot, and a resumed run waits for it.
     if major >= 14 {
-        // Without this, the statement of a killed cutover runs on to its end on the server,
-        // holding its locks and snapshot, and a resumed run waits for it.
-        client.batch_execute("SET client_connection_check_interval = '1s'").map_err(db_error)?;
+        "SET client_connection_check_interval = '1s'"
+    } else {
+        ""
     }
-    Ok(())
 }
 
 /// The first row of a simple query (no prepared statement, which a pooler may not allow).

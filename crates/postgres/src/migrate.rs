@@ -612,10 +612,10 @@ impl MigrationTarget for PgTarget {
         // Temporary tables too (tester 21: a temporary `t` of one migration took the next
         // one's INSERT, lost with the session). `DISCARD ALL` would also drop the prepared
         // history insert and the runner's advisory lock.
+        let settings = crate::connect::session_settings(&self.server_version);
         self.client
-            .batch_execute("RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION; DISCARD TEMP")
-            .map_err(db_error)?;
-        crate::connect::session_settings(&mut self.client, &self.server_version)
+            .batch_execute(&format!("RESET ALL; RESET ROLE; RESET SESSION AUTHORIZATION; DISCARD TEMP; {settings}"))
+            .map_err(db_error)
     }
 
     fn transaction(
