@@ -396,7 +396,17 @@ pub fn run(
         // Verified by an earlier run that deferred the swap: compared again, as what happened
         // meanwhile (a write that bypassed the triggers) would go live with the swap.
         refuse_if_redefined(target, &state)?;
-        rows_verified = verify(target, &plan, options, reporter, stop)?;
+        rows_verified = match verify(target, &plan, options, reporter, stop) {
+            // No longer a verified copy: `--status` must not go on calling it ready, and the
+            // next run verifies it again whether or not it defers the swap.
+            Err(differs @ Error::Differs { .. }) => {
+                target
+                    .set_rewrite_phase(&state, RewritePhase::Copying)
+                    .map_err(database("cannot record that the copy differs"))?;
+                return Err(differs);
+            }
+            verified => verified?,
+        };
         if stop.load(Ordering::SeqCst) {
             return Ok(Outcome::Interrupted);
         }

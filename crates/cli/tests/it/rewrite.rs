@@ -581,6 +581,21 @@ fn the_edges_a_tester_found_hold() {
     let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
     assert!(ok, "{out}{err}");
 
+    // A copy verified under `--defer-swap` that differs when verified again before the swap (a
+    // write into the copy itself) is no longer `ready`: `--status` said so until the next run.
+    db.query("INSERT INTO staff (id, v) VALUES (20, 1), (21, 2)");
+    let (ok, out, err) = rewrite(&project, &db, &[&change[..], &["--defer-swap"]].concat());
+    assert!(ok, "{out}{err}");
+    assert_eq!(outcome(), ("ready".to_string(), serde_json::Value::Null));
+    let shadow = db.query("SELECT shadow FROM cutover_rewrites WHERE phase = 'ready'");
+    db.query(&format!("UPDATE {shadow} SET v = 99 WHERE id = 21"));
+    let (ok, _, err) = rewrite(&project, &db, &change);
+    assert!(!ok && err.contains("differs from the table in 1 chunk(s)"), "{err}");
+    assert_eq!(outcome(), ("copying".to_string(), serde_json::Value::Null));
+    let (ok, out, err) = rewrite(&project, &db, &["--cleanup", "--table", "staff"]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(outcome(), ("done".to_string(), serde_json::json!("abandoned")));
+
     // Inputs that the change capture could not run are refused before anything is made.
     db.query("CREATE TABLE d (id int PRIMARY KEY DEFERRABLE, v int); CREATE TABLE k (id int PRIMARY KEY, v int)");
     let cases: [(&[&str], &str); 4] = [
