@@ -28,6 +28,10 @@ pub struct Ignore {
     /// Where a marker written after code on its line starts: it is for the statement that
     /// code belongs to, not the next one.
     pub after_code_at: Option<usize>,
+    /// Written in a block comment (`/* cutover:ignore ... */`): read to be reported, never
+    /// applied. Which statement such a comment is for depends on where it ends and what follows
+    /// it on its line; a line comment says it in one way.
+    pub in_block_comment: bool,
 }
 
 /// What diesel-guard's blocks accept, as the reason recorded.
@@ -80,6 +84,7 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
                         whole_file: false,
                         block_end: Some(idx + 1),
                         after_code_at: None,
+                        in_block_comment: false,
                     });
                 }
                 continue;
@@ -104,7 +109,30 @@ pub fn parse_ignores(text: &str) -> Vec<Ignore> {
             .filter(|r| !r.is_empty())
             .map(|r| r.to_ascii_lowercase())
             .collect();
-        ignores.push(Ignore { rules, reason, line: idx + 1, whole_file, block_end: None, after_code_at });
+        ignores.push(Ignore {
+            rules,
+            reason,
+            line: idx + 1,
+            whole_file,
+            block_end: None,
+            after_code_at,
+            in_block_comment: false,
+        });
+    }
+    for comment in cutover_migration::block_comments(text) {
+        let inner = text[comment.clone()].trim_start_matches("/*").trim_end_matches("*/").trim().to_ascii_lowercase();
+        let Some(rest) = inner.strip_prefix("cutover:") else { continue };
+        if rest.trim_start().starts_with("ignore") {
+            ignores.push(Ignore {
+                rules: Vec::new(),
+                reason: None,
+                line: text[..comment.start].matches('\n').count() + 1,
+                whole_file: false,
+                block_end: None,
+                after_code_at: None,
+                in_block_comment: true,
+            });
+        }
     }
     ignores
 }
@@ -154,6 +182,7 @@ pub fn partition_ignores(
     let mut silenced = Vec::new();
     for diagnostic in diagnostics {
         let silenced_by = ignores.iter().position(|ignore| match ignore.block_end {
+            _ if ignore.in_block_comment => false,
             Some(end) => (ignore.line..end).contains(&diagnostic.line),
             None => {
                 ignore.reason.is_some()
@@ -173,6 +202,14 @@ pub fn partition_ignores(
     // Another linter's blocks are that linter's to keep tidy.
     for (ignore, used) in ignores.iter().zip(used).filter(|(ignore, _)| ignore.block_end.is_none()) {
         let (rule, severity, message, help) = match (&ignore.reason, used) {
+            // Silently passed over, the finding it was meant for would look unaccepted for no
+            // reason the author could see.
+            _ if ignore.in_block_comment => (
+                "unused-ignore",
+                Severity::Warning,
+                "a `cutover:ignore` marker in a block comment (`/* ... */`) silences nothing: markers are read in line comments".to_string(),
+                "write it as a line comment before the statement: `-- cutover:ignore RULE reason=\"...\"`",
+            ),
             (None, _) => (
                 "ignore-without-reason",
                 Severity::Warning,
@@ -244,6 +281,33 @@ mod tests {
         assert_eq!(
             rules("-- cutover:ignore drop-table reason=\"the table was never used\"\nDROP TABLE a;\nDROP TABLE b;"),
             ["3:drop-table"]
+        );
+    }
+
+    /// Not applied (which statement it is for is not said the way a line comment says it), and
+    /// not passed over in silence either: the finding stays, with the marker reported beside it.
+    #[test]
+    fn a_marker_in_a_block_comment_is_reported_and_silences_nothing() {
+        for text in [
+            "/* cutover:ignore drop-table reason=\"never used\" */\nDROP TABLE a;",
+            "/*\n  CUTOVER: ignore drop-table reason: never used\n*/\nDROP TABLE a;",
+            "DROP TABLE a; /* cutover:ignore drop-table reason=\"never used\" */",
+        ] {
+            let statements = cutover_migration::split_statements(text).unwrap();
+            let found: Vec<String> = lint_file(text, &statements, true)
+                .iter()
+                .map(|d| format!("{}:{}:{}", d.line, d.rule, d.message))
+                .collect();
+            assert!(found.iter().any(|d| d.contains(":drop-table:")), "{text}: {found:?}");
+            assert!(
+                found.iter().any(|d| d.starts_with("1:unused-ignore:") && d.contains("block comment")),
+                "{text}: {found:?}"
+            );
+        }
+        // A block comment that only mentions cutover is no marker.
+        assert_eq!(
+            rules("/* see cutover:ignore in the docs? no: cutover is our tool */\nSELECT 1;"),
+            Vec::<String>::new()
         );
     }
 

@@ -33,6 +33,6 @@ pub use error::Error;
 pub use layouts::{atlas_sum, liquibase_changesets, parse_version_name, LiquibaseChangeset};
 pub use model::{Dialect, Ignored, Layout, Migration, MigrationKind, MigrationSet, Script};
 pub use scaffold::{create_migration, is_untouched_template, write_new_migration};
-pub use split::{leading_keywords, line_comments, split_statements, SplitError, Statement};
+pub use split::{block_comments, leading_keywords, line_comments, split_statements, SplitError, Statement};
 pub use transaction::{refuses_transaction, sets_the_transaction, transactionality, Transactionality};
 pub use version::Version;

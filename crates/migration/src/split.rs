@@ -47,17 +47,31 @@ pub fn split_statements(script: &str) -> Result<Vec<Statement>, SplitError> {
     split(script, &mut Vec::new())
 }
 
+/// A comment of a script: where it is (a line comment runs to the end of its line, without
+/// the line break).
+type Comment = std::ops::Range<usize>;
+
 /// The byte offsets of the line comments (`--`) of `script` that are comments: not inside a
 /// string, a quoted identifier, a dollar-quoted body or a block comment, where `--` is text.
 /// A script that cannot be split gives those before the token left open.
 pub fn line_comments(script: &str) -> Vec<usize> {
+    comments(script).into_iter().filter(|c| script[c.clone()].starts_with("--")).map(|c| c.start).collect()
+}
+
+/// Where the block comments (`/* ... */`) of `script` are, as [`line_comments`] finds them;
+/// MySQL's executable comments (`/*! ... */`) are code, and not among them.
+pub fn block_comments(script: &str) -> Vec<std::ops::Range<usize>> {
+    comments(script).into_iter().filter(|c| script[c.clone()].starts_with("/*")).collect()
+}
+
+fn comments(script: &str) -> Vec<Comment> {
     let mut comments = Vec::new();
     let _ = split(script, &mut comments);
     comments
 }
 
-/// [`split_statements`], noting where each line comment starts in `comments`.
-fn split(script: &str, comments: &mut Vec<usize>) -> Result<Vec<Statement>, SplitError> {
+/// [`split_statements`], noting where each comment is in `comments`.
+fn split(script: &str, comments: &mut Vec<Comment>) -> Result<Vec<Statement>, SplitError> {
     let bytes = script.as_bytes();
     let mut statements = Vec::new();
     let mut i = 0;
@@ -86,10 +100,11 @@ fn split(script: &str, comments: &mut Vec<usize>) -> Result<Vec<Statement>, Spli
             }
             c if c.is_ascii_whitespace() => i += 1,
             b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                comments.push(i);
+                let start = i;
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
                 }
+                comments.push(start..i);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 let start_line = line;
@@ -113,6 +128,8 @@ fn split(script: &str, comments: &mut Vec<usize>) -> Result<Vec<Statement>, Spli
                             if executable {
                                 current.get_or_insert((comment_start, start_line));
                                 last_token_end = i;
+                            } else {
+                                comments.push(comment_start..i);
                             }
                             break;
                         }
@@ -495,5 +512,13 @@ mod tests {
             ["CREATE", "UNIQUE", "INDEX", "CONCURRENTLY"]
         );
         assert_eq!(leading_keywords("  begin;", 3), ["BEGIN"]);
+    }
+
+    #[test]
+    fn comments_of_each_kind_and_only_comments() {
+        let script = "-- one\nSELECT '-- no', '/* no */' /* two */;\n/*! 50100 code */ /* three /* nested */ end */\nSELECT 1; -- four";
+        let texts = |ranges: Vec<std::ops::Range<usize>>| ranges.into_iter().map(|r| &script[r]).collect::<Vec<_>>();
+        assert_eq!(texts(block_comments(script)), ["/* two */", "/* three /* nested */ end */"]);
+        assert_eq!(line_comments(script), [0, script.rfind("-- four").unwrap()]);
     }
 }
