@@ -244,7 +244,7 @@ impl AnyTarget {
             AnyTarget::Mysql(_) => Err(Unsupported {
                 engine: Engine::Mysql,
                 what: "expand/contract migrations",
-                why: "they run on PostgreSQL (views, triggers and transactional DDL make two live versions safe) and SQLite (applied whole)",
+                why: cutover_engine::EXPAND_ON_MYSQL,
             }),
             #[cfg(feature = "sqlite")]
             AnyTarget::Sqlite(_) => Err(Unsupported {

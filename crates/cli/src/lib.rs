@@ -269,9 +269,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitStatus> {
                 render::summary(&mut anstream::stdout(), verb, &summary.migrations, summary.duration, &nothing)?;
             }
             if let Some(declarative) = &summary.stopped_at_declarative {
-                println!(
-                    "stopped before {declarative}: it is declarative (expand/contract); run `cutover start`, then `cutover complete` once no old code runs"
-                );
+                let next = match url.engine() {
+                    // `start` refuses them there (tester 22 was sent to it).
+                    cutover_engine::Engine::Mysql => cutover_engine::EXPAND_ON_MYSQL,
+                    _ => "run `cutover start`, then `cutover complete` once no old code runs",
+                };
+                println!("stopped before {declarative}: it is declarative (expand/contract); {next}");
             }
             Ok(ExitStatus::Success)
         }

@@ -742,11 +742,8 @@ fn plan_input<'a>(
 
 /// Declarative migrations on an engine `cutover start` refuses them on: an error, as `start` would be.
 fn refused_by_engine(dialect: cutover_analysis::Dialect) -> Option<Preview> {
-    (dialect == cutover_analysis::Dialect::Mysql).then(|| {
-        Preview::Unplannable(
-            "declarative (expand/contract) migrations run on PostgreSQL and SQLite; on MySQL/MariaDB `cutover start` refuses them: write the change as SQL migrations (expand, `cutover backfill`, contract), or one that must copy the table with `cutover rewrite`".to_string(),
-        )
-    })
+    (dialect == cutover_analysis::Dialect::Mysql)
+        .then(|| Preview::Unplannable(cutover_engine::EXPAND_ON_MYSQL.to_string()))
 }
 
 /// SQLite applies a declarative migration whole, and refuses what only makes sense online.

@@ -6,6 +6,10 @@
 
 use crate::{DbError, Inspect, MigrationTarget, RewriteTarget};
 
+/// What to do instead of a declarative migration on MySQL/MariaDB, where `cutover start`
+/// refuses them: said the same by `start`, `up` (which stops before one) and `lint`.
+pub const EXPAND_ON_MYSQL: &str = "declarative (expand/contract) migrations run on PostgreSQL and SQLite, not on MySQL/MariaDB (no transactional DDL, no views that stand in for a table's writes): write the change as SQL migrations (expand, `cutover backfill`, contract), or, where it must copy the table, run it with `cutover rewrite`";
+
 /// One column of a table, as the catalog describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ColumnShape {

@@ -34,6 +34,7 @@ pub use engine::{at_most, count, Engine};
 pub use error::{DbError, DbErrorKind};
 pub use expand::{
     ColumnShape, ExpandPhase, ExpandState, ExpandTarget, IndexShape, PhaseEntry, SessionFacts, TableShape,
+    EXPAND_ON_MYSQL,
 };
 pub use history::{Approval, ApprovalKind, Direction, HistoryRecord, RecordKind, State};
 pub use live::{

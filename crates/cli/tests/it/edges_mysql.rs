@@ -651,3 +651,21 @@ fn a_part_way_migration_is_not_run_again_in_a_transaction() {
     let output = project.cutover(&url).arg("up").output().unwrap();
     assert!(output.status.success(), "{:?}", output_text(&output));
 }
+
+/// `up` stops before a declarative migration; on MariaDB it sent the user to `cutover start`,
+/// which refuses them there (tester 22): it says what to do instead, as `start` and `lint` do.
+#[test]
+fn up_on_mariadb_names_what_to_do_instead_of_a_declarative_migration() {
+    let db = MyDb::new();
+    let project = Project::new();
+    project.migration("1_t.sql", "CREATE TABLE t (id int PRIMARY KEY);\n");
+    project
+        .migration("2_c.toml", "[[operations]]\nop = \"add_column\"\ntable = \"t\"\ncolumn = \"c\"\ntype = \"int\"\n");
+    let output = project.cutover(&db.url).arg("up").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("stopped before 2 c") && stdout.contains("cutover backfill"), "{stdout}");
+    assert!(!stdout.contains("run `cutover start`"), "{stdout}");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output_text(&output).1.contains("`cutover rewrite`"), "{:?}", output_text(&output));
+}
