@@ -43,6 +43,10 @@ pub struct Live {
     shapes: Vec<cutover_engine::TableShape>,
     /// The schema unqualified names resolve to: where `start` makes the tables' versions.
     base_schema: String,
+    /// The expand/contract migration under way (started, not completed or rolled back): its
+    /// version and phase. Its tables are expanded already, so planning it again would find
+    /// its own columns there.
+    active: Option<(String, cutover_engine::ExpandPhase)>,
     /// The server's version string (`10.11.19-MariaDB-0+deb12u1`): how it runs DDL.
     pub server: String,
 }
@@ -67,15 +71,21 @@ pub fn read_live(settings: &Settings) -> anyhow::Result<Option<Live>> {
         usage_error(format!("cannot read the tables of {url}: {}", url.scrub(&err.to_string())))
     };
     // The tables as declarative migrations plan on them: PostgreSQL's expand/contract only.
-    let (shapes, base_schema) = match any.expand() {
+    let (shapes, base_schema, active) = match any.expand() {
         Ok(expand) => {
             let current = expand.current_schema().map_err(unreadable)?;
-            (expand.tables(&current).map_err(unreadable)?, current)
+            let active = expand
+                .expand_states()
+                .map_err(unreadable)?
+                .into_iter()
+                .find(|state| state.phase.is_active())
+                .map(|state| (state.version, state.phase));
+            (expand.tables(&current).map_err(unreadable)?, current, active)
         }
-        Err(_) if url.engine() != cutover_engine::Engine::Postgres => (Vec::new(), String::new()),
+        Err(_) if url.engine() != cutover_engine::Engine::Postgres => (Vec::new(), String::new(), None),
         Err(e) => return Err(crate::unsupported(&url, &e)),
     };
-    Ok(Some(Live { schema, history, shapes, base_schema, server }))
+    Ok(Some(Live { schema, history, shapes, base_schema, active, server }))
 }
 
 pub fn run(
@@ -791,6 +801,14 @@ fn preview(
     exact: bool,
     history_table: &str,
 ) -> Preview {
+    // Tester 22: planned again on its own expanded tables, the migration under way was an
+    // error ("already has a column") for the whole rolling deploy.
+    if let Some((_, phase)) = live.and_then(|live| live.active.as_ref()).filter(|(active, _)| active == version) {
+        return Preview::Note(format!(
+            "migration {version} is {} on this database (expand/contract): `cutover complete` or `cutover rollback` ends it; nothing to preview",
+            phase.words()
+        ));
+    }
     let declaration = match cutover_expand::read_declaration(path) {
         Ok(declaration) => declaration,
         Err(err) => return Preview::Unplannable(err.to_string()),

@@ -1016,3 +1016,31 @@ fn a_users_objects_on_a_version_schema_stop_its_drop_instead_of_going_with_it() 
     project.cutover(&db.url).arg("rollback").assert().success();
     assert_eq!(leftovers(&db), "NULL");
 }
+
+/// `lint --database-url` while a migration is started: planned again on its own expanded
+/// tables, it was an error ("already has a column") for the whole rolling deploy (tester 22).
+#[test]
+fn lint_with_the_database_passes_over_the_migration_under_way() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n");
+    project.migration(
+        "2_domain.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"domain\"\ntype = \"text\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let lint = || project.cutover(&db.url).args(["--database-url", &db.url, "lint"]).output().unwrap();
+    let output = lint();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("migration 2 is started on this database (expand/contract)"), "{stdout}");
+    let output = project.cutover(&db.url).arg("plan").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success() && !stdout.contains("already has a column"), "{stdout}{stderr}");
+    project.cutover(&db.url).arg("complete").assert().success();
+    let output = lint();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success() && stdout.contains("0 errors"), "{stdout}{stderr}");
+}
