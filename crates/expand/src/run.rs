@@ -179,6 +179,24 @@ pub enum Error {
     /// A backfill failed (its progress is saved).
     #[error(transparent)]
     Backfill(#[from] cutover_backfill::Error),
+    /// A backfill met a row its expression cannot convert (a value the new type cannot hold, a
+    /// constraint it breaks). The triggers that keep the versions in step run the same
+    /// expression for the old version's writes, which failed too while they were in place, so
+    /// `start` rolled the migration back.
+    #[error(
+        "backfill `{backfill}` stopped after {rows_updated} rows updated, at a row its expression cannot convert: {source}; {}",
+        after_refusal(.rollback_failed.as_deref())
+    )]
+    DataRefused {
+        /// The backfill.
+        backfill: String,
+        /// Rows it updated before.
+        rows_updated: i64,
+        /// What the database said.
+        source: Box<DbError>,
+        /// Why the rollback failed, if it did.
+        rollback_failed: Option<String>,
+    },
     /// An online rewrite failed or was refused (what it made is recorded; the same command
     /// goes on from there).
     #[error("rewrite of {table}: {}", in_operation_terms(&source.to_string()))]
@@ -224,6 +242,14 @@ fn keep_by_completing(message: &str) -> String {
         }
     }
     text
+}
+
+fn after_refusal(rollback_failed: Option<&str>) -> String {
+    let why = "the triggers that keep both versions in step convert the old version's writes the same way, and failed them too";
+    match rollback_failed {
+        None => format!("{why}, so `start` rolled the migration back (the tables are as they were): fix the expression (or the rows) and run `cutover start` again"),
+        Some(err) => format!("{why}, and rolling the migration back failed ({err}): run `cutover rollback` now"),
+    }
 }
 
 fn database(context: impl Into<String>) -> impl FnOnce(DbError) -> Error {
@@ -298,7 +324,18 @@ pub fn start(
         target.set_session_variable("cutover.backfill", "on").map_err(database("cannot mark the backfill session"))?;
         let result = cutover_backfill::run(target, &spec, &options.backfill, &mut ForwardBackfill(reporter), stop);
         let _ = target.set_session_variable("cutover.backfill", "off");
-        let summary = result?;
+        let summary = match result {
+            Ok(summary) => summary,
+            // Left in place, the triggers would fail the running application's writes of such
+            // values until someone ran `rollback` (tester 22); nothing of the new version is
+            // published yet, so rolling back loses nothing.
+            Err(cutover_backfill::Error::BatchFailed { name, rows_updated, source }) if source.is_data_refused() => {
+                let rollback_failed =
+                    rollback_locked(target, options, reporter, Instant::now()).err().map(|err| err.to_string());
+                return Err(Error::DataRefused { backfill: name, rows_updated, source, rollback_failed });
+            }
+            Err(err) => return Err(err.into()),
+        };
         rows_backfilled += summary.checkpoint.rows_updated;
         if summary.interrupted {
             return Ok(start_summary(&plan, rows_backfilled, 0, true, started));
@@ -545,6 +582,16 @@ pub fn rollback(
 ) -> Result<Summary, Error> {
     let started = Instant::now();
     let _lock = lock(target, options, reporter)?;
+    rollback_locked(target, options, reporter, started)
+}
+
+/// [`rollback`], the migration lock held.
+fn rollback_locked(
+    target: &mut dyn ExpandTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    started: Instant,
+) -> Result<Summary, Error> {
     // A state table an earlier cutover made gets what this one records.
     target.ensure_expand_state().map_err(database("cannot update the expand state table"))?;
     let Some(state) = active(target)? else {

@@ -1044,3 +1044,38 @@ fn lint_with_the_database_passes_over_the_migration_under_way() {
     let (stdout, stderr) = output_text(&output);
     assert!(output.status.success() && stdout.contains("0 errors"), "{stdout}{stderr}");
 }
+
+/// A `start` whose backfill meets a row `up` cannot convert used to stay `starting` with its
+/// triggers in place, which failed the old version's writes of such values (`INSERT ...
+/// 'hello'` into a column becoming `int`) until someone ran `rollback` (tester 22). It rolls
+/// back itself, says so, and the old version writes as before.
+#[test]
+fn a_start_whose_up_refuses_a_row_rolls_back_and_the_old_version_writes_as_before() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, a text);\n\
+         INSERT INTO t SELECT g, g::text FROM generate_series(1, 3000) g;\nUPDATE t SET a = 'a1' WHERE id = 2500;\n",
+    );
+    project.migration(
+        "2_int.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"a\"\ntype = \"int\"\nup = \"a::int\"\ndown = \"a::text\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("invalid input syntax for type integer"), "{stderr}");
+    assert!(stderr.contains("so `start` rolled the migration back (the tables are as they were)"), "{stderr}");
+    db.query("INSERT INTO t VALUES (5000, 'hello'); UPDATE t SET a = 'x' WHERE id = 1");
+    assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = '_cutover_a' AND NOT attisdropped"), "0");
+    let output = project.cutover(&db.url).arg("status").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    // Fixed, it starts and completes.
+    db.query("UPDATE t SET a = NULL WHERE a !~ '^[0-9]+$'");
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'a'"), "integer");
+    assert_eq!(db.query("SELECT sum(a) FROM t"), (3000 * 3001 / 2 - 1 - 2500).to_string());
+}
