@@ -851,23 +851,30 @@ pub fn start_sqlite(
     target.ensure_history().map_err(database("cannot create the history table"))?;
     let migration = next_declarative(target, set)?;
     let declaration = read_declaration(&migration.up.path)?;
-    let rows = target.select_text(crate::sqlite::SCHEMA_QUERY).map_err(database("cannot read the schema"))?;
     let history_name = options.history_table.rsplit('.').next().unwrap_or(&options.history_table).to_string();
-    let schema: Vec<crate::sqlite::SchemaObject> = rows
-        .into_iter()
-        .filter_map(|row| {
-            let mut row = row.into_iter();
-            Some(crate::sqlite::SchemaObject {
-                kind: row.next()??,
-                name: row.next()??,
-                table: row.next()??,
-                sql: row.next()?,
+    let read_schema = |target: &mut dyn cutover_engine::AdoptTarget| -> Result<_, Error> {
+        let rows = target.select_text(crate::sqlite::SCHEMA_QUERY).map_err(database("cannot read the schema"))?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let mut row = row.into_iter();
+                Some(crate::sqlite::SchemaObject {
+                    kind: row.next()??,
+                    name: row.next()??,
+                    table: row.next()??,
+                    sql: row.next()?,
+                })
             })
-        })
-        .filter(|o| o.table != history_name && o.table != format!("{history_name}_approvals"))
-        .collect();
-    let statements = crate::sqlite::plan_sqlite(&schema, &declaration.operations)
-        .map_err(|source| Error::Plan { path: declaration.path.clone(), source })?;
+            .filter(|o| o.table != history_name && o.table != format!("{history_name}_approvals"))
+            .collect::<Vec<_>>())
+    };
+    let plan_error = |index: usize, source: crate::PlanError| Error::Plan {
+        path: declaration.path.clone(),
+        source: crate::PlanError { index: if index == 0 { source.index } else { index }, ..source },
+    };
+    // The whole file planned first: a mistake in any operation is refused before anything runs.
+    let statements = crate::sqlite::plan_sqlite(&read_schema(target)?, &declaration.operations)
+        .map_err(|source| plan_error(0, source))?;
     let foreign_keys = target
         .select_text("PRAGMA foreign_keys")
         .map_err(database("cannot read PRAGMA foreign_keys"))?
@@ -882,23 +889,17 @@ pub fn start_sqlite(
     let record = history_record(set, migration, options);
     let what = format!("applying {} in one transaction", migration.label());
     reporter.report(Event::Step { what: &what, statements: statements.len() });
-    let result = target.transaction(options.timeouts, &mut |session| {
-        for statement in &statements {
-            session.execute(statement)?;
-        }
-        for statement in crate::sqlite::foreign_key_check() {
-            session.execute(&statement).map_err(|mut err| {
-                err.message =
-                    "foreign keys are violated after the change (PRAGMA foreign_key_check); nothing was applied"
-                        .to_string();
-                err
-            })?;
-        }
-        session.append_history(&record)
-    });
+    let applied = apply_sqlite(target, options, &declaration.operations, &record, &read_schema, &plan_error);
+    if applied.is_err() {
+        // Some errors end the transaction themselves; a ROLLBACK then fails, harmlessly.
+        let _ = target.autocommit(options.timeouts, &mut |session| session.execute("ROLLBACK"));
+    }
     let restore = format!("PRAGMA foreign_keys = {}", if foreign_keys == "1" { "ON" } else { "OFF" });
     let _ = target.autocommit(options.timeouts, &mut |session| session.execute(&restore));
-    result.map_err(database(format!("cannot apply {}", migration.label())))?;
+    applied.map_err(|err| match err {
+        Applying::Plan(err) => err,
+        Applying::Database(err) => database(format!("cannot apply {}", migration.label()))(err),
+    })?;
     Ok(Summary {
         migration: migration.label(),
         version_schema: "main".to_string(),
@@ -906,6 +907,52 @@ pub fn start_sqlite(
         duration: started.elapsed(),
         ..Summary::default()
     })
+}
+
+/// Why a SQLite migration was not applied.
+enum Applying {
+    Plan(Error),
+    Database(DbError),
+}
+
+/// Applies a declarative migration to SQLite in one transaction with its history row, each
+/// operation planned on the schema the ones before it left: SQLite's own `RENAME COLUMN`
+/// rewrites the views, CHECKs, indexes and triggers that name the column, and a rebuild after it
+/// recreates them from that text (tester 22: from the text before it, `"select"` named no
+/// column any more, and SQLite read it as a string).
+fn apply_sqlite(
+    target: &mut dyn cutover_engine::AdoptTarget,
+    options: &Options,
+    operations: &[crate::Operation],
+    record: &HistoryRecord,
+    read_schema: &dyn Fn(&mut dyn cutover_engine::AdoptTarget) -> Result<Vec<crate::sqlite::SchemaObject>, Error>,
+    plan_error: &dyn Fn(usize, crate::PlanError) -> Error,
+) -> Result<(), Applying> {
+    let run = |target: &mut dyn cutover_engine::AdoptTarget, sql: &str| {
+        target.autocommit(options.timeouts, &mut |session| session.execute(sql)).map_err(Applying::Database)
+    };
+    run(target, "BEGIN IMMEDIATE")?;
+    for (idx, operation) in operations.iter().enumerate() {
+        let schema = read_schema(target).map_err(Applying::Plan)?;
+        let statements = crate::sqlite::plan_sqlite(&schema, std::slice::from_ref(operation))
+            .map_err(|source| Applying::Plan(plan_error(idx + 1, source)))?;
+        for statement in &statements {
+            run(target, statement)?;
+        }
+    }
+    for statement in crate::sqlite::foreign_key_check() {
+        run(target, &statement).map_err(|err| match err {
+            Applying::Database(mut err) => {
+                err.message =
+                    "foreign keys are violated after the change (PRAGMA foreign_key_check); nothing was applied"
+                        .to_string();
+                Applying::Database(err)
+            }
+            other => other,
+        })?;
+    }
+    target.autocommit(options.timeouts, &mut |session| session.append_history(record)).map_err(Applying::Database)?;
+    run(target, "COMMIT")
 }
 
 /// The first pending migration, which must be declarative, with every SQL migration before it applied.

@@ -360,3 +360,43 @@ fn reading_commands_make_no_sqlite_file_and_say_there_is_none() {
     let output = project.cutover(&url).arg("status").output().unwrap();
     assert!(!output_text(&output).1.contains("there is no SQLite database"));
 }
+
+/// A column renamed, then its table rebuilt by a later operation of the same migration: the
+/// rebuild recreated the view, the CHECK and the unique index from their text before the
+/// rename, where `"select"` no longer named a column and SQLite read it as a string. The view
+/// returned the word `select` for every row, the CHECK held for any value, and a unique index
+/// on it failed the start (tester 22). Each operation is now planned on the schema the ones
+/// before it left.
+#[test]
+fn a_rename_then_a_rebuild_keeps_views_checks_and_indexes_on_the_renamed_column() {
+    let project = Project::new();
+    let url = project.sqlite_url();
+    project.migration(
+        "1_odd.up.sql",
+        "CREATE TABLE \"Odd Table\" (id INTEGER PRIMARY KEY AUTOINCREMENT, \"select\" TEXT, note TEXT, CHECK (length(\"select\") < 10));\n\
+         CREATE VIEW v_odd AS SELECT id, \"select\" FROM \"Odd Table\";\n\
+         CREATE UNIQUE INDEX odd_sel ON \"Odd Table\" (\"select\");\n\
+         INSERT INTO \"Odd Table\" (\"select\", note) VALUES ('a', 'x'), ('b', NULL);\n",
+    );
+    project.migration(
+        "2_rename.toml",
+        "[[operations]]\nop = \"rename_column\"\ntable = \"Odd Table\"\nfrom = \"select\"\nto = \"choice\"\n\n\
+         [[operations]]\nop = \"set_not_null\"\ntable = \"Odd Table\"\ncolumn = \"note\"\nup = \"'filled'\"\n\n\
+         [[operations]]\nop = \"change_type\"\ntable = \"Odd Table\"\ncolumn = \"choice\"\ntype = \"VARCHAR(8)\"\nup = \"upper(choice)\"\ndown = \"choice\"\n",
+    );
+    project.cutover(&url).arg("up").assert().success();
+    let output = project.cutover(&url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let conn = rusqlite::Connection::open(project.path("app.db")).unwrap();
+    let text = |sql: &str| -> String { conn.query_row(sql, [], |row| row.get::<_, String>(0)).unwrap() };
+    assert_eq!(text("SELECT group_concat(id || '=' || choice, ' ') FROM v_odd"), "1=A 2=B");
+    assert_eq!(text("SELECT group_concat(coalesce(note, 'NULL'), ' ') FROM \"Odd Table\""), "x filled");
+    let long = conn.execute("INSERT INTO \"Odd Table\" (choice, note) VALUES ('much too long', 'n')", []);
+    assert!(long.unwrap_err().to_string().contains("CHECK constraint failed"));
+    let twice = conn.execute("INSERT INTO \"Odd Table\" (choice, note) VALUES ('A', 'n')", []);
+    assert!(twice.unwrap_err().to_string().contains("UNIQUE constraint failed"));
+    assert_eq!(
+        text("SELECT sql FROM sqlite_schema WHERE name = 'odd_sel'"),
+        "CREATE UNIQUE INDEX odd_sel ON \"Odd Table\" (\"choice\")"
+    );
+}
