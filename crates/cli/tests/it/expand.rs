@@ -1079,3 +1079,43 @@ fn a_start_whose_up_refuses_a_row_rolls_back_and_the_old_version_writes_as_befor
     assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'a'"), "integer");
     assert_eq!(db.query("SELECT sum(a) FROM t"), (3000 * 3001 / 2 - 1 - 2500).to_string());
 }
+
+/// A type change of a column with a default: an insert of the new version that writes NULL
+/// gave the old column its default, and the trigger took that for the old version's write of
+/// the default, so the row kept the default through `complete` (tester 22). Each way of writing
+/// the column, by each version, keeps what was written.
+#[test]
+fn change_type_of_a_column_with_a_default_keeps_what_each_version_writes() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY, v text DEFAULT 'dflt', w int);\n");
+    project.migration(
+        "2_retype.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"v\"\ntype = \"varchar(50)\"\nup = \"v::varchar(50)\"\ndown = \"v::text\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query(
+        "INSERT INTO public_v2.t (id, v, w) VALUES (1, NULL, 1);\n\
+         INSERT INTO public_v2.t (id, w) VALUES (2, 1);\n\
+         INSERT INTO public_v2.t (id, v) VALUES (3, 'new');\n\
+         INSERT INTO public.t (id, w) VALUES (4, 1);\n\
+         INSERT INTO public.t (id, v) VALUES (5, NULL), (6, 'old');\n\
+         INSERT INTO public.t (id, w) SELECT g, 1 FROM generate_series(7, 8) g;\n\
+         BEGIN; INSERT INTO public.t (id) VALUES (9); INSERT INTO public_v2.t (id, v) VALUES (10, NULL); COMMIT;",
+    );
+    let expected = "1=NULL 2=dflt 3=new 4=dflt 5=NULL 6=old 7=dflt 8=dflt 9=dflt 10=NULL";
+    assert_eq!(
+        db.query("SELECT string_agg(id || '=' || coalesce(v, 'NULL'), ' ' ORDER BY id) FROM public.t"),
+        expected
+    );
+    assert_eq!(
+        db.query("SELECT string_agg(id || '=' || coalesce(v, 'NULL'), ' ' ORDER BY id) FROM public_v2.t"),
+        expected
+    );
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT string_agg(id || '=' || coalesce(v, 'NULL'), ' ' ORDER BY id) FROM t"), expected);
+    db.query("INSERT INTO t (id) VALUES (11)");
+    assert_eq!(db.query("SELECT v || ' ' || pg_get_expr(adbin, adrelid) FROM t, pg_attrdef WHERE id = 11 AND adrelid = 't'::regclass"), "dflt ('dflt'::text)::character varying(50)");
+}
