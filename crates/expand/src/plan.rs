@@ -374,8 +374,15 @@ impl Planner<'_> {
                             .collect();
                         let follow = if changed.is_empty() { "false".to_string() } else { changed.join(" OR ") };
                         let assign = assignment(&shape, None, &format!("NEW.{c}"), fill);
+                        // An insert of the new version that writes NULL keeps it (tester 22's
+                        // finding on change_type, the same here); at `complete` the column
+                        // takes its own default, or none.
+                        let (not_given, reset) = self.not_given_default(&t, column, type_name, &trigger);
+                        if default.is_none() {
+                            self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} DROP DEFAULT"));
+                        }
                         let body = format!(
-                            "IF TG_OP = 'INSERT' THEN\n    IF NEW.{c} IS NULL THEN {assign} END IF;\n  \
+                            "IF TG_OP = 'INSERT' THEN\n    IF {not_given} THEN {assign} END IF;\n    {reset}\n  \
                              ELSIF NEW.{c} IS NOT DISTINCT FROM OLD.{c} AND ({follow}) THEN {assign}\n  END IF;"
                         );
                         let mut watched: Vec<String> = sources.iter().map(|s| s.name.clone()).collect();
@@ -456,15 +463,9 @@ impl Planner<'_> {
                 // default too, and one that writes NULL would read as the old version's write
                 // of the default (tester 22). There the shadow's default notes, for this row
                 // only (a transaction-local setting its trigger resets), that it was not given.
-                let not_given = format!("cutover.unset{trigger}");
                 let insert = if shape.default.is_some() {
-                    self.plan.expand.push(format!(
-                        "ALTER TABLE {t} ALTER COLUMN {s} SET DEFAULT (CASE WHEN set_config('{not_given}', 'on', true) IS NULL THEN NULL END)::{type_name}"
-                    ));
-                    format!(
-                        "IF NEW.{s} IS NULL AND current_setting('{not_given}', true) = 'on' THEN {up_assign} ELSE {down_assign} END IF;\n    \
-                         PERFORM set_config('{not_given}', 'off', true);"
-                    )
+                    let (not_given, reset) = self.not_given_default(&t, &shadow, type_name, &trigger);
+                    format!("IF {not_given} THEN {up_assign} ELSE {down_assign} END IF;\n    {reset}")
                 } else {
                     format!("IF NEW.{s} IS NULL THEN {up_assign} ELSE {down_assign} END IF;")
                 };
@@ -753,6 +754,24 @@ impl Planner<'_> {
             },
         }
         Ok(())
+    }
+
+    /// A default for `column` (of `type_name`, on table `t`, quoted) that notes, for the row
+    /// being inserted only, that the insert did not give the column: the old version never
+    /// names a column the migration adds, and the new version may write NULL to it on purpose;
+    /// both leave it NULL, and the trigger tells them apart by this note (a transaction-local
+    /// setting, which works behind transaction-pooling poolers). The trigger's condition that the
+    /// column was not given, and its statement that resets the note, are returned.
+    fn not_given_default(&mut self, t: &str, column: &str, type_name: &str, trigger: &str) -> (String, String) {
+        let note = format!("cutover.unset{trigger}");
+        let c = ident(column);
+        self.plan.expand.push(format!(
+            "ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT (CASE WHEN set_config('{note}', 'on', true) IS NULL THEN NULL END)::{type_name}"
+        ));
+        (
+            format!("NEW.{c} IS NULL AND current_setting('{note}', true) = 'on'"),
+            format!("PERFORM set_config('{note}', 'off', true);"),
+        )
     }
 
     fn trigger_name(&self, idx: usize) -> String {

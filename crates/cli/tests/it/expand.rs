@@ -1119,3 +1119,32 @@ fn change_type_of_a_column_with_a_default_keeps_what_each_version_writes() {
     db.query("INSERT INTO t (id) VALUES (11)");
     assert_eq!(db.query("SELECT v || ' ' || pg_get_expr(adbin, adrelid) FROM t, pg_attrdef WHERE id = 11 AND adrelid = 't'::regclass"), "dflt ('dflt'::text)::character varying(50)");
 }
+
+/// The same for a column added with `up`: an insert of the new version that writes NULL was
+/// filled by `up`, as if the old version had written it; and `complete` leaves the column no
+/// default when the operation gives none.
+#[test]
+fn add_column_with_up_keeps_a_null_the_new_version_writes() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_users.up.sql", "CREATE TABLE users (id int PRIMARY KEY, email text);\n");
+    project.migration(
+        "2_domain.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"domain\"\ntype = \"text\"\nup = \"split_part(email, '@', 2)\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query(
+        "INSERT INTO public.users VALUES (1, 'a@one');\n\
+         INSERT INTO public_v2.users (id, email) VALUES (2, 'b@two');\n\
+         INSERT INTO public_v2.users (id, email, domain) VALUES (3, 'c@three', NULL), (4, 'd@four', 'given');\n\
+         INSERT INTO public.users SELECT g, 'e@five' FROM generate_series(5, 6) g;",
+    );
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    db.query("INSERT INTO users (id, email) VALUES (7, 'f@seven')");
+    assert_eq!(
+        db.query("SELECT string_agg(id || '=' || coalesce(domain, 'NULL'), ' ' ORDER BY id) FROM users"),
+        "1=one 2=two 3=NULL 4=given 5=five 6=five 7=NULL"
+    );
+}
