@@ -51,6 +51,9 @@ pub struct TableShape {
     pub columns: Vec<ColumnShape>,
     /// Its indexes that a column swap can rebuild (see `IndexShape`).
     pub indexes: Vec<IndexShape>,
+    /// Whether it has a key a backfill can walk: a primary key, or a unique index on NOT NULL
+    /// columns (without one, an operation that backfills it cannot start).
+    pub has_key: bool,
 }
 
 stored_names! {

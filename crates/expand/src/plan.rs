@@ -389,7 +389,7 @@ impl Planner<'_> {
                         watched.push(column.clone());
                         self.trigger(table, &trigger, &body, &watched);
                     }
-                    self.backfill(idx, table, format!("{c} = ({fill})"), None);
+                    self.backfill(idx, table, format!("{c} = ({fill})"), None)?;
                 }
                 if !nullable {
                     let check = not_null_check(column);
@@ -475,7 +475,7 @@ impl Planner<'_> {
                      ELSIF NEW.{s} IS DISTINCT FROM OLD.{s} THEN {down_assign}\n  END IF;"
                 );
                 self.trigger(table, &trigger, &body, &[column.clone(), shadow.clone()]);
-                self.backfill(idx, table, format!("{s} = ({up})"), None);
+                self.backfill(idx, table, format!("{s} = ({up})"), None)?;
                 if shape.not_null {
                     self.add_not_null_check(table, &shadow);
                 }
@@ -553,7 +553,7 @@ impl Planner<'_> {
                         &format!("IF NEW.{c} IS NULL THEN {assign} END IF;"),
                         std::slice::from_ref(column),
                     );
-                    self.backfill(idx, table, format!("{c} = ({up})"), Some(format!("{c} IS NULL")));
+                    self.backfill(idx, table, format!("{c} = ({up})"), Some(format!("{c} IS NULL")))?;
                 }
                 let check = not_null_check(column);
                 self.add_not_null_check(table, column);
@@ -810,13 +810,21 @@ impl Planner<'_> {
         }
     }
 
-    fn backfill(&mut self, idx: usize, table: &str, set: String, condition: Option<String>) {
+    fn backfill(&mut self, idx: usize, table: &str, set: String, condition: Option<String>) -> Result<(), String> {
+        // Said here, before anything runs (tester 22: `start` stopped on it after other
+        // tables' triggers and backfills were in place, and `plan` and `lint` said nothing).
+        if !self.table(table)?.has_key {
+            return Err(format!(
+                "table `{table}` has no primary key and no unique index on NOT NULL columns, which its backfill walks it by; add one in a SQL migration before this one (CREATE UNIQUE INDEX CONCURRENTLY builds it without blocking writes)"
+            ));
+        }
         self.plan.backfills.push(PlannedBackfill {
             name: format!("expand_{}_{idx}_{}", self.input.version, self.input.nonce),
             table: self.qualified(table),
             set,
             condition,
         });
+        Ok(())
     }
 
     fn add_not_valid_check(&mut self, table: &str, name: &str, condition: &str) {
@@ -1160,6 +1168,7 @@ mod tests {
                 column("name", "text", true),
                 column("amount", "text", false),
             ],
+            has_key: true,
             indexes: vec![
                 IndexShape {
                     name: "users_amount".into(),

@@ -133,7 +133,9 @@ impl ExpandTarget for PgTarget {
             };
             match tables.last_mut() {
                 Some(last) if last.name == table => last.columns.push(column),
-                _ => tables.push(TableShape { name: table, columns: vec![column], indexes: Vec::new() }),
+                _ => {
+                    tables.push(TableShape { name: table, columns: vec![column], indexes: Vec::new(), has_key: false })
+                }
             }
         }
         // indoption: bit 1 is DESC, bit 2 NULLS FIRST (the default for DESC).
@@ -167,6 +169,24 @@ impl ExpandTarget for PgTarget {
             };
             if let Some(shape) = tables.iter_mut().find(|t| t.name == table) {
                 shape.indexes.push(index);
+            }
+        }
+        // The keys `table_key` walks a backfill by.
+        let keyed = self
+            .client
+            .query(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique \
+                     AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL AND NOT (0 = ANY (i.indkey::int2[])) \
+                     AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid \
+                         AND a.attnum = ANY (i.indkey::int2[]) AND NOT a.attnotnull))",
+                &[&schema],
+            )
+            .map_err(db_error)?;
+        for row in keyed {
+            let table: String = row.get(0);
+            if let Some(shape) = tables.iter_mut().find(|t| t.name == table) {
+                shape.has_key = true;
             }
         }
         Ok(tables)

@@ -1148,3 +1148,39 @@ fn add_column_with_up_keeps_a_null_the_new_version_writes() {
         "1=one 2=two 3=NULL 4=given 5=five 6=five 7=NULL"
     );
 }
+
+/// An operation that backfills a table with no key (no primary key, no unique index on NOT
+/// NULL columns) is refused by `lint` and `plan` with the database, and by `start` before
+/// anything runs; `start` stopped in its backfill, after other tables' triggers were in place
+/// (tester 22).
+#[test]
+fn a_backfill_of_a_table_without_a_key_is_refused_before_anything_runs() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE keyed (id int PRIMARY KEY, a text);\nCREATE TABLE nopk (n int, a text);\n\
+         CREATE TABLE nullable_unique (n int UNIQUE, a text);\nINSERT INTO nopk VALUES (1, '1');\n",
+    );
+    let retype = |table: &str| {
+        format!("[[operations]]\nop = \"change_type\"\ntable = \"{table}\"\ncolumn = \"a\"\ntype = \"int\"\nup = \"a::int\"\ndown = \"a::text\"\n\n")
+    };
+    project.migration("2_retype.toml", &[retype("keyed"), retype("nopk"), retype("nullable_unique")].concat());
+    project.cutover(&db.url).arg("up").assert().success();
+    let expected = "table `nopk` has no primary key and no unique index on NOT NULL columns";
+    let output = project.cutover(&db.url).args(["--database-url", &db.url, "lint"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success() && stdout.contains(expected), "{stdout}{stderr}");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success() && stderr.contains(expected), "{stdout}{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '_cutover%'"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attname = '_cutover_a'"), "0");
+    // The unique index of nullable columns is no key either; with a key, it starts.
+    db.query("ALTER TABLE nopk ADD PRIMARY KEY (n)");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (_, stderr) = output_text(&output);
+    assert!(stderr.contains("table `nullable_unique` has no primary key"), "{stderr}");
+    db.query("ALTER TABLE nullable_unique ALTER COLUMN n SET NOT NULL");
+    project.cutover(&db.url).arg("start").assert().success();
+}
