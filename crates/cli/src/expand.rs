@@ -41,7 +41,14 @@ pub fn start(
     let summary = cutover_expand::start(target, &set, &options, &mut Lines::default(), &stop).map_err(|e| {
         // Past the planning, the migration is recorded as starting: say both ways out.
         let recorded =
-            !matches!(e, Error::Refused(_) | Error::Plan { .. } | Error::Declaration(_) | Error::DataRefused { .. });
+            !matches!(
+                e,
+                Error::Refused(_)
+                    | Error::Plan { .. }
+                    | Error::Declaration(_)
+                    | Error::DataRefused { .. }
+                    | Error::NothingChanged(_)
+            );
         let hint = recorded.then_some("the migration is recorded as starting: `cutover start` goes on from where it stopped once the cause is fixed (in the database; a fix to the file needs `cutover rollback` first, as its plan is recorded), `cutover rollback` undoes what it made");
         failure_with(&url, e, hint)
     })?;

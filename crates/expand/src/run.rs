@@ -206,6 +206,10 @@ pub enum Error {
         /// Why.
         source: Box<cutover_rewrite::Error>,
     },
+    /// `start`'s first transaction failed and was rolled back whole: nothing of the migration
+    /// is in the database, and a fixed file starts afresh.
+    #[error("{0}; nothing was changed (the expand transaction rolled back whole): fix the cause and run `cutover start` again")]
+    NothingChanged(Box<Error>),
     /// A step of `complete` after its contract committed failed: the migration is applied (the
     /// history says so), and running `complete` again finishes what is left.
     #[error(
@@ -303,13 +307,23 @@ pub fn start(
     if !resuming {
         save(target, &plan, ExpandPhase::Starting, options)?;
     }
-    run_in_transaction(
+    let expanded = run_in_transaction(
         target,
         options,
         reporter,
         "expand: adding columns, constraints NOT VALID, triggers",
         &plan.expand,
-    )?;
+    );
+    if let Err(err) = expanded {
+        if resuming {
+            return Err(err);
+        }
+        // One transaction, rolled back whole: nothing of the migration is in the database, so
+        // it is not left `starting` for a `rollback` to undo nothing (tester 22: a type that
+        // does not exist).
+        save(target, &plan, ExpandPhase::RolledBack, options)?;
+        return Err(Error::NothingChanged(Box::new(err)));
+    }
     run_each_alone(target, options, reporter, "building indexes concurrently", &plan.concurrent)?;
     let mut rows_backfilled = 0;
     let mut rows_copied = 0;

@@ -1184,3 +1184,30 @@ fn a_backfill_of_a_table_without_a_key_is_refused_before_anything_runs() {
     db.query("ALTER TABLE nullable_unique ALTER COLUMN n SET NOT NULL");
     project.cutover(&db.url).arg("start").assert().success();
 }
+
+/// A `start` whose first transaction fails (a type that does not exist) changed nothing: it is
+/// not left `starting` for a `rollback` to undo nothing, and the fixed file starts (tester 22).
+#[test]
+fn a_start_whose_expand_transaction_fails_changes_nothing_and_the_fixed_file_starts() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration("1_t.up.sql", "CREATE TABLE t (id int PRIMARY KEY);\n");
+    let add = |type_name: &str| {
+        format!("[[operations]]\nop = \"add_column\"\ntable = \"t\"\ncolumn = \"c\"\ntype = \"{type_name}\"\n")
+    };
+    project.migration("2_c.toml", &add("texxt"));
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("type \"texxt\" does not exist") && stderr.contains("nothing was changed"), "{stderr}");
+    assert!(!stderr.contains("recorded as starting"), "{stderr}");
+    let output = project.cutover(&db.url).arg("status").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(output.status.success() && !stdout.contains("starting"), "{stdout}{stderr}");
+    project.migration("2_c.toml", &add("text"));
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'"), "text");
+}
