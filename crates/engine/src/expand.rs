@@ -25,6 +25,9 @@ pub struct ColumnShape {
     /// not in its table's `indexes` depends on it: such a column cannot be swapped for a shadow
     /// column.
     pub has_dependents: bool,
+    /// The views (and materialized views) of the user's that read it, qualified: `complete`
+    /// cannot drop it while they do (cutover's own version views are not among them).
+    pub views: Vec<String>,
 }
 
 /// An index a column swap can build again on the shadow column: keys that are plain columns,

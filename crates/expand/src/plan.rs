@@ -57,6 +57,23 @@ impl PlannedRewrite {
     }
 }
 
+/// A column a user's view reads cannot be dropped: said when the migration is planned (by
+/// `lint` and `plan` with the database, and by `start` before anything runs), not by a failed
+/// `complete` (tester 22).
+fn refuse_read_by_views(table: &str, shape: &ColumnShape, why: &str) -> Result<(), String> {
+    if shape.views.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "`{table}.{}` is read by the view{} {}: {why}, which PostgreSQL refuses while a view reads it; drop the view{} in a SQL migration before this one, and make {} again after `complete` where still wanted",
+        shape.name,
+        if shape.views.len() == 1 { "" } else { "s" },
+        shape.views.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+        if shape.views.len() == 1 { "" } else { "s" },
+        if shape.views.len() == 1 { "it" } else { "them" },
+    ))
+}
+
 /// A rewrite's `alter` as one `ALTER TABLE` statement: as written, or its actions after
 /// `ALTER TABLE table_sql`.
 fn as_alter_table(table_sql: &str, alter: &str) -> String {
@@ -402,6 +419,7 @@ impl Planner<'_> {
             }
             Operation::DropColumn { table, column, down } => {
                 let shape = self.column(table, column)?.clone();
+                refuse_read_by_views(table, &shape, "`complete` drops it")?;
                 self.touch(table, column)?;
                 if shape.not_null && shape.default.is_none() && down.is_none() {
                     return Err(format!(
@@ -440,6 +458,7 @@ impl Planner<'_> {
             }
             Operation::ChangeType { table, column, type_name, up, down } => {
                 let shape = self.column(table, column)?.clone();
+                refuse_read_by_views(table, &shape, "`complete` drops it for the shadow of the new type")?;
                 if shape.has_dependents {
                     return Err(format!(
                         "`{table}.{column}` has a constraint, a sequence, or an index on an expression, with a predicate or with an operator class of its own, that depends on it; the shadow column cannot take them over yet: change its type with a reviewed SQL migration"
@@ -1157,7 +1176,14 @@ mod tests {
     use super::*;
 
     fn column(name: &str, type_name: &str, not_null: bool) -> ColumnShape {
-        ColumnShape { name: name.into(), type_name: type_name.into(), not_null, default: None, has_dependents: false }
+        ColumnShape {
+            name: name.into(),
+            type_name: type_name.into(),
+            not_null,
+            default: None,
+            has_dependents: false,
+            views: Vec::new(),
+        }
     }
 
     fn users() -> Vec<TableShape> {

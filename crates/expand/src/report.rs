@@ -167,6 +167,7 @@ pub fn shapes_from_schema(schema: &Schema) -> Vec<TableShape> {
                     has_dependents: table.primary_key.contains(column)
                         || table.indexes.iter().any(|(name, columns)| name.is_empty() && columns.contains(column))
                         || table.foreign_keys.iter().any(|fk| fk.columns.contains(column)),
+                    views: Vec::new(),
                 })
                 .collect(),
             indexes: table

@@ -130,6 +130,7 @@ impl ExpandTarget for PgTarget {
                 not_null: row.get(3),
                 default: row.get(4),
                 has_dependents: row.get::<_, Option<bool>>(5).unwrap_or(true),
+                views: Vec::new(),
             };
             match tables.last_mut() {
                 Some(last) if last.name == table => last.columns.push(column),
@@ -169,6 +170,32 @@ impl ExpandTarget for PgTarget {
             };
             if let Some(shape) = tables.iter_mut().find(|t| t.name == table) {
                 shape.indexes.push(index);
+            }
+        }
+        // The views that read each column, but cutover's own (the versions' views).
+        let versions: Vec<String> = self.expand_states()?.into_iter().map(|state| state.version_schema).collect();
+        let readers = self
+            .client
+            .query(
+                "SELECT DISTINCT c.relname::text, a.attname::text, vn.nspname::text, format('%I.%I', vn.nspname, v.relname) \
+                 FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class \
+                 JOIN pg_namespace vn ON vn.oid = v.relnamespace \
+                 JOIN pg_class c ON c.oid = d.refobjid JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.refobjsubid \
+                 WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
+                   AND n.nspname = $1 AND v.oid <> c.oid AND v.relkind IN ('v', 'm') ORDER BY 4",
+                &[&schema],
+            )
+            .map_err(db_error)?;
+        for row in readers {
+            let (table, column, view_schema, view): (String, String, String, String) =
+                (row.get(0), row.get(1), row.get(2), row.get(3));
+            if versions.contains(&view_schema) {
+                continue;
+            }
+            let shape = tables.iter_mut().find(|t| t.name == table);
+            if let Some(column) = shape.and_then(|t| t.columns.iter_mut().find(|c| c.name == column)) {
+                column.views.push(view);
             }
         }
         // The keys `table_key` walks a backfill by.

@@ -1211,3 +1211,39 @@ fn a_start_whose_expand_transaction_fails_changes_nothing_and_the_fixed_file_sta
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
     assert_eq!(db.query("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'"), "text");
 }
+
+/// A column a user's view reads cannot be dropped at `complete`: a type change or a drop of it
+/// is refused by `lint` and by `start` before anything runs, naming the view, not by a failed
+/// `complete` (tester 22). The versions' own views do not count.
+#[test]
+fn a_column_a_users_view_reads_is_refused_at_plan_time() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, amount text, note text);\nCREATE VIEW rich AS SELECT id FROM t WHERE amount::numeric > 100;\n",
+    );
+    project.migration(
+        "2_retype.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"amount\"\ntype = \"numeric\"\nup = \"amount::numeric\"\ndown = \"amount::text\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let expected = "`t.amount` is read by the view `public.rich`";
+    let output = project.cutover(&db.url).args(["--database-url", &db.url, "lint"]).output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success() && stdout.contains(expected), "{stdout}{stderr}");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success() && stderr.contains(expected), "{stdout}{stderr}");
+    assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attname = '_cutover_amount'"), "0");
+    // Without the view it goes through; a drop of a column only the version's views read too.
+    project.migration("2_retype.toml", "[[operations]]\nop = \"drop_column\"\ntable = \"t\"\ncolumn = \"note\"\n");
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    project.migration("3_drop.toml", "[[operations]]\nop = \"drop_column\"\ntable = \"t\"\ncolumn = \"amount\"\n");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output_text(&output).1.contains(expected), "{:?}", output_text(&output));
+    db.query("DROP VIEW rich");
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+}

@@ -4,7 +4,7 @@
 pub(super) const DOC: &str = r##"## What it does
 Changes a column's type without rewriting the table under a lock: a shadow column of the new type, kept in step both ways and backfilled, takes the column's place at `complete`.
 
-The shadow is `_cutover_<column>`; the new version's view shows it under the column's name. Indexes on the column are built again on the shadow and take the old ones' names at `complete`. Refused (change it with a reviewed SQL migration) when a constraint or a sequence (serial, identity) depends on the column, when an index on it has INCLUDE columns or an operator class of its own, or when the table has an index on an expression or with a predicate: the shadow cannot take those over yet.
+The shadow is `_cutover_<column>`; the new version's view shows it under the column's name. Indexes on the column are built again on the shadow and take the old ones' names at `complete`. Refused (change it with a reviewed SQL migration) when a constraint or a sequence (serial, identity) depends on the column, when an index on it has INCLUDE columns or an operator class of its own, or when the table has an index on an expression or with a predicate: the shadow cannot take those over yet. Refused too, naming them, when a view of the user's reads the column (the old column is dropped at `complete`, which PostgreSQL refuses while a view reads it): drop the view in a SQL migration first.
 
 ## Fields
 | field | type | required or default | meaning |

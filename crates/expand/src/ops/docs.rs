@@ -119,6 +119,7 @@ fn column(name: &str, type_name: &str, not_null: bool, default: Option<&str>) ->
         not_null,
         default: default.map(str::to_string),
         has_dependents: false,
+        views: Vec::new(),
     }
 }
 
