@@ -866,29 +866,9 @@ pub fn start_sqlite(
     let migration = next_declarative(target, set)?;
     let declaration = read_declaration(&migration.up.path)?;
     let history_name = options.history_table.rsplit('.').next().unwrap_or(&options.history_table).to_string();
-    let read_schema = |target: &mut dyn cutover_engine::AdoptTarget| -> Result<_, Error> {
-        let rows = target.select_text(crate::sqlite::SCHEMA_QUERY).map_err(database("cannot read the schema"))?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|row| {
-                let mut row = row.into_iter();
-                Some(crate::sqlite::SchemaObject {
-                    kind: row.next()??,
-                    name: row.next()??,
-                    table: row.next()??,
-                    sql: row.next()?,
-                })
-            })
-            .filter(|o| o.table != history_name && o.table != format!("{history_name}_approvals"))
-            .collect::<Vec<_>>())
-    };
-    let plan_error = |index: usize, source: crate::PlanError| Error::Plan {
-        path: declaration.path.clone(),
-        source: crate::PlanError { index: if index == 0 { source.index } else { index }, ..source },
-    };
     // The whole file planned first: a mistake in any operation is refused before anything runs.
-    let statements = crate::sqlite::plan_sqlite(&read_schema(target)?, &declaration.operations)
-        .map_err(|source| plan_error(0, source))?;
+    let statements = crate::sqlite::plan_sqlite(&sqlite_schema(target, &history_name)?, &declaration.operations)
+        .map_err(|source| Error::Plan { path: declaration.path.clone(), source })?;
     let foreign_keys = target
         .select_text("PRAGMA foreign_keys")
         .map_err(database("cannot read PRAGMA foreign_keys"))?
@@ -903,7 +883,7 @@ pub fn start_sqlite(
     let record = history_record(set, migration, options);
     let what = format!("applying {} in one transaction", migration.label());
     reporter.report(Event::Step { what: &what, statements: statements.len() });
-    let applied = apply_sqlite(target, options, &declaration.operations, &record, &read_schema, &plan_error);
+    let applied = apply_sqlite(target, options, &declaration, &history_name, &record);
     if applied.is_err() {
         // Some errors end the transaction themselves; a ROLLBACK then fails, harmlessly.
         let _ = target.autocommit(options.timeouts, &mut |session| session.execute("ROLLBACK"));
@@ -911,8 +891,10 @@ pub fn start_sqlite(
     let restore = format!("PRAGMA foreign_keys = {}", if foreign_keys == "1" { "ON" } else { "OFF" });
     let _ = target.autocommit(options.timeouts, &mut |session| session.execute(&restore));
     applied.map_err(|err| match err {
-        Applying::Plan(err) => err,
-        Applying::Database(err) => database(format!("cannot apply {}", migration.label()))(err),
+        Error::Database { context, source } if context.is_empty() => {
+            database(format!("cannot apply {}", migration.label()))(source)
+        }
+        err => err,
     })?;
     Ok(Summary {
         migration: migration.label(),
@@ -923,10 +905,25 @@ pub fn start_sqlite(
     })
 }
 
-/// Why a SQLite migration was not applied.
-enum Applying {
-    Plan(Error),
-    Database(DbError),
+/// The schema of a SQLite database as its planner reads it, cutover's own tables left out.
+fn sqlite_schema(
+    target: &mut dyn cutover_engine::AdoptTarget,
+    history_name: &str,
+) -> Result<Vec<crate::sqlite::SchemaObject>, Error> {
+    let rows = target.select_text(crate::sqlite::SCHEMA_QUERY).map_err(database("cannot read the schema"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let mut row = row.into_iter();
+            Some(crate::sqlite::SchemaObject {
+                kind: row.next()??,
+                name: row.next()??,
+                table: row.next()??,
+                sql: row.next()?,
+            })
+        })
+        .filter(|o| o.table != history_name && o.table != format!("{history_name}_approvals"))
+        .collect())
 }
 
 /// Applies a declarative migration to SQLite in one transaction with its history row, each
@@ -937,35 +934,35 @@ enum Applying {
 fn apply_sqlite(
     target: &mut dyn cutover_engine::AdoptTarget,
     options: &Options,
-    operations: &[crate::Operation],
+    declaration: &crate::Declaration,
+    history_name: &str,
     record: &HistoryRecord,
-    read_schema: &dyn Fn(&mut dyn cutover_engine::AdoptTarget) -> Result<Vec<crate::sqlite::SchemaObject>, Error>,
-    plan_error: &dyn Fn(usize, crate::PlanError) -> Error,
-) -> Result<(), Applying> {
+) -> Result<(), Error> {
     let run = |target: &mut dyn cutover_engine::AdoptTarget, sql: &str| {
-        target.autocommit(options.timeouts, &mut |session| session.execute(sql)).map_err(Applying::Database)
+        target.autocommit(options.timeouts, &mut |session| session.execute(sql)).map_err(database(""))
     };
     run(target, "BEGIN IMMEDIATE")?;
-    for (idx, operation) in operations.iter().enumerate() {
-        let schema = read_schema(target).map_err(Applying::Plan)?;
-        let statements = crate::sqlite::plan_sqlite(&schema, std::slice::from_ref(operation))
-            .map_err(|source| Applying::Plan(plan_error(idx + 1, source)))?;
+    for (idx, operation) in declaration.operations.iter().enumerate() {
+        let schema = sqlite_schema(target, history_name)?;
+        let statements = crate::sqlite::plan_sqlite(&schema, std::slice::from_ref(operation)).map_err(|source| {
+            Error::Plan { path: declaration.path.clone(), source: crate::PlanError { index: idx + 1, ..source } }
+        })?;
         for statement in &statements {
             run(target, statement)?;
         }
     }
     for statement in crate::sqlite::foreign_key_check() {
-        run(target, &statement).map_err(|err| match err {
-            Applying::Database(mut err) => {
+        target
+            .autocommit(options.timeouts, &mut |session| session.execute(&statement))
+            .map_err(|mut err| {
                 err.message =
                     "foreign keys are violated after the change (PRAGMA foreign_key_check); nothing was applied"
                         .to_string();
-                Applying::Database(err)
-            }
-            other => other,
-        })?;
+                err
+            })
+            .map_err(database(""))?;
     }
-    target.autocommit(options.timeouts, &mut |session| session.append_history(record)).map_err(Applying::Database)?;
+    target.autocommit(options.timeouts, &mut |session| session.append_history(record)).map_err(database(""))?;
     run(target, "COMMIT")
 }
 
