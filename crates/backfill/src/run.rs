@@ -293,12 +293,15 @@ pub enum Error {
         reason: String,
     },
     /// A batch failed; progress up to the previous batch is saved.
-    #[error("backfill `{name}` failed after {rows_updated} rows updated: {source}; progress is saved: fix the cause and run it again to resume")]
+    #[error("backfill `{name}` failed after {rows_updated} rows updated, in the batch of the rows {batch}: {source}; progress is saved: fix the cause and run it again to resume")]
     BatchFailed {
         /// The backfill.
         name: String,
         /// Rows done before the failure.
         rows_updated: i64,
+        /// Where the failed batch begins: `after (id) = (2000)`, or `from the first key`
+        /// (a value the database refuses is in it; the database names the value, not the row).
+        batch: String,
         /// The error.
         source: Box<DbError>,
     },
@@ -457,6 +460,7 @@ pub fn run(
                     return Err(Error::BatchFailed {
                         name: spec.name.clone(),
                         rows_updated: checkpoint.rows_updated,
+                        batch: batch_start(&job.key, checkpoint.last_key.as_deref()),
                         source: Box::new(source),
                     });
                 }
@@ -501,6 +505,17 @@ pub fn run(
             }
         }
         sleep_unless_stopped(pause, stop);
+    }
+}
+
+/// Where a batch after `last_key` begins, in words: `after (tenant, id) = (3, 2000)`.
+fn batch_start(key: &TableKey, last_key: Option<&[String]>) -> String {
+    match last_key {
+        None => "from the first key".to_string(),
+        Some(values) => {
+            let columns: Vec<&str> = key.columns.iter().map(|c| c.name.as_str()).collect();
+            format!("after ({}) = ({})", columns.join(", "), values.join(", "))
+        }
     }
 }
 

@@ -509,9 +509,11 @@ impl Planner<'_> {
                         .push(format!("ALTER TABLE {t} DROP CONSTRAINT IF EXISTS {}", ident(&not_null_check(&shadow))));
                 }
                 if let Some(default) = &shape.default {
-                    self.plan
-                        .contract
-                        .push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT ({default})::{type_name}"));
+                    let converted = format!("({default})::{type_name}");
+                    self.plan.contract.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {converted}"));
+                    // The new version's `DEFAULT` (an `UPDATE ... SET c = DEFAULT` too) is the
+                    // one the column has after `complete` (tester 23: NULL, or a NOT NULL error).
+                    self.view_mut(table)?.defaults.push((column.clone(), converted));
                 }
                 // The column's indexes, built again on the shadow (concurrently, during
                 // `start`); the old ones go with the old column, and the new ones take their
@@ -793,8 +795,13 @@ impl Planner<'_> {
         )
     }
 
+    /// The name of operation `idx`'s dual-write trigger (and its function). PostgreSQL fires a
+    /// table's BEFORE triggers in the order of their names: this one sorts after the names
+    /// people give theirs (`set_updated_at`, `trim_name`), so that it converts the values those
+    /// leave, not the ones they replace (tester 23: a trimmed name was kept untrimmed in the new
+    /// column); and the operations' own in the order written (`_0002` before `_0010`).
     fn trigger_name(&self, idx: usize) -> String {
-        format!("_cutover_{}_{idx}", self.input.version)
+        format!("zz_cutover_{}_{idx:04}", self.input.version)
     }
 
     /// Triggers that keep the two versions' columns in step: one BEFORE INSERT, and, when

@@ -184,7 +184,7 @@ pub enum Error {
     /// expression for the old version's writes, which failed too while they were in place, so
     /// `start` rolled the migration back.
     #[error(
-        "backfill `{backfill}` stopped after {rows_updated} rows updated, at a row its expression cannot convert: {source}; {}",
+        "backfill `{backfill}` stopped after {rows_updated} rows updated, at a row its expression cannot convert in the batch of the rows {batch}: {source}; {}",
         after_refusal(.rollback_failed.as_deref())
     )]
     DataRefused {
@@ -192,6 +192,8 @@ pub enum Error {
         backfill: String,
         /// Rows it updated before.
         rows_updated: i64,
+        /// Where the failed batch begins (see `cutover_backfill::Error::BatchFailed`).
+        batch: String,
         /// What the database said.
         source: Box<DbError>,
         /// Why the rollback failed, if it did.
@@ -343,10 +345,12 @@ pub fn start(
             // Left in place, the triggers would fail the running application's writes of such
             // values until someone ran `rollback` (tester 22); nothing of the new version is
             // published yet, so rolling back loses nothing.
-            Err(cutover_backfill::Error::BatchFailed { name, rows_updated, source }) if source.is_data_refused() => {
+            Err(cutover_backfill::Error::BatchFailed { name, rows_updated, batch, source })
+                if source.is_data_refused() =>
+            {
                 let rollback_failed =
                     rollback_locked(target, options, reporter, Instant::now()).err().map(|err| err.to_string());
-                return Err(Error::DataRefused { backfill: name, rows_updated, source, rollback_failed });
+                return Err(Error::DataRefused { backfill: name, rows_updated, batch, source, rollback_failed });
             }
             Err(err) => return Err(err.into()),
         };

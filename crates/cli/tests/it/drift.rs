@@ -590,7 +590,7 @@ fn names_that_only_look_like_cutovers_are_the_users() {
     let dual_write =
         db.query("SELECT string_agg(tgname, ',' ORDER BY tgname) FROM pg_trigger WHERE tgrelid = 'users'::regclass");
     let [insert, update] = dual_write.split(',').collect::<Vec<_>>()[..] else { panic!("{dual_write}") };
-    assert!(insert.starts_with("_cutover_3_") && update == format!("{insert}_u"), "{dual_write}");
+    assert!(insert.starts_with("zz_cutover_3_") && update == format!("{insert}_u"), "{dual_write}");
 
     let output = project.cutover(&db.url).args(["drift", "--format", "json"]).output().unwrap();
     let report = json(&output);
@@ -609,6 +609,7 @@ fn names_that_only_look_like_cutovers_are_the_users() {
         "CREATE FUNCTION _cutover_helper() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
         "CREATE TRIGGER _cutover_audit BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION _cutover_helper()",
         "CREATE FUNCTION _cutover_3_x() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
+        "CREATE FUNCTION zz_cutover_3_x() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$",
         "CREATE OR REPLACE FUNCTION cutover_version() RETURNS text LANGUAGE sql AS 'SELECT ''2'''",
     ] {
         db.query(change);
@@ -626,6 +627,7 @@ fn names_that_only_look_like_cutovers_are_the_users() {
         ("function", "_cutover_helper()", "added"),
         ("trigger", "users._cutover_audit", "added"),
         ("function", "_cutover_3_x()", "added"),
+        ("function", "zz_cutover_3_x()", "added"),
         ("function", "cutover_version()", "changed"),
     ]
     .iter()

@@ -44,8 +44,8 @@ fn leftovers(db: &PgDb) -> String {
            SELECT 'column ' || attname AS what FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p') \
              AND attname LIKE '\\_cutover%' AND NOT attisdropped \
-           UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE '\\_cutover%' \
-           UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname LIKE '\\_cutover%' \
+           UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname ~ '^(zz)?_cutover' \
+           UNION ALL SELECT 'function ' || proname FROM pg_proc WHERE proname ~ '^(zz)?_cutover' \
            UNION ALL SELECT 'constraint ' || conname FROM pg_constraint WHERE conname LIKE '\\_cutover%' \
            UNION ALL SELECT 'relation ' || relname FROM pg_class WHERE relname LIKE '\\_cutover%') x",
     )
@@ -1067,6 +1067,8 @@ fn a_start_whose_up_refuses_a_row_rolls_back_and_the_old_version_writes_as_befor
     let (stdout, stderr) = output_text(&output);
     assert!(!output.status.success(), "{stdout}{stderr}");
     assert!(stderr.contains("invalid input syntax for type integer"), "{stderr}");
+    // Where: the database names the value, not the row (tester 22).
+    assert!(stderr.contains("in the batch of the rows after (id) = ("), "{stderr}");
     assert!(stderr.contains("so `start` rolled the migration back (the tables are as they were)"), "{stderr}");
     db.query("INSERT INTO t VALUES (5000, 'hello'); UPDATE t SET a = 'x' WHERE id = 1");
     assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = '_cutover_a' AND NOT attisdropped"), "0");
@@ -1114,6 +1116,10 @@ fn change_type_of_a_column_with_a_default_keeps_what_each_version_writes() {
         db.query("SELECT string_agg(id || '=' || coalesce(v, 'NULL'), ' ' ORDER BY id) FROM public_v2.t"),
         expected
     );
+    // `DEFAULT` in the new version is the column's default after `complete` (tester 23).
+    db.query("UPDATE public_v2.t SET v = 'x' WHERE id = 3; UPDATE public_v2.t SET v = DEFAULT WHERE id = 3");
+    assert_eq!(db.query("SELECT v FROM public_v2.t WHERE id = 3"), "dflt");
+    db.query("UPDATE public_v2.t SET v = 'new' WHERE id = 3");
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
     assert_eq!(db.query("SELECT string_agg(id || '=' || coalesce(v, 'NULL'), ' ' ORDER BY id) FROM t"), expected);
     db.query("INSERT INTO t (id) VALUES (11)");
@@ -1174,7 +1180,7 @@ fn a_backfill_of_a_table_without_a_key_is_refused_before_anything_runs() {
     let output = project.cutover(&db.url).arg("start").output().unwrap();
     let (stdout, stderr) = output_text(&output);
     assert!(!output.status.success() && stderr.contains(expected), "{stdout}{stderr}");
-    assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '_cutover%'"), "0");
+    assert_eq!(db.query("SELECT count(*) FROM pg_trigger WHERE tgname ~ '^(zz)?_cutover'"), "0");
     assert_eq!(db.query("SELECT count(*) FROM pg_attribute WHERE attname = '_cutover_a'"), "0");
     // The unique index of nullable columns is no key either; with a key, it starts.
     db.query("ALTER TABLE nopk ADD PRIMARY KEY (n)");
@@ -1246,4 +1252,37 @@ fn a_column_a_users_view_reads_is_refused_at_plan_time() {
     db.query("DROP VIEW rich");
     project.cutover(&db.url).arg("start").assert().success();
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+}
+
+/// The table's own BEFORE triggers (`trim_name`, `set_updated_at`) fired after the dual-write
+/// one, so the new column kept the value they replaced: a name stored trimmed in the old column
+/// stayed untrimmed in the new one (tester 23). The dual-write trigger fires last.
+#[test]
+fn the_tables_own_triggers_run_before_the_dual_write() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, name text, touched int NOT NULL DEFAULT 0);\n\
+         CREATE FUNCTION trim_name() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.name := trim(NEW.name); NEW.touched := NEW.touched + 1; RETURN NEW; END $$;\n\
+         CREATE TRIGGER trim_name BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION trim_name();\n\
+         INSERT INTO t (id, name) VALUES (1, 'one');\n",
+    );
+    project.migration(
+        "2_retype.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"name\"\ntype = \"varchar(20)\"\nup = \"name::varchar(20)\"\ndown = \"name::text\"\n\n\
+         [[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"touched\"\ntype = \"bigint\"\nup = \"touched::bigint\"\ndown = \"touched::int\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query(
+        "INSERT INTO public.t (id, name) VALUES (2, '  padded  '); UPDATE public.t SET name = ' one ' WHERE id = 1",
+    );
+    assert_eq!(
+        db.query("SELECT string_agg(id || '=' || name || '/' || touched, ' ' ORDER BY id) FROM public_v2.t"),
+        db.query("SELECT string_agg(id || '=' || name || '/' || touched, ' ' ORDER BY id) FROM public.t")
+    );
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT string_agg(id || '=' || name, ' ' ORDER BY id) FROM t"), "1=one 2=padded");
 }

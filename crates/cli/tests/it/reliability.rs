@@ -103,7 +103,7 @@ fn pg_fingerprint(db: &PgDb) -> String {
         "SELECT string_agg(version || ':' || count, ',' ORDER BY version) FROM \
          (SELECT version, count(*) FROM cutover_history WHERE state = 'applied' GROUP BY version) h",
     );
-    let leftovers = db.query("SELECT count(*) FROM pg_trigger WHERE tgname LIKE '\\_cutover%'");
+    let leftovers = db.query("SELECT count(*) FROM pg_trigger WHERE tgname ~ '^(zz)?_cutover'");
     format!("columns: {columns}\nindexes: {indexes}\naccounts: {data}\naudit: {audit}\napplied: {history}\ntriggers: {leftovers}")
 }
 

@@ -41,13 +41,14 @@ impl Own {
     }
 
     /// Whether the name `name` (SQL) is one an expand/contract migration of a recorded version
-    /// gives its dual-write trigger or function: `_cutover_<version>_<n>`, and for the update
-    /// trigger `_cutover_<version>_<n>_u` (cutover-expand's `trigger_name`).
+    /// gives its dual-write trigger or function: `zz_cutover_<version>_<n>` (`_cutover_...`
+    /// before they were named to fire last), and for the update trigger `..._u`
+    /// (cutover-expand's `trigger_name`).
     pub(super) fn dual_write(&self, name: &str) -> String {
         format!(
-            "EXISTS (SELECT 1 FROM unnest({versions}) AS v(version) \
-                     WHERE left({name}::text, length('_cutover_' || v.version || '_')) = '_cutover_' || v.version || '_' \
-                       AND substr({name}::text, length('_cutover_' || v.version || '_') + 1) ~ '^[0-9]+(_u)?$')",
+            "EXISTS (SELECT 1 FROM unnest({versions}) AS v(version), unnest(ARRAY['_cutover_', 'zz_cutover_']) AS own_prefix(prefix) \
+                     WHERE left({name}::text, length(own_prefix.prefix || v.version || '_')) = own_prefix.prefix || v.version || '_' \
+                       AND substr({name}::text, length(own_prefix.prefix || v.version || '_') + 1) ~ '^[0-9]+(_u)?$')",
             versions = self.versions
         )
     }
