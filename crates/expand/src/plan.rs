@@ -370,7 +370,17 @@ impl Planner<'_> {
                             (Some(d), None) => {
                                 self.plan.expand.push(format!("ALTER TABLE {t} ALTER COLUMN {c} SET DEFAULT {d}"))
                             }
-                            (None, _) => {}
+                            // The new version's insert that leaves the column out gets what it
+                            // gets after `complete`, NULL (refused by NOT NULL's CHECK), not
+                            // `up`'s value: else an app that never writes the column works
+                            // until `complete`, and fails from then on (tester 23).
+                            // A NULL constant would be no default at all (PostgreSQL stores none,
+                            // and the view falls back on the table's): one it cannot fold.
+                            (None, Some(_)) => self.view_mut(table)?.defaults.push((
+                                column.clone(),
+                                format!("(NULLIF(current_schema(), current_schema()))::{type_name}"),
+                            )),
+                            (None, None) => {}
                         }
                     }
                 }

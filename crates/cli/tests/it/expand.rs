@@ -1128,7 +1128,9 @@ fn change_type_of_a_column_with_a_default_keeps_what_each_version_writes() {
 
 /// The same for a column added with `up`: an insert of the new version that writes NULL was
 /// filled by `up`, as if the old version had written it; and `complete` leaves the column no
-/// default when the operation gives none.
+/// default when the operation gives none. The new version's insert that leaves the column out
+/// gets NULL, as it does after `complete` (tester 23: filled by `up` until then, an app that
+/// never wrote a NOT NULL column worked until `complete` and failed from then on).
 #[test]
 fn add_column_with_up_keeps_a_null_the_new_version_writes() {
     let db = PgDb::new();
@@ -1151,7 +1153,27 @@ fn add_column_with_up_keeps_a_null_the_new_version_writes() {
     db.query("INSERT INTO users (id, email) VALUES (7, 'f@seven')");
     assert_eq!(
         db.query("SELECT string_agg(id || '=' || coalesce(domain, 'NULL'), ' ' ORDER BY id) FROM users"),
-        "1=one 2=two 3=NULL 4=given 5=five 6=five 7=NULL"
+        "1=one 2=NULL 3=NULL 4=given 5=five 6=five 7=NULL"
+    );
+
+    // NOT NULL: the new version's insert that leaves it out is refused before `complete` too.
+    project.migration(
+        "3_region.toml",
+        "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"region\"\ntype = \"text\"\nnullable = false\nup = \"'eu'\"\n",
+    );
+    db.query("UPDATE users SET domain = 'x' WHERE domain IS NULL");
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query("INSERT INTO public.users (id, email) VALUES (8, 'old@app')");
+    let refused =
+        db.client().batch_execute("INSERT INTO public_v3.users (id, email, domain) VALUES (9, 'new@app', 'app')");
+    let refused = refused.map_err(|err| format!("{err:?}"));
+    assert!(refused.as_ref().is_err_and(|err| err.contains("_cutover_nn_region")), "{refused:?}");
+    db.query("INSERT INTO public_v3.users (id, email, domain, region) VALUES (9, 'new@app', 'app', 'us')");
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(
+        db.query("SELECT string_agg(id || '=' || region, ' ' ORDER BY id) FROM users WHERE id >= 7"),
+        "7=eu 8=eu 9=us"
     );
 }
 
