@@ -498,12 +498,26 @@ impl Planner<'_> {
                 } else {
                     format!("IF NEW.{s} IS NULL THEN {up_assign} ELSE {down_assign} END IF;")
                 };
+                // `up` may read other columns (`CASE WHEN unit = 'cents' ...`): an update of one
+                // of them alone is converted again, as `add_column`'s `up` is (tester 23: a unit
+                // changed by the old version left the new column's price a hundredth off).
+                let others: Vec<String> =
+                    referenced(&table_shape, up).iter().map(|o| o.name.clone()).filter(|o| o != column).collect();
+                let follow = if others.is_empty() {
+                    String::new()
+                } else {
+                    let changed: Vec<String> =
+                        others.iter().map(|o| format!("NEW.{0} IS DISTINCT FROM OLD.{0}", ident(o))).collect();
+                    format!("\n  ELSIF {} THEN {up_assign}", changed.join(" OR "))
+                };
                 let body = format!(
                     "IF TG_OP = 'INSERT' THEN\n    {insert}\n  \
                      ELSIF NEW.{c} IS DISTINCT FROM OLD.{c} THEN {up_assign}\n  \
-                     ELSIF NEW.{s} IS DISTINCT FROM OLD.{s} THEN {down_assign}\n  END IF;"
+                     ELSIF NEW.{s} IS DISTINCT FROM OLD.{s} THEN {down_assign}{follow}\n  END IF;"
                 );
-                self.trigger(table, &trigger, &body, &[column.clone(), shadow.clone()]);
+                let mut watched = vec![column.clone(), shadow.clone()];
+                watched.extend(others);
+                self.trigger(table, &trigger, &body, &watched);
                 self.backfill(idx, table, format!("{s} = ({up})"), None)?;
                 if shape.not_null {
                     self.add_not_null_check(table, &shadow);

@@ -1308,3 +1308,27 @@ fn the_tables_own_triggers_run_before_the_dual_write() {
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
     assert_eq!(db.query("SELECT string_agg(id || '=' || name, ' ' ORDER BY id) FROM t"), "1=one 2=padded");
 }
+
+/// A type change whose `up` reads another column: an update of that column alone by the old
+/// version left the new column as `up` gave it before (tester 23: 5 dollars read as 0.05).
+#[test]
+fn change_type_converts_again_when_a_column_up_reads_changes() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_p.up.sql",
+        "CREATE TABLE p (id int PRIMARY KEY, price text, unit text);\nINSERT INTO p VALUES (1, '5', 'cents'), (2, '700', 'cents');\n",
+    );
+    project.migration(
+        "2_numeric.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"p\"\ncolumn = \"price\"\ntype = \"numeric(12,2)\"\n\
+         up = \"CASE WHEN unit = 'cents' THEN price::numeric / 100 ELSE price::numeric END\"\ndown = \"price::text\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query("UPDATE public.p SET unit = 'dollars' WHERE id = 1");
+    assert_eq!(db.query("SELECT string_agg(id || '=' || price, ' ' ORDER BY id) FROM public_v2.p"), "1=5.00 2=7.00");
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT string_agg(id || '=' || price, ' ' ORDER BY id) FROM p"), "1=5.00 2=7.00");
+}

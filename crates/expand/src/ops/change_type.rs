@@ -12,7 +12,7 @@ The shadow is `_cutover_<column>`; the new version's view shows it under the col
 | `table` | string | required | The table, by its name before the migration. |
 | `column` | string | required | The column. |
 | `type` | string | required | The new SQL type: `numeric(12,2)`, `bigint`, `jsonb`. |
-| `up` | string (SQL expression) | required | The old value in the new type, from the row's columns named as in an `UPDATE` (`amount::numeric(12,2)`): the backfill, and every write by the old version. |
+| `up` | string (SQL expression) | required | The old value in the new type, from the row's columns named as in an `UPDATE` (`amount::numeric(12,2)`): the backfill, every write by the old version, and an update of another column it names. |
 | `down` | string (SQL expression) | required | The new value in the old type, for every write by the new version; here the column's name means its new value (`amount::text`). |
 
 ## Phases
