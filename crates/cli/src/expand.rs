@@ -273,6 +273,10 @@ impl Reporter for Lines {
                 }
                 writeln!(err, "{text}")
             }
+            Event::TriggersFire { table } => writeln!(
+                err,
+                "note: the backfill of {table} fires its own UPDATE triggers for each row (an `updated_at` trigger moves every row's time): keeping them out takes `GRANT SET ON PARAMETER session_replication_role TO <this role>` (PostgreSQL 15+) or a superuser"
+            ),
             Event::Unplaced { sessions } => {
                 writeln!(
                     err,

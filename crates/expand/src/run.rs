@@ -91,6 +91,12 @@ pub enum Event<'a> {
         /// Who they are.
         sessions: &'a [String],
     },
+    /// A backfill of a column the old version does not see fires the table's own triggers:
+    /// the connection may not keep them out (`session_replication_role`).
+    TriggersFire {
+        /// The table.
+        table: &'a str,
+    },
     /// An online rewrite's event (its copy's come as [`Event::Backfill`]).
     Rewrite(cutover_rewrite::Event<'a>),
     /// What an online rewrite did: swapped in (`start`), swapped back (`rollback`), or what
@@ -338,7 +344,16 @@ pub fn start(
         );
         // The dual-write triggers stand aside for this connection's own batches.
         target.set_session_variable("cutover.backfill", "on").map_err(database("cannot mark the backfill session"))?;
+        // The table's own triggers too, for a column the old version does not see: as a
+        // replica applies changes (superusers, or roles granted SET on the parameter).
+        let quiet = backfill.hidden && target.set_session_variable("session_replication_role", "replica").is_ok();
+        if backfill.hidden && !quiet {
+            reporter.report(Event::TriggersFire { table: &backfill.table });
+        }
         let result = cutover_backfill::run(target, &spec, &options.backfill, &mut ForwardBackfill(reporter), stop);
+        if quiet {
+            let _ = target.set_session_variable("session_replication_role", "origin");
+        }
         let _ = target.set_session_variable("cutover.backfill", "off");
         let summary = match result {
             Ok(summary) => summary,

@@ -1332,3 +1332,34 @@ fn change_type_converts_again_when_a_column_up_reads_changes() {
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
     assert_eq!(db.query("SELECT string_agg(id || '=' || price, ' ' ORDER BY id) FROM p"), "1=5.00 2=7.00");
 }
+
+/// The backfill of a new or shadow column fired the table's own UPDATE triggers: an
+/// `updated_at` trigger moved every row's time, and `rollback` left it moved (tester 23). As a
+/// superuser (or a role granted SET on `session_replication_role`) they are kept out; a change
+/// the old version makes still fires them.
+#[test]
+fn a_backfill_of_a_hidden_column_leaves_the_tables_own_triggers_out() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_items.up.sql",
+        "CREATE TABLE items (id bigint PRIMARY KEY, qty text, updated_at timestamptz NOT NULL DEFAULT now());\n\
+         CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$;\n\
+         CREATE TRIGGER set_updated_at BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION set_updated_at();\n\
+         INSERT INTO items SELECT g, g::text, '2020-01-01' FROM generate_series(1, 2000) g;\n",
+    );
+    project.migration(
+        "2_int.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"items\"\ncolumn = \"qty\"\ntype = \"int\"\nup = \"qty::int\"\ndown = \"qty::text\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    let moved = || db.query("SELECT count(*) FROM items WHERE updated_at <> '2020-01-01'");
+    assert_eq!(moved(), "0");
+    assert_eq!(db.query("SELECT count(*) FROM items WHERE _cutover_qty IS NULL"), "0");
+    db.query("UPDATE items SET qty = '7' WHERE id = 1");
+    assert_eq!(moved(), "1");
+    project.cutover(&db.url).arg("rollback").assert().success();
+    assert_eq!(moved(), "1");
+}
