@@ -961,7 +961,7 @@ fn apply_sqlite(
         target.autocommit(options.timeouts, &mut |session| session.execute(sql)).map_err(database(""))
     };
     run(target, "BEGIN IMMEDIATE")?;
-    for (idx, operation) in declaration.operations.iter().enumerate() {
+    for (idx, operation) in crate::sqlite::in_sqlite_order(&declaration.operations) {
         let schema = sqlite_schema(target, history_name)?;
         let statements = crate::sqlite::plan_sqlite(&schema, std::slice::from_ref(operation)).map_err(|source| {
             Error::Plan { path: declaration.path.clone(), source: crate::PlanError { index: idx + 1, ..source } }

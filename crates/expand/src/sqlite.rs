@@ -48,7 +48,7 @@ pub fn plan_sqlite(schema: &[SchemaObject], operations: &[Operation]) -> Result<
             planner.others.push(object.clone());
         }
     }
-    for (idx, operation) in operations.iter().enumerate() {
+    for (idx, operation) in in_sqlite_order(operations) {
         planner.operation(operation).map_err(|message| PlanError {
             index: idx + 1,
             kind: operation.kind(),
@@ -56,6 +56,18 @@ pub fn plan_sqlite(schema: &[SchemaObject], operations: &[Operation]) -> Result<
         })?;
     }
     Ok(planner.out)
+}
+
+/// The operations in the order SQLite applies them, each with its index in the file: the
+/// renames last. Every operation names tables and columns as they were before the migration, as
+/// on PostgreSQL, where the renames happen at `complete` (tester 23: an `add_check` after a
+/// `rename_column`, naming the column as the docs say, failed on SQLite).
+pub fn in_sqlite_order(operations: &[Operation]) -> Vec<(usize, &Operation)> {
+    let renames =
+        |operation: &Operation| matches!(operation, Operation::RenameColumn { .. } | Operation::RenameTable { .. });
+    let (renames, others): (Vec<_>, Vec<_>) =
+        operations.iter().enumerate().partition(|(_, operation)| renames(operation));
+    others.into_iter().chain(renames).collect()
 }
 
 struct SqlitePlanner {
@@ -411,9 +423,10 @@ mod tests {
         let statements = plan_sqlite(&schema, &ops).unwrap();
         assert_eq!(
             statements,
+            // The rename last: every operation names columns as before the migration.
             [
-                "ALTER TABLE \"users\" RENAME COLUMN \"name\" TO \"full_name\"",
                 "ALTER TABLE \"users\" ADD COLUMN \"active\" INTEGER NOT NULL DEFAULT 1",
+                "ALTER TABLE \"users\" RENAME COLUMN \"name\" TO \"full_name\"",
             ]
         );
         let err =

@@ -366,7 +366,9 @@ fn reading_commands_make_no_sqlite_file_and_say_there_is_none() {
 /// rename, where `"select"` no longer named a column and SQLite read it as a string. The view
 /// returned the word `select` for every row, the CHECK held for any value, and a unique index
 /// on it failed the start (tester 22). Each operation is now planned on the schema the ones
-/// before it left.
+/// before it left, and the renames come last: every operation names columns as they were
+/// before the migration, as on PostgreSQL (tester 23: an `add_check` naming the renamed column
+/// so failed).
 #[test]
 fn a_rename_then_a_rebuild_keeps_views_checks_and_indexes_on_the_renamed_column() {
     let project = Project::new();
@@ -382,7 +384,8 @@ fn a_rename_then_a_rebuild_keeps_views_checks_and_indexes_on_the_renamed_column(
         "2_rename.toml",
         "[[operations]]\nop = \"rename_column\"\ntable = \"Odd Table\"\nfrom = \"select\"\nto = \"choice\"\n\n\
          [[operations]]\nop = \"set_not_null\"\ntable = \"Odd Table\"\ncolumn = \"note\"\nup = \"'filled'\"\n\n\
-         [[operations]]\nop = \"change_type\"\ntable = \"Odd Table\"\ncolumn = \"choice\"\ntype = \"VARCHAR(8)\"\nup = \"upper(choice)\"\ndown = \"choice\"\n",
+         [[operations]]\nop = \"change_type\"\ntable = \"Odd Table\"\ncolumn = \"select\"\ntype = \"VARCHAR(8)\"\nup = \"upper(\\\"select\\\")\"\ndown = \"\\\"select\\\"\"\n\n\
+         [[operations]]\nop = \"add_check\"\ntable = \"Odd Table\"\nname = \"note_short\"\ncheck = \"length(note) < 20 AND \\\"select\\\" <> 'C'\"\n",
     );
     project.cutover(&url).arg("up").assert().success();
     let output = project.cutover(&url).arg("start").output().unwrap();
@@ -393,6 +396,8 @@ fn a_rename_then_a_rebuild_keeps_views_checks_and_indexes_on_the_renamed_column(
     assert_eq!(text("SELECT group_concat(coalesce(note, 'NULL'), ' ') FROM \"Odd Table\""), "x filled");
     let long = conn.execute("INSERT INTO \"Odd Table\" (choice, note) VALUES ('much too long', 'n')", []);
     assert!(long.unwrap_err().to_string().contains("CHECK constraint failed"));
+    let checked = conn.execute("INSERT INTO \"Odd Table\" (choice, note) VALUES ('C', 'n')", []);
+    assert!(checked.unwrap_err().to_string().contains("CHECK constraint failed: note_short"));
     let twice = conn.execute("INSERT INTO \"Odd Table\" (choice, note) VALUES ('A', 'n')", []);
     assert!(twice.unwrap_err().to_string().contains("UNIQUE constraint failed"));
     assert_eq!(

@@ -17,7 +17,7 @@ Both versions read and write the same column throughout, so nothing is copied an
 - **start**: nothing touches the table: the new version's view shows `from` as `to`.
 - **complete**: `ALTER TABLE ... RENAME COLUMN` (skipped when already done): `ACCESS EXCLUSIVE` on the table, briefly.
 - **rollback**: nothing touches the table; the new version's views are dropped.
-- **SQLite**: `ALTER TABLE ... RENAME COLUMN`.
+- **SQLite**: `ALTER TABLE ... RENAME COLUMN`, after the migration's other operations (which name the column as it was before, as on PostgreSQL); SQLite renames it in the indexes, triggers, views and CHECKs that name it.
 
 ## Example
 ```toml

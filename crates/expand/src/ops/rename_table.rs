@@ -16,7 +16,7 @@ Both versions read and write the same table throughout. Later operations of the 
 - **start**: nothing touches the table: the new version's view of it is named `to`.
 - **complete**: `ALTER TABLE ... RENAME TO` (skipped when already done): `ACCESS EXCLUSIVE` on the table, briefly.
 - **rollback**: nothing touches the table.
-- **SQLite**: `ALTER TABLE ... RENAME TO`.
+- **SQLite**: `ALTER TABLE ... RENAME TO`, after the migration's other operations (which name the table as it was before, as on PostgreSQL).
 
 ## Example
 ```toml
