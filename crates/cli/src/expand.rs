@@ -47,6 +47,7 @@ pub fn start(
                     | Error::Plan { .. }
                     | Error::Declaration(_)
                     | Error::DataRefused { .. }
+                    | Error::StepRefused { .. }
                     | Error::NothingChanged(_)
             );
         let hint = recorded.then_some("the migration is recorded as starting: `cutover start` goes on from where it stopped once the cause is fixed (in the database; a fix to the file needs `cutover rollback` first, as its plan is recorded), `cutover rollback` undoes what it made");

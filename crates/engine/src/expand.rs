@@ -57,6 +57,8 @@ pub struct TableShape {
     /// Whether it has a key a backfill can walk: a primary key, or a unique index on NOT NULL
     /// columns (without one, an operation that backfills it cannot start).
     pub has_key: bool,
+    /// Whether it is partitioned: PostgreSQL builds no index on it `CONCURRENTLY`.
+    pub partitioned: bool,
 }
 
 stored_names! {

@@ -568,13 +568,16 @@ impl Planner<'_> {
                             }
                         })
                         .collect();
-                    self.plan.concurrent.push(format!(
-                        "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} USING {} ({})",
-                        if index.unique { "UNIQUE " } else { "" },
-                        ident(&shadow_index),
-                        ident(&index.method),
-                        keys.join(", ")
-                    ));
+                    self.concurrent_build(
+                        table,
+                        format!(
+                            "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} USING {} ({})",
+                            if index.unique { "UNIQUE " } else { "" },
+                            ident(&shadow_index),
+                            ident(&index.method),
+                            keys.join(", ")
+                        ),
+                    )?;
                     let rename =
                         format!("ALTER INDEX {} RENAME TO {}", qualified(&base, &shadow_index), ident(&index.name));
                     self.plan.contract.push(guarded(&index_exists(&base, &shadow_index), &rename));
@@ -687,11 +690,14 @@ impl Planner<'_> {
                     self.column(table, column)?;
                 }
                 let t = self.qualified(table);
-                self.plan.concurrent.push(format!(
-                    "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({})",
-                    ident(name),
-                    idents(columns)
-                ));
+                self.concurrent_build(
+                    table,
+                    format!(
+                        "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS {} ON {t} ({})",
+                        ident(name),
+                        idents(columns)
+                    ),
+                )?;
                 let attach = format!("ALTER TABLE {t} ADD CONSTRAINT {0} UNIQUE USING INDEX {0}", ident(name));
                 self.plan.contract.push(guarded(&format!("NOT {}", constraint_exists(&base, table, name)), &attach));
                 self.plan
@@ -707,13 +713,16 @@ impl Planner<'_> {
                 let using =
                     method.as_ref().map(|m| format!(" USING {}", ident(&m.to_ascii_lowercase()))).unwrap_or_default();
                 let partial = condition.as_ref().map(|c| format!(" WHERE {c}")).unwrap_or_default();
-                self.plan.concurrent.push(format!(
-                    "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {}{using} ({}){partial}",
-                    if *unique { "UNIQUE " } else { "" },
-                    ident(name),
-                    self.qualified(table),
-                    idents(columns)
-                ));
+                self.concurrent_build(
+                    table,
+                    format!(
+                        "CREATE {}INDEX CONCURRENTLY IF NOT EXISTS {} ON {}{using} ({}){partial}",
+                        if *unique { "UNIQUE " } else { "" },
+                        ident(name),
+                        self.qualified(table),
+                        idents(columns)
+                    ),
+                )?;
                 self.plan
                     .revert_concurrent
                     .push(format!("DROP INDEX CONCURRENTLY IF EXISTS {}", qualified(&base, name)));
@@ -830,6 +839,19 @@ impl Planner<'_> {
     /// people give theirs (`set_updated_at`, `trim_name`), so that it converts the values those
     /// leave, not the ones they replace (tester 23: a trimmed name was kept untrimmed in the new
     /// column); and the operations' own in the order written (`_0002` before `_0010`).
+    /// An index built during `start` (`CREATE INDEX CONCURRENTLY`), on a table that can have
+    /// one so built: said when the migration is planned, not by a `start` stopped after its
+    /// triggers were in place (tester 23).
+    fn concurrent_build(&mut self, table: &str, sql: String) -> Result<(), String> {
+        if self.table(table)?.partitioned {
+            return Err(format!(
+                "table `{table}` is partitioned, and PostgreSQL builds no index on a partitioned table CONCURRENTLY: build it with a reviewed SQL migration (an index on each partition CONCURRENTLY, then the parent's `ON ONLY` and `ATTACH PARTITION` of each)"
+            ));
+        }
+        self.plan.concurrent.push(sql);
+        Ok(())
+    }
+
     fn trigger_name(&self, idx: usize) -> String {
         format!("zz_cutover_{}_{idx:04}", self.input.version)
     }
@@ -1240,6 +1262,7 @@ mod tests {
                 column("amount", "text", false),
             ],
             has_key: true,
+            partitioned: false,
             indexes: vec![
                 IndexShape {
                     name: "users_amount".into(),

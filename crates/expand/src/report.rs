@@ -184,6 +184,7 @@ pub fn shapes_from_schema(schema: &Schema) -> Vec<TableShape> {
             // The model does not know which indexes are unique: a table with no primary key
             // and no index at all is the one known to have no key.
             has_key: !table.primary_key.is_empty() || !table.indexes.is_empty(),
+            partitioned: false,
         })
         .collect();
     tables.sort_by(|a, b| a.name.cmp(&b.name));

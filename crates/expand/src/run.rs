@@ -214,6 +214,20 @@ pub enum Error {
         /// Why.
         source: Box<cutover_rewrite::Error>,
     },
+    /// A step of `start` failed on the table's rows (duplicates under a unique index, rows a
+    /// constraint refuses); `start` rolled the migration back.
+    #[error("{step}: {source}; the rows refuse it, {}", match .rollback_failed {
+        None => "so `start` rolled the migration back (the tables are as they were): fix the rows and run `cutover start` again".to_string(),
+        Some(err) => format!("and rolling the migration back failed ({err}): run `cutover rollback` now"),
+    })]
+    StepRefused {
+        /// The step.
+        step: String,
+        /// What the database said.
+        source: Box<DbError>,
+        /// Why the rollback failed, if it did.
+        rollback_failed: Option<String>,
+    },
     /// `start`'s first transaction failed and was rolled back whole: nothing of the migration
     /// is in the database, and a fixed file starts afresh.
     #[error("{0}; nothing was changed (the expand transaction rolled back whole): fix the cause and run `cutover start` again")]
@@ -332,7 +346,8 @@ pub fn start(
         save(target, &plan, ExpandPhase::RolledBack, options)?;
         return Err(Error::NothingChanged(Box::new(err)));
     }
-    run_each_alone(target, options, reporter, "building indexes concurrently", &plan.concurrent)?;
+    let built = run_each_alone(target, options, reporter, "building indexes concurrently", &plan.concurrent);
+    refused_rolls_back(target, options, reporter, built)?;
     let mut rows_backfilled = 0;
     let mut rows_copied = 0;
     for backfill in &plan.backfills {
@@ -403,7 +418,9 @@ pub fn start(
         }
     }
     for statement in &plan.validate {
-        run_in_transaction(target, options, reporter, "validating a constraint", std::slice::from_ref(statement))?;
+        let validated =
+            run_in_transaction(target, options, reporter, "validating a constraint", std::slice::from_ref(statement));
+        refused_rolls_back(target, options, reporter, validated)?;
     }
     run_in_transaction(target, options, reporter, "publishing the new version's views", &plan.publish)?;
     save(target, &plan, ExpandPhase::Started, options)?;
@@ -616,6 +633,25 @@ pub fn rollback(
     let started = Instant::now();
     let _lock = lock(target, options, reporter)?;
     rollback_locked(target, options, reporter, started)
+}
+
+/// A step of `start` the data refuses (a unique index over duplicate rows, a constraint rows
+/// break) fails again on every rerun: what `start` made is rolled back, rather than left
+/// `starting` with an INVALID index or a NOT VALID constraint in place (tester 23).
+fn refused_rolls_back(
+    target: &mut dyn ExpandTarget,
+    options: &Options,
+    reporter: &mut dyn Reporter,
+    result: Result<(), Error>,
+) -> Result<(), Error> {
+    match result {
+        Err(Error::Database { context, source }) if source.is_data_refused() => {
+            let rollback_failed =
+                rollback_locked(target, options, reporter, Instant::now()).err().map(|err| err.to_string());
+            Err(Error::StepRefused { step: context, source: Box::new(source), rollback_failed })
+        }
+        other => other,
+    }
 }
 
 /// [`rollback`], the migration lock held.

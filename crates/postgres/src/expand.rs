@@ -112,7 +112,8 @@ impl ExpandTarget for PgTarget {
                               OR (k.confrelid = c.oid AND a.attnum = ANY (k.confkey))) \
                           OR EXISTS (SELECT 1 FROM pg_depend dep JOIN pg_class seq ON seq.oid = dep.objid AND seq.relkind = 'S' \
                               WHERE dep.refobjid = c.oid AND dep.refobjsubid = a.attnum \
-                              AND dep.classid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i')) \
+                              AND dep.classid = 'pg_class'::regclass AND dep.deptype IN ('a', 'i')), \
+                        c.relkind = 'p' \
                  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
                  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum \
@@ -134,9 +135,13 @@ impl ExpandTarget for PgTarget {
             };
             match tables.last_mut() {
                 Some(last) if last.name == table => last.columns.push(column),
-                _ => {
-                    tables.push(TableShape { name: table, columns: vec![column], indexes: Vec::new(), has_key: false })
-                }
+                _ => tables.push(TableShape {
+                    name: table,
+                    columns: vec![column],
+                    indexes: Vec::new(),
+                    has_key: false,
+                    partitioned: row.get(6),
+                }),
             }
         }
         // indoption: bit 1 is DESC, bit 2 NULLS FIRST (the default for DESC).

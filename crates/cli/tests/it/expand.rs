@@ -1363,3 +1363,46 @@ fn a_backfill_of_a_hidden_column_leaves_the_tables_own_triggers_out() {
     project.cutover(&db.url).arg("rollback").assert().success();
     assert_eq!(moved(), "1");
 }
+
+/// A `start` that cannot finish on these rows or this table: an index on a partitioned table
+/// (which PostgreSQL builds no index on CONCURRENTLY) is refused when planned; a unique index
+/// over duplicate rows rolls the migration back, rather than leave it `starting` with an
+/// INVALID index in place (tester 23).
+#[test]
+fn a_start_that_cannot_finish_is_refused_or_rolled_back() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE ev (id int, at date NOT NULL, v text, PRIMARY KEY (id, at)) PARTITION BY RANGE (at);\n\
+         CREATE TABLE ev_2024 PARTITION OF ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n\
+         CREATE TABLE u (id int PRIMARY KEY, email text);\nINSERT INTO u VALUES (1, 'a'), (2, 'a');\n",
+    );
+    project.migration(
+        "2_idx.toml",
+        "[[operations]]\nop = \"create_index\"\ntable = \"ev\"\nname = \"ev_v\"\ncolumns = [\"v\"]\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let expected = "table `ev` is partitioned, and PostgreSQL builds no index on a partitioned table CONCURRENTLY";
+    let output = project.cutover(&db.url).args(["--database-url", &db.url, "lint"]).output().unwrap();
+    assert!(!output.status.success() && output_text(&output).0.contains(expected), "{:?}", output_text(&output));
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output_text(&output).1.contains(expected), "{:?}", output_text(&output));
+
+    project.migration(
+        "2_idx.toml",
+        "[[operations]]\nop = \"add_unique\"\ntable = \"u\"\nname = \"u_email\"\ncolumns = [\"email\"]\n",
+    );
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    let (stdout, stderr) = output_text(&output);
+    assert!(!output.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("could not create unique index") && stderr.contains("so `start` rolled the migration back"),
+        "{stderr}"
+    );
+    assert_eq!(db.query("SELECT count(*) FROM pg_class WHERE relname = 'u_email'"), "0");
+    db.query("UPDATE u SET email = 'b' WHERE id = 2");
+    project.cutover(&db.url).arg("start").assert().success();
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT count(*) FROM pg_constraint WHERE conname = 'u_email' AND contype = 'u'"), "1");
+}

@@ -145,14 +145,22 @@ fn example_tables() -> Vec<TableShape> {
             ],
             indexes: vec![index_on("users_amount", "amount")],
             has_key: true,
+            partitioned: false,
         },
         TableShape {
             name: "orders".into(),
             columns: vec![key("id"), column("user_id", "bigint", false, None), column("total", "integer", false, None)],
             indexes: vec![index_on("orders_total_idx", "total")],
             has_key: true,
+            partitioned: false,
         },
-        TableShape { name: "legacy_sessions".into(), columns: vec![key("id")], indexes: Vec::new(), has_key: true },
+        TableShape {
+            name: "legacy_sessions".into(),
+            columns: vec![key("id")],
+            indexes: Vec::new(),
+            has_key: true,
+            partitioned: false,
+        },
     ]
 }
 
