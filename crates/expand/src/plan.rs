@@ -516,10 +516,15 @@ impl Planner<'_> {
                         others.iter().map(|o| format!("NEW.{0} IS DISTINCT FROM OLD.{0}", ident(o))).collect();
                     format!("\n  ELSIF {} THEN {up_assign}", changed.join(" OR "))
                 };
+                // The shadow first: only the new version writes it (the old one does not see it,
+                // and the backfill's batches pass by), while the column may also have been
+                // changed by the table's own triggers, which fire before this one (tester 24:
+                // an `upper(code)` trigger made the new version's write read as the old one's,
+                // and the new value was lost).
                 let body = format!(
                     "IF TG_OP = 'INSERT' THEN\n    {insert}\n  \
-                     ELSIF NEW.{c} IS DISTINCT FROM OLD.{c} THEN {up_assign}\n  \
-                     ELSIF NEW.{s} IS DISTINCT FROM OLD.{s} THEN {down_assign}{follow}\n  END IF;"
+                     ELSIF NEW.{s} IS DISTINCT FROM OLD.{s} THEN {down_assign}\n  \
+                     ELSIF NEW.{c} IS DISTINCT FROM OLD.{c} THEN {up_assign}{follow}\n  END IF;"
                 );
                 let mut watched = vec![column.clone(), shadow.clone()];
                 watched.extend(others);

@@ -1406,3 +1406,28 @@ fn a_start_that_cannot_finish_is_refused_or_rolled_back() {
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
     assert_eq!(db.query("SELECT count(*) FROM pg_constraint WHERE conname = 'u_email' AND contype = 'u'"), "1");
 }
+
+/// The new version's update of a retyped column, on a table whose own trigger rewrites the old
+/// column (`upper(code)`): the dual-write trigger, firing after it, took the write for the old
+/// version's and overwrote the new value with the old one upper-cased (tester 24).
+#[test]
+fn a_new_version_write_survives_the_tables_own_trigger_on_the_old_column() {
+    let db = PgDb::new();
+    let project = Project::new();
+    project.migration(
+        "1_t.up.sql",
+        "CREATE TABLE t (id int PRIMARY KEY, code varchar(10));\nINSERT INTO t VALUES (1, 'abc'), (2, 'def');\n\
+         CREATE FUNCTION up_code() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.code := upper(NEW.code); RETURN NEW; END $$;\n\
+         CREATE TRIGGER up_code BEFORE INSERT OR UPDATE ON t FOR EACH ROW EXECUTE FUNCTION up_code();\n",
+    );
+    project.migration(
+        "2_text.toml",
+        "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"code\"\ntype = \"text\"\nup = \"code::text\"\ndown = \"code::varchar(10)\"\n",
+    );
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+    db.query("UPDATE public_v2.t SET code = 'new1' WHERE id = 1; INSERT INTO public_v2.t VALUES (3, 'new3'); UPDATE public.t SET code = 'old2' WHERE id = 2");
+    project.cutover(&db.url).args(["complete", "--force"]).assert().success();
+    assert_eq!(db.query("SELECT string_agg(id || '=' || code, ' ' ORDER BY id) FROM t"), "1=new1 2=OLD2 3=new3");
+}
