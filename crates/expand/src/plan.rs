@@ -767,7 +767,19 @@ impl Planner<'_> {
                 });
             }
             Operation::DropTable { table } => {
-                self.table(table)?;
+                // Tester 24: refused for a column, a view over the whole table failed `complete`.
+                let mut views: Vec<String> =
+                    self.table(table)?.columns.iter().flat_map(|c| c.views.iter().cloned()).collect();
+                views.sort();
+                views.dedup();
+                if !views.is_empty() {
+                    return Err(format!(
+                        "table `{table}` is read by the view{} {}: `complete` drops it, which PostgreSQL refuses while a view reads it; drop the view{} in a SQL migration before this one",
+                        if views.len() == 1 { "" } else { "s" },
+                        views.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+                        if views.len() == 1 { "" } else { "s" },
+                    ));
+                }
                 self.plan.contract.push(format!("DROP TABLE IF EXISTS {}", self.qualified(table)));
                 self.views.retain(|v| &v.table != table);
             }

@@ -2,7 +2,7 @@
 
 /// What it does, its fields, its phases and an example.
 pub(super) const DOC: &str = r##"## What it does
-Drops a table: hidden from the new version at `start`, dropped at `complete`; the old version reads and writes it until then.
+Drops a table: hidden from the new version at `start`, dropped at `complete`; the old version reads and writes it until then. Refused, naming them, when a view of the user's reads the table (PostgreSQL would refuse the drop at `complete`): drop the view in a SQL migration first.
 
 ## Fields
 | field | type | required or default | meaning |
