@@ -38,6 +38,13 @@ fn disagreements(db: &PgDb) -> i64 {
 }
 
 /// Everything cutover adds during an expand phase, that must be gone after complete or rollback.
+/// `up` to the declarative migration, then its `start`, each succeeding.
+fn up_and_start(project: &Project, db: &PgDb) {
+    project.cutover(&db.url).arg("up").assert().success();
+    let output = project.cutover(&db.url).arg("start").output().unwrap();
+    assert!(output.status.success(), "{:?}", output_text(&output));
+}
+
 fn leftovers(db: &PgDb) -> String {
     db.query(
         "SELECT string_agg(what, ', ' ORDER BY what) FROM ( \
@@ -870,9 +877,7 @@ name = "ix'\"$"
 columns = ["na\"me $$"]
 "#,
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     let table = "\"Or'ders\"\"; DROP TABLE x; --\"";
     db.query(&format!("INSERT INTO {table} VALUES (1000, 'old', '12.5')"));
     db.query(&format!(
@@ -915,9 +920,7 @@ fn a_column_with_default_and_up_gets_up_from_the_old_version_and_default_from_th
         "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"domain\"\ntype = \"text\"\n\
          nullable = false\ndefault = \"'unknown'\"\nup = \"split_part(email, '@', 2)\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     db.query("INSERT INTO public.users (id, email) VALUES (3, 'b@three.example'), (6, NULL)");
     db.query("INSERT INTO public_v2.users (id, email) VALUES (4, 'c@four.example')");
     db.query("INSERT INTO public_v2.users (id, email, domain) VALUES (5, 'd@five.example', 'given')");
@@ -1028,9 +1031,7 @@ fn lint_with_the_database_passes_over_the_migration_under_way() {
         "2_domain.toml",
         "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"domain\"\ntype = \"text\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     let lint = || project.cutover(&db.url).args(["--database-url", &db.url, "lint"]).output().unwrap();
     let output = lint();
     let (stdout, stderr) = output_text(&output);
@@ -1095,9 +1096,7 @@ fn change_type_of_a_column_with_a_default_keeps_what_each_version_writes() {
         "2_retype.toml",
         "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"v\"\ntype = \"varchar(50)\"\nup = \"v::varchar(50)\"\ndown = \"v::text\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     db.query(
         "INSERT INTO public_v2.t (id, v, w) VALUES (1, NULL, 1);\n\
          INSERT INTO public_v2.t (id, w) VALUES (2, 1);\n\
@@ -1140,9 +1139,7 @@ fn add_column_with_up_keeps_a_null_the_new_version_writes() {
         "2_domain.toml",
         "[[operations]]\nop = \"add_column\"\ntable = \"users\"\ncolumn = \"domain\"\ntype = \"text\"\nup = \"split_part(email, '@', 2)\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     db.query(
         "INSERT INTO public.users VALUES (1, 'a@one');\n\
          INSERT INTO public_v2.users (id, email) VALUES (2, 'b@two');\n\
@@ -1304,9 +1301,7 @@ fn the_tables_own_triggers_run_before_the_dual_write() {
         "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"name\"\ntype = \"varchar(20)\"\nup = \"name::varchar(20)\"\ndown = \"name::text\"\n\n\
          [[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"touched\"\ntype = \"bigint\"\nup = \"touched::bigint\"\ndown = \"touched::int\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     db.query(
         "INSERT INTO public.t (id, name) VALUES (2, '  padded  '); UPDATE public.t SET name = ' one ' WHERE id = 1",
     );
@@ -1333,9 +1328,7 @@ fn change_type_converts_again_when_a_column_up_reads_changes() {
         "[[operations]]\nop = \"change_type\"\ntable = \"p\"\ncolumn = \"price\"\ntype = \"numeric(12,2)\"\n\
          up = \"CASE WHEN unit = 'cents' THEN price::numeric / 100 ELSE price::numeric END\"\ndown = \"price::text\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     db.query("UPDATE public.p SET unit = 'dollars' WHERE id = 1");
     assert_eq!(db.query("SELECT string_agg(id || '=' || price, ' ' ORDER BY id) FROM public_v2.p"), "1=5.00 2=7.00");
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
@@ -1361,9 +1354,7 @@ fn a_backfill_of_a_hidden_column_leaves_the_tables_own_triggers_out() {
         "2_int.toml",
         "[[operations]]\nop = \"change_type\"\ntable = \"items\"\ncolumn = \"qty\"\ntype = \"int\"\nup = \"qty::int\"\ndown = \"qty::text\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     let moved = || db.query("SELECT count(*) FROM items WHERE updated_at <> '2020-01-01'");
     assert_eq!(moved(), "0");
     assert_eq!(db.query("SELECT count(*) FROM items WHERE _cutover_qty IS NULL"), "0");
@@ -1433,9 +1424,7 @@ fn a_new_version_write_survives_the_tables_own_trigger_on_the_old_column() {
         "2_text.toml",
         "[[operations]]\nop = \"change_type\"\ntable = \"t\"\ncolumn = \"code\"\ntype = \"text\"\nup = \"code::text\"\ndown = \"code::varchar(10)\"\n",
     );
-    project.cutover(&db.url).arg("up").assert().success();
-    let output = project.cutover(&db.url).arg("start").output().unwrap();
-    assert!(output.status.success(), "{:?}", output_text(&output));
+    up_and_start(&project, &db);
     db.query("UPDATE public_v2.t SET code = 'new1' WHERE id = 1; INSERT INTO public_v2.t VALUES (3, 'new3'); UPDATE public.t SET code = 'old2' WHERE id = 2");
     project.cutover(&db.url).args(["complete", "--force"]).assert().success();
     assert_eq!(db.query("SELECT string_agg(id || '=' || code, ' ' ORDER BY id) FROM t"), "1=new1 2=OLD2 3=new3");
