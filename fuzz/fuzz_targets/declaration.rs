@@ -12,6 +12,7 @@ fuzz_target!(|text: &str| {
         not_null,
         default: None,
         has_dependents: false,
+        views: Vec::new(),
     };
     // `name` has an index, which a type change builds again on its shadow.
     let index = IndexShape {
@@ -24,6 +25,8 @@ fuzz_target!(|text: &str| {
         name: "users".to_string(),
         columns: vec![column("id", true), column("name", false)],
         indexes: vec![index],
+        has_key: true,
+        partitioned: false,
     }];
     let input = cutover_expand::PlanInput {
         version: "2",
