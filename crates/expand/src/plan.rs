@@ -66,17 +66,25 @@ impl PlannedRewrite {
 /// A column a user's view reads cannot be dropped: said when the migration is planned (by
 /// `lint` and `plan` with the database, and by `start` before anything runs), not by a failed
 /// `complete` (tester 22).
-fn refuse_read_by_views(table: &str, shape: &ColumnShape, why: &str) -> Result<(), String> {
-    if shape.views.is_empty() {
+/// `subject` names the column (`` `t.c` ``) or the table (`` table `t` ``); a dropped table's
+/// views are not made again on it.
+fn refuse_read_by_views(subject: &str, views: &[String], why: &str, made_again: bool) -> Result<(), String> {
+    if views.is_empty() {
         return Ok(());
     }
+    let one = views.len() == 1;
+    let again = if !made_again {
+        ""
+    } else if one {
+        ", and make it again after `complete` where still wanted"
+    } else {
+        ", and make them again after `complete` where still wanted"
+    };
     Err(format!(
-        "`{table}.{}` is read by the view{} {}: {why}, which PostgreSQL refuses while a view reads it; drop the view{} in a SQL migration before this one, and make {} again after `complete` where still wanted",
-        shape.name,
-        if shape.views.len() == 1 { "" } else { "s" },
-        shape.views.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
-        if shape.views.len() == 1 { "" } else { "s" },
-        if shape.views.len() == 1 { "it" } else { "them" },
+        "{subject} is read by the view{} {}: {why}, which PostgreSQL refuses while a view reads it; drop the view{} in a SQL migration before this one{again}",
+        if one { "" } else { "s" },
+        views.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
+        if one { "" } else { "s" },
     ))
 }
 
@@ -435,7 +443,7 @@ impl Planner<'_> {
             }
             Operation::DropColumn { table, column, down } => {
                 let shape = self.column(table, column)?.clone();
-                refuse_read_by_views(table, &shape, "`complete` drops it")?;
+                refuse_read_by_views(&format!("`{table}.{column}`"), &shape.views, "`complete` drops it", true)?;
                 self.touch(table, column)?;
                 if shape.not_null && shape.default.is_none() && down.is_none() {
                     return Err(format!(
@@ -474,7 +482,8 @@ impl Planner<'_> {
             }
             Operation::ChangeType { table, column, type_name, up, down } => {
                 let shape = self.column(table, column)?.clone();
-                refuse_read_by_views(table, &shape, "`complete` drops it for the shadow of the new type")?;
+                let why = "`complete` drops it for the shadow of the new type";
+                refuse_read_by_views(&format!("`{table}.{column}`"), &shape.views, why, true)?;
                 if shape.has_dependents {
                     return Err(format!(
                         "`{table}.{column}` has a constraint, a sequence, or an index on an expression, with a predicate or with an operator class of its own, that depends on it; the shadow column cannot take them over yet: change its type with a reviewed SQL migration"
@@ -772,14 +781,7 @@ impl Planner<'_> {
                     self.table(table)?.columns.iter().flat_map(|c| c.views.iter().cloned()).collect();
                 views.sort();
                 views.dedup();
-                if !views.is_empty() {
-                    return Err(format!(
-                        "table `{table}` is read by the view{} {}: `complete` drops it, which PostgreSQL refuses while a view reads it; drop the view{} in a SQL migration before this one",
-                        if views.len() == 1 { "" } else { "s" },
-                        views.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "),
-                        if views.len() == 1 { "" } else { "s" },
-                    ));
-                }
+                refuse_read_by_views(&format!("table `{table}`"), &views, "`complete` drops it", false)?;
                 self.plan.contract.push(format!("DROP TABLE IF EXISTS {}", self.qualified(table)));
                 self.views.retain(|v| &v.table != table);
             }

@@ -216,10 +216,7 @@ pub enum Error {
     },
     /// A step of `start` failed on the table's rows (duplicates under a unique index, rows a
     /// constraint refuses); `start` rolled the migration back.
-    #[error("{step}: {source}; the rows refuse it, {}", match .rollback_failed {
-        None => "so `start` rolled the migration back (the tables are as they were): fix the rows and run `cutover start` again".to_string(),
-        Some(err) => format!("and rolling the migration back failed ({err}): run `cutover rollback` now"),
-    })]
+    #[error("{step}: {source}; the rows refuse it, {}", rolled_back(.rollback_failed.as_deref(), "fix the rows"))]
     StepRefused {
         /// The step.
         step: String,
@@ -271,10 +268,19 @@ fn keep_by_completing(message: &str) -> String {
 }
 
 fn after_refusal(rollback_failed: Option<&str>) -> String {
-    let why = "the triggers that keep both versions in step convert the old version's writes the same way, and failed them too";
+    format!(
+        "the triggers that keep both versions in step convert the old version's writes the same way, and failed them too, {}",
+        rolled_back(rollback_failed, "fix the expression (or the rows)")
+    )
+}
+
+/// How a `start` that the rows refused ended: rolled back, or (`rollback_failed`) not.
+fn rolled_back(rollback_failed: Option<&str>, fix: &str) -> String {
     match rollback_failed {
-        None => format!("{why}, so `start` rolled the migration back (the tables are as they were): fix the expression (or the rows) and run `cutover start` again"),
-        Some(err) => format!("{why}, and rolling the migration back failed ({err}): run `cutover rollback` now"),
+        None => format!(
+            "so `start` rolled the migration back (the tables are as they were): {fix} and run `cutover start` again"
+        ),
+        Some(err) => format!("and rolling the migration back failed ({err}): run `cutover rollback` now"),
     }
 }
 
